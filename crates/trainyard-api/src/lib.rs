@@ -1,0 +1,14 @@
+//! Wire types of the ModelArts training-management v1 API as trainyard speaks it.
+//!
+//! Input types are lenient (numbers as strings, aliases, unknown fields ignored); output types
+//! are strict (numbers as numbers, unset fields as `null`). See `shared/spec/api.md` §1.7.
+
+pub mod catalog;
+pub mod error;
+pub mod lenient;
+pub mod status;
+pub mod training;
+pub mod training_config;
+
+pub use error::{ErrorBody, ErrorCode};
+pub use status::JobStatus;

@@ -1,0 +1,448 @@
+//! Training jobs and their versions (TJ-01..TJ-12).
+
+use crate::lenient;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+
+/// A `label`/`value` pair passed to the program (§2.1). Input: `key` is an alias of `label`,
+/// `value` may be any scalar. Output: both strings.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Parameter {
+    /// Parameter name.
+    pub label: String,
+    /// Parameter value, as a string.
+    pub value: String,
+}
+
+impl<'de> Deserialize<'de> for Parameter {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let label = match map.get("label").or_else(|| map.get("key")) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => lenient::scalar_string(other)
+                .ok_or_else(|| de::Error::custom("parameter label must be a string"))?,
+            None => return Err(de::Error::custom("parameter label is required")),
+        };
+        let value = match map.get("value") {
+            None => String::new(),
+            Some(v) => lenient::scalar_string(v)
+                .ok_or_else(|| de::Error::custom("parameter value must be a scalar"))?,
+        };
+        Ok(Self { label, value })
+    }
+}
+
+/// One data input (§2.2). Output carries only the keys that are set.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DataSource {
+    /// `obs` or `dataset`.
+    #[serde(rename = "type", default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Storage path of the data (type `obs`).
+    #[serde(default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    pub data_url: Option<String>,
+    /// Dataset id (type `dataset`).
+    #[serde(default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    pub dataset_id: Option<String>,
+    /// Dataset version id (type `dataset`); `dataset_version_id` is accepted as an alias.
+    #[serde(default, alias = "dataset_version_id", deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    pub dataset_version: Option<String>,
+}
+
+/// `nfs` volume (§2.3).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NfsVolume {
+    /// File system id.
+    #[serde(default)]
+    pub id: String,
+    /// Share address.
+    #[serde(default)]
+    pub src_path: String,
+    /// Mount point inside the job.
+    #[serde(default)]
+    pub dest_path: String,
+    /// Read-only mount.
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub read_only: Option<bool>,
+}
+
+/// `host_path` volume (§2.3).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HostPathVolume {
+    /// Host path.
+    #[serde(default)]
+    pub src_path: String,
+    /// Mount point inside the job.
+    #[serde(default)]
+    pub dest_path: String,
+    /// Read-only mount.
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub read_only: Option<bool>,
+}
+
+/// A volume item: exactly one of `nfs` or `host_path`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Volume {
+    /// Shared file system volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nfs: Option<NfsVolume>,
+    /// Host path volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_path: Option<HostPathVolume>,
+}
+
+/// `flavor` object (§2.8).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Flavor {
+    /// Spec code.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub code: Option<String>,
+}
+
+/// The run configuration of a version (TJ-01/TJ-06 `config`), also the body of a training job
+/// configuration (TC-01/TC-03) and what the store keeps. Lenient on input; the server
+/// validates and fills defaults before storing.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobConfig {
+    /// Number of workers.
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub worker_server_num: Option<i64>,
+    /// Code directory.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub app_url: Option<String>,
+    /// Boot file inside the code directory.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub boot_file_url: Option<String>,
+    /// Running parameters.
+    #[serde(default)]
+    pub parameter: Option<Vec<Parameter>>,
+    /// Data path.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub data_url: Option<String>,
+    /// Dataset id.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub dataset_id: Option<String>,
+    /// Dataset version id.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub dataset_version_id: Option<String>,
+    /// Data inputs.
+    #[serde(default)]
+    pub data_source: Option<Vec<DataSource>>,
+    /// Resource spec id.
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub spec_id: Option<i64>,
+    /// Resource pool id.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub pool_id: Option<String>,
+    /// Engine id.
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub engine_id: Option<i64>,
+    /// Built-in algorithm id.
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub model_id: Option<i64>,
+    /// Output path.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub train_url: Option<String>,
+    /// Log copy path.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub log_url: Option<String>,
+    /// Custom image.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub user_image_url: Option<String>,
+    /// Custom image command.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub user_command: Option<String>,
+    /// Whether TJ-01 also creates the first version (default true).
+    #[serde(default, deserialize_with = "lenient::opt_bool", skip_serializing_if = "Option::is_none")]
+    pub create_version: Option<bool>,
+    /// Volumes.
+    #[serde(default)]
+    pub volumes: Option<Vec<Volume>>,
+    /// `{"code": spec_code}` instead of `spec_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flavor: Option<Flavor>,
+    /// TJ-06: the version this one derives from.
+    #[serde(default, deserialize_with = "lenient::opt_i64", skip_serializing_if = "Option::is_none")]
+    pub pre_version_id: Option<i64>,
+    /// trainyard extension: stop and fail the version after this many seconds of running.
+    #[serde(default, deserialize_with = "lenient::opt_i64", skip_serializing_if = "Option::is_none")]
+    pub max_runtime_seconds: Option<i64>,
+}
+
+/// TJ-01 body.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct CreateJobRequest {
+    /// Job name.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub job_name: Option<String>,
+    /// Description.
+    #[serde(default)]
+    pub job_desc: Option<String>,
+    /// Run configuration.
+    #[serde(default)]
+    pub config: Option<JobConfig>,
+    /// Workspace (default "0").
+    #[serde(default, deserialize_with = "lenient_workspace")]
+    pub workspace_id: Option<String>,
+}
+
+/// TJ-06 body.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct CreateVersionRequest {
+    /// Version description.
+    #[serde(default)]
+    pub job_desc: Option<String>,
+    /// Run configuration.
+    #[serde(default)]
+    pub config: Option<JobConfig>,
+}
+
+/// TJ-08 body.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct UpdateDescriptionRequest {
+    /// New description (required, may be empty).
+    #[serde(default)]
+    pub job_desc: Option<String>,
+}
+
+/// TJ-07 optional body (trainyard extension).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct StopRequest {
+    /// Overrides the configured SIGTERM-to-SIGKILL grace period.
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub grace_period_seconds: Option<i64>,
+}
+
+fn lenient_workspace<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    match &v {
+        serde_json::Value::String(s) if s.trim().is_empty() => Ok(None),
+        serde_json::Value::Null => Ok(None),
+        other => lenient::scalar_string(other)
+            .map(Some)
+            .ok_or_else(|| de::Error::custom("workspace_id must be a string")),
+    }
+}
+
+/// TJ-01 / TJ-06 response.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateJobResponse {
+    /// `true`.
+    pub is_success: bool,
+    /// Job id.
+    pub job_id: i64,
+    /// Job name.
+    pub job_name: String,
+    /// Initial status.
+    pub status: JobStatusCode,
+    /// Creation time (ms).
+    pub create_time: i64,
+    /// First/new version id.
+    pub version_id: Option<i64>,
+    /// Charged resource id.
+    pub resource_id: Option<String>,
+    /// Version name.
+    pub version_name: Option<String>,
+}
+
+/// A status as an integer on the wire.
+pub type JobStatusCode = i64;
+
+/// One entry of TJ-02.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JobSummary {
+    /// Job id.
+    pub job_id: i64,
+    /// Job name.
+    pub job_name: String,
+    /// Latest version id.
+    pub version_id: Option<i64>,
+    /// Latest version status.
+    pub status: JobStatusCode,
+    /// Creation time (ms).
+    pub create_time: i64,
+    /// Latest version running time (ms).
+    pub duration: i64,
+    /// Description.
+    pub job_desc: String,
+    /// Number of versions.
+    pub version_count: i64,
+}
+
+/// TJ-02 response.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JobListResponse {
+    /// `true`.
+    pub is_success: bool,
+    /// Jobs matching the filter (all pages).
+    pub job_total_count: i64,
+    /// Jobs the project can still create.
+    pub job_count_limit: i64,
+    /// Page of jobs.
+    pub jobs: Vec<JobSummary>,
+    /// Maximum number of jobs.
+    pub quotas: i64,
+}
+
+/// Version details (TJ-03) and version list items (TJ-05): the TJ-03 superset, with the
+/// worked example's extra fields.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VersionInfo {
+    /// Only in TJ-03.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub is_success: Option<bool>,
+    /// Only in TJ-03.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub job_id: Option<i64>,
+    /// Only in TJ-03.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub job_name: Option<String>,
+    /// Only in TJ-03.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub job_desc: Option<String>,
+    pub version_id: i64,
+    pub version_name: String,
+    pub pre_version_id: Option<i64>,
+    pub engine_type: Option<i64>,
+    pub engine_name: Option<String>,
+    pub engine_id: Option<i64>,
+    pub engine_version: Option<String>,
+    pub status: JobStatusCode,
+    pub app_url: Option<String>,
+    pub boot_file_url: Option<String>,
+    pub create_time: i64,
+    pub parameter: Vec<Parameter>,
+    pub duration: i64,
+    pub spec_id: Option<i64>,
+    pub core: Option<String>,
+    pub cpu: Option<String>,
+    pub gpu: Option<bool>,
+    pub gpu_num: Option<i64>,
+    pub gpu_type: Option<String>,
+    pub worker_server_num: i64,
+    pub data_url: Option<String>,
+    pub train_url: Option<String>,
+    pub log_url: Option<String>,
+    pub dataset_version_id: Option<String>,
+    pub dataset_id: Option<String>,
+    pub data_source: Option<Vec<DataSource>>,
+    pub model_id: Option<i64>,
+    /// JSON-encoded string.
+    pub model_metric_list: String,
+    /// Object in TJ-03, JSON-encoded string in TJ-05.
+    pub system_metric_list: serde_json::Value,
+    pub user_image_url: Option<String>,
+    pub user_command: Option<String>,
+    pub resource_id: Option<String>,
+    pub dataset_name: Option<String>,
+    pub spec_code: Option<String>,
+    pub start_time: Option<i64>,
+    pub volumes: Option<Vec<Volume>>,
+    pub dataset_version_name: Option<String>,
+    pub pool_name: Option<String>,
+    pub pool_id: Option<String>,
+    pub nas_mount_path: Option<String>,
+    pub nas_share_addr: Option<String>,
+    pub nas_type: Option<String>,
+    pub flavor_code: Option<String>,
+    pub max_num: Option<i64>,
+    pub storage: Option<String>,
+    pub no_resource: Option<bool>,
+    pub job_type: i64,
+    pub pool_type: String,
+    pub pod_version: Option<String>,
+    pub task_summary: serde_json::Value,
+    pub model_outputs: Vec<serde_json::Value>,
+    pub error_result: Option<serde_json::Value>,
+    pub user_frame_image: Option<String>,
+    pub is_zombie: Option<bool>,
+    pub outputs: Option<serde_json::Value>,
+    pub inputs: Option<serde_json::Value>,
+    pub algorithm_id: Option<String>,
+    pub autosearch_config: Option<serde_json::Value>,
+    pub retrain_model_id: Option<i64>,
+    pub npu_info: Option<serde_json::Value>,
+}
+
+/// TJ-05 response.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VersionListResponse {
+    /// `true`.
+    pub is_success: bool,
+    /// Job id.
+    pub job_id: i64,
+    /// Job name.
+    pub job_name: String,
+    /// Job description.
+    pub job_desc: String,
+    /// Total versions.
+    pub version_count: i64,
+    /// Page of versions, newest first.
+    pub versions: Vec<VersionInfo>,
+}
+
+/// TJ-10 response.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LogFileNamesResponse {
+    /// `true`.
+    pub is_success: bool,
+    /// One file per worker.
+    pub log_file_list: Vec<String>,
+}
+
+/// TJ-12 response.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AomLogResponse {
+    /// `true`.
+    pub is_success: bool,
+    /// Lines joined by `\n`.
+    pub content: String,
+    /// Number of lines returned.
+    pub lines: i64,
+    /// Token of the first returned line.
+    pub start_line: String,
+    /// Token of the last returned line.
+    pub end_line: String,
+}
+
+/// One built-in algorithm (TJ-11).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BuiltInAlgorithm {
+    pub model_id: i64,
+    pub model_name: String,
+    pub model_usage: i64,
+    pub model_precision: String,
+    pub model_size: i64,
+    pub model_train_dataset: String,
+    pub model_dataset_format: String,
+    pub model_description_url: String,
+    /// JSON-encoded array of parameter descriptions.
+    pub parameter: String,
+    pub create_time: i64,
+    pub engine_id: i64,
+    pub engine_name: String,
+    pub engine_version: String,
+}
+
+/// TJ-11 response.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BuiltInAlgorithmsResponse {
+    /// `true`.
+    pub is_success: bool,
+    /// Matching models.
+    pub model_total_count: i64,
+    /// Page of models.
+    pub models: Vec<BuiltInAlgorithm>,
+}
+
+/// `{"is_success": true}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Success {
+    /// `true`.
+    pub is_success: bool,
+}
+
+impl Success {
+    /// The success body.
+    pub const OK: Self = Self { is_success: true };
+}

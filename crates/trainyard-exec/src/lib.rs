@@ -1,0 +1,39 @@
+//! trainyard-exec: runs a training job's workers as real processes under a small supervisor
+//! process of ours (the *shim*), so runs survive a restart or `kill -9` of the server; and pages
+//! through log files by line.
+//!
+//! A run lives in a run directory:
+//!
+//! | file           | written by | content                                   |
+//! |----------------|------------|-------------------------------------------|
+//! | `spec.json`    | [`launch`] | [`RunSpec`]                               |
+//! | `shim.json`    | shim       | [`ShimRecord`]                            |
+//! | `workers.json` | shim       | list of [`WorkerRecord`]                   |
+//! | `stop.json`    | [`request_stop`] | [`StopRequest`]                     |
+//! | `exit.json`    | shim       | [`RunExit`], written last and atomically  |
+//! | `shim.log`     | shim       | the shim's own stdout/stderr              |
+//!
+//! No stored PID is ever signalled without checking its start time in `/proc` (PID reuse).
+
+#![warn(missing_docs)]
+
+mod attach;
+mod error;
+mod launch;
+pub mod logs;
+pub mod proc;
+pub mod run_dir;
+mod shim;
+mod signal;
+mod spec;
+mod stop;
+
+pub use attach::{reattach, Attach};
+pub use error::{Error, Result};
+pub use launch::{launch, Running};
+pub use shim::run_shim;
+pub use spec::{
+    ExecHandle, RunExit, RunOutcome, RunSpec, ShimRecord, StopRequest, WorkerExit, WorkerRecord,
+    WorkerSpec,
+};
+pub use stop::{kill_run, request_stop};

@@ -1,0 +1,203 @@
+//! The shim's main loop: reap workers, fail fast, honour stop requests, escalate to SIGKILL.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use super::signals::Signals;
+use super::worker::{exit_from_status, exit_message, Worker};
+use crate::{proc, run_dir, signal, RunExit, RunOutcome, StopRequest};
+
+/// Longest single `sigtimedwait`; bounds how stale the loop can get if a signal is missed.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+/// How long the shim waits, after the final SIGKILL, for the worker groups to disappear.
+const SWEEP_LIMIT: Duration = Duration::from_secs(5);
+
+/// Supervises the started workers until all of them are reaped.
+pub struct Supervisor {
+    run_dir: PathBuf,
+    grace: Duration,
+    workers: Vec<Worker>,
+    signals: Signals,
+    /// Decided outcome; `None` while every worker is fine (=> Succeeded at the end).
+    outcome: Option<RunOutcome>,
+    /// When the SIGTERM grace is over and groups get SIGKILL.
+    deadline: Option<Instant>,
+    escalated: bool,
+}
+
+impl Supervisor {
+    /// A supervisor for `workers`, using `grace` for failures and stops without `stop.json`.
+    pub fn new(run_dir: PathBuf, grace: Duration, workers: Vec<Worker>, signals: Signals) -> Self {
+        Self {
+            run_dir,
+            grace,
+            workers,
+            signals,
+            outcome: None,
+            deadline: None,
+            escalated: false,
+        }
+    }
+
+    /// Ends a run whose start failed: SIGKILL for what was started, then the usual clean-up.
+    pub fn abort(mut self, message: String) -> RunExit {
+        self.outcome = Some(RunOutcome::SpawnFailed { message });
+        self.deadline = Some(Instant::now());
+        self.run()
+    }
+
+    /// Runs until every worker is reaped and no process of their groups is left.
+    pub fn run(mut self) -> RunExit {
+        loop {
+            self.reap();
+            if self.workers.iter().all(|w| !w.running()) {
+                break;
+            }
+            let now = Instant::now();
+            let mut timeout = MAX_WAIT;
+            if let Some(deadline) = self.deadline.filter(|_| !self.escalated) {
+                if now >= deadline {
+                    self.escalate();
+                    continue;
+                }
+                timeout = timeout.min(deadline - now);
+            }
+            if let Some(Signal::SIGTERM | Signal::SIGINT) = self.signals.wait(timeout) {
+                self.on_stop_request();
+            }
+        }
+        self.sweep();
+        let outcome = self.outcome.take().unwrap_or(RunOutcome::Succeeded);
+        if outcome == RunOutcome::Stopped {
+            for w in &self.workers {
+                w.log_line("[trainyard] stopped");
+            }
+        }
+        let workers = self.workers.iter().filter_map(|w| w.exit.clone()).collect();
+        RunExit { outcome, workers }
+    }
+
+    /// Reaps every child that has exited. A worker's group is SIGKILLed while its leader is
+    /// still a zombie (so the group ID cannot have been reused), then the leader is reaped.
+    /// Other children are grandchildren re-parented to us (we are a subreaper).
+    fn reap(&mut self) {
+        loop {
+            // SAFETY: zeroed siginfo_t is a valid out-parameter for waitid.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+            // SAFETY: `info` is a valid, writable siginfo_t.
+            let rc = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, flags) };
+            if rc < 0 {
+                if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return; // ECHILD: no children left
+            }
+            // SAFETY: waitid filled `info` for a child event (or left it zeroed).
+            let pid = unsafe { info.si_pid() };
+            if pid == 0 {
+                return; // children exist but none has exited
+            }
+            let worker = self
+                .workers
+                .iter()
+                .position(|w| w.pid == pid && w.running());
+            if worker.is_some() {
+                if let Err(e) = signal::group(pid, Signal::SIGKILL) {
+                    tracing::warn!(proc.pgid = pid, error = %e, "cannot kill worker group");
+                }
+            }
+            let mut status: libc::c_int = 0;
+            // SAFETY: plain waitpid on a child known to be waitable.
+            let reaped = unsafe { libc::waitpid(pid, &mut status, 0) };
+            if let (Some(i), true) = (worker, reaped == pid) {
+                self.on_exit(i, status);
+            }
+        }
+    }
+
+    fn on_exit(&mut self, i: usize, status: libc::c_int) {
+        let exit = exit_from_status(self.workers[i].index, status);
+        let w = &mut self.workers[i];
+        w.log_line(&exit_message(&exit));
+        tracing::info!(proc.pid = w.pid, worker = w.index, code = ?exit.exit_code, signal = ?exit.signal, "worker exited");
+        let failed = !exit.success();
+        w.exit = Some(exit.clone());
+        if failed && self.outcome.is_none() {
+            self.outcome = Some(RunOutcome::Failed {
+                worker: exit.index,
+                exit_code: exit.exit_code,
+                signal: exit.signal,
+            });
+            let note = format!(
+                "[trainyard] worker {} failed; stopping this worker",
+                exit.index
+            );
+            self.terminate_running(&note, self.grace);
+        }
+    }
+
+    /// SIGTERM or SIGINT arrived: stop every worker, with the grace from `stop.json`.
+    fn on_stop_request(&mut self) {
+        let grace = run_dir::read_json::<StopRequest>(&run_dir::file(&self.run_dir, run_dir::STOP))
+            .ok()
+            .flatten()
+            .map_or(self.grace, |s| Duration::from_secs(s.grace_seconds));
+        tracing::info!(grace_s = grace.as_secs(), "stop requested");
+        if self.outcome.is_none() {
+            self.outcome = Some(RunOutcome::Stopped);
+        }
+        let note = format!(
+            "[trainyard] stop requested; sending SIGTERM (grace {}s)",
+            grace.as_secs()
+        );
+        self.terminate_running(&note, grace);
+    }
+
+    /// Sends SIGTERM to every running worker group and (re)arms the SIGKILL deadline.
+    fn terminate_running(&mut self, note: &str, grace: Duration) {
+        for w in self.workers.iter().filter(|w| w.running()) {
+            w.log_line(note);
+            if let Err(e) = signal::group(w.pid, Signal::SIGTERM) {
+                tracing::warn!(proc.pgid = w.pid, error = %e, "cannot terminate worker group");
+            }
+        }
+        let deadline = Instant::now() + grace;
+        self.deadline = Some(self.deadline.map_or(deadline, |d| d.min(deadline)));
+    }
+
+    /// The grace period is over: SIGKILL every running worker group.
+    fn escalate(&mut self) {
+        self.escalated = true;
+        for w in self.workers.iter().filter(|w| w.running()) {
+            w.log_line("[trainyard] sending SIGKILL");
+            if let Err(e) = signal::group(w.pid, Signal::SIGKILL) {
+                tracing::warn!(proc.pgid = w.pid, error = %e, "cannot kill worker group");
+            }
+        }
+    }
+
+    /// One more SIGKILL per group for stray grandchildren, then reap until the groups are empty.
+    fn sweep(&mut self) {
+        let pgids: Vec<i32> = self.workers.iter().map(|w| w.pid).collect();
+        for w in &self.workers {
+            let _ = signal::worker_group_checked(&w.record(), Signal::SIGKILL);
+        }
+        let limit = Instant::now() + SWEEP_LIMIT;
+        loop {
+            self.reap();
+            let left = proc::members_of_groups(&pgids);
+            if left.is_empty() {
+                return;
+            }
+            if Instant::now() >= limit {
+                tracing::warn!(pids = ?left, "worker group processes still present at shim exit");
+                return;
+            }
+            // Stragglers that are not our children are reaped by their own parent or init.
+            self.signals.wait(Duration::from_millis(20));
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Starting worker processes and writing to their log files.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::{proc, RunSpec, WorkerExit, WorkerRecord, WorkerSpec};
+
+/// A started worker as the shim tracks it.
+pub struct Worker {
+    /// Index in the spec.
+    pub index: usize,
+    /// PID, also the process group ID.
+    pub pid: i32,
+    /// Start time of the process.
+    pub start_time: u64,
+    /// Log file of the worker.
+    pub log: PathBuf,
+    /// Set once the worker has been reaped.
+    pub exit: Option<WorkerExit>,
+}
+
+impl Worker {
+    /// The `workers.json` entry of this worker.
+    pub fn record(&self) -> WorkerRecord {
+        WorkerRecord {
+            index: self.index,
+            pid: self.pid,
+            pgid: self.pid,
+            start_time: self.start_time,
+        }
+    }
+
+    /// True until the worker has been reaped.
+    pub fn running(&self) -> bool {
+        self.exit.is_none()
+    }
+
+    /// Appends a `[trainyard] ...` line to the worker's log (best effort).
+    pub fn log_line(&self, message: &str) {
+        append_line(&self.log, message);
+    }
+}
+
+/// Starts worker `index` of `spec` as the leader of a new process group.
+pub fn start(spec: &RunSpec, index: usize) -> Result<Worker, String> {
+    let w = &spec.workers[index];
+    match try_start(spec, w) {
+        Ok(child) => {
+            let pid = child.id() as i32;
+            // The child is not reaped before we wait for it, so its /proc entry exists.
+            let start_time = proc::start_time(pid).unwrap_or(0);
+            // `Child` is dropped without waiting: the shim reaps with waitpid itself.
+            drop(child);
+            Ok(Worker {
+                index,
+                pid,
+                start_time,
+                log: w.log_file.clone(),
+                exit: None,
+            })
+        }
+        Err(e) => {
+            let message = format!("worker {index}: cannot start `{}`: {e}", w.program);
+            append_line(&w.log_file, &format!("[trainyard] {message}"));
+            Err(message)
+        }
+    }
+}
+
+fn try_start(spec: &RunSpec, w: &WorkerSpec) -> io::Result<std::process::Child> {
+    let log = open_log(&w.log_file)?;
+    Command::new(&w.program)
+        .args(&w.args)
+        .env_clear()
+        .envs(w.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+}
+
+fn open_log(path: &Path) -> io::Result<File> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            fs::create_dir_all(dir)?;
+        }
+    }
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Appends `line` to the log at `path`, starting a new line if the log does not end with one.
+pub fn append_line(path: &Path, line: &str) {
+    let result = (|| {
+        let mut f = open_log(path)?;
+        let mut text = String::new();
+        let len = f.metadata()?.len();
+        if len > 0 {
+            let mut last = [0u8];
+            let mut r = File::open(path)?;
+            r.seek(SeekFrom::Start(len - 1))?;
+            r.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                text.push('\n');
+            }
+        }
+        text.push_str(line);
+        text.push('\n');
+        f.write_all(text.as_bytes())
+    })();
+    if let Err(e) = result {
+        tracing::warn!(log = %path.display(), error = %e, "cannot append to worker log");
+    }
+}
+
+/// Decodes a `waitpid` status into a [`WorkerExit`].
+pub fn exit_from_status(index: usize, status: libc::c_int) -> WorkerExit {
+    if libc::WIFEXITED(status) {
+        WorkerExit {
+            index,
+            exit_code: Some(libc::WEXITSTATUS(status)),
+            signal: None,
+        }
+    } else if libc::WIFSIGNALED(status) {
+        WorkerExit {
+            index,
+            exit_code: None,
+            signal: Some(libc::WTERMSIG(status)),
+        }
+    } else {
+        WorkerExit {
+            index,
+            exit_code: None,
+            signal: None,
+        }
+    }
+}
+
+/// The `[trainyard] worker <i> ...` line for an exit.
+pub fn exit_message(exit: &WorkerExit) -> String {
+    match (exit.exit_code, exit.signal) {
+        (Some(code), _) => format!("[trainyard] worker {} exited with code {code}", exit.index),
+        (None, Some(sig)) => format!("[trainyard] worker {} killed by signal {sig}", exit.index),
+        (None, None) => format!("[trainyard] worker {} ended", exit.index),
+    }
+}

@@ -1,0 +1,129 @@
+//! Serializable descriptions of a run: what to start, how it is found again, how it ended.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// One worker process of a run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WorkerSpec {
+    /// Program to run, e.g. `python3`; a bare name is looked up in the `PATH` of [`Self::env`].
+    pub program: String,
+    /// Arguments, without the program name.
+    pub args: Vec<String>,
+    /// The complete environment of the worker (nothing is inherited).
+    pub env: Vec<(String, String)>,
+    /// File that receives both stdout and stderr (appended; parent dirs are created).
+    pub log_file: PathBuf,
+}
+
+/// Everything the shim needs, written by [`crate::launch`] as `<run_dir>/spec.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// Directory holding the run's bookkeeping files (`spec.json`, `exit.json`, ...).
+    pub run_dir: PathBuf,
+    /// Working directory of every worker.
+    pub cwd: PathBuf,
+    /// The worker processes, started in order.
+    pub workers: Vec<WorkerSpec>,
+    /// Default SIGTERM -> SIGKILL grace period, in seconds.
+    pub grace_seconds: u64,
+}
+
+/// What the server persists to find a run again after a restart.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExecHandle {
+    /// PID of the shim.
+    pub shim_pid: i32,
+    /// Start time of the shim (field 22 of `/proc/<pid>/stat`), guards against PID reuse.
+    pub shim_start_time: u64,
+}
+
+/// How one worker process ended.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WorkerExit {
+    /// Index of the worker in [`RunSpec::workers`].
+    pub index: usize,
+    /// Exit code when the worker exited normally.
+    pub exit_code: Option<i32>,
+    /// Signal number when the worker was killed by a signal.
+    pub signal: Option<i32>,
+}
+
+impl WorkerExit {
+    /// True for a normal exit with code 0.
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Every worker exited with code 0.
+    Succeeded,
+    /// A worker failed; this is the first one that did.
+    Failed {
+        /// Index of the first failing worker.
+        worker: usize,
+        /// Its exit code, when it exited normally.
+        exit_code: Option<i32>,
+        /// Its signal, when it was killed.
+        signal: Option<i32>,
+    },
+    /// A stop was requested (SIGTERM or SIGINT to the shim).
+    Stopped,
+    /// A worker could not be started.
+    SpawnFailed {
+        /// What went wrong, for the user.
+        message: String,
+    },
+}
+
+/// Content of `<run_dir>/exit.json`, written atomically by the shim when the run is over.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RunExit {
+    /// The overall result.
+    pub outcome: RunOutcome,
+    /// How each started worker ended, by index.
+    pub workers: Vec<WorkerExit>,
+}
+
+/// One entry of `<run_dir>/workers.json`: a started worker process.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WorkerRecord {
+    /// Index of the worker in [`RunSpec::workers`].
+    pub index: usize,
+    /// PID of the worker (the leader of its process group).
+    pub pid: i32,
+    /// Process group of the worker (equal to `pid`).
+    pub pgid: i32,
+    /// Start time of the worker, guards against PID reuse.
+    pub start_time: u64,
+}
+
+/// Content of `<run_dir>/shim.json`, written by the shim at start.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ShimRecord {
+    /// PID of the shim.
+    pub pid: i32,
+    /// Start time of the shim.
+    pub start_time: u64,
+}
+
+impl From<ShimRecord> for ExecHandle {
+    fn from(r: ShimRecord) -> Self {
+        Self {
+            shim_pid: r.pid,
+            shim_start_time: r.start_time,
+        }
+    }
+}
+
+/// Content of `<run_dir>/stop.json`, written by [`crate::request_stop`].
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StopRequest {
+    /// SIGTERM -> SIGKILL grace for this stop, in seconds.
+    pub grace_seconds: u64,
+}

@@ -1,0 +1,83 @@
+//! Stopping a run, politely and then not.
+
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::{run_dir, signal, ExecHandle, Result, ShimRecord, StopRequest};
+
+/// Extra time the backstop gives the shim beyond the grace period.
+const BACKSTOP_SLACK: Duration = Duration::from_secs(5);
+
+/// Ask a run to stop: writes `<run_dir>/stop.json` with the grace (whole seconds, rounded up),
+/// then SIGTERMs the shim if it is still the process in `handle` (if `stop.json` cannot be
+/// written, the shim falls back to the spec's grace).
+///
+/// Also arms a backstop (a tokio task, or a thread outside a runtime): if the shim is still
+/// alive grace + 5 s later, every worker group in `workers.json` and the shim get SIGKILL.
+/// A run that is already gone is success; if its shim vanished, leftover worker groups are
+/// SIGKILLed at once.
+pub fn request_stop(run_dir: &Path, handle: ExecHandle, grace: Duration) -> Result<()> {
+    let (pid, start) = (handle.shim_pid, handle.shim_start_time);
+    if !crate::proc::is_alive(pid, start) {
+        if run_dir::read_exit(run_dir).is_none() {
+            signal::recorded_groups(run_dir, Signal::SIGKILL);
+        }
+        return Ok(());
+    }
+    let grace_seconds = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
+    let stop = StopRequest { grace_seconds };
+    if let Err(e) = run_dir::write_json_atomic(&run_dir::file(run_dir, run_dir::STOP), &stop) {
+        // The shim then uses the spec's grace; stopping matters more than the exact grace.
+        tracing::warn!(run_dir = %run_dir.display(), error = %e, "cannot write stop.json");
+    }
+    signal::process_checked(pid, start, Signal::SIGTERM)?;
+    tracing::info!(proc.pid = pid, grace_s = grace_seconds, "stop requested");
+
+    let dir = run_dir.to_owned();
+    let delay = Duration::from_secs(grace_seconds) + BACKSTOP_SLACK;
+    let backstop = move || {
+        if crate::proc::is_alive(pid, start) {
+            tracing::warn!(
+                proc.pid = pid,
+                "shim still alive after the grace period; killing the run"
+            );
+            kill_groups_and_shim(&dir, handle);
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn(async move {
+                tokio::time::sleep(delay).await;
+                // File reads and /proc access are blocking.
+                let _ = tokio::task::spawn_blocking(backstop).await;
+            });
+        }
+        Err(_) => {
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                backstop();
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Test/teardown helper: SIGKILL the shim and every worker group recorded in `run_dir`
+/// (start-time checked). Blocking.
+pub fn kill_run(run_dir: &Path) {
+    let shim: Option<ShimRecord> = run_dir::read_json(&run_dir::file(run_dir, run_dir::SHIM))
+        .ok()
+        .flatten();
+    match shim {
+        Some(s) => kill_groups_and_shim(run_dir, s.into()),
+        None => signal::recorded_groups(run_dir, Signal::SIGKILL),
+    }
+}
+
+fn kill_groups_and_shim(run_dir: &Path, handle: ExecHandle) {
+    // The shim first, so it cannot react to its workers dying; then the groups.
+    let _ = signal::process_checked(handle.shim_pid, handle.shim_start_time, Signal::SIGKILL);
+    signal::recorded_groups(run_dir, Signal::SIGKILL);
+}

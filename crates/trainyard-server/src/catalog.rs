@@ -1,0 +1,173 @@
+//! Static catalogs: AI engines (RS-02), resource specs (RS-01) and built-in algorithms (TJ-11).
+
+use crate::config::{Config, EngineConfig, SpecConfig};
+use trainyard_api::catalog::{EngineInfo, SpecInfo};
+use trainyard_api::training::BuiltInAlgorithm;
+
+/// Source of the built-in algorithm `model_id` 1.
+pub const LINEAR_REGRESSION_PY: &str = include_str!("../assets/builtin/linear_regression.py");
+
+/// A built-in algorithm: its public description and the script that runs it.
+#[derive(Clone, Debug)]
+pub struct Builtin {
+    /// TJ-11 entry.
+    pub info: BuiltInAlgorithm,
+    /// File name of the boot script.
+    pub boot_file: &'static str,
+    /// Script source.
+    pub source: &'static str,
+}
+
+/// Engines, specs and built-in algorithms in force.
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    /// RS-02 entries with their interpreters.
+    pub engines: Vec<EngineConfig>,
+    /// RS-01 entries.
+    pub specs: Vec<SpecConfig>,
+    /// TJ-11 entries.
+    pub builtins: Vec<Builtin>,
+}
+
+/// Engine id of the plain Python 3 engine of the default catalog.
+pub const PYTHON_ENGINE_ID: i64 = 1000;
+
+fn engine(id: i64, name: &str, version: &str, engine_type: i64) -> EngineConfig {
+    EngineConfig { id, name: name.into(), version: version.into(), engine_type, command: vec!["python3".into()] }
+}
+
+/// The default engine list: a plain Python 3 engine plus the usual framework names, all run
+/// with `python3` (the framework itself must be importable there).
+pub fn default_engines() -> Vec<EngineConfig> {
+    vec![
+        engine(1, "TensorFlow", "TF-1.4.0-python2.7", 1),
+        engine(3, "TensorFlow", "TF-1.8.0-python2.7", 1),
+        engine(4, "TensorFlow", "TF-1.8.0-python3.6", 1),
+        engine(5, "TensorFlow", "TF-2.1.0-python3.6", 1),
+        engine(10, "PyTorch", "PyTorch-1.0.0-python3.6", 10),
+        engine(11, "PyTorch", "PyTorch-1.8.0-python3.7", 10),
+        engine(100, "XGBoost-Sklearn", "XGBoost-0.80-Sklearn-0.18.1-python3.6", 9),
+        engine(130, "Ascend-Powered-Engine", "TF-1.15-python3.7-aarch64", 13),
+        engine(501, "MXNet", "MXNet-1.2.1-python2.7", 2),
+        engine(170, "MindSpore-GPU", "MindSpore-1.1.1-python3.7", 17),
+        engine(PYTHON_ENGINE_ID, "Python", "python3", 0),
+    ]
+}
+
+fn spec(spec_id: i64, code: &str, core: u32, cpu: u32, max_num: i64) -> SpecConfig {
+    SpecConfig {
+        spec_id,
+        spec_code: code.into(),
+        core,
+        cpu,
+        gpu_num: 0,
+        gpu_type: String::new(),
+        max_num,
+        unit_num: 1,
+        storage: String::new(),
+        interface_type: 1,
+    }
+}
+
+/// The default spec list, sized from the executor's capacity: small CPU specs, the sample
+/// codes of the API reference, and one spec taking the whole host.
+pub fn default_specs(cores: u32, memory_gb: u32, gpus: usize) -> Vec<SpecConfig> {
+    let cores = cores.max(1);
+    let mem = memory_gb.max(1);
+    let mut specs = vec![
+        spec(1, "modelarts.vm.cpu.1u", 1, 2.min(mem), i64::from(cores)),
+        spec(2, "modelarts.vm.cpu.2u", 2.min(cores), 8.min(mem), i64::from((cores / 2).max(1))),
+        spec(27, "modelarts.vm.cpu.8u", 8.min(cores), 32.min(mem), 1),
+        spec(100, "modelarts.vm.cpu.host", cores, mem, 1),
+    ];
+    if gpus > 0 {
+        let mut g = spec(4, "modelarts.vm.gpu.1", cores.min(8), mem.min(64), gpus as i64);
+        g.gpu_num = 1;
+        g.gpu_type = "nvidia".into();
+        specs.push(g);
+    }
+    specs
+}
+
+fn builtins() -> Vec<Builtin> {
+    let parameter = serde_json::json!([
+        {"label": "lr", "value": "0.05", "required": false, "placeholder_cn": "learning rate", "placeholder_en": "learning rate"},
+        {"label": "epochs", "value": "50", "required": false, "placeholder_cn": "number of epochs", "placeholder_en": "number of epochs"},
+        {"label": "batch_size", "value": "32", "required": false, "placeholder_cn": "mini-batch size", "placeholder_en": "mini-batch size"}
+    ]);
+    vec![Builtin {
+        info: BuiltInAlgorithm {
+            model_id: 1,
+            model_name: "Linear_Regression".into(),
+            model_usage: 4,
+            model_precision: "MSE on the training set".into(),
+            model_size: LINEAR_REGRESSION_PY.len() as i64,
+            model_train_dataset: "CSV files in data_url (last column = target), or a synthetic set".into(),
+            model_dataset_format: "csv: numeric features..., target".into(),
+            model_description_url: "builtin://linear_regression.py".into(),
+            parameter: parameter.to_string(),
+            create_time: 1_735_689_600_000,
+            engine_id: PYTHON_ENGINE_ID,
+            engine_name: "Python".into(),
+            engine_version: "python3".into(),
+        },
+        boot_file: "linear_regression.py",
+        source: LINEAR_REGRESSION_PY,
+    }]
+}
+
+impl Catalog {
+    /// Catalog from the configuration, defaults filled in from `capacity`.
+    pub fn from_config(config: &Config, capacity: &crate::service::capacity::Resources) -> Self {
+        Self {
+            engines: config.engines.clone().unwrap_or_else(default_engines),
+            specs: config
+                .specs
+                .clone()
+                .unwrap_or_else(|| default_specs(capacity.cores, capacity.memory_gb, capacity.gpus as usize)),
+            builtins: builtins(),
+        }
+    }
+
+    /// Engine by id.
+    pub fn engine(&self, id: i64) -> Option<&EngineConfig> {
+        self.engines.iter().find(|e| e.id == id)
+    }
+
+    /// Spec by id.
+    pub fn spec(&self, id: i64) -> Option<&SpecConfig> {
+        self.specs.iter().find(|s| s.spec_id == id)
+    }
+
+    /// Spec by code.
+    pub fn spec_by_code(&self, code: &str) -> Option<&SpecConfig> {
+        self.specs.iter().find(|s| s.spec_code.eq_ignore_ascii_case(code.trim()))
+    }
+
+    /// Built-in algorithm by id.
+    pub fn builtin(&self, id: i64) -> Option<&Builtin> {
+        self.builtins.iter().find(|b| b.info.model_id == id)
+    }
+}
+
+/// RS-02 wire form.
+pub fn engine_info(e: &EngineConfig) -> EngineInfo {
+    EngineInfo { engine_type: e.engine_type, engine_name: e.name.clone(), engine_id: e.id, engine_version: e.version.clone() }
+}
+
+/// RS-01 wire form.
+pub fn spec_info(s: &SpecConfig, no_resource: bool) -> SpecInfo {
+    SpecInfo {
+        spec_id: s.spec_id,
+        core: s.core.to_string(),
+        cpu: s.cpu.to_string(),
+        gpu_num: i64::from(s.gpu_num),
+        gpu_type: s.gpu_type.clone(),
+        spec_code: s.spec_code.clone(),
+        unit_num: s.unit_num,
+        max_num: s.max_num,
+        storage: s.storage.clone(),
+        interface_type: s.interface_type,
+        no_resource,
+    }
+}

@@ -1,0 +1,236 @@
+//! The server configuration: one TOML file, every key optional, unknown keys rejected.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Default listen address: loopback, port 8600.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8600";
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (default 127.0.0.1:8600).
+    pub listen: Option<SocketAddr>,
+    /// Where the database, runs and storage live (default `$XDG_DATA_HOME/trainyard`).
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (default `sqlite://DATA_DIR/trainyard.db`).
+    pub database_url: Option<String>,
+    /// Largest accepted request body in bytes (default 1 MiB).
+    pub max_body_bytes: Option<usize>,
+    /// Projects and their credentials; none = one generated project.
+    pub projects: Vec<ProjectConfig>,
+    /// OBS-style storage.
+    pub storage: StorageConfig,
+    /// AI engine catalog (default: built-in list).
+    pub engines: Option<Vec<EngineConfig>>,
+    /// Resource spec catalog (default: CPU specs sized from this host).
+    pub specs: Option<Vec<SpecConfig>>,
+    /// Local executor.
+    pub executor: ExecutorConfig,
+}
+
+/// A project: the `{project_id}` of URLs and who may use it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// Project id.
+    pub id: String,
+    /// Accepted `X-Auth-Token` values.
+    pub tokens: Vec<String>,
+    /// Access keys for AK/SK signing (verified once signing is supported).
+    pub access_keys: Vec<AccessKeyConfig>,
+    /// Maximum number of active (pending or running) training versions (default 100).
+    pub quotas: Option<i64>,
+    /// Maximum number of training jobs the project may hold (default 1000).
+    pub job_count_limit: Option<i64>,
+}
+
+/// An access key pair.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessKeyConfig {
+    /// Access key id.
+    pub ak: String,
+    /// Secret key.
+    pub sk: Option<String>,
+    /// File holding the secret key.
+    pub sk_file: Option<PathBuf>,
+}
+
+/// `[storage]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Root of OBS-style paths (default `DATA_DIR/obs`); each project has its own folder below.
+    pub root: Option<PathBuf>,
+}
+
+/// One engine of RS-02.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// `engine_id`.
+    pub id: i64,
+    /// `engine_name`.
+    pub name: String,
+    /// `engine_version`.
+    pub version: String,
+    /// `engine_type`.
+    #[serde(rename = "type", default)]
+    pub engine_type: i64,
+    /// The interpreter the boot file runs with, e.g. `["python3"]`.
+    #[serde(default = "default_command")]
+    pub command: Vec<String>,
+}
+
+fn default_command() -> Vec<String> {
+    vec!["python3".to_owned()]
+}
+
+/// One resource spec of RS-01.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecConfig {
+    /// `spec_id`.
+    pub spec_id: i64,
+    /// `spec_code`.
+    pub spec_code: String,
+    /// Cores per worker.
+    pub core: u32,
+    /// Memory per worker in GB (the API calls it `cpu`).
+    pub cpu: u32,
+    /// GPUs per worker.
+    #[serde(default)]
+    pub gpu_num: u32,
+    /// GPU model.
+    #[serde(default)]
+    pub gpu_type: String,
+    /// Maximum workers.
+    #[serde(default = "one")]
+    pub max_num: i64,
+    /// Pricing units.
+    #[serde(default = "one")]
+    pub unit_num: i64,
+    /// Local storage description.
+    #[serde(default)]
+    pub storage: String,
+    /// Interface type.
+    #[serde(default = "one")]
+    pub interface_type: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// `[executor]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutorConfig {
+    /// Cores to hand out (default: this host's).
+    pub cores: Option<u32>,
+    /// Memory in GB to hand out (default: this host's).
+    pub memory_gb: Option<u32>,
+    /// GPU indices to hand out through `CUDA_VISIBLE_DEVICES` (default: /dev/nvidiaN found).
+    pub gpus: Option<Vec<u32>>,
+    /// SIGTERM-to-SIGKILL grace when stopping (default 10 s).
+    pub stop_grace_seconds: Option<u64>,
+}
+
+/// Errors loading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The file is not valid (unknown key, wrong type...).
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// A value is out of range.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })
+    }
+
+    /// Parses TOML text; the error names the offending key.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The data directory: configured, else `$TRAINYARD_DATA_DIR`, else
+    /// `$XDG_DATA_HOME/trainyard`, else `~/.local/share/trainyard`.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(d) = &self.data_dir {
+            return d.clone();
+        }
+        if let Some(d) = std::env::var_os("TRAINYARD_DATA_DIR") {
+            return PathBuf::from(d);
+        }
+        let base = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into())).join(".local/share"));
+        base.join("trainyard")
+    }
+
+    /// The listen address.
+    pub fn listen(&self) -> SocketAddr {
+        self.listen.unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address"))
+    }
+
+    /// Checks values that serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for p in &self.projects {
+            if p.id.is_empty() || !p.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(ConfigError::Invalid(format!("projects.id '{}' must be letters, digits, '-' or '_'", p.id)));
+            }
+            if p.tokens.iter().any(|t| t.trim().is_empty()) {
+                return Err(ConfigError::Invalid(format!("projects.tokens of '{}' contains an empty token", p.id)));
+            }
+        }
+        let mut ids = std::collections::HashSet::new();
+        for s in self.specs.iter().flatten() {
+            if !ids.insert(s.spec_id) {
+                return Err(ConfigError::Invalid(format!("specs.spec_id {} appears twice", s.spec_id)));
+            }
+            if s.max_num < 1 {
+                return Err(ConfigError::Invalid(format!("specs.max_num of {} must be >= 1", s.spec_code)));
+            }
+        }
+        for e in self.engines.iter().flatten() {
+            if e.command.is_empty() {
+                return Err(ConfigError::Invalid(format!("engines.command of engine {} is empty", e.id)));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_toml("[executor]\ncorez = 3\n").unwrap_err();
+        assert!(err.contains("corez"), "{err}");
+        let err = Config::from_toml("lisen = \"x\"\n").unwrap_err();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn every_key_optional() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.listen().port(), 8600);
+        let c = Config::from_toml("[[projects]]\nid = \"p1\"\ntokens = [\"t\"]\n[executor]\nstop_grace_seconds = 3\n").unwrap();
+        assert_eq!(c.projects[0].id, "p1");
+        c.validate().unwrap();
+    }
+}

@@ -1,0 +1,148 @@
+//! API outcomes that are not a success, and their ModelArts error bodies.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use trainyard_api::{ErrorBody, ErrorCode, JobStatus};
+
+/// Result of a service call.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A required field is missing or a path is refused (0101).
+    #[error("Invalid Argument. {0}")]
+    InvalidArgument(String),
+    /// Bad format, length, range, enum or unknown catalog entry (0104).
+    #[error("{0}")]
+    ParameterError(String),
+    /// Fields that must not go together, or an incomplete pair (0107).
+    #[error("The values of the request parameters ({0},{1}) are invalid.")]
+    InvalidCombination(&'static str, &'static str),
+    /// Duplicate name (0103); the message is complete.
+    #[error("{0}")]
+    NameExists(String),
+    /// Unknown job, version or configuration (0105); the message is complete.
+    #[error("{0}")]
+    NotFound(String),
+    /// Action not allowed in the current status (0105).
+    #[error("This job can't be {action}. job status: {}", status.0)]
+    WrongStatus { action: &'static str, status: JobStatus },
+    /// Quota reached (0118).
+    #[error("The expected {0} exceeds the quota limit.")]
+    Quota(&'static str),
+    /// The spec can never fit this executor (3976).
+    #[error("No resources are available for the selected specification. {0}")]
+    NoResource(String),
+    /// Custom image without a container backend (2810).
+    #[error("{0}")]
+    ImageUnavailable(String),
+    /// Log file not generated yet (2818).
+    #[error("the log file is not generated")]
+    LogFileNotGenerated,
+    /// Body is not JSON (2787).
+    #[error("Invalid JSON request body.")]
+    InvalidJson,
+    /// Body over the size limit (2816, HTTP 413).
+    #[error("The parameter(request body) exceeds the upper limit {0}.")]
+    BodyTooLarge(usize),
+    /// No credentials (0201).
+    #[error("Token doesn't exist.")]
+    TokenMissing,
+    /// Unknown token (0203).
+    #[error("Invalid token.")]
+    TokenInvalid,
+    /// Credentials of another project (0210).
+    #[error("The project id in the request URL does not match the token.")]
+    ProjectMismatch,
+    /// Unknown route (0015).
+    #[error("The resource you requested is not exist")]
+    RouteNotFound,
+    /// Wrong method on a known path (2803).
+    #[error("Method not allowed.")]
+    MethodNotAllowed,
+    /// Database busy or unreachable (2952, HTTP 503).
+    #[error("Database service error.")]
+    Unavailable(#[source] trainyard_store::Error),
+    /// Anything unexpected (0010); the text is logged, never sent.
+    #[error("Internal error.")]
+    Internal(#[source] anyhow_like::BoxError),
+}
+
+/// A boxed error without pulling anyhow into the library.
+pub mod anyhow_like {
+    /// Boxed error.
+    pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+}
+
+impl ApiError {
+    /// Wraps any error as internal.
+    pub fn internal(e: impl Into<anyhow_like::BoxError>) -> Self {
+        Self::Internal(e.into())
+    }
+
+    /// The ModelArts code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            Self::ParameterError(_) => ErrorCode::ParameterError,
+            Self::InvalidCombination(..) => ErrorCode::InvalidCombination,
+            Self::NameExists(_) => ErrorCode::NameExists,
+            Self::NotFound(_) => ErrorCode::NotAllowed,
+            Self::WrongStatus { .. } => ErrorCode::NotAllowed,
+            Self::Quota(_) => ErrorCode::QuotaInsufficient,
+            Self::NoResource(_) => ErrorCode::NoResource,
+            Self::ImageUnavailable(_) => ErrorCode::ImageUnavailable,
+            Self::LogFileNotGenerated => ErrorCode::LogFileNotGenerated,
+            Self::InvalidJson => ErrorCode::InvalidJsonBody,
+            Self::BodyTooLarge(_) => ErrorCode::ParamRangeError,
+            Self::TokenMissing => ErrorCode::TokenMissing,
+            Self::TokenInvalid => ErrorCode::TokenInvalid,
+            Self::ProjectMismatch => ErrorCode::ProjectMismatch,
+            Self::RouteNotFound => ErrorCode::RouteNotFound,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::Unavailable(_) => ErrorCode::DatabaseUnavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The HTTP status: the code's, except a too-large body, which is 413.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            other => StatusCode::from_u16(other.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+
+    /// Parameter error with the spec's `Parameter error. ` prefix.
+    pub fn param(detail: impl std::fmt::Display) -> Self {
+        Self::ParameterError(format!("Parameter error. {detail}"))
+    }
+
+    /// Missing required field.
+    pub fn required(field: &str) -> Self {
+        Self::InvalidArgument(format!("{field} is required"))
+    }
+}
+
+impl From<trainyard_store::Error> for ApiError {
+    fn from(e: trainyard_store::Error) -> Self {
+        match e {
+            trainyard_store::Error::Unavailable(_) => Self::Unavailable(e),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            Self::Internal(source) => tracing::error!(error = %source, "internal error answering a request"),
+            Self::Unavailable(source) => tracing::warn!(error = %source, "database unavailable"),
+            _ => {}
+        }
+        (status, Json(ErrorBody::new(self.code(), self.to_string()))).into_response()
+    }
+}

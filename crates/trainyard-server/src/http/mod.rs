@@ -1,0 +1,100 @@
+//! The one router: routes, authentication, error fallbacks, body limit, panic guard.
+
+pub mod auth;
+pub mod catalog;
+pub mod extract;
+pub mod jobs;
+
+use crate::error::ApiError;
+use crate::http::extract::BodyLimit;
+use crate::state::AppState;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Extension, Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::RouteNotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::internal("handler panicked").into_response()
+}
+
+/// All routes of the API.
+pub fn router(state: AppState) -> Router {
+    const TJ: &str = "/v1/{project_id}/training-jobs";
+    const VERSION: &str = "/v1/{project_id}/training-jobs/{job_id}/versions/{version_id}";
+    let api = Router::new()
+        .route(TJ, post(jobs::create_job).get(jobs::list_jobs))
+        .route(&format!("{TJ}/{{job_id}}"), axum::routing::put(jobs::update_job).delete(jobs::delete_job))
+        .route(&format!("{TJ}/{{job_id}}/versions"), get(jobs::list_versions).post(jobs::create_version))
+        .route(VERSION, get(jobs::get_version).delete(jobs::delete_version))
+        .route(&format!("{VERSION}/stop"), post(jobs::stop_version))
+        .route(&format!("{VERSION}/log/file-names"), get(jobs::log_file_names))
+        .route(&format!("{VERSION}/aom-log"), get(jobs::read_log))
+        .route("/v1/{project_id}/built-in-algorithms", get(jobs::built_in_algorithms))
+        .route("/v1/{project_id}/training-job-configs", post(catalog::create_config).get(catalog::list_configs))
+        .route(
+            "/v1/{project_id}/training-job-configs/{config_name}",
+            get(catalog::get_config).put(catalog::update_config).delete(catalog::delete_config),
+        )
+        .route("/v1/{project_id}/job/resource-specs", get(catalog::resource_specs))
+        .route("/v1/{project_id}/job/ai-engines", get(catalog::ai_engines))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    let max_body = state.max_body;
+    Router::new()
+        .merge(api)
+        .route("/health", get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(BodyLimit(max_body)))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Tolerates the paths the docs' samples use: repeated slashes, a trailing slash, and
+/// stray spaces before the query (api.md INC-28).
+pub fn normalize_path(mut req: Request) -> Request {
+    let uri = req.uri();
+    let path = uri.path();
+    let mut clean = String::with_capacity(path.len());
+    for seg in path.split('/') {
+        let seg = seg.trim_end_matches("%20").trim_start_matches("%20");
+        if !seg.is_empty() {
+            clean.push('/');
+            clean.push_str(seg);
+        }
+    }
+    if clean.is_empty() {
+        clean.push('/');
+    }
+    if clean != path {
+        let pq = match uri.query() {
+            Some(q) => format!("{clean}?{q}"),
+            None => clean,
+        };
+        let mut parts = uri.clone().into_parts();
+        if let Ok(p) = pq.parse() {
+            parts.path_and_query = Some(p);
+            if let Ok(u) = Uri::from_parts(parts) {
+                *req.uri_mut() = u;
+            }
+        }
+    }
+    req
+}

@@ -1,0 +1,141 @@
+//! The trainyard server: configuration, store, executor and the HTTP API, wired by `build`.
+
+pub mod catalog;
+pub mod config;
+pub mod credentials;
+pub mod error;
+pub mod http;
+pub mod service;
+pub mod state;
+pub mod storage;
+pub mod util;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::service::executor::{Executor, RunContext};
+use crate::service::Service;
+use crate::state::AppState;
+use crate::storage::Storage;
+use axum::extract::Request;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::Layer;
+
+/// A built server, ready to serve.
+pub struct App {
+    /// Router with path normalization in front.
+    pub router: axum::Router,
+    /// Shared state.
+    pub state: AppState,
+    /// Address from the configuration.
+    pub listen: std::net::SocketAddr,
+    /// Credentials generated on this start (first start without projects), to print once.
+    pub generated: Option<credentials::Generated>,
+    /// The data directory in use.
+    pub data_dir: PathBuf,
+}
+
+/// Errors building the server.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// Database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] trainyard_store::Error),
+    /// Files could not be created.
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    /// Recovery of earlier runs failed.
+    #[error("recovering earlier jobs: {0}")]
+    Recover(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
+    let what = what.into();
+    move |source| BuildError::Io { what, source }
+}
+
+/// Wires store, storage, catalogs, executor and router from `config`. `shim_program` is the
+/// binary that has the hidden `shim` subcommand (the running `trainyard`).
+pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, BuildError> {
+    config.validate()?;
+    let data_dir = config.data_dir();
+    std::fs::create_dir_all(&data_dir).map_err(io(format!("cannot create data dir {}", data_dir.display())))?;
+    let generated = if config.projects.is_empty() {
+        let (projects, generated) = credentials::load_or_create(&data_dir).map_err(io("credentials.toml"))?;
+        config.projects = projects;
+        generated
+    } else {
+        None
+    };
+    let db_url = config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("trainyard.db").display()));
+    let store = trainyard_store::Store::open(&db_url).await?;
+    let storage_root = config.storage.root.clone().unwrap_or_else(|| data_dir.join("obs"));
+    let storage = Storage::new(storage_root).map_err(io("storage root"))?;
+    let runs_dir = data_dir.join("runs");
+    std::fs::create_dir_all(&runs_dir).map_err(io("runs dir"))?;
+    clean_staging(&runs_dir);
+
+    let (total, gpus) = service::capacity::total(&config.executor);
+    let catalog = Arc::new(Catalog::from_config(&config, &total));
+    let grace = Duration::from_secs(config.executor.stop_grace_seconds.unwrap_or(10));
+    let run_ctx = Arc::new(RunContext {
+        store: store.clone(),
+        catalog: catalog.clone(),
+        storage: storage.clone(),
+        total,
+        grace,
+        shim_program,
+    });
+    let executor = Executor::start(run_ctx.clone(), gpus).await.map_err(|e| BuildError::Recover(e.to_string()))?;
+    let mut tokens = HashMap::new();
+    for p in &config.projects {
+        for t in &p.tokens {
+            tokens.insert(t.clone(), p.id.clone());
+        }
+    }
+    let svc = Service {
+        store,
+        catalog,
+        storage,
+        executor,
+        run_ctx,
+        runs_dir,
+        projects: config.projects.iter().map(|p| (p.id.clone(), p.clone())).collect(),
+        grace,
+        container_backend: None,
+    };
+    let state = AppState { svc: Arc::new(svc), tokens: Arc::new(tokens), max_body: config.max_body_bytes.unwrap_or(1 << 20) };
+    let router = http::router(state.clone());
+    Ok(App { router, state, listen: config.listen(), generated, data_dir })
+}
+
+/// Removes half-made code snapshots left by a crash.
+fn clean_staging(runs_dir: &std::path::Path) {
+    if let Ok(rd) = std::fs::read_dir(runs_dir) {
+        for e in rd.flatten() {
+            if e.file_name().to_str().is_some_and(|n| n.starts_with("staging-")) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; running jobs keep running.
+pub async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let svc = tower::util::MapRequestLayer::new(http::normalize_path).layer(app.router);
+    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(svc))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,470 @@
+//! The local executor: a FIFO queue under a capacity, one supervising task per run, and the
+//! recovery of runs after a restart. One actor task owns the queue and the free capacity;
+//! run tasks report back over its channel.
+
+use crate::catalog::Catalog;
+use crate::config::SpecConfig;
+use crate::service::capacity::{demand, Resources};
+use crate::service::launch::{logs_dir, run_spec};
+use crate::service::validate::Checker;
+use crate::storage::Storage;
+use crate::util::now_ms;
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use trainyard_api::JobStatus;
+use trainyard_exec::{Attach, ExecHandle, RunExit, RunOutcome, Running};
+use trainyard_store::{Store, TransitionSet, Version};
+
+/// What run tasks and the executor share.
+pub struct RunContext {
+    /// Store.
+    pub store: Store,
+    /// Catalogs.
+    pub catalog: Arc<Catalog>,
+    /// Storage.
+    pub storage: Storage,
+    /// The executor's total resources.
+    pub total: Resources,
+    /// Default stop grace.
+    pub grace: Duration,
+    /// Program to run as `<shim_program> shim <run_dir>`.
+    pub shim_program: PathBuf,
+}
+
+enum Cmd {
+    Enqueue(i64),
+    Stop(i64, Duration),
+    Ended(i64),
+    Adopt(Version, Running),
+}
+
+/// Free resources, for RS-01's `no_resource`.
+#[derive(Clone, Copy, Debug)]
+pub struct CapacityView {
+    /// Total.
+    pub total: Resources,
+    /// Free now.
+    pub free: Resources,
+}
+
+/// Handle to the executor actor. Cheap to clone.
+#[derive(Clone)]
+pub struct Executor {
+    tx: mpsc::UnboundedSender<Cmd>,
+    view: Arc<Mutex<CapacityView>>,
+}
+
+struct Slot {
+    demand: Resources,
+    gpus: Vec<u32>,
+    stop: mpsc::UnboundedSender<Duration>,
+}
+
+struct Queued {
+    id: i64,
+    demand: Resources,
+    marked_waiting: bool,
+}
+
+struct Actor {
+    ctx: Arc<RunContext>,
+    tx: mpsc::UnboundedSender<Cmd>,
+    view: Arc<Mutex<CapacityView>>,
+    queue: VecDeque<Queued>,
+    running: HashMap<i64, Slot>,
+    free: Resources,
+    free_gpus: Vec<u32>,
+}
+
+impl Executor {
+    /// Starts the actor and recovers what was running or queued before a restart.
+    pub async fn start(ctx: Arc<RunContext>, gpus: Vec<u32>) -> crate::error::ApiResult<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let view = Arc::new(Mutex::new(CapacityView { total: ctx.total, free: ctx.total }));
+        let actor = Actor {
+            ctx: ctx.clone(),
+            tx: tx.clone(),
+            view: view.clone(),
+            queue: VecDeque::new(),
+            running: HashMap::new(),
+            free: ctx.total,
+            free_gpus: gpus,
+        };
+        tokio::spawn(actor.run(rx));
+        let exec = Self { tx, view };
+        exec.recover(&ctx).await?;
+        Ok(exec)
+    }
+
+    /// Queues a version in status 1.
+    pub fn enqueue(&self, version_id: i64) {
+        let _ = self.tx.send(Cmd::Enqueue(version_id));
+    }
+
+    /// Stops a version already moved to status 9.
+    pub fn stop(&self, version_id: i64, grace: Duration) {
+        let _ = self.tx.send(Cmd::Stop(version_id, grace));
+    }
+
+    /// Current capacity.
+    pub fn capacity(&self) -> CapacityView {
+        *self.view.lock().expect("capacity view lock")
+    }
+
+    async fn recover(&self, ctx: &Arc<RunContext>) -> crate::error::ApiResult<()> {
+        let active = [JobStatus::SUBMIT_TRYING, JobStatus::RUNNING, JobStatus(15), JobStatus::KILLING];
+        for v in ctx.store.versions_in(&active).await? {
+            let run_dir = PathBuf::from(&v.run_dir);
+            let handle: Option<ExecHandle> = v.handle.as_deref().and_then(|h| serde_json::from_str(h).ok());
+            match handle {
+                Some(h) => match trainyard_exec::reattach(&run_dir, h) {
+                    Attach::Finished(exit) => finalize(ctx, v.id, Some(exit), None).await,
+                    Attach::Lost => finalize(ctx, v.id, None, None).await,
+                    Attach::Alive(running) => {
+                        tracing::info!(job.id = v.job_id, version.id = v.id, "reattached to a running job");
+                        let _ = self.tx.send(Cmd::Adopt(v, running));
+                    }
+                },
+                None if v.status == JobStatus::KILLING => {
+                    let set = TransitionSet { end_time: Some(now_ms()), ..Default::default() };
+                    ctx.store.transition(v.id, &[JobStatus::KILLING], JobStatus::KILLED, &set).await?;
+                    cleanup_if_deleted(ctx, v.id).await;
+                }
+                None => {
+                    ctx.store.transition(v.id, &[JobStatus::SUBMIT_TRYING], JobStatus::INIT, &TransitionSet::default()).await?;
+                    self.enqueue(v.id);
+                }
+            }
+        }
+        for v in ctx.store.versions_in(&[JobStatus::INIT, JobStatus::WAITING]).await? {
+            self.enqueue(v.id);
+        }
+        for v in ctx.store.deleted_versions().await? {
+            if v.status.is_terminal() {
+                cleanup_if_deleted(ctx, v.id).await;
+            }
+        }
+        ctx.store.purge_empty_jobs().await?;
+        Ok(())
+    }
+}
+
+impl Actor {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+        while let Some(cmd) = rx.recv().await {
+            match cmd {
+                Cmd::Enqueue(id) => self.enqueue(id).await,
+                Cmd::Stop(id, grace) => self.stop(id, grace).await,
+                Cmd::Ended(id) => {
+                    if let Some(slot) = self.running.remove(&id) {
+                        self.free = self.free.plus(&slot.demand);
+                        self.free_gpus.extend(slot.gpus);
+                    }
+                }
+                Cmd::Adopt(v, running) => self.adopt(v, running),
+            }
+            self.schedule().await;
+            self.publish();
+        }
+    }
+
+    fn publish(&self) {
+        let mut view = self.view.lock().expect("capacity view lock");
+        view.free = self.free;
+    }
+
+    fn spec(&self, v: &Version) -> Option<SpecConfig> {
+        v.config.spec_id.and_then(|id| self.ctx.catalog.spec(id)).cloned()
+    }
+
+    async fn enqueue(&mut self, id: i64) {
+        if self.queue.iter().any(|q| q.id == id) || self.running.contains_key(&id) {
+            return;
+        }
+        let v = match self.ctx.store.version_by_id(id).await {
+            Ok(Some(v)) if v.status.is_pending() => v,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(version.id = id, error = %e, "cannot load a queued version");
+                return;
+            }
+        };
+        let need = demand(self.spec(&v).as_ref(), v.config.worker_server_num.unwrap_or(1));
+        self.queue.push_back(Queued { id, demand: need, marked_waiting: v.status == JobStatus::WAITING });
+    }
+
+    /// Starts queued versions in FIFO order while the first one fits.
+    async fn schedule(&mut self) {
+        while let Some(front) = self.queue.front() {
+            if !front.demand.fits_in(&self.free) || (front.demand.gpus as usize) > self.free_gpus.len() {
+                break;
+            }
+            let q = self.queue.pop_front().expect("front exists");
+            self.start(q).await;
+        }
+        for q in self.queue.iter_mut().filter(|q| !q.marked_waiting) {
+            q.marked_waiting = true;
+            let moved = self.ctx.store.transition(q.id, &[JobStatus::INIT], JobStatus::WAITING, &TransitionSet::default()).await;
+            if let Err(e) = moved {
+                tracing::error!(version.id = q.id, error = %e, "cannot mark a version waiting");
+            }
+        }
+    }
+
+    async fn start(&mut self, q: Queued) {
+        let from = [JobStatus::INIT, JobStatus::WAITING];
+        match self.ctx.store.transition(q.id, &from, JobStatus::SUBMIT_TRYING, &TransitionSet::default()).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::error!(version.id = q.id, error = %e, "cannot start a version");
+                return;
+            }
+        }
+        let gpus: Vec<u32> = self.free_gpus.drain(..q.demand.gpus as usize).collect();
+        self.free = self.free.minus(&q.demand);
+        let (stop_tx, stop_rx) = mpsc::unbounded_channel();
+        self.running.insert(q.id, Slot { demand: q.demand, gpus: gpus.clone(), stop: stop_tx });
+        let ctx = self.ctx.clone();
+        let done = self.tx.clone();
+        tokio::spawn(async move {
+            supervise(&ctx, q.id, None, gpus, stop_rx).await;
+            let _ = done.send(Cmd::Ended(q.id));
+        });
+    }
+
+    fn adopt(&mut self, v: Version, running: Running) {
+        let need = demand(self.spec(&v).as_ref(), v.config.worker_server_num.unwrap_or(1));
+        let gpus = read_gpus(Path::new(&v.run_dir));
+        self.free_gpus.retain(|g| !gpus.contains(g));
+        self.free = self.free.minus(&need);
+        let (stop_tx, stop_rx) = mpsc::unbounded_channel();
+        if v.status == JobStatus::KILLING {
+            let _ = stop_tx.send(Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64).max(Duration::ZERO));
+        }
+        self.running.insert(v.id, Slot { demand: need, gpus, stop: stop_tx });
+        let ctx = self.ctx.clone();
+        let done = self.tx.clone();
+        tokio::spawn(async move {
+            supervise(&ctx, v.id, Some(running), Vec::new(), stop_rx).await;
+            let _ = done.send(Cmd::Ended(v.id));
+        });
+    }
+
+    async fn stop(&mut self, id: i64, grace: Duration) {
+        if let Some(pos) = self.queue.iter().position(|q| q.id == id) {
+            self.queue.remove(pos);
+            let set = TransitionSet { end_time: Some(now_ms()), ..Default::default() };
+            if let Err(e) = self.ctx.store.transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set).await {
+                tracing::error!(version.id = id, error = %e, "cannot mark a queued version stopped");
+            }
+            cleanup_if_deleted(&self.ctx, id).await;
+            return;
+        }
+        if let Some(slot) = self.running.get(&id) {
+            let _ = slot.stop.send(grace);
+            return;
+        }
+        // Neither queued nor running: it never reached the executor.
+        let set = TransitionSet { end_time: Some(now_ms()), ..Default::default() };
+        if let Ok(true) = self.ctx.store.transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set).await {
+            cleanup_if_deleted(&self.ctx, id).await;
+        }
+    }
+}
+
+fn read_gpus(run_dir: &Path) -> Vec<u32> {
+    std::fs::read(run_dir.join("gpus.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Launches (unless reattached) and watches one run until it ends, then finalizes it.
+async fn supervise(
+    ctx: &Arc<RunContext>,
+    id: i64,
+    attached: Option<Running>,
+    gpus: Vec<u32>,
+    mut stop_rx: mpsc::UnboundedReceiver<Duration>,
+) {
+    let Ok(Some(v)) = ctx.store.version_by_id(id).await else { return };
+    let run_dir = PathBuf::from(&v.run_dir);
+    let (mut running, handle) = match attached {
+        Some(r) => {
+            let h = v.handle.as_deref().and_then(|h| serde_json::from_str::<ExecHandle>(h).ok());
+            match h {
+                Some(h) => (r, h),
+                None => return finalize(ctx, id, None, None).await,
+            }
+        }
+        None => match launch(ctx, &v, &gpus).await {
+            Ok(pair) => pair,
+            Err(message) => {
+                append_log(&run_dir, &v, &format!("[trainyard] the job could not be started: {message}"));
+                let set = TransitionSet { end_time: Some(now_ms()), failure_reason: Some(message), ..Default::default() };
+                let _ = ctx.store.transition(id, &[JobStatus::SUBMIT_TRYING], JobStatus::SUBMIT_FAILED, &set).await;
+                let _ = ctx.store.transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set).await;
+                cleanup_if_deleted(ctx, id).await;
+                return;
+            }
+        },
+    };
+    let start = v.start_time.unwrap_or_else(now_ms);
+    let deadline = v.config.max_runtime_seconds.map(|s| {
+        let elapsed = Duration::from_millis((now_ms() - start).max(0) as u64);
+        tokio::time::Instant::now() + Duration::from_secs(s as u64).saturating_sub(elapsed)
+    });
+    let mut timed_out = None;
+    let exit = loop {
+        tokio::select! {
+            exit = running.wait() => break exit,
+            Some(grace) = stop_rx.recv() => {
+                if let Err(e) = trainyard_exec::request_stop(&run_dir, handle, grace) {
+                    tracing::warn!(version.id = id, error = %e, "stop request failed");
+                }
+            }
+            _ = sleep_until(deadline), if deadline.is_some() && timed_out.is_none() => {
+                let limit = v.config.max_runtime_seconds.unwrap_or_default();
+                timed_out = Some(limit);
+                tracing::info!(version.id = id, limit_s = limit, "job exceeded max_runtime_seconds, stopping it");
+                if let Err(e) = trainyard_exec::request_stop(&run_dir, handle, ctx.grace) {
+                    tracing::warn!(version.id = id, error = %e, "stop request failed");
+                }
+            }
+        }
+    };
+    finalize(ctx, id, exit, timed_out).await;
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn launch(ctx: &Arc<RunContext>, v: &Version, gpus: &[u32]) -> Result<(Running, ExecHandle), String> {
+    let job_name = ctx.store.job_name(v.job_id).await.map_err(|e| e.to_string())?.unwrap_or_default();
+    let checker = Checker {
+        catalog: &ctx.catalog,
+        storage: &ctx.storage,
+        project: &v.project_id,
+        total: ctx.total,
+        container_backend: None,
+    };
+    let spec = run_spec(&checker, &ctx.catalog, v, &job_name, gpus, ctx.grace.as_secs())?;
+    std::fs::create_dir_all(logs_dir(&spec.run_dir)).map_err(|e| e.to_string())?;
+    if !gpus.is_empty() {
+        let _ = std::fs::write(spec.run_dir.join("gpus.json"), serde_json::to_vec(gpus).unwrap_or_default());
+    }
+    let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program).await.map_err(|e| e.to_string())?;
+    let set = TransitionSet {
+        start_time: Some(now_ms()),
+        handle: Some(serde_json::to_string(&handle).map_err(|e| e.to_string())?),
+        ..Default::default()
+    };
+    let moved = ctx.store.transition(v.id, &[JobStatus::SUBMIT_TRYING], JobStatus::RUNNING, &set).await;
+    match moved {
+        Ok(true) => tracing::info!(job.id = v.job_id, version.id = v.id, proc.pid = handle.shim_pid, "job started"),
+        _ => {
+            // Stopped while starting: keep the handle, then stop what was started.
+            let _ = ctx.store.transition(v.id, &[JobStatus::KILLING], JobStatus::KILLING, &set).await;
+            let grace = Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64);
+            let _ = trainyard_exec::request_stop(&v.run_dir.as_ref(), handle, grace);
+        }
+    }
+    Ok((running, handle))
+}
+
+/// Records the end of a run: 10/11/12/14 from its exit, log copy, cleanup of deleted ones.
+pub async fn finalize(ctx: &Arc<RunContext>, id: i64, exit: Option<RunExit>, timed_out: Option<i64>) {
+    let Ok(Some(v)) = ctx.store.version_by_id(id).await else { return };
+    let run_dir = PathBuf::from(&v.run_dir);
+    let (to, reason) = if v.status == JobStatus::KILLING {
+        (JobStatus::KILLED, None)
+    } else if let Some(limit) = timed_out {
+        let reason = format!("stopped after exceeding max_runtime_seconds={limit}");
+        append_log(&run_dir, &v, &format!("[trainyard] {reason}"));
+        (JobStatus::FAILED, Some(reason))
+    } else {
+        match exit.as_ref().map(|e| &e.outcome) {
+            Some(RunOutcome::Succeeded) => (JobStatus::COMPLETED, None),
+            Some(RunOutcome::Failed { worker, exit_code, signal }) => {
+                let what = match (exit_code, signal) {
+                    (Some(c), _) => format!("exited with code {c}"),
+                    (None, Some(s)) => format!("was killed by signal {s}"),
+                    _ => "failed".to_owned(),
+                };
+                (JobStatus::FAILED, Some(format!("worker {worker} {what}")))
+            }
+            Some(RunOutcome::SpawnFailed { message }) => (JobStatus::FAILED, Some(message.clone())),
+            Some(RunOutcome::Stopped) => (JobStatus::KILLED, None),
+            None => {
+                append_log(&run_dir, &v, "[trainyard] the job's processes vanished without an exit record: lost");
+                (JobStatus::LOST, Some("processes vanished".to_owned()))
+            }
+        }
+    };
+    let set = TransitionSet { end_time: Some(now_ms()), failure_reason: reason, ..Default::default() };
+    let from = [JobStatus::RUNNING, JobStatus(15), JobStatus::KILLING, JobStatus::SUBMIT_TRYING];
+    match ctx.store.transition(id, &from, to, &set).await {
+        Ok(true) => tracing::info!(job.id = v.job_id, version.id = id, status = to.0, "job finished"),
+        Ok(false) => {}
+        Err(e) => tracing::error!(version.id = id, error = %e, "cannot record the end of a job"),
+    }
+    copy_logs(ctx, &v).await;
+    cleanup_if_deleted(ctx, id).await;
+}
+
+fn append_log(run_dir: &Path, v: &Version, line: &str) {
+    use std::io::Write;
+    let dir = logs_dir(run_dir);
+    let _ = std::fs::create_dir_all(&dir);
+    let first = std::fs::read_dir(&dir)
+        .ok()
+        .and_then(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "0")).min());
+    let path = first.unwrap_or_else(|| dir.join(format!("version-{}.0", v.id)));
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+async fn copy_logs(ctx: &Arc<RunContext>, v: &Version) {
+    let Some(url) = &v.config.log_url else { return };
+    let Ok(dest) = ctx.storage.resolve(&v.project_id, url) else { return };
+    let src = logs_dir(Path::new(&v.run_dir));
+    let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        std::fs::create_dir_all(&dest)?;
+        for entry in std::fs::read_dir(&src)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|x| x == "idx") || !path.is_file() {
+                continue;
+            }
+            if let Some(name) = path.file_name() {
+                std::fs::copy(&path, dest.join(name))?;
+            }
+        }
+        Ok(())
+    })
+    .await;
+    if let Ok(Err(e)) = result {
+        tracing::warn!(version.id = v.id, error = %e, "cannot copy logs to log_url");
+    }
+}
+
+/// Removes a deleted version's files and row once it is terminal.
+pub async fn cleanup_if_deleted(ctx: &Arc<RunContext>, id: i64) {
+    let Ok(Some(v)) = ctx.store.version_by_id(id).await else { return };
+    if !v.deleted || !v.status.is_terminal() {
+        return;
+    }
+    let dir = PathBuf::from(&v.run_dir);
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+    if let Err(e) = ctx.store.purge_version(id).await {
+        tracing::error!(version.id = id, error = %e, "cannot purge a deleted version");
+    }
+}

@@ -1,0 +1,375 @@
+//! Training jobs and versions: create, list, read, stop, delete.
+
+use crate::error::{ApiError, ApiResult};
+use crate::service::executor::cleanup_if_deleted;
+use crate::service::launch::code_dir;
+use crate::service::query::Params;
+use crate::service::validate::Purpose;
+use crate::service::view::{job_summary, version_info};
+use crate::service::Service;
+use crate::util::{now_ms, resource_id, valid_name};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use trainyard_api::training::{
+    CreateJobRequest, CreateJobResponse, CreateVersionRequest, JobConfig, JobListResponse, VersionInfo,
+    VersionListResponse,
+};
+use trainyard_api::JobStatus;
+use trainyard_store::{Job, JobFilter, JobSort, NewJob, NewVersion, TransitionSet, Version};
+
+const DEFAULT_QUOTAS: i64 = 100;
+const DEFAULT_JOB_COUNT_LIMIT: i64 = 1000;
+
+fn check_desc(desc: &str) -> ApiResult<()> {
+    if desc.chars().count() > 256 {
+        return Err(ApiError::param("job_desc must be at most 256 characters"));
+    }
+    Ok(())
+}
+
+fn job_not_found(id: i64) -> ApiError {
+    ApiError::NotFound(format!("Job id:{id} is not existed"))
+}
+
+fn version_not_found(id: i64) -> ApiError {
+    ApiError::NotFound(format!("Version id:{id} is not existed"))
+}
+
+impl Service {
+    fn quotas(&self, project: &str) -> (i64, i64) {
+        let p = self.project(project);
+        (
+            p.and_then(|p| p.quotas).unwrap_or(DEFAULT_QUOTAS),
+            p.and_then(|p| p.job_count_limit).unwrap_or(DEFAULT_JOB_COUNT_LIMIT),
+        )
+    }
+
+    /// Copies the version's code into a fresh folder next to the runs, before the version
+    /// exists, so a half-copied tree is never used; `adopt_snapshot` moves it in place.
+    async fn snapshot(&self, project: &str, cfg: &JobConfig) -> ApiResult<PathBuf> {
+        let staging = self.runs_dir.join(format!("staging-{:016x}", rand::random::<u64>()));
+        let code = code_dir(&staging);
+        if let Some(b) = cfg.model_id.and_then(|id| self.catalog.builtin(id)) {
+            std::fs::create_dir_all(&code).map_err(ApiError::internal)?;
+            std::fs::write(code.join(b.boot_file), b.source).map_err(ApiError::internal)?;
+            return Ok(staging);
+        }
+        match &cfg.app_url {
+            Some(app) if cfg.user_image_url.is_none() || cfg.boot_file_url.is_some() => {
+                let src = self.checker(project).resolve("app_url", app)?;
+                let storage = self.storage.clone();
+                let project = project.to_owned();
+                let dest = code.clone();
+                let copied = tokio::task::spawn_blocking(move || storage.snapshot(&project, &src, &dest))
+                    .await
+                    .map_err(ApiError::internal)?;
+                if let Err(e) = copied {
+                    let _ = std::fs::remove_dir_all(&staging);
+                    return Err(ApiError::InvalidArgument(format!("app_url: {e}")));
+                }
+            }
+            _ => std::fs::create_dir_all(&code).map_err(ApiError::internal)?,
+        }
+        Ok(staging)
+    }
+
+    fn run_dir_template(&self) -> String {
+        self.runs_dir.join("{id}").display().to_string()
+    }
+
+    fn adopt_snapshot(&self, staging: &Path, v: &Version) -> ApiResult<()> {
+        std::fs::rename(staging, &v.run_dir).map_err(ApiError::internal)
+    }
+
+    async fn check_quota(&self, project: &str, new_job: bool) -> ApiResult<()> {
+        let (quotas, limit) = self.quotas(project);
+        if new_job && self.store.count_jobs(project).await? >= limit {
+            return Err(ApiError::Quota("training job count"));
+        }
+        if self.store.count_active_versions(project).await? >= quotas {
+            return Err(ApiError::Quota("number of running training jobs"));
+        }
+        Ok(())
+    }
+
+    /// TJ-01.
+    pub async fn create_job(&self, project: &str, req: CreateJobRequest) -> ApiResult<CreateJobResponse> {
+        let name = req.job_name.ok_or_else(|| ApiError::required("job_name"))?;
+        if !valid_name(&name, 64) {
+            return Err(ApiError::ParameterError(format!("Illegal name: {name}")));
+        }
+        let desc = req.job_desc.unwrap_or_default();
+        check_desc(&desc)?;
+        let cfg = req.config.ok_or_else(|| ApiError::required("config"))?;
+        let with_version = cfg.create_version.unwrap_or(true);
+        let mut cfg = self.checker(project).check(cfg, if with_version { Purpose::Run } else { Purpose::Stored })?;
+        cfg.create_version = None;
+        cfg.pre_version_id = None;
+        self.check_quota(project, true).await?;
+        let now = now_ms();
+        let job = NewJob {
+            project_id: project.to_owned(),
+            name: name.clone(),
+            description: desc.clone(),
+            workspace_id: req.workspace_id.unwrap_or_else(|| "0".to_owned()),
+            create_time: now,
+        };
+        if !with_version {
+            let (job, _) = self.store.create_job(&job, None).await.map_err(|e| duplicate(e, &name))?;
+            return Ok(CreateJobResponse {
+                is_success: true,
+                job_id: job.id,
+                job_name: job.name,
+                status: JobStatus::UNKNOWN.0,
+                create_time: job.create_time,
+                version_id: None,
+                resource_id: None,
+                version_name: None,
+            });
+        }
+        let staging = self.snapshot(project, &cfg).await?;
+        let new_version = NewVersion {
+            description: desc,
+            pre_version_id: None,
+            status: JobStatus::INIT,
+            config: cfg,
+            resource_id: resource_id(),
+            run_dir_template: self.run_dir_template(),
+            create_time: now,
+        };
+        let created = self.store.create_job(&job, Some(&new_version)).await;
+        let (job, version) = match created {
+            Ok((job, Some(v))) => (job, v),
+            Ok((_, None)) => unreachable!("a version was asked for"),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(duplicate(e, &name));
+            }
+        };
+        self.start_version(&staging, &version).await?;
+        Ok(CreateJobResponse {
+            is_success: true,
+            job_id: job.id,
+            job_name: job.name,
+            status: version.status.0,
+            create_time: job.create_time,
+            version_id: Some(version.id),
+            resource_id: Some(version.resource_id),
+            version_name: Some(version.name),
+        })
+    }
+
+    async fn start_version(&self, staging: &Path, v: &Version) -> ApiResult<()> {
+        if let Err(e) = self.adopt_snapshot(staging, v) {
+            let set = TransitionSet { end_time: Some(now_ms()), failure_reason: Some(e.to_string()), ..Default::default() };
+            self.store.transition(v.id, &[JobStatus::INIT], JobStatus::SUBMIT_FAILED, &set).await?;
+            return Err(e);
+        }
+        tracing::info!(job.id = v.job_id, version.id = v.id, "job queued");
+        self.executor.enqueue(v.id);
+        Ok(())
+    }
+
+    /// TJ-06.
+    pub async fn create_version(&self, project: &str, job_id: i64, req: CreateVersionRequest) -> ApiResult<CreateJobResponse> {
+        let job = self.store.get_job(project, job_id).await?.ok_or_else(|| job_not_found(job_id))?;
+        let desc = req.job_desc.unwrap_or_default();
+        check_desc(&desc)?;
+        let mut cfg = req.config.ok_or_else(|| ApiError::required("config"))?;
+        let pre = match cfg.pre_version_id {
+            Some(id) => Some(
+                self.store
+                    .get_version(project, job_id, id)
+                    .await?
+                    .ok_or_else(|| ApiError::param(format!("pre_version_id:{id} is not existed")))?,
+            ),
+            None => match job.latest_version_id {
+                Some(id) => self.store.get_version(project, job_id, id).await?,
+                None => None,
+            },
+        };
+        if cfg.train_url.is_none() {
+            cfg.train_url = pre.as_ref().and_then(|p| p.config.train_url.clone());
+        }
+        let mut cfg = self.checker(project).check(cfg, Purpose::Run)?;
+        cfg.create_version = None;
+        cfg.pre_version_id = None;
+        self.check_quota(project, false).await?;
+        let staging = self.snapshot(project, &cfg).await?;
+        let new_version = NewVersion {
+            description: desc,
+            pre_version_id: pre.map(|p| p.id),
+            status: JobStatus::INIT,
+            config: cfg,
+            resource_id: resource_id(),
+            run_dir_template: self.run_dir_template(),
+            create_time: now_ms(),
+        };
+        let Some(version) = self.store.create_version(project, job_id, &new_version).await? else {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(job_not_found(job_id));
+        };
+        self.start_version(&staging, &version).await?;
+        Ok(CreateJobResponse {
+            is_success: true,
+            job_id,
+            job_name: job.name,
+            status: version.status.0,
+            create_time: version.create_time,
+            version_id: Some(version.id),
+            resource_id: Some(version.resource_id),
+            version_name: Some(version.name),
+        })
+    }
+
+    /// TJ-02.
+    pub async fn list_jobs(&self, project: &str, q: &Params) -> ApiResult<JobListResponse> {
+        let per_page = q.int("per_page", 10, 1, 1000)?;
+        let page = q.int("page", 1, 1, 65535)?;
+        let sort = match q.sort_by().as_deref() {
+            None | Some("job_name") => JobSort::Name,
+            Some("job_desc") => JobSort::Desc,
+            Some("status") => JobSort::Status,
+            Some("duration") => JobSort::Duration,
+            Some("version_count") => JobSort::VersionCount,
+            Some("create_time") => JobSort::CreateTime,
+            Some("engine_type") => JobSort::Name,
+            Some(other) => return Err(ApiError::param(format!("sortBy:{other} is not supported"))),
+        };
+        let now = now_ms();
+        let filter = JobFilter {
+            statuses: q.statuses()?,
+            search: q.search()?,
+            workspace_id: q.get("workspace_id").map(str::to_owned),
+            sort,
+            descending: q.descending(false)?,
+            offset: (page - 1) * per_page,
+            limit: per_page,
+            now,
+        };
+        let (jobs, total) = self.store.list_jobs(project, &filter).await?;
+        let (quotas, limit) = self.quotas(project);
+        let existing = self.store.count_jobs(project).await?;
+        Ok(JobListResponse {
+            is_success: true,
+            job_total_count: total,
+            job_count_limit: (limit - existing).max(0),
+            jobs: jobs.iter().map(|j| job_summary(j, now)).collect(),
+            quotas,
+        })
+    }
+
+    /// A live job and version of the project, or the not-found error.
+    pub async fn job_and_version(&self, project: &str, job_id: i64, version_id: i64) -> ApiResult<(Job, Version)> {
+        let job = self.store.get_job(project, job_id).await?.ok_or_else(|| job_not_found(job_id))?;
+        let v = self.store.get_version(project, job_id, version_id).await?.ok_or_else(|| version_not_found(version_id))?;
+        Ok((job, v))
+    }
+
+    /// TJ-03.
+    pub async fn get_version(&self, project: &str, job_id: i64, version_id: i64) -> ApiResult<VersionInfo> {
+        let (job, v) = self.job_and_version(project, job_id, version_id).await?;
+        Ok(version_info(&self.catalog, &job, &v, now_ms(), true))
+    }
+
+    /// TJ-05.
+    pub async fn list_versions(&self, project: &str, job_id: i64, q: &Params) -> ApiResult<VersionListResponse> {
+        let job = self.store.get_job(project, job_id).await?.ok_or_else(|| job_not_found(job_id))?;
+        let per_page = q.int("per_page", 10, 1, 1000)?;
+        let page = q.int("page", 0, 0, 65535)?;
+        let (offset, limit) = if page == 0 { (0, None) } else { ((page - 1) * per_page, Some(per_page)) };
+        let versions = self.store.list_versions(job_id, offset, limit).await?;
+        let now = now_ms();
+        Ok(VersionListResponse {
+            is_success: true,
+            job_id,
+            job_name: job.name.clone(),
+            job_desc: job.description.clone(),
+            version_count: job.version_count,
+            versions: versions.iter().map(|v| version_info(&self.catalog, &job, v, now, false)).collect(),
+        })
+    }
+
+    /// TJ-08.
+    pub async fn update_job_description(&self, project: &str, job_id: i64, desc: Option<String>) -> ApiResult<()> {
+        let desc = desc.ok_or_else(|| ApiError::required("job_desc"))?;
+        check_desc(&desc)?;
+        if !self.store.update_job_description(project, job_id, &desc).await? {
+            return Err(job_not_found(job_id));
+        }
+        Ok(())
+    }
+
+    fn grace(&self, requested: Option<i64>) -> ApiResult<Duration> {
+        match requested {
+            None => Ok(self.grace),
+            Some(s) if (0..=86_400).contains(&s) => Ok(Duration::from_secs(s as u64)),
+            Some(s) => Err(ApiError::param(format!("grace_period_seconds:{s} must be in [0,86400]"))),
+        }
+    }
+
+    /// Moves an active version to 9 and tells the executor; false when it was not active.
+    async fn begin_stop(&self, v: &Version, grace: Duration) -> ApiResult<bool> {
+        let from = [JobStatus(1), JobStatus(2), JobStatus(4), JobStatus(7), JobStatus(8), JobStatus(15)];
+        let set = TransitionSet { stop_grace: Some(grace.as_secs() as i64), ..Default::default() };
+        if !self.store.transition(v.id, &from, JobStatus::KILLING, &set).await? {
+            return Ok(false);
+        }
+        tracing::info!(job.id = v.job_id, version.id = v.id, "job stopping");
+        self.executor.stop(v.id, grace);
+        Ok(true)
+    }
+
+    /// TJ-07.
+    pub async fn stop_version(&self, project: &str, job_id: i64, version_id: i64, grace: Option<i64>) -> ApiResult<()> {
+        let grace = self.grace(grace)?;
+        let (_, v) = self.job_and_version(project, job_id, version_id).await?;
+        if !v.status.is_stoppable() || !self.begin_stop(&v, grace).await? {
+            let now = self.store.version_by_id(v.id).await?.map(|x| x.status).unwrap_or(v.status);
+            return Err(ApiError::WrongStatus { action: "stop", status: now });
+        }
+        Ok(())
+    }
+
+    /// Finishes a deletion: stop active versions (cleanup follows their end) or clean now.
+    async fn delete_versions(&self, ids: &[i64]) -> ApiResult<()> {
+        for id in ids {
+            let Some(v) = self.store.version_by_id(*id).await? else { continue };
+            if v.status.is_stoppable() && self.begin_stop(&v, self.grace).await? {
+                continue;
+            }
+            cleanup_if_deleted(&self.run_ctx, v.id).await;
+        }
+        Ok(())
+    }
+
+    /// TJ-04.
+    pub async fn delete_version(&self, project: &str, job_id: i64, version_id: i64) -> ApiResult<()> {
+        let (_, v) = self.job_and_version(project, job_id, version_id).await?;
+        if let Err(status) = self.store.mark_version_deleted(v.id, &[JobStatus::KILLING]).await? {
+            return Err(ApiError::WrongStatus { action: "delete", status });
+        }
+        self.delete_versions(&[v.id]).await
+    }
+
+    /// TJ-09.
+    pub async fn delete_job(&self, project: &str, job_id: i64) -> ApiResult<()> {
+        self.store.get_job(project, job_id).await?.ok_or_else(|| job_not_found(job_id))?;
+        match self.store.mark_job_deleted(project, job_id, &[JobStatus::KILLING]).await? {
+            Err(status) => Err(ApiError::WrongStatus { action: "delete", status }),
+            Ok(ids) => {
+                self.delete_versions(&ids).await?;
+                self.store.purge_empty_jobs().await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn duplicate(e: trainyard_store::Error, name: &str) -> ApiError {
+    match e {
+        trainyard_store::Error::Conflict => ApiError::NameExists(format!("Job name:{name} is existed")),
+        other => other.into(),
+    }
+}
+

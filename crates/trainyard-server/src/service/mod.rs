@@ -1,0 +1,69 @@
+//! Domain logic: no HTTP types here, and every store call goes through this layer.
+
+pub mod algorithms;
+pub mod capacity;
+pub mod configs;
+pub mod executor;
+pub mod jobs;
+pub mod launch;
+pub mod logs;
+pub mod query;
+pub mod validate;
+pub mod view;
+
+use crate::catalog::Catalog;
+use crate::config::ProjectConfig;
+use crate::service::capacity::Resources;
+use crate::service::executor::{Executor, RunContext};
+use crate::service::validate::Checker;
+use crate::storage::Storage;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use trainyard_store::Store;
+
+/// Everything the handlers call into.
+pub struct Service {
+    /// Store.
+    pub store: Store,
+    /// Catalogs.
+    pub catalog: Arc<Catalog>,
+    /// Storage.
+    pub storage: Storage,
+    /// Local executor.
+    pub executor: Executor,
+    /// Executor context (shared with run tasks).
+    pub run_ctx: Arc<RunContext>,
+    /// Where run directories live.
+    pub runs_dir: PathBuf,
+    /// Projects by id.
+    pub projects: HashMap<String, ProjectConfig>,
+    /// Default stop grace.
+    pub grace: Duration,
+    /// Container backend for custom images, if any.
+    pub container_backend: Option<String>,
+}
+
+impl Service {
+    /// A validator for `project`.
+    pub fn checker<'a>(&'a self, project: &'a str) -> Checker<'a> {
+        Checker {
+            catalog: &self.catalog,
+            storage: &self.storage,
+            project,
+            total: self.total(),
+            container_backend: self.container_backend.as_deref(),
+        }
+    }
+
+    /// The executor's total resources.
+    pub fn total(&self) -> Resources {
+        self.run_ctx.total
+    }
+
+    /// The project's configuration.
+    pub fn project(&self, id: &str) -> Option<&ProjectConfig> {
+        self.projects.get(id)
+    }
+}

@@ -1,0 +1,288 @@
+//! The TJ-01 validation matrix (api.md): one algorithm source, one data input, a compute
+//! selector, workers within the spec, every path inside the project's storage.
+
+use crate::catalog::Catalog;
+use crate::error::{ApiError, ApiResult};
+use crate::service::capacity::{demand, Resources};
+use crate::storage::{PathError, Storage};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use trainyard_api::training::{DataSource, JobConfig};
+
+/// What the configuration is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// A version that will run now: code must exist, resources must be possible.
+    Run,
+    /// A stored training job configuration: inputs optional, nothing must exist yet.
+    Stored,
+}
+
+/// Everything validation needs to look at.
+pub struct Checker<'a> {
+    /// Catalogs.
+    pub catalog: &'a Catalog,
+    /// Storage for path checks.
+    pub storage: &'a Storage,
+    /// Project whose storage the paths are in.
+    pub project: &'a str,
+    /// The executor's total resources.
+    pub total: Resources,
+    /// Whether a container backend is available for custom images.
+    pub container_backend: Option<&'a str>,
+}
+
+fn path_error(field: &str, e: PathError) -> ApiError {
+    match e {
+        PathError::Io(io) => ApiError::InvalidArgument(format!("{field}: {io}")),
+        other => ApiError::InvalidArgument(format!("{field}: {other}")),
+    }
+}
+
+/// Strips scheme and slashes so two storage paths compare lexically.
+fn lexical(url: &str) -> PathBuf {
+    let t = url.trim();
+    let t = t.strip_prefix("obs://").or_else(|| t.strip_prefix("s3://")).unwrap_or(t);
+    t.split('/').filter(|p| !p.is_empty() && *p != ".").collect()
+}
+
+/// The boot file relative to the code directory, if it lies inside it.
+pub fn boot_relative(app_url: &str, boot_url: &str) -> Option<PathBuf> {
+    let rel = lexical(boot_url).strip_prefix(lexical(app_url)).ok()?.to_path_buf();
+    (!rel.as_os_str().is_empty()).then_some(rel)
+}
+
+impl Checker<'_> {
+    /// Resolves a storage path of `field`.
+    pub fn resolve(&self, field: &str, url: &str) -> ApiResult<PathBuf> {
+        self.storage.resolve(self.project, url).map_err(|e| path_error(field, e))
+    }
+
+    /// Where a dataset version lives: `datasets/<dataset_id>/<version_id>/` in the project.
+    pub fn dataset_dir(&self, dataset_id: &str, version: &str) -> ApiResult<PathBuf> {
+        for (field, part) in [("dataset_id", dataset_id), ("dataset_version_id", version)] {
+            if part.contains('/') || part.contains("..") || part.contains('\0') {
+                return Err(ApiError::InvalidArgument(format!("{field}: {part} is not a valid id")));
+            }
+        }
+        self.resolve("dataset_id", &format!("/datasets/{dataset_id}/{version}/"))
+    }
+
+    /// Validates and normalizes `cfg`.
+    pub fn check(&self, mut cfg: JobConfig, purpose: Purpose) -> ApiResult<JobConfig> {
+        let workers = cfg.worker_server_num.ok_or_else(|| ApiError::required("worker_server_num"))?;
+        if workers < 1 {
+            return Err(ApiError::param(format!("worker_server_num:{workers} must be >= 1")));
+        }
+        self.check_algorithm(&mut cfg, purpose)?;
+        self.check_data(&mut cfg, purpose)?;
+        self.check_compute(&mut cfg, purpose, workers)?;
+        for (field, value) in [("train_url", &cfg.train_url), ("log_url", &cfg.log_url)] {
+            if let Some(url) = value {
+                self.resolve(field, url)?;
+            }
+        }
+        if let Some(params) = &cfg.parameter {
+            let mut seen = HashSet::new();
+            for p in params {
+                if p.label.trim().is_empty() {
+                    return Err(ApiError::param("parameter label must not be empty"));
+                }
+                if !seen.insert(p.label.as_str()) {
+                    return Err(ApiError::param(format!("parameter label {} appears twice", p.label)));
+                }
+            }
+        }
+        if let Some(volumes) = &cfg.volumes {
+            if volumes.iter().any(|v| v.nfs.is_some() == v.host_path.is_some()) {
+                return Err(ApiError::param("each volume must have exactly one of nfs or host_path"));
+            }
+        }
+        if let Some(max) = cfg.max_runtime_seconds {
+            if max < 1 {
+                return Err(ApiError::param(format!("max_runtime_seconds:{max} must be >= 1")));
+            }
+        }
+        Ok(cfg)
+    }
+
+    fn check_algorithm(&self, cfg: &mut JobConfig, purpose: Purpose) -> ApiResult<()> {
+        if let Some(model_id) = cfg.model_id {
+            if self.catalog.builtin(model_id).is_none() {
+                return Err(ApiError::param(format!("model_id:{model_id} is not existed")));
+            }
+            return Ok(());
+        }
+        if cfg.user_image_url.is_some() {
+            if cfg.user_command.is_none() {
+                return Err(ApiError::required("user_command"));
+            }
+            if purpose == Purpose::Run && self.container_backend.is_none() {
+                return Err(ApiError::ImageUnavailable(
+                    "Custom image jobs need a container backend, and none is available on this host: \
+                     podman was not found. Install podman or run the job from a code directory (app_url)."
+                        .into(),
+                ));
+            }
+            return Ok(());
+        }
+        match (&cfg.app_url, &cfg.boot_file_url) {
+            (None, None) => return Err(ApiError::required("app_url")),
+            (Some(_), None) | (None, Some(_)) => return Err(ApiError::InvalidCombination("app_url", "boot_file_url")),
+            (Some(app), Some(boot)) => {
+                let app_dir = self.resolve("app_url", app)?;
+                let boot_path = self.resolve("boot_file_url", boot)?;
+                let rel = boot_relative(app, boot).ok_or_else(|| {
+                    ApiError::InvalidArgument(format!("boot_file_url {boot} must be a file inside app_url {app}"))
+                })?;
+                if purpose == Purpose::Run {
+                    if !app_dir.is_dir() {
+                        return Err(ApiError::InvalidArgument(format!("app_url: {app} does not exist")));
+                    }
+                    if !boot_path.is_file() || !boot_path.starts_with(&app_dir) || app_dir.join(&rel) != boot_path {
+                        return Err(ApiError::InvalidArgument(format!("boot_file_url: {boot} is not a file in app_url")));
+                    }
+                }
+            }
+        }
+        let engine_id = *cfg.engine_id.get_or_insert(1);
+        if self.catalog.engine(engine_id).is_none() {
+            return Err(ApiError::param(format!("engine_id:{engine_id} is not existed")));
+        }
+        Ok(())
+    }
+
+    fn check_data(&self, cfg: &mut JobConfig, purpose: Purpose) -> ApiResult<()> {
+        let sources = cfg.data_source.as_ref().is_some_and(|d| !d.is_empty());
+        let dataset = cfg.dataset_id.is_some() || cfg.dataset_version_id.is_some();
+        let given = [cfg.data_url.is_some(), dataset, sources].iter().filter(|b| **b).count();
+        if given > 1 {
+            return Err(ApiError::InvalidArgument(
+                "exactly one of data_url, dataset_id+dataset_version_id or data_source may be given".into(),
+            ));
+        }
+        if given == 0 {
+            return match purpose {
+                Purpose::Run if cfg.model_id.is_none() => Err(ApiError::required("data_url")),
+                _ => Ok(()),
+            };
+        }
+        if let Some(url) = &cfg.data_url {
+            self.resolve("data_url", url)?;
+        }
+        if dataset {
+            match (&cfg.dataset_id, &cfg.dataset_version_id) {
+                (Some(id), Some(v)) => {
+                    self.dataset_dir(id, v)?;
+                }
+                (None, _) => return Err(ApiError::required("dataset_id")),
+                (_, None) => return Err(ApiError::required("dataset_version_id")),
+            }
+        }
+        if let Some(items) = &mut cfg.data_source {
+            for item in items.iter_mut() {
+                self.check_data_source(item)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_data_source(&self, item: &mut DataSource) -> ApiResult<()> {
+        let kind = match item.kind.as_deref().map(str::to_ascii_lowercase) {
+            Some(k) => k,
+            None if item.data_url.is_some() => "obs".to_owned(),
+            None if item.dataset_id.is_some() || item.dataset_version.is_some() => "dataset".to_owned(),
+            None => return Err(ApiError::required("data_source.type")),
+        };
+        match kind.as_str() {
+            "obs" => {
+                if item.dataset_id.is_some() || item.dataset_version.is_some() {
+                    return Err(ApiError::InvalidCombination("data_url", "dataset_id"));
+                }
+                let url = item.data_url.as_ref().ok_or_else(|| ApiError::required("data_source.data_url"))?;
+                self.resolve("data_source.data_url", url)?;
+            }
+            "dataset" => {
+                if item.data_url.is_some() {
+                    return Err(ApiError::InvalidCombination("data_url", "dataset_id"));
+                }
+                let id = item.dataset_id.as_ref().ok_or_else(|| ApiError::required("data_source.dataset_id"))?;
+                let v = item.dataset_version.as_ref().ok_or_else(|| ApiError::required("data_source.dataset_version"))?;
+                self.dataset_dir(id, v)?;
+            }
+            other => return Err(ApiError::param(format!("data_source.type:{other} is not one of obs, dataset"))),
+        }
+        item.kind = Some(kind);
+        Ok(())
+    }
+
+    fn check_compute(&self, cfg: &mut JobConfig, purpose: Purpose, workers: i64) -> ApiResult<()> {
+        if cfg.spec_id.is_none() {
+            if let Some(code) = cfg.flavor.as_ref().and_then(|f| f.code.clone()) {
+                let spec = self
+                    .catalog
+                    .spec_by_code(&code)
+                    .ok_or_else(|| ApiError::param(format!("flavor.code:{code} is not existed")))?;
+                cfg.spec_id = Some(spec.spec_id);
+            }
+        }
+        let Some(spec_id) = cfg.spec_id else {
+            return match cfg.pool_id {
+                Some(_) => Ok(()),
+                None => Err(ApiError::required("spec_id")),
+            };
+        };
+        let spec = self.catalog.spec(spec_id).ok_or_else(|| ApiError::param(format!("spec_id:{spec_id} is not existed")))?;
+        if workers > spec.max_num {
+            return Err(ApiError::param(format!(
+                "worker_server_num:{workers} exceeds the maximum {} of {}",
+                spec.max_num, spec.spec_code
+            )));
+        }
+        if purpose == Purpose::Run && !demand(Some(spec), workers).fits_in(&self.total) {
+            return Err(ApiError::NoResource(format!(
+                "{workers} x {} needs more than this executor has ({} cores, {} GB, {} GPUs).",
+                spec.spec_code, self.total.cores, self.total.memory_gb, self.total.gpus
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The directory a version reads its data from, if any.
+pub fn data_dir(checker: &Checker<'_>, cfg: &JobConfig) -> ApiResult<Option<PathBuf>> {
+    if let Some(url) = &cfg.data_url {
+        return checker.resolve("data_url", url).map(Some);
+    }
+    if let (Some(id), Some(v)) = (&cfg.dataset_id, &cfg.dataset_version_id) {
+        return checker.dataset_dir(id, v).map(Some);
+    }
+    if let Some(first) = cfg.data_source.as_ref().and_then(|d| d.first()) {
+        if let Some(url) = &first.data_url {
+            return checker.resolve("data_source.data_url", url).map(Some);
+        }
+        if let (Some(id), Some(v)) = (&first.dataset_id, &first.dataset_version) {
+            return checker.dataset_dir(id, v).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `path` is inside `root` (used for logs and snapshots).
+pub fn inside(root: &Path, path: &Path) -> bool {
+    path.starts_with(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::boot_relative;
+    use std::path::PathBuf;
+
+    #[test]
+    fn boot_file_must_be_inside_app() {
+        assert_eq!(boot_relative("/usr/app/", "/usr/app/boot.py"), Some(PathBuf::from("boot.py")));
+        assert_eq!(boot_relative("obs://b/app", "obs://b/app/sub/t.py"), Some(PathBuf::from("sub/t.py")));
+        assert_eq!(boot_relative("/usr/app/", "/usr/other/boot.py"), None);
+        assert_eq!(boot_relative("/usr/app/", "/usr/app/"), None);
+    }
+}

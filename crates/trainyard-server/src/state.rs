@@ -1,0 +1,16 @@
+//! Shared state of the HTTP layer.
+
+use crate::service::Service;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Domain services.
+    pub svc: Arc<Service>,
+    /// Accepted tokens and the project each belongs to.
+    pub tokens: Arc<HashMap<String, String>>,
+    /// Largest accepted request body.
+    pub max_body: usize,
+}

@@ -1,0 +1,141 @@
+//! OBS-style paths (`/bucket/dir/`, `obs://bucket/dir/`, `s3://bucket/dir/`) resolved below one
+//! folder per project, never outside it.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+/// The storage root; project `p` owns `root/p`.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    root: PathBuf,
+}
+
+/// Why a path was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PathError {
+    /// `..`, NUL, or a symlink leading out of the project's folder.
+    #[error("{0} leaves the storage root")]
+    Escapes(String),
+    /// Not a usable path.
+    #[error("{0} is not a valid path")]
+    Malformed(String),
+    /// I/O while checking.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+impl Storage {
+    /// Storage rooted at `root` (created if missing).
+    pub fn new(root: PathBuf) -> io::Result<Self> {
+        std::fs::create_dir_all(&root)?;
+        Ok(Self { root: root.canonicalize()? })
+    }
+
+    /// The folder of a project (created if missing).
+    pub fn project_root(&self, project: &str) -> io::Result<PathBuf> {
+        let dir = self.root.join(project);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// Resolves `url` for `project`. Lexical `..` is refused outright; the deepest existing
+    /// ancestor is canonicalized so a symlink pointing out is refused too.
+    pub fn resolve(&self, project: &str, url: &str) -> Result<PathBuf, PathError> {
+        let text = url.trim();
+        let rel = text
+            .strip_prefix("obs://")
+            .or_else(|| text.strip_prefix("s3://"))
+            .or_else(|| text.strip_prefix("OBS://"))
+            .or_else(|| text.strip_prefix("S3://"))
+            .unwrap_or(text);
+        if rel.contains('\0') || rel.contains('\\') {
+            return Err(PathError::Malformed(url.to_owned()));
+        }
+        if rel.contains("://") {
+            return Err(PathError::Malformed(url.to_owned()));
+        }
+        let root = self.project_root(project)?;
+        let mut path = root.clone();
+        for comp in Path::new(rel).components() {
+            match comp {
+                Component::Normal(part) => path.push(part),
+                Component::RootDir | Component::CurDir => {}
+                Component::ParentDir | Component::Prefix(_) => return Err(PathError::Escapes(url.to_owned())),
+            }
+        }
+        let mut existing = path.as_path();
+        while !existing.exists() {
+            match existing.parent() {
+                Some(p) => existing = p,
+                None => break,
+            }
+        }
+        let real = existing.canonicalize()?;
+        if !real.starts_with(&root) {
+            return Err(PathError::Escapes(url.to_owned()));
+        }
+        match path.strip_prefix(existing) {
+            Ok(rest) if !rest.as_os_str().is_empty() => Ok(real.join(rest)),
+            _ => Ok(real),
+        }
+    }
+
+    /// Copies the tree at `src` (inside `project`'s folder) to `dest`, refusing symlinks that
+    /// lead outside the project's folder. Blocking.
+    pub fn snapshot(&self, project: &str, src: &Path, dest: &Path) -> Result<u64, PathError> {
+        let root = self.project_root(project)?;
+        let mut copied = 0;
+        copy_tree(&root, src, dest, &mut copied)?;
+        Ok(copied)
+    }
+}
+
+fn copy_tree(root: &Path, src: &Path, dest: &Path, copied: &mut u64) -> Result<(), PathError> {
+    std::fs::create_dir_all(dest)?;
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let from = entry.path();
+        let to = dest.join(entry.file_name());
+        let meta = std::fs::symlink_metadata(&from)?;
+        let target = if meta.file_type().is_symlink() {
+            let real = from.canonicalize()?;
+            if !real.starts_with(root) {
+                return Err(PathError::Escapes(from.display().to_string()));
+            }
+            real
+        } else {
+            from.clone()
+        };
+        let meta = std::fs::metadata(&target)?;
+        if meta.is_dir() {
+            copy_tree(root, &target, &to, copied)?;
+        } else if meta.is_file() {
+            *copied += std::fs::copy(&target, &to)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_inside_and_refuses_escapes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Storage::new(tmp.path().join("obs")).unwrap();
+        let root = s.project_root("p").unwrap();
+        assert_eq!(s.resolve("p", "/bucket/dir/").unwrap(), root.join("bucket/dir"));
+        assert_eq!(s.resolve("p", "obs://bucket/a").unwrap(), root.join("bucket/a"));
+        assert_eq!(s.resolve("p", "s3://b/./c").unwrap(), root.join("b/c"));
+        assert!(matches!(s.resolve("p", "/bucket/../../etc"), Err(PathError::Escapes(_))));
+        assert!(matches!(s.resolve("p", "obs://../q/x"), Err(PathError::Escapes(_))));
+        std::fs::create_dir_all(root.join("b")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("b/link")).unwrap();
+        assert!(matches!(s.resolve("p", "/b/link/passwd"), Err(PathError::Escapes(_))));
+        // Another project's folder is outside this one's root.
+        s.project_root("q").unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("obs/q"), root.join("b/q")).unwrap();
+        assert!(matches!(s.resolve("p", "/b/q/file"), Err(PathError::Escapes(_))));
+    }
+}

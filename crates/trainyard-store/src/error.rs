@@ -1,0 +1,37 @@
+//! Store errors.
+
+/// Store result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A unique name is taken (job name, config name).
+    #[error("name already exists")]
+    Conflict,
+    /// The pool is exhausted or the database is busy.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Db(#[source] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored JSON column could not be read.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    /// The database URL names an engine we do not have.
+    #[error("unsupported database engine '{0}' (supported: sqlite)")]
+    UnsupportedEngine(String),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict,
+            sqlx::Error::PoolTimedOut => Error::Unavailable(e),
+            _ => Error::Db(e),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Stored rows and the filters that select them.
+
+use trainyard_api::training::JobConfig;
+use trainyard_api::JobStatus;
+
+/// A training job with the summary of its newest live version.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Job {
+    pub id: i64,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub workspace_id: String,
+    pub create_time: i64,
+    pub latest_version_id: Option<i64>,
+    pub latest_status: i64,
+    pub latest_start_time: Option<i64>,
+    pub latest_end_time: Option<i64>,
+    pub version_count: i64,
+}
+
+/// A version of a training job: one run.
+#[derive(Clone, Debug)]
+pub struct Version {
+    pub id: i64,
+    pub job_id: i64,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub pre_version_id: Option<i64>,
+    pub status: JobStatus,
+    pub config: JobConfig,
+    pub resource_id: String,
+    pub run_dir: String,
+    pub create_time: i64,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    /// Executor handle (JSON), set once the run is launched.
+    pub handle: Option<String>,
+    /// Grace period asked for by the last stop request.
+    pub stop_grace: Option<i64>,
+    pub failure_reason: Option<String>,
+    pub deleted: bool,
+}
+
+/// Running time in ms: from start to end, or to `now` while running.
+pub fn duration_ms(start: Option<i64>, end: Option<i64>, now: i64) -> i64 {
+    match (start, end) {
+        (Some(s), Some(e)) => (e - s).max(0),
+        (Some(s), None) => (now - s).max(0),
+        _ => 0,
+    }
+}
+
+/// A new version to insert; the store assigns id and name.
+#[derive(Clone, Debug)]
+pub struct NewVersion {
+    pub description: String,
+    pub pre_version_id: Option<i64>,
+    pub status: JobStatus,
+    pub config: JobConfig,
+    pub resource_id: String,
+    /// Run directory; `{id}` is replaced by the version id.
+    pub run_dir_template: String,
+    pub create_time: i64,
+}
+
+/// A new job to insert.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub workspace_id: String,
+    pub create_time: i64,
+}
+
+/// Sort keys of TJ-02.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobSort {
+    Name,
+    Desc,
+    Status,
+    Duration,
+    VersionCount,
+    CreateTime,
+}
+
+/// TJ-02 filter and page.
+#[derive(Clone, Debug)]
+pub struct JobFilter {
+    pub statuses: Vec<i64>,
+    pub search: Option<String>,
+    pub workspace_id: Option<String>,
+    pub sort: JobSort,
+    pub descending: bool,
+    pub offset: i64,
+    pub limit: i64,
+    /// Current time, for sorting running jobs by live duration.
+    pub now: i64,
+}
+
+/// Extra columns set by a status transition.
+#[derive(Clone, Debug, Default)]
+pub struct TransitionSet {
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub handle: Option<String>,
+    pub stop_grace: Option<i64>,
+    pub failure_reason: Option<String>,
+}
+
+/// A stored training job configuration.
+#[derive(Clone, Debug)]
+pub struct StoredConfig {
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub config: JobConfig,
+    pub create_time: i64,
+}
+
+/// Sort keys of TC-02.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigSort {
+    Name,
+    Desc,
+    CreateTime,
+}
