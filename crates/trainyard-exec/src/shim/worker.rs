@@ -72,16 +72,40 @@ pub fn start(spec: &RunSpec, index: usize) -> Result<Worker, String> {
 
 fn try_start(spec: &RunSpec, w: &WorkerSpec) -> io::Result<std::process::Child> {
     let log = open_log(&w.log_file)?;
-    Command::new(&w.program)
-        .args(&w.args)
+    let mut cmd = Command::new(&w.program);
+    cmd.args(&w.args)
         .env_clear()
         .envs(w.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&spec.cwd)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
-        .process_group(0)
-        .spawn()
+        .process_group(0);
+    // SAFETY: only async-signal-safe calls (sigprocmask, signal) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            reset_signals();
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// Gives the worker a clean signal state: the shim's blocked set (TERM, INT, CHLD) and any
+/// ignored disposition inherited from whoever started the server (e.g. SIGINT/SIGQUIT of a
+/// background shell job) would otherwise make the job deaf to stop requests.
+fn reset_signals() {
+    // SAFETY: plain libc calls on valid arguments; async-signal-safe.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        for sig in 1..32 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
 }
 
 fn open_log(path: &Path) -> io::Result<File> {

@@ -1,0 +1,281 @@
+//! Test harness: a real server on a random port with its own data directory, either in this
+//! process (`TestServer::start`) or as a child `trainyard serve` process (`ServerProcess`).
+
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const PROJECT: &str = "proj-a";
+pub const TOKEN: &str = "token-a";
+pub const OTHER_PROJECT: &str = "proj-b";
+pub const OTHER_TOKEN: &str = "token-b";
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_trainyard"))
+}
+
+/// Config text for a test server; `extra` is appended (e.g. an `[executor]` table).
+pub fn config_text(data_dir: &Path, extra: &str) -> String {
+    let executor = if extra.contains("[executor]") {
+        String::new()
+    } else {
+        "[executor]\ncores = 64\nmemory_gb = 256\nstop_grace_seconds = 2\n".to_owned()
+    };
+    format!(
+        "data_dir = \"{}\"\n\n[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\n\n[[projects]]\nid = \"{OTHER_PROJECT}\"\ntokens = [\"{OTHER_TOKEN}\"]\n\n{executor}{extra}\n",
+        data_dir.display()
+    )
+}
+
+/// A client bound to one server and one token.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub project: String,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts a ModelArts error body with `code` and HTTP `status`.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.body["is_success"], json!(false), "body: {}", self.body);
+        assert_eq!(self.body["error_code"], json!(code), "body: {}", self.body);
+        assert!(self.body["error_message"].as_str().is_some_and(|m| !m.is_empty()), "body: {}", self.body);
+        assert_eq!(self.body.as_object().unwrap().len(), 3, "exactly three fields: {}", self.body);
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Value {
+        assert_eq!(self.status, 200, "body: {}", self.body);
+        assert_eq!(self.body["is_success"], json!(true), "body: {}", self.body);
+        assert!(self.body.get("error_code").is_none(), "body: {}", self.body);
+        &self.body
+    }
+}
+
+impl Api {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v1/{}{}", self.base, self.project, path)
+    }
+
+    pub async fn raw(&self, method: &str, url: &str, body: Option<&str>, token: Option<&str>) -> Reply {
+        let mut req = self.http.request(method.parse().unwrap(), url);
+        if let Some(t) = token {
+            req = req.header("X-Auth-Token", t);
+        }
+        if let Some(b) = body {
+            req = req.header("Content-Type", "application/json").body(b.to_owned());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        Reply { status, body }
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let text = body.map(|b| b.to_string());
+        self.raw(method, &self.url(path), text.as_deref(), Some(&self.token)).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call("GET", path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call("POST", path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.call("PUT", path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call("DELETE", path, None).await
+    }
+
+    /// Status of a version.
+    pub async fn status(&self, job: i64, version: i64) -> i64 {
+        let r = self.get(&format!("/training-jobs/{job}/versions/{version}")).await;
+        r.assert_ok()["status"].as_i64().unwrap()
+    }
+
+    /// Polls until the version reaches one of `wanted`, with a deadline.
+    pub async fn wait_status(&self, job: i64, version: i64, wanted: &[i64], within: Duration) -> i64 {
+        let deadline = Instant::now() + within;
+        loop {
+            let s = self.status(job, version).await;
+            if wanted.contains(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "version {job}/{version} stuck in {s}, wanted {wanted:?}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Creates a job running `boot.py` from `app` (a folder below the project's storage).
+    pub async fn create_job(&self, name: &str, app: &str, extra: Value) -> (i64, i64) {
+        let mut config = json!({
+            "worker_server_num": 1,
+            "app_url": format!("/{app}/"),
+            "boot_file_url": format!("/{app}/boot.py"),
+            "data_url": "/data/",
+            "train_url": format!("/out/{name}/"),
+            "spec_id": 1,
+            "engine_id": 1,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        let r = self.post("/training-jobs", json!({"job_name": name, "config": config})).await;
+        let b = r.assert_ok();
+        (b["job_id"].as_i64().unwrap(), b["version_id"].as_i64().unwrap())
+    }
+
+    /// Whole content of a worker's log (up to 500 last lines).
+    pub async fn log(&self, job: i64, version: i64, file: &str) -> String {
+        let r = self.get(&format!("/training-jobs/{job}/versions/{version}/aom-log?log_file={file}&lines=500")).await;
+        r.assert_ok()["content"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A server running inside the test process.
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub api: Api,
+    pub other: Api,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    pub async fn start_with(extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = trainyard_server::config::Config::from_toml(&config_text(&dir.path().join("data"), extra)).unwrap();
+        let app = trainyard_server::build(cfg, bin()).await.expect("build");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            trainyard_server::serve(app, listener, std::future::pending()).await.unwrap();
+        });
+        let http = reqwest::Client::new();
+        let api = Api { base: base.clone(), project: PROJECT.into(), token: TOKEN.into(), http: http.clone() };
+        let other = Api { base, project: OTHER_PROJECT.into(), token: OTHER_TOKEN.into(), http };
+        Self { dir, api, other, task }
+    }
+
+    /// The storage folder of the main project.
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("data/obs").join(PROJECT)
+    }
+
+    /// Writes `files` (name, content) into `app` below the project's storage.
+    pub fn write_app(&self, app: &str, files: &[(&str, &str)]) {
+        write_app(&self.storage(), app, files);
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        kill_runs(&self.dir.path().join("data/runs"));
+    }
+}
+
+pub fn write_app(storage: &Path, app: &str, files: &[(&str, &str)]) {
+    let dir = storage.join(app);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, content) in files {
+        std::fs::write(dir.join(name), content).unwrap();
+    }
+}
+
+/// Teardown: no run of a test may outlive it.
+pub fn kill_runs(runs: &Path) {
+    if let Ok(rd) = std::fs::read_dir(runs) {
+        for e in rd.flatten() {
+            trainyard_exec::kill_run(&e.path());
+        }
+    }
+}
+
+/// A `trainyard serve` child process (for kill -9 tests).
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub api: Api,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl ServerProcess {
+    pub async fn start(config: &Path, port: u16) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(config.with_extension("log"))
+            .unwrap();
+        let child = std::process::Command::new(bin())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--config"])
+            .arg(config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let api = Api {
+            base: format!("http://127.0.0.1:{port}"),
+            project: PROJECT.into(),
+            token: TOKEN.into(),
+            http: reqwest::Client::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = api.http.get(format!("{}/health", api.base)).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not come up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self { child, api }
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Pids of live (non-zombie) processes whose process group is `pgid`.
+pub fn group_alive(pgid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 2 && fields[0] != "Z" && fields[2].parse::<i32>().ok() == Some(pgid) {
+            out.push(pid);
+        }
+    }
+    out
+}
