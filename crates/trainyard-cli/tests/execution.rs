@@ -91,11 +91,7 @@ async fn stop_ends_a_term_trapping_job_and_its_grandchild_within_the_grace() {
     srv.write_app("trap", &[("boot.py", &boot)]);
     let (job, ver) = srv.api.create_job("trapper", "trap", json!({})).await;
     srv.api.wait_status(job, ver, &[8], Duration::from_secs(30)).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !srv.api.log(job, ver, "trapper.0").await.contains("ready") {
-        assert!(Instant::now() < deadline, "job never got ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    srv.api.wait_log(job, ver, "trapper.0", "ready").await;
     let pgid: i32 = std::fs::read_to_string(&pgid_file).unwrap().trim().parse().unwrap();
     assert!(group_alive(pgid).len() >= 2, "worker and grandchild sleep are running");
 

@@ -139,6 +139,20 @@ impl Api {
         (b["job_id"].as_i64().unwrap(), b["version_id"].as_i64().unwrap())
     }
 
+    /// Polls a worker's log until it contains `needle`, with a deadline.
+    pub async fn wait_log(&self, job: i64, version: i64, file: &str, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let path = format!("/training-jobs/{job}/versions/{version}/aom-log?log_file={file}&lines=500");
+            let r = self.get(&path).await;
+            if r.status == 200 && r.body["content"].as_str().is_some_and(|c| c.contains(needle)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{file} never showed {needle:?}: {}", r.body);
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Whole content of a worker's log (up to 500 last lines).
     pub async fn log(&self, job: i64, version: i64, file: &str) -> String {
         let r = self.get(&format!("/training-jobs/{job}/versions/{version}/aom-log?log_file={file}&lines=500")).await;
