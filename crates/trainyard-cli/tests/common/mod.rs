@@ -235,14 +235,15 @@ pub fn free_port() -> u16 {
 
 impl ServerProcess {
     pub async fn start(config: &Path, port: u16) -> Self {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(config.with_extension("log"))
-            .unwrap();
+        Self::start_args(&["--config".as_ref(), config.as_os_str()], &config.with_extension("log"), port).await
+    }
+
+    /// Starts `trainyard serve --listen 127.0.0.1:<port> <args>`, logging to `log_path`.
+    pub async fn start_args(args: &[&std::ffi::OsStr], log_path: &Path, port: u16) -> Self {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path).unwrap();
         let child = std::process::Command::new(bin())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--config"])
-            .arg(config)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
