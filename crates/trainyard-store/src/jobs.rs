@@ -92,7 +92,7 @@ impl Store {
     /// Creates a job and, when given, its first version, in one transaction.
     /// A live job of the same name in the project gives `Error::Conflict`.
     pub async fn create_job(&self, job: &NewJob, first: Option<&NewVersion>) -> Result<(Job, Option<Version>)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO jobs (project_id, name, description, workspace_id, create_time) VALUES (?, ?, ?, ?, ?) RETURNING id",
         )
@@ -117,7 +117,7 @@ impl Store {
 
     /// Adds a version to a live job; `None` when the job is gone.
     pub async fn create_version(&self, project_id: &str, job_id: i64, v: &NewVersion) -> Result<Option<Version>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let live: Option<i64> = sqlx::query_scalar("SELECT id FROM jobs WHERE id = ? AND project_id = ? AND deleted = 0")
             .bind(job_id)
             .bind(project_id)
@@ -282,7 +282,7 @@ impl Store {
                 failure_reason = COALESCE(?, failure_reason)
              WHERE id = ? AND status IN ({marks}) RETURNING job_id"
         );
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut q = sqlx::query_scalar::<_, i64>(&sql)
             .bind(to.0)
             .bind(set.start_time)
@@ -305,7 +305,7 @@ impl Store {
     /// Hides a version from the API (TJ-04); the row stays until `purge_version`.
     /// Refuses (returns the status) when the version is in `refused`.
     pub async fn mark_version_deleted(&self, version_id: i64, refused: &[JobStatus]) -> Result<Result<(), JobStatus>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row: Option<(i64, i64)> = sqlx::query_as("SELECT status, job_id FROM versions WHERE id = ? AND deleted = 0")
             .bind(version_id)
             .fetch_optional(&mut *tx)
@@ -323,7 +323,7 @@ impl Store {
     /// Hides a job and all its versions (TJ-09), unless a version is in one of `refused`
     /// (then returns that status). Returns the versions that were hidden.
     pub async fn mark_job_deleted(&self, project_id: &str, job_id: i64, refused: &[JobStatus]) -> Result<Result<Vec<i64>, JobStatus>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, status FROM versions WHERE job_id = ? AND deleted = 0")
             .bind(job_id)
             .fetch_all(&mut *tx)
@@ -347,7 +347,7 @@ impl Store {
     /// Removes a deleted version's row; also removes its job once the job is deleted and
     /// has no rows left.
     pub async fn purge_version(&self, version_id: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let job_id: Option<i64> = sqlx::query_scalar("DELETE FROM versions WHERE id = ? AND deleted = 1 RETURNING job_id")
             .bind(version_id)
             .fetch_optional(&mut *tx)

@@ -55,6 +55,12 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// A write transaction that takes the write lock up front (`BEGIN IMMEDIATE`), so two
+    /// concurrent read-then-write transactions wait for each other instead of failing busy.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Opens the database file `path`.
     pub async fn open_path(path: &Path) -> Result<Self> {
         Self::open(&format!("sqlite://{}", path.display())).await

@@ -38,7 +38,7 @@ enum Cmd {
     Enqueue(i64),
     Stop(i64, Duration),
     Ended(i64),
-    Adopt(Version, Running),
+    Adopt(Box<(Version, Running)>),
 }
 
 /// Free resources, for RS-01's `no_resource`.
@@ -125,7 +125,7 @@ impl Executor {
                     Attach::Lost => finalize(ctx, v.id, None, None).await,
                     Attach::Alive(running) => {
                         tracing::info!(job.id = v.job_id, version.id = v.id, "reattached to a running job");
-                        let _ = self.tx.send(Cmd::Adopt(v, running));
+                        let _ = self.tx.send(Cmd::Adopt(Box::new((v, running))));
                     }
                 },
                 None if v.status == JobStatus::KILLING => {
@@ -164,7 +164,10 @@ impl Actor {
                         self.free_gpus.extend(slot.gpus);
                     }
                 }
-                Cmd::Adopt(v, running) => self.adopt(v, running),
+                Cmd::Adopt(adopted) => {
+                    let (v, running) = *adopted;
+                    self.adopt(v, running)
+                }
             }
             self.schedule().await;
             self.publish();
@@ -374,7 +377,7 @@ async fn launch(ctx: &Arc<RunContext>, v: &Version, gpus: &[u32]) -> Result<(Run
             // Stopped while starting: keep the handle, then stop what was started.
             let _ = ctx.store.transition(v.id, &[JobStatus::KILLING], JobStatus::KILLING, &set).await;
             let grace = Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64);
-            let _ = trainyard_exec::request_stop(&v.run_dir.as_ref(), handle, grace);
+            let _ = trainyard_exec::request_stop(Path::new(&v.run_dir), handle, grace);
         }
     }
     Ok((running, handle))

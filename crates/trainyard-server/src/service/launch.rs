@@ -68,7 +68,7 @@ pub fn run_spec(
     let workers = usize::try_from(cfg.worker_server_num.unwrap_or(1).max(1)).unwrap_or(1);
     let master_port = free_port().map_err(|e| format!("no free port: {e}"))?;
     let host_ports: Vec<u16> = (0..workers).map(|_| free_port().unwrap_or(master_port)).collect();
-    let per_worker_gpus = if workers > 0 { gpus.len() / workers } else { 0 };
+    let per_worker_gpus = gpus.len().checked_div(workers).unwrap_or(0);
     let base_env = base_environment();
     let logs = logs_dir(&run_dir);
     let worker_specs = (0..workers)
