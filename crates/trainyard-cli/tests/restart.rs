@@ -147,33 +147,35 @@ async fn queued_jobs_survive_a_restart_and_start_in_order() {
     assert_eq!(server.api.wait_status(j2, v2, &[10, 11], Duration::from_secs(30)).await, 10);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn first_start_creates_credentials_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let out = std::process::Command::new(bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
+/// Starts `trainyard serve --data-dir <data>` with captured stdout, waits for /health, then
+/// stops it with SIGTERM and returns its stdout (graceful shutdown: exit status 0).
+async fn serve_once(data: &std::path::Path) -> String {
+    let port = free_port();
+    let child = std::process::Command::new(bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let creds = data.join("credentials.toml");
-    wait_file(&creds).await;
-    // Give the process a moment to print, then stop it.
-    let pid = nix::unistd::Pid::from_raw(out.id() as i32);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(&creds).unwrap_or_default();
-        if text.contains("tokens") {
-            break;
-        }
-        assert!(Instant::now() < deadline);
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http.get(format!("http://127.0.0.1:{port}/health")).send().await.is_ok_and(|r| r.status().is_success()) {
+        assert!(Instant::now() < deadline, "server did not come up");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let output = out.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "graceful shutdown exits 0: {:?}", output.status);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_creates_credentials_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let stdout = serve_once(&data).await;
+    let creds = data.join("credentials.toml");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777, 0o600);
     let text = std::fs::read_to_string(&creds).unwrap();
@@ -183,17 +185,8 @@ async fn first_start_creates_credentials_once() {
     assert!(stdout.contains(&parsed.id) && stdout.contains(&parsed.token), "{stdout}");
 
     // A second start reuses them and prints nothing new.
-    let out2 = std::process::Command::new(bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(out2.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-    let output2 = out2.wait_with_output().unwrap();
-    assert!(!String::from_utf8_lossy(&output2.stdout).contains("Created project"));
+    let stdout = serve_once(&data).await;
+    assert!(!stdout.contains("Created project"), "{stdout}");
     assert_eq!(std::fs::read_to_string(&creds).unwrap(), text);
 }
 

@@ -240,7 +240,7 @@ impl Service {
         let filter = JobFilter {
             statuses: q.statuses()?,
             search: q.search()?,
-            workspace_id: q.get("workspace_id").map(str::to_owned),
+            workspace_id: Some(q.get("workspace_id").unwrap_or("0").to_owned()),
             sort,
             descending: q.descending(false)?,
             offset: (page - 1) * per_page,

@@ -107,12 +107,7 @@ impl Checker<'_> {
     }
 
     fn check_algorithm(&self, cfg: &mut JobConfig, purpose: Purpose) -> ApiResult<()> {
-        if let Some(model_id) = cfg.model_id {
-            if self.catalog.builtin(model_id).is_none() {
-                return Err(ApiError::param(format!("model_id:{model_id} is not existed")));
-            }
-            return Ok(());
-        }
+        // A custom image is the most specific source: the EN sample sends it with model_id.
         if cfg.user_image_url.is_some() {
             if cfg.user_command.is_none() {
                 return Err(ApiError::required("user_command"));
@@ -123,6 +118,12 @@ impl Checker<'_> {
                      podman was not found. Install podman or run the job from a code directory (app_url)."
                         .into(),
                 ));
+            }
+            return Ok(());
+        }
+        if let Some(model_id) = cfg.model_id {
+            if self.catalog.builtin(model_id).is_none() {
+                return Err(ApiError::param(format!("model_id:{model_id} is not existed")));
             }
             return Ok(());
         }
