@@ -57,6 +57,8 @@ pub enum ErrorCode {
     LogFileNotGenerated,
     /// 3976: no resources for the selected specification.
     NoResource,
+    /// 2799: rate limited.
+    TooManyRequests,
     /// 2952: database failure or overload.
     DatabaseUnavailable,
 }
@@ -82,6 +84,7 @@ impl ErrorCode {
             Self::ParamRangeError => "ModelArts.2816",
             Self::LogFileNotGenerated => "ModelArts.2818",
             Self::NoResource => "ModelArts.3976",
+            Self::TooManyRequests => "ModelArts.2799",
             Self::DatabaseUnavailable => "ModelArts.2952",
         }
     }
@@ -96,6 +99,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => 405,
             Self::TokenMissing | Self::TokenInvalid => 401,
             Self::ProjectMismatch => 403,
+            Self::TooManyRequests => 429,
             Self::ParamRangeError => 400,
             Self::InvalidArgument
             | Self::NameExists

@@ -290,3 +290,35 @@ async fn sample_paths_with_slashes_and_spaces_are_tolerated() {
     let r = srv.api.raw("GET", &format!("{}/v1/{PROJECT}/training-jobs%20?per_page=%2010&%20order=asc", srv.api.base), None, t).await;
     r.assert_ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_over_its_rate_gets_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "data_dir = \"{}\"\n[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\nrequests_per_second = 5\n\
+         [[projects]]\nid = \"{OTHER_PROJECT}\"\ntokens = [\"{OTHER_TOKEN}\"]\n",
+        dir.path().join("data").display()
+    );
+    let cfg = trainyard_server::config::Config::from_toml(&text).unwrap();
+    let app = trainyard_server::build(cfg, bin()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(trainyard_server::serve(app, listener, std::future::pending()));
+    let http = reqwest::Client::new();
+    let api = Api { base: base.clone(), project: PROJECT.into(), token: TOKEN.into(), http: http.clone() };
+    let other = Api { base, project: OTHER_PROJECT.into(), token: OTHER_TOKEN.into(), http };
+    let mut limited = 0;
+    for _ in 0..20 {
+        let r = api.get("/job/ai-engines").await;
+        if r.status == 429 {
+            r.assert_error(429, "ModelArts.2799");
+            limited += 1;
+        }
+    }
+    assert!(limited >= 10, "only {limited} of 20 were limited");
+    // The unlimited project is not affected.
+    for _ in 0..20 {
+        other.get("/job/ai-engines").await.assert_ok();
+    }
+    server.abort();
+}

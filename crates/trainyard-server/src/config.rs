@@ -45,6 +45,8 @@ pub struct ProjectConfig {
     pub quotas: Option<i64>,
     /// Maximum number of training jobs the project may hold (default 1000).
     pub job_count_limit: Option<i64>,
+    /// Requests per second the project may send (burst of the same size); none = unlimited.
+    pub requests_per_second: Option<u32>,
 }
 
 /// An access key pair.

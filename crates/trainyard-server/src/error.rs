@@ -62,6 +62,9 @@ pub enum ApiError {
     /// Wrong method on a known path (2803).
     #[error("Method not allowed.")]
     MethodNotAllowed,
+    /// The project sent more requests than its rate allows (2799, HTTP 429).
+    #[error("services too many requests")]
+    TooManyRequests,
     /// Database busy or unreachable (2952, HTTP 503).
     #[error("Database service error.")]
     Unavailable(#[source] trainyard_store::Error),
@@ -102,6 +105,7 @@ impl ApiError {
             Self::ProjectMismatch => ErrorCode::ProjectMismatch,
             Self::RouteNotFound => ErrorCode::RouteNotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::TooManyRequests => ErrorCode::TooManyRequests,
             Self::Unavailable(_) => ErrorCode::DatabaseUnavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
@@ -143,6 +147,10 @@ impl IntoResponse for ApiError {
             Self::Unavailable(source) => tracing::warn!(error = %source, "database unavailable"),
             _ => {}
         }
-        (status, Json(ErrorBody::new(self.code(), self.to_string()))).into_response()
+        let mut resp = (status, Json(ErrorBody::new(self.code(), self.to_string()))).into_response();
+        if matches!(self, Self::TooManyRequests) {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
+        resp
     }
 }

@@ -112,7 +112,15 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         grace,
         container_backend: None,
     };
-    let state = AppState { svc: Arc::new(svc), tokens: Arc::new(tokens), max_body: config.max_body_bytes.unwrap_or(1 << 20) };
+    let rate_limits = http::rate::RateLimits::new(
+        config.projects.iter().filter_map(|p| p.requests_per_second.map(|r| (p.id.clone(), r))),
+    );
+    let state = AppState {
+        svc: Arc::new(svc),
+        tokens: Arc::new(tokens),
+        rate_limits: Arc::new(rate_limits),
+        max_body: config.max_body_bytes.unwrap_or(1 << 20),
+    };
     let router = http::router(state.clone());
     Ok(App { router, state, listen: config.listen(), generated, data_dir })
 }

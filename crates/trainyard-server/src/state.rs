@@ -11,6 +11,8 @@ pub struct AppState {
     pub svc: Arc<Service>,
     /// Accepted tokens and the project each belongs to.
     pub tokens: Arc<HashMap<String, String>>,
+    /// Per-project request rates.
+    pub rate_limits: Arc<crate::http::rate::RateLimits>,
     /// Largest accepted request body.
     pub max_body: usize,
 }

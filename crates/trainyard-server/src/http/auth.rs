@@ -22,6 +22,7 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
         Some(t) => match state.tokens.get(t) {
             None => Err(ApiError::TokenInvalid),
             Some(owner) if owner != project => Err(ApiError::ProjectMismatch),
+            Some(_) if !state.rate_limits.admit(project) => Err(ApiError::TooManyRequests),
             Some(_) => Ok(()),
         },
     };

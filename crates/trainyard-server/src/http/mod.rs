@@ -4,6 +4,7 @@ pub mod auth;
 pub mod catalog;
 pub mod extract;
 pub mod jobs;
+pub mod rate;
 
 use crate::error::ApiError;
 use crate::http::extract::BodyLimit;

@@ -209,6 +209,10 @@ impl Service {
             let _ = std::fs::remove_dir_all(&staging);
             return Err(job_not_found(job_id));
         };
+        // A version's description becomes the job's only when the job has none (api.md TJ-06).
+        if job.description.is_empty() && !version.description.is_empty() {
+            self.store.update_job_description(project, job_id, &version.description).await?;
+        }
         self.start_version(&staging, &version).await?;
         Ok(CreateJobResponse {
             is_success: true,
