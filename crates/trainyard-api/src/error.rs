@@ -51,6 +51,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 2810: custom image cannot be run.
     ImageUnavailable,
+    /// 2890: unknown resource pool.
+    PoolNotFound,
     /// 2816: value over an upper limit (request body size included).
     ParamRangeError,
     /// 2818: log file not generated yet.
@@ -82,6 +84,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => "ModelArts.2803",
             Self::ImageUnavailable => "ModelArts.2810",
             Self::ParamRangeError => "ModelArts.2816",
+            Self::PoolNotFound => "ModelArts.2890",
             Self::LogFileNotGenerated => "ModelArts.2818",
             Self::NoResource => "ModelArts.3976",
             Self::TooManyRequests => "ModelArts.2799",
@@ -95,7 +98,7 @@ impl ErrorCode {
         match self {
             Self::Internal => 500,
             Self::DatabaseUnavailable => 503,
-            Self::RouteNotFound => 404,
+            Self::RouteNotFound | Self::PoolNotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::TokenMissing | Self::TokenInvalid => 401,
             Self::ProjectMismatch => 403,

@@ -33,6 +33,12 @@ enum Command {
         /// The run directory holding spec.json.
         run_dir: PathBuf,
     },
+    /// Run one task of a Slurm job (started by srun; not for direct use).
+    #[command(hide = true)]
+    SlurmTask {
+        /// The run directory holding spec.json.
+        run_dir: PathBuf,
+    },
 }
 
 fn init_tracing() {
@@ -91,6 +97,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Shim { run_dir } => ExitCode::from(trainyard_exec::run_shim(&run_dir).clamp(0, 255) as u8),
+        Command::SlurmTask { run_dir } => {
+            ExitCode::from(trainyard_exec::slurm::run_slurm_task(&run_dir).clamp(0, 255) as u8)
+        }
         Command::Serve { listen, data_dir, config } => {
             init_tracing();
             let rt = match tokio::runtime::Runtime::new() {

@@ -23,6 +23,7 @@ mod launch;
 pub mod logs;
 pub mod proc;
 pub mod run_dir;
+pub mod slurm;
 mod shim;
 mod signal;
 mod spec;

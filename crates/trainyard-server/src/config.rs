@@ -29,6 +29,53 @@ pub struct Config {
     pub specs: Option<Vec<SpecConfig>>,
     /// Local executor.
     pub executor: ExecutorConfig,
+    /// Resource pools (`pool_id`): where jobs run. None configured: every job runs locally and
+    /// any `pool_id` is accepted.
+    pub pools: Vec<PoolConfig>,
+}
+
+/// Which backend a pool runs its jobs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// This host, under the local executor.
+    #[default]
+    Local,
+    /// A Slurm partition.
+    Slurm,
+}
+
+/// How a Slurm pool places the workers of a job.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Spread {
+    /// `--ntasks=N`: Slurm may put several workers on one node.
+    #[default]
+    Tasks,
+    /// `--nodes=N --ntasks-per-node=1`: one worker per node.
+    Nodes,
+}
+
+/// `[[pools]]`: a dedicated resource pool.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// The `pool_id` jobs name.
+    pub id: String,
+    /// `local` or `slurm`.
+    pub backend: Backend,
+    /// Slurm partition (required for slurm pools).
+    pub partition: Option<String>,
+    /// Slurm account.
+    pub account: Option<String>,
+    /// Slurm QOS.
+    pub qos: Option<String>,
+    /// Worker placement for slurm pools.
+    pub spread: Spread,
+    /// Jobs without a `pool_id` run in this pool.
+    pub default: bool,
+    /// Seconds between the batched status queries of a slurm pool (default 0.5).
+    pub poll_interval_seconds: Option<f64>,
 }
 
 /// A project: the `{project_id}` of URLs and who may use it.
@@ -205,6 +252,18 @@ impl Config {
             if s.max_num < 1 {
                 return Err(ConfigError::Invalid(format!("specs.max_num of {} must be >= 1", s.spec_code)));
             }
+        }
+        let mut pool_ids = std::collections::HashSet::new();
+        for p in &self.pools {
+            if p.id.trim().is_empty() || !pool_ids.insert(p.id.as_str()) {
+                return Err(ConfigError::Invalid(format!("pools.id '{}' is empty or appears twice", p.id)));
+            }
+            if p.backend == Backend::Slurm && p.partition.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                return Err(ConfigError::Invalid(format!("pools.partition is required for slurm pool '{}'", p.id)));
+            }
+        }
+        if self.pools.iter().filter(|p| p.default).count() > 1 {
+            return Err(ConfigError::Invalid("only one of pools may have default = true".into()));
         }
         for e in self.engines.iter().flatten() {
             if e.command.is_empty() {

@@ -35,6 +35,9 @@ pub enum ApiError {
     /// The spec can never fit this executor (3976).
     #[error("No resources are available for the selected specification. {0}")]
     NoResource(String),
+    /// Unknown `pool_id` (2890, HTTP 404).
+    #[error("Pool ({0}) does not exist")]
+    PoolNotFound(String),
     /// Custom image without a container backend (2810).
     #[error("{0}")]
     ImageUnavailable(String),
@@ -97,6 +100,7 @@ impl ApiError {
             Self::Quota(_) => ErrorCode::QuotaInsufficient,
             Self::NoResource(_) => ErrorCode::NoResource,
             Self::ImageUnavailable(_) => ErrorCode::ImageUnavailable,
+            Self::PoolNotFound(_) => ErrorCode::PoolNotFound,
             Self::LogFileNotGenerated => ErrorCode::LogFileNotGenerated,
             Self::InvalidJson => ErrorCode::InvalidJsonBody,
             Self::BodyTooLarge(_) => ErrorCode::ParamRangeError,

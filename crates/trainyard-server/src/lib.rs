@@ -93,6 +93,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         total,
         grace,
         shim_program,
+        pools: config.pools.clone(),
     });
     let executor = Executor::start(run_ctx.clone(), gpus).await.map_err(|e| BuildError::Recover(e.to_string()))?;
     let mut tokens = HashMap::new();

@@ -3,7 +3,6 @@
 use crate::catalog::{engine_info, spec_info};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{Body, Ids, Query};
-use crate::service::capacity::demand;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -26,14 +25,7 @@ pub async fn resource_specs(State(s): State<AppState>, _ids: Ids, Query(q): Quer
         return Err(ApiError::param(format!("engine_id:{engine_id} is not existed")));
     }
     q.int("project_type", 0, 0, 3)?;
-    let free = s.svc.executor.capacity().free;
-    let specs: Vec<_> = s
-        .svc
-        .catalog
-        .specs
-        .iter()
-        .map(|spec| spec_info(spec, !demand(Some(spec), 1).fits_in(&free)))
-        .collect();
+    let specs: Vec<_> = s.svc.catalog.specs.iter().map(|spec| spec_info(spec, s.svc.no_resource(spec))).collect();
     Ok(Json(SpecListResponse { is_success: true, spec_total_count: specs.len() as i64, specs }))
 }
 

@@ -6,6 +6,7 @@ use crate::catalog::Catalog;
 use crate::config::SpecConfig;
 use crate::service::capacity::{demand, Resources};
 use crate::service::launch::{logs_dir, run_spec};
+use crate::service::slurm::{slurm_pool_of, SlurmBackend, SlurmHandle};
 use crate::service::validate::Checker;
 use crate::storage::Storage;
 use crate::util::now_ms;
@@ -30,8 +31,10 @@ pub struct RunContext {
     pub total: Resources,
     /// Default stop grace.
     pub grace: Duration,
-    /// Program to run as `<shim_program> shim <run_dir>`.
+    /// Program to run as `<shim_program> shim <run_dir>` (and `slurm-task` on Slurm nodes).
     pub shim_program: PathBuf,
+    /// Resource pools.
+    pub pools: Vec<crate::config::PoolConfig>,
 }
 
 enum Cmd {
@@ -55,6 +58,7 @@ pub struct CapacityView {
 pub struct Executor {
     tx: mpsc::UnboundedSender<Cmd>,
     view: Arc<Mutex<CapacityView>>,
+    slurm: Option<SlurmBackend>,
 }
 
 struct Slot {
@@ -77,6 +81,7 @@ struct Actor {
     running: HashMap<i64, Slot>,
     free: Resources,
     free_gpus: Vec<u32>,
+    slurm: Option<SlurmBackend>,
 }
 
 impl Executor {
@@ -84,7 +89,9 @@ impl Executor {
     pub async fn start(ctx: Arc<RunContext>, gpus: Vec<u32>) -> crate::error::ApiResult<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let view = Arc::new(Mutex::new(CapacityView { total: ctx.total, free: ctx.total }));
+        let slurm = SlurmBackend::start(ctx.clone(), &ctx.pools);
         let actor = Actor {
+            slurm: slurm.clone(),
             ctx: ctx.clone(),
             tx: tx.clone(),
             view: view.clone(),
@@ -94,7 +101,7 @@ impl Executor {
             free_gpus: gpus,
         };
         tokio::spawn(actor.run(rx));
-        let exec = Self { tx, view };
+        let exec = Self { tx, view, slurm };
         exec.recover(&ctx).await?;
         Ok(exec)
     }
@@ -109,14 +116,36 @@ impl Executor {
         let _ = self.tx.send(Cmd::Stop(version_id, grace));
     }
 
+    /// The Slurm backend, when a slurm pool is configured.
+    pub fn slurm(&self) -> Option<&SlurmBackend> {
+        self.slurm.as_ref()
+    }
+
     /// Current capacity.
     pub fn capacity(&self) -> CapacityView {
         *self.view.lock().expect("capacity view lock")
     }
 
+    /// Hands a version submitted to Slurm before a restart back to the Slurm backend.
+    fn adopt_slurm(&self, ctx: &RunContext, v: &Version) -> bool {
+        let (Some(handle), Some(slurm)) = (SlurmHandle::parse(v.handle.as_deref()), &self.slurm) else {
+            return false;
+        };
+        match slurm_pool_of(&ctx.pools, &v.config) {
+            Some(pool) => {
+                slurm.adopt(v.id, handle, pool.clone());
+                true
+            }
+            None => false,
+        }
+    }
+
     async fn recover(&self, ctx: &Arc<RunContext>) -> crate::error::ApiResult<()> {
         let active = [JobStatus::SUBMIT_TRYING, JobStatus::RUNNING, JobStatus(15), JobStatus::KILLING];
         for v in ctx.store.versions_in(&active).await? {
+            if self.adopt_slurm(ctx, &v) {
+                continue;
+            }
             let run_dir = PathBuf::from(&v.run_dir);
             let handle: Option<ExecHandle> = v.handle.as_deref().and_then(|h| serde_json::from_str(h).ok());
             match handle {
@@ -140,7 +169,9 @@ impl Executor {
             }
         }
         for v in ctx.store.versions_in(&[JobStatus::INIT, JobStatus::WAITING]).await? {
-            self.enqueue(v.id);
+            if !self.adopt_slurm(ctx, &v) {
+                self.enqueue(v.id);
+            }
         }
         for v in ctx.store.deleted_versions().await? {
             if v.status.is_terminal() {
@@ -195,6 +226,10 @@ impl Actor {
                 return;
             }
         };
+        if let (Some(pool), Some(slurm)) = (slurm_pool_of(&self.ctx.pools, &v.config), &self.slurm) {
+            slurm.submit(id, pool.clone());
+            return;
+        }
         let need = demand(self.spec(&v).as_ref(), v.config.worker_server_num.unwrap_or(1));
         self.queue.push_back(Queued { id, demand: need, marked_waiting: v.status == JobStatus::WAITING });
     }
@@ -271,6 +306,14 @@ impl Actor {
             let _ = slot.stop.send(grace);
             return;
         }
+        if let Ok(Some(v)) = self.ctx.store.version_by_id(id).await {
+            if let (Some(_), Some(slurm)) = (slurm_pool_of(&self.ctx.pools, &v.config), &self.slurm) {
+                if v.handle.is_some() {
+                    slurm.stop(id, grace);
+                    return;
+                }
+            }
+        }
         // Neither queued nor running: it never reached the executor.
         let set = TransitionSet { end_time: Some(now_ms()), ..Default::default() };
         if let Ok(true) = self.ctx.store.transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set).await {
@@ -307,7 +350,7 @@ async fn supervise(
         None => match launch(ctx, &v, &gpus).await {
             Ok(pair) => pair,
             Err(message) => {
-                append_log(&run_dir, &v, &format!("[trainyard] the job could not be started: {message}"));
+                append_log(ctx, &v, &format!("[trainyard] the job could not be started: {message}")).await;
                 let set = TransitionSet { end_time: Some(now_ms()), failure_reason: Some(message), ..Default::default() };
                 let _ = ctx.store.transition(id, &[JobStatus::SUBMIT_TRYING], JobStatus::SUBMIT_FAILED, &set).await;
                 let _ = ctx.store.transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set).await;
@@ -358,6 +401,7 @@ async fn launch(ctx: &Arc<RunContext>, v: &Version, gpus: &[u32]) -> Result<(Run
         project: &v.project_id,
         total: ctx.total,
         container_backend: None,
+        pools: &ctx.pools,
     };
     let spec = run_spec(&checker, &ctx.catalog, v, &job_name, gpus, ctx.grace.as_secs())?;
     std::fs::create_dir_all(logs_dir(&spec.run_dir)).map_err(|e| e.to_string())?;
@@ -386,12 +430,11 @@ async fn launch(ctx: &Arc<RunContext>, v: &Version, gpus: &[u32]) -> Result<(Run
 /// Records the end of a run: 10/11/12/14 from its exit, log copy, cleanup of deleted ones.
 pub async fn finalize(ctx: &Arc<RunContext>, id: i64, exit: Option<RunExit>, timed_out: Option<i64>) {
     let Ok(Some(v)) = ctx.store.version_by_id(id).await else { return };
-    let run_dir = PathBuf::from(&v.run_dir);
     let (to, reason) = if v.status == JobStatus::KILLING {
         (JobStatus::KILLED, None)
     } else if let Some(limit) = timed_out {
         let reason = format!("stopped after exceeding max_runtime_seconds={limit}");
-        append_log(&run_dir, &v, &format!("[trainyard] {reason}"));
+        append_log(ctx, &v, &format!("[trainyard] {reason}")).await;
         (JobStatus::FAILED, Some(reason))
     } else {
         match exit.as_ref().map(|e| &e.outcome) {
@@ -407,13 +450,13 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, exit: Option<RunExit>, tim
             Some(RunOutcome::SpawnFailed { message }) => (JobStatus::FAILED, Some(message.clone())),
             Some(RunOutcome::Stopped) => (JobStatus::KILLED, None),
             None => {
-                append_log(&run_dir, &v, "[trainyard] the job's processes vanished without an exit record: lost");
+                append_log(ctx, &v, "[trainyard] the job's processes vanished without an exit record: lost").await;
                 (JobStatus::LOST, Some("processes vanished".to_owned()))
             }
         }
     };
     let set = TransitionSet { end_time: Some(now_ms()), failure_reason: reason, ..Default::default() };
-    let from = [JobStatus::RUNNING, JobStatus(15), JobStatus::KILLING, JobStatus::SUBMIT_TRYING];
+    let from = [JobStatus::RUNNING, JobStatus(15), JobStatus::KILLING, JobStatus::SUBMIT_TRYING, JobStatus::WAITING];
     match ctx.store.transition(id, &from, to, &set).await {
         Ok(true) => tracing::info!(job.id = v.job_id, version.id = id, status = to.0, "job finished"),
         Ok(false) => {}
@@ -423,17 +466,21 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, exit: Option<RunExit>, tim
     cleanup_if_deleted(ctx, id).await;
 }
 
-fn append_log(run_dir: &Path, v: &Version, line: &str) {
+/// Appends a line of ours to worker 0's log of a run (`<job_name>.0`), creating it if the run
+/// never got that far.
+pub(crate) async fn append_log(ctx: &RunContext, v: &Version, line: &str) {
     use std::io::Write;
-    let dir = logs_dir(run_dir);
-    let _ = std::fs::create_dir_all(&dir);
-    let first = std::fs::read_dir(&dir)
-        .ok()
-        .and_then(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "0")).min());
-    let path = first.unwrap_or_else(|| dir.join(format!("version-{}.0", v.id)));
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-        let _ = writeln!(f, "{line}");
-    }
+    let job_name = ctx.store.job_name(v.job_id).await.ok().flatten().unwrap_or_else(|| format!("version-{}", v.id));
+    let dir = logs_dir(Path::new(&v.run_dir));
+    let path = dir.join(crate::service::launch::log_name(&job_name, 0));
+    let line = line.to_owned();
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "{line}");
+        }
+    })
+    .await;
 }
 
 async fn copy_logs(ctx: &Arc<RunContext>, v: &Version) {

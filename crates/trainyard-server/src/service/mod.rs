@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod launch;
 pub mod logs;
 pub mod query;
+pub mod slurm;
 pub mod validate;
 pub mod view;
 
@@ -54,12 +55,27 @@ impl Service {
             project,
             total: self.total(),
             container_backend: self.container_backend.as_deref(),
+            pools: &self.run_ctx.pools,
         }
     }
 
     /// The executor's total resources.
     pub fn total(&self) -> Resources {
         self.run_ctx.total
+    }
+
+    /// RS-01 `no_resource`: one worker of `spec` does not fit what is free now, in the default
+    /// pool (the local executor, or the default Slurm partition as `sinfo` last saw it).
+    pub fn no_resource(&self, spec: &crate::config::SpecConfig) -> bool {
+        let default_pool = self.run_ctx.pools.iter().find(|p| p.default);
+        if let Some(pool) = default_pool.filter(|p| p.backend == crate::config::Backend::Slurm) {
+            let free = pool.partition.as_deref().and_then(|p| self.executor.slurm()?.free(p));
+            return match free {
+                Some(f) => u64::from(spec.core) > f.idle_cpus || u64::from(spec.cpu) * 1024 > f.free_mem_mb,
+                None => false,
+            };
+        }
+        !capacity::demand(Some(spec), 1).fits_in(&self.executor.capacity().free)
     }
 
     /// The project's configuration.

@@ -30,6 +30,8 @@ pub struct Checker<'a> {
     pub total: Resources,
     /// Whether a container backend is available for custom images.
     pub container_backend: Option<&'a str>,
+    /// Resource pools; when none is configured any `pool_id` runs locally.
+    pub pools: &'a [crate::config::PoolConfig],
 }
 
 fn path_error(field: &str, e: PathError) -> ApiError {
@@ -218,6 +220,12 @@ impl Checker<'_> {
     }
 
     fn check_compute(&self, cfg: &mut JobConfig, purpose: Purpose, workers: i64) -> ApiResult<()> {
+        if let Some(pool) = &cfg.pool_id {
+            if !self.pools.is_empty() && !self.pools.iter().any(|p| &p.id == pool) {
+                return Err(ApiError::PoolNotFound(pool.clone()));
+            }
+        }
+        let local = crate::service::slurm::slurm_pool_of(self.pools, cfg).is_none();
         if cfg.spec_id.is_none() {
             if let Some(code) = cfg.flavor.as_ref().and_then(|f| f.code.clone()) {
                 let spec = self
@@ -240,7 +248,7 @@ impl Checker<'_> {
                 spec.max_num, spec.spec_code
             )));
         }
-        if purpose == Purpose::Run && !demand(Some(spec), workers).fits_in(&self.total) {
+        if purpose == Purpose::Run && local && !demand(Some(spec), workers).fits_in(&self.total) {
             return Err(ApiError::NoResource(format!(
                 "{workers} x {} needs more than this executor has ({} cores, {} GB, {} GPUs).",
                 spec.spec_code, self.total.cores, self.total.memory_gb, self.total.gpus

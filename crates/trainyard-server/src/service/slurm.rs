@@ -1,0 +1,321 @@
+//! The Slurm backend: versions of a slurm pool are submitted with `sbatch` and followed by one
+//! batched `squeue` per poll interval for all of them; the tasks' exit files give the outcome
+//! (Slurm without accounting forgets finished jobs).
+
+use crate::config::{Backend, PoolConfig};
+use crate::service::executor::{append_log, cleanup_if_deleted, finalize, RunContext};
+use crate::service::launch::{logs_dir, run_spec};
+use crate::service::validate::Checker;
+use crate::util::now_ms;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use trainyard_api::training::JobConfig;
+use trainyard_api::JobStatus;
+use trainyard_exec::slurm::{self, PartitionFree, SlurmState, SlurmSubmit};
+use trainyard_exec::{RunExit, RunOutcome};
+use trainyard_store::{TransitionSet, Version};
+
+/// What the store keeps to find a Slurm run again.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SlurmHandle {
+    /// Slurm job id.
+    pub slurm_job_id: u64,
+}
+
+impl SlurmHandle {
+    /// From a stored handle, if it is a Slurm one.
+    pub fn parse(handle: Option<&str>) -> Option<Self> {
+        serde_json::from_str(handle?).ok()
+    }
+}
+
+/// The pool a configuration runs in: its `pool_id`, else the default pool; `None` = local.
+pub fn pool_of<'a>(pools: &'a [PoolConfig], cfg: &JobConfig) -> Option<&'a PoolConfig> {
+    match &cfg.pool_id {
+        Some(id) => pools.iter().find(|p| &p.id == id),
+        None => pools.iter().find(|p| p.default),
+    }
+}
+
+/// The Slurm pool a configuration runs in, if any.
+pub fn slurm_pool_of<'a>(pools: &'a [PoolConfig], cfg: &JobConfig) -> Option<&'a PoolConfig> {
+    pool_of(pools, cfg).filter(|p| p.backend == Backend::Slurm)
+}
+
+enum Cmd {
+    Submit(i64, PoolConfig),
+    Stop(i64, Duration),
+    Adopt(i64, u64, PoolConfig),
+}
+
+/// Handle to the Slurm actor.
+#[derive(Clone)]
+pub struct SlurmBackend {
+    tx: mpsc::UnboundedSender<Cmd>,
+    free: Arc<Mutex<HashMap<String, PartitionFree>>>,
+}
+
+struct Active {
+    id: i64,
+    job_id: u64,
+    tasks: usize,
+    running: bool,
+    kill_at: Option<Instant>,
+    hard_cancelled: bool,
+}
+
+struct Actor {
+    ctx: Arc<RunContext>,
+    task_program: PathBuf,
+    active: Vec<Active>,
+    free: Arc<Mutex<HashMap<String, PartitionFree>>>,
+    partitions: Vec<String>,
+}
+
+impl SlurmBackend {
+    /// Starts the actor when a slurm pool is configured.
+    pub fn start(ctx: Arc<RunContext>, pools: &[PoolConfig]) -> Option<Self> {
+        let partitions: Vec<String> =
+            pools.iter().filter(|p| p.backend == Backend::Slurm).filter_map(|p| p.partition.clone()).collect();
+        if partitions.is_empty() {
+            return None;
+        }
+        let interval = pools
+            .iter()
+            .filter(|p| p.backend == Backend::Slurm)
+            .filter_map(|p| p.poll_interval_seconds)
+            .fold(0.5_f64, f64::min)
+            .max(0.05);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let free = Arc::new(Mutex::new(HashMap::new()));
+        let actor = Actor { task_program: ctx.shim_program.clone(), ctx, active: Vec::new(), free: free.clone(), partitions };
+        tokio::spawn(actor.run(rx, Duration::from_secs_f64(interval)));
+        Some(Self { tx, free })
+    }
+
+    /// Submits a version in status 1.
+    pub fn submit(&self, id: i64, pool: PoolConfig) {
+        let _ = self.tx.send(Cmd::Submit(id, pool));
+    }
+
+    /// Stops a version already moved to status 9.
+    pub fn stop(&self, id: i64, grace: Duration) {
+        let _ = self.tx.send(Cmd::Stop(id, grace));
+    }
+
+    /// Follows a run submitted before a restart.
+    pub fn adopt(&self, id: i64, handle: SlurmHandle, pool: PoolConfig) {
+        let _ = self.tx.send(Cmd::Adopt(id, handle.slurm_job_id, pool));
+    }
+
+    /// Free resources of a partition, as last seen.
+    pub fn free(&self, partition: &str) -> Option<PartitionFree> {
+        self.free.lock().expect("slurm free lock").get(partition).copied()
+    }
+}
+
+impl Actor {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>, interval: Duration) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut polls: u64 = 0;
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(Cmd::Submit(id, pool)) => self.submit(id, &pool).await,
+                    Some(Cmd::Stop(id, grace)) => self.stop(id, grace).await,
+                    Some(Cmd::Adopt(id, job_id, pool)) => self.adopt(id, job_id, &pool).await,
+                    None => return,
+                },
+                _ = tick.tick() => {
+                    if !self.active.is_empty() {
+                        self.poll().await;
+                    }
+                    if polls.is_multiple_of(10) {
+                        self.refresh_free().await;
+                    }
+                    polls += 1;
+                }
+            }
+        }
+    }
+
+    async fn refresh_free(&self) {
+        for p in &self.partitions {
+            match slurm::sinfo(p).await {
+                Ok(free) => {
+                    self.free.lock().expect("slurm free lock").insert(p.clone(), free);
+                }
+                Err(e) => tracing::warn!(partition = %p, error = %e, "sinfo failed"),
+            }
+        }
+    }
+
+    async fn submit(&mut self, id: i64, pool: &PoolConfig) {
+        let store = &self.ctx.store;
+        let from = [JobStatus::INIT, JobStatus::WAITING];
+        if !matches!(store.transition(id, &from, JobStatus::SUBMIT_TRYING, &TransitionSet::default()).await, Ok(true)) {
+            return;
+        }
+        let Ok(Some(v)) = store.version_by_id(id).await else { return };
+        match self.sbatch(&v, pool).await {
+            Ok((job_id, tasks)) => {
+                let handle = serde_json::to_string(&SlurmHandle { slurm_job_id: job_id }).unwrap_or_default();
+                let set = TransitionSet { handle: Some(handle), ..Default::default() };
+                tracing::info!(version.id = id, slurm.job_id = job_id, "job submitted to slurm");
+                let moved = store.transition(id, &[JobStatus::SUBMIT_TRYING], JobStatus::WAITING, &set).await;
+                self.active.push(Active { id, job_id, tasks, running: false, kill_at: None, hard_cancelled: false });
+                if !matches!(moved, Ok(true)) {
+                    // Stopped while submitting: keep the handle and cancel at once.
+                    let _ = store.transition(id, &[JobStatus::KILLING], JobStatus::KILLING, &set).await;
+                    self.stop(id, Duration::ZERO).await;
+                }
+            }
+            Err(message) => {
+                append_log(&self.ctx, &v, &format!("[trainyard] slurm refused the job: {message}")).await;
+                let set = TransitionSet { end_time: Some(now_ms()), failure_reason: Some(message), ..Default::default() };
+                let _ = store.transition(id, &[JobStatus::SUBMIT_TRYING], JobStatus::SUBMIT_FAILED, &set).await;
+                let _ = store.transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set).await;
+                cleanup_if_deleted(&self.ctx, id).await;
+            }
+        }
+    }
+
+    async fn sbatch(&self, v: &Version, pool: &PoolConfig) -> Result<(u64, usize), String> {
+        let ctx = &self.ctx;
+        let job_name = ctx.store.job_name(v.job_id).await.map_err(|e| e.to_string())?.unwrap_or_default();
+        let checker = Checker {
+            catalog: &ctx.catalog,
+            storage: &ctx.storage,
+            project: &v.project_id,
+            total: ctx.total,
+            container_backend: None,
+            pools: &ctx.pools,
+        };
+        let spec = run_spec(&checker, &ctx.catalog, v, &job_name, &[], ctx.grace.as_secs())?;
+        std::fs::create_dir_all(logs_dir(&spec.run_dir)).map_err(|e| e.to_string())?;
+        trainyard_exec::run_dir::write_json_atomic(&spec.run_dir.join(trainyard_exec::run_dir::SPEC), &spec)
+            .map_err(|e| e.to_string())?;
+        let s = v.config.spec_id.and_then(|id| ctx.catalog.spec(id));
+        let submit = SlurmSubmit {
+            run_dir: spec.run_dir.clone(),
+            job_name: format!("trainyard-{}-{}", job_name, v.id),
+            partition: pool.partition.clone().unwrap_or_default(),
+            account: pool.account.clone(),
+            qos: pool.qos.clone(),
+            tasks: spec.workers.len() as u32,
+            spread_nodes: pool.spread == crate::config::Spread::Nodes,
+            cpus_per_task: s.map_or(1, |s| s.core),
+            mem_mb_per_task: s.map_or(1024, |s| u64::from(s.cpu) * 1024),
+            gpus_per_task: s.map_or(0, |s| s.gpu_num),
+            time_limit_seconds: v.config.max_runtime_seconds.map(|t| t.max(1) as u64),
+            task_program: self.task_program.clone(),
+        };
+        let script = spec.run_dir.join("slurm.sbatch");
+        std::fs::write(&script, slurm::batch_script(&submit)).map_err(|e| e.to_string())?;
+        let job_id = slurm::sbatch(&script).await?;
+        Ok((job_id, spec.workers.len()))
+    }
+
+    async fn adopt(&mut self, id: i64, job_id: u64, _pool: &PoolConfig) {
+        let Ok(Some(v)) = self.ctx.store.version_by_id(id).await else { return };
+        let tasks = usize::try_from(v.config.worker_server_num.unwrap_or(1).max(1)).unwrap_or(1);
+        tracing::info!(version.id = id, slurm.job_id = job_id, "following a slurm job again");
+        let running = v.status == JobStatus::RUNNING;
+        self.active.push(Active { id, job_id, tasks, running, kill_at: None, hard_cancelled: false });
+        if v.status == JobStatus::KILLING {
+            let grace = Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64);
+            self.stop(id, grace).await;
+        }
+    }
+
+    async fn stop(&mut self, id: i64, grace: Duration) {
+        let Some(a) = self.active.iter_mut().find(|a| a.id == id) else { return };
+        let result = if a.running && !grace.is_zero() {
+            a.kill_at = Some(Instant::now() + grace);
+            slurm::scancel(a.job_id, Some("TERM")).await
+        } else {
+            a.kill_at = Some(Instant::now());
+            a.hard_cancelled = true;
+            slurm::scancel(a.job_id, None).await
+        };
+        if let Err(e) = result {
+            tracing::warn!(version.id = id, error = %e, "scancel failed");
+        }
+    }
+
+    async fn poll(&mut self) {
+        let ids: Vec<u64> = self.active.iter().map(|a| a.job_id).collect();
+        let states = match slurm::squeue(&ids).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "squeue failed");
+                return;
+            }
+        };
+        let mut ended = Vec::new();
+        for (i, a) in self.active.iter_mut().enumerate() {
+            match states.get(&a.job_id).map(|(s, _)| s) {
+                Some(SlurmState::Pending) => {}
+                Some(SlurmState::Running) => {
+                    if !a.running {
+                        a.running = true;
+                        let set = TransitionSet { start_time: Some(now_ms()), ..Default::default() };
+                        let _ = self.ctx.store.transition(a.id, &[JobStatus::WAITING, JobStatus::SUBMIT_TRYING], JobStatus::RUNNING, &set).await;
+                    }
+                    if a.kill_at.is_some_and(|t| Instant::now() >= t) && !a.hard_cancelled {
+                        a.hard_cancelled = true;
+                        let _ = slurm::scancel(a.job_id, None).await;
+                    }
+                }
+                Some(state) => ended.push((i, Some(state.clone()))),
+                None => ended.push((i, None)),
+            }
+        }
+        for (i, state) in ended.iter().rev() {
+            let a = self.active.remove(*i);
+            self.finish(a, state.clone()).await;
+        }
+    }
+
+    async fn finish(&self, a: Active, state: Option<SlurmState>) {
+        let ctx = &self.ctx;
+        let Ok(Some(v)) = ctx.store.version_by_id(a.id).await else { return };
+        let run_dir = PathBuf::from(&v.run_dir);
+        let tasks = a.tasks;
+        let files = tokio::task::spawn_blocking(move || slurm::collect_exit(&run_dir, tasks)).await.ok().flatten();
+        let mut timed_out = None;
+        let exit = match (&state, files) {
+            _ if v.status == JobStatus::KILLING => Some(RunExit { outcome: RunOutcome::Stopped, workers: vec![] }),
+            (Some(SlurmState::Failed(reason)), files) if reason == "TIMEOUT" => {
+                timed_out = v.config.max_runtime_seconds.or(Some(0));
+                append_log(&self.ctx, &v, &format!("[trainyard] slurm job {} ended: TIMEOUT", a.job_id)).await;
+                files
+            }
+            (Some(SlurmState::Failed(reason)), files) => {
+                append_log(&self.ctx, &v, &format!("[trainyard] slurm job {} ended: {reason}", a.job_id)).await;
+                let failed = RunOutcome::Failed { worker: 0, exit_code: None, signal: None };
+                Some(files.filter(|f| matches!(f.outcome, RunOutcome::Failed { .. })).unwrap_or(RunExit { outcome: failed, workers: vec![] }))
+            }
+            (Some(SlurmState::Cancelled), _) => {
+                append_log(&self.ctx, &v, &format!("[trainyard] slurm job {} was cancelled outside trainyard", a.job_id)).await;
+                Some(RunExit { outcome: RunOutcome::Stopped, workers: vec![] })
+            }
+            (Some(SlurmState::Completed), files) => {
+                Some(files.unwrap_or(RunExit { outcome: RunOutcome::Succeeded, workers: vec![] }))
+            }
+            (_, files) => files,
+        };
+        if v.status == JobStatus::WAITING && exit.is_some() {
+            // Ended between two polls without being seen running.
+            let set = TransitionSet { start_time: Some(now_ms()), ..Default::default() };
+            let _ = ctx.store.transition(a.id, &[JobStatus::WAITING], JobStatus::RUNNING, &set).await;
+        }
+        finalize(ctx, a.id, exit, timed_out).await;
+    }
+}
+
