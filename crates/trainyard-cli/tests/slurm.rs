@@ -230,3 +230,20 @@ async fn rs01_reports_the_default_slurm_partitions_free_resources() {
     assert_eq!(srv.api.wait_status(job, ver, &[5, 10, 11, 12, 14], Duration::from_secs(60)).await, 10);
     assert!(!srv.api.log(job, ver, "defaultpool.0").await.contains("job None"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_slurm_worker_fails_the_job_and_stops_its_sibling() {
+    let _c = cluster().await;
+    let srv = TestServer::start_with(POOL).await;
+    let boot = "import os, sys, time\nif os.environ['RANK'] == '1':\n    print('failing', flush=True)\n    sys.exit(3)\ntime.sleep(300)\n";
+    srv.write_app("fail", &[("boot.py", boot)]);
+    let started = Instant::now();
+    let (job, ver) = srv.api.create_job("slurmfail", "fail", json!({"pool_id": "cluster", "worker_server_num": 2})).await;
+    assert_eq!(srv.api.wait_status(job, ver, &[5, 10, 11, 12, 14], Duration::from_secs(90)).await, 11);
+    assert!(started.elapsed() < Duration::from_secs(60), "the sibling was not stopped");
+    let l1 = srv.api.log(job, ver, "slurmfail.1").await;
+    assert!(l1.contains("exited with code 3"), "{l1}");
+    let l0 = srv.api.log(job, ver, "slurmfail.0").await;
+    assert!(l0.contains("ended: FAILED") || l0.contains("exited with code 3"), "{l0}");
+    assert_eq!(squeue_state(&format!("trainyard-slurmfail-{ver}")), "");
+}
