@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# trainyard benchmarks, side by side with pueue and Slurm, in one run on this machine.
+#   bash bench/run.sh            full sizes (takes a while), results in bench/results.md
+#   bash bench/run.sh --smoke    reduced sizes, seconds; no peers installed (CI)
+# Builds trainyard in release mode, installs the peers it needs (pueue from crates.io into
+# .tools/, wrk from Debian, the Slurm dev cluster when this machine can run it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+smoke=0
+[[ "${1:-}" == --smoke ]] && smoke=1
+
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+fi
+
+args=()
+if [[ $smoke == 1 ]]; then
+  profile=debug
+  cargo build -q -p trainyard-cli -p trainyard-bench
+  out=target/bench-smoke.md
+else
+  profile=release
+  cargo build -q --release -p trainyard-cli -p trainyard-bench
+  out=bench/results.md
+  if [[ ! -x .tools/bin/pueued ]]; then
+    cargo install -q pueue --locked --version 4.0.4 --root .tools
+  fi
+  args+=(--pueue-bin .tools/bin)
+  if [[ $(id -u) == 0 ]] && bash scripts/slurm-dev-cluster.sh start >/dev/null; then
+    args+=(--slurm)
+  fi
+fi
+smoke_flag=()
+[[ $smoke == 1 ]] && smoke_flag=(--smoke)
+"target/$profile/trainyard-bench" --trainyard "target/$profile/trainyard" --out "$out" "${smoke_flag[@]}" "${args[@]}"
