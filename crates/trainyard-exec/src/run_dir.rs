@@ -25,35 +25,48 @@ pub fn file(run_dir: &Path, name: &str) -> PathBuf {
     run_dir.join(name)
 }
 
-/// Writes `value` as JSON to `path` atomically: temporary file, fsync, rename, fsync of the dir.
+/// Writes `value` as JSON to `path` atomically (temporary file, rename), so a reader sees the
+/// old or the new content, never a mix. Not fsynced: these files describe live processes,
+/// which a power loss ends anyway; see [`write_json_durable`] for outcomes.
 pub fn write_json_atomic<T: Serialize + ?Sized>(path: &Path, value: &T) -> io::Result<()> {
     let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
-    write_atomic(path, &bytes)
+    write_file(path, &bytes, false)
+}
+
+/// Like [`write_json_atomic`], and fsynced (file and directory) before returning: for
+/// `exit.json`, the outcome that must survive a power loss.
+pub fn write_json_durable<T: Serialize + ?Sized>(path: &Path, value: &T) -> io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    write_file(path, &bytes, true)
 }
 
 /// Writes `bytes` to `path` atomically (see [`write_json_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_file(path, bytes, false)
+}
+
+fn write_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp.{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
         return result;
     }
-    if let Some(dir) = path.parent() {
-        // Best effort: makes the rename durable across a power loss.
-        if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        }) {
-            let _ = d.sync_all();
+    if durable {
+        if let Some(dir) = path.parent() {
+            // Makes the rename durable across a power loss.
+            if let Ok(d) = File::open(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) {
+                let _ = d.sync_all();
+            }
         }
     }
     Ok(())

@@ -24,7 +24,7 @@ pub fn run_shim(run_dir: &Path) -> i32 {
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
 
     let exit = supervise_run(run_dir);
-    match run_dir::write_json_atomic(&run_dir::file(run_dir, run_dir::EXIT), &exit) {
+    match run_dir::write_json_durable(&run_dir::file(run_dir, run_dir::EXIT), &exit) {
         Ok(()) => {
             tracing::info!(outcome = ?exit.outcome, "run finished");
             0
