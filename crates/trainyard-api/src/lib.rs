@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod extensions;
 pub mod lenient;
 pub mod status;
 pub mod training;

@@ -170,46 +170,46 @@ pub struct JobConfig {
 }
 
 /// TJ-01 body.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CreateJobRequest {
     /// Job name.
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
     pub job_name: Option<String>,
     /// Description.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_desc: Option<String>,
     /// Run configuration.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<JobConfig>,
     /// Workspace (default "0").
-    #[serde(default, deserialize_with = "lenient_workspace")]
+    #[serde(default, deserialize_with = "lenient_workspace", skip_serializing_if = "Option::is_none")]
     pub workspace_id: Option<String>,
 }
 
 /// TJ-06 body.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CreateVersionRequest {
     /// Version description.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_desc: Option<String>,
     /// Run configuration.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<JobConfig>,
 }
 
 /// TJ-08 body.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct UpdateDescriptionRequest {
     /// New description (required, may be empty).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_desc: Option<String>,
 }
 
 /// TJ-07 optional body (trainyard extension).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StopRequest {
     /// Overrides the configured SIGTERM-to-SIGKILL grace period.
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[serde(default, deserialize_with = "lenient::opt_i64", skip_serializing_if = "Option::is_none")]
     pub grace_period_seconds: Option<i64>,
 }
 

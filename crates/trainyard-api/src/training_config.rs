@@ -5,13 +5,13 @@ use crate::training::{DataSource, JobConfig, Parameter, Volume};
 use serde::{Deserialize, Serialize};
 
 /// TC-01 / TC-03 body: flat, the run configuration fields next to name and description.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ConfigRequest {
     /// Name (TC-01 only; the path names it in TC-03).
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
     pub config_name: Option<String>,
     /// Description.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_desc: Option<String>,
     /// The run configuration.
     #[serde(flatten)]

@@ -1,51 +1,81 @@
-//! The one `trainyard` binary.
+//! The one `trainyard` binary: the server (`serve`), the client commands, and the hidden
+//! `shim` that supervises a run.
 
-use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+mod cli;
+mod commands;
+mod output;
+mod profile;
+mod serve;
+
+use clap::{CommandFactory, Parser};
+use cli::{Cli, Command};
 use std::process::ExitCode;
-use trainyard_server::config::Config;
 
-/// trainyard: a self-hosted training job service that speaks the ModelArts v1 API.
-#[derive(Parser)]
-#[command(name = "trainyard", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
+/// Exit code: the server refused, or a job did not complete.
+const EXIT_FAILURE: u8 = 1;
+/// Exit code: bad usage (clap's own).
+const EXIT_USAGE: u8 = 2;
+/// Exit code: the server could not be reached.
+const EXIT_UNREACHABLE: u8 = 3;
+
+/// Why a client command did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A client call failed.
+    #[error(transparent)]
+    Client(#[from] trainyard_client::Error),
+    /// Arguments or settings that cannot work.
+    #[error("{0}")]
+    Usage(String),
+    /// Anything else that fails the command (a failed job under `wait`...).
+    #[error("{0}")]
+    Failed(String),
+    /// stdout was closed by the reader: not an error.
+    #[error("broken pipe")]
+    BrokenPipe,
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Start the API server.
-    Serve {
-        /// Address to listen on (default 127.0.0.1:8600).
-        #[arg(long, env = "TRAINYARD_LISTEN")]
-        listen: Option<std::net::SocketAddr>,
-        /// Data directory (default $XDG_DATA_HOME/trainyard).
-        #[arg(long, env = "TRAINYARD_DATA_DIR")]
-        data_dir: Option<PathBuf>,
-        /// Configuration file (TOML).
-        #[arg(long, env = "TRAINYARD_CONFIG")]
-        config: Option<PathBuf>,
-    },
-    /// Supervise one run (started by the server; not for direct use).
-    #[command(hide = true)]
-    Shim {
-        /// The run directory holding spec.json.
-        run_dir: PathBuf,
-    },
-    /// Run one task of a Slurm job (started by srun; not for direct use).
-    #[command(hide = true)]
-    SlurmTask {
-        /// The run directory holding spec.json.
-        run_dir: PathBuf,
-    },
+impl CliError {
+    /// Maps an error writing stdout.
+    pub fn from_stdout(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Self::BrokenPipe
+        } else {
+            Self::Failed(format!("writing output: {e}"))
+        }
+    }
+
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Client(e) if e.is_unreachable() => ExitCode::from(EXIT_UNREACHABLE),
+            Self::Usage(_) => ExitCode::from(EXIT_USAGE),
+            Self::BrokenPipe => ExitCode::SUCCESS,
+            Self::Client(_) | Self::Failed(_) => ExitCode::from(EXIT_FAILURE),
+        }
+    }
+
+    /// Prints `error: ...` and the cause chain.
+    fn report(&self) {
+        if matches!(self, Self::BrokenPipe) {
+            return;
+        }
+        let mut text = format!("error: {self}");
+        let mut source = std::error::Error::source(self);
+        if matches!(self, Self::Client(_)) {
+            // `transparent`: the first source is the client error itself.
+            source = source.and_then(std::error::Error::source);
+        }
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        eprintln!("{text}");
+    }
 }
 
-fn init_tracing() {
+fn init_tracing(default: tracing::level_filters::LevelFilter) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::builder()
-        .with_default_directive(tracing::level_filters::LevelFilter::INFO.into())
-        .from_env_lossy();
+    let filter = EnvFilter::builder().with_default_directive(default.into()).from_env_lossy();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::env::var("TRAINYARD_LOG_FORMAT").is_ok_and(|v| v == "json") {
         builder.json().init();
@@ -54,43 +84,14 @@ fn init_tracing() {
     }
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            None
+        }
     }
-    tracing::info!("shutting down; running jobs keep running and are reattached on the next start");
-}
-
-async fn serve(listen: Option<std::net::SocketAddr>, data_dir: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<()> {
-    let config_path = config.or_else(|| {
-        let base = std::env::var_os("XDG_CONFIG_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-        Some(base.join("trainyard/config.toml")).filter(|p| p.exists())
-    });
-    let mut cfg = match &config_path {
-        Some(p) => Config::from_file(p)?,
-        None => Config::default(),
-    };
-    if listen.is_some() {
-        cfg.listen = listen;
-    }
-    if data_dir.is_some() {
-        cfg.data_dir = data_dir;
-    }
-    let exe = std::env::current_exe()?;
-    let app = trainyard_server::build(cfg, exe).await?;
-    if let Some(g) = &app.generated {
-        println!("Created project {} with token {}", g.project_id, g.token);
-        println!("(saved in {})", app.data_dir.join("credentials.toml").display());
-    }
-    let listener = tokio::net::TcpListener::bind(app.listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, data_dir = %app.data_dir.display(), "trainyard listening");
-    trainyard_server::serve(app, listener, shutdown_signal()).await?;
-    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -101,19 +102,40 @@ fn main() -> ExitCode {
             ExitCode::from(trainyard_exec::slurm::run_slurm_task(&run_dir).clamp(0, 255) as u8)
         }
         Command::Serve { listen, data_dir, config } => {
-            init_tracing();
-            let rt = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the runtime: {e}");
-                    return ExitCode::from(1);
-                }
-            };
-            match rt.block_on(serve(listen, data_dir, config)) {
+            init_tracing(tracing::level_filters::LevelFilter::INFO);
+            let Some(rt) = runtime() else { return ExitCode::from(EXIT_FAILURE) };
+            match rt.block_on(serve::serve(listen, data_dir, config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
-                    ExitCode::from(1)
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            }
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "trainyard", &mut out);
+            match output::stdout(&out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    e.report();
+                    e.exit_code()
+                }
+            }
+        }
+        command => {
+            let level = match cli.global.verbose {
+                0 => tracing::level_filters::LevelFilter::WARN,
+                1 => tracing::level_filters::LevelFilter::INFO,
+                _ => tracing::level_filters::LevelFilter::DEBUG,
+            };
+            init_tracing(level);
+            let Some(rt) = runtime() else { return ExitCode::from(EXIT_FAILURE) };
+            match rt.block_on(commands::run(&cli.global, command)) {
+                Ok(code) => code,
+                Err(e) => {
+                    e.report();
+                    e.exit_code()
                 }
             }
         }

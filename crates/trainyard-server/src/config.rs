@@ -114,7 +114,12 @@ pub struct AccessKeyConfig {
 pub struct StorageConfig {
     /// Root of OBS-style paths (default `DATA_DIR/obs`); each project has its own folder below.
     pub root: Option<PathBuf>,
+    /// Largest code upload (the tar archive) in bytes (default 64 MiB).
+    pub max_upload_bytes: Option<u64>,
 }
+
+/// Default `[storage] max_upload_bytes`.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 64 << 20;
 
 /// One engine of RS-02.
 #[derive(Clone, Debug, Serialize, Deserialize)]

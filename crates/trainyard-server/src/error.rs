@@ -50,6 +50,9 @@ pub enum ApiError {
     /// Body over the size limit (2816, HTTP 413).
     #[error("The parameter(request body) exceeds the upper limit {0}.")]
     BodyTooLarge(usize),
+    /// Code upload over `[storage] max_upload_bytes` (2816, HTTP 413).
+    #[error("The upload exceeds the upper limit of {0} bytes.")]
+    UploadTooLarge(u64),
     /// No credentials (0201).
     #[error("Token doesn't exist.")]
     TokenMissing,
@@ -104,6 +107,7 @@ impl ApiError {
             Self::LogFileNotGenerated => ErrorCode::LogFileNotGenerated,
             Self::InvalidJson => ErrorCode::InvalidJsonBody,
             Self::BodyTooLarge(_) => ErrorCode::ParamRangeError,
+            Self::UploadTooLarge(_) => ErrorCode::ParamRangeError,
             Self::TokenMissing => ErrorCode::TokenMissing,
             Self::TokenInvalid => ErrorCode::TokenInvalid,
             Self::ProjectMismatch => ErrorCode::ProjectMismatch,
@@ -118,7 +122,7 @@ impl ApiError {
     /// The HTTP status: the code's, except a too-large body, which is 413.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTooLarge(_) | Self::UploadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             other => StatusCode::from_u16(other.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }

@@ -112,6 +112,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         projects: config.projects.iter().map(|p| (p.id.clone(), p.clone())).collect(),
         grace,
         container_backend: None,
+        max_upload_bytes: config.storage.max_upload_bytes.unwrap_or(config::DEFAULT_MAX_UPLOAD_BYTES),
     };
     let rate_limits = http::rate::RateLimits::new(
         config.projects.iter().filter_map(|p| p.requests_per_second.map(|r| (p.id.clone(), r))),

@@ -3,11 +3,19 @@
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+/// Folder below the storage root holding uploads being unpacked (never a project id: those
+/// are letters, digits, `-` and `_`).
+const STAGING: &str = ".staging";
 
 /// The storage root; project `p` owns `root/p`.
 #[derive(Clone, Debug)]
 pub struct Storage {
     root: PathBuf,
+    /// Snapshots hold it shared, tree replacements exclusively: a snapshot sees the old or
+    /// the new tree, never a mix.
+    swap: Arc<RwLock<()>>,
 }
 
 /// Why a path was refused.
@@ -28,7 +36,55 @@ impl Storage {
     /// Storage rooted at `root` (created if missing).
     pub fn new(root: PathBuf) -> io::Result<Self> {
         std::fs::create_dir_all(&root)?;
-        Ok(Self { root: root.canonicalize()? })
+        let root = root.canonicalize()?;
+        let staging = root.join(STAGING);
+        // Half-unpacked uploads of a crash are garbage.
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)?;
+        }
+        Ok(Self { root, swap: Arc::new(RwLock::new(())) })
+    }
+
+    /// A fresh, empty folder for one upload, on the same file system as every project folder
+    /// but outside all of them. The caller removes it.
+    pub fn staging_dir(&self) -> io::Result<PathBuf> {
+        let dir = self.root.join(STAGING).join(format!("upload-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// Puts the tree at `new` in place of `dest` (a folder, or nothing yet) in one step; the
+    /// tree that was there ends up at `new` for the caller to remove. Blocking.
+    pub fn replace_tree(&self, new: &Path, dest: &Path) -> io::Result<()> {
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let _exclusive = self.swap.write().unwrap_or_else(|e| e.into_inner());
+        match std::fs::symlink_metadata(dest) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::rename(new, dest)?;
+                // Leave an empty folder where the caller expects the old tree.
+                std::fs::create_dir(new)
+            }
+            Err(e) => Err(e),
+            Ok(meta) if !meta.is_dir() => {
+                Err(io::Error::new(io::ErrorKind::AlreadyExists, "the destination exists and is not a folder"))
+            }
+            Ok(_) => {
+                use nix::fcntl::{renameat2, RenameFlags};
+                match renameat2(None, new, None, dest, RenameFlags::RENAME_EXCHANGE) {
+                    Ok(()) => Ok(()),
+                    // File systems without RENAME_EXCHANGE: two renames, still under the lock.
+                    Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS) => {
+                        let aside = new.with_extension("old");
+                        std::fs::rename(dest, &aside)?;
+                        std::fs::rename(new, dest)?;
+                        std::fs::rename(&aside, new)
+                    }
+                    Err(e) => Err(io::Error::from(e)),
+                }
+            }
+        }
     }
 
     /// The folder of a project (created if missing).
@@ -84,6 +140,7 @@ impl Storage {
     /// lead outside the project's folder. Blocking.
     pub fn snapshot(&self, project: &str, src: &Path, dest: &Path) -> Result<u64, PathError> {
         let root = self.project_root(project)?;
+        let _shared = self.swap.read().unwrap_or_else(|e| e.into_inner());
         let mut copied = 0;
         copy_tree(&root, src, dest, &mut copied)?;
         Ok(copied)

@@ -64,6 +64,11 @@ impl Reply {
 }
 
 impl Api {
+    /// The typed client (trainyard-client) for the same server, project and token.
+    pub fn client(&self) -> trainyard_client::Client {
+        trainyard_client::Client::with_http(self.http.clone(), self.base.clone(), self.project.clone(), Some(self.token.clone()))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/v1/{}{}", self.base, self.project, path)
     }
@@ -103,8 +108,10 @@ impl Api {
 
     /// Status of a version.
     pub async fn status(&self, job: i64, version: i64) -> i64 {
-        let r = self.get(&format!("/training-jobs/{job}/versions/{version}")).await;
-        r.assert_ok()["status"].as_i64().unwrap()
+        match self.client().get_version(job, version).await {
+            Ok(v) => v.status,
+            Err(e) => panic!("version {job}/{version}: {e}"),
+        }
     }
 
     /// Polls until the version reaches one of `wanted`, with a deadline.
@@ -155,8 +162,11 @@ impl Api {
 
     /// Whole content of a worker's log (up to 500 last lines).
     pub async fn log(&self, job: i64, version: i64, file: &str) -> String {
-        let r = self.get(&format!("/training-jobs/{job}/versions/{version}/aom-log?log_file={file}&lines=500")).await;
-        r.assert_ok()["content"].as_str().unwrap().to_owned()
+        let q = trainyard_client::query::LogQuery { log_file: file.to_owned(), lines: Some(500), ..Default::default() };
+        match self.client().read_log(job, version, &q).await {
+            Ok(page) => page.content,
+            Err(e) => panic!("log {file} of {job}/{version}: {e}"),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod extensions;
 pub mod extract;
 pub mod jobs;
 pub mod rate;
@@ -46,6 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{VERSION}/stop"), post(jobs::stop_version))
         .route(&format!("{VERSION}/log/file-names"), get(jobs::log_file_names))
         .route(&format!("{VERSION}/aom-log"), get(jobs::read_log))
+        .route(&format!("{VERSION}/log/stream"), get(extensions::log_stream))
+        .route(&format!("/v1/{{project_id}}{}", trainyard_api::extensions::UPLOAD_PATH), axum::routing::put(extensions::upload))
         .route("/v1/{project_id}/built-in-algorithms", get(jobs::built_in_algorithms))
         .route("/v1/{project_id}/training-job-configs", post(catalog::create_config).get(catalog::list_configs))
         .route(

@@ -96,3 +96,120 @@ impl Service {
         })
     }
 }
+
+/// Pause between looks at a log that has no new bytes.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Largest chunk a log stream sends at once.
+const STREAM_CHUNK: usize = 64 * 1024;
+
+/// The bytes of one worker log from an offset on (trainyard extension): with `follow`, the
+/// stream waits for the file to grow and ends once the version is terminal and everything
+/// is sent; without, it ends at the current end of the file.
+pub async fn log_stream(
+    svc: std::sync::Arc<Service>,
+    project: &str,
+    job_id: i64,
+    version_id: i64,
+    name: &str,
+    offset: u64,
+    follow: bool,
+) -> ApiResult<impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static> {
+    let (job, v) = svc.job_and_version(project, job_id, version_id).await?;
+    let is_worker = name
+        .strip_prefix(&format!("{}.", job.name))
+        .and_then(|i| i.parse::<i64>().ok())
+        .is_some_and(|i| i >= 0 && i < v.config.worker_server_num.unwrap_or(1).max(1));
+    if !is_worker {
+        return Err(ApiError::param(format!("log_file:{name} is not existed")));
+    }
+    let tail = Tail {
+        svc,
+        project: project.to_owned(),
+        job_id,
+        version_id,
+        path: logs_dir(Path::new(&v.run_dir)).join(name),
+        offset,
+        file: None,
+        ending: !follow,
+    };
+    Ok(futures_util::stream::unfold(tail, |mut tail| async move {
+        match tail.next_chunk().await {
+            Ok(Some(bytes)) => Some((Ok(bytes), tail)),
+            Ok(None) => None,
+            Err(e) => {
+                tail.file = None;
+                tail.path = PathBuf::new();
+                Some((Err(e), tail))
+            }
+        }
+    }))
+}
+
+/// State of one log stream.
+struct Tail {
+    svc: std::sync::Arc<Service>,
+    project: String,
+    job_id: i64,
+    version_id: i64,
+    path: PathBuf,
+    offset: u64,
+    file: Option<tokio::fs::File>,
+    /// The version is terminal (or not followed): what the file holds now is all there is.
+    ending: bool,
+}
+
+impl Tail {
+    /// Whether the version is over (or gone).
+    async fn finished(&self) -> bool {
+        match self.svc.job_and_version(&self.project, self.job_id, self.version_id).await {
+            Ok((_, v)) => v.status.is_terminal(),
+            Err(_) => true,
+        }
+    }
+
+    async fn next_chunk(&mut self) -> std::io::Result<Option<bytes::Bytes>> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        if self.path.as_os_str().is_empty() {
+            return Ok(None);
+        }
+        loop {
+            if self.file.is_none() {
+                match tokio::fs::File::open(&self.path).await {
+                    Ok(mut f) => {
+                        f.seek(std::io::SeekFrom::Start(self.offset)).await?;
+                        self.file = Some(f);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        if self.ending {
+                            return Ok(None);
+                        }
+                        self.ending = self.finished().await;
+                        if !self.ending {
+                            tokio::time::sleep(FOLLOW_POLL).await;
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let file = self.file.as_mut().expect("opened above");
+            let mut buf = vec![0u8; STREAM_CHUNK];
+            let n = file.read(&mut buf).await?;
+            if n > 0 {
+                buf.truncate(n);
+                self.offset += n as u64;
+                return Ok(Some(bytes::Bytes::from(buf)));
+            }
+            if self.ending {
+                return Ok(None);
+            }
+            // Terminal means every worker has exited: one more read after seeing it gets
+            // whatever was written before, then the stream ends.
+            self.ending = self.finished().await;
+            if !self.ending {
+                tokio::time::sleep(FOLLOW_POLL).await;
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@ pub mod launch;
 pub mod logs;
 pub mod query;
 pub mod slurm;
+pub mod upload;
 pub mod validate;
 pub mod view;
 
@@ -44,6 +45,8 @@ pub struct Service {
     pub grace: Duration,
     /// Container backend for custom images, if any.
     pub container_backend: Option<String>,
+    /// Largest accepted code upload, bytes.
+    pub max_upload_bytes: u64,
 }
 
 impl Service {

@@ -1,0 +1,295 @@
+//! The command line: clap structures only; `commands/` turns them into client calls.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Text after `--help`: the exit codes and where settings come from.
+const AFTER_HELP: &str = "\
+Settings: --server/--project/--token, else TRAINYARD_SERVER/TRAINYARD_PROJECT/TRAINYARD_TOKEN,
+else the profile (--profile, TRAINYARD_PROFILE, default \"default\") in the profile file
+(TRAINYARD_PROFILE_FILE, else $XDG_CONFIG_HOME/trainyard/profiles.toml).
+
+Exit codes: 0 ok; 1 the server refused the request, or a job under `wait`/`--follow` did not
+complete; 2 usage error; 3 server unreachable.";
+
+/// trainyard: a self-hosted training job service that speaks the ModelArts v1 API.
+#[derive(Parser)]
+#[command(name = "trainyard", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Connection and output settings.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings every client command shares.
+#[derive(Args, Clone, Debug)]
+pub struct Global {
+    /// Server base URL [default: http://127.0.0.1:8600].
+    #[arg(long, short = 's', global = true, env = "TRAINYARD_SERVER")]
+    pub server: Option<String>,
+    /// Project id.
+    #[arg(long, short = 'p', global = true, env = "TRAINYARD_PROJECT")]
+    pub project: Option<String>,
+    /// Project token (X-Auth-Token).
+    #[arg(long, global = true, env = "TRAINYARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Profile to read missing settings from.
+    #[arg(long, global = true, env = "TRAINYARD_PROFILE")]
+    pub profile: Option<String>,
+    /// Output format: table for people, json prints the API objects unchanged.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    /// Colors on a terminal (tables and progress are plain text; accepted for scripts).
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+    /// More log output on stderr (-v, -vv).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// `-o`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Aligned columns.
+    Table,
+    /// The API's JSON objects, one document per command.
+    Json,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// Only on a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Top-level commands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Start the API server.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8600).
+        #[arg(long, env = "TRAINYARD_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Data directory (default $XDG_DATA_HOME/trainyard).
+        #[arg(long, env = "TRAINYARD_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Configuration file (TOML).
+        #[arg(long, env = "TRAINYARD_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Training jobs and their versions.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Stored training job configurations.
+    #[command(subcommand)]
+    Configs(ConfigsCommand),
+    /// Resource specifications (RS-01).
+    Specs,
+    /// AI engines (RS-02).
+    Engines,
+    /// Built-in algorithms (TJ-11).
+    Algorithms,
+    /// Prints a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Supervise one run (started by the server; not for direct use).
+    #[command(hide = true)]
+    Shim {
+        /// The run directory holding spec.json.
+        run_dir: PathBuf,
+    },
+    /// Run one task of a Slurm job (started by srun; not for direct use).
+    #[command(hide = true)]
+    SlurmTask {
+        /// The run directory holding spec.json.
+        run_dir: PathBuf,
+    },
+}
+
+/// Selects a version of a job: the latest unless given.
+#[derive(Args, Clone, Debug)]
+pub struct VersionArg {
+    /// Version id (default: the job's latest version).
+    #[arg(long)]
+    pub version: Option<i64>,
+}
+
+/// `trainyard jobs ...`.
+#[derive(Subcommand)]
+pub enum JobsCommand {
+    /// Uploads a local code folder and creates a job running its boot file.
+    Submit(SubmitArgs),
+    /// Lists jobs (TJ-02).
+    List {
+        /// Only jobs whose latest version has this status code.
+        #[arg(long)]
+        status: Option<i64>,
+        /// Name filter.
+        #[arg(long)]
+        search: Option<String>,
+        /// Page (1-based); without it, every page.
+        #[arg(long)]
+        page: Option<i64>,
+        /// Page size with --page.
+        #[arg(long, default_value_t = 10)]
+        per_page: i64,
+    },
+    /// Shows one version in detail (TJ-03).
+    Get {
+        /// Job id.
+        job: i64,
+        #[command(flatten)]
+        version: VersionArg,
+    },
+    /// Lists the versions of a job, newest first (TJ-05).
+    Versions {
+        /// Job id.
+        job: i64,
+    },
+    /// Stops a version (TJ-07).
+    Stop {
+        /// Job id.
+        job: i64,
+        #[command(flatten)]
+        version: VersionArg,
+        /// Seconds between SIGTERM and SIGKILL (default: the server's).
+        #[arg(long)]
+        grace: Option<i64>,
+    },
+    /// Deletes a job with all its versions (TJ-09), or one version with --version (TJ-04).
+    Delete {
+        /// Job id.
+        job: i64,
+        /// Delete only this version.
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Prints worker logs; --follow streams them until the run ends.
+    Logs(LogsArgs),
+    /// Waits for a version to end; exit 0 when it completed, 1 otherwise.
+    Wait {
+        /// Job id.
+        job: i64,
+        #[command(flatten)]
+        version: VersionArg,
+        /// Give up after this many seconds (exit 1).
+        #[arg(long)]
+        timeout: Option<u64>,
+    },
+    /// Replaces a job's description (TJ-08).
+    DescribeUpdate {
+        /// Job id.
+        job: i64,
+        /// The new description.
+        description: String,
+    },
+}
+
+/// `trainyard jobs submit`.
+#[derive(Args)]
+pub struct SubmitArgs {
+    /// Local folder with the code; uploaded to the project's storage.
+    pub dir: PathBuf,
+    /// Boot file, relative to the folder.
+    #[arg(long)]
+    pub boot: String,
+    /// Job name (default: the folder's name and the time).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Running parameter passed as --KEY=VALUE (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Number of workers.
+    #[arg(long, default_value_t = 1)]
+    pub workers: i64,
+    /// Resource spec: a spec code (modelarts.vm.cpu.2u) or a spec id.
+    #[arg(long, default_value = "1")]
+    pub spec: String,
+    /// Engine id (default: the server's default engine).
+    #[arg(long)]
+    pub engine: Option<i64>,
+    /// Data path in the project's storage.
+    #[arg(long, default_value = "/data/")]
+    pub data: String,
+    /// Output path in the project's storage (default /trainyard/out/NAME/).
+    #[arg(long)]
+    pub train_url: Option<String>,
+    /// Where the code goes in the project's storage (default /trainyard/code/NAME/).
+    #[arg(long)]
+    pub remote: Option<String>,
+    /// Job description.
+    #[arg(long)]
+    pub desc: Option<String>,
+    /// Streams every worker's log (prefixed by worker index) and exits with the job's outcome.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+/// `trainyard jobs logs`.
+#[derive(Args)]
+pub struct LogsArgs {
+    /// Job id.
+    pub job: i64,
+    #[command(flatten)]
+    pub version: VersionArg,
+    /// Only this worker's log (no prefix); default every worker, prefixed when several.
+    #[arg(long)]
+    pub worker: Option<usize>,
+    /// Keeps streaming until the run ends.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only the last N lines (at most 500, TJ-12); with -o json prints the API answer.
+    #[arg(long, conflicts_with = "follow")]
+    pub tail: Option<i64>,
+    /// Lists the log file names (TJ-10) instead.
+    #[arg(long, conflicts_with_all = ["follow", "tail"])]
+    pub list: bool,
+}
+
+/// `trainyard configs ...`.
+#[derive(Subcommand)]
+pub enum ConfigsCommand {
+    /// Lists configurations (TC-02), every page.
+    List {
+        /// Name filter.
+        #[arg(long)]
+        search: Option<String>,
+    },
+    /// Shows one configuration (TC-05).
+    Get {
+        /// Configuration name.
+        name: String,
+    },
+    /// Creates a configuration (TC-01) from a JSON file with the TC-01 body fields.
+    Create {
+        /// Configuration name (overrides the file's config_name).
+        name: String,
+        /// JSON file (`-` for stdin).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Replaces a configuration (TC-03) from a JSON file.
+    Update {
+        /// Configuration name.
+        name: String,
+        /// JSON file (`-` for stdin).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Deletes a configuration (TC-04).
+    Delete {
+        /// Configuration name.
+        name: String,
+    },
+}

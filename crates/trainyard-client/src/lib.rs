@@ -1,0 +1,407 @@
+//! Async client for the trainyard job service (the ModelArts training-management v1 API plus
+//! trainyard's extensions), typed over the shared wire types of [`trainyard_api`].
+//!
+//! One method per endpoint, errors that carry the HTTP status and the ModelArts
+//! `error_code`/`error_message` ([`Error::Api`]), and the helpers every user writes
+//! otherwise: [`Client::wait_version`] (poll to a terminal status with a deadline),
+//! [`Client::list_all_jobs`] and friends (every page of a list), [`Client::follow_log`]
+//! (stream a log as it grows, resuming after a broken connection without losing or repeating
+//! a byte) and [`Client::upload_dir`] (put a local code folder into the project's storage).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use trainyard_api::training::{CreateJobRequest, JobConfig};
+//! use trainyard_client::Client;
+//!
+//! # async fn demo() -> trainyard_client::Result<()> {
+//! let client = Client::new("http://127.0.0.1:8600", "my-project", Some("my-token".into()));
+//! client.upload_dir("./src".as_ref(), "/code/demo/").await?;
+//! let created = client
+//!     .create_job(&CreateJobRequest {
+//!         job_name: Some("demo".into()),
+//!         config: Some(JobConfig {
+//!             worker_server_num: Some(2),
+//!             app_url: Some("/code/demo/".into()),
+//!             boot_file_url: Some("/code/demo/train.py".into()),
+//!             data_url: Some("/data/".into()),
+//!             spec_id: Some(1),
+//!             ..Default::default()
+//!         }),
+//!         ..Default::default()
+//!     })
+//!     .await?;
+//! let version = created.version_id.expect("a first version");
+//! let mut log = client.follow_log(created.job_id, version, "demo.0", 0);
+//! while let Some(chunk) = log.next_chunk().await? {
+//!     print!("{}", String::from_utf8_lossy(&chunk));
+//! }
+//! let done = client
+//!     .wait_version(created.job_id, version, Duration::from_secs(600), |v| eprintln!("status {}", v.status))
+//!     .await?;
+//! assert_eq!(done.status, 10);
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod logs;
+pub mod query;
+mod upload;
+
+pub use error::{Error, Result};
+pub use logs::LogFollower;
+pub use upload::pack_dir;
+
+use query::{AlgorithmQuery, ConfigListQuery, JobListQuery, LogQuery, PageQuery};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use trainyard_api::catalog::{EngineListResponse, SpecListResponse};
+use trainyard_api::extensions::{UploadResponse, UPLOAD_PATH};
+use trainyard_api::training::{
+    AomLogResponse, BuiltInAlgorithmsResponse, CreateJobRequest, CreateJobResponse, CreateVersionRequest,
+    JobListResponse, JobSummary, LogFileNamesResponse, StopRequest, Success, UpdateDescriptionRequest, VersionInfo,
+    VersionListResponse,
+};
+use trainyard_api::training_config::{ConfigDetail, ConfigListResponse, ConfigRequest, ConfigSummary};
+use trainyard_api::{ErrorBody, JobStatus};
+
+/// Header carrying the project token.
+const TOKEN_HEADER: &str = "X-Auth-Token";
+
+/// How often [`Client::wait_version`] looks at the version.
+const WAIT_POLL: Duration = Duration::from_millis(200);
+
+/// Page size the `list_all_*` helpers ask for.
+const ALL_PAGE_SIZE: i64 = 100;
+
+/// A client bound to one server, one project and one token. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    project: String,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client for `base` (e.g. `http://127.0.0.1:8600`), acting in `project` with `token`.
+    pub fn new(base: impl Into<String>, project: impl Into<String>, token: Option<String>) -> Self {
+        Self::with_http(reqwest::Client::new(), base, project, token)
+    }
+
+    /// Like [`Client::new`] over a configured `reqwest::Client` (timeouts, proxies...).
+    pub fn with_http(
+        http: reqwest::Client,
+        base: impl Into<String>,
+        project: impl Into<String>,
+        token: Option<String>,
+    ) -> Self {
+        let base = base.into().trim_end_matches('/').to_owned();
+        Self { http, base, project: project.into(), token }
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The project this client acts in.
+    pub fn project(&self) -> &str {
+        &self.project
+    }
+
+    /// `BASE/v1/PROJECT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v1/{}{}", self.base, self.project, path)
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = &self.token {
+            req = req.header(TOKEN_HEADER, t);
+        }
+        req
+    }
+
+    /// Maps a transport error: no connection at all is [`Error::Unreachable`].
+    fn transport(&self, e: reqwest::Error) -> Error {
+        if e.is_connect() {
+            Error::Unreachable { url: self.base.clone(), source: e }
+        } else {
+            Error::Transport(e)
+        }
+    }
+
+    /// Sends `req` and returns the response if its status is a success, else the API error.
+    async fn send_raw(&self, req: RequestBuilder) -> Result<reqwest::Response> {
+        let resp = req.send().await.map_err(|e| self.transport(e))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| self.transport(e))?;
+        Err(api_error(status, &text))
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
+        let resp = self.send_raw(req).await?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| self.transport(e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Unexpected {
+            status: status.as_u16(),
+            detail: format!("{e}; body starts {:?}", text.chars().take(200).collect::<String>()),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, query: &impl Serialize) -> Result<T> {
+        self.send(self.request(Method::GET, path).query(query)).await
+    }
+
+    async fn with_body<T: DeserializeOwned>(&self, method: Method, path: &str, body: &impl Serialize) -> Result<T> {
+        self.send(self.request(method, path).json(body)).await
+    }
+
+    async fn delete(&self, path: &str) -> Result<Success> {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
+    // ---- training jobs (TJ-01..TJ-12) ----
+
+    /// TJ-01: creates a training job (and, unless `config.create_version` is false, its first
+    /// version, which starts right away).
+    pub async fn create_job(&self, req: &CreateJobRequest) -> Result<CreateJobResponse> {
+        self.with_body(Method::POST, "/training-jobs", req).await
+    }
+
+    /// TJ-02: one page of training jobs.
+    pub async fn list_jobs(&self, query: &JobListQuery) -> Result<JobListResponse> {
+        self.get("/training-jobs", query).await
+    }
+
+    /// TJ-03: one version in detail.
+    pub async fn get_version(&self, job_id: i64, version_id: i64) -> Result<VersionInfo> {
+        self.get(&format!("/training-jobs/{job_id}/versions/{version_id}"), &()).await
+    }
+
+    /// TJ-04: deletes a version (stopping it first if active).
+    pub async fn delete_version(&self, job_id: i64, version_id: i64) -> Result<Success> {
+        self.delete(&format!("/training-jobs/{job_id}/versions/{version_id}")).await
+    }
+
+    /// TJ-05: one page of a job's versions, newest first.
+    pub async fn list_versions(&self, job_id: i64, query: &PageQuery) -> Result<VersionListResponse> {
+        self.get(&format!("/training-jobs/{job_id}/versions"), query).await
+    }
+
+    /// TJ-06: creates (and starts) a new version of a job.
+    pub async fn create_version(&self, job_id: i64, req: &CreateVersionRequest) -> Result<CreateJobResponse> {
+        self.with_body(Method::POST, &format!("/training-jobs/{job_id}/versions"), req).await
+    }
+
+    /// TJ-07: stops a version; `grace_period_seconds` overrides the server's SIGTERM-to-SIGKILL
+    /// grace (trainyard extension).
+    pub async fn stop_version(&self, job_id: i64, version_id: i64, grace_period_seconds: Option<i64>) -> Result<Success> {
+        let body = StopRequest { grace_period_seconds };
+        self.with_body(Method::POST, &format!("/training-jobs/{job_id}/versions/{version_id}/stop"), &body).await
+    }
+
+    /// TJ-08: replaces a job's description.
+    pub async fn update_job_description(&self, job_id: i64, job_desc: &str) -> Result<Success> {
+        let body = UpdateDescriptionRequest { job_desc: Some(job_desc.to_owned()) };
+        self.with_body(Method::PUT, &format!("/training-jobs/{job_id}"), &body).await
+    }
+
+    /// TJ-09: deletes a job with all its versions (stopping active ones).
+    pub async fn delete_job(&self, job_id: i64) -> Result<Success> {
+        self.delete(&format!("/training-jobs/{job_id}")).await
+    }
+
+    /// TJ-10: the log file names of a version, one per worker (`<job_name>.<index>`).
+    pub async fn log_file_names(&self, job_id: i64, version_id: i64) -> Result<LogFileNamesResponse> {
+        self.get(&format!("/training-jobs/{job_id}/versions/{version_id}/log/file-names"), &()).await
+    }
+
+    /// TJ-11: built-in algorithms.
+    pub async fn built_in_algorithms(&self, query: &AlgorithmQuery) -> Result<BuiltInAlgorithmsResponse> {
+        self.get("/built-in-algorithms", query).await
+    }
+
+    /// TJ-12: one page of a worker log, by line.
+    pub async fn read_log(&self, job_id: i64, version_id: i64, query: &LogQuery) -> Result<AomLogResponse> {
+        self.get(&format!("/training-jobs/{job_id}/versions/{version_id}/aom-log"), query).await
+    }
+
+    // ---- training job configurations (TC-01..TC-05) ----
+
+    /// TC-01: stores a configuration (`config_name` required).
+    pub async fn create_config(&self, req: &ConfigRequest) -> Result<Success> {
+        self.with_body(Method::POST, "/training-job-configs", req).await
+    }
+
+    /// TC-02: one page of configurations.
+    pub async fn list_configs(&self, query: &ConfigListQuery) -> Result<ConfigListResponse> {
+        self.get("/training-job-configs", query).await
+    }
+
+    /// TC-03: replaces a configuration.
+    pub async fn update_config(&self, name: &str, req: &ConfigRequest) -> Result<Success> {
+        self.with_body(Method::PUT, &format!("/training-job-configs/{name}"), req).await
+    }
+
+    /// TC-04: deletes a configuration.
+    pub async fn delete_config(&self, name: &str) -> Result<Success> {
+        self.delete(&format!("/training-job-configs/{name}")).await
+    }
+
+    /// TC-05: one configuration in detail.
+    pub async fn get_config(&self, name: &str) -> Result<ConfigDetail> {
+        self.get(&format!("/training-job-configs/{name}"), &()).await
+    }
+
+    // ---- specifications (RS-01, RS-02) ----
+
+    /// RS-01: resource specifications, with whether one worker fits now.
+    pub async fn resource_specs(&self) -> Result<SpecListResponse> {
+        self.get("/job/resource-specs", &()).await
+    }
+
+    /// RS-02: AI engines.
+    pub async fn ai_engines(&self) -> Result<EngineListResponse> {
+        self.get("/job/ai-engines", &()).await
+    }
+
+    // ---- trainyard extensions ----
+
+    /// Replaces the storage folder `remote` (e.g. `/code/demo/`) with the tree of the tar
+    /// archive `archive`, atomically (see [`pack_dir`] for the format).
+    pub async fn upload_tar(&self, remote: &str, archive: Vec<u8>) -> Result<UploadResponse> {
+        let req = self
+            .request(Method::PUT, UPLOAD_PATH)
+            .query(&[("path", remote)])
+            .header(reqwest::header::CONTENT_TYPE, "application/x-tar")
+            .body(archive);
+        self.send(req).await
+    }
+
+    /// Uploads the local folder `dir` to the storage folder `remote`, replacing what was there
+    /// in one step. Symlinks are sent as symlinks; the server refuses those leading out of
+    /// the tree, paths with `..`, and archives over its size limit, leaving nothing behind.
+    pub async fn upload_dir(&self, dir: &Path, remote: &str) -> Result<UploadResponse> {
+        let dir = dir.to_owned();
+        let archive = tokio::task::spawn_blocking(move || pack_dir(&dir))
+            .await
+            .map_err(|e| Error::Invalid(format!("packing failed: {e}")))??;
+        self.upload_tar(remote, archive).await
+    }
+
+    /// Opens the live stream of a worker log from byte `offset` (trainyard extension); see
+    /// [`LogFollower`]. The stream ends once the version is terminal and the log fully sent.
+    pub fn follow_log(&self, job_id: i64, version_id: i64, log_file: &str, offset: u64) -> LogFollower {
+        LogFollower::new(self.clone(), job_id, version_id, log_file, offset, true)
+    }
+
+    /// Like [`Client::follow_log`], but ends at the current end of the log.
+    pub fn read_log_bytes(&self, job_id: i64, version_id: i64, log_file: &str, offset: u64) -> LogFollower {
+        LogFollower::new(self.clone(), job_id, version_id, log_file, offset, false)
+    }
+
+    // ---- helpers ----
+
+    /// Polls a version until its status is terminal, calling `on_change` with the version
+    /// each time its status differs from the last one seen (the first look included).
+    /// Fails with [`Error::Timeout`] after `timeout`.
+    pub async fn wait_version(
+        &self,
+        job_id: i64,
+        version_id: i64,
+        timeout: Duration,
+        mut on_change: impl FnMut(&VersionInfo),
+    ) -> Result<VersionInfo> {
+        let deadline = Instant::now() + timeout;
+        let mut last = None;
+        loop {
+            let v = self.get_version(job_id, version_id).await?;
+            if last != Some(v.status) {
+                last = Some(v.status);
+                on_change(&v);
+            }
+            if JobStatus(v.status).is_terminal() {
+                return Ok(v);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout(timeout, format!("version {version_id} of job {job_id}")));
+            }
+            tokio::time::sleep(WAIT_POLL).await;
+        }
+    }
+
+    /// The latest version id of a job (the first entry of TJ-05, newest first).
+    pub async fn latest_version(&self, job_id: i64) -> Result<VersionInfo> {
+        let page = self.list_versions(job_id, &PageQuery { page: Some(1), per_page: Some(1) }).await?;
+        page.versions
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Invalid(format!("job {job_id} has no version")))
+    }
+
+    /// Every job matching `query` (its `page`/`per_page` are ignored), page by page.
+    pub async fn list_all_jobs(&self, query: &JobListQuery) -> Result<Vec<JobSummary>> {
+        let mut q = query.clone();
+        q.per_page = Some(ALL_PAGE_SIZE);
+        let mut all = Vec::new();
+        for page in 1.. {
+            q.page = Some(page);
+            let resp = self.list_jobs(&q).await?;
+            let n = resp.jobs.len();
+            all.extend(resp.jobs);
+            if n == 0 || all.len() as i64 >= resp.job_total_count {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Every version of a job, newest first, page by page.
+    pub async fn list_all_versions(&self, job_id: i64) -> Result<Vec<VersionInfo>> {
+        let mut all = Vec::new();
+        for page in 1.. {
+            let resp = self.list_versions(job_id, &PageQuery { page: Some(page), per_page: Some(ALL_PAGE_SIZE) }).await?;
+            let n = resp.versions.len();
+            all.extend(resp.versions);
+            if n == 0 || all.len() as i64 >= resp.version_count {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Every configuration matching `query` (its `page`/`per_page` are ignored), page by page.
+    pub async fn list_all_configs(&self, query: &ConfigListQuery) -> Result<Vec<ConfigSummary>> {
+        let mut q = query.clone();
+        q.per_page = Some(ALL_PAGE_SIZE);
+        let mut all = Vec::new();
+        for page in 1.. {
+            q.page = Some(page);
+            let resp = self.list_configs(&q).await?;
+            let n = resp.configs.len();
+            all.extend(resp.configs);
+            if n == 0 || all.len() as i64 >= resp.config_total_count {
+                break;
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// The error of a non-success answer: the ModelArts body if there is one.
+fn api_error(status: StatusCode, text: &str) -> Error {
+    match serde_json::from_str::<ErrorBody>(text) {
+        Ok(body) => Error::Api { status: status.as_u16(), code: body.error_code, message: body.error_message },
+        Err(_) => Error::Unexpected {
+            status: status.as_u16(),
+            detail: format!("no ModelArts error body: {:?}", text.chars().take(200).collect::<String>()),
+        },
+    }
+}
