@@ -37,6 +37,24 @@ pub struct RunContext {
     pub pools: Vec<crate::config::PoolConfig>,
 }
 
+impl RunContext {
+    /// The run spec of a version (command line, environment, logs), with its logs folder made.
+    pub async fn prepare_run(&self, v: &Version, gpus: &[u32]) -> Result<trainyard_exec::RunSpec, String> {
+        let job_name = self.store.job_name(v.job_id).await.map_err(|e| e.to_string())?.unwrap_or_default();
+        let checker = Checker {
+            catalog: &self.catalog,
+            storage: &self.storage,
+            project: &v.project_id,
+            total: self.total,
+            container_backend: None,
+            pools: &self.pools,
+        };
+        let spec = run_spec(&checker, &self.catalog, v, &job_name, gpus, self.grace.as_secs())?;
+        std::fs::create_dir_all(logs_dir(&spec.run_dir)).map_err(|e| e.to_string())?;
+        Ok(spec)
+    }
+}
+
 enum Cmd {
     Enqueue(i64),
     Stop(i64, Duration),
@@ -394,17 +412,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 async fn launch(ctx: &Arc<RunContext>, v: &Version, gpus: &[u32]) -> Result<(Running, ExecHandle), String> {
-    let job_name = ctx.store.job_name(v.job_id).await.map_err(|e| e.to_string())?.unwrap_or_default();
-    let checker = Checker {
-        catalog: &ctx.catalog,
-        storage: &ctx.storage,
-        project: &v.project_id,
-        total: ctx.total,
-        container_backend: None,
-        pools: &ctx.pools,
-    };
-    let spec = run_spec(&checker, &ctx.catalog, v, &job_name, gpus, ctx.grace.as_secs())?;
-    std::fs::create_dir_all(logs_dir(&spec.run_dir)).map_err(|e| e.to_string())?;
+    let spec = ctx.prepare_run(v, gpus).await?;
     if !gpus.is_empty() {
         let _ = std::fs::write(spec.run_dir.join("gpus.json"), serde_json::to_vec(gpus).unwrap_or_default());
     }

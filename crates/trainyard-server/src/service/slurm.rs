@@ -4,8 +4,6 @@
 
 use crate::config::{Backend, PoolConfig};
 use crate::service::executor::{append_log, cleanup_if_deleted, finalize, RunContext};
-use crate::service::launch::{logs_dir, run_spec};
-use crate::service::validate::Checker;
 use crate::util::now_ms;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -188,16 +186,7 @@ impl Actor {
     async fn sbatch(&self, v: &Version, pool: &PoolConfig) -> Result<(u64, usize), String> {
         let ctx = &self.ctx;
         let job_name = ctx.store.job_name(v.job_id).await.map_err(|e| e.to_string())?.unwrap_or_default();
-        let checker = Checker {
-            catalog: &ctx.catalog,
-            storage: &ctx.storage,
-            project: &v.project_id,
-            total: ctx.total,
-            container_backend: None,
-            pools: &ctx.pools,
-        };
-        let spec = run_spec(&checker, &ctx.catalog, v, &job_name, &[], ctx.grace.as_secs())?;
-        std::fs::create_dir_all(logs_dir(&spec.run_dir)).map_err(|e| e.to_string())?;
+        let spec = ctx.prepare_run(v, &[]).await?;
         trainyard_exec::run_dir::write_json_atomic(&spec.run_dir.join(trainyard_exec::run_dir::SPEC), &spec)
             .map_err(|e| e.to_string())?;
         let s = v.config.spec_id.and_then(|id| ctx.catalog.spec(id));
