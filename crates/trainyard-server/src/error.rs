@@ -38,6 +38,9 @@ pub enum ApiError {
     /// Custom image without a container backend (2810).
     #[error("{0}")]
     ImageUnavailable(String),
+    /// A visualization server cannot be started here; the message names the fix (4907).
+    #[error("{0}")]
+    VizUnavailable(String),
     /// Log file not generated yet (2818).
     #[error("the log file is not generated")]
     LogFileNotGenerated,
@@ -97,6 +100,7 @@ impl ApiError {
             Self::Quota(_) => ErrorCode::QuotaInsufficient,
             Self::NoResource(_) => ErrorCode::NoResource,
             Self::ImageUnavailable(_) => ErrorCode::ImageUnavailable,
+            Self::VizUnavailable(_) => ErrorCode::SubmitFailed,
             Self::LogFileNotGenerated => ErrorCode::LogFileNotGenerated,
             Self::InvalidJson => ErrorCode::InvalidJsonBody,
             Self::BodyTooLarge(_) => ErrorCode::ParamRangeError,

@@ -10,6 +10,7 @@ pub mod logs;
 pub mod query;
 pub mod validate;
 pub mod view;
+pub mod viz;
 
 use crate::catalog::Catalog;
 use crate::config::ProjectConfig;
@@ -43,6 +44,8 @@ pub struct Service {
     pub grace: Duration,
     /// Container backend for custom images, if any.
     pub container_backend: Option<String>,
+    /// Visualization jobs.
+    pub viz: viz::VizManager,
 }
 
 impl Service {
