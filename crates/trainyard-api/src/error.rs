@@ -63,6 +63,8 @@ pub enum ErrorCode {
     TooManyRequests,
     /// 2952: database failure or overload.
     DatabaseUnavailable,
+    /// 4907: a visualization job cannot be submitted (its program is not installed here).
+    SubmitFailed,
 }
 
 impl ErrorCode {
@@ -89,6 +91,7 @@ impl ErrorCode {
             Self::NoResource => "ModelArts.3976",
             Self::TooManyRequests => "ModelArts.2799",
             Self::DatabaseUnavailable => "ModelArts.2952",
+            Self::SubmitFailed => "ModelArts.4907",
         }
     }
 
@@ -113,7 +116,8 @@ impl ErrorCode {
             | Self::InvalidJsonBody
             | Self::ImageUnavailable
             | Self::LogFileNotGenerated
-            | Self::NoResource => 400,
+            | Self::NoResource
+            | Self::SubmitFailed => 400,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod lenient;
 pub mod status;
 pub mod training;
 pub mod training_config;
+pub mod visualization;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use status::JobStatus;

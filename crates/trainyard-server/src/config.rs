@@ -29,6 +29,8 @@ pub struct Config {
     pub specs: Option<Vec<SpecConfig>>,
     /// Local executor.
     pub executor: ExecutorConfig,
+    /// Visualization jobs (TensorBoard / MindInsight).
+    pub viz: VizConfig,
     /// Resource pools (`pool_id`): where jobs run. None configured: every job runs locally and
     /// any `pool_id` is accepted.
     pub pools: Vec<PoolConfig>,
@@ -76,6 +78,32 @@ pub struct PoolConfig {
     pub default: bool,
     /// Seconds between the batched status queries of a slurm pool (default 0.5).
     pub poll_interval_seconds: Option<f64>,
+}
+
+/// `[viz]`: visualization jobs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VizConfig {
+    /// The `tensorboard` executable (default `DATA_DIR/tensorboard-venv/bin/tensorboard`, which
+    /// `scripts/install-tensorboard.sh DATA_DIR/tensorboard-venv` creates).
+    pub tensorboard: Option<PathBuf>,
+    /// Command line of a MindInsight server, with `{logdir}`, `{port}`, `{host}` and `{prefix}`
+    /// placeholders; it must stay in the foreground. None: `job_type` `mindinsight` is refused.
+    pub mindinsight: Option<Vec<String>>,
+    /// Scheme, host and port that `service_url` starts with (default `http://` + `listen`).
+    pub public_base: Option<String>,
+    /// Cores one running visualization job takes from the executor (default 1).
+    pub cores: Option<u32>,
+    /// Memory in GB one running visualization job takes from the executor (default 1).
+    pub memory_gb: Option<u32>,
+    /// Most active (pending or running) visualization jobs per project, VJ-02 `quotas`
+    /// (default 10).
+    pub quotas: Option<i64>,
+    /// Most visualization jobs a project may hold; VJ-02 `job_count_limit` is what is left
+    /// (default 1000).
+    pub job_count_limit: Option<i64>,
+    /// How long a server may take to answer HTTP before the job fails (default 60 s).
+    pub start_timeout_seconds: Option<u64>,
 }
 
 /// A project: the `{project_id}` of URLs and who may use it.
@@ -269,6 +297,14 @@ impl Config {
         }
         if self.pools.iter().filter(|p| p.default).count() > 1 {
             return Err(ConfigError::Invalid("only one of pools may have default = true".into()));
+        }
+        if self.viz.mindinsight.as_ref().is_some_and(|c| c.is_empty()) {
+            return Err(ConfigError::Invalid("viz.mindinsight must not be empty".into()));
+        }
+        if let Some(base) = &self.viz.public_base {
+            if !(base.starts_with("http://") || base.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!("viz.public_base '{base}' must start with http:// or https://")));
+            }
         }
         for e in self.engines.iter().flatten() {
             if e.command.is_empty() {

@@ -41,6 +41,9 @@ pub enum ApiError {
     /// Custom image without a container backend (2810).
     #[error("{0}")]
     ImageUnavailable(String),
+    /// A visualization server cannot be started here; the message names the fix (4907).
+    #[error("{0}")]
+    VizUnavailable(String),
     /// Log file not generated yet (2818).
     #[error("the log file is not generated")]
     LogFileNotGenerated,
@@ -104,6 +107,7 @@ impl ApiError {
             Self::NoResource(_) => ErrorCode::NoResource,
             Self::ImageUnavailable(_) => ErrorCode::ImageUnavailable,
             Self::PoolNotFound(_) => ErrorCode::PoolNotFound,
+            Self::VizUnavailable(_) => ErrorCode::SubmitFailed,
             Self::LogFileNotGenerated => ErrorCode::LogFileNotGenerated,
             Self::InvalidJson => ErrorCode::InvalidJsonBody,
             Self::BodyTooLarge(_) => ErrorCode::ParamRangeError,

@@ -96,6 +96,17 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         pools: config.pools.clone(),
     });
     let executor = Executor::start(run_ctx.clone(), gpus).await.map_err(|e| BuildError::Recover(e.to_string()))?;
+    let viz_ctx = service::viz::VizContext::new(
+        &config.viz,
+        &data_dir,
+        config.listen(),
+        store.clone(),
+        storage.clone(),
+        executor.clone(),
+        run_ctx.shim_program.clone(),
+        runs_dir.clone(),
+    );
+    let viz = service::viz::VizManager::start(viz_ctx).await.map_err(|e| BuildError::Recover(e.to_string()))?;
     let mut tokens = HashMap::new();
     for p in &config.projects {
         for t in &p.tokens {
@@ -113,6 +124,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         grace,
         container_backend: None,
         max_upload_bytes: config.storage.max_upload_bytes.unwrap_or(config::DEFAULT_MAX_UPLOAD_BYTES),
+        viz,
     };
     let rate_limits = http::rate::RateLimits::new(
         config.projects.iter().filter_map(|p| p.requests_per_second.map(|r| (p.id.clone(), r))),
@@ -122,6 +134,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         tokens: Arc::new(tokens),
         rate_limits: Arc::new(rate_limits),
         max_body: config.max_body_bytes.unwrap_or(1 << 20),
+        proxy: Arc::new(trainyard_viz::proxy::Proxy::new()),
     };
     let router = http::router(state.clone());
     Ok(App { router, state, listen: config.listen(), generated, data_dir })

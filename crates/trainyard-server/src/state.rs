@@ -15,4 +15,6 @@ pub struct AppState {
     pub rate_limits: Arc<crate::http::rate::RateLimits>,
     /// Largest accepted request body.
     pub max_body: usize,
+    /// Client of the visualization proxy.
+    pub proxy: Arc<trainyard_viz::proxy::Proxy<axum::body::Body>>,
 }

@@ -8,10 +8,12 @@ mod configs;
 mod error;
 mod jobs;
 mod model;
+mod viz;
 
 pub use error::{Error, Result};
 pub use jobs::job_duration;
 pub use model::*;
+pub use viz::{NewVizJob, VizFilter, VizJob, VizSet, VizSort};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;

@@ -198,6 +198,25 @@ impl TestServer {
         Self { dir, api, other, task }
     }
 
+    /// Like `start_with`, but binds first and configures `listen` as the bound address, so
+    /// addresses the server builds from its listen address (visualization `service_url`) work.
+    pub async fn start_bound(extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let text = format!("listen = \"{addr}\"\n{}", config_text(&dir.path().join("data"), extra));
+        let cfg = trainyard_server::config::Config::from_toml(&text).unwrap();
+        let app = trainyard_server::build(cfg, bin()).await.expect("build");
+        let base = format!("http://{addr}");
+        let task = tokio::spawn(async move {
+            trainyard_server::serve(app, listener, std::future::pending()).await.unwrap();
+        });
+        let http = reqwest::Client::new();
+        let api = Api { base: base.clone(), project: PROJECT.into(), token: TOKEN.into(), http: http.clone() };
+        let other = Api { base, project: OTHER_PROJECT.into(), token: OTHER_TOKEN.into(), http };
+        Self { dir, api, other, task }
+    }
+
     /// The storage folder of the main project.
     pub fn storage(&self) -> PathBuf {
         self.dir.path().join("data/obs").join(PROJECT)
@@ -303,4 +322,44 @@ pub fn group_alive(pgid: i32) -> Vec<i32> {
         }
     }
     out
+}
+
+/// The TensorBoard executable for tests: `$TRAINYARD_TENSORBOARD`, else `<repo>/.venv/bin/tensorboard`
+/// (`.ci/run` installs it). Missing TensorBoard fails the test: it is part of the product.
+pub fn tensorboard() -> PathBuf {
+    let path = std::env::var_os("TRAINYARD_TENSORBOARD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/tensorboard"));
+    assert!(
+        path.is_file(),
+        "TensorBoard not found at {}: run `scripts/install-tensorboard.sh .venv` (or .ci/run), or set TRAINYARD_TENSORBOARD",
+        path.display()
+    );
+    path
+}
+
+/// `[viz]` table using the test TensorBoard; `more` adds keys.
+pub fn viz_config(more: &str) -> String {
+    format!("[viz]\ntensorboard = \"{}\"\n{more}\n", tensorboard().display())
+}
+
+/// Writes real scalar event files (tag `loss`, steps 0..steps, value 1/(step+1)) into `dir`
+/// with TensorBoard's own writer, using the Python of TensorBoard's environment.
+pub fn write_scalars(dir: &Path, steps: usize) {
+    let python = tensorboard().parent().unwrap().join("python3");
+    let script = [
+        "import sys",
+        "from tensorboard.summary.writer.event_file_writer import EventFileWriter",
+        "from tensorboard.compat.proto.event_pb2 import Event",
+        "from tensorboard.compat.proto.summary_pb2 import Summary",
+        "w = EventFileWriter(sys.argv[1])",
+        "for step in range(int(sys.argv[2])):",
+        "    s = Summary(value=[Summary.Value(tag='loss', simple_value=1.0 / (step + 1))])",
+        "    w.add_event(Event(wall_time=1000.0 + step, step=step, summary=s))",
+        "w.flush(); w.close()",
+    ]
+    .join("\n");
+    std::fs::create_dir_all(dir).unwrap();
+    let out = std::process::Command::new(python).arg("-c").arg(script).arg(dir).arg(steps.to_string()).output().unwrap();
+    assert!(out.status.success(), "writing events failed: {}", String::from_utf8_lossy(&out.stderr));
 }

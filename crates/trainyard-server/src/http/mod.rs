@@ -6,6 +6,7 @@ pub mod extensions;
 pub mod extract;
 pub mod jobs;
 pub mod rate;
+pub mod viz;
 
 use crate::error::ApiError;
 use crate::http::extract::BodyLimit;
@@ -13,7 +14,7 @@ use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{middleware, Extension, Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -38,6 +39,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// All routes of the API.
 pub fn router(state: AppState) -> Router {
     const TJ: &str = "/v1/{project_id}/training-jobs";
+    const VJ: &str = "/v1/{project_id}/visualization-jobs";
     const VERSION: &str = "/v1/{project_id}/training-jobs/{job_id}/versions/{version_id}";
     let api = Router::new()
         .route(TJ, post(jobs::create_job).get(jobs::list_jobs))
@@ -57,11 +59,18 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/{project_id}/job/resource-specs", get(catalog::resource_specs))
         .route("/v1/{project_id}/job/ai-engines", get(catalog::ai_engines))
+        .route(VJ, post(viz::create_viz).get(viz::list_viz))
+        .route(&format!("{VJ}/{{job_id}}"), get(viz::get_viz).put(viz::update_viz).delete(viz::delete_viz))
+        .route(&format!("{VJ}/{{job_id}}/stop"), post(viz::stop_viz))
+        .route(&format!("{VJ}/{{job_id}}/restart"), post(viz::restart_viz))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     let max_body = state.max_body;
     Router::new()
         .merge(api)
         .route("/health", get(health))
+        .route("/modelarts2/{job_type}/{project_id}/{job_id}", any(viz::proxy))
+        .route("/modelarts2/{job_type}/{project_id}/{job_id}/", any(viz::proxy))
+        .route("/modelarts2/{job_type}/{project_id}/{job_id}/{*rest}", any(viz::proxy))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(BodyLimit(max_body)))
@@ -71,11 +80,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Public paths of visualization jobs, proxied as they are.
+pub const VIZ_PREFIX: &str = "/modelarts2/";
+
 /// Tolerates the paths the docs' samples use: repeated slashes, a trailing slash, and
 /// stray spaces before the query (api.md INC-28).
 pub fn normalize_path(mut req: Request) -> Request {
     let uri = req.uri();
     let path = uri.path();
+    if path.starts_with(VIZ_PREFIX) {
+        // Proxied visualization UIs: the path belongs to the upstream server, as sent.
+        return req;
+    }
     let mut clean = String::with_capacity(path.len());
     for seg in path.split('/') {
         let seg = seg.trim_end_matches("%20").trim_start_matches("%20");

@@ -26,6 +26,14 @@ impl Resources {
             gpus: self.gpus.saturating_sub(other.gpus),
         }
     }
+    /// The smaller of each field.
+    pub fn min_each(&self, other: &Resources) -> Resources {
+        Resources {
+            cores: self.cores.min(other.cores),
+            memory_gb: self.memory_gb.min(other.memory_gb),
+            gpus: self.gpus.min(other.gpus),
+        }
+    }
     /// `self + other`.
     pub fn plus(&self, other: &Resources) -> Resources {
         Resources {

@@ -12,9 +12,10 @@ use crate::storage::Storage;
 use crate::util::now_ms;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use trainyard_api::JobStatus;
 use trainyard_exec::{Attach, ExecHandle, RunExit, RunOutcome, Running};
 use trainyard_store::{Store, TransitionSet, Version};
@@ -60,6 +61,21 @@ enum Cmd {
     Stop(i64, Duration),
     Ended(i64),
     Adopt(Box<(Version, Running)>),
+    Acquire { id: u64, need: Resources, force: bool, granted: oneshot::Sender<()> },
+    Release(u64),
+}
+
+/// Resources held outside the training queue (a running visualization job). Given back to
+/// the executor when dropped, also while still waiting for them.
+pub struct Lease {
+    id: u64,
+    tx: mpsc::UnboundedSender<Cmd>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Cmd::Release(self.id));
+    }
 }
 
 /// Free resources, for RS-01's `no_resource`.
@@ -77,6 +93,7 @@ pub struct Executor {
     tx: mpsc::UnboundedSender<Cmd>,
     view: Arc<Mutex<CapacityView>>,
     slurm: Option<SlurmBackend>,
+    next_lease: Arc<AtomicU64>,
 }
 
 struct Slot {
@@ -100,6 +117,8 @@ struct Actor {
     free: Resources,
     free_gpus: Vec<u32>,
     slurm: Option<SlurmBackend>,
+    lease_queue: VecDeque<(u64, Resources, oneshot::Sender<()>)>,
+    leases: HashMap<u64, Resources>,
 }
 
 impl Executor {
@@ -117,9 +136,11 @@ impl Executor {
             running: HashMap::new(),
             free: ctx.total,
             free_gpus: gpus,
+            lease_queue: VecDeque::new(),
+            leases: HashMap::new(),
         };
         tokio::spawn(actor.run(rx));
-        let exec = Self { tx, view, slurm };
+        let exec = Self { tx, view, slurm, next_lease: Arc::new(AtomicU64::new(1)) };
         exec.recover(&ctx).await?;
         Ok(exec)
     }
@@ -137,6 +158,27 @@ impl Executor {
     /// The Slurm backend, when a slurm pool is configured.
     pub fn slurm(&self) -> Option<&SlurmBackend> {
         self.slurm.as_ref()
+    }
+
+    /// Waits until `need` is free and takes it (leases are served before the training queue,
+    /// first come first served among themselves).
+    pub async fn acquire(&self, need: Resources) -> Lease {
+        self.lease(need, false).await
+    }
+
+    /// Takes `need` at once, even beyond the capacity (a run that is already running, found
+    /// again after a restart).
+    pub async fn acquire_now(&self, need: Resources) -> Lease {
+        self.lease(need, true).await
+    }
+
+    async fn lease(&self, need: Resources, force: bool) -> Lease {
+        let id = self.next_lease.fetch_add(1, Ordering::Relaxed);
+        let (granted, rx) = oneshot::channel();
+        let lease = Lease { id, tx: self.tx.clone() };
+        let _ = self.tx.send(Cmd::Acquire { id, need, force, granted });
+        let _ = rx.await;
+        lease
     }
 
     /// Current capacity.
@@ -217,6 +259,18 @@ impl Actor {
                     let (v, running) = *adopted;
                     self.adopt(v, running)
                 }
+                Cmd::Acquire { id, need, force: true, granted } => {
+                    self.free = self.free.minus(&need);
+                    self.leases.insert(id, need);
+                    let _ = granted.send(());
+                }
+                Cmd::Acquire { id, need, force: false, granted } => self.lease_queue.push_back((id, need, granted)),
+                Cmd::Release(id) => {
+                    self.lease_queue.retain(|(queued, ..)| *queued != id);
+                    if let Some(need) = self.leases.remove(&id) {
+                        self.free = self.free.plus(&need).min_each(&self.ctx.total);
+                    }
+                }
             }
             self.schedule().await;
             self.publish();
@@ -254,6 +308,13 @@ impl Actor {
 
     /// Starts queued versions in FIFO order while the first one fits.
     async fn schedule(&mut self) {
+        while self.lease_queue.front().is_some_and(|(_, need, _)| need.fits_in(&self.free)) {
+            let (id, need, granted) = self.lease_queue.pop_front().expect("front exists");
+            if granted.send(()).is_ok() {
+                self.free = self.free.minus(&need);
+                self.leases.insert(id, need);
+            }
+        }
         while let Some(front) = self.queue.front() {
             if !front.demand.fits_in(&self.free) || (front.demand.gpus as usize) > self.free_gpus.len() {
                 break;

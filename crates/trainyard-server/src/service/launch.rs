@@ -108,7 +108,7 @@ pub fn run_spec(
 }
 
 /// The environment every job starts from: the server's PATH and locale, nothing else.
-fn base_environment() -> Vec<(String, String)> {
+pub(crate) fn base_environment() -> Vec<(String, String)> {
     let mut env = vec![("PYTHONUNBUFFERED".to_owned(), "1".to_owned())];
     for key in ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "TMPDIR"] {
         if let Ok(value) = std::env::var(key) {

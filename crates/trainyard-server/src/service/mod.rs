@@ -12,6 +12,7 @@ pub mod slurm;
 pub mod upload;
 pub mod validate;
 pub mod view;
+pub mod viz;
 
 use crate::catalog::Catalog;
 use crate::config::ProjectConfig;
@@ -47,6 +48,8 @@ pub struct Service {
     pub container_backend: Option<String>,
     /// Largest accepted code upload, bytes.
     pub max_upload_bytes: u64,
+    /// Visualization jobs.
+    pub viz: viz::VizManager,
 }
 
 impl Service {

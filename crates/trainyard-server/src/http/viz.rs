@@ -1,0 +1,220 @@
+//! Visualization job handlers (VJ-01..VJ-07) and the reverse proxy in front of each job's
+//! TensorBoard.
+
+use crate::error::ApiResult;
+use crate::http::extract::{Body, Ids, Query};
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use trainyard_api::training::{Success, UpdateDescriptionRequest};
+use trainyard_api::visualization::{
+    CreateVisualizationRequest, CreateVisualizationResponse, VisualizationDetails, VisualizationListResponse,
+};
+use trainyard_api::{ErrorBody, ErrorCode, JobStatus};
+use trainyard_viz::access;
+
+/// VJ-01.
+pub async fn create_viz(
+    State(s): State<AppState>,
+    ids: Ids,
+    Body(req): Body<CreateVisualizationRequest>,
+) -> ApiResult<Json<CreateVisualizationResponse>> {
+    Ok(Json(s.svc.create_viz(&ids.project, req).await?))
+}
+
+/// VJ-02.
+pub async fn list_viz(State(s): State<AppState>, ids: Ids, Query(q): Query) -> ApiResult<Json<VisualizationListResponse>> {
+    Ok(Json(s.svc.list_viz(&ids.project, &q).await?))
+}
+
+/// VJ-03.
+pub async fn get_viz(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<VisualizationDetails>> {
+    Ok(Json(s.svc.get_viz(&ids.project, ids.nums[0]).await?))
+}
+
+/// VJ-04.
+pub async fn update_viz(State(s): State<AppState>, ids: Ids, Body(req): Body<UpdateDescriptionRequest>) -> ApiResult<Json<Success>> {
+    s.svc.update_viz_description(&ids.project, ids.nums[0], req.job_desc).await?;
+    Ok(Json(Success::OK))
+}
+
+/// VJ-05.
+pub async fn delete_viz(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
+    s.svc.delete_viz(&ids.project, ids.nums[0]).await?;
+    Ok(Json(Success::OK))
+}
+
+/// VJ-06.
+pub async fn stop_viz(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
+    s.svc.stop_viz(&ids.project, ids.nums[0]).await?;
+    Ok(Json(Success::OK))
+}
+
+/// VJ-07.
+pub async fn restart_viz(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
+    s.svc.restart_viz(&ids.project, ids.nums[0]).await?;
+    Ok(Json(Success::OK))
+}
+
+/// Why the proxy did not forward a request.
+#[derive(Debug)]
+enum ProxyError {
+    /// No such job (or not under this path).
+    NotFound(String),
+    /// Neither token, secret nor cookie (401).
+    NoCredentials,
+    /// A token, secret or cookie that does not open this job (403).
+    Refused,
+    /// The job exists but its server is not running (503).
+    NotRunning(JobStatus),
+    /// The server did not answer (502).
+    Upstream(i64),
+    /// The database failed (503).
+    Store,
+}
+
+impl ProxyError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NoCredentials => StatusCode::UNAUTHORIZED,
+            Self::Refused => StatusCode::FORBIDDEN,
+            Self::NotRunning(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::Store => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::NotFound(_) => ErrorCode::NotAllowed,
+            Self::NoCredentials => ErrorCode::TokenMissing,
+            Self::Refused => ErrorCode::TokenInvalid,
+            Self::NotRunning(_) => ErrorCode::NotAllowed,
+            Self::Upstream(_) => ErrorCode::Internal,
+            Self::Store => ErrorCode::DatabaseUnavailable,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::NotFound(what) => format!("{what} is not existed"),
+            Self::NoCredentials => {
+                "This page needs credentials: open the job's service_url (it carries the access secret) or send the project's X-Auth-Token.".into()
+            }
+            Self::Refused => "The credentials do not open this visualization job.".into(),
+            Self::NotRunning(s) if s.is_pending() => {
+                format!("The visualization job is starting. job status: {}. Try again in a moment.", s.0)
+            }
+            Self::NotRunning(s) => {
+                format!("The visualization job is not running. job status: {}. Restart it to open it again.", s.0)
+            }
+            Self::Upstream(id) => format!("The visualization server of job {id} did not answer."),
+            Self::Store => "Database service error.".into(),
+        }
+    }
+
+    /// An HTML page for browsers, else the ModelArts error body.
+    fn into_response(self, wants_html: bool) -> Response {
+        let status = self.status();
+        let message = self.message();
+        let mut resp = if wants_html {
+            let page = format!(
+                "<!doctype html><html><head><meta charset=\"utf-8\"><title>{code} {reason}</title></head>\
+                 <body><h1>{reason}</h1><p>{msg}</p><p><small>{ma}</small></p></body></html>",
+                code = status.as_u16(),
+                reason = status.canonical_reason().unwrap_or(""),
+                msg = html_escape(&message),
+                ma = self.code().as_str(),
+            );
+            (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+        } else {
+            (status, Json(ErrorBody::new(self.code(), message))).into_response()
+        };
+        if matches!(self, Self::NotRunning(s) if s.is_pending()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// `/modelarts2/{job_type}/{project_id}/{job_id}[/...]`: checks the caller, then streams the
+/// request to the job's server and its answer back.
+///
+/// Credentials: the project's `X-Auth-Token`, the job's cookie, or the secret of `service_url`
+/// (`?trainyard_secret=`), which is answered with a redirect to the same URL without it that
+/// sets an HttpOnly cookie scoped to the job's path.
+pub async fn proxy(State(s): State<AppState>, req: Request) -> Response {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    match proxy_inner(&s, req).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(wants_html),
+    }
+}
+
+async fn proxy_inner(s: &AppState, req: Request) -> Result<Response, ProxyError> {
+    let path = req.uri().path().to_owned();
+    let mut parts = path.trim_start_matches('/').splitn(5, '/');
+    let (_, job_type, project, id_text) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let id = trainyard_api::lenient::parse_i64(id_text).ok_or_else(|| ProxyError::NotFound(format!("Job id:{id_text}")))?;
+    let job = s
+        .svc
+        .viz_for_proxy(project, job_type, id)
+        .await
+        .map_err(|_| ProxyError::Store)?
+        .ok_or_else(|| ProxyError::NotFound(format!("Job id:{id}")))?;
+    let public_path = format!("{}/", crate::service::viz::VizContext::prefix(&job));
+
+    let token = req.headers().get("x-auth-token").and_then(|v| v.to_str().ok()).map(str::trim).filter(|t| !t.is_empty());
+    let (secret, rest_query) = access::take_secret(req.uri().query());
+    let cookie = access::cookie(req.headers(), &access::cookie_name(id));
+    if let Some(secret) = secret {
+        if !access::same_secret(&secret, &job.secret) {
+            return Err(ProxyError::Refused);
+        }
+        // Trade the secret for the cookie and drop it from the address bar.
+        let location = match rest_query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        let mut resp = StatusCode::SEE_OTHER.into_response();
+        let h = resp.headers_mut();
+        h.insert(header::LOCATION, HeaderValue::from_str(&location).map_err(|_| ProxyError::Refused)?);
+        h.insert(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&access::set_cookie(id, &job.secret, &public_path)).map_err(|_| ProxyError::Refused)?,
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(resp);
+    }
+    let allowed = match (token, cookie) {
+        (Some(t), _) => s.tokens.get(t).is_some_and(|owner| owner == project),
+        (None, Some(c)) => access::same_secret(c, &job.secret),
+        (None, None) => return Err(ProxyError::NoCredentials),
+    };
+    if !allowed {
+        return Err(ProxyError::Refused);
+    }
+    let port = match (job.status, job.port.and_then(|p| u16::try_from(p).ok())) {
+        (JobStatus::RUNNING, Some(port)) => port,
+        (status, _) => return Err(ProxyError::NotRunning(status)),
+    };
+    let path_and_query = req.uri().path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or(path);
+    let drop = [header::HeaderName::from_static("x-auth-token"), header::COOKIE];
+    let resp = s.proxy.forward(port, &path_and_query, req, &drop).await.map_err(|e| {
+        tracing::warn!(viz.id = id, error = %e, "visualization server did not answer");
+        ProxyError::Upstream(id)
+    })?;
+    Ok(resp.map(axum::body::Body::new))
+}

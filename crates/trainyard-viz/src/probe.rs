@@ -1,0 +1,49 @@
+//! Readiness: the server answers HTTP on its port.
+
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One attempt: connects to `127.0.0.1:port`, sends `GET {prefix}/`, and reports whether an
+/// HTTP status line came back within `timeout`.
+pub async fn answers(port: u16, prefix: &str, timeout: Duration) -> bool {
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let req = format!("GET {prefix}/ HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = [0u8; 12];
+        let mut got = 0;
+        while got < buf.len() {
+            let n = s.read(&mut buf[got..]).await.ok()?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        Some(buf[..got].starts_with(b"HTTP/"))
+    };
+    matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(true)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn closed_port_does_not_answer() {
+        let port = crate::free_port().unwrap();
+        assert!(!answers(port, "/x", Duration::from_millis(200)).await);
+    }
+
+    #[tokio::test]
+    async fn http_server_answers() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 256];
+            let _ = s.read(&mut buf).await;
+            s.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await.unwrap();
+        });
+        assert!(answers(port, "/x", Duration::from_secs(2)).await);
+    }
+}
