@@ -37,7 +37,9 @@ struct Args {
 
 struct Sizes {
     start_jobs: usize,
+    slurm_start_jobs: usize,
     throughput_jobs: usize,
+    slurm_throughput_jobs: usize,
     stop_jobs: usize,
     store_sizes: [usize; 2],
     wrk_seconds: u64,
@@ -51,7 +53,9 @@ impl Sizes {
         if smoke {
             Self {
                 start_jobs: 5,
+                slurm_start_jobs: 3,
                 throughput_jobs: 20,
+                slurm_throughput_jobs: 10,
                 stop_jobs: 3,
                 store_sizes: [200, 1000],
                 wrk_seconds: 1,
@@ -62,7 +66,10 @@ impl Sizes {
         } else {
             Self {
                 start_jobs: 200,
+                // Slurm schedules a job every ~1-3 s here: fewer samples keep the run short.
+                slurm_start_jobs: 30,
                 throughput_jobs: 1000,
+                slurm_throughput_jobs: 200,
                 stop_jobs: 50,
                 store_sizes: [10_000, 100_000],
                 wrk_seconds: 10,
@@ -112,9 +119,9 @@ async fn main() -> Result<()> {
     let mut srv = Server::start(&args.trainyard, &work.path().join("s1"), parallel).await?;
     let idle_rss = rss_mb(srv.pid());
     eprintln!("start latency...");
-    rows.push(scenarios::start_latency(&srv, &peers, work.path(), sizes.start_jobs).await?);
+    rows.push(scenarios::start_latency(&srv, &peers, work.path(), sizes.start_jobs, sizes.slurm_start_jobs).await?);
     eprintln!("throughput...");
-    rows.push(scenarios::throughput(&srv, &peers, work.path(), sizes.throughput_jobs).await?);
+    rows.push(scenarios::throughput(&srv, &peers, sizes.throughput_jobs, sizes.slurm_throughput_jobs).await?);
     eprintln!("stop latency...");
     rows.push(scenarios::stop_latency(&srv, &peers, work.path(), sizes.stop_jobs).await?);
 

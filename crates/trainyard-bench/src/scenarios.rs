@@ -72,7 +72,7 @@ pub struct Peers {
 }
 
 /// Scenario 1: submit -> the job's first instruction runs, one job at a time.
-pub async fn start_latency(srv: &Server, peers: &Peers, work: &Path, n: usize) -> Result<Row> {
+pub async fn start_latency(srv: &Server, peers: &Peers, work: &Path, n: usize, slurm_n: usize) -> Result<Row> {
     let (start_sh, _) = scripts(&srv.storage().join("app"))?;
     let marks = work.join("start-marks");
     std::fs::create_dir_all(&marks)?;
@@ -99,7 +99,7 @@ pub async fn start_latency(srv: &Server, peers: &Peers, work: &Path, n: usize) -
     }
     if peers.slurm {
         let mut s = Samples::default();
-        for i in 0..n {
+        for i in 0..slurm_n {
             let out = marks.join(format!("slurm-{i}"));
             let t0 = now_ns();
             peers::sbatch_wrap(&format!("sh {} --out={}", start_sh.display(), out.display()), "ty-bench-start")?;
@@ -112,7 +112,7 @@ pub async fn start_latency(srv: &Server, peers: &Peers, work: &Path, n: usize) -
 }
 
 /// Scenario 2: `n` trivial jobs submitted as fast as the client can, `parallel` at a time.
-pub async fn throughput(srv: &Server, peers: &Peers, work: &Path, n: usize) -> Result<Row> {
+pub async fn throughput(srv: &Server, peers: &Peers, n: usize, slurm_n: usize) -> Result<Row> {
     let app = srv.storage().join("true");
     std::fs::create_dir_all(&app)?;
     std::fs::write(app.join("true.sh"), "exit 0\n")?;
@@ -147,10 +147,15 @@ pub async fn throughput(srv: &Server, peers: &Peers, work: &Path, n: usize) -> R
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let mut ours = Samples::default();
-    ours.push(t0.elapsed());
-    let mut row =
-        Row { name: format!("throughput: {n} trivial jobs, all done"), unit: "ms total", ours, peers: vec![], higher_is_better: false };
+    let rate = |count: usize, took: Duration| Samples(vec![count as f64 / took.as_secs_f64()]);
+    let ours = rate(n, t0.elapsed());
+    let mut row = Row {
+        name: format!("throughput: {n} trivial jobs submitted at once until all done (slurm: {slurm_n})"),
+        unit: "jobs/s",
+        ours,
+        peers: vec![],
+        higher_is_better: true,
+    };
     if let Some(p) = &peers.pueue {
         let t0 = Instant::now();
         for _ in 0..n {
@@ -163,14 +168,13 @@ pub async fn throughput(srv: &Server, peers: &Peers, work: &Path, n: usize) -> R
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let mut s = Samples::default();
-        s.push(t0.elapsed());
+        let s = rate(n, t0.elapsed());
         p.clean()?;
         row.peers.push(("pueue", s));
     }
     if peers.slurm {
         let t0 = Instant::now();
-        for _ in 0..n {
+        for _ in 0..slurm_n {
             peers::sbatch_wrap("true", "ty-bench-tp")?;
         }
         let deadline = Instant::now() + Duration::from_secs(1800);
@@ -180,11 +184,8 @@ pub async fn throughput(srv: &Server, peers: &Peers, work: &Path, n: usize) -> R
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let mut s = Samples::default();
-        s.push(t0.elapsed());
-        row.peers.push(("slurm", s));
+        row.peers.push(("slurm", rate(slurm_n, t0.elapsed())));
     }
-    let _ = work;
     Ok(row)
 }
 
