@@ -5,6 +5,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod http;
+pub mod identity;
 pub mod service;
 pub mod state;
 pub mod storage;
@@ -17,7 +18,6 @@ use crate::service::Service;
 use crate::state::AppState;
 use crate::storage::Storage;
 use axum::extract::Request;
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,12 +96,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         pools: config.pools.clone(),
     });
     let executor = Executor::start(run_ctx.clone(), gpus).await.map_err(|e| BuildError::Recover(e.to_string()))?;
-    let mut tokens = HashMap::new();
-    for p in &config.projects {
-        for t in &p.tokens {
-            tokens.insert(t.clone(), p.id.clone());
-        }
-    }
+    let identity = identity::Identity::from_projects(&config.projects)?;
     let svc = Service {
         store,
         catalog,
@@ -118,7 +113,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     );
     let state = AppState {
         svc: Arc::new(svc),
-        tokens: Arc::new(tokens),
+        identity: Arc::new(identity),
         rate_limits: Arc::new(rate_limits),
         max_body: config.max_body_bytes.unwrap_or(1 << 20),
     };

@@ -3,8 +3,10 @@
 pub mod auth;
 pub mod catalog;
 pub mod extract;
+pub mod iam;
 pub mod jobs;
 pub mod rate;
+pub mod signing;
 
 use crate::error::ApiError;
 use crate::http::extract::BodyLimit;
@@ -54,11 +56,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/{project_id}/job/resource-specs", get(catalog::resource_specs))
         .route("/v1/{project_id}/job/ai-engines", get(catalog::ai_engines))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_credentials));
     let max_body = state.max_body;
     Router::new()
         .merge(api)
         .route("/health", get(health))
+        .route("/v3/auth/tokens", post(iam::issue_token))
+        .route("/v3/projects", get(iam::list_projects))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(BodyLimit(max_body)))
@@ -71,6 +75,8 @@ pub fn router(state: AppState) -> Router {
 /// Tolerates the paths the docs' samples use: repeated slashes, a trailing slash, and
 /// stray spaces before the query (api.md INC-28).
 pub fn normalize_path(mut req: Request) -> Request {
+    let raw = auth::RawUri(req.uri().clone());
+    req.extensions_mut().insert(raw);
     let uri = req.uri();
     let path = uri.path();
     let mut clean = String::with_capacity(path.len());
