@@ -45,6 +45,18 @@ pub enum ErrorCode {
     TokenInvalid,
     /// 0210: credentials of another project.
     ProjectMismatch,
+    /// 0202: token older than 24 h.
+    TokenExpired,
+    /// 0205: AK/SK request without `Authorization`.
+    AuthorizationMissing,
+    /// 0206 (HTTP 401): unparsable `Authorization` or `X-Sdk-Date`.
+    AuthorizationMalformed,
+    /// 0207: `X-Sdk-Date` too far from the server clock.
+    SignatureExpired,
+    /// 0208: signature mismatch; also a refused username/password (`/v3/auth/tokens`).
+    AuthCheckFailed,
+    /// 0206 (HTTP 403): unknown access key.
+    AccessKeyInvalid,
     /// 2787: body is not JSON.
     InvalidJsonBody,
     /// 2803: wrong method on a known path.
@@ -82,6 +94,11 @@ impl ErrorCode {
             Self::TokenMissing => "ModelArts.0201",
             Self::TokenInvalid => "ModelArts.0203",
             Self::ProjectMismatch => "ModelArts.0210",
+            Self::TokenExpired => "ModelArts.0202",
+            Self::AuthorizationMissing => "ModelArts.0205",
+            Self::AuthorizationMalformed | Self::AccessKeyInvalid => "ModelArts.0206",
+            Self::SignatureExpired => "ModelArts.0207",
+            Self::AuthCheckFailed => "ModelArts.0208",
             Self::InvalidJsonBody => "ModelArts.2787",
             Self::MethodNotAllowed => "ModelArts.2803",
             Self::ImageUnavailable => "ModelArts.2810",
@@ -103,8 +120,14 @@ impl ErrorCode {
             Self::DatabaseUnavailable => 503,
             Self::RouteNotFound | Self::PoolNotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::TokenMissing | Self::TokenInvalid => 401,
-            Self::ProjectMismatch => 403,
+            Self::TokenMissing
+            | Self::TokenInvalid
+            | Self::TokenExpired
+            | Self::AuthorizationMissing
+            | Self::AuthorizationMalformed
+            | Self::SignatureExpired
+            | Self::AuthCheckFailed => 401,
+            Self::ProjectMismatch | Self::AccessKeyInvalid => 403,
             Self::TooManyRequests => 429,
             Self::ParamRangeError => 400,
             Self::InvalidArgument

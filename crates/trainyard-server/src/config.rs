@@ -112,10 +112,15 @@ pub struct VizConfig {
 pub struct ProjectConfig {
     /// Project id.
     pub id: String,
+    /// Project (region) name, e.g. `cn-north-4`: what `/v3/auth/tokens` scopes by name and
+    /// `/v3/projects` reports (default: the id).
+    pub name: Option<String>,
     /// Accepted `X-Auth-Token` values.
     pub tokens: Vec<String>,
-    /// Access keys for AK/SK signing (verified once signing is supported).
+    /// Access keys for AK/SK signing (`SDK-HMAC-SHA256`).
     pub access_keys: Vec<AccessKeyConfig>,
+    /// Users who may get a token of this project from `POST /v3/auth/tokens`.
+    pub users: Vec<UserConfig>,
     /// Maximum number of active (pending or running) training versions (default 100).
     pub quotas: Option<i64>,
     /// Maximum number of training jobs the project may hold (default 1000).
@@ -124,16 +129,75 @@ pub struct ProjectConfig {
     pub requests_per_second: Option<u32>,
 }
 
-/// An access key pair.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// An access key pair; `Debug` never shows the secret.
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccessKeyConfig {
     /// Access key id.
     pub ak: String,
     /// Secret key.
     pub sk: Option<String>,
-    /// File holding the secret key.
+    /// File holding the secret key (not readable by others).
     pub sk_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for AccessKeyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeyConfig")
+            .field("ak", &self.ak)
+            .field("sk", &self.sk.as_ref().map(|_| "<redacted>"))
+            .field("sk_file", &self.sk_file)
+            .finish()
+    }
+}
+
+/// A user of the built-in IAM-style token endpoint; `Debug` never shows the password.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserConfig {
+    /// User name (`auth.identity.password.user.name`).
+    pub name: String,
+    /// Account (domain) name the request must give (`user.domain.name`); default: the user name.
+    pub domain: Option<String>,
+    /// Password.
+    pub password: Option<String>,
+    /// File holding the password (not readable by others).
+    pub password_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserConfig")
+            .field("name", &self.name)
+            .field("domain", &self.domain)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+/// Reads a secret given as a value or a file; a file readable by group or others is refused.
+pub fn read_secret(what: &str, value: Option<&str>, file: Option<&Path>) -> Result<String, ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    match (value, file) {
+        (Some(v), None) if !v.is_empty() => Ok(v.to_owned()),
+        (None, Some(path)) => {
+            let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "{what}: {} is readable by group or others (chmod 600 it)",
+                    path.display()
+                )));
+            }
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            let secret = text.trim_end_matches(['\n', '\r']).to_owned();
+            if secret.is_empty() {
+                return Err(ConfigError::Invalid(format!("{what}: {} is empty", path.display())));
+            }
+            Ok(secret)
+        }
+        _ => Err(ConfigError::Invalid(format!("{what}: give exactly one of the value and the *_file"))),
+    }
 }
 
 /// `[storage]`.
@@ -276,6 +340,18 @@ impl Config {
             if p.tokens.iter().any(|t| t.trim().is_empty()) {
                 return Err(ConfigError::Invalid(format!("projects.tokens of '{}' contains an empty token", p.id)));
             }
+            if p.access_keys.iter().any(|k| k.ak.trim().is_empty()) {
+                return Err(ConfigError::Invalid(format!("projects.access_keys of '{}' has an empty ak", p.id)));
+            }
+            if p.users.iter().any(|u| u.name.trim().is_empty()) {
+                return Err(ConfigError::Invalid(format!("projects.users of '{}' has an empty name", p.id)));
+            }
+        }
+        let mut aks = std::collections::HashSet::new();
+        for k in self.projects.iter().flat_map(|p| &p.access_keys) {
+            if !aks.insert(k.ak.as_str()) {
+                return Err(ConfigError::Invalid(format!("projects.access_keys: ak '{}' appears twice", k.ak)));
+            }
         }
         let mut ids = std::collections::HashSet::new();
         for s in self.specs.iter().flatten() {
@@ -325,6 +401,31 @@ mod tests {
         assert!(err.contains("corez"), "{err}");
         let err = Config::from_toml("lisen = \"x\"\n").unwrap_err();
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn secrets_from_value_or_private_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let c = Config::from_toml(
+            "[[projects]]\nid = \"p\"\nname = \"cn-north-4\"\naccess_keys = [{ ak = \"AK\", sk = \"SK\" }]\nusers = [{ name = \"u\", domain = \"acct\", password = \"pw\" }]\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let k = &c.projects[0].access_keys[0];
+        assert!(!format!("{c:?}").contains("SK\""), "secret in Debug: {c:?}");
+        assert!(!format!("{c:?}").contains("pw"), "password in Debug: {c:?}");
+        assert_eq!(read_secret("sk", k.sk.as_deref(), None).unwrap(), "SK");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("sk");
+        std::fs::write(&f, "from-file\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(read_secret("sk", None, Some(&f)).unwrap_err().to_string().contains("chmod 600"));
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_secret("sk", None, Some(&f)).unwrap(), "from-file");
+        assert!(read_secret("sk", Some("a"), Some(&f)).is_err());
+        assert!(read_secret("sk", None, None).is_err());
+        let dup = "[[projects]]\nid = \"p\"\naccess_keys = [{ ak = \"A\", sk = \"x\" }]\n[[projects]]\nid = \"q\"\naccess_keys = [{ ak = \"A\", sk = \"y\" }]\n";
+        assert!(Config::from_toml(dup).unwrap().validate().is_err());
     }
 
     #[test]

@@ -62,6 +62,27 @@ pub enum ApiError {
     /// Unknown token (0203).
     #[error("Invalid token.")]
     TokenInvalid,
+    /// Issued token past its 24 h (0202).
+    #[error("Invalid token header because the token has expired.")]
+    TokenExpired,
+    /// `X-Sdk-Date` without `Authorization` (0205).
+    #[error("No authorization request header.")]
+    AuthorizationMissing,
+    /// `Authorization` or `X-Sdk-Date` that cannot be parsed (0206, HTTP 401).
+    #[error("Incorrect authorization request header format.")]
+    AuthorizationMalformed,
+    /// `X-Sdk-Date` more than 15 minutes away from the server clock (0207).
+    #[error("Invalid Authorization header. Signature expired, please refresh it.")]
+    SignatureExpired,
+    /// Signature mismatch (0208).
+    #[error("Failed to check the authorization request header.")]
+    SignatureMismatch,
+    /// Unknown access key (0206, HTTP 403).
+    #[error("Invalid AK/SK.")]
+    AccessKeyInvalid,
+    /// `/v3/auth/tokens` refused the username, password, domain or scope (0208).
+    #[error("The username or password is wrong, or the user has no such project.")]
+    LoginFailed,
     /// Credentials of another project (0210).
     #[error("The project id in the request URL does not match the token.")]
     ProjectMismatch,
@@ -115,6 +136,13 @@ impl ApiError {
             Self::TokenMissing => ErrorCode::TokenMissing,
             Self::TokenInvalid => ErrorCode::TokenInvalid,
             Self::ProjectMismatch => ErrorCode::ProjectMismatch,
+            Self::TokenExpired => ErrorCode::TokenExpired,
+            Self::AuthorizationMissing => ErrorCode::AuthorizationMissing,
+            Self::AuthorizationMalformed => ErrorCode::AuthorizationMalformed,
+            Self::SignatureExpired => ErrorCode::SignatureExpired,
+            Self::SignatureMismatch => ErrorCode::AuthCheckFailed,
+            Self::AccessKeyInvalid => ErrorCode::AccessKeyInvalid,
+            Self::LoginFailed => ErrorCode::AuthCheckFailed,
             Self::RouteNotFound => ErrorCode::RouteNotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::TooManyRequests => ErrorCode::TooManyRequests,

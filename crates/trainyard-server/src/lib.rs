@@ -5,6 +5,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod http;
+pub mod identity;
 pub mod service;
 pub mod state;
 pub mod storage;
@@ -17,7 +18,6 @@ use crate::service::Service;
 use crate::state::AppState;
 use crate::storage::Storage;
 use axum::extract::Request;
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,12 +107,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         runs_dir.clone(),
     );
     let viz = service::viz::VizManager::start(viz_ctx).await.map_err(|e| BuildError::Recover(e.to_string()))?;
-    let mut tokens = HashMap::new();
-    for p in &config.projects {
-        for t in &p.tokens {
-            tokens.insert(t.clone(), p.id.clone());
-        }
-    }
+    let identity = identity::Identity::from_projects(&config.projects)?;
     let svc = Service {
         store,
         catalog,
@@ -131,7 +126,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     );
     let state = AppState {
         svc: Arc::new(svc),
-        tokens: Arc::new(tokens),
+        identity: Arc::new(identity),
         rate_limits: Arc::new(rate_limits),
         max_body: config.max_body_bytes.unwrap_or(1 << 20),
         proxy: Arc::new(trainyard_viz::proxy::Proxy::new()),

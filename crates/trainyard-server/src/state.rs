@@ -1,7 +1,6 @@
 //! Shared state of the HTTP layer.
 
 use crate::service::Service;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Cheap to clone.
@@ -9,8 +8,8 @@ use std::sync::Arc;
 pub struct AppState {
     /// Domain services.
     pub svc: Arc<Service>,
-    /// Accepted tokens and the project each belongs to.
-    pub tokens: Arc<HashMap<String, String>>,
+    /// Tokens, access keys, users and issued tokens.
+    pub identity: Arc<crate::identity::Identity>,
     /// Per-project request rates.
     pub rate_limits: Arc<crate::http::rate::RateLimits>,
     /// Largest accepted request body.

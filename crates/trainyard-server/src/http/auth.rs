@@ -1,33 +1,100 @@
-//! Every `/v1/{project_id}` request needs a token of that project.
+//! Every `/v1/{project_id}` request needs credentials of that project: an `X-Auth-Token`
+//! (configured, or issued by `/v3/auth/tokens`) or an AK/SK signature (`SDK-HMAC-SHA256`).
 
 use crate::error::ApiError;
+use crate::http::signing::{self, SignError, SignedRequest};
+use crate::identity::TokenCheck;
 use crate::state::AppState;
+use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The URI as the client sent it, before path normalization: what a signature covers.
+#[derive(Clone, Debug)]
+pub struct RawUri(pub Uri);
 
 /// The project id of a `/v1/{project_id}/...` path.
 fn project_of(path: &str) -> Option<&str> {
     path.strip_prefix("/v1/")?.split('/').next().filter(|p| !p.is_empty())
 }
 
-/// Checks `X-Auth-Token`: missing -> 401 0201, unknown -> 401 0203, other project -> 403 0210.
-pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(project) = project_of(req.uri().path()) else {
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Token: missing -> 401 0201, unknown -> 401 0203, expired -> 401 0202. Signature: no
+/// `Authorization` beside `X-Sdk-Date` -> 401 0205, garbled -> 401 0206, stale date -> 401 0207,
+/// mismatch -> 401 0208, unknown AK -> 403 0206. Other project -> 403 0210.
+pub async fn require_credentials(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(project) = project_of(req.uri().path()).map(str::to_owned) else {
         return next.run(req).await;
     };
-    let token = req.headers().get("x-auth-token").and_then(|v| v.to_str().ok()).map(str::trim);
-    let outcome = match token {
-        None | Some("") => Err(ApiError::TokenMissing),
-        Some(t) => match state.tokens.get(t) {
-            None => Err(ApiError::TokenInvalid),
-            Some(owner) if owner != project => Err(ApiError::ProjectMismatch),
-            Some(_) if !state.rate_limits.admit(project) => Err(ApiError::TooManyRequests),
-            Some(_) => Ok(()),
-        },
-    };
-    match outcome {
-        Ok(()) => next.run(req).await,
+    match authenticate(&state, &project, req).await {
+        Ok(_) if !state.rate_limits.admit(&project) => ApiError::TooManyRequests.into_response(),
+        Ok(req) => next.run(req).await,
         Err(e) => e.into_response(),
     }
+}
+
+async fn authenticate(state: &AppState, project: &str, req: Request) -> Result<Request, ApiError> {
+    if let Some(token) = header(req.headers(), "x-auth-token") {
+        return match state.identity.check_token(token, SystemTime::now()) {
+            TokenCheck::Valid(owner) if owner == project => Ok(req),
+            TokenCheck::Valid(_) => Err(ApiError::ProjectMismatch),
+            TokenCheck::Expired => Err(ApiError::TokenExpired),
+            TokenCheck::Unknown => Err(ApiError::TokenInvalid),
+        };
+    }
+    if req.headers().contains_key("authorization") {
+        return verify_signature(state, project, req).await;
+    }
+    if req.headers().contains_key("x-sdk-date") {
+        return Err(ApiError::AuthorizationMissing);
+    }
+    Err(ApiError::TokenMissing)
+}
+
+async fn verify_signature(state: &AppState, project: &str, req: Request) -> Result<Request, ApiError> {
+    let sign_error = |e: SignError| match e {
+        SignError::Malformed(_) => ApiError::AuthorizationMalformed,
+        SignError::Expired => ApiError::SignatureExpired,
+        SignError::Mismatch => ApiError::SignatureMismatch,
+    };
+    let headers = req.headers();
+    let value = header(headers, "authorization").ok_or(ApiError::AuthorizationMalformed)?;
+    let auth = signing::parse_authorization(value).map_err(sign_error)?;
+    let date = header(headers, "x-sdk-date").ok_or(ApiError::AuthorizationMalformed)?.to_owned();
+    let (owner, secret) = state.identity.access_key(&auth.access_key).ok_or(ApiError::AccessKeyInvalid)?;
+    let mut signed = Vec::with_capacity(auth.signed_headers.len());
+    for name in &auth.signed_headers {
+        let v = headers.get(name.as_str()).ok_or(ApiError::SignatureMismatch)?;
+        signed.push((name.clone(), String::from_utf8_lossy(v.as_bytes()).into_owned()));
+    }
+    let content_hash = header(headers, "x-sdk-content-sha256").map(str::to_ascii_lowercase);
+    let x_project = header(headers, "x-project-id").map(str::to_owned);
+    let uri = req.extensions().get::<RawUri>().map(|r| r.0.clone()).unwrap_or_else(|| req.uri().clone());
+
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, state.max_body).await.map_err(|_| ApiError::BodyTooLarge(state.max_body))?;
+    let body_hash = if bytes.is_empty() { signing::EMPTY_HASH.to_owned() } else { signing::sha256_hex(&bytes) };
+    if !bytes.is_empty() && content_hash.is_some_and(|h| h != body_hash) {
+        // `UNSIGNED-PAYLOAD` or a hash of another body: the body must be covered.
+        return Err(ApiError::SignatureMismatch);
+    }
+    let request = SignedRequest {
+        method: parts.method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: signed,
+        body_hash,
+    };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    signing::verify(&auth, &request, &date, secret, now).map_err(sign_error)?;
+    if owner != project || x_project.is_some_and(|p| p != owner) {
+        return Err(ApiError::ProjectMismatch);
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }

@@ -4,9 +4,11 @@ pub mod auth;
 pub mod catalog;
 pub mod extensions;
 pub mod extract;
+pub mod iam;
 pub mod jobs;
 pub mod rate;
 pub mod viz;
+pub mod signing;
 
 use crate::error::ApiError;
 use crate::http::extract::BodyLimit;
@@ -63,7 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{VJ}/{{job_id}}"), get(viz::get_viz).put(viz::update_viz).delete(viz::delete_viz))
         .route(&format!("{VJ}/{{job_id}}/stop"), post(viz::stop_viz))
         .route(&format!("{VJ}/{{job_id}}/restart"), post(viz::restart_viz))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_credentials));
     let max_body = state.max_body;
     Router::new()
         .merge(api)
@@ -71,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         .route("/modelarts2/{job_type}/{project_id}/{job_id}", any(viz::proxy))
         .route("/modelarts2/{job_type}/{project_id}/{job_id}/", any(viz::proxy))
         .route("/modelarts2/{job_type}/{project_id}/{job_id}/{*rest}", any(viz::proxy))
+        .route("/v3/auth/tokens", post(iam::issue_token))
+        .route("/v3/projects", get(iam::list_projects))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(BodyLimit(max_body)))
@@ -86,6 +90,8 @@ pub const VIZ_PREFIX: &str = "/modelarts2/";
 /// Tolerates the paths the docs' samples use: repeated slashes, a trailing slash, and
 /// stray spaces before the query (api.md INC-28).
 pub fn normalize_path(mut req: Request) -> Request {
+    let raw = auth::RawUri(req.uri().clone());
+    req.extensions_mut().insert(raw);
     let uri = req.uri();
     let path = uri.path();
     if path.starts_with(VIZ_PREFIX) {

@@ -199,7 +199,10 @@ async fn proxy_inner(s: &AppState, req: Request) -> Result<Response, ProxyError>
         return Ok(resp);
     }
     let allowed = match (token, cookie) {
-        (Some(t), _) => s.tokens.get(t).is_some_and(|owner| owner == project),
+        (Some(t), _) => matches!(
+            s.identity.check_token(t, std::time::SystemTime::now()),
+            crate::identity::TokenCheck::Valid(ref owner) if owner == project
+        ),
         (None, Some(c)) => access::same_secret(c, &job.secret),
         (None, None) => return Err(ProxyError::NoCredentials),
     };

@@ -1,0 +1,91 @@
+//! A minimal IAM (Keystone v3 style) for the SDK's username/password modes:
+//! `POST /v3/auth/tokens` issues a project-scoped token (header `X-Subject-Token`, 24 h),
+//! `GET /v3/projects` lists the caller's project.
+
+use crate::error::ApiError;
+use crate::http::extract::Body;
+use crate::identity::{rfc3339, Login, TokenCheck};
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k)).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// `POST /v3/auth/tokens` with the `password` method.
+pub async fn issue_token(State(state): State<AppState>, Body(body): Body<Value>) -> Result<Response, ApiError> {
+    let identity = body.get("auth").and_then(|a| a.get("identity")).ok_or_else(|| ApiError::required("auth.identity"))?;
+    let methods_ok = identity
+        .get("methods")
+        .and_then(Value::as_array)
+        .is_some_and(|m| m.iter().any(|m| m.as_str() == Some("password")));
+    if !methods_ok {
+        return Err(ApiError::param("auth.identity.methods must contain \"password\""));
+    }
+    let user = identity.get("password").and_then(|p| p.get("user")).ok_or_else(|| ApiError::required("auth.identity.password.user"))?;
+    let name = text(user, &["name"]).ok_or_else(|| ApiError::required("auth.identity.password.user.name"))?;
+    let password = text(user, &["password"]).ok_or_else(|| ApiError::required("auth.identity.password.user.password"))?;
+    let scope = body.get("auth").and_then(|a| a.get("scope")).cloned().unwrap_or(Value::Null);
+    let login = Login {
+        user: name,
+        password,
+        domain: text(user, &["domain", "name"]),
+        project_id: text(&scope, &["project", "id"]),
+        project_name: text(&scope, &["project", "name"]),
+    };
+    let now = SystemTime::now();
+    let Some(issued) = state.identity.login(&login, now) else {
+        tracing::info!(user = name, "token request refused");
+        return Err(ApiError::LoginFailed);
+    };
+    tracing::info!(user = %issued.user, project.id = %issued.project_id, "token issued");
+    let body = json!({
+        "token": {
+            "methods": ["password"],
+            "expires_at": rfc3339(issued.expires_at),
+            "issued_at": rfc3339(issued.issued_at),
+            "user": {"name": issued.user, "id": issued.user, "domain": {"name": issued.domain, "id": issued.domain}},
+            "project": {
+                "id": issued.project_id,
+                "name": issued.project_name,
+                "domain": {"name": issued.domain, "id": issued.domain},
+            },
+            "catalog": [],
+            "roles": [],
+        }
+    });
+    let mut resp = (StatusCode::CREATED, Json(body)).into_response();
+    let value = HeaderValue::from_str(&issued.token).map_err(ApiError::internal)?;
+    resp.headers_mut().insert("x-subject-token", value);
+    Ok(resp)
+}
+
+/// `GET /v3/projects` (optional `name` filter) with `X-Auth-Token`.
+pub async fn list_projects(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let token = headers
+        .get("x-auth-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::TokenMissing)?;
+    let projects = state.identity.projects_of(token, SystemTime::now()).map_err(|e| match e {
+        TokenCheck::Expired => ApiError::TokenExpired,
+        TokenCheck::Valid(_) | TokenCheck::Unknown => ApiError::TokenInvalid,
+    })?;
+    let list: Vec<Value> = projects
+        .into_iter()
+        .filter(|(_, name)| q.get("name").is_none_or(|n| n == name))
+        .map(|(id, name)| json!({"id": id, "name": name, "enabled": true, "domain_id": Value::Null}))
+        .collect();
+    Ok(Json(json!({"projects": list, "links": {"self": "/v3/projects"}})))
+}

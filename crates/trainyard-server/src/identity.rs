@@ -1,0 +1,254 @@
+//! Who may call: configured tokens, access keys (AK/SK) and users of the built-in IAM-style
+//! token endpoint, plus the tokens it issued (in memory, 24 h each).
+
+use crate::config::{read_secret, ConfigError, ProjectConfig};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Lifetime of an issued token (api.md §1.4: 24 hours).
+pub const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// An access key's project and secret.
+struct AccessKey {
+    project: String,
+    secret: Vec<u8>,
+}
+
+/// A user of `POST /v3/auth/tokens`.
+struct User {
+    name: String,
+    domain: String,
+    password: String,
+    project: String,
+}
+
+/// A token issued by `POST /v3/auth/tokens`.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    /// The opaque token.
+    pub token: String,
+    /// Project id it is scoped to.
+    pub project_id: String,
+    /// Project name.
+    pub project_name: String,
+    /// User name.
+    pub user: String,
+    /// Domain (account) name.
+    pub domain: String,
+    /// When it was issued.
+    pub issued_at: SystemTime,
+    /// When it stops being accepted.
+    pub expires_at: SystemTime,
+}
+
+/// Outcome of looking up an `X-Auth-Token`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenCheck {
+    /// Valid for this project.
+    Valid(String),
+    /// Issued by us, past its lifetime.
+    Expired,
+    /// Never seen.
+    Unknown,
+}
+
+/// Credentials of every project.
+pub struct Identity {
+    tokens: HashMap<String, String>,
+    keys: HashMap<String, AccessKey>,
+    users: Vec<User>,
+    projects: Vec<(String, String)>,
+    issued: Mutex<HashMap<String, Issued>>,
+}
+
+/// What `POST /v3/auth/tokens` asks for.
+#[derive(Debug, Default)]
+pub struct Login<'a> {
+    /// User name.
+    pub user: &'a str,
+    /// Password.
+    pub password: &'a str,
+    /// Domain (account) name, if given.
+    pub domain: Option<&'a str>,
+    /// Scope: project id, if given.
+    pub project_id: Option<&'a str>,
+    /// Scope: project name, if given.
+    pub project_name: Option<&'a str>,
+}
+
+impl Identity {
+    /// Loads every secret of `projects` (values or private files).
+    pub fn from_projects(projects: &[ProjectConfig]) -> Result<Self, ConfigError> {
+        let mut tokens = HashMap::new();
+        let mut keys = HashMap::new();
+        let mut users = Vec::new();
+        for p in projects {
+            for t in &p.tokens {
+                tokens.insert(t.clone(), p.id.clone());
+            }
+            for k in &p.access_keys {
+                let sk = read_secret(&format!("projects.access_keys '{}'", k.ak), k.sk.as_deref(), k.sk_file.as_deref())?;
+                keys.insert(k.ak.clone(), AccessKey { project: p.id.clone(), secret: sk.into_bytes() });
+            }
+            for u in &p.users {
+                let password =
+                    read_secret(&format!("projects.users '{}'", u.name), u.password.as_deref(), u.password_file.as_deref())?;
+                users.push(User {
+                    name: u.name.clone(),
+                    domain: u.domain.clone().unwrap_or_else(|| u.name.clone()),
+                    password,
+                    project: p.id.clone(),
+                });
+            }
+        }
+        let projects = projects.iter().map(|p| (p.id.clone(), p.name.clone().unwrap_or_else(|| p.id.clone()))).collect();
+        Ok(Self { tokens, keys, users, projects, issued: Mutex::new(HashMap::new()) })
+    }
+
+    /// Looks up an `X-Auth-Token` at `now`.
+    pub fn check_token(&self, token: &str, now: SystemTime) -> TokenCheck {
+        if let Some(p) = self.tokens.get(token) {
+            return TokenCheck::Valid(p.clone());
+        }
+        let issued = self.issued.lock().expect("token table lock");
+        match issued.get(token) {
+            Some(i) if i.expires_at > now => TokenCheck::Valid(i.project_id.clone()),
+            Some(_) => TokenCheck::Expired,
+            None => TokenCheck::Unknown,
+        }
+    }
+
+    /// The project and secret of an access key.
+    pub fn access_key(&self, ak: &str) -> Option<(&str, &[u8])> {
+        self.keys.get(ak).map(|k| (k.project.as_str(), k.secret.as_slice()))
+    }
+
+    fn project_name(&self, id: &str) -> String {
+        self.projects.iter().find(|(i, _)| i == id).map(|(_, n)| n.clone()).unwrap_or_else(|| id.to_owned())
+    }
+
+    /// Checks a username/password login and issues a project-scoped token; `None` when the
+    /// user, password, domain or scope does not match a configured user.
+    pub fn login(&self, req: &Login<'_>, now: SystemTime) -> Option<Issued> {
+        let wanted = |project: &str| match (req.project_id, req.project_name) {
+            (Some(id), _) => id == project,
+            (None, Some(name)) => name == self.project_name(project) || name == project,
+            (None, None) => true,
+        };
+        let user = self.users.iter().find(|u| {
+            u.name == req.user
+                && same(u.password.as_bytes(), req.password.as_bytes())
+                && req.domain.is_none_or(|d| d == u.domain)
+                && wanted(&u.project)
+        })?;
+        let token = random_token();
+        let issued = Issued {
+            token: token.clone(),
+            project_id: user.project.clone(),
+            project_name: self.project_name(&user.project),
+            user: user.name.clone(),
+            domain: user.domain.clone(),
+            issued_at: now,
+            expires_at: now + TOKEN_TTL,
+        };
+        let mut table = self.issued.lock().expect("token table lock");
+        table.retain(|_, i| i.expires_at > now);
+        table.insert(token, issued.clone());
+        Some(issued)
+    }
+
+    /// `(id, name)` of the projects a token may see: its own.
+    pub fn projects_of(&self, token: &str, now: SystemTime) -> Result<Vec<(String, String)>, TokenCheck> {
+        match self.check_token(token, now) {
+            TokenCheck::Valid(p) => {
+                let name = self.project_name(&p);
+                Ok(vec![(p, name)])
+            }
+            other => Err(other),
+        }
+    }
+}
+
+fn random_token() -> String {
+    let buf: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
+    hex::encode(buf)
+}
+
+/// Constant-time equality.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2024-01-02T03:04:05.000000Z` (IAM's format).
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn identity() -> Identity {
+        let c = Config::from_toml(
+            "[[projects]]\nid = \"p1\"\nname = \"cn-north-4\"\ntokens = [\"static\"]\nusers = [{ name = \"alice\", domain = \"acme\", password = \"pw\" }]\n\
+             [[projects]]\nid = \"p2\"\nusers = [{ name = \"bob\", password = \"pw2\" }]\n",
+        )
+        .unwrap();
+        Identity::from_projects(&c.projects).unwrap()
+    }
+
+    #[test]
+    fn issued_tokens_expire_after_24_hours() {
+        let id = identity();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let login = Login { user: "alice", password: "pw", domain: Some("acme"), project_name: Some("cn-north-4"), ..Default::default() };
+        let issued = id.login(&login, t0).expect("login");
+        assert_eq!(issued.project_id, "p1");
+        assert_eq!(id.check_token(&issued.token, t0 + Duration::from_secs(3600)), TokenCheck::Valid("p1".into()));
+        assert_eq!(id.check_token(&issued.token, t0 + TOKEN_TTL), TokenCheck::Expired);
+        assert_eq!(id.check_token("nope", t0), TokenCheck::Unknown);
+        assert_eq!(id.check_token("static", t0 + TOKEN_TTL * 10), TokenCheck::Valid("p1".into()));
+    }
+
+    #[test]
+    fn logins_are_checked() {
+        let id = identity();
+        let now = SystemTime::now();
+        let ok = |user, password, domain, pid, pname| {
+            id.login(&Login { user, password, domain, project_id: pid, project_name: pname }, now).map(|i| i.project_id)
+        };
+        assert_eq!(ok("alice", "pw", None, None, None), Some("p1".into()));
+        assert_eq!(ok("alice", "pw", Some("acme"), Some("p1"), None), Some("p1".into()));
+        assert_eq!(ok("alice", "bad", None, None, None), None);
+        assert_eq!(ok("alice", "pw", Some("other"), None, None), None);
+        assert_eq!(ok("alice", "pw", None, Some("p2"), None), None);
+        assert_eq!(ok("bob", "pw2", Some("bob"), None, Some("p2")), Some("p2".into()));
+        assert_eq!(ok("carol", "pw", None, None, None), None);
+    }
+
+    #[test]
+    fn rfc3339_formats() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_709_251_199)), "2024-02-29T23:59:59.000000Z");
+    }
+}

@@ -1,0 +1,535 @@
+"""``Estimator`` (training jobs, versions, configurations, specs/engines, logs) and
+``VisualizationJob``, as the ModelArts SDK documents them, over trainyard's REST API."""
+
+import os
+import random
+import shutil
+import string
+import time
+import uuid
+
+from modelarts.exception import ModelArtsError
+from modelarts.local import LocalTrainingJob
+
+#: Statuses after which a version no longer changes (statuses-and-errors.md §1).
+TERMINAL_STATUSES = frozenset([0, 3, 5, 6, 10, 11, 12, 13, 14, 16, 17, 20, 21, 22])
+
+#: Seconds between status polls of ``wait=True``.
+POLL_INTERVAL = float(os.environ.get("MODELARTS_POLL_INTERVAL", "1"))
+
+
+def _random_name(prefix):
+    suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(6))
+    return "%s-%s-%s" % (prefix, time.strftime("%m%d-%H%M%S"), suffix)
+
+
+def _checked(session, method, path, query=None, body=None):
+    """A call whose failure raises (methods that return objects)."""
+    status, payload = session.request(method, path, query, body)
+    if not isinstance(payload, dict) or payload.get("is_success") is False or status >= 400:
+        payload = payload if isinstance(payload, dict) else {}
+        raise ModelArtsError(payload.get("error_code", "HTTP.%d" % status), payload.get("error_message", ""), status)
+    return payload
+
+
+def _sort(session, sort_by, kwargs, default=None):
+    value = kwargs.pop("sortBy", None) or sort_by or default
+    if kwargs:
+        raise TypeError("unexpected arguments: %s" % ", ".join(sorted(kwargs)))
+    return {session.sort_param(): value} if value else {}
+
+
+#: Job-style sort keys the SDK documents for configuration lists, and their REST names.
+CONFIG_SORT_KEYS = {"job_name": "config_name", "job_desc": "config_desc"}
+
+
+def _config_sort(session, sort_by, kwargs):
+    query = _sort(session, sort_by, kwargs)
+    return {k: CONFIG_SORT_KEYS.get(v, v) for k, v in query.items()}
+
+
+def _show(rows, columns):
+    widths = [max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(columns, widths)))
+
+
+def _data_args(inputs, dataset_id, dataset_version_id, data_source=None, required=True):
+    given = [inputs is not None, dataset_id is not None or dataset_version_id is not None, data_source is not None]
+    if sum(given) > 1:
+        raise ValueError("give only one of inputs, dataset_id + dataset_version_id, data_source")
+    if (dataset_id is None) != (dataset_version_id is None):
+        raise ValueError("dataset_id and dataset_version_id go together")
+    if required and not any(given):
+        raise ValueError("one of inputs, dataset_id + dataset_version_id is required")
+    out = {}
+    if inputs is not None:
+        out["data_url"] = inputs
+    if dataset_id is not None:
+        out["dataset_id"] = dataset_id
+        out["dataset_version_id"] = dataset_version_id
+    if data_source is not None:
+        out["data_source"] = data_source
+    return out
+
+
+class _JobOperations(object):
+    """Operations on one job / version, shared by ``Estimator`` and ``TrainingJob``."""
+
+    session = None
+    job_id = None
+    version_id = None
+
+    def _need(self, *names):
+        for n in names:
+            if getattr(self, n, None) in (None, ""):
+                raise ValueError("%s is required for this operation" % n)
+
+    def _version_path(self):
+        self._need("job_id", "version_id")
+        return "/training-jobs/%s/versions/%s" % (self.job_id, self.version_id)
+
+    def get_job_info(self):
+        """TJ-03: details of the version."""
+        return self.session.call("GET", self._version_path())
+
+    def update_job_description(self, description):
+        """TJ-08."""
+        self._need("job_id")
+        return self.session.call("PUT", "/training-jobs/%s" % self.job_id, body={"job_desc": description})
+
+    def get_job_log_file_list(self):
+        """TJ-10: one log file name per worker."""
+        return self.session.call("GET", self._version_path() + "/log/file-names")
+
+    def get_job_log(self, log_file, start_byte=0, offset=2048):
+        """TJ-12 with the SDK's byte window (``start_byte`` -1 = the end of the log)."""
+        if int(start_byte) == -1 and int(offset) > 0:
+            # "-1 = the latest offset-long part": the server reads backwards from the end.
+            offset = -int(offset)
+        query = {"log_file": log_file, "start_byte": start_byte, "offset": offset}
+        return self.session.call("GET", self._version_path() + "/aom-log", query)
+
+    def get_job_version_info(self):
+        """TJ-05: the versions of the job (the SDK names it 'version info')."""
+        self._need("job_id")
+        return self.session.call("GET", "/training-jobs/%s/versions" % self.job_id)
+
+    def stop_job_version(self):
+        """TJ-07."""
+        return self.session.call("POST", self._version_path() + "/stop")
+
+    def delete_job_version(self):
+        """TJ-04."""
+        return self.session.call("DELETE", self._version_path())
+
+    def delete_job(self):
+        """TJ-09: the job with all its versions."""
+        self._need("job_id")
+        return self.session.call("DELETE", "/training-jobs/%s" % self.job_id)
+
+    def wait(self, timeout=None):
+        """Polls TJ-03 until the version reaches a terminal status; returns the info dict."""
+        deadline = None if timeout is None else time.time() + timeout
+        while True:
+            info = self.get_job_info()
+            if info.get("is_success") is False or info.get("status") in TERMINAL_STATUSES:
+                self.status = info.get("status", getattr(self, "status", None))
+                return info
+            if deadline is not None and time.time() > deadline:
+                raise TimeoutError("job %s version %s still in status %s" % (self.job_id, self.version_id,
+                                                                              info.get("status")))
+            time.sleep(POLL_INTERVAL)
+
+
+class TrainingJob(_JobOperations):
+    """A training job version handle (returned by ``fit``, ``create_job_version`` and
+    ``get_job_version_object_list``)."""
+
+    def __init__(self, session, job_id, version_id=None, **attrs):
+        self.session = session
+        self.job_id = job_id
+        self.version_id = version_id
+        self.job_name = attrs.get("job_name")
+        self.version_name = attrs.get("version_name")
+        self.status = attrs.get("status")
+        self.create_time = attrs.get("create_time")
+        self.resource_id = attrs.get("resource_id")
+
+    def __repr__(self):
+        return "TrainingJob(job_id=%r, version_id=%r, job_name=%r, status=%r)" % (
+            self.job_id, self.version_id, self.job_name, self.status)
+
+
+class JobConfig(object):
+    """A training job configuration handle (the SDK doc calls it a "TrainingJob" object)."""
+
+    def __init__(self, session, config_name, **attrs):
+        self.session = session
+        self.config_name = config_name
+        self.config_desc = attrs.get("config_desc")
+        self.create_time = attrs.get("create_time")
+
+    def get_job_configs_info(self):
+        """TC-05."""
+        return self.session.call("GET", "/training-job-configs/%s" % self.config_name)
+
+    def delete_job_configs(self):
+        """TC-04."""
+        return self.session.call("DELETE", "/training-job-configs/%s" % self.config_name)
+
+    def __repr__(self):
+        return "JobConfig(config_name=%r)" % self.config_name
+
+
+class Estimator(_JobOperations):
+    """Training jobs: ``Estimator(modelarts_session, **kwargs)`` (see sdk.md §3)."""
+
+    def __init__(self, modelarts_session, job_id=None, version_id=None, config_name=None,
+                 train_instance_count=None, train_instance_type=None, output_path=None, code_dir=None,
+                 boot_file=None, model_name=None, hyperparameters=None, log_url=None, framework_type=None,
+                 framework_version=None, job_description=None, user_image_url=None, user_command=None,
+                 environment=None, **kwargs):
+        self.session = modelarts_session
+        self.job_id = job_id
+        self.version_id = version_id
+        self.config_name = config_name
+        self.train_instance_count = train_instance_count
+        self.train_instance_type = train_instance_type
+        self.output_path = output_path
+        self.code_dir = code_dir
+        self.boot_file = boot_file
+        self.model_name = model_name
+        self.hyperparameters = hyperparameters
+        self.log_url = log_url
+        self.framework_type = framework_type
+        self.framework_version = framework_version
+        self.job_description = job_description
+        self.user_image_url = user_image_url
+        self.user_command = user_command
+        self.environment = environment
+        self.extra = kwargs
+
+    # -- run configuration -> REST -------------------------------------------------------
+
+    def _spec_id(self):
+        specs = _checked(self.session, "GET", "/job/resource-specs", {"job_type": "train"}).get("specs", [])
+        wanted = str(self.train_instance_type).strip().lower()
+        for s in specs:
+            if str(s.get("spec_code", "")).lower() == wanted:
+                return s["spec_id"]
+        raise ValueError("unknown train_instance_type %r; choose one of %s" % (
+            self.train_instance_type, [s.get("spec_code") for s in specs]))
+
+    def _engine_id(self):
+        engines = _checked(self.session, "GET", "/job/ai-engines", {"job_type": "train"}).get("engines", [])
+        for e in engines:
+            if (e.get("engine_name", "").lower() == str(self.framework_type).lower()
+                    and (self.framework_version is None or e.get("engine_version") == self.framework_version)):
+                return e["engine_id"]
+        raise ValueError("unknown framework %r %r; see Estimator.get_framework_list" % (
+            self.framework_type, self.framework_version))
+
+    def _model_id(self):
+        query = {"search_content": self.model_name, "per_page": 100}
+        models = _checked(self.session, "GET", "/built-in-algorithms", query).get("models", [])
+        for m in models:
+            if m.get("model_name") == self.model_name:
+                return m["model_id"]
+        raise ValueError("unknown built-in algorithm %r" % self.model_name)
+
+    def _code_urls(self, name):
+        """``(app_url, boot_file_url)``: a local ``code_dir`` is copied to the server's storage."""
+        code_dir, boot_file = self.code_dir, self.boot_file
+        if not code_dir or not os.path.isdir(code_dir):
+            if boot_file and code_dir and not boot_file.startswith(("/", "obs://", "s3://")):
+                boot_file = code_dir.rstrip("/") + "/" + boot_file
+            return code_dir, boot_file
+        root = os.environ.get("TRAINYARD_STORAGE_ROOT", "").strip()
+        if not root:
+            raise ValueError(
+                "code_dir %r is a local directory: set TRAINYARD_STORAGE_ROOT to the server's storage "
+                "root (its [storage] root, default DATA_DIR/obs) to upload it, or give an OBS path" % code_dir)
+        local = os.path.abspath(code_dir)
+        if not boot_file:
+            raise ValueError("boot_file is required with code_dir")
+        rel_boot = boot_file
+        if os.path.isabs(boot_file):
+            rel_boot = os.path.relpath(os.path.abspath(boot_file), local)
+        if rel_boot.startswith(".."):
+            raise ValueError("boot_file %r is not inside code_dir %r" % (boot_file, code_dir))
+        folder = "sdk-code/%s-%s" % (name, uuid.uuid4().hex[:8])
+        target = os.path.join(root, str(self.session.project_id), folder)
+        shutil.copytree(local, target, ignore=shutil.ignore_patterns("__pycache__", ".git"))
+        return "/%s/" % folder, "/%s/%s" % (folder, rel_boot.replace(os.sep, "/"))
+
+    def _run_config(self, name, need_algorithm=True):
+        for arg in ("train_instance_count", "train_instance_type", "output_path"):
+            if getattr(self, arg) in (None, ""):
+                raise ValueError("%s is required" % arg)
+        config = {
+            "worker_server_num": int(self.train_instance_count),
+            "spec_id": self._spec_id(),
+            "train_url": self.output_path,
+        }
+        if self.log_url:
+            config["log_url"] = self.log_url
+        if self.hyperparameters:
+            config["parameter"] = [{"label": str(p["label"]), "value": str(p["value"])} for p in self.hyperparameters]
+        if self.model_name:
+            config["model_id"] = self._model_id()
+        elif self.user_image_url:
+            config["user_image_url"] = self.user_image_url
+            config["user_command"] = self.user_command
+            if self.code_dir:
+                config["app_url"], _ = self._code_urls(name)
+        elif self.code_dir or self.boot_file:
+            config["app_url"], config["boot_file_url"] = self._code_urls(name)
+            if self.framework_type:
+                config["engine_id"] = self._engine_id()
+        elif need_algorithm:
+            raise ValueError("give model_name, code_dir + boot_file, or user_image_url + user_command")
+        return config
+
+    # -- training jobs -------------------------------------------------------------------
+
+    def fit(self, inputs=None, dataset_id=None, dataset_version_id=None, wait=False, job_name=None):
+        """TJ-01 (or a local run with ``train_instance_type='local'``); returns a job object."""
+        job_name = job_name or _random_name("job")
+        if str(self.train_instance_type).lower() == "local":
+            if dataset_id is not None or dataset_version_id is not None:
+                raise ValueError("local training supports inputs only")
+            job = LocalTrainingJob.start(self, job_name, inputs)
+            if wait:
+                job.wait()
+            return job
+        config = self._run_config(job_name)
+        config.update(_data_args(inputs, dataset_id, dataset_version_id))
+        body = {"job_name": job_name, "config": config}
+        if self.job_description:
+            body["job_desc"] = self.job_description
+        created = _checked(self.session, "POST", "/training-jobs", body=body)
+        job = TrainingJob(self.session, created["job_id"], created["version_id"], job_name=created.get("job_name"),
+                          version_name=created.get("version_name"), status=created.get("status"),
+                          create_time=created.get("create_time"), resource_id=created.get("resource_id"))
+        if wait:
+            info = job.wait()
+            if info.get("status") != 10:
+                print("training job %s ended in status %s; see job.get_job_log(...)" % (job_name, info.get("status")))
+        return job
+
+    @staticmethod
+    def get_job_list(modelarts_session, status=None, per_page=10, page=1, sort_by=None, order="desc",
+                     search_content=None, **kwargs):
+        """TJ-02."""
+        query = {"status": status, "per_page": per_page, "page": page, "order": order,
+                 "search_content": search_content}
+        query.update(_sort(modelarts_session, sort_by, kwargs, "job_name"))
+        return modelarts_session.call("GET", "/training-jobs", query)
+
+    @staticmethod
+    def delete_job_by_id(modelarts_session, job_id):
+        """TJ-09."""
+        return modelarts_session.call("DELETE", "/training-jobs/%s" % job_id)
+
+    # -- versions ------------------------------------------------------------------------
+
+    def create_job_version(self, job_id=None, pre_version_id=None, inputs=None, dataset_id=None,
+                           dataset_version_id=None, wait=False, job_desc=None):
+        """TJ-06; returns a job object for the new version."""
+        job_id = job_id or self.job_id
+        if job_id is None or pre_version_id is None:
+            raise ValueError("job_id and pre_version_id are required")
+        config = self._run_config("job%s" % job_id, need_algorithm=False)
+        config.update(_data_args(inputs, dataset_id, dataset_version_id, required=False))
+        config["pre_version_id"] = int(pre_version_id)
+        body = {"config": config}
+        if job_desc is not None:
+            body["job_desc"] = job_desc
+        created = _checked(self.session, "POST", "/training-jobs/%s/versions" % job_id, body=body)
+        job = TrainingJob(self.session, created.get("job_id", job_id), created["version_id"],
+                          job_name=created.get("job_name"), version_name=created.get("version_name"),
+                          status=created.get("status"), create_time=created.get("create_time"))
+        if wait:
+            job.wait()
+        return job
+
+    def get_job_version_object_list(self, is_show=True):
+        """TJ-05 as a list of job objects, one per version."""
+        self._need("job_id")
+        info = _checked(self.session, "GET", "/training-jobs/%s/versions" % self.job_id)
+        versions = info.get("versions", [])
+        objs = [TrainingJob(self.session, self.job_id, v.get("version_id"), job_name=info.get("job_name"),
+                            version_name=v.get("version_name"), status=v.get("status"),
+                            create_time=v.get("create_time")) for v in versions]
+        if is_show:
+            _show(versions, ["version_id", "version_name", "status", "create_time", "duration"])
+        return objs
+
+    # -- configurations ------------------------------------------------------------------
+
+    def create_job_configs(self, config_name=None, config_desc=None, inputs=None, dataset_id=None,
+                           dataset_version_id=None):
+        """TC-01; returns a configuration object."""
+        config_name = config_name or "config-" + time.strftime("%Y%m%d%H%M%S")
+        body = {"config_name": config_name}
+        body.update(self._run_config(config_name))
+        body.update(_data_args(inputs, dataset_id, dataset_version_id, required=False))
+        if config_desc is not None:
+            body["config_desc"] = config_desc
+        _checked(self.session, "POST", "/training-job-configs", body=body)
+        return JobConfig(self.session, config_name, config_desc=config_desc)
+
+    @staticmethod
+    def get_job_configs_list(modelarts_session, per_page=10, page=1, sort_by=None, order="asc",
+                             search_content=None, **kwargs):
+        """TC-02."""
+        query = {"per_page": per_page, "page": page, "order": order, "search_content": search_content}
+        query.update(_config_sort(modelarts_session, sort_by, kwargs))
+        return modelarts_session.call("GET", "/training-job-configs", query)
+
+    @staticmethod
+    def get_job_configs_object_list(modelarts_session, is_show=True, per_page=10, page=1, sort_by=None,
+                                    order="asc", search_content=None, **kwargs):
+        """TC-02 as a list of configuration objects."""
+        query = {"per_page": per_page, "page": page, "order": order, "search_content": search_content}
+        query.update(_config_sort(modelarts_session, sort_by, kwargs))
+        configs = _checked(modelarts_session, "GET", "/training-job-configs", query).get("configs", [])
+        if is_show:
+            _show(configs, ["config_name", "config_desc", "engine_name", "create_time"])
+        return [JobConfig(modelarts_session, c["config_name"], config_desc=c.get("config_desc"),
+                          create_time=c.get("create_time")) for c in configs]
+
+    def get_job_configs_info(self):
+        """TC-05."""
+        self._need("config_name")
+        return JobConfig(self.session, self.config_name).get_job_configs_info()
+
+    def update_job_configs(self, config_name=None, config_desc=None, inputs=None, dataset_id=None,
+                           dataset_version_id=None, data_source=None):
+        """TC-03 (flat body from this Estimator's run configuration)."""
+        config_name = config_name or self.config_name
+        if not config_name:
+            raise ValueError("config_name is required")
+        body = self._run_config(config_name)
+        body.update(_data_args(inputs, dataset_id, dataset_version_id, data_source, required=False))
+        if config_desc is not None:
+            body["config_desc"] = config_desc
+        return self.session.call("PUT", "/training-job-configs/%s" % config_name, body=body)
+
+    def delete_job_configs(self, config_name=None):
+        """TC-04."""
+        config_name = config_name or self.config_name
+        if not config_name:
+            raise ValueError("config_name is required")
+        return JobConfig(self.session, config_name).delete_job_configs()
+
+    # -- catalogs ------------------------------------------------------------------------
+
+    @staticmethod
+    def get_train_instance_types(modelarts_session):
+        """RS-01: the flavor codes ``train_instance_type`` accepts (a dict on failure)."""
+        body = modelarts_session.call("GET", "/job/resource-specs", {"job_type": "train"})
+        if body.get("is_success") is False:
+            return body
+        return [s["spec_code"] for s in body.get("specs", [])]
+
+    @staticmethod
+    def get_framework_list(modelarts_session):
+        """RS-02 as ``[{framework_type, framework_version}]`` (a dict on failure)."""
+        body = modelarts_session.call("GET", "/job/ai-engines", {"job_type": "train"})
+        if body.get("is_success") is False:
+            return body
+        return [{"framework_type": e["engine_name"], "framework_version": e["engine_version"]}
+                for e in body.get("engines", [])]
+
+    @staticmethod
+    def get_built_in_algorithms(modelarts_session):
+        """TJ-11 (all pages); each model's ``parameter`` parsed into a list."""
+        import json
+        body = modelarts_session.call("GET", "/built-in-algorithms", {"per_page": 100})
+        for m in body.get("models", []) or []:
+            if isinstance(m.get("parameter"), str):
+                try:
+                    m["parameter"] = json.loads(m["parameter"])
+                except ValueError:
+                    pass
+        return body
+
+
+class VisualizationJob(object):
+    """Visualization (TensorBoard) jobs: ``VisualizationJob(modelarts_session, visualization_id=None)``."""
+
+    def __init__(self, modelarts_session, visualization_id=None, **attrs):
+        self.session = modelarts_session
+        self.visualization_id = None if visualization_id is None else str(visualization_id)
+        self.job_id = self.visualization_id
+        self.job_name = attrs.get("job_name")
+        self.status = attrs.get("status")
+        self.create_time = attrs.get("create_time")
+        self.is_success = attrs.get("is_success")
+        self.service_url = attrs.get("service_url")
+
+    def __repr__(self):
+        return "VisualizationJob(visualization_id=%r, job_name=%r, status=%r)" % (
+            self.visualization_id, self.job_name, self.status)
+
+    def _path(self):
+        if not self.visualization_id:
+            raise ValueError("visualization_id is required for this operation")
+        return "/visualization-jobs/%s" % self.visualization_id
+
+    def create_visualization_job(self, train_url, job_name=None, job_desc=None):
+        """VJ-01; returns a new ``VisualizationJob`` object."""
+        body = {"job_name": job_name or _random_name("viz")[:20], "train_url": train_url}
+        if job_desc is not None:
+            body["job_desc"] = job_desc
+        created = _checked(self.session, "POST", "/visualization-jobs", body=body)
+        return VisualizationJob(self.session, created["job_id"], job_name=created.get("job_name"),
+                                status=created.get("status"), create_time=created.get("create_time"),
+                                is_success=created.get("is_success"), service_url=created.get("service_url"))
+
+    @staticmethod
+    def get_visualization_job_list(modelarts_session, status=None, per_page=10, page=1, sort_by=None,
+                                   order="asc", search_content=None, **kwargs):
+        """VJ-02."""
+        query = {"status": status, "per_page": per_page, "page": page, "order": order,
+                 "search_content": search_content}
+        query.update(_sort(modelarts_session, sort_by, kwargs, "job_name"))
+        return modelarts_session.call("GET", "/visualization-jobs", query)
+
+    @staticmethod
+    def get_visualization_job_object_list(modelarts_session, is_show=True, status=None, per_page=10, page=1,
+                                          sort_by=None, order="asc", search_content=None, **kwargs):
+        """VJ-02 as a list of ``VisualizationJob`` objects."""
+        query = {"status": status, "per_page": per_page, "page": page, "order": order,
+                 "search_content": search_content}
+        query.update(_sort(modelarts_session, sort_by, kwargs, "job_name"))
+        body = _checked(modelarts_session, "GET", "/visualization-jobs", query)
+        jobs = body.get("jobs", [])
+        if is_show:
+            _show(jobs, ["job_id", "job_name", "status", "create_time", "service_url"])
+        return [VisualizationJob(modelarts_session, j["job_id"], job_name=j.get("job_name"), status=j.get("status"),
+                                 create_time=j.get("create_time"), is_success=True,
+                                 service_url=j.get("service_url")) for j in jobs]
+
+    def get_visualization_job_info(self):
+        """VJ-03."""
+        return self.session.call("GET", self._path())
+
+    def update_visualization_job(self, job_desc):
+        """VJ-04."""
+        return self.session.call("PUT", self._path(), body={"job_desc": job_desc})
+
+    def stop_visualization_job(self):
+        """VJ-06."""
+        return self.session.call("POST", self._path() + "/stop")
+
+    def restart_visualization_job(self):
+        """VJ-07."""
+        return self.session.call("POST", self._path() + "/restart")
+
+    def delete_visualization_job(self):
+        """VJ-05."""
+        return self.session.call("DELETE", self._path())

@@ -1,0 +1,183 @@
+"""``Session``: authentication and the HTTP client of every SDK call.
+
+Authentication modes (ModelArts SDK):
+
+* AK/SK: ``Session(access_key=..., secret_key=..., project_id=..., region_name=...)`` signs
+  every request (``SDK-HMAC-SHA256``, ``X-Sdk-Date``).
+* IAM user: ``Session(account=..., username=..., password=..., region_name=..., project_id=...)``
+  and account: ``Session(username=..., password=..., region_name=...)`` get a project-scoped
+  token from ``POST {iam_endpoint}/v3/auth/tokens`` (renewed before its 24 h run out).
+* Token: ``Session(token=..., project_id=...)``.
+* ``Session()``: credentials from the environment (``MODELARTS_ACCESS_KEY`` +
+  ``MODELARTS_SECRET_KEY``, or ``MODELARTS_TOKEN``; with ``MODELARTS_PROJECT_ID``), as in a
+  notebook. Without any, only local training works.
+
+Endpoint: ``Session(..., endpoint=...)``, else ``Session.set_endpoint(modelarts_endpoint=...)``,
+else ``$MODELARTS_ENDPOINT``, else ``http://127.0.0.1:8600``. The IAM endpoint: ``iam_endpoint``
+argument, ``set_endpoint(iam_endpoint=...)``, ``$MODELARTS_IAM_ENDPOINT``, else the ModelArts one.
+"""
+
+import datetime
+import json
+import os
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from modelarts import signer
+from modelarts.exception import ModelArtsError
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:8600"
+
+
+def _env(name):
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def sdk_dict(body):
+    """A REST body as the SDK returns it: ``error_message`` is called ``error_msg``."""
+    if not isinstance(body, dict):
+        return body
+    out = dict(body)
+    if "error_message" in out:
+        out["error_msg"] = out.pop("error_message")
+    return out
+
+
+class Session(object):
+    """Credentials, project and endpoints; creates no state on the server."""
+
+    _endpoints = {}
+
+    @classmethod
+    def set_endpoint(cls, iam_endpoint=None, obs_endpoint=None, modelarts_endpoint=None, region_name=None):
+        """Endpoints for sessions created afterwards (``obs_endpoint`` is kept, unused)."""
+        for key, value in (("iam", iam_endpoint), ("obs", obs_endpoint), ("modelarts", modelarts_endpoint),
+                           ("region", region_name)):
+            if value:
+                cls._endpoints[key] = value
+
+    def __init__(self, account=None, username=None, password=None, access_key=None, secret_key=None,
+                 project_id=None, region_name=None, token=None, endpoint=None, iam_endpoint=None, timeout=60):
+        self.endpoint = (endpoint or self._endpoints.get("modelarts") or _env("MODELARTS_ENDPOINT")
+                         or DEFAULT_ENDPOINT).rstrip("/")
+        self.iam_endpoint = (iam_endpoint or self._endpoints.get("iam") or _env("MODELARTS_IAM_ENDPOINT")
+                             or self.endpoint).rstrip("/")
+        self.region_name = region_name or self._endpoints.get("region") or _env("MODELARTS_REGION_NAME")
+        self.timeout = timeout
+        self.account = account
+        self.username = username
+        self._password = password
+        self.access_key = access_key
+        self._secret_key = secret_key
+        self._token = token
+        self._token_expires = None
+        self.project_id = project_id
+        if access_key or secret_key:
+            if not (access_key and secret_key and project_id):
+                raise ValueError("AK/SK mode needs access_key, secret_key and project_id")
+            self.auth_mode = "aksk"
+        elif username or password:
+            if not (username and password):
+                raise ValueError("password mode needs username and password")
+            if not (project_id or self.region_name):
+                raise ValueError("password mode needs project_id or region_name")
+            self.auth_mode = "password"
+            self._login()
+        elif token:
+            if not project_id:
+                raise ValueError("token mode needs project_id")
+            self.auth_mode = "token"
+        elif _env("MODELARTS_ACCESS_KEY") and _env("MODELARTS_SECRET_KEY"):
+            self.access_key, self._secret_key = _env("MODELARTS_ACCESS_KEY"), _env("MODELARTS_SECRET_KEY")
+            self.project_id = project_id or _env("MODELARTS_PROJECT_ID")
+            self.auth_mode = "aksk"
+        elif _env("MODELARTS_TOKEN"):
+            self._token = _env("MODELARTS_TOKEN")
+            self.project_id = project_id or _env("MODELARTS_PROJECT_ID")
+            self.auth_mode = "token"
+        else:
+            self.auth_mode = None
+
+    def __repr__(self):
+        return "Session(endpoint=%r, project_id=%r, auth_mode=%r)" % (self.endpoint, self.project_id, self.auth_mode)
+
+    # -- authentication ------------------------------------------------------------------
+
+    def _login(self):
+        scope = {"id": self.project_id} if self.project_id else {"name": self.region_name}
+        user = {"name": self.username, "password": self._password}
+        domain = self.account or self.username
+        user["domain"] = {"name": domain}
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": user}},
+                         "scope": {"project": scope}}}
+        status, headers, payload = self._send("POST", self.iam_endpoint + "/v3/auth/tokens", {
+            "Content-Type": "application/json"}, json.dumps(body).encode())
+        if status != 201:
+            body = payload if isinstance(payload, dict) else {}
+            raise ModelArtsError(body.get("error_code", "IAM.%d" % status),
+                                 body.get("error_message", "token request refused"), status)
+        self._token = headers.get("X-Subject-Token")
+        token = payload["token"]
+        self.project_id = token["project"]["id"]
+        try:
+            self._token_expires = datetime.datetime.strptime(token["expires_at"][:19], "%Y-%m-%dT%H:%M:%S")
+        except (KeyError, ValueError):
+            self._token_expires = None
+
+    def _token_header(self):
+        if self.auth_mode == "password" and self._token_expires is not None:
+            now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+            if now + datetime.timedelta(minutes=5) >= self._token_expires:
+                self._login()
+        return self._token
+
+    # -- HTTP ----------------------------------------------------------------------------
+
+    def _send(self, method, url, headers, body):
+        req = urllib.request.Request(url, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                status, resp_headers, raw = resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as err:
+            status, resp_headers, raw = err.code, err.headers, err.read()
+        except (urllib.error.URLError, socket.timeout) as err:
+            raise ConnectionError("cannot reach %s: %s" % (url, err))
+        try:
+            payload = json.loads(raw.decode("utf-8")) if raw else {}
+        except ValueError:
+            payload = {"is_success": False, "error_code": "ModelArts.0010",
+                       "error_message": "non-JSON answer (HTTP %d)" % status}
+        return status, resp_headers, payload
+
+    def request(self, method, path, query=None, body=None):
+        """Calls ``/v1/{project_id}{path}`` and returns ``(http_status, body dict)``."""
+        if not self.auth_mode:
+            raise ValueError("this Session has no credentials (see modelarts.session docs)")
+        full_path = "/v1/%s%s" % (self.project_id, path)
+        pairs = [(k, "true" if v is True else "false" if v is False else str(v))
+                 for k, v in (query or {}).items() if v is not None and v != ""]
+        url = self.endpoint + urllib.parse.quote(full_path)
+        if pairs:
+            url += "?" + signer.canonical_query(pairs)
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        headers = {"Content-Type": "application/json"}
+        if self.auth_mode == "aksk":
+            headers["Host"] = urllib.parse.urlsplit(self.endpoint).netloc
+            headers["X-Project-Id"] = self.project_id
+            signer.sign(method, urllib.parse.quote(full_path), pairs, headers, data, self.access_key,
+                        self._secret_key)
+        else:
+            headers["X-Auth-Token"] = self._token_header()
+        status, _, payload = self._send(method, url, headers, data)
+        return status, payload
+
+    def call(self, method, path, query=None, body=None):
+        """Like :meth:`request`, returning the SDK's dict (``error_msg``)."""
+        return sdk_dict(self.request(method, path, query, body)[1])
+
+    def sort_param(self):
+        """The SDK sends ``sortBy`` with AK/SK and ``sort_by`` with account authentication."""
+        return "sortBy" if self.auth_mode == "aksk" else "sort_by"

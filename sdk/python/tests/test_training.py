@@ -1,0 +1,133 @@
+"""Training jobs and versions: every sample of sdk.md §3.2 and §4."""
+
+import pytest
+
+from conftest import wait_status
+from modelarts.estimator import Estimator, TrainingJob
+
+COMPLETED, RUNNING, KILLED = 10, 8, 12
+
+
+def estimator(session, **extra):
+    kwargs = dict(modelarts_session=session, framework_type='PyTorch', framework_version='PyTorch-1.0.0-python3.6',
+                  code_dir='/bucket/src/', boot_file='/bucket/src/boot.py', log_url='/bucket/log/',
+                  hyperparameters=[{"label": "lr", "value": "0.01"}], output_path='/bucket/output/',
+                  train_instance_type='modelarts.vm.cpu.2u', train_instance_count=1, job_description='sdk test')
+    kwargs.update(extra)
+    return Estimator(**kwargs)
+
+
+def test_fit_get_info_logs_and_delete(session):
+    job_instance = estimator(session).fit(inputs='/bucket/data/train/', wait=False, job_name='my_training_job')
+    assert isinstance(job_instance, TrainingJob)
+    assert job_instance.job_id and job_instance.version_id
+    info = wait_status(job_instance, {COMPLETED})
+    assert info["is_success"] is True and info["job_name"] == 'my_training_job'
+    assert info["engine_name"] == "PyTorch" and info["data_url"] == '/bucket/data/train/'
+    assert "error_msg" not in info
+
+    # The Estimator(job_id, version_id) form of the same calls.
+    est = Estimator(modelarts_session=session, job_id=str(job_instance.job_id), version_id=str(job_instance.version_id))
+    assert est.get_job_info()["version_id"] == job_instance.version_id
+    files = est.get_job_log_file_list()
+    assert files["is_success"] is True and files["log_file_list"] == ["my_training_job.0"]
+    job_log = est.get_job_log(log_file='my_training_job.0')
+    assert "boot.py running rank 0" in job_log["content"] and "boot.py done" in job_log["content"]
+    tail = job_instance.get_job_log(log_file='my_training_job.0', start_byte=-1, offset=200)
+    assert "boot.py done" in tail["content"] and len(tail["content"]) <= 200
+
+    job_description = Estimator(modelarts_session=session, job_id=str(job_instance.job_id)).update_job_description(
+        description='update description')
+    assert job_description["is_success"] is True
+    assert job_instance.get_job_info()["job_desc"] == 'update description'
+
+    assert job_instance.delete_job()["is_success"] is True
+    gone = job_instance.get_job_info()
+    assert gone["is_success"] is False and gone["error_code"] == "ModelArts.0105" and gone["error_msg"]
+
+
+def test_fit_with_dataset_and_wait(session):
+    job_instance = estimator(session).fit(dataset_id='your_dataset_id', dataset_version_id='your_dataset_version_id',
+                                          wait=True, job_name='my_training_job_ds')
+    assert job_instance.status == COMPLETED
+    info = job_instance.get_job_info()
+    assert info["dataset_id"] == 'your_dataset_id' and info["dataset_version_id"] == 'your_dataset_version_id'
+    assert Estimator.delete_job_by_id(modelarts_session=session, job_id=str(job_instance.job_id))["is_success"]
+
+
+def test_job_list_both_sort_spellings(session, account_session):
+    est = estimator(session)
+    jobs = [est.fit(inputs='/bucket/data/train/', job_name='job-list-%d' % i) for i in range(2)]
+    job_list_info = Estimator.get_job_list(modelarts_session=session, per_page=10, page=1, order="asc",
+                                           search_content="job-list")
+    assert job_list_info["is_success"] is True and job_list_info["job_total_count"] == 2
+    assert [j["job_name"] for j in job_list_info["jobs"]] == ["job-list-0", "job-list-1"]
+    for key in ("job_count_limit", "quotas"):
+        assert isinstance(job_list_info[key], int)
+    by_create = Estimator.get_job_list(modelarts_session=account_session, sort_by="create_time", order="desc",
+                                       search_content="job-list")
+    assert [j["job_name"] for j in by_create["jobs"]] == ["job-list-1", "job-list-0"]
+    by_camel = Estimator.get_job_list(modelarts_session=session, sortBy="job_name", order="desc",
+                                      search_content="job-list")
+    assert [j["job_name"] for j in by_camel["jobs"]] == ["job-list-1", "job-list-0"]
+    for j in jobs:
+        wait_status(j, {COMPLETED})
+    completed = Estimator.get_job_list(modelarts_session=session, status=10, search_content="job-list")
+    assert completed["job_total_count"] == 2
+    bad = Estimator.get_job_list(modelarts_session=session, per_page=0)
+    assert bad["is_success"] is False and bad["error_code"] == "ModelArts.0104" and "error_msg" in bad
+    for j in jobs:
+        j.delete_job()
+
+
+def test_versions(session):
+    est = estimator(session, hyperparameters=[{"label": "sleep", "value": "600"}])
+    job_instance = est.fit(inputs='/bucket/data/train/', wait=False, job_name='versioned_job')
+    wait_status(job_instance, {RUNNING})
+
+    stopped = job_instance.stop_job_version()
+    assert stopped["is_success"] is True
+    wait_status(job_instance, {KILLED})
+
+    job_version_instance = estimator(session).create_job_version(
+        job_id=str(job_instance.job_id), pre_version_id=job_instance.version_id, inputs='/bucket/data/train/',
+        wait=False, job_desc='create a job version')
+    assert job_version_instance.job_id == job_instance.job_id
+    assert job_version_instance.version_id != job_instance.version_id
+    wait_status(job_version_instance, {COMPLETED})
+
+    job_version_info = Estimator(session, job_id=str(job_instance.job_id)).get_job_version_info()
+    assert job_version_info["is_success"] is True and job_version_info["version_count"] == 2
+    assert job_version_instance.get_job_version_info()["version_count"] == 2
+    info = job_version_instance.get_job_info()
+    assert info["pre_version_id"] == job_instance.version_id
+
+    job_version_instance_list = Estimator(session, job_id=str(job_instance.job_id)).get_job_version_object_list(
+        is_show=True)
+    assert sorted(v.version_id for v in job_version_instance_list) == sorted(
+        [job_instance.version_id, job_version_instance.version_id])
+    assert job_version_instance_list[0].get_job_info()["is_success"] is True
+    assert job_version_instance_list[0].get_job_log_file_list()["is_success"] is True
+
+    old = [v for v in job_version_instance_list if v.version_id == job_instance.version_id][0]
+    assert old.delete_job_version()["is_success"] is True
+    assert Estimator(session, job_id=str(job_instance.job_id)).get_job_version_info()["version_count"] == 1
+    refused = job_version_instance.stop_job_version()
+    assert refused["is_success"] is False and refused["error_code"] == "ModelArts.0105"
+    assert job_instance.delete_job()["is_success"] is True
+
+
+def test_fit_with_built_in_algorithm(session):
+    est = Estimator(modelarts_session=session, model_name='Linear_Regression', output_path='/bucket/output/lr/',
+                    train_instance_type='modelarts.vm.cpu.2u', train_instance_count=1)
+    job_instance = est.fit(inputs='/bucket/data/train/', wait=True, job_name='builtin_lr')
+    assert job_instance.status == COMPLETED
+    assert job_instance.get_job_info()["model_id"] == 1
+    job_instance.delete_job()
+
+
+def test_bad_run_configuration_is_refused_client_side(session):
+    with pytest.raises(ValueError, match="train_instance_type"):
+        estimator(session, train_instance_type='modelarts.vm.none').fit(inputs='/bucket/data/train/')
+    with pytest.raises(ValueError):
+        estimator(session).fit(inputs='/x/', dataset_id='a', dataset_version_id='b')
