@@ -1,10 +1,11 @@
 """``Estimator`` (training jobs, versions, configurations, specs/engines, logs) and
 ``VisualizationJob``, as the ModelArts SDK documents them, over trainyard's REST API."""
 
+import io
 import os
 import random
-import shutil
 import string
+import tarfile
 import time
 import uuid
 
@@ -240,17 +241,14 @@ class Estimator(_JobOperations):
         raise ValueError("unknown built-in algorithm %r" % self.model_name)
 
     def _code_urls(self, name):
-        """``(app_url, boot_file_url)``: a local ``code_dir`` is copied to the server's storage."""
+        """``(app_url, boot_file_url)``: a local ``code_dir`` is uploaded to the project's storage
+        through trainyard's upload endpoint (``PUT /v1/{project_id}/storage/upload``, a tar
+        archive, swapped in atomically on the server)."""
         code_dir, boot_file = self.code_dir, self.boot_file
         if not code_dir or not os.path.isdir(code_dir):
             if boot_file and code_dir and not boot_file.startswith(("/", "obs://", "s3://")):
                 boot_file = code_dir.rstrip("/") + "/" + boot_file
             return code_dir, boot_file
-        root = os.environ.get("TRAINYARD_STORAGE_ROOT", "").strip()
-        if not root:
-            raise ValueError(
-                "code_dir %r is a local directory: set TRAINYARD_STORAGE_ROOT to the server's storage "
-                "root (its [storage] root, default DATA_DIR/obs) to upload it, or give an OBS path" % code_dir)
         local = os.path.abspath(code_dir)
         if not boot_file:
             raise ValueError("boot_file is required with code_dir")
@@ -259,10 +257,20 @@ class Estimator(_JobOperations):
             rel_boot = os.path.relpath(os.path.abspath(boot_file), local)
         if rel_boot.startswith(".."):
             raise ValueError("boot_file %r is not inside code_dir %r" % (boot_file, code_dir))
-        folder = "sdk-code/%s-%s" % (name, uuid.uuid4().hex[:8])
-        target = os.path.join(root, str(self.session.project_id), folder)
-        shutil.copytree(local, target, ignore=shutil.ignore_patterns("__pycache__", ".git"))
-        return "/%s/" % folder, "/%s/%s" % (folder, rel_boot.replace(os.sep, "/"))
+        folder = "/sdk-code/%s-%s/" % (name, uuid.uuid4().hex[:8])
+        archive = io.BytesIO()
+        skip = {"__pycache__", ".git"}
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            for entry in sorted(os.listdir(local)):
+                if entry not in skip:
+                    tar.add(os.path.join(local, entry), arcname=entry,
+                            filter=lambda info: None if os.path.basename(info.name) in skip else info)
+        status, payload = self.session.request("PUT", "/storage/upload", {"path": folder},
+                                               raw=archive.getvalue(), content_type="application/x-tar")
+        if status != 200 or not payload.get("is_success"):
+            raise ModelArtsError(payload.get("error_code", "ModelArts.0010"),
+                                 payload.get("error_message", "code upload failed"), status)
+        return folder, folder + rel_boot.replace(os.sep, "/")
 
     def _run_config(self, name, need_algorithm=True):
         for arg in ("train_instance_count", "train_instance_type", "output_path"):

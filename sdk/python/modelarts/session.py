@@ -152,8 +152,9 @@ class Session(object):
                        "error_message": "non-JSON answer (HTTP %d)" % status}
         return status, resp_headers, payload
 
-    def request(self, method, path, query=None, body=None):
-        """Calls ``/v1/{project_id}{path}`` and returns ``(http_status, body dict)``."""
+    def request(self, method, path, query=None, body=None, raw=None, content_type="application/json"):
+        """Calls ``/v1/{project_id}{path}`` and returns ``(http_status, body dict)``. ``body`` is
+        sent as JSON; ``raw`` bytes are sent as they are, with ``content_type``."""
         if not self.auth_mode:
             raise ValueError("this Session has no credentials (see modelarts.session docs)")
         full_path = "/v1/%s%s" % (self.project_id, path)
@@ -162,8 +163,8 @@ class Session(object):
         url = self.endpoint + urllib.parse.quote(full_path)
         if pairs:
             url += "?" + signer.canonical_query(pairs)
-        data = json.dumps(body).encode("utf-8") if body is not None else None
-        headers = {"Content-Type": "application/json"}
+        data = raw if raw is not None else json.dumps(body).encode("utf-8") if body is not None else None
+        headers = {"Content-Type": content_type}
         if self.auth_mode == "aksk":
             headers["Host"] = urllib.parse.urlsplit(self.endpoint).netloc
             headers["X-Project-Id"] = self.project_id
