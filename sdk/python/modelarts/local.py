@@ -3,8 +3,11 @@
 The job runs ``<python> <boot_file> [--data_url=<inputs>] [--train_url=<output_path>]
 [--<label>=<value> ...]`` with the code directory as working directory, one worker
 (``RANK=0``, ``WORLD_SIZE=1``, ``DLS_TASK_INDEX=0``). ``<python>`` is the interpreter running
-the SDK, or ``$MODELARTS_LOCAL_PYTHON``. An ``Environment``'s conda/pip dependencies are not
-installed: they are listed in the log, and the caller's interpreter must already provide them.
+the SDK, or ``$MODELARTS_LOCAL_PYTHON``. An ``Environment`` with pip packages gets its own
+virtual environment (``$MODELARTS_LOCAL_DIR/envs/<name>``, made once per package list, with the
+caller's site packages visible) and the job runs with its interpreter; packages pip cannot
+install are reported in the log and the job runs without them. Conda packages need conda, which
+local mode does not use: they are listed in the log.
 Output (the log ``<job_name>.0``, ``status.json``) goes to
 ``$MODELARTS_LOCAL_DIR/<job_name>-<id>/`` (default ``~/.modelarts/local-jobs``). No request
 reaches the server.
@@ -17,6 +20,47 @@ import subprocess
 import sys
 import time
 import uuid
+
+
+def _prepare_environment(envir, base, python, log):
+    """The interpreter for ``envir``: a virtual environment with its pip packages, made once."""
+    def note(text):
+        log.write(("[modelarts local] %s\n" % text).encode())
+        log.flush()
+
+    conda = getattr(envir, "conda", None)
+    pip_packages = list(getattr(conda, "pip_packages", None) or [])
+    conda_packages = list(getattr(conda, "conda_packages", None) or [])
+    if conda_packages:
+        note("environment %s: conda packages %s are not installed in local mode" % (envir.name, conda_packages))
+    if not pip_packages:
+        note("environment %s: using %s" % (envir.name, python))
+        return python
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in envir.name) or "env"
+    venv = os.path.join(base, "envs", safe)
+    marker = os.path.join(venv, "trainyard-packages.json")
+    venv_python = os.path.join(venv, "bin", "python")
+    try:
+        with open(marker) as f:
+            ready = json.load(f) == pip_packages
+    except (OSError, ValueError):
+        ready = False
+    if not ready:
+        note("environment %s: installing %s into %s" % (envir.name, " ".join(pip_packages), venv))
+        made = subprocess.run([python, "-m", "venv", "--system-site-packages", venv], stdout=log,
+                              stderr=subprocess.STDOUT)
+        if made.returncode != 0:
+            note("environment %s: cannot create a virtual environment; using %s" % (envir.name, python))
+            return python
+        pip = subprocess.run([venv_python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+                             + pip_packages, stdout=log, stderr=subprocess.STDOUT)
+        if pip.returncode != 0:
+            note("environment %s: pip could not install %s; the job runs without them" % (envir.name, pip_packages))
+        else:
+            with open(marker, "w") as f:
+                json.dump(pip_packages, f)
+    note("environment %s: using %s" % (envir.name, venv_python))
+    return venv_python
 
 
 class LocalTrainingJob(object):
@@ -61,13 +105,7 @@ class LocalTrainingJob(object):
         with open(log_path, "wb") as log:
             envir = estimator.environment
             if envir is not None:
-                conda = getattr(envir, "conda", None)
-                note = "[modelarts local] environment %s" % envir.name
-                if conda is not None:
-                    note += ": dependencies not installed (pip %s, conda %s); using %s" % (
-                        conda.pip_packages, conda.conda_packages, python)
-                log.write((note + "\n").encode())
-                log.flush()
+                argv[0] = _prepare_environment(envir, base, python, log)
             process = subprocess.Popen(argv, cwd=code_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True)
         job = cls(job_name, run_dir, process)

@@ -35,7 +35,25 @@ def test_local_training_sample(tmp_path, monkeypatch):
     assert info["status"] == 10 and info["exit_code"] == 0
     log = job_instance.get_job_log(log_file=job_instance.get_job_log_file_list()["log_file_list"][0])
     assert "local run 0 %s []" % code in log["content"]
-    assert "tensorflow==1.13.1" in log["content"]
+    # TensorFlow 1.13.1 has no wheel for today's Pythons: pip's refusal is in the log.
+    assert "pip could not install ['tensorflow==1.13.1']" in log["content"]
+    assert "conda packages ['python=3.6.2'] are not installed" in log["content"]
+
+
+def test_local_environment_gets_its_pip_packages(tmp_path, monkeypatch):
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "train.py").write_text("import six, sys\nprint('six', six.__version__, 'from', sys.prefix)\n")
+    monkeypatch.setenv("MODELARTS_LOCAL_DIR", str(tmp_path / "runs"))
+    env = Environment("with_six")
+    env.conda = CondaDependencies.create(pip_packages=["six==1.16.0"])
+    estimator = Estimator(modelarts_session=Session(), code_dir=str(code), boot_file="train.py",
+                          train_instance_type='local', train_instance_count=1, environment=env)
+    job = estimator.fit(wait=False, job_name='six_job')
+    info = job.wait(timeout=180)
+    log = job.get_job_log(log_file=job.get_job_log_file_list()["log_file_list"][0])["content"]
+    assert info["status"] == 10, log
+    assert "six 1.16.0 from %s" % (tmp_path / "runs/envs/with_six") in log
 
 
 def test_local_training_stop(tmp_path, monkeypatch):
