@@ -7,18 +7,25 @@ use serde::{Deserialize, Serialize};
 
 /// One auto-stop rule as sent (§2.9): `{type, time_unit | timeUnit, duration}`. Fields are
 /// kept raw; the server validates them (`type` = `stop`, `time_unit` = `HOURS` or `MINUTES`,
-/// `duration` in [0, 24]).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+/// `duration` in [0, 24]). Serialized as documented (`time_unit`), unset fields left out.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ScheduleInput {
     /// Must be `stop` (case-insensitive).
-    #[serde(rename = "type", default, deserialize_with = "lenient::opt_string")]
+    #[serde(rename = "type", default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// `HOURS` (documented) or `MINUTES` (trainyard extension); `timeUnit` is an alias.
-    #[serde(default, alias = "timeUnit", deserialize_with = "lenient::opt_string")]
+    #[serde(default, alias = "timeUnit", deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
     pub time_unit: Option<String>,
     /// Delay before the job is stopped; 0 = never.
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[serde(default, deserialize_with = "lenient::opt_i64", skip_serializing_if = "Option::is_none")]
     pub duration: Option<i64>,
+}
+
+impl ScheduleInput {
+    /// A `stop` rule after `duration` `time_unit`s (`HOURS` or `MINUTES`).
+    pub fn stop_after(time_unit: &str, duration: i64) -> Self {
+        Self { kind: Some("stop".into()), time_unit: Some(time_unit.into()), duration: Some(duration) }
+    }
 }
 
 /// `schedule` as an object or as an array of objects (INC-03); `null` and `[]` mean none.
@@ -33,26 +40,27 @@ pub fn schedule_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ScheduleInpu
     }
 }
 
-/// VJ-01 body.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// VJ-01 body. Serialized with unset fields left out and `schedule` as an array (omitted when
+/// empty).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CreateVisualizationRequest {
     /// Job name, 1-20 of letters, digits, `_`, `-`.
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
     pub job_name: Option<String>,
     /// Description, 0-256 characters.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_desc: Option<String>,
     /// Storage path of the event files.
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
     pub train_url: Option<String>,
     /// `tensorboard` (default) or `mindinsight`, case-insensitive.
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
     pub job_type: Option<String>,
     /// Flavor; users need not set it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flavor: Option<Flavor>,
     /// Auto-stop rules.
-    #[serde(default, deserialize_with = "schedule_list")]
+    #[serde(default, deserialize_with = "schedule_list", skip_serializing_if = "Vec::is_empty")]
     pub schedule: Vec<ScheduleInput>,
 }
 
@@ -163,5 +171,25 @@ mod tests {
         let r: CreateVisualizationRequest = serde_json::from_str(r#"{"schedule":null}"#).unwrap();
         assert!(r.schedule.is_empty());
         assert!(serde_json::from_str::<CreateVisualizationRequest>(r#"{"schedule":3}"#).is_err());
+    }
+
+    #[test]
+    fn request_round_trips_as_sent() {
+        let req = CreateVisualizationRequest {
+            job_name: Some("a".into()),
+            train_url: Some("/x/".into()),
+            schedule: vec![ScheduleInput::stop_after("MINUTES", 5)],
+            ..Default::default()
+        };
+        let text = serde_json::to_value(&req).unwrap();
+        assert_eq!(
+            text,
+            serde_json::json!({"job_name": "a", "train_url": "/x/",
+                               "schedule": [{"type": "stop", "time_unit": "MINUTES", "duration": 5}]})
+        );
+        let back: CreateVisualizationRequest = serde_json::from_value(text).unwrap();
+        assert_eq!(back.schedule, req.schedule);
+        let bare = serde_json::to_value(CreateVisualizationRequest::default()).unwrap();
+        assert_eq!(bare, serde_json::json!({}));
     }
 }

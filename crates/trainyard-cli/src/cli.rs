@@ -92,6 +92,9 @@ pub enum Command {
     /// Stored training job configurations.
     #[command(subcommand)]
     Configs(ConfigsCommand),
+    /// Visualization jobs: a TensorBoard over a job's output (VJ-01..VJ-07).
+    #[command(subcommand)]
+    Viz(VizCommand),
     /// Resource specifications (RS-01).
     Specs,
     /// AI engines (RS-02).
@@ -292,4 +295,109 @@ pub enum ConfigsCommand {
         /// Configuration name.
         name: String,
     },
+}
+
+/// `trainyard viz ...`.
+#[derive(Subcommand)]
+pub enum VizCommand {
+    /// Creates a visualization job over event files in the project's storage (VJ-01).
+    ///
+    /// Prints the id and the service URL; with -o json the VJ-01 answer, or with --wait the
+    /// VJ-03 details once it runs.
+    Create(VizCreateArgs),
+    /// Lists visualization jobs (VJ-02).
+    List {
+        /// Only jobs with this status code, or one of several comma-separated codes (8,12).
+        #[arg(long)]
+        status: Option<String>,
+        /// Name filter (substring).
+        #[arg(long)]
+        search: Option<String>,
+        /// Sort key: job_id, job_name, job_desc, create_time, status, duration, log_dir.
+        #[arg(long)]
+        sort_by: Option<String>,
+        /// Sort order.
+        #[arg(long, value_parser = ["asc", "desc"])]
+        order: Option<String>,
+        /// Page (1-based); without it, every page.
+        #[arg(long)]
+        page: Option<i64>,
+        /// Page size with --page.
+        #[arg(long, default_value_t = 10)]
+        per_page: i64,
+    },
+    /// Shows one visualization job (VJ-03).
+    Get {
+        /// Visualization job id.
+        id: i64,
+    },
+    /// Prints the URL of a visualization job's UI, with its access secret; on a terminal,
+    /// also opens it with --browser or when $BROWSER is set.
+    Open {
+        /// Visualization job id.
+        id: i64,
+        /// Opens the URL in a browser ($BROWSER, else xdg-open) when stdout is a terminal.
+        #[arg(long)]
+        browser: bool,
+    },
+    /// Stops a visualization job (VJ-06).
+    Stop {
+        /// Visualization job id.
+        id: i64,
+        /// Waits until it has stopped.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Restarts a visualization job that has ended (VJ-07): same id and URL.
+    Restart {
+        /// Visualization job id.
+        id: i64,
+        /// Waits until it runs; exit 1 if it ends instead.
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this many seconds (exit 1).
+        #[arg(long, requires = "wait")]
+        timeout: Option<u64>,
+    },
+    /// Deletes a visualization job, stopping it first if it runs (VJ-05).
+    Delete {
+        /// Visualization job id.
+        id: i64,
+    },
+    /// Replaces a visualization job's description (VJ-04).
+    DescribeUpdate {
+        /// Visualization job id.
+        id: i64,
+        /// The new description.
+        description: String,
+    },
+}
+
+/// `trainyard viz create`.
+#[derive(Args)]
+pub struct VizCreateArgs {
+    /// Storage path of the event files, e.g. a training job's train_url (/trainyard/out/NAME/).
+    #[arg(long)]
+    pub train_url: String,
+    /// Job name, 1-20 letters, digits, `_`, `-` (default: tb- and the time in ms).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Description.
+    #[arg(long)]
+    pub desc: Option<String>,
+    /// Stops the job this many hours after it starts running (0-24; 0 = never).
+    #[arg(long, value_name = "N", conflicts_with = "auto_stop_minutes")]
+    pub auto_stop_hours: Option<i64>,
+    /// Stops the job this many minutes after it starts running (0-24; trainyard extension).
+    #[arg(long, value_name = "N")]
+    pub auto_stop_minutes: Option<i64>,
+    /// Server type: tensorboard (default) or mindinsight.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub job_type: Option<String>,
+    /// Waits until the job runs (status 8); exit 1 if it ends instead.
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up waiting after this many seconds (exit 1).
+    #[arg(long, requires = "wait")]
+    pub timeout: Option<u64>,
 }

@@ -81,7 +81,8 @@ fn rand_suffix() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_follow_streams_every_worker_and_exits_with_the_outcome() {
     let srv = TestServer::start_with(SPECS).await;
-    let ok = "import os\nfor i in range(3):\n    print('rank', os.environ['RANK'], 'step', i, flush=True)\n";
+    // The run lasts past a few status polls (200 ms apart) so --follow reports RUNNING(8) too.
+    let ok = "import os, time\nfor i in range(3):\n    print('rank', os.environ['RANK'], 'step', i, flush=True)\ntime.sleep(1)\n";
     let dir = local_dir(srv.dir.path(), &[("train.py", ok), ("pkg/util.py", "X = 1\n")]);
     let d = dir.to_str().unwrap();
     let out = run(&srv, &["jobs", "submit", d, "--boot", "train.py", "--param", "lr=0.01", "--workers", "2", "--spec", "modelarts.vm.cpu.2u", "--name", "ok", "--follow"]).await;

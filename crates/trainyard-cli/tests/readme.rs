@@ -45,6 +45,11 @@ async fn readme_walkthrough_runs_as_written() {
 async fn readme_cli_walkthrough_runs_as_written() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    // TensorBoard where the server looks by default (DATA_DIR/tensorboard-venv), as the
+    // walk-through's preamble asks.
+    std::fs::create_dir_all(&data).unwrap();
+    let venv = tensorboard().parent().unwrap().parent().unwrap().to_owned();
+    std::os::unix::fs::symlink(&venv, data.join("tensorboard-venv")).unwrap();
     let port = free_port();
     let server = ServerProcess::start_args(&["--data-dir".as_ref(), data.as_os_str()], &dir.path().join("server.log"), port).await;
     let work = dir.path().join("work");
@@ -74,5 +79,9 @@ async fn readme_cli_walkthrough_runs_as_written() {
     assert!(stdout.contains("\nrank 1 of 2 args"), "logs --worker 1 prints unprefixed lines: {stdout}");
     assert!(stdout.contains("cli-long ended (exit 1)"), "{stdout}");
     assert!(stdout.contains("deleted job"), "{stdout}");
+    assert!(stdout.contains("cli-tb") && stdout.contains("/trainyard/out/cli-demo/"), "viz list: {stdout}");
+    assert!(stdout.contains("TensorBoard UI: HTTP 200"), "{stdout}");
+    assert!(stdout.contains("TensorBoard runs: ["), "{stdout}");
+    assert!(stdout.contains("stopped: KILLED(12)") && stdout.contains("deleted visualization job"), "{stdout}");
     assert!(stderr.contains("RUNNING(8)") && stderr.contains("KILLED(12)"), "{stderr}");
 }

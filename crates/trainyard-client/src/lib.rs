@@ -3,14 +3,15 @@
 //!
 //! One method per endpoint, errors that carry the HTTP status and the ModelArts
 //! `error_code`/`error_message` ([`Error::Api`]), and the helpers every user writes
-//! otherwise: [`Client::wait_version`] (poll to a terminal status with a deadline),
-//! [`Client::list_all_jobs`] and friends (every page of a list), [`Client::follow_log`]
+//! otherwise: [`Client::wait_version`] and [`Client::wait_viz`] (poll to a status with a
+//! deadline), [`Client::list_all_jobs`] and friends (every page of a list), [`Client::follow_log`]
 //! (stream a log as it grows, resuming after a broken connection without losing or repeating
 //! a byte) and [`Client::upload_dir`] (put a local code folder into the project's storage).
 //!
 //! ```no_run
 //! use std::time::Duration;
 //! use trainyard_api::training::{CreateJobRequest, JobConfig};
+//! use trainyard_api::visualization::{CreateVisualizationRequest, ScheduleInput};
 //! use trainyard_client::Client;
 //!
 //! # async fn demo() -> trainyard_client::Result<()> {
@@ -39,6 +40,18 @@
 //!     .wait_version(created.job_id, version, Duration::from_secs(600), |v| eprintln!("status {}", v.status))
 //!     .await?;
 //! assert_eq!(done.status, 10);
+//!
+//! // A TensorBoard over the job's output, stopped after an hour without being asked.
+//! let viz = client
+//!     .create_viz(&CreateVisualizationRequest {
+//!         job_name: Some("demo-tb".into()),
+//!         train_url: done.train_url.clone(),
+//!         schedule: vec![ScheduleInput::stop_after("HOURS", 1)],
+//!         ..Default::default()
+//!     })
+//!     .await?;
+//! let running = client.wait_viz(viz.job_id, &[8], Duration::from_secs(60), |_| {}).await?;
+//! println!("open {}", running.service_url);
 //! # Ok(()) }
 //! ```
 
@@ -51,7 +64,7 @@ pub use error::{Error, Result};
 pub use logs::LogFollower;
 pub use upload::pack_dir;
 
-use query::{AlgorithmQuery, ConfigListQuery, JobListQuery, LogQuery, PageQuery};
+use query::{AlgorithmQuery, ConfigListQuery, JobListQuery, LogQuery, PageQuery, VizListQuery};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -65,12 +78,16 @@ use trainyard_api::training::{
     VersionListResponse,
 };
 use trainyard_api::training_config::{ConfigDetail, ConfigListResponse, ConfigRequest, ConfigSummary};
+use trainyard_api::visualization::{
+    CreateVisualizationRequest, CreateVisualizationResponse, VisualizationDetails, VisualizationJob,
+    VisualizationListResponse,
+};
 use trainyard_api::{ErrorBody, JobStatus};
 
 /// Header carrying the project token.
 const TOKEN_HEADER: &str = "X-Auth-Token";
 
-/// How often [`Client::wait_version`] looks at the version.
+/// How often [`Client::wait_version`] and [`Client::wait_viz`] look at the job.
 const WAIT_POLL: Duration = Duration::from_millis(200);
 
 /// Page size the `list_all_*` helpers ask for.
@@ -165,6 +182,10 @@ impl Client {
 
     async fn delete(&self, path: &str) -> Result<Success> {
         self.send(self.request(Method::DELETE, path)).await
+    }
+
+    async fn post_empty(&self, path: &str) -> Result<Success> {
+        self.send(self.request(Method::POST, path)).await
     }
 
     // ---- training jobs (TJ-01..TJ-12) ----
@@ -272,6 +293,112 @@ impl Client {
         self.get("/job/ai-engines", &()).await
     }
 
+    // ---- visualization jobs (VJ-01..VJ-07) ----
+
+    /// VJ-01: creates a visualization job (a TensorBoard over `train_url`). It starts
+    /// asynchronously: the answer has status 1 and the `service_url` (which carries the job's
+    /// access secret); [`Client::wait_viz`] waits for 8 RUNNING.
+    ///
+    /// ```no_run
+    /// # use trainyard_api::visualization::{CreateVisualizationRequest, ScheduleInput};
+    /// # async fn demo(client: trainyard_client::Client) -> trainyard_client::Result<()> {
+    /// let created = client
+    ///     .create_viz(&CreateVisualizationRequest {
+    ///         job_name: Some("tb".into()),
+    ///         train_url: Some("/trainyard/out/demo/".into()),
+    ///         schedule: vec![ScheduleInput::stop_after("MINUTES", 30)],
+    ///         ..Default::default()
+    ///     })
+    ///     .await?;
+    /// println!("{} at {}", created.job_id, created.service_url);
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_viz(&self, req: &CreateVisualizationRequest) -> Result<CreateVisualizationResponse> {
+        self.with_body(Method::POST, "/visualization-jobs", req).await
+    }
+
+    /// VJ-02: one page of visualization jobs, with the project's `quotas` and what is left of
+    /// its `job_count_limit`.
+    ///
+    /// ```no_run
+    /// # use trainyard_client::query::VizListQuery;
+    /// # async fn demo(client: trainyard_client::Client) -> trainyard_client::Result<()> {
+    /// let running = client
+    ///     .list_viz(&VizListQuery { status: Some("8".into()), sort_by: Some("create_time".into()), ..Default::default() })
+    ///     .await?;
+    /// for job in &running.jobs {
+    ///     println!("{} {}", job.job_name, job.service_url);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn list_viz(&self, query: &VizListQuery) -> Result<VisualizationListResponse> {
+        self.get("/visualization-jobs", query).await
+    }
+
+    /// VJ-03: one visualization job in detail.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: trainyard_client::Client) -> trainyard_client::Result<()> {
+    /// let details = client.get_viz(197).await?;
+    /// println!("status {}, {:?} ms left before auto-stop", details.job.status, details.job.remaining_duration);
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_viz(&self, job_id: i64) -> Result<VisualizationDetails> {
+        self.get(&format!("/visualization-jobs/{job_id}"), &()).await
+    }
+
+    /// VJ-04: replaces a visualization job's description.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: trainyard_client::Client) -> trainyard_client::Result<()> {
+    /// client.update_viz_description(197, "loss curves of run 3").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn update_viz_description(&self, job_id: i64, job_desc: &str) -> Result<Success> {
+        let body = UpdateDescriptionRequest { job_desc: Some(job_desc.to_owned()) };
+        self.with_body(Method::PUT, &format!("/visualization-jobs/{job_id}"), &body).await
+    }
+
+    /// VJ-05: deletes a visualization job, stopping it first if active (refused while it is
+    /// stopping, status 9).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: trainyard_client::Client) -> trainyard_client::Result<()> {
+    /// client.delete_viz(197).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete_viz(&self, job_id: i64) -> Result<Success> {
+        self.delete(&format!("/visualization-jobs/{job_id}")).await
+    }
+
+    /// VJ-06: stops a visualization job (asynchronous: 9 KILLING, then 12 KILLED).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # async fn demo(client: trainyard_client::Client) -> trainyard_client::Result<()> {
+    /// client.stop_viz(197).await?;
+    /// let stopped = client.wait_viz(197, &[], Duration::from_secs(30), |_| {}).await?;
+    /// assert_eq!(stopped.status, 12);
+    /// # Ok(()) }
+    /// ```
+    pub async fn stop_viz(&self, job_id: i64) -> Result<Success> {
+        self.post_empty(&format!("/visualization-jobs/{job_id}/stop")).await
+    }
+
+    /// VJ-07: restarts a visualization job that has ended (back to 1, same `service_url`, a
+    /// fresh auto-stop deadline); refused while it is active.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # async fn demo(client: trainyard_client::Client) -> trainyard_client::Result<()> {
+    /// client.restart_viz(197).await?;
+    /// client.wait_viz(197, &[8], Duration::from_secs(60), |j| eprintln!("status {}", j.status)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn restart_viz(&self, job_id: i64) -> Result<Success> {
+        self.post_empty(&format!("/visualization-jobs/{job_id}/restart")).await
+    }
+
     // ---- trainyard extensions ----
 
     /// Replaces the storage folder `remote` (e.g. `/code/demo/`) with the tree of the tar
@@ -334,6 +461,65 @@ impl Client {
                 return Err(Error::Timeout(timeout, format!("version {version_id} of job {job_id}")));
             }
             tokio::time::sleep(WAIT_POLL).await;
+        }
+    }
+
+    /// Polls a visualization job until its status is one of `wanted` (e.g. `&[8]` for
+    /// running), or any terminal status when `wanted` is empty. A terminal status not in
+    /// `wanted` also ends the wait (a job that failed to start will not run later), so compare
+    /// the returned status. `on_change` sees the job each time its status differs from the last
+    /// one seen (the first look included). Fails with [`Error::Timeout`] after `timeout`.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # async fn demo(client: trainyard_client::Client) -> trainyard_client::Result<()> {
+    /// let job = client.wait_viz(197, &[8], Duration::from_secs(60), |j| eprintln!("status {}", j.status)).await?;
+    /// if job.status != 8 {
+    ///     eprintln!("visualization job ended with status {}", job.status);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_viz(
+        &self,
+        job_id: i64,
+        wanted: &[i64],
+        timeout: Duration,
+        mut on_change: impl FnMut(&VisualizationJob),
+    ) -> Result<VisualizationJob> {
+        let deadline = Instant::now() + timeout;
+        let mut last = None;
+        loop {
+            let job = self.get_viz(job_id).await?.job;
+            if last != Some(job.status) {
+                last = Some(job.status);
+                on_change(&job);
+            }
+            if wanted.contains(&job.status) || JobStatus(job.status).is_terminal() {
+                return Ok(job);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout(timeout, format!("visualization job {job_id}")));
+            }
+            tokio::time::sleep(WAIT_POLL).await;
+        }
+    }
+
+    /// Every visualization job matching `query` (its `page`/`per_page` are ignored), page by
+    /// page, with the `quotas` and `job_count_limit` of the last page.
+    pub async fn list_all_viz(&self, query: &VizListQuery) -> Result<VisualizationListResponse> {
+        let mut q = query.clone();
+        q.per_page = Some(ALL_PAGE_SIZE);
+        let mut jobs = Vec::new();
+        let mut page = 1;
+        loop {
+            q.page = Some(page);
+            let resp = self.list_viz(&q).await?;
+            let n = resp.jobs.len();
+            jobs.extend(resp.jobs);
+            if n == 0 || jobs.len() as i64 >= resp.job_total_count {
+                return Ok(VisualizationListResponse { jobs, ..resp });
+            }
+            page += 1;
         }
     }
 

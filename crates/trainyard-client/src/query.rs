@@ -88,3 +88,30 @@ pub struct LogQuery {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order: Option<String>,
 }
+
+/// VJ-02 filters, sorting and paging.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VizListQuery {
+    /// Only jobs with this status code, or one of several comma-separated codes (`8,12`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Page size (server default 10, at most 1000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_page: Option<i64>,
+    /// 1-based page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<i64>,
+    /// `job_id` (default), `job_name`, `job_desc`, `create_time`, `status`, `duration` or
+    /// `log_dir` (= `train_url`).
+    #[serde(rename = "sortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<String>,
+    /// `asc` (default) or `desc`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    /// Substring of the job name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_content: Option<String>,
+    /// Workspace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
+}

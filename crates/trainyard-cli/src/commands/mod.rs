@@ -4,6 +4,7 @@ mod catalog;
 mod configs;
 mod follow;
 mod jobs;
+mod viz;
 
 use crate::cli::{Command, Global};
 use crate::profile;
@@ -19,6 +20,7 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError
     match command {
         Command::Jobs(cmd) => jobs::run(&client, out, cmd).await,
         Command::Configs(cmd) => configs::run(&client, out, cmd).await.map(|()| ExitCode::SUCCESS),
+        Command::Viz(cmd) => viz::run(&client, out, cmd).await,
         Command::Specs => catalog::specs(&client, out).await.map(|()| ExitCode::SUCCESS),
         Command::Engines => catalog::engines(&client, out).await.map(|()| ExitCode::SUCCESS),
         Command::Algorithms => catalog::algorithms(&client, out).await.map(|()| ExitCode::SUCCESS),
