@@ -30,6 +30,13 @@ struct Args {
     /// Reduced sizes: seconds, for CI.
     #[arg(long)]
     smoke: bool,
+    /// Scenarios to run (comma-separated): start, throughput, stop, logs, api, memory.
+    #[arg(
+        long,
+        default_value = "start,throughput,stop,logs,api,memory",
+        value_delimiter = ','
+    )]
+    scenarios: Vec<String>,
     /// Where to write the Markdown results (also printed).
     #[arg(long, default_value = "bench/results.md")]
     out: PathBuf,
@@ -82,12 +89,15 @@ impl Sizes {
 }
 
 fn cores() -> u32 {
-    std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    let want = |name: &str| args.scenarios.iter().any(|s| s == name);
     let sizes = Sizes::new(args.smoke);
     let work = tempfile::tempdir()?;
     let parallel = cores();
@@ -99,11 +109,27 @@ async fn main() -> Result<()> {
         parallel,
         std::fs::read_to_string("/proc/meminfo")
             .ok()
-            .and_then(|t| t.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok()))
+            .and_then(|t| t
+                .lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<u64>().ok()))
             .map_or(0, |kb| kb / 1024),
-        if args.smoke { "smoke (reduced sizes)" } else { "full" },
-        if args.pueue_bin.is_some() { "pueue" } else { "no pueue" },
-        if args.slurm && peers::slurm_available() { ", slurm" } else { ", no slurm" },
+        if args.smoke {
+            "smoke (reduced sizes)"
+        } else {
+            "full"
+        },
+        if args.pueue_bin.is_some() {
+            "pueue"
+        } else {
+            "no pueue"
+        },
+        if args.slurm && peers::slurm_available() {
+            ", slurm"
+        } else {
+            ", no slurm"
+        },
     )?;
 
     let peers = Peers {
@@ -118,90 +144,162 @@ async fn main() -> Result<()> {
     let mut rows: Vec<Row> = Vec::new();
     let mut srv = Server::start(&args.trainyard, &work.path().join("s1"), parallel).await?;
     let idle_rss = rss_mb(srv.pid());
-    eprintln!("start latency...");
-    rows.push(scenarios::start_latency(&srv, &peers, work.path(), sizes.start_jobs, sizes.slurm_start_jobs).await?);
-    eprintln!("throughput...");
-    rows.push(scenarios::throughput(&srv, &peers, sizes.throughput_jobs, sizes.slurm_throughput_jobs).await?);
-    eprintln!("stop latency...");
-    rows.push(scenarios::stop_latency(&srv, &peers, work.path(), sizes.stop_jobs).await?);
-
+    if want("start") {
+        eprintln!("start latency...");
+        rows.push(
+            scenarios::start_latency(
+                &srv,
+                &peers,
+                work.path(),
+                sizes.start_jobs,
+                sizes.slurm_start_jobs,
+            )
+            .await?,
+        );
+    }
+    if want("throughput") {
+        eprintln!("throughput...");
+        rows.push(
+            scenarios::throughput(
+                &srv,
+                &peers,
+                sizes.throughput_jobs,
+                sizes.slurm_throughput_jobs,
+            )
+            .await?,
+        );
+    }
+    if want("stop") {
+        eprintln!("stop latency...");
+        rows.push(scenarios::stop_latency(&srv, &peers, work.path(), sizes.stop_jobs).await?);
+    }
     // Scenario 5: log paging.
-    eprintln!("log paging...");
-    let (log_rows, first_query_ms, rss_growth) = scenarios::log_paging(&srv, sizes.log_bytes, sizes.log_queries).await?;
-    rows.extend(log_rows);
+    let mut log_note = String::new();
+    if want("logs") {
+        eprintln!("log paging...");
+        let (log_rows, first_query_ms, rss_growth) =
+            scenarios::log_paging(&srv, sizes.log_bytes, sizes.log_queries).await?;
+        rows.extend(log_rows);
+        log_note = format!(
+            "aom-log: the first query on the {} MB log (builds the line index) took {first_query_ms:.0} ms; \
+             server RSS grew by {rss_growth:.1} MB during all log queries.\n",
+            sizes.log_bytes >> 20
+        );
+    }
     srv.stop();
     drop(srv);
-
-    writeln!(report, "## Latency and throughput\n\n{}", stats::table(&rows))?;
-    writeln!(
-        report,
-        "aom-log: the first query on the {} MB log (builds the line index) took {first_query_ms:.0} ms; \
-         server RSS grew by {rss_growth:.1} MB during all log queries.\n",
-        sizes.log_bytes >> 20
-    )?;
+    if !rows.is_empty() {
+        writeln!(
+            report,
+            "## Latency and throughput\n\n{}{log_note}",
+            stats::table(&rows)
+        )?;
+    }
 
     // Scenario 4 and 6: API under load with many stored jobs, and memory.
-    eprintln!("API under load...");
-    let mut api = String::from("| jobs stored | endpoint | requests/s | p50 ms | p99 ms |\n|---|---|---|---|---|\n");
     let mut memory = vec![("idle, empty store".to_owned(), idle_rss)];
-    let mut srv = Server::start(&args.trainyard, &work.path().join("s2"), parallel).await?;
-    let app = srv.storage().join("true");
-    std::fs::create_dir_all(&app)?;
-    std::fs::write(app.join("true.sh"), "exit 0\n")?;
-    let (job, ver) = srv.create("probe", "true", "true.sh", &[]).await?;
-    srv.wait_status(job, ver, &[10], Duration::from_secs(30)).await?;
-    for total in sizes.store_sizes {
-        srv.stop();
-        scenarios::seed(&srv.data, total).await?;
-        srv.restart().await?;
-        let deep = total / 10 / 2;
-        for (name, path) in [
-            ("GET version details", format!("/training-jobs/{job}/versions/{ver}")),
-            ("GET list page 1, sorted by create_time", "/training-jobs?per_page=10&page=1&sortBy=create_time&order=desc".to_owned()),
-            ("GET list deep page, sorted by job_name", format!("/training-jobs?per_page=10&page={deep}&sortBy=job_name&order=asc")),
-        ] {
-            let (rps, p50, p99) = scenarios::wrk(&srv.url(&path), sizes.wrk_seconds)?;
-            writeln!(api, "| {total} | {name} | {rps:.0} | {p50:.2} | {p99:.2} |")?;
+    if want("api") {
+        eprintln!("API under load...");
+        let mut api = String::from(
+            "| jobs stored | endpoint | requests/s | p50 ms | p99 ms |\n|---|---|---|---|---|\n",
+        );
+        let mut srv = Server::start(&args.trainyard, &work.path().join("s2"), parallel).await?;
+        let app = srv.storage().join("true");
+        std::fs::create_dir_all(&app)?;
+        std::fs::write(app.join("true.sh"), "exit 0\n")?;
+        let (job, ver) = srv.create("probe", "true", "true.sh", &[]).await?;
+        srv.wait_status(job, ver, &[10], Duration::from_secs(30))
+            .await?;
+        for total in sizes.store_sizes {
+            srv.stop();
+            scenarios::seed(&srv.data, total).await?;
+            srv.restart().await?;
+            let deep = total / 10 / 2;
+            for (name, path) in [
+                (
+                    "GET version details",
+                    format!("/training-jobs/{job}/versions/{ver}"),
+                ),
+                (
+                    "GET list page 1, sorted by create_time",
+                    "/training-jobs?per_page=10&page=1&sortBy=create_time&order=desc".to_owned(),
+                ),
+                (
+                    "GET list deep page, sorted by job_name",
+                    format!("/training-jobs?per_page=10&page={deep}&sortBy=job_name&order=asc"),
+                ),
+            ] {
+                let (rps, p50, p99) = scenarios::wrk(&srv.url(&path), sizes.wrk_seconds)?;
+                writeln!(api, "| {total} | {name} | {rps:.0} | {p50:.2} | {p99:.2} |")?;
+            }
+            memory.push((
+                format!("{total} jobs stored, after the load runs"),
+                rss_mb(srv.pid()),
+            ));
         }
-        memory.push((format!("{total} jobs stored, after the load runs"), rss_mb(srv.pid())));
+        srv.stop();
+        drop(srv);
+        writeln!(
+            report,
+            "## API under load (wrk, 2 threads, 16 connections, {} s each)\n\n{api}",
+            sizes.wrk_seconds
+        )?;
     }
-    srv.stop();
-    drop(srv);
-    writeln!(report, "## API under load (wrk, 2 threads, 16 connections, {} s each)\n\n{api}", sizes.wrk_seconds)?;
 
     // Scenario 6: memory with many jobs running.
-    eprintln!("memory with running jobs...");
-    let n = sizes.running_jobs;
-    let srv = Server::start(&args.trainyard, &work.path().join("s3"), n as u32).await?;
-    let marks = work.path().join("run-marks");
-    std::fs::create_dir_all(&marks)?;
-    let app = srv.storage().join("app");
-    std::fs::create_dir_all(&app)?;
-    std::fs::write(app.join("sleep.sh"), scenarios::SLEEP_SH)?;
-    let mut ids = Vec::new();
-    for i in 0..n {
-        ids.push(srv.create(&format!("run-{i}"), "app", "sleep.sh", &[("out", marks.join(i.to_string()).display().to_string())]).await?);
+    let mut shim_note = String::new();
+    if want("memory") {
+        eprintln!("memory with running jobs...");
+        let n = sizes.running_jobs;
+        let srv = Server::start(&args.trainyard, &work.path().join("s3"), n as u32).await?;
+        let marks = work.path().join("run-marks");
+        std::fs::create_dir_all(&marks)?;
+        let app = srv.storage().join("app");
+        std::fs::create_dir_all(&app)?;
+        std::fs::write(app.join("sleep.sh"), scenarios::SLEEP_SH)?;
+        let mut ids = Vec::new();
+        for i in 0..n {
+            ids.push(
+                srv.create(
+                    &format!("run-{i}"),
+                    "app",
+                    "sleep.sh",
+                    &[("out", marks.join(i.to_string()).display().to_string())],
+                )
+                .await?,
+            );
+        }
+        for (job, ver) in &ids {
+            srv.wait_status(*job, *ver, &[8], Duration::from_secs(120))
+                .await?;
+        }
+        memory.push((format!("{n} jobs running"), rss_mb(srv.pid())));
+        let shims: Vec<f64> = std::fs::read_dir(srv.data.join("runs"))?
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("shim.json")).ok())
+            .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .filter_map(|v| v["pid"].as_u64())
+            .map(|pid| rss_mb(pid as u32))
+            .filter(|x| !x.is_nan())
+            .collect();
+        let shim_avg = shims.iter().sum::<f64>() / shims.len().max(1) as f64;
+        for (job, ver) in &ids {
+            srv.post(
+                &format!("/training-jobs/{job}/versions/{ver}/stop"),
+                serde_json::json!({}),
+            )
+            .await?;
+        }
+        for (job, ver) in &ids {
+            srv.wait_status(*job, *ver, &[12], Duration::from_secs(60))
+                .await?;
+        }
+        drop(srv);
+        shim_note = format!(
+        "Each running job also has one `trainyard shim` process: {shim_avg:.1} MB RSS on average ({} measured).\n",
+        shims.len()
+    );
     }
-    for (job, ver) in &ids {
-        srv.wait_status(*job, *ver, &[8], Duration::from_secs(120)).await?;
-    }
-    memory.push((format!("{n} jobs running"), rss_mb(srv.pid())));
-    let shims: Vec<f64> = std::fs::read_dir(srv.data.join("runs"))?
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("shim.json")).ok())
-        .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .filter_map(|v| v["pid"].as_u64())
-        .map(|pid| rss_mb(pid as u32))
-        .filter(|x| !x.is_nan())
-        .collect();
-    let shim_avg = shims.iter().sum::<f64>() / shims.len().max(1) as f64;
-    for (job, ver) in &ids {
-        srv.post(&format!("/training-jobs/{job}/versions/{ver}/stop"), serde_json::json!({})).await?;
-    }
-    for (job, ver) in &ids {
-        srv.wait_status(*job, *ver, &[12], Duration::from_secs(60)).await?;
-    }
-    drop(srv);
 
     let mut mem = String::from("| server state | trainyard RSS MB | peer |\n|---|---|---|\n");
     let pueue_idle = peers.pueue.as_ref().map(|p| rss_mb(p.daemon_pid));
@@ -212,8 +310,11 @@ async fn main() -> Result<()> {
         };
         writeln!(mem, "| {state} | {mb:.1} | {peer} |")?;
     }
-    writeln!(report, "## Memory\n\n{mem}\nEach running job also has one `trainyard shim` process: {shim_avg:.1} MB RSS on average ({} measured).\n", shims.len())?;
-    writeln!(report, "Reproduce: `bash bench/run.sh` (full) or `bash bench/run.sh --smoke`.")?;
+    writeln!(report, "## Memory\n\n{mem}\n{shim_note}")?;
+    writeln!(
+        report,
+        "Reproduce: `bash bench/run.sh` (full) or `bash bench/run.sh --smoke`."
+    )?;
 
     println!("{report}");
     if let Some(dir) = args.out.parent() {

@@ -17,7 +17,11 @@ pub struct Pueue {
 fn run(cmd: &mut Command) -> Result<String> {
     let out = cmd.stdin(Stdio::null()).output()?;
     if !out.status.success() {
-        bail!("{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{:?} failed: {}",
+            cmd,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -45,7 +49,11 @@ impl Pueue {
             .stderr(log)
             .spawn()
             .context("starting pueued")?;
-        let p = Self { bin_dir: bin_dir.to_owned(), config, daemon_pid: child.id() };
+        let p = Self {
+            bin_dir: bin_dir.to_owned(),
+            config,
+            daemon_pid: child.id(),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while p.client(&["status", "--json"]).is_err() {
             if Instant::now() > deadline {
@@ -59,13 +67,18 @@ impl Pueue {
 
     /// Runs the `pueue` client.
     pub fn client(&self, args: &[&str]) -> Result<String> {
-        run(Command::new(self.bin_dir.join("pueue")).arg("--config").arg(&self.config).args(args))
+        run(Command::new(self.bin_dir.join("pueue"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args))
     }
 
     /// `pueue add --print-task-id -- <command>`: the task id.
     pub fn add(&self, command: &str) -> Result<u64> {
         let out = self.client(&["add", "--print-task-id", "--", command])?;
-        out.trim().parse().with_context(|| format!("pueue add printed {out:?}"))
+        out.trim()
+            .parse()
+            .with_context(|| format!("pueue add printed {out:?}"))
     }
 
     /// Task statuses as pueue reports them (`Done`, `Running`, `Queued`...).
@@ -94,21 +107,44 @@ impl Drop for Pueue {
         let _ = self.client(&["kill", "--all"]);
         let _ = self.client(&["shutdown"]);
         std::thread::sleep(Duration::from_millis(200));
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.daemon_pid as i32), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.daemon_pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 
 /// Whether a Slurm cluster answers.
 pub fn slurm_available() -> bool {
-    Command::new("sinfo").args(["-h", "-o", "%t"]).output().map(|o| {
-        o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| matches!(l.trim(), "idle" | "mix" | "alloc"))
-    }).unwrap_or(false)
+    Command::new("sinfo")
+        .args(["-h", "-o", "%t"])
+        .output()
+        .map(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| matches!(l.trim(), "idle" | "mix" | "alloc"))
+        })
+        .unwrap_or(false)
 }
 
 /// `sbatch --parsable --wrap <command>` with output discarded: the job id.
 pub fn sbatch_wrap(command: &str, name: &str) -> Result<u64> {
-    let out = run(Command::new("sbatch").args(["--parsable", "-o", "/dev/null", "-J", name, "--wrap", command]))?;
-    out.trim().split(';').next().unwrap_or_default().parse().with_context(|| format!("sbatch printed {out:?}"))
+    let out = run(Command::new("sbatch").args([
+        "--parsable",
+        "-o",
+        "/dev/null",
+        "-J",
+        name,
+        "--wrap",
+        command,
+    ]))?;
+    out.trim()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .with_context(|| format!("sbatch printed {out:?}"))
 }
 
 /// Number of jobs named `name` that Slurm still has pending or running.

@@ -13,14 +13,19 @@ use trainyard_api::JobStatus;
 use trainyard_store::{NewJob, NewVersion, Store};
 
 /// Writes its start time (ns since the epoch) to the file given as `--out=`.
-pub const START_SH: &str = "for a in \"$@\"; do case \"$a\" in --out=*) out=\"${a#--out=}\";; esac; done\n\
+pub const START_SH: &str =
+    "for a in \"$@\"; do case \"$a\" in --out=*) out=\"${a#--out=}\";; esac; done\n\
 date +%s%N > \"$out.tmp\" && mv \"$out.tmp\" \"$out\"\n";
 /// Writes its pid to `--out=` and sleeps.
-pub const SLEEP_SH: &str = "for a in \"$@\"; do case \"$a\" in --out=*) out=\"${a#--out=}\";; esac; done\n\
+pub const SLEEP_SH: &str =
+    "for a in \"$@\"; do case \"$a\" in --out=*) out=\"${a#--out=}\";; esac; done\n\
 echo $$ > \"$out.tmp\" && mv \"$out.tmp\" \"$out\"\nexec sleep 300\n";
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 async fn wait_file(path: &Path, within: Duration) -> Result<String> {
@@ -40,7 +45,10 @@ async fn wait_file(path: &Path, within: Duration) -> Result<String> {
 
 fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -72,7 +80,13 @@ pub struct Peers {
 }
 
 /// Scenario 1: submit -> the job's first instruction runs, one job at a time.
-pub async fn start_latency(srv: &Server, peers: &Peers, work: &Path, n: usize, slurm_n: usize) -> Result<Row> {
+pub async fn start_latency(
+    srv: &Server,
+    peers: &Peers,
+    work: &Path,
+    n: usize,
+    slurm_n: usize,
+) -> Result<Row> {
     let (start_sh, _) = scripts(&srv.storage().join("app"))?;
     let marks = work.join("start-marks");
     std::fs::create_dir_all(&marks)?;
@@ -80,18 +94,40 @@ pub async fn start_latency(srv: &Server, peers: &Peers, work: &Path, n: usize, s
     for i in 0..n {
         let out = marks.join(format!("ty-{i}"));
         let t0 = now_ns();
-        srv.create(&format!("start-{i}"), "app", "start.sh", &[("out", out.display().to_string())]).await?;
-        let t1: u128 = wait_file(&out, Duration::from_secs(30)).await?.trim().parse()?;
+        srv.create(
+            &format!("start-{i}"),
+            "app",
+            "start.sh",
+            &[("out", out.display().to_string())],
+        )
+        .await?;
+        let t1: u128 = wait_file(&out, Duration::from_secs(30))
+            .await?
+            .trim()
+            .parse()?;
         ours.push(Duration::from_nanos(t1.saturating_sub(t0) as u64));
     }
-    let mut row = Row { name: "start: submit -> job running".into(), unit: "ms", ours, peers: vec![], higher_is_better: false };
+    let mut row = Row {
+        name: "start: submit -> job running".into(),
+        unit: "ms",
+        ours,
+        peers: vec![],
+        higher_is_better: false,
+    };
     if let Some(p) = &peers.pueue {
         let mut s = Samples::default();
         for i in 0..n {
             let out = marks.join(format!("pueue-{i}"));
             let t0 = now_ns();
-            p.add(&format!("sh {} --out={}", start_sh.display(), out.display()))?;
-            let t1: u128 = wait_file(&out, Duration::from_secs(30)).await?.trim().parse()?;
+            p.add(&format!(
+                "sh {} --out={}",
+                start_sh.display(),
+                out.display()
+            ))?;
+            let t1: u128 = wait_file(&out, Duration::from_secs(30))
+                .await?
+                .trim()
+                .parse()?;
             s.push(Duration::from_nanos(t1.saturating_sub(t0) as u64));
         }
         p.clean()?;
@@ -102,8 +138,14 @@ pub async fn start_latency(srv: &Server, peers: &Peers, work: &Path, n: usize, s
         for i in 0..slurm_n {
             let out = marks.join(format!("slurm-{i}"));
             let t0 = now_ns();
-            peers::sbatch_wrap(&format!("sh {} --out={}", start_sh.display(), out.display()), "ty-bench-start")?;
-            let t1: u128 = wait_file(&out, Duration::from_secs(120)).await?.trim().parse()?;
+            peers::sbatch_wrap(
+                &format!("sh {} --out={}", start_sh.display(), out.display()),
+                "ty-bench-start",
+            )?;
+            let t1: u128 = wait_file(&out, Duration::from_secs(120))
+                .await?
+                .trim()
+                .parse()?;
             s.push(Duration::from_nanos(t1.saturating_sub(t0) as u64));
         }
         row.peers.push(("slurm", s));
@@ -150,7 +192,9 @@ pub async fn throughput(srv: &Server, peers: &Peers, n: usize, slurm_n: usize) -
     let rate = |count: usize, took: Duration| Samples(vec![count as f64 / took.as_secs_f64()]);
     let ours = rate(n, t0.elapsed());
     let mut row = Row {
-        name: format!("throughput: {n} trivial jobs submitted at once until all done (slurm: {slurm_n})"),
+        name: format!(
+            "throughput: {n} trivial jobs submitted at once until all done (slurm: {slurm_n})"
+        ),
         unit: "jobs/s",
         ours,
         peers: vec![],
@@ -197,22 +241,51 @@ pub async fn stop_latency(srv: &Server, peers: &Peers, work: &Path, n: usize) ->
     let mut ours = Samples::default();
     for i in 0..n {
         let out = marks.join(format!("ty-{i}"));
-        let (job, ver) = srv.create(&format!("stop-{i}"), "app", "sleep.sh", &[("out", out.display().to_string())]).await?;
-        let pid: i32 = wait_file(&out, Duration::from_secs(30)).await?.trim().parse()?;
-        srv.wait_status(job, ver, &[8], Duration::from_secs(30)).await?;
+        let (job, ver) = srv
+            .create(
+                &format!("stop-{i}"),
+                "app",
+                "sleep.sh",
+                &[("out", out.display().to_string())],
+            )
+            .await?;
+        let pid: i32 = wait_file(&out, Duration::from_secs(30))
+            .await?
+            .trim()
+            .parse()?;
+        srv.wait_status(job, ver, &[8], Duration::from_secs(30))
+            .await?;
         let t0 = Instant::now();
-        srv.post(&format!("/training-jobs/{job}/versions/{ver}/stop"), serde_json::json!({})).await?;
-        srv.wait_status(job, ver, &[12], Duration::from_secs(30)).await?;
+        srv.post(
+            &format!("/training-jobs/{job}/versions/{ver}/stop"),
+            serde_json::json!({}),
+        )
+        .await?;
+        srv.wait_status(job, ver, &[12], Duration::from_secs(30))
+            .await?;
         wait_gone(pid, Duration::from_secs(30)).await?;
         ours.push(t0.elapsed());
     }
-    let mut row = Row { name: "stop: running sleep -> stopped, process gone".into(), unit: "ms", ours, peers: vec![], higher_is_better: false };
+    let mut row = Row {
+        name: "stop: running sleep -> stopped, process gone".into(),
+        unit: "ms",
+        ours,
+        peers: vec![],
+        higher_is_better: false,
+    };
     if let Some(p) = &peers.pueue {
         let mut s = Samples::default();
         for i in 0..n {
             let out = marks.join(format!("pueue-{i}"));
-            let id = p.add(&format!("sh {} --out={}", sleep_sh.display(), out.display()))?;
-            let pid: i32 = wait_file(&out, Duration::from_secs(30)).await?.trim().parse()?;
+            let id = p.add(&format!(
+                "sh {} --out={}",
+                sleep_sh.display(),
+                out.display()
+            ))?;
+            let pid: i32 = wait_file(&out, Duration::from_secs(30))
+                .await?
+                .trim()
+                .parse()?;
             let t0 = Instant::now();
             p.client(&["kill", &id.to_string()])?;
             wait_gone(pid, Duration::from_secs(30)).await?;
@@ -225,8 +298,14 @@ pub async fn stop_latency(srv: &Server, peers: &Peers, work: &Path, n: usize) ->
         let mut s = Samples::default();
         for i in 0..n {
             let out = marks.join(format!("slurm-{i}"));
-            let id = peers::sbatch_wrap(&format!("sh {} --out={}", sleep_sh.display(), out.display()), "ty-bench-stop")?;
-            let pid: i32 = wait_file(&out, Duration::from_secs(120)).await?.trim().parse()?;
+            let id = peers::sbatch_wrap(
+                &format!("sh {} --out={}", sleep_sh.display(), out.display()),
+                "ty-bench-stop",
+            )?;
+            let pid: i32 = wait_file(&out, Duration::from_secs(120))
+                .await?
+                .trim()
+                .parse()?;
             let t0 = Instant::now();
             peers::scancel(id)?;
             wait_gone(pid, Duration::from_secs(60)).await?;
@@ -253,7 +332,12 @@ pub async fn seed(data: &Path, total: usize) -> Result<()> {
             description: String::new(),
             pre_version_id: None,
             status: JobStatus::COMPLETED,
-            config: JobConfig { worker_server_num: Some(1), spec_id: Some(1), engine_id: Some(1), ..Default::default() },
+            config: JobConfig {
+                worker_server_num: Some(1),
+                spec_id: Some(1),
+                engine_id: Some(1),
+                ..Default::default()
+            },
             resource_id: format!("job{i:08x}"),
             run_dir_template: data.join("runs/{id}").display().to_string(),
             create_time: 1_700_000_000_000 + i as i64,
@@ -266,7 +350,15 @@ pub async fn seed(data: &Path, total: usize) -> Result<()> {
 /// One wrk run: (requests/s, p50 ms, p99 ms).
 pub fn wrk(url: &str, seconds: u64) -> Result<(f64, f64, f64)> {
     let out = std::process::Command::new("wrk")
-        .args(["-t2", "-c16", &format!("-d{seconds}s"), "--latency", "-H", &format!("X-Auth-Token: {}", crate::server::TOKEN), url])
+        .args([
+            "-t2",
+            "-c16",
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-H",
+            &format!("X-Auth-Token: {}", crate::server::TOKEN),
+            url,
+        ])
         .output()?;
     if !out.status.success() {
         bail!("wrk failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -340,11 +432,15 @@ pub async fn log_paging(srv: &Server, bytes: u64, queries: usize) -> Result<(Vec
     std::fs::create_dir_all(&app)?;
     std::fs::write(app.join("true.sh"), "echo started\n")?;
     let (job, ver) = srv.create("bigLog", "true", "true.sh", &[]).await?;
-    srv.wait_status(job, ver, &[10], Duration::from_secs(30)).await?;
+    srv.wait_status(job, ver, &[10], Duration::from_secs(30))
+        .await?;
     let log = srv.data.join(format!("runs/{ver}/logs/bigLog.0"));
     let lines = {
         use std::io::Write;
-        let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::OpenOptions::new().append(true).open(&log)?);
+        let mut f = std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::OpenOptions::new().append(true).open(&log)?,
+        );
         let mut written = std::fs::metadata(&log)?.len();
         let mut n: u64 = 2;
         while written < bytes {

@@ -21,7 +21,9 @@ pub struct Server {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 impl Server {
@@ -46,7 +48,9 @@ impl Server {
             child: spawn(bin, &config, port, dir)?,
             base: format!("http://127.0.0.1:{port}"),
             data,
-            http: reqwest::Client::builder().pool_max_idle_per_host(64).build()?,
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()?,
             bin: bin.to_owned(),
             config,
             port,
@@ -122,22 +126,42 @@ impl Server {
     }
 
     /// Creates a job running `app/<boot>` with `sh`; returns (job id, version id).
-    pub async fn create(&self, name: &str, app: &str, boot: &str, params: &[(&str, String)]) -> Result<(i64, i64)> {
-        let parameter: Vec<Value> = params.iter().map(|(k, v)| json!({"label": k, "value": v})).collect();
+    pub async fn create(
+        &self,
+        name: &str,
+        app: &str,
+        boot: &str,
+        params: &[(&str, String)],
+    ) -> Result<(i64, i64)> {
+        let parameter: Vec<Value> = params
+            .iter()
+            .map(|(k, v)| json!({"label": k, "value": v}))
+            .collect();
         let body = json!({"job_name": name, "config": {
             "worker_server_num": 1, "app_url": format!("/{app}/"), "boot_file_url": format!("/{app}/{boot}"),
             "data_url": "/data/", "spec_id": 1, "engine_id": 1, "parameter": parameter}});
         let r = self.post("/training-jobs", body).await?;
-        Ok((r["job_id"].as_i64().context("job_id")?, r["version_id"].as_i64().context("version_id")?))
+        Ok((
+            r["job_id"].as_i64().context("job_id")?,
+            r["version_id"].as_i64().context("version_id")?,
+        ))
     }
 
     pub async fn status(&self, job: i64, ver: i64) -> Result<i64> {
-        let r = self.get(&format!("/training-jobs/{job}/versions/{ver}")).await?;
+        let r = self
+            .get(&format!("/training-jobs/{job}/versions/{ver}"))
+            .await?;
         r["status"].as_i64().context("status")
     }
 
     /// Polls until the version is in one of `wanted`.
-    pub async fn wait_status(&self, job: i64, ver: i64, wanted: &[i64], within: Duration) -> Result<i64> {
+    pub async fn wait_status(
+        &self,
+        job: i64,
+        ver: i64,
+        wanted: &[i64],
+        within: Duration,
+    ) -> Result<i64> {
         let deadline = Instant::now() + within;
         loop {
             let s = self.status(job, ver).await?;
@@ -165,19 +189,34 @@ impl Drop for Server {
 
 /// SIGKILLs what a run directory's shim started (teardown of the benchmark's jobs).
 fn kill_run_dir(run_dir: &Path) {
-    let Ok(text) = std::fs::read_to_string(run_dir.join("workers.json")) else { return };
-    let Ok(workers) = serde_json::from_str::<Vec<Value>>(&text) else { return };
+    let Ok(text) = std::fs::read_to_string(run_dir.join("workers.json")) else {
+        return;
+    };
+    let Ok(workers) = serde_json::from_str::<Vec<Value>>(&text) else {
+        return;
+    };
     for w in workers {
         if let Some(pgid) = w["pgid"].as_i64() {
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid as i32), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }
 
 fn spawn(bin: &Path, config: &Path, port: u16, dir: &Path) -> Result<Child> {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log"))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))?;
     Ok(Command::new(bin)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--config"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--config",
+        ])
         .arg(config)
         .env("RUST_LOG", "warn")
         .stdout(log.try_clone()?)

@@ -36,7 +36,10 @@ impl Samples {
     /// (min, max).
     pub fn range(&self) -> (f64, f64) {
         let v = self.sorted();
-        (v.first().copied().unwrap_or(f64::NAN), v.last().copied().unwrap_or(f64::NAN))
+        (
+            v.first().copied().unwrap_or(f64::NAN),
+            v.last().copied().unwrap_or(f64::NAN),
+        )
     }
 }
 
@@ -78,7 +81,11 @@ pub fn table(rows: &[Row]) -> String {
             .peers
             .iter()
             .map(|(name, s)| {
-                let ratio = if r.higher_is_better { r.ours.p50() / s.p50() } else { s.p50() / r.ours.p50() };
+                let ratio = if r.higher_is_better {
+                    r.ours.p50() / s.p50()
+                } else {
+                    s.p50() / r.ours.p50()
+                };
                 format!("{name} {} ({}x)", fmt(s.p50()), fmt(ratio))
             })
             .collect();
@@ -91,7 +98,11 @@ pub fn table(rows: &[Row]) -> String {
             fmt(min),
             fmt(max),
             r.ours.0.len(),
-            if peers.is_empty() { "-".into() } else { peers.join("; ") }
+            if peers.is_empty() {
+                "-".into()
+            } else {
+                peers.join("; ")
+            }
         ));
     }
     out

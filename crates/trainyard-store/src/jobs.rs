@@ -142,9 +142,9 @@ impl Store {
         .await?)
     }
 
-    /// Number of live jobs of the project.
+    /// Number of live jobs of the project (from the trigger-kept counters).
     pub async fn count_jobs(&self, project_id: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM jobs WHERE project_id = ? AND deleted = 0")
+        Ok(sqlx::query_scalar("SELECT COALESCE(SUM(live), 0) FROM job_counts WHERE project_id = ?")
             .bind(project_id)
             .fetch_one(&self.pool)
             .await?)
@@ -193,7 +193,17 @@ impl Store {
             page = page.bind(f.now);
         }
         let jobs = page.bind(f.limit).bind(f.offset).fetch_all(&self.pool).await?;
-        let total = count.fetch_one(&self.pool).await?;
+        let total = if f.statuses.is_empty() && f.search.is_none() {
+            // Unfiltered: the counters, not a count over the whole project.
+            sqlx::query_scalar("SELECT COALESCE(SUM(live), 0) FROM job_counts WHERE project_id = ? AND (? IS NULL OR workspace_id = ?)")
+                .bind(project_id)
+                .bind(f.workspace_id.as_deref())
+                .bind(f.workspace_id.as_deref())
+                .fetch_one(&self.pool)
+                .await?
+        } else {
+            count.fetch_one(&self.pool).await?
+        };
         Ok((jobs, total))
     }
 

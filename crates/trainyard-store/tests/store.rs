@@ -135,3 +135,29 @@ async fn unknown_engines_are_named() {
     let err = Store::open("postgres://localhost/db").await.unwrap_err();
     assert!(err.to_string().contains("postgres"), "{err}");
 }
+
+#[tokio::test]
+async fn live_job_counters_follow_creates_and_deletes() {
+    let (_dir, store) = open().await;
+    let mut ids = Vec::new();
+    for (name, ws) in [("a", "0"), ("b", "0"), ("c", "0"), ("d", "x")] {
+        let j = NewJob { workspace_id: ws.into(), ..job(name) };
+        ids.push(store.create_job(&j, Some(&version())).await.unwrap().0.id);
+    }
+    store.create_job(&NewJob { project_id: "q".into(), ..job("other") }, None).await.unwrap();
+    assert_eq!(store.count_jobs("p").await.unwrap(), 4);
+    store.mark_job_deleted("p", ids[0], &[]).await.unwrap().unwrap();
+    assert_eq!(store.count_jobs("p").await.unwrap(), 3);
+    let ws0 = JobFilter { workspace_id: Some("0".into()), ..filter() };
+    assert_eq!(store.list_jobs("p", &ws0).await.unwrap().1, 2);
+    // The filtered path counts rows; both agree.
+    let ws0_done = JobFilter { statuses: vec![1], ..ws0.clone() };
+    assert_eq!(store.list_jobs("p", &ws0_done).await.unwrap().1, 2);
+    assert_eq!(store.list_jobs("p", &filter()).await.unwrap().1, 3);
+    // Purging the deleted job's rows does not count it twice.
+    for v in store.deleted_versions().await.unwrap() {
+        store.purge_version(v.id).await.unwrap();
+    }
+    assert_eq!(store.count_jobs("p").await.unwrap(), 3);
+    assert_eq!(store.count_jobs("q").await.unwrap(), 1);
+}
