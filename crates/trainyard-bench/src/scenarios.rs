@@ -158,6 +158,11 @@ pub async fn throughput(srv: &Server, peers: &Peers, n: usize, slurm_n: usize) -
     let app = srv.storage().join("true");
     std::fs::create_dir_all(&app)?;
     std::fs::write(app.join("true.sh"), "exit 0\n")?;
+    let finished = || async {
+        let r = srv.get("/training-jobs?per_page=1&status=10,11").await?;
+        anyhow::Ok(r["job_total_count"].as_u64().unwrap_or(0))
+    };
+    let before = finished().await?;
     let t0 = Instant::now();
     let sem = Arc::new(tokio::sync::Semaphore::new(8));
     let mut tasks = Vec::new();
@@ -180,8 +185,7 @@ pub async fn throughput(srv: &Server, peers: &Peers, n: usize, slurm_n: usize) -
     }
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let r = srv.get("/training-jobs?per_page=1&status=10,11").await?;
-        if r["job_total_count"].as_u64() == Some(n as u64) {
+        if finished().await? >= before + n as u64 {
             break;
         }
         if Instant::now() > deadline {
