@@ -191,7 +191,7 @@ async fn main() -> Result<()> {
     if !rows.is_empty() {
         writeln!(
             report,
-            "## Latency and throughput\n\n{}{log_note}",
+            "## Latency and throughput\n\n{}\n{log_note}",
             stats::table(&rows)
         )?;
     }

@@ -10,6 +10,11 @@ const VERSION_COLUMNS: &str = "id, job_id, project_id, name, description, pre_ve
     config, resource_id, run_dir, create_time, start_time, end_time, handle, stop_grace, \
     failure_reason, deleted";
 
+/// `VERSION_COLUMNS` of `versions v` in a join; SQLite names the result columns the same.
+const JOINED_VERSION_COLUMNS: &str = "v.id, v.job_id, v.project_id, v.name, v.description, v.pre_version_id, \
+    v.status, v.config, v.resource_id, v.run_dir, v.create_time, v.start_time, v.end_time, v.handle, \
+    v.stop_grace, v.failure_reason, v.deleted";
+
 /// Recomputes a job's summary of its newest live version.
 const REFRESH_SUMMARY: &str = "UPDATE jobs SET
     latest_version_id = (SELECT id FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1),
@@ -229,6 +234,44 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(version_from_row).transpose()
+    }
+
+    /// A live version and its live job, in one query (the hot path of TJ-03, TJ-10, TJ-12).
+    pub async fn get_job_version(&self, project_id: &str, job_id: i64, version_id: i64) -> Result<Option<(Job, Version)>> {
+        let sql = format!(
+            "SELECT {JOINED_VERSION_COLUMNS}, j.name AS j_name, j.description AS j_description,
+                j.workspace_id AS j_workspace_id, j.create_time AS j_create_time,
+                j.latest_version_id AS j_latest_version_id, j.latest_status AS j_latest_status,
+                j.latest_start_time AS j_latest_start_time, j.latest_end_time AS j_latest_end_time,
+                j.version_count AS j_version_count
+             FROM versions v JOIN jobs j ON j.id = v.job_id
+             WHERE v.id = ? AND v.job_id = ? AND v.project_id = ? AND v.deleted = 0 AND j.project_id = ? AND j.deleted = 0"
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(version_id)
+            .bind(job_id)
+            .bind(project_id)
+            .bind(project_id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let version = version_from_row(&row)?;
+        let job = Job {
+            id: version.job_id,
+            project_id: version.project_id.clone(),
+            name: row.try_get("j_name")?,
+            description: row.try_get("j_description")?,
+            workspace_id: row.try_get("j_workspace_id")?,
+            create_time: row.try_get("j_create_time")?,
+            latest_version_id: row.try_get("j_latest_version_id")?,
+            latest_status: row.try_get("j_latest_status")?,
+            latest_start_time: row.try_get("j_latest_start_time")?,
+            latest_end_time: row.try_get("j_latest_end_time")?,
+            version_count: row.try_get("j_version_count")?,
+        };
+        Ok(Some((job, version)))
     }
 
     /// Any stored version by id, deleted ones included (for the executor).

@@ -265,9 +265,14 @@ impl Service {
 
     /// A live job and version of the project, or the not-found error.
     pub async fn job_and_version(&self, project: &str, job_id: i64, version_id: i64) -> ApiResult<(Job, Version)> {
-        let job = self.store.get_job(project, job_id).await?.ok_or_else(|| job_not_found(job_id))?;
-        let v = self.store.get_version(project, job_id, version_id).await?.ok_or_else(|| version_not_found(version_id))?;
-        Ok((job, v))
+        if let Some(found) = self.store.get_job_version(project, job_id, version_id).await? {
+            return Ok(found);
+        }
+        // Not found: say which of the two is missing.
+        match self.store.get_job(project, job_id).await? {
+            None => Err(job_not_found(job_id)),
+            Some(_) => Err(version_not_found(version_id)),
+        }
     }
 
     /// TJ-03.
