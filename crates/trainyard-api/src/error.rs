@@ -16,7 +16,11 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// Builds a failure body for `code` with `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { is_success: false, error_code: code.as_str().to_owned(), error_message: message.into() }
+        Self {
+            is_success: false,
+            error_code: code.as_str().to_owned(),
+            error_message: message.into(),
+        }
     }
 }
 

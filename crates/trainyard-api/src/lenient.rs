@@ -21,7 +21,9 @@ impl<'de> Visitor<'de> for I64Visitor {
         Ok(Some(v))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        i64::try_from(v).map(Some).map_err(|_| E::custom("integer out of range"))
+        i64::try_from(v)
+            .map(Some)
+            .map_err(|_| E::custom("integer out of range"))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
         if v.fract() == 0.0 && v.abs() < 9.0e15 {
@@ -34,7 +36,9 @@ impl<'de> Visitor<'de> for I64Visitor {
         if v.trim().is_empty() {
             return Ok(None);
         }
-        parse_i64(v).map(Some).ok_or_else(|| E::custom(format!("expected an integer, got \"{v}\"")))
+        parse_i64(v)
+            .map(Some)
+            .ok_or_else(|| E::custom(format!("expected an integer, got \"{v}\"")))
     }
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
@@ -67,9 +71,13 @@ pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
             "" => Ok(None),
             "true" => Ok(Some(true)),
             "false" => Ok(Some(false)),
-            _ => Err(de::Error::custom(format!("expected a boolean, got \"{s}\""))),
+            _ => Err(de::Error::custom(format!(
+                "expected a boolean, got \"{s}\""
+            ))),
         },
-        other => Err(de::Error::custom(format!("expected a boolean, got {other}"))),
+        other => Err(de::Error::custom(format!(
+            "expected a boolean, got {other}"
+        ))),
     }
 }
 

@@ -45,7 +45,10 @@ impl JobStatus {
     }
     /// Terminal for action checks (0 included).
     pub fn is_terminal(self) -> bool {
-        matches!(self.0, 0 | 3 | 5 | 6 | 10 | 11 | 12 | 13 | 14 | 16 | 17 | 20 | 21 | 22)
+        matches!(
+            self.0,
+            0 | 3 | 5 | 6 | 10 | 11 | 12 | 13 | 14 | 16 | 17 | 20 | 21 | 22
+        )
     }
     /// Whether the value is one of the 23 documented codes.
     pub fn is_known(self) -> bool {

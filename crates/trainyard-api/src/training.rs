@@ -36,16 +36,34 @@ impl<'de> Deserialize<'de> for Parameter {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DataSource {
     /// `obs` or `dataset`.
-    #[serde(rename = "type", default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub kind: Option<String>,
     /// Storage path of the data (type `obs`).
-    #[serde(default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub data_url: Option<String>,
     /// Dataset id (type `dataset`).
-    #[serde(default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub dataset_id: Option<String>,
     /// Dataset version id (type `dataset`); `dataset_version_id` is accepted as an alias.
-    #[serde(default, alias = "dataset_version_id", deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "dataset_version_id",
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub dataset_version: Option<String>,
 }
 
@@ -153,7 +171,11 @@ pub struct JobConfig {
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub user_command: Option<String>,
     /// Whether TJ-01 also creates the first version (default true).
-    #[serde(default, deserialize_with = "lenient::opt_bool", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub create_version: Option<bool>,
     /// Volumes.
     #[serde(default)]
@@ -162,10 +184,18 @@ pub struct JobConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flavor: Option<Flavor>,
     /// TJ-06: the version this one derives from.
-    #[serde(default, deserialize_with = "lenient::opt_i64", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pre_version_id: Option<i64>,
     /// trainyard extension: stop and fail the version after this many seconds of running.
-    #[serde(default, deserialize_with = "lenient::opt_i64", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_runtime_seconds: Option<i64>,
 }
 
@@ -173,7 +203,11 @@ pub struct JobConfig {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CreateJobRequest {
     /// Job name.
-    #[serde(default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub job_name: Option<String>,
     /// Description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,7 +216,11 @@ pub struct CreateJobRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<JobConfig>,
     /// Workspace (default "0").
-    #[serde(default, deserialize_with = "lenient_workspace", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_workspace",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub workspace_id: Option<String>,
 }
 
@@ -209,7 +247,11 @@ pub struct UpdateDescriptionRequest {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StopRequest {
     /// Overrides the configured SIGTERM-to-SIGKILL grace period.
-    #[serde(default, deserialize_with = "lenient::opt_i64", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub grace_period_seconds: Option<i64>,
 }
 

@@ -11,20 +11,38 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ScheduleInput {
     /// Must be `stop` (case-insensitive).
-    #[serde(rename = "type", default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub kind: Option<String>,
     /// `HOURS` (documented) or `MINUTES` (trainyard extension); `timeUnit` is an alias.
-    #[serde(default, alias = "timeUnit", deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "timeUnit",
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub time_unit: Option<String>,
     /// Delay before the job is stopped; 0 = never.
-    #[serde(default, deserialize_with = "lenient::opt_i64", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub duration: Option<i64>,
 }
 
 impl ScheduleInput {
     /// A `stop` rule after `duration` `time_unit`s (`HOURS` or `MINUTES`).
     pub fn stop_after(time_unit: &str, duration: i64) -> Self {
-        Self { kind: Some("stop".into()), time_unit: Some(time_unit.into()), duration: Some(duration) }
+        Self {
+            kind: Some("stop".into()),
+            time_unit: Some(time_unit.into()),
+            duration: Some(duration),
+        }
     }
 }
 
@@ -32,11 +50,13 @@ impl ScheduleInput {
 pub fn schedule_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ScheduleInput>, D::Error> {
     match serde_json::Value::deserialize(d)? {
         serde_json::Value::Null => Ok(Vec::new()),
-        v @ serde_json::Value::Object(_) => {
-            serde_json::from_value(v).map(|s| vec![s]).map_err(de::Error::custom)
-        }
+        v @ serde_json::Value::Object(_) => serde_json::from_value(v)
+            .map(|s| vec![s])
+            .map_err(de::Error::custom),
         v @ serde_json::Value::Array(_) => serde_json::from_value(v).map_err(de::Error::custom),
-        other => Err(de::Error::custom(format!("schedule must be an object or an array, got {other}"))),
+        other => Err(de::Error::custom(format!(
+            "schedule must be an object or an array, got {other}"
+        ))),
     }
 }
 
@@ -45,22 +65,38 @@ pub fn schedule_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ScheduleInpu
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CreateVisualizationRequest {
     /// Job name, 1-20 of letters, digits, `_`, `-`.
-    #[serde(default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub job_name: Option<String>,
     /// Description, 0-256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_desc: Option<String>,
     /// Storage path of the event files.
-    #[serde(default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub train_url: Option<String>,
     /// `tensorboard` (default) or `mindinsight`, case-insensitive.
-    #[serde(default, deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub job_type: Option<String>,
     /// Flavor; users need not set it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flavor: Option<Flavor>,
     /// Auto-stop rules.
-    #[serde(default, deserialize_with = "schedule_list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "schedule_list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub schedule: Vec<ScheduleInput>,
 }
 

@@ -75,8 +75,12 @@ impl CliError {
 
 fn init_tracing(default: tracing::level_filters::LevelFilter) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::builder().with_default_directive(default.into()).from_env_lossy();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::builder()
+        .with_default_directive(default.into())
+        .from_env_lossy();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("TRAINYARD_LOG_FORMAT").is_ok_and(|v| v == "json") {
         builder.json().init();
     } else {
@@ -97,13 +101,21 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Shim { run_dir } => ExitCode::from(trainyard_exec::run_shim(&run_dir).clamp(0, 255) as u8),
+        Command::Shim { run_dir } => {
+            ExitCode::from(trainyard_exec::run_shim(&run_dir).clamp(0, 255) as u8)
+        }
         Command::SlurmTask { run_dir } => {
             ExitCode::from(trainyard_exec::slurm::run_slurm_task(&run_dir).clamp(0, 255) as u8)
         }
-        Command::Serve { listen, data_dir, config } => {
+        Command::Serve {
+            listen,
+            data_dir,
+            config,
+        } => {
             init_tracing(tracing::level_filters::LevelFilter::INFO);
-            let Some(rt) = runtime() else { return ExitCode::from(EXIT_FAILURE) };
+            let Some(rt) = runtime() else {
+                return ExitCode::from(EXIT_FAILURE);
+            };
             match rt.block_on(serve::serve(listen, data_dir, config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -130,7 +142,9 @@ fn main() -> ExitCode {
                 _ => tracing::level_filters::LevelFilter::DEBUG,
             };
             init_tracing(level);
-            let Some(rt) = runtime() else { return ExitCode::from(EXIT_FAILURE) };
+            let Some(rt) = runtime() else {
+                return ExitCode::from(EXIT_FAILURE);
+            };
             match rt.block_on(commands::run(&cli.global, command)) {
                 Ok(code) => code,
                 Err(e) => {

@@ -7,12 +7,15 @@ use std::io::Write;
 /// Writes `bytes` to stdout; a closed pipe ends the command quietly.
 pub fn stdout(bytes: &[u8]) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
-    out.write_all(bytes).and_then(|()| out.flush()).map_err(CliError::from_stdout)
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(CliError::from_stdout)
 }
 
 /// Prints `value` as pretty JSON.
 pub fn json<T: Serialize>(value: &T) -> Result<(), CliError> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| CliError::Failed(format!("encoding JSON: {e}")))?;
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Failed(format!("encoding JSON: {e}")))?;
     text.push('\n');
     stdout(text.as_bytes())
 }
@@ -35,7 +38,9 @@ pub struct Table {
 impl Table {
     /// A table with these column headers.
     pub fn new(headers: &[&str]) -> Self {
-        Self { rows: vec![headers.iter().map(|h| (*h).to_owned()).collect()] }
+        Self {
+            rows: vec![headers.iter().map(|h| (*h).to_owned()).collect()],
+        }
     }
 
     /// Adds a row.
@@ -47,11 +52,21 @@ impl Table {
     pub fn print(&self) -> Result<(), CliError> {
         let cols = self.rows[0].len();
         let widths: Vec<usize> = (0..cols)
-            .map(|c| self.rows.iter().map(|r| r.get(c).map_or(0, |s| s.chars().count())).max().unwrap_or(0))
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let mut text = String::new();
         for row in &self.rows {
-            let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+            let line: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect();
             text.push_str(line.join("  ").trim_end());
             text.push('\n');
         }
@@ -86,7 +101,11 @@ pub fn status_name(code: i64) -> &'static str {
         "CHECK_FAILED",
         "MOUNT_FAILED",
     ];
-    usize::try_from(code).ok().and_then(|i| NAMES.get(i)).copied().unwrap_or("?")
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .copied()
+        .unwrap_or("?")
 }
 
 /// `NAME(code)`.
@@ -96,7 +115,10 @@ pub fn status(code: i64) -> String {
 
 /// Milliseconds since the epoch as UTC `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn time_ms(ms: i64) -> String {
-    format!("{}Z", trainyard_api::time::utc_datetime(ms.div_euclid(1000)))
+    format!(
+        "{}Z",
+        trainyard_api::time::utc_datetime(ms.div_euclid(1000))
+    )
 }
 
 /// Milliseconds as `1h2m3s`.

@@ -47,7 +47,8 @@ pub fn settings(g: &Global) -> Result<Settings, CliError> {
     let path = profile_path();
     let profiles: HashMap<String, Profile> = match &path {
         Some(p) if p.exists() => {
-            let text = std::fs::read_to_string(p).map_err(|e| CliError::Usage(format!("{}: {e}", p.display())))?;
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", p.display())))?;
             toml::from_str(&text).map_err(|e| CliError::Usage(format!("{}: {e}", p.display())))?
         }
         _ => HashMap::new(),
@@ -57,7 +58,9 @@ pub fn settings(g: &Global) -> Result<Settings, CliError> {
         Some(name) => profiles.remove(name).ok_or_else(|| {
             CliError::Usage(format!(
                 "profile '{name}' is not in {}",
-                path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the profile file".into())
+                path.as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "the profile file".into())
             ))
         })?,
         None => profiles.remove("default").unwrap_or_default(),
@@ -74,8 +77,18 @@ pub fn settings(g: &Global) -> Result<Settings, CliError> {
         (None, None, None) => None,
     };
     let project = g.project.clone().or(profile.project).ok_or_else(|| {
-        CliError::Usage("no project: pass --project, set TRAINYARD_PROJECT or add it to a profile".into())
+        CliError::Usage(
+            "no project: pass --project, set TRAINYARD_PROJECT or add it to a profile".into(),
+        )
     })?;
-    let server = g.server.clone().or(profile.server).unwrap_or_else(|| DEFAULT_SERVER.to_owned());
-    Ok(Settings { server, project, token })
+    let server = g
+        .server
+        .clone()
+        .or(profile.server)
+        .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+    Ok(Settings {
+        server,
+        project,
+        token,
+    })
 }

@@ -14,7 +14,11 @@ async fn shutdown_signal() {
 }
 
 /// Loads the configuration (file < flags) and serves until SIGINT/SIGTERM.
-pub async fn serve(listen: Option<std::net::SocketAddr>, data_dir: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<()> {
+pub async fn serve(
+    listen: Option<std::net::SocketAddr>,
+    data_dir: Option<PathBuf>,
+    config: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let config_path = config.or_else(|| {
         let base = std::env::var_os("XDG_CONFIG_HOME")
             .map(PathBuf::from)
@@ -35,7 +39,10 @@ pub async fn serve(listen: Option<std::net::SocketAddr>, data_dir: Option<PathBu
     let app = trainyard_server::build(cfg, exe).await?;
     if let Some(g) = &app.generated {
         println!("Created project {} with token {}", g.project_id, g.token);
-        println!("(saved in {})", app.data_dir.join("credentials.toml").display());
+        println!(
+            "(saved in {})",
+            app.data_dir.join("credentials.toml").display()
+        );
     }
     let listener = tokio::net::TcpListener::bind(app.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, data_dir = %app.data_dir.display(), "trainyard listening");

@@ -48,7 +48,9 @@ fn has_type(v: &Value, ty: Ty) -> bool {
         Ty::Bool => v.is_boolean(),
         Ty::Obj => v.is_object(),
         Ty::Arr => v.is_array(),
-        Ty::JsonStr => v.as_str().is_some_and(|s| serde_json::from_str::<Value>(s).is_ok()),
+        Ty::JsonStr => v
+            .as_str()
+            .is_some_and(|s| serde_json::from_str::<Value>(s).is_ok()),
         Ty::Any => true,
         Ty::OptStr => v.is_null() || v.is_string(),
         Ty::OptInt => v.is_null() || int(v),
@@ -60,10 +62,17 @@ fn has_type(v: &Value, ty: Ty) -> bool {
 /// Every `(field, type)` is present in `obj` with that JSON type.
 #[track_caller]
 fn assert_shape(what: &str, obj: &Value, fields: &[(&str, Ty)]) {
-    let map = obj.as_object().unwrap_or_else(|| panic!("{what}: not an object: {obj}"));
+    let map = obj
+        .as_object()
+        .unwrap_or_else(|| panic!("{what}: not an object: {obj}"));
     for (name, ty) in fields {
-        let v = map.get(*name).unwrap_or_else(|| panic!("{what}: field `{name}` missing: {obj}"));
-        assert!(has_type(v, *ty), "{what}: field `{name}` should be {ty:?}, is {v}\nwhole: {obj}");
+        let v = map
+            .get(*name)
+            .unwrap_or_else(|| panic!("{what}: field `{name}` missing: {obj}"));
+        assert!(
+            has_type(v, *ty),
+            "{what}: field `{name}` should be {ty:?}, is {v}\nwhole: {obj}"
+        );
     }
 }
 
@@ -71,7 +80,9 @@ fn assert_shape(what: &str, obj: &Value, fields: &[(&str, Ty)]) {
 #[track_caller]
 fn assert_values(what: &str, obj: &Value, expected: Value) {
     for (k, want) in expected.as_object().unwrap() {
-        let got = obj.get(k).unwrap_or_else(|| panic!("{what}: field `{k}` missing: {obj}"));
+        let got = obj
+            .get(k)
+            .unwrap_or_else(|| panic!("{what}: field `{k}` missing: {obj}"));
         assert_eq!(got, want, "{what}: field `{k}`\nwhole: {obj}");
     }
 }
@@ -97,16 +108,26 @@ fn assert_bare_success(r: &Reply) {
 /// A position token of TJ-12: a string holding a decimal integer.
 #[track_caller]
 fn token(v: &Value) -> u128 {
-    let s = v.as_str().unwrap_or_else(|| panic!("position token should be a string: {v}"));
-    s.parse().unwrap_or_else(|_| panic!("position token should be decimal: {s}"))
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("position token should be a string: {v}"));
+    s.parse()
+        .unwrap_or_else(|_| panic!("position token should be decimal: {s}"))
 }
 
 /// §2.1 items: `{"label": str, "value": str}` and nothing else.
 #[track_caller]
 fn assert_parameters(what: &str, params: &Value) {
-    for p in params.as_array().unwrap_or_else(|| panic!("{what}: parameter not an array: {params}")) {
+    for p in params
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: parameter not an array: {params}"))
+    {
         assert_shape(what, p, &[("label", Ty::Str), ("value", Ty::Str)]);
-        assert_eq!(p.as_object().unwrap().len(), 2, "{what}: parameter item {p}");
+        assert_eq!(
+            p.as_object().unwrap().len(),
+            2,
+            "{what}: parameter item {p}"
+        );
     }
 }
 
@@ -114,13 +135,28 @@ fn assert_parameters(what: &str, params: &Value) {
 #[track_caller]
 fn assert_system_metrics(what: &str, m: &Value) {
     let series = [
-        "cpuUsage", "memUsage", "gpuUtil", "gpuMemUsage", "diskReadRate", "diskWriteRate", "recvBytesRate", "sendBytesRate",
+        "cpuUsage",
+        "memUsage",
+        "gpuUtil",
+        "gpuMemUsage",
+        "diskReadRate",
+        "diskWriteRate",
+        "recvBytesRate",
+        "sendBytesRate",
     ];
     for key in series {
-        let arr = m[key].as_array().unwrap_or_else(|| panic!("{what}: system_metric_list.{key} not an array: {m}"));
-        assert!(arr.iter().all(Value::is_string), "{what}: {key} values must be strings: {m}");
+        let arr = m[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{what}: system_metric_list.{key} not an array: {m}"));
+        assert!(
+            arr.iter().all(Value::is_string),
+            "{what}: {key} values must be strings: {m}"
+        );
     }
-    assert!(has_type(&m["interval"], Ty::Int), "{what}: interval must be an integer: {m}");
+    assert!(
+        has_type(&m["interval"], Ty::Int),
+        "{what}: interval must be an integer: {m}"
+    );
 }
 
 /// TJ-01 / TJ-06 response (worked example: numbers are numbers, INC-01).
@@ -206,12 +242,22 @@ fn assert_version_detail(what: &str, v: &Value) {
     assert_shape(
         what,
         v,
-        &[("is_success", Ty::Bool), ("job_id", Ty::Int), ("job_name", Ty::Str), ("job_desc", Ty::Str), ("system_metric_list", Ty::Obj)],
+        &[
+            ("is_success", Ty::Bool),
+            ("job_id", Ty::Int),
+            ("job_name", Ty::Str),
+            ("job_desc", Ty::Str),
+            ("system_metric_list", Ty::Obj),
+        ],
     );
     assert_shape(what, v, VERSION_FIELDS);
     assert_parameters(what, &v["parameter"]);
     assert_system_metrics(what, &v["system_metric_list"]);
-    assert!(serde_json::from_str::<Value>(v["model_metric_list"].as_str().unwrap()).unwrap().is_object());
+    assert!(
+        serde_json::from_str::<Value>(v["model_metric_list"].as_str().unwrap())
+            .unwrap()
+            .is_object()
+    );
     for f in ["error_code", "error_message"] {
         assert!(v.get(f).is_none(), "{what}: success body carries `{f}`");
     }
@@ -226,7 +272,10 @@ fn assert_version_item(what: &str, v: &Value) {
     let metrics: Value = serde_json::from_str(v["system_metric_list"].as_str().unwrap()).unwrap();
     assert_system_metrics(what, &metrics);
     for f in ["job_id", "job_name", "job_desc", "is_success"] {
-        assert!(v.get(f).is_none(), "{what}: TJ-05 items carry no `{f}`: {v}");
+        assert!(
+            v.get(f).is_none(),
+            "{what}: TJ-05 items carry no `{f}`: {v}"
+        );
     }
 }
 
@@ -236,7 +285,13 @@ fn assert_job_list(b: &Value) {
     assert_shape(
         "TJ-02",
         b,
-        &[("is_success", Ty::Bool), ("job_total_count", Ty::Int), ("job_count_limit", Ty::Int), ("jobs", Ty::Arr), ("quotas", Ty::Int)],
+        &[
+            ("is_success", Ty::Bool),
+            ("job_total_count", Ty::Int),
+            ("job_count_limit", Ty::Int),
+            ("jobs", Ty::Arr),
+            ("quotas", Ty::Int),
+        ],
     );
     for j in b["jobs"].as_array().unwrap() {
         assert_shape(
@@ -281,10 +336,20 @@ fn assert_version_list(b: &Value) {
 fn assert_created(what: &str, r: &Reply, job_name: &str, version_name: &str) -> (i64, i64) {
     let b = ok(r);
     assert_shape(what, &b, CREATE_FIELDS);
-    assert_values(what, &b, json!({"job_name": job_name, "version_name": version_name, "status": 1}));
-    assert!(b["create_time"].as_i64().unwrap() > 1_600_000_000_000, "{what}: create_time in ms: {b}");
+    assert_values(
+        what,
+        &b,
+        json!({"job_name": job_name, "version_name": version_name, "status": 1}),
+    );
+    assert!(
+        b["create_time"].as_i64().unwrap() > 1_600_000_000_000,
+        "{what}: create_time in ms: {b}"
+    );
     assert!(!b["resource_id"].as_str().unwrap().is_empty());
-    (b["job_id"].as_i64().unwrap(), b["version_id"].as_i64().unwrap())
+    (
+        b["job_id"].as_i64().unwrap(),
+        b["version_id"].as_i64().unwrap(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -528,8 +593,14 @@ fn prepare_storage(srv: &TestServer, boot: &str) {
         &format!("datasets/{DATASET_ID}/{DATASET_VERSION_ID}"),
         &[("data.csv", "x,y\n1,5\n2,8\n3,11\n4,14\n")],
     );
-    srv.write_app("test-modelarts/mnist-tensorflow-code", &[("train_mnist_tf.py", boot)]);
-    srv.write_app("test-modelarts/dataset-mnist", &[("data.csv", "x,y\n1,5\n2,8\n")]);
+    srv.write_app(
+        "test-modelarts/mnist-tensorflow-code",
+        &[("train_mnist_tf.py", boot)],
+    );
+    srv.write_app(
+        "test-modelarts/dataset-mnist",
+        &[("data.csv", "x,y\n1,5\n2,8\n")],
+    );
 }
 
 const RUN_WITHIN: Duration = Duration::from_secs(20);
@@ -540,22 +611,46 @@ const RUN_WITHIN: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tj01_sample_requests_answer_the_documented_shape() {
-    let srv = TestServer::start_with("[executor]\ncores = 64\nmemory_gb = 256\nstop_grace_seconds = 2\n").await;
+    let srv =
+        TestServer::start_with("[executor]\ncores = 64\nmemory_gb = 256\nstop_grace_seconds = 2\n")
+            .await;
     prepare_storage(&srv, PRINT_BOOT);
     let api = &srv.api;
 
     // Samples 1, 3 and 4 are accepted.
-    let (j1, v1) = assert_created("TJ-01 sample 1", &api.post("/training-jobs", tj01_sample1()).await, "TestModelArtsJob", "V0001");
-    let (j3, v3) = assert_created("TJ-01 sample 3", &api.post("/training-jobs", tj01_sample3()).await, "TestModelArtsJob3", "V0001");
-    let (j4, v4) = assert_created("TJ-01 sample 4", &api.post("/training-jobs", tj01_sample4()).await, "jobtest_TF", "V0001");
+    let (j1, v1) = assert_created(
+        "TJ-01 sample 1",
+        &api.post("/training-jobs", tj01_sample1()).await,
+        "TestModelArtsJob",
+        "V0001",
+    );
+    let (j3, v3) = assert_created(
+        "TJ-01 sample 3",
+        &api.post("/training-jobs", tj01_sample3()).await,
+        "TestModelArtsJob3",
+        "V0001",
+    );
+    let (j4, v4) = assert_created(
+        "TJ-01 sample 4",
+        &api.post("/training-jobs", tj01_sample4()).await,
+        "jobtest_TF",
+        "V0001",
+    );
 
     // The documented duplicate-name failure, with its sample message.
     let dup = api.post("/training-jobs", tj01_sample1()).await;
     dup.assert_error(400, "ModelArts.0103");
-    assert_eq!(dup.body["error_message"], json!("Job name:TestModelArtsJob is existed"));
+    assert_eq!(
+        dup.body["error_message"],
+        json!("Job name:TestModelArtsJob is existed")
+    );
 
     for (j, v) in [(j1, v1), (j3, v3), (j4, v4)] {
-        assert_eq!(api.wait_status(j, v, &[10, 11, 12], RUN_WITHIN).await, 10, "job {j} version {v}");
+        assert_eq!(
+            api.wait_status(j, v, &[10, 11, 12], RUN_WITHIN).await,
+            10,
+            "job {j} version {v}"
+        );
     }
 
     // TJ-03 sample request (GET .../training-jobs/10/versions/10) for each.
@@ -596,7 +691,10 @@ async fn tj01_sample_requests_answer_the_documented_shape() {
             "job_type": 1,
         }),
     );
-    assert!(d1["start_time"].as_i64().is_some(), "a run that ran has a start_time: {d1}");
+    assert!(
+        d1["start_time"].as_i64().is_some(),
+        "a run that ran has a start_time: {d1}"
+    );
 
     let d3 = ok(&api.get(&format!("/training-jobs/{j3}/versions/{v3}")).await);
     assert_version_detail("TJ-03 of sample 3", &d3);
@@ -669,10 +767,16 @@ async fn tj01_sample_requests_answer_the_documented_shape() {
     let waiting =
         ok(&api.get("/training-jobs?status=7&per_page=10&page=1&sortBy=job_name&order=asc&search_content=job").await);
     assert_job_list(&waiting);
-    assert_values("TJ-02 status=7", &waiting, json!({"job_total_count": 0, "jobs": []}));
+    assert_values(
+        "TJ-02 status=7",
+        &waiting,
+        json!({"job_total_count": 0, "jobs": []}),
+    );
 
     // Unknown version: the documented failure shape.
-    api.get(&format!("/training-jobs/{j4}/versions/{}", v4 + 1000)).await.assert_error(400, "ModelArts.0105");
+    api.get(&format!("/training-jobs/{j4}/versions/{}", v4 + 1000))
+        .await
+        .assert_error(400, "ModelArts.0105");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -689,12 +793,20 @@ async fn tj01_sample2_custom_image_answers_the_documented_failure() {
     for k in ["boot_file_url", "model_id", "pool_id", "engine_id"] {
         cfg.remove(k);
     }
-    api.post("/training-jobs", zh).await.assert_error(400, "ModelArts.2810");
+    api.post("/training-jobs", zh)
+        .await
+        .assert_error(400, "ModelArts.2810");
 
     // EN sample 2 verbatim: it also carries `model_id` 1, but it asks for a custom image.
-    api.post("/training-jobs", tj01_sample2()).await.assert_error(400, "ModelArts.2810");
+    api.post("/training-jobs", tj01_sample2())
+        .await
+        .assert_error(400, "ModelArts.2810");
     let jobs = ok(&api.get("/training-jobs").await);
-    assert_eq!(jobs["job_total_count"], json!(0), "no job was created: {jobs}");
+    assert_eq!(
+        jobs["job_total_count"],
+        json!(0),
+        "no job was created: {jobs}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -706,10 +818,20 @@ async fn tj01_numbers_sent_as_strings_are_accepted() {
     // Sample 1 with every numeric field a string.
     let mut body = tj01_sample1();
     body["job_name"] = json!("TestModelArtsJobStrings");
-    for (k, v) in [("worker_server_num", "1"), ("spec_id", "1"), ("engine_id", "1"), ("model_id", "1")] {
+    for (k, v) in [
+        ("worker_server_num", "1"),
+        ("spec_id", "1"),
+        ("engine_id", "1"),
+        ("model_id", "1"),
+    ] {
         body["config"][k] = json!(v);
     }
-    let (j1, v1) = assert_created("TJ-01 strings", &api.post("/training-jobs", body).await, "TestModelArtsJobStrings", "V0001");
+    let (j1, v1) = assert_created(
+        "TJ-01 strings",
+        &api.post("/training-jobs", body).await,
+        "TestModelArtsJobStrings",
+        "V0001",
+    );
 
     // The ZH sample 1 (code + engine, no model_id/pool_id) with numeric strings.
     let mut zh = tj01_sample1();
@@ -720,14 +842,23 @@ async fn tj01_numbers_sent_as_strings_are_accepted() {
     cfg.insert("worker_server_num".into(), json!("1"));
     cfg.insert("spec_id".into(), json!("1"));
     cfg.insert("engine_id".into(), json!("1"));
-    let (j2, v2) = assert_created("TJ-01 ZH strings", &api.post("/training-jobs", zh).await, "TestModelArtsJobZh", "V0001");
+    let (j2, v2) = assert_created(
+        "TJ-01 ZH strings",
+        &api.post("/training-jobs", zh).await,
+        "TestModelArtsJobZh",
+        "V0001",
+    );
 
     assert_eq!(api.wait_status(j1, v1, &[10, 11, 12], RUN_WITHIN).await, 10);
     assert_eq!(api.wait_status(j2, v2, &[10, 11, 12], RUN_WITHIN).await, 10);
 
     let d1 = ok(&api.get(&format!("/training-jobs/{j1}/versions/{v1}")).await);
     assert_version_detail("TJ-03 strings", &d1);
-    assert_values("TJ-03 strings", &d1, json!({"worker_server_num": 1, "spec_id": 1, "model_id": 1}));
+    assert_values(
+        "TJ-03 strings",
+        &d1,
+        json!({"worker_server_num": 1, "spec_id": 1, "model_id": 1}),
+    );
     let d2 = ok(&api.get(&format!("/training-jobs/{j2}/versions/{v2}")).await);
     assert_version_detail("TJ-03 ZH strings", &d2);
     assert_values(
@@ -739,7 +870,10 @@ async fn tj01_numbers_sent_as_strings_are_accepted() {
             "model_id": null, "pool_id": null, "app_url": "/usr/app/", "boot_file_url": "/usr/app/boot.py",
         }),
     );
-    assert!(api.log(j2, v2, "TestModelArtsJobZh.0").await.contains("sample line 12"));
+    assert!(api
+        .log(j2, v2, "TestModelArtsJobZh.0")
+        .await
+        .contains("sample line 12"));
 
     // TJ-06 with the version to derive from given as a string, and numeric query values.
     let mut v = tj06_sample(json!(v2.to_string()));
@@ -751,7 +885,9 @@ async fn tj01_numbers_sent_as_strings_are_accepted() {
         "TestModelArtsJobZh",
         "V0002",
     );
-    let list = ok(&api.get(&format!("/training-jobs/{j2}/versions?per_page=5&page=1")).await);
+    let list = ok(&api
+        .get(&format!("/training-jobs/{j2}/versions?per_page=5&page=1"))
+        .await);
     assert_version_list(&list);
     assert_eq!(list["versions"][0]["version_id"], json!(v3));
     assert_eq!(list["versions"][0]["pre_version_id"], json!(v2));
@@ -768,17 +904,35 @@ async fn version_list_log_and_delete_samples() {
     prepare_storage(&srv, PRINT_BOOT);
     let api = &srv.api;
 
-    let (job, v1) = assert_created("TJ-01 sample 1", &api.post("/training-jobs", tj01_sample1()).await, "TestModelArtsJob", "V0001");
-    assert_eq!(api.wait_status(job, v1, &[10, 11, 12], RUN_WITHIN).await, 10);
+    let (job, v1) = assert_created(
+        "TJ-01 sample 1",
+        &api.post("/training-jobs", tj01_sample1()).await,
+        "TestModelArtsJob",
+        "V0001",
+    );
+    assert_eq!(
+        api.wait_status(job, v1, &[10, 11, 12], RUN_WITHIN).await,
+        10
+    );
 
     // TJ-06 sample: POST .../versions/ (trailing slash), pre_version_id a real version.
-    let r = api.post(&format!("/training-jobs/{job}/versions/"), tj06_sample(json!(v1))).await;
+    let r = api
+        .post(
+            &format!("/training-jobs/{job}/versions/"),
+            tj06_sample(json!(v1)),
+        )
+        .await;
     let (j, v2) = assert_created("TJ-06 sample", &r, "TestModelArtsJob", "V0002");
     assert_eq!(j, job);
-    assert_eq!(api.wait_status(job, v2, &[10, 11, 12], RUN_WITHIN).await, 10);
+    assert_eq!(
+        api.wait_status(job, v2, &[10, 11, 12], RUN_WITHIN).await,
+        10
+    );
 
     // TJ-05 sample query: version_count is the total, newest first.
-    let list = ok(&api.get(&format!("/training-jobs/{job}/versions?per_page=5&page=1")).await);
+    let list = ok(&api
+        .get(&format!("/training-jobs/{job}/versions?per_page=5&page=1"))
+        .await);
     assert_version_list(&list);
     assert_values(
         "TJ-05",
@@ -792,19 +946,41 @@ async fn version_list_log_and_delete_samples() {
         &versions[0],
         json!({"version_id": v2, "version_name": "V0002", "pre_version_id": v1, "pool_id": "test-pool", "status": 10}),
     );
-    assert_values("TJ-05 versions[1]", &versions[1], json!({"version_id": v1, "version_name": "V0001", "pre_version_id": null}));
-    let one = ok(&api.get(&format!("/training-jobs/{job}/versions?per_page=1&page=1")).await);
+    assert_values(
+        "TJ-05 versions[1]",
+        &versions[1],
+        json!({"version_id": v1, "version_name": "V0001", "pre_version_id": null}),
+    );
+    let one = ok(&api
+        .get(&format!("/training-jobs/{job}/versions?per_page=1&page=1"))
+        .await);
     assert_version_list(&one);
-    assert_eq!(one["version_count"], json!(2), "version_count is the total, not the page size");
+    assert_eq!(
+        one["version_count"],
+        json!(2),
+        "version_count is the total, not the page size"
+    );
     assert_eq!(one["versions"].as_array().unwrap().len(), 1);
 
     // TJ-03 of the new version.
-    let d2 = ok(&api.get(&format!("/training-jobs/{job}/versions/{v2}")).await);
+    let d2 = ok(&api
+        .get(&format!("/training-jobs/{job}/versions/{v2}"))
+        .await);
     assert_version_detail("TJ-03 of V0002", &d2);
-    assert_values("TJ-03 of V0002", &d2, json!({"pre_version_id": v1, "version_name": "V0002", "job_id": job}));
+    assert_values(
+        "TJ-03 of V0002",
+        &d2,
+        json!({"pre_version_id": v1, "version_name": "V0002", "job_id": job}),
+    );
 
     // TJ-08 sample.
-    assert_bare_success(&api.put(&format!("/training-jobs/{job}"), json!({"job_desc": "This is a ModelArts job"})).await);
+    assert_bare_success(
+        &api.put(
+            &format!("/training-jobs/{job}"),
+            json!({"job_desc": "This is a ModelArts job"}),
+        )
+        .await,
+    );
 
     // TJ-02 sample query (status adapted to the finished state; the job's workspace named).
     let q = format!("/training-jobs?status=10&per_page=10&page=1&sortBy=job_name&order=asc&search_content=job&workspace_id={WORKSPACE}");
@@ -821,18 +997,43 @@ async fn version_list_log_and_delete_samples() {
     );
 
     // TJ-10 sample.
-    let names = ok(&api.get(&format!("/training-jobs/{job}/versions/{v2}/log/file-names")).await);
-    assert_shape("TJ-10", &names, &[("is_success", Ty::Bool), ("log_file_list", Ty::Arr)]);
+    let names = ok(&api
+        .get(&format!(
+            "/training-jobs/{job}/versions/{v2}/log/file-names"
+        ))
+        .await);
+    assert_shape(
+        "TJ-10",
+        &names,
+        &[("is_success", Ty::Bool), ("log_file_list", Ty::Arr)],
+    );
     let files = names["log_file_list"].as_array().unwrap();
     assert_eq!(files.len(), 1, "one file for a single-node job: {names}");
-    let file = files[0].as_str().expect("log file names are strings").to_owned();
+    let file = files[0]
+        .as_str()
+        .expect("log file names are strings")
+        .to_owned();
 
     // TJ-12, the worked example's query: log_file=...&lines=8&order=desc.
-    let aom = [("is_success", Ty::Bool), ("content", Ty::Str), ("lines", Ty::Int), ("start_line", Ty::Str), ("end_line", Ty::Str)];
-    let last = ok(&api.get(&format!("/training-jobs/{job}/versions/{v2}/aom-log?log_file={file}&lines=8&order=desc")).await);
+    let aom = [
+        ("is_success", Ty::Bool),
+        ("content", Ty::Str),
+        ("lines", Ty::Int),
+        ("start_line", Ty::Str),
+        ("end_line", Ty::Str),
+    ];
+    let last = ok(&api
+        .get(&format!(
+            "/training-jobs/{job}/versions/{v2}/aom-log?log_file={file}&lines=8&order=desc"
+        ))
+        .await);
     assert_shape("TJ-12", &last, &aom);
     assert_eq!(last["lines"], json!(8), "{last}");
-    assert_eq!(last["content"].as_str().unwrap().lines().count(), 8, "{last}");
+    assert_eq!(
+        last["content"].as_str().unwrap().lines().count(),
+        8,
+        "{last}"
+    );
     let (start, end) = (token(&last["start_line"]), token(&last["end_line"]));
     assert!(start < end, "{last}");
 
@@ -841,11 +1042,24 @@ async fn version_list_log_and_delete_samples() {
     let after =
         ok(&api.get(&format!("/training-jobs/{job}/versions/{v2}/aom-log?log_file={file}&base_line= {start_text}&lines=50&order=desc")).await);
     assert_shape("TJ-12 base_line", &after, &aom);
-    assert_eq!(after["lines"], json!(7), "the lines strictly after the token: {after}");
+    assert_eq!(
+        after["lines"],
+        json!(7),
+        "the lines strictly after the token: {after}"
+    );
     assert_eq!(token(&after["end_line"]), end, "{after}");
     assert!(token(&after["start_line"]) > start, "{after}");
-    let first_line = last["content"].as_str().unwrap().lines().next().unwrap().to_owned();
-    assert!(!after["content"].as_str().unwrap().contains(&first_line), "{after}");
+    let first_line = last["content"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !after["content"].as_str().unwrap().contains(&first_line),
+        "{after}"
+    );
     let before =
         ok(&api.get(&format!("/training-jobs/{job}/versions/{v2}/aom-log?log_file={file}&base_line= {start_text}&lines=3&order=asc")).await);
     assert_shape("TJ-12 asc", &before, &aom);
@@ -853,16 +1067,25 @@ async fn version_list_log_and_delete_samples() {
     assert!(token(&before["end_line"]) < start, "{before}");
 
     // TJ-04 sample: delete a version.
-    assert_bare_success(&api.delete(&format!("/training-jobs/{job}/versions/{v1}")).await);
-    api.get(&format!("/training-jobs/{job}/versions/{v1}")).await.assert_error(400, "ModelArts.0105");
-    let list = ok(&api.get(&format!("/training-jobs/{job}/versions?per_page=5&page=1")).await);
+    assert_bare_success(
+        &api.delete(&format!("/training-jobs/{job}/versions/{v1}"))
+            .await,
+    );
+    api.get(&format!("/training-jobs/{job}/versions/{v1}"))
+        .await
+        .assert_error(400, "ModelArts.0105");
+    let list = ok(&api
+        .get(&format!("/training-jobs/{job}/versions?per_page=5&page=1"))
+        .await);
     assert_version_list(&list);
     assert_eq!(list["version_count"], json!(1));
     assert_eq!(list["versions"][0]["version_id"], json!(v2));
 
     // TJ-09 sample: delete the job.
     assert_bare_success(&api.delete(&format!("/training-jobs/{job}")).await);
-    api.get(&format!("/training-jobs/{job}/versions")).await.assert_error(400, "ModelArts.0105");
+    api.get(&format!("/training-jobs/{job}/versions"))
+        .await
+        .assert_error(400, "ModelArts.0105");
     let jobs = ok(&api.get(&q).await);
     assert_job_list(&jobs);
     assert_eq!(jobs["job_total_count"], json!(0), "{jobs}");
@@ -874,8 +1097,18 @@ async fn tj02_lists_workspace_0_when_no_workspace_is_named() {
     let srv = TestServer::start().await;
     prepare_storage(&srv, PRINT_BOOT);
     let api = &srv.api;
-    let (j1, v1) = assert_created("TJ-01 sample 1", &api.post("/training-jobs", tj01_sample1()).await, "TestModelArtsJob", "V0001");
-    let (j4, v4) = assert_created("TJ-01 sample 4", &api.post("/training-jobs", tj01_sample4()).await, "jobtest_TF", "V0001");
+    let (j1, v1) = assert_created(
+        "TJ-01 sample 1",
+        &api.post("/training-jobs", tj01_sample1()).await,
+        "TestModelArtsJob",
+        "V0001",
+    );
+    let (j4, v4) = assert_created(
+        "TJ-01 sample 4",
+        &api.post("/training-jobs", tj01_sample4()).await,
+        "jobtest_TF",
+        "V0001",
+    );
     api.wait_status(j1, v1, &[10, 11, 12], RUN_WITHIN).await;
     api.wait_status(j4, v4, &[10, 11, 12], RUN_WITHIN).await;
 
@@ -884,9 +1117,15 @@ async fn tj02_lists_workspace_0_when_no_workspace_is_named() {
     assert_eq!(named["job_total_count"], json!(1), "{named}");
     assert_eq!(named["jobs"][0]["job_id"], json!(j1));
 
-    let default = ok(&api.get("/training-jobs?per_page=10&page=1&sortBy=job_name&order=asc&search_content=job").await);
+    let default = ok(&api
+        .get("/training-jobs?per_page=10&page=1&sortBy=job_name&order=asc&search_content=job")
+        .await);
     assert_job_list(&default);
-    assert_eq!(default["job_total_count"], json!(1), "only workspace \"0\" by default: {default}");
+    assert_eq!(
+        default["job_total_count"],
+        json!(1),
+        "only workspace \"0\" by default: {default}"
+    );
     assert_eq!(default["jobs"][0]["job_id"], json!(j4), "{default}");
 }
 
@@ -897,13 +1136,23 @@ async fn tj02_lists_workspace_0_when_no_workspace_is_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tj07_stop_sample_stops_a_running_version() {
     let srv = TestServer::start().await;
-    prepare_storage(&srv, "import time\nprint('started', flush=True)\ntime.sleep(60)\n");
+    prepare_storage(
+        &srv,
+        "import time\nprint('started', flush=True)\ntime.sleep(60)\n",
+    );
     let api = &srv.api;
-    let (job, ver) = assert_created("TJ-01 sample 4", &api.post("/training-jobs", tj01_sample4()).await, "jobtest_TF", "V0001");
+    let (job, ver) = assert_created(
+        "TJ-01 sample 4",
+        &api.post("/training-jobs", tj01_sample4()).await,
+        "jobtest_TF",
+        "V0001",
+    );
     api.wait_status(job, ver, &[8], RUN_WITHIN).await;
 
     // The running version's details.
-    let running = ok(&api.get(&format!("/training-jobs/{job}/versions/{ver}")).await);
+    let running = ok(&api
+        .get(&format!("/training-jobs/{job}/versions/{ver}"))
+        .await);
     assert_version_detail("TJ-03 running", &running);
     assert!(running["start_time"].as_i64().is_some(), "{running}");
 
@@ -911,17 +1160,29 @@ async fn tj07_stop_sample_stops_a_running_version() {
     let url = api.url(&format!("/training-jobs/{job}/versions/{ver}/stop"));
     assert_bare_success(&api.raw("POST", &url, None, Some(TOKEN)).await);
     let now = api.status(job, ver).await;
-    assert!(now == 9 || now == 12, "the stop is visible at once, status {now}");
-    assert_eq!(api.wait_status(job, ver, &[12], Duration::from_secs(10)).await, 12);
+    assert!(
+        now == 9 || now == 12,
+        "the stop is visible at once, status {now}"
+    );
+    assert_eq!(
+        api.wait_status(job, ver, &[12], Duration::from_secs(10))
+            .await,
+        12
+    );
 
-    let stopped = ok(&api.get(&format!("/training-jobs/{job}/versions/{ver}")).await);
+    let stopped = ok(&api
+        .get(&format!("/training-jobs/{job}/versions/{ver}"))
+        .await);
     assert_version_detail("TJ-03 stopped", &stopped);
     assert_eq!(stopped["status"], json!(12));
 
     // A second stop: the documented failure.
     let again = api.raw("POST", &url, None, Some(TOKEN)).await;
     again.assert_error(400, "ModelArts.0105");
-    assert_eq!(again.body["error_message"], json!("This job can't be stop. job status: 12"));
+    assert_eq!(
+        again.body["error_message"],
+        json!("This job can't be stop. job status: 12")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -932,13 +1193,20 @@ async fn tj07_stop_sample_stops_a_running_version() {
 async fn tj11_built_in_algorithms_sample_with_its_double_slash() {
     let srv = TestServer::start().await;
     let api = &srv.api;
-    let top = [("is_success", Ty::Bool), ("model_total_count", Ty::Int), ("models", Ty::Arr)];
+    let top = [
+        ("is_success", Ty::Bool),
+        ("model_total_count", Ty::Int),
+        ("models", Ty::Arr),
+    ];
 
     // Verbatim, double slash included.
     let url = format!("{}//v1/{PROJECT}/built-in-algorithms?per_page=10&page=1&sortBy=engine&order=asc&search_content=model", api.base);
     let b = ok(&api.raw("GET", &url, None, Some(TOKEN)).await);
     assert_shape("TJ-11 sample", &b, &top);
-    assert_eq!(b["model_total_count"].as_i64().unwrap(), b["models"].as_array().unwrap().len() as i64);
+    assert_eq!(
+        b["model_total_count"].as_i64().unwrap(),
+        b["models"].as_array().unwrap().len() as i64
+    );
 
     // The same query searching for the built-in that exists.
     let url = format!("{}//v1/{PROJECT}/built-in-algorithms?per_page=10&page=1&sortBy=engine&order=asc&search_content=linear", api.base);
@@ -971,7 +1239,13 @@ async fn tj11_built_in_algorithms_sample_with_its_double_slash() {
         assert_shape(
             "TJ-11 parameter[]",
             p,
-            &[("label", Ty::Str), ("value", Ty::Str), ("required", Ty::Bool), ("placeholder_cn", Ty::Str), ("placeholder_en", Ty::Str)],
+            &[
+                ("label", Ty::Str),
+                ("value", Ty::Str),
+                ("required", Ty::Bool),
+                ("placeholder_cn", Ty::Str),
+                ("placeholder_en", Ty::Str),
+            ],
         );
     }
 }
@@ -1046,10 +1320,18 @@ async fn tc_configuration_samples() {
     assert_bare_success(&api.post("/training-job-configs", tc01_sample()).await);
 
     // TC-02 sample query, verbatim ("configname" matches nothing here).
-    let list_fields = [("is_success", Ty::Bool), ("config_total_count", Ty::Int), ("configs", Ty::Arr)];
+    let list_fields = [
+        ("is_success", Ty::Bool),
+        ("config_total_count", Ty::Int),
+        ("configs", Ty::Arr),
+    ];
     let none = ok(&api.get("/training-job-configs?per_page=10&page=1&sortBy=create_time&order=asc&search_content=configname").await);
     assert_shape("TC-02 sample", &none, &list_fields);
-    assert_values("TC-02 sample", &none, json!({"config_total_count": 0, "configs": []}));
+    assert_values(
+        "TC-02 sample",
+        &none,
+        json!({"config_total_count": 0, "configs": []}),
+    );
     // The same query with a search that matches.
     let list = ok(&api.get("/training-job-configs?per_page=10&page=1&sortBy=create_time&order=asc&search_content=config").await);
     assert_shape("TC-02", &list, &list_fields);
@@ -1107,7 +1389,10 @@ async fn tc_configuration_samples() {
     let created = d["create_time"].as_i64().unwrap();
 
     // TC-03 sample (EN: numeric values), on the created name.
-    assert_bare_success(&api.put("/training-job-configs/testConfig", tc03_sample_en()).await);
+    assert_bare_success(
+        &api.put("/training-job-configs/testConfig", tc03_sample_en())
+            .await,
+    );
     let d = ok(&api.get("/training-job-configs/testConfig").await);
     assert_config_detail("TC-05 after TC-03 EN", &d);
     assert_values(
@@ -1121,7 +1406,10 @@ async fn tc_configuration_samples() {
     );
 
     // TC-03 sample (ZH: `key` instead of `label`, no model_id).
-    assert_bare_success(&api.put("/training-job-configs/testConfig", tc03_sample_zh()).await);
+    assert_bare_success(
+        &api.put("/training-job-configs/testConfig", tc03_sample_zh())
+            .await,
+    );
     let d = ok(&api.get("/training-job-configs/testConfig").await);
     assert_config_detail("TC-05 after TC-03 ZH", &d);
     assert_values(
@@ -1137,7 +1425,12 @@ async fn tc_configuration_samples() {
     // TC-01 with numbers as strings, and with the pool/volume fields TC-05 returns (INC-32).
     let mut strings = tc01_sample();
     strings["config_name"] = json!("testConfigStrings");
-    for (k, v) in [("worker_server_num", "1"), ("spec_id", "27"), ("engine_id", "4"), ("model_id", "1")] {
+    for (k, v) in [
+        ("worker_server_num", "1"),
+        ("spec_id", "27"),
+        ("engine_id", "4"),
+        ("model_id", "1"),
+    ] {
         strings[k] = json!(v);
     }
     strings["pool_id"] = json!("pool9928813f");
@@ -1159,10 +1452,19 @@ async fn tc_configuration_samples() {
 
     // TC-04 sample (DELETE .../training-job-configs/test-trainconfig, name adapted).
     assert_bare_success(&api.delete("/training-job-configs/testConfig").await);
-    api.get("/training-job-configs/testConfig").await.assert_error(400, "ModelArts.0105");
+    api.get("/training-job-configs/testConfig")
+        .await
+        .assert_error(400, "ModelArts.0105");
     let list = ok(&api.get("/training-job-configs?per_page=10&page=1&sortBy=create_time&order=asc&search_content=config").await);
-    assert_values("TC-02 after delete", &list, json!({"config_total_count": 1}));
-    assert_eq!(list["configs"][0]["config_name"], json!("testConfigStrings"));
+    assert_values(
+        "TC-02 after delete",
+        &list,
+        json!({"config_total_count": 1}),
+    );
+    assert_eq!(
+        list["configs"][0]["config_name"],
+        json!("testConfigStrings")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1175,7 +1477,15 @@ async fn rs_resource_and_engine_samples() {
     let api = &srv.api;
 
     let b = ok(&api.get("/job/resource-specs?job_type=train").await);
-    assert_shape("RS-01", &b, &[("is_success", Ty::Bool), ("spec_total_count", Ty::Int), ("specs", Ty::Arr)]);
+    assert_shape(
+        "RS-01",
+        &b,
+        &[
+            ("is_success", Ty::Bool),
+            ("spec_total_count", Ty::Int),
+            ("specs", Ty::Arr),
+        ],
+    );
     let specs = b["specs"].as_array().unwrap();
     assert_eq!(b["spec_total_count"].as_i64().unwrap(), specs.len() as i64);
     for s in specs {
@@ -1197,7 +1507,12 @@ async fn rs_resource_and_engine_samples() {
             ],
         );
     }
-    let spec = |id: i64| specs.iter().find(|s| s["spec_id"] == json!(id)).unwrap_or_else(|| panic!("spec {id}: {b}"));
+    let spec = |id: i64| {
+        specs
+            .iter()
+            .find(|s| s["spec_id"] == json!(id))
+            .unwrap_or_else(|| panic!("spec {id}: {b}"))
+    };
     assert_values(
         "RS-01 spec 2",
         spec(2),
@@ -1215,23 +1530,47 @@ async fn rs_resource_and_engine_samples() {
     }
 
     let b = ok(&api.get("/job/ai-engines?job_type=train").await);
-    assert_shape("RS-02", &b, &[("is_success", Ty::Bool), ("engines", Ty::Arr)]);
+    assert_shape(
+        "RS-02",
+        &b,
+        &[("is_success", Ty::Bool), ("engines", Ty::Arr)],
+    );
     let engines = b["engines"].as_array().unwrap();
     for e in engines {
         assert_shape(
             "RS-02 engines[]",
             e,
-            &[("engine_type", Ty::Int), ("engine_name", Ty::Str), ("engine_id", Ty::Int), ("engine_version", Ty::Str)],
+            &[
+                ("engine_type", Ty::Int),
+                ("engine_name", Ty::Str),
+                ("engine_id", Ty::Int),
+                ("engine_version", Ty::Str),
+            ],
         );
     }
-    let engine = |id: i64| engines.iter().find(|e| e["engine_id"] == json!(id)).unwrap_or_else(|| panic!("engine {id}: {b}"));
+    let engine = |id: i64| {
+        engines
+            .iter()
+            .find(|e| e["engine_id"] == json!(id))
+            .unwrap_or_else(|| panic!("engine {id}: {b}"))
+    };
     // The sample and worked-example entries (api.md §2.6).
     for (id, ty, name, version) in [
         (1, 1, "TensorFlow", "TF-1.4.0-python2.7"),
         (3, 1, "TensorFlow", "TF-1.8.0-python2.7"),
         (4, 1, "TensorFlow", "TF-1.8.0-python3.6"),
-        (100, 9, "XGBoost-Sklearn", "XGBoost-0.80-Sklearn-0.18.1-python3.6"),
-        (130, 13, "Ascend-Powered-Engine", "TF-1.15-python3.7-aarch64"),
+        (
+            100,
+            9,
+            "XGBoost-Sklearn",
+            "XGBoost-0.80-Sklearn-0.18.1-python3.6",
+        ),
+        (
+            130,
+            13,
+            "Ascend-Powered-Engine",
+            "TF-1.15-python3.7-aarch64",
+        ),
         (501, 2, "MXNet", "MXNet-1.2.1-python2.7"),
     ] {
         assert_values(

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use trainyard_api::catalog::{EngineListResponse, SpecListResponse};
 use trainyard_api::training::{
-    AomLogResponse, BuiltInAlgorithmsResponse, CreateJobResponse, JobListResponse, LogFileNamesResponse, Success,
-    VersionInfo, VersionListResponse,
+    AomLogResponse, BuiltInAlgorithmsResponse, CreateJobResponse, JobListResponse,
+    LogFileNamesResponse, Success, VersionInfo, VersionListResponse,
 };
 use trainyard_api::training_config::{ConfigDetail, ConfigListResponse};
 
@@ -29,7 +29,11 @@ struct Out {
 impl Out {
     #[track_caller]
     fn ok(&self) -> &str {
-        assert_eq!(self.code, 0, "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         &self.stdout
     }
 
@@ -83,29 +87,95 @@ async fn submit_follow_streams_every_worker_and_exits_with_the_outcome() {
     let srv = TestServer::start_with(SPECS).await;
     // The run lasts past a few status polls (200 ms apart) so --follow reports RUNNING(8) too.
     let ok = "import os, time\nfor i in range(3):\n    print('rank', os.environ['RANK'], 'step', i, flush=True)\ntime.sleep(1)\n";
-    let dir = local_dir(srv.dir.path(), &[("train.py", ok), ("pkg/util.py", "X = 1\n")]);
+    let dir = local_dir(
+        srv.dir.path(),
+        &[("train.py", ok), ("pkg/util.py", "X = 1\n")],
+    );
     let d = dir.to_str().unwrap();
-    let out = run(&srv, &["jobs", "submit", d, "--boot", "train.py", "--param", "lr=0.01", "--workers", "2", "--spec", "modelarts.vm.cpu.2u", "--name", "ok", "--follow"]).await;
+    let out = run(
+        &srv,
+        &[
+            "jobs",
+            "submit",
+            d,
+            "--boot",
+            "train.py",
+            "--param",
+            "lr=0.01",
+            "--workers",
+            "2",
+            "--spec",
+            "modelarts.vm.cpu.2u",
+            "--name",
+            "ok",
+            "--follow",
+        ],
+    )
+    .await;
     out.ok();
     for rank in 0..2 {
         for step in 0..3 {
-            assert!(out.stdout.contains(&format!("[{rank}] rank {rank} step {step}\n")), "{}", out.stdout);
+            assert!(
+                out.stdout
+                    .contains(&format!("[{rank}] rank {rank} step {step}\n")),
+                "{}",
+                out.stdout
+            );
         }
     }
-    assert!(out.stderr.contains("RUNNING(8)") && out.stderr.contains("COMPLETED(10)"), "{}", out.stderr);
-    assert_eq!(std::fs::read_to_string(srv.storage().join("trainyard/code/ok/pkg/util.py")).unwrap(), "X = 1\n");
+    assert!(
+        out.stderr.contains("RUNNING(8)") && out.stderr.contains("COMPLETED(10)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(srv.storage().join("trainyard/code/ok/pkg/util.py")).unwrap(),
+        "X = 1\n"
+    );
 
     // A failing job: --follow and wait exit 1.
-    let dir = local_dir(srv.dir.path(), &[("train.py", "import sys\nprint('bye')\nsys.exit(3)\n")]);
-    let out = run(&srv, &["jobs", "submit", dir.to_str().unwrap(), "--boot", "train.py", "--name", "bad", "--follow"]).await;
+    let dir = local_dir(
+        srv.dir.path(),
+        &[("train.py", "import sys\nprint('bye')\nsys.exit(3)\n")],
+    );
+    let out = run(
+        &srv,
+        &[
+            "jobs",
+            "submit",
+            dir.to_str().unwrap(),
+            "--boot",
+            "train.py",
+            "--name",
+            "bad",
+            "--follow",
+        ],
+    )
+    .await;
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("[0] bye"), "{}", out.stdout);
-    assert!(out.stderr.contains("error: job") && out.stderr.contains("FAILED(11)"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("error: job") && out.stderr.contains("FAILED(11)"),
+        "{}",
+        out.stderr
+    );
     let jobs: JobListResponse = run(&srv, &["jobs", "list", "-o", "json"]).await.json();
-    let bad = jobs.jobs.iter().find(|j| j.job_name == "bad").unwrap().job_id.to_string();
+    let bad = jobs
+        .jobs
+        .iter()
+        .find(|j| j.job_name == "bad")
+        .unwrap()
+        .job_id
+        .to_string();
     let out = run(&srv, &["jobs", "wait", &bad]).await;
     assert_eq!(out.code, 1, "{}", out.stderr);
-    let ok_id = jobs.jobs.iter().find(|j| j.job_name == "ok").unwrap().job_id.to_string();
+    let ok_id = jobs
+        .jobs
+        .iter()
+        .find(|j| j.job_name == "ok")
+        .unwrap()
+        .job_id
+        .to_string();
     let out = run(&srv, &["jobs", "wait", &ok_id, "-o", "json"]).await;
     assert_eq!(out.json::<VersionInfo>().status, 10);
 }
@@ -122,13 +192,18 @@ async fn cutting_proxy(target: String, cuts: Vec<u64>) -> (String, Arc<AtomicU64
     let (sent2, count2) = (sent.clone(), cut_count.clone());
     tokio::spawn(async move {
         loop {
-            let Ok((mut client, _)) = listener.accept().await else { return };
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
             let target = target.trim_start_matches("http://").to_owned();
-            let (sent, count, cuts, cut_tx) = (sent2.clone(), count2.clone(), cuts.clone(), cut_tx.clone());
+            let (sent, count, cuts, cut_tx) =
+                (sent2.clone(), count2.clone(), cuts.clone(), cut_tx.clone());
             let mut cut_rx = cut_tx.subscribe();
             tokio::spawn(async move {
                 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else { return };
+                let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
                 let (mut cr, mut cw) = client.split();
                 let (mut sr, mut sw) = server.split();
                 let up = tokio::io::copy(&mut cr, &mut sw);
@@ -165,26 +240,67 @@ async fn logs_follow_of_ten_thousand_lines_survives_cut_connections() {
     let boot = "import time\nfor i in range(10000):\n    print(f'line {i:05d}', flush=(i % 100 == 0))\n    \
                 if i % 400 == 0:\n        time.sleep(0.05)\n";
     let dir = local_dir(srv.dir.path(), &[("boot.py", boot)]);
-    let created: CreateJobResponse =
-        run(&srv, &["jobs", "submit", dir.to_str().unwrap(), "--boot", "boot.py", "--name", "numbers", "-o", "json"]).await.json();
+    let created: CreateJobResponse = run(
+        &srv,
+        &[
+            "jobs",
+            "submit",
+            dir.to_str().unwrap(),
+            "--boot",
+            "boot.py",
+            "--name",
+            "numbers",
+            "-o",
+            "json",
+        ],
+    )
+    .await
+    .json();
     let job = created.job_id.to_string();
     let (proxy, cuts) = cutting_proxy(srv.api.base.clone(), vec![30_000, 70_000, 100_000]).await;
-    let out = run_at(&proxy, &srv.dir.path().join("config-home"), &["jobs", "logs", &job, "--follow"]).await;
+    let out = run_at(
+        &proxy,
+        &srv.dir.path().join("config-home"),
+        &["jobs", "logs", &job, "--follow"],
+    )
+    .await;
     let text = out.ok();
-    assert!(cuts.load(Ordering::SeqCst) >= 2, "the proxy never cut: {}", out.stderr);
-    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("[trainyard]")).collect();
+    assert!(
+        cuts.load(Ordering::SeqCst) >= 2,
+        "the proxy never cut: {}",
+        out.stderr
+    );
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("[trainyard]"))
+        .collect();
     let expected: Vec<String> = (0..10000).map(|i| format!("line {i:05}")).collect();
     assert_eq!(lines.len(), expected.len(), "lost or duplicated lines");
-    assert!(lines.iter().zip(&expected).all(|(a, b)| a == b), "lines out of order or altered");
-    assert!(text.ends_with("[trainyard] worker 0 exited with code 0\n"), "{}", &text[text.len() - 100..]);
+    assert!(
+        lines.iter().zip(&expected).all(|(a, b)| a == b),
+        "lines out of order or altered"
+    );
+    assert!(
+        text.ends_with("[trainyard] worker 0 exited with code 0\n"),
+        "{}",
+        &text[text.len() - 100..]
+    );
 
     // The client resumes from any offset exactly.
     let client = srv.api.client();
     let version = created.version_id.unwrap();
     let full = read_all(client.read_log_bytes(created.job_id, version, "numbers.0", 0)).await;
     assert_eq!(full, text.as_bytes());
-    for offset in [0u64, 1, 11, 54_321, full.len() as u64 - 1, full.len() as u64] {
-        let rest = read_all(client.read_log_bytes(created.job_id, version, "numbers.0", offset)).await;
+    for offset in [
+        0u64,
+        1,
+        11,
+        54_321,
+        full.len() as u64 - 1,
+        full.len() as u64,
+    ] {
+        let rest =
+            read_all(client.read_log_bytes(created.job_id, version, "numbers.0", offset)).await;
         assert_eq!(rest, &full[offset as usize..], "offset {offset}");
     }
 }
@@ -248,31 +364,91 @@ async fn hostile_or_oversized_uploads_are_refused_and_leave_nothing() {
     let before = tree(&srv.storage());
     let staging = srv.dir.path().join("data/obs/.staging");
     let refused: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("dot-dot", tar_with(|b| { raw_file(b, "ok.py", b"x"); raw_file(b, "../escaped.py", b"x") }), "ModelArts.0101"),
-        ("deep dot-dot", tar_with(|b| raw_file(b, "a/../../escaped.py", b"x")), "ModelArts.0101"),
-        ("absolute", tar_with(|b| raw_file(b, "/tmp/escaped.py", b"x")), "ModelArts.0101"),
-        ("symlink out", tar_with(|b| { raw_file(b, "boot.py", b"x"); symlink(b, "pw", "/etc/passwd") }), "ModelArts.0101"),
-        ("symlink up", tar_with(|b| symlink(b, "up", "../../other")), "ModelArts.0101"),
-        ("too large", tar_with(|b| raw_file(b, "big.bin", &vec![7u8; 100_000])), "ModelArts.2816"),
-        ("not tar", b"hello, this is not a tar archive at all".repeat(20), "ModelArts.0101"),
+        (
+            "dot-dot",
+            tar_with(|b| {
+                raw_file(b, "ok.py", b"x");
+                raw_file(b, "../escaped.py", b"x")
+            }),
+            "ModelArts.0101",
+        ),
+        (
+            "deep dot-dot",
+            tar_with(|b| raw_file(b, "a/../../escaped.py", b"x")),
+            "ModelArts.0101",
+        ),
+        (
+            "absolute",
+            tar_with(|b| raw_file(b, "/tmp/escaped.py", b"x")),
+            "ModelArts.0101",
+        ),
+        (
+            "symlink out",
+            tar_with(|b| {
+                raw_file(b, "boot.py", b"x");
+                symlink(b, "pw", "/etc/passwd")
+            }),
+            "ModelArts.0101",
+        ),
+        (
+            "symlink up",
+            tar_with(|b| symlink(b, "up", "../../other")),
+            "ModelArts.0101",
+        ),
+        (
+            "too large",
+            tar_with(|b| raw_file(b, "big.bin", &vec![7u8; 100_000])),
+            "ModelArts.2816",
+        ),
+        (
+            "not tar",
+            b"hello, this is not a tar archive at all".repeat(20),
+            "ModelArts.0101",
+        ),
     ];
     for (what, archive, code) in refused {
         let err = client.upload_tar("/app/", archive).await.expect_err(what);
         assert_eq!(err.code(), Some(code), "{what}: {err}");
         assert_eq!(tree(&srv.storage()), before, "{what} changed the storage");
-        assert!(!srv.dir.path().join("data/obs/escaped.py").exists() && !Path::new("/tmp/escaped.py").exists());
-        assert_eq!(std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0), 0, "{what} left staging behind");
+        assert!(
+            !srv.dir.path().join("data/obs/escaped.py").exists()
+                && !Path::new("/tmp/escaped.py").exists()
+        );
+        assert_eq!(
+            std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0),
+            0,
+            "{what} left staging behind"
+        );
     }
     // Through the CLI: a local symlink out of the tree is sent as a symlink and refused (1).
     let dir = local_dir(srv.dir.path(), &[("train.py", "print(1)\n")]);
     std::os::unix::fs::symlink("/etc/passwd", dir.join("pw")).unwrap();
-    let out = run(&srv, &["jobs", "submit", dir.to_str().unwrap(), "--boot", "train.py", "--name", "sneaky"]).await;
+    let out = run(
+        &srv,
+        &[
+            "jobs",
+            "submit",
+            dir.to_str().unwrap(),
+            "--boot",
+            "train.py",
+            "--name",
+            "sneaky",
+        ],
+    )
+    .await;
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("error: ModelArts.0101:") && out.stderr.contains("outside"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("error: ModelArts.0101:") && out.stderr.contains("outside"),
+        "{}",
+        out.stderr
+    );
     assert!(!srv.storage().join("trainyard/code/sneaky").exists());
     // Outside the project's folder or at its root: refused.
     for path in ["/../proj-b/app/", "/", "obs://../x/"] {
-        let err = client.upload_tar(path, tar_with(|b| raw_file(b, "a", b"x"))).await.expect_err(path);
+        let err = client
+            .upload_tar(path, tar_with(|b| raw_file(b, "a", b"x")))
+            .await
+            .expect_err(path);
         assert_eq!(err.code(), Some("ModelArts.0101"), "{path}: {err}");
     }
 }
@@ -285,26 +461,42 @@ async fn a_job_created_during_uploads_sees_one_whole_tree() {
         tar_with(|b| {
             raw_file(b, "boot.py", b"pass\n");
             for i in 0..40 {
-                raw_file(b, &format!("d{}/f{i}.txt", i % 4), format!("v{v}").repeat(200).as_bytes());
+                raw_file(
+                    b,
+                    &format!("d{}/f{i}.txt", i % 4),
+                    format!("v{v}").repeat(200).as_bytes(),
+                );
             }
         })
     };
-    client.upload_tar("/shared/", version_tree(0)).await.unwrap();
+    client
+        .upload_tar("/shared/", version_tree(0))
+        .await
+        .unwrap();
     let uploads = {
         let client = client.clone();
         tokio::spawn(async move {
             for v in 1..=12 {
-                client.upload_tar("/shared/", version_tree(v)).await.unwrap();
+                client
+                    .upload_tar("/shared/", version_tree(v))
+                    .await
+                    .unwrap();
             }
         })
     };
     let mut created = Vec::new();
     for i in 0..12 {
-        created.push(srv.api.create_job(&format!("snap{i}"), "shared", serde_json::json!({})).await);
+        created.push(
+            srv.api
+                .create_job(&format!("snap{i}"), "shared", serde_json::json!({}))
+                .await,
+        );
     }
     uploads.await.unwrap();
     for (job, version) in &created {
-        srv.api.wait_status(*job, *version, &[10, 11], Duration::from_secs(60)).await;
+        srv.api
+            .wait_status(*job, *version, &[10, 11], Duration::from_secs(60))
+            .await;
     }
     let runs = srv.dir.path().join("data/runs");
     let mut seen = 0;
@@ -314,10 +506,18 @@ async fn a_job_created_during_uploads_sees_one_whole_tree() {
             continue;
         }
         let files = tree(&code);
-        let contents: std::collections::BTreeSet<&str> =
-            files.iter().filter(|(n, _)| n.ends_with(".txt")).map(|(_, c)| c.as_str()).collect();
+        let contents: std::collections::BTreeSet<&str> = files
+            .iter()
+            .filter(|(n, _)| n.ends_with(".txt"))
+            .map(|(_, c)| c.as_str())
+            .collect();
         assert_eq!(files.len(), 41, "{}: partial tree", run.path().display());
-        assert_eq!(contents.len(), 1, "{}: a mix of uploads", run.path().display());
+        assert_eq!(
+            contents.len(),
+            1,
+            "{}: a mix of uploads",
+            run.path().display()
+        );
         seen += 1;
     }
     assert_eq!(seen, created.len());
@@ -327,41 +527,113 @@ async fn a_job_created_during_uploads_sees_one_whole_tree() {
 async fn json_output_parses_as_the_api_types_and_exit_codes_are_as_documented() {
     let srv = TestServer::start_with(SPECS).await;
     let dir = local_dir(srv.dir.path(), &[("train.py", "print('hello')\n")]);
-    let created: CreateJobResponse = run(&srv, &["jobs", "submit", dir.to_str().unwrap(), "--boot", "train.py", "--name", "j", "-o", "json"]).await.json();
+    let created: CreateJobResponse = run(
+        &srv,
+        &[
+            "jobs",
+            "submit",
+            dir.to_str().unwrap(),
+            "--boot",
+            "train.py",
+            "--name",
+            "j",
+            "-o",
+            "json",
+        ],
+    )
+    .await
+    .json();
     let job = created.job_id.to_string();
-    let _: VersionInfo = run(&srv, &["jobs", "wait", &job, "-o", "json"]).await.json();
+    let _: VersionInfo = run(&srv, &["jobs", "wait", &job, "-o", "json"])
+        .await
+        .json();
     let list: JobListResponse = run(&srv, &["jobs", "list", "-o", "json"]).await.json();
     assert_eq!(list.jobs.len(), 1);
-    let _: JobListResponse = run(&srv, &["jobs", "list", "--page", "1", "--per-page", "5", "-o", "json"]).await.json();
+    let _: JobListResponse = run(
+        &srv,
+        &[
+            "jobs",
+            "list",
+            "--page",
+            "1",
+            "--per-page",
+            "5",
+            "-o",
+            "json",
+        ],
+    )
+    .await
+    .json();
     let v: VersionInfo = run(&srv, &["jobs", "get", &job, "-o", "json"]).await.json();
     assert_eq!(v.status, 10);
-    let vs: VersionListResponse = run(&srv, &["jobs", "versions", &job, "-o", "json"]).await.json();
+    let vs: VersionListResponse = run(&srv, &["jobs", "versions", &job, "-o", "json"])
+        .await
+        .json();
     assert_eq!(vs.versions.len(), 1);
-    let names: LogFileNamesResponse = run(&srv, &["jobs", "logs", &job, "--list", "-o", "json"]).await.json();
+    let names: LogFileNamesResponse = run(&srv, &["jobs", "logs", &job, "--list", "-o", "json"])
+        .await
+        .json();
     assert_eq!(names.log_file_list, vec!["j.0"]);
-    let tail: AomLogResponse = run(&srv, &["jobs", "logs", &job, "--tail", "5", "-o", "json"]).await.json();
+    let tail: AomLogResponse = run(&srv, &["jobs", "logs", &job, "--tail", "5", "-o", "json"])
+        .await
+        .json();
     assert!(tail.content.contains("hello"));
-    assert_eq!(run(&srv, &["jobs", "logs", &job]).await.ok().lines().next(), Some("hello"));
+    assert_eq!(
+        run(&srv, &["jobs", "logs", &job]).await.ok().lines().next(),
+        Some("hello")
+    );
     let _: SpecListResponse = run(&srv, &["specs", "-o", "json"]).await.json();
     let _: EngineListResponse = run(&srv, &["engines", "-o", "json"]).await.json();
     let _: BuiltInAlgorithmsResponse = run(&srv, &["algorithms", "-o", "json"]).await.json();
-    let _: Success = run(&srv, &["jobs", "describe-update", &job, "new words", "-o", "json"]).await.json();
+    let _: Success = run(
+        &srv,
+        &["jobs", "describe-update", &job, "new words", "-o", "json"],
+    )
+    .await
+    .json();
     let cfg = srv.dir.path().join("cfg.json");
     std::fs::write(&cfg, r#"{"config_desc": "d", "worker_server_num": 1, "app_url": "/a/", "boot_file_url": "/a/b.py", "spec_id": 1}"#).unwrap();
-    let _: Success = run(&srv, &["configs", "create", "c1", "--file", cfg.to_str().unwrap(), "-o", "json"]).await.json();
+    let _: Success = run(
+        &srv,
+        &[
+            "configs",
+            "create",
+            "c1",
+            "--file",
+            cfg.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+    )
+    .await
+    .json();
     let configs: ConfigListResponse = run(&srv, &["configs", "list", "-o", "json"]).await.json();
     assert_eq!(configs.configs.len(), 1);
-    let detail: ConfigDetail = run(&srv, &["configs", "get", "c1", "-o", "json"]).await.json();
+    let detail: ConfigDetail = run(&srv, &["configs", "get", "c1", "-o", "json"])
+        .await
+        .json();
     assert_eq!(detail.config_desc, "d");
-    let _: Success = run(&srv, &["configs", "delete", "c1", "-o", "json"]).await.json();
+    let _: Success = run(&srv, &["configs", "delete", "c1", "-o", "json"])
+        .await
+        .json();
     // Tables print too.
-    assert!(run(&srv, &["jobs", "list"]).await.ok().contains("COMPLETED(10)"));
-    assert!(run(&srv, &["specs"]).await.ok().contains("modelarts.vm.cpu.2u"));
+    assert!(run(&srv, &["jobs", "list"])
+        .await
+        .ok()
+        .contains("COMPLETED(10)"));
+    assert!(run(&srv, &["specs"])
+        .await
+        .ok()
+        .contains("modelarts.vm.cpu.2u"));
 
     // 1: the server refused, with the ModelArts code.
     let out = run(&srv, &["jobs", "get", "999"]).await;
     assert_eq!(out.code, 1);
-    assert!(out.stderr.starts_with("error: ModelArts.0105: "), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("error: ModelArts.0105: "),
+        "{}",
+        out.stderr
+    );
     let out = run(&srv, &["jobs", "stop", &job]).await;
     assert_eq!(out.code, 1, "stopping a completed version: {}", out.stderr);
     // 2: usage.
@@ -370,13 +642,24 @@ async fn json_output_parses_as_the_api_types_and_exit_codes_are_as_documented() 
     // 3: nothing listens there.
     let down = format!("http://127.0.0.1:{}", free_port());
     let home = srv.dir.path().join("config-home");
-    for args in [&["jobs", "list"][..], &["jobs", "get", "1"], &["specs", "-o", "json"], &["jobs", "logs", "1", "--follow"]] {
+    for args in [
+        &["jobs", "list"][..],
+        &["jobs", "get", "1"],
+        &["specs", "-o", "json"],
+        &["jobs", "logs", "1", "--follow"],
+    ] {
         let out = run_at(&down, &home, args).await;
         assert_eq!(out.code, 3, "{args:?}: {}", out.stderr);
-        assert!(out.stderr.starts_with("error: cannot reach the server"), "{}", out.stderr);
+        assert!(
+            out.stderr.starts_with("error: cannot reach the server"),
+            "{}",
+            out.stderr
+        );
     }
     // 0 for delete, then the job is gone (1).
-    let _: Success = run(&srv, &["jobs", "delete", &job, "-o", "json"]).await.json();
+    let _: Success = run(&srv, &["jobs", "delete", &job, "-o", "json"])
+        .await
+        .json();
     assert_eq!(run(&srv, &["jobs", "get", &job]).await.code, 1);
 }
 
@@ -400,35 +683,65 @@ async fn profiles_env_and_flags_combine_and_completions_print() {
     let cli = |args: &[&str]| {
         let mut c = std::process::Command::new(bin());
         c.args(args).env("XDG_CONFIG_HOME", &home);
-        for k in ["TRAINYARD_SERVER", "TRAINYARD_PROJECT", "TRAINYARD_TOKEN", "TRAINYARD_PROFILE", "TRAINYARD_PROFILE_FILE"] {
+        for k in [
+            "TRAINYARD_SERVER",
+            "TRAINYARD_PROJECT",
+            "TRAINYARD_TOKEN",
+            "TRAINYARD_PROFILE",
+            "TRAINYARD_PROFILE_FILE",
+        ] {
             c.env_remove(k);
         }
         c
     };
-    let run_blocking = |mut c: std::process::Command| tokio::task::spawn_blocking(move || c.output().unwrap());
+    let run_blocking =
+        |mut c: std::process::Command| tokio::task::spawn_blocking(move || c.output().unwrap());
     // The default profile alone.
     let out = run_blocking(cli(&["engines", "-o", "json"])).await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A named profile: the token of proj-a does not open proj-b (1, 0210).
-    let out = run_blocking(cli(&["--profile", "other", "engines"])).await.unwrap();
+    let out = run_blocking(cli(&["--profile", "other", "engines"]))
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ModelArts.0210"));
     // Flags beat the profile; env beats the profile.
-    let out = run_blocking(cli(&["--profile", "other", "--project", PROJECT, "engines"])).await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_blocking(cli(&[
+        "--profile",
+        "other",
+        "--project",
+        PROJECT,
+        "engines",
+    ]))
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut c = cli(&["engines"]);
     c.env("TRAINYARD_TOKEN", "wrong");
     let out = run_blocking(c).await.unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("ModelArts.0203"));
     // An unknown profile is a usage error.
-    let out = run_blocking(cli(&["--profile", "nope", "engines"])).await.unwrap();
+    let out = run_blocking(cli(&["--profile", "nope", "engines"]))
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 
     for shell in ["bash", "zsh", "fish"] {
         let out = run_blocking(cli(&["completions", shell])).await.unwrap();
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("trainyard") && text.contains("submit"), "{shell}");
+        assert!(
+            text.contains("trainyard") && text.contains("submit"),
+            "{shell}"
+        );
     }
     let help = run_blocking(cli(&["--help"])).await.unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("3 server unreachable"));

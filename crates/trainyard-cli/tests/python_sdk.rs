@@ -22,13 +22,26 @@ const PASSWORD: &str = "pw-alice-4d2c1b";
 const REGION: &str = "cn-north-7";
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{what} failed ({}):\n{text}", out.status);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{text}",
+        out.status
+    );
     text
 }
 
@@ -58,7 +71,10 @@ async fn python_sdk_samples_against_a_real_server() {
 
     let venv = dir.path().join("venv");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    run(Command::new(&python).args(["-m", "venv"]).arg(&venv), "python3 -m venv");
+    run(
+        Command::new(&python).args(["-m", "venv"]).arg(&venv),
+        "python3 -m venv",
+    );
     let pip = venv.join("bin/pip");
     let root = repo_root();
     run(
@@ -70,7 +86,14 @@ async fn python_sdk_samples_against_a_real_server() {
     );
 
     let out = Command::new(venv.join("bin/python"))
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "sdk/python/tests"])
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "sdk/python/tests",
+        ])
         .current_dir(&root)
         .env("MODELARTS_ENDPOINT", &server.api.base)
         .env("MODELARTS_POLL_INTERVAL", "0.2")
@@ -92,7 +115,11 @@ async fn python_sdk_samples_against_a_real_server() {
         .env_remove("MODELARTS_IAM_ENDPOINT")
         .output()
         .expect("run pytest");
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(server);
     kill_runs(&data.join("runs"));
     assert_eq!(out.status.code(), Some(0), "pytest failed:\n{report}");

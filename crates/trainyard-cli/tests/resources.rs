@@ -20,20 +20,34 @@ async fn gpus_are_handed_out_through_cuda_visible_devices() {
     srv.write_app("gpu", &[("boot.py", &boot)]);
     let (j1, v1) = srv.api.create_job("g1", "gpu", json!({"spec_id": 4})).await;
     let (j2, v2) = srv.api.create_job("g2", "gpu", json!({"spec_id": 4})).await;
-    srv.api.wait_status(j1, v1, &[8], Duration::from_secs(30)).await;
-    srv.api.wait_status(j2, v2, &[8], Duration::from_secs(30)).await;
+    srv.api
+        .wait_status(j1, v1, &[8], Duration::from_secs(30))
+        .await;
+    srv.api
+        .wait_status(j2, v2, &[8], Duration::from_secs(30))
+        .await;
     // Both GPUs are taken: a third job waits.
     let (j3, v3) = srv.api.create_job("g3", "gpu", json!({"spec_id": 4})).await;
-    srv.api.wait_status(j3, v3, &[7], Duration::from_secs(10)).await;
+    srv.api
+        .wait_status(j3, v3, &[7], Duration::from_secs(10))
+        .await;
     srv.api.wait_log(j1, v1, "g1.0", "GPUS=").await;
     srv.api.wait_log(j2, v2, "g2.0", "GPUS=").await;
     let l1 = srv.api.log(j1, v1, "g1.0").await;
     let l2 = srv.api.log(j2, v2, "g2.0").await;
-    let mut seen = vec![l1.lines().next().unwrap().to_owned(), l2.lines().next().unwrap().to_owned()];
+    let mut seen = vec![
+        l1.lines().next().unwrap().to_owned(),
+        l2.lines().next().unwrap().to_owned(),
+    ];
     seen.sort();
     assert_eq!(seen, vec!["GPUS=3", "GPUS=5"]);
     std::fs::write(&gate, "").unwrap();
-    assert_eq!(srv.api.wait_status(j3, v3, &[10, 11], Duration::from_secs(30)).await, 10);
+    assert_eq!(
+        srv.api
+            .wait_status(j3, v3, &[10, 11], Duration::from_secs(30))
+            .await,
+        10
+    );
     let l3 = srv.api.log(j3, v3, "g3.0").await;
     assert!(l3.starts_with("GPUS=3") || l3.starts_with("GPUS=5"), "{l3}");
     // A job asking for more GPUs than exist is refused outright.
@@ -53,13 +67,24 @@ async fn an_internal_error_answers_0010_without_details() {
     let srv = TestServer::start().await;
     srv.write_app("app", &[("boot.py", "print(1)\n")]);
     let (job, ver) = srv.api.create_job("broken", "app", json!({})).await;
-    srv.api.wait_status(job, ver, &[10], Duration::from_secs(30)).await;
+    srv.api
+        .wait_status(job, ver, &[10], Duration::from_secs(30))
+        .await;
     // Corrupt the stored row behind the server's back.
     let db = srv.dir.path().join("data/trainyard.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    sqlx::query("UPDATE versions SET config = 'not json' WHERE id = ?").bind(ver).execute(&pool).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE versions SET config = 'not json' WHERE id = ?")
+        .bind(ver)
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
-    let r = srv.api.get(&format!("/training-jobs/{job}/versions/{ver}")).await;
+    let r = srv
+        .api
+        .get(&format!("/training-jobs/{job}/versions/{ver}"))
+        .await;
     r.assert_error(500, "ModelArts.0010");
     assert_eq!(r.body["error_message"], json!("Internal error."));
     // Other jobs still answer.

@@ -31,7 +31,11 @@ fn storage(s: &Setup) -> std::path::PathBuf {
 async fn wait_file(path: &std::path::Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !path.exists() {
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -49,16 +53,32 @@ async fn job_survives_kill_9_and_ends_with_its_real_exit_status() {
     write_app(&storage(&s), "survivor", &[("boot.py", &boot)]);
     let port = free_port();
     let mut server = ServerProcess::start(&s.config, port).await;
-    let (job, ver) = server.api.create_job("survivor", "survivor", json!({})).await;
-    server.api.wait_status(job, ver, &[8], Duration::from_secs(30)).await;
+    let (job, ver) = server
+        .api
+        .create_job("survivor", "survivor", json!({}))
+        .await;
+    server
+        .api
+        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .await;
     wait_file(&started).await;
 
     server.kill9();
     // The job keeps running while the server is down.
     std::fs::write(&gate, "").unwrap();
     let server = ServerProcess::start(&s.config, port).await;
-    assert_eq!(server.api.wait_status(job, ver, &[10, 11, 14], Duration::from_secs(30)).await, 10);
-    assert!(server.api.log(job, ver, "survivor.0").await.contains("finishing after restart"));
+    assert_eq!(
+        server
+            .api
+            .wait_status(job, ver, &[10, 11, 14], Duration::from_secs(30))
+            .await,
+        10
+    );
+    assert!(server
+        .api
+        .log(job, ver, "survivor.0")
+        .await
+        .contains("finishing after restart"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,14 +93,27 @@ async fn reattached_job_reports_its_real_failure_code() {
     let port = free_port();
     let mut server = ServerProcess::start(&s.config, port).await;
     let (job, ver) = server.api.create_job("sevens", "sevens", json!({})).await;
-    server.api.wait_status(job, ver, &[8], Duration::from_secs(30)).await;
+    server
+        .api
+        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .await;
     server.kill9();
     let server = ServerProcess::start(&s.config, port).await;
     // Reattached: still running until released.
     assert_eq!(server.api.status(job, ver).await, 8);
     std::fs::write(&gate, "").unwrap();
-    assert_eq!(server.api.wait_status(job, ver, &[10, 11, 14], Duration::from_secs(30)).await, 11);
-    assert!(server.api.log(job, ver, "sevens.0").await.contains("exited with code 7"));
+    assert_eq!(
+        server
+            .api
+            .wait_status(job, ver, &[10, 11, 14], Duration::from_secs(30))
+            .await,
+        11
+    );
+    assert!(server
+        .api
+        .log(job, ver, "sevens.0")
+        .await
+        .contains("exited with code 7"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,29 +128,51 @@ async fn job_finished_while_the_server_was_down_is_finalized_on_start() {
     let port = free_port();
     let mut server = ServerProcess::start(&s.config, port).await;
     let (job, ver) = server.api.create_job("offline", "offline", json!({})).await;
-    server.api.wait_status(job, ver, &[8], Duration::from_secs(30)).await;
+    server
+        .api
+        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .await;
     server.kill9();
     std::fs::write(&gate, "").unwrap();
     wait_file(&s.dir.path().join(format!("data/runs/{ver}/exit.json"))).await;
     let server = ServerProcess::start(&s.config, port).await;
-    assert_eq!(server.api.wait_status(job, ver, &[10, 11, 14], Duration::from_secs(10)).await, 10);
+    assert_eq!(
+        server
+            .api
+            .wait_status(job, ver, &[10, 11, 14], Duration::from_secs(10))
+            .await,
+        10
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_killed_while_the_server_was_down_is_lost() {
     let s = setup();
-    write_app(&storage(&s), "doomed", &[("boot.py", "import time\ntime.sleep(300)\n")]);
+    write_app(
+        &storage(&s),
+        "doomed",
+        &[("boot.py", "import time\ntime.sleep(300)\n")],
+    );
     let port = free_port();
     let mut server = ServerProcess::start(&s.config, port).await;
     let (job, ver) = server.api.create_job("doomed", "doomed", json!({})).await;
-    server.api.wait_status(job, ver, &[8], Duration::from_secs(30)).await;
+    server
+        .api
+        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .await;
     let run_dir = s.dir.path().join(format!("data/runs/{ver}"));
     wait_file(&run_dir.join("workers.json")).await;
     server.kill9();
     // Kill the shim and every worker, leaving no exit record.
     trainyard_exec::kill_run(&run_dir);
     let server = ServerProcess::start(&s.config, port).await;
-    assert_eq!(server.api.wait_status(job, ver, &[10, 11, 12, 14], Duration::from_secs(10)).await, 14);
+    assert_eq!(
+        server
+            .api
+            .wait_status(job, ver, &[10, 11, 12, 14], Duration::from_secs(10))
+            .await,
+        14
+    );
     assert!(!run_dir.join("exit.json").exists());
 }
 
@@ -126,25 +181,49 @@ async fn queued_jobs_survive_a_restart_and_start_in_order() {
     let s = setup();
     std::fs::write(
         &s.config,
-        config_text(&s.dir.path().join("data"), "[executor]\ncores = 1\nmemory_gb = 4\nstop_grace_seconds = 1\n"),
+        config_text(
+            &s.dir.path().join("data"),
+            "[executor]\ncores = 1\nmemory_gb = 4\nstop_grace_seconds = 1\n",
+        ),
     )
     .unwrap();
     let gate = s.dir.path().join("gate");
-    let boot = format!("import os, time\nwhile not os.path.exists({:?}):\n    time.sleep(0.05)\n", gate.display().to_string());
+    let boot = format!(
+        "import os, time\nwhile not os.path.exists({:?}):\n    time.sleep(0.05)\n",
+        gate.display().to_string()
+    );
     write_app(&storage(&s), "gated", &[("boot.py", &boot)]);
     let port = free_port();
     let mut server = ServerProcess::start(&s.config, port).await;
     let (j1, v1) = server.api.create_job("one", "gated", json!({})).await;
-    server.api.wait_status(j1, v1, &[8], Duration::from_secs(30)).await;
+    server
+        .api
+        .wait_status(j1, v1, &[8], Duration::from_secs(30))
+        .await;
     let (j2, v2) = server.api.create_job("two", "gated", json!({})).await;
-    server.api.wait_status(j2, v2, &[7], Duration::from_secs(10)).await;
+    server
+        .api
+        .wait_status(j2, v2, &[7], Duration::from_secs(10))
+        .await;
     server.kill9();
     let server = ServerProcess::start(&s.config, port).await;
     assert_eq!(server.api.status(j1, v1).await, 8);
     assert_eq!(server.api.status(j2, v2).await, 7);
     std::fs::write(&gate, "").unwrap();
-    assert_eq!(server.api.wait_status(j1, v1, &[10, 11], Duration::from_secs(30)).await, 10);
-    assert_eq!(server.api.wait_status(j2, v2, &[10, 11], Duration::from_secs(30)).await, 10);
+    assert_eq!(
+        server
+            .api
+            .wait_status(j1, v1, &[10, 11], Duration::from_secs(30))
+            .await,
+        10
+    );
+    assert_eq!(
+        server
+            .api
+            .wait_status(j2, v2, &[10, 11], Duration::from_secs(30))
+            .await,
+        10
+    );
 }
 
 /// Starts `trainyard serve --data-dir <data>` with captured stdout, waits for /health, then
@@ -152,7 +231,12 @@ async fn queued_jobs_survive_a_restart_and_start_in_order() {
 async fn serve_once(data: &std::path::Path) -> String {
     let port = free_port();
     let child = std::process::Command::new(bin())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(data)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -160,13 +244,26 @@ async fn serve_once(data: &std::path::Path) -> String {
         .unwrap();
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !http.get(format!("http://127.0.0.1:{port}/health")).send().await.is_ok_and(|r| r.status().is_success()) {
+    while !http
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
         assert!(Instant::now() < deadline, "server did not come up");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "graceful shutdown exits 0: {:?}", output.status);
+    assert!(
+        output.status.success(),
+        "graceful shutdown exits 0: {:?}",
+        output.status
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -177,12 +274,18 @@ async fn first_start_creates_credentials_once() {
     let stdout = serve_once(&data).await;
     let creds = data.join("credentials.toml");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let text = std::fs::read_to_string(&creds).unwrap();
     let parsed: toml_like::File = toml_like::parse(&text);
     assert_eq!(parsed.id.len(), 32);
     assert!(parsed.id.chars().all(|c| c.is_ascii_hexdigit()));
-    assert!(stdout.contains(&parsed.id) && stdout.contains(&parsed.token), "{stdout}");
+    assert!(
+        stdout.contains(&parsed.id) && stdout.contains(&parsed.token),
+        "{stdout}"
+    );
 
     // A second start reuses them and prints nothing new.
     let stdout = serve_once(&data).await;
@@ -204,6 +307,9 @@ mod toml_like {
                 .unwrap_or_default()
                 .to_owned()
         };
-        File { id: grab("id"), token: grab("tokens") }
+        File {
+            id: grab("id"),
+            token: grab("tokens"),
+        }
     }
 }

@@ -24,17 +24,49 @@ fn job_body(name: &str, config: Value) -> Value {
 async fn every_request_needs_a_token_of_its_project() {
     let srv = TestServer::start().await;
     let url = srv.api.url("/training-jobs");
-    srv.api.raw("GET", &url, None, None).await.assert_error(401, "ModelArts.0201");
-    srv.api.raw("GET", &url, None, Some("")).await.assert_error(401, "ModelArts.0201");
-    srv.api.raw("GET", &url, None, Some("not-a-token")).await.assert_error(401, "ModelArts.0203");
-    srv.api.raw("GET", &url, None, Some(OTHER_TOKEN)).await.assert_error(403, "ModelArts.0210");
-    srv.api.raw("GET", &srv.other.url("/training-jobs"), None, Some(TOKEN)).await.assert_error(403, "ModelArts.0210");
-    srv.api.raw("POST", &url, Some("{}"), None).await.assert_error(401, "ModelArts.0201");
-    for path in ["/job/resource-specs", "/job/ai-engines", "/built-in-algorithms", "/training-job-configs"] {
-        srv.api.raw("GET", &srv.api.url(path), None, Some(OTHER_TOKEN)).await.assert_error(403, "ModelArts.0210");
+    srv.api
+        .raw("GET", &url, None, None)
+        .await
+        .assert_error(401, "ModelArts.0201");
+    srv.api
+        .raw("GET", &url, None, Some(""))
+        .await
+        .assert_error(401, "ModelArts.0201");
+    srv.api
+        .raw("GET", &url, None, Some("not-a-token"))
+        .await
+        .assert_error(401, "ModelArts.0203");
+    srv.api
+        .raw("GET", &url, None, Some(OTHER_TOKEN))
+        .await
+        .assert_error(403, "ModelArts.0210");
+    srv.api
+        .raw("GET", &srv.other.url("/training-jobs"), None, Some(TOKEN))
+        .await
+        .assert_error(403, "ModelArts.0210");
+    srv.api
+        .raw("POST", &url, Some("{}"), None)
+        .await
+        .assert_error(401, "ModelArts.0201");
+    for path in [
+        "/job/resource-specs",
+        "/job/ai-engines",
+        "/built-in-algorithms",
+        "/training-job-configs",
+    ] {
+        srv.api
+            .raw("GET", &srv.api.url(path), None, Some(OTHER_TOKEN))
+            .await
+            .assert_error(403, "ModelArts.0210");
     }
     // Health needs no token.
-    let r = srv.api.http.get(format!("{}/health", srv.api.base)).send().await.unwrap();
+    let r = srv
+        .api
+        .http
+        .get(format!("{}/health", srv.api.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }
 
@@ -42,29 +74,67 @@ async fn every_request_needs_a_token_of_its_project() {
 async fn one_project_never_sees_or_touches_another_projects_jobs() {
     let srv = TestServer::start().await;
     srv.write_app("app", &[("boot.py", "import time\ntime.sleep(300)\n")]);
-    let r = srv.api.post("/training-jobs", job_body("mine", json!({}))).await;
-    let (job, ver) = (r.assert_ok()["job_id"].as_i64().unwrap(), r.body["version_id"].as_i64().unwrap());
-    srv.api.wait_status(job, ver, &[8], Duration::from_secs(30)).await;
+    let r = srv
+        .api
+        .post("/training-jobs", job_body("mine", json!({})))
+        .await;
+    let (job, ver) = (
+        r.assert_ok()["job_id"].as_i64().unwrap(),
+        r.body["version_id"].as_i64().unwrap(),
+    );
+    srv.api
+        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .await;
 
     let other = &srv.other;
-    assert_eq!(other.get("/training-jobs").await.assert_ok()["job_total_count"], json!(0));
+    assert_eq!(
+        other.get("/training-jobs").await.assert_ok()["job_total_count"],
+        json!(0)
+    );
     let v = format!("/training-jobs/{job}/versions/{ver}");
     other.get(&v).await.assert_error(400, "ModelArts.0105");
-    other.get(&format!("/training-jobs/{job}/versions")).await.assert_error(400, "ModelArts.0105");
-    other.post(&format!("{v}/stop"), json!({})).await.assert_error(400, "ModelArts.0105");
+    other
+        .get(&format!("/training-jobs/{job}/versions"))
+        .await
+        .assert_error(400, "ModelArts.0105");
+    other
+        .post(&format!("{v}/stop"), json!({}))
+        .await
+        .assert_error(400, "ModelArts.0105");
     other.delete(&v).await.assert_error(400, "ModelArts.0105");
-    other.delete(&format!("/training-jobs/{job}")).await.assert_error(400, "ModelArts.0105");
-    other.put(&format!("/training-jobs/{job}"), json!({"job_desc": "x"})).await.assert_error(400, "ModelArts.0105");
-    other.get(&format!("{v}/log/file-names")).await.assert_error(400, "ModelArts.0105");
-    other.get(&format!("{v}/aom-log?log_file=mine.0")).await.assert_error(400, "ModelArts.0105");
+    other
+        .delete(&format!("/training-jobs/{job}"))
+        .await
+        .assert_error(400, "ModelArts.0105");
+    other
+        .put(&format!("/training-jobs/{job}"), json!({"job_desc": "x"}))
+        .await
+        .assert_error(400, "ModelArts.0105");
+    other
+        .get(&format!("{v}/log/file-names"))
+        .await
+        .assert_error(400, "ModelArts.0105");
+    other
+        .get(&format!("{v}/aom-log?log_file=mine.0"))
+        .await
+        .assert_error(400, "ModelArts.0105");
     // The other project cannot reach this project's code through its own paths either.
     let r = other
-        .post("/training-jobs", job_body("thief", json!({"app_url": "/../proj-a/app/", "boot_file_url": "/../proj-a/app/boot.py"})))
+        .post(
+            "/training-jobs",
+            job_body(
+                "thief",
+                json!({"app_url": "/../proj-a/app/", "boot_file_url": "/../proj-a/app/boot.py"}),
+            ),
+        )
         .await;
     r.assert_error(400, "ModelArts.0101");
     // Still running, untouched.
     assert_eq!(srv.api.status(job, ver).await, 8);
-    srv.api.post(&format!("{v}/stop"), json!({})).await.assert_ok();
+    srv.api
+        .post(&format!("{v}/stop"), json!({}))
+        .await
+        .assert_ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,21 +160,42 @@ async fn path_traversal_is_refused_in_every_path_field() {
         json!({"data_url": null, "dataset_id": "../..", "dataset_version_id": "v1"}),
     ];
     for (i, extra) in cases.iter().enumerate() {
-        let r = srv.api.post("/training-jobs", job_body(&format!("trav{i}"), extra.clone())).await;
+        let r = srv
+            .api
+            .post(
+                "/training-jobs",
+                job_body(&format!("trav{i}"), extra.clone()),
+            )
+            .await;
         r.assert_error(400, "ModelArts.0101");
     }
     // A symlink inside the code directory that leads out is refused at snapshot time.
     srv.write_app("app2", &[("boot.py", "print(1)\n")]);
     std::os::unix::fs::symlink(&outside, srv.storage().join("app2/escape")).unwrap();
-    let r = srv.api.post("/training-jobs", job_body("snap", json!({"app_url": "/app2/", "boot_file_url": "/app2/boot.py"}))).await;
+    let r = srv
+        .api
+        .post(
+            "/training-jobs",
+            job_body(
+                "snap",
+                json!({"app_url": "/app2/", "boot_file_url": "/app2/boot.py"}),
+            ),
+        )
+        .await;
     r.assert_error(400, "ModelArts.0101");
     // Nothing was stored.
-    assert_eq!(srv.api.get("/training-jobs").await.assert_ok()["job_total_count"], json!(0));
+    assert_eq!(
+        srv.api.get("/training-jobs").await.assert_ok()["job_total_count"],
+        json!(0)
+    );
     // Configurations are checked too.
     let r = srv
         .api
-        .post("/training-job-configs", json!({"config_name": "c", "worker_server_num": 1, "spec_id": 1,
-            "app_url": "/../../", "boot_file_url": "/../../boot.py"}))
+        .post(
+            "/training-job-configs",
+            json!({"config_name": "c", "worker_server_num": 1, "spec_id": 1,
+            "app_url": "/../../", "boot_file_url": "/../../boot.py"}),
+        )
         .await;
     r.assert_error(400, "ModelArts.0101");
 }
@@ -116,8 +207,18 @@ async fn malformed_requests_get_modelarts_errors_never_5xx() {
     let url = srv.api.url("/training-jobs");
     let t = Some(TOKEN);
     // Not JSON, not an object.
-    for body in ["{", "not json", "[]", "\"x\"", "{\"job_name\": \"a\",}", "\u{0}"] {
-        srv.api.raw("POST", &url, Some(body), t).await.assert_error(400, "ModelArts.2787");
+    for body in [
+        "{",
+        "not json",
+        "[]",
+        "\"x\"",
+        "{\"job_name\": \"a\",}",
+        "\u{0}",
+    ] {
+        srv.api
+            .raw("POST", &url, Some(body), t)
+            .await
+            .assert_error(400, "ModelArts.2787");
     }
     // Wrong types.
     let wrong = [
@@ -136,34 +237,91 @@ async fn malformed_requests_get_modelarts_errors_never_5xx() {
         r.assert_error(400, "ModelArts.0104");
     }
     // Unknown and non-numeric ids.
-    srv.api.get("/training-jobs/999/versions/1").await.assert_error(400, "ModelArts.0105");
-    srv.api.get("/training-jobs/abc/versions/1").await.assert_error(400, "ModelArts.0104");
-    srv.api.get("/training-jobs/1/versions/x").await.assert_error(400, "ModelArts.0104");
-    srv.api.delete("/training-jobs/12345").await.assert_error(400, "ModelArts.0105");
-    srv.api.get("/training-job-configs/nope").await.assert_error(400, "ModelArts.0105");
+    srv.api
+        .get("/training-jobs/999/versions/1")
+        .await
+        .assert_error(400, "ModelArts.0105");
+    srv.api
+        .get("/training-jobs/abc/versions/1")
+        .await
+        .assert_error(400, "ModelArts.0104");
+    srv.api
+        .get("/training-jobs/1/versions/x")
+        .await
+        .assert_error(400, "ModelArts.0104");
+    srv.api
+        .delete("/training-jobs/12345")
+        .await
+        .assert_error(400, "ModelArts.0105");
+    srv.api
+        .get("/training-job-configs/nope")
+        .await
+        .assert_error(400, "ModelArts.0105");
     // Bad query values.
-    srv.api.get("/training-jobs?per_page=0").await.assert_error(400, "ModelArts.0104");
-    srv.api.get("/training-jobs?per_page=abc").await.assert_error(400, "ModelArts.0104");
-    srv.api.get("/training-jobs?order=sideways").await.assert_error(400, "ModelArts.0104");
-    srv.api.get("/training-jobs?sortBy=colour").await.assert_error(400, "ModelArts.0104");
-    srv.api.get("/training-jobs?status=99").await.assert_error(400, "ModelArts.0104");
+    srv.api
+        .get("/training-jobs?per_page=0")
+        .await
+        .assert_error(400, "ModelArts.0104");
+    srv.api
+        .get("/training-jobs?per_page=abc")
+        .await
+        .assert_error(400, "ModelArts.0104");
+    srv.api
+        .get("/training-jobs?order=sideways")
+        .await
+        .assert_error(400, "ModelArts.0104");
+    srv.api
+        .get("/training-jobs?sortBy=colour")
+        .await
+        .assert_error(400, "ModelArts.0104");
+    srv.api
+        .get("/training-jobs?status=99")
+        .await
+        .assert_error(400, "ModelArts.0104");
     let long = "x".repeat(101);
-    let r = srv.api.get(&format!("/training-jobs?search_content={long}")).await;
+    let r = srv
+        .api
+        .get(&format!("/training-jobs?search_content={long}"))
+        .await;
     r.assert_error(400, "ModelArts.0104");
-    assert_eq!(r.body["error_message"], json!("The length of search content should be in [0,100]"));
+    assert_eq!(
+        r.body["error_message"],
+        json!("The length of search content should be in [0,100]")
+    );
     // Huge body.
     let huge = format!("{{\"job_name\": \"{}\"}}", "x".repeat(2 << 20));
     // Its own connection: the server answers 413 before reading the body and then closes the
     // connection, which a pooled client could otherwise try to reuse.
-    let fresh = Api { http: reqwest::Client::new(), ..srv.api.clone() };
-    fresh.raw("POST", &url, Some(&huge), t).await.assert_error(413, "ModelArts.2816");
+    let fresh = Api {
+        http: reqwest::Client::new(),
+        ..srv.api.clone()
+    };
+    fresh
+        .raw("POST", &url, Some(&huge), t)
+        .await
+        .assert_error(413, "ModelArts.2816");
     // Unknown route and wrong method.
-    srv.api.raw("GET", &srv.api.url("/no-such-thing"), None, t).await.assert_error(404, "ModelArts.0015");
-    srv.api.raw("GET", &format!("{}/nothing", srv.api.base), None, t).await.assert_error(404, "ModelArts.0015");
-    srv.api.raw("PATCH", &url, Some("{}"), t).await.assert_error(405, "ModelArts.2803");
-    srv.api.raw("DELETE", &srv.api.url("/job/ai-engines"), None, t).await.assert_error(405, "ModelArts.2803");
+    srv.api
+        .raw("GET", &srv.api.url("/no-such-thing"), None, t)
+        .await
+        .assert_error(404, "ModelArts.0015");
+    srv.api
+        .raw("GET", &format!("{}/nothing", srv.api.base), None, t)
+        .await
+        .assert_error(404, "ModelArts.0015");
+    srv.api
+        .raw("PATCH", &url, Some("{}"), t)
+        .await
+        .assert_error(405, "ModelArts.2803");
+    srv.api
+        .raw("DELETE", &srv.api.url("/job/ai-engines"), None, t)
+        .await
+        .assert_error(405, "ModelArts.2803");
     // None of that stored anything.
-    assert_eq!(srv.api.get("/training-jobs").await.assert_ok()["job_total_count"], json!(0));
+    assert_eq!(
+        srv.api.get("/training-jobs").await.assert_ok()["job_total_count"],
+        json!(0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,78 +341,186 @@ async fn the_recommended_error_table() {
     // Required field missing (0101).
     let r = post(json!({"config": {}})).await;
     r.assert_error(400, "ModelArts.0101");
-    assert_eq!(r.body["error_message"], json!("Invalid Argument. job_name is required"));
-    post(json!({"job_name": "a"})).await.assert_error(400, "ModelArts.0101");
-    post(job_body("a", json!({"worker_server_num": null}))).await.assert_error(400, "ModelArts.0101");
-    post(job_body("a", json!({"app_url": null, "boot_file_url": null}))).await.assert_error(400, "ModelArts.0101");
-    post(job_body("a", json!({"data_url": null}))).await.assert_error(400, "ModelArts.0101");
-    post(job_body("a", json!({"spec_id": null}))).await.assert_error(400, "ModelArts.0101");
-    post(job_body("a", json!({"data_url": null, "dataset_id": "d1"}))).await.assert_error(400, "ModelArts.0101");
-    post(job_body("a", json!({"dataset_id": "d1", "dataset_version_id": "v1"}))).await.assert_error(400, "ModelArts.0101");
+    assert_eq!(
+        r.body["error_message"],
+        json!("Invalid Argument. job_name is required")
+    );
+    post(json!({"job_name": "a"}))
+        .await
+        .assert_error(400, "ModelArts.0101");
+    post(job_body("a", json!({"worker_server_num": null})))
+        .await
+        .assert_error(400, "ModelArts.0101");
+    post(job_body(
+        "a",
+        json!({"app_url": null, "boot_file_url": null}),
+    ))
+    .await
+    .assert_error(400, "ModelArts.0101");
+    post(job_body("a", json!({"data_url": null})))
+        .await
+        .assert_error(400, "ModelArts.0101");
+    post(job_body("a", json!({"spec_id": null})))
+        .await
+        .assert_error(400, "ModelArts.0101");
+    post(job_body("a", json!({"data_url": null, "dataset_id": "d1"})))
+        .await
+        .assert_error(400, "ModelArts.0101");
+    post(job_body(
+        "a",
+        json!({"dataset_id": "d1", "dataset_version_id": "v1"}),
+    ))
+    .await
+    .assert_error(400, "ModelArts.0101");
     // Incomplete pair (0107).
     let r = post(job_body("a", json!({"boot_file_url": null}))).await;
     r.assert_error(400, "ModelArts.0107");
-    assert_eq!(r.body["error_message"], json!("The values of the request parameters (app_url,boot_file_url) are invalid."));
+    assert_eq!(
+        r.body["error_message"],
+        json!("The values of the request parameters (app_url,boot_file_url) are invalid.")
+    );
     // Bad format / range / unknown catalog entries (0104).
     let r = post(job_body("bad name!", json!({}))).await;
     r.assert_error(400, "ModelArts.0104");
     assert_eq!(r.body["error_message"], json!("Illegal name: bad name!"));
-    post(job_body(&"n".repeat(65), json!({}))).await.assert_error(400, "ModelArts.0104");
+    post(job_body(&"n".repeat(65), json!({})))
+        .await
+        .assert_error(400, "ModelArts.0104");
     let mut long_desc = job_body("a", json!({}));
     long_desc["job_desc"] = json!("d".repeat(257));
     post(long_desc).await.assert_error(400, "ModelArts.0104");
     let r = post(job_body("a", json!({"spec_id": 424242}))).await;
     r.assert_error(400, "ModelArts.0104");
-    assert_eq!(r.body["error_message"], json!("Parameter error. spec_id:424242 is not existed"));
-    post(job_body("a", json!({"engine_id": 9999}))).await.assert_error(400, "ModelArts.0104");
-    post(job_body("a", json!({"model_id": 9999}))).await.assert_error(400, "ModelArts.0104");
-    post(job_body("a", json!({"flavor": {"code": "no.such.flavor"}, "spec_id": null}))).await.assert_error(400, "ModelArts.0104");
-    post(job_body("a", json!({"worker_server_num": 0}))).await.assert_error(400, "ModelArts.0104");
-    post(job_body("a", json!({"worker_server_num": 5}))).await.assert_error(400, "ModelArts.0104");
+    assert_eq!(
+        r.body["error_message"],
+        json!("Parameter error. spec_id:424242 is not existed")
+    );
+    post(job_body("a", json!({"engine_id": 9999})))
+        .await
+        .assert_error(400, "ModelArts.0104");
+    post(job_body("a", json!({"model_id": 9999})))
+        .await
+        .assert_error(400, "ModelArts.0104");
+    post(job_body(
+        "a",
+        json!({"flavor": {"code": "no.such.flavor"}, "spec_id": null}),
+    ))
+    .await
+    .assert_error(400, "ModelArts.0104");
+    post(job_body("a", json!({"worker_server_num": 0})))
+        .await
+        .assert_error(400, "ModelArts.0104");
+    post(job_body("a", json!({"worker_server_num": 5})))
+        .await
+        .assert_error(400, "ModelArts.0104");
     let dup = json!({"parameter": [{"label": "lr", "value": 1}, {"label": "lr", "value": 2}]});
-    post(job_body("a", dup)).await.assert_error(400, "ModelArts.0104");
+    post(job_body("a", dup))
+        .await
+        .assert_error(400, "ModelArts.0104");
     // Spec larger than the executor (3976).
-    post(job_body("a", json!({"spec_id": 50}))).await.assert_error(400, "ModelArts.3976");
+    post(job_body("a", json!({"spec_id": 50})))
+        .await
+        .assert_error(400, "ModelArts.3976");
     // Custom image without a container backend (2810), naming the backend.
     let r = post(job_body("a", json!({"user_image_url": "img:1", "user_command": "python x.py", "app_url": null, "boot_file_url": null}))).await;
     r.assert_error(400, "ModelArts.2810");
     assert!(r.body["error_message"].as_str().unwrap().contains("podman"));
-    post(job_body("a", json!({"user_image_url": "img:1", "app_url": null, "boot_file_url": null}))).await.assert_error(400, "ModelArts.0101");
+    post(job_body(
+        "a",
+        json!({"user_image_url": "img:1", "app_url": null, "boot_file_url": null}),
+    ))
+    .await
+    .assert_error(400, "ModelArts.0101");
 
     // Duplicate name (0103).
     let r = post(job_body("dup", json!({}))).await;
-    let (job, ver) = (r.assert_ok()["job_id"].as_i64().unwrap(), r.body["version_id"].as_i64().unwrap());
+    let (job, ver) = (
+        r.assert_ok()["job_id"].as_i64().unwrap(),
+        r.body["version_id"].as_i64().unwrap(),
+    );
     let r = post(job_body("dup", json!({}))).await;
     r.assert_error(400, "ModelArts.0103");
     assert_eq!(r.body["error_message"], json!("Job name:dup is existed"));
     // Not found (0105).
-    let r = srv.api.get(&format!("/training-jobs/{job}/versions/{}", ver + 100)).await;
+    let r = srv
+        .api
+        .get(&format!("/training-jobs/{job}/versions/{}", ver + 100))
+        .await;
     r.assert_error(400, "ModelArts.0105");
-    assert_eq!(r.body["error_message"], json!(format!("Version id:{} is not existed", ver + 100)));
+    assert_eq!(
+        r.body["error_message"],
+        json!(format!("Version id:{} is not existed", ver + 100))
+    );
     // Wrong status (0105): delete while KILLING, stop while terminal.
-    srv.api.wait_status(job, ver, &[8], Duration::from_secs(30)).await;
+    srv.api
+        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .await;
     srv.api.wait_log(job, ver, "dup.0", "ready").await;
     srv.api
-        .post(&format!("/training-jobs/{job}/versions/{ver}/stop"), json!({"grace_period_seconds": 3}))
+        .post(
+            &format!("/training-jobs/{job}/versions/{ver}/stop"),
+            json!({"grace_period_seconds": 3}),
+        )
         .await
         .assert_ok();
     // The TERM-ignoring job stays in 9 for the 3 s grace: deletes are refused meanwhile.
-    let r = srv.api.delete(&format!("/training-jobs/{job}/versions/{ver}")).await;
+    let r = srv
+        .api
+        .delete(&format!("/training-jobs/{job}/versions/{ver}"))
+        .await;
     r.assert_error(400, "ModelArts.0105");
-    assert_eq!(r.body["error_message"], json!("This job can't be delete. job status: 9"));
+    assert_eq!(
+        r.body["error_message"],
+        json!("This job can't be delete. job status: 9")
+    );
     let r = srv.api.delete(&format!("/training-jobs/{job}")).await;
     r.assert_error(400, "ModelArts.0105");
-    assert_eq!(r.body["error_message"], json!("This job can't be delete. job status: 9"));
-    let r = srv.api.post(&format!("/training-jobs/{job}/versions/{ver}/stop"), json!({})).await;
-    assert_eq!(r.body["error_message"], json!("This job can't be stop. job status: 9"));
-    srv.api.wait_status(job, ver, &[12], Duration::from_secs(10)).await;
-    let r = srv.api.post(&format!("/training-jobs/{job}/versions/{ver}/stop"), json!({})).await;
+    assert_eq!(
+        r.body["error_message"],
+        json!("This job can't be delete. job status: 9")
+    );
+    let r = srv
+        .api
+        .post(
+            &format!("/training-jobs/{job}/versions/{ver}/stop"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        r.body["error_message"],
+        json!("This job can't be stop. job status: 9")
+    );
+    srv.api
+        .wait_status(job, ver, &[12], Duration::from_secs(10))
+        .await;
+    let r = srv
+        .api
+        .post(
+            &format!("/training-jobs/{job}/versions/{ver}/stop"),
+            json!({}),
+        )
+        .await;
     r.assert_error(400, "ModelArts.0105");
-    assert_eq!(r.body["error_message"], json!("This job can't be stop. job status: 12"));
+    assert_eq!(
+        r.body["error_message"],
+        json!("This job can't be stop. job status: 12")
+    );
     // Update description: required and bounded.
-    srv.api.put(&format!("/training-jobs/{job}"), json!({})).await.assert_error(400, "ModelArts.0101");
-    srv.api.put(&format!("/training-jobs/{job}"), json!({"job_desc": "x".repeat(300)})).await.assert_error(400, "ModelArts.0104");
-    srv.api.put(&format!("/training-jobs/{job}"), json!({"job_desc": ""})).await.assert_ok();
+    srv.api
+        .put(&format!("/training-jobs/{job}"), json!({}))
+        .await
+        .assert_error(400, "ModelArts.0101");
+    srv.api
+        .put(
+            &format!("/training-jobs/{job}"),
+            json!({"job_desc": "x".repeat(300)}),
+        )
+        .await
+        .assert_error(400, "ModelArts.0104");
+    srv.api
+        .put(&format!("/training-jobs/{job}"), json!({"job_desc": ""}))
+        .await
+        .assert_ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -269,17 +535,37 @@ async fn quotas_are_enforced() {
     let app = trainyard_server::build(cfg, bin()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(trainyard_server::serve(app, listener, std::future::pending()));
-    let api = Api { base, project: PROJECT.into(), token: TOKEN.into(), http: reqwest::Client::new() };
-    write_app(&dir.path().join("data/obs").join(PROJECT), "app", &[("boot.py", "print(1)\n")]);
-    api.post("/training-jobs", job_body("q1", json!({}))).await.assert_ok();
+    let server = tokio::spawn(trainyard_server::serve(
+        app,
+        listener,
+        std::future::pending(),
+    ));
+    let api = Api {
+        base,
+        project: PROJECT.into(),
+        token: TOKEN.into(),
+        http: reqwest::Client::new(),
+    };
+    write_app(
+        &dir.path().join("data/obs").join(PROJECT),
+        "app",
+        &[("boot.py", "print(1)\n")],
+    );
+    api.post("/training-jobs", job_body("q1", json!({})))
+        .await
+        .assert_ok();
     let list = api.get("/training-jobs").await;
     assert_eq!(list.assert_ok()["quotas"], json!(5));
     assert_eq!(list.body["job_count_limit"], json!(1));
-    api.post("/training-jobs", job_body("q2", json!({}))).await.assert_ok();
+    api.post("/training-jobs", job_body("q2", json!({})))
+        .await
+        .assert_ok();
     let r = api.post("/training-jobs", job_body("q3", json!({}))).await;
     r.assert_error(400, "ModelArts.0118");
-    assert_eq!(api.get("/training-jobs").await.assert_ok()["job_count_limit"], json!(0));
+    assert_eq!(
+        api.get("/training-jobs").await.assert_ok()["job_count_limit"],
+        json!(0)
+    );
     server.abort();
     kill_runs(&dir.path().join("data/runs"));
 }
@@ -288,9 +574,28 @@ async fn quotas_are_enforced() {
 async fn sample_paths_with_slashes_and_spaces_are_tolerated() {
     let srv = TestServer::start().await;
     let t = Some(TOKEN);
-    let r = srv.api.raw("GET", &format!("{}//v1/{PROJECT}/job/ai-engines/", srv.api.base), None, t).await;
+    let r = srv
+        .api
+        .raw(
+            "GET",
+            &format!("{}//v1/{PROJECT}/job/ai-engines/", srv.api.base),
+            None,
+            t,
+        )
+        .await;
     r.assert_ok();
-    let r = srv.api.raw("GET", &format!("{}/v1/{PROJECT}/training-jobs%20?per_page=%2010&%20order=asc", srv.api.base), None, t).await;
+    let r = srv
+        .api
+        .raw(
+            "GET",
+            &format!(
+                "{}/v1/{PROJECT}/training-jobs%20?per_page=%2010&%20order=asc",
+                srv.api.base
+            ),
+            None,
+            t,
+        )
+        .await;
     r.assert_ok();
 }
 
@@ -306,10 +611,24 @@ async fn a_project_over_its_rate_gets_429() {
     let app = trainyard_server::build(cfg, bin()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(trainyard_server::serve(app, listener, std::future::pending()));
+    let server = tokio::spawn(trainyard_server::serve(
+        app,
+        listener,
+        std::future::pending(),
+    ));
     let http = reqwest::Client::new();
-    let api = Api { base: base.clone(), project: PROJECT.into(), token: TOKEN.into(), http: http.clone() };
-    let other = Api { base, project: OTHER_PROJECT.into(), token: OTHER_TOKEN.into(), http };
+    let api = Api {
+        base: base.clone(),
+        project: PROJECT.into(),
+        token: TOKEN.into(),
+        http: http.clone(),
+    };
+    let other = Api {
+        base,
+        project: OTHER_PROJECT.into(),
+        token: OTHER_TOKEN.into(),
+        http,
+    };
     let mut limited = 0;
     for _ in 0..20 {
         let r = api.get("/job/ai-engines").await;

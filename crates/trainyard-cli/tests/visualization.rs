@@ -11,11 +11,18 @@ use std::time::{Duration, Instant};
 
 /// A client that shows redirects instead of following them, like a test of a browser's steps.
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 async fn viz_status(api: &Api, id: i64) -> i64 {
-    api.get(&format!("/visualization-jobs/{id}")).await.assert_ok()["status"].as_i64().unwrap()
+    api.get(&format!("/visualization-jobs/{id}"))
+        .await
+        .assert_ok()["status"]
+        .as_i64()
+        .unwrap()
 }
 
 async fn wait_viz(api: &Api, id: i64, wanted: &[i64], within: Duration) -> i64 {
@@ -25,7 +32,10 @@ async fn wait_viz(api: &Api, id: i64, wanted: &[i64], within: Duration) -> i64 {
         if wanted.contains(&s) {
             return s;
         }
-        assert!(Instant::now() < deadline, "visualization job {id} stuck in {s}, wanted {wanted:?}");
+        assert!(
+            Instant::now() < deadline,
+            "visualization job {id} stuck in {s}, wanted {wanted:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -34,7 +44,10 @@ async fn create(api: &Api, body: Value) -> (i64, String) {
     let r = api.post("/visualization-jobs", body).await;
     let b = r.assert_ok();
     assert_eq!(b["status"], json!(1), "{b}");
-    (b["job_id"].as_i64().unwrap(), b["service_url"].as_str().unwrap().to_owned())
+    (
+        b["job_id"].as_i64().unwrap(),
+        b["service_url"].as_str().unwrap().to_owned(),
+    )
 }
 
 /// Opens `service_url` as a browser would: the secret is traded for a cookie (303), and the
@@ -43,7 +56,10 @@ async fn open_service_url(http: &reqwest::Client, service_url: &str) -> (String,
     let r = http.get(service_url).send().await.unwrap();
     assert_eq!(r.status(), 303, "{:?}", r.text().await);
     let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("Path=/modelarts2/tensorboard/"), "{set_cookie}");
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("Path=/modelarts2/tensorboard/"),
+        "{set_cookie}"
+    );
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(!location.contains("trainyard_secret"), "{location}");
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
@@ -56,11 +72,21 @@ async fn open_service_url(http: &reqwest::Client, service_url: &str) -> (String,
 async fn fetch_scalars(http: &reqwest::Client, base: &str, cookie: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let runs = http.get(format!("{base}data/runs")).header("cookie", cookie).send().await.unwrap();
+        let runs = http
+            .get(format!("{base}data/runs"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(runs.status(), 200);
         let runs: Value = runs.json().await.unwrap();
         let url = format!("{base}data/plugin/scalars/scalars?run=.&tag=loss");
-        let r = http.get(&url).header("cookie", cookie).send().await.unwrap();
+        let r = http
+            .get(&url)
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
         if runs.as_array().is_some_and(|a| a.contains(&json!("."))) && r.status() == 200 {
             let points: Value = r.json().await.unwrap();
             let points = points.as_array().unwrap();
@@ -68,11 +94,17 @@ async fn fetch_scalars(http: &reqwest::Client, base: &str, cookie: &str) {
             for (step, p) in points.iter().enumerate() {
                 assert_eq!(p[1].as_i64(), Some(step as i64));
                 let want = 1.0 / (step as f64 + 1.0);
-                assert!((p[2].as_f64().unwrap() - want).abs() < 1e-6, "step {step}: {p}");
+                assert!(
+                    (p[2].as_f64().unwrap() - want).abs() < 1e-6,
+                    "step {step}: {p}"
+                );
             }
             return;
         }
-        assert!(Instant::now() < deadline, "TensorBoard never served the scalars: runs {runs}");
+        assert!(
+            Instant::now() < deadline,
+            "TensorBoard never served the scalars: runs {runs}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -80,24 +112,35 @@ async fn fetch_scalars(http: &reqwest::Client, base: &str, cookie: &str) {
 /// The TensorBoard run of job `id`: (process group from workers.json, port from spec.json).
 fn run_of(data: &Path, id: i64) -> (i32, u16) {
     let dir = data.join(format!("runs/viz-{id}"));
-    let workers: Value = serde_json::from_slice(&std::fs::read(dir.join("workers.json")).unwrap()).unwrap();
-    let spec: Value = serde_json::from_slice(&std::fs::read(dir.join("spec.json")).unwrap()).unwrap();
+    let workers: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("workers.json")).unwrap()).unwrap();
+    let spec: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("spec.json")).unwrap()).unwrap();
     let args: Vec<String> = serde_json::from_value(spec["workers"][0]["args"].clone()).unwrap();
-    let port = args[args.iter().position(|a| a == "--port").unwrap() + 1].parse().unwrap();
+    let port = args[args.iter().position(|a| a == "--port").unwrap() + 1]
+        .parse()
+        .unwrap();
     (workers[0]["pgid"].as_i64().unwrap() as i32, port)
 }
 
 async fn wait_group_gone(pgid: i32) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while !group_alive(pgid).is_empty() {
-        assert!(Instant::now() < deadline, "process group {pgid} still alive: {:?}", group_alive(pgid));
+        assert!(
+            Instant::now() < deadline,
+            "process group {pgid} still alive: {:?}",
+            group_alive(pgid)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 async fn wait_port_free(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(15);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok()
+    {
         assert!(Instant::now() < deadline, "port {port} still serving");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -108,8 +151,15 @@ async fn tensorboard_serves_real_scalars_through_service_url() {
     let server = TestServer::start_bound(&viz_config("")).await;
     let api = &server.api;
     write_scalars(&server.storage().join("logs/run1"), 5);
-    let (id, service_url) = create(api, json!({"job_name": "tb-1", "train_url": "/logs/run1/"})).await;
-    assert!(service_url.starts_with(&format!("{}/modelarts2/tensorboard/{PROJECT}/{id}/?trainyard_secret=", api.base)), "{service_url}");
+    let (id, service_url) =
+        create(api, json!({"job_name": "tb-1", "train_url": "/logs/run1/"})).await;
+    assert!(
+        service_url.starts_with(&format!(
+            "{}/modelarts2/tensorboard/{PROJECT}/{id}/?trainyard_secret=",
+            api.base
+        )),
+        "{service_url}"
+    );
     wait_viz(api, id, &[8], Duration::from_secs(30)).await;
     let data = server.dir.path().join("data");
     let (pgid, port) = run_of(&data, id);
@@ -118,28 +168,86 @@ async fn tensorboard_serves_real_scalars_through_service_url() {
     // As a browser: trade the secret for the cookie, then TensorBoard's data endpoints.
     let http = browser();
     let (cookie, base) = open_service_url(&http, &service_url).await;
-    let index = http.get(&base).header("cookie", &cookie).send().await.unwrap();
+    let index = http
+        .get(&base)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(index.status(), 200);
-    assert!(index.text().await.unwrap().to_ascii_lowercase().contains("<html"));
+    assert!(index
+        .text()
+        .await
+        .unwrap()
+        .to_ascii_lowercase()
+        .contains("<html"));
     fetch_scalars(&http, &base, &cookie).await;
 
     // Without credentials, or with wrong ones, the same URLs are refused.
     let runs = format!("{base}data/runs");
     assert_eq!(http.get(&runs).send().await.unwrap().status(), 401);
     assert_eq!(http.get(&base).send().await.unwrap().status(), 401);
-    assert_eq!(http.get(&runs).header("cookie", format!("trainyard_viz_{id}=nope")).send().await.unwrap().status(), 403);
-    assert_eq!(http.get(format!("{base}?trainyard_secret=nope")).send().await.unwrap().status(), 403);
-    assert_eq!(http.get(&runs).header("x-auth-token", OTHER_TOKEN).send().await.unwrap().status(), 403);
+    assert_eq!(
+        http.get(&runs)
+            .header("cookie", format!("trainyard_viz_{id}=nope"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        http.get(format!("{base}?trainyard_secret=nope"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        http.get(&runs)
+            .header("x-auth-token", OTHER_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
     // The project's token works too (API clients).
-    assert_eq!(http.get(&runs).header("x-auth-token", TOKEN).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(&runs)
+            .header("x-auth-token", TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // Another project's job path does not exist.
-    let r = http.get(format!("{}/modelarts2/tensorboard/{OTHER_PROJECT}/{id}/data/runs", api.base)).send().await.unwrap();
+    let r = http
+        .get(format!(
+            "{}/modelarts2/tensorboard/{OTHER_PROJECT}/{id}/data/runs",
+            api.base
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 
     // Details: every field, strict types.
     let d = api.get(&format!("/visualization-jobs/{id}")).await;
     let d = d.assert_ok();
-    for key in ["job_name", "service_url", "resource_id", "job_desc", "train_url", "job_type", "flavor", "schedule", "remaining_duration"] {
+    for key in [
+        "job_name",
+        "service_url",
+        "resource_id",
+        "job_desc",
+        "train_url",
+        "job_type",
+        "flavor",
+        "schedule",
+        "remaining_duration",
+    ] {
         assert!(d.get(key).is_some(), "{key} missing: {d}");
     }
     assert_eq!(d["job_type"], json!("tensorboard"));
@@ -147,20 +255,35 @@ async fn tensorboard_serves_real_scalars_through_service_url() {
     assert!(d["duration"].as_i64().unwrap() >= 0 && d["create_time"].as_i64().is_some());
 
     // Stop: 9 -> 12, the process group is gone, the path answers an error page at once.
-    api.post(&format!("/visualization-jobs/{id}/stop"), json!({})).await.assert_ok();
+    api.post(&format!("/visualization-jobs/{id}/stop"), json!({}))
+        .await
+        .assert_ok();
     wait_viz(api, id, &[12], Duration::from_secs(15)).await;
     wait_group_gone(pgid).await;
     wait_port_free(port).await;
-    let r = http.get(&runs).header("cookie", &cookie).send().await.unwrap();
+    let r = http
+        .get(&runs)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error_code"], json!("ModelArts.0105"));
-    let page = http.get(&base).header("cookie", &cookie).header("accept", "text/html").send().await.unwrap();
+    let page = http
+        .get(&base)
+        .header("cookie", &cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 503);
     assert!(page.text().await.unwrap().contains("not running"));
 
     // Restart: a fresh TensorBoard serves the same data at the same URL.
-    api.post(&format!("/visualization-jobs/{id}/restart"), json!({})).await.assert_ok();
+    api.post(&format!("/visualization-jobs/{id}/restart"), json!({}))
+        .await
+        .assert_ok();
     wait_viz(api, id, &[8], Duration::from_secs(30)).await;
     let (pgid2, port2) = run_of(&data, id);
     assert_ne!(pgid, pgid2);
@@ -169,13 +292,22 @@ async fn tensorboard_serves_real_scalars_through_service_url() {
     assert_eq!(again.assert_ok()["service_url"], json!(service_url));
 
     // Delete: gone from lists, the process group ends and the port is free.
-    api.delete(&format!("/visualization-jobs/{id}")).await.assert_ok();
+    api.delete(&format!("/visualization-jobs/{id}"))
+        .await
+        .assert_ok();
     let list = api.get("/visualization-jobs").await;
     assert_eq!(list.assert_ok()["job_total_count"], json!(0));
     wait_group_gone(pgid2).await;
     wait_port_free(port2).await;
-    api.get(&format!("/visualization-jobs/{id}")).await.assert_error(400, "ModelArts.0105");
-    let r = http.get(&runs).header("cookie", &cookie).send().await.unwrap();
+    api.get(&format!("/visualization-jobs/{id}"))
+        .await
+        .assert_error(400, "ModelArts.0105");
+    let r = http
+        .get(&runs)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 }
 
@@ -185,11 +317,18 @@ async fn auto_stop_after_one_minute_ends_completed_and_refuses_stop() {
     let api = &server.api;
     let started = Instant::now();
     let schedule = json!([{"type": "stop", "time_unit": "MINUTES", "duration": 1}]);
-    let (id, _) = create(api, json!({"job_name": "auto", "train_url": "/logs/auto/", "schedule": schedule})).await;
+    let (id, _) = create(
+        api,
+        json!({"job_name": "auto", "train_url": "/logs/auto/", "schedule": schedule}),
+    )
+    .await;
     wait_viz(api, id, &[8], Duration::from_secs(30)).await;
     let d = api.get(&format!("/visualization-jobs/{id}")).await;
     let d = d.assert_ok();
-    assert_eq!(d["schedule"], json!([{"type": "stop", "timeUnit": "MINUTES", "duration": 1}]));
+    assert_eq!(
+        d["schedule"],
+        json!([{"type": "stop", "timeUnit": "MINUTES", "duration": 1}])
+    );
     let left = d["remaining_duration"].as_i64().unwrap();
     assert!(left > 50_000 && left <= 60_000, "{left}");
     let (pgid, _) = run_of(&server.dir.path().join("data"), id);
@@ -197,9 +336,14 @@ async fn auto_stop_after_one_minute_ends_completed_and_refuses_stop() {
     assert_eq!(wait_viz(api, id, &[10, 11, 12], remaining).await, 10);
     wait_group_gone(pgid).await;
     // Doc sample: stop refused in status 10.
-    let r = api.post(&format!("/visualization-jobs/{id}/stop"), json!({})).await;
+    let r = api
+        .post(&format!("/visualization-jobs/{id}/stop"), json!({}))
+        .await;
     r.assert_error(400, "ModelArts.0105");
-    assert_eq!(r.body["error_message"], json!("This job can't be stop. job status: 10"));
+    assert_eq!(
+        r.body["error_message"],
+        json!("This job can't be stop. job status: 10")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,12 +371,25 @@ async fn doc_samples_lists_and_refusals() {
             }
         ]
     }"#;
-    let r = api.raw("POST", &api.url("/visualization-jobs"), Some(sample), Some(TOKEN)).await;
+    let r = api
+        .raw(
+            "POST",
+            &api.url("/visualization-jobs"),
+            Some(sample),
+            Some(TOKEN),
+        )
+        .await;
     let b = r.assert_ok().clone();
-    assert!(b["job_id"].is_i64() && b["status"] == json!(1) && b["create_time"].is_i64(), "{b}");
+    assert!(
+        b["job_id"].is_i64() && b["status"] == json!(1) && b["create_time"].is_i64(),
+        "{b}"
+    );
     assert_eq!(b["job_name"], json!("visualization-job"));
     let sample_id = b["job_id"].as_i64().unwrap();
-    assert!(b["service_url"].as_str().unwrap().contains(&format!("/modelarts2/mindinsight/{PROJECT}/{sample_id}/")));
+    assert!(b["service_url"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("/modelarts2/mindinsight/{PROJECT}/{sample_id}/")));
     // Lenient: schedule as an object, numbers as strings, timeUnit alias, upper-case job_type.
     let (b_id, _) = create(
         api,
@@ -240,38 +397,90 @@ async fn doc_samples_lists_and_refusals() {
                "schedule": {"type": "STOP", "timeUnit": "hours", "duration": "0"}}),
     )
     .await;
-    let (c_id, _) = create(api, json!({"job_name": "a-job", "job_desc": "a", "train_url": "/obs/a/"})).await;
+    let (c_id, _) = create(
+        api,
+        json!({"job_name": "a-job", "job_desc": "a", "train_url": "/obs/a/"}),
+    )
+    .await;
     // Duplicate name.
-    api.post("/visualization-jobs", json!({"job_name": "a-job", "train_url": "/obs/a/"})).await.assert_error(400, "ModelArts.0103");
+    api.post(
+        "/visualization-jobs",
+        json!({"job_name": "a-job", "train_url": "/obs/a/"}),
+    )
+    .await
+    .assert_error(400, "ModelArts.0103");
     // Validation.
-    api.post("/visualization-jobs", json!({"job_name": "x"})).await.assert_error(400, "ModelArts.0101");
-    api.post("/visualization-jobs", json!({"job_name": "waytoolongnameforavizjob", "train_url": "/a/"}))
+    api.post("/visualization-jobs", json!({"job_name": "x"}))
+        .await
+        .assert_error(400, "ModelArts.0101");
+    api.post(
+        "/visualization-jobs",
+        json!({"job_name": "waytoolongnameforavizjob", "train_url": "/a/"}),
+    )
+    .await
+    .assert_error(400, "ModelArts.0104");
+    for bad in [
+        json!({"type": "stop", "time_unit": "DAYS", "duration": 1}),
+        json!({"type": "stop", "time_unit": "HOURS", "duration": 25}),
+    ] {
+        api.post(
+            "/visualization-jobs",
+            json!({"job_name": "bad", "train_url": "/a/", "schedule": bad}),
+        )
         .await
         .assert_error(400, "ModelArts.0104");
-    for bad in [json!({"type": "stop", "time_unit": "DAYS", "duration": 1}), json!({"type": "stop", "time_unit": "HOURS", "duration": 25})] {
-        api.post("/visualization-jobs", json!({"job_name": "bad", "train_url": "/a/", "schedule": bad}))
-            .await
-            .assert_error(400, "ModelArts.0104");
     }
-    api.post("/visualization-jobs", json!({"job_name": "bad", "train_url": "/../../etc/"})).await.assert_error(400, "ModelArts.0101");
+    api.post(
+        "/visualization-jobs",
+        json!({"job_name": "bad", "train_url": "/../../etc/"}),
+    )
+    .await
+    .assert_error(400, "ModelArts.0101");
 
     for id in [sample_id, b_id, c_id] {
         wait_viz(api, id, &[8], Duration::from_secs(30)).await;
     }
-    api.put(&format!("/visualization-jobs/{sample_id}"), json!({"job_desc": "b"})).await.assert_ok();
-    api.put("/visualization-jobs/%%123", json!({"job_desc": "b"})).await.assert_error(400, "ModelArts.0104");
+    api.put(
+        &format!("/visualization-jobs/{sample_id}"),
+        json!({"job_desc": "b"}),
+    )
+    .await
+    .assert_ok();
+    api.put("/visualization-jobs/%%123", json!({"job_desc": "b"}))
+        .await
+        .assert_error(400, "ModelArts.0104");
 
     // VJ-02: every sort key, both orders (sortBy and sort_by).
-    let ids = |r: &Reply| -> Vec<i64> { r.body["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_i64().unwrap()).collect() };
+    let ids = |r: &Reply| -> Vec<i64> {
+        r.body["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["job_id"].as_i64().unwrap())
+            .collect()
+    };
     // Durations depend on when each server answered: the list must be ordered by them.
     for (param, order) in [("sortBy", "asc"), ("sort_by", "desc")] {
-        let r = api.get(&format!("/visualization-jobs?{param}=duration&order={order}")).await;
-        let mut d: Vec<i64> = r.assert_ok()["jobs"].as_array().unwrap().iter().map(|j| j["duration"].as_i64().unwrap()).collect();
+        let r = api
+            .get(&format!(
+                "/visualization-jobs?{param}=duration&order={order}"
+            ))
+            .await;
+        let mut d: Vec<i64> = r.assert_ok()["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["duration"].as_i64().unwrap())
+            .collect();
         assert_eq!(d.len(), 3);
         if order == "desc" {
             d.reverse();
         }
-        assert!(d.windows(2).all(|w| w[0] <= w[1]), "duration {order}: {}", r.body);
+        assert!(
+            d.windows(2).all(|w| w[0] <= w[1]),
+            "duration {order}: {}",
+            r.body
+        );
     }
     let expected: [(&str, Vec<i64>); 6] = [
         ("job_id", vec![sample_id, b_id, c_id]),
@@ -283,7 +492,11 @@ async fn doc_samples_lists_and_refusals() {
     ];
     for (key, asc) in expected {
         for (param, order) in [("sortBy", "asc"), ("sort_by", "desc")] {
-            let r = api.get(&format!("/visualization-jobs?{param}={key}&order={order}&per_page=10&page=1")).await;
+            let r = api
+                .get(&format!(
+                    "/visualization-jobs?{param}={key}&order={order}&per_page=10&page=1"
+                ))
+                .await;
             r.assert_ok();
             let mut want = asc.clone();
             if order == "desc" {
@@ -306,51 +519,121 @@ async fn doc_samples_lists_and_refusals() {
     assert_eq!(b["quotas"], json!(10));
     assert_eq!(b["job_count_limit"], json!(997));
     let job = &b["jobs"][0];
-    for key in ["job_id", "job_name", "status", "create_time", "resource_id", "duration", "job_desc", "service_url", "train_url", "schedule", "remaining_duration"] {
+    for key in [
+        "job_id",
+        "job_name",
+        "status",
+        "create_time",
+        "resource_id",
+        "duration",
+        "job_desc",
+        "service_url",
+        "train_url",
+        "schedule",
+        "remaining_duration",
+    ] {
         assert!(job.get(key).is_some(), "{key} missing: {job}");
     }
-    assert_eq!(b["jobs"][0]["schedule"], json!([{"type": "stop", "timeUnit": "HOURS", "duration": 1}]));
-    api.get("/visualization-jobs?sortBy=nope").await.assert_error(400, "ModelArts.0104");
+    assert_eq!(
+        b["jobs"][0]["schedule"],
+        json!([{"type": "stop", "timeUnit": "HOURS", "duration": 1}])
+    );
+    api.get("/visualization-jobs?sortBy=nope")
+        .await
+        .assert_error(400, "ModelArts.0104");
 
     // Refused restart while running (status 8).
-    let r = api.post(&format!("/visualization-jobs/{sample_id}/restart"), json!({})).await;
+    let r = api
+        .post(
+            &format!("/visualization-jobs/{sample_id}/restart"),
+            json!({}),
+        )
+        .await;
     r.assert_error(400, "ModelArts.0105");
-    assert_eq!(r.body["error_message"], json!("This job can't be resubmit. job status: 8"));
+    assert_eq!(
+        r.body["error_message"],
+        json!("This job can't be resubmit. job status: 8")
+    );
     // Refused delete while stopping (status 9): TensorBoard takes a moment to exit.
-    api.post(&format!("/visualization-jobs/{c_id}/stop"), json!({})).await.assert_ok();
+    api.post(&format!("/visualization-jobs/{c_id}/stop"), json!({}))
+        .await
+        .assert_ok();
     let r = api.delete(&format!("/visualization-jobs/{c_id}")).await;
     r.assert_error(400, "ModelArts.0105");
-    assert_eq!(r.body["error_message"], json!("This job can't be delete. job status: 9"));
+    assert_eq!(
+        r.body["error_message"],
+        json!("This job can't be delete. job status: 9")
+    );
     wait_viz(api, c_id, &[12], Duration::from_secs(15)).await;
     // Unknown job.
     let r = api.get("/visualization-jobs/99999").await;
     r.assert_error(400, "ModelArts.0105");
-    assert_eq!(r.body["error_message"], json!("Job id:99999 is not existed"));
+    assert_eq!(
+        r.body["error_message"],
+        json!("Job id:99999 is not existed")
+    );
     // Another project sees nothing.
-    assert_eq!(server.other.get("/visualization-jobs").await.assert_ok()["job_total_count"], json!(0));
-    server.other.get(&format!("/visualization-jobs/{b_id}")).await.assert_error(400, "ModelArts.0105");
+    assert_eq!(
+        server.other.get("/visualization-jobs").await.assert_ok()["job_total_count"],
+        json!(0)
+    );
+    server
+        .other
+        .get(&format!("/visualization-jobs/{b_id}"))
+        .await
+        .assert_error(400, "ModelArts.0105");
     for id in [sample_id, b_id] {
-        api.delete(&format!("/visualization-jobs/{id}")).await.assert_ok();
+        api.delete(&format!("/visualization-jobs/{id}"))
+            .await
+            .assert_ok();
     }
-    api.delete(&format!("/visualization-jobs/{c_id}")).await.assert_ok();
-    assert_eq!(api.get("/visualization-jobs").await.assert_ok()["job_total_count"], json!(0));
+    api.delete(&format!("/visualization-jobs/{c_id}"))
+        .await
+        .assert_ok();
+    assert_eq!(
+        api.get("/visualization-jobs").await.assert_ok()["job_total_count"],
+        json!(0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_programs_quotas_and_capacity() {
     // TensorBoard missing: a clear error naming the fix; MindInsight not configured: refused.
-    let server = TestServer::start_bound("[viz]\ntensorboard = \"/nonexistent/venv/bin/tensorboard\"\n").await;
-    let r = server.api.post("/visualization-jobs", json!({"job_name": "t", "train_url": "/l/"})).await;
+    let server =
+        TestServer::start_bound("[viz]\ntensorboard = \"/nonexistent/venv/bin/tensorboard\"\n")
+            .await;
+    let r = server
+        .api
+        .post(
+            "/visualization-jobs",
+            json!({"job_name": "t", "train_url": "/l/"}),
+        )
+        .await;
     r.assert_error(400, "ModelArts.4907");
     let msg = r.body["error_message"].as_str().unwrap();
-    assert!(msg.contains("/nonexistent/venv/bin/tensorboard") && msg.contains("install-tensorboard.sh"), "{msg}");
-    let r = server.api.post("/visualization-jobs", json!({"job_name": "m", "train_url": "/l/", "job_type": "mindinsight"})).await;
+    assert!(
+        msg.contains("/nonexistent/venv/bin/tensorboard") && msg.contains("install-tensorboard.sh"),
+        "{msg}"
+    );
+    let r = server
+        .api
+        .post(
+            "/visualization-jobs",
+            json!({"job_name": "m", "train_url": "/l/", "job_type": "mindinsight"}),
+        )
+        .await;
     r.assert_error(400, "ModelArts.4907");
-    assert!(r.body["error_message"].as_str().unwrap().contains("[viz] mindinsight"));
+    assert!(r.body["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("[viz] mindinsight"));
     drop(server);
 
     // One core for everything: the second job waits in 7 until the first one stops.
-    let extra = format!("[executor]\ncores = 1\nmemory_gb = 4\nstop_grace_seconds = 2\n\n{}", viz_config("quotas = 2\njob_count_limit = 3"));
+    let extra = format!(
+        "[executor]\ncores = 1\nmemory_gb = 4\nstop_grace_seconds = 2\n\n{}",
+        viz_config("quotas = 2\njob_count_limit = 3")
+    );
     let server = TestServer::start_bound(&extra).await;
     let api = &server.api;
     let (a, _) = create(api, json!({"job_name": "a", "train_url": "/l/"})).await;
@@ -358,19 +641,41 @@ async fn missing_programs_quotas_and_capacity() {
     let (b, _) = create(api, json!({"job_name": "b", "train_url": "/l/"})).await;
     wait_viz(api, b, &[7], Duration::from_secs(10)).await;
     // Quotas: two active jobs at most.
-    api.post("/visualization-jobs", json!({"job_name": "c", "train_url": "/l/"})).await.assert_error(400, "ModelArts.0118");
+    api.post(
+        "/visualization-jobs",
+        json!({"job_name": "c", "train_url": "/l/"}),
+    )
+    .await
+    .assert_error(400, "ModelArts.0118");
     let list = api.get("/visualization-jobs").await;
-    assert_eq!((list.body["quotas"].clone(), list.body["job_count_limit"].clone()), (json!(2), json!(1)));
-    api.post(&format!("/visualization-jobs/{a}/stop"), json!({})).await.assert_ok();
+    assert_eq!(
+        (
+            list.body["quotas"].clone(),
+            list.body["job_count_limit"].clone()
+        ),
+        (json!(2), json!(1))
+    );
+    api.post(&format!("/visualization-jobs/{a}/stop"), json!({}))
+        .await
+        .assert_ok();
     wait_viz(api, b, &[8], Duration::from_secs(30)).await;
     // A job stopped while waiting for capacity ends at once.
     let (c, _) = create(api, json!({"job_name": "c", "train_url": "/l/"})).await;
     wait_viz(api, c, &[7], Duration::from_secs(10)).await;
-    api.post(&format!("/visualization-jobs/{c}/stop"), json!({})).await.assert_ok();
+    api.post(&format!("/visualization-jobs/{c}/stop"), json!({}))
+        .await
+        .assert_ok();
     wait_viz(api, c, &[12], Duration::from_secs(10)).await;
     // Job count limit: 3 held.
-    api.post("/visualization-jobs", json!({"job_name": "d", "train_url": "/l/"})).await.assert_error(400, "ModelArts.0118");
-    api.post(&format!("/visualization-jobs/{b}/stop"), json!({})).await.assert_ok();
+    api.post(
+        "/visualization-jobs",
+        json!({"job_name": "d", "train_url": "/l/"}),
+    )
+    .await
+    .assert_error(400, "ModelArts.0118");
+    api.post(&format!("/visualization-jobs/{b}/stop"), json!({}))
+        .await
+        .assert_ok();
     wait_viz(api, b, &[12], Duration::from_secs(15)).await;
 }
 
@@ -378,7 +683,11 @@ async fn missing_programs_quotas_and_capacity() {
 async fn running_job_survives_kill_9_of_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, config_text(&dir.path().join("data"), &viz_config(""))).unwrap();
+    std::fs::write(
+        &config,
+        config_text(&dir.path().join("data"), &viz_config("")),
+    )
+    .unwrap();
     let runs: PathBuf = dir.path().join("data/runs");
     struct Cleanup(PathBuf);
     impl Drop for Cleanup {
@@ -390,7 +699,11 @@ async fn running_job_survives_kill_9_of_the_server() {
     write_scalars(&dir.path().join("data/obs").join(PROJECT).join("logs/k"), 5);
     let port = free_port();
     let mut server = ServerProcess::start(&config, port).await;
-    let (id, service_url) = create(&server.api, json!({"job_name": "k9", "train_url": "/logs/k/"})).await;
+    let (id, service_url) = create(
+        &server.api,
+        json!({"job_name": "k9", "train_url": "/logs/k/"}),
+    )
+    .await;
     wait_viz(&server.api, id, &[8], Duration::from_secs(30)).await;
     let http = browser();
     let (cookie, base) = open_service_url(&http, &service_url).await;
@@ -406,6 +719,10 @@ async fn running_job_survives_kill_9_of_the_server() {
     // The old cookie still opens it.
     fetch_scalars(&http, &base, &cookie).await;
     assert!(restarted.elapsed() < Duration::from_secs(30));
-    server.api.post(&format!("/visualization-jobs/{id}/stop"), json!({})).await.assert_ok();
+    server
+        .api
+        .post(&format!("/visualization-jobs/{id}/stop"), json!({}))
+        .await
+        .assert_ok();
     wait_viz(&server.api, id, &[12], Duration::from_secs(15)).await;
 }

@@ -73,14 +73,16 @@ use std::time::{Duration, Instant};
 use trainyard_api::catalog::{EngineListResponse, SpecListResponse};
 use trainyard_api::extensions::{UploadResponse, UPLOAD_PATH};
 use trainyard_api::training::{
-    AomLogResponse, BuiltInAlgorithmsResponse, CreateJobRequest, CreateJobResponse, CreateVersionRequest,
-    JobListResponse, JobSummary, LogFileNamesResponse, StopRequest, Success, UpdateDescriptionRequest, VersionInfo,
-    VersionListResponse,
+    AomLogResponse, BuiltInAlgorithmsResponse, CreateJobRequest, CreateJobResponse,
+    CreateVersionRequest, JobListResponse, JobSummary, LogFileNamesResponse, StopRequest, Success,
+    UpdateDescriptionRequest, VersionInfo, VersionListResponse,
 };
-use trainyard_api::training_config::{ConfigDetail, ConfigListResponse, ConfigRequest, ConfigSummary};
+use trainyard_api::training_config::{
+    ConfigDetail, ConfigListResponse, ConfigRequest, ConfigSummary,
+};
 use trainyard_api::visualization::{
-    CreateVisualizationRequest, CreateVisualizationResponse, VisualizationDetails, VisualizationJob,
-    VisualizationListResponse,
+    CreateVisualizationRequest, CreateVisualizationResponse, VisualizationDetails,
+    VisualizationJob, VisualizationListResponse,
 };
 use trainyard_api::{ErrorBody, JobStatus};
 
@@ -116,7 +118,12 @@ impl Client {
         token: Option<String>,
     ) -> Self {
         let base = base.into().trim_end_matches('/').to_owned();
-        Self { http, base, project: project.into(), token }
+        Self {
+            http,
+            base,
+            project: project.into(),
+            token,
+        }
     }
 
     /// The server's base URL.
@@ -145,7 +152,10 @@ impl Client {
     /// Maps a transport error: no connection at all is [`Error::Unreachable`].
     fn transport(&self, e: reqwest::Error) -> Error {
         if e.is_connect() {
-            Error::Unreachable { url: self.base.clone(), source: e }
+            Error::Unreachable {
+                url: self.base.clone(),
+                source: e,
+            }
         } else {
             Error::Transport(e)
         }
@@ -168,15 +178,24 @@ impl Client {
         let text = resp.text().await.map_err(|e| self.transport(e))?;
         serde_json::from_str(&text).map_err(|e| Error::Unexpected {
             status: status.as_u16(),
-            detail: format!("{e}; body starts {:?}", text.chars().take(200).collect::<String>()),
+            detail: format!(
+                "{e}; body starts {:?}",
+                text.chars().take(200).collect::<String>()
+            ),
         })
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str, query: &impl Serialize) -> Result<T> {
-        self.send(self.request(Method::GET, path).query(query)).await
+        self.send(self.request(Method::GET, path).query(query))
+            .await
     }
 
-    async fn with_body<T: DeserializeOwned>(&self, method: Method, path: &str, body: &impl Serialize) -> Result<T> {
+    async fn with_body<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T> {
         self.send(self.request(method, path).json(body)).await
     }
 
@@ -203,35 +222,69 @@ impl Client {
 
     /// TJ-03: one version in detail.
     pub async fn get_version(&self, job_id: i64, version_id: i64) -> Result<VersionInfo> {
-        self.get(&format!("/training-jobs/{job_id}/versions/{version_id}"), &()).await
+        self.get(
+            &format!("/training-jobs/{job_id}/versions/{version_id}"),
+            &(),
+        )
+        .await
     }
 
     /// TJ-04: deletes a version (stopping it first if active).
     pub async fn delete_version(&self, job_id: i64, version_id: i64) -> Result<Success> {
-        self.delete(&format!("/training-jobs/{job_id}/versions/{version_id}")).await
+        self.delete(&format!("/training-jobs/{job_id}/versions/{version_id}"))
+            .await
     }
 
     /// TJ-05: one page of a job's versions, newest first.
-    pub async fn list_versions(&self, job_id: i64, query: &PageQuery) -> Result<VersionListResponse> {
-        self.get(&format!("/training-jobs/{job_id}/versions"), query).await
+    pub async fn list_versions(
+        &self,
+        job_id: i64,
+        query: &PageQuery,
+    ) -> Result<VersionListResponse> {
+        self.get(&format!("/training-jobs/{job_id}/versions"), query)
+            .await
     }
 
     /// TJ-06: creates (and starts) a new version of a job.
-    pub async fn create_version(&self, job_id: i64, req: &CreateVersionRequest) -> Result<CreateJobResponse> {
-        self.with_body(Method::POST, &format!("/training-jobs/{job_id}/versions"), req).await
+    pub async fn create_version(
+        &self,
+        job_id: i64,
+        req: &CreateVersionRequest,
+    ) -> Result<CreateJobResponse> {
+        self.with_body(
+            Method::POST,
+            &format!("/training-jobs/{job_id}/versions"),
+            req,
+        )
+        .await
     }
 
     /// TJ-07: stops a version; `grace_period_seconds` overrides the server's SIGTERM-to-SIGKILL
     /// grace (trainyard extension).
-    pub async fn stop_version(&self, job_id: i64, version_id: i64, grace_period_seconds: Option<i64>) -> Result<Success> {
-        let body = StopRequest { grace_period_seconds };
-        self.with_body(Method::POST, &format!("/training-jobs/{job_id}/versions/{version_id}/stop"), &body).await
+    pub async fn stop_version(
+        &self,
+        job_id: i64,
+        version_id: i64,
+        grace_period_seconds: Option<i64>,
+    ) -> Result<Success> {
+        let body = StopRequest {
+            grace_period_seconds,
+        };
+        self.with_body(
+            Method::POST,
+            &format!("/training-jobs/{job_id}/versions/{version_id}/stop"),
+            &body,
+        )
+        .await
     }
 
     /// TJ-08: replaces a job's description.
     pub async fn update_job_description(&self, job_id: i64, job_desc: &str) -> Result<Success> {
-        let body = UpdateDescriptionRequest { job_desc: Some(job_desc.to_owned()) };
-        self.with_body(Method::PUT, &format!("/training-jobs/{job_id}"), &body).await
+        let body = UpdateDescriptionRequest {
+            job_desc: Some(job_desc.to_owned()),
+        };
+        self.with_body(Method::PUT, &format!("/training-jobs/{job_id}"), &body)
+            .await
     }
 
     /// TJ-09: deletes a job with all its versions (stopping active ones).
@@ -240,25 +293,46 @@ impl Client {
     }
 
     /// TJ-10: the log file names of a version, one per worker (`<job_name>.<index>`).
-    pub async fn log_file_names(&self, job_id: i64, version_id: i64) -> Result<LogFileNamesResponse> {
-        self.get(&format!("/training-jobs/{job_id}/versions/{version_id}/log/file-names"), &()).await
+    pub async fn log_file_names(
+        &self,
+        job_id: i64,
+        version_id: i64,
+    ) -> Result<LogFileNamesResponse> {
+        self.get(
+            &format!("/training-jobs/{job_id}/versions/{version_id}/log/file-names"),
+            &(),
+        )
+        .await
     }
 
     /// TJ-11: built-in algorithms.
-    pub async fn built_in_algorithms(&self, query: &AlgorithmQuery) -> Result<BuiltInAlgorithmsResponse> {
+    pub async fn built_in_algorithms(
+        &self,
+        query: &AlgorithmQuery,
+    ) -> Result<BuiltInAlgorithmsResponse> {
         self.get("/built-in-algorithms", query).await
     }
 
     /// TJ-12: one page of a worker log, by line.
-    pub async fn read_log(&self, job_id: i64, version_id: i64, query: &LogQuery) -> Result<AomLogResponse> {
-        self.get(&format!("/training-jobs/{job_id}/versions/{version_id}/aom-log"), query).await
+    pub async fn read_log(
+        &self,
+        job_id: i64,
+        version_id: i64,
+        query: &LogQuery,
+    ) -> Result<AomLogResponse> {
+        self.get(
+            &format!("/training-jobs/{job_id}/versions/{version_id}/aom-log"),
+            query,
+        )
+        .await
     }
 
     // ---- training job configurations (TC-01..TC-05) ----
 
     /// TC-01: stores a configuration (`config_name` required).
     pub async fn create_config(&self, req: &ConfigRequest) -> Result<Success> {
-        self.with_body(Method::POST, "/training-job-configs", req).await
+        self.with_body(Method::POST, "/training-job-configs", req)
+            .await
     }
 
     /// TC-02: one page of configurations.
@@ -268,7 +342,8 @@ impl Client {
 
     /// TC-03: replaces a configuration.
     pub async fn update_config(&self, name: &str, req: &ConfigRequest) -> Result<Success> {
-        self.with_body(Method::PUT, &format!("/training-job-configs/{name}"), req).await
+        self.with_body(Method::PUT, &format!("/training-job-configs/{name}"), req)
+            .await
     }
 
     /// TC-04: deletes a configuration.
@@ -278,7 +353,8 @@ impl Client {
 
     /// TC-05: one configuration in detail.
     pub async fn get_config(&self, name: &str) -> Result<ConfigDetail> {
-        self.get(&format!("/training-job-configs/{name}"), &()).await
+        self.get(&format!("/training-job-configs/{name}"), &())
+            .await
     }
 
     // ---- specifications (RS-01, RS-02) ----
@@ -313,8 +389,12 @@ impl Client {
     /// println!("{} at {}", created.job_id, created.service_url);
     /// # Ok(()) }
     /// ```
-    pub async fn create_viz(&self, req: &CreateVisualizationRequest) -> Result<CreateVisualizationResponse> {
-        self.with_body(Method::POST, "/visualization-jobs", req).await
+    pub async fn create_viz(
+        &self,
+        req: &CreateVisualizationRequest,
+    ) -> Result<CreateVisualizationResponse> {
+        self.with_body(Method::POST, "/visualization-jobs", req)
+            .await
     }
 
     /// VJ-02: one page of visualization jobs, with the project's `quotas` and what is left of
@@ -344,7 +424,8 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn get_viz(&self, job_id: i64) -> Result<VisualizationDetails> {
-        self.get(&format!("/visualization-jobs/{job_id}"), &()).await
+        self.get(&format!("/visualization-jobs/{job_id}"), &())
+            .await
     }
 
     /// VJ-04: replaces a visualization job's description.
@@ -355,8 +436,11 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn update_viz_description(&self, job_id: i64, job_desc: &str) -> Result<Success> {
-        let body = UpdateDescriptionRequest { job_desc: Some(job_desc.to_owned()) };
-        self.with_body(Method::PUT, &format!("/visualization-jobs/{job_id}"), &body).await
+        let body = UpdateDescriptionRequest {
+            job_desc: Some(job_desc.to_owned()),
+        };
+        self.with_body(Method::PUT, &format!("/visualization-jobs/{job_id}"), &body)
+            .await
     }
 
     /// VJ-05: deletes a visualization job, stopping it first if active (refused while it is
@@ -382,7 +466,8 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn stop_viz(&self, job_id: i64) -> Result<Success> {
-        self.post_empty(&format!("/visualization-jobs/{job_id}/stop")).await
+        self.post_empty(&format!("/visualization-jobs/{job_id}/stop"))
+            .await
     }
 
     /// VJ-07: restarts a visualization job that has ended (back to 1, same `service_url`, a
@@ -396,7 +481,8 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn restart_viz(&self, job_id: i64) -> Result<Success> {
-        self.post_empty(&format!("/visualization-jobs/{job_id}/restart")).await
+        self.post_empty(&format!("/visualization-jobs/{job_id}/restart"))
+            .await
     }
 
     // ---- trainyard extensions ----
@@ -425,12 +511,24 @@ impl Client {
 
     /// Opens the live stream of a worker log from byte `offset` (trainyard extension); see
     /// [`LogFollower`]. The stream ends once the version is terminal and the log fully sent.
-    pub fn follow_log(&self, job_id: i64, version_id: i64, log_file: &str, offset: u64) -> LogFollower {
+    pub fn follow_log(
+        &self,
+        job_id: i64,
+        version_id: i64,
+        log_file: &str,
+        offset: u64,
+    ) -> LogFollower {
         LogFollower::new(self.clone(), job_id, version_id, log_file, offset, true)
     }
 
     /// Like [`Client::follow_log`], but ends at the current end of the log.
-    pub fn read_log_bytes(&self, job_id: i64, version_id: i64, log_file: &str, offset: u64) -> LogFollower {
+    pub fn read_log_bytes(
+        &self,
+        job_id: i64,
+        version_id: i64,
+        log_file: &str,
+        offset: u64,
+    ) -> LogFollower {
         LogFollower::new(self.clone(), job_id, version_id, log_file, offset, false)
     }
 
@@ -458,7 +556,10 @@ impl Client {
                 return Ok(v);
             }
             if Instant::now() >= deadline {
-                return Err(Error::Timeout(timeout, format!("version {version_id} of job {job_id}")));
+                return Err(Error::Timeout(
+                    timeout,
+                    format!("version {version_id} of job {job_id}"),
+                ));
             }
             tokio::time::sleep(WAIT_POLL).await;
         }
@@ -498,7 +599,10 @@ impl Client {
                 return Ok(job);
             }
             if Instant::now() >= deadline {
-                return Err(Error::Timeout(timeout, format!("visualization job {job_id}")));
+                return Err(Error::Timeout(
+                    timeout,
+                    format!("visualization job {job_id}"),
+                ));
             }
             tokio::time::sleep(WAIT_POLL).await;
         }
@@ -525,7 +629,15 @@ impl Client {
 
     /// The latest version id of a job (the first entry of TJ-05, newest first).
     pub async fn latest_version(&self, job_id: i64) -> Result<VersionInfo> {
-        let page = self.list_versions(job_id, &PageQuery { page: Some(1), per_page: Some(1) }).await?;
+        let page = self
+            .list_versions(
+                job_id,
+                &PageQuery {
+                    page: Some(1),
+                    per_page: Some(1),
+                },
+            )
+            .await?;
         page.versions
             .into_iter()
             .next()
@@ -553,7 +665,15 @@ impl Client {
     pub async fn list_all_versions(&self, job_id: i64) -> Result<Vec<VersionInfo>> {
         let mut all = Vec::new();
         for page in 1.. {
-            let resp = self.list_versions(job_id, &PageQuery { page: Some(page), per_page: Some(ALL_PAGE_SIZE) }).await?;
+            let resp = self
+                .list_versions(
+                    job_id,
+                    &PageQuery {
+                        page: Some(page),
+                        per_page: Some(ALL_PAGE_SIZE),
+                    },
+                )
+                .await?;
             let n = resp.versions.len();
             all.extend(resp.versions);
             if n == 0 || all.len() as i64 >= resp.version_count {
@@ -584,10 +704,17 @@ impl Client {
 /// The error of a non-success answer: the ModelArts body if there is one.
 fn api_error(status: StatusCode, text: &str) -> Error {
     match serde_json::from_str::<ErrorBody>(text) {
-        Ok(body) => Error::Api { status: status.as_u16(), code: body.error_code, message: body.error_message },
+        Ok(body) => Error::Api {
+            status: status.as_u16(),
+            code: body.error_code,
+            message: body.error_message,
+        },
         Err(_) => Error::Unexpected {
             status: status.as_u16(),
-            detail: format!("no ModelArts error body: {:?}", text.chars().take(200).collect::<String>()),
+            detail: format!(
+                "no ModelArts error body: {:?}",
+                text.chars().take(200).collect::<String>()
+            ),
         },
     }
 }

@@ -37,7 +37,14 @@ pub struct LogFollower {
 }
 
 impl LogFollower {
-    pub(crate) fn new(client: Client, job_id: i64, version_id: i64, log_file: &str, offset: u64, follow: bool) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        job_id: i64,
+        version_id: i64,
+        log_file: &str,
+        offset: u64,
+        follow: bool,
+    ) -> Self {
         Self {
             client,
             path: format!("/training-jobs/{job_id}/versions/{version_id}/log/stream"),
@@ -77,7 +84,10 @@ impl LogFollower {
         let req = self
             .client
             .request(reqwest::Method::GET, &self.path)
-            .query(&[("log_file", self.log_file.as_str()), ("follow", if self.follow { "true" } else { "false" })])
+            .query(&[
+                ("log_file", self.log_file.as_str()),
+                ("follow", if self.follow { "true" } else { "false" }),
+            ])
             .query(&[(STREAM_OFFSET_PARAM, self.offset)]);
         self.client.send_raw(req).await
     }
@@ -121,7 +131,8 @@ impl LogFollower {
                 return Err(err);
             }
             self.reconnects += 1;
-            let backoff = Duration::from_millis(100u64 << failures.min(5)).min(Duration::from_secs(2));
+            let backoff =
+                Duration::from_millis(100u64 << failures.min(5)).min(Duration::from_secs(2));
             tokio::time::sleep(backoff).await;
         }
     }

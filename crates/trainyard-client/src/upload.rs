@@ -7,7 +7,10 @@ use std::path::Path;
 /// memory. Symlinks are stored as symlinks, never followed, so one pointing out of the tree
 /// is sent as such and refused by the server rather than leaking the file it points to.
 pub fn pack_dir(dir: &Path) -> Result<Vec<u8>> {
-    let local = |source: std::io::Error| Error::Local { path: dir.display().to_string(), source };
+    let local = |source: std::io::Error| Error::Local {
+        path: dir.display().to_string(),
+        source,
+    };
     let meta = std::fs::metadata(dir).map_err(local)?;
     if !meta.is_dir() {
         return Err(Error::Invalid(format!("{} is not a folder", dir.display())));

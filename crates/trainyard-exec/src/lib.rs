@@ -23,9 +23,9 @@ mod launch;
 pub mod logs;
 pub mod proc;
 pub mod run_dir;
-pub mod slurm;
 mod shim;
 mod signal;
+pub mod slurm;
 mod spec;
 mod stop;
 

@@ -64,7 +64,11 @@ fn write_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     if durable {
         if let Some(dir) = path.parent() {
             // Makes the rename durable across a power loss.
-            if let Ok(d) = File::open(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) {
+            if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            }) {
                 let _ = d.sync_all();
             }
         }

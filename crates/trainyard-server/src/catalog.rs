@@ -33,7 +33,13 @@ pub struct Catalog {
 pub const PYTHON_ENGINE_ID: i64 = 1000;
 
 fn engine(id: i64, name: &str, version: &str, engine_type: i64) -> EngineConfig {
-    EngineConfig { id, name: name.into(), version: version.into(), engine_type, command: vec!["python3".into()] }
+    EngineConfig {
+        id,
+        name: name.into(),
+        version: version.into(),
+        engine_type,
+        command: vec!["python3".into()],
+    }
 }
 
 /// The default engine list: a plain Python 3 engine plus the usual framework names, all run
@@ -46,8 +52,18 @@ pub fn default_engines() -> Vec<EngineConfig> {
         engine(5, "TensorFlow", "TF-2.1.0-python3.6", 1),
         engine(10, "PyTorch", "PyTorch-1.0.0-python3.6", 10),
         engine(11, "PyTorch", "PyTorch-1.8.0-python3.7", 10),
-        engine(100, "XGBoost-Sklearn", "XGBoost-0.80-Sklearn-0.18.1-python3.6", 9),
-        engine(130, "Ascend-Powered-Engine", "TF-1.15-python3.7-aarch64", 13),
+        engine(
+            100,
+            "XGBoost-Sklearn",
+            "XGBoost-0.80-Sklearn-0.18.1-python3.6",
+            9,
+        ),
+        engine(
+            130,
+            "Ascend-Powered-Engine",
+            "TF-1.15-python3.7-aarch64",
+            13,
+        ),
         engine(501, "MXNet", "MXNet-1.2.1-python2.7", 2),
         engine(170, "MindSpore-GPU", "MindSpore-1.1.1-python3.7", 17),
         engine(PYTHON_ENGINE_ID, "Python", "python3", 0),
@@ -76,12 +92,24 @@ pub fn default_specs(cores: u32, memory_gb: u32, gpus: usize) -> Vec<SpecConfig>
     let mem = memory_gb.max(1);
     let mut specs = vec![
         spec(1, "modelarts.vm.cpu.1u", 1, 2.min(mem), i64::from(cores)),
-        spec(2, "modelarts.vm.cpu.2u", 2.min(cores), 8.min(mem), i64::from((cores / 2).max(1))),
+        spec(
+            2,
+            "modelarts.vm.cpu.2u",
+            2.min(cores),
+            8.min(mem),
+            i64::from((cores / 2).max(1)),
+        ),
         spec(27, "modelarts.vm.cpu.8u", 8.min(cores), 32.min(mem), 1),
         spec(100, "modelarts.vm.cpu.host", cores, mem, 1),
     ];
     if gpus > 0 {
-        let mut g = spec(4, "modelarts.vm.gpu.1", cores.min(8), mem.min(64), gpus as i64);
+        let mut g = spec(
+            4,
+            "modelarts.vm.gpu.1",
+            cores.min(8),
+            mem.min(64),
+            gpus as i64,
+        );
         g.gpu_num = 1;
         g.gpu_type = "nvidia".into();
         specs.push(g);
@@ -102,7 +130,8 @@ fn builtins() -> Vec<Builtin> {
             model_usage: 4,
             model_precision: "MSE on the training set".into(),
             model_size: LINEAR_REGRESSION_PY.len() as i64,
-            model_train_dataset: "CSV files in data_url (last column = target), or a synthetic set".into(),
+            model_train_dataset: "CSV files in data_url (last column = target), or a synthetic set"
+                .into(),
             model_dataset_format: "csv: numeric features..., target".into(),
             model_description_url: "builtin://linear_regression.py".into(),
             parameter: parameter.to_string(),
@@ -121,10 +150,9 @@ impl Catalog {
     pub fn from_config(config: &Config, capacity: &crate::service::capacity::Resources) -> Self {
         Self {
             engines: config.engines.clone().unwrap_or_else(default_engines),
-            specs: config
-                .specs
-                .clone()
-                .unwrap_or_else(|| default_specs(capacity.cores, capacity.memory_gb, capacity.gpus as usize)),
+            specs: config.specs.clone().unwrap_or_else(|| {
+                default_specs(capacity.cores, capacity.memory_gb, capacity.gpus as usize)
+            }),
             builtins: builtins(),
         }
     }
@@ -141,7 +169,9 @@ impl Catalog {
 
     /// Spec by code.
     pub fn spec_by_code(&self, code: &str) -> Option<&SpecConfig> {
-        self.specs.iter().find(|s| s.spec_code.eq_ignore_ascii_case(code.trim()))
+        self.specs
+            .iter()
+            .find(|s| s.spec_code.eq_ignore_ascii_case(code.trim()))
     }
 
     /// Built-in algorithm by id.
@@ -152,7 +182,12 @@ impl Catalog {
 
 /// RS-02 wire form.
 pub fn engine_info(e: &EngineConfig) -> EngineInfo {
-    EngineInfo { engine_type: e.engine_type, engine_name: e.name.clone(), engine_id: e.id, engine_version: e.version.clone() }
+    EngineInfo {
+        engine_type: e.engine_type,
+        engine_name: e.name.clone(),
+        engine_id: e.id,
+        engine_version: e.version.clone(),
+    }
 }
 
 /// RS-01 wire form.

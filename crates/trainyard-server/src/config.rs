@@ -177,26 +177,41 @@ impl std::fmt::Debug for UserConfig {
 }
 
 /// Reads a secret given as a value or a file; a file readable by group or others is refused.
-pub fn read_secret(what: &str, value: Option<&str>, file: Option<&Path>) -> Result<String, ConfigError> {
+pub fn read_secret(
+    what: &str,
+    value: Option<&str>,
+    file: Option<&Path>,
+) -> Result<String, ConfigError> {
     use std::os::unix::fs::PermissionsExt;
     match (value, file) {
         (Some(v), None) if !v.is_empty() => Ok(v.to_owned()),
         (None, Some(path)) => {
-            let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
             if meta.permissions().mode() & 0o077 != 0 {
                 return Err(ConfigError::Invalid(format!(
                     "{what}: {} is readable by group or others (chmod 600 it)",
                     path.display()
                 )));
             }
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
             let secret = text.trim_end_matches(['\n', '\r']).to_owned();
             if secret.is_empty() {
-                return Err(ConfigError::Invalid(format!("{what}: {} is empty", path.display())));
+                return Err(ConfigError::Invalid(format!(
+                    "{what}: {} is empty",
+                    path.display()
+                )));
             }
             Ok(secret)
         }
-        _ => Err(ConfigError::Invalid(format!("{what}: give exactly one of the value and the *_file"))),
+        _ => Err(ConfigError::Invalid(format!(
+            "{what}: give exactly one of the value and the *_file"
+        ))),
     }
 }
 
@@ -290,7 +305,10 @@ pub struct ExecutorConfig {
 pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The file is not valid (unknown key, wrong type...).
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
@@ -302,8 +320,14 @@ pub enum ConfigError {
 impl Config {
     /// Reads a TOML file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Self::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
     }
 
     /// Parses TOML text; the error names the offending key.
@@ -322,69 +346,116 @@ impl Config {
         }
         let base = std::env::var_os("XDG_DATA_HOME")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into())).join(".local/share"));
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into()))
+                    .join(".local/share")
+            });
         base.join("trainyard")
     }
 
     /// The listen address.
     pub fn listen(&self) -> SocketAddr {
-        self.listen.unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address"))
+        self.listen
+            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address"))
     }
 
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for p in &self.projects {
-            if p.id.is_empty() || !p.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(ConfigError::Invalid(format!("projects.id '{}' must be letters, digits, '-' or '_'", p.id)));
+            if p.id.is_empty()
+                || !p
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "projects.id '{}' must be letters, digits, '-' or '_'",
+                    p.id
+                )));
             }
             if p.tokens.iter().any(|t| t.trim().is_empty()) {
-                return Err(ConfigError::Invalid(format!("projects.tokens of '{}' contains an empty token", p.id)));
+                return Err(ConfigError::Invalid(format!(
+                    "projects.tokens of '{}' contains an empty token",
+                    p.id
+                )));
             }
             if p.access_keys.iter().any(|k| k.ak.trim().is_empty()) {
-                return Err(ConfigError::Invalid(format!("projects.access_keys of '{}' has an empty ak", p.id)));
+                return Err(ConfigError::Invalid(format!(
+                    "projects.access_keys of '{}' has an empty ak",
+                    p.id
+                )));
             }
             if p.users.iter().any(|u| u.name.trim().is_empty()) {
-                return Err(ConfigError::Invalid(format!("projects.users of '{}' has an empty name", p.id)));
+                return Err(ConfigError::Invalid(format!(
+                    "projects.users of '{}' has an empty name",
+                    p.id
+                )));
             }
         }
         let mut aks = std::collections::HashSet::new();
         for k in self.projects.iter().flat_map(|p| &p.access_keys) {
             if !aks.insert(k.ak.as_str()) {
-                return Err(ConfigError::Invalid(format!("projects.access_keys: ak '{}' appears twice", k.ak)));
+                return Err(ConfigError::Invalid(format!(
+                    "projects.access_keys: ak '{}' appears twice",
+                    k.ak
+                )));
             }
         }
         let mut ids = std::collections::HashSet::new();
         for s in self.specs.iter().flatten() {
             if !ids.insert(s.spec_id) {
-                return Err(ConfigError::Invalid(format!("specs.spec_id {} appears twice", s.spec_id)));
+                return Err(ConfigError::Invalid(format!(
+                    "specs.spec_id {} appears twice",
+                    s.spec_id
+                )));
             }
             if s.max_num < 1 {
-                return Err(ConfigError::Invalid(format!("specs.max_num of {} must be >= 1", s.spec_code)));
+                return Err(ConfigError::Invalid(format!(
+                    "specs.max_num of {} must be >= 1",
+                    s.spec_code
+                )));
             }
         }
         let mut pool_ids = std::collections::HashSet::new();
         for p in &self.pools {
             if p.id.trim().is_empty() || !pool_ids.insert(p.id.as_str()) {
-                return Err(ConfigError::Invalid(format!("pools.id '{}' is empty or appears twice", p.id)));
+                return Err(ConfigError::Invalid(format!(
+                    "pools.id '{}' is empty or appears twice",
+                    p.id
+                )));
             }
-            if p.backend == Backend::Slurm && p.partition.as_deref().is_none_or(|s| s.trim().is_empty()) {
-                return Err(ConfigError::Invalid(format!("pools.partition is required for slurm pool '{}'", p.id)));
+            if p.backend == Backend::Slurm
+                && p.partition.as_deref().is_none_or(|s| s.trim().is_empty())
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "pools.partition is required for slurm pool '{}'",
+                    p.id
+                )));
             }
         }
         if self.pools.iter().filter(|p| p.default).count() > 1 {
-            return Err(ConfigError::Invalid("only one of pools may have default = true".into()));
+            return Err(ConfigError::Invalid(
+                "only one of pools may have default = true".into(),
+            ));
         }
         if self.viz.mindinsight.as_ref().is_some_and(|c| c.is_empty()) {
-            return Err(ConfigError::Invalid("viz.mindinsight must not be empty".into()));
+            return Err(ConfigError::Invalid(
+                "viz.mindinsight must not be empty".into(),
+            ));
         }
         if let Some(base) = &self.viz.public_base {
             if !(base.starts_with("http://") || base.starts_with("https://")) {
-                return Err(ConfigError::Invalid(format!("viz.public_base '{base}' must start with http:// or https://")));
+                return Err(ConfigError::Invalid(format!(
+                    "viz.public_base '{base}' must start with http:// or https://"
+                )));
             }
         }
         for e in self.engines.iter().flatten() {
             if e.command.is_empty() {
-                return Err(ConfigError::Invalid(format!("engines.command of engine {} is empty", e.id)));
+                return Err(ConfigError::Invalid(format!(
+                    "engines.command of engine {} is empty",
+                    e.id
+                )));
             }
         }
         Ok(())
@@ -419,7 +490,10 @@ mod tests {
         let f = dir.path().join("sk");
         std::fs::write(&f, "from-file\n").unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(read_secret("sk", None, Some(&f)).unwrap_err().to_string().contains("chmod 600"));
+        assert!(read_secret("sk", None, Some(&f))
+            .unwrap_err()
+            .to_string()
+            .contains("chmod 600"));
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(read_secret("sk", None, Some(&f)).unwrap(), "from-file");
         assert!(read_secret("sk", Some("a"), Some(&f)).is_err());
@@ -432,7 +506,10 @@ mod tests {
     fn every_key_optional() {
         let c = Config::from_toml("").unwrap();
         assert_eq!(c.listen().port(), 8600);
-        let c = Config::from_toml("[[projects]]\nid = \"p1\"\ntokens = [\"t\"]\n[executor]\nstop_grace_seconds = 3\n").unwrap();
+        let c = Config::from_toml(
+            "[[projects]]\nid = \"p1\"\ntokens = [\"t\"]\n[executor]\nstop_grace_seconds = 3\n",
+        )
+        .unwrap();
         assert_eq!(c.projects[0].id, "p1");
         c.validate().unwrap();
     }

@@ -31,19 +31,30 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<(Vec<ProjectConfig>, O
     let path = data_dir.join("credentials.toml");
     if path.exists() {
         let text = std::fs::read_to_string(&path)?;
-        let file: File = toml::from_str(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let file: File = toml::from_str(&text)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         return Ok((file.projects, None));
     }
-    let generated = Generated { project_id: random_hex(16), token: random_hex(24) };
+    let generated = Generated {
+        project_id: random_hex(16),
+        token: random_hex(24),
+    };
     let project = ProjectConfig {
         id: generated.project_id.clone(),
         tokens: vec![generated.token.clone()],
         ..Default::default()
     };
-    let text = toml::to_string(&File { projects: vec![project.clone()] })
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let text = toml::to_string(&File {
+        projects: vec![project.clone()],
+    })
+    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     let tmp = path.with_extension("toml.tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, &path)?;

@@ -28,7 +28,10 @@ pub enum ApiError {
     NotFound(String),
     /// Action not allowed in the current status (0105).
     #[error("This job can't be {action}. job status: {}", status.0)]
-    WrongStatus { action: &'static str, status: JobStatus },
+    WrongStatus {
+        action: &'static str,
+        status: JobStatus,
+    },
     /// Quota reached (0118).
     #[error("The expected {0} exceeds the quota limit.")]
     Quota(&'static str),
@@ -155,7 +158,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BodyTooLarge(_) | Self::UploadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            other => StatusCode::from_u16(other.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            other => StatusCode::from_u16(other.code().http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
 
@@ -183,13 +187,19 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         match &self {
-            Self::Internal(source) => tracing::error!(error = %source, "internal error answering a request"),
+            Self::Internal(source) => {
+                tracing::error!(error = %source, "internal error answering a request")
+            }
             Self::Unavailable(source) => tracing::warn!(error = %source, "database unavailable"),
             _ => {}
         }
-        let mut resp = (status, Json(ErrorBody::new(self.code(), self.to_string()))).into_response();
+        let mut resp =
+            (status, Json(ErrorBody::new(self.code(), self.to_string()))).into_response();
         if matches!(self, Self::TooManyRequests) {
-            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
         }
         resp
     }

@@ -88,12 +88,25 @@ impl Identity {
                 tokens.insert(t.clone(), p.id.clone());
             }
             for k in &p.access_keys {
-                let sk = read_secret(&format!("projects.access_keys '{}'", k.ak), k.sk.as_deref(), k.sk_file.as_deref())?;
-                keys.insert(k.ak.clone(), AccessKey { project: p.id.clone(), secret: sk.into_bytes() });
+                let sk = read_secret(
+                    &format!("projects.access_keys '{}'", k.ak),
+                    k.sk.as_deref(),
+                    k.sk_file.as_deref(),
+                )?;
+                keys.insert(
+                    k.ak.clone(),
+                    AccessKey {
+                        project: p.id.clone(),
+                        secret: sk.into_bytes(),
+                    },
+                );
             }
             for u in &p.users {
-                let password =
-                    read_secret(&format!("projects.users '{}'", u.name), u.password.as_deref(), u.password_file.as_deref())?;
+                let password = read_secret(
+                    &format!("projects.users '{}'", u.name),
+                    u.password.as_deref(),
+                    u.password_file.as_deref(),
+                )?;
                 users.push(User {
                     name: u.name.clone(),
                     domain: u.domain.clone().unwrap_or_else(|| u.name.clone()),
@@ -102,8 +115,17 @@ impl Identity {
                 });
             }
         }
-        let projects = projects.iter().map(|p| (p.id.clone(), p.name.clone().unwrap_or_else(|| p.id.clone()))).collect();
-        Ok(Self { tokens, keys, users, projects, issued: Mutex::new(HashMap::new()) })
+        let projects = projects
+            .iter()
+            .map(|p| (p.id.clone(), p.name.clone().unwrap_or_else(|| p.id.clone())))
+            .collect();
+        Ok(Self {
+            tokens,
+            keys,
+            users,
+            projects,
+            issued: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Looks up an `X-Auth-Token` at `now`.
@@ -121,11 +143,17 @@ impl Identity {
 
     /// The project and secret of an access key.
     pub fn access_key(&self, ak: &str) -> Option<(&str, &[u8])> {
-        self.keys.get(ak).map(|k| (k.project.as_str(), k.secret.as_slice()))
+        self.keys
+            .get(ak)
+            .map(|k| (k.project.as_str(), k.secret.as_slice()))
     }
 
     fn project_name(&self, id: &str) -> String {
-        self.projects.iter().find(|(i, _)| i == id).map(|(_, n)| n.clone()).unwrap_or_else(|| id.to_owned())
+        self.projects
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| id.to_owned())
     }
 
     /// Checks a username/password login and issues a project-scoped token; `None` when the
@@ -159,7 +187,11 @@ impl Identity {
     }
 
     /// `(id, name)` of the projects a token may see: its own.
-    pub fn projects_of(&self, token: &str, now: SystemTime) -> Result<Vec<(String, String)>, TokenCheck> {
+    pub fn projects_of(
+        &self,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<Vec<(String, String)>, TokenCheck> {
         match self.check_token(token, now) {
             TokenCheck::Valid(p) => {
                 let name = self.project_name(&p);
@@ -183,7 +215,11 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// RFC 3339 UTC with milliseconds, e.g. `2024-01-02T03:04:05.000000Z` (IAM's format).
 pub fn rfc3339(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    format!("{}.{:06}Z", trainyard_api::time::utc_datetime(d.as_secs() as i64), d.subsec_micros())
+    format!(
+        "{}.{:06}Z",
+        trainyard_api::time::utc_datetime(d.as_secs() as i64),
+        d.subsec_micros()
+    )
 }
 
 #[cfg(test)]
@@ -204,13 +240,28 @@ mod tests {
     fn issued_tokens_expire_after_24_hours() {
         let id = identity();
         let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let login = Login { user: "alice", password: "pw", domain: Some("acme"), project_name: Some("cn-north-4"), ..Default::default() };
+        let login = Login {
+            user: "alice",
+            password: "pw",
+            domain: Some("acme"),
+            project_name: Some("cn-north-4"),
+            ..Default::default()
+        };
         let issued = id.login(&login, t0).expect("login");
         assert_eq!(issued.project_id, "p1");
-        assert_eq!(id.check_token(&issued.token, t0 + Duration::from_secs(3600)), TokenCheck::Valid("p1".into()));
-        assert_eq!(id.check_token(&issued.token, t0 + TOKEN_TTL), TokenCheck::Expired);
+        assert_eq!(
+            id.check_token(&issued.token, t0 + Duration::from_secs(3600)),
+            TokenCheck::Valid("p1".into())
+        );
+        assert_eq!(
+            id.check_token(&issued.token, t0 + TOKEN_TTL),
+            TokenCheck::Expired
+        );
         assert_eq!(id.check_token("nope", t0), TokenCheck::Unknown);
-        assert_eq!(id.check_token("static", t0 + TOKEN_TTL * 10), TokenCheck::Valid("p1".into()));
+        assert_eq!(
+            id.check_token("static", t0 + TOKEN_TTL * 10),
+            TokenCheck::Valid("p1".into())
+        );
     }
 
     #[test]
@@ -218,20 +269,39 @@ mod tests {
         let id = identity();
         let now = SystemTime::now();
         let ok = |user, password, domain, pid, pname| {
-            id.login(&Login { user, password, domain, project_id: pid, project_name: pname }, now).map(|i| i.project_id)
+            id.login(
+                &Login {
+                    user,
+                    password,
+                    domain,
+                    project_id: pid,
+                    project_name: pname,
+                },
+                now,
+            )
+            .map(|i| i.project_id)
         };
         assert_eq!(ok("alice", "pw", None, None, None), Some("p1".into()));
-        assert_eq!(ok("alice", "pw", Some("acme"), Some("p1"), None), Some("p1".into()));
+        assert_eq!(
+            ok("alice", "pw", Some("acme"), Some("p1"), None),
+            Some("p1".into())
+        );
         assert_eq!(ok("alice", "bad", None, None, None), None);
         assert_eq!(ok("alice", "pw", Some("other"), None, None), None);
         assert_eq!(ok("alice", "pw", None, Some("p2"), None), None);
-        assert_eq!(ok("bob", "pw2", Some("bob"), None, Some("p2")), Some("p2".into()));
+        assert_eq!(
+            ok("bob", "pw2", Some("bob"), None, Some("p2")),
+            Some("p2".into())
+        );
         assert_eq!(ok("carol", "pw", None, None, None), None);
     }
 
     #[test]
     fn rfc3339_formats() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_709_251_199)), "2024-02-29T23:59:59.000000Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_709_251_199)),
+            "2024-02-29T23:59:59.000000Z"
+        );
     }
 }

@@ -48,7 +48,10 @@ pub enum BuildError {
     Store(#[from] trainyard_store::Error),
     /// Files could not be created.
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     /// Recovery of earlier runs failed.
     #[error("recovering earlier jobs: {0}")]
     Recover(String),
@@ -64,9 +67,11 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
 pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, BuildError> {
     config.validate()?;
     let data_dir = config.data_dir();
-    std::fs::create_dir_all(&data_dir).map_err(io(format!("cannot create data dir {}", data_dir.display())))?;
+    std::fs::create_dir_all(&data_dir)
+        .map_err(io(format!("cannot create data dir {}", data_dir.display())))?;
     let generated = if config.projects.is_empty() {
-        let (projects, generated) = credentials::load_or_create(&data_dir).map_err(io("credentials.toml"))?;
+        let (projects, generated) =
+            credentials::load_or_create(&data_dir).map_err(io("credentials.toml"))?;
         config.projects = projects;
         generated
     } else {
@@ -77,7 +82,11 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("trainyard.db").display()));
     let store = trainyard_store::Store::open(&db_url).await?;
-    let storage_root = config.storage.root.clone().unwrap_or_else(|| data_dir.join("obs"));
+    let storage_root = config
+        .storage
+        .root
+        .clone()
+        .unwrap_or_else(|| data_dir.join("obs"));
     let storage = Storage::new(storage_root).map_err(io("storage root"))?;
     let runs_dir = data_dir.join("runs");
     std::fs::create_dir_all(&runs_dir).map_err(io("runs dir"))?;
@@ -95,7 +104,9 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         shim_program,
         pools: config.pools.clone(),
     });
-    let executor = Executor::start(run_ctx.clone(), gpus).await.map_err(|e| BuildError::Recover(e.to_string()))?;
+    let executor = Executor::start(run_ctx.clone(), gpus)
+        .await
+        .map_err(|e| BuildError::Recover(e.to_string()))?;
     let viz_ctx = service::viz::VizContext::new(
         &config.viz,
         &data_dir,
@@ -106,7 +117,9 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         run_ctx.shim_program.clone(),
         runs_dir.clone(),
     );
-    let viz = service::viz::VizManager::start(viz_ctx).await.map_err(|e| BuildError::Recover(e.to_string()))?;
+    let viz = service::viz::VizManager::start(viz_ctx)
+        .await
+        .map_err(|e| BuildError::Recover(e.to_string()))?;
     let identity = identity::Identity::from_projects(&config.projects)?;
     let svc = Service {
         store,
@@ -115,14 +128,24 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         executor,
         run_ctx,
         runs_dir,
-        projects: config.projects.iter().map(|p| (p.id.clone(), p.clone())).collect(),
+        projects: config
+            .projects
+            .iter()
+            .map(|p| (p.id.clone(), p.clone()))
+            .collect(),
         grace,
         container_backend: None,
-        max_upload_bytes: config.storage.max_upload_bytes.unwrap_or(config::DEFAULT_MAX_UPLOAD_BYTES),
+        max_upload_bytes: config
+            .storage
+            .max_upload_bytes
+            .unwrap_or(config::DEFAULT_MAX_UPLOAD_BYTES),
         viz,
     };
     let rate_limits = http::rate::RateLimits::new(
-        config.projects.iter().filter_map(|p| p.requests_per_second.map(|r| (p.id.clone(), r))),
+        config
+            .projects
+            .iter()
+            .filter_map(|p| p.requests_per_second.map(|r| (p.id.clone(), r))),
     );
     let state = AppState {
         svc: Arc::new(svc),
@@ -132,14 +155,23 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         proxy: Arc::new(trainyard_viz::proxy::Proxy::new()),
     };
     let router = http::router(state.clone());
-    Ok(App { router, state, listen: config.listen(), generated, data_dir })
+    Ok(App {
+        router,
+        state,
+        listen: config.listen(),
+        generated,
+        data_dir,
+    })
 }
 
 /// Removes half-made code snapshots left by a crash.
 fn clean_staging(runs_dir: &std::path::Path) {
     if let Ok(rd) = std::fs::read_dir(runs_dir) {
         for e in rd.flatten() {
-            if e.file_name().to_str().is_some_and(|n| n.starts_with("staging-")) {
+            if e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with("staging-"))
+            {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
@@ -153,7 +185,10 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let svc = tower::util::MapRequestLayer::new(http::normalize_path).layer(app.router);
-    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(svc))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        axum::ServiceExt::<Request>::into_make_service(svc),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -42,13 +42,19 @@ impl Storage {
         if staging.exists() {
             std::fs::remove_dir_all(&staging)?;
         }
-        Ok(Self { root, swap: Arc::new(RwLock::new(())) })
+        Ok(Self {
+            root,
+            swap: Arc::new(RwLock::new(())),
+        })
     }
 
     /// A fresh, empty folder for one upload, on the same file system as every project folder
     /// but outside all of them. The caller removes it.
     pub fn staging_dir(&self) -> io::Result<PathBuf> {
-        let dir = self.root.join(STAGING).join(format!("upload-{:016x}", rand::random::<u64>()));
+        let dir = self
+            .root
+            .join(STAGING)
+            .join(format!("upload-{:016x}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir)?;
         Ok(dir)
     }
@@ -67,9 +73,10 @@ impl Storage {
                 std::fs::create_dir(new)
             }
             Err(e) => Err(e),
-            Ok(meta) if !meta.is_dir() => {
-                Err(io::Error::new(io::ErrorKind::AlreadyExists, "the destination exists and is not a folder"))
-            }
+            Ok(meta) if !meta.is_dir() => Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "the destination exists and is not a folder",
+            )),
             Ok(_) => {
                 use nix::fcntl::{renameat2, RenameFlags};
                 match renameat2(None, new, None, dest, RenameFlags::RENAME_EXCHANGE) {
@@ -116,7 +123,9 @@ impl Storage {
             match comp {
                 Component::Normal(part) => path.push(part),
                 Component::RootDir | Component::CurDir => {}
-                Component::ParentDir | Component::Prefix(_) => return Err(PathError::Escapes(url.to_owned())),
+                Component::ParentDir | Component::Prefix(_) => {
+                    return Err(PathError::Escapes(url.to_owned()))
+                }
             }
         }
         let mut existing = path.as_path();
@@ -182,17 +191,35 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let s = Storage::new(tmp.path().join("obs")).unwrap();
         let root = s.project_root("p").unwrap();
-        assert_eq!(s.resolve("p", "/bucket/dir/").unwrap(), root.join("bucket/dir"));
-        assert_eq!(s.resolve("p", "obs://bucket/a").unwrap(), root.join("bucket/a"));
+        assert_eq!(
+            s.resolve("p", "/bucket/dir/").unwrap(),
+            root.join("bucket/dir")
+        );
+        assert_eq!(
+            s.resolve("p", "obs://bucket/a").unwrap(),
+            root.join("bucket/a")
+        );
         assert_eq!(s.resolve("p", "s3://b/./c").unwrap(), root.join("b/c"));
-        assert!(matches!(s.resolve("p", "/bucket/../../etc"), Err(PathError::Escapes(_))));
-        assert!(matches!(s.resolve("p", "obs://../q/x"), Err(PathError::Escapes(_))));
+        assert!(matches!(
+            s.resolve("p", "/bucket/../../etc"),
+            Err(PathError::Escapes(_))
+        ));
+        assert!(matches!(
+            s.resolve("p", "obs://../q/x"),
+            Err(PathError::Escapes(_))
+        ));
         std::fs::create_dir_all(root.join("b")).unwrap();
         std::os::unix::fs::symlink("/etc", root.join("b/link")).unwrap();
-        assert!(matches!(s.resolve("p", "/b/link/passwd"), Err(PathError::Escapes(_))));
+        assert!(matches!(
+            s.resolve("p", "/b/link/passwd"),
+            Err(PathError::Escapes(_))
+        ));
         // Another project's folder is outside this one's root.
         s.project_root("q").unwrap();
         std::os::unix::fs::symlink(tmp.path().join("obs/q"), root.join("b/q")).unwrap();
-        assert!(matches!(s.resolve("p", "/b/q/file"), Err(PathError::Escapes(_))));
+        assert!(matches!(
+            s.resolve("p", "/b/q/file"),
+            Err(PathError::Escapes(_))
+        ));
     }
 }

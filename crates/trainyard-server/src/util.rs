@@ -10,7 +10,11 @@ pub fn now_ms() -> i64 {
 
 /// Whether `name` matches `^[A-Za-z0-9_-]{1,max}$`.
 pub fn valid_name(name: &str, max: usize) -> bool {
-    !name.is_empty() && name.len() <= max && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !name.is_empty()
+        && name.len() <= max
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// `job` + 8 hex characters.

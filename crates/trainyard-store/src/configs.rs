@@ -40,13 +40,15 @@ impl Store {
 
     /// TC-03: full replacement of description and configuration; false when unknown.
     pub async fn update_config(&self, c: &StoredConfig) -> Result<bool> {
-        let r = sqlx::query("UPDATE configs SET description = ?, config = ? WHERE project_id = ? AND name = ?")
-            .bind(&c.description)
-            .bind(serde_json::to_string(&c.config)?)
-            .bind(&c.project_id)
-            .bind(&c.name)
-            .execute(&self.pool)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE configs SET description = ?, config = ? WHERE project_id = ? AND name = ?",
+        )
+        .bind(&c.description)
+        .bind(serde_json::to_string(&c.config)?)
+        .bind(&c.project_id)
+        .bind(&c.name)
+        .execute(&self.pool)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -85,12 +87,16 @@ impl Store {
             .bind(offset)
             .fetch_all(&self.pool)
             .await?;
-        let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM configs WHERE {filter}"))
-            .bind(project_id)
-            .bind(search)
-            .bind(search)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok((rows.iter().map(config_from_row).collect::<Result<_>>()?, total))
+        let total: i64 =
+            sqlx::query_scalar(&format!("SELECT count(*) FROM configs WHERE {filter}"))
+                .bind(project_id)
+                .bind(search)
+                .bind(search)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((
+            rows.iter().map(config_from_row).collect::<Result<_>>()?,
+            total,
+        ))
     }
 }

@@ -32,7 +32,11 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict,
             sqlx::Error::PoolTimedOut => Error::Unavailable(e),
             // SQLITE_BUSY and its extended codes: the database stayed locked past busy_timeout.
-            sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "5" || c.parse::<i32>().is_ok_and(|n| n & 0xff == 5)) => {
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| c == "5" || c.parse::<i32>().is_ok_and(|n| n & 0xff == 5)) =>
+            {
                 Error::Unavailable(e)
             }
             _ => Error::Db(e),

@@ -1,6 +1,8 @@
 //! Jobs and versions.
 
-use crate::{duration_ms, Job, JobFilter, JobSort, NewJob, NewVersion, Result, Store, TransitionSet, Version};
+use crate::{
+    duration_ms, Job, JobFilter, JobSort, NewJob, NewVersion, Result, Store, TransitionSet, Version,
+};
 use sqlx::{Row, Sqlite, Transaction};
 use trainyard_api::JobStatus;
 
@@ -47,7 +49,12 @@ fn version_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Version> {
     })
 }
 
-async fn insert_version(tx: &mut Transaction<'_, Sqlite>, job_id: i64, project_id: &str, v: &NewVersion) -> Result<Version> {
+async fn insert_version(
+    tx: &mut Transaction<'_, Sqlite>,
+    job_id: i64,
+    project_id: &str,
+    v: &NewVersion,
+) -> Result<Version> {
     let no: i64 = sqlx::query_scalar("UPDATE jobs SET next_version_no = next_version_no + 1 WHERE id = ? RETURNING next_version_no - 1")
         .bind(job_id)
         .fetch_one(&mut **tx)
@@ -70,8 +77,15 @@ async fn insert_version(tx: &mut Transaction<'_, Sqlite>, job_id: i64, project_i
     .fetch_one(&mut **tx)
     .await?;
     let run_dir = v.run_dir_template.replace("{id}", &id.to_string());
-    sqlx::query("UPDATE versions SET run_dir = ? WHERE id = ?").bind(&run_dir).bind(id).execute(&mut **tx).await?;
-    sqlx::query(REFRESH_SUMMARY).bind(job_id).execute(&mut **tx).await?;
+    sqlx::query("UPDATE versions SET run_dir = ? WHERE id = ?")
+        .bind(&run_dir)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(REFRESH_SUMMARY)
+        .bind(job_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(Version {
         id,
         job_id,
@@ -96,7 +110,11 @@ async fn insert_version(tx: &mut Transaction<'_, Sqlite>, job_id: i64, project_i
 impl Store {
     /// Creates a job and, when given, its first version, in one transaction.
     /// A live job of the same name in the project gives `Error::Conflict`.
-    pub async fn create_job(&self, job: &NewJob, first: Option<&NewVersion>) -> Result<(Job, Option<Version>)> {
+    pub async fn create_job(
+        &self,
+        job: &NewJob,
+        first: Option<&NewVersion>,
+    ) -> Result<(Job, Option<Version>)> {
         let mut tx = self.write_tx().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO jobs (project_id, name, description, workspace_id, create_time) VALUES (?, ?, ?, ?, ?) RETURNING id",
@@ -112,22 +130,30 @@ impl Store {
             Some(v) => Some(insert_version(&mut tx, id, &job.project_id, v).await?),
             None => None,
         };
-        let stored = sqlx::query_as::<_, Job>(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let stored =
+            sqlx::query_as::<_, Job>(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok((stored, version))
     }
 
     /// Adds a version to a live job; `None` when the job is gone.
-    pub async fn create_version(&self, project_id: &str, job_id: i64, v: &NewVersion) -> Result<Option<Version>> {
+    pub async fn create_version(
+        &self,
+        project_id: &str,
+        job_id: i64,
+        v: &NewVersion,
+    ) -> Result<Option<Version>> {
         let mut tx = self.write_tx().await?;
-        let live: Option<i64> = sqlx::query_scalar("SELECT id FROM jobs WHERE id = ? AND project_id = ? AND deleted = 0")
-            .bind(job_id)
-            .bind(project_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let live: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE id = ? AND project_id = ? AND deleted = 0",
+        )
+        .bind(job_id)
+        .bind(project_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         if live.is_none() {
             return Ok(None);
         }
@@ -149,10 +175,14 @@ impl Store {
 
     /// Number of live jobs of the project (from the trigger-kept counters).
     pub async fn count_jobs(&self, project_id: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COALESCE(SUM(live), 0) FROM job_counts WHERE project_id = ?")
+        Ok(
+            sqlx::query_scalar(
+                "SELECT COALESCE(SUM(live), 0) FROM job_counts WHERE project_id = ?",
+            )
             .bind(project_id)
             .fetch_one(&self.pool)
-            .await?)
+            .await?,
+        )
     }
 
     /// TJ-02: a page of live jobs and the total matching the filter.
@@ -197,7 +227,11 @@ impl Store {
         if f.sort == JobSort::Duration {
             page = page.bind(f.now);
         }
-        let jobs = page.bind(f.limit).bind(f.offset).fetch_all(&self.pool).await?;
+        let jobs = page
+            .bind(f.limit)
+            .bind(f.offset)
+            .fetch_all(&self.pool)
+            .await?;
         let total = if f.statuses.is_empty() && f.search.is_none() {
             // Unfiltered: the counters, not a count over the whole project.
             sqlx::query_scalar("SELECT COALESCE(SUM(live), 0) FROM job_counts WHERE project_id = ? AND (? IS NULL OR workspace_id = ?)")
@@ -213,18 +247,30 @@ impl Store {
     }
 
     /// TJ-08: sets the description of a live job; false when it is gone.
-    pub async fn update_job_description(&self, project_id: &str, job_id: i64, desc: &str) -> Result<bool> {
-        let r = sqlx::query("UPDATE jobs SET description = ? WHERE id = ? AND project_id = ? AND deleted = 0")
-            .bind(desc)
-            .bind(job_id)
-            .bind(project_id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn update_job_description(
+        &self,
+        project_id: &str,
+        job_id: i64,
+        desc: &str,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE jobs SET description = ? WHERE id = ? AND project_id = ? AND deleted = 0",
+        )
+        .bind(desc)
+        .bind(job_id)
+        .bind(project_id)
+        .execute(&self.pool)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
     /// A live version of a live job of the project.
-    pub async fn get_version(&self, project_id: &str, job_id: i64, version_id: i64) -> Result<Option<Version>> {
+    pub async fn get_version(
+        &self,
+        project_id: &str,
+        job_id: i64,
+        version_id: i64,
+    ) -> Result<Option<Version>> {
         let row = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM versions WHERE id = ? AND job_id = ? AND project_id = ? AND deleted = 0"
         ))
@@ -237,7 +283,12 @@ impl Store {
     }
 
     /// A live version and its live job, in one query (the hot path of TJ-03, TJ-10, TJ-12).
-    pub async fn get_job_version(&self, project_id: &str, job_id: i64, version_id: i64) -> Result<Option<(Job, Version)>> {
+    pub async fn get_job_version(
+        &self,
+        project_id: &str,
+        job_id: i64,
+        version_id: i64,
+    ) -> Result<Option<(Job, Version)>> {
         let sql = format!(
             "SELECT {JOINED_VERSION_COLUMNS}, j.name AS j_name, j.description AS j_description,
                 j.workspace_id AS j_workspace_id, j.create_time AS j_create_time,
@@ -276,15 +327,22 @@ impl Store {
 
     /// Any stored version by id, deleted ones included (for the executor).
     pub async fn version_by_id(&self, version_id: i64) -> Result<Option<Version>> {
-        let row = sqlx::query(&format!("SELECT {VERSION_COLUMNS} FROM versions WHERE id = ?"))
-            .bind(version_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS} FROM versions WHERE id = ?"
+        ))
+        .bind(version_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(version_from_row).transpose()
     }
 
     /// TJ-05: live versions of a job, newest first; `limit` None = all.
-    pub async fn list_versions(&self, job_id: i64, offset: i64, limit: Option<i64>) -> Result<Vec<Version>> {
+    pub async fn list_versions(
+        &self,
+        job_id: i64,
+        offset: i64,
+        limit: Option<i64>,
+    ) -> Result<Vec<Version>> {
         let rows = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM versions WHERE job_id = ? AND deleted = 0 ORDER BY id DESC LIMIT ? OFFSET ?"
         ))
@@ -316,15 +374,23 @@ impl Store {
 
     /// Deleted versions still stored (their cleanup is pending).
     pub async fn deleted_versions(&self) -> Result<Vec<Version>> {
-        let rows = sqlx::query(&format!("SELECT {VERSION_COLUMNS} FROM versions WHERE deleted = 1 ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS} FROM versions WHERE deleted = 1 ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(version_from_row).collect()
     }
 
     /// Compare-and-set: moves the version to `to` only if its status is one of `from`.
     /// Returns whether it moved. Also refreshes the job summary.
-    pub async fn transition(&self, version_id: i64, from: &[JobStatus], to: JobStatus, set: &TransitionSet) -> Result<bool> {
+    pub async fn transition(
+        &self,
+        version_id: i64,
+        from: &[JobStatus],
+        to: JobStatus,
+        set: &TransitionSet,
+    ) -> Result<bool> {
         let marks = vec!["?"; from.len().max(1)].join(",");
         let sql = format!(
             "UPDATE versions SET status = ?,
@@ -350,49 +416,76 @@ impl Store {
         let Some(job_id) = q.fetch_optional(&mut *tx).await? else {
             return Ok(false);
         };
-        sqlx::query(REFRESH_SUMMARY).bind(job_id).execute(&mut *tx).await?;
+        sqlx::query(REFRESH_SUMMARY)
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
 
     /// Hides a version from the API (TJ-04); the row stays until `purge_version`.
     /// Refuses (returns the status) when the version is in `refused`.
-    pub async fn mark_version_deleted(&self, version_id: i64, refused: &[JobStatus]) -> Result<Result<(), JobStatus>> {
+    pub async fn mark_version_deleted(
+        &self,
+        version_id: i64,
+        refused: &[JobStatus],
+    ) -> Result<Result<(), JobStatus>> {
         let mut tx = self.write_tx().await?;
-        let row: Option<(i64, i64)> = sqlx::query_as("SELECT status, job_id FROM versions WHERE id = ? AND deleted = 0")
-            .bind(version_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some((status, job_id)) = row else { return Ok(Ok(())) };
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT status, job_id FROM versions WHERE id = ? AND deleted = 0")
+                .bind(version_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((status, job_id)) = row else {
+            return Ok(Ok(()));
+        };
         if refused.contains(&JobStatus(status)) {
             return Ok(Err(JobStatus(status)));
         }
-        sqlx::query("UPDATE versions SET deleted = 1 WHERE id = ?").bind(version_id).execute(&mut *tx).await?;
-        sqlx::query(REFRESH_SUMMARY).bind(job_id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE versions SET deleted = 1 WHERE id = ?")
+            .bind(version_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(REFRESH_SUMMARY)
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Ok(()))
     }
 
     /// Hides a job and all its versions (TJ-09), unless a version is in one of `refused`
     /// (then returns that status). Returns the versions that were hidden.
-    pub async fn mark_job_deleted(&self, project_id: &str, job_id: i64, refused: &[JobStatus]) -> Result<Result<Vec<i64>, JobStatus>> {
+    pub async fn mark_job_deleted(
+        &self,
+        project_id: &str,
+        job_id: i64,
+        refused: &[JobStatus],
+    ) -> Result<Result<Vec<i64>, JobStatus>> {
         let mut tx = self.write_tx().await?;
-        let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, status FROM versions WHERE job_id = ? AND deleted = 0")
-            .bind(job_id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT id, status FROM versions WHERE job_id = ? AND deleted = 0")
+                .bind(job_id)
+                .fetch_all(&mut *tx)
+                .await?;
         if let Some((_, s)) = rows.iter().find(|(_, s)| refused.contains(&JobStatus(*s))) {
             return Ok(Err(JobStatus(*s)));
         }
-        let r = sqlx::query("UPDATE jobs SET deleted = 1 WHERE id = ? AND project_id = ? AND deleted = 0")
-            .bind(job_id)
-            .bind(project_id)
-            .execute(&mut *tx)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE jobs SET deleted = 1 WHERE id = ? AND project_id = ? AND deleted = 0",
+        )
+        .bind(job_id)
+        .bind(project_id)
+        .execute(&mut *tx)
+        .await?;
         if r.rows_affected() == 0 {
             return Ok(Ok(Vec::new()));
         }
-        sqlx::query("UPDATE versions SET deleted = 1 WHERE job_id = ?").bind(job_id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE versions SET deleted = 1 WHERE job_id = ?")
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Ok(rows.into_iter().map(|(id, _)| id).collect()))
     }
@@ -401,10 +494,12 @@ impl Store {
     /// has no rows left.
     pub async fn purge_version(&self, version_id: i64) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        let job_id: Option<i64> = sqlx::query_scalar("DELETE FROM versions WHERE id = ? AND deleted = 1 RETURNING job_id")
-            .bind(version_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let job_id: Option<i64> = sqlx::query_scalar(
+            "DELETE FROM versions WHERE id = ? AND deleted = 1 RETURNING job_id",
+        )
+        .bind(version_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         if let Some(job_id) = job_id {
             sqlx::query("DELETE FROM jobs WHERE id = ? AND deleted = 1 AND NOT EXISTS (SELECT 1 FROM versions WHERE job_id = ?)")
                 .bind(job_id)
@@ -430,11 +525,13 @@ pub fn job_duration(job: &Job, now: i64) -> i64 {
     duration_ms(job.latest_start_time, job.latest_end_time, now)
 }
 
-
 impl Store {
     /// Name of a job, deleted or not (for log file names of runs being cleaned up).
     pub async fn job_name(&self, job_id: i64) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT name FROM jobs WHERE id = ?").bind(job_id).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT name FROM jobs WHERE id = ?")
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// Number of the project's versions that are pending or running.

@@ -190,19 +190,28 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let run_dir = j.run_dir_template.replace("{id}", &id.to_string());
-        sqlx::query("UPDATE viz_jobs SET run_dir = ? WHERE id = ?").bind(&run_dir).bind(id).execute(&mut *tx).await?;
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM viz_jobs WHERE id = ?")).bind(id).fetch_one(&mut *tx).await?;
+        sqlx::query("UPDATE viz_jobs SET run_dir = ? WHERE id = ?")
+            .bind(&run_dir)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM viz_jobs WHERE id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
         from_row(&row)
     }
 
     /// A live (not deleted) job of the project.
     pub async fn get_viz(&self, project_id: &str, id: i64) -> Result<Option<VizJob>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM viz_jobs WHERE id = ? AND project_id = ? AND deleted = 0"))
-            .bind(id)
-            .bind(project_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM viz_jobs WHERE id = ? AND project_id = ? AND deleted = 0"
+        ))
+        .bind(id)
+        .bind(project_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(from_row).transpose()
     }
 
@@ -235,7 +244,9 @@ impl Store {
 
     /// Deleted jobs still waiting to be purged.
     pub async fn deleted_viz(&self) -> Result<Vec<VizJob>> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM viz_jobs WHERE deleted = 1")).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM viz_jobs WHERE deleted = 1"))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(from_row).collect()
     }
 
@@ -255,7 +266,9 @@ impl Store {
             VizSort::Desc => "description",
             VizSort::CreateTime => "create_time",
             VizSort::Status => "status",
-            VizSort::Duration => "(CASE WHEN start_time IS NULL THEN 0 ELSE COALESCE(end_time, ?) - start_time END)",
+            VizSort::Duration => {
+                "(CASE WHEN start_time IS NULL THEN 0 ELSE COALESCE(end_time, ?) - start_time END)"
+            }
             VizSort::TrainUrl => "train_url",
         };
         let dir = if f.descending { "DESC" } else { "ASC" };
@@ -274,7 +287,11 @@ impl Store {
         if f.sort == VizSort::Duration {
             page = page.bind(f.now);
         }
-        let rows = page.bind(f.limit).bind(f.offset).fetch_all(&self.pool).await?;
+        let rows = page
+            .bind(f.limit)
+            .bind(f.offset)
+            .fetch_all(&self.pool)
+            .await?;
         let total = count.fetch_one(&self.pool).await?;
         Ok((rows.iter().map(from_row).collect::<Result<_>>()?, total))
     }
@@ -292,18 +309,31 @@ impl Store {
     }
 
     /// VJ-04; false when the job is unknown.
-    pub async fn update_viz_description(&self, project_id: &str, id: i64, desc: &str) -> Result<bool> {
-        let r = sqlx::query("UPDATE viz_jobs SET description = ? WHERE id = ? AND project_id = ? AND deleted = 0")
-            .bind(desc)
-            .bind(id)
-            .bind(project_id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn update_viz_description(
+        &self,
+        project_id: &str,
+        id: i64,
+        desc: &str,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE viz_jobs SET description = ? WHERE id = ? AND project_id = ? AND deleted = 0",
+        )
+        .bind(desc)
+        .bind(id)
+        .bind(project_id)
+        .execute(&self.pool)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
     /// Compare-and-set of the status; false when the job is not in one of `from`.
-    pub async fn viz_transition(&self, id: i64, from: &[JobStatus], to: JobStatus, set: &VizSet) -> Result<bool> {
+    pub async fn viz_transition(
+        &self,
+        id: i64,
+        from: &[JobStatus],
+        to: JobStatus,
+        set: &VizSet,
+    ) -> Result<bool> {
         let marks = vec!["?"; from.len().max(1)].join(",");
         let sql = format!(
             "UPDATE viz_jobs SET status = ?,
@@ -332,14 +362,23 @@ impl Store {
 
     /// VJ-07: back to status 1 with a fresh run (times, deadline, port, handle cleared), only
     /// from one of `from`. Returns the status it was in when refused.
-    pub async fn restart_viz(&self, project_id: &str, id: i64, from: &[JobStatus]) -> Result<Option<Result<(), JobStatus>>> {
+    pub async fn restart_viz(
+        &self,
+        project_id: &str,
+        id: i64,
+        from: &[JobStatus],
+    ) -> Result<Option<Result<(), JobStatus>>> {
         let mut tx = self.write_tx().await?;
-        let status: Option<i64> = sqlx::query_scalar("SELECT status FROM viz_jobs WHERE id = ? AND project_id = ? AND deleted = 0")
-            .bind(id)
-            .bind(project_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(status) = status.map(JobStatus) else { return Ok(None) };
+        let status: Option<i64> = sqlx::query_scalar(
+            "SELECT status FROM viz_jobs WHERE id = ? AND project_id = ? AND deleted = 0",
+        )
+        .bind(id)
+        .bind(project_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(status) = status.map(JobStatus) else {
+            return Ok(None);
+        };
         if !from.contains(&status) {
             return Ok(Some(Err(status)));
         }
@@ -357,25 +396,40 @@ impl Store {
 
     /// VJ-05: hides the job; refused (with its status) when it is in `refused`. `None` when
     /// the job is unknown.
-    pub async fn mark_viz_deleted(&self, project_id: &str, id: i64, refused: &[JobStatus]) -> Result<Option<Result<JobStatus, JobStatus>>> {
+    pub async fn mark_viz_deleted(
+        &self,
+        project_id: &str,
+        id: i64,
+        refused: &[JobStatus],
+    ) -> Result<Option<Result<JobStatus, JobStatus>>> {
         let mut tx = self.write_tx().await?;
-        let status: Option<i64> = sqlx::query_scalar("SELECT status FROM viz_jobs WHERE id = ? AND project_id = ? AND deleted = 0")
-            .bind(id)
-            .bind(project_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(status) = status.map(JobStatus) else { return Ok(None) };
+        let status: Option<i64> = sqlx::query_scalar(
+            "SELECT status FROM viz_jobs WHERE id = ? AND project_id = ? AND deleted = 0",
+        )
+        .bind(id)
+        .bind(project_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(status) = status.map(JobStatus) else {
+            return Ok(None);
+        };
         if refused.contains(&status) {
             return Ok(Some(Err(status)));
         }
-        sqlx::query("UPDATE viz_jobs SET deleted = 1 WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE viz_jobs SET deleted = 1 WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Some(Ok(status)))
     }
 
     /// Removes a job's row for good.
     pub async fn purge_viz(&self, id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM viz_jobs WHERE id = ?").bind(id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM viz_jobs WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

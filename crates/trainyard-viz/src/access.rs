@@ -19,7 +19,10 @@ pub fn cookie_name(id: i64) -> String {
 /// The `Set-Cookie` value for job `id`, scoped to `path` (the job's public path, with a
 /// trailing slash).
 pub fn set_cookie(id: i64, secret: &str, path: &str) -> String {
-    format!("{}={secret}; Path={path}; HttpOnly; SameSite=Lax", cookie_name(id))
+    format!(
+        "{}={secret}; Path={path}; HttpOnly; SameSite=Lax",
+        cookie_name(id)
+    )
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -36,7 +39,11 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Compares secrets in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Splits the secret out of a query string: `(secret, the rest of the query)`.
@@ -53,7 +60,14 @@ pub fn take_secret(query: Option<&str>) -> (Option<String>, Option<String>) {
             _ => !pair.is_empty(),
         })
         .collect();
-    (secret, if rest.is_empty() { None } else { Some(rest.join("&")) })
+    (
+        secret,
+        if rest.is_empty() {
+            None
+        } else {
+            Some(rest.join("&"))
+        },
+    )
 }
 
 #[cfg(test)]
@@ -63,12 +77,23 @@ mod tests {
     #[test]
     fn cookies_and_secrets() {
         let mut h = HeaderMap::new();
-        h.insert(http::header::COOKIE, "a=1; trainyard_viz_7=abc; b=2".parse().unwrap());
+        h.insert(
+            http::header::COOKIE,
+            "a=1; trainyard_viz_7=abc; b=2".parse().unwrap(),
+        );
         assert_eq!(cookie(&h, &cookie_name(7)), Some("abc"));
         assert_eq!(cookie(&h, &cookie_name(8)), None);
-        assert!(same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("abc", "ab"));
-        assert_eq!(take_secret(Some("x=1&trainyard_secret=s&y=2")), (Some("s".into()), Some("x=1&y=2".into())));
-        assert_eq!(take_secret(Some("trainyard_secret=s")), (Some("s".into()), None));
+        assert!(
+            same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("abc", "ab")
+        );
+        assert_eq!(
+            take_secret(Some("x=1&trainyard_secret=s&y=2")),
+            (Some("s".into()), Some("x=1&y=2".into()))
+        );
+        assert_eq!(
+            take_secret(Some("trainyard_secret=s")),
+            (Some("s".into()), None)
+        );
         assert_eq!(new_secret().len(), 32);
         assert!(set_cookie(7, "s", "/p/").contains("HttpOnly; SameSite=Lax"));
     }

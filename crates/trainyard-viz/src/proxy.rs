@@ -52,7 +52,9 @@ where
     pub fn new() -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
-        Self { client: Client::builder(TokioExecutor::new()).build(connector) }
+        Self {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        }
     }
 
     /// Sends `req` to `127.0.0.1:port` with the same path and query (given as `path_and_query`),
@@ -77,9 +79,14 @@ where
         }
         headers.insert(
             http::header::HOST,
-            HeaderValue::from_str(&format!("127.0.0.1:{port}")).map_err(|e| Error::BadRequest(e.to_string()))?,
+            HeaderValue::from_str(&format!("127.0.0.1:{port}"))
+                .map_err(|e| Error::BadRequest(e.to_string()))?,
         );
-        let mut resp = self.client.request(req).await.map_err(|e| Error::Upstream(e.to_string()))?;
+        let mut resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| Error::Upstream(e.to_string()))?;
         strip_hop_by_hop(resp.headers_mut());
         Ok(resp)
     }
@@ -122,7 +129,11 @@ mod tests {
             let (mut s, _) = l.accept().await.unwrap();
             let mut buf = vec![0u8; 4096];
             let n = s.read(&mut buf).await.unwrap();
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nKeep-Alive: timeout=5\r\n\r\nhello").await.unwrap();
+            s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nKeep-Alive: timeout=5\r\n\r\nhello",
+            )
+            .await
+            .unwrap();
             String::from_utf8_lossy(&buf[..n]).into_owned()
         });
         let proxy = Proxy::<Empty<bytes::Bytes>>::new();
@@ -132,14 +143,25 @@ mod tests {
             .header("x-keep", "yes")
             .body(Empty::new())
             .unwrap();
-        let resp = proxy.forward(port, "/p/data/runs?x=1", req, &[HeaderName::from_static("x-auth-token")]).await.unwrap();
+        let resp = proxy
+            .forward(
+                port,
+                "/p/data/runs?x=1",
+                req,
+                &[HeaderName::from_static("x-auth-token")],
+            )
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200);
         assert!(!resp.headers().contains_key("keep-alive"));
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&body[..], b"hello");
         let raw = seen.await.unwrap().to_ascii_lowercase();
         assert!(raw.starts_with("get /p/data/runs?x=1 http/1.1"), "{raw}");
-        assert!(!raw.contains("x-auth-token") && raw.contains("x-keep: yes"), "{raw}");
+        assert!(
+            !raw.contains("x-auth-token") && raw.contains("x-keep: yes"),
+            "{raw}"
+        );
     }
 
     #[tokio::test]
@@ -147,6 +169,9 @@ mod tests {
         let port = crate::free_port().unwrap();
         let proxy = Proxy::<Empty<bytes::Bytes>>::new();
         let req = Request::builder().uri("/").body(Empty::new()).unwrap();
-        assert!(matches!(proxy.forward(port, "/", req, &[]).await, Err(Error::Upstream(_))));
+        assert!(matches!(
+            proxy.forward(port, "/", req, &[]).await,
+            Err(Error::Upstream(_))
+        ));
     }
 }

@@ -62,7 +62,10 @@ impl Launcher {
             Self::TensorBoard(bin) => bin.clone(),
             Self::Template(words) => match words.first() {
                 Some(w) if w.contains('/') => PathBuf::from(w),
-                Some(w) => match std::env::split_paths(path).map(|d| d.join(w)).find(|p| is_executable(p)) {
+                Some(w) => match std::env::split_paths(path)
+                    .map(|d| d.join(w))
+                    .find(|p| is_executable(p))
+                {
                     Some(p) => p,
                     None => return Err(format!("{w} is not on PATH")),
                 },
@@ -72,7 +75,10 @@ impl Launcher {
         if is_executable(&program) {
             Ok(())
         } else {
-            Err(format!("{} does not exist or is not executable", program.display()))
+            Err(format!(
+                "{} does not exist or is not executable",
+                program.display()
+            ))
         }
     }
 }
@@ -83,12 +89,23 @@ fn is_executable(p: &Path) -> bool {
 }
 
 /// A run spec with one worker: the server, its output in `<run_dir>/server.log`.
-pub fn run_spec(launcher: &Launcher, target: &Target<'_>, run_dir: &Path, env: Vec<(String, String)>, grace_seconds: u64) -> RunSpec {
+pub fn run_spec(
+    launcher: &Launcher,
+    target: &Target<'_>,
+    run_dir: &Path,
+    env: Vec<(String, String)>,
+    grace_seconds: u64,
+) -> RunSpec {
     let (program, args) = launcher.command(target);
     RunSpec {
         run_dir: run_dir.to_owned(),
         cwd: run_dir.to_owned(),
-        workers: vec![WorkerSpec { program, args, env, log_file: log_file(run_dir) }],
+        workers: vec![WorkerSpec {
+            program,
+            args,
+            env,
+            log_file: log_file(run_dir),
+        }],
         grace_seconds,
     }
 }
@@ -100,7 +117,9 @@ pub fn log_file(run_dir: &Path) -> PathBuf {
 
 /// The last `n` lines of the server's log (for a failure reason).
 pub fn log_tail(run_dir: &Path, n: usize) -> String {
-    let text = std::fs::read(log_file(run_dir)).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let text = std::fs::read(log_file(run_dir))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
@@ -111,14 +130,36 @@ mod tests {
 
     #[test]
     fn tensorboard_command() {
-        let t = Target { logdir: Path::new("/d"), port: 7001, prefix: "/modelarts2/tensorboard/p/3" };
+        let t = Target {
+            logdir: Path::new("/d"),
+            port: 7001,
+            prefix: "/modelarts2/tensorboard/p/3",
+        };
         let (p, a) = Launcher::TensorBoard("/v/bin/tensorboard".into()).command(&t);
         assert_eq!(p, "/v/bin/tensorboard");
-        assert_eq!(a.join(" "), "--logdir /d --host 127.0.0.1 --port 7001 --path_prefix /modelarts2/tensorboard/p/3");
-        let tpl = Launcher::Template(vec!["mi".into(), "--dir={logdir}".into(), "{host}:{port}{prefix}".into()]);
+        assert_eq!(
+            a.join(" "),
+            "--logdir /d --host 127.0.0.1 --port 7001 --path_prefix /modelarts2/tensorboard/p/3"
+        );
+        let tpl = Launcher::Template(vec![
+            "mi".into(),
+            "--dir={logdir}".into(),
+            "{host}:{port}{prefix}".into(),
+        ]);
         let (p, a) = tpl.command(&t);
-        assert_eq!((p.as_str(), a[0].as_str(), a[1].as_str()), ("mi", "--dir=/d", "127.0.0.1:7001/modelarts2/tensorboard/p/3"));
-        assert!(Launcher::TensorBoard("/nonexistent/tensorboard".into()).available("/bin").is_err());
-        assert!(Launcher::Template(vec!["sh".into()]).available("/usr/bin:/bin").is_ok());
+        assert_eq!(
+            (p.as_str(), a[0].as_str(), a[1].as_str()),
+            (
+                "mi",
+                "--dir=/d",
+                "127.0.0.1:7001/modelarts2/tensorboard/p/3"
+            )
+        );
+        assert!(Launcher::TensorBoard("/nonexistent/tensorboard".into())
+            .available("/bin")
+            .is_err());
+        assert!(Launcher::Template(vec!["sh".into()])
+            .available("/usr/bin:/bin")
+            .is_ok());
     }
 }

@@ -12,14 +12,26 @@ pub async fn specs(client: &Client, out: Output) -> Result<(), CliError> {
     if out == Output::Json {
         return output::json(&resp);
     }
-    let mut t = Table::new(&["ID", "CODE", "CORES", "MEMORY_GB", "GPUS", "MAX_WORKERS", "AVAILABLE"]);
+    let mut t = Table::new(&[
+        "ID",
+        "CODE",
+        "CORES",
+        "MEMORY_GB",
+        "GPUS",
+        "MAX_WORKERS",
+        "AVAILABLE",
+    ]);
     for s in &resp.specs {
         t.row(vec![
             s.spec_id.to_string(),
             s.spec_code.clone(),
             s.core.clone(),
             s.cpu.clone(),
-            if s.gpu_num > 0 { format!("{} {}", s.gpu_num, s.gpu_type) } else { "0".into() },
+            if s.gpu_num > 0 {
+                format!("{} {}", s.gpu_num, s.gpu_type)
+            } else {
+                "0".into()
+            },
             s.max_num.to_string(),
             if s.no_resource { "no" } else { "yes" }.into(),
         ]);
@@ -35,20 +47,31 @@ pub async fn engines(client: &Client, out: Output) -> Result<(), CliError> {
     }
     let mut t = Table::new(&["ID", "NAME", "VERSION", "TYPE"]);
     for e in &resp.engines {
-        t.row(vec![e.engine_id.to_string(), e.engine_name.clone(), e.engine_version.clone(), e.engine_type.to_string()]);
+        t.row(vec![
+            e.engine_id.to_string(),
+            e.engine_name.clone(),
+            e.engine_version.clone(),
+            e.engine_type.to_string(),
+        ]);
     }
     t.print()
 }
 
 /// TJ-11.
 pub async fn algorithms(client: &Client, out: Output) -> Result<(), CliError> {
-    let resp = client.built_in_algorithms(&AlgorithmQuery::default()).await?;
+    let resp = client
+        .built_in_algorithms(&AlgorithmQuery::default())
+        .await?;
     if out == Output::Json {
         return output::json(&resp);
     }
     let mut t = Table::new(&["MODEL_ID", "NAME", "ENGINE"]);
     for m in &resp.models {
-        t.row(vec![m.model_id.to_string(), m.model_name.clone(), format!("{} {}", m.engine_name, m.engine_version)]);
+        t.row(vec![
+            m.model_id.to_string(),
+            m.model_name.clone(),
+            format!("{} {}", m.engine_name, m.engine_version),
+        ]);
     }
     t.print()
 }

@@ -11,11 +11,14 @@ use trainyard_client::Client;
 
 fn read_body(file: &Path) -> Result<ConfigRequest, CliError> {
     let text = if file == Path::new("-") {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| CliError::Usage(format!("stdin: {e}")))?
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| CliError::Usage(format!("stdin: {e}")))?
     } else {
-        std::fs::read_to_string(file).map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?
+        std::fs::read_to_string(file)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?
     };
-    serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("{}: not a configuration: {e}", file.display())))
+    serde_json::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("{}: not a configuration: {e}", file.display())))
 }
 
 fn done(out: Output, resp: &Success, what: String) -> Result<(), CliError> {
@@ -29,7 +32,10 @@ fn done(out: Output, resp: &Success, what: String) -> Result<(), CliError> {
 pub async fn run(client: &Client, out: Output, cmd: ConfigsCommand) -> Result<(), CliError> {
     match cmd {
         ConfigsCommand::List { search } => {
-            let query = ConfigListQuery { search_content: search, ..Default::default() };
+            let query = ConfigListQuery {
+                search_content: search,
+                ..Default::default()
+            };
             let configs = client.list_all_configs(&query).await?;
             if out == Output::Json {
                 return output::json(&trainyard_api::training_config::ConfigListResponse {
@@ -57,7 +63,12 @@ pub async fn run(client: &Client, out: Output, cmd: ConfigsCommand) -> Result<()
             output::fields(&[
                 ("name", c.config_name.clone()),
                 ("description", c.config_desc.clone()),
-                ("workers", c.worker_server_num.map(|n| n.to_string()).unwrap_or_default()),
+                (
+                    "workers",
+                    c.worker_server_num
+                        .map(|n| n.to_string())
+                        .unwrap_or_default(),
+                ),
                 ("app_url", c.app_url.clone().unwrap_or_default()),
                 ("boot_file_url", c.boot_file_url.clone().unwrap_or_default()),
                 ("data_url", c.data_url.clone().unwrap_or_default()),
@@ -66,7 +77,11 @@ pub async fn run(client: &Client, out: Output, cmd: ConfigsCommand) -> Result<()
                 ("engine", c.engine_name.clone().unwrap_or_default()),
                 (
                     "parameters",
-                    c.parameter.iter().map(|p| format!("{}={}", p.label, p.value)).collect::<Vec<_>>().join(" "),
+                    c.parameter
+                        .iter()
+                        .map(|p| format!("{}={}", p.label, p.value))
+                        .collect::<Vec<_>>()
+                        .join(" "),
                 ),
                 ("created", output::time_ms(c.create_time)),
             ])

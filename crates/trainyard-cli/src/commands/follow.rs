@@ -21,7 +21,8 @@ pub async fn stream_logs(
     prefix: bool,
     follow: bool,
 ) -> Result<(), CliError> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Result<Option<Bytes>, trainyard_client::Error>)>(64);
+    let (tx, mut rx) =
+        tokio::sync::mpsc::channel::<(usize, Result<Option<Bytes>, trainyard_client::Error>)>(64);
     let mut tasks = tokio::task::JoinSet::new();
     for (index, name) in files {
         let mut log = if follow {
@@ -81,13 +82,22 @@ pub async fn stream_logs(
 
 /// Waits for the version to end, printing one line per status change to stderr (with the
 /// elapsed time on a terminal, plain when redirected).
-pub async fn watch(client: &Client, job: i64, version: i64, timeout: Duration) -> Result<VersionInfo, CliError> {
+pub async fn watch(
+    client: &Client,
+    job: i64,
+    version: i64,
+    timeout: Duration,
+) -> Result<VersionInfo, CliError> {
     let tty = std::io::stderr().is_terminal();
     let start = Instant::now();
     let v = client
         .wait_version(job, version, timeout, |v| {
             if tty {
-                eprintln!("[{:>6.1}s] job {job} version {version}: {}", start.elapsed().as_secs_f64(), status(v.status));
+                eprintln!(
+                    "[{:>6.1}s] job {job} version {version}: {}",
+                    start.elapsed().as_secs_f64(),
+                    status(v.status)
+                );
             } else {
                 eprintln!("job {job} version {version}: {}", status(v.status));
             }
@@ -101,6 +111,10 @@ pub fn outcome(v: &VersionInfo, job: i64) -> Result<(), CliError> {
     if v.status == trainyard_api::JobStatus::COMPLETED.0 {
         Ok(())
     } else {
-        Err(CliError::Failed(format!("job {job} version {} ended {}", v.version_id, status(v.status))))
+        Err(CliError::Failed(format!(
+            "job {job} version {} ended {}",
+            v.version_id,
+            status(v.status)
+        )))
     }
 }

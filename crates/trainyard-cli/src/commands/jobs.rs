@@ -7,7 +7,8 @@ use crate::CliError;
 use std::process::ExitCode;
 use std::time::Duration;
 use trainyard_api::training::{
-    CreateJobRequest, Flavor, JobConfig, JobListResponse, Parameter, Success, VersionInfo, VersionListResponse,
+    CreateJobRequest, Flavor, JobConfig, JobListResponse, Parameter, Success, VersionInfo,
+    VersionListResponse,
 };
 use trainyard_client::query::{JobListQuery, LogQuery, PageQuery};
 use trainyard_client::Client;
@@ -16,18 +17,32 @@ use trainyard_client::Client;
 pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitCode, CliError> {
     match cmd {
         JobsCommand::Submit(args) => submit(client, out, args).await?,
-        JobsCommand::List { status, search, page, per_page } => list(client, out, status, search, page, per_page).await?,
+        JobsCommand::List {
+            status,
+            search,
+            page,
+            per_page,
+        } => list(client, out, status, search, page, per_page).await?,
         JobsCommand::Get { job, version } => {
-            let v = client.get_version(job, version_of(client, job, &version).await?).await?;
+            let v = client
+                .get_version(job, version_of(client, job, &version).await?)
+                .await?;
             show_version(out, &v)?;
         }
         JobsCommand::Versions { job } => versions(client, out, job).await?,
-        JobsCommand::Stop { job, version, grace } => {
+        JobsCommand::Stop {
+            job,
+            version,
+            grace,
+        } => {
             let version = version_of(client, job, &version).await?;
             let resp = client.stop_version(job, version, grace).await?;
             done(out, &resp, format!("stopping job {job} version {version}"))?;
         }
-        JobsCommand::Delete { job, version: Some(version) } => {
+        JobsCommand::Delete {
+            job,
+            version: Some(version),
+        } => {
             let resp = client.delete_version(job, version).await?;
             done(out, &resp, format!("deleted job {job} version {version}"))?;
         }
@@ -36,9 +51,19 @@ pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitC
             done(out, &resp, format!("deleted job {job}"))?;
         }
         JobsCommand::Logs(args) => logs(client, out, args).await?,
-        JobsCommand::Wait { job, version, timeout } => {
+        JobsCommand::Wait {
+            job,
+            version,
+            timeout,
+        } => {
             let version = version_of(client, job, &version).await?;
-            let v = follow::watch(client, job, version, timeout.map_or(FOREVER, Duration::from_secs)).await?;
+            let v = follow::watch(
+                client,
+                job,
+                version,
+                timeout.map_or(FOREVER, Duration::from_secs),
+            )
+            .await?;
             show_version(out, &v)?;
             follow::outcome(&v, job)?;
         }
@@ -74,10 +99,18 @@ fn default_name(dir: &std::path::Path) -> String {
         .unwrap_or_else(|| "job".into());
     let clean: String = base
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(40)
         .collect();
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     format!("{clean}-{secs}")
 }
 
@@ -85,24 +118,43 @@ fn default_name(dir: &std::path::Path) -> String {
 fn parameters(raw: &[String]) -> Result<Vec<Parameter>, CliError> {
     raw.iter()
         .map(|p| match p.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => Ok(Parameter { label: k.trim().to_owned(), value: v.to_owned() }),
+            Some((k, v)) if !k.trim().is_empty() => Ok(Parameter {
+                label: k.trim().to_owned(),
+                value: v.to_owned(),
+            }),
             _ => Err(CliError::Usage(format!("--param {p}: expected KEY=VALUE"))),
         })
         .collect()
 }
 
 /// The create request of `submit`, with the code already at `remote`.
-fn submit_request(args: &SubmitArgs, name: &str, remote: &str) -> Result<CreateJobRequest, CliError> {
+fn submit_request(
+    args: &SubmitArgs,
+    name: &str,
+    remote: &str,
+) -> Result<CreateJobRequest, CliError> {
     let boot = args.boot.trim_start_matches("./").trim_start_matches('/');
     if boot.is_empty() || boot.split('/').any(|p| p == "..") {
-        return Err(CliError::Usage(format!("--boot {}: must be a file inside the folder", args.boot)));
+        return Err(CliError::Usage(format!(
+            "--boot {}: must be a file inside the folder",
+            args.boot
+        )));
     }
     if !args.dir.join(boot).is_file() {
-        return Err(CliError::Usage(format!("--boot {}: no such file in {}", args.boot, args.dir.display())));
+        return Err(CliError::Usage(format!(
+            "--boot {}: no such file in {}",
+            args.boot,
+            args.dir.display()
+        )));
     }
     let (spec_id, flavor) = match args.spec.trim().parse::<i64>() {
         Ok(id) => (Some(id), None),
-        Err(_) => (None, Some(Flavor { code: Some(args.spec.trim().to_owned()) })),
+        Err(_) => (
+            None,
+            Some(Flavor {
+                code: Some(args.spec.trim().to_owned()),
+            }),
+        ),
     };
     let params = parameters(&args.params)?;
     Ok(CreateJobRequest {
@@ -117,7 +169,11 @@ fn submit_request(args: &SubmitArgs, name: &str, remote: &str) -> Result<CreateJ
             spec_id,
             flavor,
             engine_id: args.engine,
-            train_url: Some(args.train_url.clone().unwrap_or_else(|| format!("/trainyard/out/{name}/"))),
+            train_url: Some(
+                args.train_url
+                    .clone()
+                    .unwrap_or_else(|| format!("/trainyard/out/{name}/")),
+            ),
             ..Default::default()
         }),
         workspace_id: None,
@@ -126,29 +182,50 @@ fn submit_request(args: &SubmitArgs, name: &str, remote: &str) -> Result<CreateJ
 
 async fn submit(client: &Client, out: Output, args: SubmitArgs) -> Result<(), CliError> {
     let name = args.name.clone().unwrap_or_else(|| default_name(&args.dir));
-    let mut remote = args.remote.clone().unwrap_or_else(|| format!("/trainyard/code/{name}/"));
+    let mut remote = args
+        .remote
+        .clone()
+        .unwrap_or_else(|| format!("/trainyard/code/{name}/"));
     if !remote.ends_with('/') {
         remote.push('/');
     }
     let req = submit_request(&args, &name, &remote)?;
     let up = client.upload_dir(&args.dir, &remote).await?;
-    eprintln!("uploaded {} ({} files, {} bytes) to {remote}", args.dir.display(), up.files, up.bytes);
+    eprintln!(
+        "uploaded {} ({} files, {} bytes) to {remote}",
+        args.dir.display(),
+        up.files,
+        up.bytes
+    );
     let created = client.create_job(&req).await?;
-    let version = created
-        .version_id
-        .ok_or_else(|| CliError::Failed(format!("job {} was created without a version", created.job_id)))?;
+    let version = created.version_id.ok_or_else(|| {
+        CliError::Failed(format!(
+            "job {} was created without a version",
+            created.job_id
+        ))
+    })?;
     if !args.follow {
         return match out {
             Output::Json => output::json(&created),
             Output::Table => output::stdout(
-                format!("submitted job {} ({}) version {version}: {}\n", created.job_id, created.job_name, status(created.status))
-                    .as_bytes(),
+                format!(
+                    "submitted job {} ({}) version {version}: {}\n",
+                    created.job_id,
+                    created.job_name,
+                    status(created.status)
+                )
+                .as_bytes(),
             ),
         };
     }
-    eprintln!("submitted job {} ({}) version {version}", created.job_id, created.job_name);
+    eprintln!(
+        "submitted job {} ({}) version {version}",
+        created.job_id, created.job_name
+    );
     let job = created.job_id;
-    let files = (0..args.workers.max(1) as usize).map(|i| (i, format!("{name}.{i}"))).collect();
+    let files = (0..args.workers.max(1) as usize)
+        .map(|i| (i, format!("{name}.{i}")))
+        .collect();
     let (logs, finished) = tokio::join!(
         follow::stream_logs(client, job, version, files, true, true),
         follow::watch(client, job, version, FOREVER),
@@ -165,18 +242,38 @@ async fn list(
     page: Option<i64>,
     per_page: i64,
 ) -> Result<(), CliError> {
-    let query = JobListQuery { status: status_filter, search_content: search, page, per_page: Some(per_page), ..Default::default() };
+    let query = JobListQuery {
+        status: status_filter,
+        search_content: search,
+        page,
+        per_page: Some(per_page),
+        ..Default::default()
+    };
     let resp = if page.is_some() {
         client.list_jobs(&query).await?
     } else {
-        let first = client.list_jobs(&JobListQuery { page: Some(1), per_page: Some(1), ..query.clone() }).await?;
+        let first = client
+            .list_jobs(&JobListQuery {
+                page: Some(1),
+                per_page: Some(1),
+                ..query.clone()
+            })
+            .await?;
         let jobs = client.list_all_jobs(&query).await?;
         JobListResponse { jobs, ..first }
     };
     if out == Output::Json {
         return output::json(&resp);
     }
-    let mut t = Table::new(&["ID", "NAME", "VERSION", "STATUS", "CREATED", "DURATION", "DESCRIPTION"]);
+    let mut t = Table::new(&[
+        "ID",
+        "NAME",
+        "VERSION",
+        "STATUS",
+        "CREATED",
+        "DURATION",
+        "DESCRIPTION",
+    ]);
     for j in &resp.jobs {
         t.row(vec![
             j.job_id.to_string(),
@@ -192,13 +289,23 @@ async fn list(
 }
 
 async fn versions(client: &Client, out: Output, job: i64) -> Result<(), CliError> {
-    let first = client.list_versions(job, &PageQuery { page: Some(1), per_page: Some(1) }).await?;
+    let first = client
+        .list_versions(
+            job,
+            &PageQuery {
+                page: Some(1),
+                per_page: Some(1),
+            },
+        )
+        .await?;
     let versions = client.list_all_versions(job).await?;
     let resp = VersionListResponse { versions, ..first };
     if out == Output::Json {
         return output::json(&resp);
     }
-    let mut t = Table::new(&["VERSION", "NAME", "STATUS", "WORKERS", "SPEC", "CREATED", "DURATION"]);
+    let mut t = Table::new(&[
+        "VERSION", "NAME", "STATUS", "WORKERS", "SPEC", "CREATED", "DURATION",
+    ]);
     for v in &resp.versions {
         t.row(vec![
             v.version_id.to_string(),
@@ -217,14 +324,32 @@ fn show_version(out: Output, v: &VersionInfo) -> Result<(), CliError> {
     if out == Output::Json {
         return output::json(v);
     }
-    let params: Vec<String> = v.parameter.iter().map(|p| format!("{}={}", p.label, p.value)).collect();
+    let params: Vec<String> = v
+        .parameter
+        .iter()
+        .map(|p| format!("{}={}", p.label, p.value))
+        .collect();
     output::fields(&[
-        ("job", format!("{} ({})", v.job_id.unwrap_or_default(), v.job_name.clone().unwrap_or_default())),
+        (
+            "job",
+            format!(
+                "{} ({})",
+                v.job_id.unwrap_or_default(),
+                v.job_name.clone().unwrap_or_default()
+            ),
+        ),
         ("version", format!("{} ({})", v.version_id, v.version_name)),
         ("status", status(v.status)),
         ("workers", v.worker_server_num.to_string()),
         ("spec", v.spec_code.clone().unwrap_or_default()),
-        ("engine", format!("{} {}", v.engine_name.clone().unwrap_or_default(), v.engine_version.clone().unwrap_or_default())),
+        (
+            "engine",
+            format!(
+                "{} {}",
+                v.engine_name.clone().unwrap_or_default(),
+                v.engine_version.clone().unwrap_or_default()
+            ),
+        ),
         ("app_url", v.app_url.clone().unwrap_or_default()),
         ("boot_file_url", v.boot_file_url.clone().unwrap_or_default()),
         ("data_url", v.data_url.clone().unwrap_or_default()),
@@ -242,7 +367,14 @@ async fn logs(client: &Client, out: Output, args: LogsArgs) -> Result<(), CliErr
         let names = client.log_file_names(job, version).await?;
         return match out {
             Output::Json => output::json(&names),
-            Output::Table => output::stdout(names.log_file_list.iter().map(|n| format!("{n}\n")).collect::<String>().as_bytes()),
+            Output::Table => output::stdout(
+                names
+                    .log_file_list
+                    .iter()
+                    .map(|n| format!("{n}\n"))
+                    .collect::<String>()
+                    .as_bytes(),
+            ),
         };
     }
     let v = client.get_version(job, version).await?;
@@ -250,7 +382,9 @@ async fn logs(client: &Client, out: Output, args: LogsArgs) -> Result<(), CliErr
     let workers = v.worker_server_num.max(1) as usize;
     let files: Vec<(usize, String)> = match args.worker {
         Some(i) if i >= workers => {
-            return Err(CliError::Usage(format!("--worker {i}: the version has {workers} worker(s)")));
+            return Err(CliError::Usage(format!(
+                "--worker {i}: the version has {workers} worker(s)"
+            )));
         }
         Some(i) => vec![(i, format!("{name}.{i}"))],
         None => (0..workers).map(|i| (i, format!("{name}.{i}"))).collect(),
@@ -258,7 +392,11 @@ async fn logs(client: &Client, out: Output, args: LogsArgs) -> Result<(), CliErr
     if let Some(lines) = args.tail {
         let mut pages = Vec::new();
         for (_, file) in &files {
-            let q = LogQuery { log_file: file.clone(), lines: Some(lines), ..Default::default() };
+            let q = LogQuery {
+                log_file: file.clone(),
+                lines: Some(lines),
+                ..Default::default()
+            };
             pages.push(client.read_log(job, version, &q).await?);
         }
         if out == Output::Json {

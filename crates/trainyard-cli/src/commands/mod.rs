@@ -19,13 +19,22 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError
     let out = global.output;
     match command {
         Command::Jobs(cmd) => jobs::run(&client, out, cmd).await,
-        Command::Configs(cmd) => configs::run(&client, out, cmd).await.map(|()| ExitCode::SUCCESS),
+        Command::Configs(cmd) => configs::run(&client, out, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Viz(cmd) => viz::run(&client, out, cmd).await,
-        Command::Specs => catalog::specs(&client, out).await.map(|()| ExitCode::SUCCESS),
-        Command::Engines => catalog::engines(&client, out).await.map(|()| ExitCode::SUCCESS),
-        Command::Algorithms => catalog::algorithms(&client, out).await.map(|()| ExitCode::SUCCESS),
-        Command::Serve { .. } | Command::Shim { .. } | Command::SlurmTask { .. } | Command::Completions { .. } => {
-            Err(CliError::Usage("not a client command".into()))
-        }
+        Command::Specs => catalog::specs(&client, out)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Engines => catalog::engines(&client, out)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Algorithms => catalog::algorithms(&client, out)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Serve { .. }
+        | Command::Shim { .. }
+        | Command::SlurmTask { .. }
+        | Command::Completions { .. } => Err(CliError::Usage("not a client command".into())),
     }
 }

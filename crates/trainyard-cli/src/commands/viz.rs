@@ -8,7 +8,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use trainyard_api::training::Success;
-use trainyard_api::visualization::{CreateVisualizationRequest, ScheduleInput, VisualizationDetails, VisualizationJob};
+use trainyard_api::visualization::{
+    CreateVisualizationRequest, ScheduleInput, VisualizationDetails, VisualizationJob,
+};
 use trainyard_api::JobStatus;
 use trainyard_client::query::VizListQuery;
 use trainyard_client::Client;
@@ -17,7 +19,14 @@ use trainyard_client::Client;
 pub async fn run(client: &Client, out: Output, cmd: VizCommand) -> Result<ExitCode, CliError> {
     match cmd {
         VizCommand::Create(args) => create(client, out, args).await?,
-        VizCommand::List { status, search, sort_by, order, page, per_page } => {
+        VizCommand::List {
+            status,
+            search,
+            sort_by,
+            order,
+            page,
+            per_page,
+        } => {
             let query = VizListQuery {
                 status,
                 search_content: search,
@@ -38,7 +47,13 @@ pub async fn run(client: &Client, out: Output, cmd: VizCommand) -> Result<ExitCo
             let resp = client.stop_viz(id).await?;
             if wait {
                 let job = watch(client, id, &[], FOREVER).await?;
-                return finish(out, client, &job, format!("visualization job {id} stopped: {}", status(job.status))).await;
+                return finish(
+                    out,
+                    client,
+                    &job,
+                    format!("visualization job {id} stopped: {}", status(job.status)),
+                )
+                .await;
             }
             done(out, &resp, format!("stopping visualization job {id}"))?;
         }
@@ -46,7 +61,13 @@ pub async fn run(client: &Client, out: Output, cmd: VizCommand) -> Result<ExitCo
             let resp = client.restart_viz(id).await?;
             if wait {
                 let job = wait_running(client, id, timeout).await?;
-                return finish(out, client, &job, format!("visualization job {id} running: {}", status(job.status))).await;
+                return finish(
+                    out,
+                    client,
+                    &job,
+                    format!("visualization job {id} running: {}", status(job.status)),
+                )
+                .await;
             }
             done(out, &resp, format!("restarting visualization job {id}"))?;
         }
@@ -56,7 +77,11 @@ pub async fn run(client: &Client, out: Output, cmd: VizCommand) -> Result<ExitCo
         }
         VizCommand::DescribeUpdate { id, description } => {
             let resp = client.update_viz_description(id, &description).await?;
-            done(out, &resp, format!("updated the description of visualization job {id}"))?;
+            done(
+                out,
+                &resp,
+                format!("updated the description of visualization job {id}"),
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -70,7 +95,12 @@ fn done(out: Output, resp: &Success, what: String) -> Result<(), CliError> {
 }
 
 /// After a wait: JSON prints the job's details (VJ-03), a table the summary line.
-async fn finish(out: Output, client: &Client, job: &VisualizationJob, line: String) -> Result<ExitCode, CliError> {
+async fn finish(
+    out: Output,
+    client: &Client,
+    job: &VisualizationJob,
+    line: String,
+) -> Result<ExitCode, CliError> {
     match out {
         Output::Json => output::json(&client.get_viz(job.job_id).await?)?,
         Output::Table => output::stdout(format!("{line}\n").as_bytes())?,
@@ -80,7 +110,9 @@ async fn finish(out: Output, client: &Client, job: &VisualizationJob, line: Stri
 
 /// A default name: `tb-` and the time in ms (fits the 20-character limit, unique enough).
 fn default_name() -> String {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     format!("tb-{ms}")
 }
 
@@ -108,8 +140,13 @@ async fn create(client: &Client, out: Output, args: VizCreateArgs) -> Result<(),
         return match out {
             Output::Json => output::json(&created),
             Output::Table => output::stdout(
-                format!("created visualization job {id} ({}): {}\n{}\n", created.job_name, status(created.status), created.service_url)
-                    .as_bytes(),
+                format!(
+                    "created visualization job {id} ({}): {}\n{}\n",
+                    created.job_name,
+                    status(created.status),
+                    created.service_url
+                )
+                .as_bytes(),
             ),
         };
     }
@@ -117,13 +154,29 @@ async fn create(client: &Client, out: Output, args: VizCreateArgs) -> Result<(),
     let job = wait_running(client, id, args.timeout).await?;
     match out {
         Output::Json => output::json(&client.get_viz(id).await?),
-        Output::Table => output::stdout(format!("visualization job {id} ({}) running\n{}\n", job.job_name, job.service_url).as_bytes()),
+        Output::Table => output::stdout(
+            format!(
+                "visualization job {id} ({}) running\n{}\n",
+                job.job_name, job.service_url
+            )
+            .as_bytes(),
+        ),
     }
 }
 
 /// Waits for 8 RUNNING; a job that ends instead (or a timeout) fails the command.
-async fn wait_running(client: &Client, id: i64, timeout: Option<u64>) -> Result<VisualizationJob, CliError> {
-    let job = watch(client, id, &[JobStatus::RUNNING.0], timeout.map_or(FOREVER, Duration::from_secs)).await?;
+async fn wait_running(
+    client: &Client,
+    id: i64,
+    timeout: Option<u64>,
+) -> Result<VisualizationJob, CliError> {
+    let job = watch(
+        client,
+        id,
+        &[JobStatus::RUNNING.0],
+        timeout.map_or(FOREVER, Duration::from_secs),
+    )
+    .await?;
     if job.status != JobStatus::RUNNING.0 {
         return Err(CliError::Failed(format!(
             "visualization job {id} ended {} instead of running (its server's output is in runs/viz-{id}/server.log of the server's data directory)",
@@ -135,13 +188,22 @@ async fn wait_running(client: &Client, id: i64, timeout: Option<u64>) -> Result<
 
 /// `wait_viz` printing one line per status change to stderr (with the elapsed time on a
 /// terminal).
-async fn watch(client: &Client, id: i64, wanted: &[i64], timeout: Duration) -> Result<VisualizationJob, CliError> {
+async fn watch(
+    client: &Client,
+    id: i64,
+    wanted: &[i64],
+    timeout: Duration,
+) -> Result<VisualizationJob, CliError> {
     let tty = std::io::stderr().is_terminal();
     let start = Instant::now();
     let job = client
         .wait_viz(id, wanted, timeout, |j| {
             if tty {
-                eprintln!("[{:>6.1}s] visualization job {id}: {}", start.elapsed().as_secs_f64(), status(j.status));
+                eprintln!(
+                    "[{:>6.1}s] visualization job {id}: {}",
+                    start.elapsed().as_secs_f64(),
+                    status(j.status)
+                );
             } else {
                 eprintln!("visualization job {id}: {}", status(j.status));
             }
@@ -151,11 +213,25 @@ async fn watch(client: &Client, id: i64, wanted: &[i64], timeout: Duration) -> R
 }
 
 async fn list(client: &Client, out: Output, query: VizListQuery) -> Result<(), CliError> {
-    let resp = if query.page.is_some() { client.list_viz(&query).await? } else { client.list_all_viz(&query).await? };
+    let resp = if query.page.is_some() {
+        client.list_viz(&query).await?
+    } else {
+        client.list_all_viz(&query).await?
+    };
     if out == Output::Json {
         return output::json(&resp);
     }
-    let mut t = Table::new(&["ID", "NAME", "STATUS", "TYPE", "CREATED", "DURATION", "AUTO-STOP", "TRAIN_URL", "DESCRIPTION"]);
+    let mut t = Table::new(&[
+        "ID",
+        "NAME",
+        "STATUS",
+        "TYPE",
+        "CREATED",
+        "DURATION",
+        "AUTO-STOP",
+        "TRAIN_URL",
+        "DESCRIPTION",
+    ]);
     for j in &resp.jobs {
         t.row(vec![
             j.job_id.to_string(),
@@ -174,7 +250,10 @@ async fn list(client: &Client, out: Output, query: VizListQuery) -> Result<(), C
 
 /// `in 59m58s` while an auto-stop deadline runs, `after 1 HOURS` otherwise, `-` without one.
 fn auto_stop(j: &VisualizationJob) -> String {
-    match (j.remaining_duration, j.schedule.iter().find(|s| s.duration > 0)) {
+    match (
+        j.remaining_duration,
+        j.schedule.iter().find(|s| s.duration > 0),
+    ) {
         (Some(ms), _) => format!("in {}", output::duration_ms(ms)),
         (None, Some(s)) => format!("after {} {}", s.duration, s.time_unit),
         (None, None) => "-".into(),
@@ -183,7 +262,9 @@ fn auto_stop(j: &VisualizationJob) -> String {
 
 /// `service_url` without its access secret (for tables; `open` prints the whole URL).
 fn public_url(service_url: &str) -> &str {
-    service_url.split_once('?').map_or(service_url, |(base, _)| base)
+    service_url
+        .split_once('?')
+        .map_or(service_url, |(base, _)| base)
 }
 
 fn show(out: Output, d: &VisualizationDetails) -> Result<(), CliError> {
@@ -197,7 +278,14 @@ fn show(out: Output, d: &VisualizationDetails) -> Result<(), CliError> {
         ("status", status(j.status)),
         ("type", j.job_type.clone()),
         ("train_url", j.train_url.clone()),
-        ("url", format!("{} (with its secret: trainyard viz open {})", public_url(&j.service_url), j.job_id)),
+        (
+            "url",
+            format!(
+                "{} (with its secret: trainyard viz open {})",
+                public_url(&j.service_url),
+                j.job_id
+            ),
+        ),
         ("description", j.job_desc.clone()),
         ("flavor", j.flavor.code.clone().unwrap_or_default()),
         ("auto-stop", auto_stop(j)),
@@ -214,13 +302,18 @@ async fn open(client: &Client, out: Output, id: i64, browser: bool) -> Result<()
     if s.is_terminal() {
         eprintln!("note: visualization job {id} is {}; the URL answers 503 until `trainyard viz restart {id}`", status(job.status));
     } else if s != JobStatus::RUNNING {
-        eprintln!("note: visualization job {id} is {}; the URL answers 503 until it runs", status(job.status));
+        eprintln!(
+            "note: visualization job {id} is {}; the URL answers 503 until it runs",
+            status(job.status)
+        );
     }
     match out {
         Output::Json => output::json(&details)?,
         Output::Table => output::stdout(format!("{}\n", job.service_url).as_bytes())?,
     }
-    let env_browser = std::env::var("BROWSER").ok().filter(|b| !b.trim().is_empty());
+    let env_browser = std::env::var("BROWSER")
+        .ok()
+        .filter(|b| !b.trim().is_empty());
     if std::io::stdout().is_terminal() && (browser || env_browser.is_some()) {
         launch(env_browser.as_deref(), &job.service_url)?;
     }
@@ -232,10 +325,17 @@ async fn open(client: &Client, out: Output, id: i64, browser: bool) -> Result<()
 fn browser_command(env_browser: Option<&str>, url: &str) -> Vec<String> {
     let entry = env_browser.and_then(|b| b.split(':').map(str::trim).find(|e| !e.is_empty()));
     let Some(entry) = entry else {
-        let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+        let opener = if cfg!(target_os = "macos") {
+            "open"
+        } else {
+            "xdg-open"
+        };
         return vec![opener.into(), url.into()];
     };
-    let mut argv: Vec<String> = entry.split_whitespace().map(|w| w.replace("%s", url)).collect();
+    let mut argv: Vec<String> = entry
+        .split_whitespace()
+        .map(|w| w.replace("%s", url))
+        .collect();
     if !entry.contains("%s") {
         argv.push(url.into());
     }
@@ -264,14 +364,20 @@ mod tests {
     fn browser_commands() {
         let url = "http://h/modelarts2/tensorboard/p/1/?trainyard_secret=s";
         assert_eq!(browser_command(Some("firefox"), url), ["firefox", url]);
-        assert_eq!(browser_command(Some("w3m -o x=1 %s:lynx"), url), ["w3m", "-o", "x=1", url]);
+        assert_eq!(
+            browser_command(Some("w3m -o x=1 %s:lynx"), url),
+            ["w3m", "-o", "x=1", url]
+        );
         assert_eq!(browser_command(Some(" : "), url)[1], url);
         assert_eq!(browser_command(None, url)[1], url);
     }
 
     #[test]
     fn public_url_drops_the_secret() {
-        assert_eq!(public_url("http://h/modelarts2/tensorboard/p/1/?trainyard_secret=s"), "http://h/modelarts2/tensorboard/p/1/");
+        assert_eq!(
+            public_url("http://h/modelarts2/tensorboard/p/1/?trainyard_secret=s"),
+            "http://h/modelarts2/tensorboard/p/1/"
+        );
         assert_eq!(public_url("http://h/x/"), "http://h/x/");
     }
 
@@ -283,15 +389,35 @@ mod tests {
             #[command(flatten)]
             a: VizCreateArgs,
         }
-        let t = T::parse_from(["t", "--train-url", "/o/", "--auto-stop-minutes", "5", "--name", "n"]);
+        let t = T::parse_from([
+            "t",
+            "--train-url",
+            "/o/",
+            "--auto-stop-minutes",
+            "5",
+            "--name",
+            "n",
+        ]);
         let r = create_request(&t.a);
         assert_eq!(r.schedule, vec![ScheduleInput::stop_after("MINUTES", 5)]);
-        assert_eq!((r.job_name.as_deref(), r.train_url.as_deref()), (Some("n"), Some("/o/")));
+        assert_eq!(
+            (r.job_name.as_deref(), r.train_url.as_deref()),
+            (Some("n"), Some("/o/"))
+        );
         let t = T::parse_from(["t", "--train-url", "/o/", "--auto-stop-hours", "2"]);
         let r = create_request(&t.a);
         assert_eq!(r.schedule, vec![ScheduleInput::stop_after("HOURS", 2)]);
         assert!(r.job_name.unwrap().len() <= 20);
-        assert!(T::try_parse_from(["t", "--train-url", "/o/", "--auto-stop-hours", "1", "--auto-stop-minutes", "1"]).is_err());
+        assert!(T::try_parse_from([
+            "t",
+            "--train-url",
+            "/o/",
+            "--auto-stop-hours",
+            "1",
+            "--auto-stop-minutes",
+            "1"
+        ])
+        .is_err());
         assert!(T::try_parse_from(["t", "--train-url", "/o/", "--timeout", "1"]).is_err());
     }
 }

@@ -50,8 +50,19 @@ impl Reply {
         assert_eq!(self.status, status, "body: {}", self.body);
         assert_eq!(self.body["is_success"], json!(false), "body: {}", self.body);
         assert_eq!(self.body["error_code"], json!(code), "body: {}", self.body);
-        assert!(self.body["error_message"].as_str().is_some_and(|m| !m.is_empty()), "body: {}", self.body);
-        assert_eq!(self.body.as_object().unwrap().len(), 3, "exactly three fields: {}", self.body);
+        assert!(
+            self.body["error_message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.body.as_object().unwrap().len(),
+            3,
+            "exactly three fields: {}",
+            self.body
+        );
     }
 
     #[track_caller]
@@ -66,31 +77,46 @@ impl Reply {
 impl Api {
     /// The typed client (trainyard-client) for the same server, project and token.
     pub fn client(&self) -> trainyard_client::Client {
-        trainyard_client::Client::with_http(self.http.clone(), self.base.clone(), self.project.clone(), Some(self.token.clone()))
+        trainyard_client::Client::with_http(
+            self.http.clone(),
+            self.base.clone(),
+            self.project.clone(),
+            Some(self.token.clone()),
+        )
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}/v1/{}{}", self.base, self.project, path)
     }
 
-    pub async fn raw(&self, method: &str, url: &str, body: Option<&str>, token: Option<&str>) -> Reply {
+    pub async fn raw(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> Reply {
         let mut req = self.http.request(method.parse().unwrap(), url);
         if let Some(t) = token {
             req = req.header("X-Auth-Token", t);
         }
         if let Some(b) = body {
-            req = req.header("Content-Type", "application/json").body(b.to_owned());
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_owned());
         }
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
         Reply { status, body }
     }
 
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
         let text = body.map(|b| b.to_string());
-        self.raw(method, &self.url(path), text.as_deref(), Some(&self.token)).await
+        self.raw(method, &self.url(path), text.as_deref(), Some(&self.token))
+            .await
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -115,14 +141,23 @@ impl Api {
     }
 
     /// Polls until the version reaches one of `wanted`, with a deadline.
-    pub async fn wait_status(&self, job: i64, version: i64, wanted: &[i64], within: Duration) -> i64 {
+    pub async fn wait_status(
+        &self,
+        job: i64,
+        version: i64,
+        wanted: &[i64],
+        within: Duration,
+    ) -> i64 {
         let deadline = Instant::now() + within;
         loop {
             let s = self.status(job, version).await;
             if wanted.contains(&s) {
                 return s;
             }
-            assert!(Instant::now() < deadline, "version {job}/{version} stuck in {s}, wanted {wanted:?}");
+            assert!(
+                Instant::now() < deadline,
+                "version {job}/{version} stuck in {s}, wanted {wanted:?}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -141,28 +176,50 @@ impl Api {
         for (k, v) in extra.as_object().unwrap() {
             config[k] = v.clone();
         }
-        let r = self.post("/training-jobs", json!({"job_name": name, "config": config})).await;
+        let r = self
+            .post(
+                "/training-jobs",
+                json!({"job_name": name, "config": config}),
+            )
+            .await;
         let b = r.assert_ok();
-        (b["job_id"].as_i64().unwrap(), b["version_id"].as_i64().unwrap())
+        (
+            b["job_id"].as_i64().unwrap(),
+            b["version_id"].as_i64().unwrap(),
+        )
     }
 
     /// Polls a worker's log until it contains `needle`, with a deadline.
     pub async fn wait_log(&self, job: i64, version: i64, file: &str, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let path = format!("/training-jobs/{job}/versions/{version}/aom-log?log_file={file}&lines=500");
+            let path = format!(
+                "/training-jobs/{job}/versions/{version}/aom-log?log_file={file}&lines=500"
+            );
             let r = self.get(&path).await;
-            if r.status == 200 && r.body["content"].as_str().is_some_and(|c| c.contains(needle)) {
+            if r.status == 200
+                && r.body["content"]
+                    .as_str()
+                    .is_some_and(|c| c.contains(needle))
+            {
                 return;
             }
-            assert!(Instant::now() < deadline, "{file} never showed {needle:?}: {}", r.body);
+            assert!(
+                Instant::now() < deadline,
+                "{file} never showed {needle:?}: {}",
+                r.body
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
     /// Whole content of a worker's log (up to 500 last lines).
     pub async fn log(&self, job: i64, version: i64, file: &str) -> String {
-        let q = trainyard_client::query::LogQuery { log_file: file.to_owned(), lines: Some(500), ..Default::default() };
+        let q = trainyard_client::query::LogQuery {
+            log_file: file.to_owned(),
+            lines: Some(500),
+            ..Default::default()
+        };
         match self.client().read_log(job, version, &q).await {
             Ok(page) => page.content,
             Err(e) => panic!("log {file} of {job}/{version}: {e}"),
@@ -185,17 +242,38 @@ impl TestServer {
 
     pub async fn start_with(extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = trainyard_server::config::Config::from_toml(&config_text(&dir.path().join("data"), extra)).unwrap();
+        let cfg = trainyard_server::config::Config::from_toml(&config_text(
+            &dir.path().join("data"),
+            extra,
+        ))
+        .unwrap();
         let app = trainyard_server::build(cfg, bin()).await.expect("build");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
-            trainyard_server::serve(app, listener, std::future::pending()).await.unwrap();
+            trainyard_server::serve(app, listener, std::future::pending())
+                .await
+                .unwrap();
         });
         let http = reqwest::Client::new();
-        let api = Api { base: base.clone(), project: PROJECT.into(), token: TOKEN.into(), http: http.clone() };
-        let other = Api { base, project: OTHER_PROJECT.into(), token: OTHER_TOKEN.into(), http };
-        Self { dir, api, other, task }
+        let api = Api {
+            base: base.clone(),
+            project: PROJECT.into(),
+            token: TOKEN.into(),
+            http: http.clone(),
+        };
+        let other = Api {
+            base,
+            project: OTHER_PROJECT.into(),
+            token: OTHER_TOKEN.into(),
+            http,
+        };
+        Self {
+            dir,
+            api,
+            other,
+            task,
+        }
     }
 
     /// Like `start_with`, but binds first and configures `listen` as the bound address, so
@@ -204,17 +282,37 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let text = format!("listen = \"{addr}\"\n{}", config_text(&dir.path().join("data"), extra));
+        let text = format!(
+            "listen = \"{addr}\"\n{}",
+            config_text(&dir.path().join("data"), extra)
+        );
         let cfg = trainyard_server::config::Config::from_toml(&text).unwrap();
         let app = trainyard_server::build(cfg, bin()).await.expect("build");
         let base = format!("http://{addr}");
         let task = tokio::spawn(async move {
-            trainyard_server::serve(app, listener, std::future::pending()).await.unwrap();
+            trainyard_server::serve(app, listener, std::future::pending())
+                .await
+                .unwrap();
         });
         let http = reqwest::Client::new();
-        let api = Api { base: base.clone(), project: PROJECT.into(), token: TOKEN.into(), http: http.clone() };
-        let other = Api { base, project: OTHER_PROJECT.into(), token: OTHER_TOKEN.into(), http };
-        Self { dir, api, other, task }
+        let api = Api {
+            base: base.clone(),
+            project: PROJECT.into(),
+            token: TOKEN.into(),
+            http: http.clone(),
+        };
+        let other = Api {
+            base,
+            project: OTHER_PROJECT.into(),
+            token: OTHER_TOKEN.into(),
+            http,
+        };
+        Self {
+            dir,
+            api,
+            other,
+            task,
+        }
     }
 
     /// The storage folder of the main project.
@@ -259,17 +357,30 @@ pub struct ServerProcess {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl ServerProcess {
     pub async fn start(config: &Path, port: u16) -> Self {
-        Self::start_args(&["--config".as_ref(), config.as_os_str()], &config.with_extension("log"), port).await
+        Self::start_args(
+            &["--config".as_ref(), config.as_os_str()],
+            &config.with_extension("log"),
+            port,
+        )
+        .await
     }
 
     /// Starts `trainyard serve --listen 127.0.0.1:<port> <args>`, logging to `log_path`.
     pub async fn start_args(args: &[&std::ffi::OsStr], log_path: &Path, port: u16) -> Self {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .unwrap();
         let child = std::process::Command::new(bin())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(args)
@@ -313,9 +424,15 @@ impl Drop for ServerProcess {
 pub fn group_alive(pgid: i32) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
         let fields: Vec<&str> = rest.split_whitespace().collect();
         if fields.len() > 2 && fields[0] != "Z" && fields[2].parse::<i32>().ok() == Some(pgid) {
             out.push(pid);
@@ -329,7 +446,9 @@ pub fn group_alive(pgid: i32) -> Vec<i32> {
 pub fn tensorboard() -> PathBuf {
     let path = std::env::var_os("TRAINYARD_TENSORBOARD")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/tensorboard"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/tensorboard")
+        });
     assert!(
         path.is_file(),
         "TensorBoard not found at {}: run `scripts/install-tensorboard.sh .venv` (or .ci/run), or set TRAINYARD_TENSORBOARD",
@@ -340,7 +459,10 @@ pub fn tensorboard() -> PathBuf {
 
 /// `[viz]` table using the test TensorBoard; `more` adds keys.
 pub fn viz_config(more: &str) -> String {
-    format!("[viz]\ntensorboard = \"{}\"\n{more}\n", tensorboard().display())
+    format!(
+        "[viz]\ntensorboard = \"{}\"\n{more}\n",
+        tensorboard().display()
+    )
 }
 
 /// Writes real scalar event files (tag `loss`, steps 0..steps, value 1/(step+1)) into `dir`
@@ -360,6 +482,16 @@ pub fn write_scalars(dir: &Path, steps: usize) {
     ]
     .join("\n");
     std::fs::create_dir_all(dir).unwrap();
-    let out = std::process::Command::new(python).arg("-c").arg(script).arg(dir).arg(steps.to_string()).output().unwrap();
-    assert!(out.status.success(), "writing events failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .arg(steps.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "writing events failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

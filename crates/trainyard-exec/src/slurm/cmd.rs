@@ -10,7 +10,9 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn run(program: &str, args: &[&str]) -> Result<String, String> {
     let mut cmd = Command::new(program);
-    cmd.args(args).stdin(std::process::Stdio::null()).kill_on_drop(true);
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
     let out = tokio::time::timeout(TIMEOUT, cmd.output())
         .await
         .map_err(|_| format!("{program} timed out"))?
@@ -35,7 +37,12 @@ pub async fn squeue(ids: &[u64]) -> Result<HashMap<u64, (SlurmState, String)>, S
     }
     let list = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
     // squeue fails for a list whose jobs are all unknown; that means "none known".
-    match run("squeue", &["-h", "-t", "all", "-o", "%i|%T|%r", "-j", &list]).await {
+    match run(
+        "squeue",
+        &["-h", "-t", "all", "-o", "%i|%T|%r", "-j", &list],
+    )
+    .await
+    {
         Ok(out) => Ok(parse_squeue(&out)),
         Err(e) if e.contains("Invalid job id") => Ok(HashMap::new()),
         Err(e) => Err(e),
@@ -46,7 +53,9 @@ pub async fn squeue(ids: &[u64]) -> Result<HashMap<u64, (SlurmState, String)>, S
 pub async fn scancel(id: u64, signal: Option<&str>) -> Result<(), String> {
     let id = id.to_string();
     match signal {
-        Some(sig) => run("scancel", &[&format!("--signal={sig}"), &id]).await.map(drop),
+        Some(sig) => run("scancel", &[&format!("--signal={sig}"), &id])
+            .await
+            .map(drop),
         None => run("scancel", &[&id]).await.map(drop),
     }
 }

@@ -25,15 +25,30 @@ pub fn collect_exit(run_dir: &Path, tasks: usize) -> Option<RunExit> {
             continue;
         };
         found += 1;
-        let w = exit.workers.first().cloned().unwrap_or(WorkerExit { index: i, exit_code: None, signal: None });
+        let w = exit.workers.first().cloned().unwrap_or(WorkerExit {
+            index: i,
+            exit_code: None,
+            signal: None,
+        });
         let w = WorkerExit { index: i, ..w };
         match (&outcome, &exit.outcome) {
-            (RunOutcome::Succeeded | RunOutcome::Stopped, RunOutcome::Failed { exit_code, signal, .. }) => {
-                outcome = RunOutcome::Failed { worker: i, exit_code: *exit_code, signal: *signal };
+            (
+                RunOutcome::Succeeded | RunOutcome::Stopped,
+                RunOutcome::Failed {
+                    exit_code, signal, ..
+                },
+            ) => {
+                outcome = RunOutcome::Failed {
+                    worker: i,
+                    exit_code: *exit_code,
+                    signal: *signal,
+                };
             }
             (RunOutcome::Succeeded, RunOutcome::Stopped) => outcome = RunOutcome::Stopped,
             (RunOutcome::Succeeded, RunOutcome::SpawnFailed { message }) => {
-                outcome = RunOutcome::SpawnFailed { message: message.clone() };
+                outcome = RunOutcome::SpawnFailed {
+                    message: message.clone(),
+                };
             }
             _ => {}
         }
@@ -43,7 +58,11 @@ pub fn collect_exit(run_dir: &Path, tasks: usize) -> Option<RunExit> {
         return None;
     }
     if found < tasks && outcome == RunOutcome::Succeeded {
-        outcome = RunOutcome::Failed { worker: found, exit_code: None, signal: None };
+        outcome = RunOutcome::Failed {
+            worker: found,
+            exit_code: None,
+            signal: None,
+        };
     }
     Some(RunExit { outcome, workers })
 }

@@ -24,13 +24,15 @@ impl SlurmState {
         // `CANCELLED by 0` in some outputs.
         let word = t.split_whitespace().next()?;
         Some(match word {
-            "PENDING" | "REQUEUED" | "REQUEUE_HOLD" | "REQUEUE_FED" | "RESV_DEL_HOLD" => Self::Pending,
-            "RUNNING" | "CONFIGURING" | "COMPLETING" | "SUSPENDED" | "STOPPED" | "RESIZING" | "SIGNALING"
-            | "STAGE_OUT" => Self::Running,
+            "PENDING" | "REQUEUED" | "REQUEUE_HOLD" | "REQUEUE_FED" | "RESV_DEL_HOLD" => {
+                Self::Pending
+            }
+            "RUNNING" | "CONFIGURING" | "COMPLETING" | "SUSPENDED" | "STOPPED" | "RESIZING"
+            | "SIGNALING" | "STAGE_OUT" => Self::Running,
             "COMPLETED" => Self::Completed,
             "CANCELLED" => Self::Cancelled,
-            "FAILED" | "TIMEOUT" | "OUT_OF_MEMORY" | "NODE_FAIL" | "BOOT_FAIL" | "DEADLINE" | "PREEMPTED"
-            | "SPECIAL_EXIT" | "REVOKED" => Self::Failed(word.to_owned()),
+            "FAILED" | "TIMEOUT" | "OUT_OF_MEMORY" | "NODE_FAIL" | "BOOT_FAIL" | "DEADLINE"
+            | "PREEMPTED" | "SPECIAL_EXIT" | "REVOKED" => Self::Failed(word.to_owned()),
             _ => return None,
         })
     }
@@ -53,9 +55,15 @@ pub fn parse_squeue(out: &str) -> HashMap<u64, (SlurmState, String)> {
     let mut jobs = HashMap::new();
     for line in out.lines() {
         let mut parts = line.trim().splitn(3, '|');
-        let (Some(id), Some(state)) = (parts.next(), parts.next()) else { continue };
-        let Ok(id) = id.trim().parse::<u64>() else { continue };
-        let Some(state) = SlurmState::parse(state) else { continue };
+        let (Some(id), Some(state)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(id) = id.trim().parse::<u64>() else {
+            continue;
+        };
+        let Some(state) = SlurmState::parse(state) else {
+            continue;
+        };
         let reason = parts.next().unwrap_or("").trim().to_owned();
         jobs.insert(id, (state, reason));
     }
@@ -80,12 +88,19 @@ pub fn parse_sinfo(out: &str) -> Option<PartitionFree> {
     let mut any = false;
     for line in out.lines().filter(|l| !l.trim().is_empty()) {
         let (cpus, mem) = line.trim().split_once('|')?;
-        let nums: Vec<u64> = cpus.split('/').map(|n| n.trim().parse().ok()).collect::<Option<_>>()?;
-        let [_, idle, _, all] = nums.as_slice() else { return None };
+        let nums: Vec<u64> = cpus
+            .split('/')
+            .map(|n| n.trim().parse().ok())
+            .collect::<Option<_>>()?;
+        let [_, idle, _, all] = nums.as_slice() else {
+            return None;
+        };
         total.idle_cpus = total.idle_cpus.checked_add(*idle)?;
         total.total_cpus = total.total_cpus.checked_add(*all)?;
         // `N/A` when unknown.
-        total.free_mem_mb = total.free_mem_mb.saturating_add(mem.trim().parse().unwrap_or(0));
+        total.free_mem_mb = total
+            .free_mem_mb
+            .saturating_add(mem.trim().parse().unwrap_or(0));
         any = true;
     }
     any.then_some(total)
@@ -100,7 +115,10 @@ mod tests {
     fn real_outputs() {
         assert_eq!(parse_sbatch("42\n"), Some(42));
         assert_eq!(parse_sbatch("42;cluster\n"), Some(42));
-        assert_eq!(parse_sbatch("sbatch: error: Batch job submission failed"), None);
+        assert_eq!(
+            parse_sbatch("sbatch: error: Batch job submission failed"),
+            None
+        );
         let q = parse_squeue("1|PENDING|Resources\n2|RUNNING|None\n3|COMPLETED|None\n4|CANCELLED by 0|None\n5|TIMEOUT|TimeLimit\n7_1|RUNNING|None\n");
         assert_eq!(q[&1], (SlurmState::Pending, "Resources".into()));
         assert_eq!(q[&2].0, SlurmState::Running);
@@ -110,9 +128,20 @@ mod tests {
         assert_eq!(q.len(), 5);
         assert_eq!(
             parse_sinfo("0/2/0/2|15255\n"),
-            Some(PartitionFree { idle_cpus: 2, total_cpus: 2, free_mem_mb: 15255 })
+            Some(PartitionFree {
+                idle_cpus: 2,
+                total_cpus: 2,
+                free_mem_mb: 15255
+            })
         );
-        assert_eq!(parse_sinfo("1/1/0/2|N/A\n2/2/0/4|100\n").map(|p| (p.idle_cpus, p.total_cpus, p.free_mem_mb)), Some((3, 6, 100)));
+        assert_eq!(
+            parse_sinfo("1/1/0/2|N/A\n2/2/0/4|100\n").map(|p| (
+                p.idle_cpus,
+                p.total_cpus,
+                p.free_mem_mb
+            )),
+            Some((3, 6, 100))
+        );
         assert_eq!(parse_sinfo("garbage"), None);
         assert_eq!(parse_sinfo(""), None);
     }

@@ -36,7 +36,9 @@ fn quote(s: &str) -> String {
 }
 
 fn clean(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect()
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect()
 }
 
 /// The batch script: resources as `#SBATCH` lines, then one `srun` running
@@ -50,7 +52,12 @@ pub fn batch_script(s: &SlurmSubmit) -> String {
         format!("#SBATCH --output={run_dir}/slurm.out"),
         format!("#SBATCH --chdir={}", run_dir),
         format!("#SBATCH --cpus-per-task={}", s.cpus_per_task.max(1)),
-        format!("#SBATCH --mem-per-cpu={}M", s.mem_mb_per_task.div_ceil(u64::from(s.cpus_per_task.max(1))).max(1)),
+        format!(
+            "#SBATCH --mem-per-cpu={}M",
+            s.mem_mb_per_task
+                .div_ceil(u64::from(s.cpus_per_task.max(1)))
+                .max(1)
+        ),
     ];
     if s.spread_nodes {
         lines.push(format!("#SBATCH --nodes={}", s.tasks.max(1)));
@@ -111,7 +118,10 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
         }
-        let spread = batch_script(&SlurmSubmit { spread_nodes: true, ..s });
+        let spread = batch_script(&SlurmSubmit {
+            spread_nodes: true,
+            ..s
+        });
         assert!(spread.contains("#SBATCH --nodes=2\n#SBATCH --ntasks-per-node=1\n"));
     }
 }

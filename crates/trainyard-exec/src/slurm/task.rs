@@ -16,8 +16,15 @@ fn env_usize(key: &str) -> Option<usize> {
 }
 
 fn first_host(nodelist: &str) -> Option<String> {
-    let out = std::process::Command::new("scontrol").args(["show", "hostnames", nodelist]).output().ok()?;
-    String::from_utf8_lossy(&out.stdout).lines().next().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+    let out = std::process::Command::new("scontrol")
+        .args(["show", "hostnames", nodelist])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 /// Runs this task's worker; returns the process exit code.
@@ -25,7 +32,10 @@ pub fn run_slurm_task(run_dir: &Path) -> i32 {
     let spec: RunSpec = match files::read_json(&files::file(run_dir, files::SPEC)) {
         Ok(Some(s)) => s,
         other => {
-            eprintln!("slurm-task: cannot read spec.json in {}: {other:?}", run_dir.display());
+            eprintln!(
+                "slurm-task: cannot read spec.json in {}: {other:?}",
+                run_dir.display()
+            );
             return 2;
         }
     };
@@ -49,7 +59,13 @@ pub fn run_slurm_task(run_dir: &Path) -> i32 {
         ("DLS_TASK_NUMBER", count.to_string()),
         ("MASTER_ADDR", master),
     ];
-    for key in ["SLURM_JOB_ID", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_JOB_NODELIST", "SLURMD_NODENAME"] {
+    for key in [
+        "SLURM_JOB_ID",
+        "SLURM_PROCID",
+        "SLURM_NTASKS",
+        "SLURM_JOB_NODELIST",
+        "SLURMD_NODENAME",
+    ] {
         if let Ok(v) = std::env::var(key) {
             set.push((key, v));
         }
@@ -66,7 +82,12 @@ pub fn run_slurm_task(run_dir: &Path) -> i32 {
         eprintln!("slurm-task: cannot create {}: {e}", dir.display());
         return 2;
     }
-    let task_spec = RunSpec { run_dir: dir.clone(), cwd: spec.cwd.clone(), workers: vec![worker], grace_seconds: spec.grace_seconds };
+    let task_spec = RunSpec {
+        run_dir: dir.clone(),
+        cwd: spec.cwd.clone(),
+        workers: vec![worker],
+        grace_seconds: spec.grace_seconds,
+    };
     if let Err(e) = files::write_json_atomic(&files::file(&dir, files::SPEC), &task_spec) {
         eprintln!("slurm-task: cannot write the task spec: {e}");
         return 2;
@@ -76,8 +97,12 @@ pub fn run_slurm_task(run_dir: &Path) -> i32 {
     }
     match files::read_exit(&dir).map(|e| e.outcome) {
         Some(RunOutcome::Succeeded) => 0,
-        Some(RunOutcome::Failed { exit_code: Some(c), .. }) => c.clamp(1, 255),
-        Some(RunOutcome::Failed { signal: Some(s), .. }) => 128 + s,
+        Some(RunOutcome::Failed {
+            exit_code: Some(c), ..
+        }) => c.clamp(1, 255),
+        Some(RunOutcome::Failed {
+            signal: Some(s), ..
+        }) => 128 + s,
         Some(RunOutcome::Stopped) => 143,
         _ => 1,
     }

@@ -18,17 +18,28 @@ pub struct RawUri(pub Uri);
 
 /// The project id of a `/v1/{project_id}/...` path.
 fn project_of(path: &str) -> Option<&str> {
-    path.strip_prefix("/v1/")?.split('/').next().filter(|p| !p.is_empty())
+    path.strip_prefix("/v1/")?
+        .split('/')
+        .next()
+        .filter(|p| !p.is_empty())
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// Token: missing -> 401 0201, unknown -> 401 0203, expired -> 401 0202. Signature: no
 /// `Authorization` beside `X-Sdk-Date` -> 401 0205, garbled -> 401 0206, stale date -> 401 0207,
 /// mismatch -> 401 0208, unknown AK -> 403 0206. Other project -> 403 0210.
-pub async fn require_credentials(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn require_credentials(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let Some(project) = project_of(req.uri().path()).map(str::to_owned) else {
         return next.run(req).await;
     };
@@ -57,7 +68,11 @@ async fn authenticate(state: &AppState, project: &str, req: Request) -> Result<R
     Err(ApiError::TokenMissing)
 }
 
-async fn verify_signature(state: &AppState, project: &str, req: Request) -> Result<Request, ApiError> {
+async fn verify_signature(
+    state: &AppState,
+    project: &str,
+    req: Request,
+) -> Result<Request, ApiError> {
     let sign_error = |e: SignError| match e {
         SignError::Malformed(_) => ApiError::AuthorizationMalformed,
         SignError::Expired => ApiError::SignatureExpired,
@@ -66,20 +81,40 @@ async fn verify_signature(state: &AppState, project: &str, req: Request) -> Resu
     let headers = req.headers();
     let value = header(headers, "authorization").ok_or(ApiError::AuthorizationMalformed)?;
     let auth = signing::parse_authorization(value).map_err(sign_error)?;
-    let date = header(headers, "x-sdk-date").ok_or(ApiError::AuthorizationMalformed)?.to_owned();
-    let (owner, secret) = state.identity.access_key(&auth.access_key).ok_or(ApiError::AccessKeyInvalid)?;
+    let date = header(headers, "x-sdk-date")
+        .ok_or(ApiError::AuthorizationMalformed)?
+        .to_owned();
+    let (owner, secret) = state
+        .identity
+        .access_key(&auth.access_key)
+        .ok_or(ApiError::AccessKeyInvalid)?;
     let mut signed = Vec::with_capacity(auth.signed_headers.len());
     for name in &auth.signed_headers {
-        let v = headers.get(name.as_str()).ok_or(ApiError::SignatureMismatch)?;
-        signed.push((name.clone(), String::from_utf8_lossy(v.as_bytes()).into_owned()));
+        let v = headers
+            .get(name.as_str())
+            .ok_or(ApiError::SignatureMismatch)?;
+        signed.push((
+            name.clone(),
+            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        ));
     }
     let content_hash = header(headers, "x-sdk-content-sha256").map(str::to_ascii_lowercase);
     let x_project = header(headers, "x-project-id").map(str::to_owned);
-    let uri = req.extensions().get::<RawUri>().map(|r| r.0.clone()).unwrap_or_else(|| req.uri().clone());
+    let uri = req
+        .extensions()
+        .get::<RawUri>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(|| req.uri().clone());
 
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, state.max_body).await.map_err(|_| ApiError::BodyTooLarge(state.max_body))?;
-    let body_hash = if bytes.is_empty() { signing::EMPTY_HASH.to_owned() } else { signing::sha256_hex(&bytes) };
+    let bytes = axum::body::to_bytes(body, state.max_body)
+        .await
+        .map_err(|_| ApiError::BodyTooLarge(state.max_body))?;
+    let body_hash = if bytes.is_empty() {
+        signing::EMPTY_HASH.to_owned()
+    } else {
+        signing::sha256_hex(&bytes)
+    };
     if !bytes.is_empty() && content_hash.is_some_and(|h| h != body_hash) {
         // `UNSIGNED-PAYLOAD` or a hash of another body: the body must be covered.
         return Err(ApiError::SignatureMismatch);
@@ -91,7 +126,10 @@ async fn verify_signature(state: &AppState, project: &str, req: Request) -> Resu
         headers: signed,
         body_hash,
     };
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     signing::verify(&auth, &request, &date, secret, now).map_err(sign_error)?;
     if owner != project || x_project.is_some_and(|p| p != owner) {
         return Err(ApiError::ProjectMismatch);

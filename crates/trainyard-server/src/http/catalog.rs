@@ -13,52 +13,101 @@ use trainyard_api::training_config::{ConfigDetail, ConfigListResponse, ConfigReq
 fn check_job_type(q: &crate::service::query::Params) -> ApiResult<()> {
     match q.get("job_type").map(str::to_ascii_lowercase).as_deref() {
         None | Some("train") | Some("inference") => Ok(()),
-        Some(other) => Err(ApiError::param(format!("job_type:{other} must be train or inference"))),
+        Some(other) => Err(ApiError::param(format!(
+            "job_type:{other} must be train or inference"
+        ))),
     }
 }
 
 /// RS-01: `no_resource` is true when one worker of the spec does not fit the free capacity now.
-pub async fn resource_specs(State(s): State<AppState>, _ids: Ids, Query(q): Query) -> ApiResult<Json<SpecListResponse>> {
+pub async fn resource_specs(
+    State(s): State<AppState>,
+    _ids: Ids,
+    Query(q): Query,
+) -> ApiResult<Json<SpecListResponse>> {
     check_job_type(&q)?;
     let engine_id = q.int("engine_id", 0, 0, i64::MAX)?;
     if engine_id != 0 && s.svc.catalog.engine(engine_id).is_none() {
-        return Err(ApiError::param(format!("engine_id:{engine_id} is not existed")));
+        return Err(ApiError::param(format!(
+            "engine_id:{engine_id} is not existed"
+        )));
     }
     q.int("project_type", 0, 0, 3)?;
-    let specs: Vec<_> = s.svc.catalog.specs.iter().map(|spec| spec_info(spec, s.svc.no_resource(spec))).collect();
-    Ok(Json(SpecListResponse { is_success: true, spec_total_count: specs.len() as i64, specs }))
+    let specs: Vec<_> = s
+        .svc
+        .catalog
+        .specs
+        .iter()
+        .map(|spec| spec_info(spec, s.svc.no_resource(spec)))
+        .collect();
+    Ok(Json(SpecListResponse {
+        is_success: true,
+        spec_total_count: specs.len() as i64,
+        specs,
+    }))
 }
 
 /// RS-02.
-pub async fn ai_engines(State(s): State<AppState>, _ids: Ids, Query(q): Query) -> ApiResult<Json<EngineListResponse>> {
+pub async fn ai_engines(
+    State(s): State<AppState>,
+    _ids: Ids,
+    Query(q): Query,
+) -> ApiResult<Json<EngineListResponse>> {
     check_job_type(&q)?;
-    Ok(Json(EngineListResponse { is_success: true, engines: s.svc.catalog.engines.iter().map(engine_info).collect() }))
+    Ok(Json(EngineListResponse {
+        is_success: true,
+        engines: s.svc.catalog.engines.iter().map(engine_info).collect(),
+    }))
 }
 
 /// TC-01.
-pub async fn create_config(State(s): State<AppState>, ids: Ids, Body(req): Body<ConfigRequest>) -> ApiResult<Json<Success>> {
+pub async fn create_config(
+    State(s): State<AppState>,
+    ids: Ids,
+    Body(req): Body<ConfigRequest>,
+) -> ApiResult<Json<Success>> {
     s.svc.create_config(&ids.project, req).await?;
     Ok(Json(Success::OK))
 }
 
 /// TC-02.
-pub async fn list_configs(State(s): State<AppState>, ids: Ids, Query(q): Query) -> ApiResult<Json<ConfigListResponse>> {
+pub async fn list_configs(
+    State(s): State<AppState>,
+    ids: Ids,
+    Query(q): Query,
+) -> ApiResult<Json<ConfigListResponse>> {
     Ok(Json(s.svc.list_configs(&ids.project, &q).await?))
 }
 
 /// TC-03.
-pub async fn update_config(State(s): State<AppState>, ids: Ids, Body(req): Body<ConfigRequest>) -> ApiResult<Json<Success>> {
-    s.svc.update_config(&ids.project, ids.name.as_deref().unwrap_or_default(), req).await?;
+pub async fn update_config(
+    State(s): State<AppState>,
+    ids: Ids,
+    Body(req): Body<ConfigRequest>,
+) -> ApiResult<Json<Success>> {
+    s.svc
+        .update_config(&ids.project, ids.name.as_deref().unwrap_or_default(), req)
+        .await?;
     Ok(Json(Success::OK))
 }
 
 /// TC-04.
 pub async fn delete_config(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
-    s.svc.delete_config(&ids.project, ids.name.as_deref().unwrap_or_default()).await?;
+    s.svc
+        .delete_config(&ids.project, ids.name.as_deref().unwrap_or_default())
+        .await?;
     Ok(Json(Success::OK))
 }
 
 /// TC-05.
-pub async fn get_config(State(s): State<AppState>, ids: Ids, Query(q): Query) -> ApiResult<Json<ConfigDetail>> {
-    Ok(Json(s.svc.get_config(&ids.project, ids.name.as_deref().unwrap_or_default(), &q).await?))
+pub async fn get_config(
+    State(s): State<AppState>,
+    ids: Ids,
+    Query(q): Query,
+) -> ApiResult<Json<ConfigDetail>> {
+    Ok(Json(
+        s.svc
+            .get_config(&ids.project, ids.name.as_deref().unwrap_or_default(), &q)
+            .await?,
+    ))
 }

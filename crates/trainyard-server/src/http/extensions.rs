@@ -18,24 +18,42 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<UploadResponse>> {
-    let path = q.get("path").ok_or_else(|| ApiError::required("path"))?.to_owned();
+    let path = q
+        .get("path")
+        .ok_or_else(|| ApiError::required("path"))?
+        .to_owned();
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    Ok(Json(s.svc.upload(&ids.project, &path, declared, body.into_data_stream()).await?))
+    Ok(Json(
+        s.svc
+            .upload(&ids.project, &path, declared, body.into_data_stream())
+            .await?,
+    ))
 }
 
 /// `GET .../versions/{version_id}/log/stream?log_file=NAME&offset=N[&follow=false]`: the raw
 /// bytes of a worker log from byte `offset`, chunked, following the file until the version
 /// ends. The start offset is echoed in `x-trainyard-log-offset`.
-pub async fn log_stream(State(s): State<AppState>, ids: Ids, Query(q): Query) -> ApiResult<Response> {
-    let name = q.get("log_file").ok_or_else(|| ApiError::required("log_file"))?.to_owned();
+pub async fn log_stream(
+    State(s): State<AppState>,
+    ids: Ids,
+    Query(q): Query,
+) -> ApiResult<Response> {
+    let name = q
+        .get("log_file")
+        .ok_or_else(|| ApiError::required("log_file"))?
+        .to_owned();
     let offset = q.int(STREAM_OFFSET_PARAM, 0, 0, i64::MAX)? as u64;
     let follow = match q.get("follow").map(str::to_ascii_lowercase).as_deref() {
         None | Some("true") | Some("1") => true,
         Some("false") | Some("0") => false,
-        Some(other) => return Err(ApiError::param(format!("follow:{other} must be true or false"))),
+        Some(other) => {
+            return Err(ApiError::param(format!(
+                "follow:{other} must be true or false"
+            )))
+        }
     };
     let stream = crate::service::logs::log_stream(
         s.svc.clone(),
@@ -49,7 +67,10 @@ pub async fn log_stream(State(s): State<AppState>, ids: Ids, Query(q): Query) ->
     .await?;
     let mut resp = Body::from_stream(stream).into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(STREAM_OFFSET_HEADER, HeaderValue::from(offset));
     Ok(resp)

@@ -14,25 +14,34 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limit = req.extensions().get::<BodyLimit>().map(|l| l.0).unwrap_or(1 << 20);
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::BodyTooLarge(limit)
-            } else {
-                ApiError::InvalidJson
-            }
-        })?;
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map(|l| l.0)
+            .unwrap_or(1 << 20);
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::BodyTooLarge(limit)
+                } else {
+                    ApiError::InvalidJson
+                }
+            })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::InvalidJson)?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|_| ApiError::InvalidJson)?;
         if !value.is_object() {
             return Err(ApiError::InvalidJson);
         }
-        serde_path_to_error::deserialize(value).map(Self).map_err(|e| {
-            let path = e.path().to_string();
-            ApiError::param(format!("{path}: {}", e.inner()))
-        })
+        serde_path_to_error::deserialize(value)
+            .map(Self)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                ApiError::param(format!("{path}: {}", e.inner()))
+            })
     }
 }
 
@@ -48,7 +57,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let raw = parts.uri.query().unwrap_or("");
-        Ok(Self(Params::from_pairs(form_urlencoded::parse(raw.as_bytes()).into_owned())))
+        Ok(Self(Params::from_pairs(
+            form_urlencoded::parse(raw.as_bytes()).into_owned(),
+        )))
     }
 }
 
@@ -70,14 +81,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Ids {
             axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
                 .await
                 .map_err(|_| ApiError::RouteNotFound)?;
-        let mut ids = Ids { project: String::new(), nums: Vec::new(), name: None };
+        let mut ids = Ids {
+            project: String::new(),
+            nums: Vec::new(),
+            name: None,
+        };
         for (key, value) in params {
             match key.as_str() {
                 "project_id" => ids.project = value,
                 "config_name" => ids.name = Some(value),
-                _ => ids.nums.push(
-                    parse_i64(&value).ok_or_else(|| ApiError::param(format!("{key}:{value} is not a numeric id")))?,
-                ),
+                _ => ids.nums.push(parse_i64(&value).ok_or_else(|| {
+                    ApiError::param(format!("{key}:{value} is not a numeric id"))
+                })?),
             }
         }
         Ok(ids)

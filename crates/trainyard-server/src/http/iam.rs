@@ -15,23 +15,43 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter().try_fold(v, |v, k| v.get(k)).and_then(Value::as_str).filter(|s| !s.is_empty())
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// `POST /v3/auth/tokens` with the `password` method.
-pub async fn issue_token(State(state): State<AppState>, Body(body): Body<Value>) -> Result<Response, ApiError> {
-    let identity = body.get("auth").and_then(|a| a.get("identity")).ok_or_else(|| ApiError::required("auth.identity"))?;
+pub async fn issue_token(
+    State(state): State<AppState>,
+    Body(body): Body<Value>,
+) -> Result<Response, ApiError> {
+    let identity = body
+        .get("auth")
+        .and_then(|a| a.get("identity"))
+        .ok_or_else(|| ApiError::required("auth.identity"))?;
     let methods_ok = identity
         .get("methods")
         .and_then(Value::as_array)
         .is_some_and(|m| m.iter().any(|m| m.as_str() == Some("password")));
     if !methods_ok {
-        return Err(ApiError::param("auth.identity.methods must contain \"password\""));
+        return Err(ApiError::param(
+            "auth.identity.methods must contain \"password\"",
+        ));
     }
-    let user = identity.get("password").and_then(|p| p.get("user")).ok_or_else(|| ApiError::required("auth.identity.password.user"))?;
-    let name = text(user, &["name"]).ok_or_else(|| ApiError::required("auth.identity.password.user.name"))?;
-    let password = text(user, &["password"]).ok_or_else(|| ApiError::required("auth.identity.password.user.password"))?;
-    let scope = body.get("auth").and_then(|a| a.get("scope")).cloned().unwrap_or(Value::Null);
+    let user = identity
+        .get("password")
+        .and_then(|p| p.get("user"))
+        .ok_or_else(|| ApiError::required("auth.identity.password.user"))?;
+    let name = text(user, &["name"])
+        .ok_or_else(|| ApiError::required("auth.identity.password.user.name"))?;
+    let password = text(user, &["password"])
+        .ok_or_else(|| ApiError::required("auth.identity.password.user.password"))?;
+    let scope = body
+        .get("auth")
+        .and_then(|a| a.get("scope"))
+        .cloned()
+        .unwrap_or(Value::Null);
     let login = Login {
         user: name,
         password,
@@ -78,14 +98,21 @@ pub async fn list_projects(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::TokenMissing)?;
-    let projects = state.identity.projects_of(token, SystemTime::now()).map_err(|e| match e {
-        TokenCheck::Expired => ApiError::TokenExpired,
-        TokenCheck::Valid(_) | TokenCheck::Unknown => ApiError::TokenInvalid,
-    })?;
+    let projects = state
+        .identity
+        .projects_of(token, SystemTime::now())
+        .map_err(|e| match e {
+            TokenCheck::Expired => ApiError::TokenExpired,
+            TokenCheck::Valid(_) | TokenCheck::Unknown => ApiError::TokenInvalid,
+        })?;
     let list: Vec<Value> = projects
         .into_iter()
         .filter(|(_, name)| q.get("name").is_none_or(|n| n == name))
-        .map(|(id, name)| json!({"id": id, "name": name, "enabled": true, "domain_id": Value::Null}))
+        .map(
+            |(id, name)| json!({"id": id, "name": name, "enabled": true, "domain_id": Value::Null}),
+        )
         .collect();
-    Ok(Json(json!({"projects": list, "links": {"self": "/v3/projects"}})))
+    Ok(Json(
+        json!({"projects": list, "links": {"self": "/v3/projects"}}),
+    ))
 }

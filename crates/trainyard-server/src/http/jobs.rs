@@ -6,35 +6,55 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use trainyard_api::training::{
-    AomLogResponse, BuiltInAlgorithmsResponse, CreateJobRequest, CreateJobResponse, CreateVersionRequest,
-    JobListResponse, LogFileNamesResponse, StopRequest, Success, UpdateDescriptionRequest, VersionInfo,
-    VersionListResponse,
+    AomLogResponse, BuiltInAlgorithmsResponse, CreateJobRequest, CreateJobResponse,
+    CreateVersionRequest, JobListResponse, LogFileNamesResponse, StopRequest, Success,
+    UpdateDescriptionRequest, VersionInfo, VersionListResponse,
 };
 
 /// TJ-01.
-pub async fn create_job(State(s): State<AppState>, ids: Ids, Body(req): Body<CreateJobRequest>) -> ApiResult<Json<CreateJobResponse>> {
+pub async fn create_job(
+    State(s): State<AppState>,
+    ids: Ids,
+    Body(req): Body<CreateJobRequest>,
+) -> ApiResult<Json<CreateJobResponse>> {
     Ok(Json(s.svc.create_job(&ids.project, req).await?))
 }
 
 /// TJ-02.
-pub async fn list_jobs(State(s): State<AppState>, ids: Ids, Query(q): Query) -> ApiResult<Json<JobListResponse>> {
+pub async fn list_jobs(
+    State(s): State<AppState>,
+    ids: Ids,
+    Query(q): Query,
+) -> ApiResult<Json<JobListResponse>> {
     Ok(Json(s.svc.list_jobs(&ids.project, &q).await?))
 }
 
 /// TJ-03.
 pub async fn get_version(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<VersionInfo>> {
-    Ok(Json(s.svc.get_version(&ids.project, ids.nums[0], ids.nums[1]).await?))
+    Ok(Json(
+        s.svc
+            .get_version(&ids.project, ids.nums[0], ids.nums[1])
+            .await?,
+    ))
 }
 
 /// TJ-04.
 pub async fn delete_version(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
-    s.svc.delete_version(&ids.project, ids.nums[0], ids.nums[1]).await?;
+    s.svc
+        .delete_version(&ids.project, ids.nums[0], ids.nums[1])
+        .await?;
     Ok(Json(Success::OK))
 }
 
 /// TJ-05.
-pub async fn list_versions(State(s): State<AppState>, ids: Ids, Query(q): Query) -> ApiResult<Json<VersionListResponse>> {
-    Ok(Json(s.svc.list_versions(&ids.project, ids.nums[0], &q).await?))
+pub async fn list_versions(
+    State(s): State<AppState>,
+    ids: Ids,
+    Query(q): Query,
+) -> ApiResult<Json<VersionListResponse>> {
+    Ok(Json(
+        s.svc.list_versions(&ids.project, ids.nums[0], &q).await?,
+    ))
 }
 
 /// TJ-06.
@@ -43,18 +63,37 @@ pub async fn create_version(
     ids: Ids,
     Body(req): Body<CreateVersionRequest>,
 ) -> ApiResult<Json<CreateJobResponse>> {
-    Ok(Json(s.svc.create_version(&ids.project, ids.nums[0], req).await?))
+    Ok(Json(
+        s.svc.create_version(&ids.project, ids.nums[0], req).await?,
+    ))
 }
 
 /// TJ-07, with the optional `{"grace_period_seconds": N}` extension.
-pub async fn stop_version(State(s): State<AppState>, ids: Ids, Body(req): Body<StopRequest>) -> ApiResult<Json<Success>> {
-    s.svc.stop_version(&ids.project, ids.nums[0], ids.nums[1], req.grace_period_seconds).await?;
+pub async fn stop_version(
+    State(s): State<AppState>,
+    ids: Ids,
+    Body(req): Body<StopRequest>,
+) -> ApiResult<Json<Success>> {
+    s.svc
+        .stop_version(
+            &ids.project,
+            ids.nums[0],
+            ids.nums[1],
+            req.grace_period_seconds,
+        )
+        .await?;
     Ok(Json(Success::OK))
 }
 
 /// TJ-08.
-pub async fn update_job(State(s): State<AppState>, ids: Ids, Body(req): Body<UpdateDescriptionRequest>) -> ApiResult<Json<Success>> {
-    s.svc.update_job_description(&ids.project, ids.nums[0], req.job_desc).await?;
+pub async fn update_job(
+    State(s): State<AppState>,
+    ids: Ids,
+    Body(req): Body<UpdateDescriptionRequest>,
+) -> ApiResult<Json<Success>> {
+    s.svc
+        .update_job_description(&ids.project, ids.nums[0], req.job_desc)
+        .await?;
     Ok(Json(Success::OK))
 }
 
@@ -65,17 +104,38 @@ pub async fn delete_job(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<S
 }
 
 /// TJ-10.
-pub async fn log_file_names(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<LogFileNamesResponse>> {
-    let log_file_list = s.svc.log_file_names(&ids.project, ids.nums[0], ids.nums[1]).await?;
-    Ok(Json(LogFileNamesResponse { is_success: true, log_file_list }))
+pub async fn log_file_names(
+    State(s): State<AppState>,
+    ids: Ids,
+) -> ApiResult<Json<LogFileNamesResponse>> {
+    let log_file_list = s
+        .svc
+        .log_file_names(&ids.project, ids.nums[0], ids.nums[1])
+        .await?;
+    Ok(Json(LogFileNamesResponse {
+        is_success: true,
+        log_file_list,
+    }))
 }
 
 /// TJ-11.
-pub async fn built_in_algorithms(State(s): State<AppState>, _ids: Ids, Query(q): Query) -> ApiResult<Json<BuiltInAlgorithmsResponse>> {
+pub async fn built_in_algorithms(
+    State(s): State<AppState>,
+    _ids: Ids,
+    Query(q): Query,
+) -> ApiResult<Json<BuiltInAlgorithmsResponse>> {
     Ok(Json(s.svc.built_in_algorithms(&q)?))
 }
 
 /// TJ-12.
-pub async fn read_log(State(s): State<AppState>, ids: Ids, Query(q): Query) -> ApiResult<Json<AomLogResponse>> {
-    Ok(Json(s.svc.read_log(&ids.project, ids.nums[0], ids.nums[1], &q).await?))
+pub async fn read_log(
+    State(s): State<AppState>,
+    ids: Ids,
+    Query(q): Query,
+) -> ApiResult<Json<AomLogResponse>> {
+    Ok(Json(
+        s.svc
+            .read_log(&ids.project, ids.nums[0], ids.nums[1], &q)
+            .await?,
+    ))
 }

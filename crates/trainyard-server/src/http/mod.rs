@@ -7,8 +7,8 @@ pub mod extract;
 pub mod iam;
 pub mod jobs;
 pub mod rate;
-pub mod viz;
 pub mod signing;
+pub mod viz;
 
 use crate::error::ApiError;
 use crate::http::extract::BodyLimit;
@@ -45,34 +45,80 @@ pub fn router(state: AppState) -> Router {
     const VERSION: &str = "/v1/{project_id}/training-jobs/{job_id}/versions/{version_id}";
     let api = Router::new()
         .route(TJ, post(jobs::create_job).get(jobs::list_jobs))
-        .route(&format!("{TJ}/{{job_id}}"), axum::routing::put(jobs::update_job).delete(jobs::delete_job))
-        .route(&format!("{TJ}/{{job_id}}/versions"), get(jobs::list_versions).post(jobs::create_version))
+        .route(
+            &format!("{TJ}/{{job_id}}"),
+            axum::routing::put(jobs::update_job).delete(jobs::delete_job),
+        )
+        .route(
+            &format!("{TJ}/{{job_id}}/versions"),
+            get(jobs::list_versions).post(jobs::create_version),
+        )
         .route(VERSION, get(jobs::get_version).delete(jobs::delete_version))
         .route(&format!("{VERSION}/stop"), post(jobs::stop_version))
-        .route(&format!("{VERSION}/log/file-names"), get(jobs::log_file_names))
+        .route(
+            &format!("{VERSION}/log/file-names"),
+            get(jobs::log_file_names),
+        )
         .route(&format!("{VERSION}/aom-log"), get(jobs::read_log))
-        .route(&format!("{VERSION}/log/stream"), get(extensions::log_stream))
-        .route(&format!("/v1/{{project_id}}{}", trainyard_api::extensions::UPLOAD_PATH), axum::routing::put(extensions::upload))
-        .route("/v1/{project_id}/built-in-algorithms", get(jobs::built_in_algorithms))
-        .route("/v1/{project_id}/training-job-configs", post(catalog::create_config).get(catalog::list_configs))
+        .route(
+            &format!("{VERSION}/log/stream"),
+            get(extensions::log_stream),
+        )
+        .route(
+            &format!(
+                "/v1/{{project_id}}{}",
+                trainyard_api::extensions::UPLOAD_PATH
+            ),
+            axum::routing::put(extensions::upload),
+        )
+        .route(
+            "/v1/{project_id}/built-in-algorithms",
+            get(jobs::built_in_algorithms),
+        )
+        .route(
+            "/v1/{project_id}/training-job-configs",
+            post(catalog::create_config).get(catalog::list_configs),
+        )
         .route(
             "/v1/{project_id}/training-job-configs/{config_name}",
-            get(catalog::get_config).put(catalog::update_config).delete(catalog::delete_config),
+            get(catalog::get_config)
+                .put(catalog::update_config)
+                .delete(catalog::delete_config),
         )
-        .route("/v1/{project_id}/job/resource-specs", get(catalog::resource_specs))
+        .route(
+            "/v1/{project_id}/job/resource-specs",
+            get(catalog::resource_specs),
+        )
         .route("/v1/{project_id}/job/ai-engines", get(catalog::ai_engines))
         .route(VJ, post(viz::create_viz).get(viz::list_viz))
-        .route(&format!("{VJ}/{{job_id}}"), get(viz::get_viz).put(viz::update_viz).delete(viz::delete_viz))
+        .route(
+            &format!("{VJ}/{{job_id}}"),
+            get(viz::get_viz)
+                .put(viz::update_viz)
+                .delete(viz::delete_viz),
+        )
         .route(&format!("{VJ}/{{job_id}}/stop"), post(viz::stop_viz))
         .route(&format!("{VJ}/{{job_id}}/restart"), post(viz::restart_viz))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_credentials));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_credentials,
+        ));
     let max_body = state.max_body;
     Router::new()
         .merge(api)
         .route("/health", get(health))
-        .route("/modelarts2/{job_type}/{project_id}/{job_id}", any(viz::proxy))
-        .route("/modelarts2/{job_type}/{project_id}/{job_id}/", any(viz::proxy))
-        .route("/modelarts2/{job_type}/{project_id}/{job_id}/{*rest}", any(viz::proxy))
+        .route(
+            "/modelarts2/{job_type}/{project_id}/{job_id}",
+            any(viz::proxy),
+        )
+        .route(
+            "/modelarts2/{job_type}/{project_id}/{job_id}/",
+            any(viz::proxy),
+        )
+        .route(
+            "/modelarts2/{job_type}/{project_id}/{job_id}/{*rest}",
+            any(viz::proxy),
+        )
         .route("/v3/auth/tokens", post(iam::issue_token))
         .route("/v3/projects", get(iam::list_projects))
         .fallback(not_found)

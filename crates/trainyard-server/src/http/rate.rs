@@ -18,16 +18,24 @@ pub struct RateLimits {
 impl RateLimits {
     /// Limits from (project, requests per second) pairs.
     pub fn new(rates: impl IntoIterator<Item = (String, u32)>) -> Self {
-        Self { rates: rates.into_iter().filter(|(_, r)| *r > 0).collect(), buckets: Mutex::new(HashMap::new()) }
+        Self {
+            rates: rates.into_iter().filter(|(_, r)| *r > 0).collect(),
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Takes one request's token; false when the project is over its rate.
     pub fn admit(&self, project: &str) -> bool {
-        let Some(&rate) = self.rates.get(project) else { return true };
+        let Some(&rate) = self.rates.get(project) else {
+            return true;
+        };
         let rate = f64::from(rate);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().expect("rate limit lock");
-        let b = buckets.entry(project.to_owned()).or_insert(Bucket { tokens: rate, last: now });
+        let b = buckets.entry(project.to_owned()).or_insert(Bucket {
+            tokens: rate,
+            last: now,
+        });
         b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(rate);
         b.last = now;
         if b.tokens >= 1.0 {

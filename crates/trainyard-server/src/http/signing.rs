@@ -46,28 +46,48 @@ pub enum SignError {
 /// Parses `SDK-HMAC-SHA256 Access=AK, SignedHeaders=a;b, Signature=hex` (also
 /// `Credential=AK/date//service/sdk_request` instead of `Access=`).
 pub fn parse_authorization(value: &str) -> Result<Authorization, SignError> {
-    let rest = value.trim().strip_prefix(ALGORITHM).ok_or(SignError::Malformed("unknown algorithm"))?;
+    let rest = value
+        .trim()
+        .strip_prefix(ALGORITHM)
+        .ok_or(SignError::Malformed("unknown algorithm"))?;
     if !rest.starts_with(' ') {
         return Err(SignError::Malformed("unknown algorithm"));
     }
     let (mut ak, mut headers, mut sig) = (None, None, None);
     for part in rest.split(',') {
-        let (k, v) = part.trim().split_once('=').ok_or(SignError::Malformed("field without '='"))?;
+        let (k, v) = part
+            .trim()
+            .split_once('=')
+            .ok_or(SignError::Malformed("field without '='"))?;
         let v = v.trim();
         match k.trim() {
             "Access" => ak = Some(v.to_owned()),
             "Credential" => ak = v.split('/').next().map(str::to_owned),
-            "SignedHeaders" => headers = Some(v.split(';').map(|h| h.trim().to_ascii_lowercase()).collect::<Vec<_>>()),
+            "SignedHeaders" => {
+                headers = Some(
+                    v.split(';')
+                        .map(|h| h.trim().to_ascii_lowercase())
+                        .collect::<Vec<_>>(),
+                )
+            }
             "Signature" => sig = Some(v.to_owned()),
             _ => return Err(SignError::Malformed("unknown field")),
         }
     }
-    let access_key = ak.filter(|a| !a.is_empty()).ok_or(SignError::Malformed("no access key"))?;
+    let access_key = ak
+        .filter(|a| !a.is_empty())
+        .ok_or(SignError::Malformed("no access key"))?;
     let signed_headers = headers
         .filter(|h| !h.is_empty() && h.iter().all(|n| !n.is_empty()))
         .ok_or(SignError::Malformed("no signed headers"))?;
-    let signature = sig.filter(|s| !s.is_empty()).ok_or(SignError::Malformed("no signature"))?;
-    Ok(Authorization { access_key, signed_headers, signature })
+    let signature = sig
+        .filter(|s| !s.is_empty())
+        .ok_or(SignError::Malformed("no signature"))?;
+    Ok(Authorization {
+        access_key,
+        signed_headers,
+        signature,
+    })
 }
 
 /// Percent-encodes everything but `A-Za-z0-9-._~` (Python's `quote(s, safe='~')`).
@@ -105,7 +125,11 @@ fn decode(s: &str) -> Vec<u8> {
 
 /// The canonical URI: each segment decoded then encoded, always ending in `/`.
 pub fn canonical_uri(path: &str) -> String {
-    let mut uri = path.split('/').map(|seg| encode(&decode(seg))).collect::<Vec<_>>().join("/");
+    let mut uri = path
+        .split('/')
+        .map(|seg| encode(&decode(seg)))
+        .collect::<Vec<_>>()
+        .join("/");
     if !uri.ends_with('/') {
         uri.push('/');
     }
@@ -123,7 +147,11 @@ pub fn canonical_query(query: &str) -> String {
         })
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Hex SHA-256.
@@ -147,8 +175,17 @@ pub struct SignedRequest<'a> {
 
 /// The canonical request text.
 pub fn canonical_request(r: &SignedRequest<'_>) -> String {
-    let headers: String = r.headers.iter().map(|(k, v)| format!("{k}:{}\n", v.trim())).collect();
-    let names = r.headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
+    let headers: String = r
+        .headers
+        .iter()
+        .map(|(k, v)| format!("{k}:{}\n", v.trim()))
+        .collect();
+    let names = r
+        .headers
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join(";");
     format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         r.method.to_ascii_uppercase(),
@@ -184,7 +221,8 @@ pub fn parse_sdk_date(s: &str) -> Result<i64, SignError> {
         if !t.bytes().all(|c| c.is_ascii_digit()) {
             return Err(SignError::Malformed("X-Sdk-Date must be YYYYMMDDTHHMMSSZ"));
         }
-        t.parse().map_err(|_| SignError::Malformed("X-Sdk-Date must be YYYYMMDDTHHMMSSZ"))
+        t.parse()
+            .map_err(|_| SignError::Malformed("X-Sdk-Date must be YYYYMMDDTHHMMSSZ"))
     };
     let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
     let (h, mi, se) = (num(9..11)?, num(11..13)?, num(13..15)?);
@@ -196,12 +234,22 @@ pub fn parse_sdk_date(s: &str) -> Result<i64, SignError> {
 
 /// Constant-time comparison of two hex strings.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Verifies `auth` over `req` with `secret`, `date` being the `X-Sdk-Date` value and `now` the
 /// server clock (seconds since the epoch).
-pub fn verify(auth: &Authorization, req: &SignedRequest<'_>, date: &str, secret: &[u8], now: i64) -> Result<(), SignError> {
+pub fn verify(
+    auth: &Authorization,
+    req: &SignedRequest<'_>,
+    date: &str,
+    secret: &[u8],
+    now: i64,
+) -> Result<(), SignError> {
     let t = parse_sdk_date(date)?;
     if (now - t).abs() > MAX_SKEW_SECS {
         return Err(SignError::Expired);
@@ -221,7 +269,10 @@ mod tests {
     #[test]
     fn canonical_uri_always_ends_in_slash_and_encodes_segments() {
         assert_eq!(canonical_uri("/v1/p/training-jobs"), "/v1/p/training-jobs/");
-        assert_eq!(canonical_uri("/v1/p/training-jobs/"), "/v1/p/training-jobs/");
+        assert_eq!(
+            canonical_uri("/v1/p/training-jobs/"),
+            "/v1/p/training-jobs/"
+        );
         assert_eq!(canonical_uri("/a b/c%20d/e~f"), "/a%20b/c%20d/e~f/");
         assert_eq!(canonical_uri("/x%2fy"), "/x%2Fy/");
         assert_eq!(canonical_uri("/"), "/");
@@ -233,12 +284,18 @@ mod tests {
         assert_eq!(canonical_query("b=2&a=1&a=0"), "a=0&a=1&b=2");
         assert_eq!(canonical_query("q=a b&flag"), "flag=&q=a%20b");
         assert_eq!(canonical_query("q=a%20b*"), "q=a%20b%2A");
-        assert_eq!(canonical_query("sortBy=create_time&order=asc"), "order=asc&sortBy=create_time");
+        assert_eq!(
+            canonical_query("sortBy=create_time&order=asc"),
+            "order=asc&sortBy=create_time"
+        );
     }
 
     #[test]
     fn authorization_header_forms() {
-        let a = parse_authorization("SDK-HMAC-SHA256 Access=AK1, SignedHeaders=host;x-sdk-date, Signature=ab12").unwrap();
+        let a = parse_authorization(
+            "SDK-HMAC-SHA256 Access=AK1, SignedHeaders=host;x-sdk-date, Signature=ab12",
+        )
+        .unwrap();
         assert_eq!(a.access_key, "AK1");
         assert_eq!(a.signed_headers, vec!["host", "x-sdk-date"]);
         assert_eq!(a.signature, "ab12");
@@ -247,8 +304,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.access_key, "ZIRRKMTWPTQFQI1WKNKB");
-        for bad in ["Bearer x", "SDK-HMAC-SHA256", "SDK-HMAC-SHA256 Access=a", "SDK-HMAC-SHA256x Access=a, SignedHeaders=h, Signature=s"] {
-            assert!(matches!(parse_authorization(bad), Err(SignError::Malformed(_))), "{bad}");
+        for bad in [
+            "Bearer x",
+            "SDK-HMAC-SHA256",
+            "SDK-HMAC-SHA256 Access=a",
+            "SDK-HMAC-SHA256x Access=a, SignedHeaders=h, Signature=s",
+        ] {
+            assert!(
+                matches!(parse_authorization(bad), Err(SignError::Malformed(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -257,7 +322,13 @@ mod tests {
         assert_eq!(parse_sdk_date("19700101T000000Z").unwrap(), 0);
         assert_eq!(parse_sdk_date("20190307T101459Z").unwrap(), 1_551_953_699);
         assert_eq!(parse_sdk_date("20240229T235959Z").unwrap(), 1_709_251_199);
-        for bad in ["2019-03-07T10:14:59Z", "20190307T101459", "20191307T101459Z", "2019030xT101459Z", ""] {
+        for bad in [
+            "2019-03-07T10:14:59Z",
+            "20190307T101459",
+            "20191307T101459Z",
+            "2019030xT101459Z",
+            "",
+        ] {
             assert!(parse_sdk_date(bad).is_err(), "{bad}");
         }
     }
@@ -287,14 +358,36 @@ mod tests {
             )
         );
         let sig = sign(b"secret", &string_to_sign(&canonical, "20240102T030405Z"));
-        assert_eq!(sig, "4ec17c5a474d0972a41754fa3f0ca423835332dc6f91e16ce95775654d03b84f");
-        let auth = Authorization { access_key: "AK".into(), signed_headers: vec![], signature: sig.clone() };
+        assert_eq!(
+            sig,
+            "4ec17c5a474d0972a41754fa3f0ca423835332dc6f91e16ce95775654d03b84f"
+        );
+        let auth = Authorization {
+            access_key: "AK".into(),
+            signed_headers: vec![],
+            signature: sig.clone(),
+        };
         let now = parse_sdk_date("20240102T030405Z").unwrap();
-        assert_eq!(verify(&auth, &req, "20240102T030405Z", b"secret", now), Ok(()));
-        assert_eq!(verify(&auth, &req, "20240102T030405Z", b"secret", now + 16 * 60), Err(SignError::Expired));
-        assert_eq!(verify(&auth, &req, "20240102T030405Z", b"secret", now - 16 * 60), Err(SignError::Expired));
-        assert_eq!(verify(&auth, &req, "20240102T030405Z", b"other", now), Err(SignError::Mismatch));
-        assert_eq!(verify(&auth, &req, "20240102T030406Z", b"secret", now), Err(SignError::Mismatch));
+        assert_eq!(
+            verify(&auth, &req, "20240102T030405Z", b"secret", now),
+            Ok(())
+        );
+        assert_eq!(
+            verify(&auth, &req, "20240102T030405Z", b"secret", now + 16 * 60),
+            Err(SignError::Expired)
+        );
+        assert_eq!(
+            verify(&auth, &req, "20240102T030405Z", b"secret", now - 16 * 60),
+            Err(SignError::Expired)
+        );
+        assert_eq!(
+            verify(&auth, &req, "20240102T030405Z", b"other", now),
+            Err(SignError::Mismatch)
+        );
+        assert_eq!(
+            verify(&auth, &req, "20240102T030406Z", b"secret", now),
+            Err(SignError::Mismatch)
+        );
     }
 
     #[test]

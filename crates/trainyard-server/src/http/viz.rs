@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use trainyard_api::training::{Success, UpdateDescriptionRequest};
 use trainyard_api::visualization::{
-    CreateVisualizationRequest, CreateVisualizationResponse, VisualizationDetails, VisualizationListResponse,
+    CreateVisualizationRequest, CreateVisualizationResponse, VisualizationDetails,
+    VisualizationListResponse,
 };
 use trainyard_api::{ErrorBody, ErrorCode, JobStatus};
 use trainyard_viz::access;
@@ -25,7 +26,11 @@ pub async fn create_viz(
 }
 
 /// VJ-02.
-pub async fn list_viz(State(s): State<AppState>, ids: Ids, Query(q): Query) -> ApiResult<Json<VisualizationListResponse>> {
+pub async fn list_viz(
+    State(s): State<AppState>,
+    ids: Ids,
+    Query(q): Query,
+) -> ApiResult<Json<VisualizationListResponse>> {
     Ok(Json(s.svc.list_viz(&ids.project, &q).await?))
 }
 
@@ -35,8 +40,14 @@ pub async fn get_viz(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Visu
 }
 
 /// VJ-04.
-pub async fn update_viz(State(s): State<AppState>, ids: Ids, Body(req): Body<UpdateDescriptionRequest>) -> ApiResult<Json<Success>> {
-    s.svc.update_viz_description(&ids.project, ids.nums[0], req.job_desc).await?;
+pub async fn update_viz(
+    State(s): State<AppState>,
+    ids: Ids,
+    Body(req): Body<UpdateDescriptionRequest>,
+) -> ApiResult<Json<Success>> {
+    s.svc
+        .update_viz_description(&ids.project, ids.nums[0], req.job_desc)
+        .await?;
     Ok(Json(Success::OK))
 }
 
@@ -129,20 +140,29 @@ impl ProxyError {
                 msg = html_escape(&message),
                 ma = self.code().as_str(),
             );
-            (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+            (
+                status,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                page,
+            )
+                .into_response()
         } else {
             (status, Json(ErrorBody::new(self.code(), message))).into_response()
         };
         if matches!(self, Self::NotRunning(s) if s.is_pending()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         resp
     }
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// `/modelarts2/{job_type}/{project_id}/{job_id}[/...]`: checks the caller, then streams the
@@ -166,8 +186,14 @@ pub async fn proxy(State(s): State<AppState>, req: Request) -> Response {
 async fn proxy_inner(s: &AppState, req: Request) -> Result<Response, ProxyError> {
     let path = req.uri().path().to_owned();
     let mut parts = path.trim_start_matches('/').splitn(5, '/');
-    let (_, job_type, project, id_text) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let id = trainyard_api::lenient::parse_i64(id_text).ok_or_else(|| ProxyError::NotFound(format!("Job id:{id_text}")))?;
+    let (_, job_type, project, id_text) = (
+        parts.next(),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    let id = trainyard_api::lenient::parse_i64(id_text)
+        .ok_or_else(|| ProxyError::NotFound(format!("Job id:{id_text}")))?;
     let job = s
         .svc
         .viz_for_proxy(project, job_type, id)
@@ -176,7 +202,12 @@ async fn proxy_inner(s: &AppState, req: Request) -> Result<Response, ProxyError>
         .ok_or_else(|| ProxyError::NotFound(format!("Job id:{id}")))?;
     let public_path = format!("{}/", crate::service::viz::VizContext::prefix(&job));
 
-    let token = req.headers().get("x-auth-token").and_then(|v| v.to_str().ok()).map(str::trim).filter(|t| !t.is_empty());
+    let token = req
+        .headers()
+        .get("x-auth-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
     let (secret, rest_query) = access::take_secret(req.uri().query());
     let cookie = access::cookie(req.headers(), &access::cookie_name(id));
     if let Some(secret) = secret {
@@ -190,10 +221,14 @@ async fn proxy_inner(s: &AppState, req: Request) -> Result<Response, ProxyError>
         };
         let mut resp = StatusCode::SEE_OTHER.into_response();
         let h = resp.headers_mut();
-        h.insert(header::LOCATION, HeaderValue::from_str(&location).map_err(|_| ProxyError::Refused)?);
+        h.insert(
+            header::LOCATION,
+            HeaderValue::from_str(&location).map_err(|_| ProxyError::Refused)?,
+        );
         h.insert(
             header::SET_COOKIE,
-            HeaderValue::from_str(&access::set_cookie(id, &job.secret, &public_path)).map_err(|_| ProxyError::Refused)?,
+            HeaderValue::from_str(&access::set_cookie(id, &job.secret, &public_path))
+                .map_err(|_| ProxyError::Refused)?,
         );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return Ok(resp);
@@ -213,11 +248,22 @@ async fn proxy_inner(s: &AppState, req: Request) -> Result<Response, ProxyError>
         (JobStatus::RUNNING, Some(port)) => port,
         (status, _) => return Err(ProxyError::NotRunning(status)),
     };
-    let path_and_query = req.uri().path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or(path);
-    let drop = [header::HeaderName::from_static("x-auth-token"), header::COOKIE];
-    let resp = s.proxy.forward(port, &path_and_query, req, &drop).await.map_err(|e| {
-        tracing::warn!(viz.id = id, error = %e, "visualization server did not answer");
-        ProxyError::Upstream(id)
-    })?;
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str().to_owned())
+        .unwrap_or(path);
+    let drop = [
+        header::HeaderName::from_static("x-auth-token"),
+        header::COOKIE,
+    ];
+    let resp = s
+        .proxy
+        .forward(port, &path_and_query, req, &drop)
+        .await
+        .map_err(|e| {
+            tracing::warn!(viz.id = id, error = %e, "visualization server did not answer");
+            ProxyError::Upstream(id)
+        })?;
     Ok(resp.map(axum::body::Body::new))
 }

@@ -17,7 +17,11 @@ impl Service {
             .builtins
             .iter()
             .map(|b| b.info.clone())
-            .filter(|m| search.as_ref().is_none_or(|s| m.model_name.to_lowercase().contains(s)))
+            .filter(|m| {
+                search
+                    .as_ref()
+                    .is_none_or(|s| m.model_name.to_lowercase().contains(s))
+            })
             .collect();
         let key = q.sort_by().unwrap_or_else(|| "engine".to_owned());
         match key.as_str() {
@@ -34,7 +38,15 @@ impl Service {
             models.reverse();
         }
         let total = models.len() as i64;
-        let models = models.into_iter().skip(((page - 1) * per_page) as usize).take(per_page as usize).collect();
-        Ok(BuiltInAlgorithmsResponse { is_success: true, model_total_count: total, models })
+        let models = models
+            .into_iter()
+            .skip(((page - 1) * per_page) as usize)
+            .take(per_page as usize)
+            .collect();
+        Ok(BuiltInAlgorithmsResponse {
+            is_success: true,
+            model_total_count: total,
+            models,
+        })
     }
 }

@@ -53,18 +53,31 @@ pub fn demand(spec: Option<&SpecConfig>, workers: i64) -> Resources {
             memory_gb: s.cpu.saturating_mul(n),
             gpus: s.gpu_num.saturating_mul(n),
         },
-        None => Resources { cores: n, memory_gb: 0, gpus: 0 },
+        None => Resources {
+            cores: n,
+            memory_gb: 0,
+            gpus: 0,
+        },
     }
 }
 
 /// The executor's total: configured values, else this host's.
 pub fn total(cfg: &ExecutorConfig) -> (Resources, Vec<u32>) {
     let gpus = cfg.gpus.clone().unwrap_or_else(detect_gpus);
-    let cores = cfg
-        .cores
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1));
+    let cores = cfg.cores.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1)
+    });
     let memory_gb = cfg.memory_gb.unwrap_or_else(detect_memory_gb);
-    (Resources { cores, memory_gb, gpus: gpus.len() as u32 }, gpus)
+    (
+        Resources {
+            cores,
+            memory_gb,
+            gpus: gpus.len() as u32,
+        },
+        gpus,
+    )
 }
 
 fn detect_memory_gb() -> u32 {
@@ -80,7 +93,12 @@ fn detect_gpus() -> Vec<u32> {
     let mut found: Vec<u32> = std::fs::read_dir("/dev")
         .map(|rd| {
             rd.flatten()
-                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_prefix("nvidia")).and_then(|n| n.parse().ok()))
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_prefix("nvidia"))
+                        .and_then(|n| n.parse().ok())
+                })
                 .collect()
         })
         .unwrap_or_default();

@@ -40,8 +40,17 @@ pub struct RunContext {
 
 impl RunContext {
     /// The run spec of a version (command line, environment, logs), with its logs folder made.
-    pub async fn prepare_run(&self, v: &Version, gpus: &[u32]) -> Result<trainyard_exec::RunSpec, String> {
-        let job_name = self.store.job_name(v.job_id).await.map_err(|e| e.to_string())?.unwrap_or_default();
+    pub async fn prepare_run(
+        &self,
+        v: &Version,
+        gpus: &[u32],
+    ) -> Result<trainyard_exec::RunSpec, String> {
+        let job_name = self
+            .store
+            .job_name(v.job_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
         let checker = Checker {
             catalog: &self.catalog,
             storage: &self.storage,
@@ -50,7 +59,14 @@ impl RunContext {
             container_backend: None,
             pools: &self.pools,
         };
-        let spec = run_spec(&checker, &self.catalog, v, &job_name, gpus, self.grace.as_secs())?;
+        let spec = run_spec(
+            &checker,
+            &self.catalog,
+            v,
+            &job_name,
+            gpus,
+            self.grace.as_secs(),
+        )?;
         std::fs::create_dir_all(logs_dir(&spec.run_dir)).map_err(|e| e.to_string())?;
         Ok(spec)
     }
@@ -61,7 +77,12 @@ enum Cmd {
     Stop(i64, Duration),
     Ended(i64),
     Adopt(Box<(Version, Running)>),
-    Acquire { id: u64, need: Resources, force: bool, granted: oneshot::Sender<()> },
+    Acquire {
+        id: u64,
+        need: Resources,
+        force: bool,
+        granted: oneshot::Sender<()>,
+    },
     Release(u64),
 }
 
@@ -125,7 +146,10 @@ impl Executor {
     /// Starts the actor and recovers what was running or queued before a restart.
     pub async fn start(ctx: Arc<RunContext>, gpus: Vec<u32>) -> crate::error::ApiResult<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let view = Arc::new(Mutex::new(CapacityView { total: ctx.total, free: ctx.total }));
+        let view = Arc::new(Mutex::new(CapacityView {
+            total: ctx.total,
+            free: ctx.total,
+        }));
         let slurm = SlurmBackend::start(ctx.clone(), &ctx.pools);
         let actor = Actor {
             slurm: slurm.clone(),
@@ -140,7 +164,12 @@ impl Executor {
             leases: HashMap::new(),
         };
         tokio::spawn(actor.run(rx));
-        let exec = Self { tx, view, slurm, next_lease: Arc::new(AtomicU64::new(1)) };
+        let exec = Self {
+            tx,
+            view,
+            slurm,
+            next_lease: Arc::new(AtomicU64::new(1)),
+        };
         exec.recover(&ctx).await?;
         Ok(exec)
     }
@@ -175,8 +204,16 @@ impl Executor {
     async fn lease(&self, need: Resources, force: bool) -> Lease {
         let id = self.next_lease.fetch_add(1, Ordering::Relaxed);
         let (granted, rx) = oneshot::channel();
-        let lease = Lease { id, tx: self.tx.clone() };
-        let _ = self.tx.send(Cmd::Acquire { id, need, force, granted });
+        let lease = Lease {
+            id,
+            tx: self.tx.clone(),
+        };
+        let _ = self.tx.send(Cmd::Acquire {
+            id,
+            need,
+            force,
+            granted,
+        });
         let _ = rx.await;
         lease
     }
@@ -188,7 +225,8 @@ impl Executor {
 
     /// Hands a version submitted to Slurm before a restart back to the Slurm backend.
     fn adopt_slurm(&self, ctx: &RunContext, v: &Version) -> bool {
-        let (Some(handle), Some(slurm)) = (SlurmHandle::parse(v.handle.as_deref()), &self.slurm) else {
+        let (Some(handle), Some(slurm)) = (SlurmHandle::parse(v.handle.as_deref()), &self.slurm)
+        else {
             return false;
         };
         match slurm_pool_of(&ctx.pools, &v.config) {
@@ -201,34 +239,62 @@ impl Executor {
     }
 
     async fn recover(&self, ctx: &Arc<RunContext>) -> crate::error::ApiResult<()> {
-        let active = [JobStatus::SUBMIT_TRYING, JobStatus::RUNNING, JobStatus(15), JobStatus::KILLING];
+        let active = [
+            JobStatus::SUBMIT_TRYING,
+            JobStatus::RUNNING,
+            JobStatus(15),
+            JobStatus::KILLING,
+        ];
         for v in ctx.store.versions_in(&active).await? {
             if self.adopt_slurm(ctx, &v) {
                 continue;
             }
             let run_dir = PathBuf::from(&v.run_dir);
-            let handle: Option<ExecHandle> = v.handle.as_deref().and_then(|h| serde_json::from_str(h).ok());
+            let handle: Option<ExecHandle> = v
+                .handle
+                .as_deref()
+                .and_then(|h| serde_json::from_str(h).ok());
             match handle {
                 Some(h) => match trainyard_exec::reattach(&run_dir, h) {
                     Attach::Finished(exit) => finalize(ctx, v.id, Some(exit), None).await,
                     Attach::Lost => finalize(ctx, v.id, None, None).await,
                     Attach::Alive(running) => {
-                        tracing::info!(job.id = v.job_id, version.id = v.id, "reattached to a running job");
+                        tracing::info!(
+                            job.id = v.job_id,
+                            version.id = v.id,
+                            "reattached to a running job"
+                        );
                         let _ = self.tx.send(Cmd::Adopt(Box::new((v, running))));
                     }
                 },
                 None if v.status == JobStatus::KILLING => {
-                    let set = TransitionSet { end_time: Some(now_ms()), ..Default::default() };
-                    ctx.store.transition(v.id, &[JobStatus::KILLING], JobStatus::KILLED, &set).await?;
+                    let set = TransitionSet {
+                        end_time: Some(now_ms()),
+                        ..Default::default()
+                    };
+                    ctx.store
+                        .transition(v.id, &[JobStatus::KILLING], JobStatus::KILLED, &set)
+                        .await?;
                     cleanup_if_deleted(ctx, v.id).await;
                 }
                 None => {
-                    ctx.store.transition(v.id, &[JobStatus::SUBMIT_TRYING], JobStatus::INIT, &TransitionSet::default()).await?;
+                    ctx.store
+                        .transition(
+                            v.id,
+                            &[JobStatus::SUBMIT_TRYING],
+                            JobStatus::INIT,
+                            &TransitionSet::default(),
+                        )
+                        .await?;
                     self.enqueue(v.id);
                 }
             }
         }
-        for v in ctx.store.versions_in(&[JobStatus::INIT, JobStatus::WAITING]).await? {
+        for v in ctx
+            .store
+            .versions_in(&[JobStatus::INIT, JobStatus::WAITING])
+            .await?
+        {
             if !self.adopt_slurm(ctx, &v) {
                 self.enqueue(v.id);
             }
@@ -259,12 +325,22 @@ impl Actor {
                     let (v, running) = *adopted;
                     self.adopt(v, running)
                 }
-                Cmd::Acquire { id, need, force: true, granted } => {
+                Cmd::Acquire {
+                    id,
+                    need,
+                    force: true,
+                    granted,
+                } => {
                     self.free = self.free.minus(&need);
                     self.leases.insert(id, need);
                     let _ = granted.send(());
                 }
-                Cmd::Acquire { id, need, force: false, granted } => self.lease_queue.push_back((id, need, granted)),
+                Cmd::Acquire {
+                    id,
+                    need,
+                    force: false,
+                    granted,
+                } => self.lease_queue.push_back((id, need, granted)),
                 Cmd::Release(id) => {
                     self.lease_queue.retain(|(queued, ..)| *queued != id);
                     if let Some(need) = self.leases.remove(&id) {
@@ -283,7 +359,10 @@ impl Actor {
     }
 
     fn spec(&self, v: &Version) -> Option<SpecConfig> {
-        v.config.spec_id.and_then(|id| self.ctx.catalog.spec(id)).cloned()
+        v.config
+            .spec_id
+            .and_then(|id| self.ctx.catalog.spec(id))
+            .cloned()
     }
 
     async fn enqueue(&mut self, id: i64) {
@@ -298,17 +377,29 @@ impl Actor {
                 return;
             }
         };
-        if let (Some(pool), Some(slurm)) = (slurm_pool_of(&self.ctx.pools, &v.config), &self.slurm) {
+        if let (Some(pool), Some(slurm)) = (slurm_pool_of(&self.ctx.pools, &v.config), &self.slurm)
+        {
             slurm.submit(id, pool.clone());
             return;
         }
-        let need = demand(self.spec(&v).as_ref(), v.config.worker_server_num.unwrap_or(1));
-        self.queue.push_back(Queued { id, demand: need, marked_waiting: v.status == JobStatus::WAITING });
+        let need = demand(
+            self.spec(&v).as_ref(),
+            v.config.worker_server_num.unwrap_or(1),
+        );
+        self.queue.push_back(Queued {
+            id,
+            demand: need,
+            marked_waiting: v.status == JobStatus::WAITING,
+        });
     }
 
     /// Starts queued versions in FIFO order while the first one fits.
     async fn schedule(&mut self) {
-        while self.lease_queue.front().is_some_and(|(_, need, _)| need.fits_in(&self.free)) {
+        while self
+            .lease_queue
+            .front()
+            .is_some_and(|(_, need, _)| need.fits_in(&self.free))
+        {
             let (id, need, granted) = self.lease_queue.pop_front().expect("front exists");
             if granted.send(()).is_ok() {
                 self.free = self.free.minus(&need);
@@ -316,7 +407,9 @@ impl Actor {
             }
         }
         while let Some(front) = self.queue.front() {
-            if !front.demand.fits_in(&self.free) || (front.demand.gpus as usize) > self.free_gpus.len() {
+            if !front.demand.fits_in(&self.free)
+                || (front.demand.gpus as usize) > self.free_gpus.len()
+            {
                 break;
             }
             let q = self.queue.pop_front().expect("front exists");
@@ -324,7 +417,16 @@ impl Actor {
         }
         for q in self.queue.iter_mut().filter(|q| !q.marked_waiting) {
             q.marked_waiting = true;
-            let moved = self.ctx.store.transition(q.id, &[JobStatus::INIT], JobStatus::WAITING, &TransitionSet::default()).await;
+            let moved = self
+                .ctx
+                .store
+                .transition(
+                    q.id,
+                    &[JobStatus::INIT],
+                    JobStatus::WAITING,
+                    &TransitionSet::default(),
+                )
+                .await;
             if let Err(e) = moved {
                 tracing::error!(version.id = q.id, error = %e, "cannot mark a version waiting");
             }
@@ -333,7 +435,17 @@ impl Actor {
 
     async fn start(&mut self, q: Queued) {
         let from = [JobStatus::INIT, JobStatus::WAITING];
-        match self.ctx.store.transition(q.id, &from, JobStatus::SUBMIT_TRYING, &TransitionSet::default()).await {
+        match self
+            .ctx
+            .store
+            .transition(
+                q.id,
+                &from,
+                JobStatus::SUBMIT_TRYING,
+                &TransitionSet::default(),
+            )
+            .await
+        {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {
@@ -344,7 +456,14 @@ impl Actor {
         let gpus: Vec<u32> = self.free_gpus.drain(..q.demand.gpus as usize).collect();
         self.free = self.free.minus(&q.demand);
         let (stop_tx, stop_rx) = mpsc::unbounded_channel();
-        self.running.insert(q.id, Slot { demand: q.demand, gpus: gpus.clone(), stop: stop_tx });
+        self.running.insert(
+            q.id,
+            Slot {
+                demand: q.demand,
+                gpus: gpus.clone(),
+                stop: stop_tx,
+            },
+        );
         let ctx = self.ctx.clone();
         let done = self.tx.clone();
         tokio::spawn(async move {
@@ -354,15 +473,27 @@ impl Actor {
     }
 
     fn adopt(&mut self, v: Version, running: Running) {
-        let need = demand(self.spec(&v).as_ref(), v.config.worker_server_num.unwrap_or(1));
+        let need = demand(
+            self.spec(&v).as_ref(),
+            v.config.worker_server_num.unwrap_or(1),
+        );
         let gpus = read_gpus(Path::new(&v.run_dir));
         self.free_gpus.retain(|g| !gpus.contains(g));
         self.free = self.free.minus(&need);
         let (stop_tx, stop_rx) = mpsc::unbounded_channel();
         if v.status == JobStatus::KILLING {
-            let _ = stop_tx.send(Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64).max(Duration::ZERO));
+            let _ = stop_tx.send(
+                Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64).max(Duration::ZERO),
+            );
         }
-        self.running.insert(v.id, Slot { demand: need, gpus, stop: stop_tx });
+        self.running.insert(
+            v.id,
+            Slot {
+                demand: need,
+                gpus,
+                stop: stop_tx,
+            },
+        );
         let ctx = self.ctx.clone();
         let done = self.tx.clone();
         tokio::spawn(async move {
@@ -374,8 +505,16 @@ impl Actor {
     async fn stop(&mut self, id: i64, grace: Duration) {
         if let Some(pos) = self.queue.iter().position(|q| q.id == id) {
             self.queue.remove(pos);
-            let set = TransitionSet { end_time: Some(now_ms()), ..Default::default() };
-            if let Err(e) = self.ctx.store.transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set).await {
+            let set = TransitionSet {
+                end_time: Some(now_ms()),
+                ..Default::default()
+            };
+            if let Err(e) = self
+                .ctx
+                .store
+                .transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set)
+                .await
+            {
                 tracing::error!(version.id = id, error = %e, "cannot mark a queued version stopped");
             }
             cleanup_if_deleted(&self.ctx, id).await;
@@ -386,7 +525,8 @@ impl Actor {
             return;
         }
         if let Ok(Some(v)) = self.ctx.store.version_by_id(id).await {
-            if let (Some(_), Some(slurm)) = (slurm_pool_of(&self.ctx.pools, &v.config), &self.slurm) {
+            if let (Some(_), Some(slurm)) = (slurm_pool_of(&self.ctx.pools, &v.config), &self.slurm)
+            {
                 if v.handle.is_some() {
                     slurm.stop(id, grace);
                     return;
@@ -394,8 +534,16 @@ impl Actor {
             }
         }
         // Neither queued nor running: it never reached the executor.
-        let set = TransitionSet { end_time: Some(now_ms()), ..Default::default() };
-        if let Ok(true) = self.ctx.store.transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set).await {
+        let set = TransitionSet {
+            end_time: Some(now_ms()),
+            ..Default::default()
+        };
+        if let Ok(true) = self
+            .ctx
+            .store
+            .transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set)
+            .await
+        {
             cleanup_if_deleted(&self.ctx, id).await;
         }
     }
@@ -416,11 +564,16 @@ async fn supervise(
     gpus: Vec<u32>,
     mut stop_rx: mpsc::UnboundedReceiver<Duration>,
 ) {
-    let Ok(Some(v)) = ctx.store.version_by_id(id).await else { return };
+    let Ok(Some(v)) = ctx.store.version_by_id(id).await else {
+        return;
+    };
     let run_dir = PathBuf::from(&v.run_dir);
     let (mut running, handle) = match attached {
         Some(r) => {
-            let h = v.handle.as_deref().and_then(|h| serde_json::from_str::<ExecHandle>(h).ok());
+            let h = v
+                .handle
+                .as_deref()
+                .and_then(|h| serde_json::from_str::<ExecHandle>(h).ok());
             match h {
                 Some(h) => (r, h),
                 None => return finalize(ctx, id, None, None).await,
@@ -429,10 +582,30 @@ async fn supervise(
         None => match launch(ctx, &v, &gpus).await {
             Ok(pair) => pair,
             Err(message) => {
-                append_log(ctx, &v, &format!("[trainyard] the job could not be started: {message}")).await;
-                let set = TransitionSet { end_time: Some(now_ms()), failure_reason: Some(message), ..Default::default() };
-                let _ = ctx.store.transition(id, &[JobStatus::SUBMIT_TRYING], JobStatus::SUBMIT_FAILED, &set).await;
-                let _ = ctx.store.transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set).await;
+                append_log(
+                    ctx,
+                    &v,
+                    &format!("[trainyard] the job could not be started: {message}"),
+                )
+                .await;
+                let set = TransitionSet {
+                    end_time: Some(now_ms()),
+                    failure_reason: Some(message),
+                    ..Default::default()
+                };
+                let _ = ctx
+                    .store
+                    .transition(
+                        id,
+                        &[JobStatus::SUBMIT_TRYING],
+                        JobStatus::SUBMIT_FAILED,
+                        &set,
+                    )
+                    .await;
+                let _ = ctx
+                    .store
+                    .transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set)
+                    .await;
                 cleanup_if_deleted(ctx, id).await;
                 return;
             }
@@ -472,23 +645,43 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-async fn launch(ctx: &Arc<RunContext>, v: &Version, gpus: &[u32]) -> Result<(Running, ExecHandle), String> {
+async fn launch(
+    ctx: &Arc<RunContext>,
+    v: &Version,
+    gpus: &[u32],
+) -> Result<(Running, ExecHandle), String> {
     let spec = ctx.prepare_run(v, gpus).await?;
     if !gpus.is_empty() {
-        let _ = std::fs::write(spec.run_dir.join("gpus.json"), serde_json::to_vec(gpus).unwrap_or_default());
+        let _ = std::fs::write(
+            spec.run_dir.join("gpus.json"),
+            serde_json::to_vec(gpus).unwrap_or_default(),
+        );
     }
-    let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program).await.map_err(|e| e.to_string())?;
+    let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program)
+        .await
+        .map_err(|e| e.to_string())?;
     let set = TransitionSet {
         start_time: Some(now_ms()),
         handle: Some(serde_json::to_string(&handle).map_err(|e| e.to_string())?),
         ..Default::default()
     };
-    let moved = ctx.store.transition(v.id, &[JobStatus::SUBMIT_TRYING], JobStatus::RUNNING, &set).await;
+    let moved = ctx
+        .store
+        .transition(v.id, &[JobStatus::SUBMIT_TRYING], JobStatus::RUNNING, &set)
+        .await;
     match moved {
-        Ok(true) => tracing::info!(job.id = v.job_id, version.id = v.id, proc.pid = handle.shim_pid, "job started"),
+        Ok(true) => tracing::info!(
+            job.id = v.job_id,
+            version.id = v.id,
+            proc.pid = handle.shim_pid,
+            "job started"
+        ),
         _ => {
             // Stopped while starting: keep the handle, then stop what was started.
-            let _ = ctx.store.transition(v.id, &[JobStatus::KILLING], JobStatus::KILLING, &set).await;
+            let _ = ctx
+                .store
+                .transition(v.id, &[JobStatus::KILLING], JobStatus::KILLING, &set)
+                .await;
             let grace = Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64);
             let _ = trainyard_exec::request_stop(Path::new(&v.run_dir), handle, grace);
         }
@@ -497,8 +690,15 @@ async fn launch(ctx: &Arc<RunContext>, v: &Version, gpus: &[u32]) -> Result<(Run
 }
 
 /// Records the end of a run: 10/11/12/14 from its exit, log copy, cleanup of deleted ones.
-pub async fn finalize(ctx: &Arc<RunContext>, id: i64, exit: Option<RunExit>, timed_out: Option<i64>) {
-    let Ok(Some(v)) = ctx.store.version_by_id(id).await else { return };
+pub async fn finalize(
+    ctx: &Arc<RunContext>,
+    id: i64,
+    exit: Option<RunExit>,
+    timed_out: Option<i64>,
+) {
+    let Ok(Some(v)) = ctx.store.version_by_id(id).await else {
+        return;
+    };
     let (to, reason) = if v.status == JobStatus::KILLING {
         (JobStatus::KILLED, None)
     } else if let Some(limit) = timed_out {
@@ -508,7 +708,11 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, exit: Option<RunExit>, tim
     } else {
         match exit.as_ref().map(|e| &e.outcome) {
             Some(RunOutcome::Succeeded) => (JobStatus::COMPLETED, None),
-            Some(RunOutcome::Failed { worker, exit_code, signal }) => {
+            Some(RunOutcome::Failed {
+                worker,
+                exit_code,
+                signal,
+            }) => {
                 let what = match (exit_code, signal) {
                     (Some(c), _) => format!("exited with code {c}"),
                     (None, Some(s)) => format!("was killed by signal {s}"),
@@ -519,15 +723,35 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, exit: Option<RunExit>, tim
             Some(RunOutcome::SpawnFailed { message }) => (JobStatus::FAILED, Some(message.clone())),
             Some(RunOutcome::Stopped) => (JobStatus::KILLED, None),
             None => {
-                append_log(ctx, &v, "[trainyard] the job's processes vanished without an exit record: lost").await;
+                append_log(
+                    ctx,
+                    &v,
+                    "[trainyard] the job's processes vanished without an exit record: lost",
+                )
+                .await;
                 (JobStatus::LOST, Some("processes vanished".to_owned()))
             }
         }
     };
-    let set = TransitionSet { end_time: Some(now_ms()), failure_reason: reason, ..Default::default() };
-    let from = [JobStatus::RUNNING, JobStatus(15), JobStatus::KILLING, JobStatus::SUBMIT_TRYING, JobStatus::WAITING];
+    let set = TransitionSet {
+        end_time: Some(now_ms()),
+        failure_reason: reason,
+        ..Default::default()
+    };
+    let from = [
+        JobStatus::RUNNING,
+        JobStatus(15),
+        JobStatus::KILLING,
+        JobStatus::SUBMIT_TRYING,
+        JobStatus::WAITING,
+    ];
     match ctx.store.transition(id, &from, to, &set).await {
-        Ok(true) => tracing::info!(job.id = v.job_id, version.id = id, status = to.0, "job finished"),
+        Ok(true) => tracing::info!(
+            job.id = v.job_id,
+            version.id = id,
+            status = to.0,
+            "job finished"
+        ),
         Ok(false) => {}
         Err(e) => tracing::error!(version.id = id, error = %e, "cannot record the end of a job"),
     }
@@ -539,13 +763,23 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, exit: Option<RunExit>, tim
 /// never got that far.
 pub(crate) async fn append_log(ctx: &RunContext, v: &Version, line: &str) {
     use std::io::Write;
-    let job_name = ctx.store.job_name(v.job_id).await.ok().flatten().unwrap_or_else(|| format!("version-{}", v.id));
+    let job_name = ctx
+        .store
+        .job_name(v.job_id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| format!("version-{}", v.id));
     let dir = logs_dir(Path::new(&v.run_dir));
     let path = dir.join(crate::service::launch::log_name(&job_name, 0));
     let line = line.to_owned();
     let _ = tokio::task::spawn_blocking(move || {
         let _ = std::fs::create_dir_all(&dir);
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(f, "{line}");
         }
     })
@@ -554,7 +788,9 @@ pub(crate) async fn append_log(ctx: &RunContext, v: &Version, line: &str) {
 
 async fn copy_logs(ctx: &Arc<RunContext>, v: &Version) {
     let Some(url) = &v.config.log_url else { return };
-    let Ok(dest) = ctx.storage.resolve(&v.project_id, url) else { return };
+    let Ok(dest) = ctx.storage.resolve(&v.project_id, url) else {
+        return;
+    };
     let src = logs_dir(Path::new(&v.run_dir));
     let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         std::fs::create_dir_all(&dest)?;
@@ -577,7 +813,9 @@ async fn copy_logs(ctx: &Arc<RunContext>, v: &Version) {
 
 /// Removes a deleted version's files and row once it is terminal.
 pub async fn cleanup_if_deleted(ctx: &Arc<RunContext>, id: i64) {
-    let Ok(Some(v)) = ctx.store.version_by_id(id).await else { return };
+    let Ok(Some(v)) = ctx.store.version_by_id(id).await else {
+        return;
+    };
     if !v.deleted || !v.status.is_terminal() {
         return;
     }

@@ -11,8 +11,8 @@ use crate::util::{now_ms, resource_id, valid_name};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use trainyard_api::training::{
-    CreateJobRequest, CreateJobResponse, CreateVersionRequest, JobConfig, JobListResponse, VersionInfo,
-    VersionListResponse,
+    CreateJobRequest, CreateJobResponse, CreateVersionRequest, JobConfig, JobListResponse,
+    VersionInfo, VersionListResponse,
 };
 use trainyard_api::JobStatus;
 use trainyard_store::{Job, JobFilter, JobSort, NewJob, NewVersion, TransitionSet, Version};
@@ -40,14 +40,17 @@ impl Service {
         let p = self.project(project);
         (
             p.and_then(|p| p.quotas).unwrap_or(DEFAULT_QUOTAS),
-            p.and_then(|p| p.job_count_limit).unwrap_or(DEFAULT_JOB_COUNT_LIMIT),
+            p.and_then(|p| p.job_count_limit)
+                .unwrap_or(DEFAULT_JOB_COUNT_LIMIT),
         )
     }
 
     /// Copies the version's code into a fresh folder next to the runs, before the version
     /// exists, so a half-copied tree is never used; `adopt_snapshot` moves it in place.
     async fn snapshot(&self, project: &str, cfg: &JobConfig) -> ApiResult<PathBuf> {
-        let staging = self.runs_dir.join(format!("staging-{:016x}", rand::random::<u64>()));
+        let staging = self
+            .runs_dir
+            .join(format!("staging-{:016x}", rand::random::<u64>()));
         let code = code_dir(&staging);
         if let Some(b) = cfg.model_id.and_then(|id| self.catalog.builtin(id)) {
             std::fs::create_dir_all(&code).map_err(ApiError::internal)?;
@@ -60,9 +63,10 @@ impl Service {
                 let storage = self.storage.clone();
                 let project = project.to_owned();
                 let dest = code.clone();
-                let copied = tokio::task::spawn_blocking(move || storage.snapshot(&project, &src, &dest))
-                    .await
-                    .map_err(ApiError::internal)?;
+                let copied =
+                    tokio::task::spawn_blocking(move || storage.snapshot(&project, &src, &dest))
+                        .await
+                        .map_err(ApiError::internal)?;
                 if let Err(e) = copied {
                     let _ = std::fs::remove_dir_all(&staging);
                     return Err(ApiError::InvalidArgument(format!("app_url: {e}")));
@@ -93,7 +97,11 @@ impl Service {
     }
 
     /// TJ-01.
-    pub async fn create_job(&self, project: &str, req: CreateJobRequest) -> ApiResult<CreateJobResponse> {
+    pub async fn create_job(
+        &self,
+        project: &str,
+        req: CreateJobRequest,
+    ) -> ApiResult<CreateJobResponse> {
         let name = req.job_name.ok_or_else(|| ApiError::required("job_name"))?;
         if !valid_name(&name, 64) {
             return Err(ApiError::ParameterError(format!("Illegal name: {name}")));
@@ -102,7 +110,14 @@ impl Service {
         check_desc(&desc)?;
         let cfg = req.config.ok_or_else(|| ApiError::required("config"))?;
         let with_version = cfg.create_version.unwrap_or(true);
-        let mut cfg = self.checker(project).check(cfg, if with_version { Purpose::Run } else { Purpose::Stored })?;
+        let mut cfg = self.checker(project).check(
+            cfg,
+            if with_version {
+                Purpose::Run
+            } else {
+                Purpose::Stored
+            },
+        )?;
         cfg.create_version = None;
         cfg.pre_version_id = None;
         self.check_quota(project, true).await?;
@@ -115,7 +130,11 @@ impl Service {
             create_time: now,
         };
         if !with_version {
-            let (job, _) = self.store.create_job(&job, None).await.map_err(|e| duplicate(e, &name))?;
+            let (job, _) = self
+                .store
+                .create_job(&job, None)
+                .await
+                .map_err(|e| duplicate(e, &name))?;
             return Ok(CreateJobResponse {
                 is_success: true,
                 job_id: job.id,
@@ -161,8 +180,14 @@ impl Service {
 
     async fn start_version(&self, staging: &Path, v: &Version) -> ApiResult<()> {
         if let Err(e) = self.adopt_snapshot(staging, v) {
-            let set = TransitionSet { end_time: Some(now_ms()), failure_reason: Some(e.to_string()), ..Default::default() };
-            self.store.transition(v.id, &[JobStatus::INIT], JobStatus::SUBMIT_FAILED, &set).await?;
+            let set = TransitionSet {
+                end_time: Some(now_ms()),
+                failure_reason: Some(e.to_string()),
+                ..Default::default()
+            };
+            self.store
+                .transition(v.id, &[JobStatus::INIT], JobStatus::SUBMIT_FAILED, &set)
+                .await?;
             return Err(e);
         }
         tracing::info!(job.id = v.job_id, version.id = v.id, "job queued");
@@ -171,8 +196,17 @@ impl Service {
     }
 
     /// TJ-06.
-    pub async fn create_version(&self, project: &str, job_id: i64, req: CreateVersionRequest) -> ApiResult<CreateJobResponse> {
-        let job = self.store.get_job(project, job_id).await?.ok_or_else(|| job_not_found(job_id))?;
+    pub async fn create_version(
+        &self,
+        project: &str,
+        job_id: i64,
+        req: CreateVersionRequest,
+    ) -> ApiResult<CreateJobResponse> {
+        let job = self
+            .store
+            .get_job(project, job_id)
+            .await?
+            .ok_or_else(|| job_not_found(job_id))?;
         let desc = req.job_desc.unwrap_or_default();
         check_desc(&desc)?;
         let mut cfg = req.config.ok_or_else(|| ApiError::required("config"))?;
@@ -181,7 +215,9 @@ impl Service {
                 self.store
                     .get_version(project, job_id, id)
                     .await?
-                    .ok_or_else(|| ApiError::param(format!("pre_version_id:{id} is not existed")))?,
+                    .ok_or_else(|| {
+                        ApiError::param(format!("pre_version_id:{id} is not existed"))
+                    })?,
             ),
             None => match job.latest_version_id {
                 Some(id) => self.store.get_version(project, job_id, id).await?,
@@ -205,13 +241,19 @@ impl Service {
             run_dir_template: self.run_dir_template(),
             create_time: now_ms(),
         };
-        let Some(version) = self.store.create_version(project, job_id, &new_version).await? else {
+        let Some(version) = self
+            .store
+            .create_version(project, job_id, &new_version)
+            .await?
+        else {
             let _ = std::fs::remove_dir_all(&staging);
             return Err(job_not_found(job_id));
         };
         // A version's description becomes the job's only when the job has none (api.md TJ-06).
         if job.description.is_empty() && !version.description.is_empty() {
-            self.store.update_job_description(project, job_id, &version.description).await?;
+            self.store
+                .update_job_description(project, job_id, &version.description)
+                .await?;
         }
         self.start_version(&staging, &version).await?;
         Ok(CreateJobResponse {
@@ -264,8 +306,17 @@ impl Service {
     }
 
     /// A live job and version of the project, or the not-found error.
-    pub async fn job_and_version(&self, project: &str, job_id: i64, version_id: i64) -> ApiResult<(Job, Version)> {
-        if let Some(found) = self.store.get_job_version(project, job_id, version_id).await? {
+    pub async fn job_and_version(
+        &self,
+        project: &str,
+        job_id: i64,
+        version_id: i64,
+    ) -> ApiResult<(Job, Version)> {
+        if let Some(found) = self
+            .store
+            .get_job_version(project, job_id, version_id)
+            .await?
+        {
             return Ok(found);
         }
         // Not found: say which of the two is missing.
@@ -276,17 +327,35 @@ impl Service {
     }
 
     /// TJ-03.
-    pub async fn get_version(&self, project: &str, job_id: i64, version_id: i64) -> ApiResult<VersionInfo> {
+    pub async fn get_version(
+        &self,
+        project: &str,
+        job_id: i64,
+        version_id: i64,
+    ) -> ApiResult<VersionInfo> {
         let (job, v) = self.job_and_version(project, job_id, version_id).await?;
         Ok(version_info(&self.catalog, &job, &v, now_ms(), true))
     }
 
     /// TJ-05.
-    pub async fn list_versions(&self, project: &str, job_id: i64, q: &Params) -> ApiResult<VersionListResponse> {
-        let job = self.store.get_job(project, job_id).await?.ok_or_else(|| job_not_found(job_id))?;
+    pub async fn list_versions(
+        &self,
+        project: &str,
+        job_id: i64,
+        q: &Params,
+    ) -> ApiResult<VersionListResponse> {
+        let job = self
+            .store
+            .get_job(project, job_id)
+            .await?
+            .ok_or_else(|| job_not_found(job_id))?;
         let per_page = q.int("per_page", 10, 1, 1000)?;
         let page = q.int("page", 0, 0, 65535)?;
-        let (offset, limit) = if page == 0 { (0, None) } else { ((page - 1) * per_page, Some(per_page)) };
+        let (offset, limit) = if page == 0 {
+            (0, None)
+        } else {
+            ((page - 1) * per_page, Some(per_page))
+        };
         let versions = self.store.list_versions(job_id, offset, limit).await?;
         let now = now_ms();
         Ok(VersionListResponse {
@@ -295,15 +364,27 @@ impl Service {
             job_name: job.name.clone(),
             job_desc: job.description.clone(),
             version_count: job.version_count,
-            versions: versions.iter().map(|v| version_info(&self.catalog, &job, v, now, false)).collect(),
+            versions: versions
+                .iter()
+                .map(|v| version_info(&self.catalog, &job, v, now, false))
+                .collect(),
         })
     }
 
     /// TJ-08.
-    pub async fn update_job_description(&self, project: &str, job_id: i64, desc: Option<String>) -> ApiResult<()> {
+    pub async fn update_job_description(
+        &self,
+        project: &str,
+        job_id: i64,
+        desc: Option<String>,
+    ) -> ApiResult<()> {
         let desc = desc.ok_or_else(|| ApiError::required("job_desc"))?;
         check_desc(&desc)?;
-        if !self.store.update_job_description(project, job_id, &desc).await? {
+        if !self
+            .store
+            .update_job_description(project, job_id, &desc)
+            .await?
+        {
             return Err(job_not_found(job_id));
         }
         Ok(())
@@ -313,15 +394,31 @@ impl Service {
         match requested {
             None => Ok(self.grace),
             Some(s) if (0..=86_400).contains(&s) => Ok(Duration::from_secs(s as u64)),
-            Some(s) => Err(ApiError::param(format!("grace_period_seconds:{s} must be in [0,86400]"))),
+            Some(s) => Err(ApiError::param(format!(
+                "grace_period_seconds:{s} must be in [0,86400]"
+            ))),
         }
     }
 
     /// Moves an active version to 9 and tells the executor; false when it was not active.
     async fn begin_stop(&self, v: &Version, grace: Duration) -> ApiResult<bool> {
-        let from = [JobStatus(1), JobStatus(2), JobStatus(4), JobStatus(7), JobStatus(8), JobStatus(15)];
-        let set = TransitionSet { stop_grace: Some(grace.as_secs() as i64), ..Default::default() };
-        if !self.store.transition(v.id, &from, JobStatus::KILLING, &set).await? {
+        let from = [
+            JobStatus(1),
+            JobStatus(2),
+            JobStatus(4),
+            JobStatus(7),
+            JobStatus(8),
+            JobStatus(15),
+        ];
+        let set = TransitionSet {
+            stop_grace: Some(grace.as_secs() as i64),
+            ..Default::default()
+        };
+        if !self
+            .store
+            .transition(v.id, &from, JobStatus::KILLING, &set)
+            .await?
+        {
             return Ok(false);
         }
         tracing::info!(job.id = v.job_id, version.id = v.id, "job stopping");
@@ -330,12 +427,26 @@ impl Service {
     }
 
     /// TJ-07.
-    pub async fn stop_version(&self, project: &str, job_id: i64, version_id: i64, grace: Option<i64>) -> ApiResult<()> {
+    pub async fn stop_version(
+        &self,
+        project: &str,
+        job_id: i64,
+        version_id: i64,
+        grace: Option<i64>,
+    ) -> ApiResult<()> {
         let grace = self.grace(grace)?;
         let (_, v) = self.job_and_version(project, job_id, version_id).await?;
         if !v.status.is_stoppable() || !self.begin_stop(&v, grace).await? {
-            let now = self.store.version_by_id(v.id).await?.map(|x| x.status).unwrap_or(v.status);
-            return Err(ApiError::WrongStatus { action: "stop", status: now });
+            let now = self
+                .store
+                .version_by_id(v.id)
+                .await?
+                .map(|x| x.status)
+                .unwrap_or(v.status);
+            return Err(ApiError::WrongStatus {
+                action: "stop",
+                status: now,
+            });
         }
         Ok(())
     }
@@ -343,7 +454,9 @@ impl Service {
     /// Finishes a deletion: stop active versions (cleanup follows their end) or clean now.
     async fn delete_versions(&self, ids: &[i64]) -> ApiResult<()> {
         for id in ids {
-            let Some(v) = self.store.version_by_id(*id).await? else { continue };
+            let Some(v) = self.store.version_by_id(*id).await? else {
+                continue;
+            };
             if v.status.is_stoppable() && self.begin_stop(&v, self.grace).await? {
                 continue;
             }
@@ -353,19 +466,41 @@ impl Service {
     }
 
     /// TJ-04.
-    pub async fn delete_version(&self, project: &str, job_id: i64, version_id: i64) -> ApiResult<()> {
+    pub async fn delete_version(
+        &self,
+        project: &str,
+        job_id: i64,
+        version_id: i64,
+    ) -> ApiResult<()> {
         let (_, v) = self.job_and_version(project, job_id, version_id).await?;
-        if let Err(status) = self.store.mark_version_deleted(v.id, &[JobStatus::KILLING]).await? {
-            return Err(ApiError::WrongStatus { action: "delete", status });
+        if let Err(status) = self
+            .store
+            .mark_version_deleted(v.id, &[JobStatus::KILLING])
+            .await?
+        {
+            return Err(ApiError::WrongStatus {
+                action: "delete",
+                status,
+            });
         }
         self.delete_versions(&[v.id]).await
     }
 
     /// TJ-09.
     pub async fn delete_job(&self, project: &str, job_id: i64) -> ApiResult<()> {
-        self.store.get_job(project, job_id).await?.ok_or_else(|| job_not_found(job_id))?;
-        match self.store.mark_job_deleted(project, job_id, &[JobStatus::KILLING]).await? {
-            Err(status) => Err(ApiError::WrongStatus { action: "delete", status }),
+        self.store
+            .get_job(project, job_id)
+            .await?
+            .ok_or_else(|| job_not_found(job_id))?;
+        match self
+            .store
+            .mark_job_deleted(project, job_id, &[JobStatus::KILLING])
+            .await?
+        {
+            Err(status) => Err(ApiError::WrongStatus {
+                action: "delete",
+                status,
+            }),
             Ok(ids) => {
                 self.delete_versions(&ids).await?;
                 self.store.purge_empty_jobs().await?;
@@ -377,8 +512,9 @@ impl Service {
 
 fn duplicate(e: trainyard_store::Error, name: &str) -> ApiError {
     match e {
-        trainyard_store::Error::Conflict => ApiError::NameExists(format!("Job name:{name} is existed")),
+        trainyard_store::Error::Conflict => {
+            ApiError::NameExists(format!("Job name:{name} is existed"))
+        }
         other => other.into(),
     }
 }
-

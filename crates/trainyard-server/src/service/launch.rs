@@ -41,11 +41,16 @@ pub fn run_spec(
     let (command, boot) = match cfg.model_id.and_then(|id| catalog.builtin(id)) {
         Some(b) => (vec!["python3".to_owned()], code.join(b.boot_file)),
         None => {
-            let engine = catalog
-                .engine(cfg.engine_id.unwrap_or(1))
-                .ok_or_else(|| format!("engine {} is no longer configured", cfg.engine_id.unwrap_or(1)))?;
+            let engine = catalog.engine(cfg.engine_id.unwrap_or(1)).ok_or_else(|| {
+                format!(
+                    "engine {} is no longer configured",
+                    cfg.engine_id.unwrap_or(1)
+                )
+            })?;
             let rel = match (&cfg.app_url, &cfg.boot_file_url) {
-                (Some(app), Some(boot)) => boot_relative(app, boot).ok_or("boot_file_url is not inside app_url")?,
+                (Some(app), Some(boot)) => {
+                    boot_relative(app, boot).ok_or("boot_file_url is not inside app_url")?
+                }
                 _ => return Err("the version has no boot file".into()),
             };
             (engine.command.clone(), code.join(rel))
@@ -57,7 +62,9 @@ pub fn run_spec(
         args.push(format!("--data_url={}", dir.display()));
     }
     if let Some(url) = &cfg.train_url {
-        let dir = checker.resolve("train_url", url).map_err(|e| e.to_string())?;
+        let dir = checker
+            .resolve("train_url", url)
+            .map_err(|e| e.to_string())?;
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create train_url {url}: {e}"))?;
         args.push(format!("--train_url={}", dir.display()));
     }
@@ -67,7 +74,9 @@ pub fn run_spec(
 
     let workers = usize::try_from(cfg.worker_server_num.unwrap_or(1).max(1)).unwrap_or(1);
     let master_port = free_port().map_err(|e| format!("no free port: {e}"))?;
-    let host_ports: Vec<u16> = (0..workers).map(|_| free_port().unwrap_or(master_port)).collect();
+    let host_ports: Vec<u16> = (0..workers)
+        .map(|_| free_port().unwrap_or(master_port))
+        .collect();
     let per_worker_gpus = gpus.len().checked_div(workers).unwrap_or(0);
     let base_env = base_environment();
     let logs = logs_dir(&run_dir);
@@ -87,7 +96,10 @@ pub fn run_spec(
                 ("TRAINYARD_WORKER_INDEX".to_owned(), i.to_string()),
             ]);
             for (j, port) in host_ports.iter().enumerate() {
-                env.push((format!("BATCH_CUSTOM{j}_HOSTS"), format!("127.0.0.1:{port}")));
+                env.push((
+                    format!("BATCH_CUSTOM{j}_HOSTS"),
+                    format!("127.0.0.1:{port}"),
+                ));
             }
             if per_worker_gpus > 0 {
                 let mine = &gpus[i * per_worker_gpus..(i + 1) * per_worker_gpus];
@@ -104,7 +116,12 @@ pub fn run_spec(
             }
         })
         .collect();
-    Ok(RunSpec { run_dir: run_dir.clone(), cwd: code, workers: worker_specs, grace_seconds })
+    Ok(RunSpec {
+        run_dir: run_dir.clone(),
+        cwd: code,
+        workers: worker_specs,
+        grace_seconds,
+    })
 }
 
 /// The environment every job starts from: the server's PATH and locale, nothing else.

@@ -29,21 +29,38 @@ fn log_files(run_dir: &Path, job_name: &str) -> Vec<(String, PathBuf)> {
 
 impl Service {
     /// TJ-10.
-    pub async fn log_file_names(&self, project: &str, job_id: i64, version_id: i64) -> ApiResult<Vec<String>> {
+    pub async fn log_file_names(
+        &self,
+        project: &str,
+        job_id: i64,
+        version_id: i64,
+    ) -> ApiResult<Vec<String>> {
         let (job, v) = self.job_and_version(project, job_id, version_id).await?;
-        Ok(log_files(Path::new(&v.run_dir), &job.name).into_iter().map(|(n, _)| n).collect())
+        Ok(log_files(Path::new(&v.run_dir), &job.name)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect())
     }
 
     /// TJ-12, by line; with `start_byte`/`offset` and no `base_line`/`lines`, a byte window.
-    pub async fn read_log(&self, project: &str, job_id: i64, version_id: i64, q: &Params) -> ApiResult<AomLogResponse> {
+    pub async fn read_log(
+        &self,
+        project: &str,
+        job_id: i64,
+        version_id: i64,
+        q: &Params,
+    ) -> ApiResult<AomLogResponse> {
         let (job, v) = self.job_and_version(project, job_id, version_id).await?;
-        let name = q.get("log_file").ok_or_else(|| ApiError::required("log_file"))?;
+        let name = q
+            .get("log_file")
+            .ok_or_else(|| ApiError::required("log_file"))?;
         let files = log_files(Path::new(&v.run_dir), &job.name);
         let path = match files.into_iter().find(|(n, _)| n == name) {
             Some((_, p)) => p,
-            None if name.strip_prefix(&format!("{}.", job.name)).and_then(|i| i.parse::<i64>().ok()).is_some_and(|i| {
-                i >= 0 && i < v.config.worker_server_num.unwrap_or(1)
-            }) =>
+            None if name
+                .strip_prefix(&format!("{}.", job.name))
+                .and_then(|i| i.parse::<i64>().ok())
+                .is_some_and(|i| i >= 0 && i < v.config.worker_server_num.unwrap_or(1)) =>
             {
                 return Err(ApiError::LogFileNotGenerated)
             }
@@ -55,10 +72,12 @@ impl Service {
         if byte_mode {
             let start = q.int("start_byte", 0, -1, i64::MAX)?;
             let offset = q.int("offset", 2048, -2048, 2048)?;
-            let text = tokio::task::spawn_blocking(move || trainyard_exec::logs::read_bytes(&path, start, offset))
-                .await
-                .map_err(ApiError::internal)?
-                .map_err(ApiError::internal)?;
+            let text = tokio::task::spawn_blocking(move || {
+                trainyard_exec::logs::read_bytes(&path, start, offset)
+            })
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
             let lines = text.lines().count() as i64;
             return Ok(AomLogResponse {
                 is_success: true,
@@ -69,24 +88,28 @@ impl Service {
             });
         }
         let lines = q.int("lines", 50, 0, 500)? as usize;
-        let base = match q.get("base_line") {
-            None => None,
-            Some(t) => Some(
-                parse_i64(t)
-                    .filter(|n| *n >= 0)
-                    .ok_or_else(|| ApiError::param(format!("base_line:{t} is not a position token")))?
-                    as u64,
-            ),
-        };
+        let base =
+            match q.get("base_line") {
+                None => None,
+                Some(t) => Some(parse_i64(t).filter(|n| *n >= 0).ok_or_else(|| {
+                    ApiError::param(format!("base_line:{t} is not a position token"))
+                })? as u64),
+            };
         let order = match q.get("order").map(str::to_ascii_lowercase).as_deref() {
             None | Some("desc") => Order::Desc,
             Some("asc") => Order::Asc,
-            Some(other) => return Err(ApiError::param(format!("order:{other} must be asc or desc"))),
+            Some(other) => {
+                return Err(ApiError::param(format!(
+                    "order:{other} must be asc or desc"
+                )))
+            }
         };
-        let page = tokio::task::spawn_blocking(move || trainyard_exec::logs::read_page(&path, base, lines, order))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
+        let page = tokio::task::spawn_blocking(move || {
+            trainyard_exec::logs::read_page(&path, base, lines, order)
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
         Ok(AomLogResponse {
             is_success: true,
             content: page.content,
@@ -162,7 +185,11 @@ struct Tail {
 impl Tail {
     /// Whether the version is over (or gone).
     async fn finished(&self) -> bool {
-        match self.svc.job_and_version(&self.project, self.job_id, self.version_id).await {
+        match self
+            .svc
+            .job_and_version(&self.project, self.job_id, self.version_id)
+            .await
+        {
             Ok((_, v)) => v.status.is_terminal(),
             Err(_) => true,
         }

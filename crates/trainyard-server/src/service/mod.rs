@@ -75,9 +75,14 @@ impl Service {
     pub fn no_resource(&self, spec: &crate::config::SpecConfig) -> bool {
         let default_pool = self.run_ctx.pools.iter().find(|p| p.default);
         if let Some(pool) = default_pool.filter(|p| p.backend == crate::config::Backend::Slurm) {
-            let free = pool.partition.as_deref().and_then(|p| self.executor.slurm()?.free(p));
+            let free = pool
+                .partition
+                .as_deref()
+                .and_then(|p| self.executor.slurm()?.free(p));
             return match free {
-                Some(f) => u64::from(spec.core) > f.idle_cpus || u64::from(spec.cpu) * 1024 > f.free_mem_mb,
+                Some(f) => {
+                    u64::from(spec.core) > f.idle_cpus || u64::from(spec.cpu) * 1024 > f.free_mem_mb
+                }
                 None => false,
             };
         }

@@ -77,8 +77,11 @@ struct Actor {
 impl SlurmBackend {
     /// Starts the actor when a slurm pool is configured.
     pub fn start(ctx: Arc<RunContext>, pools: &[PoolConfig]) -> Option<Self> {
-        let partitions: Vec<String> =
-            pools.iter().filter(|p| p.backend == Backend::Slurm).filter_map(|p| p.partition.clone()).collect();
+        let partitions: Vec<String> = pools
+            .iter()
+            .filter(|p| p.backend == Backend::Slurm)
+            .filter_map(|p| p.partition.clone())
+            .collect();
         if partitions.is_empty() {
             return None;
         }
@@ -90,7 +93,13 @@ impl SlurmBackend {
             .max(0.05);
         let (tx, rx) = mpsc::unbounded_channel();
         let free = Arc::new(Mutex::new(HashMap::new()));
-        let actor = Actor { task_program: ctx.shim_program.clone(), ctx, active: Vec::new(), free: free.clone(), partitions };
+        let actor = Actor {
+            task_program: ctx.shim_program.clone(),
+            ctx,
+            active: Vec::new(),
+            free: free.clone(),
+            partitions,
+        };
         tokio::spawn(actor.run(rx, Duration::from_secs_f64(interval)));
         Some(Self { tx, free })
     }
@@ -112,7 +121,11 @@ impl SlurmBackend {
 
     /// Free resources of a partition, as last seen.
     pub fn free(&self, partition: &str) -> Option<PartitionFree> {
-        self.free.lock().expect("slurm free lock").get(partition).copied()
+        self.free
+            .lock()
+            .expect("slurm free lock")
+            .get(partition)
+            .copied()
     }
 }
 
@@ -146,7 +159,10 @@ impl Actor {
         for p in &self.partitions {
             match slurm::sinfo(p).await {
                 Ok(free) => {
-                    self.free.lock().expect("slurm free lock").insert(p.clone(), free);
+                    self.free
+                        .lock()
+                        .expect("slurm free lock")
+                        .insert(p.clone(), free);
                 }
                 Err(e) => tracing::warn!(partition = %p, error = %e, "sinfo failed"),
             }
@@ -156,28 +172,79 @@ impl Actor {
     async fn submit(&mut self, id: i64, pool: &PoolConfig) {
         let store = &self.ctx.store;
         let from = [JobStatus::INIT, JobStatus::WAITING];
-        if !matches!(store.transition(id, &from, JobStatus::SUBMIT_TRYING, &TransitionSet::default()).await, Ok(true)) {
+        if !matches!(
+            store
+                .transition(
+                    id,
+                    &from,
+                    JobStatus::SUBMIT_TRYING,
+                    &TransitionSet::default()
+                )
+                .await,
+            Ok(true)
+        ) {
             return;
         }
-        let Ok(Some(v)) = store.version_by_id(id).await else { return };
+        let Ok(Some(v)) = store.version_by_id(id).await else {
+            return;
+        };
         match self.sbatch(&v, pool).await {
             Ok((job_id, tasks)) => {
-                let handle = serde_json::to_string(&SlurmHandle { slurm_job_id: job_id }).unwrap_or_default();
-                let set = TransitionSet { handle: Some(handle), ..Default::default() };
-                tracing::info!(version.id = id, slurm.job_id = job_id, "job submitted to slurm");
-                let moved = store.transition(id, &[JobStatus::SUBMIT_TRYING], JobStatus::WAITING, &set).await;
-                self.active.push(Active { id, job_id, tasks, running: false, kill_at: None, hard_cancelled: false });
+                let handle = serde_json::to_string(&SlurmHandle {
+                    slurm_job_id: job_id,
+                })
+                .unwrap_or_default();
+                let set = TransitionSet {
+                    handle: Some(handle),
+                    ..Default::default()
+                };
+                tracing::info!(
+                    version.id = id,
+                    slurm.job_id = job_id,
+                    "job submitted to slurm"
+                );
+                let moved = store
+                    .transition(id, &[JobStatus::SUBMIT_TRYING], JobStatus::WAITING, &set)
+                    .await;
+                self.active.push(Active {
+                    id,
+                    job_id,
+                    tasks,
+                    running: false,
+                    kill_at: None,
+                    hard_cancelled: false,
+                });
                 if !matches!(moved, Ok(true)) {
                     // Stopped while submitting: keep the handle and cancel at once.
-                    let _ = store.transition(id, &[JobStatus::KILLING], JobStatus::KILLING, &set).await;
+                    let _ = store
+                        .transition(id, &[JobStatus::KILLING], JobStatus::KILLING, &set)
+                        .await;
                     self.stop(id, Duration::ZERO).await;
                 }
             }
             Err(message) => {
-                append_log(&self.ctx, &v, &format!("[trainyard] slurm refused the job: {message}")).await;
-                let set = TransitionSet { end_time: Some(now_ms()), failure_reason: Some(message), ..Default::default() };
-                let _ = store.transition(id, &[JobStatus::SUBMIT_TRYING], JobStatus::SUBMIT_FAILED, &set).await;
-                let _ = store.transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set).await;
+                append_log(
+                    &self.ctx,
+                    &v,
+                    &format!("[trainyard] slurm refused the job: {message}"),
+                )
+                .await;
+                let set = TransitionSet {
+                    end_time: Some(now_ms()),
+                    failure_reason: Some(message),
+                    ..Default::default()
+                };
+                let _ = store
+                    .transition(
+                        id,
+                        &[JobStatus::SUBMIT_TRYING],
+                        JobStatus::SUBMIT_FAILED,
+                        &set,
+                    )
+                    .await;
+                let _ = store
+                    .transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set)
+                    .await;
                 cleanup_if_deleted(&self.ctx, id).await;
             }
         }
@@ -185,10 +252,18 @@ impl Actor {
 
     async fn sbatch(&self, v: &Version, pool: &PoolConfig) -> Result<(u64, usize), String> {
         let ctx = &self.ctx;
-        let job_name = ctx.store.job_name(v.job_id).await.map_err(|e| e.to_string())?.unwrap_or_default();
+        let job_name = ctx
+            .store
+            .job_name(v.job_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
         let spec = ctx.prepare_run(v, &[]).await?;
-        trainyard_exec::run_dir::write_json_atomic(&spec.run_dir.join(trainyard_exec::run_dir::SPEC), &spec)
-            .map_err(|e| e.to_string())?;
+        trainyard_exec::run_dir::write_json_atomic(
+            &spec.run_dir.join(trainyard_exec::run_dir::SPEC),
+            &spec,
+        )
+        .map_err(|e| e.to_string())?;
         let s = v.config.spec_id.and_then(|id| ctx.catalog.spec(id));
         let submit = SlurmSubmit {
             run_dir: spec.run_dir.clone(),
@@ -211,11 +286,24 @@ impl Actor {
     }
 
     async fn adopt(&mut self, id: i64, job_id: u64, _pool: &PoolConfig) {
-        let Ok(Some(v)) = self.ctx.store.version_by_id(id).await else { return };
+        let Ok(Some(v)) = self.ctx.store.version_by_id(id).await else {
+            return;
+        };
         let tasks = usize::try_from(v.config.worker_server_num.unwrap_or(1).max(1)).unwrap_or(1);
-        tracing::info!(version.id = id, slurm.job_id = job_id, "following a slurm job again");
+        tracing::info!(
+            version.id = id,
+            slurm.job_id = job_id,
+            "following a slurm job again"
+        );
         let running = v.status == JobStatus::RUNNING;
-        self.active.push(Active { id, job_id, tasks, running, kill_at: None, hard_cancelled: false });
+        self.active.push(Active {
+            id,
+            job_id,
+            tasks,
+            running,
+            kill_at: None,
+            hard_cancelled: false,
+        });
         if v.status == JobStatus::KILLING {
             let grace = Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64);
             self.stop(id, grace).await;
@@ -223,7 +311,9 @@ impl Actor {
     }
 
     async fn stop(&mut self, id: i64, grace: Duration) {
-        let Some(a) = self.active.iter_mut().find(|a| a.id == id) else { return };
+        let Some(a) = self.active.iter_mut().find(|a| a.id == id) else {
+            return;
+        };
         let result = if a.running && !grace.is_zero() {
             a.kill_at = Some(Instant::now() + grace);
             slurm::scancel(a.job_id, Some("TERM")).await
@@ -253,8 +343,20 @@ impl Actor {
                 Some(SlurmState::Running) => {
                     if !a.running {
                         a.running = true;
-                        let set = TransitionSet { start_time: Some(now_ms()), ..Default::default() };
-                        let _ = self.ctx.store.transition(a.id, &[JobStatus::WAITING, JobStatus::SUBMIT_TRYING], JobStatus::RUNNING, &set).await;
+                        let set = TransitionSet {
+                            start_time: Some(now_ms()),
+                            ..Default::default()
+                        };
+                        let _ = self
+                            .ctx
+                            .store
+                            .transition(
+                                a.id,
+                                &[JobStatus::WAITING, JobStatus::SUBMIT_TRYING],
+                                JobStatus::RUNNING,
+                                &set,
+                            )
+                            .await;
                     }
                     if a.kill_at.is_some_and(|t| Instant::now() >= t) && !a.hard_cancelled {
                         a.hard_cancelled = true;
@@ -273,38 +375,84 @@ impl Actor {
 
     async fn finish(&self, a: Active, state: Option<SlurmState>) {
         let ctx = &self.ctx;
-        let Ok(Some(v)) = ctx.store.version_by_id(a.id).await else { return };
+        let Ok(Some(v)) = ctx.store.version_by_id(a.id).await else {
+            return;
+        };
         let run_dir = PathBuf::from(&v.run_dir);
         let tasks = a.tasks;
-        let files = tokio::task::spawn_blocking(move || slurm::collect_exit(&run_dir, tasks)).await.ok().flatten();
+        let files = tokio::task::spawn_blocking(move || slurm::collect_exit(&run_dir, tasks))
+            .await
+            .ok()
+            .flatten();
         let mut timed_out = None;
         let exit = match (&state, files) {
-            _ if v.status == JobStatus::KILLING => Some(RunExit { outcome: RunOutcome::Stopped, workers: vec![] }),
+            _ if v.status == JobStatus::KILLING => Some(RunExit {
+                outcome: RunOutcome::Stopped,
+                workers: vec![],
+            }),
             (Some(SlurmState::Failed(reason)), files) if reason == "TIMEOUT" => {
                 timed_out = v.config.max_runtime_seconds.or(Some(0));
-                append_log(&self.ctx, &v, &format!("[trainyard] slurm job {} ended: TIMEOUT", a.job_id)).await;
+                append_log(
+                    &self.ctx,
+                    &v,
+                    &format!("[trainyard] slurm job {} ended: TIMEOUT", a.job_id),
+                )
+                .await;
                 files
             }
             (Some(SlurmState::Failed(reason)), files) => {
-                append_log(&self.ctx, &v, &format!("[trainyard] slurm job {} ended: {reason}", a.job_id)).await;
-                let failed = RunOutcome::Failed { worker: 0, exit_code: None, signal: None };
-                Some(files.filter(|f| matches!(f.outcome, RunOutcome::Failed { .. })).unwrap_or(RunExit { outcome: failed, workers: vec![] }))
+                append_log(
+                    &self.ctx,
+                    &v,
+                    &format!("[trainyard] slurm job {} ended: {reason}", a.job_id),
+                )
+                .await;
+                let failed = RunOutcome::Failed {
+                    worker: 0,
+                    exit_code: None,
+                    signal: None,
+                };
+                Some(
+                    files
+                        .filter(|f| matches!(f.outcome, RunOutcome::Failed { .. }))
+                        .unwrap_or(RunExit {
+                            outcome: failed,
+                            workers: vec![],
+                        }),
+                )
             }
             (Some(SlurmState::Cancelled), _) => {
-                append_log(&self.ctx, &v, &format!("[trainyard] slurm job {} was cancelled outside trainyard", a.job_id)).await;
-                Some(RunExit { outcome: RunOutcome::Stopped, workers: vec![] })
+                append_log(
+                    &self.ctx,
+                    &v,
+                    &format!(
+                        "[trainyard] slurm job {} was cancelled outside trainyard",
+                        a.job_id
+                    ),
+                )
+                .await;
+                Some(RunExit {
+                    outcome: RunOutcome::Stopped,
+                    workers: vec![],
+                })
             }
-            (Some(SlurmState::Completed), files) => {
-                Some(files.unwrap_or(RunExit { outcome: RunOutcome::Succeeded, workers: vec![] }))
-            }
+            (Some(SlurmState::Completed), files) => Some(files.unwrap_or(RunExit {
+                outcome: RunOutcome::Succeeded,
+                workers: vec![],
+            })),
             (_, files) => files,
         };
         if v.status == JobStatus::WAITING && exit.is_some() {
             // Ended between two polls without being seen running.
-            let set = TransitionSet { start_time: Some(now_ms()), ..Default::default() };
-            let _ = ctx.store.transition(a.id, &[JobStatus::WAITING], JobStatus::RUNNING, &set).await;
+            let set = TransitionSet {
+                start_time: Some(now_ms()),
+                ..Default::default()
+            };
+            let _ = ctx
+                .store
+                .transition(a.id, &[JobStatus::WAITING], JobStatus::RUNNING, &set)
+                .await;
         }
         finalize(ctx, a.id, exit, timed_out).await;
     }
 }
-

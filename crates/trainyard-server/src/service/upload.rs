@@ -20,7 +20,9 @@ const DRAIN_FACTOR: u64 = 4;
 enum Refused {
     #[error("entry {0} leaves the uploaded folder")]
     Escapes(String),
-    #[error("symlink {0} points outside the uploaded folder (targets must be relative, without '..')")]
+    #[error(
+        "symlink {0} points outside the uploaded folder (targets must be relative, without '..')"
+    )]
     SymlinkOut(String),
     #[error("entry {0} has a type other than file, folder or relative symlink")]
     Kind(String),
@@ -40,15 +42,29 @@ struct Counts {
 impl Service {
     /// Replaces the folder `url` of `project` with the tree of the tar archive `body`.
     /// `declared` is the request's content length, if any.
-    pub async fn upload<S, E>(&self, project: &str, url: &str, declared: Option<u64>, body: S) -> ApiResult<UploadResponse>
+    pub async fn upload<S, E>(
+        &self,
+        project: &str,
+        url: &str,
+        declared: Option<u64>,
+        body: S,
+    ) -> ApiResult<UploadResponse>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let dest = self.storage.resolve(project, url).map_err(|e| ApiError::InvalidArgument(format!("path: {e}")))?;
-        let root = self.storage.project_root(project).map_err(ApiError::internal)?;
+        let dest = self
+            .storage
+            .resolve(project, url)
+            .map_err(|e| ApiError::InvalidArgument(format!("path: {e}")))?;
+        let root = self
+            .storage
+            .project_root(project)
+            .map_err(ApiError::internal)?;
         if dest == root.canonicalize().map_err(ApiError::internal)? {
-            return Err(ApiError::InvalidArgument("path: must name a folder below the project's root".into()));
+            return Err(ApiError::InvalidArgument(
+                "path: must name a folder below the project's root".into(),
+            ));
         }
         let limit = self.max_upload_bytes;
         if declared.is_some_and(|n| n > limit) {
@@ -61,28 +77,52 @@ impl Service {
         // The old tree (or the refused one) goes with the staging folder, off the request path.
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(cleanup)).await;
         let counts = outcome?;
-        tracing::info!(project, path = url, files = counts.files, bytes = counts.bytes, "upload replaced a storage folder");
-        Ok(UploadResponse { is_success: true, path: url.to_owned(), files: counts.files, bytes: counts.bytes })
+        tracing::info!(
+            project,
+            path = url,
+            files = counts.files,
+            bytes = counts.bytes,
+            "upload replaced a storage folder"
+        );
+        Ok(UploadResponse {
+            is_success: true,
+            path: url.to_owned(),
+            files: counts.files,
+            bytes: counts.bytes,
+        })
     }
 
-    async fn receive_and_swap<S, E>(&self, staging: &Path, dest: &Path, limit: u64, mut body: S) -> ApiResult<Counts>
+    async fn receive_and_swap<S, E>(
+        &self,
+        staging: &Path,
+        dest: &Path,
+        limit: u64,
+        mut body: S,
+    ) -> ApiResult<Counts>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         let archive = staging.join("archive.tar");
-        let mut file = tokio::fs::File::create(&archive).await.map_err(ApiError::internal)?;
+        let mut file = tokio::fs::File::create(&archive)
+            .await
+            .map_err(ApiError::internal)?;
         let mut received = 0u64;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ApiError::InvalidArgument(format!("upload interrupted: {e}")))?;
+            let chunk =
+                chunk.map_err(|e| ApiError::InvalidArgument(format!("upload interrupted: {e}")))?;
             received += chunk.len() as u64;
             if received > limit {
                 drain(body, limit.saturating_mul(DRAIN_FACTOR)).await;
                 return Err(ApiError::UploadTooLarge(limit));
             }
-            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await.map_err(ApiError::internal)?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+                .await
+                .map_err(ApiError::internal)?;
         }
-        tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(ApiError::internal)?;
+        tokio::io::AsyncWriteExt::flush(&mut file)
+            .await
+            .map_err(ApiError::internal)?;
         drop(file);
         let storage = self.storage.clone();
         let (tree, dest) = (staging.join("tree"), dest.to_owned());
@@ -91,10 +131,12 @@ impl Service {
                 Refused::Io(io) => ApiError::internal(io),
                 other => ApiError::InvalidArgument(format!("upload refused: {other}")),
             })?;
-            storage.replace_tree(&tree, &dest).map_err(|e| match e.kind() {
-                io::ErrorKind::AlreadyExists => ApiError::InvalidArgument(format!("path: {e}")),
-                _ => ApiError::internal(e),
-            })?;
+            storage
+                .replace_tree(&tree, &dest)
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::AlreadyExists => ApiError::InvalidArgument(format!("path: {e}")),
+                    _ => ApiError::internal(e),
+                })?;
             Ok(counts)
         })
         .await
@@ -159,14 +201,22 @@ fn unpack(archive: &Path, tree: &Path) -> Result<Counts, Refused> {
             out.flush().map_err(Refused::Io)?;
             counts.files += 1;
         } else if kind.is_symlink() {
-            let link = entry.link_name().map_err(Refused::Format)?.ok_or_else(|| Refused::SymlinkOut(shown.clone()))?;
+            let link = entry
+                .link_name()
+                .map_err(Refused::Format)?
+                .ok_or_else(|| Refused::SymlinkOut(shown.clone()))?;
             let descends = !link.as_os_str().is_empty()
-                && link.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+                && link
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
             if !descends {
                 return Err(Refused::SymlinkOut(shown));
             }
             std::os::unix::fs::symlink(&link, &target).map_err(Refused::Io)?;
-        } else if matches!(kind, tar::EntryType::XGlobalHeader | tar::EntryType::XHeader) {
+        } else if matches!(
+            kind,
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader
+        ) {
             continue;
         } else {
             return Err(Refused::Kind(shown));
@@ -179,11 +229,21 @@ fn unpack(archive: &Path, tree: &Path) -> Result<Counts, Refused> {
 fn open_new(path: &Path, mode: u32) -> io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => return Err(io::Error::new(io::ErrorKind::AlreadyExists, "a folder has this name")),
+        Ok(m) if m.is_dir() => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "a folder has this name",
+            ))
+        }
         Ok(_) => std::fs::remove_file(path)?,
         Err(_) => {}
     }
-    std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).custom_flags(libc::O_NOFOLLOW).open(path)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
 }
 
 #[cfg(test)]
@@ -223,16 +283,25 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let counts = unpack(ar.path(), &tmp.path().join("t")).unwrap();
         assert_eq!((counts.files, counts.bytes), (2, 10));
-        assert_eq!(std::fs::read_to_string(tmp.path().join("t/link")).unwrap(), "print(1)\n");
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("t/link")).unwrap(),
+            "print(1)\n"
+        );
     }
 
     #[test]
     fn refuses_escapes() {
         let tmp = tempfile::tempdir().unwrap();
         let ar = archive(|b| file(b, "../evil", b"x"));
-        assert!(matches!(unpack(ar.path(), &tmp.path().join("t1")), Err(Refused::Escapes(_))));
+        assert!(matches!(
+            unpack(ar.path(), &tmp.path().join("t1")),
+            Err(Refused::Escapes(_))
+        ));
         let ar = archive(|b| file(b, "/abs", b"x"));
-        assert!(matches!(unpack(ar.path(), &tmp.path().join("t2")), Err(Refused::Escapes(_))));
+        assert!(matches!(
+            unpack(ar.path(), &tmp.path().join("t2")),
+            Err(Refused::Escapes(_))
+        ));
         for target in ["/etc", "../x", "a/../../x"] {
             let ar = archive(|b| {
                 let mut h = tar::Header::new_gnu();
@@ -241,7 +310,10 @@ mod tests {
                 b.append_link(&mut h, "l", target).unwrap();
             });
             let dir = tmp.path().join(format!("t-{}", target.replace('/', "_")));
-            assert!(matches!(unpack(ar.path(), &dir), Err(Refused::SymlinkOut(_))), "{target}");
+            assert!(
+                matches!(unpack(ar.path(), &dir), Err(Refused::SymlinkOut(_))),
+                "{target}"
+            );
         }
         assert!(!tmp.path().join("evil").exists());
     }

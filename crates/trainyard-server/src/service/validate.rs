@@ -44,27 +44,39 @@ fn path_error(field: &str, e: PathError) -> ApiError {
 /// Strips scheme and slashes so two storage paths compare lexically.
 fn lexical(url: &str) -> PathBuf {
     let t = url.trim();
-    let t = t.strip_prefix("obs://").or_else(|| t.strip_prefix("s3://")).unwrap_or(t);
-    t.split('/').filter(|p| !p.is_empty() && *p != ".").collect()
+    let t = t
+        .strip_prefix("obs://")
+        .or_else(|| t.strip_prefix("s3://"))
+        .unwrap_or(t);
+    t.split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect()
 }
 
 /// The boot file relative to the code directory, if it lies inside it.
 pub fn boot_relative(app_url: &str, boot_url: &str) -> Option<PathBuf> {
-    let rel = lexical(boot_url).strip_prefix(lexical(app_url)).ok()?.to_path_buf();
+    let rel = lexical(boot_url)
+        .strip_prefix(lexical(app_url))
+        .ok()?
+        .to_path_buf();
     (!rel.as_os_str().is_empty()).then_some(rel)
 }
 
 impl Checker<'_> {
     /// Resolves a storage path of `field`.
     pub fn resolve(&self, field: &str, url: &str) -> ApiResult<PathBuf> {
-        self.storage.resolve(self.project, url).map_err(|e| path_error(field, e))
+        self.storage
+            .resolve(self.project, url)
+            .map_err(|e| path_error(field, e))
     }
 
     /// Where a dataset version lives: `datasets/<dataset_id>/<version_id>/` in the project.
     pub fn dataset_dir(&self, dataset_id: &str, version: &str) -> ApiResult<PathBuf> {
         for (field, part) in [("dataset_id", dataset_id), ("dataset_version_id", version)] {
             if part.contains('/') || part.contains("..") || part.contains('\0') {
-                return Err(ApiError::InvalidArgument(format!("{field}: {part} is not a valid id")));
+                return Err(ApiError::InvalidArgument(format!(
+                    "{field}: {part} is not a valid id"
+                )));
             }
         }
         self.resolve("dataset_id", &format!("/datasets/{dataset_id}/{version}/"))
@@ -72,9 +84,13 @@ impl Checker<'_> {
 
     /// Validates and normalizes `cfg`.
     pub fn check(&self, mut cfg: JobConfig, purpose: Purpose) -> ApiResult<JobConfig> {
-        let workers = cfg.worker_server_num.ok_or_else(|| ApiError::required("worker_server_num"))?;
+        let workers = cfg
+            .worker_server_num
+            .ok_or_else(|| ApiError::required("worker_server_num"))?;
         if workers < 1 {
-            return Err(ApiError::param(format!("worker_server_num:{workers} must be >= 1")));
+            return Err(ApiError::param(format!(
+                "worker_server_num:{workers} must be >= 1"
+            )));
         }
         self.check_algorithm(&mut cfg, purpose)?;
         self.check_data(&mut cfg, purpose)?;
@@ -91,18 +107,28 @@ impl Checker<'_> {
                     return Err(ApiError::param("parameter label must not be empty"));
                 }
                 if !seen.insert(p.label.as_str()) {
-                    return Err(ApiError::param(format!("parameter label {} appears twice", p.label)));
+                    return Err(ApiError::param(format!(
+                        "parameter label {} appears twice",
+                        p.label
+                    )));
                 }
             }
         }
         if let Some(volumes) = &cfg.volumes {
-            if volumes.iter().any(|v| v.nfs.is_some() == v.host_path.is_some()) {
-                return Err(ApiError::param("each volume must have exactly one of nfs or host_path"));
+            if volumes
+                .iter()
+                .any(|v| v.nfs.is_some() == v.host_path.is_some())
+            {
+                return Err(ApiError::param(
+                    "each volume must have exactly one of nfs or host_path",
+                ));
             }
         }
         if let Some(max) = cfg.max_runtime_seconds {
             if max < 1 {
-                return Err(ApiError::param(format!("max_runtime_seconds:{max} must be >= 1")));
+                return Err(ApiError::param(format!(
+                    "max_runtime_seconds:{max} must be >= 1"
+                )));
             }
         }
         Ok(cfg)
@@ -125,32 +151,47 @@ impl Checker<'_> {
         }
         if let Some(model_id) = cfg.model_id {
             if self.catalog.builtin(model_id).is_none() {
-                return Err(ApiError::param(format!("model_id:{model_id} is not existed")));
+                return Err(ApiError::param(format!(
+                    "model_id:{model_id} is not existed"
+                )));
             }
             return Ok(());
         }
         match (&cfg.app_url, &cfg.boot_file_url) {
             (None, None) => return Err(ApiError::required("app_url")),
-            (Some(_), None) | (None, Some(_)) => return Err(ApiError::InvalidCombination("app_url", "boot_file_url")),
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ApiError::InvalidCombination("app_url", "boot_file_url"))
+            }
             (Some(app), Some(boot)) => {
                 let app_dir = self.resolve("app_url", app)?;
                 let boot_path = self.resolve("boot_file_url", boot)?;
                 let rel = boot_relative(app, boot).ok_or_else(|| {
-                    ApiError::InvalidArgument(format!("boot_file_url {boot} must be a file inside app_url {app}"))
+                    ApiError::InvalidArgument(format!(
+                        "boot_file_url {boot} must be a file inside app_url {app}"
+                    ))
                 })?;
                 if purpose == Purpose::Run {
                     if !app_dir.is_dir() {
-                        return Err(ApiError::InvalidArgument(format!("app_url: {app} does not exist")));
+                        return Err(ApiError::InvalidArgument(format!(
+                            "app_url: {app} does not exist"
+                        )));
                     }
-                    if !boot_path.is_file() || !boot_path.starts_with(&app_dir) || app_dir.join(&rel) != boot_path {
-                        return Err(ApiError::InvalidArgument(format!("boot_file_url: {boot} is not a file in app_url")));
+                    if !boot_path.is_file()
+                        || !boot_path.starts_with(&app_dir)
+                        || app_dir.join(&rel) != boot_path
+                    {
+                        return Err(ApiError::InvalidArgument(format!(
+                            "boot_file_url: {boot} is not a file in app_url"
+                        )));
                     }
                 }
             }
         }
         let engine_id = *cfg.engine_id.get_or_insert(1);
         if self.catalog.engine(engine_id).is_none() {
-            return Err(ApiError::param(format!("engine_id:{engine_id} is not existed")));
+            return Err(ApiError::param(format!(
+                "engine_id:{engine_id} is not existed"
+            )));
         }
         Ok(())
     }
@@ -158,7 +199,10 @@ impl Checker<'_> {
     fn check_data(&self, cfg: &mut JobConfig, purpose: Purpose) -> ApiResult<()> {
         let sources = cfg.data_source.as_ref().is_some_and(|d| !d.is_empty());
         let dataset = cfg.dataset_id.is_some() || cfg.dataset_version_id.is_some();
-        let given = [cfg.data_url.is_some(), dataset, sources].iter().filter(|b| **b).count();
+        let given = [cfg.data_url.is_some(), dataset, sources]
+            .iter()
+            .filter(|b| **b)
+            .count();
         if given > 1 {
             return Err(ApiError::InvalidArgument(
                 "exactly one of data_url, dataset_id+dataset_version_id or data_source may be given".into(),
@@ -194,7 +238,9 @@ impl Checker<'_> {
         let kind = match item.kind.as_deref().map(str::to_ascii_lowercase) {
             Some(k) => k,
             None if item.data_url.is_some() => "obs".to_owned(),
-            None if item.dataset_id.is_some() || item.dataset_version.is_some() => "dataset".to_owned(),
+            None if item.dataset_id.is_some() || item.dataset_version.is_some() => {
+                "dataset".to_owned()
+            }
             None => return Err(ApiError::required("data_source.type")),
         };
         match kind.as_str() {
@@ -202,18 +248,31 @@ impl Checker<'_> {
                 if item.dataset_id.is_some() || item.dataset_version.is_some() {
                     return Err(ApiError::InvalidCombination("data_url", "dataset_id"));
                 }
-                let url = item.data_url.as_ref().ok_or_else(|| ApiError::required("data_source.data_url"))?;
+                let url = item
+                    .data_url
+                    .as_ref()
+                    .ok_or_else(|| ApiError::required("data_source.data_url"))?;
                 self.resolve("data_source.data_url", url)?;
             }
             "dataset" => {
                 if item.data_url.is_some() {
                     return Err(ApiError::InvalidCombination("data_url", "dataset_id"));
                 }
-                let id = item.dataset_id.as_ref().ok_or_else(|| ApiError::required("data_source.dataset_id"))?;
-                let v = item.dataset_version.as_ref().ok_or_else(|| ApiError::required("data_source.dataset_version"))?;
+                let id = item
+                    .dataset_id
+                    .as_ref()
+                    .ok_or_else(|| ApiError::required("data_source.dataset_id"))?;
+                let v = item
+                    .dataset_version
+                    .as_ref()
+                    .ok_or_else(|| ApiError::required("data_source.dataset_version"))?;
                 self.dataset_dir(id, v)?;
             }
-            other => return Err(ApiError::param(format!("data_source.type:{other} is not one of obs, dataset"))),
+            other => {
+                return Err(ApiError::param(format!(
+                    "data_source.type:{other} is not one of obs, dataset"
+                )))
+            }
         }
         item.kind = Some(kind);
         Ok(())
@@ -241,7 +300,10 @@ impl Checker<'_> {
                 None => Err(ApiError::required("spec_id")),
             };
         };
-        let spec = self.catalog.spec(spec_id).ok_or_else(|| ApiError::param(format!("spec_id:{spec_id} is not existed")))?;
+        let spec = self
+            .catalog
+            .spec(spec_id)
+            .ok_or_else(|| ApiError::param(format!("spec_id:{spec_id} is not existed")))?;
         if workers > spec.max_num {
             return Err(ApiError::param(format!(
                 "worker_server_num:{workers} exceeds the maximum {} of {}",
@@ -289,8 +351,14 @@ mod tests {
 
     #[test]
     fn boot_file_must_be_inside_app() {
-        assert_eq!(boot_relative("/usr/app/", "/usr/app/boot.py"), Some(PathBuf::from("boot.py")));
-        assert_eq!(boot_relative("obs://b/app", "obs://b/app/sub/t.py"), Some(PathBuf::from("sub/t.py")));
+        assert_eq!(
+            boot_relative("/usr/app/", "/usr/app/boot.py"),
+            Some(PathBuf::from("boot.py"))
+        );
+        assert_eq!(
+            boot_relative("obs://b/app", "obs://b/app/sub/t.py"),
+            Some(PathBuf::from("sub/t.py"))
+        );
         assert_eq!(boot_relative("/usr/app/", "/usr/other/boot.py"), None);
         assert_eq!(boot_relative("/usr/app/", "/usr/app/"), None);
     }

@@ -29,7 +29,13 @@ pub fn job_summary(job: &Job, now: i64) -> JobSummary {
 }
 
 /// TJ-03 (`detail` true: with job fields and metrics as an object) or TJ-05 item.
-pub fn version_info(catalog: &Catalog, job: &Job, v: &Version, now: i64, detail: bool) -> VersionInfo {
+pub fn version_info(
+    catalog: &Catalog,
+    job: &Job,
+    v: &Version,
+    now: i64,
+    detail: bool,
+) -> VersionInfo {
     let c = &v.config;
     let builtin = c.model_id.and_then(|id| catalog.builtin(id));
     let engine_id = match builtin {
@@ -67,7 +73,12 @@ pub fn version_info(catalog: &Catalog, job: &Job, v: &Version, now: i64, detail:
         gpu_num: spec.map(|s| i64::from(s.gpu_num)),
         gpu_type: spec.map(|s| s.gpu_type.clone()),
         worker_server_num: c.worker_server_num.unwrap_or(1),
-        data_url: c.data_url.clone().or_else(|| c.data_source.iter().flatten().find_map(|d| d.data_url.clone())),
+        data_url: c.data_url.clone().or_else(|| {
+            c.data_source
+                .iter()
+                .flatten()
+                .find_map(|d| d.data_url.clone())
+        }),
         train_url: c.train_url.clone(),
         log_url: c.log_url.clone(),
         dataset_version_id: c.dataset_version_id.clone(),
@@ -75,7 +86,11 @@ pub fn version_info(catalog: &Catalog, job: &Job, v: &Version, now: i64, detail:
         data_source: c.data_source.clone(),
         model_id: c.model_id,
         model_metric_list: model_metrics,
-        system_metric_list: if detail { metrics } else { serde_json::Value::String(metrics.to_string()) },
+        system_metric_list: if detail {
+            metrics
+        } else {
+            serde_json::Value::String(metrics.to_string())
+        },
         user_image_url: c.user_image_url.clone(),
         user_command: c.user_command.clone(),
         resource_id: Some(v.resource_id.clone()),
@@ -94,11 +109,19 @@ pub fn version_info(catalog: &Catalog, job: &Job, v: &Version, now: i64, detail:
         storage: spec.map(|s| s.storage.clone()),
         no_resource: Some(false),
         job_type: 1,
-        pool_type: if c.pool_id.is_some() { "USER_DEFINED" } else { "SYSTEM_DEFINED" }.to_owned(),
+        pool_type: if c.pool_id.is_some() {
+            "USER_DEFINED"
+        } else {
+            "SYSTEM_DEFINED"
+        }
+        .to_owned(),
         pod_version: None,
         task_summary: serde_json::json!({}),
         model_outputs: Vec::new(),
-        error_result: v.failure_reason.as_ref().map(|r| serde_json::json!({"error_message": r})),
+        error_result: v
+            .failure_reason
+            .as_ref()
+            .map(|r| serde_json::json!({"error_message": r})),
         user_frame_image: None,
         is_zombie: None,
         outputs: None,

@@ -24,8 +24,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use trainyard_api::training::Flavor;
 use trainyard_api::visualization::{
-    CreateVisualizationRequest, CreateVisualizationResponse, ScheduleInput, ScheduleOutput, VisualizationDetails,
-    VisualizationJob, VisualizationListResponse,
+    CreateVisualizationRequest, CreateVisualizationResponse, ScheduleInput, ScheduleOutput,
+    VisualizationDetails, VisualizationJob, VisualizationListResponse,
 };
 use trainyard_api::JobStatus;
 use trainyard_exec::{Attach, ExecHandle, RunExit, RunOutcome, Running};
@@ -33,7 +33,12 @@ use trainyard_store::{duration_ms, NewVizJob, Store, VizFilter, VizJob, VizSet, 
 use trainyard_viz::server::{Launcher, Target};
 
 /// Statuses a stop (and a stop-then-delete) is allowed from.
-const STOPPABLE: [JobStatus; 4] = [JobStatus::INIT, JobStatus(2), JobStatus::SUBMIT_TRYING, JobStatus::WAITING];
+const STOPPABLE: [JobStatus; 4] = [
+    JobStatus::INIT,
+    JobStatus(2),
+    JobStatus::SUBMIT_TRYING,
+    JobStatus::WAITING,
+];
 /// Statuses a restart is allowed from (terminal).
 const RESTARTABLE: [JobStatus; 8] = [
     JobStatus(3),
@@ -89,7 +94,10 @@ pub struct VizContext {
 
 impl VizContext {
     /// From `[viz]`; `data_dir` and `listen` give the defaults.
-    #[expect(clippy::too_many_arguments, reason = "plain wiring of the server's parts")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "plain wiring of the server's parts"
+    )]
     pub fn new(
         cfg: &VizConfig,
         data_dir: &Path,
@@ -100,7 +108,10 @@ impl VizContext {
         shim_program: PathBuf,
         runs_dir: PathBuf,
     ) -> Self {
-        let tb = cfg.tensorboard.clone().unwrap_or_else(|| data_dir.join("tensorboard-venv/bin/tensorboard"));
+        let tb = cfg
+            .tensorboard
+            .clone()
+            .unwrap_or_else(|| data_dir.join("tensorboard-venv/bin/tensorboard"));
         Self {
             store,
             storage,
@@ -109,9 +120,18 @@ impl VizContext {
             runs_dir,
             tensorboard: Launcher::TensorBoard(tb),
             mindinsight: cfg.mindinsight.clone().map(Launcher::Template),
-            demand: Resources { cores: cfg.cores.unwrap_or(1), memory_gb: cfg.memory_gb.unwrap_or(1), gpus: 0 },
+            demand: Resources {
+                cores: cfg.cores.unwrap_or(1),
+                memory_gb: cfg.memory_gb.unwrap_or(1),
+                gpus: 0,
+            },
             start_timeout: Duration::from_secs(cfg.start_timeout_seconds.unwrap_or(60)),
-            public_base: cfg.public_base.clone().unwrap_or_else(|| format!("http://{listen}")).trim_end_matches('/').to_owned(),
+            public_base: cfg
+                .public_base
+                .clone()
+                .unwrap_or_else(|| format!("http://{listen}"))
+                .trim_end_matches('/')
+                .to_owned(),
             quotas: cfg.quotas.unwrap_or(10),
             job_count_limit: cfg.job_count_limit.unwrap_or(1000),
         }
@@ -151,7 +171,10 @@ pub struct VizManager {
 impl VizManager {
     /// Starts the manager and brings back what was active before a restart.
     pub async fn start(ctx: VizContext) -> ApiResult<Self> {
-        let mgr = Self { ctx: Arc::new(ctx), tasks: Arc::new(Mutex::new(HashMap::new())) };
+        let mgr = Self {
+            ctx: Arc::new(ctx),
+            tasks: Arc::new(Mutex::new(HashMap::new())),
+        };
         mgr.recover().await?;
         Ok(mgr)
     }
@@ -164,7 +187,10 @@ impl VizManager {
     async fn recover(&self) -> ApiResult<()> {
         let ctx = &self.ctx;
         for job in ctx.store.viz_in(&ACTIVE).await? {
-            let handle: Option<ExecHandle> = job.handle.as_deref().and_then(|h| serde_json::from_str(h).ok());
+            let handle: Option<ExecHandle> = job
+                .handle
+                .as_deref()
+                .and_then(|h| serde_json::from_str(h).ok());
             let attach = match handle {
                 Some(h) => {
                     let dir = PathBuf::from(&job.run_dir);
@@ -176,7 +202,10 @@ impl VizManager {
             };
             match attach {
                 Attach::Alive(running) => {
-                    tracing::info!(viz.id = job.id, "reattached to a running visualization server");
+                    tracing::info!(
+                        viz.id = job.id,
+                        "reattached to a running visualization server"
+                    );
                     self.spawn(job.id, Some(running));
                 }
                 Attach::Finished(_) | Attach::Lost if job.status == JobStatus::KILLING => {
@@ -186,7 +215,11 @@ impl VizManager {
                     finish(ctx, job.id, End::Stopped).await;
                 }
                 Attach::Finished(_) | Attach::Lost => {
-                    tracing::info!(viz.id = job.id, status = job.status.0, "starting a visualization server again after a restart");
+                    tracing::info!(
+                        viz.id = job.id,
+                        status = job.status.0,
+                        "starting a visualization server again after a restart"
+                    );
                     self.spawn(job.id, None);
                 }
             }
@@ -225,7 +258,12 @@ impl VizManager {
 
     /// Asks the task of `id` to stop; a job without a task ends at once.
     async fn stop(&self, id: i64) {
-        let sent = self.tasks.lock().expect("viz tasks lock").get(&id).is_some_and(|tx| tx.send(()).is_ok());
+        let sent = self
+            .tasks
+            .lock()
+            .expect("viz tasks lock")
+            .get(&id)
+            .is_some_and(|tx| tx.send(()).is_ok());
         if !sent {
             finish(&self.ctx, id, End::Stopped).await;
         }
@@ -244,14 +282,20 @@ enum End {
 
 /// Records the end of a run: 12 if the job was stopping, else 10 or 11.
 async fn finish(ctx: &VizContext, id: i64, end: End) {
-    let Ok(Some(job)) = ctx.store.viz_by_id(id).await else { return };
+    let Ok(Some(job)) = ctx.store.viz_by_id(id).await else {
+        return;
+    };
     let (to, reason) = match end {
         _ if job.status == JobStatus::KILLING => (JobStatus::KILLED, None),
         End::Stopped => (JobStatus::KILLED, None),
         End::AutoStopped => (JobStatus::COMPLETED, None),
         End::Failed(reason) => (JobStatus::FAILED, Some(reason)),
     };
-    let set = VizSet { end_time: Some(now_ms()), failure_reason: reason.clone(), ..Default::default() };
+    let set = VizSet {
+        end_time: Some(now_ms()),
+        failure_reason: reason.clone(),
+        ..Default::default()
+    };
     let mut from = ACTIVE.to_vec();
     from.push(JobStatus::SUBMIT_FAILED);
     match ctx.store.viz_transition(id, &from, to, &set).await {
@@ -260,7 +304,9 @@ async fn finish(ctx: &VizContext, id: i64, end: End) {
             None => tracing::info!(viz.id = id, status = to.0, "visualization job ended"),
         },
         Ok(false) => {}
-        Err(e) => tracing::error!(viz.id = id, error = %e, "cannot record the end of a visualization job"),
+        Err(e) => {
+            tracing::error!(viz.id = id, error = %e, "cannot record the end of a visualization job")
+        }
     }
 }
 
@@ -291,7 +337,11 @@ async fn sleep_until_ms(deadline: Option<i64>) {
 }
 
 /// Waits for the server to exit after a stop request; returns the exit.
-async fn stop_and_wait(run_dir: &Path, handle: ExecHandle, running: &mut Running) -> Option<RunExit> {
+async fn stop_and_wait(
+    run_dir: &Path,
+    handle: ExecHandle,
+    running: &mut Running,
+) -> Option<RunExit> {
     if let Err(e) = trainyard_exec::request_stop(run_dir, handle, STOP_GRACE) {
         tracing::warn!(run_dir = %run_dir.display(), error = %e, "stop request failed");
     }
@@ -300,26 +350,44 @@ async fn stop_and_wait(run_dir: &Path, handle: ExecHandle, running: &mut Running
 
 fn died(run_dir: &Path, exit: Option<&RunExit>) -> String {
     let how = match exit.map(|e| &e.outcome) {
-        Some(RunOutcome::Failed { exit_code: Some(c), .. }) => format!("exited with code {c}"),
-        Some(RunOutcome::Failed { signal: Some(s), .. }) => format!("was killed by signal {s}"),
+        Some(RunOutcome::Failed {
+            exit_code: Some(c), ..
+        }) => format!("exited with code {c}"),
+        Some(RunOutcome::Failed {
+            signal: Some(s), ..
+        }) => format!("was killed by signal {s}"),
         Some(RunOutcome::SpawnFailed { message }) => format!("could not be started: {message}"),
         Some(_) => "exited".to_owned(),
         None => "vanished".to_owned(),
     };
     let tail = trainyard_viz::server::log_tail(run_dir, 3);
-    format!("the visualization server {how} (log: {}): {tail}", trainyard_viz::server::log_file(run_dir).display())
+    format!(
+        "the visualization server {how} (log: {}): {tail}",
+        trainyard_viz::server::log_file(run_dir).display()
+    )
 }
 
 /// Runs one job from its current status to its end.
-async fn supervise(ctx: &VizContext, id: i64, attached: Option<Running>, mut stop_rx: mpsc::UnboundedReceiver<()>) {
-    let Ok(Some(job)) = ctx.store.viz_by_id(id).await else { return };
+async fn supervise(
+    ctx: &VizContext,
+    id: i64,
+    attached: Option<Running>,
+    mut stop_rx: mpsc::UnboundedReceiver<()>,
+) {
+    let Ok(Some(job)) = ctx.store.viz_by_id(id).await else {
+        return;
+    };
     if job.status == JobStatus::KILLING && attached.is_none() {
         return finish(ctx, id, End::Stopped).await;
     }
     if job.deadline.is_some_and(|d| d <= now_ms()) {
         // The deadline passed while the server was down.
         if let Some(mut r) = attached {
-            if let Some(h) = job.handle.as_deref().and_then(|h| serde_json::from_str::<ExecHandle>(h).ok()) {
+            if let Some(h) = job
+                .handle
+                .as_deref()
+                .and_then(|h| serde_json::from_str::<ExecHandle>(h).ok())
+            {
                 stop_and_wait(Path::new(&job.run_dir), h, &mut r).await;
             }
         }
@@ -330,12 +398,23 @@ async fn supervise(ctx: &VizContext, id: i64, attached: Option<Running>, mut sto
     let (_lease, mut running, handle, port): (Lease, Running, ExecHandle, u16) = match attached {
         Some(r) => {
             let lease = ctx.executor.acquire_now(ctx.demand).await;
-            let port = job.port.and_then(|p| u16::try_from(p).ok()).unwrap_or_default();
+            let port = job
+                .port
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or_default();
             let handle = r.handle();
             (lease, r, handle, port)
         }
         None => {
-            let _ = ctx.store.viz_transition(id, &[JobStatus::INIT], JobStatus::WAITING, &VizSet::default()).await;
+            let _ = ctx
+                .store
+                .viz_transition(
+                    id,
+                    &[JobStatus::INIT],
+                    JobStatus::WAITING,
+                    &VizSet::default(),
+                )
+                .await;
             let lease = tokio::select! {
                 lease = ctx.executor.acquire(ctx.demand) => lease,
                 Some(()) = stop_rx.recv() => return finish(ctx, id, End::Stopped).await,
@@ -344,7 +423,10 @@ async fn supervise(ctx: &VizContext, id: i64, attached: Option<Running>, mut sto
                 Ok((running, handle, port)) => (lease, running, handle, port),
                 Err(message) => {
                     let _ = std::fs::create_dir_all(&run_dir);
-                    let _ = std::fs::write(trainyard_viz::server::log_file(&run_dir), format!("[trainyard] {message}\n"));
+                    let _ = std::fs::write(
+                        trainyard_viz::server::log_file(&run_dir),
+                        format!("[trainyard] {message}\n"),
+                    );
                     return finish(ctx, id, End::Failed(message)).await;
                 }
             }
@@ -376,22 +458,44 @@ async fn supervise(ctx: &VizContext, id: i64, attached: Option<Running>, mut sto
             _ = tokio::time::sleep(PROBE_EVERY) => {}
         }
     }
-    let Ok(Some(job)) = ctx.store.viz_by_id(id).await else { return };
+    let Ok(Some(job)) = ctx.store.viz_by_id(id).await else {
+        return;
+    };
     let now = now_ms();
     let deadline = match job.deadline {
         Some(d) => Some(d),
-        None => schedule_delay(job.schedule_unit.as_deref(), job.schedule_duration).map(|d| now + d.as_millis() as i64),
+        None => schedule_delay(job.schedule_unit.as_deref(), job.schedule_duration)
+            .map(|d| now + d.as_millis() as i64),
     };
-    let set = VizSet { start_time: job.start_time.is_none().then_some(now), deadline, ..Default::default() };
-    let from = [JobStatus::INIT, JobStatus::WAITING, JobStatus::SUBMIT_TRYING, JobStatus::RUNNING];
-    match ctx.store.viz_transition(id, &from, JobStatus::RUNNING, &set).await {
-        Ok(true) => tracing::info!(viz.id = id, port, "visualization server answers; job running"),
+    let set = VizSet {
+        start_time: job.start_time.is_none().then_some(now),
+        deadline,
+        ..Default::default()
+    };
+    let from = [
+        JobStatus::INIT,
+        JobStatus::WAITING,
+        JobStatus::SUBMIT_TRYING,
+        JobStatus::RUNNING,
+    ];
+    match ctx
+        .store
+        .viz_transition(id, &from, JobStatus::RUNNING, &set)
+        .await
+    {
+        Ok(true) => tracing::info!(
+            viz.id = id,
+            port,
+            "visualization server answers; job running"
+        ),
         Ok(false) => {
             // Stopped meanwhile.
             stop_and_wait(&run_dir, handle, &mut running).await;
             return finish(ctx, id, End::Stopped).await;
         }
-        Err(e) => tracing::error!(viz.id = id, error = %e, "cannot mark a visualization job running"),
+        Err(e) => {
+            tracing::error!(viz.id = id, error = %e, "cannot mark a visualization job running")
+        }
     }
 
     // Running until stopped, auto-stopped or dead.
@@ -411,28 +515,64 @@ async fn supervise(ctx: &VizContext, id: i64, attached: Option<Running>, mut sto
 }
 
 /// Starts the server under a shim on a free port and records handle and port.
-async fn launch(ctx: &VizContext, job: &VizJob, prefix: &str) -> Result<(Running, ExecHandle, u16), String> {
-    let launcher = ctx.launcher(&job.job_type).ok_or_else(|| format!("job_type {} is not configured", job.job_type))?;
+async fn launch(
+    ctx: &VizContext,
+    job: &VizJob,
+    prefix: &str,
+) -> Result<(Running, ExecHandle, u16), String> {
+    let launcher = ctx
+        .launcher(&job.job_type)
+        .ok_or_else(|| format!("job_type {} is not configured", job.job_type))?;
     let env = crate::service::launch::base_environment();
-    let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).unwrap_or_default();
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     launcher.available(&path)?;
-    let logdir = ctx.storage.resolve(&job.project_id, &job.train_url).map_err(|e| format!("train_url: {e}"))?;
+    let logdir = ctx
+        .storage
+        .resolve(&job.project_id, &job.train_url)
+        .map_err(|e| format!("train_url: {e}"))?;
     std::fs::create_dir_all(&logdir).map_err(|e| format!("train_url {}: {e}", job.train_url))?;
     let port = trainyard_viz::free_port().map_err(|e| e.to_string())?;
     let run_dir = PathBuf::from(&job.run_dir);
-    let target = Target { logdir: &logdir, port, prefix };
-    let spec = trainyard_viz::server::run_spec(launcher, &target, &run_dir, env, STOP_GRACE.as_secs());
-    let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program).await.map_err(|e| e.to_string())?;
+    let target = Target {
+        logdir: &logdir,
+        port,
+        prefix,
+    };
+    let spec =
+        trainyard_viz::server::run_spec(launcher, &target, &run_dir, env, STOP_GRACE.as_secs());
+    let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program)
+        .await
+        .map_err(|e| e.to_string())?;
     let set = VizSet {
         port: Some(i64::from(port)),
         handle: Some(serde_json::to_string(&handle).map_err(|e| e.to_string())?),
         ..Default::default()
     };
-    let status = ctx.store.viz_by_id(job.id).await.ok().flatten().map(|j| j.status).unwrap_or(JobStatus::WAITING);
-    if let Err(e) = ctx.store.viz_transition(job.id, &[status], status, &set).await {
+    let status = ctx
+        .store
+        .viz_by_id(job.id)
+        .await
+        .ok()
+        .flatten()
+        .map(|j| j.status)
+        .unwrap_or(JobStatus::WAITING);
+    if let Err(e) = ctx
+        .store
+        .viz_transition(job.id, &[status], status, &set)
+        .await
+    {
         tracing::error!(viz.id = job.id, error = %e, "cannot record a visualization server's handle");
     }
-    tracing::info!(viz.id = job.id, proc.pid = handle.shim_pid, port, "visualization server started");
+    tracing::info!(
+        viz.id = job.id,
+        proc.pid = handle.shim_pid,
+        port,
+        "visualization server started"
+    );
     Ok((running, handle, port))
 }
 
@@ -446,7 +586,15 @@ fn path_error(e: PathError) -> ApiError {
 
 /// Validated `schedule`: (unit, amount) or none.
 fn check_schedule(items: &[ScheduleInput]) -> ApiResult<Option<(String, i64)>> {
-    let Some(s) = items.iter().find(|s| s.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("stop"))).or(items.first()) else {
+    let Some(s) = items
+        .iter()
+        .find(|s| {
+            s.kind
+                .as_deref()
+                .is_some_and(|k| k.eq_ignore_ascii_case("stop"))
+        })
+        .or(items.first())
+    else {
         return Ok(None);
     };
     match s.kind.as_deref() {
@@ -454,15 +602,28 @@ fn check_schedule(items: &[ScheduleInput]) -> ApiResult<Option<(String, i64)>> {
         Some(k) => return Err(ApiError::param(format!("schedule.type:{k} must be stop"))),
         None => return Err(ApiError::required("schedule.type")),
     }
-    let unit = match s.time_unit.as_deref().map(str::to_ascii_uppercase).as_deref() {
+    let unit = match s
+        .time_unit
+        .as_deref()
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
         Some("HOURS") => "HOURS",
         Some("MINUTES") => "MINUTES",
-        Some(other) => return Err(ApiError::param(format!("schedule.time_unit:{other} must be HOURS or MINUTES"))),
+        Some(other) => {
+            return Err(ApiError::param(format!(
+                "schedule.time_unit:{other} must be HOURS or MINUTES"
+            )))
+        }
         None => return Err(ApiError::required("schedule.time_unit")),
     };
-    let amount = s.duration.ok_or_else(|| ApiError::required("schedule.duration"))?;
+    let amount = s
+        .duration
+        .ok_or_else(|| ApiError::required("schedule.duration"))?;
     if !(0..=24).contains(&amount) {
-        return Err(ApiError::param(format!("schedule.duration:{amount} must be in [0,24]")));
+        return Err(ApiError::param(format!(
+            "schedule.duration:{amount} must be in [0,24]"
+        )));
     }
     Ok(Some((unit.to_owned(), amount)))
 }
@@ -471,7 +632,11 @@ impl Service {
     fn viz_view(&self, job: &VizJob, now: i64) -> VisualizationJob {
         let ctx = self.viz.ctx();
         let schedule = match (&job.schedule_unit, job.schedule_duration) {
-            (Some(unit), Some(n)) => vec![ScheduleOutput { kind: "stop".into(), time_unit: unit.clone(), duration: n }],
+            (Some(unit), Some(n)) => vec![ScheduleOutput {
+                kind: "stop".into(),
+                time_unit: unit.clone(),
+                duration: n,
+            }],
             _ => Vec::new(),
         };
         VisualizationJob {
@@ -485,7 +650,9 @@ impl Service {
             train_url: job.train_url.clone(),
             resource_id: job.resource_id.clone(),
             job_type: job.job_type.clone(),
-            flavor: Flavor { code: job.flavor_code.clone() },
+            flavor: Flavor {
+                code: job.flavor_code.clone(),
+            },
             schedule,
             remaining_duration: match job.deadline {
                 Some(d) if job.status.is_running() => Some((d - now).max(0)),
@@ -509,7 +676,11 @@ impl Service {
     fn check_launcher(&self, job_type: &str) -> ApiResult<()> {
         let ctx = self.viz.ctx();
         let env = crate::service::launch::base_environment();
-        let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).unwrap_or_default();
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         match ctx.launcher(job_type) {
             None => Err(ApiError::VizUnavailable(
                 "MindInsight is not configured on this server: set [viz] mindinsight to its command line".into(),
@@ -528,7 +699,11 @@ impl Service {
     }
 
     /// VJ-01.
-    pub async fn create_viz(&self, project: &str, req: CreateVisualizationRequest) -> ApiResult<CreateVisualizationResponse> {
+    pub async fn create_viz(
+        &self,
+        project: &str,
+        req: CreateVisualizationRequest,
+    ) -> ApiResult<CreateVisualizationResponse> {
         let name = req.job_name.ok_or_else(|| ApiError::required("job_name"))?;
         if !valid_name(&name, 20) {
             return Err(ApiError::ParameterError(format!("Illegal name: {name}")));
@@ -537,16 +712,27 @@ impl Service {
         if desc.chars().count() > 256 {
             return Err(ApiError::param("job_desc must be at most 256 characters"));
         }
-        let train_url = req.train_url.ok_or_else(|| ApiError::required("train_url"))?;
-        self.storage.resolve(project, &train_url).map_err(path_error)?;
-        let job_type = req.job_type.unwrap_or_else(|| "tensorboard".into()).to_ascii_lowercase();
+        let train_url = req
+            .train_url
+            .ok_or_else(|| ApiError::required("train_url"))?;
+        self.storage
+            .resolve(project, &train_url)
+            .map_err(path_error)?;
+        let job_type = req
+            .job_type
+            .unwrap_or_else(|| "tensorboard".into())
+            .to_ascii_lowercase();
         if job_type != "tensorboard" && job_type != "mindinsight" {
-            return Err(ApiError::param(format!("job_type:{job_type} must be tensorboard or mindinsight")));
+            return Err(ApiError::param(format!(
+                "job_type:{job_type} must be tensorboard or mindinsight"
+            )));
         }
         let flavor_code = req.flavor.and_then(|f| f.code);
         if let Some(code) = &flavor_code {
             if self.catalog.spec_by_code(code).is_none() {
-                return Err(ApiError::param(format!("flavor.code:{code} is not existed")));
+                return Err(ApiError::param(format!(
+                    "flavor.code:{code} is not existed"
+                )));
             }
         }
         let schedule = check_schedule(&req.schedule)?;
@@ -567,7 +753,9 @@ impl Service {
             run_dir_template: self.runs_dir.join("viz-{id}").display().to_string(),
         };
         let job = self.store.create_viz(&new).await.map_err(|e| match e {
-            trainyard_store::Error::Conflict => ApiError::NameExists(format!("Job name:{name} is existed")),
+            trainyard_store::Error::Conflict => {
+                ApiError::NameExists(format!("Job name:{name} is existed"))
+            }
             other => other.into(),
         })?;
         self.viz.spawn(job.id, None);
@@ -582,7 +770,11 @@ impl Service {
     }
 
     /// VJ-02.
-    pub async fn list_viz(&self, project: &str, q: &Params) -> ApiResult<VisualizationListResponse> {
+    pub async fn list_viz(
+        &self,
+        project: &str,
+        q: &Params,
+    ) -> ApiResult<VisualizationListResponse> {
         let per_page = q.int("per_page", 10, 1, 1000)?;
         let page = q.int("page", 1, 1, 65535)?;
         let sort = match q.sort_by().as_deref() {
@@ -619,17 +811,33 @@ impl Service {
 
     /// VJ-03.
     pub async fn get_viz(&self, project: &str, id: i64) -> ApiResult<VisualizationDetails> {
-        let job = self.store.get_viz(project, id).await?.ok_or_else(|| not_found(id))?;
-        Ok(VisualizationDetails { is_success: true, job: self.viz_view(&job, now_ms()) })
+        let job = self
+            .store
+            .get_viz(project, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        Ok(VisualizationDetails {
+            is_success: true,
+            job: self.viz_view(&job, now_ms()),
+        })
     }
 
     /// VJ-04.
-    pub async fn update_viz_description(&self, project: &str, id: i64, desc: Option<String>) -> ApiResult<()> {
+    pub async fn update_viz_description(
+        &self,
+        project: &str,
+        id: i64,
+        desc: Option<String>,
+    ) -> ApiResult<()> {
         let desc = desc.ok_or_else(|| ApiError::required("job_desc"))?;
         if desc.chars().count() > 256 {
             return Err(ApiError::param("job_desc must be at most 256 characters"));
         }
-        if !self.store.update_viz_description(project, id, &desc).await? {
+        if !self
+            .store
+            .update_viz_description(project, id, &desc)
+            .await?
+        {
             return Err(not_found(id));
         }
         Ok(())
@@ -637,12 +845,28 @@ impl Service {
 
     /// VJ-06: 1/2/4/7/8 -> 9, then 12 once the server is gone.
     pub async fn stop_viz(&self, project: &str, id: i64) -> ApiResult<()> {
-        let job = self.store.get_viz(project, id).await?.ok_or_else(|| not_found(id))?;
+        let job = self
+            .store
+            .get_viz(project, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
         let mut from = STOPPABLE.to_vec();
         from.push(JobStatus::RUNNING);
-        if !self.store.viz_transition(id, &from, JobStatus::KILLING, &VizSet::default()).await? {
-            let status = self.store.viz_by_id(id).await?.map(|j| j.status).unwrap_or(job.status);
-            return Err(ApiError::WrongStatus { action: "stop", status });
+        if !self
+            .store
+            .viz_transition(id, &from, JobStatus::KILLING, &VizSet::default())
+            .await?
+        {
+            let status = self
+                .store
+                .viz_by_id(id)
+                .await?
+                .map(|j| j.status)
+                .unwrap_or(job.status);
+            return Err(ApiError::WrongStatus {
+                action: "stop",
+                status,
+            });
         }
         self.viz.stop(id).await;
         Ok(())
@@ -650,15 +874,27 @@ impl Service {
 
     /// VJ-07: from a terminal status back to 1 with a fresh server and deadline.
     pub async fn restart_viz(&self, project: &str, id: i64) -> ApiResult<()> {
-        let job = self.store.get_viz(project, id).await?.ok_or_else(|| not_found(id))?;
+        let job = self
+            .store
+            .get_viz(project, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
         if !RESTARTABLE.contains(&job.status) {
-            return Err(ApiError::WrongStatus { action: "resubmit", status: job.status });
+            return Err(ApiError::WrongStatus {
+                action: "resubmit",
+                status: job.status,
+            });
         }
         self.check_launcher(&job.job_type)?;
         self.check_viz_quota(project, false).await?;
         match self.store.restart_viz(project, id, &RESTARTABLE).await? {
             None => return Err(not_found(id)),
-            Some(Err(status)) => return Err(ApiError::WrongStatus { action: "resubmit", status }),
+            Some(Err(status)) => {
+                return Err(ApiError::WrongStatus {
+                    action: "resubmit",
+                    status,
+                })
+            }
             Some(Ok(())) => {}
         }
         self.viz.spawn(id, None);
@@ -667,9 +903,18 @@ impl Service {
 
     /// VJ-05: refused while stopping (9); an active job is stopped, then removed.
     pub async fn delete_viz(&self, project: &str, id: i64) -> ApiResult<()> {
-        let status = match self.store.mark_viz_deleted(project, id, &[JobStatus::KILLING]).await? {
+        let status = match self
+            .store
+            .mark_viz_deleted(project, id, &[JobStatus::KILLING])
+            .await?
+        {
             None => return Err(not_found(id)),
-            Some(Err(status)) => return Err(ApiError::WrongStatus { action: "delete", status }),
+            Some(Err(status)) => {
+                return Err(ApiError::WrongStatus {
+                    action: "delete",
+                    status,
+                })
+            }
             Some(Ok(status)) => status,
         };
         if status.is_terminal() {
@@ -680,7 +925,11 @@ impl Service {
         }
         let mut from = STOPPABLE.to_vec();
         from.push(JobStatus::RUNNING);
-        if self.store.viz_transition(id, &from, JobStatus::KILLING, &VizSet::default()).await? {
+        if self
+            .store
+            .viz_transition(id, &from, JobStatus::KILLING, &VizSet::default())
+            .await?
+        {
             self.viz.stop(id).await;
         } else if let Some(job) = self.store.viz_by_id(id).await? {
             if job.status.is_terminal() {
@@ -691,8 +940,17 @@ impl Service {
     }
 
     /// For the proxy: the live job `id` of `project` whose public path uses `job_type`.
-    pub async fn viz_for_proxy(&self, project: &str, job_type: &str, id: i64) -> ApiResult<Option<VizJob>> {
-        Ok(self.store.get_viz(project, id).await?.filter(|j| j.job_type == job_type))
+    pub async fn viz_for_proxy(
+        &self,
+        project: &str,
+        job_type: &str,
+        id: i64,
+    ) -> ApiResult<Option<VizJob>> {
+        Ok(self
+            .store
+            .get_viz(project, id)
+            .await?
+            .filter(|j| j.job_type == job_type))
     }
 }
 
@@ -701,19 +959,32 @@ mod tests {
     use super::*;
 
     fn item(kind: &str, unit: &str, n: i64) -> ScheduleInput {
-        ScheduleInput { kind: Some(kind.into()), time_unit: Some(unit.into()), duration: Some(n) }
+        ScheduleInput {
+            kind: Some(kind.into()),
+            time_unit: Some(unit.into()),
+            duration: Some(n),
+        }
     }
 
     #[test]
     fn schedules() {
         assert_eq!(check_schedule(&[]).unwrap(), None);
-        assert_eq!(check_schedule(&[item("STOP", "hours", 2)]).unwrap(), Some(("HOURS".into(), 2)));
-        assert_eq!(check_schedule(&[item("stop", "Minutes", 1)]).unwrap(), Some(("MINUTES".into(), 1)));
+        assert_eq!(
+            check_schedule(&[item("STOP", "hours", 2)]).unwrap(),
+            Some(("HOURS".into(), 2))
+        );
+        assert_eq!(
+            check_schedule(&[item("stop", "Minutes", 1)]).unwrap(),
+            Some(("MINUTES".into(), 1))
+        );
         assert!(check_schedule(&[item("start", "HOURS", 1)]).is_err());
         assert!(check_schedule(&[item("stop", "DAYS", 1)]).is_err());
         assert!(check_schedule(&[item("stop", "HOURS", 25)]).is_err());
         assert!(check_schedule(&[item("stop", "HOURS", -1)]).is_err());
-        assert_eq!(schedule_delay(Some("MINUTES"), Some(1)), Some(Duration::from_secs(60)));
+        assert_eq!(
+            schedule_delay(Some("MINUTES"), Some(1)),
+            Some(Duration::from_secs(60))
+        );
         assert_eq!(schedule_delay(Some("HOURS"), Some(0)), None);
     }
 }
