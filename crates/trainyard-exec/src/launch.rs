@@ -5,7 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::{proc, run_dir, Error, ExecHandle, Result, RunExit, RunSpec};
+use nix::sys::signal::Signal;
+
+use crate::{
+    proc, run_dir, signal, Error, ExecHandle, Result, RunExit, RunOutcome, RunSpec, StopRequest,
+};
 
 /// How often a reattached run's shim is checked in `/proc`.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -13,8 +17,10 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// Start the shim for `spec`: writes `spec.json`, spawns `<shim_program> shim <run_dir>`.
 ///
 /// Returns once the shim is spawned and its start time read. The shim's stdout and stderr go to
-/// `<run_dir>/shim.log`. Stale `exit.json`/`stop.json`/`workers.json`/`shim.json` from an
-/// earlier use of the directory are removed first.
+/// `<run_dir>/shim.log`. Nothing of an earlier launch into the same directory is removed: the
+/// shim that claims the run first (`shim.json`) is the only one that ever starts its workers,
+/// and [`Running::wait`] follows that one, so launching again after a server crash can never
+/// run the job twice.
 pub async fn launch(spec: &RunSpec, shim_program: &Path) -> Result<(ExecHandle, Running)> {
     let spec = spec.clone();
     let (dir, log) = tokio::task::spawn_blocking(move || prepare(spec))
@@ -52,21 +58,38 @@ pub async fn launch(spec: &RunSpec, shim_program: &Path) -> Result<(ExecHandle, 
     ))
 }
 
-/// Creates the run directory, clears stale files, writes `spec.json`, opens `shim.log`.
-fn prepare(mut spec: RunSpec) -> Result<(PathBuf, File)> {
-    fs::create_dir_all(&spec.run_dir)?;
-    let dir = fs::canonicalize(&spec.run_dir)?;
+/// Makes `run_dir` ready for a new run of something restartable (a visualization server):
+/// removes the previous run's claim, stop request, workers and exit. Refused while the shim
+/// that claimed the previous run is alive. Training jobs never reuse a run directory, so
+/// their runs cannot be started twice.
+pub fn reset_run_dir(run_dir: &Path) -> Result<()> {
+    if let Some(owner) = run_dir::read_claim(run_dir) {
+        if proc::is_alive(owner.pid, owner.start_time) {
+            return Err(Error::Spawn(format!(
+                "the previous run in {} is still alive (shim {})",
+                run_dir.display(),
+                owner.pid
+            )));
+        }
+    }
     for stale in [
         run_dir::EXIT,
         run_dir::STOP,
         run_dir::WORKERS,
         run_dir::SHIM,
     ] {
-        match fs::remove_file(run_dir::file(&dir, stale)) {
+        match fs::remove_file(run_dir::file(run_dir, stale)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
     }
+    Ok(())
+}
+
+/// Creates the run directory, writes `spec.json`, opens `shim.log`.
+fn prepare(mut spec: RunSpec) -> Result<(PathBuf, File)> {
+    fs::create_dir_all(&spec.run_dir)?;
+    let dir = fs::canonicalize(&spec.run_dir)?;
     spec.run_dir = dir.clone();
     run_dir::write_json_atomic(&run_dir::file(&dir, run_dir::SPEC), &spec)?;
     let log = OpenOptions::new()
@@ -112,26 +135,95 @@ impl Running {
         &self.run_dir
     }
 
-    /// Wait for the shim to end. Returns the content of `exit.json`, or `None` if the shim
-    /// vanished without writing it (the run is lost).
+    /// Wait for the run to end. Returns the content of `exit.json`, or `None` if the shim
+    /// that owns the run vanished without writing it (the run is lost; its recorded worker
+    /// groups have been SIGKILLed, start-time checked, so nothing of it runs on).
+    ///
+    /// When the shim we launched lost the claim to another one (a launch before a server
+    /// crash), this follows the owner instead. When no shim ever claimed the run, the run
+    /// is marked stopped (so a late claimer starts nothing) and reported as never started.
     ///
     /// Cancel-safe: it can sit in `tokio::select!` and be called again.
     pub async fn wait(&mut self) -> Option<RunExit> {
-        if let Watch::Child(child) = &mut self.watch {
-            if let Err(e) = child.wait().await {
-                tracing::warn!(proc.pid = self.handle.shim_pid, error = %e, "waiting for the shim failed; polling");
-                self.watch = Watch::Poll;
+        loop {
+            if let Watch::Child(child) = &mut self.watch {
+                if let Err(e) = child.wait().await {
+                    tracing::warn!(proc.pid = self.handle.shim_pid, error = %e, "waiting for the shim failed; polling");
+                    self.watch = Watch::Poll;
+                }
+            }
+            if let Watch::Poll = self.watch {
+                while proc::is_alive(self.handle.shim_pid, self.handle.shim_start_time) {
+                    tokio::time::sleep(POLL_INTERVAL).await;
+                }
+            }
+            let (dir, current) = (self.run_dir.clone(), self.handle);
+            let settled = tokio::task::spawn_blocking(move || settle(&dir, current)).await;
+            match settled {
+                Ok(Settled::Ended(exit)) => return exit,
+                Ok(Settled::Owner(owner)) => {
+                    tracing::info!(
+                        proc.pid = owner.shim_pid,
+                        "another shim owns this run; following it"
+                    );
+                    self.handle = owner;
+                    self.watch = Watch::Poll;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "settling a run panicked");
+                    return None;
+                }
             }
         }
-        if let Watch::Poll = self.watch {
-            while proc::is_alive(self.handle.shim_pid, self.handle.shim_start_time) {
-                tokio::time::sleep(POLL_INTERVAL).await;
-            }
-        }
-        let dir = self.run_dir.clone();
-        tokio::task::spawn_blocking(move || run_dir::read_exit(&dir))
-            .await
-            .ok()
-            .flatten()
     }
+}
+
+/// What is known once the shim we watched is gone.
+enum Settled {
+    /// The run is over: its `exit.json`, or `None` when it is lost.
+    Ended(Option<RunExit>),
+    /// Another live shim owns the run.
+    Owner(ExecHandle),
+}
+
+/// Decides, from the run directory alone, how a run stands after `gone` (a shim) ended.
+fn settle(run_dir: &Path, gone: ExecHandle) -> Settled {
+    if let Some(exit) = run_dir::read_exit(run_dir) {
+        return Settled::Ended(Some(exit));
+    }
+    match run_dir::read_claim(run_dir).map(ExecHandle::from) {
+        Some(owner) if owner != gone && proc::is_alive(owner.shim_pid, owner.shim_start_time) => {
+            return Settled::Owner(owner)
+        }
+        Some(_) => {}
+        None => {
+            // Nobody claimed the run. Mark it stopped first, so a shim that claims it later
+            // (one launched just before a crash) starts nothing; then look once more.
+            let stop = StopRequest { grace_seconds: 0 };
+            if let Err(e) =
+                run_dir::write_json_atomic(&run_dir::file(run_dir, run_dir::STOP), &stop)
+            {
+                tracing::warn!(run_dir = %run_dir.display(), error = %e, "cannot write stop.json");
+            }
+            if let Some(owner) = run_dir::read_claim(run_dir).map(ExecHandle::from) {
+                if proc::is_alive(owner.shim_pid, owner.shim_start_time) {
+                    return Settled::Owner(owner);
+                }
+            } else {
+                return Settled::Ended(Some(RunExit {
+                    outcome: RunOutcome::SpawnFailed {
+                        message: "the run supervisor exited before starting any worker (see shim.log in the run directory)".into(),
+                    },
+                    workers: vec![],
+                }));
+            }
+        }
+    }
+    // The owner died; it may have written exit.json just before.
+    if let Some(exit) = run_dir::read_exit(run_dir) {
+        return Settled::Ended(Some(exit));
+    }
+    tracing::warn!(run_dir = %run_dir.display(), "run lost: shim gone without exit.json; killing its workers");
+    signal::recorded_groups(run_dir, Signal::SIGKILL);
+    Settled::Ended(None)
 }

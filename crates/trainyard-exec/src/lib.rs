@@ -7,7 +7,7 @@
 //! | file           | written by | content                                   |
 //! |----------------|------------|-------------------------------------------|
 //! | `spec.json`    | [`launch`] | [`RunSpec`]                               |
-//! | `shim.json`    | shim       | [`ShimRecord`]                            |
+//! | `shim.json`    | shim       | [`ShimRecord`]; the claim, created once   |
 //! | `workers.json` | shim       | list of [`WorkerRecord`]                   |
 //! | `stop.json`    | [`request_stop`] | [`StopRequest`]                     |
 //! | `exit.json`    | shim       | [`RunExit`], written last and atomically  |
@@ -31,8 +31,8 @@ mod stop;
 
 pub use attach::{reattach, Attach};
 pub use error::{Error, Result};
-pub use launch::{launch, Running};
-pub use shim::run_shim;
+pub use launch::{launch, reset_run_dir, Running};
+pub use shim::{run_shim, CLAIM_LOST};
 pub use spec::{
     ExecHandle, RunExit, RunOutcome, RunSpec, ShimRecord, StopRequest, WorkerExit, WorkerRecord,
     WorkerSpec,

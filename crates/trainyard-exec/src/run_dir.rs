@@ -9,7 +9,8 @@ use serde::Serialize;
 
 /// `spec.json`: the [`crate::RunSpec`].
 pub const SPEC: &str = "spec.json";
-/// `shim.json`: the shim's [`crate::ShimRecord`].
+/// `shim.json`: the shim's [`crate::ShimRecord`], created exclusively: the claim that makes
+/// the shim that wrote it the only one ever to start this run's workers.
 pub const SHIM: &str = "shim.json";
 /// `workers.json`: the started workers, [`crate::WorkerRecord`]s.
 pub const WORKERS: &str = "workers.json";
@@ -40,15 +41,54 @@ pub fn write_json_durable<T: Serialize + ?Sized>(path: &Path, value: &T) -> io::
     write_file(path, &bytes, true)
 }
 
+/// Creates `path` holding `value` as JSON, unless it exists: `Ok(false)` then, and the file is
+/// left as it was. The content appears whole (written to a temporary file, then hard-linked
+/// into place, which fails if the name is taken), so of several processes racing for the
+/// same name exactly one wins, and readers never see a partial file. Fsynced: a claim must
+/// survive a crash of the machine as well.
+pub fn create_json_exclusive<T: Serialize + ?Sized>(path: &Path, value: &T) -> io::Result<bool> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    let tmp = tmp_name(path);
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        match fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
+        }
+    })();
+    let _ = fs::remove_file(&tmp);
+    if let (Ok(true), Some(dir)) = (&result, path.parent()) {
+        sync_dir(dir);
+    }
+    result
+}
+
+fn tmp_name(path: &Path) -> PathBuf {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    PathBuf::from(tmp)
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) {
+        let _ = d.sync_all();
+    }
+}
+
 /// Writes `bytes` to `path` atomically (see [`write_json_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_file(path, bytes, false)
 }
 
 fn write_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
+    let tmp = tmp_name(path);
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -64,13 +104,7 @@ fn write_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     if durable {
         if let Some(dir) = path.parent() {
             // Makes the rename durable across a power loss.
-            if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            }) {
-                let _ = d.sync_all();
-            }
+            sync_dir(dir);
         }
     }
     Ok(())
@@ -94,6 +128,11 @@ pub fn read_exit(run_dir: &Path) -> Option<crate::RunExit> {
             None
         }
     }
+}
+
+/// Reads `<run_dir>/shim.json`: the shim that claimed the run, if one did.
+pub fn read_claim(run_dir: &Path) -> Option<crate::ShimRecord> {
+    read_json(&file(run_dir, SHIM)).ok().flatten()
 }
 
 /// Reads `<run_dir>/workers.json`; empty when missing or unreadable.

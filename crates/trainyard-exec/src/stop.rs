@@ -11,26 +11,31 @@ use crate::{run_dir, signal, ExecHandle, Result, ShimRecord, StopRequest};
 const BACKSTOP_SLACK: Duration = Duration::from_secs(5);
 
 /// Ask a run to stop: writes `<run_dir>/stop.json` with the grace (whole seconds, rounded up),
-/// then SIGTERMs the shim if it is still the process in `handle` (if `stop.json` cannot be
-/// written, the shim falls back to the spec's grace).
+/// then SIGTERMs the shim that claimed the run, if it is still that process (if `stop.json`
+/// cannot be written, the shim falls back to the spec's grace). A shim that has not claimed
+/// the run yet finds `stop.json` when it does and starts nothing.
 ///
 /// Also arms a backstop (a tokio task, or a thread outside a runtime): if the shim is still
 /// alive grace + 5 s later, every worker group in `workers.json` and the shim get SIGKILL.
 /// A run that is already gone is success; if its shim vanished, leftover worker groups are
 /// SIGKILLed at once.
-pub fn request_stop(run_dir: &Path, handle: ExecHandle, grace: Duration) -> Result<()> {
+pub fn request_stop(run_dir: &Path, grace: Duration) -> Result<()> {
+    let grace_seconds = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
+    let stop = StopRequest { grace_seconds };
+    if let Err(e) = run_dir::write_json_atomic(&run_dir::file(run_dir, run_dir::STOP), &stop) {
+        // The shim then uses the spec's grace; stopping matters more than the exact grace.
+        tracing::warn!(run_dir = %run_dir.display(), error = %e, "cannot write stop.json");
+    }
+    let Some(owner) = run_dir::read_claim(run_dir) else {
+        return Ok(());
+    };
+    let handle = ExecHandle::from(owner);
     let (pid, start) = (handle.shim_pid, handle.shim_start_time);
     if !crate::proc::is_alive(pid, start) {
         if run_dir::read_exit(run_dir).is_none() {
             signal::recorded_groups(run_dir, Signal::SIGKILL);
         }
         return Ok(());
-    }
-    let grace_seconds = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
-    let stop = StopRequest { grace_seconds };
-    if let Err(e) = run_dir::write_json_atomic(&run_dir::file(run_dir, run_dir::STOP), &stop) {
-        // The shim then uses the spec's grace; stopping matters more than the exact grace.
-        tracing::warn!(run_dir = %run_dir.display(), error = %e, "cannot write stop.json");
     }
     signal::process_checked(pid, start, Signal::SIGTERM)?;
     tracing::info!(proc.pid = pid, grace_s = grace_seconds, "stop requested");

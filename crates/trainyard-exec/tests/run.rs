@@ -132,7 +132,7 @@ async fn stop_escalates_to_sigkill_and_leaves_no_process() {
     let script = "trap '' TERM; sleep 60 & sleep 60; wait";
     let spec = spec(dir.path(), vec![sh_worker(dir.path(), 0, script)], 30);
     let _t = Teardown(spec.run_dir.clone());
-    let (handle, mut running) = launch(&spec, shim()).await.unwrap();
+    let (_, mut running) = launch(&spec, shim()).await.unwrap();
     let records = wait_for_workers(&spec.run_dir, 1).await;
     let pgid = records[0].pgid;
     // sh plus both sleeps: the trap is in place before we send TERM.
@@ -144,7 +144,7 @@ async fn stop_escalates_to_sigkill_and_leaves_no_process() {
     .await;
 
     let started = Instant::now();
-    request_stop(&spec.run_dir, handle, Duration::from_secs(1)).unwrap();
+    request_stop(&spec.run_dir, Duration::from_secs(1)).unwrap();
     let exit = tokio::time::timeout(Duration::from_secs(10), running.wait())
         .await
         .unwrap()
@@ -175,13 +175,13 @@ async fn stop_lets_a_worker_exit_on_sigterm() {
     let script = "trap 'echo got term; exit 0' TERM; echo ready; while true; do sleep 0.05; done";
     let spec = spec(dir.path(), vec![sh_worker(dir.path(), 0, script)], 30);
     let _t = Teardown(spec.run_dir.clone());
-    let (handle, mut running) = launch(&spec, shim()).await.unwrap();
+    let (_, mut running) = launch(&spec, shim()).await.unwrap();
     wait_until(Duration::from_secs(10), "worker ready", || {
         log(&spec.workers[0].log_file).contains("ready")
     })
     .await;
 
-    request_stop(&spec.run_dir, handle, Duration::from_secs(30)).unwrap();
+    request_stop(&spec.run_dir, Duration::from_secs(30)).unwrap();
     let exit = tokio::time::timeout(Duration::from_secs(10), running.wait())
         .await
         .unwrap()
@@ -190,7 +190,7 @@ async fn stop_lets_a_worker_exit_on_sigterm() {
     assert_eq!(exit.workers[0].exit_code, Some(0));
     assert!(log(&spec.workers[0].log_file).contains("got term"));
     // Stopping a finished run is fine.
-    request_stop(&spec.run_dir, handle, Duration::from_secs(1)).unwrap();
+    request_stop(&spec.run_dir, Duration::from_secs(1)).unwrap();
 }
 
 #[tokio::test]
@@ -200,9 +200,10 @@ async fn reattach_after_the_server_dropped_the_run() {
     let spec = spec(dir.path(), vec![sh_worker(dir.path(), 0, script)], 5);
     let _t = Teardown(spec.run_dir.clone());
     let (handle, running) = launch(&spec, shim()).await.unwrap();
+    wait_for_workers(&spec.run_dir, 1).await;
     drop(running); // the server "dies"; the shim lives on in its own session
 
-    let Attach::Alive(mut again) = reattach(&spec.run_dir, handle) else {
+    let Attach::Alive(mut again) = reattach(&spec.run_dir) else {
         panic!("expected Alive")
     };
     assert_eq!(again.handle(), handle);
@@ -220,7 +221,7 @@ async fn reattach_after_the_server_dropped_the_run() {
         }
     );
 
-    match reattach(&spec.run_dir, handle) {
+    match reattach(&spec.run_dir) {
         Attach::Finished(e) => assert_eq!(e, exit),
         other => panic!("expected Finished, got {other:?}"),
     }
@@ -231,7 +232,7 @@ async fn reattach_to_a_killed_run_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let spec = spec(dir.path(), vec![sh_worker(dir.path(), 0, "sleep 60")], 5);
     let _t = Teardown(spec.run_dir.clone());
-    let (handle, mut running) = launch(&spec, shim()).await.unwrap();
+    let (_, mut running) = launch(&spec, shim()).await.unwrap();
     let records = wait_for_workers(&spec.run_dir, 1).await;
 
     trainyard_exec::kill_run(&spec.run_dir);
@@ -243,7 +244,39 @@ async fn reattach_to_a_killed_run_is_lost() {
         !proc::is_alive(records[0].pid, records[0].start_time)
     })
     .await;
-    assert!(matches!(reattach(&spec.run_dir, handle), Attach::Lost));
+    assert!(matches!(reattach(&spec.run_dir), Attach::Lost));
+}
+
+#[tokio::test]
+async fn a_killed_shim_takes_its_workers_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(
+        dir.path(),
+        vec![sh_worker(dir.path(), 0, "sleep 60 & sleep 60; wait")],
+        5,
+    );
+    let _t = Teardown(spec.run_dir.clone());
+    let (handle, mut running) = launch(&spec, shim()).await.unwrap();
+    let records = wait_for_workers(&spec.run_dir, 1).await;
+    wait_until(Duration::from_secs(10), "the worker's child", || {
+        proc::group_members(records[0].pgid).len() >= 2
+    })
+    .await;
+
+    kill(Pid::from_raw(handle.shim_pid), Signal::SIGKILL).unwrap();
+    assert_eq!(
+        running.wait().await,
+        None,
+        "a SIGKILLed shim writes no exit.json"
+    );
+    // The run is reported lost only once nothing of it is left running.
+    wait_until(
+        Duration::from_secs(5),
+        "the worker group to be empty",
+        || group_gone(records[0].pgid),
+    )
+    .await;
+    assert!(matches!(reattach(&spec.run_dir), Attach::Lost));
 }
 
 #[tokio::test]
@@ -251,20 +284,114 @@ async fn lost_shim_with_live_workers_is_cleaned_up_by_reattach() {
     let dir = tempfile::tempdir().unwrap();
     let spec = spec(dir.path(), vec![sh_worker(dir.path(), 0, "sleep 60")], 5);
     let _t = Teardown(spec.run_dir.clone());
-    let (handle, mut running) = launch(&spec, shim()).await.unwrap();
+    let (handle, running) = launch(&spec, shim()).await.unwrap();
     let records = wait_for_workers(&spec.run_dir, 1).await;
+    drop(running); // the server is gone too
 
     kill(Pid::from_raw(handle.shim_pid), Signal::SIGKILL).unwrap();
-    assert_eq!(running.wait().await, None);
+    wait_until(Duration::from_secs(5), "shim death", || {
+        !proc::is_alive(handle.shim_pid, handle.shim_start_time)
+    })
+    .await;
     assert!(
         proc::is_alive(records[0].pid, records[0].start_time),
         "worker outlives its shim"
     );
-    assert!(matches!(reattach(&spec.run_dir, handle), Attach::Lost));
+    assert!(matches!(reattach(&spec.run_dir), Attach::Lost));
     wait_until(Duration::from_secs(5), "worker death", || {
         !proc::is_alive(records[0].pid, records[0].start_time)
     })
     .await;
+}
+
+/// A worker that appends one line per start to `<dir>/starts`, then waits for `<dir>/go`.
+fn counting_worker(dir: &std::path::Path) -> trainyard_exec::WorkerSpec {
+    let script = format!(
+        "echo started >> {0}/starts; while [ ! -e {0}/go ]; do sleep 0.02; done",
+        dir.display()
+    );
+    sh_worker(dir, 0, &script)
+}
+
+fn starts(dir: &std::path::Path) -> usize {
+    std::fs::read_to_string(dir.join("starts"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+#[tokio::test]
+async fn a_run_launched_twice_at_once_starts_its_workers_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(dir.path(), vec![counting_worker(dir.path())], 5);
+    let _t = Teardown(spec.run_dir.clone());
+    let (a, b) = tokio::join!(launch(&spec, shim()), launch(&spec, shim()));
+    let ((_, mut a), (_, mut b)) = (a.unwrap(), b.unwrap());
+    wait_until(Duration::from_secs(10), "the first start", || {
+        starts(dir.path()) >= 1
+    })
+    .await;
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    let within = Duration::from_secs(10);
+    let (ea, eb) = tokio::join!(
+        tokio::time::timeout(within, a.wait()),
+        tokio::time::timeout(within, b.wait())
+    );
+    let (ea, eb) = (ea.unwrap().unwrap(), eb.unwrap().unwrap());
+    assert_eq!(ea.outcome, RunOutcome::Succeeded);
+    assert_eq!(ea, eb, "both launches report the one run");
+    assert_eq!(starts(dir.path()), 1);
+}
+
+#[tokio::test]
+async fn a_relaunch_after_a_crash_follows_the_first_shim() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(dir.path(), vec![counting_worker(dir.path())], 5);
+    let _t = Teardown(spec.run_dir.clone());
+    let (first, running) = launch(&spec, shim()).await.unwrap();
+    wait_until(Duration::from_secs(10), "the first start", || {
+        starts(dir.path()) == 1
+    })
+    .await;
+    drop(running); // the server died before it recorded anything
+
+    let (_, mut again) = launch(&spec, shim()).await.unwrap();
+    let exit = tokio::time::timeout(Duration::from_millis(300), again.wait()).await;
+    assert!(
+        exit.is_err(),
+        "the relaunch waits on the first run: {exit:?}"
+    );
+    assert_eq!(
+        again.handle(),
+        first,
+        "the relaunch follows the shim that claimed the run"
+    );
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(10), again.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(exit.outcome, RunOutcome::Succeeded);
+    assert_eq!(starts(dir.path()), 1);
+    assert!(matches!(reattach(&spec.run_dir), Attach::Finished(_)));
+}
+
+#[tokio::test]
+async fn a_stop_requested_before_the_shim_claims_the_run_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(dir.path(), vec![counting_worker(dir.path())], 5);
+    let _t = Teardown(spec.run_dir.clone());
+    assert!(matches!(reattach(&spec.run_dir), Attach::NotStarted));
+    std::fs::create_dir_all(&spec.run_dir).unwrap();
+    request_stop(&spec.run_dir, Duration::ZERO).unwrap();
+    let (_, mut running) = launch(&spec, shim()).await.unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(10), running.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(exit.outcome, RunOutcome::Stopped);
+    assert!(exit.workers.is_empty());
+    assert_eq!(starts(dir.path()), 0);
 }
 
 #[tokio::test]
@@ -313,7 +440,7 @@ async fn backstop_kills_a_stuck_shim() {
 
     // A stopped shim cannot handle SIGTERM; only the backstop (grace 0 + 5 s) ends the run.
     kill(Pid::from_raw(handle.shim_pid), Signal::SIGSTOP).unwrap();
-    request_stop(&spec.run_dir, handle, Duration::ZERO).unwrap();
+    request_stop(&spec.run_dir, Duration::ZERO).unwrap();
     let exit = tokio::time::timeout(Duration::from_secs(10), running.wait())
         .await
         .unwrap();

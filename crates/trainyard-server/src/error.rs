@@ -101,6 +101,10 @@ pub enum ApiError {
     /// Database busy or unreachable (2952, HTTP 503).
     #[error("Database service error.")]
     Unavailable(#[source] trainyard_store::Error),
+    /// The server's disk is full (0010, HTTP 507): nothing was changed; retry once space is
+    /// freed. Told apart from other internal errors so users and operators know what to fix.
+    #[error("Internal error: the server is out of disk space. Nothing was changed; retry once the operator has freed space.")]
+    OutOfSpace(#[source] anyhow_like::BoxError),
     /// Anything unexpected (0010); the text is logged, never sent.
     #[error("Internal error.")]
     Internal(#[source] anyhow_like::BoxError),
@@ -113,9 +117,14 @@ pub mod anyhow_like {
 }
 
 impl ApiError {
-    /// Wraps any error as internal.
+    /// Wraps any error as internal; a full disk anywhere in its chain is [`Self::OutOfSpace`].
     pub fn internal(e: impl Into<anyhow_like::BoxError>) -> Self {
-        Self::Internal(e.into())
+        let e = e.into();
+        if is_out_of_space(e.as_ref()) {
+            Self::OutOfSpace(e)
+        } else {
+            Self::Internal(e)
+        }
     }
 
     /// The ModelArts code.
@@ -150,6 +159,7 @@ impl ApiError {
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::TooManyRequests => ErrorCode::TooManyRequests,
             Self::Unavailable(_) => ErrorCode::DatabaseUnavailable,
+            Self::OutOfSpace(_) => ErrorCode::Internal,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -158,6 +168,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BodyTooLarge(_) | Self::UploadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::OutOfSpace(_) => StatusCode::INSUFFICIENT_STORAGE,
             other => StatusCode::from_u16(other.code().http_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         }
@@ -172,6 +183,26 @@ impl ApiError {
     pub fn required(field: &str) -> Self {
         Self::InvalidArgument(format!("{field} is required"))
     }
+}
+
+/// Whether `e` or one of its sources is a full disk (ENOSPC, EDQUOT, SQLITE_FULL).
+pub(crate) fn is_out_of_space(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if matches!(io.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)) {
+                return true;
+            }
+        }
+        if matches!(
+            err.downcast_ref::<trainyard_store::Error>(),
+            Some(trainyard_store::Error::Full(_))
+        ) {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 impl From<trainyard_store::Error> for ApiError {

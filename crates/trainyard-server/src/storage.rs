@@ -24,6 +24,12 @@ pub enum PathError {
     /// `..`, NUL, or a symlink leading out of the project's folder.
     #[error("{0} leaves the storage root")]
     Escapes(String),
+    /// A symlink to a folder outside the code folder (snapshots never follow folder links).
+    #[error("{0} is a symlink to a folder outside the code folder; a snapshot copies the code folder itself (copy that folder in, or pass it as data_url)")]
+    FolderLinkOut(String),
+    /// The code folder holds more than the snapshot limit.
+    #[error("the code folder holds more than {0} bytes ([storage] max_upload_bytes)")]
+    TooLarge(u64),
     /// Not a usable path.
     #[error("{0} is not a valid path")]
     Malformed(String),
@@ -145,41 +151,102 @@ impl Storage {
         }
     }
 
-    /// Copies the tree at `src` (inside `project`'s folder) to `dest`, refusing symlinks that
-    /// lead outside the project's folder. Blocking.
-    pub fn snapshot(&self, project: &str, src: &Path, dest: &Path) -> Result<u64, PathError> {
-        let root = self.project_root(project)?;
+    /// Copies the tree at `src` (inside `project`'s folder) to `dest`, at most `limit` bytes of
+    /// files, refusing symlinks that lead outside the project's folder. Blocking.
+    ///
+    /// Directory symlinks are never followed (`loop -> .` would recurse without end): one that
+    /// points inside the code folder is recreated as a relative symlink to the copy, one that
+    /// points elsewhere is refused. Symlinks to files inside the project are copied as files.
+    pub fn snapshot(
+        &self,
+        project: &str,
+        src: &Path,
+        dest: &Path,
+        limit: u64,
+    ) -> Result<u64, PathError> {
+        let root = self.project_root(project)?.canonicalize()?;
         let _shared = self.swap.read().unwrap_or_else(|e| e.into_inner());
-        let mut copied = 0;
-        copy_tree(&root, src, dest, &mut copied)?;
-        Ok(copied)
+        let mut copy = TreeCopy {
+            root: &root,
+            top: &src.canonicalize()?,
+            limit,
+            copied: 0,
+        };
+        copy.dir(src, dest, Path::new(""))?;
+        Ok(copy.copied)
     }
 }
 
-fn copy_tree(root: &Path, src: &Path, dest: &Path, copied: &mut u64) -> Result<(), PathError> {
-    std::fs::create_dir_all(dest)?;
-    for entry in std::fs::read_dir(src)? {
-        let entry = entry?;
-        let from = entry.path();
-        let to = dest.join(entry.file_name());
-        let meta = std::fs::symlink_metadata(&from)?;
-        let target = if meta.file_type().is_symlink() {
-            let real = from.canonicalize()?;
-            if !real.starts_with(root) {
-                return Err(PathError::Escapes(from.display().to_string()));
-            }
-            real
-        } else {
-            from.clone()
-        };
-        let meta = std::fs::metadata(&target)?;
-        if meta.is_dir() {
-            copy_tree(root, &target, &to, copied)?;
-        } else if meta.is_file() {
-            *copied += std::fs::copy(&target, &to)?;
+/// One snapshot copy in progress.
+struct TreeCopy<'a> {
+    /// The project's folder (canonical): nothing outside it is read.
+    root: &'a Path,
+    /// The code folder being copied (canonical).
+    top: &'a Path,
+    limit: u64,
+    copied: u64,
+}
+
+impl TreeCopy<'_> {
+    /// How a path is shown to users: as the storage path, never the server's own path.
+    fn shown(&self, path: &Path) -> String {
+        match path.strip_prefix(self.root) {
+            Ok(rel) => format!("/{}", rel.display()),
+            Err(_) => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
         }
     }
-    Ok(())
+
+    /// Copies folder `src` to `dest`; `rel` is `src` relative to the code folder.
+    fn dir(&mut self, src: &Path, dest: &Path, rel: &Path) -> Result<(), PathError> {
+        std::fs::create_dir_all(dest)?;
+        for entry in std::fs::read_dir(src)? {
+            let entry = entry?;
+            let from = entry.path();
+            let to = dest.join(entry.file_name());
+            let rel = rel.join(entry.file_name());
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                self.dir(&from, &to, &rel)?;
+            } else if kind.is_file() {
+                self.file(&from, &to)?;
+            } else if kind.is_symlink() {
+                let real = from
+                    .canonicalize()
+                    .map_err(|_| PathError::Malformed(self.shown(&from)))?;
+                if !real.starts_with(self.root) {
+                    return Err(PathError::Escapes(self.shown(&from)));
+                }
+                if real.is_file() {
+                    self.file(&real, &to)?;
+                } else if let Ok(target) = real.strip_prefix(self.top) {
+                    // `rel` has one component per level below the code folder, the link's own
+                    // name included: its parent is that many levels deep, minus one.
+                    let up = rel.components().count().saturating_sub(1);
+                    let mut link: PathBuf = std::iter::repeat("..").take(up).collect();
+                    link.push(target);
+                    if link.as_os_str().is_empty() {
+                        link.push(".");
+                    }
+                    std::os::unix::fs::symlink(&link, &to)?;
+                } else {
+                    return Err(PathError::FolderLinkOut(self.shown(&from)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn file(&mut self, from: &Path, to: &Path) -> Result<(), PathError> {
+        let size = std::fs::metadata(from)?.len();
+        if self.copied.saturating_add(size) > self.limit {
+            return Err(PathError::TooLarge(self.limit));
+        }
+        self.copied += std::fs::copy(from, to)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

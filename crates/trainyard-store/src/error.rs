@@ -12,6 +12,10 @@ pub enum Error {
     /// The pool is exhausted or the database is busy.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// The disk holding the database is full (SQLITE_FULL); writes work again once space is
+    /// freed.
+    #[error("database disk full: {0}")]
+    Full(#[source] sqlx::Error),
     /// Any other database error.
     #[error("database error: {0}")]
     Db(#[source] sqlx::Error),
@@ -38,6 +42,14 @@ impl From<sqlx::Error> for Error {
                     .is_some_and(|c| c == "5" || c.parse::<i32>().is_ok_and(|n| n & 0xff == 5)) =>
             {
                 Error::Unavailable(e)
+            }
+            // SQLITE_FULL (13): the disk is full, or the database hit its size limit.
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.parse::<i32>().is_ok_and(|n| n & 0xff == 13)) =>
+            {
+                Error::Full(e)
             }
             _ => Error::Db(e),
         }

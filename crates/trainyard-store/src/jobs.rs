@@ -3,7 +3,7 @@
 use crate::{
     duration_ms, Job, JobFilter, JobSort, NewJob, NewVersion, Result, Store, TransitionSet, Version,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, SqliteConnection};
 use trainyard_api::JobStatus;
 
 const JOB_COLUMNS: &str = "id, project_id, name, description, workspace_id, create_time, \
@@ -50,14 +50,14 @@ fn version_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Version> {
 }
 
 async fn insert_version(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut SqliteConnection,
     job_id: i64,
     project_id: &str,
     v: &NewVersion,
 ) -> Result<Version> {
     let no: i64 = sqlx::query_scalar("UPDATE jobs SET next_version_no = next_version_no + 1 WHERE id = ? RETURNING next_version_no - 1")
         .bind(job_id)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
     let name = format!("V{no:04}");
     let config = serde_json::to_string(&v.config)?;
@@ -74,17 +74,17 @@ async fn insert_version(
     .bind(&config)
     .bind(&v.resource_id)
     .bind(v.create_time)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     let run_dir = v.run_dir_template.replace("{id}", &id.to_string());
     sqlx::query("UPDATE versions SET run_dir = ? WHERE id = ?")
         .bind(&run_dir)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     sqlx::query(REFRESH_SUMMARY)
         .bind(job_id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(Version {
         id,

@@ -14,8 +14,16 @@ use crate::{proc, run_dir, RunExit, RunOutcome, RunSpec, ShimRecord, WorkerRecor
 use signals::Signals;
 use supervise::Supervisor;
 
+/// Exit code of a shim that found the run already claimed by another shim: it started
+/// nothing and wrote nothing.
+pub const CLAIM_LOST: i32 = 3;
+
+/// Longest pause between two tries to write `exit.json` while the disk is full.
+const EXIT_RETRY_MAX: Duration = Duration::from_secs(2);
+
 /// The shim's main (synchronous, no tokio runtime needed). Returns the process exit code:
-/// 0 once `exit.json` is written, 1 when even that failed.
+/// 0 once `exit.json` is written, [`CLAIM_LOST`] when another shim owns the run, 1 when
+/// even `exit.json` could not be written.
 pub fn run_shim(run_dir: &Path) -> i32 {
     // EPERM when we already lead a group (started by hand): then we keep the current session.
     let _ = nix::unistd::setsid();
@@ -23,24 +31,52 @@ pub fn run_shim(run_dir: &Path) -> i32 {
     // grandchildren and can reap them, whatever PID 1 does.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
 
-    let exit = supervise_run(run_dir);
-    match run_dir::write_json_durable(&run_dir::file(run_dir, run_dir::EXIT), &exit) {
-        Ok(()) => {
-            tracing::info!(outcome = ?exit.outcome, "run finished");
-            0
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot write exit.json");
-            1
+    let exit = match supervise_run(run_dir) {
+        Some(exit) => exit,
+        None => return CLAIM_LOST,
+    };
+    write_exit(run_dir, &exit)
+}
+
+/// Writes `exit.json`, retrying while the disk is full: it is the only record of how the
+/// run ended, and space usually comes back.
+fn write_exit(run_dir: &Path, exit: &RunExit) -> i32 {
+    let path = run_dir::file(run_dir, run_dir::EXIT);
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match run_dir::write_json_durable(&path, exit) {
+            Ok(()) => {
+                tracing::info!(outcome = ?exit.outcome, "run finished");
+                return 0;
+            }
+            Err(e) if is_out_of_space(&e) => {
+                tracing::warn!(error = %e, "cannot write exit.json yet; retrying");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(EXIT_RETRY_MAX);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write exit.json");
+                return 1;
+            }
         }
     }
 }
 
-fn supervise_run(run_dir: &Path) -> RunExit {
-    let failed = |message: String| RunExit {
-        outcome: RunOutcome::SpawnFailed { message },
-        workers: vec![],
+fn is_out_of_space(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
+/// Claims the run, then starts and supervises its workers; `None` when another shim had
+/// claimed it (nothing was started).
+fn supervise_run(run_dir: &Path) -> Option<RunExit> {
+    let failed = |message: String| {
+        Some(RunExit {
+            outcome: RunOutcome::SpawnFailed { message },
+            workers: vec![],
+        })
     };
+    // Blocked before the claim: from the moment the server can see our record, a SIGTERM
+    // waits for us instead of killing us before exit.json exists.
     let signals = match Signals::block() {
         Ok(s) => s,
         Err(e) => return failed(format!("shim: cannot block signals: {e}")),
@@ -50,8 +86,23 @@ fn supervise_run(run_dir: &Path) -> RunExit {
         pid,
         start_time: proc::start_time(pid).unwrap_or(0),
     };
-    if let Err(e) = run_dir::write_json_atomic(&run_dir::file(run_dir, run_dir::SHIM), &me) {
-        return failed(format!("shim: cannot write shim.json: {e}"));
+    // The claim: whoever creates shim.json is the only shim that ever starts this run's
+    // workers, however many were launched for it (a relaunch after a server crash).
+    match run_dir::create_json_exclusive(&run_dir::file(run_dir, run_dir::SHIM), &me) {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!("run already claimed by another shim; exiting");
+            return None;
+        }
+        Err(e) => return failed(format!("shim: cannot write shim.json: {e}")),
+    }
+    // A stop requested before we claimed (stop.json written, nobody to signal yet).
+    if run_dir::file(run_dir, run_dir::STOP).exists() {
+        tracing::info!("stop requested before the run started");
+        return Some(RunExit {
+            outcome: RunOutcome::Stopped,
+            workers: vec![],
+        });
     }
     let spec: RunSpec = match run_dir::read_json(&run_dir::file(run_dir, run_dir::SPEC)) {
         Ok(Some(spec)) => spec,
@@ -70,13 +121,20 @@ fn supervise_run(run_dir: &Path) -> RunExit {
                 let records: Vec<WorkerRecord> = workers.iter().map(|w| w.record()).collect();
                 let path = run_dir::file(run_dir, run_dir::WORKERS);
                 if let Err(e) = run_dir::write_json_atomic(&path, &records) {
-                    tracing::warn!(error = %e, "cannot write workers.json");
+                    // An unrecorded worker could not be found and killed if we died: stop here.
+                    let message =
+                        format!("shim: cannot record worker {index} in workers.json: {e}");
+                    return Some(
+                        Supervisor::new(run_dir.to_owned(), grace, workers, signals).abort(message),
+                    );
                 }
             }
             Err(message) => {
-                return Supervisor::new(run_dir.to_owned(), grace, workers, signals).abort(message)
+                return Some(
+                    Supervisor::new(run_dir.to_owned(), grace, workers, signals).abort(message),
+                )
             }
         }
     }
-    Supervisor::new(run_dir.to_owned(), grace, workers, signals).run()
+    Some(Supervisor::new(run_dir.to_owned(), grace, workers, signals).run())
 }

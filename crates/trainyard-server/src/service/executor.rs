@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use trainyard_api::JobStatus;
-use trainyard_exec::{Attach, ExecHandle, RunExit, RunOutcome, Running};
+use trainyard_exec::{Attach, RunExit, RunOutcome, Running};
 use trainyard_store::{Store, TransitionSet, Version};
 
 /// What run tasks and the executor share.
@@ -223,6 +223,13 @@ impl Executor {
         *self.view.lock().expect("capacity view lock")
     }
 
+    /// Records the end of a run found over after a restart, in a task of its own: it retries
+    /// until the database takes it, and the server must not wait for that to start.
+    fn finalize_later(&self, ctx: &Arc<RunContext>, id: i64, exit: Option<RunExit>) {
+        let ctx = ctx.clone();
+        tokio::spawn(async move { finalize(&ctx, id, exit, None).await });
+    }
+
     /// Hands a version submitted to Slurm before a restart back to the Slurm backend.
     fn adopt_slurm(&self, ctx: &RunContext, v: &Version) -> bool {
         let (Some(handle), Some(slurm)) = (SlurmHandle::parse(v.handle.as_deref()), &self.slurm)
@@ -249,25 +256,32 @@ impl Executor {
             if self.adopt_slurm(ctx, &v) {
                 continue;
             }
+            // The run directory, not the stored handle, says what was started: a version is
+            // marked 4 (with its run directory) before any process exists, and the shim that
+            // claims the run writes shim.json before it starts a worker.
             let run_dir = PathBuf::from(&v.run_dir);
-            let handle: Option<ExecHandle> = v
-                .handle
-                .as_deref()
-                .and_then(|h| serde_json::from_str(h).ok());
-            match handle {
-                Some(h) => match trainyard_exec::reattach(&run_dir, h) {
-                    Attach::Finished(exit) => finalize(ctx, v.id, Some(exit), None).await,
-                    Attach::Lost => finalize(ctx, v.id, None, None).await,
-                    Attach::Alive(running) => {
-                        tracing::info!(
-                            job.id = v.job_id,
-                            version.id = v.id,
-                            "reattached to a running job"
-                        );
-                        let _ = self.tx.send(Cmd::Adopt(Box::new((v, running))));
-                    }
-                },
-                None if v.status == JobStatus::KILLING => {
+            let dir = run_dir.clone();
+            let attach = tokio::task::spawn_blocking(move || trainyard_exec::reattach(&dir))
+                .await
+                .unwrap_or(Attach::Lost);
+            match attach {
+                Attach::Finished(exit) => self.finalize_later(ctx, v.id, Some(exit)),
+                Attach::Lost => self.finalize_later(ctx, v.id, None),
+                Attach::Alive(running) => {
+                    tracing::info!(
+                        job.id = v.job_id,
+                        version.id = v.id,
+                        "reattached to a running job"
+                    );
+                    let _ = self.tx.send(Cmd::Adopt(Box::new((v, running))));
+                }
+                Attach::NotStarted if v.status == JobStatus::KILLING => {
+                    // Stop first, so a shim launched just before the crash starts nothing.
+                    let dir = run_dir.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        trainyard_exec::request_stop(&dir, Duration::ZERO)
+                    })
+                    .await;
                     let set = TransitionSet {
                         end_time: Some(now_ms()),
                         ..Default::default()
@@ -277,11 +291,18 @@ impl Executor {
                         .await?;
                     cleanup_if_deleted(ctx, v.id).await;
                 }
-                None => {
+                Attach::NotStarted => {
+                    // Launched again; should a shim of the first launch still claim the run,
+                    // it wins the claim and the new launch follows it (trainyard_exec::launch).
+                    tracing::info!(
+                        job.id = v.job_id,
+                        version.id = v.id,
+                        "a run that never started is queued again"
+                    );
                     ctx.store
                         .transition(
                             v.id,
-                            &[JobStatus::SUBMIT_TRYING],
+                            &[JobStatus::SUBMIT_TRYING, JobStatus::RUNNING],
                             JobStatus::INIT,
                             &TransitionSet::default(),
                         )
@@ -373,7 +394,8 @@ impl Actor {
             Ok(Some(v)) if v.status.is_pending() => v,
             Ok(_) => return,
             Err(e) => {
-                tracing::error!(version.id = id, error = %e, "cannot load a queued version");
+                tracing::warn!(version.id = id, error = %e, "cannot load a queued version yet");
+                self.enqueue_later(id);
                 return;
             }
         };
@@ -449,7 +471,8 @@ impl Actor {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {
-                tracing::error!(version.id = q.id, error = %e, "cannot start a version");
+                tracing::warn!(version.id = q.id, error = %e, "cannot start a version yet");
+                self.enqueue_later(q.id);
                 return;
             }
         }
@@ -505,19 +528,7 @@ impl Actor {
     async fn stop(&mut self, id: i64, grace: Duration) {
         if let Some(pos) = self.queue.iter().position(|q| q.id == id) {
             self.queue.remove(pos);
-            let set = TransitionSet {
-                end_time: Some(now_ms()),
-                ..Default::default()
-            };
-            if let Err(e) = self
-                .ctx
-                .store
-                .transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set)
-                .await
-            {
-                tracing::error!(version.id = id, error = %e, "cannot mark a queued version stopped");
-            }
-            cleanup_if_deleted(&self.ctx, id).await;
+            mark_stopped_later(&self.ctx, id);
             return;
         }
         if let Some(slot) = self.running.get(&id) {
@@ -534,19 +545,38 @@ impl Actor {
             }
         }
         // Neither queued nor running: it never reached the executor.
+        mark_stopped_later(&self.ctx, id);
+    }
+
+    /// Queues `id` again in a moment: the database refused a step of its start (busy, disk
+    /// full), and dropping it would leave it in 1 forever.
+    fn enqueue_later(&self, id: i64) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(STORE_RETRY_MAX).await;
+            let _ = tx.send(Cmd::Enqueue(id));
+        });
+    }
+}
+
+/// Moves a stopped version that never ran from 9 to 12, retrying until the database takes
+/// it, in a task of its own so the executor goes on meanwhile.
+fn mark_stopped_later(ctx: &Arc<RunContext>, id: i64) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
         let set = TransitionSet {
             end_time: Some(now_ms()),
             ..Default::default()
         };
-        if let Ok(true) = self
-            .ctx
-            .store
-            .transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set)
-            .await
-        {
-            cleanup_if_deleted(&self.ctx, id).await;
+        let stopped = until_stored("a stop", id, || {
+            let to = JobStatus::KILLED;
+            ctx.store.transition(id, &[JobStatus::KILLING], to, &set)
+        })
+        .await;
+        if stopped {
+            cleanup_if_deleted(&ctx, id).await;
         }
-    }
+    });
 }
 
 fn read_gpus(run_dir: &Path) -> Vec<u32> {
@@ -554,6 +584,30 @@ fn read_gpus(run_dir: &Path) -> Vec<u32> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
+}
+
+/// Longest pause between two tries of a run's record that the database refused.
+const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Runs `op` (a store call on the run path) until the database takes it: the database may
+/// be busy for a moment or its disk full for a while, and a run's start or end must be
+/// recorded once it happened, or the version stays 1 or 8 forever.
+async fn until_stored<T, F, Fut>(what: &str, version: i64, mut op: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = trainyard_store::Result<T>>,
+{
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match op().await {
+            Ok(value) => return value,
+            Err(e) => {
+                tracing::warn!(version.id = version, error = %e, "cannot record {what} yet; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(STORE_RETRY_MAX);
+            }
+        }
+    }
 }
 
 /// Launches (unless reattached) and watches one run until it ends, then finalizes it.
@@ -564,23 +618,14 @@ async fn supervise(
     gpus: Vec<u32>,
     mut stop_rx: mpsc::UnboundedReceiver<Duration>,
 ) {
-    let Ok(Some(v)) = ctx.store.version_by_id(id).await else {
+    let Some(v) = until_stored("a run", id, || ctx.store.version_by_id(id)).await else {
         return;
     };
     let run_dir = PathBuf::from(&v.run_dir);
-    let (mut running, handle) = match attached {
-        Some(r) => {
-            let h = v
-                .handle
-                .as_deref()
-                .and_then(|h| serde_json::from_str::<ExecHandle>(h).ok());
-            match h {
-                Some(h) => (r, h),
-                None => return finalize(ctx, id, None, None).await,
-            }
-        }
+    let mut running = match attached {
+        Some(r) => r,
         None => match launch(ctx, &v, &gpus).await {
-            Ok(pair) => pair,
+            Ok(running) => running,
             Err(message) => {
                 append_log(
                     ctx,
@@ -593,35 +638,37 @@ async fn supervise(
                     failure_reason: Some(message),
                     ..Default::default()
                 };
-                let _ = ctx
-                    .store
-                    .transition(
-                        id,
-                        &[JobStatus::SUBMIT_TRYING],
-                        JobStatus::SUBMIT_FAILED,
-                        &set,
-                    )
+                let failed = until_stored("a failed start", id, || {
+                    let to = JobStatus::SUBMIT_FAILED;
+                    ctx.store
+                        .transition(id, &[JobStatus::SUBMIT_TRYING], to, &set)
+                })
+                .await;
+                if !failed {
+                    until_stored("a stop", id, || {
+                        let to = JobStatus::KILLED;
+                        ctx.store.transition(id, &[JobStatus::KILLING], to, &set)
+                    })
                     .await;
-                let _ = ctx
-                    .store
-                    .transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set)
-                    .await;
+                }
                 cleanup_if_deleted(ctx, id).await;
                 return;
             }
         },
     };
     let start = v.start_time.unwrap_or_else(now_ms);
-    let deadline = v.config.max_runtime_seconds.map(|s| {
+    // Validation bounds max_runtime_seconds; a deadline past what Instant holds is none.
+    let deadline = v.config.max_runtime_seconds.and_then(|s| {
         let elapsed = Duration::from_millis((now_ms() - start).max(0) as u64);
-        tokio::time::Instant::now() + Duration::from_secs(s as u64).saturating_sub(elapsed)
+        let left = Duration::from_secs(u64::try_from(s).ok()?).saturating_sub(elapsed);
+        tokio::time::Instant::now().checked_add(left)
     });
     let mut timed_out = None;
     let exit = loop {
         tokio::select! {
             exit = running.wait() => break exit,
             Some(grace) = stop_rx.recv() => {
-                if let Err(e) = trainyard_exec::request_stop(&run_dir, handle, grace) {
+                if let Err(e) = trainyard_exec::request_stop(&run_dir, grace) {
                     tracing::warn!(version.id = id, error = %e, "stop request failed");
                 }
             }
@@ -629,7 +676,7 @@ async fn supervise(
                 let limit = v.config.max_runtime_seconds.unwrap_or_default();
                 timed_out = Some(limit);
                 tracing::info!(version.id = id, limit_s = limit, "job exceeded max_runtime_seconds, stopping it");
-                if let Err(e) = trainyard_exec::request_stop(&run_dir, handle, ctx.grace) {
+                if let Err(e) = trainyard_exec::request_stop(&run_dir, ctx.grace) {
                     tracing::warn!(version.id = id, error = %e, "stop request failed");
                 }
             }
@@ -645,11 +692,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-async fn launch(
-    ctx: &Arc<RunContext>,
-    v: &Version,
-    gpus: &[u32],
-) -> Result<(Running, ExecHandle), String> {
+async fn launch(ctx: &Arc<RunContext>, v: &Version, gpus: &[u32]) -> Result<Running, String> {
     let spec = ctx.prepare_run(v, gpus).await?;
     if !gpus.is_empty() {
         let _ = std::fs::write(
@@ -665,38 +708,41 @@ async fn launch(
         handle: Some(serde_json::to_string(&handle).map_err(|e| e.to_string())?),
         ..Default::default()
     };
-    let moved = ctx
-        .store
-        .transition(v.id, &[JobStatus::SUBMIT_TRYING], JobStatus::RUNNING, &set)
-        .await;
-    match moved {
-        Ok(true) => tracing::info!(
+    let started = until_stored("the start of a run", v.id, || {
+        let to = JobStatus::RUNNING;
+        ctx.store
+            .transition(v.id, &[JobStatus::SUBMIT_TRYING], to, &set)
+    })
+    .await;
+    if started {
+        tracing::info!(
             job.id = v.job_id,
             version.id = v.id,
             proc.pid = handle.shim_pid,
             "job started"
-        ),
-        _ => {
-            // Stopped while starting: keep the handle, then stop what was started.
-            let _ = ctx
-                .store
-                .transition(v.id, &[JobStatus::KILLING], JobStatus::KILLING, &set)
-                .await;
-            let grace = Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64);
-            let _ = trainyard_exec::request_stop(Path::new(&v.run_dir), handle, grace);
-        }
+        );
+    } else {
+        // Stopped while starting: keep the handle, then stop what was started.
+        until_stored("a run's handle", v.id, || {
+            let to = JobStatus::KILLING;
+            ctx.store.transition(v.id, &[JobStatus::KILLING], to, &set)
+        })
+        .await;
+        let grace = Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64);
+        let _ = trainyard_exec::request_stop(Path::new(&v.run_dir), grace);
     }
-    Ok((running, handle))
+    Ok(running)
 }
 
 /// Records the end of a run: 10/11/12/14 from its exit, log copy, cleanup of deleted ones.
+/// Retries until the database takes the record.
 pub async fn finalize(
     ctx: &Arc<RunContext>,
     id: i64,
     exit: Option<RunExit>,
     timed_out: Option<i64>,
 ) {
-    let Ok(Some(v)) = ctx.store.version_by_id(id).await else {
+    let Some(v) = until_stored("a run", id, || ctx.store.version_by_id(id)).await else {
         return;
     };
     let (to, reason) = if v.status == JobStatus::KILLING {
@@ -726,7 +772,7 @@ pub async fn finalize(
                 append_log(
                     ctx,
                     &v,
-                    "[trainyard] the job's processes vanished without an exit record: lost",
+                    "[trainyard] the job's processes vanished without an exit record: lost (its remaining processes were killed)",
                 )
                 .await;
                 (JobStatus::LOST, Some("processes vanished".to_owned()))
@@ -745,15 +791,17 @@ pub async fn finalize(
         JobStatus::SUBMIT_TRYING,
         JobStatus::WAITING,
     ];
-    match ctx.store.transition(id, &from, to, &set).await {
-        Ok(true) => tracing::info!(
+    let ended = until_stored("the end of a run", id, || {
+        ctx.store.transition(id, &from, to, &set)
+    })
+    .await;
+    if ended {
+        tracing::info!(
             job.id = v.job_id,
             version.id = id,
             status = to.0,
             "job finished"
-        ),
-        Ok(false) => {}
-        Err(e) => tracing::error!(version.id = id, error = %e, "cannot record the end of a job"),
+        );
     }
     copy_logs(ctx, &v).await;
     cleanup_if_deleted(ctx, id).await;

@@ -7,6 +7,7 @@ use crate::service::query::Params;
 use crate::service::validate::Purpose;
 use crate::service::view::{job_summary, version_info};
 use crate::service::Service;
+use crate::storage::PathError;
 use crate::util::{now_ms, resource_id, valid_name};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,13 +64,20 @@ impl Service {
                 let storage = self.storage.clone();
                 let project = project.to_owned();
                 let dest = code.clone();
-                let copied =
-                    tokio::task::spawn_blocking(move || storage.snapshot(&project, &src, &dest))
-                        .await
-                        .map_err(ApiError::internal)?;
+                let limit = self.max_upload_bytes;
+                let copied = tokio::task::spawn_blocking(move || {
+                    storage.snapshot(&project, &src, &dest, limit)
+                })
+                .await
+                .map_err(ApiError::internal)?;
                 if let Err(e) = copied {
                     let _ = std::fs::remove_dir_all(&staging);
-                    return Err(ApiError::InvalidArgument(format!("app_url: {e}")));
+                    return Err(match e {
+                        PathError::Io(io) if crate::error::is_out_of_space(&io) => {
+                            ApiError::internal(io)
+                        }
+                        other => ApiError::InvalidArgument(format!("app_url: {other}")),
+                    });
                 }
             }
             _ => std::fs::create_dir_all(&code).map_err(ApiError::internal)?,

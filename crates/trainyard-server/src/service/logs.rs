@@ -146,12 +146,24 @@ pub async fn log_stream(
     if !is_worker {
         return Err(ApiError::param(format!("log_file:{name} is not existed")));
     }
+    let path = logs_dir(Path::new(&v.run_dir)).join(name);
+    // A resuming client sends the count of bytes it already has; a larger offset is a bad
+    // request, refused before any byte of a 200 is sent.
+    let len = tokio::fs::metadata(&path)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if offset > len {
+        return Err(ApiError::param(format!(
+            "offset:{offset} is past the end of {name} ({len} bytes)"
+        )));
+    }
     let tail = Tail {
         svc,
         project: project.to_owned(),
         job_id,
         version_id,
-        path: logs_dir(Path::new(&v.run_dir)).join(name),
+        path,
         offset,
         file: None,
         ending: !follow,

@@ -24,6 +24,10 @@ enum Refused {
         "symlink {0} points outside the uploaded folder (targets must be relative, without '..')"
     )]
     SymlinkOut(String),
+    #[error("entry {0} lies below a symlink of the archive")]
+    UnderSymlink(String),
+    #[error("entry {0} appears twice with different types")]
+    Duplicate(String),
     #[error("entry {0} has a type other than file, folder or relative symlink")]
     Kind(String),
     #[error("the archive is not a valid tar stream: {0}")]
@@ -188,15 +192,29 @@ fn unpack(archive: &Path, tree: &Path) -> Result<Counts, Refused> {
             continue; // "./" itself
         }
         let target = tree.join(&rel);
+        // Nothing is written through a symlink an earlier entry made (dangling or not).
+        if below_symlink(tree, &rel) {
+            return Err(Refused::UnderSymlink(shown));
+        }
         let kind = entry.header().entry_type();
+        // An entry whose name an earlier entry took with another type is refused, not a 500.
+        let taken = |e: io::Error| match e.kind() {
+            io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory => {
+                Refused::Duplicate(shown.clone())
+            }
+            _ => Refused::Io(e),
+        };
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(Refused::Io)?;
+            std::fs::create_dir_all(parent).map_err(taken)?;
         }
         if kind.is_dir() {
-            std::fs::create_dir_all(&target).map_err(Refused::Io)?;
+            if std::fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir()) {
+                return Err(Refused::Duplicate(shown));
+            }
+            std::fs::create_dir_all(&target).map_err(taken)?;
         } else if kind.is_file() {
             let mode = (entry.header().mode().unwrap_or(0o644) & 0o755) | 0o600;
-            let mut out = open_new(&target, mode).map_err(Refused::Io)?;
+            let mut out = open_new(&target, mode).map_err(taken)?;
             counts.bytes += io::copy(&mut entry, &mut out).map_err(Refused::Format)?;
             out.flush().map_err(Refused::Io)?;
             counts.files += 1;
@@ -212,7 +230,7 @@ fn unpack(archive: &Path, tree: &Path) -> Result<Counts, Refused> {
             if !descends {
                 return Err(Refused::SymlinkOut(shown));
             }
-            std::os::unix::fs::symlink(&link, &target).map_err(Refused::Io)?;
+            std::os::unix::fs::symlink(&link, &target).map_err(taken)?;
         } else if matches!(
             kind,
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader
@@ -223,6 +241,21 @@ fn unpack(archive: &Path, tree: &Path) -> Result<Counts, Refused> {
         }
     }
     Ok(counts)
+}
+
+/// Whether a folder on the way from `tree` to `tree/rel` is a symlink.
+fn below_symlink(tree: &Path, rel: &Path) -> bool {
+    let mut at = tree.to_path_buf();
+    let parents = rel.parent().map(|p| p.components().count()).unwrap_or(0);
+    for comp in rel.components().take(parents) {
+        at.push(comp);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => return true,
+            Ok(_) => {}
+            Err(_) => return false, // not there yet: created as a folder below
+        }
+    }
+    false
 }
 
 /// Creates a new file, never following a symlink left by an earlier entry.

@@ -9,6 +9,13 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use trainyard_api::training::{DataSource, JobConfig};
 
+/// Upper bound of `max_runtime_seconds`: a year. The contract gives none; a bound keeps
+/// every deadline computable (a larger value once wedged the executor).
+pub const MAX_RUNTIME_SECONDS: i64 = 366 * 24 * 3600;
+
+/// Upper bound of `worker_server_num` when no spec bounds it (a pool-only request).
+pub const MAX_WORKERS: i64 = 1024;
+
 /// What the configuration is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {

@@ -28,7 +28,7 @@ use trainyard_api::visualization::{
     VisualizationDetails, VisualizationJob, VisualizationListResponse,
 };
 use trainyard_api::JobStatus;
-use trainyard_exec::{Attach, ExecHandle, RunExit, RunOutcome, Running};
+use trainyard_exec::{Attach, RunExit, RunOutcome, Running};
 use trainyard_store::{duration_ms, NewVizJob, Store, VizFilter, VizJob, VizSet, VizSort};
 use trainyard_viz::server::{Launcher, Target};
 
@@ -187,19 +187,10 @@ impl VizManager {
     async fn recover(&self) -> ApiResult<()> {
         let ctx = &self.ctx;
         for job in ctx.store.viz_in(&ACTIVE).await? {
-            let handle: Option<ExecHandle> = job
-                .handle
-                .as_deref()
-                .and_then(|h| serde_json::from_str(h).ok());
-            let attach = match handle {
-                Some(h) => {
-                    let dir = PathBuf::from(&job.run_dir);
-                    tokio::task::spawn_blocking(move || trainyard_exec::reattach(&dir, h))
-                        .await
-                        .unwrap_or(Attach::Lost)
-                }
-                None => Attach::Lost,
-            };
+            let dir = PathBuf::from(&job.run_dir);
+            let attach = tokio::task::spawn_blocking(move || trainyard_exec::reattach(&dir))
+                .await
+                .unwrap_or(Attach::Lost);
             match attach {
                 Attach::Alive(running) => {
                     tracing::info!(
@@ -208,13 +199,15 @@ impl VizManager {
                     );
                     self.spawn(job.id, Some(running));
                 }
-                Attach::Finished(_) | Attach::Lost if job.status == JobStatus::KILLING => {
+                Attach::Finished(_) | Attach::Lost | Attach::NotStarted
+                    if job.status == JobStatus::KILLING =>
+                {
                     finish(ctx, job.id, End::Stopped).await;
                 }
-                Attach::Finished(_) | Attach::Lost if job.deleted => {
+                Attach::Finished(_) | Attach::Lost | Attach::NotStarted if job.deleted => {
                     finish(ctx, job.id, End::Stopped).await;
                 }
-                Attach::Finished(_) | Attach::Lost => {
+                Attach::Finished(_) | Attach::Lost | Attach::NotStarted => {
                     tracing::info!(
                         viz.id = job.id,
                         status = job.status.0,
@@ -337,12 +330,8 @@ async fn sleep_until_ms(deadline: Option<i64>) {
 }
 
 /// Waits for the server to exit after a stop request; returns the exit.
-async fn stop_and_wait(
-    run_dir: &Path,
-    handle: ExecHandle,
-    running: &mut Running,
-) -> Option<RunExit> {
-    if let Err(e) = trainyard_exec::request_stop(run_dir, handle, STOP_GRACE) {
+async fn stop_and_wait(run_dir: &Path, running: &mut Running) -> Option<RunExit> {
+    if let Err(e) = trainyard_exec::request_stop(run_dir, STOP_GRACE) {
         tracing::warn!(run_dir = %run_dir.display(), error = %e, "stop request failed");
     }
     running.wait().await
@@ -383,27 +372,20 @@ async fn supervise(
     if job.deadline.is_some_and(|d| d <= now_ms()) {
         // The deadline passed while the server was down.
         if let Some(mut r) = attached {
-            if let Some(h) = job
-                .handle
-                .as_deref()
-                .and_then(|h| serde_json::from_str::<ExecHandle>(h).ok())
-            {
-                stop_and_wait(Path::new(&job.run_dir), h, &mut r).await;
-            }
+            stop_and_wait(Path::new(&job.run_dir), &mut r).await;
         }
         return finish(ctx, id, End::AutoStopped).await;
     }
     let run_dir = PathBuf::from(&job.run_dir);
     let prefix = VizContext::prefix(&job);
-    let (_lease, mut running, handle, port): (Lease, Running, ExecHandle, u16) = match attached {
+    let (_lease, mut running, port): (Lease, Running, u16) = match attached {
         Some(r) => {
             let lease = ctx.executor.acquire_now(ctx.demand).await;
             let port = job
                 .port
                 .and_then(|p| u16::try_from(p).ok())
                 .unwrap_or_default();
-            let handle = r.handle();
-            (lease, r, handle, port)
+            (lease, r, port)
         }
         None => {
             let _ = ctx
@@ -420,7 +402,7 @@ async fn supervise(
                 Some(()) = stop_rx.recv() => return finish(ctx, id, End::Stopped).await,
             };
             match launch(ctx, &job, &prefix).await {
-                Ok((running, handle, port)) => (lease, running, handle, port),
+                Ok((running, port)) => (lease, running, port),
                 Err(message) => {
                     let _ = std::fs::create_dir_all(&run_dir);
                     let _ = std::fs::write(
@@ -440,7 +422,7 @@ async fn supervise(
             break;
         }
         if started.elapsed() > ctx.start_timeout {
-            let _ = stop_and_wait(&run_dir, handle, &mut running).await;
+            let _ = stop_and_wait(&run_dir, &mut running).await;
             let reason = format!(
                 "the visualization server did not answer within {} s (log: {}): {}",
                 ctx.start_timeout.as_secs(),
@@ -452,7 +434,7 @@ async fn supervise(
         tokio::select! {
             exit = running.wait() => return finish(ctx, id, End::Failed(died(&run_dir, exit.as_ref()))).await,
             Some(()) = stop_rx.recv() => {
-                stop_and_wait(&run_dir, handle, &mut running).await;
+                stop_and_wait(&run_dir, &mut running).await;
                 return finish(ctx, id, End::Stopped).await;
             }
             _ = tokio::time::sleep(PROBE_EVERY) => {}
@@ -490,7 +472,7 @@ async fn supervise(
         ),
         Ok(false) => {
             // Stopped meanwhile.
-            stop_and_wait(&run_dir, handle, &mut running).await;
+            stop_and_wait(&run_dir, &mut running).await;
             return finish(ctx, id, End::Stopped).await;
         }
         Err(e) => {
@@ -502,12 +484,12 @@ async fn supervise(
     let end = tokio::select! {
         exit = running.wait() => End::Failed(died(&run_dir, exit.as_ref())),
         Some(()) = stop_rx.recv() => {
-            stop_and_wait(&run_dir, handle, &mut running).await;
+            stop_and_wait(&run_dir, &mut running).await;
             End::Stopped
         }
         _ = sleep_until_ms(deadline) => {
             tracing::info!(viz.id = id, "auto-stop deadline reached; stopping the visualization server");
-            stop_and_wait(&run_dir, handle, &mut running).await;
+            stop_and_wait(&run_dir, &mut running).await;
             End::AutoStopped
         }
     };
@@ -515,11 +497,7 @@ async fn supervise(
 }
 
 /// Starts the server under a shim on a free port and records handle and port.
-async fn launch(
-    ctx: &VizContext,
-    job: &VizJob,
-    prefix: &str,
-) -> Result<(Running, ExecHandle, u16), String> {
+async fn launch(ctx: &VizContext, job: &VizJob, prefix: &str) -> Result<(Running, u16), String> {
     let launcher = ctx
         .launcher(&job.job_type)
         .ok_or_else(|| format!("job_type {} is not configured", job.job_type))?;
@@ -544,6 +522,8 @@ async fn launch(
     };
     let spec =
         trainyard_viz::server::run_spec(launcher, &target, &run_dir, env, STOP_GRACE.as_secs());
+    // Each start of a visualization server is a new run in the job's folder.
+    trainyard_exec::reset_run_dir(&run_dir).map_err(|e| e.to_string())?;
     let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program)
         .await
         .map_err(|e| e.to_string())?;
@@ -573,7 +553,7 @@ async fn launch(
         port,
         "visualization server started"
     );
-    Ok((running, handle, port))
+    Ok((running, port))
 }
 
 fn not_found(id: i64) -> ApiError {
