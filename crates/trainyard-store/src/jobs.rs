@@ -17,6 +17,11 @@ const JOINED_VERSION_COLUMNS: &str = "v.id, v.job_id, v.project_id, v.name, v.de
     v.status, v.config, v.resource_id, v.run_dir, v.create_time, v.start_time, v.end_time, v.handle, \
     v.stop_grace, v.failure_reason, v.deleted";
 
+/// Moves deleted versions that are pending (1, 2, 4, 7) or running (8, 15) to 9; narrowed
+/// with `AND ...` by the caller; binds the stop grace.
+const STOP_DELETED: &str = "UPDATE versions SET status = 9, stop_grace = ? \
+    WHERE deleted = 1 AND status IN (1, 2, 4, 7, 8, 15)";
+
 /// Recomputes a job's summary of its newest live version.
 const REFRESH_SUMMARY: &str = "UPDATE jobs SET
     latest_version_id = (SELECT id FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1),
@@ -426,10 +431,14 @@ impl Store {
 
     /// Hides a version from the API (TJ-04); the row stays until `purge_version`.
     /// Refuses (returns the status) when the version is in `refused`.
+    ///
+    /// A pending or running version is moved to 9 (being stopped, with `stop_grace`) in the
+    /// same transaction, so a crash can never leave a deleted version running unnoticed.
     pub async fn mark_version_deleted(
         &self,
         version_id: i64,
         refused: &[JobStatus],
+        stop_grace: i64,
     ) -> Result<Result<(), JobStatus>> {
         let mut tx = self.write_tx().await?;
         let row: Option<(i64, i64)> =
@@ -447,6 +456,11 @@ impl Store {
             .bind(version_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(&format!("{STOP_DELETED} AND id = ?"))
+            .bind(stop_grace)
+            .bind(version_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(REFRESH_SUMMARY)
             .bind(job_id)
             .execute(&mut *tx)
@@ -457,11 +471,13 @@ impl Store {
 
     /// Hides a job and all its versions (TJ-09), unless a version is in one of `refused`
     /// (then returns that status). Returns the versions that were hidden.
+    /// Pending or running versions are moved to 9 as in [`Self::mark_version_deleted`].
     pub async fn mark_job_deleted(
         &self,
         project_id: &str,
         job_id: i64,
         refused: &[JobStatus],
+        stop_grace: i64,
     ) -> Result<Result<Vec<i64>, JobStatus>> {
         let mut tx = self.write_tx().await?;
         let rows: Vec<(i64, i64)> =
@@ -483,6 +499,11 @@ impl Store {
             return Ok(Ok(Vec::new()));
         }
         sqlx::query("UPDATE versions SET deleted = 1 WHERE job_id = ?")
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("{STOP_DELETED} AND job_id = ?"))
+            .bind(stop_grace)
             .bind(job_id)
             .execute(&mut *tx)
             .await?;
@@ -509,6 +530,16 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Moves deleted versions that are still pending or running to 9 (being stopped): for
+    /// databases written before deletion did that in its own transaction.
+    pub async fn stop_deleted_versions(&self, stop_grace: i64) -> Result<u64> {
+        let r = sqlx::query(STOP_DELETED)
+            .bind(stop_grace)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
     }
 
     /// Removes deleted jobs that have no versions left.

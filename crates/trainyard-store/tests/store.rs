@@ -84,7 +84,7 @@ async fn duplicate_live_names_conflict_until_the_job_is_deleted() {
         Err(Error::Conflict)
     ));
     store
-        .mark_job_deleted("p", j.id, &[])
+        .mark_job_deleted("p", j.id, &[], 0)
         .await
         .unwrap()
         .unwrap();
@@ -142,6 +142,50 @@ async fn transitions_are_compare_and_set() {
 }
 
 #[tokio::test]
+async fn deleting_a_running_version_marks_it_stopping_in_the_same_transaction() {
+    let (_dir, store) = open().await;
+    let (j, v) = store.create_job(&job("r"), Some(&version())).await.unwrap();
+    let v = v.unwrap();
+    let to_running = [JobStatus::INIT];
+    let set = TransitionSet::default();
+    assert!(store
+        .transition(v.id, &to_running, JobStatus::RUNNING, &set)
+        .await
+        .unwrap());
+    let (_, done) = store
+        .create_job(&job("done"), Some(&version()))
+        .await
+        .unwrap();
+    let done = done.unwrap();
+    store
+        .transition(done.id, &to_running, JobStatus::COMPLETED, &set)
+        .await
+        .unwrap();
+
+    store
+        .mark_job_deleted("p", j.id, &[JobStatus::KILLING], 7)
+        .await
+        .unwrap()
+        .unwrap();
+    let after = store.version_by_id(v.id).await.unwrap().unwrap();
+    assert_eq!(
+        (after.status, after.stop_grace, after.deleted),
+        (JobStatus::KILLING, Some(7), true)
+    );
+    // A finished version keeps its status; a database from before this rule is mended.
+    store
+        .mark_version_deleted(done.id, &[JobStatus::KILLING], 7)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.version_by_id(done.id).await.unwrap().unwrap().status,
+        JobStatus::COMPLETED
+    );
+    assert_eq!(store.stop_deleted_versions(3).await.unwrap(), 0);
+}
+
+#[tokio::test]
 async fn deleting_refuses_killing_versions_and_purges_rows() {
     let (_dir, store) = open().await;
     let (j, v) = store
@@ -160,14 +204,14 @@ async fn deleting_refuses_killing_versions_and_purges_rows() {
         .unwrap();
     assert_eq!(
         store
-            .mark_version_deleted(v.id, &[JobStatus::KILLING])
+            .mark_version_deleted(v.id, &[JobStatus::KILLING], 0)
             .await
             .unwrap(),
         Err(JobStatus::KILLING)
     );
     assert_eq!(
         store
-            .mark_job_deleted("p", j.id, &[JobStatus::KILLING])
+            .mark_job_deleted("p", j.id, &[JobStatus::KILLING], 0)
             .await
             .unwrap(),
         Err(JobStatus::KILLING)
@@ -183,7 +227,7 @@ async fn deleting_refuses_killing_versions_and_purges_rows() {
         .unwrap();
     assert_eq!(
         store
-            .mark_job_deleted("p", j.id, &[JobStatus::KILLING])
+            .mark_job_deleted("p", j.id, &[JobStatus::KILLING], 0)
             .await
             .unwrap(),
         Ok(vec![v.id])
@@ -309,7 +353,7 @@ async fn live_job_counters_follow_creates_and_deletes() {
         .unwrap();
     assert_eq!(store.count_jobs("p").await.unwrap(), 4);
     store
-        .mark_job_deleted("p", ids[0], &[])
+        .mark_job_deleted("p", ids[0], &[], 0)
         .await
         .unwrap()
         .unwrap();

@@ -252,6 +252,16 @@ impl Executor {
             JobStatus(15),
             JobStatus::KILLING,
         ];
+        let stopping = ctx
+            .store
+            .stop_deleted_versions(ctx.grace.as_secs() as i64)
+            .await?;
+        if stopping > 0 {
+            tracing::warn!(
+                versions = stopping,
+                "deleted versions were still active; stopping them"
+            );
+        }
         for v in ctx.store.versions_in(&active).await? {
             if self.adopt_slurm(ctx, &v) {
                 continue;
@@ -623,6 +633,22 @@ async fn supervise(
     };
     let run_dir = PathBuf::from(&v.run_dir);
     let mut running = match attached {
+        // Found running after a restart while still marked 4 (the server died between the
+        // launch and recording it): it is running now.
+        Some(r) if v.status == JobStatus::SUBMIT_TRYING => {
+            let set = TransitionSet {
+                start_time: Some(now_ms()),
+                handle: Some(serde_json::to_string(&r.handle()).unwrap_or_default()),
+                ..Default::default()
+            };
+            until_stored("the start of a run", id, || {
+                let to = JobStatus::RUNNING;
+                ctx.store
+                    .transition(id, &[JobStatus::SUBMIT_TRYING], to, &set)
+            })
+            .await;
+            r
+        }
         Some(r) => r,
         None => match launch(ctx, &v, &gpus).await {
             Ok(running) => running,

@@ -465,7 +465,10 @@ impl Service {
             let Some(v) = self.store.version_by_id(*id).await? else {
                 continue;
             };
-            if v.status.is_stoppable() && self.begin_stop(&v, self.grace).await? {
+            // Marking it deleted moved a pending or running version to 9 already.
+            if v.status == JobStatus::KILLING {
+                tracing::info!(job.id = v.job_id, version.id = v.id, "deleted job stopping");
+                self.executor.stop(v.id, self.grace);
                 continue;
             }
             cleanup_if_deleted(&self.run_ctx, v.id).await;
@@ -483,7 +486,7 @@ impl Service {
         let (_, v) = self.job_and_version(project, job_id, version_id).await?;
         if let Err(status) = self
             .store
-            .mark_version_deleted(v.id, &[JobStatus::KILLING])
+            .mark_version_deleted(v.id, &[JobStatus::KILLING], self.grace.as_secs() as i64)
             .await?
         {
             return Err(ApiError::WrongStatus {
@@ -502,7 +505,12 @@ impl Service {
             .ok_or_else(|| job_not_found(job_id))?;
         match self
             .store
-            .mark_job_deleted(project, job_id, &[JobStatus::KILLING])
+            .mark_job_deleted(
+                project,
+                job_id,
+                &[JobStatus::KILLING],
+                self.grace.as_secs() as i64,
+            )
             .await?
         {
             Err(status) => Err(ApiError::WrongStatus {

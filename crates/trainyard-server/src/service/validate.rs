@@ -94,9 +94,9 @@ impl Checker<'_> {
         let workers = cfg
             .worker_server_num
             .ok_or_else(|| ApiError::required("worker_server_num"))?;
-        if workers < 1 {
+        if !(1..=MAX_WORKERS).contains(&workers) {
             return Err(ApiError::param(format!(
-                "worker_server_num:{workers} must be >= 1"
+                "worker_server_num:{workers} must be in [1,{MAX_WORKERS}]"
             )));
         }
         self.check_algorithm(&mut cfg, purpose)?;
@@ -132,9 +132,9 @@ impl Checker<'_> {
             }
         }
         if let Some(max) = cfg.max_runtime_seconds {
-            if max < 1 {
+            if !(1..=MAX_RUNTIME_SECONDS).contains(&max) {
                 return Err(ApiError::param(format!(
-                    "max_runtime_seconds:{max} must be >= 1"
+                    "max_runtime_seconds:{max} must be in [1,{MAX_RUNTIME_SECONDS}]"
                 )));
             }
         }
