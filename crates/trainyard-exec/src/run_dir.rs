@@ -66,9 +66,13 @@ pub fn create_json_exclusive<T: Serialize + ?Sized>(path: &Path, value: &T) -> i
     result
 }
 
+/// A temporary name beside `path`, unique to this process and call: two writers of one file
+/// (two stop requests, two launches) never share a temporary file.
 fn tmp_name(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}", std::process::id()));
+    tmp.push(format!(".tmp.{}.{n}", std::process::id()));
     PathBuf::from(tmp)
 }
 
