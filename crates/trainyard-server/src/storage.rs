@@ -225,7 +225,7 @@ impl TreeCopy<'_> {
                     // `rel` has one component per level below the code folder, the link's own
                     // name included: its parent is that many levels deep, minus one.
                     let up = rel.components().count().saturating_sub(1);
-                    let mut link: PathBuf = std::iter::repeat("..").take(up).collect();
+                    let mut link: PathBuf = std::iter::repeat_n("..", up).collect();
                     link.push(target);
                     if link.as_os_str().is_empty() {
                         link.push(".");
