@@ -347,6 +347,76 @@ async fn slurm_jobs_survive_a_server_restart() {
         .contains("done after restart"));
 }
 
+/// A submission whose Slurm job id was not recorded before a crash (status 4, no handle) is
+/// found again by its claim or its job name, never submitted a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slurm_job_submitted_just_before_a_crash_runs_once() {
+    let _c = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, config_text(&dir.path().join("data"), POOL)).unwrap();
+    let (gate, starts) = (dir.path().join("gate"), dir.path().join("starts"));
+    let boot = format!(
+        "import os, sys, time\nopen({s:?}, 'a').write('start\\n')\nwhile not os.path.exists({g:?}):\n    time.sleep(0.05)\n",
+        s = starts.display().to_string(),
+        g = gate.display().to_string()
+    );
+    write_app(
+        &dir.path().join("data/obs").join(PROJECT),
+        "once",
+        &[("boot.py", &boot)],
+    );
+    let mut server = ServerProcess::start(&config, free_port()).await;
+    let (job, ver) = server
+        .api
+        .create_job("once", "once", json!({"pool_id": "cluster"}))
+        .await;
+    server
+        .api
+        .wait_status(job, ver, &[8], Duration::from_secs(60))
+        .await;
+    let count = || {
+        std::fs::read_to_string(&starts)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    wait_for("the first start", Duration::from_secs(30), || count() == 1).await;
+    server.kill9();
+    let db = dir.path().join("data/trainyard.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE versions SET status = 4, handle = NULL WHERE id = ?")
+        .bind(ver)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let server = ServerProcess::start(&config, free_port()).await;
+    server
+        .api
+        .wait_status(job, ver, &[7, 8], Duration::from_secs(30))
+        .await;
+    // Time enough for a second submission to be scheduled and start on the idle node.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        count(),
+        1,
+        "the version was submitted to Slurm a second time"
+    );
+    std::fs::write(&gate, "").unwrap();
+    assert_eq!(
+        server
+            .api
+            .wait_status(job, ver, &[10, 11, 12, 14], Duration::from_secs(60))
+            .await,
+        10
+    );
+    assert_eq!(count(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_pools_are_refused_when_pools_are_configured() {
     let srv = TestServer::start_with(POOL).await;

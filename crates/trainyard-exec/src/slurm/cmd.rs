@@ -49,6 +49,18 @@ pub async fn squeue(ids: &[u64]) -> Result<HashMap<u64, (SlurmState, String)>, S
     }
 }
 
+/// Ids of the jobs Slurm knows (pending, running or just ended) under the job name `name`.
+pub async fn squeue_by_name(name: &str) -> Result<Vec<u64>, String> {
+    let out = run(
+        "squeue",
+        &["-h", "-t", "all", "-o", "%i|%T|%r", "--name", name],
+    )
+    .await?;
+    let mut ids: Vec<u64> = parse_squeue(&out).into_keys().collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
 /// `scancel [--signal=SIG] <id>`.
 pub async fn scancel(id: u64, signal: Option<&str>) -> Result<(), String> {
     let id = id.to_string();

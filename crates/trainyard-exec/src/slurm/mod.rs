@@ -6,9 +6,15 @@ pub mod parse;
 mod script;
 mod task;
 
-pub use cmd::{sbatch, scancel, sinfo, squeue};
+pub use cmd::{sbatch, scancel, sinfo, squeue, squeue_by_name};
 pub use parse::{PartitionFree, SlurmState};
-pub use script::{batch_script, SlurmSubmit};
+pub use script::{batch_script, clean as job_name, SlurmSubmit, CLAIM_DIR, CLAIM_JOB};
+
+/// The Slurm job that claimed the run in `run_dir`, if one started.
+pub fn claimed_by(run_dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(run_dir.join(CLAIM_DIR).join(CLAIM_JOB)).ok()?;
+    text.trim().parse().ok()
+}
 pub use task::{run_slurm_task, task_dir};
 
 use crate::{run_dir as files, RunExit, RunOutcome, WorkerExit};

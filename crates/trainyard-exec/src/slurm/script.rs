@@ -2,6 +2,11 @@
 
 use std::path::PathBuf;
 
+/// Folder a Slurm job creates (atomically, `mkdir`) in the run directory to claim the run.
+pub const CLAIM_DIR: &str = "slurm-claim";
+/// File in [`CLAIM_DIR`] holding the claiming job's id.
+pub const CLAIM_JOB: &str = "job";
+
 /// What one Slurm submission asks for.
 #[derive(Clone, Debug)]
 pub struct SlurmSubmit {
@@ -35,7 +40,8 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-fn clean(s: &str) -> String {
+/// A Slurm job name as the batch script sets it (and `squeue --name` matches it).
+pub fn clean(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .collect()
@@ -77,6 +83,21 @@ pub fn batch_script(s: &SlurmSubmit) -> String {
     if let Some(q) = &s.qos {
         lines.push(format!("#SBATCH --qos={}", clean(q)));
     }
+    // The claim: of several Slurm jobs submitted for one run (a resubmission after a server
+    // crash), only the first to start runs tasks; it records its id for the server. A run
+    // stopped before any job started (stop.json) runs nothing.
+    let claim = quote(&format!("{run_dir}/{CLAIM_DIR}"));
+    lines.push(format!(
+        "mkdir {claim} 2>/dev/null || {{ echo 'trainyard: another Slurm job claimed this run'; exit 0; }}"
+    ));
+    lines.push(format!(
+        "echo \"$SLURM_JOB_ID\" > {}",
+        quote(&format!("{run_dir}/{CLAIM_DIR}/{CLAIM_JOB}"))
+    ));
+    lines.push(format!(
+        "[ -e {} ] && {{ echo 'trainyard: stopped before it started'; exit 0; }}",
+        quote(&format!("{run_dir}/{}", crate::run_dir::STOP))
+    ));
     lines.push(format!(
         "exec srun --kill-on-bad-exit=1 {} slurm-task {}",
         quote(&s.task_program.display().to_string()),
@@ -114,6 +135,8 @@ mod tests {
             "#SBATCH --gpus-per-task=1",
             "#SBATCH --time=2",
             "#SBATCH --account=acct",
+            "mkdir '/shared/runs/7/slurm-claim' 2>/dev/null || { echo 'trainyard: another Slurm job claimed this run'; exit 0; }",
+            "echo \"$SLURM_JOB_ID\" > '/shared/runs/7/slurm-claim/job'",
             "exec srun --kill-on-bad-exit=1 '/usr/bin/trainyard' slurm-task '/shared/runs/7'",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");

@@ -188,7 +188,20 @@ impl Actor {
         let Ok(Some(v)) = store.version_by_id(id).await else {
             return;
         };
-        match self.sbatch(&v, pool).await {
+        // Submitted before a crash that kept the job id from being recorded: follow that job
+        // instead of submitting a second one.
+        let submitted = match self.earlier_submission(&v).await {
+            Some(job_id) => {
+                tracing::info!(
+                    version.id = id,
+                    slurm.job_id = job_id,
+                    "found the slurm job submitted before a restart"
+                );
+                Ok((job_id, tasks_of(&v)))
+            }
+            None => self.sbatch(&v, pool).await,
+        };
+        match submitted {
             Ok((job_id, tasks)) => {
                 let handle = serde_json::to_string(&SlurmHandle {
                     slurm_job_id: job_id,
@@ -250,14 +263,41 @@ impl Actor {
         }
     }
 
-    async fn sbatch(&self, v: &Version, pool: &PoolConfig) -> Result<(u64, usize), String> {
-        let ctx = &self.ctx;
-        let job_name = ctx
+    /// The Slurm job name of a version: unique, so a submission can be found by name.
+    async fn slurm_job_name(&self, v: &Version) -> Result<String, String> {
+        let job_name = self
+            .ctx
             .store
             .job_name(v.job_id)
             .await
             .map_err(|e| e.to_string())?
             .unwrap_or_default();
+        Ok(slurm::job_name(&format!("trainyard-{}-{}", job_name, v.id)))
+    }
+
+    /// A Slurm job already submitted for `v`: the one that claimed its run directory, else
+    /// one Slurm lists under the version's job name (only looked for when a batch script was
+    /// written, i.e. a submission may have happened).
+    async fn earlier_submission(&self, v: &Version) -> Option<u64> {
+        let run_dir = PathBuf::from(&v.run_dir);
+        if let Some(job_id) = slurm::claimed_by(&run_dir) {
+            return Some(job_id);
+        }
+        if !run_dir.join(BATCH_SCRIPT).exists() {
+            return None;
+        }
+        let name = self.slurm_job_name(v).await.ok()?;
+        match slurm::squeue_by_name(&name).await {
+            Ok(ids) => ids.into_iter().next(),
+            Err(e) => {
+                tracing::warn!(version.id = v.id, error = %e, "cannot look for an earlier submission");
+                None
+            }
+        }
+    }
+
+    async fn sbatch(&self, v: &Version, pool: &PoolConfig) -> Result<(u64, usize), String> {
+        let ctx = &self.ctx;
         let spec = ctx.prepare_run(v, &[]).await?;
         trainyard_exec::run_dir::write_json_atomic(
             &spec.run_dir.join(trainyard_exec::run_dir::SPEC),
@@ -267,7 +307,7 @@ impl Actor {
         let s = v.config.spec_id.and_then(|id| ctx.catalog.spec(id));
         let submit = SlurmSubmit {
             run_dir: spec.run_dir.clone(),
-            job_name: format!("trainyard-{}-{}", job_name, v.id),
+            job_name: self.slurm_job_name(v).await?,
             partition: pool.partition.clone().unwrap_or_default(),
             account: pool.account.clone(),
             qos: pool.qos.clone(),
@@ -279,7 +319,7 @@ impl Actor {
             time_limit_seconds: v.config.max_runtime_seconds.map(|t| t.max(1) as u64),
             task_program: self.task_program.clone(),
         };
-        let script = spec.run_dir.join("slurm.sbatch");
+        let script = spec.run_dir.join(BATCH_SCRIPT);
         std::fs::write(&script, slurm::batch_script(&submit)).map_err(|e| e.to_string())?;
         let job_id = slurm::sbatch(&script).await?;
         Ok((job_id, spec.workers.len()))
@@ -289,7 +329,7 @@ impl Actor {
         let Ok(Some(v)) = self.ctx.store.version_by_id(id).await else {
             return;
         };
-        let tasks = usize::try_from(v.config.worker_server_num.unwrap_or(1).max(1)).unwrap_or(1);
+        let tasks = tasks_of(&v);
         tracing::info!(
             version.id = id,
             slurm.job_id = job_id,
@@ -373,12 +413,45 @@ impl Actor {
         }
     }
 
-    async fn finish(&self, a: Active, state: Option<SlurmState>) {
-        let ctx = &self.ctx;
+    async fn finish(&mut self, a: Active, state: Option<SlurmState>) {
+        let ctx = self.ctx.clone();
         let Ok(Some(v)) = ctx.store.version_by_id(a.id).await else {
             return;
         };
         let run_dir = PathBuf::from(&v.run_dir);
+        // The job we followed was a duplicate that found the run claimed: follow the claimer.
+        if let Some(claimer) = slurm::claimed_by(&run_dir).filter(|c| *c != a.job_id) {
+            tracing::info!(
+                version.id = a.id,
+                slurm.job_id = claimer,
+                "following the slurm job that claimed the run"
+            );
+            let handle = serde_json::to_string(&SlurmHandle {
+                slurm_job_id: claimer,
+            })
+            .unwrap_or_default();
+            let set = TransitionSet {
+                handle: Some(handle),
+                ..Default::default()
+            };
+            if let Err(e) = ctx
+                .store
+                .transition(a.id, &[v.status], v.status, &set)
+                .await
+            {
+                tracing::warn!(version.id = a.id, error = %e, "cannot record the slurm job id");
+            }
+            let stopping = a.kill_at.is_some();
+            self.active.push(Active {
+                job_id: claimer,
+                hard_cancelled: false,
+                ..a
+            });
+            if stopping {
+                self.stop(a.id, Duration::ZERO).await;
+            }
+            return;
+        }
         let tasks = a.tasks;
         let files = tokio::task::spawn_blocking(move || slurm::collect_exit(&run_dir, tasks))
             .await
@@ -453,6 +526,13 @@ impl Actor {
                 .transition(a.id, &[JobStatus::WAITING], JobStatus::RUNNING, &set)
                 .await;
         }
-        finalize(ctx, a.id, exit, timed_out).await;
+        finalize(&ctx, a.id, exit, timed_out).await;
     }
+}
+
+/// The batch script's name in a run directory; its presence means a submission may exist.
+const BATCH_SCRIPT: &str = "slurm.sbatch";
+
+fn tasks_of(v: &Version) -> usize {
+    usize::try_from(v.config.worker_server_num.unwrap_or(1).max(1)).unwrap_or(1)
 }
