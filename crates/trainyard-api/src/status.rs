@@ -7,51 +7,194 @@ use serde::{Deserialize, Serialize};
 #[serde(transparent)]
 pub struct JobStatus(pub i64);
 
-impl JobStatus {
-    /// 0: no version.
-    pub const UNKNOWN: Self = Self(0);
-    /// 1: initializing.
-    pub const INIT: Self = Self(1);
-    /// 4: being submitted to the executor.
-    pub const SUBMIT_TRYING: Self = Self(4);
-    /// 5: submission failed.
-    pub const SUBMIT_FAILED: Self = Self(5);
-    /// 7: queued for resources.
-    pub const WAITING: Self = Self(7);
-    /// 8: running.
-    pub const RUNNING: Self = Self(8);
-    /// 9: being stopped.
-    pub const KILLING: Self = Self(9);
-    /// 10: completed.
-    pub const COMPLETED: Self = Self(10);
-    /// 11: failed.
-    pub const FAILED: Self = Self(11);
-    /// 12: stopped.
-    pub const KILLED: Self = Self(12);
-    /// 14: processes vanished.
-    pub const LOST: Self = Self(14);
+/// Declares every documented status once: its constant, its wire name, and [`JobStatus::ALL`].
+macro_rules! statuses {
+    ($($(#[$doc:meta])* $name:ident = $code:literal, $wire:literal;)*) => {
+        impl JobStatus {
+            $($(#[$doc])* pub const $name: Self = Self($code);)*
 
-    /// Pending: 1, 2, 4, 7.
+            /// All 23 documented statuses, in code order.
+            pub const ALL: [Self; 23] = [$(Self::$name),*];
+
+            /// The documented name (`JOBSTAT_RUNNING`, ...); `None` for an undocumented code.
+            pub fn name(self) -> Option<&'static str> {
+                match self.0 {
+                    $($code => Some($wire),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+statuses! {
+    /// 0: status unknown (a job created without a version).
+    UNKNOWN = 0, "JOBSTAT_UNKNOWN";
+    /// 1: initializing.
+    INIT = 1, "JOBSTAT_INIT";
+    /// 2: the job's image is being built.
+    IMAGE_CREATING = 2, "JOBSTAT_IMAGE_CREATING";
+    /// 3: building the image failed.
+    IMAGE_FAILED = 3, "JOBSTAT_IMAGE_FAILED";
+    /// 4: being submitted to the executor.
+    SUBMIT_TRYING = 4, "JOBSTAT_SUBMIT_TRYING";
+    /// 5: submission failed.
+    SUBMIT_FAILED = 5, "JOBSTAT_SUBMIT_FAILED";
+    /// 6: deletion failed.
+    DELETE_FAILED = 6, "JOBSTAT_DELETE_FAILED";
+    /// 7: queued for resources.
+    WAITING = 7, "JOBSTAT_WAITING";
+    /// 8: running.
+    RUNNING = 8, "JOBSTAT_RUNNING";
+    /// 9: being stopped.
+    KILLING = 9, "JOBSTAT_KILLING";
+    /// 10: completed.
+    COMPLETED = 10, "JOBSTAT_COMPLETED";
+    /// 11: failed.
+    FAILED = 11, "JOBSTAT_FAILED";
+    /// 12: stopped.
+    KILLED = 12, "JOBSTAT_KILLED";
+    /// 13: cancelled.
+    CANCELED = 13, "JOBSTAT_CANCELED";
+    /// 14: lost: its processes vanished.
+    LOST = 14, "JOBSTAT_LOST";
+    /// 15: being scaled (running).
+    SCALING = 15, "JOBSTAT_SCALING";
+    /// 16: submitting the model failed.
+    SUBMIT_MODEL_FAILED = 16, "JOBSTAT_SUBMIT_MODEL_FAILED";
+    /// 17: deploying the service failed.
+    DEPLOY_SERVICE_FAILED = 17, "JOBSTAT_DEPLOY_SERVICE_FAILED";
+    /// 18: review job initializing.
+    CHECK_INIT = 18, "JOBSTAT_CHECK_INIT";
+    /// 19: review job running.
+    CHECK_RUNNING = 19, "JOBSTAT_CHECK_RUNNING";
+    /// 20: review job completed.
+    CHECK_RUNNING_COMPLETED = 20, "JOBSTAT_CHECK_RUNNING_COMPLETED";
+    /// 21: review job failed.
+    CHECK_FAILED = 21, "JOBSTAT_CHECK_FAILED";
+    /// 22: mounting a volume failed.
+    MOUNT_FAILED = 22, "MOUNT_FAILED";
+}
+
+impl JobStatus {
+    /// Pending: waiting to run (1, 2, 4, 7).
+    pub const PENDING: &'static [Self] = &[
+        Self::INIT,
+        Self::IMAGE_CREATING,
+        Self::SUBMIT_TRYING,
+        Self::WAITING,
+    ];
+    /// In progress: running or scaling (8, 15).
+    pub const IN_PROGRESS: &'static [Self] = &[Self::RUNNING, Self::SCALING];
+    /// Stoppable: pending or in progress; a stop (or a delete) moves these to 9.
+    pub const STOPPABLE: &'static [Self] = &[
+        Self::INIT,
+        Self::IMAGE_CREATING,
+        Self::SUBMIT_TRYING,
+        Self::WAITING,
+        Self::RUNNING,
+        Self::SCALING,
+    ];
+    /// Active for the executor: stoppable or being stopped; a run in one of these may own
+    /// processes, so its end is recorded from any of them.
+    pub const ACTIVE: &'static [Self] = &[
+        Self::INIT,
+        Self::IMAGE_CREATING,
+        Self::SUBMIT_TRYING,
+        Self::WAITING,
+        Self::RUNNING,
+        Self::SCALING,
+        Self::KILLING,
+    ];
+    /// Terminal: the run is over (0 counts as terminal for action checks).
+    pub const TERMINAL: &'static [Self] = &[
+        Self::UNKNOWN,
+        Self::IMAGE_FAILED,
+        Self::SUBMIT_FAILED,
+        Self::DELETE_FAILED,
+        Self::COMPLETED,
+        Self::FAILED,
+        Self::KILLED,
+        Self::CANCELED,
+        Self::LOST,
+        Self::SUBMIT_MODEL_FAILED,
+        Self::DEPLOY_SERVICE_FAILED,
+        Self::CHECK_RUNNING_COMPLETED,
+        Self::CHECK_FAILED,
+        Self::MOUNT_FAILED,
+    ];
+
+    /// Pending: in [`Self::PENDING`].
     pub fn is_pending(self) -> bool {
-        matches!(self.0, 1 | 2 | 4 | 7)
+        Self::PENDING.contains(&self)
     }
-    /// Running: 8, 15.
+    /// Running: in [`Self::IN_PROGRESS`].
     pub fn is_running(self) -> bool {
-        matches!(self.0, 8 | 15)
+        Self::IN_PROGRESS.contains(&self)
     }
-    /// Stop (and stop-then-delete) is allowed.
+    /// Stop (and stop-then-delete) is allowed: in [`Self::STOPPABLE`].
     pub fn is_stoppable(self) -> bool {
-        self.is_pending() || self.is_running()
+        Self::STOPPABLE.contains(&self)
     }
-    /// Terminal for action checks (0 included).
+    /// Terminal for action checks: in [`Self::TERMINAL`].
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self.0,
-            0 | 3 | 5 | 6 | 10 | 11 | 12 | 13 | 14 | 16 | 17 | 20 | 21 | 22
-        )
+        Self::TERMINAL.contains(&self)
     }
     /// Whether the value is one of the 23 documented codes.
     pub fn is_known(self) -> bool {
-        (0..=22).contains(&self.0)
+        self.name().is_some()
+    }
+
+    /// A status by its documented name (`JOBSTAT_RUNNING`), its short form (`running`,
+    /// any case) or its code (`8`).
+    pub fn parse(text: &str) -> Option<Self> {
+        let t = text.trim();
+        if let Ok(code) = t.parse::<i64>() {
+            return Some(Self(code)).filter(|s| s.is_known());
+        }
+        let upper = t.to_ascii_uppercase();
+        Self::ALL.into_iter().find(|s| {
+            let name = s.name().unwrap_or_default();
+            name == upper || name.strip_prefix("JOBSTAT_") == Some(upper.as_str())
+        })
+    }
+}
+
+/// A set of statuses as the inside of an SQL `IN (...)`, so stores filter on the named sets
+/// rather than on numbers of their own.
+pub fn sql_list(set: &[JobStatus]) -> String {
+    set.iter()
+        .map(|s| s.0.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobStatus;
+
+    #[test]
+    fn every_status_is_named_and_in_exactly_one_class() {
+        assert_eq!(JobStatus::ALL.len(), 23);
+        for (code, s) in JobStatus::ALL.iter().enumerate() {
+            assert_eq!(s.0, code as i64);
+            let classes = [
+                s.is_pending(),
+                s.is_running(),
+                s.is_terminal(),
+                *s == JobStatus::KILLING,
+                [18, 19].contains(&s.0),
+            ];
+            assert_eq!(classes.iter().filter(|c| **c).count(), 1, "{s:?}");
+            assert_eq!(JobStatus::parse(s.name().unwrap()), Some(*s));
+            assert_eq!(JobStatus::parse(&code.to_string()), Some(*s));
+        }
+        assert_eq!(JobStatus::parse("running"), Some(JobStatus::RUNNING));
+        assert_eq!(
+            JobStatus::parse("Mount_Failed"),
+            Some(JobStatus::MOUNT_FAILED)
+        );
+        assert_eq!(JobStatus::parse("23"), None);
+        assert_eq!(JobStatus::parse("sleeping"), None);
     }
 }

@@ -4,6 +4,8 @@ use crate::{
     duration_ms, Job, JobFilter, JobSort, NewJob, NewVersion, Result, Store, TransitionSet, Version,
 };
 use sqlx::{Row, SqliteConnection};
+use std::sync::LazyLock;
+use trainyard_api::status::sql_list;
 use trainyard_api::JobStatus;
 
 const JOB_COLUMNS: &str = "id, project_id, name, description, workspace_id, create_time, \
@@ -17,10 +19,15 @@ const JOINED_VERSION_COLUMNS: &str = "v.id, v.job_id, v.project_id, v.name, v.de
     v.status, v.config, v.resource_id, v.run_dir, v.create_time, v.start_time, v.end_time, v.handle, \
     v.stop_grace, v.failure_reason, v.deleted";
 
-/// Moves deleted versions that are pending (1, 2, 4, 7) or running (8, 15) to 9; narrowed
+/// Moves deleted versions that are stoppable (pending or running) to 9; narrowed
 /// with `AND ...` by the caller; binds the stop grace.
-const STOP_DELETED: &str = "UPDATE versions SET status = 9, stop_grace = ? \
-    WHERE deleted = 1 AND status IN (1, 2, 4, 7, 8, 15)";
+static STOP_DELETED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE versions SET status = {}, stop_grace = ? WHERE deleted = 1 AND status IN ({})",
+        JobStatus::KILLING.0,
+        sql_list(JobStatus::STOPPABLE)
+    )
+});
 
 /// Recomputes a job's summary of its newest live version.
 const REFRESH_SUMMARY: &str = "UPDATE jobs SET
@@ -456,7 +463,7 @@ impl Store {
             .bind(version_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(&format!("{STOP_DELETED} AND id = ?"))
+        sqlx::query(&format!("{} AND id = ?", *STOP_DELETED))
             .bind(stop_grace)
             .bind(version_id)
             .execute(&mut *tx)
@@ -502,7 +509,7 @@ impl Store {
             .bind(job_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(&format!("{STOP_DELETED} AND job_id = ?"))
+        sqlx::query(&format!("{} AND job_id = ?", *STOP_DELETED))
             .bind(stop_grace)
             .bind(job_id)
             .execute(&mut *tx)
@@ -535,7 +542,7 @@ impl Store {
     /// Moves deleted versions that are still pending or running to 9 (being stopped): for
     /// databases written before deletion did that in its own transaction.
     pub async fn stop_deleted_versions(&self, stop_grace: i64) -> Result<u64> {
-        let r = sqlx::query(STOP_DELETED)
+        let r = sqlx::query(&STOP_DELETED)
             .bind(stop_grace)
             .execute(&self.pool)
             .await?;
@@ -567,7 +574,11 @@ impl Store {
 
     /// Number of the project's versions that are pending or running.
     pub async fn count_active_versions(&self, project_id: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM versions WHERE project_id = ? AND deleted = 0 AND status IN (1, 2, 4, 7, 8, 15)")
+        let sql = format!(
+            "SELECT count(*) FROM versions WHERE project_id = ? AND deleted = 0 AND status IN ({})",
+            sql_list(JobStatus::STOPPABLE)
+        );
+        Ok(sqlx::query_scalar(&sql)
             .bind(project_id)
             .fetch_one(&self.pool)
             .await?)

@@ -2,6 +2,7 @@
 
 use crate::{Result, Store};
 use sqlx::Row;
+use trainyard_api::status::sql_list;
 use trainyard_api::JobStatus;
 
 /// A stored visualization job.
@@ -298,13 +299,15 @@ impl Store {
 
     /// Live jobs of the project, and how many of them are active (pending, running or stopping).
     pub async fn count_viz(&self, project_id: &str) -> Result<(i64, i64)> {
-        let (all, active): (i64, i64) = sqlx::query_as(
-            "SELECT count(*), COALESCE(sum(CASE WHEN status IN (1, 2, 4, 7, 8, 9, 15) THEN 1 ELSE 0 END), 0)
+        let sql = format!(
+            "SELECT count(*), COALESCE(sum(CASE WHEN status IN ({}) THEN 1 ELSE 0 END), 0)
              FROM viz_jobs WHERE project_id = ? AND deleted = 0",
-        )
-        .bind(project_id)
-        .fetch_one(&self.pool)
-        .await?;
+            sql_list(JobStatus::ACTIVE)
+        );
+        let (all, active): (i64, i64) = sqlx::query_as(&sql)
+            .bind(project_id)
+            .fetch_one(&self.pool)
+            .await?;
         Ok((all, active))
     }
 

@@ -246,10 +246,11 @@ impl Executor {
     }
 
     async fn recover(&self, ctx: &Arc<RunContext>) -> crate::error::ApiResult<()> {
+        // Pending versions (1, 2, 7) are queued again below; these may own processes.
         let active = [
             JobStatus::SUBMIT_TRYING,
             JobStatus::RUNNING,
-            JobStatus(15),
+            JobStatus::SCALING,
             JobStatus::KILLING,
         ];
         let stopping = ctx
@@ -810,15 +811,8 @@ pub async fn finalize(
         failure_reason: reason,
         ..Default::default()
     };
-    let from = [
-        JobStatus::RUNNING,
-        JobStatus(15),
-        JobStatus::KILLING,
-        JobStatus::SUBMIT_TRYING,
-        JobStatus::WAITING,
-    ];
     let ended = until_stored("the end of a run", id, || {
-        ctx.store.transition(id, &from, to, &set)
+        ctx.store.transition(id, JobStatus::ACTIVE, to, &set)
     })
     .await;
     if ended {

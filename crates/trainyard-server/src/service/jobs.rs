@@ -410,21 +410,13 @@ impl Service {
 
     /// Moves an active version to 9 and tells the executor; false when it was not active.
     async fn begin_stop(&self, v: &Version, grace: Duration) -> ApiResult<bool> {
-        let from = [
-            JobStatus(1),
-            JobStatus(2),
-            JobStatus(4),
-            JobStatus(7),
-            JobStatus(8),
-            JobStatus(15),
-        ];
         let set = TransitionSet {
             stop_grace: Some(grace.as_secs() as i64),
             ..Default::default()
         };
         if !self
             .store
-            .transition(v.id, &from, JobStatus::KILLING, &set)
+            .transition(v.id, JobStatus::STOPPABLE, JobStatus::KILLING, &set)
             .await?
         {
             return Ok(false);

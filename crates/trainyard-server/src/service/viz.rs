@@ -33,27 +33,22 @@ use trainyard_store::{duration_ms, NewVizJob, Store, VizFilter, VizJob, VizSet, 
 use trainyard_viz::server::{Launcher, Target};
 
 /// Statuses a stop (and a stop-then-delete) is allowed from.
-const STOPPABLE: [JobStatus; 4] = [
-    JobStatus::INIT,
-    JobStatus(2),
-    JobStatus::SUBMIT_TRYING,
-    JobStatus::WAITING,
-];
+const STOPPABLE: &[JobStatus] = JobStatus::PENDING;
 /// Statuses a restart is allowed from (terminal).
 const RESTARTABLE: [JobStatus; 8] = [
-    JobStatus(3),
+    JobStatus::IMAGE_FAILED,
     JobStatus::SUBMIT_FAILED,
     JobStatus::COMPLETED,
     JobStatus::FAILED,
     JobStatus::KILLED,
-    JobStatus(13),
+    JobStatus::CANCELED,
     JobStatus::LOST,
-    JobStatus(22),
+    JobStatus::MOUNT_FAILED,
 ];
 /// Statuses with a supervising task (or one to start after a restart).
 const ACTIVE: [JobStatus; 6] = [
     JobStatus::INIT,
-    JobStatus(2),
+    JobStatus::IMAGE_CREATING,
     JobStatus::SUBMIT_TRYING,
     JobStatus::WAITING,
     JobStatus::RUNNING,
