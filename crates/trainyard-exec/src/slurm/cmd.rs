@@ -8,30 +8,65 @@ use tokio::process::Command;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-async fn run(program: &str, args: &[&str]) -> Result<String, String> {
+/// A Slurm client command that did not do its job; the text is shown to users.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command did not finish within 30 s.
+    #[error("{0} timed out")]
+    Timeout(&'static str),
+    /// The command could not be started (not installed?).
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        /// The command.
+        program: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The command exited with an error; `stderr` is what it said.
+    #[error("{program} failed: {stderr}")]
+    Failed {
+        /// The command.
+        program: &'static str,
+        /// Its standard error, trimmed.
+        stderr: String,
+    },
+    /// The command's output could not be read.
+    #[error("unexpected {program} output: {output}")]
+    Unparsable {
+        /// The command.
+        program: &'static str,
+        /// Its output, trimmed.
+        output: String,
+    },
+}
+
+async fn run(program: &'static str, args: &[&str]) -> Result<String, Error> {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
     let out = tokio::time::timeout(TIMEOUT, cmd.output())
         .await
-        .map_err(|_| format!("{program} timed out"))?
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
+        .map_err(|_| Error::Timeout(program))?
+        .map_err(|source| Error::Spawn { program, source })?;
     if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("{program} failed: {}", err.trim()));
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        return Err(Error::Failed { program, stderr });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// `sbatch --parsable <script>`: the job id.
-pub async fn sbatch(script: &Path) -> Result<u64, String> {
+pub async fn sbatch(script: &Path) -> Result<u64, Error> {
     let out = run("sbatch", &["--parsable", &script.display().to_string()]).await?;
-    parse_sbatch(&out).ok_or_else(|| format!("unexpected sbatch output: {}", out.trim()))
+    parse_sbatch(&out).ok_or_else(|| Error::Unparsable {
+        program: "sbatch",
+        output: out.trim().to_owned(),
+    })
 }
 
 /// One `squeue` for all `ids`: the state and reason of those Slurm still knows.
-pub async fn squeue(ids: &[u64]) -> Result<HashMap<u64, (SlurmState, String)>, String> {
+pub async fn squeue(ids: &[u64]) -> Result<HashMap<u64, (SlurmState, String)>, Error> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -44,13 +79,15 @@ pub async fn squeue(ids: &[u64]) -> Result<HashMap<u64, (SlurmState, String)>, S
     .await
     {
         Ok(out) => Ok(parse_squeue(&out)),
-        Err(e) if e.contains("Invalid job id") => Ok(HashMap::new()),
+        Err(Error::Failed { stderr, .. }) if stderr.contains("Invalid job id") => {
+            Ok(HashMap::new())
+        }
         Err(e) => Err(e),
     }
 }
 
 /// Ids of the jobs Slurm knows (pending, running or just ended) under the job name `name`.
-pub async fn squeue_by_name(name: &str) -> Result<Vec<u64>, String> {
+pub async fn squeue_by_name(name: &str) -> Result<Vec<u64>, Error> {
     let out = run(
         "squeue",
         &["-h", "-t", "all", "-o", "%i|%T|%r", "--name", name],
@@ -62,7 +99,7 @@ pub async fn squeue_by_name(name: &str) -> Result<Vec<u64>, String> {
 }
 
 /// `scancel [--signal=SIG] <id>`.
-pub async fn scancel(id: u64, signal: Option<&str>) -> Result<(), String> {
+pub async fn scancel(id: u64, signal: Option<&str>) -> Result<(), Error> {
     let id = id.to_string();
     match signal {
         Some(sig) => run("scancel", &[&format!("--signal={sig}"), &id])
@@ -73,7 +110,10 @@ pub async fn scancel(id: u64, signal: Option<&str>) -> Result<(), String> {
 }
 
 /// Free resources of a partition.
-pub async fn sinfo(partition: &str) -> Result<PartitionFree, String> {
+pub async fn sinfo(partition: &str) -> Result<PartitionFree, Error> {
     let out = run("sinfo", &["-h", "-p", partition, "-o", "%C|%e"]).await?;
-    parse_sinfo(&out).ok_or_else(|| format!("unexpected sinfo output: {}", out.trim()))
+    parse_sinfo(&out).ok_or_else(|| Error::Unparsable {
+        program: "sinfo",
+        output: out.trim().to_owned(),
+    })
 }

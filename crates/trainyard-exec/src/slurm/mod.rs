@@ -6,7 +6,7 @@ pub mod parse;
 mod script;
 mod task;
 
-pub use cmd::{sbatch, scancel, sinfo, squeue, squeue_by_name};
+pub use cmd::{sbatch, scancel, sinfo, squeue, squeue_by_name, Error};
 pub use parse::{PartitionFree, SlurmState};
 pub use script::{batch_script, clean as job_name, SlurmSubmit, CLAIM_DIR, CLAIM_JOB};
 

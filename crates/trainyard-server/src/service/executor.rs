@@ -6,6 +6,7 @@ use crate::catalog::Catalog;
 use crate::config::SpecConfig;
 use crate::service::capacity::{demand, Resources};
 use crate::service::launch::{logs_dir, run_spec};
+use crate::service::run_error::{RunError, RunResult};
 use crate::service::slurm::{slurm_pool_of, SlurmBackend, SlurmHandle};
 use crate::service::validate::Checker;
 use crate::storage::Storage;
@@ -44,13 +45,8 @@ impl RunContext {
         &self,
         v: &Version,
         gpus: &[u32],
-    ) -> Result<trainyard_exec::RunSpec, String> {
-        let job_name = self
-            .store
-            .job_name(v.job_id)
-            .await
-            .map_err(|e| e.to_string())?
-            .unwrap_or_default();
+    ) -> RunResult<trainyard_exec::RunSpec> {
+        let job_name = self.store.job_name(v.job_id).await?.unwrap_or_default();
         let checker = Checker {
             catalog: &self.catalog,
             storage: &self.storage,
@@ -67,7 +63,7 @@ impl RunContext {
             gpus,
             self.grace.as_secs(),
         )?;
-        std::fs::create_dir_all(logs_dir(&spec.run_dir)).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(logs_dir(&spec.run_dir)).map_err(RunError::RunDir)?;
         Ok(spec)
     }
 }
@@ -603,7 +599,7 @@ const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
 /// Runs `op` (a store call on the run path) until the database takes it: the database may
 /// be busy for a moment or its disk full for a while, and a run's start or end must be
 /// recorded once it happened, or the version stays 1 or 8 forever.
-async fn until_stored<T, F, Fut>(what: &str, version: i64, mut op: F) -> T
+pub(crate) async fn until_stored<T, F, Fut>(what: &str, version: i64, mut op: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = trainyard_store::Result<T>>,
@@ -653,16 +649,16 @@ async fn supervise(
         Some(r) => r,
         None => match launch(ctx, &v, &gpus).await {
             Ok(running) => running,
-            Err(message) => {
+            Err(e) => {
                 append_log(
                     ctx,
                     &v,
-                    &format!("[trainyard] the job could not be started: {message}"),
+                    &format!("[trainyard] the job could not be started: {e}"),
                 )
                 .await;
                 let set = TransitionSet {
                     end_time: Some(now_ms()),
-                    failure_reason: Some(message),
+                    failure_reason: Some(e.to_string()),
                     ..Default::default()
                 };
                 let failed = until_stored("a failed start", id, || {
@@ -719,7 +715,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-async fn launch(ctx: &Arc<RunContext>, v: &Version, gpus: &[u32]) -> Result<Running, String> {
+async fn launch(ctx: &Arc<RunContext>, v: &Version, gpus: &[u32]) -> RunResult<Running> {
     let spec = ctx.prepare_run(v, gpus).await?;
     if !gpus.is_empty() {
         let _ = std::fs::write(
@@ -727,12 +723,10 @@ async fn launch(ctx: &Arc<RunContext>, v: &Version, gpus: &[u32]) -> Result<Runn
             serde_json::to_vec(gpus).unwrap_or_default(),
         );
     }
-    let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program).await?;
     let set = TransitionSet {
         start_time: Some(now_ms()),
-        handle: Some(serde_json::to_string(&handle).map_err(|e| e.to_string())?),
+        handle: Some(serde_json::to_string(&handle).unwrap_or_default()),
         ..Default::default()
     };
     let started = until_stored("the start of a run", v.id, || {

@@ -1,6 +1,7 @@
 //! Turns a stored version into the processes that run it: command line, environment, logs.
 
 use crate::catalog::Catalog;
+use crate::service::run_error::{RunError, RunResult};
 use crate::service::validate::{boot_relative, data_dir, Checker};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -34,38 +35,39 @@ pub fn run_spec(
     job_name: &str,
     gpus: &[u32],
     grace_seconds: u64,
-) -> Result<RunSpec, String> {
+) -> RunResult<RunSpec> {
     let cfg = &v.config;
     let run_dir = PathBuf::from(&v.run_dir);
     let code = code_dir(&run_dir);
     let (command, boot) = match cfg.model_id.and_then(|id| catalog.builtin(id)) {
         Some(b) => (vec!["python3".to_owned()], code.join(b.boot_file)),
         None => {
-            let engine = catalog.engine(cfg.engine_id.unwrap_or(1)).ok_or_else(|| {
-                format!(
-                    "engine {} is no longer configured",
-                    cfg.engine_id.unwrap_or(1)
-                )
-            })?;
+            let engine_id = cfg.engine_id.unwrap_or(1);
+            let engine = catalog
+                .engine(engine_id)
+                .ok_or(RunError::EngineGone(engine_id))?;
             let rel = match (&cfg.app_url, &cfg.boot_file_url) {
                 (Some(app), Some(boot)) => {
-                    boot_relative(app, boot).ok_or("boot_file_url is not inside app_url")?
+                    boot_relative(app, boot).ok_or(RunError::BootOutsideApp)?
                 }
-                _ => return Err("the version has no boot file".into()),
+                _ => return Err(RunError::NoBootFile),
             };
             (engine.command.clone(), code.join(rel))
         }
     };
     let mut args: Vec<String> = command[1..].to_vec();
     args.push(boot.display().to_string());
-    if let Some(dir) = data_dir(checker, cfg).map_err(|e| e.to_string())? {
+    if let Some(dir) = data_dir(checker, cfg).map_err(|e| RunError::Path(e.to_string()))? {
         args.push(format!("--data_url={}", dir.display()));
     }
     if let Some(url) = &cfg.train_url {
         let dir = checker
             .resolve("train_url", url)
-            .map_err(|e| e.to_string())?;
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create train_url {url}: {e}"))?;
+            .map_err(|e| RunError::Path(e.to_string()))?;
+        std::fs::create_dir_all(&dir).map_err(|source| RunError::TrainUrl {
+            url: url.clone(),
+            source,
+        })?;
         args.push(format!("--train_url={}", dir.display()));
     }
     for p in cfg.parameter.iter().flatten() {
@@ -73,7 +75,7 @@ pub fn run_spec(
     }
 
     let workers = usize::try_from(cfg.worker_server_num.unwrap_or(1).max(1)).unwrap_or(1);
-    let master_port = free_port().map_err(|e| format!("no free port: {e}"))?;
+    let master_port = free_port().map_err(RunError::NoPort)?;
     let host_ports: Vec<u16> = (0..workers)
         .map(|_| free_port().unwrap_or(master_port))
         .collect();

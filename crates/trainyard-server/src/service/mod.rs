@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod launch;
 pub mod logs;
 pub mod query;
+pub mod run_error;
 pub mod slurm;
 pub mod upload;
 pub mod validate;

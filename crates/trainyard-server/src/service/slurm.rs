@@ -3,7 +3,10 @@
 //! (Slurm without accounting forgets finished jobs).
 
 use crate::config::{Backend, PoolConfig};
-use crate::service::executor::{append_log, cleanup_if_deleted, finalize, RunContext};
+use crate::service::executor::{
+    append_log, cleanup_if_deleted, finalize, until_stored, RunContext,
+};
+use crate::service::run_error::{RunError, RunResult};
 use crate::util::now_ms;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -216,9 +219,11 @@ impl Actor {
                     slurm.job_id = job_id,
                     "job submitted to slurm"
                 );
-                let moved = store
-                    .transition(id, &[JobStatus::SUBMIT_TRYING], JobStatus::WAITING, &set)
-                    .await;
+                let moved = until_stored("a slurm job id", id, || {
+                    let to = JobStatus::WAITING;
+                    store.transition(id, &[JobStatus::SUBMIT_TRYING], to, &set)
+                })
+                .await;
                 self.active.push(Active {
                     id,
                     job_id,
@@ -227,11 +232,13 @@ impl Actor {
                     kill_at: None,
                     hard_cancelled: false,
                 });
-                if !matches!(moved, Ok(true)) {
+                if !moved {
                     // Stopped while submitting: keep the handle and cancel at once.
-                    let _ = store
-                        .transition(id, &[JobStatus::KILLING], JobStatus::KILLING, &set)
-                        .await;
+                    until_stored("a slurm job id", id, || {
+                        let to = JobStatus::KILLING;
+                        store.transition(id, &[JobStatus::KILLING], to, &set)
+                    })
+                    .await;
                     self.stop(id, Duration::ZERO).await;
                 }
             }
@@ -244,34 +251,29 @@ impl Actor {
                 .await;
                 let set = TransitionSet {
                     end_time: Some(now_ms()),
-                    failure_reason: Some(message),
+                    failure_reason: Some(message.to_string()),
                     ..Default::default()
                 };
-                let _ = store
-                    .transition(
-                        id,
-                        &[JobStatus::SUBMIT_TRYING],
-                        JobStatus::SUBMIT_FAILED,
-                        &set,
-                    )
+                let failed = until_stored("a refused submission", id, || {
+                    let to = JobStatus::SUBMIT_FAILED;
+                    store.transition(id, &[JobStatus::SUBMIT_TRYING], to, &set)
+                })
+                .await;
+                if !failed {
+                    until_stored("a stop", id, || {
+                        let to = JobStatus::KILLED;
+                        store.transition(id, &[JobStatus::KILLING], to, &set)
+                    })
                     .await;
-                let _ = store
-                    .transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set)
-                    .await;
+                }
                 cleanup_if_deleted(&self.ctx, id).await;
             }
         }
     }
 
     /// The Slurm job name of a version: unique, so a submission can be found by name.
-    async fn slurm_job_name(&self, v: &Version) -> Result<String, String> {
-        let job_name = self
-            .ctx
-            .store
-            .job_name(v.job_id)
-            .await
-            .map_err(|e| e.to_string())?
-            .unwrap_or_default();
+    async fn slurm_job_name(&self, v: &Version) -> RunResult<String> {
+        let job_name = self.ctx.store.job_name(v.job_id).await?.unwrap_or_default();
         Ok(slurm::job_name(&format!("trainyard-{}-{}", job_name, v.id)))
     }
 
@@ -296,14 +298,14 @@ impl Actor {
         }
     }
 
-    async fn sbatch(&self, v: &Version, pool: &PoolConfig) -> Result<(u64, usize), String> {
+    async fn sbatch(&self, v: &Version, pool: &PoolConfig) -> RunResult<(u64, usize)> {
         let ctx = &self.ctx;
         let spec = ctx.prepare_run(v, &[]).await?;
         trainyard_exec::run_dir::write_json_atomic(
             &spec.run_dir.join(trainyard_exec::run_dir::SPEC),
             &spec,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(RunError::RunDir)?;
         let s = v.config.spec_id.and_then(|id| ctx.catalog.spec(id));
         let submit = SlurmSubmit {
             run_dir: spec.run_dir.clone(),
@@ -320,7 +322,7 @@ impl Actor {
             task_program: self.task_program.clone(),
         };
         let script = spec.run_dir.join(BATCH_SCRIPT);
-        std::fs::write(&script, slurm::batch_script(&submit)).map_err(|e| e.to_string())?;
+        std::fs::write(&script, slurm::batch_script(&submit)).map_err(RunError::RunDir)?;
         let job_id = slurm::sbatch(&script).await?;
         Ok((job_id, spec.workers.len()))
     }
@@ -387,16 +389,12 @@ impl Actor {
                             start_time: Some(now_ms()),
                             ..Default::default()
                         };
-                        let _ = self
-                            .ctx
-                            .store
-                            .transition(
-                                a.id,
-                                &[JobStatus::WAITING, JobStatus::SUBMIT_TRYING],
-                                JobStatus::RUNNING,
-                                &set,
-                            )
-                            .await;
+                        let (store, id) = (&self.ctx.store, a.id);
+                        let from = [JobStatus::WAITING, JobStatus::SUBMIT_TRYING];
+                        until_stored("the start of a run", id, || {
+                            store.transition(id, &from, JobStatus::RUNNING, &set)
+                        })
+                        .await;
                     }
                     if a.kill_at.is_some_and(|t| Instant::now() >= t) && !a.hard_cancelled {
                         a.hard_cancelled = true;
@@ -521,10 +519,11 @@ impl Actor {
                 start_time: Some(now_ms()),
                 ..Default::default()
             };
-            let _ = ctx
-                .store
-                .transition(a.id, &[JobStatus::WAITING], JobStatus::RUNNING, &set)
-                .await;
+            until_stored("the start of a run", a.id, || {
+                let to = JobStatus::RUNNING;
+                ctx.store.transition(a.id, &[JobStatus::WAITING], to, &set)
+            })
+            .await;
         }
         finalize(&ctx, a.id, exit, timed_out).await;
     }
