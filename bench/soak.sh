@@ -7,6 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 factor=${1:-10}
 start=$(date +%s)
+log=target/soak.log
+mkdir -p target
+set +e
 TRAINYARD_FAULT_ROUNDS=$factor cargo test --release -p trainyard-cli --test faults -- \
-  --nocapture --test-threads 1 kill_9 2>&1 | grep -E '^(fault injection seed|creation bursts|stop/delete traffic|test |test result)'
-echo "soak: factor $factor, $(( $(date +%s) - start )) s"
+  --nocapture --test-threads 1 kill_9 >"$log" 2>&1
+status=$?
+set -e
+grep -E '^(fault injection seed|creation bursts|stop/delete traffic|test |test result)|panicked|assert' "$log" || true
+echo "soak: factor $factor, $(( $(date +%s) - start )) s, exit $status (full output: $log)"
+exit $status

@@ -34,7 +34,7 @@ pub use error::{Error, Result};
 pub use launch::{launch, reset_run_dir, Running};
 pub use shim::{run_shim, CLAIM_LOST};
 pub use spec::{
-    ExecHandle, RunExit, RunOutcome, RunSpec, ShimRecord, StopRequest, WorkerExit, WorkerRecord,
-    WorkerSpec,
+    ExecHandle, RunExit, RunHandle, RunOutcome, RunSpec, ShimRecord, StopRequest, WorkerExit,
+    WorkerRecord, WorkerSpec,
 };
 pub use stop::{kill_run, request_stop};

@@ -39,6 +39,34 @@ pub struct ExecHandle {
     pub shim_start_time: u64,
 }
 
+/// What the server stores to find a run again, one variant per backend. Stored as JSON with
+/// a `backend` tag (`{"backend":"local","shim_pid":..,"shim_start_time":..}`,
+/// `{"backend":"slurm","slurm_job_id":..}`), so a handle is never told apart by which type
+/// happens to parse.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "backend", rename_all = "snake_case")]
+pub enum RunHandle {
+    /// A run under a shim on this host.
+    Local(ExecHandle),
+    /// A Slurm job.
+    Slurm {
+        /// Slurm job id.
+        slurm_job_id: u64,
+    },
+}
+
+impl RunHandle {
+    /// The stored form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a RunHandle always serializes")
+    }
+
+    /// Reads a stored handle; `None` for none or an unreadable one.
+    pub fn parse(stored: Option<&str>) -> Option<Self> {
+        serde_json::from_str(stored?).ok()
+    }
+}
+
 /// How one worker process ended.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WorkerExit {

@@ -377,3 +377,53 @@ async fn live_job_counters_follow_creates_and_deletes() {
     assert_eq!(store.count_jobs("p").await.unwrap(), 3);
     assert_eq!(store.count_jobs("q").await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn migration_0004_tags_stored_run_handles_with_their_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = Store::open_path(&path).await.unwrap();
+    let (_, v) = store.create_job(&job("h"), Some(&version())).await.unwrap();
+    let (_, w) = store.create_job(&job("s"), Some(&version())).await.unwrap();
+    let (v, w) = (v.unwrap(), w.unwrap());
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    for (id, old) in [
+        (v.id, r#"{"shim_pid":12,"shim_start_time":34}"#),
+        (w.id, r#"{"slurm_job_id":56}"#),
+    ] {
+        sqlx::query("UPDATE versions SET handle = ? WHERE id = ?")
+            .bind(old)
+            .bind(id)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    // What a database written before migration 0004 holds, migrated as 0004 does it.
+    sqlx::raw_sql(include_str!(
+        "../migrations/sqlite/0004_tagged_run_handles.sql"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let handle = |id| {
+        let pool = pool.clone();
+        async move {
+            let h: String = sqlx::query_scalar("SELECT handle FROM versions WHERE id = ?")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            serde_json::from_str::<serde_json::Value>(&h).unwrap()
+        }
+    };
+    assert_eq!(
+        handle(v.id).await,
+        serde_json::json!({"backend": "local", "shim_pid": 12, "shim_start_time": 34})
+    );
+    assert_eq!(
+        handle(w.id).await,
+        serde_json::json!({"backend": "slurm", "slurm_job_id": 56})
+    );
+}

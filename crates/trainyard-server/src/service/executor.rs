@@ -7,7 +7,7 @@ use crate::config::SpecConfig;
 use crate::service::capacity::{demand, Resources};
 use crate::service::launch::{logs_dir, run_spec};
 use crate::service::run_error::{RunError, RunResult};
-use crate::service::slurm::{slurm_pool_of, SlurmBackend, SlurmHandle};
+use crate::service::slurm::{slurm_pool_of, SlurmBackend};
 use crate::service::validate::Checker;
 use crate::storage::Storage;
 use crate::util::now_ms;
@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use trainyard_api::JobStatus;
-use trainyard_exec::{Attach, RunExit, RunOutcome, Running};
+use trainyard_exec::{Attach, RunExit, RunHandle, RunOutcome, Running};
 use trainyard_store::{Store, TransitionSet, Version};
 
 /// What run tasks and the executor share.
@@ -228,13 +228,14 @@ impl Executor {
 
     /// Hands a version submitted to Slurm before a restart back to the Slurm backend.
     fn adopt_slurm(&self, ctx: &RunContext, v: &Version) -> bool {
-        let (Some(handle), Some(slurm)) = (SlurmHandle::parse(v.handle.as_deref()), &self.slurm)
+        let (Some(RunHandle::Slurm { slurm_job_id }), Some(slurm)) =
+            (RunHandle::parse(v.handle.as_deref()), &self.slurm)
         else {
             return false;
         };
         match slurm_pool_of(&ctx.pools, &v.config) {
             Some(pool) => {
-                slurm.adopt(v.id, handle, pool.clone());
+                slurm.adopt(v.id, slurm_job_id, pool.clone());
                 true
             }
             None => false,
@@ -545,7 +546,7 @@ impl Actor {
         if let Ok(Some(v)) = self.ctx.store.version_by_id(id).await {
             if let (Some(_), Some(slurm)) = (slurm_pool_of(&self.ctx.pools, &v.config), &self.slurm)
             {
-                if v.handle.is_some() {
+                if let Some(RunHandle::Slurm { .. }) = RunHandle::parse(v.handle.as_deref()) {
                     slurm.stop(id, grace);
                     return;
                 }
@@ -635,7 +636,7 @@ async fn supervise(
         Some(r) if v.status == JobStatus::SUBMIT_TRYING => {
             let set = TransitionSet {
                 start_time: Some(now_ms()),
-                handle: Some(serde_json::to_string(&r.handle()).unwrap_or_default()),
+                handle: Some(RunHandle::Local(r.handle()).to_json()),
                 ..Default::default()
             };
             until_stored("the start of a run", id, || {
@@ -726,7 +727,7 @@ async fn launch(ctx: &Arc<RunContext>, v: &Version, gpus: &[u32]) -> RunResult<R
     let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program).await?;
     let set = TransitionSet {
         start_time: Some(now_ms()),
-        handle: Some(serde_json::to_string(&handle).unwrap_or_default()),
+        handle: Some(RunHandle::Local(handle).to_json()),
         ..Default::default()
     };
     let started = until_stored("the start of a run", v.id, || {

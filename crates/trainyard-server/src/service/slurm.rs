@@ -8,7 +8,6 @@ use crate::service::executor::{
 };
 use crate::service::run_error::{RunError, RunResult};
 use crate::util::now_ms;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -17,22 +16,8 @@ use tokio::sync::mpsc;
 use trainyard_api::training::JobConfig;
 use trainyard_api::JobStatus;
 use trainyard_exec::slurm::{self, PartitionFree, SlurmState, SlurmSubmit};
-use trainyard_exec::{RunExit, RunOutcome};
+use trainyard_exec::{RunExit, RunHandle, RunOutcome};
 use trainyard_store::{TransitionSet, Version};
-
-/// What the store keeps to find a Slurm run again.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SlurmHandle {
-    /// Slurm job id.
-    pub slurm_job_id: u64,
-}
-
-impl SlurmHandle {
-    /// From a stored handle, if it is a Slurm one.
-    pub fn parse(handle: Option<&str>) -> Option<Self> {
-        serde_json::from_str(handle?).ok()
-    }
-}
 
 /// The pool a configuration runs in: its `pool_id`, else the default pool; `None` = local.
 pub fn pool_of<'a>(pools: &'a [PoolConfig], cfg: &JobConfig) -> Option<&'a PoolConfig> {
@@ -118,8 +103,8 @@ impl SlurmBackend {
     }
 
     /// Follows a run submitted before a restart.
-    pub fn adopt(&self, id: i64, handle: SlurmHandle, pool: PoolConfig) {
-        let _ = self.tx.send(Cmd::Adopt(id, handle.slurm_job_id, pool));
+    pub fn adopt(&self, id: i64, slurm_job_id: u64, pool: PoolConfig) {
+        let _ = self.tx.send(Cmd::Adopt(id, slurm_job_id, pool));
     }
 
     /// Free resources of a partition, as last seen.
@@ -206,10 +191,10 @@ impl Actor {
         };
         match submitted {
             Ok((job_id, tasks)) => {
-                let handle = serde_json::to_string(&SlurmHandle {
+                let handle = RunHandle::Slurm {
                     slurm_job_id: job_id,
-                })
-                .unwrap_or_default();
+                }
+                .to_json();
                 let set = TransitionSet {
                     handle: Some(handle),
                     ..Default::default()
@@ -424,10 +409,10 @@ impl Actor {
                 slurm.job_id = claimer,
                 "following the slurm job that claimed the run"
             );
-            let handle = serde_json::to_string(&SlurmHandle {
+            let handle = RunHandle::Slurm {
                 slurm_job_id: claimer,
-            })
-            .unwrap_or_default();
+            }
+            .to_json();
             let set = TransitionSet {
                 handle: Some(handle),
                 ..Default::default()

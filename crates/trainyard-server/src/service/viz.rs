@@ -524,7 +524,7 @@ async fn launch(ctx: &VizContext, job: &VizJob, prefix: &str) -> Result<(Running
         .map_err(|e| e.to_string())?;
     let set = VizSet {
         port: Some(i64::from(port)),
-        handle: Some(serde_json::to_string(&handle).map_err(|e| e.to_string())?),
+        handle: Some(trainyard_exec::RunHandle::Local(handle).to_json()),
         ..Default::default()
     };
     let status = ctx
