@@ -13,7 +13,8 @@ pub mod util;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::service::executor::{Executor, RunContext};
+use crate::service::executor::Executor;
+use crate::service::lifecycle::RunContext;
 use crate::service::Service;
 use crate::state::AppState;
 use crate::storage::Storage;

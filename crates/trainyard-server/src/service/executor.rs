@@ -2,14 +2,12 @@
 //! recovery of runs after a restart. One actor task owns the queue and the free capacity;
 //! run tasks report back over its channel.
 
-use crate::catalog::Catalog;
 use crate::config::SpecConfig;
 use crate::service::capacity::{demand, Resources};
-use crate::service::launch::{logs_dir, run_spec};
-use crate::service::run_error::{RunError, RunResult};
-use crate::service::slurm::{slurm_pool_of, SlurmBackend};
-use crate::service::validate::Checker;
-use crate::storage::Storage;
+use crate::service::lifecycle::{self, cleanup_if_deleted, finalize, RunContext};
+use crate::service::pools::slurm_pool_of;
+use crate::service::run_error::RunResult;
+use crate::service::slurm::SlurmBackend;
 use crate::util::now_ms;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -18,55 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use trainyard_api::JobStatus;
-use trainyard_exec::{Attach, RunExit, RunHandle, RunOutcome, Running};
-use trainyard_store::{Store, TransitionSet, Version};
-
-/// What run tasks and the executor share.
-pub struct RunContext {
-    /// Store.
-    pub store: Store,
-    /// Catalogs.
-    pub catalog: Arc<Catalog>,
-    /// Storage.
-    pub storage: Storage,
-    /// The executor's total resources.
-    pub total: Resources,
-    /// Default stop grace.
-    pub grace: Duration,
-    /// Program to run as `<shim_program> shim <run_dir>` (and `slurm-task` on Slurm nodes).
-    pub shim_program: PathBuf,
-    /// Resource pools.
-    pub pools: Vec<crate::config::PoolConfig>,
-}
-
-impl RunContext {
-    /// The run spec of a version (command line, environment, logs), with its logs folder made.
-    pub async fn prepare_run(
-        &self,
-        v: &Version,
-        gpus: &[u32],
-    ) -> RunResult<trainyard_exec::RunSpec> {
-        let job_name = self.store.job_name(v.job_id).await?.unwrap_or_default();
-        let checker = Checker {
-            catalog: &self.catalog,
-            storage: &self.storage,
-            project: &v.project_id,
-            total: self.total,
-            container_backend: None,
-            pools: &self.pools,
-        };
-        let spec = run_spec(
-            &checker,
-            &self.catalog,
-            v,
-            &job_name,
-            gpus,
-            self.grace.as_secs(),
-        )?;
-        std::fs::create_dir_all(logs_dir(&spec.run_dir)).map_err(RunError::RunDir)?;
-        Ok(spec)
-    }
-}
+use trainyard_exec::{Attach, RunExit, RunHandle, Running};
+use trainyard_store::Version;
 
 enum Cmd {
     Enqueue(i64),
@@ -290,14 +241,7 @@ impl Executor {
                         trainyard_exec::request_stop(&dir, Duration::ZERO)
                     })
                     .await;
-                    let set = TransitionSet {
-                        end_time: Some(now_ms()),
-                        ..Default::default()
-                    };
-                    ctx.store
-                        .transition(v.id, &[JobStatus::KILLING], JobStatus::KILLED, &set)
-                        .await?;
-                    cleanup_if_deleted(ctx, v.id).await;
+                    lifecycle::stopped_before_start(ctx, v.id);
                 }
                 Attach::NotStarted => {
                     // Launched again; should a shim of the first launch still claim the run,
@@ -307,14 +251,7 @@ impl Executor {
                         version.id = v.id,
                         "a run that never started is queued again"
                     );
-                    ctx.store
-                        .transition(
-                            v.id,
-                            &[JobStatus::SUBMIT_TRYING, JobStatus::RUNNING],
-                            JobStatus::INIT,
-                            &TransitionSet::default(),
-                        )
-                        .await?;
+                    lifecycle::requeue_unstarted(ctx, v.id).await?;
                     self.enqueue(v.id);
                 }
             }
@@ -447,35 +384,12 @@ impl Actor {
         }
         for q in self.queue.iter_mut().filter(|q| !q.marked_waiting) {
             q.marked_waiting = true;
-            let moved = self
-                .ctx
-                .store
-                .transition(
-                    q.id,
-                    &[JobStatus::INIT],
-                    JobStatus::WAITING,
-                    &TransitionSet::default(),
-                )
-                .await;
-            if let Err(e) = moved {
-                tracing::error!(version.id = q.id, error = %e, "cannot mark a version waiting");
-            }
+            lifecycle::mark_waiting(&self.ctx, q.id).await;
         }
     }
 
     async fn start(&mut self, q: Queued) {
-        let from = [JobStatus::INIT, JobStatus::WAITING];
-        match self
-            .ctx
-            .store
-            .transition(
-                q.id,
-                &from,
-                JobStatus::SUBMIT_TRYING,
-                &TransitionSet::default(),
-            )
-            .await
-        {
+        match lifecycle::begin_start(&self.ctx, q.id).await {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {
@@ -536,7 +450,7 @@ impl Actor {
     async fn stop(&mut self, id: i64, grace: Duration) {
         if let Some(pos) = self.queue.iter().position(|q| q.id == id) {
             self.queue.remove(pos);
-            mark_stopped_later(&self.ctx, id);
+            lifecycle::stopped_before_start(&self.ctx, id);
             return;
         }
         if let Some(slot) = self.running.get(&id) {
@@ -553,7 +467,7 @@ impl Actor {
             }
         }
         // Neither queued nor running: it never reached the executor.
-        mark_stopped_later(&self.ctx, id);
+        lifecycle::stopped_before_start(&self.ctx, id);
     }
 
     /// Queues `id` again in a moment: the database refused a step of its start (busy, disk
@@ -561,30 +475,10 @@ impl Actor {
     fn enqueue_later(&self, id: i64) {
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(STORE_RETRY_MAX).await;
+            tokio::time::sleep(lifecycle::STORE_RETRY_MAX).await;
             let _ = tx.send(Cmd::Enqueue(id));
         });
     }
-}
-
-/// Moves a stopped version that never ran from 9 to 12, retrying until the database takes
-/// it, in a task of its own so the executor goes on meanwhile.
-fn mark_stopped_later(ctx: &Arc<RunContext>, id: i64) {
-    let ctx = ctx.clone();
-    tokio::spawn(async move {
-        let set = TransitionSet {
-            end_time: Some(now_ms()),
-            ..Default::default()
-        };
-        let stopped = until_stored("a stop", id, || {
-            let to = JobStatus::KILLED;
-            ctx.store.transition(id, &[JobStatus::KILLING], to, &set)
-        })
-        .await;
-        if stopped {
-            cleanup_if_deleted(&ctx, id).await;
-        }
-    });
 }
 
 fn read_gpus(run_dir: &Path) -> Vec<u32> {
@@ -592,30 +486,6 @@ fn read_gpus(run_dir: &Path) -> Vec<u32> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
-}
-
-/// Longest pause between two tries of a run's record that the database refused.
-const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
-
-/// Runs `op` (a store call on the run path) until the database takes it: the database may
-/// be busy for a moment or its disk full for a while, and a run's start or end must be
-/// recorded once it happened, or the version stays 1 or 8 forever.
-pub(crate) async fn until_stored<T, F, Fut>(what: &str, version: i64, mut op: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = trainyard_store::Result<T>>,
-{
-    let mut pause = Duration::from_millis(100);
-    loop {
-        match op().await {
-            Ok(value) => return value,
-            Err(e) => {
-                tracing::warn!(version.id = version, error = %e, "cannot record {what} yet; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(STORE_RETRY_MAX);
-            }
-        }
-    }
 }
 
 /// Launches (unless reattached) and watches one run until it ends, then finalizes it.
@@ -626,7 +496,7 @@ async fn supervise(
     gpus: Vec<u32>,
     mut stop_rx: mpsc::UnboundedReceiver<Duration>,
 ) {
-    let Some(v) = until_stored("a run", id, || ctx.store.version_by_id(id)).await else {
+    let Some(v) = lifecycle::until_stored("a run", id, || ctx.store.version_by_id(id)).await else {
         return;
     };
     let run_dir = PathBuf::from(&v.run_dir);
@@ -634,50 +504,14 @@ async fn supervise(
         // Found running after a restart while still marked 4 (the server died between the
         // launch and recording it): it is running now.
         Some(r) if v.status == JobStatus::SUBMIT_TRYING => {
-            let set = TransitionSet {
-                start_time: Some(now_ms()),
-                handle: Some(RunHandle::Local(r.handle()).to_json()),
-                ..Default::default()
-            };
-            until_stored("the start of a run", id, || {
-                let to = JobStatus::RUNNING;
-                ctx.store
-                    .transition(id, &[JobStatus::SUBMIT_TRYING], to, &set)
-            })
-            .await;
+            let handle = Some(RunHandle::Local(r.handle()));
+            lifecycle::seen_running(ctx, id, &[JobStatus::SUBMIT_TRYING], handle).await;
             r
         }
         Some(r) => r,
         None => match launch(ctx, &v, &gpus).await {
             Ok(running) => running,
-            Err(e) => {
-                append_log(
-                    ctx,
-                    &v,
-                    &format!("[trainyard] the job could not be started: {e}"),
-                )
-                .await;
-                let set = TransitionSet {
-                    end_time: Some(now_ms()),
-                    failure_reason: Some(e.to_string()),
-                    ..Default::default()
-                };
-                let failed = until_stored("a failed start", id, || {
-                    let to = JobStatus::SUBMIT_FAILED;
-                    ctx.store
-                        .transition(id, &[JobStatus::SUBMIT_TRYING], to, &set)
-                })
-                .await;
-                if !failed {
-                    until_stored("a stop", id, || {
-                        let to = JobStatus::KILLED;
-                        ctx.store.transition(id, &[JobStatus::KILLING], to, &set)
-                    })
-                    .await;
-                }
-                cleanup_if_deleted(ctx, id).await;
-                return;
-            }
+            Err(e) => return lifecycle::start_failed(ctx, &v, &e.to_string()).await,
         },
     };
     let start = v.start_time.unwrap_or_else(now_ms);
@@ -725,18 +559,7 @@ async fn launch(ctx: &Arc<RunContext>, v: &Version, gpus: &[u32]) -> RunResult<R
         );
     }
     let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program).await?;
-    let set = TransitionSet {
-        start_time: Some(now_ms()),
-        handle: Some(RunHandle::Local(handle).to_json()),
-        ..Default::default()
-    };
-    let started = until_stored("the start of a run", v.id, || {
-        let to = JobStatus::RUNNING;
-        ctx.store
-            .transition(v.id, &[JobStatus::SUBMIT_TRYING], to, &set)
-    })
-    .await;
-    if started {
+    if lifecycle::launched(ctx, v.id, RunHandle::Local(handle), JobStatus::RUNNING).await {
         tracing::info!(
             job.id = v.job_id,
             version.id = v.id,
@@ -744,147 +567,9 @@ async fn launch(ctx: &Arc<RunContext>, v: &Version, gpus: &[u32]) -> RunResult<R
             "job started"
         );
     } else {
-        // Stopped while starting: keep the handle, then stop what was started.
-        until_stored("a run's handle", v.id, || {
-            let to = JobStatus::KILLING;
-            ctx.store.transition(v.id, &[JobStatus::KILLING], to, &set)
-        })
-        .await;
+        // Stopped while starting: stop what was started.
         let grace = Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64);
         let _ = trainyard_exec::request_stop(Path::new(&v.run_dir), grace);
     }
     Ok(running)
-}
-
-/// Records the end of a run: 10/11/12/14 from its exit, log copy, cleanup of deleted ones.
-/// Retries until the database takes the record.
-pub async fn finalize(
-    ctx: &Arc<RunContext>,
-    id: i64,
-    exit: Option<RunExit>,
-    timed_out: Option<i64>,
-) {
-    let Some(v) = until_stored("a run", id, || ctx.store.version_by_id(id)).await else {
-        return;
-    };
-    let (to, reason) = if v.status == JobStatus::KILLING {
-        (JobStatus::KILLED, None)
-    } else if let Some(limit) = timed_out {
-        let reason = format!("stopped after exceeding max_runtime_seconds={limit}");
-        append_log(ctx, &v, &format!("[trainyard] {reason}")).await;
-        (JobStatus::FAILED, Some(reason))
-    } else {
-        match exit.as_ref().map(|e| &e.outcome) {
-            Some(RunOutcome::Succeeded) => (JobStatus::COMPLETED, None),
-            Some(RunOutcome::Failed {
-                worker,
-                exit_code,
-                signal,
-            }) => {
-                let what = match (exit_code, signal) {
-                    (Some(c), _) => format!("exited with code {c}"),
-                    (None, Some(s)) => format!("was killed by signal {s}"),
-                    _ => "failed".to_owned(),
-                };
-                (JobStatus::FAILED, Some(format!("worker {worker} {what}")))
-            }
-            Some(RunOutcome::SpawnFailed { message }) => (JobStatus::FAILED, Some(message.clone())),
-            Some(RunOutcome::Stopped) => (JobStatus::KILLED, None),
-            None => {
-                append_log(
-                    ctx,
-                    &v,
-                    "[trainyard] the job's processes vanished without an exit record: lost (its remaining processes were killed)",
-                )
-                .await;
-                (JobStatus::LOST, Some("processes vanished".to_owned()))
-            }
-        }
-    };
-    let set = TransitionSet {
-        end_time: Some(now_ms()),
-        failure_reason: reason,
-        ..Default::default()
-    };
-    let ended = until_stored("the end of a run", id, || {
-        ctx.store.transition(id, JobStatus::ACTIVE, to, &set)
-    })
-    .await;
-    if ended {
-        tracing::info!(
-            job.id = v.job_id,
-            version.id = id,
-            status = to.0,
-            "job finished"
-        );
-    }
-    copy_logs(ctx, &v).await;
-    cleanup_if_deleted(ctx, id).await;
-}
-
-/// Appends a line of ours to worker 0's log of a run (`<job_name>.0`), creating it if the run
-/// never got that far.
-pub(crate) async fn append_log(ctx: &RunContext, v: &Version, line: &str) {
-    use std::io::Write;
-    let job_name = ctx
-        .store
-        .job_name(v.job_id)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| format!("version-{}", v.id));
-    let dir = logs_dir(Path::new(&v.run_dir));
-    let path = dir.join(crate::service::launch::log_name(&job_name, 0));
-    let line = line.to_owned();
-    let _ = tokio::task::spawn_blocking(move || {
-        let _ = std::fs::create_dir_all(&dir);
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(f, "{line}");
-        }
-    })
-    .await;
-}
-
-async fn copy_logs(ctx: &Arc<RunContext>, v: &Version) {
-    let Some(url) = &v.config.log_url else { return };
-    let Ok(dest) = ctx.storage.resolve(&v.project_id, url) else {
-        return;
-    };
-    let src = logs_dir(Path::new(&v.run_dir));
-    let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        std::fs::create_dir_all(&dest)?;
-        for entry in std::fs::read_dir(&src)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|x| x == "idx") || !path.is_file() {
-                continue;
-            }
-            if let Some(name) = path.file_name() {
-                std::fs::copy(&path, dest.join(name))?;
-            }
-        }
-        Ok(())
-    })
-    .await;
-    if let Ok(Err(e)) = result {
-        tracing::warn!(version.id = v.id, error = %e, "cannot copy logs to log_url");
-    }
-}
-
-/// Removes a deleted version's files and row once it is terminal.
-pub async fn cleanup_if_deleted(ctx: &Arc<RunContext>, id: i64) {
-    let Ok(Some(v)) = ctx.store.version_by_id(id).await else {
-        return;
-    };
-    if !v.deleted || !v.status.is_terminal() {
-        return;
-    }
-    let dir = PathBuf::from(&v.run_dir);
-    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
-    if let Err(e) = ctx.store.purge_version(id).await {
-        tracing::error!(version.id = id, error = %e, "cannot purge a deleted version");
-    }
 }

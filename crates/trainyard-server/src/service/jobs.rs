@@ -1,8 +1,8 @@
 //! Training jobs and versions: create, list, read, stop, delete.
 
 use crate::error::{ApiError, ApiResult};
-use crate::service::executor::cleanup_if_deleted;
 use crate::service::launch::code_dir;
+use crate::service::lifecycle::{self, cleanup_if_deleted};
 use crate::service::query::Params;
 use crate::service::validate::Purpose;
 use crate::service::view::{job_summary, version_info};
@@ -16,7 +16,7 @@ use trainyard_api::training::{
     VersionInfo, VersionListResponse,
 };
 use trainyard_api::JobStatus;
-use trainyard_store::{Job, JobFilter, JobSort, NewJob, NewVersion, TransitionSet, Version};
+use trainyard_store::{Job, JobFilter, JobSort, NewJob, NewVersion, Version};
 
 const DEFAULT_QUOTAS: i64 = 100;
 const DEFAULT_JOB_COUNT_LIMIT: i64 = 1000;
@@ -188,14 +188,7 @@ impl Service {
 
     async fn start_version(&self, staging: &Path, v: &Version) -> ApiResult<()> {
         if let Err(e) = self.adopt_snapshot(staging, v) {
-            let set = TransitionSet {
-                end_time: Some(now_ms()),
-                failure_reason: Some(e.to_string()),
-                ..Default::default()
-            };
-            self.store
-                .transition(v.id, &[JobStatus::INIT], JobStatus::SUBMIT_FAILED, &set)
-                .await?;
+            lifecycle::start_failed(&self.run_ctx, v, &e.to_string()).await;
             return Err(e);
         }
         tracing::info!(job.id = v.job_id, version.id = v.id, "job queued");
@@ -410,15 +403,7 @@ impl Service {
 
     /// Moves an active version to 9 and tells the executor; false when it was not active.
     async fn begin_stop(&self, v: &Version, grace: Duration) -> ApiResult<bool> {
-        let set = TransitionSet {
-            stop_grace: Some(grace.as_secs() as i64),
-            ..Default::default()
-        };
-        if !self
-            .store
-            .transition(v.id, JobStatus::STOPPABLE, JobStatus::KILLING, &set)
-            .await?
-        {
+        if !lifecycle::begin_stop(&self.run_ctx, v, grace).await? {
             return Ok(false);
         }
         tracing::info!(job.id = v.job_id, version.id = v.id, "job stopping");

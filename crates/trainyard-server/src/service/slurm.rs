@@ -3,34 +3,17 @@
 //! (Slurm without accounting forgets finished jobs).
 
 use crate::config::{Backend, PoolConfig};
-use crate::service::executor::{
-    append_log, cleanup_if_deleted, finalize, until_stored, RunContext,
-};
+use crate::service::lifecycle::{self, append_log, finalize, RunContext};
 use crate::service::run_error::{RunError, RunResult};
-use crate::util::now_ms;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use trainyard_api::training::JobConfig;
 use trainyard_api::JobStatus;
 use trainyard_exec::slurm::{self, PartitionFree, SlurmState, SlurmSubmit};
 use trainyard_exec::{RunExit, RunHandle, RunOutcome};
-use trainyard_store::{TransitionSet, Version};
-
-/// The pool a configuration runs in: its `pool_id`, else the default pool; `None` = local.
-pub fn pool_of<'a>(pools: &'a [PoolConfig], cfg: &JobConfig) -> Option<&'a PoolConfig> {
-    match &cfg.pool_id {
-        Some(id) => pools.iter().find(|p| &p.id == id),
-        None => pools.iter().find(|p| p.default),
-    }
-}
-
-/// The Slurm pool a configuration runs in, if any.
-pub fn slurm_pool_of<'a>(pools: &'a [PoolConfig], cfg: &JobConfig) -> Option<&'a PoolConfig> {
-    pool_of(pools, cfg).filter(|p| p.backend == Backend::Slurm)
-}
+use trainyard_store::Version;
 
 enum Cmd {
     Submit(i64, PoolConfig),
@@ -159,18 +142,7 @@ impl Actor {
 
     async fn submit(&mut self, id: i64, pool: &PoolConfig) {
         let store = &self.ctx.store;
-        let from = [JobStatus::INIT, JobStatus::WAITING];
-        if !matches!(
-            store
-                .transition(
-                    id,
-                    &from,
-                    JobStatus::SUBMIT_TRYING,
-                    &TransitionSet::default()
-                )
-                .await,
-            Ok(true)
-        ) {
+        if !matches!(lifecycle::begin_start(&self.ctx, id).await, Ok(true)) {
             return;
         }
         let Ok(Some(v)) = store.version_by_id(id).await else {
@@ -191,24 +163,15 @@ impl Actor {
         };
         match submitted {
             Ok((job_id, tasks)) => {
-                let handle = RunHandle::Slurm {
-                    slurm_job_id: job_id,
-                }
-                .to_json();
-                let set = TransitionSet {
-                    handle: Some(handle),
-                    ..Default::default()
-                };
                 tracing::info!(
                     version.id = id,
                     slurm.job_id = job_id,
                     "job submitted to slurm"
                 );
-                let moved = until_stored("a slurm job id", id, || {
-                    let to = JobStatus::WAITING;
-                    store.transition(id, &[JobStatus::SUBMIT_TRYING], to, &set)
-                })
-                .await;
+                let handle = RunHandle::Slurm {
+                    slurm_job_id: job_id,
+                };
+                let moved = lifecycle::launched(&self.ctx, id, handle, JobStatus::WAITING).await;
                 self.active.push(Active {
                     id,
                     job_id,
@@ -218,40 +181,13 @@ impl Actor {
                     hard_cancelled: false,
                 });
                 if !moved {
-                    // Stopped while submitting: keep the handle and cancel at once.
-                    until_stored("a slurm job id", id, || {
-                        let to = JobStatus::KILLING;
-                        store.transition(id, &[JobStatus::KILLING], to, &set)
-                    })
-                    .await;
+                    // Stopped while submitting: cancel at once.
                     self.stop(id, Duration::ZERO).await;
                 }
             }
-            Err(message) => {
-                append_log(
-                    &self.ctx,
-                    &v,
-                    &format!("[trainyard] slurm refused the job: {message}"),
-                )
-                .await;
-                let set = TransitionSet {
-                    end_time: Some(now_ms()),
-                    failure_reason: Some(message.to_string()),
-                    ..Default::default()
-                };
-                let failed = until_stored("a refused submission", id, || {
-                    let to = JobStatus::SUBMIT_FAILED;
-                    store.transition(id, &[JobStatus::SUBMIT_TRYING], to, &set)
-                })
-                .await;
-                if !failed {
-                    until_stored("a stop", id, || {
-                        let to = JobStatus::KILLED;
-                        store.transition(id, &[JobStatus::KILLING], to, &set)
-                    })
-                    .await;
-                }
-                cleanup_if_deleted(&self.ctx, id).await;
+            Err(e) => {
+                let reason = format!("slurm refused the job: {e}");
+                lifecycle::start_failed(&self.ctx, &v, &reason).await;
             }
         }
     }
@@ -370,16 +306,8 @@ impl Actor {
                 Some(SlurmState::Running) => {
                     if !a.running {
                         a.running = true;
-                        let set = TransitionSet {
-                            start_time: Some(now_ms()),
-                            ..Default::default()
-                        };
-                        let (store, id) = (&self.ctx.store, a.id);
                         let from = [JobStatus::WAITING, JobStatus::SUBMIT_TRYING];
-                        until_stored("the start of a run", id, || {
-                            store.transition(id, &from, JobStatus::RUNNING, &set)
-                        })
-                        .await;
+                        lifecycle::seen_running(&self.ctx, a.id, &from, None).await;
                     }
                     if a.kill_at.is_some_and(|t| Instant::now() >= t) && !a.hard_cancelled {
                         a.hard_cancelled = true;
@@ -411,19 +339,8 @@ impl Actor {
             );
             let handle = RunHandle::Slurm {
                 slurm_job_id: claimer,
-            }
-            .to_json();
-            let set = TransitionSet {
-                handle: Some(handle),
-                ..Default::default()
             };
-            if let Err(e) = ctx
-                .store
-                .transition(a.id, &[v.status], v.status, &set)
-                .await
-            {
-                tracing::warn!(version.id = a.id, error = %e, "cannot record the slurm job id");
-            }
+            lifecycle::new_handle(&ctx, &v, handle).await;
             let stopping = a.kill_at.is_some();
             self.active.push(Active {
                 job_id: claimer,
@@ -500,15 +417,7 @@ impl Actor {
         };
         if v.status == JobStatus::WAITING && exit.is_some() {
             // Ended between two polls without being seen running.
-            let set = TransitionSet {
-                start_time: Some(now_ms()),
-                ..Default::default()
-            };
-            until_stored("the start of a run", a.id, || {
-                let to = JobStatus::RUNNING;
-                ctx.store.transition(a.id, &[JobStatus::WAITING], to, &set)
-            })
-            .await;
+            lifecycle::seen_running(&ctx, a.id, &[JobStatus::WAITING], None).await;
         }
         finalize(&ctx, a.id, exit, timed_out).await;
     }

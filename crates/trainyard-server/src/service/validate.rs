@@ -291,7 +291,7 @@ impl Checker<'_> {
                 return Err(ApiError::PoolNotFound(pool.clone()));
             }
         }
-        let local = crate::service::slurm::slurm_pool_of(self.pools, cfg).is_none();
+        let local = crate::service::pools::slurm_pool_of(self.pools, cfg).is_none();
         if cfg.spec_id.is_none() {
             if let Some(code) = cfg.flavor.as_ref().and_then(|f| f.code.clone()) {
                 let spec = self

@@ -1,0 +1,377 @@
+//! The lifecycle of a version's run: the one place that changes a version's status once it
+//! is submitted. Backends (the local executor, Slurm) and the API report what happened to a
+//! run through these verbs; each is a compare-and-set in the store, and the ones that record
+//! a fact about processes (started, ended, failed to start, stopped) are retried until the
+//! database takes them, so a busy or full disk never leaves a version in 1, 4 or 8 for good.
+
+use crate::catalog::Catalog;
+use crate::service::capacity::Resources;
+use crate::service::launch::{logs_dir, run_spec};
+use crate::service::run_error::{RunError, RunResult};
+use crate::service::validate::Checker;
+use crate::storage::Storage;
+use crate::util::now_ms;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use trainyard_api::JobStatus;
+use trainyard_exec::{RunExit, RunHandle, RunOutcome};
+use trainyard_store::{Store, TransitionSet, Version};
+
+/// What run tasks and the executor share.
+pub struct RunContext {
+    /// Store.
+    pub store: Store,
+    /// Catalogs.
+    pub catalog: Arc<Catalog>,
+    /// Storage.
+    pub storage: Storage,
+    /// The executor's total resources.
+    pub total: Resources,
+    /// Default stop grace.
+    pub grace: Duration,
+    /// Program to run as `<shim_program> shim <run_dir>` (and `slurm-task` on Slurm nodes).
+    pub shim_program: PathBuf,
+    /// Resource pools.
+    pub pools: Vec<crate::config::PoolConfig>,
+}
+
+impl RunContext {
+    /// The run spec of a version (command line, environment, logs), with its logs folder made.
+    pub async fn prepare_run(
+        &self,
+        v: &Version,
+        gpus: &[u32],
+    ) -> RunResult<trainyard_exec::RunSpec> {
+        let job_name = self.store.job_name(v.job_id).await?.unwrap_or_default();
+        let checker = Checker {
+            catalog: &self.catalog,
+            storage: &self.storage,
+            project: &v.project_id,
+            total: self.total,
+            container_backend: None,
+            pools: &self.pools,
+        };
+        let spec = run_spec(
+            &checker,
+            &self.catalog,
+            v,
+            &job_name,
+            gpus,
+            self.grace.as_secs(),
+        )?;
+        std::fs::create_dir_all(logs_dir(&spec.run_dir)).map_err(RunError::RunDir)?;
+        Ok(spec)
+    }
+}
+
+/// Longest pause between two tries of a run's record that the database refused.
+pub(crate) const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Runs `op` (a store call on the run path) until the database takes it: the database may
+/// be busy for a moment or its disk full for a while, and a run's start or end must be
+/// recorded once it happened, or the version stays 1 or 8 forever.
+pub(crate) async fn until_stored<T, F, Fut>(what: &str, version: i64, mut op: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = trainyard_store::Result<T>>,
+{
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match op().await {
+            Ok(value) => return value,
+            Err(e) => {
+                tracing::warn!(version.id = version, error = %e, "cannot record {what} yet; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(STORE_RETRY_MAX);
+            }
+        }
+    }
+}
+
+/// 1 or 7 -> 4: the version is about to be launched or submitted. `Ok(false)` when it is no
+/// longer pending (stopped or deleted meanwhile). Not retried: the caller queues it again.
+pub async fn begin_start(ctx: &RunContext, id: i64) -> trainyard_store::Result<bool> {
+    let from = [JobStatus::INIT, JobStatus::WAITING];
+    let set = TransitionSet::default();
+    ctx.store
+        .transition(id, &from, JobStatus::SUBMIT_TRYING, &set)
+        .await
+}
+
+/// 1 -> 7: queued behind others for resources. Cosmetic: a failure leaves it 1 and queued.
+pub async fn mark_waiting(ctx: &RunContext, id: i64) {
+    let set = TransitionSet::default();
+    let moved = ctx
+        .store
+        .transition(id, &[JobStatus::INIT], JobStatus::WAITING, &set)
+        .await;
+    if let Err(e) = moved {
+        tracing::warn!(version.id = id, error = %e, "cannot mark a version waiting");
+    }
+}
+
+/// 4 -> `to` with the run's handle: launched (local, `to` = 8) or submitted (Slurm, `to` = 7).
+/// Returns false when the version was stopped meanwhile: the handle is kept on the 9 so the
+/// stop reaches the run, and the caller stops it.
+pub async fn launched(ctx: &RunContext, id: i64, handle: RunHandle, to: JobStatus) -> bool {
+    let set = TransitionSet {
+        start_time: (to == JobStatus::RUNNING).then(now_ms),
+        handle: Some(handle.to_json()),
+        ..Default::default()
+    };
+    let moved = until_stored("the start of a run", id, || {
+        ctx.store
+            .transition(id, &[JobStatus::SUBMIT_TRYING], to, &set)
+    })
+    .await;
+    if !moved {
+        until_stored("a run's handle", id, || {
+            let to = JobStatus::KILLING;
+            ctx.store.transition(id, &[JobStatus::KILLING], to, &set)
+        })
+        .await;
+    }
+    moved
+}
+
+/// `from` -> 8 once the run is seen running (a Slurm job that left the queue, a local run
+/// found alive in 4 after a restart), with the handle when one is known.
+pub async fn seen_running(
+    ctx: &RunContext,
+    id: i64,
+    from: &[JobStatus],
+    handle: Option<RunHandle>,
+) {
+    let set = TransitionSet {
+        start_time: Some(now_ms()),
+        handle: handle.map(|h| h.to_json()),
+        ..Default::default()
+    };
+    until_stored("the start of a run", id, || {
+        ctx.store.transition(id, from, JobStatus::RUNNING, &set)
+    })
+    .await;
+}
+
+/// Keeps a new handle for a run whose status does not change (Slurm: the job that claimed
+/// the run is another than the one submitted).
+pub async fn new_handle(ctx: &RunContext, v: &Version, handle: RunHandle) {
+    let set = TransitionSet {
+        handle: Some(handle.to_json()),
+        ..Default::default()
+    };
+    let same = [v.status];
+    until_stored("a run's handle", v.id, || {
+        ctx.store.transition(v.id, &same, v.status, &set)
+    })
+    .await;
+}
+
+/// The run could not be started (1 or 4 -> 5, or 9 -> 12 when it was being stopped): the
+/// reason goes into worker 0's log and the version's failure reason.
+pub async fn start_failed(ctx: &Arc<RunContext>, v: &Version, reason: &str) {
+    append_log(
+        ctx,
+        v,
+        &format!("[trainyard] the job could not be started: {reason}"),
+    )
+    .await;
+    let id = v.id;
+    let set = TransitionSet {
+        end_time: Some(now_ms()),
+        failure_reason: Some(reason.to_owned()),
+        ..Default::default()
+    };
+    let from = [JobStatus::INIT, JobStatus::SUBMIT_TRYING];
+    let failed = until_stored("a failed start", id, || {
+        ctx.store
+            .transition(id, &from, JobStatus::SUBMIT_FAILED, &set)
+    })
+    .await;
+    if !failed {
+        until_stored("a stop", id, || {
+            ctx.store
+                .transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set)
+        })
+        .await;
+    }
+    cleanup_if_deleted(ctx, id).await;
+}
+
+/// After a restart, a run that never started (4, or 8 without a claim) goes back to 1 to be
+/// launched again.
+pub async fn requeue_unstarted(ctx: &RunContext, id: i64) -> trainyard_store::Result<bool> {
+    let from = [JobStatus::SUBMIT_TRYING, JobStatus::RUNNING];
+    let set = TransitionSet::default();
+    ctx.store.transition(id, &from, JobStatus::INIT, &set).await
+}
+
+/// A stop asked for by a user (or a delete): a stoppable version -> 9 with the grace.
+/// Returns false when it was not stoppable (any more).
+pub async fn begin_stop(
+    ctx: &RunContext,
+    v: &Version,
+    grace: Duration,
+) -> trainyard_store::Result<bool> {
+    let set = TransitionSet {
+        stop_grace: Some(grace.as_secs() as i64),
+        ..Default::default()
+    };
+    ctx.store
+        .transition(v.id, JobStatus::STOPPABLE, JobStatus::KILLING, &set)
+        .await
+}
+
+/// 9 -> 12 for a version stopped before it ran, retried until the database takes it, in a
+/// task of its own so the caller goes on meanwhile.
+pub fn stopped_before_start(ctx: &Arc<RunContext>, id: i64) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let set = TransitionSet {
+            end_time: Some(now_ms()),
+            ..Default::default()
+        };
+        let stopped = until_stored("a stop", id, || {
+            let to = JobStatus::KILLED;
+            ctx.store.transition(id, &[JobStatus::KILLING], to, &set)
+        })
+        .await;
+        if stopped {
+            cleanup_if_deleted(&ctx, id).await;
+        }
+    });
+}
+
+/// Records the end of a run: 10/11/12/14 from its exit, log copy, cleanup of deleted ones.
+/// Retries until the database takes the record.
+pub async fn finalize(
+    ctx: &Arc<RunContext>,
+    id: i64,
+    exit: Option<RunExit>,
+    timed_out: Option<i64>,
+) {
+    let Some(v) = until_stored("a run", id, || ctx.store.version_by_id(id)).await else {
+        return;
+    };
+    let (to, reason) = if v.status == JobStatus::KILLING {
+        (JobStatus::KILLED, None)
+    } else if let Some(limit) = timed_out {
+        let reason = format!("stopped after exceeding max_runtime_seconds={limit}");
+        append_log(ctx, &v, &format!("[trainyard] {reason}")).await;
+        (JobStatus::FAILED, Some(reason))
+    } else {
+        match exit.as_ref().map(|e| &e.outcome) {
+            Some(RunOutcome::Succeeded) => (JobStatus::COMPLETED, None),
+            Some(RunOutcome::Failed {
+                worker,
+                exit_code,
+                signal,
+            }) => {
+                let what = match (exit_code, signal) {
+                    (Some(c), _) => format!("exited with code {c}"),
+                    (None, Some(s)) => format!("was killed by signal {s}"),
+                    _ => "failed".to_owned(),
+                };
+                (JobStatus::FAILED, Some(format!("worker {worker} {what}")))
+            }
+            Some(RunOutcome::SpawnFailed { message }) => (JobStatus::FAILED, Some(message.clone())),
+            Some(RunOutcome::Stopped) => (JobStatus::KILLED, None),
+            None => {
+                append_log(
+                    ctx,
+                    &v,
+                    "[trainyard] the job's processes vanished without an exit record: lost (its remaining processes were killed)",
+                )
+                .await;
+                (JobStatus::LOST, Some("processes vanished".to_owned()))
+            }
+        }
+    };
+    let set = TransitionSet {
+        end_time: Some(now_ms()),
+        failure_reason: reason,
+        ..Default::default()
+    };
+    let ended = until_stored("the end of a run", id, || {
+        ctx.store.transition(id, JobStatus::ACTIVE, to, &set)
+    })
+    .await;
+    if ended {
+        tracing::info!(
+            job.id = v.job_id,
+            version.id = id,
+            status = to.0,
+            "job finished"
+        );
+    }
+    copy_logs(ctx, &v).await;
+    cleanup_if_deleted(ctx, id).await;
+}
+
+/// Appends a line of ours to worker 0's log of a run (`<job_name>.0`), creating it if the run
+/// never got that far.
+pub(crate) async fn append_log(ctx: &RunContext, v: &Version, line: &str) {
+    use std::io::Write;
+    let job_name = ctx
+        .store
+        .job_name(v.job_id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| format!("version-{}", v.id));
+    let dir = logs_dir(Path::new(&v.run_dir));
+    let path = dir.join(crate::service::launch::log_name(&job_name, 0));
+    let line = line.to_owned();
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    })
+    .await;
+}
+
+async fn copy_logs(ctx: &Arc<RunContext>, v: &Version) {
+    let Some(url) = &v.config.log_url else { return };
+    let Ok(dest) = ctx.storage.resolve(&v.project_id, url) else {
+        return;
+    };
+    let src = logs_dir(Path::new(&v.run_dir));
+    let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        std::fs::create_dir_all(&dest)?;
+        for entry in std::fs::read_dir(&src)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|x| x == "idx") || !path.is_file() {
+                continue;
+            }
+            if let Some(name) = path.file_name() {
+                std::fs::copy(&path, dest.join(name))?;
+            }
+        }
+        Ok(())
+    })
+    .await;
+    if let Ok(Err(e)) = result {
+        tracing::warn!(version.id = v.id, error = %e, "cannot copy logs to log_url");
+    }
+}
+
+/// Removes a deleted version's files and row once it is terminal.
+pub async fn cleanup_if_deleted(ctx: &Arc<RunContext>, id: i64) {
+    let Ok(Some(v)) = ctx.store.version_by_id(id).await else {
+        return;
+    };
+    if !v.deleted || !v.status.is_terminal() {
+        return;
+    }
+    let dir = PathBuf::from(&v.run_dir);
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+    if let Err(e) = ctx.store.purge_version(id).await {
+        tracing::error!(version.id = id, error = %e, "cannot purge a deleted version");
+    }
+}
