@@ -882,3 +882,93 @@ async fn running_job_survives_kill_9_of_the_server() {
         .assert_ok();
     wait_viz(&server.api, id, &[12], Duration::from_secs(15)).await;
 }
+
+/// A server whose port another process takes before it can bind it (what `free_port`'s
+/// bind-then-release allows on a busy machine) is started again on another port instead of
+/// failing the job. The first start of this wrapper hands its port to a holder in its own
+/// session (it outlives the worker's group) and exits like a server that cannot bind; the
+/// second start runs TensorBoard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_whose_port_was_taken_starts_again_on_another_port() {
+    let tools = tempfile::tempdir().unwrap();
+    let python = tensorboard().parent().unwrap().join("python3");
+    let holder = tools.path().join("holder.pid");
+    let marker = tools.path().join("taken");
+    let script = tools.path().join("port-thief.sh");
+    let text = format!(
+        r#"#!/bin/sh
+# usage: port-thief.sh PORT TENSORBOARD-ARGS...
+port="$1"; shift
+if [ ! -e "{marker}" ]; then
+  : > "{marker}"
+  setsid "{python}" -c 'import os, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+open(sys.argv[2] + ".tmp", "w").write(str(os.getpid())); os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+time.sleep(60)' "$port" "{holder}" < /dev/null > /dev/null 2>&1 &
+  while [ ! -e "{holder}" ]; do sleep 0.05; done
+  echo "port $port was taken" >&2
+  exit 1
+fi
+exec "{tb}" "$@"
+"#,
+        marker = marker.display(),
+        python = python.display(),
+        holder = holder.display(),
+        tb = tensorboard().display(),
+    );
+    std::fs::write(&script, text).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mi = format!(
+        "mindinsight = [\"{}\", \"{{port}}\", \"--logdir\", \"{{logdir}}\", \"--host\", \"{{host}}\", \"--port\", \"{{port}}\", \"--path_prefix\", \"{{prefix}}\"]",
+        script.display()
+    );
+    let server = TestServer::start_bound(&viz_config(&mi)).await;
+    let api = &server.api;
+    let (id, _) = create(
+        api,
+        json!({"job_name": "thief", "train_url": "/logs/t/", "job_type": "mindinsight"}),
+    )
+    .await;
+    let status = wait_viz(api, id, &[8, 11], Duration::from_secs(30)).await;
+    let holder_pid: i32 = std::fs::read_to_string(&holder)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    struct Kill(i32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let _holder = Kill(holder_pid);
+    let log = std::fs::read_to_string(
+        server
+            .dir
+            .path()
+            .join(format!("data/runs/viz-{id}/server.log")),
+    )
+    .unwrap();
+    assert_eq!(status, 8, "server.log: {log}");
+    assert!(log.contains("was taken"), "{log}");
+    // It runs on another port than the one taken, and serves the job's path.
+    let (_, port) = run_of(&server.dir.path().join("data"), id);
+    assert!(!log.contains(&format!("port {port} was taken")), "{log}");
+    let r = browser()
+        .get(format!(
+            "{}/modelarts2/mindinsight/{PROJECT}/{id}/data/runs",
+            api.base
+        ))
+        .header("x-auth-token", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    api.post(&format!("/visualization-jobs/{id}/stop"), json!({}))
+        .await
+        .assert_ok();
+    wait_viz(api, id, &[12], Duration::from_secs(15)).await;
+}
