@@ -194,7 +194,7 @@ async fn tensorboard_serves_real_scalars_through_service_url() {
             .await
             .unwrap()
             .status(),
-        403
+        401
     );
     assert_eq!(
         http.get(format!("{base}?trainyard_secret=nope"))
@@ -202,8 +202,9 @@ async fn tensorboard_serves_real_scalars_through_service_url() {
             .await
             .unwrap()
             .status(),
-        403
+        401
     );
+    // Another project's token: this job does not exist for it.
     assert_eq!(
         http.get(&runs)
             .header("x-auth-token", OTHER_TOKEN)
@@ -211,7 +212,7 @@ async fn tensorboard_serves_real_scalars_through_service_url() {
             .await
             .unwrap()
             .status(),
-        403
+        404
     );
     // The project's token works too (API clients).
     assert_eq!(
@@ -223,16 +224,21 @@ async fn tensorboard_serves_real_scalars_through_service_url() {
             .status(),
         200
     );
-    // Another project's job path does not exist.
-    let r = http
-        .get(format!(
-            "{}/modelarts2/tensorboard/{OTHER_PROJECT}/{id}/data/runs",
-            api.base
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    // Another project's job path does not exist (credentials first: anonymous callers get 401).
+    let other_path = format!(
+        "{}/modelarts2/tensorboard/{OTHER_PROJECT}/{id}/data/runs",
+        api.base
+    );
+    assert_eq!(http.get(&other_path).send().await.unwrap().status(), 401);
+    assert_eq!(
+        http.get(&other_path)
+            .header("x-auth-token", OTHER_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
     // Details: every field, strict types.
     let d = api.get(&format!("/visualization-jobs/{id}")).await;
@@ -302,13 +308,163 @@ async fn tensorboard_serves_real_scalars_through_service_url() {
     api.get(&format!("/visualization-jobs/{id}"))
         .await
         .assert_error(400, "ModelArts.0105");
+    // The cookie of a deleted job opens nothing; the project's token learns it is gone.
     let r = http
         .get(&runs)
         .header("cookie", &cookie)
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        http.get(&runs)
+            .header("x-auth-token", TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+/// Status, `error_code` and `error_message` (with `id` written as `{id}`) of a proxy answer.
+async fn proxy_answer(req: reqwest::RequestBuilder, id: i64) -> (u16, Value, String) {
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["is_success"], json!(false), "{body}");
+    let message = body["error_message"]
+        .as_str()
+        .unwrap()
+        .replace(&id.to_string(), "{id}");
+    (status, body["error_code"].clone(), message)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_does_not_reveal_which_job_ids_exist() {
+    let server = TestServer::start_bound(&viz_config("")).await;
+    let api = &server.api;
+    let (id, service_url) =
+        create(api, json!({"job_name": "probe", "train_url": "/logs/p/"})).await;
+    wait_viz(api, id, &[8], Duration::from_secs(30)).await;
+    let unknown = id + 1000;
+    let http = browser();
+    let url = |project: &str, id: i64| {
+        format!(
+            "{}/modelarts2/tensorboard/{project}/{id}/data/runs",
+            api.base
+        )
+    };
+    let secret = service_url
+        .split("trainyard_secret=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+
+    // Without valid credentials: 401 with the same body for the existing job and an unknown id.
+    type Creds = fn(reqwest::RequestBuilder, i64) -> reqwest::RequestBuilder;
+    let refused: [(&str, Creds, &str); 4] = [
+        ("none", |r, _| r, "ModelArts.0201"),
+        (
+            "unknown token",
+            |r, _| r.header("x-auth-token", "no-such-token"),
+            "ModelArts.0203",
+        ),
+        (
+            "wrong cookie",
+            |r, id| {
+                r.header(
+                    "cookie",
+                    format!("trainyard_viz_{id}=0123456789abcdef0123456789abcdef"),
+                )
+            },
+            "ModelArts.0203",
+        ),
+        (
+            "wrong secret",
+            |r, _| r.query(&[("trainyard_secret", "0123456789abcdef0123456789abcdef")]),
+            "ModelArts.0203",
+        ),
+    ];
+    for (what, creds, code) in refused {
+        let existing = proxy_answer(creds(http.get(url(PROJECT, id)), id), id).await;
+        assert_eq!(
+            (existing.0, &existing.1),
+            (401, &json!(code)),
+            "{what}: {existing:?}"
+        );
+        let missing = proxy_answer(creds(http.get(url(PROJECT, unknown)), unknown), unknown).await;
+        assert_eq!(existing, missing, "{what}");
+    }
+    // The job's own cookie or secret does not open the same id under another project.
+    let cookie = format!("trainyard_viz_{id}={secret}");
+    let moved = proxy_answer(
+        http.get(url(OTHER_PROJECT, id)).header("cookie", &cookie),
+        id,
+    )
+    .await;
+    assert_eq!(
+        (moved.0, &moved.1),
+        (401, &json!("ModelArts.0203")),
+        "{moved:?}"
+    );
+    let moved = proxy_answer(
+        http.get(format!(
+            "{}?trainyard_secret={secret}",
+            url(OTHER_PROJECT, id)
+        )),
+        id,
+    )
+    .await;
+    assert_eq!(
+        (moved.0, &moved.1),
+        (401, &json!("ModelArts.0203")),
+        "{moved:?}"
+    );
+
+    // A valid token of another project: the existing job looks like an unknown id.
+    let other = proxy_answer(
+        http.get(url(PROJECT, id))
+            .header("x-auth-token", OTHER_TOKEN),
+        id,
+    )
+    .await;
+    let missing = proxy_answer(
+        http.get(url(PROJECT, unknown))
+            .header("x-auth-token", TOKEN),
+        unknown,
+    )
+    .await;
+    assert_eq!(
+        (missing.0, &missing.1),
+        (404, &json!("ModelArts.0105")),
+        "{missing:?}"
+    );
+    assert_eq!(other, missing);
+    assert_eq!(
+        other,
+        proxy_answer(
+            http.get(url(PROJECT, unknown))
+                .header("x-auth-token", OTHER_TOKEN),
+            unknown
+        )
+        .await
+    );
+    // The project's token opens it.
+    assert_eq!(
+        http.get(url(PROJECT, id))
+            .header("x-auth-token", TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    api.post(&format!("/visualization-jobs/{id}/stop"), json!({}))
+        .await
+        .assert_ok();
+    wait_viz(api, id, &[12], Duration::from_secs(15)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -725,4 +881,94 @@ async fn running_job_survives_kill_9_of_the_server() {
         .await
         .assert_ok();
     wait_viz(&server.api, id, &[12], Duration::from_secs(15)).await;
+}
+
+/// A server whose port another process takes before it can bind it (what `free_port`'s
+/// bind-then-release allows on a busy machine) is started again on another port instead of
+/// failing the job. The first start of this wrapper hands its port to a holder in its own
+/// session (it outlives the worker's group) and exits like a server that cannot bind; the
+/// second start runs TensorBoard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_whose_port_was_taken_starts_again_on_another_port() {
+    let tools = tempfile::tempdir().unwrap();
+    let python = tensorboard().parent().unwrap().join("python3");
+    let holder = tools.path().join("holder.pid");
+    let marker = tools.path().join("taken");
+    let script = tools.path().join("port-thief.sh");
+    let text = format!(
+        r#"#!/bin/sh
+# usage: port-thief.sh PORT TENSORBOARD-ARGS...
+port="$1"; shift
+if [ ! -e "{marker}" ]; then
+  : > "{marker}"
+  setsid "{python}" -c 'import os, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+open(sys.argv[2] + ".tmp", "w").write(str(os.getpid())); os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+time.sleep(60)' "$port" "{holder}" < /dev/null > /dev/null 2>&1 &
+  while [ ! -e "{holder}" ]; do sleep 0.05; done
+  echo "port $port was taken" >&2
+  exit 1
+fi
+exec "{tb}" "$@"
+"#,
+        marker = marker.display(),
+        python = python.display(),
+        holder = holder.display(),
+        tb = tensorboard().display(),
+    );
+    std::fs::write(&script, text).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mi = format!(
+        "mindinsight = [\"{}\", \"{{port}}\", \"--logdir\", \"{{logdir}}\", \"--host\", \"{{host}}\", \"--port\", \"{{port}}\", \"--path_prefix\", \"{{prefix}}\"]",
+        script.display()
+    );
+    let server = TestServer::start_bound(&viz_config(&mi)).await;
+    let api = &server.api;
+    let (id, _) = create(
+        api,
+        json!({"job_name": "thief", "train_url": "/logs/t/", "job_type": "mindinsight"}),
+    )
+    .await;
+    let status = wait_viz(api, id, &[8, 11], Duration::from_secs(30)).await;
+    let holder_pid: i32 = std::fs::read_to_string(&holder)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    struct Kill(i32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let _holder = Kill(holder_pid);
+    let log = std::fs::read_to_string(
+        server
+            .dir
+            .path()
+            .join(format!("data/runs/viz-{id}/server.log")),
+    )
+    .unwrap();
+    assert_eq!(status, 8, "server.log: {log}");
+    assert!(log.contains("was taken"), "{log}");
+    // It runs on another port than the one taken, and serves the job's path.
+    let (_, port) = run_of(&server.dir.path().join("data"), id);
+    assert!(!log.contains(&format!("port {port} was taken")), "{log}");
+    let r = browser()
+        .get(format!(
+            "{}/modelarts2/mindinsight/{PROJECT}/{id}/data/runs",
+            api.base
+        ))
+        .header("x-auth-token", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    api.post(&format!("/visualization-jobs/{id}/stop"), json!({}))
+        .await
+        .assert_ok();
+    wait_viz(api, id, &[12], Duration::from_secs(15)).await;
 }

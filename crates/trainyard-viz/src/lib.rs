@@ -31,8 +31,33 @@ pub enum Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A loopback port that is free right now (the kernel picks it).
+/// A loopback port that is free right now (the kernel picks it). It is free only now: the
+/// server that is given it binds it later, and another process may take it meanwhile (see
+/// [`port_in_use`]).
 pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::Port)?;
     Ok(l.local_addr().map_err(Error::Port)?.port())
+}
+
+/// Whether another socket holds loopback `port` (binding it fails with `AddrInUse`).
+pub fn port_in_use(port: u16) -> bool {
+    matches!(
+        std::net::TcpListener::bind(("127.0.0.1", port)),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bound_port_is_in_use_and_a_released_one_is_not() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!(port_in_use(port));
+        drop(l);
+        assert!(!port_in_use(port));
+        assert!(!port_in_use(free_port().unwrap()));
+    }
 }

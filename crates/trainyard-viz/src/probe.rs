@@ -4,7 +4,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One attempt: connects to `127.0.0.1:port`, sends `GET {prefix}/`, and reports whether an
-/// HTTP status line came back within `timeout`.
+/// HTTP status line with a 2xx or 3xx status came back within `timeout`. A server that does
+/// not serve `prefix` (another process that took the port, which answers 404) does not count.
 pub async fn answers(port: u16, prefix: &str, timeout: Duration) -> bool {
     let attempt = async {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -23,7 +24,9 @@ pub async fn answers(port: u16, prefix: &str, timeout: Duration) -> bool {
             }
             got += n;
         }
-        Some(buf[..got].starts_with(b"HTTP/"))
+        // "HTTP/1.1 200": the status code is bytes 9..12.
+        let status = std::str::from_utf8(buf.get(9..12)?).ok()?;
+        Some(buf.starts_with(b"HTTP/") && (status.starts_with('2') || status.starts_with('3')))
     };
     matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(true)))
 }
@@ -49,5 +52,20 @@ mod tests {
             s.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await.unwrap();
         });
         assert!(answers(port, "/x", Duration::from_secs(2)).await);
+    }
+
+    #[tokio::test]
+    async fn a_server_without_the_prefix_does_not_answer() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 256];
+            let _ = s.read(&mut buf).await;
+            s.write_all(b"HTTP/1.0 404 Not Found\r\n\r\n")
+                .await
+                .unwrap();
+        });
+        assert!(!answers(port, "/x", Duration::from_secs(2)).await);
     }
 }

@@ -70,13 +70,20 @@ pub async fn restart_viz(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<
 }
 
 /// Why the proxy did not forward a request.
+///
+/// Credentials are checked before the job is looked up: without valid credentials the answer
+/// is the same whether the job exists or not, so the proxy does not tell which ids exist.
 #[derive(Debug)]
 enum ProxyError {
-    /// No such job (or not under this path).
+    /// No such job for a caller whose token opens the path's project, or a token of another
+    /// project (the same answer: another project's jobs do not exist for it).
     NotFound(String),
     /// Neither token, secret nor cookie (401).
     NoCredentials,
-    /// A token, secret or cookie that does not open this job (403).
+    /// An expired token (401).
+    TokenExpired,
+    /// An unknown token, or a secret or cookie that does not open the job at this path,
+    /// including one for a job that does not exist (401).
     Refused,
     /// The job exists but its server is not running (503).
     NotRunning(JobStatus),
@@ -91,7 +98,8 @@ impl ProxyError {
         match self {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::NoCredentials => StatusCode::UNAUTHORIZED,
-            Self::Refused => StatusCode::FORBIDDEN,
+            Self::TokenExpired => StatusCode::UNAUTHORIZED,
+            Self::Refused => StatusCode::UNAUTHORIZED,
             Self::NotRunning(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Store => StatusCode::SERVICE_UNAVAILABLE,
@@ -102,6 +110,7 @@ impl ProxyError {
         match self {
             Self::NotFound(_) => ErrorCode::NotAllowed,
             Self::NoCredentials => ErrorCode::TokenMissing,
+            Self::TokenExpired => ErrorCode::TokenExpired,
             Self::Refused => ErrorCode::TokenInvalid,
             Self::NotRunning(_) => ErrorCode::NotAllowed,
             Self::Upstream(_) => ErrorCode::Internal,
@@ -115,6 +124,7 @@ impl ProxyError {
             Self::NoCredentials => {
                 "This page needs credentials: open the job's service_url (it carries the access secret) or send the project's X-Auth-Token.".into()
             }
+            Self::TokenExpired => "Invalid token header because the token has expired.".into(),
             Self::Refused => "The credentials do not open this visualization job.".into(),
             Self::NotRunning(s) if s.is_pending() => {
                 format!("The visualization job is starting. job status: {}. Try again in a moment.", s.0)
@@ -170,7 +180,9 @@ fn html_escape(s: &str) -> String {
 ///
 /// Credentials: the project's `X-Auth-Token`, the job's cookie, or the secret of `service_url`
 /// (`?trainyard_secret=`), which is answered with a redirect to the same URL without it that
-/// sets an HttpOnly cookie scoped to the job's path.
+/// sets an HttpOnly cookie scoped to the job's path. They are checked before the job is looked
+/// up, and a secret or cookie for a job that does not exist is refused like a wrong one: only a
+/// token of the path's project learns whether a job exists (404).
 pub async fn proxy(State(s): State<AppState>, req: Request) -> Response {
     let wants_html = req
         .headers()
@@ -183,6 +195,16 @@ pub async fn proxy(State(s): State<AppState>, req: Request) -> Response {
     }
 }
 
+/// What the caller proved, before any job is looked up.
+enum Caller {
+    /// A valid token of the path's project.
+    Project,
+    /// The secret of `service_url`, still to be compared with the job's.
+    Secret(String),
+    /// The job's cookie, still to be compared with the job's secret.
+    Cookie(String),
+}
+
 async fn proxy_inner(s: &AppState, req: Request) -> Result<Response, ProxyError> {
     let path = req.uri().path().to_owned();
     let mut parts = path.trim_start_matches('/').splitn(5, '/');
@@ -192,15 +214,7 @@ async fn proxy_inner(s: &AppState, req: Request) -> Result<Response, ProxyError>
         parts.next().unwrap_or(""),
         parts.next().unwrap_or(""),
     );
-    let id = trainyard_api::lenient::parse_i64(id_text)
-        .ok_or_else(|| ProxyError::NotFound(format!("Job id:{id_text}")))?;
-    let job = s
-        .svc
-        .viz_for_proxy(project, job_type, id)
-        .await
-        .map_err(|_| ProxyError::Store)?
-        .ok_or_else(|| ProxyError::NotFound(format!("Job id:{id}")))?;
-    let public_path = format!("{}/", crate::service::viz::VizContext::prefix(&job));
+    let id = trainyard_api::lenient::parse_i64(id_text);
 
     let token = req
         .headers()
@@ -209,41 +223,59 @@ async fn proxy_inner(s: &AppState, req: Request) -> Result<Response, ProxyError>
         .map(str::trim)
         .filter(|t| !t.is_empty());
     let (secret, rest_query) = access::take_secret(req.uri().query());
-    let cookie = access::cookie(req.headers(), &access::cookie_name(id));
-    if let Some(secret) = secret {
-        if !access::same_secret(&secret, &job.secret) {
-            return Err(ProxyError::Refused);
-        }
-        // Trade the secret for the cookie and drop it from the address bar.
-        let location = match rest_query {
-            Some(q) => format!("{path}?{q}"),
-            None => path.clone(),
-        };
-        let mut resp = StatusCode::SEE_OTHER.into_response();
-        let h = resp.headers_mut();
-        h.insert(
-            header::LOCATION,
-            HeaderValue::from_str(&location).map_err(|_| ProxyError::Refused)?,
-        );
-        h.insert(
-            header::SET_COOKIE,
-            HeaderValue::from_str(&access::set_cookie(id, &job.secret, &public_path))
-                .map_err(|_| ProxyError::Refused)?,
-        );
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        return Ok(resp);
-    }
-    let allowed = match (token, cookie) {
-        (Some(t), _) => matches!(
-            s.identity.check_token(t, std::time::SystemTime::now()),
-            crate::identity::TokenCheck::Valid(ref owner) if owner == project
-        ),
-        (None, Some(c)) => access::same_secret(c, &job.secret),
-        (None, None) => return Err(ProxyError::NoCredentials),
+    let cookie = id.and_then(|id| access::cookie(req.headers(), &access::cookie_name(id)));
+    let caller = match (secret, token, cookie) {
+        (Some(secret), ..) => Caller::Secret(secret),
+        (None, Some(t), _) => match s.identity.check_token(t, std::time::SystemTime::now()) {
+            crate::identity::TokenCheck::Valid(owner) if owner == project => Caller::Project,
+            // Another project's jobs do not exist for this caller.
+            crate::identity::TokenCheck::Valid(_) => {
+                return Err(ProxyError::NotFound(format!("Job id:{id_text}")))
+            }
+            crate::identity::TokenCheck::Expired => return Err(ProxyError::TokenExpired),
+            crate::identity::TokenCheck::Unknown => return Err(ProxyError::Refused),
+        },
+        (None, None, Some(c)) => Caller::Cookie(c.to_owned()),
+        (None, None, None) => return Err(ProxyError::NoCredentials),
     };
-    if !allowed {
-        return Err(ProxyError::Refused);
-    }
+
+    let job = match id {
+        Some(id) => s
+            .svc
+            .viz_for_proxy(project, job_type, id)
+            .await
+            .map_err(|_| ProxyError::Store)?,
+        None => None,
+    };
+    let job = match (caller, job) {
+        (Caller::Project, Some(job)) => job,
+        (Caller::Project, None) => return Err(ProxyError::NotFound(format!("Job id:{id_text}"))),
+        (Caller::Cookie(c), Some(job)) if access::same_secret(&c, &job.secret) => job,
+        (Caller::Secret(secret), Some(job)) if access::same_secret(&secret, &job.secret) => {
+            // Trade the secret for the cookie and drop it from the address bar.
+            let public_path = format!("{}/", crate::service::viz::VizContext::prefix(&job));
+            let location = match rest_query {
+                Some(q) => format!("{path}?{q}"),
+                None => path.clone(),
+            };
+            let mut resp = StatusCode::SEE_OTHER.into_response();
+            let h = resp.headers_mut();
+            h.insert(
+                header::LOCATION,
+                HeaderValue::from_str(&location).map_err(|_| ProxyError::Refused)?,
+            );
+            h.insert(
+                header::SET_COOKIE,
+                HeaderValue::from_str(&access::set_cookie(job.id, &job.secret, &public_path))
+                    .map_err(|_| ProxyError::Refused)?,
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return Ok(resp);
+        }
+        // A wrong secret or cookie, or one for a job that does not exist: the same answer.
+        (Caller::Secret(_) | Caller::Cookie(_), _) => return Err(ProxyError::Refused),
+    };
+    let id = job.id;
     let port = match (job.status, job.port.and_then(|p| u16::try_from(p).ok())) {
         (JobStatus::RUNNING, Some(port)) => port,
         (status, _) => return Err(ProxyError::NotRunning(status)),

@@ -56,6 +56,9 @@ const ACTIVE: [JobStatus; 6] = [
 ];
 /// How often a starting server is probed.
 const PROBE_EVERY: Duration = Duration::from_millis(150);
+/// How many times a server whose port was taken before it bound it is started again on
+/// another port.
+const PORT_RETRIES: u32 = 3;
 /// SIGTERM-to-SIGKILL grace when stopping a server (TensorBoard exits in ~1.5 s).
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -373,6 +376,7 @@ async fn supervise(
     }
     let run_dir = PathBuf::from(&job.run_dir);
     let prefix = VizContext::prefix(&job);
+    let attached_run = attached.is_some();
     let (_lease, mut running, port): (Lease, Running, u16) = match attached {
         Some(r) => {
             let lease = ctx.executor.acquire_now(ctx.demand).await;
@@ -410,6 +414,11 @@ async fn supervise(
         }
     };
 
+    // A server started here whose port was taken before it bound it is started again on
+    // another port (see the probe loop); a reattached one is not.
+    let mut relaunches_left = if attached_run { 0 } else { PORT_RETRIES };
+    let mut port = port;
+
     // Starting: 8 only once the server answers HTTP.
     let started = tokio::time::Instant::now();
     loop {
@@ -427,7 +436,22 @@ async fn supervise(
             return finish(ctx, id, End::Failed(reason)).await;
         }
         tokio::select! {
-            exit = running.wait() => return finish(ctx, id, End::Failed(died(&run_dir, exit.as_ref()))).await,
+            exit = running.wait() => {
+                // `free_port` gave the port back to the kernel before the server bound it, so
+                // on a busy machine another process (any bind to port 0, e.g. another server's
+                // TensorBoard data server) can take it first and the server exits at once.
+                // That is no fault of the job: start it again on another port.
+                if relaunches_left > 0 && trainyard_viz::port_in_use(port) {
+                    relaunches_left -= 1;
+                    tracing::warn!(viz.id = id, port, "the visualization server's port was taken before it could bind it; starting it on another port");
+                    match launch(ctx, &job, &prefix).await {
+                        Ok(next) => (running, port) = next,
+                        Err(message) => return finish(ctx, id, End::Failed(message)).await,
+                    }
+                    continue;
+                }
+                return finish(ctx, id, End::Failed(died(&run_dir, exit.as_ref()))).await;
+            }
             Some(()) = stop_rx.recv() => {
                 stop_and_wait(&run_dir, &mut running).await;
                 return finish(ctx, id, End::Stopped).await;
