@@ -518,6 +518,56 @@ async fn a_version_launched_just_before_a_crash_runs_once() {
     no_orphans(&s).await;
 }
 
+/// A restart that finds more running than the executor holds (here: its cores were halved)
+/// must not hand out capacity twice: free capacity is what the total leaves after everything
+/// held, not a running sum that saturated at zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_is_not_handed_out_twice_after_a_restart_that_found_too_much_running() {
+    let s = setup();
+    let config = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(&s.config, config.replace("cores = 64", "cores = 2")).unwrap();
+    let mut server = ServerProcess::start(&s.config, free_port()).await;
+    let (j1, v1) = create(&server.api, "held-1", &[("hold", "h1")]).await;
+    let (j2, v2) = create(&server.api, "held-2", &[("hold", "h2")]).await;
+    server
+        .api
+        .wait_status(j1, v1, &[RUNNING], Duration::from_secs(30))
+        .await;
+    server
+        .api
+        .wait_status(j2, v2, &[RUNNING], Duration::from_secs(30))
+        .await;
+    server.kill9();
+    std::fs::write(&s.config, config.replace("cores = 64", "cores = 1")).unwrap();
+    let server = ServerProcess::start(&s.config, free_port()).await;
+    let api = &server.api;
+    // Both are reattached (2 cores held of 1); one ends, one core is still held.
+    s.release("h1");
+    assert_eq!(
+        api.wait_status(j1, v1, &[COMPLETED], Duration::from_secs(30))
+            .await,
+        COMPLETED
+    );
+    let (j3, v3) = create(api, "third", &[]).await;
+    assert_eq!(
+        api.wait_status(j3, v3, &[7, RUNNING, COMPLETED], Duration::from_secs(10))
+            .await,
+        7
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        api.status(j3, v3).await,
+        7,
+        "a third job started while the only core was held"
+    );
+    s.release("h2");
+    assert_eq!(
+        api.wait_status(j3, v3, &[COMPLETED], Duration::from_secs(30))
+            .await,
+        COMPLETED
+    );
+}
+
 /// Defect 4: a killed shim left its workers running (and their capacity handed out again).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_shim_takes_its_workers_with_it_and_the_version_is_lost() {

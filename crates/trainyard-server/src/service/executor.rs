@@ -82,7 +82,10 @@ struct Actor {
     view: Arc<Mutex<CapacityView>>,
     queue: VecDeque<Queued>,
     running: HashMap<i64, Slot>,
-    free: Resources,
+    /// What runs and leases hold now; may exceed the total after a restart that found more
+    /// running than fits (or a smaller configuration). Free is derived from it, never kept
+    /// apart, so taking and giving back can never drift.
+    used: Resources,
     free_gpus: Vec<u32>,
     slurm: Option<SlurmBackend>,
     lease_queue: VecDeque<(u64, Resources, oneshot::Sender<()>)>,
@@ -105,7 +108,7 @@ impl Executor {
             view: view.clone(),
             queue: VecDeque::new(),
             running: HashMap::new(),
-            free: ctx.total,
+            used: Resources::default(),
             free_gpus: gpus,
             lease_queue: VecDeque::new(),
             leases: HashMap::new(),
@@ -283,7 +286,7 @@ impl Actor {
                 Cmd::Stop(id, grace) => self.stop(id, grace).await,
                 Cmd::Ended(id) => {
                     if let Some(slot) = self.running.remove(&id) {
-                        self.free = self.free.plus(&slot.demand);
+                        self.used = self.used.minus(&slot.demand);
                         self.free_gpus.extend(slot.gpus);
                     }
                 }
@@ -297,7 +300,7 @@ impl Actor {
                     force: true,
                     granted,
                 } => {
-                    self.free = self.free.minus(&need);
+                    self.used = self.used.plus(&need);
                     self.leases.insert(id, need);
                     let _ = granted.send(());
                 }
@@ -310,7 +313,7 @@ impl Actor {
                 Cmd::Release(id) => {
                     self.lease_queue.retain(|(queued, ..)| *queued != id);
                     if let Some(need) = self.leases.remove(&id) {
-                        self.free = self.free.plus(&need).min_each(&self.ctx.total);
+                        self.used = self.used.minus(&need);
                     }
                 }
             }
@@ -319,9 +322,14 @@ impl Actor {
         }
     }
 
+    /// The total less what is held (nothing when more is held than there is).
+    fn free(&self) -> Resources {
+        self.ctx.total.minus(&self.used)
+    }
+
     fn publish(&self) {
         let mut view = self.view.lock().expect("capacity view lock");
-        view.free = self.free;
+        view.free = self.free();
     }
 
     fn spec(&self, v: &Version) -> Option<SpecConfig> {
@@ -365,16 +373,16 @@ impl Actor {
         while self
             .lease_queue
             .front()
-            .is_some_and(|(_, need, _)| need.fits_in(&self.free))
+            .is_some_and(|(_, need, _)| need.fits_in(&self.free()))
         {
             let (id, need, granted) = self.lease_queue.pop_front().expect("front exists");
             if granted.send(()).is_ok() {
-                self.free = self.free.minus(&need);
+                self.used = self.used.plus(&need);
                 self.leases.insert(id, need);
             }
         }
         while let Some(front) = self.queue.front() {
-            if !front.demand.fits_in(&self.free)
+            if !front.demand.fits_in(&self.free())
                 || (front.demand.gpus as usize) > self.free_gpus.len()
             {
                 break;
@@ -399,7 +407,7 @@ impl Actor {
             }
         }
         let gpus: Vec<u32> = self.free_gpus.drain(..q.demand.gpus as usize).collect();
-        self.free = self.free.minus(&q.demand);
+        self.used = self.used.plus(&q.demand);
         let (stop_tx, stop_rx) = mpsc::unbounded_channel();
         self.running.insert(
             q.id,
@@ -424,7 +432,7 @@ impl Actor {
         );
         let gpus = read_gpus(Path::new(&v.run_dir));
         self.free_gpus.retain(|g| !gpus.contains(g));
-        self.free = self.free.minus(&need);
+        self.used = self.used.plus(&need);
         let (stop_tx, stop_rx) = mpsc::unbounded_channel();
         if v.status == JobStatus::KILLING {
             let _ = stop_tx.send(
