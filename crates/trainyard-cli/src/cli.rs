@@ -95,6 +95,14 @@ pub enum Command {
     /// Visualization jobs: a TensorBoard over a job's output (VJ-01..VJ-07).
     #[command(subcommand)]
     Viz(VizCommand),
+    /// Checks a server URL and credentials and saves them as a profile (mode 0600).
+    ///
+    /// Uses --server/--project/--token (or their variables); a missing project and token are
+    /// read from the local server's credentials.toml (--data-dir), so on the server's machine
+    /// a plain `trainyard login` is enough.
+    Login(LoginArgs),
+    /// Lists the profiles of the profile file (secrets not shown).
+    Profiles,
     /// Resource specifications (RS-01).
     Specs,
     /// AI engines (RS-02).
@@ -118,6 +126,15 @@ pub enum Command {
         /// The run directory holding spec.json.
         run_dir: PathBuf,
     },
+}
+
+/// `trainyard login`.
+#[derive(Args, Clone, Debug)]
+pub struct LoginArgs {
+    /// Data directory of a server on this machine whose credentials.toml holds the project and
+    /// token to use when none is given (default: as `serve`).
+    #[arg(long, env = "TRAINYARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Selects a version of a job: the latest unless given.

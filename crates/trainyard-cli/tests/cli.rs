@@ -746,3 +746,91 @@ async fn profiles_env_and_flags_combine_and_completions_print() {
     let help = run_blocking(cli(&["--help"])).await.unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("3 server unreachable"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_checks_the_credentials_and_saves_a_private_profile() {
+    use std::os::unix::fs::PermissionsExt;
+    let srv = TestServer::start().await;
+    let file = srv.dir.path().join("profiles/profiles.toml");
+    let cli = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = std::process::Command::new(bin());
+        c.args(args).env("TRAINYARD_PROFILE_FILE", &file);
+        for k in [
+            "TRAINYARD_SERVER",
+            "TRAINYARD_PROJECT",
+            "TRAINYARD_TOKEN",
+            "TRAINYARD_PROFILE",
+            "TRAINYARD_DATA_DIR",
+        ] {
+            c.env_remove(k);
+        }
+        c.envs(env.iter().copied());
+        c.output().unwrap()
+    };
+    // A wrong token is refused by the server and nothing is written.
+    let out = cli(
+        &["login", "--profile", "lab"],
+        &[
+            ("TRAINYARD_SERVER", &srv.api.base),
+            ("TRAINYARD_PROJECT", PROJECT),
+            ("TRAINYARD_TOKEN", "wrong"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ModelArts.0203"));
+    assert!(!file.exists());
+    // Good credentials: saved with mode 0600; the profile then works alone.
+    let out = cli(
+        &[
+            "login",
+            "--profile",
+            "lab",
+            "-s",
+            &srv.api.base,
+            "-p",
+            PROJECT,
+        ],
+        &[("TRAINYARD_TOKEN", TOKEN)],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let out = cli(&["--profile", "lab", "jobs", "list", "-o", "json"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // On the server's machine, project and token come from its data dir.
+    let data = srv.dir.path().join("local-data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("credentials.toml"),
+        format!("[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\n"),
+    )
+    .unwrap();
+    let out = cli(
+        &["login", "--data-dir", data.to_str().unwrap()],
+        &[("TRAINYARD_SERVER", &srv.api.base)],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Both profiles listed, no token shown.
+    let out = cli(&["profiles"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        text.contains("lab") && text.contains("default") && text.contains(PROJECT),
+        "{text}"
+    );
+    assert!(!text.contains(TOKEN), "{text}");
+}
