@@ -43,9 +43,12 @@ pub struct Global {
     /// Output format: table for people, json prints the API objects unchanged.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
-    /// Colors on a terminal (tables and progress are plain text; accepted for scripts).
+    /// Colours: auto = on a terminal unless NO_COLOR is set.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// Times in UTC (RFC 3339) instead of the local time zone.
+    #[arg(long, global = true)]
+    pub utc: bool,
     /// More log output on stderr (-v, -vv).
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -54,8 +57,10 @@ pub struct Global {
 /// `-o`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Output {
-    /// Aligned columns.
+    /// Aligned columns fitted to the terminal (long cells cut with …).
     Table,
+    /// Every column, nothing cut.
+    Wide,
     /// The API's JSON objects, one document per command.
     Json,
 }
@@ -150,21 +155,8 @@ pub struct VersionArg {
 pub enum JobsCommand {
     /// Uploads a local code folder and creates a job running its boot file.
     Submit(SubmitArgs),
-    /// Lists jobs (TJ-02).
-    List {
-        /// Only jobs whose latest version has this status code.
-        #[arg(long)]
-        status: Option<i64>,
-        /// Name filter.
-        #[arg(long)]
-        search: Option<String>,
-        /// Page (1-based); without it, every page.
-        #[arg(long)]
-        page: Option<i64>,
-        /// Page size with --page.
-        #[arg(long, default_value_t = 10)]
-        per_page: i64,
-    },
+    /// Lists jobs (TJ-02), newest first unless told otherwise.
+    List(JobsListArgs),
     /// Shows one version in detail (TJ-03).
     Get {
         /// Job id.
@@ -214,6 +206,52 @@ pub enum JobsCommand {
         /// The new description.
         description: String,
     },
+}
+
+/// `trainyard jobs list`.
+#[derive(Args, Clone, Debug)]
+pub struct JobsListArgs {
+    /// Only jobs whose latest version has this status: a name (running, failed...) or a code.
+    #[arg(long, value_parser = parse_status)]
+    pub status: Option<i64>,
+    /// Name filter (substring).
+    #[arg(long)]
+    pub search: Option<String>,
+    /// Sort key.
+    #[arg(long, default_value = "create_time", value_parser = ["create_time", "job_name", "job_desc", "status", "duration", "version_count"])]
+    pub sort_by: String,
+    /// Sort order.
+    #[arg(long, default_value = "desc", value_parser = ["asc", "desc"])]
+    pub order: String,
+    /// At most this many jobs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+    /// One page (1-based) instead of every job.
+    #[arg(long)]
+    pub page: Option<i64>,
+    /// Page size; alone it means the first page.
+    #[arg(long)]
+    pub per_page: Option<i64>,
+    /// Redraws the list every --interval seconds until Ctrl-C.
+    #[arg(long, short = 'w')]
+    pub watch: bool,
+    /// Seconds between redraws with --watch.
+    #[arg(long, default_value_t = 2.0, requires = "watch")]
+    pub interval: f64,
+}
+
+/// A status given by name (`running`, any case) or code (`8`).
+pub fn parse_status(text: &str) -> Result<i64, String> {
+    trainyard_api::JobStatus::parse(text)
+        .map(|s| s.0)
+        .ok_or_else(|| {
+            format!(
+                "unknown status '{text}'; one of {} or 0..=22",
+                trainyard_api::JobStatus::NAMES
+                    .map(str::to_lowercase)
+                    .join(", ")
+            )
+        })
 }
 
 /// `trainyard jobs submit`.

@@ -78,8 +78,12 @@ fn init_tracing(default: tracing::level_filters::LevelFilter) {
     let filter = EnvFilter::builder()
         .with_default_directive(default.into())
         .from_env_lossy();
+    // Colours only on a terminal, and never with NO_COLOR: piped or redirected logs stay plain.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if std::env::var("TRAINYARD_LOG_FORMAT").is_ok_and(|v| v == "json") {
         builder.json().init();

@@ -834,3 +834,256 @@ async fn login_checks_the_credentials_and_saves_a_private_profile() {
     );
     assert!(!text.contains(TOKEN), "{text}");
 }
+
+/// Runs `trainyard args...` like `run`, with extra environment variables.
+async fn run_env(srv: &TestServer, args: &[&str], env: &[(&str, &str)]) -> Out {
+    let out = tokio::process::Command::new(bin())
+        .args(args)
+        .env_remove("TRAINYARD_PROFILE")
+        .env_remove("TRAINYARD_PROFILE_FILE")
+        .env_remove("NO_COLOR")
+        .env_remove("COLUMNS")
+        .env("XDG_CONFIG_HOME", srv.dir.path().join("config-home"))
+        .env("TRAINYARD_SERVER", &srv.api.base)
+        .env("TRAINYARD_PROJECT", PROJECT)
+        .env("TRAINYARD_TOKEN", TOKEN)
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Every line of `text` fits in `width` columns (one char = one column here).
+#[track_caller]
+fn assert_fits(text: &str, width: usize) {
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= width,
+            "line of {} columns > {width}:\n{line}\nin:\n{text}",
+            line.chars().count()
+        );
+    }
+}
+
+/// Data rows of a table (after the header), as their first cell.
+fn first_column(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_list_is_newest_first_sorts_filters_limits_and_fits_80_columns() {
+    let srv = TestServer::start_with(SPECS).await;
+    srv.write_app("app", &[("boot.py", "print('hi')\n")]);
+    let long_name = "a-rather-long-job-name-for-a-sweep-over-learning-rates-and-seeds";
+    let mut ids = Vec::new();
+    for name in ["sweep-lr-1", "sweep-lr-10", "sweep-lr-2", long_name] {
+        let (job, version) = srv.api.create_job(name, "app", serde_json::json!({})).await;
+        srv.api
+            .wait_status(job, version, &[10], Duration::from_secs(30))
+            .await;
+        ids.push(job);
+    }
+    let desc = "a description long enough that it cannot fit beside the other columns of the table";
+    run(
+        &srv,
+        &["jobs", "describe-update", &ids[3].to_string(), desc],
+    )
+    .await
+    .ok();
+    let cols80 = [("COLUMNS", "80")];
+
+    // Default: newest first, every line within 80 columns, one line per job, cut with an ellipsis.
+    let out = run_env(&srv, &["jobs", "list"], &cols80).await;
+    let table = out.ok();
+    assert_fits(table, 80);
+    assert_eq!(table.lines().count(), 5, "{table}");
+    let newest_first: Vec<String> = ids.iter().rev().map(|i| i.to_string()).collect();
+    assert_eq!(first_column(table), newest_first, "{table}");
+    assert!(table.contains('…') && !table.contains(long_name), "{table}");
+    assert!(
+        table.contains("COMPLETED(10)"),
+        "statuses are never cut: {table}"
+    );
+    assert!(!table.contains('\x1b'), "no colour into a pipe: {table:?}");
+
+    // Sorting, limits, status names or codes.
+    let sorted: JobListResponse = run(
+        &srv,
+        &[
+            "jobs",
+            "list",
+            "--sort-by",
+            "job_name",
+            "--order",
+            "asc",
+            "-o",
+            "json",
+        ],
+    )
+    .await
+    .json();
+    let names: Vec<&str> = sorted.jobs.iter().map(|j| j.job_name.as_str()).collect();
+    assert_eq!(
+        names,
+        [long_name, "sweep-lr-1", "sweep-lr-10", "sweep-lr-2"]
+    );
+    let out = run_env(&srv, &["jobs", "list", "--limit", "2"], &cols80).await;
+    assert_eq!(first_column(out.ok()), newest_first[..2], "{}", out.stdout);
+    assert!(out.stderr.contains("2 of 4 jobs"), "{}", out.stderr);
+    let by_name: JobListResponse = run(
+        &srv,
+        &["jobs", "list", "--status", "completed", "-o", "json"],
+    )
+    .await
+    .json();
+    let by_code: JobListResponse = run(&srv, &["jobs", "list", "--status", "10", "-o", "json"])
+        .await
+        .json();
+    assert_eq!(by_name.jobs.len(), 4);
+    assert_eq!(by_code.jobs.len(), 4);
+    let running: JobListResponse =
+        run(&srv, &["jobs", "list", "--status", "RUNNING", "-o", "json"])
+            .await
+            .json();
+    assert!(running.jobs.is_empty());
+    let out = run(&srv, &["jobs", "list", "--status", "sleepy"]).await;
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("running") && out.stderr.contains("completed"),
+        "{}",
+        out.stderr
+    );
+    // --per-page alone is the first page.
+    let page: JobListResponse = run(&srv, &["jobs", "list", "--per-page", "1", "-o", "json"])
+        .await
+        .json();
+    assert_eq!(page.jobs.len(), 1);
+
+    // -o wide: every column, nothing cut, whatever the width.
+    let out = run_env(&srv, &["jobs", "list", "-o", "wide"], &cols80).await;
+    assert!(
+        out.ok().contains(long_name)
+            && out.stdout.contains(desc)
+            && out.stdout.contains("VERSIONS"),
+        "{}",
+        out.stdout
+    );
+
+    // Colours: --color always; never with NO_COLOR under auto; never with --color never.
+    let out = run_env(&srv, &["jobs", "list", "--color", "always"], &cols80).await;
+    assert!(
+        out.ok().contains("\x1b[") && out.stdout.contains("COMPLETED(10)"),
+        "{:?}",
+        out.stdout
+    );
+    assert_fits(&strip_ansi(&out.stdout), 80);
+    let out = run_env(&srv, &["jobs", "list", "--color", "never"], &[]).await;
+    assert!(!out.ok().contains('\x1b'));
+    let out = run_env(
+        &srv,
+        &["jobs", "get", &ids[0].to_string(), "--color", "always"],
+        &[("NO_COLOR", "1")],
+    )
+    .await;
+    assert!(
+        out.ok().contains("\x1b[32mCOMPLETED(10)"),
+        "always beats NO_COLOR: {:?}",
+        out.stdout
+    );
+
+    // Times: local (TZ) by default, --utc in RFC 3339.
+    let jobs: JobListResponse = run(&srv, &["jobs", "list", "-o", "json"]).await.json();
+    let created = jiff::Timestamp::from_millisecond(jobs.jobs[0].create_time).unwrap();
+    let tokyo = created
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap())
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let out = run_env(
+        &srv,
+        &["jobs", "list", "-o", "wide"],
+        &[("TZ", "Asia/Tokyo")],
+    )
+    .await;
+    assert!(out.ok().contains(&tokyo), "{tokyo} in {}", out.stdout);
+    let utc = created.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let out = run_env(
+        &srv,
+        &["jobs", "list", "-o", "wide", "--utc"],
+        &[("TZ", "Asia/Tokyo")],
+    )
+    .await;
+    assert!(out.ok().contains(&utc), "{utc} in {}", out.stdout);
+
+    // Other tables fit too.
+    for args in [
+        &["jobs", "versions", &ids[3].to_string()][..],
+        &["specs"],
+        &["engines"],
+        &["configs", "list"],
+    ] {
+        let out = run_env(&srv, args, &cols80).await;
+        assert_fits(out.ok(), 80);
+    }
+
+    // --watch redraws until interrupted.
+    let mut child = tokio::process::Command::new(bin())
+        .args(["jobs", "list", "--watch", "--interval", "0.2"])
+        .env("TRAINYARD_SERVER", &srv.api.base)
+        .env("TRAINYARD_PROJECT", PROJECT)
+        .env("TRAINYARD_TOKEN", TOKEN)
+        .env_remove("TRAINYARD_PROFILE")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut headers = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while headers < 2 {
+        let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
+            .await
+            .expect("two snapshots")
+            .unwrap()
+            .unwrap();
+        if line.starts_with("ID ") {
+            headers += 1;
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "Ctrl-C ends --watch cleanly: {status:?}");
+}
+
+/// `text` without ANSI SGR sequences.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

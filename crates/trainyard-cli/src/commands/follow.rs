@@ -1,6 +1,6 @@
 //! Streaming worker logs and showing status changes while a version runs.
 
-use crate::output::{self, status};
+use crate::output::{self, paint, status};
 use crate::CliError;
 use bytes::Bytes;
 use std::io::IsTerminal;
@@ -89,17 +89,18 @@ pub async fn watch(
     timeout: Duration,
 ) -> Result<VersionInfo, CliError> {
     let tty = std::io::stderr().is_terminal();
+    let colour = output::style().color_err;
     let start = Instant::now();
     let v = client
         .wait_version(job, version, timeout, |v| {
+            let shown = paint(&status(v.status), colour);
             if tty {
                 eprintln!(
-                    "[{:>6.1}s] job {job} version {version}: {}",
+                    "[{:>6.1}s] job {job} version {version}: {shown}",
                     start.elapsed().as_secs_f64(),
-                    status(v.status)
                 );
             } else {
-                eprintln!("job {job} version {version}: {}", status(v.status));
+                eprintln!("job {job} version {version}: {shown}");
             }
         })
         .await?;

@@ -1,7 +1,7 @@
 //! `trainyard jobs ...` (TJ-01..TJ-12 and the extensions).
 
 use super::follow::{self, FOREVER};
-use crate::cli::{JobsCommand, LogsArgs, Output, SubmitArgs, VersionArg};
+use crate::cli::{JobsCommand, JobsListArgs, LogsArgs, Output, SubmitArgs, VersionArg};
 use crate::output::{self, status, Table};
 use crate::CliError;
 use std::process::ExitCode;
@@ -17,12 +17,7 @@ use trainyard_client::Client;
 pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitCode, CliError> {
     match cmd {
         JobsCommand::Submit(args) => submit(client, out, args).await?,
-        JobsCommand::List {
-            status,
-            search,
-            page,
-            per_page,
-        } => list(client, out, status, search, page, per_page).await?,
+        JobsCommand::List(args) => list(client, out, args).await?,
         JobsCommand::Get { job, version } => {
             let v = client
                 .get_version(job, version_of(client, job, &version).await?)
@@ -78,7 +73,7 @@ pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitC
 fn done(out: Output, resp: &Success, what: String) -> Result<(), CliError> {
     match out {
         Output::Json => output::json(resp),
-        Output::Table => output::stdout(format!("{what}\n").as_bytes()),
+        Output::Table | Output::Wide => output::stdout(format!("{what}\n").as_bytes()),
     }
 }
 
@@ -207,7 +202,7 @@ async fn submit(client: &Client, out: Output, args: SubmitArgs) -> Result<(), Cl
     if !args.follow {
         return match out {
             Output::Json => output::json(&created),
-            Output::Table => output::stdout(
+            Output::Table | Output::Wide => output::stdout(
                 format!(
                     "submitted job {} ({}) version {version}: {}\n",
                     created.job_id,
@@ -234,37 +229,54 @@ async fn submit(client: &Client, out: Output, args: SubmitArgs) -> Result<(), Cl
     follow::outcome(&finished?, job)
 }
 
-async fn list(
-    client: &Client,
-    out: Output,
-    status_filter: Option<i64>,
-    search: Option<String>,
-    page: Option<i64>,
-    per_page: i64,
-) -> Result<(), CliError> {
+/// The jobs `args` select, in their order.
+async fn fetch_jobs(client: &Client, args: &JobsListArgs) -> Result<JobListResponse, CliError> {
     let query = JobListQuery {
-        status: status_filter,
-        search_content: search,
-        page,
-        per_page: Some(per_page),
+        status: args.status,
+        search_content: args.search.clone(),
+        sort_by: Some(args.sort_by.clone()),
+        order: Some(args.order.clone()),
         ..Default::default()
     };
-    let resp = if page.is_some() {
-        client.list_jobs(&query).await?
-    } else {
-        let first = client
-            .list_jobs(&JobListQuery {
-                page: Some(1),
-                per_page: Some(1),
-                ..query.clone()
-            })
-            .await?;
-        let jobs = client.list_all_jobs(&query).await?;
-        JobListResponse { jobs, ..first }
-    };
-    if out == Output::Json {
-        return output::json(&resp);
+    if args.page.is_some() || args.per_page.is_some() {
+        let q = JobListQuery {
+            page: Some(args.page.unwrap_or(1)),
+            per_page: Some(args.per_page.unwrap_or(10)),
+            ..query
+        };
+        let mut resp = client.list_jobs(&q).await?;
+        if let Some(limit) = args.limit {
+            resp.jobs.truncate(limit as usize);
+        }
+        return Ok(resp);
     }
+    match args.limit {
+        Some(limit) if limit <= 1000 => {
+            let q = JobListQuery {
+                page: Some(1),
+                per_page: Some(i64::from(limit)),
+                ..query
+            };
+            client.list_jobs(&q).await.map_err(Into::into)
+        }
+        limit => {
+            let first = client
+                .list_jobs(&JobListQuery {
+                    page: Some(1),
+                    per_page: Some(1),
+                    ..query.clone()
+                })
+                .await?;
+            let mut jobs = client.list_all_jobs(&query).await?;
+            if let Some(limit) = limit {
+                jobs.truncate(limit as usize);
+            }
+            Ok(JobListResponse { jobs, ..first })
+        }
+    }
+}
+
+fn jobs_table(resp: &JobListResponse) -> Table {
     let mut t = Table::new(&[
         "ID",
         "NAME",
@@ -273,7 +285,11 @@ async fn list(
         "CREATED",
         "DURATION",
         "DESCRIPTION",
-    ]);
+        "VERSIONS",
+    ])
+    .extra(&["VERSIONS"])
+    .status("STATUS")
+    .keep(&["ID", "VERSION", "STATUS", "CREATED", "DURATION"]);
     for j in &resp.jobs {
         t.row(vec![
             j.job_id.to_string(),
@@ -283,9 +299,60 @@ async fn list(
             output::time_ms(j.create_time),
             output::duration_ms(j.duration),
             j.job_desc.clone(),
+            j.version_count.to_string(),
         ]);
     }
-    t.print()
+    t
+}
+
+async fn list(client: &Client, out: Output, args: JobsListArgs) -> Result<(), CliError> {
+    if !args.watch {
+        let resp = fetch_jobs(client, &args).await?;
+        if out == Output::Json {
+            return output::json(&resp);
+        }
+        output::stdout(jobs_table(&resp).render().as_bytes())?;
+        if (resp.jobs.len() as i64) < resp.job_total_count && args.page.is_none() {
+            eprintln!("{} of {} jobs", resp.jobs.len(), resp.job_total_count);
+        }
+        return Ok(());
+    }
+    // --watch: redraw until Ctrl-C; on a terminal the screen is cleared first, else each
+    // snapshot follows the last, separated by a blank line.
+    let clear = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let interval = Duration::from_secs_f64(args.interval.clamp(0.1, 3600.0));
+    let mut first = true;
+    // One listener for the whole loop, so a Ctrl-C during a fetch is not lost.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| CliError::Failed(format!("cannot watch for Ctrl-C: {e}")))?;
+    loop {
+        let resp = tokio::select! {
+            _ = interrupt.recv() => return Ok(()),
+            resp = fetch_jobs(client, &args) => resp?,
+        };
+        let body = match out {
+            Output::Json => format!(
+                "{}\n",
+                serde_json::to_string(&resp).map_err(|e| CliError::Failed(e.to_string()))?
+            ),
+            Output::Table | Output::Wide => jobs_table(&resp).render(),
+        };
+        let text = match (clear, first) {
+            (true, _) => format!("\x1b[H\x1b[2J{}\n{body}", output::time_ms(now_ms())),
+            (false, true) => body,
+            (false, false) => format!("\n{body}"),
+        };
+        output::stdout(text.as_bytes())?;
+        first = false;
+        tokio::select! {
+            _ = interrupt.recv() => return Ok(()),
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
 }
 
 async fn versions(client: &Client, out: Output, job: i64) -> Result<(), CliError> {
@@ -305,7 +372,10 @@ async fn versions(client: &Client, out: Output, job: i64) -> Result<(), CliError
     }
     let mut t = Table::new(&[
         "VERSION", "NAME", "STATUS", "WORKERS", "SPEC", "CREATED", "DURATION",
-    ]);
+    ])
+    .status("STATUS")
+    .keep(&["VERSION", "STATUS", "CREATED", "DURATION"])
+    .prefer(&["NAME"]);
     for v in &resp.versions {
         t.row(vec![
             v.version_id.to_string(),
@@ -367,7 +437,7 @@ async fn logs(client: &Client, out: Output, args: LogsArgs) -> Result<(), CliErr
         let names = client.log_file_names(job, version).await?;
         return match out {
             Output::Json => output::json(&names),
-            Output::Table => output::stdout(
+            Output::Table | Output::Wide => output::stdout(
                 names
                     .log_file_list
                     .iter()

@@ -25,6 +25,7 @@ pub fn client(server: &str, project: &str, token: Option<String>) -> Result<Clie
 
 /// Runs a client command.
 pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError> {
+    crate::output::init(global);
     match command {
         Command::Login(args) => {
             return login::login(global, args).await.map(|()| ExitCode::SUCCESS)

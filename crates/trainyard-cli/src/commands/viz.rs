@@ -90,7 +90,7 @@ pub async fn run(client: &Client, out: Output, cmd: VizCommand) -> Result<ExitCo
 fn done(out: Output, resp: &Success, what: String) -> Result<(), CliError> {
     match out {
         Output::Json => output::json(resp),
-        Output::Table => output::stdout(format!("{what}\n").as_bytes()),
+        Output::Table | Output::Wide => output::stdout(format!("{what}\n").as_bytes()),
     }
 }
 
@@ -103,7 +103,7 @@ async fn finish(
 ) -> Result<ExitCode, CliError> {
     match out {
         Output::Json => output::json(&client.get_viz(job.job_id).await?)?,
-        Output::Table => output::stdout(format!("{line}\n").as_bytes())?,
+        Output::Table | Output::Wide => output::stdout(format!("{line}\n").as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -139,7 +139,7 @@ async fn create(client: &Client, out: Output, args: VizCreateArgs) -> Result<(),
     if !args.wait {
         return match out {
             Output::Json => output::json(&created),
-            Output::Table => output::stdout(
+            Output::Table | Output::Wide => output::stdout(
                 format!(
                     "created visualization job {id} ({}): {}\n{}\n",
                     created.job_name,
@@ -154,7 +154,7 @@ async fn create(client: &Client, out: Output, args: VizCreateArgs) -> Result<(),
     let job = wait_running(client, id, args.timeout).await?;
     match out {
         Output::Json => output::json(&client.get_viz(id).await?),
-        Output::Table => output::stdout(
+        Output::Table | Output::Wide => output::stdout(
             format!(
                 "visualization job {id} ({}) running\n{}\n",
                 job.job_name, job.service_url
@@ -231,7 +231,11 @@ async fn list(client: &Client, out: Output, query: VizListQuery) -> Result<(), C
         "AUTO-STOP",
         "TRAIN_URL",
         "DESCRIPTION",
-    ]);
+    ])
+    .status("STATUS")
+    .keep(&["ID", "STATUS", "CREATED", "DURATION"])
+    .prefer(&["NAME"])
+    .extra(&["TYPE", "AUTO-STOP"]);
     for j in &resp.jobs {
         t.row(vec![
             j.job_id.to_string(),
@@ -309,7 +313,9 @@ async fn open(client: &Client, out: Output, id: i64, browser: bool) -> Result<()
     }
     match out {
         Output::Json => output::json(&details)?,
-        Output::Table => output::stdout(format!("{}\n", job.service_url).as_bytes())?,
+        Output::Table | Output::Wide => {
+            output::stdout(format!("{}\n", job.service_url).as_bytes())?
+        }
     }
     let env_browser = std::env::var("BROWSER")
         .ok()
