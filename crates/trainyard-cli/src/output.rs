@@ -340,14 +340,13 @@ fn format_time(ms: i64, utc: bool) -> String {
     }
 }
 
-/// Milliseconds as `1h2m3s`.
+/// Milliseconds as `1h2m3s` (whole seconds; jiff's compact friendly format).
 pub fn duration_ms(ms: i64) -> String {
-    let s = ms / 1000;
-    match s {
-        s if s >= 3600 => format!("{}h{}m{}s", s / 3600, s % 3600 / 60, s % 60),
-        s if s >= 60 => format!("{}m{}s", s / 60, s % 60),
-        s => format!("{s}s"),
-    }
+    use jiff::fmt::friendly::{Designator, Spacing, SpanPrinter};
+    const PRINTER: SpanPrinter = SpanPrinter::new()
+        .designator(Designator::Compact)
+        .spacing(Spacing::None);
+    PRINTER.duration_to_string(&jiff::SignedDuration::from_secs(ms / 1000))
 }
 
 #[cfg(test)]
@@ -392,6 +391,8 @@ mod tests {
         assert_eq!(format_time(0, true), "1970-01-01T00:00:00Z");
         assert_eq!(format_time(1_700_000_000_000, true), "2023-11-14T22:13:20Z");
         assert_eq!(duration_ms(3_723_000), "1h2m3s");
+        assert_eq!(duration_ms(61_999), "1m1s");
+        assert_eq!(duration_ms(0), "0s");
         assert_eq!(status(10), "COMPLETED(10)");
         assert_eq!(status_name(99), "?");
         assert_eq!(paint("FAILED(11)", true), "\x1b[31mFAILED(11)\x1b[0m");
