@@ -90,37 +90,21 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, SignError> {
     })
 }
 
-/// Percent-encodes everything but `A-Za-z0-9-._~` (Python's `quote(s, safe='~')`).
+/// Every byte but `A-Za-z0-9-._~` is escaped (Python's `quote(s, safe='~')`, RFC 3986
+/// unreserved characters kept).
+const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::percent_encode(bytes, ESCAPED).to_string()
 }
 
 /// Decodes `%XX` (a malformed escape stays as written); `+` is not a space.
 fn decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
+    percent_encoding::percent_decode_str(s).collect()
 }
 
 /// The canonical URI: each segment decoded then encoded, always ending in `/`.
