@@ -90,6 +90,22 @@ pub enum Command {
         /// Configuration file (TOML).
         #[arg(long, env = "TRAINYARD_CONFIG")]
         config: Option<PathBuf>,
+        /// Serve HTTPS with this certificate chain (PEM; with --tls-key).
+        #[arg(
+            long,
+            env = "TRAINYARD_TLS_CERT",
+            requires = "tls_key",
+            value_name = "PEM"
+        )]
+        tls_cert: Option<PathBuf>,
+        /// Private key of --tls-cert (PEM).
+        #[arg(
+            long,
+            env = "TRAINYARD_TLS_KEY",
+            requires = "tls_cert",
+            value_name = "PEM"
+        )]
+        tls_key: Option<PathBuf>,
     },
     /// Training jobs and their versions.
     #[command(subcommand)]

@@ -115,12 +115,19 @@ fn main() -> ExitCode {
             listen,
             data_dir,
             config,
+            tls_cert,
+            tls_key,
         } => {
             init_tracing(tracing::level_filters::LevelFilter::INFO);
             let Some(rt) = runtime() else {
                 return ExitCode::from(EXIT_FAILURE);
             };
-            match rt.block_on(serve::serve(listen, data_dir, config)) {
+            match rt.block_on(serve::serve(
+                listen,
+                data_dir,
+                config,
+                tls_cert.zip(tls_key),
+            )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

@@ -14,7 +14,7 @@ async fn shutdown_signal() {
 }
 
 /// The URL a client on this machine reaches a listener at (a wildcard address becomes loopback).
-fn client_url(addr: std::net::SocketAddr) -> String {
+fn client_url(scheme: &str, addr: std::net::SocketAddr) -> String {
     let ip = match addr.ip() {
         std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
             std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
@@ -24,7 +24,7 @@ fn client_url(addr: std::net::SocketAddr) -> String {
         }
         ip => ip,
     };
-    format!("http://{}", std::net::SocketAddr::new(ip, addr.port()))
+    format!("{scheme}://{}", std::net::SocketAddr::new(ip, addr.port()))
 }
 
 /// Loads the configuration (file < flags) and serves until SIGINT/SIGTERM.
@@ -32,6 +32,7 @@ pub async fn serve(
     listen: Option<std::net::SocketAddr>,
     data_dir: Option<PathBuf>,
     config: Option<PathBuf>,
+    tls: Option<(PathBuf, PathBuf)>,
 ) -> anyhow::Result<()> {
     let config_path = config.or_else(|| {
         let base = std::env::var_os("XDG_CONFIG_HOME")
@@ -49,11 +50,14 @@ pub async fn serve(
     if data_dir.is_some() {
         cfg.data_dir = data_dir;
     }
+    if let Some((cert, key)) = tls {
+        cfg.tls = Some(trainyard_server::config::TlsConfig { cert, key });
+    }
     let exe = std::env::current_exe()?;
     let app = trainyard_server::build(cfg, exe).await?;
     let listener = tokio::net::TcpListener::bind(app.listen).await?;
     if let Some(g) = &app.generated {
-        let url = client_url(listener.local_addr()?);
+        let url = client_url(app.scheme(), listener.local_addr()?);
         println!(
             "# First start: created project {} with a token and an access key (saved in {}).\n\
              # Paste these lines into a shell for the CLI and the Python SDK:\n\
@@ -70,7 +74,11 @@ pub async fn serve(
             g.secret_key,
         );
     }
-    tracing::info!(addr = %listener.local_addr()?, data_dir = %app.data_dir.display(), "trainyard listening");
+    tracing::info!(
+        url = %client_url(app.scheme(), listener.local_addr()?),
+        data_dir = %app.data_dir.display(),
+        "trainyard listening"
+    );
     trainyard_server::serve(app, listener, shutdown_signal()).await?;
     Ok(())
 }

@@ -1087,3 +1087,213 @@ fn strip_ansi(text: &str) -> String {
     }
     out
 }
+
+/// A test CA and a server certificate for `localhost` and `127.0.0.1` signed by it, written
+/// as PEM files into `dir`: (ca.pem, cert.pem, key.pem).
+fn test_ca(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "trainyard test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    let (ca_pem, cert_pem, key_pem) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&ca_pem, ca.pem()).unwrap();
+    std::fs::write(&cert_pem, leaf.pem()).unwrap();
+    std::fs::write(&key_pem, leaf_key.serialize_pem()).unwrap();
+    (ca_pem, cert_pem, key_pem)
+}
+
+/// Kills a child process when dropped (whatever the test's outcome).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_and_sdk_talk_https_to_serve_with_a_test_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_ca(dir.path());
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::os::unix::fs::symlink(
+        tensorboard().parent().unwrap().parent().unwrap(),
+        data.join("tensorboard-venv"),
+    )
+    .unwrap();
+    let port = free_port();
+    let out_path = dir.path().join("serve.out");
+    let server = KillOnDrop(
+        std::process::Command::new(bin())
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(&data)
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .env_remove("TRAINYARD_CONFIG")
+            .env("XDG_CONFIG_HOME", dir.path().join("no-config"))
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("serve.err")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !https
+        .get(format!("https://localhost:{port}/health"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "HTTPS server did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Plain HTTP is not served on the TLS port.
+    assert!(reqwest::get(format!("http://127.0.0.1:{port}/health"))
+        .await
+        .is_err());
+    let printed = std::fs::read_to_string(&out_path).unwrap();
+    let exports: Vec<(String, String)> = printed
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    assert_eq!(
+        exports[0],
+        (
+            "TRAINYARD_SERVER".to_owned(),
+            format!("https://127.0.0.1:{port}")
+        ),
+        "{printed}"
+    );
+
+    let cli = |args: &[&str], trust: bool| {
+        let mut c = std::process::Command::new(bin());
+        c.args(args)
+            .env("XDG_CONFIG_HOME", dir.path().join("cli-config"));
+        for k in [
+            "TRAINYARD_PROFILE",
+            "TRAINYARD_PROFILE_FILE",
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+        ] {
+            c.env_remove(k);
+        }
+        c.envs(exports.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if trust {
+            c.env("SSL_CERT_FILE", &ca);
+        }
+        c.output().unwrap()
+    };
+    // The CLI trusts the CA through SSL_CERT_FILE, and refuses the server without it.
+    let out = cli(&["jobs", "list", "-o", "json"], true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["jobs", "list"], false);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(err.contains("certificate") || err.contains("tls"), "{err}");
+
+    // The SDK (AK/SK of the first start, endpoint from TRAINYARD_SERVER) over the same CA.
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/python");
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import os\nfrom modelarts.session import Session\nfrom modelarts.estimator import Estimator\n\
+             s = Session(access_key=os.environ['MODELARTS_ACCESS_KEY'], secret_key=os.environ['MODELARTS_SECRET_KEY'], \
+             project_id=os.environ['TRAINYARD_PROJECT'], region_name='r')\n\
+             assert s.endpoint.startswith('https://'), s.endpoint\n\
+             print(Estimator.get_job_list(modelarts_session=s, per_page=1, page=1)['is_success'])\n",
+        )
+        .env("PYTHONPATH", &sdk)
+        .env("SSL_CERT_FILE", &ca)
+        .env_remove("MODELARTS_ENDPOINT")
+        .envs(exports.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "True",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Behind HTTPS the viz URL is https and its cookie Secure.
+    let out = cli(
+        &[
+            "viz",
+            "create",
+            "--train-url",
+            "/out/",
+            "--name",
+            "tls-tb",
+            "-o",
+            "json",
+        ],
+        true,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["job_id"].as_i64().unwrap().to_string();
+    let out = cli(&["viz", "open", &id], true);
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        url.starts_with(&format!("https://127.0.0.1:{port}/")),
+        "{url}"
+    );
+    let no_redirect = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = no_redirect.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let out = cli(&["viz", "delete", &id], true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(server);
+    kill_runs(&data.join("runs"));
+}

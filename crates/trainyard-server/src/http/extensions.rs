@@ -65,6 +65,27 @@ pub async fn log_stream(
         follow,
     )
     .await?;
+    // On shutdown the body is cut with an error (no final chunk), so the client sees a broken
+    // stream and resumes from its offset on the next server rather than taking it as the end.
+    let stopping = s.shutdown.subscribe();
+    let stream = futures_util::stream::unfold(
+        (Box::pin(stream), false),
+        move |(mut stream, stopped)| {
+            let mut stopping = stopping.clone();
+            async move {
+                if stopped {
+                    return None;
+                }
+                tokio::select! {
+                    item = futures_util::StreamExt::next(&mut stream) => item.map(|i| (i, (stream, false))),
+                    _ = stopping.wait_for(|s| *s) => Some((
+                        Err(std::io::Error::other("server shutting down")),
+                        (stream, true),
+                    )),
+                }
+            }
+        },
+    );
     let mut resp = Body::from_stream(stream).into_response();
     let h = resp.headers_mut();
     h.insert(
