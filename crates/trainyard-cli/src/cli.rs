@@ -175,20 +175,20 @@ pub enum JobsCommand {
     List(JobsListArgs),
     /// Shows one version in detail (TJ-03).
     Get {
-        /// Job id.
-        job: i64,
+        /// Job id or name.
+        job: String,
         #[command(flatten)]
         version: VersionArg,
     },
     /// Lists the versions of a job, newest first (TJ-05).
     Versions {
-        /// Job id.
-        job: i64,
+        /// Job id or name.
+        job: String,
     },
     /// Stops a version (TJ-07).
     Stop {
-        /// Job id.
-        job: i64,
+        /// Job id or name.
+        job: String,
         #[command(flatten)]
         version: VersionArg,
         /// Seconds between SIGTERM and SIGKILL (default: the server's).
@@ -197,8 +197,8 @@ pub enum JobsCommand {
     },
     /// Deletes a job with all its versions (TJ-09), or one version with --version (TJ-04).
     Delete {
-        /// Job id.
-        job: i64,
+        /// Job id or name.
+        job: String,
         /// Delete only this version.
         #[arg(long)]
         version: Option<i64>,
@@ -207,18 +207,21 @@ pub enum JobsCommand {
     Logs(LogsArgs),
     /// Waits for a version to end; exit 0 when it completed, 1 otherwise.
     Wait {
-        /// Job id.
-        job: i64,
+        /// Job id or name.
+        job: String,
         #[command(flatten)]
         version: VersionArg,
         /// Give up after this many seconds (exit 1).
         #[arg(long)]
         timeout: Option<u64>,
     },
+    /// Runs a job again as a new version (TJ-06): the latest version's settings, or those of
+    /// --version, with the given changes.
+    Rerun(RerunArgs),
     /// Replaces a job's description (TJ-08).
     DescribeUpdate {
-        /// Job id.
-        job: i64,
+        /// Job id or name.
+        job: String,
         /// The new description.
         description: String,
     },
@@ -270,32 +273,64 @@ pub fn parse_status(text: &str) -> Result<i64, String> {
         })
 }
 
+/// `trainyard jobs rerun`.
+#[derive(Args)]
+pub struct RerunArgs {
+    /// Job id or name.
+    pub job: String,
+    /// Version to start from (default: the latest).
+    #[arg(long)]
+    pub version: Option<i64>,
+    /// Running parameter to set or change, --KEY=VALUE (repeatable; the others are kept).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Number of workers (default: as before).
+    #[arg(long)]
+    pub workers: Option<i64>,
+    /// Version description.
+    #[arg(long)]
+    pub desc: Option<String>,
+    /// Streams the logs and exits with the new version's outcome.
+    #[arg(long)]
+    pub follow: bool,
+}
+
 /// `trainyard jobs submit`.
 #[derive(Args)]
 pub struct SubmitArgs {
-    /// Local folder with the code; uploaded to the project's storage.
-    pub dir: PathBuf,
+    /// Local folder with the code; uploaded to the project's storage (optional with --config,
+    /// which may name code already in storage).
+    #[arg(required_unless_present = "config")]
+    pub dir: Option<PathBuf>,
     /// Boot file, relative to the folder.
+    #[arg(long, required_unless_present = "config")]
+    pub boot: Option<String>,
+    /// Start from a stored training configuration (TC-05); flags given override its values.
+    #[arg(long, value_name = "NAME")]
+    pub config: Option<String>,
+    /// Check everything (folder, boot file, spec, engine, name) and show what would be
+    /// uploaded, without uploading or creating anything.
     #[arg(long)]
-    pub boot: String,
+    pub dry_run: bool,
     /// Job name (default: the folder's name and the time).
     #[arg(long)]
     pub name: Option<String>,
     /// Running parameter passed as --KEY=VALUE (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
-    /// Number of workers.
-    #[arg(long, default_value_t = 1)]
-    pub workers: i64,
-    /// Resource spec: a spec code (modelarts.vm.cpu.2u) or a spec id.
-    #[arg(long, default_value = "1")]
-    pub spec: String,
+    /// Number of workers [default: 1, or the configuration's].
+    #[arg(long)]
+    pub workers: Option<i64>,
+    /// Resource spec: a spec code (modelarts.vm.cpu.2u) or a spec id [default: 1, or the
+    /// configuration's].
+    #[arg(long)]
+    pub spec: Option<String>,
     /// Engine id (default: the server's default engine).
     #[arg(long)]
     pub engine: Option<i64>,
-    /// Data path in the project's storage.
-    #[arg(long, default_value = "/data/")]
-    pub data: String,
+    /// Data path in the project's storage [default: /data/, or the configuration's].
+    #[arg(long)]
+    pub data: Option<String>,
     /// Output path in the project's storage (default /trainyard/out/NAME/).
     #[arg(long)]
     pub train_url: Option<String>,
@@ -313,8 +348,8 @@ pub struct SubmitArgs {
 /// `trainyard jobs logs`.
 #[derive(Args)]
 pub struct LogsArgs {
-    /// Job id.
-    pub job: i64,
+    /// Job id or name.
+    pub job: String,
     #[command(flatten)]
     pub version: VersionArg,
     /// Only this worker's log (no prefix); default every worker, prefixed when several.
@@ -399,30 +434,30 @@ pub enum VizCommand {
     },
     /// Shows one visualization job (VJ-03).
     Get {
-        /// Visualization job id.
-        id: i64,
+        /// Visualization job id or name.
+        id: String,
     },
     /// Prints the URL of a visualization job's UI, with its access secret; on a terminal,
     /// also opens it with --browser or when $BROWSER is set.
     Open {
-        /// Visualization job id.
-        id: i64,
+        /// Visualization job id or name.
+        id: String,
         /// Opens the URL in a browser ($BROWSER, else xdg-open) when stdout is a terminal.
         #[arg(long)]
         browser: bool,
     },
     /// Stops a visualization job (VJ-06).
     Stop {
-        /// Visualization job id.
-        id: i64,
+        /// Visualization job id or name.
+        id: String,
         /// Waits until it has stopped.
         #[arg(long)]
         wait: bool,
     },
     /// Restarts a visualization job that has ended (VJ-07): same id and URL.
     Restart {
-        /// Visualization job id.
-        id: i64,
+        /// Visualization job id or name.
+        id: String,
         /// Waits until it runs; exit 1 if it ends instead.
         #[arg(long)]
         wait: bool,
@@ -432,13 +467,13 @@ pub enum VizCommand {
     },
     /// Deletes a visualization job, stopping it first if it runs (VJ-05).
     Delete {
-        /// Visualization job id.
-        id: i64,
+        /// Visualization job id or name.
+        id: String,
     },
     /// Replaces a visualization job's description (VJ-04).
     DescribeUpdate {
-        /// Visualization job id.
-        id: i64,
+        /// Visualization job id or name.
+        id: String,
         /// The new description.
         description: String,
     },

@@ -17,6 +17,8 @@ const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 /// Exit code: the server could not be reached.
 const EXIT_UNREACHABLE: u8 = 3;
+/// Exit code: interrupted by Ctrl-C (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
 
 /// Why a client command did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +35,9 @@ pub enum CliError {
     /// stdout was closed by the reader: not an error.
     #[error("broken pipe")]
     BrokenPipe,
+    /// Ctrl-C ended a command that follows a job (the job itself may go on).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl CliError {
@@ -50,13 +55,14 @@ impl CliError {
             Self::Client(e) if e.is_unreachable() => ExitCode::from(EXIT_UNREACHABLE),
             Self::Usage(_) => ExitCode::from(EXIT_USAGE),
             Self::BrokenPipe => ExitCode::SUCCESS,
+            Self::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
             Self::Client(_) | Self::Failed(_) => ExitCode::from(EXIT_FAILURE),
         }
     }
 
     /// Prints `error: ...` and the cause chain.
     fn report(&self) {
-        if matches!(self, Self::BrokenPipe) {
+        if matches!(self, Self::BrokenPipe | Self::Interrupted) {
             return;
         }
         let mut text = format!("error: {self}");

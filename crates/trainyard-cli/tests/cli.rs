@@ -638,7 +638,14 @@ async fn json_output_parses_as_the_api_types_and_exit_codes_are_as_documented() 
     assert_eq!(out.code, 1, "stopping a completed version: {}", out.stderr);
     // 2: usage.
     assert_eq!(run(&srv, &["jobs", "frobnicate"]).await.code, 2);
-    assert_eq!(run(&srv, &["jobs", "get", "not-a-number"]).await.code, 2);
+    // A job that is not a number is a name; none has it: refused (1).
+    let out = run(&srv, &["jobs", "get", "not-a-number"]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("no job named 'not-a-number'"),
+        "{}",
+        out.stderr
+    );
     // 3: nothing listens there.
     let down = format!("http://127.0.0.1:{}", free_port());
     let home = srv.dir.path().join("config-home");
@@ -1296,4 +1303,479 @@ async fn cli_and_sdk_talk_https_to_serve_with_a_test_ca() {
     );
     drop(server);
     kill_runs(&data.join("runs"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_leave_out_git_virtualenvs_and_ignored_files_and_failed_submits_leave_nothing() {
+    let srv = TestServer::start_with(SPECS).await;
+    let dir = local_dir(
+        srv.dir.path(),
+        &[
+            ("train.py", "print('trained')\n"),
+            ("pkg/model.py", "W = 1\n"),
+            (".git/HEAD", "ref: refs/heads/main\n"),
+            (".git/objects/ab/cdef", "blob"),
+            (".venv/pyvenv.cfg", "home = /usr/bin\n"),
+            (".venv/lib/site.py", "# a virtualenv\n"),
+            ("env2/pyvenv.cfg", "home = /usr/bin\n"),
+            ("env2/bin/python", "#!/bin/sh\n"),
+            (".gitignore", "*.log\n/data/\n"),
+            ("run.log", "noise\n"),
+            ("data/big.bin", "0123456789"),
+            (".trainyardignore", "secrets.txt\ncheckpoints/\n"),
+            ("secrets.txt", "hunter2\n"),
+            ("checkpoints/epoch1.pt", "weights"),
+            ("pkg/__pycache__/model.cpython-311.pyc", "bytecode"),
+        ],
+    );
+    let d = dir.to_str().unwrap();
+
+    // --dry-run lists what would go and creates nothing.
+    let out = run(
+        &srv,
+        &[
+            "jobs",
+            "submit",
+            d,
+            "--boot",
+            "train.py",
+            "--name",
+            "dry",
+            "--dry-run",
+        ],
+    )
+    .await;
+    out.ok();
+    assert!(
+        out.stderr.contains("would upload 4 files"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("pkg/model.py") && !out.stderr.contains("secrets.txt"),
+        "{}",
+        out.stderr
+    );
+    assert!(!srv.storage().join("trainyard/code/dry").exists());
+    let jobs: JobListResponse = run(&srv, &["jobs", "list", "-o", "json"]).await.json();
+    assert!(jobs.jobs.is_empty());
+
+    // A bad spec code is refused before uploading, naming the valid codes.
+    let out = run(
+        &srv,
+        &[
+            "jobs",
+            "submit",
+            d,
+            "--boot",
+            "train.py",
+            "--name",
+            "badspec",
+            "--spec",
+            "modelarts.vm.gpu.p100",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("modelarts.vm.cpu.1u") && out.stderr.contains("modelarts.vm.cpu.2u"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !srv.storage().join("trainyard/code/badspec").exists(),
+        "nothing uploaded"
+    );
+    // Too many workers and an unknown engine: refused the same way.
+    let out = run(
+        &srv,
+        &[
+            "jobs",
+            "submit",
+            d,
+            "--boot",
+            "train.py",
+            "--name",
+            "many",
+            "--workers",
+            "9",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let out = run(
+        &srv,
+        &[
+            "jobs", "submit", d, "--boot", "train.py", "--name", "eng", "--engine", "424242",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("1000"),
+        "valid engines listed: {}",
+        out.stderr
+    );
+    // Refused by the server after the upload (data path outside the storage): taken back.
+    let out = run(
+        &srv,
+        &[
+            "jobs",
+            "submit",
+            d,
+            "--boot",
+            "train.py",
+            "--name",
+            "late",
+            "--data",
+            "/../../etc/",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("ModelArts."), "{}", out.stderr);
+    assert!(
+        !srv.storage().join("trainyard/code/late").exists(),
+        "the upload was removed"
+    );
+
+    // The real submit: only the code reaches the server.
+    let out = run(
+        &srv,
+        &[
+            "jobs", "submit", d, "--boot", "train.py", "--name", "clean", "--follow",
+        ],
+    )
+    .await;
+    out.ok();
+    let mut uploaded = tree(&srv.storage().join("trainyard/code/clean"));
+    uploaded.sort();
+    let names: Vec<&str> = uploaded.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        names,
+        [".gitignore", ".trainyardignore", "pkg/model.py", "train.py"],
+        "{uploaded:?}"
+    );
+    // A second submit of the same name is refused before uploading, pointing at rerun.
+    let out = run(
+        &srv,
+        &["jobs", "submit", d, "--boot", "train.py", "--name", "clean"],
+    )
+    .await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("jobs rerun clean"), "{}", out.stderr);
+
+    // Deleting the job (by name) removes its uploaded code.
+    run(&srv, &["jobs", "delete", "clean"]).await.ok();
+    assert!(!srv.storage().join("trainyard/code/clean").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_work_wherever_ids_do_and_rerun_and_configs_make_new_runs() {
+    let srv = TestServer::start_with(SPECS).await;
+    let train = "import sys\nprint('args', sys.argv[3:], flush=True)\n";
+    let dir = local_dir(srv.dir.path(), &[("train.py", train)]);
+    let d = dir.to_str().unwrap();
+    let out = run(
+        &srv,
+        &[
+            "jobs", "submit", d, "--boot", "train.py", "--name", "sweep", "--param", "lr=0.1",
+            "--param", "seed=1", "--follow",
+        ],
+    )
+    .await;
+    out.ok();
+    assert!(
+        out.stdout.contains("'--lr=0.1', '--seed=1'"),
+        "{}",
+        out.stdout
+    );
+
+    // Names in place of ids.
+    let v: VersionInfo = run(&srv, &["jobs", "get", "sweep", "-o", "json"])
+        .await
+        .json();
+    assert_eq!(v.job_name.as_deref(), Some("sweep"));
+    let out = run(&srv, &["jobs", "logs", "sweep"]).await;
+    assert!(out.ok().contains("args"), "{}", out.stdout);
+    let out = run(&srv, &["jobs", "get", "no-such-job"]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("no job named 'no-such-job'"),
+        "{}",
+        out.stderr
+    );
+
+    // rerun: a new version from the latest, one parameter changed, the others kept.
+    let out = run(
+        &srv,
+        &["jobs", "rerun", "sweep", "--param", "lr=0.2", "--follow"],
+    )
+    .await;
+    out.ok();
+    assert!(
+        out.stdout.contains("'--lr=0.2', '--seed=1'"),
+        "{}",
+        out.stdout
+    );
+    let versions: VersionListResponse = run(&srv, &["jobs", "versions", "sweep", "-o", "json"])
+        .await
+        .json();
+    assert_eq!(versions.versions.len(), 2);
+    assert_eq!(
+        versions.versions[0].pre_version_id,
+        Some(versions.versions[1].version_id)
+    );
+    // From a given version.
+    let first = versions.versions[1].version_id.to_string();
+    let out = run(
+        &srv,
+        &[
+            "jobs",
+            "rerun",
+            "sweep",
+            "--version",
+            &first,
+            "--param",
+            "seed=2",
+            "--follow",
+        ],
+    )
+    .await;
+    assert!(
+        out.ok().contains("'--lr=0.1', '--seed=2'"),
+        "{}",
+        out.stdout
+    );
+
+    // submit --config: a stored configuration with flags on top (code already in storage).
+    srv.write_app("cfgcode", &[("boot.py", train)]);
+    let body = serde_json::json!({
+        "config_desc": "saved run",
+        "worker_server_num": 1,
+        "app_url": "/cfgcode/",
+        "boot_file_url": "/cfgcode/boot.py",
+        "data_url": "/data/",
+        "spec_id": 1,
+        "engine_id": 1000,
+        "parameter": [{"label": "lr", "value": "0.5"}, {"label": "epochs", "value": "3"}]
+    });
+    let file = srv.dir.path().join("cfg.json");
+    std::fs::write(&file, body.to_string()).unwrap();
+    run(
+        &srv,
+        &[
+            "configs",
+            "create",
+            "saved",
+            "--file",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await
+    .ok();
+    let out = run(
+        &srv,
+        &[
+            "jobs",
+            "submit",
+            "--config",
+            "saved",
+            "--name",
+            "from-config",
+            "--param",
+            "epochs=5",
+            "--follow",
+        ],
+    )
+    .await;
+    out.ok();
+    assert!(
+        out.stdout.contains("'--lr=0.5', '--epochs=5'"),
+        "{}",
+        out.stdout
+    );
+    let out = run(&srv, &["jobs", "submit", "--config", "nope", "--name", "x"]).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_version_names_the_worker_its_exit_and_its_last_lines() {
+    let srv = TestServer::start_with(SPECS).await;
+    let boot = "import os, sys, time\nif os.environ['RANK'] == '1':\n    print('loading shard', flush=True)\n    print('out of memory', flush=True)\n    sys.exit(7)\ntime.sleep(30)\n";
+    let dir = local_dir(srv.dir.path(), &[("train.py", boot)]);
+    let out = run(
+        &srv,
+        &[
+            "jobs",
+            "submit",
+            dir.to_str().unwrap(),
+            "--boot",
+            "train.py",
+            "--name",
+            "oom",
+            "--workers",
+            "2",
+            "--follow",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("FAILED(11): worker 1 exited with code 7"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("last lines of oom.1:") && out.stderr.contains("  out of memory"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&srv, &["jobs", "wait", "oom"]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("worker 1 exited with code 7"),
+        "{}",
+        out.stderr
+    );
+    // A signal is named as such.
+    let boot = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n";
+    let dir = local_dir(srv.dir.path(), &[("train.py", boot)]);
+    let out = run(
+        &srv,
+        &[
+            "jobs",
+            "submit",
+            dir.to_str().unwrap(),
+            "--boot",
+            "train.py",
+            "--name",
+            "sig",
+            "--follow",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("worker 0 killed by signal"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_on_follow_detaches_and_a_second_one_stops_the_job() {
+    use tokio::io::AsyncBufReadExt;
+    let srv = TestServer::start_with(SPECS).await;
+    let boot = "import time\nprint('started', flush=True)\ntime.sleep(120)\n";
+    let dir = local_dir(srv.dir.path(), &[("train.py", boot)]);
+    let follow = |name: &str| {
+        let mut c = tokio::process::Command::new(bin());
+        c.args([
+            "jobs",
+            "submit",
+            dir.to_str().unwrap(),
+            "--boot",
+            "train.py",
+            "--name",
+            name,
+            "--follow",
+        ])
+        .env_remove("TRAINYARD_PROFILE")
+        .env("TRAINYARD_SERVER", &srv.api.base)
+        .env("TRAINYARD_PROJECT", PROJECT)
+        .env("TRAINYARD_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let sigint = |child: &tokio::process::Child| {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap()
+    };
+    async fn started(child: &mut tokio::process::Child) {
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        while let Some(line) = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            if line.contains("started") {
+                return;
+            }
+        }
+        panic!("the job never started");
+    }
+    // One Ctrl-C: detached, the job goes on, exit 130 with directions.
+    let mut child = follow("detach");
+    started(&mut child).await;
+    sigint(&child);
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("keeps running")
+            && err.contains("trainyard jobs stop")
+            && err.contains("--follow"),
+        "{err}"
+    );
+    let v: VersionInfo = run(&srv, &["jobs", "get", "detach", "-o", "json"])
+        .await
+        .json();
+    assert_eq!(v.status, 8, "still running");
+    run(&srv, &["jobs", "stop", "detach"]).await.ok();
+
+    // Two Ctrl-C within 2 s: the version is stopped.
+    let mut child = follow("stopme");
+    started(&mut child).await;
+    sigint(&child);
+    let mut err_lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    while let Some(line) = tokio::time::timeout(Duration::from_secs(10), err_lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        if line.contains("Ctrl-C again") {
+            break;
+        }
+    }
+    sigint(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+    let id = run(&srv, &["jobs", "get", "stopme", "-o", "json"])
+        .await
+        .json::<VersionInfo>()
+        .job_id
+        .unwrap();
+    let version = srv
+        .api
+        .client()
+        .latest_version(id)
+        .await
+        .unwrap()
+        .version_id;
+    srv.api
+        .wait_status(id, version, &[12], Duration::from_secs(30))
+        .await;
+    let detach = run(&srv, &["jobs", "get", "detach", "-o", "json"])
+        .await
+        .json::<VersionInfo>();
+    srv.api
+        .wait_status(
+            detach.job_id.unwrap(),
+            detach.version_id,
+            &[12],
+            Duration::from_secs(30),
+        )
+        .await;
 }

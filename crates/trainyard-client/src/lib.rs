@@ -62,7 +62,7 @@ mod upload;
 
 pub use error::{Error, Result};
 pub use logs::LogFollower;
-pub use upload::pack_dir;
+pub use upload::{pack_dir, upload_entries, UploadEntry, IGNORE_FILE};
 
 use query::{AlgorithmQuery, ConfigListQuery, JobListQuery, LogQuery, PageQuery, VizListQuery};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -498,9 +498,19 @@ impl Client {
         self.send(req).await
     }
 
+    /// Removes the storage folder `remote` (trainyard extension), e.g. the upload of a submit
+    /// whose job the server then refused. A folder that is not there is no error.
+    pub async fn delete_upload(&self, remote: &str) -> Result<Success> {
+        let req = self
+            .request(Method::DELETE, UPLOAD_PATH)
+            .query(&[("path", remote)]);
+        self.send(req).await
+    }
+
     /// Uploads the local folder `dir` to the storage folder `remote`, replacing what was there
-    /// in one step. Symlinks are sent as symlinks; the server refuses those leading out of
-    /// the tree, paths with `..`, and archives over its size limit, leaving nothing behind.
+    /// in one step; `.git`, virtual environments and ignored files stay home (see
+    /// [`upload_entries`]). Symlinks are sent as symlinks; the server refuses those leading out
+    /// of the tree, paths with `..`, and archives over its size limit, leaving nothing behind.
     pub async fn upload_dir(&self, dir: &Path, remote: &str) -> Result<UploadResponse> {
         let dir = dir.to_owned();
         let archive = tokio::task::spawn_blocking(move || pack_dir(&dir))

@@ -39,11 +39,16 @@ pub async fn run(client: &Client, out: Output, cmd: VizCommand) -> Result<ExitCo
             list(client, out, query).await?;
         }
         VizCommand::Get { id } => {
+            let id = viz_id(client, &id).await?;
             let details = client.get_viz(id).await?;
             show(out, &details)?;
         }
-        VizCommand::Open { id, browser } => open(client, out, id, browser).await?,
+        VizCommand::Open { id, browser } => {
+            let id = viz_id(client, &id).await?;
+            open(client, out, id, browser).await?
+        }
         VizCommand::Stop { id, wait } => {
+            let id = viz_id(client, &id).await?;
             let resp = client.stop_viz(id).await?;
             if wait {
                 let job = watch(client, id, &[], FOREVER).await?;
@@ -58,6 +63,7 @@ pub async fn run(client: &Client, out: Output, cmd: VizCommand) -> Result<ExitCo
             done(out, &resp, format!("stopping visualization job {id}"))?;
         }
         VizCommand::Restart { id, wait, timeout } => {
+            let id = viz_id(client, &id).await?;
             let resp = client.restart_viz(id).await?;
             if wait {
                 let job = wait_running(client, id, timeout).await?;
@@ -72,10 +78,12 @@ pub async fn run(client: &Client, out: Output, cmd: VizCommand) -> Result<ExitCo
             done(out, &resp, format!("restarting visualization job {id}"))?;
         }
         VizCommand::Delete { id } => {
+            let id = viz_id(client, &id).await?;
             let resp = client.delete_viz(id).await?;
             done(out, &resp, format!("deleted visualization job {id}"))?;
         }
         VizCommand::DescribeUpdate { id, description } => {
+            let id = viz_id(client, &id).await?;
             let resp = client.update_viz_description(id, &description).await?;
             done(
                 out,
@@ -85,6 +93,29 @@ pub async fn run(client: &Client, out: Output, cmd: VizCommand) -> Result<ExitCo
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A visualization job given by id or by name.
+async fn viz_id(client: &Client, text: &str) -> Result<i64, CliError> {
+    if let Ok(id) = text.trim().parse::<i64>() {
+        return Ok(id);
+    }
+    let query = VizListQuery {
+        search_content: Some(text.to_owned()),
+        ..Default::default()
+    };
+    client
+        .list_all_viz(&query)
+        .await?
+        .jobs
+        .iter()
+        .find(|j| j.job_name == text)
+        .map(|j| j.job_id)
+        .ok_or_else(|| {
+            CliError::Failed(format!(
+                "no visualization job named '{text}' (see `trainyard viz list`)"
+            ))
+        })
 }
 
 fn done(out: Output, resp: &Success, what: String) -> Result<(), CliError> {

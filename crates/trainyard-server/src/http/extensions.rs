@@ -33,6 +33,21 @@ pub async fn upload(
     ))
 }
 
+/// `DELETE /v1/{project_id}/storage/upload?path=/dir/`: removes that folder (a failed submit
+/// takes its upload back); answers `{"is_success": true}`, also when nothing was there.
+pub async fn delete_upload(
+    State(s): State<AppState>,
+    ids: Ids,
+    Query(q): Query,
+) -> ApiResult<Json<trainyard_api::training::Success>> {
+    let path = q
+        .get("path")
+        .ok_or_else(|| ApiError::required("path"))?
+        .to_owned();
+    s.svc.delete_upload(&ids.project, &path).await?;
+    Ok(Json(trainyard_api::training::Success { is_success: true }))
+}
+
 /// `GET .../versions/{version_id}/log/stream?log_file=NAME&offset=N[&follow=false]`: the raw
 /// bytes of a worker log from byte `offset`, chunked, following the file until the version
 /// ends. The start offset is echoed in `x-trainyard-log-offset`.

@@ -488,10 +488,20 @@ impl Service {
 
     /// TJ-09.
     pub async fn delete_job(&self, project: &str, job_id: i64) -> ApiResult<()> {
-        self.store
+        let job = self
+            .store
             .get_job(project, job_id)
             .await?
             .ok_or_else(|| job_not_found(job_id))?;
+        // Code the CLI uploaded for this job (`jobs submit` puts it in /trainyard/code/NAME/,
+        // a folder named after the job alone) goes with the job; versions run from copies.
+        let uploaded = format!("{CLI_CODE_PREFIX}{}/", job.name);
+        let ran_from_it = self
+            .store
+            .list_versions(job_id, 0, None)
+            .await?
+            .iter()
+            .any(|v| v.config.app_url.as_deref() == Some(uploaded.as_str()));
         match self
             .store
             .mark_job_deleted(project, job_id, &[JobStatus::KILLING])
@@ -504,11 +514,17 @@ impl Service {
             Ok(ids) => {
                 self.delete_versions(&ids).await?;
                 self.store.purge_empty_jobs().await?;
+                if ran_from_it {
+                    self.delete_upload(project, &uploaded).await?;
+                }
                 Ok(())
             }
         }
     }
 }
+
+/// Where `trainyard jobs submit` uploads a job's code: this prefix and the job's name.
+pub const CLI_CODE_PREFIX: &str = "/trainyard/code/";
 
 fn duplicate(e: trainyard_store::Error, name: &str) -> ApiError {
     match e {
