@@ -29,28 +29,51 @@ pub struct Cli {
 #[derive(Args, Clone, Debug)]
 pub struct Global {
     /// Server base URL [default: http://127.0.0.1:8600].
-    #[arg(long, short = 's', global = true, env = "TRAINYARD_SERVER")]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        short = 's',
+        global = true,
+        env = "TRAINYARD_SERVER"
+    )]
     pub server: Option<String>,
     /// Project id.
-    #[arg(long, short = 'p', global = true, env = "TRAINYARD_PROJECT")]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        short = 'p',
+        global = true,
+        env = "TRAINYARD_PROJECT"
+    )]
     pub project: Option<String>,
     /// Project token (X-Auth-Token).
-    #[arg(long, global = true, env = "TRAINYARD_TOKEN", hide_env_values = true)]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        global = true,
+        env = "TRAINYARD_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// Profile to read missing settings from.
-    #[arg(long, global = true, env = "TRAINYARD_PROFILE")]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        global = true,
+        env = "TRAINYARD_PROFILE"
+    )]
     pub profile: Option<String>,
     /// Output format: table for people, json prints the API objects unchanged.
-    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
+    #[arg(help_heading = "Global options", long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
     /// Colours: auto = on a terminal unless NO_COLOR is set.
-    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    #[arg(help_heading = "Global options", long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
     /// Times in UTC (RFC 3339) instead of the local time zone.
-    #[arg(long, global = true)]
+    #[arg(help_heading = "Global options", long, global = true)]
     pub utc: bool,
     /// More log output on stderr (-v, -vv).
-    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    #[arg(help_heading = "Global options", long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
@@ -130,10 +153,17 @@ pub enum Command {
     Engines,
     /// Built-in algorithms (TJ-11).
     Algorithms,
-    /// Prints a shell completion script.
+    /// Prints the shell completion script (completes commands, options, job names and
+    /// spec codes): `source <(trainyard completions bash)`.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+    /// Writes man pages (one per command) into a folder, or the main page to stdout.
+    Man {
+        /// Folder for trainyard.1, trainyard-jobs.1, trainyard-jobs-submit.1, ...
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
     /// Supervise one run (started by the server; not for direct use).
     #[command(hide = true)]
@@ -176,6 +206,7 @@ pub enum JobsCommand {
     /// Shows one version in detail (TJ-03).
     Get {
         /// Job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
         job: String,
         #[command(flatten)]
         version: VersionArg,
@@ -183,11 +214,13 @@ pub enum JobsCommand {
     /// Lists the versions of a job, newest first (TJ-05).
     Versions {
         /// Job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
         job: String,
     },
     /// Stops a version (TJ-07).
     Stop {
         /// Job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
         job: String,
         #[command(flatten)]
         version: VersionArg,
@@ -198,6 +231,7 @@ pub enum JobsCommand {
     /// Deletes a job with all its versions (TJ-09), or one version with --version (TJ-04).
     Delete {
         /// Job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
         job: String,
         /// Delete only this version.
         #[arg(long)]
@@ -208,6 +242,7 @@ pub enum JobsCommand {
     /// Waits for a version to end; exit 0 when it completed, 1 otherwise.
     Wait {
         /// Job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
         job: String,
         #[command(flatten)]
         version: VersionArg,
@@ -221,6 +256,7 @@ pub enum JobsCommand {
     /// Replaces a job's description (TJ-08).
     DescribeUpdate {
         /// Job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
         job: String,
         /// The new description.
         description: String,
@@ -277,6 +313,7 @@ pub fn parse_status(text: &str) -> Result<i64, String> {
 #[derive(Args)]
 pub struct RerunArgs {
     /// Job id or name.
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
     pub job: String,
     /// Version to start from (default: the latest).
     #[arg(long)]
@@ -306,7 +343,7 @@ pub struct SubmitArgs {
     #[arg(long, required_unless_present = "config")]
     pub boot: Option<String>,
     /// Start from a stored training configuration (TC-05); flags given override its values.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = clap_complete::engine::ArgValueCandidates::new(crate::complete::config_names))]
     pub config: Option<String>,
     /// Check everything (folder, boot file, spec, engine, name) and show what would be
     /// uploaded, without uploading or creating anything.
@@ -323,7 +360,7 @@ pub struct SubmitArgs {
     pub workers: Option<i64>,
     /// Resource spec: a spec code (modelarts.vm.cpu.2u) or a spec id [default: 1, or the
     /// configuration's].
-    #[arg(long)]
+    #[arg(long, add = clap_complete::engine::ArgValueCandidates::new(crate::complete::spec_codes))]
     pub spec: Option<String>,
     /// Engine id (default: the server's default engine).
     #[arg(long)]
@@ -349,6 +386,7 @@ pub struct SubmitArgs {
 #[derive(Args)]
 pub struct LogsArgs {
     /// Job id or name.
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
     pub job: String,
     #[command(flatten)]
     pub version: VersionArg,
@@ -435,12 +473,14 @@ pub enum VizCommand {
     /// Shows one visualization job (VJ-03).
     Get {
         /// Visualization job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::viz_names))]
         id: String,
     },
     /// Prints the URL of a visualization job's UI, with its access secret; on a terminal,
     /// also opens it with --browser or when $BROWSER is set.
     Open {
         /// Visualization job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::viz_names))]
         id: String,
         /// Opens the URL in a browser ($BROWSER, else xdg-open) when stdout is a terminal.
         #[arg(long)]
@@ -449,6 +489,7 @@ pub enum VizCommand {
     /// Stops a visualization job (VJ-06).
     Stop {
         /// Visualization job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::viz_names))]
         id: String,
         /// Waits until it has stopped.
         #[arg(long)]
@@ -457,6 +498,7 @@ pub enum VizCommand {
     /// Restarts a visualization job that has ended (VJ-07): same id and URL.
     Restart {
         /// Visualization job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::viz_names))]
         id: String,
         /// Waits until it runs; exit 1 if it ends instead.
         #[arg(long)]
@@ -468,11 +510,13 @@ pub enum VizCommand {
     /// Deletes a visualization job, stopping it first if it runs (VJ-05).
     Delete {
         /// Visualization job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::viz_names))]
         id: String,
     },
     /// Replaces a visualization job's description (VJ-04).
     DescribeUpdate {
         /// Visualization job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::viz_names))]
         id: String,
         /// The new description.
         description: String,

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod complete;
 mod output;
 mod profile;
 mod serve;
@@ -108,7 +109,27 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
     }
 }
 
+/// Man pages: the main page to stdout, or one page per command into `dir`.
+fn man_pages(dir: Option<&std::path::Path>) -> Result<(), CliError> {
+    let cmd = Cli::command();
+    let Some(dir) = dir else {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .render(&mut out)
+            .map_err(|e| CliError::Failed(format!("rendering the man page: {e}")))?;
+        return output::stdout(&out);
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", dir.display())))?;
+    clap_mangen::generate_to(cmd, dir)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", dir.display())))?;
+    eprintln!("man pages written to {}", dir.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
+    // `COMPLETE=<shell> trainyard -- ...`: the shell asks for completions (see `completions`).
+    clap_complete::env::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
     match cli.command {
         Command::Shim { run_dir } => {
@@ -143,7 +164,22 @@ fn main() -> ExitCode {
         }
         Command::Completions { shell } => {
             let mut out = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "trainyard", &mut out);
+            let registered = clap_complete::env::Shells::builtins()
+                .completer(&shell.to_string())
+                .ok_or_else(|| std::io::Error::other(format!("no dynamic completion for {shell}")))
+                .and_then(|c| {
+                    c.write_registration(
+                        "COMPLETE",
+                        "trainyard",
+                        "trainyard",
+                        "trainyard",
+                        &mut out,
+                    )
+                });
+            if let Err(e) = registered {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
             match output::stdout(&out) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -152,6 +188,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Man { out_dir } => match man_pages(out_dir.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                e.report();
+                e.exit_code()
+            }
+        },
         command => {
             let level = match cli.global.verbose {
                 0 => tracing::level_filters::LevelFilter::WARN,

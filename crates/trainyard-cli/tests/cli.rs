@@ -746,8 +746,8 @@ async fn profiles_env_and_flags_combine_and_completions_print() {
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
-            text.contains("trainyard") && text.contains("submit"),
-            "{shell}"
+            text.contains("trainyard") && text.contains("COMPLETE"),
+            "{shell}: {text}"
         );
     }
     let help = run_blocking(cli(&["--help"])).await.unwrap();
@@ -1778,4 +1778,70 @@ async fn ctrl_c_on_follow_detaches_and_a_second_one_stops_the_job() {
             Duration::from_secs(30),
         )
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_offer_job_names_and_spec_codes_and_man_pages_and_help_fit() {
+    let srv = TestServer::start_with(SPECS).await;
+    srv.write_app("app", &[("boot.py", "print(1)\n")]);
+    srv.api
+        .create_job("completion-target", "app", serde_json::json!({}))
+        .await;
+    // What the shell runs on <TAB> (fish protocol: the last word is completed).
+    async fn complete(srv: &TestServer, words: &[&str]) -> String {
+        let out = tokio::process::Command::new(bin())
+            .arg("--")
+            .args(words)
+            .env("COMPLETE", "fish")
+            .env_remove("TRAINYARD_PROFILE")
+            .env("XDG_CONFIG_HOME", srv.dir.path().join("none"))
+            .env("TRAINYARD_SERVER", &srv.api.base)
+            .env("TRAINYARD_PROJECT", PROJECT)
+            .env("TRAINYARD_TOKEN", TOKEN)
+            .output()
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    let jobs = complete(&srv, &["trainyard", "jobs", "get", "compl"]).await;
+    assert!(
+        jobs.lines().any(|l| l.starts_with("completion-target")),
+        "{jobs}"
+    );
+    let specs = complete(
+        &srv,
+        &["trainyard", "jobs", "submit", "--spec", "modelarts"],
+    )
+    .await;
+    assert!(
+        specs.contains("modelarts.vm.cpu.1u") && specs.contains("modelarts.vm.cpu.2u"),
+        "{specs}"
+    );
+
+    // Man pages, one per command.
+    let dir = srv.dir.path().join("man");
+    let out = run(&srv, &["man", "--out-dir", dir.to_str().unwrap()]).await;
+    out.ok();
+    for page in [
+        "trainyard.1",
+        "trainyard-jobs.1",
+        "trainyard-jobs-submit.1",
+        "trainyard-viz-open.1",
+    ] {
+        let text =
+            std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page}");
+    }
+    assert!(run(&srv, &["man"]).await.ok().contains(".SH NAME"));
+
+    // Help wraps to the width and lists the global options under their own heading.
+    for args in [
+        &["--help"][..],
+        &["jobs", "submit", "--help"],
+        &["jobs", "list", "--help"],
+    ] {
+        let out = run_env(&srv, args, &[("COLUMNS", "80")]).await;
+        assert_fits(out.ok(), 80);
+        assert!(out.stdout.contains("Global options:"), "{}", out.stdout);
+    }
 }

@@ -54,7 +54,8 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Login(_) | Command::Profiles => unreachable!("handled above"),
-        Command::Serve { .. }
+        Command::Man { .. }
+        | Command::Serve { .. }
         | Command::Shim { .. }
         | Command::SlurmTask { .. }
         | Command::Completions { .. } => Err(CliError::Usage("not a client command".into())),
