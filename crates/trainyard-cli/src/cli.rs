@@ -362,7 +362,7 @@ pub struct SubmitArgs {
     /// configuration's].
     #[arg(long, add = clap_complete::engine::ArgValueCandidates::new(crate::complete::spec_codes))]
     pub spec: Option<String>,
-    /// Engine id (default: the server's default engine).
+    /// Engine id (default: the configuration's, else the server's "Python" engine).
     #[arg(long)]
     pub engine: Option<i64>,
     /// Data path in the project's storage [default: /data/, or the configuration's].

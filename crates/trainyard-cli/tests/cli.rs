@@ -1845,3 +1845,31 @@ async fn completions_offer_job_names_and_spec_codes_and_man_pages_and_help_fit()
         assert!(out.stdout.contains("Global options:"), "{}", out.stdout);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_runs_on_the_python_engine_unless_told() {
+    let srv = TestServer::start_with(SPECS).await;
+    let dir = local_dir(srv.dir.path(), &[("train.py", "print('hi')\n")]);
+    let d = dir.to_str().unwrap();
+    run(
+        &srv,
+        &["jobs", "submit", d, "--boot", "train.py", "--name", "py"],
+    )
+    .await
+    .ok();
+    let v: VersionInfo = run(&srv, &["jobs", "get", "py", "-o", "json"]).await.json();
+    assert_eq!(
+        (v.engine_id, v.engine_name.as_deref()),
+        (Some(1000), Some("Python"))
+    );
+    run(
+        &srv,
+        &[
+            "jobs", "submit", d, "--boot", "train.py", "--name", "tf", "--engine", "4",
+        ],
+    )
+    .await
+    .ok();
+    let v: VersionInfo = run(&srv, &["jobs", "get", "tf", "-o", "json"]).await.json();
+    assert_eq!(v.engine_id, Some(4));
+}

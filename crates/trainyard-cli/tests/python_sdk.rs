@@ -98,7 +98,10 @@ async fn python_sdk_samples_against_a_real_server() {
         .find(|p| p.extension().is_some_and(|e| e == "whl"))
         .expect("a wheel");
     let wheel_name = wheel.file_name().unwrap().to_string_lossy().into_owned();
-    assert!(wheel_name.starts_with("trainyard_modelarts-0.1.0-py3-none-any"), "{wheel_name}");
+    assert!(
+        wheel_name.starts_with("trainyard_modelarts-0.1.0-py3-none-any"),
+        "{wheel_name}"
+    );
     run(
         Command::new(&pip)
             .args(["install", "-q", "--disable-pip-version-check"])

@@ -261,10 +261,21 @@ async fn submit(client: &Client, out: Output, args: SubmitArgs) -> Result<(), Cl
         (None, None) => "1".to_owned(),
     };
     let spec_id = check_spec(client, &spec_text, workers).await?;
-    let engine_id = args.engine.or(stored.as_ref().and_then(|c| c.engine_id));
-    if let Some(id) = engine_id {
-        check_engine(client, id).await?;
-    }
+    let engine_id = match args.engine.or(stored.as_ref().and_then(|c| c.engine_id)) {
+        Some(id) => {
+            check_engine(client, id).await?;
+            Some(id)
+        }
+        // The API's default engine is 1 (TensorFlow 1.4, python2.7 by name); the CLI runs plain
+        // Python code, so it asks for the server's Python engine when there is one.
+        None => client
+            .ai_engines()
+            .await?
+            .engines
+            .iter()
+            .find(|e| e.engine_name == "Python")
+            .map(|e| e.engine_id),
+    };
     if job_named(client, &name).await?.is_some() {
         return Err(CliError::Usage(format!(
             "a job named '{name}' exists: pick another --name, or `trainyard jobs rerun {name}` for a new version"
