@@ -179,13 +179,22 @@ pub enum Command {
     },
 }
 
-/// `trainyard login`.
-#[derive(Args, Clone, Debug)]
+/// `trainyard login` (no `Debug`: it may hold a secret key).
+#[derive(Args, Clone)]
 pub struct LoginArgs {
     /// Data directory of a server on this machine whose credentials.toml holds the project and
     /// token to use when none is given (default: as `serve`).
     #[arg(long, env = "TRAINYARD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Log in with this access key (AK/SK signing) instead of a token.
+    #[arg(long, value_name = "AK")]
+    pub access_key: Option<String>,
+    /// File holding the secret key of --access-key.
+    #[arg(long, value_name = "FILE", requires = "access_key")]
+    pub secret_key_file: Option<PathBuf>,
+    /// Secret key of --access-key (from the environment only, never a flag).
+    #[arg(skip = std::env::var("TRAINYARD_SECRET_KEY").ok().filter(|v| !v.is_empty()))]
+    pub secret_key: Option<String>,
 }
 
 /// Selects a version of a job: the latest unless given.

@@ -30,8 +30,12 @@ where
     let Ok(settings) = crate::profile::settings(&global) else {
         return Vec::new();
     };
-    let Ok(client) = crate::commands::client(&settings.server, &settings.project, settings.token)
-    else {
+    let Ok(client) = crate::commands::client(
+        &settings.server,
+        &settings.project,
+        settings.token,
+        settings.access_key,
+    ) else {
         return Vec::new();
     };
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()

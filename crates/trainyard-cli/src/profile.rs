@@ -18,6 +18,12 @@ struct Profile {
     token: Option<String>,
     /// File holding the token (for tokens kept out of the profile file).
     token_file: Option<PathBuf>,
+    /// Access key id: requests are signed (AK/SK) instead of carrying a token.
+    access_key: Option<String>,
+    /// Secret key of `access_key`.
+    secret_key: Option<String>,
+    /// File holding the secret key instead.
+    secret_key_file: Option<PathBuf>,
 }
 
 /// What a client command connects with.
@@ -29,6 +35,9 @@ pub struct Settings {
     pub project: String,
     /// Token, if any.
     pub token: Option<String>,
+    /// Access key pair, when the profile signs requests (a token given by flag or
+    /// environment wins).
+    pub access_key: Option<trainyard_client::AccessKey>,
 }
 
 /// The profile file: `$TRAINYARD_PROFILE_FILE`, else `$XDG_CONFIG_HOME/trainyard/profiles.toml`.
@@ -77,10 +86,11 @@ pub fn list() -> Result<(Option<PathBuf>, Vec<ProfileSummary>), CliError> {
             name,
             server: p.server.unwrap_or_else(|| DEFAULT_SERVER.to_owned()),
             project: p.project,
-            auth: match (&p.token, &p.token_file) {
-                (Some(_), _) => "token",
-                (None, Some(_)) => "token_file",
-                (None, None) => "none",
+            auth: match (&p.token, &p.token_file, &p.access_key) {
+                (Some(_), _, _) => "token",
+                (None, Some(_), _) => "token_file",
+                (None, None, Some(_)) => "access_key",
+                (None, None, None) => "none",
             },
         })
         .collect();
@@ -88,9 +98,17 @@ pub fn list() -> Result<(Option<PathBuf>, Vec<ProfileSummary>), CliError> {
     Ok((path, out))
 }
 
+/// How a saved profile authenticates.
+pub enum Auth {
+    /// `X-Auth-Token`.
+    Token(String),
+    /// AK/SK signing.
+    AccessKey(trainyard_client::AccessKey),
+}
+
 /// Writes (or replaces) profile `name` in the profile file, keeping the other profiles; the
 /// file is created with mode 0600 (it holds a token) and replaced atomically.
-pub fn save(name: &str, server: &str, project: &str, token: &str) -> Result<PathBuf, CliError> {
+pub fn save(name: &str, server: &str, project: &str, auth: &Auth) -> Result<PathBuf, CliError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let path = profile_path().ok_or_else(|| {
@@ -105,7 +123,15 @@ pub fn save(name: &str, server: &str, project: &str, token: &str) -> Result<Path
     let mut entry = toml::Table::new();
     entry.insert("server".into(), server.into());
     entry.insert("project".into(), project.into());
-    entry.insert("token".into(), token.into());
+    match auth {
+        Auth::Token(token) => {
+            entry.insert("token".into(), token.as_str().into());
+        }
+        Auth::AccessKey(key) => {
+            entry.insert("access_key".into(), key.ak.as_str().into());
+            entry.insert("secret_key".into(), key.sk.as_str().into());
+        }
+    }
     doc.insert(name.to_owned(), entry.into());
     let text = toml::to_string(&doc).map_err(|e| fail(&e))?;
     if let Some(dir) = path.parent() {
@@ -163,6 +189,24 @@ pub fn settings(g: &Global) -> Result<Settings, CliError> {
         ),
         (None, None, None) => None,
     };
+    let access_key = match (&token, &profile.access_key) {
+        (None, Some(ak)) => {
+            let sk = match (&profile.secret_key, &profile.secret_key_file) {
+                (Some(sk), _) => sk.clone(),
+                (None, Some(f)) => std::fs::read_to_string(f)
+                    .map_err(|e| CliError::Usage(format!("secret_key_file {}: {e}", f.display())))?
+                    .trim()
+                    .to_owned(),
+                (None, None) => {
+                    return Err(CliError::Usage(format!(
+                        "profile access_key {ak} has no secret_key or secret_key_file"
+                    )))
+                }
+            };
+            Some(trainyard_client::AccessKey { ak: ak.clone(), sk })
+        }
+        _ => None,
+    };
     let project = g.project.clone().or(profile.project).ok_or_else(|| {
         CliError::Usage(
             "no project: pass --project, set TRAINYARD_PROJECT or add it to a profile".into(),
@@ -177,5 +221,6 @@ pub fn settings(g: &Global) -> Result<Settings, CliError> {
         server,
         project,
         token,
+        access_key,
     })
 }

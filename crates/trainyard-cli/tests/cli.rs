@@ -1873,3 +1873,160 @@ async fn submit_runs_on_the_python_engine_unless_told() {
     let v: VersionInfo = run(&srv, &["jobs", "get", "tf", "-o", "json"]).await.json();
     assert_eq!(v.engine_id, Some(4));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_with_an_access_key_signs_every_request() {
+    // A fresh server: its first start prints the AK/SK pair.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("serve.log");
+    let port = free_port();
+    let _server =
+        ServerProcess::start_args(&["--data-dir".as_ref(), data.as_os_str()], &log, port).await;
+    let printed = std::fs::read_to_string(&log).unwrap();
+    let export = |name: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .unwrap_or_else(|| panic!("{name} not printed: {printed}"))
+            .to_owned()
+    };
+    let (server, project, ak, sk) = (
+        export("TRAINYARD_SERVER"),
+        export("TRAINYARD_PROJECT"),
+        export("MODELARTS_ACCESS_KEY"),
+        export("MODELARTS_SECRET_KEY"),
+    );
+    let sk_file = dir.path().join("sk");
+    std::fs::write(&sk_file, format!("{sk}\n")).unwrap();
+    let profiles = dir.path().join("profiles.toml");
+    let cli = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = std::process::Command::new(bin());
+        c.args(args).env("TRAINYARD_PROFILE_FILE", &profiles);
+        for k in [
+            "TRAINYARD_SERVER",
+            "TRAINYARD_PROJECT",
+            "TRAINYARD_TOKEN",
+            "TRAINYARD_PROFILE",
+            "TRAINYARD_SECRET_KEY",
+        ] {
+            c.env_remove(k);
+        }
+        c.envs(env.iter().copied());
+        c.output().unwrap()
+    };
+    // A wrong secret is refused by the server (0208) and nothing is saved.
+    let bad = dir.path().join("bad-sk");
+    std::fs::write(&bad, "not-the-secret").unwrap();
+    let out = cli(
+        &[
+            "login",
+            "-s",
+            &server,
+            "-p",
+            &project,
+            "--access-key",
+            &ak,
+            "--secret-key-file",
+            bad.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ModelArts.0208"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!profiles.exists());
+    // The right one, from a file; then from the environment into another profile.
+    let out = cli(
+        &[
+            "login",
+            "-s",
+            &server,
+            "-p",
+            &project,
+            "--access-key",
+            &ak,
+            "--secret-key-file",
+            sk_file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(
+        &[
+            "login",
+            "--profile",
+            "env",
+            "-s",
+            &server,
+            "-p",
+            &project,
+            "--access-key",
+            &ak,
+        ],
+        &[("TRAINYARD_SECRET_KEY", &sk)],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Signed requests of every kind: GET with a query, POST with a body, an upload, a delete.
+    let code = dir.path().join("code");
+    std::fs::create_dir_all(&code).unwrap();
+    std::fs::write(code.join("train.py"), "print('signed')\n").unwrap();
+    let out = cli(
+        &[
+            "jobs",
+            "submit",
+            code.to_str().unwrap(),
+            "--boot",
+            "train.py",
+            "--name",
+            "signed",
+            "--follow",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("signed"));
+    let out = cli(
+        &[
+            "--profile",
+            "env",
+            "jobs",
+            "list",
+            "--status",
+            "completed",
+            "-o",
+            "json",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["jobs", "delete", "signed"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["profiles"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("access_key") && !text.contains(&sk), "{text}");
+    kill_runs(&data.join("runs"));
+}

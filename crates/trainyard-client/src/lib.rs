@@ -58,10 +58,12 @@
 mod error;
 mod logs;
 pub mod query;
+mod sign;
 mod upload;
 
 pub use error::{Error, Result};
 pub use logs::LogFollower;
+pub use sign::AccessKey;
 pub use upload::{pack_dir, upload_entries, UploadEntry, IGNORE_FILE};
 
 use query::{AlgorithmQuery, ConfigListQuery, JobListQuery, LogQuery, PageQuery, VizListQuery};
@@ -102,6 +104,7 @@ pub struct Client {
     base: String,
     project: String,
     token: Option<String>,
+    access_key: Option<AccessKey>,
 }
 
 impl Client {
@@ -123,7 +126,16 @@ impl Client {
             base,
             project: project.into(),
             token,
+            access_key: None,
         }
+    }
+
+    /// Signs every request with an access key pair (AK/SK, `SDK-HMAC-SHA256`) instead of
+    /// sending a token.
+    pub fn with_access_key(mut self, key: AccessKey) -> Self {
+        self.token = None;
+        self.access_key = Some(key);
+        self
     }
 
     /// The server's base URL.
@@ -163,7 +175,15 @@ impl Client {
 
     /// Sends `req` and returns the response if its status is a success, else the API error.
     async fn send_raw(&self, req: RequestBuilder) -> Result<reqwest::Response> {
-        let resp = req.send().await.map_err(|e| self.transport(e))?;
+        let mut request = req.build().map_err(Error::Transport)?;
+        if let Some(key) = &self.access_key {
+            sign::sign(&mut request, key);
+        }
+        let resp = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| self.transport(e))?;
         if resp.status().is_success() {
             return Ok(resp);
         }

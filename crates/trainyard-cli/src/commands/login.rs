@@ -2,7 +2,7 @@
 
 use crate::cli::{Global, LoginArgs, Output};
 use crate::output::{self, Table};
-use crate::profile::{self, DEFAULT_SERVER};
+use crate::profile::{self, Auth, DEFAULT_SERVER};
 use crate::CliError;
 use std::path::PathBuf;
 use trainyard_client::query::JobListQuery;
@@ -40,25 +40,58 @@ fn local_credentials(data_dir: Option<PathBuf>) -> Result<(String, String), CliE
         .ok_or_else(|| CliError::Usage(format!("{}: no project with a token", path.display())))
 }
 
-/// Checks the settings against the server, then saves them as the profile.
+/// Checks the settings against the server, then saves them as the profile: AK/SK with
+/// `--access-key` (secret from `--secret-key-file` or `$TRAINYARD_SECRET_KEY`), else a token.
 pub async fn login(global: &Global, args: LoginArgs) -> Result<(), CliError> {
     let server = global
         .server
         .clone()
         .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
-    let (project, token) = match (&global.project, &global.token) {
-        (Some(p), Some(t)) => (p.clone(), t.clone()),
-        (p, t) => {
+    let (project, auth) = match (&args.access_key, &global.project, &global.token) {
+        (Some(ak), project, _) => {
+            let sk = match (&args.secret_key_file, &args.secret_key) {
+                (Some(f), _) => std::fs::read_to_string(f)
+                    .map_err(|e| {
+                        CliError::Usage(format!("--secret-key-file {}: {e}", f.display()))
+                    })?
+                    .trim()
+                    .to_owned(),
+                (None, Some(sk)) => sk.clone(),
+                (None, None) => {
+                    return Err(CliError::Usage(
+                        "--access-key needs --secret-key-file FILE or TRAINYARD_SECRET_KEY".into(),
+                    ))
+                }
+            };
+            let project = match project {
+                Some(p) => p.clone(),
+                None => local_credentials(args.data_dir.clone())?.0,
+            };
+            let key = trainyard_client::AccessKey { ak: ak.clone(), sk };
+            (project, Auth::AccessKey(key))
+        }
+        (None, Some(p), Some(t)) => (p.clone(), Auth::Token(t.clone())),
+        (None, p, t) => {
             let (lp, lt) = local_credentials(args.data_dir)?;
-            (p.clone().unwrap_or(lp), t.clone().unwrap_or(lt))
+            (
+                p.clone().unwrap_or(lp),
+                Auth::Token(t.clone().unwrap_or(lt)),
+            )
         }
     };
-    let client = crate::commands::client(&server, &project, Some(token.clone()))?;
+    let client = match &auth {
+        Auth::Token(t) => crate::commands::client(&server, &project, Some(t.clone()), None)?,
+        Auth::AccessKey(k) => crate::commands::client(&server, &project, None, Some(k.clone()))?,
+    };
     check(&client).await?;
     let name = profile::profile_name(global);
-    let path = profile::save(name, &server, &project, &token)?;
+    let path = profile::save(name, &server, &project, &auth)?;
     eprintln!(
-        "logged in to {server} (project {project}); saved as profile '{name}' in {}",
+        "logged in to {server} (project {project}, {}); saved as profile '{name}' in {}",
+        match auth {
+            Auth::Token(_) => "token",
+            Auth::AccessKey(_) => "access key",
+        },
         path.display()
     );
     Ok(())

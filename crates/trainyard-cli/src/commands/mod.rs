@@ -13,14 +13,23 @@ use crate::CliError;
 use std::process::ExitCode;
 use trainyard_client::Client;
 
-/// A client for `server`; refuses URLs that are not http(s).
-pub fn client(server: &str, project: &str, token: Option<String>) -> Result<Client, CliError> {
+/// A client for `server`; refuses URLs that are not http(s). An access key signs requests.
+pub fn client(
+    server: &str,
+    project: &str,
+    token: Option<String>,
+    access_key: Option<trainyard_client::AccessKey>,
+) -> Result<Client, CliError> {
     if !(server.starts_with("http://") || server.starts_with("https://")) {
         return Err(CliError::Usage(format!(
             "--server {server}: expected an http:// or https:// URL"
         )));
     }
-    Ok(Client::new(server, project, token))
+    let client = Client::new(server, project, token);
+    Ok(match access_key {
+        Some(key) => client.with_access_key(key),
+        None => client,
+    })
 }
 
 /// Runs a client command.
@@ -36,7 +45,12 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError
         _ => {}
     }
     let settings = profile::settings(global)?;
-    let client = client(&settings.server, &settings.project, settings.token)?;
+    let client = client(
+        &settings.server,
+        &settings.project,
+        settings.token,
+        settings.access_key,
+    )?;
     let out = global.output;
     match command {
         Command::Jobs(cmd) => jobs::run(&client, out, cmd).await,
