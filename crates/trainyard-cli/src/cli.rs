@@ -341,6 +341,14 @@ pub struct RerunArgs {
     pub follow: bool,
 }
 
+/// Comma-separated statuses (names or codes) as the comma-separated codes VJ-02 takes.
+pub fn parse_statuses(text: &str) -> Result<String, String> {
+    text.split(',')
+        .map(|part| parse_status(part).map(|c| c.to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map(|codes| codes.join(","))
+}
+
 /// `trainyard jobs submit`.
 #[derive(Args)]
 pub struct SubmitArgs {
@@ -460,8 +468,9 @@ pub enum VizCommand {
     Create(VizCreateArgs),
     /// Lists visualization jobs (VJ-02).
     List {
-        /// Only jobs with this status code, or one of several comma-separated codes (8,12).
-        #[arg(long)]
+        /// Only jobs with this status, or one of several comma-separated ones: names or codes
+        /// (running,killed or 8,12).
+        #[arg(long, value_parser = parse_statuses)]
         status: Option<String>,
         /// Name filter (substring).
         #[arg(long)]

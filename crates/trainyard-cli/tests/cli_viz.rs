@@ -256,6 +256,26 @@ async fn viz_commands_drive_a_real_tensorboard() {
         found.jobs.iter().map(|j| j.job_id).collect::<Vec<_>>(),
         vec![id]
     );
+    // Statuses by name too.
+    let by_name: VisualizationListResponse = run(
+        &srv,
+        &[
+            "viz",
+            "list",
+            "--search",
+            "cli",
+            "--status",
+            "running,killed",
+            "-o",
+            "json",
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(
+        by_name.jobs.iter().map(|j| j.job_id).collect::<Vec<_>>(),
+        vec![id]
+    );
 
     // get: JSON as VJ-03 (what the API answers), the table without the secret.
     let got: VisualizationDetails = run(&srv, &["viz", "get", &ids, "-o", "json"]).await.json();

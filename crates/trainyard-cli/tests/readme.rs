@@ -260,6 +260,12 @@ async fn every_readme_block_runs_as_written_twice() {
             stderr.contains("RUNNING") && stderr.contains("KILLED"),
             "{stderr}"
         );
+        // The server's log, redirected to a file, carries no terminal colour codes.
+        let serve_log = std::fs::read_to_string(stdout_path.with_extension("stderr")).unwrap();
+        assert!(
+            serve_log.contains("trainyard listening") && !serve_log.contains('\x1b'),
+            "{serve_log}"
+        );
         // Login and the SDK sample (AK/SK of the first start).
         assert!(stderr.contains("saved as profile 'default'"), "{stderr}");
         assert!(
