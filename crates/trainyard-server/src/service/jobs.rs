@@ -495,13 +495,17 @@ impl Service {
             .ok_or_else(|| job_not_found(job_id))?;
         // Code the CLI uploaded for this job (`jobs submit` puts it in /trainyard/code/NAME/,
         // a folder named after the job alone) goes with the job; versions run from copies.
+        // The SDK's uploads (/sdk-code/NAME-RANDOM/, one per call) go too unless a stored
+        // configuration still names them.
         let uploaded = format!("{CLI_CODE_PREFIX}{}/", job.name);
-        let ran_from_it = self
+        let app_urls: std::collections::BTreeSet<String> = self
             .store
             .list_versions(job_id, 0, None)
             .await?
-            .iter()
-            .any(|v| v.config.app_url.as_deref() == Some(uploaded.as_str()));
+            .into_iter()
+            .filter_map(|v| v.config.app_url)
+            .filter(|u| *u == uploaded || u.starts_with(SDK_CODE_PREFIX))
+            .collect();
         match self
             .store
             .mark_job_deleted(project, job_id, &[JobStatus::KILLING])
@@ -514,8 +518,26 @@ impl Service {
             Ok(ids) => {
                 self.delete_versions(&ids).await?;
                 self.store.purge_empty_jobs().await?;
-                if ran_from_it {
-                    self.delete_upload(project, &uploaded).await?;
+                if !app_urls.is_empty() {
+                    let (configs, _) = self
+                        .store
+                        .list_configs(
+                            project,
+                            None,
+                            trainyard_store::ConfigSort::Name,
+                            false,
+                            0,
+                            i64::MAX,
+                        )
+                        .await?;
+                    for url in &app_urls {
+                        let kept = configs
+                            .iter()
+                            .any(|c| c.config.app_url.as_deref() == Some(url.as_str()));
+                        if !kept {
+                            self.delete_upload(project, url).await?;
+                        }
+                    }
                 }
                 Ok(())
             }
@@ -525,6 +547,9 @@ impl Service {
 
 /// Where `trainyard jobs submit` uploads a job's code: this prefix and the job's name.
 pub const CLI_CODE_PREFIX: &str = "/trainyard/code/";
+
+/// Where the Python SDK uploads local code folders (`/sdk-code/NAME-RANDOM/`).
+pub const SDK_CODE_PREFIX: &str = "/sdk-code/";
 
 fn duplicate(e: trainyard_store::Error, name: &str) -> ApiError {
     match e {
