@@ -247,7 +247,11 @@ async fn submit(client: &Client, out: Output, args: SubmitArgs) -> Result<(), Cl
         (Some(n), _, _) => n.clone(),
         (None, Some(dir), _) => default_name(dir),
         (None, None, Some(c)) => default_name(Path::new(&c.config_name)),
-        (None, None, None) => unreachable!("clap requires DIR without --config"),
+        (None, None, None) => {
+            return Err(CliError::Usage(
+                "give DIR --boot FILE or --config NAME".into(),
+            ))
+        }
     };
     check_name(&name)?;
     let params = parameters(&args.params)?;
@@ -305,7 +309,11 @@ async fn submit(client: &Client, out: Output, args: SubmitArgs) -> Result<(), Cl
             c.boot_file_url.clone().unwrap_or_default(),
             None,
         ),
-        (None, _, None) => unreachable!("clap requires DIR without --config"),
+        (None, _, None) => {
+            return Err(CliError::Usage(
+                "give DIR --boot FILE or --config NAME".into(),
+            ))
+        }
     };
     let mut parameter = stored
         .as_ref()

@@ -67,8 +67,9 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError
         Command::Algorithms => catalog::algorithms(&client, out)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Login(_) | Command::Profiles => unreachable!("handled above"),
-        Command::Man { .. }
+        Command::Login(_)
+        | Command::Profiles
+        | Command::Man { .. }
         | Command::Serve { .. }
         | Command::Shim { .. }
         | Command::SlurmTask { .. }
