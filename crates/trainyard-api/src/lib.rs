@@ -8,7 +8,6 @@ pub mod error;
 pub mod extensions;
 pub mod lenient;
 pub mod status;
-pub mod time;
 pub mod training;
 pub mod training_config;
 pub mod visualization;

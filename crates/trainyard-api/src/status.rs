@@ -16,8 +16,12 @@ macro_rules! statuses {
             /// All 23 documented statuses, in code order.
             pub const ALL: [Self; 23] = [$(Self::$name),*];
 
-            /// The documented name (`JOBSTAT_RUNNING`, ...); `None` for an undocumented code.
-            pub fn name(self) -> Option<&'static str> {
+            /// The short name of every code (`RUNNING`), indexed by code.
+            pub const NAMES: [&'static str; 23] = [$(stringify!($name)),*];
+
+            /// The documented wire name (`JOBSTAT_RUNNING`, ...); `None` for an undocumented
+            /// code.
+            pub fn wire_name(self) -> Option<&'static str> {
                 match self.0 {
                     $($code => Some($wire),)*
                     _ => None,
@@ -140,9 +144,18 @@ impl JobStatus {
     pub fn is_terminal(self) -> bool {
         Self::TERMINAL.contains(&self)
     }
+    /// The short name (`RUNNING`), or `?` for an undocumented code.
+    pub fn name(self) -> &'static str {
+        usize::try_from(self.0)
+            .ok()
+            .and_then(|i| Self::NAMES.get(i))
+            .copied()
+            .unwrap_or("?")
+    }
+
     /// Whether the value is one of the 23 documented codes.
     pub fn is_known(self) -> bool {
-        self.name().is_some()
+        self.wire_name().is_some()
     }
 
     /// A status by its documented name (`JOBSTAT_RUNNING`), its short form (`running`,
@@ -152,10 +165,9 @@ impl JobStatus {
         if let Ok(code) = t.parse::<i64>() {
             return Some(Self(code)).filter(|s| s.is_known());
         }
-        let upper = t.to_ascii_uppercase();
         Self::ALL.into_iter().find(|s| {
-            let name = s.name().unwrap_or_default();
-            name == upper || name.strip_prefix("JOBSTAT_") == Some(upper.as_str())
+            s.name().eq_ignore_ascii_case(t)
+                || s.wire_name().is_some_and(|w| w.eq_ignore_ascii_case(t))
         })
     }
 }
@@ -186,7 +198,8 @@ mod tests {
                 [18, 19].contains(&s.0),
             ];
             assert_eq!(classes.iter().filter(|c| **c).count(), 1, "{s:?}");
-            assert_eq!(JobStatus::parse(s.name().unwrap()), Some(*s));
+            assert_eq!(JobStatus::parse(s.wire_name().unwrap()), Some(*s));
+            assert_eq!(JobStatus::parse(s.name()), Some(*s));
             assert_eq!(JobStatus::parse(&code.to_string()), Some(*s));
         }
         assert_eq!(JobStatus::parse("running"), Some(JobStatus::RUNNING));
@@ -196,5 +209,16 @@ mod tests {
         );
         assert_eq!(JobStatus::parse("23"), None);
         assert_eq!(JobStatus::parse("sleeping"), None);
+    }
+
+    #[test]
+    fn names_and_numbers_parse() {
+        assert_eq!(JobStatus::parse("running"), Some(JobStatus::RUNNING));
+        assert_eq!(JobStatus::parse("KILLED"), Some(JobStatus::KILLED));
+        assert_eq!(JobStatus::parse("10"), Some(JobStatus::COMPLETED));
+        assert_eq!(JobStatus::parse("99"), None);
+        assert_eq!(JobStatus::parse("sleeping"), None);
+        assert_eq!(JobStatus::LOST.name(), "LOST");
+        assert_eq!(JobStatus(99).name(), "?");
     }
 }

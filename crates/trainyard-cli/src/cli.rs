@@ -29,33 +29,61 @@ pub struct Cli {
 #[derive(Args, Clone, Debug)]
 pub struct Global {
     /// Server base URL [default: http://127.0.0.1:8600].
-    #[arg(long, short = 's', global = true, env = "TRAINYARD_SERVER")]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        short = 's',
+        global = true,
+        env = "TRAINYARD_SERVER"
+    )]
     pub server: Option<String>,
     /// Project id.
-    #[arg(long, short = 'p', global = true, env = "TRAINYARD_PROJECT")]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        short = 'p',
+        global = true,
+        env = "TRAINYARD_PROJECT"
+    )]
     pub project: Option<String>,
     /// Project token (X-Auth-Token).
-    #[arg(long, global = true, env = "TRAINYARD_TOKEN", hide_env_values = true)]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        global = true,
+        env = "TRAINYARD_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// Profile to read missing settings from.
-    #[arg(long, global = true, env = "TRAINYARD_PROFILE")]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        global = true,
+        env = "TRAINYARD_PROFILE"
+    )]
     pub profile: Option<String>,
     /// Output format: table for people, json prints the API objects unchanged.
-    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
+    #[arg(help_heading = "Global options", long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
-    /// Colors on a terminal (tables and progress are plain text; accepted for scripts).
-    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    /// Colours: auto = on a terminal unless NO_COLOR is set.
+    #[arg(help_heading = "Global options", long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// Times in UTC (RFC 3339) instead of the local time zone.
+    #[arg(help_heading = "Global options", long, global = true)]
+    pub utc: bool,
     /// More log output on stderr (-v, -vv).
-    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    #[arg(help_heading = "Global options", long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
 /// `-o`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Output {
-    /// Aligned columns.
+    /// Aligned columns fitted to the terminal (long cells cut with …).
     Table,
+    /// Every column, nothing cut.
+    Wide,
     /// The API's JSON objects, one document per command.
     Json,
 }
@@ -85,6 +113,22 @@ pub enum Command {
         /// Configuration file (TOML).
         #[arg(long, env = "TRAINYARD_CONFIG")]
         config: Option<PathBuf>,
+        /// Serve HTTPS with this certificate chain (PEM; with --tls-key).
+        #[arg(
+            long,
+            env = "TRAINYARD_TLS_CERT",
+            requires = "tls_key",
+            value_name = "PEM"
+        )]
+        tls_cert: Option<PathBuf>,
+        /// Private key of --tls-cert (PEM).
+        #[arg(
+            long,
+            env = "TRAINYARD_TLS_KEY",
+            requires = "tls_cert",
+            value_name = "PEM"
+        )]
+        tls_key: Option<PathBuf>,
     },
     /// Training jobs and their versions.
     #[command(subcommand)]
@@ -95,16 +139,31 @@ pub enum Command {
     /// Visualization jobs: a TensorBoard over a job's output (VJ-01..VJ-07).
     #[command(subcommand)]
     Viz(VizCommand),
+    /// Checks a server URL and credentials and saves them as a profile (mode 0600).
+    ///
+    /// Uses --server/--project/--token (or their variables); a missing project and token are
+    /// read from the local server's credentials.toml (--data-dir), so on the server's machine
+    /// a plain `trainyard login` is enough.
+    Login(LoginArgs),
+    /// Lists the profiles of the profile file (secrets not shown).
+    Profiles,
     /// Resource specifications (RS-01).
     Specs,
     /// AI engines (RS-02).
     Engines,
     /// Built-in algorithms (TJ-11).
     Algorithms,
-    /// Prints a shell completion script.
+    /// Prints the shell completion script (completes commands, options, job names and
+    /// spec codes): `source <(trainyard completions bash)`.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+    /// Writes man pages (one per command) into a folder, or the main page to stdout.
+    Man {
+        /// Folder for trainyard.1, trainyard-jobs.1, trainyard-jobs-submit.1, ...
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
     /// Supervise one run (started by the server; not for direct use).
     #[command(hide = true)]
@@ -120,6 +179,24 @@ pub enum Command {
     },
 }
 
+/// `trainyard login` (no `Debug`: it may hold a secret key).
+#[derive(Args, Clone)]
+pub struct LoginArgs {
+    /// Data directory of a server on this machine whose credentials.toml holds the project and
+    /// token to use when none is given (default: as `serve`).
+    #[arg(long, env = "TRAINYARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log in with this access key (AK/SK signing) instead of a token.
+    #[arg(long, value_name = "AK")]
+    pub access_key: Option<String>,
+    /// File holding the secret key of --access-key.
+    #[arg(long, value_name = "FILE", requires = "access_key")]
+    pub secret_key_file: Option<PathBuf>,
+    /// Secret key of --access-key (from the environment only, never a flag).
+    #[arg(skip = std::env::var("TRAINYARD_SECRET_KEY").ok().filter(|v| !v.is_empty()))]
+    pub secret_key: Option<String>,
+}
+
 /// Selects a version of a job: the latest unless given.
 #[derive(Args, Clone, Debug)]
 pub struct VersionArg {
@@ -133,37 +210,27 @@ pub struct VersionArg {
 pub enum JobsCommand {
     /// Uploads a local code folder and creates a job running its boot file.
     Submit(SubmitArgs),
-    /// Lists jobs (TJ-02).
-    List {
-        /// Only jobs whose latest version has this status code.
-        #[arg(long)]
-        status: Option<i64>,
-        /// Name filter.
-        #[arg(long)]
-        search: Option<String>,
-        /// Page (1-based); without it, every page.
-        #[arg(long)]
-        page: Option<i64>,
-        /// Page size with --page.
-        #[arg(long, default_value_t = 10)]
-        per_page: i64,
-    },
+    /// Lists jobs (TJ-02), newest first unless told otherwise.
+    List(JobsListArgs),
     /// Shows one version in detail (TJ-03).
     Get {
-        /// Job id.
-        job: i64,
+        /// Job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
+        job: String,
         #[command(flatten)]
         version: VersionArg,
     },
     /// Lists the versions of a job, newest first (TJ-05).
     Versions {
-        /// Job id.
-        job: i64,
+        /// Job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
+        job: String,
     },
     /// Stops a version (TJ-07).
     Stop {
-        /// Job id.
-        job: i64,
+        /// Job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
+        job: String,
         #[command(flatten)]
         version: VersionArg,
         /// Seconds between SIGTERM and SIGKILL (default: the server's).
@@ -172,8 +239,9 @@ pub enum JobsCommand {
     },
     /// Deletes a job with all its versions (TJ-09), or one version with --version (TJ-04).
     Delete {
-        /// Job id.
-        job: i64,
+        /// Job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
+        job: String,
         /// Delete only this version.
         #[arg(long)]
         version: Option<i64>,
@@ -182,49 +250,141 @@ pub enum JobsCommand {
     Logs(LogsArgs),
     /// Waits for a version to end; exit 0 when it completed, 1 otherwise.
     Wait {
-        /// Job id.
-        job: i64,
+        /// Job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
+        job: String,
         #[command(flatten)]
         version: VersionArg,
         /// Give up after this many seconds (exit 1).
         #[arg(long)]
         timeout: Option<u64>,
     },
+    /// Runs a job again as a new version (TJ-06): the latest version's settings, or those of
+    /// --version, with the given changes.
+    Rerun(RerunArgs),
     /// Replaces a job's description (TJ-08).
     DescribeUpdate {
-        /// Job id.
-        job: i64,
+        /// Job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
+        job: String,
         /// The new description.
         description: String,
     },
 }
 
+/// `trainyard jobs list`.
+#[derive(Args, Clone, Debug)]
+pub struct JobsListArgs {
+    /// Only jobs whose latest version has this status: a name (running, failed...) or a code.
+    #[arg(long, value_parser = parse_status)]
+    pub status: Option<i64>,
+    /// Name filter (substring).
+    #[arg(long)]
+    pub search: Option<String>,
+    /// Sort key.
+    #[arg(long, default_value = "create_time", value_parser = ["create_time", "job_name", "job_desc", "status", "duration", "version_count"])]
+    pub sort_by: String,
+    /// Sort order.
+    #[arg(long, default_value = "desc", value_parser = ["asc", "desc"])]
+    pub order: String,
+    /// At most this many jobs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+    /// One page (1-based) instead of every job.
+    #[arg(long)]
+    pub page: Option<i64>,
+    /// Page size; alone it means the first page.
+    #[arg(long)]
+    pub per_page: Option<i64>,
+    /// Redraws the list every --interval seconds until Ctrl-C.
+    #[arg(long, short = 'w')]
+    pub watch: bool,
+    /// Seconds between redraws with --watch.
+    #[arg(long, default_value_t = 2.0, requires = "watch")]
+    pub interval: f64,
+}
+
+/// A status given by name (`running`, any case) or code (`8`).
+pub fn parse_status(text: &str) -> Result<i64, String> {
+    trainyard_api::JobStatus::parse(text)
+        .map(|s| s.0)
+        .ok_or_else(|| {
+            format!(
+                "unknown status '{text}'; one of {} or 0..=22",
+                trainyard_api::JobStatus::NAMES
+                    .map(str::to_lowercase)
+                    .join(", ")
+            )
+        })
+}
+
+/// `trainyard jobs rerun`.
+#[derive(Args)]
+pub struct RerunArgs {
+    /// Job id or name.
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
+    pub job: String,
+    /// Version to start from (default: the latest).
+    #[arg(long)]
+    pub version: Option<i64>,
+    /// Running parameter to set or change, --KEY=VALUE (repeatable; the others are kept).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Number of workers (default: as before).
+    #[arg(long)]
+    pub workers: Option<i64>,
+    /// Version description.
+    #[arg(long)]
+    pub desc: Option<String>,
+    /// Streams the logs and exits with the new version's outcome.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+/// Comma-separated statuses (names or codes) as the comma-separated codes VJ-02 takes.
+pub fn parse_statuses(text: &str) -> Result<String, String> {
+    text.split(',')
+        .map(|part| parse_status(part).map(|c| c.to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map(|codes| codes.join(","))
+}
+
 /// `trainyard jobs submit`.
 #[derive(Args)]
 pub struct SubmitArgs {
-    /// Local folder with the code; uploaded to the project's storage.
-    pub dir: PathBuf,
+    /// Local folder with the code; uploaded to the project's storage (optional with --config,
+    /// which may name code already in storage).
+    #[arg(required_unless_present = "config")]
+    pub dir: Option<PathBuf>,
     /// Boot file, relative to the folder.
+    #[arg(long, required_unless_present = "config")]
+    pub boot: Option<String>,
+    /// Start from a stored training configuration (TC-05); flags given override its values.
+    #[arg(long, value_name = "NAME", add = clap_complete::engine::ArgValueCandidates::new(crate::complete::config_names))]
+    pub config: Option<String>,
+    /// Check everything (folder, boot file, spec, engine, name) and show what would be
+    /// uploaded, without uploading or creating anything.
     #[arg(long)]
-    pub boot: String,
+    pub dry_run: bool,
     /// Job name (default: the folder's name and the time).
     #[arg(long)]
     pub name: Option<String>,
     /// Running parameter passed as --KEY=VALUE (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
-    /// Number of workers.
-    #[arg(long, default_value_t = 1)]
-    pub workers: i64,
-    /// Resource spec: a spec code (modelarts.vm.cpu.2u) or a spec id.
-    #[arg(long, default_value = "1")]
-    pub spec: String,
-    /// Engine id (default: the server's default engine).
+    /// Number of workers [default: 1, or the configuration's].
+    #[arg(long)]
+    pub workers: Option<i64>,
+    /// Resource spec: a spec code (modelarts.vm.cpu.2u) or a spec id [default: 1, or the
+    /// configuration's].
+    #[arg(long, add = clap_complete::engine::ArgValueCandidates::new(crate::complete::spec_codes))]
+    pub spec: Option<String>,
+    /// Engine id (default: the configuration's, else the server's "Python" engine).
     #[arg(long)]
     pub engine: Option<i64>,
-    /// Data path in the project's storage.
-    #[arg(long, default_value = "/data/")]
-    pub data: String,
+    /// Data path in the project's storage [default: /data/, or the configuration's].
+    #[arg(long)]
+    pub data: Option<String>,
     /// Output path in the project's storage (default /trainyard/out/NAME/).
     #[arg(long)]
     pub train_url: Option<String>,
@@ -242,8 +402,9 @@ pub struct SubmitArgs {
 /// `trainyard jobs logs`.
 #[derive(Args)]
 pub struct LogsArgs {
-    /// Job id.
-    pub job: i64,
+    /// Job id or name.
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
+    pub job: String,
     #[command(flatten)]
     pub version: VersionArg,
     /// Only this worker's log (no prefix); default every worker, prefixed when several.
@@ -307,8 +468,9 @@ pub enum VizCommand {
     Create(VizCreateArgs),
     /// Lists visualization jobs (VJ-02).
     List {
-        /// Only jobs with this status code, or one of several comma-separated codes (8,12).
-        #[arg(long)]
+        /// Only jobs with this status, or one of several comma-separated ones: names or codes
+        /// (running,killed or 8,12).
+        #[arg(long, value_parser = parse_statuses)]
         status: Option<String>,
         /// Name filter (substring).
         #[arg(long)]
@@ -328,30 +490,34 @@ pub enum VizCommand {
     },
     /// Shows one visualization job (VJ-03).
     Get {
-        /// Visualization job id.
-        id: i64,
+        /// Visualization job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::viz_names))]
+        id: String,
     },
     /// Prints the URL of a visualization job's UI, with its access secret; on a terminal,
     /// also opens it with --browser or when $BROWSER is set.
     Open {
-        /// Visualization job id.
-        id: i64,
+        /// Visualization job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::viz_names))]
+        id: String,
         /// Opens the URL in a browser ($BROWSER, else xdg-open) when stdout is a terminal.
         #[arg(long)]
         browser: bool,
     },
     /// Stops a visualization job (VJ-06).
     Stop {
-        /// Visualization job id.
-        id: i64,
+        /// Visualization job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::viz_names))]
+        id: String,
         /// Waits until it has stopped.
         #[arg(long)]
         wait: bool,
     },
     /// Restarts a visualization job that has ended (VJ-07): same id and URL.
     Restart {
-        /// Visualization job id.
-        id: i64,
+        /// Visualization job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::viz_names))]
+        id: String,
         /// Waits until it runs; exit 1 if it ends instead.
         #[arg(long)]
         wait: bool,
@@ -361,13 +527,15 @@ pub enum VizCommand {
     },
     /// Deletes a visualization job, stopping it first if it runs (VJ-05).
     Delete {
-        /// Visualization job id.
-        id: i64,
+        /// Visualization job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::viz_names))]
+        id: String,
     },
     /// Replaces a visualization job's description (VJ-04).
     DescribeUpdate {
-        /// Visualization job id.
-        id: i64,
+        /// Visualization job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::viz_names))]
+        id: String,
         /// The new description.
         description: String,
     },

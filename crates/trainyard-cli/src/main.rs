@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod complete;
 mod output;
 mod profile;
 mod serve;
@@ -17,6 +18,8 @@ const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 /// Exit code: the server could not be reached.
 const EXIT_UNREACHABLE: u8 = 3;
+/// Exit code: interrupted by Ctrl-C (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
 
 /// Why a client command did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,9 @@ pub enum CliError {
     /// stdout was closed by the reader: not an error.
     #[error("broken pipe")]
     BrokenPipe,
+    /// Ctrl-C ended a command that follows a job (the job itself may go on).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl CliError {
@@ -50,13 +56,14 @@ impl CliError {
             Self::Client(e) if e.is_unreachable() => ExitCode::from(EXIT_UNREACHABLE),
             Self::Usage(_) => ExitCode::from(EXIT_USAGE),
             Self::BrokenPipe => ExitCode::SUCCESS,
+            Self::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
             Self::Client(_) | Self::Failed(_) => ExitCode::from(EXIT_FAILURE),
         }
     }
 
     /// Prints `error: ...` and the cause chain.
     fn report(&self) {
-        if matches!(self, Self::BrokenPipe) {
+        if matches!(self, Self::BrokenPipe | Self::Interrupted) {
             return;
         }
         let mut text = format!("error: {self}");
@@ -78,8 +85,12 @@ fn init_tracing(default: tracing::level_filters::LevelFilter) {
     let filter = EnvFilter::builder()
         .with_default_directive(default.into())
         .from_env_lossy();
+    // Colours only on a terminal, and never with NO_COLOR: piped or redirected logs stay plain.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if std::env::var("TRAINYARD_LOG_FORMAT").is_ok_and(|v| v == "json") {
         builder.json().init();
@@ -98,7 +109,27 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
     }
 }
 
+/// Man pages: the main page to stdout, or one page per command into `dir`.
+fn man_pages(dir: Option<&std::path::Path>) -> Result<(), CliError> {
+    let cmd = Cli::command();
+    let Some(dir) = dir else {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .render(&mut out)
+            .map_err(|e| CliError::Failed(format!("rendering the man page: {e}")))?;
+        return output::stdout(&out);
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", dir.display())))?;
+    clap_mangen::generate_to(cmd, dir)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", dir.display())))?;
+    eprintln!("man pages written to {}", dir.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
+    // `COMPLETE=<shell> trainyard -- ...`: the shell asks for completions (see `completions`).
+    clap_complete::env::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
     match cli.command {
         Command::Shim { run_dir } => {
@@ -111,12 +142,19 @@ fn main() -> ExitCode {
             listen,
             data_dir,
             config,
+            tls_cert,
+            tls_key,
         } => {
             init_tracing(tracing::level_filters::LevelFilter::INFO);
             let Some(rt) = runtime() else {
                 return ExitCode::from(EXIT_FAILURE);
             };
-            match rt.block_on(serve::serve(listen, data_dir, config)) {
+            match rt.block_on(serve::serve(
+                listen,
+                data_dir,
+                config,
+                tls_cert.zip(tls_key),
+            )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
@@ -126,7 +164,22 @@ fn main() -> ExitCode {
         }
         Command::Completions { shell } => {
             let mut out = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "trainyard", &mut out);
+            let registered = clap_complete::env::Shells::builtins()
+                .completer(&shell.to_string())
+                .ok_or_else(|| std::io::Error::other(format!("no dynamic completion for {shell}")))
+                .and_then(|c| {
+                    c.write_registration(
+                        "COMPLETE",
+                        "trainyard",
+                        "trainyard",
+                        "trainyard",
+                        &mut out,
+                    )
+                });
+            if let Err(e) = registered {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
             match output::stdout(&out) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -135,6 +188,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Man { out_dir } => match man_pages(out_dir.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                e.report();
+                e.exit_code()
+            }
+        },
         command => {
             let level = match cli.global.verbose {
                 0 => tracing::level_filters::LevelFilter::WARN,

@@ -1,8 +1,79 @@
-//! Writing results: JSON as the API sent it, or small aligned tables; data to stdout only.
+//! Writing results: JSON as the API sent it, or tables sized to the terminal; data to stdout
+//! only. How things look (colour, local or UTC times, width, `-o wide`) is decided once per
+//! command from the global flags and the environment ([`init`]).
 
+use crate::cli::{Color as ColorChoice, Global, Output};
 use crate::CliError;
+use comfy_table::{Cell, CellAlignment, Color, ContentArrangement};
 use serde::Serialize;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
+use trainyard_api::JobStatus;
+
+/// How output looks; decided once at start by [`init`] and read-only afterwards.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Style {
+    /// ANSI colours on stdout.
+    pub color: bool,
+    /// ANSI colours on stderr (progress lines).
+    pub color_err: bool,
+    /// Times in UTC (RFC 3339 with `Z`) instead of the local time zone.
+    pub utc: bool,
+    /// `-o wide`: every column, nothing truncated.
+    pub wide: bool,
+    /// Width tables must fit in (columns); none = unlimited.
+    pub width: Option<u16>,
+}
+
+static STYLE: OnceLock<Style> = OnceLock::new();
+
+/// Columns a [`Table::prefer`] column keeps while others shrink.
+pub const PREFERRED_WIDTH: usize = 24;
+
+/// Narrowest a shrinkable column gets (three characters and the ellipsis).
+const MIN_WIDTH: usize = 4;
+
+/// Whether colour is on for a stream: `always`/`never` as told; `auto` on a terminal unless
+/// `NO_COLOR` is set to anything non-empty (no-color.org).
+fn colour_for(choice: ColorChoice, terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
+/// The width tables get: the terminal's when stdout is one, else `$COLUMNS` when set (so
+/// `COLUMNS=80 trainyard jobs list | less` fits too), else unlimited.
+fn table_width() -> Option<u16> {
+    let from_env = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|w| *w > 0);
+    if std::io::stdout().is_terminal() {
+        let probe = comfy_table::Table::new();
+        probe.width().or(from_env)
+    } else {
+        from_env
+    }
+}
+
+/// Decides the style from the global flags (call once, before any output).
+pub fn init(g: &Global) {
+    let wide = g.output == Output::Wide;
+    let _ = STYLE.set(Style {
+        color: colour_for(g.color, std::io::stdout().is_terminal()),
+        color_err: colour_for(g.color, std::io::stderr().is_terminal()),
+        utc: g.utc,
+        wide,
+        width: if wide { None } else { table_width() },
+    });
+}
+
+/// The style in force (plain defaults when [`init`] was not called).
+pub fn style() -> Style {
+    STYLE.get().copied().unwrap_or_default()
+}
 
 /// Writes `bytes` to stdout; a closed pipe ends the command quietly.
 pub fn stdout(bytes: &[u8]) -> Result<(), CliError> {
@@ -25,87 +96,224 @@ pub fn fields(rows: &[(&str, String)]) -> Result<(), CliError> {
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut text = String::new();
     for (k, v) in rows {
+        let v = if *k == "status" {
+            paint(v, style().color)
+        } else {
+            v.clone()
+        };
         text.push_str(&format!("{k:<width$}  {v}\n"));
     }
     stdout(text.as_bytes())
 }
 
-/// A table with a header row; columns padded to their widest cell.
+/// A table with a header row, fitted to the terminal width: columns shrink, and a cell that
+/// no longer fits is cut with `…` on one line (never wrapped, so never split mid-word across
+/// lines). Columns marked with [`Table::extra`] show only with `-o wide`.
 pub struct Table {
+    headers: Vec<String>,
     rows: Vec<Vec<String>>,
+    extra: Vec<usize>,
+    status: Option<usize>,
+    keep: Vec<usize>,
+    prefer: Vec<usize>,
 }
 
 impl Table {
     /// A table with these column headers.
     pub fn new(headers: &[&str]) -> Self {
         Self {
-            rows: vec![headers.iter().map(|h| (*h).to_owned()).collect()],
+            headers: headers.iter().map(|h| (*h).to_owned()).collect(),
+            rows: Vec::new(),
+            extra: Vec::new(),
+            status: None,
+            keep: Vec::new(),
+            prefer: Vec::new(),
         }
     }
 
-    /// Adds a row.
+    /// Marks the columns named `headers` as shown only with `-o wide`.
+    pub fn extra(mut self, headers: &[&str]) -> Self {
+        self.extra = self.indexes(headers);
+        self
+    }
+
+    /// Marks the column named `header` as holding statuses (`NAME(code)`), coloured.
+    pub fn status(mut self, header: &str) -> Self {
+        self.status = self.indexes(&[header]).first().copied();
+        self
+    }
+
+    /// Marks columns that must never shrink (ids, statuses, times).
+    pub fn keep(mut self, headers: &[&str]) -> Self {
+        self.keep = self.indexes(headers);
+        self
+    }
+
+    /// Marks columns that shrink last among the shrinkable ones (names): they keep up to
+    /// [`PREFERRED_WIDTH`] columns while others are cut.
+    pub fn prefer(mut self, headers: &[&str]) -> Self {
+        self.prefer = self.indexes(headers);
+        self
+    }
+
+    fn indexes(&self, headers: &[&str]) -> Vec<usize> {
+        headers
+            .iter()
+            .filter_map(|h| self.headers.iter().position(|x| x == h))
+            .collect()
+    }
+
+    /// Adds a row (one cell per header, extra columns included).
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
-    /// Prints the table.
-    pub fn print(&self) -> Result<(), CliError> {
-        let cols = self.rows[0].len();
-        let widths: Vec<usize> = (0..cols)
-            .map(|c| {
-                self.rows
-                    .iter()
-                    .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
-                    .max()
-                    .unwrap_or(0)
-            })
+    /// The table as text (no trailing spaces), as [`Table::print`] writes it.
+    pub fn render(&self) -> String {
+        self.render_with(style())
+    }
+
+    fn render_with(&self, st: Style) -> String {
+        let shown: Vec<usize> = (0..self.headers.len())
+            .filter(|c| st.wide || !self.extra.contains(c))
             .collect();
-        let mut text = String::new();
-        for row in &self.rows {
-            let line: Vec<String> = row
+        let mut t = comfy_table::Table::new();
+        t.load_style(comfy_table::presets::NOTHING);
+        t.force_no_tty();
+        if st.color {
+            t.enforce_styling();
+        }
+        t.set_truncation_indicator("…");
+        match st.width {
+            Some(w) => {
+                t.set_width(w);
+                t.set_content_arrangement(ContentArrangement::Dynamic);
+            }
+            None => {
+                t.set_content_arrangement(ContentArrangement::Disabled);
+            }
+        }
+        let mut header = comfy_table::Row::from(
+            shown
                 .iter()
-                .zip(&widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
+                .map(|&c| Cell::new(&self.headers[c]))
+                .collect::<Vec<_>>(),
+        );
+        header.max_height(1);
+        t.set_header(header);
+        for row in &self.rows {
+            let cells: Vec<Cell> = shown
+                .iter()
+                .map(|&c| {
+                    let text = row.get(c).cloned().unwrap_or_default();
+                    let cell = Cell::new(&text).set_alignment(CellAlignment::Left);
+                    match (self.status == Some(c), st.color) {
+                        (true, true) => match status_colour(&text) {
+                            Some(colour) => cell.fg(colour),
+                            None => cell,
+                        },
+                        _ => cell,
+                    }
+                })
                 .collect();
-            text.push_str(line.join("  ").trim_end());
+            t.add_row(cells);
+        }
+        for r in t.row_iter_mut() {
+            r.max_height(1);
+        }
+        if let Some(width) = st.width {
+            let content: Vec<usize> = shown
+                .iter()
+                .map(|&c| {
+                    self.rows
+                        .iter()
+                        .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                        .chain([self.headers[c].chars().count()])
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            // What is left for the shrinkable columns once kept ones and padding are placed;
+            // preferred columns get theirs first, up to PREFERRED_WIDTH.
+            let fixed: usize = shown
+                .iter()
+                .zip(&content)
+                .filter(|(c, _)| self.keep.contains(c))
+                .map(|(_, w)| w)
+                .sum();
+            let shrinkable = shown.iter().filter(|c| !self.keep.contains(c)).count();
+            let mut left =
+                (width as usize).saturating_sub(fixed + 2 * shown.len() + MIN_WIDTH * shrinkable);
+            let constraints: Vec<comfy_table::ColumnConstraint> = shown
+                .iter()
+                .zip(&content)
+                .map(|(c, &w)| {
+                    if self.keep.contains(c) {
+                        comfy_table::ColumnConstraint::ContentWidth
+                    } else if self.prefer.contains(c) {
+                        let extra = w.min(PREFERRED_WIDTH).saturating_sub(MIN_WIDTH).min(left);
+                        left -= extra;
+                        comfy_table::ColumnConstraint::LowerBoundary(comfy_table::Width::Fixed(
+                            (MIN_WIDTH + extra + 2) as u16,
+                        ))
+                    } else {
+                        comfy_table::ColumnConstraint::LowerBoundary(comfy_table::Width::Fixed(
+                            (MIN_WIDTH + 2) as u16,
+                        ))
+                    }
+                })
+                .collect();
+            t.set_constraints(constraints);
+        }
+        let mut text = String::new();
+        for line in t.lines() {
+            let line = line.trim_end();
+            text.push_str(line.strip_prefix(' ').unwrap_or(line));
             text.push('\n');
         }
-        stdout(text.as_bytes())
+        text
+    }
+
+    /// Prints the table.
+    pub fn print(&self) -> Result<(), CliError> {
+        stdout(self.render().as_bytes())
+    }
+}
+
+/// The colour of a status text (`RUNNING(8)` or `RUNNING`).
+fn status_colour(text: &str) -> Option<Color> {
+    let name = text.split('(').next().unwrap_or(text);
+    let code = JobStatus::parse(name)?;
+    Some(match code {
+        JobStatus::COMPLETED => Color::Green,
+        c if c.is_running() => Color::Cyan,
+        c if c.is_pending() => Color::Blue,
+        JobStatus::KILLING | JobStatus::KILLED | JobStatus(13) => Color::Yellow,
+        JobStatus::UNKNOWN => return None,
+        _ => Color::Red,
+    })
+}
+
+/// `text` in its status colour when `on` (ANSI SGR), else unchanged.
+pub fn paint(text: &str, on: bool) -> String {
+    let code = match status_colour(text) {
+        Some(Color::Green) => "32",
+        Some(Color::Cyan) => "36",
+        Some(Color::Blue) => "34",
+        Some(Color::Yellow) => "33",
+        Some(Color::Red) => "31",
+        _ => return text.to_owned(),
+    };
+    if on {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
     }
 }
 
 /// The short name of a status code (statuses-and-errors.md §1).
 pub fn status_name(code: i64) -> &'static str {
-    const NAMES: [&str; 23] = [
-        "UNKNOWN",
-        "INIT",
-        "IMAGE_CREATING",
-        "IMAGE_FAILED",
-        "SUBMIT_TRYING",
-        "SUBMIT_FAILED",
-        "DELETE_FAILED",
-        "WAITING",
-        "RUNNING",
-        "KILLING",
-        "COMPLETED",
-        "FAILED",
-        "KILLED",
-        "CANCELED",
-        "LOST",
-        "SCALING",
-        "SUBMIT_MODEL_FAILED",
-        "DEPLOY_SERVICE_FAILED",
-        "CHECK_INIT",
-        "CHECK_RUNNING",
-        "CHECK_RUNNING_COMPLETED",
-        "CHECK_FAILED",
-        "MOUNT_FAILED",
-    ];
-    usize::try_from(code)
-        .ok()
-        .and_then(|i| NAMES.get(i))
-        .copied()
-        .unwrap_or("?")
+    JobStatus(code).name()
 }
 
 /// `NAME(code)`.
@@ -113,22 +321,32 @@ pub fn status(code: i64) -> String {
     format!("{}({code})", status_name(code))
 }
 
-/// Milliseconds since the epoch as UTC `YYYY-MM-DDTHH:MM:SSZ`.
+/// Milliseconds since the epoch as a time: local `YYYY-MM-DD HH:MM:SS` (the system time zone,
+/// `TZ` honoured), or with `--utc` RFC 3339 `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn time_ms(ms: i64) -> String {
-    format!(
-        "{}Z",
-        trainyard_api::time::utc_datetime(ms.div_euclid(1000))
-    )
+    format_time(ms, style().utc)
 }
 
-/// Milliseconds as `1h2m3s`.
-pub fn duration_ms(ms: i64) -> String {
-    let s = ms / 1000;
-    match s {
-        s if s >= 3600 => format!("{}h{}m{}s", s / 3600, s % 3600 / 60, s % 60),
-        s if s >= 60 => format!("{}m{}s", s / 60, s % 60),
-        s => format!("{s}s"),
+fn format_time(ms: i64, utc: bool) -> String {
+    let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
+        return ms.to_string();
+    };
+    if utc {
+        ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    } else {
+        ts.to_zoned_datetime(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string()
     }
+}
+
+/// Milliseconds as `1h2m3s` (whole seconds; jiff's compact friendly format).
+pub fn duration_ms(ms: i64) -> String {
+    use jiff::fmt::friendly::{Designator, Spacing, SpanPrinter};
+    const PRINTER: SpanPrinter = SpanPrinter::new()
+        .designator(Designator::Compact)
+        .spacing(Spacing::None);
+    PRINTER.duration_to_string(&jiff::SignedDuration::from_secs(ms / 1000))
 }
 
 #[cfg(test)]
@@ -136,11 +354,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tables_fit_without_wrapping() {
+        let mut t = Table::new(&[
+            "ID",
+            "NAME",
+            "VERSION",
+            "STATUS",
+            "CREATED",
+            "DURATION",
+            "DESCRIPTION",
+        ])
+        .status("STATUS")
+        .keep(&["ID", "VERSION", "STATUS", "CREATED", "DURATION"])
+        .prefer(&["NAME"]);
+        t.row(vec![
+            "4".into(),
+            "a-rather-long-job-name-for-a-sweep-over-learning-rates".into(),
+            "4".into(),
+            "COMPLETED(10)".into(),
+            "2026-11-25 21:35:31".into(),
+            "0s".into(),
+            "a description long enough that it cannot fit".into(),
+        ]);
+        let text = t.render_with(Style {
+            width: Some(80),
+            ..Style::default()
+        });
+        for line in text.lines() {
+            assert!(line.chars().count() <= 80, "{text}");
+        }
+        assert_eq!(text.lines().count(), 2, "{text}");
+    }
+
+    #[test]
     fn times() {
-        assert_eq!(time_ms(0), "1970-01-01T00:00:00Z");
-        assert_eq!(time_ms(1_700_000_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(format_time(0, true), "1970-01-01T00:00:00Z");
+        assert_eq!(format_time(1_700_000_000_000, true), "2023-11-14T22:13:20Z");
         assert_eq!(duration_ms(3_723_000), "1h2m3s");
+        assert_eq!(duration_ms(61_999), "1m1s");
+        assert_eq!(duration_ms(0), "0s");
         assert_eq!(status(10), "COMPLETED(10)");
         assert_eq!(status_name(99), "?");
+        assert_eq!(paint("FAILED(11)", true), "\x1b[31mFAILED(11)\x1b[0m");
+        assert_eq!(paint("FAILED(11)", false), "FAILED(11)");
     }
 }

@@ -13,11 +13,26 @@ async fn shutdown_signal() {
     tracing::info!("shutting down; running jobs keep running and are reattached on the next start");
 }
 
+/// The URL a client on this machine reaches a listener at (a wildcard address becomes loopback).
+fn client_url(scheme: &str, addr: std::net::SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        }
+        ip => ip,
+    };
+    format!("{scheme}://{}", std::net::SocketAddr::new(ip, addr.port()))
+}
+
 /// Loads the configuration (file < flags) and serves until SIGINT/SIGTERM.
 pub async fn serve(
     listen: Option<std::net::SocketAddr>,
     data_dir: Option<PathBuf>,
     config: Option<PathBuf>,
+    tls: Option<(PathBuf, PathBuf)>,
 ) -> anyhow::Result<()> {
     let config_path = config.or_else(|| {
         let base = std::env::var_os("XDG_CONFIG_HOME")
@@ -35,17 +50,35 @@ pub async fn serve(
     if data_dir.is_some() {
         cfg.data_dir = data_dir;
     }
+    if let Some((cert, key)) = tls {
+        cfg.tls = Some(trainyard_server::config::TlsConfig { cert, key });
+    }
     let exe = std::env::current_exe()?;
     let app = trainyard_server::build(cfg, exe).await?;
+    let listener = tokio::net::TcpListener::bind(app.listen).await?;
     if let Some(g) = &app.generated {
-        println!("Created project {} with token {}", g.project_id, g.token);
+        let url = client_url(app.scheme(), listener.local_addr()?);
         println!(
-            "(saved in {})",
-            app.data_dir.join("credentials.toml").display()
+            "# First start: created project {} with a token and an access key (saved in {}).\n\
+             # Paste these lines into a shell for the CLI and the Python SDK:\n\
+             export TRAINYARD_SERVER={url}\n\
+             export TRAINYARD_PROJECT={}\n\
+             export TRAINYARD_TOKEN={}\n\
+             export MODELARTS_ACCESS_KEY={}\n\
+             export MODELARTS_SECRET_KEY={}",
+            g.project_id,
+            app.data_dir.join("credentials.toml").display(),
+            g.project_id,
+            g.token,
+            g.access_key,
+            g.secret_key,
         );
     }
-    let listener = tokio::net::TcpListener::bind(app.listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, data_dir = %app.data_dir.display(), "trainyard listening");
+    tracing::info!(
+        url = %client_url(app.scheme(), listener.local_addr()?),
+        data_dir = %app.data_dir.display(),
+        "trainyard listening"
+    );
     trainyard_server::serve(app, listener, shutdown_signal()).await?;
     Ok(())
 }

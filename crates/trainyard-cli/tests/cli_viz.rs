@@ -256,6 +256,26 @@ async fn viz_commands_drive_a_real_tensorboard() {
         found.jobs.iter().map(|j| j.job_id).collect::<Vec<_>>(),
         vec![id]
     );
+    // Statuses by name too.
+    let by_name: VisualizationListResponse = run(
+        &srv,
+        &[
+            "viz",
+            "list",
+            "--search",
+            "cli",
+            "--status",
+            "running,killed",
+            "-o",
+            "json",
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(
+        by_name.jobs.iter().map(|j| j.job_id).collect::<Vec<_>>(),
+        vec![id]
+    );
 
     // get: JSON as VJ-03 (what the API answers), the table without the secret.
     let got: VisualizationDetails = run(&srv, &["viz", "get", &ids, "-o", "json"]).await.json();
@@ -450,13 +470,39 @@ async fn viz_refusals_usage_and_exit_codes() {
     run(&srv, &["viz", "list", "--order", "up"])
         .await
         .fails(2, "invalid value");
+    // Not a number: a name, and no job has it (1).
     run(&srv, &["viz", "get", "abc"])
         .await
-        .fails(2, "invalid value");
+        .fails(1, "no visualization job named 'abc'");
 
     // Unreachable server: exit 3.
     let closed = format!("http://127.0.0.1:{}", free_port());
     run_at(&closed, &srv.dir.path().join("home"), &["viz", "list"])
         .await
         .fails(3, "cannot reach the server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viz_job_without_flavor_reports_the_default_flavor_code() {
+    let specs = "[[specs]]\nspec_id = 5\nspec_code = \"modelarts.vm.cpu.4u\"\ncore = 4\ncpu = 4\nmax_num = 1\n\n\
+[[specs]]\nspec_id = 2\nspec_code = \"modelarts.vm.cpu.2u\"\ncore = 2\ncpu = 2\nmax_num = 1\n";
+    let srv = TestServer::start_bound(&format!("{specs}\n{}", viz_config(""))).await;
+    let r = srv
+        .api
+        .post(
+            "/visualization-jobs",
+            serde_json::json!({"job_name": "noflavor", "train_url": "/out/"}),
+        )
+        .await;
+    let id = r.assert_ok()["job_id"].as_i64().unwrap();
+    let d = srv.api.get(&format!("/visualization-jobs/{id}")).await;
+    assert_eq!(
+        d.assert_ok()["flavor"]["code"],
+        serde_json::json!("modelarts.vm.cpu.2u"),
+        "the CPU spec with the lowest id"
+    );
+    srv.api
+        .delete(&format!("/visualization-jobs/{id}"))
+        .await
+        .assert_ok();
 }

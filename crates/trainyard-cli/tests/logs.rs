@@ -183,3 +183,82 @@ async fn log_of_a_version_that_has_not_started_is_not_generated() {
             .assert_ok();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_shutdown_ends_open_log_streams_and_clients_resume_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, config_text(&dir.path().join("data"), "")).unwrap();
+    let port = free_port();
+    let mut server = ServerProcess::start(&config, port).await;
+    let storage = dir.path().join("data/obs").join(PROJECT);
+    // Prints a line, then waits for a file the test writes after the restart.
+    let go = dir.path().join("go");
+    let boot = format!(
+        "import os, time\nprint('before', flush=True)\nwhile not os.path.exists({go:?}):\n    time.sleep(0.05)\nprint('after', flush=True)\n",
+        go = go.display().to_string()
+    );
+    write_app(&storage, "streamer", &[("boot.py", &boot)]);
+    let (job, ver) = server
+        .api
+        .create_job("streamer", "streamer", json!({}))
+        .await;
+    server.api.wait_log(job, ver, "streamer.0", "before").await;
+
+    // A follower reads the first line; SIGTERM then stops the server promptly despite it.
+    let mut log = server
+        .api
+        .client()
+        .follow_log(job, ver, "streamer.0", 0)
+        .with_retries(40);
+    let first = tokio::time::timeout(Duration::from_secs(10), log.next_chunk())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(&first[..], b"before\n");
+    let reader = tokio::spawn(async move {
+        let mut rest = Vec::new();
+        while let Some(chunk) = log.next_chunk().await.unwrap() {
+            rest.extend_from_slice(&chunk);
+        }
+        (rest, log.reconnects())
+    });
+    let pid = nix::unistd::Pid::from_raw(server.child.id() as i32);
+    let stopped = std::time::Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let deadline = stopped + Duration::from_secs(5);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "graceful exit: {status:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server waited for the open log stream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The job keeps running; a new server takes over and the follower resumes where it was.
+    let server2 = ServerProcess::start(&config, port).await;
+    std::fs::write(&go, "").unwrap();
+    let (rest, reconnects) = tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&rest).starts_with("after\n"),
+        "nothing lost or repeated: {}",
+        String::from_utf8_lossy(&rest)
+    );
+    assert!(reconnects >= 1);
+    assert_eq!(
+        server2
+            .api
+            .wait_status(job, ver, &[10, 11], Duration::from_secs(30))
+            .await,
+        10
+    );
+    drop(server2);
+    kill_runs(&dir.path().join("data/runs"));
+}

@@ -1,5 +1,6 @@
 //! The Python SDK (`sdk/python`) against a real `trainyard serve`: a fresh virtualenv gets the
-//! package, pytest and the independent `huaweicloudsdkcore` signer from PyPI, then pytest runs
+//! package as a wheel built by `python -m build` (as users install it), pytest and the
+//! independent `huaweicloudsdkcore` signer from PyPI, then pytest runs
 //! `sdk/python/tests` with the endpoint and credentials in the environment. The server's log must
 //! not contain any secret afterwards.
 //!
@@ -77,13 +78,45 @@ async fn python_sdk_samples_against_a_real_server() {
     );
     let pip = venv.join("bin/pip");
     let root = repo_root();
+    // The package as users get it: a wheel built with `python -m build`, then pip-installed.
+    run(
+        Command::new(&pip).args(["install", "-q", "--disable-pip-version-check", "build"]),
+        "pip install build",
+    );
+    let wheels = dir.path().join("wheels");
+    run(
+        Command::new(venv.join("bin/python"))
+            .args(["-m", "build", "--wheel", "--outdir"])
+            .arg(&wheels)
+            .arg(root.join("sdk/python")),
+        "python -m build --wheel",
+    );
+    let wheel = std::fs::read_dir(&wheels)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .expect("a wheel");
+    let wheel_name = wheel.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        wheel_name.starts_with("trainyard_modelarts-0.1.0-py3-none-any"),
+        "{wheel_name}"
+    );
     run(
         Command::new(&pip)
             .args(["install", "-q", "--disable-pip-version-check"])
-            .arg(root.join("sdk/python"))
+            .arg(&wheel)
             .args(["pytest", "huaweicloudsdkcore"]),
         "pip install",
     );
+    // The tests import the installed package, not the source tree.
+    let where_from = run(
+        Command::new(venv.join("bin/python"))
+            .args(["-c", "import modelarts; print(modelarts.__file__)"])
+            .current_dir(dir.path()),
+        "import modelarts",
+    );
+    assert!(where_from.contains("site-packages"), "{where_from}");
 
     let out = Command::new(venv.join("bin/python"))
         .args([

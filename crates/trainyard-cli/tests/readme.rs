@@ -1,138 +1,287 @@
-//! The README's curl and CLI walk-throughs run as written against a fresh server on its defaults.
+//! Every code block of the README, in order, as written, twice, against `trainyard serve` on a
+//! fresh data directory (defaults: `$HOME/.local/share/trainyard` of a fresh `$HOME`).
+//!
+//! - `sh` blocks run verbatim, concatenated into one bash script, as a user pasting them into
+//!   one shell would (variables and `cd` carry over); `python` blocks run in that same script
+//!   with `python3` (the SDK's virtualenv, activated by the block before them).
+//! - The environment is what the quick start leaves: the `export` lines the first `serve`
+//!   printed are pasted (taken from its real output), `trainyard` is on `PATH`.
+//! - `toml` blocks are checked for what they are: configuration fragments through the server's
+//!   own parser and validation, the profile example through `trainyard profiles`.
+//! - `text` blocks are sample output: the first start's `export` lines must match them.
+//! - Blocks marked `<!-- readme-test: setup (...) -->` are the quick start the test performs
+//!   itself (starting the server) or the test command; any other unmarked block must run.
 
 mod common;
 
 use common::*;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-fn walkthrough() -> String {
-    block("<!-- walkthrough -->")
+#[derive(Debug)]
+struct Block {
+    lang: String,
+    body: String,
+    setup: bool,
+    line: usize,
 }
 
-/// The first `sh` block after `marker` in the README.
-fn block(marker: &str) -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let after = readme.split(marker).nth(1).expect("walkthrough marker");
-    let block = after.split("```sh\n").nth(1).expect("sh block");
-    block.split("\n```").next().unwrap().to_owned()
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readme_walkthrough_runs_as_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let port = free_port();
-    let server = ServerProcess::start_args(
-        &["--data-dir".as_ref(), data.as_os_str()],
-        &dir.path().join("server.log"),
-        port,
-    )
-    .await;
-    let script = dir.path().join("walkthrough.sh");
-    std::fs::write(&script, walkthrough()).unwrap();
-    let out = tokio::process::Command::new("bash")
-        .arg(&script)
-        .env("TRAINYARD_DATA_DIR", &data)
-        .env("TRAINYARD_URL", &server.api.base)
-        .output()
-        .await
+/// The fenced blocks of the README (indented fences inside list items included).
+fn blocks() -> Vec<Block> {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let mut out = Vec::new();
+    let mut lines = readme.lines().enumerate().peekable();
+    let mut previous = "";
+    while let Some((n, line)) = lines.next() {
+        let trimmed = line.trim_start();
+        if let Some(lang) = trimmed.strip_prefix("```") {
+            let indent = line.len() - trimmed.len();
+            let mut body = String::new();
+            for (_, l) in lines.by_ref() {
+                if l.trim_start().starts_with("```") {
+                    break;
+                }
+                body.push_str(l.get(indent..).unwrap_or(l.trim_start()));
+                body.push('\n');
+            }
+            let setup = previous.trim_start().starts_with("<!-- readme-test: setup");
+            out.push(Block {
+                lang: lang.trim().to_owned(),
+                body,
+                setup,
+                line: n + 1,
+            });
+            previous = "";
+            continue;
+        }
+        if !line.trim().is_empty() {
+            previous = line;
+        }
+    }
+    out
+}
+
+/// Starts `trainyard serve` with only `--listen`, everything else default under `home`; returns
+/// the process and what it printed on stdout (read once it answers /health).
+async fn serve(home: &Path, port: u16, stdout: &Path) -> std::process::Child {
+    let log = std::fs::File::create(stdout).unwrap();
+    let child = std::process::Command::new(bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("HOME", home)
+        .env_remove("TRAINYARD_DATA_DIR")
+        .env_remove("TRAINYARD_CONFIG")
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("XDG_CONFIG_HOME")
+        .stdout(log)
+        .stderr(std::fs::File::create(stdout.with_extension("stderr")).unwrap())
+        .spawn()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    kill_runs(&data.join("runs"));
-    assert!(
-        out.status.success(),
-        "walkthrough failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert!(stdout.contains("status 10"), "{stdout}");
-    assert!(
-        stdout.contains("[\"demo.0\", \"demo.1\"]") || stdout.contains("[\"demo.0\",\"demo.1\"]"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("rank 1 of 2"), "{stdout}");
-    assert!(stdout.contains("stopped version: status 12"), "{stdout}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readme_cli_walkthrough_runs_as_written() {
+async fn every_readme_block_runs_as_written_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    // TensorBoard where the server looks by default (DATA_DIR/tensorboard-venv), as the
-    // walk-through's preamble asks.
+    let home = dir.path().join("home");
+    let data = home.join(".local/share/trainyard");
     std::fs::create_dir_all(&data).unwrap();
+    // The CLI walk-through installs TensorBoard into DATA_DIR/tensorboard-venv; the copy CI
+    // installed stands in for the download (the script finds it and only checks it).
     let venv = tensorboard().parent().unwrap().parent().unwrap().to_owned();
     std::os::unix::fs::symlink(&venv, data.join("tensorboard-venv")).unwrap();
+
     let port = free_port();
-    let server = ServerProcess::start_args(
-        &["--data-dir".as_ref(), data.as_os_str()],
-        &dir.path().join("server.log"),
-        port,
-    )
-    .await;
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let script = dir.path().join("cli-walkthrough.sh");
-    std::fs::write(&script, block("<!-- cli-walkthrough -->")).unwrap();
+    let stdout_path = dir.path().join("serve.out");
+    let _server = Running(serve(&home, port, &stdout_path).await, data.join("runs"));
+    let printed = std::fs::read_to_string(&stdout_path).unwrap();
+    let exports: Vec<(String, String)> = printed
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let names: Vec<&str> = exports.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "TRAINYARD_SERVER",
+            "TRAINYARD_PROJECT",
+            "TRAINYARD_TOKEN",
+            "MODELARTS_ACCESS_KEY",
+            "MODELARTS_SECRET_KEY"
+        ],
+        "{printed}"
+    );
+    assert_eq!(exports[0].1, format!("http://127.0.0.1:{port}"));
+
+    let mut script = String::from("# generated from README.md by tests/readme.rs\n");
+    let mut ran = 0;
+    for b in blocks() {
+        if b.setup {
+            continue;
+        }
+        match b.lang.as_str() {
+            "sh" => script.push_str(&format!("# README.md line {}\n{}\n", b.line, b.body)),
+            "python" => script.push_str(&format!(
+                "# README.md line {}\npython3 - <<'README_PYTHON'\n{}README_PYTHON\n",
+                b.line, b.body
+            )),
+            "toml" if b.body.contains("[default]") => {
+                let file = dir.path().join("profiles-example.toml");
+                std::fs::write(&file, &b.body).unwrap();
+                let out = std::process::Command::new(bin())
+                    .args(["profiles", "-o", "json"])
+                    .env("TRAINYARD_PROFILE_FILE", &file)
+                    .output()
+                    .unwrap();
+                let text = String::from_utf8_lossy(&out.stdout);
+                assert!(
+                    out.status.success() && text.contains("\"lab\""),
+                    "profile example (line {}): {text}",
+                    b.line
+                );
+            }
+            "toml" => {
+                let cfg = trainyard_server::config::Config::from_toml(&b.body)
+                    .unwrap_or_else(|e| panic!("config block at README.md line {}: {e}", b.line));
+                cfg.validate()
+                    .unwrap_or_else(|e| panic!("config block at README.md line {}: {e}", b.line));
+            }
+            "text" => {
+                for line in b.body.lines() {
+                    let key = line.split('=').next().unwrap();
+                    assert!(
+                        printed.lines().any(|l| l.starts_with(&format!("{key}="))),
+                        "{line}: not printed: {printed}"
+                    );
+                }
+            }
+            "" => {} // plain text (the layout tree)
+            other => panic!(
+                "README.md line {}: a ```{other} block the test does not know how to run",
+                b.line
+            ),
+        }
+        ran += 1;
+    }
+    assert!(ran >= 8, "only {ran} blocks found");
+    let script_path = dir.path().join("readme.sh");
+    std::fs::write(&script_path, &script).unwrap();
+
     let bin_dir = bin().parent().unwrap().to_owned();
     let path = format!(
         "{}:{}",
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut cmd = tokio::process::Command::new("bash");
-    cmd.arg(&script)
-        .current_dir(&work)
-        .env("PATH", path)
-        .env("TRAINYARD_DATA_DIR", &data)
-        .env("TRAINYARD_URL", &server.api.base)
-        .env("XDG_CONFIG_HOME", dir.path().join("config"));
-    for k in [
-        "TRAINYARD_SERVER",
-        "TRAINYARD_PROJECT",
-        "TRAINYARD_TOKEN",
-        "TRAINYARD_PROFILE",
-        "TRAINYARD_PROFILE_FILE",
-    ] {
-        cmd.env_remove(k);
+    for round in 1..=2 {
+        let mut cmd = tokio::process::Command::new("bash");
+        cmd.arg(&script_path)
+            .current_dir(repo_root())
+            .env("PATH", &path)
+            .env("HOME", &home);
+        for (k, _) in std::env::vars() {
+            if k == "COLUMNS"
+                || k == "NO_COLOR"
+                || k.starts_with("TRAINYARD_")
+                || k.starts_with("MODELARTS_")
+                || k.starts_with("XDG_")
+                || k == "VIRTUAL_ENV"
+            {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in &exports {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            panic!("README run {round} failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        }
+        // The curl walk-through.
+        assert!(stdout.contains("status 10"), "{stdout}");
+        assert!(
+            stdout.contains("[\"demo.0\", \"demo.1\"]")
+                || stdout.contains("[\"demo.0\",\"demo.1\"]"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("rank 1 of 2"), "{stdout}");
+        assert!(stdout.contains("stopped version: status 12"), "{stdout}");
+        // The CLI walk-through.
+        assert!(
+            stdout.contains("[0] rank 0 of 2 args ['--lr=0.01']"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("[1] rank 1 of 2 args ['--lr=0.01']"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("cli-demo") && stdout.contains("COMPLETED"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("\nrank 1 of 2 args"),
+            "logs --worker 1 prints unprefixed lines: {stdout}"
+        );
+        assert!(stdout.contains("cli-long ended (exit 1)"), "{stdout}");
+        assert!(stdout.contains("deleted job"), "{stdout}");
+        assert!(
+            stdout.contains("cli-tb") && stdout.contains("/trainyard/out/cli-demo/"),
+            "viz list: {stdout}"
+        );
+        assert!(stdout.contains("TensorBoard UI: HTTP 200"), "{stdout}");
+        assert!(stdout.contains("TensorBoard runs: ["), "{stdout}");
+        assert!(
+            stdout.contains("stopped: KILLED") && stdout.contains("deleted visualization job"),
+            "{stdout}"
+        );
+        assert!(
+            stderr.contains("RUNNING") && stderr.contains("KILLED"),
+            "{stderr}"
+        );
+        // The server's log, redirected to a file, carries no terminal colour codes.
+        let serve_log = std::fs::read_to_string(stdout_path.with_extension("stderr")).unwrap();
+        assert!(
+            serve_log.contains("trainyard listening") && !serve_log.contains('\x1b'),
+            "{serve_log}"
+        );
+        // Login and the SDK sample (AK/SK of the first start).
+        assert!(stderr.contains("saved as profile 'default'"), "{stderr}");
+        assert!(
+            stdout.contains("'is_success': True"),
+            "SDK sample: {stdout}"
+        );
     }
-    let out = cmd.output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    kill_runs(&data.join("runs"));
-    assert!(
-        out.status.success(),
-        "cli walkthrough failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert!(
-        stdout.contains("[0] rank 0 of 2 args ['--lr=0.01']"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("[1] rank 1 of 2 args ['--lr=0.01']"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("cli-demo") && stdout.contains("COMPLETED(10)"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("\nrank 1 of 2 args"),
-        "logs --worker 1 prints unprefixed lines: {stdout}"
-    );
-    assert!(stdout.contains("cli-long ended (exit 1)"), "{stdout}");
-    assert!(stdout.contains("deleted job"), "{stdout}");
-    assert!(
-        stdout.contains("cli-tb") && stdout.contains("/trainyard/out/cli-demo/"),
-        "viz list: {stdout}"
-    );
-    assert!(stdout.contains("TensorBoard UI: HTTP 200"), "{stdout}");
-    assert!(stdout.contains("TensorBoard runs: ["), "{stdout}");
-    assert!(
-        stdout.contains("stopped: KILLED(12)") && stdout.contains("deleted visualization job"),
-        "{stdout}"
-    );
-    assert!(
-        stderr.contains("RUNNING(8)") && stderr.contains("KILLED(12)"),
-        "{stderr}"
-    );
+}
+
+/// The server and the runs it started end with the test, whatever its outcome.
+struct Running(std::process::Child, PathBuf);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        kill_runs(&self.1);
+    }
 }

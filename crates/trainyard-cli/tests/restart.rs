@@ -229,7 +229,10 @@ async fn queued_jobs_survive_a_restart_and_start_in_order() {
 /// Starts `trainyard serve --data-dir <data>` with captured stdout, waits for /health, then
 /// stops it with SIGTERM and returns its stdout (graceful shutdown: exit status 0).
 async fn serve_once(data: &std::path::Path) -> String {
-    let port = free_port();
+    serve_once_on(data, free_port()).await
+}
+
+async fn serve_once_on(data: &std::path::Path, port: u16) -> String {
     let child = std::process::Command::new(bin())
         .args([
             "serve",
@@ -271,7 +274,8 @@ async fn serve_once(data: &std::path::Path) -> String {
 async fn first_start_creates_credentials_once() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let stdout = serve_once(&data).await;
+    let port = free_port();
+    let stdout = serve_once_on(&data, port).await;
     let creds = data.join("credentials.toml");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
@@ -286,10 +290,21 @@ async fn first_start_creates_credentials_once() {
         stdout.contains(&parsed.id) && stdout.contains(&parsed.token),
         "{stdout}"
     );
+    // Ready-to-paste lines for the CLI and the SDK, the AK/SK pair saved beside the token.
+    for line in [
+        format!("export TRAINYARD_SERVER=http://127.0.0.1:{port}\n"),
+        format!("export TRAINYARD_PROJECT={}\n", parsed.id),
+        format!("export TRAINYARD_TOKEN={}\n", parsed.token),
+        format!("export MODELARTS_ACCESS_KEY={}\n", parsed.ak),
+        format!("export MODELARTS_SECRET_KEY={}", parsed.sk),
+    ] {
+        assert!(stdout.contains(&line), "{line:?} missing: {stdout}");
+    }
+    assert!(parsed.ak.len() == 20 && parsed.sk.len() == 40, "{text}");
 
     // A second start reuses them and prints nothing new.
     let stdout = serve_once(&data).await;
-    assert!(!stdout.contains("Created project"), "{stdout}");
+    assert!(!stdout.contains("export "), "{stdout}");
     assert_eq!(std::fs::read_to_string(&creds).unwrap(), text);
 }
 
@@ -298,6 +313,8 @@ mod toml_like {
     pub struct File {
         pub id: String,
         pub token: String,
+        pub ak: String,
+        pub sk: String,
     }
     pub fn parse(text: &str) -> File {
         let grab = |key: &str| {
@@ -310,6 +327,8 @@ mod toml_like {
         File {
             id: grab("id"),
             token: grab("tokens"),
+            ak: grab("ak "),
+            sk: grab("sk "),
         }
     }
 }

@@ -58,11 +58,13 @@
 mod error;
 mod logs;
 pub mod query;
+mod sign;
 mod upload;
 
 pub use error::{Error, Result};
 pub use logs::LogFollower;
-pub use upload::pack_dir;
+pub use sign::AccessKey;
+pub use upload::{pack_dir, upload_entries, UploadEntry, IGNORE_FILE};
 
 use query::{AlgorithmQuery, ConfigListQuery, JobListQuery, LogQuery, PageQuery, VizListQuery};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -102,6 +104,7 @@ pub struct Client {
     base: String,
     project: String,
     token: Option<String>,
+    access_key: Option<AccessKey>,
 }
 
 impl Client {
@@ -123,7 +126,16 @@ impl Client {
             base,
             project: project.into(),
             token,
+            access_key: None,
         }
+    }
+
+    /// Signs every request with an access key pair (AK/SK, `SDK-HMAC-SHA256`) instead of
+    /// sending a token.
+    pub fn with_access_key(mut self, key: AccessKey) -> Self {
+        self.token = None;
+        self.access_key = Some(key);
+        self
     }
 
     /// The server's base URL.
@@ -163,7 +175,15 @@ impl Client {
 
     /// Sends `req` and returns the response if its status is a success, else the API error.
     async fn send_raw(&self, req: RequestBuilder) -> Result<reqwest::Response> {
-        let resp = req.send().await.map_err(|e| self.transport(e))?;
+        let mut request = req.build().map_err(Error::Transport)?;
+        if let Some(key) = &self.access_key {
+            sign::sign(&mut request, key);
+        }
+        let resp = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| self.transport(e))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -498,9 +518,19 @@ impl Client {
         self.send(req).await
     }
 
+    /// Removes the storage folder `remote` (trainyard extension), e.g. the upload of a submit
+    /// whose job the server then refused. A folder that is not there is no error.
+    pub async fn delete_upload(&self, remote: &str) -> Result<Success> {
+        let req = self
+            .request(Method::DELETE, UPLOAD_PATH)
+            .query(&[("path", remote)]);
+        self.send(req).await
+    }
+
     /// Uploads the local folder `dir` to the storage folder `remote`, replacing what was there
-    /// in one step. Symlinks are sent as symlinks; the server refuses those leading out of
-    /// the tree, paths with `..`, and archives over its size limit, leaving nothing behind.
+    /// in one step; `.git`, virtual environments and ignored files stay home (see
+    /// [`upload_entries`]). Symlinks are sent as symlinks; the server refuses those leading out
+    /// of the tree, paths with `..`, and archives over its size limit, leaving nothing behind.
     pub async fn upload_dir(&self, dir: &Path, remote: &str) -> Result<UploadResponse> {
         let dir = dir.to_owned();
         let archive = tokio::task::spawn_blocking(move || pack_dir(&dir))

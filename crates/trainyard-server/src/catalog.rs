@@ -167,7 +167,17 @@ impl Catalog {
         self.specs.iter().find(|s| s.spec_id == id)
     }
 
-    /// Spec by code.
+    /// The flavor a visualization job gets when it names none: the CPU spec with the lowest
+    /// id (the smallest by the default catalog's order), else the first spec.
+    pub fn default_viz_flavor(&self) -> Option<&SpecConfig> {
+        self.specs
+            .iter()
+            .filter(|s| s.gpu_num == 0)
+            .min_by_key(|s| s.spec_id)
+            .or_else(|| self.specs.first())
+    }
+
+    /// The spec with this code.
     pub fn spec_by_code(&self, code: &str) -> Option<&SpecConfig> {
         self.specs
             .iter()

@@ -34,6 +34,18 @@ pub struct Config {
     /// Resource pools (`pool_id`): where jobs run. None configured: every job runs locally and
     /// any `pool_id` is accepted.
     pub pools: Vec<PoolConfig>,
+    /// HTTPS: certificate chain and key (PEM); none = plain HTTP.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[tls]`: serve HTTPS with this certificate chain and private key (PEM files).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first (PEM).
+    pub cert: PathBuf,
+    /// Private key of the leaf (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// Which backend a pool runs its jobs on.

@@ -1,19 +1,32 @@
-//! First start without configured projects: one generated project and token, kept in
-//! `DATA_DIR/credentials.toml` (mode 0600) and reused on later starts.
+//! First start without configured projects: one generated project with a token and an AK/SK
+//! pair, kept in `DATA_DIR/credentials.toml` (mode 0600) and reused on later starts.
 
-use crate::config::ProjectConfig;
+use crate::config::{AccessKeyConfig, ProjectConfig};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Credentials created on this start.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Generated {
     /// Project id.
     pub project_id: String,
     /// Token.
     pub token: String,
+    /// Access key id of the generated AK/SK pair.
+    pub access_key: String,
+    /// Secret key of the generated AK/SK pair.
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for Generated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generated")
+            .field("project_id", &self.project_id)
+            .field("access_key", &self.access_key)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -38,10 +51,17 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<(Vec<ProjectConfig>, O
     let generated = Generated {
         project_id: random_hex(16),
         token: random_hex(24),
+        access_key: random_hex(10).to_uppercase(),
+        secret_key: random_hex(20),
     };
     let project = ProjectConfig {
         id: generated.project_id.clone(),
         tokens: vec![generated.token.clone()],
+        access_keys: vec![AccessKeyConfig {
+            ak: generated.access_key.clone(),
+            sk: Some(generated.secret_key.clone()),
+            sk_file: None,
+        }],
         ..Default::default()
     };
     let text = toml::to_string(&File {

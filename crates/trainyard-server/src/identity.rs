@@ -4,7 +4,7 @@
 use crate::config::{read_secret, ConfigError, ProjectConfig};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// Lifetime of an issued token (api.md §1.4: 24 hours).
 pub const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -207,25 +207,24 @@ fn random_token() -> String {
     hex::encode(buf)
 }
 
-/// Constant-time equality.
+/// Equality in time independent of where the inputs differ (`subtle`).
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 /// RFC 3339 UTC with milliseconds, e.g. `2024-01-02T03:04:05.000000Z` (IAM's format).
 pub fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    format!(
-        "{}.{:06}Z",
-        trainyard_api::time::utc_datetime(d.as_secs() as i64),
-        d.subsec_micros()
-    )
+    jiff::Timestamp::try_from(t)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Config;
+    use std::time::UNIX_EPOCH;
 
     fn identity() -> Identity {
         let c = Config::from_toml(

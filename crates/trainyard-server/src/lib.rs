@@ -9,6 +9,7 @@ pub mod identity;
 pub mod service;
 pub mod state;
 pub mod storage;
+pub mod tls;
 pub mod util;
 
 use crate::catalog::Catalog;
@@ -36,6 +37,19 @@ pub struct App {
     pub generated: Option<credentials::Generated>,
     /// The data directory in use.
     pub data_dir: PathBuf,
+    /// HTTPS acceptor when `[tls]` is configured.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl App {
+    /// `https` when serving TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
 }
 
 /// Errors building the server.
@@ -44,6 +58,9 @@ pub enum BuildError {
     /// Bad configuration.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// The `[tls]` certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// Database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] trainyard_store::Error),
@@ -108,6 +125,10 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     let executor = Executor::start(run_ctx.clone(), gpus)
         .await
         .map_err(|e| BuildError::Recover(e.to_string()))?;
+    let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+    if tls.is_some() && config.viz.public_base.is_none() {
+        config.viz.public_base = Some(format!("https://{}", config.listen()));
+    }
     let viz_ctx = service::viz::VizContext::new(
         &config.viz,
         &data_dir,
@@ -154,6 +175,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         rate_limits: Arc::new(rate_limits),
         max_body: config.max_body_bytes.unwrap_or(1 << 20),
         proxy: Arc::new(trainyard_viz::proxy::Proxy::new()),
+        shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
     };
     let router = http::router(state.clone());
     Ok(App {
@@ -162,6 +184,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         listen: config.listen(),
         generated,
         data_dir,
+        tls,
     })
 }
 
@@ -186,10 +209,22 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let svc = tower::util::MapRequestLayer::new(http::normalize_path).layer(app.router);
-    axum::serve(
-        listener,
-        axum::ServiceExt::<Request>::into_make_service(svc),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    // The signal also ends open log streams, which would otherwise hold the graceful shutdown
+    // until their versions end.
+    let stop = app.state.shutdown.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stop.send_replace(true);
+    };
+    match app.tls {
+        Some(acceptor) => tls::serve(listener, acceptor, svc, shutdown).await,
+        None => {
+            axum::serve(
+                listener,
+                axum::ServiceExt::<Request>::into_make_service(svc),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+        }
+    }
 }

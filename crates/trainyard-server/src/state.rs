@@ -16,4 +16,6 @@ pub struct AppState {
     pub max_body: usize,
     /// Client of the visualization proxy.
     pub proxy: Arc<trainyard_viz::proxy::Proxy<axum::body::Body>>,
+    /// Turns `true` when the server starts shutting down; long responses (log streams) end.
+    pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
 }

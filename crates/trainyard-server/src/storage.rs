@@ -100,6 +100,26 @@ impl Storage {
         }
     }
 
+    /// Removes the folder `dest` (nothing there is fine): moved aside under the same lock as
+    /// [`Storage::replace_tree`], so a version being created sees the whole tree or none, then
+    /// deleted. Blocking.
+    pub fn remove_tree(&self, dest: &Path) -> io::Result<()> {
+        let aside = self.staging_dir()?;
+        let gone = aside.join("removed");
+        {
+            let _exclusive = self.swap.write().unwrap_or_else(|e| e.into_inner());
+            match std::fs::symlink_metadata(dest) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+                Ok(meta) if !meta.is_dir() => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a folder"))
+                }
+                Ok(_) => std::fs::rename(dest, &gone)?,
+            }
+        }
+        std::fs::remove_dir_all(&aside)
+    }
+
     /// The folder of a project (created if missing).
     pub fn project_root(&self, project: &str) -> io::Result<PathBuf> {
         let dir = self.root.join(project);

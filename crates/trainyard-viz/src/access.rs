@@ -17,12 +17,16 @@ pub fn cookie_name(id: i64) -> String {
 }
 
 /// The `Set-Cookie` value for job `id`, scoped to `path` (the job's public path, with a
-/// trailing slash).
-pub fn set_cookie(id: i64, secret: &str, path: &str) -> String {
-    format!(
-        "{}={secret}; Path={path}; HttpOnly; SameSite=Lax",
-        cookie_name(id)
-    )
+/// trailing slash); `secure` when the UI is served over HTTPS, so the browser never sends it
+/// in clear.
+pub fn set_cookie(id: i64, secret: &str, path: &str, secure: bool) -> String {
+    cookie::Cookie::build((cookie_name(id), secret))
+        .path(path)
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .secure(secure)
+        .build()
+        .to_string()
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -31,19 +35,15 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name_raw() == Some(name))
+        .and_then(|c| c.value_raw())
 }
 
 /// Compares secrets in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    subtle::ConstantTimeEq::ct_eq(a.as_bytes(), b.as_bytes()).into()
 }
 
 /// Splits the secret out of a query string: `(secret, the rest of the query)`.
@@ -95,6 +95,15 @@ mod tests {
             (Some("s".into()), None)
         );
         assert_eq!(new_secret().len(), 32);
-        assert!(set_cookie(7, "s", "/p/").contains("HttpOnly; SameSite=Lax"));
+        let plain = set_cookie(7, "s", "/p/", false);
+        assert!(plain.starts_with("trainyard_viz_7=s;"), "{plain}");
+        assert!(
+            plain.contains("Path=/p/")
+                && plain.contains("HttpOnly")
+                && plain.contains("SameSite=Lax"),
+            "{plain}"
+        );
+        assert!(!plain.contains("Secure"), "{plain}");
+        assert!(set_cookie(7, "s", "/p/", true).contains("Secure"));
     }
 }

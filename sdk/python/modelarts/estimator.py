@@ -1,6 +1,7 @@
 """``Estimator`` (training jobs, versions, configurations, specs/engines, logs) and
 ``VisualizationJob``, as the ModelArts SDK documents them, over trainyard's REST API."""
 
+import datetime
 import io
 import os
 import random
@@ -14,6 +15,27 @@ from modelarts.local import LocalTrainingJob
 
 #: Statuses after which a version no longer changes (statuses-and-errors.md §1).
 TERMINAL_STATUSES = frozenset([0, 3, 5, 6, 10, 11, 12, 13, 14, 16, 17, 20, 21, 22])
+
+#: Status names by code (statuses-and-errors.md §1).
+STATUS_NAMES = ["UNKNOWN", "INIT", "IMAGE_CREATING", "IMAGE_FAILED", "SUBMIT_TRYING", "SUBMIT_FAILED",
+                "DELETE_FAILED", "WAITING", "RUNNING", "KILLING", "COMPLETED", "FAILED", "KILLED", "CANCELED",
+                "LOST", "SCALING", "SUBMIT_MODEL_FAILED", "DEPLOY_SERVICE_FAILED", "CHECK_INIT", "CHECK_RUNNING",
+                "CHECK_RUNNING_COMPLETED", "CHECK_FAILED", "MOUNT_FAILED"]
+
+#: Largest byte window of one TJ-12 call.
+LOG_WINDOW = 2048
+
+
+def status_name(code):
+    """``RUNNING`` for 8; ``?`` for an undocumented code."""
+    return STATUS_NAMES[code] if isinstance(code, int) and 0 <= code < len(STATUS_NAMES) else "?"
+
+
+def to_datetime(ms):
+    """Milliseconds since the epoch (the API's timestamps) as an aware UTC ``datetime``."""
+    if ms is None or ms == "":
+        return None
+    return datetime.datetime.fromtimestamp(int(ms) / 1000.0, tz=datetime.timezone.utc)
 
 #: Seconds between status polls of ``wait=True``.
 POLL_INTERVAL = float(os.environ.get("MODELARTS_POLL_INTERVAL", "1"))
@@ -49,11 +71,24 @@ def _config_sort(session, sort_by, kwargs):
     return {k: CONFIG_SORT_KEYS.get(v, v) for k, v in query.items()}
 
 
+def _cell(row, column):
+    value = row.get(column, "")
+    if column == "create_time" and isinstance(value, int):
+        return to_datetime(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    if column == "status" and isinstance(value, int):
+        return "%s(%d)" % (status_name(value), value)
+    if column == "service_url":
+        # The URL's access secret is a credential: tables leave it out.
+        return str(value).split("?")[0]
+    return str(value)
+
+
 def _show(rows, columns):
-    widths = [max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns]
+    cells = [[_cell(r, c) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
-    for r in rows:
-        print("  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(columns, widths)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
 
 
 def _data_args(inputs, dataset_id, dataset_version_id, data_source=None, required=True):
@@ -130,18 +165,59 @@ class _JobOperations(object):
         self._need("job_id")
         return self.session.call("DELETE", "/training-jobs/%s" % self.job_id)
 
-    def wait(self, timeout=None):
-        """Polls TJ-03 until the version reaches a terminal status; returns the info dict."""
+    def wait(self, timeout=None, logs=True):
+        """Polls TJ-03 until the version reaches a terminal status and returns the info dict.
+        Prints each status change and, with ``logs`` (as SageMaker's ``logs=True``), every
+        worker's new log lines as they come (``[i] `` prefixed when there are several)."""
         deadline = None if timeout is None else time.time() + timeout
+        last = None
+        offsets, partial = {}, {}
         while True:
             info = self.get_job_info()
-            if info.get("is_success") is False or info.get("status") in TERMINAL_STATUSES:
+            status = info.get("status")
+            if logs and info.get("is_success") is not False:
+                self._print_new_log_lines(info, offsets, partial)
+            if info.get("is_success") is not False and status != last:
+                print("job %s version %s: %s(%s)" % (info.get("job_name") or self.job_id, self.version_id,
+                                                      status_name(status), status), flush=True)
+                last = status
+            if info.get("is_success") is False or status in TERMINAL_STATUSES:
                 self.status = info.get("status", getattr(self, "status", None))
+                if logs:
+                    for index, rest in sorted(partial.items()):
+                        if rest:
+                            print(self._prefix(info, index) + rest, flush=True)
                 return info
             if deadline is not None and time.time() > deadline:
                 raise TimeoutError("job %s version %s still in status %s" % (self.job_id, self.version_id,
                                                                               info.get("status")))
             time.sleep(POLL_INTERVAL)
+
+    @staticmethod
+    def _prefix(info, index):
+        return "[%d] " % index if (info.get("worker_server_num") or 1) > 1 else ""
+
+    def _print_new_log_lines(self, info, offsets, partial):
+        """Prints the complete lines each worker log gained since the last call (TJ-12 byte
+        windows from the offset reached so far)."""
+        name = info.get("job_name")
+        if not name:
+            return
+        for index in range(max(1, info.get("worker_server_num") or 1)):
+            log_file = "%s.%d" % (name, index)
+            while True:
+                page = self.get_job_log(log_file, start_byte=offsets.get(index, 0), offset=LOG_WINDOW)
+                content = page.get("content") or "" if page.get("is_success") is not False else ""
+                if not content:
+                    break
+                offsets[index] = offsets.get(index, 0) + len(content.encode("utf-8"))
+                text = partial.get(index, "") + content
+                lines = text.split("\n")
+                partial[index] = lines.pop()
+                for line in lines:
+                    print(self._prefix(info, index) + line, flush=True)
+                if len(content.encode("utf-8")) < LOG_WINDOW:
+                    break
 
 
 class TrainingJob(_JobOperations):
@@ -322,9 +398,10 @@ class Estimator(_JobOperations):
                           version_name=created.get("version_name"), status=created.get("status"),
                           create_time=created.get("create_time"), resource_id=created.get("resource_id"))
         if wait:
-            info = job.wait()
+            info = job.wait(logs=True)
             if info.get("status") != 10:
-                print("training job %s ended in status %s; see job.get_job_log(...)" % (job_name, info.get("status")))
+                print("training job %s ended in status %s(%s); see job.get_job_log(...)" % (
+                    job_name, status_name(info.get("status")), info.get("status")))
         return job
 
     @staticmethod
@@ -370,7 +447,7 @@ class Estimator(_JobOperations):
         versions = info.get("versions", [])
         objs = [TrainingJob(self.session, self.job_id, v.get("version_id"), job_name=info.get("job_name"),
                             version_name=v.get("version_name"), status=v.get("status"),
-                            create_time=v.get("create_time")) for v in versions]
+                            create_time=to_datetime(v.get("create_time"))) for v in versions]
         if is_show:
             _show(versions, ["version_id", "version_name", "status", "create_time", "duration"])
         return objs
@@ -407,7 +484,7 @@ class Estimator(_JobOperations):
         if is_show:
             _show(configs, ["config_name", "config_desc", "engine_name", "create_time"])
         return [JobConfig(modelarts_session, c["config_name"], config_desc=c.get("config_desc"),
-                          create_time=c.get("create_time")) for c in configs]
+                          create_time=to_datetime(c.get("create_time"))) for c in configs]
 
     def get_job_configs_info(self):
         """TC-05."""
@@ -519,7 +596,7 @@ class VisualizationJob(object):
         if is_show:
             _show(jobs, ["job_id", "job_name", "status", "create_time", "service_url"])
         return [VisualizationJob(modelarts_session, j["job_id"], job_name=j.get("job_name"), status=j.get("status"),
-                                 create_time=j.get("create_time"), is_success=True,
+                                 create_time=to_datetime(j.get("create_time")), is_success=True,
                                  service_url=j.get("service_url")) for j in jobs]
 
     def get_visualization_job_info(self):

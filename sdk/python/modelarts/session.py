@@ -9,11 +9,13 @@ Authentication modes (ModelArts SDK):
   token from ``POST {iam_endpoint}/v3/auth/tokens`` (renewed before its 24 h run out).
 * Token: ``Session(token=..., project_id=...)``.
 * ``Session()``: credentials from the environment (``MODELARTS_ACCESS_KEY`` +
-  ``MODELARTS_SECRET_KEY``, or ``MODELARTS_TOKEN``; with ``MODELARTS_PROJECT_ID``), as in a
-  notebook. Without any, only local training works.
+  ``MODELARTS_SECRET_KEY``, or ``MODELARTS_TOKEN``, else trainyard's ``TRAINYARD_TOKEN``; with
+  ``MODELARTS_PROJECT_ID``, else ``TRAINYARD_PROJECT``), as in a notebook. Without any, only
+  local training works.
 
 Endpoint: ``Session(..., endpoint=...)``, else ``Session.set_endpoint(modelarts_endpoint=...)``,
-else ``$MODELARTS_ENDPOINT``, else ``http://127.0.0.1:8600``. The IAM endpoint: ``iam_endpoint``
+else ``$MODELARTS_ENDPOINT``, else ``$TRAINYARD_SERVER`` (the variable the ``trainyard`` CLI
+reads), else ``http://127.0.0.1:8600``. The IAM endpoint: ``iam_endpoint``
 argument, ``set_endpoint(iam_endpoint=...)``, ``$MODELARTS_IAM_ENDPOINT``, else the ModelArts one.
 """
 
@@ -62,7 +64,7 @@ class Session(object):
     def __init__(self, account=None, username=None, password=None, access_key=None, secret_key=None,
                  project_id=None, region_name=None, token=None, endpoint=None, iam_endpoint=None, timeout=60):
         self.endpoint = (endpoint or self._endpoints.get("modelarts") or _env("MODELARTS_ENDPOINT")
-                         or DEFAULT_ENDPOINT).rstrip("/")
+                         or _env("TRAINYARD_SERVER") or DEFAULT_ENDPOINT).rstrip("/")
         self.iam_endpoint = (iam_endpoint or self._endpoints.get("iam") or _env("MODELARTS_IAM_ENDPOINT")
                              or self.endpoint).rstrip("/")
         self.region_name = region_name or self._endpoints.get("region") or _env("MODELARTS_REGION_NAME")
@@ -92,11 +94,11 @@ class Session(object):
             self.auth_mode = "token"
         elif _env("MODELARTS_ACCESS_KEY") and _env("MODELARTS_SECRET_KEY"):
             self.access_key, self._secret_key = _env("MODELARTS_ACCESS_KEY"), _env("MODELARTS_SECRET_KEY")
-            self.project_id = project_id or _env("MODELARTS_PROJECT_ID")
+            self.project_id = project_id or _env("MODELARTS_PROJECT_ID") or _env("TRAINYARD_PROJECT")
             self.auth_mode = "aksk"
-        elif _env("MODELARTS_TOKEN"):
-            self._token = _env("MODELARTS_TOKEN")
-            self.project_id = project_id or _env("MODELARTS_PROJECT_ID")
+        elif _env("MODELARTS_TOKEN") or _env("TRAINYARD_TOKEN"):
+            self._token = _env("MODELARTS_TOKEN") or _env("TRAINYARD_TOKEN")
+            self.project_id = project_id or _env("MODELARTS_PROJECT_ID") or _env("TRAINYARD_PROJECT")
             self.auth_mode = "token"
         else:
             self.auth_mode = None

@@ -84,5 +84,9 @@ def test_fit_from_local_code_dir_trains_the_built_in_example(session, tmp_path):
     assert "epoch" in job_log["content"].lower(), job_log
     info = job_instance.get_job_info()
     assert info["app_url"].startswith("/sdk-code/local_code_job-")
+    uploaded = STORAGE / info["app_url"].strip("/")
+    assert (uploaded / "train.py").is_file()
     assert (STORAGE / "bucket/output/local-code/model.json").is_file()
     job_instance.delete_job()
+    # Deleting the job removes the code the SDK uploaded for it.
+    assert not uploaded.exists()

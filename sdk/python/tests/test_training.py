@@ -131,3 +131,33 @@ def test_bad_run_configuration_is_refused_client_side(session):
         estimator(session, train_instance_type='modelarts.vm.none').fit(inputs='/bucket/data/train/')
     with pytest.raises(ValueError):
         estimator(session).fit(inputs='/x/', dataset_id='a', dataset_version_id='b')
+
+
+def test_fit_wait_prints_status_changes_and_the_log(session, capsys):
+    job = estimator(session).fit(inputs='/bucket/data/train/', wait=True, job_name='printed_job')
+    out = capsys.readouterr().out
+    assert job.status == COMPLETED
+    assert "job printed_job version %s: COMPLETED(10)" % job.version_id in out, out
+    assert "boot.py running rank 0" in out and "boot.py done" in out, out
+    assert out.index("boot.py done") < out.index("COMPLETED(10)"), out
+    # wait() on a handle prints the same; logs=False only the status.
+    job.wait(logs=False)
+    again = capsys.readouterr().out
+    assert "COMPLETED(10)" in again and "boot.py" not in again, again
+
+    # Object lists carry datetimes; their tables show times, not milliseconds.
+    import datetime
+    versions = Estimator(modelarts_session=session, job_id=job.job_id).get_job_version_object_list(is_show=True)
+    table = capsys.readouterr().out
+    assert isinstance(versions[0].create_time, datetime.datetime) and versions[0].create_time.tzinfo is not None
+    assert versions[0].create_time.year >= 2024
+    assert "COMPLETED(10)" in table and str(job.create_time) not in table, table
+    assert Estimator.delete_job_by_id(modelarts_session=session, job_id=str(job.job_id))["is_success"]
+
+
+def test_reprs_show_no_secret(session, account_session):
+    import os
+    for obj in (session, account_session):
+        text = repr(obj)
+        assert os.environ["TRAINYARD_SK"] not in text and os.environ["TRAINYARD_PASSWORD"] not in text, text
+        assert "secret_key" not in text and "_password" not in text, text

@@ -42,7 +42,7 @@ def test_create_info_update_restart_delete(session):
     assert gone["is_success"] is False and gone["error_msg"]
 
 
-def test_three_ways_of_stopping(session):
+def test_three_ways_of_stopping(session, capsys):
     job = VisualizationJob(modelarts_session=session)
     created = [job.create_visualization_job(train_url=events_dir("s%d" % i), job_name='viz-stop-%d' % i)
                for i in range(3)]
@@ -58,6 +58,11 @@ def test_three_ways_of_stopping(session):
     # 3. The object from the object list.
     listed = VisualizationJob.get_visualization_job_object_list(modelarts_session=session, search_content='viz-stop-2')
     assert [j.job_name for j in listed] == ['viz-stop-2']
+    # Datetimes in object lists; the access secret of service_url in no table or repr.
+    import datetime
+    assert isinstance(listed[0].create_time, datetime.datetime)
+    secret = listed[0].service_url.split("trainyard_secret=")[1]
+    assert secret not in capsys.readouterr().out and secret not in repr(listed[0])
     assert listed[0].stop_visualization_job()["is_success"] is True
     for c in created:
         wait_until(lambda: status_of(session, c.job_id) in STOPPED, what="viz stopped")

@@ -24,7 +24,7 @@ fn read_body(file: &Path) -> Result<ConfigRequest, CliError> {
 fn done(out: Output, resp: &Success, what: String) -> Result<(), CliError> {
     match out {
         Output::Json => output::json(resp),
-        Output::Table => output::stdout(format!("{what}\n").as_bytes()),
+        Output::Table | Output::Wide => output::stdout(format!("{what}\n").as_bytes()),
     }
 }
 
@@ -44,7 +44,8 @@ pub async fn run(client: &Client, out: Output, cmd: ConfigsCommand) -> Result<()
                     configs,
                 });
             }
-            let mut t = Table::new(&["NAME", "ENGINE", "CREATED", "DESCRIPTION"]);
+            let mut t =
+                Table::new(&["NAME", "ENGINE", "CREATED", "DESCRIPTION"]).keep(&["CREATED"]);
             for c in &configs {
                 t.row(vec![
                     c.config_name.clone(),

@@ -1,6 +1,6 @@
 //! Streaming worker logs and showing status changes while a version runs.
 
-use crate::output::{self, status};
+use crate::output::{self, paint, status};
 use crate::CliError;
 use bytes::Bytes;
 use std::io::IsTerminal;
@@ -89,32 +89,154 @@ pub async fn watch(
     timeout: Duration,
 ) -> Result<VersionInfo, CliError> {
     let tty = std::io::stderr().is_terminal();
+    let colour = output::style().color_err;
     let start = Instant::now();
     let v = client
         .wait_version(job, version, timeout, |v| {
+            let shown = paint(&status(v.status), colour);
             if tty {
                 eprintln!(
-                    "[{:>6.1}s] job {job} version {version}: {}",
+                    "[{:>6.1}s] job {job} version {version}: {shown}",
                     start.elapsed().as_secs_f64(),
-                    status(v.status)
                 );
             } else {
-                eprintln!("job {job} version {version}: {}", status(v.status));
+                eprintln!("job {job} version {version}: {shown}");
             }
         })
         .await?;
     Ok(v)
 }
 
-/// Exit status of a finished version: success only for COMPLETED.
-pub fn outcome(v: &VersionInfo, job: i64) -> Result<(), CliError> {
+/// Lines of each worker's log shown when a version did not complete.
+const FAILURE_TAIL: i64 = 10;
+
+/// Exit status of a finished version: success only for COMPLETED. Otherwise the error names
+/// the worker that failed, its exit code or signal, and the last lines of its log.
+pub async fn outcome(client: &Client, v: &VersionInfo, job: i64) -> Result<(), CliError> {
     if v.status == trainyard_api::JobStatus::COMPLETED.0 {
-        Ok(())
-    } else {
-        Err(CliError::Failed(format!(
-            "job {job} version {} ended {}",
-            v.version_id,
-            status(v.status)
-        )))
+        return Ok(());
     }
+    let mut text = format!(
+        "job {job} version {} ended {}",
+        v.version_id,
+        status(v.status)
+    );
+    if let Some(report) = failure_report(client, v, job).await {
+        text.push_str(&report);
+    }
+    Err(CliError::Failed(text))
+}
+
+/// `: worker I exited with code N` and the tail of that worker's log (or of worker 0 when no
+/// worker failed by itself: stopped, lost, refused at start). Best effort: `None` when the
+/// logs cannot be read.
+async fn failure_report(client: &Client, v: &VersionInfo, job: i64) -> Option<String> {
+    let name = v.job_name.clone()?;
+    let mut tails = Vec::new();
+    for i in 0..v.worker_server_num.max(1) {
+        let file = format!("{name}.{i}");
+        let q = trainyard_client::query::LogQuery {
+            log_file: file.clone(),
+            lines: Some(FAILURE_TAIL),
+            ..Default::default()
+        };
+        if let Ok(page) = client.read_log(job, v.version_id, &q).await {
+            tails.push((i, file, page.content));
+        }
+    }
+    // The shim ends each worker's log with `[trainyard] worker I exited with code N` or
+    // `... killed by signal S`, and writes `[trainyard] worker I failed; stopping this worker`
+    // into the logs of the siblings it stops: that names the culprit; else the first nonzero.
+    let exit_of = |i: i64, content: &str| {
+        content.lines().rev().find_map(|l| {
+            let rest = l.strip_prefix(&format!("[trainyard] worker {i} "))?;
+            let bad = rest.starts_with("killed by signal")
+                || rest
+                    .strip_prefix("exited with code ")
+                    .is_some_and(|c| c.trim() != "0");
+            bad.then(|| rest.to_owned())
+        })
+    };
+    let culprit = tails.iter().find_map(|(_, _, content)| {
+        content.lines().find_map(|l| {
+            l.strip_prefix("[trainyard] worker ")?
+                .strip_suffix(" failed; stopping this worker")?
+                .parse::<i64>()
+                .ok()
+        })
+    });
+    let failed = tails
+        .iter()
+        .filter(|(i, _, _)| culprit.is_none_or(|c| c == *i))
+        .find_map(|(i, file, content)| {
+            exit_of(*i, content).map(|rest| (file.clone(), rest, content.clone()))
+        });
+    let (file, what, content) = match failed {
+        Some((file, rest, content)) => {
+            let worker = file.rsplit('.').next().unwrap_or("?").to_owned();
+            (file, format!(": worker {worker} {rest}"), content)
+        }
+        None => {
+            let (_, file, content) = tails.into_iter().next()?;
+            (file, String::new(), content)
+        }
+    };
+    let mut out = what;
+    let lines: Vec<&str> = content.lines().collect();
+    if !lines.is_empty() {
+        out.push_str(&format!("\nlast lines of {file}:"));
+        for l in lines {
+            out.push_str(&format!("\n  {l}"));
+        }
+    }
+    Some(out)
+}
+
+/// How long after a first Ctrl-C a second one stops the version.
+const SECOND_INTERRUPT: Duration = Duration::from_secs(2);
+
+/// `--follow`: every worker's log (prefixed by worker index) and the status changes until the
+/// version ends, then its outcome. Ctrl-C detaches, saying the job keeps running and how to stop
+/// it or re-attach; a second Ctrl-C within 2 s stops the version.
+pub async fn follow_version(
+    client: &Client,
+    job: i64,
+    version: i64,
+    name: &str,
+    workers: i64,
+) -> Result<(), CliError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|e| CliError::Failed(format!("cannot watch for Ctrl-C: {e}")))?;
+    let files = (0..workers.max(1) as usize)
+        .map(|i| (i, format!("{name}.{i}")))
+        .collect();
+    let both = async {
+        tokio::join!(
+            stream_logs(client, job, version, files, true, true),
+            watch(client, job, version, FOREVER)
+        )
+    };
+    let (logs, finished) = tokio::select! {
+        both = both => both,
+        _ = interrupt.recv() => {
+            eprintln!(
+                "\ndetached: job {job} version {version} keeps running.\n  \
+                 stop it:    trainyard jobs stop {job} --version {version}\n  \
+                 re-attach:  trainyard jobs logs {job} --version {version} --follow\n\
+                 (Ctrl-C again within {}s stops it now)",
+                SECOND_INTERRUPT.as_secs()
+            );
+            return match tokio::time::timeout(SECOND_INTERRUPT, interrupt.recv()).await {
+                Ok(_) => {
+                    client.stop_version(job, version, None).await?;
+                    eprintln!("stopping job {job} version {version}");
+                    Err(CliError::Interrupted)
+                }
+                Err(_) => Err(CliError::Interrupted),
+            };
+        }
+    };
+    logs?;
+    outcome(client, &finished?, job).await
 }

@@ -1,13 +1,19 @@
 //! `trainyard jobs ...` (TJ-01..TJ-12 and the extensions).
 
 use super::follow::{self, FOREVER};
-use crate::cli::{JobsCommand, LogsArgs, Output, SubmitArgs, VersionArg};
+use crate::cli::{JobsCommand, JobsListArgs, LogsArgs, Output, RerunArgs, SubmitArgs, VersionArg};
+use std::path::Path;
+use trainyard_api::training::CreateVersionRequest;
+use trainyard_client::UploadEntry;
+
+/// Where `submit` uploads code by default (the server removes `PREFIX/NAME/` with job NAME).
+const CLI_CODE_PREFIX: &str = "/trainyard/code/";
 use crate::output::{self, status, Table};
 use crate::CliError;
 use std::process::ExitCode;
 use std::time::Duration;
 use trainyard_api::training::{
-    CreateJobRequest, Flavor, JobConfig, JobListResponse, Parameter, Success, VersionInfo,
+    CreateJobRequest, JobConfig, JobListResponse, Parameter, Success, VersionInfo,
     VersionListResponse,
 };
 use trainyard_client::query::{JobListQuery, LogQuery, PageQuery};
@@ -17,24 +23,21 @@ use trainyard_client::Client;
 pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitCode, CliError> {
     match cmd {
         JobsCommand::Submit(args) => submit(client, out, args).await?,
-        JobsCommand::List {
-            status,
-            search,
-            page,
-            per_page,
-        } => list(client, out, status, search, page, per_page).await?,
+        JobsCommand::List(args) => list(client, out, args).await?,
         JobsCommand::Get { job, version } => {
+            let job = job_id(client, &job).await?;
             let v = client
                 .get_version(job, version_of(client, job, &version).await?)
                 .await?;
             show_version(out, &v)?;
         }
-        JobsCommand::Versions { job } => versions(client, out, job).await?,
+        JobsCommand::Versions { job } => versions(client, out, job_id(client, &job).await?).await?,
         JobsCommand::Stop {
             job,
             version,
             grace,
         } => {
+            let job = job_id(client, &job).await?;
             let version = version_of(client, job, &version).await?;
             let resp = client.stop_version(job, version, grace).await?;
             done(out, &resp, format!("stopping job {job} version {version}"))?;
@@ -43,10 +46,12 @@ pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitC
             job,
             version: Some(version),
         } => {
+            let job = job_id(client, &job).await?;
             let resp = client.delete_version(job, version).await?;
             done(out, &resp, format!("deleted job {job} version {version}"))?;
         }
         JobsCommand::Delete { job, version: None } => {
+            let job = job_id(client, &job).await?;
             let resp = client.delete_job(job).await?;
             done(out, &resp, format!("deleted job {job}"))?;
         }
@@ -56,6 +61,7 @@ pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitC
             version,
             timeout,
         } => {
+            let job = job_id(client, &job).await?;
             let version = version_of(client, job, &version).await?;
             let v = follow::watch(
                 client,
@@ -65,9 +71,11 @@ pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitC
             )
             .await?;
             show_version(out, &v)?;
-            follow::outcome(&v, job)?;
+            follow::outcome(client, &v, job).await?;
         }
+        JobsCommand::Rerun(args) => rerun(client, out, args).await?,
         JobsCommand::DescribeUpdate { job, description } => {
+            let job = job_id(client, &job).await?;
             let resp = client.update_job_description(job, &description).await?;
             done(out, &resp, format!("updated the description of job {job}"))?;
         }
@@ -75,10 +83,37 @@ pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+/// A job given by id or by name (names are unique within a project).
+pub async fn job_id(client: &Client, text: &str) -> Result<i64, CliError> {
+    if let Ok(id) = text.trim().parse::<i64>() {
+        return Ok(id);
+    }
+    job_named(client, text).await?.ok_or_else(|| {
+        CliError::Failed(format!("no job named '{text}' (see `trainyard jobs list`)"))
+    })
+}
+
+/// The id of the job named exactly `name`, if any.
+async fn job_named(client: &Client, name: &str) -> Result<Option<i64>, CliError> {
+    let query = JobListQuery {
+        search_content: Some(name.to_owned()),
+        page: Some(1),
+        per_page: Some(1000),
+        ..Default::default()
+    };
+    Ok(client
+        .list_jobs(&query)
+        .await?
+        .jobs
+        .iter()
+        .find(|j| j.job_name == name)
+        .map(|j| j.job_id))
+}
+
 fn done(out: Output, resp: &Success, what: String) -> Result<(), CliError> {
     match out {
         Output::Json => output::json(resp),
-        Output::Table => output::stdout(format!("{what}\n").as_bytes()),
+        Output::Table | Output::Wide => output::stdout(format!("{what}\n").as_bytes()),
     }
 }
 
@@ -127,77 +162,234 @@ fn parameters(raw: &[String]) -> Result<Vec<Parameter>, CliError> {
         .collect()
 }
 
-/// The create request of `submit`, with the code already at `remote`.
-fn submit_request(
-    args: &SubmitArgs,
-    name: &str,
-    remote: &str,
-) -> Result<CreateJobRequest, CliError> {
-    let boot = args.boot.trim_start_matches("./").trim_start_matches('/');
-    if boot.is_empty() || boot.split('/').any(|p| p == "..") {
+/// The boot file given to `submit`, checked to be a file inside the folder.
+fn boot_path(dir: &Path, boot: &str) -> Result<String, CliError> {
+    let rel = boot.trim_start_matches("./").trim_start_matches('/');
+    if rel.is_empty() || rel.split('/').any(|p| p == "..") {
         return Err(CliError::Usage(format!(
-            "--boot {}: must be a file inside the folder",
-            args.boot
+            "--boot {boot}: must be a file inside the folder"
         )));
     }
-    if !args.dir.join(boot).is_file() {
+    if !dir.join(rel).is_file() {
         return Err(CliError::Usage(format!(
-            "--boot {}: no such file in {}",
-            args.boot,
-            args.dir.display()
+            "--boot {boot}: no such file in {}",
+            dir.display()
         )));
     }
-    let (spec_id, flavor) = match args.spec.trim().parse::<i64>() {
-        Ok(id) => (Some(id), None),
-        Err(_) => (
-            None,
-            Some(Flavor {
-                code: Some(args.spec.trim().to_owned()),
-            }),
-        ),
-    };
-    let params = parameters(&args.params)?;
-    Ok(CreateJobRequest {
-        job_name: Some(name.to_owned()),
-        job_desc: args.desc.clone(),
-        config: Some(JobConfig {
-            worker_server_num: Some(args.workers),
-            app_url: Some(remote.to_owned()),
-            boot_file_url: Some(format!("{remote}{boot}")),
-            parameter: (!params.is_empty()).then_some(params),
-            data_url: Some(args.data.clone()),
-            spec_id,
-            flavor,
-            engine_id: args.engine,
-            train_url: Some(
-                args.train_url
-                    .clone()
-                    .unwrap_or_else(|| format!("/trainyard/out/{name}/")),
-            ),
-            ..Default::default()
-        }),
-        workspace_id: None,
-    })
+    Ok(rel.to_owned())
+}
+
+/// The spec `text` names (code or id), checked against RS-01 with the worker count; an unknown
+/// spec is refused with the valid codes.
+async fn check_spec(client: &Client, text: &str, workers: i64) -> Result<i64, CliError> {
+    let specs = client.resource_specs().await?.specs;
+    let text = text.trim();
+    let spec = specs
+        .iter()
+        .find(|s| s.spec_code == text || text.parse::<i64>().is_ok_and(|id| id == s.spec_id))
+        .ok_or_else(|| {
+            let valid: Vec<String> = specs
+                .iter()
+                .map(|s| format!("{} (id {})", s.spec_code, s.spec_id))
+                .collect();
+            CliError::Usage(format!(
+                "--spec {text}: no such spec; valid specs: {}",
+                valid.join(", ")
+            ))
+        })?;
+    if workers > spec.max_num {
+        return Err(CliError::Usage(format!(
+            "--workers {workers}: spec {} allows at most {} workers",
+            spec.spec_code, spec.max_num
+        )));
+    }
+    Ok(spec.spec_id)
+}
+
+/// The engine id, checked against RS-02.
+async fn check_engine(client: &Client, id: i64) -> Result<(), CliError> {
+    let engines = client.ai_engines().await?.engines;
+    if engines.iter().any(|e| e.engine_id == id) {
+        return Ok(());
+    }
+    let valid: Vec<String> = engines
+        .iter()
+        .map(|e| format!("{} ({} {})", e.engine_id, e.engine_name, e.engine_version))
+        .collect();
+    Err(CliError::Usage(format!(
+        "--engine {id}: no such engine; valid engines: {}",
+        valid.join(", ")
+    )))
+}
+
+/// Job names as the server takes them: 1-64 letters, digits, `-` and `_`.
+fn check_name(name: &str) -> Result<(), CliError> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(CliError::Usage(format!(
+            "--name {name}: 1-64 letters, digits, '-' or '_'"
+        )));
+    }
+    Ok(())
 }
 
 async fn submit(client: &Client, out: Output, args: SubmitArgs) -> Result<(), CliError> {
-    let name = args.name.clone().unwrap_or_else(|| default_name(&args.dir));
+    // Everything is checked before anything is uploaded, so a refused submit leaves nothing.
+    let stored = match &args.config {
+        Some(name) => Some(client.get_config(name).await?),
+        None => None,
+    };
+    let name = match (&args.name, &args.dir, &stored) {
+        (Some(n), _, _) => n.clone(),
+        (None, Some(dir), _) => default_name(dir),
+        (None, None, Some(c)) => default_name(Path::new(&c.config_name)),
+        (None, None, None) => {
+            return Err(CliError::Usage(
+                "give DIR --boot FILE or --config NAME".into(),
+            ))
+        }
+    };
+    check_name(&name)?;
+    let params = parameters(&args.params)?;
+    let workers = args
+        .workers
+        .or(stored.as_ref().and_then(|c| c.worker_server_num))
+        .unwrap_or(1);
+    let spec_text = match (&args.spec, stored.as_ref().and_then(|c| c.spec_id)) {
+        (Some(s), _) => s.clone(),
+        (None, Some(id)) => id.to_string(),
+        (None, None) => "1".to_owned(),
+    };
+    let spec_id = check_spec(client, &spec_text, workers).await?;
+    let engine_id = match args.engine.or(stored.as_ref().and_then(|c| c.engine_id)) {
+        Some(id) => {
+            check_engine(client, id).await?;
+            Some(id)
+        }
+        // The API's default engine is 1 (TensorFlow 1.4, python2.7 by name); the CLI runs plain
+        // Python code, so it asks for the server's Python engine when there is one.
+        None => client
+            .ai_engines()
+            .await?
+            .engines
+            .iter()
+            .find(|e| e.engine_name == "Python")
+            .map(|e| e.engine_id),
+    };
+    if job_named(client, &name).await?.is_some() {
+        return Err(CliError::Usage(format!(
+            "a job named '{name}' exists: pick another --name, or `trainyard jobs rerun {name}` for a new version"
+        )));
+    }
     let mut remote = args
         .remote
         .clone()
-        .unwrap_or_else(|| format!("/trainyard/code/{name}/"));
+        .unwrap_or_else(|| format!("{}{name}/", CLI_CODE_PREFIX));
     if !remote.ends_with('/') {
         remote.push('/');
     }
-    let req = submit_request(&args, &name, &remote)?;
-    let up = client.upload_dir(&args.dir, &remote).await?;
-    eprintln!(
-        "uploaded {} ({} files, {} bytes) to {remote}",
-        args.dir.display(),
-        up.files,
-        up.bytes
-    );
-    let created = client.create_job(&req).await?;
+    // The code: a local folder to upload, else what the configuration names in storage.
+    let (app_url, boot_file_url, upload) = match (&args.dir, &args.boot, &stored) {
+        (Some(dir), Some(boot), _) => {
+            let rel = boot_path(dir, boot)?;
+            let entries = trainyard_client::upload_entries(dir)?;
+            (
+                remote.clone(),
+                format!("{remote}{rel}"),
+                Some((dir.clone(), entries)),
+            )
+        }
+        (Some(_), None, _) => return Err(CliError::Usage("DIR needs --boot FILE".into())),
+        (None, _, Some(c)) => (
+            c.app_url.clone().unwrap_or_default(),
+            c.boot_file_url.clone().unwrap_or_default(),
+            None,
+        ),
+        (None, _, None) => {
+            return Err(CliError::Usage(
+                "give DIR --boot FILE or --config NAME".into(),
+            ))
+        }
+    };
+    let mut parameter = stored
+        .as_ref()
+        .map(|c| c.parameter.clone())
+        .unwrap_or_default();
+    merge_params(&mut parameter, params);
+    let req = CreateJobRequest {
+        job_name: Some(name.clone()),
+        job_desc: args
+            .desc
+            .clone()
+            .or(stored.as_ref().map(|c| c.config_desc.clone())),
+        config: Some(JobConfig {
+            worker_server_num: Some(workers),
+            app_url: Some(app_url),
+            boot_file_url: Some(boot_file_url),
+            parameter: (!parameter.is_empty()).then_some(parameter),
+            data_url: Some(
+                args.data
+                    .clone()
+                    .or(stored.as_ref().and_then(|c| c.data_url.clone()))
+                    .unwrap_or_else(|| "/data/".to_owned()),
+            ),
+            spec_id: Some(spec_id),
+            engine_id,
+            train_url: Some(
+                args.train_url
+                    .clone()
+                    .or(stored.as_ref().and_then(|c| c.train_url.clone()))
+                    .unwrap_or_else(|| format!("/trainyard/out/{name}/")),
+            ),
+            log_url: stored.as_ref().and_then(|c| c.log_url.clone()),
+            model_id: stored.as_ref().and_then(|c| c.model_id),
+            ..Default::default()
+        }),
+        workspace_id: None,
+    };
+    if args.dry_run {
+        if let Some((dir, entries)) = &upload {
+            let files: Vec<&UploadEntry> = entries.iter().filter(|e| !e.is_dir).collect();
+            eprintln!(
+                "dry run: would upload {} files from {} to {remote}:",
+                files.len(),
+                dir.display()
+            );
+            for e in files {
+                eprintln!("  {}", e.path.display());
+            }
+        }
+        eprintln!("dry run: the request is valid; nothing was uploaded or created");
+        return match out {
+            Output::Json => output::json(&req),
+            Output::Table | Output::Wide => Ok(()),
+        };
+    }
+    if let Some((dir, _)) = &upload {
+        let up = client.upload_dir(dir, &remote).await?;
+        eprintln!(
+            "uploaded {} ({} files, {} bytes) to {remote}",
+            dir.display(),
+            up.files,
+            up.bytes
+        );
+    }
+    let created = match client.create_job(&req).await {
+        Ok(created) => created,
+        Err(e) => {
+            // The server refused after all (e.g. a quota): take the upload back.
+            if upload.is_some() {
+                if let Err(cleanup) = client.delete_upload(&remote).await {
+                    eprintln!("warning: could not remove the upload at {remote}: {cleanup}");
+                }
+            }
+            return Err(e.into());
+        }
+    };
     let version = created.version_id.ok_or_else(|| {
         CliError::Failed(format!(
             "job {} was created without a version",
@@ -207,7 +399,7 @@ async fn submit(client: &Client, out: Output, args: SubmitArgs) -> Result<(), Cl
     if !args.follow {
         return match out {
             Output::Json => output::json(&created),
-            Output::Table => output::stdout(
+            Output::Table | Output::Wide => output::stdout(
                 format!(
                     "submitted job {} ({}) version {version}: {}\n",
                     created.job_id,
@@ -222,49 +414,129 @@ async fn submit(client: &Client, out: Output, args: SubmitArgs) -> Result<(), Cl
         "submitted job {} ({}) version {version}",
         created.job_id, created.job_name
     );
-    let job = created.job_id;
-    let files = (0..args.workers.max(1) as usize)
-        .map(|i| (i, format!("{name}.{i}")))
-        .collect();
-    let (logs, finished) = tokio::join!(
-        follow::stream_logs(client, job, version, files, true, true),
-        follow::watch(client, job, version, FOREVER),
-    );
-    logs?;
-    follow::outcome(&finished?, job)
+    follow::follow_version(client, created.job_id, version, &name, workers).await
 }
 
-async fn list(
-    client: &Client,
-    out: Output,
-    status_filter: Option<i64>,
-    search: Option<String>,
-    page: Option<i64>,
-    per_page: i64,
-) -> Result<(), CliError> {
+/// Sets `changes` in `params`: an existing label gets the new value, a new one is appended.
+fn merge_params(params: &mut Vec<Parameter>, changes: Vec<Parameter>) {
+    for c in changes {
+        match params.iter_mut().find(|p| p.label == c.label) {
+            Some(p) => p.value = c.value,
+            None => params.push(c),
+        }
+    }
+}
+
+/// `jobs rerun`: a new version from the latest (or a given) one, with changes.
+async fn rerun(client: &Client, out: Output, args: RerunArgs) -> Result<(), CliError> {
+    let job = job_id(client, &args.job).await?;
+    let base = match args.version {
+        Some(v) => client.get_version(job, v).await?,
+        None => client.latest_version(job).await?,
+    };
+    let mut parameter = base.parameter.clone();
+    merge_params(&mut parameter, parameters(&args.params)?);
+    let workers = args.workers.unwrap_or(base.worker_server_num);
+    let req = CreateVersionRequest {
+        job_desc: args.desc.clone(),
+        config: Some(JobConfig {
+            worker_server_num: Some(workers),
+            app_url: base.app_url.clone(),
+            boot_file_url: base.boot_file_url.clone(),
+            parameter: (!parameter.is_empty()).then_some(parameter),
+            data_url: base.data_url.clone(),
+            dataset_id: base.dataset_id.clone(),
+            dataset_version_id: base.dataset_version_id.clone(),
+            data_source: base.data_source.clone(),
+            spec_id: base.spec_id,
+            pool_id: base.pool_id.clone(),
+            engine_id: base.engine_id,
+            model_id: base.model_id,
+            train_url: base.train_url.clone(),
+            log_url: base.log_url.clone(),
+            user_image_url: base.user_image_url.clone(),
+            user_command: base.user_command.clone(),
+            volumes: base.volumes.clone(),
+            pre_version_id: Some(base.version_id),
+            ..Default::default()
+        }),
+    };
+    let created = client.create_version(job, &req).await?;
+    let version = created
+        .version_id
+        .ok_or_else(|| CliError::Failed(format!("job {job}: no version was created")))?;
+    if !args.follow {
+        return match out {
+            Output::Json => output::json(&created),
+            Output::Table | Output::Wide => output::stdout(
+                format!(
+                    "job {job} version {version} (from version {}): {}\n",
+                    base.version_id,
+                    status(created.status)
+                )
+                .as_bytes(),
+            ),
+        };
+    }
+    eprintln!(
+        "job {job} version {version} (from version {})",
+        base.version_id
+    );
+    let name = base
+        .job_name
+        .clone()
+        .unwrap_or_else(|| created.job_name.clone());
+    follow::follow_version(client, job, version, &name, workers).await
+}
+
+/// The jobs `args` select, in their order.
+async fn fetch_jobs(client: &Client, args: &JobsListArgs) -> Result<JobListResponse, CliError> {
     let query = JobListQuery {
-        status: status_filter,
-        search_content: search,
-        page,
-        per_page: Some(per_page),
+        status: args.status,
+        search_content: args.search.clone(),
+        sort_by: Some(args.sort_by.clone()),
+        order: Some(args.order.clone()),
         ..Default::default()
     };
-    let resp = if page.is_some() {
-        client.list_jobs(&query).await?
-    } else {
-        let first = client
-            .list_jobs(&JobListQuery {
-                page: Some(1),
-                per_page: Some(1),
-                ..query.clone()
-            })
-            .await?;
-        let jobs = client.list_all_jobs(&query).await?;
-        JobListResponse { jobs, ..first }
-    };
-    if out == Output::Json {
-        return output::json(&resp);
+    if args.page.is_some() || args.per_page.is_some() {
+        let q = JobListQuery {
+            page: Some(args.page.unwrap_or(1)),
+            per_page: Some(args.per_page.unwrap_or(10)),
+            ..query
+        };
+        let mut resp = client.list_jobs(&q).await?;
+        if let Some(limit) = args.limit {
+            resp.jobs.truncate(limit as usize);
+        }
+        return Ok(resp);
     }
+    match args.limit {
+        Some(limit) if limit <= 1000 => {
+            let q = JobListQuery {
+                page: Some(1),
+                per_page: Some(i64::from(limit)),
+                ..query
+            };
+            client.list_jobs(&q).await.map_err(Into::into)
+        }
+        limit => {
+            let first = client
+                .list_jobs(&JobListQuery {
+                    page: Some(1),
+                    per_page: Some(1),
+                    ..query.clone()
+                })
+                .await?;
+            let mut jobs = client.list_all_jobs(&query).await?;
+            if let Some(limit) = limit {
+                jobs.truncate(limit as usize);
+            }
+            Ok(JobListResponse { jobs, ..first })
+        }
+    }
+}
+
+fn jobs_table(resp: &JobListResponse) -> Table {
     let mut t = Table::new(&[
         "ID",
         "NAME",
@@ -273,7 +545,11 @@ async fn list(
         "CREATED",
         "DURATION",
         "DESCRIPTION",
-    ]);
+        "VERSIONS",
+    ])
+    .extra(&["VERSIONS"])
+    .status("STATUS")
+    .keep(&["ID", "VERSION", "STATUS", "CREATED", "DURATION"]);
     for j in &resp.jobs {
         t.row(vec![
             j.job_id.to_string(),
@@ -283,9 +559,60 @@ async fn list(
             output::time_ms(j.create_time),
             output::duration_ms(j.duration),
             j.job_desc.clone(),
+            j.version_count.to_string(),
         ]);
     }
-    t.print()
+    t
+}
+
+async fn list(client: &Client, out: Output, args: JobsListArgs) -> Result<(), CliError> {
+    if !args.watch {
+        let resp = fetch_jobs(client, &args).await?;
+        if out == Output::Json {
+            return output::json(&resp);
+        }
+        output::stdout(jobs_table(&resp).render().as_bytes())?;
+        if (resp.jobs.len() as i64) < resp.job_total_count && args.page.is_none() {
+            eprintln!("{} of {} jobs", resp.jobs.len(), resp.job_total_count);
+        }
+        return Ok(());
+    }
+    // --watch: redraw until Ctrl-C; on a terminal the screen is cleared first, else each
+    // snapshot follows the last, separated by a blank line.
+    let clear = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let interval = Duration::from_secs_f64(args.interval.clamp(0.1, 3600.0));
+    let mut first = true;
+    // One listener for the whole loop, so a Ctrl-C during a fetch is not lost.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| CliError::Failed(format!("cannot watch for Ctrl-C: {e}")))?;
+    loop {
+        let resp = tokio::select! {
+            _ = interrupt.recv() => return Ok(()),
+            resp = fetch_jobs(client, &args) => resp?,
+        };
+        let body = match out {
+            Output::Json => format!(
+                "{}\n",
+                serde_json::to_string(&resp).map_err(|e| CliError::Failed(e.to_string()))?
+            ),
+            Output::Table | Output::Wide => jobs_table(&resp).render(),
+        };
+        let text = match (clear, first) {
+            (true, _) => format!("\x1b[H\x1b[2J{}\n{body}", output::time_ms(now_ms())),
+            (false, true) => body,
+            (false, false) => format!("\n{body}"),
+        };
+        output::stdout(text.as_bytes())?;
+        first = false;
+        tokio::select! {
+            _ = interrupt.recv() => return Ok(()),
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
 }
 
 async fn versions(client: &Client, out: Output, job: i64) -> Result<(), CliError> {
@@ -305,7 +632,10 @@ async fn versions(client: &Client, out: Output, job: i64) -> Result<(), CliError
     }
     let mut t = Table::new(&[
         "VERSION", "NAME", "STATUS", "WORKERS", "SPEC", "CREATED", "DURATION",
-    ]);
+    ])
+    .status("STATUS")
+    .keep(&["VERSION", "STATUS", "CREATED", "DURATION"])
+    .prefer(&["NAME"]);
     for v in &resp.versions {
         t.row(vec![
             v.version_id.to_string(),
@@ -361,13 +691,13 @@ fn show_version(out: Output, v: &VersionInfo) -> Result<(), CliError> {
 }
 
 async fn logs(client: &Client, out: Output, args: LogsArgs) -> Result<(), CliError> {
-    let job = args.job;
+    let job = job_id(client, &args.job).await?;
     let version = version_of(client, job, &args.version).await?;
     if args.list {
         let names = client.log_file_names(job, version).await?;
         return match out {
             Output::Json => output::json(&names),
-            Output::Table => output::stdout(
+            Output::Table | Output::Wide => output::stdout(
                 names
                     .log_file_list
                     .iter()

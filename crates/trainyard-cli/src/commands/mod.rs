@@ -4,6 +4,7 @@ mod catalog;
 mod configs;
 mod follow;
 mod jobs;
+mod login;
 mod viz;
 
 use crate::cli::{Command, Global};
@@ -12,10 +13,44 @@ use crate::CliError;
 use std::process::ExitCode;
 use trainyard_client::Client;
 
+/// A client for `server`; refuses URLs that are not http(s). An access key signs requests.
+pub fn client(
+    server: &str,
+    project: &str,
+    token: Option<String>,
+    access_key: Option<trainyard_client::AccessKey>,
+) -> Result<Client, CliError> {
+    if !(server.starts_with("http://") || server.starts_with("https://")) {
+        return Err(CliError::Usage(format!(
+            "--server {server}: expected an http:// or https:// URL"
+        )));
+    }
+    let client = Client::new(server, project, token);
+    Ok(match access_key {
+        Some(key) => client.with_access_key(key),
+        None => client,
+    })
+}
+
 /// Runs a client command.
 pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError> {
+    crate::output::init(global);
+    match command {
+        Command::Login(args) => {
+            return login::login(global, args).await.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Profiles => {
+            return login::profiles(global, global.output).map(|()| ExitCode::SUCCESS)
+        }
+        _ => {}
+    }
     let settings = profile::settings(global)?;
-    let client = Client::new(settings.server, settings.project, settings.token);
+    let client = client(
+        &settings.server,
+        &settings.project,
+        settings.token,
+        settings.access_key,
+    )?;
     let out = global.output;
     match command {
         Command::Jobs(cmd) => jobs::run(&client, out, cmd).await,
@@ -32,7 +67,10 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError
         Command::Algorithms => catalog::algorithms(&client, out)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Serve { .. }
+        Command::Login(_)
+        | Command::Profiles
+        | Command::Man { .. }
+        | Command::Serve { .. }
         | Command::Shim { .. }
         | Command::SlurmTask { .. }
         | Command::Completions { .. } => Err(CliError::Usage("not a client command".into())),

@@ -39,11 +39,16 @@ pub async fn run(client: &Client, out: Output, cmd: VizCommand) -> Result<ExitCo
             list(client, out, query).await?;
         }
         VizCommand::Get { id } => {
+            let id = viz_id(client, &id).await?;
             let details = client.get_viz(id).await?;
             show(out, &details)?;
         }
-        VizCommand::Open { id, browser } => open(client, out, id, browser).await?,
+        VizCommand::Open { id, browser } => {
+            let id = viz_id(client, &id).await?;
+            open(client, out, id, browser).await?
+        }
         VizCommand::Stop { id, wait } => {
+            let id = viz_id(client, &id).await?;
             let resp = client.stop_viz(id).await?;
             if wait {
                 let job = watch(client, id, &[], FOREVER).await?;
@@ -58,6 +63,7 @@ pub async fn run(client: &Client, out: Output, cmd: VizCommand) -> Result<ExitCo
             done(out, &resp, format!("stopping visualization job {id}"))?;
         }
         VizCommand::Restart { id, wait, timeout } => {
+            let id = viz_id(client, &id).await?;
             let resp = client.restart_viz(id).await?;
             if wait {
                 let job = wait_running(client, id, timeout).await?;
@@ -72,10 +78,12 @@ pub async fn run(client: &Client, out: Output, cmd: VizCommand) -> Result<ExitCo
             done(out, &resp, format!("restarting visualization job {id}"))?;
         }
         VizCommand::Delete { id } => {
+            let id = viz_id(client, &id).await?;
             let resp = client.delete_viz(id).await?;
             done(out, &resp, format!("deleted visualization job {id}"))?;
         }
         VizCommand::DescribeUpdate { id, description } => {
+            let id = viz_id(client, &id).await?;
             let resp = client.update_viz_description(id, &description).await?;
             done(
                 out,
@@ -87,10 +95,33 @@ pub async fn run(client: &Client, out: Output, cmd: VizCommand) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
+/// A visualization job given by id or by name.
+async fn viz_id(client: &Client, text: &str) -> Result<i64, CliError> {
+    if let Ok(id) = text.trim().parse::<i64>() {
+        return Ok(id);
+    }
+    let query = VizListQuery {
+        search_content: Some(text.to_owned()),
+        ..Default::default()
+    };
+    client
+        .list_all_viz(&query)
+        .await?
+        .jobs
+        .iter()
+        .find(|j| j.job_name == text)
+        .map(|j| j.job_id)
+        .ok_or_else(|| {
+            CliError::Failed(format!(
+                "no visualization job named '{text}' (see `trainyard viz list`)"
+            ))
+        })
+}
+
 fn done(out: Output, resp: &Success, what: String) -> Result<(), CliError> {
     match out {
         Output::Json => output::json(resp),
-        Output::Table => output::stdout(format!("{what}\n").as_bytes()),
+        Output::Table | Output::Wide => output::stdout(format!("{what}\n").as_bytes()),
     }
 }
 
@@ -103,7 +134,7 @@ async fn finish(
 ) -> Result<ExitCode, CliError> {
     match out {
         Output::Json => output::json(&client.get_viz(job.job_id).await?)?,
-        Output::Table => output::stdout(format!("{line}\n").as_bytes())?,
+        Output::Table | Output::Wide => output::stdout(format!("{line}\n").as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -139,7 +170,7 @@ async fn create(client: &Client, out: Output, args: VizCreateArgs) -> Result<(),
     if !args.wait {
         return match out {
             Output::Json => output::json(&created),
-            Output::Table => output::stdout(
+            Output::Table | Output::Wide => output::stdout(
                 format!(
                     "created visualization job {id} ({}): {}\n{}\n",
                     created.job_name,
@@ -154,7 +185,7 @@ async fn create(client: &Client, out: Output, args: VizCreateArgs) -> Result<(),
     let job = wait_running(client, id, args.timeout).await?;
     match out {
         Output::Json => output::json(&client.get_viz(id).await?),
-        Output::Table => output::stdout(
+        Output::Table | Output::Wide => output::stdout(
             format!(
                 "visualization job {id} ({}) running\n{}\n",
                 job.job_name, job.service_url
@@ -231,7 +262,11 @@ async fn list(client: &Client, out: Output, query: VizListQuery) -> Result<(), C
         "AUTO-STOP",
         "TRAIN_URL",
         "DESCRIPTION",
-    ]);
+    ])
+    .status("STATUS")
+    .keep(&["ID", "STATUS", "CREATED", "DURATION"])
+    .prefer(&["NAME"])
+    .extra(&["TYPE", "AUTO-STOP"]);
     for j in &resp.jobs {
         t.row(vec![
             j.job_id.to_string(),
@@ -309,7 +344,9 @@ async fn open(client: &Client, out: Output, id: i64, browser: bool) -> Result<()
     }
     match out {
         Output::Json => output::json(&details)?,
-        Output::Table => output::stdout(format!("{}\n", job.service_url).as_bytes())?,
+        Output::Table | Output::Wide => {
+            output::stdout(format!("{}\n", job.service_url).as_bytes())?
+        }
     }
     let env_browser = std::env::var("BROWSER")
         .ok()

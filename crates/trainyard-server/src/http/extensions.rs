@@ -33,6 +33,21 @@ pub async fn upload(
     ))
 }
 
+/// `DELETE /v1/{project_id}/storage/upload?path=/dir/`: removes that folder (a failed submit
+/// takes its upload back); answers `{"is_success": true}`, also when nothing was there.
+pub async fn delete_upload(
+    State(s): State<AppState>,
+    ids: Ids,
+    Query(q): Query,
+) -> ApiResult<Json<trainyard_api::training::Success>> {
+    let path = q
+        .get("path")
+        .ok_or_else(|| ApiError::required("path"))?
+        .to_owned();
+    s.svc.delete_upload(&ids.project, &path).await?;
+    Ok(Json(trainyard_api::training::Success { is_success: true }))
+}
+
 /// `GET .../versions/{version_id}/log/stream?log_file=NAME&offset=N[&follow=false]`: the raw
 /// bytes of a worker log from byte `offset`, chunked, following the file until the version
 /// ends. The start offset is echoed in `x-trainyard-log-offset`.
@@ -65,6 +80,27 @@ pub async fn log_stream(
         follow,
     )
     .await?;
+    // On shutdown the body is cut with an error (no final chunk), so the client sees a broken
+    // stream and resumes from its offset on the next server rather than taking it as the end.
+    let stopping = s.shutdown.subscribe();
+    let stream = futures_util::stream::unfold(
+        (Box::pin(stream), false),
+        move |(mut stream, stopped)| {
+            let mut stopping = stopping.clone();
+            async move {
+                if stopped {
+                    return None;
+                }
+                tokio::select! {
+                    item = futures_util::StreamExt::next(&mut stream) => item.map(|i| (i, (stream, false))),
+                    _ = stopping.wait_for(|s| *s) => Some((
+                        Err(std::io::Error::other("server shutting down")),
+                        (stream, true),
+                    )),
+                }
+            }
+        },
+    );
     let mut resp = Body::from_stream(stream).into_response();
     let h = resp.headers_mut();
     h.insert(

@@ -69,7 +69,7 @@ pub fn router(state: AppState) -> Router {
                 "/v1/{{project_id}}{}",
                 trainyard_api::extensions::UPLOAD_PATH
             ),
-            axum::routing::put(extensions::upload),
+            axum::routing::put(extensions::upload).delete(extensions::delete_upload),
         )
         .route(
             "/v1/{project_id}/built-in-algorithms",

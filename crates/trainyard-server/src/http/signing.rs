@@ -90,37 +90,21 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, SignError> {
     })
 }
 
-/// Percent-encodes everything but `A-Za-z0-9-._~` (Python's `quote(s, safe='~')`).
+/// Every byte but `A-Za-z0-9-._~` is escaped (Python's `quote(s, safe='~')`, RFC 3986
+/// unreserved characters kept).
+const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::percent_encode(bytes, ESCAPED).to_string()
 }
 
 /// Decodes `%XX` (a malformed escape stays as written); `+` is not a space.
 fn decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
+    percent_encoding::percent_decode_str(s).collect()
 }
 
 /// The canonical URI: each segment decoded then encoded, always ending in `/`.
@@ -209,36 +193,23 @@ pub fn sign(secret: &[u8], data: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// Seconds since the Unix epoch of `YYYYMMDDTHHMMSSZ`.
+/// Seconds since the Unix epoch of `YYYYMMDDTHHMMSSZ` (UTC).
 pub fn parse_sdk_date(s: &str) -> Result<i64, SignError> {
-    let bad = SignError::Malformed("X-Sdk-Date must be YYYYMMDDTHHMMSSZ");
-    let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return Err(bad);
+    let bad = || SignError::Malformed("X-Sdk-Date must be YYYYMMDDTHHMMSSZ");
+    // jiff's %Y also reads signs and other widths; the header has exactly this shape.
+    if s.len() != 16
+        || !s
+            .bytes()
+            .enumerate()
+            .all(|(i, c)| matches!((i, c), (8, b'T') | (15, b'Z')) || c.is_ascii_digit())
+    {
+        return Err(bad());
     }
-    let num = |r: std::ops::Range<usize>| -> Result<i64, SignError> {
-        let t = &s[r];
-        if !t.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(SignError::Malformed("X-Sdk-Date must be YYYYMMDDTHHMMSSZ"));
-        }
-        t.parse()
-            .map_err(|_| SignError::Malformed("X-Sdk-Date must be YYYYMMDDTHHMMSSZ"))
-    };
-    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (h, mi, se) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return Err(bad);
-    }
-    Ok(trainyard_api::time::days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se)
-}
-
-/// Constant-time comparison of two hex strings.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    let civil = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", s).map_err(|_| bad())?;
+    let zoned = civil
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .map_err(|_| bad())?;
+    Ok(zoned.timestamp().as_second())
 }
 
 /// Verifies `auth` over `req` with `secret`, `date` being the `X-Sdk-Date` value and `now` the
@@ -254,12 +225,12 @@ pub fn verify(
     if (now - t).abs() > MAX_SKEW_SECS {
         return Err(SignError::Expired);
     }
-    let expected = sign(secret, &string_to_sign(&canonical_request(req), date));
-    if same(&expected, &auth.signature.to_ascii_lowercase()) {
-        Ok(())
-    } else {
-        Err(SignError::Mismatch)
-    }
+    let signature = hex::decode(auth.signature.trim()).map_err(|_| SignError::Mismatch)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(string_to_sign(&canonical_request(req), date).as_bytes());
+    // Constant time (the `Mac` trait's own comparison).
+    mac.verify_slice(&signature)
+        .map_err(|_| SignError::Mismatch)
 }
 
 #[cfg(test)]

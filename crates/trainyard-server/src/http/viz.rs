@@ -266,8 +266,13 @@ async fn proxy_inner(s: &AppState, req: Request) -> Result<Response, ProxyError>
             );
             h.insert(
                 header::SET_COOKIE,
-                HeaderValue::from_str(&access::set_cookie(job.id, &job.secret, &public_path))
-                    .map_err(|_| ProxyError::Refused)?,
+                HeaderValue::from_str(&access::set_cookie(
+                    job.id,
+                    &job.secret,
+                    &public_path,
+                    s.svc.viz.ctx().public_base.starts_with("https://"),
+                ))
+                .map_err(|_| ProxyError::Refused)?,
             );
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             return Ok(resp);

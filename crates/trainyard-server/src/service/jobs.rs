@@ -476,10 +476,24 @@ impl Service {
 
     /// TJ-09.
     pub async fn delete_job(&self, project: &str, job_id: i64) -> ApiResult<()> {
-        self.store
+        let job = self
+            .store
             .get_job(project, job_id)
             .await?
             .ok_or_else(|| job_not_found(job_id))?;
+        // Code the CLI uploaded for this job (`jobs submit` puts it in /trainyard/code/NAME/,
+        // a folder named after the job alone) goes with the job; versions run from copies.
+        // The SDK's uploads (/sdk-code/NAME-RANDOM/, one per call) go too unless a stored
+        // configuration still names them.
+        let uploaded = format!("{CLI_CODE_PREFIX}{}/", job.name);
+        let app_urls: std::collections::BTreeSet<String> = self
+            .store
+            .list_versions(job_id, 0, None)
+            .await?
+            .into_iter()
+            .filter_map(|v| v.config.app_url)
+            .filter(|u| *u == uploaded || u.starts_with(SDK_CODE_PREFIX))
+            .collect();
         match self
             .store
             .mark_job_deleted(
@@ -497,11 +511,38 @@ impl Service {
             Ok(ids) => {
                 self.delete_versions(&ids).await?;
                 self.store.purge_empty_jobs().await?;
+                if !app_urls.is_empty() {
+                    let (configs, _) = self
+                        .store
+                        .list_configs(
+                            project,
+                            None,
+                            trainyard_store::ConfigSort::Name,
+                            false,
+                            0,
+                            i64::MAX,
+                        )
+                        .await?;
+                    for url in &app_urls {
+                        let kept = configs
+                            .iter()
+                            .any(|c| c.config.app_url.as_deref() == Some(url.as_str()));
+                        if !kept {
+                            self.delete_upload(project, url).await?;
+                        }
+                    }
+                }
                 Ok(())
             }
         }
     }
 }
+
+/// Where `trainyard jobs submit` uploads a job's code: this prefix and the job's name.
+pub const CLI_CODE_PREFIX: &str = "/trainyard/code/";
+
+/// Where the Python SDK uploads local code folders (`/sdk-code/NAME-RANDOM/`).
+pub const SDK_CODE_PREFIX: &str = "/sdk-code/";
 
 fn duplicate(e: trainyard_store::Error, name: &str) -> ApiError {
     match e {

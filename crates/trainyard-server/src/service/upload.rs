@@ -44,6 +44,36 @@ struct Counts {
 }
 
 impl Service {
+    /// Removes an uploaded folder (trainyard extension: what a failed submit leaves behind).
+    /// The same path rules as [`Service::upload`]; a folder that is not there is no error.
+    pub async fn delete_upload(&self, project: &str, url: &str) -> ApiResult<()> {
+        let dest = self
+            .storage
+            .resolve(project, url)
+            .map_err(|e| ApiError::InvalidArgument(format!("path: {e}")))?;
+        let root = self
+            .storage
+            .project_root(project)
+            .map_err(ApiError::internal)?;
+        if dest == root.canonicalize().map_err(ApiError::internal)? {
+            return Err(ApiError::InvalidArgument(
+                "path: must name a folder below the project's root".into(),
+            ));
+        }
+        let storage = self.storage.clone();
+        tokio::task::spawn_blocking(move || storage.remove_tree(&dest))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidInput => {
+                    ApiError::InvalidArgument(format!("path: {url} is not a folder"))
+                }
+                _ => ApiError::internal(e),
+            })?;
+        tracing::info!(project, path = url, "uploaded folder removed");
+        Ok(())
+    }
+
     /// Replaces the folder `url` of `project` with the tree of the tar archive `body`.
     /// `declared` is the request's content length, if any.
     pub async fn upload<S, E>(

@@ -734,6 +734,13 @@ impl Service {
                 )));
             }
         }
+        // None given: the job reports the default flavor it gets (the spec types `flavor.code`
+        // as a string, never null).
+        let flavor_code = flavor_code.or_else(|| {
+            self.catalog
+                .default_viz_flavor()
+                .map(|s| s.spec_code.clone())
+        });
         let schedule = check_schedule(&req.schedule)?;
         self.check_launcher(&job_type)?;
         self.check_viz_quota(project, true).await?;
