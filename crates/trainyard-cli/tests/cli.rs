@@ -1982,6 +1982,8 @@ async fn login_with_an_access_key_signs_every_request() {
     let code = dir.path().join("code");
     std::fs::create_dir_all(&code).unwrap();
     std::fs::write(code.join("train.py"), "print('signed')\n").unwrap();
+    // Larger than max_body_bytes (1 MiB): a signed upload may be as large as uploads are.
+    std::fs::write(code.join("weights.bin"), vec![7u8; 3 << 20]).unwrap();
     let out = cli(
         &[
             "jobs",

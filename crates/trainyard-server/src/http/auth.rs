@@ -12,6 +12,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The code upload route's last segments (`PUT /v1/{project_id}/storage/upload`).
+const UPLOAD_PATH: &str = "/storage/upload";
+
 /// The URI as the client sent it, before path normalization: what a signature covers.
 #[derive(Clone, Debug)]
 pub struct RawUri(pub Uri);
@@ -107,9 +110,21 @@ async fn verify_signature(
         .unwrap_or_else(|| req.uri().clone());
 
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, state.max_body)
-        .await
-        .map_err(|_| ApiError::BodyTooLarge(state.max_body))?;
+    // The signature covers the body, so it is read whole here: a code upload may be as large
+    // as `[storage] max_upload_bytes`, every other body `max_body_bytes`.
+    let upload = uri.path().ends_with(UPLOAD_PATH);
+    let limit = if upload {
+        usize::try_from(state.svc.max_upload_bytes).unwrap_or(usize::MAX)
+    } else {
+        state.max_body
+    };
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        if upload {
+            ApiError::UploadTooLarge(state.svc.max_upload_bytes)
+        } else {
+            ApiError::BodyTooLarge(state.max_body)
+        }
+    })?;
     let body_hash = if bytes.is_empty() {
         signing::EMPTY_HASH.to_owned()
     } else {
