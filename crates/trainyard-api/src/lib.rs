@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod error;
 pub mod extensions;
 pub mod lenient;
+pub mod signature;
 pub mod status;
 pub mod training;
 pub mod training_config;
