@@ -44,9 +44,9 @@ struct Counts {
 }
 
 impl Service {
-    /// Removes an uploaded folder (trainyard extension: what a failed submit leaves behind).
-    /// The same path rules as [`Service::upload`]; a folder that is not there is no error.
-    pub async fn delete_upload(&self, project: &str, url: &str) -> ApiResult<()> {
+    /// The folder `url` names for an upload or its removal: inside the project's folder and
+    /// not the project's folder itself.
+    fn upload_folder(&self, project: &str, url: &str) -> ApiResult<std::path::PathBuf> {
         let dest = self
             .storage
             .resolve(project, url)
@@ -60,6 +60,13 @@ impl Service {
                 "path: must name a folder below the project's root".into(),
             ));
         }
+        Ok(dest)
+    }
+
+    /// Removes an uploaded folder (trainyard extension: what a failed submit leaves behind).
+    /// The same path rules as [`Service::upload`]; a folder that is not there is no error.
+    pub async fn delete_upload(&self, project: &str, url: &str) -> ApiResult<()> {
+        let dest = self.upload_folder(project, url)?;
         let storage = self.storage.clone();
         tokio::task::spawn_blocking(move || storage.remove_tree(&dest))
             .await
@@ -87,19 +94,7 @@ impl Service {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let dest = self
-            .storage
-            .resolve(project, url)
-            .map_err(|e| ApiError::InvalidArgument(format!("path: {e}")))?;
-        let root = self
-            .storage
-            .project_root(project)
-            .map_err(ApiError::internal)?;
-        if dest == root.canonicalize().map_err(ApiError::internal)? {
-            return Err(ApiError::InvalidArgument(
-                "path: must name a folder below the project's root".into(),
-            ));
-        }
+        let dest = self.upload_folder(project, url)?;
         let limit = self.max_upload_bytes;
         if declared.is_some_and(|n| n > limit) {
             drain(body, limit.saturating_mul(DRAIN_FACTOR)).await;
