@@ -644,3 +644,67 @@ async fn a_project_over_its_rate_gets_429() {
     }
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_a_request_id_that_names_its_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, config_text(&dir.path().join("data"), "")).unwrap();
+    write_app(
+        &dir.path().join("data/obs").join(PROJECT),
+        "app",
+        &[("boot.py", "print('traced')\n")],
+    );
+    let server = ServerProcess::start(&config, free_port()).await;
+    let api = &server.api;
+    // Made up when the client sends none, on successes and failures alike.
+    let mut seen = std::collections::HashSet::new();
+    for path in [
+        "/training-jobs",
+        "/training-jobs/999999/versions/1",
+        "/no-such-route",
+    ] {
+        let resp = api
+            .http
+            .get(api.url(path))
+            .header("X-Auth-Token", TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let id = resp.headers().get("x-request-id").expect("x-request-id");
+        assert_eq!(id.len(), 36, "{path}: {id:?}");
+        assert!(seen.insert(id.to_str().unwrap().to_owned()), "ids repeat");
+    }
+    // The client's own id is kept, returned, and names the log lines of its request.
+    let mut config = json!({"worker_server_num": 1, "app_url": "/app/",
+        "boot_file_url": "/app/boot.py", "data_url": "/data/", "spec_id": 1, "engine_id": 1000});
+    config["train_url"] = json!("/out/traced/");
+    let resp = api
+        .http
+        .post(api.url("/training-jobs"))
+        .header("X-Auth-Token", TOKEN)
+        .header("x-request-id", "trace-me-4242")
+        .json(&json!({"job_name": "traced", "config": config}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-request-id"], "trace-me-4242");
+    // ServerProcess writes the server's output next to its config file.
+    let log = dir.path().join("config.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text
+            .lines()
+            .any(|l| l.contains("trace-me-4242") && l.contains("job queued"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line names the request id:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
