@@ -616,19 +616,7 @@ async fn a_project_over_its_rate_gets_429() {
         listener,
         std::future::pending(),
     ));
-    let http = reqwest::Client::new();
-    let api = Api {
-        base: base.clone(),
-        project: PROJECT.into(),
-        token: TOKEN.into(),
-        http: http.clone(),
-    };
-    let other = Api {
-        base,
-        project: OTHER_PROJECT.into(),
-        token: OTHER_TOKEN.into(),
-        http,
-    };
+    let (api, other) = api_pair(base);
     let mut limited = 0;
     for _ in 0..20 {
         let r = api.get("/job/ai-engines").await;

@@ -227,6 +227,24 @@ impl Api {
     }
 }
 
+/// Clients of the server at `base` for the main project and for the other one.
+pub fn api_pair(base: String) -> (Api, Api) {
+    let http = reqwest::Client::new();
+    let api = Api {
+        base: base.clone(),
+        project: PROJECT.into(),
+        token: TOKEN.into(),
+        http: http.clone(),
+    };
+    let other = Api {
+        base,
+        project: OTHER_PROJECT.into(),
+        token: OTHER_TOKEN.into(),
+        http,
+    };
+    (api, other)
+}
+
 /// A server running inside the test process.
 pub struct TestServer {
     pub dir: tempfile::TempDir,
@@ -255,19 +273,7 @@ impl TestServer {
                 .await
                 .unwrap();
         });
-        let http = reqwest::Client::new();
-        let api = Api {
-            base: base.clone(),
-            project: PROJECT.into(),
-            token: TOKEN.into(),
-            http: http.clone(),
-        };
-        let other = Api {
-            base,
-            project: OTHER_PROJECT.into(),
-            token: OTHER_TOKEN.into(),
-            http,
-        };
+        let (api, other) = api_pair(base);
         Self {
             dir,
             api,
@@ -294,19 +300,7 @@ impl TestServer {
                 .await
                 .unwrap();
         });
-        let http = reqwest::Client::new();
-        let api = Api {
-            base: base.clone(),
-            project: PROJECT.into(),
-            token: TOKEN.into(),
-            http: http.clone(),
-        };
-        let other = Api {
-            base,
-            project: OTHER_PROJECT.into(),
-            token: OTHER_TOKEN.into(),
-            http,
-        };
+        let (api, other) = api_pair(base);
         Self {
             dir,
             api,
