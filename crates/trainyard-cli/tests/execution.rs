@@ -28,9 +28,14 @@ async fn two_workers_see_the_distributed_environment() {
         .await;
     assert_eq!(
         srv.api
-            .wait_status(job, ver, &[10, 11], Duration::from_secs(30))
+            .wait_status(
+                job,
+                ver,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(30)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
 
     let names = srv
@@ -84,9 +89,14 @@ async fn failing_boot_file_fails_the_version_with_its_exit_code() {
     let (job, ver) = srv.api.create_job("fails", "failapp", json!({})).await;
     assert_eq!(
         srv.api
-            .wait_status(job, ver, &[10, 11], Duration::from_secs(30))
+            .wait_status(
+                job,
+                ver,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(30)
+            )
             .await,
-        11
+        JobStatus::FAILED
     );
     let log = srv.api.log(job, ver, "fails.0").await;
     assert!(log.contains("about to fail"), "{log}");
@@ -109,9 +119,14 @@ async fn failing_worker_stops_its_siblings() {
     let start = Instant::now();
     assert_eq!(
         srv.api
-            .wait_status(job, ver, &[10, 11, 12], Duration::from_secs(30))
+            .wait_status(
+                job,
+                ver,
+                &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::KILLED],
+                Duration::from_secs(30)
+            )
             .await,
-        11
+        JobStatus::FAILED
     );
     assert!(start.elapsed() < Duration::from_secs(20));
     assert!(srv
@@ -142,7 +157,7 @@ async fn stop_ends_a_term_trapping_job_and_its_grandchild_within_the_grace() {
     srv.write_app("trap", &[("boot.py", &boot)]);
     let (job, ver) = srv.api.create_job("trapper", "trap", json!({})).await;
     srv.api
-        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     srv.api.wait_log(job, ver, "trapper.0", "ready").await;
     let pgid: i32 = std::fs::read_to_string(&pgid_file)
@@ -166,9 +181,14 @@ async fn stop_ends_a_term_trapping_job_and_its_grandchild_within_the_grace() {
         .await;
     r.assert_ok();
     // The stop is visible at once.
-    assert_eq!(srv.api.status(job, ver).await, 9);
+    assert_eq!(srv.api.status(job, ver).await, JobStatus::KILLING);
     srv.api
-        .wait_status(job, ver, &[12], Duration::from_secs(grace + 5))
+        .wait_status(
+            job,
+            ver,
+            &[JobStatus::KILLED],
+            Duration::from_secs(grace + 5),
+        )
         .await;
     let took = started.elapsed();
     assert!(
@@ -212,11 +232,11 @@ async fn second_job_waits_for_capacity_and_starts_when_the_first_ends() {
     srv.write_app("quick", &[("boot.py", "print('second ran')\n")]);
     let (j1, v1) = srv.api.create_job("first", "gate", json!({})).await;
     srv.api
-        .wait_status(j1, v1, &[8], Duration::from_secs(30))
+        .wait_status(j1, v1, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     let (j2, v2) = srv.api.create_job("second", "quick", json!({})).await;
     srv.api
-        .wait_status(j2, v2, &[7], Duration::from_secs(10))
+        .wait_status(j2, v2, &[JobStatus::WAITING], Duration::from_secs(10))
         .await;
 
     // RS-01 tells the truth while the only core is taken.
@@ -232,19 +252,29 @@ async fn second_job_waits_for_capacity_and_starts_when_the_first_ends() {
 
     // Still waiting a while later.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(srv.api.status(j2, v2).await, 7);
+    assert_eq!(srv.api.status(j2, v2).await, JobStatus::WAITING);
     std::fs::write(&flag, "go").unwrap();
     assert_eq!(
         srv.api
-            .wait_status(j1, v1, &[10, 11], Duration::from_secs(30))
+            .wait_status(
+                j1,
+                v1,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(30)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     assert_eq!(
         srv.api
-            .wait_status(j2, v2, &[10, 11], Duration::from_secs(30))
+            .wait_status(
+                j2,
+                v2,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(30)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     assert!(srv.api.log(j2, v2, "second.0").await.contains("second ran"));
     let specs = srv.api.get("/job/resource-specs").await;
@@ -266,11 +296,11 @@ async fn waiting_job_can_be_stopped_before_it_starts() {
     srv.write_app("sleepy", &[("boot.py", "import time\ntime.sleep(120)\n")]);
     let (j1, v1) = srv.api.create_job("holder", "sleepy", json!({})).await;
     srv.api
-        .wait_status(j1, v1, &[8], Duration::from_secs(30))
+        .wait_status(j1, v1, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     let (j2, v2) = srv.api.create_job("queued", "sleepy", json!({})).await;
     srv.api
-        .wait_status(j2, v2, &[7], Duration::from_secs(10))
+        .wait_status(j2, v2, &[JobStatus::WAITING], Duration::from_secs(10))
         .await;
     srv.api
         .post(
@@ -280,7 +310,7 @@ async fn waiting_job_can_be_stopped_before_it_starts() {
         .await
         .assert_ok();
     srv.api
-        .wait_status(j2, v2, &[12], Duration::from_secs(10))
+        .wait_status(j2, v2, &[JobStatus::KILLED], Duration::from_secs(10))
         .await;
     srv.api
         .post(
@@ -290,7 +320,7 @@ async fn waiting_job_can_be_stopped_before_it_starts() {
         .await
         .assert_ok();
     srv.api
-        .wait_status(j1, v1, &[12], Duration::from_secs(10))
+        .wait_status(j1, v1, &[JobStatus::KILLED], Duration::from_secs(10))
         .await;
 }
 
@@ -310,9 +340,14 @@ async fn max_runtime_stops_and_fails_the_version() {
         .await;
     assert_eq!(
         srv.api
-            .wait_status(job, ver, &[10, 11, 12], Duration::from_secs(20))
+            .wait_status(
+                job,
+                ver,
+                &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::KILLED],
+                Duration::from_secs(20)
+            )
             .await,
-        11
+        JobStatus::FAILED
     );
     let log = srv.api.log(job, ver, "limited.0").await;
     assert!(log.contains("max_runtime_seconds=1"), "{log}");
@@ -329,7 +364,7 @@ async fn deleting_a_running_job_stops_it_and_removes_it() {
     srv.write_app("victim", &[("boot.py", &boot)]);
     let (job, ver) = srv.api.create_job("victim", "victim", json!({})).await;
     srv.api
-        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !pgid_file.exists() {
@@ -377,7 +412,7 @@ async fn concurrent_stop_and_delete_leave_a_consistent_store() {
     srv.write_app("sleepy", &[("boot.py", "import time\ntime.sleep(300)\n")]);
     let (job, ver) = srv.api.create_job("racer", "sleepy", json!({})).await;
     srv.api
-        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     let stop_path = format!("/training-jobs/{job}/versions/{ver}/stop");
     let del_path = format!("/training-jobs/{job}/versions/{ver}");
@@ -418,20 +453,25 @@ async fn code_is_snapshotted_at_create_time() {
     srv.write_app("snap", &[("boot.py", "print('original code')\n")]);
     let (j1, v1) = srv.api.create_job("blocker", "gate", json!({})).await;
     srv.api
-        .wait_status(j1, v1, &[8], Duration::from_secs(30))
+        .wait_status(j1, v1, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     let (j2, v2) = srv.api.create_job("snapped", "snap", json!({})).await;
     srv.api
-        .wait_status(j2, v2, &[7], Duration::from_secs(10))
+        .wait_status(j2, v2, &[JobStatus::WAITING], Duration::from_secs(10))
         .await;
     // Edit the code while the version is queued.
     srv.write_app("snap", &[("boot.py", "print('edited code')\n")]);
     std::fs::write(&flag, "").unwrap();
     assert_eq!(
         srv.api
-            .wait_status(j2, v2, &[10, 11], Duration::from_secs(30))
+            .wait_status(
+                j2,
+                v2,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(30)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     let log = srv.api.log(j2, v2, "snapped.0").await;
     assert!(
@@ -451,9 +491,14 @@ async fn logs_are_copied_to_log_url_and_outputs_land_in_train_url() {
         .await;
     assert_eq!(
         srv.api
-            .wait_status(job, ver, &[10, 11], Duration::from_secs(30))
+            .wait_status(
+                job,
+                ver,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(30)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     assert_eq!(
         std::fs::read_to_string(srv.storage().join("out/writer/model.txt")).unwrap(),
@@ -486,9 +531,14 @@ async fn builtin_algorithm_trains_from_model_id() {
     );
     assert_eq!(
         srv.api
-            .wait_status(job, ver, &[10, 11], Duration::from_secs(60))
+            .wait_status(
+                job,
+                ver,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(60)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     let model: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(srv.storage().join("out/builtin/model.json")).unwrap(),

@@ -59,7 +59,7 @@ async fn job_survives_kill_9_and_ends_with_its_real_exit_status() {
         .await;
     server
         .api
-        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     wait_file(&started).await;
 
@@ -70,9 +70,14 @@ async fn job_survives_kill_9_and_ends_with_its_real_exit_status() {
     assert_eq!(
         server
             .api
-            .wait_status(job, ver, &[10, 11, 14], Duration::from_secs(30))
+            .wait_status(
+                job,
+                ver,
+                &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::LOST],
+                Duration::from_secs(30)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     assert!(server
         .api
@@ -95,19 +100,24 @@ async fn reattached_job_reports_its_real_failure_code() {
     let (job, ver) = server.api.create_job("sevens", "sevens", json!({})).await;
     server
         .api
-        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     server.kill9();
     let server = ServerProcess::start(&s.config, port).await;
     // Reattached: still running until released.
-    assert_eq!(server.api.status(job, ver).await, 8);
+    assert_eq!(server.api.status(job, ver).await, JobStatus::RUNNING);
     std::fs::write(&gate, "").unwrap();
     assert_eq!(
         server
             .api
-            .wait_status(job, ver, &[10, 11, 14], Duration::from_secs(30))
+            .wait_status(
+                job,
+                ver,
+                &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::LOST],
+                Duration::from_secs(30)
+            )
             .await,
-        11
+        JobStatus::FAILED
     );
     assert!(server
         .api
@@ -130,7 +140,7 @@ async fn job_finished_while_the_server_was_down_is_finalized_on_start() {
     let (job, ver) = server.api.create_job("offline", "offline", json!({})).await;
     server
         .api
-        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     server.kill9();
     std::fs::write(&gate, "").unwrap();
@@ -139,9 +149,14 @@ async fn job_finished_while_the_server_was_down_is_finalized_on_start() {
     assert_eq!(
         server
             .api
-            .wait_status(job, ver, &[10, 11, 14], Duration::from_secs(10))
+            .wait_status(
+                job,
+                ver,
+                &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::LOST],
+                Duration::from_secs(10)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
 }
 
@@ -158,7 +173,7 @@ async fn job_killed_while_the_server_was_down_is_lost() {
     let (job, ver) = server.api.create_job("doomed", "doomed", json!({})).await;
     server
         .api
-        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     let run_dir = s.dir.path().join(format!("data/runs/{ver}"));
     wait_file(&run_dir.join("workers.json")).await;
@@ -169,9 +184,19 @@ async fn job_killed_while_the_server_was_down_is_lost() {
     assert_eq!(
         server
             .api
-            .wait_status(job, ver, &[10, 11, 12, 14], Duration::from_secs(10))
+            .wait_status(
+                job,
+                ver,
+                &[
+                    JobStatus::COMPLETED,
+                    JobStatus::FAILED,
+                    JobStatus::KILLED,
+                    JobStatus::LOST
+                ],
+                Duration::from_secs(10)
+            )
             .await,
-        14
+        JobStatus::LOST
     );
     assert!(!run_dir.join("exit.json").exists());
 }
@@ -198,31 +223,41 @@ async fn queued_jobs_survive_a_restart_and_start_in_order() {
     let (j1, v1) = server.api.create_job("one", "gated", json!({})).await;
     server
         .api
-        .wait_status(j1, v1, &[8], Duration::from_secs(30))
+        .wait_status(j1, v1, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     let (j2, v2) = server.api.create_job("two", "gated", json!({})).await;
     server
         .api
-        .wait_status(j2, v2, &[7], Duration::from_secs(10))
+        .wait_status(j2, v2, &[JobStatus::WAITING], Duration::from_secs(10))
         .await;
     server.kill9();
     let server = ServerProcess::start(&s.config, port).await;
-    assert_eq!(server.api.status(j1, v1).await, 8);
-    assert_eq!(server.api.status(j2, v2).await, 7);
+    assert_eq!(server.api.status(j1, v1).await, JobStatus::RUNNING);
+    assert_eq!(server.api.status(j2, v2).await, JobStatus::WAITING);
     std::fs::write(&gate, "").unwrap();
     assert_eq!(
         server
             .api
-            .wait_status(j1, v1, &[10, 11], Duration::from_secs(30))
+            .wait_status(
+                j1,
+                v1,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(30)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     assert_eq!(
         server
             .api
-            .wait_status(j2, v2, &[10, 11], Duration::from_secs(30))
+            .wait_status(
+                j2,
+                v2,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(30)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
 }
 

@@ -73,9 +73,20 @@ async fn slurm_job_runs_and_its_output_and_logs_come_back() {
         .await;
     assert_eq!(
         srv.api
-            .wait_status(job, ver, &[5, 10, 11, 12, 14], Duration::from_secs(60))
+            .wait_status(
+                job,
+                ver,
+                &[
+                    JobStatus::SUBMIT_FAILED,
+                    JobStatus::COMPLETED,
+                    JobStatus::FAILED,
+                    JobStatus::KILLED,
+                    JobStatus::LOST
+                ],
+                Duration::from_secs(60)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     let model = std::fs::read_to_string(srv.storage().join("out/onslurm/model.txt")).unwrap();
     assert!(model.starts_with("trained on "), "{model}");
@@ -135,9 +146,20 @@ async fn two_slurm_workers_meet_at_master_addr() {
         .await;
     assert_eq!(
         srv.api
-            .wait_status(job, ver, &[5, 10, 11, 12, 14], Duration::from_secs(90))
+            .wait_status(
+                job,
+                ver,
+                &[
+                    JobStatus::SUBMIT_FAILED,
+                    JobStatus::COMPLETED,
+                    JobStatus::FAILED,
+                    JobStatus::KILLED,
+                    JobStatus::LOST
+                ],
+                Duration::from_secs(90)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     let l0 = srv.api.log(job, ver, "rdv.0").await;
     let l1 = srv.api.log(job, ver, "rdv.1").await;
@@ -161,7 +183,7 @@ async fn stopping_a_slurm_job_cancels_it() {
         .create_job("slurmstop", "trap", json!({"pool_id": "cluster"}))
         .await;
     srv.api
-        .wait_status(job, ver, &[8], Duration::from_secs(60))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(60))
         .await;
     srv.api.wait_log(job, ver, "slurmstop.0", "ready").await;
     let name = format!("trainyard-slurmstop-{ver}");
@@ -175,9 +197,14 @@ async fn stopping_a_slurm_job_cancels_it() {
         )
         .await
         .assert_ok();
-    assert_eq!(srv.api.status(job, ver).await, 9);
+    assert_eq!(srv.api.status(job, ver).await, JobStatus::KILLING);
     srv.api
-        .wait_status(job, ver, &[12], Duration::from_secs(grace + 15))
+        .wait_status(
+            job,
+            ver,
+            &[JobStatus::KILLED],
+            Duration::from_secs(grace + 15),
+        )
         .await;
     assert!(
         started.elapsed() <= Duration::from_secs(grace + 10),
@@ -208,7 +235,7 @@ async fn a_job_cancelled_outside_trainyard_ends_killed() {
         .create_job("outside", "sleepy", json!({"pool_id": "cluster"}))
         .await;
     srv.api
-        .wait_status(job, ver, &[8], Duration::from_secs(60))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(60))
         .await;
     let id = slurm_job_id(&format!("trainyard-outside-{ver}")).expect("slurm job id");
     let out = std::process::Command::new("scancel")
@@ -217,7 +244,7 @@ async fn a_job_cancelled_outside_trainyard_ends_killed() {
         .unwrap();
     assert!(out.status.success());
     srv.api
-        .wait_status(job, ver, &[12], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::KILLED], Duration::from_secs(30))
         .await;
     wait_for("the cancellation note", Duration::from_secs(5), || true).await;
     let log = srv.api.log(job, ver, "outside.0").await;
@@ -245,7 +272,7 @@ async fn jobs_wait_for_the_partition_and_oversized_ones_are_refused() {
         )
         .await;
     srv.api
-        .wait_status(j1, v1, &[8], Duration::from_secs(60))
+        .wait_status(j1, v1, &[JobStatus::RUNNING], Duration::from_secs(60))
         .await;
     let (j2, v2) = srv
         .api
@@ -256,12 +283,12 @@ async fn jobs_wait_for_the_partition_and_oversized_ones_are_refused() {
         )
         .await;
     srv.api
-        .wait_status(j2, v2, &[7], Duration::from_secs(20))
+        .wait_status(j2, v2, &[JobStatus::WAITING], Duration::from_secs(20))
         .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         srv.api.status(j2, v2).await,
-        7,
+        JobStatus::WAITING,
         "still pending while the node is full"
     );
     assert_eq!(squeue_state(&format!("trainyard-whole2-{v2}")), "PENDING");
@@ -269,15 +296,25 @@ async fn jobs_wait_for_the_partition_and_oversized_ones_are_refused() {
     std::fs::write(&gate, "").unwrap();
     assert_eq!(
         srv.api
-            .wait_status(j1, v1, &[10, 11], Duration::from_secs(60))
+            .wait_status(
+                j1,
+                v1,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(60)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     assert_eq!(
         srv.api
-            .wait_status(j2, v2, &[10, 11], Duration::from_secs(60))
+            .wait_status(
+                j2,
+                v2,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(60)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     assert!(srv.api.log(j2, v2, "whole2.0").await.contains("second ran"));
     // A spec larger than the partition can ever give is refused by Slurm.
@@ -287,9 +324,20 @@ async fn jobs_wait_for_the_partition_and_oversized_ones_are_refused() {
         .await;
     assert_eq!(
         srv.api
-            .wait_status(j3, v3, &[5, 7, 8, 10, 11], Duration::from_secs(20))
+            .wait_status(
+                j3,
+                v3,
+                &[
+                    JobStatus::SUBMIT_FAILED,
+                    JobStatus::WAITING,
+                    JobStatus::RUNNING,
+                    JobStatus::COMPLETED,
+                    JobStatus::FAILED
+                ],
+                Duration::from_secs(20)
+            )
             .await,
-        5
+        JobStatus::SUBMIT_FAILED
     );
     let names = srv
         .api
@@ -327,18 +375,28 @@ async fn slurm_jobs_survive_a_server_restart() {
         .await;
     server
         .api
-        .wait_status(job, ver, &[8], Duration::from_secs(60))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(60))
         .await;
     server.kill9();
     let server = ServerProcess::start(&config, port).await;
-    assert_eq!(server.api.status(job, ver).await, 8);
+    assert_eq!(server.api.status(job, ver).await, JobStatus::RUNNING);
     std::fs::write(&gate, "").unwrap();
     assert_eq!(
         server
             .api
-            .wait_status(job, ver, &[10, 11, 12, 14], Duration::from_secs(60))
+            .wait_status(
+                job,
+                ver,
+                &[
+                    JobStatus::COMPLETED,
+                    JobStatus::FAILED,
+                    JobStatus::KILLED,
+                    JobStatus::LOST
+                ],
+                Duration::from_secs(60)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     assert!(server
         .api
@@ -373,7 +431,7 @@ async fn a_slurm_job_submitted_just_before_a_crash_runs_once() {
         .await;
     server
         .api
-        .wait_status(job, ver, &[8], Duration::from_secs(60))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(60))
         .await;
     let count = || {
         std::fs::read_to_string(&starts)
@@ -397,7 +455,12 @@ async fn a_slurm_job_submitted_just_before_a_crash_runs_once() {
     let server = ServerProcess::start(&config, free_port()).await;
     server
         .api
-        .wait_status(job, ver, &[7, 8], Duration::from_secs(30))
+        .wait_status(
+            job,
+            ver,
+            &[JobStatus::WAITING, JobStatus::RUNNING],
+            Duration::from_secs(30),
+        )
         .await;
     // Time enough for a second submission to be scheduled and start on the idle node.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -410,9 +473,19 @@ async fn a_slurm_job_submitted_just_before_a_crash_runs_once() {
     assert_eq!(
         server
             .api
-            .wait_status(job, ver, &[10, 11, 12, 14], Duration::from_secs(60))
+            .wait_status(
+                job,
+                ver,
+                &[
+                    JobStatus::COMPLETED,
+                    JobStatus::FAILED,
+                    JobStatus::KILLED,
+                    JobStatus::LOST
+                ],
+                Duration::from_secs(60)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     assert_eq!(count(), 1);
 }
@@ -473,9 +546,20 @@ async fn rs01_reports_the_default_slurm_partitions_free_resources() {
     let (job, ver) = srv.api.create_job("defaultpool", "app", json!({})).await;
     assert_eq!(
         srv.api
-            .wait_status(job, ver, &[5, 10, 11, 12, 14], Duration::from_secs(60))
+            .wait_status(
+                job,
+                ver,
+                &[
+                    JobStatus::SUBMIT_FAILED,
+                    JobStatus::COMPLETED,
+                    JobStatus::FAILED,
+                    JobStatus::KILLED,
+                    JobStatus::LOST
+                ],
+                Duration::from_secs(60)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     assert!(!srv
         .api
@@ -501,9 +585,20 @@ async fn a_failing_slurm_worker_fails_the_job_and_stops_its_sibling() {
         .await;
     assert_eq!(
         srv.api
-            .wait_status(job, ver, &[5, 10, 11, 12, 14], Duration::from_secs(90))
+            .wait_status(
+                job,
+                ver,
+                &[
+                    JobStatus::SUBMIT_FAILED,
+                    JobStatus::COMPLETED,
+                    JobStatus::FAILED,
+                    JobStatus::KILLED,
+                    JobStatus::LOST
+                ],
+                Duration::from_secs(90)
+            )
             .await,
-        11
+        JobStatus::FAILED
     );
     assert!(
         started.elapsed() < Duration::from_secs(60),

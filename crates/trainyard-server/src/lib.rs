@@ -15,6 +15,7 @@ pub mod util;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::service::executor::Executor;
+use crate::service::launch::ContainerRuntime;
 use crate::service::lifecycle::RunContext;
 use crate::service::Service;
 use crate::state::AppState;
@@ -113,6 +114,16 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     let (total, gpus) = service::capacity::total(&config.executor);
     let catalog = Arc::new(Catalog::from_config(&config, &total));
     let grace = Duration::from_secs(config.executor.stop_grace_seconds.unwrap_or(10));
+    let containers = config
+        .executor
+        .container_runtime()?
+        .map(|program| ContainerRuntime {
+            program,
+            pull_timeout_seconds: config
+                .executor
+                .image_pull_timeout_seconds
+                .unwrap_or(config::DEFAULT_IMAGE_PULL_TIMEOUT_SECONDS),
+        });
     let run_ctx = Arc::new(RunContext {
         store: store.clone(),
         catalog: catalog.clone(),
@@ -121,6 +132,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         grace,
         shim_program,
         pools: config.pools.clone(),
+        containers,
     });
     let executor = Executor::start(run_ctx.clone(), gpus)
         .await
@@ -156,7 +168,6 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
             .map(|p| (p.id.clone(), p.clone()))
             .collect(),
         grace,
-        container_backend: None,
         max_upload_bytes: config
             .storage
             .max_upload_bytes

@@ -173,6 +173,7 @@ impl Supervisor {
         self.escalated = true;
         for w in self.workers.iter().filter(|w| w.running()) {
             w.log_line("[trainyard] sending SIGKILL");
+            w.remove_container();
             if let Err(e) = signal::group(w.pid, Signal::SIGKILL) {
                 tracing::warn!(proc.pgid = w.pid, error = %e, "cannot kill worker group");
             }
@@ -183,6 +184,8 @@ impl Supervisor {
     fn sweep(&mut self) {
         let pgids: Vec<i32> = self.workers.iter().map(|w| w.pid).collect();
         for w in &self.workers {
+            // `podman run --rm` removes its container, unless podman was killed first.
+            w.remove_container();
             let _ = signal::worker_group_checked(&w.record(), Signal::SIGKILL);
         }
         let limit = Instant::now() + SWEEP_LIMIT;

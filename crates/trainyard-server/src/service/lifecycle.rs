@@ -6,7 +6,7 @@
 
 use crate::catalog::Catalog;
 use crate::service::capacity::Resources;
-use crate::service::launch::{logs_dir, run_spec};
+use crate::service::launch::{logs_dir, run_spec, ContainerRuntime};
 use crate::service::run_error::{RunError, RunResult};
 use crate::service::validate::Checker;
 use crate::storage::Storage;
@@ -34,6 +34,8 @@ pub struct RunContext {
     pub shim_program: PathBuf,
     /// Resource pools.
     pub pools: Vec<crate::config::PoolConfig>,
+    /// The container runtime of custom-image jobs, if any.
+    pub containers: Option<ContainerRuntime>,
 }
 
 impl RunContext {
@@ -49,7 +51,7 @@ impl RunContext {
             storage: &self.storage,
             project: &v.project_id,
             total: self.total,
-            container_backend: None,
+            containers: self.containers.as_ref(),
             pools: &self.pools,
         };
         let spec = run_spec(
