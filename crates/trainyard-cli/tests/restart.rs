@@ -41,52 +41,6 @@ async fn wait_file(path: &std::path::Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn job_survives_kill_9_and_ends_with_its_real_exit_status() {
-    let s = setup();
-    let gate = s.dir.path().join("gate");
-    let started = s.dir.path().join("started");
-    let boot = format!(
-        "import os, sys, time\nopen({:?}, 'w').write('x')\nwhile not os.path.exists({:?}):\n    time.sleep(0.05)\nprint('finishing after restart')\nsys.exit(0)\n",
-        started.display().to_string(),
-        gate.display().to_string()
-    );
-    write_app(&storage(&s), "survivor", &[("boot.py", &boot)]);
-    let port = free_port();
-    let mut server = ServerProcess::start(&s.config, port).await;
-    let (job, ver) = server
-        .api
-        .create_job("survivor", "survivor", json!({}))
-        .await;
-    server
-        .api
-        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
-        .await;
-    wait_file(&started).await;
-
-    server.kill9();
-    // The job keeps running while the server is down.
-    std::fs::write(&gate, "").unwrap();
-    let server = ServerProcess::start(&s.config, port).await;
-    assert_eq!(
-        server
-            .api
-            .wait_status(
-                job,
-                ver,
-                &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::LOST],
-                Duration::from_secs(30)
-            )
-            .await,
-        JobStatus::COMPLETED
-    );
-    assert!(server
-        .api
-        .log(job, ver, "survivor.0")
-        .await
-        .contains("finishing after restart"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reattached_job_reports_its_real_failure_code() {
     let s = setup();
     let gate = s.dir.path().join("gate");

@@ -189,11 +189,25 @@ pub fn ensure_image(c: &ContainerSpec, log: &Path) -> Result<(), ContainerError>
     }
 }
 
+/// SIGKILLs the container's processes; the `podman run --rm` that started it then removes it.
+/// Blocking; errors are logged.
+pub fn kill(rec: &ContainerRecord) {
+    runtime(rec, &["kill", "--signal", "KILL", &rec.name]);
+}
+
 /// Kills (SIGKILL) and removes the container, if it still exists. Blocking; errors are
 /// logged, not returned: this runs on the way out, where nothing better can be done.
 pub fn remove(rec: &ContainerRecord) {
+    runtime(
+        rec,
+        &["rm", "--force", "--ignore", "--time", "0", &rec.name],
+    );
+}
+
+/// Runs `runtime args` for a container, logging a failure.
+fn runtime(rec: &ContainerRecord, args: &[&str]) {
     let result = Command::new(&rec.runtime)
-        .args(["rm", "--force", "--ignore", "--time", "0", &rec.name])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -202,8 +216,9 @@ pub fn remove(rec: &ContainerRecord) {
         Ok(out) if out.status.success() => {}
         Ok(out) => tracing::warn!(
             container = %rec.name,
+            command = args[0],
             stderr = %String::from_utf8_lossy(&out.stderr).trim(),
-            "cannot remove container"
+            "container runtime failed"
         ),
         Err(e) => {
             tracing::warn!(container = %rec.name, error = %e, "cannot run the container runtime")

@@ -557,3 +557,22 @@ pub fn assert_no_containers_in(runs: &Path) {
 pub fn assert_no_containers_of(srv: &TestServer) {
     assert_no_containers_in(&srv.dir.path().join("data/runs"));
 }
+
+/// Starts the single-node Slurm dev cluster (scripts/slurm-dev-cluster.sh) unless it runs.
+pub async fn start_slurm_dev_cluster() {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/slurm-dev-cluster.sh"
+    );
+    let out = tokio::process::Command::new("bash")
+        .arg(script)
+        .arg("start")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dev cluster: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

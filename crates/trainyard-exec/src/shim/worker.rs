@@ -47,10 +47,19 @@ impl Worker {
         append_line(&self.log, message);
     }
 
-    /// SIGKILLs the worker's container and removes it (a container worker's processes are
-    /// outside its process group). Blocking.
-    pub fn remove_container(&self) {
+    /// SIGKILLs the worker's container (its processes are outside the worker's process
+    /// group); the worker, `podman run --rm`, then removes it and exits. Blocking.
+    pub fn kill_container(&self) {
         if let Some(c) = &self.container {
+            container::kill(c);
+        }
+    }
+
+    /// Removes the worker's container if its `podman run` could not: it was killed by a
+    /// signal (or never reaped). Blocking.
+    pub fn remove_leftover_container(&self) {
+        let clean_exit = self.exit.as_ref().is_some_and(|e| e.signal.is_none());
+        if let (Some(c), false) = (&self.container, clean_exit) {
             container::remove(c);
         }
     }
