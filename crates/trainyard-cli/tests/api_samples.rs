@@ -339,7 +339,7 @@ fn assert_created(what: &str, r: &Reply, job_name: &str, version_name: &str) -> 
     assert_values(
         what,
         &b,
-        json!({"job_name": job_name, "version_name": version_name, "status": 1}),
+        json!({"job_name": job_name, "version_name": version_name, "status": JobStatus::INIT}),
     );
     assert!(
         b["create_time"].as_i64().unwrap() > 1_600_000_000_000,
@@ -672,7 +672,7 @@ async fn tj01_sample_requests_answer_the_documented_shape() {
             "version_id": v1,
             "version_name": "V0001",
             "pre_version_id": null,
-            "status": 10,
+            "status": JobStatus::COMPLETED,
             "parameter": [{"label": "learning_rate", "value": "0.01"}, {"label": "batch_size", "value": "32"}],
             "spec_id": 1,
             "spec_code": "modelarts.vm.cpu.1u",
@@ -729,7 +729,7 @@ async fn tj01_sample_requests_answer_the_documented_shape() {
             "job_desc": "Use TensorFlow to recognize handwritten digits.",
             "version_name": "V0001",
             "pre_version_id": null,
-            "status": 10,
+            "status": JobStatus::COMPLETED,
             "spec_id": 27,
             "spec_code": "modelarts.vm.cpu.8u",
             "flavor_code": "modelarts.vm.cpu.8u",
@@ -990,7 +990,7 @@ async fn version_list_log_and_delete_samples() {
     assert_values(
         "TJ-05 versions[0]",
         &versions[0],
-        json!({"version_id": v2, "version_name": "V0002", "pre_version_id": v1, "pool_id": "test-pool", "status": 10}),
+        json!({"version_id": v2, "version_name": "V0002", "pre_version_id": v1, "pool_id": "test-pool", "status": JobStatus::COMPLETED}),
     );
     assert_values(
         "TJ-05 versions[1]",
@@ -1037,7 +1037,7 @@ async fn version_list_log_and_delete_samples() {
         "TJ-02 jobs[0]",
         &jobs["jobs"][0],
         json!({
-            "job_id": job, "job_name": "TestModelArtsJob", "version_id": v2, "status": 10,
+            "job_id": job, "job_name": "TestModelArtsJob", "version_id": v2, "status": JobStatus::COMPLETED,
             "job_desc": "This is a ModelArts job", "version_count": 2,
         }),
     );
@@ -1234,7 +1234,7 @@ async fn tj07_stop_sample_stops_a_running_version() {
         .get(&format!("/training-jobs/{job}/versions/{ver}"))
         .await);
     assert_version_detail("TJ-03 stopped", &stopped);
-    assert_eq!(stopped["status"], json!(12));
+    assert_eq!(stopped["status"], json!(JobStatus::KILLED));
 
     // A second stop: the documented failure.
     let again = api.raw("POST", &url, None, Some(TOKEN)).await;

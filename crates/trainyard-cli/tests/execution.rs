@@ -149,7 +149,7 @@ async fn concurrent_stop_and_delete_leave_a_consistent_store() {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let r = srv.api.get(&del_path).await;
-        if r.status == 400 || r.body["status"] == json!(12) {
+        if r.status == 400 || r.body["status"] == json!(JobStatus::KILLED) {
             break;
         }
         assert!(Instant::now() < deadline, "{}", r.body);

@@ -149,7 +149,8 @@ async fn a_slurm_job_submitted_just_before_a_crash_runs_once() {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
-    sqlx::query("UPDATE versions SET status = 4, handle = NULL WHERE id = ?")
+    sqlx::query("UPDATE versions SET status = ?, handle = NULL WHERE id = ?")
+        .bind(JobStatus::SUBMIT_TRYING.0)
         .bind(ver)
         .execute(&pool)
         .await
