@@ -320,6 +320,15 @@ pub struct ExecutorConfig {
     pub image_pull_timeout_seconds: Option<u64>,
 }
 
+/// The container runtime of custom-image jobs, as `[executor]` resolves it.
+#[derive(Clone, Debug)]
+pub struct ContainerRuntime {
+    /// The runtime program (podman).
+    pub program: PathBuf,
+    /// How long a missing image may take to pull.
+    pub pull_timeout_seconds: u64,
+}
+
 /// Default `[executor] image_pull_timeout_seconds`.
 pub const DEFAULT_IMAGE_PULL_TIMEOUT_SECONDS: u64 = 20;
 

@@ -15,7 +15,6 @@ pub mod util;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::service::executor::Executor;
-use crate::service::launch::ContainerRuntime;
 use crate::service::lifecycle::RunContext;
 use crate::service::Service;
 use crate::state::AppState;
@@ -117,7 +116,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     let containers = config
         .executor
         .container_runtime()?
-        .map(|program| ContainerRuntime {
+        .map(|program| config::ContainerRuntime {
             program,
             pull_timeout_seconds: config
                 .executor

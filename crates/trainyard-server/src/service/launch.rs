@@ -27,15 +27,6 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// The container runtime of custom-image jobs, from `[executor]`.
-#[derive(Clone, Debug)]
-pub struct ContainerRuntime {
-    /// The runtime program (podman).
-    pub program: PathBuf,
-    /// How long a missing image may take to pull.
-    pub pull_timeout_seconds: u64,
-}
-
 /// Where a container sees the run's files. The code folder follows ModelArts
 /// (`/home/work/user-job-dir/<app folder>/`); the data and output folders are named after
 /// the arguments that carry them.

@@ -11,7 +11,6 @@ pub mod logs;
 pub mod pools;
 pub mod query;
 pub mod run_error;
-pub mod slurm;
 pub mod upload;
 pub mod validate;
 pub mod view;

@@ -2,9 +2,9 @@
 //! selector, workers within the spec, every path inside the project's storage.
 
 use crate::catalog::Catalog;
+use crate::config::ContainerRuntime;
 use crate::error::{ApiError, ApiResult};
 use crate::service::capacity::{demand, Resources};
-use crate::service::launch::ContainerRuntime;
 use crate::storage::{PathError, Storage};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
