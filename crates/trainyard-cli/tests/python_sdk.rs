@@ -106,7 +106,9 @@ async fn python_sdk_samples_against_a_real_server() {
         Command::new(&pip)
             .args(["install", "-q", "--disable-pip-version-check"])
             .arg(&wheel)
-            .args(["pytest", "huaweicloudsdkcore"]),
+            // boto3 and Huawei's OBS client (as the official SDK uses it) talk to the OBS/S3
+            // endpoint in tests/test_compat.py.
+            .args(["pytest", "huaweicloudsdkcore", "boto3", "esdk-obs-python"]),
         "pip install",
     );
     // The tests import the installed package, not the source tree.

@@ -600,6 +600,16 @@ impl s3s::S3 for ObsStore {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let project = self.project(&req)?;
         let input = req.input;
+        // Writing into a bucket creates it: scripts assume the buckets of their cloud exist,
+        // and here a bucket is only a folder of the project.
+        check_bucket(&input.bucket)?;
+        let bucket_dir = self
+            .storage
+            .resolve(&project, &input.bucket)
+            .map_err(path_error)?;
+        tokio::fs::create_dir_all(&bucket_dir)
+            .await
+            .map_err(internal)?;
         let path = self
             .object_path(&project, &input.bucket, &input.key)
             .await?;
