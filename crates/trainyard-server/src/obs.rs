@@ -10,7 +10,9 @@
 //!
 //! It shares the API's port: requests signed the S3 way (`Authorization: AWS ...`,
 //! `AWS4-HMAC-SHA256 ...` or presigned query parameters) go to this endpoint, everything else to
-//! the ModelArts API (whose own signature is `SDK-HMAC-SHA256`).
+//! the ModelArts API (whose own signature is `SDK-HMAC-SHA256`). Temporary keys from
+//! `POST /v3.0/OS-CREDENTIAL/securitytokens` (the official SDK's account modes) are accepted
+//! here until their token expires.
 
 use crate::identity::Identity;
 use crate::storage::{PathError, Storage};
@@ -125,8 +127,8 @@ struct ObsAuth {
 #[async_trait::async_trait]
 impl s3s::auth::S3Auth for ObsAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<s3s::auth::SecretKey> {
-        match self.identity.access_key(access_key) {
-            Some((_, secret)) => Ok(String::from_utf8_lossy(secret).into_owned().into()),
+        match self.identity.any_access_key(access_key, SystemTime::now()) {
+            Some((_, secret)) => Ok(String::from_utf8_lossy(&secret).into_owned().into()),
             None => Err(s3_error!(InvalidAccessKeyId)),
         }
     }
@@ -325,8 +327,11 @@ impl ObsStore {
     fn project<T>(&self, req: &S3Request<T>) -> S3Result<String> {
         req.credentials
             .as_ref()
-            .and_then(|c| self.identity.access_key(&c.access_key))
-            .map(|(project, _)| project.to_owned())
+            .and_then(|c| {
+                self.identity
+                    .any_access_key(&c.access_key, SystemTime::now())
+            })
+            .map(|(project, _)| project)
             .ok_or_else(|| s3_error!(AccessDenied, "Signature is required"))
     }
 
