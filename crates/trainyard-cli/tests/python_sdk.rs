@@ -177,6 +177,9 @@ async fn python_sdk_samples_against_a_real_server() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // pytest's summary (with -rs, the reasons of skipped tests) shows in the test's output.
+    let tail: Vec<&str> = report.lines().rev().take(6).collect();
+    eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
     drop(server);
     kill_runs(&data.join("runs"));
     if let Some(t) = tls_server {
