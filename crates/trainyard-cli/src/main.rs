@@ -144,6 +144,7 @@ fn main() -> ExitCode {
             config,
             tls_cert,
             tls_key,
+            tls_self_signed,
         } => {
             init_tracing(tracing::level_filters::LevelFilter::INFO);
             let Some(rt) = runtime() else {
@@ -154,6 +155,7 @@ fn main() -> ExitCode {
                 data_dir,
                 config,
                 tls_cert.zip(tls_key),
+                tls_self_signed,
             )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

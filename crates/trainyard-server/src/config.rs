@@ -38,14 +38,35 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
 }
 
-/// `[tls]`: serve HTTPS with this certificate chain and private key (PEM files).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[tls]`: serve HTTPS with this certificate chain and private key (PEM files), or with a
+/// self-signed pair made on first start (`self_signed = true`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
-    /// Certificate chain, leaf first (PEM).
-    pub cert: PathBuf,
-    /// Private key of the leaf (PEM: PKCS#8, PKCS#1 or SEC1).
-    pub key: PathBuf,
+    /// Certificate chain, leaf first (PEM). With `self_signed`: where the generated
+    /// certificate goes (default `DATA_DIR/tls/cert.pem`).
+    pub cert: Option<PathBuf>,
+    /// Private key of the leaf (PEM: PKCS#8, PKCS#1 or SEC1). With `self_signed`: where the
+    /// generated key goes (default `DATA_DIR/tls/key.pem`, mode 0600).
+    pub key: Option<PathBuf>,
+    /// Generate a self-signed certificate and key when the files are not there yet (and use
+    /// them as they are on later starts).
+    pub self_signed: bool,
+}
+
+impl TlsConfig {
+    /// The certificate and key files in use: the configured ones, else (self-signed) the
+    /// defaults in `data_dir`.
+    pub fn files(&self, data_dir: &std::path::Path) -> (PathBuf, PathBuf) {
+        (
+            self.cert
+                .clone()
+                .unwrap_or_else(|| data_dir.join("tls/cert.pem")),
+            self.key
+                .clone()
+                .unwrap_or_else(|| data_dir.join("tls/key.pem")),
+        )
+    }
 }
 
 /// Which backend a pool runs its jobs on.
@@ -506,6 +527,13 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "viz.mindinsight must not be empty".into(),
             ));
+        }
+        if let Some(tls) = &self.tls {
+            if !tls.self_signed && (tls.cert.is_none() || tls.key.is_none()) {
+                return Err(ConfigError::Invalid(
+                    "tls needs cert and key, or self_signed = true".into(),
+                ));
+            }
         }
         if let Some(base) = &self.viz.public_base {
             if !(base.starts_with("http://") || base.starts_with("https://")) {

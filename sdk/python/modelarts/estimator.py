@@ -22,6 +22,34 @@ STATUS_NAMES = ["UNKNOWN", "INIT", "IMAGE_CREATING", "IMAGE_FAILED", "SUBMIT_TRY
                 "LOST", "SCALING", "SUBMIT_MODEL_FAILED", "DEPLOY_SERVICE_FAILED", "CHECK_INIT", "CHECK_RUNNING",
                 "CHECK_RUNNING_COMPLETED", "CHECK_FAILED", "MOUNT_FAILED"]
 
+#: Status names by code as the ModelArts SDK's ``modelarts.estimator.JOB_STATE`` spells them
+#: (``JOB_STATE[8] == "JOBSTAT_RUNNING"``), for every code the API uses (0-22).
+JOB_STATE = ["JOBSTAT_" + _name for _name in STATUS_NAMES]
+
+#: HTTP verbs, as the ModelArts SDK exports them from this module.
+HTTPS_GET, HTTPS_POST, HTTPS_DELETE, HTTPS_PUT = "GET", "POST", "DELETE", "PUT"
+
+
+class Record(dict):
+    """A list entry usable both as a dict (``job["job_id"]``) and by attribute (``job.job_id``),
+    as the ModelArts SDK's list entries are."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name)
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+
+def _records(body, key):
+    """``body`` with the entries of its list ``key`` as :class:`Record`s."""
+    if isinstance(body, dict) and isinstance(body.get(key), list):
+        body[key] = [Record(e) if isinstance(e, dict) else e for e in body[key]]
+    return body
+
 #: Largest byte window of one TJ-12 call.
 LOG_WINDOW = 2048
 
@@ -267,8 +295,10 @@ class Estimator(_JobOperations):
                  train_instance_count=None, train_instance_type=None, output_path=None, code_dir=None,
                  boot_file=None, model_name=None, hyperparameters=None, log_url=None, framework_type=None,
                  framework_version=None, job_description=None, user_image_url=None, user_command=None,
-                 environment=None, **kwargs):
+                 environment=None, pool_id=None, **kwargs):
         self.session = modelarts_session
+        #: Dedicated resource pool; ``poolId`` (the REST spelling) is accepted too.
+        self.pool_id = pool_id or kwargs.pop("poolId", None)
         self.job_id = job_id
         self.version_id = version_id
         self.config_name = config_name
@@ -349,14 +379,19 @@ class Estimator(_JobOperations):
         return folder, folder + rel_boot.replace(os.sep, "/")
 
     def _run_config(self, name, need_algorithm=True):
-        for arg in ("train_instance_count", "train_instance_type", "output_path"):
+        for arg in ("train_instance_count", "output_path"):
             if getattr(self, arg) in (None, ""):
                 raise ValueError("%s is required" % arg)
+        if self.train_instance_type in (None, "") and not self.pool_id:
+            raise ValueError("Parameter train_instance_type or pool_id is needed")
         config = {
             "worker_server_num": int(self.train_instance_count),
-            "spec_id": self._spec_id(),
             "train_url": self.output_path,
         }
+        if self.train_instance_type not in (None, ""):
+            config["spec_id"] = self._spec_id()
+        if self.pool_id:
+            config["pool_id"] = self.pool_id
         if self.log_url:
             config["log_url"] = self.log_url
         if self.hyperparameters:
@@ -411,7 +446,7 @@ class Estimator(_JobOperations):
         query = {"status": status, "per_page": per_page, "page": page, "order": order,
                  "search_content": search_content}
         query.update(_sort(modelarts_session, sort_by, kwargs, "job_name"))
-        return modelarts_session.call("GET", "/training-jobs", query)
+        return _records(modelarts_session.call("GET", "/training-jobs", query), "jobs")
 
     @staticmethod
     def delete_job_by_id(modelarts_session, job_id):
@@ -472,7 +507,7 @@ class Estimator(_JobOperations):
         """TC-02."""
         query = {"per_page": per_page, "page": page, "order": order, "search_content": search_content}
         query.update(_config_sort(modelarts_session, sort_by, kwargs))
-        return modelarts_session.call("GET", "/training-job-configs", query)
+        return _records(modelarts_session.call("GET", "/training-job-configs", query), "configs")
 
     @staticmethod
     def get_job_configs_object_list(modelarts_session, is_show=True, per_page=10, page=1, sort_by=None,
@@ -582,7 +617,7 @@ class VisualizationJob(object):
         query = {"status": status, "per_page": per_page, "page": page, "order": order,
                  "search_content": search_content}
         query.update(_sort(modelarts_session, sort_by, kwargs, "job_name"))
-        return modelarts_session.call("GET", "/visualization-jobs", query)
+        return _records(modelarts_session.call("GET", "/visualization-jobs", query), "jobs")
 
     @staticmethod
     def get_visualization_job_object_list(modelarts_session, is_show=True, status=None, per_page=10, page=1,

@@ -332,6 +332,10 @@ impl Checker<'_> {
             .catalog
             .spec(spec_id)
             .ok_or_else(|| ApiError::param(format!("spec_id:{spec_id} is not existed")))?;
+        // Hook (issue 17): flavors of the catalog this server cannot run at all.
+        if let Some(why) = crate::catalog::unavailable(spec) {
+            return Err(ApiError::NoResource(why));
+        }
         if workers > spec.max_num {
             return Err(ApiError::param(format!(
                 "worker_server_num:{workers} exceeds the maximum {} of {}",
