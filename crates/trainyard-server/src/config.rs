@@ -160,6 +160,9 @@ pub struct ProjectConfig {
     pub job_count_limit: Option<i64>,
     /// Requests per second the project may send (burst of the same size); none = unlimited.
     pub requests_per_second: Option<u32>,
+    /// Host folders (and what is below them) the project's container jobs may mount as
+    /// `host_path` volumes; none by default.
+    pub host_paths: Vec<PathBuf>,
 }
 
 /// An access key pair; `Debug` never shows the secret.

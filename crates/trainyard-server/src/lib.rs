@@ -137,6 +137,11 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         shim_program,
         pools: config.pools.clone(),
         containers,
+        host_paths: config
+            .projects
+            .iter()
+            .map(|p| (p.id.clone(), p.host_paths.clone()))
+            .collect(),
     });
     let executor = Executor::start(run_ctx.clone(), gpus)
         .await

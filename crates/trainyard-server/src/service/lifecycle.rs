@@ -38,6 +38,8 @@ pub struct RunContext {
     pub pools: Vec<crate::config::PoolConfig>,
     /// The container runtime of custom-image jobs, if any.
     pub containers: Option<ContainerRuntime>,
+    /// Host folders each project may mount as `host_path` volumes.
+    pub host_paths: std::collections::HashMap<String, Vec<PathBuf>>,
 }
 
 impl RunContext {
@@ -55,6 +57,10 @@ impl RunContext {
             total: self.total,
             containers: self.containers.as_ref(),
             pools: &self.pools,
+            host_paths: self
+                .host_paths
+                .get(&v.project_id)
+                .map_or(&[][..], |p| &p[..]),
         };
         let spec = run_spec(
             &checker,

@@ -63,6 +63,10 @@ impl Service {
             total: self.total(),
             containers: self.run_ctx.containers.as_ref(),
             pools: &self.run_ctx.pools,
+            host_paths: self
+                .projects
+                .get(project)
+                .map_or(&[][..], |p| &p.host_paths[..]),
         }
     }
 
