@@ -9,6 +9,7 @@ import string
 import tarfile
 import time
 import uuid
+import warnings
 
 from modelarts.exception import ModelArtsError
 from modelarts.local import LocalTrainingJob
@@ -295,10 +296,22 @@ class Estimator(_JobOperations):
                  train_instance_count=None, train_instance_type=None, output_path=None, code_dir=None,
                  boot_file=None, model_name=None, hyperparameters=None, log_url=None, framework_type=None,
                  framework_version=None, job_description=None, user_image_url=None, user_command=None,
-                 environment=None, pool_id=None, **kwargs):
+                 environment=None, pool_id=None, nas_type=None, nas_share_addr=None, nas_mount_path=None,
+                 volumes=None, **kwargs):
         self.session = modelarts_session
         #: Dedicated resource pool; ``poolId`` (the REST spelling) is accepted too.
         self.pool_id = pool_id or kwargs.pop("poolId", None)
+        # Every argument reaches the request or is refused here: a keyword nobody reads would
+        # be a setting the job silently goes without.
+        if kwargs:
+            raise TypeError("Estimator got unexpected keyword arguments: %s" % ", ".join(sorted(kwargs)))
+        #: ``volumes`` items (§2.3), sent as given; the ``nas_*`` arguments add an ``nfs`` one.
+        self.volumes = list(volumes or [])
+        if nas_type or nas_share_addr or nas_mount_path:
+            if nas_type not in (None, "nfs") or not nas_share_addr or not nas_mount_path:
+                raise ValueError("nas_type='nfs', nas_share_addr and nas_mount_path go together")
+            self.volumes.append({"nfs": {"id": nas_share_addr, "src_path": nas_share_addr,
+                                         "dest_path": nas_mount_path, "read_only": False}})
         self.job_id = job_id
         self.version_id = version_id
         self.config_name = config_name
@@ -315,8 +328,8 @@ class Estimator(_JobOperations):
         self.job_description = job_description
         self.user_image_url = user_image_url
         self.user_command = user_command
+        #: Local training's environment; an online job warns that it does not use it.
         self.environment = environment
-        self.extra = kwargs
 
     # -- run configuration -> REST -------------------------------------------------------
 
@@ -394,6 +407,14 @@ class Estimator(_JobOperations):
             config["pool_id"] = self.pool_id
         if self.log_url:
             config["log_url"] = self.log_url
+        if self.volumes:
+            config["volumes"] = self.volumes
+        if self.environment is not None:
+            # The documented sample switches a local estimator (with its environment) to an
+            # online flavor; the REST API has no field for it, so say so rather than drop it.
+            warnings.warn("environment only applies to local training (train_instance_type='local'); the "
+                          "online job runs in its engine or image (user_image_url), so %r is not used"
+                          % getattr(self.environment, "name", self.environment), stacklevel=3)
         if self.hyperparameters:
             config["parameter"] = [{"label": str(p["label"]), "value": str(p["value"])} for p in self.hyperparameters]
         if self.model_name:

@@ -241,3 +241,22 @@ def test_raw_pool_only_body_with_poolId_is_accepted(session):
         session.call("GET", "/training-jobs/%s/versions/%s" % (payload["job_id"], payload["version_id"]))),
         60, "raw poolId job end")
     assert info["pool_id"] == "pool-raw" and info["status"] == 10
+
+
+def test_every_estimator_argument_reaches_the_request_or_is_refused(session):
+    """An unknown keyword is refused at once; the nas_* arguments become an nfs volume, which the
+    server refuses with what would make it work (a host_path volume); environment warns online."""
+    base = dict(modelarts_session=session, code_dir="/bucket/src/", boot_file="/bucket/src/boot.py",
+                output_path="/bucket/output/", train_instance_count=1, pool_id="pool-sdk")
+    with pytest.raises(TypeError, match="unexpected keyword arguments: nas_sharee_addr"):
+        Estimator(nas_sharee_addr="10.0.0.1:/share", **base)
+    with pytest.raises(ValueError, match="go together"):
+        Estimator(nas_type="nfs", nas_share_addr="10.0.0.1:/share", **base)
+    nas = Estimator(nas_type="nfs", nas_share_addr="10.0.0.1:/share", nas_mount_path="/home/work/nas", **base)
+    assert nas._run_config("nas")["volumes"] == [{"nfs": {
+        "id": "10.0.0.1:/share", "src_path": "10.0.0.1:/share", "dest_path": "/home/work/nas", "read_only": False}}]
+    with pytest.raises(Exception) as refused:
+        nas.fit(inputs="/bucket/data/", job_name="nas-job")
+    assert "volumes[0].nfs" in str(refused.value) and "host_path" in str(refused.value)
+    with pytest.warns(UserWarning, match="environment only applies to local training"):
+        Estimator(environment="my-env", **base)._run_config("env")
