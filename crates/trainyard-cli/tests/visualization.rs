@@ -1002,3 +1002,36 @@ exec "{tb}" "$@"
         .assert_ok();
     wait_viz(api, id, &[JobStatus::KILLED], Duration::from_secs(15)).await;
 }
+
+/// A flavor named at create reserves that spec's resources for the server (the default
+/// flavor takes `[viz]` cores and memory): a 2-core flavor fills a 2-core host, so the next
+/// job waits in 7 until it stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_flavor_reserves_its_spec() {
+    let extra = format!(
+        "[executor]\ncores = 2\nmemory_gb = 4\nstop_grace_seconds = 2\n\n\
+         [[specs]]\nspec_id = 1\nspec_code = \"modelarts.vm.cpu.1u\"\ncore = 1\ncpu = 1\n\n\
+         [[specs]]\nspec_id = 2\nspec_code = \"modelarts.vm.cpu.2u\"\ncore = 2\ncpu = 1\n\n{}",
+        viz_config("")
+    );
+    let server = TestServer::start_bound(&extra).await;
+    let api = &server.api;
+    let (big, _) = create(
+        api,
+        json!({"job_name": "big", "train_url": "/l/", "flavor": {"code": "modelarts.vm.cpu.2u"}}),
+    )
+    .await;
+    wait_viz(api, big, &[JobStatus::RUNNING], Duration::from_secs(30)).await;
+    let (small, _) = create(api, json!({"job_name": "small", "train_url": "/l/"})).await;
+    wait_viz(api, small, &[JobStatus::WAITING], Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(viz_status(api, small).await, JobStatus::WAITING);
+    api.post(&format!("/visualization-jobs/{big}/stop"), json!({}))
+        .await
+        .assert_ok();
+    wait_viz(api, small, &[JobStatus::RUNNING], Duration::from_secs(30)).await;
+    api.post(&format!("/visualization-jobs/{small}/stop"), json!({}))
+        .await
+        .assert_ok();
+    wait_viz(api, small, &[JobStatus::KILLED], Duration::from_secs(30)).await;
+}

@@ -164,7 +164,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     if tls.is_some() && config.viz.public_base.is_none() {
         config.viz.public_base = Some(format!("https://{}", config.listen()));
     }
-    let viz_ctx = service::viz::VizContext::new(
+    let mut viz_ctx = service::viz::VizContext::new(
         &config.viz,
         &data_dir,
         config.listen(),
@@ -174,6 +174,17 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         run_ctx.shim_program.clone(),
         runs_dir.clone(),
     );
+    viz_ctx.flavor_demand = catalog
+        .specs
+        .iter()
+        .map(|s| {
+            (
+                s.spec_code.to_ascii_lowercase(),
+                service::capacity::demand(Some(s), 1),
+            )
+        })
+        .collect();
+    viz_ctx.default_flavor = catalog.default_viz_flavor().map(|s| s.spec_code.clone());
     let viz = service::viz::VizManager::start(viz_ctx)
         .await
         .map_err(|e| BuildError::Recover(e.to_string()))?;

@@ -78,8 +78,12 @@ pub struct VizContext {
     pub tensorboard: Launcher,
     /// How MindInsight is started, if configured.
     pub mindinsight: Option<Launcher>,
-    /// What one running job takes from the executor.
+    /// What one running job of the default flavor takes from the executor (`[viz]`).
     pub demand: Resources,
+    /// What a job that names a flavor takes: that spec's resources, by lowercase code.
+    pub flavor_demand: std::collections::HashMap<String, Resources>,
+    /// The flavor a job that names none reports.
+    pub default_flavor: Option<String>,
     /// How long a server may take to answer HTTP.
     pub start_timeout: Duration,
     /// Scheme, host and port of `service_url`.
@@ -91,6 +95,22 @@ pub struct VizContext {
 }
 
 impl VizContext {
+    /// What `job` takes from the executor: the spec of the flavor it asked for, or `[viz]`'s
+    /// cores and memory when it runs on the default flavor.
+    fn demand_of(&self, job: &VizJob) -> Resources {
+        job.flavor_code
+            .as_deref()
+            .filter(|code| {
+                !self
+                    .default_flavor
+                    .as_deref()
+                    .is_some_and(|d| d.eq_ignore_ascii_case(code))
+            })
+            .and_then(|code| self.flavor_demand.get(&code.to_ascii_lowercase()))
+            .copied()
+            .unwrap_or(self.demand)
+    }
+
     /// From `[viz]`; `data_dir` and `listen` give the defaults.
     #[expect(
         clippy::too_many_arguments,
@@ -123,6 +143,8 @@ impl VizContext {
                 memory_gb: cfg.memory_gb.unwrap_or(1),
                 gpus: 0,
             },
+            flavor_demand: std::collections::HashMap::new(),
+            default_flavor: None,
             start_timeout: Duration::from_secs(cfg.start_timeout_seconds.unwrap_or(60)),
             public_base: cfg
                 .public_base
@@ -379,7 +401,7 @@ async fn supervise(
     let attached_run = attached.is_some();
     let (_lease, mut running, port): (Lease, Running, u16) = match attached {
         Some(r) => {
-            let lease = ctx.executor.acquire_now(ctx.demand).await;
+            let lease = ctx.executor.acquire_now(ctx.demand_of(&job)).await;
             let port = job
                 .port
                 .and_then(|p| u16::try_from(p).ok())
@@ -401,7 +423,7 @@ async fn supervise(
                 tracing::warn!(viz.id = id, error = %e, "cannot mark a visualization job waiting");
             }
             let lease = tokio::select! {
-                lease = ctx.executor.acquire(ctx.demand) => lease,
+                lease = ctx.executor.acquire(ctx.demand_of(&job)) => lease,
                 Some(()) = stop_rx.recv() => return finish(ctx, id, End::Stopped).await,
             };
             match launch(ctx, &job, &prefix).await {
