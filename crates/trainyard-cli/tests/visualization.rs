@@ -549,7 +549,7 @@ async fn doc_samples_lists_and_refusals() {
         .await;
     let b = r.assert_ok().clone();
     assert!(
-        b["job_id"].is_i64() && b["status"] == json!(1) && b["create_time"].is_i64(),
+        b["job_id"].is_i64() && b["status"] == json!(JobStatus::INIT) && b["create_time"].is_i64(),
         "{b}"
     );
     assert_eq!(b["job_name"], json!("visualization-job"));
@@ -590,6 +590,9 @@ async fn doc_samples_lists_and_refusals() {
     for bad in [
         json!({"type": "stop", "time_unit": "DAYS", "duration": 1}),
         json!({"type": "stop", "time_unit": "HOURS", "duration": 25}),
+        // A job has one auto-stop: a second item is refused, not dropped.
+        json!([{"type": "stop", "time_unit": "HOURS", "duration": 1},
+               {"type": "stop", "time_unit": "MINUTES", "duration": 5}]),
     ] {
         api.post(
             "/visualization-jobs",

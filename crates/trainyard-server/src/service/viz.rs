@@ -630,17 +630,16 @@ fn path_error(e: PathError) -> ApiError {
     ApiError::InvalidArgument(format!("train_url: {e}"))
 }
 
-/// Validated `schedule`: (unit, amount) or none.
+/// Validated `schedule`: (unit, amount) or none. One item (the auto-stop) is all a job
+/// has; more are refused rather than some of them dropped.
 fn check_schedule(items: &[ScheduleInput]) -> ApiResult<Option<(String, i64)>> {
-    let Some(s) = items
-        .iter()
-        .find(|s| {
-            s.kind
-                .as_deref()
-                .is_some_and(|k| k.eq_ignore_ascii_case("stop"))
-        })
-        .or(items.first())
-    else {
+    if items.len() > 1 {
+        return Err(ApiError::param(format!(
+            "schedule: {} items given; a visualization job has one (type stop)",
+            items.len()
+        )));
+    }
+    let Some(s) = items.first() else {
         return Ok(None);
     };
     match s.kind.as_deref() {
