@@ -177,7 +177,7 @@ async fn wait_file(path: &Path, within: Duration) {
 }
 
 /// Asserts that nothing of the runs under `runs` is left: no shim, no worker process, no
-/// container (nor its conmon), no Slurm job.
+/// container (nor its conmon), no Slurm task.
 fn assert_nothing_left(runs: &Path) {
     let dirs: Vec<PathBuf> = std::fs::read_dir(runs)
         .unwrap()
@@ -185,35 +185,34 @@ fn assert_nothing_left(runs: &Path) {
         .map(|e| std::fs::canonicalize(e.path()).unwrap())
         .collect();
     assert_no_containers_in(runs);
+    let left = leftovers(&dirs);
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
+/// What still runs of the runs in `dirs`: processes whose command line names a run directory
+/// (shims, Slurm tasks) or one of its containers (podman, conmon), and recorded worker groups.
+fn leftovers(dirs: &[PathBuf]) -> Vec<String> {
     let names: Vec<String> = dirs
         .iter()
         .flat_map(|d| (0..4).map(|i| trainyard_exec::container::name(d, i)))
         .collect();
+    let mut left = Vec::new();
     for (pid, cmdline) in processes() {
-        for d in &dirs {
-            assert!(
-                !cmdline.contains(&d.display().to_string()),
-                "process {pid} of run {} left: {cmdline}",
-                d.display()
-            );
-        }
-        for n in &names {
-            assert!(
-                !cmdline.contains(n),
-                "process {pid} of container {n} left: {cmdline}"
-            );
+        let of_run = dirs
+            .iter()
+            .any(|d| cmdline.contains(&d.display().to_string()));
+        if of_run || names.iter().any(|n| cmdline.contains(n)) {
+            left.push(format!("{pid}: {cmdline}"));
         }
     }
-    for d in &dirs {
+    for d in dirs {
         for rec in trainyard_exec::run_dir::read_workers(d) {
-            assert!(
-                group_alive(rec.pgid).is_empty(),
-                "worker group {} of {} left",
-                rec.pgid,
-                d.display()
-            );
+            if !group_alive(rec.pgid).is_empty() {
+                left.push(format!("worker group {} of {}", rec.pgid, d.display()));
+            }
         }
     }
+    left
 }
 
 /// Every process on the host with its command line.
@@ -567,6 +566,68 @@ async fn waits_in_7_while_the_capacity_is_full(backend: Backend) {
     assert!(srv.api.log(j2, v2, "second.0").await.contains("second ran"));
 }
 
+/// Deleting a running job stops it and removes it: gone from the API at once, then its
+/// processes (containers, Slurm tasks) and its run directory; the name is free again.
+async fn delete_stops_and_removes_a_running_job(backend: Backend) {
+    let _held = backend.prepare().await;
+    let srv = TestServer::start_with(backend.config(false)).await;
+    let body = "mark('started')\ntime.sleep(300)\n";
+    let (job, ver) = submit(
+        &srv.api,
+        &srv.storage(),
+        backend,
+        "victim",
+        &boot(body),
+        json!({}),
+    )
+    .await;
+    srv.api
+        .wait_status(job, ver, &[JobStatus::RUNNING], backend.start_within())
+        .await;
+    wait_file(
+        &srv.storage().join("out/victim/started"),
+        backend.start_within(),
+    )
+    .await;
+    let run_dir = std::fs::canonicalize(srv.dir.path().join(format!("data/runs/{ver}"))).unwrap();
+    assert!(!leftovers(std::slice::from_ref(&run_dir)).is_empty());
+    srv.api
+        .delete(&format!("/training-jobs/{job}"))
+        .await
+        .assert_ok();
+    srv.api
+        .get(&format!("/training-jobs/{job}/versions/{ver}"))
+        .await
+        .assert_error(400, "ModelArts.0105");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = leftovers(std::slice::from_ref(&run_dir));
+        if left.is_empty() && !run_dir.exists() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind: {left:?}, run dir exists: {}",
+            run_dir.exists()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let left = containers();
+    for i in 0..2 {
+        let name = trainyard_exec::container::name(&run_dir, i);
+        assert!(!left.contains(&name), "container {name} left");
+    }
+    submit(
+        &srv.api,
+        &srv.storage(),
+        backend,
+        "victim",
+        &boot("print('again')\n"),
+        json!({}),
+    )
+    .await;
+}
+
 /// Runs every scenario on one backend, as a module of tests named after the scenarios.
 macro_rules! on_backend {
     ($module:ident, $backend:expr) => {
@@ -579,6 +640,7 @@ macro_rules! on_backend {
                 two_workers_meet_at_master_addr,
                 server_sigkill_and_reattach,
                 waits_in_7_while_the_capacity_is_full,
+                delete_stops_and_removes_a_running_job,
             );
         }
     };

@@ -72,59 +72,6 @@ async fn max_runtime_stops_and_fails_the_version() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_a_running_job_stops_it_and_removes_it() {
-    let srv = TestServer::start().await;
-    let pgid_file = srv.dir.path().join("pgid");
-    let boot = format!(
-        "import os, time\nopen({:?}, 'w').write(str(os.getpgrp()))\ntime.sleep(300)\n",
-        pgid_file.display().to_string()
-    );
-    srv.write_app("victim", &[("boot.py", &boot)]);
-    let (job, ver) = srv.api.create_job("victim", "victim", json!({})).await;
-    srv.api
-        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
-        .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !pgid_file.exists() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let pgid: i32 = std::fs::read_to_string(&pgid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    srv.api
-        .delete(&format!("/training-jobs/{job}"))
-        .await
-        .assert_ok();
-    // Gone from the API at once.
-    srv.api
-        .get(&format!("/training-jobs/{job}/versions/{ver}"))
-        .await
-        .assert_error(400, "ModelArts.0105");
-    assert_eq!(
-        srv.api.get("/training-jobs").await.assert_ok()["job_total_count"],
-        json!(0)
-    );
-    // Its processes and run directory go too.
-    let run_dir = srv.dir.path().join(format!("data/runs/{ver}"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !group_alive(pgid).is_empty() || run_dir.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "left behind: {:?} {}",
-            group_alive(pgid),
-            run_dir.exists()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // The name is free again.
-    srv.write_app("quick", &[("boot.py", "print(1)\n")]);
-    srv.api.create_job("victim", "quick", json!({})).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_stop_and_delete_leave_a_consistent_store() {
     let srv = TestServer::start().await;
     srv.write_app("sleepy", &[("boot.py", "import time\ntime.sleep(300)\n")]);
