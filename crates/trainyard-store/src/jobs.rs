@@ -29,14 +29,19 @@ static STOP_DELETED: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Recomputes a job's summary of its newest live version.
-const REFRESH_SUMMARY: &str = "UPDATE jobs SET
-    latest_version_id = (SELECT id FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1),
-    latest_status = COALESCE((SELECT status FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1), 0),
-    latest_start_time = (SELECT start_time FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1),
-    latest_end_time = (SELECT end_time FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1),
-    version_count = (SELECT count(*) FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0)
-    WHERE id = ?";
+/// Recomputes a job's summary of its newest live version (0, unknown, when it has none).
+static REFRESH_SUMMARY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE jobs SET
+            latest_version_id = (SELECT id FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1),
+            latest_status = COALESCE((SELECT status FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1), {}),
+            latest_start_time = (SELECT start_time FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1),
+            latest_end_time = (SELECT end_time FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1),
+            version_count = (SELECT count(*) FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0)
+            WHERE id = ?",
+        JobStatus::UNKNOWN.0
+    )
+});
 
 fn version_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Version> {
     let config: String = row.try_get("config")?;
@@ -94,7 +99,7 @@ async fn insert_version(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(REFRESH_SUMMARY)
+    sqlx::query(&REFRESH_SUMMARY)
         .bind(job_id)
         .execute(&mut *tx)
         .await?;
@@ -428,7 +433,7 @@ impl Store {
         let Some(job_id) = q.fetch_optional(&mut *tx).await? else {
             return Ok(false);
         };
-        sqlx::query(REFRESH_SUMMARY)
+        sqlx::query(&REFRESH_SUMMARY)
             .bind(job_id)
             .execute(&mut *tx)
             .await?;
@@ -468,7 +473,7 @@ impl Store {
             .bind(version_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(REFRESH_SUMMARY)
+        sqlx::query(&REFRESH_SUMMARY)
             .bind(job_id)
             .execute(&mut *tx)
             .await?;
