@@ -147,7 +147,8 @@ impl Checker<'_> {
     }
 
     /// `volumes` (§2.3): `host_path` volumes of container jobs, inside the project's
-    /// `host_paths`; everything else is refused with what would make it work.
+    /// `host_paths`; everything else is refused with what would make it work. A stored
+    /// configuration keeps what it is given (a job created from it is checked then).
     fn check_volumes(
         &self,
         volumes: &[Volume],
@@ -155,6 +156,14 @@ impl Checker<'_> {
         purpose: Purpose,
     ) -> ApiResult<()> {
         for (i, v) in volumes.iter().enumerate() {
+            if purpose == Purpose::Stored {
+                if v.nfs.is_some() == v.host_path.is_some() {
+                    return Err(ApiError::param(
+                        "each volume must have exactly one of nfs or host_path",
+                    ));
+                }
+                continue;
+            }
             match (&v.nfs, &v.host_path) {
                 (Some(_), None) => {
                     return Err(ApiError::InvalidArgument(format!(
