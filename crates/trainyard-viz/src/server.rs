@@ -107,6 +107,7 @@ pub fn run_spec(
             log_file: log_file(run_dir),
         }],
         grace_seconds,
+        sample_interval_ms: None,
     }
 }
 
