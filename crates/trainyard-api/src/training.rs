@@ -423,6 +423,22 @@ pub struct VersionListResponse {
     pub versions: Vec<VersionInfo>,
 }
 
+/// `GET .../versions/{version_id}/pod/{pod_name}/metric-statistic` (an undocumented
+/// ModelArts API; trainyard's shape): the usage of one worker, `pod_name` `worker-<index>`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PodMetricsResponse {
+    /// `true`.
+    pub is_success: bool,
+    /// Job id.
+    pub job_id: i64,
+    /// Version id.
+    pub version_id: i64,
+    /// The worker, `worker-<index>`.
+    pub pod_name: String,
+    /// The nine keys of `system_metric_list` (an object), for this worker alone.
+    pub system_metric_list: serde_json::Value,
+}
+
 /// TJ-10 response.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LogFileNamesResponse {

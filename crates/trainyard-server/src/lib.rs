@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod obs;
 pub mod service;
 pub mod state;
 pub mod storage;
@@ -113,6 +114,10 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     let (total, gpus) = service::capacity::total(&config.executor);
     let catalog = Arc::new(Catalog::from_config(&config, &total));
     let grace = Duration::from_secs(config.executor.stop_grace_seconds.unwrap_or(10));
+    let obs = Arc::new(obs::Obs::new(
+        config.metrics.sample_interval_ms(),
+        config.metrics.scrape_token.clone(),
+    ));
     let run_ctx = Arc::new(RunContext {
         store: store.clone(),
         catalog: catalog.clone(),
@@ -121,6 +126,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         grace,
         shim_program,
         pools: config.pools.clone(),
+        obs: obs.clone(),
     });
     let executor = Executor::start(run_ctx.clone(), gpus)
         .await
@@ -176,6 +182,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         max_body: config.max_body_bytes.unwrap_or(1 << 20),
         proxy: Arc::new(trainyard_viz::proxy::Proxy::new()),
         shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
+        obs,
     };
     let router = http::router(state.clone());
     Ok(App {
@@ -219,9 +226,12 @@ pub async fn serve(
     match app.tls {
         Some(acceptor) => tls::serve(listener, acceptor, svc, shutdown).await,
         None => {
+            // The peer address lets `/metrics` tell loopback scrapers from others.
             axum::serve(
                 listener,
-                axum::ServiceExt::<Request>::into_make_service(svc),
+                axum::ServiceExt::<Request>::into_make_service_with_connect_info::<
+                    std::net::SocketAddr,
+                >(svc),
             )
             .with_graceful_shutdown(shutdown)
             .await
