@@ -479,3 +479,69 @@ async fn logs_are_json_on_request_and_never_coloured_off_a_terminal() {
     drop(server);
     kill_runs(&data.join("runs"));
 }
+
+/// `/openapi.json` is an OpenAPI 3.1 document whose schemas are the API types' generated
+/// ones, every `$ref` resolves, and every operation it lists is routed by the server (a
+/// request with made-up ids gets an answer of that endpoint, never "unknown route" or
+/// "method not allowed").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_matches_the_router() {
+    let srv = TestServer::start().await;
+    let doc: Value = srv
+        .api
+        .http
+        .get(format!("{}/openapi.json", srv.api.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], json!("3.1.0"));
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    // Generated, not written: the served schema is the type's derived one.
+    let derived = serde_json::to_value(
+        <trainyard_api::training::VersionInfo as utoipa::PartialSchema>::schema(),
+    )
+    .unwrap();
+    assert_eq!(schemas["VersionInfo"], derived);
+    let text = doc.to_string();
+    for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &piece[..piece.find('"').unwrap()];
+        assert!(schemas.contains_key(name), "dangling $ref {name}");
+    }
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 19, "{}", paths.len());
+    let mut operations = 0;
+    for (path, item) in paths {
+        assert!(path.starts_with("/v1/{project_id}/"), "{path}");
+        for (method, _) in item.as_object().unwrap() {
+            let url = path
+                .replace("{project_id}", PROJECT)
+                .replace("{pod_name}", "worker-0")
+                .replace("{config_name}", "nothing")
+                .replace("{job_id}", "999")
+                .replace("{version_id}", "999");
+            let url = format!("{}{url}?path=/x/&log_file=x", srv.api.base);
+            let resp = srv
+                .api
+                .http
+                .request(method.to_uppercase().parse().unwrap(), &url)
+                .header("X-Auth-Token", TOKEN)
+                .header("Content-Type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            let code = body["error_code"].as_str().unwrap_or("");
+            assert!(
+                !matches!(code, "ModelArts.0015" | "ModelArts.2803") && status < 500,
+                "{method} {path}: {status} {body}"
+            );
+            operations += 1;
+        }
+    }
+    assert!(operations >= 30, "{operations}");
+}
