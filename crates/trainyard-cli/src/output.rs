@@ -288,7 +288,7 @@ fn status_colour(text: &str) -> Option<Color> {
         JobStatus::COMPLETED => Color::Green,
         c if c.is_running() => Color::Cyan,
         c if c.is_pending() => Color::Blue,
-        JobStatus::KILLING | JobStatus::KILLED | JobStatus(13) => Color::Yellow,
+        JobStatus::KILLING | JobStatus::KILLED | JobStatus::CANCELED => Color::Yellow,
         JobStatus::UNKNOWN => return None,
         _ => Color::Red,
     })

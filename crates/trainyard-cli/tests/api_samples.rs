@@ -339,7 +339,7 @@ fn assert_created(what: &str, r: &Reply, job_name: &str, version_name: &str) -> 
     assert_values(
         what,
         &b,
-        json!({"job_name": job_name, "version_name": version_name, "status": 1}),
+        json!({"job_name": job_name, "version_name": version_name, "status": JobStatus::INIT}),
     );
     assert!(
         b["create_time"].as_i64().unwrap() > 1_600_000_000_000,
@@ -647,8 +647,14 @@ async fn tj01_sample_requests_answer_the_documented_shape() {
 
     for (j, v) in [(j1, v1), (j3, v3), (j4, v4)] {
         assert_eq!(
-            api.wait_status(j, v, &[10, 11, 12], RUN_WITHIN).await,
-            10,
+            api.wait_status(
+                j,
+                v,
+                &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::KILLED],
+                RUN_WITHIN
+            )
+            .await,
+            JobStatus::COMPLETED,
             "job {j} version {v}"
         );
     }
@@ -666,7 +672,7 @@ async fn tj01_sample_requests_answer_the_documented_shape() {
             "version_id": v1,
             "version_name": "V0001",
             "pre_version_id": null,
-            "status": 10,
+            "status": JobStatus::COMPLETED,
             "parameter": [{"label": "learning_rate", "value": "0.01"}, {"label": "batch_size", "value": "32"}],
             "spec_id": 1,
             "spec_code": "modelarts.vm.cpu.1u",
@@ -723,7 +729,7 @@ async fn tj01_sample_requests_answer_the_documented_shape() {
             "job_desc": "Use TensorFlow to recognize handwritten digits.",
             "version_name": "V0001",
             "pre_version_id": null,
-            "status": 10,
+            "status": JobStatus::COMPLETED,
             "spec_id": 27,
             "spec_code": "modelarts.vm.cpu.8u",
             "flavor_code": "modelarts.vm.cpu.8u",
@@ -780,10 +786,14 @@ async fn tj01_sample_requests_answer_the_documented_shape() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tj01_sample2_custom_image_answers_the_documented_failure() {
-    // No container backend here: custom-image jobs are refused with ModelArts.2810, in the
-    // documented failure shape, whichever edition's sample is sent.
-    let srv = TestServer::start().await;
+async fn tj01_sample2_custom_image_without_a_runtime_answers_the_documented_failure() {
+    // A server without a container runtime refuses custom-image jobs with ModelArts.2810, in
+    // the documented failure shape, whichever edition's sample is sent (containers.rs runs
+    // the sample in a container).
+    let srv = TestServer::start_with(
+        "[executor]\ncores = 64\nmemory_gb = 256\ncontainer_runtime = \"none\"\n",
+    )
+    .await;
     prepare_storage(&srv, PRINT_BOOT);
     let api = &srv.api;
 
@@ -849,8 +859,26 @@ async fn tj01_numbers_sent_as_strings_are_accepted() {
         "V0001",
     );
 
-    assert_eq!(api.wait_status(j1, v1, &[10, 11, 12], RUN_WITHIN).await, 10);
-    assert_eq!(api.wait_status(j2, v2, &[10, 11, 12], RUN_WITHIN).await, 10);
+    assert_eq!(
+        api.wait_status(
+            j1,
+            v1,
+            &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::KILLED],
+            RUN_WITHIN
+        )
+        .await,
+        JobStatus::COMPLETED
+    );
+    assert_eq!(
+        api.wait_status(
+            j2,
+            v2,
+            &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::KILLED],
+            RUN_WITHIN
+        )
+        .await,
+        JobStatus::COMPLETED
+    );
 
     let d1 = ok(&api.get(&format!("/training-jobs/{j1}/versions/{v1}")).await);
     assert_version_detail("TJ-03 strings", &d1);
@@ -891,7 +919,13 @@ async fn tj01_numbers_sent_as_strings_are_accepted() {
     assert_version_list(&list);
     assert_eq!(list["versions"][0]["version_id"], json!(v3));
     assert_eq!(list["versions"][0]["pre_version_id"], json!(v2));
-    api.wait_status(j2, v3, &[10, 11, 12], RUN_WITHIN).await;
+    api.wait_status(
+        j2,
+        v3,
+        &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::KILLED],
+        RUN_WITHIN,
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -911,8 +945,14 @@ async fn version_list_log_and_delete_samples() {
         "V0001",
     );
     assert_eq!(
-        api.wait_status(job, v1, &[10, 11, 12], RUN_WITHIN).await,
-        10
+        api.wait_status(
+            job,
+            v1,
+            &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::KILLED],
+            RUN_WITHIN
+        )
+        .await,
+        JobStatus::COMPLETED
     );
 
     // TJ-06 sample: POST .../versions/ (trailing slash), pre_version_id a real version.
@@ -925,8 +965,14 @@ async fn version_list_log_and_delete_samples() {
     let (j, v2) = assert_created("TJ-06 sample", &r, "TestModelArtsJob", "V0002");
     assert_eq!(j, job);
     assert_eq!(
-        api.wait_status(job, v2, &[10, 11, 12], RUN_WITHIN).await,
-        10
+        api.wait_status(
+            job,
+            v2,
+            &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::KILLED],
+            RUN_WITHIN
+        )
+        .await,
+        JobStatus::COMPLETED
     );
 
     // TJ-05 sample query: version_count is the total, newest first.
@@ -944,7 +990,7 @@ async fn version_list_log_and_delete_samples() {
     assert_values(
         "TJ-05 versions[0]",
         &versions[0],
-        json!({"version_id": v2, "version_name": "V0002", "pre_version_id": v1, "pool_id": "test-pool", "status": 10}),
+        json!({"version_id": v2, "version_name": "V0002", "pre_version_id": v1, "pool_id": "test-pool", "status": JobStatus::COMPLETED}),
     );
     assert_values(
         "TJ-05 versions[1]",
@@ -991,7 +1037,7 @@ async fn version_list_log_and_delete_samples() {
         "TJ-02 jobs[0]",
         &jobs["jobs"][0],
         json!({
-            "job_id": job, "job_name": "TestModelArtsJob", "version_id": v2, "status": 10,
+            "job_id": job, "job_name": "TestModelArtsJob", "version_id": v2, "status": JobStatus::COMPLETED,
             "job_desc": "This is a ModelArts job", "version_count": 2,
         }),
     );
@@ -1109,8 +1155,20 @@ async fn tj02_lists_workspace_0_when_no_workspace_is_named() {
         "jobtest_TF",
         "V0001",
     );
-    api.wait_status(j1, v1, &[10, 11, 12], RUN_WITHIN).await;
-    api.wait_status(j4, v4, &[10, 11, 12], RUN_WITHIN).await;
+    api.wait_status(
+        j1,
+        v1,
+        &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::KILLED],
+        RUN_WITHIN,
+    )
+    .await;
+    api.wait_status(
+        j4,
+        v4,
+        &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::KILLED],
+        RUN_WITHIN,
+    )
+    .await;
 
     let named = ok(&api.get(&format!("/training-jobs?per_page=10&page=1&sortBy=job_name&order=asc&search_content=job&workspace_id={WORKSPACE}")).await);
     assert_job_list(&named);
@@ -1147,7 +1205,8 @@ async fn tj07_stop_sample_stops_a_running_version() {
         "jobtest_TF",
         "V0001",
     );
-    api.wait_status(job, ver, &[8], RUN_WITHIN).await;
+    api.wait_status(job, ver, &[JobStatus::RUNNING], RUN_WITHIN)
+        .await;
 
     // The running version's details.
     let running = ok(&api
@@ -1161,20 +1220,21 @@ async fn tj07_stop_sample_stops_a_running_version() {
     assert_bare_success(&api.raw("POST", &url, None, Some(TOKEN)).await);
     let now = api.status(job, ver).await;
     assert!(
-        now == 9 || now == 12,
-        "the stop is visible at once, status {now}"
+        now == JobStatus::KILLING || now == JobStatus::KILLED,
+        "the stop is visible at once, status {}",
+        now.name()
     );
     assert_eq!(
-        api.wait_status(job, ver, &[12], Duration::from_secs(10))
+        api.wait_status(job, ver, &[JobStatus::KILLED], Duration::from_secs(10))
             .await,
-        12
+        JobStatus::KILLED
     );
 
     let stopped = ok(&api
         .get(&format!("/training-jobs/{job}/versions/{ver}"))
         .await);
     assert_version_detail("TJ-03 stopped", &stopped);
-    assert_eq!(stopped["status"], json!(12));
+    assert_eq!(stopped["status"], json!(JobStatus::KILLED));
 
     // A second stop: the documented failure.
     let again = api.raw("POST", &url, None, Some(TOKEN)).await;

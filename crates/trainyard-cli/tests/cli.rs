@@ -495,7 +495,12 @@ async fn a_job_created_during_uploads_sees_one_whole_tree() {
     uploads.await.unwrap();
     for (job, version) in &created {
         srv.api
-            .wait_status(*job, *version, &[10, 11], Duration::from_secs(60))
+            .wait_status(
+                *job,
+                *version,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(60),
+            )
             .await;
     }
     let runs = srv.dir.path().join("data/runs");
@@ -895,7 +900,12 @@ async fn jobs_list_is_newest_first_sorts_filters_limits_and_fits_80_columns() {
     for name in ["sweep-lr-1", "sweep-lr-10", "sweep-lr-2", long_name] {
         let (job, version) = srv.api.create_job(name, "app", serde_json::json!({})).await;
         srv.api
-            .wait_status(job, version, &[10], Duration::from_secs(30))
+            .wait_status(
+                job,
+                version,
+                &[JobStatus::COMPLETED],
+                Duration::from_secs(30),
+            )
             .await;
         ids.push(job);
     }
@@ -1765,7 +1775,7 @@ async fn ctrl_c_on_follow_detaches_and_a_second_one_stops_the_job() {
         .unwrap()
         .version_id;
     srv.api
-        .wait_status(id, version, &[12], Duration::from_secs(30))
+        .wait_status(id, version, &[JobStatus::KILLED], Duration::from_secs(30))
         .await;
     let detach = run(&srv, &["jobs", "get", "detach", "-o", "json"])
         .await
@@ -1774,7 +1784,7 @@ async fn ctrl_c_on_follow_detaches_and_a_second_one_stops_the_job() {
         .wait_status(
             detach.job_id.unwrap(),
             detach.version_id,
-            &[12],
+            &[JobStatus::KILLED],
             Duration::from_secs(30),
         )
         .await;

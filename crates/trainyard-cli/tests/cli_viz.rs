@@ -192,7 +192,10 @@ async fn viz_commands_drive_a_real_tensorboard() {
     )
     .await
     .json();
-    assert!(second.is_success && second.status == 1, "{second:?}");
+    assert!(
+        second.is_success && JobStatus(second.status) == JobStatus::INIT,
+        "{second:?}"
+    );
     assert!(
         second.job_name.starts_with("tb-") && second.job_name.len() <= 20,
         "{}",
@@ -380,7 +383,7 @@ async fn viz_commands_drive_a_real_tensorboard() {
         .wait_viz(second.job_id, &[], Duration::from_secs(30), |_| {})
         .await
         .unwrap();
-    assert_eq!(done.status, 12);
+    assert_eq!(JobStatus(done.status), JobStatus::KILLED);
 
     // delete: the running one is stopped first; both are gone.
     let deleted = run(&srv, &["viz", "delete", &ids]).await;

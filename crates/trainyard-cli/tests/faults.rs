@@ -20,13 +20,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Statuses (statuses-and-errors.md): the ones these tests wait for.
-const SUBMIT_FAILED: i64 = 5;
-const RUNNING: i64 = 8;
-const COMPLETED: i64 = 10;
-const KILLED: i64 = 12;
-const LOST: i64 = 14;
-
 /// A data dir, a config with a `sh` engine and no quota or rate in the way, and a marker
 /// folder the jobs write to (outside the server's data).
 struct Setup {
@@ -265,11 +258,20 @@ async fn kill_9_during_creation_bursts_loses_nothing_and_runs_everything_once() 
             .wait_status(
                 job,
                 version,
-                &[COMPLETED, 11, LOST, SUBMIT_FAILED],
+                &[
+                    JobStatus::COMPLETED,
+                    JobStatus::FAILED,
+                    JobStatus::LOST,
+                    JobStatus::SUBMIT_FAILED,
+                ],
                 Duration::from_secs(60),
             )
             .await;
-        assert_eq!(status, COMPLETED, "acknowledged version {job}/{version}");
+        assert_eq!(
+            status,
+            JobStatus::COMPLETED,
+            "acknowledged version {job}/{version}"
+        );
     }
     for &(_, version) in &seen.acked {
         assert_eq!(
@@ -381,7 +383,7 @@ async fn kill_9_during_stop_and_delete_traffic_leaves_no_orphan() {
         for &(j, v) in &jobs {
             server
                 .api
-                .wait_status(j, v, &[RUNNING], Duration::from_secs(30))
+                .wait_status(j, v, &[JobStatus::RUNNING], Duration::from_secs(30))
                 .await;
         }
         // Stops, deletes, and both at once on the same job, while the server is killed.
@@ -438,11 +440,16 @@ async fn kill_9_during_stop_and_delete_traffic_leaves_no_orphan() {
                     .wait_status(
                         j,
                         v,
-                        &[KILLED, COMPLETED, 11, LOST],
+                        &[
+                            JobStatus::KILLED,
+                            JobStatus::COMPLETED,
+                            JobStatus::FAILED,
+                            JobStatus::LOST,
+                        ],
                         Duration::from_secs(30),
                     )
                     .await;
-                assert_eq!(st, KILLED, "job {j}/{v} after a stop");
+                assert_eq!(st, JobStatus::KILLED, "job {j}/{v} after a stop");
             }
             // 0 when it was stopped before its worker got going.
             assert!(
@@ -475,7 +482,7 @@ async fn a_version_launched_just_before_a_crash_runs_once() {
     let (job, version) = create(&server.api, "crash-window", &[("hold", "cw")]).await;
     server
         .api
-        .wait_status(job, version, &[RUNNING], Duration::from_secs(30))
+        .wait_status(job, version, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     wait_until(Duration::from_secs(10), "the first start", || {
         s.starts(version) == 1
@@ -500,7 +507,7 @@ async fn a_version_launched_just_before_a_crash_runs_once() {
         1,
         "the version was started again after the restart"
     );
-    assert_eq!(server.api.status(job, version).await, RUNNING);
+    assert_eq!(server.api.status(job, version).await, JobStatus::RUNNING);
     s.release("cw");
     assert_eq!(
         server
@@ -508,11 +515,11 @@ async fn a_version_launched_just_before_a_crash_runs_once() {
             .wait_status(
                 job,
                 version,
-                &[COMPLETED, 11, LOST],
+                &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::LOST],
                 Duration::from_secs(30)
             )
             .await,
-        COMPLETED
+        JobStatus::COMPLETED
     );
     assert_eq!(s.starts(version), 1);
     no_orphans(&s).await;
@@ -531,11 +538,11 @@ async fn capacity_is_not_handed_out_twice_after_a_restart_that_found_too_much_ru
     let (j2, v2) = create(&server.api, "held-2", &[("hold", "h2")]).await;
     server
         .api
-        .wait_status(j1, v1, &[RUNNING], Duration::from_secs(30))
+        .wait_status(j1, v1, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     server
         .api
-        .wait_status(j2, v2, &[RUNNING], Duration::from_secs(30))
+        .wait_status(j2, v2, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     server.kill9();
     std::fs::write(&s.config, config.replace("cores = 64", "cores = 1")).unwrap();
@@ -544,27 +551,32 @@ async fn capacity_is_not_handed_out_twice_after_a_restart_that_found_too_much_ru
     // Both are reattached (2 cores held of 1); one ends, one core is still held.
     s.release("h1");
     assert_eq!(
-        api.wait_status(j1, v1, &[COMPLETED], Duration::from_secs(30))
+        api.wait_status(j1, v1, &[JobStatus::COMPLETED], Duration::from_secs(30))
             .await,
-        COMPLETED
+        JobStatus::COMPLETED
     );
     let (j3, v3) = create(api, "third", &[]).await;
     assert_eq!(
-        api.wait_status(j3, v3, &[7, RUNNING, COMPLETED], Duration::from_secs(10))
-            .await,
-        7
+        api.wait_status(
+            j3,
+            v3,
+            &[JobStatus::WAITING, JobStatus::RUNNING, JobStatus::COMPLETED],
+            Duration::from_secs(10)
+        )
+        .await,
+        JobStatus::WAITING
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         api.status(j3, v3).await,
-        7,
+        JobStatus::WAITING,
         "a third job started while the only core was held"
     );
     s.release("h2");
     assert_eq!(
-        api.wait_status(j3, v3, &[COMPLETED], Duration::from_secs(30))
+        api.wait_status(j3, v3, &[JobStatus::COMPLETED], Duration::from_secs(30))
             .await,
-        COMPLETED
+        JobStatus::COMPLETED
     );
 }
 
@@ -576,7 +588,7 @@ async fn a_killed_shim_takes_its_workers_with_it_and_the_version_is_lost() {
     let (job, version) = create(&server.api, "shim-killed", &[("sleep", "600")]).await;
     server
         .api
-        .wait_status(job, version, &[RUNNING], Duration::from_secs(30))
+        .wait_status(job, version, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     let run_dir = s.runs().join(version.to_string());
     wait_until(Duration::from_secs(10), "the worker", || {
@@ -592,9 +604,14 @@ async fn a_killed_shim_takes_its_workers_with_it_and_the_version_is_lost() {
     assert_eq!(
         server
             .api
-            .wait_status(job, version, &[LOST, 11, KILLED], Duration::from_secs(10))
+            .wait_status(
+                job,
+                version,
+                &[JobStatus::LOST, JobStatus::FAILED, JobStatus::KILLED],
+                Duration::from_secs(10)
+            )
             .await,
-        LOST
+        JobStatus::LOST
     );
     assert!(
         live_workers(&run_dir).is_empty(),
@@ -630,7 +647,7 @@ async fn durations_counts_and_offsets_at_their_limits_are_bounded() {
         r.assert_ok()["job_id"].as_i64().unwrap(),
         r.body["version_id"].as_i64().unwrap(),
     );
-    api.wait_status(job, version, &[RUNNING], Duration::from_secs(30))
+    api.wait_status(job, version, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     wait_until(Duration::from_secs(10), "the worker", || {
         s.starts(version) == 1
@@ -643,9 +660,9 @@ async fn durations_counts_and_offsets_at_their_limits_are_bounded() {
     .await
     .assert_ok();
     assert_eq!(
-        api.wait_status(job, version, &[KILLED], Duration::from_secs(10))
+        api.wait_status(job, version, &[JobStatus::KILLED], Duration::from_secs(10))
             .await,
-        KILLED
+        JobStatus::KILLED
     );
     // Every count, size and duration field at its type's limits: refused, never a 5xx.
     let limits = [
@@ -737,9 +754,14 @@ async fn snapshots_never_follow_folder_links_and_never_show_server_paths() {
     assert_eq!(
         server
             .api
-            .wait_status(job, version, &[COMPLETED, 11], Duration::from_secs(30))
+            .wait_status(
+                job,
+                version,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(30)
+            )
             .await,
-        COMPLETED
+        JobStatus::COMPLETED
     );
     let snap = s.runs().join(version.to_string()).join("code");
     let size: u64 = walk_size(&snap);
@@ -951,9 +973,9 @@ async fn a_full_disk_is_survived_without_a_restart() {
     let api = &server.api;
     let (j1, v1) = create(api, "full-1", &[("hold", "f1")]).await;
     let (j2, v2) = create(api, "full-2", &[("hold", "f2")]).await;
-    api.wait_status(j1, v1, &[RUNNING], Duration::from_secs(30))
+    api.wait_status(j1, v1, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
-    api.wait_status(j2, v2, &[RUNNING], Duration::from_secs(30))
+    api.wait_status(j2, v2, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
 
     // The database's disk fills up: creations fail with the documented out-of-space answer.
@@ -992,34 +1014,49 @@ async fn a_full_disk_is_survived_without_a_restart() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         api.status(j1, v1).await,
-        RUNNING,
+        JobStatus::RUNNING,
         "the end of job 1 cannot have been recorded yet"
     );
     // The run directories' disk fills up too; job 2 ends while its exit.json cannot be written.
     let data_fill = data_fs.fill();
     s.release("f2");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(api.status(j2, v2).await, RUNNING);
+    assert_eq!(api.status(j2, v2).await, JobStatus::RUNNING);
 
     // Space comes back: without a restart both jobs reach their true status and new jobs run.
     std::fs::remove_file(db_fill).unwrap();
     std::fs::remove_file(data_fill).unwrap();
     assert_eq!(
-        api.wait_status(j1, v1, &[COMPLETED, 11, LOST], Duration::from_secs(30))
-            .await,
-        COMPLETED
+        api.wait_status(
+            j1,
+            v1,
+            &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::LOST],
+            Duration::from_secs(30)
+        )
+        .await,
+        JobStatus::COMPLETED
     );
     assert_eq!(
-        api.wait_status(j2, v2, &[COMPLETED, 11, LOST], Duration::from_secs(30))
-            .await,
-        COMPLETED
+        api.wait_status(
+            j2,
+            v2,
+            &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::LOST],
+            Duration::from_secs(30)
+        )
+        .await,
+        JobStatus::COMPLETED
     );
     for i in 0..10 {
         let (j, v) = create(api, &format!("after-{i}"), &[]).await;
         assert_eq!(
-            api.wait_status(j, v, &[COMPLETED, 11, LOST], Duration::from_secs(30))
-                .await,
-            COMPLETED
+            api.wait_status(
+                j,
+                v,
+                &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::LOST],
+                Duration::from_secs(30)
+            )
+            .await,
+            JobStatus::COMPLETED
         );
     }
     assert_eq!((s.starts(v1), s.starts(v2)), (1, 1));

@@ -22,9 +22,14 @@ async fn aom_log_pages_a_million_line_log_at_every_position() {
     let (job, ver) = srv.api.create_job("million", "million", json!({})).await;
     assert_eq!(
         srv.api
-            .wait_status(job, ver, &[10, 11], Duration::from_secs(120))
+            .wait_status(
+                job,
+                ver,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(120)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     let page = |q: String| {
         let api = srv.api.clone();
@@ -119,9 +124,14 @@ async fn log_names_and_unknown_files() {
     let (job, ver) = srv.api.create_job("Hello_Job", "hello", json!({})).await;
     assert_eq!(
         srv.api
-            .wait_status(job, ver, &[10, 11], Duration::from_secs(30))
+            .wait_status(
+                job,
+                ver,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(30)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     let names = srv
         .api
@@ -158,11 +168,11 @@ async fn log_of_a_version_that_has_not_started_is_not_generated() {
     srv.write_app("sleepy", &[("boot.py", "import time\ntime.sleep(300)\n")]);
     let (j1, v1) = srv.api.create_job("holder", "sleepy", json!({})).await;
     srv.api
-        .wait_status(j1, v1, &[8], Duration::from_secs(30))
+        .wait_status(j1, v1, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     let (j2, v2) = srv.api.create_job("later", "sleepy", json!({})).await;
     srv.api
-        .wait_status(j2, v2, &[7], Duration::from_secs(10))
+        .wait_status(j2, v2, &[JobStatus::WAITING], Duration::from_secs(10))
         .await;
     let names = srv
         .api
@@ -255,9 +265,14 @@ async fn server_shutdown_ends_open_log_streams_and_clients_resume_after_restart(
     assert_eq!(
         server2
             .api
-            .wait_status(job, ver, &[10, 11], Duration::from_secs(30))
+            .wait_status(
+                job,
+                ver,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(30)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     drop(server2);
     kill_runs(&dir.path().join("data/runs"));

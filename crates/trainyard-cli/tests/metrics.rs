@@ -126,7 +126,7 @@ while time.time() - t0 < 90:
         .await;
     server
         .api
-        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
 
     // Burning: one point so far (a run under a minute is one point of its mean).
@@ -218,7 +218,7 @@ while time.time() - t0 < 90:
     stop.assert_ok();
     server
         .api
-        .wait_status(job, ver, &[12], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::KILLED], Duration::from_secs(30))
         .await;
     kill_runs(&data.join("runs"));
 }
@@ -243,9 +243,14 @@ async fn gpu_series_are_empty_without_nvml() {
     let (job, ver) = srv.api.create_job("g", "gpu", json!({"spec_id": 4})).await;
     let status = srv
         .api
-        .wait_status(job, ver, &[10, 11], Duration::from_secs(60))
+        .wait_status(
+            job,
+            ver,
+            &[JobStatus::COMPLETED, JobStatus::FAILED],
+            Duration::from_secs(60),
+        )
         .await;
-    assert_eq!(status, 10);
+    assert_eq!(status, JobStatus::COMPLETED);
     let (detail, listed) = both_shapes(&srv.api, job, ver).await;
     for m in [&detail, &listed] {
         assert!(series(m, "gpuUtil").is_empty(), "{m}");
@@ -309,7 +314,7 @@ async fn prometheus_counters_move_with_jobs() {
     srv.write_app("sleepy", &[("boot.py", "import time\ntime.sleep(600)\n")]);
     let (job, ver) = srv.api.create_job("sleepy", "sleepy", json!({})).await;
     srv.api
-        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     let running = scrape(&srv.api).await;
     assert_eq!(
@@ -355,7 +360,7 @@ async fn prometheus_counters_move_with_jobs() {
         .await
         .assert_ok();
     srv.api
-        .wait_status(job, ver, &[12], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::KILLED], Duration::from_secs(30))
         .await;
     let stopped = scrape(&srv.api).await;
     assert_eq!(value(&stopped, "trainyard_stops_requested_total", &[]), 1.0);

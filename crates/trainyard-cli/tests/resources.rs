@@ -21,15 +21,15 @@ async fn gpus_are_handed_out_through_cuda_visible_devices() {
     let (j1, v1) = srv.api.create_job("g1", "gpu", json!({"spec_id": 4})).await;
     let (j2, v2) = srv.api.create_job("g2", "gpu", json!({"spec_id": 4})).await;
     srv.api
-        .wait_status(j1, v1, &[8], Duration::from_secs(30))
+        .wait_status(j1, v1, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     srv.api
-        .wait_status(j2, v2, &[8], Duration::from_secs(30))
+        .wait_status(j2, v2, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     // Both GPUs are taken: a third job waits.
     let (j3, v3) = srv.api.create_job("g3", "gpu", json!({"spec_id": 4})).await;
     srv.api
-        .wait_status(j3, v3, &[7], Duration::from_secs(10))
+        .wait_status(j3, v3, &[JobStatus::WAITING], Duration::from_secs(10))
         .await;
     srv.api.wait_log(j1, v1, "g1.0", "GPUS=").await;
     srv.api.wait_log(j2, v2, "g2.0", "GPUS=").await;
@@ -44,9 +44,14 @@ async fn gpus_are_handed_out_through_cuda_visible_devices() {
     std::fs::write(&gate, "").unwrap();
     assert_eq!(
         srv.api
-            .wait_status(j3, v3, &[10, 11], Duration::from_secs(30))
+            .wait_status(
+                j3,
+                v3,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(30)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     let l3 = srv.api.log(j3, v3, "g3.0").await;
     assert!(l3.starts_with("GPUS=3") || l3.starts_with("GPUS=5"), "{l3}");
@@ -68,7 +73,7 @@ async fn an_internal_error_answers_0010_without_details() {
     srv.write_app("app", &[("boot.py", "print(1)\n")]);
     let (job, ver) = srv.api.create_job("broken", "app", json!({})).await;
     srv.api
-        .wait_status(job, ver, &[10], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::COMPLETED], Duration::from_secs(30))
         .await;
     // Corrupt the stored row behind the server's back.
     let db = srv.dir.path().join("data/trainyard.db");

@@ -41,47 +41,6 @@ async fn wait_file(path: &std::path::Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn job_survives_kill_9_and_ends_with_its_real_exit_status() {
-    let s = setup();
-    let gate = s.dir.path().join("gate");
-    let started = s.dir.path().join("started");
-    let boot = format!(
-        "import os, sys, time\nopen({:?}, 'w').write('x')\nwhile not os.path.exists({:?}):\n    time.sleep(0.05)\nprint('finishing after restart')\nsys.exit(0)\n",
-        started.display().to_string(),
-        gate.display().to_string()
-    );
-    write_app(&storage(&s), "survivor", &[("boot.py", &boot)]);
-    let port = free_port();
-    let mut server = ServerProcess::start(&s.config, port).await;
-    let (job, ver) = server
-        .api
-        .create_job("survivor", "survivor", json!({}))
-        .await;
-    server
-        .api
-        .wait_status(job, ver, &[8], Duration::from_secs(30))
-        .await;
-    wait_file(&started).await;
-
-    server.kill9();
-    // The job keeps running while the server is down.
-    std::fs::write(&gate, "").unwrap();
-    let server = ServerProcess::start(&s.config, port).await;
-    assert_eq!(
-        server
-            .api
-            .wait_status(job, ver, &[10, 11, 14], Duration::from_secs(30))
-            .await,
-        10
-    );
-    assert!(server
-        .api
-        .log(job, ver, "survivor.0")
-        .await
-        .contains("finishing after restart"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reattached_job_reports_its_real_failure_code() {
     let s = setup();
     let gate = s.dir.path().join("gate");
@@ -95,19 +54,24 @@ async fn reattached_job_reports_its_real_failure_code() {
     let (job, ver) = server.api.create_job("sevens", "sevens", json!({})).await;
     server
         .api
-        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     server.kill9();
     let server = ServerProcess::start(&s.config, port).await;
     // Reattached: still running until released.
-    assert_eq!(server.api.status(job, ver).await, 8);
+    assert_eq!(server.api.status(job, ver).await, JobStatus::RUNNING);
     std::fs::write(&gate, "").unwrap();
     assert_eq!(
         server
             .api
-            .wait_status(job, ver, &[10, 11, 14], Duration::from_secs(30))
+            .wait_status(
+                job,
+                ver,
+                &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::LOST],
+                Duration::from_secs(30)
+            )
             .await,
-        11
+        JobStatus::FAILED
     );
     assert!(server
         .api
@@ -130,7 +94,7 @@ async fn job_finished_while_the_server_was_down_is_finalized_on_start() {
     let (job, ver) = server.api.create_job("offline", "offline", json!({})).await;
     server
         .api
-        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     server.kill9();
     std::fs::write(&gate, "").unwrap();
@@ -139,9 +103,14 @@ async fn job_finished_while_the_server_was_down_is_finalized_on_start() {
     assert_eq!(
         server
             .api
-            .wait_status(job, ver, &[10, 11, 14], Duration::from_secs(10))
+            .wait_status(
+                job,
+                ver,
+                &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::LOST],
+                Duration::from_secs(10)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
 }
 
@@ -158,7 +127,7 @@ async fn job_killed_while_the_server_was_down_is_lost() {
     let (job, ver) = server.api.create_job("doomed", "doomed", json!({})).await;
     server
         .api
-        .wait_status(job, ver, &[8], Duration::from_secs(30))
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     let run_dir = s.dir.path().join(format!("data/runs/{ver}"));
     wait_file(&run_dir.join("workers.json")).await;
@@ -169,9 +138,19 @@ async fn job_killed_while_the_server_was_down_is_lost() {
     assert_eq!(
         server
             .api
-            .wait_status(job, ver, &[10, 11, 12, 14], Duration::from_secs(10))
+            .wait_status(
+                job,
+                ver,
+                &[
+                    JobStatus::COMPLETED,
+                    JobStatus::FAILED,
+                    JobStatus::KILLED,
+                    JobStatus::LOST
+                ],
+                Duration::from_secs(10)
+            )
             .await,
-        14
+        JobStatus::LOST
     );
     assert!(!run_dir.join("exit.json").exists());
 }
@@ -198,31 +177,41 @@ async fn queued_jobs_survive_a_restart_and_start_in_order() {
     let (j1, v1) = server.api.create_job("one", "gated", json!({})).await;
     server
         .api
-        .wait_status(j1, v1, &[8], Duration::from_secs(30))
+        .wait_status(j1, v1, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     let (j2, v2) = server.api.create_job("two", "gated", json!({})).await;
     server
         .api
-        .wait_status(j2, v2, &[7], Duration::from_secs(10))
+        .wait_status(j2, v2, &[JobStatus::WAITING], Duration::from_secs(10))
         .await;
     server.kill9();
     let server = ServerProcess::start(&s.config, port).await;
-    assert_eq!(server.api.status(j1, v1).await, 8);
-    assert_eq!(server.api.status(j2, v2).await, 7);
+    assert_eq!(server.api.status(j1, v1).await, JobStatus::RUNNING);
+    assert_eq!(server.api.status(j2, v2).await, JobStatus::WAITING);
     std::fs::write(&gate, "").unwrap();
     assert_eq!(
         server
             .api
-            .wait_status(j1, v1, &[10, 11], Duration::from_secs(30))
+            .wait_status(
+                j1,
+                v1,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(30)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
     assert_eq!(
         server
             .api
-            .wait_status(j2, v2, &[10, 11], Duration::from_secs(30))
+            .wait_status(
+                j2,
+                v2,
+                &[JobStatus::COMPLETED, JobStatus::FAILED],
+                Duration::from_secs(30)
+            )
             .await,
-        10
+        JobStatus::COMPLETED
     );
 }
 

@@ -17,15 +17,17 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-async fn viz_status(api: &Api, id: i64) -> i64 {
-    api.get(&format!("/visualization-jobs/{id}"))
-        .await
-        .assert_ok()["status"]
-        .as_i64()
-        .unwrap()
+async fn viz_status(api: &Api, id: i64) -> JobStatus {
+    JobStatus(
+        api.get(&format!("/visualization-jobs/{id}"))
+            .await
+            .assert_ok()["status"]
+            .as_i64()
+            .unwrap(),
+    )
 }
 
-async fn wait_viz(api: &Api, id: i64, wanted: &[i64], within: Duration) -> i64 {
+async fn wait_viz(api: &Api, id: i64, wanted: &[JobStatus], within: Duration) -> JobStatus {
     let deadline = Instant::now() + within;
     loop {
         let s = viz_status(api, id).await;
@@ -34,7 +36,8 @@ async fn wait_viz(api: &Api, id: i64, wanted: &[i64], within: Duration) -> i64 {
         }
         assert!(
             Instant::now() < deadline,
-            "visualization job {id} stuck in {s}, wanted {wanted:?}"
+            "visualization job {id} stuck in {}, wanted {wanted:?}",
+            s.name()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -43,7 +46,7 @@ async fn wait_viz(api: &Api, id: i64, wanted: &[i64], within: Duration) -> i64 {
 async fn create(api: &Api, body: Value) -> (i64, String) {
     let r = api.post("/visualization-jobs", body).await;
     let b = r.assert_ok();
-    assert_eq!(b["status"], json!(1), "{b}");
+    assert_eq!(b["status"], json!(JobStatus::INIT), "{b}");
     (
         b["job_id"].as_i64().unwrap(),
         b["service_url"].as_str().unwrap().to_owned(),
@@ -160,7 +163,7 @@ async fn tensorboard_serves_real_scalars_through_service_url() {
         )),
         "{service_url}"
     );
-    wait_viz(api, id, &[8], Duration::from_secs(30)).await;
+    wait_viz(api, id, &[JobStatus::RUNNING], Duration::from_secs(30)).await;
     let data = server.dir.path().join("data");
     let (pgid, port) = run_of(&data, id);
     assert!(!group_alive(pgid).is_empty());
@@ -264,7 +267,7 @@ async fn tensorboard_serves_real_scalars_through_service_url() {
     api.post(&format!("/visualization-jobs/{id}/stop"), json!({}))
         .await
         .assert_ok();
-    wait_viz(api, id, &[12], Duration::from_secs(15)).await;
+    wait_viz(api, id, &[JobStatus::KILLED], Duration::from_secs(15)).await;
     wait_group_gone(pgid).await;
     wait_port_free(port).await;
     let r = http
@@ -290,7 +293,7 @@ async fn tensorboard_serves_real_scalars_through_service_url() {
     api.post(&format!("/visualization-jobs/{id}/restart"), json!({}))
         .await
         .assert_ok();
-    wait_viz(api, id, &[8], Duration::from_secs(30)).await;
+    wait_viz(api, id, &[JobStatus::RUNNING], Duration::from_secs(30)).await;
     let (pgid2, port2) = run_of(&data, id);
     assert_ne!(pgid, pgid2);
     fetch_scalars(&http, &base, &cookie).await;
@@ -346,7 +349,7 @@ async fn proxy_does_not_reveal_which_job_ids_exist() {
     let api = &server.api;
     let (id, service_url) =
         create(api, json!({"job_name": "probe", "train_url": "/logs/p/"})).await;
-    wait_viz(api, id, &[8], Duration::from_secs(30)).await;
+    wait_viz(api, id, &[JobStatus::RUNNING], Duration::from_secs(30)).await;
     let unknown = id + 1000;
     let http = browser();
     let url = |project: &str, id: i64| {
@@ -464,7 +467,7 @@ async fn proxy_does_not_reveal_which_job_ids_exist() {
     api.post(&format!("/visualization-jobs/{id}/stop"), json!({}))
         .await
         .assert_ok();
-    wait_viz(api, id, &[12], Duration::from_secs(15)).await;
+    wait_viz(api, id, &[JobStatus::KILLED], Duration::from_secs(15)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -478,7 +481,7 @@ async fn auto_stop_after_one_minute_ends_completed_and_refuses_stop() {
         json!({"job_name": "auto", "train_url": "/logs/auto/", "schedule": schedule}),
     )
     .await;
-    wait_viz(api, id, &[8], Duration::from_secs(30)).await;
+    wait_viz(api, id, &[JobStatus::RUNNING], Duration::from_secs(30)).await;
     let d = api.get(&format!("/visualization-jobs/{id}")).await;
     let d = d.assert_ok();
     assert_eq!(
@@ -489,7 +492,16 @@ async fn auto_stop_after_one_minute_ends_completed_and_refuses_stop() {
     assert!(left > 50_000 && left <= 60_000, "{left}");
     let (pgid, _) = run_of(&server.dir.path().join("data"), id);
     let remaining = Duration::from_secs(70).saturating_sub(started.elapsed());
-    assert_eq!(wait_viz(api, id, &[10, 11, 12], remaining).await, 10);
+    assert_eq!(
+        wait_viz(
+            api,
+            id,
+            &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::KILLED],
+            remaining
+        )
+        .await,
+        JobStatus::COMPLETED
+    );
     wait_group_gone(pgid).await;
     // Doc sample: stop refused in status 10.
     let r = api
@@ -594,7 +606,7 @@ async fn doc_samples_lists_and_refusals() {
     .assert_error(400, "ModelArts.0101");
 
     for id in [sample_id, b_id, c_id] {
-        wait_viz(api, id, &[8], Duration::from_secs(30)).await;
+        wait_viz(api, id, &[JobStatus::RUNNING], Duration::from_secs(30)).await;
     }
     api.put(
         &format!("/visualization-jobs/{sample_id}"),
@@ -720,7 +732,7 @@ async fn doc_samples_lists_and_refusals() {
         r.body["error_message"],
         json!("This job can't be delete. job status: 9")
     );
-    wait_viz(api, c_id, &[12], Duration::from_secs(15)).await;
+    wait_viz(api, c_id, &[JobStatus::KILLED], Duration::from_secs(15)).await;
     // Unknown job.
     let r = api.get("/visualization-jobs/99999").await;
     r.assert_error(400, "ModelArts.0105");
@@ -793,9 +805,9 @@ async fn missing_programs_quotas_and_capacity() {
     let server = TestServer::start_bound(&extra).await;
     let api = &server.api;
     let (a, _) = create(api, json!({"job_name": "a", "train_url": "/l/"})).await;
-    wait_viz(api, a, &[8], Duration::from_secs(30)).await;
+    wait_viz(api, a, &[JobStatus::RUNNING], Duration::from_secs(30)).await;
     let (b, _) = create(api, json!({"job_name": "b", "train_url": "/l/"})).await;
-    wait_viz(api, b, &[7], Duration::from_secs(10)).await;
+    wait_viz(api, b, &[JobStatus::WAITING], Duration::from_secs(10)).await;
     // Quotas: two active jobs at most.
     api.post(
         "/visualization-jobs",
@@ -814,14 +826,14 @@ async fn missing_programs_quotas_and_capacity() {
     api.post(&format!("/visualization-jobs/{a}/stop"), json!({}))
         .await
         .assert_ok();
-    wait_viz(api, b, &[8], Duration::from_secs(30)).await;
+    wait_viz(api, b, &[JobStatus::RUNNING], Duration::from_secs(30)).await;
     // A job stopped while waiting for capacity ends at once.
     let (c, _) = create(api, json!({"job_name": "c", "train_url": "/l/"})).await;
-    wait_viz(api, c, &[7], Duration::from_secs(10)).await;
+    wait_viz(api, c, &[JobStatus::WAITING], Duration::from_secs(10)).await;
     api.post(&format!("/visualization-jobs/{c}/stop"), json!({}))
         .await
         .assert_ok();
-    wait_viz(api, c, &[12], Duration::from_secs(10)).await;
+    wait_viz(api, c, &[JobStatus::KILLED], Duration::from_secs(10)).await;
     // Job count limit: 3 held.
     api.post(
         "/visualization-jobs",
@@ -832,7 +844,7 @@ async fn missing_programs_quotas_and_capacity() {
     api.post(&format!("/visualization-jobs/{b}/stop"), json!({}))
         .await
         .assert_ok();
-    wait_viz(api, b, &[12], Duration::from_secs(15)).await;
+    wait_viz(api, b, &[JobStatus::KILLED], Duration::from_secs(15)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -860,7 +872,13 @@ async fn running_job_survives_kill_9_of_the_server() {
         json!({"job_name": "k9", "train_url": "/logs/k/"}),
     )
     .await;
-    wait_viz(&server.api, id, &[8], Duration::from_secs(30)).await;
+    wait_viz(
+        &server.api,
+        id,
+        &[JobStatus::RUNNING],
+        Duration::from_secs(30),
+    )
+    .await;
     let http = browser();
     let (cookie, base) = open_service_url(&http, &service_url).await;
     fetch_scalars(&http, &base, &cookie).await;
@@ -869,7 +887,7 @@ async fn running_job_survives_kill_9_of_the_server() {
     let restarted = Instant::now();
     let server = ServerProcess::start(&config, port).await;
     let within = Duration::from_secs(30).saturating_sub(restarted.elapsed());
-    wait_viz(&server.api, id, &[8], within).await;
+    wait_viz(&server.api, id, &[JobStatus::RUNNING], within).await;
     let d = server.api.get(&format!("/visualization-jobs/{id}")).await;
     assert_eq!(d.assert_ok()["service_url"], json!(service_url));
     // The old cookie still opens it.
@@ -880,7 +898,13 @@ async fn running_job_survives_kill_9_of_the_server() {
         .post(&format!("/visualization-jobs/{id}/stop"), json!({}))
         .await
         .assert_ok();
-    wait_viz(&server.api, id, &[12], Duration::from_secs(15)).await;
+    wait_viz(
+        &server.api,
+        id,
+        &[JobStatus::KILLED],
+        Duration::from_secs(15),
+    )
+    .await;
 }
 
 /// A server whose port another process takes before it can bind it (what `free_port`'s
@@ -929,7 +953,13 @@ exec "{tb}" "$@"
         json!({"job_name": "thief", "train_url": "/logs/t/", "job_type": "mindinsight"}),
     )
     .await;
-    let status = wait_viz(api, id, &[8, 11], Duration::from_secs(30)).await;
+    let status = wait_viz(
+        api,
+        id,
+        &[JobStatus::RUNNING, JobStatus::FAILED],
+        Duration::from_secs(30),
+    )
+    .await;
     let holder_pid: i32 = std::fs::read_to_string(&holder)
         .unwrap()
         .trim()
@@ -952,7 +982,7 @@ exec "{tb}" "$@"
             .join(format!("data/runs/viz-{id}/server.log")),
     )
     .unwrap();
-    assert_eq!(status, 8, "server.log: {log}");
+    assert_eq!(status, JobStatus::RUNNING, "server.log: {log}");
     assert!(log.contains("was taken"), "{log}");
     // It runs on another port than the one taken, and serves the job's path.
     let (_, port) = run_of(&server.dir.path().join("data"), id);
@@ -970,5 +1000,5 @@ exec "{tb}" "$@"
     api.post(&format!("/visualization-jobs/{id}/stop"), json!({}))
         .await
         .assert_ok();
-    wait_viz(api, id, &[12], Duration::from_secs(15)).await;
+    wait_viz(api, id, &[JobStatus::KILLED], Duration::from_secs(15)).await;
 }

@@ -12,6 +12,7 @@
 //! use std::time::Duration;
 //! use trainyard_api::training::{CreateJobRequest, JobConfig};
 //! use trainyard_api::visualization::{CreateVisualizationRequest, ScheduleInput};
+//! use trainyard_api::JobStatus;
 //! use trainyard_client::Client;
 //!
 //! # async fn demo() -> trainyard_client::Result<()> {
@@ -50,7 +51,7 @@
 //!         ..Default::default()
 //!     })
 //!     .await?;
-//! let running = client.wait_viz(viz.job_id, &[8], Duration::from_secs(60), |_| {}).await?;
+//! let running = client.wait_viz(viz.job_id, &[JobStatus::RUNNING], Duration::from_secs(60), |_| {}).await?;
 //! println!("open {}", running.service_url);
 //! # Ok(()) }
 //! ```
@@ -497,7 +498,7 @@ impl Client {
     /// # use std::time::Duration;
     /// # async fn demo(client: trainyard_client::Client) -> trainyard_client::Result<()> {
     /// client.restart_viz(197).await?;
-    /// client.wait_viz(197, &[8], Duration::from_secs(60), |j| eprintln!("status {}", j.status)).await?;
+    /// client.wait_viz(197, &[JobStatus::RUNNING], Duration::from_secs(60), |j| eprintln!("status {}", j.status)).await?;
     /// # Ok(()) }
     /// ```
     pub async fn restart_viz(&self, job_id: i64) -> Result<Success> {
@@ -604,8 +605,9 @@ impl Client {
     /// ```no_run
     /// # use std::time::Duration;
     /// # async fn demo(client: trainyard_client::Client) -> trainyard_client::Result<()> {
-    /// let job = client.wait_viz(197, &[8], Duration::from_secs(60), |j| eprintln!("status {}", j.status)).await?;
-    /// if job.status != 8 {
+    /// use trainyard_api::JobStatus;
+    /// let job = client.wait_viz(197, &[JobStatus::RUNNING], Duration::from_secs(60), |j| eprintln!("status {}", j.status)).await?;
+    /// if JobStatus(job.status) != JobStatus::RUNNING {
     ///     eprintln!("visualization job ended with status {}", job.status);
     /// }
     /// # Ok(()) }
@@ -613,7 +615,7 @@ impl Client {
     pub async fn wait_viz(
         &self,
         job_id: i64,
-        wanted: &[i64],
+        wanted: &[JobStatus],
         timeout: Duration,
         mut on_change: impl FnMut(&VisualizationJob),
     ) -> Result<VisualizationJob> {
@@ -625,7 +627,7 @@ impl Client {
                 last = Some(job.status);
                 on_change(&job);
             }
-            if wanted.contains(&job.status) || JobStatus(job.status).is_terminal() {
+            if wanted.contains(&JobStatus(job.status)) || JobStatus(job.status).is_terminal() {
                 return Ok(job);
             }
             if Instant::now() >= deadline {

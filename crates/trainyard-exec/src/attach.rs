@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use nix::sys::signal::Signal;
-
 use crate::{proc, run_dir, signal, ExecHandle, RunExit, Running};
 
 /// How a run stands when the server looks at it again after a restart.
@@ -43,6 +41,6 @@ pub fn reattach(run_dir: &Path) -> Attach {
         return Attach::Finished(exit);
     }
     tracing::warn!(proc.pid = owner.shim_pid, run_dir = %run_dir.display(), "run lost: shim gone without exit.json");
-    signal::recorded_groups(run_dir, Signal::SIGKILL);
+    signal::kill_recorded(run_dir);
     Attach::Lost
 }

@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-
 use crate::{
     proc, run_dir, signal, Error, ExecHandle, Result, RunExit, RunOutcome, RunSpec, StopRequest,
 };
@@ -224,6 +222,6 @@ fn settle(run_dir: &Path, gone: ExecHandle) -> Settled {
         return Settled::Ended(Some(exit));
     }
     tracing::warn!(run_dir = %run_dir.display(), "run lost: shim gone without exit.json; killing its workers");
-    signal::recorded_groups(run_dir, Signal::SIGKILL);
+    signal::kill_recorded(run_dir);
     Settled::Ended(None)
 }

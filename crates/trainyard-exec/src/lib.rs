@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod attach;
+pub mod container;
 mod error;
 mod launch;
 pub mod logs;
@@ -32,11 +33,12 @@ mod spec;
 mod stop;
 
 pub use attach::{reattach, Attach};
+pub use container::{ContainerError, ContainerRecord};
 pub use error::{Error, Result};
 pub use launch::{launch, reset_run_dir, Running};
 pub use shim::{run_shim, CLAIM_LOST};
 pub use spec::{
-    ExecHandle, RunExit, RunHandle, RunOutcome, RunSpec, ShimRecord, StopRequest, WorkerExit,
-    WorkerRecord, WorkerSpec,
+    ContainerSpec, ExecHandle, Mount, RunExit, RunHandle, RunOutcome, RunSpec, ShimRecord,
+    StopRequest, WorkerExit, WorkerRecord, WorkerSpec,
 };
 pub use stop::{kill_run, request_stop};

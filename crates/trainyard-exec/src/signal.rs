@@ -44,10 +44,14 @@ pub fn worker_group_checked(rec: &WorkerRecord, sig: Signal) -> Result<(), Errno
     }
 }
 
-/// Signals every worker group listed in `<run_dir>/workers.json` (start-time checked).
-pub fn recorded_groups(run_dir: &Path, sig: Signal) {
+/// SIGKILLs every worker listed in `<run_dir>/workers.json`: its group (start-time checked)
+/// and, for a container worker, its container, which runs outside the group and is removed.
+pub fn kill_recorded(run_dir: &Path) {
     for rec in run_dir::read_workers(run_dir) {
-        if let Err(e) = worker_group_checked(&rec, sig) {
+        if let Some(c) = &rec.container {
+            crate::container::remove(c);
+        }
+        if let Err(e) = worker_group_checked(&rec, Signal::SIGKILL) {
             tracing::warn!(proc.pgid = rec.pgid, error = %e, "cannot signal worker group");
         }
     }

@@ -15,6 +15,42 @@ pub struct WorkerSpec {
     pub env: Vec<(String, String)>,
     /// File that receives both stdout and stderr (appended; parent dirs are created).
     pub log_file: PathBuf,
+    /// Run inside this container: [`Self::program`] and [`Self::args`] are then the command
+    /// in the container and [`Self::env`] its added environment (the image's stays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerSpec>,
+}
+
+/// How a worker's container is made.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ContainerSpec {
+    /// The container runtime, e.g. `/usr/bin/podman`.
+    pub runtime: PathBuf,
+    /// The image: a local name or a registry reference.
+    pub image: String,
+    /// Working directory inside the container.
+    pub workdir: String,
+    /// Host folders mounted into the container.
+    pub mounts: Vec<Mount>,
+    /// CPU limit (cores).
+    pub cpus: Option<u32>,
+    /// Memory limit, MiB.
+    pub memory_mb: Option<u64>,
+    /// GPU indices handed to the container.
+    pub gpus: Vec<u32>,
+    /// How long a missing image may take to pull before the start fails.
+    pub pull_timeout_seconds: u64,
+}
+
+/// A host folder seen inside a container.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Mount {
+    /// The folder on the host.
+    pub host: PathBuf,
+    /// Where the container sees it.
+    pub container: String,
+    /// Mounted read-only.
+    pub read_only: bool,
 }
 
 /// Everything the shim needs, written by [`crate::launch`] as `<run_dir>/spec.json`.
@@ -123,7 +159,7 @@ pub struct RunExit {
 }
 
 /// One entry of `<run_dir>/workers.json`: a started worker process.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WorkerRecord {
     /// Index of the worker in [`RunSpec::workers`].
     pub index: usize,
@@ -133,6 +169,9 @@ pub struct WorkerRecord {
     pub pgid: i32,
     /// Start time of the worker, guards against PID reuse.
     pub start_time: u64,
+    /// The worker's container, when it runs in one (its processes are not in the group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<crate::ContainerRecord>,
 }
 
 /// Content of `<run_dir>/shim.json`, written by the shim at start.

@@ -33,7 +33,7 @@ pub fn request_stop(run_dir: &Path, grace: Duration) -> Result<()> {
     let (pid, start) = (handle.shim_pid, handle.shim_start_time);
     if !crate::proc::is_alive(pid, start) {
         if run_dir::read_exit(run_dir).is_none() {
-            signal::recorded_groups(run_dir, Signal::SIGKILL);
+            signal::kill_recorded(run_dir);
         }
         return Ok(());
     }
@@ -77,12 +77,12 @@ pub fn kill_run(run_dir: &Path) {
         .flatten();
     match shim {
         Some(s) => kill_groups_and_shim(run_dir, s.into()),
-        None => signal::recorded_groups(run_dir, Signal::SIGKILL),
+        None => signal::kill_recorded(run_dir),
     }
 }
 
 fn kill_groups_and_shim(run_dir: &Path, handle: ExecHandle) {
     // The shim first, so it cannot react to its workers dying; then the groups.
     let _ = signal::process_checked(handle.shim_pid, handle.shim_start_time, Signal::SIGKILL);
-    signal::recorded_groups(run_dir, Signal::SIGKILL);
+    signal::kill_recorded(run_dir);
 }

@@ -39,6 +39,7 @@ fn engine(id: i64, name: &str, version: &str, engine_type: i64) -> EngineConfig 
         version: version.into(),
         engine_type,
         command: vec!["python3".into()],
+        image: None,
     }
 }
 

@@ -283,6 +283,9 @@ pub struct EngineConfig {
     /// The interpreter the boot file runs with, e.g. `["python3"]`.
     #[serde(default = "default_command")]
     pub command: Vec<String>,
+    /// An image the boot file runs in (with `command`), instead of this host's interpreter.
+    #[serde(default)]
+    pub image: Option<String>,
 }
 
 fn default_command() -> Vec<String> {
@@ -337,6 +340,46 @@ pub struct ExecutorConfig {
     pub gpus: Option<Vec<u32>>,
     /// SIGTERM-to-SIGKILL grace when stopping (default 10 s).
     pub stop_grace_seconds: Option<u64>,
+    /// Runtime of custom-image jobs: `"podman"` (the default when podman is on `PATH`),
+    /// a path to it, or `"none"`.
+    pub container_runtime: Option<String>,
+    /// How long a missing image may take to pull before its job fails (default 20 s).
+    pub image_pull_timeout_seconds: Option<u64>,
+}
+
+/// Default `[executor] image_pull_timeout_seconds`.
+pub const DEFAULT_IMAGE_PULL_TIMEOUT_SECONDS: u64 = 20;
+
+impl ExecutorConfig {
+    /// The container runtime to use: the configured one, else podman when it is on `PATH`.
+    /// A configured runtime that cannot be found is an error, not a silent "none".
+    pub fn container_runtime(&self) -> Result<Option<PathBuf>, ConfigError> {
+        match self.container_runtime.as_deref().map(str::trim) {
+            Some("none") | Some("") => Ok(None),
+            None => Ok(on_path("podman")),
+            Some(name) => on_path(name).map(Some).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "[executor] container_runtime = {name:?}: not found (install podman, or set \"none\")"
+                ))
+            }),
+        }
+    }
+}
+
+/// `program` as found on `PATH`, or as a path when it has a slash.
+fn on_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return executable(&p).then_some(p);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
 }
 
 /// Errors loading the configuration.

@@ -16,6 +16,7 @@ pub mod util;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::service::executor::Executor;
+use crate::service::launch::ContainerRuntime;
 use crate::service::lifecycle::RunContext;
 use crate::service::Service;
 use crate::state::AppState;
@@ -118,6 +119,16 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         config.metrics.sample_interval_ms(),
         config.metrics.scrape_token.clone(),
     ));
+    let containers = config
+        .executor
+        .container_runtime()?
+        .map(|program| ContainerRuntime {
+            program,
+            pull_timeout_seconds: config
+                .executor
+                .image_pull_timeout_seconds
+                .unwrap_or(config::DEFAULT_IMAGE_PULL_TIMEOUT_SECONDS),
+        });
     let run_ctx = Arc::new(RunContext {
         store: store.clone(),
         catalog: catalog.clone(),
@@ -127,6 +138,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         shim_program,
         pools: config.pools.clone(),
         obs: obs.clone(),
+        containers,
     });
     let executor = Executor::start(run_ctx.clone(), gpus)
         .await
@@ -162,7 +174,6 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
             .map(|p| (p.id.clone(), p.clone()))
             .collect(),
         grace,
-        container_backend: None,
         max_upload_bytes: config
             .storage
             .max_upload_bytes

@@ -105,6 +105,7 @@ pub fn run_spec(
             args,
             env,
             log_file: log_file(run_dir),
+            container: None,
         }],
         grace_seconds,
         sample_interval_ms: None,

@@ -204,7 +204,7 @@ async fn wait_running(
     let job = watch(
         client,
         id,
-        &[JobStatus::RUNNING.0],
+        &[JobStatus::RUNNING],
         timeout.map_or(FOREVER, Duration::from_secs),
     )
     .await?;
@@ -222,7 +222,7 @@ async fn wait_running(
 async fn watch(
     client: &Client,
     id: i64,
-    wanted: &[i64],
+    wanted: &[JobStatus],
     timeout: Duration,
 ) -> Result<VisualizationJob, CliError> {
     let tty = std::io::stderr().is_terminal();

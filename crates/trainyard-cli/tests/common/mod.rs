@@ -6,6 +6,7 @@
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+pub use trainyard_api::JobStatus;
 
 pub const PROJECT: &str = "proj-a";
 pub const TOKEN: &str = "token-a";
@@ -133,9 +134,9 @@ impl Api {
     }
 
     /// Status of a version.
-    pub async fn status(&self, job: i64, version: i64) -> i64 {
+    pub async fn status(&self, job: i64, version: i64) -> JobStatus {
         match self.client().get_version(job, version).await {
-            Ok(v) => v.status,
+            Ok(v) => JobStatus(v.status),
             Err(e) => panic!("version {job}/{version}: {e}"),
         }
     }
@@ -145,9 +146,9 @@ impl Api {
         &self,
         job: i64,
         version: i64,
-        wanted: &[i64],
+        wanted: &[JobStatus],
         within: Duration,
-    ) -> i64 {
+    ) -> JobStatus {
         let deadline = Instant::now() + within;
         loop {
             let s = self.status(job, version).await;
@@ -156,7 +157,8 @@ impl Api {
             }
             assert!(
                 Instant::now() < deadline,
-                "version {job}/{version} stuck in {s}, wanted {wanted:?}"
+                "version {job}/{version} stuck in {}, wanted {wanted:?}",
+                s.name()
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -486,6 +488,91 @@ pub fn write_scalars(dir: &Path, steps: usize) {
     assert!(
         out.status.success(),
         "writing events failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The offline test image (busybox, bash, Python), made once per test process by
+/// `scripts/make-test-image.sh` (which installs podman when missing).
+pub fn test_image() -> String {
+    static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            let script = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../scripts/make-test-image.sh"
+            );
+            let out = std::process::Command::new("bash")
+                .arg(script)
+                .output()
+                .expect("run make-test-image.sh");
+            assert!(
+                out.status.success(),
+                "make-test-image.sh: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        })
+        .clone()
+}
+
+/// Gives `image` a second name (e.g. the registry reference of a contract sample).
+pub fn tag_image(image: &str, name: &str) {
+    let status = std::process::Command::new("podman")
+        .args(["tag", image, name])
+        .status()
+        .unwrap();
+    assert!(status.success(), "podman tag {image} {name}");
+}
+
+/// Names of the containers on this host, running or not.
+pub fn containers() -> Vec<String> {
+    let out = std::process::Command::new("podman")
+        .args(["ps", "--all", "--format", "{{.Names}}"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Asserts that no container of any run under `runs` exists any more.
+pub fn assert_no_containers_in(runs: &Path) {
+    let left = containers();
+    for e in std::fs::read_dir(runs).unwrap().flatten() {
+        let dir = std::fs::canonicalize(e.path()).unwrap();
+        for i in 0..8 {
+            let name = trainyard_exec::container::name(&dir, i);
+            assert!(
+                !left.contains(&name),
+                "container {name} of {} left",
+                dir.display()
+            );
+        }
+    }
+}
+
+/// Asserts that no container of `srv`'s runs exists any more.
+pub fn assert_no_containers_of(srv: &TestServer) {
+    assert_no_containers_in(&srv.dir.path().join("data/runs"));
+}
+
+/// Starts the single-node Slurm dev cluster (scripts/slurm-dev-cluster.sh) unless it runs.
+pub async fn start_slurm_dev_cluster() {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/slurm-dev-cluster.sh"
+    );
+    let out = tokio::process::Command::new("bash")
+        .arg(script)
+        .arg("start")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dev cluster: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

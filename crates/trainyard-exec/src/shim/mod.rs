@@ -8,6 +8,8 @@ mod signals;
 mod supervise;
 mod worker;
 
+pub(crate) use worker::open_log;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -130,9 +132,10 @@ fn supervise_run(run_dir: &Path) -> Option<RunExit> {
                     );
                 }
             }
-            Err(message) => {
+            Err(e) => {
                 return Some(
-                    Supervisor::new(run_dir.to_owned(), grace, workers, signals).abort(message),
+                    Supervisor::new(run_dir.to_owned(), grace, workers, signals)
+                        .abort(e.to_string()),
                 )
             }
         }

@@ -12,6 +12,9 @@ use crate::{proc, run_dir, signal, RunExit, RunOutcome, StopRequest};
 
 /// Longest single `sigtimedwait`; bounds how stale the loop can get if a signal is missed.
 const MAX_WAIT: Duration = Duration::from_secs(1);
+/// How long container workers get to end after their containers were killed, before their
+/// `podman run` is killed too (which leaves the removal to the shim).
+const CONTAINER_KILL_WAIT: Duration = Duration::from_secs(2);
 /// How long the shim waits, after the final SIGKILL, for the worker groups to disappear.
 const SWEEP_LIMIT: Duration = Duration::from_secs(5);
 
@@ -177,6 +180,20 @@ impl Supervisor {
         self.escalated = true;
         for w in self.workers.iter().filter(|w| w.running()) {
             w.log_line("[trainyard] sending SIGKILL");
+            w.kill_container();
+        }
+        // The container runtimes get a moment to see their containers end, and remove them.
+        let deadline = Instant::now() + CONTAINER_KILL_WAIT;
+        while Instant::now() < deadline
+            && self
+                .workers
+                .iter()
+                .any(|w| w.running() && w.container.is_some())
+        {
+            self.signals.wait(Duration::from_millis(20));
+            self.reap();
+        }
+        for w in self.workers.iter().filter(|w| w.running()) {
             if let Err(e) = signal::group(w.pid, Signal::SIGKILL) {
                 tracing::warn!(proc.pgid = w.pid, error = %e, "cannot kill worker group");
             }
@@ -187,6 +204,8 @@ impl Supervisor {
     fn sweep(&mut self) {
         let pgids: Vec<i32> = self.workers.iter().map(|w| w.pid).collect();
         for w in &self.workers {
+            // `podman run --rm` removes its container, unless podman was killed first.
+            w.remove_leftover_container();
             let _ = signal::worker_group_checked(&w.record(), Signal::SIGKILL);
         }
         let limit = Instant::now() + SWEEP_LIMIT;

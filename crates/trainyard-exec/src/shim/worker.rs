@@ -6,6 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::container::{self, ContainerError, ContainerRecord};
 use crate::{proc, RunSpec, WorkerExit, WorkerRecord, WorkerSpec};
 
 /// A started worker as the shim tracks it.
@@ -18,6 +19,8 @@ pub struct Worker {
     pub start_time: u64,
     /// Log file of the worker.
     pub log: PathBuf,
+    /// The worker's container, when it runs in one.
+    pub container: Option<ContainerRecord>,
     /// Set once the worker has been reaped.
     pub exit: Option<WorkerExit>,
 }
@@ -30,6 +33,7 @@ impl Worker {
             pid: self.pid,
             pgid: self.pid,
             start_time: self.start_time,
+            container: self.container.clone(),
         }
     }
 
@@ -42,13 +46,63 @@ impl Worker {
     pub fn log_line(&self, message: &str) {
         append_line(&self.log, message);
     }
+
+    /// SIGKILLs the worker's container (its processes are outside the worker's process
+    /// group); the worker, `podman run --rm`, then removes it and exits. Blocking.
+    pub fn kill_container(&self) {
+        if let Some(c) = &self.container {
+            container::kill(c);
+        }
+    }
+
+    /// Removes the worker's container if its `podman run` could not: it was killed by a
+    /// signal (or never reaped). Blocking.
+    pub fn remove_leftover_container(&self) {
+        let clean_exit = self.exit.as_ref().is_some_and(|e| e.signal.is_none());
+        if let (Some(c), false) = (&self.container, clean_exit) {
+            container::remove(c);
+        }
+    }
+}
+
+/// Why a worker could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The program could not be spawned.
+    #[error("worker {index}: cannot start `{program}`: {source}")]
+    Spawn {
+        /// The worker.
+        index: usize,
+        /// What was started.
+        program: String,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// The worker's container could not be made.
+    #[error("worker {index}: {source}")]
+    Container {
+        /// The worker.
+        index: usize,
+        /// Why.
+        source: ContainerError,
+    },
 }
 
 /// Starts worker `index` of `spec` as the leader of a new process group.
-pub fn start(spec: &RunSpec, index: usize) -> Result<Worker, String> {
+pub fn start(spec: &RunSpec, index: usize) -> Result<Worker, StartError> {
     let w = &spec.workers[index];
-    match try_start(spec, w) {
-        Ok(child) => {
+    let result = match &w.container {
+        None => try_start(spec, w, None)
+            .map(|child| (child, None))
+            .map_err(|source| StartError::Spawn {
+                index,
+                program: w.program.clone(),
+                source,
+            }),
+        Some(c) => start_container(spec, w, c, index),
+    };
+    match result {
+        Ok((child, container)) => {
             let pid = child.id() as i32;
             // The child is not reaped before we wait for it, so its /proc entry exists.
             let start_time = proc::start_time(pid).unwrap_or(0);
@@ -59,24 +113,64 @@ pub fn start(spec: &RunSpec, index: usize) -> Result<Worker, String> {
                 pid,
                 start_time,
                 log: w.log_file.clone(),
+                container,
                 exit: None,
             })
         }
         Err(e) => {
-            let message = format!("worker {index}: cannot start `{}`: {e}", w.program);
-            append_line(&w.log_file, &format!("[trainyard] {message}"));
-            Err(message)
+            append_line(&w.log_file, &format!("[trainyard] {e}"));
+            Err(e)
         }
     }
 }
 
-fn try_start(spec: &RunSpec, w: &WorkerSpec) -> io::Result<std::process::Child> {
+fn start_container(
+    spec: &RunSpec,
+    w: &WorkerSpec,
+    c: &crate::ContainerSpec,
+    index: usize,
+) -> Result<(std::process::Child, Option<ContainerRecord>), StartError> {
+    container::ensure_image(c, &w.log_file)
+        .map_err(|source| StartError::Container { index, source })?;
+    let record = ContainerRecord {
+        runtime: c.runtime.clone(),
+        name: container::name(&spec.run_dir, index),
+    };
+    let args = container::run_args(c, w, &record.name);
+    let child =
+        try_start(spec, w, Some((&c.runtime, &args))).map_err(|source| StartError::Container {
+            index,
+            source: ContainerError::Runtime {
+                runtime: c.runtime.clone(),
+                source,
+            },
+        })?;
+    Ok((child, Some(record)))
+}
+
+/// Spawns the worker's program, or `runtime args` for a container worker (which keeps the
+/// shim's environment: the worker's own goes into the container).
+fn try_start(
+    spec: &RunSpec,
+    w: &WorkerSpec,
+    container: Option<(&PathBuf, &Vec<String>)>,
+) -> io::Result<std::process::Child> {
     let log = open_log(&w.log_file)?;
-    let mut cmd = Command::new(&w.program);
-    cmd.args(&w.args)
-        .env_clear()
-        .envs(w.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&spec.cwd)
+    let mut cmd = match container {
+        None => {
+            let mut cmd = Command::new(&w.program);
+            cmd.args(&w.args)
+                .env_clear()
+                .envs(w.env.iter().map(|(k, v)| (k, v)));
+            cmd
+        }
+        Some((runtime, args)) => {
+            let mut cmd = Command::new(runtime);
+            cmd.args(args);
+            cmd
+        }
+    };
+    cmd.current_dir(&spec.cwd)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -108,7 +202,7 @@ fn reset_signals() {
     }
 }
 
-fn open_log(path: &Path) -> io::Result<File> {
+pub(crate) fn open_log(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
             fs::create_dir_all(dir)?;

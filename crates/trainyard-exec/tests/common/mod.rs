@@ -26,6 +26,7 @@ pub fn sh_worker(dir: &Path, index: usize, script: &str) -> WorkerSpec {
             ("RANK".into(), index.to_string()),
         ],
         log_file: dir.join("logs").join(format!("worker-{index}.log")),
+        container: None,
     }
 }
 

@@ -53,13 +53,18 @@ impl Service {
             .runs_dir
             .join(format!("staging-{:016x}", rand::random::<u64>()));
         let code = code_dir(&staging);
-        if let Some(b) = cfg.model_id.and_then(|id| self.catalog.builtin(id)) {
+        // A custom image is the most specific source (the EN sample sends it with model_id).
+        let builtin = cfg
+            .model_id
+            .filter(|_| cfg.user_image_url.is_none())
+            .and_then(|id| self.catalog.builtin(id));
+        if let Some(b) = builtin {
             std::fs::create_dir_all(&code).map_err(ApiError::internal)?;
             std::fs::write(code.join(b.boot_file), b.source).map_err(ApiError::internal)?;
             return Ok(staging);
         }
         match &cfg.app_url {
-            Some(app) if cfg.user_image_url.is_none() || cfg.boot_file_url.is_some() => {
+            Some(app) => {
                 let src = self.checker(project).resolve("app_url", app)?;
                 let storage = self.storage.clone();
                 let project = project.to_owned();

@@ -5,7 +5,7 @@ use crate::service::run_error::{RunError, RunResult};
 use crate::service::validate::{boot_relative, data_dir, Checker};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use trainyard_exec::{RunSpec, WorkerSpec};
+use trainyard_exec::{ContainerSpec, Mount, RunSpec, WorkerSpec};
 use trainyard_store::Version;
 
 /// Folder of a run's snapshot of its code.
@@ -27,6 +27,60 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// The container runtime of custom-image jobs, from `[executor]`.
+#[derive(Clone, Debug)]
+pub struct ContainerRuntime {
+    /// The runtime program (podman).
+    pub program: PathBuf,
+    /// How long a missing image may take to pull.
+    pub pull_timeout_seconds: u64,
+}
+
+/// Where a container sees the run's files. The code folder follows ModelArts
+/// (`/home/work/user-job-dir/<app folder>/`); the data and output folders are named after
+/// the arguments that carry them.
+pub mod in_container {
+    /// Working directory, and parent of the code folder.
+    pub const JOB_DIR: &str = "/home/work/user-job-dir";
+    /// trainyard's `run_train.sh`.
+    pub const RUN_TRAIN: &str = "/home/work/run_train.sh";
+    /// `data_url` (read-only).
+    pub const DATA: &str = "/home/work/data_url";
+    /// `train_url`.
+    pub const TRAIN: &str = "/home/work/train_url";
+    /// `log_url`.
+    pub const LOG: &str = "/home/work/log_url";
+}
+
+/// The placeholder of `user_command` that expands to the run's arguments.
+const PYTHON_FILE_PARAMETER: &str = "{python_file_parameter}";
+
+/// `run_train.sh` as trainyard mounts it: what the documented sample command runs.
+const RUN_TRAIN_SH: &str = r#"#!/bin/sh
+# trainyard's run_train.sh: sets up the job's environment, then runs its arguments.
+export PYTHONUNBUFFERED=1
+cd "${TRAINYARD_JOB_DIR:-/home/work/user-job-dir}" || exit 1
+echo "[run_train.sh] working directory: $(pwd)"
+echo "[run_train.sh] command: $*"
+exec "$@"
+"#;
+
+/// The image a version runs in, if any: its own (`user_image_url`) or its engine's.
+pub fn image_of<'a>(catalog: &'a Catalog, v: &'a Version) -> Option<&'a str> {
+    v.config.user_image_url.as_deref().or_else(|| {
+        let engine = v.config.engine_id.and_then(|id| catalog.engine(id))?;
+        engine.image.as_deref()
+    })
+}
+
+/// What a run's workers execute, and where.
+struct Plan {
+    /// Program and arguments (the shell for a custom image's `user_command`).
+    command: Vec<String>,
+    /// Present for container workers.
+    container: Option<ContainerSpec>,
+}
+
 /// Builds the run spec of `v`. `gpus` are the GPU indices handed to it.
 pub fn run_spec(
     checker: &Checker<'_>,
@@ -39,48 +93,120 @@ pub fn run_spec(
     let cfg = &v.config;
     let run_dir = PathBuf::from(&v.run_dir);
     let code = code_dir(&run_dir);
-    let (command, boot) = match cfg.model_id.and_then(|id| catalog.builtin(id)) {
-        Some(b) => (vec!["python3".to_owned()], code.join(b.boot_file)),
-        None => {
-            let engine_id = cfg.engine_id.unwrap_or(1);
-            let engine = catalog
-                .engine(engine_id)
-                .ok_or(RunError::EngineGone(engine_id))?;
-            let rel = match (&cfg.app_url, &cfg.boot_file_url) {
-                (Some(app), Some(boot)) => {
-                    boot_relative(app, boot).ok_or(RunError::BootOutsideApp)?
-                }
-                _ => return Err(RunError::NoBootFile),
-            };
-            (engine.command.clone(), code.join(rel))
+    let image = image_of(catalog, v);
+    let data = data_dir(checker, cfg).map_err(|e| RunError::Path(e.to_string()))?;
+    let train = match &cfg.train_url {
+        Some(url) => {
+            let dir = checker
+                .resolve("train_url", url)
+                .map_err(|e| RunError::Path(e.to_string()))?;
+            std::fs::create_dir_all(&dir).map_err(|source| RunError::TrainUrl {
+                url: url.clone(),
+                source,
+            })?;
+            Some(dir)
         }
+        None => None,
     };
-    let mut args: Vec<String> = command[1..].to_vec();
-    args.push(boot.display().to_string());
-    if let Some(dir) = data_dir(checker, cfg).map_err(|e| RunError::Path(e.to_string()))? {
-        args.push(format!("--data_url={}", dir.display()));
+    // Arguments name the folders as the workers see them: host paths, or container paths.
+    let (data_arg, train_arg) = match image {
+        None => (
+            data.as_ref().map(|d| d.display().to_string()),
+            train.as_ref().map(|d| d.display().to_string()),
+        ),
+        Some(_) => (
+            data.as_ref().map(|_| in_container::DATA.to_owned()),
+            train.as_ref().map(|_| in_container::TRAIN.to_owned()),
+        ),
+    };
+    let mut run_args = Vec::new();
+    if let Some(d) = data_arg {
+        run_args.push(format!("--data_url={d}"));
     }
-    if let Some(url) = &cfg.train_url {
-        let dir = checker
-            .resolve("train_url", url)
-            .map_err(|e| RunError::Path(e.to_string()))?;
-        std::fs::create_dir_all(&dir).map_err(|source| RunError::TrainUrl {
-            url: url.clone(),
-            source,
-        })?;
-        args.push(format!("--train_url={}", dir.display()));
+    if let Some(t) = train_arg {
+        run_args.push(format!("--train_url={t}"));
     }
     for p in cfg.parameter.iter().flatten() {
-        args.push(format!("--{}={}", p.label, p.value));
+        run_args.push(format!("--{}={}", p.label, p.value));
     }
 
     let workers = usize::try_from(cfg.worker_server_num.unwrap_or(1).max(1)).unwrap_or(1);
+    let per_worker_gpus = gpus.len().checked_div(workers).unwrap_or(0);
+    let plan = match image {
+        None => host_plan(catalog, v, &code, &run_args)?,
+        Some(image) => {
+            let runtime = checker.containers.ok_or(RunError::NoContainerRuntime)?;
+            let app = app_folder(cfg.app_url.as_deref());
+            let mut mounts = vec![
+                Mount {
+                    host: code.clone(),
+                    container: format!("{}/{app}", in_container::JOB_DIR),
+                    read_only: false,
+                },
+                Mount {
+                    host: write_run_train(&run_dir)?,
+                    container: in_container::RUN_TRAIN.to_owned(),
+                    read_only: true,
+                },
+            ];
+            if let Some(d) = &data {
+                mounts.push(mount(d, in_container::DATA, true));
+            }
+            if let Some(t) = &train {
+                mounts.push(mount(t, in_container::TRAIN, false));
+            }
+            if let Some(url) = &cfg.log_url {
+                let dir = checker
+                    .resolve("log_url", url)
+                    .map_err(|e| RunError::Path(e.to_string()))?;
+                std::fs::create_dir_all(&dir).map_err(RunError::RunDir)?;
+                mounts.push(mount(&dir, in_container::LOG, false));
+            }
+            let spec = cfg.spec_id.and_then(|id| catalog.spec(id));
+            let container = ContainerSpec {
+                runtime: runtime.program.clone(),
+                image: image.to_owned(),
+                workdir: in_container::JOB_DIR.to_owned(),
+                mounts,
+                cpus: spec.map(|s| s.core),
+                memory_mb: spec.map(|s| u64::from(s.cpu) * 1024),
+                gpus: Vec::new(),
+                pull_timeout_seconds: runtime.pull_timeout_seconds,
+            };
+            let command = match &cfg.user_command {
+                Some(user_command) => vec![
+                    "/bin/sh".to_owned(),
+                    "-c".to_owned(),
+                    expand_user_command(user_command, &run_args),
+                ],
+                None => {
+                    let boot = boot_file(v)?;
+                    let mut command = engine_command(catalog, v)?;
+                    command.push(format!(
+                        "{}/{app}/{}",
+                        in_container::JOB_DIR,
+                        boot.display()
+                    ));
+                    command.extend(run_args.iter().cloned());
+                    command
+                }
+            };
+            Plan {
+                command,
+                container: Some(container),
+            }
+        }
+    };
+
     let master_port = free_port().map_err(RunError::NoPort)?;
     let host_ports: Vec<u16> = (0..workers)
         .map(|_| free_port().unwrap_or(master_port))
         .collect();
-    let per_worker_gpus = gpus.len().checked_div(workers).unwrap_or(0);
-    let base_env = base_environment();
+    let base_env = match plan.container {
+        // The image brings its own PATH and locale; only what the job needs is added.
+        Some(_) => vec![("PYTHONUNBUFFERED".to_owned(), "1".to_owned())],
+        None => base_environment(),
+    };
     let logs = logs_dir(&run_dir);
     let worker_specs = (0..workers)
         .map(|i| {
@@ -103,18 +229,26 @@ pub fn run_spec(
                     format!("127.0.0.1:{port}"),
                 ));
             }
-            if per_worker_gpus > 0 {
-                let mine = &gpus[i * per_worker_gpus..(i + 1) * per_worker_gpus];
-                let list: Vec<String> = mine.iter().map(u32::to_string).collect();
-                env.push(("CUDA_VISIBLE_DEVICES".to_owned(), list.join(",")));
-            } else {
-                env.push(("CUDA_VISIBLE_DEVICES".to_owned(), String::new()));
-            }
+            let mine = match per_worker_gpus {
+                0 => &[][..],
+                n => &gpus[i * n..(i + 1) * n],
+            };
+            let mut container = plan.container.clone();
+            let visible: Vec<String> = match &mut container {
+                None => mine.iter().map(u32::to_string).collect(),
+                // The container sees only its own GPUs, numbered from 0.
+                Some(c) => {
+                    c.gpus = mine.to_vec();
+                    (0..mine.len()).map(|n| n.to_string()).collect()
+                }
+            };
+            env.push(("CUDA_VISIBLE_DEVICES".to_owned(), visible.join(",")));
             WorkerSpec {
-                program: command[0].clone(),
-                args: args.clone(),
+                program: plan.command[0].clone(),
+                args: plan.command[1..].to_vec(),
                 env,
                 log_file: logs.join(log_name(job_name, i)),
+                container,
             }
         })
         .collect();
@@ -126,6 +260,75 @@ pub fn run_spec(
         // Set by `RunContext::prepare_run` from `[metrics]`.
         sample_interval_ms: None,
     })
+}
+
+/// A host job: the engine's interpreter (or a built-in algorithm's) runs the boot file.
+fn host_plan(catalog: &Catalog, v: &Version, code: &Path, run_args: &[String]) -> RunResult<Plan> {
+    let (mut command, boot) = match v.config.model_id.and_then(|id| catalog.builtin(id)) {
+        Some(b) => (vec!["python3".to_owned()], code.join(b.boot_file)),
+        None => (engine_command(catalog, v)?, code.join(boot_file(v)?)),
+    };
+    command.push(boot.display().to_string());
+    command.extend(run_args.iter().cloned());
+    Ok(Plan {
+        command,
+        container: None,
+    })
+}
+
+fn engine_command(catalog: &Catalog, v: &Version) -> RunResult<Vec<String>> {
+    let engine_id = v.config.engine_id.unwrap_or(1);
+    let engine = catalog
+        .engine(engine_id)
+        .ok_or(RunError::EngineGone(engine_id))?;
+    Ok(engine.command.clone())
+}
+
+/// The boot file's path inside the code folder.
+fn boot_file(v: &Version) -> RunResult<PathBuf> {
+    match (&v.config.app_url, &v.config.boot_file_url) {
+        (Some(app), Some(boot)) => boot_relative(app, boot).ok_or(RunError::BootOutsideApp),
+        _ => Err(RunError::NoBootFile),
+    }
+}
+
+/// The name of the code folder in the container: `app_url`'s last folder, as ModelArts
+/// names it (`/usr/app/` gives `app`).
+fn app_folder(app_url: Option<&str>) -> String {
+    app_url
+        .and_then(|u| u.split('/').rev().find(|p| !p.is_empty() && *p != "."))
+        .filter(|p| *p != "..")
+        .unwrap_or("app")
+        .to_owned()
+}
+
+fn mount(host: &Path, container: &str, read_only: bool) -> Mount {
+    Mount {
+        host: host.to_owned(),
+        container: container.to_owned(),
+        read_only,
+    }
+}
+
+/// Writes trainyard's `run_train.sh` into the run directory; returns its path.
+fn write_run_train(run_dir: &Path) -> RunResult<PathBuf> {
+    let path = run_dir.join("run_train.sh");
+    std::fs::write(&path, RUN_TRAIN_SH).map_err(RunError::RunDir)?;
+    Ok(path)
+}
+
+/// `user_command` with `{python_file_parameter}` replaced by the run's arguments, each
+/// quoted for the shell; a command without the placeholder gets nothing appended.
+pub fn expand_user_command(user_command: &str, run_args: &[String]) -> String {
+    let quoted: Vec<String> = run_args
+        .iter()
+        .map(|a| {
+            shlex::try_quote(a)
+                .map(|q| q.into_owned())
+                .unwrap_or_else(|_| a.replace('\0', ""))
+        })
+        .collect();
+    user_command.replace(PYTHON_FILE_PARAMETER, &quoted.join(" "))
 }
 
 /// The environment every job starts from: the server's PATH and locale, nothing else.

@@ -6,7 +6,7 @@
 
 use crate::catalog::Catalog;
 use crate::service::capacity::Resources;
-use crate::service::launch::{logs_dir, run_spec};
+use crate::service::launch::{logs_dir, run_spec, ContainerRuntime};
 use crate::service::run_error::{RunError, RunResult};
 use crate::service::validate::Checker;
 use crate::storage::Storage;
@@ -36,6 +36,8 @@ pub struct RunContext {
     pub pools: Vec<crate::config::PoolConfig>,
     /// Observability hooks: the workers' sampling interval and the Prometheus metrics.
     pub obs: Arc<crate::obs::Obs>,
+    /// The container runtime of custom-image jobs, if any.
+    pub containers: Option<ContainerRuntime>,
 }
 
 impl RunContext {
@@ -51,7 +53,7 @@ impl RunContext {
             storage: &self.storage,
             project: &v.project_id,
             total: self.total,
-            container_backend: None,
+            containers: self.containers.as_ref(),
             pools: &self.pools,
         };
         let mut spec = run_spec(

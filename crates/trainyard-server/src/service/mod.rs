@@ -48,8 +48,6 @@ pub struct Service {
     pub projects: HashMap<String, ProjectConfig>,
     /// Default stop grace.
     pub grace: Duration,
-    /// Container backend for custom images, if any.
-    pub container_backend: Option<String>,
     /// Largest accepted code upload, bytes.
     pub max_upload_bytes: u64,
     /// Visualization jobs.
@@ -64,7 +62,7 @@ impl Service {
             storage: &self.storage,
             project,
             total: self.total(),
-            container_backend: self.container_backend.as_deref(),
+            containers: self.run_ctx.containers.as_ref(),
             pools: &self.run_ctx.pools,
         }
     }

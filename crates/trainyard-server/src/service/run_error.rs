@@ -12,6 +12,9 @@ pub enum RunError {
     /// The stored version has no boot file (nor a built-in algorithm).
     #[error("the version has no boot file")]
     NoBootFile,
+    /// The version runs in an image, and no container runtime is configured (any more).
+    #[error("the job runs in an image, and this server has no container runtime (install podman, or set [executor] container_runtime)")]
+    NoContainerRuntime,
     /// The stored boot file does not lie in the stored code folder.
     #[error("boot_file_url is not inside app_url")]
     BootOutsideApp,

@@ -31,6 +31,7 @@ pub struct SlurmBackend {
 struct Active {
     id: i64,
     job_id: u64,
+    run_dir: PathBuf,
     tasks: usize,
     running: bool,
     kill_at: Option<Instant>,
@@ -175,6 +176,7 @@ impl Actor {
                 self.active.push(Active {
                     id,
                     job_id,
+                    run_dir: PathBuf::from(&v.run_dir),
                     tasks,
                     running: false,
                     kill_at: None,
@@ -262,6 +264,7 @@ impl Actor {
         self.active.push(Active {
             id,
             job_id,
+            run_dir: PathBuf::from(&v.run_dir),
             tasks,
             running,
             kill_at: None,
@@ -273,12 +276,36 @@ impl Actor {
         }
     }
 
+    /// Stops a run: each task's shim is told the grace (its `stop.json`) and Slurm sends
+    /// SIGTERM; the shims end their workers (containers included) when the grace is over.
+    /// Slurm's own SIGKILL (a hard cancel) comes only if the job outlives the grace by
+    /// [`HARD_CANCEL_SLACK`]: it would kill the shims before they remove their containers.
     async fn stop(&mut self, id: i64, grace: Duration) {
         let Some(a) = self.active.iter_mut().find(|a| a.id == id) else {
             return;
         };
         let result = if a.running && !grace.is_zero() {
-            a.kill_at = Some(Instant::now() + grace);
+            let (dir, tasks) = (a.run_dir.clone(), a.tasks);
+            let told = tokio::task::spawn_blocking(move || {
+                (0..tasks).try_for_each(|i| {
+                    let stop = trainyard_exec::StopRequest {
+                        grace_seconds: grace.as_secs() + u64::from(grace.subsec_nanos() > 0),
+                    };
+                    let task = slurm::task_dir(&dir, i);
+                    trainyard_exec::run_dir::write_json_atomic(
+                        &trainyard_exec::run_dir::file(&task, trainyard_exec::run_dir::STOP),
+                        &stop,
+                    )
+                })
+            })
+            .await;
+            if !matches!(told, Ok(Ok(()))) {
+                tracing::warn!(
+                    version.id = id,
+                    "cannot tell the tasks their grace; they use the default"
+                );
+            }
+            a.kill_at = Some(Instant::now() + grace + HARD_CANCEL_SLACK);
             slurm::scancel(a.job_id, Some("TERM")).await
         } else {
             a.kill_at = Some(Instant::now());
@@ -422,6 +449,9 @@ impl Actor {
         finalize(&ctx, a.id, exit, timed_out).await;
     }
 }
+
+/// How long a stopped Slurm job may outlive its grace before Slurm is told to kill it.
+const HARD_CANCEL_SLACK: Duration = Duration::from_secs(5);
 
 /// The batch script's name in a run directory; its presence means a submission may exist.
 const BATCH_SCRIPT: &str = "slurm.sbatch";

@@ -4,6 +4,7 @@
 use crate::catalog::Catalog;
 use crate::error::{ApiError, ApiResult};
 use crate::service::capacity::{demand, Resources};
+use crate::service::launch::ContainerRuntime;
 use crate::storage::{PathError, Storage};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -35,8 +36,8 @@ pub struct Checker<'a> {
     pub project: &'a str,
     /// The executor's total resources.
     pub total: Resources,
-    /// Whether a container backend is available for custom images.
-    pub container_backend: Option<&'a str>,
+    /// The container runtime for custom images, if any.
+    pub containers: Option<&'a ContainerRuntime>,
     /// Resource pools; when none is configured any `pool_id` runs locally.
     pub pools: &'a [crate::config::PoolConfig],
 }
@@ -141,18 +142,35 @@ impl Checker<'_> {
         Ok(cfg)
     }
 
+    /// Refuses a job that needs a container when this server has no container runtime.
+    fn check_container_runtime(&self) -> ApiResult<()> {
+        match self.containers {
+            Some(_) => Ok(()),
+            None => Err(ApiError::ImageUnavailable(
+                "Custom image jobs need a container runtime, and this server has none: \
+                 podman was not found on PATH (or [executor] container_runtime = \"none\"). \
+                 Install podman (apt-get install podman runc), or run the job from a code directory (app_url)."
+                    .into(),
+            )),
+        }
+    }
+
     fn check_algorithm(&self, cfg: &mut JobConfig, purpose: Purpose) -> ApiResult<()> {
         // A custom image is the most specific source: the EN sample sends it with model_id.
         if cfg.user_image_url.is_some() {
             if cfg.user_command.is_none() {
                 return Err(ApiError::required("user_command"));
             }
-            if purpose == Purpose::Run && self.container_backend.is_none() {
-                return Err(ApiError::ImageUnavailable(
-                    "Custom image jobs need a container backend, and none is available on this host: \
-                     podman was not found. Install podman or run the job from a code directory (app_url)."
-                        .into(),
-                ));
+            if purpose == Purpose::Run {
+                self.check_container_runtime()?;
+                // The code folder is optional; when named, it is mounted, so it must exist.
+                if let Some(app) = &cfg.app_url {
+                    if !self.resolve("app_url", app)?.is_dir() {
+                        return Err(ApiError::InvalidArgument(format!(
+                            "app_url: {app} does not exist"
+                        )));
+                    }
+                }
             }
             return Ok(());
         }
@@ -195,12 +213,15 @@ impl Checker<'_> {
             }
         }
         let engine_id = *cfg.engine_id.get_or_insert(1);
-        if self.catalog.engine(engine_id).is_none() {
-            return Err(ApiError::param(format!(
+        match self.catalog.engine(engine_id) {
+            None => Err(ApiError::param(format!(
                 "engine_id:{engine_id} is not existed"
-            )));
+            ))),
+            Some(e) if e.image.is_some() && purpose == Purpose::Run => {
+                self.check_container_runtime()
+            }
+            Some(_) => Ok(()),
         }
-        Ok(())
     }
 
     fn check_data(&self, cfg: &mut JobConfig, purpose: Purpose) -> ApiResult<()> {
