@@ -6,10 +6,10 @@ pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod identity;
-pub mod obs;
 pub mod service;
 pub mod state;
 pub mod storage;
+pub mod telemetry;
 pub mod tls;
 pub mod util;
 
@@ -115,7 +115,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     let (total, gpus) = service::capacity::total(&config.executor);
     let catalog = Arc::new(Catalog::from_config(&config, &total));
     let grace = Duration::from_secs(config.executor.stop_grace_seconds.unwrap_or(10));
-    let obs = Arc::new(obs::Obs::new(
+    let telemetry = Arc::new(telemetry::Telemetry::new(
         config.metrics.sample_interval_ms(),
         config.metrics.scrape_token.clone(),
     ));
@@ -137,7 +137,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         grace,
         shim_program,
         pools: config.pools.clone(),
-        obs: obs.clone(),
+        telemetry: telemetry.clone(),
         containers,
     });
     let executor = Executor::start(run_ctx.clone(), gpus)
@@ -193,7 +193,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         max_body: config.max_body_bytes.unwrap_or(1 << 20),
         proxy: Arc::new(trainyard_viz::proxy::Proxy::new()),
         shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
-        obs,
+        telemetry,
     };
     let router = http::router(state.clone());
     Ok(App {

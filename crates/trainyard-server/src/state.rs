@@ -19,5 +19,5 @@ pub struct AppState {
     /// Turns `true` when the server starts shutting down; long responses (log streams) end.
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     /// Prometheus metrics and the run sampling interval.
-    pub obs: Arc<crate::obs::Obs>,
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }

@@ -113,7 +113,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .route("/health", get(health))
-        .route("/metrics", get(crate::obs::scrape))
+        .route("/metrics", get(crate::telemetry::scrape))
         .route("/openapi.json", get(openapi::document))
         .route(
             "/modelarts2/{job_type}/{project_id}/{job_id}",
@@ -133,7 +133,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::obs::track_requests,
+            crate::telemetry::track_requests,
         ))
         .layer(Extension(BodyLimit(max_body)))
         .layer(DefaultBodyLimit::max(max_body))

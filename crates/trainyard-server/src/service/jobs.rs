@@ -192,7 +192,7 @@ impl Service {
     }
 
     async fn start_version(&self, staging: &Path, v: &Version) -> ApiResult<()> {
-        self.run_ctx.obs.version_created();
+        self.run_ctx.telemetry.version_created();
         if let Err(e) = self.adopt_snapshot(staging, v) {
             lifecycle::start_failed(&self.run_ctx, v, &e.to_string()).await;
             return Err(e);

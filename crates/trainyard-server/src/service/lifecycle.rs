@@ -35,7 +35,7 @@ pub struct RunContext {
     /// Resource pools.
     pub pools: Vec<crate::config::PoolConfig>,
     /// Observability hooks: the workers' sampling interval and the Prometheus metrics.
-    pub obs: Arc<crate::obs::Obs>,
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// The container runtime of custom-image jobs, if any.
     pub containers: Option<ContainerRuntime>,
 }
@@ -64,7 +64,7 @@ impl RunContext {
             gpus,
             self.grace.as_secs(),
         )?;
-        spec.sample_interval_ms = Some(self.obs.sample_interval_ms);
+        spec.sample_interval_ms = Some(self.telemetry.sample_interval_ms);
         std::fs::create_dir_all(logs_dir(&spec.run_dir)).map_err(RunError::RunDir)?;
         Ok(spec)
     }
@@ -104,7 +104,7 @@ pub async fn begin_start(ctx: &RunContext, id: i64) -> trainyard_store::Result<b
         .transition(id, &from, JobStatus::SUBMIT_TRYING, &set)
         .await;
     if matches!(moved, Ok(true)) {
-        ctx.obs.start_began(id); // metrics hook
+        ctx.telemetry.start_began(id); // metrics hook
     }
     moved
 }
@@ -136,7 +136,7 @@ pub async fn launched(ctx: &RunContext, id: i64, handle: RunHandle, to: JobStatu
     })
     .await;
     if moved && to == JobStatus::RUNNING {
-        ctx.obs.started(id); // metrics hook
+        ctx.telemetry.started(id); // metrics hook
     }
     if !moved {
         until_stored("a run's handle", id, || {
@@ -166,7 +166,7 @@ pub async fn seen_running(
     })
     .await
     {
-        ctx.obs.started(id); // metrics hook
+        ctx.telemetry.started(id); // metrics hook
     }
 }
 
@@ -239,7 +239,7 @@ pub async fn begin_stop(
         .transition(v.id, JobStatus::STOPPABLE, JobStatus::KILLING, &set)
         .await;
     if matches!(moved, Ok(true)) {
-        ctx.obs.stop_began(v.id); // metrics hook
+        ctx.telemetry.stop_began(v.id); // metrics hook
     }
     moved
 }
@@ -319,7 +319,7 @@ pub async fn finalize(
     })
     .await;
     if ended {
-        ctx.obs.ended(id, to); // metrics hook
+        ctx.telemetry.ended(id, to); // metrics hook
         tracing::info!(
             job.id = v.job_id,
             version.id = id,

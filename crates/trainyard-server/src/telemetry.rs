@@ -42,7 +42,7 @@ fn run_histogram() -> Histogram {
 }
 
 /// Metrics and settings shared by the HTTP layer and the run lifecycle.
-pub struct Obs {
+pub struct Telemetry {
     /// How often each run's shim samples its workers (`[metrics] sample_interval_seconds`).
     pub sample_interval_ms: u64,
     /// Token that opens `/metrics` to callers not on loopback.
@@ -72,7 +72,7 @@ struct Pending {
     stops: HashMap<i64, Instant>,
 }
 
-impl Obs {
+impl Telemetry {
     /// A registry with every metric registered.
     pub fn new(sample_interval_ms: u64, scrape_token: Option<String>) -> Self {
         let mut registry = Registry::default();
@@ -290,7 +290,7 @@ pub async fn track_requests(State(s): State<AppState>, req: Request, next: Next)
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| route_label(p.as_str()));
     let resp = next.run(req).await;
-    s.obs.observe_request(
+    s.telemetry.observe_request(
         &method,
         &route,
         resp.status().as_u16(),
@@ -312,14 +312,14 @@ pub async fn scrape(
     headers: HeaderMap,
 ) -> Response {
     let peer = peer.map(|axum::extract::Extension(ConnectInfo(p))| p);
-    if let Err(refused) = s.obs.may_scrape(peer, &headers) {
+    if let Err(refused) = s.telemetry.may_scrape(peer, &headers) {
         return refused.into_response();
     }
     if let Err(e) = refresh(&s).await {
         return e.into_response();
     }
     let mut text = String::new();
-    if encode(&mut text, &s.obs.registry).is_err() {
+    if encode(&mut text, &s.telemetry.registry).is_err() {
         return ApiError::internal("encoding metrics").into_response();
     }
     let mut resp = (StatusCode::OK, text).into_response();
@@ -332,7 +332,7 @@ pub async fn scrape(
 
 /// Reads the state gauges from the store and the executor.
 async fn refresh(s: &AppState) -> Result<(), ApiError> {
-    let obs = &s.obs;
+    let tm = &s.telemetry;
     let store = &s.svc.store;
     let counts = store.version_counts().await?;
     let queued: i64 = counts
@@ -340,20 +340,20 @@ async fn refresh(s: &AppState) -> Result<(), ApiError> {
         .filter(|(_, st, _)| *st == JobStatus::INIT.0 || *st == JobStatus::WAITING.0)
         .map(|(_, _, n)| n)
         .sum();
-    obs.versions.clear();
+    tm.versions.clear();
     for (project, status, n) in counts {
         let labels = vec![
             ("project".to_owned(), project),
             ("status".to_owned(), status_name(JobStatus(status))),
         ];
-        obs.versions.get_or_create(&labels).set(n);
+        tm.versions.get_or_create(&labels).set(n);
     }
-    obs.queue_length.set(queued);
+    tm.queue_length.set(queued);
     let oldest = store.oldest_queued_create_time().await?;
     let waited = oldest.map_or(0.0, |t| {
         ((crate::util::now_ms() - t).max(0) as f64) / 1000.0
     });
-    obs.queue_wait.set(waited);
+    tm.queue_wait.set(waited);
     let cap = s.svc.executor.capacity();
     for (resource, total, free) in [
         ("cores", cap.total.cores, cap.free.cores),
@@ -365,13 +365,13 @@ async fn refresh(s: &AppState) -> Result<(), ApiError> {
                 ("resource".to_owned(), resource.to_owned()),
                 ("state".to_owned(), state.to_owned()),
             ];
-            obs.slots.get_or_create(&labels).set(value as f64);
+            tm.slots.get_or_create(&labels).set(value as f64);
         }
     }
-    obs.viz.clear();
+    tm.viz.clear();
     for (status, n) in store.viz_counts().await? {
         let labels = vec![("status".to_owned(), status_name(JobStatus(status)))];
-        obs.viz.get_or_create(&labels).set(n);
+        tm.viz.get_or_create(&labels).set(n);
     }
     Ok(())
 }
@@ -392,8 +392,8 @@ mod tests {
     /// Loopback scrapes freely; anyone else needs the configured token.
     #[test]
     fn scrape_access() {
-        let open = Obs::new(10_000, None);
-        let guarded = Obs::new(10_000, Some("s3cret".to_owned()));
+        let open = Telemetry::new(10_000, None);
+        let guarded = Telemetry::new(10_000, Some("s3cret".to_owned()));
         let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let remote: SocketAddr = "192.0.2.7:5000".parse().unwrap();
         assert!(open.may_scrape(Some(local), &HeaderMap::new()).is_ok());
