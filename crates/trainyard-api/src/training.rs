@@ -149,8 +149,8 @@ pub struct JobConfig {
     /// Resource spec id.
     #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub spec_id: Option<i64>,
-    /// Resource pool id.
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    /// Resource pool id (`poolId`, as the official SDK sends a pool-only job, is accepted).
+    #[serde(default, alias = "poolId", deserialize_with = "lenient::opt_string")]
     pub pool_id: Option<String>,
     /// Engine id.
     #[serde(default, deserialize_with = "lenient::opt_i64")]

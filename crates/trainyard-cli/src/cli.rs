@@ -141,6 +141,10 @@ pub enum Command {
             value_name = "PEM"
         )]
         tls_key: Option<PathBuf>,
+        /// Serve HTTPS with a self-signed certificate, generated into DATA_DIR/tls/ on the
+        /// first start (printed with its SHA-256 fingerprint) and reused afterwards.
+        #[arg(long, env = "TRAINYARD_TLS_SELF_SIGNED", conflicts_with = "tls_cert")]
+        tls_self_signed: bool,
     },
     /// Training jobs and their versions.
     #[command(subcommand)]

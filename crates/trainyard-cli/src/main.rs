@@ -149,6 +149,7 @@ fn main() -> ExitCode {
             config,
             tls_cert,
             tls_key,
+            tls_self_signed,
         } => {
             init_tracing(tracing::level_filters::LevelFilter::INFO, &cli.global);
             let Some(rt) = runtime() else {
@@ -159,6 +160,7 @@ fn main() -> ExitCode {
                 data_dir,
                 config,
                 tls_cert.zip(tls_key),
+                tls_self_signed,
             )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

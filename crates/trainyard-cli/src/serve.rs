@@ -33,6 +33,7 @@ pub async fn serve(
     data_dir: Option<PathBuf>,
     config: Option<PathBuf>,
     tls: Option<(PathBuf, PathBuf)>,
+    self_signed: bool,
 ) -> anyhow::Result<()> {
     let config_path = config.or_else(|| {
         let base = std::env::var_os("XDG_CONFIG_HOME")
@@ -51,7 +52,13 @@ pub async fn serve(
         cfg.data_dir = data_dir;
     }
     if let Some((cert, key)) = tls {
-        cfg.tls = Some(trainyard_server::config::TlsConfig { cert, key });
+        cfg.tls = Some(trainyard_server::config::TlsConfig {
+            cert: Some(cert),
+            key: Some(key),
+            self_signed: false,
+        });
+    } else if self_signed {
+        cfg.tls.get_or_insert_with(Default::default).self_signed = true;
     }
     let exe = std::env::current_exe()?;
     let app = trainyard_server::build(cfg, exe).await?;
@@ -73,6 +80,24 @@ pub async fn serve(
             g.access_key,
             g.secret_key,
         );
+    }
+    if let Some(c) = app.tls_cert.as_ref().filter(|c| c.self_signed) {
+        println!(
+            "# TLS: {} self-signed certificate {}\n\
+             # SHA-256 fingerprint {}\n\
+             # Clients trust it with SSL_CERT_FILE={}",
+            if c.generated {
+                "generated a"
+            } else {
+                "using the"
+            },
+            c.cert.display(),
+            c.fingerprint,
+            c.cert.display(),
+        );
+    }
+    if let Some(c) = &app.tls_cert {
+        tracing::info!(cert = %c.cert.display(), fingerprint = %c.fingerprint, "serving HTTPS");
     }
     tracing::info!(
         url = %client_url(app.scheme(), listener.local_addr()?),

@@ -2042,3 +2042,102 @@ async fn login_with_an_access_key_signs_every_request() {
     assert!(text.contains("access_key") && !text.contains(&sk), "{text}");
     kill_runs(&data.join("runs"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_generates_a_self_signed_pair_once_and_prints_its_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let start = |n: usize| {
+        let port = free_port();
+        let out_path = dir.path().join(format!("serve{n}.out"));
+        let child = KillOnDrop(
+            std::process::Command::new(bin())
+                .args([
+                    "serve",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--tls-self-signed",
+                    "--data-dir",
+                ])
+                .arg(&data)
+                .env_remove("TRAINYARD_CONFIG")
+                .env("XDG_CONFIG_HOME", dir.path().join("no-config"))
+                .stdout(std::fs::File::create(&out_path).unwrap())
+                .stderr(std::fs::File::create(dir.path().join(format!("serve{n}.err"))).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        (child, port, out_path)
+    };
+    let cert_path = data.join("tls/cert.pem");
+    let mut fingerprints = Vec::new();
+    for n in 0..2 {
+        let (child, port, out_path) = start(n);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let printed = loop {
+            let printed = std::fs::read_to_string(&out_path).unwrap_or_default();
+            if printed.contains("SHA-256 fingerprint") {
+                break printed;
+            }
+            assert!(std::time::Instant::now() < deadline, "{printed}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let verb = if n == 0 { "generated a" } else { "using the" };
+        assert!(
+            printed.contains(&format!(
+                "# TLS: {verb} self-signed certificate {}",
+                cert_path.display()
+            )),
+            "{printed}"
+        );
+        let printed_fp = printed
+            .lines()
+            .find_map(|l| l.strip_prefix("# SHA-256 fingerprint "))
+            .unwrap()
+            .to_owned();
+        // The printed fingerprint is the certificate's, and clients trusting the file connect.
+        let pem = std::fs::read(&cert_path).unwrap();
+        let der = {
+            use rustls::pki_types::pem::PemObject;
+            rustls::pki_types::CertificateDer::from_pem_slice(&pem).unwrap()
+        };
+        let digest: String = {
+            use std::fmt::Write;
+            let d = <sha2::Sha256 as sha2::Digest>::digest(&der);
+            d.iter().fold(String::new(), |mut s, b| {
+                if !s.is_empty() {
+                    s.push(':');
+                }
+                write!(s, "{b:02X}").unwrap();
+                s
+            })
+        };
+        assert_eq!(printed_fp, digest);
+        let key_mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(data.join("tls/key.pem"))
+                .unwrap()
+                .permissions(),
+        );
+        assert_eq!(key_mode & 0o077, 0, "the key is private");
+        let https = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+            .build()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !https
+            .get(format!("https://localhost:{port}/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "HTTPS did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        fingerprints.push(printed_fp);
+        drop(child);
+    }
+    assert_eq!(fingerprints[0], fingerprints[1], "the pair is made once");
+}

@@ -217,3 +217,123 @@ async fn without_a_container_runtime_custom_images_are_refused() {
         r.body
     );
 }
+
+/// `host_path` volumes of container jobs: the host folder is seen at `dest_path`, written
+/// through when read-write, read-only when asked; folders outside the project's `host_paths`
+/// (also through a symlink) are refused like a path traversal, NFS and host jobs with what
+/// would make them work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_path_volumes_are_mounted_within_the_allowed_folders() {
+    let image = test_image();
+    let hosts = tempfile::tempdir().unwrap();
+    let allowed = hosts.path().join("shared");
+    let (datasets, scratch) = (allowed.join("datasets"), allowed.join("scratch"));
+    std::fs::create_dir_all(&datasets).unwrap();
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::fs::write(datasets.join("train.csv"), "1,2,3\n").unwrap();
+    let secret = hosts.path().join("secret");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::os::unix::fs::symlink(&secret, allowed.join("link-out")).unwrap();
+    let srv = TestServer::start_with_project(
+        &format!("host_paths = [{:?}]", allowed.display().to_string()),
+        "",
+    )
+    .await;
+    let train = "import os\n\
+        print('data=' + open('/home/work/nas/train.csv').read().strip())\n\
+        try:\n    open('/home/work/nas/new', 'w')\n    print('nas writable')\n\
+        except OSError as e:\n    print('nas read-only', e.errno)\n\
+        open('/mnt/scratch/out.txt', 'w').write('written in the container')\n";
+    srv.write_app("vol", &[("train.py", train)]);
+    srv.write_app("data", &[("x", "")]);
+    let job = |volumes: serde_json::Value| {
+        json!({
+            "user_image_url": image,
+            "user_command": "python3 /home/work/user-job-dir/vol/train.py",
+            "volumes": volumes,
+        })
+    };
+    let volumes = json!([
+        {"host_path": {"src_path": datasets.display().to_string(), "dest_path": "/home/work/nas", "read_only": true}},
+        {"host_path": {"src_path": scratch.display().to_string(), "dest_path": "/mnt/scratch", "read_only": false}},
+    ]);
+    let (j, v) = srv.api.create_job("volumes", "vol", job(volumes)).await;
+    let end = srv
+        .api
+        .wait_status(j, v, JobStatus::TERMINAL, Duration::from_secs(60))
+        .await;
+    let log = srv.api.log(j, v, "volumes.0").await;
+    assert_eq!(end, JobStatus::COMPLETED, "{log}");
+    assert!(log.contains("data=1,2,3"), "{log}");
+    assert!(log.contains("nas read-only 30"), "EROFS expected: {log}");
+    assert_eq!(
+        std::fs::read_to_string(scratch.join("out.txt")).unwrap(),
+        "written in the container"
+    );
+    assert!(!datasets.join("new").exists());
+
+    // Refused, each with its error.
+    let create = |name: &str, config: serde_json::Value| {
+        let mut body =
+            json!({"worker_server_num": 1, "app_url": "/vol/", "data_url": "/data/", "spec_id": 1});
+        for (k, v) in config.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        srv.api
+            .post("/training-jobs", json!({"job_name": name, "config": body}))
+    };
+    let vol = |src: &str| json!([{"host_path": {"src_path": src, "dest_path": "/home/work/nas"}}]);
+    for (name, src) in [
+        ("outside", secret.display().to_string()),
+        ("dotdot", format!("{}/../secret", allowed.display())),
+        ("relative", "shared/datasets".to_owned()),
+        ("linkout", allowed.join("link-out").display().to_string()),
+    ] {
+        let r = create(name, job(vol(&src))).await;
+        r.assert_error(400, "ModelArts.0101");
+        let message = r.body["error_message"].as_str().unwrap();
+        assert!(
+            message.contains("volumes[0].host_path.src_path") && message.contains("host_paths"),
+            "{name}: {message}"
+        );
+    }
+    let r = create(
+        "nfs",
+        job(json!([{"nfs": {"id": "43b37236", "src_path": "10.0.0.1:/share", "dest_path": "/home/work/nas"}}])),
+    )
+    .await;
+    r.assert_error(400, "ModelArts.0101");
+    assert!(
+        r.body["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("volumes[0].nfs")
+            && r.body["error_message"]
+                .as_str()
+                .unwrap()
+                .contains("host_path"),
+        "{}",
+        r.body
+    );
+    let r = create(
+        "hostjob",
+        json!({"boot_file_url": "/vol/train.py", "engine_id": 1,
+               "volumes": vol(&datasets.display().to_string())}),
+    )
+    .await;
+    r.assert_error(400, "ModelArts.0101");
+    assert!(
+        r.body["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("container runtime"),
+        "{}",
+        r.body
+    );
+    let r = create(
+        "relativedest",
+        job(json!([{"host_path": {"src_path": datasets.display().to_string(), "dest_path": "nas"}}])),
+    )
+    .await;
+    r.assert_error(400, "ModelArts.0101");
+}

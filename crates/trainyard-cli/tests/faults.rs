@@ -492,7 +492,8 @@ async fn a_version_launched_just_before_a_crash_runs_once() {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.db().display()))
         .await
         .unwrap();
-    sqlx::query("UPDATE versions SET status = 4, handle = NULL, start_time = NULL WHERE id = ?")
+    sqlx::query("UPDATE versions SET status = ?, handle = NULL, start_time = NULL WHERE id = ?")
+        .bind(JobStatus::SUBMIT_TRYING.0)
         .bind(version)
         .execute(&pool)
         .await

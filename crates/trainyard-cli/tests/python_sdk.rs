@@ -70,6 +70,21 @@ async fn python_sdk_samples_against_a_real_server() {
     let port = free_port();
     let server = ServerProcess::start(&config_path, port).await;
 
+    // The official SDK's test (tests/test_official_sdk.py) needs HTTPS and a private region
+    // name: a second server with a self-signed certificate, started only when its wheel is given.
+    let official_wheel = std::env::var("TRAINYARD_MODELARTS_WHEEL")
+        .ok()
+        .filter(|w| !w.trim().is_empty());
+    let tls_server = match &official_wheel {
+        Some(_) => Some(TlsServer::start(dir.path(), &sk_file).await),
+        None => {
+            eprintln!(
+                "SKIPPED: the official modelarts SDK test (TRAINYARD_MODELARTS_WHEEL is not set)"
+            );
+            None
+        }
+    };
+
     let venv = dir.path().join("venv");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     run(
@@ -106,7 +121,9 @@ async fn python_sdk_samples_against_a_real_server() {
         Command::new(&pip)
             .args(["install", "-q", "--disable-pip-version-check"])
             .arg(&wheel)
-            .args(["pytest", "huaweicloudsdkcore"]),
+            // boto3 and Huawei's OBS client (as the official SDK uses it) talk to the OBS/S3
+            // endpoint in tests/test_compat.py.
+            .args(["pytest", "huaweicloudsdkcore", "boto3", "esdk-obs-python"]),
         "pip install",
     );
     // The tests import the installed package, not the source tree.
@@ -125,9 +142,16 @@ async fn python_sdk_samples_against_a_real_server() {
             "-q",
             "-p",
             "no:cacheprovider",
+            "-rs",
             "sdk/python/tests",
         ])
         .current_dir(&root)
+        .envs(tls_server.iter().flat_map(|t| {
+            [
+                ("TRAINYARD_TLS_ENDPOINT", t.url.clone()),
+                ("TRAINYARD_TLS_REGION", PRIVATE_REGION.to_owned()),
+            ]
+        }))
         .env("MODELARTS_ENDPOINT", &server.api.base)
         .env("MODELARTS_POLL_INTERVAL", "0.2")
         .env("MODELARTS_LOCAL_DIR", dir.path().join("local-jobs"))
@@ -153,13 +177,96 @@ async fn python_sdk_samples_against_a_real_server() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // pytest's summary (with -rs, the reasons of skipped tests) shows in the test's output.
+    let tail: Vec<&str> = report.lines().rev().take(6).collect();
+    eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
     drop(server);
     kill_runs(&data.join("runs"));
+    if let Some(t) = tls_server {
+        drop(t.child);
+        kill_runs(&t.data.join("runs"));
+    }
     assert_eq!(out.status.code(), Some(0), "pytest failed:\n{report}");
     assert!(report.contains(" passed"), "{report}");
 
     let log = std::fs::read_to_string(config_path.with_extension("log")).unwrap();
     for secret in [SK, OTHER_SK, PASSWORD] {
         assert!(!log.contains(secret), "a secret appears in the server log");
+    }
+}
+
+/// A region name the official SDK does not know, so it uses the endpoints it is given.
+const PRIVATE_REGION: &str = "trainyard-local";
+
+/// `trainyard serve --tls-self-signed` with project A named [`PRIVATE_REGION`].
+struct TlsServer {
+    child: KillOnDrop,
+    url: String,
+    data: PathBuf,
+}
+
+/// Kills the server when dropped, whatever the test's outcome.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl TlsServer {
+    async fn start(dir: &Path, sk_file: &Path) -> Self {
+        let data = dir.join("data-tls");
+        let config = format!(
+            "data_dir = \"{data}\"\n\n\
+             [[projects]]\nid = \"{PROJECT}\"\nname = \"{PRIVATE_REGION}\"\ntokens = [\"{TOKEN}\"]\n\
+             access_keys = [{{ ak = \"{AK}\", sk_file = \"{sk}\" }}]\n\
+             users = [{{ name = \"{USER}\", domain = \"{ACCOUNT}\", password = \"{PASSWORD}\" }}]\n\n\
+             [executor]\ncores = 64\nmemory_gb = 256\nstop_grace_seconds = 2\n\n{viz}",
+            data = data.display(),
+            sk = sk_file.display(),
+            viz = viz_config(""),
+        );
+        let config_path = dir.join("config-tls.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(dir.join("config-tls.log")).unwrap();
+        let child = KillOnDrop(
+            Command::new(bin())
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .arg("--config")
+                .arg(&config_path)
+                .arg("--tls-self-signed")
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        let cert = data.join("tls/cert.pem");
+        let url = format!("https://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(pem) = std::fs::read(&cert) {
+                let client = reqwest::Client::builder()
+                    .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+                    .build()
+                    .unwrap();
+                if client
+                    .get(format!("{url}/health"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+                {
+                    break;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the HTTPS server did not come up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Self { child, url, data }
     }
 }

@@ -496,6 +496,7 @@ impl Client {
     ///
     /// ```no_run
     /// # use std::time::Duration;
+    /// # use trainyard_api::JobStatus;
     /// # async fn demo(client: trainyard_client::Client) -> trainyard_client::Result<()> {
     /// client.restart_viz(197).await?;
     /// client.wait_viz(197, &[JobStatus::RUNNING], Duration::from_secs(60), |j| eprintln!("status {}", j.status)).await?;

@@ -19,9 +19,11 @@
 #![warn(missing_docs)]
 
 mod attach;
+pub mod backend;
 pub mod container;
 mod error;
 mod launch;
+pub mod local;
 pub mod logs;
 pub mod metrics;
 pub mod proc;

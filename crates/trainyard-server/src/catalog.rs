@@ -53,6 +53,8 @@ pub fn default_engines() -> Vec<EngineConfig> {
         engine(5, "TensorFlow", "TF-2.1.0-python3.6", 1),
         engine(10, "PyTorch", "PyTorch-1.0.0-python3.6", 10),
         engine(11, "PyTorch", "PyTorch-1.8.0-python3.7", 10),
+        engine(12, "PyTorch", "PyTorch-1.1.0-python3.6", 10),
+        engine(13, "PyTorch", "PyTorch-1.4.0-python3.6", 10),
         engine(
             100,
             "XGBoost-Sklearn",
@@ -66,7 +68,15 @@ pub fn default_engines() -> Vec<EngineConfig> {
             13,
         ),
         engine(501, "MXNet", "MXNet-1.2.1-python2.7", 2),
+        engine(
+            131,
+            "Ascend-Powered-Engine",
+            "MindSpore-1.1.1-python3.7-aarch64",
+            13,
+        ),
         engine(170, "MindSpore-GPU", "MindSpore-1.1.1-python3.7", 17),
+        engine(171, "MindSpore-GPU", "MindSpore-1.0.0-python3.7", 17),
+        engine(172, "MindSpore-GPU", "MindSpore-1.2.0-python3.7", 17),
         engine(PYTHON_ENGINE_ID, "Python", "python3", 0),
     ]
 }
@@ -86,8 +96,23 @@ fn spec(spec_id: i64, code: &str, core: u32, cpu: u32, max_num: i64) -> SpecConf
     }
 }
 
+/// `gpu_type` of the Ascend flavors (`modelarts.kat1.*`): this host has no Ascend NPUs.
+pub const ASCEND: &str = "Ascend-910";
+
+/// Why a spec cannot run on this server, if it cannot whatever is free: Ascend flavors
+/// (trainyard schedules CPUs and NVIDIA GPUs only).
+pub fn unavailable(spec: &SpecConfig) -> Option<String> {
+    spec.gpu_type.starts_with("Ascend").then(|| {
+        format!(
+            "{} is an Ascend flavor; this trainyard has no Ascend NPUs (choose a CPU or GPU flavor, e.g. modelarts.vm.cpu.8u or modelarts.vm.gpu.free)",
+            spec.spec_code
+        )
+    })
+}
+
 /// The default spec list, sized from the executor's capacity: small CPU specs, the sample
-/// codes of the API reference, and one spec taking the whole host.
+/// codes of the API reference, the documented GPU and Ascend flavor codes, and one spec taking
+/// the whole host.
 pub fn default_specs(cores: u32, memory_gb: u32, gpus: usize) -> Vec<SpecConfig> {
     let cores = cores.max(1);
     let mem = memory_gb.max(1);
@@ -103,6 +128,29 @@ pub fn default_specs(cores: u32, memory_gb: u32, gpus: usize) -> Vec<SpecConfig>
         spec(27, "modelarts.vm.cpu.8u", 8.min(cores), 32.min(mem), 1),
         spec(100, "modelarts.vm.cpu.host", cores, mem, 1),
     ];
+    // The GPU and Ascend flavor codes ModelArts documents and scripts name, each scaled down to
+    // this host: at most its cores, memory and GPUs. Without GPUs here a GPU flavor runs on
+    // the CPU (gpu_num 0), so a script naming one still runs; Ascend flavors are listed but
+    // refused (see `unavailable`).
+    for (id, code, core, gb, gpu_num, gpu_type, max_num) in [
+        (5, "modelarts.vm.gpu.p100", 8, 64, 1, "p100", 4),
+        (6, "modelarts.vm.gpu.v100", 8, 64, 1, "v100", 4),
+        (8, "modelarts.vm.gpu.free", 8, 64, 1, "v100", 1),
+        (9, "modelarts.bm.gpu.8v100", 64, 512, 8, "v100", 1),
+        (20, "modelarts.kat1.xlarge", 24, 96, 1, ASCEND, 1),
+        (21, "modelarts.kat1.8xlarge", 192, 768, 8, ASCEND, 1),
+    ] {
+        let mut s = spec(id, code, core.min(cores), gb.min(mem), max_num);
+        if gpu_type == ASCEND {
+            s.gpu_num = gpu_num;
+            s.gpu_type = gpu_type.into();
+        } else if gpus > 0 {
+            s.gpu_num = gpu_num.min(gpus as u32);
+            s.gpu_type = gpu_type.into();
+            s.max_num = max_num.min((gpus as i64 / i64::from(s.gpu_num)).max(1));
+        }
+        specs.push(s);
+    }
     if gpus > 0 {
         let mut g = spec(
             4,

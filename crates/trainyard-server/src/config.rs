@@ -65,14 +65,35 @@ impl MetricsConfig {
     }
 }
 
-/// `[tls]`: serve HTTPS with this certificate chain and private key (PEM files).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[tls]`: serve HTTPS with this certificate chain and private key (PEM files), or with a
+/// self-signed pair made on first start (`self_signed = true`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
-    /// Certificate chain, leaf first (PEM).
-    pub cert: PathBuf,
-    /// Private key of the leaf (PEM: PKCS#8, PKCS#1 or SEC1).
-    pub key: PathBuf,
+    /// Certificate chain, leaf first (PEM). With `self_signed`: where the generated
+    /// certificate goes (default `DATA_DIR/tls/cert.pem`).
+    pub cert: Option<PathBuf>,
+    /// Private key of the leaf (PEM: PKCS#8, PKCS#1 or SEC1). With `self_signed`: where the
+    /// generated key goes (default `DATA_DIR/tls/key.pem`, mode 0600).
+    pub key: Option<PathBuf>,
+    /// Generate a self-signed certificate and key when the files are not there yet (and use
+    /// them as they are on later starts).
+    pub self_signed: bool,
+}
+
+impl TlsConfig {
+    /// The certificate and key files in use: the configured ones, else (self-signed) the
+    /// defaults in `data_dir`.
+    pub fn files(&self, data_dir: &std::path::Path) -> (PathBuf, PathBuf) {
+        (
+            self.cert
+                .clone()
+                .unwrap_or_else(|| data_dir.join("tls/cert.pem")),
+            self.key
+                .clone()
+                .unwrap_or_else(|| data_dir.join("tls/key.pem")),
+        )
+    }
 }
 
 /// Which backend a pool runs its jobs on.
@@ -166,6 +187,9 @@ pub struct ProjectConfig {
     pub job_count_limit: Option<i64>,
     /// Requests per second the project may send (burst of the same size); none = unlimited.
     pub requests_per_second: Option<u32>,
+    /// Host folders (and what is below them) the project's container jobs may mount as
+    /// `host_path` volumes; none by default.
+    pub host_paths: Vec<PathBuf>,
 }
 
 /// An access key pair; `Debug` never shows the secret.
@@ -345,6 +369,15 @@ pub struct ExecutorConfig {
     pub container_runtime: Option<String>,
     /// How long a missing image may take to pull before its job fails (default 20 s).
     pub image_pull_timeout_seconds: Option<u64>,
+}
+
+/// The container runtime of custom-image jobs, as `[executor]` resolves it.
+#[derive(Clone, Debug)]
+pub struct ContainerRuntime {
+    /// The runtime program (podman).
+    pub program: PathBuf,
+    /// How long a missing image may take to pull.
+    pub pull_timeout_seconds: u64,
 }
 
 /// Default `[executor] image_pull_timeout_seconds`.
@@ -541,6 +574,13 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "viz.mindinsight must not be empty".into(),
             ));
+        }
+        if let Some(tls) = &self.tls {
+            if !tls.self_signed && (tls.cert.is_none() || tls.key.is_none()) {
+                return Err(ConfigError::Invalid(
+                    "tls needs cert and key, or self_signed = true".into(),
+                ));
+            }
         }
         if let Some(base) = &self.viz.public_base {
             if !(base.starts_with("http://") || base.starts_with("https://")) {

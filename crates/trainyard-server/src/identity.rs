@@ -53,6 +53,22 @@ pub enum TokenCheck {
     Unknown,
 }
 
+/// A temporary access key of `POST /v3.0/OS-CREDENTIAL/securitytokens` (the official SDK's
+/// account modes sign OBS requests with one).
+#[derive(Clone, Debug)]
+pub struct TemporaryKey {
+    /// Access key.
+    pub access: String,
+    /// Secret key.
+    pub secret: String,
+    /// Security token the client sends along (not checked: the key pair is the credential).
+    pub security_token: String,
+    /// Project it belongs to.
+    pub project_id: String,
+    /// When it stops being accepted (the token's end).
+    pub expires_at: SystemTime,
+}
+
 /// Credentials of every project.
 pub struct Identity {
     tokens: HashMap<String, String>,
@@ -60,6 +76,7 @@ pub struct Identity {
     users: Vec<User>,
     projects: Vec<(String, String)>,
     issued: Mutex<HashMap<String, Issued>>,
+    temporary: Mutex<HashMap<String, TemporaryKey>>,
 }
 
 /// What `POST /v3/auth/tokens` asks for.
@@ -125,6 +142,7 @@ impl Identity {
             users,
             projects,
             issued: Mutex::new(HashMap::new()),
+            temporary: Mutex::new(HashMap::new()),
         })
     }
 
@@ -146,6 +164,48 @@ impl Identity {
         self.keys
             .get(ak)
             .map(|k| (k.project.as_str(), k.secret.as_slice()))
+    }
+
+    /// Issues a temporary access key for the project of a valid issued token, lasting as long
+    /// as the token (configured tokens: 24 h).
+    pub fn issue_temporary_key(
+        &self,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<TemporaryKey, TokenCheck> {
+        let project_id = match self.check_token(token, now) {
+            TokenCheck::Valid(p) => p,
+            other => return Err(other),
+        };
+        let expires_at = self
+            .issued
+            .lock()
+            .expect("token table lock")
+            .get(token)
+            .map_or(now + TOKEN_TTL, |i| i.expires_at);
+        let key = TemporaryKey {
+            access: format!("TMP{}", random_token()[..20].to_ascii_uppercase()),
+            secret: random_token(),
+            security_token: random_token(),
+            project_id,
+            expires_at,
+        };
+        let mut table = self.temporary.lock().expect("temporary key lock");
+        table.retain(|_, k| k.expires_at > now);
+        table.insert(key.access.clone(), key.clone());
+        Ok(key)
+    }
+
+    /// The project and secret of an access key, configured or temporary (unexpired at `now`).
+    pub fn any_access_key(&self, ak: &str, now: SystemTime) -> Option<(String, Vec<u8>)> {
+        if let Some((p, sk)) = self.access_key(ak) {
+            return Some((p.to_owned(), sk.to_vec()));
+        }
+        let table = self.temporary.lock().expect("temporary key lock");
+        table
+            .get(ak)
+            .filter(|k| k.expires_at > now)
+            .map(|k| (k.project_id.clone(), k.secret.clone().into_bytes()))
     }
 
     fn project_name(&self, id: &str) -> String {

@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod obs;
 pub mod service;
 pub mod state;
 pub mod storage;
@@ -16,7 +17,6 @@ pub mod util;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::service::executor::Executor;
-use crate::service::launch::ContainerRuntime;
 use crate::service::lifecycle::RunContext;
 use crate::service::Service;
 use crate::state::AppState;
@@ -41,6 +41,10 @@ pub struct App {
     pub data_dir: PathBuf,
     /// HTTPS acceptor when `[tls]` is configured.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The certificate served, when `[tls]` is configured.
+    pub tls_cert: Option<tls::CertInfo>,
+    /// The OBS/S3 endpoint over project storage, served on the same port (see [`obs`]).
+    pub obs: s3s::service::S3Service,
 }
 
 impl App {
@@ -122,7 +126,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     let containers = config
         .executor
         .container_runtime()?
-        .map(|program| ContainerRuntime {
+        .map(|program| config::ContainerRuntime {
             program,
             pull_timeout_seconds: config
                 .executor
@@ -139,11 +143,30 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         pools: config.pools.clone(),
         telemetry: telemetry.clone(),
         containers,
+        host_paths: config
+            .projects
+            .iter()
+            .map(|p| (p.id.clone(), p.host_paths.clone()))
+            .collect(),
     });
     let executor = Executor::start(run_ctx.clone(), gpus)
         .await
         .map_err(|e| BuildError::Recover(e.to_string()))?;
-    let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+    let (tls, tls_cert) = match &config.tls {
+        None => (None, None),
+        Some(t) => {
+            let (cert, key) = t.files(&data_dir);
+            let generated = t.self_signed && tls::ensure_self_signed(&cert, &key, config.listen())?;
+            let (acceptor, fingerprint) = tls::acceptor(&cert, &key)?;
+            let info = tls::CertInfo {
+                cert,
+                fingerprint,
+                generated,
+                self_signed: t.self_signed,
+            };
+            (Some(acceptor), Some(info))
+        }
+    };
     if tls.is_some() && config.viz.public_base.is_none() {
         config.viz.public_base = Some(format!("https://{}", config.listen()));
     }
@@ -196,6 +219,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         telemetry,
     };
     let router = http::router(state.clone());
+    let obs = obs::service(state.identity.clone(), state.svc.storage.clone());
     Ok(App {
         router,
         state,
@@ -203,6 +227,8 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         generated,
         data_dir,
         tls,
+        tls_cert,
+        obs,
     })
 }
 
@@ -226,7 +252,9 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let svc = tower::util::MapRequestLayer::new(http::normalize_path).layer(app.router);
+    let api = tower::util::MapRequestLayer::new(http::normalize_path).layer(app.router);
+    // S3-signed requests go to the OBS endpoint before the API's path normalization.
+    let svc = obs::Dispatch::new(app.obs, api);
     // The signal also ends open log streams, which would otherwise hold the graceful shutdown
     // until their versions end.
     let stop = app.state.shutdown.clone();

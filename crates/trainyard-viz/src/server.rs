@@ -57,7 +57,7 @@ impl Launcher {
 
     /// Whether the program can be started: an existing executable file (a bare name of a
     /// template is looked up in `path`).
-    pub fn available(&self, path: &str) -> Result<(), String> {
+    pub fn available(&self, path: &str) -> Result<(), Unavailable> {
         let program = match self {
             Self::TensorBoard(bin) => bin.clone(),
             Self::Template(words) => match words.first() {
@@ -67,20 +67,31 @@ impl Launcher {
                     .find(|p| is_executable(p))
                 {
                     Some(p) => p,
-                    None => return Err(format!("{w} is not on PATH")),
+                    None => return Err(Unavailable::NotOnPath(w.clone())),
                 },
-                None => return Err("the command is empty".into()),
+                None => return Err(Unavailable::EmptyCommand),
             },
         };
         if is_executable(&program) {
             Ok(())
         } else {
-            Err(format!(
-                "{} does not exist or is not executable",
-                program.display()
-            ))
+            Err(Unavailable::NotExecutable(program))
         }
     }
+}
+
+/// Why a visualization server program cannot be started.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    /// A bare program name not found on `PATH`.
+    #[error("{0} is not on PATH")]
+    NotOnPath(String),
+    /// The configured command has no words.
+    #[error("the command is empty")]
+    EmptyCommand,
+    /// The program file is missing or not executable.
+    #[error("{} does not exist or is not executable", .0.display())]
+    NotExecutable(PathBuf),
 }
 
 fn is_executable(p: &Path) -> bool {

@@ -9,6 +9,7 @@ import string
 import tarfile
 import time
 import uuid
+import warnings
 
 from modelarts.exception import ModelArtsError
 from modelarts.local import LocalTrainingJob
@@ -21,6 +22,34 @@ STATUS_NAMES = ["UNKNOWN", "INIT", "IMAGE_CREATING", "IMAGE_FAILED", "SUBMIT_TRY
                 "DELETE_FAILED", "WAITING", "RUNNING", "KILLING", "COMPLETED", "FAILED", "KILLED", "CANCELED",
                 "LOST", "SCALING", "SUBMIT_MODEL_FAILED", "DEPLOY_SERVICE_FAILED", "CHECK_INIT", "CHECK_RUNNING",
                 "CHECK_RUNNING_COMPLETED", "CHECK_FAILED", "MOUNT_FAILED"]
+
+#: Status names by code as the ModelArts SDK's ``modelarts.estimator.JOB_STATE`` spells them
+#: (``JOB_STATE[8] == "JOBSTAT_RUNNING"``), for every code the API uses (0-22).
+JOB_STATE = ["JOBSTAT_" + _name for _name in STATUS_NAMES]
+
+#: HTTP verbs, as the ModelArts SDK exports them from this module.
+HTTPS_GET, HTTPS_POST, HTTPS_DELETE, HTTPS_PUT = "GET", "POST", "DELETE", "PUT"
+
+
+class Record(dict):
+    """A list entry usable both as a dict (``job["job_id"]``) and by attribute (``job.job_id``),
+    as the ModelArts SDK's list entries are."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name)
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+
+def _records(body, key):
+    """``body`` with the entries of its list ``key`` as :class:`Record`s."""
+    if isinstance(body, dict) and isinstance(body.get(key), list):
+        body[key] = [Record(e) if isinstance(e, dict) else e for e in body[key]]
+    return body
 
 #: Largest byte window of one TJ-12 call.
 LOG_WINDOW = 2048
@@ -267,8 +296,22 @@ class Estimator(_JobOperations):
                  train_instance_count=None, train_instance_type=None, output_path=None, code_dir=None,
                  boot_file=None, model_name=None, hyperparameters=None, log_url=None, framework_type=None,
                  framework_version=None, job_description=None, user_image_url=None, user_command=None,
-                 environment=None, **kwargs):
+                 environment=None, pool_id=None, nas_type=None, nas_share_addr=None, nas_mount_path=None,
+                 volumes=None, **kwargs):
         self.session = modelarts_session
+        #: Dedicated resource pool; ``poolId`` (the REST spelling) is accepted too.
+        self.pool_id = pool_id or kwargs.pop("poolId", None)
+        # Every argument reaches the request or is refused here: a keyword nobody reads would
+        # be a setting the job silently goes without.
+        if kwargs:
+            raise TypeError("Estimator got unexpected keyword arguments: %s" % ", ".join(sorted(kwargs)))
+        #: ``volumes`` items (§2.3), sent as given; the ``nas_*`` arguments add an ``nfs`` one.
+        self.volumes = list(volumes or [])
+        if nas_type or nas_share_addr or nas_mount_path:
+            if nas_type not in (None, "nfs") or not nas_share_addr or not nas_mount_path:
+                raise ValueError("nas_type='nfs', nas_share_addr and nas_mount_path go together")
+            self.volumes.append({"nfs": {"id": nas_share_addr, "src_path": nas_share_addr,
+                                         "dest_path": nas_mount_path, "read_only": False}})
         self.job_id = job_id
         self.version_id = version_id
         self.config_name = config_name
@@ -285,8 +328,8 @@ class Estimator(_JobOperations):
         self.job_description = job_description
         self.user_image_url = user_image_url
         self.user_command = user_command
+        #: Local training's environment; an online job warns that it does not use it.
         self.environment = environment
-        self.extra = kwargs
 
     # -- run configuration -> REST -------------------------------------------------------
 
@@ -349,16 +392,29 @@ class Estimator(_JobOperations):
         return folder, folder + rel_boot.replace(os.sep, "/")
 
     def _run_config(self, name, need_algorithm=True):
-        for arg in ("train_instance_count", "train_instance_type", "output_path"):
+        for arg in ("train_instance_count", "output_path"):
             if getattr(self, arg) in (None, ""):
                 raise ValueError("%s is required" % arg)
+        if self.train_instance_type in (None, "") and not self.pool_id:
+            raise ValueError("Parameter train_instance_type or pool_id is needed")
         config = {
             "worker_server_num": int(self.train_instance_count),
-            "spec_id": self._spec_id(),
             "train_url": self.output_path,
         }
+        if self.train_instance_type not in (None, ""):
+            config["spec_id"] = self._spec_id()
+        if self.pool_id:
+            config["pool_id"] = self.pool_id
         if self.log_url:
             config["log_url"] = self.log_url
+        if self.volumes:
+            config["volumes"] = self.volumes
+        if self.environment is not None:
+            # The documented sample switches a local estimator (with its environment) to an
+            # online flavor; the REST API has no field for it, so say so rather than drop it.
+            warnings.warn("environment only applies to local training (train_instance_type='local'); the "
+                          "online job runs in its engine or image (user_image_url), so %r is not used"
+                          % getattr(self.environment, "name", self.environment), stacklevel=3)
         if self.hyperparameters:
             config["parameter"] = [{"label": str(p["label"]), "value": str(p["value"])} for p in self.hyperparameters]
         if self.model_name:
@@ -411,7 +467,7 @@ class Estimator(_JobOperations):
         query = {"status": status, "per_page": per_page, "page": page, "order": order,
                  "search_content": search_content}
         query.update(_sort(modelarts_session, sort_by, kwargs, "job_name"))
-        return modelarts_session.call("GET", "/training-jobs", query)
+        return _records(modelarts_session.call("GET", "/training-jobs", query), "jobs")
 
     @staticmethod
     def delete_job_by_id(modelarts_session, job_id):
@@ -472,7 +528,7 @@ class Estimator(_JobOperations):
         """TC-02."""
         query = {"per_page": per_page, "page": page, "order": order, "search_content": search_content}
         query.update(_config_sort(modelarts_session, sort_by, kwargs))
-        return modelarts_session.call("GET", "/training-job-configs", query)
+        return _records(modelarts_session.call("GET", "/training-job-configs", query), "configs")
 
     @staticmethod
     def get_job_configs_object_list(modelarts_session, is_show=True, per_page=10, page=1, sort_by=None,
@@ -582,7 +638,7 @@ class VisualizationJob(object):
         query = {"status": status, "per_page": per_page, "page": page, "order": order,
                  "search_content": search_content}
         query.update(_sort(modelarts_session, sort_by, kwargs, "job_name"))
-        return modelarts_session.call("GET", "/visualization-jobs", query)
+        return _records(modelarts_session.call("GET", "/visualization-jobs", query), "jobs")
 
     @staticmethod
     def get_visualization_job_object_list(modelarts_session, is_show=True, status=None, per_page=10, page=1,

@@ -13,6 +13,11 @@ Authentication modes (ModelArts SDK):
   ``MODELARTS_PROJECT_ID``, else ``TRAINYARD_PROJECT``), as in a notebook. Without any, only
   local training works.
 
+OBS: ``session.obs`` (``upload_file``, ``upload_dir``, ``download_file``, ``download_dir``,
+``is_obs_file``, ``is_obs_path_exists``) and ``session.upload_data``/``download_data`` talk S3 to
+``Session(obs_endpoint=...)``, ``set_endpoint(obs_endpoint=...)``, ``$MODELARTS_OBS_ENDPOINT``, else
+the ModelArts endpoint (trainyard serves its OBS/S3 endpoint on the same port); AK/SK sessions only.
+
 Endpoint: ``Session(..., endpoint=...)``, else ``Session.set_endpoint(modelarts_endpoint=...)``,
 else ``$MODELARTS_ENDPOINT``, else ``$TRAINYARD_SERVER`` (the variable the ``trainyard`` CLI
 reads), else ``http://127.0.0.1:8600``. The IAM endpoint: ``iam_endpoint``
@@ -22,6 +27,7 @@ argument, ``set_endpoint(iam_endpoint=...)``, ``$MODELARTS_IAM_ENDPOINT``, else 
 import datetime
 import json
 import os
+import shutil
 import socket
 import urllib.error
 import urllib.parse
@@ -29,6 +35,7 @@ import urllib.request
 
 from modelarts import signer
 from modelarts.exception import ModelArtsError
+from modelarts.obs import OBSManagement, S3Client
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8600"
 
@@ -36,6 +43,12 @@ DEFAULT_ENDPOINT = "http://127.0.0.1:8600"
 def _env(name):
     value = os.environ.get(name, "").strip()
     return value or None
+
+
+def _obs_dir(bucket_path):
+    """``/bucket/dir`` -> ``obs://bucket/dir/``."""
+    text = bucket_path if bucket_path.startswith(("obs://", "s3://")) else "obs://" + bucket_path.lstrip("/")
+    return text if text.endswith("/") else text + "/"
 
 
 def sdk_dict(body):
@@ -55,18 +68,22 @@ class Session(object):
 
     @classmethod
     def set_endpoint(cls, iam_endpoint=None, obs_endpoint=None, modelarts_endpoint=None, region_name=None):
-        """Endpoints for sessions created afterwards (``obs_endpoint`` is kept, unused)."""
+        """Endpoints for sessions created afterwards."""
         for key, value in (("iam", iam_endpoint), ("obs", obs_endpoint), ("modelarts", modelarts_endpoint),
                            ("region", region_name)):
             if value:
                 cls._endpoints[key] = value
 
     def __init__(self, account=None, username=None, password=None, access_key=None, secret_key=None,
-                 project_id=None, region_name=None, token=None, endpoint=None, iam_endpoint=None, timeout=60):
+                 project_id=None, region_name=None, token=None, endpoint=None, iam_endpoint=None, timeout=60,
+                 obs_endpoint=None):
         self.endpoint = (endpoint or self._endpoints.get("modelarts") or _env("MODELARTS_ENDPOINT")
                          or _env("TRAINYARD_SERVER") or DEFAULT_ENDPOINT).rstrip("/")
         self.iam_endpoint = (iam_endpoint or self._endpoints.get("iam") or _env("MODELARTS_IAM_ENDPOINT")
                              or self.endpoint).rstrip("/")
+        self.obs_endpoint = (obs_endpoint or self._endpoints.get("obs") or _env("MODELARTS_OBS_ENDPOINT")
+                             or self.endpoint).rstrip("/")
+        self._obs = None
         self.region_name = region_name or self._endpoints.get("region") or _env("MODELARTS_REGION_NAME")
         self.timeout = timeout
         self.account = account
@@ -105,6 +122,62 @@ class Session(object):
 
     def __repr__(self):
         return "Session(endpoint=%r, project_id=%r, auth_mode=%r)" % (self.endpoint, self.project_id, self.auth_mode)
+
+    # -- OBS -----------------------------------------------------------------------------
+
+    @property
+    def obs(self):
+        """``OBSManagement`` over the OBS/S3 endpoint, signed with this session's AK/SK."""
+        if self._obs is None:
+            if self.auth_mode != "aksk":
+                raise ValueError("session.obs needs an AK/SK session (access_key, secret_key)")
+            client = S3Client(self.obs_endpoint, self.access_key, self._secret_key, self.region_name,
+                              self.timeout)
+            self._obs = OBSManagement(client)
+        return self._obs
+
+    def upload_data(self, bucket_path, path):
+        """The official ``Session.upload_data``: a local file, a list of files, or a folder's
+        contents to ``bucket_path`` (``/bucket/dir/``; ``obs://`` optional)."""
+        dst = _obs_dir(bucket_path)
+        if isinstance(path, (list, tuple)):
+            for p in path:
+                self.obs.upload_file(p, dst)
+        elif os.path.isdir(path):
+            for entry in sorted(os.listdir(path)):
+                full = os.path.join(path, entry)
+                if os.path.isdir(full):
+                    self.obs.upload_dir(full, dst)
+                else:
+                    self.obs.upload_file(full, dst)
+        elif os.path.isfile(path):
+            self.obs.upload_file(path, dst)
+        else:
+            raise Exception("Path " + str(path) + " does not exist!")
+
+    def download_data(self, bucket_path, path, subfiles_mode=False):
+        """The official ``Session.download_data``: ``/bucket/dir/`` into the folder ``path``
+        (as ``path/dir/...``, or its files straight into ``path`` with ``subfiles_mode``), or
+        ``/bucket/dir/file`` to the file ``path``."""
+        src = "obs://" + bucket_path.lstrip("/") if not bucket_path.startswith(("obs://", "s3://")) else bucket_path
+        if src.endswith("/"):
+            if not self.obs.is_obs_path_exists(src):
+                raise Exception("OBS bucket path does not exist, please check it! ")
+            if subfiles_mode:
+                tmp = path.rstrip("/") + "/.download-%d" % os.getpid()
+                self.obs.download_dir(src, tmp)
+                inner = os.path.join(tmp, os.listdir(tmp)[0]) if os.listdir(tmp) else tmp
+                for entry in os.listdir(inner):
+                    os.replace(os.path.join(inner, entry), os.path.join(path, entry))
+                shutil.rmtree(tmp)
+            else:
+                self.obs.download_dir(src, path)
+        else:
+            directory, name = os.path.split(os.path.abspath(path))
+            self.obs.download_file(src, directory)
+            fetched = os.path.join(directory, src.rsplit("/", 1)[-1])
+            if fetched != os.path.join(directory, name):
+                os.replace(fetched, os.path.join(directory, name))
 
     # -- authentication ------------------------------------------------------------------
 

@@ -19,13 +19,18 @@ pub fn bin() -> PathBuf {
 
 /// Config text for a test server; `extra` is appended (e.g. an `[executor]` table).
 pub fn config_text(data_dir: &Path, extra: &str) -> String {
+    config_text_with(data_dir, "", extra)
+}
+
+/// Like [`config_text`], with `project_extra` (keys) added to the main project's table.
+pub fn config_text_with(data_dir: &Path, project_extra: &str, extra: &str) -> String {
     let executor = if extra.contains("[executor]") {
         String::new()
     } else {
         "[executor]\ncores = 64\nmemory_gb = 256\nstop_grace_seconds = 2\n".to_owned()
     };
     format!(
-        "data_dir = \"{}\"\n\n[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\n\n[[projects]]\nid = \"{OTHER_PROJECT}\"\ntokens = [\"{OTHER_TOKEN}\"]\n\n{executor}{extra}\n",
+        "data_dir = \"{}\"\n\n[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\n{project_extra}\n\n[[projects]]\nid = \"{OTHER_PROJECT}\"\ntokens = [\"{OTHER_TOKEN}\"]\n\n{executor}{extra}\n",
         data_dir.display()
     )
 }
@@ -261,9 +266,15 @@ impl TestServer {
     }
 
     pub async fn start_with(extra: &str) -> Self {
+        Self::start_with_project("", extra).await
+    }
+
+    /// A server whose main project's table gets `project_extra` (e.g. `host_paths = [...]`).
+    pub async fn start_with_project(project_extra: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = trainyard_server::config::Config::from_toml(&config_text(
+        let cfg = trainyard_server::config::Config::from_toml(&config_text_with(
             &dir.path().join("data"),
+            project_extra,
             extra,
         ))
         .unwrap();

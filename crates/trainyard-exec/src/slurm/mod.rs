@@ -1,11 +1,13 @@
 //! The Slurm side of the executor: batch scripts, the `sbatch`/`squeue`/`scancel`/`sinfo`
 //! commands and their parsers, and the per-task entry point that `srun` runs.
 
+mod backend;
 mod cmd;
 pub mod parse;
 mod script;
 mod task;
 
+pub use backend::{SlurmBackend, SlurmPool};
 pub use cmd::{sbatch, scancel, sinfo, squeue, squeue_by_name, Error};
 pub use parse::{PartitionFree, SlurmState};
 pub use script::{batch_script, clean as job_name, SlurmSubmit, CLAIM_DIR, CLAIM_JOB};

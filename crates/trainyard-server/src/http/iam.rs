@@ -116,3 +116,35 @@ pub async fn list_projects(
         json!({"projects": list, "links": {"self": "/v3/projects"}}),
     ))
 }
+
+/// `POST /v3.0/OS-CREDENTIAL/securitytokens` with `X-Auth-Token` and the `token` method: a
+/// temporary AK/SK for the token's project, which the OBS/S3 endpoint accepts (the official
+/// SDK's account and IAM-user modes sign `session.obs` with it).
+pub async fn issue_security_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = headers
+        .get("x-auth-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::TokenMissing)?;
+    let key = state
+        .identity
+        .issue_temporary_key(token, SystemTime::now())
+        .map_err(|e| match e {
+            TokenCheck::Expired => ApiError::TokenExpired,
+            TokenCheck::Valid(_) | TokenCheck::Unknown => ApiError::TokenInvalid,
+        })?;
+    tracing::info!(project.id = %key.project_id, "temporary access key issued");
+    let body = json!({
+        "credential": {
+            "access": key.access,
+            "secret": key.secret,
+            "securitytoken": key.security_token,
+            "expires_at": rfc3339(key.expires_at),
+        }
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}

@@ -129,6 +129,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v3/auth/tokens", post(iam::issue_token))
         .route("/v3/projects", get(iam::list_projects))
+        .route(
+            "/v3.0/OS-CREDENTIAL/securitytokens",
+            post(iam::issue_security_token),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

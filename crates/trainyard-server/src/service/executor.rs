@@ -1,13 +1,12 @@
-//! The local executor: a FIFO queue under a capacity, one supervising task per run, and the
-//! recovery of runs after a restart. One actor task owns the queue and the free capacity;
-//! run tasks report back over its channel.
+//! The executor: which backend runs a version (by its pool), the FIFO queue and capacity of
+//! this host, and the recovery of runs after a restart. One actor task owns the queue and the
+//! free capacity; what becomes of a run comes back as backend events, which the lifecycle
+//! module records (`lifecycle::consume`) before the run's capacity is given back here.
 
-use crate::config::SpecConfig;
+use crate::config::{Backend as PoolBackend, PoolConfig, SpecConfig, Spread};
 use crate::service::capacity::{demand, Resources};
-use crate::service::lifecycle::{self, cleanup_if_deleted, finalize, RunContext};
-use crate::service::pools::slurm_pool_of;
-use crate::service::run_error::RunResult;
-use crate::service::slurm::SlurmBackend;
+use crate::service::lifecycle::{self, cleanup_if_deleted, RunContext};
+use crate::service::pools::pool_of;
 use crate::util::now_ms;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -16,14 +15,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use trainyard_api::JobStatus;
-use trainyard_exec::{Attach, RunExit, RunHandle, Running};
+use trainyard_exec::backend::{self, Backend, Reattached, Submission, Submitted, WorkerResources};
+use trainyard_exec::local::LocalBackend;
+use trainyard_exec::slurm::{SlurmBackend, SlurmPool};
+use trainyard_exec::RunHandle;
 use trainyard_store::Version;
 
 enum Cmd {
     Enqueue(i64),
     Stop(i64, Duration),
     Ended(i64),
-    Adopt(Box<(Version, Running)>),
+    Adopt(Box<Version>),
     Acquire {
         id: u64,
         need: Resources,
@@ -55,19 +57,83 @@ pub struct CapacityView {
     pub free: Resources,
 }
 
+/// The backends, by pool: this host for local pools (and versions without a pool), one Slurm
+/// backend shared by the Slurm pools.
+#[derive(Clone)]
+struct Backends {
+    local: Backend,
+    slurm: HashMap<String, Backend>,
+    slurm_actor: Option<SlurmBackend>,
+}
+
+impl Backends {
+    fn start(ctx: &RunContext, events: backend::EventSender) -> Self {
+        let local = Backend::Local(LocalBackend::new(ctx.shim_program.clone(), events.clone()));
+        let slurm_pools: Vec<&PoolConfig> = ctx
+            .pools
+            .iter()
+            .filter(|p| p.backend == PoolBackend::Slurm && p.partition.is_some())
+            .collect();
+        let slurm_actor = (!slurm_pools.is_empty()).then(|| {
+            let interval = slurm_pools
+                .iter()
+                .filter_map(|p| p.poll_interval_seconds)
+                .fold(0.5_f64, f64::min)
+                .max(0.05);
+            let partitions = slurm_pools
+                .iter()
+                .filter_map(|p| p.partition.clone())
+                .collect();
+            SlurmBackend::start(
+                partitions,
+                Duration::from_secs_f64(interval),
+                ctx.shim_program.clone(),
+                events,
+            )
+        });
+        let slurm = slurm_pools
+            .iter()
+            .filter_map(|p| {
+                let actor = slurm_actor.clone()?;
+                let pool = SlurmPool {
+                    partition: p.partition.clone()?,
+                    account: p.account.clone(),
+                    qos: p.qos.clone(),
+                    spread_nodes: p.spread == Spread::Nodes,
+                };
+                Some((p.id.clone(), Backend::Slurm(actor, pool)))
+            })
+            .collect();
+        Self {
+            local,
+            slurm,
+            slurm_actor,
+        }
+    }
+
+    /// The backend a version runs on: its pool's, else this host's.
+    fn of(&self, pools: &[PoolConfig], v: &Version) -> &Backend {
+        pool_of(pools, &v.config)
+            .and_then(|p| self.slurm.get(&p.id))
+            .unwrap_or(&self.local)
+    }
+}
+
 /// Handle to the executor actor. Cheap to clone.
 #[derive(Clone)]
 pub struct Executor {
     tx: mpsc::UnboundedSender<Cmd>,
     view: Arc<Mutex<CapacityView>>,
-    slurm: Option<SlurmBackend>,
+    backends: Backends,
     next_lease: Arc<AtomicU64>,
 }
 
+/// A run the executor started (or found running): what it holds until its end is recorded.
 struct Slot {
     demand: Resources,
     gpus: Vec<u32>,
-    stop: mpsc::UnboundedSender<Duration>,
+    backend: Backend,
+    run_dir: PathBuf,
 }
 
 struct Queued {
@@ -80,6 +146,7 @@ struct Actor {
     ctx: Arc<RunContext>,
     tx: mpsc::UnboundedSender<Cmd>,
     view: Arc<Mutex<CapacityView>>,
+    backends: Backends,
     queue: VecDeque<Queued>,
     running: HashMap<i64, Slot>,
     /// What runs and leases hold now; may exceed the total after a restart that found more
@@ -87,22 +154,27 @@ struct Actor {
     /// apart, so taking and giving back can never drift.
     used: Resources,
     free_gpus: Vec<u32>,
-    slurm: Option<SlurmBackend>,
     lease_queue: VecDeque<(u64, Resources, oneshot::Sender<()>)>,
     leases: HashMap<u64, Resources>,
 }
 
 impl Executor {
-    /// Starts the actor and recovers what was running or queued before a restart.
+    /// Starts the backends and the actor, and recovers what was running or queued before a
+    /// restart.
     pub async fn start(ctx: Arc<RunContext>, gpus: Vec<u32>) -> crate::error::ApiResult<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let view = Arc::new(Mutex::new(CapacityView {
             total: ctx.total,
             free: ctx.total,
         }));
-        let slurm = SlurmBackend::start(ctx.clone(), &ctx.pools);
+        let (events, event_rx) = backend::events();
+        let backends = Backends::start(&ctx, events);
+        let ended = tx.clone();
+        tokio::spawn(lifecycle::consume(ctx.clone(), event_rx, move |id| {
+            let _ = ended.send(Cmd::Ended(id));
+        }));
         let actor = Actor {
-            slurm: slurm.clone(),
+            backends: backends.clone(),
             ctx: ctx.clone(),
             tx: tx.clone(),
             view: view.clone(),
@@ -117,7 +189,7 @@ impl Executor {
         let exec = Self {
             tx,
             view,
-            slurm,
+            backends,
             next_lease: Arc::new(AtomicU64::new(1)),
         };
         exec.recover(&ctx).await?;
@@ -134,9 +206,9 @@ impl Executor {
         let _ = self.tx.send(Cmd::Stop(version_id, grace));
     }
 
-    /// The Slurm backend, when a slurm pool is configured.
+    /// The Slurm backend, when a slurm pool is configured (for its partitions' free resources).
     pub fn slurm(&self) -> Option<&SlurmBackend> {
-        self.slurm.as_ref()
+        self.backends.slurm_actor.as_ref()
     }
 
     /// Waits until `need` is free and takes it (leases are served before the training queue,
@@ -173,29 +245,6 @@ impl Executor {
         *self.view.lock().expect("capacity view lock")
     }
 
-    /// Records the end of a run found over after a restart, in a task of its own: it retries
-    /// until the database takes it, and the server must not wait for that to start.
-    fn finalize_later(&self, ctx: &Arc<RunContext>, id: i64, exit: Option<RunExit>) {
-        let ctx = ctx.clone();
-        tokio::spawn(async move { finalize(&ctx, id, exit, None).await });
-    }
-
-    /// Hands a version submitted to Slurm before a restart back to the Slurm backend.
-    fn adopt_slurm(&self, ctx: &RunContext, v: &Version) -> bool {
-        let (Some(RunHandle::Slurm { slurm_job_id }), Some(slurm)) =
-            (RunHandle::parse(v.handle.as_deref()), &self.slurm)
-        else {
-            return false;
-        };
-        match slurm_pool_of(&ctx.pools, &v.config) {
-            Some(pool) => {
-                slurm.adopt(v.id, slurm_job_id, pool.clone());
-                true
-            }
-            None => false,
-        }
-    }
-
     async fn recover(&self, ctx: &Arc<RunContext>) -> crate::error::ApiResult<()> {
         // Pending versions (1, 2, 7) are queued again below; these may own processes.
         let active = [
@@ -215,48 +264,37 @@ impl Executor {
             );
         }
         for v in ctx.store.versions_in(&active).await? {
-            if self.adopt_slurm(ctx, &v) {
+            // Held before the backend looks: what it finds may end at once, and that end
+            // gives the slot back.
+            let _ = self.tx.send(Cmd::Adopt(Box::new(v.clone())));
+            let backend = self.backends.of(&ctx.pools, &v);
+            let stop_grace = (v.status == JobStatus::KILLING)
+                .then(|| Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64));
+            let found = backend
+                .reattach(
+                    v.id,
+                    Path::new(&v.run_dir),
+                    RunHandle::parse(v.handle.as_deref()),
+                    stop_grace,
+                    time_left(&v),
+                )
+                .await;
+            if found == Reattached::Followed {
                 continue;
             }
-            // The run directory, not the stored handle, says what was started: a version is
-            // marked 4 (with its run directory) before any process exists, and the shim that
-            // claims the run writes shim.json before it starts a worker.
-            let run_dir = PathBuf::from(&v.run_dir);
-            let dir = run_dir.clone();
-            let attach = tokio::task::spawn_blocking(move || trainyard_exec::reattach(&dir))
-                .await
-                .unwrap_or(Attach::Lost);
-            match attach {
-                Attach::Finished(exit) => self.finalize_later(ctx, v.id, Some(exit)),
-                Attach::Lost => self.finalize_later(ctx, v.id, None),
-                Attach::Alive(running) => {
-                    tracing::info!(
-                        job.id = v.job_id,
-                        version.id = v.id,
-                        "reattached to a running job"
-                    );
-                    let _ = self.tx.send(Cmd::Adopt(Box::new((v, running))));
-                }
-                Attach::NotStarted if v.status == JobStatus::KILLING => {
-                    // Stop first, so a shim launched just before the crash starts nothing.
-                    let dir = run_dir.clone();
-                    let _ = tokio::task::spawn_blocking(move || {
-                        trainyard_exec::request_stop(&dir, Duration::ZERO)
-                    })
-                    .await;
-                    lifecycle::stopped_before_start(ctx, v.id);
-                }
-                Attach::NotStarted => {
-                    // Launched again; should a shim of the first launch still claim the run,
-                    // it wins the claim and the new launch follows it (trainyard_exec::launch).
-                    tracing::info!(
-                        job.id = v.job_id,
-                        version.id = v.id,
-                        "a run that never started is queued again"
-                    );
-                    lifecycle::requeue_unstarted(ctx, v.id).await?;
-                    self.enqueue(v.id);
-                }
+            let _ = self.tx.send(Cmd::Ended(v.id));
+            if v.status == JobStatus::KILLING {
+                lifecycle::stopped_before_start(ctx, v.id);
+            } else {
+                // Submitted again; should a start of the first submission still claim the
+                // run, the claim makes it the only one (the shims' and Slurm tasks' claims).
+                tracing::info!(
+                    job.id = v.job_id,
+                    version.id = v.id,
+                    "a run that never started is queued again"
+                );
+                lifecycle::requeue_unstarted(ctx, v.id).await?;
+                self.enqueue(v.id);
             }
         }
         for v in ctx
@@ -264,9 +302,7 @@ impl Executor {
             .versions_in(&[JobStatus::INIT, JobStatus::WAITING])
             .await?
         {
-            if !self.adopt_slurm(ctx, &v) {
-                self.enqueue(v.id);
-            }
+            self.enqueue(v.id);
         }
         for v in ctx.store.deleted_versions().await? {
             if v.status.is_terminal() {
@@ -276,6 +312,15 @@ impl Executor {
         ctx.store.purge_empty_jobs().await?;
         Ok(())
     }
+}
+
+/// What is left of a version's `max_runtime_seconds`. Validation bounds it, so a deadline
+/// past what `Duration` holds is none.
+fn time_left(v: &Version) -> Option<Duration> {
+    let limit = Duration::from_secs(u64::try_from(v.config.max_runtime_seconds?).ok()?);
+    let start = v.start_time.unwrap_or_else(now_ms);
+    let elapsed = Duration::from_millis((now_ms() - start).max(0) as u64);
+    Some(limit.saturating_sub(elapsed))
 }
 
 impl Actor {
@@ -290,10 +335,7 @@ impl Actor {
                         self.free_gpus.extend(slot.gpus);
                     }
                 }
-                Cmd::Adopt(adopted) => {
-                    let (v, running) = *adopted;
-                    self.adopt(v, running)
-                }
+                Cmd::Adopt(v) => self.adopt(*v),
                 Cmd::Acquire {
                     id,
                     need,
@@ -339,6 +381,18 @@ impl Actor {
             .cloned()
     }
 
+    /// What a version holds of this host: its demand, or nothing when its backend places
+    /// it elsewhere.
+    fn demand_of(&self, v: &Version, backend: &Backend) -> Resources {
+        if backend.queues_itself() {
+            return Resources::default();
+        }
+        demand(
+            self.spec(v).as_ref(),
+            v.config.worker_server_num.unwrap_or(1),
+        )
+    }
+
     async fn enqueue(&mut self, id: i64) {
         if self.queue.iter().any(|q| q.id == id) || self.running.contains_key(&id) {
             return;
@@ -352,15 +406,13 @@ impl Actor {
                 return;
             }
         };
-        if let (Some(pool), Some(slurm)) = (slurm_pool_of(&self.ctx.pools, &v.config), &self.slurm)
-        {
-            slurm.submit(id, pool.clone());
+        let backend = self.backends.of(&self.ctx.pools, &v).clone();
+        if backend.queues_itself() {
+            // Its backend has a queue of its own: handed over at once.
+            self.start(id, Resources::default(), backend).await;
             return;
         }
-        let need = demand(
-            self.spec(&v).as_ref(),
-            v.config.worker_server_num.unwrap_or(1),
-        );
+        let need = self.demand_of(&v, &backend);
         self.queue.push_back(Queued {
             id,
             demand: need,
@@ -388,7 +440,8 @@ impl Actor {
                 break;
             }
             let q = self.queue.pop_front().expect("front exists");
-            self.start(q).await;
+            let local = self.backends.local.clone();
+            self.start(q.id, q.demand, local).await;
         }
         for q in self.queue.iter_mut().filter(|q| !q.marked_waiting) {
             q.marked_waiting = true;
@@ -396,63 +449,57 @@ impl Actor {
         }
     }
 
-    async fn start(&mut self, q: Queued) {
-        match lifecycle::begin_start(&self.ctx, q.id).await {
+    /// 1/7 -> 4, then prepares and submits the run in a task of its own, holding `need`.
+    async fn start(&mut self, id: i64, need: Resources, backend: Backend) {
+        match lifecycle::begin_start(&self.ctx, id).await {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {
-                tracing::warn!(version.id = q.id, error = %e, "cannot start a version yet");
-                self.enqueue_later(q.id);
+                tracing::warn!(version.id = id, error = %e, "cannot start a version yet");
+                self.enqueue_later(id);
                 return;
             }
         }
-        let gpus: Vec<u32> = self.free_gpus.drain(..q.demand.gpus as usize).collect();
-        self.used = self.used.plus(&q.demand);
-        let (stop_tx, stop_rx) = mpsc::unbounded_channel();
+        let gpus: Vec<u32> = self.free_gpus.drain(..need.gpus as usize).collect();
+        self.used = self.used.plus(&need);
+        let Ok(Some(v)) = self.ctx.store.version_by_id(id).await else {
+            let _ = self.tx.send(Cmd::Ended(id));
+            return;
+        };
         self.running.insert(
-            q.id,
+            id,
             Slot {
-                demand: q.demand,
+                demand: need,
                 gpus: gpus.clone(),
-                stop: stop_tx,
+                backend: backend.clone(),
+                run_dir: PathBuf::from(&v.run_dir),
             },
         );
         let ctx = self.ctx.clone();
         let done = self.tx.clone();
         tokio::spawn(async move {
-            supervise(&ctx, q.id, None, gpus, stop_rx).await;
-            let _ = done.send(Cmd::Ended(q.id));
+            if !submit(&ctx, &backend, &v, &gpus).await {
+                let _ = done.send(Cmd::Ended(id));
+            }
         });
     }
 
-    fn adopt(&mut self, v: Version, running: Running) {
-        let need = demand(
-            self.spec(&v).as_ref(),
-            v.config.worker_server_num.unwrap_or(1),
-        );
+    /// Holds what a run found again after a restart needs, as if it had been started here.
+    fn adopt(&mut self, v: Version) {
+        let backend = self.backends.of(&self.ctx.pools, &v).clone();
+        let need = self.demand_of(&v, &backend);
         let gpus = read_gpus(Path::new(&v.run_dir));
         self.free_gpus.retain(|g| !gpus.contains(g));
         self.used = self.used.plus(&need);
-        let (stop_tx, stop_rx) = mpsc::unbounded_channel();
-        if v.status == JobStatus::KILLING {
-            let _ = stop_tx.send(
-                Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64).max(Duration::ZERO),
-            );
-        }
         self.running.insert(
             v.id,
             Slot {
                 demand: need,
                 gpus,
-                stop: stop_tx,
+                backend,
+                run_dir: PathBuf::from(&v.run_dir),
             },
         );
-        let ctx = self.ctx.clone();
-        let done = self.tx.clone();
-        tokio::spawn(async move {
-            supervise(&ctx, v.id, Some(running), Vec::new(), stop_rx).await;
-            let _ = done.send(Cmd::Ended(v.id));
-        });
     }
 
     async fn stop(&mut self, id: i64, grace: Duration) {
@@ -462,19 +509,11 @@ impl Actor {
             return;
         }
         if let Some(slot) = self.running.get(&id) {
-            let _ = slot.stop.send(grace);
+            let (backend, run_dir) = (slot.backend.clone(), slot.run_dir.clone());
+            tokio::spawn(async move { backend.stop(id, &run_dir, grace).await });
             return;
         }
-        if let Ok(Some(v)) = self.ctx.store.version_by_id(id).await {
-            if let (Some(_), Some(slurm)) = (slurm_pool_of(&self.ctx.pools, &v.config), &self.slurm)
-            {
-                if let Some(RunHandle::Slurm { .. }) = RunHandle::parse(v.handle.as_deref()) {
-                    slurm.stop(id, grace);
-                    return;
-                }
-            }
-        }
-        // Neither queued nor running: it never reached the executor.
+        // Neither queued nor started: it never reached a backend.
         lifecycle::stopped_before_start(&self.ctx, id);
     }
 
@@ -496,88 +535,47 @@ fn read_gpus(run_dir: &Path) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// Launches (unless reattached) and watches one run until it ends, then finalizes it.
-async fn supervise(
-    ctx: &Arc<RunContext>,
-    id: i64,
-    attached: Option<Running>,
-    gpus: Vec<u32>,
-    mut stop_rx: mpsc::UnboundedReceiver<Duration>,
-) {
-    let Some(v) = lifecycle::until_stored("a run", id, || ctx.store.version_by_id(id)).await else {
-        return;
-    };
-    let run_dir = PathBuf::from(&v.run_dir);
-    let mut running = match attached {
-        // Found running after a restart while still marked 4 (the server died between the
-        // launch and recording it): it is running now.
-        Some(r) if v.status == JobStatus::SUBMIT_TRYING => {
-            let handle = Some(RunHandle::Local(r.handle()));
-            lifecycle::seen_running(ctx, id, &[JobStatus::SUBMIT_TRYING], handle).await;
-            r
+/// Prepares the run of `v` (in 4) and hands it to `backend`; records what became of it.
+/// Returns false when nothing was started (the start failed and is recorded).
+async fn submit(ctx: &Arc<RunContext>, backend: &Backend, v: &Version, gpus: &[u32]) -> bool {
+    let prepared = async {
+        let spec = ctx.prepare_run(v, gpus).await?;
+        if !gpus.is_empty() {
+            let _ = std::fs::write(
+                spec.run_dir.join("gpus.json"),
+                serde_json::to_vec(gpus).unwrap_or_default(),
+            );
         }
-        Some(r) => r,
-        None => match launch(ctx, &v, &gpus).await {
-            Ok(running) => running,
-            Err(e) => return lifecycle::start_failed(ctx, &v, &e.to_string()).await,
-        },
-    };
-    let start = v.start_time.unwrap_or_else(now_ms);
-    // Validation bounds max_runtime_seconds; a deadline past what Instant holds is none.
-    let deadline = v.config.max_runtime_seconds.and_then(|s| {
-        let elapsed = Duration::from_millis((now_ms() - start).max(0) as u64);
-        let left = Duration::from_secs(u64::try_from(s).ok()?).saturating_sub(elapsed);
-        tokio::time::Instant::now().checked_add(left)
-    });
-    let mut timed_out = None;
-    let exit = loop {
-        tokio::select! {
-            exit = running.wait() => break exit,
-            Some(grace) = stop_rx.recv() => {
-                if let Err(e) = trainyard_exec::request_stop(&run_dir, grace) {
-                    tracing::warn!(version.id = id, error = %e, "stop request failed");
-                }
-            }
-            _ = sleep_until(deadline), if deadline.is_some() && timed_out.is_none() => {
-                let limit = v.config.max_runtime_seconds.unwrap_or_default();
-                timed_out = Some(limit);
-                tracing::info!(version.id = id, limit_s = limit, "job exceeded max_runtime_seconds, stopping it");
-                if let Err(e) = trainyard_exec::request_stop(&run_dir, ctx.grace) {
-                    tracing::warn!(version.id = id, error = %e, "stop request failed");
-                }
-            }
+        let job_name = ctx.store.job_name(v.job_id).await?.unwrap_or_default();
+        let s = v.config.spec_id.and_then(|id| ctx.catalog.spec(id));
+        let submission = Submission {
+            id: v.id,
+            spec,
+            name: format!("trainyard-{job_name}-{}", v.id),
+            per_worker: WorkerResources {
+                cpus: s.map_or(1, |s| s.core),
+                mem_mb: s.map_or(1024, |s| u64::from(s.cpu) * 1024),
+                gpus: s.map_or(0, |s| s.gpu_num),
+            },
+            time_limit: time_left(v),
+        };
+        Ok::<_, crate::service::run_error::RunError>(backend.submit(submission).await?)
+    }
+    .await;
+    let (handle, to) = match prepared {
+        Ok(Submitted::Started(handle)) => (handle, JobStatus::RUNNING),
+        Ok(Submitted::Queued(handle)) => (handle, JobStatus::WAITING),
+        Err(e) => {
+            lifecycle::start_failed(ctx, v, &e.to_string()).await;
+            return false;
         }
     };
-    finalize(ctx, id, exit, timed_out).await;
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn launch(ctx: &Arc<RunContext>, v: &Version, gpus: &[u32]) -> RunResult<Running> {
-    let spec = ctx.prepare_run(v, gpus).await?;
-    if !gpus.is_empty() {
-        let _ = std::fs::write(
-            spec.run_dir.join("gpus.json"),
-            serde_json::to_vec(gpus).unwrap_or_default(),
-        );
-    }
-    let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program).await?;
-    if lifecycle::launched(ctx, v.id, RunHandle::Local(handle), JobStatus::RUNNING).await {
-        tracing::info!(
-            job.id = v.job_id,
-            version.id = v.id,
-            proc.pid = handle.shim_pid,
-            "job started"
-        );
+    if lifecycle::launched(ctx, v.id, handle, to).await {
+        tracing::info!(job.id = v.job_id, version.id = v.id, "job started");
     } else {
         // Stopped while starting: stop what was started.
         let grace = Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64);
-        let _ = trainyard_exec::request_stop(Path::new(&v.run_dir), grace);
+        backend.stop(v.id, Path::new(&v.run_dir), grace).await;
     }
-    Ok(running)
+    true
 }

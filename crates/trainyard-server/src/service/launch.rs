@@ -2,7 +2,7 @@
 
 use crate::catalog::Catalog;
 use crate::service::run_error::{RunError, RunResult};
-use crate::service::validate::{boot_relative, data_dir, Checker};
+use crate::service::validate::{boot_relative, data_dir, Checker, Purpose};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use trainyard_exec::{ContainerSpec, Mount, RunSpec, WorkerSpec};
@@ -25,15 +25,6 @@ pub fn log_name(job_name: &str, index: usize) -> String {
 
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// The container runtime of custom-image jobs, from `[executor]`.
-#[derive(Clone, Debug)]
-pub struct ContainerRuntime {
-    /// The runtime program (podman).
-    pub program: PathBuf,
-    /// How long a missing image may take to pull.
-    pub pull_timeout_seconds: u64,
 }
 
 /// Where a container sees the run's files. The code folder follows ModelArts
@@ -161,6 +152,15 @@ pub fn run_spec(
                     .map_err(|e| RunError::Path(e.to_string()))?;
                 std::fs::create_dir_all(&dir).map_err(RunError::RunDir)?;
                 mounts.push(mount(&dir, in_container::LOG, false));
+            }
+            // host_path volumes, checked again: the allowed folders may have changed.
+            for (i, v) in cfg.volumes.iter().flatten().enumerate() {
+                if let Some(h) = &v.host_path {
+                    let host = checker
+                        .host_volume(i, h, Purpose::Run)
+                        .map_err(|e| RunError::Path(e.to_string()))?;
+                    mounts.push(mount(&host, &h.dest_path, h.read_only.unwrap_or(false)));
+                }
             }
             let spec = cfg.spec_id.and_then(|id| catalog.spec(id));
             let container = ContainerSpec {

@@ -5,8 +5,9 @@
 //! database takes them, so a busy or full disk never leaves a version in 1, 4 or 8 for good.
 
 use crate::catalog::Catalog;
+use crate::config::ContainerRuntime;
 use crate::service::capacity::Resources;
-use crate::service::launch::{logs_dir, run_spec, ContainerRuntime};
+use crate::service::launch::{logs_dir, run_spec};
 use crate::service::run_error::{RunError, RunResult};
 use crate::service::validate::Checker;
 use crate::storage::Storage;
@@ -15,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use trainyard_api::JobStatus;
-use trainyard_exec::{RunExit, RunHandle, RunOutcome};
+use trainyard_exec::backend::{EventReceiver, RunEnd, RunEvent};
+use trainyard_exec::{RunHandle, RunOutcome};
 use trainyard_store::{Store, TransitionSet, Version};
 
 /// What run tasks and the executor share.
@@ -38,6 +40,8 @@ pub struct RunContext {
     pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// The container runtime of custom-image jobs, if any.
     pub containers: Option<ContainerRuntime>,
+    /// Host folders each project may mount as `host_path` volumes.
+    pub host_paths: std::collections::HashMap<String, Vec<PathBuf>>,
 }
 
 impl RunContext {
@@ -55,6 +59,10 @@ impl RunContext {
             total: self.total,
             containers: self.containers.as_ref(),
             pools: &self.pools,
+            host_paths: self
+                .host_paths
+                .get(&v.project_id)
+                .map_or(&[][..], |p| &p[..]),
         };
         let mut spec = run_spec(
             &checker,
@@ -172,7 +180,10 @@ pub async fn seen_running(
 
 /// Keeps a new handle for a run whose status does not change (Slurm: the job that claimed
 /// the run is another than the one submitted).
-pub async fn new_handle(ctx: &RunContext, v: &Version, handle: RunHandle) {
+pub async fn new_handle(ctx: &RunContext, id: i64, handle: RunHandle) {
+    let Some(v) = until_stored("a run", id, || ctx.store.version_by_id(id)).await else {
+        return;
+    };
     let set = TransitionSet {
         handle: Some(handle.to_json()),
         ..Default::default()
@@ -264,20 +275,47 @@ pub fn stopped_before_start(ctx: &Arc<RunContext>, id: i64) {
     });
 }
 
+/// Reads the backends' events and records each: the only consumer of [`RunEvent`]s. A run's
+/// end is recorded in a task of its own (it retries until the database takes it, and must
+/// not hold up other runs' events); `on_end` is called once it is.
+pub async fn consume(
+    ctx: Arc<RunContext>,
+    mut events: EventReceiver,
+    on_end: impl Fn(i64) + Send + Sync + 'static,
+) {
+    let on_end = Arc::new(on_end);
+    while let Some((id, event)) = events.recv().await {
+        match event {
+            RunEvent::Running => {
+                let from = [JobStatus::WAITING, JobStatus::SUBMIT_TRYING];
+                seen_running(&ctx, id, &from, None).await;
+            }
+            RunEvent::Handle(handle) => new_handle(&ctx, id, handle).await,
+            RunEvent::Ended(end) => {
+                let (ctx, on_end) = (ctx.clone(), on_end.clone());
+                tokio::spawn(async move {
+                    finalize(&ctx, id, end).await;
+                    on_end(id);
+                });
+            }
+        }
+    }
+}
+
 /// Records the end of a run: 10/11/12/14 from its exit, log copy, cleanup of deleted ones.
 /// Retries until the database takes the record.
-pub async fn finalize(
-    ctx: &Arc<RunContext>,
-    id: i64,
-    exit: Option<RunExit>,
-    timed_out: Option<i64>,
-) {
+pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
     let Some(v) = until_stored("a run", id, || ctx.store.version_by_id(id)).await else {
         return;
     };
+    if let Some(note) = &end.note {
+        append_log(ctx, &v, note).await;
+    }
+    let exit = end.exit;
     let (to, reason) = if v.status == JobStatus::KILLING {
         (JobStatus::KILLED, None)
-    } else if let Some(limit) = timed_out {
+    } else if end.timed_out {
+        let limit = v.config.max_runtime_seconds.unwrap_or_default();
         let reason = format!("stopped after exceeding max_runtime_seconds={limit}");
         append_log(ctx, &v, &format!("[trainyard] {reason}")).await;
         (JobStatus::FAILED, Some(reason))

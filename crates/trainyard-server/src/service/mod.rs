@@ -11,7 +11,6 @@ pub mod logs;
 pub mod pools;
 pub mod query;
 pub mod run_error;
-pub mod slurm;
 pub mod upload;
 pub mod validate;
 pub mod view;
@@ -64,6 +63,10 @@ impl Service {
             total: self.total(),
             containers: self.run_ctx.containers.as_ref(),
             pools: &self.run_ctx.pools,
+            host_paths: self
+                .projects
+                .get(project)
+                .map_or(&[][..], |p| &p.host_paths[..]),
         }
     }
 
@@ -75,6 +78,9 @@ impl Service {
     /// RS-01 `no_resource`: one worker of `spec` does not fit what is free now, in the default
     /// pool (the local executor, or the default Slurm partition as `sinfo` last saw it).
     pub fn no_resource(&self, spec: &crate::config::SpecConfig) -> bool {
+        if crate::catalog::unavailable(spec).is_some() {
+            return true;
+        }
         let default_pool = self.run_ctx.pools.iter().find(|p| p.default);
         if let Some(pool) = default_pool.filter(|p| p.backend == crate::config::Backend::Slurm) {
             let free = pool

@@ -38,12 +38,9 @@ pub enum RunError {
     /// The database refused a read the launch needs.
     #[error("the database is unavailable: {0}")]
     Store(#[from] trainyard_store::Error),
-    /// The supervisor (shim) could not be started.
+    /// The backend could not start or queue the run.
     #[error(transparent)]
-    Exec(#[from] trainyard_exec::Error),
-    /// Slurm refused or could not be asked.
-    #[error(transparent)]
-    Slurm(#[from] trainyard_exec::slurm::Error),
+    Backend(#[from] trainyard_exec::backend::SubmitError),
 }
 
 /// `Result` of the run path.

@@ -2,13 +2,13 @@
 //! selector, workers within the spec, every path inside the project's storage.
 
 use crate::catalog::Catalog;
+use crate::config::ContainerRuntime;
 use crate::error::{ApiError, ApiResult};
 use crate::service::capacity::{demand, Resources};
-use crate::service::launch::ContainerRuntime;
 use crate::storage::{PathError, Storage};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use trainyard_api::training::{DataSource, JobConfig};
+use trainyard_api::training::{DataSource, HostPathVolume, JobConfig, Volume};
 
 /// Upper bound of `max_runtime_seconds`: a year. The contract gives none; a bound keeps
 /// every deadline computable (a larger value once wedged the executor).
@@ -40,6 +40,8 @@ pub struct Checker<'a> {
     pub containers: Option<&'a ContainerRuntime>,
     /// Resource pools; when none is configured any `pool_id` runs locally.
     pub pools: &'a [crate::config::PoolConfig],
+    /// Host folders the project may mount as `host_path` volumes.
+    pub host_paths: &'a [PathBuf],
 }
 
 fn path_error(field: &str, e: PathError) -> ApiError {
@@ -123,14 +125,7 @@ impl Checker<'_> {
             }
         }
         if let Some(volumes) = &cfg.volumes {
-            if volumes
-                .iter()
-                .any(|v| v.nfs.is_some() == v.host_path.is_some())
-            {
-                return Err(ApiError::param(
-                    "each volume must have exactly one of nfs or host_path",
-                ));
-            }
+            self.check_volumes(volumes, self.runs_in_container(&cfg), purpose)?;
         }
         if let Some(max) = cfg.max_runtime_seconds {
             if !(1..=MAX_RUNTIME_SECONDS).contains(&max) {
@@ -140,6 +135,112 @@ impl Checker<'_> {
             }
         }
         Ok(cfg)
+    }
+
+    /// Whether the job's workers run in containers (its own image, or its engine's).
+    fn runs_in_container(&self, cfg: &JobConfig) -> bool {
+        cfg.user_image_url.is_some()
+            || cfg
+                .engine_id
+                .and_then(|id| self.catalog.engine(id))
+                .is_some_and(|e| e.image.is_some() && cfg.model_id.is_none())
+    }
+
+    /// `volumes` (§2.3): `host_path` volumes of container jobs, inside the project's
+    /// `host_paths`; everything else is refused with what would make it work.
+    fn check_volumes(
+        &self,
+        volumes: &[Volume],
+        container: bool,
+        purpose: Purpose,
+    ) -> ApiResult<()> {
+        for (i, v) in volumes.iter().enumerate() {
+            match (&v.nfs, &v.host_path) {
+                (Some(_), None) => {
+                    return Err(ApiError::InvalidArgument(format!(
+                        "volumes[{i}].nfs: NFS volumes are not supported by this server; mount the \
+                         share on the hosts and give it as a host_path volume (allowed by the \
+                         project's host_paths in the server configuration)"
+                    )))
+                }
+                (None, Some(h)) => {
+                    if !container {
+                        return Err(ApiError::InvalidArgument(format!(
+                            "volumes[{i}].host_path: volumes are mounted into containers only; run the \
+                             job in an image (user_image_url, or an engine with an image) on a server \
+                             with a container runtime (podman)"
+                        )));
+                    }
+                    self.host_volume(i, h, purpose)?;
+                }
+                _ => {
+                    return Err(ApiError::param(
+                        "each volume must have exactly one of nfs or host_path",
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The host folder of a `host_path` volume, checked: `dest_path` absolute and plain,
+    /// `src_path` inside one of the project's `host_paths` (symlinks resolved, so a link
+    /// cannot lead out). A folder that must exist now (`Purpose::Run`) is resolved.
+    pub fn host_volume(
+        &self,
+        i: usize,
+        h: &HostPathVolume,
+        purpose: Purpose,
+    ) -> ApiResult<PathBuf> {
+        let field = |name: &str| format!("volumes[{i}].host_path.{name}");
+        let dest = Path::new(&h.dest_path);
+        if !dest.is_absolute()
+            || dest
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(ApiError::InvalidArgument(format!(
+                "{}: {} must be an absolute path without '..'",
+                field("dest_path"),
+                h.dest_path
+            )));
+        }
+        let src = Path::new(&h.src_path);
+        let outside = || {
+            ApiError::InvalidArgument(format!(
+                "{}: {} is not inside a folder this project may mount (the project's host_paths in the server configuration)",
+                field("src_path"),
+                h.src_path
+            ))
+        };
+        if !src.is_absolute()
+            || src
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(outside());
+        }
+        let resolved = match std::fs::canonicalize(src) {
+            Ok(p) => p,
+            Err(_) if purpose == Purpose::Stored => src.to_path_buf(),
+            Err(e) => {
+                return Err(ApiError::InvalidArgument(format!(
+                    "{}: {}: {e}",
+                    field("src_path"),
+                    h.src_path
+                )))
+            }
+        };
+        let allowed = self
+            .host_paths
+            .iter()
+            .filter_map(|a| std::fs::canonicalize(a).ok())
+            .any(|a| resolved.starts_with(a));
+        if allowed {
+            Ok(resolved)
+        } else {
+            Err(outside())
+        }
     }
 
     /// Refuses a job that needs a container when this server has no container runtime.
@@ -332,6 +433,10 @@ impl Checker<'_> {
             .catalog
             .spec(spec_id)
             .ok_or_else(|| ApiError::param(format!("spec_id:{spec_id} is not existed")))?;
+        // Hook (issue 17): flavors of the catalog this server cannot run at all.
+        if let Some(why) = crate::catalog::unavailable(spec) {
+            return Err(ApiError::NoResource(why));
+        }
         if workers > spec.max_num {
             return Err(ApiError::param(format!(
                 "worker_server_num:{workers} exceeds the maximum {} of {}",

@@ -387,7 +387,8 @@ async fn supervise(
             (lease, r, port)
         }
         None => {
-            let _ = ctx
+            // Cosmetic (it waits for capacity either way): a failure leaves it in 1.
+            let waiting = ctx
                 .store
                 .viz_transition(
                     id,
@@ -396,13 +397,17 @@ async fn supervise(
                     &VizSet::default(),
                 )
                 .await;
+            if let Err(e) = waiting {
+                tracing::warn!(viz.id = id, error = %e, "cannot mark a visualization job waiting");
+            }
             let lease = tokio::select! {
                 lease = ctx.executor.acquire(ctx.demand) => lease,
                 Some(()) = stop_rx.recv() => return finish(ctx, id, End::Stopped).await,
             };
             match launch(ctx, &job, &prefix).await {
                 Ok((running, port)) => (lease, running, port),
-                Err(message) => {
+                Err(e) => {
+                    let message = e.to_string();
                     let _ = std::fs::create_dir_all(&run_dir);
                     let _ = std::fs::write(
                         trainyard_viz::server::log_file(&run_dir),
@@ -446,7 +451,7 @@ async fn supervise(
                     tracing::warn!(viz.id = id, port, "the visualization server's port was taken before it could bind it; starting it on another port");
                     match launch(ctx, &job, &prefix).await {
                         Ok(next) => (running, port) = next,
-                        Err(message) => return finish(ctx, id, End::Failed(message)).await,
+                        Err(e) => return finish(ctx, id, End::Failed(e.to_string())).await,
                     }
                     continue;
                 }
@@ -515,11 +520,33 @@ async fn supervise(
     finish(ctx, id, end).await;
 }
 
+/// Why a visualization server could not be started; the text goes into its log and its
+/// failure reason.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error("job_type {0} is not configured")]
+    NotConfigured(String),
+    #[error(transparent)]
+    Unavailable(#[from] trainyard_viz::server::Unavailable),
+    #[error("train_url: {0}")]
+    TrainUrl(#[from] crate::storage::PathError),
+    #[error("train_url {url}: {source}")]
+    TrainDir { url: String, source: std::io::Error },
+    #[error(transparent)]
+    NoPort(#[from] trainyard_viz::Error),
+    #[error(transparent)]
+    Exec(#[from] trainyard_exec::Error),
+}
+
 /// Starts the server under a shim on a free port and records handle and port.
-async fn launch(ctx: &VizContext, job: &VizJob, prefix: &str) -> Result<(Running, u16), String> {
+async fn launch(
+    ctx: &VizContext,
+    job: &VizJob,
+    prefix: &str,
+) -> Result<(Running, u16), StartError> {
     let launcher = ctx
         .launcher(&job.job_type)
-        .ok_or_else(|| format!("job_type {} is not configured", job.job_type))?;
+        .ok_or_else(|| StartError::NotConfigured(job.job_type.clone()))?;
     let env = crate::service::launch::base_environment();
     let path = env
         .iter()
@@ -527,12 +554,12 @@ async fn launch(ctx: &VizContext, job: &VizJob, prefix: &str) -> Result<(Running
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     launcher.available(&path)?;
-    let logdir = ctx
-        .storage
-        .resolve(&job.project_id, &job.train_url)
-        .map_err(|e| format!("train_url: {e}"))?;
-    std::fs::create_dir_all(&logdir).map_err(|e| format!("train_url {}: {e}", job.train_url))?;
-    let port = trainyard_viz::free_port().map_err(|e| e.to_string())?;
+    let logdir = ctx.storage.resolve(&job.project_id, &job.train_url)?;
+    std::fs::create_dir_all(&logdir).map_err(|source| StartError::TrainDir {
+        url: job.train_url.clone(),
+        source,
+    })?;
+    let port = trainyard_viz::free_port()?;
     let run_dir = PathBuf::from(&job.run_dir);
     let target = Target {
         logdir: &logdir,
@@ -542,10 +569,8 @@ async fn launch(ctx: &VizContext, job: &VizJob, prefix: &str) -> Result<(Running
     let spec =
         trainyard_viz::server::run_spec(launcher, &target, &run_dir, env, STOP_GRACE.as_secs());
     // Each start of a visualization server is a new run in the job's folder.
-    trainyard_exec::reset_run_dir(&run_dir).map_err(|e| e.to_string())?;
-    let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program)
-        .await
-        .map_err(|e| e.to_string())?;
+    trainyard_exec::reset_run_dir(&run_dir)?;
+    let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program).await?;
     let set = VizSet {
         port: Some(i64::from(port)),
         handle: Some(trainyard_exec::RunHandle::Local(handle).to_json()),

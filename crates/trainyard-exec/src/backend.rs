@@ -1,0 +1,163 @@
+//! The execution backends behind one interface: submit a run, stop it with a grace, follow it
+//! again after a restart, and a stream of [`RunEvent`]s saying what became of it. The server
+//! picks a [`Backend`] per run (by its pool) and never looks inside one; its lifecycle module
+//! is the only consumer of the events.
+//!
+//! Whether a worker is a host process or a container is not a backend matter: it is part of
+//! the [`RunSpec`] (see [`crate::ContainerSpec`]), and every backend runs it through the same
+//! shim.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::local::LocalBackend;
+use crate::slurm::{SlurmBackend, SlurmPool};
+use crate::{RunExit, RunHandle, RunSpec};
+
+/// The server's id of a run (its version id).
+pub type RunId = i64;
+
+/// What a backend reports about a run.
+#[derive(Debug)]
+pub enum RunEvent {
+    /// The run's workers are running now (a Slurm job left the queue).
+    Running,
+    /// The run is followed under this handle from now on (to be persisted); its status does
+    /// not change.
+    Handle(RunHandle),
+    /// The run is over.
+    Ended(RunEnd),
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunEnd {
+    /// Its exit record; `None` when it was lost: its supervisor vanished without one, and
+    /// whatever it left running has been killed.
+    pub exit: Option<RunExit>,
+    /// A line for the run's log (e.g. why Slurm ended it).
+    pub note: Option<String>,
+    /// It was stopped for exceeding its time limit.
+    pub timed_out: bool,
+}
+
+/// Where backends send their events.
+pub type EventSender = mpsc::UnboundedSender<(RunId, RunEvent)>;
+/// Where the server reads them.
+pub type EventReceiver = mpsc::UnboundedReceiver<(RunId, RunEvent)>;
+
+/// A new event stream.
+pub fn events() -> (EventSender, EventReceiver) {
+    mpsc::unbounded_channel()
+}
+
+/// A run to start.
+#[derive(Debug)]
+pub struct Submission {
+    /// The run's id.
+    pub id: RunId,
+    /// What to run; its `run_dir` is where the run's files go.
+    pub spec: RunSpec,
+    /// A name for the run unique on the backend (Slurm's job name).
+    pub name: String,
+    /// What one worker needs.
+    pub per_worker: WorkerResources,
+    /// Longest the run may take; the backend stops it then and reports `timed_out`.
+    pub time_limit: Option<Duration>,
+}
+
+/// What one worker needs (a backend that places workers itself asks for this much).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WorkerResources {
+    /// Cores.
+    pub cpus: u32,
+    /// Memory, MB.
+    pub mem_mb: u64,
+    /// GPUs.
+    pub gpus: u32,
+}
+
+/// What a submission became.
+#[derive(Debug)]
+pub enum Submitted {
+    /// Its workers are starting under this handle.
+    Started(RunHandle),
+    /// The backend queued it under this handle; [`RunEvent::Running`] follows when it runs.
+    Queued(RunHandle),
+}
+
+/// Why a run could not be submitted; the text is what its user reads.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The run's supervisor could not be started.
+    #[error(transparent)]
+    Exec(#[from] crate::Error),
+    /// Slurm refused the job or could not be asked.
+    #[error("slurm refused the job: {0}")]
+    Slurm(#[from] crate::slurm::Error),
+    /// The batch script could not be written.
+    #[error("cannot write the batch script: {0}")]
+    Script(#[source] std::io::Error),
+}
+
+/// What a run found again after a restart turned out to be.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reattached {
+    /// It is followed again (or was over, and its [`RunEvent::Ended`] is sent).
+    Followed,
+    /// Nothing of it ever started: it may be submitted again (a late start of the earlier
+    /// submission is never doubled: the shims' and Slurm tasks' claims see to that).
+    NotStarted,
+}
+
+/// An execution backend, one variant per kind.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// Workers under a shim on this host.
+    Local(LocalBackend),
+    /// Workers under shims on the nodes of a Slurm partition.
+    Slurm(SlurmBackend, SlurmPool),
+}
+
+impl Backend {
+    /// Whether the backend queues runs itself (a Slurm partition), or only starts what the
+    /// server's own queue hands it once its capacity is free (this host).
+    pub fn queues_itself(&self) -> bool {
+        matches!(self, Backend::Slurm(..))
+    }
+
+    /// Starts (or queues) a run.
+    pub async fn submit(&self, s: Submission) -> Result<Submitted, SubmitError> {
+        match self {
+            Backend::Local(b) => b.submit(s).await,
+            Backend::Slurm(b, pool) => b.submit(pool, s).await,
+        }
+    }
+
+    /// Stops a run: SIGTERM to its workers, SIGKILL after `grace`. Its end is reported as
+    /// [`RunEvent::Ended`]; a run that never started is marked so it never will.
+    pub async fn stop(&self, id: RunId, run_dir: &Path, grace: Duration) {
+        match self {
+            Backend::Local(b) => b.stop(run_dir, grace).await,
+            Backend::Slurm(b, _) => b.stop(id, grace),
+        }
+    }
+
+    /// Follows a run again after a restart, from its run directory and its stored handle.
+    /// `stopping`: it was being stopped, with this grace. `time_limit`: what is left of it.
+    pub async fn reattach(
+        &self,
+        id: RunId,
+        run_dir: &Path,
+        handle: Option<RunHandle>,
+        stopping: Option<Duration>,
+        time_limit: Option<Duration>,
+    ) -> Reattached {
+        match self {
+            Backend::Local(b) => b.reattach(id, run_dir, stopping, time_limit).await,
+            Backend::Slurm(b, _) => b.reattach(id, run_dir, handle, stopping),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The local backend: each run's workers under a shim on this host.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::backend::{
+    EventSender, Reattached, RunEnd, RunEvent, RunId, Submission, SubmitError, Submitted,
+};
+use crate::{launch, reattach, request_stop, run_dir, Attach, RunHandle, RunSpec, Running};
+
+/// Runs on this host. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct LocalBackend {
+    shim_program: PathBuf,
+    events: EventSender,
+}
+
+impl LocalBackend {
+    /// A backend that starts `<shim_program> shim <run_dir>` per run and reports to `events`.
+    pub fn new(shim_program: PathBuf, events: EventSender) -> Self {
+        Self {
+            shim_program,
+            events,
+        }
+    }
+
+    pub(crate) async fn submit(&self, s: Submission) -> Result<Submitted, SubmitError> {
+        let (handle, running) = launch(&s.spec, &self.shim_program).await?;
+        self.follow(s.id, running, s.time_limit);
+        Ok(Submitted::Started(RunHandle::Local(handle)))
+    }
+
+    pub(crate) async fn stop(&self, run_dir: &Path, grace: Duration) {
+        let dir = run_dir.to_owned();
+        let asked = tokio::task::spawn_blocking(move || request_stop(&dir, grace)).await;
+        if !matches!(asked, Ok(Ok(()))) {
+            tracing::warn!(run_dir = %run_dir.display(), "stop request failed");
+        }
+    }
+
+    pub(crate) async fn reattach(
+        &self,
+        id: RunId,
+        run_dir: &Path,
+        stopping: Option<Duration>,
+        time_limit: Option<Duration>,
+    ) -> Reattached {
+        let dir = run_dir.to_owned();
+        let attach = tokio::task::spawn_blocking(move || reattach(&dir))
+            .await
+            .unwrap_or(Attach::Lost);
+        let ended = |exit| {
+            let end = RunEnd {
+                exit,
+                note: None,
+                timed_out: false,
+            };
+            let _ = self.events.send((id, RunEvent::Ended(end)));
+            Reattached::Followed
+        };
+        match attach {
+            Attach::Finished(exit) => ended(Some(exit)),
+            Attach::Lost => ended(None),
+            Attach::Alive(running) => {
+                tracing::info!(version.id = id, "reattached to a running job");
+                // It may have been launched just before a crash that kept its handle (and
+                // status 8) from being recorded: it is running, under this shim.
+                let handle = RunHandle::Local(running.handle());
+                let _ = self.events.send((id, RunEvent::Handle(handle)));
+                let _ = self.events.send((id, RunEvent::Running));
+                if let Some(grace) = stopping {
+                    self.stop(run_dir, grace).await;
+                }
+                self.follow(id, running, time_limit);
+                Reattached::Followed
+            }
+            Attach::NotStarted => {
+                if let Some(grace) = stopping {
+                    // Stopped first, so a shim launched just before the crash starts nothing.
+                    self.stop(run_dir, grace).await;
+                }
+                Reattached::NotStarted
+            }
+        }
+    }
+
+    /// Watches a run until it ends, stopping it at its time limit, and reports its end.
+    fn follow(&self, id: RunId, mut running: Running, time_limit: Option<Duration>) {
+        let events = self.events.clone();
+        let deadline = time_limit.and_then(|t| tokio::time::Instant::now().checked_add(t));
+        tokio::spawn(async move {
+            let mut timed_out = false;
+            let exit = loop {
+                tokio::select! {
+                    exit = running.wait() => break exit,
+                    _ = sleep_until(deadline), if deadline.is_some() && !timed_out => {
+                        timed_out = true;
+                        tracing::info!(version.id = id, "job exceeded its time limit, stopping it");
+                        let dir = running.run_dir().to_owned();
+                        let _ = tokio::task::spawn_blocking(move || {
+                            // The run's own grace, from its spec.
+                            let spec = run_dir::read_json::<RunSpec>(&run_dir::file(&dir, run_dir::SPEC));
+                            let grace = spec.ok().flatten().map_or(0, |s| s.grace_seconds);
+                            request_stop(&dir, Duration::from_secs(grace))
+                        })
+                        .await;
+                    }
+                }
+            };
+            let end = RunEnd {
+                exit,
+                note: None,
+                timed_out,
+            };
+            let _ = events.send((id, RunEvent::Ended(end)));
+        });
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
