@@ -2,12 +2,14 @@
 # trainyard benchmarks, side by side with pueue and Slurm, in one run on this machine.
 #   bash bench/run.sh            full sizes (takes a while), results in bench/results.md
 #   bash bench/run.sh --smoke    reduced sizes, seconds; no peers installed (CI)
+#   bash bench/run.sh --scenarios sampling   only those scenarios (full sizes), results in
+#                                target/bench-partial.md (bench/results.md is left as it is)
 # Builds trainyard in release mode, installs the peers it needs (pueue from crates.io into
 # .tools/, wrk from Debian, the Slurm dev cluster when this machine can run it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 smoke=0
-[[ "${1:-}" == --smoke ]] && smoke=1
+[[ "${1:-}" == --smoke ]] && { smoke=1; shift; }
 
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
@@ -22,14 +24,17 @@ else
   profile=release
   cargo build -q --release -p trainyard-cli -p trainyard-bench
   out=bench/results.md
-  if [[ ! -x .tools/bin/pueued ]]; then
-    cargo install -q pueue --locked --version 4.0.4 --root .tools
-  fi
-  args+=(--pueue-bin .tools/bin)
-  if [[ $(id -u) == 0 ]] && bash scripts/slurm-dev-cluster.sh start >/dev/null; then
-    args+=(--slurm)
+  [[ $# -gt 0 ]] && out=target/bench-partial.md
+  if [[ $# -eq 0 ]]; then
+    if [[ ! -x .tools/bin/pueued ]]; then
+      cargo install -q pueue --locked --version 4.0.4 --root .tools
+    fi
+    args+=(--pueue-bin .tools/bin)
+    if [[ $(id -u) == 0 ]] && bash scripts/slurm-dev-cluster.sh start >/dev/null; then
+      args+=(--slurm)
+    fi
   fi
 fi
 smoke_flag=()
 [[ $smoke == 1 ]] && smoke_flag=(--smoke)
-"target/$profile/trainyard-bench" --trainyard "target/$profile/trainyard" --out "$out" "${smoke_flag[@]}" "${args[@]}"
+"target/$profile/trainyard-bench" --trainyard "target/$profile/trainyard" --out "$out" "${smoke_flag[@]}" "${args[@]}" "$@"

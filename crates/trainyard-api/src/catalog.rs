@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One resource specification as RS-01 shows it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SpecInfo {
     pub spec_id: i64,
     /// Number of cores, as a string.
@@ -22,7 +22,7 @@ pub struct SpecInfo {
 }
 
 /// RS-01 response.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SpecListResponse {
     /// `true`.
     pub is_success: bool,
@@ -33,7 +33,7 @@ pub struct SpecListResponse {
 }
 
 /// One AI engine as RS-02 shows it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct EngineInfo {
     pub engine_type: i64,
     pub engine_name: String,
@@ -42,7 +42,7 @@ pub struct EngineInfo {
 }
 
 /// RS-02 response.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EngineListResponse {
     /// `true`.
     pub is_success: bool,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Failure body: exactly `{"is_success": false, "error_code": ..., "error_message": ...}`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Always `false`.
     pub is_success: bool,

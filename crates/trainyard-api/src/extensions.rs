@@ -14,7 +14,7 @@ pub const STREAM_OFFSET_PARAM: &str = "offset";
 pub const STREAM_OFFSET_HEADER: &str = "x-trainyard-log-offset";
 
 /// Answer of a successful upload.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UploadResponse {
     /// `true`.
     pub is_success: bool,

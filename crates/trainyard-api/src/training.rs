@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A `label`/`value` pair passed to the program (§2.1). Input: `key` is an alias of `label`,
 /// `value` may be any scalar. Output: both strings.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Parameter {
     /// Parameter name.
     pub label: String,
@@ -33,7 +33,7 @@ impl<'de> Deserialize<'de> for Parameter {
 }
 
 /// One data input (§2.2). Output carries only the keys that are set.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DataSource {
     /// `obs` or `dataset`.
     #[serde(
@@ -68,7 +68,7 @@ pub struct DataSource {
 }
 
 /// `nfs` volume (§2.3).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct NfsVolume {
     /// File system id.
     #[serde(default)]
@@ -85,7 +85,7 @@ pub struct NfsVolume {
 }
 
 /// `host_path` volume (§2.3).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct HostPathVolume {
     /// Host path.
     #[serde(default)]
@@ -99,7 +99,7 @@ pub struct HostPathVolume {
 }
 
 /// A volume item: exactly one of `nfs` or `host_path`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Volume {
     /// Shared file system volume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,7 +110,7 @@ pub struct Volume {
 }
 
 /// `flavor` object (§2.8).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Flavor {
     /// Spec code.
     #[serde(default, deserialize_with = "lenient::opt_string")]
@@ -120,7 +120,7 @@ pub struct Flavor {
 /// The run configuration of a version (TJ-01/TJ-06 `config`), also the body of a training job
 /// configuration (TC-01/TC-03) and what the store keeps. Lenient on input; the server
 /// validates and fills defaults before storing.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct JobConfig {
     /// Number of workers.
     #[serde(default, deserialize_with = "lenient::opt_i64")]
@@ -200,7 +200,7 @@ pub struct JobConfig {
 }
 
 /// TJ-01 body.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateJobRequest {
     /// Job name.
     #[serde(
@@ -225,7 +225,7 @@ pub struct CreateJobRequest {
 }
 
 /// TJ-06 body.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateVersionRequest {
     /// Version description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -236,7 +236,7 @@ pub struct CreateVersionRequest {
 }
 
 /// TJ-08 body.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UpdateDescriptionRequest {
     /// New description (required, may be empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -244,7 +244,7 @@ pub struct UpdateDescriptionRequest {
 }
 
 /// TJ-07 optional body (trainyard extension).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StopRequest {
     /// Overrides the configured SIGTERM-to-SIGKILL grace period.
     #[serde(
@@ -267,7 +267,7 @@ fn lenient_workspace<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, 
 }
 
 /// TJ-01 / TJ-06 response.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateJobResponse {
     /// `true`.
     pub is_success: bool,
@@ -291,7 +291,7 @@ pub struct CreateJobResponse {
 pub type JobStatusCode = i64;
 
 /// One entry of TJ-02.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobSummary {
     /// Job id.
     pub job_id: i64,
@@ -312,7 +312,7 @@ pub struct JobSummary {
 }
 
 /// TJ-02 response.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobListResponse {
     /// `true`.
     pub is_success: bool,
@@ -328,7 +328,7 @@ pub struct JobListResponse {
 
 /// Version details (TJ-03) and version list items (TJ-05): the TJ-03 superset, with the
 /// worked example's extra fields.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VersionInfo {
     /// Only in TJ-03.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -407,7 +407,7 @@ pub struct VersionInfo {
 }
 
 /// TJ-05 response.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VersionListResponse {
     /// `true`.
     pub is_success: bool,
@@ -423,8 +423,24 @@ pub struct VersionListResponse {
     pub versions: Vec<VersionInfo>,
 }
 
+/// `GET .../versions/{version_id}/pod/{pod_name}/metric-statistic` (an undocumented
+/// ModelArts API; trainyard's shape): the usage of one worker, `pod_name` `worker-<index>`.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PodMetricsResponse {
+    /// `true`.
+    pub is_success: bool,
+    /// Job id.
+    pub job_id: i64,
+    /// Version id.
+    pub version_id: i64,
+    /// The worker, `worker-<index>`.
+    pub pod_name: String,
+    /// The nine keys of `system_metric_list` (an object), for this worker alone.
+    pub system_metric_list: serde_json::Value,
+}
+
 /// TJ-10 response.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogFileNamesResponse {
     /// `true`.
     pub is_success: bool,
@@ -433,7 +449,7 @@ pub struct LogFileNamesResponse {
 }
 
 /// TJ-12 response.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AomLogResponse {
     /// `true`.
     pub is_success: bool,
@@ -448,7 +464,7 @@ pub struct AomLogResponse {
 }
 
 /// One built-in algorithm (TJ-11).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BuiltInAlgorithm {
     pub model_id: i64,
     pub model_name: String,
@@ -467,7 +483,7 @@ pub struct BuiltInAlgorithm {
 }
 
 /// TJ-11 response.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BuiltInAlgorithmsResponse {
     /// `true`.
     pub is_success: bool,
@@ -478,7 +494,7 @@ pub struct BuiltInAlgorithmsResponse {
 }
 
 /// `{"is_success": true}`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Success {
     /// `true`.
     pub is_success: bool,

@@ -5,7 +5,7 @@ use crate::training::{DataSource, JobConfig, Parameter, Volume};
 use serde::{Deserialize, Serialize};
 
 /// TC-01 / TC-03 body: flat, the run configuration fields next to name and description.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConfigRequest {
     /// Name (TC-01 only; the path names it in TC-03).
     #[serde(
@@ -23,7 +23,7 @@ pub struct ConfigRequest {
 }
 
 /// One entry of TC-02.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConfigSummary {
     pub config_name: String,
     pub config_desc: String,
@@ -37,7 +37,7 @@ pub struct ConfigSummary {
 }
 
 /// TC-02 response.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConfigListResponse {
     /// `true`.
     pub is_success: bool,
@@ -48,7 +48,7 @@ pub struct ConfigListResponse {
 }
 
 /// TC-05 response.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConfigDetail {
     /// `true`.
     pub is_success: bool,

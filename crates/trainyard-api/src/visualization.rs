@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// One auto-stop rule as sent (§2.9): `{type, time_unit | timeUnit, duration}`. Fields are
 /// kept raw; the server validates them (`type` = `stop`, `time_unit` = `HOURS` or `MINUTES`,
 /// `duration` in [0, 24]). Serialized as documented (`time_unit`), unset fields left out.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ScheduleInput {
     /// Must be `stop` (case-insensitive).
     #[serde(
@@ -62,7 +62,7 @@ pub fn schedule_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ScheduleInpu
 
 /// VJ-01 body. Serialized with unset fields left out and `schedule` as an array (omitted when
 /// empty).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateVisualizationRequest {
     /// Job name, 1-20 of letters, digits, `_`, `-`.
     #[serde(
@@ -101,7 +101,7 @@ pub struct CreateVisualizationRequest {
 }
 
 /// VJ-01 success body.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CreateVisualizationResponse {
     /// `true`.
     pub is_success: bool,
@@ -118,7 +118,7 @@ pub struct CreateVisualizationResponse {
 }
 
 /// An auto-stop rule as emitted (INC-03 output shape).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ScheduleOutput {
     /// `stop`.
     #[serde(rename = "type")]
@@ -131,7 +131,7 @@ pub struct ScheduleOutput {
 }
 
 /// One visualization job, as listed (VJ-02) and detailed (VJ-03).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct VisualizationJob {
     /// Job id.
     pub job_id: i64,
@@ -162,7 +162,7 @@ pub struct VisualizationJob {
 }
 
 /// VJ-02 success body.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct VisualizationListResponse {
     /// `true`.
     pub is_success: bool,
@@ -177,7 +177,7 @@ pub struct VisualizationListResponse {
 }
 
 /// VJ-03 success body.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct VisualizationDetails {
     /// `true`.
     pub is_success: bool,

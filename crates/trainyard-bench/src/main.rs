@@ -2,6 +2,7 @@
 //! Run through `bench/run.sh` (which builds in release mode and installs the peers).
 
 mod peers;
+mod sampling;
 mod scenarios;
 mod server;
 mod stats;
@@ -30,10 +31,11 @@ struct Args {
     /// Reduced sizes: seconds, for CI.
     #[arg(long)]
     smoke: bool,
-    /// Scenarios to run (comma-separated): start, throughput, stop, logs, api, memory.
+    /// Scenarios to run (comma-separated): start, throughput, stop, logs, api, memory,
+    /// sampling.
     #[arg(
         long,
-        default_value = "start,throughput,stop,logs,api,memory",
+        default_value = "start,throughput,stop,logs,api,memory,sampling",
         value_delimiter = ','
     )]
     scenarios: Vec<String>,
@@ -53,6 +55,11 @@ struct Sizes {
     log_bytes: u64,
     log_queries: usize,
     running_jobs: usize,
+    /// Sampling: running versions, windows per mode, window length, interval (s).
+    sampled_jobs: usize,
+    sampling_windows: usize,
+    sampling_window: Duration,
+    sampling_interval: f64,
 }
 
 impl Sizes {
@@ -69,6 +76,10 @@ impl Sizes {
                 log_bytes: 8 << 20,
                 log_queries: 5,
                 running_jobs: 5,
+                sampled_jobs: 5,
+                sampling_windows: 2,
+                sampling_window: Duration::from_secs(2),
+                sampling_interval: 1.0,
             }
         } else {
             Self {
@@ -83,6 +94,10 @@ impl Sizes {
                 log_bytes: 1 << 30,
                 log_queries: 50,
                 running_jobs: 200,
+                sampled_jobs: 100,
+                sampling_windows: 5,
+                sampling_window: Duration::from_secs(30),
+                sampling_interval: 10.0,
             }
         }
     }
@@ -301,6 +316,46 @@ async fn main() -> Result<()> {
     );
     }
 
+    // Scenario 7: what sampling the runs' resource usage costs.
+    let mut sampling_note = String::new();
+    if want("sampling") {
+        eprintln!("sampling cost...");
+        let n = sizes.sampled_jobs;
+        let (w, k) = (sizes.sampling_window, sizes.sampling_windows);
+        let interval = sizes.sampling_interval;
+        let on =
+            sampling::measure(&args.trainyard, &work.path().join("s4"), n, interval, k, w).await?;
+        let off =
+            sampling::measure(&args.trainyard, &work.path().join("s5"), n, 3600.0, k, w).await?;
+        let med = sampling::median;
+        let samples: Vec<f64> = on.samples.iter().map(|&s| s as f64).collect();
+        let measured = med(&on.shims) - med(&off.shims);
+        let per_sample_us = med(&on.per_sample_us);
+        // n versions, one sample each per interval.
+        let timed = per_sample_us * n as f64 / interval / 1e6 * 100.0;
+        sampling_note = format!(
+            "## Resource sampling ({n} running versions, one sample every {interval} s)\n\n\
+             Median of {k} windows of {} s; % of one core from the CPU time in /proc/<pid>/stat \
+             (10 ms ticks, so small values read as 0).\n\n\
+             | | server process | all {n} shims | samples written per window |\n|---|---|---|---|\n\
+             | sampling every {interval} s | {:.3} % | {:.3} % | {:.0} |\n\
+             | sampling off (every 3600 s) | {:.3} % | {:.3} % | {:.0} |\n\n\
+             One sample of one version (its `sh` + `sleep` tree, network and counters), timed \
+             directly with the shim's sampler over the same {n} live workers: median {per_sample_us:.0} µs \
+             (20 rounds, wall time). At one sample per version every {interval} s that is \
+             {timed:.3} % of one core for all {n} versions; the difference of the medians above \
+             is {measured:.3} %. The server itself does no sampling: it reads a version's \
+             samples file only when the version is asked for.\n",
+            w.as_secs(),
+            med(&on.server),
+            med(&on.shims),
+            med(&samples),
+            med(&off.server),
+            med(&off.shims),
+            off.samples.iter().sum::<usize>() as f64 / k as f64,
+        );
+    }
+
     let mut mem = String::from("| server state | trainyard RSS MB | peer |\n|---|---|---|\n");
     let pueue_idle = peers.pueue.as_ref().map(|p| rss_mb(p.daemon_pid));
     for (i, (state, mb)) in memory.iter().enumerate() {
@@ -311,6 +366,9 @@ async fn main() -> Result<()> {
         writeln!(mem, "| {state} | {mb:.1} | {peer} |")?;
     }
     writeln!(report, "## Memory\n\n{mem}\n{shim_note}")?;
+    if !sampling_note.is_empty() {
+        writeln!(report, "{sampling_note}")?;
+    }
     writeln!(
         report,
         "Reproduce: `bash bench/run.sh` (full) or `bash bench/run.sh --smoke`."

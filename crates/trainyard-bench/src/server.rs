@@ -29,6 +29,11 @@ fn free_port() -> Result<u16> {
 impl Server {
     /// Writes a config (capacity `cores` slots, a shell engine) and starts the server.
     pub async fn start(bin: &Path, dir: &Path, cores: u32) -> Result<Self> {
+        Self::start_with(bin, dir, cores, "").await
+    }
+
+    /// Like [`Self::start`], with `extra` appended to the config (more TOML tables).
+    pub async fn start_with(bin: &Path, dir: &Path, cores: u32, extra: &str) -> Result<Self> {
         let data = dir.join("data");
         std::fs::create_dir_all(dir)?;
         let config = dir.join("config.toml");
@@ -38,7 +43,7 @@ impl Server {
                 "data_dir = \"{}\"\nmax_body_bytes = 1048576\n\n[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\nquotas = 1000000\njob_count_limit = 1000000\n\n\
                  [executor]\ncores = {cores}\nmemory_gb = {mem}\nstop_grace_seconds = 5\n\n\
                  [[engines]]\nid = 1\nname = \"Shell\"\nversion = \"sh\"\ntype = 0\ncommand = [\"sh\"]\n\n\
-                 [[specs]]\nspec_id = 1\nspec_code = \"bench.1u\"\ncore = 1\ncpu = 1\nmax_num = 4\n",
+                 [[specs]]\nspec_id = 1\nspec_code = \"bench.1u\"\ncore = 1\ncpu = 1\nmax_num = 4\n\n{extra}",
                 data.display(),
                 mem = cores * 2,
             ),

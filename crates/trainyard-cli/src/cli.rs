@@ -75,6 +75,18 @@ pub struct Global {
     /// More log output on stderr (-v, -vv).
     #[arg(help_heading = "Global options", long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log lines on stderr as text, or as JSON objects (one per line) for log collectors.
+    #[arg(help_heading = "Global options", long, global = true, value_enum, env = "TRAINYARD_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured only on a terminal).
+    Text,
+    /// One JSON object per line: timestamp, level, fields, message and the request span.
+    Json,
 }
 
 /// `-o`.

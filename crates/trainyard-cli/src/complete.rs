@@ -26,6 +26,7 @@ where
         color: Color::Never,
         utc: false,
         verbose: 0,
+        log_format: crate::cli::LogFormat::Text,
     };
     let Ok(settings) = crate::profile::settings(&global) else {
         return Vec::new();

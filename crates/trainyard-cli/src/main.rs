@@ -80,22 +80,27 @@ impl CliError {
     }
 }
 
-fn init_tracing(default: tracing::level_filters::LevelFilter) {
+fn init_tracing(default: tracing::level_filters::LevelFilter, global: &cli::Global) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::builder()
         .with_default_directive(default.into())
         .from_env_lossy();
     // Colours only on a terminal, and never with NO_COLOR: piped or redirected logs stay plain.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let ansi = match global.color {
+        cli::Color::Always => true,
+        cli::Color::Never => false,
+        cli::Color::Auto => {
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    if std::env::var("TRAINYARD_LOG_FORMAT").is_ok_and(|v| v == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
+    match global.log_format {
+        cli::LogFormat::Json => builder.json().with_ansi(false).init(),
+        cli::LogFormat::Text => builder.init(),
     }
 }
 
@@ -146,7 +151,7 @@ fn main() -> ExitCode {
             tls_key,
             tls_self_signed,
         } => {
-            init_tracing(tracing::level_filters::LevelFilter::INFO);
+            init_tracing(tracing::level_filters::LevelFilter::INFO, &cli.global);
             let Some(rt) = runtime() else {
                 return ExitCode::from(EXIT_FAILURE);
             };
@@ -203,7 +208,7 @@ fn main() -> ExitCode {
                 1 => tracing::level_filters::LevelFilter::INFO,
                 _ => tracing::level_filters::LevelFilter::DEBUG,
             };
-            init_tracing(level);
+            init_tracing(level, &cli.global);
             let Some(rt) = runtime() else {
                 return ExitCode::from(EXIT_FAILURE);
             };

@@ -12,6 +12,7 @@
 //! | `stop.json`    | [`request_stop`] | [`StopRequest`]                     |
 //! | `exit.json`    | shim       | [`RunExit`], written last and atomically  |
 //! | `shim.log`     | shim       | the shim's own stdout/stderr              |
+//! | `metrics.jsonl`| shim       | resource samples, see [`metrics`]          |
 //!
 //! No stored PID is ever signalled without checking its start time in `/proc` (PID reuse).
 
@@ -24,6 +25,7 @@ mod error;
 mod launch;
 pub mod local;
 pub mod logs;
+pub mod metrics;
 pub mod proc;
 pub mod run_dir;
 mod shim;

@@ -64,6 +64,10 @@ pub struct RunSpec {
     pub workers: Vec<WorkerSpec>,
     /// Default SIGTERM -> SIGKILL grace period, in seconds.
     pub grace_seconds: u64,
+    /// Resource sampling of the workers every this many milliseconds into `metrics.jsonl`
+    /// (see [`crate::metrics`]); `None` samples nothing (visualization servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_interval_ms: Option<u64>,
 }
 
 /// What the server persists to find a run again after a restart.

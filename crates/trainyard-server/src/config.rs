@@ -36,6 +36,33 @@ pub struct Config {
     pub pools: Vec<PoolConfig>,
     /// HTTPS: certificate chain and key (PEM); none = plain HTTP.
     pub tls: Option<TlsConfig>,
+    /// Resource sampling of runs and the Prometheus endpoint.
+    pub metrics: MetricsConfig,
+}
+
+/// Default seconds between two samples of a run's workers.
+pub const DEFAULT_SAMPLE_INTERVAL_SECONDS: f64 = 10.0;
+
+/// `[metrics]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Seconds between two samples of each running worker (default 10; 0.1..=3600,
+    /// fractions allowed). Read by a run's shim when the run starts.
+    pub sample_interval_seconds: Option<f64>,
+    /// Token that opens `GET /metrics` to callers not on loopback
+    /// (`Authorization: Bearer TOKEN`); without it only loopback may scrape.
+    pub scrape_token: Option<String>,
+}
+
+impl MetricsConfig {
+    /// The sampling interval in milliseconds.
+    pub fn sample_interval_ms(&self) -> u64 {
+        let secs = self
+            .sample_interval_seconds
+            .unwrap_or(DEFAULT_SAMPLE_INTERVAL_SECONDS);
+        (secs * 1000.0).round() as u64
+    }
 }
 
 /// `[tls]`: serve HTTPS with this certificate chain and private key (PEM files), or with a
@@ -449,6 +476,23 @@ impl Config {
 
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(secs) = self.metrics.sample_interval_seconds {
+            if !(0.1..=3600.0).contains(&secs) {
+                return Err(ConfigError::Invalid(format!(
+                    "metrics.sample_interval_seconds {secs} is outside 0.1..=3600"
+                )));
+            }
+        }
+        if self
+            .metrics
+            .scrape_token
+            .as_ref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "metrics.scrape_token is empty".to_owned(),
+            ));
+        }
         for p in &self.projects {
             if p.id.is_empty()
                 || !p

@@ -10,6 +10,7 @@ pub mod obs;
 pub mod service;
 pub mod state;
 pub mod storage;
+pub mod telemetry;
 pub mod tls;
 pub mod util;
 
@@ -118,6 +119,10 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     let (total, gpus) = service::capacity::total(&config.executor);
     let catalog = Arc::new(Catalog::from_config(&config, &total));
     let grace = Duration::from_secs(config.executor.stop_grace_seconds.unwrap_or(10));
+    let telemetry = Arc::new(telemetry::Telemetry::new(
+        config.metrics.sample_interval_ms(),
+        config.metrics.scrape_token.clone(),
+    ));
     let containers = config
         .executor
         .container_runtime()?
@@ -136,6 +141,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         grace,
         shim_program,
         pools: config.pools.clone(),
+        telemetry: telemetry.clone(),
         containers,
         host_paths: config
             .projects
@@ -221,6 +227,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         max_body: config.max_body_bytes.unwrap_or(1 << 20),
         proxy: Arc::new(trainyard_viz::proxy::Proxy::new()),
         shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
+        telemetry,
     };
     let router = http::router(state.clone());
     let obs = obs::service(state.identity.clone(), state.svc.storage.clone());
@@ -269,9 +276,12 @@ pub async fn serve(
     match app.tls {
         Some(acceptor) => tls::serve(listener, acceptor, svc, shutdown).await,
         None => {
+            // The peer address lets `/metrics` tell loopback scrapers from others.
             axum::serve(
                 listener,
-                axum::ServiceExt::<Request>::into_make_service(svc),
+                axum::ServiceExt::<Request>::into_make_service_with_connect_info::<
+                    std::net::SocketAddr,
+                >(svc),
             )
             .with_graceful_shutdown(shutdown)
             .await

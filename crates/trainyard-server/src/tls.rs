@@ -215,7 +215,13 @@ where
             };
             let svc = tower::ServiceExt::map_request(
                 svc,
-                |req: hyper::Request<hyper::body::Incoming>| req.map(axum::body::Body::new),
+                move |req: hyper::Request<hyper::body::Incoming>| {
+                    let mut req = req.map(axum::body::Body::new);
+                    // As `into_make_service_with_connect_info` does for plain HTTP.
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    req
+                },
             );
             let hyper_svc = hyper_util::service::TowerToHyperService::new(svc);
             // HTTP/1.1 as the plain server (no upgrades are served: the viz proxy streams

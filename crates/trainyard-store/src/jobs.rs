@@ -588,4 +588,47 @@ impl Store {
             .fetch_one(&self.pool)
             .await?)
     }
+
+    /// Live versions counted by project and status, for the `/metrics` gauges: one grouped
+    /// scan of the `versions` table per scrape.
+    pub async fn version_counts(&self) -> Result<Vec<(String, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT project_id, status, count(*) AS n FROM versions WHERE deleted = 0 \
+             GROUP BY project_id, status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("project_id")?,
+                    r.try_get("status")?,
+                    r.try_get("n")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Creation time (ms) of the oldest live version waiting for its start (1 or 7), if any:
+    /// how long the queue's head has waited.
+    pub async fn oldest_queued_create_time(&self) -> Result<Option<i64>> {
+        let sql = format!(
+            "SELECT min(create_time) FROM versions WHERE deleted = 0 AND status IN ({}, {})",
+            JobStatus::INIT.0,
+            JobStatus::WAITING.0
+        );
+        Ok(sqlx::query_scalar(&sql).fetch_one(&self.pool).await?)
+    }
+
+    /// Visualization jobs counted by status (live ones).
+    pub async fn viz_counts(&self) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT status, count(*) AS n FROM viz_jobs WHERE deleted = 0 GROUP BY status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect()
+    }
 }

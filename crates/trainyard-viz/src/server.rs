@@ -119,6 +119,7 @@ pub fn run_spec(
             container: None,
         }],
         grace_seconds,
+        sample_interval_ms: None,
     }
 }
 

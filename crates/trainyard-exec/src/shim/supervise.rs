@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+use super::metrics::Recorder;
 use super::signals::Signals;
 use super::worker::{exit_from_status, exit_message, Worker};
 use crate::{proc, run_dir, signal, RunExit, RunOutcome, StopRequest};
@@ -28,12 +29,15 @@ pub struct Supervisor {
     /// When the SIGTERM grace is over and groups get SIGKILL.
     deadline: Option<Instant>,
     escalated: bool,
+    /// Resource sampling of the workers (`metrics.jsonl`).
+    metrics: Recorder,
 }
 
 impl Supervisor {
     /// A supervisor for `workers`, using `grace` for failures and stops without `stop.json`.
     pub fn new(run_dir: PathBuf, grace: Duration, workers: Vec<Worker>, signals: Signals) -> Self {
         Self {
+            metrics: Recorder::open(&run_dir),
             run_dir,
             grace,
             workers,
@@ -59,7 +63,7 @@ impl Supervisor {
                 break;
             }
             let now = Instant::now();
-            let mut timeout = MAX_WAIT;
+            let mut timeout = MAX_WAIT.min(self.metrics.tick(&self.workers));
             if let Some(deadline) = self.deadline.filter(|_| !self.escalated) {
                 if now >= deadline {
                     self.escalate();

@@ -87,6 +87,7 @@ pub fn run_slurm_task(run_dir: &Path) -> i32 {
         cwd: spec.cwd.clone(),
         workers: vec![worker],
         grace_seconds: spec.grace_seconds,
+        sample_interval_ms: spec.sample_interval_ms,
     };
     if let Err(e) = files::write_json_atomic(&files::file(&dir, files::SPEC), &task_spec) {
         eprintln!("slurm-task: cannot write the task spec: {e}");

@@ -39,6 +39,7 @@ pub fn spec(dir: &Path, workers: Vec<WorkerSpec>, grace_seconds: u64) -> RunSpec
         cwd,
         workers,
         grace_seconds,
+        sample_interval_ms: None,
     }
 }
 

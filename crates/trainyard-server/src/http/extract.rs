@@ -89,7 +89,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ids {
         for (key, value) in params {
             match key.as_str() {
                 "project_id" => ids.project = value,
-                "config_name" => ids.name = Some(value),
+                "config_name" | "pod_name" => ids.name = Some(value),
                 _ => ids.nums.push(parse_i64(&value).ok_or_else(|| {
                     ApiError::param(format!("{key}:{value} is not a numeric id"))
                 })?),

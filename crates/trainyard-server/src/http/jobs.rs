@@ -38,6 +38,19 @@ pub async fn get_version(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<
     ))
 }
 
+/// The per-worker usage series (`.../pod/{pod_name}/metric-statistic`).
+pub async fn pod_metrics(
+    State(s): State<AppState>,
+    ids: Ids,
+) -> ApiResult<Json<trainyard_api::training::PodMetricsResponse>> {
+    let pod = ids.name.clone().unwrap_or_default();
+    Ok(Json(
+        s.svc
+            .pod_metrics(&ids.project, ids.nums[0], ids.nums[1], &pod)
+            .await?,
+    ))
+}
+
 /// TJ-04.
 pub async fn delete_version(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
     s.svc

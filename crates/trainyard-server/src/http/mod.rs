@@ -6,6 +6,7 @@ pub mod extensions;
 pub mod extract;
 pub mod iam;
 pub mod jobs;
+pub mod openapi;
 pub mod rate;
 pub mod signing;
 pub mod viz;
@@ -62,6 +63,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route(&format!("{VERSION}/aom-log"), get(jobs::read_log))
         .route(
+            &format!("{VERSION}/pod/{{pod_name}}/metric-statistic"),
+            get(jobs::pod_metrics),
+        )
+        .route(
             &format!("{VERSION}/log/stream"),
             get(extensions::log_stream),
         )
@@ -108,6 +113,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .route("/health", get(health))
+        .route("/metrics", get(crate::telemetry::scrape))
+        .route("/openapi.json", get(openapi::document))
         .route(
             "/modelarts2/{job_type}/{project_id}/{job_id}",
             any(viz::proxy),
@@ -128,6 +135,10 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::telemetry::track_requests,
+        ))
         .layer(Extension(BodyLimit(max_body)))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panic_response))

@@ -190,7 +190,7 @@ pub async fn proxy(State(s): State<AppState>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     match proxy_inner(&s, req).await {
-        Ok(resp) => resp,
+        Ok(resp) => s.telemetry.count_proxy_body(resp),
         Err(e) => e.into_response(wants_html),
     }
 }

@@ -192,6 +192,7 @@ impl Service {
     }
 
     async fn start_version(&self, staging: &Path, v: &Version) -> ApiResult<()> {
+        self.run_ctx.telemetry.version_created();
         if let Err(e) = self.adopt_snapshot(staging, v) {
             lifecycle::start_failed(&self.run_ctx, v, &e.to_string()).await;
             return Err(e);
@@ -340,7 +341,46 @@ impl Service {
         version_id: i64,
     ) -> ApiResult<VersionInfo> {
         let (job, v) = self.job_and_version(project, job_id, version_id).await?;
-        Ok(version_info(&self.catalog, &job, &v, now_ms(), true))
+        let catalog = self.catalog.clone();
+        // Reads the run's samples file: off the async threads.
+        tokio::task::spawn_blocking(move || version_info(&catalog, &job, &v, now_ms(), true))
+            .await
+            .map_err(ApiError::internal)
+    }
+
+    /// The usage series of one worker (`pod_name` = `worker-<index>`) of a version.
+    pub async fn pod_metrics(
+        &self,
+        project: &str,
+        job_id: i64,
+        version_id: i64,
+        pod_name: &str,
+    ) -> ApiResult<trainyard_api::training::PodMetricsResponse> {
+        let (_, v) = self.job_and_version(project, job_id, version_id).await?;
+        let workers = v.config.worker_server_num.unwrap_or(1).max(1);
+        let index = pod_name
+            .strip_prefix("worker-")
+            .and_then(|i| i.parse::<i64>().ok())
+            .filter(|i| (0..workers).contains(i))
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "Pod {pod_name} is not existed; this version has worker-0..worker-{}",
+                    workers - 1
+                ))
+            })?;
+        let catalog = self.catalog.clone();
+        let series = tokio::task::spawn_blocking(move || {
+            crate::service::view::system_metrics(&catalog, &v, Some(index as usize))
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        Ok(trainyard_api::training::PodMetricsResponse {
+            is_success: true,
+            job_id,
+            version_id,
+            pod_name: pod_name.to_owned(),
+            system_metric_list: series,
+        })
     }
 
     /// TJ-05.
@@ -364,16 +404,24 @@ impl Service {
         };
         let versions = self.store.list_versions(job_id, offset, limit).await?;
         let now = now_ms();
+        let catalog = self.catalog.clone();
+        // Reads each run's samples file: off the async threads.
+        let (job, versions) = tokio::task::spawn_blocking(move || {
+            let infos: Vec<_> = versions
+                .iter()
+                .map(|v| version_info(&catalog, &job, v, now, false))
+                .collect();
+            (job, infos)
+        })
+        .await
+        .map_err(ApiError::internal)?;
         Ok(VersionListResponse {
             is_success: true,
             job_id,
             job_name: job.name.clone(),
             job_desc: job.description.clone(),
             version_count: job.version_count,
-            versions: versions
-                .iter()
-                .map(|v| version_info(&self.catalog, &job, v, now, false))
-                .collect(),
+            versions,
         })
     }
 

@@ -257,6 +257,8 @@ pub fn run_spec(
         cwd: code,
         workers: worker_specs,
         grace_seconds,
+        // Set by `RunContext::prepare_run` from `[metrics]`.
+        sample_interval_ms: None,
     })
 }
 

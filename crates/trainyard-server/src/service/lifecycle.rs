@@ -36,6 +36,8 @@ pub struct RunContext {
     pub shim_program: PathBuf,
     /// Resource pools.
     pub pools: Vec<crate::config::PoolConfig>,
+    /// Observability hooks: the workers' sampling interval and the Prometheus metrics.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// The container runtime of custom-image jobs, if any.
     pub containers: Option<ContainerRuntime>,
     /// Host folders each project may mount as `host_path` volumes.
@@ -62,7 +64,7 @@ impl RunContext {
                 .get(&v.project_id)
                 .map_or(&[][..], |p| &p[..]),
         };
-        let spec = run_spec(
+        let mut spec = run_spec(
             &checker,
             &self.catalog,
             v,
@@ -70,6 +72,7 @@ impl RunContext {
             gpus,
             self.grace.as_secs(),
         )?;
+        spec.sample_interval_ms = Some(self.telemetry.sample_interval_ms);
         std::fs::create_dir_all(logs_dir(&spec.run_dir)).map_err(RunError::RunDir)?;
         Ok(spec)
     }
@@ -104,9 +107,14 @@ where
 pub async fn begin_start(ctx: &RunContext, id: i64) -> trainyard_store::Result<bool> {
     let from = [JobStatus::INIT, JobStatus::WAITING];
     let set = TransitionSet::default();
-    ctx.store
+    let moved = ctx
+        .store
         .transition(id, &from, JobStatus::SUBMIT_TRYING, &set)
-        .await
+        .await;
+    if matches!(moved, Ok(true)) {
+        ctx.telemetry.start_began(id); // metrics hook
+    }
+    moved
 }
 
 /// 1 -> 7: queued behind others for resources. Cosmetic: a failure leaves it 1 and queued.
@@ -135,6 +143,9 @@ pub async fn launched(ctx: &RunContext, id: i64, handle: RunHandle, to: JobStatu
             .transition(id, &[JobStatus::SUBMIT_TRYING], to, &set)
     })
     .await;
+    if moved && to == JobStatus::RUNNING {
+        ctx.telemetry.started(id); // metrics hook
+    }
     if !moved {
         until_stored("a run's handle", id, || {
             let to = JobStatus::KILLING;
@@ -158,10 +169,13 @@ pub async fn seen_running(
         handle: handle.map(|h| h.to_json()),
         ..Default::default()
     };
-    until_stored("the start of a run", id, || {
+    if until_stored("the start of a run", id, || {
         ctx.store.transition(id, from, JobStatus::RUNNING, &set)
     })
-    .await;
+    .await
+    {
+        ctx.telemetry.started(id); // metrics hook
+    }
 }
 
 /// Keeps a new handle for a run whose status does not change (Slurm: the job that claimed
@@ -231,9 +245,14 @@ pub async fn begin_stop(
         stop_grace: Some(grace.as_secs() as i64),
         ..Default::default()
     };
-    ctx.store
+    let moved = ctx
+        .store
         .transition(v.id, JobStatus::STOPPABLE, JobStatus::KILLING, &set)
-        .await
+        .await;
+    if matches!(moved, Ok(true)) {
+        ctx.telemetry.stop_began(v.id); // metrics hook
+    }
+    moved
 }
 
 /// 9 -> 12 for a version stopped before it ran, retried until the database takes it, in a
@@ -338,6 +357,7 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
     })
     .await;
     if ended {
+        ctx.telemetry.ended(id, to); // metrics hook
         tracing::info!(
             job.id = v.job_id,
             version.id = id,

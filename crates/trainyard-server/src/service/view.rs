@@ -5,13 +5,65 @@ use trainyard_api::training::{JobSummary, VersionInfo};
 use trainyard_api::training_config::{ConfigDetail, ConfigSummary};
 use trainyard_store::{duration_ms, job_duration, Job, StoredConfig, Version};
 
-/// All nine `system_metric_list` keys, empty: the local executor keeps no usage series yet.
-pub fn empty_system_metrics() -> serde_json::Value {
+/// `system_metric_list` (api.md §2.5): all nine keys, series of decimal strings, `interval`
+/// in minutes per point. Usage comes from the samples the run's shim wrote
+/// (`trainyard_exec::metrics`); `worker` narrows it to one worker (the per-pod API).
+/// `cpuUsage` is percent of one core summed over the workers (100 = one core, as `top`),
+/// `memUsage` percent of the memory the spec gives the selected workers, `gpuUtil` the mean
+/// utilization of their GPUs, `gpuMemUsage` percent of their GPUs' memory, rates in bytes/s.
+/// Without GPU samples the two GPU series are empty.
+pub fn system_metrics(catalog: &Catalog, v: &Version, worker: Option<usize>) -> serde_json::Value {
+    let samples = trainyard_exec::metrics::read_run(std::path::Path::new(&v.run_dir));
+    let series =
+        trainyard_exec::metrics::series(&samples, worker, trainyard_exec::metrics::MAX_POINTS);
+    let workers = match worker {
+        Some(_) => 1,
+        None => v.config.worker_server_num.unwrap_or(1).max(1) as u64,
+    };
+    let spec_gb = v
+        .config
+        .spec_id
+        .and_then(|id| catalog.spec(id))
+        .map_or(0, |s| u64::from(s.cpu));
+    let limit = if spec_gb > 0 {
+        spec_gb * (1 << 30) * workers
+    } else {
+        trainyard_exec::metrics::probe::host_memory_bytes().max(1)
+    } as f64;
+    let pts = &series.points;
+    let col = |f: &dyn Fn(&trainyard_exec::metrics::Point) -> f64| -> Vec<String> {
+        pts.iter().map(|p| decimal(f(p))).collect()
+    };
+    let gpu_col = |f: &dyn Fn(&trainyard_exec::metrics::Point) -> f64| -> Vec<String> {
+        if series.has_gpu {
+            col(f)
+        } else {
+            Vec::new()
+        }
+    };
     serde_json::json!({
-        "cpuUsage": [], "memUsage": [], "gpuUtil": [], "gpuMemUsage": [],
-        "diskReadRate": [], "diskWriteRate": [], "recvBytesRate": [], "sendBytesRate": [],
-        "interval": 1
+        "cpuUsage": col(&|p| p.cpu),
+        "memUsage": col(&|p| p.mem / limit * 100.0),
+        "gpuUtil": gpu_col(&|p| p.gpu.unwrap_or(0.0)),
+        "gpuMemUsage": gpu_col(&|p| match (p.gmem, p.gtot) {
+            (Some(used), Some(total)) if total > 0.0 => used / total * 100.0,
+            _ => 0.0,
+        }),
+        "diskReadRate": col(&|p| p.rd),
+        "diskWriteRate": col(&|p| p.wr),
+        "recvBytesRate": col(&|p| p.rx),
+        "sendBytesRate": col(&|p| p.tx),
+        "interval": series.interval_minutes,
     })
+}
+
+/// A series value as the contract writes them: `"0"`, else two decimals (`"3.10"`).
+fn decimal(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        "0".to_owned()
+    } else {
+        format!("{x:.2}")
+    }
 }
 
 /// TJ-02 entry.
@@ -46,7 +98,7 @@ pub fn version_info(
     let engine = engine_id.and_then(|id| catalog.engine(id));
     let spec = c.spec_id.and_then(|id| catalog.spec(id));
     let nfs = c.volumes.iter().flatten().find_map(|v| v.nfs.as_ref());
-    let metrics = empty_system_metrics();
+    let metrics = system_metrics(catalog, v, None);
     let model_metrics = read_model_metrics(v);
     VersionInfo {
         is_success: detail.then_some(true),

@@ -1,0 +1,527 @@
+//! `GET /openapi.json`: an OpenAPI 3.1 document of every `/v1` endpoint.
+//!
+//! The schemas are generated from the `trainyard-api` types (`utoipa::ToSchema` derives,
+//! which follow their serde attributes), so the document cannot drift from what the server
+//! serializes. The operations are listed once, in [`OPERATIONS`], beside the router's routes:
+//! method, path, the request body type, the answer type and the query parameters. Every
+//! operation documents its ModelArts error body as the `default` response.
+
+use axum::Json;
+use std::sync::LazyLock;
+use trainyard_api::catalog::{EngineListResponse, SpecListResponse};
+use trainyard_api::extensions::UploadResponse;
+use trainyard_api::training::{
+    AomLogResponse, BuiltInAlgorithmsResponse, CreateJobRequest, CreateJobResponse,
+    CreateVersionRequest, JobListResponse, LogFileNamesResponse, PodMetricsResponse, StopRequest,
+    Success, UpdateDescriptionRequest, VersionInfo, VersionListResponse,
+};
+use trainyard_api::training_config::{ConfigDetail, ConfigListResponse, ConfigRequest};
+use trainyard_api::visualization::{
+    CreateVisualizationRequest, CreateVisualizationResponse, VisualizationDetails,
+    VisualizationListResponse,
+};
+use trainyard_api::ErrorBody;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, ObjectBuilder, OpenApi, Ref, Required, ResponseBuilder, ResponsesBuilder, Type,
+};
+use utoipa::OpenApi as _;
+
+/// Every schema the operations name; nested ones are collected by utoipa.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "trainyard",
+        description = "The ModelArts training-management v1 API (training jobs and versions, \
+                       configurations, visualization jobs) as trainyard serves it, with \
+                       trainyard's extensions."
+    ),
+    components(schemas(
+        ErrorBody,
+        Success,
+        CreateJobRequest,
+        CreateJobResponse,
+        CreateVersionRequest,
+        UpdateDescriptionRequest,
+        StopRequest,
+        JobListResponse,
+        VersionInfo,
+        VersionListResponse,
+        PodMetricsResponse,
+        LogFileNamesResponse,
+        AomLogResponse,
+        BuiltInAlgorithmsResponse,
+        ConfigRequest,
+        ConfigListResponse,
+        ConfigDetail,
+        SpecListResponse,
+        EngineListResponse,
+        CreateVisualizationRequest,
+        CreateVisualizationResponse,
+        VisualizationListResponse,
+        VisualizationDetails,
+        UploadResponse,
+    ))
+)]
+struct Schemas;
+
+/// How a parameter is typed.
+#[derive(Clone, Copy)]
+enum P {
+    Int,
+    Text,
+}
+
+/// What an operation answers with on 200.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// JSON of this schema.
+    Json(&'static str),
+    /// A byte stream (`text/plain`).
+    Text,
+}
+
+/// One operation: method, path below `/v1/{project_id}`, summary, request body schema
+/// (with its media type), answer, query parameters.
+struct Op {
+    method: HttpMethod,
+    path: String,
+    summary: &'static str,
+    body: Option<(&'static str, &'static str)>,
+    answer: Answer,
+    query: &'static [(&'static str, P, bool)],
+}
+
+const JSON: &str = "application/json";
+const PAGING: &[(&str, P, bool)] = &[
+    ("page", P::Int, false),
+    ("per_page", P::Int, false),
+    ("sortBy", P::Text, false),
+    ("order", P::Text, false),
+    ("search_content", P::Text, false),
+];
+const JOB_LIST: &[(&str, P, bool)] = &[
+    ("page", P::Int, false),
+    ("per_page", P::Int, false),
+    ("sortBy", P::Text, false),
+    ("order", P::Text, false),
+    ("search_content", P::Text, false),
+    ("status", P::Text, false),
+];
+const VERSION_PAGES: &[(&str, P, bool)] = &[("page", P::Int, false), ("per_page", P::Int, false)];
+
+const TJ: &str = "/training-jobs";
+const JOB: &str = "/training-jobs/{job_id}";
+const VERSIONS: &str = "/training-jobs/{job_id}/versions";
+const VERSION: &str = "/training-jobs/{job_id}/versions/{version_id}";
+
+/// The operations, in the README's order.
+static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
+    use Answer::{Json as J, Text};
+    use HttpMethod::{Delete, Get, Post, Put};
+    let v = |tail: &str| format!("{VERSION}{tail}");
+    let op = |method, path: &str, summary, body, answer, query| Op {
+        method,
+        path: path.to_owned(),
+        summary,
+        body,
+        answer,
+        query,
+    };
+    vec![
+        op(
+            Post,
+            TJ,
+            "TJ-01 create a training job",
+            Some(("CreateJobRequest", JSON)),
+            J("CreateJobResponse"),
+            &[],
+        ),
+        op(
+            Get,
+            TJ,
+            "TJ-02 list training jobs",
+            None,
+            J("JobListResponse"),
+            JOB_LIST,
+        ),
+        op(
+            Put,
+            JOB,
+            "TJ-08 update a job's description",
+            Some(("UpdateDescriptionRequest", JSON)),
+            J("Success"),
+            &[],
+        ),
+        op(
+            Delete,
+            JOB,
+            "TJ-09 delete a training job",
+            None,
+            J("Success"),
+            &[],
+        ),
+        op(
+            Get,
+            VERSIONS,
+            "TJ-05 list a job's versions",
+            None,
+            J("VersionListResponse"),
+            VERSION_PAGES,
+        ),
+        op(
+            Post,
+            VERSIONS,
+            "TJ-06 create a version",
+            Some(("CreateVersionRequest", JSON)),
+            J("CreateJobResponse"),
+            &[],
+        ),
+        op(
+            Get,
+            VERSION,
+            "TJ-03 version details",
+            None,
+            J("VersionInfo"),
+            &[],
+        ),
+        op(
+            Delete,
+            VERSION,
+            "TJ-04 delete a version",
+            None,
+            J("Success"),
+            &[],
+        ),
+        op(
+            Post,
+            &v("/stop"),
+            "TJ-07 stop a version",
+            Some(("StopRequest", JSON)),
+            J("Success"),
+            &[],
+        ),
+        op(
+            Get,
+            &v("/log/file-names"),
+            "TJ-10 log file names",
+            None,
+            J("LogFileNamesResponse"),
+            &[],
+        ),
+        op(
+            Get,
+            &v("/aom-log"),
+            "TJ-12 lines of a log",
+            None,
+            J("AomLogResponse"),
+            &[
+                ("log_file", P::Text, false),
+                ("lines", P::Int, false),
+                ("base_line", P::Text, false),
+                ("order", P::Text, false),
+            ],
+        ),
+        op(
+            Get,
+            &v("/pod/{pod_name}/metric-statistic"),
+            "Usage series of one worker (worker-<index>)",
+            None,
+            J("PodMetricsResponse"),
+            &[],
+        ),
+        op(
+            Get,
+            &v("/log/stream"),
+            "trainyard: a worker log's bytes from an offset, followed while the version runs",
+            None,
+            Text,
+            &[
+                ("log_file", P::Text, true),
+                ("offset", P::Int, false),
+                ("follow", P::Text, false),
+            ],
+        ),
+        op(
+            Get,
+            "/built-in-algorithms",
+            "TJ-11 built-in algorithms",
+            None,
+            J("BuiltInAlgorithmsResponse"),
+            PAGING,
+        ),
+        op(
+            Post,
+            "/training-job-configs",
+            "TC-01 create a configuration",
+            Some(("ConfigRequest", JSON)),
+            J("Success"),
+            &[],
+        ),
+        op(
+            Get,
+            "/training-job-configs",
+            "TC-02 list configurations",
+            None,
+            J("ConfigListResponse"),
+            PAGING,
+        ),
+        op(
+            Get,
+            "/training-job-configs/{config_name}",
+            "TC-05 configuration details",
+            None,
+            J("ConfigDetail"),
+            &[("config_type", P::Text, false)],
+        ),
+        op(
+            Put,
+            "/training-job-configs/{config_name}",
+            "TC-03 update a configuration",
+            Some(("ConfigRequest", JSON)),
+            J("Success"),
+            &[],
+        ),
+        op(
+            Delete,
+            "/training-job-configs/{config_name}",
+            "TC-04 delete a configuration",
+            None,
+            J("Success"),
+            &[],
+        ),
+        op(
+            Get,
+            "/job/resource-specs",
+            "RS-01 resource specifications",
+            None,
+            J("SpecListResponse"),
+            &[
+                ("job_type", P::Text, false),
+                ("engine_id", P::Int, false),
+                ("project_type", P::Int, false),
+            ],
+        ),
+        op(
+            Get,
+            "/job/ai-engines",
+            "RS-02 AI engines",
+            None,
+            J("EngineListResponse"),
+            &[("job_type", P::Text, false)],
+        ),
+        op(
+            Post,
+            "/visualization-jobs",
+            "VJ-01 create a visualization job",
+            Some(("CreateVisualizationRequest", JSON)),
+            J("CreateVisualizationResponse"),
+            &[],
+        ),
+        op(
+            Get,
+            "/visualization-jobs",
+            "VJ-02 list visualization jobs",
+            None,
+            J("VisualizationListResponse"),
+            JOB_LIST,
+        ),
+        op(
+            Get,
+            "/visualization-jobs/{job_id}",
+            "VJ-03 visualization job details",
+            None,
+            J("VisualizationDetails"),
+            &[],
+        ),
+        op(
+            Put,
+            "/visualization-jobs/{job_id}",
+            "VJ-04 update a visualization job's description",
+            Some(("UpdateDescriptionRequest", JSON)),
+            J("Success"),
+            &[],
+        ),
+        op(
+            Delete,
+            "/visualization-jobs/{job_id}",
+            "VJ-05 delete a visualization job",
+            None,
+            J("Success"),
+            &[],
+        ),
+        op(
+            Post,
+            "/visualization-jobs/{job_id}/stop",
+            "VJ-06 stop a visualization job",
+            None,
+            J("Success"),
+            &[],
+        ),
+        op(
+            Post,
+            "/visualization-jobs/{job_id}/restart",
+            "VJ-07 restart a visualization job",
+            None,
+            J("Success"),
+            &[],
+        ),
+        op(
+            Put,
+            "/storage/upload",
+            "trainyard: a tar archive replaces a storage folder",
+            Some(("", "application/octet-stream")),
+            J("UploadResponse"),
+            &[("path", P::Text, true)],
+        ),
+        op(
+            Delete,
+            "/storage/upload",
+            "trainyard: remove an uploaded storage folder",
+            None,
+            J("Success"),
+            &[("path", P::Text, true)],
+        ),
+    ]
+});
+
+fn schema_ref(name: &str) -> Ref {
+    Ref::from_schema_name(name)
+}
+
+fn param(
+    name: &str,
+    place: ParameterIn,
+    kind: P,
+    required: bool,
+) -> utoipa::openapi::path::Parameter {
+    let schema = match kind {
+        P::Int => ObjectBuilder::new().schema_type(Type::Integer).format(Some(
+            utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64),
+        )),
+        P::Text => ObjectBuilder::new().schema_type(Type::String),
+    };
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(place)
+        .required(if required {
+            Required::True
+        } else {
+            Required::False
+        })
+        .schema(Some(schema))
+        .build()
+}
+
+/// Builds the whole document.
+pub fn build() -> OpenApi {
+    let mut doc = Schemas::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let mut paths = utoipa::openapi::Paths::new();
+    for op in OPERATIONS.iter() {
+        let path = format!("/v1/{{project_id}}{}", op.path);
+        let mut b = OperationBuilder::new()
+            .summary(Some(op.summary))
+            .operation_id(Some(operation_id(op)));
+        // Path parameters, in order of appearance.
+        for seg in path.split('/') {
+            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                let kind = if name.ends_with("_id") && name != "project_id" {
+                    P::Int
+                } else {
+                    P::Text
+                };
+                b = b.parameter(param(name, ParameterIn::Path, kind, true));
+            }
+        }
+        for &(name, kind, required) in op.query {
+            b = b.parameter(param(name, ParameterIn::Query, kind, required));
+        }
+        if let Some((schema, media)) = op.body {
+            let content = if schema.is_empty() {
+                ContentBuilder::new()
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .content_media_type(media),
+                    ))
+                    .build()
+            } else {
+                ContentBuilder::new()
+                    .schema(Some(schema_ref(schema)))
+                    .build()
+            };
+            b = b.request_body(Some(
+                RequestBodyBuilder::new()
+                    .content(media, content)
+                    .required(Some(Required::True))
+                    .build(),
+            ));
+        }
+        let ok = match op.answer {
+            Answer::Json(schema) => ResponseBuilder::new().description("Success").content(
+                JSON,
+                ContentBuilder::new()
+                    .schema(Some(schema_ref(schema)))
+                    .build(),
+            ),
+            Answer::Text => ResponseBuilder::new()
+                .description("The log's bytes")
+                .content(
+                    "text/plain",
+                    ContentBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .build(),
+                ),
+        };
+        let error = ResponseBuilder::new()
+            .description("A ModelArts error body")
+            .content(
+                JSON,
+                ContentBuilder::new()
+                    .schema(Some(schema_ref("ErrorBody")))
+                    .build(),
+            );
+        b = b.responses(
+            ResponsesBuilder::new()
+                .response("200", ok)
+                .response("default", error)
+                .build(),
+        );
+        b = b.security(SecurityRequirement::new::<_, _, &str>("token", []));
+        paths.add_path_operation(path, vec![op.method.clone()], b.build());
+    }
+    doc.paths = paths;
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "token",
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Auth-Token"))),
+    );
+    doc
+}
+
+/// `create_training_job`-like ids from the method and path.
+fn operation_id(op: &Op) -> String {
+    let method = serde_json::to_value(&op.method)
+        .ok()
+        .and_then(|m| m.as_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default();
+    let path: String = op
+        .path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_matches(|c| c == '{' || c == '}').replace('-', "_"))
+        .collect::<Vec<_>>()
+        .join("_");
+    format!("{method}_{path}")
+}
+
+static DOCUMENT: LazyLock<serde_json::Value> =
+    LazyLock::new(|| serde_json::to_value(build()).expect("the OpenAPI document serializes"));
+
+/// `GET /openapi.json` (no credentials needed).
+pub async fn document() -> Json<serde_json::Value> {
+    Json(DOCUMENT.clone())
+}

@@ -1,0 +1,418 @@
+//! The server's own observability: Prometheus metrics (`GET /metrics`, the `prometheus-client`
+//! crate, one registry per server so tests in one process never share counters) and the
+//! sampling interval handed to every run's shim.
+//!
+//! Event metrics (requests, starts, stops, proxy bytes) are counted where they happen; state
+//! metrics (versions by status, queue, slots, visualization jobs) are read from the store and
+//! the executor at scrape time, so they are right after a restart too.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use trainyard_api::JobStatus;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+type Labels = Vec<(String, String)>;
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms .. ~33 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+fn run_histogram() -> Histogram {
+    // 10 ms .. ~1.4 h: starts are fast, stops wait for the grace period.
+    Histogram::new(exponential_buckets(0.01, 2.0, 20))
+}
+
+/// Metrics and settings shared by the HTTP layer and the run lifecycle.
+pub struct Telemetry {
+    /// How often each run's shim samples its workers (`[metrics] sample_interval_seconds`).
+    pub sample_interval_ms: u64,
+    /// Token that opens `/metrics` to callers not on loopback.
+    scrape_token: Option<String>,
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    request_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    versions: Family<Labels, Gauge>,
+    queue_length: Gauge,
+    queue_wait: FloatGauge,
+    slots: Family<Labels, FloatGauge>,
+    viz: Family<Labels, Gauge>,
+    proxy_bytes: Counter,
+    runs_started: Counter,
+    runs_ended: Family<Labels, Counter>,
+    stops_requested: Counter,
+    start_seconds: Histogram,
+    stop_seconds: Histogram,
+    versions_created: Counter,
+    /// When each pending start (4) and stop (9) began, by version id.
+    pending: Mutex<Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    starts: HashMap<i64, Instant>,
+    stops: HashMap<i64, Instant>,
+}
+
+impl Telemetry {
+    /// A registry with every metric registered.
+    pub fn new(sample_interval_ms: u64, scrape_token: Option<String>) -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "trainyard_http_requests",
+            "API requests answered, by method, route and status code",
+            requests.clone(),
+        );
+        let request_seconds = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "trainyard_http_request_duration_seconds",
+            "API request latency, by method, route and status code",
+            request_seconds.clone(),
+        );
+        let versions = Family::<Labels, Gauge>::default();
+        registry.register(
+            "trainyard_versions",
+            "Training job versions (not deleted), by project and status",
+            versions.clone(),
+        );
+        let queue_length = Gauge::default();
+        registry.register(
+            "trainyard_queue_length",
+            "Versions waiting for their start (status 1 INIT or 7 WAITING)",
+            queue_length.clone(),
+        );
+        let queue_wait = FloatGauge::default();
+        registry.register(
+            "trainyard_queue_oldest_wait_seconds",
+            "How long the oldest waiting version has waited (0 when none waits)",
+            queue_wait.clone(),
+        );
+        let slots = Family::<Labels, FloatGauge>::default();
+        registry.register(
+            "trainyard_executor_slots",
+            "Executor capacity by resource (cores, memory_gb, gpus) and state (used, free)",
+            slots.clone(),
+        );
+        let viz = Family::<Labels, Gauge>::default();
+        registry.register(
+            "trainyard_viz_jobs",
+            "Visualization jobs (not deleted) by status; status 8 is running",
+            viz.clone(),
+        );
+        let proxy_bytes = Counter::default();
+        registry.register(
+            "trainyard_viz_proxy_response_bytes",
+            "Bytes of TensorBoard responses sent through the proxy",
+            proxy_bytes.clone(),
+        );
+        let runs_started = Counter::default();
+        registry.register(
+            "trainyard_runs_started",
+            "Runs that reached status 8 RUNNING on the local executor",
+            runs_started.clone(),
+        );
+        let runs_ended = Family::<Labels, Counter>::default();
+        registry.register(
+            "trainyard_runs_ended",
+            "Runs recorded as ended, by final status",
+            runs_ended.clone(),
+        );
+        let stops_requested = Counter::default();
+        registry.register(
+            "trainyard_stops_requested",
+            "Stops asked for (status moved to 9 KILLING)",
+            stops_requested.clone(),
+        );
+        let start_seconds = run_histogram();
+        registry.register(
+            "trainyard_run_start_duration_seconds",
+            "From the start decision (status 4) to a running run (status 8)",
+            start_seconds.clone(),
+        );
+        let stop_seconds = run_histogram();
+        registry.register(
+            "trainyard_run_stop_duration_seconds",
+            "From a stop request (status 9) to the recorded end of the run",
+            stop_seconds.clone(),
+        );
+        let versions_created = Counter::default();
+        registry.register(
+            "trainyard_versions_created",
+            "Training job versions created (TJ-01, TJ-06)",
+            versions_created.clone(),
+        );
+        Self {
+            sample_interval_ms,
+            scrape_token,
+            registry,
+            requests,
+            request_seconds,
+            versions,
+            queue_length,
+            queue_wait,
+            slots,
+            viz,
+            proxy_bytes,
+            runs_started,
+            runs_ended,
+            stops_requested,
+            start_seconds,
+            stop_seconds,
+            versions_created,
+            pending: Mutex::new(Pending::default()),
+        }
+    }
+
+    /// A version was created.
+    pub fn version_created(&self) {
+        self.versions_created.inc();
+    }
+
+    /// Version `id` moved to 4: its start begins.
+    pub fn start_began(&self, id: i64) {
+        let mut p = self.pending.lock().expect("metrics lock");
+        p.starts.insert(id, Instant::now());
+    }
+
+    /// Version `id` reached 8.
+    pub fn started(&self, id: i64) {
+        self.runs_started.inc();
+        let began = self
+            .pending
+            .lock()
+            .expect("metrics lock")
+            .starts
+            .remove(&id);
+        if let Some(t) = began {
+            self.start_seconds.observe(t.elapsed().as_secs_f64());
+        }
+    }
+
+    /// A stop of version `id` was asked for (moved to 9).
+    pub fn stop_began(&self, id: i64) {
+        self.stops_requested.inc();
+        let mut p = self.pending.lock().expect("metrics lock");
+        p.stops.entry(id).or_insert_with(Instant::now);
+    }
+
+    /// The run of version `id` was recorded as ended in `status`.
+    pub fn ended(&self, id: i64, status: JobStatus) {
+        let label = vec![("status".to_owned(), status_name(status))];
+        self.runs_ended.get_or_create(&label).inc();
+        let mut p = self.pending.lock().expect("metrics lock");
+        p.starts.remove(&id);
+        if let Some(t) = p.stops.remove(&id) {
+            self.stop_seconds.observe(t.elapsed().as_secs_f64());
+        }
+    }
+
+    /// Counts the bytes of a proxied visualization response as they are sent.
+    pub fn count_proxy_body(&self, resp: Response) -> Response {
+        let counter = self.proxy_bytes.clone();
+        let (parts, body) = resp.into_parts();
+        let counted = body.into_data_stream().inspect_ok(move |chunk| {
+            counter.inc_by(chunk.len() as u64);
+        });
+        Response::from_parts(parts, axum::body::Body::from_stream(counted))
+    }
+
+    fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let labels = vec![
+            ("method".to_owned(), method.to_owned()),
+            ("route".to_owned(), route.to_owned()),
+            ("code".to_owned(), status.to_string()),
+        ];
+        self.requests.get_or_create(&labels).inc();
+        self.request_seconds.get_or_create(&labels).observe(seconds);
+    }
+
+    /// May this caller scrape? Loopback peers always; others with the configured token
+    /// (`Authorization: Bearer TOKEN`), refused as a missing (0201) or wrong (0203) token.
+    fn may_scrape(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Result<(), ApiError> {
+        if peer.is_some_and(|p| p.ip().is_loopback()) {
+            return Ok(());
+        }
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(ApiError::TokenMissing)?;
+        match &self.scrape_token {
+            Some(want)
+                if bool::from(subtle::ConstantTimeEq::ct_eq(
+                    given.as_bytes(),
+                    want.as_bytes(),
+                )) =>
+            {
+                Ok(())
+            }
+            _ => Err(ApiError::TokenInvalid),
+        }
+    }
+}
+
+/// Lower-case name of a status for labels (`running`, `completed`...), else its number.
+fn status_name(s: JobStatus) -> String {
+    match s.name() {
+        "?" => s.0.to_string(),
+        n => n.to_ascii_lowercase(),
+    }
+}
+
+/// Middleware: counts every answered request by method, matched route and status code.
+pub async fn track_requests(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| route_label(p.as_str()));
+    let resp = next.run(req).await;
+    s.telemetry.observe_request(
+        &method,
+        &route,
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    resp
+}
+
+/// A route as a label: `{name}` placeholders written `:name`
+/// (`/v1/:project_id/training-jobs`), which every text-format parser reads back unchanged.
+fn route_label(path: &str) -> String {
+    path.replace('{', ":").replace('}', "")
+}
+
+/// `GET /metrics`: the Prometheus text format (OpenMetrics 1.0 text, which Prometheus reads).
+pub async fn scrape(
+    State(s): State<AppState>,
+    peer: Option<axum::extract::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+) -> Response {
+    let peer = peer.map(|axum::extract::Extension(ConnectInfo(p))| p);
+    if let Err(refused) = s.telemetry.may_scrape(peer, &headers) {
+        return refused.into_response();
+    }
+    if let Err(e) = refresh(&s).await {
+        return e.into_response();
+    }
+    let mut text = String::new();
+    if encode(&mut text, &s.telemetry.registry).is_err() {
+        return ApiError::internal("encoding metrics").into_response();
+    }
+    let mut resp = (StatusCode::OK, text).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    resp
+}
+
+/// Reads the state gauges from the store and the executor.
+async fn refresh(s: &AppState) -> Result<(), ApiError> {
+    let tm = &s.telemetry;
+    let store = &s.svc.store;
+    let counts = store.version_counts().await?;
+    let queued: i64 = counts
+        .iter()
+        .filter(|(_, st, _)| *st == JobStatus::INIT.0 || *st == JobStatus::WAITING.0)
+        .map(|(_, _, n)| n)
+        .sum();
+    tm.versions.clear();
+    for (project, status, n) in counts {
+        let labels = vec![
+            ("project".to_owned(), project),
+            ("status".to_owned(), status_name(JobStatus(status))),
+        ];
+        tm.versions.get_or_create(&labels).set(n);
+    }
+    tm.queue_length.set(queued);
+    let oldest = store.oldest_queued_create_time().await?;
+    let waited = oldest.map_or(0.0, |t| {
+        ((crate::util::now_ms() - t).max(0) as f64) / 1000.0
+    });
+    tm.queue_wait.set(waited);
+    let cap = s.svc.executor.capacity();
+    for (resource, total, free) in [
+        ("cores", cap.total.cores, cap.free.cores),
+        ("memory_gb", cap.total.memory_gb, cap.free.memory_gb),
+        ("gpus", cap.total.gpus, cap.free.gpus),
+    ] {
+        for (state, value) in [("used", total - free), ("free", free)] {
+            let labels = vec![
+                ("resource".to_owned(), resource.to_owned()),
+                ("state".to_owned(), state.to_owned()),
+            ];
+            tm.slots.get_or_create(&labels).set(value as f64);
+        }
+    }
+    tm.viz.clear();
+    for (status, n) in store.viz_counts().await? {
+        let labels = vec![("status".to_owned(), status_name(JobStatus(status)))];
+        tm.viz.get_or_create(&labels).set(n);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        h
+    }
+
+    /// Loopback scrapes freely; anyone else needs the configured token.
+    #[test]
+    fn scrape_access() {
+        let open = Telemetry::new(10_000, None);
+        let guarded = Telemetry::new(10_000, Some("s3cret".to_owned()));
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let remote: SocketAddr = "192.0.2.7:5000".parse().unwrap();
+        assert!(open.may_scrape(Some(local), &HeaderMap::new()).is_ok());
+        assert!(matches!(
+            open.may_scrape(Some(remote), &HeaderMap::new()),
+            Err(ApiError::TokenMissing)
+        ));
+        assert!(matches!(
+            open.may_scrape(Some(remote), &bearer("s3cret")),
+            Err(ApiError::TokenInvalid)
+        ));
+        assert!(guarded.may_scrape(Some(remote), &bearer("s3cret")).is_ok());
+        assert!(matches!(
+            guarded.may_scrape(Some(remote), &bearer("wrong")),
+            Err(ApiError::TokenInvalid)
+        ));
+        assert_eq!(
+            route_label("/v1/{project_id}/training-jobs"),
+            "/v1/:project_id/training-jobs"
+        );
+    }
+}
