@@ -337,3 +337,51 @@ async fn host_path_volumes_are_mounted_within_the_allowed_folders() {
     .await;
     r.assert_error(400, "ModelArts.0101");
 }
+
+/// A container worker's resources are sampled from its container's processes (not from the
+/// `podman run` that the shim supervises): a container burning a core shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_workers_cpu_is_sampled_from_its_container() {
+    let image = test_image();
+    let srv = TestServer::start_with("[metrics]\nsample_interval_seconds = 1\n").await;
+    let burn = "import time\nt0 = time.time()\nblock = b'x' * (64 << 20)\n\
+        while time.time() - t0 < 6:\n    pass\nprint('burnt', len(block))\n";
+    srv.write_app("burn", &[("burn.py", burn)]);
+    srv.write_app("data", &[("x", "")]);
+    let (job, ver) = srv
+        .api
+        .create_job(
+            "burner",
+            "burn",
+            json!({
+                "user_image_url": image,
+                "user_command": "python3 /home/work/user-job-dir/burn/burn.py",
+            }),
+        )
+        .await;
+    let end = srv
+        .api
+        .wait_status(job, ver, JobStatus::TERMINAL, Duration::from_secs(60))
+        .await;
+    let log = srv.api.log(job, ver, "burner.0").await;
+    assert_eq!(end, JobStatus::COMPLETED, "{log}");
+    let samples = std::fs::read_to_string(
+        srv.dir
+            .path()
+            .join(format!("data/runs/{ver}/metrics.jsonl")),
+    )
+    .unwrap();
+    let (mut cpu, mut mem) = (0f64, 0f64);
+    for line in samples.lines() {
+        let s: serde_json::Value = serde_json::from_str(line).unwrap();
+        for w in s["w"].as_array().unwrap() {
+            cpu = cpu.max(w["cpu"].as_f64().unwrap_or(0.0));
+            mem = mem.max(w["mem"].as_f64().unwrap_or(0.0));
+        }
+    }
+    assert!(cpu > 50.0, "highest CPU sample {cpu} %: {samples}");
+    assert!(
+        mem > 60.0 * 1024.0 * 1024.0,
+        "highest memory sample {mem} B: {samples}"
+    );
+}

@@ -189,6 +189,19 @@ pub fn ensure_image(c: &ContainerSpec, log: &Path) -> Result<(), ContainerError>
     }
 }
 
+/// The host PID of the container's first process (its init), once the container runs.
+/// Blocking.
+pub fn init_pid(rec: &ContainerRecord) -> Option<i32> {
+    let out = Command::new(&rec.runtime)
+        .args(["inspect", "--format", "{{.State.Pid}}", &rec.name])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    (out.status.success() && pid > 0).then_some(pid)
+}
+
 /// SIGKILLs the container's processes; the `podman run --rm` that started it then removes it.
 /// Blocking; errors are logged.
 pub fn kill(rec: &ContainerRecord) {

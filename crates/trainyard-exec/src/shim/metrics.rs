@@ -83,7 +83,7 @@ impl Recorder {
             .filter(|w| w.running())
             .map(|w| Target {
                 index: w.index,
-                source: Source::Processes(vec![w.pid]),
+                source: Source::Processes(w.sample_roots()),
                 gpus: a.gpus.get(w.index).cloned().unwrap_or_default(),
             })
             .collect();

@@ -21,6 +21,8 @@ pub struct Worker {
     pub log: PathBuf,
     /// The worker's container, when it runs in one.
     pub container: Option<ContainerRecord>,
+    /// The host PID of the container's init, once known (its processes are not ours).
+    pub container_pid: std::cell::Cell<Option<i32>>,
     /// Set once the worker has been reaped.
     pub exit: Option<WorkerExit>,
 }
@@ -45,6 +47,18 @@ impl Worker {
     /// Appends a `[trainyard] ...` line to the worker's log (best effort).
     pub fn log_line(&self, message: &str) {
         append_line(&self.log, message);
+    }
+
+    /// The roots of the worker's process tree, for resource sampling: its own process, or
+    /// its container's init (under conmon, not under us), found once the container runs.
+    pub fn sample_roots(&self) -> Vec<i32> {
+        let Some(c) = &self.container else {
+            return vec![self.pid];
+        };
+        if self.container_pid.get().is_none() {
+            self.container_pid.set(container::init_pid(c));
+        }
+        self.container_pid.get().into_iter().collect()
     }
 
     /// SIGKILLs the worker's container (its processes are outside the worker's process
@@ -114,6 +128,7 @@ pub fn start(spec: &RunSpec, index: usize) -> Result<Worker, StartError> {
                 start_time,
                 log: w.log_file.clone(),
                 container,
+                container_pid: std::cell::Cell::new(None),
                 exit: None,
             })
         }
