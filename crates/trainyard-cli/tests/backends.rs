@@ -244,11 +244,10 @@ async fn succeeds_with_output_and_logs(backend: Backend) {
         json!({"parameter": [{"label": "lr", "value": "0.01"}]}),
     )
     .await;
-    let end = srv
+    let (end, log) = srv
         .api
-        .wait_status(job, ver, JobStatus::TERMINAL, backend.start_within())
+        .run_to_end(job, ver, "succeeds.0", backend.start_within())
         .await;
-    let log = srv.api.log(job, ver, "succeeds.0").await;
     assert_eq!(end, JobStatus::COMPLETED, "{log}");
     assert!(log.contains("hello from 0 1"), "{log}");
     assert!(log.contains("exited with code 0"), "{log}");
@@ -283,11 +282,10 @@ async fn exit_code_fails_the_version(backend: Backend) {
         json!({}),
     )
     .await;
-    let end = srv
+    let (end, log) = srv
         .api
-        .wait_status(job, ver, JobStatus::TERMINAL, backend.start_within())
+        .run_to_end(job, ver, "fails.0", backend.start_within())
         .await;
-    let log = srv.api.log(job, ver, "fails.0").await;
     assert_eq!(end, JobStatus::FAILED, "{log}");
     assert!(log.contains("about to fail"), "{log}");
     assert!(log.contains("exited with code 3"), "{log}");
@@ -312,11 +310,10 @@ async fn a_failing_worker_stops_its_sibling(backend: Backend) {
         json!({"worker_server_num": 2}),
     )
     .await;
-    let end = srv
+    let (end, log) = srv
         .api
-        .wait_status(job, ver, JobStatus::TERMINAL, backend.start_within())
+        .run_to_end(job, ver, "sib.1", backend.start_within())
         .await;
-    let log = srv.api.log(job, ver, "sib.1").await;
     assert_eq!(end, JobStatus::FAILED, "{log}");
     assert!(log.contains("exited with code 5"), "{log}");
     assert_nothing_left(&srv.dir.path().join("data/runs"));

@@ -51,11 +51,10 @@ async fn the_tj01_custom_image_sample_runs_in_a_container() {
         b["job_id"].as_i64().unwrap(),
         b["version_id"].as_i64().unwrap(),
     );
-    let end = srv
+    let (end, log) = srv
         .api
-        .wait_status(job, ver, JobStatus::TERMINAL, Duration::from_secs(60))
+        .run_to_end(job, ver, "TestModelArtsJob2.0", Duration::from_secs(60))
         .await;
-    let log = srv.api.log(job, ver, "TestModelArtsJob2.0").await;
     assert_eq!(end, JobStatus::COMPLETED, "{log}");
     // run_train.sh (trainyard's, mounted) reports the documented working directory and the
     // command it runs; `bash -x` traces it; the boot file sees the code and data it was given.
@@ -113,11 +112,10 @@ async fn python_file_parameter_names_the_mounted_folders() {
             }),
         )
         .await;
-    let end = srv
+    let (end, log) = srv
         .api
-        .wait_status(job, ver, JobStatus::TERMINAL, Duration::from_secs(60))
+        .run_to_end(job, ver, "params.0", Duration::from_secs(60))
         .await;
-    let log = srv.api.log(job, ver, "params.0").await;
     assert_eq!(end, JobStatus::COMPLETED, "{log}");
     assert!(
         log.contains("args=[('data_url', '/home/work/data_url'), ('lr', '0.1 and more'), ('train_url', '/home/work/train_url')]"),
@@ -149,11 +147,10 @@ async fn a_missing_image_fails_the_job_with_the_reason_in_its_log() {
             }),
         )
         .await;
-    let end = srv
+    let (end, log) = srv
         .api
-        .wait_status(job, ver, JobStatus::TERMINAL, Duration::from_secs(30))
+        .run_to_end(job, ver, "noimage.0", Duration::from_secs(30))
         .await;
-    let log = srv.api.log(job, ver, "noimage.0").await;
     assert_eq!(end, JobStatus::FAILED, "{log}");
     assert!(started.elapsed() < Duration::from_secs(30));
     assert!(
@@ -178,11 +175,10 @@ async fn an_engine_with_an_image_runs_boot_files_in_it() {
         .api
         .create_job("inimage", "eng", json!({"engine_id": 7}))
         .await;
-    let end = srv
+    let (end, log) = srv
         .api
-        .wait_status(job, ver, JobStatus::TERMINAL, Duration::from_secs(60))
+        .run_to_end(job, ver, "inimage.0", Duration::from_secs(60))
         .await;
-    let log = srv.api.log(job, ver, "inimage.0").await;
     assert_eq!(end, JobStatus::COMPLETED, "{log}");
     assert!(
         log.contains("file=/home/work/user-job-dir/eng/boot.py"),
@@ -258,11 +254,10 @@ async fn host_path_volumes_are_mounted_within_the_allowed_folders() {
         {"host_path": {"src_path": scratch.display().to_string(), "dest_path": "/mnt/scratch", "read_only": false}},
     ]);
     let (j, v) = srv.api.create_job("volumes", "vol", job(volumes)).await;
-    let end = srv
+    let (end, log) = srv
         .api
-        .wait_status(j, v, JobStatus::TERMINAL, Duration::from_secs(60))
+        .run_to_end(j, v, "volumes.0", Duration::from_secs(60))
         .await;
-    let log = srv.api.log(j, v, "volumes.0").await;
     assert_eq!(end, JobStatus::COMPLETED, "{log}");
     assert!(log.contains("data=1,2,3"), "{log}");
     assert!(log.contains("nas read-only 30"), "EROFS expected: {log}");
@@ -359,11 +354,10 @@ async fn a_container_workers_cpu_is_sampled_from_its_container() {
             }),
         )
         .await;
-    let end = srv
+    let (end, log) = srv
         .api
-        .wait_status(job, ver, JobStatus::TERMINAL, Duration::from_secs(60))
+        .run_to_end(job, ver, "burner.0", Duration::from_secs(60))
         .await;
-    let log = srv.api.log(job, ver, "burner.0").await;
     assert_eq!(end, JobStatus::COMPLETED, "{log}");
     let samples = std::fs::read_to_string(
         srv.dir

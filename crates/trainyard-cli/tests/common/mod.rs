@@ -169,6 +169,21 @@ impl Api {
         }
     }
 
+    /// Waits until the version ends (a terminal status, within `within`) and reads worker
+    /// log `file`: `(status, log)`.
+    pub async fn run_to_end(
+        &self,
+        job: i64,
+        version: i64,
+        file: &str,
+        within: Duration,
+    ) -> (JobStatus, String) {
+        let end = self
+            .wait_status(job, version, JobStatus::TERMINAL, within)
+            .await;
+        (end, self.log(job, version, file).await)
+    }
+
     /// Creates a job running `boot.py` from `app` (a folder below the project's storage).
     pub async fn create_job(&self, name: &str, app: &str, extra: Value) -> (i64, i64) {
         let mut config = json!({
