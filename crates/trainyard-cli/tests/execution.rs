@@ -226,3 +226,57 @@ async fn builtin_algorithm_trains_from_model_id() {
         .await
         .contains("epoch 5/5"));
 }
+
+/// `create_version: false`: TJ-01 creates the job alone (status 0, no version, nothing runs);
+/// its first version comes from TJ-06 and runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_version_false_makes_a_job_without_a_version() {
+    let srv = TestServer::start().await;
+    srv.write_app("later", &[("boot.py", "print('first version ran')\n")]);
+    srv.write_app("data", &[("x", "")]);
+    let config = json!({
+        "worker_server_num": 1, "app_url": "/later/", "boot_file_url": "/later/boot.py",
+        "data_url": "/data/", "train_url": "/out/later/", "spec_id": 1, "engine_id": 1,
+    });
+    let mut alone = config.clone();
+    alone["create_version"] = json!(false);
+    let r = srv
+        .api
+        .post(
+            "/training-jobs",
+            json!({"job_name": "later", "config": alone}),
+        )
+        .await;
+    let b = r.assert_ok().clone();
+    assert_eq!(b["status"], json!(JobStatus::UNKNOWN), "{b}");
+    assert!(b["version_id"].is_null(), "{b}");
+    let job = b["job_id"].as_i64().unwrap();
+    let versions = srv.api.get(&format!("/training-jobs/{job}/versions")).await;
+    assert_eq!(
+        versions.assert_ok()["version_count"],
+        json!(0),
+        "{}",
+        versions.body
+    );
+    assert!(!srv
+        .dir
+        .path()
+        .join("data/obs")
+        .join(PROJECT)
+        .join("out/later")
+        .exists());
+    let r = srv
+        .api
+        .post(
+            &format!("/training-jobs/{job}/versions"),
+            json!({"config": config}),
+        )
+        .await;
+    let ver = r.assert_ok()["version_id"].as_i64().unwrap();
+    let (end, log) = srv
+        .api
+        .run_to_end(job, ver, "later.0", Duration::from_secs(30))
+        .await;
+    assert_eq!(end, JobStatus::COMPLETED, "{log}");
+    assert!(log.contains("first version ran"), "{log}");
+}
