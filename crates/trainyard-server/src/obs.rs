@@ -21,13 +21,15 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use s3s::dto::{
-    Bucket, CommonPrefix, CreateBucketInput, CreateBucketOutput, DeleteBucketInput,
+    AbortMultipartUploadInput, AbortMultipartUploadOutput, Bucket, CommonPrefix,
+    CompleteMultipartUploadInput, CompleteMultipartUploadOutput, CreateBucketInput,
+    CreateBucketOutput, CreateMultipartUploadInput, CreateMultipartUploadOutput, DeleteBucketInput,
     DeleteBucketOutput, DeleteObjectInput, DeleteObjectOutput, DeleteObjectsInput,
     DeleteObjectsOutput, DeletedObject, ETag, GetBucketLocationInput, GetBucketLocationOutput,
     GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput,
     HeadObjectOutput, ListBucketsInput, ListBucketsOutput, ListObjectsInput, ListObjectsOutput,
     ListObjectsV2Input, ListObjectsV2Output, Object, PutObjectInput, PutObjectOutput,
-    StreamingBlob, Timestamp,
+    StreamingBlob, Timestamp, UploadPartInput, UploadPartOutput,
 };
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use std::convert::Infallible;
@@ -190,9 +192,9 @@ fn check_key(key: &str) -> S3Result<()> {
     let ok = !body.is_empty()
         && !key.contains('\0')
         && !key.contains('\\')
-        && body
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..");
+        && body.split('/').all(|part| {
+            !part.is_empty() && part != "." && part != ".." && !part.starts_with(HIDDEN_PREFIX)
+        });
     if ok {
         Ok(())
     } else {
@@ -200,6 +202,21 @@ fn check_key(key: &str) -> S3Result<()> {
             InvalidArgument,
             "object key {key:?} is not a plain path"
         ))
+    }
+}
+
+/// Names of the endpoint's own files in a bucket folder, never listed as objects.
+const HIDDEN_PREFIX: &str = ".trainyard-";
+
+/// Where the parts of a bucket's multipart uploads wait, one folder per upload.
+const MULTIPART_DIR: &str = ".trainyard-multipart";
+
+/// An upload id we made (hex), so it is a plain folder name.
+fn check_upload_id(id: &str) -> S3Result<()> {
+    if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(s3_error!(NoSuchUpload))
     }
 }
 
@@ -217,6 +234,10 @@ fn walk(dir: &Path) -> io::Result<Vec<Entry>> {
             let Some(name) = e.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
+            if name.starts_with(HIDDEN_PREFIX) {
+                // Our own: a put being written, the parts of a multipart upload.
+                continue;
+            }
             let key = format!("{rel}{name}");
             let meta = e.metadata()?;
             if meta.is_dir() {
@@ -345,6 +366,24 @@ impl ObsStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(s3_error!(NoSuchBucket)),
             Err(e) => Err(internal(e)),
         }
+    }
+
+    /// Makes a bucket's folder if it is not there: writing into a bucket creates it, because
+    /// scripts assume the buckets of their cloud exist, and here a bucket is only a folder.
+    async fn create_bucket_dir(&self, project: &str, bucket: &str) -> S3Result<()> {
+        check_bucket(bucket)?;
+        let dir = self.storage.resolve(project, bucket).map_err(path_error)?;
+        tokio::fs::create_dir_all(&dir).await.map_err(internal)
+    }
+
+    /// The folder of the parts of multipart upload `id` in an existing bucket.
+    async fn upload_dir(&self, project: &str, bucket: &str, id: &str) -> S3Result<PathBuf> {
+        check_upload_id(id)?;
+        Ok(self
+            .bucket_dir(project, bucket)
+            .await?
+            .join(MULTIPART_DIR)
+            .join(id))
     }
 
     /// The path of `key` in an existing bucket.
@@ -605,16 +644,7 @@ impl s3s::S3 for ObsStore {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let project = self.project(&req)?;
         let input = req.input;
-        // Writing into a bucket creates it: scripts assume the buckets of their cloud exist,
-        // and here a bucket is only a folder of the project.
-        check_bucket(&input.bucket)?;
-        let bucket_dir = self
-            .storage
-            .resolve(&project, &input.bucket)
-            .map_err(path_error)?;
-        tokio::fs::create_dir_all(&bucket_dir)
-            .await
-            .map_err(internal)?;
+        self.create_bucket_dir(&project, &input.bucket).await?;
         let path = self
             .object_path(&project, &input.bucket, &input.key)
             .await?;
@@ -633,7 +663,10 @@ impl s3s::S3 for ObsStore {
             }
         })?;
         // Written beside the target and renamed over it: readers see the old or the new file.
-        let tmp = parent.join(format!(".trainyard-upload-{:016x}", rand::random::<u64>()));
+        let tmp = parent.join(format!(
+            "{HIDDEN_PREFIX}upload-{:016x}",
+            rand::random::<u64>()
+        ));
         let written = write_body(&tmp, input.body).await;
         let written = match written {
             Ok(n) => n,
@@ -658,6 +691,156 @@ impl s3s::S3 for ObsStore {
             e_tag: Some(etag(written, modified)),
             ..Default::default()
         }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let project = self.project(&req)?;
+        let input = req.input;
+        self.create_bucket_dir(&project, &input.bucket).await?;
+        self.object_path(&project, &input.bucket, &input.key)
+            .await?;
+        let id = format!("{:032x}", rand::random::<u128>());
+        let dir = self.upload_dir(&project, &input.bucket, &id).await?;
+        tokio::fs::create_dir_all(&dir).await.map_err(internal)?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(id),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let project = self.project(&req)?;
+        let input = req.input;
+        if !(1..=10_000).contains(&input.part_number) {
+            return Err(s3_error!(
+                InvalidArgument,
+                "part number must be in 1..=10000"
+            ));
+        }
+        let dir = self
+            .upload_dir(&project, &input.bucket, &input.upload_id)
+            .await?;
+        if !tokio::fs::try_exists(&dir).await.unwrap_or(false) {
+            return Err(s3_error!(NoSuchUpload));
+        }
+        let part = dir.join(input.part_number.to_string());
+        let tmp = dir.join(format!("{HIDDEN_PREFIX}{:016x}", rand::random::<u64>()));
+        let written = match write_body(&tmp, input.body).await {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(e);
+            }
+        };
+        tokio::fs::rename(&tmp, &part).await.map_err(internal)?;
+        let modified = tokio::fs::metadata(&part)
+            .await
+            .and_then(|m| m.modified())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(etag(written, modified)),
+            ..Default::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let project = self.project(&req)?;
+        let input = req.input;
+        let dir = self
+            .upload_dir(&project, &input.bucket, &input.upload_id)
+            .await?;
+        let path = self
+            .object_path(&project, &input.bucket, &input.key)
+            .await?;
+        // The parts the client lists, in its order; none listed: every part, by number.
+        let mut numbers: Vec<i32> = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| p.part_number)
+            .collect();
+        if numbers.is_empty() {
+            let mut rd = tokio::fs::read_dir(&dir)
+                .await
+                .map_err(|_| s3_error!(NoSuchUpload))?;
+            while let Some(e) = rd.next_entry().await.map_err(internal)? {
+                if let Some(n) = e.file_name().to_str().and_then(|n| n.parse().ok()) {
+                    numbers.push(n);
+                }
+            }
+            numbers.sort_unstable();
+        }
+        let parent = path.parent().ok_or_else(|| s3_error!(InvalidArgument))?;
+        tokio::fs::create_dir_all(parent).await.map_err(internal)?;
+        let tmp = parent.join(format!(
+            "{HIDDEN_PREFIX}upload-{:016x}",
+            rand::random::<u64>()
+        ));
+        let joined = async {
+            let mut out = tokio::fs::File::create(&tmp).await.map_err(internal)?;
+            let mut size = 0u64;
+            for n in &numbers {
+                let mut part = tokio::fs::File::open(dir.join(n.to_string()))
+                    .await
+                    .map_err(|_| s3_error!(InvalidPart, "part {n} was not uploaded"))?;
+                size += tokio::io::copy(&mut part, &mut out)
+                    .await
+                    .map_err(internal)?;
+            }
+            out.flush().await.map_err(internal)?;
+            Ok::<u64, s3s::S3Error>(size)
+        }
+        .await;
+        let size = match joined {
+            Ok(size) => size,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(e);
+            }
+        };
+        if let Err(e) = tokio::fs::rename(&tmp, &path).await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(internal(e));
+        }
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        let modified = tokio::fs::metadata(&path)
+            .await
+            .and_then(|m| m.modified())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            e_tag: Some(etag(size, modified)),
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let project = self.project(&req)?;
+        let input = req.input;
+        let dir = self
+            .upload_dir(&project, &input.bucket, &input.upload_id)
+            .await?;
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(S3Response::new(AbortMultipartUploadOutput::default())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(s3_error!(NoSuchUpload)),
+            Err(e) => Err(internal(e)),
+        }
     }
 
     async fn delete_object(

@@ -260,3 +260,27 @@ def test_every_estimator_argument_reaches_the_request_or_is_refused(session):
     assert "volumes[0].nfs" in str(refused.value) and "host_path" in str(refused.value)
     with pytest.warns(UserWarning, match="environment only applies to local training"):
         Estimator(environment="my-env", **base)._run_config("env")
+
+
+def test_multipart_uploads_through_the_endpoint(session, tmp_path):
+    """boto3 uploads a 20 MiB file in 8 MiB parts (what `aws s3 cp` does above 8 MiB): the object
+    appears whole, no part is listed, and an aborted upload leaves nothing."""
+    client = s3(ENV["TRAINYARD_AK"], ENV["TRAINYARD_SK"])
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(20 << 20))
+    client.upload_file(str(big), "multipart", "data/big.bin")
+    back = tmp_path / "back.bin"
+    client.download_file("multipart", "data/big.bin", str(back))
+    assert back.read_bytes() == big.read_bytes()
+    assert (pathlib.Path(STORAGE) / "multipart/data/big.bin").read_bytes() == big.read_bytes()
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="multipart").get("Contents", [])]
+    assert keys == ["data/big.bin"], keys
+    upload = client.create_multipart_upload(Bucket="multipart", Key="data/never.bin")["UploadId"]
+    client.upload_part(Bucket="multipart", Key="data/never.bin", UploadId=upload, PartNumber=1, Body=b"x" * 10)
+    client.abort_multipart_upload(Bucket="multipart", Key="data/never.bin", UploadId=upload)
+    with pytest.raises(botocore.exceptions.ClientError) as gone:
+        client.upload_part(Bucket="multipart", Key="data/never.bin", UploadId=upload, PartNumber=2, Body=b"y")
+    assert gone.value.response["Error"]["Code"] == "NoSuchUpload"
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="multipart").get("Contents", [])]
+    assert keys == ["data/big.bin"], keys
+    assert not (pathlib.Path(STORAGE) / "multipart/data/never.bin").exists()
