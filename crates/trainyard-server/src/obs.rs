@@ -667,14 +667,7 @@ impl s3s::S3 for ObsStore {
             "{HIDDEN_PREFIX}upload-{:016x}",
             rand::random::<u64>()
         ));
-        let written = write_body(&tmp, input.body).await;
-        let written = match written {
-            Ok(n) => n,
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(e);
-            }
-        };
+        let written = write_body(&tmp, input.body).await?;
         if let Err(e) = tokio::fs::rename(&tmp, &path).await {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(if e.kind() == io::ErrorKind::IsADirectory {
@@ -683,12 +676,8 @@ impl s3s::S3 for ObsStore {
                 internal(e)
             });
         }
-        let modified = tokio::fs::metadata(&path)
-            .await
-            .and_then(|m| m.modified())
-            .unwrap_or(SystemTime::UNIX_EPOCH);
         Ok(S3Response::new(PutObjectOutput {
-            e_tag: Some(etag(written, modified)),
+            e_tag: Some(etag_of(&path, written).await),
             ..Default::default()
         }))
     }
@@ -733,20 +722,10 @@ impl s3s::S3 for ObsStore {
         }
         let part = dir.join(input.part_number.to_string());
         let tmp = dir.join(format!("{HIDDEN_PREFIX}{:016x}", rand::random::<u64>()));
-        let written = match write_body(&tmp, input.body).await {
-            Ok(n) => n,
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(e);
-            }
-        };
+        let written = write_body(&tmp, input.body).await?;
         tokio::fs::rename(&tmp, &part).await.map_err(internal)?;
-        let modified = tokio::fs::metadata(&part)
-            .await
-            .and_then(|m| m.modified())
-            .unwrap_or(SystemTime::UNIX_EPOCH);
         Ok(S3Response::new(UploadPartOutput {
-            e_tag: Some(etag(written, modified)),
+            e_tag: Some(etag_of(&part, written).await),
             ..Default::default()
         }))
     }
@@ -815,14 +794,10 @@ impl s3s::S3 for ObsStore {
             return Err(internal(e));
         }
         let _ = tokio::fs::remove_dir_all(&dir).await;
-        let modified = tokio::fs::metadata(&path)
-            .await
-            .and_then(|m| m.modified())
-            .unwrap_or(SystemTime::UNIX_EPOCH);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
-            e_tag: Some(etag(size, modified)),
+            e_tag: Some(etag_of(&path, size).await),
             ..Default::default()
         }))
     }
@@ -896,7 +871,25 @@ async fn file_meta(path: &Path, key: &str) -> S3Result<std::fs::Metadata> {
     }
 }
 
+/// The ETag of a file just written: its size and modification time.
+async fn etag_of(path: &Path, size: u64) -> ETag {
+    let modified = tokio::fs::metadata(path)
+        .await
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    etag(size, modified)
+}
+
+/// Writes `body` to a new file at `path`; on failure the partial file is removed.
 async fn write_body(path: &Path, body: Option<StreamingBlob>) -> S3Result<u64> {
+    let written = write_body_once(path, body).await;
+    if written.is_err() {
+        let _ = tokio::fs::remove_file(path).await;
+    }
+    written
+}
+
+async fn write_body_once(path: &Path, body: Option<StreamingBlob>) -> S3Result<u64> {
     let mut file = tokio::fs::File::create(path).await.map_err(internal)?;
     let mut written = 0u64;
     if let Some(mut body) = body {
