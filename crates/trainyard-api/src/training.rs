@@ -197,6 +197,43 @@ pub struct JobConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_runtime_seconds: Option<i64>,
+    /// The official SDK's NAS mount (`nas_type`, `nas_share_addr`, `nas_mount_path`): sent in
+    /// `config` beside the documented fields; refused like an `nfs` volume, never dropped.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub nas_type: Option<String>,
+    /// See `nas_type`.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub nas_share_addr: Option<String>,
+    /// See `nas_type`.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub nas_mount_path: Option<String>,
+    /// The official SDK's job priority (3 high, 2 middle, 1 low; it always sends 1). The
+    /// queue is first-in first-out, so only 1 is accepted.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub priority: Option<i64>,
+    /// The official SDK's `false` when a job names no data input: the job runs without one.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enable_check: Option<bool>,
 }
 
 /// TJ-01 body.
@@ -222,6 +259,21 @@ pub struct CreateJobRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub workspace_id: Option<String>,
+    /// The worked example's SMN notification (§2.10); an empty one is accepted, one that asks
+    /// for messages is refused (trainyard sends none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<Notification>,
+}
+
+/// TJ-01 `notification` (§2.10, worked example only).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Notification {
+    /// SMN topic to publish to.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub topic_urn: Option<String>,
+    /// Events to publish.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
 }
 
 /// TJ-06 body.

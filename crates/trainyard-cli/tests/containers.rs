@@ -20,7 +20,8 @@ async fn the_tj01_custom_image_sample_runs_in_a_container() {
         print('argv=' + ' '.join(sys.argv[1:]))\n\
         data = sys.argv[sys.argv.index('--data_url') + 1]\n\
         print('data=' + ','.join(sorted(os.listdir(data))))\n\
-        print('rank=' + os.environ['RANK'] + ' world=' + os.environ['WORLD_SIZE'])\n";
+        print('rank=' + os.environ['RANK'] + ' world=' + os.environ['WORLD_SIZE'])\n\
+        print('CUSTOM_PARAM1=' + os.environ.get('CUSTOM_PARAM1', 'unset'))\n";
     srv.write_app("usr/app/mnist", &[("mnist_softmax.py", softmax)]);
     srv.write_app("usr/app/mnist_data", &[("train-images.idx", "pixels")]);
     srv.write_app("usr/app", &[("boot.py", "print('boot')\n")]);
@@ -73,6 +74,8 @@ async fn the_tj01_custom_image_sample_runs_in_a_container() {
     );
     assert!(log.contains("data=train-images.idx\n"), "{log}");
     assert!(log.contains("rank=0 world=1\n"), "{log}");
+    // Its parameters are the container's environment variables too (api.md §2.1).
+    assert!(log.contains("CUSTOM_PARAM1=1\n"), "{log}");
     // Logs reach log_url as for host jobs.
     let copied = srv.storage().join("usr/log/TestModelArtsJob2.0");
     assert!(

@@ -3,7 +3,7 @@
 use crate::catalog::PYTHON_ENGINE_ID;
 use crate::error::{ApiError, ApiResult};
 use crate::service::query::Params;
-use crate::service::validate::Purpose;
+use crate::service::validate::{check_request_fields, Purpose, Request};
 use crate::service::view::{config_detail, config_summary};
 use crate::service::Service;
 use crate::util::{now_ms, valid_name};
@@ -66,6 +66,7 @@ impl Service {
                 "config_desc must be at most 256 characters",
             ));
         }
+        check_request_fields(&req.config, Request::Configuration)?;
         let mut config = self.checker(project).check(req.config, Purpose::Stored)?;
         config.create_version = None;
         config.pre_version_id = None;

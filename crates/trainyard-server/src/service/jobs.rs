@@ -4,7 +4,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::service::launch::code_dir;
 use crate::service::lifecycle::{self, cleanup_if_deleted};
 use crate::service::query::Params;
-use crate::service::validate::Purpose;
+use crate::service::validate::{check_request_fields, Purpose, Request};
 use crate::service::view::{job_summary, version_info};
 use crate::service::Service;
 use crate::storage::PathError;
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use trainyard_api::training::{
     CreateJobRequest, CreateJobResponse, CreateVersionRequest, JobConfig, JobListResponse,
-    VersionInfo, VersionListResponse,
+    Notification, VersionInfo, VersionListResponse,
 };
 use trainyard_api::JobStatus;
 use trainyard_store::{Job, JobFilter, JobSort, NewJob, NewVersion, Version};
@@ -122,6 +122,8 @@ impl Service {
         let desc = req.job_desc.unwrap_or_default();
         check_desc(&desc)?;
         let cfg = req.config.ok_or_else(|| ApiError::required("config"))?;
+        check_notification(req.notification.as_ref())?;
+        check_request_fields(&cfg, Request::NewJob)?;
         let with_version = cfg.create_version.unwrap_or(true);
         let mut cfg = self.checker(project).check(
             cfg,
@@ -217,6 +219,7 @@ impl Service {
         let desc = req.job_desc.unwrap_or_default();
         check_desc(&desc)?;
         let mut cfg = req.config.ok_or_else(|| ApiError::required("config"))?;
+        check_request_fields(&cfg, Request::NewVersion)?;
         let pre = match cfg.pre_version_id {
             Some(id) => Some(
                 self.store
@@ -604,4 +607,22 @@ fn duplicate(e: trainyard_store::Error, name: &str) -> ApiError {
         }
         other => other.into(),
     }
+}
+
+/// TJ-01 `notification` (§2.10): the worked example sends an empty one, which asks for
+/// nothing; one that names a topic or events is refused, since trainyard publishes nothing.
+fn check_notification(n: Option<&Notification>) -> ApiResult<()> {
+    let asks = n.is_some_and(|n| {
+        n.topic_urn.as_deref().is_some_and(|t| !t.is_empty())
+            || n.events.as_ref().is_some_and(|e| !e.is_empty())
+    });
+    if asks {
+        return Err(ApiError::InvalidArgument(
+            "notification: this server sends no SMN notifications; leave topic_urn and events \
+             empty (or leave notification out) and follow the job with TJ-03 or `trainyard \
+             jobs wait`"
+                .into(),
+        ));
+    }
+    Ok(())
 }

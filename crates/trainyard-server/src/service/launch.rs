@@ -203,8 +203,19 @@ pub fn run_spec(
         .map(|_| free_port().unwrap_or(master_port))
         .collect();
     let base_env = match plan.container {
-        // The image brings its own PATH and locale; only what the job needs is added.
-        Some(_) => vec![("PYTHONUNBUFFERED".to_owned(), "1".to_owned())],
+        // The image brings its own PATH and locale; only what the job needs is added. Its
+        // parameters are also environment variables there (api.md §2.1: `CUSTOM_PARAM1=1`),
+        // set first so that trainyard's own variables win over a parameter of the same name.
+        Some(_) => {
+            let mut env: Vec<(String, String)> = cfg
+                .parameter
+                .iter()
+                .flatten()
+                .map(|p| (p.label.clone(), p.value.clone()))
+                .collect();
+            env.push(("PYTHONUNBUFFERED".to_owned(), "1".to_owned()));
+            env
+        }
         None => base_environment(),
     };
     let logs = logs_dir(&run_dir);

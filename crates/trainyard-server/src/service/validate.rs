@@ -26,6 +26,39 @@ pub enum Purpose {
     Stored,
 }
 
+/// Which request a configuration came with: some fields belong to one of them only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// TJ-01.
+    NewJob,
+    /// TJ-06.
+    NewVersion,
+    /// TC-01 / TC-03.
+    Configuration,
+}
+
+/// Refuses fields sent with a request they do not belong to, rather than dropping them:
+/// `pre_version_id` names an earlier version (TJ-06 only), `create_version: false` asks TJ-01
+/// for a job without a version.
+pub fn check_request_fields(cfg: &JobConfig, request: Request) -> ApiResult<()> {
+    let pre_version = cfg.pre_version_id.is_some() && request != Request::NewVersion;
+    if pre_version {
+        return Err(ApiError::InvalidArgument(
+            "pre_version_id: only a new version of an existing job has an earlier version; \
+             send it with TJ-06 (POST /v1/{project_id}/training-jobs/{job_id}/versions)"
+                .into(),
+        ));
+    }
+    if cfg.create_version == Some(false) && request != Request::NewJob {
+        return Err(ApiError::InvalidArgument(
+            "create_version: false only applies to TJ-01 (a job created without a version); \
+             this request always makes a version, or makes none"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Everything validation needs to look at.
 pub struct Checker<'a> {
     /// Catalogs.
@@ -116,6 +149,13 @@ impl Checker<'_> {
                 if p.label.trim().is_empty() {
                     return Err(ApiError::param("parameter label must not be empty"));
                 }
+                // `--label=value` and a container's `label=value` variable split at the first '='.
+                if p.label.contains(['=', '\0']) {
+                    return Err(ApiError::param(format!(
+                        "parameter label {} must not contain '='",
+                        p.label
+                    )));
+                }
                 if !seen.insert(p.label.as_str()) {
                     return Err(ApiError::param(format!(
                         "parameter label {} appears twice",
@@ -126,6 +166,23 @@ impl Checker<'_> {
         }
         if let Some(volumes) = &cfg.volumes {
             self.check_volumes(volumes, self.runs_in_container(&cfg), purpose)?;
+        }
+        if [&cfg.nas_type, &cfg.nas_share_addr, &cfg.nas_mount_path]
+            .iter()
+            .any(|f| f.is_some())
+        {
+            return Err(ApiError::InvalidArgument(
+                "nas_type, nas_share_addr, nas_mount_path: NAS (NFS) mounts are not supported by \
+                 this server; mount the share on the hosts and give it as a host_path volume of a \
+                 container job (allowed by the project's host_paths in the server configuration)"
+                    .into(),
+            ));
+        }
+        if let Some(priority) = cfg.priority.filter(|p| *p != 1) {
+            return Err(ApiError::InvalidArgument(format!(
+                "priority:{priority}: jobs start first-in first-out here, so only priority 1 \
+                 (the SDK's default) is accepted"
+            )));
         }
         if let Some(max) = cfg.max_runtime_seconds {
             if !(1..=MAX_RUNTIME_SECONDS).contains(&max) {
@@ -347,10 +404,21 @@ impl Checker<'_> {
             ));
         }
         if given == 0 {
+            // The official SDK sends `enable_check: false` with a job that names no data.
+            let needs_data = cfg.model_id.is_none() && cfg.enable_check != Some(false);
             return match purpose {
-                Purpose::Run if cfg.model_id.is_none() => Err(ApiError::required("data_url")),
+                Purpose::Run if needs_data => Err(ApiError::InvalidArgument(
+                    "data_url is required (or dataset_id and dataset_version_id, or data_source; \
+                     enable_check: false runs a job without a data input)"
+                        .into(),
+                )),
                 _ => Ok(()),
             };
+        }
+        if let Some(n) = cfg.data_source.as_ref().map(Vec::len).filter(|n| *n > 1) {
+            return Err(ApiError::InvalidArgument(format!(
+                "data_source: {n} items, but a job reads one data input; give one item (or data_url)"
+            )));
         }
         if let Some(url) = &cfg.data_url {
             self.resolve("data_url", url)?;
