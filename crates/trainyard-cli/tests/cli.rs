@@ -1560,12 +1560,13 @@ async fn names_work_wherever_ids_do_and_rerun_and_configs_make_new_runs() {
 
     // submit --config: a stored configuration with flags on top (code already in storage).
     srv.write_app("cfgcode", &[("boot.py", train)]);
+    srv.write_app("cfgdata", &[("x.csv", "1")]);
     let body = serde_json::json!({
         "config_desc": "saved run",
         "worker_server_num": 1,
         "app_url": "/cfgcode/",
         "boot_file_url": "/cfgcode/boot.py",
-        "data_url": "/data/",
+        "data_source": [{"type": "obs", "data_url": "/cfgdata/"}],
         "spec_id": 1,
         "engine_id": 1000,
         "parameter": [{"label": "lr", "value": "0.5"}, {"label": "epochs", "value": "3"}]
@@ -1604,6 +1605,24 @@ async fn names_work_wherever_ids_do_and_rerun_and_configs_make_new_runs() {
         out.stdout.contains("'--lr=0.5', '--epochs=5'"),
         "{}",
         out.stdout
+    );
+    // The configuration's data input is the run's (not a default data_url).
+    let list = srv
+        .api
+        .get("/training-jobs?search_content=from-config&per_page=10&page=1")
+        .await;
+    let job = &list.assert_ok()["jobs"][0];
+    let detail = srv
+        .api
+        .get(&format!(
+            "/training-jobs/{}/versions/{}",
+            job["job_id"], job["version_id"]
+        ))
+        .await;
+    let detail = detail.assert_ok();
+    assert_eq!(
+        detail["data_source"][0]["data_url"], "/cfgdata/",
+        "{detail}"
     );
     let out = run(&srv, &["jobs", "submit", "--config", "nope", "--name", "x"]).await;
     assert_eq!(out.code, 1, "{}", out.stderr);

@@ -328,15 +328,36 @@ async fn submit(client: &Client, out: Output, args: SubmitArgs) -> Result<(), Cl
             .or(stored.as_ref().map(|c| c.config_desc.clone())),
         config: Some(JobConfig {
             worker_server_num: Some(workers),
-            app_url: Some(app_url),
-            boot_file_url: Some(boot_file_url),
+            // A configuration for a custom image may name no code.
+            app_url: (!app_url.is_empty()).then_some(app_url),
+            boot_file_url: (!boot_file_url.is_empty()).then_some(boot_file_url),
             parameter: (!parameter.is_empty()).then_some(parameter),
-            data_url: Some(
-                args.data
-                    .clone()
-                    .or(stored.as_ref().and_then(|c| c.data_url.clone()))
-                    .unwrap_or_else(|| "/data/".to_owned()),
-            ),
+            // The configuration's data input, unless --data names another.
+            data_url: match (&args.data, &stored) {
+                (Some(d), _) => Some(d.clone()),
+                (None, Some(c)) if c.dataset_id.is_some() || c.data_source.is_some() => None,
+                (None, c) => Some(
+                    c.as_ref()
+                        .and_then(|c| c.data_url.clone())
+                        .unwrap_or_else(|| "/data/".to_owned()),
+                ),
+            },
+            dataset_id: stored
+                .as_ref()
+                .filter(|_| args.data.is_none())
+                .and_then(|c| c.dataset_id.clone()),
+            dataset_version_id: stored
+                .as_ref()
+                .filter(|_| args.data.is_none())
+                .and_then(|c| c.dataset_version_id.clone()),
+            data_source: stored
+                .as_ref()
+                .filter(|_| args.data.is_none())
+                .and_then(|c| c.data_source.clone()),
+            pool_id: stored.as_ref().and_then(|c| c.pool_id.clone()),
+            user_image_url: stored.as_ref().and_then(|c| c.user_image_url.clone()),
+            user_command: stored.as_ref().and_then(|c| c.user_command.clone()),
+            volumes: stored.as_ref().and_then(|c| c.volumes.clone()),
             spec_id: Some(spec_id),
             engine_id,
             train_url: Some(
