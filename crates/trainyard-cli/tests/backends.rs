@@ -625,6 +625,76 @@ async fn delete_stops_and_removes_a_running_job(backend: Backend) {
     .await;
 }
 
+/// A read-only `host_path` volume inside the project's `host_paths`: a container worker (on
+/// this host or on the Slurm node) reads it at `dest_path` and cannot write there; a host job
+/// is refused, naming the container runtime, with nothing created.
+async fn host_path_volumes_follow_the_backend(backend: Backend) {
+    let _held = backend.prepare().await;
+    let hosts = tempfile::tempdir().unwrap();
+    std::fs::write(hosts.path().join("train.csv"), "4,5,6\n").unwrap();
+    let srv = TestServer::start_with_project(
+        &format!("host_paths = [{:?}]", hosts.path().display().to_string()),
+        backend.config(false),
+    )
+    .await;
+    let volumes = json!([{"host_path": {
+        "src_path": hosts.path().display().to_string(),
+        "dest_path": "/home/work/nas",
+        "read_only": true,
+    }}]);
+    let body = "print('nas=' + open('/home/work/nas/train.csv').read().strip(), flush=True)\n\
+        try:\n    open('/home/work/nas/new', 'w')\n    print('nas writable')\n\
+        except OSError as e:\n    print('nas read-only', e.errno)\n";
+    if matches!(backend, Backend::Local | Backend::Slurm) {
+        write_app(&srv.storage(), "volume", &[("boot.py", &boot(body))]);
+        let mut config = backend.job("volume");
+        config["volumes"] = volumes;
+        for (k, v) in [
+            ("worker_server_num", json!(1)),
+            ("app_url", json!("/volume/")),
+            ("boot_file_url", json!("/volume/boot.py")),
+            ("data_url", json!("/volume/")),
+            ("spec_id", json!(1)),
+        ] {
+            config[k] = v;
+        }
+        let r = srv
+            .api
+            .post(
+                "/training-jobs",
+                json!({"job_name": "volume", "config": config}),
+            )
+            .await;
+        r.assert_error(400, "ModelArts.0101");
+        let message = r.body["error_message"].as_str().unwrap();
+        assert!(
+            message.contains("volumes[0].host_path") && message.contains("podman"),
+            "{message}"
+        );
+        let list = srv.api.get("/training-jobs?per_page=10&page=1").await;
+        assert_eq!(list.assert_ok()["job_total_count"], json!(0));
+        return;
+    }
+    let (job, ver) = submit(
+        &srv.api,
+        &srv.storage(),
+        backend,
+        "volume",
+        &boot(body),
+        json!({"volumes": volumes}),
+    )
+    .await;
+    let (end, log) = srv
+        .api
+        .run_to_end(job, ver, "volume.0", backend.start_within())
+        .await;
+    assert_eq!(end, JobStatus::COMPLETED, "{log}");
+    assert!(log.contains("nas=4,5,6"), "{log}");
+    assert!(log.contains("nas read-only 30"), "EROFS expected: {log}");
+    assert!(!hosts.path().join("new").exists());
+    assert_nothing_left(&srv.dir.path().join("data/runs"));
+}
+
 /// Runs every scenario on one backend, as a module of tests named after the scenarios.
 macro_rules! on_backend {
     ($module:ident, $backend:expr) => {
@@ -638,6 +708,7 @@ macro_rules! on_backend {
                 server_sigkill_and_reattach,
                 waits_in_7_while_the_capacity_is_full,
                 delete_stops_and_removes_a_running_job,
+                host_path_volumes_follow_the_backend,
             );
         }
     };
