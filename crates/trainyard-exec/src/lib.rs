@@ -26,6 +26,7 @@ mod launch;
 pub mod local;
 pub mod logs;
 pub mod metrics;
+pub mod objects;
 pub mod proc;
 pub mod run_dir;
 mod shim;
@@ -40,7 +41,7 @@ pub use error::{Error, Result};
 pub use launch::{launch, reset_run_dir, Running};
 pub use shim::{run_shim, CLAIM_LOST};
 pub use spec::{
-    ContainerSpec, ExecHandle, Mount, RunExit, RunHandle, RunOutcome, RunSpec, ShimRecord,
-    StopRequest, WorkerExit, WorkerRecord, WorkerSpec,
+    ContainerSpec, ExecHandle, Mount, ObjectInput, ObjectOutput, ObjectSync, RunExit, RunHandle,
+    RunOutcome, RunSpec, ShimRecord, StopRequest, WorkerExit, WorkerRecord, WorkerSpec,
 };
 pub use stop::{kill_run, request_stop};

@@ -68,6 +68,49 @@ pub struct RunSpec {
     /// (see [`crate::metrics`]); `None` samples nothing (visualization servers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_interval_ms: Option<u64>,
+    /// Folders of an object store the run reads and writes (`[storage] backend = "s3"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<ObjectSync>,
+}
+
+/// The object-store folders of a run: fetched before its workers start, uploaded while they
+/// run and once more when they have ended. Done by the shim, so on a Slurm node too.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ObjectSync {
+    /// How to reach the store.
+    pub s3: crate::objects::S3Config,
+    /// Folders fetched first; a failed fetch fails the run before any worker starts.
+    pub inputs: Vec<ObjectInput>,
+    /// Folders uploaded every [`Self::interval_ms`] and at the end, in this order (logs last,
+    /// so they carry any upload failure of the others).
+    pub outputs: Vec<ObjectOutput>,
+    /// Pause between two uploads while the run goes on.
+    pub interval_ms: u64,
+}
+
+/// A folder of the store a run reads.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ObjectInput {
+    /// The folder.
+    pub from: crate::objects::ObjectDir,
+    /// Where the workers find it: a symlink to its cache entry.
+    pub link: PathBuf,
+    /// The cache folder (shared by runs).
+    pub cache: PathBuf,
+    /// Most bytes the cache may hold.
+    pub limit: u64,
+}
+
+/// A local folder a run writes, and the store's folder it goes to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ObjectOutput {
+    /// The local folder.
+    pub from: PathBuf,
+    /// The store's folder.
+    pub to: crate::objects::ObjectDir,
+    /// Files whose name ends with one of these stay here (the log index sidecars).
+    #[serde(default)]
+    pub exclude: Vec<String>,
 }
 
 /// What the server persists to find a run again after a restart.
@@ -144,6 +187,11 @@ pub enum RunOutcome {
     Stopped,
     /// A worker could not be started.
     SpawnFailed {
+        /// What went wrong, for the user.
+        message: String,
+    },
+    /// The workers succeeded, but their output could not be uploaded to the object store.
+    UploadFailed {
         /// What went wrong, for the user.
         message: String,
     },

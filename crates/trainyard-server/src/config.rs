@@ -190,6 +190,9 @@ pub struct ProjectConfig {
     /// Host folders (and what is below them) the project's container jobs may mount as
     /// `host_path` volumes; none by default.
     pub host_paths: Vec<PathBuf>,
+    /// The buckets of the object store (`[storage] backend = "s3"`) the project's paths may
+    /// name; none by default.
+    pub buckets: Vec<String>,
 }
 
 /// An access key pair; `Debug` never shows the secret.
@@ -279,17 +282,125 @@ pub fn read_secret(
 }
 
 /// `[storage]`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
+    /// Where `/bucket/key` paths live: folders below `root` (default) or an S3 store.
+    pub backend: StorageBackend,
     /// Root of OBS-style paths (default `DATA_DIR/obs`); each project has its own folder below.
     pub root: Option<PathBuf>,
     /// Largest code upload (the tar archive) in bytes (default 64 MiB).
     pub max_upload_bytes: Option<u64>,
+    /// S3: endpoint URL of an S3-compatible server (none: AWS, or `AWS_ENDPOINT_URL`).
+    pub endpoint: Option<String>,
+    /// S3: region (default `AWS_REGION`, else `us-east-1`).
+    pub region: Option<String>,
+    /// S3: access key id (or `access_key_file`, or `AWS_ACCESS_KEY_ID`).
+    pub access_key: Option<String>,
+    /// S3: a file holding the access key id.
+    pub access_key_file: Option<PathBuf>,
+    /// S3: secret access key (or `secret_key_file`, or `AWS_SECRET_ACCESS_KEY`).
+    pub secret_key: Option<String>,
+    /// S3: a file holding the secret access key (mode 600).
+    pub secret_key_file: Option<PathBuf>,
+    /// S3: path-style addressing (MinIO, Ceph, SeaweedFS, moto); default false.
+    pub path_style: bool,
+    /// S3: most bytes the data cache of this host may hold (default 10 GiB).
+    pub cache_max_bytes: Option<u64>,
+    /// S3: how often a running job's output and logs are uploaded (default 30 s).
+    pub upload_interval_seconds: Option<f64>,
+    /// S3: how long one transfer is retried before it is reported failed (default 120 s).
+    pub retry_seconds: Option<u64>,
+}
+
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("backend", &self.backend)
+            .field("root", &self.root)
+            .field("endpoint", &self.endpoint)
+            .field("access_key", &self.access_key)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("path_style", &self.path_style)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[storage] backend`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// Folders below `[storage] root`, one per project.
+    #[default]
+    Local,
+    /// An S3-compatible object store: `/bucket/key` is `s3://bucket/key`.
+    S3,
 }
 
 /// Default `[storage] max_upload_bytes`.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 64 << 20;
+
+/// Default `[storage] cache_max_bytes`.
+pub const DEFAULT_CACHE_MAX_BYTES: u64 = 10 << 30;
+
+impl StorageConfig {
+    /// How to reach the object store, when `backend = "s3"`: the keys from the config, their
+    /// files, or the standard `AWS_*` variables.
+    pub fn s3(&self) -> Result<Option<trainyard_exec::objects::S3Config>, ConfigError> {
+        if self.backend != StorageBackend::S3 {
+            return Ok(None);
+        }
+        let env = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
+        let key = |what: &str, value: &Option<String>, file: &Option<PathBuf>, var: &str| match (
+            value,
+            file,
+            env(var),
+        ) {
+            (None, None, Some(v)) => Ok(v),
+            (None, None, None) => Err(ConfigError::Invalid(format!(
+                "[storage] backend = \"s3\" needs {what} (or {what}_file, or {var})"
+            ))),
+            _ => read_secret(
+                &format!("[storage] {what}"),
+                value.as_deref(),
+                file.as_deref(),
+            ),
+        };
+        let endpoint = self.endpoint.clone().or_else(|| env("AWS_ENDPOINT_URL"));
+        if let Some(e) = &endpoint {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "[storage] endpoint = {e:?}: give an http:// or https:// URL"
+                )));
+            }
+        }
+        Ok(Some(trainyard_exec::objects::S3Config {
+            endpoint,
+            region: self
+                .region
+                .clone()
+                .or_else(|| env("AWS_REGION"))
+                .unwrap_or_else(|| "us-east-1".to_owned()),
+            access_key: key(
+                "access_key",
+                &self.access_key,
+                &self.access_key_file,
+                "AWS_ACCESS_KEY_ID",
+            )?,
+            secret_key: key(
+                "secret_key",
+                &self.secret_key,
+                &self.secret_key_file,
+                "AWS_SECRET_ACCESS_KEY",
+            )?,
+            path_style: self.path_style,
+            retry_seconds: self.retry_seconds.unwrap_or(120),
+        }))
+    }
+}
 
 /// One engine of RS-02.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -111,7 +111,32 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         .root
         .clone()
         .unwrap_or_else(|| data_dir.join("obs"));
-    let storage = Storage::new(storage_root).map_err(io("storage root"))?;
+    let mut storage = Storage::new(storage_root).map_err(io("storage root"))?;
+    if let Some(s3) = config.storage.s3()? {
+        let cache = data_dir.join("cache");
+        std::fs::create_dir_all(&cache).map_err(io("data cache"))?;
+        storage = storage.with_objects(storage::ObjectStorage {
+            client: trainyard_exec::objects::Objects::new(s3.clone()),
+            s3,
+            buckets: config
+                .projects
+                .iter()
+                .map(|p| (p.id.clone(), p.buckets.clone()))
+                .collect(),
+            cache,
+            cache_max_bytes: config
+                .storage
+                .cache_max_bytes
+                .unwrap_or(config::DEFAULT_CACHE_MAX_BYTES),
+            upload_interval: Duration::from_secs_f64(
+                config
+                    .storage
+                    .upload_interval_seconds
+                    .unwrap_or(30.0)
+                    .max(0.1),
+            ),
+        });
+    }
     let runs_dir = data_dir.join("runs");
     std::fs::create_dir_all(&runs_dir).map_err(io("runs dir"))?;
     clean_staging(&runs_dir);

@@ -1,21 +1,51 @@
 //! OBS-style paths (`/bucket/dir/`, `obs://bucket/dir/`, `s3://bucket/dir/`) resolved below one
 //! folder per project, never outside it.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use trainyard_exec::objects::{ObjectDir, Objects, S3Config};
 
 /// Folder below the storage root holding uploads being unpacked (never a project id: those
 /// are letters, digits, `-` and `_`).
 const STAGING: &str = ".staging";
 
-/// The storage root; project `p` owns `root/p`.
+/// The storage root; project `p` owns `root/p`. With `[storage] backend = "s3"`, paths name
+/// folders of an object store instead ([`Storage::locate`]).
 #[derive(Clone, Debug)]
 pub struct Storage {
     root: PathBuf,
     /// Snapshots hold it shared, tree replacements exclusively: a snapshot sees the old or
     /// the new tree, never a mix.
     swap: Arc<RwLock<()>>,
+    objects: Option<Arc<ObjectStorage>>,
+}
+
+/// The object store behind paths, and who may reach which bucket.
+#[derive(Debug)]
+pub struct ObjectStorage {
+    /// The client.
+    pub client: Objects,
+    /// How the client (and each shim) reaches the store.
+    pub s3: S3Config,
+    /// The buckets each project may name.
+    pub buckets: HashMap<String, Vec<String>>,
+    /// This host's cache of fetched data folders.
+    pub cache: PathBuf,
+    /// Most bytes the cache may hold.
+    pub cache_max_bytes: u64,
+    /// How often a running job's outputs are uploaded.
+    pub upload_interval: std::time::Duration,
+}
+
+/// Where a path's files are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A folder (or file) of the local storage.
+    Local(PathBuf),
+    /// A folder of the object store.
+    Object(ObjectDir),
 }
 
 /// Why a path was refused.
@@ -24,6 +54,12 @@ pub enum PathError {
     /// `..`, NUL, or a symlink leading out of the project's folder.
     #[error("{0} leaves the storage root")]
     Escapes(String),
+    /// A bucket the project's configuration does not grant (`[[projects]] buckets`).
+    #[error("{0}: the bucket {1} is not one this project may use (its buckets in the server configuration)")]
+    BucketNotGranted(String, String),
+    /// A path that only names local folders, with an object store behind paths.
+    #[error("{0}: this server keeps paths in an object store ([storage] backend = \"s3\"), not in local folders")]
+    NotLocal(String),
     /// A symlink to a folder outside the code folder (snapshots never follow folder links).
     #[error("{0} is a symlink to a folder outside the code folder; a snapshot copies the code folder itself (copy that folder in, or pass it as data_url)")]
     FolderLinkOut(String),
@@ -51,7 +87,58 @@ impl Storage {
         Ok(Self {
             root,
             swap: Arc::new(RwLock::new(())),
+            objects: None,
         })
+    }
+
+    /// Puts paths in the object store `objects` instead of local folders.
+    pub fn with_objects(mut self, objects: ObjectStorage) -> Self {
+        self.objects = Some(Arc::new(objects));
+        self
+    }
+
+    /// The object store behind paths, if paths are there.
+    pub fn objects(&self) -> Option<&Arc<ObjectStorage>> {
+        self.objects.as_ref()
+    }
+
+    /// Where `url` of `project` is: a local folder ([`Storage::resolve`]), or a folder of a
+    /// bucket the project may use (`/bucket/key` is `s3://bucket/key`; `..` is refused).
+    pub fn locate(&self, project: &str, url: &str) -> Result<Location, PathError> {
+        let Some(objects) = &self.objects else {
+            return self.resolve(project, url).map(Location::Local);
+        };
+        let rel = strip_scheme(url);
+        if rel.contains('\0') || rel.contains('\\') || rel.contains("://") {
+            return Err(PathError::Malformed(url.to_owned()));
+        }
+        let mut parts = Vec::new();
+        for comp in Path::new(rel).components() {
+            match comp {
+                Component::Normal(p) => parts.push(
+                    p.to_str()
+                        .ok_or_else(|| PathError::Malformed(url.to_owned()))?,
+                ),
+                Component::RootDir | Component::CurDir => {}
+                Component::ParentDir | Component::Prefix(_) => {
+                    return Err(PathError::Escapes(url.to_owned()))
+                }
+            }
+        }
+        let Some((bucket, key)) = parts.split_first() else {
+            return Err(PathError::Malformed(url.to_owned()));
+        };
+        let granted = objects
+            .buckets
+            .get(project)
+            .is_some_and(|b| b.iter().any(|g| g == bucket));
+        if !granted {
+            return Err(PathError::BucketNotGranted(
+                url.to_owned(),
+                (*bucket).to_owned(),
+            ));
+        }
+        Ok(Location::Object(ObjectDir::new(bucket, &key.join("/"))))
     }
 
     /// A fresh, empty folder for one upload, on the same file system as every project folder
@@ -130,13 +217,10 @@ impl Storage {
     /// Resolves `url` for `project`. Lexical `..` is refused outright; the deepest existing
     /// ancestor is canonicalized so a symlink pointing out is refused too.
     pub fn resolve(&self, project: &str, url: &str) -> Result<PathBuf, PathError> {
-        let text = url.trim();
-        let rel = text
-            .strip_prefix("obs://")
-            .or_else(|| text.strip_prefix("s3://"))
-            .or_else(|| text.strip_prefix("OBS://"))
-            .or_else(|| text.strip_prefix("S3://"))
-            .unwrap_or(text);
+        if self.objects.is_some() {
+            return Err(PathError::NotLocal(url.to_owned()));
+        }
+        let rel = strip_scheme(url);
         if rel.contains('\0') || rel.contains('\\') {
             return Err(PathError::Malformed(url.to_owned()));
         }
@@ -195,6 +279,15 @@ impl Storage {
         copy.dir(src, dest, Path::new(""))?;
         Ok(copy.copied)
     }
+}
+
+/// `url` without its `obs://` or `s3://` scheme.
+fn strip_scheme(url: &str) -> &str {
+    let text = url.trim();
+    ["obs://", "s3://", "OBS://", "S3://"]
+        .iter()
+        .find_map(|s| text.strip_prefix(s))
+        .unwrap_or(text)
 }
 
 /// One snapshot copy in progress.

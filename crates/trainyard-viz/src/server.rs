@@ -120,6 +120,7 @@ pub fn run_spec(
         }],
         grace_seconds,
         sample_interval_ms: None,
+        objects: None,
     }
 }
 

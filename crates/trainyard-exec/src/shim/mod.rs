@@ -6,6 +6,7 @@
 mod metrics;
 mod signals;
 mod supervise;
+mod transfer;
 mod worker;
 
 pub(crate) use worker::open_log;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use crate::{proc, run_dir, RunExit, RunOutcome, RunSpec, ShimRecord, WorkerRecord};
 use signals::Signals;
 use supervise::Supervisor;
+use transfer::Transfers;
 
 /// Exit code of a shim that found the run already claimed by another shim: it started
 /// nothing and wrote nothing.
@@ -112,11 +114,39 @@ fn supervise_run(run_dir: &Path) -> Option<RunExit> {
         Ok(None) => return failed("shim: spec.json is missing".into()),
         Err(e) => return failed(format!("shim: cannot read spec.json: {e}")),
     };
+    let mut transfers = match &spec.objects {
+        Some(sync) => {
+            let logs = spec.workers.iter().map(|w| w.log_file.clone()).collect();
+            match Transfers::fetch(sync, logs) {
+                Ok(mut t) => {
+                    t.start_uploads(
+                        sync.outputs.clone(),
+                        Duration::from_millis(sync.interval_ms.max(100)),
+                    );
+                    Some(t)
+                }
+                Err(message) => return failed(message),
+            }
+        }
+        None => None,
+    };
+    let mut exit = start_and_supervise(run_dir, &spec, signals);
+    let failures = transfers.take().map(Transfers::finish).unwrap_or_default();
+    if !failures.is_empty() && exit.outcome == RunOutcome::Succeeded {
+        exit.outcome = RunOutcome::UploadFailed {
+            message: failures.join("; "),
+        };
+    }
+    Some(exit)
+}
+
+/// Starts the workers of `spec` one by one and supervises them until all have ended.
+fn start_and_supervise(run_dir: &Path, spec: &RunSpec, signals: Signals) -> RunExit {
     let grace = Duration::from_secs(spec.grace_seconds);
 
     let mut workers = Vec::with_capacity(spec.workers.len());
     for index in 0..spec.workers.len() {
-        match worker::start(&spec, index) {
+        match worker::start(spec, index) {
             Ok(w) => {
                 tracing::info!(proc.pid = w.pid, worker = index, "worker started");
                 workers.push(w);
@@ -127,18 +157,15 @@ fn supervise_run(run_dir: &Path) -> Option<RunExit> {
                     // An unrecorded worker could not be found and killed if we died: stop here.
                     let message =
                         format!("shim: cannot record worker {index} in workers.json: {e}");
-                    return Some(
-                        Supervisor::new(run_dir.to_owned(), grace, workers, signals).abort(message),
-                    );
+                    return Supervisor::new(run_dir.to_owned(), grace, workers, signals)
+                        .abort(message);
                 }
             }
             Err(e) => {
-                return Some(
-                    Supervisor::new(run_dir.to_owned(), grace, workers, signals)
-                        .abort(e.to_string()),
-                )
+                return Supervisor::new(run_dir.to_owned(), grace, workers, signals)
+                    .abort(e.to_string())
             }
         }
     }
-    Some(Supervisor::new(run_dir.to_owned(), grace, workers, signals).run())
+    Supervisor::new(run_dir.to_owned(), grace, workers, signals).run()
 }

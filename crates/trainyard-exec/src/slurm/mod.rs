@@ -53,10 +53,9 @@ pub fn collect_exit(run_dir: &Path, tasks: usize) -> Option<RunExit> {
                 };
             }
             (RunOutcome::Succeeded, RunOutcome::Stopped) => outcome = RunOutcome::Stopped,
-            (RunOutcome::Succeeded, RunOutcome::SpawnFailed { message }) => {
-                outcome = RunOutcome::SpawnFailed {
-                    message: message.clone(),
-                };
+            (RunOutcome::Succeeded, failed @ RunOutcome::SpawnFailed { .. })
+            | (RunOutcome::Succeeded, failed @ RunOutcome::UploadFailed { .. }) => {
+                outcome = failed.clone();
             }
             _ => {}
         }

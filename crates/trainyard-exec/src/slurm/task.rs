@@ -88,6 +88,8 @@ pub fn run_slurm_task(run_dir: &Path) -> i32 {
         workers: vec![worker],
         grace_seconds: spec.grace_seconds,
         sample_interval_ms: spec.sample_interval_ms,
+        // Each task fetches and uploads on its own node.
+        objects: spec.objects.clone(),
     };
     if let Err(e) = files::write_json_atomic(&files::file(&dir, files::SPEC), &task_spec) {
         eprintln!("slurm-task: cannot write the task spec: {e}");

@@ -40,6 +40,7 @@ pub fn spec(dir: &Path, workers: Vec<WorkerSpec>, grace_seconds: u64) -> RunSpec
         workers,
         grace_seconds,
         sample_interval_ms: None,
+        objects: None,
     }
 }
 

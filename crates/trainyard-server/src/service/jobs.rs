@@ -4,10 +4,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::service::launch::code_dir;
 use crate::service::lifecycle::{self, cleanup_if_deleted};
 use crate::service::query::Params;
+use crate::service::validate::boot_relative;
 use crate::service::validate::{check_request_fields, Purpose, Request};
 use crate::service::view::{job_summary, version_info};
 use crate::service::Service;
-use crate::storage::PathError;
+use crate::storage::{Location, PathError};
 use crate::util::{now_ms, resource_id, valid_name};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,6 +17,7 @@ use trainyard_api::training::{
     Notification, VersionInfo, VersionListResponse,
 };
 use trainyard_api::JobStatus;
+use trainyard_exec::objects::ObjectDir;
 use trainyard_store::{Job, JobFilter, JobSort, NewJob, NewVersion, Version};
 
 const DEFAULT_QUOTAS: i64 = 100;
@@ -63,9 +65,16 @@ impl Service {
             std::fs::write(code.join(b.boot_file), b.source).map_err(ApiError::internal)?;
             return Ok(staging);
         }
-        match &cfg.app_url {
-            Some(app) => {
-                let src = self.checker(project).resolve("app_url", app)?;
+        let app = match &cfg.app_url {
+            Some(app) => Some((app, self.checker(project).locate("app_url", app)?)),
+            None => None,
+        };
+        if let Some((app, Location::Object(dir))) = &app {
+            self.fetch_code(app, dir, cfg, &staging).await?;
+            return Ok(staging);
+        }
+        match app {
+            Some((_, Location::Local(src))) => {
                 let storage = self.storage.clone();
                 let project = project.to_owned();
                 let dest = code.clone();
@@ -88,6 +97,48 @@ impl Service {
             _ => std::fs::create_dir_all(&code).map_err(ApiError::internal)?,
         }
         Ok(staging)
+    }
+
+    /// The code of a bucket's `app_url`, fetched into `staging`'s code folder; its boot file
+    /// must be among what was fetched.
+    async fn fetch_code(
+        &self,
+        app: &str,
+        dir: &ObjectDir,
+        cfg: &JobConfig,
+        staging: &Path,
+    ) -> ApiResult<()> {
+        let objects = self.storage.objects().ok_or_else(|| {
+            ApiError::internal("a bucket path without an object store behind paths")
+        })?;
+        let code = code_dir(staging);
+        let fail = |e: ApiError| {
+            let _ = std::fs::remove_dir_all(staging);
+            e
+        };
+        let fetched = objects
+            .client
+            .download(dir, &code, self.max_upload_bytes)
+            .await
+            .map_err(|e| fail(ApiError::InvalidArgument(format!("app_url: {e}"))))?;
+        let boot = cfg
+            .boot_file_url
+            .as_deref()
+            .and_then(|b| boot_relative(app, b));
+        let missing = match &boot {
+            Some(rel) => !code.join(rel).is_file(),
+            // A custom image may run without code; an empty folder is then fine.
+            None => cfg.user_image_url.is_none() && fetched == 0,
+        };
+        if missing {
+            return Err(fail(ApiError::InvalidArgument(format!(
+                "boot_file_url: {} is not an object below app_url {}",
+                cfg.boot_file_url.as_deref().unwrap_or_default(),
+                dir.url()
+            ))));
+        }
+        std::fs::create_dir_all(&code).map_err(|e| fail(ApiError::internal(e)))?;
+        Ok(())
     }
 
     fn run_dir_template(&self) -> String {

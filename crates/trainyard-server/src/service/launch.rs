@@ -3,9 +3,13 @@
 use crate::catalog::Catalog;
 use crate::service::run_error::{RunError, RunResult};
 use crate::service::validate::{boot_relative, data_dir, Checker, Purpose};
+use crate::storage::Location;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use trainyard_exec::{ContainerSpec, Mount, RunSpec, WorkerSpec};
+use trainyard_exec::objects::ObjectDir;
+use trainyard_exec::{
+    ContainerSpec, Mount, ObjectInput, ObjectOutput, ObjectSync, RunSpec, WorkerSpec,
+};
 use trainyard_store::Version;
 
 /// Folder of a run's snapshot of its code.
@@ -85,18 +89,39 @@ pub fn run_spec(
     let run_dir = PathBuf::from(&v.run_dir);
     let code = code_dir(&run_dir);
     let image = image_of(catalog, v);
-    let data = data_dir(checker, cfg).map_err(|e| RunError::Path(e.to_string()))?;
+    let mut transfers = Transfers::default();
+    let data = match data_dir(checker, cfg).map_err(|e| RunError::Path(e.to_string()))? {
+        None => None,
+        Some(Location::Local(dir)) => Some(dir),
+        // Fetched by the shim into this host's cache; the workers see it through a link.
+        Some(Location::Object(from)) => Some(transfers.input(checker, from, run_dir.join("data"))),
+    };
     let train = match &cfg.train_url {
         Some(url) => {
-            let dir = checker
-                .resolve("train_url", url)
-                .map_err(|e| RunError::Path(e.to_string()))?;
+            let dir = match checker
+                .locate("train_url", url)
+                .map_err(|e| RunError::Path(e.to_string()))?
+            {
+                Location::Local(dir) => dir,
+                // Written here, uploaded by the shim while the run goes on and at its end.
+                Location::Object(to) => transfers.output(run_dir.join("train"), to).from.clone(),
+            };
             std::fs::create_dir_all(&dir).map_err(|source| RunError::TrainUrl {
                 url: url.clone(),
                 source,
             })?;
             Some(dir)
         }
+        None => None,
+    };
+    // Logs go to a bucket's log_url from the shim (a local one is copied at the end); after
+    // the train_url, so that they carry an upload failure of it.
+    let log_url = match &cfg.log_url {
+        Some(url) => Some(
+            checker
+                .locate("log_url", url)
+                .map_err(|e| RunError::Path(e.to_string()))?,
+        ),
         None => None,
     };
     // Arguments name the folders as the workers see them: host paths, or container paths.
@@ -146,10 +171,14 @@ pub fn run_spec(
             if let Some(t) = &train {
                 mounts.push(mount(t, in_container::TRAIN, false));
             }
-            if let Some(url) = &cfg.log_url {
-                let dir = checker
-                    .resolve("log_url", url)
-                    .map_err(|e| RunError::Path(e.to_string()))?;
+            if let Some(location) = &log_url {
+                let dir = match location {
+                    Location::Local(dir) => dir.clone(),
+                    Location::Object(to) => transfers
+                        .output(run_dir.join("log_url"), to.clone())
+                        .from
+                        .clone(),
+                };
                 std::fs::create_dir_all(&dir).map_err(RunError::RunDir)?;
                 mounts.push(mount(&dir, in_container::LOG, false));
             }
@@ -219,6 +248,9 @@ pub fn run_spec(
         None => base_environment(),
     };
     let logs = logs_dir(&run_dir);
+    if let Some(Location::Object(to)) = log_url {
+        transfers.output(logs.clone(), to).exclude = vec![".idx".to_owned()];
+    }
     let worker_specs = (0..workers)
         .map(|i| {
             let mut env = base_env.clone();
@@ -270,7 +302,49 @@ pub fn run_spec(
         grace_seconds,
         // Set by `RunContext::prepare_run` from `[metrics]`.
         sample_interval_ms: None,
+        objects: transfers.into_sync(checker),
     })
+}
+
+/// The object-store folders a run reads and writes, gathered while its spec is built.
+#[derive(Default)]
+struct Transfers {
+    inputs: Vec<ObjectInput>,
+    outputs: Vec<ObjectOutput>,
+}
+
+impl Transfers {
+    /// Adds an input fetched to `link`; returns `link`.
+    fn input(&mut self, checker: &Checker<'_>, from: ObjectDir, link: PathBuf) -> PathBuf {
+        let store = checker.storage.objects();
+        self.inputs.push(ObjectInput {
+            from,
+            link: link.clone(),
+            cache: store.map(|s| s.cache.clone()).unwrap_or_default(),
+            limit: store.map_or(0, |s| s.cache_max_bytes),
+        });
+        link
+    }
+
+    /// Adds an output uploaded from `from`.
+    fn output(&mut self, from: PathBuf, to: ObjectDir) -> &mut ObjectOutput {
+        self.outputs.push(ObjectOutput {
+            from,
+            to,
+            exclude: Vec::new(),
+        });
+        self.outputs.last_mut().expect("just pushed")
+    }
+
+    fn into_sync(self, checker: &Checker<'_>) -> Option<ObjectSync> {
+        let store = checker.storage.objects()?;
+        (!self.inputs.is_empty() || !self.outputs.is_empty()).then(|| ObjectSync {
+            s3: store.s3.clone(),
+            inputs: self.inputs,
+            outputs: self.outputs,
+            interval_ms: u64::try_from(store.upload_interval.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
 }
 
 /// A host job: the engine's interpreter (or a built-in algorithm's) runs the boot file.

@@ -334,7 +334,9 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
                 };
                 (JobStatus::FAILED, Some(format!("worker {worker} {what}")))
             }
-            Some(RunOutcome::SpawnFailed { message }) => (JobStatus::FAILED, Some(message.clone())),
+            Some(RunOutcome::SpawnFailed { message } | RunOutcome::UploadFailed { message }) => {
+                (JobStatus::FAILED, Some(message.clone()))
+            }
             Some(RunOutcome::Stopped) => (JobStatus::KILLED, None),
             None => {
                 append_log(
@@ -398,6 +400,10 @@ pub(crate) async fn append_log(ctx: &RunContext, v: &Version, line: &str) {
 
 async fn copy_logs(ctx: &Arc<RunContext>, v: &Version) {
     let Some(url) = &v.config.log_url else { return };
+    // A bucket's log_url got the logs from the shim (see `launch::run_spec`).
+    if ctx.storage.objects().is_some() {
+        return;
+    }
     let Ok(dest) = ctx.storage.resolve(&v.project_id, url) else {
         return;
     };

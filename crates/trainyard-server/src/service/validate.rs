@@ -5,7 +5,7 @@ use crate::catalog::Catalog;
 use crate::config::ContainerRuntime;
 use crate::error::{ApiError, ApiResult};
 use crate::service::capacity::{demand, Resources};
-use crate::storage::{PathError, Storage};
+use crate::storage::{Location, PathError, Storage};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use trainyard_api::training::{DataSource, HostPathVolume, JobConfig, Volume};
@@ -106,15 +106,22 @@ pub fn boot_relative(app_url: &str, boot_url: &str) -> Option<PathBuf> {
 }
 
 impl Checker<'_> {
-    /// Resolves a storage path of `field`.
+    /// Resolves a storage path of `field` to a local folder (local storage only).
     pub fn resolve(&self, field: &str, url: &str) -> ApiResult<PathBuf> {
         self.storage
             .resolve(self.project, url)
             .map_err(|e| path_error(field, e))
     }
 
+    /// Where a storage path of `field` is: a local folder or a folder of a granted bucket.
+    pub fn locate(&self, field: &str, url: &str) -> ApiResult<Location> {
+        self.storage
+            .locate(self.project, url)
+            .map_err(|e| path_error(field, e))
+    }
+
     /// Where a dataset version lives: `datasets/<dataset_id>/<version_id>/` in the project.
-    pub fn dataset_dir(&self, dataset_id: &str, version: &str) -> ApiResult<PathBuf> {
+    pub fn dataset_dir(&self, dataset_id: &str, version: &str) -> ApiResult<Location> {
         for (field, part) in [("dataset_id", dataset_id), ("dataset_version_id", version)] {
             if part.contains('/') || part.contains("..") || part.contains('\0') {
                 return Err(ApiError::InvalidArgument(format!(
@@ -122,7 +129,7 @@ impl Checker<'_> {
                 )));
             }
         }
-        self.resolve("dataset_id", &format!("/datasets/{dataset_id}/{version}/"))
+        self.locate("dataset_id", &format!("/datasets/{dataset_id}/{version}/"))
     }
 
     /// Validates and normalizes `cfg`.
@@ -140,7 +147,7 @@ impl Checker<'_> {
         self.check_compute(&mut cfg, purpose, workers)?;
         for (field, value) in [("train_url", &cfg.train_url), ("log_url", &cfg.log_url)] {
             if let Some(url) = value {
-                self.resolve(field, url)?;
+                self.locate(field, url)?;
             }
         }
         if let Some(params) = &cfg.parameter {
@@ -331,11 +338,14 @@ impl Checker<'_> {
             if purpose == Purpose::Run {
                 self.check_container_runtime()?;
                 // The code folder is optional; when named, it is mounted, so it must exist.
+                // (A folder of a bucket is checked when it is fetched.)
                 if let Some(app) = &cfg.app_url {
-                    if !self.resolve("app_url", app)?.is_dir() {
-                        return Err(ApiError::InvalidArgument(format!(
-                            "app_url: {app} does not exist"
-                        )));
+                    if let Location::Local(dir) = self.locate("app_url", app)? {
+                        if !dir.is_dir() {
+                            return Err(ApiError::InvalidArgument(format!(
+                                "app_url: {app} does not exist"
+                            )));
+                        }
                     }
                 }
             }
@@ -355,14 +365,17 @@ impl Checker<'_> {
                 return Err(ApiError::InvalidCombination("app_url", "boot_file_url"))
             }
             (Some(app), Some(boot)) => {
-                let app_dir = self.resolve("app_url", app)?;
-                let boot_path = self.resolve("boot_file_url", boot)?;
+                let app_dir = self.locate("app_url", app)?;
+                let boot_path = self.locate("boot_file_url", boot)?;
                 let rel = boot_relative(app, boot).ok_or_else(|| {
                     ApiError::InvalidArgument(format!(
                         "boot_file_url {boot} must be a file inside app_url {app}"
                     ))
                 })?;
-                if purpose == Purpose::Run {
+                // Local folders are checked now; a bucket's when the code is fetched.
+                if let (Purpose::Run, Location::Local(app_dir), Location::Local(boot_path)) =
+                    (purpose, app_dir, boot_path)
+                {
                     if !app_dir.is_dir() {
                         return Err(ApiError::InvalidArgument(format!(
                             "app_url: {app} does not exist"
@@ -421,7 +434,7 @@ impl Checker<'_> {
             )));
         }
         if let Some(url) = &cfg.data_url {
-            self.resolve("data_url", url)?;
+            self.locate("data_url", url)?;
         }
         if dataset {
             match (&cfg.dataset_id, &cfg.dataset_version_id) {
@@ -458,7 +471,7 @@ impl Checker<'_> {
                     .data_url
                     .as_ref()
                     .ok_or_else(|| ApiError::required("data_source.data_url"))?;
-                self.resolve("data_source.data_url", url)?;
+                self.locate("data_source.data_url", url)?;
             }
             "dataset" => {
                 if item.data_url.is_some() {
@@ -530,17 +543,17 @@ impl Checker<'_> {
     }
 }
 
-/// The directory a version reads its data from, if any.
-pub fn data_dir(checker: &Checker<'_>, cfg: &JobConfig) -> ApiResult<Option<PathBuf>> {
+/// Where a version reads its data from, if anywhere.
+pub fn data_dir(checker: &Checker<'_>, cfg: &JobConfig) -> ApiResult<Option<Location>> {
     if let Some(url) = &cfg.data_url {
-        return checker.resolve("data_url", url).map(Some);
+        return checker.locate("data_url", url).map(Some);
     }
     if let (Some(id), Some(v)) = (&cfg.dataset_id, &cfg.dataset_version_id) {
         return checker.dataset_dir(id, v).map(Some);
     }
     if let Some(first) = cfg.data_source.as_ref().and_then(|d| d.first()) {
         if let Some(url) = &first.data_url {
-            return checker.resolve("data_source.data_url", url).map(Some);
+            return checker.locate("data_source.data_url", url).map(Some);
         }
         if let (Some(id), Some(v)) = (&first.dataset_id, &first.dataset_version) {
             return checker.dataset_dir(id, v).map(Some);

@@ -366,6 +366,7 @@ fn died(run_dir: &Path, exit: Option<&RunExit>) -> String {
             signal: Some(s), ..
         }) => format!("was killed by signal {s}"),
         Some(RunOutcome::SpawnFailed { message }) => format!("could not be started: {message}"),
+        Some(RunOutcome::UploadFailed { message }) => message.clone(),
         Some(_) => "exited".to_owned(),
         None => "vanished".to_owned(),
     };

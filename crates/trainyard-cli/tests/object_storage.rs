@@ -1,0 +1,443 @@
+//! `[storage] backend = "s3"`: every path of a job names a folder of a bucket in a real S3
+//! server (`s3s-fs` from crates.io, which keeps each bucket as a folder of files: the tests
+//! put objects in and read them back there, beside the store, not through trainyard).
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ACCESS_KEY: &str = "trainyard-test";
+const SECRET_KEY: &str = "trainyard-test-secret";
+
+/// A real S3 server on loopback, over the folder `root` (one folder per bucket).
+struct S3Server {
+    root: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl S3Server {
+    /// Starts one with `buckets` (created as folders before it starts).
+    fn start(buckets: &[&str]) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        for b in buckets {
+            std::fs::create_dir_all(root.path().join(b)).unwrap();
+        }
+        let mut s = Self {
+            root,
+            port: free_port(),
+            child: None,
+        };
+        s.restart();
+        s
+    }
+
+    fn program() -> PathBuf {
+        if let Some(p) = std::env::var_os("TRAINYARD_S3S_FS") {
+            return p.into();
+        }
+        let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+        let installed = home.join(".cargo/bin/s3s-fs");
+        assert!(
+            installed.exists(),
+            "s3s-fs is not installed: `bash scripts/install-s3s-fs.sh` (run by .ci/run) installs it"
+        );
+        installed
+    }
+
+    /// (Re)starts the server on the same port and folder.
+    fn restart(&mut self) {
+        let child = Command::new(Self::program())
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(self.root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s3s-fs");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "s3s-fs did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server (SIGKILL): requests fail until [`Self::restart`].
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// `[storage]` for this server.
+    fn storage_config(&self, extra: &str) -> String {
+        format!(
+            "[storage]\nbackend = \"s3\"\nendpoint = \"http://127.0.0.1:{}\"\nregion = \"us-east-1\"\n\
+             access_key = \"{ACCESS_KEY}\"\nsecret_key = \"{SECRET_KEY}\"\npath_style = true\n{extra}\n",
+            self.port
+        )
+    }
+
+    /// Puts an object (a file in the bucket's folder).
+    fn put(&self, key: &str, body: &[u8]) {
+        let path = self.root.path().join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    }
+
+    /// The object `key`, if it exists.
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.root.path().join(key)).ok()
+    }
+
+    /// Every object below `prefix` (relative keys).
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        let top = self.root.path().join(prefix);
+        let mut out = Vec::new();
+        let mut todo = vec![top.clone()];
+        while let Some(dir) = todo.pop() {
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    todo.push(e.path());
+                } else {
+                    out.push(e.path().strip_prefix(&top).unwrap().display().to_string());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A trainyard server whose project may use `buckets` of `s3`.
+async fn server(s3: &S3Server, buckets: &[&str], storage_extra: &str) -> TestServer {
+    TestServer::start_with_project(
+        &format!("buckets = {buckets:?}"),
+        &s3.storage_config(storage_extra),
+    )
+    .await
+}
+
+/// The TJ-01 sample (the ZH version of sample 1: dataset input, no built-in algorithm, no
+/// pool), verbatim: its paths name the buckets `usr` and `datasets`.
+fn tj01_sample() -> Value {
+    json!({
+        "job_name": "TestModelArtsJob",
+        "job_desc": "This is a ModelArts job",
+        "workspace_id": "af261af2218841ec960b01ab3cf1a5fa",
+        "config": {
+            "worker_server_num": 1,
+            "app_url": "/usr/app/",
+            "boot_file_url": "/usr/app/boot.py",
+            "parameter": [
+                {"label": "learning_rate", "value": "0.01"},
+                {"label": "batch_size", "value": "32"}
+            ],
+            "dataset_id": "38277e62-9e59-48f4-8d89-c8cf41622c24",
+            "dataset_version_id": "2ff0d6ba-c480-45ae-be41-09a8369bfc90",
+            "spec_id": 1,
+            "engine_id": 1,
+            "train_url": "/usr/train/",
+            "log_url": "/usr/log/"
+        }
+    })
+}
+
+const DATASET: &str =
+    "datasets/38277e62-9e59-48f4-8d89-c8cf41622c24/2ff0d6ba-c480-45ae-be41-09a8369bfc90";
+
+/// The boot file: reads its data, writes a checkpoint large enough for a multipart upload
+/// (20 MiB) and a small result to its train_url.
+const TRAIN: &str = "import os, sys\n\
+    args = dict(a[2:].split('=', 1) for a in sys.argv[1:])\n\
+    print('data=' + ','.join(sorted(os.listdir(args['data_url']))), flush=True)\n\
+    print('lr=' + args['learning_rate'], flush=True)\n\
+    os.makedirs(os.path.join(args['train_url'], 'ckpt'), exist_ok=True)\n\
+    open(os.path.join(args['train_url'], 'ckpt', 'model.bin'), 'wb').write(b'w' * (20 << 20))\n\
+    open(os.path.join(args['train_url'], 'done.txt'), 'w').write('trained')\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tj01_sample_with_every_path_in_a_bucket_runs_and_uploads() {
+    let s3 = S3Server::start(&["usr", "datasets"]);
+    s3.put("usr/app/boot.py", TRAIN.as_bytes());
+    s3.put(&format!("{DATASET}/mnist.csv"), b"1,2,3\n");
+    let srv = server(&s3, &["usr", "datasets"], "upload_interval_seconds = 0.5").await;
+    let r = srv.api.post("/training-jobs", tj01_sample()).await;
+    let b = r.assert_ok();
+    let (job, ver) = (
+        b["job_id"].as_i64().unwrap(),
+        b["version_id"].as_i64().unwrap(),
+    );
+    let (end, log) = srv
+        .api
+        .run_to_end(job, ver, "TestModelArtsJob.0", Duration::from_secs(60))
+        .await;
+    assert_eq!(end, JobStatus::COMPLETED, "{log}");
+    assert!(log.contains("data=mnist.csv\nlr=0.01\n"), "{log}");
+    // The outputs are objects of train_url, the checkpoint uploaded in parts; the logs are in
+    // log_url (without the server's index files).
+    assert_eq!(
+        s3.get("usr/train/done.txt").as_deref(),
+        Some(&b"trained"[..])
+    );
+    let model = s3.get("usr/train/ckpt/model.bin").expect("the checkpoint");
+    assert!(model.len() == 20 << 20 && model.iter().all(|b| *b == b'w'));
+    assert_eq!(s3.keys("usr/log"), ["TestModelArtsJob.0"]);
+    let uploaded = String::from_utf8(s3.get("usr/log/TestModelArtsJob.0").unwrap()).unwrap();
+    assert!(uploaded.contains("data=mnist.csv"), "{uploaded}");
+    // The version shows the paths as given.
+    let d = srv
+        .api
+        .get(&format!("/training-jobs/{job}/versions/{ver}"))
+        .await;
+    assert_eq!(d.assert_ok()["train_url"], "/usr/train/");
+
+    // A second version over the same objects reuses the cached data folder; a changed object
+    // makes a new one.
+    let cache = srv.dir.path().join("data/cache");
+    let entries = |cache: &Path| {
+        std::fs::read_dir(cache)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir() && !e.file_name().to_string_lossy().starts_with('.'))
+            .count()
+    };
+    assert_eq!(entries(&cache), 1);
+    let mut again = tj01_sample()["config"].clone();
+    again["pre_version_id"] = json!(ver);
+    let v2 = srv
+        .api
+        .post(
+            &format!("/training-jobs/{job}/versions"),
+            json!({"config": again.clone()}),
+        )
+        .await
+        .assert_ok()["version_id"]
+        .as_i64()
+        .unwrap();
+    let (end, log) = srv
+        .api
+        .run_to_end(job, v2, "TestModelArtsJob.0", Duration::from_secs(60))
+        .await;
+    assert_eq!(end, JobStatus::COMPLETED, "{log}");
+    assert_eq!(entries(&cache), 1, "the unchanged data was fetched again");
+    s3.put(&format!("{DATASET}/mnist.csv"), b"4,5,6,7\n");
+    let v3 = srv
+        .api
+        .post(
+            &format!("/training-jobs/{job}/versions"),
+            json!({"config": again}),
+        )
+        .await
+        .assert_ok()["version_id"]
+        .as_i64()
+        .unwrap();
+    let (end, log) = srv
+        .api
+        .run_to_end(job, v3, "TestModelArtsJob.0", Duration::from_secs(60))
+        .await;
+    assert_eq!(end, JobStatus::COMPLETED, "{log}");
+    assert_eq!(entries(&cache), 2, "a changed object must be fetched anew");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_version_keeps_what_it_wrote_before_the_stop() {
+    let s3 = S3Server::start(&["team-a"]);
+    let train = "import os, sys, time\n\
+        args = dict(a[2:].split('=', 1) for a in sys.argv[1:])\n\
+        open(os.path.join(args['train_url'], 'ckpt-1.bin'), 'wb').write(b'epoch 1')\n\
+        print('ckpt-1 saved', flush=True)\n\
+        time.sleep(120)\n";
+    s3.put("team-a/code/boot.py", train.as_bytes());
+    s3.put("team-a/data/x", b"x");
+    let srv = server(&s3, &["team-a"], "upload_interval_seconds = 0.5").await;
+    let config = json!({
+        "worker_server_num": 1, "app_url": "/team-a/code/", "boot_file_url": "/team-a/code/boot.py",
+        "data_url": "/team-a/data/", "train_url": "/team-a/out/", "spec_id": 1, "engine_id": 1,
+    });
+    let b = srv
+        .api
+        .post(
+            "/training-jobs",
+            json!({"job_name": "long", "config": config}),
+        )
+        .await;
+    let b = b.assert_ok();
+    let (job, ver) = (
+        b["job_id"].as_i64().unwrap(),
+        b["version_id"].as_i64().unwrap(),
+    );
+    srv.api.wait_log(job, ver, "long.0", "ckpt-1 saved").await;
+    srv.api
+        .post(
+            &format!("/training-jobs/{job}/versions/{ver}/stop"),
+            json!({"grace_period_seconds": 1}),
+        )
+        .await
+        .assert_ok();
+    let end = srv
+        .api
+        .wait_status(job, ver, JobStatus::TERMINAL, Duration::from_secs(30))
+        .await;
+    assert_eq!(end, JobStatus::KILLED);
+    assert_eq!(
+        s3.get("team-a/out/ckpt-1.bin").as_deref(),
+        Some(&b"epoch 1"[..])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buckets_the_project_is_not_granted_are_refused_like_path_traversal() {
+    let s3 = S3Server::start(&["team-a", "team-b"]);
+    s3.put("team-a/code/boot.py", b"print('ok')\n");
+    s3.put("team-b/code/boot.py", b"print('stolen')\n");
+    let srv = server(&s3, &["team-a"], "").await;
+    let job = |config: Value| json!({"job_name": "j", "config": config});
+    let base = json!({
+        "worker_server_num": 1, "app_url": "/team-a/code/", "boot_file_url": "/team-a/code/boot.py",
+        "data_url": "/team-a/data/", "train_url": "/team-a/out/", "spec_id": 1, "engine_id": 1,
+    });
+    let traversal = srv
+        .api
+        .post(
+            "/training-jobs",
+            job({
+                let mut c = base.clone();
+                c["train_url"] = json!("/team-a/../team-b/out/");
+                c
+            }),
+        )
+        .await;
+    traversal.assert_error(400, "ModelArts.0101");
+    for (field, value) in [
+        ("app_url", "/team-b/code/"),
+        ("train_url", "/team-b/out/"),
+        ("data_url", "s3://team-b/data/"),
+        ("log_url", "obs://team-b/log/"),
+    ] {
+        let mut c = base.clone();
+        c[field] = json!(value);
+        if field == "app_url" {
+            c["boot_file_url"] = json!("/team-b/code/boot.py");
+        }
+        let r = srv.api.post("/training-jobs", job(c)).await;
+        r.assert_error(400, "ModelArts.0101");
+        let message = r.body["error_message"].as_str().unwrap();
+        assert!(
+            message.contains("team-b") && message.contains("bucket"),
+            "{message}"
+        );
+    }
+    // The other project is granted no bucket at all.
+    srv.other
+        .post("/training-jobs", job(base.clone()))
+        .await
+        .assert_error(400, "ModelArts.0101");
+    // Nothing was written to the refused bucket.
+    assert_eq!(s3.keys("team-b"), ["code/boot.py"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_outlives_an_s3_outage_or_reports_the_failure() {
+    let mut s3 = S3Server::start(&["team-a"]);
+    // The output (64 MiB: eight parts) goes up only at the end (no pass while it runs).
+    let train = "import os, sys, time\n\
+        args = dict(a[2:].split('=', 1) for a in sys.argv[1:])\n\
+        open(os.path.join(args['train_url'], 'big.bin'), 'wb').write(b'z' * (64 << 20))\n\
+        print('written', flush=True)\n\
+        time.sleep(1)\n";
+    s3.put("team-a/code/boot.py", train.as_bytes());
+    s3.put("team-a/data/x", b"x");
+    let srv = server(
+        &s3,
+        &["team-a"],
+        "upload_interval_seconds = 3600\nretry_seconds = 60",
+    )
+    .await;
+    let config = |out: &str| {
+        json!({
+            "worker_server_num": 1, "app_url": "/team-a/code/", "boot_file_url": "/team-a/code/boot.py",
+            "data_url": "/team-a/data/", "train_url": out, "spec_id": 1, "engine_id": 1,
+            "log_url": format!("{out}logs/"),
+        })
+    };
+    let b = srv
+        .api
+        .post(
+            "/training-jobs",
+            json!({"job_name": "outage", "config": config("/team-a/out/")}),
+        )
+        .await;
+    let b = b.assert_ok();
+    let (job, ver) = (
+        b["job_id"].as_i64().unwrap(),
+        b["version_id"].as_i64().unwrap(),
+    );
+    srv.api.wait_log(job, ver, "outage.0", "written").await;
+    s3.kill();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        srv.api.status(job, ver).await,
+        JobStatus::RUNNING,
+        "the upload waits for the store"
+    );
+    s3.restart();
+    let (end, log) = srv
+        .api
+        .run_to_end(job, ver, "outage.0", Duration::from_secs(90))
+        .await;
+    assert_eq!(end, JobStatus::COMPLETED, "{log}");
+    let big = s3
+        .get("team-a/out/big.bin")
+        .expect("the output, once the store is back");
+    assert_eq!(big.len(), 64 << 20);
+    assert!(s3.get("team-a/out/logs/outage.0").is_some());
+
+    // A store that stays away: the version fails with the reason in its log, and no object
+    // stands at the output's key.
+    drop(srv);
+    let srv = server(
+        &s3,
+        &["team-a"],
+        "upload_interval_seconds = 3600\nretry_seconds = 3",
+    )
+    .await;
+    let b = srv
+        .api
+        .post(
+            "/training-jobs",
+            json!({"job_name": "lost", "config": config("/team-a/lost/")}),
+        )
+        .await;
+    let b = b.assert_ok();
+    let (job, ver) = (
+        b["job_id"].as_i64().unwrap(),
+        b["version_id"].as_i64().unwrap(),
+    );
+    srv.api.wait_log(job, ver, "lost.0", "written").await;
+    s3.kill();
+    let (end, log) = srv
+        .api
+        .run_to_end(job, ver, "lost.0", Duration::from_secs(60))
+        .await;
+    assert_eq!(end, JobStatus::FAILED, "{log}");
+    assert!(
+        log.contains("[trainyard] upload to s3://team-a/lost/ failed"),
+        "{log}"
+    );
+    s3.restart();
+    assert_eq!(s3.get("team-a/lost/big.bin"), None);
+}
