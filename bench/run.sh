@@ -5,7 +5,8 @@
 #   bash bench/run.sh --scenarios sampling   only those scenarios (full sizes), results in
 #                                target/bench-partial.md (bench/results.md is left as it is)
 # Builds trainyard in release mode, installs the peers it needs (pueue from crates.io into
-# .tools/, wrk from Debian, the Slurm dev cluster when this machine can run it).
+# .tools/, awscli from PyPI into .tools/aws, wrk from Debian, the Slurm dev cluster when this
+# machine can run it) and s3s-fs (the S3 server of the object-storage scenario).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 smoke=0
@@ -15,6 +16,7 @@ if ! command -v wrk >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
 fi
 
+bash scripts/install-s3s-fs.sh
 args=()
 if [[ $smoke == 1 ]]; then
   profile=debug
@@ -30,6 +32,11 @@ else
       cargo install -q pueue --locked --version 4.0.4 --root .tools
     fi
     args+=(--pueue-bin .tools/bin)
+    # awscli (PyPI): the object-storage scenario's peer.
+    if [[ ! -x .tools/aws/bin/aws ]]; then
+      python3 -m venv .tools/aws && .tools/aws/bin/pip install -q awscli
+    fi
+    args+=(--aws-bin .tools/aws/bin/aws)
     if [[ $(id -u) == 0 ]] && bash scripts/slurm-dev-cluster.sh start >/dev/null; then
       args+=(--slurm)
     fi

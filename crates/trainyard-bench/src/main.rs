@@ -1,6 +1,7 @@
 //! `trainyard-bench`: trainyard side by side with pueue and Slurm, measured in the same run.
 //! Run through `bench/run.sh` (which builds in release mode and installs the peers).
 
+mod objects;
 mod peers;
 mod sampling;
 mod scenarios;
@@ -32,13 +33,19 @@ struct Args {
     #[arg(long)]
     smoke: bool,
     /// Scenarios to run (comma-separated): start, throughput, stop, logs, api, memory,
-    /// sampling.
+    /// sampling, objects.
     #[arg(
         long,
-        default_value = "start,throughput,stop,logs,api,memory,sampling",
+        default_value = "start,throughput,stop,logs,api,memory,sampling,objects",
         value_delimiter = ','
     )]
     scenarios: Vec<String>,
+    /// The S3 server of the objects scenario (default ~/.cargo/bin/s3s-fs).
+    #[arg(long)]
+    s3s_fs: Option<PathBuf>,
+    /// awscli's `aws`, the objects scenario's peer; without it only trainyard is measured.
+    #[arg(long)]
+    aws_bin: Option<PathBuf>,
     /// Where to write the Markdown results (also printed).
     #[arg(long, default_value = "bench/results.md")]
     out: PathBuf,
@@ -60,6 +67,10 @@ struct Sizes {
     sampling_windows: usize,
     sampling_window: Duration,
     sampling_interval: f64,
+    /// Object storage: bytes moved each way, in how many files, how many times.
+    object_bytes: u64,
+    object_files: usize,
+    object_reps: usize,
 }
 
 impl Sizes {
@@ -80,6 +91,9 @@ impl Sizes {
                 sampling_windows: 2,
                 sampling_window: Duration::from_secs(2),
                 sampling_interval: 1.0,
+                object_bytes: 32 << 20,
+                object_files: 4,
+                object_reps: 1,
             }
         } else {
             Self {
@@ -98,6 +112,9 @@ impl Sizes {
                 sampling_windows: 5,
                 sampling_window: Duration::from_secs(30),
                 sampling_interval: 10.0,
+                object_bytes: 1 << 30,
+                object_files: 4,
+                object_reps: 3,
             }
         }
     }
@@ -356,6 +373,28 @@ async fn main() -> Result<()> {
         );
     }
 
+    // Scenario 8: moving a job's data and output to and from an S3 server.
+    let mut objects_note = String::new();
+    if want("objects") {
+        eprintln!("object storage...");
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let s3s_fs = args
+            .s3s_fs
+            .clone()
+            .unwrap_or_else(|| home.join(".cargo/bin/s3s-fs"));
+        objects_note = objects::measure(
+            &s3s_fs,
+            args.aws_bin.as_deref(),
+            &work.path().join("objects"),
+            sizes.object_bytes,
+            sizes.object_files,
+            sizes.object_reps,
+        )
+        .await?;
+    }
+
     let mut mem = String::from("| server state | trainyard RSS MB | peer |\n|---|---|---|\n");
     let pueue_idle = peers.pueue.as_ref().map(|p| rss_mb(p.daemon_pid));
     for (i, (state, mb)) in memory.iter().enumerate() {
@@ -368,6 +407,9 @@ async fn main() -> Result<()> {
     writeln!(report, "## Memory\n\n{mem}\n{shim_note}")?;
     if !sampling_note.is_empty() {
         writeln!(report, "{sampling_note}")?;
+    }
+    if !objects_note.is_empty() {
+        writeln!(report, "{objects_note}")?;
     }
     writeln!(
         report,

@@ -441,3 +441,225 @@ async fn an_upload_outlives_an_s3_outage_or_reports_the_failure() {
     s3.restart();
     assert_eq!(s3.get("team-a/lost/big.bin"), None);
 }
+
+/// On a Slurm pool each task's shim fetches the data and uploads the output on its node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slurm_tasks_fetch_and_upload_on_their_node() {
+    start_slurm_dev_cluster().await;
+    let s3 = S3Server::start(&["team-a"]);
+    let train = "import os, sys\n\
+        args = dict(a[2:].split('=', 1) for a in sys.argv[1:])\n\
+        rank = os.environ['RANK']\n\
+        seen = ','.join(sorted(os.listdir(args['data_url'])))\n\
+        open(os.path.join(args['train_url'], 'rank-' + rank + '.txt'), 'w').write(seen)\n";
+    s3.put("team-a/code/boot.py", train.as_bytes());
+    s3.put("team-a/data/shard.csv", b"1\n");
+    let pool = "[[pools]]\nid = \"cluster\"\nbackend = \"slurm\"\npartition = \"debug\"\npoll_interval_seconds = 0.2\n\n\
+        [[specs]]\nspec_id = 1\nspec_code = \"modelarts.vm.cpu.1u\"\ncore = 1\ncpu = 1\nmax_num = 2\n";
+    let srv = server(
+        &s3,
+        &["team-a"],
+        &format!("upload_interval_seconds = 0.5\n\n{pool}"),
+    )
+    .await;
+    let config = json!({
+        "worker_server_num": 2, "app_url": "/team-a/code/", "boot_file_url": "/team-a/code/boot.py",
+        "data_url": "/team-a/data/", "train_url": "/team-a/out/", "spec_id": 1, "engine_id": 1,
+        "pool_id": "cluster", "log_url": "/team-a/logs/",
+    });
+    let b = srv
+        .api
+        .post(
+            "/training-jobs",
+            json!({"job_name": "onslurm", "config": config}),
+        )
+        .await;
+    let b = b.assert_ok();
+    let (job, ver) = (
+        b["job_id"].as_i64().unwrap(),
+        b["version_id"].as_i64().unwrap(),
+    );
+    let (end, log) = srv
+        .api
+        .run_to_end(job, ver, "onslurm.0", Duration::from_secs(90))
+        .await;
+    assert_eq!(end, JobStatus::COMPLETED, "{log}");
+    for rank in ["0", "1"] {
+        assert_eq!(
+            s3.get(&format!("team-a/out/rank-{rank}.txt")).as_deref(),
+            Some(&b"shard.csv"[..]),
+            "rank {rank}"
+        );
+    }
+    assert_eq!(s3.keys("team-a/logs"), ["onslurm.0", "onslurm.1"]);
+}
+
+/// A visualization job over a bucket's `train_url` serves its real scalars through
+/// `service_url`, and sees event files that arrive in the bucket while it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visualization_job_over_a_bucket_serves_its_scalars() {
+    let s3 = S3Server::start(&["team-a"]);
+    // Real event files, written by TensorBoard's own writer, put in the bucket.
+    let events = tempfile::tempdir().unwrap();
+    write_scalars(&events.path().join("first"), 5);
+    let put_dir = |from: &Path, prefix: &str| {
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            s3.put(
+                &format!("{prefix}/{name}"),
+                &std::fs::read(e.path()).unwrap(),
+            );
+        }
+    };
+    put_dir(&events.path().join("first"), "team-a/tb/run1");
+    let srv = server(
+        &s3,
+        &["team-a"],
+        &format!("upload_interval_seconds = 0.5\n\n{}", viz_config("")),
+    )
+    .await;
+    let r = srv
+        .api
+        .post(
+            "/visualization-jobs",
+            json!({"job_name": "tb-s3", "train_url": "/team-a/tb/"}),
+        )
+        .await;
+    let b = r.assert_ok();
+    let service_url = b["service_url"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let opened = http.get(&service_url).send().await.unwrap();
+    assert_eq!(opened.status(), 303);
+    let cookie = opened.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let base = service_url.split('?').next().unwrap().to_owned();
+    let losses = |run: &'static str| {
+        let (http, base, cookie) = (http.clone(), base.clone(), cookie.clone());
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let r = http
+                    .get(format!(
+                        "{base}data/plugin/scalars/scalars?run={run}&tag=loss"
+                    ))
+                    .header("cookie", &cookie)
+                    .send()
+                    .await;
+                if let Some(r) = r.ok().filter(|r| r.status() == 200) {
+                    let points: Value = r.json().await.unwrap();
+                    if points.as_array().is_some_and(|p| p.len() == 5) {
+                        return points;
+                    }
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no scalars of {run} through {base}"
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    };
+    let points = losses("run1").await;
+    assert_eq!(points[4][1].as_i64(), Some(4));
+    assert!(
+        (points[4][2].as_f64().unwrap() - 0.2).abs() < 1e-6,
+        "{points}"
+    );
+    // A run that lands in the bucket later shows up too (the mirror is kept fresh).
+    write_scalars(&events.path().join("second"), 5);
+    put_dir(&events.path().join("second"), "team-a/tb/run2");
+    losses("run2").await;
+}
+
+/// A code upload (`PUT .../storage/upload`, what `jobs submit DIR` sends) lands in the bucket:
+/// it replaces the folder's objects, a file symlink is stored as its file, and a job runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_land_in_the_bucket_and_jobs_run_them() {
+    let s3 = S3Server::start(&["team-a", "team-b"]);
+    s3.put("team-a/code/stale.py", b"old");
+    s3.put("team-a/data/x", b"x");
+    let srv = TestServer::start_with_project(
+        "buckets = [\"team-a\"]\naccess_keys = [{ ak = \"AKOBS\", sk = \"SKOBS\" }]",
+        &s3.storage_config(""),
+    )
+    .await;
+    let local = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(local.path().join("pkg")).unwrap();
+    std::fs::write(local.path().join("pkg/util.py"), "WORD = 'uploaded'\n").unwrap();
+    std::fs::write(
+        local.path().join("train.py"),
+        "from pkg.util import WORD\nprint('word=' + WORD)\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("pkg/util.py", local.path().join("alias.py")).unwrap();
+    let client = srv.api.client();
+    let up = client
+        .upload_dir(local.path(), "/team-a/code/")
+        .await
+        .unwrap();
+    assert_eq!(up.files, 2);
+    assert_eq!(
+        s3.keys("team-a/code"),
+        ["alias.py", "pkg/util.py", "train.py"]
+    );
+    assert_eq!(
+        s3.get("team-a/code/alias.py").unwrap(),
+        b"WORD = 'uploaded'\n"
+    );
+    let (job, ver) = {
+        let b = srv
+            .api
+            .post(
+                "/training-jobs",
+                json!({"job_name": "uploaded", "config": {
+                    "worker_server_num": 1, "app_url": "/team-a/code/",
+                    "boot_file_url": "/team-a/code/train.py", "data_url": "/team-a/data/",
+                    "spec_id": 1, "engine_id": 1,
+                }}),
+            )
+            .await;
+        let b = b.assert_ok();
+        (
+            b["job_id"].as_i64().unwrap(),
+            b["version_id"].as_i64().unwrap(),
+        )
+    };
+    let (end, log) = srv
+        .api
+        .run_to_end(job, ver, "uploaded.0", Duration::from_secs(60))
+        .await;
+    assert_eq!(end, JobStatus::COMPLETED, "{log}");
+    assert!(log.contains("word=uploaded"), "{log}");
+    // Another bucket, or the bucket itself, cannot be replaced; removal empties the folder.
+    for path in ["/team-b/code/", "/team-a/"] {
+        let e = client.upload_dir(local.path(), path).await.unwrap_err();
+        assert!(e.to_string().contains("ModelArts.0101"), "{path}: {e}");
+    }
+    assert_eq!(s3.keys("team-b"), Vec::<String>::new());
+    client.delete_upload("/team-a/code/").await.unwrap();
+    assert_eq!(s3.keys("team-a/code"), Vec::<String>::new());
+
+    // trainyard's own OBS/S3 endpoint serves local storage only: it refuses, naming why.
+    let endpoint = trainyard_exec::objects::Objects::new(trainyard_exec::objects::S3Config {
+        endpoint: Some(srv.api.base.clone()),
+        region: "us-east-1".into(),
+        access_key: "AKOBS".into(),
+        secret_key: "SKOBS".into(),
+        path_style: true,
+        retry_seconds: 0,
+    });
+    let refused = endpoint
+        .list(&trainyard_exec::objects::ObjectDir::new("team-a", "code"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("object store"), "{refused}");
+}

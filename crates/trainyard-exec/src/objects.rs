@@ -169,6 +169,10 @@ pub struct Listed {
 #[derive(Debug, Default)]
 pub struct Uploaded(HashMap<PathBuf, (u64, SystemTime)>);
 
+/// What a mirror holds: each object's size and ETag when it was fetched.
+#[derive(Debug, Default)]
+pub struct Mirrored(HashMap<PathBuf, (u64, Option<String>)>);
+
 /// A client of the object store; one per process, cheap to share.
 pub struct Objects {
     config: S3Config,
@@ -388,6 +392,76 @@ impl Objects {
         })
     }
 
+    /// Brings the local folder `dest` up to date with `dir` (at most `limit` bytes): fetches
+    /// the objects that are new or changed since `state` saw them, each file replaced whole;
+    /// returns how many were fetched. Used for folders that keep growing while they are read
+    /// (a visualization job's event files).
+    pub async fn mirror(
+        &self,
+        dir: &ObjectDir,
+        dest: &Path,
+        limit: u64,
+        state: &mut Mirrored,
+    ) -> Result<usize, ObjectError> {
+        let listed = self.list(dir).await?;
+        let size: u64 = listed.iter().map(|l| l.size).sum();
+        if size > limit {
+            return Err(ObjectError::TooLarge {
+                url: dir.url(),
+                size,
+                limit,
+            });
+        }
+        std::fs::create_dir_all(dest).map_err(io_error(dest))?;
+        let store = self.store(&dir.bucket)?;
+        let mut fetched = 0;
+        for item in listed {
+            let seen = (item.size, item.etag.clone());
+            if state.0.get(&item.rel) == Some(&seen) {
+                continue;
+            }
+            let key = dir.key(&item.rel);
+            let url = format!("s3://{}/{key}", dir.bucket);
+            let path = dest.join(&item.rel);
+            self.retrying(&url, || get_file(&store, &key, &url, &path))
+                .await?;
+            state.0.insert(item.rel, seen);
+            fetched += 1;
+        }
+        Ok(fetched)
+    }
+
+    /// Removes the objects below `dir` but those whose relative key is in `keep`; returns how
+    /// many were removed.
+    pub async fn remove_except(
+        &self,
+        dir: &ObjectDir,
+        keep: &std::collections::HashSet<PathBuf>,
+    ) -> Result<usize, ObjectError> {
+        let store = self.store(&dir.bucket)?;
+        let mut removed = 0;
+        for item in self.list(dir).await? {
+            if keep.contains(&item.rel) {
+                continue;
+            }
+            let key = dir.key(&item.rel);
+            let url = format!("s3://{}/{key}", dir.bucket);
+            let (store, key_ref, url_ref) = (&store, &key, &url);
+            self.retrying(&url, || async move {
+                store
+                    .delete(key_ref)
+                    .await
+                    .map_err(|source| ObjectError::Store {
+                        url: url_ref.to_owned(),
+                        source,
+                    })
+            })
+            .await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Uploads the files below `src` that changed since `done` saw them to `dir`, but those
     /// whose name ends with one of `exclude`; returns how many went up. A folder that does
     /// not exist uploads nothing.
@@ -523,7 +597,7 @@ fn evict(cache: &Path, keep: &str, room: u64) -> Result<(), ObjectError> {
 
 /// Every plain file below `root`: relative path, size, modification time. Symlinks are not
 /// followed (a job's output folder cannot upload what it links to).
-fn local_files(root: &Path) -> Result<Vec<(PathBuf, u64, SystemTime)>, ObjectError> {
+pub fn local_files(root: &Path) -> Result<Vec<(PathBuf, u64, SystemTime)>, ObjectError> {
     let mut out = Vec::new();
     let mut todo = vec![PathBuf::new()];
     while let Some(rel) = todo.pop() {

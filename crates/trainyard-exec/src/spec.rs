@@ -73,8 +73,9 @@ pub struct RunSpec {
     pub objects: Option<ObjectSync>,
 }
 
-/// The object-store folders of a run: fetched before its workers start, uploaded while they
-/// run and once more when they have ended. Done by the shim, so on a Slurm node too.
+/// The object-store folders of a run: fetched before its workers start (and kept fresh
+/// while they run, for a followed input), uploaded while they run and once more when they
+/// have ended. Done by the shim, so on a Slurm node too.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ObjectSync {
     /// How to reach the store.
@@ -99,6 +100,10 @@ pub struct ObjectInput {
     pub cache: PathBuf,
     /// Most bytes the cache may hold.
     pub limit: u64,
+    /// Kept fresh while the run goes on: `link` is then a folder of its own (no cache entry)
+    /// that gets what is new or changed every [`ObjectSync::interval_ms`].
+    #[serde(default)]
+    pub follow: bool,
 }
 
 /// A local folder a run writes, and the store's folder it goes to.

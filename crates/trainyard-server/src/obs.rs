@@ -417,6 +417,10 @@ impl s3s::S3 for ObsStore {
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let project = self.project(&req)?;
+        // With an object store behind paths there are no local buckets to list.
+        if self.storage.objects().is_some() {
+            return Err(path_error(PathError::NotLocal("/".into())));
+        }
         let root = self.storage.project_root(&project).map_err(internal)?;
         let buckets = blocking(move || {
             let mut out = Vec::new();

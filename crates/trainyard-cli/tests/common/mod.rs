@@ -287,15 +287,16 @@ impl TestServer {
     /// A server whose main project's table gets `project_extra` (e.g. `host_paths = [...]`).
     pub async fn start_with_project(project_extra: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = trainyard_server::config::Config::from_toml(&config_text_with(
-            &dir.path().join("data"),
-            project_extra,
-            extra,
-        ))
-        .unwrap();
-        let app = trainyard_server::build(cfg, bin()).await.expect("build");
+        // Bound first, so addresses built from `listen` (a `service_url`) work.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
+        let text = format!(
+            "listen = \"{addr}\"\n{}",
+            config_text_with(&dir.path().join("data"), project_extra, extra)
+        );
+        let cfg = trainyard_server::config::Config::from_toml(&text).unwrap();
+        let app = trainyard_server::build(cfg, bin()).await.expect("build");
+        let base = format!("http://{addr}");
         let task = tokio::spawn(async move {
             trainyard_server::serve(app, listener, std::future::pending())
                 .await

@@ -1,6 +1,7 @@
-//! A run's object-store folders ([`ObjectSync`]): inputs fetched before the workers start,
-//! outputs uploaded by a thread of their own while the workers run (so a stopped or killed
-//! run keeps what it wrote up to the last pass) and once more after they have ended.
+//! A run's object-store folders ([`ObjectSync`]): inputs fetched before the workers start
+//! (followed ones kept fresh), outputs uploaded by a thread of their own while the workers
+//! run (so a stopped or killed run keeps what it wrote up to the last pass) and once more
+//! after they have ended.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,8 +13,8 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 
 use super::worker::open_log;
-use crate::objects::{CacheEntry, Objects, Uploaded};
-use crate::{ObjectOutput, ObjectSync};
+use crate::objects::{CacheEntry, Mirrored, Objects, Uploaded};
+use crate::{ObjectInput, ObjectOutput, ObjectSync};
 
 /// The transfers of one run.
 pub struct Transfers {
@@ -21,6 +22,8 @@ pub struct Transfers {
     objects: Arc<Objects>,
     /// The fetched inputs, held (their cache entries cannot be evicted) until the run ends.
     _inputs: Vec<CacheEntry>,
+    /// Inputs kept fresh, with what their folders hold.
+    followed: Vec<(ObjectInput, Mirrored)>,
     uploads: Option<Uploads>,
     /// The workers' log files: where a failed transfer is reported.
     logs: Vec<PathBuf>,
@@ -43,7 +46,19 @@ impl Transfers {
             .map_err(|e| format!("shim: cannot start the transfer runtime: {e}"))?;
         let objects = Arc::new(Objects::new(sync.s3.clone()));
         let mut inputs = Vec::new();
-        for input in &sync.inputs {
+        let mut followed = Vec::new();
+        for input in sync.inputs.iter().filter(|i| i.follow) {
+            let mut state = Mirrored::default();
+            let fetched =
+                runtime.block_on(objects.mirror(&input.from, &input.link, input.limit, &mut state));
+            if let Err(e) = fetched {
+                let message = format!("cannot fetch {}: {e}", input.from.url());
+                report(&logs, &message);
+                return Err(message);
+            }
+            followed.push((input.clone(), state));
+        }
+        for input in sync.inputs.iter().filter(|i| !i.follow) {
             let fetched = runtime
                 .block_on(objects.fetch_cached(&input.from, &input.cache, input.limit))
                 .map_err(|e| format!("cannot fetch {}: {e}", input.from.url()))
@@ -67,14 +82,17 @@ impl Transfers {
             runtime: Arc::new(runtime),
             objects,
             _inputs: inputs,
+            followed,
             uploads: None,
             logs,
         })
     }
 
-    /// Starts uploading `outputs` every `interval` until [`Self::finish`].
+    /// Starts refreshing the followed inputs and uploading `outputs` every `interval` until
+    /// [`Self::finish`].
     pub fn start_uploads(&mut self, outputs: Vec<ObjectOutput>, interval: Duration) {
-        if outputs.is_empty() {
+        let mut followed = std::mem::take(&mut self.followed);
+        if outputs.is_empty() && followed.is_empty() {
             return;
         }
         let (finish, wait) = mpsc::channel();
@@ -87,6 +105,12 @@ impl Transfers {
             let mut done: Vec<Uploaded> = outputs.iter().map(|_| Uploaded::default()).collect();
             // While the workers run, a failed pass is retried by the next one.
             while let Err(RecvTimeoutError::Timeout) = wait.recv_timeout(interval) {
+                for (input, state) in &mut followed {
+                    let fresh = objects.mirror(&input.from, &input.link, input.limit, state);
+                    if let Err(e) = runtime.block_on(fresh) {
+                        tracing::warn!(error = %e, "refresh failed; the next pass retries it");
+                    }
+                }
                 for (o, done) in outputs.iter().zip(&mut done) {
                     if let Err(e) =
                         runtime.block_on(objects.upload(&o.from, &o.to, &o.exclude, done))

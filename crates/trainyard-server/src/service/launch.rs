@@ -322,6 +322,7 @@ impl Transfers {
             link: link.clone(),
             cache: store.map(|s| s.cache.clone()).unwrap_or_default(),
             limit: store.map_or(0, |s| s.cache_max_bytes),
+            follow: false,
         });
         link
     }

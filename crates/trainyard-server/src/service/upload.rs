@@ -5,11 +5,14 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::service::Service;
+use crate::storage::Location;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
+use std::collections::HashSet;
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
 use trainyard_api::extensions::UploadResponse;
+use trainyard_exec::objects::ObjectDir;
 
 /// How far past the limit a refused body is still read (and dropped), so the client is
 /// still listening when the refusal arrives.
@@ -30,6 +33,8 @@ enum Refused {
     Duplicate(String),
     #[error("entry {0} has a type other than file, folder or relative symlink")]
     Kind(String),
+    #[error("symlink {0} names a folder (or nothing); an object store keeps no links, only files")]
+    FolderLink(String),
     #[error("the archive is not a valid tar stream: {0}")]
     Format(io::Error),
     #[error(transparent)]
@@ -45,28 +50,45 @@ struct Counts {
 
 impl Service {
     /// The folder `url` names for an upload or its removal: inside the project's folder and
-    /// not the project's folder itself.
-    fn upload_folder(&self, project: &str, url: &str) -> ApiResult<std::path::PathBuf> {
-        let dest = self
+    /// not the project's folder itself (with an object store: below a granted bucket).
+    fn upload_folder(&self, project: &str, url: &str) -> ApiResult<Location> {
+        let below = || {
+            ApiError::InvalidArgument("path: must name a folder below the project's root".into())
+        };
+        let dest = match self
             .storage
-            .resolve(project, url)
-            .map_err(|e| ApiError::InvalidArgument(format!("path: {e}")))?;
+            .locate(project, url)
+            .map_err(|e| ApiError::InvalidArgument(format!("path: {e}")))?
+        {
+            Location::Object(dir) if dir.prefix.is_empty() => return Err(below()),
+            Location::Object(dir) => return Ok(Location::Object(dir)),
+            Location::Local(dest) => dest,
+        };
         let root = self
             .storage
             .project_root(project)
             .map_err(ApiError::internal)?;
         if dest == root.canonicalize().map_err(ApiError::internal)? {
-            return Err(ApiError::InvalidArgument(
-                "path: must name a folder below the project's root".into(),
-            ));
+            return Err(below());
         }
-        Ok(dest)
+        Ok(Location::Local(dest))
     }
 
     /// Removes an uploaded folder (trainyard extension: what a failed submit leaves behind).
     /// The same path rules as [`Service::upload`]; a folder that is not there is no error.
     pub async fn delete_upload(&self, project: &str, url: &str) -> ApiResult<()> {
-        let dest = self.upload_folder(project, url)?;
+        let dest = match self.upload_folder(project, url)? {
+            Location::Local(dest) => dest,
+            Location::Object(dir) => {
+                self.objects()?
+                    .client
+                    .remove_except(&dir, &HashSet::new())
+                    .await
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                tracing::info!(project, path = url, "uploaded folder removed");
+                return Ok(());
+            }
+        };
         let storage = self.storage.clone();
         tokio::task::spawn_blocking(move || storage.remove_tree(&dest))
             .await
@@ -101,7 +123,10 @@ impl Service {
             return Err(ApiError::UploadTooLarge(limit));
         }
         let staging = self.storage.staging_dir().map_err(ApiError::internal)?;
-        let outcome = self.receive_and_swap(&staging, &dest, limit, body).await;
+        let outcome = match &dest {
+            Location::Local(dest) => self.receive_and_swap(&staging, dest, limit, body).await,
+            Location::Object(dir) => self.receive_and_put(&staging, dir, limit, body).await,
+        };
         let cleanup = staging.clone();
         // The old tree (or the refused one) goes with the staging folder, off the request path.
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(cleanup)).await;
@@ -121,13 +146,54 @@ impl Service {
         })
     }
 
-    async fn receive_and_swap<S, E>(
+    fn objects(&self) -> ApiResult<&crate::storage::ObjectStorage> {
+        self.storage
+            .objects()
+            .map(|o| o.as_ref())
+            .ok_or_else(|| ApiError::internal("a bucket path without an object store"))
+    }
+
+    /// The archive's tree put in a bucket's folder: every file uploaded (file symlinks as
+    /// the files they name), then the folder's other objects removed. Unlike a local folder
+    /// this is not one step: a job created meanwhile may fetch a mix of both trees.
+    async fn receive_and_put<S, E>(
         &self,
         staging: &Path,
-        dest: &Path,
+        dir: &ObjectDir,
         limit: u64,
-        mut body: S,
+        body: S,
     ) -> ApiResult<Counts>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let archive = self.receive(staging, limit, body).await?;
+        let tree = staging.join("tree");
+        let unpacked = tree.clone();
+        let counts = tokio::task::spawn_blocking(move || -> ApiResult<Counts> {
+            let counts = unpack(&archive, &unpacked).map_err(refused)?;
+            resolve_links(&unpacked, &unpacked).map_err(refused)?;
+            Ok(counts)
+        })
+        .await
+        .map_err(ApiError::internal)??;
+        let client = &self.objects()?.client;
+        let failed = |e: trainyard_exec::objects::ObjectError| ApiError::internal(e.to_string());
+        client
+            .upload(&tree, dir, &[], &mut Default::default())
+            .await
+            .map_err(failed)?;
+        let keep: HashSet<PathBuf> = trainyard_exec::objects::local_files(&tree)
+            .map_err(failed)?
+            .into_iter()
+            .map(|(rel, _, _)| rel)
+            .collect();
+        client.remove_except(dir, &keep).await.map_err(failed)?;
+        Ok(counts)
+    }
+
+    /// Streams `body` into `staging/archive.tar`, at most `limit` bytes.
+    async fn receive<S, E>(&self, staging: &Path, limit: u64, mut body: S) -> ApiResult<PathBuf>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -152,14 +218,25 @@ impl Service {
         tokio::io::AsyncWriteExt::flush(&mut file)
             .await
             .map_err(ApiError::internal)?;
-        drop(file);
+        Ok(archive)
+    }
+
+    async fn receive_and_swap<S, E>(
+        &self,
+        staging: &Path,
+        dest: &Path,
+        limit: u64,
+        body: S,
+    ) -> ApiResult<Counts>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let archive = self.receive(staging, limit, body).await?;
         let storage = self.storage.clone();
         let (tree, dest) = (staging.join("tree"), dest.to_owned());
         tokio::task::spawn_blocking(move || -> ApiResult<Counts> {
-            let counts = unpack(&archive, &tree).map_err(|e| match e {
-                Refused::Io(io) => ApiError::internal(io),
-                other => ApiError::InvalidArgument(format!("upload refused: {other}")),
-            })?;
+            let counts = unpack(&archive, &tree).map_err(refused)?;
             storage
                 .replace_tree(&tree, &dest)
                 .map_err(|e| match e.kind() {
@@ -171,6 +248,43 @@ impl Service {
         .await
         .map_err(ApiError::internal)?
     }
+}
+
+fn refused(e: Refused) -> ApiError {
+    match e {
+        Refused::Io(io) => ApiError::internal(io),
+        other => ApiError::InvalidArgument(format!("upload refused: {other}")),
+    }
+}
+
+/// Replaces each symlink below `dir` (all relative and inside `tree`, as `unpack` checked)
+/// by a copy of the file it names: an object store keeps no links. A link to a folder is
+/// refused.
+fn resolve_links(tree: &Path, dir: &Path) -> Result<(), Refused> {
+    for entry in std::fs::read_dir(dir).map_err(Refused::Io)? {
+        let entry = entry.map_err(Refused::Io)?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(Refused::Io)?;
+        let shown = || {
+            path.strip_prefix(tree)
+                .unwrap_or(&path)
+                .display()
+                .to_string()
+        };
+        if kind.is_dir() {
+            resolve_links(tree, &path)?;
+        } else if kind.is_symlink() {
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => {
+                    let copy = path.with_extension("trainyard-link-copy");
+                    std::fs::copy(&path, &copy).map_err(Refused::Io)?;
+                    std::fs::rename(&copy, &path).map_err(Refused::Io)?;
+                }
+                _ => return Err(Refused::FolderLink(shown())),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads and drops the rest of `body`, at most `cap` bytes.

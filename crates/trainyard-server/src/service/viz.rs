@@ -15,7 +15,7 @@ use crate::service::capacity::Resources;
 use crate::service::executor::{Executor, Lease};
 use crate::service::query::Params;
 use crate::service::Service;
-use crate::storage::{PathError, Storage};
+use crate::storage::{Location, PathError, Storage};
 use crate::util::{now_ms, resource_id, valid_name};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use trainyard_api::visualization::{
     VisualizationDetails, VisualizationJob, VisualizationListResponse,
 };
 use trainyard_api::JobStatus;
-use trainyard_exec::{Attach, RunExit, RunOutcome, Running};
+use trainyard_exec::{Attach, ObjectInput, ObjectSync, RunExit, RunOutcome, Running};
 use trainyard_store::{duration_ms, NewVizJob, Store, VizFilter, VizJob, VizSet, VizSort};
 use trainyard_viz::server::{Launcher, Target};
 
@@ -577,20 +577,44 @@ async fn launch(
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     launcher.available(&path)?;
-    let logdir = ctx.storage.resolve(&job.project_id, &job.train_url)?;
+    let run_dir = PathBuf::from(&job.run_dir);
+    // A bucket's train_url is read through a local mirror the shim keeps fresh.
+    let (logdir, mirror) = match ctx.storage.locate(&job.project_id, &job.train_url)? {
+        Location::Local(dir) => (dir, None),
+        Location::Object(from) => {
+            let dir = run_dir.join("logdir");
+            let store = ctx
+                .storage
+                .objects()
+                .expect("an object location has a store");
+            let sync = ObjectSync {
+                s3: store.s3.clone(),
+                inputs: vec![ObjectInput {
+                    from,
+                    link: dir.clone(),
+                    cache: store.cache.clone(),
+                    limit: store.cache_max_bytes,
+                    follow: true,
+                }],
+                outputs: Vec::new(),
+                interval_ms: u64::try_from(store.upload_interval.as_millis()).unwrap_or(u64::MAX),
+            };
+            (dir, Some(sync))
+        }
+    };
     std::fs::create_dir_all(&logdir).map_err(|source| StartError::TrainDir {
         url: job.train_url.clone(),
         source,
     })?;
     let port = trainyard_viz::free_port()?;
-    let run_dir = PathBuf::from(&job.run_dir);
     let target = Target {
         logdir: &logdir,
         port,
         prefix,
     };
-    let spec =
+    let mut spec =
         trainyard_viz::server::run_spec(launcher, &target, &run_dir, env, STOP_GRACE.as_secs());
+    spec.objects = mirror;
     // Each start of a visualization server is a new run in the job's folder.
     trainyard_exec::reset_run_dir(&run_dir)?;
     let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program).await?;
@@ -762,7 +786,7 @@ impl Service {
             .train_url
             .ok_or_else(|| ApiError::required("train_url"))?;
         self.storage
-            .resolve(project, &train_url)
+            .locate(project, &train_url)
             .map_err(path_error)?;
         let job_type = req
             .job_type
