@@ -198,6 +198,14 @@ async fn the_tj01_sample_with_every_path_in_a_bucket_runs_and_uploads() {
     assert_eq!(s3.keys("usr/log"), ["TestModelArtsJob.0"]);
     let uploaded = String::from_utf8(s3.get("usr/log/TestModelArtsJob.0").unwrap()).unwrap();
     assert!(uploaded.contains("data=mnist.csv"), "{uploaded}");
+    // The run's spec carries the store's keys for its shim, so only its owner may read it.
+    let spec = srv.dir.path().join(format!("data/runs/{ver}/spec.json"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&spec).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(std::fs::read_to_string(&spec).unwrap().contains(SECRET_KEY));
     // The version shows the paths as given.
     let d = srv
         .api

@@ -95,7 +95,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 fn write_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let tmp = tmp_name(path);
     let result = (|| {
-        let mut f = File::create(&tmp)?;
+        // Private: `spec.json` holds the job's environment and the object store's keys.
+        let mut f = {
+            use std::os::unix::fs::OpenOptionsExt;
+            fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?
+        };
         f.write_all(bytes)?;
         if durable {
             f.sync_all()?;
