@@ -103,6 +103,14 @@ impl Browser {
             .await;
         v.as_str().unwrap().to_owned()
     }
+    /// Opens `url` in a new page of browser context `context` (its own cookies: a browser of
+    /// its own, as far as the server can tell).
+    async fn goto_in(&mut self, page: &str, context: &str, url: &str) -> String {
+        let v = self
+            .cmd(json!({"op": "goto", "page": page, "context": context, "url": url}))
+            .await;
+        v.as_str().unwrap().to_owned()
+    }
     async fn wait_url(&mut self, page: &str, pattern: &str) -> String {
         let v = self
             .cmd(json!({"op": "waitUrl", "page": page, "pattern": pattern}))
@@ -207,10 +215,11 @@ const ONE_LINE: &str = "print('first line of a big log', flush=True)\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn console_in_a_real_browser() {
-    let srv = TestServer::start_bound(&format!(
-        "{}[metrics]\nsample_interval_seconds = 1\n",
-        viz_config("")
-    ))
+    let srv = TestServer::start_bound_with_project(
+        "access_keys = [{ ak = \"CONSOLEAK\", sk = \"console-sk\" }]\n\
+         users = [{ name = \"alice\", password = \"alice-pw\" }]",
+        &format!("{}[metrics]\nsample_interval_seconds = 1\n", viz_config("")),
+    )
     .await;
     let api = srv.api.clone();
     for (app, code) in [
@@ -284,6 +293,29 @@ async fn console_in_a_real_browser() {
         .await;
     assert_eq!(status, json!(403), "another project's API");
 
+    // The other ways in: an AK/SK pair (a wrong secret shows the API's message) and a user,
+    // each in a browser context of its own; both open the same project.
+    b.goto_in("ak", "ak", "/console/sign-in").await;
+    b.click("ak", "#aksk-form summary, details:has(#aksk-form) summary")
+        .await;
+    b.fill("ak", "#access_key", "CONSOLEAK").await;
+    b.fill("ak", "#secret_key", "wrong").await;
+    b.click("ak", "#aksk-form button[type=submit]").await;
+    b.wait_text("ak", "#sign-in-error", "Invalid AK/SK.", 10)
+        .await;
+    b.click("ak", "details:has(#aksk-form) summary").await;
+    b.fill("ak", "#secret_key", "console-sk").await;
+    b.click("ak", "#aksk-form button[type=submit]").await;
+    b.wait_url("ak", "/console/jobs$").await;
+    b.wait_text("ak", "header .project", PROJECT, 10).await;
+    b.goto_in("user", "user", "/console/sign-in").await;
+    b.click("user", "details:has(#user-form) summary").await;
+    b.fill("user", "#user", "alice").await;
+    b.fill("user", "#password", "alice-pw").await;
+    b.click("user", "#user-form button[type=submit]").await;
+    b.wait_url("user", "/console/jobs$").await;
+    b.wait_text("user", "header .project", PROJECT, 10).await;
+
     // --- Another project's job is not found.
     step("another project's job");
     write_app(
@@ -351,6 +383,27 @@ async fn console_in_a_real_browser() {
         "the list changed without a reload"
     );
     b.check_page("list", "jobs").await;
+    // Times are the browser's local time (the driver's browser runs in Asia/Tokyo, the
+    // machine in its own zone): the list shows the API's create_time in that zone.
+    let listed = api.get("/training-jobs?search_content=console-form").await;
+    let created = listed.assert_ok()["jobs"][0]["create_time"]
+        .as_i64()
+        .unwrap();
+    let tokyo = jiff::Timestamp::from_millisecond(created)
+        .unwrap()
+        .in_tz("Asia/Tokyo")
+        .unwrap()
+        .strftime("%-m/%-d/%Y, %-I:%M:%S %p")
+        .to_string();
+    let shown = b
+        .text_of("list", "tr[data-job-name=\"console-form\"] time")
+        .await;
+    // (Chromium puts a narrow no-break space before AM/PM.)
+    assert_eq!(
+        shown.replace('\u{202f}', " "),
+        tokyo,
+        "created time in the browser's zone"
+    );
     let versions = api
         .get(&format!("/training-jobs/{form_job}/versions"))
         .await;

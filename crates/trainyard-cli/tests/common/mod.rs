@@ -313,12 +313,17 @@ impl TestServer {
     /// Like `start_with`, but binds first and configures `listen` as the bound address, so
     /// addresses the server builds from its listen address (visualization `service_url`) work.
     pub async fn start_bound(extra: &str) -> Self {
+        Self::start_bound_with_project("", extra).await
+    }
+
+    /// Like `start_bound`, with `project_extra` (keys) added to the main project's table.
+    pub async fn start_bound_with_project(project_extra: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let text = format!(
             "listen = \"{addr}\"\n{}",
-            config_text(&dir.path().join("data"), extra)
+            config_text_with(&dir.path().join("data"), project_extra, extra)
         );
         let cfg = trainyard_server::config::Config::from_toml(&text).unwrap();
         let app = trainyard_server::build(cfg, bin()).await.expect("build");

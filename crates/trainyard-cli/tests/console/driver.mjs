@@ -18,6 +18,7 @@ const shots = process.env.SCREENSHOT_DIR;
 const base = process.env.BASE_URL;
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
+const TIME_ZONE = "Asia/Tokyo";
 
 if (!existsSync(executablePath)) {
   console.log(JSON.stringify({ ok: false, error: `no Chromium at ${executablePath}: apt-get install chromium (or set CHROMIUM)` }));
@@ -32,7 +33,9 @@ const pages = new Map();
 
 async function context(name = "default", scheme = "light") {
   const key = `${name}`;
-  if (!contexts.has(key)) contexts.set(key, await browser.newContext({ baseURL: base, viewport: DESKTOP, colorScheme: scheme }));
+  // A time zone other than the machine's (UTC here), so the test sees times shown in the
+  // browser's zone.
+  if (!contexts.has(key)) contexts.set(key, await browser.newContext({ baseURL: base, viewport: DESKTOP, colorScheme: scheme, timezoneId: TIME_ZONE, locale: "en-US" }));
   return contexts.get(key);
 }
 
@@ -40,7 +43,9 @@ function track(name, page) {
   pages.set(name, page);
   page.on("pageerror", (e) => process.stderr.write(`[${name}] page error: ${e.message}\n`));
   page.on("console", (m) => {
-    if (m.type() === "error") process.stderr.write(`[${name}] console: ${m.text()}\n`);
+    // Refused requests are part of the tests (the page shows the API's message); other
+    // console errors are worth seeing when a step fails.
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) process.stderr.write(`[${name}] console: ${m.text()}\n`);
   });
 }
 
