@@ -296,14 +296,17 @@ async fn console_in_a_real_browser() {
     // The other ways in: an AK/SK pair (a wrong secret shows the API's message) and a user,
     // each in a browser context of its own; both open the same project.
     b.goto_in("ak", "ak", "/console/sign-in").await;
-    b.click("ak", "#aksk-form summary, details:has(#aksk-form) summary")
-        .await;
+    b.click("ak", "details:has(#aksk-form) summary").await;
     b.fill("ak", "#access_key", "CONSOLEAK").await;
     b.fill("ak", "#secret_key", "wrong").await;
     b.click("ak", "#aksk-form button[type=submit]").await;
     b.wait_text("ak", "#sign-in-error", "Invalid AK/SK.", 10)
         .await;
-    b.click("ak", "details:has(#aksk-form) summary").await;
+    // The refused form is open again next to the message, its access key kept.
+    assert_eq!(
+        b.eval("ak", "document.querySelector('details:has(#aksk-form)').open && document.querySelector('#access_key').value").await,
+        json!("CONSOLEAK")
+    );
     b.fill("ak", "#secret_key", "console-sk").await;
     b.click("ak", "#aksk-form button[type=submit]").await;
     b.wait_url("ak", "/console/jobs$").await;

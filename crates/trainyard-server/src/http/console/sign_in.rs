@@ -60,12 +60,19 @@ fn render(status: StatusCode, next: &str, error: Option<&str>, form: Option<&For
         None => String::new(),
     };
     let keep = |name: &str| escape_html(form.map_or("", |f| f.get(name)));
+    // The form that was refused stays open, next to its message.
+    let open_if = |method: &str| match form {
+        Some(f) if f.get("method") == method => " open",
+        _ => "",
+    };
     let body = PAGE
         .replace("{{error}}", &alert)
         .replace("{{next}}", &escape_html(safe_next(next)))
         .replace("{{access_key}}", &keep("access_key"))
         .replace("{{user}}", &keep("user"))
-        .replace("{{domain}}", &keep("domain"));
+        .replace("{{domain}}", &keep("domain"))
+        .replace("{{aksk_open}}", open_if("aksk"))
+        .replace("{{user_open}}", open_if("user"));
     html(status, body)
 }
 
