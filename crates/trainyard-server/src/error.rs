@@ -86,6 +86,13 @@ pub enum ApiError {
     /// `/v3/auth/tokens` refused the username, password, domain or scope (0208).
     #[error("The username or password is wrong, or the user has no such project.")]
     LoginFailed,
+    /// A console session cookie that is unknown, signed out or expired (0202).
+    #[error("The console session has ended. Sign in again.")]
+    SessionEnded,
+    /// A console request without its session's CSRF token, or with a wrong one (0208): the
+    /// session cookie alone never authorizes a request.
+    #[error("The request does not carry the console session's CSRF token. Reload the page.")]
+    CsrfMissing,
     /// Credentials of another project (0210).
     #[error("The project id in the request URL does not match the token.")]
     ProjectMismatch,
@@ -149,6 +156,8 @@ impl ApiError {
             Self::TokenInvalid => ErrorCode::TokenInvalid,
             Self::ProjectMismatch => ErrorCode::ProjectMismatch,
             Self::TokenExpired => ErrorCode::TokenExpired,
+            Self::SessionEnded => ErrorCode::TokenExpired,
+            Self::CsrfMissing => ErrorCode::AuthCheckFailed,
             Self::AuthorizationMissing => ErrorCode::AuthorizationMissing,
             Self::AuthorizationMalformed => ErrorCode::AuthorizationMalformed,
             Self::SignatureExpired => ErrorCode::SignatureExpired,

@@ -252,6 +252,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         max_body: config.max_body_bytes.unwrap_or(1 << 20),
         proxy: Arc::new(trainyard_viz::proxy::Proxy::new()),
         shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
+        console: Arc::default(),
         telemetry,
     };
     let router = http::router(state.clone());

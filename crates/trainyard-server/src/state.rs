@@ -18,6 +18,8 @@ pub struct AppState {
     pub proxy: Arc<trainyard_viz::proxy::Proxy<axum::body::Body>>,
     /// Turns `true` when the server starts shutting down; long responses (log streams) end.
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Signed-in browsers of the web console.
+    pub console: Arc<crate::http::console::session::Sessions>,
     /// Prometheus metrics and the run sampling interval.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
 }

@@ -311,31 +311,10 @@ impl TestServer {
         }
     }
 
-    /// Like `start_with`, but binds first and configures `listen` as the bound address, so
-    /// addresses the server builds from its listen address (visualization `service_url`) work.
+    /// A server whose `listen` is its bound address, so addresses it builds from it
+    /// (visualization `service_url`) work: every test server is started so.
     pub async fn start_bound(extra: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let text = format!(
-            "listen = \"{addr}\"\n{}",
-            config_text(&dir.path().join("data"), extra)
-        );
-        let cfg = trainyard_server::config::Config::from_toml(&text).unwrap();
-        let app = trainyard_server::build(cfg, bin()).await.expect("build");
-        let base = format!("http://{addr}");
-        let task = tokio::spawn(async move {
-            trainyard_server::serve(app, listener, std::future::pending())
-                .await
-                .unwrap();
-        });
-        let (api, other) = api_pair(base);
-        Self {
-            dir,
-            api,
-            other,
-            task,
-        }
+        Self::start_with_project("", extra).await
     }
 
     /// The storage folder of the main project.

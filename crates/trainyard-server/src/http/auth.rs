@@ -68,6 +68,11 @@ async fn authenticate(state: &AppState, project: &str, req: Request) -> Result<R
     if req.headers().contains_key("x-sdk-date") {
         return Err(ApiError::AuthorizationMissing);
     }
+    // Only a request without API credentials is looked at as the web console's: its session
+    // cookie counts together with the session's CSRF token, never alone.
+    if crate::http::console::session::cookie_value(req.headers()).is_some() {
+        return crate::http::console::authorize_api(state, project, req.headers()).map(|()| req);
+    }
     Err(ApiError::TokenMissing)
 }
 

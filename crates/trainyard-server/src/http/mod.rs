@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod console;
 pub mod extensions;
 pub mod extract;
 pub mod iam;
@@ -112,6 +113,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.max_body;
     Router::new()
         .merge(api)
+        .merge(console::routes())
         .route("/health", get(health))
         .route("/metrics", get(crate::telemetry::scrape))
         .route("/openapi.json", get(openapi::document))

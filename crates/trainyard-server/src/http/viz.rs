@@ -175,6 +175,36 @@ fn html_escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// A redirect to `location` (a path of the job's UI) that sets the job's access cookie, scoped
+/// to its public path: how a browser that proved it may open the job (the secret of
+/// `service_url`, or a console session of its project) gets in without the secret in the
+/// address bar.
+pub fn grant_access(s: &AppState, job: &trainyard_store::VizJob, location: &str) -> Response {
+    let public_path = format!("{}/", crate::service::viz::VizContext::prefix(job));
+    let cookie = access::set_cookie(
+        job.id,
+        &job.secret,
+        &public_path,
+        s.svc.viz.ctx().public_base.starts_with("https://"),
+    );
+    match (
+        HeaderValue::from_str(location),
+        HeaderValue::from_str(&cookie),
+    ) {
+        (Ok(location), Ok(cookie)) => (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, location),
+                (header::SET_COOKIE, cookie),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+        )
+            .into_response(),
+        // Only a path with bytes a header cannot carry gets here: refused like a wrong secret.
+        _ => ProxyError::Refused.into_response(false),
+    }
+}
+
 /// `/modelarts2/{job_type}/{project_id}/{job_id}[/...]`: checks the caller, then streams the
 /// request to the job's server and its answer back.
 ///
@@ -253,29 +283,11 @@ async fn proxy_inner(s: &AppState, req: Request) -> Result<Response, ProxyError>
         (Caller::Cookie(c), Some(job)) if access::same_secret(&c, &job.secret) => job,
         (Caller::Secret(secret), Some(job)) if access::same_secret(&secret, &job.secret) => {
             // Trade the secret for the cookie and drop it from the address bar.
-            let public_path = format!("{}/", crate::service::viz::VizContext::prefix(&job));
             let location = match rest_query {
                 Some(q) => format!("{path}?{q}"),
                 None => path.clone(),
             };
-            let mut resp = StatusCode::SEE_OTHER.into_response();
-            let h = resp.headers_mut();
-            h.insert(
-                header::LOCATION,
-                HeaderValue::from_str(&location).map_err(|_| ProxyError::Refused)?,
-            );
-            h.insert(
-                header::SET_COOKIE,
-                HeaderValue::from_str(&access::set_cookie(
-                    job.id,
-                    &job.secret,
-                    &public_path,
-                    s.svc.viz.ctx().public_base.starts_with("https://"),
-                ))
-                .map_err(|_| ProxyError::Refused)?,
-            );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            return Ok(resp);
+            return Ok(grant_access(s, &job, &location));
         }
         // A wrong secret or cookie, or one for a job that does not exist: the same answer.
         (Caller::Secret(_) | Caller::Cookie(_), _) => return Err(ProxyError::Refused),

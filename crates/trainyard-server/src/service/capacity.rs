@@ -44,6 +44,56 @@ impl Resources {
     }
 }
 
+impl Resources {
+    /// How many times `self` fits into `free` at once; `None` when `self` needs nothing
+    /// (no limit).
+    pub fn times_fitting_in(&self, free: &Resources) -> Option<u32> {
+        [
+            (self.cores, free.cores),
+            (self.memory_gb, free.memory_gb),
+            (self.gpus, free.gpus),
+        ]
+        .into_iter()
+        .filter(|(need, _)| *need > 0)
+        .map(|(need, have)| have / need)
+        .min()
+    }
+}
+
+/// The console's capacity view: each resource's total, used and free amount, and how many
+/// workers of each spec fit now.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CapacityReport {
+    /// `cores`, `memory_gb`, `gpus`.
+    pub resources: Vec<ResourceUse>,
+    /// One entry per resource spec of the catalog.
+    pub specs: Vec<SpecFit>,
+}
+
+/// One resource of the executor.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ResourceUse {
+    /// `cores`, `memory_gb` or `gpus`.
+    pub resource: &'static str,
+    /// All the executor has.
+    pub total: u32,
+    /// Held by running versions and visualization jobs.
+    pub used: u32,
+    /// Free now.
+    pub free: u32,
+}
+
+/// How much room one spec has now.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SpecFit {
+    /// The spec.
+    pub spec_id: i64,
+    /// Workers of this spec that fit in the free capacity now (`null`: no limit).
+    pub free_workers: Option<u32>,
+    /// RS-01's `no_resource`: not even one worker fits now.
+    pub no_resource: bool,
+}
+
 /// What `workers` workers of `spec` need.
 pub fn demand(spec: Option<&SpecConfig>, workers: i64) -> Resources {
     let n = u32::try_from(workers.max(1)).unwrap_or(u32::MAX);
@@ -104,4 +154,31 @@ fn detect_gpus() -> Vec<u32> {
         .unwrap_or_default();
     found.sort_unstable();
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_how_often_a_demand_fits() {
+        let free = Resources {
+            cores: 8,
+            memory_gb: 10,
+            gpus: 0,
+        };
+        let cpu = Resources {
+            cores: 2,
+            memory_gb: 4,
+            gpus: 0,
+        };
+        assert_eq!(cpu.times_fitting_in(&free), Some(2));
+        let gpu = Resources {
+            cores: 1,
+            memory_gb: 1,
+            gpus: 1,
+        };
+        assert_eq!(gpu.times_fitting_in(&free), Some(0));
+        assert_eq!(Resources::default().times_fitting_in(&free), None);
+    }
 }

@@ -97,6 +97,41 @@ impl Service {
         !capacity::demand(Some(spec), 1).fits_in(&self.executor.capacity().free)
     }
 
+    /// The executor's capacity and the room of each spec now (the console's catalog page).
+    pub fn capacity_report(&self) -> capacity::CapacityReport {
+        let cap = self.executor.capacity();
+        let used = cap.total.minus(&cap.free);
+        let resources = vec![
+            ("cores", cap.total.cores, used.cores, cap.free.cores),
+            (
+                "memory_gb",
+                cap.total.memory_gb,
+                used.memory_gb,
+                cap.free.memory_gb,
+            ),
+            ("gpus", cap.total.gpus, used.gpus, cap.free.gpus),
+        ]
+        .into_iter()
+        .map(|(resource, total, used, free)| capacity::ResourceUse {
+            resource,
+            total,
+            used,
+            free,
+        })
+        .collect();
+        let specs = self
+            .catalog
+            .specs
+            .iter()
+            .map(|spec| capacity::SpecFit {
+                spec_id: spec.spec_id,
+                free_workers: capacity::demand(Some(spec), 1).times_fitting_in(&cap.free),
+                no_resource: self.no_resource(spec),
+            })
+            .collect();
+        capacity::CapacityReport { resources, specs }
+    }
+
     /// The project's configuration.
     pub fn project(&self, id: &str) -> Option<&ProjectConfig> {
         self.projects.get(id)

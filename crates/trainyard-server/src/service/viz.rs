@@ -1016,6 +1016,11 @@ impl Service {
         Ok(())
     }
 
+    /// For the console's "open": the live job `id` of `project`, whatever its type.
+    pub async fn viz_of_project(&self, project: &str, id: i64) -> ApiResult<Option<VizJob>> {
+        Ok(self.store.get_viz(project, id).await?)
+    }
+
     /// For the proxy: the live job `id` of `project` whose public path uses `job_type`.
     pub async fn viz_for_proxy(
         &self,

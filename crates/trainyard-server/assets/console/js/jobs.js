@@ -1,0 +1,147 @@
+// Training jobs: search, status filter, sort and paging done by the API (TJ-02 pages in the
+// database, so this stays fast with 100k jobs); the page is re-read every 2 s so statuses
+// change without a reload. The filters live in the address, so a reload or a shared link
+// shows the same list.
+import { api, badge, drawIfChanged, duration, errorBox, fill, h, poll, setText, showError, statuses, table, time, titled } from "./lib.js";
+
+const SORTS = [
+  ["create_time", "Created"],
+  ["job_name", "Name"],
+  ["status", "Status"],
+  ["duration", "Duration"],
+  ["version_count", "Versions"],
+  ["job_desc", "Description"],
+];
+
+export function list(main) {
+  titled("Training jobs");
+  const q = new URLSearchParams(location.search);
+  const state = {
+    search: q.get("search") ?? "",
+    status: q.get("status") ?? "",
+    sort: q.get("sort") ?? "create_time",
+    order: q.get("order") ?? "desc",
+    page: Math.max(1, Number(q.get("page")) || 1),
+    per_page: Number(q.get("per_page")) || 20,
+  };
+  const active = [...statuses.pending, ...statuses.running].join(",");
+  const statusOptions = [
+    ["", "Any status"],
+    [active, "Waiting or running"],
+    ...Object.entries(statuses.names).map(([code, name]) => [code, name]),
+  ];
+  const select = (name, label, options, value) =>
+    h("div", {}, h("label", { for: `f-${name}` }, label), h("select", { id: `f-${name}`, name }, options.map(([v, t]) => h("option", { value: v, selected: v === String(value) }, t))));
+
+  const form = h(
+    "form",
+    { class: "toolbar", role: "search", "aria-label": "Filter training jobs" },
+    h("div", { class: "search" }, h("label", { for: "f-search" }, "Search"), h("input", { id: "f-search", name: "search", type: "search", value: state.search, placeholder: "Name or description" })),
+    select("status", "Status", statusOptions, state.status),
+    select("sort", "Sort by", SORTS, state.sort),
+    select("order", "Order", [["desc", "Descending"], ["asc", "Ascending"]], state.order),
+    select("per_page", "Per page", [10, 20, 50, 100].map((n) => [String(n), String(n)]), state.per_page),
+  );
+  const errors = errorBox();
+  const body = h("div", { id: "jobs-table" });
+  const pager = h("nav", { class: "pager", "aria-label": "Pages" });
+  const summary = h("p", { class: "muted", "aria-live": "polite", id: "jobs-summary" });
+  fill(
+    main,
+    h("div", { class: "page-head" }, h("h1", {}, "Training jobs"), h("a", { class: "button primary", href: "/console/jobs/new" }, "New training job")),
+    form,
+    errors,
+    body,
+    pager,
+    summary,
+  );
+
+  let searchTimer = null;
+  const apply = (resetPage) => {
+    const data = new FormData(form);
+    Object.assign(state, {
+      search: data.get("search").trim(),
+      status: data.get("status"),
+      sort: data.get("sort"),
+      order: data.get("order"),
+      per_page: Number(data.get("per_page")),
+    });
+    if (resetPage) state.page = 1;
+    poller.now();
+  };
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    apply(true);
+  });
+  form.addEventListener("change", (e) => {
+    if (e.target.name !== "search") apply(true);
+  });
+  form.elements.search.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => apply(true), 300);
+  });
+
+  const load = async () => {
+    const params = new URLSearchParams({ page: state.page, per_page: state.per_page, sortBy: state.sort, order: state.order });
+    if (state.search) params.set("search_content", state.search);
+    if (state.status) params.set("status", state.status);
+    const res = await api("GET", `/training-jobs?${params}`);
+    const shown = new URLSearchParams({ page: state.page, per_page: state.per_page, sort: state.sort, order: state.order });
+    if (state.search) shown.set("search", state.search);
+    if (state.status) shown.set("status", state.status);
+    history.replaceState(null, "", `?${shown}`);
+    render(res);
+  };
+
+  const render = (res) => {
+    const pages = Math.max(1, Math.ceil(res.job_total_count / state.per_page));
+    if (state.page > pages) {
+      state.page = pages;
+      poller.now();
+      return;
+    }
+    for (const j of res.jobs) setText(body, `tr[data-job-id="${j.job_id}"] td.duration`, duration(j.duration));
+    const key = JSON.stringify([state, res.job_total_count, res.jobs.map((j) => [j.job_id, j.job_name, j.status, j.version_count, j.job_desc])]);
+    drawIfChanged(drawn, key, () => draw(res, pages));
+  };
+  const drawn = {};
+
+  const draw = (res, pages) => {
+    if (!res.jobs.length) {
+      fill(body, h("p", { class: "empty card" }, state.search || state.status ? "No training job matches." : "No training jobs yet. ", h("a", { href: "/console/jobs/new" }, "Create one")));
+    } else {
+      fill(
+        body,
+        table(
+          "Training jobs",
+          [["Name"], ["Status"], ["Versions", "num wide-only"], ["Created", "wide-only"], ["Duration", "num"], ["Description", "wide-only"]],
+          res.jobs.map((j) =>
+            h(
+              "tr",
+              { dataset: { jobId: j.job_id, jobName: j.job_name } },
+              h("td", {}, h("a", { href: `/console/jobs/${j.job_id}` }, j.job_name)),
+              h("td", {}, badge(j.status)),
+              h("td", { class: "num wide-only" }, j.version_count),
+              h("td", { class: "wide-only" }, time(j.create_time)),
+              h("td", { class: "num duration" }, duration(j.duration)),
+              h("td", { class: "wide-only" }, j.job_desc),
+            ),
+          ),
+        ),
+      );
+    }
+    const go = (page) => () => {
+      state.page = page;
+      poller.now();
+    };
+    fill(
+      pager,
+      h("button", { type: "button", disabled: state.page <= 1, onclick: go(state.page - 1) }, "Previous"),
+      h("span", {}, `Page ${state.page} of ${pages}`),
+      h("button", { type: "button", disabled: state.page >= pages, onclick: go(state.page + 1) }, "Next"),
+    );
+    summary.textContent = `${res.job_total_count} job${res.job_total_count === 1 ? "" : "s"}${state.search || state.status ? " match" : ""}.`;
+  };
+
+  const poller = poll(load, 2000, (e) => showError(errors, e));
+}
