@@ -208,6 +208,16 @@ pub fn kill(rec: &ContainerRecord) {
     runtime(rec, &["kill", "--signal", "KILL", &rec.name]);
 }
 
+/// Sends SIGTERM to the container (its `--init` passes it on to the command); whether the
+/// runtime did. Blocking.
+///
+/// Sent through the runtime rather than to `podman run`'s process group: the group also
+/// holds the `runc kill` that `podman run` starts to pass on a signal it got (from Slurm,
+/// say), and a second SIGTERM to the group would kill that one before it delivers.
+pub fn terminate(rec: &ContainerRecord) -> bool {
+    runtime(rec, &["kill", "--signal", "TERM", &rec.name])
+}
+
 /// Kills (SIGKILL) and removes the container, if it still exists. Blocking; errors are
 /// logged, not returned: this runs on the way out, where nothing better can be done.
 pub fn remove(rec: &ContainerRecord) {
@@ -217,8 +227,8 @@ pub fn remove(rec: &ContainerRecord) {
     );
 }
 
-/// Runs `runtime args` for a container, logging a failure.
-fn runtime(rec: &ContainerRecord, args: &[&str]) {
+/// Runs `runtime args` for a container, logging a failure; whether it succeeded.
+fn runtime(rec: &ContainerRecord, args: &[&str]) -> bool {
     let result = Command::new(&rec.runtime)
         .args(args)
         .stdin(Stdio::null())
@@ -226,15 +236,19 @@ fn runtime(rec: &ContainerRecord, args: &[&str]) {
         .stderr(Stdio::piped())
         .output();
     match result {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => tracing::warn!(
-            container = %rec.name,
-            command = args[0],
-            stderr = %String::from_utf8_lossy(&out.stderr).trim(),
-            "container runtime failed"
-        ),
+        Ok(out) if out.status.success() => true,
+        Ok(out) => {
+            tracing::warn!(
+                container = %rec.name,
+                command = args[0],
+                stderr = %String::from_utf8_lossy(&out.stderr).trim(),
+                "container runtime failed"
+            );
+            false
+        }
         Err(e) => {
-            tracing::warn!(container = %rec.name, error = %e, "cannot run the container runtime")
+            tracing::warn!(container = %rec.name, error = %e, "cannot run the container runtime");
+            false
         }
     }
 }

@@ -167,7 +167,7 @@ impl Supervisor {
     fn terminate_running(&mut self, note: &str, grace: Duration) {
         for w in self.workers.iter().filter(|w| w.running()) {
             w.log_line(note);
-            if let Err(e) = signal::group(w.pid, Signal::SIGTERM) {
+            if let Err(e) = w.terminate() {
                 tracing::warn!(proc.pgid = w.pid, error = %e, "cannot terminate worker group");
             }
         }

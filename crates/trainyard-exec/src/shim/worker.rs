@@ -61,6 +61,15 @@ impl Worker {
         self.container_pid.get().into_iter().collect()
     }
 
+    /// Sends SIGTERM to the worker: to its container through the runtime, else (or when the
+    /// runtime cannot, the container not being up yet) to its process group. Blocking.
+    pub fn terminate(&self) -> nix::Result<()> {
+        match &self.container {
+            Some(c) if container::terminate(c) => Ok(()),
+            _ => crate::signal::group(self.pid, nix::sys::signal::Signal::SIGTERM),
+        }
+    }
+
     /// SIGKILLs the worker's container (its processes are outside the worker's process
     /// group); the worker, `podman run --rm`, then removes it and exits. Blocking.
     pub fn kill_container(&self) {
