@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use trainyard_api::training::JobConfig;
 use trainyard_api::JobStatus;
-use trainyard_store::{NewJob, NewVersion, Store};
+use trainyard_store::{NewJob, NewVersion, SqliteStore, Store};
 
 /// Writes its start time (ns since the epoch) to the file given as `--out=`.
 pub const START_SH: &str =
@@ -322,7 +322,7 @@ pub async fn stop_latency(srv: &Server, peers: &Peers, work: &Path, n: usize) ->
 
 /// Adds completed jobs directly to the store (the server must be stopped) up to `total`.
 pub async fn seed(data: &Path, total: usize) -> Result<()> {
-    let store = Store::open_path(&data.join("trainyard.db")).await?;
+    let store = SqliteStore::open_path(&data.join("trainyard.db")).await?;
     let have = store.count_jobs(crate::server::PROJECT).await? as usize;
     for i in have..total {
         let job = NewJob {

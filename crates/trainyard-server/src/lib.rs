@@ -105,7 +105,10 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("trainyard.db").display()));
-    let store = trainyard_store::Store::open(&db_url).await?;
+    let store_opts = trainyard_store::StoreOptions {
+        max_connections: config.database_pool_size,
+    };
+    let store = trainyard_store::open(&db_url, &store_opts).await?;
     let storage_root = config
         .storage
         .root

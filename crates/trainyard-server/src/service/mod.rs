@@ -32,7 +32,7 @@ use trainyard_store::Store;
 /// Everything the handlers call into.
 pub struct Service {
     /// Store.
-    pub store: Store,
+    pub store: Arc<dyn Store>,
     /// Catalogs.
     pub catalog: Arc<Catalog>,
     /// Storage.

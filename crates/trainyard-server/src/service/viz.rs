@@ -65,7 +65,7 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// What the supervising tasks share.
 pub struct VizContext {
     /// Store.
-    pub store: Store,
+    pub store: Arc<dyn Store>,
     /// Storage, for `train_url`.
     pub storage: Storage,
     /// Executor, for capacity.
@@ -120,7 +120,7 @@ impl VizContext {
         cfg: &VizConfig,
         data_dir: &Path,
         listen: std::net::SocketAddr,
-        store: Store,
+        store: Arc<dyn Store>,
         storage: Storage,
         executor: Executor,
         shim_program: PathBuf,
