@@ -76,6 +76,9 @@ pub async fn open(url: &str, opts: &StoreOptions) -> Result<Arc<dyn Store>> {
     })
 }
 
+/// How long [`Store::ping`] waits for the database.
+pub const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Live running time of a job's newest version.
 pub fn job_duration(job: &Job, now: i64) -> i64 {
     duration_ms(job.latest_start_time, job.latest_end_time, now)
@@ -87,7 +90,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The engine behind this store.
     fn engine(&self) -> Engine;
 
-    /// Whether the database answers (`SELECT 1`), for `/health`.
+    /// Whether the database answers (`SELECT 1` within [`PING_TIMEOUT`]), for `/health`.
     async fn ping(&self) -> Result<()>;
 
     /// Duties and notices among the servers sharing this database; `None` when no other

@@ -264,8 +264,11 @@ macro_rules! store_ops {
             }
 
             async fn ping(&self) -> Result<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
-                Ok(())
+                let ping = sqlx::query("SELECT 1").execute(&self.pool);
+                match tokio::time::timeout($crate::PING_TIMEOUT, ping).await {
+                    Ok(done) => done.map(drop).map_err(Into::into),
+                    Err(_) => Err($crate::Error::Unavailable(sqlx::Error::PoolTimedOut)),
+                }
             }
 
             fn coordinator(&self) -> Option<$crate::Coordinator> {

@@ -2,6 +2,7 @@
 
 pub mod algorithms;
 pub mod capacity;
+pub mod cluster;
 pub mod configs;
 pub mod executor;
 pub mod jobs;
@@ -51,6 +52,8 @@ pub struct Service {
     pub max_upload_bytes: u64,
     /// Visualization jobs.
     pub viz: viz::VizManager,
+    /// Where work goes: this server's executor, or the scheduling duty's holder.
+    pub cluster: cluster::Cluster,
 }
 
 impl Service {
@@ -95,6 +98,19 @@ impl Service {
             };
         }
         !capacity::demand(Some(spec), 1).fits_in(&self.executor.capacity().free)
+    }
+
+    /// `/health`: the database answers, and the duties this server holds.
+    pub async fn health(&self) -> crate::error::ApiResult<serde_json::Value> {
+        self.store
+            .ping()
+            .await
+            .map_err(crate::error::ApiError::Unavailable)?;
+        Ok(serde_json::json!({
+            "status": "ok",
+            "database": self.store.engine().name(),
+            "duties": self.cluster.duties(),
+        }))
     }
 
     /// The project's configuration.
