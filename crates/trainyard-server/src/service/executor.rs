@@ -141,6 +141,7 @@ struct Idle {
     ctx: Arc<RunContext>,
     rx: mpsc::UnboundedReceiver<Cmd>,
     gpus: Vec<u32>,
+    shared: bool,
 }
 
 /// A run the executor started (or found running): what it holds until its end is recorded.
@@ -169,6 +170,9 @@ struct Actor {
     /// apart, so taking and giving back can never drift.
     used: Resources,
     free_gpus: Vec<u32>,
+    /// Other servers share the database: versions are handed over by notices and sweeps
+    /// (see [`HANDOVER_MS`]).
+    shared: bool,
     lease_queue: VecDeque<(u64, Resources, oneshot::Sender<()>)>,
     leases: HashMap<u64, Resources>,
 }
@@ -177,13 +181,18 @@ impl Executor {
     /// Starts the backends and the actor, and recovers what was running or queued before a
     /// restart.
     pub async fn start(ctx: Arc<RunContext>, gpus: Vec<u32>) -> crate::error::ApiResult<Self> {
-        let exec = Self::new(ctx, gpus);
+        let exec = Self::idle(ctx, gpus, false);
         exec.activate().await?;
         Ok(exec)
     }
 
-    /// An idle executor: commands wait until [`Self::activate`].
+    /// An idle executor of a server sharing its database with others: commands wait until
+    /// [`Self::activate`].
     pub fn new(ctx: Arc<RunContext>, gpus: Vec<u32>) -> Self {
+        Self::idle(ctx, gpus, true)
+    }
+
+    fn idle(ctx: Arc<RunContext>, gpus: Vec<u32>, shared: bool) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let view = Arc::new(Mutex::new(CapacityView {
             total: ctx.total,
@@ -194,7 +203,12 @@ impl Executor {
             view,
             backends: Arc::new(std::sync::OnceLock::new()),
             next_lease: Arc::new(AtomicU64::new(1)),
-            idle: Arc::new(Mutex::new(Some(Idle { ctx, rx, gpus }))),
+            idle: Arc::new(Mutex::new(Some(Idle {
+                ctx,
+                rx,
+                gpus,
+                shared,
+            }))),
         }
     }
 
@@ -202,7 +216,12 @@ impl Executor {
     /// running or queued: after a restart, or when this server takes the scheduling duty over
     /// from one that died. A second call does nothing.
     pub async fn activate(&self) -> crate::error::ApiResult<()> {
-        let Some(Idle { ctx, rx, gpus }) = self.idle.lock().expect("executor idle lock").take()
+        let Some(Idle {
+            ctx,
+            rx,
+            gpus,
+            shared,
+        }) = self.idle.lock().expect("executor idle lock").take()
         else {
             return Ok(());
         };
@@ -222,6 +241,7 @@ impl Executor {
             running: HashMap::new(),
             used: Resources::default(),
             free_gpus: gpus,
+            shared,
             lease_queue: VecDeque::new(),
             leases: HashMap::new(),
         };
@@ -362,9 +382,11 @@ impl Executor {
     }
 }
 
-/// How long after its creation a version without its run directory is left to the server
-/// creating it (which hands it over once its code is in place); past that, its creator is
-/// taken to have died in between, and the version is started (and fails for want of code).
+/// On a shared database, how long after its creation a version without its run directory is
+/// left to the server creating it (which hands it over once its code is in place; a sweep or
+/// a takeover's recovery may see it first); past that, its creator is taken to have died in
+/// between, and the version is started (and fails for want of code), as a lone server does
+/// with such a version at once.
 const HANDOVER_MS: i64 = 30_000;
 
 /// What is left of a version's `max_runtime_seconds`. Validation bounds it, so a deadline
@@ -465,7 +487,8 @@ impl Actor {
                 return;
             }
         };
-        if v.status == JobStatus::INIT
+        if self.shared
+            && v.status == JobStatus::INIT
             && !Path::new(&v.run_dir).exists()
             && now_ms() - v.create_time < HANDOVER_MS
         {
