@@ -17,6 +17,19 @@ if ! command -v wrk >/dev/null; then
 fi
 
 bash scripts/install-s3s-fs.sh
+
+# PostgreSQL for the API scenario's second engine: a throwaway cluster (scripts/pg-dev.sh) with a
+# fresh database; without one (not root, no postgresql) only SQLite is measured.
+pg_args=()
+if pg=$(bash scripts/pg-dev.sh start 2>/dev/null); then
+  psql "$pg" -qc 'DROP DATABASE IF EXISTS trainyard_bench WITH (FORCE)' -c 'CREATE DATABASE trainyard_bench'
+  pg_args=(--postgres "${pg%/*}/trainyard_bench")
+else
+  echo "bench: no PostgreSQL (scripts/pg-dev.sh start failed); measuring SQLite only" >&2
+fi
+
+# Binaries land in $CARGO_TARGET_DIR when set (as cargo puts them), else target/.
+tgt="${CARGO_TARGET_DIR:-target}"
 args=()
 if [[ $smoke == 1 ]]; then
   profile=debug
@@ -44,4 +57,4 @@ else
 fi
 smoke_flag=()
 [[ $smoke == 1 ]] && smoke_flag=(--smoke)
-"target/$profile/trainyard-bench" --trainyard "target/$profile/trainyard" --out "$out" "${smoke_flag[@]}" "${args[@]}" "$@"
+"$tgt/$profile/trainyard-bench" --trainyard "$tgt/$profile/trainyard" --out "$out" "${smoke_flag[@]}" "${pg_args[@]}" "${args[@]}" "$@"

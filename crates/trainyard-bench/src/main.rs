@@ -46,6 +46,10 @@ struct Args {
     /// awscli's `aws`, the objects scenario's peer; without it only trainyard is measured.
     #[arg(long)]
     aws_bin: Option<PathBuf>,
+    /// A PostgreSQL database (`postgres://...`, empty or a trainyard one) on which the API
+    /// scenario runs again, beside SQLite; without it only SQLite is measured.
+    #[arg(long)]
+    postgres: Option<String>,
     /// Where to write the Markdown results (also printed).
     #[arg(long, default_value = "bench/results.md")]
     out: PathBuf,
@@ -119,6 +123,10 @@ impl Sizes {
         }
     }
 }
+
+/// One wrk run of the API scenario: engine, jobs stored, endpoint, (requests/s, p50 ms,
+/// p99 ms).
+type Measured<'a> = (&'a str, usize, &'a str, (f64, f64, f64));
 
 fn cores() -> u32 {
     std::thread::available_parallelism()
@@ -231,51 +239,91 @@ async fn main() -> Result<()> {
     // Scenario 4 and 6: API under load with many stored jobs, and memory.
     let mut memory = vec![("idle, empty store".to_owned(), idle_rss)];
     if want("api") {
-        eprintln!("API under load...");
+        let mut engines = vec![("SQLite", None)];
+        if let Some(url) = &args.postgres {
+            engines.push(("PostgreSQL", Some(url.as_str())));
+        }
+        let mut measured: Vec<Measured> = Vec::new();
+        for (engine, url) in &engines {
+            eprintln!("API under load on {engine}...");
+            let dir = work.path().join(format!("s2-{engine}"));
+            let mut srv = Server::start_on(&args.trainyard, &dir, parallel, "", *url).await?;
+            let app = srv.storage().join("true");
+            std::fs::create_dir_all(&app)?;
+            std::fs::write(app.join("true.sh"), "exit 0\n")?;
+            let (job, ver) = srv.create("probe", "true", "true.sh", &[]).await?;
+            srv.wait_status(job, ver, &[10], Duration::from_secs(30))
+                .await?;
+            for total in sizes.store_sizes {
+                srv.stop();
+                scenarios::seed(&srv.database_url, &srv.data, total).await?;
+                srv.restart().await?;
+                let deep = total / 10 / 2;
+                for (name, path) in [
+                    (
+                        "GET version details",
+                        format!("/training-jobs/{job}/versions/{ver}"),
+                    ),
+                    (
+                        "GET list page 1, sorted by create_time",
+                        "/training-jobs?per_page=10&page=1&sortBy=create_time&order=desc"
+                            .to_owned(),
+                    ),
+                    (
+                        "GET list deep page, sorted by job_name",
+                        format!("/training-jobs?per_page=10&page={deep}&sortBy=job_name&order=asc"),
+                    ),
+                ] {
+                    let got = scenarios::wrk(&srv.url(&path), sizes.wrk_seconds)?;
+                    measured.push((engine, total, name, got));
+                }
+                if url.is_none() {
+                    memory.push((
+                        format!("{total} jobs stored, after the load runs"),
+                        rss_mb(srv.pid()),
+                    ));
+                }
+            }
+            srv.stop();
+        }
         let mut api = String::from(
             "| jobs stored | endpoint | requests/s | p50 ms | p99 ms |\n|---|---|---|---|---|\n",
         );
-        let mut srv = Server::start(&args.trainyard, &work.path().join("s2"), parallel).await?;
-        let app = srv.storage().join("true");
-        std::fs::create_dir_all(&app)?;
-        std::fs::write(app.join("true.sh"), "exit 0\n")?;
-        let (job, ver) = srv.create("probe", "true", "true.sh", &[]).await?;
-        srv.wait_status(job, ver, &[10], Duration::from_secs(30))
-            .await?;
-        for total in sizes.store_sizes {
-            srv.stop();
-            scenarios::seed(&srv.data, total).await?;
-            srv.restart().await?;
-            let deep = total / 10 / 2;
-            for (name, path) in [
-                (
-                    "GET version details",
-                    format!("/training-jobs/{job}/versions/{ver}"),
-                ),
-                (
-                    "GET list page 1, sorted by create_time",
-                    "/training-jobs?per_page=10&page=1&sortBy=create_time&order=desc".to_owned(),
-                ),
-                (
-                    "GET list deep page, sorted by job_name",
-                    format!("/training-jobs?per_page=10&page={deep}&sortBy=job_name&order=asc"),
-                ),
-            ] {
-                let (rps, p50, p99) = scenarios::wrk(&srv.url(&path), sizes.wrk_seconds)?;
+        for (engine, total, name, (rps, p50, p99)) in &measured {
+            if *engine == "SQLite" {
                 writeln!(api, "| {total} | {name} | {rps:.0} | {p50:.2} | {p99:.2} |")?;
             }
-            memory.push((
-                format!("{total} jobs stored, after the load runs"),
-                rss_mb(srv.pid()),
-            ));
         }
-        srv.stop();
-        drop(srv);
         writeln!(
             report,
             "## API under load (wrk, 2 threads, 16 connections, {} s each)\n\n{api}",
             sizes.wrk_seconds
         )?;
+        if args.postgres.is_some() {
+            let mut both = String::from(
+                "| jobs stored | endpoint | SQLite req/s | SQLite p50 ms | PostgreSQL req/s | PostgreSQL p50 ms | PostgreSQL p99 ms | PostgreSQL / SQLite req/s |\n|---|---|---|---|---|---|---|---|\n",
+            );
+            for (engine, total, name, (pg_rps, pg_p50, pg_p99)) in &measured {
+                if *engine != "PostgreSQL" {
+                    continue;
+                }
+                let Some((_, _, _, (sq_rps, sq_p50, _))) = measured
+                    .iter()
+                    .find(|m| m.0 == "SQLite" && m.1 == *total && m.2 == *name)
+                else {
+                    continue;
+                };
+                writeln!(
+                    both,
+                    "| {total} | {name} | {sq_rps:.0} | {sq_p50:.2} | {pg_rps:.0} | {pg_p50:.2} | {pg_p99:.2} | {:.2} |",
+                    pg_rps / sq_rps
+                )?;
+            }
+            writeln!(
+                report,
+                "## API under load on PostgreSQL beside SQLite (same run, same server build, PostgreSQL 15 on this host over loopback)\n\n{both}"
+            )?;
+        }
     }
 
     // Scenario 6: memory with many jobs running.

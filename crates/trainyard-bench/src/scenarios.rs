@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use trainyard_api::training::JobConfig;
 use trainyard_api::JobStatus;
-use trainyard_store::{NewJob, NewVersion, Store};
+use trainyard_store::{NewJob, NewVersion};
 
 /// Writes its start time (ns since the epoch) to the file given as `--out=`.
 pub const START_SH: &str =
@@ -320,9 +320,10 @@ pub async fn stop_latency(srv: &Server, peers: &Peers, work: &Path, n: usize) ->
     Ok(row)
 }
 
-/// Adds completed jobs directly to the store (the server must be stopped) up to `total`.
-pub async fn seed(data: &Path, total: usize) -> Result<()> {
-    let store = Store::open_path(&data.join("trainyard.db")).await?;
+/// Adds completed jobs directly to the store at `database_url` (the server must be stopped)
+/// up to `total`; run directories go below `data`.
+pub async fn seed(database_url: &str, data: &Path, total: usize) -> Result<()> {
+    let store = trainyard_store::open(database_url, &Default::default()).await?;
     let have = store.count_jobs(crate::server::PROJECT).await? as usize;
     for i in have..total {
         let job = NewJob {
@@ -347,6 +348,16 @@ pub async fn seed(data: &Path, total: usize) -> Result<()> {
             create_time: 1_700_000_000_000 + i as i64,
         };
         store.create_job(&job, Some(&v)).await?;
+    }
+    if database_url.starts_with("postgres") {
+        // A server meets a table grown over time, whose statistics autovacuum keeps; one
+        // bulk-loaded a moment ago has none yet, and its plans would measure that instead.
+        let out = std::process::Command::new("psql")
+            .args([database_url, "-qc", "ANALYZE"])
+            .output()?;
+        if !out.status.success() {
+            bail!("psql ANALYZE: {}", String::from_utf8_lossy(&out.stderr));
+        }
     }
     Ok(())
 }

@@ -14,6 +14,8 @@ pub struct Server {
     child: Child,
     pub base: String,
     pub data: PathBuf,
+    /// The database (`sqlite://...` or `postgres://...`).
+    pub database_url: String,
     pub http: reqwest::Client,
     bin: PathBuf,
     config: PathBuf,
@@ -34,13 +36,29 @@ impl Server {
 
     /// Like [`Self::start`], with `extra` appended to the config (more TOML tables).
     pub async fn start_with(bin: &Path, dir: &Path, cores: u32, extra: &str) -> Result<Self> {
+        Self::start_on(bin, dir, cores, extra, None).await
+    }
+
+    /// Like [`Self::start_with`], on the database at `database_url` (default: SQLite in the
+    /// data directory).
+    pub async fn start_on(
+        bin: &Path,
+        dir: &Path,
+        cores: u32,
+        extra: &str,
+        database_url: Option<&str>,
+    ) -> Result<Self> {
         let data = dir.join("data");
+        let database_url = database_url.map_or_else(
+            || format!("sqlite://{}", data.join("trainyard.db").display()),
+            str::to_owned,
+        );
         std::fs::create_dir_all(dir)?;
         let config = dir.join("config.toml");
         std::fs::write(
             &config,
             format!(
-                "data_dir = \"{}\"\nmax_body_bytes = 1048576\n\n[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\nquotas = 1000000\njob_count_limit = 1000000\n\n\
+                "data_dir = \"{}\"\ndatabase_url = \"{database_url}\"\nmax_body_bytes = 1048576\n\n[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\nquotas = 1000000\njob_count_limit = 1000000\n\n\
                  [executor]\ncores = {cores}\nmemory_gb = {mem}\nstop_grace_seconds = 5\n\n\
                  [[engines]]\nid = 1\nname = \"Shell\"\nversion = \"sh\"\ntype = 0\ncommand = [\"sh\"]\n\n\
                  [[specs]]\nspec_id = 1\nspec_code = \"bench.1u\"\ncore = 1\ncpu = 1\nmax_num = 4\n\n{extra}",
@@ -53,6 +71,7 @@ impl Server {
             child: spawn(bin, &config, port, dir)?,
             base: format!("http://127.0.0.1:{port}"),
             data,
+            database_url,
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(64)
                 .build()?,

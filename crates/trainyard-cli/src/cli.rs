@@ -125,6 +125,15 @@ pub enum Command {
         /// Configuration file (TOML).
         #[arg(long, env = "TRAINYARD_CONFIG")]
         config: Option<PathBuf>,
+        /// Database URL (the `database_url` key): `sqlite://PATH`, or
+        /// `postgres://USER@HOST:PORT/DB` for a database several servers share.
+        #[arg(
+            long,
+            env = "TRAINYARD_DATABASE_URL",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
+        database_url: Option<String>,
         /// Serve HTTPS with this certificate chain (PEM; with --tls-key).
         #[arg(
             long,

@@ -147,6 +147,7 @@ fn main() -> ExitCode {
             listen,
             data_dir,
             config,
+            database_url,
             tls_cert,
             tls_key,
             tls_self_signed,
@@ -159,6 +160,7 @@ fn main() -> ExitCode {
                 listen,
                 data_dir,
                 config,
+                database_url,
                 tls_cert.zip(tls_key),
                 tls_self_signed,
             )) {

@@ -32,6 +32,7 @@ pub async fn serve(
     listen: Option<std::net::SocketAddr>,
     data_dir: Option<PathBuf>,
     config: Option<PathBuf>,
+    database_url: Option<String>,
     tls: Option<(PathBuf, PathBuf)>,
     self_signed: bool,
 ) -> anyhow::Result<()> {
@@ -50,6 +51,9 @@ pub async fn serve(
     }
     if data_dir.is_some() {
         cfg.data_dir = data_dir;
+    }
+    if database_url.is_some() {
+        cfg.database_url = database_url;
     }
     if let Some((cert, key)) = tls {
         cfg.tls = Some(trainyard_server::config::TlsConfig {

@@ -15,8 +15,13 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     /// Where the database, runs and storage live (default `$XDG_DATA_HOME/trainyard`).
     pub data_dir: Option<PathBuf>,
-    /// Database URL (default `sqlite://DATA_DIR/trainyard.db`).
+    /// Database URL: `sqlite://PATH` (default `sqlite://DATA_DIR/trainyard.db`), or
+    /// `postgres://USER[:PASSWORD]@HOST:PORT/DB` for a database several servers share.
     pub database_url: Option<String>,
+    /// Most database connections this server holds (default 8 for SQLite, 16 for
+    /// PostgreSQL; 1..=1000). Several servers on one PostgreSQL together need fewer than its
+    /// `max_connections` (each also holds two sessions of its own: duties and notices).
+    pub database_pool_size: Option<u32>,
     /// Largest accepted request body in bytes (default 1 MiB).
     pub max_body_bytes: Option<usize>,
     /// Projects and their credentials; none = one generated project.
@@ -587,6 +592,17 @@ impl Config {
 
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(n) = self.database_pool_size {
+            if !(1..=1000).contains(&n) {
+                return Err(ConfigError::Invalid(format!(
+                    "database_pool_size {n} is outside 1..=1000"
+                )));
+            }
+        }
+        if let Some(url) = &self.database_url {
+            trainyard_store::Engine::of_url(url)
+                .map_err(|e| ConfigError::Invalid(format!("database_url: {e}")))?;
+        }
         if let Some(secs) = self.metrics.sample_interval_seconds {
             if !(0.1..=3600.0).contains(&secs) {
                 return Err(ConfigError::Invalid(format!(

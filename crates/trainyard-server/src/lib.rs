@@ -105,7 +105,10 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("trainyard.db").display()));
-    let store = trainyard_store::Store::open(&db_url).await?;
+    let store_opts = trainyard_store::StoreOptions {
+        max_connections: config.database_pool_size,
+    };
+    let store = trainyard_store::open(&db_url, &store_opts).await?;
     let storage_root = config
         .storage
         .root
@@ -174,9 +177,15 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
             .map(|p| (p.id.clone(), p.host_paths.clone()))
             .collect(),
     });
-    let executor = Executor::start(run_ctx.clone(), gpus)
-        .await
-        .map_err(|e| BuildError::Recover(e.to_string()))?;
+    // On a database other servers share, the executor and the visualization jobs wait until
+    // this server takes the scheduling duty (service::cluster); alone, it has it now.
+    let coordinator = store.coordinator();
+    let executor = match coordinator {
+        None => Executor::start(run_ctx.clone(), gpus)
+            .await
+            .map_err(|e| BuildError::Recover(e.to_string()))?,
+        Some(_) => Executor::new(run_ctx.clone(), gpus),
+    };
     let (tls, tls_cert) = match &config.tls {
         None => (None, None),
         Some(t) => {
@@ -216,9 +225,21 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         })
         .collect();
     viz_ctx.default_flavor = catalog.default_viz_flavor().map(|s| s.spec_code.clone());
-    let viz = service::viz::VizManager::start(viz_ctx)
-        .await
-        .map_err(|e| BuildError::Recover(e.to_string()))?;
+    let (viz, cluster) = match coordinator {
+        None => {
+            let viz = service::viz::VizManager::start(viz_ctx)
+                .await
+                .map_err(|e| BuildError::Recover(e.to_string()))?;
+            let cluster = service::cluster::Cluster::single(executor.clone(), viz.clone());
+            (viz, cluster)
+        }
+        Some(coordinator) => {
+            let viz = service::viz::VizManager::new(viz_ctx);
+            let cluster =
+                service::cluster::Cluster::shared(executor.clone(), viz.clone(), coordinator);
+            (viz, cluster)
+        }
+    };
     let identity = identity::Identity::from_projects(&config.projects)?;
     let svc = Service {
         store,
@@ -238,6 +259,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
             .max_upload_bytes
             .unwrap_or(config::DEFAULT_MAX_UPLOAD_BYTES),
         viz,
+        cluster,
     };
     let rate_limits = http::rate::RateLimits::new(
         config
@@ -283,7 +305,9 @@ fn clean_staging(runs_dir: &std::path::Path) {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves; running jobs keep running.
+/// Serves `app` on `listener` until `shutdown` resolves; running jobs keep running. Ends with
+/// an error when this server lost a duty it held on a shared database (another server may
+/// hold it now, so this one must not go on acting on it).
 pub async fn serve(
     app: App,
     listener: tokio::net::TcpListener,
@@ -295,11 +319,17 @@ pub async fn serve(
     // The signal also ends open log streams, which would otherwise hold the graceful shutdown
     // until their versions end.
     let stop = app.state.shutdown.clone();
+    let lost = app.state.svc.cluster.lost();
+    let lost_why = Arc::new(std::sync::Mutex::new(None));
+    let lost_slot = lost_why.clone();
     let shutdown = async move {
-        shutdown.await;
+        tokio::select! {
+            () = shutdown => {}
+            why = lost => *lost_slot.lock().expect("lost lock") = Some(why),
+        }
         stop.send_replace(true);
     };
-    match app.tls {
+    let served = match app.tls {
         Some(acceptor) => tls::serve(listener, acceptor, svc, shutdown).await,
         None => {
             // The peer address lets `/metrics` tell loopback scrapers from others.
@@ -312,5 +342,13 @@ pub async fn serve(
             .with_graceful_shutdown(shutdown)
             .await
         }
+    };
+    served?;
+    let lost = lost_why.lock().expect("lost lock").take();
+    match lost {
+        Some(why) => Err(std::io::Error::other(format!(
+            "lost the scheduler duty: {why}"
+        ))),
+        None => Ok(()),
     }
 }

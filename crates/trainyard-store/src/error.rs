@@ -9,11 +9,12 @@ pub enum Error {
     /// A unique name is taken (job name, config name).
     #[error("name already exists")]
     Conflict,
-    /// The pool is exhausted or the database is busy.
+    /// The pool is exhausted, the database is busy or cannot be reached for now, or a
+    /// concurrent writer won a deadlock: trying again later may work.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
-    /// The disk holding the database is full (SQLITE_FULL); writes work again once space is
-    /// freed.
+    /// The disk holding the database is full (SQLITE_FULL, PostgreSQL's 53100); writes work
+    /// again once space is freed.
     #[error("database disk full: {0}")]
     Full(#[source] sqlx::Error),
     /// Any other database error.
@@ -26,32 +27,65 @@ pub enum Error {
     #[error("corrupt stored value: {0}")]
     Corrupt(#[from] serde_json::Error),
     /// The database URL names an engine we do not have.
-    #[error("unsupported database engine '{0}' (supported: sqlite)")]
+    #[error("unsupported database engine '{0}' (supported: sqlite://PATH, postgres://USER@HOST:PORT/DB)")]
     UnsupportedEngine(String),
+}
+
+/// What an engine's error code says about the error.
+enum Kind {
+    Busy,
+    Full,
+    Other,
+}
+
+/// SQLite's primary result codes (the low byte of extended ones): 5 SQLITE_BUSY (locked past
+/// busy_timeout), 13 SQLITE_FULL.
+fn sqlite_kind(code: &str) -> Kind {
+    match code.parse::<i32>().map(|n| n & 0xff) {
+        Ok(5) => Kind::Busy,
+        Ok(13) => Kind::Full,
+        _ => Kind::Other,
+    }
+}
+
+/// PostgreSQL SQLSTATEs: class 08 connection exceptions, 40001 serialization failure, 40P01
+/// deadlock (PostgreSQL aborted this side; a retry succeeds), 53300 too many connections,
+/// 57P01..57P03 the server is shutting down or starting; 53100 disk full.
+fn postgres_kind(code: &str) -> Kind {
+    match code {
+        "53100" => Kind::Full,
+        "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03" => Kind::Busy,
+        c if c.starts_with("08") => Kind::Busy,
+        _ => Kind::Other,
+    }
 }
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict,
-            sqlx::Error::PoolTimedOut => Error::Unavailable(e),
-            // SQLITE_BUSY and its extended codes: the database stayed locked past busy_timeout.
-            sqlx::Error::Database(db)
-                if db
-                    .code()
-                    .is_some_and(|c| c == "5" || c.parse::<i32>().is_ok_and(|n| n & 0xff == 5)) =>
-            {
-                Error::Unavailable(e)
+        let kind = match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => return Error::Conflict,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                return Error::Unavailable(e)
             }
-            // SQLITE_FULL (13): the disk is full, or the database hit its size limit.
-            sqlx::Error::Database(db)
-                if db
-                    .code()
-                    .is_some_and(|c| c.parse::<i32>().is_ok_and(|n| n & 0xff == 13)) =>
-            {
-                Error::Full(e)
-            }
-            _ => Error::Db(e),
+            sqlx::Error::Database(db) => match db.code() {
+                Some(code) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+                    sqlite_kind(&code)
+                }
+                Some(code)
+                    if db
+                        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                        .is_some() =>
+                {
+                    postgres_kind(&code)
+                }
+                _ => Kind::Other,
+            },
+            _ => Kind::Other,
+        };
+        match kind {
+            Kind::Busy => Error::Unavailable(e),
+            Kind::Full => Error::Full(e),
+            Kind::Other => Error::Db(e),
         }
     }
 }

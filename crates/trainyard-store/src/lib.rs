@@ -1,153 +1,311 @@
-//! Persistence of training jobs, versions and configurations.
+//! Persistence of training jobs, versions, configurations and visualization jobs.
 //!
-//! The store speaks domain verbs (create a job, move a version from one status to another with
+//! [`Store`] speaks domain verbs (create a job, move a version from one status to another with
 //! compare-and-set, list with filters) and keeps each job's summary of its newest version in
-//! the same transaction as the change that alters it.
+//! the same transaction as the change that alters it. Two engines implement it, chosen by the
+//! URL's scheme ([`open`]): [`SqliteStore`], the embedded default, and [`PgStore`], which
+//! several servers share. Their statements are written once (`ops.rs`, instantiated per
+//! engine; `sql.rs` holds what differs), their schemas twice (`migrations/{sqlite,postgres}`,
+//! same version numbers), and one test suite runs on both (`tests/`).
 
-mod configs;
 mod error;
-mod jobs;
 mod model;
+mod ops;
+mod postgres;
+pub mod sql;
+mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod viz;
 
 pub use error::{Error, Result};
-pub use jobs::job_duration;
 pub use model::*;
+pub use postgres::{Coordinator, DutyHold, DutySession, Notices, PgStore};
+pub use sqlite::SqliteStore;
 pub use viz::{NewVizJob, VizFilter, VizJob, VizSet, VizSort};
 
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Executor, Sqlite, SqliteConnection, SqlitePool};
-use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
+use trainyard_api::JobStatus;
 
-/// A write transaction on a pooled connection, run with plain `BEGIN IMMEDIATE`/`COMMIT`
-/// statements rather than sqlx's transaction manager.
-///
-/// Why: after SQLITE_FULL or an I/O error SQLite may have rolled the transaction back on its
-/// own; sqlx's `ROLLBACK` then fails, its transaction depth stays at 1 and the connection goes
-/// back to the pool unusable ("begin_with at non-zero transaction depth") until a restart.
-/// Here a connection goes back to the pool only once it is known to be out of any
-/// transaction (committed, or rolled back without error); otherwise it is closed, which
-/// rolls back whatever SQLite still holds, and the pool opens a fresh one.
-pub(crate) struct WriteTx {
-    conn: Option<PoolConnection<Sqlite>>,
+/// Which engine a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// An SQLite file (`sqlite://path`, or a plain path).
+    Sqlite,
+    /// A PostgreSQL database (`postgres://` or `postgresql://`).
+    Postgres,
 }
 
-impl WriteTx {
-    async fn begin(pool: &SqlitePool) -> Result<Self> {
-        let mut conn = pool.acquire().await?;
-        if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
-            discard(conn);
-            return Err(e.into());
+impl Engine {
+    /// The engine a database URL names; a scheme we do not speak is an error that lists the
+    /// ones we do.
+    pub fn of_url(url: &str) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Engine::Postgres);
         }
-        Ok(Self { conn: Some(conn) })
+        if url.starts_with("sqlite:") || !url.contains("://") {
+            return Ok(Engine::Sqlite);
+        }
+        let scheme = url.split("://").next().unwrap_or_default();
+        Err(Error::UnsupportedEngine(scheme.to_owned()))
     }
 
-    /// Commits; on failure the connection is closed (see the type's docs).
-    pub(crate) async fn commit(mut self) -> Result<()> {
-        let mut conn = self
-            .conn
-            .take()
-            .expect("a WriteTx holds its connection until it ends");
-        match conn.execute("COMMIT").await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                discard(conn);
-                Err(e.into())
-            }
+    /// `sqlite` or `postgres`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
         }
     }
 }
 
-impl std::ops::Deref for WriteTx {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
-        self.conn
-            .as_ref()
-            .expect("a WriteTx holds its connection until it ends")
-    }
+/// How a store is opened, beside its URL.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StoreOptions {
+    /// Most connections the pool holds (default: 8 for SQLite, 16 for PostgreSQL).
+    pub max_connections: Option<u32>,
 }
 
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        self.conn
-            .as_mut()
-            .expect("a WriteTx holds its connection until it ends")
-    }
+/// Opens the database at `url` with the engine its scheme names, applying the migrations.
+/// On PostgreSQL the migrations run under sqlx's advisory lock, so servers starting together
+/// apply them once.
+pub async fn open(url: &str, opts: &StoreOptions) -> Result<Arc<dyn Store>> {
+    Ok(match Engine::of_url(url)? {
+        Engine::Sqlite => Arc::new(SqliteStore::open(url, opts).await?),
+        Engine::Postgres => Arc::new(PgStore::open(url, opts).await?),
+    })
 }
 
-impl Drop for WriteTx {
-    /// Not committed (an early return or an error): roll back in a task, and keep the
-    /// connection only if that worked.
-    fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else {
-            return;
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                rt.spawn(async move {
-                    if conn.execute("ROLLBACK").await.is_err() {
-                        discard(conn);
-                    }
-                });
-            }
-            Err(_) => discard(conn),
-        }
-    }
+/// How long [`Store::ping`] waits for the database.
+pub const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Live running time of a job's newest version.
+pub fn job_duration(job: &Job, now: i64) -> i64 {
+    duration_ms(job.latest_start_time, job.latest_end_time, now)
 }
 
-/// Closes a connection instead of returning it to the pool: SQLite rolls back what it holds.
-fn discard(conn: PoolConnection<Sqlite>) {
-    drop(conn.detach());
-}
+/// The store's operations, one implementation per engine. Cheap to share as `Arc<dyn Store>`.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// The engine behind this store.
+    fn engine(&self) -> Engine;
 
-/// The SQLite store. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct Store {
-    pool: SqlitePool,
-}
+    /// Whether the database answers (`SELECT 1` within [`PING_TIMEOUT`]), for `/health`.
+    async fn ping(&self) -> Result<()>;
 
-impl Store {
-    /// Opens (creating if missing) the database at `url` (`sqlite://path` or a plain path) and
-    /// applies the migrations.
-    pub async fn open(url: &str) -> Result<Self> {
-        let url = if url.contains("://") || url.starts_with("sqlite:") {
-            url.to_owned()
-        } else {
-            format!("sqlite://{url}")
-        };
-        if !url.starts_with("sqlite:") {
-            let scheme = url.split("://").next().unwrap_or_default();
-            return Err(Error::UnsupportedEngine(scheme.to_owned()));
-        }
-        let opts = SqliteConnectOptions::from_str(&url)
-            .map_err(Error::Db)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
-            .await
-            .map_err(Error::Db)?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
-    }
+    /// Duties and notices among the servers sharing this database; `None` when no other
+    /// server can share it (an SQLite file belongs to one server).
+    fn coordinator(&self) -> Option<Coordinator>;
 
-    /// A write transaction that takes the write lock up front (`BEGIN IMMEDIATE`), so two
-    /// concurrent read-then-write transactions wait for each other instead of failing busy.
-    pub(crate) async fn write_tx(&self) -> Result<WriteTx> {
-        WriteTx::begin(&self.pool).await
-    }
+    // --- training jobs and versions ---
 
-    /// Opens the database file `path`.
-    pub async fn open_path(path: &Path) -> Result<Self> {
-        Self::open(&format!("sqlite://{}", path.display())).await
-    }
+    /// Creates a job and, when given, its first version, in one transaction.
+    /// A live job of the same name in the project gives `Error::Conflict`.
+    async fn create_job(
+        &self,
+        job: &NewJob,
+        first: Option<&NewVersion>,
+    ) -> Result<(Job, Option<Version>)>;
+
+    /// Adds a version to a live job; `None` when the job is gone.
+    async fn create_version(
+        &self,
+        project_id: &str,
+        job_id: i64,
+        v: &NewVersion,
+    ) -> Result<Option<Version>>;
+
+    /// A live job of the project.
+    async fn get_job(&self, project_id: &str, job_id: i64) -> Result<Option<Job>>;
+
+    /// Number of live jobs of the project (from the trigger-kept counters).
+    async fn count_jobs(&self, project_id: &str) -> Result<i64>;
+
+    /// TJ-02: a page of live jobs and the total matching the filter.
+    async fn list_jobs(&self, project_id: &str, f: &JobFilter) -> Result<(Vec<Job>, i64)>;
+
+    /// TJ-08: sets the description of a live job; false when it is gone.
+    async fn update_job_description(
+        &self,
+        project_id: &str,
+        job_id: i64,
+        desc: &str,
+    ) -> Result<bool>;
+
+    /// A live version of a live job of the project.
+    async fn get_version(
+        &self,
+        project_id: &str,
+        job_id: i64,
+        version_id: i64,
+    ) -> Result<Option<Version>>;
+
+    /// A live version and its live job, in one query (the hot path of TJ-03, TJ-10, TJ-12).
+    async fn get_job_version(
+        &self,
+        project_id: &str,
+        job_id: i64,
+        version_id: i64,
+    ) -> Result<Option<(Job, Version)>>;
+
+    /// Any stored version by id, deleted ones included (for the executor).
+    async fn version_by_id(&self, version_id: i64) -> Result<Option<Version>>;
+
+    /// TJ-05: live versions of a job, newest first; `limit` None = all.
+    async fn list_versions(
+        &self,
+        job_id: i64,
+        offset: i64,
+        limit: Option<i64>,
+    ) -> Result<Vec<Version>>;
+
+    /// Versions (deleted ones included) whose status is one of `statuses`, oldest first.
+    async fn versions_in(&self, statuses: &[JobStatus]) -> Result<Vec<Version>>;
+
+    /// Deleted versions still stored (their cleanup is pending).
+    async fn deleted_versions(&self) -> Result<Vec<Version>>;
+
+    /// Compare-and-set: moves the version to `to` only if its status is one of `from`.
+    /// Returns whether it moved. Also refreshes the job summary.
+    async fn transition(
+        &self,
+        version_id: i64,
+        from: &[JobStatus],
+        to: JobStatus,
+        set: &TransitionSet,
+    ) -> Result<bool>;
+
+    /// Hides a version from the API (TJ-04); the row stays until `purge_version`.
+    /// Refuses (returns the status) when the version is in `refused`.
+    ///
+    /// A pending or running version is moved to 9 (being stopped, with `stop_grace`) in the
+    /// same transaction, so a crash can never leave a deleted version running unnoticed.
+    async fn mark_version_deleted(
+        &self,
+        version_id: i64,
+        refused: &[JobStatus],
+        stop_grace: i64,
+    ) -> Result<Result<(), JobStatus>>;
+
+    /// Hides a job and all its versions (TJ-09), unless a version is in one of `refused`
+    /// (then returns that status). Returns the versions that were hidden.
+    /// Pending or running versions are moved to 9 as in [`Self::mark_version_deleted`].
+    async fn mark_job_deleted(
+        &self,
+        project_id: &str,
+        job_id: i64,
+        refused: &[JobStatus],
+        stop_grace: i64,
+    ) -> Result<Result<Vec<i64>, JobStatus>>;
+
+    /// Removes a deleted version's row; also removes its job once the job is deleted and
+    /// has no rows left.
+    async fn purge_version(&self, version_id: i64) -> Result<()>;
+
+    /// Moves deleted versions that are still pending or running to 9 (being stopped): for
+    /// databases written before deletion did that in its own transaction.
+    async fn stop_deleted_versions(&self, stop_grace: i64) -> Result<u64>;
+
+    /// Removes deleted jobs that have no versions left.
+    async fn purge_empty_jobs(&self) -> Result<()>;
+
+    /// Name of a job, deleted or not (for log file names of runs being cleaned up).
+    async fn job_name(&self, job_id: i64) -> Result<Option<String>>;
+
+    /// Number of the project's versions that are pending or running.
+    async fn count_active_versions(&self, project_id: &str) -> Result<i64>;
+
+    /// Live versions counted by project and status, for the `/metrics` gauges: one grouped
+    /// scan of the `versions` table per scrape.
+    async fn version_counts(&self) -> Result<Vec<(String, i64, i64)>>;
+
+    /// Creation time (ms) of the oldest live version waiting for its start (1 or 7), if any:
+    /// how long the queue's head has waited.
+    async fn oldest_queued_create_time(&self) -> Result<Option<i64>>;
+
+    /// Visualization jobs counted by status (live ones).
+    async fn viz_counts(&self) -> Result<Vec<(i64, i64)>>;
+
+    // --- training job configurations ---
+
+    /// TC-01: a taken name gives `Error::Conflict`.
+    async fn create_config(&self, c: &StoredConfig) -> Result<()>;
+
+    /// TC-05.
+    async fn get_config(&self, project_id: &str, name: &str) -> Result<Option<StoredConfig>>;
+
+    /// TC-03: full replacement of description and configuration; false when unknown.
+    async fn update_config(&self, c: &StoredConfig) -> Result<bool>;
+
+    /// TC-04; false when unknown.
+    async fn delete_config(&self, project_id: &str, name: &str) -> Result<bool>;
+
+    /// TC-02: a page of the project's configurations and the total matching.
+    async fn list_configs(
+        &self,
+        project_id: &str,
+        search: Option<&str>,
+        sort: ConfigSort,
+        descending: bool,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<StoredConfig>, i64)>;
+
+    // --- visualization jobs ---
+
+    /// VJ-01: inserts a job in status 1. A live job of the same name in the project gives
+    /// `Error::Conflict`.
+    async fn create_viz(&self, j: &NewVizJob) -> Result<VizJob>;
+
+    /// A live (not deleted) job of the project.
+    async fn get_viz(&self, project_id: &str, id: i64) -> Result<Option<VizJob>>;
+
+    /// A job by id, deleted ones included.
+    async fn viz_by_id(&self, id: i64) -> Result<Option<VizJob>>;
+
+    /// Every job (deleted ones included) in one of `statuses`.
+    async fn viz_in(&self, statuses: &[JobStatus]) -> Result<Vec<VizJob>>;
+
+    /// Deleted jobs still waiting to be purged.
+    async fn deleted_viz(&self) -> Result<Vec<VizJob>>;
+
+    /// VJ-02: a page of the project's live jobs and the total matching.
+    async fn list_viz(&self, project_id: &str, f: &VizFilter) -> Result<(Vec<VizJob>, i64)>;
+
+    /// Live jobs of the project, and how many of them are active (pending, running or
+    /// stopping).
+    async fn count_viz(&self, project_id: &str) -> Result<(i64, i64)>;
+
+    /// VJ-04; false when the job is unknown.
+    async fn update_viz_description(&self, project_id: &str, id: i64, desc: &str) -> Result<bool>;
+
+    /// Compare-and-set of the status; false when the job is not in one of `from`.
+    async fn viz_transition(
+        &self,
+        id: i64,
+        from: &[JobStatus],
+        to: JobStatus,
+        set: &VizSet,
+    ) -> Result<bool>;
+
+    /// VJ-07: back to status 1 with a fresh run (times, deadline, port, handle cleared), only
+    /// from one of `from`. Returns the status it was in when refused.
+    async fn restart_viz(
+        &self,
+        project_id: &str,
+        id: i64,
+        from: &[JobStatus],
+    ) -> Result<Option<Result<(), JobStatus>>>;
+
+    /// VJ-05: hides the job; refused (with its status) when it is in `refused`. `None` when
+    /// the job is unknown.
+    async fn mark_viz_deleted(
+        &self,
+        project_id: &str,
+        id: i64,
+        refused: &[JobStatus],
+    ) -> Result<Option<Result<JobStatus, JobStatus>>>;
+
+    /// Removes a job's row for good.
+    async fn purge_viz(&self, id: i64) -> Result<()>;
 }

@@ -1,8 +1,13 @@
-//! The store against a real SQLite file: create, summaries, compare-and-set, delete.
+//! The store suite, written once and run on SQLite and on PostgreSQL (`engine_suite!`: each
+//! test as `sqlite::name` and `postgres::name`, each on a fresh database): create, summaries,
+//! compare-and-set, delete, lists, counters, and what concurrent writers may not break.
 
 use trainyard_api::training::JobConfig;
 use trainyard_api::JobStatus;
-use trainyard_store::{Error, JobFilter, JobSort, NewJob, NewVersion, Store, TransitionSet};
+use trainyard_store::testing::TestDatabase;
+use trainyard_store::{
+    Engine, Error, JobFilter, JobSort, NewJob, NewVersion, Store, TransitionSet,
+};
 
 fn job(name: &str) -> NewJob {
     NewJob {
@@ -42,347 +47,445 @@ fn filter() -> JobFilter {
     }
 }
 
-async fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_path(&dir.path().join("t.db")).await.unwrap();
-    (dir, store)
+#[tokio::test]
+async fn unknown_engines_are_named() {
+    let err = trainyard_store::open("mysql://localhost/db", &Default::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("'mysql'"), "{err}");
+    assert!(err.to_string().contains("postgres://"), "{err}");
 }
 
-#[tokio::test]
-async fn versions_are_named_in_sequence_and_summarized_on_the_job() {
-    let (_dir, store) = open().await;
-    let (j, v1) = store.create_job(&job("a"), Some(&version())).await.unwrap();
-    let v1 = v1.unwrap();
-    assert_eq!(v1.name, "V0001");
-    assert_eq!(v1.run_dir, format!("/runs/{}", v1.id));
-    let v2 = store
-        .create_version("p", j.id, &version())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(v2.name, "V0002");
-    let got = store.get_job("p", j.id).await.unwrap().unwrap();
-    assert_eq!(
-        (got.version_count, got.latest_version_id, got.latest_status),
-        (2, Some(v2.id), 1)
-    );
-    // Another project sees nothing.
-    assert!(store.get_job("q", j.id).await.unwrap().is_none());
-    assert!(store
-        .create_version("q", j.id, &version())
-        .await
-        .unwrap()
-        .is_none());
-}
-
-#[tokio::test]
-async fn duplicate_live_names_conflict_until_the_job_is_deleted() {
-    let (_dir, store) = open().await;
-    let (j, _) = store.create_job(&job("dup"), None).await.unwrap();
-    assert!(matches!(
-        store.create_job(&job("dup"), None).await,
-        Err(Error::Conflict)
-    ));
-    store
-        .mark_job_deleted("p", j.id, &[], 0)
-        .await
-        .unwrap()
-        .unwrap();
-    store.create_job(&job("dup"), None).await.unwrap();
-}
-
-#[tokio::test]
-async fn transitions_are_compare_and_set() {
-    let (_dir, store) = open().await;
-    let (j, v) = store
-        .create_job(&job("cas"), Some(&version()))
-        .await
-        .unwrap();
-    let v = v.unwrap();
-    let set = TransitionSet {
-        start_time: Some(5),
-        ..Default::default()
+/// Servers starting together on one PostgreSQL database apply each migration once (sqlx's
+/// migrator holds an advisory lock); every one of them opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_starting_together_migrate_postgres_once() {
+    let Some(db) = TestDatabase::new(
+        Engine::Postgres,
+        "servers_starting_together_migrate_postgres_once",
+    )
+    .await
+    else {
+        return;
     };
-    assert!(store
-        .transition(v.id, &[JobStatus::INIT], JobStatus::RUNNING, &set)
-        .await
-        .unwrap());
-    // A second mover from the same status loses.
-    assert!(!store
-        .transition(
-            v.id,
-            &[JobStatus::INIT],
-            JobStatus::KILLING,
-            &TransitionSet::default()
-        )
-        .await
-        .unwrap());
-    let end = TransitionSet {
-        end_time: Some(9),
-        ..Default::default()
-    };
-    assert!(store
-        .transition(v.id, &[JobStatus::RUNNING], JobStatus::COMPLETED, &end)
-        .await
-        .unwrap());
-    let got = store.get_version("p", j.id, v.id).await.unwrap().unwrap();
-    assert_eq!(
-        (got.status, got.start_time, got.end_time),
-        (JobStatus::COMPLETED, Some(5), Some(9))
-    );
-    let summary = store.get_job("p", j.id).await.unwrap().unwrap();
-    assert_eq!(
-        (
-            summary.latest_status,
-            summary.latest_start_time,
-            summary.latest_end_time
-        ),
-        (10, Some(5), Some(9))
-    );
+    let opens: Vec<_> = (0..6)
+        .map(|_| {
+            let url = db.url.clone();
+            tokio::spawn(async move { trainyard_store::open(&url, &Default::default()).await })
+        })
+        .collect();
+    for o in opens {
+        let store = o.await.unwrap().unwrap();
+        assert_eq!(store.engine(), Engine::Postgres);
+    }
+    let store = db.open().await;
+    store.create_job(&job("after"), None).await.unwrap();
 }
 
-#[tokio::test]
-async fn deleting_a_running_version_marks_it_stopping_in_the_same_transaction() {
-    let (_dir, store) = open().await;
-    let (j, v) = store.create_job(&job("r"), Some(&version())).await.unwrap();
-    let v = v.unwrap();
-    let to_running = [JobStatus::INIT];
-    let set = TransitionSet::default();
-    assert!(store
-        .transition(v.id, &to_running, JobStatus::RUNNING, &set)
-        .await
-        .unwrap());
-    let (_, done) = store
-        .create_job(&job("done"), Some(&version()))
-        .await
-        .unwrap();
-    let done = done.unwrap();
-    store
-        .transition(done.id, &to_running, JobStatus::COMPLETED, &set)
-        .await
-        .unwrap();
-
-    store
-        .mark_job_deleted("p", j.id, &[JobStatus::KILLING], 7)
-        .await
-        .unwrap()
-        .unwrap();
-    let after = store.version_by_id(v.id).await.unwrap().unwrap();
-    assert_eq!(
-        (after.status, after.stop_grace, after.deleted),
-        (JobStatus::KILLING, Some(7), true)
-    );
-    // A finished version keeps its status; a database from before this rule is mended.
-    store
-        .mark_version_deleted(done.id, &[JobStatus::KILLING], 7)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        store.version_by_id(done.id).await.unwrap().unwrap().status,
-        JobStatus::COMPLETED
-    );
-    assert_eq!(store.stop_deleted_versions(3).await.unwrap(), 0);
-}
-
-#[tokio::test]
-async fn deleting_refuses_killing_versions_and_purges_rows() {
-    let (_dir, store) = open().await;
-    let (j, v) = store
-        .create_job(&job("del"), Some(&version()))
-        .await
-        .unwrap();
-    let v = v.unwrap();
-    store
-        .transition(
-            v.id,
-            &[JobStatus::INIT],
-            JobStatus::KILLING,
-            &TransitionSet::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .mark_version_deleted(v.id, &[JobStatus::KILLING], 0)
+trainyard_store::engine_suite! {
+    async fn versions_are_named_in_sequence_and_summarized_on_the_job(store, db) {
+        let (j, v1) = store.create_job(&job("a"), Some(&version())).await.unwrap();
+        let v1 = v1.unwrap();
+        assert_eq!(v1.name, "V0001");
+        assert_eq!(v1.run_dir, format!("/runs/{}", v1.id));
+        let v2 = store
+            .create_version("p", j.id, &version())
             .await
-            .unwrap(),
-        Err(JobStatus::KILLING)
-    );
-    assert_eq!(
-        store
-            .mark_job_deleted("p", j.id, &[JobStatus::KILLING], 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(v2.name, "V0002");
+        let got = store.get_job("p", j.id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.version_count, got.latest_version_id, got.latest_status),
+            (2, Some(v2.id), 1)
+        );
+        // Another project sees nothing.
+        assert!(store.get_job("q", j.id).await.unwrap().is_none());
+        assert!(store
+            .create_version("q", j.id, &version())
             .await
-            .unwrap(),
-        Err(JobStatus::KILLING)
-    );
-    store
-        .transition(
-            v.id,
-            &[JobStatus::KILLING],
-            JobStatus::KILLED,
-            &TransitionSet::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .mark_job_deleted("p", j.id, &[JobStatus::KILLING], 0)
-            .await
-            .unwrap(),
-        Ok(vec![v.id])
-    );
-    assert!(store.get_job("p", j.id).await.unwrap().is_none());
-    assert_eq!(store.list_jobs("p", &filter()).await.unwrap().1, 0);
-    assert_eq!(store.deleted_versions().await.unwrap().len(), 1);
-    store.purge_version(v.id).await.unwrap();
-    assert!(store.version_by_id(v.id).await.unwrap().is_none());
-    assert!(
-        store.job_name(j.id).await.unwrap().is_none(),
-        "the job row went with its last version"
-    );
-}
+            .unwrap()
+            .is_none());
+    }
 
-#[tokio::test]
-async fn list_filters_sorts_and_pages() {
-    let (_dir, store) = open().await;
-    for name in ["beta", "alpha", "gamma-job", "delta-job"] {
+    async fn duplicate_live_names_conflict_until_the_job_is_deleted(store, db) {
+        let (j, _) = store.create_job(&job("dup"), None).await.unwrap();
+        assert!(matches!(
+            store.create_job(&job("dup"), None).await,
+            Err(Error::Conflict)
+        ));
         store
-            .create_job(&job(name), Some(&version()))
+            .mark_job_deleted("p", j.id, &[], 0)
+            .await
+            .unwrap()
+            .unwrap();
+        store.create_job(&job("dup"), None).await.unwrap();
+    }
+
+    async fn transitions_are_compare_and_set(store, db) {
+        let (j, v) = store
+            .create_job(&job("cas"), Some(&version()))
             .await
             .unwrap();
+        let v = v.unwrap();
+        let set = TransitionSet {
+            start_time: Some(5),
+            ..Default::default()
+        };
+        assert!(store
+            .transition(v.id, &[JobStatus::INIT], JobStatus::RUNNING, &set)
+            .await
+            .unwrap());
+        // A second mover from the same status loses.
+        assert!(!store
+            .transition(
+                v.id,
+                &[JobStatus::INIT],
+                JobStatus::KILLING,
+                &TransitionSet::default()
+            )
+            .await
+            .unwrap());
+        let end = TransitionSet {
+            end_time: Some(9),
+            ..Default::default()
+        };
+        assert!(store
+            .transition(v.id, &[JobStatus::RUNNING], JobStatus::COMPLETED, &end)
+            .await
+            .unwrap());
+        let got = store.get_version("p", j.id, v.id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.status, got.start_time, got.end_time),
+            (JobStatus::COMPLETED, Some(5), Some(9))
+        );
+        let summary = store.get_job("p", j.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                summary.latest_status,
+                summary.latest_start_time,
+                summary.latest_end_time
+            ),
+            (10, Some(5), Some(9))
+        );
     }
-    let (page, total) = store
-        .list_jobs(
-            "p",
-            &JobFilter {
-                limit: 2,
-                ..filter()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(total, 4);
-    assert_eq!(
-        page.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(),
-        ["alpha", "beta"]
-    );
-    let (page, total) = store
-        .list_jobs(
-            "p",
-            &JobFilter {
-                search: Some("JOB".into()),
-                descending: true,
-                ..filter()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(total, 2);
-    assert_eq!(
-        page.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(),
-        ["gamma-job", "delta-job"]
-    );
-    let (_, total) = store
-        .list_jobs(
-            "p",
-            &JobFilter {
-                statuses: vec![10],
-                ..filter()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(total, 0);
-    let (_, total) = store
-        .list_jobs(
-            "p",
-            &JobFilter {
-                statuses: vec![1, 10],
-                ..filter()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(total, 4);
-}
 
-#[tokio::test]
-async fn reopening_keeps_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let id = {
-        let store = Store::open_path(&path).await.unwrap();
+    async fn deleting_a_running_version_marks_it_stopping_in_the_same_transaction(store, db) {
+        let (j, v) = store.create_job(&job("r"), Some(&version())).await.unwrap();
+        let v = v.unwrap();
+        let to_running = [JobStatus::INIT];
+        let set = TransitionSet::default();
+        assert!(store
+            .transition(v.id, &to_running, JobStatus::RUNNING, &set)
+            .await
+            .unwrap());
+        let (_, done) = store
+            .create_job(&job("done"), Some(&version()))
+            .await
+            .unwrap();
+        let done = done.unwrap();
         store
+            .transition(done.id, &to_running, JobStatus::COMPLETED, &set)
+            .await
+            .unwrap();
+
+        store
+            .mark_job_deleted("p", j.id, &[JobStatus::KILLING], 7)
+            .await
+            .unwrap()
+            .unwrap();
+        let after = store.version_by_id(v.id).await.unwrap().unwrap();
+        assert_eq!(
+            (after.status, after.stop_grace, after.deleted),
+            (JobStatus::KILLING, Some(7), true)
+        );
+        // A finished version keeps its status; a database from before this rule is mended.
+        store
+            .mark_version_deleted(done.id, &[JobStatus::KILLING], 7)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            store.version_by_id(done.id).await.unwrap().unwrap().status,
+            JobStatus::COMPLETED
+        );
+        assert_eq!(store.stop_deleted_versions(3).await.unwrap(), 0);
+    }
+
+    async fn deleting_refuses_killing_versions_and_purges_rows(store, db) {
+        let (j, v) = store
+            .create_job(&job("del"), Some(&version()))
+            .await
+            .unwrap();
+        let v = v.unwrap();
+        store
+            .transition(
+                v.id,
+                &[JobStatus::INIT],
+                JobStatus::KILLING,
+                &TransitionSet::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .mark_version_deleted(v.id, &[JobStatus::KILLING], 0)
+                .await
+                .unwrap(),
+            Err(JobStatus::KILLING)
+        );
+        assert_eq!(
+            store
+                .mark_job_deleted("p", j.id, &[JobStatus::KILLING], 0)
+                .await
+                .unwrap(),
+            Err(JobStatus::KILLING)
+        );
+        store
+            .transition(
+                v.id,
+                &[JobStatus::KILLING],
+                JobStatus::KILLED,
+                &TransitionSet::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .mark_job_deleted("p", j.id, &[JobStatus::KILLING], 0)
+                .await
+                .unwrap(),
+            Ok(vec![v.id])
+        );
+        assert!(store.get_job("p", j.id).await.unwrap().is_none());
+        assert_eq!(store.list_jobs("p", &filter()).await.unwrap().1, 0);
+        assert_eq!(store.deleted_versions().await.unwrap().len(), 1);
+        store.purge_version(v.id).await.unwrap();
+        assert!(store.version_by_id(v.id).await.unwrap().is_none());
+        assert!(
+            store.job_name(j.id).await.unwrap().is_none(),
+            "the job row went with its last version"
+        );
+    }
+
+    async fn list_filters_sorts_and_pages(store, db) {
+        for name in ["beta", "alpha", "gamma-job", "delta-job"] {
+            store
+                .create_job(&job(name), Some(&version()))
+                .await
+                .unwrap();
+        }
+        let (page, total) = store
+            .list_jobs(
+                "p",
+                &JobFilter {
+                    limit: 2,
+                    ..filter()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(total, 4);
+        assert_eq!(
+            page.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(),
+            ["alpha", "beta"]
+        );
+        let (page, total) = store
+            .list_jobs(
+                "p",
+                &JobFilter {
+                    search: Some("JOB".into()),
+                    descending: true,
+                    ..filter()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(total, 2);
+        assert_eq!(
+            page.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(),
+            ["gamma-job", "delta-job"]
+        );
+        let (_, total) = store
+            .list_jobs(
+                "p",
+                &JobFilter {
+                    statuses: vec![10],
+                    ..filter()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(total, 0);
+        let (_, total) = store
+            .list_jobs(
+                "p",
+                &JobFilter {
+                    statuses: vec![1, 10],
+                    ..filter()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(total, 4);
+    }
+
+    async fn reopening_keeps_everything(store, db) {
+        let id = store
             .create_job(&job("kept"), Some(&version()))
             .await
             .unwrap()
             .0
-            .id
-    };
-    let store = Store::open_path(&path).await.unwrap();
-    assert_eq!(store.get_job("p", id).await.unwrap().unwrap().name, "kept");
-}
+            .id;
+        drop(store);
+        let store = db.open().await;
+        assert_eq!(store.get_job("p", id).await.unwrap().unwrap().name, "kept");
+    }
 
-#[tokio::test]
-async fn unknown_engines_are_named() {
-    let err = Store::open("postgres://localhost/db").await.unwrap_err();
-    assert!(err.to_string().contains("postgres"), "{err}");
-}
-
-#[tokio::test]
-async fn live_job_counters_follow_creates_and_deletes() {
-    let (_dir, store) = open().await;
-    let mut ids = Vec::new();
-    for (name, ws) in [("a", "0"), ("b", "0"), ("c", "0"), ("d", "x")] {
-        let j = NewJob {
-            workspace_id: ws.into(),
-            ..job(name)
+    async fn live_job_counters_follow_creates_and_deletes(store, db) {
+        let mut ids = Vec::new();
+        for (name, ws) in [("a", "0"), ("b", "0"), ("c", "0"), ("d", "x")] {
+            let j = NewJob {
+                workspace_id: ws.into(),
+                ..job(name)
+            };
+            ids.push(store.create_job(&j, Some(&version())).await.unwrap().0.id);
+        }
+        store
+            .create_job(
+                &NewJob {
+                    project_id: "q".into(),
+                    ..job("other")
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.count_jobs("p").await.unwrap(), 4);
+        store
+            .mark_job_deleted("p", ids[0], &[], 0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.count_jobs("p").await.unwrap(), 3);
+        let ws0 = JobFilter {
+            workspace_id: Some("0".into()),
+            ..filter()
         };
-        ids.push(store.create_job(&j, Some(&version())).await.unwrap().0.id);
+        assert_eq!(store.list_jobs("p", &ws0).await.unwrap().1, 2);
+        // The filtered path counts rows; both agree.
+        let ws0_done = JobFilter {
+            statuses: vec![1],
+            ..ws0.clone()
+        };
+        assert_eq!(store.list_jobs("p", &ws0_done).await.unwrap().1, 2);
+        assert_eq!(store.list_jobs("p", &filter()).await.unwrap().1, 3);
+        // Purging the deleted job's rows does not count it twice.
+        for v in store.deleted_versions().await.unwrap() {
+            store.purge_version(v.id).await.unwrap();
+        }
+        assert_eq!(store.count_jobs("p").await.unwrap(), 3);
+        assert_eq!(store.count_jobs("q").await.unwrap(), 1);
     }
-    store
-        .create_job(
-            &NewJob {
-                project_id: "q".into(),
-                ..job("other")
-            },
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(store.count_jobs("p").await.unwrap(), 4);
-    store
-        .mark_job_deleted("p", ids[0], &[], 0)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(store.count_jobs("p").await.unwrap(), 3);
-    let ws0 = JobFilter {
-        workspace_id: Some("0".into()),
-        ..filter()
-    };
-    assert_eq!(store.list_jobs("p", &ws0).await.unwrap().1, 2);
-    // The filtered path counts rows; both agree.
-    let ws0_done = JobFilter {
-        statuses: vec![1],
-        ..ws0.clone()
-    };
-    assert_eq!(store.list_jobs("p", &ws0_done).await.unwrap().1, 2);
-    assert_eq!(store.list_jobs("p", &filter()).await.unwrap().1, 3);
-    // Purging the deleted job's rows does not count it twice.
-    for v in store.deleted_versions().await.unwrap() {
-        store.purge_version(v.id).await.unwrap();
+
+
+    /// Many writers race for one compare-and-set: exactly one wins, on either engine (SQLite's one
+    /// writer, PostgreSQL's row locks).
+    async fn concurrent_transitions_have_one_winner(store, db) {
+        let (_, v) = store.create_job(&job("race"), Some(&version())).await.unwrap();
+        let v = v.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let set = TransitionSet {
+                    handle: Some(format!("winner-{i}")),
+                    ..Default::default()
+                };
+                store
+                    .transition(v.id, &[JobStatus::INIT], JobStatus::SUBMIT_TRYING, &set)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut won = 0;
+        for t in tasks {
+            won += usize::from(t.await.unwrap());
+        }
+        assert_eq!(won, 1);
+        let got = store.version_by_id(v.id).await.unwrap().unwrap();
+        assert_eq!(got.status, JobStatus::SUBMIT_TRYING);
+        assert!(got.handle.unwrap().starts_with("winner-"));
     }
-    assert_eq!(store.count_jobs("p").await.unwrap(), 3);
-    assert_eq!(store.count_jobs("q").await.unwrap(), 1);
+
+    /// Versions created at once on one job get distinct names, and the job's summary counts them
+    /// all, while other versions of it change status at the same time.
+    async fn concurrent_versions_and_transitions_keep_the_summary_right(store, db) {
+        let (j, first) = store.create_job(&job("busy"), Some(&version())).await.unwrap();
+        let first = first.unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.create_version("p", j.id, &version()).await.unwrap().unwrap().name
+            }));
+        }
+        let moved = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .transition(first.id, &[JobStatus::INIT], JobStatus::RUNNING, &TransitionSet::default())
+                    .await
+                    .unwrap()
+            })
+        };
+        let mut names = Vec::new();
+        for t in tasks {
+            names.push(t.await.unwrap());
+        }
+        assert!(moved.await.unwrap());
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 8, "{names:?}");
+        let got = store.get_job("p", j.id).await.unwrap().unwrap();
+        assert_eq!(got.version_count, 9);
+        let newest = store.list_versions(j.id, 0, Some(1)).await.unwrap();
+        assert_eq!(got.latest_version_id, Some(newest[0].id));
+        assert_eq!(got.latest_status, JobStatus::INIT.0);
+    }
+
+    /// Deleting a job while a version of it is being created stops and hides that version too.
+    async fn deleting_a_job_hides_every_version_it_has_at_commit(store, db) {
+        let (j, _) = store.create_job(&job("gone"), Some(&version())).await.unwrap();
+        let creating = {
+            let store = store.clone();
+            tokio::spawn(async move { store.create_version("p", j.id, &version()).await.unwrap() })
+        };
+        let hidden = store
+            .mark_job_deleted("p", j.id, &[], 3)
+            .await
+            .unwrap()
+            .unwrap();
+        let created = creating.await.unwrap();
+        let deleted = store.deleted_versions().await.unwrap();
+        assert_eq!(hidden, deleted.iter().map(|v| v.id).collect::<Vec<_>>());
+        if let Some(v) = created {
+            // Created before the delete committed: hidden and being stopped with it.
+            let v = store.version_by_id(v.id).await.unwrap().unwrap();
+            assert!(v.deleted);
+            assert_eq!(v.status, JobStatus::KILLING);
+        }
+        assert!(deleted.iter().all(|v| v.status == JobStatus::KILLING));
+    }
 }
 
 #[tokio::test]
 async fn migration_0004_tags_stored_run_handles_with_their_backend() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
-    let store = Store::open_path(&path).await.unwrap();
+    let store = trainyard_store::SqliteStore::open_path(&path)
+        .await
+        .unwrap();
     let (_, v) = store.create_job(&job("h"), Some(&version())).await.unwrap();
     let (_, w) = store.create_job(&job("s"), Some(&version())).await.unwrap();
     let (v, w) = (v.unwrap(), w.unwrap());
@@ -426,4 +529,22 @@ async fn migration_0004_tags_stored_run_handles_with_their_backend() {
         handle(w.id).await,
         serde_json::json!({"backend": "slurm", "slurm_job_id": 56})
     );
+}
+
+/// Both engines' migrations carry the same version numbers (and names): a change to the
+/// schema is made on both.
+#[test]
+fn migrations_have_the_same_versions_on_both_engines() {
+    let names = |engine: &str| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(engine);
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names("sqlite"), names("postgres"));
 }

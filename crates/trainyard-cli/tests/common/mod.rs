@@ -378,6 +378,16 @@ impl ServerProcess {
 
     /// Starts `trainyard serve --listen 127.0.0.1:<port> <args>`, logging to `log_path`.
     pub async fn start_args(args: &[&std::ffi::OsStr], log_path: &Path, port: u16) -> Self {
+        Self::start_env(args, log_path, port, &[]).await
+    }
+
+    /// Like [`Self::start_args`], with `env` added to the server's environment.
+    pub async fn start_env(
+        args: &[&std::ffi::OsStr],
+        log_path: &Path,
+        port: u16,
+        env: &[(&str, std::ffi::OsString)],
+    ) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -386,6 +396,7 @@ impl ServerProcess {
         let child = std::process::Command::new(bin())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v)))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -581,4 +592,128 @@ pub async fn start_slurm_dev_cluster() {
         "dev cluster: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Several `trainyard serve` processes (replicas) on one throwaway PostgreSQL database,
+/// sharing one data directory (the supported deployment: README "Several replicas").
+pub struct Replicas {
+    pub db: trainyard_store::testing::TestDatabase,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub servers: Vec<Option<ServerProcess>>,
+}
+
+impl Replicas {
+    /// `n` replicas with `extra` appended to their common configuration; `env(i)` is added to
+    /// replica `i`'s environment. `None` (skipped) when no PostgreSQL is available outside CI.
+    pub async fn start(
+        test: &str,
+        n: usize,
+        extra: &str,
+        env: impl Fn(usize) -> Vec<(&'static str, std::ffi::OsString)>,
+    ) -> Option<Self> {
+        let db =
+            trainyard_store::testing::TestDatabase::new(trainyard_store::Engine::Postgres, test)
+                .await?;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("replica.toml");
+        let text = format!(
+            "database_url = \"{}\"\n{}",
+            db.url,
+            // Bursts of hundreds of jobs: the default quotas (100 active) would refuse them.
+            config_text_with(
+                &dir.path().join("data"),
+                "quotas = 1000\njob_count_limit = 2000",
+                extra
+            )
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut servers = Vec::new();
+        for i in 0..n {
+            let log = dir.path().join(format!("replica-{i}.log"));
+            let args = ["--config".as_ref(), config.as_os_str()];
+            servers.push(Some(
+                ServerProcess::start_env(&args, &log, free_port(), &env(i)).await,
+            ));
+        }
+        Some(Self {
+            db,
+            dir,
+            config,
+            servers,
+        })
+    }
+
+    /// The client of replica `i`.
+    pub fn api(&self, i: usize) -> &Api {
+        &self.servers[i].as_ref().expect("replica running").api
+    }
+
+    /// What replica `i`'s log holds so far.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("replica-{i}.log")))
+            .unwrap_or_default()
+    }
+
+    /// The storage folder of the main project.
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("data/obs").join(PROJECT)
+    }
+
+    /// The duties replica `i` reports in `/health` (`None`: it does not answer).
+    pub async fn duties(&self, i: usize) -> Option<Vec<String>> {
+        let api = self.servers[i].as_ref()?.api.clone();
+        let r = api
+            .http
+            .get(format!("{}/health", api.base))
+            .send()
+            .await
+            .ok()?;
+        let body: Value = r.json().await.ok()?;
+        Some(
+            body["duties"]
+                .as_array()?
+                .iter()
+                .filter_map(|d| d.as_str().map(str::to_owned))
+                .collect(),
+        )
+    }
+
+    /// The replica holding the scheduler duty, waiting up to `within` for one to hold it.
+    pub async fn scheduler(&self, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            for i in 0..self.servers.len() {
+                if self
+                    .duties(i)
+                    .await
+                    .is_some_and(|d| d.iter().any(|d| d == "scheduler"))
+                {
+                    return i;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no replica took the scheduler duty within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILLs replica `i`.
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut s) = self.servers[i].take() {
+            s.kill9();
+        }
+    }
+}
+
+impl Drop for Replicas {
+    fn drop(&mut self) {
+        for s in self.servers.iter_mut().flatten() {
+            let _ = s.child.kill();
+            let _ = s.child.wait();
+        }
+        kill_runs(&self.dir.path().join("data/runs"));
+    }
 }

@@ -24,8 +24,13 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+/// Liveness for load balancers and operators: 200 with the database's engine and the duties
+/// this server holds (`service::cluster`); 503 with `ModelArts.2952` (database unavailable)
+/// when the database does not answer, so a balancer sends requests to another replica.
+async fn health(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(state.svc.health().await?))
 }
 
 async fn not_found() -> ApiError {

@@ -23,6 +23,8 @@ use trainyard_store::Version;
 
 enum Cmd {
     Enqueue(i64),
+    /// Looks at the database for work no notice announced (see [`Executor::sweep`]).
+    Sweep,
     Stop(i64, Duration),
     Ended(i64),
     Adopt(Box<Version>),
@@ -120,12 +122,26 @@ impl Backends {
 }
 
 /// Handle to the executor actor. Cheap to clone.
+///
+/// Made idle ([`Executor::new`]) and set to work by [`Executor::activate`]: a server that
+/// shares its database with others activates it only while it holds the scheduling duty
+/// (`service::cluster`), so one server at a time starts runs, follows them and polls Slurm.
 #[derive(Clone)]
 pub struct Executor {
     tx: mpsc::UnboundedSender<Cmd>,
     view: Arc<Mutex<CapacityView>>,
-    backends: Backends,
+    backends: Arc<std::sync::OnceLock<Backends>>,
     next_lease: Arc<AtomicU64>,
+    /// What `activate` needs, taken by it once.
+    idle: Arc<Mutex<Option<Idle>>>,
+}
+
+/// An executor not activated yet: its context, command queue and GPUs.
+struct Idle {
+    ctx: Arc<RunContext>,
+    rx: mpsc::UnboundedReceiver<Cmd>,
+    gpus: Vec<u32>,
+    shared: bool,
 }
 
 /// A run the executor started (or found running): what it holds until its end is recorded.
@@ -154,6 +170,9 @@ struct Actor {
     /// apart, so taking and giving back can never drift.
     used: Resources,
     free_gpus: Vec<u32>,
+    /// Other servers share the database: versions are handed over by notices and sweeps
+    /// (see [`HANDOVER_MS`]).
+    shared: bool,
     lease_queue: VecDeque<(u64, Resources, oneshot::Sender<()>)>,
     leases: HashMap<u64, Resources>,
 }
@@ -162,38 +181,80 @@ impl Executor {
     /// Starts the backends and the actor, and recovers what was running or queued before a
     /// restart.
     pub async fn start(ctx: Arc<RunContext>, gpus: Vec<u32>) -> crate::error::ApiResult<Self> {
+        let exec = Self::idle(ctx, gpus, false);
+        exec.activate().await?;
+        Ok(exec)
+    }
+
+    /// An idle executor of a server sharing its database with others: commands wait until
+    /// [`Self::activate`].
+    pub fn new(ctx: Arc<RunContext>, gpus: Vec<u32>) -> Self {
+        Self::idle(ctx, gpus, true)
+    }
+
+    fn idle(ctx: Arc<RunContext>, gpus: Vec<u32>, shared: bool) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let view = Arc::new(Mutex::new(CapacityView {
             total: ctx.total,
             free: ctx.total,
         }));
+        Self {
+            tx,
+            view,
+            backends: Arc::new(std::sync::OnceLock::new()),
+            next_lease: Arc::new(AtomicU64::new(1)),
+            idle: Arc::new(Mutex::new(Some(Idle {
+                ctx,
+                rx,
+                gpus,
+                shared,
+            }))),
+        }
+    }
+
+    /// Starts the backends (the Slurm poller among them) and the actor, and recovers what was
+    /// running or queued: after a restart, or when this server takes the scheduling duty over
+    /// from one that died. A second call does nothing.
+    pub async fn activate(&self) -> crate::error::ApiResult<()> {
+        let Some(Idle {
+            ctx,
+            rx,
+            gpus,
+            shared,
+        }) = self.idle.lock().expect("executor idle lock").take()
+        else {
+            return Ok(());
+        };
         let (events, event_rx) = backend::events();
         let backends = Backends::start(&ctx, events);
-        let ended = tx.clone();
+        let _ = self.backends.set(backends.clone());
+        let ended = self.tx.clone();
         tokio::spawn(lifecycle::consume(ctx.clone(), event_rx, move |id| {
             let _ = ended.send(Cmd::Ended(id));
         }));
         let actor = Actor {
-            backends: backends.clone(),
+            backends,
             ctx: ctx.clone(),
-            tx: tx.clone(),
-            view: view.clone(),
+            tx: self.tx.clone(),
+            view: self.view.clone(),
             queue: VecDeque::new(),
             running: HashMap::new(),
             used: Resources::default(),
             free_gpus: gpus,
+            shared,
             lease_queue: VecDeque::new(),
             leases: HashMap::new(),
         };
         tokio::spawn(actor.run(rx));
-        let exec = Self {
-            tx,
-            view,
-            backends,
-            next_lease: Arc::new(AtomicU64::new(1)),
-        };
-        exec.recover(&ctx).await?;
-        Ok(exec)
+        self.recover(&ctx).await
+    }
+
+    /// Looks at the database for versions that wait to start, or were stopped before they
+    /// started, without this executor knowing: their notice from another server was lost
+    /// (sent while no server held the scheduling duty, or while this one's listening
+    /// connection was being re-established). Both steps are idempotent.
+    pub fn sweep(&self) {
+        let _ = self.tx.send(Cmd::Sweep);
     }
 
     /// Queues a version in status 1.
@@ -206,9 +267,16 @@ impl Executor {
         let _ = self.tx.send(Cmd::Stop(version_id, grace));
     }
 
-    /// The Slurm backend, when a slurm pool is configured (for its partitions' free resources).
+    /// The Slurm backend, when a slurm pool is configured (for its partitions' free
+    /// resources) and this executor is active.
     pub fn slurm(&self) -> Option<&SlurmBackend> {
-        self.backends.slurm_actor.as_ref()
+        self.backends.get()?.slurm_actor.as_ref()
+    }
+
+    fn backends(&self) -> &Backends {
+        self.backends
+            .get()
+            .expect("the backends are set before recovery runs")
     }
 
     /// Waits until `need` is free and takes it (leases are served before the training queue,
@@ -267,7 +335,7 @@ impl Executor {
             // Held before the backend looks: what it finds may end at once, and that end
             // gives the slot back.
             let _ = self.tx.send(Cmd::Adopt(Box::new(v.clone())));
-            let backend = self.backends.of(&ctx.pools, &v);
+            let backend = self.backends().of(&ctx.pools, &v);
             let stop_grace = (v.status == JobStatus::KILLING)
                 .then(|| Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64));
             let found = backend
@@ -314,6 +382,13 @@ impl Executor {
     }
 }
 
+/// On a shared database, how long after its creation a version without its run directory is
+/// left to the server creating it (which hands it over once its code is in place; a sweep or
+/// a takeover's recovery may see it first); past that, its creator is taken to have died in
+/// between, and the version is started (and fails for want of code), as a lone server does
+/// with such a version at once.
+const HANDOVER_MS: i64 = 30_000;
+
 /// What is left of a version's `max_runtime_seconds`. Validation bounds it, so a deadline
 /// past what `Duration` holds is none.
 fn time_left(v: &Version) -> Option<Duration> {
@@ -328,6 +403,7 @@ impl Actor {
         while let Some(cmd) = rx.recv().await {
             match cmd {
                 Cmd::Enqueue(id) => self.enqueue(id).await,
+                Cmd::Sweep => self.sweep().await,
                 Cmd::Stop(id, grace) => self.stop(id, grace).await,
                 Cmd::Ended(id) => {
                     if let Some(slot) = self.running.remove(&id) {
@@ -393,8 +469,13 @@ impl Actor {
         )
     }
 
+    /// Whether this executor queues or runs version `id`.
+    fn knows(&self, id: i64) -> bool {
+        self.queue.iter().any(|q| q.id == id) || self.running.contains_key(&id)
+    }
+
     async fn enqueue(&mut self, id: i64) {
-        if self.queue.iter().any(|q| q.id == id) || self.running.contains_key(&id) {
+        if self.knows(id) {
             return;
         }
         let v = match self.ctx.store.version_by_id(id).await {
@@ -406,6 +487,15 @@ impl Actor {
                 return;
             }
         };
+        if self.shared
+            && v.status == JobStatus::INIT
+            && !Path::new(&v.run_dir).exists()
+            && now_ms() - v.create_time < HANDOVER_MS
+        {
+            // Found by a sweep or a recovery between the commit that created it and the move
+            // of its code into place: the server creating it hands it over once it is ready.
+            return;
+        }
         let backend = self.backends.of(&self.ctx.pools, &v).clone();
         if backend.queues_itself() {
             // Its backend has a queue of its own: handed over at once.
@@ -418,6 +508,37 @@ impl Actor {
             demand: need,
             marked_waiting: v.status == JobStatus::WAITING,
         });
+    }
+
+    /// See [`Executor::sweep`].
+    async fn sweep(&mut self) {
+        let store = self.ctx.store.clone();
+        match store
+            .versions_in(&[JobStatus::INIT, JobStatus::WAITING])
+            .await
+        {
+            Ok(pending) => {
+                let unknown: Vec<i64> = pending
+                    .iter()
+                    .filter(|v| !self.knows(v.id))
+                    .map(|v| v.id)
+                    .collect();
+                for id in unknown {
+                    self.enqueue(id).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot look for versions waiting to start"),
+        }
+        match store.versions_in(&[JobStatus::KILLING]).await {
+            Ok(stopping) => {
+                for v in stopping.iter().filter(|v| !self.knows(v.id)) {
+                    // Nothing here runs it, and recovery adopted every run that exists:
+                    // it was stopped before it started.
+                    lifecycle::stopped_before_start(&self.ctx, v.id);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot look for versions being stopped"),
+        }
     }
 
     /// Starts queued versions in FIFO order while the first one fits.

@@ -251,7 +251,7 @@ impl Service {
             return Err(e);
         }
         tracing::info!(job.id = v.job_id, version.id = v.id, "job queued");
-        self.executor.enqueue(v.id);
+        self.cluster.enqueue(v.id).await;
         Ok(())
     }
 
@@ -514,7 +514,7 @@ impl Service {
             return Ok(false);
         }
         tracing::info!(job.id = v.job_id, version.id = v.id, "job stopping");
-        self.executor.stop(v.id, grace);
+        self.cluster.stop(v.id, grace).await;
         Ok(true)
     }
 
@@ -552,7 +552,7 @@ impl Service {
             // Marking it deleted moved a pending or running version to 9 already.
             if v.status == JobStatus::KILLING {
                 tracing::info!(job.id = v.job_id, version.id = v.id, "deleted job stopping");
-                self.executor.stop(v.id, self.grace);
+                self.cluster.stop(v.id, self.grace).await;
                 continue;
             }
             cleanup_if_deleted(&self.run_ctx, v.id).await;

@@ -23,7 +23,7 @@ use trainyard_store::{Store, TransitionSet, Version};
 /// What run tasks and the executor share.
 pub struct RunContext {
     /// Store.
-    pub store: Store,
+    pub store: Arc<dyn Store>,
     /// Catalogs.
     pub catalog: Arc<Catalog>,
     /// Storage.

@@ -2,6 +2,7 @@
 
 pub mod algorithms;
 pub mod capacity;
+pub mod cluster;
 pub mod configs;
 pub mod executor;
 pub mod jobs;
@@ -32,7 +33,7 @@ use trainyard_store::Store;
 /// Everything the handlers call into.
 pub struct Service {
     /// Store.
-    pub store: Store,
+    pub store: Arc<dyn Store>,
     /// Catalogs.
     pub catalog: Arc<Catalog>,
     /// Storage.
@@ -51,6 +52,8 @@ pub struct Service {
     pub max_upload_bytes: u64,
     /// Visualization jobs.
     pub viz: viz::VizManager,
+    /// Where work goes: this server's executor, or the scheduling duty's holder.
+    pub cluster: cluster::Cluster,
 }
 
 impl Service {
@@ -130,6 +133,19 @@ impl Service {
             })
             .collect();
         capacity::CapacityReport { resources, specs }
+    }
+
+    /// `/health`: the database answers, and the duties this server holds.
+    pub async fn health(&self) -> crate::error::ApiResult<serde_json::Value> {
+        self.store
+            .ping()
+            .await
+            .map_err(crate::error::ApiError::Unavailable)?;
+        Ok(serde_json::json!({
+            "status": "ok",
+            "database": self.store.engine().name(),
+            "duties": self.cluster.duties(),
+        }))
     }
 
     /// The project's configuration.

@@ -65,7 +65,7 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// What the supervising tasks share.
 pub struct VizContext {
     /// Store.
-    pub store: Store,
+    pub store: Arc<dyn Store>,
     /// Storage, for `train_url`.
     pub storage: Storage,
     /// Executor, for capacity.
@@ -120,7 +120,7 @@ impl VizContext {
         cfg: &VizConfig,
         data_dir: &Path,
         listen: std::net::SocketAddr,
-        store: Store,
+        store: Arc<dyn Store>,
         storage: Storage,
         executor: Executor,
         shim_program: PathBuf,
@@ -182,7 +182,12 @@ impl VizContext {
     }
 }
 
-/// The supervising tasks: one stop channel per active job.
+/// The supervising tasks: one stop channel per active job. Cheap to clone.
+///
+/// A server sharing its database with others supervises visualization jobs only while it
+/// holds the scheduling duty (`service::cluster`): the servers run under the duty holder's
+/// capacity, and their auto-stop deadlines fire on one server.
+#[derive(Clone)]
 pub struct VizManager {
     ctx: Arc<VizContext>,
     tasks: Arc<Mutex<HashMap<i64, mpsc::UnboundedSender<()>>>>,
@@ -191,12 +196,57 @@ pub struct VizManager {
 impl VizManager {
     /// Starts the manager and brings back what was active before a restart.
     pub async fn start(ctx: VizContext) -> ApiResult<Self> {
-        let mgr = Self {
+        let mgr = Self::new(ctx);
+        mgr.activate().await?;
+        Ok(mgr)
+    }
+
+    /// A manager that supervises nothing until [`Self::activate`].
+    pub fn new(ctx: VizContext) -> Self {
+        Self {
             ctx: Arc::new(ctx),
             tasks: Arc::new(Mutex::new(HashMap::new())),
-        };
-        mgr.recover().await?;
-        Ok(mgr)
+        }
+    }
+
+    /// Brings back what was active: after a restart, or when this server takes the
+    /// scheduling duty over.
+    pub async fn activate(&self) -> ApiResult<()> {
+        self.recover().await
+    }
+
+    /// Starts the task of job `id` unless one runs: for notices, which may repeat.
+    pub fn start_if_idle(&self, id: i64) {
+        let idle = !self.tasks.lock().expect("viz tasks lock").contains_key(&id);
+        if idle {
+            self.spawn(id, None);
+        }
+    }
+
+    /// Looks at the database for jobs to start, or stopped before they started, that no
+    /// notice announced (see `Executor::sweep`).
+    pub async fn sweep(&self) {
+        match self.ctx.store.viz_in(&[JobStatus::INIT]).await {
+            Ok(jobs) => jobs.iter().for_each(|j| self.start_if_idle(j.id)),
+            Err(e) => tracing::warn!(error = %e, "cannot look for visualization jobs to start"),
+        }
+        match self.ctx.store.viz_in(&[JobStatus::KILLING]).await {
+            Ok(jobs) => {
+                for j in jobs {
+                    let idle = !self
+                        .tasks
+                        .lock()
+                        .expect("viz tasks lock")
+                        .contains_key(&j.id);
+                    if idle {
+                        finish(&self.ctx, j.id, End::Stopped).await;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for visualization jobs being stopped")
+            }
+        }
     }
 
     /// The shared context.
@@ -246,7 +296,7 @@ impl VizManager {
     }
 
     /// Starts the supervising task of job `id`.
-    fn spawn(&self, id: i64, attached: Option<Running>) {
+    pub(crate) fn spawn(&self, id: i64, attached: Option<Running>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let mine = tx.clone();
         self.tasks.lock().expect("viz tasks lock").insert(id, tx);
@@ -270,7 +320,7 @@ impl VizManager {
     }
 
     /// Asks the task of `id` to stop; a job without a task ends at once.
-    async fn stop(&self, id: i64) {
+    pub(crate) async fn stop(&self, id: i64) {
         let sent = self
             .tasks
             .lock()
@@ -835,7 +885,7 @@ impl Service {
             }
             other => other.into(),
         })?;
-        self.viz.spawn(job.id, None);
+        self.cluster.viz_start(job.id).await;
         Ok(CreateVisualizationResponse {
             is_success: true,
             job_id: job.id,
@@ -945,7 +995,7 @@ impl Service {
                 status,
             });
         }
-        self.viz.stop(id).await;
+        self.cluster.viz_stop(id).await;
         Ok(())
     }
 
@@ -974,7 +1024,7 @@ impl Service {
             }
             Some(Ok(())) => {}
         }
-        self.viz.spawn(id, None);
+        self.cluster.viz_start(id).await;
         Ok(())
     }
 
@@ -1007,7 +1057,7 @@ impl Service {
             .viz_transition(id, &from, JobStatus::KILLING, &VizSet::default())
             .await?
         {
-            self.viz.stop(id).await;
+            self.cluster.viz_stop(id).await;
         } else if let Some(job) = self.store.viz_by_id(id).await? {
             if job.status.is_terminal() {
                 purge(self.viz.ctx(), &job).await;

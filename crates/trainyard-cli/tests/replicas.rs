@@ -1,0 +1,403 @@
+//! Several `trainyard serve` replicas on one PostgreSQL (a throwaway one, see
+//! `trainyard_store::testing`), sharing one data directory: any replica answers any request,
+//! every job runs exactly once through a SIGKILL of the replica holding the scheduler duty,
+//! stops cross replicas, and the duties (visualization auto-stop, Slurm polling) run on one
+//! replica at a time. Skipped with a `SKIPPED` line without PostgreSQL, failed under CI=true.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// What a submission became, as the client saw it.
+#[derive(Debug, PartialEq, Eq)]
+enum Submitted {
+    /// A replica answered 200 with this job id.
+    Acked(i64),
+    /// A replica said the name exists: an earlier try was committed, its answer lost with
+    /// the replica that was killed.
+    Existed,
+}
+
+/// Submits job `name` to replica `first`, falling over to the others when a replica does not
+/// answer (the client "given both URLs"). Never a 5xx.
+async fn submit(apis: &[Api], first: usize, name: &str, app: &str) -> Submitted {
+    let body = json!({"job_name": name, "config": {
+        "worker_server_num": 1, "app_url": format!("/{app}/"),
+        "boot_file_url": format!("/{app}/boot.py"), "data_url": "/data/",
+        "spec_id": 1, "engine_id": 1,
+    }});
+    for attempt in 0..(apis.len() * 3) {
+        let api = &apis[(first + attempt) % apis.len()];
+        let sent = api
+            .http
+            .post(api.url("/training-jobs"))
+            .header("X-Auth-Token", &api.token)
+            .json(&body)
+            .send()
+            .await;
+        let Ok(resp) = sent else { continue };
+        let status = resp.status().as_u16();
+        let Ok(answer) = resp.json::<Value>().await else {
+            continue;
+        };
+        match status {
+            200 => return Submitted::Acked(answer["job_id"].as_i64().unwrap()),
+            _ if answer["error_code"] == json!("ModelArts.0103") => return Submitted::Existed,
+            _ => panic!("submitting {name}: {status} {answer}"),
+        }
+    }
+    panic!("no replica took {name}");
+}
+
+/// 500 trivial jobs submitted alternately to two replicas; the replica holding the scheduler
+/// duty is SIGKILLed in the middle of the burst. The other takes the duty over within 10 s,
+/// and every job runs exactly once (each appends its version id to a shared file) and ends
+/// completed; none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_on_two_replicas_runs_each_job_once_through_a_scheduler_kill() {
+    const JOBS: usize = 500;
+    const KILL_AT: usize = 200;
+    const IN_FLIGHT: usize = 8;
+    let test = "a_burst_on_two_replicas_runs_each_job_once_through_a_scheduler_kill";
+    let Some(mut r) = Replicas::start(test, 2, "", |_| Vec::new()).await else {
+        return;
+    };
+    let marks = r.dir.path().join("marks");
+    std::fs::create_dir_all(r.storage().join("data")).unwrap();
+    write_app(
+        &r.storage(),
+        "burst",
+        &[(
+            "boot.py",
+            &format!(
+                "import os\nwith open({:?}, 'a') as f:\n    f.write(os.environ['TRAINYARD_VERSION_ID'] + '\\n')\n",
+                marks.display().to_string()
+            ),
+        )],
+    );
+    let holder = r.scheduler(Duration::from_secs(10)).await;
+    let apis: Vec<Api> = (0..2).map(|i| r.api(i).clone()).collect();
+
+    let started = Instant::now();
+    let mut outcomes: BTreeMap<String, Submitted> = BTreeMap::new();
+    let mut takeover = None;
+    for chunk in (0..JOBS).step_by(IN_FLIGHT) {
+        let mut tasks = Vec::new();
+        for i in chunk..(chunk + IN_FLIGHT).min(JOBS) {
+            let apis = apis.clone();
+            tasks.push(tokio::spawn(async move {
+                let name = format!("burst-{i:03}");
+                let got = submit(&apis, i % 2, &name, "burst").await;
+                (name, got)
+            }));
+        }
+        if chunk == KILL_AT {
+            // Mid-burst, with requests in flight to both replicas.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            r.kill9(holder);
+            let killed = Instant::now();
+            let next = r.scheduler(Duration::from_secs(10)).await;
+            assert_ne!(next, holder);
+            takeover = Some(killed.elapsed());
+        }
+        for t in tasks {
+            let (name, got) = t.await.unwrap();
+            outcomes.insert(name, got);
+        }
+    }
+    let takeover = takeover.unwrap();
+    assert!(
+        takeover < Duration::from_secs(10),
+        "takeover took {takeover:?}"
+    );
+    let survivor = 1 - holder;
+    let api = r.api(survivor).clone();
+
+    // Every job reaches its end (on the survivor, which now holds every duty).
+    let client = api.client();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let jobs = loop {
+        let jobs = client
+            .list_all_jobs(&Default::default())
+            .await
+            .expect("listing jobs");
+        let done = jobs
+            .iter()
+            .filter(|j| JobStatus(j.status).is_terminal())
+            .count();
+        if jobs.len() == JOBS && done == JOBS {
+            break jobs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{done} of {} jobs ended ({} submitted)",
+            jobs.len(),
+            JOBS
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let burst = started.elapsed();
+
+    // None lost: every name exists once, acknowledged ones with the id they were given.
+    let by_name: HashMap<&str, _> = jobs.iter().map(|j| (j.job_name.as_str(), j)).collect();
+    assert_eq!(by_name.len(), JOBS);
+    for (name, got) in &outcomes {
+        let job = by_name
+            .get(name.as_str())
+            .unwrap_or_else(|| panic!("{name} lost"));
+        if let Submitted::Acked(id) = got {
+            assert_eq!(job.job_id, *id, "{name}");
+        }
+        assert_eq!(job.version_count, 1, "{name}");
+        assert_eq!(JobStatus(job.status), JobStatus::COMPLETED, "{name}");
+    }
+    // Exactly once: each version's mark once, and no mark of anything else.
+    let text = std::fs::read_to_string(&marks).unwrap();
+    let mut runs: HashMap<i64, usize> = HashMap::new();
+    for line in text.lines() {
+        *runs.entry(line.parse().unwrap()).or_default() += 1;
+    }
+    let twice: Vec<_> = runs.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "started more than once: {twice:?}");
+    for job in &jobs {
+        let v = job.version_id.unwrap();
+        assert_eq!(runs.get(&v), Some(&1), "version {v} of {}", job.job_name);
+    }
+    assert_eq!(runs.len(), JOBS);
+    let existed = outcomes
+        .values()
+        .filter(|o| **o == Submitted::Existed)
+        .count();
+    println!(
+        "{JOBS} jobs on 2 replicas in {burst:?}; scheduler SIGKILLed after {KILL_AT}, taken over in {takeover:?}; {existed} answers lost with the killed replica"
+    );
+}
+
+/// A job created on one replica is followed, stopped and deleted through the other: the stop
+/// reaches the processes started by whichever replica holds the scheduler duty (12, the
+/// process group gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_created_on_one_replica_is_followed_stopped_and_deleted_through_the_other() {
+    let test = "a_job_created_on_one_replica_is_followed_stopped_and_deleted_through_the_other";
+    let Some(r) = Replicas::start(test, 2, "", |_| Vec::new()).await else {
+        return;
+    };
+    std::fs::create_dir_all(r.storage().join("data")).unwrap();
+    write_app(
+        &r.storage(),
+        "long",
+        &[(
+            "boot.py",
+            "import time\nprint('started', flush=True)\ntime.sleep(600)\n",
+        )],
+    );
+    write_app(
+        &r.storage(),
+        "short",
+        &[(
+            "boot.py",
+            "for i in range(3):\n    print('line', i, flush=True)\n",
+        )],
+    );
+    let holder = r.scheduler(Duration::from_secs(10)).await;
+    // Created on the replica without the duty, acted on through the one with it, and the
+    // other way round.
+    for (a, b) in [(1 - holder, holder), (holder, 1 - holder)] {
+        let (api_a, api_b) = (r.api(a), r.api(b));
+        let name = format!("long-{a}");
+        let (job, version) = api_a.create_job(&name, "long", json!({})).await;
+        api_b
+            .wait_status(job, version, &[JobStatus::RUNNING], Duration::from_secs(30))
+            .await;
+        api_b
+            .wait_log(job, version, &format!("{name}.0"), "started")
+            .await;
+        let run_dir = r.dir.path().join("data/runs").join(version.to_string());
+        let groups: Vec<i32> = trainyard_exec::run_dir::read_workers(&run_dir)
+            .iter()
+            .map(|w| w.pgid)
+            .collect();
+        assert!(!groups.is_empty());
+        assert!(groups.iter().all(|g| !group_alive(*g).is_empty()));
+        let stop = api_b
+            .post(
+                &format!("/training-jobs/{job}/versions/{version}/stop"),
+                json!({"grace_period_seconds": 1}),
+            )
+            .await;
+        stop.assert_ok();
+        assert_eq!(
+            api_a
+                .wait_status(job, version, JobStatus::TERMINAL, Duration::from_secs(30))
+                .await,
+            JobStatus::KILLED
+        );
+        for g in groups {
+            assert!(group_alive(g).is_empty(), "group {g} of {name} still alive");
+        }
+        api_b
+            .delete(&format!("/training-jobs/{job}"))
+            .await
+            .assert_ok();
+        api_a
+            .get(&format!("/training-jobs/{job}/versions/{version}"))
+            .await
+            .assert_error(400, "ModelArts.0105");
+    }
+    // Followed through the replica that did not create it: the whole log, to the run's end.
+    let (job, version) = r.api(holder).create_job("short", "short", json!({})).await;
+    let client = r.api(1 - holder).client();
+    let mut follow = client.follow_log(job, version, "short.0", 0);
+    let mut text = Vec::new();
+    while let Some(chunk) = follow.next_chunk().await.expect("following the log") {
+        text.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.starts_with("line 0\nline 1\nline 2\n"), "{text}");
+    assert!(text.ends_with("worker 0 exited with code 0\n"), "{text}");
+    assert_eq!(
+        r.api(1 - holder).status(job, version).await,
+        JobStatus::COMPLETED
+    );
+}
+
+/// The duties run on one replica at a time, counted by their side effects: the Slurm poller's
+/// `sinfo` calls (each replica finds its own counting `sinfo` first on PATH) come from the
+/// holder only, and from the survivor once the holder is SIGKILLed; a visualization job's
+/// TensorBoard is started once and auto-stopped once (10), by the replica holding the duty at
+/// its deadline, though the holder that started it died meanwhile. Its UI answers through
+/// either replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visualization_auto_stop_and_slurm_polling_run_on_one_replica_at_a_time() {
+    let test = "visualization_auto_stop_and_slurm_polling_run_on_one_replica_at_a_time";
+    start_slurm_dev_cluster().await;
+    let counts = tempfile::tempdir().unwrap();
+    let real_sinfo = which("sinfo");
+    let mut paths = Vec::new();
+    for i in 0..2 {
+        let bin = counts.path().join(format!("bin-{i}"));
+        std::fs::create_dir_all(&bin).unwrap();
+        let script = format!(
+            "#!/bin/sh\necho x >> {}/sinfo-{i}\nexec {} \"$@\"\n",
+            counts.path().display(),
+            real_sinfo.display()
+        );
+        let path = bin.join("sinfo");
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let path_var = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        paths.push(std::ffi::OsString::from(path_var));
+    }
+    let extra = format!(
+        "{}\n[[pools]]\nid = \"cluster\"\nbackend = \"slurm\"\npartition = \"debug\"\npoll_interval_seconds = 0.1\n",
+        viz_config("")
+    );
+    let Some(mut r) = Replicas::start(test, 2, &extra, |i| vec![("PATH", paths[i].clone())]).await
+    else {
+        return;
+    };
+    let sinfo = |i: usize| {
+        std::fs::read_to_string(counts.path().join(format!("sinfo-{i}")))
+            .map_or(0, |t| t.lines().count())
+    };
+    let holder = r.scheduler(Duration::from_secs(10)).await;
+    let other = 1 - holder;
+
+    // A TensorBoard with a one-minute auto-stop, created through the replica without the duty.
+    write_scalars(&r.storage().join("logs/tb"), 5);
+    let created = r
+        .api(other)
+        .post(
+            "/visualization-jobs",
+            json!({"job_name": "tb", "train_url": "/logs/tb/",
+                   "schedule": [{"type": "stop", "time_unit": "MINUTES", "duration": 1}]}),
+        )
+        .await;
+    let viz = created.assert_ok()["job_id"].as_i64().unwrap();
+    let running = Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = r
+            .api(other)
+            .get(&format!("/visualization-jobs/{viz}"))
+            .await;
+        if d.body["status"] == json!(JobStatus::RUNNING.0) {
+            break;
+        }
+        assert!(Instant::now() < running, "viz never ran: {}", d.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Its UI through both replicas (the proxy reads the port from the database).
+    for i in [holder, other] {
+        let api = r.api(i);
+        let url = format!(
+            "{}/modelarts2/tensorboard/{PROJECT}/{viz}/data/runs",
+            api.base
+        );
+        let resp = api
+            .http
+            .get(&url)
+            .header("X-Auth-Token", TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "through replica {i}");
+    }
+
+    // Polling: only the holder's sinfo runs (every 10 polls of 0.1 s).
+    let (h0, o0) = (sinfo(holder), sinfo(other));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(sinfo(holder) > h0, "the holder does not poll Slurm");
+    assert_eq!(sinfo(other), o0, "the other replica polls Slurm too");
+    assert_eq!(o0, 0, "the other replica polled Slurm before");
+
+    r.kill9(holder);
+    let next = r.scheduler(Duration::from_secs(10)).await;
+    assert_eq!(next, other);
+    let o1 = sinfo(other);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(sinfo(other) > o1, "the new holder does not poll Slurm");
+
+    // The auto-stop fires once, on the new holder, which reattached to the TensorBoard.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let d = r
+            .api(other)
+            .get(&format!("/visualization-jobs/{viz}"))
+            .await;
+        let status = JobStatus(d.body["status"].as_i64().unwrap());
+        if status.is_terminal() {
+            assert_eq!(status, JobStatus::COMPLETED, "{}", d.body);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never auto-stopped: {}", d.body);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let logs = [r.log(0), r.log(1)];
+    let count = |needle: &str| {
+        logs.iter()
+            .map(|l| l.matches(needle).count())
+            .sum::<usize>()
+    };
+    assert_eq!(count("visualization server started"), 1, "{logs:?}");
+    assert_eq!(count("auto-stop deadline reached"), 1, "{logs:?}");
+    assert!(logs[other].contains("auto-stop deadline reached"));
+    assert!(logs[other].contains("reattached to a running visualization server"));
+}
+
+/// `program` on PATH.
+fn which(program: &str) -> std::path::PathBuf {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} not on PATH"))
+}

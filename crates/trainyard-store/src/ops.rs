@@ -1,0 +1,1045 @@
+//! The store's operations, written once and instantiated per engine by [`store_ops!`].
+//!
+//! Each engine module (`sqlite.rs`, `postgres.rs`) defines its store type with a `pool` and a
+//! `write_tx()` (a transaction that derefs to the engine's connection and has `commit()`),
+//! then invokes the macro with its sqlx database type and [`crate::sql::Dialect`]. The
+//! statements use `?` placeholders, which the dialect numbers for PostgreSQL; a `SELECT` that
+//! a transaction reads and then changes ends in `for_update()` (row locks on PostgreSQL).
+//!
+//! Lock order on PostgreSQL, so concurrent writers wait instead of deadlocking: version rows
+//! before their job's row (a transition locks its version, then its job to refresh the
+//! summary); only version *creation* locks the job first, and it locks no existing version.
+
+/// Columns of a [`crate::Job`].
+pub(crate) const JOB_COLUMNS: &str =
+    "id, project_id, name, description, workspace_id, create_time, \
+    latest_version_id, latest_status, latest_start_time, latest_end_time, version_count";
+
+/// Columns of a [`crate::Version`].
+pub(crate) const VERSION_COLUMNS: &str =
+    "id, job_id, project_id, name, description, pre_version_id, status, \
+    config, resource_id, run_dir, create_time, start_time, end_time, handle, stop_grace, \
+    failure_reason, deleted";
+
+/// `VERSION_COLUMNS` of `versions v` in a join; both engines name the result columns the same.
+pub(crate) const JOINED_VERSION_COLUMNS: &str = "v.id, v.job_id, v.project_id, v.name, v.description, v.pre_version_id, \
+    v.status, v.config, v.resource_id, v.run_dir, v.create_time, v.start_time, v.end_time, v.handle, \
+    v.stop_grace, v.failure_reason, v.deleted";
+
+/// Columns of a [`crate::VizJob`].
+pub(crate) const VIZ_COLUMNS: &str = "id, project_id, name, description, train_url, job_type, flavor_code, resource_id, secret, \
+    status, create_time, start_time, end_time, schedule_unit, schedule_duration, deadline, port, handle, run_dir, \
+    failure_reason, deleted";
+
+/// Implements [`crate::Store`] for `$store` (an engine's store type) on sqlx database `$db`
+/// with SQL dialect `$dialect`.
+macro_rules! store_ops {
+    ($store:ty, $db:ty, $dialect:expr) => {
+        use $crate::ops::{JOB_COLUMNS, JOINED_VERSION_COLUMNS, VERSION_COLUMNS, VIZ_COLUMNS};
+        use $crate::sql::{Arg, Dialect, ListQuery};
+        use $crate::{
+            ConfigSort, Job, JobFilter, JobSort, NewJob, NewVersion, NewVizJob,
+            Result, StoredConfig, TransitionSet, Version, VizFilter, VizJob, VizSet, VizSort,
+        };
+        use sqlx::Row as _;
+        use std::borrow::Cow;
+        use std::sync::LazyLock;
+        use trainyard_api::status::sql_list;
+        use trainyard_api::JobStatus;
+
+        type DbRow = <$db as sqlx::Database>::Row;
+        type DbConnection = <$db as sqlx::Database>::Connection;
+
+        const D: Dialect = $dialect;
+
+        /// `sql` in this engine's placeholders.
+        fn q(sql: &str) -> Cow<'_, str> {
+            D.sql(sql)
+        }
+
+        /// `?, ?, ...` for `n` values (at least one, so `IN ()` is never empty).
+        fn marks(n: usize) -> String {
+            vec!["?"; n.max(1)].join(",")
+        }
+
+        /// Moves deleted versions that are stoppable (pending or running) to 9; narrowed
+        /// with `AND ...` by the caller; binds the stop grace.
+        static STOP_DELETED: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "UPDATE versions SET status = {}, stop_grace = ? WHERE deleted = 1 AND status IN ({})",
+                JobStatus::KILLING.0,
+                sql_list(JobStatus::STOPPABLE)
+            )
+        });
+
+        /// Recomputes a job's summary of its newest live version (0, unknown, when it has
+        /// none).
+        static REFRESH_SUMMARY: LazyLock<String> = LazyLock::new(|| {
+            q(&format!(
+                "UPDATE jobs SET
+                    latest_version_id = (SELECT id FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1),
+                    latest_status = COALESCE((SELECT status FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1), {}),
+                    latest_start_time = (SELECT start_time FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1),
+                    latest_end_time = (SELECT end_time FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1),
+                    version_count = (SELECT count(*) FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0)
+                    WHERE id = ?",
+                JobStatus::UNKNOWN.0
+            ))
+            .into_owned()
+        });
+
+        /// Refreshes job `job_id`'s summary inside a transaction that changed one of its
+        /// versions. On PostgreSQL the job row is locked first in a statement of its own:
+        /// the refresh then runs with a snapshot taken after any concurrent change to a
+        /// sibling version committed, so the summary never reflects a stale sibling.
+        async fn refresh_summary(tx: &mut DbConnection, job_id: i64) -> Result<()> {
+            if D == Dialect::Postgres {
+                sqlx::query(&q("SELECT id FROM jobs WHERE id = ? FOR UPDATE"))
+                    .bind(job_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(&REFRESH_SUMMARY)
+                .bind(job_id)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        }
+
+        fn version_from_row(row: &DbRow) -> Result<Version> {
+            let config: String = row.try_get("config")?;
+            Ok(Version {
+                id: row.try_get("id")?,
+                job_id: row.try_get("job_id")?,
+                project_id: row.try_get("project_id")?,
+                name: row.try_get("name")?,
+                description: row.try_get("description")?,
+                pre_version_id: row.try_get("pre_version_id")?,
+                status: JobStatus(row.try_get("status")?),
+                config: serde_json::from_str(&config)?,
+                resource_id: row.try_get("resource_id")?,
+                run_dir: row.try_get("run_dir")?,
+                create_time: row.try_get("create_time")?,
+                start_time: row.try_get("start_time")?,
+                end_time: row.try_get("end_time")?,
+                handle: row.try_get("handle")?,
+                stop_grace: row.try_get("stop_grace")?,
+                failure_reason: row.try_get("failure_reason")?,
+                deleted: row.try_get::<i64, _>("deleted")? != 0,
+            })
+        }
+
+        fn viz_from_row(row: &DbRow) -> Result<VizJob> {
+            Ok(VizJob {
+                id: row.try_get("id")?,
+                project_id: row.try_get("project_id")?,
+                name: row.try_get("name")?,
+                description: row.try_get("description")?,
+                train_url: row.try_get("train_url")?,
+                job_type: row.try_get("job_type")?,
+                flavor_code: row.try_get("flavor_code")?,
+                resource_id: row.try_get("resource_id")?,
+                secret: row.try_get("secret")?,
+                status: JobStatus(row.try_get("status")?),
+                create_time: row.try_get("create_time")?,
+                start_time: row.try_get("start_time")?,
+                end_time: row.try_get("end_time")?,
+                schedule_unit: row.try_get("schedule_unit")?,
+                schedule_duration: row.try_get("schedule_duration")?,
+                deadline: row.try_get("deadline")?,
+                port: row.try_get("port")?,
+                handle: row.try_get("handle")?,
+                run_dir: row.try_get("run_dir")?,
+                failure_reason: row.try_get("failure_reason")?,
+                deleted: row.try_get::<i64, _>("deleted")? != 0,
+            })
+        }
+
+        fn config_from_row(row: &DbRow) -> Result<StoredConfig> {
+            let config: String = row.try_get("config")?;
+            Ok(StoredConfig {
+                project_id: row.try_get("project_id")?,
+                name: row.try_get("name")?,
+                description: row.try_get("description")?,
+                config: serde_json::from_str(&config)?,
+                create_time: row.try_get("create_time")?,
+            })
+        }
+
+        /// A list query's page and count, run on the pool.
+        async fn run_list(
+            pool: &sqlx::Pool<$db>,
+            list: &ListQuery,
+            offset: i64,
+            limit: i64,
+            count: bool,
+        ) -> Result<(Vec<DbRow>, i64)> {
+            let (page_sql, page_args) = list.page(offset, limit);
+            let mut page = sqlx::query(&page_sql);
+            for a in &page_args {
+                page = match a {
+                    Arg::Int(i) => page.bind(*i),
+                    Arg::Text(s) => page.bind(s.as_str()),
+                };
+            }
+            let rows = page.fetch_all(pool).await?;
+            if !count {
+                return Ok((rows, 0));
+            }
+            let (count_sql, count_args) = list.count();
+            let mut total = sqlx::query_scalar::<_, i64>(&count_sql);
+            for a in &count_args {
+                total = match a {
+                    Arg::Int(i) => total.bind(*i),
+                    Arg::Text(s) => total.bind(s.as_str()),
+                };
+            }
+            Ok((rows, total.fetch_one(pool).await?))
+        }
+
+        async fn insert_version(
+            tx: &mut DbConnection,
+            job_id: i64,
+            project_id: &str,
+            v: &NewVersion,
+        ) -> Result<Version> {
+            let no: i64 = sqlx::query_scalar(&q(
+                "UPDATE jobs SET next_version_no = next_version_no + 1 WHERE id = ? RETURNING next_version_no - 1",
+            ))
+            .bind(job_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let name = format!("V{no:04}");
+            let config = serde_json::to_string(&v.config)?;
+            let id: i64 = sqlx::query_scalar(&q(
+                "INSERT INTO versions (job_id, project_id, name, description, pre_version_id, status, config, resource_id, run_dir, create_time)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?) RETURNING id",
+            ))
+            .bind(job_id)
+            .bind(project_id)
+            .bind(&name)
+            .bind(&v.description)
+            .bind(v.pre_version_id)
+            .bind(v.status.0)
+            .bind(&config)
+            .bind(&v.resource_id)
+            .bind(v.create_time)
+            .fetch_one(&mut *tx)
+            .await?;
+            let run_dir = v.run_dir_template.replace("{id}", &id.to_string());
+            sqlx::query(&q("UPDATE versions SET run_dir = ? WHERE id = ?"))
+                .bind(&run_dir)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&REFRESH_SUMMARY)
+                .bind(job_id)
+                .execute(&mut *tx)
+                .await?;
+            Ok(Version {
+                id,
+                job_id,
+                project_id: project_id.to_owned(),
+                name,
+                description: v.description.clone(),
+                pre_version_id: v.pre_version_id,
+                status: v.status,
+                config: v.config.clone(),
+                resource_id: v.resource_id.clone(),
+                run_dir,
+                create_time: v.create_time,
+                start_time: None,
+                end_time: None,
+                handle: None,
+                stop_grace: None,
+                failure_reason: None,
+                deleted: false,
+            })
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::Store for $store {
+            fn engine(&self) -> $crate::Engine {
+                Self::ENGINE
+            }
+
+            async fn ping(&self) -> Result<()> {
+                let ping = sqlx::query("SELECT 1").execute(&self.pool);
+                match tokio::time::timeout($crate::PING_TIMEOUT, ping).await {
+                    Ok(done) => done.map(drop).map_err(Into::into),
+                    Err(_) => Err($crate::Error::Unavailable(sqlx::Error::PoolTimedOut)),
+                }
+            }
+
+            fn coordinator(&self) -> Option<$crate::Coordinator> {
+                self.coordinator()
+            }
+
+            async fn create_job(
+                &self,
+                job: &NewJob,
+                first: Option<&NewVersion>,
+            ) -> Result<(Job, Option<Version>)> {
+                let mut tx = self.write_tx().await?;
+                let id: i64 = sqlx::query_scalar(&q(
+                    "INSERT INTO jobs (project_id, name, description, workspace_id, create_time) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                ))
+                .bind(&job.project_id)
+                .bind(&job.name)
+                .bind(&job.description)
+                .bind(&job.workspace_id)
+                .bind(job.create_time)
+                .fetch_one(&mut *tx)
+                .await?;
+                let version = match first {
+                    Some(v) => Some(insert_version(&mut tx, id, &job.project_id, v).await?),
+                    None => None,
+                };
+                let stored = sqlx::query_as::<_, Job>(&q(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
+                )))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok((stored, version))
+            }
+
+            async fn create_version(
+                &self,
+                project_id: &str,
+                job_id: i64,
+                v: &NewVersion,
+            ) -> Result<Option<Version>> {
+                let mut tx = self.write_tx().await?;
+                let live: Option<i64> = sqlx::query_scalar(&q(&format!(
+                    "SELECT id FROM jobs WHERE id = ? AND project_id = ? AND deleted = 0{}",
+                    D.for_update()
+                )))
+                .bind(job_id)
+                .bind(project_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if live.is_none() {
+                    return Ok(None);
+                }
+                let version = insert_version(&mut tx, job_id, project_id, v).await?;
+                tx.commit().await?;
+                Ok(Some(version))
+            }
+
+            async fn get_job(&self, project_id: &str, job_id: i64) -> Result<Option<Job>> {
+                Ok(sqlx::query_as::<_, Job>(&q(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND project_id = ? AND deleted = 0"
+                )))
+                .bind(job_id)
+                .bind(project_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn count_jobs(&self, project_id: &str) -> Result<i64> {
+                Ok(sqlx::query_scalar(&q(
+                    "SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM job_counts WHERE project_id = ?",
+                ))
+                .bind(project_id)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn list_jobs(&self, project_id: &str, f: &JobFilter) -> Result<(Vec<Job>, i64)> {
+                let (key, key_args) = match f.sort {
+                    JobSort::Name => ("name", vec![]),
+                    JobSort::Desc => ("description", vec![]),
+                    JobSort::Status => ("latest_status", vec![]),
+                    JobSort::Duration => (
+                        "(CASE WHEN latest_start_time IS NULL THEN 0 ELSE COALESCE(latest_end_time, ?) - latest_start_time END)",
+                        vec![Arg::Int(f.now)],
+                    ),
+                    JobSort::VersionCount => ("version_count", vec![]),
+                    JobSort::CreateTime => ("create_time", vec![]),
+                };
+                let list = ListQuery::new(D, "jobs", JOB_COLUMNS, project_id)
+                    .one_of("latest_status", &f.statuses)
+                    .containing("name", f.search.as_deref())
+                    .equal("workspace_id", f.workspace_id.as_deref())
+                    .sort(key, key_args, f.descending);
+                // Unfiltered but for the workspace: the counters, not a count over the whole
+                // project.
+                let counted = !f.statuses.is_empty() || f.search.is_some();
+                let (rows, total) = run_list(&self.pool, &list, f.offset, f.limit, counted).await?;
+                let jobs = rows
+                    .iter()
+                    .map(|r| <Job as sqlx::FromRow<DbRow>>::from_row(r))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let total = if counted {
+                    total
+                } else {
+                    sqlx::query_scalar(&q(
+                        "SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM job_counts WHERE project_id = ? AND (? IS NULL OR workspace_id = ?)",
+                    ))
+                    .bind(project_id)
+                    .bind(f.workspace_id.as_deref())
+                    .bind(f.workspace_id.as_deref())
+                    .fetch_one(&self.pool)
+                    .await?
+                };
+                Ok((jobs, total))
+            }
+
+            async fn update_job_description(
+                &self,
+                project_id: &str,
+                job_id: i64,
+                desc: &str,
+            ) -> Result<bool> {
+                let r = sqlx::query(&q(
+                    "UPDATE jobs SET description = ? WHERE id = ? AND project_id = ? AND deleted = 0",
+                ))
+                .bind(desc)
+                .bind(job_id)
+                .bind(project_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn get_version(
+                &self,
+                project_id: &str,
+                job_id: i64,
+                version_id: i64,
+            ) -> Result<Option<Version>> {
+                let row = sqlx::query(&q(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions WHERE id = ? AND job_id = ? AND project_id = ? AND deleted = 0"
+                )))
+                .bind(version_id)
+                .bind(job_id)
+                .bind(project_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(version_from_row).transpose()
+            }
+
+            async fn get_job_version(
+                &self,
+                project_id: &str,
+                job_id: i64,
+                version_id: i64,
+            ) -> Result<Option<(Job, Version)>> {
+                static SQL: LazyLock<String> = LazyLock::new(|| {
+                    q(&format!(
+                        "SELECT {JOINED_VERSION_COLUMNS}, j.name AS j_name, j.description AS j_description,
+                            j.workspace_id AS j_workspace_id, j.create_time AS j_create_time,
+                            j.latest_version_id AS j_latest_version_id, j.latest_status AS j_latest_status,
+                            j.latest_start_time AS j_latest_start_time, j.latest_end_time AS j_latest_end_time,
+                            j.version_count AS j_version_count
+                         FROM versions v JOIN jobs j ON j.id = v.job_id
+                         WHERE v.id = ? AND v.job_id = ? AND v.project_id = ? AND v.deleted = 0 AND j.project_id = ? AND j.deleted = 0"
+                    ))
+                    .into_owned()
+                });
+                let Some(row) = sqlx::query(&SQL)
+                    .bind(version_id)
+                    .bind(job_id)
+                    .bind(project_id)
+                    .bind(project_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let version = version_from_row(&row)?;
+                let job = Job {
+                    id: version.job_id,
+                    project_id: version.project_id.clone(),
+                    name: row.try_get("j_name")?,
+                    description: row.try_get("j_description")?,
+                    workspace_id: row.try_get("j_workspace_id")?,
+                    create_time: row.try_get("j_create_time")?,
+                    latest_version_id: row.try_get("j_latest_version_id")?,
+                    latest_status: row.try_get("j_latest_status")?,
+                    latest_start_time: row.try_get("j_latest_start_time")?,
+                    latest_end_time: row.try_get("j_latest_end_time")?,
+                    version_count: row.try_get("j_version_count")?,
+                };
+                Ok(Some((job, version)))
+            }
+
+            async fn version_by_id(&self, version_id: i64) -> Result<Option<Version>> {
+                let row = sqlx::query(&q(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions WHERE id = ?"
+                )))
+                .bind(version_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(version_from_row).transpose()
+            }
+
+            async fn list_versions(
+                &self,
+                job_id: i64,
+                offset: i64,
+                limit: Option<i64>,
+            ) -> Result<Vec<Version>> {
+                let rows = sqlx::query(&q(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions WHERE job_id = ? AND deleted = 0 ORDER BY id DESC LIMIT ? OFFSET ?"
+                )))
+                .bind(job_id)
+                .bind(limit.unwrap_or(i64::MAX))
+                .bind(offset)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(version_from_row).collect()
+            }
+
+            async fn versions_in(&self, statuses: &[JobStatus]) -> Result<Vec<Version>> {
+                let sql = q(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions WHERE status IN ({}) ORDER BY id",
+                    marks(statuses.len())
+                ))
+                .into_owned();
+                let mut query = sqlx::query(&sql);
+                for s in statuses {
+                    query = query.bind(s.0);
+                }
+                let rows = query.fetch_all(&self.pool).await?;
+                rows.iter().map(version_from_row).collect()
+            }
+
+            async fn deleted_versions(&self) -> Result<Vec<Version>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions WHERE deleted = 1 ORDER BY id"
+                ))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(version_from_row).collect()
+            }
+
+            async fn transition(
+                &self,
+                version_id: i64,
+                from: &[JobStatus],
+                to: JobStatus,
+                set: &TransitionSet,
+            ) -> Result<bool> {
+                let sql = q(&format!(
+                    "UPDATE versions SET status = ?,
+                        start_time = COALESCE(?, start_time),
+                        end_time = COALESCE(?, end_time),
+                        handle = COALESCE(?, handle),
+                        stop_grace = COALESCE(?, stop_grace),
+                        failure_reason = COALESCE(?, failure_reason)
+                     WHERE id = ? AND status IN ({}) RETURNING job_id",
+                    marks(from.len())
+                ))
+                .into_owned();
+                let mut tx = self.write_tx().await?;
+                let mut query = sqlx::query_scalar::<_, i64>(&sql)
+                    .bind(to.0)
+                    .bind(set.start_time)
+                    .bind(set.end_time)
+                    .bind(set.handle.as_deref())
+                    .bind(set.stop_grace)
+                    .bind(set.failure_reason.as_deref())
+                    .bind(version_id);
+                for s in from {
+                    query = query.bind(s.0);
+                }
+                let Some(job_id) = query.fetch_optional(&mut *tx).await? else {
+                    return Ok(false);
+                };
+                refresh_summary(&mut tx, job_id).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn mark_version_deleted(
+                &self,
+                version_id: i64,
+                refused: &[JobStatus],
+                stop_grace: i64,
+            ) -> Result<Result<(), JobStatus>> {
+                let mut tx = self.write_tx().await?;
+                let row: Option<(i64, i64)> = sqlx::query_as(&q(&format!(
+                    "SELECT status, job_id FROM versions WHERE id = ? AND deleted = 0{}",
+                    D.for_update()
+                )))
+                .bind(version_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((status, job_id)) = row else {
+                    return Ok(Ok(()));
+                };
+                if refused.contains(&JobStatus(status)) {
+                    return Ok(Err(JobStatus(status)));
+                }
+                sqlx::query(&q("UPDATE versions SET deleted = 1 WHERE id = ?"))
+                    .bind(version_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(&q(&format!("{} AND id = ?", *STOP_DELETED)))
+                    .bind(stop_grace)
+                    .bind(version_id)
+                    .execute(&mut *tx)
+                    .await?;
+                refresh_summary(&mut tx, job_id).await?;
+                tx.commit().await?;
+                Ok(Ok(()))
+            }
+
+            async fn mark_job_deleted(
+                &self,
+                project_id: &str,
+                job_id: i64,
+                refused: &[JobStatus],
+                stop_grace: i64,
+            ) -> Result<Result<Vec<i64>, JobStatus>> {
+                let mut tx = self.write_tx().await?;
+                // Versions before the job (the lock order of this module).
+                let rows: Vec<(i64, i64)> = sqlx::query_as(&q(&format!(
+                    "SELECT id, status FROM versions WHERE job_id = ? AND deleted = 0 ORDER BY id{}",
+                    D.for_update()
+                )))
+                .bind(job_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                if let Some((_, s)) = rows.iter().find(|(_, s)| refused.contains(&JobStatus(*s))) {
+                    return Ok(Err(JobStatus(*s)));
+                }
+                let r = sqlx::query(&q(
+                    "UPDATE jobs SET deleted = 1 WHERE id = ? AND project_id = ? AND deleted = 0",
+                ))
+                .bind(job_id)
+                .bind(project_id)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() == 0 {
+                    return Ok(Ok(Vec::new()));
+                }
+                // What this statement hides is what the caller stops: on PostgreSQL a version
+                // created meanwhile is among them, though the read above missed it.
+                let hidden: Vec<i64> = sqlx::query_scalar(&q(
+                    "UPDATE versions SET deleted = 1 WHERE job_id = ? AND deleted = 0 RETURNING id",
+                ))
+                .bind(job_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                sqlx::query(&q(&format!("{} AND job_id = ?", *STOP_DELETED)))
+                    .bind(stop_grace)
+                    .bind(job_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let mut hidden = hidden;
+                hidden.sort_unstable();
+                Ok(Ok(hidden))
+            }
+
+            async fn purge_version(&self, version_id: i64) -> Result<()> {
+                let mut tx = self.write_tx().await?;
+                let job_id: Option<i64> = sqlx::query_scalar(&q(
+                    "DELETE FROM versions WHERE id = ? AND deleted = 1 RETURNING job_id",
+                ))
+                .bind(version_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(job_id) = job_id {
+                    sqlx::query(&q("DELETE FROM jobs WHERE id = ? AND deleted = 1 AND NOT EXISTS (SELECT 1 FROM versions WHERE job_id = ?)"))
+                        .bind(job_id)
+                        .bind(job_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn stop_deleted_versions(&self, stop_grace: i64) -> Result<u64> {
+                let r = sqlx::query(&q(&STOP_DELETED))
+                    .bind(stop_grace)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected())
+            }
+
+            async fn purge_empty_jobs(&self) -> Result<()> {
+                sqlx::query("DELETE FROM jobs WHERE deleted = 1 AND NOT EXISTS (SELECT 1 FROM versions WHERE versions.job_id = jobs.id)")
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn job_name(&self, job_id: i64) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar(&q("SELECT name FROM jobs WHERE id = ?"))
+                    .bind(job_id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn count_active_versions(&self, project_id: &str) -> Result<i64> {
+                static SQL: LazyLock<String> = LazyLock::new(|| {
+                    q(&format!(
+                        "SELECT count(*) FROM versions WHERE project_id = ? AND deleted = 0 AND status IN ({})",
+                        sql_list(JobStatus::STOPPABLE)
+                    ))
+                    .into_owned()
+                });
+                Ok(sqlx::query_scalar(&SQL)
+                    .bind(project_id)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn version_counts(&self) -> Result<Vec<(String, i64, i64)>> {
+                let rows = sqlx::query(
+                    "SELECT project_id, status, count(*) AS n FROM versions WHERE deleted = 0 \
+                     GROUP BY project_id, status",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("project_id")?, r.try_get("status")?, r.try_get("n")?)))
+                    .collect()
+            }
+
+            async fn oldest_queued_create_time(&self) -> Result<Option<i64>> {
+                let sql = format!(
+                    "SELECT min(create_time) FROM versions WHERE deleted = 0 AND status IN ({}, {})",
+                    JobStatus::INIT.0,
+                    JobStatus::WAITING.0
+                );
+                Ok(sqlx::query_scalar(&sql).fetch_one(&self.pool).await?)
+            }
+
+            async fn viz_counts(&self) -> Result<Vec<(i64, i64)>> {
+                let rows = sqlx::query(
+                    "SELECT status, count(*) AS n FROM viz_jobs WHERE deleted = 0 GROUP BY status",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+                    .collect()
+            }
+
+            async fn create_config(&self, c: &StoredConfig) -> Result<()> {
+                sqlx::query(&q("INSERT INTO configs (project_id, name, description, config, create_time) VALUES (?, ?, ?, ?, ?)"))
+                    .bind(&c.project_id)
+                    .bind(&c.name)
+                    .bind(&c.description)
+                    .bind(serde_json::to_string(&c.config)?)
+                    .bind(c.create_time)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn get_config(&self, project_id: &str, name: &str) -> Result<Option<StoredConfig>> {
+                let row = sqlx::query(&q("SELECT * FROM configs WHERE project_id = ? AND name = ?"))
+                    .bind(project_id)
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(config_from_row).transpose()
+            }
+
+            async fn update_config(&self, c: &StoredConfig) -> Result<bool> {
+                let r = sqlx::query(&q(
+                    "UPDATE configs SET description = ?, config = ? WHERE project_id = ? AND name = ?",
+                ))
+                .bind(&c.description)
+                .bind(serde_json::to_string(&c.config)?)
+                .bind(&c.project_id)
+                .bind(&c.name)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn delete_config(&self, project_id: &str, name: &str) -> Result<bool> {
+                let r = sqlx::query(&q("DELETE FROM configs WHERE project_id = ? AND name = ?"))
+                    .bind(project_id)
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn list_configs(
+                &self,
+                project_id: &str,
+                search: Option<&str>,
+                sort: ConfigSort,
+                descending: bool,
+                offset: i64,
+                limit: i64,
+            ) -> Result<(Vec<StoredConfig>, i64)> {
+                let key = match sort {
+                    ConfigSort::Name => "name",
+                    ConfigSort::Desc => "description",
+                    ConfigSort::CreateTime => "create_time",
+                };
+                let dir = if descending { "DESC" } else { "ASC" };
+                let filter = format!("project_id = ? AND (? IS NULL OR {})", D.contains("name"));
+                let rows = sqlx::query(&q(&format!(
+                    "SELECT * FROM configs WHERE {filter} ORDER BY {key} {dir}, name {dir} LIMIT ? OFFSET ?"
+                )))
+                .bind(project_id)
+                .bind(search)
+                .bind(search)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.pool)
+                .await?;
+                let total: i64 =
+                    sqlx::query_scalar(&q(&format!("SELECT count(*) FROM configs WHERE {filter}")))
+                        .bind(project_id)
+                        .bind(search)
+                        .bind(search)
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok((
+                    rows.iter().map(config_from_row).collect::<Result<_>>()?,
+                    total,
+                ))
+            }
+
+            async fn create_viz(&self, j: &NewVizJob) -> Result<VizJob> {
+                let mut tx = self.write_tx().await?;
+                let id: i64 = sqlx::query_scalar(&q(
+                    "INSERT INTO viz_jobs (project_id, name, description, train_url, job_type, flavor_code, resource_id, secret,
+                        status, create_time, schedule_unit, schedule_duration)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                ))
+                .bind(&j.project_id)
+                .bind(&j.name)
+                .bind(&j.description)
+                .bind(&j.train_url)
+                .bind(&j.job_type)
+                .bind(&j.flavor_code)
+                .bind(&j.resource_id)
+                .bind(&j.secret)
+                .bind(JobStatus::INIT.0)
+                .bind(j.create_time)
+                .bind(&j.schedule_unit)
+                .bind(j.schedule_duration)
+                .fetch_one(&mut *tx)
+                .await?;
+                let run_dir = j.run_dir_template.replace("{id}", &id.to_string());
+                sqlx::query(&q("UPDATE viz_jobs SET run_dir = ? WHERE id = ?"))
+                    .bind(&run_dir)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let row = sqlx::query(&q(&format!("SELECT {VIZ_COLUMNS} FROM viz_jobs WHERE id = ?")))
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                viz_from_row(&row)
+            }
+
+            async fn get_viz(&self, project_id: &str, id: i64) -> Result<Option<VizJob>> {
+                let row = sqlx::query(&q(&format!(
+                    "SELECT {VIZ_COLUMNS} FROM viz_jobs WHERE id = ? AND project_id = ? AND deleted = 0"
+                )))
+                .bind(id)
+                .bind(project_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(viz_from_row).transpose()
+            }
+
+            async fn viz_by_id(&self, id: i64) -> Result<Option<VizJob>> {
+                let row = sqlx::query(&q(&format!("SELECT {VIZ_COLUMNS} FROM viz_jobs WHERE id = ?")))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(viz_from_row).transpose()
+            }
+
+            async fn viz_in(&self, statuses: &[JobStatus]) -> Result<Vec<VizJob>> {
+                let sql = q(&format!(
+                    "SELECT {VIZ_COLUMNS} FROM viz_jobs WHERE status IN ({}) ORDER BY id",
+                    marks(statuses.len())
+                ))
+                .into_owned();
+                let mut query = sqlx::query(&sql);
+                for s in statuses {
+                    query = query.bind(s.0);
+                }
+                let rows = query.fetch_all(&self.pool).await?;
+                rows.iter().map(viz_from_row).collect()
+            }
+
+            async fn deleted_viz(&self) -> Result<Vec<VizJob>> {
+                let rows = sqlx::query(&format!("SELECT {VIZ_COLUMNS} FROM viz_jobs WHERE deleted = 1"))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(viz_from_row).collect()
+            }
+
+            async fn list_viz(&self, project_id: &str, f: &VizFilter) -> Result<(Vec<VizJob>, i64)> {
+                let (key, key_args) = match f.sort {
+                    VizSort::Id => ("id", vec![]),
+                    VizSort::Name => ("name", vec![]),
+                    VizSort::Desc => ("description", vec![]),
+                    VizSort::CreateTime => ("create_time", vec![]),
+                    VizSort::Status => ("status", vec![]),
+                    VizSort::Duration => (
+                        "(CASE WHEN start_time IS NULL THEN 0 ELSE COALESCE(end_time, ?) - start_time END)",
+                        vec![Arg::Int(f.now)],
+                    ),
+                    VizSort::TrainUrl => ("train_url", vec![]),
+                };
+                let list = ListQuery::new(D, "viz_jobs", VIZ_COLUMNS, project_id)
+                    .one_of("status", &f.statuses)
+                    .containing("name", f.search.as_deref())
+                    .sort(key, key_args, f.descending);
+                let (rows, total) = run_list(&self.pool, &list, f.offset, f.limit, true).await?;
+                Ok((rows.iter().map(viz_from_row).collect::<Result<_>>()?, total))
+            }
+
+            async fn count_viz(&self, project_id: &str) -> Result<(i64, i64)> {
+                static SQL: LazyLock<String> = LazyLock::new(|| {
+                    q(&format!(
+                        "SELECT count(*), CAST(COALESCE(sum(CASE WHEN status IN ({}) THEN 1 ELSE 0 END), 0) AS BIGINT)
+                         FROM viz_jobs WHERE project_id = ? AND deleted = 0",
+                        sql_list(JobStatus::ACTIVE)
+                    ))
+                    .into_owned()
+                });
+                let (all, active): (i64, i64) = sqlx::query_as(&SQL)
+                    .bind(project_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok((all, active))
+            }
+
+            async fn update_viz_description(
+                &self,
+                project_id: &str,
+                id: i64,
+                desc: &str,
+            ) -> Result<bool> {
+                let r = sqlx::query(&q(
+                    "UPDATE viz_jobs SET description = ? WHERE id = ? AND project_id = ? AND deleted = 0",
+                ))
+                .bind(desc)
+                .bind(id)
+                .bind(project_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn viz_transition(
+                &self,
+                id: i64,
+                from: &[JobStatus],
+                to: JobStatus,
+                set: &VizSet,
+            ) -> Result<bool> {
+                let sql = q(&format!(
+                    "UPDATE viz_jobs SET status = ?,
+                        start_time = COALESCE(?, start_time),
+                        end_time = COALESCE(?, end_time),
+                        deadline = COALESCE(?, deadline),
+                        port = COALESCE(?, port),
+                        handle = COALESCE(?, handle),
+                        failure_reason = COALESCE(?, failure_reason)
+                     WHERE id = ? AND status IN ({})",
+                    marks(from.len())
+                ))
+                .into_owned();
+                let mut query = sqlx::query(&sql)
+                    .bind(to.0)
+                    .bind(set.start_time)
+                    .bind(set.end_time)
+                    .bind(set.deadline)
+                    .bind(set.port)
+                    .bind(set.handle.as_deref())
+                    .bind(set.failure_reason.as_deref())
+                    .bind(id);
+                for s in from {
+                    query = query.bind(s.0);
+                }
+                Ok(query.execute(&self.pool).await?.rows_affected() == 1)
+            }
+
+            async fn restart_viz(
+                &self,
+                project_id: &str,
+                id: i64,
+                from: &[JobStatus],
+            ) -> Result<Option<Result<(), JobStatus>>> {
+                let mut tx = self.write_tx().await?;
+                let status: Option<i64> = sqlx::query_scalar(&q(&format!(
+                    "SELECT status FROM viz_jobs WHERE id = ? AND project_id = ? AND deleted = 0{}",
+                    D.for_update()
+                )))
+                .bind(id)
+                .bind(project_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(status) = status.map(JobStatus) else {
+                    return Ok(None);
+                };
+                if !from.contains(&status) {
+                    return Ok(Some(Err(status)));
+                }
+                sqlx::query(&q(
+                    "UPDATE viz_jobs SET status = ?, start_time = NULL, end_time = NULL, deadline = NULL, port = NULL,
+                        handle = NULL, failure_reason = NULL WHERE id = ?",
+                ))
+                .bind(JobStatus::INIT.0)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Some(Ok(())))
+            }
+
+            async fn mark_viz_deleted(
+                &self,
+                project_id: &str,
+                id: i64,
+                refused: &[JobStatus],
+            ) -> Result<Option<Result<JobStatus, JobStatus>>> {
+                let mut tx = self.write_tx().await?;
+                let status: Option<i64> = sqlx::query_scalar(&q(&format!(
+                    "SELECT status FROM viz_jobs WHERE id = ? AND project_id = ? AND deleted = 0{}",
+                    D.for_update()
+                )))
+                .bind(id)
+                .bind(project_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(status) = status.map(JobStatus) else {
+                    return Ok(None);
+                };
+                if refused.contains(&status) {
+                    return Ok(Some(Err(status)));
+                }
+                sqlx::query(&q("UPDATE viz_jobs SET deleted = 1 WHERE id = ?"))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(Ok(status)))
+            }
+
+            async fn purge_viz(&self, id: i64) -> Result<()> {
+                sqlx::query(&q("DELETE FROM viz_jobs WHERE id = ?"))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+
+    };
+}
+
+pub(crate) use store_ops;

@@ -1,0 +1,178 @@
+//! The PostgreSQL engine: one database shared by several servers, and what they need to
+//! share it: duties held by one server at a time (session advisory locks) and notices from
+//! one server to the others (`LISTEN`/`NOTIFY`).
+
+use crate::{Engine, Error, Result, StoreOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The `LISTEN`/`NOTIFY` channel servers use to tell each other about work.
+const CHANNEL: &str = "trainyard";
+
+/// How long a liveness check of a duty's session may take before the duty counts as lost.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The PostgreSQL store. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    const ENGINE: Engine = Engine::Postgres;
+
+    /// Connects to `url` (`postgres://user@host:port/db`) and applies the migrations. sqlx's
+    /// migrator holds a session advisory lock (keyed by the database name) while it works, so
+    /// servers that start together wait for each other and apply each migration once.
+    pub async fn open(url: &str, opts: &StoreOptions) -> Result<Self> {
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(Error::Db)?
+            .application_name("trainyard");
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.max_connections.unwrap_or(16))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(connect)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// A transaction (sqlx's; PostgreSQL survives a failed statement without leaving the
+    /// connection unusable, unlike SQLite on a full disk).
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Several servers may share this database.
+    fn coordinator(&self) -> Option<Coordinator> {
+        Some(Coordinator {
+            pool: self.pool.clone(),
+        })
+    }
+}
+
+/// The operations (`ops.rs`) on this engine.
+mod ops {
+    crate::ops::store_ops!(super::PgStore, sqlx::Postgres, Dialect::Postgres);
+}
+
+/// What the servers sharing one PostgreSQL database use to divide work. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Coordinator {
+    pool: PgPool,
+}
+
+impl Coordinator {
+    /// A session of its own (outside the pool, so the pool never recycles it) on which this
+    /// server competes for duties.
+    pub async fn duty_session(&self) -> Result<DutySession> {
+        let conn = self.pool.acquire().await?.detach();
+        Ok(DutySession { conn })
+    }
+
+    /// Sends `payload` to every server listening (this one included). Delivered only if the
+    /// sender's statement commits, and only to servers listening at that moment.
+    pub async fn notify(&self, payload: &str) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Starts listening for notices (on a connection of its own).
+    pub async fn listen(&self) -> Result<Notices> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANNEL).await?;
+        Ok(Notices { listener })
+    }
+}
+
+/// A database session on which duties are held: a duty is a session-level advisory lock, so
+/// it is released by PostgreSQL the moment the session ends, including when the server holding
+/// it dies (its connection closes) — which is what lets another server take it over.
+#[derive(Debug)]
+pub struct DutySession {
+    conn: PgConnection,
+}
+
+/// A duty this session holds (it is released with the session).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DutyHold {
+    key: i64,
+}
+
+impl DutySession {
+    /// Takes `duty` if no other session holds it (`pg_try_advisory_lock`, never waiting).
+    pub async fn try_take(&mut self, duty: &str) -> Result<Option<DutyHold>> {
+        let key = duty_key(duty);
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut self.conn)
+            .await?;
+        Ok(taken.then_some(DutyHold { key }))
+    }
+
+    /// Checks that the session, and with it every duty it holds, is still alive: the lock is
+    /// still listed as this session's in `pg_locks`. An error (or a timeout) means the duties
+    /// may already be another server's.
+    pub async fn check(&mut self, hold: DutyHold) -> Result<bool> {
+        let check = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND pid = pg_backend_pid() AND objid = ($1::bigint & 4294967295)::oid \
+             AND classid = (($1::bigint >> 32) & 4294967295)::oid)",
+        )
+        .bind(hold.key)
+        .fetch_one(&mut self.conn);
+        match tokio::time::timeout(CHECK_TIMEOUT, check).await {
+            Ok(held) => Ok(held?),
+            Err(_) => Err(Error::Unavailable(sqlx::Error::PoolTimedOut)),
+        }
+    }
+
+    /// Ends the session, releasing its duties.
+    pub async fn close(self) {
+        let _ = self.conn.close().await;
+    }
+}
+
+/// The advisory lock key of a duty: a stable 64-bit FNV-1a hash of `trainyard:<duty>`, so
+/// every server (and every version of it) computes the same key.
+fn duty_key(duty: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in b"trainyard:".iter().chain(duty.as_bytes()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+/// Notices sent by [`Coordinator::notify`], as this server receives them.
+#[derive(Debug)]
+pub struct Notices {
+    listener: PgListener,
+}
+
+impl Notices {
+    /// The next notice. `Ok(None)`: the connection was lost and is being re-established;
+    /// notices sent meanwhile are lost, so the caller looks at the database itself once.
+    pub async fn recv(&mut self) -> Result<Option<String>> {
+        Ok(self
+            .listener
+            .try_recv()
+            .await?
+            .map(|n| n.payload().to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn duty_keys_are_stable_and_distinct() {
+        assert_eq!(super::duty_key("scheduler"), super::duty_key("scheduler"));
+        assert_ne!(super::duty_key("scheduler"), super::duty_key("other"));
+    }
+}

@@ -1,0 +1,156 @@
+//! The SQLite engine: one file, one server, the embedded default.
+
+use crate::{Coordinator, Engine, Error, Result, StoreOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Executor, Sqlite, SqliteConnection, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A write transaction on a pooled connection, run with plain `BEGIN IMMEDIATE`/`COMMIT`
+/// statements rather than sqlx's transaction manager.
+///
+/// Why: after SQLITE_FULL or an I/O error SQLite may have rolled the transaction back on its
+/// own; sqlx's `ROLLBACK` then fails, its transaction depth stays at 1 and the connection goes
+/// back to the pool unusable ("begin_with at non-zero transaction depth") until a restart.
+/// Here a connection goes back to the pool only once it is known to be out of any
+/// transaction (committed, or rolled back without error); otherwise it is closed, which
+/// rolls back whatever SQLite still holds, and the pool opens a fresh one.
+pub(crate) struct WriteTx {
+    conn: Option<PoolConnection<Sqlite>>,
+}
+
+impl WriteTx {
+    async fn begin(pool: &SqlitePool) -> Result<Self> {
+        let mut conn = pool.acquire().await?;
+        if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+            discard(conn);
+            return Err(e.into());
+        }
+        Ok(Self { conn: Some(conn) })
+    }
+
+    /// Commits; on failure the connection is closed (see the type's docs).
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        let mut conn = self
+            .conn
+            .take()
+            .expect("a WriteTx holds its connection until it ends");
+        match conn.execute("COMMIT").await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                discard(conn);
+                Err(e.into())
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        self.conn
+            .as_ref()
+            .expect("a WriteTx holds its connection until it ends")
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.conn
+            .as_mut()
+            .expect("a WriteTx holds its connection until it ends")
+    }
+}
+
+impl Drop for WriteTx {
+    /// Not committed (an early return or an error): roll back in a task, and keep the
+    /// connection only if that worked.
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if conn.execute("ROLLBACK").await.is_err() {
+                        discard(conn);
+                    }
+                });
+            }
+            Err(_) => discard(conn),
+        }
+    }
+}
+
+/// Closes a connection instead of returning it to the pool: SQLite rolls back what it holds.
+fn discard(conn: PoolConnection<Sqlite>) {
+    drop(conn.detach());
+}
+
+/// The SQLite store. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    const ENGINE: Engine = Engine::Sqlite;
+
+    /// Opens (creating if missing) the database at `url` (`sqlite://path` or a plain path) and
+    /// applies the migrations.
+    pub async fn open(url: &str, opts: &StoreOptions) -> Result<Self> {
+        if Engine::of_url(url)? != Engine::Sqlite {
+            return Err(Error::UnsupportedEngine(
+                url.split("://").next().unwrap_or_default().to_owned(),
+            ));
+        }
+        let url = if url.starts_with("sqlite:") {
+            url.to_owned()
+        } else {
+            format!("sqlite://{url}")
+        };
+        let opts_sqlite = SqliteConnectOptions::from_str(&url)
+            .map_err(Error::Db)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(opts.max_connections.unwrap_or(8))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts_sqlite)
+            .await
+            .map_err(Error::Db)?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Opens the database file `path`.
+    pub async fn open_path(path: &Path) -> Result<Self> {
+        Self::open(
+            &format!("sqlite://{}", path.display()),
+            &StoreOptions::default(),
+        )
+        .await
+    }
+
+    /// A write transaction that takes the write lock up front (`BEGIN IMMEDIATE`), so two
+    /// concurrent read-then-write transactions wait for each other instead of failing busy.
+    async fn write_tx(&self) -> Result<WriteTx> {
+        WriteTx::begin(&self.pool).await
+    }
+
+    /// An SQLite file belongs to one server: nobody to coordinate with.
+    fn coordinator(&self) -> Option<Coordinator> {
+        None
+    }
+}
+
+/// The operations (`ops.rs`) on this engine.
+mod ops {
+    crate::ops::store_ops!(super::SqliteStore, sqlx::Sqlite, Dialect::Sqlite);
+}
