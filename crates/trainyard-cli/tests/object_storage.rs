@@ -131,6 +131,16 @@ async fn server(s3: &S3Server, buckets: &[&str], storage_extra: &str) -> TestSer
     .await
 }
 
+/// Creates a training job (TJ-01 `body`); its job and version ids.
+async fn create(srv: &TestServer, body: Value) -> (i64, i64) {
+    let r = srv.api.post("/training-jobs", body).await;
+    let b = r.assert_ok();
+    (
+        b["job_id"].as_i64().unwrap(),
+        b["version_id"].as_i64().unwrap(),
+    )
+}
+
 /// The TJ-01 sample (the ZH version of sample 1: dataset input, no built-in algorithm, no
 /// pool), verbatim: its paths name the buckets `usr` and `datasets`.
 fn tj01_sample() -> Value {
@@ -175,12 +185,7 @@ async fn the_tj01_sample_with_every_path_in_a_bucket_runs_and_uploads() {
     s3.put("usr/app/boot.py", TRAIN.as_bytes());
     s3.put(&format!("{DATASET}/mnist.csv"), b"1,2,3\n");
     let srv = server(&s3, &["usr", "datasets"], "upload_interval_seconds = 0.5").await;
-    let r = srv.api.post("/training-jobs", tj01_sample()).await;
-    let b = r.assert_ok();
-    let (job, ver) = (
-        b["job_id"].as_i64().unwrap(),
-        b["version_id"].as_i64().unwrap(),
-    );
+    let (job, ver) = create(&srv, tj01_sample()).await;
     let (end, log) = srv
         .api
         .run_to_end(job, ver, "TestModelArtsJob.0", Duration::from_secs(60))
@@ -276,18 +281,7 @@ async fn a_stopped_version_keeps_what_it_wrote_before_the_stop() {
         "worker_server_num": 1, "app_url": "/team-a/code/", "boot_file_url": "/team-a/code/boot.py",
         "data_url": "/team-a/data/", "train_url": "/team-a/out/", "spec_id": 1, "engine_id": 1,
     });
-    let b = srv
-        .api
-        .post(
-            "/training-jobs",
-            json!({"job_name": "long", "config": config}),
-        )
-        .await;
-    let b = b.assert_ok();
-    let (job, ver) = (
-        b["job_id"].as_i64().unwrap(),
-        b["version_id"].as_i64().unwrap(),
-    );
+    let (job, ver) = create(&srv, json!({"job_name": "long", "config": config})).await;
     srv.api.wait_log(job, ver, "long.0", "ckpt-1 saved").await;
     srv.api
         .post(
@@ -382,18 +376,11 @@ async fn an_upload_outlives_an_s3_outage_or_reports_the_failure() {
             "log_url": format!("{out}logs/"),
         })
     };
-    let b = srv
-        .api
-        .post(
-            "/training-jobs",
-            json!({"job_name": "outage", "config": config("/team-a/out/")}),
-        )
-        .await;
-    let b = b.assert_ok();
-    let (job, ver) = (
-        b["job_id"].as_i64().unwrap(),
-        b["version_id"].as_i64().unwrap(),
-    );
+    let (job, ver) = create(
+        &srv,
+        json!({"job_name": "outage", "config": config("/team-a/out/")}),
+    )
+    .await;
     srv.api.wait_log(job, ver, "outage.0", "written").await;
     s3.kill();
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -423,18 +410,11 @@ async fn an_upload_outlives_an_s3_outage_or_reports_the_failure() {
         "upload_interval_seconds = 3600\nretry_seconds = 3",
     )
     .await;
-    let b = srv
-        .api
-        .post(
-            "/training-jobs",
-            json!({"job_name": "lost", "config": config("/team-a/lost/")}),
-        )
-        .await;
-    let b = b.assert_ok();
-    let (job, ver) = (
-        b["job_id"].as_i64().unwrap(),
-        b["version_id"].as_i64().unwrap(),
-    );
+    let (job, ver) = create(
+        &srv,
+        json!({"job_name": "lost", "config": config("/team-a/lost/")}),
+    )
+    .await;
     srv.api.wait_log(job, ver, "lost.0", "written").await;
     s3.kill();
     let (end, log) = srv
@@ -475,18 +455,7 @@ async fn slurm_tasks_fetch_and_upload_on_their_node() {
         "data_url": "/team-a/data/", "train_url": "/team-a/out/", "spec_id": 1, "engine_id": 1,
         "pool_id": "cluster", "log_url": "/team-a/logs/",
     });
-    let b = srv
-        .api
-        .post(
-            "/training-jobs",
-            json!({"job_name": "onslurm", "config": config}),
-        )
-        .await;
-    let b = b.assert_ok();
-    let (job, ver) = (
-        b["job_id"].as_i64().unwrap(),
-        b["version_id"].as_i64().unwrap(),
-    );
+    let (job, ver) = create(&srv, json!({"job_name": "onslurm", "config": config})).await;
     let (end, log) = srv
         .api
         .run_to_end(job, ver, "onslurm.0", Duration::from_secs(90))
@@ -622,24 +591,12 @@ async fn uploads_land_in_the_bucket_and_jobs_run_them() {
         s3.get("team-a/code/alias.py").unwrap(),
         b"WORD = 'uploaded'\n"
     );
-    let (job, ver) = {
-        let b = srv
-            .api
-            .post(
-                "/training-jobs",
-                json!({"job_name": "uploaded", "config": {
-                    "worker_server_num": 1, "app_url": "/team-a/code/",
-                    "boot_file_url": "/team-a/code/train.py", "data_url": "/team-a/data/",
-                    "spec_id": 1, "engine_id": 1,
-                }}),
-            )
-            .await;
-        let b = b.assert_ok();
-        (
-            b["job_id"].as_i64().unwrap(),
-            b["version_id"].as_i64().unwrap(),
-        )
-    };
+    let config = json!({
+        "worker_server_num": 1, "app_url": "/team-a/code/",
+        "boot_file_url": "/team-a/code/train.py", "data_url": "/team-a/data/",
+        "spec_id": 1, "engine_id": 1,
+    });
+    let (job, ver) = create(&srv, json!({"job_name": "uploaded", "config": config})).await;
     let (end, log) = srv
         .api
         .run_to_end(job, ver, "uploaded.0", Duration::from_secs(60))

@@ -321,22 +321,10 @@ impl Objects {
         dest: &Path,
         limit: u64,
     ) -> Result<u64, ObjectError> {
-        let size: u64 = listed.iter().map(|l| l.size).sum();
-        if size > limit {
-            return Err(ObjectError::TooLarge {
-                url: dir.url(),
-                size,
-                limit,
-            });
-        }
+        let size = within(dir, listed, limit)?;
         std::fs::create_dir_all(dest).map_err(io_error(dest))?;
-        let store = self.store(&dir.bucket)?;
         for item in listed {
-            let key = dir.key(&item.rel);
-            let url = format!("s3://{}/{key}", dir.bucket);
-            let path = dest.join(&item.rel);
-            self.retrying(&url, || get_file(&store, &key, &url, &path))
-                .await?;
+            self.fetch_one(dir, &item.rel, dest).await?;
         }
         Ok(size)
     }
@@ -351,14 +339,7 @@ impl Objects {
         limit: u64,
     ) -> Result<CacheEntry, ObjectError> {
         let listed = self.list(dir).await?;
-        let size: u64 = listed.iter().map(|l| l.size).sum();
-        if size > limit {
-            return Err(ObjectError::TooLarge {
-                url: dir.url(),
-                size,
-                limit,
-            });
-        }
+        let size = within(dir, &listed, limit)?;
         std::fs::create_dir_all(cache).map_err(io_error(cache))?;
         let name = cache_key(dir, &listed);
         let entry = cache.join(&name);
@@ -404,31 +385,29 @@ impl Objects {
         state: &mut Mirrored,
     ) -> Result<usize, ObjectError> {
         let listed = self.list(dir).await?;
-        let size: u64 = listed.iter().map(|l| l.size).sum();
-        if size > limit {
-            return Err(ObjectError::TooLarge {
-                url: dir.url(),
-                size,
-                limit,
-            });
-        }
+        within(dir, &listed, limit)?;
         std::fs::create_dir_all(dest).map_err(io_error(dest))?;
-        let store = self.store(&dir.bucket)?;
         let mut fetched = 0;
         for item in listed {
             let seen = (item.size, item.etag.clone());
             if state.0.get(&item.rel) == Some(&seen) {
                 continue;
             }
-            let key = dir.key(&item.rel);
-            let url = format!("s3://{}/{key}", dir.bucket);
-            let path = dest.join(&item.rel);
-            self.retrying(&url, || get_file(&store, &key, &url, &path))
-                .await?;
+            self.fetch_one(dir, &item.rel, dest).await?;
             state.0.insert(item.rel, seen);
             fetched += 1;
         }
         Ok(fetched)
+    }
+
+    /// Downloads the object `rel` of `dir` to `dest/rel`, whole or not at all, retried.
+    async fn fetch_one(&self, dir: &ObjectDir, rel: &Path, dest: &Path) -> Result<(), ObjectError> {
+        let store = self.store(&dir.bucket)?;
+        let key = dir.key(rel);
+        let url = format!("s3://{}/{key}", dir.bucket);
+        let path = dest.join(rel);
+        self.retrying(&url, || get_file(&store, &key, &url, &path))
+            .await
     }
 
     /// Removes the objects below `dir` but those whose relative key is in `keep`; returns how
@@ -501,6 +480,19 @@ pub struct CacheEntry {
     /// Whether it was there already.
     pub reused: bool,
     _lock: Flock<File>,
+}
+
+/// The bytes `listed` holds, unless more than `limit`.
+fn within(dir: &ObjectDir, listed: &[Listed], limit: u64) -> Result<u64, ObjectError> {
+    let size: u64 = listed.iter().map(|l| l.size).sum();
+    if size > limit {
+        return Err(ObjectError::TooLarge {
+            url: dir.url(),
+            size,
+            limit,
+        });
+    }
+    Ok(size)
 }
 
 /// Whether `e` may pass if tried again (a network or server error, not a refusal).
