@@ -141,6 +141,23 @@ async fn create(srv: &TestServer, body: Value) -> (i64, i64) {
     )
 }
 
+/// Creates a new version of `job` (TJ-06 with `config`) and waits until it completed.
+async fn new_version_runs(srv: &TestServer, job: i64, config: &Value) {
+    let r = srv
+        .api
+        .post(
+            &format!("/training-jobs/{job}/versions"),
+            json!({"config": config}),
+        )
+        .await;
+    let ver = r.assert_ok()["version_id"].as_i64().unwrap();
+    let (end, log) = srv
+        .api
+        .run_to_end(job, ver, "TestModelArtsJob.0", Duration::from_secs(60))
+        .await;
+    assert_eq!(end, JobStatus::COMPLETED, "{log}");
+}
+
 /// The TJ-01 sample (the ZH version of sample 1: dataset input, no built-in algorithm, no
 /// pool), verbatim: its paths name the buckets `usr` and `datasets`.
 fn tj01_sample() -> Value {
@@ -231,38 +248,10 @@ async fn the_tj01_sample_with_every_path_in_a_bucket_runs_and_uploads() {
     assert_eq!(entries(&cache), 1);
     let mut again = tj01_sample()["config"].clone();
     again["pre_version_id"] = json!(ver);
-    let v2 = srv
-        .api
-        .post(
-            &format!("/training-jobs/{job}/versions"),
-            json!({"config": again.clone()}),
-        )
-        .await
-        .assert_ok()["version_id"]
-        .as_i64()
-        .unwrap();
-    let (end, log) = srv
-        .api
-        .run_to_end(job, v2, "TestModelArtsJob.0", Duration::from_secs(60))
-        .await;
-    assert_eq!(end, JobStatus::COMPLETED, "{log}");
+    new_version_runs(&srv, job, &again).await;
     assert_eq!(entries(&cache), 1, "the unchanged data was fetched again");
     s3.put(&format!("{DATASET}/mnist.csv"), b"4,5,6,7\n");
-    let v3 = srv
-        .api
-        .post(
-            &format!("/training-jobs/{job}/versions"),
-            json!({"config": again}),
-        )
-        .await
-        .assert_ok()["version_id"]
-        .as_i64()
-        .unwrap();
-    let (end, log) = srv
-        .api
-        .run_to_end(job, v3, "TestModelArtsJob.0", Duration::from_secs(60))
-        .await;
-    assert_eq!(end, JobStatus::COMPLETED, "{log}");
+    new_version_runs(&srv, job, &again).await;
     assert_eq!(entries(&cache), 2, "a changed object must be fetched anew");
 }
 
