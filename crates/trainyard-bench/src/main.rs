@@ -46,8 +46,8 @@ struct Args {
     /// awscli's `aws`, the objects scenario's peer; without it only trainyard is measured.
     #[arg(long)]
     aws_bin: Option<PathBuf>,
-    /// A PostgreSQL database (`postgres://...`, empty or a trainyard one) on which the API
-    /// scenario runs again, beside SQLite; without it only SQLite is measured.
+    /// A PostgreSQL database (`postgres://...`, empty or a trainyard one) on which the API and
+    /// log-paging scenarios run again, beside SQLite; without it only SQLite is measured.
     #[arg(long)]
     postgres: Option<String>,
     /// Where to write the Markdown results (also printed).
@@ -213,18 +213,45 @@ async fn main() -> Result<()> {
         eprintln!("stop latency...");
         rows.push(scenarios::stop_latency(&srv, &peers, work.path(), sizes.stop_jobs).await?);
     }
-    // Scenario 5: log paging.
+    // Scenario 5: log paging (and again on PostgreSQL, whose only part in it is finding the
+    // version).
     let mut log_note = String::new();
+    let mut pg_logs = String::new();
     if want("logs") {
         eprintln!("log paging...");
         let (log_rows, first_query_ms, rss_growth) =
             scenarios::log_paging(&srv, sizes.log_bytes, sizes.log_queries).await?;
-        rows.extend(log_rows);
         log_note = format!(
             "aom-log: the first query on the {} MB log (builds the line index) took {first_query_ms:.0} ms; \
              server RSS grew by {rss_growth:.1} MB during all log queries.\n",
             sizes.log_bytes >> 20
         );
+        if let Some(url) = &args.postgres {
+            eprintln!("log paging on PostgreSQL...");
+            let dir = work.path().join("s1-PostgreSQL");
+            let mut pg = Server::start_on(&args.trainyard, &dir, parallel, "", Some(url)).await?;
+            let (pg_rows, pg_first_ms, _) =
+                scenarios::log_paging(&pg, sizes.log_bytes, sizes.log_queries).await?;
+            pg.stop();
+            pg_logs = String::from(
+                "| query | SQLite p50 ms | PostgreSQL p50 ms | PostgreSQL p99 ms |\n|---|---|---|---|\n",
+            );
+            for (sq, pq) in log_rows.iter().zip(&pg_rows) {
+                writeln!(
+                    pg_logs,
+                    "| {} | {:.2} | {:.2} | {:.2} |",
+                    sq.name,
+                    sq.ours.p50(),
+                    pq.ours.p50(),
+                    pq.ours.pct(99.0)
+                )?;
+            }
+            writeln!(
+                pg_logs,
+                "\nThe first query (building the line index) took {first_query_ms:.0} ms on SQLite and {pg_first_ms:.0} ms on PostgreSQL."
+            )?;
+        }
+        rows.extend(log_rows);
     }
     srv.stop();
     drop(srv);
@@ -233,6 +260,13 @@ async fn main() -> Result<()> {
             report,
             "## Latency and throughput\n\n{}\n{log_note}",
             stats::table(&rows)
+        )?;
+    }
+
+    if !pg_logs.is_empty() {
+        writeln!(
+            report,
+            "## Log paging on PostgreSQL beside SQLite (same run, same server build)\n\n{pg_logs}"
         )?;
     }
 

@@ -16,6 +16,10 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
+/// The jobs list's address. The page writes its list state into the query (`?page=1&...`)
+/// as soon as its first page arrives, which can be before the wait for the address looks.
+const JOBS_LIST: &str = "/console/jobs(\\?[^/]*)?$";
+
 /// Longest any one browser command may take (each has its own, shorter, wait inside).
 const COMMAND_LIMIT: Duration = Duration::from_secs(90);
 
@@ -254,7 +258,7 @@ async fn console_in_a_real_browser() {
     b.check_page("main", "sign-in-error").await;
     b.fill("main", "#token", TOKEN).await;
     b.click("main", "#token-form button[type=submit]").await;
-    b.wait_url("main", "/console/jobs$").await;
+    b.wait_url("main", JOBS_LIST).await;
 
     // The session cookie: HttpOnly, SameSite=Strict, with an expiry; scripts cannot read it.
     let cookies = b.cmd(json!({"op": "cookies", "page": "main"})).await;
@@ -309,14 +313,14 @@ async fn console_in_a_real_browser() {
     );
     b.fill("ak", "#secret_key", "console-sk").await;
     b.click("ak", "#aksk-form button[type=submit]").await;
-    b.wait_url("ak", "/console/jobs$").await;
+    b.wait_url("ak", JOBS_LIST).await;
     b.wait_text("ak", "header .project", PROJECT, 10).await;
     b.goto_in("user", "user", "/console/sign-in").await;
     b.click("user", "details:has(#user-form) summary").await;
     b.fill("user", "#user", "alice").await;
     b.fill("user", "#password", "alice-pw").await;
     b.click("user", "#user-form button[type=submit]").await;
-    b.wait_url("user", "/console/jobs$").await;
+    b.wait_url("user", JOBS_LIST).await;
     b.wait_text("user", "header .project", PROJECT, 10).await;
 
     // --- Another project's job is not found.
@@ -564,7 +568,7 @@ async fn console_in_a_real_browser() {
     // Deleting the job from its page.
     b.click("main", ".page-head .confirm button").await;
     b.click("main", ".page-head .confirm button.danger").await;
-    b.wait_url("main", "/console/jobs$").await;
+    b.wait_url("main", JOBS_LIST).await;
     api.get(&format!("/training-jobs/{burn_job}/versions"))
         .await
         .assert_error(400, "ModelArts.0105");

@@ -18,8 +18,8 @@ pub struct Config {
     /// Database URL: `sqlite://PATH` (default `sqlite://DATA_DIR/trainyard.db`), or
     /// `postgres://USER[:PASSWORD]@HOST:PORT/DB` for a database several servers share.
     pub database_url: Option<String>,
-    /// Most database connections this server holds (default 8 for SQLite, 16 for
-    /// PostgreSQL; 1..=1000). Several servers on one PostgreSQL together need fewer than its
+    /// Most database connections this server holds (default 8 for SQLite; for PostgreSQL
+    /// twice the host's cores, 4 to 16; 1..=1000). Several servers on one PostgreSQL together need fewer than its
     /// `max_connections` (each also holds two sessions of its own: duties and notices).
     pub database_pool_size: Option<u32>,
     /// Largest accepted request body in bytes (default 1 MiB).

@@ -62,7 +62,8 @@ impl Engine {
 /// How a store is opened, beside its URL.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StoreOptions {
-    /// Most connections the pool holds (default: 8 for SQLite, 16 for PostgreSQL).
+    /// Most connections the pool holds (default: 8 for SQLite; for PostgreSQL twice the
+    /// host's cores, 4 to 16).
     pub max_connections: Option<u32>,
 }
 
@@ -74,6 +75,17 @@ pub async fn open(url: &str, opts: &StoreOptions) -> Result<Arc<dyn Store>> {
         Engine::Sqlite => Arc::new(SqliteStore::open(url, opts).await?),
         Engine::Postgres => Arc::new(PgStore::open(url, opts).await?),
     })
+}
+
+/// One page of a list (TJ-02, VJ-02) and the totals its answer carries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    /// The page's rows.
+    pub rows: Vec<T>,
+    /// How many rows match the filter, on every page.
+    pub total: i64,
+    /// How many live rows the project has, filter or not (what its count limit is held to).
+    pub live: i64,
 }
 
 /// How long [`Store::ping`] waits for the database.
@@ -121,8 +133,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Number of live jobs of the project (from the trigger-kept counters).
     async fn count_jobs(&self, project_id: &str) -> Result<i64>;
 
-    /// TJ-02: a page of live jobs and the total matching the filter.
-    async fn list_jobs(&self, project_id: &str, f: &JobFilter) -> Result<(Vec<Job>, i64)>;
+    /// TJ-02: a page of live jobs, the total matching the filter and the project's live jobs.
+    async fn list_jobs(&self, project_id: &str, f: &JobFilter) -> Result<Page<Job>>;
 
     /// TJ-08: sets the description of a live job; false when it is gone.
     async fn update_job_description(
@@ -269,8 +281,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Deleted jobs still waiting to be purged.
     async fn deleted_viz(&self) -> Result<Vec<VizJob>>;
 
-    /// VJ-02: a page of the project's live jobs and the total matching.
-    async fn list_viz(&self, project_id: &str, f: &VizFilter) -> Result<(Vec<VizJob>, i64)>;
+    /// VJ-02: a page of the project's live jobs, the total matching and all its live jobs.
+    async fn list_viz(&self, project_id: &str, f: &VizFilter) -> Result<Page<VizJob>>;
 
     /// Live jobs of the project, and how many of them are active (pending, running or
     /// stopping).

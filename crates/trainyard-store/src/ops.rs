@@ -38,7 +38,7 @@ macro_rules! store_ops {
         use $crate::ops::{JOB_COLUMNS, JOINED_VERSION_COLUMNS, VERSION_COLUMNS, VIZ_COLUMNS};
         use $crate::sql::{Arg, Dialect, ListQuery};
         use $crate::{
-            ConfigSort, Job, JobFilter, JobSort, NewJob, NewVersion, NewVizJob,
+            ConfigSort, Job, JobFilter, JobSort, NewJob, NewVersion, NewVizJob, Page,
             Result, StoredConfig, TransitionSet, Version, VizFilter, VizJob, VizSet, VizSort,
         };
         use sqlx::Row as _;
@@ -166,35 +166,39 @@ macro_rules! store_ops {
             })
         }
 
-        /// A list query's page and count, run on the pool.
+        /// A list query's page and its two totals (`list_total`, `list_live`), run on the
+        /// pool: one statement, and a second only for a page past the end, which has no row
+        /// to carry the totals.
         async fn run_list(
             pool: &sqlx::Pool<$db>,
             list: &ListQuery,
             offset: i64,
             limit: i64,
-            count: bool,
-        ) -> Result<(Vec<DbRow>, i64)> {
+        ) -> Result<(Vec<DbRow>, i64, i64)> {
+            fn bind_all<'q>(
+                sql: &'q str,
+                args: &'q [Arg],
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+                let mut query = sqlx::query(sql);
+                for a in args {
+                    query = match a {
+                        Arg::Int(i) => query.bind(*i),
+                        Arg::Text(s) => query.bind(s.as_str()),
+                    };
+                }
+                query
+            }
             let (page_sql, page_args) = list.page(offset, limit);
-            let mut page = sqlx::query(&page_sql);
-            for a in &page_args {
-                page = match a {
-                    Arg::Int(i) => page.bind(*i),
-                    Arg::Text(s) => page.bind(s.as_str()),
-                };
-            }
-            let rows = page.fetch_all(pool).await?;
-            if !count {
-                return Ok((rows, 0));
-            }
-            let (count_sql, count_args) = list.count();
-            let mut total = sqlx::query_scalar::<_, i64>(&count_sql);
-            for a in &count_args {
-                total = match a {
-                    Arg::Int(i) => total.bind(*i),
-                    Arg::Text(s) => total.bind(s.as_str()),
-                };
-            }
-            Ok((rows, total.fetch_one(pool).await?))
+            let rows = bind_all(&page_sql, &page_args).fetch_all(pool).await?;
+            let (total, live) = match rows.first() {
+                Some(row) => (row.try_get("list_total")?, row.try_get("list_live")?),
+                None => {
+                    let (sql, args) = list.totals();
+                    let row = bind_all(&sql, &args).fetch_one(pool).await?;
+                    (row.try_get("list_total")?, row.try_get("list_live")?)
+                }
+            };
+            Ok((rows, total, live))
         }
 
         async fn insert_version(
@@ -347,7 +351,7 @@ macro_rules! store_ops {
                 .await?)
             }
 
-            async fn list_jobs(&self, project_id: &str, f: &JobFilter) -> Result<(Vec<Job>, i64)> {
+            async fn list_jobs(&self, project_id: &str, f: &JobFilter) -> Result<Page<Job>> {
                 let (key, key_args) = match f.sort {
                     JobSort::Name => ("name", vec![]),
                     JobSort::Desc => ("description", vec![]),
@@ -364,27 +368,29 @@ macro_rules! store_ops {
                     .containing("name", f.search.as_deref())
                     .equal("workspace_id", f.workspace_id.as_deref())
                     .sort(key, key_args, f.descending);
-                // Unfiltered but for the workspace: the counters, not a count over the whole
-                // project.
-                let counted = !f.statuses.is_empty() || f.search.is_some();
-                let (rows, total) = run_list(&self.pool, &list, f.offset, f.limit, counted).await?;
-                let jobs = rows
+                // Filtered but for the workspace: the counters, not a count over the project.
+                let total = if !f.statuses.is_empty() || f.search.is_some() {
+                    list.matching()
+                } else {
+                    let mut sql = "SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM job_counts WHERE project_id = ?".to_owned();
+                    let mut args = vec![Arg::Text(project_id.to_owned())];
+                    if let Some(ws) = &f.workspace_id {
+                        sql.push_str(" AND workspace_id = ?");
+                        args.push(Arg::Text(ws.clone()));
+                    }
+                    (sql, args)
+                };
+                let live = (
+                    "SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM job_counts WHERE project_id = ?".to_owned(),
+                    vec![Arg::Text(project_id.to_owned())],
+                );
+                let list = list.total("list_total", total).total("list_live", live);
+                let (rows, total, live) = run_list(&self.pool, &list, f.offset, f.limit).await?;
+                let rows = rows
                     .iter()
                     .map(|r| <Job as sqlx::FromRow<DbRow>>::from_row(r))
                     .collect::<std::result::Result<Vec<_>, _>>()?;
-                let total = if counted {
-                    total
-                } else {
-                    sqlx::query_scalar(&q(
-                        "SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM job_counts WHERE project_id = ? AND (? IS NULL OR workspace_id = ?)",
-                    ))
-                    .bind(project_id)
-                    .bind(f.workspace_id.as_deref())
-                    .bind(f.workspace_id.as_deref())
-                    .fetch_one(&self.pool)
-                    .await?
-                };
-                Ok((jobs, total))
+                Ok(Page { rows, total, live })
             }
 
             async fn update_job_description(
@@ -880,7 +886,7 @@ macro_rules! store_ops {
                 rows.iter().map(viz_from_row).collect()
             }
 
-            async fn list_viz(&self, project_id: &str, f: &VizFilter) -> Result<(Vec<VizJob>, i64)> {
+            async fn list_viz(&self, project_id: &str, f: &VizFilter) -> Result<Page<VizJob>> {
                 let (key, key_args) = match f.sort {
                     VizSort::Id => ("id", vec![]),
                     VizSort::Name => ("name", vec![]),
@@ -897,8 +903,15 @@ macro_rules! store_ops {
                     .one_of("status", &f.statuses)
                     .containing("name", f.search.as_deref())
                     .sort(key, key_args, f.descending);
-                let (rows, total) = run_list(&self.pool, &list, f.offset, f.limit, true).await?;
-                Ok((rows.iter().map(viz_from_row).collect::<Result<_>>()?, total))
+                let total = list.matching();
+                let live = (
+                    "SELECT count(*) FROM viz_jobs WHERE project_id = ? AND deleted = 0".to_owned(),
+                    vec![Arg::Text(project_id.to_owned())],
+                );
+                let list = list.total("list_total", total).total("list_live", live);
+                let (rows, total, live) = run_list(&self.pool, &list, f.offset, f.limit).await?;
+                let rows = rows.iter().map(viz_from_row).collect::<Result<_>>()?;
+                Ok(Page { rows, total, live })
             }
 
             async fn count_viz(&self, project_id: &str) -> Result<(i64, i64)> {

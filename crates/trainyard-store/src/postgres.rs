@@ -11,8 +11,20 @@ use std::time::Duration;
 /// The `LISTEN`/`NOTIFY` channel servers use to tell each other about work.
 const CHANNEL: &str = "trainyard";
 
+/// A pooled connection idle this long is pinged before it is used again.
+const PING_IDLE: Duration = Duration::from_secs(1);
+
 /// How long a liveness check of a duty's session may take before the duty counts as lost.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The pool's size unless configured: twice this host's cores, 4 to 16. A request holds a
+/// connection for one statement, so more connections than the server can keep busy only add
+/// database processes competing for the same cores (on 2 cores, 16 served a list page at
+/// three quarters of the rate 4 did; `bench/results.md`).
+fn default_pool_size() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+    (2 * cores).clamp(4, 16)
+}
 
 /// The PostgreSQL store. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -31,8 +43,21 @@ impl PgStore {
             .map_err(Error::Db)?
             .application_name("trainyard");
         let pool = PgPoolOptions::new()
-            .max_connections(opts.max_connections.unwrap_or(16))
+            .max_connections(opts.max_connections.unwrap_or_else(default_pool_size))
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings a connection when it goes back to the pool, and by default again when
+            // it is taken out: a second round trip per statement, for a check the first one
+            // made moments ago on a busy server. Only a connection idle for a while (during
+            // which the database may have restarted) is pinged before use.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;

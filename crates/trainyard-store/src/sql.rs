@@ -69,7 +69,12 @@ pub enum Arg {
 }
 
 /// The list queries of TJ-02 and VJ-02: one project's live rows, filtered, sorted by a key
-/// then id (so pages never overlap), one page of them, and the count of all that match.
+/// then id (so pages never overlap), one page of them, and the totals the answer carries
+/// beside the page (how many match, how many the project has).
+///
+/// The totals ride on the page as scalar subqueries, so a page costs one round trip: on
+/// PostgreSQL each statement is a round trip (and sqlx adds a ping per connection handed
+/// back), and three of them made a list page cost twice a details request.
 #[derive(Clone, Debug)]
 pub struct ListQuery {
     dialect: Dialect,
@@ -79,6 +84,7 @@ pub struct ListQuery {
     filter_args: Vec<Arg>,
     order: String,
     order_args: Vec<Arg>,
+    totals: Vec<(&'static str, String, Vec<Arg>)>,
 }
 
 impl ListQuery {
@@ -97,6 +103,7 @@ impl ListQuery {
             filter_args: vec![Arg::Text(project_id.to_owned())],
             order: "id ASC".to_owned(),
             order_args: Vec::new(),
+            totals: Vec::new(),
         }
     }
 
@@ -138,30 +145,68 @@ impl ListQuery {
         self
     }
 
-    /// The page `offset..offset + limit`: SQL in the engine's placeholders and its values.
-    pub fn page(&self, offset: i64, limit: i64) -> (String, Vec<Arg>) {
-        let sql = format!(
-            "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
-            self.columns, self.table, self.filter, self.order
-        );
-        let mut args = self.filter_args.clone();
-        args.extend(self.order_args.iter().cloned());
-        args.extend([Arg::Int(limit), Arg::Int(offset)]);
-        (self.dialect.sql(&sql).into_owned(), args)
-    }
-
-    /// The number of rows matching the filter: SQL and its values.
-    pub fn count(&self) -> (String, Vec<Arg>) {
-        let sql = format!("SELECT count(*) FROM {} WHERE {}", self.table, self.filter);
+    /// The count of the rows matching the filter, as a total's query (`?` placeholders) and
+    /// its values.
+    pub fn matching(&self) -> (String, Vec<Arg>) {
         (
-            self.dialect.sql(&sql).into_owned(),
+            format!("SELECT count(*) FROM {} WHERE {}", self.table, self.filter),
             self.filter_args.clone(),
         )
     }
 
-    /// Whether a filter beyond project and liveness applies.
-    pub fn filtered(&self) -> bool {
-        self.filter_args.len() > 1
+    /// Answers `name`, the single integer `query` (`?` placeholders, binding `args`) gives,
+    /// beside the page.
+    pub fn total(mut self, name: &'static str, (query, args): (String, Vec<Arg>)) -> Self {
+        self.totals.push((name, query, args));
+        self
+    }
+
+    /// The page `offset..offset + limit`, each row with the totals as columns of their names:
+    /// SQL in the engine's placeholders and its values.
+    ///
+    /// The limit is written into the SQL, and so is a first page's (absent) offset: PostgreSQL
+    /// plans a prepared statement anew on every run unless its generic plan is as cheap, and
+    /// with the limit a parameter it never is (it assumes a tenth of the table), so each page
+    /// paid three times its run time in planning. A first page's statement with its numbers
+    /// written in gets its generic plan after five runs; deeper pages keep the offset a
+    /// parameter, so paging through does not prepare a statement per page.
+    pub fn page(&self, offset: i64, limit: i64) -> (String, Vec<Arg>) {
+        let mut args = Vec::new();
+        let totals = self.total_columns(&mut args);
+        let mut sql = format!(
+            "SELECT {}{totals} FROM {} WHERE {} ORDER BY {} LIMIT {limit}",
+            self.columns, self.table, self.filter, self.order
+        );
+        args.extend(self.filter_args.iter().cloned());
+        args.extend(self.order_args.iter().cloned());
+        if offset > 0 {
+            sql.push_str(" OFFSET ?");
+            args.push(Arg::Int(offset));
+        }
+        (self.dialect.sql(&sql).into_owned(), args)
+    }
+
+    /// The totals alone, in one row: for a page with no row to carry them.
+    pub fn totals(&self) -> (String, Vec<Arg>) {
+        let mut args = Vec::new();
+        let totals = self.total_columns(&mut args);
+        let sql = format!("SELECT {}", totals.trim_start_matches(", "));
+        (self.dialect.sql(&sql).into_owned(), args)
+    }
+
+    /// `, (query) AS name` for each total, collecting their values.
+    fn total_columns(&self, args: &mut Vec<Arg>) -> String {
+        let mut out = String::new();
+        for (name, query, values) in &self.totals {
+            out.push_str(&format!(", ({query}) AS {name}"));
+            args.extend(values.iter().cloned());
+        }
+        out
+    }
+
+    /// The names of the totals, in order.
+    pub fn total_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.totals.iter().map(|(name, ..)| *name)
     }
 }
 
@@ -179,36 +224,53 @@ mod tests {
     }
 
     #[test]
-    fn one_builder_gives_page_and_count_with_their_values() {
-        let q = ListQuery::new(Dialect::Postgres, "jobs", "id", "p")
+    fn one_builder_gives_the_page_with_its_totals_and_their_values() {
+        let base = ListQuery::new(Dialect::Postgres, "jobs", "id", "p")
             .one_of("latest_status", &[8, 10])
             .containing("name", Some("Ab"))
             .equal("workspace_id", None)
             .sort("COALESCE(end_time, ?)", vec![Arg::Int(5)], true);
+        let matching = base.matching();
+        let q = base.total("list_total", matching).total(
+            "list_live",
+            (
+                "SELECT n FROM counts WHERE project_id = ?".into(),
+                vec![Arg::Text("p".into())],
+            ),
+        );
         let (page, args) = q.page(20, 10);
         assert_eq!(
             page,
-            "SELECT id FROM jobs WHERE project_id = $1 AND deleted = 0 AND latest_status IN ($2,$3) \
-             AND strpos(lower(name), lower($4)) > 0 ORDER BY COALESCE(end_time, $5) DESC, id DESC LIMIT $6 OFFSET $7"
+            "SELECT id, (SELECT count(*) FROM jobs WHERE project_id = $1 AND deleted = 0 \
+             AND latest_status IN ($2,$3) AND strpos(lower(name), lower($4)) > 0) AS list_total, \
+             (SELECT n FROM counts WHERE project_id = $5) AS list_live \
+             FROM jobs WHERE project_id = $6 AND deleted = 0 AND latest_status IN ($7,$8) \
+             AND strpos(lower(name), lower($9)) > 0 ORDER BY COALESCE(end_time, $10) DESC, id DESC LIMIT 10 OFFSET $11"
         );
-        assert_eq!(
-            args,
-            vec![
-                Arg::Text("p".into()),
-                Arg::Int(8),
-                Arg::Int(10),
-                Arg::Text("Ab".into()),
-                Arg::Int(5),
-                Arg::Int(10),
-                Arg::Int(20)
-            ]
-        );
-        let (count, args) = q.count();
+        let filter = [
+            Arg::Text("p".into()),
+            Arg::Int(8),
+            Arg::Int(10),
+            Arg::Text("Ab".into()),
+        ];
+        let mut want = filter.to_vec();
+        want.push(Arg::Text("p".into()));
+        want.extend(filter.iter().cloned());
+        want.extend([Arg::Int(5), Arg::Int(20)]);
+        assert_eq!(args, want);
+        let (first, first_args) = q.page(0, 10);
+        assert!(first.ends_with("DESC LIMIT 10"), "{first}");
+        assert_eq!(first_args.len(), want.len() - 1);
+        let (totals, args) = q.totals();
         assert!(
-            count.ends_with("strpos(lower(name), lower($4)) > 0"),
-            "{count}"
+            totals.starts_with("SELECT (SELECT count(*) FROM jobs"),
+            "{totals}"
         );
-        assert_eq!(args.len(), 4);
-        assert!(q.filtered());
+        assert!(totals.ends_with("AS list_live"), "{totals}");
+        assert_eq!(args.len(), 5);
+        assert_eq!(
+            q.total_names().collect::<Vec<_>>(),
+            ["list_total", "list_live"]
+        );
     }
 }

@@ -6,7 +6,7 @@ use trainyard_api::training::JobConfig;
 use trainyard_api::JobStatus;
 use trainyard_store::testing::TestDatabase;
 use trainyard_store::{
-    Engine, Error, JobFilter, JobSort, NewJob, NewVersion, Store, TransitionSet,
+    Engine, Error, JobFilter, JobSort, NewJob, NewVersion, Page, Store, TransitionSet,
 };
 
 fn job(name: &str) -> NewJob {
@@ -258,7 +258,7 @@ trainyard_store::engine_suite! {
             Ok(vec![v.id])
         );
         assert!(store.get_job("p", j.id).await.unwrap().is_none());
-        assert_eq!(store.list_jobs("p", &filter()).await.unwrap().1, 0);
+        assert_eq!(store.list_jobs("p", &filter()).await.unwrap().total, 0);
         assert_eq!(store.deleted_versions().await.unwrap().len(), 1);
         store.purge_version(v.id).await.unwrap();
         assert!(store.version_by_id(v.id).await.unwrap().is_none());
@@ -275,7 +275,7 @@ trainyard_store::engine_suite! {
                 .await
                 .unwrap();
         }
-        let (page, total) = store
+        let Page { rows: page, total, live } = store
             .list_jobs(
                 "p",
                 &JobFilter {
@@ -285,12 +285,25 @@ trainyard_store::engine_suite! {
             )
             .await
             .unwrap();
-        assert_eq!(total, 4);
+        assert_eq!((total, live), (4, 4));
         assert_eq!(
             page.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(),
             ["alpha", "beta"]
         );
-        let (page, total) = store
+        // A page past the end has no row to carry the totals: they still come.
+        let past = store
+            .list_jobs(
+                "p",
+                &JobFilter {
+                    search: Some("JOB".into()),
+                    offset: 10,
+                    ..filter()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((past.rows.len(), past.total, past.live), (0, 2, 4));
+        let Page { rows: page, total, .. } = store
             .list_jobs(
                 "p",
                 &JobFilter {
@@ -306,7 +319,7 @@ trainyard_store::engine_suite! {
             page.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(),
             ["gamma-job", "delta-job"]
         );
-        let (_, total) = store
+        let Page { total, .. } = store
             .list_jobs(
                 "p",
                 &JobFilter {
@@ -317,7 +330,7 @@ trainyard_store::engine_suite! {
             .await
             .unwrap();
         assert_eq!(total, 0);
-        let (_, total) = store
+        let Page { total, .. } = store
             .list_jobs(
                 "p",
                 &JobFilter {
@@ -372,14 +385,14 @@ trainyard_store::engine_suite! {
             workspace_id: Some("0".into()),
             ..filter()
         };
-        assert_eq!(store.list_jobs("p", &ws0).await.unwrap().1, 2);
+        assert_eq!(store.list_jobs("p", &ws0).await.unwrap().total, 2);
         // The filtered path counts rows; both agree.
         let ws0_done = JobFilter {
             statuses: vec![1],
             ..ws0.clone()
         };
-        assert_eq!(store.list_jobs("p", &ws0_done).await.unwrap().1, 2);
-        assert_eq!(store.list_jobs("p", &filter()).await.unwrap().1, 3);
+        assert_eq!(store.list_jobs("p", &ws0_done).await.unwrap().total, 2);
+        assert_eq!(store.list_jobs("p", &filter()).await.unwrap().total, 3);
         // Purging the deleted job's rows does not count it twice.
         for v in store.deleted_versions().await.unwrap() {
             store.purge_version(v.id).await.unwrap();

@@ -2,7 +2,7 @@
 //! compare-and-set, restart, delete.
 
 use trainyard_api::JobStatus;
-use trainyard_store::{Error, NewVizJob, VizFilter, VizSet, VizSort};
+use trainyard_store::{Error, NewVizJob, Page, VizFilter, VizSet, VizSort};
 
 fn new(name: &str) -> NewVizJob {
     NewVizJob {
@@ -90,8 +90,8 @@ trainyard_store::engine_suite! {
             limit: 10,
             now: 0,
         };
-        let (rows, total) = store.list_viz("p", &filter).await.unwrap();
-        assert_eq!(total, 2);
+        let Page { rows, total, live } = store.list_viz("p", &filter).await.unwrap();
+        assert_eq!((total, live), (2, 2));
         assert_eq!(rows[0].name, "b");
 
         store

@@ -354,14 +354,13 @@ impl Service {
             limit: per_page,
             now,
         };
-        let (jobs, total) = self.store.list_jobs(project, &filter).await?;
+        let page = self.store.list_jobs(project, &filter).await?;
         let (quotas, limit) = self.quotas(project);
-        let existing = self.store.count_jobs(project).await?;
         Ok(JobListResponse {
             is_success: true,
-            job_total_count: total,
-            job_count_limit: (limit - existing).max(0),
-            jobs: jobs.iter().map(|j| job_summary(j, now)).collect(),
+            job_total_count: page.total,
+            job_count_limit: (limit - page.live).max(0),
+            jobs: page.rows.iter().map(|j| job_summary(j, now)).collect(),
             quotas,
         })
     }

@@ -924,14 +924,13 @@ impl Service {
             limit: per_page,
             now,
         };
-        let (jobs, total) = self.store.list_viz(project, &filter).await?;
-        let (all, _) = self.store.count_viz(project).await?;
+        let page = self.store.list_viz(project, &filter).await?;
         let ctx = self.viz.ctx();
         Ok(VisualizationListResponse {
             is_success: true,
-            job_total_count: total,
-            job_count_limit: (ctx.job_count_limit - all).max(0),
-            jobs: jobs.iter().map(|j| self.viz_view(j, now)).collect(),
+            job_total_count: page.total,
+            job_count_limit: (ctx.job_count_limit - page.live).max(0),
+            jobs: page.rows.iter().map(|j| self.viz_view(j, now)).collect(),
             quotas: ctx.quotas,
         })
     }
