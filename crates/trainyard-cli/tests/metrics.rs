@@ -260,50 +260,19 @@ async fn gpu_series_are_empty_without_nvml() {
     }
 }
 
-/// The sum of the samples of `name` whose labels include every `(key, value)` of `labels`.
-fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            prometheus_parse::Value::Histogram(ref h) => {
-                h.iter().map(|c| c.count).fold(0.0, f64::max)
-            }
-            prometheus_parse::Value::Summary(_) => 0.0,
-        })
-        .sum()
-}
-
-async fn scrape(api: &Api) -> prometheus_parse::Scrape {
-    let resp = api
-        .http
-        .get(format!("{}/metrics", api.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let text = resp.text().await.unwrap();
-    let lines = text.lines().map(|l| Ok(l.to_owned()));
-    let parsed = prometheus_parse::Scrape::parse(lines).expect("Prometheus text format");
-    assert!(!parsed.samples.is_empty(), "{text}");
-    parsed
-}
-
 /// `/metrics` parses as Prometheus text, and its numbers move as jobs are created, run and
 /// stopped and as the API is used.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_counters_move_with_jobs() {
     let srv = TestServer::start().await;
     let before = scrape(&srv.api).await;
-    assert_eq!(value(&before, "trainyard_versions_created_total", &[]), 0.0);
-    assert_eq!(value(&before, "trainyard_runs_started_total", &[]), 0.0);
     assert_eq!(
-        value(
+        metric(&before, "trainyard_versions_created_total", &[]),
+        0.0
+    );
+    assert_eq!(metric(&before, "trainyard_runs_started_total", &[]), 0.0);
+    assert_eq!(
+        metric(
             &before,
             "trainyard_executor_slots",
             &[("resource", "cores"), ("state", "free")]
@@ -318,12 +287,12 @@ async fn prometheus_counters_move_with_jobs() {
         .await;
     let running = scrape(&srv.api).await;
     assert_eq!(
-        value(&running, "trainyard_versions_created_total", &[]),
+        metric(&running, "trainyard_versions_created_total", &[]),
         1.0
     );
-    assert_eq!(value(&running, "trainyard_runs_started_total", &[]), 1.0);
+    assert_eq!(metric(&running, "trainyard_runs_started_total", &[]), 1.0);
     assert_eq!(
-        value(
+        metric(
             &running,
             "trainyard_versions",
             &[("project", PROJECT), ("status", "running")]
@@ -331,7 +300,7 @@ async fn prometheus_counters_move_with_jobs() {
         1.0
     );
     assert_eq!(
-        value(
+        metric(
             &running,
             "trainyard_executor_slots",
             &[("resource", "cores"), ("state", "used")]
@@ -339,12 +308,12 @@ async fn prometheus_counters_move_with_jobs() {
         1.0
     );
     assert_eq!(
-        value(&running, "trainyard_run_start_duration_seconds", &[]),
+        metric(&running, "trainyard_run_start_duration_seconds", &[]),
         1.0
     );
     let create_route = "/v1/:project_id/training-jobs";
     assert_eq!(
-        value(
+        metric(
             &running,
             "trainyard_http_requests_total",
             &[("method", "POST"), ("route", create_route), ("code", "200")]
@@ -363,9 +332,12 @@ async fn prometheus_counters_move_with_jobs() {
         .wait_status(job, ver, &[JobStatus::KILLED], Duration::from_secs(30))
         .await;
     let stopped = scrape(&srv.api).await;
-    assert_eq!(value(&stopped, "trainyard_stops_requested_total", &[]), 1.0);
     assert_eq!(
-        value(
+        metric(&stopped, "trainyard_stops_requested_total", &[]),
+        1.0
+    );
+    assert_eq!(
+        metric(
             &stopped,
             "trainyard_runs_ended_total",
             &[("status", "killed")]
@@ -373,11 +345,11 @@ async fn prometheus_counters_move_with_jobs() {
         1.0
     );
     assert_eq!(
-        value(&stopped, "trainyard_run_stop_duration_seconds", &[]),
+        metric(&stopped, "trainyard_run_stop_duration_seconds", &[]),
         1.0
     );
     assert_eq!(
-        value(
+        metric(
             &stopped,
             "trainyard_versions",
             &[("project", PROJECT), ("status", "killed")]
@@ -385,7 +357,7 @@ async fn prometheus_counters_move_with_jobs() {
         1.0
     );
     assert_eq!(
-        value(
+        metric(
             &stopped,
             "trainyard_executor_slots",
             &[("resource", "cores"), ("state", "used")]
@@ -393,7 +365,7 @@ async fn prometheus_counters_move_with_jobs() {
         0.0
     );
     assert!(
-        value(
+        metric(
             &stopped,
             "trainyard_http_requests_total",
             &[(

@@ -264,6 +264,77 @@ async fn a_job_created_on_one_replica_is_followed_stopped_and_deleted_through_th
     );
 }
 
+/// The capacity one replica reports: cores in use (`/metrics`) and whether a worker of the
+/// whole-host spec (100) would find no room (RS-01 `no_resource`).
+async fn reported_capacity(api: &Api) -> (f64, bool) {
+    let used = metric(
+        &scrape(api).await,
+        "trainyard_executor_slots",
+        &[("resource", "cores"), ("state", "used")],
+    );
+    let specs = api.get("/job/resource-specs").await;
+    let host = specs.assert_ok()["specs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["spec_id"] == json!(100))
+        .expect("spec 100 listed")["no_resource"]
+        .clone();
+    (used, host == json!(true))
+}
+
+/// Waits until every replica reports `want` (see [`reported_capacity`]).
+async fn wait_reported(r: &Replicas, want: (f64, bool), within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let mut all = Vec::new();
+        for i in 0..r.servers.len() {
+            all.push(reported_capacity(r.api(i)).await);
+        }
+        if all.iter().all(|got| *got == want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replicas report {all:?}, not {want:?}, after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The replica without the scheduler duty reports the capacity the holder's executor holds
+/// (RS-01 `no_resource` and `/metrics`), not its own idle executor's: a running job's core is
+/// taken on both replicas, and free again on both once the job is stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_replicas_report_the_capacity_the_scheduler_holds() {
+    let test = "both_replicas_report_the_capacity_the_scheduler_holds";
+    let Some(r) = Replicas::start(test, 2, "", |_| Vec::new()).await else {
+        return;
+    };
+    std::fs::create_dir_all(r.storage().join("data")).unwrap();
+    write_app(
+        &r.storage(),
+        "long",
+        &[("boot.py", "import time\ntime.sleep(600)\n")],
+    );
+    let holder = r.scheduler(Duration::from_secs(10)).await;
+    wait_reported(&r, (0.0, false), Duration::from_secs(10)).await;
+    let api = r.api(1 - holder);
+    let (job, version) = api.create_job("long", "long", json!({})).await;
+    api.wait_status(job, version, &[JobStatus::RUNNING], Duration::from_secs(30))
+        .await;
+    wait_reported(&r, (1.0, true), Duration::from_secs(10)).await;
+    api.post(
+        &format!("/training-jobs/{job}/versions/{version}/stop"),
+        json!({"grace_period_seconds": 1}),
+    )
+    .await
+    .assert_ok();
+    api.wait_status(job, version, JobStatus::TERMINAL, Duration::from_secs(30))
+        .await;
+    wait_reported(&r, (0.0, false), Duration::from_secs(10)).await;
+}
+
 /// The duties run on one replica at a time, counted by their side effects: the Slurm poller's
 /// `sinfo` calls (each replica finds its own counting `sinfo` first on PATH) come from the
 /// holder only, and from the survivor once the holder is SIGKILLed; a visualization job's

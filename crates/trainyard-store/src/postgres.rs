@@ -108,6 +108,33 @@ impl Coordinator {
         Ok(())
     }
 
+    /// Records `value` under `name` for the other servers (last write wins).
+    pub async fn share(&self, name: &str, value: &str) -> Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        sqlx::query(
+            "INSERT INTO shared_records (name, value, update_time) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, update_time = excluded.update_time",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// What a server last recorded under `name`.
+    pub async fn shared(&self, name: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM shared_records WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// Starts listening for notices (on a connection of its own).
     pub async fn listen(&self) -> Result<Notices> {
         let mut listener = PgListener::connect_with(&self.pool).await?;

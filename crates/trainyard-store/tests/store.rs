@@ -490,6 +490,24 @@ trainyard_store::engine_suite! {
         }
         assert!(deleted.iter().all(|v| v.status == JobStatus::KILLING));
     }
+
+    /// What one server records for the others (the scheduler's capacity): read back by any
+    /// server, the last write winning. An SQLite file has one server and nobody to tell.
+    async fn servers_sharing_a_database_read_what_one_records(store, db) {
+        let Some(coordinator) = store.coordinator() else {
+            assert_eq!(store.engine(), Engine::Sqlite);
+            return;
+        };
+        let other = trainyard_store::open(&db.url, &Default::default()).await.unwrap();
+        let seen = other.coordinator().unwrap();
+        assert_eq!(seen.shared("capacity").await.unwrap(), None);
+        coordinator.share("capacity", "{\"free\":1}").await.unwrap();
+        coordinator.share("capacity", "{\"free\":2}").await.unwrap();
+        assert_eq!(
+            seen.shared("capacity").await.unwrap().as_deref(),
+            Some("{\"free\":2}")
+        );
+    }
 }
 
 #[tokio::test]

@@ -110,6 +110,12 @@ impl SlurmBackend {
             .copied()
     }
 
+    /// Free resources of every partition, as last seen.
+    pub fn free_all(&self) -> std::collections::BTreeMap<String, PartitionFree> {
+        let free = self.free.lock().expect("slurm free lock");
+        free.iter().map(|(p, f)| (p.clone(), *f)).collect()
+    }
+
     pub(crate) async fn submit(
         &self,
         pool: &SlurmPool,

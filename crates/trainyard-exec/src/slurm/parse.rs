@@ -72,7 +72,7 @@ pub fn parse_squeue(out: &str) -> HashMap<u64, (SlurmState, String)> {
 
 /// Free resources of a partition from `sinfo -h -p P -o '%C|%e'` (CPUs as A/I/O/T, free MB);
 /// summed over lines (one per node state group).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartitionFree {
     /// Idle CPUs.
     pub idle_cpus: u64,

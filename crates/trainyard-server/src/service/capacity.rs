@@ -3,7 +3,7 @@
 use crate::config::{ExecutorConfig, SpecConfig};
 
 /// Cores, memory and GPUs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Resources {
     /// Cores.
     pub cores: u32,

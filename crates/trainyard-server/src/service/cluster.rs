@@ -18,6 +18,10 @@
 //! serving — its process exits, see [`Cluster::lost`] — since another server may hold the
 //! duty by then; its runs keep running under their shims and are adopted by the next holder.
 //!
+//! The holder also records its capacity ([`CAPACITY`]) every [`CHECK_EVERY`] when it changed,
+//! and the others show it (RS-01 `no_resource`, `/metrics`) in place of their idle executors'
+//! full capacity, read every [`TRY_EVERY`]: up to about two seconds behind the holder.
+//!
 //! The API hands work to the duty holder with notices (`LISTEN`/`NOTIFY`): a version to
 //! start, a version to stop, a visualization job to start or stop. Notices are an
 //! optimisation, not the record: the holder also sweeps the database every [`SWEEP_EVERY`]
@@ -26,7 +30,7 @@
 //! that arrives twice changes nothing. On SQLite there is one server, which holds every duty
 //! and calls its executor directly.
 
-use crate::service::executor::Executor;
+use crate::service::executor::{Executor, SharedCapacity};
 use crate::service::viz::VizManager;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +39,9 @@ use trainyard_store::{Coordinator, DutyHold, DutySession, Notices};
 
 /// The duty of scheduling runs and visualization jobs.
 pub const SCHEDULER: &str = "scheduler";
+
+/// The shared record of the scheduler's capacity.
+pub const CAPACITY: &str = "scheduler.capacity";
 
 /// How often a server that does not hold a duty tries to take it: with the time the database
 /// needs to notice a dead holder's closed connection (at once on a live host), the bound on a
@@ -178,7 +185,10 @@ impl Cluster {
         let Some(coordinator) = self.coordinator.clone() else {
             return;
         };
-        let (session, hold) = take(&coordinator, SCHEDULER).await;
+        let (session, hold) = tokio::select! {
+            taken = take(&coordinator, SCHEDULER) => taken,
+            never = self.show_holders_capacity(&coordinator) => match never {},
+        };
         tracing::info!(duty = SCHEDULER, "took the scheduler duty");
         let why = self.serve_scheduler(&coordinator, session, hold).await;
         tracing::error!(duty = SCHEDULER, reason = %why, "lost the scheduler duty; this server stops (its runs keep running and are adopted by the next holder)");
@@ -213,6 +223,7 @@ impl Cluster {
         self.held.lock().expect("duties lock").push(SCHEDULER);
         let mut check = tokio::time::interval(CHECK_EVERY);
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        let mut shared = None;
         loop {
             tokio::select! {
                 notice = recv(&mut notices) => match notice {
@@ -220,11 +231,46 @@ impl Cluster {
                     None => self.sweep().await,
                 },
                 _ = check.tick() => match session.check(hold).await {
-                    Ok(true) => {}
+                    Ok(true) => self.share_capacity(coordinator, &mut shared).await,
                     Ok(false) => return "the database no longer lists this server's lock".to_owned(),
                     Err(e) => return format!("the duty's database session failed: {e}"),
                 },
                 _ = sweep.tick() => self.sweep().await,
+            }
+        }
+    }
+
+    /// Records this holder's capacity for the other servers when it changed since `last`
+    /// (what was recorded; `None` before the first record, so a new holder always writes).
+    async fn share_capacity(&self, coordinator: &Coordinator, last: &mut Option<SharedCapacity>) {
+        let now = self.executor.shared_capacity();
+        if last.as_ref() == Some(&now) {
+            return;
+        }
+        let value = serde_json::to_string(&now).expect("capacity serializes");
+        match coordinator.share(CAPACITY, &value).await {
+            Ok(()) => *last = Some(now),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record the capacity for the other servers")
+            }
+        }
+    }
+
+    /// While another server holds the scheduling duty: shows its recorded capacity, read
+    /// every [`TRY_EVERY`]. Runs until this server takes the duty (the caller drops it then).
+    async fn show_holders_capacity(&self, coordinator: &Coordinator) -> std::convert::Infallible {
+        let mut every = tokio::time::interval(TRY_EVERY);
+        loop {
+            every.tick().await;
+            match coordinator.shared(CAPACITY).await {
+                Ok(Some(value)) => match serde_json::from_str(&value) {
+                    Ok(capacity) => self.executor.show_capacity(capacity),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ignoring a capacity record this server does not understand")
+                    }
+                },
+                Ok(None) => {}
+                Err(e) => tracing::debug!(error = %e, "cannot read the scheduler's capacity"),
             }
         }
     }

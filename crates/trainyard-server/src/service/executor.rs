@@ -8,7 +8,7 @@ use crate::service::capacity::{demand, Resources};
 use crate::service::lifecycle::{self, cleanup_if_deleted, RunContext};
 use crate::service::pools::pool_of;
 use crate::util::now_ms;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use trainyard_api::JobStatus;
 use trainyard_exec::backend::{self, Backend, Reattached, Submission, Submitted, WorkerResources};
 use trainyard_exec::local::LocalBackend;
-use trainyard_exec::slurm::{SlurmBackend, SlurmPool};
+use trainyard_exec::slurm::{PartitionFree, SlurmBackend, SlurmPool};
 use trainyard_exec::RunHandle;
 use trainyard_store::Version;
 
@@ -57,6 +57,17 @@ pub struct CapacityView {
     pub total: Resources,
     /// Free now.
     pub free: Resources,
+}
+
+/// What the executor can hand out now, as the server holding the scheduling duty reports it
+/// to the servers sharing its database (`service::cluster`). Their own executors are idle, so
+/// without it their RS-01 `no_resource` and `/metrics` would show everything free.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SharedCapacity {
+    /// Free on this host (local pools; the replicas share the host).
+    pub free: Resources,
+    /// Free in each Slurm partition, as the holder's `sinfo` last saw it.
+    pub slurm: BTreeMap<String, PartitionFree>,
 }
 
 /// The backends, by pool: this host for local pools (and versions without a pool), one Slurm
@@ -130,6 +141,8 @@ impl Backends {
 pub struct Executor {
     tx: mpsc::UnboundedSender<Cmd>,
     view: Arc<Mutex<CapacityView>>,
+    /// The Slurm partitions' free resources the duty holder reported, while this is idle.
+    shown_slurm: Arc<Mutex<BTreeMap<String, PartitionFree>>>,
     backends: Arc<std::sync::OnceLock<Backends>>,
     next_lease: Arc<AtomicU64>,
     /// What `activate` needs, taken by it once.
@@ -201,6 +214,7 @@ impl Executor {
         Self {
             tx,
             view,
+            shown_slurm: Arc::default(),
             backends: Arc::new(std::sync::OnceLock::new()),
             next_lease: Arc::new(AtomicU64::new(1)),
             idle: Arc::new(Mutex::new(Some(Idle {
@@ -271,6 +285,40 @@ impl Executor {
     /// resources) and this executor is active.
     pub fn slurm(&self) -> Option<&SlurmBackend> {
         self.backends.get()?.slurm_actor.as_ref()
+    }
+
+    /// Free resources of Slurm partition `partition`: as this executor's poller last saw
+    /// them, or while it is idle, as the duty holder reported them.
+    pub fn slurm_free(&self, partition: &str) -> Option<PartitionFree> {
+        match self.slurm() {
+            Some(slurm) => slurm.free(partition),
+            None => self
+                .shown_slurm
+                .lock()
+                .expect("shown slurm lock")
+                .get(partition)
+                .copied(),
+        }
+    }
+
+    /// What this executor can hand out now, for the servers that do not hold the duty.
+    pub fn shared_capacity(&self) -> SharedCapacity {
+        SharedCapacity {
+            free: self.capacity().free,
+            slurm: self.slurm().map(SlurmBackend::free_all).unwrap_or_default(),
+        }
+    }
+
+    /// Shows `shared`, the duty holder's capacity, while this executor is idle; once active
+    /// its own ledger is the truth and this does nothing. Checked under the view's lock, so a
+    /// report read before activation never overwrites what the actor published after it.
+    pub fn show_capacity(&self, shared: SharedCapacity) {
+        let mut view = self.view.lock().expect("capacity view lock");
+        if self.backends.get().is_some() {
+            return;
+        }
+        view.free = shared.free;
+        *self.shown_slurm.lock().expect("shown slurm lock") = shared.slurm;
     }
 
     fn backends(&self) -> &Backends {

@@ -89,7 +89,7 @@ impl Service {
             let free = pool
                 .partition
                 .as_deref()
-                .and_then(|p| self.executor.slurm()?.free(p));
+                .and_then(|p| self.executor.slurm_free(p));
             return match free {
                 Some(f) => {
                     u64::from(spec.core) > f.idle_cpus || u64::from(spec.cpu) * 1024 > f.free_mem_mb
