@@ -176,15 +176,10 @@ async fn a_burst_on_two_replicas_runs_each_job_once_through_a_scheduler_kill() {
     );
 }
 
-/// A job created on one replica is followed, stopped and deleted through the other: the stop
-/// reaches the processes started by whichever replica holds the scheduler duty (12, the
-/// process group gone).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_created_on_one_replica_is_followed_stopped_and_deleted_through_the_other() {
-    let test = "a_job_created_on_one_replica_is_followed_stopped_and_deleted_through_the_other";
-    let Some(r) = Replicas::start(test, 2, "", |_| Vec::new()).await else {
-        return;
-    };
+/// Two replicas, and an app `long` that prints `started` and sleeps for ten minutes. `None`
+/// when skipped (no PostgreSQL outside CI).
+async fn two_replicas_with_a_long_app(test: &str) -> Option<Replicas> {
+    let r = Replicas::start(test, 2, "", |_| Vec::new()).await?;
     std::fs::create_dir_all(r.storage().join("data")).unwrap();
     write_app(
         &r.storage(),
@@ -194,6 +189,18 @@ async fn a_job_created_on_one_replica_is_followed_stopped_and_deleted_through_th
             "import time\nprint('started', flush=True)\ntime.sleep(600)\n",
         )],
     );
+    Some(r)
+}
+
+/// A job created on one replica is followed, stopped and deleted through the other: the stop
+/// reaches the processes started by whichever replica holds the scheduler duty (12, the
+/// process group gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_created_on_one_replica_is_followed_stopped_and_deleted_through_the_other() {
+    let test = "a_job_created_on_one_replica_is_followed_stopped_and_deleted_through_the_other";
+    let Some(r) = two_replicas_with_a_long_app(test).await else {
+        return;
+    };
     write_app(
         &r.storage(),
         "short",
@@ -308,15 +315,9 @@ async fn wait_reported(r: &Replicas, want: (f64, bool), within: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_replicas_report_the_capacity_the_scheduler_holds() {
     let test = "both_replicas_report_the_capacity_the_scheduler_holds";
-    let Some(r) = Replicas::start(test, 2, "", |_| Vec::new()).await else {
+    let Some(r) = two_replicas_with_a_long_app(test).await else {
         return;
     };
-    std::fs::create_dir_all(r.storage().join("data")).unwrap();
-    write_app(
-        &r.storage(),
-        "long",
-        &[("boot.py", "import time\ntime.sleep(600)\n")],
-    );
     let holder = r.scheduler(Duration::from_secs(10)).await;
     wait_reported(&r, (0.0, false), Duration::from_secs(10)).await;
     let api = r.api(1 - holder);
