@@ -129,6 +129,22 @@ pub fn log_file(run_dir: &Path) -> PathBuf {
     run_dir.join("server.log")
 }
 
+/// How long the server's log is now: where the output of a server started next begins.
+pub fn log_len(run_dir: &Path) -> u64 {
+    std::fs::metadata(log_file(run_dir)).map_or(0, |m| m.len())
+}
+
+/// Whether the server's output from byte `since` on says its port was in use: TensorBoard's
+/// "could not bind to port N, it was already in use", or the system's "Address already in
+/// use". Whatever held the port may be gone by the time anyone looks (TensorBoard's own data
+/// server, binding port 0, can be handed the port first and dies with it), so a look at the
+/// port alone can miss it.
+pub fn said_port_in_use(run_dir: &Path, since: u64) -> bool {
+    let text = std::fs::read(log_file(run_dir)).unwrap_or_default();
+    let from = usize::try_from(since).map_or(text.len(), |s| s.min(text.len()));
+    String::from_utf8_lossy(&text[from..]).contains("already in use")
+}
+
 /// The last `n` lines of the server's log (for a failure reason).
 pub fn log_tail(run_dir: &Path, n: usize) -> String {
     let text = std::fs::read(log_file(run_dir))
@@ -141,6 +157,28 @@ pub fn log_tail(run_dir: &Path, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_in_use_is_read_from_the_latest_servers_output_only() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!said_port_in_use(dir.path(), 0));
+        std::fs::write(
+            log_file(dir.path()),
+            "ERROR: TensorBoard could not bind to port 4100, it was already in use\n",
+        )
+        .unwrap();
+        assert!(said_port_in_use(dir.path(), 0));
+        let next = log_len(dir.path());
+        assert!(!said_port_in_use(dir.path(), next));
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(log_file(dir.path()))
+            .unwrap();
+        std::io::Write::write_all(&mut log, b"OSError: [Errno 98] Address already in use\n")
+            .unwrap();
+        assert!(said_port_in_use(dir.path(), next));
+        assert!(!said_port_in_use(dir.path(), log_len(dir.path())));
+    }
 
     #[test]
     fn tensorboard_command() {

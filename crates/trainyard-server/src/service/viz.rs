@@ -450,6 +450,9 @@ async fn supervise(
     let run_dir = PathBuf::from(&job.run_dir);
     let prefix = VizContext::prefix(&job);
     let attached_run = attached.is_some();
+    // Where the latest launch's output begins in the server's log (a restarted job's log holds
+    // its earlier runs' output too).
+    let mut launched_at = 0;
     let (_lease, mut running, port): (Lease, Running, u16) = match attached {
         Some(r) => {
             let lease = ctx.executor.acquire_now(ctx.demand_of(&job)).await;
@@ -477,6 +480,7 @@ async fn supervise(
                 lease = ctx.executor.acquire(ctx.demand_of(&job)) => lease,
                 Some(()) = stop_rx.recv() => return finish(ctx, id, End::Stopped).await,
             };
+            launched_at = trainyard_viz::server::log_len(&run_dir);
             match launch(ctx, &job, &prefix).await {
                 Ok((running, port)) => (lease, running, port),
                 Err(e) => {
@@ -518,10 +522,14 @@ async fn supervise(
                 // `free_port` gave the port back to the kernel before the server bound it, so
                 // on a busy machine another process (any bind to port 0, e.g. another server's
                 // TensorBoard data server) can take it first and the server exits at once.
-                // That is no fault of the job: start it again on another port.
-                if relaunches_left > 0 && trainyard_viz::port_in_use(port) {
+                // That is no fault of the job: start it again on another port. The port may be
+                // free again already (a short-lived holder), so the server's own word counts too.
+                let taken = trainyard_viz::port_in_use(port)
+                    || trainyard_viz::server::said_port_in_use(&run_dir, launched_at);
+                if relaunches_left > 0 && taken {
                     relaunches_left -= 1;
                     tracing::warn!(viz.id = id, port, "the visualization server's port was taken before it could bind it; starting it on another port");
+                    launched_at = trainyard_viz::server::log_len(&run_dir);
                     match launch(ctx, &job, &prefix).await {
                         Ok(next) => (running, port) = next,
                         Err(e) => return finish(ctx, id, End::Failed(e.to_string())).await,
