@@ -290,6 +290,34 @@ trainyard_store::engine_suite! {
             page.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(),
             ["alpha", "beta"]
         );
+        // A deeper page, also sorted by a key that binds a value (the live duration).
+        let Page { rows: page, .. } = store
+            .list_jobs(
+                "p",
+                &JobFilter {
+                    offset: 2,
+                    limit: 2,
+                    ..filter()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            page.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(),
+            ["delta-job", "gamma-job"]
+        );
+        let by_duration = |offset| JobFilter {
+            sort: JobSort::Duration,
+            offset,
+            limit: 2,
+            ..filter()
+        };
+        let first = store.list_jobs("p", &by_duration(0)).await.unwrap().rows;
+        let second = store.list_jobs("p", &by_duration(2)).await.unwrap().rows;
+        let mut ids: Vec<i64> = first.iter().chain(&second).map(|j| j.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 4, "two pages by duration hold every job once");
         // A page past the end has no row to carry the totals: they still come.
         let past = store
             .list_jobs(
