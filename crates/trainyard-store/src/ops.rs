@@ -36,7 +36,7 @@ pub(crate) const VIZ_COLUMNS: &str = "id, project_id, name, description, train_u
 macro_rules! store_ops {
     ($store:ty, $db:ty, $dialect:expr) => {
         use $crate::ops::{JOB_COLUMNS, JOINED_VERSION_COLUMNS, VERSION_COLUMNS, VIZ_COLUMNS};
-        use $crate::sql::{Arg, Dialect, ListQuery};
+        use $crate::sql::{Arg, Dialect, ListQuery, LIVE, TOTAL};
         use $crate::{
             ConfigSort, Job, JobFilter, JobSort, NewJob, NewVersion, NewVizJob, Page,
             Result, StoredConfig, TransitionSet, Version, VizFilter, VizJob, VizSet, VizSort,
@@ -166,7 +166,7 @@ macro_rules! store_ops {
             })
         }
 
-        /// A list query's page and its two totals (`list_total`, `list_live`), run on the
+        /// A list query's page and its two totals ([`crate::sql::TOTAL`], [`crate::sql::LIVE`]), run on the
         /// pool: one statement, and a second only for a page past the end, which has no row
         /// to carry the totals.
         async fn run_list(
@@ -191,11 +191,11 @@ macro_rules! store_ops {
             let (page_sql, page_args) = list.page(offset, limit);
             let rows = bind_all(&page_sql, &page_args).fetch_all(pool).await?;
             let (total, live) = match rows.first() {
-                Some(row) => (row.try_get("list_total")?, row.try_get("list_live")?),
+                Some(row) => (row.try_get(TOTAL)?, row.try_get(LIVE)?),
                 None => {
                     let (sql, args) = list.totals();
                     let row = bind_all(&sql, &args).fetch_one(pool).await?;
-                    (row.try_get("list_total")?, row.try_get("list_live")?)
+                    (row.try_get(TOTAL)?, row.try_get(LIVE)?)
                 }
             };
             Ok((rows, total, live))
@@ -384,7 +384,7 @@ macro_rules! store_ops {
                     "SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM job_counts WHERE project_id = ?".to_owned(),
                     vec![Arg::Text(project_id.to_owned())],
                 );
-                let list = list.total("list_total", total).total("list_live", live);
+                let list = list.counting(total, live);
                 let (rows, total, live) = run_list(&self.pool, &list, f.offset, f.limit).await?;
                 let rows = rows
                     .iter()
@@ -908,7 +908,7 @@ macro_rules! store_ops {
                     "SELECT count(*) FROM viz_jobs WHERE project_id = ? AND deleted = 0".to_owned(),
                     vec![Arg::Text(project_id.to_owned())],
                 );
-                let list = list.total("list_total", total).total("list_live", live);
+                let list = list.counting(total, live);
                 let (rows, total, live) = run_list(&self.pool, &list, f.offset, f.limit).await?;
                 let rows = rows.iter().map(viz_from_row).collect::<Result<_>>()?;
                 Ok(Page { rows, total, live })

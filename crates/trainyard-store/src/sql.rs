@@ -68,6 +68,12 @@ pub enum Arg {
     Text(String),
 }
 
+/// The column of a page's rows that holds how many rows match the filter.
+pub const TOTAL: &str = "list_total";
+
+/// The column of a page's rows that holds how many live rows the project has.
+pub const LIVE: &str = "list_live";
+
 /// The list queries of TJ-02 and VJ-02: one project's live rows, filtered, sorted by a key
 /// then id (so pages never overlap), one page of them, and the totals the answer carries
 /// beside the page (how many match, how many the project has).
@@ -154,10 +160,12 @@ impl ListQuery {
         )
     }
 
-    /// Answers `name`, the single integer `query` (`?` placeholders, binding `args`) gives,
-    /// beside the page.
-    pub fn total(mut self, name: &'static str, (query, args): (String, Vec<Arg>)) -> Self {
-        self.totals.push((name, query, args));
+    /// Answers the page's two totals beside its rows, as the columns [`TOTAL`] and [`LIVE`]:
+    /// `total` and `live` are single-integer queries (`?` placeholders) and their values.
+    pub fn counting(mut self, total: (String, Vec<Arg>), live: (String, Vec<Arg>)) -> Self {
+        for (name, (query, args)) in [(TOTAL, total), (LIVE, live)] {
+            self.totals.push((name, query, args));
+        }
         self
     }
 
@@ -213,11 +221,6 @@ impl ListQuery {
         }
         out
     }
-
-    /// The names of the totals, in order.
-    pub fn total_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.totals.iter().map(|(name, ..)| *name)
-    }
 }
 
 #[cfg(test)]
@@ -241,8 +244,8 @@ mod tests {
             .equal("workspace_id", None)
             .sort("COALESCE(end_time, ?)", vec![Arg::Int(5)], true);
         let matching = base.matching();
-        let q = base.total("list_total", matching).total(
-            "list_live",
+        let q = base.counting(
+            matching,
             (
                 "SELECT n FROM counts WHERE project_id = ?".into(),
                 vec![Arg::Text("p".into())],
@@ -281,9 +284,5 @@ mod tests {
         );
         assert!(totals.ends_with("AS list_live"), "{totals}");
         assert_eq!(args.len(), 5);
-        assert_eq!(
-            q.total_names().collect::<Vec<_>>(),
-            ["list_total", "list_live"]
-        );
     }
 }

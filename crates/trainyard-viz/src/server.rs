@@ -140,9 +140,13 @@ pub fn log_len(run_dir: &Path) -> u64 {
 /// server, binding port 0, can be handed the port first and dies with it), so a look at the
 /// port alone can miss it.
 pub fn said_port_in_use(run_dir: &Path, since: u64) -> bool {
-    let text = std::fs::read(log_file(run_dir)).unwrap_or_default();
-    let from = usize::try_from(since).map_or(text.len(), |s| s.min(text.len()));
-    String::from_utf8_lossy(&text[from..]).contains("already in use")
+    use std::io::{Read, Seek, SeekFrom};
+    let mut text = Vec::new();
+    let read = std::fs::File::open(log_file(run_dir)).and_then(|mut f| {
+        f.seek(SeekFrom::Start(since))?;
+        f.read_to_end(&mut text)
+    });
+    read.is_ok() && String::from_utf8_lossy(&text).contains("already in use")
 }
 
 /// The last `n` lines of the server's log (for a failure reason).
