@@ -65,6 +65,9 @@ pub async fn serve(
         cfg.tls.get_or_insert_with(Default::default).self_signed = true;
     }
     let exe = std::env::current_exe()?;
+    // Everything the server writes (database, credentials, keys, runs' records, stored
+    // objects) is its own alone unless it says otherwise: no job or local user reads it.
+    trainyard_exec::sandbox::private_files();
     let app = trainyard_server::build(cfg, exe).await?;
     let listener = tokio::net::TcpListener::bind(app.listen).await?;
     if let Some(g) = &app.generated {

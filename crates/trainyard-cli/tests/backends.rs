@@ -436,9 +436,9 @@ else:
 /// after the restart ends 12, and nothing of the runs is left afterwards.
 async fn server_sigkill_and_reattach(backend: Backend) {
     let _held = backend.prepare().await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    std::fs::write(
+    common::write_config(
         &config,
         config_text(&dir.path().join("data"), backend.config(false)),
     )
@@ -630,7 +630,7 @@ async fn delete_stops_and_removes_a_running_job(backend: Backend) {
 /// is refused, naming the container runtime, with nothing created.
 async fn host_path_volumes_follow_the_backend(backend: Backend) {
     let _held = backend.prepare().await;
-    let hosts = tempfile::tempdir().unwrap();
+    let hosts = common::tempdir().unwrap();
     std::fs::write(hosts.path().join("train.csv"), "4,5,6\n").unwrap();
     let srv = TestServer::start_with_project(
         &format!("host_paths = [{:?}]", hosts.path().display().to_string()),

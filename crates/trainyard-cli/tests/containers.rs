@@ -224,7 +224,7 @@ async fn without_a_container_runtime_custom_images_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_path_volumes_are_mounted_within_the_allowed_folders() {
     let image = test_image();
-    let hosts = tempfile::tempdir().unwrap();
+    let hosts = common::tempdir().unwrap();
     let allowed = hosts.path().join("shared");
     let (datasets, scratch) = (allowed.join("datasets"), allowed.join("scratch"));
     std::fs::create_dir_all(&datasets).unwrap();
@@ -245,6 +245,10 @@ async fn host_path_volumes_are_mounted_within_the_allowed_folders() {
         open('/mnt/scratch/out.txt', 'w').write('written in the container')\n";
     srv.write_app("vol", &[("train.py", train)]);
     srv.write_app("data", &[("x", "")]);
+    // The container's root is the project's user: a folder it writes is given to that user,
+    // as an operator sharing a scratch folder with a project would.
+    let uid = project_uid(&srv.dir.path().join("data"), PROJECT);
+    std::os::unix::fs::chown(&scratch, Some(uid), Some(uid)).unwrap();
     let job = |volumes: serde_json::Value| {
         json!({
             "user_image_url": image,

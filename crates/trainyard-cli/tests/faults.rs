@@ -33,9 +33,8 @@ const SH_ENGINE: i64 = 7;
 
 /// `top` is put first in the config (top-level keys); `data` replaces the data dir.
 fn setup_in(data: Option<&Path>, top: &str) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let markers = dir.path().join("markers");
-    std::fs::create_dir_all(&markers).unwrap();
+    let dir = common::tempdir().unwrap();
+    let markers = shared_dir(&dir.path().join("markers"));
     let config = dir.path().join("config.toml");
     let engines = format!(
         "[[engines]]\nid = {SH_ENGINE}\nname = \"sh\"\nversion = \"sh\"\ncommand = [\"sh\"]\n\n\
@@ -50,7 +49,7 @@ fn setup_in(data: Option<&Path>, top: &str) -> Setup {
         &format!("tokens = [\"{TOKEN}\"]\n"),
         &format!("tokens = [\"{TOKEN}\"]\nquotas = 100000\njob_count_limit = 100000\n"),
     );
-    std::fs::write(&config, text).unwrap();
+    common::write_config(&config, text).unwrap();
     let s = Setup {
         dir,
         config,
@@ -949,7 +948,7 @@ impl Drop for Tmpfs {
 /// tmpfs, filled one after the other while jobs run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_survived_without_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir().unwrap();
     let (db_fs, data_fs) = match (
         Tmpfs::mount(&dir.path().join("db"), 8),
         Tmpfs::mount(&dir.path().join("data"), 64),

@@ -196,9 +196,9 @@ async fn log_of_a_version_that_has_not_started_is_not_generated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_shutdown_ends_open_log_streams_and_clients_resume_after_restart() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, config_text(&dir.path().join("data"), "")).unwrap();
+    common::write_config(&config, config_text(&dir.path().join("data"), "")).unwrap();
     let port = free_port();
     let mut server = ServerProcess::start(&config, port).await;
     let storage = dir.path().join("data/obs").join(PROJECT);

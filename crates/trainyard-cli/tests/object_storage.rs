@@ -24,7 +24,7 @@ struct S3Server {
 impl S3Server {
     /// Starts one with `buckets` (created as folders before it starts).
     fn start(buckets: &[&str]) -> Self {
-        let root = tempfile::tempdir().unwrap();
+        let root = common::tempdir().unwrap();
         for b in buckets {
             std::fs::create_dir_all(root.path().join(b)).unwrap();
         }
@@ -466,7 +466,7 @@ async fn slurm_tasks_fetch_and_upload_on_their_node() {
 async fn a_visualization_job_over_a_bucket_serves_its_scalars() {
     let s3 = S3Server::start(&["team-a"]);
     // Real event files, written by TensorBoard's own writer, put in the bucket.
-    let events = tempfile::tempdir().unwrap();
+    let events = common::tempdir().unwrap();
     write_scalars(&events.path().join("first"), 5);
     let put_dir = |from: &Path, prefix: &str| {
         for e in std::fs::read_dir(from).unwrap().flatten() {
@@ -557,7 +557,7 @@ async fn uploads_land_in_the_bucket_and_jobs_run_them() {
         &s3.storage_config(""),
     )
     .await;
-    let local = tempfile::tempdir().unwrap();
+    let local = common::tempdir().unwrap();
     std::fs::create_dir_all(local.path().join("pkg")).unwrap();
     std::fs::write(local.path().join("pkg/util.py"), "WORD = 'uploaded'\n").unwrap();
     std::fs::write(

@@ -48,7 +48,7 @@ fn run(cmd: &mut Command, what: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_sdk_samples_against_a_real_server() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir().unwrap();
     let data = dir.path().join("data");
     let sk_file = dir.path().join("sk-a");
     std::fs::write(&sk_file, format!("{SK}\n")).unwrap();
@@ -66,7 +66,7 @@ async fn python_sdk_samples_against_a_real_server() {
         viz = viz_config(""),
     );
     let config_path = dir.path().join("config.toml");
-    std::fs::write(&config_path, config).unwrap();
+    common::write_config(&config_path, config).unwrap();
     let port = free_port();
     let server = ServerProcess::start(&config_path, port).await;
 
@@ -229,7 +229,7 @@ impl TlsServer {
             viz = viz_config(""),
         );
         let config_path = dir.join("config-tls.toml");
-        std::fs::write(&config_path, config).unwrap();
+        common::write_config(&config_path, config).unwrap();
         let port = free_port();
         let log = std::fs::File::create(dir.join("config-tls.log")).unwrap();
         let child = KillOnDrop(

@@ -77,7 +77,8 @@ async fn serve(home: &Path, port: u16, stdout: &Path) -> std::process::Child {
         .env("HOME", home)
         .env_remove("TRAINYARD_DATA_DIR")
         .env_remove("TRAINYARD_CONFIG")
-        .env_remove("XDG_DATA_HOME")
+        // The data folder under this HOME, also for root (whose default is /var/lib).
+        .env("XDG_DATA_HOME", home.join(".local/share"))
         .env_remove("XDG_CONFIG_HOME")
         .stdout(log)
         .stderr(std::fs::File::create(stdout.with_extension("stderr")).unwrap())
@@ -99,7 +100,7 @@ async fn serve(home: &Path, port: u16, stdout: &Path) -> std::process::Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_readme_block_runs_as_written_twice() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir().unwrap();
     let home = dir.path().join("home");
     let data = home.join(".local/share/trainyard");
     std::fs::create_dir_all(&data).unwrap();
@@ -212,6 +213,8 @@ async fn every_readme_block_runs_as_written_twice() {
         for (k, v) in &exports {
             cmd.env(k, v);
         }
+        // As the server was started: its data folder under this HOME.
+        cmd.env("XDG_DATA_HOME", home.join(".local/share"));
         let out = cmd.output().await.unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);

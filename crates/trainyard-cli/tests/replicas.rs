@@ -65,7 +65,7 @@ async fn a_burst_on_two_replicas_runs_each_job_once_through_a_scheduler_kill() {
     let Some(mut r) = Replicas::start(test, 2, "", |_| Vec::new()).await else {
         return;
     };
-    let marks = r.dir.path().join("marks");
+    let marks = shared_dir(&r.dir.path().join("shared")).join("marks");
     std::fs::create_dir_all(r.storage().join("data")).unwrap();
     write_app(
         &r.storage(),
@@ -346,7 +346,7 @@ async fn both_replicas_report_the_capacity_the_scheduler_holds() {
 async fn visualization_auto_stop_and_slurm_polling_run_on_one_replica_at_a_time() {
     let test = "visualization_auto_stop_and_slurm_polling_run_on_one_replica_at_a_time";
     start_slurm_dev_cluster().await;
-    let counts = tempfile::tempdir().unwrap();
+    let counts = common::tempdir().unwrap();
     let real_sinfo = which("sinfo");
     let mut paths = Vec::new();
     for i in 0..2 {

@@ -12,9 +12,9 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, config_text(&dir.path().join("data"), "")).unwrap();
+    common::write_config(&config, config_text(&dir.path().join("data"), "")).unwrap();
     Setup { dir, config }
 }
 
@@ -261,7 +261,7 @@ async fn serve_once_on(data: &std::path::Path, port: u16) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_start_creates_credentials_once() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir().unwrap();
     let data = dir.path().join("data");
     let port = free_port();
     let stdout = serve_once_on(&data, port).await;

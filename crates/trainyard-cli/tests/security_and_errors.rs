@@ -523,7 +523,7 @@ async fn the_recommended_error_table() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quotas_are_enforced() {
     let dir_extra = "[executor]\ncores = 64\nmemory_gb = 64\nstop_grace_seconds = 1\n";
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir().unwrap();
     let text = format!(
         "data_dir = \"{}\"\n[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\nquotas = 5\njob_count_limit = 2\n{dir_extra}",
         dir.path().join("data").display()
@@ -598,7 +598,7 @@ async fn sample_paths_with_slashes_and_spaces_are_tolerated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_project_over_its_rate_gets_429() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir().unwrap();
     let text = format!(
         "data_dir = \"{}\"\n[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\nrequests_per_second = 5\n\
          [[projects]]\nid = \"{OTHER_PROJECT}\"\ntokens = [\"{OTHER_TOKEN}\"]\n",
@@ -632,9 +632,9 @@ async fn a_project_over_its_rate_gets_429() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_carries_a_request_id_that_names_its_log_lines() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, config_text(&dir.path().join("data"), "")).unwrap();
+    common::write_config(&config, config_text(&dir.path().join("data"), "")).unwrap();
     write_app(
         &dir.path().join("data/obs").join(PROJECT),
         "app",

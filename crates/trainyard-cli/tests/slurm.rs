@@ -114,10 +114,11 @@ async fn a_spec_larger_than_the_partition_is_refused_by_slurm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slurm_job_submitted_just_before_a_crash_runs_once() {
     let _c = cluster().await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, config_text(&dir.path().join("data"), POOL)).unwrap();
-    let (gate, starts) = (dir.path().join("gate"), dir.path().join("starts"));
+    common::write_config(&config, config_text(&dir.path().join("data"), POOL)).unwrap();
+    let shared = shared_dir(&dir.path().join("shared"));
+    let (gate, starts) = (shared.join("gate"), shared.join("starts"));
     let boot = format!(
         "import os, sys, time\nopen({s:?}, 'a').write('start\\n')\nwhile not os.path.exists({g:?}):\n    time.sleep(0.05)\n",
         s = starts.display().to_string(),

@@ -852,9 +852,9 @@ async fn missing_programs_quotas_and_capacity() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_job_survives_kill_9_of_the_server() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    std::fs::write(
+    common::write_config(
         &config,
         config_text(&dir.path().join("data"), &viz_config("")),
     )
@@ -917,7 +917,7 @@ async fn running_job_survives_kill_9_of_the_server() {
 /// second start runs TensorBoard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_whose_port_was_taken_starts_again_on_another_port() {
-    let tools = tempfile::tempdir().unwrap();
+    let tools = common::tempdir().unwrap();
     let python = tensorboard().parent().unwrap().join("python3");
     let holder = tools.path().join("holder.pid");
     let marker = tools.path().join("taken");

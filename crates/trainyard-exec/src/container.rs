@@ -46,6 +46,14 @@ pub enum ContainerError {
         /// Why, for the log.
         reason: PullFailure,
     },
+    /// Worker 0's container, whose network the others join, did not come up.
+    #[error("container {name} (worker 0, whose network this worker joins) was not running after {} s", waited.as_secs())]
+    NotUp {
+        /// Worker 0's container.
+        name: String,
+        /// How long we waited.
+        waited: Duration,
+    },
 }
 
 /// How a pull failed.
@@ -86,8 +94,37 @@ pub fn name(run_dir: &Path, index: usize) -> String {
     format!("trainyard-{hash:016x}-{index}")
 }
 
-/// The arguments of `podman` that run worker `w` in container `name`.
-pub fn run_args(c: &ContainerSpec, w: &WorkerSpec, name: &str) -> Vec<String> {
+/// Where a worker's container gets its network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetworkArg {
+    /// A namespace of its own, with user-mode networking: it reaches out, but neither the
+    /// host's loopback (the server, visualization servers) nor other runs' containers.
+    Own,
+    /// The namespace of this container (worker 0's): the run's workers share one loopback.
+    Join(String),
+    /// The host's.
+    Host,
+}
+
+impl NetworkArg {
+    fn arg(&self) -> String {
+        match self {
+            Self::Own => "--network=slirp4netns".to_owned(),
+            Self::Join(name) => format!("--network=container:{name}"),
+            Self::Host => "--network=host".to_owned(),
+        }
+    }
+}
+
+/// The arguments of `podman` that run worker `w` in container `name`, with its ids mapped
+/// onto `run_as` (the container's root is that user on the host).
+pub fn run_args(
+    c: &ContainerSpec,
+    w: &WorkerSpec,
+    name: &str,
+    network: &NetworkArg,
+    run_as: Option<crate::RunAs>,
+) -> Vec<String> {
     let mut args: Vec<String> = [
         "run",
         "--rm",
@@ -95,9 +132,8 @@ pub fn run_args(c: &ContainerSpec, w: &WorkerSpec, name: &str) -> Vec<String> {
         "--init",
         "--pull=never",
         "--sig-proxy=true",
-        // Workers meet at MASTER_ADDR:MASTER_PORT on the host's (or node's) addresses, as
-        // host workers do.
-        "--network=host",
+        "--security-opt=no-new-privileges",
+        &network.arg(),
         "--name",
         name,
         "--workdir",
@@ -105,6 +141,9 @@ pub fn run_args(c: &ContainerSpec, w: &WorkerSpec, name: &str) -> Vec<String> {
     ]
     .map(str::to_owned)
     .into();
+    if let Some(who) = run_as {
+        args.extend(who.container_args());
+    }
     for m in &c.mounts {
         let mode = if m.read_only { "ro" } else { "rw" };
         args.push("--volume".into());
@@ -186,6 +225,32 @@ pub fn ensure_image(c: &ContainerSpec, log: &Path) -> Result<(), ContainerError>
             image: c.image.clone(),
             reason: PullFailure::Exit(status.code()),
         })
+    }
+}
+
+/// Waits until container `name` runs, at most `limit`. Blocking.
+pub fn wait_running(runtime: &Path, name: &str, limit: Duration) -> Result<(), ContainerError> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let out = Command::new(runtime)
+            .args(["inspect", "--format", "{{.State.Running}}", name])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|source| ContainerError::Runtime {
+                runtime: runtime.to_owned(),
+                source,
+            })?;
+        if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "true" {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(ContainerError::NotUp {
+                name: name.to_owned(),
+                waited: limit,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -26,8 +26,12 @@ pub async fn launch(spec: &RunSpec, shim_program: &Path) -> Result<(ExecHandle, 
         .map_err(|e| Error::Spawn(format!("preparing the run directory panicked: {e}")))??;
 
     let mut cmd = tokio::process::Command::new(shim_program);
+    // A clean environment: nothing of the server's (keys, database URL, settings) is in the
+    // shim's `/proc/<pid>/environ`, nor handed on to the workers.
     cmd.arg("shim")
         .arg(&dir)
+        .env_clear()
+        .envs(crate::sandbox::clean_env())
         .current_dir(&dir)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod objects;
 pub mod proc;
 pub mod run_dir;
+pub mod sandbox;
 mod shim;
 mod signal;
 pub mod slurm;
@@ -39,9 +40,10 @@ pub use attach::{reattach, Attach};
 pub use container::{ContainerError, ContainerRecord};
 pub use error::{Error, Result};
 pub use launch::{launch, reset_run_dir, Running};
+pub use sandbox::RunAs;
 pub use shim::{run_shim, CLAIM_LOST};
 pub use spec::{
-    ContainerSpec, ExecHandle, Mount, ObjectInput, ObjectOutput, ObjectSync, RunExit, RunHandle,
-    RunOutcome, RunSpec, ShimRecord, StopRequest, WorkerExit, WorkerRecord, WorkerSpec,
+    ContainerSpec, ExecHandle, Mount, Network, ObjectInput, ObjectOutput, ObjectSync, RunExit,
+    RunHandle, RunOutcome, RunSpec, ShimRecord, StopRequest, WorkerExit, WorkerRecord, WorkerSpec,
 };
 pub use stop::{kill_run, request_stop};

@@ -71,6 +71,26 @@ pub struct RunSpec {
     /// Folders of an object store the run reads and writes (`[storage] backend = "s3"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub objects: Option<ObjectSync>,
+    /// The project's user the workers run as (a container's root is mapped onto it); `None`
+    /// runs them as the shim's own user (an unprivileged, single-tenant server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<crate::RunAs>,
+    /// How container workers reach the network (see [`Network`]).
+    #[serde(default)]
+    pub network: Network,
+}
+
+/// The network of a run's containers.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// A network namespace of the run's own: worker 0's container gets one (user-mode
+    /// networking, which reaches out but not the host's loopback or other runs), the others
+    /// join it, so all workers meet at `127.0.0.1:MASTER_PORT`.
+    #[default]
+    Private,
+    /// The host's network (a project the configuration trusts with it).
+    Host,
 }
 
 /// The object-store folders of a run: fetched before its workers start (and kept fresh

@@ -55,9 +55,13 @@ pub struct MetricsConfig {
     /// Seconds between two samples of each running worker (default 10; 0.1..=3600,
     /// fractions allowed). Read by a run's shim when the run starts.
     pub sample_interval_seconds: Option<f64>,
-    /// Token that opens `GET /metrics` to callers not on loopback
-    /// (`Authorization: Bearer TOKEN`); without it only loopback may scrape.
+    /// Token that opens `GET /metrics` (`Authorization: Bearer TOKEN`), from every address:
+    /// loopback is no trust boundary, jobs run on this host too. Without it nobody may
+    /// scrape, unless `loopback_without_token`.
     pub scrape_token: Option<String>,
+    /// Callers on loopback may scrape without the token: only where no untrusted code runs
+    /// on this host (off by default).
+    pub loopback_without_token: bool,
 }
 
 impl MetricsConfig {
@@ -198,6 +202,13 @@ pub struct ProjectConfig {
     /// The buckets of the object store (`[storage] backend = "s3"`) the project's paths may
     /// name; none by default.
     pub buckets: Vec<String>,
+    /// The user id the project's jobs run as (its group id is the same), instead of one
+    /// allocated from `[executor] job_uids`; its containers map their ids 0.. onto
+    /// `run_as..run_as+65535`.
+    pub run_as: Option<u32>,
+    /// Containers of this project share the host's network (they reach what listens on the
+    /// host's loopback): a trust decision, off by default.
+    pub host_network: bool,
 }
 
 /// An access key pair; `Debug` never shows the secret.
@@ -352,6 +363,11 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 64 << 20;
 pub const DEFAULT_CACHE_MAX_BYTES: u64 = 10 << 30;
 
 impl StorageConfig {
+    /// Whether the secret key is written in the configuration itself.
+    fn has_inline_secrets(&self) -> bool {
+        self.secret_key.is_some()
+    }
+
     /// How to reach the object store, when `backend = "s3"`: the keys from the config, their
     /// files, or the standard `AWS_*` variables.
     pub fn s3(&self) -> Result<Option<trainyard_exec::objects::S3Config>, ConfigError> {
@@ -485,6 +501,9 @@ pub struct ExecutorConfig {
     pub container_runtime: Option<String>,
     /// How long a missing image may take to pull before its job fails (default 20 s).
     pub image_pull_timeout_seconds: Option<u64>,
+    /// User ids handed to projects when the server runs as root, `"FIRST-LAST"` (default
+    /// `"100000000-199999999"`): each project gets a block of 65536 (see `job_users`).
+    pub job_uids: Option<String>,
 }
 
 /// The container runtime of custom-image jobs, as `[executor]` resolves it.
@@ -549,16 +568,44 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads a TOML file.
+    /// Reads a TOML file. A file that holds secrets (tokens, keys, passwords) must be
+    /// readable by its owner alone, as a `*_file` secret must: jobs and other local users
+    /// must not read them.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        use std::os::unix::fs::PermissionsExt;
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+        let config = Self::from_toml(&text).map_err(|message| ConfigError::Parse {
             path: path.to_owned(),
             message,
-        })
+        })?;
+        let mode = std::fs::metadata(path)
+            .map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 && config.has_inline_secrets() {
+            return Err(ConfigError::Invalid(format!(
+                "{} holds secrets and is readable by group or others (chmod 600 it, or move the secrets into *_file files)",
+                path.display()
+            )));
+        }
+        Ok(config)
+    }
+
+    /// Whether the configuration itself holds a secret (rather than naming a file).
+    fn has_inline_secrets(&self) -> bool {
+        self.metrics.scrape_token.is_some()
+            || self.storage.has_inline_secrets()
+            || self.projects.iter().any(|p| {
+                !p.tokens.is_empty()
+                    || p.access_keys.iter().any(|k| k.sk.is_some())
+                    || p.users.iter().any(|u| u.password.is_some())
+            })
     }
 
     /// Parses TOML text; the error names the offending key.
@@ -567,13 +614,18 @@ impl Config {
     }
 
     /// The data directory: configured, else `$TRAINYARD_DATA_DIR`, else
-    /// `$XDG_DATA_HOME/trainyard`, else `~/.local/share/trainyard`.
+    /// `$XDG_DATA_HOME/trainyard`, else `/var/lib/trainyard` for root and
+    /// `~/.local/share/trainyard` for anyone else.
     pub fn data_dir(&self) -> PathBuf {
         if let Some(d) = &self.data_dir {
             return d.clone();
         }
         if let Some(d) = std::env::var_os("TRAINYARD_DATA_DIR") {
             return PathBuf::from(d);
+        }
+        if trainyard_exec::sandbox::privileged() && std::env::var_os("XDG_DATA_HOME").is_none() {
+            // root's home is closed to the projects' users, who must reach their runs.
+            return PathBuf::from("/var/lib/trainyard");
         }
         let base = std::env::var_os("XDG_DATA_HOME")
             .map(PathBuf::from)

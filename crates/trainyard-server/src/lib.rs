@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod job_users;
 pub mod obs;
 pub mod service;
 pub mod state;
@@ -81,6 +82,39 @@ pub enum BuildError {
     Recover(String),
 }
 
+/// Lets the projects' users pass through (not list) the folders above their runs and their
+/// storage (the server's umask makes them private), and checks that the folders above those
+/// let them pass too: a job must reach its code and its storage.
+fn open_to_job_users(dirs: &[&std::path::Path]) -> Result<(), BuildError> {
+    use std::os::unix::fs::PermissionsExt;
+    if !trainyard_exec::sandbox::privileged() {
+        return Ok(());
+    }
+    for dir in dirs {
+        let dir = dir
+            .canonicalize()
+            .map_err(io(format!("{}", dir.display())))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711))
+            .map_err(io(format!("{}", dir.display())))?;
+        for above in dir.ancestors().skip(1) {
+            let mode = std::fs::metadata(above)
+                .map_err(io(format!("{}", above.display())))?
+                .permissions()
+                .mode();
+            if mode & 0o001 == 0 {
+                return Err(config::ConfigError::Invalid(format!(
+                    "jobs run as their projects' users, who cannot pass through {} (mode {:o}) to reach {}: choose a data_dir (or storage root) below folders that others may pass (chmod o+x), e.g. /var/lib/trainyard",
+                    above.display(),
+                    mode & 0o7777,
+                    dir.display()
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
     let what = what.into();
     move |source| BuildError::Io { what, source }
@@ -114,7 +148,11 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         .root
         .clone()
         .unwrap_or_else(|| data_dir.join("obs"));
-    let mut storage = Storage::new(storage_root).map_err(io("storage root"))?;
+    let users = job_users::JobUsers::load(&config, &data_dir)?;
+    let mut storage = Storage::new(storage_root.clone())
+        .map_err(io("storage root"))?
+        .with_users(users)
+        .map_err(io("project folders"))?;
     if let Some(s3) = config.storage.s3()? {
         let cache = data_dir.join("cache");
         std::fs::create_dir_all(&cache).map_err(io("data cache"))?;
@@ -142,6 +180,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     }
     let runs_dir = data_dir.join("runs");
     std::fs::create_dir_all(&runs_dir).map_err(io("runs dir"))?;
+    open_to_job_users(&[&data_dir, &runs_dir, &storage_root])?;
     clean_staging(&runs_dir);
 
     let (total, gpus) = service::capacity::total(&config.executor);
@@ -150,6 +189,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     let telemetry = Arc::new(telemetry::Telemetry::new(
         config.metrics.sample_interval_ms(),
         config.metrics.scrape_token.clone(),
+        config.metrics.loopback_without_token,
     ));
     let containers = config
         .executor

@@ -20,6 +20,8 @@ pub struct Storage {
     /// the new tree, never a mix.
     swap: Arc<RwLock<()>>,
     objects: Option<Arc<ObjectStorage>>,
+    /// Who each project's jobs run as: its folder and what the server puts there are theirs.
+    users: Arc<crate::job_users::JobUsers>,
 }
 
 /// The object store behind paths, and who may reach which bucket.
@@ -88,7 +90,70 @@ impl Storage {
             root,
             swap: Arc::new(RwLock::new(())),
             objects: None,
+            users: Arc::default(),
         })
+    }
+
+    /// Gives each project's folder, and what the server writes there, to its job user. A
+    /// folder that is not its user's yet (made by hand, or by a server whose jobs ran as
+    /// itself) is handed over whole, before any job of the project runs as that user.
+    pub fn with_users(mut self, users: crate::job_users::JobUsers) -> io::Result<Self> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        for (project, owner) in users.all() {
+            let dir = self.root.join(project);
+            match std::fs::symlink_metadata(&dir) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    trainyard_exec::sandbox::create_dirs(
+                        &self.root,
+                        Path::new(project),
+                        Some(owner),
+                    )?;
+                }
+                Err(e) => return Err(e),
+                Ok(meta) if meta.is_dir() && meta.uid() != owner.uid => {
+                    tracing::info!(
+                        project,
+                        uid = owner.uid,
+                        "handing the project's folder to its job user"
+                    );
+                    trainyard_exec::sandbox::chown_tree(&dir, owner)?;
+                    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+                }
+                Ok(_) => {}
+            }
+        }
+        self.users = Arc::new(users);
+        Ok(self)
+    }
+
+    /// Who each project's jobs run as.
+    pub fn users(&self) -> &crate::job_users::JobUsers {
+        &self.users
+    }
+
+    /// The user `project`'s jobs run as (`None`: the server's own).
+    pub fn owner(&self, project: &str) -> Option<trainyard_exec::RunAs> {
+        self.users.of(project)
+    }
+
+    /// Creates the folder `dir` (a path [`Storage::resolve`] gave for `project`) and what
+    /// is missing above it below the project's folder, without following any link a job may
+    /// have planted; what it creates belongs to the project's user. Blocking.
+    pub fn create_dir(&self, project: &str, dir: &Path) -> io::Result<PathBuf> {
+        let root = self.project_root(project)?;
+        let rel = dir
+            .strip_prefix(&root)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "outside the project"))?;
+        trainyard_exec::sandbox::create_dirs(&root, rel, self.owner(project))
+    }
+
+    /// Opens the folder `dir` like [`Storage::create_dir`], for [`trainyard_exec::sandbox::replace_file`].
+    pub fn open_dir(&self, project: &str, dir: &Path) -> io::Result<std::os::fd::OwnedFd> {
+        let root = self.project_root(project)?;
+        let rel = dir
+            .strip_prefix(&root)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "outside the project"))?;
+        trainyard_exec::sandbox::open_dirs(&root, rel, self.owner(project)).map(|(_, fd)| fd)
     }
 
     /// Puts paths in the object store `objects` instead of local folders.
@@ -152,33 +217,45 @@ impl Storage {
         Ok(dir)
     }
 
-    /// Puts the tree at `new` in place of `dest` (a folder, or nothing yet) in one step; the
-    /// tree that was there ends up at `new` for the caller to remove. Blocking.
-    pub fn replace_tree(&self, new: &Path, dest: &Path) -> io::Result<()> {
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)?;
+    /// Puts the tree at `new` (a staging folder) in place of `dest` (a folder of `project`,
+    /// or nothing yet) in one step; the tree that was there ends up at `new` for the caller
+    /// to remove. The new tree becomes the project user's; `dest` is reached through its
+    /// parent folder, opened without following links, so a link a job planted on the way
+    /// never moves the tree elsewhere. Blocking.
+    pub fn replace_tree(&self, project: &str, new: &Path, dest: &Path) -> io::Result<()> {
+        use nix::fcntl::{renameat, renameat2, RenameFlags};
+        use std::os::fd::AsRawFd;
+        if let Some(owner) = self.owner(project) {
+            trainyard_exec::sandbox::chown_tree(new, owner)?;
         }
+        let (parent, name) = self.split(project, dest)?;
         let _exclusive = self.swap.write().unwrap_or_else(|e| e.into_inner());
-        match std::fs::symlink_metadata(dest) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                std::fs::rename(new, dest)?;
+        match entry_kind(&parent, name)? {
+            None => {
+                renameat(None, new, Some(parent.as_raw_fd()), name).map_err(io::Error::from)?;
                 // Leave an empty folder where the caller expects the old tree.
                 std::fs::create_dir(new)
             }
-            Err(e) => Err(e),
-            Ok(meta) if !meta.is_dir() => Err(io::Error::new(
+            Some(false) => Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 "the destination exists and is not a folder",
             )),
-            Ok(_) => {
-                use nix::fcntl::{renameat2, RenameFlags};
-                match renameat2(None, new, None, dest, RenameFlags::RENAME_EXCHANGE) {
+            Some(true) => {
+                match renameat2(
+                    None,
+                    new,
+                    Some(parent.as_raw_fd()),
+                    name,
+                    RenameFlags::RENAME_EXCHANGE,
+                ) {
                     Ok(()) => Ok(()),
                     // File systems without RENAME_EXCHANGE: two renames, still under the lock.
                     Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS) => {
                         let aside = new.with_extension("old");
-                        std::fs::rename(dest, &aside)?;
-                        std::fs::rename(new, dest)?;
+                        renameat(Some(parent.as_raw_fd()), name, None, &aside)
+                            .map_err(io::Error::from)?;
+                        renameat(None, new, Some(parent.as_raw_fd()), name)
+                            .map_err(io::Error::from)?;
                         std::fs::rename(&aside, new)
                     }
                     Err(e) => Err(io::Error::from(e)),
@@ -187,30 +264,50 @@ impl Storage {
         }
     }
 
-    /// Removes the folder `dest` (nothing there is fine): moved aside under the same lock as
-    /// [`Storage::replace_tree`], so a version being created sees the whole tree or none, then
-    /// deleted. Blocking.
-    pub fn remove_tree(&self, dest: &Path) -> io::Result<()> {
+    /// Removes the folder `dest` of `project` (nothing there is fine): moved aside under the
+    /// same lock as [`Storage::replace_tree`], so a version being created sees the whole tree
+    /// or none, then deleted. Blocking.
+    pub fn remove_tree(&self, project: &str, dest: &Path) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
         let aside = self.staging_dir()?;
         let gone = aside.join("removed");
         {
+            let (parent, name) = self.split(project, dest)?;
             let _exclusive = self.swap.write().unwrap_or_else(|e| e.into_inner());
-            match std::fs::symlink_metadata(dest) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-                Ok(meta) if !meta.is_dir() => {
+            match entry_kind(&parent, name)? {
+                None => {}
+                Some(false) => {
                     return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a folder"))
                 }
-                Ok(_) => std::fs::rename(dest, &gone)?,
+                Some(true) => nix::fcntl::renameat(Some(parent.as_raw_fd()), name, None, &gone)
+                    .map_err(io::Error::from)?,
             }
         }
         std::fs::remove_dir_all(&aside)
     }
 
-    /// The folder of a project (created if missing).
+    /// `dest`'s parent folder (opened below the project's folder, no link followed) and name.
+    fn split<'p>(
+        &self,
+        project: &str,
+        dest: &'p Path,
+    ) -> io::Result<(std::os::fd::OwnedFd, &'p std::ffi::OsStr)> {
+        let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a folder"));
+        };
+        Ok((self.open_dir(project, parent)?, name))
+    }
+
+    /// The folder of a project (created if missing, its job user's, private to it).
     pub fn project_root(&self, project: &str) -> io::Result<PathBuf> {
         let dir = self.root.join(project);
-        std::fs::create_dir_all(&dir)?;
+        if !dir.is_dir() {
+            trainyard_exec::sandbox::create_dirs(
+                &self.root,
+                Path::new(project),
+                self.owner(project),
+            )?;
+        }
         Ok(dir)
     }
 
@@ -278,6 +375,24 @@ impl Storage {
         };
         copy.dir(src, dest, Path::new(""))?;
         Ok(copy.copied)
+    }
+}
+
+/// What `name` in the folder `dir` is, not following a link: `None` when missing,
+/// `Some(true)` for a folder, `Some(false)` for anything else (a symlink included).
+fn entry_kind(dir: &std::os::fd::OwnedFd, name: &std::ffi::OsStr) -> io::Result<Option<bool>> {
+    use nix::sys::stat::{fstatat, SFlag};
+    use std::os::fd::AsRawFd;
+    match fstatat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    ) {
+        Ok(st) => Ok(Some(
+            SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR,
+        )),
+        Err(nix::errno::Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -45,8 +45,10 @@ fn run_histogram() -> Histogram {
 pub struct Telemetry {
     /// How often each run's shim samples its workers (`[metrics] sample_interval_seconds`).
     pub sample_interval_ms: u64,
-    /// Token that opens `/metrics` to callers not on loopback.
+    /// Token that opens `/metrics`.
     scrape_token: Option<String>,
+    /// `[metrics] loopback_without_token`.
+    loopback_without_token: bool,
     registry: Registry,
     requests: Family<Labels, Counter>,
     request_seconds: Family<Labels, Histogram, fn() -> Histogram>,
@@ -74,7 +76,11 @@ struct Pending {
 
 impl Telemetry {
     /// A registry with every metric registered.
-    pub fn new(sample_interval_ms: u64, scrape_token: Option<String>) -> Self {
+    pub fn new(
+        sample_interval_ms: u64,
+        scrape_token: Option<String>,
+        loopback_without_token: bool,
+    ) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<Labels, Counter>::default();
         registry.register(
@@ -165,6 +171,7 @@ impl Telemetry {
         Self {
             sample_interval_ms,
             scrape_token,
+            loopback_without_token,
             registry,
             requests,
             request_seconds,
@@ -250,7 +257,7 @@ impl Telemetry {
     /// May this caller scrape? Loopback peers always; others with the configured token
     /// (`Authorization: Bearer TOKEN`), refused as a missing (0201) or wrong (0203) token.
     fn may_scrape(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Result<(), ApiError> {
-        if peer.is_some_and(|p| p.ip().is_loopback()) {
+        if self.loopback_without_token && peer.is_some_and(|p| p.ip().is_loopback()) {
             return Ok(());
         }
         let given = headers
@@ -389,14 +396,20 @@ mod tests {
         h
     }
 
-    /// Loopback scrapes freely; anyone else needs the configured token.
+    /// Everyone needs the configured token, loopback too, unless the operator opened
+    /// loopback.
     #[test]
     fn scrape_access() {
-        let open = Telemetry::new(10_000, None);
-        let guarded = Telemetry::new(10_000, Some("s3cret".to_owned()));
+        let open = Telemetry::new(10_000, None, true);
+        let guarded = Telemetry::new(10_000, Some("s3cret".to_owned()), false);
         let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let remote: SocketAddr = "192.0.2.7:5000".parse().unwrap();
         assert!(open.may_scrape(Some(local), &HeaderMap::new()).is_ok());
+        assert!(matches!(
+            guarded.may_scrape(Some(local), &HeaderMap::new()),
+            Err(ApiError::TokenMissing)
+        ));
+        assert!(guarded.may_scrape(Some(local), &bearer("s3cret")).is_ok());
         assert!(matches!(
             open.may_scrape(Some(remote), &HeaderMap::new()),
             Err(ApiError::TokenMissing)

@@ -121,6 +121,8 @@ pub fn run_spec(
         grace_seconds,
         sample_interval_ms: None,
         objects: None,
+        run_as: None,
+        network: Default::default(),
     }
 }
 

@@ -12,6 +12,47 @@ pub const PROJECT: &str = "proj-a";
 pub const TOKEN: &str = "token-a";
 pub const OTHER_PROJECT: &str = "proj-b";
 pub const OTHER_TOKEN: &str = "token-b";
+/// `[metrics] scrape_token` of every test server.
+pub const METRICS_TOKEN: &str = "metrics-token";
+
+/// A temporary folder that the projects' job users may pass through (not list), as a
+/// server running as root requires of the folders above its data (tempfile makes them 0700).
+pub fn tempdir() -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))?;
+    Ok(dir)
+}
+
+/// The user id `project`'s jobs run as on the server with data folder `data`.
+pub fn project_uid(data: &Path, project: &str) -> u32 {
+    let uids: Value =
+        serde_json::from_slice(&std::fs::read(data.join("job-uids.json")).unwrap()).unwrap();
+    uids[project].as_u64().unwrap() as u32
+}
+
+/// Creates `path`, a folder every user may write (sticky, as /tmp): where a job, running as
+/// its project's user, leaves files for the test.
+pub fn shared_dir(path: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    path.to_owned()
+}
+
+/// Writes a configuration file readable by its owner alone, as the server requires of one
+/// that holds secrets.
+pub fn write_config(path: &Path, text: impl AsRef<[u8]>) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(text.as_ref())
+}
 
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_trainyard"))
@@ -28,6 +69,16 @@ pub fn config_text_with(data_dir: &Path, project_extra: &str, extra: &str) -> St
         String::new()
     } else {
         "[executor]\ncores = 64\nmemory_gb = 256\nstop_grace_seconds = 2\n".to_owned()
+    };
+    // Every server's /metrics needs a token, loopback included.
+    let extra = if extra.contains("[metrics]\n") {
+        extra.replacen(
+            "[metrics]\n",
+            &format!("[metrics]\nscrape_token = \"{METRICS_TOKEN}\"\n"),
+            1,
+        )
+    } else {
+        format!("{extra}\n[metrics]\nscrape_token = \"{METRICS_TOKEN}\"\n")
     };
     format!(
         "data_dir = \"{}\"\n\n[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\n{project_extra}\n\n[[projects]]\nid = \"{OTHER_PROJECT}\"\ntokens = [\"{OTHER_TOKEN}\"]\n\n{executor}{extra}\n",
@@ -286,7 +337,7 @@ impl TestServer {
 
     /// A server whose main project's table gets `project_extra` (e.g. `host_paths = [...]`).
     pub async fn start_with_project(project_extra: &str, extra: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempdir().unwrap();
         // Bound first, so addresses built from `listen` (a `service_url`) work.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -615,7 +666,7 @@ impl Replicas {
         let db =
             trainyard_store::testing::TestDatabase::new(trainyard_store::Engine::Postgres, test)
                 .await?;
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempdir().unwrap();
         let config = dir.path().join("replica.toml");
         let text = format!(
             "database_url = \"{}\"\n{}",
@@ -627,7 +678,7 @@ impl Replicas {
                 extra
             )
         );
-        std::fs::write(&config, text).unwrap();
+        write_config(&config, text).unwrap();
         let mut servers = Vec::new();
         for i in 0..n {
             let log = dir.path().join(format!("replica-{i}.log"));
@@ -741,6 +792,7 @@ pub async fn scrape(api: &Api) -> prometheus_parse::Scrape {
     let resp = api
         .http
         .get(format!("{}/metrics", api.base))
+        .bearer_auth(METRICS_TOKEN)
         .send()
         .await
         .unwrap();

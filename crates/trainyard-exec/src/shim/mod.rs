@@ -32,6 +32,10 @@ const EXIT_RETRY_MAX: Duration = Duration::from_secs(2);
 pub fn run_shim(run_dir: &Path) -> i32 {
     // EPERM when we already lead a group (started by hand): then we keep the current session.
     let _ = nix::unistd::setsid();
+    // The server's umask keeps its own files private; what the shim fetches for the
+    // workers (data, mirrors) must be readable by the project's user they run as.
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(0o022) };
     // SAFETY: prctl with integer arguments only. As a subreaper we inherit orphaned
     // grandchildren and can reap them, whatever PID 1 does.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };

@@ -9,6 +9,9 @@ use std::process::{Command, Stdio};
 use crate::container::{self, ContainerError, ContainerRecord};
 use crate::{proc, RunSpec, WorkerExit, WorkerRecord, WorkerSpec};
 
+/// Longest wait for worker 0's container to run before another worker joins its network.
+const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A started worker as the shim tracks it.
 pub struct Worker {
     /// Index in the spec.
@@ -160,7 +163,19 @@ fn start_container(
         runtime: c.runtime.clone(),
         name: container::name(&spec.run_dir, index),
     };
-    let args = container::run_args(c, w, &record.name);
+    let network = match (spec.network, index) {
+        (crate::Network::Host, _) => container::NetworkArg::Host,
+        (crate::Network::Private, 0) => container::NetworkArg::Own,
+        (crate::Network::Private, _) => {
+            // Worker 0's namespace is joined, so it must be up: its `podman run` was only
+            // spawned.
+            let first = container::name(&spec.run_dir, 0);
+            container::wait_running(&c.runtime, &first, JOIN_WAIT)
+                .map_err(|source| StartError::Container { index, source })?;
+            container::NetworkArg::Join(first)
+        }
+    };
+    let args = container::run_args(c, w, &record.name, &network, spec.run_as);
     let child =
         try_start(spec, w, Some((&c.runtime, &args))).map_err(|source| StartError::Container {
             index,
@@ -180,12 +195,18 @@ fn try_start(
     container: Option<(&PathBuf, &Vec<String>)>,
 ) -> io::Result<std::process::Child> {
     let log = open_log(&w.log_file)?;
+    let host = container.is_none();
     let mut cmd = match container {
         None => {
             let mut cmd = Command::new(&w.program);
             cmd.args(&w.args)
                 .env_clear()
                 .envs(w.env.iter().map(|(k, v)| (k, v)));
+            if let Some(who) = spec.run_as.filter(|_| crate::sandbox::privileged()) {
+                // std sets the group, clears the supplementary groups and sets the user, then
+                // changes into the working directory as that user.
+                cmd.uid(who.uid).gid(who.gid);
+            }
             cmd
         }
         Some((runtime, args)) => {
@@ -199,10 +220,18 @@ fn try_start(
         .stdout(log.try_clone()?)
         .stderr(log)
         .process_group(0);
-    // SAFETY: only async-signal-safe calls (sigprocmask, signal) between fork and exec.
+    // SAFETY: only async-signal-safe calls (sigprocmask, signal, umask, prctl) between fork
+    // and exec.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             reset_signals();
+            // The server's files are private (umask 077); a job's are its own business.
+            libc::umask(0o022);
+            // No set-uid program brings a job back to more privileges than it started with
+            // (a container gets the same from its runtime: `no-new-privileges`).
+            if host && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
             Ok(())
         });
     }

@@ -42,7 +42,11 @@ pub enum Error {
 
 async fn run(program: &'static str, args: &[&str]) -> Result<String, Error> {
     let mut cmd = Command::new(program);
+    // sbatch hands its own environment to the job: only the search path and locale, never
+    // the server's keys and settings.
     cmd.args(args)
+        .env_clear()
+        .envs(crate::sandbox::clean_env())
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
     let out = tokio::time::timeout(TIMEOUT, cmd.output())

@@ -90,6 +90,15 @@ pub fn run_slurm_task(run_dir: &Path) -> i32 {
         sample_interval_ms: spec.sample_interval_ms,
         // Each task fetches and uploads on its own node.
         objects: spec.objects.clone(),
+        run_as: spec.run_as,
+        // Each task runs one worker, in its own container: tasks of one job meet at the first
+        // node's address, which a private namespace per task cannot offer, so a job of
+        // several tasks keeps the nodes' network (README: Security model).
+        network: if count > 1 {
+            crate::Network::Host
+        } else {
+            spec.network
+        },
     };
     if let Err(e) = files::write_json_atomic(&files::file(&dir, files::SPEC), &task_spec) {
         eprintln!("slurm-task: cannot write the task spec: {e}");

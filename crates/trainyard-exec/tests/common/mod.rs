@@ -41,6 +41,8 @@ pub fn spec(dir: &Path, workers: Vec<WorkerSpec>, grace_seconds: u64) -> RunSpec
         grace_seconds,
         sample_interval_ms: None,
         objects: None,
+        run_as: None,
+        network: Default::default(),
     }
 }
 

@@ -49,11 +49,41 @@ impl Service {
     }
 
     /// Copies the version's code into a fresh folder next to the runs, before the version
-    /// exists, so a half-copied tree is never used; `adopt_snapshot` moves it in place.
+    /// exists, so a half-copied tree is never used; `adopt_snapshot` moves it in place. The
+    /// run folder lets the project's user pass (not list); the code is that user's.
     async fn snapshot(&self, project: &str, cfg: &JobConfig) -> ApiResult<PathBuf> {
         let staging = self
             .runs_dir
             .join(format!("staging-{:016x}", rand::random::<u64>()));
+        let owner = self.storage.owner(project);
+        let made = (|| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::create_dir(&staging)?;
+            std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o711))?;
+            trainyard_exec::sandbox::create_dirs(&staging, Path::new("code"), owner)
+        })();
+        made.map_err(ApiError::internal)?;
+        let staging = self.copy_code(project, cfg, staging, owner).await?;
+        if let Some(owner) = owner {
+            let code = code_dir(&staging);
+            tokio::task::spawn_blocking(move || trainyard_exec::sandbox::chown_tree(&code, owner))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::internal)?;
+        }
+        Ok(staging)
+    }
+
+    /// Fills `staging`'s code folder: a built-in algorithm, a bucket's objects, or a copy of a
+    /// folder of the project's storage, read as the project's user (a link there leads
+    /// nowhere its jobs could not read themselves).
+    async fn copy_code(
+        &self,
+        project: &str,
+        cfg: &JobConfig,
+        staging: PathBuf,
+        owner: Option<trainyard_exec::RunAs>,
+    ) -> ApiResult<PathBuf> {
         let code = code_dir(&staging);
         // A custom image is the most specific source (the EN sample sends it with model_id).
         let builtin = cfg
@@ -80,7 +110,10 @@ impl Service {
                 let dest = code.clone();
                 let limit = self.max_upload_bytes;
                 let copied = tokio::task::spawn_blocking(move || {
-                    storage.snapshot(&project, &src, &dest, limit)
+                    storage.project_root(&project)?;
+                    trainyard_exec::sandbox::as_user(owner, || {
+                        storage.snapshot(&project, &src, &dest, limit)
+                    })
                 })
                 .await
                 .map_err(ApiError::internal)?;

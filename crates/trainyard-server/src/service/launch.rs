@@ -88,6 +88,16 @@ pub fn run_spec(
     let cfg = &v.config;
     let run_dir = PathBuf::from(&v.run_dir);
     let code = code_dir(&run_dir);
+    // The project's user runs the workers; the folders they write are made theirs, without
+    // following links a job may have planted in the project's storage.
+    let owner = checker.storage.owner(checker.project);
+    let make_dir = |location: &Location, dir: &Path| match location {
+        Location::Local(_) => checker.storage.create_dir(checker.project, dir),
+        Location::Object(_) => {
+            let name = dir.strip_prefix(&run_dir).unwrap_or(dir);
+            trainyard_exec::sandbox::create_dirs(&run_dir, name, owner)
+        }
+    };
     let image = image_of(catalog, v);
     let mut transfers = Transfers::default();
     let data = match data_dir(checker, cfg).map_err(|e| RunError::Path(e.to_string()))? {
@@ -98,15 +108,18 @@ pub fn run_spec(
     };
     let train = match &cfg.train_url {
         Some(url) => {
-            let dir = match checker
+            let location = checker
                 .locate("train_url", url)
-                .map_err(|e| RunError::Path(e.to_string()))?
-            {
-                Location::Local(dir) => dir,
+                .map_err(|e| RunError::Path(e.to_string()))?;
+            let dir = match &location {
+                Location::Local(dir) => dir.clone(),
                 // Written here, uploaded by the shim while the run goes on and at its end.
-                Location::Object(to) => transfers.output(run_dir.join("train"), to).from.clone(),
+                Location::Object(to) => transfers
+                    .output(run_dir.join("train"), to.clone())
+                    .from
+                    .clone(),
             };
-            std::fs::create_dir_all(&dir).map_err(|source| RunError::TrainUrl {
+            make_dir(&location, &dir).map_err(|source| RunError::TrainUrl {
                 url: url.clone(),
                 source,
             })?;
@@ -179,7 +192,7 @@ pub fn run_spec(
                         .from
                         .clone(),
                 };
-                std::fs::create_dir_all(&dir).map_err(RunError::RunDir)?;
+                make_dir(location, &dir).map_err(RunError::RunDir)?;
                 mounts.push(mount(&dir, in_container::LOG, false));
             }
             // host_path volumes, checked again: the allowed folders may have changed.
@@ -245,7 +258,17 @@ pub fn run_spec(
             env.push(("PYTHONUNBUFFERED".to_owned(), "1".to_owned()));
             env
         }
-        None => base_environment(),
+        None => {
+            let mut env = base_environment();
+            if owner.is_some() {
+                // The project's user has no home of the server's: one of the run's own.
+                let home = trainyard_exec::sandbox::create_dirs(&run_dir, Path::new("home"), owner)
+                    .map_err(RunError::RunDir)?;
+                env.retain(|(k, _)| k != "HOME" && k != "USER");
+                env.push(("HOME".to_owned(), home.display().to_string()));
+            }
+            env
+        }
     };
     let logs = logs_dir(&run_dir);
     if let Some(Location::Object(to)) = log_url {
@@ -303,6 +326,8 @@ pub fn run_spec(
         // Set by `RunContext::prepare_run` from `[metrics]`.
         sample_interval_ms: None,
         objects: transfers.into_sync(checker),
+        run_as: owner,
+        network: checker.storage.users().network(checker.project),
     })
 }
 

@@ -408,15 +408,21 @@ async fn copy_logs(ctx: &Arc<RunContext>, v: &Version) {
         return;
     };
     let src = logs_dir(Path::new(&v.run_dir));
+    let (storage, project) = (ctx.storage.clone(), v.project_id.clone());
+    // The log_url folder is the job's to write: it is reached without following links, and
+    // each log lands as a new file of the project's user renamed into place, so a link the
+    // job left there is replaced, never written through.
     let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        std::fs::create_dir_all(&dest)?;
+        let dir = storage.open_dir(&project, &dest)?;
+        let owner = storage.owner(&project);
         for entry in std::fs::read_dir(&src)? {
             let path = entry?.path();
             if path.extension().is_some_and(|x| x == "idx") || !path.is_file() {
                 continue;
             }
             if let Some(name) = path.file_name() {
-                std::fs::copy(&path, dest.join(name))?;
+                let mut from = std::fs::File::open(&path)?;
+                trainyard_exec::sandbox::replace_file(&dir, name, &mut from, owner)?;
             }
         }
         Ok(())

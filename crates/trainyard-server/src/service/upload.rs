@@ -90,7 +90,8 @@ impl Service {
             }
         };
         let storage = self.storage.clone();
-        tokio::task::spawn_blocking(move || storage.remove_tree(&dest))
+        let owner = project.to_owned();
+        tokio::task::spawn_blocking(move || storage.remove_tree(&owner, &dest))
             .await
             .map_err(ApiError::internal)?
             .map_err(|e| match e.kind() {
@@ -124,7 +125,10 @@ impl Service {
         }
         let staging = self.storage.staging_dir().map_err(ApiError::internal)?;
         let outcome = match &dest {
-            Location::Local(dest) => self.receive_and_swap(&staging, dest, limit, body).await,
+            Location::Local(dest) => {
+                self.receive_and_swap(project, &staging, dest, limit, body)
+                    .await
+            }
             Location::Object(dir) => self.receive_and_put(&staging, dir, limit, body).await,
         };
         let cleanup = staging.clone();
@@ -223,6 +227,7 @@ impl Service {
 
     async fn receive_and_swap<S, E>(
         &self,
+        project: &str,
         staging: &Path,
         dest: &Path,
         limit: u64,
@@ -235,10 +240,11 @@ impl Service {
         let archive = self.receive(staging, limit, body).await?;
         let storage = self.storage.clone();
         let (tree, dest) = (staging.join("tree"), dest.to_owned());
+        let project = project.to_owned();
         tokio::task::spawn_blocking(move || -> ApiResult<Counts> {
             let counts = unpack(&archive, &tree).map_err(refused)?;
             storage
-                .replace_tree(&tree, &dest)
+                .replace_tree(&project, &tree, &dest)
                 .map_err(|e| match e.kind() {
                     io::ErrorKind::AlreadyExists => ApiError::InvalidArgument(format!("path: {e}")),
                     _ => ApiError::internal(e),

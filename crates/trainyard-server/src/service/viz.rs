@@ -660,10 +660,40 @@ async fn launch(
             (dir, Some(sync))
         }
     };
-    std::fs::create_dir_all(&logdir).map_err(|source| StartError::TrainDir {
+    let owner = ctx.storage.owner(&job.project_id);
+    if owner.is_some() {
+        use std::os::unix::fs::PermissionsExt;
+        // The server runs in this folder as the project's user: it may pass, not list.
+        std::fs::create_dir_all(&run_dir)
+            .and_then(|()| {
+                std::fs::set_permissions(&run_dir, std::fs::Permissions::from_mode(0o711))
+            })
+            .map_err(|source| StartError::TrainDir {
+                url: job.train_url.clone(),
+                source,
+            })?;
+    }
+    let made = if mirror.is_some() {
+        std::fs::create_dir_all(&logdir)
+    } else {
+        ctx.storage.create_dir(&job.project_id, &logdir).map(|_| ())
+    };
+    made.map_err(|source| StartError::TrainDir {
         url: job.train_url.clone(),
         source,
     })?;
+    // The visualization server reads the project's files as the project's user: a link in
+    // its train_url leads nowhere the project's jobs could not read.
+    let mut env = env;
+    if owner.is_some() {
+        let home = trainyard_exec::sandbox::create_dirs(&run_dir, Path::new("home"), owner)
+            .map_err(|source| StartError::TrainDir {
+                url: job.train_url.clone(),
+                source,
+            })?;
+        env.retain(|(k, _)| k != "HOME" && k != "USER");
+        env.push(("HOME".to_owned(), home.display().to_string()));
+    }
     let port = trainyard_viz::free_port()?;
     let target = Target {
         logdir: &logdir,
@@ -673,6 +703,7 @@ async fn launch(
     let mut spec =
         trainyard_viz::server::run_spec(launcher, &target, &run_dir, env, STOP_GRACE.as_secs());
     spec.objects = mirror;
+    spec.run_as = owner;
     // Each start of a visualization server is a new run in the job's folder.
     trainyard_exec::reset_run_dir(&run_dir)?;
     let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program).await?;
