@@ -18,7 +18,7 @@ use nix::unistd::UnlinkatFlags;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -342,8 +342,7 @@ impl Dir {
             OFlag::O_RDONLY | OFlag::O_DIRECTORY,
             Mode::empty(),
         )?;
-        let raw = fd.as_raw_fd();
-        std::mem::forget(fd);
+        let raw = fd.into_raw_fd();
         let mut stream = DirStream::from_fd(raw).map_err(|e| {
             // SAFETY: `from_fd` failed, so the descriptor is still ours to close.
             drop(owned(raw));
