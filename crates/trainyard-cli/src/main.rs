@@ -94,14 +94,30 @@ fn init_tracing(default: tracing::level_filters::LevelFilter, global: &cli::Glob
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let layer = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    match global.log_format {
-        cli::LogFormat::Json => builder.json().with_ansi(false).init(),
-        cli::LogFormat::Text => builder.init(),
-    }
+    let layer = match global.log_format {
+        cli::LogFormat::Json => layer.json().with_ansi(false).boxed(),
+        cli::LogFormat::Text => layer.boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(layer.with_filter(filter).with_filter(no_secrets()))
+        .init();
+}
+
+/// Drops every event of dependencies that log credentials, whatever `RUST_LOG` asks for:
+/// `s3s` logs whole requests (signatures, security tokens) and the signature it expected of a
+/// failed request, with which that request can be replayed. The S3 endpoint logs each request
+/// itself (one access line, warnings for storage errors).
+fn no_secrets() -> tracing_subscriber::filter::FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
+    tracing_subscriber::filter::filter_fn(|meta| {
+        let target = meta.target();
+        !(target == "s3s" || target.starts_with("s3s::"))
+    })
 }
 
 fn runtime() -> Option<tokio::runtime::Runtime> {

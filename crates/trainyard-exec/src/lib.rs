@@ -20,6 +20,7 @@
 
 mod attach;
 pub mod backend;
+pub mod beneath;
 pub mod container;
 mod error;
 mod launch;

@@ -43,7 +43,32 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Resource sampling of runs and the Prometheus endpoint.
     pub metrics: MetricsConfig,
+    /// The OBS/S3 endpoint's limits.
+    pub obs: ObsConfig,
 }
+
+/// Limits of the OBS/S3 endpoint (`[obs]`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObsConfig {
+    /// Largest body of one PUT or one multipart part, in bytes (default 5 GiB, S3's own
+    /// limit); larger objects are uploaded in parts.
+    pub max_object_bytes: Option<u64>,
+    /// Seconds after which a multipart upload that was neither completed nor aborted is
+    /// removed with its parts (default 7 days).
+    pub multipart_expiry_seconds: Option<u64>,
+    /// Most multipart uploads a project may have open at once (default 1000).
+    pub max_open_uploads: Option<usize>,
+}
+
+/// Default largest PUT or part body (5 GiB).
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 5 << 30;
+
+/// Default age at which an abandoned multipart upload is removed (7 days).
+pub const DEFAULT_MULTIPART_EXPIRY_SECONDS: u64 = 7 * 24 * 3600;
+
+/// Default cap on a project's open multipart uploads.
+pub const DEFAULT_MAX_OPEN_UPLOADS: usize = 1000;
 
 /// Default seconds between two samples of a run's workers.
 pub const DEFAULT_SAMPLE_INTERVAL_SECONDS: f64 = 10.0;
@@ -752,6 +777,14 @@ impl Config {
         if self.viz.mindinsight.as_ref().is_some_and(|c| c.is_empty()) {
             return Err(ConfigError::Invalid(
                 "viz.mindinsight must not be empty".into(),
+            ));
+        }
+        if self.obs.max_object_bytes == Some(0)
+            || self.obs.multipart_expiry_seconds == Some(0)
+            || self.obs.max_open_uploads == Some(0)
+        {
+            return Err(ConfigError::Invalid(
+                "obs.max_object_bytes, obs.multipart_expiry_seconds and obs.max_open_uploads must be >= 1".into(),
             ));
         }
         if let Some(tls) = &self.tls {

@@ -9,6 +9,12 @@ use std::time::{Duration, SystemTime};
 /// Lifetime of an issued token (api.md §1.4: 24 hours).
 pub const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// Lifetimes IAM allows a temporary access key (`duration_seconds`): 15 minutes to 24 hours.
+pub const TEMPORARY_KEY_SECONDS: std::ops::RangeInclusive<u64> = 900..=86_400;
+
+/// A temporary access key's lifetime when the request names none (IAM's default, 15 minutes).
+pub const TEMPORARY_KEY_DEFAULT: Duration = Duration::from_secs(900);
+
 /// An access key's project and secret.
 struct AccessKey {
     project: String,
@@ -61,12 +67,31 @@ pub struct TemporaryKey {
     pub access: String,
     /// Secret key.
     pub secret: String,
-    /// Security token the client sends along (not checked: the key pair is the credential).
+    /// Security token the client must send along (`x-amz-security-token` or
+    /// `x-obs-security-token`): the key pair alone is refused.
     pub security_token: String,
     /// Project it belongs to.
     pub project_id: String,
-    /// When it stops being accepted (the token's end).
+    /// When it stops being accepted (`duration_seconds` after it was issued).
     pub expires_at: SystemTime,
+}
+
+/// What an access key presented to the OBS/S3 endpoint is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum S3Key {
+    /// A configured key, or a temporary one within its lifetime.
+    Valid {
+        /// The project it belongs to.
+        project: String,
+        /// Its secret key.
+        secret: Vec<u8>,
+        /// The security token a temporary key must come with; `None` for configured keys.
+        security_token: Option<String>,
+    },
+    /// A temporary key past its expiry.
+    Expired,
+    /// Never issued, or expired long ago and forgotten.
+    Unknown,
 }
 
 /// Credentials of every project.
@@ -166,23 +191,19 @@ impl Identity {
             .map(|k| (k.project.as_str(), k.secret.as_slice()))
     }
 
-    /// Issues a temporary access key for the project of a valid issued token, lasting as long
-    /// as the token (configured tokens: 24 h).
+    /// Issues a temporary access key for the project of a valid issued token, accepted for
+    /// `lifetime` (the caller keeps it within [`TEMPORARY_KEY_SECONDS`]).
     pub fn issue_temporary_key(
         &self,
         token: &str,
+        lifetime: Duration,
         now: SystemTime,
     ) -> Result<TemporaryKey, TokenCheck> {
         let project_id = match self.check_token(token, now) {
             TokenCheck::Valid(p) => p,
             other => return Err(other),
         };
-        let expires_at = self
-            .issued
-            .lock()
-            .expect("token table lock")
-            .get(token)
-            .map_or(now + TOKEN_TTL, |i| i.expires_at);
+        let expires_at = now + lifetime;
         let key = TemporaryKey {
             access: format!("TMP{}", random_token()[..20].to_ascii_uppercase()),
             secret: random_token(),
@@ -196,16 +217,26 @@ impl Identity {
         Ok(key)
     }
 
-    /// The project and secret of an access key, configured or temporary (unexpired at `now`).
-    pub fn any_access_key(&self, ak: &str, now: SystemTime) -> Option<(String, Vec<u8>)> {
+    /// An access key presented to the OBS/S3 endpoint at `now`: configured, or temporary
+    /// (with the security token it needs), or expired, or unknown.
+    pub fn s3_key(&self, ak: &str, now: SystemTime) -> S3Key {
         if let Some((p, sk)) = self.access_key(ak) {
-            return Some((p.to_owned(), sk.to_vec()));
+            return S3Key::Valid {
+                project: p.to_owned(),
+                secret: sk.to_vec(),
+                security_token: None,
+            };
         }
         let table = self.temporary.lock().expect("temporary key lock");
-        table
-            .get(ak)
-            .filter(|k| k.expires_at > now)
-            .map(|k| (k.project_id.clone(), k.secret.clone().into_bytes()))
+        match table.get(ak) {
+            Some(k) if k.expires_at > now => S3Key::Valid {
+                project: k.project_id.clone(),
+                secret: k.secret.clone().into_bytes(),
+                security_token: Some(k.security_token.clone()),
+            },
+            Some(_) => S3Key::Expired,
+            None => S3Key::Unknown,
+        }
     }
 
     fn project_name(&self, id: &str) -> String {
@@ -353,6 +384,35 @@ mod tests {
             Some("p2".into())
         );
         assert_eq!(ok("carol", "pw", None, None, None), None);
+    }
+
+    #[test]
+    fn temporary_keys_last_their_duration_and_carry_their_token() {
+        let id = identity();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let key = id
+            .issue_temporary_key("static", Duration::from_secs(900), t0)
+            .expect("issued");
+        assert_eq!(key.expires_at, t0 + Duration::from_secs(900));
+        match id.s3_key(&key.access, t0 + Duration::from_secs(899)) {
+            S3Key::Valid {
+                project,
+                security_token,
+                ..
+            } => {
+                assert_eq!(project, "p1");
+                assert_eq!(security_token.as_deref(), Some(key.security_token.as_str()));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            id.s3_key(&key.access, t0 + Duration::from_secs(900)),
+            S3Key::Expired
+        );
+        assert_eq!(id.s3_key("TMPNOSUCHKEY", t0), S3Key::Unknown);
+        assert!(id
+            .issue_temporary_key("nope", Duration::from_secs(900), t0)
+            .is_err());
     }
 
     #[test]

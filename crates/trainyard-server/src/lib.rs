@@ -45,7 +45,7 @@ pub struct App {
     /// The certificate served, when `[tls]` is configured.
     pub tls_cert: Option<tls::CertInfo>,
     /// The OBS/S3 endpoint over project storage, served on the same port (see [`obs`]).
-    pub obs: s3s::service::S3Service,
+    pub obs: obs::Endpoint,
 }
 
 impl App {
@@ -318,7 +318,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         telemetry,
     };
     let router = http::router(state.clone());
-    let obs = obs::service(state.identity.clone(), state.svc.storage.clone());
+    let obs = obs::endpoint(&state, obs::Limits::from_config(&config.obs));
     Ok(App {
         router,
         state,

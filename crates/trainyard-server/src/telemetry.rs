@@ -244,7 +244,8 @@ impl Telemetry {
         Response::from_parts(parts, axum::body::Body::from_stream(counted))
     }
 
-    fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    /// Counts one answered request (the API's middleware, the S3 endpoint's front).
+    pub(crate) fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let labels = vec![
             ("method".to_owned(), method.to_owned()),
             ("route".to_owned(), route.to_owned()),

@@ -4,7 +4,7 @@
 
 use crate::error::ApiError;
 use crate::http::extract::Body;
-use crate::identity::{rfc3339, Login, TokenCheck};
+use crate::identity::{rfc3339, Login, TokenCheck, TEMPORARY_KEY_DEFAULT, TEMPORARY_KEY_SECONDS};
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -123,6 +123,7 @@ pub async fn list_projects(
 pub async fn issue_security_token(
     State(state): State<AppState>,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let token = headers
         .get("x-auth-token")
@@ -130,9 +131,10 @@ pub async fn issue_security_token(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::TokenMissing)?;
+    let lifetime = temporary_key_lifetime(&body)?;
     let key = state
         .identity
-        .issue_temporary_key(token, SystemTime::now())
+        .issue_temporary_key(token, lifetime, SystemTime::now())
         .map_err(|e| match e {
             TokenCheck::Expired => ApiError::TokenExpired,
             TokenCheck::Valid(_) | TokenCheck::Unknown => ApiError::TokenInvalid,
@@ -147,4 +149,29 @@ pub async fn issue_security_token(
         }
     });
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `auth.identity.token.duration_seconds` of a security token request: IAM's range, 15 minutes
+/// to 24 hours; absent (or no body) means IAM's default, 15 minutes.
+fn temporary_key_lifetime(body: &[u8]) -> Result<std::time::Duration, ApiError> {
+    const FIELD: &str = "auth.identity.token.duration_seconds";
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(TEMPORARY_KEY_DEFAULT);
+    }
+    let body: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::param(format!("the body is not JSON: {e}")))?;
+    let value = ["auth", "identity", "token", "duration_seconds"]
+        .iter()
+        .try_fold(&body, |v, k| v.get(k));
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(TEMPORARY_KEY_DEFAULT);
+    };
+    match value.as_u64() {
+        Some(s) if TEMPORARY_KEY_SECONDS.contains(&s) => Ok(std::time::Duration::from_secs(s)),
+        _ => Err(ApiError::param(format!(
+            "{FIELD} must be an integer from {} to {} (15 minutes to 24 hours, as IAM allows), not {value}",
+            TEMPORARY_KEY_SECONDS.start(),
+            TEMPORARY_KEY_SECONDS.end()
+        ))),
+    }
 }

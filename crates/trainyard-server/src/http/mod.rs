@@ -159,7 +159,7 @@ pub fn router(state: AppState) -> Router {
 
 /// The span of one request: method, path and request id, so every line logged while it is
 /// answered can be traced back to it.
-fn request_span(req: &Request) -> tracing::Span {
+pub(crate) fn request_span<B>(req: &http::Request<B>) -> tracing::Span {
     let id = req
         .headers()
         .get("x-request-id")

@@ -1,0 +1,168 @@
+//! The endpoint's front door on the API's port: S3-signed requests leave the API's router
+//! before its path normalization, and get the API's layers here instead: an `x-request-id`
+//! (also sent as `x-amz-request-id`, where S3 clients look), the request span, a panic guard,
+//! one access log line and the Prometheus request counters and latency (`route` label
+//! `s3:<operation>`). Refusals are S3's XML error bodies.
+
+use super::Seen;
+use crate::telemetry::Telemetry;
+use axum::extract::Request;
+use axum::response::Response;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceBuilder, ServiceExt};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// The S3 endpoint with its layers, ready to answer requests [`is_s3_request`] picked.
+#[derive(Clone)]
+pub struct Endpoint {
+    svc: BoxCloneSyncService<Request, Response, Infallible>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint").finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// `s3` behind the API's layers, counted in `telemetry`.
+    pub fn new(s3: s3s::service::S3Service, telemetry: Arc<Telemetry>) -> Self {
+        let inner = tower::service_fn(move |req: Request| {
+            let s3 = s3.clone();
+            let telemetry = telemetry.clone();
+            async move { Ok::<_, Infallible>(answer(&s3, &telemetry, req).await) }
+        });
+        let svc = ServiceBuilder::new()
+            .map_response(|r: http::Response<_>| r.map(axum::body::Body::new))
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(TraceLayer::new_for_http().make_span_with(crate::http::request_span))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .map_response(|r: http::Response<_>| r.map(axum::body::Body::new))
+            .layer(CatchPanicLayer::custom(panicked))
+            .service(inner);
+        Self {
+            svc: BoxCloneSyncService::new(svc),
+        }
+    }
+}
+
+/// Whether a request is signed the S3 way (header or presigned URL), so belongs to this
+/// endpoint rather than to the ModelArts API.
+pub fn is_s3_request<B>(req: &http::Request<B>) -> bool {
+    let signed_header = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.starts_with("AWS ") || a.starts_with("AWS4-HMAC-SHA256 "));
+    let presigned = req.uri().query().is_some_and(|q| {
+        q.split('&').any(|kv| {
+            let name = kv.split('=').next().unwrap_or("");
+            name.eq_ignore_ascii_case("X-Amz-Signature") || name == "AWSAccessKeyId"
+        })
+    });
+    signed_header || presigned
+}
+
+/// Calls the S3 service and records the request: metrics and one access log line (its span
+/// names the method, path and request id; never the query string, where presigned URLs carry
+/// signatures and tokens).
+async fn answer(s3: &s3s::service::S3Service, telemetry: &Telemetry, mut req: Request) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let request_id = req.headers().get("x-request-id").cloned();
+    let seen = Arc::new(Mutex::new(super::SeenRequest::default()));
+    req.extensions_mut().insert(Seen(seen.clone()));
+    let req = req.map(s3s::Body::http_body_unsync);
+    let mut resp = match s3.call(req).await {
+        Ok(resp) => resp.map(axum::body::Body::new),
+        Err(err) => {
+            tracing::warn!(error = ?err, "S3 request failed");
+            xml_error(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "We encountered an internal error. Please try again.",
+            )
+        }
+    };
+    if let Some(id) = request_id {
+        resp.headers_mut().insert("x-amz-request-id", id);
+    }
+    let status = resp.status().as_u16();
+    let seen = std::mem::take(&mut *seen.lock().expect("S3 request slot"));
+    let op = seen.op.as_deref().unwrap_or("unauthenticated");
+    let elapsed = started.elapsed();
+    telemetry.observe_request(&method, &format!("s3:{op}"), status, elapsed.as_secs_f64());
+    tracing::info!(
+        s3.op = op,
+        project.id = seen.project.as_deref().unwrap_or("-"),
+        status,
+        duration_ms = elapsed.as_millis() as u64,
+        "S3 request answered"
+    );
+    resp
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> http::Response<axum::body::Body> {
+    tracing::error!("an S3 request handler panicked");
+    xml_error(
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+        "We encountered an internal error. Please try again.",
+    )
+}
+
+/// An S3 error body (`<Error><Code>..</Code><Message>..</Message></Error>`).
+fn xml_error(status: http::StatusCode, code: &str, message: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    );
+    let mut resp = Response::new(axum::body::Body::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    resp
+}
+
+/// The API's service with the S3 endpoint in front: S3-signed requests go to the endpoint.
+#[derive(Clone)]
+pub struct Dispatch<S> {
+    obs: Endpoint,
+    api: S,
+}
+
+impl<S> Dispatch<S> {
+    /// `api` behind the S3 endpoint `obs`.
+    pub fn new(obs: Endpoint, api: S) -> Self {
+        Self { obs, api }
+    }
+}
+
+impl<S> Service<Request> for Dispatch<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures_util::future::BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.api.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        if is_s3_request(&req) {
+            Box::pin(self.obs.svc.clone().oneshot(req))
+        } else {
+            Box::pin(self.api.call(req))
+        }
+    }
+}
