@@ -357,6 +357,9 @@ pub async fn serve(
         stop.send_replace(true);
     };
     let public = app.state.public.clone();
+    if let Ok(addr) = listener.local_addr() {
+        public.bound(addr);
+    }
     let served = conn::serve(listener, app.tls, svc, app.limits, public, shutdown).await;
     served?;
     let lost = lost_why.lock().expect("lost lock").take();

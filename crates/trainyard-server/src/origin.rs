@@ -50,77 +50,84 @@ impl Origin {
             scheme,
         })
     }
-
-    fn new(scheme: &str, host: &str, port: u16) -> Self {
-        Self {
-            scheme: scheme.to_owned(),
-            host: clean_host(host),
-            port,
-        }
-    }
 }
 
 /// The origins of this server.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct PublicUrls {
-    origins: Vec<Origin>,
-    /// Listening on every address: any IP literal with this port is accepted.
-    any_ip_port: Option<u16>,
+    scheme: &'static str,
+    /// `[server] public_urls` and `[viz] public_base`.
+    configured: Vec<Origin>,
+    /// This host's name, for servers listening on every address.
+    hostname: Option<String>,
+    /// The configured listen address and the one actually bound (tests bind port 0).
+    listens: std::sync::RwLock<Vec<SocketAddr>>,
 }
 
 impl PublicUrls {
     /// From the listen address, the scheme served (`tls`), `[server] public_urls` and
     /// `[viz] public_base` (already validated).
     pub fn new(listen: SocketAddr, tls: bool, public_urls: &[String], viz: Option<&str>) -> Self {
-        let scheme = if tls { "https" } else { "http" };
-        let port = listen.port();
-        let mut origins: Vec<Origin> = ["localhost", "127.0.0.1", "[::1]"]
-            .iter()
-            .map(|h| Origin::new(scheme, h, port))
-            .collect();
-        let unspecified = listen.ip().is_unspecified();
-        if !unspecified {
-            let host = match listen.ip() {
-                IpAddr::V4(ip) => ip.to_string(),
-                IpAddr::V6(ip) => format!("[{ip}]"),
-            };
-            origins.push(Origin::new(scheme, &host, port));
-        } else if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-            if !name.trim().is_empty() {
-                origins.push(Origin::new(scheme, name.trim(), port));
-            }
-        }
-        origins.extend(
-            public_urls
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| clean_host(h.trim()))
+            .filter(|h| !h.is_empty());
+        Self {
+            scheme: if tls { "https" } else { "http" },
+            configured: public_urls
                 .iter()
                 .map(String::as_str)
                 .chain(viz)
-                .filter_map(|u| Origin::parse(u).ok()),
-        );
-        Self {
-            origins,
-            any_ip_port: unspecified.then_some(port),
+                .filter_map(|u| Origin::parse(u).ok())
+                .collect(),
+            hostname,
+            listens: std::sync::RwLock::new(vec![listen]),
         }
+    }
+
+    /// Adds the address the server is actually bound to.
+    pub fn bound(&self, addr: SocketAddr) {
+        let mut listens = self.listens.write().expect("listen lock");
+        if !listens.contains(&addr) {
+            listens.push(addr);
+        }
+    }
+
+    /// Whether `host` (clean) on `port` is a name of one of the listen addresses.
+    fn listen_name(&self, host: &str, port: u16) -> bool {
+        let ip = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok();
+        let listens = self.listens.read().expect("listen lock");
+        listens.iter().filter(|l| l.port() == port).any(|l| {
+            // `localhost`, `127.0.0.1`, `[::1]`.
+            let loopback = host == "localhost"
+                || ip == Some(IpAddr::from([127, 0, 0, 1]))
+                || ip == Some(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+            loopback
+                || ip == Some(l.ip())
+                || (l.ip().is_unspecified()
+                    && (ip.is_some() || self.hostname.as_deref() == Some(host)))
+        })
     }
 
     /// Whether a `Host` value (`host[:port]`) names this server. A host without a port matches
     /// a public URL on its scheme's default port (a proxy in front may pass it so).
     pub fn allows_host(&self, host: &str) -> bool {
-        let Ok(a) = host.trim().parse::<http::uri::Authority>() else {
-            return false;
-        };
         if host.contains('@') {
             return false;
         }
+        let Ok(a) = host.trim().parse::<http::uri::Authority>() else {
+            return false;
+        };
         let name = clean_host(a.host());
         let port = a.port_u16();
-        if let Some(any) = self.any_ip_port {
-            let ip = name.trim_start_matches('[').trim_end_matches(']');
-            if ip.parse::<IpAddr>().is_ok() && port == Some(any) {
-                return true;
-            }
+        if port.is_some_and(|p| self.listen_name(&name, p)) {
+            return true;
         }
-        self.origins.iter().any(|o| {
+        self.configured.iter().any(|o| {
             o.host == name
                 && match port {
                     Some(p) => o.port == p,
@@ -134,13 +141,8 @@ impl PublicUrls {
         let Ok(o) = Origin::parse(origin) else {
             return false;
         };
-        if let Some(any) = self.any_ip_port {
-            let ip = o.host.trim_start_matches('[').trim_end_matches(']');
-            if ip.parse::<IpAddr>().is_ok() && o.port == any {
-                return true;
-            }
-        }
-        self.origins.contains(&o)
+        (o.scheme == self.scheme && self.listen_name(&o.host, o.port))
+            || self.configured.contains(&o)
     }
 }
 
@@ -212,5 +214,14 @@ mod tests {
         assert!(!u.allows_host("192.168.1.20:9000"));
         assert!(!u.allows_host("rebind.evil.example:8600"));
         assert!(u.allows_origin("http://192.168.1.20:8600"));
+    }
+
+    #[test]
+    fn the_bound_address_counts_too() {
+        let u = urls("127.0.0.1:8600", false, &[]);
+        assert!(!u.allows_host("127.0.0.1:40001"));
+        u.bound("127.0.0.1:40001".parse().unwrap());
+        assert!(u.allows_host("127.0.0.1:40001") && u.allows_host("localhost:40001"));
+        assert!(u.allows_host("127.0.0.1:8600"));
     }
 }
