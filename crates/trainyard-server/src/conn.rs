@@ -9,6 +9,7 @@
 //! - a request body that stalls for `body_read_timeout` closes the connection;
 //! - a `Host` that is not one of the server's names (`crate::origin`) is refused.
 //!
+//! `axum::serve` has none of these knobs, so the accept loop is ours (as `tls.rs`'s was).
 //! Each connection has a small watcher (its `select!` loop) that knows whether a request is in
 //! flight (from the service wrapper and the response body's drop) and when bytes last arrived
 //! (from the socket wrapper), so the deadlines follow Go's `ReadHeaderTimeout`/`IdleTimeout`.
@@ -407,7 +408,7 @@ impl Connection {
             let refused = host.as_deref().filter(|h| !public.allows_host(h));
             let response = match refused {
                 Some(h) => {
-                    tracing::warn!(client.address = %peer.ip(), host = %h, "request for another host refused");
+                    tracing::info!(client.address = %peer.ip(), host = %h, "request for another host refused");
                     let resp = ApiError::HostNotAllowed(h.to_owned()).into_response();
                     futures_util::future::Either::Left(std::future::ready(Ok(resp)))
                 }

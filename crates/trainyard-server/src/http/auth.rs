@@ -66,10 +66,20 @@ pub fn throttled(
     })
 }
 
-/// Counts a failed credential check and logs it with the client's address.
+/// Counts a failed credential check and logs it with the identity named and the client's
+/// address.
 pub fn failed(state: &AppState, keys: &[Key], addr: ClientAddr, door: &'static str) {
     state.throttle.failure(keys);
-    tracing::info!(client.address = %addr.show(), door, "credentials refused");
+    let identity = keys.iter().find_map(|k| match k {
+        Key::Identity(i) => Some(i.as_str()),
+        Key::Address(_) => None,
+    });
+    tracing::info!(
+        client.address = %addr.show(),
+        identity = identity.unwrap_or("-"),
+        door,
+        "credentials refused"
+    );
 }
 
 /// The project id of a `/v1/{project_id}/...` path.

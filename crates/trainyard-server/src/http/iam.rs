@@ -69,7 +69,6 @@ pub async fn issue_token(
     throttled(&state, &keys, addr, TOKENS)?;
     let now = SystemTime::now();
     let Some(issued) = state.identity.login(&login, now) else {
-        tracing::info!(user = name, client.address = %addr.show(), "token request refused");
         failed(&state, &keys, addr, TOKENS);
         return Err(ApiError::LoginFailed);
     };

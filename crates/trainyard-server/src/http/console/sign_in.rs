@@ -5,7 +5,7 @@
 use super::pages::{escape_html, html};
 use super::session;
 use crate::error::ApiError;
-use crate::http::auth::{failed, throttled, ClientAddr};
+use crate::http::auth::{throttled, ClientAddr};
 use crate::identity::{Login, TokenCheck};
 use crate::state::AppState;
 use axum::extract::State;
@@ -98,7 +98,8 @@ fn check(state: &AppState, form: &Form, addr: ClientAddr) -> Result<(String, Str
     match &checked {
         Ok(_) => state.throttle.success(&keys),
         Err(ApiError::AccessKeyInvalid | ApiError::LoginFailed | ApiError::TokenInvalid) => {
-            failed(state, &keys, addr, DOOR);
+            // Logged by `submit`, with every other refusal.
+            state.throttle.failure(&keys);
         }
         Err(_) => {}
     }
