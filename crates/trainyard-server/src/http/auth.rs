@@ -131,9 +131,9 @@ async fn authenticate(state: &AppState, project: &str, req: Request) -> Result<R
             }
         };
     }
-    if let Some(value) = header(req.headers(), "authorization") {
-        let ak = signing::parse_authorization(value)
-            .ok()
+    if req.headers().contains_key("authorization") {
+        let ak = header(req.headers(), "authorization")
+            .and_then(|v| signing::parse_authorization(v).ok())
             .map(|a| format!("ak:{}", a.access_key));
         let keys = throttle::keys(ak, addr.0);
         throttled(state, &keys, addr, "api signature")?;
