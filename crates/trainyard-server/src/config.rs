@@ -45,6 +45,117 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// The OBS/S3 endpoint's limits.
     pub obs: ObsConfig,
+    /// Public URLs (the `Host` check) and connection limits.
+    pub server: ServerConfig,
+    /// Throttling of failed credential checks, and caps on what sign-ins hand out.
+    pub sign_in: SignInConfig,
+}
+
+/// `[server]`: the names the server answers to, and connection limits (plain HTTP and TLS).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// URLs clients reach this server by (`scheme://host[:port]`): a request whose `Host`
+    /// names another is refused, and the console accepts forms only from these origins.
+    /// Default: the listen address, `localhost`, `127.0.0.1` and `[::1]` with its port, and
+    /// `[viz] public_base`.
+    pub public_urls: Vec<String>,
+    /// Seconds a client may take to send a request's headers, counted from the connection's
+    /// start or the request's first byte (default 10; also bounds the TLS handshake).
+    pub header_read_timeout_seconds: Option<f64>,
+    /// Seconds an idle keep-alive connection is kept between two requests (default 60).
+    pub idle_timeout_seconds: Option<f64>,
+    /// Longest pause, in seconds, while a request body is read (default 60).
+    pub body_read_timeout_seconds: Option<f64>,
+    /// Most open connections; more wait until one closes (default: half the open-file limit,
+    /// 16..=4096).
+    pub max_connections: Option<usize>,
+}
+
+/// Default `[server] header_read_timeout_seconds`.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECONDS: f64 = 10.0;
+/// Default `[server] idle_timeout_seconds`.
+pub const DEFAULT_IDLE_TIMEOUT_SECONDS: f64 = 60.0;
+/// Default `[server] body_read_timeout_seconds`.
+pub const DEFAULT_BODY_READ_TIMEOUT_SECONDS: f64 = 60.0;
+
+impl ServerConfig {
+    fn seconds(v: Option<f64>, default: f64) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(v.unwrap_or(default))
+    }
+
+    /// The header read timeout.
+    pub fn header_read_timeout(&self) -> std::time::Duration {
+        Self::seconds(
+            self.header_read_timeout_seconds,
+            DEFAULT_HEADER_READ_TIMEOUT_SECONDS,
+        )
+    }
+
+    /// The idle keep-alive timeout.
+    pub fn idle_timeout(&self) -> std::time::Duration {
+        Self::seconds(self.idle_timeout_seconds, DEFAULT_IDLE_TIMEOUT_SECONDS)
+    }
+
+    /// The body read timeout.
+    pub fn body_read_timeout(&self) -> std::time::Duration {
+        Self::seconds(
+            self.body_read_timeout_seconds,
+            DEFAULT_BODY_READ_TIMEOUT_SECONDS,
+        )
+    }
+
+    /// The connection cap: configured, else half the process's open-file limit (16..=4096).
+    pub fn max_connections(&self) -> usize {
+        self.max_connections.unwrap_or_else(|| {
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit only writes the struct it is given.
+            let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+            let files = if ok { lim.rlim_cur } else { 1024 };
+            usize::try_from(files / 2).unwrap_or(4096).clamp(16, 4096)
+        })
+    }
+}
+
+/// `[sign_in]`: how failed credential checks slow down further ones, and how many tokens,
+/// temporary keys and console sessions one identity may hold.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignInConfig {
+    /// Failed checks naming one user or access key before the first delay (default 10).
+    pub free_failures: Option<u32>,
+    /// Failed checks from one client address before the first delay (default 50).
+    pub free_failures_per_address: Option<u32>,
+    /// Longest delay in seconds; delays double from 1 s (default 900).
+    pub max_backoff_seconds: Option<u64>,
+    /// Tokens of `/v3/auth/tokens` one user may hold; the oldest goes (default 100).
+    pub max_tokens_per_identity: Option<usize>,
+    /// Temporary keys one user or project token may hold; the oldest goes (default 100).
+    pub max_temporary_keys_per_identity: Option<usize>,
+    /// Console sessions one identity may hold; the oldest ends (default 20).
+    pub max_console_sessions_per_identity: Option<usize>,
+}
+
+/// Default `[sign_in] max_tokens_per_identity` and `max_temporary_keys_per_identity`.
+pub const DEFAULT_MAX_ISSUED_PER_IDENTITY: usize = 100;
+/// Default `[sign_in] max_console_sessions_per_identity`.
+pub const DEFAULT_MAX_CONSOLE_SESSIONS: usize = 20;
+
+impl SignInConfig {
+    /// The backoff policy.
+    pub fn policy(&self) -> crate::throttle::Policy {
+        let d = crate::throttle::Policy::default();
+        crate::throttle::Policy {
+            free_per_identity: self.free_failures.unwrap_or(d.free_per_identity),
+            free_per_address: self.free_failures_per_address.unwrap_or(d.free_per_address),
+            max: self
+                .max_backoff_seconds
+                .map_or(d.max, std::time::Duration::from_secs),
+        }
+    }
 }
 
 /// Limits of the OBS/S3 endpoint (`[obs]`).
@@ -792,6 +903,53 @@ impl Config {
                 return Err(ConfigError::Invalid(
                     "tls needs cert and key, or self_signed = true".into(),
                 ));
+            }
+        }
+        for (key, v) in [
+            (
+                "header_read_timeout_seconds",
+                self.server.header_read_timeout_seconds,
+            ),
+            ("idle_timeout_seconds", self.server.idle_timeout_seconds),
+            (
+                "body_read_timeout_seconds",
+                self.server.body_read_timeout_seconds,
+            ),
+        ] {
+            if v.is_some_and(|v| !(0.1..=86_400.0).contains(&v)) {
+                return Err(ConfigError::Invalid(format!(
+                    "server.{key} {} is outside 0.1..=86400",
+                    v.unwrap_or_default()
+                )));
+            }
+        }
+        if self.server.max_connections == Some(0) {
+            return Err(ConfigError::Invalid(
+                "server.max_connections must be at least 1".into(),
+            ));
+        }
+        for url in &self.server.public_urls {
+            crate::origin::Origin::parse(url)
+                .map_err(|e| ConfigError::Invalid(format!("server.public_urls {url:?}: {e}")))?;
+        }
+        for (key, v) in [
+            (
+                "max_tokens_per_identity",
+                self.sign_in.max_tokens_per_identity,
+            ),
+            (
+                "max_temporary_keys_per_identity",
+                self.sign_in.max_temporary_keys_per_identity,
+            ),
+            (
+                "max_console_sessions_per_identity",
+                self.sign_in.max_console_sessions_per_identity,
+            ),
+        ] {
+            if v == Some(0) {
+                return Err(ConfigError::Invalid(format!(
+                    "sign_in.{key} must be at least 1"
+                )));
             }
         }
         if let Some(base) = &self.viz.public_base {

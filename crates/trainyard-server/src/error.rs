@@ -105,6 +105,15 @@ pub enum ApiError {
     /// The project sent more requests than its rate allows (2799, HTTP 429).
     #[error("services too many requests")]
     TooManyRequests,
+    /// Too many failed credential checks for this identity or from this address: checks are
+    /// refused unevaluated for this many seconds (2799, HTTP 429 with `Retry-After`).
+    #[error("services too many requests: too many failed sign-in attempts; retry after {0} s.")]
+    SignInThrottled(u64),
+    /// The `Host` header names a host that is not one of this server's public URLs (0101).
+    #[error(
+        "Invalid Argument. Host {0:?} is not a name of this server (see [server] public_urls)."
+    )]
+    HostNotAllowed(String),
     /// Database busy or unreachable (2952, HTTP 503).
     #[error("Database service error.")]
     Unavailable(#[source] trainyard_store::Error),
@@ -167,6 +176,8 @@ impl ApiError {
             Self::RouteNotFound => ErrorCode::RouteNotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::TooManyRequests => ErrorCode::TooManyRequests,
+            Self::SignInThrottled(_) => ErrorCode::TooManyRequests,
+            Self::HostNotAllowed(_) => ErrorCode::InvalidArgument,
             Self::Unavailable(_) => ErrorCode::DatabaseUnavailable,
             Self::OutOfSpace(_) => ErrorCode::Internal,
             Self::Internal(_) => ErrorCode::Internal,
@@ -235,10 +246,15 @@ impl IntoResponse for ApiError {
         }
         let mut resp =
             (status, Json(ErrorBody::new(self.code(), self.to_string()))).into_response();
-        if matches!(self, Self::TooManyRequests) {
+        let retry_after = match self {
+            Self::TooManyRequests => Some(1),
+            Self::SignInThrottled(secs) => Some(secs),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             resp.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
+                axum::http::HeaderValue::from(secs),
             );
         }
         resp

@@ -102,6 +102,17 @@ pub struct Identity {
     projects: Vec<(String, String)>,
     issued: Mutex<HashMap<String, Issued>>,
     temporary: Mutex<HashMap<String, TemporaryKey>>,
+    /// Issued tokens and temporary keys of each identity, and how many each may hold.
+    caps: Caps,
+}
+
+/// At most this many tokens and temporary keys per identity; the oldest go first.
+#[derive(Default)]
+struct Caps {
+    tokens: Mutex<crate::throttle::Ledger>,
+    keys: Mutex<crate::throttle::Ledger>,
+    max_tokens: usize,
+    max_keys: usize,
 }
 
 /// What `POST /v3/auth/tokens` asks for.
@@ -168,7 +179,29 @@ impl Identity {
             projects,
             issued: Mutex::new(HashMap::new()),
             temporary: Mutex::new(HashMap::new()),
+            caps: Caps {
+                max_tokens: crate::config::DEFAULT_MAX_ISSUED_PER_IDENTITY,
+                max_keys: crate::config::DEFAULT_MAX_ISSUED_PER_IDENTITY,
+                ..Caps::default()
+            },
         })
+    }
+
+    /// At most `tokens` issued tokens per user and `keys` temporary keys per user (or project,
+    /// for keys minted with a configured token); past it the oldest stops working.
+    pub fn with_caps(mut self, tokens: usize, keys: usize) -> Self {
+        self.caps.max_tokens = tokens;
+        self.caps.max_keys = keys;
+        self
+    }
+
+    /// Who a token's temporary keys count against: its user, or its project.
+    fn owner_of(&self, token: &str, project: &str) -> String {
+        let issued = self.issued.lock().expect("token table lock");
+        match issued.get(token) {
+            Some(i) => format!("user:{}/{}", i.domain, i.user),
+            None => format!("project:{project}"),
+        }
     }
 
     /// Looks up an `X-Auth-Token` at `now`.
@@ -204,6 +237,7 @@ impl Identity {
             other => return Err(other),
         };
         let expires_at = now + lifetime;
+        let owner = self.owner_of(token, &project_id);
         let key = TemporaryKey {
             access: format!("TMP{}", random_token()[..20].to_ascii_uppercase()),
             secret: random_token(),
@@ -214,6 +248,10 @@ impl Identity {
         let mut table = self.temporary.lock().expect("temporary key lock");
         table.retain(|_, k| k.expires_at > now);
         table.insert(key.access.clone(), key.clone());
+        let mut owners = self.caps.keys.lock().expect("key ledger lock");
+        for old in owners.admit(&owner, &key.access, key.expires_at, self.caps.max_keys, now) {
+            table.remove(&old);
+        }
         Ok(key)
     }
 
@@ -273,7 +311,12 @@ impl Identity {
         };
         let mut table = self.issued.lock().expect("token table lock");
         table.retain(|_, i| i.expires_at > now);
-        table.insert(token, issued.clone());
+        table.insert(token.clone(), issued.clone());
+        let owner = format!("user:{}/{}", user.domain, user.name);
+        let mut owners = self.caps.tokens.lock().expect("token ledger lock");
+        for old in owners.admit(&owner, &token, issued.expires_at, self.caps.max_tokens, now) {
+            table.remove(&old);
+        }
         Some(issued)
     }
 
@@ -413,6 +456,50 @@ mod tests {
         assert!(id
             .issue_temporary_key("nope", Duration::from_secs(900), t0)
             .is_err());
+    }
+
+    #[test]
+    fn each_user_holds_at_most_its_cap_of_tokens_and_keys() {
+        let id = identity().with_caps(2, 2);
+        let now = SystemTime::now();
+        let login = Login {
+            user: "alice",
+            password: "pw",
+            ..Default::default()
+        };
+        let t: Vec<String> = (0..3)
+            .map(|_| id.login(&login, now).unwrap().token)
+            .collect();
+        assert_eq!(
+            id.check_token(&t[0], now),
+            TokenCheck::Unknown,
+            "oldest evicted"
+        );
+        assert_eq!(id.check_token(&t[2], now), TokenCheck::Valid("p1".into()));
+        let bob = id
+            .login(
+                &Login {
+                    user: "bob",
+                    password: "pw2",
+                    ..Default::default()
+                },
+                now,
+            )
+            .unwrap();
+        assert_eq!(
+            id.check_token(&t[1], now),
+            TokenCheck::Valid("p1".into()),
+            "per user"
+        );
+        let hour = Duration::from_secs(3600);
+        let k: Vec<String> = (0..3)
+            .map(|_| id.issue_temporary_key(&t[1], hour, now).unwrap().access)
+            .collect();
+        id.issue_temporary_key(&bob.token, hour, now).unwrap();
+        id.issue_temporary_key("static", hour, now).unwrap();
+        assert_eq!(id.s3_key(&k[0], now), S3Key::Unknown, "oldest key evicted");
+        assert!(matches!(id.s3_key(&k[1], now), S3Key::Valid { .. }));
+        assert!(matches!(id.s3_key(&k[2], now), S3Key::Valid { .. }));
     }
 
     #[test]

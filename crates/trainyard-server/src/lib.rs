@@ -2,16 +2,19 @@
 
 pub mod catalog;
 pub mod config;
+pub mod conn;
 pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod identity;
 pub mod job_users;
 pub mod obs;
+pub mod origin;
 pub mod service;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod throttle;
 pub mod tls;
 pub mod util;
 
@@ -22,7 +25,6 @@ use crate::service::lifecycle::RunContext;
 use crate::service::Service;
 use crate::state::AppState;
 use crate::storage::Storage;
-use axum::extract::Request;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +48,8 @@ pub struct App {
     pub tls_cert: Option<tls::CertInfo>,
     /// The OBS/S3 endpoint over project storage, served on the same port (see [`obs`]).
     pub obs: obs::Endpoint,
+    /// Connection limits of `[server]`.
+    pub limits: conn::Limits,
 }
 
 impl App {
@@ -280,7 +284,22 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
             (viz, cluster)
         }
     };
-    let identity = identity::Identity::from_projects(&config.projects)?;
+    let identity = identity::Identity::from_projects(&config.projects)?.with_caps(
+        config
+            .sign_in
+            .max_tokens_per_identity
+            .unwrap_or(config::DEFAULT_MAX_ISSUED_PER_IDENTITY),
+        config
+            .sign_in
+            .max_temporary_keys_per_identity
+            .unwrap_or(config::DEFAULT_MAX_ISSUED_PER_IDENTITY),
+    );
+    let public = origin::PublicUrls::new(
+        config.listen(),
+        tls.is_some(),
+        &config.server.public_urls,
+        config.viz.public_base.as_deref(),
+    );
     let svc = Service {
         store,
         catalog,
@@ -314,8 +333,15 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         max_body: config.max_body_bytes.unwrap_or(1 << 20),
         proxy: Arc::new(trainyard_viz::proxy::Proxy::new()),
         shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
-        console: Arc::default(),
+        console: Arc::new(http::console::session::Sessions::with_cap(
+            config
+                .sign_in
+                .max_console_sessions_per_identity
+                .unwrap_or(config::DEFAULT_MAX_CONSOLE_SESSIONS),
+        )),
         telemetry,
+        public: Arc::new(public),
+        throttle: Arc::new(throttle::Throttle::new(config.sign_in.policy())),
     };
     let router = http::router(state.clone());
     let obs = obs::endpoint(&state, obs::Limits::from_config(&config.obs));
@@ -328,6 +354,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         tls,
         tls_cert,
         obs,
+        limits: conn::Limits::from_config(&config.server),
     })
 }
 
@@ -369,20 +396,11 @@ pub async fn serve(
         }
         stop.send_replace(true);
     };
-    let served = match app.tls {
-        Some(acceptor) => tls::serve(listener, acceptor, svc, shutdown).await,
-        None => {
-            // The peer address lets `/metrics` tell loopback scrapers from others.
-            axum::serve(
-                listener,
-                axum::ServiceExt::<Request>::into_make_service_with_connect_info::<
-                    std::net::SocketAddr,
-                >(svc),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
-        }
-    };
+    let public = app.state.public.clone();
+    if let Ok(addr) = listener.local_addr() {
+        public.bound(addr);
+    }
+    let served = conn::serve(listener, app.tls, svc, app.limits, public, shutdown).await;
     served?;
     let lost = lost_why.lock().expect("lost lock").take();
     match lost {

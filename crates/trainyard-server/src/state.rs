@@ -22,4 +22,8 @@ pub struct AppState {
     pub console: Arc<crate::http::console::session::Sessions>,
     /// Prometheus metrics and the run sampling interval.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// The names and origins this server answers to.
+    pub public: Arc<crate::origin::PublicUrls>,
+    /// Failed credential checks, by identity and client address.
+    pub throttle: Arc<crate::throttle::Throttle>,
 }

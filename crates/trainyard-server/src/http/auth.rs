@@ -5,11 +5,14 @@ use crate::error::ApiError;
 use crate::http::signing::{self, SignError, SignedRequest};
 use crate::identity::TokenCheck;
 use crate::state::AppState;
+use crate::throttle::{self, Key};
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Uri};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The code upload route's last segments (`PUT /v1/{project_id}/storage/upload`).
@@ -18,6 +21,66 @@ const UPLOAD_PATH: &str = "/storage/upload";
 /// The URI as the client sent it, before path normalization: what a signature covers.
 #[derive(Clone, Debug)]
 pub struct RawUri(pub Uri);
+
+/// The client's address: the TCP peer (forwarding headers are not trusted), when known.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl ClientAddr {
+    /// The address of a request's connection.
+    pub fn of(ext: &Extensions) -> Self {
+        Self(ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()))
+    }
+
+    /// For log lines: the address, or `-`.
+    pub fn show(self) -> String {
+        self.0.map_or_else(|| "-".to_owned(), |a| a.to_string())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(&parts.extensions))
+    }
+}
+
+/// Refuses a credential check, unevaluated, while one of its keys is closed by earlier
+/// failures (`crate::throttle`).
+pub fn throttled(
+    state: &AppState,
+    keys: &[Key],
+    addr: ClientAddr,
+    door: &'static str,
+) -> Result<(), ApiError> {
+    state.throttle.check(keys).map_err(|wait| {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        tracing::warn!(
+            client.address = %addr.show(),
+            door,
+            retry_after_s = secs,
+            "sign-in refused: too many failed attempts"
+        );
+        ApiError::SignInThrottled(secs)
+    })
+}
+
+/// Counts a failed credential check and logs it with the identity named and the client's
+/// address.
+pub fn failed(state: &AppState, keys: &[Key], addr: ClientAddr, door: &'static str) {
+    state.throttle.failure(keys);
+    let identity = keys.iter().find_map(|k| match k {
+        Key::Identity(i) => Some(i.as_str()),
+        Key::Address(_) => None,
+    });
+    tracing::info!(
+        client.address = %addr.show(),
+        identity = identity.unwrap_or("-"),
+        door,
+        "credentials refused"
+    );
+}
 
 /// The project id of a `/v1/{project_id}/...` path.
 fn project_of(path: &str) -> Option<&str> {
@@ -54,16 +117,37 @@ pub async fn require_credentials(
 }
 
 async fn authenticate(state: &AppState, project: &str, req: Request) -> Result<Request, ApiError> {
+    let addr = ClientAddr::of(req.extensions());
     if let Some(token) = header(req.headers(), "x-auth-token") {
+        let keys = throttle::keys(None, addr.0);
+        throttled(state, &keys, addr, "api token")?;
         return match state.identity.check_token(token, SystemTime::now()) {
             TokenCheck::Valid(owner) if owner == project => Ok(req),
             TokenCheck::Valid(_) => Err(ApiError::ProjectMismatch),
             TokenCheck::Expired => Err(ApiError::TokenExpired),
-            TokenCheck::Unknown => Err(ApiError::TokenInvalid),
+            TokenCheck::Unknown => {
+                failed(state, &keys, addr, "api token");
+                Err(ApiError::TokenInvalid)
+            }
         };
     }
     if req.headers().contains_key("authorization") {
-        return verify_signature(state, project, req).await;
+        let ak = header(req.headers(), "authorization")
+            .and_then(|v| signing::parse_authorization(v).ok())
+            .map(|a| format!("ak:{}", a.access_key));
+        let keys = throttle::keys(ak, addr.0);
+        throttled(state, &keys, addr, "api signature")?;
+        let verified = verify_signature(state, project, req).await;
+        match &verified {
+            Ok(_) => state.throttle.success(&keys),
+            Err(ApiError::SignatureMismatch) => failed(state, &keys, addr, "api signature"),
+            // An unknown key names no identity: only the address counts.
+            Err(ApiError::AccessKeyInvalid) => {
+                failed(state, &throttle::keys(None, addr.0), addr, "api signature")
+            }
+            Err(_) => {}
+        }
+        return verified;
     }
     if req.headers().contains_key("x-sdk-date") {
         return Err(ApiError::AuthorizationMissing);

@@ -3,6 +3,7 @@
 //! `GET /v3/projects` lists the caller's project.
 
 use crate::error::ApiError;
+use crate::http::auth::{failed, throttled, ClientAddr};
 use crate::http::extract::Body;
 use crate::identity::{rfc3339, Login, TokenCheck, TEMPORARY_KEY_DEFAULT, TEMPORARY_KEY_SECONDS};
 use crate::state::AppState;
@@ -14,6 +15,10 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+const TOKENS: &str = "iam tokens";
+const PROJECTS: &str = "iam projects";
+const SECURITY_TOKENS: &str = "iam securitytokens";
+
 fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter()
         .try_fold(v, |v, k| v.get(k))
@@ -24,6 +29,7 @@ fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
 /// `POST /v3/auth/tokens` with the `password` method.
 pub async fn issue_token(
     State(state): State<AppState>,
+    addr: ClientAddr,
     Body(body): Body<Value>,
 ) -> Result<Response, ApiError> {
     let identity = body
@@ -59,11 +65,14 @@ pub async fn issue_token(
         project_id: text(&scope, &["project", "id"]),
         project_name: text(&scope, &["project", "name"]),
     };
+    let keys = crate::throttle::keys(Some(format!("user:{name}")), addr.0);
+    throttled(&state, &keys, addr, TOKENS)?;
     let now = SystemTime::now();
     let Some(issued) = state.identity.login(&login, now) else {
-        tracing::info!(user = name, "token request refused");
+        failed(&state, &keys, addr, TOKENS);
         return Err(ApiError::LoginFailed);
     };
+    state.throttle.success(&keys);
     tracing::info!(user = %issued.user, project.id = %issued.project_id, "token issued");
     let body = json!({
         "token": {
@@ -89,6 +98,7 @@ pub async fn issue_token(
 /// `GET /v3/projects` (optional `name` filter) with `X-Auth-Token`.
 pub async fn list_projects(
     State(state): State<AppState>,
+    addr: ClientAddr,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -98,12 +108,17 @@ pub async fn list_projects(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::TokenMissing)?;
+    let keys = crate::throttle::keys(None, addr.0);
+    throttled(&state, &keys, addr, PROJECTS)?;
     let projects = state
         .identity
         .projects_of(token, SystemTime::now())
         .map_err(|e| match e {
             TokenCheck::Expired => ApiError::TokenExpired,
-            TokenCheck::Valid(_) | TokenCheck::Unknown => ApiError::TokenInvalid,
+            TokenCheck::Valid(_) | TokenCheck::Unknown => {
+                failed(&state, &keys, addr, PROJECTS);
+                ApiError::TokenInvalid
+            }
         })?;
     let list: Vec<Value> = projects
         .into_iter()
@@ -119,9 +134,11 @@ pub async fn list_projects(
 
 /// `POST /v3.0/OS-CREDENTIAL/securitytokens` with `X-Auth-Token` and the `token` method: a
 /// temporary AK/SK for the token's project, which the OBS/S3 endpoint accepts (the official
-/// SDK's account and IAM-user modes sign `session.obs` with it).
+/// SDK's account and IAM-user modes sign `session.obs` with it). Minting counts against the
+/// project's request rate, as API calls do.
 pub async fn issue_security_token(
     State(state): State<AppState>,
+    addr: ClientAddr,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
@@ -132,6 +149,18 @@ pub async fn issue_security_token(
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::TokenMissing)?;
     let lifetime = temporary_key_lifetime(&body)?;
+    let keys = crate::throttle::keys(None, addr.0);
+    throttled(&state, &keys, addr, SECURITY_TOKENS)?;
+    match state.identity.check_token(token, SystemTime::now()) {
+        TokenCheck::Valid(project) if !state.rate_limits.admit(&project) => {
+            return Err(ApiError::TooManyRequests)
+        }
+        TokenCheck::Valid(_) | TokenCheck::Expired => {}
+        TokenCheck::Unknown => {
+            failed(&state, &keys, addr, SECURITY_TOKENS);
+            return Err(ApiError::TokenInvalid);
+        }
+    }
     let key = state
         .identity
         .issue_temporary_key(token, lifetime, SystemTime::now())

@@ -69,16 +69,14 @@ pub fn authorize_api(state: &AppState, project: &str, headers: &HeaderMap) -> Re
     Ok(())
 }
 
-/// Whether a form post comes from a page of this server: its `Origin` names this host, or
-/// (browsers that send none) `Sec-Fetch-Site` does not say cross-site. A second line of
-/// defence beside SameSite=Strict and the CSRF token.
-pub fn same_origin(headers: &HeaderMap) -> bool {
+/// Whether a form post comes from a page of this server: its `Origin` is one of the server's
+/// configured origins (`[server] public_urls`, never the request's own `Host`), or (browsers
+/// that send none) `Sec-Fetch-Site` does not say cross-site. A second line of defence beside
+/// SameSite=Strict and the CSRF token.
+pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     match text(header::ORIGIN) {
-        Some(origin) => {
-            let host = origin.split_once("://").map(|(_, h)| h);
-            host.is_some() && host == text(header::HOST)
-        }
+        Some(origin) => state.public.allows_origin(origin),
         None => text(header::HeaderName::from_static("sec-fetch-site")) != Some("cross-site"),
     }
 }
@@ -114,7 +112,7 @@ async fn open_viz(
         return Redirect::to("/console/sign-in").into_response();
     };
     let form = sign_in::Form::parse(&body);
-    if !same_origin(&headers)
+    if !same_origin(&s, &headers)
         || !trainyard_viz::access::same_secret(form.get("csrf"), &session.csrf)
     {
         return pages::error_page(StatusCode::FORBIDDEN, &ApiError::CsrfMissing.to_string());

@@ -35,9 +35,24 @@ pub struct Session {
 #[derive(Default)]
 pub struct Sessions {
     table: Mutex<HashMap<String, Session>>,
+    /// The sessions of each identity (project and who), at most `cap` of them.
+    owners: Mutex<crate::throttle::Ledger>,
+    cap: usize,
+}
+
+fn owner(s: &Session) -> String {
+    format!("{}/{}", s.project, s.who)
 }
 
 impl Sessions {
+    /// No sessions yet; each identity may hold `cap` at once, the oldest ends first.
+    pub fn with_cap(cap: usize) -> Self {
+        Self {
+            cap,
+            ..Self::default()
+        }
+    }
+
     /// Starts a session for `project`; returns its id (the cookie value) and the session.
     pub fn start(&self, project: &str, who: &str, now: SystemTime) -> (String, Session) {
         let session = Session {
@@ -51,6 +66,15 @@ impl Sessions {
         // Expired sessions are dropped whenever someone signs in, so the table stays small.
         table.retain(|_, s| s.expires_at > now);
         table.insert(id.clone(), session.clone());
+        let mut owners = self.owners.lock().expect("console session lock");
+        let cap = if self.cap == 0 {
+            crate::config::DEFAULT_MAX_CONSOLE_SESSIONS
+        } else {
+            self.cap
+        };
+        for old in owners.admit(&owner(&session), &id, session.expires_at, cap, now) {
+            table.remove(&old);
+        }
         (id, session)
     }
 
@@ -62,7 +86,11 @@ impl Sessions {
 
     /// Ends session `id` (sign-out); unknown ids are ignored.
     pub fn end(&self, id: &str) {
-        self.table.lock().expect("console session lock").remove(id);
+        let mut table = self.table.lock().expect("console session lock");
+        if let Some(s) = table.remove(id) {
+            let mut owners = self.owners.lock().expect("console session lock");
+            owners.forget(&owner(&s), id);
+        }
     }
 }
 
@@ -119,6 +147,25 @@ mod tests {
         let (id2, _) = sessions.start("p1", "token", t0);
         sessions.end(&id2);
         assert!(sessions.get(&id2, t0).is_none(), "signed out");
+    }
+
+    #[test]
+    fn each_identity_holds_at_most_its_cap_of_sessions() {
+        let sessions = Sessions::with_cap(2);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let ids: Vec<String> = (0..3)
+            .map(|_| sessions.start("p1", "alice", t0).0)
+            .collect();
+        let (bob, _) = sessions.start("p1", "bob", t0);
+        assert!(sessions.get(&ids[0], t0).is_none(), "oldest ended");
+        assert!(sessions.get(&ids[1], t0).is_some() && sessions.get(&ids[2], t0).is_some());
+        assert!(sessions.get(&bob, t0).is_some());
+        sessions.end(&ids[1]);
+        sessions.start("p1", "alice", t0);
+        assert!(
+            sessions.get(&ids[2], t0).is_some(),
+            "a signed-out session frees its place"
+        );
     }
 
     #[test]

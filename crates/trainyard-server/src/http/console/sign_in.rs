@@ -5,6 +5,7 @@
 use super::pages::{escape_html, html};
 use super::session;
 use crate::error::ApiError;
+use crate::http::auth::{throttled, ClientAddr};
 use crate::identity::{Login, TokenCheck};
 use crate::state::AppState;
 use axum::extract::State;
@@ -83,7 +84,31 @@ pub async fn page(axum::extract::RawQuery(q): axum::extract::RawQuery) -> Respon
 }
 
 /// The project the posted credentials open, and who signed in, or the API's error for them.
-fn check(state: &AppState, form: &Form) -> Result<(String, String), ApiError> {
+/// Failures count against the identity named and the client's address
+/// (`crate::throttle`), as on the API's own doors.
+fn check(state: &AppState, form: &Form, addr: ClientAddr) -> Result<(String, String), ApiError> {
+    let identity = match form.get("method") {
+        "aksk" => Some(format!("ak:{}", form.get("access_key"))),
+        "user" => Some(format!("user:{}", form.get("user"))),
+        _ => None,
+    };
+    let keys = crate::throttle::keys(identity, addr.0);
+    throttled(state, &keys, addr, DOOR)?;
+    let checked = check_credentials(state, form);
+    match &checked {
+        Ok(_) => state.throttle.success(&keys),
+        Err(ApiError::AccessKeyInvalid | ApiError::LoginFailed | ApiError::TokenInvalid) => {
+            // Logged by `submit`, with every other refusal.
+            state.throttle.failure(&keys);
+        }
+        Err(_) => {}
+    }
+    checked
+}
+
+const DOOR: &str = "console sign-in";
+
+fn check_credentials(state: &AppState, form: &Form) -> Result<(String, String), ApiError> {
     let now = SystemTime::now();
     match form.get("method") {
         "aksk" => {
@@ -130,16 +155,17 @@ fn check(state: &AppState, form: &Form) -> Result<(String, String), ApiError> {
 /// with the reason.
 pub async fn submit(
     State(s): State<AppState>,
+    addr: ClientAddr,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let form = Form::parse(&body);
     let next = form.get("next");
-    if !super::same_origin(&headers) {
+    if !super::same_origin(&s, &headers) {
         let msg = ApiError::CsrfMissing.to_string();
         return render(StatusCode::FORBIDDEN, next, Some(&msg), Some(&form));
     }
-    match check(&s, &form) {
+    match check(&s, &form, addr) {
         Ok((project, who)) => {
             let (id, _) = s.console.start(&project, &who, SystemTime::now());
             let mut resp = Redirect::to(safe_next(next)).into_response();
@@ -149,8 +175,17 @@ pub async fn submit(
             resp
         }
         Err(e) => {
-            tracing::info!(method = form.get("method"), "console sign-in refused");
-            render(e.status(), next, Some(&e.to_string()), Some(&form))
+            tracing::info!(
+                method = form.get("method"),
+                client.address = %addr.show(),
+                "console sign-in refused"
+            );
+            let mut resp = render(e.status(), next, Some(&e.to_string()), Some(&form));
+            if let ApiError::SignInThrottled(secs) = e {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            resp
         }
     }
 }
@@ -164,7 +199,7 @@ pub async fn sign_out(
 ) -> Response {
     let form = Form::parse(&body);
     if let Some((id, session)) = super::session_of(&s, &headers) {
-        let allowed = super::same_origin(&headers)
+        let allowed = super::same_origin(&s, &headers)
             && trainyard_viz::access::same_secret(form.get("csrf"), &session.csrf);
         if !allowed {
             return super::pages::error_page(
