@@ -41,7 +41,7 @@ pub use error::{Error, Result};
 pub use launch::{launch, reset_run_dir, Running};
 pub use shim::{run_shim, CLAIM_LOST};
 pub use spec::{
-    ContainerSpec, ExecHandle, Mount, ObjectInput, ObjectOutput, ObjectSync, RunExit, RunHandle,
-    RunOutcome, RunSpec, ShimRecord, StopRequest, WorkerExit, WorkerRecord, WorkerSpec,
+    ContainerSpec, ExecHandle, LogLimit, Mount, ObjectInput, ObjectOutput, ObjectSync, RunExit,
+    RunHandle, RunOutcome, RunSpec, ShimRecord, StopRequest, WorkerExit, WorkerRecord, WorkerSpec,
 };
 pub use stop::{kill_run, request_stop};

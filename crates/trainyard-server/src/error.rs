@@ -102,6 +102,14 @@ pub enum ApiError {
     /// Wrong method on a known path (2803).
     #[error("Method not allowed.")]
     MethodNotAllowed,
+    /// The project has `[logs] max_streams_per_project` log streams open (2799, HTTP 429:
+    /// the request is valid and succeeds once one of them ends, so "try again later", as
+    /// for the rate limit, with `Retry-After`).
+    #[error("services too many requests: this project already has {0} log streams open ([logs] max_streams_per_project); close one or retry later")]
+    TooManyStreams(usize),
+    /// A write that would take the project past its `storage_quota_gb` (0118).
+    #[error("The expected storage exceeds the quota limit: {0}")]
+    StorageQuota(crate::service::quota::QuotaExceeded),
     /// The project sent more requests than its rate allows (2799, HTTP 429).
     #[error("services too many requests")]
     TooManyRequests,
@@ -167,6 +175,8 @@ impl ApiError {
             Self::RouteNotFound => ErrorCode::RouteNotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::TooManyRequests => ErrorCode::TooManyRequests,
+            Self::TooManyStreams(_) => ErrorCode::TooManyRequests,
+            Self::StorageQuota(_) => ErrorCode::QuotaInsufficient,
             Self::Unavailable(_) => ErrorCode::DatabaseUnavailable,
             Self::OutOfSpace(_) => ErrorCode::Internal,
             Self::Internal(_) => ErrorCode::Internal,
@@ -235,7 +245,7 @@ impl IntoResponse for ApiError {
         }
         let mut resp =
             (status, Json(ErrorBody::new(self.code(), self.to_string()))).into_response();
-        if matches!(self, Self::TooManyRequests) {
+        if matches!(self, Self::TooManyRequests | Self::TooManyStreams(_)) {
             resp.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from_static("1"),

@@ -648,6 +648,7 @@ impl s3s::S3 for ObsStore {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let project = self.project(&req)?;
         let input = req.input;
+        crate::service::quota::check_s3(&self.storage, &project, input.content_length)?;
         self.create_bucket_dir(&project, &input.bucket).await?;
         let path = self
             .object_path(&project, &input.bucket, &input.key)
@@ -712,6 +713,7 @@ impl s3s::S3 for ObsStore {
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let project = self.project(&req)?;
         let input = req.input;
+        crate::service::quota::check_s3(&self.storage, &project, input.content_length)?;
         if !(1..=10_000).contains(&input.part_number) {
             return Err(s3_error!(
                 InvalidArgument,
@@ -740,6 +742,7 @@ impl s3s::S3 for ObsStore {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let project = self.project(&req)?;
         let input = req.input;
+        crate::service::quota::check_s3(&self.storage, &project, None)?;
         let dir = self
             .upload_dir(&project, &input.bucket, &input.upload_id)
             .await?;

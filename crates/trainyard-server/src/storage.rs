@@ -20,6 +20,8 @@ pub struct Storage {
     /// the new tree, never a mix.
     swap: Arc<RwLock<()>>,
     objects: Option<Arc<ObjectStorage>>,
+    /// The projects' storage quotas, when any project has one.
+    quotas: Option<Arc<crate::service::quota::Quotas>>,
 }
 
 /// The object store behind paths, and who may reach which bucket.
@@ -88,7 +90,22 @@ impl Storage {
             root,
             swap: Arc::new(RwLock::new(())),
             objects: None,
+            quotas: None,
         })
+    }
+
+    /// Enforces the storage quotas of `projects` (nothing when none has one).
+    pub fn with_quotas<'a>(
+        mut self,
+        projects: impl IntoIterator<Item = &'a crate::config::ProjectConfig>,
+    ) -> Self {
+        self.quotas = crate::service::quota::Quotas::new(&self.root, projects);
+        self
+    }
+
+    /// The projects' storage quotas, when any project has one.
+    pub fn quotas(&self) -> Option<&Arc<crate::service::quota::Quotas>> {
+        self.quotas.as_ref()
     }
 
     /// Puts paths in the object store `objects` instead of local folders.

@@ -121,6 +121,7 @@ pub fn run_spec(
         grace_seconds,
         sample_interval_ms: None,
         objects: None,
+        log_limit: None,
     }
 }
 

@@ -41,6 +41,7 @@ pub fn spec(dir: &Path, workers: Vec<WorkerSpec>, grace_seconds: u64) -> RunSpec
         grace_seconds,
         sample_interval_ms: None,
         objects: None,
+        log_limit: None,
     }
 }
 

@@ -303,6 +303,8 @@ pub fn run_spec(
         // Set by `RunContext::prepare_run` from `[metrics]`.
         sample_interval_ms: None,
         objects: transfers.into_sync(checker),
+        // Set by `RunContext::prepare_run` from `[logs]`.
+        log_limit: None,
     })
 }
 

@@ -120,15 +120,13 @@ impl Service {
     }
 }
 
-/// Pause between looks at a log that has no new bytes.
-const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
-
 /// Largest chunk a log stream sends at once.
 const STREAM_CHUNK: usize = 64 * 1024;
 
 /// The bytes of one worker log from an offset on (trainyard extension): with `follow`, the
 /// stream waits for the file to grow and ends once the version is terminal and everything
-/// is sent; without, it ends at the current end of the file.
+/// is sent; without, it ends at the current end of the file. Each open stream takes one of
+/// the project's `[logs] max_streams_per_project` slots until it ends or its client goes.
 pub async fn log_stream(
     svc: std::sync::Arc<Service>,
     project: &str,
@@ -158,15 +156,23 @@ pub async fn log_stream(
             "offset:{offset} is past the end of {name} ({len} bytes)"
         )));
     }
+    let sub = svc
+        .followers
+        .open(project, v.id, path.clone())
+        .map_err(|e| ApiError::TooManyStreams(e.0))?;
+    // Subscribed first, then looked: an end recorded in between is in `sub.ended`.
+    let ending = !follow
+        || v.status.is_terminal()
+        || svc
+            .job_and_version(project, job_id, version_id)
+            .await
+            .map_or(true, |(_, v)| v.status.is_terminal());
     let tail = Tail {
-        svc,
-        project: project.to_owned(),
-        job_id,
-        version_id,
+        sub,
         path,
         offset,
         file: None,
-        ending: !follow,
+        ending,
     };
     Ok(futures_util::stream::unfold(tail, |mut tail| async move {
         match tail.next_chunk().await {
@@ -183,10 +189,8 @@ pub async fn log_stream(
 
 /// State of one log stream.
 struct Tail {
-    svc: std::sync::Arc<Service>,
-    project: String,
-    job_id: i64,
-    version_id: i64,
+    /// Its slot, and what wakes it: a change of the file, the end of the version.
+    sub: crate::service::follow::Subscription,
     path: PathBuf,
     offset: u64,
     file: Option<tokio::fs::File>,
@@ -195,15 +199,11 @@ struct Tail {
 }
 
 impl Tail {
-    /// Whether the version is over (or gone).
-    async fn finished(&self) -> bool {
-        match self
-            .svc
-            .job_and_version(&self.project, self.job_id, self.version_id)
-            .await
-        {
-            Ok((_, v)) => v.status.is_terminal(),
-            Err(_) => true,
+    /// Waits until the file may have changed or the version ended.
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.sub.changed.changed() => {}
+            _ = self.sub.ended.changed() => {}
         }
     }
 
@@ -213,6 +213,13 @@ impl Tail {
             return Ok(None);
         }
         loop {
+            // Seen before looking: a change after this look wakes the wait below.
+            self.sub.changed.borrow_and_update();
+            if *self.sub.ended.borrow_and_update() && !self.ending {
+                // Terminal means every worker has exited: one more look after seeing it
+                // gets whatever was written before, then the stream ends.
+                self.ending = true;
+            }
             if self.file.is_none() {
                 match tokio::fs::File::open(&self.path).await {
                     Ok(mut f) => {
@@ -223,10 +230,7 @@ impl Tail {
                         if self.ending {
                             return Ok(None);
                         }
-                        self.ending = self.finished().await;
-                        if !self.ending {
-                            tokio::time::sleep(FOLLOW_POLL).await;
-                        }
+                        self.wait().await;
                         continue;
                     }
                     Err(e) => return Err(e),
@@ -243,12 +247,7 @@ impl Tail {
             if self.ending {
                 return Ok(None);
             }
-            // Terminal means every worker has exited: one more read after seeing it gets
-            // whatever was written before, then the stream ends.
-            self.ending = self.finished().await;
-            if !self.ending {
-                tokio::time::sleep(FOLLOW_POLL).await;
-            }
+            self.wait().await;
         }
     }
 }
