@@ -108,7 +108,7 @@ impl Sizes {
                 streams: streams::Sizes {
                     followers: 50,
                     windows: 1,
-                    window: Duration::from_secs(2),
+                    window: Duration::from_secs(1),
                     lines: 5,
                 },
             }
