@@ -91,10 +91,10 @@ impl LogPipe {
 
     /// Starts the thread that copies the pipe into the log until every writer has closed it.
     /// It inherits the shim's blocked signals, so they keep going to the supervisor.
-    pub fn spawn_copier(&self, index: usize) -> io::Result<()> {
+    pub fn spawn_copier(&self) -> io::Result<()> {
         let me = self.clone();
         std::thread::Builder::new()
-            .name(format!("log-{index}"))
+            .name("log-copier".to_owned())
             .stack_size(128 * 1024)
             .spawn(move || loop {
                 let mut fds = libc::pollfd {

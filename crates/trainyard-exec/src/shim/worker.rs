@@ -230,16 +230,15 @@ fn try_start(
             Ok(())
         });
     }
-    let child = cmd.spawn()?;
-    // `cmd` held our copy of the pipe's write end: closed with it, so the copier sees the
-    // end of the output once the worker's processes are gone.
-    drop(cmd);
+    // The copier first: a worker whose pipe nobody drains would block once it is full.
     if let Some(pipe) = &log_pipe {
-        if let Err(e) = pipe.spawn_copier(w_index(spec, w)) {
-            tracing::error!(error = %e, "cannot start the log copier; the worker's output is lost");
-        }
+        pipe.spawn_copier()?;
     }
-    Ok((child, log_pipe))
+    let child = cmd.spawn();
+    // `cmd` held our copy of the pipe's write end: closed with it, so the copier sees the
+    // end of the output once the worker's processes are gone (at once if none started).
+    drop(cmd);
+    Ok((child?, log_pipe))
 }
 
 // --- Log plumbing: where a worker's stdout and stderr go (see `log_pipe`). ---
@@ -254,14 +253,6 @@ fn worker_output(spec: &RunSpec, w: &WorkerSpec) -> io::Result<(File, Option<Log
             Ok((write_end, Some(pipe)))
         }
     }
-}
-
-/// The index of `w` in `spec` (for naming its copier thread).
-fn w_index(spec: &RunSpec, w: &WorkerSpec) -> usize {
-    spec.workers
-        .iter()
-        .position(|x| std::ptr::eq(x, w))
-        .unwrap_or(0)
 }
 
 /// Gives the worker a clean signal state: the shim's blocked set (TERM, INT, CHLD) and any
