@@ -305,3 +305,62 @@ async fn the_storage_quota_refuses_uploads_and_s3_puts_and_stops_jobs_over_it() 
     );
     assert!(log.contains("storage_quota_gb = 0.0002"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capped_log_keeps_draining_while_the_server_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &config,
+        config_text(&data, "[logs]\nmax_log_bytes = 20000\n"),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut server = ServerProcess::start(&config, port).await;
+    let go = dir.path().join("go");
+    // Once `go` exists: 160 kB (more than a pipe holds) with nobody but the shim reading.
+    let boot = format!(
+        "import os, sys, time\nprint('ready', flush=True)\nwhile not os.path.exists({go:?}):\n    time.sleep(0.05)\n{}",
+        FLOOD.replace("import sys\n", "").replace('N', "5000"),
+        go = go.display().to_string()
+    );
+    write_app(
+        &data.join("obs").join(PROJECT),
+        "alone",
+        &[("boot.py", &boot)],
+    );
+    let (job, ver) = server.api.create_job("alone", "alone", json!({})).await;
+    server.api.wait_log(job, ver, "alone.0", "ready").await;
+
+    server.kill9();
+    std::fs::write(&go, "").unwrap();
+    // The worker writes it all and exits while no server runs.
+    let exit = data.join("runs").join(ver.to_string()).join("exit.json");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !exit.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the worker blocked on its output"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let server = ServerProcess::start(&config, port).await;
+    assert_eq!(
+        server
+            .api
+            .wait_status(job, ver, JobStatus::TERMINAL, Duration::from_secs(30))
+            .await,
+        JobStatus::COMPLETED
+    );
+    let text = String::from_utf8(whole_log(&server.api, job, ver, "alone.0").await).unwrap();
+    assert!(text.starts_with("ready\nline 000000 "), "{}", &text[..40]);
+    assert!(
+        text.contains("\n[trainyard] log limit of 20000 bytes reached (max_log_bytes); further output of this worker is discarded (on_log_limit = \"truncate\")\n[trainyard] worker 0 exited with code 0\n"),
+        "{}",
+        &text[text.len().saturating_sub(400)..]
+    );
+    drop(server);
+    kill_runs(&data.join("runs"));
+}
