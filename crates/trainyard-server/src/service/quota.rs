@@ -197,7 +197,16 @@ pub async fn enforce(svc: Weak<Service>, quotas: Arc<Quotas>, interval: Duration
 
 impl Service {
     /// Stops the running versions of a project over its quota, with the reason in their logs.
+    /// Only the server holding the scheduler duty does (every replica scans, for its own
+    /// refusals), so each job is stopped once, with one reason line.
     async fn stop_for_quota(&self, e: &QuotaExceeded) {
+        if !self
+            .cluster
+            .duties()
+            .contains(&crate::service::cluster::SCHEDULER)
+        {
+            return;
+        }
         let running = match self.store.versions_in(&[JobStatus::RUNNING]).await {
             Ok(v) => v,
             Err(err) => {
