@@ -53,6 +53,8 @@ struct State {
     eof: bool,
     /// A write to the log failed (reported once).
     warned: bool,
+    /// Read buffer, allocated once (not on the copier's small stack).
+    buf: Vec<u8>,
 }
 
 /// Whether the pipe is drained for now or closed for good.
@@ -81,6 +83,7 @@ impl LogPipe {
                     cut: false,
                     eof: false,
                     warned: false,
+                    buf: vec![0u8; CHUNK],
                 }),
                 limit,
                 hit: AtomicBool::new(false),
@@ -169,23 +172,27 @@ impl LogPipe {
         if st.eof {
             return Drained::Closed;
         }
-        let mut buf = [0u8; CHUNK];
+        let mut buf = std::mem::take(&mut st.buf);
+        let mut drained = Drained::ForNow;
         for _ in 0..reads {
             match (&self.shared.pipe).read(&mut buf) {
                 Ok(0) => {
                     st.eof = true;
-                    return Drained::Closed;
+                    drained = Drained::Closed;
+                    break;
                 }
                 Ok(n) => self.copy(st, &buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drained::ForNow,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(_) => {
                     st.eof = true;
-                    return Drained::Closed;
+                    drained = Drained::Closed;
+                    break;
                 }
             }
         }
-        Drained::ForNow
+        st.buf = buf;
+        drained
     }
 
     /// Appends worker output, cutting it at the cap.
