@@ -7,6 +7,7 @@ mod sampling;
 mod scenarios;
 mod server;
 mod stats;
+mod streams;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -33,13 +34,17 @@ struct Args {
     #[arg(long)]
     smoke: bool,
     /// Scenarios to run (comma-separated): start, throughput, stop, logs, api, memory,
-    /// sampling, objects.
+    /// sampling, objects, streams.
     #[arg(
         long,
-        default_value = "start,throughput,stop,logs,api,memory,sampling,objects",
+        default_value = "start,throughput,stop,logs,api,memory,sampling,objects,streams",
         value_delimiter = ','
     )]
     scenarios: Vec<String>,
+    /// The trainyard binary is a build from before `[logs]` (a baseline to compare with):
+    /// the streams scenario then writes no `[logs] max_streams_per_project` into its config.
+    #[arg(long)]
+    old_server: bool,
     /// The S3 server of the objects scenario (default ~/.cargo/bin/s3s-fs).
     #[arg(long)]
     s3s_fs: Option<PathBuf>,
@@ -75,6 +80,8 @@ struct Sizes {
     object_bytes: u64,
     object_files: usize,
     object_reps: usize,
+    /// Log following: followers, CPU windows and their length, lines timed.
+    streams: streams::Sizes,
 }
 
 impl Sizes {
@@ -98,6 +105,12 @@ impl Sizes {
                 object_bytes: 32 << 20,
                 object_files: 4,
                 object_reps: 1,
+                streams: streams::Sizes {
+                    followers: 50,
+                    windows: 1,
+                    window: Duration::from_secs(1),
+                    lines: 5,
+                },
             }
         } else {
             Self {
@@ -119,6 +132,12 @@ impl Sizes {
                 object_bytes: 1 << 30,
                 object_files: 4,
                 object_reps: 3,
+                streams: streams::Sizes {
+                    followers: 500,
+                    windows: 3,
+                    window: Duration::from_secs(10),
+                    lines: 50,
+                },
             }
         }
     }
@@ -477,6 +496,25 @@ async fn main() -> Result<()> {
         .await?;
     }
 
+    // Scenario 9: following one log with many clients.
+    let mut streams_note = String::new();
+    if want("streams") {
+        eprintln!("log streams...");
+        let s = &sizes.streams;
+        // Room for every follower (the default cap is 64 per project).
+        let extra = if args.old_server {
+            String::new()
+        } else {
+            format!("[logs]\nmax_streams_per_project = {}\n", s.followers + 10)
+        };
+        let table =
+            streams::measure(&args.trainyard, &work.path().join("streams"), s, &extra).await?;
+        streams_note = format!(
+            "## Log streams ({} followers of one running job's log)\n\n{table}",
+            s.followers
+        );
+    }
+
     let mut mem = String::from("| server state | trainyard RSS MB | peer |\n|---|---|---|\n");
     let pueue_idle = peers.pueue.as_ref().map(|p| rss_mb(p.daemon_pid));
     for (i, (state, mb)) in memory.iter().enumerate() {
@@ -492,6 +530,9 @@ async fn main() -> Result<()> {
     }
     if !objects_note.is_empty() {
         writeln!(report, "{objects_note}")?;
+    }
+    if !streams_note.is_empty() {
+        writeln!(report, "{streams_note}")?;
     }
     writeln!(
         report,

@@ -44,7 +44,8 @@ pub use launch::{launch, reset_run_dir, Running};
 pub use sandbox::RunAs;
 pub use shim::{run_shim, CLAIM_LOST};
 pub use spec::{
-    ContainerSpec, ExecHandle, Mount, Network, ObjectInput, ObjectOutput, ObjectSync, RunExit,
+    ContainerSpec, ExecHandle, LogLimit, Mount, Network, ObjectInput, ObjectOutput, ObjectSync,
+    RunExit,
     RunHandle, RunOutcome, RunSpec, ShimRecord, StopRequest, WorkerExit, WorkerRecord, WorkerSpec,
 };
 pub use stop::{kill_run, request_stop};

@@ -78,6 +78,10 @@ pub struct RunSpec {
     /// How container workers reach the network (see [`Network`]).
     #[serde(default)]
     pub network: Network,
+    /// A cap on each worker's log (`[logs] max_log_bytes`); `None`: the log file is the
+    /// workers' stdout and stderr, uncapped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_limit: Option<LogLimit>,
 }
 
 /// The network of a run's containers.
@@ -91,6 +95,15 @@ pub enum Network {
     Private,
     /// The host's network (a project the configuration trusts with it).
     Host,
+}
+
+/// The size cap of a worker's log: past it the shim cuts the log with a marker line.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LogLimit {
+    /// Most bytes a worker's log may hold.
+    pub max_bytes: u64,
+    /// Past the cap, stop the run ([`RunOutcome::LogLimit`]) instead of discarding the rest.
+    pub fail: bool,
 }
 
 /// The object-store folders of a run: fetched before its workers start (and kept fresh
@@ -218,6 +231,11 @@ pub enum RunOutcome {
     /// The workers succeeded, but their output could not be uploaded to the object store.
     UploadFailed {
         /// What went wrong, for the user.
+        message: String,
+    },
+    /// A worker's log reached its cap with [`LogLimit::fail`] set: the run was stopped.
+    LogLimit {
+        /// What happened, for the user.
         message: String,
     },
 }

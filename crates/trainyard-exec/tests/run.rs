@@ -461,3 +461,39 @@ async fn missing_shim_program_is_a_spawn_error() {
     assert!(matches!(err, trainyard_exec::Error::Spawn(_)), "{err:?}");
     assert!(spec.run_dir.join("spec.json").exists());
 }
+
+#[tokio::test]
+async fn a_capped_log_is_cut_with_a_marker_while_the_worker_runs_on_to_success() {
+    let dir = tempfile::tempdir().unwrap();
+    // About 180 kB, far more than a pipe holds: the shim must keep draining past the cap,
+    // with no server anywhere, or the worker would block and never exit.
+    let script = "i=0; while [ $i -lt 3000 ]; do echo \"line $i xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"; i=$((i+1)); done; echo after-the-cap >&2";
+    let mut spec = spec(dir.path(), vec![sh_worker(dir.path(), 0, script)], 5);
+    spec.log_limit = Some(trainyard_exec::LogLimit {
+        max_bytes: 10_000,
+        fail: false,
+    });
+    let _t = Teardown(spec.run_dir.clone());
+    let (_, mut running) = launch(&spec, shim()).await.unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(20), running.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(exit.outcome, RunOutcome::Succeeded);
+    let text = log(&spec.workers[0].log_file);
+    let marker = "\n[trainyard] log limit of 10000 bytes reached (max_log_bytes); further output of this worker is discarded (on_log_limit = \"truncate\")\n";
+    let at = text.find(marker).expect("the marker");
+    assert_eq!(
+        at, 10_000,
+        "cut at the cap, then a line break before the marker"
+    );
+    assert!(text.starts_with("line 0 "), "{}", &text[..20]);
+    assert!(!text.contains("after-the-cap"));
+    assert!(
+        text.ends_with(&format!(
+            "{marker}[trainyard] worker 0 exited with code 0\n"
+        )),
+        "{}",
+        &text[at..]
+    );
+}

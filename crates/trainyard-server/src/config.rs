@@ -49,6 +49,53 @@ pub struct Config {
     pub server: ServerConfig,
     /// Throttling of failed credential checks, and caps on what sign-ins hand out.
     pub sign_in: SignInConfig,
+    /// Worker logs: their size cap and their live streams.
+    pub logs: LogsConfig,
+}
+
+/// Default most open log streams per project.
+pub const DEFAULT_MAX_STREAMS_PER_PROJECT: usize = 64;
+
+/// What happens to a run whose worker log reaches `max_log_bytes`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnLogLimit {
+    /// The log is cut with a marker line; the run goes on, its further output discarded.
+    #[default]
+    Truncate,
+    /// The log is cut with a marker line and the run is stopped, 11 FAILED.
+    Fail,
+}
+
+/// `[logs]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogsConfig {
+    /// Most bytes one worker's log may hold (none: unlimited). Past it the log is cut with a
+    /// `[trainyard] log limit of N bytes reached ...` line.
+    pub max_log_bytes: Option<u64>,
+    /// `truncate` (default): the run goes on; `fail`: the run is stopped and fails.
+    pub on_log_limit: OnLogLimit,
+    /// Most log streams (`.../log/stream`) a project may have open at once (default 64);
+    /// beyond: HTTP 429 `ModelArts.2799`.
+    pub max_streams_per_project: Option<usize>,
+}
+
+impl LogsConfig {
+    /// The cap a run's spec carries.
+    pub fn log_limit(&self) -> Option<trainyard_exec::LogLimit> {
+        self.max_log_bytes
+            .map(|max_bytes| trainyard_exec::LogLimit {
+                max_bytes,
+                fail: self.on_log_limit == OnLogLimit::Fail,
+            })
+    }
+
+    /// The stream cap per project.
+    pub fn max_streams(&self) -> usize {
+        self.max_streams_per_project
+            .unwrap_or(DEFAULT_MAX_STREAMS_PER_PROJECT)
+    }
 }
 
 /// `[server]`: the names the server answers to, and connection limits (plain HTTP and TLS).
@@ -345,6 +392,16 @@ pub struct ProjectConfig {
     /// Containers of this project share the host's network (they reach what listens on the
     /// host's loopback): a trust decision, off by default.
     pub host_network: bool,
+    /// Most GB (10^9 bytes; fractions allowed) the project's storage folder may hold: uploads
+    /// and S3 PUTs beyond are refused, running jobs stopped (none: unlimited).
+    pub storage_quota_gb: Option<f64>,
+}
+
+impl ProjectConfig {
+    /// The storage quota in bytes.
+    pub fn storage_quota_bytes(&self) -> Option<u64> {
+        self.storage_quota_gb.map(|gb| (gb * 1e9).round() as u64)
+    }
 }
 
 /// An access key pair; `Debug` never shows the secret.
@@ -463,6 +520,9 @@ pub struct StorageConfig {
     pub upload_interval_seconds: Option<f64>,
     /// S3: how long one transfer is retried before it is reported failed (default 120 s).
     pub retry_seconds: Option<u64>,
+    /// Seconds between two measurements of the storage folders of projects with a
+    /// `storage_quota_gb` (default 60; 0.1..=86400, fractions allowed).
+    pub quota_scan_seconds: Option<f64>,
 }
 
 impl std::fmt::Debug for StorageConfig {
@@ -791,6 +851,23 @@ impl Config {
             trainyard_store::Engine::of_url(url)
                 .map_err(|e| ConfigError::Invalid(format!("database_url: {e}")))?;
         }
+        if let Some(secs) = self.storage.quota_scan_seconds {
+            if !(0.1..=86400.0).contains(&secs) {
+                return Err(ConfigError::Invalid(format!(
+                    "storage.quota_scan_seconds {secs} is outside 0.1..=86400"
+                )));
+            }
+        }
+        if self.logs.max_streams_per_project == Some(0) {
+            return Err(ConfigError::Invalid(
+                "logs.max_streams_per_project must be at least 1".to_owned(),
+            ));
+        }
+        if self.logs.max_log_bytes == Some(0) {
+            return Err(ConfigError::Invalid(
+                "logs.max_log_bytes must be at least 1".to_owned(),
+            ));
+        }
         if let Some(secs) = self.metrics.sample_interval_seconds {
             if !(0.1..=3600.0).contains(&secs) {
                 return Err(ConfigError::Invalid(format!(
@@ -817,6 +894,14 @@ impl Config {
             {
                 return Err(ConfigError::Invalid(format!(
                     "projects.id '{}' must be letters, digits, '-' or '_'",
+                    p.id
+                )));
+            }
+            if p.storage_quota_gb
+                .is_some_and(|gb| !(gb.is_finite() && gb > 0.0))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "projects.storage_quota_gb of '{}' must be a positive number",
                     p.id
                 )));
             }

@@ -102,6 +102,14 @@ pub enum ApiError {
     /// Wrong method on a known path (2803).
     #[error("Method not allowed.")]
     MethodNotAllowed,
+    /// The project has `[logs] max_streams_per_project` log streams open (2799, HTTP 429:
+    /// the request is valid and succeeds once one of them ends, so "try again later", as
+    /// for the rate limit, with `Retry-After`).
+    #[error("services too many requests: this project already has {0} log streams open ([logs] max_streams_per_project); close one or retry later")]
+    TooManyStreams(usize),
+    /// A write that would take the project past its `storage_quota_gb` (0118).
+    #[error("The expected storage exceeds the quota limit: {0}")]
+    StorageQuota(crate::service::quota::QuotaExceeded),
     /// The project sent more requests than its rate allows (2799, HTTP 429).
     #[error("services too many requests")]
     TooManyRequests,
@@ -178,6 +186,8 @@ impl ApiError {
             Self::TooManyRequests => ErrorCode::TooManyRequests,
             Self::SignInThrottled(_) => ErrorCode::TooManyRequests,
             Self::HostNotAllowed(_) => ErrorCode::InvalidArgument,
+            Self::TooManyStreams(_) => ErrorCode::TooManyRequests,
+            Self::StorageQuota(_) => ErrorCode::QuotaInsufficient,
             Self::Unavailable(_) => ErrorCode::DatabaseUnavailable,
             Self::OutOfSpace(_) => ErrorCode::Internal,
             Self::Internal(_) => ErrorCode::Internal,
@@ -247,7 +257,7 @@ impl IntoResponse for ApiError {
         let mut resp =
             (status, Json(ErrorBody::new(self.code(), self.to_string()))).into_response();
         let retry_after = match self {
-            Self::TooManyRequests => Some(1),
+            Self::TooManyRequests | Self::TooManyStreams(_) => Some(1),
             Self::SignInThrottled(secs) => Some(secs),
             _ => None,
         };

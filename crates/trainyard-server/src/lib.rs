@@ -156,7 +156,8 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     let mut storage = Storage::new(storage_root.clone())
         .map_err(io("storage root"))?
         .with_users(users)
-        .map_err(io("project folders"))?;
+        .map_err(io("project folders"))?
+        .with_quotas(&config.projects);
     if let Some(s3) = config.storage.s3()? {
         let cache = data_dir.join("cache");
         std::fs::create_dir_all(&cache).map_err(io("data cache"))?;
@@ -205,7 +206,10 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
                 .image_pull_timeout_seconds
                 .unwrap_or(config::DEFAULT_IMAGE_PULL_TIMEOUT_SECONDS),
         });
+    let followers = service::follow::Followers::new(store.clone(), config.logs.max_streams());
     let run_ctx = Arc::new(RunContext {
+        followers: followers.clone(),
+        log_limit: config.logs.log_limit(),
         store: store.clone(),
         catalog: catalog.clone(),
         storage: storage.clone(),
@@ -319,6 +323,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
             .unwrap_or(config::DEFAULT_MAX_UPLOAD_BYTES),
         viz,
         cluster,
+        followers,
     };
     let rate_limits = http::rate::RateLimits::new(
         config
@@ -343,6 +348,17 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         public: Arc::new(public),
         throttle: Arc::new(throttle::Throttle::new(config.sign_in.policy())),
     };
+    if let Some(quotas) = state.svc.storage.quotas() {
+        let every = config
+            .storage
+            .quota_scan_seconds
+            .unwrap_or(service::quota::DEFAULT_SCAN_SECONDS);
+        tokio::spawn(service::quota::enforce(
+            Arc::downgrade(&state.svc),
+            quotas.clone(),
+            std::time::Duration::from_secs_f64(every),
+        ));
+    }
     let router = http::router(state.clone());
     let obs = obs::endpoint(&state, obs::Limits::from_config(&config.obs));
     Ok(App {

@@ -838,6 +838,7 @@ impl s3s::S3 for ObsStore {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let root = self.root(&req)?;
+        let project = self.project(&req)?;
         let input = req.input;
         let limit = self.limits.max_object_bytes;
         if input
@@ -846,6 +847,7 @@ impl s3s::S3 for ObsStore {
         {
             return Err(access::too_large(limit));
         }
+        crate::service::quota::check_s3(&self.storage, &project, input.content_length)?;
         check_bucket(&input.bucket)?;
         check_key(&input.key)?;
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
@@ -918,7 +920,9 @@ impl s3s::S3 for ObsStore {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let root = self.root(&req)?;
+        let project = self.project(&req)?;
         let input = req.input;
+        crate::service::quota::check_s3(&self.storage, &project, input.content_length)?;
         if !(1..=10_000).contains(&input.part_number) {
             return Err(s3_error!(
                 InvalidArgument,
@@ -1053,8 +1057,10 @@ impl s3s::S3 for ObsStore {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let root = self.root(&req)?;
+        let project = self.project(&req)?;
         let input = req.input;
         check_key(&input.key)?;
+        crate::service::quota::check_s3(&self.storage, &project, None)?;
         // The parts the client lists, in its order; none listed: every part, by number.
         let listed: Vec<i32> = input
             .multipart_upload

@@ -22,6 +22,8 @@ pub struct Storage {
     objects: Option<Arc<ObjectStorage>>,
     /// Who each project's jobs run as: its folder and what the server puts there are theirs.
     users: Arc<crate::job_users::JobUsers>,
+    /// The projects' storage quotas, when any project has one.
+    quotas: Option<Arc<crate::service::quota::Quotas>>,
 }
 
 /// The object store behind paths, and who may reach which bucket.
@@ -91,6 +93,7 @@ impl Storage {
             swap: Arc::new(RwLock::new(())),
             objects: None,
             users: Arc::default(),
+            quotas: None,
         })
     }
 
@@ -154,6 +157,20 @@ impl Storage {
             .strip_prefix(&root)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "outside the project"))?;
         trainyard_exec::sandbox::open_dirs(&root, rel, self.owner(project)).map(|(_, fd)| fd)
+    }
+
+    /// Enforces the storage quotas of `projects` (nothing when none has one).
+    pub fn with_quotas<'a>(
+        mut self,
+        projects: impl IntoIterator<Item = &'a crate::config::ProjectConfig>,
+    ) -> Self {
+        self.quotas = crate::service::quota::Quotas::new(&self.root, projects);
+        self
+    }
+
+    /// The projects' storage quotas, when any project has one.
+    pub fn quotas(&self) -> Option<&Arc<crate::service::quota::Quotas>> {
+        self.quotas.as_ref()
     }
 
     /// Puts paths in the object store `objects` instead of local folders.

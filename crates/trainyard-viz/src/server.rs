@@ -123,6 +123,7 @@ pub fn run_spec(
         objects: None,
         run_as: None,
         network: Default::default(),
+        log_limit: None,
     }
 }
 

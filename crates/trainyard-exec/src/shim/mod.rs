@@ -3,6 +3,7 @@
 //! It runs in its own session, so the server can restart or die without touching the run, and
 //! records everything the server needs in the run directory (see [`crate::run_dir`]).
 
+mod log_pipe;
 mod metrics;
 mod signals;
 mod supervise;

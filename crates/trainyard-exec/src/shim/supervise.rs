@@ -62,6 +62,7 @@ impl Supervisor {
             if self.workers.iter().all(|w| !w.running()) {
                 break;
             }
+            self.check_log_limits();
             let now = Instant::now();
             let mut timeout = MAX_WAIT.min(self.metrics.tick(&self.workers));
             if let Some(deadline) = self.deadline.filter(|_| !self.escalated) {
@@ -76,6 +77,9 @@ impl Supervisor {
             }
         }
         self.sweep();
+        for w in &self.workers {
+            w.flush_log();
+        }
         let outcome = self.outcome.take().unwrap_or(RunOutcome::Succeeded);
         if outcome == RunOutcome::Stopped {
             for w in &self.workers {
@@ -144,6 +148,27 @@ impl Supervisor {
             );
             self.terminate_running(&note, self.grace);
         }
+    }
+
+    /// A worker's log reached its cap on a run that fails then (`on_log_limit = "fail"`):
+    /// the run stops as for a failed worker.
+    fn check_log_limits(&mut self) {
+        if self.outcome.is_some() {
+            return;
+        }
+        let Some((index, limit)) = self
+            .workers
+            .iter()
+            .find_map(|w| w.log_limit_hit().map(|limit| (w.index, limit)))
+        else {
+            return;
+        };
+        let message = format!("worker {index}'s log reached max_log_bytes = {limit}");
+        tracing::info!(worker = index, limit, "log limit reached; stopping the run");
+        self.outcome = Some(RunOutcome::LogLimit {
+            message: message.clone(),
+        });
+        self.terminate_running(&format!("[trainyard] {message}; stopping"), self.grace);
     }
 
     /// SIGTERM or SIGINT arrived: stop every worker, with the grace from `stop.json`.

@@ -6,6 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::log_pipe::LogPipe;
 use crate::container::{self, ContainerError, ContainerRecord};
 use crate::{proc, RunSpec, WorkerExit, WorkerRecord, WorkerSpec};
 
@@ -28,6 +29,8 @@ pub struct Worker {
     pub container_pid: std::cell::Cell<Option<i32>>,
     /// Set once the worker has been reaped.
     pub exit: Option<WorkerExit>,
+    /// The pipe the worker's output goes through, when the run caps its logs.
+    pub log_pipe: Option<LogPipe>,
 }
 
 impl Worker {
@@ -47,9 +50,26 @@ impl Worker {
         self.exit.is_none()
     }
 
-    /// Appends a `[trainyard] ...` line to the worker's log (best effort).
+    /// Appends a `[trainyard] ...` line to the worker's log (best effort), after what the
+    /// worker wrote before.
     pub fn log_line(&self, message: &str) {
-        append_line(&self.log, message);
+        match &self.log_pipe {
+            Some(pipe) => pipe.write_line(message),
+            None => append_line(&self.log, message),
+        }
+    }
+
+    /// Copies what the worker's log pipe holds into its log (nothing without a pipe).
+    pub fn flush_log(&self) {
+        if let Some(pipe) = &self.log_pipe {
+            pipe.flush();
+        }
+    }
+
+    /// The worker's log reached its cap and the run is to fail for it: the cap.
+    pub fn log_limit_hit(&self) -> Option<u64> {
+        let pipe = self.log_pipe.as_ref()?;
+        pipe.limit_hit().then(|| pipe.limit().max_bytes)
     }
 
     /// The roots of the worker's process tree, for resource sampling: its own process, or
@@ -128,7 +148,7 @@ pub fn start(spec: &RunSpec, index: usize) -> Result<Worker, StartError> {
         Some(c) => start_container(spec, w, c, index),
     };
     match result {
-        Ok((child, container)) => {
+        Ok(((child, log_pipe), container)) => {
             let pid = child.id() as i32;
             // The child is not reaped before we wait for it, so its /proc entry exists.
             let start_time = proc::start_time(pid).unwrap_or(0);
@@ -142,6 +162,7 @@ pub fn start(spec: &RunSpec, index: usize) -> Result<Worker, StartError> {
                 container,
                 container_pid: std::cell::Cell::new(None),
                 exit: None,
+                log_pipe,
             })
         }
         Err(e) => {
@@ -156,7 +177,7 @@ fn start_container(
     w: &WorkerSpec,
     c: &crate::ContainerSpec,
     index: usize,
-) -> Result<(std::process::Child, Option<ContainerRecord>), StartError> {
+) -> Result<(Started, Option<ContainerRecord>), StartError> {
     container::ensure_image(c, &w.log_file)
         .map_err(|source| StartError::Container { index, source })?;
     let record = ContainerRecord {
@@ -187,14 +208,17 @@ fn start_container(
     Ok((child, Some(record)))
 }
 
+/// A spawned worker and the pipe its output goes through, if any.
+type Started = (std::process::Child, Option<LogPipe>);
+
 /// Spawns the worker's program, or `runtime args` for a container worker (which keeps the
 /// shim's environment: the worker's own goes into the container).
 fn try_start(
     spec: &RunSpec,
     w: &WorkerSpec,
     container: Option<(&PathBuf, &Vec<String>)>,
-) -> io::Result<std::process::Child> {
-    let log = open_log(&w.log_file)?;
+) -> io::Result<Started> {
+    let (log, log_pipe) = worker_output(spec, w)?;
     let host = container.is_none();
     let mut cmd = match container {
         None => {
@@ -235,7 +259,29 @@ fn try_start(
             Ok(())
         });
     }
-    cmd.spawn()
+    // The copier first: a worker whose pipe nobody drains would block once it is full.
+    if let Some(pipe) = &log_pipe {
+        pipe.spawn_copier()?;
+    }
+    let child = cmd.spawn();
+    // `cmd` held our copy of the pipe's write end: closed with it, so the copier sees the
+    // end of the output once the worker's processes are gone (at once if none started).
+    drop(cmd);
+    Ok((child?, log_pipe))
+}
+
+// --- Log plumbing: where a worker's stdout and stderr go (see `log_pipe`). ---
+
+/// The worker's stdout/stderr: its log file, or the write end of a pipe the shim copies into
+/// the log when the run caps its logs.
+fn worker_output(spec: &RunSpec, w: &WorkerSpec) -> io::Result<(File, Option<LogPipe>)> {
+    match spec.log_limit {
+        None => Ok((open_log(&w.log_file)?, None)),
+        Some(limit) => {
+            let (pipe, write_end) = LogPipe::open(&w.log_file, limit)?;
+            Ok((write_end, Some(pipe)))
+        }
+    }
 }
 
 /// Gives the worker a clean signal state: the shim's blocked set (TERM, INT, CHLD) and any

@@ -54,7 +54,8 @@ pub fn collect_exit(run_dir: &Path, tasks: usize) -> Option<RunExit> {
             }
             (RunOutcome::Succeeded, RunOutcome::Stopped) => outcome = RunOutcome::Stopped,
             (RunOutcome::Succeeded, failed @ RunOutcome::SpawnFailed { .. })
-            | (RunOutcome::Succeeded, failed @ RunOutcome::UploadFailed { .. }) => {
+            | (RunOutcome::Succeeded, failed @ RunOutcome::UploadFailed { .. })
+            | (RunOutcome::Succeeded, failed @ RunOutcome::LogLimit { .. }) => {
                 outcome = failed.clone();
             }
             _ => {}

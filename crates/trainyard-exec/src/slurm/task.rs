@@ -88,6 +88,7 @@ pub fn run_slurm_task(run_dir: &Path) -> i32 {
         workers: vec![worker],
         grace_seconds: spec.grace_seconds,
         sample_interval_ms: spec.sample_interval_ms,
+        log_limit: spec.log_limit,
         // Each task fetches and uploads on its own node.
         objects: spec.objects.clone(),
         run_as: spec.run_as,

@@ -43,6 +43,7 @@ pub fn spec(dir: &Path, workers: Vec<WorkerSpec>, grace_seconds: u64) -> RunSpec
         objects: None,
         run_as: None,
         network: Default::default(),
+        log_limit: None,
     }
 }
 

@@ -541,7 +541,7 @@ impl Service {
     }
 
     /// Moves an active version to 9 and tells the executor; false when it was not active.
-    async fn begin_stop(&self, v: &Version, grace: Duration) -> ApiResult<bool> {
+    pub(crate) async fn begin_stop(&self, v: &Version, grace: Duration) -> ApiResult<bool> {
         if !lifecycle::begin_stop(&self.run_ctx, v, grace).await? {
             return Ok(false);
         }

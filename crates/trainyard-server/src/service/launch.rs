@@ -328,6 +328,8 @@ pub fn run_spec(
         objects: transfers.into_sync(checker),
         run_as: owner,
         network: checker.storage.users().network(checker.project),
+        // Set by `RunContext::prepare_run` from `[logs]`.
+        log_limit: None,
     })
 }
 

@@ -42,6 +42,10 @@ pub struct RunContext {
     pub containers: Option<ContainerRuntime>,
     /// Host folders each project may mount as `host_path` volumes.
     pub host_paths: std::collections::HashMap<String, Vec<PathBuf>>,
+    /// The log streams, told here when a run ends.
+    pub followers: Arc<crate::service::follow::Followers>,
+    /// The cap on each worker's log (`[logs] max_log_bytes`), if any.
+    pub log_limit: Option<trainyard_exec::LogLimit>,
 }
 
 impl RunContext {
@@ -73,6 +77,7 @@ impl RunContext {
             self.grace.as_secs(),
         )?;
         spec.sample_interval_ms = Some(self.telemetry.sample_interval_ms);
+        spec.log_limit = self.log_limit;
         std::fs::create_dir_all(logs_dir(&spec.run_dir)).map_err(RunError::RunDir)?;
         Ok(spec)
     }
@@ -223,6 +228,7 @@ pub async fn start_failed(ctx: &Arc<RunContext>, v: &Version, reason: &str) {
         })
         .await;
     }
+    ctx.followers.run_ended(id);
     cleanup_if_deleted(ctx, id).await;
 }
 
@@ -270,6 +276,7 @@ pub fn stopped_before_start(ctx: &Arc<RunContext>, id: i64) {
         })
         .await;
         if stopped {
+            ctx.followers.run_ended(id);
             cleanup_if_deleted(&ctx, id).await;
         }
     });
@@ -334,9 +341,11 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
                 };
                 (JobStatus::FAILED, Some(format!("worker {worker} {what}")))
             }
-            Some(RunOutcome::SpawnFailed { message } | RunOutcome::UploadFailed { message }) => {
-                (JobStatus::FAILED, Some(message.clone()))
-            }
+            Some(
+                RunOutcome::SpawnFailed { message }
+                | RunOutcome::UploadFailed { message }
+                | RunOutcome::LogLimit { message },
+            ) => (JobStatus::FAILED, Some(message.clone())),
             Some(RunOutcome::Stopped) => (JobStatus::KILLED, None),
             None => {
                 append_log(
@@ -358,6 +367,9 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
         ctx.store.transition(id, JobStatus::ACTIVE, to, &set)
     })
     .await;
+    // The log streams of the run send what is left and end (also when another record won:
+    // the version is terminal either way).
+    ctx.followers.run_ended(id);
     if ended {
         ctx.telemetry.ended(id, to); // metrics hook
         tracing::info!(

@@ -120,15 +120,13 @@ impl Service {
     }
 }
 
-/// Pause between looks at a log that has no new bytes.
-const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
-
 /// Largest chunk a log stream sends at once.
 const STREAM_CHUNK: usize = 64 * 1024;
 
 /// The bytes of one worker log from an offset on (trainyard extension): with `follow`, the
 /// stream waits for the file to grow and ends once the version is terminal and everything
-/// is sent; without, it ends at the current end of the file.
+/// is sent; without, it ends at the current end of the file. Each open stream takes one of
+/// the project's `[logs] max_streams_per_project` slots until it ends or its client goes.
 pub async fn log_stream(
     svc: std::sync::Arc<Service>,
     project: &str,
@@ -158,15 +156,23 @@ pub async fn log_stream(
             "offset:{offset} is past the end of {name} ({len} bytes)"
         )));
     }
+    let sub = svc
+        .followers
+        .open(project, v.id, path.clone())
+        .map_err(|e| ApiError::TooManyStreams(e.0))?;
+    // Subscribed first, then looked: an end recorded in between is in `sub.ended`.
+    let ending = !follow
+        || v.status.is_terminal()
+        || svc
+            .job_and_version(project, job_id, version_id)
+            .await
+            .map_or(true, |(_, v)| v.status.is_terminal());
     let tail = Tail {
-        svc,
-        project: project.to_owned(),
-        job_id,
-        version_id,
+        sub,
         path,
         offset,
         file: None,
-        ending: !follow,
+        ending,
     };
     Ok(futures_util::stream::unfold(tail, |mut tail| async move {
         match tail.next_chunk().await {
@@ -183,72 +189,70 @@ pub async fn log_stream(
 
 /// State of one log stream.
 struct Tail {
-    svc: std::sync::Arc<Service>,
-    project: String,
-    job_id: i64,
-    version_id: i64,
+    /// Its slot, and what wakes it: a change of the file, the end of the version.
+    sub: crate::service::follow::Subscription,
     path: PathBuf,
     offset: u64,
-    file: Option<tokio::fs::File>,
+    file: Option<std::fs::File>,
     /// The version is terminal (or not followed): what the file holds now is all there is.
     ending: bool,
 }
 
 impl Tail {
-    /// Whether the version is over (or gone).
-    async fn finished(&self) -> bool {
-        match self
-            .svc
-            .job_and_version(&self.project, self.job_id, self.version_id)
-            .await
-        {
-            Ok((_, v)) => v.status.is_terminal(),
-            Err(_) => true,
+    /// Waits until the file may have changed or the version ended.
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.sub.changed.changed() => {}
+            _ = self.sub.ended.changed() => {}
         }
     }
 
+    /// Reads directly, not through `tokio::fs`: an `fstat` and one `pread` of at most
+    /// [`STREAM_CHUNK`] bytes of a log being written (in the page cache) take microseconds,
+    /// while a trip through the blocking pool per follower per change is what hundreds of
+    /// followers of one log would cost (and a 64 KiB buffer zeroed for each of them).
     async fn next_chunk(&mut self) -> std::io::Result<Option<bytes::Bytes>> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        use std::os::unix::fs::FileExt;
         if self.path.as_os_str().is_empty() {
             return Ok(None);
         }
         loop {
+            // Seen before looking: a change after this look wakes the wait below.
+            self.sub.changed.borrow_and_update();
+            if *self.sub.ended.borrow_and_update() && !self.ending {
+                // Terminal means every worker has exited: one more look after seeing it
+                // gets whatever was written before, then the stream ends.
+                self.ending = true;
+            }
             if self.file.is_none() {
-                match tokio::fs::File::open(&self.path).await {
-                    Ok(mut f) => {
-                        f.seek(std::io::SeekFrom::Start(self.offset)).await?;
-                        self.file = Some(f);
-                    }
+                match std::fs::File::open(&self.path) {
+                    Ok(f) => self.file = Some(f),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         if self.ending {
                             return Ok(None);
                         }
-                        self.ending = self.finished().await;
-                        if !self.ending {
-                            tokio::time::sleep(FOLLOW_POLL).await;
-                        }
+                        self.wait().await;
                         continue;
                     }
                     Err(e) => return Err(e),
                 }
             }
-            let file = self.file.as_mut().expect("opened above");
-            let mut buf = vec![0u8; STREAM_CHUNK];
-            let n = file.read(&mut buf).await?;
-            if n > 0 {
-                buf.truncate(n);
-                self.offset += n as u64;
-                return Ok(Some(bytes::Bytes::from(buf)));
+            let file = self.file.as_ref().expect("opened above");
+            let len = file.metadata()?.len();
+            if len > self.offset {
+                let want = ((len - self.offset) as usize).min(STREAM_CHUNK);
+                let mut buf = vec![0u8; want];
+                let n = file.read_at(&mut buf, self.offset)?;
+                if n > 0 {
+                    buf.truncate(n);
+                    self.offset += n as u64;
+                    return Ok(Some(bytes::Bytes::from(buf)));
+                }
             }
             if self.ending {
                 return Ok(None);
             }
-            // Terminal means every worker has exited: one more read after seeing it gets
-            // whatever was written before, then the stream ends.
-            self.ending = self.finished().await;
-            if !self.ending {
-                tokio::time::sleep(FOLLOW_POLL).await;
-            }
+            self.wait().await;
         }
     }
 }

@@ -5,12 +5,14 @@ pub mod capacity;
 pub mod cluster;
 pub mod configs;
 pub mod executor;
+pub mod follow;
 pub mod jobs;
 pub mod launch;
 pub mod lifecycle;
 pub mod logs;
 pub mod pools;
 pub mod query;
+pub mod quota;
 pub mod run_error;
 pub mod upload;
 pub mod validate;
@@ -54,6 +56,8 @@ pub struct Service {
     pub viz: viz::VizManager,
     /// Where work goes: this server's executor, or the scheduling duty's holder.
     pub cluster: cluster::Cluster,
+    /// The open log streams and what wakes them.
+    pub followers: Arc<follow::Followers>,
 }
 
 impl Service {

@@ -123,6 +123,16 @@ impl Service {
             drain(body, limit.saturating_mul(DRAIN_FACTOR)).await;
             return Err(ApiError::UploadTooLarge(limit));
         }
+        let quota = |bytes: u64| match self.storage.quotas() {
+            Some(q) => q.reserve(project, bytes).map_err(ApiError::StorageQuota),
+            None => Ok(()),
+        };
+        if let Some(n) = declared {
+            if let Err(e) = quota(n) {
+                drain(body, limit.saturating_mul(DRAIN_FACTOR)).await;
+                return Err(e);
+            }
+        }
         let staging = self.storage.staging_dir().map_err(ApiError::internal)?;
         let outcome = match &dest {
             Location::Local(dest) => {
@@ -135,6 +145,10 @@ impl Service {
         // The old tree (or the refused one) goes with the staging folder, off the request path.
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(cleanup)).await;
         let counts = outcome?;
+        if let (None, Some(q)) = (declared, self.storage.quotas()) {
+            // Sized only now (a chunked body): counted for the writes that follow.
+            q.add(project, counts.bytes);
+        }
         tracing::info!(
             project,
             path = url,
