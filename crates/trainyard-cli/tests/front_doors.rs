@@ -76,9 +76,9 @@ where
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_passwords_back_off_per_user_and_per_address_and_the_log_names_the_client() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    std::fs::write(
+    common::write_config(
         &config,
         config_text_with(
             &dir.path().join("data"),
@@ -550,9 +550,9 @@ async fn idle_sockets_beyond_the_file_limit_do_not_stop_health_checks() {
     // `trainyard serve` with 128 file descriptors and 200 sockets that never send anything:
     // the connection cap (half the limit by default) keeps descriptors free and the header
     // timeout frees places, so `/health` answers.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    std::fs::write(
+    common::write_config(
         &config,
         config_text(
             &dir.path().join("data"),

@@ -79,7 +79,7 @@ struct S3Server {
 
 impl S3Server {
     async fn start(b_extra: &str, extra: &str, env: &[(&str, std::ffi::OsString)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = common::tempdir().unwrap();
         let config = format!(
             "data_dir = \"{data}\"\n\n\
              [[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\n\
@@ -87,11 +87,12 @@ impl S3Server {
              users = [{{ name = \"{USER}\", domain = \"acme\", password = \"{PASSWORD}\" }}]\n\n\
              [[projects]]\nid = \"{OTHER_PROJECT}\"\ntokens = [\"{OTHER_TOKEN}\"]\n\
              access_keys = [{{ ak = \"{LIMITED_AK}\", sk = \"{LIMITED_SK}\" }}]\n{b_extra}\n\n\
-             [executor]\ncores = 64\nmemory_gb = 256\nstop_grace_seconds = 2\n\n{extra}\n",
+             [executor]\ncores = 64\nmemory_gb = 256\nstop_grace_seconds = 2\n\n{extra}\n\n\
+             [metrics]\nscrape_token = \"{METRICS_TOKEN}\"\n",
             data = dir.path().join("data").display(),
         );
         let path = dir.path().join("config.toml");
-        std::fs::write(&path, config).unwrap();
+        common::write_config(&path, config).unwrap();
         let log = dir.path().join("server.log");
         let srv = ServerProcess::start_env(
             &["--config".as_ref(), path.as_os_str()],

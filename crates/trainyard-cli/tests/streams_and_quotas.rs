@@ -308,10 +308,10 @@ async fn the_storage_quota_refuses_uploads_and_s3_puts_and_stops_jobs_over_it() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capped_log_keeps_draining_while_the_server_is_down() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     let data = dir.path().join("data");
-    std::fs::write(
+    common::write_config(
         &config,
         config_text(&data, "[logs]\nmax_log_bytes = 20000\n"),
     )

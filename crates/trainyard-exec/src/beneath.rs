@@ -233,7 +233,8 @@ impl Dir {
                 part,
                 Mode::from_bits_truncate(0o755),
             ) {
-                Ok(()) | Err(Errno::EEXIST) => {}
+                Ok(()) => cur.inherit_owner(part)?,
+                Err(Errno::EEXIST) => {}
                 Err(e) => return Err(to_io(e)),
             }
             cur = cur.open_dir(Path::new(part))?;
@@ -249,7 +250,39 @@ impl Dir {
             name,
             Mode::from_bits_truncate(0o755),
         )
-        .map_err(to_io)
+        .map_err(to_io)?;
+        self.inherit_owner(name)
+    }
+
+    /// Gives the new entry `name` this folder's owner: what the server creates in a project's
+    /// folder is the project's user's, as what its jobs create there is (a root server's
+    /// files would otherwise be private to root under its umask). The entry itself, never
+    /// what a link there points to.
+    fn inherit_owner(&self, name: &OsStr) -> io::Result<()> {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return Ok(());
+        }
+        let st = nix::sys::stat::fstat(self.fd.as_raw_fd()).map_err(to_io)?;
+        if st.st_uid == 0 {
+            return Ok(());
+        }
+        let cname = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(name))
+            .map_err(|_| to_io(Errno::EINVAL))?;
+        // SAFETY: valid descriptor and NUL-terminated name.
+        let rc = unsafe {
+            libc::fchownat(
+                self.fd.as_raw_fd(),
+                cname.as_ptr(),
+                st.st_uid,
+                st.st_gid,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// Creates the new file `name` here for writing (mode 0644 before the umask); fails when
@@ -263,6 +296,7 @@ impl Dir {
             Mode::from_bits_truncate(0o644),
         )
         .map_err(to_io)?;
+        self.inherit_owner(name)?;
         Ok(File::from(owned(fd)))
     }
 

@@ -45,7 +45,7 @@ pub use sandbox::RunAs;
 pub use shim::{run_shim, CLAIM_LOST};
 pub use spec::{
     ContainerSpec, ExecHandle, LogLimit, Mount, Network, ObjectInput, ObjectOutput, ObjectSync,
-    RunExit,
-    RunHandle, RunOutcome, RunSpec, ShimRecord, StopRequest, WorkerExit, WorkerRecord, WorkerSpec,
+    RunExit, RunHandle, RunOutcome, RunSpec, ShimRecord, StopRequest, WorkerExit, WorkerRecord,
+    WorkerSpec,
 };
 pub use stop::{kill_run, request_stop};
