@@ -20,6 +20,8 @@ if ! "$VENV/bin/python" -c "import schemathesis, openapi_spec_validator" 2>/dev/
 fi
 
 WORK=$(mktemp -d)
+# A server running as root runs jobs as the project's user, who must pass through here.
+chmod 711 "$WORK"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat > "$WORK/config.toml" <<EOF
 data_dir = "$WORK/data"
@@ -31,6 +33,8 @@ cores = 4
 memory_gb = 8
 stop_grace_seconds = 1
 EOF
+# It holds a token: the server refuses a configuration with secrets that others may read.
+chmod 600 "$WORK/config.toml"
 "$BIN" serve --config "$WORK/config.toml" --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
 SERVER=$!
 cleanup() {

@@ -159,6 +159,11 @@ async fn main() -> Result<()> {
     let want = |name: &str| args.scenarios.iter().any(|s| s == name);
     let sizes = Sizes::new(args.smoke);
     let work = tempfile::tempdir()?;
+    // The server (as root) runs jobs as other users, who must pass through to their runs.
+    std::fs::set_permissions(
+        work.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )?;
     let parallel = cores();
     let mut report = String::new();
     writeln!(report, "# trainyard benchmarks\n")?;
@@ -386,7 +391,7 @@ async fn main() -> Result<()> {
         let n = sizes.running_jobs;
         let srv = Server::start(&args.trainyard, &work.path().join("s3"), n as u32).await?;
         let marks = work.path().join("run-marks");
-        std::fs::create_dir_all(&marks)?;
+        crate::server::shared_dir(&marks)?;
         let app = srv.storage().join("app");
         std::fs::create_dir_all(&app)?;
         std::fs::write(app.join("sleep.sh"), scenarios::SLEEP_SH)?;

@@ -113,7 +113,7 @@ pub async fn measure(
     std::fs::create_dir_all(&app)?;
     std::fs::write(app.join("sleep.sh"), crate::scenarios::SLEEP_SH)?;
     let marks = dir.join("marks");
-    std::fs::create_dir_all(&marks)?;
+    crate::server::shared_dir(&marks)?;
     let mut ids = Vec::new();
     for i in 0..n {
         let out = marks.join(i.to_string()).display().to_string();

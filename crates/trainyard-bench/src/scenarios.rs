@@ -89,7 +89,7 @@ pub async fn start_latency(
 ) -> Result<Row> {
     let (start_sh, _) = scripts(&srv.storage().join("app"))?;
     let marks = work.join("start-marks");
-    std::fs::create_dir_all(&marks)?;
+    crate::server::shared_dir(&marks)?;
     let mut ours = Samples::default();
     for i in 0..n {
         let out = marks.join(format!("ty-{i}"));
@@ -241,7 +241,7 @@ pub async fn throughput(srv: &Server, peers: &Peers, n: usize, slurm_n: usize) -
 pub async fn stop_latency(srv: &Server, peers: &Peers, work: &Path, n: usize) -> Result<Row> {
     let (_, sleep_sh) = scripts(&srv.storage().join("app"))?;
     let marks = work.join("stop-marks");
-    std::fs::create_dir_all(&marks)?;
+    crate::server::shared_dir(&marks)?;
     let mut ours = Samples::default();
     for i in 0..n {
         let out = marks.join(format!("ty-{i}"));

@@ -55,7 +55,7 @@ impl Server {
         );
         std::fs::create_dir_all(dir)?;
         let config = dir.join("config.toml");
-        std::fs::write(
+        write_private(
             &config,
             format!(
                 "data_dir = \"{}\"\ndatabase_url = \"{database_url}\"\nmax_body_bytes = 1048576\n\n[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\nquotas = 1000000\njob_count_limit = 1000000\n\n\
@@ -260,4 +260,26 @@ fn status_kb(pid: u32, key: &str) -> f64 {
         .and_then(|t| t.lines().find(|l| l.starts_with(key)).map(str::to_owned))
         .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
         .unwrap_or(f64::NAN)
+}
+
+/// Writes `text` to `path` readable by its owner alone, as the server requires of a
+/// configuration holding tokens.
+fn write_private(path: &Path, text: String) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(text.as_bytes())
+}
+
+/// Creates `path`, a folder every user may write (sticky, as /tmp): jobs run as their
+/// project's user (when the server runs as root) and leave their marks here.
+pub fn shared_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o1777))
 }

@@ -251,8 +251,16 @@ async fn succeeds_with_output_and_logs(backend: Backend) {
     assert_eq!(end, JobStatus::COMPLETED, "{log}");
     assert!(log.contains("hello from 0 1"), "{log}");
     assert!(log.contains("exited with code 0"), "{log}");
-    let model = std::fs::read_to_string(srv.storage().join("out/succeeds/model.txt")).unwrap();
-    assert_eq!(model, "trained\n");
+    let model = srv.storage().join("out/succeeds/model.txt");
+    assert_eq!(std::fs::read_to_string(&model).unwrap(), "trained\n");
+    // The job ran as its project's user, on every backend (a container's root is mapped
+    // onto that user): what it wrote is that user's, not root's.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(&model).unwrap().uid(),
+        project_uid(&srv.dir.path().join("data"), PROJECT),
+        "the job did not run as its project's user"
+    );
     let names = srv
         .api
         .get(&format!(

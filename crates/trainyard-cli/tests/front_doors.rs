@@ -729,6 +729,8 @@ async fn requests_naming_another_host_are_refused_and_the_console_checks_configu
     for ok in [
         format!("127.0.0.1:{port}"),
         format!("localhost:{port}"),
+        // A local proxy in front, on a port of its own.
+        "127.0.0.1:1".to_owned(),
         "ml.example.com".to_owned(),
     ] {
         get(ok).await.assert_ok();

@@ -918,10 +918,12 @@ async fn running_job_survives_kill_9_of_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_whose_port_was_taken_starts_again_on_another_port() {
     let tools = common::tempdir().unwrap();
+    // The wrapper runs as the project's user and leaves its marks here.
+    let tools = shared_dir(&tools.path().join("tools"));
     let python = tensorboard().parent().unwrap().join("python3");
-    let holder = tools.path().join("holder.pid");
-    let marker = tools.path().join("taken");
-    let script = tools.path().join("port-thief.sh");
+    let holder = tools.join("holder.pid");
+    let marker = tools.join("taken");
+    let script = tools.join("port-thief.sh");
     let text = format!(
         r#"#!/bin/sh
 # usage: port-thief.sh PORT TENSORBOARD-ARGS...

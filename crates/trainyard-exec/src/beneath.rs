@@ -30,6 +30,12 @@ pub struct Dir {
     fd: OwnedFd,
 }
 
+impl AsRawFd for Dir {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 /// What a directory entry is, as the entry itself (a symlink is never followed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

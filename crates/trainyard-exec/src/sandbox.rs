@@ -8,15 +8,14 @@
 //! planted by the job leads nowhere the job could not already go), or opens each component
 //! below a trusted directory without following links ([`create_dirs`]).
 
-use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::AsRawFd;
 use std::path::{Component, Path, PathBuf};
 
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
+
+use crate::beneath::Dir;
 
 /// How many user and group ids a project holds: its container's ids 0..65535 map onto them,
 /// its host jobs run as the first.
@@ -98,97 +97,17 @@ pub fn as_user<T>(who: Option<RunAs>, f: impl FnOnce() -> T) -> T {
     f()
 }
 
-fn no_follow() -> OpenHow {
-    OpenHow::new()
-        .flags(OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
-        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS)
-}
-
-fn c_name(name: &std::ffi::OsStr) -> io::Result<CString> {
-    CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-}
-
 /// Creates the folders of `rel` below the trusted folder `root`, one component at a time and
-/// never through a symlink (a link anywhere on the way fails with `ELOOP`, a `..` is
-/// refused). Folders it creates get mode 0700 and, with `owner`, belong to that user; ones
-/// that exist are left as they are. Returns `root.join(rel)`. Blocking.
+/// never through a symlink (a link anywhere on the way fails, a `..` is refused). Folders it
+/// creates belong to `owner` when given; ones that exist are left as they are. Returns
+/// `root.join(rel)`. Blocking.
 pub fn create_dirs(root: &Path, rel: &Path, owner: Option<RunAs>) -> io::Result<PathBuf> {
     open_dirs(root, rel, owner).map(|(path, _)| path)
 }
 
-/// Puts a new file `name` holding what `from` reads into the folder `dir` (opened by
-/// [`open_dirs`]): written to a fresh file, given to `owner`, then renamed over whatever was
-/// there, a symlink included, which is replaced rather than followed. Blocking.
-pub fn replace_file(
-    dir: &OwnedFd,
-    name: &std::ffi::OsStr,
-    from: &mut impl io::Read,
-    owner: Option<RunAs>,
-) -> io::Result<u64> {
-    let target = c_name(name)?;
-    let tmp = c_name(std::ffi::OsStr::new(&format!(
-        ".trainyard-tmp-{:016x}",
-        rand_u64()
-    )))?;
-    // SAFETY: valid descriptor and NUL-terminated name; the new descriptor is ours.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            tmp.as_ptr(),
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            0o600,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `openat` returned a new descriptor that nothing else owns.
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    let result = (|| {
-        if let Some(o) = owner.filter(|_| privileged()) {
-            // SAFETY: valid descriptor.
-            if unsafe { libc::fchown(file.as_raw_fd(), o.uid, o.gid) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        let n = io::copy(from, &mut file)?;
-        // SAFETY: valid descriptor and names.
-        if unsafe {
-            libc::renameat(
-                dir.as_raw_fd(),
-                tmp.as_ptr(),
-                dir.as_raw_fd(),
-                target.as_ptr(),
-            )
-        } != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n)
-    })();
-    if result.is_err() {
-        // SAFETY: valid descriptor and name.
-        unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) };
-    }
-    result
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.finish()
-}
-
 /// Like [`create_dirs`], also returning the last folder, opened.
-pub fn open_dirs(root: &Path, rel: &Path, owner: Option<RunAs>) -> io::Result<(PathBuf, OwnedFd)> {
-    let fd = nix::fcntl::open(
-        root,
-        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
-        Mode::empty(),
-    )?;
-    // SAFETY: `open` returned a new descriptor that nothing else owns.
-    let mut dir = unsafe { OwnedFd::from_raw_fd(fd) };
+pub fn open_dirs(root: &Path, rel: &Path, owner: Option<RunAs>) -> io::Result<(PathBuf, Dir)> {
+    let mut dir = Dir::open(root)?;
     let mut path = root.to_owned();
     for comp in rel.components() {
         let name = match comp {
@@ -201,27 +120,57 @@ pub fn open_dirs(root: &Path, rel: &Path, owner: Option<RunAs>) -> io::Result<(P
                 ))
             }
         };
-        let cname = c_name(name)?;
-        // SAFETY: valid descriptor and NUL-terminated name.
-        let made = unsafe { libc::mkdirat(dir.as_raw_fd(), cname.as_ptr(), 0o700) } == 0;
-        if !made {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EEXIST) {
-                return Err(e);
-            }
-        }
-        let next = nix::fcntl::openat2(dir.as_raw_fd(), name, no_follow())?;
-        // SAFETY: `openat2` returned a new descriptor that nothing else owns.
-        dir = unsafe { OwnedFd::from_raw_fd(next) };
-        if let (true, Some(o)) = (made, owner.filter(|_| privileged())) {
-            // SAFETY: valid descriptor.
-            if unsafe { libc::fchown(dir.as_raw_fd(), o.uid, o.gid) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
+        let made = match dir.create_dir(name) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(e),
+        };
+        dir = dir.open_dir(Path::new(name))?;
+        if let (true, Some(o)) = (made, owner) {
+            give(&dir, o)?;
         }
         path.push(name);
     }
     Ok((path, dir))
+}
+
+/// Puts a new file `name` holding what `from` reads into the folder `dir` (opened by
+/// [`open_dirs`]): written to a fresh file, given to `owner`, then renamed over whatever was
+/// there, a symlink included, which is replaced rather than followed. Blocking.
+pub fn replace_file(
+    dir: &Dir,
+    name: &std::ffi::OsStr,
+    from: &mut impl io::Read,
+    owner: Option<RunAs>,
+) -> io::Result<u64> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = std::ffi::OsString::from(format!(".trainyard-tmp-{}-{n}", std::process::id()));
+    let result = (|| {
+        let mut file = dir.create_new(&tmp)?;
+        if let Some(o) = owner {
+            give(&file, o)?;
+        }
+        let copied = io::copy(from, &mut file)?;
+        dir.rename(&tmp, name)?;
+        Ok(copied)
+    })();
+    if result.is_err() {
+        let _ = dir.remove_file(&tmp);
+    }
+    result
+}
+
+/// Gives the open file or folder `fd` to `who` (nothing on an unprivileged server).
+fn give(fd: &impl AsRawFd, who: RunAs) -> io::Result<()> {
+    if !privileged() {
+        return Ok(());
+    }
+    // SAFETY: valid descriptor.
+    if unsafe { libc::fchown(fd.as_raw_fd(), who.uid, who.gid) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Gives the tree at `path` (a trusted location no job can reach, such as a staging folder

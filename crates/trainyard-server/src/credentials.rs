@@ -1,5 +1,6 @@
 //! First start without configured projects: one generated project with a token and an AK/SK
-//! pair, kept in `DATA_DIR/credentials.toml` (mode 0600) and reused on later starts.
+//! pair, and a token for `GET /metrics`, kept in `DATA_DIR/credentials.toml` (mode 0600) and
+//! reused on later starts.
 
 use crate::config::{AccessKeyConfig, ProjectConfig};
 use serde::{Deserialize, Serialize};
@@ -31,7 +32,21 @@ impl std::fmt::Debug for Generated {
 
 #[derive(Serialize, Deserialize)]
 struct File {
+    /// The `[metrics] scrape_token` of a server without a configuration (files written
+    /// before it existed get one on their next start).
+    #[serde(default)]
+    metrics_token: Option<String>,
     projects: Vec<ProjectConfig>,
+}
+
+/// What `credentials.toml` holds.
+pub struct Stored {
+    /// The generated project.
+    pub projects: Vec<ProjectConfig>,
+    /// The token that opens `GET /metrics`.
+    pub metrics_token: String,
+    /// What was created on this start, to print once.
+    pub generated: Option<Generated>,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -40,13 +55,26 @@ fn random_hex(bytes: usize) -> String {
 }
 
 /// Loads `credentials.toml`, creating it first if missing.
-pub fn load_or_create(data_dir: &Path) -> std::io::Result<(Vec<ProjectConfig>, Option<Generated>)> {
+pub fn load_or_create(data_dir: &Path) -> std::io::Result<Stored> {
     let path = data_dir.join("credentials.toml");
     if path.exists() {
         let text = std::fs::read_to_string(&path)?;
-        let file: File = toml::from_str(&text)
+        let mut file: File = toml::from_str(&text)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        return Ok((file.projects, None));
+        let metrics_token = match &file.metrics_token {
+            Some(t) => t.clone(),
+            None => {
+                let t = random_hex(24);
+                file.metrics_token = Some(t.clone());
+                save(&path, &file)?;
+                t
+            }
+        };
+        return Ok(Stored {
+            projects: file.projects,
+            metrics_token,
+            generated: None,
+        });
     }
     let generated = Generated {
         project_id: random_hex(16),
@@ -64,10 +92,25 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<(Vec<ProjectConfig>, O
         }],
         ..Default::default()
     };
-    let text = toml::to_string(&File {
-        projects: vec![project.clone()],
+    let metrics_token = random_hex(24);
+    save(
+        &path,
+        &File {
+            metrics_token: Some(metrics_token.clone()),
+            projects: vec![project.clone()],
+        },
+    )?;
+    Ok(Stored {
+        projects: vec![project],
+        metrics_token,
+        generated: Some(generated),
     })
-    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+}
+
+/// Writes `file` to `path` atomically, mode 0600.
+fn save(path: &Path, file: &File) -> std::io::Result<()> {
+    let text = toml::to_string(file)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     let tmp = path.with_extension("toml.tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -77,6 +120,5 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<(Vec<ProjectConfig>, O
         .open(&tmp)?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
-    Ok((vec![project], Some(generated)))
+    std::fs::rename(&tmp, path)
 }

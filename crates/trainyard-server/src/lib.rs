@@ -132,10 +132,13 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     std::fs::create_dir_all(&data_dir)
         .map_err(io(format!("cannot create data dir {}", data_dir.display())))?;
     let generated = if config.projects.is_empty() {
-        let (projects, generated) =
-            credentials::load_or_create(&data_dir).map_err(io("credentials.toml"))?;
-        config.projects = projects;
-        generated
+        let stored = credentials::load_or_create(&data_dir).map_err(io("credentials.toml"))?;
+        config.projects = stored.projects;
+        config
+            .metrics
+            .scrape_token
+            .get_or_insert(stored.metrics_token);
+        stored.generated
     } else {
         None
     };

@@ -2,8 +2,9 @@
 //! DNS-rebinding page reaches a loopback server under its own domain name), and the console
 //! takes forms only from these origins.
 //!
-//! Always accepted: the listen address and the loopback names `localhost`, `127.0.0.1` and
-//! `[::1]` with the listen port; when listening on every address (`0.0.0.0`, `[::]`), any IP
+//! Always accepted: the listen address with the listen port, and the loopback names
+//! `localhost`, `127.0.0.1` and `[::1]` on any port (a local proxy in front); origins (the
+//! console's forms) need the listen port on loopback too; when listening on every address (`0.0.0.0`, `[::]`), any IP
 //! address and this host's name with the listen port too (a rebinding page always uses a domain
 //! name). `[server] public_urls` and `[viz] public_base` add the names clients use.
 
@@ -124,6 +125,11 @@ impl PublicUrls {
         };
         let name = clean_host(a.host());
         let port = a.port_u16();
+        // A loopback name on any port: a local proxy in front of the server (a port of its
+        // own) is no rebinding page, which can only name the server by a domain of its own.
+        if is_loopback_name(&name) {
+            return true;
+        }
         if port.is_some_and(|p| self.listen_name(&name, p)) {
             return true;
         }
@@ -146,6 +152,19 @@ impl PublicUrls {
     }
 }
 
+/// `localhost`, `127.0.0.1` or `[::1]`.
+fn is_loopback_name(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| {
+                ip == IpAddr::from([127, 0, 0, 1])
+                    || ip == IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+            })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,13 +182,14 @@ mod tests {
             "localhost:8600",
             "LOCALHOST:8600",
             "[::1]:8600",
+            // Loopback names on another port (a local proxy in front) or none.
+            "127.0.0.1:8601",
+            "localhost",
         ] {
             assert!(u.allows_host(ok), "{ok}");
         }
         for bad in [
             "evil.example:8600",
-            "127.0.0.1:8601",
-            "localhost",
             "evil.example",
             "user@localhost:8600",
             "",
@@ -219,9 +239,10 @@ mod tests {
     #[test]
     fn the_bound_address_counts_too() {
         let u = urls("127.0.0.1:8600", false, &[]);
-        assert!(!u.allows_host("127.0.0.1:40001"));
+        assert!(!u.allows_origin("http://127.0.0.1:40001"));
         u.bound("127.0.0.1:40001".parse().unwrap());
-        assert!(u.allows_host("127.0.0.1:40001") && u.allows_host("localhost:40001"));
+        assert!(u.allows_origin("http://127.0.0.1:40001"));
+        assert!(u.allows_origin("http://localhost:40001"));
         assert!(u.allows_host("127.0.0.1:8600"));
     }
 }

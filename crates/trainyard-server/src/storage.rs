@@ -151,7 +151,7 @@ impl Storage {
     }
 
     /// Opens the folder `dir` like [`Storage::create_dir`], for [`trainyard_exec::sandbox::replace_file`].
-    pub fn open_dir(&self, project: &str, dir: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    pub fn open_dir(&self, project: &str, dir: &Path) -> io::Result<trainyard_exec::beneath::Dir> {
         let root = self.project_root(project)?;
         let rel = dir
             .strip_prefix(&root)
@@ -308,7 +308,7 @@ impl Storage {
         &self,
         project: &str,
         dest: &'p Path,
-    ) -> io::Result<(std::os::fd::OwnedFd, &'p std::ffi::OsStr)> {
+    ) -> io::Result<(trainyard_exec::beneath::Dir, &'p std::ffi::OsStr)> {
         let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a folder"));
         };
@@ -397,19 +397,14 @@ impl Storage {
 
 /// What `name` in the folder `dir` is, not following a link: `None` when missing,
 /// `Some(true)` for a folder, `Some(false)` for anything else (a symlink included).
-fn entry_kind(dir: &std::os::fd::OwnedFd, name: &std::ffi::OsStr) -> io::Result<Option<bool>> {
-    use nix::sys::stat::{fstatat, SFlag};
-    use std::os::fd::AsRawFd;
-    match fstatat(
-        Some(dir.as_raw_fd()),
-        name,
-        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-    ) {
-        Ok(st) => Ok(Some(
-            SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR,
-        )),
-        Err(nix::errno::Errno::ENOENT) => Ok(None),
-        Err(e) => Err(e.into()),
+fn entry_kind(
+    dir: &trainyard_exec::beneath::Dir,
+    name: &std::ffi::OsStr,
+) -> io::Result<Option<bool>> {
+    match dir.entry(name) {
+        Ok(e) => Ok(Some(e.kind == trainyard_exec::beneath::Kind::Dir)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
