@@ -107,11 +107,13 @@ impl Active {
         } else {
             let mut text = Vec::new();
             line(&mut text, self.kept.last().expect("just pushed"));
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .and_then(|mut f| f.write_all(&text))
+            // The server's alone: the shim's umask lets workers read what it fetches for them.
+            std::os::unix::fs::OpenOptionsExt::mode(
+                OpenOptions::new().create(true).append(true),
+                0o600,
+            )
+            .open(&self.path)
+            .and_then(|mut f| f.write_all(&text))
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "cannot write metrics.jsonl; sample dropped");

@@ -307,7 +307,10 @@ pub(crate) fn open_log(path: &Path) -> io::Result<File> {
             fs::create_dir_all(dir)?;
         }
     }
-    OpenOptions::new().create(true).append(true).open(path)
+    // The server's alone (it serves logs through the API); the shim's umask lets workers read
+    // what it fetches for them.
+    std::os::unix::fs::OpenOptionsExt::mode(OpenOptions::new().create(true).append(true), 0o600)
+        .open(path)
 }
 
 /// Appends `line` to the log at `path`, starting a new line if the log does not end with one.

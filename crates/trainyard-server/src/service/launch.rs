@@ -425,8 +425,12 @@ fn mount(host: &Path, container: &str, read_only: bool) -> Mount {
 
 /// Writes trainyard's `run_train.sh` into the run directory; returns its path.
 fn write_run_train(run_dir: &Path) -> RunResult<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
     let path = run_dir.join("run_train.sh");
     std::fs::write(&path, RUN_TRAIN_SH).map_err(RunError::RunDir)?;
+    // Readable by the container's root, which is the project's user, whatever the umask.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+        .map_err(RunError::RunDir)?;
     Ok(path)
 }
 
