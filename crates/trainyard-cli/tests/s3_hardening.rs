@@ -488,3 +488,62 @@ print("swaps", n, flush=True)
     assert!(!outside.join("x").exists() && !outside.join("y").exists());
     assert!(std::fs::symlink_metadata(planted.join("other-link")).is_err());
 }
+
+/// Failed S3 signatures count like failed sign-ins: past the free failures of an access key,
+/// its requests are refused (`SlowDown`, with `Retry-After`) before any signature is checked,
+/// and the refusal is logged with the client's address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_s3_signatures_back_off_per_access_key() {
+    let s = S3Server::start(
+        "",
+        "[sign_in]\nfree_failures = 2\nfree_failures_per_address = 100\n",
+        &[],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/bucket/key.txt", s.srv.api.base);
+    let date = httpdate_now();
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        let r = http
+            .get(&url)
+            .header("Date", &date)
+            .header(
+                "Authorization",
+                format!("AWS {AK}:d3JvbmctYnV0LXdlbGwtZm9ybWVk"),
+            )
+            .send()
+            .await
+            .unwrap();
+        let retry = r.headers().get("retry-after").cloned();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        codes.push((
+            status,
+            retry.is_some(),
+            body.contains("<Code>SlowDown</Code>"),
+        ));
+    }
+    assert_eq!(
+        codes,
+        [
+            (403, false, false),
+            (403, false, false),
+            (503, true, true),
+            (503, true, true)
+        ],
+        "wrong signatures of one key"
+    );
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    assert!(
+        log.contains("too many failed attempts") && log.contains("127.0.0.1"),
+        "{log}"
+    );
+}
+
+/// `Date` as HTTP writes it, now.
+fn httpdate_now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
+}

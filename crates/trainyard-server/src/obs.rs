@@ -134,7 +134,11 @@ pub fn endpoint(state: &AppState, limits: Limits) -> Endpoint {
         limits.multipart_expiry,
         state.shutdown.subscribe(),
     );
-    Endpoint::new(builder.build(), state.telemetry.clone())
+    Endpoint::new(
+        builder.build(),
+        state.telemetry.clone(),
+        state.throttle.clone(),
+    )
 }
 
 /// Buckets and objects of the caller's project, as folders and files.

@@ -5,7 +5,9 @@
 //! `s3:<operation>`). Refusals are S3's XML error bodies.
 
 use super::Seen;
+use crate::http::auth::ClientAddr;
 use crate::telemetry::Telemetry;
+use crate::throttle::Throttle;
 use axum::extract::Request;
 use axum::response::Response;
 use std::convert::Infallible;
@@ -32,11 +34,16 @@ impl std::fmt::Debug for Endpoint {
 
 impl Endpoint {
     /// `s3` behind the API's layers, counted in `telemetry`.
-    pub fn new(s3: s3s::service::S3Service, telemetry: Arc<Telemetry>) -> Self {
+    pub fn new(
+        s3: s3s::service::S3Service,
+        telemetry: Arc<Telemetry>,
+        throttle: Arc<Throttle>,
+    ) -> Self {
         let inner = tower::service_fn(move |req: Request| {
             let s3 = s3.clone();
             let telemetry = telemetry.clone();
-            async move { Ok::<_, Infallible>(answer(&s3, &telemetry, req).await) }
+            let throttle = throttle.clone();
+            async move { Ok::<_, Infallible>(answer(&s3, &telemetry, &throttle, req).await) }
         });
         let svc = ServiceBuilder::new()
             .map_response(|r: http::Response<_>| r.map(axum::body::Body::new))
@@ -72,8 +79,66 @@ pub fn is_s3_request<B>(req: &http::Request<B>) -> bool {
 /// Calls the S3 service and records the request: metrics and one access log line (its span
 /// names the method, path and request id; never the query string, where presigned URLs carry
 /// signatures and tokens).
-async fn answer(s3: &s3s::service::S3Service, telemetry: &Telemetry, mut req: Request) -> Response {
+/// The access key a signed S3 request names (header or presigned query, SigV4 or SigV2).
+fn access_key(req: &Request) -> Option<String> {
+    let auth = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Some(a) = auth {
+        if let Some(rest) = a.strip_prefix("AWS4-HMAC-SHA256 ") {
+            let cred = rest
+                .split(',')
+                .find_map(|p| p.trim().strip_prefix("Credential="))?;
+            return cred.split('/').next().map(str::to_owned);
+        }
+        if let Some(rest) = a.strip_prefix("AWS ") {
+            return rest.split(':').next().map(str::to_owned);
+        }
+    }
+    req.uri().query()?.split('&').find_map(|kv| {
+        let (name, value) = kv.split_once('=')?;
+        let value = percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .ok()?;
+        if name.eq_ignore_ascii_case("X-Amz-Credential") {
+            value.split('/').next().map(str::to_owned)
+        } else if name == "AWSAccessKeyId" {
+            Some(value.into_owned())
+        } else {
+            None
+        }
+    })
+}
+
+async fn answer(
+    s3: &s3s::service::S3Service,
+    telemetry: &Telemetry,
+    throttle: &Throttle,
+    mut req: Request,
+) -> Response {
     let started = Instant::now();
+    // Failed signatures count like failed sign-ins (per access key and per client address),
+    // and while either is closed a request is refused before its signature is checked.
+    let addr = ClientAddr::of(req.extensions());
+    let keys = crate::throttle::keys(access_key(&req).map(|ak| format!("ak:{ak}")), addr.0);
+    if let Err(wait) = throttle.check(&keys) {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        tracing::warn!(
+            client.address = %addr.show(),
+            door = "s3 signature",
+            retry_after_s = secs,
+            "sign-in refused: too many failed attempts"
+        );
+        let mut resp = xml_error(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "SlowDown",
+            "Too many requests with failed signatures; retry later.",
+        );
+        resp.headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        return resp;
+    }
     let method = req.method().as_str().to_owned();
     let request_id = req.headers().get("x-request-id").cloned();
     let seen = Arc::new(Mutex::new(super::SeenRequest::default()));
@@ -95,6 +160,20 @@ async fn answer(s3: &s3s::service::S3Service, telemetry: &Telemetry, mut req: Re
     }
     let status = resp.status().as_u16();
     let seen = std::mem::take(&mut *seen.lock().expect("S3 request slot"));
+    match (seen.op.is_some(), status) {
+        (true, s) if s < 400 => throttle.success(&keys),
+        (true, _) => {}
+        // Refused before any operation: the signature or the key was wrong.
+        (false, 403) => {
+            throttle.failure(&keys);
+            tracing::info!(
+                client.address = %addr.show(),
+                door = "s3 signature",
+                "credentials refused"
+            );
+        }
+        (false, _) => {}
+    }
     let op = seen.op.as_deref().unwrap_or("unauthenticated");
     let elapsed = started.elapsed();
     telemetry.observe_request(&method, &format!("s3:{op}"), status, elapsed.as_secs_f64());
