@@ -260,13 +260,7 @@ pub fn run_spec(
         }
         None => {
             let mut env = base_environment();
-            if owner.is_some() {
-                // The project's user has no home of the server's: one of the run's own.
-                let home = trainyard_exec::sandbox::create_dirs(&run_dir, Path::new("home"), owner)
-                    .map_err(RunError::RunDir)?;
-                env.retain(|(k, _)| k != "HOME" && k != "USER");
-                env.push(("HOME".to_owned(), home.display().to_string()));
-            }
+            give_home(&mut env, &run_dir, owner).map_err(RunError::RunDir)?;
             env
         }
     };
@@ -446,6 +440,22 @@ pub fn expand_user_command(user_command: &str, run_args: &[String]) -> String {
         })
         .collect();
     user_command.replace(PYTHON_FILE_PARAMETER, &quoted.join(" "))
+}
+
+/// A run of a project's user gets `HOME` = `<run_dir>/home`, that user's (the server's home
+/// is not theirs), and no `USER` of the server's. Nothing changes for a server's own runs.
+pub(crate) fn give_home(
+    env: &mut Vec<(String, String)>,
+    run_dir: &Path,
+    owner: Option<trainyard_exec::RunAs>,
+) -> std::io::Result<()> {
+    if owner.is_none() {
+        return Ok(());
+    }
+    let home = trainyard_exec::sandbox::create_dirs(run_dir, Path::new("home"), owner)?;
+    env.retain(|(k, _)| k != "HOME" && k != "USER");
+    env.push(("HOME".to_owned(), home.display().to_string()));
+    Ok(())
 }
 
 /// The environment every job starts from: the server's PATH and locale, nothing else.

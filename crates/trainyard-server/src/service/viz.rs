@@ -685,15 +685,12 @@ async fn launch(
     // The visualization server reads the project's files as the project's user: a link in
     // its train_url leads nowhere the project's jobs could not read.
     let mut env = env;
-    if owner.is_some() {
-        let home = trainyard_exec::sandbox::create_dirs(&run_dir, Path::new("home"), owner)
-            .map_err(|source| StartError::TrainDir {
-                url: job.train_url.clone(),
-                source,
-            })?;
-        env.retain(|(k, _)| k != "HOME" && k != "USER");
-        env.push(("HOME".to_owned(), home.display().to_string()));
-    }
+    crate::service::launch::give_home(&mut env, &run_dir, owner).map_err(|source| {
+        StartError::TrainDir {
+            url: job.train_url.clone(),
+            source,
+        }
+    })?;
     let port = trainyard_viz::free_port()?;
     let target = Target {
         logdir: &logdir,
