@@ -296,7 +296,8 @@ async fn a_job_of_project_b_reaches_nothing_of_project_a_the_server_or_the_host(
 
 /// A container job of project B, on its run's own network, reaches neither the server's
 /// `/metrics` nor project A's TensorBoard, by loopback or by the host's address as seen from
-/// the container (slirp4netns' gateway); a host job of B gets 401 from `/metrics`.
+/// the container (slirp4netns' gateway); a host job of B does not reach that TensorBoard on
+/// the host's loopback either (it has a network namespace of its own; the proxy enters it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_container_job_reaches_neither_metrics_nor_another_projects_tensorboard() {
     let image = test_image();
@@ -327,10 +328,32 @@ async fn a_container_job_reaches_neither_metrics_nor_another_projects_tensorboar
         assert!(Instant::now() < deadline, "TensorBoard did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    // The host reaches it (so the refusals below are the sandbox's doing).
-    tokio::net::TcpStream::connect(format!("127.0.0.1:{tb_port}"))
+    // The server's proxy reaches it (so the refusals below are the sandbox's doing), and
+    // nothing on the host's own loopback does: it listens in a network namespace of its own.
+    let service_url = a.get(&format!("/visualization-jobs/{viz}")).await.body["service_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let opened = http.get(&service_url).send().await.unwrap();
+    assert_eq!(opened.status(), 303);
+    let cookie = opened.headers()["set-cookie"].to_str().unwrap();
+    let page = http
+        .get(service_url.split('?').next().unwrap())
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
         .await
-        .expect("TensorBoard listens on the host's loopback");
+        .unwrap();
+    assert_eq!(page.status(), 200, "the proxy does not reach TensorBoard");
+    assert!(
+        tokio::net::TcpStream::connect(format!("127.0.0.1:{tb_port}"))
+            .await
+            .is_err(),
+        "TensorBoard listens on the host's loopback"
+    );
 
     let storage_b = srv.dir.path().join("data/obs").join(OTHER_PROJECT);
     let targets = [
@@ -379,6 +402,34 @@ async fn a_container_job_reaches_neither_metrics_nor_another_projects_tensorboar
             "{name} answered {answer}: {log}"
         );
     }
+    // A host job of B, on the host's network, does not reach A's TensorBoard either.
+    let host_targets = [(
+        "tensorboard-loopback",
+        format!("http://127.0.0.1:{tb_port}/"),
+    )];
+    let lines: Vec<String> = host_targets
+        .iter()
+        .map(|(name, url)| format!("url {name} {url}"))
+        .collect();
+    write_app(
+        &storage_b,
+        "host-app",
+        &[("boot.py", ATTACK), ("targets.txt", &lines.join("\n"))],
+    );
+    let (jh, vh) = b.create_job("host-attacker", "host-app", json!({})).await;
+    let (end, host_log) = b
+        .run_to_end(jh, vh, "host-attacker.0", Duration::from_secs(60))
+        .await;
+    assert_eq!(end, JobStatus::COMPLETED, "{host_log}");
+    let line = host_log
+        .lines()
+        .find(|l| l.starts_with("URL tensorboard-loopback "))
+        .unwrap_or_else(|| panic!("{host_log}"));
+    let answer = line.rsplit(' ').next().unwrap();
+    assert!(
+        answer.parse::<u16>().is_err(),
+        "A's TensorBoard answered a host job of B with {answer}: {host_log}"
+    );
     // The run's code is B's user's, the user the container's root is mapped onto.
     let code = srv.dir.path().join(format!("data/runs/{vb}/code"));
     use std::os::unix::fs::MetadataExt;

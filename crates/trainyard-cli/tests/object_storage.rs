@@ -236,8 +236,17 @@ async fn the_tj01_sample_with_every_path_in_a_bucket_runs_and_uploads() {
     assert_eq!(d.assert_ok()["train_url"], "/usr/train/");
 
     // A second version over the same objects reuses the cached data folder; a changed object
-    // makes a new one.
-    let cache = srv.dir.path().join("data/cache");
+    // makes a new one. The cache is the project's own: root's, passable by its group alone.
+    let cache = srv.dir.path().join("data/cache").join(PROJECT);
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&cache).unwrap();
+        let uid = project_uid(&srv.dir.path().join("data"), PROJECT);
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o777),
+            (0, uid, 0o710)
+        );
+    }
     let entries = |cache: &Path| {
         std::fs::read_dir(cache)
             .unwrap()
@@ -246,6 +255,19 @@ async fn the_tj01_sample_with_every_path_in_a_bucket_runs_and_uploads() {
             .count()
     };
     assert_eq!(entries(&cache), 1);
+    // The job read its data through the cache (above); a user of no project's group gets in
+    // nowhere there.
+    let listed_by_other = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "ls"])
+        .arg(&cache)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        !listed_by_other.success(),
+        "another user lists the project's data cache"
+    );
     let mut again = tj01_sample()["config"].clone();
     again["pre_version_id"] = json!(ver);
     new_version_runs(&srv, job, &again).await;

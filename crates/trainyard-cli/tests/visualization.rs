@@ -913,8 +913,9 @@ async fn running_job_survives_kill_9_of_the_server() {
 /// A server whose port another process takes before it can bind it (what `free_port`'s
 /// bind-then-release allows on a busy machine) is started again on another port instead of
 /// failing the job. The first start of this wrapper hands its port to a holder in its own
-/// session (it outlives the worker's group) and exits like a server that cannot bind; the
-/// second start runs TensorBoard.
+/// session (it outlives the worker's group) and exits like a server that cannot bind, saying
+/// so as TensorBoard does (the holder is in the server's own network namespace, where only
+/// that word tells); the second start runs TensorBoard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_whose_port_was_taken_starts_again_on_another_port() {
     let tools = common::tempdir().unwrap();
@@ -935,7 +936,7 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
 open(sys.argv[2] + ".tmp", "w").write(str(os.getpid())); os.rename(sys.argv[2] + ".tmp", sys.argv[2])
 time.sleep(60)' "$port" "{holder}" < /dev/null > /dev/null 2>&1 &
   while [ ! -e "{holder}" ]; do sleep 0.05; done
-  echo "port $port was taken" >&2
+  echo "port $port was taken: could not bind to port $port, it was already in use" >&2
   exit 1
 fi
 exec "{tb}" "$@"

@@ -102,6 +102,8 @@ pub enum NetworkArg {
     Own,
     /// The namespace of this container (worker 0's): the run's workers share one loopback.
     Join(String),
+    /// None but a loopback of its own.
+    None,
     /// The host's.
     Host,
 }
@@ -111,6 +113,7 @@ impl NetworkArg {
         match self {
             Self::Own => "--network=slirp4netns".to_owned(),
             Self::Join(name) => format!("--network=container:{name}"),
+            Self::None => "--network=none".to_owned(),
             Self::Host => "--network=host".to_owned(),
         }
     }

@@ -27,6 +27,7 @@ mod launch;
 pub mod local;
 pub mod logs;
 pub mod metrics;
+pub mod netns;
 pub mod objects;
 pub mod proc;
 pub mod run_dir;

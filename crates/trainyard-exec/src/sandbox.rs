@@ -52,6 +52,22 @@ pub fn privileged() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Drops the calling process to `who`: no supplementary groups, then its group, then its user
+/// (in this order: each step needs the privileges the next one gives up). For a `pre_exec`
+/// hook: only async-signal-safe calls.
+pub fn become_user(who: RunAs) -> std::io::Result<()> {
+    // SAFETY: plain libc calls with valid arguments.
+    let failed = unsafe {
+        libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setgid(who.gid) != 0
+            || libc::setuid(who.uid) != 0
+    };
+    if failed {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The calling *thread* acts on files as `who` until dropped (Linux's file-system ids are per
 /// thread): every open, create and lookup is checked as that user, and what it creates is
 /// that user's. `None` changes nothing (an unprivileged server: jobs are its own user).

@@ -95,6 +95,11 @@ pub enum Network {
     Private,
     /// The host's network (a project the configuration trusts with it).
     Host,
+    /// No network but a loopback of the run's own: host workers start in a new network
+    /// namespace (so a server they run is reachable only by whoever enters it: the
+    /// trainyard server, see [`crate::netns`]), containers get `--network=none`. Needs a
+    /// root shim: refused, never downgraded, without one.
+    Isolated,
 }
 
 /// The size cap of a worker's log: past it the shim cuts the log with a marker line.

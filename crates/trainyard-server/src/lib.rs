@@ -164,31 +164,43 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     if let Some(s3) = config.storage.s3()? {
         let cache = data_dir.join("cache");
         std::fs::create_dir_all(&cache).map_err(io("data cache"))?;
-        storage = storage.with_objects(storage::ObjectStorage {
-            client: trainyard_exec::objects::Objects::new(s3.clone()),
-            s3,
-            buckets: config
-                .projects
-                .iter()
-                .map(|p| (p.id.clone(), p.buckets.clone()))
-                .collect(),
-            cache,
-            cache_max_bytes: config
-                .storage
-                .cache_max_bytes
-                .unwrap_or(config::DEFAULT_CACHE_MAX_BYTES),
-            upload_interval: Duration::from_secs_f64(
-                config
+        storage = storage
+            .with_objects(storage::ObjectStorage {
+                client: trainyard_exec::objects::Objects::new(s3.clone()),
+                s3,
+                buckets: config
+                    .projects
+                    .iter()
+                    .map(|p| (p.id.clone(), p.buckets.clone()))
+                    .collect(),
+                cache,
+                cache_max_bytes: config
                     .storage
-                    .upload_interval_seconds
-                    .unwrap_or(30.0)
-                    .max(0.1),
-            ),
-        });
+                    .cache_max_bytes
+                    .unwrap_or(config::DEFAULT_CACHE_MAX_BYTES),
+                upload_interval: Duration::from_secs_f64(
+                    config
+                        .storage
+                        .upload_interval_seconds
+                        .unwrap_or(30.0)
+                        .max(0.1),
+                ),
+            })
+            .map_err(io("data cache"))?;
     }
     let runs_dir = data_dir.join("runs");
     std::fs::create_dir_all(&runs_dir).map_err(io("runs dir"))?;
-    open_to_job_users(&[&data_dir, &runs_dir, &storage_root])?;
+    let mut passable = vec![
+        data_dir.as_path(),
+        runs_dir.as_path(),
+        storage_root.as_path(),
+    ];
+    // Jobs follow their data links into the cache (their project's folder there keeps
+    // other projects out).
+    if let Some(objects) = storage.objects() {
+        passable.push(&objects.cache);
+    }
+    open_to_job_users(&passable)?;
     clean_staging(&runs_dir);
 
     let (total, gpus) = service::capacity::total(&config.executor);

@@ -35,9 +35,10 @@ pub struct ObjectStorage {
     pub s3: S3Config,
     /// The buckets each project may name.
     pub buckets: HashMap<String, Vec<String>>,
-    /// This host's cache of fetched data folders.
+    /// This host's cache of fetched data folders (one folder per project with job users:
+    /// [`Storage::cache_of`]).
     pub cache: PathBuf,
-    /// Most bytes the cache may hold.
+    /// Most bytes the cache (each project's, with job users) may hold.
     pub cache_max_bytes: u64,
     /// How often a running job's outputs are uploaded.
     pub upload_interval: std::time::Duration,
@@ -174,9 +175,32 @@ impl Storage {
     }
 
     /// Puts paths in the object store `objects` instead of local folders.
-    pub fn with_objects(mut self, objects: ObjectStorage) -> Self {
+    pub fn with_objects(mut self, objects: ObjectStorage) -> io::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        // Root's, and only root writes below it: plain file calls are safe here.
+        for (project, owner) in self.users.all() {
+            let dir = objects.cache.join(project);
+            match std::fs::create_dir(&dir) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
+            std::os::unix::fs::chown(&dir, Some(0), Some(owner.gid))?;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o710))?;
+        }
         self.objects = Some(Arc::new(objects));
-        self
+        Ok(self)
+    }
+
+    /// The data cache of `project`'s runs. With job users, a folder of its own below the
+    /// host's cache (root's, passable by the project's group alone): the root shim fills it, the
+    /// project's jobs follow their data links into it, no other project's job gets in, and no
+    /// entry is shared between projects, even for the same objects.
+    pub fn cache_of(&self, project: &str) -> Option<PathBuf> {
+        let objects = self.objects.as_ref()?;
+        Some(match self.owner(project) {
+            Some(_) => objects.cache.join(project),
+            None => objects.cache.clone(),
+        })
     }
 
     /// The object store behind paths, if paths are there.

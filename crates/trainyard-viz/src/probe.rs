@@ -1,16 +1,16 @@
 //! Readiness: the server answers HTTP on its port.
 
+use crate::Upstream;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// One attempt: connects to `127.0.0.1:port`, sends `GET {prefix}/`, and reports whether an
+/// One attempt: connects to the server, sends `GET {prefix}/`, and reports whether an
 /// HTTP status line with a 2xx or 3xx status came back within `timeout`. A server that does
 /// not serve `prefix` (another process that took the port, which answers 404) does not count.
-pub async fn answers(port: u16, prefix: &str, timeout: Duration) -> bool {
+pub async fn answers(upstream: Upstream, prefix: &str, timeout: Duration) -> bool {
+    let port = upstream.port;
     let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
+        let mut s = upstream.connect(timeout).await.ok()?;
         let req = format!(
             "GET {prefix}/ HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
         );
@@ -38,7 +38,7 @@ mod tests {
     #[tokio::test]
     async fn closed_port_does_not_answer() {
         let port = crate::free_port().unwrap();
-        assert!(!answers(port, "/x", Duration::from_millis(200)).await);
+        assert!(!answers(Upstream::loopback(port), "/x", Duration::from_millis(200)).await);
     }
 
     #[tokio::test]
@@ -51,7 +51,7 @@ mod tests {
             let _ = s.read(&mut buf).await;
             s.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await.unwrap();
         });
-        assert!(answers(port, "/x", Duration::from_secs(2)).await);
+        assert!(answers(Upstream::loopback(port), "/x", Duration::from_secs(2)).await);
     }
 
     #[tokio::test]
@@ -66,6 +66,6 @@ mod tests {
                 .await
                 .unwrap();
         });
-        assert!(!answers(port, "/x", Duration::from_secs(2)).await);
+        assert!(!answers(Upstream::loopback(port), "/x", Duration::from_secs(2)).await);
     }
 }

@@ -1,12 +1,15 @@
-//! A streaming reverse proxy to a server on a loopback port.
+//! A streaming reverse proxy to a server on a loopback port (the host's, or its own network
+//! namespace's).
 
-use crate::{Error, Result};
+use crate::{Error, Result, Upstream};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), never forwarded.
 const HOP_BY_HOP: [&str; 8] = [
@@ -37,9 +40,46 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// How long connecting to a visualization server may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The connection future of [`Connector`].
+type Connecting =
+    Pin<Box<dyn Future<Output = std::io::Result<TokioIo<tokio::net::TcpStream>>> + Send>>;
+
+/// Connects to the [`Upstream`] a URI's authority names (see [`Upstream::authority`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Connector;
+
+impl tower::Service<Uri> for Connector {
+    type Response = TokioIo<tokio::net::TcpStream>;
+    type Error = std::io::Error;
+    type Future = Connecting;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        Box::pin(async move {
+            let upstream = uri
+                .host()
+                .zip(uri.port_u16())
+                .and_then(|(host, port)| Upstream::from_authority(host, port))
+                .ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("not an upstream: {uri}"),
+                    )
+                })?;
+            Ok(TokioIo::new(upstream.connect(CONNECT_TIMEOUT).await?))
+        })
+    }
+}
+
 /// One pooled HTTP/1 client for every upstream; bodies stream both ways.
 pub struct Proxy<B> {
-    client: Client<HttpConnector, B>,
+    client: Client<Connector, B>,
 }
 
 impl<B> Proxy<B>
@@ -50,24 +90,24 @@ where
 {
     /// A new client.
     pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
         Self {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: Client::builder(TokioExecutor::new()).build(Connector),
         }
     }
 
-    /// Sends `req` to `127.0.0.1:port` with the same path and query (given as `path_and_query`),
-    /// without hop-by-hop headers and without `drop_headers` (our credentials). The response
-    /// comes back with its hop-by-hop headers stripped and its body still streaming.
+    /// Sends `req` to the server at `upstream` with the same path and query (given as
+    /// `path_and_query`), without hop-by-hop headers and without `drop_headers` (our
+    /// credentials). The response comes back with its hop-by-hop headers stripped and its body
+    /// still streaming.
     pub async fn forward(
         &self,
-        port: u16,
+        upstream: Upstream,
         path_and_query: &str,
         mut req: Request<B>,
         drop_headers: &[HeaderName],
     ) -> Result<Response<Incoming>> {
-        let uri: Uri = format!("http://127.0.0.1:{port}{path_and_query}")
+        let port = upstream.port;
+        let uri: Uri = format!("http://{}{path_and_query}", upstream.authority())
             .parse()
             .map_err(|e| Error::BadRequest(format!("{e}")))?;
         *req.uri_mut() = uri;
@@ -145,7 +185,7 @@ mod tests {
             .unwrap();
         let resp = proxy
             .forward(
-                port,
+                Upstream::loopback(port),
                 "/p/data/runs?x=1",
                 req,
                 &[HeaderName::from_static("x-auth-token")],
@@ -170,7 +210,7 @@ mod tests {
         let proxy = Proxy::<Empty<bytes::Bytes>>::new();
         let req = Request::builder().uri("/").body(Empty::new()).unwrap();
         assert!(matches!(
-            proxy.forward(port, "/", req, &[]).await,
+            proxy.forward(Upstream::loopback(port), "/", req, &[]).await,
             Err(Error::Upstream(_))
         ));
     }

@@ -187,7 +187,8 @@ fn start_container(
     let network = match (spec.network, index) {
         (crate::Network::Host, _) => container::NetworkArg::Host,
         (crate::Network::Private, 0) => container::NetworkArg::Own,
-        (crate::Network::Private, _) => {
+        (crate::Network::Isolated, 0) => container::NetworkArg::None,
+        (crate::Network::Private | crate::Network::Isolated, _) => {
             // Worker 0's namespace is joined, so it must be up: its `podman run` was only
             // spawned.
             let first = container::name(&spec.run_dir, 0);
@@ -220,13 +221,20 @@ fn try_start(
 ) -> io::Result<Started> {
     let (log, log_pipe) = worker_output(spec, w)?;
     let host = container.is_none();
+    let who = spec.run_as.filter(|_| crate::sandbox::privileged());
+    // A host worker with a network of its own: the namespace is made in the hook below,
+    // as root, so the hook (not std, whose drop comes first) drops to the job's user after it.
+    let own_network = match (host, spec.network) {
+        (true, crate::Network::Isolated) => Some(isolated_user(who, &spec.cwd)?),
+        _ => None,
+    };
     let mut cmd = match container {
         None => {
             let mut cmd = Command::new(&w.program);
             cmd.args(&w.args)
                 .env_clear()
                 .envs(w.env.iter().map(|(k, v)| (k, v)));
-            if let Some(who) = spec.run_as.filter(|_| crate::sandbox::privileged()) {
+            if let (Some(who), None) = (who, &own_network) {
                 // std sets the group, clears the supplementary groups and sets the user, then
                 // changes into the working directory as that user.
                 cmd.uid(who.uid).gid(who.gid);
@@ -249,6 +257,14 @@ fn try_start(
     unsafe {
         cmd.pre_exec(move || {
             reset_signals();
+            if let Some((who, cwd)) = &own_network {
+                crate::netns::enter_own()?;
+                crate::sandbox::become_user(*who)?;
+                // std changed into it as root: again as the user, who must be let in.
+                if libc::chdir(cwd.as_ptr()) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             // The server's files are private (umask 077); a job's are its own business.
             libc::umask(0o022);
             // No set-uid program brings a job back to more privileges than it started with
@@ -282,6 +298,24 @@ fn worker_output(spec: &RunSpec, w: &WorkerSpec) -> io::Result<(File, Option<Log
             Ok((write_end, Some(pipe)))
         }
     }
+}
+
+/// The user (and working directory, for the hook) a host worker with a network of its own
+/// runs as. Making the namespace takes root: a shim without it refuses the run rather than
+/// give the worker the host's network.
+fn isolated_user(
+    who: Option<crate::RunAs>,
+    cwd: &Path,
+) -> io::Result<(crate::RunAs, std::ffi::CString)> {
+    let who = who.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "a run with a network of its own (network = isolated) needs a root shim that runs it as its project's user",
+        )
+    })?;
+    let cwd = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(cwd.as_os_str()))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    Ok((who, cwd))
 }
 
 /// Gives the worker a clean signal state: the shim's blocked set (TERM, INT, CHLD) and any

@@ -293,8 +293,11 @@ async fn proxy_inner(s: &AppState, req: Request) -> Result<Response, ProxyError>
         (Caller::Secret(_) | Caller::Cookie(_), _) => return Err(ProxyError::Refused),
     };
     let id = job.id;
-    let port = match (job.status, job.port.and_then(|p| u16::try_from(p).ok())) {
-        (JobStatus::RUNNING, Some(port)) => port,
+    let upstream = match (job.status, job.port.and_then(|p| u16::try_from(p).ok())) {
+        (JobStatus::RUNNING, Some(port)) => s
+            .svc
+            .viz_upstream(&job, port)
+            .ok_or(ProxyError::Upstream(id))?,
         (status, _) => return Err(ProxyError::NotRunning(status)),
     };
     let path_and_query = req
@@ -308,7 +311,7 @@ async fn proxy_inner(s: &AppState, req: Request) -> Result<Response, ProxyError>
     ];
     let resp = s
         .proxy
-        .forward(port, &path_and_query, req, &drop)
+        .forward(upstream, &path_and_query, req, &drop)
         .await
         .map_err(|e| {
             tracing::warn!(viz.id = id, error = %e, "visualization server did not answer");

@@ -341,7 +341,10 @@ impl Transfers {
         self.inputs.push(ObjectInput {
             from,
             link: link.clone(),
-            cache: store.map(|s| s.cache.clone()).unwrap_or_default(),
+            cache: checker
+                .storage
+                .cache_of(checker.project)
+                .unwrap_or_default(),
             limit: store.map_or(0, |s| s.cache_max_bytes),
             follow: false,
         });

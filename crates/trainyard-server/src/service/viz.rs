@@ -504,7 +504,11 @@ async fn supervise(
     // Starting: 8 only once the server answers HTTP.
     let started = tokio::time::Instant::now();
     loop {
-        if trainyard_viz::probe::answers(port, &prefix, Duration::from_secs(2)).await {
+        let answered = match upstream(&ctx.storage, &job, port) {
+            Some(up) => trainyard_viz::probe::answers(up, &prefix, Duration::from_secs(2)).await,
+            None => false,
+        };
+        if answered {
             break;
         }
         if started.elapsed() > ctx.start_timeout {
@@ -650,7 +654,7 @@ async fn launch(
                 inputs: vec![ObjectInput {
                     from,
                     link: dir.clone(),
-                    cache: store.cache.clone(),
+                    cache: ctx.storage.cache_of(&job.project_id).unwrap_or_default(),
                     limit: store.cache_max_bytes,
                     follow: true,
                 }],
@@ -701,6 +705,7 @@ async fn launch(
         trainyard_viz::server::run_spec(launcher, &target, &run_dir, env, STOP_GRACE.as_secs());
     spec.objects = mirror;
     spec.run_as = owner;
+    spec.network = network(&ctx.storage, &job.project_id);
     // Each start of a visualization server is a new run in the job's folder.
     trainyard_exec::reset_run_dir(&run_dir)?;
     let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program).await?;
@@ -731,6 +736,34 @@ async fn launch(
         "visualization server started"
     );
     Ok((running, port))
+}
+
+/// The network of `project`'s visualization servers: where the project's jobs run as its own
+/// user (a root server), one of their own, which only the server enters, so no job of any
+/// project reaches them on a loopback port; else (a single-tenant server) the host's.
+fn network(storage: &crate::storage::Storage, project: &str) -> trainyard_exec::Network {
+    match storage.owner(project) {
+        Some(_) => trainyard_exec::Network::Isolated,
+        None => trainyard_exec::Network::Host,
+    }
+}
+
+/// Where `job`'s server listens on `port`: `None` while a server with a network of its own has
+/// no worker yet (nothing is reached on the host's loopback in its stead).
+fn upstream(
+    storage: &crate::storage::Storage,
+    job: &VizJob,
+    port: u16,
+) -> Option<trainyard_viz::Upstream> {
+    match network(storage, &job.project_id) {
+        trainyard_exec::Network::Isolated => Some(trainyard_viz::Upstream {
+            port,
+            netns: Some(trainyard_exec::netns::NetNs::of_run(Path::new(
+                &job.run_dir,
+            ))?),
+        }),
+        _ => Some(trainyard_viz::Upstream::loopback(port)),
+    }
 }
 
 fn not_found(id: i64) -> ApiError {
@@ -1104,6 +1137,11 @@ impl Service {
     /// For the console's "open": the live job `id` of `project`, whatever its type.
     pub async fn viz_of_project(&self, project: &str, id: i64) -> ApiResult<Option<VizJob>> {
         Ok(self.store.get_viz(project, id).await?)
+    }
+
+    /// For the proxy: where `job`'s server listens on `port` (see [`upstream`]).
+    pub fn viz_upstream(&self, job: &VizJob, port: u16) -> Option<trainyard_viz::Upstream> {
+        upstream(&self.storage, job, port)
     }
 
     /// For the proxy: the live job `id` of `project` whose public path uses `job_type`.
