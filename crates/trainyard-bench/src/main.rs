@@ -4,6 +4,7 @@
 mod objects;
 mod peers;
 mod sampling;
+mod sandbox;
 mod scenarios;
 mod server;
 mod stats;
@@ -33,11 +34,11 @@ struct Args {
     /// Reduced sizes: seconds, for CI.
     #[arg(long)]
     smoke: bool,
-    /// Scenarios to run (comma-separated): start, throughput, stop, logs, api, memory,
-    /// sampling, objects, streams.
+    /// Scenarios to run (comma-separated): start, throughput, stop, sandbox, logs, api,
+    /// memory, sampling, objects, streams.
     #[arg(
         long,
-        default_value = "start,throughput,stop,logs,api,memory,sampling,objects,streams",
+        default_value = "start,throughput,stop,sandbox,logs,api,memory,sampling,objects,streams",
         value_delimiter = ','
     )]
     scenarios: Vec<String>,
@@ -66,6 +67,8 @@ struct Sizes {
     throughput_jobs: usize,
     slurm_throughput_jobs: usize,
     stop_jobs: usize,
+    /// Sandbox: starts measured each way.
+    sandbox_jobs: usize,
     store_sizes: [usize; 2],
     wrk_seconds: u64,
     log_bytes: u64,
@@ -93,6 +96,7 @@ impl Sizes {
                 throughput_jobs: 20,
                 slurm_throughput_jobs: 10,
                 stop_jobs: 3,
+                sandbox_jobs: 3,
                 store_sizes: [200, 1000],
                 wrk_seconds: 1,
                 log_bytes: 8 << 20,
@@ -120,6 +124,7 @@ impl Sizes {
                 throughput_jobs: 1000,
                 slurm_throughput_jobs: 200,
                 stop_jobs: 50,
+                sandbox_jobs: 30,
                 store_sizes: [10_000, 100_000],
                 wrk_seconds: 10,
                 log_bytes: 1 << 30,
@@ -236,6 +241,10 @@ async fn main() -> Result<()> {
     if want("stop") {
         eprintln!("stop latency...");
         rows.push(scenarios::stop_latency(&srv, &peers, work.path(), sizes.stop_jobs).await?);
+    }
+    if want("sandbox") {
+        eprintln!("sandbox cost at start...");
+        rows.extend(sandbox::rows(&args.trainyard, work.path(), sizes.sandbox_jobs).await?);
     }
     // Scenario 5: log paging (and again on PostgreSQL, whose only part in it is finding the
     // version).

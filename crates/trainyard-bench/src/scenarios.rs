@@ -21,14 +21,14 @@ pub const SLEEP_SH: &str =
     "for a in \"$@\"; do case \"$a\" in --out=*) out=\"${a#--out=}\";; esac; done\n\
 echo $$ > \"$out.tmp\" && mv \"$out.tmp\" \"$out\"\nexec sleep 300\n";
 
-fn now_ns() -> u128 {
+pub(crate) fn now_ns() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0)
 }
 
-async fn wait_file(path: &Path, within: Duration) -> Result<String> {
+pub(crate) async fn wait_file(path: &Path, within: Duration) -> Result<String> {
     let deadline = Instant::now() + within;
     loop {
         if let Ok(t) = std::fs::read_to_string(path) {

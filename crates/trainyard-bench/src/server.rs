@@ -20,6 +20,21 @@ pub struct Server {
     bin: PathBuf,
     config: PathBuf,
     port: u16,
+    /// The ordinary user the server runs as (`None`: the caller).
+    user: Option<u32>,
+}
+
+/// How a benchmark server is set up beyond its folder and capacity.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// More TOML tables appended to the config.
+    pub extra: &'a str,
+    /// The database (default: SQLite in the data directory).
+    pub database_url: Option<&'a str>,
+    /// More keys of the project's `[[projects]]` table.
+    pub project: &'a str,
+    /// An ordinary user to run the server as (its folder becomes that user's).
+    pub user: Option<u32>,
 }
 
 fn free_port() -> Result<u16> {
@@ -48,6 +63,27 @@ impl Server {
         extra: &str,
         database_url: Option<&str>,
     ) -> Result<Self> {
+        let options = Options {
+            extra,
+            database_url,
+            ..Options::default()
+        };
+        Self::start_with_options(bin, dir, cores, &options).await
+    }
+
+    /// A server set up as `options` say.
+    pub async fn start_with_options(
+        bin: &Path,
+        dir: &Path,
+        cores: u32,
+        options: &Options<'_>,
+    ) -> Result<Self> {
+        let Options {
+            extra,
+            database_url,
+            project,
+            user,
+        } = *options;
         let data = dir.join("data");
         let database_url = database_url.map_or_else(
             || format!("sqlite://{}", data.join("trainyard.db").display()),
@@ -58,7 +94,7 @@ impl Server {
         write_private(
             &config,
             format!(
-                "data_dir = \"{}\"\ndatabase_url = \"{database_url}\"\nmax_body_bytes = 1048576\n\n[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\nquotas = 1000000\njob_count_limit = 1000000\n\n\
+                "data_dir = \"{}\"\ndatabase_url = \"{database_url}\"\nmax_body_bytes = 1048576\n\n[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\nquotas = 1000000\njob_count_limit = 1000000\n{project}\n\n\
                  [executor]\ncores = {cores}\nmemory_gb = {mem}\nstop_grace_seconds = 5\n\n\
                  [[engines]]\nid = 1\nname = \"Shell\"\nversion = \"sh\"\ntype = 0\ncommand = [\"sh\"]\n\n\
                  [[specs]]\nspec_id = 1\nspec_code = \"bench.1u\"\ncore = 1\ncpu = 1\nmax_num = 4\n\n{extra}",
@@ -66,9 +102,12 @@ impl Server {
                 mem = cores * 2,
             ),
         )?;
+        if let Some(uid) = user {
+            chown_tree(dir, uid)?;
+        }
         let port = free_port()?;
         let mut s = Self {
-            child: spawn(bin, &config, port, dir)?,
+            child: spawn(bin, &config, port, dir, user)?,
             base: format!("http://127.0.0.1:{port}"),
             data,
             database_url,
@@ -78,6 +117,7 @@ impl Server {
             bin: bin.to_owned(),
             config,
             port,
+            user,
         };
         s.wait_up().await?;
         Ok(s)
@@ -105,7 +145,7 @@ impl Server {
     pub async fn restart(&mut self) -> Result<()> {
         self.stop();
         let dir = self.config.parent().unwrap().to_owned();
-        self.child = spawn(&self.bin, &self.config, self.port, &dir)?;
+        self.child = spawn(&self.bin, &self.config, self.port, &dir, self.user)?;
         self.wait_up().await
     }
 
@@ -124,6 +164,36 @@ impl Server {
     /// Storage folder of the bench project.
     pub fn storage(&self) -> PathBuf {
         self.data.join("obs").join(PROJECT)
+    }
+
+    /// Hands what the benchmark wrote into the storage to the server's user, when the server
+    /// runs as an ordinary user (a root server reads it as it is).
+    pub fn give_storage_to_server(&self) -> Result<()> {
+        match self.user {
+            Some(uid) => chown_tree(&self.data.join("obs"), uid),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates a job running `app/<boot>` in a container of `image` (the code folder mounted
+    /// at `/home/work/user-job-dir/<app>`, the train_url at `/home/work/train_url`).
+    pub async fn create_in_image(
+        &self,
+        name: &str,
+        app: &str,
+        command: &str,
+        train_url: &str,
+        image: &str,
+    ) -> Result<(i64, i64)> {
+        let body = json!({"job_name": name, "config": {
+            "worker_server_num": 1, "app_url": format!("/{app}/"),
+            "user_image_url": image, "user_command": command, "train_url": train_url,
+            "data_url": "/data/", "spec_id": 1, "engine_id": 1}});
+        let r = self.post("/training-jobs", body).await?;
+        Ok((
+            r["job_id"].as_i64().context("job_id")?,
+            r["version_id"].as_i64().context("version_id")?,
+        ))
     }
 
     /// `/v1/bench{path}`.
@@ -229,12 +299,28 @@ fn kill_run_dir(run_dir: &Path) {
     }
 }
 
-fn spawn(bin: &Path, config: &Path, port: u16, dir: &Path) -> Result<Child> {
+/// Gives `path` and everything below it to `uid` (and its same-numbered group).
+fn chown_tree(path: &Path, uid: u32) -> Result<()> {
+    let ok = Command::new("chown")
+        .args(["-R", &format!("{uid}:{uid}")])
+        .arg(path)
+        .status()?
+        .success();
+    anyhow::ensure!(ok, "chown -R {uid} {}", path.display());
+    Ok(())
+}
+
+fn spawn(bin: &Path, config: &Path, port: u16, dir: &Path, user: Option<u32>) -> Result<Child> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("server.log"))?;
-    Ok(Command::new(bin)
+    let mut cmd = Command::new(bin);
+    if let Some(uid) = user {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(uid).gid(uid).env("HOME", dir);
+    }
+    Ok(cmd
         .args([
             "serve",
             "--listen",
