@@ -1,16 +1,24 @@
 //! `trainyard serve`.
 
+use anyhow::Context as _;
 use std::path::PathBuf;
 use trainyard_server::config::Config;
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM. The handlers are in place when this returns, not when the
+/// future is first polled: a signal that comes once the server answers is never fatal.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down; running jobs keep running and are reattached on the next start");
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!(
+            "shutting down; running jobs keep running and are reattached on the next start"
+        );
+    })
 }
 
 /// The URL a client on this machine reaches a listener at (a wildcard address becomes loopback).
@@ -68,8 +76,13 @@ pub async fn serve(
     // Everything the server writes (database, credentials, keys, runs' records, stored
     // objects) is its own alone unless it says otherwise: no job or local user reads it.
     trainyard_exec::sandbox::private_files();
+    let shutdown = shutdown_signal()?;
+    // The address first: a server that cannot serve must not reattach anyone's jobs.
+    let listen = cfg.listen();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let app = trainyard_server::build(cfg, exe).await?;
-    let listener = tokio::net::TcpListener::bind(app.listen).await?;
     if let Some(g) = &app.generated {
         let url = client_url(app.scheme(), listener.local_addr()?);
         println!(
@@ -111,6 +124,6 @@ pub async fn serve(
         data_dir = %app.data_dir.display(),
         "trainyard listening"
     );
-    trainyard_server::serve(app, listener, shutdown_signal()).await?;
+    trainyard_server::serve(app, listener, shutdown).await?;
     Ok(())
 }

@@ -80,6 +80,63 @@ async fn reattached_job_reports_its_real_failure_code() {
         .contains("exited with code 7"));
 }
 
+/// A second `trainyard serve` on the data folder a running server holds refuses to start,
+/// naming that server's pid and address; one on the address it serves fails naming the
+/// address. Neither touches the first one's job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_a_held_data_folder_or_a_taken_address_refuses_before_reattaching() {
+    let s = setup();
+    write_app(
+        &storage(&s),
+        "sleeper",
+        &[(
+            "boot.py",
+            "import time\nprint('up', flush=True)\ntime.sleep(120)\n",
+        )],
+    );
+    let port = free_port();
+    let server = ServerProcess::start(&s.config, port).await;
+    let (job, ver) = server.api.create_job("sleeper", "sleeper", json!({})).await;
+    server
+        .api
+        .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
+        .await;
+    let lock = s.dir.path().join("data/serve.lock");
+    let first = format!("pid {}, listening on 127.0.0.1:{port}", server.child.id());
+    assert_eq!(std::fs::read_to_string(&lock).unwrap().trim(), first);
+    let second = |listen: String| {
+        std::process::Command::new(bin())
+            .arg("serve")
+            .arg("--config")
+            .arg(&s.config)
+            .args(["--listen", &listen])
+            .output()
+            .unwrap()
+    };
+
+    let held = second(format!("127.0.0.1:{}", free_port()));
+    let said = String::from_utf8_lossy(&held.stderr);
+    assert!(!held.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "another trainyard server ({first}) serves the data folder"
+        )),
+        "{said}"
+    );
+    let taken = second(format!("127.0.0.1:{port}"));
+    let said = String::from_utf8_lossy(&taken.stderr);
+    assert!(!taken.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{said}"
+    );
+
+    // The first server still holds its folder and its job runs on, under its first shim.
+    assert_eq!(std::fs::read_to_string(&lock).unwrap().trim(), first);
+    assert_eq!(server.api.status(job, ver).await, JobStatus::RUNNING);
+    assert!(server.api.log(job, ver, "sleeper.0").await.contains("up"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_finished_while_the_server_was_down_is_finalized_on_start() {
     let s = setup();

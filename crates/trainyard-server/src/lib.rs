@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod config;
 pub mod conn;
 pub mod credentials;
+pub mod data_lock;
 pub mod error;
 pub mod http;
 pub mod identity;
@@ -50,6 +51,8 @@ pub struct App {
     pub obs: obs::Endpoint,
     /// Connection limits of `[server]`.
     pub limits: conn::Limits,
+    /// The data folder, this server's alone on the embedded database ([`data_lock`]).
+    pub data_lock: Option<data_lock::DataLock>,
 }
 
 impl App {
@@ -84,6 +87,9 @@ pub enum BuildError {
     /// Recovery of earlier runs failed.
     #[error("recovering earlier jobs: {0}")]
     Recover(String),
+    /// Another server holds the data folder.
+    #[error(transparent)]
+    DataLock(#[from] data_lock::LockError),
 }
 
 /// Lets the projects' users pass through (not list) the folders above their runs and their
@@ -131,6 +137,15 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     let data_dir = config.data_dir();
     std::fs::create_dir_all(&data_dir)
         .map_err(io(format!("cannot create data dir {}", data_dir.display())))?;
+    // Before anything is read or reattached: replicas share a folder only over PostgreSQL.
+    let embedded = config
+        .database_url
+        .as_deref()
+        .is_none_or(|url| url.starts_with("sqlite:"));
+    let data_lock = match embedded {
+        true => Some(data_lock::take(&data_dir, config.listen())?),
+        false => None,
+    };
     let generated = if config.projects.is_empty() {
         let stored = credentials::load_or_create(&data_dir).map_err(io("credentials.toml"))?;
         config.projects = stored.projects;
@@ -386,6 +401,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         tls_cert,
         obs,
         limits: conn::Limits::from_config(&config.server),
+        data_lock,
     })
 }
 
