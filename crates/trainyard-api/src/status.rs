@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A status code as on the wire (statuses-and-errors.md §1).
+/// A status code as on the wire (the table is in `docs/api.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct JobStatus(pub i64);

@@ -311,7 +311,7 @@ pub fn paint(text: &str, on: bool) -> String {
     }
 }
 
-/// The short name of a status code (statuses-and-errors.md §1).
+/// The short name of a status code (the table is in `docs/api.md`).
 pub fn status_name(code: i64) -> &'static str {
     JobStatus(code).name()
 }

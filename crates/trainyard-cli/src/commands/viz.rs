@@ -147,7 +147,7 @@ fn default_name() -> String {
     format!("tb-{ms}")
 }
 
-/// The VJ-01 body of `create`.
+/// The visualization job creation body (VJ-01) that `create` sends.
 fn create_request(args: &VizCreateArgs) -> CreateVisualizationRequest {
     let schedule = match (args.auto_stop_hours, args.auto_stop_minutes) {
         (Some(h), _) => vec![ScheduleInput::stop_after("HOURS", h)],

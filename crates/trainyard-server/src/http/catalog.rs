@@ -1,4 +1,5 @@
-//! RS-01, RS-02 and training job configuration handlers (TC-01..TC-05).
+//! Handlers of the resource specification and AI engine lists (RS-01, RS-02) and of training
+//! job configurations (TC-01..TC-05).
 
 use crate::catalog::{engine_info, spec_info};
 use crate::error::{ApiError, ApiResult};
@@ -19,7 +20,7 @@ fn check_job_type(q: &crate::service::query::Params) -> ApiResult<()> {
     }
 }
 
-/// RS-01: `no_resource` is true when one worker of the spec does not fit the free capacity now.
+/// Lists the resource specifications (RS-01): `no_resource` is true when one worker of the spec does not fit the free capacity now.
 pub async fn resource_specs(
     State(s): State<AppState>,
     _ids: Ids,
@@ -47,7 +48,7 @@ pub async fn resource_specs(
     }))
 }
 
-/// RS-02.
+/// Lists the AI engines (RS-02).
 pub async fn ai_engines(
     State(s): State<AppState>,
     _ids: Ids,
@@ -60,7 +61,7 @@ pub async fn ai_engines(
     }))
 }
 
-/// TC-01.
+/// Creates a training configuration (TC-01).
 pub async fn create_config(
     State(s): State<AppState>,
     ids: Ids,
@@ -70,7 +71,7 @@ pub async fn create_config(
     Ok(Json(Success::OK))
 }
 
-/// TC-02.
+/// Lists training configurations (TC-02).
 pub async fn list_configs(
     State(s): State<AppState>,
     ids: Ids,
@@ -79,7 +80,7 @@ pub async fn list_configs(
     Ok(Json(s.svc.list_configs(&ids.project, &q).await?))
 }
 
-/// TC-03.
+/// Replaces a training configuration (TC-03).
 pub async fn update_config(
     State(s): State<AppState>,
     ids: Ids,
@@ -91,7 +92,7 @@ pub async fn update_config(
     Ok(Json(Success::OK))
 }
 
-/// TC-04.
+/// Deletes a training configuration (TC-04).
 pub async fn delete_config(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
     s.svc
         .delete_config(&ids.project, ids.name.as_deref().unwrap_or_default())
@@ -99,7 +100,7 @@ pub async fn delete_config(State(s): State<AppState>, ids: Ids) -> ApiResult<Jso
     Ok(Json(Success::OK))
 }
 
-/// TC-05.
+/// Shows one training configuration (TC-05).
 pub async fn get_config(
     State(s): State<AppState>,
     ids: Ids,

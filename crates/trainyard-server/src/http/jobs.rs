@@ -11,7 +11,7 @@ use trainyard_api::training::{
     UpdateDescriptionRequest, VersionInfo, VersionListResponse,
 };
 
-/// TJ-01.
+/// Creates a training job, by default with its first version (TJ-01).
 pub async fn create_job(
     State(s): State<AppState>,
     ids: Ids,
@@ -20,7 +20,7 @@ pub async fn create_job(
     Ok(Json(s.svc.create_job(&ids.project, req).await?))
 }
 
-/// TJ-02.
+/// Lists training jobs (TJ-02).
 pub async fn list_jobs(
     State(s): State<AppState>,
     ids: Ids,
@@ -29,7 +29,7 @@ pub async fn list_jobs(
     Ok(Json(s.svc.list_jobs(&ids.project, &q).await?))
 }
 
-/// TJ-03.
+/// Shows one version in detail (TJ-03).
 pub async fn get_version(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<VersionInfo>> {
     Ok(Json(
         s.svc
@@ -51,7 +51,7 @@ pub async fn pod_metrics(
     ))
 }
 
-/// TJ-04.
+/// Deletes a version (TJ-04).
 pub async fn delete_version(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
     s.svc
         .delete_version(&ids.project, ids.nums[0], ids.nums[1])
@@ -59,7 +59,7 @@ pub async fn delete_version(State(s): State<AppState>, ids: Ids) -> ApiResult<Js
     Ok(Json(Success::OK))
 }
 
-/// TJ-05.
+/// Lists a job's versions (TJ-05).
 pub async fn list_versions(
     State(s): State<AppState>,
     ids: Ids,
@@ -70,7 +70,7 @@ pub async fn list_versions(
     ))
 }
 
-/// TJ-06.
+/// Creates a new version of a job (TJ-06).
 pub async fn create_version(
     State(s): State<AppState>,
     ids: Ids,
@@ -81,7 +81,7 @@ pub async fn create_version(
     ))
 }
 
-/// TJ-07, with the optional `{"grace_period_seconds": N}` extension.
+/// Stops a version (TJ-07), with the optional `{"grace_period_seconds": N}` extension.
 pub async fn stop_version(
     State(s): State<AppState>,
     ids: Ids,
@@ -98,7 +98,7 @@ pub async fn stop_version(
     Ok(Json(Success::OK))
 }
 
-/// TJ-08.
+/// Replaces a job's description (TJ-08).
 pub async fn update_job(
     State(s): State<AppState>,
     ids: Ids,
@@ -110,13 +110,13 @@ pub async fn update_job(
     Ok(Json(Success::OK))
 }
 
-/// TJ-09.
+/// Deletes a job with all its versions (TJ-09).
 pub async fn delete_job(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
     s.svc.delete_job(&ids.project, ids.nums[0]).await?;
     Ok(Json(Success::OK))
 }
 
-/// TJ-10.
+/// Lists a version's log file names (TJ-10).
 pub async fn log_file_names(
     State(s): State<AppState>,
     ids: Ids,
@@ -131,7 +131,7 @@ pub async fn log_file_names(
     }))
 }
 
-/// TJ-11.
+/// Lists the built-in algorithms (TJ-11).
 pub async fn built_in_algorithms(
     State(s): State<AppState>,
     _ids: Ids,
@@ -140,7 +140,7 @@ pub async fn built_in_algorithms(
     Ok(Json(s.svc.built_in_algorithms(&q)?))
 }
 
-/// TJ-12.
+/// Pages a worker log by line (TJ-12).
 pub async fn read_log(
     State(s): State<AppState>,
     ids: Ids,

@@ -172,7 +172,7 @@ pub(crate) fn request_span<B>(req: &http::Request<B>) -> tracing::Span {
 pub const VIZ_PREFIX: &str = "/modelarts2/";
 
 /// Tolerates the paths the docs' samples use: repeated slashes, a trailing slash, and
-/// stray spaces before the query (api.md INC-28).
+/// stray spaces before the query.
 pub fn normalize_path(mut req: Request) -> Request {
     let raw = auth::RawUri(req.uri().clone());
     req.extensions_mut().insert(raw);

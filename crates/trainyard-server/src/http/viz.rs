@@ -16,7 +16,7 @@ use trainyard_api::visualization::{
 use trainyard_api::{ErrorBody, ErrorCode, JobStatus};
 use trainyard_viz::access;
 
-/// VJ-01.
+/// Creates a visualization job (VJ-01).
 pub async fn create_viz(
     State(s): State<AppState>,
     ids: Ids,
@@ -25,7 +25,7 @@ pub async fn create_viz(
     Ok(Json(s.svc.create_viz(&ids.project, req).await?))
 }
 
-/// VJ-02.
+/// Lists visualization jobs (VJ-02).
 pub async fn list_viz(
     State(s): State<AppState>,
     ids: Ids,
@@ -34,12 +34,12 @@ pub async fn list_viz(
     Ok(Json(s.svc.list_viz(&ids.project, &q).await?))
 }
 
-/// VJ-03.
+/// Shows one visualization job (VJ-03).
 pub async fn get_viz(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<VisualizationDetails>> {
     Ok(Json(s.svc.get_viz(&ids.project, ids.nums[0]).await?))
 }
 
-/// VJ-04.
+/// Replaces a visualization job's description (VJ-04).
 pub async fn update_viz(
     State(s): State<AppState>,
     ids: Ids,
@@ -51,19 +51,19 @@ pub async fn update_viz(
     Ok(Json(Success::OK))
 }
 
-/// VJ-05.
+/// Deletes a visualization job (VJ-05).
 pub async fn delete_viz(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
     s.svc.delete_viz(&ids.project, ids.nums[0]).await?;
     Ok(Json(Success::OK))
 }
 
-/// VJ-06.
+/// Stops a visualization job (VJ-06).
 pub async fn stop_viz(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
     s.svc.stop_viz(&ids.project, ids.nums[0]).await?;
     Ok(Json(Success::OK))
 }
 
-/// VJ-07.
+/// Restarts a visualization job (VJ-07).
 pub async fn restart_viz(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
     s.svc.restart_viz(&ids.project, ids.nums[0]).await?;
     Ok(Json(Success::OK))

@@ -854,7 +854,7 @@ impl Service {
         }
     }
 
-    /// VJ-01.
+    /// Creates a visualization job (VJ-01).
     pub async fn create_viz(
         &self,
         project: &str,
@@ -932,7 +932,7 @@ impl Service {
         })
     }
 
-    /// VJ-02.
+    /// Lists visualization jobs (VJ-02).
     pub async fn list_viz(
         &self,
         project: &str,
@@ -971,7 +971,7 @@ impl Service {
         })
     }
 
-    /// VJ-03.
+    /// Shows one visualization job (VJ-03).
     pub async fn get_viz(&self, project: &str, id: i64) -> ApiResult<VisualizationDetails> {
         let job = self
             .store
@@ -984,7 +984,7 @@ impl Service {
         })
     }
 
-    /// VJ-04.
+    /// Replaces a visualization job's description (VJ-04).
     pub async fn update_viz_description(
         &self,
         project: &str,
@@ -1005,7 +1005,7 @@ impl Service {
         Ok(())
     }
 
-    /// VJ-06: 1/2/4/7/8 -> 9, then 12 once the server is gone.
+    /// Stops a visualization job (VJ-06): 1/2/4/7/8 -> 9, then 12 once the server is gone.
     pub async fn stop_viz(&self, project: &str, id: i64) -> ApiResult<()> {
         let job = self
             .store
@@ -1034,7 +1034,7 @@ impl Service {
         Ok(())
     }
 
-    /// VJ-07: from a terminal status back to 1 with a fresh server and deadline.
+    /// Restarts a visualization job (VJ-07): from a terminal status back to 1 with a fresh server and deadline.
     pub async fn restart_viz(&self, project: &str, id: i64) -> ApiResult<()> {
         let job = self
             .store
@@ -1063,7 +1063,7 @@ impl Service {
         Ok(())
     }
 
-    /// VJ-05: refused while stopping (9); an active job is stopped, then removed.
+    /// Deletes a visualization job (VJ-05): refused while stopping (9); an active job is stopped, then removed.
     pub async fn delete_viz(&self, project: &str, id: i64) -> ApiResult<()> {
         let status = match self
             .store
