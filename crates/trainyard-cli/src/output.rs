@@ -2,7 +2,7 @@
 //! only. How things look (colour, local or UTC times, width, `-o wide`) is decided once per
 //! command from the global flags and the environment ([`init`]).
 
-use crate::cli::{Color as ColorChoice, Global, Output};
+use crate::global::{Color as ColorChoice, Global, Output};
 use crate::CliError;
 use comfy_table::{Cell, CellAlignment, Color, ContentArrangement};
 use serde::Serialize;

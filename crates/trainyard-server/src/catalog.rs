@@ -195,13 +195,15 @@ fn builtins() -> Vec<Builtin> {
 }
 
 impl Catalog {
-    /// Catalog from the configuration, defaults filled in from `capacity`.
-    pub fn from_config(config: &Config, capacity: &crate::service::capacity::Resources) -> Self {
+    /// Catalog from the configuration, default specs sized for `cores`, `memory_gb` and
+    /// `gpus` (the executor's capacity).
+    pub fn from_config(config: &Config, cores: u32, memory_gb: u32, gpus: u32) -> Self {
         Self {
             engines: config.engines.clone().unwrap_or_else(default_engines),
-            specs: config.specs.clone().unwrap_or_else(|| {
-                default_specs(capacity.cores, capacity.memory_gb, capacity.gpus as usize)
-            }),
+            specs: config
+                .specs
+                .clone()
+                .unwrap_or_else(|| default_specs(cores, memory_gb, gpus as usize)),
             builtins: builtins(),
         }
     }

@@ -109,7 +109,7 @@ pub enum ApiError {
     TooManyStreams(usize),
     /// A write that would take the project past its `storage_quota_gb` (0118).
     #[error("The expected storage exceeds the quota limit: {0}")]
-    StorageQuota(crate::service::quota::QuotaExceeded),
+    StorageQuota(crate::storage::quota::QuotaExceeded),
     /// The project sent more requests than its rate allows (2799, HTTP 429).
     #[error("services too many requests")]
     TooManyRequests,

@@ -1,6 +1,6 @@
 //! `trainyard specs`, `engines`, `algorithms`.
 
-use crate::cli::Output;
+use crate::global::Output;
 use crate::output::{self, Table};
 use crate::CliError;
 use trainyard_client::query::AlgorithmQuery;

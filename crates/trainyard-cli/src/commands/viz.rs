@@ -1,7 +1,8 @@
 //! `trainyard viz ...` (VJ-01..VJ-07): TensorBoard servers over a job's output.
 
 use super::follow::FOREVER;
-use crate::cli::{Output, VizCommand, VizCreateArgs};
+use crate::cli::{VizCommand, VizCreateArgs};
+use crate::global::Output;
 use crate::output::{self, status, Table};
 use crate::CliError;
 use std::io::IsTerminal;

@@ -4,7 +4,7 @@
 use crate::catalog::{engine_info, spec_info};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{Body, Ids, Query};
-use crate::state::AppState;
+use crate::http::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use trainyard_api::catalog::{EngineListResponse, SpecListResponse};

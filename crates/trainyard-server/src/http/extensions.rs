@@ -2,7 +2,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{Ids, Query};
-use crate::state::AppState;
+use crate::http::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};

@@ -2,7 +2,7 @@
 
 use crate::error::ApiResult;
 use crate::http::extract::{Body, Ids, Query};
-use crate::state::AppState;
+use crate::http::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use trainyard_api::training::{

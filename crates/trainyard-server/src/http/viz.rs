@@ -3,7 +3,7 @@
 
 use crate::error::ApiResult;
 use crate::http::extract::{Body, Ids, Query};
-use crate::state::AppState;
+use crate::http::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,8 +1,8 @@
 //! The HTML of the console: one shell for every signed-in screen (its scripts draw the screen
 //! from the path), and a plain error page.
 
-use super::session::Session;
-use crate::state::AppState;
+use crate::http::session::Session;
+use crate::http::state::AppState;
 use axum::extract::{OriginalUri, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -95,7 +95,7 @@ fn shell_for(session: &Session) -> String {
 
 /// `GET /console/`: the jobs list when signed in, else the sign-in page.
 pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    match super::session_of(&s, &headers) {
+    match crate::http::auth::session_of(&s, &headers) {
         Some(_) => Redirect::to("/console/jobs").into_response(),
         None => Redirect::to("/console/sign-in").into_response(),
     }
@@ -108,7 +108,7 @@ pub async fn shell(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    match super::session_of(&s, &headers) {
+    match crate::http::auth::session_of(&s, &headers) {
         Some((_, session)) => html(StatusCode::OK, shell_for(&session)),
         None => {
             let next = uri
