@@ -4,8 +4,8 @@ use crate::lenient;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
-/// A `label`/`value` pair passed to the program. Input: `key` is an alias of `label`,
-/// `value` may be any scalar. Output: both strings.
+/// A `label`/`value` pair passed to the program. Input: `key` is an alias of `label`, `value` may
+/// be any scalar. Output: both strings.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Parameter {
     /// Parameter name.
@@ -259,8 +259,8 @@ pub struct CreateJobRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub workspace_id: Option<String>,
-    /// A notification topic and events (known from one published example); an empty one is accepted, one that asks
-    /// for messages is refused (trainyard sends none).
+    /// A notification topic and events (known from one published example); an empty one is
+    /// accepted, one that asks for messages is refused (trainyard sends none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification: Option<Notification>,
 }

@@ -4,7 +4,8 @@ use crate::lenient;
 use crate::training::{DataSource, JobConfig, Parameter, Volume};
 use serde::{Deserialize, Serialize};
 
-/// Request body of configuration creation and replacement (TC-01, TC-03): flat, the run configuration fields next to name and description.
+/// Request body of configuration creation and replacement (TC-01, TC-03): flat, the run
+/// configuration fields next to name and description.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConfigRequest {
     /// Name (TC-01 only; the path names it in TC-03).

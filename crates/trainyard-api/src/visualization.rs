@@ -5,9 +5,9 @@ use crate::training::Flavor;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
-/// One auto-stop rule as sent: `{type, time_unit | timeUnit, duration}`. Fields are
-/// kept raw; the server validates them (`type` = `stop`, `time_unit` = `HOURS` or `MINUTES`,
-/// `duration` in [0, 24]). Serialized as documented (`time_unit`), unset fields left out.
+/// One auto-stop rule as sent: `{type, time_unit | timeUnit, duration}`. Fields are kept raw; the
+/// server validates them (`type` = `stop`, `time_unit` = `HOURS` or `MINUTES`, `duration` in [0,
+/// 24]). Serialized as documented (`time_unit`), unset fields left out.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ScheduleInput {
     /// Must be `stop` (case-insensitive).
@@ -46,7 +46,8 @@ impl ScheduleInput {
     }
 }
 
-/// `schedule` as an object or as an array of objects (the docs show both); `null` and `[]` mean none.
+/// `schedule` as an object or as an array of objects (the docs show both); `null` and `[]` mean
+/// none.
 pub fn schedule_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ScheduleInput>, D::Error> {
     match serde_json::Value::deserialize(d)? {
         serde_json::Value::Null => Ok(Vec::new()),
@@ -60,8 +61,8 @@ pub fn schedule_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ScheduleInpu
     }
 }
 
-/// Request body of visualization job creation (VJ-01). Serialized with unset fields left out and `schedule` as an array (omitted when
-/// empty).
+/// Request body of visualization job creation (VJ-01). Serialized with unset fields left out and
+/// `schedule` as an array (omitted when empty).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateVisualizationRequest {
     /// Job name, 1-20 of letters, digits, `_`, `-`.

@@ -247,7 +247,7 @@ pub struct JobsListArgs {
 /// A status given by name (`running`, any case) or code (`8`).
 pub fn parse_status(text: &str) -> Result<i64, String> {
     trainyard_api::JobStatus::parse(text)
-        .map(|s| s.0)
+        .map(|s| s.code())
         .ok_or_else(|| {
             format!(
                 "unknown status '{text}'; one of {} or 0..=22",

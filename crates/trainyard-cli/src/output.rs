@@ -313,7 +313,7 @@ pub fn paint(text: &str, on: bool) -> String {
 
 /// The short name of a status code (the table is in `docs/api.md`).
 pub fn status_name(code: i64) -> &'static str {
-    JobStatus(code).name()
+    JobStatus::from_code(code).name()
 }
 
 /// `NAME(code)`.

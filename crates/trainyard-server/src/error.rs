@@ -27,7 +27,7 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     /// Action not allowed in the current status (0105).
-    #[error("This job can't be {action}. job status: {}", status.0)]
+    #[error("This job can't be {action}. job status: {}", status.code())]
     WrongStatus {
         action: &'static str,
         status: JobStatus,

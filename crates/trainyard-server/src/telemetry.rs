@@ -285,7 +285,7 @@ impl Telemetry {
 /// Lower-case name of a status for labels (`running`, `completed`...), else its number.
 fn status_name(s: JobStatus) -> String {
     match s.name() {
-        "?" => s.0.to_string(),
+        "?" => s.code().to_string(),
         n => n.to_ascii_lowercase(),
     }
 }
@@ -308,14 +308,17 @@ impl Telemetry {
         let queued: i64 = sample
             .versions
             .iter()
-            .filter(|(_, st, _)| *st == JobStatus::INIT.0 || *st == JobStatus::WAITING.0)
+            .filter(|(_, st, _)| JobStatus::QUEUED.contains(&JobStatus::from_code(*st)))
             .map(|(_, _, n)| n)
             .sum();
         self.versions.clear();
         for (project, status, n) in sample.versions {
             let labels = vec![
                 ("project".to_owned(), project),
-                ("status".to_owned(), status_name(JobStatus(status))),
+                (
+                    "status".to_owned(),
+                    status_name(JobStatus::from_code(status)),
+                ),
             ];
             self.versions.get_or_create(&labels).set(n);
         }
@@ -335,7 +338,10 @@ impl Telemetry {
         }
         self.viz.clear();
         for (status, n) in sample.viz {
-            let labels = vec![("status".to_owned(), status_name(JobStatus(status)))];
+            let labels = vec![(
+                "status".to_owned(),
+                status_name(JobStatus::from_code(status)),
+            )];
             self.viz.get_or_create(&labels).set(n);
         }
     }

@@ -133,10 +133,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Number of live jobs of the project (from the trigger-kept counters).
     async fn count_jobs(&self, project_id: &str) -> Result<i64>;
 
-    /// Lists training jobs (TJ-02): a page of live jobs, the total matching the filter and the project's live jobs.
+    /// Lists training jobs (TJ-02): a page of live jobs, the total matching the filter and the
+    /// project's live jobs.
     async fn list_jobs(&self, project_id: &str, f: &JobFilter) -> Result<Page<Job>>;
 
-    /// Replaces a job's description (TJ-08): sets the description of a live job; false when it is gone.
+    /// Replaces a job's description (TJ-08): sets the description of a live job; false when it is
+    /// gone.
     async fn update_job_description(
         &self,
         project_id: &str,
@@ -246,7 +248,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// One configuration by name (TC-05); `None` when unknown.
     async fn get_config(&self, project_id: &str, name: &str) -> Result<Option<StoredConfig>>;
 
-    /// Replaces a configuration (TC-03): full replacement of description and configuration; false when unknown.
+    /// Replaces a configuration (TC-03): full replacement of description and configuration; false
+    /// when unknown.
     async fn update_config(&self, c: &StoredConfig) -> Result<bool>;
 
     /// Deletes a configuration (TC-04); false when unknown.
@@ -265,8 +268,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // --- visualization jobs ---
 
-    /// Creates a visualization job (VJ-01): inserts a job in status 1. A live job of the same name in the project gives
-    /// `Error::Conflict`.
+    /// Creates a visualization job (VJ-01): inserts a job in status 1. A live job of the same name
+    /// in the project gives `Error::Conflict`.
     async fn create_viz(&self, j: &NewVizJob) -> Result<VizJob>;
 
     /// A live (not deleted) job of the project.
@@ -281,7 +284,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Deleted jobs still waiting to be purged.
     async fn deleted_viz(&self) -> Result<Vec<VizJob>>;
 
-    /// Lists visualization jobs (VJ-02): a page of the project's live jobs, the total matching and all its live jobs.
+    /// Lists visualization jobs (VJ-02): a page of the project's live jobs, the total matching and
+    /// all its live jobs.
     async fn list_viz(&self, project_id: &str, f: &VizFilter) -> Result<Page<VizJob>>;
 
     /// Live jobs of the project, and how many of them are active (pending, running or
@@ -300,8 +304,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         set: &VizSet,
     ) -> Result<bool>;
 
-    /// Restarts a visualization job (VJ-07): back to status 1 with a fresh run (times, deadline, port, handle cleared), only
-    /// from one of `from`. Returns the status it was in when refused.
+    /// Restarts a visualization job (VJ-07): back to status 1 with a fresh run (times, deadline,
+    /// port, handle cleared), only from one of `from`. Returns the status it was in when refused.
     async fn restart_viz(
         &self,
         project_id: &str,
@@ -309,8 +313,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         from: &[JobStatus],
     ) -> Result<Option<Result<(), JobStatus>>>;
 
-    /// Deletes a visualization job (VJ-05): hides the job; refused (with its status) when it is in `refused`. `None` when
-    /// the job is unknown.
+    /// Deletes a visualization job (VJ-05): hides the job; refused (with its status) when it is in
+    /// `refused`. `None` when the job is unknown.
     async fn mark_viz_deleted(
         &self,
         project_id: &str,

@@ -20,7 +20,8 @@ fn check_job_type(q: &crate::service::query::Params) -> ApiResult<()> {
     }
 }
 
-/// Lists the resource specifications (RS-01): `no_resource` is true when one worker of the spec does not fit the free capacity now.
+/// Lists the resource specifications (RS-01): `no_resource` is true when one worker of the
+/// spec does not fit the free capacity now.
 pub async fn resource_specs(
     State(s): State<AppState>,
     _ids: Ids,

@@ -127,10 +127,10 @@ impl ProxyError {
             Self::TokenExpired => "Invalid token header because the token has expired.".into(),
             Self::Refused => "The credentials do not open this visualization job.".into(),
             Self::NotRunning(s) if s.is_pending() => {
-                format!("The visualization job is starting. job status: {}. Try again in a moment.", s.0)
+                format!("The visualization job is starting. job status: {}. Try again in a moment.", s.code())
             }
             Self::NotRunning(s) => {
-                format!("The visualization job is not running. job status: {}. Restart it to open it again.", s.0)
+                format!("The visualization job is not running. job status: {}. Restart it to open it again.", s.code())
             }
             Self::Upstream(id) => format!("The visualization server of job {id} did not answer."),
             Self::Store => "Database service error.".into(),

@@ -238,7 +238,7 @@ impl Service {
                 is_success: true,
                 job_id: job.id,
                 job_name: job.name,
-                status: JobStatus::UNKNOWN.0,
+                status: JobStatus::UNKNOWN.code(),
                 create_time: job.create_time,
                 version_id: None,
                 resource_id: None,
@@ -269,7 +269,7 @@ impl Service {
             is_success: true,
             job_id: job.id,
             job_name: job.name,
-            status: version.status.0,
+            status: version.status.code(),
             create_time: job.create_time,
             version_id: Some(version.id),
             resource_id: Some(version.resource_id),
@@ -354,7 +354,7 @@ impl Service {
             is_success: true,
             job_id,
             job_name: job.name,
-            status: version.status.0,
+            status: version.status.code(),
             create_time: version.create_time,
             version_id: Some(version.id),
             resource_id: Some(version.resource_id),
@@ -692,8 +692,9 @@ fn duplicate(e: trainyard_store::Error, name: &str) -> ApiError {
     }
 }
 
-/// A job creation's `notification` (TJ-01): the one published example sends an empty one, which asks for
-/// nothing; one that names a topic or events is refused, since trainyard publishes nothing.
+/// A job creation's `notification` (TJ-01): the one published example sends an empty one, which
+/// asks for nothing; one that names a topic or events is refused, since trainyard publishes
+/// nothing.
 fn check_notification(n: Option<&Notification>) -> ApiResult<()> {
     let asks = n.is_some_and(|n| {
         n.topic_urn.as_deref().is_some_and(|t| !t.is_empty())

@@ -42,7 +42,8 @@ impl Service {
             .collect())
     }
 
-    /// Pages a worker log by line (TJ-12); with `start_byte`/`offset` and no `base_line`/`lines`, a byte window.
+    /// Pages a worker log by line (TJ-12); with `start_byte`/`offset` and no `base_line`/`lines`, a
+    /// byte window.
     pub async fn read_log(
         &self,
         project: &str,

@@ -5,13 +5,13 @@ use trainyard_api::training::{JobSummary, VersionInfo};
 use trainyard_api::training_config::{ConfigDetail, ConfigSummary};
 use trainyard_store::{duration_ms, job_duration, Job, StoredConfig, Version};
 
-/// `system_metric_list` (resource usage of a version): all nine keys, series of decimal strings, `interval`
-/// in minutes per point. Usage comes from the samples the run's shim wrote
-/// (`trainyard_exec::metrics`); `worker` narrows it to one worker (the per-pod API).
-/// `cpuUsage` is percent of one core summed over the workers (100 = one core, as `top`),
-/// `memUsage` percent of the memory the spec gives the selected workers, `gpuUtil` the mean
-/// utilization of their GPUs, `gpuMemUsage` percent of their GPUs' memory, rates in bytes/s.
-/// Without GPU samples the two GPU series are empty.
+/// `system_metric_list` (resource usage of a version): all nine keys, series of decimal strings,
+/// `interval` in minutes per point. Usage comes from the samples the run's shim wrote
+/// (`trainyard_exec::metrics`); `worker` narrows it to one worker (the per-pod API). `cpuUsage` is
+/// percent of one core summed over the workers (100 = one core, as `top`), `memUsage` percent of
+/// the memory the spec gives the selected workers, `gpuUtil` the mean utilization of their GPUs,
+/// `gpuMemUsage` percent of their GPUs' memory, rates in bytes/s. Without GPU samples the two GPU
+/// series are empty.
 pub fn system_metrics(catalog: &Catalog, v: &Version, worker: Option<usize>) -> serde_json::Value {
     let samples = trainyard_exec::metrics::read_run(std::path::Path::new(&v.run_dir));
     let series =
@@ -113,7 +113,7 @@ pub fn version_info(
         engine_name: engine.map(|e| e.name.clone()),
         engine_id,
         engine_version: engine.map(|e| e.version.clone()),
-        status: v.status.0,
+        status: v.status.code(),
         app_url: c.app_url.clone(),
         boot_file_url: c.boot_file_url.clone(),
         create_time: v.create_time,

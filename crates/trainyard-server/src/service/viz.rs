@@ -280,7 +280,7 @@ impl VizManager {
                 Attach::Finished(_) | Attach::Lost | Attach::NotStarted => {
                     tracing::info!(
                         viz.id = job.id,
-                        status = job.status.0,
+                        status = job.status.code(),
                         "starting a visualization server again after a restart"
                     );
                     self.spawn(job.id, None);
@@ -364,7 +364,7 @@ async fn finish(ctx: &VizContext, id: i64, end: End) {
     match ctx.store.viz_transition(id, &from, to, &set).await {
         Ok(true) => match reason {
             Some(r) => tracing::warn!(viz.id = id, reason = %r, "visualization job failed"),
-            None => tracing::info!(viz.id = id, status = to.0, "visualization job ended"),
+            None => tracing::info!(viz.id = id, status = to.code(), "visualization job ended"),
         },
         Ok(false) => {}
         Err(e) => {
@@ -798,7 +798,7 @@ impl Service {
         VisualizationJob {
             job_id: job.id,
             job_name: job.name.clone(),
-            status: job.status.0,
+            status: job.status.code(),
             create_time: job.create_time,
             duration: duration_ms(job.start_time, job.end_time, now),
             job_desc: job.description.clone(),
@@ -926,7 +926,7 @@ impl Service {
             is_success: true,
             job_id: job.id,
             job_name: job.name.clone(),
-            status: job.status.0,
+            status: job.status.code(),
             create_time: job.create_time,
             service_url: self.viz.ctx().service_url(&job),
         })
@@ -1034,7 +1034,8 @@ impl Service {
         Ok(())
     }
 
-    /// Restarts a visualization job (VJ-07): from a terminal status back to 1 with a fresh server and deadline.
+    /// Restarts a visualization job (VJ-07): from a terminal status back to 1 with a fresh server
+    /// and deadline.
     pub async fn restart_viz(&self, project: &str, id: i64) -> ApiResult<()> {
         let job = self
             .store
@@ -1063,7 +1064,8 @@ impl Service {
         Ok(())
     }
 
-    /// Deletes a visualization job (VJ-05): refused while stopping (9); an active job is stopped, then removed.
+    /// Deletes a visualization job (VJ-05): refused while stopping (9); an active job is stopped,
+    /// then removed.
     pub async fn delete_viz(&self, project: &str, id: i64) -> ApiResult<()> {
         let status = match self
             .store

@@ -2,12 +2,12 @@
 //! few actions a browser cannot do through the JSON API alone.
 //!
 //! The pages are one HTML shell plus small scripts (`assets/console/js/`) that call the same
-//! `/v1/{project_id}` API as every other client, so each rule lives once, in the service layer,
-//! and every error the page shows is the API's own message. A browser proves who it is with the
-//! session cookie *and* the session's CSRF token in the `X-Console-CSRF` header
-//! ([`crate::http::auth::authorize_api`]): the cookie alone never authorizes an API call, so another site can
-//! neither read nor change anything through a signed-in browser. Token and AK/SK clients are
-//! not affected: their credentials are checked first, exactly as before.
+//! `/v1/{project_id}` API as every other client, so each rule lives once, in the service layer, and
+//! every error the page shows is the API's own message. A browser proves who it is with the session
+//! cookie *and* the session's CSRF token in the `X-Console-CSRF` header
+//! ([`crate::http::auth::authorize_api`]): the cookie alone never authorizes an API call, so
+//! another site can neither read nor change anything through a signed-in browser. Token and AK/SK
+//! clients are not affected: their credentials are checked first, exactly as before.
 //!
 //! Server-side routes besides the pages: `POST /console/sign-in`, `POST /console/sign-out`,
 //! `POST /console/viz/{id}/open` (hands the browser the visualization job's access cookie, so

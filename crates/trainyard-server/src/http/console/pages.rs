@@ -67,10 +67,10 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
 /// The status names and sets the pages need, from the one definition in `trainyard-api`, so
 /// the scripts never keep their own copy of the codes.
 fn statuses_json() -> String {
-    let codes = |set: &[JobStatus]| set.iter().map(|s| s.0).collect::<Vec<_>>();
+    let codes = |set: &[JobStatus]| set.iter().map(|s| s.code()).collect::<Vec<_>>();
     let names: serde_json::Map<String, serde_json::Value> = JobStatus::ALL
         .iter()
-        .map(|s| (s.0.to_string(), s.name().into()))
+        .map(|s| (s.code().to_string(), s.name().into()))
         .collect();
     serde_json::json!({
         "names": names,
