@@ -3,7 +3,7 @@
 
 use crate::catalog::{engine_info, spec_info};
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::{Body, Ids, Query};
+use crate::http::extract::{Body, ConfigPath, ProjectPath, Query};
 use crate::http::state::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -24,7 +24,7 @@ fn check_job_type(q: &crate::service::query::Params) -> ApiResult<()> {
 /// spec does not fit the free capacity now.
 pub async fn resource_specs(
     State(s): State<AppState>,
-    _ids: Ids,
+    _path: ProjectPath,
     Query(q): Query,
 ) -> ApiResult<Json<SpecListResponse>> {
     check_job_type(&q)?;
@@ -52,7 +52,7 @@ pub async fn resource_specs(
 /// Lists the AI engines (RS-02).
 pub async fn ai_engines(
     State(s): State<AppState>,
-    _ids: Ids,
+    _path: ProjectPath,
     Query(q): Query,
 ) -> ApiResult<Json<EngineListResponse>> {
     check_job_type(&q)?;
@@ -65,51 +65,46 @@ pub async fn ai_engines(
 /// Creates a training configuration (TC-01).
 pub async fn create_config(
     State(s): State<AppState>,
-    ids: Ids,
+    path: ProjectPath,
     Body(req): Body<ConfigRequest>,
 ) -> ApiResult<Json<Success>> {
-    s.svc.create_config(&ids.project, req).await?;
+    s.svc.create_config(&path.project, req).await?;
     Ok(Json(Success::OK))
 }
 
 /// Lists training configurations (TC-02).
 pub async fn list_configs(
     State(s): State<AppState>,
-    ids: Ids,
+    path: ProjectPath,
     Query(q): Query,
 ) -> ApiResult<Json<ConfigListResponse>> {
-    Ok(Json(s.svc.list_configs(&ids.project, &q).await?))
+    Ok(Json(s.svc.list_configs(&path.project, &q).await?))
 }
 
 /// Replaces a training configuration (TC-03).
 pub async fn update_config(
     State(s): State<AppState>,
-    ids: Ids,
+    path: ConfigPath,
     Body(req): Body<ConfigRequest>,
 ) -> ApiResult<Json<Success>> {
-    s.svc
-        .update_config(&ids.project, ids.name.as_deref().unwrap_or_default(), req)
-        .await?;
+    s.svc.update_config(&path.project, &path.name, req).await?;
     Ok(Json(Success::OK))
 }
 
 /// Deletes a training configuration (TC-04).
-pub async fn delete_config(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
-    s.svc
-        .delete_config(&ids.project, ids.name.as_deref().unwrap_or_default())
-        .await?;
+pub async fn delete_config(
+    State(s): State<AppState>,
+    path: ConfigPath,
+) -> ApiResult<Json<Success>> {
+    s.svc.delete_config(&path.project, &path.name).await?;
     Ok(Json(Success::OK))
 }
 
 /// Shows one training configuration (TC-05).
 pub async fn get_config(
     State(s): State<AppState>,
-    ids: Ids,
+    path: ConfigPath,
     Query(q): Query,
 ) -> ApiResult<Json<ConfigDetail>> {
-    Ok(Json(
-        s.svc
-            .get_config(&ids.project, ids.name.as_deref().unwrap_or_default(), &q)
-            .await?,
-    ))
+    Ok(Json(s.svc.get_config(&path.project, &path.name, &q).await?))
 }
