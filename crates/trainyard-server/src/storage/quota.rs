@@ -6,7 +6,7 @@
 //! its size, so a burst of writes cannot outrun the scan. Refused: an upload or PUT that would
 //! take the project past its quota. Stopped: the project's running jobs, after a scan finds
 //! the project over its quota (their outputs are what grows between uploads), each with the
-//! reason in its log. Runs' own folders (logs, bookkeeping) are not the project's storage;
+//! reason in its log (that part is `service::quota`'s). Runs' own folders (logs, bookkeeping) are not the project's storage;
 //! `[logs] max_log_bytes` caps logs.
 
 use std::collections::HashMap;
