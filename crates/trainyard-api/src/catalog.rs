@@ -21,7 +21,7 @@ pub struct SpecInfo {
     pub no_resource: bool,
 }
 
-/// RS-01 response.
+/// Success answer of the resource specification list (RS-01).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SpecListResponse {
     /// `true`.
@@ -41,7 +41,7 @@ pub struct EngineInfo {
     pub engine_version: String,
 }
 
-/// RS-02 response.
+/// Success answer of the AI engine list (RS-02).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EngineListResponse {
     /// `true`.

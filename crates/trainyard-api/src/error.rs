@@ -24,7 +24,7 @@ impl ErrorBody {
     }
 }
 
-/// Every error code trainyard answers with (statuses-and-errors.md §4).
+/// Every error code trainyard answers with (listed with their HTTP statuses in `docs/api.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// 0010: unexpected server error.

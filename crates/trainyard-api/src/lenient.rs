@@ -1,5 +1,5 @@
-//! Lenient input helpers (api.md §1.7): integers as numbers or numeric strings, empty strings
-//! as absent, scalars as strings.
+//! Lenient input helpers (every request body and query is read this way): integers as numbers or
+//! numeric strings, empty strings as absent, scalars as strings.
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;

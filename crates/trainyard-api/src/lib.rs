@@ -1,7 +1,8 @@
 //! Wire types of the ModelArts training-management v1 API as trainyard speaks it.
 //!
 //! Input types are lenient (numbers as strings, aliases, unknown fields ignored); output types
-//! are strict (numbers as numbers, unset fields as `null`). See `shared/spec/api.md` §1.7.
+//! are strict (numbers as numbers, unset fields as `null`). The endpoints, statuses and
+//! these rules are in `docs/api.md`.
 
 pub mod catalog;
 pub mod error;

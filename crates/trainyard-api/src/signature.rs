@@ -1,4 +1,4 @@
-//! The `SDK-HMAC-SHA256` request signature (api.md §1.4), as the Huawei Cloud / API Gateway
+//! The `SDK-HMAC-SHA256` request signature, as the Huawei Cloud / API Gateway
 //! SDK signers compute it: the canonical request and the signature, shared by the server
 //! (which checks signatures) and the client (which makes them), so both always agree.
 //!

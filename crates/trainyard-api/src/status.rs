@@ -2,10 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A status code as on the wire (statuses-and-errors.md §1).
+/// A status code as on the wire (the table is in `docs/api.md`): an integer, kept private so
+/// that code names statuses ([`JobStatus::RUNNING`]) and sets ([`JobStatus::ACTIVE`]) rather
+/// than numbers. [`JobStatus::from_code`] reads one from the wire or a database row,
+/// [`JobStatus::code`] gives the number back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct JobStatus(pub i64);
+pub struct JobStatus(i64);
 
 /// Declares every documented status once: its constant, its wire name, and [`JobStatus::ALL`].
 macro_rules! statuses {
@@ -81,6 +84,19 @@ statuses! {
 }
 
 impl JobStatus {
+    /// The status of a code read from the wire or a store (an undocumented code included:
+    /// [`JobStatus::is_known`] tells).
+    pub const fn from_code(code: i64) -> Self {
+        Self(code)
+    }
+
+    /// The code, as on the wire and in the stores.
+    pub const fn code(self) -> i64 {
+        self.0
+    }
+
+    /// Queued: waiting for the executor's capacity (1, 7).
+    pub const QUEUED: &'static [Self] = &[Self::INIT, Self::WAITING];
     /// Pending: waiting to run (1, 2, 4, 7).
     pub const PENDING: &'static [Self] = &[
         Self::INIT,

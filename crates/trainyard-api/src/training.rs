@@ -4,8 +4,8 @@ use crate::lenient;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
-/// A `label`/`value` pair passed to the program (§2.1). Input: `key` is an alias of `label`,
-/// `value` may be any scalar. Output: both strings.
+/// A `label`/`value` pair passed to the program. Input: `key` is an alias of `label`, `value` may
+/// be any scalar. Output: both strings.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Parameter {
     /// Parameter name.
@@ -32,7 +32,7 @@ impl<'de> Deserialize<'de> for Parameter {
     }
 }
 
-/// One data input (§2.2). Output carries only the keys that are set.
+/// One data input. Output carries only the keys that are set.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DataSource {
     /// `obs` or `dataset`.
@@ -67,7 +67,7 @@ pub struct DataSource {
     pub dataset_version: Option<String>,
 }
 
-/// `nfs` volume (§2.3).
+/// An `nfs` volume: a network file system mounted into the job.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct NfsVolume {
     /// File system id.
@@ -84,7 +84,7 @@ pub struct NfsVolume {
     pub read_only: Option<bool>,
 }
 
-/// `host_path` volume (§2.3).
+/// A `host_path` volume: a folder of the host mounted into a container job.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct HostPathVolume {
     /// Host path.
@@ -109,7 +109,7 @@ pub struct Volume {
     pub host_path: Option<HostPathVolume>,
 }
 
-/// `flavor` object (§2.8).
+/// A `flavor` object: a resource specification named by its code.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Flavor {
     /// Spec code.
@@ -183,7 +183,7 @@ pub struct JobConfig {
     /// `{"code": spec_code}` instead of `spec_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flavor: Option<Flavor>,
-    /// TJ-06: the version this one derives from.
+    /// The version this one derives from (new versions only, TJ-06).
     #[serde(
         default,
         deserialize_with = "lenient::opt_i64",
@@ -236,7 +236,7 @@ pub struct JobConfig {
     pub enable_check: Option<bool>,
 }
 
-/// TJ-01 body.
+/// Request body of training job creation (TJ-01).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateJobRequest {
     /// Job name.
@@ -259,13 +259,13 @@ pub struct CreateJobRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub workspace_id: Option<String>,
-    /// The worked example's SMN notification (§2.10); an empty one is accepted, one that asks
-    /// for messages is refused (trainyard sends none).
+    /// A notification topic and events (known from one published example); an empty one is
+    /// accepted, one that asks for messages is refused (trainyard sends none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification: Option<Notification>,
 }
 
-/// TJ-01 `notification` (§2.10, worked example only).
+/// The `notification` of a job creation (TJ-01): an SMN topic and the events to publish.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Notification {
     /// SMN topic to publish to.
@@ -276,7 +276,7 @@ pub struct Notification {
     pub events: Option<Vec<String>>,
 }
 
-/// TJ-06 body.
+/// Request body of version creation (TJ-06).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateVersionRequest {
     /// Version description.
@@ -287,7 +287,7 @@ pub struct CreateVersionRequest {
     pub config: Option<JobConfig>,
 }
 
-/// TJ-08 body.
+/// Request body of a job description change (TJ-08).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UpdateDescriptionRequest {
     /// New description (required, may be empty).
@@ -295,7 +295,7 @@ pub struct UpdateDescriptionRequest {
     pub job_desc: Option<String>,
 }
 
-/// TJ-07 optional body (trainyard extension).
+/// Optional request body of a version stop (TJ-07), a trainyard extension.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StopRequest {
     /// Overrides the configured SIGTERM-to-SIGKILL grace period.
@@ -318,7 +318,7 @@ fn lenient_workspace<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, 
     }
 }
 
-/// TJ-01 / TJ-06 response.
+/// Success answer of training job creation and of version creation (TJ-01, TJ-06).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateJobResponse {
     /// `true`.
@@ -342,7 +342,7 @@ pub struct CreateJobResponse {
 /// A status as an integer on the wire.
 pub type JobStatusCode = i64;
 
-/// One entry of TJ-02.
+/// One entry of the training job list (TJ-02).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobSummary {
     /// Job id.
@@ -363,7 +363,7 @@ pub struct JobSummary {
     pub version_count: i64,
 }
 
-/// TJ-02 response.
+/// Success answer of the training job list (TJ-02).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobListResponse {
     /// `true`.
@@ -458,7 +458,7 @@ pub struct VersionInfo {
     pub npu_info: Option<serde_json::Value>,
 }
 
-/// TJ-05 response.
+/// Success answer of the version list (TJ-05).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VersionListResponse {
     /// `true`.
@@ -491,7 +491,7 @@ pub struct PodMetricsResponse {
     pub system_metric_list: serde_json::Value,
 }
 
-/// TJ-10 response.
+/// Success answer of the log file names (TJ-10).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogFileNamesResponse {
     /// `true`.
@@ -500,7 +500,7 @@ pub struct LogFileNamesResponse {
     pub log_file_list: Vec<String>,
 }
 
-/// TJ-12 response.
+/// Success answer of a log page (TJ-12).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AomLogResponse {
     /// `true`.
@@ -534,7 +534,7 @@ pub struct BuiltInAlgorithm {
     pub engine_version: String,
 }
 
-/// TJ-11 response.
+/// Success answer of the built-in algorithm list (TJ-11).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BuiltInAlgorithmsResponse {
     /// `true`.

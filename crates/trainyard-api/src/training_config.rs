@@ -4,7 +4,8 @@ use crate::lenient;
 use crate::training::{DataSource, JobConfig, Parameter, Volume};
 use serde::{Deserialize, Serialize};
 
-/// TC-01 / TC-03 body: flat, the run configuration fields next to name and description.
+/// Request body of configuration creation and replacement (TC-01, TC-03): flat, the run
+/// configuration fields next to name and description.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConfigRequest {
     /// Name (TC-01 only; the path names it in TC-03).
@@ -22,7 +23,7 @@ pub struct ConfigRequest {
     pub config: JobConfig,
 }
 
-/// One entry of TC-02.
+/// One entry of the configuration list (TC-02).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConfigSummary {
     pub config_name: String,
@@ -36,7 +37,7 @@ pub struct ConfigSummary {
     pub user_command: Option<String>,
 }
 
-/// TC-02 response.
+/// Success answer of the configuration list (TC-02).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConfigListResponse {
     /// `true`.
@@ -47,7 +48,7 @@ pub struct ConfigListResponse {
     pub configs: Vec<ConfigSummary>,
 }
 
-/// TC-05 response.
+/// Success answer of configuration details (TC-05).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConfigDetail {
     /// `true`.

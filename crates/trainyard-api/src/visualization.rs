@@ -5,9 +5,9 @@ use crate::training::Flavor;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
-/// One auto-stop rule as sent (§2.9): `{type, time_unit | timeUnit, duration}`. Fields are
-/// kept raw; the server validates them (`type` = `stop`, `time_unit` = `HOURS` or `MINUTES`,
-/// `duration` in [0, 24]). Serialized as documented (`time_unit`), unset fields left out.
+/// One auto-stop rule as sent: `{type, time_unit | timeUnit, duration}`. Fields are kept raw; the
+/// server validates them (`type` = `stop`, `time_unit` = `HOURS` or `MINUTES`, `duration` in [0,
+/// 24]). Serialized as documented (`time_unit`), unset fields left out.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ScheduleInput {
     /// Must be `stop` (case-insensitive).
@@ -46,7 +46,8 @@ impl ScheduleInput {
     }
 }
 
-/// `schedule` as an object or as an array of objects (INC-03); `null` and `[]` mean none.
+/// `schedule` as an object or as an array of objects (the docs show both); `null` and `[]` mean
+/// none.
 pub fn schedule_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ScheduleInput>, D::Error> {
     match serde_json::Value::deserialize(d)? {
         serde_json::Value::Null => Ok(Vec::new()),
@@ -60,8 +61,8 @@ pub fn schedule_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ScheduleInpu
     }
 }
 
-/// VJ-01 body. Serialized with unset fields left out and `schedule` as an array (omitted when
-/// empty).
+/// Request body of visualization job creation (VJ-01). Serialized with unset fields left out and
+/// `schedule` as an array (omitted when empty).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateVisualizationRequest {
     /// Job name, 1-20 of letters, digits, `_`, `-`.
@@ -100,7 +101,7 @@ pub struct CreateVisualizationRequest {
     pub schedule: Vec<ScheduleInput>,
 }
 
-/// VJ-01 success body.
+/// Success answer of visualization job creation (VJ-01).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CreateVisualizationResponse {
     /// `true`.
@@ -117,7 +118,7 @@ pub struct CreateVisualizationResponse {
     pub service_url: String,
 }
 
-/// An auto-stop rule as emitted (INC-03 output shape).
+/// An auto-stop rule as emitted: `{"type", "timeUnit", "duration"}`, in an array.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ScheduleOutput {
     /// `stop`.
@@ -161,7 +162,7 @@ pub struct VisualizationJob {
     pub remaining_duration: Option<i64>,
 }
 
-/// VJ-02 success body.
+/// Success answer of the visualization job list (VJ-02).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct VisualizationListResponse {
     /// `true`.
@@ -176,7 +177,7 @@ pub struct VisualizationListResponse {
     pub quotas: i64,
 }
 
-/// VJ-03 success body.
+/// Success answer of visualization job details (VJ-03).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct VisualizationDetails {
     /// `true`.

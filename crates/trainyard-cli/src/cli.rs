@@ -1,6 +1,7 @@
 //! The command line: clap structures only; `commands/` turns them into client calls.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::global::Global;
+use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -23,92 +24,6 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Settings every client command shares.
-#[derive(Args, Clone, Debug)]
-pub struct Global {
-    /// Server base URL [default: http://127.0.0.1:8600].
-    #[arg(
-        help_heading = "Global options",
-        long,
-        short = 's',
-        global = true,
-        env = "TRAINYARD_SERVER"
-    )]
-    pub server: Option<String>,
-    /// Project id.
-    #[arg(
-        help_heading = "Global options",
-        long,
-        short = 'p',
-        global = true,
-        env = "TRAINYARD_PROJECT"
-    )]
-    pub project: Option<String>,
-    /// Project token (X-Auth-Token).
-    #[arg(
-        help_heading = "Global options",
-        long,
-        global = true,
-        env = "TRAINYARD_TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
-    /// Profile to read missing settings from.
-    #[arg(
-        help_heading = "Global options",
-        long,
-        global = true,
-        env = "TRAINYARD_PROFILE"
-    )]
-    pub profile: Option<String>,
-    /// Output format: table for people, json prints the API objects unchanged.
-    #[arg(help_heading = "Global options", long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
-    pub output: Output,
-    /// Colours: auto = on a terminal unless NO_COLOR is set.
-    #[arg(help_heading = "Global options", long, global = true, value_enum, default_value_t = Color::Auto)]
-    pub color: Color,
-    /// Times in UTC (RFC 3339) instead of the local time zone.
-    #[arg(help_heading = "Global options", long, global = true)]
-    pub utc: bool,
-    /// More log output on stderr (-v, -vv).
-    #[arg(help_heading = "Global options", long, short = 'v', global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-    /// Log lines on stderr as text, or as JSON objects (one per line) for log collectors.
-    #[arg(help_heading = "Global options", long, global = true, value_enum, env = "TRAINYARD_LOG_FORMAT", default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
-}
-
-/// `--log-format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines (coloured only on a terminal).
-    Text,
-    /// One JSON object per line: timestamp, level, fields, message and the request span.
-    Json,
-}
-
-/// `-o`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    /// Aligned columns fitted to the terminal (long cells cut with …).
-    Table,
-    /// Every column, nothing cut.
-    Wide,
-    /// The API's JSON objects, one document per command.
-    Json,
-}
-
-/// `--color`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Color {
-    /// Only on a terminal.
-    Auto,
-    /// Always.
-    Always,
-    /// Never.
-    Never,
 }
 
 /// Top-level commands.
@@ -332,7 +247,7 @@ pub struct JobsListArgs {
 /// A status given by name (`running`, any case) or code (`8`).
 pub fn parse_status(text: &str) -> Result<i64, String> {
     trainyard_api::JobStatus::parse(text)
-        .map(|s| s.0)
+        .map(|s| s.code())
         .ok_or_else(|| {
             format!(
                 "unknown status '{text}'; one of {} or 0..=22",

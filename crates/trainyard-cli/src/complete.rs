@@ -2,7 +2,7 @@
 //! names come from the server the settings point at (flags are not parsed yet at that point,
 //! so the environment and the profile file decide). Any failure completes nothing.
 
-use crate::cli::{Color, Global, Output};
+use crate::global::{Color, Global, LogFormat, Output};
 use clap_complete::engine::CompletionCandidate;
 use std::time::Duration;
 use trainyard_client::Client;
@@ -26,12 +26,12 @@ where
         color: Color::Never,
         utc: false,
         verbose: 0,
-        log_format: crate::cli::LogFormat::Text,
+        log_format: LogFormat::Text,
     };
     let Ok(settings) = crate::profile::settings(&global) else {
         return Vec::new();
     };
-    let Ok(client) = crate::commands::client(
+    let Ok(client) = crate::profile::client(
         &settings.server,
         &settings.project,
         settings.token,

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod complete;
+mod global;
 mod output;
 mod profile;
 mod serve;
@@ -80,16 +81,16 @@ impl CliError {
     }
 }
 
-fn init_tracing(default: tracing::level_filters::LevelFilter, global: &cli::Global) {
+fn init_tracing(default: tracing::level_filters::LevelFilter, global: &global::Global) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::builder()
         .with_default_directive(default.into())
         .from_env_lossy();
     // Colours only on a terminal, and never with NO_COLOR: piped or redirected logs stay plain.
     let ansi = match global.color {
-        cli::Color::Always => true,
-        cli::Color::Never => false,
-        cli::Color::Auto => {
+        global::Color::Always => true,
+        global::Color::Never => false,
+        global::Color::Auto => {
             std::io::IsTerminal::is_terminal(&std::io::stderr())
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
@@ -101,8 +102,8 @@ fn init_tracing(default: tracing::level_filters::LevelFilter, global: &cli::Glob
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let layer = match global.log_format {
-        cli::LogFormat::Json => layer.json().with_ansi(false).boxed(),
-        cli::LogFormat::Text => layer.boxed(),
+        global::LogFormat::Json => layer.json().with_ansi(false).boxed(),
+        global::LogFormat::Text => layer.boxed(),
     };
     tracing_subscriber::registry()
         .with(layer.with_filter(filter).with_filter(no_secrets()))

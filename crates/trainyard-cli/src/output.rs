@@ -2,7 +2,7 @@
 //! only. How things look (colour, local or UTC times, width, `-o wide`) is decided once per
 //! command from the global flags and the environment ([`init`]).
 
-use crate::cli::{Color as ColorChoice, Global, Output};
+use crate::global::{Color as ColorChoice, Global, Output};
 use crate::CliError;
 use comfy_table::{Cell, CellAlignment, Color, ContentArrangement};
 use serde::Serialize;
@@ -311,9 +311,9 @@ pub fn paint(text: &str, on: bool) -> String {
     }
 }
 
-/// The short name of a status code (statuses-and-errors.md §1).
+/// The short name of a status code (the table is in `docs/api.md`).
 pub fn status_name(code: i64) -> &'static str {
-    JobStatus(code).name()
+    JobStatus::from_code(code).name()
 }
 
 /// `NAME(code)`.

@@ -1,6 +1,6 @@
 //! Connection settings: flags and environment (clap), then a profile file, then defaults.
 
-use crate::cli::Global;
+use crate::global::Global;
 use crate::CliError;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -222,5 +222,24 @@ pub fn settings(g: &Global) -> Result<Settings, CliError> {
         project,
         token,
         access_key,
+    })
+}
+
+/// A client for `server`; refuses URLs that are not http(s). An access key signs requests.
+pub fn client(
+    server: &str,
+    project: &str,
+    token: Option<String>,
+    access_key: Option<trainyard_client::AccessKey>,
+) -> Result<trainyard_client::Client, CliError> {
+    if !(server.starts_with("http://") || server.starts_with("https://")) {
+        return Err(CliError::Usage(format!(
+            "--server {server}: expected an http:// or https:// URL"
+        )));
+    }
+    let client = trainyard_client::Client::new(server, project, token);
+    Ok(match access_key {
+        Some(key) => client.with_access_key(key),
+        None => client,
     })
 }

@@ -193,7 +193,7 @@ async fn viz_commands_drive_a_real_tensorboard() {
     .await
     .json();
     assert!(
-        second.is_success && JobStatus(second.status) == JobStatus::INIT,
+        second.is_success && JobStatus::from_code(second.status) == JobStatus::INIT,
         "{second:?}"
     );
     assert!(
@@ -383,7 +383,7 @@ async fn viz_commands_drive_a_real_tensorboard() {
         .wait_viz(second.job_id, &[], Duration::from_secs(30), |_| {})
         .await
         .unwrap();
-    assert_eq!(JobStatus(done.status), JobStatus::KILLED);
+    assert_eq!(JobStatus::from_code(done.status), JobStatus::KILLED);
 
     // delete: the running one is stopped first; both are gone.
     let deleted = run(&srv, &["viz", "delete", &ids]).await;

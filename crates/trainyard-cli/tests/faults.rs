@@ -317,7 +317,7 @@ async fn wait_terminal(db: &Path, limit: Duration) {
         let open: Vec<(i64, i64)> = every_version(db)
             .await
             .into_iter()
-            .filter(|(_, s)| !trainyard_api::JobStatus(*s).is_terminal())
+            .filter(|(_, s)| !trainyard_api::JobStatus::from_code(*s).is_terminal())
             .collect();
         if open.is_empty() {
             return;
@@ -492,7 +492,7 @@ async fn a_version_launched_just_before_a_crash_runs_once() {
         .await
         .unwrap();
     sqlx::query("UPDATE versions SET status = ?, handle = NULL, start_time = NULL WHERE id = ?")
-        .bind(JobStatus::SUBMIT_TRYING.0)
+        .bind(JobStatus::SUBMIT_TRYING.code())
         .bind(version)
         .execute(&pool)
         .await

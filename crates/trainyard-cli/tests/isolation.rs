@@ -318,7 +318,7 @@ async fn a_container_job_reaches_neither_metrics_nor_another_projects_tensorboar
     let tb_port = loop {
         let spec = std::fs::read(data.join(format!("runs/viz-{viz}/spec.json")));
         let up = a.get(&format!("/visualization-jobs/{viz}")).await.body["status"]
-            == json!(JobStatus::RUNNING.0);
+            == json!(JobStatus::RUNNING.code());
         if let (Ok(spec), true) = (spec, up) {
             let spec: serde_json::Value = serde_json::from_slice(&spec).unwrap();
             let args: Vec<String> =

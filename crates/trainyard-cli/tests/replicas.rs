@@ -126,7 +126,7 @@ async fn a_burst_on_two_replicas_runs_each_job_once_through_a_scheduler_kill() {
             .expect("listing jobs");
         let done = jobs
             .iter()
-            .filter(|j| JobStatus(j.status).is_terminal())
+            .filter(|j| JobStatus::from_code(j.status).is_terminal())
             .count();
         if jobs.len() == JOBS && done == JOBS {
             break jobs;
@@ -152,7 +152,11 @@ async fn a_burst_on_two_replicas_runs_each_job_once_through_a_scheduler_kill() {
             assert_eq!(job.job_id, *id, "{name}");
         }
         assert_eq!(job.version_count, 1, "{name}");
-        assert_eq!(JobStatus(job.status), JobStatus::COMPLETED, "{name}");
+        assert_eq!(
+            JobStatus::from_code(job.status),
+            JobStatus::COMPLETED,
+            "{name}"
+        );
     }
     // Exactly once: each version's mark once, and no mark of anything else.
     let text = std::fs::read_to_string(&marks).unwrap();
@@ -400,7 +404,7 @@ async fn visualization_auto_stop_and_slurm_polling_run_on_one_replica_at_a_time(
             .api(other)
             .get(&format!("/visualization-jobs/{viz}"))
             .await;
-        if d.body["status"] == json!(JobStatus::RUNNING.0) {
+        if d.body["status"] == json!(JobStatus::RUNNING.code()) {
             break;
         }
         assert!(Instant::now() < running, "viz never ran: {}", d.body);
@@ -444,7 +448,7 @@ async fn visualization_auto_stop_and_slurm_polling_run_on_one_replica_at_a_time(
             .api(other)
             .get(&format!("/visualization-jobs/{viz}"))
             .await;
-        let status = JobStatus(d.body["status"].as_i64().unwrap());
+        let status = JobStatus::from_code(d.body["status"].as_i64().unwrap());
         if status.is_terminal() {
             assert_eq!(status, JobStatus::COMPLETED, "{}", d.body);
             break;

@@ -151,7 +151,7 @@ async fn a_slurm_job_submitted_just_before_a_crash_runs_once() {
         .await
         .unwrap();
     sqlx::query("UPDATE versions SET status = ?, handle = NULL WHERE id = ?")
-        .bind(JobStatus::SUBMIT_TRYING.0)
+        .bind(JobStatus::SUBMIT_TRYING.code())
         .bind(ver)
         .execute(&pool)
         .await

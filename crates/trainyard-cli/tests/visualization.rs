@@ -18,7 +18,7 @@ fn browser() -> reqwest::Client {
 }
 
 async fn viz_status(api: &Api, id: i64) -> JobStatus {
-    JobStatus(
+    JobStatus::from_code(
         api.get(&format!("/visualization-jobs/{id}"))
             .await
             .assert_ok()["status"]

@@ -584,7 +584,7 @@ impl Client {
                 last = Some(v.status);
                 on_change(&v);
             }
-            if JobStatus(v.status).is_terminal() {
+            if JobStatus::from_code(v.status).is_terminal() {
                 return Ok(v);
             }
             if Instant::now() >= deadline {
@@ -608,7 +608,7 @@ impl Client {
     /// # async fn demo(client: trainyard_client::Client) -> trainyard_client::Result<()> {
     /// use trainyard_api::JobStatus;
     /// let job = client.wait_viz(197, &[JobStatus::RUNNING], Duration::from_secs(60), |j| eprintln!("status {}", j.status)).await?;
-    /// if JobStatus(job.status) != JobStatus::RUNNING {
+    /// if JobStatus::from_code(job.status) != JobStatus::RUNNING {
     ///     eprintln!("visualization job ended with status {}", job.status);
     /// }
     /// # Ok(()) }
@@ -628,7 +628,9 @@ impl Client {
                 last = Some(job.status);
                 on_change(&job);
             }
-            if wanted.contains(&JobStatus(job.status)) || JobStatus(job.status).is_terminal() {
+            if wanted.contains(&JobStatus::from_code(job.status))
+                || JobStatus::from_code(job.status).is_terminal()
+            {
                 return Ok(job);
             }
             if Instant::now() >= deadline {

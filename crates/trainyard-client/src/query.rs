@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-/// TJ-02 filters and paging.
+/// Filters and paging of the training job list (TJ-02).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct JobListQuery {
     /// Only jobs whose latest version has this status.
@@ -39,7 +39,7 @@ pub struct PageQuery {
     pub per_page: Option<i64>,
 }
 
-/// TC-02 filters and paging.
+/// Filters and paging of the configuration list (TC-02).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ConfigListQuery {
     /// Name filter.
@@ -59,7 +59,7 @@ pub struct ConfigListQuery {
     pub order: Option<String>,
 }
 
-/// TJ-11 filters.
+/// Filters of the built-in algorithm list (TJ-11).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct AlgorithmQuery {
     /// Name filter.
@@ -73,7 +73,7 @@ pub struct AlgorithmQuery {
     pub page: Option<i64>,
 }
 
-/// TJ-12 parameters.
+/// Parameters of a log page by line (TJ-12).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LogQuery {
     /// Worker log file (`<job_name>.<index>`).
@@ -89,7 +89,7 @@ pub struct LogQuery {
     pub order: Option<String>,
 }
 
-/// VJ-02 filters, sorting and paging.
+/// Filters, sorting and paging of the visualization job list (VJ-02).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct VizListQuery {
     /// Only jobs with this status code, or one of several comma-separated codes (`8,12`).

@@ -197,7 +197,7 @@ pub fn ensure_image(c: &ContainerSpec, log: &Path) -> Result<(), ContainerError>
             c.image
         ),
     );
-    let out = crate::shim::open_log(log).map_err(runtime_err)?;
+    let out = crate::run_dir::open_log(log).map_err(runtime_err)?;
     let mut pull = Command::new(&c.runtime)
         .args(["pull", "--quiet", &c.image])
         .stdin(Stdio::null())
@@ -322,7 +322,7 @@ fn runtime(rec: &ContainerRecord, args: &[&str]) -> bool {
 }
 
 fn append(log: &Path, line: &str) {
-    if let Ok(mut f) = crate::shim::open_log(log) {
+    if let Ok(mut f) = crate::run_dir::open_log(log) {
         let _ = writeln!(f, "{line}");
     }
 }

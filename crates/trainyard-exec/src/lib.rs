@@ -37,6 +37,7 @@ mod signal;
 pub mod slurm;
 mod spec;
 mod stop;
+mod submit;
 
 pub use attach::{reattach, Attach};
 pub use container::{ContainerError, ContainerRecord};

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::backend::{
+use crate::submit::{
     EventSender, Reattached, RunEnd, RunEvent, RunId, Submission, SubmitError, Submitted,
 };
 use crate::{launch, reattach, request_stop, run_dir, Attach, RunHandle, RunSpec, Running};

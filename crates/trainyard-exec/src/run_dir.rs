@@ -156,3 +156,17 @@ pub fn read_workers(run_dir: &Path) -> Vec<crate::WorkerRecord> {
         .flatten()
         .unwrap_or_default()
 }
+
+/// Opens (creating it and its folder) the log at `path` for appending, readable by the server
+/// alone.
+pub(crate) fn open_log(path: &Path) -> io::Result<File> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            fs::create_dir_all(dir)?;
+        }
+    }
+    // The server's alone (it serves logs through the API); the shim's umask lets workers read
+    // what it fetches for them.
+    std::os::unix::fs::OpenOptionsExt::mode(fs::OpenOptions::new().create(true).append(true), 0o600)
+        .open(path)
+}

@@ -10,7 +10,7 @@ pub const LINEAR_REGRESSION_PY: &str = include_str!("../assets/builtin/linear_re
 /// A built-in algorithm: its public description and the script that runs it.
 #[derive(Clone, Debug)]
 pub struct Builtin {
-    /// TJ-11 entry.
+    /// One entry of the built-in algorithm list (TJ-11).
     pub info: BuiltInAlgorithm,
     /// File name of the boot script.
     pub boot_file: &'static str,
@@ -21,11 +21,11 @@ pub struct Builtin {
 /// Engines, specs and built-in algorithms in force.
 #[derive(Clone, Debug)]
 pub struct Catalog {
-    /// RS-02 entries with their interpreters.
+    /// The AI engines (RS-02) with their interpreters.
     pub engines: Vec<EngineConfig>,
-    /// RS-01 entries.
+    /// The entries of the resource specification list (RS-01).
     pub specs: Vec<SpecConfig>,
-    /// TJ-11 entries.
+    /// The entries of the built-in algorithm list (TJ-11).
     pub builtins: Vec<Builtin>,
 }
 
@@ -195,13 +195,15 @@ fn builtins() -> Vec<Builtin> {
 }
 
 impl Catalog {
-    /// Catalog from the configuration, defaults filled in from `capacity`.
-    pub fn from_config(config: &Config, capacity: &crate::service::capacity::Resources) -> Self {
+    /// Catalog from the configuration, default specs sized for `cores`, `memory_gb` and
+    /// `gpus` (the executor's capacity).
+    pub fn from_config(config: &Config, cores: u32, memory_gb: u32, gpus: u32) -> Self {
         Self {
             engines: config.engines.clone().unwrap_or_else(default_engines),
-            specs: config.specs.clone().unwrap_or_else(|| {
-                default_specs(capacity.cores, capacity.memory_gb, capacity.gpus as usize)
-            }),
+            specs: config
+                .specs
+                .clone()
+                .unwrap_or_else(|| default_specs(cores, memory_gb, gpus as usize)),
             builtins: builtins(),
         }
     }
@@ -239,7 +241,7 @@ impl Catalog {
     }
 }
 
-/// RS-02 wire form.
+/// One entry of the AI engine list (RS-02), as on the wire.
 pub fn engine_info(e: &EngineConfig) -> EngineInfo {
     EngineInfo {
         engine_type: e.engine_type,
@@ -249,7 +251,7 @@ pub fn engine_info(e: &EngineConfig) -> EngineInfo {
     }
 }
 
-/// RS-01 wire form.
+/// One entry of the resource specification list (RS-01), as on the wire.
 pub fn spec_info(s: &SpecConfig, no_resource: bool) -> SpecInfo {
     SpecInfo {
         spec_id: s.spec_id,

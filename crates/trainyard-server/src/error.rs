@@ -27,7 +27,7 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     /// Action not allowed in the current status (0105).
-    #[error("This job can't be {action}. job status: {}", status.0)]
+    #[error("This job can't be {action}. job status: {}", status.code())]
     WrongStatus {
         action: &'static str,
         status: JobStatus,
@@ -109,7 +109,7 @@ pub enum ApiError {
     TooManyStreams(usize),
     /// A write that would take the project past its `storage_quota_gb` (0118).
     #[error("The expected storage exceeds the quota limit: {0}")]
-    StorageQuota(crate::service::quota::QuotaExceeded),
+    StorageQuota(crate::storage::quota::QuotaExceeded),
     /// The project sent more requests than its rate allows (2799, HTTP 429).
     #[error("services too many requests")]
     TooManyRequests,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-/// Lifetime of an issued token (api.md §1.4: 24 hours).
+/// Lifetime of an issued token (24 hours, as ModelArts IAM tokens).
 pub const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Lifetimes IAM allows a temporary access key (`duration_seconds`): 15 minutes to 24 hours.

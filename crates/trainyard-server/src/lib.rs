@@ -12,7 +12,6 @@ pub mod job_users;
 pub mod obs;
 pub mod origin;
 pub mod service;
-pub mod state;
 pub mod storage;
 pub mod telemetry;
 pub mod throttle;
@@ -21,10 +20,10 @@ pub mod util;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::http::state::AppState;
 use crate::service::executor::Executor;
 use crate::service::lifecycle::RunContext;
 use crate::service::Service;
-use crate::state::AppState;
 use crate::storage::Storage;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -219,7 +218,12 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     clean_staging(&runs_dir);
 
     let (total, gpus) = service::capacity::total(&config.executor);
-    let catalog = Arc::new(Catalog::from_config(&config, &total));
+    let catalog = Arc::new(Catalog::from_config(
+        &config,
+        total.cores,
+        total.memory_gb,
+        total.gpus,
+    ));
     let grace = Duration::from_secs(config.executor.stop_grace_seconds.unwrap_or(10));
     let telemetry = Arc::new(telemetry::Telemetry::new(
         config.metrics.sample_interval_ms(),
@@ -368,7 +372,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         max_body: config.max_body_bytes.unwrap_or(1 << 20),
         proxy: Arc::new(trainyard_viz::proxy::Proxy::new()),
         shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
-        console: Arc::new(http::console::session::Sessions::with_cap(
+        console: Arc::new(http::session::Sessions::with_cap(
             config
                 .sign_in
                 .max_console_sessions_per_identity
@@ -382,7 +386,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         let every = config
             .storage
             .quota_scan_seconds
-            .unwrap_or(service::quota::DEFAULT_SCAN_SECONDS);
+            .unwrap_or(storage::quota::DEFAULT_SCAN_SECONDS);
         tokio::spawn(service::quota::enforce(
             Arc::downgrade(&state.svc),
             quotas.clone(),

@@ -25,7 +25,7 @@ mod multipart;
 pub use front::{is_s3_request, Dispatch, Endpoint};
 
 use crate::config::{self, ObsConfig};
-use crate::state::AppState;
+use crate::http::state::AppState;
 use crate::storage::{PathError, Storage};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -851,7 +851,7 @@ impl s3s::S3 for ObsStore {
         {
             return Err(access::too_large(limit));
         }
-        crate::service::quota::check_s3(&self.storage, &project, input.content_length)?;
+        crate::storage::quota::check_s3(&self.storage, &project, input.content_length)?;
         check_bucket(&input.bucket)?;
         check_key(&input.key)?;
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
@@ -926,7 +926,7 @@ impl s3s::S3 for ObsStore {
         let root = self.root(&req)?;
         let project = self.project(&req)?;
         let input = req.input;
-        crate::service::quota::check_s3(&self.storage, &project, input.content_length)?;
+        crate::storage::quota::check_s3(&self.storage, &project, input.content_length)?;
         if !(1..=10_000).contains(&input.part_number) {
             return Err(s3_error!(
                 InvalidArgument,
@@ -1064,7 +1064,7 @@ impl s3s::S3 for ObsStore {
         let project = self.project(&req)?;
         let input = req.input;
         check_key(&input.key)?;
-        crate::service::quota::check_s3(&self.storage, &project, None)?;
+        crate::storage::quota::check_s3(&self.storage, &project, None)?;
         // The parts the client lists, in its order; none listed: every part, by number.
         let listed: Vec<i32> = input
             .multipart_upload

@@ -7,6 +7,8 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use trainyard_exec::objects::{ObjectDir, Objects, S3Config};
 
+pub mod quota;
+
 /// Folder below the storage root holding uploads being unpacked (never a project id: those
 /// are letters, digits, `-` and `_`).
 const STAGING: &str = ".staging";
@@ -23,7 +25,7 @@ pub struct Storage {
     /// Who each project's jobs run as: its folder and what the server puts there are theirs.
     users: Arc<crate::job_users::JobUsers>,
     /// The projects' storage quotas, when any project has one.
-    quotas: Option<Arc<crate::service::quota::Quotas>>,
+    quotas: Option<Arc<quota::Quotas>>,
 }
 
 /// The object store behind paths, and who may reach which bucket.
@@ -165,12 +167,12 @@ impl Storage {
         mut self,
         projects: impl IntoIterator<Item = &'a crate::config::ProjectConfig>,
     ) -> Self {
-        self.quotas = crate::service::quota::Quotas::new(&self.root, projects);
+        self.quotas = quota::Quotas::new(&self.root, projects);
         self
     }
 
     /// The projects' storage quotas, when any project has one.
-    pub fn quotas(&self) -> Option<&Arc<crate::service::quota::Quotas>> {
+    pub fn quotas(&self) -> Option<&Arc<quota::Quotas>> {
         self.quotas.as_ref()
     }
 

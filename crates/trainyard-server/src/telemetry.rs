@@ -11,10 +11,8 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
 use futures_util::TryStreamExt;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -26,7 +24,6 @@ use std::sync::atomic::AtomicU64;
 use trainyard_api::JobStatus;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 type Labels = Vec<(String, String)>;
 type FloatGauge = Gauge<f64, AtomicU64>;
@@ -257,7 +254,11 @@ impl Telemetry {
 
     /// May this caller scrape? Loopback peers always; others with the configured token
     /// (`Authorization: Bearer TOKEN`), refused as a missing (0201) or wrong (0203) token.
-    fn may_scrape(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Result<(), ApiError> {
+    pub(crate) fn may_scrape(
+        &self,
+        peer: Option<SocketAddr>,
+        headers: &HeaderMap,
+    ) -> Result<(), ApiError> {
         if self.loopback_without_token && peer.is_some_and(|p| p.ip().is_loopback()) {
             return Ok(());
         }
@@ -284,109 +285,79 @@ impl Telemetry {
 /// Lower-case name of a status for labels (`running`, `completed`...), else its number.
 fn status_name(s: JobStatus) -> String {
     match s.name() {
-        "?" => s.0.to_string(),
+        "?" => s.code().to_string(),
         n => n.to_ascii_lowercase(),
     }
 }
 
-/// Middleware: counts every answered request by method, matched route and status code.
-pub async fn track_requests(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| route_label(p.as_str()));
-    let resp = next.run(req).await;
-    s.telemetry.observe_request(
-        &method,
-        &route,
-        resp.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    resp
+/// The state gauges as read at scrape time (see `http::metrics`).
+pub(crate) struct StateSample {
+    /// Versions per (project, status code).
+    pub versions: Vec<(String, i64, i64)>,
+    /// Creation time (ms) of the oldest queued version.
+    pub oldest_queued: Option<i64>,
+    /// (resource, total, free) of the executor's capacity.
+    pub slots: [(&'static str, u32, u32); 3],
+    /// Visualization jobs per status code.
+    pub viz: Vec<(i64, i64)>,
 }
 
-/// A route as a label: `{name}` placeholders written `:name`
-/// (`/v1/:project_id/training-jobs`), which every text-format parser reads back unchanged.
-fn route_label(path: &str) -> String {
-    path.replace('{', ":").replace('}', "")
-}
-
-/// `GET /metrics`: the Prometheus text format (OpenMetrics 1.0 text, which Prometheus reads).
-pub async fn scrape(
-    State(s): State<AppState>,
-    peer: Option<axum::extract::Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-) -> Response {
-    let peer = peer.map(|axum::extract::Extension(ConnectInfo(p))| p);
-    if let Err(refused) = s.telemetry.may_scrape(peer, &headers) {
-        return refused.into_response();
-    }
-    if let Err(e) = refresh(&s).await {
-        return e.into_response();
-    }
-    let mut text = String::new();
-    if encode(&mut text, &s.telemetry.registry).is_err() {
-        return ApiError::internal("encoding metrics").into_response();
-    }
-    let mut resp = (StatusCode::OK, text).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
-    resp
-}
-
-/// Reads the state gauges from the store and the executor.
-async fn refresh(s: &AppState) -> Result<(), ApiError> {
-    let tm = &s.telemetry;
-    let store = &s.svc.store;
-    let counts = store.version_counts().await?;
-    let queued: i64 = counts
-        .iter()
-        .filter(|(_, st, _)| *st == JobStatus::INIT.0 || *st == JobStatus::WAITING.0)
-        .map(|(_, _, n)| n)
-        .sum();
-    tm.versions.clear();
-    for (project, status, n) in counts {
-        let labels = vec![
-            ("project".to_owned(), project),
-            ("status".to_owned(), status_name(JobStatus(status))),
-        ];
-        tm.versions.get_or_create(&labels).set(n);
-    }
-    tm.queue_length.set(queued);
-    let oldest = store.oldest_queued_create_time().await?;
-    let waited = oldest.map_or(0.0, |t| {
-        ((crate::util::now_ms() - t).max(0) as f64) / 1000.0
-    });
-    tm.queue_wait.set(waited);
-    let cap = s.svc.executor.capacity();
-    for (resource, total, free) in [
-        ("cores", cap.total.cores, cap.free.cores),
-        ("memory_gb", cap.total.memory_gb, cap.free.memory_gb),
-        ("gpus", cap.total.gpus, cap.free.gpus),
-    ] {
-        for (state, value) in [("used", total - free), ("free", free)] {
+impl Telemetry {
+    /// Sets the state gauges from a fresh reading.
+    pub(crate) fn set_state(&self, sample: StateSample) {
+        let queued: i64 = sample
+            .versions
+            .iter()
+            .filter(|(_, st, _)| JobStatus::QUEUED.contains(&JobStatus::from_code(*st)))
+            .map(|(_, _, n)| n)
+            .sum();
+        self.versions.clear();
+        for (project, status, n) in sample.versions {
             let labels = vec![
-                ("resource".to_owned(), resource.to_owned()),
-                ("state".to_owned(), state.to_owned()),
+                ("project".to_owned(), project),
+                (
+                    "status".to_owned(),
+                    status_name(JobStatus::from_code(status)),
+                ),
             ];
-            tm.slots.get_or_create(&labels).set(value as f64);
+            self.versions.get_or_create(&labels).set(n);
+        }
+        self.queue_length.set(queued);
+        let waited = sample.oldest_queued.map_or(0.0, |t| {
+            ((crate::util::now_ms() - t).max(0) as f64) / 1000.0
+        });
+        self.queue_wait.set(waited);
+        for (resource, total, free) in sample.slots {
+            for (state, value) in [("used", total - free), ("free", free)] {
+                let labels = vec![
+                    ("resource".to_owned(), resource.to_owned()),
+                    ("state".to_owned(), state.to_owned()),
+                ];
+                self.slots.get_or_create(&labels).set(value as f64);
+            }
+        }
+        self.viz.clear();
+        for (status, n) in sample.viz {
+            let labels = vec![(
+                "status".to_owned(),
+                status_name(JobStatus::from_code(status)),
+            )];
+            self.viz.get_or_create(&labels).set(n);
         }
     }
-    tm.viz.clear();
-    for (status, n) in store.viz_counts().await? {
-        let labels = vec![("status".to_owned(), status_name(JobStatus(status)))];
-        tm.viz.get_or_create(&labels).set(n);
+
+    /// The registry in the Prometheus text format; `None` when it cannot be encoded.
+    pub(crate) fn encode(&self) -> Option<String> {
+        let mut text = String::new();
+        encode(&mut text, &self.registry).ok()?;
+        Some(text)
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     fn bearer(token: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -424,9 +395,5 @@ mod tests {
             guarded.may_scrape(Some(remote), &bearer("wrong")),
             Err(ApiError::TokenInvalid)
         ));
-        assert_eq!(
-            route_label("/v1/{project_id}/training-jobs"),
-            "/v1/:project_id/training-jobs"
-        );
     }
 }

@@ -133,10 +133,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Number of live jobs of the project (from the trigger-kept counters).
     async fn count_jobs(&self, project_id: &str) -> Result<i64>;
 
-    /// TJ-02: a page of live jobs, the total matching the filter and the project's live jobs.
+    /// Lists training jobs (TJ-02): a page of live jobs, the total matching the filter and the
+    /// project's live jobs.
     async fn list_jobs(&self, project_id: &str, f: &JobFilter) -> Result<Page<Job>>;
 
-    /// TJ-08: sets the description of a live job; false when it is gone.
+    /// Replaces a job's description (TJ-08): sets the description of a live job; false when it is
+    /// gone.
     async fn update_job_description(
         &self,
         project_id: &str,
@@ -163,7 +165,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Any stored version by id, deleted ones included (for the executor).
     async fn version_by_id(&self, version_id: i64) -> Result<Option<Version>>;
 
-    /// TJ-05: live versions of a job, newest first; `limit` None = all.
+    /// Lists a job's versions (TJ-05): live versions of a job, newest first; `limit` None = all.
     async fn list_versions(
         &self,
         job_id: i64,
@@ -240,19 +242,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // --- training job configurations ---
 
-    /// TC-01: a taken name gives `Error::Conflict`.
+    /// Inserts a new configuration (TC-01); a taken name gives `Error::Conflict`.
     async fn create_config(&self, c: &StoredConfig) -> Result<()>;
 
-    /// TC-05.
+    /// One configuration by name (TC-05); `None` when unknown.
     async fn get_config(&self, project_id: &str, name: &str) -> Result<Option<StoredConfig>>;
 
-    /// TC-03: full replacement of description and configuration; false when unknown.
+    /// Replaces a configuration (TC-03): full replacement of description and configuration; false
+    /// when unknown.
     async fn update_config(&self, c: &StoredConfig) -> Result<bool>;
 
-    /// TC-04; false when unknown.
+    /// Deletes a configuration (TC-04); false when unknown.
     async fn delete_config(&self, project_id: &str, name: &str) -> Result<bool>;
 
-    /// TC-02: a page of the project's configurations and the total matching.
+    /// Lists configurations (TC-02): a page of the project's configurations and the total matching.
     async fn list_configs(
         &self,
         project_id: &str,
@@ -265,8 +268,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // --- visualization jobs ---
 
-    /// VJ-01: inserts a job in status 1. A live job of the same name in the project gives
-    /// `Error::Conflict`.
+    /// Creates a visualization job (VJ-01): inserts a job in status 1. A live job of the same name
+    /// in the project gives `Error::Conflict`.
     async fn create_viz(&self, j: &NewVizJob) -> Result<VizJob>;
 
     /// A live (not deleted) job of the project.
@@ -281,14 +284,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Deleted jobs still waiting to be purged.
     async fn deleted_viz(&self) -> Result<Vec<VizJob>>;
 
-    /// VJ-02: a page of the project's live jobs, the total matching and all its live jobs.
+    /// Lists visualization jobs (VJ-02): a page of the project's live jobs, the total matching and
+    /// all its live jobs.
     async fn list_viz(&self, project_id: &str, f: &VizFilter) -> Result<Page<VizJob>>;
 
     /// Live jobs of the project, and how many of them are active (pending, running or
     /// stopping).
     async fn count_viz(&self, project_id: &str) -> Result<(i64, i64)>;
 
-    /// VJ-04; false when the job is unknown.
+    /// Sets a visualization job's description (VJ-04); false when the job is unknown.
     async fn update_viz_description(&self, project_id: &str, id: i64, desc: &str) -> Result<bool>;
 
     /// Compare-and-set of the status; false when the job is not in one of `from`.
@@ -300,8 +304,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         set: &VizSet,
     ) -> Result<bool>;
 
-    /// VJ-07: back to status 1 with a fresh run (times, deadline, port, handle cleared), only
-    /// from one of `from`. Returns the status it was in when refused.
+    /// Restarts a visualization job (VJ-07): back to status 1 with a fresh run (times, deadline,
+    /// port, handle cleared), only from one of `from`. Returns the status it was in when refused.
     async fn restart_viz(
         &self,
         project_id: &str,
@@ -309,8 +313,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         from: &[JobStatus],
     ) -> Result<Option<Result<(), JobStatus>>>;
 
-    /// VJ-05: hides the job; refused (with its status) when it is in `refused`. `None` when
-    /// the job is unknown.
+    /// Deletes a visualization job (VJ-05): hides the job; refused (with its status) when it is in
+    /// `refused`. `None` when the job is unknown.
     async fn mark_viz_deleted(
         &self,
         project_id: &str,

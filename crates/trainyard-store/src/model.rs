@@ -86,7 +86,7 @@ pub enum JobSort {
     CreateTime,
 }
 
-/// TJ-02 filter and page.
+/// Filter and page of the training job list (TJ-02).
 #[derive(Clone, Debug)]
 pub struct JobFilter {
     pub statuses: Vec<i64>,

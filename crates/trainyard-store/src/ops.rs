@@ -67,7 +67,7 @@ macro_rules! store_ops {
         static STOP_DELETED: LazyLock<String> = LazyLock::new(|| {
             format!(
                 "UPDATE versions SET status = {}, stop_grace = ? WHERE deleted = 1 AND status IN ({})",
-                JobStatus::KILLING.0,
+                JobStatus::KILLING.code(),
                 sql_list(JobStatus::STOPPABLE)
             )
         });
@@ -83,7 +83,7 @@ macro_rules! store_ops {
                     latest_end_time = (SELECT end_time FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1),
                     version_count = (SELECT count(*) FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0)
                     WHERE id = ?",
-                JobStatus::UNKNOWN.0
+                JobStatus::UNKNOWN.code()
             ))
             .into_owned()
         });
@@ -115,7 +115,7 @@ macro_rules! store_ops {
                 name: row.try_get("name")?,
                 description: row.try_get("description")?,
                 pre_version_id: row.try_get("pre_version_id")?,
-                status: JobStatus(row.try_get("status")?),
+                status: JobStatus::from_code(row.try_get("status")?),
                 config: serde_json::from_str(&config)?,
                 resource_id: row.try_get("resource_id")?,
                 run_dir: row.try_get("run_dir")?,
@@ -140,7 +140,7 @@ macro_rules! store_ops {
                 flavor_code: row.try_get("flavor_code")?,
                 resource_id: row.try_get("resource_id")?,
                 secret: row.try_get("secret")?,
-                status: JobStatus(row.try_get("status")?),
+                status: JobStatus::from_code(row.try_get("status")?),
                 create_time: row.try_get("create_time")?,
                 start_time: row.try_get("start_time")?,
                 end_time: row.try_get("end_time")?,
@@ -224,7 +224,7 @@ macro_rules! store_ops {
             .bind(&name)
             .bind(&v.description)
             .bind(v.pre_version_id)
-            .bind(v.status.0)
+            .bind(v.status.code())
             .bind(&config)
             .bind(&v.resource_id)
             .bind(v.create_time)
@@ -507,7 +507,7 @@ macro_rules! store_ops {
                 .into_owned();
                 let mut query = sqlx::query(&sql);
                 for s in statuses {
-                    query = query.bind(s.0);
+                    query = query.bind(s.code());
                 }
                 let rows = query.fetch_all(&self.pool).await?;
                 rows.iter().map(version_from_row).collect()
@@ -542,7 +542,7 @@ macro_rules! store_ops {
                 .into_owned();
                 let mut tx = self.write_tx().await?;
                 let mut query = sqlx::query_scalar::<_, i64>(&sql)
-                    .bind(to.0)
+                    .bind(to.code())
                     .bind(set.start_time)
                     .bind(set.end_time)
                     .bind(set.handle.as_deref())
@@ -550,7 +550,7 @@ macro_rules! store_ops {
                     .bind(set.failure_reason.as_deref())
                     .bind(version_id);
                 for s in from {
-                    query = query.bind(s.0);
+                    query = query.bind(s.code());
                 }
                 let Some(job_id) = query.fetch_optional(&mut *tx).await? else {
                     return Ok(false);
@@ -577,8 +577,8 @@ macro_rules! store_ops {
                 let Some((status, job_id)) = row else {
                     return Ok(Ok(()));
                 };
-                if refused.contains(&JobStatus(status)) {
-                    return Ok(Err(JobStatus(status)));
+                if refused.contains(&JobStatus::from_code(status)) {
+                    return Ok(Err(JobStatus::from_code(status)));
                 }
                 sqlx::query(&q("UPDATE versions SET deleted = 1 WHERE id = ?"))
                     .bind(version_id)
@@ -610,8 +610,8 @@ macro_rules! store_ops {
                 .bind(job_id)
                 .fetch_all(&mut *tx)
                 .await?;
-                if let Some((_, s)) = rows.iter().find(|(_, s)| refused.contains(&JobStatus(*s))) {
-                    return Ok(Err(JobStatus(*s)));
+                if let Some((_, s)) = rows.iter().find(|(_, s)| refused.contains(&JobStatus::from_code(*s))) {
+                    return Ok(Err(JobStatus::from_code(*s)));
                 }
                 let r = sqlx::query(&q(
                     "UPDATE jobs SET deleted = 1 WHERE id = ? AND project_id = ? AND deleted = 0",
@@ -711,9 +711,8 @@ macro_rules! store_ops {
 
             async fn oldest_queued_create_time(&self) -> Result<Option<i64>> {
                 let sql = format!(
-                    "SELECT min(create_time) FROM versions WHERE deleted = 0 AND status IN ({}, {})",
-                    JobStatus::INIT.0,
-                    JobStatus::WAITING.0
+                    "SELECT min(create_time) FROM versions WHERE deleted = 0 AND status IN ({})",
+                    sql_list(JobStatus::QUEUED)
                 );
                 Ok(sqlx::query_scalar(&sql).fetch_one(&self.pool).await?)
             }
@@ -826,7 +825,7 @@ macro_rules! store_ops {
                 .bind(&j.flavor_code)
                 .bind(&j.resource_id)
                 .bind(&j.secret)
-                .bind(JobStatus::INIT.0)
+                .bind(JobStatus::INIT.code())
                 .bind(j.create_time)
                 .bind(&j.schedule_unit)
                 .bind(j.schedule_duration)
@@ -873,7 +872,7 @@ macro_rules! store_ops {
                 .into_owned();
                 let mut query = sqlx::query(&sql);
                 for s in statuses {
-                    query = query.bind(s.0);
+                    query = query.bind(s.code());
                 }
                 let rows = query.fetch_all(&self.pool).await?;
                 rows.iter().map(viz_from_row).collect()
@@ -967,7 +966,7 @@ macro_rules! store_ops {
                 ))
                 .into_owned();
                 let mut query = sqlx::query(&sql)
-                    .bind(to.0)
+                    .bind(to.code())
                     .bind(set.start_time)
                     .bind(set.end_time)
                     .bind(set.deadline)
@@ -976,7 +975,7 @@ macro_rules! store_ops {
                     .bind(set.failure_reason.as_deref())
                     .bind(id);
                 for s in from {
-                    query = query.bind(s.0);
+                    query = query.bind(s.code());
                 }
                 Ok(query.execute(&self.pool).await?.rows_affected() == 1)
             }
@@ -996,7 +995,7 @@ macro_rules! store_ops {
                 .bind(project_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-                let Some(status) = status.map(JobStatus) else {
+                let Some(status) = status.map(JobStatus::from_code) else {
                     return Ok(None);
                 };
                 if !from.contains(&status) {
@@ -1006,7 +1005,7 @@ macro_rules! store_ops {
                     "UPDATE viz_jobs SET status = ?, start_time = NULL, end_time = NULL, deadline = NULL, port = NULL,
                         handle = NULL, failure_reason = NULL WHERE id = ?",
                 ))
-                .bind(JobStatus::INIT.0)
+                .bind(JobStatus::INIT.code())
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
@@ -1029,7 +1028,7 @@ macro_rules! store_ops {
                 .bind(project_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-                let Some(status) = status.map(JobStatus) else {
+                let Some(status) = status.map(JobStatus::from_code) else {
                     return Ok(None);
                 };
                 if refused.contains(&status) {

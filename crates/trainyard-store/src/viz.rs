@@ -97,7 +97,7 @@ pub enum VizSort {
     TrainUrl,
 }
 
-/// VJ-02 filter and page.
+/// Filter and page of the visualization job list (VJ-02).
 #[derive(Clone, Debug)]
 pub struct VizFilter {
     /// Status filter; empty = all.

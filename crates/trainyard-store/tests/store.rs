@@ -492,7 +492,7 @@ trainyard_store::engine_suite! {
         assert_eq!(got.version_count, 9);
         let newest = store.list_versions(j.id, 0, Some(1)).await.unwrap();
         assert_eq!(got.latest_version_id, Some(newest[0].id));
-        assert_eq!(got.latest_status, JobStatus::INIT.0);
+        assert_eq!(got.latest_status, JobStatus::INIT.code());
     }
 
     /// Deleting a job while a version of it is being created stops and hides that version too.

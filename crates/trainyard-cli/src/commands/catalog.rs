@@ -1,12 +1,12 @@
 //! `trainyard specs`, `engines`, `algorithms`.
 
-use crate::cli::Output;
+use crate::global::Output;
 use crate::output::{self, Table};
 use crate::CliError;
 use trainyard_client::query::AlgorithmQuery;
 use trainyard_client::Client;
 
-/// RS-01.
+/// Lists the resource specifications (RS-01).
 pub async fn specs(client: &Client, out: Output) -> Result<(), CliError> {
     let resp = client.resource_specs().await?;
     if out == Output::Json {
@@ -39,7 +39,7 @@ pub async fn specs(client: &Client, out: Output) -> Result<(), CliError> {
     t.print()
 }
 
-/// RS-02.
+/// Lists the AI engines (RS-02).
 pub async fn engines(client: &Client, out: Output) -> Result<(), CliError> {
     let resp = client.ai_engines().await?;
     if out == Output::Json {
@@ -57,7 +57,7 @@ pub async fn engines(client: &Client, out: Output) -> Result<(), CliError> {
     t.print()
 }
 
-/// TJ-11.
+/// Lists the built-in algorithms (TJ-11).
 pub async fn algorithms(client: &Client, out: Output) -> Result<(), CliError> {
     let resp = client
         .built_in_algorithms(&AlgorithmQuery::default())

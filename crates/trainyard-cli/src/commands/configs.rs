@@ -1,6 +1,7 @@
 //! `trainyard configs ...` (TC-01..TC-05).
 
-use crate::cli::{ConfigsCommand, Output};
+use crate::cli::ConfigsCommand;
+use crate::global::Output;
 use crate::output::{self, Table};
 use crate::CliError;
 use std::path::Path;

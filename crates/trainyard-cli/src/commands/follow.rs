@@ -113,7 +113,7 @@ const FAILURE_TAIL: i64 = 10;
 /// Exit status of a finished version: success only for COMPLETED. Otherwise the error names
 /// the worker that failed, its exit code or signal, and the last lines of its log.
 pub async fn outcome(client: &Client, v: &VersionInfo, job: i64) -> Result<(), CliError> {
-    if v.status == trainyard_api::JobStatus::COMPLETED.0 {
+    if v.status == trainyard_api::JobStatus::COMPLETED.code() {
         return Ok(());
     }
     let mut text = format!(

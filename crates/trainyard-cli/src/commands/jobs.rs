@@ -1,7 +1,8 @@
 //! `trainyard jobs ...` (TJ-01..TJ-12 and the extensions).
 
 use super::follow::{self, FOREVER};
-use crate::cli::{JobsCommand, JobsListArgs, LogsArgs, Output, RerunArgs, SubmitArgs, VersionArg};
+use crate::cli::{JobsCommand, JobsListArgs, LogsArgs, RerunArgs, SubmitArgs, VersionArg};
+use crate::global::Output;
 use std::path::Path;
 use trainyard_api::training::CreateVersionRequest;
 use trainyard_client::UploadEntry;

@@ -1,6 +1,7 @@
 //! `trainyard login` and `trainyard profiles`: saved connection settings.
 
-use crate::cli::{Global, LoginArgs, Output};
+use crate::cli::LoginArgs;
+use crate::global::{Global, Output};
 use crate::output::{self, Table};
 use crate::profile::{self, Auth, DEFAULT_SERVER};
 use crate::CliError;
@@ -80,8 +81,8 @@ pub async fn login(global: &Global, args: LoginArgs) -> Result<(), CliError> {
         }
     };
     let client = match &auth {
-        Auth::Token(t) => crate::commands::client(&server, &project, Some(t.clone()), None)?,
-        Auth::AccessKey(k) => crate::commands::client(&server, &project, None, Some(k.clone()))?,
+        Auth::Token(t) => crate::profile::client(&server, &project, Some(t.clone()), None)?,
+        Auth::AccessKey(k) => crate::profile::client(&server, &project, None, Some(k.clone()))?,
     };
     check(&client).await?;
     let name = profile::profile_name(global);

@@ -7,30 +7,11 @@ mod jobs;
 mod login;
 mod viz;
 
-use crate::cli::{Command, Global};
+use crate::cli::Command;
+use crate::global::Global;
 use crate::profile;
 use crate::CliError;
 use std::process::ExitCode;
-use trainyard_client::Client;
-
-/// A client for `server`; refuses URLs that are not http(s). An access key signs requests.
-pub fn client(
-    server: &str,
-    project: &str,
-    token: Option<String>,
-    access_key: Option<trainyard_client::AccessKey>,
-) -> Result<Client, CliError> {
-    if !(server.starts_with("http://") || server.starts_with("https://")) {
-        return Err(CliError::Usage(format!(
-            "--server {server}: expected an http:// or https:// URL"
-        )));
-    }
-    let client = Client::new(server, project, token);
-    Ok(match access_key {
-        Some(key) => client.with_access_key(key),
-        None => client,
-    })
-}
 
 /// Runs a client command.
 pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError> {
@@ -45,7 +26,7 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError
         _ => {}
     }
     let settings = profile::settings(global)?;
-    let client = client(
+    let client = profile::client(
         &settings.server,
         &settings.project,
         settings.token,

@@ -1,7 +1,8 @@
 //! `trainyard viz ...` (VJ-01..VJ-07): TensorBoard servers over a job's output.
 
 use super::follow::FOREVER;
-use crate::cli::{Output, VizCommand, VizCreateArgs};
+use crate::cli::{VizCommand, VizCreateArgs};
+use crate::global::Output;
 use crate::output::{self, status, Table};
 use crate::CliError;
 use std::io::IsTerminal;
@@ -147,7 +148,7 @@ fn default_name() -> String {
     format!("tb-{ms}")
 }
 
-/// The VJ-01 body of `create`.
+/// The visualization job creation body (VJ-01) that `create` sends.
 fn create_request(args: &VizCreateArgs) -> CreateVisualizationRequest {
     let schedule = match (args.auto_stop_hours, args.auto_stop_minutes) {
         (Some(h), _) => vec![ScheduleInput::stop_after("HOURS", h)],
@@ -208,7 +209,7 @@ async fn wait_running(
         timeout.map_or(FOREVER, Duration::from_secs),
     )
     .await?;
-    if job.status != JobStatus::RUNNING.0 {
+    if job.status != JobStatus::RUNNING.code() {
         return Err(CliError::Failed(format!(
             "visualization job {id} ended {} instead of running (its server's output is in runs/viz-{id}/server.log of the server's data directory)",
             status(job.status)
@@ -333,7 +334,7 @@ fn show(out: Output, d: &VisualizationDetails) -> Result<(), CliError> {
 async fn open(client: &Client, out: Output, id: i64, browser: bool) -> Result<(), CliError> {
     let details = client.get_viz(id).await?;
     let job = &details.job;
-    let s = JobStatus(job.status);
+    let s = JobStatus::from_code(job.status);
     if s.is_terminal() {
         eprintln!("note: visualization job {id} is {}; the URL answers 503 until `trainyard viz restart {id}`", status(job.status));
     } else if s != JobStatus::RUNNING {

@@ -192,7 +192,7 @@ impl Api {
     /// Status of a version.
     pub async fn status(&self, job: i64, version: i64) -> JobStatus {
         match self.client().get_version(job, version).await {
-            Ok(v) => JobStatus(v.status),
+            Ok(v) => JobStatus::from_code(v.status),
             Err(e) => panic!("version {job}/{version}: {e}"),
         }
     }

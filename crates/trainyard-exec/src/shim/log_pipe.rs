@@ -67,7 +67,7 @@ impl LogPipe {
     /// Opens `log` for appending and makes the pipe; returns the write end, to be the
     /// worker's stdout and stderr (the caller closes its copy once the worker is started).
     pub fn open(log: &Path, limit: LogLimit) -> io::Result<(Self, File)> {
-        let mut file = super::worker::open_log(log)?;
+        let mut file = crate::run_dir::open_log(log)?;
         let written = file.metadata()?.len();
         let at_line_start = written == 0 || last_byte(log)? == Some(b'\n');
         file.flush()?;

@@ -10,8 +10,6 @@ mod supervise;
 mod transfer;
 mod worker;
 
-pub(crate) use worker::open_log;
-
 use std::path::Path;
 use std::time::Duration;
 

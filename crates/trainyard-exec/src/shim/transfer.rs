@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use tokio::runtime::Runtime;
 
-use super::worker::open_log;
 use crate::objects::{CacheEntry, Mirrored, Objects, Uploaded};
+use crate::run_dir::open_log;
 use crate::{ObjectInput, ObjectOutput, ObjectSync};
 
 /// The transfers of one run.

@@ -1,6 +1,6 @@
 //! Starting worker processes and writing to their log files.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 
 use super::log_pipe::LogPipe;
 use crate::container::{self, ContainerError, ContainerRecord};
+use crate::run_dir::open_log;
 use crate::{proc, RunSpec, WorkerExit, WorkerRecord, WorkerSpec};
 
 /// Longest wait for worker 0's container to run before another worker joins its network.
@@ -333,18 +334,6 @@ fn reset_signals() {
             }
         }
     }
-}
-
-pub(crate) fn open_log(path: &Path) -> io::Result<File> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() {
-            fs::create_dir_all(dir)?;
-        }
-    }
-    // The server's alone (it serves logs through the API); the shim's umask lets workers read
-    // what it fetches for them.
-    std::os::unix::fs::OpenOptionsExt::mode(OpenOptions::new().create(true).append(true), 0o600)
-        .open(path)
 }
 
 /// Appends `line` to the log at `path`, starting a new line if the log does not end with one.

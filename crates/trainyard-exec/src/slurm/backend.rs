@@ -13,7 +13,7 @@ use super::{
     batch_script, claimed_by, collect_exit, job_name, sbatch, scancel, sinfo, squeue,
     squeue_by_name, task_dir, PartitionFree, SlurmState, SlurmSubmit,
 };
-use crate::backend::{
+use crate::submit::{
     EventSender, Reattached, RunEnd, RunEvent, RunId, Submission, SubmitError, Submitted,
 };
 use crate::{run_dir as files, RunExit, RunHandle, RunOutcome, RunSpec, StopRequest};

@@ -40,6 +40,12 @@ pub enum Error {
     },
 }
 
+impl From<Error> for crate::submit::SubmitError {
+    fn from(e: Error) -> Self {
+        Self::Slurm(Box::new(e))
+    }
+}
+
 async fn run(program: &'static str, args: &[&str]) -> Result<String, Error> {
     let mut cmd = Command::new(program);
     // sbatch hands its own environment to the job: only the search path and locale, never

@@ -2,9 +2,10 @@
 //! (configured, or issued by `/v3/auth/tokens`) or an AK/SK signature (`SDK-HMAC-SHA256`).
 
 use crate::error::ApiError;
+use crate::http::session;
 use crate::http::signing::{self, SignError, SignedRequest};
+use crate::http::state::AppState;
 use crate::identity::TokenCheck;
-use crate::state::AppState;
 use crate::throttle::{self, Key};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -154,8 +155,8 @@ async fn authenticate(state: &AppState, project: &str, req: Request) -> Result<R
     }
     // Only a request without API credentials is looked at as the web console's: its session
     // cookie counts together with the session's CSRF token, never alone.
-    if crate::http::console::session::cookie_value(req.headers()).is_some() {
-        return crate::http::console::authorize_api(state, project, req.headers()).map(|()| req);
+    if session::cookie_value(req.headers()).is_some() {
+        return authorize_api(state, project, req.headers()).map(|()| req);
     }
     Err(ApiError::TokenMissing)
 }
@@ -239,4 +240,28 @@ async fn verify_signature(
         return Err(ApiError::ProjectMismatch);
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// The session of a request that carries the console cookie, if it is live.
+pub fn session_of(state: &AppState, headers: &HeaderMap) -> Option<(String, session::Session)> {
+    let id = session::cookie_value(headers)?;
+    let s = state.console.get(id, SystemTime::now())?;
+    Some((id.to_owned(), s))
+}
+
+/// An API request (`/v1/{project}`) carrying the console cookie: a live session of `project`
+/// and its CSRF token in [`session::CSRF_HEADER`].
+pub fn authorize_api(state: &AppState, project: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+    let (_, s) = session_of(state, headers).ok_or(ApiError::SessionEnded)?;
+    let sent = headers
+        .get(session::CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::CsrfMissing)?;
+    if !trainyard_viz::access::same_secret(sent, &s.csrf) {
+        return Err(ApiError::CsrfMissing);
+    }
+    if s.project != project {
+        return Err(ApiError::ProjectMismatch);
+    }
+    Ok(())
 }

@@ -1,9 +1,10 @@
-//! RS-01, RS-02 and training job configuration handlers (TC-01..TC-05).
+//! Handlers of the resource specification and AI engine lists (RS-01, RS-02) and of training
+//! job configurations (TC-01..TC-05).
 
 use crate::catalog::{engine_info, spec_info};
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::{Body, Ids, Query};
-use crate::state::AppState;
+use crate::http::extract::{Body, ConfigPath, ProjectPath, Query};
+use crate::http::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use trainyard_api::catalog::{EngineListResponse, SpecListResponse};
@@ -19,10 +20,11 @@ fn check_job_type(q: &crate::service::query::Params) -> ApiResult<()> {
     }
 }
 
-/// RS-01: `no_resource` is true when one worker of the spec does not fit the free capacity now.
+/// Lists the resource specifications (RS-01): `no_resource` is true when one worker of the
+/// spec does not fit the free capacity now.
 pub async fn resource_specs(
     State(s): State<AppState>,
-    _ids: Ids,
+    _path: ProjectPath,
     Query(q): Query,
 ) -> ApiResult<Json<SpecListResponse>> {
     check_job_type(&q)?;
@@ -47,10 +49,10 @@ pub async fn resource_specs(
     }))
 }
 
-/// RS-02.
+/// Lists the AI engines (RS-02).
 pub async fn ai_engines(
     State(s): State<AppState>,
-    _ids: Ids,
+    _path: ProjectPath,
     Query(q): Query,
 ) -> ApiResult<Json<EngineListResponse>> {
     check_job_type(&q)?;
@@ -60,54 +62,49 @@ pub async fn ai_engines(
     }))
 }
 
-/// TC-01.
+/// Creates a training configuration (TC-01).
 pub async fn create_config(
     State(s): State<AppState>,
-    ids: Ids,
+    path: ProjectPath,
     Body(req): Body<ConfigRequest>,
 ) -> ApiResult<Json<Success>> {
-    s.svc.create_config(&ids.project, req).await?;
+    s.svc.create_config(&path.project, req).await?;
     Ok(Json(Success::OK))
 }
 
-/// TC-02.
+/// Lists training configurations (TC-02).
 pub async fn list_configs(
     State(s): State<AppState>,
-    ids: Ids,
+    path: ProjectPath,
     Query(q): Query,
 ) -> ApiResult<Json<ConfigListResponse>> {
-    Ok(Json(s.svc.list_configs(&ids.project, &q).await?))
+    Ok(Json(s.svc.list_configs(&path.project, &q).await?))
 }
 
-/// TC-03.
+/// Replaces a training configuration (TC-03).
 pub async fn update_config(
     State(s): State<AppState>,
-    ids: Ids,
+    path: ConfigPath,
     Body(req): Body<ConfigRequest>,
 ) -> ApiResult<Json<Success>> {
-    s.svc
-        .update_config(&ids.project, ids.name.as_deref().unwrap_or_default(), req)
-        .await?;
+    s.svc.update_config(&path.project, &path.name, req).await?;
     Ok(Json(Success::OK))
 }
 
-/// TC-04.
-pub async fn delete_config(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
-    s.svc
-        .delete_config(&ids.project, ids.name.as_deref().unwrap_or_default())
-        .await?;
+/// Deletes a training configuration (TC-04).
+pub async fn delete_config(
+    State(s): State<AppState>,
+    path: ConfigPath,
+) -> ApiResult<Json<Success>> {
+    s.svc.delete_config(&path.project, &path.name).await?;
     Ok(Json(Success::OK))
 }
 
-/// TC-05.
+/// Shows one training configuration (TC-05).
 pub async fn get_config(
     State(s): State<AppState>,
-    ids: Ids,
+    path: ConfigPath,
     Query(q): Query,
 ) -> ApiResult<Json<ConfigDetail>> {
-    Ok(Json(
-        s.svc
-            .get_config(&ids.project, ids.name.as_deref().unwrap_or_default(), &q)
-            .await?,
-    ))
+    Ok(Json(s.svc.get_config(&path.project, &path.name, &q).await?))
 }

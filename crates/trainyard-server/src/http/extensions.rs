@@ -1,8 +1,8 @@
 //! trainyard's own endpoints: code upload and live log streams (README "ModelArts extensions").
 
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::{Ids, Query};
-use crate::state::AppState;
+use crate::http::extract::{ProjectPath, Query, VersionPath};
+use crate::http::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -13,7 +13,7 @@ use trainyard_api::extensions::{UploadResponse, STREAM_OFFSET_HEADER, STREAM_OFF
 /// `PUT /v1/{project_id}/storage/upload?path=/dir/`: a tar archive replaces that folder.
 pub async fn upload(
     State(s): State<AppState>,
-    ids: Ids,
+    at: ProjectPath,
     Query(q): Query,
     headers: HeaderMap,
     body: Body,
@@ -28,7 +28,7 @@ pub async fn upload(
         .and_then(|v| v.parse::<u64>().ok());
     Ok(Json(
         s.svc
-            .upload(&ids.project, &path, declared, body.into_data_stream())
+            .upload(&at.project, &path, declared, body.into_data_stream())
             .await?,
     ))
 }
@@ -37,14 +37,14 @@ pub async fn upload(
 /// takes its upload back); answers `{"is_success": true}`, also when nothing was there.
 pub async fn delete_upload(
     State(s): State<AppState>,
-    ids: Ids,
+    at: ProjectPath,
     Query(q): Query,
 ) -> ApiResult<Json<trainyard_api::training::Success>> {
     let path = q
         .get("path")
         .ok_or_else(|| ApiError::required("path"))?
         .to_owned();
-    s.svc.delete_upload(&ids.project, &path).await?;
+    s.svc.delete_upload(&at.project, &path).await?;
     Ok(Json(trainyard_api::training::Success { is_success: true }))
 }
 
@@ -53,7 +53,7 @@ pub async fn delete_upload(
 /// ends. The start offset is echoed in `x-trainyard-log-offset`.
 pub async fn log_stream(
     State(s): State<AppState>,
-    ids: Ids,
+    at: VersionPath,
     Query(q): Query,
 ) -> ApiResult<Response> {
     let name = q
@@ -72,9 +72,9 @@ pub async fn log_stream(
     };
     let stream = crate::service::logs::log_stream(
         s.svc.clone(),
-        &ids.project,
-        ids.nums[0],
-        ids.nums[1],
+        &at.project,
+        at.job,
+        at.version,
         &name,
         offset,
         follow,

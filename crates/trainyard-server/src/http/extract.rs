@@ -63,38 +63,163 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
     }
 }
 
-/// Path segments after `/v1/{project_id}`: the project and numeric ids.
-pub struct Ids {
-    /// `{project_id}`.
-    pub project: String,
-    /// Numeric path ids in order (job, version).
-    pub nums: Vec<i64>,
-    /// Non-numeric tail segment (config name), if any.
-    pub name: Option<String>,
+/// The path parameters of a `/v1/{project_id}/...` route, checked: ids are base-10 integers
+/// (else `ModelArts.0104`, in path order), names (`config_name`, `pod_name`) are kept as
+/// they are. The typed extractors below take their fields from it.
+struct RawPath {
+    project: String,
+    ids: Vec<(String, i64)>,
+    names: Vec<(String, String)>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Ids {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+impl RawPath {
+    async fn from_parts<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let axum::extract::Path(params) =
             axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
                 .await
                 .map_err(|_| ApiError::RouteNotFound)?;
-        let mut ids = Ids {
+        let mut raw = RawPath {
             project: String::new(),
-            nums: Vec::new(),
-            name: None,
+            ids: Vec::new(),
+            names: Vec::new(),
         };
         for (key, value) in params {
             match key.as_str() {
-                "project_id" => ids.project = value,
-                "config_name" | "pod_name" => ids.name = Some(value),
-                _ => ids.nums.push(parse_i64(&value).ok_or_else(|| {
-                    ApiError::param(format!("{key}:{value} is not a numeric id"))
-                })?),
+                "project_id" => raw.project = value,
+                "config_name" | "pod_name" => raw.names.push((key, value)),
+                _ => {
+                    let id = parse_i64(&value).ok_or_else(|| {
+                        ApiError::param(format!("{key}:{value} is not a numeric id"))
+                    })?;
+                    raw.ids.push((key, id));
+                }
             }
         }
-        Ok(ids)
+        Ok(raw)
+    }
+
+    /// The id named `key`; a route without it is not one of this extractor's.
+    fn id(&self, key: &str) -> Result<i64, ApiError> {
+        self.ids
+            .iter()
+            .find_map(|(k, v)| (k == key).then_some(*v))
+            .ok_or(ApiError::RouteNotFound)
+    }
+
+    /// The name named `key`.
+    fn name(&mut self, key: &str) -> Result<String, ApiError> {
+        let at = self
+            .names
+            .iter()
+            .position(|(k, _)| k == key)
+            .ok_or(ApiError::RouteNotFound)?;
+        Ok(self.names.swap_remove(at).1)
+    }
+}
+
+/// `/v1/{project_id}/...` routes without other ids: the project.
+pub struct ProjectPath {
+    /// `{project_id}`.
+    pub project: String,
+}
+
+/// `.../training-jobs/{job_id}` and `.../visualization-jobs/{job_id}` (and below, to the
+/// versions list).
+pub struct JobPath {
+    /// `{project_id}`.
+    pub project: String,
+    /// `{job_id}`.
+    pub job: i64,
+}
+
+/// `.../training-jobs/{job_id}/versions/{version_id}` and below.
+pub struct VersionPath {
+    /// `{project_id}`.
+    pub project: String,
+    /// `{job_id}`.
+    pub job: i64,
+    /// `{version_id}`.
+    pub version: i64,
+}
+
+/// `.../versions/{version_id}/pod/{pod_name}/metric-statistic`.
+pub struct PodPath {
+    /// `{project_id}`.
+    pub project: String,
+    /// `{job_id}`.
+    pub job: i64,
+    /// `{version_id}`.
+    pub version: i64,
+    /// `{pod_name}` (`worker-<index>`).
+    pub pod: String,
+}
+
+/// `.../training-job-configs/{config_name}`.
+pub struct ConfigPath {
+    /// `{project_id}`.
+    pub project: String,
+    /// `{config_name}`.
+    pub name: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ProjectPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = RawPath::from_parts(parts, state).await?;
+        Ok(Self {
+            project: raw.project,
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for JobPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = RawPath::from_parts(parts, state).await?;
+        Ok(Self {
+            job: raw.id("job_id")?,
+            project: raw.project,
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for VersionPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = RawPath::from_parts(parts, state).await?;
+        Ok(Self {
+            job: raw.id("job_id")?,
+            version: raw.id("version_id")?,
+            project: raw.project,
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PodPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let mut raw = RawPath::from_parts(parts, state).await?;
+        Ok(Self {
+            job: raw.id("job_id")?,
+            version: raw.id("version_id")?,
+            pod: raw.name("pod_name")?,
+            project: raw.project,
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ConfigPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let mut raw = RawPath::from_parts(parts, state).await?;
+        Ok(Self {
+            name: raw.name("config_name")?,
+            project: raw.project,
+        })
     }
 }

@@ -5,8 +5,8 @@
 use crate::error::ApiError;
 use crate::http::auth::{failed, throttled, ClientAddr};
 use crate::http::extract::Body;
+use crate::http::state::AppState;
 use crate::identity::{rfc3339, Login, TokenCheck, TEMPORARY_KEY_DEFAULT, TEMPORARY_KEY_SECONDS};
-use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,8 +1,8 @@
 //! Training job, version and log handlers (TJ-01..TJ-12).
 
 use crate::error::ApiResult;
-use crate::http::extract::{Body, Ids, Query};
-use crate::state::AppState;
+use crate::http::extract::{Body, JobPath, PodPath, ProjectPath, Query, VersionPath};
+use crate::http::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use trainyard_api::training::{
@@ -11,29 +11,32 @@ use trainyard_api::training::{
     UpdateDescriptionRequest, VersionInfo, VersionListResponse,
 };
 
-/// TJ-01.
+/// Creates a training job, by default with its first version (TJ-01).
 pub async fn create_job(
     State(s): State<AppState>,
-    ids: Ids,
+    path: ProjectPath,
     Body(req): Body<CreateJobRequest>,
 ) -> ApiResult<Json<CreateJobResponse>> {
-    Ok(Json(s.svc.create_job(&ids.project, req).await?))
+    Ok(Json(s.svc.create_job(&path.project, req).await?))
 }
 
-/// TJ-02.
+/// Lists training jobs (TJ-02).
 pub async fn list_jobs(
     State(s): State<AppState>,
-    ids: Ids,
+    path: ProjectPath,
     Query(q): Query,
 ) -> ApiResult<Json<JobListResponse>> {
-    Ok(Json(s.svc.list_jobs(&ids.project, &q).await?))
+    Ok(Json(s.svc.list_jobs(&path.project, &q).await?))
 }
 
-/// TJ-03.
-pub async fn get_version(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<VersionInfo>> {
+/// Shows one version in detail (TJ-03).
+pub async fn get_version(
+    State(s): State<AppState>,
+    path: VersionPath,
+) -> ApiResult<Json<VersionInfo>> {
     Ok(Json(
         s.svc
-            .get_version(&ids.project, ids.nums[0], ids.nums[1])
+            .get_version(&path.project, path.job, path.version)
             .await?,
     ))
 }
@@ -41,89 +44,91 @@ pub async fn get_version(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<
 /// The per-worker usage series (`.../pod/{pod_name}/metric-statistic`).
 pub async fn pod_metrics(
     State(s): State<AppState>,
-    ids: Ids,
+    path: PodPath,
 ) -> ApiResult<Json<trainyard_api::training::PodMetricsResponse>> {
-    let pod = ids.name.clone().unwrap_or_default();
     Ok(Json(
         s.svc
-            .pod_metrics(&ids.project, ids.nums[0], ids.nums[1], &pod)
+            .pod_metrics(&path.project, path.job, path.version, &path.pod)
             .await?,
     ))
 }
 
-/// TJ-04.
-pub async fn delete_version(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
+/// Deletes a version (TJ-04).
+pub async fn delete_version(
+    State(s): State<AppState>,
+    path: VersionPath,
+) -> ApiResult<Json<Success>> {
     s.svc
-        .delete_version(&ids.project, ids.nums[0], ids.nums[1])
+        .delete_version(&path.project, path.job, path.version)
         .await?;
     Ok(Json(Success::OK))
 }
 
-/// TJ-05.
+/// Lists a job's versions (TJ-05).
 pub async fn list_versions(
     State(s): State<AppState>,
-    ids: Ids,
+    path: JobPath,
     Query(q): Query,
 ) -> ApiResult<Json<VersionListResponse>> {
     Ok(Json(
-        s.svc.list_versions(&ids.project, ids.nums[0], &q).await?,
+        s.svc.list_versions(&path.project, path.job, &q).await?,
     ))
 }
 
-/// TJ-06.
+/// Creates a new version of a job (TJ-06).
 pub async fn create_version(
     State(s): State<AppState>,
-    ids: Ids,
+    path: JobPath,
     Body(req): Body<CreateVersionRequest>,
 ) -> ApiResult<Json<CreateJobResponse>> {
     Ok(Json(
-        s.svc.create_version(&ids.project, ids.nums[0], req).await?,
+        s.svc.create_version(&path.project, path.job, req).await?,
     ))
 }
 
-/// TJ-07, with the optional `{"grace_period_seconds": N}` extension.
+/// Stops a version (TJ-07), with the optional `{"grace_period_seconds": N}` extension.
 pub async fn stop_version(
     State(s): State<AppState>,
-    ids: Ids,
+    path: VersionPath,
     Body(req): Body<StopRequest>,
 ) -> ApiResult<Json<Success>> {
     s.svc
         .stop_version(
-            &ids.project,
-            ids.nums[0],
-            ids.nums[1],
+            &path.project,
+            path.job,
+            path.version,
             req.grace_period_seconds,
         )
         .await?;
     Ok(Json(Success::OK))
 }
 
-/// TJ-08.
+/// Replaces a job's description (TJ-08).
 pub async fn update_job(
     State(s): State<AppState>,
-    ids: Ids,
+    path: JobPath,
     Body(req): Body<UpdateDescriptionRequest>,
 ) -> ApiResult<Json<Success>> {
     s.svc
-        .update_job_description(&ids.project, ids.nums[0], req.job_desc)
+        .update_job_description(&path.project, path.job, req.job_desc)
         .await?;
     Ok(Json(Success::OK))
 }
 
-/// TJ-09.
-pub async fn delete_job(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
-    s.svc.delete_job(&ids.project, ids.nums[0]).await?;
+/// Deletes a job with all its versions (TJ-09).
+pub async fn delete_job(State(s): State<AppState>, path: JobPath) -> ApiResult<Json<Success>> {
+    s.svc.delete_job(&path.project, path.job).await?;
     Ok(Json(Success::OK))
 }
 
-/// TJ-10.
+/// Lists a version's log file names (TJ-10).
 pub async fn log_file_names(
     State(s): State<AppState>,
-    ids: Ids,
+    path: VersionPath,
 ) -> ApiResult<Json<LogFileNamesResponse>> {
     let log_file_list = s
         .svc
-        .log_file_names(&ids.project, ids.nums[0], ids.nums[1])
+        .log_file_names(&path.project, path.job, path.version)
         .await?;
     Ok(Json(LogFileNamesResponse {
         is_success: true,
@@ -131,24 +136,24 @@ pub async fn log_file_names(
     }))
 }
 
-/// TJ-11.
+/// Lists the built-in algorithms (TJ-11).
 pub async fn built_in_algorithms(
     State(s): State<AppState>,
-    _ids: Ids,
+    _path: ProjectPath,
     Query(q): Query,
 ) -> ApiResult<Json<BuiltInAlgorithmsResponse>> {
     Ok(Json(s.svc.built_in_algorithms(&q)?))
 }
 
-/// TJ-12.
+/// Pages a worker log by line (TJ-12).
 pub async fn read_log(
     State(s): State<AppState>,
-    ids: Ids,
+    path: VersionPath,
     Query(q): Query,
 ) -> ApiResult<Json<AomLogResponse>> {
     Ok(Json(
         s.svc
-            .read_log(&ids.project, ids.nums[0], ids.nums[1], &q)
+            .read_log(&path.project, path.job, path.version, &q)
             .await?,
     ))
 }

@@ -7,14 +7,17 @@ pub mod extensions;
 pub mod extract;
 pub mod iam;
 pub mod jobs;
+pub mod metrics;
 pub mod openapi;
 pub mod rate;
+pub mod session;
 pub mod signing;
+pub mod state;
 pub mod viz;
 
 use crate::error::ApiError;
 use crate::http::extract::BodyLimit;
-use crate::state::AppState;
+use crate::http::state::AppState;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
@@ -120,7 +123,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(console::routes())
         .route("/health", get(health))
-        .route("/metrics", get(crate::telemetry::scrape))
+        .route("/metrics", get(metrics::scrape))
         .route("/openapi.json", get(openapi::document))
         .route(
             "/modelarts2/{job_type}/{project_id}/{job_id}",
@@ -144,7 +147,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::telemetry::track_requests,
+            metrics::track_requests,
         ))
         .layer(Extension(BodyLimit(max_body)))
         .layer(DefaultBodyLimit::max(max_body))
@@ -172,7 +175,7 @@ pub(crate) fn request_span<B>(req: &http::Request<B>) -> tracing::Span {
 pub const VIZ_PREFIX: &str = "/modelarts2/";
 
 /// Tolerates the paths the docs' samples use: repeated slashes, a trailing slash, and
-/// stray spaces before the query (api.md INC-28).
+/// stray spaces before the query.
 pub fn normalize_path(mut req: Request) -> Request {
     let raw = auth::RawUri(req.uri().clone());
     req.extensions_mut().insert(raw);

@@ -525,3 +525,31 @@ static DOCUMENT: LazyLock<serde_json::Value> =
 pub async fn document() -> Json<serde_json::Value> {
     Json(DOCUMENT.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/api.md` lists every `/v1` operation, with its id when the operation has one, so
+    /// the repository's own description of the API cannot fall behind the router.
+    #[test]
+    fn docs_api_lists_every_operation() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"))
+                .expect("docs/api.md");
+        for op in OPERATIONS.iter() {
+            let method = serde_json::to_value(&op.method).unwrap();
+            let method = method.as_str().unwrap().to_ascii_uppercase();
+            let cells = format!("| {method} | `/v1/{{project_id}}{}` |", op.path);
+            let row = doc.lines().find(|l| l.contains(&cells));
+            let row = row.unwrap_or_else(|| panic!("docs/api.md has no row for {cells}"));
+            let id = op.summary.split(' ').next().unwrap();
+            if id.len() == 5 && id.as_bytes()[2] == b'-' {
+                assert!(
+                    row.starts_with(&format!("| {id} |")),
+                    "{cells} is {id}: {row}"
+                );
+            }
+        }
+    }
+}

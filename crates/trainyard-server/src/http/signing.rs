@@ -1,5 +1,5 @@
 //! AK/SK request signatures, `SDK-HMAC-SHA256` as the Huawei Cloud / API Gateway SDK signers
-//! compute them (api.md §1.4): pure functions, no HTTP types.
+//! compute them : pure functions, no HTTP types.
 //!
 //! ```text
 //! CanonicalRequest = METHOD \n CanonicalURI \n CanonicalQuery \n CanonicalHeaders \n SignedHeaders \n hex(sha256(body))

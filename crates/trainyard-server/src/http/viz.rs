@@ -2,8 +2,8 @@
 //! TensorBoard.
 
 use crate::error::ApiResult;
-use crate::http::extract::{Body, Ids, Query};
-use crate::state::AppState;
+use crate::http::extract::{Body, JobPath, ProjectPath, Query};
+use crate::http::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,56 +16,59 @@ use trainyard_api::visualization::{
 use trainyard_api::{ErrorBody, ErrorCode, JobStatus};
 use trainyard_viz::access;
 
-/// VJ-01.
+/// Creates a visualization job (VJ-01).
 pub async fn create_viz(
     State(s): State<AppState>,
-    ids: Ids,
+    path: ProjectPath,
     Body(req): Body<CreateVisualizationRequest>,
 ) -> ApiResult<Json<CreateVisualizationResponse>> {
-    Ok(Json(s.svc.create_viz(&ids.project, req).await?))
+    Ok(Json(s.svc.create_viz(&path.project, req).await?))
 }
 
-/// VJ-02.
+/// Lists visualization jobs (VJ-02).
 pub async fn list_viz(
     State(s): State<AppState>,
-    ids: Ids,
+    path: ProjectPath,
     Query(q): Query,
 ) -> ApiResult<Json<VisualizationListResponse>> {
-    Ok(Json(s.svc.list_viz(&ids.project, &q).await?))
+    Ok(Json(s.svc.list_viz(&path.project, &q).await?))
 }
 
-/// VJ-03.
-pub async fn get_viz(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<VisualizationDetails>> {
-    Ok(Json(s.svc.get_viz(&ids.project, ids.nums[0]).await?))
+/// Shows one visualization job (VJ-03).
+pub async fn get_viz(
+    State(s): State<AppState>,
+    path: JobPath,
+) -> ApiResult<Json<VisualizationDetails>> {
+    Ok(Json(s.svc.get_viz(&path.project, path.job).await?))
 }
 
-/// VJ-04.
+/// Replaces a visualization job's description (VJ-04).
 pub async fn update_viz(
     State(s): State<AppState>,
-    ids: Ids,
+    path: JobPath,
     Body(req): Body<UpdateDescriptionRequest>,
 ) -> ApiResult<Json<Success>> {
     s.svc
-        .update_viz_description(&ids.project, ids.nums[0], req.job_desc)
+        .update_viz_description(&path.project, path.job, req.job_desc)
         .await?;
     Ok(Json(Success::OK))
 }
 
-/// VJ-05.
-pub async fn delete_viz(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
-    s.svc.delete_viz(&ids.project, ids.nums[0]).await?;
+/// Deletes a visualization job (VJ-05).
+pub async fn delete_viz(State(s): State<AppState>, path: JobPath) -> ApiResult<Json<Success>> {
+    s.svc.delete_viz(&path.project, path.job).await?;
     Ok(Json(Success::OK))
 }
 
-/// VJ-06.
-pub async fn stop_viz(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
-    s.svc.stop_viz(&ids.project, ids.nums[0]).await?;
+/// Stops a visualization job (VJ-06).
+pub async fn stop_viz(State(s): State<AppState>, path: JobPath) -> ApiResult<Json<Success>> {
+    s.svc.stop_viz(&path.project, path.job).await?;
     Ok(Json(Success::OK))
 }
 
-/// VJ-07.
-pub async fn restart_viz(State(s): State<AppState>, ids: Ids) -> ApiResult<Json<Success>> {
-    s.svc.restart_viz(&ids.project, ids.nums[0]).await?;
+/// Restarts a visualization job (VJ-07).
+pub async fn restart_viz(State(s): State<AppState>, path: JobPath) -> ApiResult<Json<Success>> {
+    s.svc.restart_viz(&path.project, path.job).await?;
     Ok(Json(Success::OK))
 }
 
@@ -127,10 +130,10 @@ impl ProxyError {
             Self::TokenExpired => "Invalid token header because the token has expired.".into(),
             Self::Refused => "The credentials do not open this visualization job.".into(),
             Self::NotRunning(s) if s.is_pending() => {
-                format!("The visualization job is starting. job status: {}. Try again in a moment.", s.0)
+                format!("The visualization job is starting. job status: {}. Try again in a moment.", s.code())
             }
             Self::NotRunning(s) => {
-                format!("The visualization job is not running. job status: {}. Restart it to open it again.", s.0)
+                format!("The visualization job is not running. job status: {}. Restart it to open it again.", s.code())
             }
             Self::Upstream(id) => format!("The visualization server of job {id} did not answer."),
             Self::Store => "Database service error.".into(),

@@ -6,7 +6,7 @@ use crate::service::Service;
 use trainyard_api::training::{BuiltInAlgorithm, BuiltInAlgorithmsResponse};
 
 impl Service {
-    /// TJ-11: search, sort and page the built-in algorithms.
+    /// Lists the built-in algorithms (TJ-11): search, sort and page the built-in algorithms.
     pub fn built_in_algorithms(&self, q: &Params) -> ApiResult<BuiltInAlgorithmsResponse> {
         let per_page = q.int("per_page", 10, 1, 100)?;
         let page = q.int("page", 1, 1, 65535)?;

@@ -90,7 +90,7 @@ pub struct SpecFit {
     pub spec_id: i64,
     /// Workers of this spec that fit in the free capacity now (`null`: no limit).
     pub free_workers: Option<u32>,
-    /// RS-01's `no_resource`: not even one worker fits now.
+    /// The resource specification list's `no_resource` (RS-01): not even one worker fits now.
     pub no_resource: bool,
 }
 

@@ -79,7 +79,7 @@ impl Service {
         })
     }
 
-    /// TC-01.
+    /// Creates a training configuration (TC-01).
     pub async fn create_config(&self, project: &str, req: ConfigRequest) -> ApiResult<()> {
         let name = req
             .config_name
@@ -108,7 +108,7 @@ impl Service {
         }
     }
 
-    /// TC-02.
+    /// Lists training configurations (TC-02).
     pub async fn list_configs(&self, project: &str, q: &Params) -> ApiResult<ConfigListResponse> {
         let per_page = q.int("per_page", 10, 1, 1000)?;
         let page = q.int("page", 1, 1, 65535)?;
@@ -167,7 +167,7 @@ impl Service {
         })
     }
 
-    /// TC-05.
+    /// Shows one training configuration (TC-05).
     pub async fn get_config(
         &self,
         project: &str,
@@ -183,7 +183,7 @@ impl Service {
         Ok(config_detail(&self.catalog, &c))
     }
 
-    /// TC-03: full replacement.
+    /// Replaces a training configuration in full (TC-03).
     pub async fn update_config(
         &self,
         project: &str,
@@ -209,7 +209,7 @@ impl Service {
         Ok(())
     }
 
-    /// TC-04.
+    /// Deletes a training configuration (TC-04).
     pub async fn delete_config(&self, project: &str, name: &str) -> ApiResult<()> {
         if !self.store.delete_config(project, name).await? {
             return Err(not_found(name));

@@ -413,11 +413,7 @@ impl Executor {
                 self.enqueue(v.id);
             }
         }
-        for v in ctx
-            .store
-            .versions_in(&[JobStatus::INIT, JobStatus::WAITING])
-            .await?
-        {
+        for v in ctx.store.versions_in(JobStatus::QUEUED).await? {
             self.enqueue(v.id);
         }
         for v in ctx.store.deleted_versions().await? {
@@ -561,10 +557,7 @@ impl Actor {
     /// See [`Executor::sweep`].
     async fn sweep(&mut self) {
         let store = self.ctx.store.clone();
-        match store
-            .versions_in(&[JobStatus::INIT, JobStatus::WAITING])
-            .await
-        {
+        match store.versions_in(JobStatus::QUEUED).await {
             Ok(pending) => {
                 let unknown: Vec<i64> = pending
                     .iter()

@@ -193,7 +193,7 @@ impl Service {
         Ok(())
     }
 
-    /// TJ-01.
+    /// Creates a training job, by default with its first version (TJ-01).
     pub async fn create_job(
         &self,
         project: &str,
@@ -238,7 +238,7 @@ impl Service {
                 is_success: true,
                 job_id: job.id,
                 job_name: job.name,
-                status: JobStatus::UNKNOWN.0,
+                status: JobStatus::UNKNOWN.code(),
                 create_time: job.create_time,
                 version_id: None,
                 resource_id: None,
@@ -269,7 +269,7 @@ impl Service {
             is_success: true,
             job_id: job.id,
             job_name: job.name,
-            status: version.status.0,
+            status: version.status.code(),
             create_time: job.create_time,
             version_id: Some(version.id),
             resource_id: Some(version.resource_id),
@@ -288,7 +288,7 @@ impl Service {
         Ok(())
     }
 
-    /// TJ-06.
+    /// Creates a new version of a job (TJ-06).
     pub async fn create_version(
         &self,
         project: &str,
@@ -343,7 +343,7 @@ impl Service {
             let _ = std::fs::remove_dir_all(&staging);
             return Err(job_not_found(job_id));
         };
-        // A version's description becomes the job's only when the job has none (api.md TJ-06).
+        // A version's description becomes the job's only when the job has none.
         if job.description.is_empty() && !version.description.is_empty() {
             self.store
                 .update_job_description(project, job_id, &version.description)
@@ -354,7 +354,7 @@ impl Service {
             is_success: true,
             job_id,
             job_name: job.name,
-            status: version.status.0,
+            status: version.status.code(),
             create_time: version.create_time,
             version_id: Some(version.id),
             resource_id: Some(version.resource_id),
@@ -362,7 +362,7 @@ impl Service {
         })
     }
 
-    /// TJ-02.
+    /// Lists training jobs (TJ-02).
     pub async fn list_jobs(&self, project: &str, q: &Params) -> ApiResult<JobListResponse> {
         let per_page = q.int("per_page", 10, 1, 1000)?;
         let page = q.int("page", 1, 1, 65535)?;
@@ -419,7 +419,7 @@ impl Service {
         }
     }
 
-    /// TJ-03.
+    /// Shows one version in detail (TJ-03).
     pub async fn get_version(
         &self,
         project: &str,
@@ -469,7 +469,7 @@ impl Service {
         })
     }
 
-    /// TJ-05.
+    /// Lists a job's versions (TJ-05).
     pub async fn list_versions(
         &self,
         project: &str,
@@ -511,7 +511,7 @@ impl Service {
         })
     }
 
-    /// TJ-08.
+    /// Replaces a job's description (TJ-08).
     pub async fn update_job_description(
         &self,
         project: &str,
@@ -550,7 +550,7 @@ impl Service {
         Ok(true)
     }
 
-    /// TJ-07.
+    /// Stops a version (TJ-07).
     pub async fn stop_version(
         &self,
         project: &str,
@@ -592,7 +592,7 @@ impl Service {
         Ok(())
     }
 
-    /// TJ-04.
+    /// Deletes a version (TJ-04).
     pub async fn delete_version(
         &self,
         project: &str,
@@ -613,7 +613,7 @@ impl Service {
         self.delete_versions(&[v.id]).await
     }
 
-    /// TJ-09.
+    /// Deletes a job with all its versions (TJ-09).
     pub async fn delete_job(&self, project: &str, job_id: i64) -> ApiResult<()> {
         let job = self
             .store
@@ -692,8 +692,9 @@ fn duplicate(e: trainyard_store::Error, name: &str) -> ApiError {
     }
 }
 
-/// TJ-01 `notification` (§2.10): the worked example sends an empty one, which asks for
-/// nothing; one that names a topic or events is refused, since trainyard publishes nothing.
+/// A job creation's `notification` (TJ-01): the one published example sends an empty one, which
+/// asks for nothing; one that names a topic or events is refused, since trainyard publishes
+/// nothing.
 fn check_notification(n: Option<&Notification>) -> ApiResult<()> {
     let asks = n.is_some_and(|n| {
         n.topic_urn.as_deref().is_some_and(|t| !t.is_empty())

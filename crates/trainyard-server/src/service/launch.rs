@@ -246,7 +246,7 @@ pub fn run_spec(
         .collect();
     let base_env = match plan.container {
         // The image brings its own PATH and locale; only what the job needs is added. Its
-        // parameters are also environment variables there (api.md §2.1: `CUSTOM_PARAM1=1`),
+        // parameters are also environment variables there (`CUSTOM_PARAM1=1`, as ModelArts does),
         // set first so that trainyard's own variables win over a parameter of the same name.
         Some(_) => {
             let mut env: Vec<(String, String)> = cfg

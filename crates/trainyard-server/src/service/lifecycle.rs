@@ -375,7 +375,7 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
         tracing::info!(
             job.id = v.job_id,
             version.id = id,
-            status = to.0,
+            status = to.code(),
             "job finished"
         );
     }

@@ -28,7 +28,7 @@ fn log_files(run_dir: &Path, job_name: &str) -> Vec<(String, PathBuf)> {
 }
 
 impl Service {
-    /// TJ-10.
+    /// Lists a version's log file names (TJ-10).
     pub async fn log_file_names(
         &self,
         project: &str,
@@ -42,7 +42,8 @@ impl Service {
             .collect())
     }
 
-    /// TJ-12, by line; with `start_byte`/`offset` and no `base_line`/`lines`, a byte window.
+    /// Pages a worker log by line (TJ-12); with `start_byte`/`offset` and no `base_line`/`lines`, a
+    /// byte window.
     pub async fn read_log(
         &self,
         project: &str,

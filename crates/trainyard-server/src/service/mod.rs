@@ -82,8 +82,9 @@ impl Service {
         self.run_ctx.total
     }
 
-    /// RS-01 `no_resource`: one worker of `spec` does not fit what is free now, in the default
-    /// pool (the local executor, or the default Slurm partition as `sinfo` last saw it).
+    /// The resource specification list's `no_resource` (RS-01): one worker of `spec` does not fit
+    /// what is free now, in the default pool (the local executor, or the default Slurm partition as
+    /// `sinfo` last saw it).
     pub fn no_resource(&self, spec: &crate::config::SpecConfig) -> bool {
         if crate::catalog::unavailable(spec).is_some() {
             return true;

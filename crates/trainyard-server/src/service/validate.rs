@@ -1,4 +1,5 @@
-//! The TJ-01 validation matrix (api.md): one algorithm source, one data input, a compute
+//! What a job creation (TJ-01), a new version (TJ-06) and a configuration (TC-01, TC-03) must
+//! hold: one algorithm source, one data input, a compute
 //! selector, workers within the spec, every path inside the project's storage.
 
 use crate::catalog::Catalog;
@@ -29,11 +30,11 @@ pub enum Purpose {
 /// Which request a configuration came with: some fields belong to one of them only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Request {
-    /// TJ-01.
+    /// A new training job (TJ-01).
     NewJob,
-    /// TJ-06.
+    /// A new version of an existing job (TJ-06).
     NewVersion,
-    /// TC-01 / TC-03.
+    /// A stored training configuration, created or replaced (TC-01, TC-03).
     Configuration,
 }
 
@@ -210,7 +211,7 @@ impl Checker<'_> {
                 .is_some_and(|e| e.image.is_some() && cfg.model_id.is_none())
     }
 
-    /// `volumes` (§2.3): `host_path` volumes of container jobs, inside the project's
+    /// `volumes`: `host_path` volumes of container jobs, inside the project's
     /// `host_paths`; everything else is refused with what would make it work. A stored
     /// configuration keeps what it is given (a job created from it is checked then).
     fn check_volumes(

@@ -5,13 +5,13 @@ use trainyard_api::training::{JobSummary, VersionInfo};
 use trainyard_api::training_config::{ConfigDetail, ConfigSummary};
 use trainyard_store::{duration_ms, job_duration, Job, StoredConfig, Version};
 
-/// `system_metric_list` (api.md §2.5): all nine keys, series of decimal strings, `interval`
-/// in minutes per point. Usage comes from the samples the run's shim wrote
-/// (`trainyard_exec::metrics`); `worker` narrows it to one worker (the per-pod API).
-/// `cpuUsage` is percent of one core summed over the workers (100 = one core, as `top`),
-/// `memUsage` percent of the memory the spec gives the selected workers, `gpuUtil` the mean
-/// utilization of their GPUs, `gpuMemUsage` percent of their GPUs' memory, rates in bytes/s.
-/// Without GPU samples the two GPU series are empty.
+/// `system_metric_list` (resource usage of a version): all nine keys, series of decimal strings,
+/// `interval` in minutes per point. Usage comes from the samples the run's shim wrote
+/// (`trainyard_exec::metrics`); `worker` narrows it to one worker (the per-pod API). `cpuUsage` is
+/// percent of one core summed over the workers (100 = one core, as `top`), `memUsage` percent of
+/// the memory the spec gives the selected workers, `gpuUtil` the mean utilization of their GPUs,
+/// `gpuMemUsage` percent of their GPUs' memory, rates in bytes/s. Without GPU samples the two GPU
+/// series are empty.
 pub fn system_metrics(catalog: &Catalog, v: &Version, worker: Option<usize>) -> serde_json::Value {
     let samples = trainyard_exec::metrics::read_run(std::path::Path::new(&v.run_dir));
     let series =
@@ -66,7 +66,7 @@ fn decimal(x: f64) -> String {
     }
 }
 
-/// TJ-02 entry.
+/// One entry of the training job list (TJ-02).
 pub fn job_summary(job: &Job, now: i64) -> JobSummary {
     JobSummary {
         job_id: job.id,
@@ -80,7 +80,8 @@ pub fn job_summary(job: &Job, now: i64) -> JobSummary {
     }
 }
 
-/// TJ-03 (`detail` true: with job fields and metrics as an object) or TJ-05 item.
+/// A version as its details show it (TJ-03; `detail` true: with job fields and metrics as an
+/// object) or as a version list item (TJ-05).
 pub fn version_info(
     catalog: &Catalog,
     job: &Job,
@@ -112,7 +113,7 @@ pub fn version_info(
         engine_name: engine.map(|e| e.name.clone()),
         engine_id,
         engine_version: engine.map(|e| e.version.clone()),
-        status: v.status.0,
+        status: v.status.code(),
         app_url: c.app_url.clone(),
         boot_file_url: c.boot_file_url.clone(),
         create_time: v.create_time,
@@ -194,7 +195,7 @@ fn read_model_metrics(v: &Version) -> String {
         .unwrap_or_else(|| "{}".to_owned())
 }
 
-/// TC-02 entry.
+/// One entry of the configuration list (TC-02).
 pub fn config_summary(catalog: &Catalog, c: &StoredConfig) -> ConfigSummary {
     let engine = c.config.engine_id.and_then(|id| catalog.engine(id));
     ConfigSummary {
@@ -210,7 +211,7 @@ pub fn config_summary(catalog: &Catalog, c: &StoredConfig) -> ConfigSummary {
     }
 }
 
-/// TC-05.
+/// The wire form of one stored configuration, as its details show it (TC-05).
 pub fn config_detail(catalog: &Catalog, c: &StoredConfig) -> ConfigDetail {
     let cfg = &c.config;
     let engine = cfg.engine_id.and_then(|id| catalog.engine(id));

@@ -280,7 +280,7 @@ impl VizManager {
                 Attach::Finished(_) | Attach::Lost | Attach::NotStarted => {
                     tracing::info!(
                         viz.id = job.id,
-                        status = job.status.0,
+                        status = job.status.code(),
                         "starting a visualization server again after a restart"
                     );
                     self.spawn(job.id, None);
@@ -364,7 +364,7 @@ async fn finish(ctx: &VizContext, id: i64, end: End) {
     match ctx.store.viz_transition(id, &from, to, &set).await {
         Ok(true) => match reason {
             Some(r) => tracing::warn!(viz.id = id, reason = %r, "visualization job failed"),
-            None => tracing::info!(viz.id = id, status = to.0, "visualization job ended"),
+            None => tracing::info!(viz.id = id, status = to.code(), "visualization job ended"),
         },
         Ok(false) => {}
         Err(e) => {
@@ -831,7 +831,7 @@ impl Service {
         VisualizationJob {
             job_id: job.id,
             job_name: job.name.clone(),
-            status: job.status.0,
+            status: job.status.code(),
             create_time: job.create_time,
             duration: duration_ms(job.start_time, job.end_time, now),
             job_desc: job.description.clone(),
@@ -887,7 +887,7 @@ impl Service {
         }
     }
 
-    /// VJ-01.
+    /// Creates a visualization job (VJ-01).
     pub async fn create_viz(
         &self,
         project: &str,
@@ -959,13 +959,13 @@ impl Service {
             is_success: true,
             job_id: job.id,
             job_name: job.name.clone(),
-            status: job.status.0,
+            status: job.status.code(),
             create_time: job.create_time,
             service_url: self.viz.ctx().service_url(&job),
         })
     }
 
-    /// VJ-02.
+    /// Lists visualization jobs (VJ-02).
     pub async fn list_viz(
         &self,
         project: &str,
@@ -1004,7 +1004,7 @@ impl Service {
         })
     }
 
-    /// VJ-03.
+    /// Shows one visualization job (VJ-03).
     pub async fn get_viz(&self, project: &str, id: i64) -> ApiResult<VisualizationDetails> {
         let job = self
             .store
@@ -1017,7 +1017,7 @@ impl Service {
         })
     }
 
-    /// VJ-04.
+    /// Replaces a visualization job's description (VJ-04).
     pub async fn update_viz_description(
         &self,
         project: &str,
@@ -1038,7 +1038,7 @@ impl Service {
         Ok(())
     }
 
-    /// VJ-06: 1/2/4/7/8 -> 9, then 12 once the server is gone.
+    /// Stops a visualization job (VJ-06): 1/2/4/7/8 -> 9, then 12 once the server is gone.
     pub async fn stop_viz(&self, project: &str, id: i64) -> ApiResult<()> {
         let job = self
             .store
@@ -1067,7 +1067,8 @@ impl Service {
         Ok(())
     }
 
-    /// VJ-07: from a terminal status back to 1 with a fresh server and deadline.
+    /// Restarts a visualization job (VJ-07): from a terminal status back to 1 with a fresh server
+    /// and deadline.
     pub async fn restart_viz(&self, project: &str, id: i64) -> ApiResult<()> {
         let job = self
             .store
@@ -1096,7 +1097,8 @@ impl Service {
         Ok(())
     }
 
-    /// VJ-05: refused while stopping (9); an active job is stopped, then removed.
+    /// Deletes a visualization job (VJ-05): refused while stopping (9); an active job is stopped,
+    /// then removed.
     pub async fn delete_viz(&self, project: &str, id: i64) -> ApiResult<()> {
         let status = match self
             .store

@@ -2,12 +2,12 @@
 //! few actions a browser cannot do through the JSON API alone.
 //!
 //! The pages are one HTML shell plus small scripts (`assets/console/js/`) that call the same
-//! `/v1/{project_id}` API as every other client, so each rule lives once, in the service layer,
-//! and every error the page shows is the API's own message. A browser proves who it is with the
-//! session cookie *and* the session's CSRF token in the `X-Console-CSRF` header
-//! ([`authorize_api`]): the cookie alone never authorizes an API call, so another site can
-//! neither read nor change anything through a signed-in browser. Token and AK/SK clients are
-//! not affected: their credentials are checked first, exactly as before.
+//! `/v1/{project_id}` API as every other client, so each rule lives once, in the service layer, and
+//! every error the page shows is the API's own message. A browser proves who it is with the session
+//! cookie *and* the session's CSRF token in the `X-Console-CSRF` header
+//! ([`crate::http::auth::authorize_api`]): the cookie alone never authorizes an API call, so
+//! another site can neither read nor change anything through a signed-in browser. Token and AK/SK
+//! clients are not affected: their credentials are checked first, exactly as before.
 //!
 //! Server-side routes besides the pages: `POST /console/sign-in`, `POST /console/sign-out`,
 //! `POST /console/viz/{id}/open` (hands the browser the visualization job's access cookie, so
@@ -16,17 +16,16 @@
 
 pub mod assets;
 pub mod pages;
-pub mod session;
 pub mod sign_in;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::auth::{authorize_api, session_of};
+use crate::http::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use std::time::SystemTime;
 
 /// Where the console lives.
 pub const BASE: &str = "/console";
@@ -43,30 +42,6 @@ pub fn routes() -> Router<AppState> {
         .route("/console/api/capacity", get(capacity))
         .route("/console/viz/{id}/open", post(open_viz))
         .route("/console/{*page}", get(pages::shell))
-}
-
-/// The session of a request that carries the console cookie, if it is live.
-pub fn session_of(state: &AppState, headers: &HeaderMap) -> Option<(String, session::Session)> {
-    let id = session::cookie_value(headers)?;
-    let s = state.console.get(id, SystemTime::now())?;
-    Some((id.to_owned(), s))
-}
-
-/// An API request (`/v1/{project}`) carrying the console cookie: a live session of `project`
-/// and its CSRF token in [`session::CSRF_HEADER`].
-pub fn authorize_api(state: &AppState, project: &str, headers: &HeaderMap) -> Result<(), ApiError> {
-    let (_, s) = session_of(state, headers).ok_or(ApiError::SessionEnded)?;
-    let sent = headers
-        .get(session::CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::CsrfMissing)?;
-    if !trainyard_viz::access::same_secret(sent, &s.csrf) {
-        return Err(ApiError::CsrfMissing);
-    }
-    if s.project != project {
-        return Err(ApiError::ProjectMismatch);
-    }
-    Ok(())
 }
 
 /// Whether a form post comes from a page of this server: its `Origin` is one of the server's

@@ -1,8 +1,8 @@
 //! The HTML of the console: one shell for every signed-in screen (its scripts draw the screen
 //! from the path), and a plain error page.
 
-use super::session::Session;
-use crate::state::AppState;
+use crate::http::session::Session;
+use crate::http::state::AppState;
 use axum::extract::{OriginalUri, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -67,10 +67,10 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
 /// The status names and sets the pages need, from the one definition in `trainyard-api`, so
 /// the scripts never keep their own copy of the codes.
 fn statuses_json() -> String {
-    let codes = |set: &[JobStatus]| set.iter().map(|s| s.0).collect::<Vec<_>>();
+    let codes = |set: &[JobStatus]| set.iter().map(|s| s.code()).collect::<Vec<_>>();
     let names: serde_json::Map<String, serde_json::Value> = JobStatus::ALL
         .iter()
-        .map(|s| (s.0.to_string(), s.name().into()))
+        .map(|s| (s.code().to_string(), s.name().into()))
         .collect();
     serde_json::json!({
         "names": names,
@@ -95,7 +95,7 @@ fn shell_for(session: &Session) -> String {
 
 /// `GET /console/`: the jobs list when signed in, else the sign-in page.
 pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    match super::session_of(&s, &headers) {
+    match crate::http::auth::session_of(&s, &headers) {
         Some(_) => Redirect::to("/console/jobs").into_response(),
         None => Redirect::to("/console/sign-in").into_response(),
     }
@@ -108,7 +108,7 @@ pub async fn shell(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    match super::session_of(&s, &headers) {
+    match crate::http::auth::session_of(&s, &headers) {
         Some((_, session)) => html(StatusCode::OK, shell_for(&session)),
         None => {
             let next = uri

@@ -3,11 +3,11 @@
 //! the API uses, and a failure shows the API's own message for it.
 
 use super::pages::{escape_html, html};
-use super::session;
 use crate::error::ApiError;
 use crate::http::auth::{throttled, ClientAddr};
+use crate::http::session;
+use crate::http::state::AppState;
 use crate::identity::{Login, TokenCheck};
-use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -198,7 +198,7 @@ pub async fn sign_out(
     body: axum::body::Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Some((id, session)) = super::session_of(&s, &headers) {
+    if let Some((id, session)) = crate::http::auth::session_of(&s, &headers) {
         let allowed = super::same_origin(&s, &headers)
             && trainyard_viz::access::same_secret(form.get("csrf"), &session.csrf);
         if !allowed {

@@ -19,7 +19,7 @@ pub struct AppState {
     /// Turns `true` when the server starts shutting down; long responses (log streams) end.
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     /// Signed-in browsers of the web console.
-    pub console: Arc<crate::http::console::session::Sessions>,
+    pub console: Arc<crate::http::session::Sessions>,
     /// Prometheus metrics and the run sampling interval.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// The names and origins this server answers to.
