@@ -140,9 +140,40 @@ pub struct LoginArgs {
 /// Selects a version of a job: the latest unless given.
 #[derive(Args, Clone, Debug)]
 pub struct VersionArg {
-    /// Version id (default: the job's latest version).
+    /// Version: its id (12) or its name (V0002, v2); default the job's latest.
     #[arg(long)]
-    pub version: Option<i64>,
+    pub version: Option<VersionRef>,
+}
+
+/// A version as a user names it: its id (`12`) or its name as `jobs list` shows it (`V0002`,
+/// or `v2`: the job's second version).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionRef {
+    /// The version id.
+    Id(i64),
+    /// The version's number within its job (its name without the `V`).
+    Number(u32),
+}
+
+impl std::str::FromStr for VersionRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let wrong = || format!("{s:?} is neither a version id (12) nor a version name (V0002)");
+        match s.strip_prefix(['V', 'v']) {
+            Some(n) => n.parse().map(Self::Number).map_err(|_| wrong()),
+            None => s.parse().map(Self::Id).map_err(|_| wrong()),
+        }
+    }
+}
+
+impl std::fmt::Display for VersionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "{id}"),
+            Self::Number(n) => write!(f, "V{n:04}"),
+        }
+    }
 }
 
 /// `trainyard jobs ...`.
@@ -182,9 +213,9 @@ pub enum JobsCommand {
         /// Job id or name.
         #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
         job: String,
-        /// Delete only this version.
+        /// Delete only this version: its id or its name (V0002).
         #[arg(long)]
-        version: Option<i64>,
+        version: Option<VersionRef>,
     },
     /// Prints worker logs; --follow streams them until the run ends.
     Logs(LogsArgs),
@@ -264,9 +295,9 @@ pub struct RerunArgs {
     /// Job id or name.
     #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
     pub job: String,
-    /// Version to start from (default: the latest).
+    /// Version to start from: its id or its name (V0002); default the latest.
     #[arg(long)]
-    pub version: Option<i64>,
+    pub version: Option<VersionRef>,
     /// Running parameter to set or change, --KEY=VALUE (repeatable; the others are kept).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
@@ -353,9 +384,10 @@ pub struct LogsArgs {
     /// Keeps streaming until the run ends.
     #[arg(long, short = 'f')]
     pub follow: bool,
-    /// Only the last N lines (at most 500, TJ-12); with -o json prints the API answer.
-    #[arg(long, conflicts_with = "follow")]
-    pub tail: Option<i64>,
+    /// Only the last N lines (with --follow: then what follows); with -o json prints the API
+    /// answer (at most 500 lines, TJ-12).
+    #[arg(long)]
+    pub tail: Option<u32>,
     /// Lists the log file names (TJ-10) instead.
     #[arg(long, conflicts_with_all = ["follow", "tail"])]
     pub list: bool,

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use trainyard_api::catalog::{EngineListResponse, SpecListResponse};
 use trainyard_api::training::{
     AomLogResponse, BuiltInAlgorithmsResponse, CreateJobResponse, JobListResponse,
@@ -2159,4 +2159,116 @@ async fn serve_generates_a_self_signed_pair_once_and_prints_its_fingerprint() {
         drop(child);
     }
     assert_eq!(fingerprints[0], fingerprints[1], "the pair is made once");
+}
+
+/// Versions are named as `jobs list` shows them (`V0001`, `v1`) as well as by id; `logs --tail`
+/// takes any number of lines, with `--follow` too (the tail, then what follows); stopping a
+/// version that is already stopping succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_by_name_any_tail_with_follow_and_a_second_stop_succeeds() {
+    let srv = TestServer::start_with(SPECS).await;
+    let gate = srv.dir.path().join("gate");
+    let train = format!(
+        "import os, time\nfor i in range(1, 701):\n    print(f'line {{i}}', flush=True)\n\
+         while not os.path.exists({:?}):\n    time.sleep(0.05)\nprint('after gate', flush=True)\n",
+        gate.display().to_string()
+    );
+    let dir = local_dir(srv.dir.path(), &[("train.py", &train)]);
+    let d = dir.to_str().unwrap();
+    run(
+        &srv,
+        &["jobs", "submit", d, "--boot", "train.py", "--name", "tails"],
+    )
+    .await
+    .ok();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !run(&srv, &["jobs", "logs", "tails", "--tail", "1"])
+        .await
+        .stdout
+        .contains("line 700")
+    {
+        assert!(Instant::now() < deadline, "the job did not print its lines");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // More than the API's 500-line page.
+    let out = run(&srv, &["jobs", "logs", "tails", "--tail", "600"]).await;
+    let lines: Vec<&str> = out.ok().lines().collect();
+    assert_eq!(lines.len(), 600, "{}", out.stdout);
+    assert_eq!((lines[0], lines[599]), ("line 101", "line 700"));
+    // By version name, either spelling.
+    for name in ["V0001", "v1"] {
+        let out = run(
+            &srv,
+            &["jobs", "logs", "tails", "--version", name, "--tail", "2"],
+        )
+        .await;
+        assert_eq!(out.ok(), "line 699\nline 700\n");
+    }
+    let out = run(&srv, &["jobs", "logs", "tails", "--version", "V0007"]).await;
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("has no version V0007"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&srv, &["jobs", "logs", "tails", "--version", "seven"]).await;
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("nor a version name"), "{}", out.stderr);
+
+    // The tail, then what follows until the run ends.
+    let follow = tokio::process::Command::new(bin())
+        .args(["jobs", "logs", "tails", "-f", "--tail", "2"])
+        .env_remove("TRAINYARD_PROFILE")
+        .env("XDG_CONFIG_HOME", srv.dir.path().join("config-home"))
+        .env("TRAINYARD_SERVER", &srv.api.base)
+        .env("TRAINYARD_PROJECT", PROJECT)
+        .env("TRAINYARD_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    std::fs::write(&gate, "").unwrap();
+    let followed = tokio::time::timeout(Duration::from_secs(30), follow.wait_with_output())
+        .await
+        .expect("logs -f did not end with the run")
+        .unwrap();
+    assert!(followed.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&followed.stdout),
+        "line 699\nline 700\nafter gate\n[trainyard] worker 0 exited with code 0\n"
+    );
+
+    // A version that ignores SIGTERM stays stopping for the grace period: a second stop is
+    // no error.
+    let stubborn = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n\
+                    print('up', flush=True)\ntime.sleep(300)\n";
+    let dir = local_dir(&srv.dir.path().join("stubborn"), &[("train.py", stubborn)]);
+    let d = dir.to_str().unwrap();
+    run(
+        &srv,
+        &[
+            "jobs", "submit", d, "--boot", "train.py", "--name", "stubborn",
+        ],
+    )
+    .await
+    .ok();
+    let v: VersionInfo = run(&srv, &["jobs", "get", "stubborn", "-o", "json"])
+        .await
+        .json();
+    let job = v.job_id.unwrap();
+    srv.api
+        .wait_status(
+            job,
+            v.version_id,
+            &[JobStatus::RUNNING],
+            Duration::from_secs(30),
+        )
+        .await;
+    run(&srv, &["jobs", "stop", "stubborn", "--grace", "30"])
+        .await
+        .ok();
+    assert_eq!(srv.api.status(job, v.version_id).await, JobStatus::KILLING);
+    let again = run(&srv, &["jobs", "stop", "stubborn"]).await;
+    assert!(again.ok().contains("stopping"), "{}", again.stdout);
 }

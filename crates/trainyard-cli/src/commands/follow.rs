@@ -8,11 +8,43 @@ use std::time::{Duration, Instant};
 use trainyard_api::training::VersionInfo;
 use trainyard_client::Client;
 
+/// The byte offset where the last `lines` lines of a log begin (as it is now).
+async fn last_lines_start(
+    client: &Client,
+    job: i64,
+    version: i64,
+    name: &str,
+    lines: usize,
+) -> Result<u64, CliError> {
+    let mut log = client.read_log_bytes(job, version, name, 0);
+    let mut text = Vec::new();
+    while let Some(chunk) = log.next_chunk().await? {
+        text.extend_from_slice(&chunk);
+    }
+    Ok(tail_start(&text, lines) as u64)
+}
+
+/// Where the last `lines` lines of `text` begin (a last line without its newline counts).
+pub fn tail_start(text: &[u8], lines: usize) -> usize {
+    if lines == 0 {
+        return text.len();
+    }
+    // The newline that ends the last line is not a line break before it.
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
+    let mut breaks = body.iter().enumerate().rev().filter(|(_, &b)| b == b'\n');
+    match breaks.nth(lines - 1) {
+        Some((at, _)) => at + 1,
+        None => 0,
+    }
+}
+
 /// Longest wait when none is given: a week.
 pub const FOREVER: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Copies the logs `files` (worker index, file name) of a version to stdout until each
 /// stream ends: raw when `prefix` is false, else line by line as `[index] line`.
+/// With `tail`, each log starts at its last `tail` lines (any number: the logs are read as
+/// bytes, not through the API's 500-line page).
 pub async fn stream_logs(
     client: &Client,
     job: i64,
@@ -20,15 +52,20 @@ pub async fn stream_logs(
     files: Vec<(usize, String)>,
     prefix: bool,
     follow: bool,
+    tail: Option<usize>,
 ) -> Result<(), CliError> {
     let (tx, mut rx) =
         tokio::sync::mpsc::channel::<(usize, Result<Option<Bytes>, trainyard_client::Error>)>(64);
     let mut tasks = tokio::task::JoinSet::new();
     for (index, name) in files {
+        let from = match tail {
+            Some(lines) => last_lines_start(client, job, version, &name, lines).await?,
+            None => 0,
+        };
         let mut log = if follow {
-            client.follow_log(job, version, &name, 0)
+            client.follow_log(job, version, &name, from)
         } else {
-            client.read_log_bytes(job, version, &name, 0)
+            client.read_log_bytes(job, version, &name, from)
         };
         let tx = tx.clone();
         tasks.spawn(async move {
@@ -213,7 +250,7 @@ pub async fn follow_version(
         .collect();
     let both = async {
         tokio::join!(
-            stream_logs(client, job, version, files, true, true),
+            stream_logs(client, job, version, files, true, true, None),
             watch(client, job, version, FOREVER)
         )
     };
@@ -239,4 +276,22 @@ pub async fn follow_version(
     };
     logs?;
     outcome(client, &finished?, job).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail_start;
+
+    #[test]
+    fn the_tail_starts_after_the_right_newline() {
+        let text = b"one\ntwo\nthree\n";
+        assert_eq!(&text[tail_start(text, 1)..], b"three\n");
+        assert_eq!(&text[tail_start(text, 2)..], b"two\nthree\n");
+        assert_eq!(tail_start(text, 3), 0);
+        assert_eq!(tail_start(text, 10), 0);
+        assert_eq!(tail_start(text, 0), text.len());
+        let open = b"one\ntwo";
+        assert_eq!(&open[tail_start(open, 1)..], b"two");
+        assert_eq!(tail_start(b"", 5), 0);
+    }
 }

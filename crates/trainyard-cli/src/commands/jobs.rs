@@ -1,7 +1,9 @@
 //! `trainyard jobs ...` (TJ-01..TJ-12 and the extensions).
 
 use super::follow::{self, FOREVER};
-use crate::cli::{JobsCommand, JobsListArgs, LogsArgs, RerunArgs, SubmitArgs, VersionArg};
+use crate::cli::{
+    JobsCommand, JobsListArgs, LogsArgs, RerunArgs, SubmitArgs, VersionArg, VersionRef,
+};
 use crate::global::Output;
 use std::path::Path;
 use trainyard_api::training::CreateVersionRequest;
@@ -40,7 +42,16 @@ pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitC
         } => {
             let job = job_id(client, &job).await?;
             let version = version_of(client, job, &version).await?;
-            let resp = client.stop_version(job, version, grace).await?;
+            let resp = match client.stop_version(job, version, grace).await {
+                Ok(resp) => resp,
+                // Stopping twice is not a failure: the first stop is under way.
+                Err(e) => match client.get_version(job, version).await {
+                    Ok(v) if v.status == trainyard_api::status::JobStatus::KILLING.code() => {
+                        Success::OK
+                    }
+                    _ => return Err(e.into()),
+                },
+            };
             done(out, &resp, format!("stopping job {job} version {version}"))?;
         }
         JobsCommand::Delete {
@@ -48,6 +59,7 @@ pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitC
             version: Some(version),
         } => {
             let job = job_id(client, &job).await?;
+            let version = version_id(client, job, version).await?;
             let resp = client.delete_version(job, version).await?;
             done(out, &resp, format!("deleted job {job} version {version}"))?;
         }
@@ -121,9 +133,30 @@ fn done(out: Output, resp: &Success, what: String) -> Result<(), CliError> {
 /// The given version, else the job's latest.
 async fn version_of(client: &Client, job: i64, v: &VersionArg) -> Result<i64, CliError> {
     match v.version {
-        Some(v) => Ok(v),
+        Some(v) => version_id(client, job, v).await,
         None => Ok(client.latest_version(job).await?.version_id),
     }
+}
+
+/// The id of version `v` of `job` (a name is looked up among the job's versions).
+async fn version_id(client: &Client, job: i64, v: VersionRef) -> Result<i64, CliError> {
+    let n = match v {
+        VersionRef::Id(id) => return Ok(id),
+        VersionRef::Number(n) => n,
+    };
+    client
+        .list_all_versions(job)
+        .await?
+        .iter()
+        .find(|info| {
+            info.version_name
+                .trim_start_matches(['V', 'v'])
+                .parse::<u32>()
+                .ok()
+                == Some(n)
+        })
+        .map(|info| info.version_id)
+        .ok_or_else(|| CliError::Usage(format!("job {job} has no version {v}")))
 }
 
 /// A job name from a folder name: letters, digits, `-`, `_`, plus the time for uniqueness.
@@ -454,7 +487,11 @@ fn merge_params(params: &mut Vec<Parameter>, changes: Vec<Parameter>) {
 async fn rerun(client: &Client, out: Output, args: RerunArgs) -> Result<(), CliError> {
     let job = job_id(client, &args.job).await?;
     let base = match args.version {
-        Some(v) => client.get_version(job, v).await?,
+        Some(v) => {
+            client
+                .get_version(job, version_id(client, job, v).await?)
+                .await?
+        }
         None => client.latest_version(job).await?,
     };
     let mut parameter = base.parameter.clone();
@@ -742,12 +779,16 @@ async fn logs(client: &Client, out: Output, args: LogsArgs) -> Result<(), CliErr
         Some(i) => vec![(i, format!("{name}.{i}"))],
         None => (0..workers).map(|i| (i, format!("{name}.{i}"))).collect(),
     };
-    if let Some(lines) = args.tail {
+    // The API's page (JSON, at most 500 lines) unless following or asked for more.
+    let api_page = args
+        .tail
+        .filter(|&n| !args.follow && (out == Output::Json || n <= 500));
+    if let Some(lines) = api_page {
         let mut pages = Vec::new();
         for (_, file) in &files {
             let q = LogQuery {
                 log_file: file.clone(),
-                lines: Some(lines),
+                lines: Some(i64::from(lines)),
                 ..Default::default()
             };
             pages.push(client.read_log(job, version, &q).await?);
@@ -772,5 +813,6 @@ async fn logs(client: &Client, out: Output, args: LogsArgs) -> Result<(), CliErr
         return output::stdout(text.as_bytes());
     }
     let prefix = files.len() > 1;
-    follow::stream_logs(client, job, version, files, prefix, args.follow).await
+    let tail = args.tail.map(|n| n as usize);
+    follow::stream_logs(client, job, version, files, prefix, args.follow, tail).await
 }
