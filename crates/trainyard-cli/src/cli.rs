@@ -182,8 +182,10 @@ pub enum JobsCommand {
     /// Uploads a local code folder and creates a job running its boot file.
     Submit(SubmitArgs),
     /// Lists jobs (TJ-02), newest first unless told otherwise.
+    #[command(visible_aliases = ["ls", "ps"])]
     List(JobsListArgs),
     /// Shows one version in detail (TJ-03).
+    #[command(visible_aliases = ["show", "status"])]
     Get {
         /// Job id or name.
         #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
@@ -198,6 +200,7 @@ pub enum JobsCommand {
         job: String,
     },
     /// Stops a version (TJ-07).
+    #[command(visible_alias = "cancel")]
     Stop {
         /// Job id or name.
         #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
@@ -439,6 +442,7 @@ pub enum VizCommand {
     /// VJ-03 details once it runs.
     Create(VizCreateArgs),
     /// Lists visualization jobs (VJ-02).
+    #[command(visible_alias = "ls")]
     List {
         /// Only jobs with this status, or one of several comma-separated ones: names or codes
         /// (running,killed or 8,12).
@@ -461,6 +465,7 @@ pub enum VizCommand {
         per_page: i64,
     },
     /// Shows one visualization job (VJ-03).
+    #[command(visible_aliases = ["show", "status"])]
     Get {
         /// Visualization job id or name.
         #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::viz_names))]

@@ -2162,10 +2162,10 @@ async fn serve_generates_a_self_signed_pair_once_and_prints_its_fingerprint() {
 }
 
 /// Versions are named as `jobs list` shows them (`V0001`, `v1`) as well as by id; `logs --tail`
-/// takes any number of lines, with `--follow` too (the tail, then what follows); stopping a
-/// version that is already stopping succeeds.
+/// takes any number of lines, with `--follow` too (the tail, then what follows); the short
+/// aliases work; stopping a version that is already stopping succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn versions_by_name_any_tail_with_follow_and_a_second_stop_succeeds() {
+async fn versions_by_name_any_tail_with_follow_aliases_and_a_second_stop_succeeds() {
     let srv = TestServer::start_with(SPECS).await;
     let gate = srv.dir.path().join("gate");
     let train = format!(
@@ -2253,9 +2253,18 @@ async fn versions_by_name_any_tail_with_follow_and_a_second_stop_succeeds() {
     )
     .await
     .ok();
-    let v: VersionInfo = run(&srv, &["jobs", "get", "stubborn", "-o", "json"])
+    // `show` and `status` are `get`, `ls` and `ps` are `list`, `cancel` is `stop`.
+    let v: VersionInfo = run(&srv, &["jobs", "show", "stubborn", "-o", "json"])
         .await
         .json();
+    let same: VersionInfo = run(&srv, &["jobs", "status", "stubborn", "-o", "json"])
+        .await
+        .json();
+    assert_eq!(same.version_id, v.version_id);
+    for list in ["ls", "ps"] {
+        let listed: JobListResponse = run(&srv, &["jobs", list, "-o", "json"]).await.json();
+        assert_eq!(listed.jobs.len(), 2, "{list}");
+    }
     let job = v.job_id.unwrap();
     srv.api
         .wait_status(
@@ -2269,6 +2278,6 @@ async fn versions_by_name_any_tail_with_follow_and_a_second_stop_succeeds() {
         .await
         .ok();
     assert_eq!(srv.api.status(job, v.version_id).await, JobStatus::KILLING);
-    let again = run(&srv, &["jobs", "stop", "stubborn"]).await;
+    let again = run(&srv, &["jobs", "cancel", "stubborn"]).await;
     assert!(again.ok().contains("stopping"), "{}", again.stdout);
 }
