@@ -23,12 +23,41 @@ pub enum Error {
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database holds a migration this binary does not know: a newer trainyard wrote it,
+    /// and this one would misread it.
+    #[error("the database was upgraded by a newer trainyard (it has migration {found}; this binary knows migrations up to {known}): run that newer trainyard, or restore a backup made before the upgrade")]
+    NewerDatabase {
+        /// The unknown migration's version.
+        found: i64,
+        /// The newest migration this binary has.
+        known: i64,
+    },
     /// A stored JSON column could not be read.
     #[error("corrupt stored value: {0}")]
     Corrupt(#[from] serde_json::Error),
     /// The database URL names an engine we do not have.
     #[error("unsupported database engine '{0}' (supported: sqlite://PATH, postgres://USER@HOST:PORT/DB)")]
     UnsupportedEngine(String),
+}
+
+impl Error {
+    /// Runs `migrator` on `pool`, telling a database from a newer binary apart from a failure.
+    pub(crate) async fn migrate<'a, A>(
+        migrator: &sqlx::migrate::Migrator,
+        pool: A,
+    ) -> Result<(), Self>
+    where
+        A: sqlx::Acquire<'a>,
+        <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+    {
+        match migrator.run(pool).await {
+            Err(sqlx::migrate::MigrateError::VersionMissing(found)) => Err(Self::NewerDatabase {
+                found,
+                known: migrator.iter().map(|m| m.version).max().unwrap_or(0),
+            }),
+            other => Ok(other?),
+        }
+    }
 }
 
 /// What an engine's error code says about the error.

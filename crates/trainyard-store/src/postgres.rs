@@ -60,7 +60,7 @@ impl PgStore {
             })
             .connect_with(connect)
             .await?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Error::migrate(&sqlx::migrate!("migrations/postgres"), &pool).await?;
         Ok(Self { pool })
     }
 

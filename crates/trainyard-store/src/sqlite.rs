@@ -125,7 +125,7 @@ impl SqliteStore {
             .connect_with(opts_sqlite)
             .await
             .map_err(Error::Db)?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Error::migrate(&sqlx::migrate!("migrations/sqlite"), &pool).await?;
         Ok(Self { pool })
     }
 
@@ -153,4 +153,33 @@ impl SqliteStore {
 /// The operations (`ops.rs`) on this engine.
 mod ops {
     crate::ops::store_ops!(super::SqliteStore, sqlx::Sqlite, Dialect::Sqlite);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database a newer trainyard migrated further is refused by name, not misread.
+    #[tokio::test]
+    async fn a_database_from_a_newer_binary_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open_path(&path).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'from the future', 1, x'00', 0)",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        store.pool.close().await;
+        let refused = SqliteStore::open_path(&path).await.err().unwrap();
+        match &refused {
+            Error::NewerDatabase { found: 9999, known } => assert!(*known >= 5),
+            other => panic!("{other:?}"),
+        }
+        assert!(refused
+            .to_string()
+            .contains("upgraded by a newer trainyard"));
+    }
 }
