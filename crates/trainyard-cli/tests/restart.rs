@@ -378,3 +378,28 @@ mod toml_like {
         }
     }
 }
+
+/// The systemd unit in `deploy/` passes `systemd-analyze verify` (with this build as its
+/// binary), and stops only the server (`KillMode=process`): jobs outlive a restart.
+#[test]
+fn the_systemd_unit_verifies_and_leaves_jobs_running_on_stop() {
+    let unit = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/trainyard.service"),
+    )
+    .unwrap();
+    assert!(unit.lines().any(|l| l == "KillMode=process"), "{unit}");
+    let dir = common::tempdir().unwrap();
+    let here = dir.path().join("trainyard.service");
+    std::fs::write(
+        &here,
+        unit.replace("/usr/local/bin/trainyard", bin().to_str().unwrap()),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&here)
+        .output()
+        .expect("systemd-analyze (Debian's systemd; .ci/run installs it)");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+}
