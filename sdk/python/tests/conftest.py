@@ -1,4 +1,4 @@
-"""Fixtures: a running trainyard (started by crates/trainyard-cli/tests/python_sdk.rs) and
+"""Fixtures: a running trainyard (started by crates/trainyard-cli/tests/it/python_sdk.rs) and
 sessions in each authentication mode. Only the endpoint and the credentials come from the
 environment; the tests are the SDK reference's code samples (sdk.md)."""
 

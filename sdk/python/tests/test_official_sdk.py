@@ -2,7 +2,7 @@
 
 Needs the official wheel, whose path is given in ``TRAINYARD_MODELARTS_WHEEL`` (a developer gets
 it by fetching the public repository Iranb/Modelarts-start; it is never part of this repository),
-and the HTTPS server that crates/trainyard-cli/tests/python_sdk.rs starts when that variable is
+and the HTTPS server that crates/trainyard-cli/tests/it/python_sdk.rs starts when that variable is
 set. Without the variable the test is reported as skipped. The official package is also called
 ``modelarts``, so it runs in a virtualenv of its own, driven by official/drive_official_sdk.py.
 """

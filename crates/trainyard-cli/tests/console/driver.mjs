@@ -1,4 +1,4 @@
-// Browser driver of crates/trainyard-cli/tests/console.rs: one headless Chromium (Debian's
+// Browser driver of crates/trainyard-cli/tests/it/console.rs: one headless Chromium (Debian's
 // `chromium`, driven by playwright-core) for the whole suite, remote-controlled over stdin and
 // stdout with one JSON command per line. The test itself (what to click, what must happen)
 // is written in Rust next to the server it starts; this file only knows how to drive a page.

@@ -1,5 +1,5 @@
 """Real S3 clients (boto3/botocore signers) against trainyard's OBS/S3 endpoint, for
-tests/s3_hardening.rs. Usage: probe.py COMMAND JSON-ARGS; prints one JSON object."""
+tests/it/s3_hardening.rs. Usage: probe.py COMMAND JSON-ARGS; prints one JSON object."""
 
 import concurrent.futures
 import contextlib

@@ -3,9 +3,7 @@
 //! README's "Request fields" table saying what trainyard does with it. A new field without a
 //! row fails here.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -149,7 +147,7 @@ fn every_row_names_a_test_that_exists() {
             let path = if file.contains('/') {
                 format!("{root}/{file}")
             } else {
-                format!("{}/tests/{file}", env!("CARGO_MANIFEST_DIR"))
+                format!("{}/tests/it/{file}", env!("CARGO_MANIFEST_DIR"))
             };
             let source = std::fs::read_to_string(&path)
                 .unwrap_or_else(|e| panic!("{path} (named by {line}): {e}"));

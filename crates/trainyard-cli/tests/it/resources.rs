@@ -1,8 +1,6 @@
 //! GPU hand-out through CUDA_VISIBLE_DEVICES, and internal errors that leak nothing.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::json;
 use std::time::Duration;
 

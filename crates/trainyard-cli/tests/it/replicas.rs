@@ -4,9 +4,7 @@
 //! stops cross replicas, and the duties (visualization auto-stop, Slurm polling) run on one
 //! replica at a time. Skipped with a `SKIPPED` line without PostgreSQL, failed under CI=true.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -350,7 +348,7 @@ async fn both_replicas_report_the_capacity_the_scheduler_holds() {
 async fn visualization_auto_stop_and_slurm_polling_run_on_one_replica_at_a_time() {
     let test = "visualization_auto_stop_and_slurm_polling_run_on_one_replica_at_a_time";
     start_slurm_dev_cluster().await;
-    let counts = common::tempdir().unwrap();
+    let counts = tempdir().unwrap();
     let real_sinfo = which("sinfo");
     let mut paths = Vec::new();
     for i in 0..2 {

@@ -2,9 +2,7 @@
 //! stop/restart/delete through the binary, `-o json` as the API types, the URL printed by
 //! `open` serving TensorBoard's run list, exit codes.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::Path;

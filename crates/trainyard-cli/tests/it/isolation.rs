@@ -2,9 +2,7 @@
 //! and the host, on one server started as root the way an operator starts it (`trainyard
 //! serve`, its umask included). Each attack must fail and leave A's files as they were.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -1,8 +1,6 @@
 //! The Slurm backend against a real single-node Slurm (scripts/slurm-dev-cluster.sh).
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -10,15 +8,6 @@ const POOL: &str = "[[pools]]\nid = \"cluster\"\nbackend = \"slurm\"\npartition 
     [[specs]]\nspec_id = 1\nspec_code = \"modelarts.vm.cpu.1u\"\ncore = 1\ncpu = 1\nmax_num = 2\n\n\
     [[specs]]\nspec_id = 2\nspec_code = \"modelarts.vm.cpu.node\"\ncore = 2\ncpu = 1\nmax_num = 1\n\n\
     [[specs]]\nspec_id = 3\nspec_code = \"modelarts.vm.cpu.huge\"\ncore = 64\ncpu = 1\nmax_num = 1\n";
-
-/// Slurm tests share one node: they run one at a time, after the cluster is up.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn cluster() -> tokio::sync::MutexGuard<'static, ()> {
-    let guard = SERIAL.lock().await;
-    start_slurm_dev_cluster().await;
-    guard
-}
 
 fn slurm_job_id(job_name: &str) -> Option<String> {
     let out = std::process::Command::new("squeue")
@@ -39,7 +28,7 @@ async fn wait_for<F: Fn() -> bool>(what: &str, within: Duration, f: F) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_cancelled_outside_trainyard_ends_killed() {
-    let _c = cluster().await;
+    let _node = slurm_node().await;
     let srv = TestServer::start_with(POOL).await;
     srv.write_app(
         "sleepy",
@@ -72,7 +61,7 @@ async fn a_job_cancelled_outside_trainyard_ends_killed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spec_larger_than_the_partition_is_refused_by_slurm() {
     // (Queueing while the partition is full is a scenario of backends.rs.)
-    let _c = cluster().await;
+    let _node = slurm_node().await;
     let srv = TestServer::start_with(POOL).await;
     srv.write_app("quick", &[("boot.py", "print('never')\n")]);
     // A spec larger than the partition can ever give is refused by Slurm.
@@ -113,10 +102,10 @@ async fn a_spec_larger_than_the_partition_is_refused_by_slurm() {
 /// found again by its claim or its job name, never submitted a second time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slurm_job_submitted_just_before_a_crash_runs_once() {
-    let _c = cluster().await;
-    let dir = common::tempdir().unwrap();
+    let _node = slurm_node().await;
+    let dir = tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    common::write_config(&config, config_text(&dir.path().join("data"), POOL)).unwrap();
+    write_config(&config, config_text(&dir.path().join("data"), POOL)).unwrap();
     let shared = shared_dir(&dir.path().join("shared"));
     let (gate, starts) = (shared.join("gate"), shared.join("starts"));
     let boot = format!(
@@ -217,7 +206,7 @@ async fn unknown_pools_are_refused_when_pools_are_configured() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rs01_reports_the_default_slurm_partitions_free_resources() {
-    let _c = cluster().await;
+    let _node = slurm_node().await;
     let srv = TestServer::start_with(&POOL.replace(
         "poll_interval_seconds = 0.2\n",
         "poll_interval_seconds = 0.2\ndefault = true\n",

@@ -7,9 +7,7 @@
 //! in the job's `data_url`, markers are files the job writes to its `train_url`, so the same
 //! boot file works on the host, in a container and on a Slurm node.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -31,43 +29,21 @@ const SLURM_POOL: &str = "[[pools]]\nid = \"cluster\"\nbackend = \"slurm\"\npart
 /// A host with one core: spec 1 (one core) fills it.
 const ONE_CORE: &str = "[executor]\ncores = 1\nmemory_gb = 4\nstop_grace_seconds = 2\n";
 
-/// The Slurm dev cluster has one node: its tests run one at a time.
-static SLURM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// What a backend holds for the length of a test.
-enum Held {
-    Nothing,
-    Cluster(#[allow(dead_code)] tokio::sync::MutexGuard<'static, ()>),
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        if let Held::Cluster(_) = self {
-            // A test that failed half-way may leave jobs queued on the one node, which would
-            // hold up the next test; the cluster is ours while the guard is held.
-            let _ = std::process::Command::new("scancel")
-                .args(["--user", "root"])
-                .status();
-        }
-    }
-}
-
 impl Backend {
-    /// Makes the backend ready (the image, the cluster).
-    async fn prepare(self) -> Held {
+    /// Makes the backend ready (the image, the cluster); a Slurm backend holds the dev
+    /// cluster's node until the value is dropped.
+    async fn prepare(self) -> Option<SlurmNode> {
         match self {
-            Backend::Local => Held::Nothing,
+            Backend::Local => None,
             Backend::Container => {
                 test_image();
-                Held::Nothing
+                None
             }
             Backend::Slurm | Backend::SlurmContainer => {
                 if self == Backend::SlurmContainer {
                     test_image();
                 }
-                let guard = SLURM.lock().await;
-                start_slurm_dev_cluster().await;
-                Held::Cluster(guard)
+                Some(slurm_node().await)
             }
         }
     }
@@ -444,9 +420,9 @@ else:
 /// after the restart ends 12, and nothing of the runs is left afterwards.
 async fn server_sigkill_and_reattach(backend: Backend) {
     let _held = backend.prepare().await;
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    common::write_config(
+    write_config(
         &config,
         config_text(&dir.path().join("data"), backend.config(false)),
     )
@@ -638,7 +614,7 @@ async fn delete_stops_and_removes_a_running_job(backend: Backend) {
 /// is refused, naming the container runtime, with nothing created.
 async fn host_path_volumes_follow_the_backend(backend: Backend) {
     let _held = backend.prepare().await;
-    let hosts = common::tempdir().unwrap();
+    let hosts = tempdir().unwrap();
     std::fs::write(hosts.path().join("train.csv"), "4,5,6\n").unwrap();
     let srv = TestServer::start_with_project(
         &format!("host_paths = [{:?}]", hosts.path().display().to_string()),

@@ -3,9 +3,7 @@
 //! (SigV2, SigV4, presigned URLs, temporary keys) in `s3_hardening/probe.py`, run in a
 //! virtualenv made once per build directory.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -79,7 +77,7 @@ struct S3Server {
 
 impl S3Server {
     async fn start(b_extra: &str, extra: &str, env: &[(&str, std::ffi::OsString)]) -> Self {
-        let dir = common::tempdir().unwrap();
+        let dir = tempdir().unwrap();
         let config = format!(
             "data_dir = \"{data}\"\n\n\
              [[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\n\
@@ -92,7 +90,7 @@ impl S3Server {
             data = dir.path().join("data").display(),
         );
         let path = dir.path().join("config.toml");
-        common::write_config(&path, config).unwrap();
+        write_config(&path, config).unwrap();
         let log = dir.path().join("server.log");
         let srv = ServerProcess::start_env(
             &["--config".as_ref(), path.as_os_str()],

@@ -12,9 +12,7 @@
 //! - Blocks marked `<!-- readme-test: setup (...) -->` are the quick start the test performs
 //!   itself (starting the server) or the test command; any other unmarked block must run.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -100,7 +98,7 @@ async fn serve(home: &Path, port: u16, stdout: &Path) -> std::process::Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_readme_block_runs_as_written_twice() {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let home = dir.path().join("home");
     let data = home.join(".local/share/trainyard");
     std::fs::create_dir_all(&data).unwrap();
@@ -133,7 +131,7 @@ async fn every_readme_block_runs_as_written_twice() {
     );
     assert_eq!(exports[0].1, format!("http://127.0.0.1:{port}"));
 
-    let mut script = String::from("# generated from README.md by tests/readme.rs\n");
+    let mut script = String::from("# generated from README.md by tests/it/readme.rs\n");
     let mut ran = 0;
     for b in blocks() {
         if b.setup {

@@ -2,9 +2,7 @@
 //! caps on what sign-ins hand out, connection limits on plain HTTP and TLS (with real raw
 //! sockets), and the `Host`/public-origin check. Each test drives a running server.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -76,9 +74,9 @@ where
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_passwords_back_off_per_user_and_per_address_and_the_log_names_the_client() {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    common::write_config(
+    write_config(
         &config,
         config_text_with(
             &dir.path().join("data"),
@@ -550,9 +548,9 @@ async fn idle_sockets_beyond_the_file_limit_do_not_stop_health_checks() {
     // `trainyard serve` with 128 file descriptors and 200 sockets that never send anything:
     // the connection cap (half the limit by default) keeps descriptors free and the header
     // timeout frees places, so `/health` answers.
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    common::write_config(
+    write_config(
         &config,
         config_text(
             &dir.path().join("data"),

@@ -1,8 +1,6 @@
 //! TJ-10/TJ-12 on real job logs, including a 1,000,000-line log.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::json;
 use std::time::Duration;
 
@@ -196,9 +194,9 @@ async fn log_of_a_version_that_has_not_started_is_not_generated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_shutdown_ends_open_log_streams_and_clients_resume_after_restart() {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    common::write_config(&config, config_text(&dir.path().join("data"), "")).unwrap();
+    write_config(&config, config_text(&dir.path().join("data"), "")).unwrap();
     let port = free_port();
     let mut server = ServerProcess::start(&config, port).await;
     let storage = dir.path().join("data/obs").join(PROJECT);

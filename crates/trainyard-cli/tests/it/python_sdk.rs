@@ -4,11 +4,9 @@
 //! `sdk/python/tests` with the endpoint and credentials in the environment. The server's log must
 //! not contain any secret afterwards.
 //!
-//! `tests/test_visualization.py` runs against real TensorBoard processes (see `common::viz_config`).
+//! `tests/test_visualization.py` runs against real TensorBoard processes (see `harness::viz_config`).
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,7 +46,7 @@ fn run(cmd: &mut Command, what: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_sdk_samples_against_a_real_server() {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let data = dir.path().join("data");
     let sk_file = dir.path().join("sk-a");
     std::fs::write(&sk_file, format!("{SK}\n")).unwrap();
@@ -66,7 +64,7 @@ async fn python_sdk_samples_against_a_real_server() {
         viz = viz_config(""),
     );
     let config_path = dir.path().join("config.toml");
-    common::write_config(&config_path, config).unwrap();
+    write_config(&config_path, config).unwrap();
     let port = free_port();
     let server = ServerProcess::start(&config_path, port).await;
 
@@ -229,7 +227,7 @@ impl TlsServer {
             viz = viz_config(""),
         );
         let config_path = dir.join("config-tls.toml");
-        common::write_config(&config_path, config).unwrap();
+        write_config(&config_path, config).unwrap();
         let port = free_port();
         let log = std::fs::File::create(dir.join("config-tls.log")).unwrap();
         let child = KillOnDrop(

@@ -1,8 +1,6 @@
 //! Jobs really run: workers, environment, exit codes, stop, queueing, time limits, delete.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 

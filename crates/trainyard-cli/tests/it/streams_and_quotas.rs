@@ -2,9 +2,7 @@
 //! log streams, a worker log's size cap (`[logs] max_log_bytes`, truncate or fail), and the
 //! per-project storage quota on uploads, S3 PUTs and jobs' outputs.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -308,10 +306,10 @@ async fn the_storage_quota_refuses_uploads_and_s3_puts_and_stops_jobs_over_it() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capped_log_keeps_draining_while_the_server_is_down() {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let config = dir.path().join("config.toml");
     let data = dir.path().join("data");
-    common::write_config(
+    write_config(
         &config,
         config_text(&data, "[logs]\nmax_log_bytes = 20000\n"),
     )

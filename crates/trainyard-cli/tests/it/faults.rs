@@ -10,9 +10,7 @@
 //! terminal version is alive, no 5xx except the documented out-of-space answer, the database
 //! passes `PRAGMA integrity_check`, the server answers.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -33,7 +31,7 @@ const SH_ENGINE: i64 = 7;
 
 /// `top` is put first in the config (top-level keys); `data` replaces the data dir.
 fn setup_in(data: Option<&Path>, top: &str) -> Setup {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let markers = shared_dir(&dir.path().join("markers"));
     let config = dir.path().join("config.toml");
     let engines = format!(
@@ -49,7 +47,7 @@ fn setup_in(data: Option<&Path>, top: &str) -> Setup {
         &format!("tokens = [\"{TOKEN}\"]\n"),
         &format!("tokens = [\"{TOKEN}\"]\nquotas = 100000\njob_count_limit = 100000\n"),
     );
-    common::write_config(&config, text).unwrap();
+    write_config(&config, text).unwrap();
     let s = Setup {
         dir,
         config,
@@ -948,7 +946,7 @@ impl Drop for Tmpfs {
 /// tmpfs, filled one after the other while jobs run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_survived_without_a_restart() {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let (db_fs, data_fs) = match (
         Tmpfs::mount(&dir.path().join("db"), 8),
         Tmpfs::mount(&dir.path().join("data"), 64),

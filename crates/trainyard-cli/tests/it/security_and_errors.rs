@@ -1,8 +1,6 @@
 //! Authentication, project isolation, path traversal and the ModelArts error table.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -523,7 +521,7 @@ async fn the_recommended_error_table() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quotas_are_enforced() {
     let dir_extra = "[executor]\ncores = 64\nmemory_gb = 64\nstop_grace_seconds = 1\n";
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let text = format!(
         "data_dir = \"{}\"\n[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\nquotas = 5\njob_count_limit = 2\n{dir_extra}",
         dir.path().join("data").display()
@@ -598,7 +596,7 @@ async fn sample_paths_with_slashes_and_spaces_are_tolerated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_project_over_its_rate_gets_429() {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let text = format!(
         "data_dir = \"{}\"\n[[projects]]\nid = \"{PROJECT}\"\ntokens = [\"{TOKEN}\"]\nrequests_per_second = 5\n\
          [[projects]]\nid = \"{OTHER_PROJECT}\"\ntokens = [\"{OTHER_TOKEN}\"]\n",
@@ -632,9 +630,9 @@ async fn a_project_over_its_rate_gets_429() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_carries_a_request_id_that_names_its_log_lines() {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    common::write_config(&config, config_text(&dir.path().join("data"), "")).unwrap();
+    write_config(&config, config_text(&dir.path().join("data"), "")).unwrap();
     write_app(
         &dir.path().join("data/obs").join(PROJECT),
         "app",

@@ -7,9 +7,7 @@
 //! in the output. Screenshots go to `$CARGO_TARGET_TMPDIR/console-screenshots/` (inside the
 //! target folder, so never in git); `TRAINYARD_SCREENSHOTS` picks another folder.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -2,9 +2,7 @@
 //! (`scripts/make-test-image.sh`: busybox, bash and Python, imported with `podman import`).
 //! The scenarios every backend shares are in `backends.rs`; these are the container-only ones.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -224,7 +222,7 @@ async fn without_a_container_runtime_custom_images_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_path_volumes_are_mounted_within_the_allowed_folders() {
     let image = test_image();
-    let hosts = common::tempdir().unwrap();
+    let hosts = tempdir().unwrap();
     let allowed = hosts.path().join("shared");
     let (datasets, scratch) = (allowed.join("datasets"), allowed.join("scratch"));
     std::fs::create_dir_all(&datasets).unwrap();

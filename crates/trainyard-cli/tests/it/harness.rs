@@ -626,8 +626,11 @@ pub fn assert_no_containers_of(srv: &TestServer) {
     assert_no_containers_in(&srv.dir.path().join("data/runs"));
 }
 
-/// Starts the single-node Slurm dev cluster (scripts/slurm-dev-cluster.sh) unless it runs.
+/// Starts the single-node Slurm dev cluster (scripts/slurm-dev-cluster.sh) unless it runs; one
+/// start at a time, as the suites share this process.
 pub async fn start_slurm_dev_cluster() {
+    static STARTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = STARTING.lock().await;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../scripts/slurm-dev-cluster.sh"
@@ -643,6 +646,31 @@ pub async fn start_slurm_dev_cluster() {
         "dev cluster: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The Slurm dev cluster's one node (2 cores), held by one test at a time: every test that
+/// submits Slurm jobs, whatever its suite, holds it for its length.
+pub struct SlurmNode {
+    _held: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// Waits for the dev cluster's node to be free, starts the cluster unless it runs, and holds
+/// the node until the value is dropped.
+pub async fn slurm_node() -> SlurmNode {
+    static NODE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let held = NODE.lock().await;
+    start_slurm_dev_cluster().await;
+    SlurmNode { _held: held }
+}
+
+impl Drop for SlurmNode {
+    fn drop(&mut self) {
+        // A test that failed half-way may leave jobs queued on the one node, which would
+        // hold up the next test; the node is ours while it is held.
+        let _ = std::process::Command::new("scancel")
+            .args(["--user", "root"])
+            .status();
+    }
 }
 
 /// Several `trainyard serve` processes (replicas) on one throwaway PostgreSQL database,

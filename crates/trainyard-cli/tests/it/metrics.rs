@@ -1,9 +1,7 @@
 //! Observability: resource series of runs (`system_metric_list`, per-pod metric-statistic),
 //! `/metrics` in the Prometheus text format, `/openapi.json`, and the server's log format.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -88,10 +86,10 @@ async fn wait_progress(path: &std::path::Path, cond: impl Fn(&Value) -> bool) ->
 /// restart the series are still there and keep growing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cpu_and_memory_series_survive_a_server_kill_9() {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let config = dir.path().join("config.toml");
     let data = dir.path().join("data");
-    common::write_config(&config, config_text(&data, FAST_SAMPLING)).unwrap();
+    write_config(&config, config_text(&data, FAST_SAMPLING)).unwrap();
     let progress_file = shared_dir(&dir.path().join("progress")).join("progress.json");
     let boot = r#"
 import json, os, sys, time
@@ -414,10 +412,10 @@ async fn log_line_with(path: &std::path::Path, a: &str, b: &str) -> String {
 /// span; the default text format written to a file (not a terminal) has no ANSI colours.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_json_on_request_and_never_coloured_off_a_terminal() {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let data = dir.path().join("data");
     let config = dir.path().join("config.toml");
-    common::write_config(&config, config_text(&data, "")).unwrap();
+    write_config(&config, config_text(&data, "")).unwrap();
     write_app(
         &data.join("obs").join(PROJECT),
         "quick",

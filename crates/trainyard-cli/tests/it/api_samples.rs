@@ -5,11 +5,7 @@
 //! strings as strings, unset optional fields `null`, `is_success` true and no error fields.
 //! Numbers sent as strings (api.md §1.7 rule 1) are accepted.
 
-#![recursion_limit = "256"]
-
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -2,9 +2,7 @@
 //! server (`s3s-fs` from crates.io, which keeps each bucket as a folder of files: the tests
 //! put objects in and read them back there, beside the store, not through trainyard).
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -24,7 +22,7 @@ struct S3Server {
 impl S3Server {
     /// Starts one with `buckets` (created as folders before it starts).
     fn start(buckets: &[&str]) -> Self {
-        let root = common::tempdir().unwrap();
+        let root = tempdir().unwrap();
         for b in buckets {
             std::fs::create_dir_all(root.path().join(b)).unwrap();
         }
@@ -444,7 +442,7 @@ async fn an_upload_outlives_an_s3_outage_or_reports_the_failure() {
 /// On a Slurm pool each task's shim fetches the data and uploads the output on its node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slurm_tasks_fetch_and_upload_on_their_node() {
-    start_slurm_dev_cluster().await;
+    let _node = slurm_node().await;
     let s3 = S3Server::start(&["team-a"]);
     let train = "import os, sys\n\
         args = dict(a[2:].split('=', 1) for a in sys.argv[1:])\n\
@@ -488,7 +486,7 @@ async fn slurm_tasks_fetch_and_upload_on_their_node() {
 async fn a_visualization_job_over_a_bucket_serves_its_scalars() {
     let s3 = S3Server::start(&["team-a"]);
     // Real event files, written by TensorBoard's own writer, put in the bucket.
-    let events = common::tempdir().unwrap();
+    let events = tempdir().unwrap();
     write_scalars(&events.path().join("first"), 5);
     let put_dir = |from: &Path, prefix: &str| {
         for e in std::fs::read_dir(from).unwrap().flatten() {
@@ -579,7 +577,7 @@ async fn uploads_land_in_the_bucket_and_jobs_run_them() {
         &s3.storage_config(""),
     )
     .await;
-    let local = common::tempdir().unwrap();
+    let local = tempdir().unwrap();
     std::fs::create_dir_all(local.path().join("pkg")).unwrap();
     std::fs::write(local.path().join("pkg/util.py"), "WORD = 'uploaded'\n").unwrap();
     std::fs::write(

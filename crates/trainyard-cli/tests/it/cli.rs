@@ -1,9 +1,7 @@
 //! The `trainyard` command line against a real server: submit from a local folder, follow
 //! logs across cut connections, upload refusals, JSON output, exit codes, profiles.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -1144,7 +1142,7 @@ impl Drop for KillOnDrop {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_and_sdk_talk_https_to_serve_with_a_test_ca() {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let (ca, cert, key) = test_ca(dir.path());
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -1906,7 +1904,7 @@ async fn submit_runs_on_the_python_engine_unless_told() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_with_an_access_key_signs_every_request() {
     // A fresh server: its first start prints the AK/SK pair.
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let data = dir.path().join("data");
     let log = dir.path().join("serve.log");
     let port = free_port();
@@ -2064,7 +2062,7 @@ async fn login_with_an_access_key_signs_every_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_generates_a_self_signed_pair_once_and_prints_its_fingerprint() {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let data = dir.path().join("data");
     let start = |n: usize| {
         let port = free_port();

@@ -2,9 +2,7 @@
 //! secret/cookie of `service_url`, stop/restart/delete, auto-stop, capacity, quotas, the doc
 //! samples and a kill -9 of the server.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -852,9 +850,9 @@ async fn missing_programs_quotas_and_capacity() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_job_survives_kill_9_of_the_server() {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    common::write_config(
+    write_config(
         &config,
         config_text(&dir.path().join("data"), &viz_config("")),
     )
@@ -918,7 +916,7 @@ async fn running_job_survives_kill_9_of_the_server() {
 /// that word tells); the second start runs TensorBoard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_whose_port_was_taken_starts_again_on_another_port() {
-    let tools = common::tempdir().unwrap();
+    let tools = tempdir().unwrap();
     // The wrapper runs as the project's user and leaves its marks here.
     let tools = shared_dir(&tools.path().join("tools"));
     let python = tensorboard().parent().unwrap().join("python3");

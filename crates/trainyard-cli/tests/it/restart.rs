@@ -1,8 +1,6 @@
 //! Durability: jobs survive a kill -9 of the server and are reattached or finalized on start.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -12,9 +10,9 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    common::write_config(&config, config_text(&dir.path().join("data"), "")).unwrap();
+    write_config(&config, config_text(&dir.path().join("data"), "")).unwrap();
     Setup { dir, config }
 }
 
@@ -318,7 +316,7 @@ async fn serve_once_on(data: &std::path::Path, port: u16) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_start_creates_credentials_once() {
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let data = dir.path().join("data");
     let port = free_port();
     let stdout = serve_once_on(&data, port).await;
@@ -388,7 +386,7 @@ fn the_systemd_unit_verifies_and_leaves_jobs_running_on_stop() {
     )
     .unwrap();
     assert!(unit.lines().any(|l| l == "KillMode=process"), "{unit}");
-    let dir = common::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let here = dir.path().join("trainyard.service");
     std::fs::write(
         &here,

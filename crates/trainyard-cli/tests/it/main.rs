@@ -1,0 +1,34 @@
+//! The CLI crate's integration tests: one test binary (ripgrep's `tests/tests.rs` layout), one
+//! module per suite, the harness in `harness`. Suites run side by side in this one process, so
+//! none of them may change process-wide state (environment, working folder, umask) or hold a
+//! fixed port or path; what only one test at a time may use (the Slurm dev cluster) is behind
+//! the harness's lock.
+
+#![recursion_limit = "256"]
+
+mod harness;
+
+mod api_samples;
+mod backends;
+mod cli;
+mod cli_viz;
+mod console;
+mod containers;
+mod execution;
+mod faults;
+mod front_doors;
+mod isolation;
+mod logs;
+mod metrics;
+mod object_storage;
+mod python_sdk;
+mod readme;
+mod replicas;
+mod request_fields;
+mod resources;
+mod restart;
+mod s3_hardening;
+mod security_and_errors;
+mod slurm;
+mod streams_and_quotas;
+mod visualization;
