@@ -14,7 +14,6 @@
 
 use crate::harness::*;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 struct Block {
@@ -82,17 +81,7 @@ async fn serve(home: &Path, port: u16, stdout: &Path) -> std::process::Child {
         .stderr(std::fs::File::create(stdout.with_extension("stderr")).unwrap())
         .spawn()
         .unwrap();
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !http
-        .get(format!("http://127.0.0.1:{port}/health"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_healthy(&format!("http://127.0.0.1:{port}")).await;
     child
 }
 

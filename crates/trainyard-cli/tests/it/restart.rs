@@ -289,17 +289,7 @@ async fn serve_once_on(data: &std::path::Path, port: u16) -> String {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !http
-        .get(format!("http://127.0.0.1:{port}/health"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_healthy(&format!("http://127.0.0.1:{port}")).await;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
