@@ -1,10 +1,8 @@
 //! Runs real worker processes under the real shim binary.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use trainyard_exec::{launch, proc, reattach, request_stop, Attach, RunOutcome, WorkerExit};

@@ -564,7 +564,7 @@ async fn migration_0004_tags_stored_run_handles_with_their_backend() {
     }
     // What a database written before migration 0004 holds, migrated as 0004 does it.
     sqlx::raw_sql(include_str!(
-        "../migrations/sqlite/0004_tagged_run_handles.sql"
+        "../../migrations/sqlite/0004_tagged_run_handles.sql"
     ))
     .execute(&pool)
     .await

@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: specs for `sh` workers, deadlines, teardown.
+//! Helpers of the integration tests: specs for `sh` workers, deadlines, teardown.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -1,0 +1,7 @@
+//! trainyard-exec's integration tests: one test binary, a module per suite (`run`: real
+//! workers under the real shim; `logs`: paging over real files), helpers in `harness`.
+
+mod harness;
+
+mod logs;
+mod run;
