@@ -1,0 +1,5 @@
+//! The lifecycle of runs.
+
+mod version;
+
+pub use version::*;

@@ -1,0 +1,5 @@
+//! Visualization jobs.
+
+mod supervise;
+
+pub use supervise::{VizContext, VizManager};
