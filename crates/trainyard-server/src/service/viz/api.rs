@@ -3,8 +3,8 @@
 
 use super::start::upstream;
 use super::supervise::purge;
-use super::{RESTARTABLE, STOPPABLE};
 use crate::error::{ApiError, ApiResult};
+use crate::service::lifecycle::viz as lifecycle;
 use crate::service::query::Params;
 use crate::service::Service;
 use crate::storage::PathError;
@@ -16,7 +16,7 @@ use trainyard_api::visualization::{
     VisualizationDetails, VisualizationJob, VisualizationListResponse,
 };
 use trainyard_api::JobStatus;
-use trainyard_store::{duration_ms, NewVizJob, VizFilter, VizJob, VizSet, VizSort};
+use trainyard_store::{duration_ms, NewVizJob, VizFilter, VizJob, VizSort};
 use trainyard_viz::server::Launcher;
 
 fn not_found(id: i64) -> ApiError {
@@ -291,20 +291,15 @@ impl Service {
         Ok(())
     }
 
-    /// Stops a visualization job (VJ-06): 1/2/4/7/8 -> 9, then 12 once the server is gone.
+    /// Stops a visualization job (VJ-06): a stoppable job (1/2/4/7/8) -> 9, then 12 once the
+    /// server is gone.
     pub async fn stop_viz(&self, project: &str, id: i64) -> ApiResult<()> {
         let job = self
             .store
             .get_viz(project, id)
             .await?
             .ok_or_else(|| not_found(id))?;
-        let mut from = STOPPABLE.to_vec();
-        from.push(JobStatus::RUNNING);
-        if !self
-            .store
-            .viz_transition(id, &from, JobStatus::KILLING, &VizSet::default())
-            .await?
-        {
+        if !lifecycle::begin_stop(self.store.as_ref(), id).await? {
             let status = self
                 .store
                 .viz_by_id(id)
@@ -328,7 +323,7 @@ impl Service {
             .get_viz(project, id)
             .await?
             .ok_or_else(|| not_found(id))?;
-        if !RESTARTABLE.contains(&job.status) {
+        if !job.status.is_terminal() {
             return Err(ApiError::WrongStatus {
                 action: "resubmit",
                 status: job.status,
@@ -336,7 +331,7 @@ impl Service {
         }
         self.check_launcher(&job.job_type)?;
         self.check_viz_quota(project, false).await?;
-        match self.store.restart_viz(project, id, &RESTARTABLE).await? {
+        match lifecycle::restart(self.store.as_ref(), project, id).await? {
             None => return Err(not_found(id)),
             Some(Err(status)) => {
                 return Err(ApiError::WrongStatus {
@@ -373,13 +368,7 @@ impl Service {
             }
             return Ok(());
         }
-        let mut from = STOPPABLE.to_vec();
-        from.push(JobStatus::RUNNING);
-        if self
-            .store
-            .viz_transition(id, &from, JobStatus::KILLING, &VizSet::default())
-            .await?
-        {
+        if lifecycle::begin_stop(self.store.as_ref(), id).await? {
             self.cluster.viz_stop(id).await;
         } else if let Some(job) = self.store.viz_by_id(id).await? {
             if job.status.is_terminal() {

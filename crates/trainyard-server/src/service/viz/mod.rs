@@ -26,32 +26,8 @@ use crate::storage::Storage;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use trainyard_api::JobStatus;
 use trainyard_store::{Store, VizJob};
 use trainyard_viz::server::Launcher;
-
-/// Statuses a stop (and a stop-then-delete) is allowed from.
-const STOPPABLE: &[JobStatus] = JobStatus::PENDING;
-/// Statuses a restart is allowed from (terminal).
-const RESTARTABLE: [JobStatus; 8] = [
-    JobStatus::IMAGE_FAILED,
-    JobStatus::SUBMIT_FAILED,
-    JobStatus::COMPLETED,
-    JobStatus::FAILED,
-    JobStatus::KILLED,
-    JobStatus::CANCELED,
-    JobStatus::LOST,
-    JobStatus::MOUNT_FAILED,
-];
-/// Statuses with a supervising task (or one to start after a restart).
-const ACTIVE: [JobStatus; 6] = [
-    JobStatus::INIT,
-    JobStatus::IMAGE_CREATING,
-    JobStatus::SUBMIT_TRYING,
-    JobStatus::WAITING,
-    JobStatus::RUNNING,
-    JobStatus::KILLING,
-];
 
 /// What the supervising tasks share.
 pub struct VizContext {

@@ -2,12 +2,12 @@
 //! user, network and port, under the shim.
 
 use super::VizContext;
+use crate::service::lifecycle::viz as lifecycle;
 use crate::storage::Location;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use trainyard_api::JobStatus;
 use trainyard_exec::{ObjectInput, ObjectSync, Running};
-use trainyard_store::{VizJob, VizSet};
+use trainyard_store::VizJob;
 use trainyard_viz::server::Target;
 
 /// SIGTERM-to-SIGKILL grace when stopping a server (TensorBoard exits in ~1.5 s).
@@ -117,26 +117,8 @@ pub(super) async fn launch(
     // Each start of a visualization server is a new run in the job's folder.
     trainyard_exec::reset_run_dir(&run_dir)?;
     let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program).await?;
-    let set = VizSet {
-        port: Some(i64::from(port)),
-        handle: Some(trainyard_exec::RunHandle::Local(handle).to_json()),
-        ..Default::default()
-    };
-    let status = ctx
-        .store
-        .viz_by_id(job.id)
-        .await
-        .ok()
-        .flatten()
-        .map(|j| j.status)
-        .unwrap_or(JobStatus::WAITING);
-    if let Err(e) = ctx
-        .store
-        .viz_transition(job.id, &[status], status, &set)
-        .await
-    {
-        tracing::error!(viz.id = job.id, error = %e, "cannot record a visualization server's handle");
-    }
+    let run = trainyard_exec::RunHandle::Local(handle);
+    lifecycle::launched(ctx.store.as_ref(), job.id, port, &run).await;
     tracing::info!(
         viz.id = job.id,
         proc.pid = handle.shim_pid,

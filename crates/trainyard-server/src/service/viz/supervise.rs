@@ -2,9 +2,10 @@
 //! server (see [`super::start`]), probes it until it answers, and follows it to its end.
 
 use super::start::{launch, upstream, STOP_GRACE};
-use super::{VizContext, ACTIVE};
+use super::VizContext;
 use crate::error::ApiResult;
 use crate::service::executor::Lease;
+use crate::service::lifecycle::viz::{self as lifecycle, End};
 use crate::util::now_ms;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use trainyard_api::JobStatus;
 use trainyard_exec::{Attach, RunExit, RunOutcome, Running};
-use trainyard_store::{VizJob, VizSet};
+use trainyard_store::VizJob;
 
 /// How often a starting server is probed.
 const PROBE_EVERY: Duration = Duration::from_millis(150);
@@ -78,7 +79,7 @@ impl VizManager {
                         .expect("viz tasks lock")
                         .contains_key(&j.id);
                     if idle {
-                        finish(&self.ctx, j.id, End::Stopped).await;
+                        lifecycle::finish(self.ctx.store.as_ref(), j.id, End::Stopped).await;
                     }
                 }
             }
@@ -95,7 +96,7 @@ impl VizManager {
 
     async fn recover(&self) -> ApiResult<()> {
         let ctx = &self.ctx;
-        for job in ctx.store.viz_in(&ACTIVE).await? {
+        for job in ctx.store.viz_in(JobStatus::ACTIVE).await? {
             let dir = PathBuf::from(&job.run_dir);
             let attach = tokio::task::spawn_blocking(move || trainyard_exec::reattach(&dir))
                 .await
@@ -111,10 +112,10 @@ impl VizManager {
                 Attach::Finished(_) | Attach::Lost | Attach::NotStarted
                     if job.status == JobStatus::KILLING =>
                 {
-                    finish(ctx, job.id, End::Stopped).await;
+                    lifecycle::finish(ctx.store.as_ref(), job.id, End::Stopped).await;
                 }
                 Attach::Finished(_) | Attach::Lost | Attach::NotStarted if job.deleted => {
-                    finish(ctx, job.id, End::Stopped).await;
+                    lifecycle::finish(ctx.store.as_ref(), job.id, End::Stopped).await;
                 }
                 Attach::Finished(_) | Attach::Lost | Attach::NotStarted => {
                     tracing::info!(
@@ -167,47 +168,7 @@ impl VizManager {
             .get(&id)
             .is_some_and(|tx| tx.send(()).is_ok());
         if !sent {
-            finish(&self.ctx, id, End::Stopped).await;
-        }
-    }
-}
-
-/// How a run ended, as far as the supervisor knows.
-enum End {
-    /// Stopped through the API (or the job was stopping anyway).
-    Stopped,
-    /// The auto-stop deadline passed.
-    AutoStopped,
-    /// Failed to start or died.
-    Failed(String),
-}
-
-/// Records the end of a run: 12 if the job was stopping, else 10 or 11.
-async fn finish(ctx: &VizContext, id: i64, end: End) {
-    let Ok(Some(job)) = ctx.store.viz_by_id(id).await else {
-        return;
-    };
-    let (to, reason) = match end {
-        _ if job.status == JobStatus::KILLING => (JobStatus::KILLED, None),
-        End::Stopped => (JobStatus::KILLED, None),
-        End::AutoStopped => (JobStatus::COMPLETED, None),
-        End::Failed(reason) => (JobStatus::FAILED, Some(reason)),
-    };
-    let set = VizSet {
-        end_time: Some(now_ms()),
-        failure_reason: reason.clone(),
-        ..Default::default()
-    };
-    let mut from = ACTIVE.to_vec();
-    from.push(JobStatus::SUBMIT_FAILED);
-    match ctx.store.viz_transition(id, &from, to, &set).await {
-        Ok(true) => match reason {
-            Some(r) => tracing::warn!(viz.id = id, reason = %r, "visualization job failed"),
-            None => tracing::info!(viz.id = id, status = to.code(), "visualization job ended"),
-        },
-        Ok(false) => {}
-        Err(e) => {
-            tracing::error!(viz.id = id, error = %e, "cannot record the end of a visualization job")
+            lifecycle::finish(self.ctx.store.as_ref(), id, End::Stopped).await;
         }
     }
 }
@@ -277,14 +238,14 @@ async fn supervise(
         return;
     };
     if job.status == JobStatus::KILLING && attached.is_none() {
-        return finish(ctx, id, End::Stopped).await;
+        return lifecycle::finish(ctx.store.as_ref(), id, End::Stopped).await;
     }
     if job.deadline.is_some_and(|d| d <= now_ms()) {
         // The deadline passed while the server was down.
         if let Some(mut r) = attached {
             stop_and_wait(Path::new(&job.run_dir), &mut r).await;
         }
-        return finish(ctx, id, End::AutoStopped).await;
+        return lifecycle::finish(ctx.store.as_ref(), id, End::AutoStopped).await;
     }
     let run_dir = PathBuf::from(&job.run_dir);
     let prefix = VizContext::prefix(&job);
@@ -302,22 +263,10 @@ async fn supervise(
             (lease, r, port)
         }
         None => {
-            // Cosmetic (it waits for capacity either way): a failure leaves it in 1.
-            let waiting = ctx
-                .store
-                .viz_transition(
-                    id,
-                    &[JobStatus::INIT],
-                    JobStatus::WAITING,
-                    &VizSet::default(),
-                )
-                .await;
-            if let Err(e) = waiting {
-                tracing::warn!(viz.id = id, error = %e, "cannot mark a visualization job waiting");
-            }
+            lifecycle::waiting(ctx.store.as_ref(), id).await;
             let lease = tokio::select! {
                 lease = ctx.executor.acquire(ctx.demand_of(&job)) => lease,
-                Some(()) = stop_rx.recv() => return finish(ctx, id, End::Stopped).await,
+                Some(()) = stop_rx.recv() => return lifecycle::finish(ctx.store.as_ref(), id, End::Stopped).await,
             };
             launched_at = trainyard_viz::server::log_len(&run_dir);
             match launch(ctx, &job, &prefix).await {
@@ -329,7 +278,7 @@ async fn supervise(
                         trainyard_viz::server::log_file(&run_dir),
                         format!("[trainyard] {message}\n"),
                     );
-                    return finish(ctx, id, End::Failed(message)).await;
+                    return lifecycle::finish(ctx.store.as_ref(), id, End::Failed(message)).await;
                 }
             }
         }
@@ -358,7 +307,7 @@ async fn supervise(
                 trainyard_viz::server::log_file(&run_dir).display(),
                 trainyard_viz::server::log_tail(&run_dir, 3)
             );
-            return finish(ctx, id, End::Failed(reason)).await;
+            return lifecycle::finish(ctx.store.as_ref(), id, End::Failed(reason)).await;
         }
         tokio::select! {
             exit = running.wait() => {
@@ -375,15 +324,15 @@ async fn supervise(
                     launched_at = trainyard_viz::server::log_len(&run_dir);
                     match launch(ctx, &job, &prefix).await {
                         Ok(next) => (running, port) = next,
-                        Err(e) => return finish(ctx, id, End::Failed(e.to_string())).await,
+                        Err(e) => return lifecycle::finish(ctx.store.as_ref(), id, End::Failed(e.to_string())).await,
                     }
                     continue;
                 }
-                return finish(ctx, id, End::Failed(died(&run_dir, exit.as_ref()))).await;
+                return lifecycle::finish(ctx.store.as_ref(), id, End::Failed(died(&run_dir, exit.as_ref()))).await;
             }
             Some(()) = stop_rx.recv() => {
                 stop_and_wait(&run_dir, &mut running).await;
-                return finish(ctx, id, End::Stopped).await;
+                return lifecycle::finish(ctx.store.as_ref(), id, End::Stopped).await;
             }
             _ = tokio::time::sleep(PROBE_EVERY) => {}
         }
@@ -397,22 +346,7 @@ async fn supervise(
         None => schedule_delay(job.schedule_unit.as_deref(), job.schedule_duration)
             .map(|d| now + d.as_millis() as i64),
     };
-    let set = VizSet {
-        start_time: job.start_time.is_none().then_some(now),
-        deadline,
-        ..Default::default()
-    };
-    let from = [
-        JobStatus::INIT,
-        JobStatus::WAITING,
-        JobStatus::SUBMIT_TRYING,
-        JobStatus::RUNNING,
-    ];
-    match ctx
-        .store
-        .viz_transition(id, &from, JobStatus::RUNNING, &set)
-        .await
-    {
+    match lifecycle::running(ctx.store.as_ref(), &job, now, deadline).await {
         Ok(true) => tracing::info!(
             viz.id = id,
             port,
@@ -421,7 +355,7 @@ async fn supervise(
         Ok(false) => {
             // Stopped meanwhile.
             stop_and_wait(&run_dir, &mut running).await;
-            return finish(ctx, id, End::Stopped).await;
+            return lifecycle::finish(ctx.store.as_ref(), id, End::Stopped).await;
         }
         Err(e) => {
             tracing::error!(viz.id = id, error = %e, "cannot mark a visualization job running")
@@ -441,7 +375,7 @@ async fn supervise(
             End::AutoStopped
         }
     };
-    finish(ctx, id, end).await;
+    lifecycle::finish(ctx.store.as_ref(), id, end).await;
 }
 
 #[cfg(test)]
