@@ -37,7 +37,7 @@ pub struct VizContext {
     pub storage: Storage,
     /// Executor, for capacity.
     pub executor: Executor,
-    /// Program with the hidden `shim` subcommand.
+    /// Program with the hidden `shim` subcommand, which the servers' backend runs.
     pub shim_program: PathBuf,
     /// Where run directories live.
     pub runs_dir: PathBuf,

@@ -1,12 +1,14 @@
 //! Starting a visualization server: its log folder (a bucket's through a local mirror), its
-//! user, network and port, under the shim.
+//! user, network and port; the run goes to the visualization jobs' [`Backend`] as a training
+//! run goes to its pool's.
 
 use super::VizContext;
 use crate::service::lifecycle::viz as lifecycle;
 use crate::storage::Location;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use trainyard_exec::{ObjectInput, ObjectSync, Running};
+use trainyard_exec::backend::{Backend, Submission, SubmitError, Submitted, WorkerResources};
+use trainyard_exec::{ObjectInput, ObjectSync, RunHandle};
 use trainyard_store::VizJob;
 use trainyard_viz::server::Target;
 
@@ -29,14 +31,18 @@ pub(super) enum StartError {
     NoPort(#[from] trainyard_viz::Error),
     #[error(transparent)]
     Exec(#[from] trainyard_exec::Error),
+    #[error(transparent)]
+    Submit(#[from] SubmitError),
 }
 
-/// Starts the server under a shim on a free port and records handle and port.
+/// Starts the server on `backend` on a free port and records handle and port; returns the
+/// port. The backend reports the run's end to the job's task.
 pub(super) async fn launch(
     ctx: &VizContext,
+    backend: &Backend,
     job: &VizJob,
     prefix: &str,
-) -> Result<(Running, u16), StartError> {
+) -> Result<u16, StartError> {
     let launcher = ctx
         .launcher(&job.job_type)
         .ok_or_else(|| StartError::NotConfigured(job.job_type.clone()))?;
@@ -116,16 +122,28 @@ pub(super) async fn launch(
     spec.network = network(&ctx.storage, &job.project_id);
     // Each start of a visualization server is a new run in the job's folder.
     trainyard_exec::reset_run_dir(&run_dir)?;
-    let (handle, running) = trainyard_exec::launch(&spec, &ctx.shim_program).await?;
-    let run = trainyard_exec::RunHandle::Local(handle);
-    lifecycle::launched(ctx.store.as_ref(), job.id, port, &run).await;
+    let submission = Submission {
+        id: job.id,
+        spec,
+        name: format!("viz-{}", job.id),
+        per_worker: WorkerResources::default(),
+        time_limit: None,
+    };
+    let handle = match backend.submit(submission).await? {
+        Submitted::Started(handle) | Submitted::Queued(handle) => handle,
+    };
+    lifecycle::launched(ctx.store.as_ref(), job.id, port, &handle).await;
+    let pid = match handle {
+        RunHandle::Local(h) => Some(h.shim_pid),
+        RunHandle::Slurm { .. } => None,
+    };
     tracing::info!(
         viz.id = job.id,
-        proc.pid = handle.shim_pid,
+        proc.pid = pid,
         port,
         "visualization server started"
     );
-    Ok((running, port))
+    Ok(port)
 }
 
 /// The network of `project`'s visualization servers: where the project's jobs run as its own
