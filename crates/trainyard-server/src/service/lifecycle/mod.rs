@@ -19,6 +19,9 @@ mod tests {
         ("transition", true),
         ("viz_transition", true),
         ("restart_viz", false),
+        ("mark_version_deleted", true),
+        ("mark_job_deleted", true),
+        ("stop_deleted_versions", true),
     ];
 
     fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
