@@ -2,7 +2,7 @@
 //! user, network and port; the run goes to the visualization jobs' [`Backend`] as a training
 //! run goes to its pool's.
 
-use super::VizContext;
+use super::context::VizContext;
 use crate::service::lifecycle::viz as lifecycle;
 use crate::storage::Location;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,8 @@
 //! The servers run on a [`Backend`] of their own (this host's, with its own event stream):
 //! it reports each server's end, and [`route`] hands the report to the job's task.
 
+use super::context::VizContext;
 use super::start::{launch, upstream, STOP_GRACE};
-use super::VizContext;
 use crate::error::ApiResult;
 use crate::service::executor::Lease;
 use crate::service::lifecycle::viz::{self as lifecycle, End};
