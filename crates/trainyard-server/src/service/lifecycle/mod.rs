@@ -30,6 +30,10 @@ mod tests {
         };
         for entry in entries.flatten() {
             let path = entry.path();
+            let name = entry.file_name();
+            if name == "target" || name == "node_modules" || name == ".git" {
+                continue;
+            }
             if path.is_dir() {
                 rust_files(&path, out);
             } else if path.extension().is_some_and(|x| x == "rs") {
@@ -75,6 +79,7 @@ mod tests {
         let store = crates.join("trainyard-store");
         let mut files = Vec::new();
         rust_files(crates, &mut files);
+        rust_files(&crates.join("../fuzz"), &mut files);
         assert!(files.len() > 50, "found only {} sources", files.len());
         let mut owned = Vec::new();
         let mut elsewhere = Vec::new();
