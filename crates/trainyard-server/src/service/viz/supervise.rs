@@ -244,6 +244,7 @@ async fn route(mut events: EventReceiver, tasks: Tasks) {
     }
 }
 
+/// Removes a deleted, terminal job's run folder and row.
 pub(super) async fn purge(ctx: &VizContext, job: &VizJob) {
     if !job.run_dir.is_empty() {
         let dir = PathBuf::from(&job.run_dir);
@@ -313,6 +314,7 @@ fn died(run_dir: &Path, exit: Option<&RunExit>) -> String {
 }
 
 /// Runs one job from its current status to its end.
+///
 /// `attached`: its server was found running after a restart, and `backend` follows it.
 async fn supervise(ctx: &VizContext, backend: &Backend, id: i64, attached: bool, inbox: Inbox) {
     let Inbox {
