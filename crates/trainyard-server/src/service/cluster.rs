@@ -154,7 +154,7 @@ impl Cluster {
     /// Visualization job `id` is in 1: start its server.
     pub async fn viz_start(&self, id: i64) {
         match &self.coordinator {
-            None => self.viz.spawn(id, None),
+            None => self.viz.spawn(id),
             Some(_) => self.notify(&Notice::VizStart { viz: id }).await,
         }
     }

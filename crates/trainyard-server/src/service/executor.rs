@@ -369,10 +369,7 @@ impl Executor {
             JobStatus::SCALING,
             JobStatus::KILLING,
         ];
-        let stopping = ctx
-            .store
-            .stop_deleted_versions(ctx.grace.as_secs() as i64)
-            .await?;
+        let stopping = lifecycle::stop_deleted(ctx).await?;
         if stopping > 0 {
             tracing::warn!(
                 versions = stopping,

@@ -600,11 +600,7 @@ impl Service {
         version_id: i64,
     ) -> ApiResult<()> {
         let (_, v) = self.job_and_version(project, job_id, version_id).await?;
-        if let Err(status) = self
-            .store
-            .mark_version_deleted(v.id, &[JobStatus::KILLING], self.grace.as_secs() as i64)
-            .await?
-        {
+        if let Err(status) = lifecycle::delete_version(&self.run_ctx, v.id, self.grace).await? {
             return Err(ApiError::WrongStatus {
                 action: "delete",
                 status,
@@ -633,16 +629,7 @@ impl Service {
             .filter_map(|v| v.config.app_url)
             .filter(|u| *u == uploaded || u.starts_with(SDK_CODE_PREFIX))
             .collect();
-        match self
-            .store
-            .mark_job_deleted(
-                project,
-                job_id,
-                &[JobStatus::KILLING],
-                self.grace.as_secs() as i64,
-            )
-            .await?
-        {
+        match lifecycle::delete_job(&self.run_ctx, project, job_id, self.grace).await? {
             Err(status) => Err(ApiError::WrongStatus {
                 action: "delete",
                 status,

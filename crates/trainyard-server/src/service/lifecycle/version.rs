@@ -261,6 +261,41 @@ pub async fn begin_stop(
     moved
 }
 
+/// A delete of version `id` (TJ-04): hidden from the API, and a pending or running version
+/// -> 9 with `grace` in the same transaction. Refused, with its status, while it is being
+/// stopped.
+pub async fn delete_version(
+    ctx: &RunContext,
+    id: i64,
+    grace: Duration,
+) -> trainyard_store::Result<Result<(), JobStatus>> {
+    let refused = [JobStatus::KILLING];
+    let grace = grace.as_secs() as i64;
+    ctx.store.mark_version_deleted(id, &refused, grace).await
+}
+
+/// A delete of job `job_id` and all its versions (TJ-09), each as [`delete_version`];
+/// returns the versions hidden. Refused, with its status, while one is being stopped.
+pub async fn delete_job(
+    ctx: &RunContext,
+    project: &str,
+    job_id: i64,
+    grace: Duration,
+) -> trainyard_store::Result<Result<Vec<i64>, JobStatus>> {
+    let refused = [JobStatus::KILLING];
+    let grace = grace.as_secs() as i64;
+    ctx.store
+        .mark_job_deleted(project, job_id, &refused, grace)
+        .await
+}
+
+/// At start: deleted versions still pending or running -> 9 with the default grace (for
+/// databases written before a delete did that itself). Returns how many.
+pub async fn stop_deleted(ctx: &RunContext) -> trainyard_store::Result<u64> {
+    let grace = ctx.grace.as_secs() as i64;
+    ctx.store.stop_deleted_versions(grace).await
+}
+
 /// 9 -> 12 for a version stopped before it ran, retried until the database takes it, in a
 /// task of its own so the caller goes on meanwhile.
 pub fn stopped_before_start(ctx: &Arc<RunContext>, id: i64) {
