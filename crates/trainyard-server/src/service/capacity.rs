@@ -2,63 +2,7 @@
 
 use crate::config::{ExecutorConfig, SpecConfig};
 
-/// Cores, memory and GPUs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Resources {
-    /// Cores.
-    pub cores: u32,
-    /// Memory in GB.
-    pub memory_gb: u32,
-    /// GPUs.
-    pub gpus: u32,
-}
-
-impl Resources {
-    /// Whether `self` fits into `free`.
-    pub fn fits_in(&self, free: &Resources) -> bool {
-        self.cores <= free.cores && self.memory_gb <= free.memory_gb && self.gpus <= free.gpus
-    }
-    /// `self - other`, saturating.
-    pub fn minus(&self, other: &Resources) -> Resources {
-        Resources {
-            cores: self.cores.saturating_sub(other.cores),
-            memory_gb: self.memory_gb.saturating_sub(other.memory_gb),
-            gpus: self.gpus.saturating_sub(other.gpus),
-        }
-    }
-    /// The smaller of each field.
-    pub fn min_each(&self, other: &Resources) -> Resources {
-        Resources {
-            cores: self.cores.min(other.cores),
-            memory_gb: self.memory_gb.min(other.memory_gb),
-            gpus: self.gpus.min(other.gpus),
-        }
-    }
-    /// `self + other`.
-    pub fn plus(&self, other: &Resources) -> Resources {
-        Resources {
-            cores: self.cores + other.cores,
-            memory_gb: self.memory_gb + other.memory_gb,
-            gpus: self.gpus + other.gpus,
-        }
-    }
-}
-
-impl Resources {
-    /// How many times `self` fits into `free` at once; `None` when `self` needs nothing
-    /// (no limit).
-    pub fn times_fitting_in(&self, free: &Resources) -> Option<u32> {
-        [
-            (self.cores, free.cores),
-            (self.memory_gb, free.memory_gb),
-            (self.gpus, free.gpus),
-        ]
-        .into_iter()
-        .filter(|(need, _)| *need > 0)
-        .map(|(need, have)| have / need)
-        .min()
-    }
-}
+pub use trainyard_sched::Resources;
 
 /// The console's capacity view: each resource's total, used and free amount, and how many
 /// workers of each spec fit now.
@@ -94,21 +38,14 @@ pub struct SpecFit {
     pub no_resource: bool,
 }
 
-/// What `workers` workers of `spec` need.
+/// What `workers` workers of `spec` need (one core each without a spec).
 pub fn demand(spec: Option<&SpecConfig>, workers: i64) -> Resources {
-    let n = u32::try_from(workers.max(1)).unwrap_or(u32::MAX);
-    match spec {
-        Some(s) => Resources {
-            cores: s.core.saturating_mul(n),
-            memory_gb: s.cpu.saturating_mul(n),
-            gpus: s.gpu_num.saturating_mul(n),
-        },
-        None => Resources {
-            cores: n,
-            memory_gb: 0,
-            gpus: 0,
-        },
-    }
+    let per_worker = spec.map(|s| Resources {
+        cores: s.core,
+        memory_gb: s.cpu,
+        gpus: s.gpu_num,
+    });
+    trainyard_sched::resources::demand(per_worker, workers)
 }
 
 /// The executor's total: configured values, else this host's.

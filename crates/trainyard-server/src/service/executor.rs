@@ -1,14 +1,17 @@
-//! The executor: which backend runs a version (by its pool), the FIFO queue and capacity of
-//! this host, and the recovery of runs after a restart. One actor task owns the queue and the
-//! free capacity; what becomes of a run comes back as backend events, which the lifecycle
-//! module records (`lifecycle::consume`) before the run's capacity is given back here.
+//! The executor: which backend runs a version (by its pool), and the recovery of runs after a
+//! restart. One actor task drives the scheduler core (`trainyard_sched`), which owns the
+//! FIFO queue and the capacity of this host and makes every decision: the actor reads the
+//! store, hands each event to the core's handler, and carries out the decisions it leaves
+//! (start a run, mark it waiting, stop it, grant a lease). What becomes of a run comes back
+//! as backend events, which the lifecycle module records (`lifecycle::consume`) before the
+//! run's capacity is given back here.
 
 use crate::config::{Backend as PoolBackend, PoolConfig, SpecConfig, Spread};
 use crate::service::capacity::{demand, Resources};
 use crate::service::lifecycle::{self, cleanup_if_deleted, RunContext};
 use crate::service::pools::pool_of;
 use crate::util::now_ms;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,6 +22,9 @@ use trainyard_exec::backend::{self, Backend, Reattached, Submission, Submitted, 
 use trainyard_exec::local::LocalBackend;
 use trainyard_exec::slurm::{PartitionFree, SlurmBackend, SlurmPool};
 use trainyard_exec::RunHandle;
+use trainyard_sched::run::{self as decide, Admission, Recovery};
+use trainyard_sched::status::Step;
+use trainyard_sched::{reactor, Comm, Core, Decision, LeaseId, Place};
 use trainyard_store::Version;
 
 enum Cmd {
@@ -157,37 +163,27 @@ struct Idle {
     shared: bool,
 }
 
-/// A run the executor started (or found running): what it holds until its end is recorded.
-struct Slot {
-    demand: Resources,
-    gpus: Vec<u32>,
+/// How the executor reaches a run: the core's route, kept with the run and handed back in
+/// its decisions.
+#[derive(Clone)]
+struct Route {
     backend: Backend,
     run_dir: PathBuf,
 }
 
-struct Queued {
-    id: i64,
-    demand: Resources,
-    marked_waiting: bool,
-}
-
+/// The driver of the scheduler core: it owns the core, and carries out its decisions.
 struct Actor {
     ctx: Arc<RunContext>,
     tx: mpsc::UnboundedSender<Cmd>,
     view: Arc<Mutex<CapacityView>>,
     backends: Backends,
-    queue: VecDeque<Queued>,
-    running: HashMap<i64, Slot>,
-    /// What runs and leases hold now; may exceed the total after a restart that found more
-    /// running than fits (or a smaller configuration). Free is derived from it, never kept
-    /// apart, so taking and giving back can never drift.
-    used: Resources,
-    free_gpus: Vec<u32>,
+    core: Core<Route>,
+    comm: Comm<Route>,
     /// Other servers share the database: versions are handed over by notices and sweeps
-    /// (see [`HANDOVER_MS`]).
+    /// (see [`decide::HANDOVER_MS`]).
     shared: bool,
-    lease_queue: VecDeque<(u64, Resources, oneshot::Sender<()>)>,
-    leases: HashMap<u64, Resources>,
+    /// The holders of leases, told when theirs is granted.
+    grants: HashMap<LeaseId, oneshot::Sender<()>>,
 }
 
 impl Executor {
@@ -251,13 +247,10 @@ impl Executor {
             ctx: ctx.clone(),
             tx: self.tx.clone(),
             view: self.view.clone(),
-            queue: VecDeque::new(),
-            running: HashMap::new(),
-            used: Resources::default(),
-            free_gpus: gpus,
+            core: Core::new(ctx.total, gpus),
+            comm: Comm::new(),
             shared,
-            lease_queue: VecDeque::new(),
-            leases: HashMap::new(),
+            grants: HashMap::new(),
         };
         tokio::spawn(actor.run(rx));
         self.recover(&ctx).await
@@ -362,13 +355,6 @@ impl Executor {
     }
 
     async fn recover(&self, ctx: &Arc<RunContext>) -> crate::error::ApiResult<()> {
-        // Pending versions (1, 2, 7) are queued again below; these may own processes.
-        let active = [
-            JobStatus::SUBMIT_TRYING,
-            JobStatus::RUNNING,
-            JobStatus::SCALING,
-            JobStatus::KILLING,
-        ];
         let stopping = lifecycle::stop_deleted(ctx).await?;
         if stopping > 0 {
             tracing::warn!(
@@ -376,27 +362,27 @@ impl Executor {
                 "deleted versions were still active; stopping them"
             );
         }
-        for v in ctx.store.versions_in(&active).await? {
+        // Pending versions are queued again below; these may own processes.
+        for v in ctx.store.versions_in(decide::MAY_RUN).await? {
             // Held before the backend looks: what it finds may end at once, and that end
             // gives the slot back.
             let _ = self.tx.send(Cmd::Adopt(Box::new(v.clone())));
             let backend = self.backends().of(&ctx.pools, &v);
-            let stop_grace = (v.status == JobStatus::KILLING)
-                .then(|| Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64));
             let found = backend
                 .reattach(
                     v.id,
                     Path::new(&v.run_dir),
                     RunHandle::parse(v.handle.as_deref()),
-                    stop_grace,
+                    decide::stopping(v.status, v.stop_grace),
                     time_left(&v),
                 )
                 .await;
-            if found == Reattached::Followed {
+            let recovery = decide::recover(v.status, found == Reattached::Followed);
+            if recovery == Recovery::Follow {
                 continue;
             }
             let _ = self.tx.send(Cmd::Ended(v.id));
-            if v.status == JobStatus::KILLING {
+            if recovery == Recovery::StoppedBeforeStart {
                 lifecycle::stopped_before_start(ctx, v.id);
             } else {
                 // Submitted again; should a start of the first submission still claim the
@@ -423,72 +409,82 @@ impl Executor {
     }
 }
 
-/// On a shared database, how long after its creation a version without its run directory is
-/// left to the server creating it (which hands it over once its code is in place; a sweep or
-/// a takeover's recovery may see it first); past that, its creator is taken to have died in
-/// between, and the version is started (and fails for want of code), as a lone server does
-/// with such a version at once.
-const HANDOVER_MS: i64 = 30_000;
-
-/// What is left of a version's `max_runtime_seconds`. Validation bounds it, so a deadline
-/// past what `Duration` holds is none.
+/// What is left of a version's `max_runtime_seconds`.
 fn time_left(v: &Version) -> Option<Duration> {
-    let limit = Duration::from_secs(u64::try_from(v.config.max_runtime_seconds?).ok()?);
-    let start = v.start_time.unwrap_or_else(now_ms);
-    let elapsed = Duration::from_millis((now_ms() - start).max(0) as u64);
-    Some(limit.saturating_sub(elapsed))
+    decide::time_left(v.config.max_runtime_seconds, v.start_time, now_ms())
 }
 
 impl Actor {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>) {
         while let Some(cmd) = rx.recv().await {
+            let (core, comm) = (&mut self.core, &mut self.comm);
             match cmd {
                 Cmd::Enqueue(id) => self.enqueue(id).await,
                 Cmd::Sweep => self.sweep().await,
-                Cmd::Stop(id, grace) => self.stop(id, grace).await,
-                Cmd::Ended(id) => {
-                    if let Some(slot) = self.running.remove(&id) {
-                        self.used = self.used.minus(&slot.demand);
-                        self.free_gpus.extend(slot.gpus);
-                    }
-                }
+                Cmd::Stop(id, grace) => reactor::on_stop(core, comm, id, grace),
+                Cmd::Ended(id) => reactor::on_ended(core, comm, id),
                 Cmd::Adopt(v) => self.adopt(*v),
                 Cmd::Acquire {
                     id,
                     need,
-                    force: true,
+                    force,
                     granted,
                 } => {
-                    self.used = self.used.plus(&need);
-                    self.leases.insert(id, need);
-                    let _ = granted.send(());
+                    self.grants.insert(id, granted);
+                    reactor::on_acquire(core, comm, id, need, force);
                 }
-                Cmd::Acquire {
-                    id,
-                    need,
-                    force: false,
-                    granted,
-                } => self.lease_queue.push_back((id, need, granted)),
                 Cmd::Release(id) => {
-                    self.lease_queue.retain(|(queued, ..)| *queued != id);
-                    if let Some(need) = self.leases.remove(&id) {
-                        self.used = self.used.minus(&need);
-                    }
+                    self.grants.remove(&id);
+                    reactor::on_release(core, comm, id);
                 }
             }
-            self.schedule().await;
+            self.drive().await;
             self.publish();
         }
     }
 
-    /// The total less what is held (nothing when more is held than there is).
-    fn free(&self) -> Resources {
-        self.ctx.total.minus(&self.used)
+    /// Carries out the core's decisions, then has it schedule, until it decides nothing more.
+    async fn drive(&mut self) {
+        loop {
+            self.carry_out_all().await;
+            reactor::schedule(&mut self.core, &mut self.comm);
+            if self.comm.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Carries out the decisions made so far, in order.
+    async fn carry_out_all(&mut self) {
+        while let Some(decision) = self.comm.pop() {
+            self.carry_out(decision).await;
+        }
+    }
+
+    async fn carry_out(&mut self, decision: Decision<Route>) {
+        match decision {
+            Decision::Start { id, gpus, route } => self.start(id, gpus, route.backend).await,
+            Decision::MarkWaiting { id } => lifecycle::mark_waiting(&self.ctx, id).await,
+            Decision::StopRun { id, route, grace } => {
+                tokio::spawn(async move { route.backend.stop(id, &route.run_dir, grace).await });
+            }
+            Decision::StoppedBeforeStart { id } => lifecycle::stopped_before_start(&self.ctx, id),
+            Decision::Grant { lease } => {
+                let told = self
+                    .grants
+                    .remove(&lease)
+                    .is_some_and(|granted| granted.send(()).is_ok());
+                if !told {
+                    // Nobody waits for it any more.
+                    reactor::on_release(&mut self.core, &mut self.comm, lease);
+                }
+            }
+        }
     }
 
     fn publish(&self) {
         let mut view = self.view.lock().expect("capacity view lock");
-        view.free = self.free();
+        view.free = self.core.free();
     }
 
     fn spec(&self, v: &Version) -> Option<SpecConfig> {
@@ -498,57 +494,44 @@ impl Actor {
             .cloned()
     }
 
-    /// What a version holds of this host: its demand, or nothing when its backend places
-    /// it elsewhere.
-    fn demand_of(&self, v: &Version, backend: &Backend) -> Resources {
+    /// Where a version's capacity comes from: its backend's own queue, or this host (its
+    /// demand).
+    fn place_of(&self, v: &Version, backend: &Backend) -> Place {
         if backend.queues_itself() {
-            return Resources::default();
+            return Place::Backend;
         }
-        demand(
+        Place::Here(demand(
             self.spec(v).as_ref(),
             v.config.worker_server_num.unwrap_or(1),
-        )
-    }
-
-    /// Whether this executor queues or runs version `id`.
-    fn knows(&self, id: i64) -> bool {
-        self.queue.iter().any(|q| q.id == id) || self.running.contains_key(&id)
+        ))
     }
 
     async fn enqueue(&mut self, id: i64) {
-        if self.knows(id) {
+        if self.core.knows(id) {
             return;
         }
         let v = match self.ctx.store.version_by_id(id).await {
-            Ok(Some(v)) if v.status.is_pending() => v,
-            Ok(_) => return,
+            Ok(Some(v)) => v,
+            Ok(None) => return,
             Err(e) => {
                 tracing::warn!(version.id = id, error = %e, "cannot load a queued version yet");
                 self.enqueue_later(id);
                 return;
             }
         };
-        if self.shared
-            && v.status == JobStatus::INIT
-            && !Path::new(&v.run_dir).exists()
-            && now_ms() - v.create_time < HANDOVER_MS
-        {
+        let run_dir = PathBuf::from(&v.run_dir);
+        let age_ms = now_ms() - v.create_time;
+        match decide::admit(v.status, self.shared, age_ms, || run_dir.exists()) {
+            Admission::Queue => {}
             // Found by a sweep or a recovery between the commit that created it and the move
             // of its code into place: the server creating it hands it over once it is ready.
-            return;
+            Admission::LeaveToCreator | Admission::Ignore => return,
         }
         let backend = self.backends.of(&self.ctx.pools, &v).clone();
-        if backend.queues_itself() {
-            // Its backend has a queue of its own: handed over at once.
-            self.start(id, Resources::default(), backend).await;
-            return;
-        }
-        let need = self.demand_of(&v, &backend);
-        self.queue.push_back(Queued {
-            id,
-            demand: need,
-            marked_waiting: v.status == JobStatus::WAITING,
-        });
+        let place = self.place_of(&v, &backend);
+        let waiting = v.status == JobStatus::WAITING;
+        let route = Route { backend, run_dir };
+        reactor::on_enqueue(&mut self.core, &mut self.comm, id, place, waiting, route);
     }
 
     /// See [`Executor::sweep`].
@@ -556,84 +539,44 @@ impl Actor {
         let store = self.ctx.store.clone();
         match store.versions_in(JobStatus::QUEUED).await {
             Ok(pending) => {
-                let unknown: Vec<i64> = pending
-                    .iter()
-                    .filter(|v| !self.knows(v.id))
-                    .map(|v| v.id)
-                    .collect();
-                for id in unknown {
-                    self.enqueue(id).await;
+                for v in pending {
+                    self.enqueue(v.id).await;
                 }
+                // Started before the stopped ones are looked for: one stopped meanwhile is
+                // unknown by then, and recorded stopped below.
+                self.carry_out_all().await;
             }
             Err(e) => tracing::warn!(error = %e, "cannot look for versions waiting to start"),
         }
         match store.versions_in(&[JobStatus::KILLING]).await {
             Ok(stopping) => {
-                for v in stopping.iter().filter(|v| !self.knows(v.id)) {
-                    // Nothing here runs it, and recovery adopted every run that exists:
-                    // it was stopped before it started.
-                    lifecycle::stopped_before_start(&self.ctx, v.id);
-                }
+                let ids: Vec<i64> = stopping.iter().map(|v| v.id).collect();
+                reactor::on_sweep(&mut self.core, &mut self.comm, &ids);
             }
             Err(e) => tracing::warn!(error = %e, "cannot look for versions being stopped"),
         }
     }
 
-    /// Starts queued versions in FIFO order while the first one fits.
-    async fn schedule(&mut self) {
-        while self
-            .lease_queue
-            .front()
-            .is_some_and(|(_, need, _)| need.fits_in(&self.free()))
-        {
-            let (id, need, granted) = self.lease_queue.pop_front().expect("front exists");
-            if granted.send(()).is_ok() {
-                self.used = self.used.plus(&need);
-                self.leases.insert(id, need);
-            }
-        }
-        while let Some(front) = self.queue.front() {
-            if !front.demand.fits_in(&self.free())
-                || (front.demand.gpus as usize) > self.free_gpus.len()
-            {
-                break;
-            }
-            let q = self.queue.pop_front().expect("front exists");
-            let local = self.backends.local.clone();
-            self.start(q.id, q.demand, local).await;
-        }
-        for q in self.queue.iter_mut().filter(|q| !q.marked_waiting) {
-            q.marked_waiting = true;
-            lifecycle::mark_waiting(&self.ctx, q.id).await;
-        }
-    }
-
-    /// 1/7 -> 4, then prepares and submits the run in a task of its own, holding `need`.
-    async fn start(&mut self, id: i64, need: Resources, backend: Backend) {
+    /// 1/7 -> 4, then prepares and submits the run in a task of its own. The core holds its
+    /// capacity already; a start that does not happen gives it back.
+    async fn start(&mut self, id: i64, gpus: Vec<u32>, backend: Backend) {
         match lifecycle::begin_start(&self.ctx, id).await {
             Ok(true) => {}
-            Ok(false) => return,
+            Ok(false) => {
+                reactor::on_start_refused(&mut self.core, &mut self.comm, id);
+                return;
+            }
             Err(e) => {
                 tracing::warn!(version.id = id, error = %e, "cannot start a version yet");
+                reactor::on_start_refused(&mut self.core, &mut self.comm, id);
                 self.enqueue_later(id);
                 return;
             }
         }
-        let gpus: Vec<u32> = self.free_gpus.drain(..need.gpus as usize).collect();
-        self.used = self.used.plus(&need);
         let Ok(Some(v)) = self.ctx.store.version_by_id(id).await else {
-            let _ = self.tx.send(Cmd::Ended(id));
+            reactor::on_ended(&mut self.core, &mut self.comm, id);
             return;
         };
-        self.running.insert(
-            id,
-            Slot {
-                demand: need,
-                gpus: gpus.clone(),
-                backend: backend.clone(),
-                run_dir: PathBuf::from(&v.run_dir),
-            },
-        );
         let ctx = self.ctx.clone();
         let done = self.tx.clone();
         tokio::spawn(async move {
@@ -646,34 +589,14 @@ impl Actor {
     /// Holds what a run found again after a restart needs, as if it had been started here.
     fn adopt(&mut self, v: Version) {
         let backend = self.backends.of(&self.ctx.pools, &v).clone();
-        let need = self.demand_of(&v, &backend);
-        let gpus = read_gpus(Path::new(&v.run_dir));
-        self.free_gpus.retain(|g| !gpus.contains(g));
-        self.used = self.used.plus(&need);
-        self.running.insert(
-            v.id,
-            Slot {
-                demand: need,
-                gpus,
-                backend,
-                run_dir: PathBuf::from(&v.run_dir),
-            },
-        );
-    }
-
-    async fn stop(&mut self, id: i64, grace: Duration) {
-        if let Some(pos) = self.queue.iter().position(|q| q.id == id) {
-            self.queue.remove(pos);
-            lifecycle::stopped_before_start(&self.ctx, id);
-            return;
-        }
-        if let Some(slot) = self.running.get(&id) {
-            let (backend, run_dir) = (slot.backend.clone(), slot.run_dir.clone());
-            tokio::spawn(async move { backend.stop(id, &run_dir, grace).await });
-            return;
-        }
-        // Neither queued nor started: it never reached a backend.
-        lifecycle::stopped_before_start(&self.ctx, id);
+        let need = match self.place_of(&v, &backend) {
+            Place::Here(need) => need,
+            Place::Backend => Resources::default(),
+        };
+        let run_dir = PathBuf::from(&v.run_dir);
+        let gpus = read_gpus(&run_dir);
+        let route = Route { backend, run_dir };
+        reactor::on_adopt(&mut self.core, &mut self.comm, v.id, need, gpus, route);
     }
 
     /// Queues `id` again in a moment: the database refused a step of its start (busy, disk
@@ -721,19 +644,19 @@ async fn submit(ctx: &Arc<RunContext>, backend: &Backend, v: &Version, gpus: &[u
         Ok::<_, crate::service::run_error::RunError>(backend.submit(submission).await?)
     }
     .await;
-    let (handle, to) = match prepared {
-        Ok(Submitted::Started(handle)) => (handle, JobStatus::RUNNING),
-        Ok(Submitted::Queued(handle)) => (handle, JobStatus::WAITING),
+    let (handle, step) = match prepared {
+        Ok(Submitted::Started(handle)) => (handle, Step::Launched),
+        Ok(Submitted::Queued(handle)) => (handle, Step::Submitted),
         Err(e) => {
             lifecycle::start_failed(ctx, v, &e.to_string()).await;
             return false;
         }
     };
-    if lifecycle::launched(ctx, v.id, handle, to).await {
+    if lifecycle::launched(ctx, v.id, handle, step).await {
         tracing::info!(job.id = v.job_id, version.id = v.id, "job started");
     } else {
         // Stopped while starting: stop what was started.
-        let grace = Duration::from_secs(v.stop_grace.unwrap_or(0).max(0) as u64);
+        let grace = decide::stop_grace(v.stop_grace);
         backend.stop(v.id, Path::new(&v.run_dir), grace).await;
     }
     true

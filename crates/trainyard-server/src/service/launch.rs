@@ -1,4 +1,7 @@
 //! Turns a stored version into the processes that run it: command line, environment, logs.
+//! Resolving its locations (storage paths, the folders it writes, ports, the server's own
+//! environment) is done here; what follows from them is the scheduler core's run planning
+//! (`trainyard_sched::plan`), turned into a backend's [`RunSpec`] here.
 
 use crate::catalog::Catalog;
 use crate::service::run_error::{RunError, RunResult};
@@ -10,45 +13,14 @@ use trainyard_exec::objects::ObjectDir;
 use trainyard_exec::{
     ContainerSpec, Mount, ObjectInput, ObjectOutput, ObjectSync, RunSpec, WorkerSpec,
 };
+use trainyard_sched::plan::{self, Cohort, Entry, Folders};
 use trainyard_store::Version;
 
-/// Folder of a run's snapshot of its code.
-pub fn code_dir(run_dir: &Path) -> PathBuf {
-    run_dir.join("code")
-}
-
-/// Folder of a run's worker logs.
-pub fn logs_dir(run_dir: &Path) -> PathBuf {
-    run_dir.join("logs")
-}
-
-/// Log file name of worker `index`: `<job_name>.<index>`.
-pub fn log_name(job_name: &str, index: usize) -> String {
-    format!("{job_name}.{index}")
-}
+pub use trainyard_sched::plan::{code_dir, expand_user_command, in_container, log_name, logs_dir};
 
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
-
-/// Where a container sees the run's files. The code folder follows ModelArts
-/// (`/home/work/user-job-dir/<app folder>/`); the data and output folders are named after
-/// the arguments that carry them.
-pub mod in_container {
-    /// Working directory, and parent of the code folder.
-    pub const JOB_DIR: &str = "/home/work/user-job-dir";
-    /// trainyard's `run_train.sh`.
-    pub const RUN_TRAIN: &str = "/home/work/run_train.sh";
-    /// `data_url` (read-only).
-    pub const DATA: &str = "/home/work/data_url";
-    /// `train_url`.
-    pub const TRAIN: &str = "/home/work/train_url";
-    /// `log_url`.
-    pub const LOG: &str = "/home/work/log_url";
-}
-
-/// The placeholder of `user_command` that expands to the run's arguments.
-const PYTHON_FILE_PARAMETER: &str = "{python_file_parameter}";
 
 /// `run_train.sh` as trainyard mounts it: what the documented sample command runs.
 const RUN_TRAIN_SH: &str = r#"#!/bin/sh
@@ -66,14 +38,6 @@ pub fn image_of<'a>(catalog: &'a Catalog, v: &'a Version) -> Option<&'a str> {
         let engine = v.config.engine_id.and_then(|id| catalog.engine(id))?;
         engine.image.as_deref()
     })
-}
-
-/// What a run's workers execute, and where.
-struct Plan {
-    /// Program and arguments (the shell for a custom image's `user_command`).
-    command: Vec<String>,
-    /// Present for container workers.
-    container: Option<ContainerSpec>,
 }
 
 /// Builds the run spec of `v`. `gpus` are the GPU indices handed to it.
@@ -138,105 +102,93 @@ pub fn run_spec(
         None => None,
     };
     // Arguments name the folders as the workers see them: host paths, or container paths.
-    let (data_arg, train_arg) = match image {
-        None => (
-            data.as_ref().map(|d| d.display().to_string()),
-            train.as_ref().map(|d| d.display().to_string()),
-        ),
-        Some(_) => (
-            data.as_ref().map(|_| in_container::DATA.to_owned()),
-            train.as_ref().map(|_| in_container::TRAIN.to_owned()),
-        ),
-    };
-    let mut run_args = Vec::new();
-    if let Some(d) = data_arg {
-        run_args.push(format!("--data_url={d}"));
-    }
-    if let Some(t) = train_arg {
-        run_args.push(format!("--train_url={t}"));
-    }
-    for p in cfg.parameter.iter().flatten() {
-        run_args.push(format!("--{}={}", p.label, p.value));
-    }
-
-    let workers = usize::try_from(cfg.worker_server_num.unwrap_or(1).max(1)).unwrap_or(1);
-    let per_worker_gpus = gpus.len().checked_div(workers).unwrap_or(0);
-    let plan = match image {
-        None => host_plan(catalog, v, &code, &run_args)?,
+    let parameters: Vec<(String, String)> = cfg
+        .parameter
+        .iter()
+        .flatten()
+        .map(|p| (p.label.clone(), p.value.clone()))
+        .collect();
+    let run_args = plan::arguments(
+        image.is_some(),
+        data.as_deref(),
+        train.as_deref(),
+        &parameters,
+    );
+    let workers = plan::worker_count(cfg.worker_server_num);
+    let (command, container) = match image {
+        None => {
+            let entry = match cfg.model_id.and_then(|id| catalog.builtin(id)) {
+                Some(b) => Entry::Builtin(PathBuf::from(b.boot_file)),
+                None => Entry::Engine {
+                    command: engine_command(catalog, v),
+                    boot_file: boot_file(v),
+                },
+            };
+            (plan::host_command(entry, &code, &run_args)?, None)
+        }
         Some(image) => {
             let runtime = checker.containers.ok_or(RunError::NoContainerRuntime)?;
-            let app = app_folder(cfg.app_url.as_deref());
-            let mut mounts = vec![
-                Mount {
-                    host: code.clone(),
-                    container: format!("{}/{app}", in_container::JOB_DIR),
-                    read_only: false,
-                },
-                Mount {
-                    host: write_run_train(&run_dir)?,
-                    container: in_container::RUN_TRAIN.to_owned(),
-                    read_only: true,
-                },
-            ];
-            if let Some(d) = &data {
-                mounts.push(mount(d, in_container::DATA, true));
-            }
-            if let Some(t) = &train {
-                mounts.push(mount(t, in_container::TRAIN, false));
-            }
-            if let Some(location) = &log_url {
-                let dir = match location {
-                    Location::Local(dir) => dir.clone(),
-                    Location::Object(to) => transfers
-                        .output(run_dir.join("log_url"), to.clone())
-                        .from
-                        .clone(),
-                };
-                make_dir(location, &dir).map_err(RunError::RunDir)?;
-                mounts.push(mount(&dir, in_container::LOG, false));
-            }
+            let app = plan::app_folder(cfg.app_url.as_deref());
+            let run_train = write_run_train(&run_dir)?;
+            let log = match &log_url {
+                Some(location) => {
+                    let dir = match location {
+                        Location::Local(dir) => dir.clone(),
+                        Location::Object(to) => transfers
+                            .output(run_dir.join("log_url"), to.clone())
+                            .from
+                            .clone(),
+                    };
+                    make_dir(location, &dir).map_err(RunError::RunDir)?;
+                    Some(dir)
+                }
+                None => None,
+            };
             // host_path volumes, checked again: the allowed folders may have changed.
+            let mut volumes = Vec::new();
             for (i, v) in cfg.volumes.iter().flatten().enumerate() {
                 if let Some(h) = &v.host_path {
                     let host = checker
                         .host_volume(i, h, Purpose::Run)
                         .map_err(|e| RunError::Path(e.to_string()))?;
-                    mounts.push(mount(&host, &h.dest_path, h.read_only.unwrap_or(false)));
+                    volumes.push((host, h.dest_path.clone(), h.read_only.unwrap_or(false)));
                 }
             }
+            let mounts = plan::mounts(&Folders {
+                code: &code,
+                app: &app,
+                run_train: &run_train,
+                data: data.as_deref(),
+                train: train.as_deref(),
+                log: log.as_deref(),
+                volumes,
+            });
             let spec = cfg.spec_id.and_then(|id| catalog.spec(id));
             let container = ContainerSpec {
                 runtime: runtime.program.clone(),
                 image: image.to_owned(),
                 workdir: in_container::JOB_DIR.to_owned(),
-                mounts,
+                mounts: mounts
+                    .into_iter()
+                    .map(|m| Mount {
+                        host: m.host,
+                        container: m.container,
+                        read_only: m.read_only,
+                    })
+                    .collect(),
                 cpus: spec.map(|s| s.core),
                 memory_mb: spec.map(|s| u64::from(s.cpu) * 1024),
                 gpus: Vec::new(),
                 pull_timeout_seconds: runtime.pull_timeout_seconds,
             };
-            let command = match &cfg.user_command {
-                Some(user_command) => vec![
-                    "/bin/sh".to_owned(),
-                    "-c".to_owned(),
-                    expand_user_command(user_command, &run_args),
-                ],
-                None => {
-                    let boot = boot_file(v)?;
-                    let mut command = engine_command(catalog, v)?;
-                    command.push(format!(
-                        "{}/{app}/{}",
-                        in_container::JOB_DIR,
-                        boot.display()
-                    ));
-                    command.extend(run_args.iter().cloned());
-                    command
-                }
-            };
-            Plan {
-                command,
-                container: Some(container),
-            }
+            let command = plan::container_command(
+                cfg.user_command.as_deref(),
+                engine_command(catalog, v),
+                boot_file(v),
+                &app,
+                &run_args,
+            )?;
+            (command, Some(container))
         }
     };
 
@@ -244,20 +196,8 @@ pub fn run_spec(
     let host_ports: Vec<u16> = (0..workers)
         .map(|_| free_port().unwrap_or(master_port))
         .collect();
-    let base_env = match plan.container {
-        // The image brings its own PATH and locale; only what the job needs is added. Its
-        // parameters are also environment variables there (`CUSTOM_PARAM1=1`, as ModelArts does),
-        // set first so that trainyard's own variables win over a parameter of the same name.
-        Some(_) => {
-            let mut env: Vec<(String, String)> = cfg
-                .parameter
-                .iter()
-                .flatten()
-                .map(|p| (p.label.clone(), p.value.clone()))
-                .collect();
-            env.push(("PYTHONUNBUFFERED".to_owned(), "1".to_owned()));
-            env
-        }
+    let base_env = match container {
+        Some(_) => plan::container_environment(&parameters),
         None => {
             let mut env = base_environment();
             give_home(&mut env, &run_dir, owner).map_err(RunError::RunDir)?;
@@ -268,48 +208,29 @@ pub fn run_spec(
     if let Some(Location::Object(to)) = log_url {
         transfers.output(logs.clone(), to).exclude = vec![".idx".to_owned()];
     }
-    let worker_specs = (0..workers)
-        .map(|i| {
-            let mut env = base_env.clone();
-            env.extend([
-                ("DLS_TASK_INDEX".to_owned(), i.to_string()),
-                ("DLS_TASK_NUMBER".to_owned(), workers.to_string()),
-                ("MASTER_ADDR".to_owned(), "127.0.0.1".to_owned()),
-                ("MASTER_PORT".to_owned(), master_port.to_string()),
-                ("WORLD_SIZE".to_owned(), workers.to_string()),
-                ("RANK".to_owned(), i.to_string()),
-                ("LOCAL_RANK".to_owned(), i.to_string()),
-                ("TRAINYARD_JOB_ID".to_owned(), v.job_id.to_string()),
-                ("TRAINYARD_VERSION_ID".to_owned(), v.id.to_string()),
-                ("TRAINYARD_WORKER_INDEX".to_owned(), i.to_string()),
-            ]);
-            for (j, port) in host_ports.iter().enumerate() {
-                env.push((
-                    format!("BATCH_CUSTOM{j}_HOSTS"),
-                    format!("127.0.0.1:{port}"),
-                ));
-            }
-            let mine = match per_worker_gpus {
-                0 => &[][..],
-                n => &gpus[i * n..(i + 1) * n],
-            };
-            let mut container = plan.container.clone();
-            let visible: Vec<String> = match &mut container {
-                None => mine.iter().map(u32::to_string).collect(),
-                // The container sees only its own GPUs, numbered from 0.
-                Some(c) => {
-                    c.gpus = mine.to_vec();
-                    (0..mine.len()).map(|n| n.to_string()).collect()
-                }
-            };
-            env.push(("CUDA_VISIBLE_DEVICES".to_owned(), visible.join(",")));
-            WorkerSpec {
-                program: plan.command[0].clone(),
-                args: plan.command[1..].to_vec(),
-                env,
-                log_file: logs.join(log_name(job_name, i)),
-                container,
-            }
+    let cohort = Cohort {
+        workers,
+        base: &base_env,
+        master_port,
+        host_ports: &host_ports,
+        job_id: v.job_id,
+        version_id: v.id,
+        gpus,
+        in_image: container.is_some(),
+    };
+    let worker_specs = plan::workers(&cohort)
+        .into_iter()
+        .enumerate()
+        .map(|(i, worker)| WorkerSpec {
+            program: command[0].clone(),
+            args: command[1..].to_vec(),
+            env: worker.env,
+            log_file: logs.join(log_name(job_name, i)),
+            // The container sees only its own GPUs.
+            container: container.clone().map(|c| ContainerSpec {
+                gpus: worker.gpus,
+                ..c
+            }),
         })
         .collect();
     Ok(RunSpec {
@@ -372,20 +293,6 @@ impl Transfers {
     }
 }
 
-/// A host job: the engine's interpreter (or a built-in algorithm's) runs the boot file.
-fn host_plan(catalog: &Catalog, v: &Version, code: &Path, run_args: &[String]) -> RunResult<Plan> {
-    let (mut command, boot) = match v.config.model_id.and_then(|id| catalog.builtin(id)) {
-        Some(b) => (vec!["python3".to_owned()], code.join(b.boot_file)),
-        None => (engine_command(catalog, v)?, code.join(boot_file(v)?)),
-    };
-    command.push(boot.display().to_string());
-    command.extend(run_args.iter().cloned());
-    Ok(Plan {
-        command,
-        container: None,
-    })
-}
-
 fn engine_command(catalog: &Catalog, v: &Version) -> RunResult<Vec<String>> {
     let engine_id = v.config.engine_id.unwrap_or(1);
     let engine = catalog
@@ -402,24 +309,6 @@ fn boot_file(v: &Version) -> RunResult<PathBuf> {
     }
 }
 
-/// The name of the code folder in the container: `app_url`'s last folder, as ModelArts
-/// names it (`/usr/app/` gives `app`).
-fn app_folder(app_url: Option<&str>) -> String {
-    app_url
-        .and_then(|u| u.split('/').rev().find(|p| !p.is_empty() && *p != "."))
-        .filter(|p| *p != "..")
-        .unwrap_or("app")
-        .to_owned()
-}
-
-fn mount(host: &Path, container: &str, read_only: bool) -> Mount {
-    Mount {
-        host: host.to_owned(),
-        container: container.to_owned(),
-        read_only,
-    }
-}
-
 /// Writes trainyard's `run_train.sh` into the run directory; returns its path.
 fn write_run_train(run_dir: &Path) -> RunResult<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
@@ -429,20 +318,6 @@ fn write_run_train(run_dir: &Path) -> RunResult<PathBuf> {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
         .map_err(RunError::RunDir)?;
     Ok(path)
-}
-
-/// `user_command` with `{python_file_parameter}` replaced by the run's arguments, each
-/// quoted for the shell; a command without the placeholder gets nothing appended.
-pub fn expand_user_command(user_command: &str, run_args: &[String]) -> String {
-    let quoted: Vec<String> = run_args
-        .iter()
-        .map(|a| {
-            shlex::try_quote(a)
-                .map(|q| q.into_owned())
-                .unwrap_or_else(|_| a.replace('\0', ""))
-        })
-        .collect();
-    user_command.replace(PYTHON_FILE_PARAMETER, &quoted.join(" "))
 }
 
 /// A run of a project's user gets `HOME` = `<run_dir>/home`, that user's (the server's home

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod pools;
 pub mod query;
 pub mod quota;
+pub mod run_end;
 pub mod run_error;
 pub mod upload;
 pub mod validate;

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use trainyard_api::JobStatus;
 use trainyard_exec::backend::{EventReceiver, RunEnd, RunEvent};
-use trainyard_exec::{RunHandle, RunOutcome};
+use trainyard_exec::RunHandle;
+use trainyard_sched::status::{self, Move, Step};
 use trainyard_store::{Store, TransitionSet, Version};
 
 /// What run tasks and the executor share.
@@ -110,12 +111,9 @@ where
 /// 1 or 7 -> 4: the version is about to be launched or submitted. `Ok(false)` when it is no
 /// longer pending (stopped or deleted meanwhile). Not retried: the caller queues it again.
 pub async fn begin_start(ctx: &RunContext, id: i64) -> trainyard_store::Result<bool> {
-    let from = [JobStatus::INIT, JobStatus::WAITING];
+    let Move { from, to } = Step::BeginStart.first();
     let set = TransitionSet::default();
-    let moved = ctx
-        .store
-        .transition(id, &from, JobStatus::SUBMIT_TRYING, &set)
-        .await;
+    let moved = ctx.store.transition(id, from, to, &set).await;
     if matches!(moved, Ok(true)) {
         ctx.telemetry.start_began(id); // metrics hook
     }
@@ -124,37 +122,34 @@ pub async fn begin_start(ctx: &RunContext, id: i64) -> trainyard_store::Result<b
 
 /// 1 -> 7: queued behind others for resources. Cosmetic: a failure leaves it 1 and queued.
 pub async fn mark_waiting(ctx: &RunContext, id: i64) {
+    let Move { from, to } = Step::MarkWaiting.first();
     let set = TransitionSet::default();
-    let moved = ctx
-        .store
-        .transition(id, &[JobStatus::INIT], JobStatus::WAITING, &set)
-        .await;
+    let moved = ctx.store.transition(id, from, to, &set).await;
     if let Err(e) = moved {
         tracing::warn!(version.id = id, error = %e, "cannot mark a version waiting");
     }
 }
 
-/// 4 -> `to` with the run's handle: launched (local, `to` = 8) or submitted (Slurm, `to` = 7).
-/// Returns false when the version was stopped meanwhile: the handle is kept on the 9 so the
-/// stop reaches the run, and the caller stops it.
-pub async fn launched(ctx: &RunContext, id: i64, handle: RunHandle, to: JobStatus) -> bool {
+/// 4 -> 8 or 7 with the run's handle: launched (local, [`Step::Launched`]) or submitted
+/// (Slurm, [`Step::Submitted`]). Returns false when the version was stopped meanwhile: the
+/// handle is kept on the 9 so the stop reaches the run, and the caller stops it.
+pub async fn launched(ctx: &RunContext, id: i64, handle: RunHandle, step: Step) -> bool {
+    let Move { from, to } = step.first();
     let set = TransitionSet {
         start_time: (to == JobStatus::RUNNING).then(now_ms),
         handle: Some(handle.to_json()),
         ..Default::default()
     };
     let moved = until_stored("the start of a run", id, || {
-        ctx.store
-            .transition(id, &[JobStatus::SUBMIT_TRYING], to, &set)
+        ctx.store.transition(id, from, to, &set)
     })
     .await;
     if moved && to == JobStatus::RUNNING {
         ctx.telemetry.started(id); // metrics hook
     }
-    if !moved {
+    if let (false, Some(Move { from, to })) = (moved, step.fallback()) {
         until_stored("a run's handle", id, || {
-            let to = JobStatus::KILLING;
-            ctx.store.transition(id, &[JobStatus::KILLING], to, &set)
+            ctx.store.transition(id, from, to, &set)
         })
         .await;
     }
@@ -215,18 +210,13 @@ pub async fn start_failed(ctx: &Arc<RunContext>, v: &Version, reason: &str) {
         failure_reason: Some(reason.to_owned()),
         ..Default::default()
     };
-    let from = [JobStatus::INIT, JobStatus::SUBMIT_TRYING];
+    let Move { from, to } = Step::StartFailed.first();
     let failed = until_stored("a failed start", id, || {
-        ctx.store
-            .transition(id, &from, JobStatus::SUBMIT_FAILED, &set)
+        ctx.store.transition(id, from, to, &set)
     })
     .await;
-    if !failed {
-        until_stored("a stop", id, || {
-            ctx.store
-                .transition(id, &[JobStatus::KILLING], JobStatus::KILLED, &set)
-        })
-        .await;
+    if let (false, Some(Move { from, to })) = (failed, Step::StartFailed.fallback()) {
+        until_stored("a stop", id, || ctx.store.transition(id, from, to, &set)).await;
     }
     ctx.followers.run_ended(id);
     cleanup_if_deleted(ctx, id).await;
@@ -235,9 +225,9 @@ pub async fn start_failed(ctx: &Arc<RunContext>, v: &Version, reason: &str) {
 /// After a restart, a run that never started (4, or 8 without a claim) goes back to 1 to be
 /// launched again.
 pub async fn requeue_unstarted(ctx: &RunContext, id: i64) -> trainyard_store::Result<bool> {
-    let from = [JobStatus::SUBMIT_TRYING, JobStatus::RUNNING];
+    let Move { from, to } = Step::Requeue.first();
     let set = TransitionSet::default();
-    ctx.store.transition(id, &from, JobStatus::INIT, &set).await
+    ctx.store.transition(id, from, to, &set).await
 }
 
 /// A stop asked for by a user (or a delete): a stoppable version -> 9 with the grace.
@@ -251,10 +241,8 @@ pub async fn begin_stop(
         stop_grace: Some(grace.as_secs() as i64),
         ..Default::default()
     };
-    let moved = ctx
-        .store
-        .transition(v.id, JobStatus::STOPPABLE, JobStatus::KILLING, &set)
-        .await;
+    let Move { from, to } = Step::BeginStop.first();
+    let moved = ctx.store.transition(v.id, from, to, &set).await;
     if matches!(moved, Ok(true)) {
         ctx.telemetry.stop_began(v.id); // metrics hook
     }
@@ -305,11 +293,8 @@ pub fn stopped_before_start(ctx: &Arc<RunContext>, id: i64) {
             end_time: Some(now_ms()),
             ..Default::default()
         };
-        let stopped = until_stored("a stop", id, || {
-            let to = JobStatus::KILLED;
-            ctx.store.transition(id, &[JobStatus::KILLING], to, &set)
-        })
-        .await;
+        let Move { from, to } = Step::StoppedBeforeStart.first();
+        let stopped = until_stored("a stop", id, || ctx.store.transition(id, from, to, &set)).await;
         if stopped {
             ctx.followers.run_ended(id);
             cleanup_if_deleted(&ctx, id).await;
@@ -329,8 +314,8 @@ pub async fn consume(
     while let Some((id, event)) = events.recv().await {
         match event {
             RunEvent::Running => {
-                let from = [JobStatus::WAITING, JobStatus::SUBMIT_TRYING];
-                seen_running(&ctx, id, &from, None).await;
+                let from = Step::SeenRunning.first().from;
+                seen_running(&ctx, id, from, None).await;
             }
             RunEvent::Handle(handle) => new_handle(&ctx, id, handle).await,
             RunEvent::Ended(end) => {
@@ -353,53 +338,28 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
     if let Some(note) = &end.note {
         append_log(ctx, &v, note).await;
     }
-    let exit = end.exit;
-    let (to, reason) = if v.status == JobStatus::KILLING {
-        (JobStatus::KILLED, None)
-    } else if end.timed_out {
-        let limit = v.config.max_runtime_seconds.unwrap_or_default();
-        let reason = format!("stopped after exceeding max_runtime_seconds={limit}");
-        append_log(ctx, &v, &format!("[trainyard] {reason}")).await;
-        (JobStatus::FAILED, Some(reason))
-    } else {
-        match exit.as_ref().map(|e| &e.outcome) {
-            Some(RunOutcome::Succeeded) => (JobStatus::COMPLETED, None),
-            Some(RunOutcome::Failed {
-                worker,
-                exit_code,
-                signal,
-            }) => {
-                let what = match (exit_code, signal) {
-                    (Some(c), _) => format!("exited with code {c}"),
-                    (None, Some(s)) => format!("was killed by signal {s}"),
-                    _ => "failed".to_owned(),
-                };
-                (JobStatus::FAILED, Some(format!("worker {worker} {what}")))
-            }
-            Some(
-                RunOutcome::SpawnFailed { message }
-                | RunOutcome::UploadFailed { message }
-                | RunOutcome::LogLimit { message },
-            ) => (JobStatus::FAILED, Some(message.clone())),
-            Some(RunOutcome::Stopped) => (JobStatus::KILLED, None),
-            None => {
-                append_log(
-                    ctx,
-                    &v,
-                    "[trainyard] the job's processes vanished without an exit record: lost (its remaining processes were killed)",
-                )
-                .await;
-                (JobStatus::LOST, Some("processes vanished".to_owned()))
-            }
-        }
+    let decided = status::end(
+        v.status,
+        &crate::service::run_end::of(&end),
+        v.config.max_runtime_seconds,
+    );
+    let Some(status::Ending { to, reason, log }) = decided else {
+        // Ended before (a second report): nothing changes but what follows.
+        ctx.followers.run_ended(id);
+        copy_logs(ctx, &v).await;
+        cleanup_if_deleted(ctx, id).await;
+        return;
     };
+    if let Some(line) = log {
+        append_log(ctx, &v, &line).await;
+    }
     let set = TransitionSet {
         end_time: Some(now_ms()),
         failure_reason: reason,
         ..Default::default()
     };
     let ended = until_stored("the end of a run", id, || {
-        ctx.store.transition(id, JobStatus::ACTIVE, to, &set)
+        ctx.store.transition(id, status::ENDS_FROM, to, &set)
     })
     .await;
     // The log streams of the run send what is left and end (also when another record won:

@@ -1,0 +1,30 @@
+//! trainyard's scheduler core: the decisions of running jobs, without IO (no runtime, no
+//! database, no filesystem), so that each is a function of state and event and is tested in
+//! microseconds. It owns:
+//!
+//! - the queue and capacity of this host ([`Core`], changed by the handlers of [`reactor`],
+//!   which leave [`Decision`]s in a [`Comm`] for the executor actor to carry out): queue
+//!   order, capacity fit, leases, stops of queued and running runs;
+//! - the status machine of a version's run ([`status`]): which status each step moves it
+//!   from and to, and which status, reason and log line its end records;
+//! - the decisions about one run that need its status ([`run`]): admission, recovery after a
+//!   restart, stop grace and time left;
+//! - run planning without IO ([`plan`]): arguments, command line, mounts and environment.
+//!
+//! The server's executor actor and lifecycle owner drive it: they read the store, launch and
+//! stop runs, and record statuses, asking the core for every decision.
+
+pub mod comm;
+pub mod core;
+pub mod plan;
+pub mod reactor;
+pub mod resources;
+pub mod run;
+pub mod status;
+
+pub use crate::comm::{Comm, Decision};
+pub use crate::core::{Core, LeaseId, Place, RunId};
+pub use crate::resources::Resources;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,385 @@
+//! Random sequences of events, played through the handlers and the status tables the way the
+//! executor and the lifecycle owner play them: no sequence hands out more than exists, and
+//! none moves a terminal status.
+
+use super::utils::res;
+use crate::reactor::{
+    on_acquire, on_adopt, on_ended, on_enqueue, on_release, on_start_refused, on_stop, on_sweep,
+    schedule,
+};
+use crate::run::{admit, recover, Admission, Recovery, MAY_RUN, QUEUED};
+use crate::status::{end, next, End, Exit, Step, ENDS_FROM};
+use crate::{Comm, Core, Decision, Place, Resources, RunId};
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use trainyard_api::JobStatus;
+
+const RUNS: i64 = 6;
+const GPUS: u32 = 3;
+
+fn total() -> Resources {
+    res(6, 12, GPUS)
+}
+
+#[derive(Clone, Debug)]
+enum Event {
+    /// The API (or a sweep) tells the executor about a version.
+    Enqueue(RunId),
+    /// A user stops a version: 9 if stoppable, then the executor is told.
+    Stop(RunId),
+    /// The backend launched the run (`queued`: its own queue took it).
+    Launched(RunId, bool),
+    /// The backend saw a queued run start.
+    SeenRunning(RunId),
+    /// Preparing or submitting the run failed.
+    StartFailed(RunId),
+    /// The run ended.
+    Ended(RunId, u8, bool),
+    /// The server restarts: a new core adopts the runs its backends find (bit `i` of
+    /// `found`: run `i + 1` is found) with some GPUs (`gpus`' bits), and queues the rest again.
+    Restart(u8, u8),
+    /// A sweep saw these versions in 9.
+    Sweep,
+    /// A late or stray report (another server's, a backend's after a restart) of a step of a
+    /// version this executor does not hold.
+    Stray(RunId, usize),
+    Acquire(u64, Resources, bool),
+    Release(u64),
+}
+
+fn resources() -> impl Strategy<Value = Resources> {
+    (0..=4u32, 0..=8u32, 0..=2u32).prop_map(|(c, m, g)| res(c, m, g))
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    let run = 1..=RUNS;
+    prop_oneof![
+        4 => run.clone().prop_map(Event::Enqueue),
+        2 => run.clone().prop_map(Event::Stop),
+        2 => (run.clone(), any::<bool>()).prop_map(|(r, q)| Event::Launched(r, q)),
+        1 => run.clone().prop_map(Event::SeenRunning),
+        1 => run.clone().prop_map(Event::StartFailed),
+        3 => (run.clone(), 0..9u8, any::<bool>()).prop_map(|(r, e, t)| Event::Ended(r, e, t)),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(f, g)| Event::Restart(f, g)),
+        1 => Just(Event::Sweep),
+        2 => (1..=RUNS, 0..Step::ALL.len()).prop_map(|(r, s)| Event::Stray(r, s)),
+        2 => (0..4u64, resources(), proptest::bool::weighted(0.2))
+            .prop_map(|(l, n, f)| Event::Acquire(l, n, f)),
+        2 => (0..4u64).prop_map(Event::Release),
+    ]
+}
+
+fn exit(kind: u8) -> Exit {
+    match kind {
+        0 => Exit::Succeeded,
+        1 => Exit::Failed {
+            worker: 0,
+            exit_code: Some(1),
+            signal: None,
+        },
+        2 => Exit::Failed {
+            worker: 1,
+            exit_code: None,
+            signal: Some(15),
+        },
+        3 => Exit::Stopped,
+        4 => Exit::SpawnFailed("spawn".to_owned()),
+        5 => Exit::UploadFailed("upload".to_owned()),
+        6 => Exit::LogLimit("log".to_owned()),
+        _ => Exit::Lost,
+    }
+}
+
+/// The versions' statuses, the core, and what the test knows was forced on it.
+struct World {
+    status: BTreeMap<RunId, JobStatus>,
+    demand: BTreeMap<RunId, Place>,
+    core: Core<RunId>,
+    comm: Comm<RunId>,
+    /// Runs adopted and leases acquired with force: they may exceed the total.
+    forced_runs: BTreeSet<RunId>,
+    forced_leases: BTreeSet<u64>,
+    /// Leases whose holder was told it has them.
+    told: BTreeSet<u64>,
+}
+
+impl World {
+    fn new(places: Vec<Place>) -> Self {
+        let gpus = (0..GPUS).collect();
+        Self {
+            status: (1..=RUNS).map(|id| (id, JobStatus::INIT)).collect(),
+            demand: (1..=RUNS).zip(places).collect(),
+            core: Core::new(total(), gpus),
+            comm: Comm::new(),
+            forced_runs: BTreeSet::new(),
+            forced_leases: BTreeSet::new(),
+            told: BTreeSet::new(),
+        }
+    }
+
+    /// The lifecycle owner's compare-and-set: `step` moves the version if it applies.
+    fn step(&mut self, id: RunId, step: Step) -> bool {
+        let s = self.status[&id];
+        match next(s, step) {
+            Some(to) => {
+                self.set(id, to);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn set(&mut self, id: RunId, to: JobStatus) {
+        let from = self.status[&id];
+        assert!(
+            !from.is_terminal() || from == to,
+            "version {id} moved from terminal {} to {}",
+            from.name(),
+            to.name()
+        );
+        self.status.insert(id, to);
+    }
+
+    /// The executor actor: carries the decisions out, scheduling until nothing is decided.
+    fn drive(&mut self) {
+        loop {
+            while let Some(d) = self.comm.pop() {
+                match d {
+                    Decision::Start { id, gpus, route } => {
+                        assert_eq!(route, id);
+                        let (_, held) = self.core.held_by(id).expect("a start holds");
+                        assert_eq!(held, &gpus[..]);
+                        if !self.step(id, Step::BeginStart) {
+                            on_start_refused(&mut self.core, &mut self.comm, id);
+                        }
+                    }
+                    Decision::MarkWaiting { id } => {
+                        assert!(self.core.is_queued(id));
+                        self.step(id, Step::MarkWaiting);
+                    }
+                    Decision::StopRun { id, .. } => assert!(self.core.is_running(id)),
+                    Decision::StoppedBeforeStart { id } => {
+                        assert!(!self.core.knows(id));
+                        self.step(id, Step::StoppedBeforeStart);
+                    }
+                    Decision::Grant { lease } => {
+                        assert!(self.core.lease(lease).is_some());
+                        self.told.insert(lease);
+                    }
+                }
+            }
+            schedule(&mut self.core, &mut self.comm);
+            if self.comm.is_empty() {
+                break;
+            }
+        }
+    }
+
+    fn apply_enqueue(&mut self, id: RunId) {
+        let s = self.status[&id];
+        if admit(s, false, 0, || true) == Admission::Queue {
+            let place = self.demand[&id];
+            let waiting = s == JobStatus::WAITING;
+            on_enqueue(&mut self.core, &mut self.comm, id, place, waiting, id);
+        }
+    }
+
+    fn apply(&mut self, event: Event) {
+        match event {
+            Event::Enqueue(id) => self.apply_enqueue(id),
+            Event::Stop(id) if self.step(id, Step::BeginStop) => {
+                let grace = Duration::from_secs(1);
+                on_stop(&mut self.core, &mut self.comm, id, grace);
+            }
+            Event::Launched(id, queued) if self.core.is_running(id) => {
+                let step = if queued {
+                    Step::Submitted
+                } else {
+                    Step::Launched
+                };
+                self.step(id, step);
+            }
+            Event::SeenRunning(id) if self.core.is_running(id) => {
+                self.step(id, Step::SeenRunning);
+            }
+            Event::StartFailed(id) if self.core.is_running(id) => {
+                // The first move, or its fallback for a version being stopped.
+                self.step(id, Step::StartFailed);
+                self.forced_runs.remove(&id);
+                on_ended(&mut self.core, &mut self.comm, id);
+            }
+            Event::Ended(id, kind, timed_out) if self.core.is_running(id) => {
+                let e = End {
+                    exit: exit(kind),
+                    timed_out,
+                };
+                let s = self.status[&id];
+                if let Some(ending) = end(s, &e, Some(10)) {
+                    assert!(ENDS_FROM.contains(&s));
+                    self.set(id, ending.to);
+                }
+                self.forced_runs.remove(&id);
+                on_ended(&mut self.core, &mut self.comm, id);
+            }
+            Event::Restart(found, gpus) => {
+                self.core = Core::new(total(), (0..GPUS).collect());
+                self.comm = Comm::new();
+                self.forced_runs.clear();
+                self.forced_leases.clear();
+                self.told.clear();
+                for id in 1..=RUNS {
+                    let s = self.status[&id];
+                    if !MAY_RUN.contains(&s) {
+                        continue;
+                    }
+                    // What it ran with: some of the free GPUs, or one no longer configured.
+                    let mut held: Vec<u32> = (self.core.free_gpus().iter().copied())
+                        .filter(|g| *g < 7 && gpus & (1 << *g) != 0)
+                        .take(1)
+                        .collect();
+                    if gpus & (1 << 7) != 0 {
+                        held.push(100 + id as u32);
+                    }
+                    let demand = match self.demand[&id] {
+                        Place::Here(d) => d,
+                        Place::Backend => Resources::default(),
+                    };
+                    on_adopt(&mut self.core, &mut self.comm, id, demand, held, id);
+                    self.forced_runs.insert(id);
+                    let was_found = found & (1 << (id - 1)) != 0;
+                    match recover(s, was_found) {
+                        Recovery::Follow => continue,
+                        Recovery::StoppedBeforeStart => {
+                            self.step(id, Step::StoppedBeforeStart);
+                        }
+                        Recovery::Requeue => {
+                            self.step(id, Step::Requeue);
+                        }
+                    }
+                    self.forced_runs.remove(&id);
+                    on_ended(&mut self.core, &mut self.comm, id);
+                    if self.status[&id].is_pending() {
+                        self.apply_enqueue(id);
+                    }
+                }
+                for id in 1..=RUNS {
+                    if QUEUED.contains(&self.status[&id]) {
+                        self.apply_enqueue(id);
+                    }
+                }
+            }
+            Event::Sweep => {
+                let stopping: Vec<RunId> = self
+                    .status
+                    .iter()
+                    .filter(|(_, s)| **s == JobStatus::KILLING)
+                    .map(|(id, _)| *id)
+                    .collect();
+                // Stopped runs the core holds are running somewhere: left to their end.
+                on_sweep(&mut self.core, &mut self.comm, &stopping);
+            }
+            Event::Stray(id, step) if !self.core.knows(id) => {
+                self.step(id, Step::ALL[step]);
+            }
+            Event::Acquire(lease, need, force) => {
+                if force && self.core.lease(lease).is_none() && !self.core.lease_waits(lease) {
+                    self.forced_leases.insert(lease);
+                }
+                on_acquire(&mut self.core, &mut self.comm, lease, need, force);
+            }
+            Event::Release(lease) => {
+                self.forced_leases.remove(&lease);
+                self.told.remove(&lease);
+                on_release(&mut self.core, &mut self.comm, lease);
+            }
+            _ => {}
+        }
+        self.drive();
+    }
+
+    fn check(&self) {
+        self.core.check().unwrap();
+        // What the core handed out by its own decisions fits in the total.
+        let mut handed = Resources::default();
+        for id in self
+            .core
+            .running()
+            .filter(|id| !self.forced_runs.contains(id))
+        {
+            handed = handed.plus(&self.core.held_by(id).expect("running").0);
+        }
+        for lease in self
+            .core
+            .granted()
+            .filter(|l| !self.forced_leases.contains(l))
+        {
+            handed = handed.plus(&self.core.lease(lease).expect("granted"));
+        }
+        assert!(
+            handed.fits_in(&total()),
+            "{handed:?} handed out of {:?}",
+            total()
+        );
+        if self.forced_runs.is_empty() && self.forced_leases.is_empty() {
+            assert!(self.core.used().fits_in(&total()));
+        }
+        // GPUs the core handed out by its own decisions are configured ones.
+        for id in self
+            .core
+            .running()
+            .filter(|id| !self.forced_runs.contains(id))
+        {
+            let (_, gpus) = self.core.held_by(id).expect("running");
+            assert!(gpus.iter().all(|g| *g < 100));
+        }
+        // Every granted lease's holder was told, and nothing waits that could go.
+        for lease in self.core.granted() {
+            assert!(self.told.contains(&lease), "lease {lease} granted silently");
+        }
+        // Queued runs are pending versions; runs held are active ones (or just ended).
+        for id in self.core.queued() {
+            assert!(
+                self.status[&id].is_pending(),
+                "queued {id} is {:?}",
+                self.status[&id]
+            );
+        }
+        for id in self.core.running() {
+            assert!(
+                JobStatus::ACTIVE.contains(&self.status[&id]),
+                "running {id} is {:?}",
+                self.status[&id]
+            );
+        }
+    }
+}
+
+fn place() -> impl Strategy<Value = Place> {
+    prop_oneof![
+        5 => resources().prop_map(Place::Here),
+        1 => Just(Place::Backend),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_sequence_hands_out_more_than_exists_or_moves_a_terminal_status(
+        places in proptest::collection::vec(place(), RUNS as usize),
+        events in proptest::collection::vec(event(), 0..80),
+    ) {
+        let mut world = World::new(places);
+        for e in events {
+            let before: BTreeMap<RunId, JobStatus> = world.status.clone();
+            world.apply(e);
+            world.check();
+            for (id, s) in before {
+                if s.is_terminal() {
+                    prop_assert_eq!(world.status[&id], s);
+                }
+            }
+        }
+    }
+}

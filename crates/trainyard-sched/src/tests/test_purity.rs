@@ -1,0 +1,81 @@
+//! The core does no IO: neither it nor the one crate of ours it depends on names a runtime,
+//! a database or the filesystem (the sources are read at compile time, not from disk).
+
+/// Every source file of the crate but its tests, by name as `lib.rs` declares the modules.
+const SOURCES: &[(&str, &str)] = &[
+    ("lib.rs", include_str!("../lib.rs")),
+    ("comm.rs", include_str!("../comm.rs")),
+    ("core.rs", include_str!("../core.rs")),
+    ("plan.rs", include_str!("../plan.rs")),
+    ("reactor.rs", include_str!("../reactor.rs")),
+    ("resources.rs", include_str!("../resources.rs")),
+    ("run.rs", include_str!("../run.rs")),
+    ("status.rs", include_str!("../status.rs")),
+];
+
+const MANIFEST: &str = include_str!("../../Cargo.toml");
+const API_MANIFEST: &str = include_str!("../../../trainyard-api/Cargo.toml");
+
+const FORBIDDEN: &[&str] = &[
+    "tokio",
+    "sqlx",
+    "std::fs",
+    "std::os::unix::fs",
+    "std::net",
+    "std::process",
+    "std::env",
+    "std::thread",
+    "File::",
+    "async fn",
+    ".await",
+];
+
+#[test]
+fn every_module_is_checked() {
+    let lib = SOURCES[0].1;
+    let declared: Vec<&str> = lib
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub mod "))
+        .map(|m| m.trim_end_matches(';'))
+        .collect();
+    for module in &declared {
+        let file = format!("{module}.rs");
+        assert!(
+            SOURCES.iter().any(|(name, _)| *name == file),
+            "{file} is not checked"
+        );
+    }
+    assert_eq!(declared.len() + 1, SOURCES.len());
+}
+
+#[test]
+fn no_source_imports_a_runtime_a_database_or_the_filesystem() {
+    for (name, text) in SOURCES {
+        for word in FORBIDDEN {
+            assert!(!text.contains(word), "{name} mentions {word}");
+        }
+    }
+}
+
+#[test]
+fn no_dependency_brings_a_runtime_or_a_database() {
+    let deps = |manifest: &'static str| -> Vec<&'static str> {
+        let start = manifest
+            .find("[dependencies]")
+            .expect("a [dependencies] table");
+        manifest[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.starts_with('['))
+            .filter_map(|l| l.split(['.', ' ', '=']).next())
+            .filter(|name| !name.is_empty() && !name.starts_with('#'))
+            .collect()
+    };
+    assert_eq!(deps(MANIFEST), ["serde", "shlex", "trainyard-api"]);
+    for dep in deps(API_MANIFEST) {
+        assert!(
+            FORBIDDEN.iter().all(|f| !dep.contains(f)),
+            "trainyard-api depends on {dep}"
+        );
+    }
+}

@@ -1,0 +1,32 @@
+//! A backend's report of a run's end, as the scheduler core's exit decision
+//! (`trainyard_sched::status::end`) takes it.
+
+use trainyard_exec::backend::RunEnd;
+use trainyard_exec::RunOutcome;
+use trainyard_sched::status::{End, Exit};
+
+/// How the run's workers ended (lost when there is no exit record), and whether its time
+/// limit ended it.
+pub fn of(end: &RunEnd) -> End {
+    let exit = match end.exit.as_ref().map(|e| &e.outcome) {
+        None => Exit::Lost,
+        Some(RunOutcome::Succeeded) => Exit::Succeeded,
+        Some(RunOutcome::Failed {
+            worker,
+            exit_code,
+            signal,
+        }) => Exit::Failed {
+            worker: *worker,
+            exit_code: *exit_code,
+            signal: *signal,
+        },
+        Some(RunOutcome::Stopped) => Exit::Stopped,
+        Some(RunOutcome::SpawnFailed { message }) => Exit::SpawnFailed(message.clone()),
+        Some(RunOutcome::UploadFailed { message }) => Exit::UploadFailed(message.clone()),
+        Some(RunOutcome::LogLimit { message }) => Exit::LogLimit(message.clone()),
+    };
+    End {
+        exit,
+        timed_out: end.timed_out,
+    }
+}
