@@ -737,7 +737,10 @@ async fn console_in_a_real_browser() {
     step(&format!(
         "  the 1 GB log showed its first page {ms:.0} ms after navigation"
     ));
-    assert!(ms < 1000.0, "the 1 GB log took {ms:.0} ms to open");
+    // Not a speed target (those live in bench/): a bound that a whole-file scan of the log
+    // (~16 s per GB unoptimized) cannot meet, loose enough for a loaded 2-core machine where
+    // this test shares the one test binary with others.
+    assert!(ms < 5000.0, "the 1 GB log took {ms:.0} ms to open");
     b.click("big", "#log-end").await;
     b.wait_text("big", "#log", last, 10).await;
     let text = b.text_of("big", "#log").await;
