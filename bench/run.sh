@@ -33,7 +33,9 @@ tgt="${CARGO_TARGET_DIR:-target}"
 args=()
 if [[ $smoke == 1 ]]; then
   profile=debug
-  cargo build -q -p trainyard-cli -p trainyard-bench
+  # --all-targets: the features of `cargo test --workspace` (dev-dependencies unified), so after
+  # the tests (as in .ci/run) this links the bench binary and rebuilds nothing else.
+  cargo build -q --locked -p trainyard-cli -p trainyard-bench --all-targets
   out=target/bench-smoke.md
 else
   profile=release
