@@ -325,6 +325,7 @@ async fn stop_ends_a_term_trapping_job_within_the_grace(backend: Backend) {
         .await;
     srv.api.wait_log(job, ver, "trapper.0", "ready").await;
     let grace = 2;
+    let measuring = measuring_alone().await;
     let started = Instant::now();
     srv.api
         .post(
@@ -343,6 +344,7 @@ async fn stop_ends_a_term_trapping_job_within_the_grace(backend: Backend) {
         )
         .await;
     let took = started.elapsed();
+    drop(measuring);
     assert!(took <= Duration::from_secs(grace + 1), "stop took {took:?}");
     let log = srv.api.log(job, ver, "trapper.0").await;
     assert!(log.contains("got SIGTERM"), "{log}");

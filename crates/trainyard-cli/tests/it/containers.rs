@@ -348,6 +348,8 @@ async fn a_container_workers_cpu_is_sampled_from_its_container() {
         while time.time() - t0 < 6:\n    pass\nprint('burnt', len(block))\n";
     srv.write_app("burn", &[("burn.py", burn)]);
     srv.write_app("data", &[("x", "")]);
+    // What the container burns is what its samples show: nothing heavy runs beside it.
+    let measuring = measuring_alone().await;
     let (job, ver) = srv
         .api
         .create_job(
@@ -363,6 +365,7 @@ async fn a_container_workers_cpu_is_sampled_from_its_container() {
         .api
         .run_to_end(job, ver, "burner.0", Duration::from_secs(60))
         .await;
+    drop(measuring);
     assert_eq!(end, JobStatus::COMPLETED, "{log}");
     let samples = std::fs::read_to_string(
         srv.dir

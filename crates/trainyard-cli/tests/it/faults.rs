@@ -225,6 +225,8 @@ async fn creation_burst(api: Api, round: usize, tasks: usize, seen: Arc<Mutex<Se
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_creation_bursts_loses_nothing_and_runs_everything_once() {
+    // Bursts of requests, kills and restarts: CPU-heavy throughout.
+    let _heavy = busy().await;
     let s = setup();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed());
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -367,6 +369,8 @@ async fn no_orphans(s: &Setup) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_stop_and_delete_traffic_leaves_no_orphan() {
+    // Bursts of requests, kills and restarts: CPU-heavy throughout.
+    let _heavy = busy().await;
     let s = setup();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed());
     let errors = Arc::new(Mutex::new(Seen::default()));

@@ -87,6 +87,8 @@ async fn serve(home: &Path, port: u16, stdout: &Path) -> std::process::Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_readme_block_runs_as_written_twice() {
+    // Two whole README runs (servers, virtualenvs, every command): CPU-heavy throughout.
+    let _heavy = busy().await;
     let dir = tempdir().unwrap();
     let home = dir.path().join("home");
     let data = home.join(".local/share/trainyard");

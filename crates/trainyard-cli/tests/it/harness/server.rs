@@ -1,11 +1,12 @@
 //! Servers under test: one inside the test process ([`TestServer`]), a `trainyard serve` child
 //! process ([`ServerProcess`], for kill -9 and restart tests) and replicas on one PostgreSQL
 //! ([`Replicas`]); each on a free port with its own data folder, and nothing of their runs
-//! outlives them.
+//! outlives them. None starts while another test measures CPU use or time (`load`).
 
 use super::api::{api_pair, Api};
 use super::config::{config_text_with, write_config, PROJECT, TOKEN};
 use super::fixtures::{tempdir, write_app};
+use super::load::between_measurements;
 use super::wait::wait_healthy;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,7 @@ impl TestServer {
 
     /// A server whose main project's table gets `project_extra` (e.g. `host_paths = [...]`).
     pub async fn start_with_project(project_extra: &str, extra: &str) -> Self {
+        between_measurements().await;
         let dir = tempdir().unwrap();
         // Bound first, so addresses built from `listen` (a `service_url`) work.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -140,6 +142,7 @@ impl ServerProcess {
         port: u16,
         env: &[(&str, std::ffi::OsString)],
     ) -> Self {
+        between_measurements().await;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
