@@ -2214,8 +2214,8 @@ async fn versions_by_name_any_tail_with_follow_aliases_and_a_second_stop_succeed
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("nor a version name"), "{}", out.stderr);
 
-    // The tail, then what follows until the run ends.
-    let follow = tokio::process::Command::new(bin())
+    // The tail, then what follows until the run ends: the gate opens once the tail is out.
+    let mut follow = tokio::process::Command::new(bin())
         .args(["jobs", "logs", "tails", "-f", "--tail", "2"])
         .env_remove("TRAINYARD_PROFILE")
         .env("XDG_CONFIG_HOME", srv.dir.path().join("config-home"))
@@ -2225,15 +2225,29 @@ async fn versions_by_name_any_tail_with_follow_aliases_and_a_second_stop_succeed
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    std::fs::write(&gate, "").unwrap();
-    let followed = tokio::time::timeout(Duration::from_secs(30), follow.wait_with_output())
-        .await
-        .expect("logs -f did not end with the run")
-        .unwrap();
-    assert!(followed.status.success());
+    let followed = tokio::time::timeout(Duration::from_secs(30), async {
+        use tokio::io::AsyncReadExt;
+        let mut stdout = follow.stdout.take().unwrap();
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !String::from_utf8_lossy(&out).contains("line 700\n") {
+            let n = stdout.read(&mut chunk).await.unwrap();
+            assert!(
+                n > 0,
+                "logs -f ended before the tail: {:?}",
+                String::from_utf8_lossy(&out)
+            );
+            out.extend_from_slice(&chunk[..n]);
+        }
+        std::fs::write(&gate, "").unwrap();
+        stdout.read_to_end(&mut out).await.unwrap();
+        (follow.wait().await.unwrap(), out)
+    })
+    .await
+    .expect("logs -f did not end with the run");
+    assert!(followed.0.success());
     assert_eq!(
-        String::from_utf8_lossy(&followed.stdout),
+        String::from_utf8_lossy(&followed.1),
         "line 699\nline 700\nafter gate\n[trainyard] worker 0 exited with code 0\n"
     );
 
