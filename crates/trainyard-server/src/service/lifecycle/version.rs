@@ -19,7 +19,7 @@ use trainyard_api::JobStatus;
 use trainyard_exec::backend::{EventReceiver, RunEnd, RunEvent};
 use trainyard_exec::RunHandle;
 use trainyard_sched::status::{self, Move, Step};
-use trainyard_store::{Store, TransitionSet, Version};
+use trainyard_store::{JobDeletion, Store, TransitionSet, Version, VersionDeletion};
 
 /// What run tasks and the executor share.
 pub struct RunContext {
@@ -256,20 +256,20 @@ pub async fn delete_version(
     ctx: &RunContext,
     id: i64,
     grace: Duration,
-) -> trainyard_store::Result<Result<(), JobStatus>> {
+) -> trainyard_store::Result<VersionDeletion> {
     let refused = [JobStatus::KILLING];
     let grace = grace.as_secs() as i64;
     ctx.store.mark_version_deleted(id, &refused, grace).await
 }
 
-/// A delete of job `job_id` and all its versions (TJ-09), each as [`delete_version`];
-/// returns the versions hidden. Refused, with its status, while one is being stopped.
+/// A delete of job `job_id` and all its versions (TJ-09), each as [`delete_version`].
+/// Refused, with its status, while one is being stopped.
 pub async fn delete_job(
     ctx: &RunContext,
     project: &str,
     job_id: i64,
     grace: Duration,
-) -> trainyard_store::Result<Result<Vec<i64>, JobStatus>> {
+) -> trainyard_store::Result<JobDeletion> {
     let refused = [JobStatus::KILLING];
     let grace = grace.as_secs() as i64;
     ctx.store
