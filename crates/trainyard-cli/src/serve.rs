@@ -119,11 +119,17 @@ pub async fn serve(
     if let Some(c) = &app.tls_cert {
         tracing::info!(cert = %c.cert.display(), fingerprint = %c.fingerprint, "serving HTTPS");
     }
-    tracing::info!(
-        url = %client_url(app.scheme(), listener.local_addr()?),
-        data_dir = %app.data_dir.display(),
-        "trainyard listening"
-    );
-    trainyard_server::serve(app, listener, shutdown).await?;
+    let url = client_url(app.scheme(), listener.local_addr()?);
+    tracing::info!(url = %url, data_dir = %app.data_dir.display(), "trainyard listening");
+    // Where `trainyard login` on this machine finds this server (any port, any data folder).
+    let data_dir = app.data_dir.clone();
+    if let Err(e) = trainyard_server::data_lock::write_url(&data_dir, &url) {
+        tracing::warn!(error = %e, "cannot record the server's URL in the data folder");
+    }
+    let served = trainyard_server::serve(app, listener, shutdown).await;
+    if trainyard_server::data_lock::read_url(&data_dir).as_deref() == Some(url.as_str()) {
+        let _ = std::fs::remove_file(data_dir.join(trainyard_server::data_lock::URL_FILE));
+    }
+    served?;
     Ok(())
 }

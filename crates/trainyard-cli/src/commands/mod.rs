@@ -2,6 +2,7 @@
 
 mod catalog;
 mod configs;
+mod files;
 mod follow;
 mod jobs;
 mod login;
@@ -39,6 +40,9 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Viz(cmd) => viz::run(&client, out, cmd).await,
+        Command::Files(cmd) => files::run(&client, out, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Specs => catalog::specs(&client, out)
             .await
             .map(|()| ExitCode::SUCCESS),

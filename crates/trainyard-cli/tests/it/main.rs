@@ -11,6 +11,7 @@ mod harness;
 mod api_samples;
 mod backends;
 mod cli;
+mod cli_ux;
 mod cli_viz;
 mod console;
 mod containers;

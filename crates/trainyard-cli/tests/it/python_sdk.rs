@@ -165,6 +165,14 @@ async fn python_sdk_samples_against_a_real_server() {
         .env("TRAINYARD_USER", USER)
         .env("TRAINYARD_ACCOUNT", ACCOUNT)
         .env("TRAINYARD_PASSWORD", PASSWORD)
+        // The CLI (tests/test_ux.py saves a profile with `trainyard login`), and no profile of
+        // the machine's own.
+        .env("TRAINYARD_BIN", bin())
+        .env(
+            "TRAINYARD_PROFILE_FILE",
+            dir.path().join("no-profiles.toml"),
+        )
+        .env_remove("TRAINYARD_PROFILE")
         .env_remove("MODELARTS_ACCESS_KEY")
         .env_remove("MODELARTS_TOKEN")
         .env_remove("MODELARTS_IAM_ENDPOINT")

@@ -84,7 +84,20 @@ pub fn router(state: AppState) -> Router {
                 "/v1/{{project_id}}{}",
                 trainyard_api::extensions::UPLOAD_PATH
             ),
-            axum::routing::put(extensions::upload).delete(extensions::delete_upload),
+            axum::routing::put(extensions::upload)
+                .delete(extensions::delete_upload)
+                .get(extensions::upload_limits),
+        )
+        .route(
+            &format!(
+                "/v1/{{project_id}}{}",
+                trainyard_api::extensions::FILES_PATH
+            ),
+            get(extensions::list_files),
+        )
+        .route(
+            &format!("/v1/{{project_id}}{}", trainyard_api::extensions::FILE_PATH),
+            get(extensions::read_file),
         )
         .route(
             "/v1/{project_id}/built-in-algorithms",

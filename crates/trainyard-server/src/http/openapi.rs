@@ -9,7 +9,7 @@
 use axum::Json;
 use std::sync::LazyLock;
 use trainyard_api::catalog::{EngineListResponse, SpecListResponse};
-use trainyard_api::extensions::UploadResponse;
+use trainyard_api::extensions::{FileListResponse, UploadLimits, UploadResponse};
 use trainyard_api::training::{
     AomLogResponse, BuiltInAlgorithmsResponse, CreateJobRequest, CreateJobResponse,
     CreateVersionRequest, JobListResponse, LogFileNamesResponse, PodMetricsResponse, StopRequest,
@@ -63,6 +63,8 @@ use utoipa::OpenApi as _;
         VisualizationListResponse,
         VisualizationDetails,
         UploadResponse,
+        UploadLimits,
+        FileListResponse,
     ))
 )]
 struct Schemas;
@@ -382,6 +384,30 @@ static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
             "trainyard: remove an uploaded storage folder",
             None,
             J("Success"),
+            &[("path", P::Text, true)],
+        ),
+        op(
+            Get,
+            "/storage/upload",
+            "trainyard: the limits an upload is held to",
+            None,
+            J("UploadLimits"),
+            &[],
+        ),
+        op(
+            Get,
+            "/storage/files",
+            "trainyard: the files below a storage folder",
+            None,
+            J("FileListResponse"),
+            &[("path", P::Text, true)],
+        ),
+        op(
+            Get,
+            "/storage/file",
+            "trainyard: one stored file's bytes",
+            None,
+            Text,
             &[("path", P::Text, true)],
         ),
     ]

@@ -5,6 +5,7 @@ pub mod capacity;
 pub mod cluster;
 pub mod configs;
 pub mod executor;
+pub mod files;
 pub mod follow;
 pub mod jobs;
 pub mod launch;
