@@ -21,6 +21,7 @@ mod isolation;
 mod logs;
 mod metrics;
 mod object_storage;
+mod operations;
 mod python_sdk;
 mod readme;
 mod replicas;

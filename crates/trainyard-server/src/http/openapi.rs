@@ -206,10 +206,10 @@ static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
         op(
             Get,
             &v("/log/file-names"),
-            "TJ-10 log file names",
+            "TJ-10 log file names (trainyard: shim_log=true adds the run supervisor's shim.log)",
             None,
             J("LogFileNamesResponse"),
-            &[],
+            &[("shim_log", P::Text, false)],
         ),
         op(
             Get,
