@@ -715,6 +715,11 @@ pub struct ContainerRuntime {
 pub const DEFAULT_IMAGE_PULL_TIMEOUT_SECONDS: u64 = 20;
 
 impl ExecutorConfig {
+    /// SIGTERM-to-SIGKILL grace when stopping.
+    pub fn stop_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.stop_grace_seconds.unwrap_or(10))
+    }
+
     /// The container runtime to use: the configured one, else podman when it is on `PATH`.
     /// A configured runtime that cannot be found is an error, not a silent "none".
     pub fn container_runtime(&self) -> Result<Option<PathBuf>, ConfigError> {
