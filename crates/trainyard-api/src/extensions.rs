@@ -1,4 +1,4 @@
-//! Wire types of trainyard's own endpoints, outside the ModelArts API (README "ModelArts
+//! Wire types of trainyard's own endpoints, outside the ModelArts API (docs/api-compatibility.md "ModelArts
 //! extensions"): the code upload and the live log stream.
 
 use serde::{Deserialize, Serialize};

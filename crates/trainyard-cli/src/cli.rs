@@ -70,6 +70,28 @@ pub enum Command {
         #[arg(long, env = "TRAINYARD_TLS_SELF_SIGNED", conflicts_with = "tls_cert")]
         tls_self_signed: bool,
     },
+    /// Writes a backup of a server on this machine into one tar file, while it runs: its
+    /// SQLite database (a consistent copy), its data folder (keys, job users, runs and their
+    /// logs) and its project storage. A PostgreSQL database is backed up with `pg_dump`.
+    Backup {
+        /// The new archive (mode 0600: it holds the projects' keys).
+        file: PathBuf,
+        /// Leave the project storage out (back it up separately).
+        #[arg(long)]
+        without_storage: bool,
+        /// The server's configuration and flags, as given to `serve`.
+        #[command(flatten)]
+        server: ServerFiles,
+    },
+    /// Restores a backup of `trainyard backup` into an empty data folder, before the server
+    /// starts with the same configuration; its jobs and their logs come back.
+    Restore {
+        /// The archive.
+        file: PathBuf,
+        /// The server's configuration and flags, as given to `serve`.
+        #[command(flatten)]
+        server: ServerFiles,
+    },
     /// Training jobs and their versions.
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -121,6 +143,25 @@ pub enum Command {
         /// The run directory holding spec.json.
         run_dir: PathBuf,
     },
+}
+
+/// Where a server on this machine keeps its data: `serve`'s own flags.
+#[derive(Args, Clone)]
+pub struct ServerFiles {
+    /// Data directory (default as `serve`).
+    #[arg(long, env = "TRAINYARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file (TOML).
+    #[arg(long, env = "TRAINYARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL (the `database_url` key).
+    #[arg(
+        long,
+        env = "TRAINYARD_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
 }
 
 /// `trainyard login` (no `Debug`: it may hold a secret key).

@@ -35,15 +35,13 @@ fn client_url(scheme: &str, addr: std::net::SocketAddr) -> String {
     format!("{scheme}://{}", std::net::SocketAddr::new(ip, addr.port()))
 }
 
-/// Loads the configuration (file < flags) and serves until SIGINT/SIGTERM.
-pub async fn serve(
-    listen: Option<std::net::SocketAddr>,
-    data_dir: Option<PathBuf>,
+/// The configuration `serve` would run with: the file (`--config`, else
+/// `$XDG_CONFIG_HOME/trainyard/config.toml` if there), then the flags.
+pub fn load_config(
     config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
     database_url: Option<String>,
-    tls: Option<(PathBuf, PathBuf)>,
-    self_signed: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Config> {
     let config_path = config.or_else(|| {
         let base = std::env::var_os("XDG_CONFIG_HOME")
             .map(PathBuf::from)
@@ -54,14 +52,27 @@ pub async fn serve(
         Some(p) => Config::from_file(p)?,
         None => Config::default(),
     };
-    if listen.is_some() {
-        cfg.listen = listen;
-    }
     if data_dir.is_some() {
         cfg.data_dir = data_dir;
     }
     if database_url.is_some() {
         cfg.database_url = database_url;
+    }
+    Ok(cfg)
+}
+
+/// Loads the configuration (file < flags) and serves until SIGINT/SIGTERM.
+pub async fn serve(
+    listen: Option<std::net::SocketAddr>,
+    data_dir: Option<PathBuf>,
+    config: Option<PathBuf>,
+    database_url: Option<String>,
+    tls: Option<(PathBuf, PathBuf)>,
+    self_signed: bool,
+) -> anyhow::Result<()> {
+    let mut cfg = load_config(config, data_dir, database_url)?;
+    if listen.is_some() {
+        cfg.listen = listen;
     }
     if let Some((cert, key)) = tls {
         cfg.tls = Some(trainyard_server::config::TlsConfig {

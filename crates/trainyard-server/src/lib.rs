@@ -1,5 +1,6 @@
 //! The trainyard server: configuration, store, executor and the HTTP API, wired by `build`.
 
+pub mod backup;
 pub mod catalog;
 pub mod config;
 pub mod conn;

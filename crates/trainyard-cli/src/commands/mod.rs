@@ -56,6 +56,8 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError
         | Command::Profiles
         | Command::Man { .. }
         | Command::Serve { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. }
         | Command::Shim { .. }
         | Command::SlurmTask { .. }
         | Command::Completions { .. } => Err(CliError::Usage("not a client command".into())),

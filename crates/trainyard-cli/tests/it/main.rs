@@ -22,6 +22,7 @@ mod isolation;
 mod logs;
 mod metrics;
 mod object_storage;
+mod operations;
 mod python_sdk;
 mod readme;
 mod replicas;

@@ -1,6 +1,6 @@
 //! No request field is silently ignored: every field of every request body the API takes (as
 //! the OpenAPI document generated from the `trainyard-api` types lists them) has a row in the
-//! README's "Request fields" table saying what trainyard does with it. A new field without a
+//! "Request fields" table (docs/api-compatibility.md) saying what trainyard does with it. A new field without a
 //! row fails here.
 
 use crate::harness::*;
@@ -63,14 +63,17 @@ fn refs_in(value: &Value, todo: &mut Vec<String>) {
     }
 }
 
-/// `(type, field)` of every row of the README's request-field table.
+/// `(type, field)` of every row of the request-field table (docs/api-compatibility.md).
 fn readme_rows() -> BTreeSet<(String, String)> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .expect("README.md");
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/api-compatibility.md"
+    ))
+    .expect("docs/api-compatibility.md");
     let section = readme
         .split("### Request fields")
         .nth(1)
-        .expect("a '### Request fields' section in the README");
+        .expect("a '### Request fields' section in docs/api-compatibility.md");
     section
         .lines()
         .take_while(|l| !l.starts_with('#'))
@@ -114,7 +117,7 @@ fn every_request_field_has_a_row_in_the_readme() {
         .collect();
     assert!(
         missing.is_empty(),
-        "request fields without a row in the README's 'Request fields' table (say what trainyard does with each, or refuse it): {missing:?}"
+        "request fields without a row in the 'Request fields' table of docs/api-compatibility.md (say what trainyard does with each, or refuse it): {missing:?}"
     );
 }
 
@@ -124,7 +127,7 @@ fn every_request_field_has_a_row_in_the_readme() {
 #[test]
 fn every_row_names_a_test_that_exists() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let readme = std::fs::read_to_string(format!("{root}/docs/api-compatibility.md")).unwrap();
     let section = readme.split("### Request fields").nth(1).unwrap();
     let mut checked = 0;
     for line in section

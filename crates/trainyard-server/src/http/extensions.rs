@@ -1,4 +1,4 @@
-//! trainyard's own endpoints: code upload and live log streams (README "ModelArts extensions").
+//! trainyard's own endpoints: code upload and live log streams (docs/api-compatibility.md "ModelArts extensions").
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{ProjectPath, Query, VersionPath};

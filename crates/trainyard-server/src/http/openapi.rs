@@ -119,7 +119,7 @@ const JOB: &str = "/training-jobs/{job_id}";
 const VERSIONS: &str = "/training-jobs/{job_id}/versions";
 const VERSION: &str = "/training-jobs/{job_id}/versions/{version_id}";
 
-/// The operations, in the README's order.
+/// The operations, in the order of docs/user-guide.md and docs/api-compatibility.md.
 static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
     use Answer::{Json as J, Text};
     use HttpMethod::{Delete, Get, Post, Put};
@@ -208,10 +208,10 @@ static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
         op(
             Get,
             &v("/log/file-names"),
-            "TJ-10 log file names",
+            "TJ-10 log file names (trainyard: shim_log=true adds the run supervisor's shim.log)",
             None,
             J("LogFileNamesResponse"),
-            &[],
+            &[("shim_log", P::Text, false)],
         ),
         op(
             Get,
