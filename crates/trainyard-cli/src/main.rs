@@ -111,8 +111,9 @@ fn init_tracing(default: tracing::level_filters::LevelFilter, global: &global::G
         .init();
 }
 
-/// The shim's log: its stderr, which is `shim.log` in the run folder, at the server's level
-/// (`info`, or the server's `RUST_LOG`, which the server hands the shim), plain text.
+/// The shim's log: its stderr, which is `shim.log` in the run folder (`slurm.out` for a
+/// Slurm task), at the server's level (`info`, or the server's `RUST_LOG`, which the server
+/// hands the shim), plain text.
 fn init_shim_tracing() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -188,6 +189,8 @@ fn main() -> ExitCode {
             ExitCode::from(trainyard_exec::run_shim(&run_dir).clamp(0, 255) as u8)
         }
         Command::SlurmTask { run_dir } => {
+            // Its stderr is the batch job's `slurm.out` in the run folder.
+            init_shim_tracing();
             ExitCode::from(trainyard_exec::slurm::run_slurm_task(&run_dir).clamp(0, 255) as u8)
         }
         Command::Serve {
