@@ -13,6 +13,7 @@ pub mod rate;
 pub mod session;
 pub mod signing;
 pub mod state;
+pub mod v2_console;
 pub mod viz;
 
 use crate::error::ApiError;
@@ -137,6 +138,7 @@ pub fn router(state: AppState) -> Router {
             "/modelarts2/{job_type}/{project_id}/{job_id}/{*rest}",
             any(viz::proxy),
         )
+        .route("/modelarts/rest/me", get(v2_console::me))
         .route("/v3/auth/tokens", post(iam::issue_token))
         .route("/v3/projects", get(iam::list_projects))
         .route(
@@ -179,6 +181,7 @@ pub const VIZ_PREFIX: &str = "/modelarts2/";
 pub fn normalize_path(mut req: Request) -> Request {
     let raw = auth::RawUri(req.uri().clone());
     req.extensions_mut().insert(raw);
+    let mut req = v2_console::rewrite(req);
     let uri = req.uri();
     let path = uri.path();
     if path.starts_with(VIZ_PREFIX) {
