@@ -358,6 +358,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         viz,
         cluster,
         followers,
+        url_key: rand::random(),
     };
     let rate_limits = http::rate::RateLimits::new(
         config

@@ -13,6 +13,7 @@ pub mod rate;
 pub mod session;
 pub mod signing;
 pub mod state;
+pub mod v2;
 pub mod v2_console;
 pub mod viz;
 
@@ -115,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(&format!("{VJ}/{{job_id}}/stop"), post(viz::stop_viz))
         .route(&format!("{VJ}/{{job_id}}/restart"), post(viz::restart_viz))
+        .merge(v2_routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_credentials,
@@ -139,6 +141,10 @@ pub fn router(state: AppState) -> Router {
             any(viz::proxy),
         )
         .route("/modelarts/rest/me", get(v2_console::me))
+        .route(
+            "/v2/{project_id}/training-jobs/{training_job_id}/tasks/{task_id}/logs/raw",
+            get(v2::log_raw),
+        )
         .route("/v3/auth/tokens", post(iam::issue_token))
         .route("/v3/projects", get(iam::list_projects))
         .route(
@@ -151,6 +157,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track_requests,
         ))
+        .layer(middleware::from_fn(v2::v2_error_bodies))
         .layer(Extension(BodyLimit(max_body)))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panic_response))
@@ -160,6 +167,32 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The routes of the new-version (v2) training API (authenticated as v1's).
+fn v2_routes() -> Router<AppState> {
+    const J: &str = "/v2/{project_id}/training-jobs";
+    const ONE: &str = "/v2/{project_id}/training-jobs/{training_job_id}";
+    Router::new()
+        .route(J, post(v2::create))
+        .route(ONE, get(v2::show).put(v2::update).delete(v2::delete))
+        .route(&format!("{J}/batch-delete"), post(v2::batch_delete))
+        .route("/v2/{project_id}/training-job-searches", post(v2::search))
+        .route(&format!("{ONE}/actions"), post(v2::action))
+        .route(&format!("{ONE}/tasks"), get(v2::tasks))
+        .route(
+            &format!("{ONE}/tasks/{{task_id}}/logs/preview"),
+            get(v2::log_preview),
+        )
+        .route(
+            &format!("{ONE}/tasks/{{task_id}}/logs/url"),
+            get(v2::log_url),
+        )
+        .route(&format!("{ONE}/metrics/{{task_id}}"), get(v2::metrics))
+        .route(&format!("{ONE}/events"), get(v2::events))
+        .route("/v2/{project_id}/training-job-flavors", get(v2::flavors))
+        .route("/v2/{project_id}/training-job-engines", get(v2::engines))
+        .route("/v2/{project_id}/training-quotas", get(v2::quotas))
 }
 
 /// The span of one request: method, path and request id, so every line logged while it is

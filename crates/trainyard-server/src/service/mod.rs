@@ -16,6 +16,7 @@ pub mod quota;
 pub mod run_end;
 pub mod run_error;
 pub mod upload;
+pub mod v2;
 pub mod validate;
 pub mod view;
 pub mod viz;
@@ -59,6 +60,8 @@ pub struct Service {
     pub cluster: cluster::Cluster,
     /// The open log streams and what wakes them.
     pub followers: Arc<follow::Followers>,
+    /// Key of the temporary log URLs of the v2 API (random per server start).
+    pub url_key: [u8; 32],
 }
 
 impl Service {
