@@ -52,10 +52,7 @@ RUN = "v2sdk-%s" % uuid.uuid4().hex[:6]
 
 BOOT = '''import os, sys, time
 args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
-if "pidfile" in args:
-    with open(args["pidfile"], "w") as f:
-        f.write(str(os.getpid()))
-print("v2 boot", args.get("tag", "-"), "rank", os.environ.get("RANK"), flush=True)
+print("v2 boot", args.get("tag", "-"), "pid", os.getpid(), flush=True)
 time.sleep(float(args.get("sleep", "0")))
 print("v2 boot done", args.get("tag", "-"), flush=True)
 '''
@@ -131,14 +128,14 @@ def python_engine(catalog):
     return engines[0]
 
 
-def code_job(name, code, catalog, sleep="0", tag="code", pool=None, extra=()):
+def code_job(name, code, catalog, sleep="0", tag="code", pool=None):
     """A job with code directory, boot file and a preset engine (by id)."""
     resource = SpecResource(node_count=1)
     if pool:
         resource.pool_id = pool
     else:
         resource.flavor_id = cpu_flavor(catalog)
-    params = [Parameter(name="tag", value=tag), Parameter(name="sleep", value=sleep)] + list(extra)
+    params = [Parameter(name="tag", value=tag), Parameter(name="sleep", value=sleep)]
     return Job(kind="job",
                metadata=JobMetadata(name=name, description="created by the official SDK"),
                algorithm=JobAlgorithm(code_dir=code, boot_file=code + "boot.py", parameters=params,
@@ -151,10 +148,9 @@ def create(client, body):
 
 
 @pytest.fixture(scope="module")
-def jobs(client, code, catalog, tmp_path_factory):
+def jobs(client, code, catalog):
     """The shared jobs, created at once so they run side by side: a code job (local), a
     custom-image job (container), a code job on the Slurm pool, and a long one to terminate."""
-    pidfile = tmp_path_factory.mktemp("pids") / "long.pid"
     made = {}
     made["local"] = create(client, code_job(RUN + "-local", code, catalog, tag="local"))
     made["image"] = create(client, Job(
@@ -163,9 +159,7 @@ def jobs(client, code, catalog, tmp_path_factory):
                                engine=JobEngine(image_url=IMAGE)),
         spec=Spec(resource=SpecResource(flavor_id=cpu_flavor(catalog), node_count=1))))
     made["slurm"] = create(client, code_job(RUN + "-slurm", code, catalog, tag="slurm", pool=POOL))
-    made["long"] = create(client, code_job(RUN + "-long", code, catalog, sleep="600", tag="long",
-                                           extra=[Parameter(name="pidfile", value=str(pidfile))]))
-    made["pidfile"] = pidfile
+    made["long"] = create(client, code_job(RUN + "-long", code, catalog, sleep="600", tag="long"))
     return made
 
 
@@ -253,17 +247,24 @@ def pid_alive(pid):
     return True
 
 
-def terminate_and_check_gone(client, job_id, pidfile):
+def pid_of(client, job_id):
+    """The pid the job's boot file printed in its log (worker-0), once it runs."""
     deadline = time.time() + 60
-    while not (pidfile.exists() and pidfile.read_text().strip()):
-        assert time.time() < deadline, "the long job never started"
+    while True:
+        try:
+            content = client.show_training_job_logs_preview(ShowTrainingJobLogsPreviewRequest(
+                training_job_id=job_id, task_id="worker-0")).content
+        except ClientRequestException as e:
+            assert e.error_code == "ModelArts.2818", e  # no log yet
+            content = ""
+        found = re.search(r"^v2 boot \S+ pid (\d+)$", content, re.M)
+        if found:
+            return int(found.group(1))
+        assert time.time() < deadline, "job %s printed no pid: %r" % (job_id, content)
         time.sleep(0.2)
-    pid = int(pidfile.read_text())
-    assert pid_alive(pid)
-    answer = client.stop_training_job(StopTrainingJobRequest(
-        training_job_id=job_id, body=JobActionType(action_type="terminate")))
-    assert answer.status.phase in ("Terminating", "Terminated"), answer.status
-    wait_phase(client, job_id, ("Terminated",), timeout=60)
+
+
+def wait_gone(pid):
     deadline = time.time() + 15
     while pid_alive(pid):
         assert time.time() < deadline, "process %d still runs after Terminated" % pid
@@ -273,7 +274,13 @@ def terminate_and_check_gone(client, job_id, pidfile):
 def test_terminate_a_running_job(client, jobs):
     job_id = jobs["long"].metadata.id
     wait_phase(client, job_id, ("Running",), timeout=60)
-    terminate_and_check_gone(client, job_id, jobs["pidfile"])
+    pid = pid_of(client, job_id)
+    assert pid_alive(pid)
+    answer = client.stop_training_job(StopTrainingJobRequest(
+        training_job_id=job_id, body=JobActionType(action_type="terminate")))
+    assert answer.status.phase in ("Terminating", "Terminated"), answer.status
+    wait_phase(client, job_id, ("Terminated",), timeout=60)
+    wait_gone(pid)
 
 
 def test_errors_are_the_sdks_own_exceptions(client, jobs):
@@ -364,22 +371,14 @@ def test_macli_copies_a_job_and_downloads_its_log(macli, client, jobs, tmp_path)
 
 
 def test_macli_stops_a_running_job(macli, client, jobs):
-    pidfile = jobs["pidfile"]
-    pidfile.unlink()
     created = json.loads(macli("copy", jobs["long"].metadata.id, "--name", RUN + "-mstop", "--yes", "--json"))
     job_id = created["id"]
     wait_phase(client, job_id, ("Running",), timeout=60)
-    deadline = time.time() + 60
-    while not (pidfile.exists() and pidfile.read_text().strip()):
-        assert time.time() < deadline, "the copied long job never started"
-        time.sleep(0.2)
-    pid = int(pidfile.read_text())
+    pid = pid_of(client, job_id)
+    assert pid_alive(pid)
     macli("stop", job_id, "--yes")
     wait_phase(client, job_id, ("Terminated",), timeout=60)
-    deadline = time.time() + 15
-    while pid_alive(pid):
-        assert time.time() < deadline, "process %d still runs after macli stop" % pid
-        time.sleep(0.2)
+    wait_gone(pid)
 
 
 # ---- docs/api-v2-clients.md ------------------------------------------------------------------
