@@ -128,9 +128,9 @@ def python_engine(catalog):
     return engines[0]
 
 
-def code_job(name, code, catalog, sleep="0", tag="code", pool=None):
+def code_job(name, code, catalog, sleep="0", tag="code", pool=None, nodes=1):
     """A job with code directory, boot file and a preset engine (by id)."""
-    resource = SpecResource(node_count=1)
+    resource = SpecResource(node_count=nodes)
     if pool:
         resource.pool_id = pool
     else:
@@ -152,7 +152,7 @@ def jobs(client, code, catalog):
     """The shared jobs, created at once so they run side by side: a code job (local), a
     custom-image job (container), a code job on the Slurm pool, and a long one to terminate."""
     made = {}
-    made["local"] = create(client, code_job(RUN + "-local", code, catalog, tag="local"))
+    made["local"] = create(client, code_job(RUN + "-local", code, catalog, tag="local", nodes=2))
     made["image"] = create(client, Job(
         kind="job", metadata=JobMetadata(name=RUN + "-image"),
         algorithm=JobAlgorithm(command="test -e /run/.containerenv && echo v2-container-ok",
@@ -179,18 +179,19 @@ def test_create_answers_the_job_at_once(jobs):
     assert local.kind == "job"
     assert local.status.phase in ("Creating", "Pending", "Running"), local.status
     assert local.algorithm.code_dir == "obs://v2code/"
-    assert local.spec.resource.node_count == 1
+    assert local.spec.resource.node_count == 2
 
 
 def test_code_image_and_slurm_jobs_run_to_completed(client, jobs):
-    for key, marker in (("local", "v2 boot done local"), ("image", "v2-container-ok"),
-                        ("slurm", "v2 boot done slurm")):
+    for key, marker, names in (("local", "v2 boot done local", ["worker-0", "worker-1"]),
+                               ("image", "v2-container-ok", ["worker-0"]),
+                               ("slurm", "v2 boot done slurm", ["worker-0"])):
         job = wait_phase(client, jobs[key].metadata.id, FINAL, timeout=180)
         assert job.status.phase == "Completed", (key, job.status)
         assert job.status.duration is not None and job.status.duration >= 0
-        assert job.status.tasks == ["worker-0"], job.status.tasks
+        assert job.status.tasks == names, job.status.tasks
         tasks = client.list_training_job_tasks(ListTrainingJobTasksRequest(training_job_id=job.metadata.id)).body
-        assert [t.task for t in tasks] == ["worker-0"], tasks
+        assert [t.task for t in tasks] == names, tasks
         for task in job.status.tasks:
             log = client.show_training_job_logs_preview(ShowTrainingJobLogsPreviewRequest(
                 training_job_id=job.metadata.id, task_id=task))
@@ -198,6 +199,10 @@ def test_code_image_and_slurm_jobs_run_to_completed(client, jobs):
             assert log.current_size == len(log.content.encode()) and log.full_size >= log.current_size
     assert show(client, jobs["image"].metadata.id).algorithm.engine.image_url == IMAGE
     assert show(client, jobs["slurm"].metadata.id).spec.resource.pool_id == POOL
+    # It ran as a Slurm job (trainyard names them trainyard-<job name>-<run>).
+    queue = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%j"], stdout=subprocess.PIPE,
+                           universal_newlines=True, check=True).stdout.split()
+    assert any(n.startswith("trainyard-%s-slurm-" % RUN) for n in queue), queue
 
 
 def test_events_and_metrics(client, jobs):
