@@ -397,6 +397,17 @@ pub struct JobActionV2 {
     pub action_type: Option<String>,
 }
 
+/// The error body of the v2 API.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorBodyV2 {
+    /// `ModelArts.NNNN`.
+    pub error_code: String,
+    /// Human-readable message.
+    pub error_msg: String,
+    /// What to do about it (may be empty).
+    pub error_solution: String,
+}
+
 /// The v2 `status.phase` and `status.secondary_phase` of a run's status: the one lifecycle
 /// rendered for the new API.
 pub fn phase(status: crate::JobStatus) -> (&'static str, &'static str) {

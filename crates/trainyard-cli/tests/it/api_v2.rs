@@ -598,8 +598,175 @@ async fn v2_requests_are_refused_with_the_documented_codes() {
     )
     .await
     .assert_error(400, "ModelArts.2806");
+    // Every field that is not served is refused, naming it.
+    let refused: [(&[&str], Value, &str); 26] = [
+        (&["tasks"], json!([{"role": "x"}]), "tasks"),
+        (
+            &["endpoints"],
+            json!({"ssh": {"key_pair_names": ["k"]}}),
+            "endpoints",
+        ),
+        (
+            &["algorithm", "subscription_id"],
+            json!("s"),
+            "algorithm not found",
+        ),
+        (
+            &["algorithm", "item_version_id"],
+            json!("i"),
+            "algorithm not found",
+        ),
+        (
+            &["algorithm", "policies"],
+            json!({"auto_search": {"skip_search_params": "x"}}),
+            "algorithm.policies",
+        ),
+        (
+            &["algorithm", "summary"],
+            json!({"log_type": "tensorboard"}),
+            "algorithm.summary",
+        ),
+        (
+            &["algorithm", "inputs"],
+            json!([{"name": "images", "remote": {"obs": {"obs_url": "/d/"}}}]),
+            "algorithm.inputs[0].name",
+        ),
+        (
+            &["algorithm", "inputs"],
+            json!([{"name": "data_url", "local_dir": "/x", "remote": {"obs": {"obs_url": "/d/"}}}]),
+            "algorithm.inputs[0].local_dir",
+        ),
+        (
+            &["algorithm", "inputs"],
+            json!([{"name": "data_url", "access_method": "env", "remote": {"obs": {"obs_url": "/d/"}}}]),
+            "algorithm.inputs[0].access_method",
+        ),
+        (
+            &["algorithm", "inputs"],
+            json!([{"name": "data_url", "remote": {"dataset": {"id": "d", "version_id": "v"}}}]),
+            "algorithm.inputs[0].remote.dataset",
+        ),
+        (
+            &["algorithm", "engine"],
+            json!({"engine_name": "Python"}),
+            "algorithm.engine.engine_version",
+        ),
+        (
+            &["algorithm", "engine"],
+            json!({"engine_id": "python3", "install_sys_packages": true}),
+            "algorithm.engine.install_sys_packages",
+        ),
+        (
+            &["algorithm", "engine"],
+            json!({"engine_id": "python3", "image_repo_id": "r"}),
+            "algorithm.engine.image_repo_id",
+        ),
+        (
+            &["algorithm", "environments"],
+            json!({"1BAD": "x"}),
+            "algorithm.environments.1BAD",
+        ),
+        (
+            &["spec", "volumes"],
+            json!([{"nfs": {"nfs_server_path": "h:/", "local_path": "/n"}}]),
+            "spec.volumes",
+        ),
+        (
+            &["spec", "notification"],
+            json!({"topic_urn": "u", "events": ["JobStarted"]}),
+            "spec.notification",
+        ),
+        (
+            &["spec", "custom_metrics"],
+            json!([{"exec": {"command": ["x"]}}]),
+            "spec.custom_metrics",
+        ),
+        (
+            &["spec", "log_export_path"],
+            json!({"host_path": "/logs"}),
+            "spec.log_export_path.host_path",
+        ),
+        (
+            &["spec", "auto_stop"],
+            json!({"time_unit": "MINUTES", "duration": 1}),
+            "spec.auto_stop.time_unit",
+        ),
+        (
+            &["spec", "auto_stop"],
+            json!({"time_unit": "HOURS", "duration": 0}),
+            "spec.auto_stop.duration",
+        ),
+        (
+            &["spec", "schedule_policy"],
+            json!({"preemptible": true}),
+            "spec.schedule_policy.preemptible",
+        ),
+        (
+            &["spec", "schedule_policy"],
+            json!({"required_affinity": {"affinity_type": "cabinet"}}),
+            "spec.schedule_policy.required_affinity",
+        ),
+        (
+            &["spec", "schedule_policy"],
+            json!({"preferred_affinity": {"node_affinity": [{"weight": 1}]}}),
+            "spec.schedule_policy.preferred_affinity",
+        ),
+        (
+            &["spec", "resource", "pool_group_id"],
+            json!("g"),
+            "spec.resource.pool_group_id",
+        ),
+        (
+            &["spec", "resource", "main_container_customized_flavor"],
+            json!({"cpu_core_num": 1}),
+            "spec.resource.main_container_customized_flavor",
+        ),
+        (
+            &["algorithm", "command"],
+            json!("python3 x.py"),
+            "algorithm.command",
+        ),
+    ];
+    for (path, value, named) in refused {
+        let r = post_raw(api, &with(path, value)).await;
+        assert!(r.status >= 400, "{path:?} accepted: {}", r.body);
+        let msg = r.body["error_msg"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains(named),
+            "{path:?}: {named} not named: {}",
+            r.body
+        );
+    }
+    for (body, named) in [
+        (json!({"tags": [{"key": "k", "values": ["v"]}]}), "tags"),
+        (json!({"host_ips": ["10.0.0.1"]}), "host_ips"),
+    ] {
+        send(api, "POST", "/training-job-searches", body)
+            .await
+            .assert_names("ModelArts.2788", named);
+    }
+
     // Accepted once, then its name is taken.
-    assert_eq!(post_raw(api, &job.to_string()).await.status, 201);
+    let created = post_raw(api, &job.to_string()).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["metadata"]["id"].as_str().unwrap().to_owned();
+    for (field, value) in [
+        ("spec", json!({"schedule_policy": {"priority": 2}})),
+        ("endpoints", json!({"ssh": {"key_pair_names": ["k"]}})),
+        (
+            "metadata",
+            json!({"annotation": {"jupyter-lab/enable": "true"}}),
+        ),
+    ] {
+        send(
+            api,
+            "PUT",
+            &format!("/training-jobs/{id}"),
+            json!({ field: value }),
+        )
+        .await
+        .assert_names("ModelArts.2788", field);
+    }
     post_raw(api, &job.to_string())
         .await
         .assert_error(400, "ModelArts.2751");
