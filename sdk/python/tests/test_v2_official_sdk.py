@@ -359,6 +359,11 @@ def test_macli_lists_shows_and_reads_events(macli, jobs):
     assert json.loads(macli("detail", local, "--json"))["description"] == "described again"
     events = json.loads(macli("events", local, "--json"))
     assert events, events
+    assert int(macli("jobs", "count")) >= 4
+    assert macli("query", "--name", RUN + "-long", "--terminated").split() == [jobs["long"].metadata.id]
+    assert json.loads(macli("whoami", "--json"))["project_id"] == PROJECT
+    regions = json.loads(macli("region", "list", "--json"))
+    assert [r["current"] for r in regions] == [True], regions
 
 
 def test_macli_copies_a_job_and_downloads_its_log(macli, client, jobs, tmp_path):
