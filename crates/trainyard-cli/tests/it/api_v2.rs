@@ -874,3 +874,113 @@ async fn v2_container_and_slurm_pool_jobs_complete() {
         assert!(content.contains(needle), "{id}: {}", log.body);
     }
 }
+
+/// Runs `trainyard args...` against the server with the test project's token and `env`.
+async fn cli(srv: &TestServer, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = tokio::process::Command::new(bin())
+        .args(args)
+        .env_remove("TRAINYARD_PROFILE")
+        .env_remove("TRAINYARD_PROFILE_FILE")
+        .env_remove("COLUMNS")
+        .env("XDG_CONFIG_HOME", srv.dir.path().join("config-home"))
+        .env("TRAINYARD_SERVER", &srv.api.base)
+        .env("TRAINYARD_PROJECT", PROJECT)
+        .env("TRAINYARD_TOKEN", TOKEN)
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "trainyard {args:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_lists_shows_logs_stops_and_deletes_v2_jobs() {
+    let srv = TestServer::start().await;
+    let api = &srv.api;
+    srv.write_app("v2app", &[("boot.py", BOOT)]);
+    srv.write_app("v2sleep", &[("boot.py", SLEEPER)]);
+    let v1 = api
+        .post(
+            "/training-jobs",
+            json!({"job_name": "cli-v1", "config": {
+                "create_version": false, "worker_server_num": 1, "app_url": "/v2app/",
+                "boot_file_url": "/v2app/boot.py", "spec_id": 1, "engine_id": 1}}),
+        )
+        .await;
+    let v1_id = v1.assert_ok()["job_id"].to_string();
+    let finished = create(api, code_job("cli-done", "v2app", "modelarts.vm.cpu.1u", 2)).await;
+    wait_phase(api, &finished, "Completed", Duration::from_secs(60)).await;
+    let running = create(
+        api,
+        code_job("cli-running", "v2sleep", "modelarts.vm.cpu.1u", 1),
+    )
+    .await;
+    wait_phase(api, &running, "Running", Duration::from_secs(30)).await;
+
+    // One list, newest first, an API column, within 80 columns: v2 ids shortened.
+    let table = cli(&srv, &["jobs", "list"], &[("COLUMNS", "80")]).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines.iter().all(|l| l.chars().count() <= 80), "{table}");
+    assert!(lines[0].split_whitespace().any(|h| h == "API"), "{table}");
+    let cells: Vec<Vec<&str>> = lines[1..]
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let firsts: Vec<(&str, &str)> = cells.iter().map(|c| (c[0], c[1])).collect();
+    assert_eq!(
+        firsts,
+        [
+            (&running[..8], "v2"),
+            (&finished[..8], "v2"),
+            (v1_id.as_str(), "v1")
+        ],
+        "{table}"
+    );
+    let wide = cli(&srv, &["jobs", "list", "-o", "wide"], &[]).await;
+    assert!(
+        wide.contains(&finished) && wide.contains(&running),
+        "{wide}"
+    );
+
+    // get / logs by the shown id or the whole one.
+    // The shown id names the job unless it is all digits (a v1 id then).
+    let short = |id: &str| -> String {
+        if id[..8].bytes().all(|c| c.is_ascii_digit()) {
+            id.to_owned()
+        } else {
+            id[..8].to_owned()
+        }
+    };
+    let shown = cli(&srv, &["jobs", "get", &short(&finished)], &[]).await;
+    assert!(
+        shown.contains("cli-done") && shown.contains("Completed/Completed"),
+        "{shown}"
+    );
+    let logs = cli(&srv, &["jobs", "logs", &finished], &[]).await;
+    assert!(
+        logs.contains("[0] worker") && logs.contains("[1] worker"),
+        "{logs}"
+    );
+    assert!(logs.contains("--greeting=hello-v2"), "{logs}");
+    let one = cli(&srv, &["jobs", "logs", &finished, "--worker", "1"], &[]).await;
+    assert!(one.starts_with("worker") && !one.contains("[1]"), "{one}");
+
+    // stop and delete.
+    let stopped = cli(&srv, &["jobs", "stop", &short(&running)], &[]).await;
+    assert!(
+        stopped.contains(&format!("terminating job {running}")),
+        "{stopped}"
+    );
+    wait_phase(api, &running, "Terminated", Duration::from_secs(30)).await;
+    let deleted = cli(&srv, &["jobs", "delete", &running], &[]).await;
+    assert!(deleted.contains("deleted job"), "{deleted}");
+    get(api, &format!("/training-jobs/{running}"))
+        .await
+        .assert_error(400, "ModelArts.2775");
+}
