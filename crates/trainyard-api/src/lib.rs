@@ -12,6 +12,7 @@ pub mod signature;
 pub mod status;
 pub mod training;
 pub mod training_config;
+pub mod v2;
 pub mod visualization;
 
 pub use error::{ErrorBody, ErrorCode};

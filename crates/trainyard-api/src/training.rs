@@ -227,6 +227,11 @@ pub struct JobConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub priority: Option<i64>,
+    /// Environment variables of the workers, set by the v2 API (`algorithm.environments`);
+    /// not a v1 field (a v1 request carrying it is refused), so not in the v1 schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub environments: Option<std::collections::BTreeMap<String, String>>,
     /// The official SDK's `false` when a job names no data input: the job runs without one.
     #[serde(
         default,

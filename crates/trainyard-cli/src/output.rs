@@ -167,6 +167,16 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// Keeps the first `n` rows.
+    pub fn truncate(&mut self, n: usize) {
+        self.rows.truncate(n);
+    }
+
+    /// Number of rows.
+    pub fn row_count(&self) -> usize {
+        self.rows.len()
+    }
+
     /// The table as text (no trailing spaces), as [`Table::print`] writes it.
     pub fn render(&self) -> String {
         self.render_with(style())

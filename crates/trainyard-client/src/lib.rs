@@ -64,11 +64,12 @@ mod upload;
 
 pub use error::{Error, Result};
 pub use logs::LogFollower;
+pub use reqwest::Method;
 pub use sign::AccessKey;
 pub use upload::{pack_dir, upload_entries, UploadEntry, IGNORE_FILE};
 
 use query::{AlgorithmQuery, ConfigListQuery, JobListQuery, LogQuery, PageQuery, VizListQuery};
-use reqwest::{Method, RequestBuilder, StatusCode};
+use reqwest::{RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::Path;
@@ -228,6 +229,57 @@ impl Client {
 
     async fn post_empty(&self, path: &str) -> Result<Success> {
         self.send(self.request(Method::POST, path)).await
+    }
+
+    // ---- the new-version (v2) API, as JSON documents ----
+
+    /// Sends `method` to `BASE/v2/PROJECT` + `path` with an optional JSON body; the answer's
+    /// JSON (`null` when it has none).
+    pub async fn v2(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let url = format!("{}/v2/{}{}", self.base, self.project, path);
+        let mut req = self.http.request(method, url);
+        if let Some(t) = &self.token {
+            req = req.header(TOKEN_HEADER, t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = self.send_raw(req).await?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| self.transport(e))?;
+        if text.trim().is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_str(&text).map_err(|e| Error::Unexpected {
+            status: status.as_u16(),
+            detail: format!(
+                "{e}; body starts {:?}",
+                text.chars().take(200).collect::<String>()
+            ),
+        })
+    }
+
+    /// Every v2 job of the project (T2-03, page by page), newest first.
+    pub async fn v2_jobs(&self) -> Result<Vec<serde_json::Value>> {
+        let mut out = Vec::new();
+        loop {
+            let body = serde_json::json!({"offset": out.len(), "limit": 50});
+            let page = self
+                .v2(Method::POST, "/training-job-searches", Some(&body))
+                .await?;
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            let total = page["total"].as_u64().unwrap_or(0) as usize;
+            let empty = items.is_empty();
+            out.extend(items);
+            if empty || out.len() >= total {
+                return Ok(out);
+            }
+        }
     }
 
     // ---- training jobs (TJ-01..TJ-12) ----
@@ -782,6 +834,19 @@ impl FileDownload {
 
 /// The error of a non-success answer: the ModelArts body if there is one.
 fn api_error(status: StatusCode, text: &str) -> Error {
+    /// The v2 API's error body.
+    #[derive(serde::Deserialize)]
+    struct V2Body {
+        error_code: String,
+        error_msg: String,
+    }
+    if let Ok(body) = serde_json::from_str::<V2Body>(text) {
+        return Error::Api {
+            status: status.as_u16(),
+            code: body.error_code,
+            message: body.error_msg,
+        };
+    }
     match serde_json::from_str::<ErrorBody>(text) {
         Ok(body) => Error::Api {
             status: status.as_u16(),

@@ -270,3 +270,131 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+/// An outcome of the new-version (v2) API: HTTP status, `ModelArts.NNNN` code and message,
+/// answered as `{"error_code", "error_msg", "error_solution"}`.
+#[derive(Debug)]
+pub struct V2Error {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// `ModelArts.NNNN`.
+    pub code: &'static str,
+    /// Message.
+    pub msg: String,
+}
+
+/// Result of the v2 service.
+pub type V2Result<T> = Result<T, V2Error>;
+
+impl V2Error {
+    /// An error with `status`, `code` and `msg`.
+    pub fn new(status: u16, code: &'static str, msg: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            code,
+            msg: msg.into(),
+        }
+    }
+
+    /// 400 `ModelArts.2788`: `Invalid parameter(field).`, with why.
+    pub fn param(field: &str, why: impl std::fmt::Display) -> Self {
+        Self::new(
+            400,
+            "ModelArts.2788",
+            format!("Invalid parameter({field}). {why}"),
+        )
+    }
+
+    /// 400 `ModelArts.2775`: no such job.
+    pub fn not_found(id: &str) -> Self {
+        Self::new(
+            400,
+            "ModelArts.2775",
+            format!("Training job (ID: {id}) not found."),
+        )
+    }
+
+    /// 400 `ModelArts.2764`: a bad query parameter.
+    pub fn query(name: &str, why: impl std::fmt::Display) -> Self {
+        Self::new(
+            400,
+            "ModelArts.2764",
+            format!("Invalid query parameter ({name}). {why}"),
+        )
+    }
+
+    /// The v2 body of this error.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error_code": self.code,
+            "error_msg": self.msg,
+            "error_solution": "",
+        })
+    }
+}
+
+impl From<ApiError> for V2Error {
+    fn from(e: ApiError) -> Self {
+        let msg = e.to_string();
+        match e {
+            ApiError::InvalidArgument(_)
+            | ApiError::ParameterError(_)
+            | ApiError::InvalidCombination(..)
+            | ApiError::VizUnavailable(_)
+            | ApiError::HostNotAllowed(_) => Self::new(400, "ModelArts.2788", msg),
+            ApiError::NameExists(_) => Self::new(400, "ModelArts.2751", msg),
+            ApiError::NotFound(_) => Self::new(400, "ModelArts.2775", msg),
+            ApiError::WrongStatus { .. } => Self::new(409, "ModelArts.2796", msg),
+            ApiError::Quota(_) | ApiError::StorageQuota(_) => Self::new(400, "ModelArts.2815", msg),
+            ApiError::NoResource(_) => Self::new(400, "ModelArts.2763", msg),
+            ApiError::PoolNotFound(_) => Self::new(404, "ModelArts.2890", msg),
+            ApiError::ImageUnavailable(_) => Self::new(400, "ModelArts.2810", msg),
+            ApiError::LogFileNotGenerated => Self::new(400, "ModelArts.2818", msg),
+            ApiError::InvalidJson => Self::new(400, "ModelArts.2787", msg),
+            ApiError::BodyTooLarge(_) | ApiError::UploadTooLarge(_) => {
+                Self::new(413, "ModelArts.2816", msg)
+            }
+            ApiError::RouteNotFound => Self::new(404, "ModelArts.2836", "Path not found."),
+            ApiError::MethodNotAllowed => Self::new(405, "ModelArts.2803", msg),
+            ApiError::TooManyRequests
+            | ApiError::TooManyStreams(_)
+            | ApiError::SignInThrottled(_) => Self::new(429, "ModelArts.2799", msg),
+            ApiError::Unavailable(source) => {
+                tracing::warn!(error = %source, "database unavailable");
+                Self::new(503, "ModelArts.2952", msg)
+            }
+            ApiError::Internal(source) | ApiError::OutOfSpace(source) => {
+                tracing::error!(error = %source, "internal error answering a v2 request");
+                Self::new(500, "ModelArts.2950", "Unknown error.")
+            }
+            ApiError::TokenMissing
+            | ApiError::TokenInvalid
+            | ApiError::TokenExpired
+            | ApiError::AuthorizationMissing
+            | ApiError::AuthorizationMalformed
+            | ApiError::SignatureExpired
+            | ApiError::SignatureMismatch
+            | ApiError::AccessKeyInvalid
+            | ApiError::LoginFailed
+            | ApiError::SessionEnded
+            | ApiError::CsrfMissing
+            | ApiError::ProjectMismatch => Self {
+                status: e.status(),
+                code: e.code().as_str(),
+                msg,
+            },
+        }
+    }
+}
+
+impl From<trainyard_store::Error> for V2Error {
+    fn from(e: trainyard_store::Error) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl IntoResponse for V2Error {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body())).into_response()
+    }
+}

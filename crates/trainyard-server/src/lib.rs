@@ -350,6 +350,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         viz,
         cluster,
         followers,
+        url_key: rand::random(),
     });
     let state = AppState::new(svc, identity, &config, telemetry, public);
     if let Some(quotas) = state.svc().storage().quotas() {

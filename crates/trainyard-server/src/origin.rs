@@ -86,6 +86,11 @@ impl PublicUrls {
         }
     }
 
+    /// `https` when this server serves TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
+    }
+
     /// Adds the address the server is actually bound to.
     pub fn bound(&self, addr: SocketAddr) {
         let mut listens = self.listens.write().expect("listen lock");

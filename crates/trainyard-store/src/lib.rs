@@ -129,7 +129,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         v: &NewVersion,
     ) -> Result<Option<Version>>;
 
-    /// A live job of the project.
+    /// Creates a new-version (v2) job with its one version, in one transaction. A live v2
+    /// job of the same name in the project gives `Error::Conflict`.
+    async fn create_v2_job(&self, job: &NewJob, v2: &NewV2, first: &NewVersion) -> Result<V2Job>;
+
+    /// A live v2 job of the project, by its UUID.
+    async fn get_v2_job(&self, project_id: &str, uuid: &str) -> Result<Option<V2Job>>;
+
+    /// The project's live v2 jobs, newest first.
+    async fn list_v2_jobs(&self, project_id: &str) -> Result<Vec<V2Job>>;
+
+    /// The UUID of a job created by the v2 API (deleted or not); `None` for a v1 job.
+    async fn v2_uuid(&self, job_id: i64) -> Result<Option<String>>;
+
+    /// Replaces a live v2 job's description and stored document; false when it is gone.
+    async fn update_v2_job(
+        &self,
+        project_id: &str,
+        uuid: &str,
+        desc: &str,
+        doc: &str,
+    ) -> Result<bool>;
+
+    /// A live v1 job of the project (v2 jobs are not seen by the v1 operations).
     async fn get_job(&self, project_id: &str, job_id: i64) -> Result<Option<Job>>;
 
     /// Number of live jobs of the project (from the trigger-kept counters).

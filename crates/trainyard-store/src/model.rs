@@ -127,3 +127,21 @@ pub enum ConfigSort {
     Desc,
     CreateTime,
 }
+
+/// A new-version (v2) training job: its job row, its one version, and what v2 adds.
+#[derive(Clone, Debug)]
+pub struct V2Job {
+    pub job: Job,
+    /// The job's id on the v2 API (a UUID).
+    pub uuid: String,
+    /// The job document as created (JSON), echoed by the v2 API.
+    pub doc: String,
+    pub version: Version,
+}
+
+/// What a v2 job adds to a new job row.
+#[derive(Clone, Debug)]
+pub struct NewV2 {
+    pub uuid: String,
+    pub doc: String,
+}

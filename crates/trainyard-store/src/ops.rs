@@ -38,8 +38,9 @@ macro_rules! store_ops {
         use $crate::ops::{JOB_COLUMNS, JOINED_VERSION_COLUMNS, VERSION_COLUMNS, VIZ_COLUMNS};
         use $crate::sql::{Arg, Dialect, ListQuery, LIVE, TOTAL};
         use $crate::{
-            ConfigSort, Job, JobDeletion, JobFilter, JobSort, NewJob, NewVersion, NewVizJob, Page,
-            Result, StoredConfig, TransitionSet, Version, VersionDeletion, VizDeletion, VizFilter, VizJob, VizRestart, VizSet, VizSort,
+            ConfigSort, Job, JobDeletion, JobFilter, JobSort, NewJob, NewV2, NewVersion, NewVizJob,
+            Page, Result, StoredConfig, TransitionSet, V2Job, Version, VersionDeletion,
+            VizDeletion, VizFilter, VizJob, VizRestart, VizSet, VizSort,
         };
         use sqlx::Row as _;
         use std::borrow::Cow;
@@ -126,6 +127,42 @@ macro_rules! store_ops {
                 stop_grace: row.try_get("stop_grace")?,
                 failure_reason: row.try_get("failure_reason")?,
                 deleted: row.try_get::<i64, _>("deleted")? != 0,
+            })
+        }
+
+        /// Columns of a [`V2Job`]: its version's, then its job's as `j_*`.
+        static V2_SELECT: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {JOINED_VERSION_COLUMNS}, j.name AS j_name, j.description AS j_description,
+                    j.workspace_id AS j_workspace_id, j.create_time AS j_create_time,
+                    j.latest_version_id AS j_latest_version_id, j.latest_status AS j_latest_status,
+                    j.latest_start_time AS j_latest_start_time, j.latest_end_time AS j_latest_end_time,
+                    j.version_count AS j_version_count, j.uuid AS j_uuid, j.doc AS j_doc
+                 FROM versions v JOIN jobs j ON j.id = v.job_id
+                 WHERE j.api = 2 AND j.deleted = 0 AND v.deleted = 0 AND j.project_id = ?"
+            )
+        });
+
+        fn v2_from_row(row: &DbRow) -> Result<V2Job> {
+            let version = version_from_row(row)?;
+            let job = Job {
+                id: version.job_id,
+                project_id: version.project_id.clone(),
+                name: row.try_get("j_name")?,
+                description: row.try_get("j_description")?,
+                workspace_id: row.try_get("j_workspace_id")?,
+                create_time: row.try_get("j_create_time")?,
+                latest_version_id: row.try_get("j_latest_version_id")?,
+                latest_status: row.try_get("j_latest_status")?,
+                latest_start_time: row.try_get("j_latest_start_time")?,
+                latest_end_time: row.try_get("j_latest_end_time")?,
+                version_count: row.try_get("j_version_count")?,
+            };
+            Ok(V2Job {
+                job,
+                uuid: row.try_get::<Option<String>, _>("j_uuid")?.unwrap_or_default(),
+                doc: row.try_get::<Option<String>, _>("j_doc")?.unwrap_or_default(),
+                version,
             })
         }
 
@@ -317,7 +354,7 @@ macro_rules! store_ops {
             ) -> Result<Option<Version>> {
                 let mut tx = self.write_tx().await?;
                 let live: Option<i64> = sqlx::query_scalar(&q(&format!(
-                    "SELECT id FROM jobs WHERE id = ? AND project_id = ? AND deleted = 0{}",
+                    "SELECT id FROM jobs WHERE id = ? AND project_id = ? AND deleted = 0 AND api = 1{}",
                     D.for_update()
                 )))
                 .bind(job_id)
@@ -332,9 +369,83 @@ macro_rules! store_ops {
                 Ok(Some(version))
             }
 
+            async fn create_v2_job(
+                &self,
+                job: &NewJob,
+                v2: &NewV2,
+                first: &NewVersion,
+            ) -> Result<V2Job> {
+                let mut tx = self.write_tx().await?;
+                let id: i64 = sqlx::query_scalar(&q(
+                    "INSERT INTO jobs (project_id, name, description, workspace_id, create_time, api, uuid, doc) VALUES (?, ?, ?, ?, ?, 2, ?, ?) RETURNING id",
+                ))
+                .bind(&job.project_id)
+                .bind(&job.name)
+                .bind(&job.description)
+                .bind(&job.workspace_id)
+                .bind(job.create_time)
+                .bind(&v2.uuid)
+                .bind(&v2.doc)
+                .fetch_one(&mut *tx)
+                .await?;
+                insert_version(&mut tx, id, &job.project_id, first).await?;
+                let row = sqlx::query(&q(&format!("{} AND j.id = ?", *V2_SELECT)))
+                    .bind(&job.project_id)
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let stored = v2_from_row(&row)?;
+                tx.commit().await?;
+                Ok(stored)
+            }
+
+            async fn get_v2_job(&self, project_id: &str, uuid: &str) -> Result<Option<V2Job>> {
+                let row = sqlx::query(&q(&format!("{} AND j.uuid = ?", *V2_SELECT)))
+                    .bind(project_id)
+                    .bind(uuid)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(v2_from_row).transpose()
+            }
+
+            async fn list_v2_jobs(&self, project_id: &str) -> Result<Vec<V2Job>> {
+                let rows = sqlx::query(&q(&format!("{} ORDER BY j.create_time DESC, j.id DESC", *V2_SELECT)))
+                    .bind(project_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(v2_from_row).collect()
+            }
+
+            async fn v2_uuid(&self, job_id: i64) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar::<_, Option<String>>(&q("SELECT uuid FROM jobs WHERE id = ? AND api = 2"))
+                    .bind(job_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .flatten())
+            }
+
+            async fn update_v2_job(
+                &self,
+                project_id: &str,
+                uuid: &str,
+                desc: &str,
+                doc: &str,
+            ) -> Result<bool> {
+                let r = sqlx::query(&q(
+                    "UPDATE jobs SET description = ?, doc = ? WHERE uuid = ? AND project_id = ? AND api = 2 AND deleted = 0",
+                ))
+                .bind(desc)
+                .bind(doc)
+                .bind(uuid)
+                .bind(project_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
             async fn get_job(&self, project_id: &str, job_id: i64) -> Result<Option<Job>> {
                 Ok(sqlx::query_as::<_, Job>(&q(&format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND project_id = ? AND deleted = 0"
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND project_id = ? AND deleted = 0 AND api = 1"
                 )))
                 .bind(job_id)
                 .bind(project_id)
@@ -364,6 +475,7 @@ macro_rules! store_ops {
                     JobSort::CreateTime => ("create_time", vec![]),
                 };
                 let list = ListQuery::new(D, "jobs", JOB_COLUMNS, project_id)
+                    .one_of("api", &[1])
                     .one_of("latest_status", &f.statuses)
                     .containing("name", f.search.as_deref())
                     .equal("workspace_id", f.workspace_id.as_deref())
@@ -400,7 +512,7 @@ macro_rules! store_ops {
                 desc: &str,
             ) -> Result<bool> {
                 let r = sqlx::query(&q(
-                    "UPDATE jobs SET description = ? WHERE id = ? AND project_id = ? AND deleted = 0",
+                    "UPDATE jobs SET description = ? WHERE id = ? AND project_id = ? AND deleted = 0 AND api = 1",
                 ))
                 .bind(desc)
                 .bind(job_id)
@@ -417,7 +529,8 @@ macro_rules! store_ops {
                 version_id: i64,
             ) -> Result<Option<Version>> {
                 let row = sqlx::query(&q(&format!(
-                    "SELECT {VERSION_COLUMNS} FROM versions WHERE id = ? AND job_id = ? AND project_id = ? AND deleted = 0"
+                    "SELECT {VERSION_COLUMNS} FROM versions WHERE id = ? AND job_id = ? AND project_id = ? AND deleted = 0
+                        AND job_id IN (SELECT id FROM jobs WHERE api = 1)"
                 )))
                 .bind(version_id)
                 .bind(job_id)
@@ -441,7 +554,7 @@ macro_rules! store_ops {
                             j.latest_start_time AS j_latest_start_time, j.latest_end_time AS j_latest_end_time,
                             j.version_count AS j_version_count
                          FROM versions v JOIN jobs j ON j.id = v.job_id
-                         WHERE v.id = ? AND v.job_id = ? AND v.project_id = ? AND v.deleted = 0 AND j.project_id = ? AND j.deleted = 0"
+                         WHERE v.id = ? AND v.job_id = ? AND v.project_id = ? AND v.deleted = 0 AND j.project_id = ? AND j.deleted = 0 AND j.api = 1"
                     ))
                     .into_owned()
                 });

@@ -24,6 +24,17 @@ use trainyard_client::Client;
 
 /// Runs a `jobs` command.
 pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitCode, CliError> {
+    let v2_target = match &cmd {
+        JobsCommand::Get { job, .. }
+        | JobsCommand::Stop { job, .. }
+        | JobsCommand::Delete { job, version: None } => v2_job_ref(client, job).await?,
+        JobsCommand::Logs(args) => v2_job_ref(client, &args.job).await?,
+        _ => None,
+    };
+    if let Some(id) = v2_target {
+        v2_command(client, out, cmd, &id).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     match cmd {
         JobsCommand::Submit(args) => submit(client, out, args).await?,
         JobsCommand::List(args) => list(client, out, args).await?,
@@ -109,6 +120,265 @@ pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitC
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `text` is a job id of the new-version (v2) API: a UUID.
+pub fn is_v2_id(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// The v2 job `text` names: its UUID, or the start of one as `jobs list` shows it
+/// (`3f1a5fa3`, at least 8 characters, not only digits: that is a v1 id) when exactly one v2
+/// job's id starts so; else none (a v1 job).
+async fn v2_job_ref(client: &Client, text: &str) -> Result<Option<String>, CliError> {
+    if is_v2_id(text) {
+        return Ok(Some(text.to_owned()));
+    }
+    let b = text.as_bytes();
+    let short = b.len() >= SHORT_V2_ID
+        && b.len() < 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    if !short || text.bytes().all(|c| c.is_ascii_digit()) {
+        return Ok(None);
+    }
+    let matching: Vec<String> = client
+        .v2_jobs()
+        .await?
+        .iter()
+        .filter_map(|j| j["metadata"]["id"].as_str())
+        .filter(|id| id.starts_with(text))
+        .map(str::to_owned)
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok(Some(one.clone())),
+        [] => Ok(None),
+        _ => Err(CliError::Usage(format!(
+            "'{text}' starts the ids of {} jobs; give more of it",
+            matching.len()
+        ))),
+    }
+}
+
+/// How many characters of a v2 job's id `jobs list` shows (`-o wide`: all).
+const SHORT_V2_ID: usize = 8;
+
+/// `jobs get`, `stop`, `delete` and `logs` of a v2 job.
+async fn v2_command(
+    client: &Client,
+    out: Output,
+    cmd: JobsCommand,
+    id: &str,
+) -> Result<(), CliError> {
+    use trainyard_client::Method;
+    match cmd {
+        JobsCommand::Get { .. } => v2_show(client, out, id).await,
+        JobsCommand::Stop { .. } => {
+            let path = format!("/training-jobs/{id}/actions");
+            let body = serde_json::json!({"action_type": "terminate"});
+            if let Err(e) = client.v2(Method::POST, &path, Some(&body)).await {
+                // Terminating twice is not a failure: the first is under way.
+                let shown = client
+                    .v2(Method::GET, &format!("/training-jobs/{id}"), None)
+                    .await?;
+                if shown["status"]["phase"] != "Terminating" {
+                    return Err(e.into());
+                }
+            }
+            done(out, &Success::OK, format!("terminating job {id}"))
+        }
+        JobsCommand::Delete { .. } => {
+            client
+                .v2(Method::DELETE, &format!("/training-jobs/{id}"), None)
+                .await?;
+            done(out, &Success::OK, format!("deleted job {id}"))
+        }
+        JobsCommand::Logs(mut args) => {
+            args.job = id.to_owned();
+            v2_logs(client, out, args).await
+        }
+        _ => Err(CliError::Usage(format!(
+            "job {id} is a v2 job: get, stop, delete and logs apply to it"
+        ))),
+    }
+}
+
+/// `jobs get` of a v2 job: its document (`-o json`) or a summary.
+async fn v2_show(client: &Client, out: Output, id: &str) -> Result<(), CliError> {
+    let job = client
+        .v2(
+            trainyard_client::Method::GET,
+            &format!("/training-jobs/{id}"),
+            None,
+        )
+        .await?;
+    if out == Output::Json {
+        return output::json(&job);
+    }
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let status = &job["status"];
+    let alg = &job["algorithm"];
+    let engine = &alg["engine"];
+    let runs = if engine["image_url"].is_string() {
+        format!("{} ({})", text(&alg["command"]), text(&engine["image_url"]))
+    } else {
+        format!(
+            "{} ({})",
+            text(&alg["boot_file"]),
+            text(&engine["engine_id"])
+        )
+    };
+    let rows = [
+        ("API", "v2".to_owned()),
+        ("ID", text(&job["metadata"]["id"])),
+        ("NAME", text(&job["metadata"]["name"])),
+        ("DESCRIPTION", text(&job["metadata"]["description"])),
+        (
+            "PHASE",
+            format!(
+                "{}/{}",
+                text(&status["phase"]),
+                text(&status["secondary_phase"])
+            ),
+        ),
+        (
+            "CREATED",
+            output::time_ms(job["metadata"]["create_time"].as_i64().unwrap_or(0)),
+        ),
+        (
+            "DURATION",
+            output::duration_ms(status["duration"].as_i64().unwrap_or(0)),
+        ),
+        ("FLAVOR", text(&job["spec"]["resource"]["flavor_id"])),
+        ("NODES", text(&job["spec"]["resource"]["node_count"])),
+        ("POOL", text(&job["spec"]["resource"]["pool_id"])),
+        ("RUNS", runs),
+        (
+            "TASKS",
+            status["tasks"]
+                .as_array()
+                .map(|t| t.iter().map(text).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+        ),
+    ];
+    let body: String = rows
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k:<12}{v}\n"))
+        .collect();
+    output::stdout(body.as_bytes())
+}
+
+/// `jobs logs` of a v2 job: each task's log (the server's preview: its last 5 MB), prefixed
+/// with the task's index when several; `--follow` polls until the job ends.
+async fn v2_logs(client: &Client, out: Output, args: LogsArgs) -> Result<(), CliError> {
+    let id = &args.job;
+    let path = format!("/training-jobs/{id}");
+    let job = client
+        .v2(trainyard_client::Method::GET, &path, None)
+        .await?;
+    let tasks: Vec<String> = job["status"]["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect();
+    let tasks: Vec<(usize, String)> = match args.worker {
+        Some(i) if i >= tasks.len() => {
+            return Err(CliError::Usage(format!(
+                "--worker {i}: the job has {} task(s)",
+                tasks.len()
+            )))
+        }
+        Some(i) => vec![(i, tasks[i].clone())],
+        None => tasks.into_iter().enumerate().collect(),
+    };
+    if args.list {
+        let names: Vec<&String> = tasks.iter().map(|(_, t)| t).collect();
+        return match out {
+            Output::Json => output::json(&names),
+            _ => output::stdout(
+                names
+                    .iter()
+                    .map(|n| format!("{n}\n"))
+                    .collect::<String>()
+                    .as_bytes(),
+            ),
+        };
+    }
+    let prefix = tasks.len() > 1;
+    let mut printed = vec![0u64; tasks.len()];
+    loop {
+        let ended = {
+            let job = client
+                .v2(trainyard_client::Method::GET, &path, None)
+                .await?;
+            !matches!(
+                job["status"]["phase"].as_str(),
+                Some("Creating" | "Pending" | "Running" | "Terminating")
+            )
+        };
+        let mut text = String::new();
+        for (k, (index, task)) in tasks.iter().enumerate() {
+            let preview = match client
+                .v2(
+                    trainyard_client::Method::GET,
+                    &format!("{path}/tasks/{task}/logs/preview"),
+                    None,
+                )
+                .await
+            {
+                Ok(p) => p,
+                // Not written yet.
+                Err(trainyard_client::Error::Api { code, .. }) if code == "ModelArts.2818" => {
+                    continue
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let content = preview["content"].as_str().unwrap_or_default();
+            let full = preview["full_size"].as_u64().unwrap_or(0);
+            let start = full - content.len() as u64;
+            let from = printed[k].saturating_sub(start) as usize;
+            let mut new = content
+                .get(from.min(content.len())..)
+                .unwrap_or_default()
+                .to_owned();
+            if !args.follow || ended {
+                // The last lines only with --tail.
+                if let Some(n) = args.tail {
+                    let lines: Vec<&str> = new.lines().collect();
+                    new = lines[lines.len().saturating_sub(n as usize)..].join("\n");
+                    if !new.is_empty() {
+                        new.push('\n');
+                    }
+                }
+            }
+            printed[k] = full;
+            for line in new.lines() {
+                if prefix {
+                    text.push_str(&format!("[{index}] "));
+                }
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        output::stdout(text.as_bytes())?;
+        if !args.follow || ended {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// A job given by id or by name (names are unique within a project).
@@ -624,9 +894,15 @@ async fn fetch_jobs(client: &Client, args: &JobsListArgs) -> Result<JobListRespo
     }
 }
 
-fn jobs_table(resp: &JobListResponse) -> Table {
+fn jobs_table(
+    resp: &JobListResponse,
+    v2: &[serde_json::Value],
+    newest_first: bool,
+    wide: bool,
+) -> Table {
     let mut t = Table::new(&[
         "ID",
+        "API",
         "NAME",
         "VERSION",
         "STATUS",
@@ -637,21 +913,71 @@ fn jobs_table(resp: &JobListResponse) -> Table {
     ])
     .extra(&["VERSIONS"])
     .status("STATUS")
-    .keep(&["ID", "NAME", "VERSION", "STATUS"])
+    .keep(&["ID", "API", "NAME", "VERSION", "STATUS"])
     .optional(&["CREATED", "DURATION"]);
-    for j in &resp.jobs {
-        t.row(vec![
-            j.job_id.to_string(),
-            j.job_name.clone(),
-            j.version_id.map(|v| v.to_string()).unwrap_or_default(),
-            status(j.status),
-            output::time_ms(j.create_time),
-            output::duration_ms(j.duration),
-            j.job_desc.clone(),
-            j.version_count.to_string(),
-        ]);
+    let mut rows: Vec<(i64, Vec<String>)> = resp
+        .jobs
+        .iter()
+        .map(|j| {
+            (
+                j.create_time,
+                vec![
+                    j.job_id.to_string(),
+                    "v1".to_owned(),
+                    j.job_name.clone(),
+                    j.version_id.map(|v| v.to_string()).unwrap_or_default(),
+                    status(j.status),
+                    output::time_ms(j.create_time),
+                    output::duration_ms(j.duration),
+                    j.job_desc.clone(),
+                    j.version_count.to_string(),
+                ],
+            )
+        })
+        .collect();
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    for j in v2 {
+        let created = j["metadata"]["create_time"].as_i64().unwrap_or(0);
+        let mut id = text(&j["metadata"]["id"]);
+        if !wide {
+            id.truncate(SHORT_V2_ID);
+        }
+        rows.push((
+            created,
+            vec![
+                id,
+                "v2".to_owned(),
+                text(&j["metadata"]["name"]),
+                String::new(),
+                text(&j["status"]["phase"]).to_uppercase(),
+                output::time_ms(created),
+                output::duration_ms(j["status"]["duration"].as_i64().unwrap_or(0)),
+                text(&j["metadata"]["description"]),
+                "1".to_owned(),
+            ],
+        ));
+    }
+    if newest_first {
+        // Stable: equal times keep the server's order.
+        rows.sort_by_key(|(created, _)| std::cmp::Reverse(*created));
+    }
+    for (_, row) in rows {
+        t.row(row);
     }
     t
+}
+
+/// The v2 jobs `jobs list` shows: all of them when the list is not filtered by a v1 status,
+/// a name or a page (v2 jobs have phases, not v1 statuses).
+async fn v2_rows(client: &Client, args: &JobsListArgs) -> Result<Vec<serde_json::Value>, CliError> {
+    if args.status.is_some()
+        || args.search.is_some()
+        || args.page.is_some()
+        || args.per_page.is_some()
+    {
+        return Ok(Vec::new());
+    }
+    Ok(client.v2_jobs().await?)
 }
 
 async fn list(client: &Client, out: Output, args: JobsListArgs) -> Result<(), CliError> {
@@ -660,9 +986,18 @@ async fn list(client: &Client, out: Output, args: JobsListArgs) -> Result<(), Cl
         if out == Output::Json {
             return output::json(&resp);
         }
-        output::stdout(jobs_table(&resp).render().as_bytes())?;
-        if (resp.jobs.len() as i64) < resp.job_total_count && args.page.is_none() {
-            eprintln!("{} of {} jobs", resp.jobs.len(), resp.job_total_count);
+        let newest_first = args.sort_by == "create_time" && args.order == "desc";
+        let v2 = v2_rows(client, &args).await?;
+        let total = resp.job_total_count + v2.len() as i64;
+        let mut table = jobs_table(&resp, &v2, newest_first, out == Output::Wide);
+        if let Some(limit) = args.limit {
+            // The first `limit` rows of the merged order.
+            table.truncate(limit as usize);
+        }
+        let shown = table.row_count() as i64;
+        output::stdout(table.render().as_bytes())?;
+        if shown < total && args.page.is_none() {
+            eprintln!("{shown} of {total} jobs");
         }
         return Ok(());
     }
@@ -684,7 +1019,16 @@ async fn list(client: &Client, out: Output, args: JobsListArgs) -> Result<(), Cl
                 "{}\n",
                 serde_json::to_string(&resp).map_err(|e| CliError::Failed(e.to_string()))?
             ),
-            Output::Table | Output::Wide => jobs_table(&resp).render(),
+            Output::Table | Output::Wide => {
+                let newest_first = args.sort_by == "create_time" && args.order == "desc";
+                jobs_table(
+                    &resp,
+                    &v2_rows(client, &args).await?,
+                    newest_first,
+                    out == Output::Wide,
+                )
+                .render()
+            }
         };
         let text = match (clear, first) {
             (true, _) => format!("\x1b[H\x1b[2J{}\n{body}", output::time_ms(now_ms())),

@@ -9,6 +9,7 @@
 mod harness;
 
 mod api_samples;
+mod api_v2;
 mod backends;
 mod cli;
 mod cli_ux;

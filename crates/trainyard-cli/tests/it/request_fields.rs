@@ -1,7 +1,7 @@
 //! No request field is silently ignored: every field of every request body the API takes (as
 //! the OpenAPI document generated from the `trainyard-api` types lists them) has a row in the
-//! "Request fields" table (docs/api-compatibility.md) saying what trainyard does with it. A new field without a
-//! row fails here.
+//! "Request fields" table of `docs/api-compatibility.md` (the v2 API's types: `docs/api-v2.md`'s) saying what
+//! trainyard does with it. A new field without a row fails here.
 
 use crate::harness::*;
 use serde_json::{json, Value};
@@ -63,20 +63,35 @@ fn refs_in(value: &Value, todo: &mut Vec<String>) {
     }
 }
 
-/// `(type, field)` of every row of the request-field table (docs/api-compatibility.md).
+/// The request-field tables: `docs/api-compatibility.md`'s (v1) and `docs/api-v2.md`'s (the v2 types), each
+/// the lines after its heading up to the next heading.
+fn field_tables() -> Vec<(String, String)> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    [
+        ("docs/api-compatibility.md", "### Request fields"),
+        ("docs/api-v2.md", "## Request fields"),
+    ]
+    .iter()
+    .map(|(file, heading)| {
+        let text = std::fs::read_to_string(format!("{root}/{file}")).expect(file);
+        let section = text
+            .split(heading)
+            .nth(1)
+            .unwrap_or_else(|| panic!("a '{heading}' section in {file}"))
+            .lines()
+            .take_while(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        (file.to_string(), section)
+    })
+    .collect()
+}
+
+/// `(type, field)` of every row of the request-field tables.
 fn readme_rows() -> BTreeSet<(String, String)> {
-    let readme = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/api-compatibility.md"
-    ))
-    .expect("docs/api-compatibility.md");
-    let section = readme
-        .split("### Request fields")
-        .nth(1)
-        .expect("a '### Request fields' section in docs/api-compatibility.md");
-    section
-        .lines()
-        .take_while(|l| !l.starts_with('#'))
+    field_tables()
+        .iter()
+        .flat_map(|(_, section)| section.lines().map(str::to_owned).collect::<Vec<_>>())
         .filter_map(|l| {
             let cells: Vec<&str> = l.split('|').map(str::trim).collect();
             let unquote = |c: &str| c.strip_prefix('`')?.strip_suffix('`').map(str::to_owned);
@@ -100,7 +115,8 @@ fn every_request_field_has_a_row_in_the_readme() {
     }
     assert!(
         todo.contains(&"CreateJobRequest".to_owned())
-            && todo.contains(&"CreateVisualizationRequest".to_owned()),
+            && todo.contains(&"CreateVisualizationRequest".to_owned())
+            && todo.contains(&"JobV2".to_owned()),
         "the document's request bodies: {todo:?}"
     );
     let (mut seen, mut fields) = (BTreeSet::new(), BTreeSet::new());
@@ -127,12 +143,11 @@ fn every_request_field_has_a_row_in_the_readme() {
 #[test]
 fn every_row_names_a_test_that_exists() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let readme = std::fs::read_to_string(format!("{root}/docs/api-compatibility.md")).unwrap();
-    let section = readme.split("### Request fields").nth(1).unwrap();
+    let tables = field_tables();
     let mut checked = 0;
-    for line in section
-        .lines()
-        .take_while(|l| !l.starts_with('#'))
+    for line in tables
+        .iter()
+        .flat_map(|(_, section)| section.lines())
         .filter(|l| l.starts_with("| `"))
     {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();

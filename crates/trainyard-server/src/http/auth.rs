@@ -85,7 +85,8 @@ pub fn failed(state: &AppState, keys: &[Key], addr: ClientAddr, door: &'static s
 
 /// The project id of a `/v1/{project_id}/...` path.
 fn project_of(path: &str) -> Option<&str> {
-    path.strip_prefix("/v1/")?
+    path.strip_prefix("/v1/")
+        .or_else(|| path.strip_prefix("/v2/"))?
         .split('/')
         .next()
         .filter(|p| !p.is_empty())

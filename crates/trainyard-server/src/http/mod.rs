@@ -13,6 +13,8 @@ pub mod rate;
 pub mod session;
 pub mod signing;
 pub mod state;
+pub mod v2;
+pub mod v2_console;
 pub mod viz;
 
 use crate::error::ApiError;
@@ -127,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(&format!("{VJ}/{{job_id}}/stop"), post(viz::stop_viz))
         .route(&format!("{VJ}/{{job_id}}/restart"), post(viz::restart_viz))
+        .merge(v2_routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_credentials,
@@ -150,6 +153,11 @@ pub fn router(state: AppState) -> Router {
             "/modelarts2/{job_type}/{project_id}/{job_id}/{*rest}",
             any(viz::proxy),
         )
+        .route("/modelarts/rest/me", get(v2_console::me))
+        .route(
+            "/v2/{project_id}/training-jobs/{training_job_id}/tasks/{task_id}/logs/raw",
+            get(v2::log_raw),
+        )
         .route("/v3/auth/tokens", post(iam::issue_token))
         .route("/v3/projects", get(iam::list_projects))
         .route(
@@ -162,6 +170,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track_requests,
         ))
+        .layer(middleware::from_fn(v2::v2_error_bodies))
         .layer(Extension(BodyLimit(max_body)))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panic_response))
@@ -171,6 +180,32 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The routes of the new-version (v2) training API (authenticated as v1's).
+fn v2_routes() -> Router<AppState> {
+    const J: &str = "/v2/{project_id}/training-jobs";
+    const ONE: &str = "/v2/{project_id}/training-jobs/{training_job_id}";
+    Router::new()
+        .route(J, post(v2::create))
+        .route(ONE, get(v2::show).put(v2::update).delete(v2::delete))
+        .route(&format!("{J}/batch-delete"), post(v2::batch_delete))
+        .route("/v2/{project_id}/training-job-searches", post(v2::search))
+        .route(&format!("{ONE}/actions"), post(v2::action))
+        .route(&format!("{ONE}/tasks"), get(v2::tasks))
+        .route(
+            &format!("{ONE}/tasks/{{task_id}}/logs/preview"),
+            get(v2::log_preview),
+        )
+        .route(
+            &format!("{ONE}/tasks/{{task_id}}/logs/url"),
+            get(v2::log_url),
+        )
+        .route(&format!("{ONE}/metrics/{{task_id}}"), get(v2::metrics))
+        .route(&format!("{ONE}/events"), get(v2::events))
+        .route("/v2/{project_id}/training-job-flavors", get(v2::flavors))
+        .route("/v2/{project_id}/training-job-engines", get(v2::engines))
+        .route("/v2/{project_id}/training-quotas", get(v2::quotas))
 }
 
 /// The span of one request: method, path and request id, so every line logged while it is
@@ -192,6 +227,7 @@ pub const VIZ_PREFIX: &str = "/modelarts2/";
 pub fn normalize_path(mut req: Request) -> Request {
     let raw = auth::RawUri(req.uri().clone());
     req.extensions_mut().insert(raw);
+    let mut req = v2_console::rewrite(req);
     let uri = req.uri();
     let path = uri.path();
     if path.starts_with(VIZ_PREFIX) {

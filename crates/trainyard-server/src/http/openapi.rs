@@ -1,4 +1,4 @@
-//! `GET /openapi.json`: an OpenAPI 3.1 document of every `/v1` endpoint.
+//! `GET /openapi.json`: an OpenAPI 3.1 document of every `/v1` and `/v2` endpoint.
 //!
 //! The schemas are generated from the `trainyard-api` types (`utoipa::ToSchema` derives,
 //! which follow their serde attributes), so the document cannot drift from what the server
@@ -16,6 +16,7 @@ use trainyard_api::training::{
     Success, UpdateDescriptionRequest, VersionInfo, VersionListResponse,
 };
 use trainyard_api::training_config::{ConfigDetail, ConfigListResponse, ConfigRequest};
+use trainyard_api::v2::{BatchDeleteV2, ErrorBodyV2, JobActionV2, JobSearchV2, JobUpdateV2, JobV2};
 use trainyard_api::visualization::{
     CreateVisualizationRequest, CreateVisualizationResponse, VisualizationDetails,
     VisualizationListResponse,
@@ -65,6 +66,12 @@ use utoipa::OpenApi as _;
         UploadResponse,
         UploadLimits,
         FileListResponse,
+        ErrorBodyV2,
+        JobV2,
+        JobSearchV2,
+        JobUpdateV2,
+        BatchDeleteV2,
+        JobActionV2,
     ))
 )]
 struct Schemas;
@@ -83,11 +90,21 @@ enum Answer {
     Json(&'static str),
     /// A byte stream (`text/plain`).
     Text,
+    /// A JSON object (the v2 API's documents, built from the request they echo).
+    Object,
+    /// A JSON array of objects.
+    Array,
+    /// No body.
+    Nothing,
 }
 
 /// One operation: method, path below `/v1/{project_id}`, summary, request body schema
 /// (with its media type), answer, query parameters.
 struct Op {
+    /// 1 (`/v1/{project_id}`) or 2 (`/v2/{project_id}`).
+    api: u8,
+    /// The success status.
+    ok: &'static str,
     method: HttpMethod,
     path: String,
     summary: &'static str,
@@ -125,6 +142,8 @@ static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
     use HttpMethod::{Delete, Get, Post, Put};
     let v = |tail: &str| format!("{VERSION}{tail}");
     let op = |method, path: &str, summary, body, answer, query| Op {
+        api: 1,
+        ok: "200",
         method,
         path: path.to_owned(),
         summary,
@@ -411,7 +430,175 @@ static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
             &[("path", P::Text, true)],
         ),
     ]
+    .into_iter()
+    .chain(v2_operations())
+    .collect()
 });
+
+/// The operations of the v2 API, in `docs/api-v2.md`'s order.
+fn v2_operations() -> Vec<Op> {
+    use Answer::{Array, Nothing, Object};
+    use HttpMethod::{Delete, Get, Post, Put};
+    const ONE: &str = "/training-jobs/{training_job_id}";
+    let op = |ok, method, path: String, summary, body, answer, query| Op {
+        api: 2,
+        ok,
+        method,
+        path,
+        summary,
+        body,
+        answer,
+        query,
+    };
+    let task = |tail: &str| format!("{ONE}/tasks/{{task_id}}{tail}");
+    const EVENTS: &[(&str, P, bool)] = &[
+        ("offset", P::Int, false),
+        ("limit", P::Int, false),
+        ("order", P::Text, false),
+        ("start_time", P::Text, false),
+        ("end_time", P::Text, false),
+        ("level", P::Text, false),
+        ("pattern", P::Text, false),
+        ("source", P::Text, false),
+    ];
+    vec![
+        op(
+            "201",
+            Post,
+            "/training-jobs".into(),
+            "T2-01 create a training job",
+            Some(("JobV2", JSON)),
+            Object,
+            &[],
+        ),
+        op(
+            "200",
+            Get,
+            ONE.into(),
+            "T2-02 show a training job",
+            None,
+            Object,
+            &[],
+        ),
+        op(
+            "200",
+            Post,
+            "/training-job-searches".into(),
+            "T2-03 search training jobs",
+            Some(("JobSearchV2", JSON)),
+            Object,
+            &[("limit", P::Int, false), ("offset", P::Int, false)],
+        ),
+        op(
+            "200",
+            Put,
+            ONE.into(),
+            "T2-04 change the description",
+            Some(("JobUpdateV2", JSON)),
+            Nothing,
+            &[],
+        ),
+        op(
+            "202",
+            Delete,
+            ONE.into(),
+            "T2-05 delete a training job",
+            None,
+            Nothing,
+            &[],
+        ),
+        op(
+            "202",
+            Post,
+            "/training-jobs/batch-delete".into(),
+            "T2-06 delete training jobs",
+            Some(("BatchDeleteV2", JSON)),
+            Nothing,
+            &[],
+        ),
+        op(
+            "202",
+            Post,
+            format!("{ONE}/actions"),
+            "T2-07 terminate a training job",
+            Some(("JobActionV2", JSON)),
+            Object,
+            &[],
+        ),
+        op(
+            "200",
+            Get,
+            format!("{ONE}/tasks"),
+            "T2-08 list the task instances",
+            None,
+            Array,
+            &[],
+        ),
+        op(
+            "200",
+            Get,
+            task("/logs/preview"),
+            "T2-09 preview a task's log",
+            None,
+            Object,
+            &[],
+        ),
+        op(
+            "200",
+            Get,
+            task("/logs/url"),
+            "T2-10 a temporary URL of a task's log",
+            None,
+            Object,
+            &[("Content-Type", P::Text, false)],
+        ),
+        op(
+            "200",
+            Get,
+            format!("{ONE}/metrics/{{task_id}}"),
+            "T2-11 a task's usage series",
+            None,
+            Object,
+            &[],
+        ),
+        op(
+            "200",
+            Get,
+            format!("{ONE}/events"),
+            "T2-12 a training job's events",
+            None,
+            Object,
+            EVENTS,
+        ),
+        op(
+            "200",
+            Get,
+            "/training-job-flavors".into(),
+            "T2-13 public flavors",
+            None,
+            Object,
+            &[("flavor_type", P::Text, false)],
+        ),
+        op(
+            "200",
+            Get,
+            "/training-job-engines".into(),
+            "T2-14 preset engines",
+            None,
+            Object,
+            &[],
+        ),
+        op(
+            "200",
+            Get,
+            "/training-quotas".into(),
+            "T2-15 training quotas",
+            None,
+            Object,
+            &[("user_id", P::Text, false), ("resource", P::Text, false)],
+        ),
+    ]
+}
 
 fn schema_ref(name: &str) -> Ref {
     Ref::from_schema_name(name)
@@ -447,14 +634,14 @@ pub fn build() -> OpenApi {
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let mut paths = utoipa::openapi::Paths::new();
     for op in OPERATIONS.iter() {
-        let path = format!("/v1/{{project_id}}{}", op.path);
+        let path = format!("/v{}/{{project_id}}{}", op.api, op.path);
         let mut b = OperationBuilder::new()
             .summary(Some(op.summary))
             .operation_id(Some(operation_id(op)));
         // Path parameters, in order of appearance.
         for seg in path.split('/') {
             if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                let kind = if name.ends_with("_id") && name != "project_id" {
+                let kind = if op.api == 1 && name.ends_with("_id") && name != "project_id" {
                     P::Int
                 } else {
                     P::Text
@@ -501,18 +688,38 @@ pub fn build() -> OpenApi {
                         .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
                         .build(),
                 ),
+            Answer::Object => ResponseBuilder::new().description("Success").content(
+                JSON,
+                ContentBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::Object)))
+                    .build(),
+            ),
+            Answer::Array => ResponseBuilder::new().description("Success").content(
+                JSON,
+                ContentBuilder::new()
+                    .schema(Some(
+                        utoipa::openapi::schema::ArrayBuilder::new()
+                            .items(ObjectBuilder::new().schema_type(Type::Object)),
+                    ))
+                    .build(),
+            ),
+            Answer::Nothing => ResponseBuilder::new().description("Success, no body"),
         };
         let error = ResponseBuilder::new()
             .description("A ModelArts error body")
             .content(
                 JSON,
                 ContentBuilder::new()
-                    .schema(Some(schema_ref("ErrorBody")))
+                    .schema(Some(schema_ref(if op.api == 1 {
+                        "ErrorBody"
+                    } else {
+                        "ErrorBodyV2"
+                    })))
                     .build(),
             );
         b = b.responses(
             ResponsesBuilder::new()
-                .response("200", ok)
+                .response(op.ok, ok)
                 .response("default", error)
                 .build(),
         );
@@ -541,7 +748,11 @@ fn operation_id(op: &Op) -> String {
         .map(|s| s.trim_matches(|c| c == '{' || c == '}').replace('-', "_"))
         .collect::<Vec<_>>()
         .join("_");
-    format!("{method}_{path}")
+    if op.api == 1 {
+        format!("{method}_{path}")
+    } else {
+        format!("{method}_v2_{path}")
+    }
 }
 
 static DOCUMENT: LazyLock<serde_json::Value> =
@@ -563,7 +774,25 @@ mod tests {
         let doc =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"))
                 .expect("docs/api.md");
-        for op in OPERATIONS.iter() {
+        let doc_v2 =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api-v2.md"))
+                .expect("docs/api-v2.md");
+        for op in OPERATIONS.iter().filter(|op| op.api == 2) {
+            let method = serde_json::to_value(&op.method).unwrap();
+            let method = method.as_str().unwrap().to_ascii_uppercase();
+            let id = op.summary.split(' ').next().unwrap();
+            let row = format!(
+                "| {id} | `{method} {}",
+                op.path
+                    .replace("{training_job_id}", "{id}")
+                    .replace("{task_id}", "{task}")
+            );
+            assert!(
+                doc_v2.lines().any(|l| l.starts_with(&row)),
+                "docs/api-v2.md has no row starting {row}"
+            );
+        }
+        for op in OPERATIONS.iter().filter(|op| op.api == 1) {
             let method = serde_json::to_value(&op.method).unwrap();
             let method = method.as_str().unwrap().to_ascii_uppercase();
             let cells = format!("| {method} | `/v1/{{project_id}}{}` |", op.path);

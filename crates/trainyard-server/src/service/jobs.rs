@@ -41,7 +41,7 @@ fn version_not_found(id: i64) -> ApiError {
 }
 
 impl Service {
-    fn quotas(&self, project: &str) -> (i64, i64) {
+    pub(crate) fn quotas(&self, project: &str) -> (i64, i64) {
         let p = self.project(project);
         (
             p.and_then(|p| p.quotas).unwrap_or(DEFAULT_QUOTAS),
@@ -53,7 +53,7 @@ impl Service {
     /// Copies the version's code into a fresh folder next to the runs, before the version
     /// exists, so a half-copied tree is never used; `adopt_snapshot` moves it in place. The
     /// run folder lets the project's user pass (not list); the code is that user's.
-    async fn snapshot(&self, project: &str, cfg: &JobConfig) -> ApiResult<PathBuf> {
+    pub(crate) async fn snapshot(&self, project: &str, cfg: &JobConfig) -> ApiResult<PathBuf> {
         let staging = self
             .runs_dir
             .join(format!("staging-{:016x}", rand::random::<u64>()));
@@ -176,7 +176,7 @@ impl Service {
         Ok(())
     }
 
-    fn run_dir_template(&self) -> String {
+    pub(crate) fn run_dir_template(&self) -> String {
         self.runs_dir.join("{id}").display().to_string()
     }
 
@@ -184,7 +184,7 @@ impl Service {
         std::fs::rename(staging, &v.run_dir).map_err(ApiError::internal)
     }
 
-    async fn check_quota(&self, project: &str, new_job: bool) -> ApiResult<()> {
+    pub(crate) async fn check_quota(&self, project: &str, new_job: bool) -> ApiResult<()> {
         let (quotas, limit) = self.quotas(project);
         if new_job && self.store.count_jobs(project).await? >= limit {
             return Err(ApiError::Quota("training job count"));
@@ -279,7 +279,7 @@ impl Service {
         })
     }
 
-    async fn start_version(&self, staging: &Path, v: &Version) -> ApiResult<()> {
+    pub(crate) async fn start_version(&self, staging: &Path, v: &Version) -> ApiResult<()> {
         self.run_ctx.telemetry.version_created();
         if let Err(e) = self.adopt_snapshot(staging, v) {
             lifecycle::start_failed(&self.run_ctx, v, &e.to_string()).await;
@@ -578,7 +578,7 @@ impl Service {
     }
 
     /// Finishes a deletion: stop active versions (cleanup follows their end) or clean now.
-    async fn delete_versions(&self, ids: &[i64]) -> ApiResult<()> {
+    pub(crate) async fn delete_versions(&self, ids: &[i64]) -> ApiResult<()> {
         for id in ids {
             let Some(v) = self.store.version_by_id(*id).await? else {
                 continue;

@@ -196,7 +196,7 @@ pub fn run_spec(
     let host_ports: Vec<u16> = (0..workers)
         .map(|_| free_port().unwrap_or(master_port))
         .collect();
-    let base_env = match container {
+    let mut base_env = match container {
         Some(_) => plan::container_environment(&parameters),
         None => {
             let mut env = base_environment();
@@ -204,6 +204,11 @@ pub fn run_spec(
             env
         }
     };
+    // The job's own variables (v2 `algorithm.environments`) come last, so they win.
+    for (key, value) in cfg.environments.iter().flatten() {
+        base_env.retain(|(k, _)| k != key);
+        base_env.push((key.clone(), value.clone()));
+    }
     let logs = logs_dir(&run_dir);
     if let Some(Location::Object(to)) = log_url {
         transfers.output(logs.clone(), to).exclude = vec![".idx".to_owned()];

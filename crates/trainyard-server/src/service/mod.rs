@@ -17,6 +17,7 @@ pub mod quota;
 pub mod run_end;
 pub mod run_error;
 pub mod upload;
+pub mod v2;
 pub mod validate;
 pub mod view;
 pub mod viz;
@@ -60,6 +61,8 @@ pub struct Service {
     cluster: cluster::Cluster,
     /// The open log streams and what wakes them.
     followers: Arc<follow::Followers>,
+    /// Key of the temporary log URLs of the v2 API (random per server start).
+    url_key: [u8; 32],
 }
 
 /// What a [`Service`] is made of, as the server's start assembles it.
@@ -88,6 +91,8 @@ pub struct Parts {
     pub cluster: cluster::Cluster,
     /// The open log streams and what wakes them.
     pub followers: Arc<follow::Followers>,
+    /// Key of the temporary log URLs of the v2 API (random per server start).
+    pub url_key: [u8; 32],
 }
 
 impl Service {
@@ -107,6 +112,7 @@ impl Service {
             viz,
             cluster,
             followers,
+            url_key,
         } = parts;
         Self {
             store,
@@ -121,6 +127,7 @@ impl Service {
             viz,
             cluster,
             followers,
+            url_key,
         }
     }
 

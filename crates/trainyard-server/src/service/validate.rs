@@ -36,6 +36,8 @@ pub enum Request {
     NewVersion,
     /// A stored training configuration, created or replaced (TC-01, TC-03).
     Configuration,
+    /// A job of the new-version (v2) API.
+    V2Job,
 }
 
 /// Refuses fields sent with a request they do not belong to, rather than dropping them:
@@ -47,6 +49,13 @@ pub fn check_request_fields(cfg: &JobConfig, request: Request) -> ApiResult<()> 
         return Err(ApiError::InvalidArgument(
             "pre_version_id: only a new version of an existing job has an earlier version; \
              send it with TJ-06 (POST /v1/{project_id}/training-jobs/{job_id}/versions)"
+                .into(),
+        ));
+    }
+    if cfg.environments.is_some() && request != Request::V2Job {
+        return Err(ApiError::InvalidArgument(
+            "environments: not a field of this API; the v2 API's algorithm.environments sets \
+             a job's environment variables"
                 .into(),
         ));
     }

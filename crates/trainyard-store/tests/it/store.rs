@@ -6,8 +6,8 @@ use trainyard_api::training::JobConfig;
 use trainyard_api::JobStatus;
 use trainyard_store::testing::TestDatabase;
 use trainyard_store::{
-    Engine, Error, JobDeletion, JobFilter, JobSort, NewJob, NewVersion, Page, Store, TransitionSet,
-    VersionDeletion,
+    Engine, Error, JobDeletion, JobFilter, JobSort, NewJob, NewV2, NewVersion, Page, Store,
+    TransitionSet, VersionDeletion,
 };
 
 /// A delete that must not be refused: what it hid.
@@ -541,6 +541,48 @@ trainyard_store::engine_suite! {
             assert_eq!(v.status, JobStatus::KILLING);
         }
         assert!(deleted.iter().all(|v| v.status == JobStatus::KILLING));
+    }
+
+    /// A v2 job is a job with one version, found by its UUID in its project only; the v1
+    /// operations and counters never see it, and names are unique per API.
+    async fn v2_jobs_are_apart_from_v1_jobs(store, db) {
+        let v2 = |uuid: &str| NewV2 { uuid: uuid.into(), doc: "{\"kind\":\"job\"}".into() };
+        let made = store.create_v2_job(&job("same"), &v2("u-1"), &version()).await.unwrap();
+        assert_eq!((made.uuid.as_str(), made.doc.as_str()), ("u-1", "{\"kind\":\"job\"}"));
+        assert_eq!(made.version.job_id, made.job.id);
+        assert!(matches!(
+            store.create_v2_job(&job("same"), &v2("u-2"), &version()).await,
+            Err(Error::Conflict)
+        ));
+        // The v1 API's job of the same name is another resource.
+        let (v1, _) = store.create_job(&job("same"), Some(&version())).await.unwrap();
+        assert!(store.get_job("p", made.job.id).await.unwrap().is_none());
+        assert!(store.get_v2_job("p", "u-1").await.unwrap().is_some());
+        assert!(store.get_v2_job("q", "u-1").await.unwrap().is_none());
+        assert!(store
+            .get_job_version("p", made.job.id, made.version.id)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .create_version("p", made.job.id, &version())
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(store.count_jobs("p").await.unwrap(), 1);
+        let page = store.list_jobs("p", &filter()).await.unwrap();
+        assert_eq!((page.rows.len(), page.total, page.live), (1, 1, 1));
+        assert_eq!(page.rows[0].id, v1.id);
+        let listed = store.list_v2_jobs("p").await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(store.v2_uuid(made.job.id).await.unwrap().as_deref(), Some("u-1"));
+        assert_eq!(store.v2_uuid(v1.id).await.unwrap(), None);
+        assert!(store.update_v2_job("p", "u-1", "new", "{}").await.unwrap());
+        assert_eq!(store.get_v2_job("p", "u-1").await.unwrap().unwrap().job.description, "new");
+        store.mark_job_deleted("p", made.job.id, &[], 0).await.unwrap().hidden();
+        assert!(store.get_v2_job("p", "u-1").await.unwrap().is_none());
+        assert_eq!(store.count_jobs("p").await.unwrap(), 1);
+        store.create_v2_job(&job("same"), &v2("u-3"), &version()).await.unwrap();
     }
 
     /// What one server records for the others (the scheduler's capacity): read back by any

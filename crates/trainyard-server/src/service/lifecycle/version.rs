@@ -320,6 +320,26 @@ pub async fn delete_job(
         .await
 }
 
+/// A delete of a v2 job in any phase: as [`delete_job`], but a job being stopped is
+/// deleted too (its stop goes on; the cleanup follows its end).
+pub async fn delete_any_job(
+    ctx: &RunContext,
+    project: &str,
+    job_id: i64,
+    grace: Duration,
+) -> trainyard_store::Result<Vec<i64>> {
+    let grace = grace.as_secs() as i64;
+    let hidden = ctx
+        .store
+        .mark_job_deleted(project, job_id, &[], grace)
+        .await?;
+    Ok(match hidden {
+        JobDeletion::Hidden(ids) => ids,
+        // Nothing is refused here.
+        JobDeletion::Refused(_) => Vec::new(),
+    })
+}
+
 /// At start: deleted versions still pending or running -> 9 with the default grace (for
 /// databases written before a delete did that itself). Returns how many.
 pub async fn stop_deleted(ctx: &RunContext) -> trainyard_store::Result<u64> {
