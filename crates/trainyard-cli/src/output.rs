@@ -105,7 +105,8 @@ pub fn fields(rows: &[(&str, String)]) -> Result<(), CliError> {
 
 /// A table with a header row, fitted to the terminal width: columns shrink, and a cell that
 /// no longer fits is cut with `…` on one line (never wrapped, so never split mid-word across
-/// lines). Columns marked with [`Table::extra`] show only with `-o wide`.
+/// lines); a column too narrow to show even that is left out. Columns marked with
+/// [`Table::extra`] show only with `-o wide`.
 pub struct Table {
     headers: Vec<String>,
     rows: Vec<Vec<String>>,
@@ -202,7 +203,7 @@ impl Table {
             return shown;
         };
         let whole = |c: &usize| self.keep.contains(c) || self.optional.contains(c);
-        for drop in &self.optional {
+        let fits = |shown: &[usize]| {
             let needed: usize = shown
                 .iter()
                 .map(|c| {
@@ -213,10 +214,21 @@ impl Table {
                     }
                 })
                 .sum();
-            if needed <= width as usize {
+            needed <= width as usize
+        };
+        for drop in &self.optional {
+            if fits(&shown) {
                 break;
             }
             shown.retain(|c| c != drop);
+        }
+        // Then the columns that would be cut, from the right, when not even MIN_WIDTH of
+        // them fits beside the kept ones.
+        while !fits(&shown) {
+            let Some(last_cut) = shown.iter().rposition(|c| !whole(c)) else {
+                break;
+            };
+            shown.remove(last_cut);
         }
         shown
     }

@@ -115,7 +115,8 @@ async fn at_80_columns_names_and_spec_codes_stay_whole_and_help_is_short() {
     assert_fits(table);
     assert!(table.contains(long_name), "{table}");
     assert!(table.contains("COMPLETED(10)"), "{table}");
-    assert!(table.contains('…') && !table.contains(desc), "{table}");
+    // The description is cut, or left out where not even a few characters of it fit.
+    assert!(!table.contains(desc), "{table}");
     // With room, the dates are back.
     let wide = run_env(&srv, &["jobs", "list"], &[("COLUMNS", "200")]).await;
     assert!(wide.ok().contains("CREATED") && wide.ok().contains(desc));
