@@ -971,6 +971,8 @@ async fn cli_lists_shows_logs_stops_and_deletes_v2_jobs() {
     let one = cli(&srv, &["jobs", "logs", &finished, "--worker", "1"], &[]).await;
     assert!(one.starts_with("worker") && !one.contains("[1]"), "{one}");
 
+    console_shows(&srv, &finished).await;
+
     // stop and delete.
     let stopped = cli(&srv, &["jobs", "stop", &short(&running)], &[]).await;
     assert!(
@@ -983,4 +985,100 @@ async fn cli_lists_shows_logs_stops_and_deletes_v2_jobs() {
     get(api, &format!("/training-jobs/{running}"))
         .await
         .assert_error(400, "ModelArts.2775");
+}
+
+/// The console over its own session (cookie and CSRF token, no API credentials): the v2
+/// job's page is served, its scripts call the v2 API, which takes the session.
+async fn console_shows(srv: &TestServer, id: &str) {
+    let base = &srv.api.base;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed = http
+        .post(format!("{base}/console/sign-in"))
+        .header("Origin", base.as_str())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("method=token&token={TOKEN}&next=/console/jobs"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = http
+        .get(format!("{base}/console/jobs/v2/{id}"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split("name=\"trainyard-csrf\" content=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("the CSRF token in the shell")
+        .to_owned();
+    for (asset, needle) in [
+        ("js/main.js", "v2job.page"),
+        ("js/jobs.js", "/training-job-searches"),
+        ("js/v2job.js", "/logs/preview"),
+    ] {
+        let text = http
+            .get(format!("{base}/console/assets/{asset}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains(needle), "{asset} lacks {needle}");
+    }
+    let url = format!("{base}/v2/{PROJECT}/training-job-searches");
+    let listed: Value = http
+        .post(&url)
+        .header("Cookie", &cookie)
+        .header("X-Console-CSRF", &csrf)
+        .json(&json!({"limit": 50}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["metadata"]["id"] == json!(id)),
+        "{listed}"
+    );
+    let preview = http
+        .get(format!(
+            "{base}/v2/{PROJECT}/training-jobs/{id}/tasks/worker-0/logs/preview"
+        ))
+        .header("Cookie", &cookie)
+        .header("X-Console-CSRF", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preview.status(), 200);
+    // The cookie alone authorizes nothing.
+    let bare = http
+        .post(&url)
+        .header("Cookie", &cookie)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(bare.status().as_u16() >= 400, "{}", bare.status());
 }
