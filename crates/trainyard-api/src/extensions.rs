@@ -1,4 +1,4 @@
-//! Wire types of trainyard's own endpoints, outside the ModelArts API (README "ModelArts
+//! Wire types of trainyard's own endpoints, outside the ModelArts API (docs/api-compatibility.md "ModelArts
 //! extensions"): the code upload and the live log stream.
 
 use serde::{Deserialize, Serialize};
@@ -24,4 +24,42 @@ pub struct UploadResponse {
     pub files: u64,
     /// Bytes of file content written.
     pub bytes: u64,
+}
+
+/// Path of the storage listing below `/v1/{project_id}`: `GET` with `?path=/bucket/dir/` lists
+/// the files below that folder (every depth), or that one file.
+pub const FILES_PATH: &str = "/storage/files";
+
+/// Path of one stored file below `/v1/{project_id}`: `GET` with `?path=/bucket/dir/file`
+/// answers its bytes.
+pub const FILE_PATH: &str = "/storage/file";
+
+/// Answer of `GET /v1/{project_id}/storage/upload`: the limits an upload is held to, so a
+/// client can check a folder before sending it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UploadLimits {
+    /// Most bytes one upload's tar archive may hold (`[storage] max_upload_bytes`).
+    pub max_upload_bytes: u64,
+}
+
+/// One file of a storage listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StorageFile {
+    /// Its storage path (`/bucket/dir/file`).
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last written, in milliseconds since the epoch.
+    pub modified: i64,
+}
+
+/// Answer of `GET /v1/{project_id}/storage/files`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FileListResponse {
+    /// The path listed, as given.
+    pub path: String,
+    /// Its regular files at every depth, sorted by path (symlinks are left out).
+    pub files: Vec<StorageFile>,
+    /// Whether the listing stopped at its limit (10,000 files).
+    pub truncated: bool,
 }

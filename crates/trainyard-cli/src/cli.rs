@@ -70,6 +70,28 @@ pub enum Command {
         #[arg(long, env = "TRAINYARD_TLS_SELF_SIGNED", conflicts_with = "tls_cert")]
         tls_self_signed: bool,
     },
+    /// Writes a backup of a server on this machine into one tar file, while it runs: its
+    /// SQLite database (a consistent copy), its data folder (keys, job users, runs and their
+    /// logs) and its project storage. A PostgreSQL database is backed up with `pg_dump`.
+    Backup {
+        /// The new archive (mode 0600: it holds the projects' keys).
+        file: PathBuf,
+        /// Leave the project storage out (back it up separately).
+        #[arg(long)]
+        without_storage: bool,
+        /// The server's configuration and flags, as given to `serve`.
+        #[command(flatten)]
+        server: ServerFiles,
+    },
+    /// Restores a backup of `trainyard backup` into an empty data folder, before the server
+    /// starts with the same configuration; its jobs and their logs come back.
+    Restore {
+        /// The archive.
+        file: PathBuf,
+        /// The server's configuration and flags, as given to `serve`.
+        #[command(flatten)]
+        server: ServerFiles,
+    },
     /// Training jobs and their versions.
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -79,11 +101,15 @@ pub enum Command {
     /// Visualization jobs: a TensorBoard over a job's output (VJ-01..VJ-07).
     #[command(subcommand)]
     Viz(VizCommand),
+    /// Files in the project's storage: list, download a job's outputs and logs, upload.
+    #[command(subcommand, after_help = FILES_EXAMPLES)]
+    Files(FilesCommand),
     /// Checks a server URL and credentials and saves them as a profile (mode 0600).
     ///
-    /// Uses --server/--project/--token (or their variables); a missing project and token are
-    /// read from the local server's credentials.toml (--data-dir), so on the server's machine
-    /// a plain `trainyard login` is enough.
+    /// Uses --server/--project/--token (or their variables); without --server, the URL the
+    /// server on this machine wrote into its data folder (--data-dir; any port), else
+    /// http://127.0.0.1:8600. A missing project and token are read from that server's
+    /// credentials.toml, so on the server's machine a plain `trainyard login` is enough.
     Login(LoginArgs),
     /// Lists the profiles of the profile file (secrets not shown).
     Profiles,
@@ -119,6 +145,25 @@ pub enum Command {
     },
 }
 
+/// Where a server on this machine keeps its data: `serve`'s own flags.
+#[derive(Args, Clone)]
+pub struct ServerFiles {
+    /// Data directory (default as `serve`).
+    #[arg(long, env = "TRAINYARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file (TOML).
+    #[arg(long, env = "TRAINYARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL (the `database_url` key).
+    #[arg(
+        long,
+        env = "TRAINYARD_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+}
+
 /// `trainyard login` (no `Debug`: it may hold a secret key).
 #[derive(Args, Clone)]
 pub struct LoginArgs {
@@ -136,6 +181,69 @@ pub struct LoginArgs {
     #[arg(skip = std::env::var("TRAINYARD_SECRET_KEY").ok().filter(|v| !v.is_empty()))]
     pub secret_key: Option<String>,
 }
+
+/// `trainyard files ...`.
+#[derive(Subcommand)]
+pub enum FilesCommand {
+    /// Lists the files below a storage folder (every depth), or one file.
+    #[command(visible_alias = "list", after_help = FILES_EXAMPLES)]
+    Ls {
+        /// Storage path: /bucket/dir/ (obs:// and s3:// prefixes too).
+        path: String,
+    },
+    /// Downloads a storage folder (or file) into a local folder, or with --job a job's
+    /// outputs (its train_url, into DEST/outputs/) and worker logs (into DEST/logs/).
+    #[command(after_help = FILES_EXAMPLES)]
+    Get(FilesGetArgs),
+    /// Uploads a local folder (or file) to a storage folder, replacing what that folder held.
+    #[command(after_help = FILES_EXAMPLES)]
+    Put {
+        /// Local folder or file.
+        local: PathBuf,
+        /// Storage folder: /bucket/dir/.
+        remote: String,
+    },
+}
+
+/// `trainyard files get`.
+#[derive(Args)]
+pub struct FilesGetArgs {
+    /// Storage folder or file to download (or give --job).
+    #[arg(required_unless_present = "job", conflicts_with = "job")]
+    pub path: Option<String>,
+    /// Local folder to write into (default: ., or with --job the job's name).
+    #[arg(long, short = 'd', value_name = "DIR")]
+    pub dest: Option<PathBuf>,
+    /// A job's outputs and logs instead: job id or name.
+    #[arg(long, add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
+    pub job: Option<String>,
+    #[command(flatten)]
+    pub version: VersionArg,
+}
+
+/// Examples of `trainyard files`.
+const FILES_EXAMPLES: &str = "\
+Examples:
+  trainyard files ls /trainyard/out/mnist/
+  trainyard files get --job mnist              # outputs and logs into ./mnist/
+  trainyard files get /trainyard/out/mnist/ -d results
+  trainyard files put ./data /data/mnist/";
+
+/// Examples of `trainyard jobs submit`.
+const SUBMIT_EXAMPLES: &str = "\
+Examples:
+  trainyard jobs submit ./src --boot train.py --follow
+  trainyard jobs submit ./src --boot train.py --workers 2 \\
+      --spec modelarts.vm.cpu.2u --param lr=0.01 --name mnist
+  trainyard jobs submit ./src --boot train.py --dry-run   # uploads nothing";
+
+/// Examples of the commands that name a job.
+const JOB_EXAMPLES: &str = "\
+Examples:
+  trainyard jobs get mnist                  # the latest version
+  trainyard jobs get mnist --version V0002
+  trainyard jobs logs mnist -f --tail 20
+  trainyard jobs list --status running";
 
 /// Selects a version of a job: the latest unless given.
 #[derive(Args, Clone, Debug)]
@@ -180,12 +288,14 @@ impl std::fmt::Display for VersionRef {
 #[derive(Subcommand)]
 pub enum JobsCommand {
     /// Uploads a local code folder and creates a job running its boot file.
+    #[command(after_help = SUBMIT_EXAMPLES)]
     Submit(SubmitArgs),
     /// Lists jobs (TJ-02), newest first unless told otherwise.
-    #[command(visible_aliases = ["ls", "ps"])]
+    #[command(visible_aliases = ["ls", "ps"], after_help = JOB_EXAMPLES)]
     List(JobsListArgs),
-    /// Shows one version in detail (TJ-03).
-    #[command(visible_aliases = ["show", "status"])]
+    /// Shows one version in detail (TJ-03); for a run that did not complete, also its
+    /// outcome and the last lines of the failing worker's log.
+    #[command(visible_aliases = ["show", "status"], after_help = JOB_EXAMPLES)]
     Get {
         /// Job id or name.
         #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
@@ -221,6 +331,7 @@ pub enum JobsCommand {
         version: Option<VersionRef>,
     },
     /// Prints worker logs; --follow streams them until the run ends.
+    #[command(after_help = JOB_EXAMPLES)]
     Logs(LogsArgs),
     /// Waits for a version to end; exit 0 when it completed, 1 otherwise.
     Wait {
@@ -336,8 +447,8 @@ pub struct SubmitArgs {
     /// Start from a stored training configuration (TC-05); flags given override its values.
     #[arg(long, value_name = "NAME", add = clap_complete::engine::ArgValueCandidates::new(crate::complete::config_names))]
     pub config: Option<String>,
-    /// Check everything (folder, boot file, spec, engine, name) and show what would be
-    /// uploaded, without uploading or creating anything.
+    /// Check everything (folder, boot file, spec, engine, name, the upload's size against the
+    /// server's limit) and show what would be uploaded, without uploading or creating anything.
     #[arg(long)]
     pub dry_run: bool,
     /// Job name (default: the folder's name and the time).

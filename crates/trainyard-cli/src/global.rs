@@ -6,55 +6,63 @@ use clap::{Args, ValueEnum};
 /// Settings every client command shares.
 #[derive(Args, Clone, Debug)]
 pub struct Global {
-    /// Server base URL [default: http://127.0.0.1:8600].
+    /// Server URL (TRAINYARD_SERVER; 127.0.0.1:8600).
     #[arg(
         help_heading = "Global options",
+        hide_env = true,
         long,
         short = 's',
         global = true,
         env = "TRAINYARD_SERVER"
     )]
     pub server: Option<String>,
-    /// Project id.
+    /// Project id (TRAINYARD_PROJECT).
     #[arg(
         help_heading = "Global options",
+        hide_env = true,
         long,
         short = 'p',
         global = true,
         env = "TRAINYARD_PROJECT"
     )]
     pub project: Option<String>,
-    /// Project token (X-Auth-Token).
+    /// Project token (TRAINYARD_TOKEN).
     #[arg(
         help_heading = "Global options",
+        hide_env = true,
         long,
         global = true,
         env = "TRAINYARD_TOKEN",
         hide_env_values = true
     )]
     pub token: Option<String>,
-    /// Profile to read missing settings from.
+    /// Profile to read (TRAINYARD_PROFILE).
     #[arg(
         help_heading = "Global options",
+        hide_env = true,
         long,
         global = true,
         env = "TRAINYARD_PROFILE"
     )]
     pub profile: Option<String>,
-    /// Output format: table for people, json prints the API objects unchanged.
-    #[arg(help_heading = "Global options", long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
+    /// table (default), wide (all columns) or json.
+    #[arg(help_heading = "Global options",
+        hide_env = true, long, short = 'o', global = true, value_enum, default_value_t = Output::Table, hide_possible_values = true, hide_default_value = true)]
     pub output: Output,
-    /// Colours: auto = on a terminal unless NO_COLOR is set.
-    #[arg(help_heading = "Global options", long, global = true, value_enum, default_value_t = Color::Auto)]
+    /// Colours: auto (default), always or never.
+    #[arg(help_heading = "Global options",
+        hide_env = true, long, global = true, value_enum, default_value_t = Color::Auto, hide_possible_values = true, hide_default_value = true)]
     pub color: Color,
-    /// Times in UTC (RFC 3339) instead of the local time zone.
-    #[arg(help_heading = "Global options", long, global = true)]
+    /// Times in UTC (RFC 3339), not local time.
+    #[arg(help_heading = "Global options", hide_env = true, long, global = true)]
     pub utc: bool,
     /// More log output on stderr (-v, -vv).
-    #[arg(help_heading = "Global options", long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    #[arg(help_heading = "Global options",
+        hide_env = true, long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Log lines on stderr as text, or as JSON objects (one per line) for log collectors.
-    #[arg(help_heading = "Global options", long, global = true, value_enum, env = "TRAINYARD_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    /// Logs on stderr: text (default) or json.
+    #[arg(help_heading = "Global options",
+        hide_env = true, long, global = true, value_enum, env = "TRAINYARD_LOG_FORMAT", hide_env = true, default_value_t = LogFormat::Text, hide_possible_values = true, hide_default_value = true)]
     pub log_format: LogFormat,
 }
 

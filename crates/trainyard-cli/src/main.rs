@@ -1,6 +1,7 @@
 //! The one `trainyard` binary: the server (`serve`), the client commands, and the hidden
 //! `shim` that supervises a run.
 
+mod admin;
 mod cli;
 mod commands;
 mod complete;
@@ -110,6 +111,24 @@ fn init_tracing(default: tracing::level_filters::LevelFilter, global: &global::G
         .init();
 }
 
+/// The shim's log: its stderr, which is `shim.log` in the run folder (`slurm.out` for a
+/// Slurm task), at the server's level (`info`, or the server's `RUST_LOG`, which the server
+/// hands the shim), plain text.
+fn init_shim_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+    let filter = EnvFilter::builder()
+        .with_default_directive(tracing::level_filters::LevelFilter::INFO.into())
+        .from_env_lossy();
+    let layer = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(std::io::stderr);
+    tracing_subscriber::registry()
+        .with(layer.with_filter(filter).with_filter(no_secrets()))
+        .init();
+}
+
 /// Drops every event of dependencies that log credentials, whatever `RUST_LOG` asks for:
 /// `s3s` logs whole requests (signatures, security tokens) and the signature it expected of a
 /// failed request, with which that request can be replayed. The S3 endpoint logs each request
@@ -149,15 +168,29 @@ fn man_pages(dir: Option<&std::path::Path>) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Exit code and message of `backup` and `restore`.
+fn admin_result(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     // `COMPLETE=<shell> trainyard -- ...`: the shell asks for completions (see `completions`).
     clap_complete::env::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
     match cli.command {
         Command::Shim { run_dir } => {
+            init_shim_tracing();
             ExitCode::from(trainyard_exec::run_shim(&run_dir).clamp(0, 255) as u8)
         }
         Command::SlurmTask { run_dir } => {
+            // Its stderr is the batch job's `slurm.out` in the run folder.
+            init_shim_tracing();
             ExitCode::from(trainyard_exec::slurm::run_slurm_task(&run_dir).clamp(0, 255) as u8)
         }
         Command::Serve {
@@ -187,6 +220,21 @@ fn main() -> ExitCode {
                     ExitCode::from(EXIT_FAILURE)
                 }
             }
+        }
+        Command::Backup {
+            file,
+            without_storage,
+            server,
+        } => {
+            init_tracing(tracing::level_filters::LevelFilter::WARN, &cli.global);
+            let Some(rt) = runtime() else {
+                return ExitCode::from(EXIT_FAILURE);
+            };
+            admin_result(rt.block_on(admin::backup(&file, without_storage, server)))
+        }
+        Command::Restore { file, server } => {
+            init_tracing(tracing::level_filters::LevelFilter::WARN, &cli.global);
+            admin_result(admin::restore(&file, server))
         }
         Command::Completions { shell } => {
             let mut out = Vec::new();

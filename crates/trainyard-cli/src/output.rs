@@ -27,9 +27,6 @@ pub struct Style {
 
 static STYLE: OnceLock<Style> = OnceLock::new();
 
-/// Columns a [`Table::prefer`] column keeps while others shrink.
-pub const PREFERRED_WIDTH: usize = 24;
-
 /// Narrowest a shrinkable column gets (three characters and the ellipsis).
 const MIN_WIDTH: usize = 4;
 
@@ -115,7 +112,7 @@ pub struct Table {
     extra: Vec<usize>,
     status: Option<usize>,
     keep: Vec<usize>,
-    prefer: Vec<usize>,
+    optional: Vec<usize>,
 }
 
 impl Table {
@@ -127,7 +124,7 @@ impl Table {
             extra: Vec::new(),
             status: None,
             keep: Vec::new(),
-            prefer: Vec::new(),
+            optional: Vec::new(),
         }
     }
 
@@ -143,16 +140,18 @@ impl Table {
         self
     }
 
-    /// Marks columns that must never shrink (ids, statuses, times).
+    /// Marks columns that must never shrink: identifiers (ids, names, spec codes) and statuses.
     pub fn keep(mut self, headers: &[&str]) -> Self {
         self.keep = self.indexes(headers);
         self
     }
 
-    /// Marks columns that shrink last among the shrinkable ones (names): they keep up to
-    /// [`PREFERRED_WIDTH`] columns while others are cut.
-    pub fn prefer(mut self, headers: &[&str]) -> Self {
-        self.prefer = self.indexes(headers);
+    /// Marks columns shown whole or not at all (times, durations): when the kept columns
+    /// would not fit beside them, they are left out, in the order given, before anything
+    /// kept is cut. Identifiers (ids, names, spec codes) are [`Table::keep`] columns, so a
+    /// narrow terminal loses the dates, never part of a name.
+    pub fn optional(mut self, headers: &[&str]) -> Self {
+        self.optional = self.indexes(headers);
         self
     }
 
@@ -183,10 +182,48 @@ impl Table {
         self.render_with(style())
     }
 
-    fn render_with(&self, st: Style) -> String {
-        let shown: Vec<usize> = (0..self.headers.len())
+    /// Widest cell of column `c`, its header included.
+    fn content_width(&self, c: usize) -> usize {
+        self.rows
+            .iter()
+            .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+            .chain([self.headers[c].chars().count()])
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The columns shown: every one with `-o wide`; else without the extra ones, and without
+    /// as many optional ones (in their order) as it takes for the whole columns to fit.
+    fn shown(&self, st: Style) -> Vec<usize> {
+        let mut shown: Vec<usize> = (0..self.headers.len())
             .filter(|c| st.wide || !self.extra.contains(c))
             .collect();
+        let Some(width) = st.width.filter(|_| !st.wide) else {
+            return shown;
+        };
+        let whole = |c: &usize| self.keep.contains(c) || self.optional.contains(c);
+        for drop in &self.optional {
+            let needed: usize = shown
+                .iter()
+                .map(|c| {
+                    2 + if whole(c) {
+                        self.content_width(*c)
+                    } else {
+                        MIN_WIDTH
+                    }
+                })
+                .sum();
+            if needed <= width as usize {
+                break;
+            }
+            shown.retain(|c| c != drop);
+        }
+        shown
+    }
+
+    fn render_with(&self, st: Style) -> String {
+        let shown = self.shown(st);
+        let keep: Vec<usize> = self.keep.iter().chain(&self.optional).copied().collect();
         let mut t = comfy_table::Table::new();
         t.load_style(comfy_table::presets::NOTHING);
         t.force_no_tty();
@@ -231,41 +268,14 @@ impl Table {
         for r in t.row_iter_mut() {
             r.max_height(1);
         }
-        if let Some(width) = st.width {
-            let content: Vec<usize> = shown
-                .iter()
-                .map(|&c| {
-                    self.rows
-                        .iter()
-                        .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
-                        .chain([self.headers[c].chars().count()])
-                        .max()
-                        .unwrap_or(0)
-                })
-                .collect();
-            // What is left for the shrinkable columns once kept ones and padding are placed;
-            // preferred columns get theirs first, up to PREFERRED_WIDTH.
-            let fixed: usize = shown
-                .iter()
-                .zip(&content)
-                .filter(|(c, _)| self.keep.contains(c))
-                .map(|(_, w)| w)
-                .sum();
-            let shrinkable = shown.iter().filter(|c| !self.keep.contains(c)).count();
-            let mut left =
-                (width as usize).saturating_sub(fixed + 2 * shown.len() + MIN_WIDTH * shrinkable);
+        if st.width.is_some() {
+            // Kept and optional columns as wide as their content; the others share what is
+            // left, each at least MIN_WIDTH (comfy-table cuts them with the ellipsis).
             let constraints: Vec<comfy_table::ColumnConstraint> = shown
                 .iter()
-                .zip(&content)
-                .map(|(c, &w)| {
-                    if self.keep.contains(c) {
+                .map(|c| {
+                    if keep.contains(c) {
                         comfy_table::ColumnConstraint::ContentWidth
-                    } else if self.prefer.contains(c) {
-                        let extra = w.min(PREFERRED_WIDTH).saturating_sub(MIN_WIDTH).min(left);
-                        left -= extra;
-                        comfy_table::ColumnConstraint::LowerBoundary(comfy_table::Width::Fixed(
-                            (MIN_WIDTH + extra + 2) as u16,
-                        ))
                     } else {
                         comfy_table::ColumnConstraint::LowerBoundary(comfy_table::Width::Fixed(
                             (MIN_WIDTH + 2) as u16,
@@ -375,11 +385,12 @@ mod tests {
             "DESCRIPTION",
         ])
         .status("STATUS")
-        .keep(&["ID", "VERSION", "STATUS", "CREATED", "DURATION"])
-        .prefer(&["NAME"]);
+        .keep(&["ID", "NAME", "VERSION", "STATUS"])
+        .optional(&["CREATED", "DURATION"]);
+        let name = "a-rather-long-job-name-for-a-sweep-over-lr";
         t.row(vec![
             "4".into(),
-            "a-rather-long-job-name-for-a-sweep-over-learning-rates".into(),
+            name.into(),
             "4".into(),
             "COMPLETED(10)".into(),
             "2026-11-25 21:35:31".into(),
@@ -394,6 +405,18 @@ mod tests {
             assert!(line.chars().count() <= 80, "{text}");
         }
         assert_eq!(text.lines().count(), 2, "{text}");
+        // The name whole; the times left out before it, the description cut.
+        assert!(
+            text.contains(name) && text.contains("COMPLETED(10)"),
+            "{text}"
+        );
+        assert!(!text.contains("CREATED") && text.contains('…'), "{text}");
+        // Where they fit, the times stay.
+        let wide = t.render_with(Style {
+            width: Some(120),
+            ..Style::default()
+        });
+        assert!(wide.contains("2026-11-25 21:35:31"), "{wide}");
     }
 
     #[test]

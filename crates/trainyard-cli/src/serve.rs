@@ -35,15 +35,13 @@ fn client_url(scheme: &str, addr: std::net::SocketAddr) -> String {
     format!("{scheme}://{}", std::net::SocketAddr::new(ip, addr.port()))
 }
 
-/// Loads the configuration (file < flags) and serves until SIGINT/SIGTERM.
-pub async fn serve(
-    listen: Option<std::net::SocketAddr>,
-    data_dir: Option<PathBuf>,
+/// The configuration `serve` would run with: the file (`--config`, else
+/// `$XDG_CONFIG_HOME/trainyard/config.toml` if there), then the flags.
+pub fn load_config(
     config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
     database_url: Option<String>,
-    tls: Option<(PathBuf, PathBuf)>,
-    self_signed: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Config> {
     let config_path = config.or_else(|| {
         let base = std::env::var_os("XDG_CONFIG_HOME")
             .map(PathBuf::from)
@@ -54,14 +52,27 @@ pub async fn serve(
         Some(p) => Config::from_file(p)?,
         None => Config::default(),
     };
-    if listen.is_some() {
-        cfg.listen = listen;
-    }
     if data_dir.is_some() {
         cfg.data_dir = data_dir;
     }
     if database_url.is_some() {
         cfg.database_url = database_url;
+    }
+    Ok(cfg)
+}
+
+/// Loads the configuration (file < flags) and serves until SIGINT/SIGTERM.
+pub async fn serve(
+    listen: Option<std::net::SocketAddr>,
+    data_dir: Option<PathBuf>,
+    config: Option<PathBuf>,
+    database_url: Option<String>,
+    tls: Option<(PathBuf, PathBuf)>,
+    self_signed: bool,
+) -> anyhow::Result<()> {
+    let mut cfg = load_config(config, data_dir, database_url)?;
+    if listen.is_some() {
+        cfg.listen = listen;
     }
     if let Some((cert, key)) = tls {
         cfg.tls = Some(trainyard_server::config::TlsConfig {
@@ -119,11 +130,17 @@ pub async fn serve(
     if let Some(c) = &app.tls_cert {
         tracing::info!(cert = %c.cert.display(), fingerprint = %c.fingerprint, "serving HTTPS");
     }
-    tracing::info!(
-        url = %client_url(app.scheme(), listener.local_addr()?),
-        data_dir = %app.data_dir.display(),
-        "trainyard listening"
-    );
-    trainyard_server::serve(app, listener, shutdown).await?;
+    let url = client_url(app.scheme(), listener.local_addr()?);
+    tracing::info!(url = %url, data_dir = %app.data_dir.display(), "trainyard listening");
+    // Where `trainyard login` on this machine finds this server (any port, any data folder).
+    let data_dir = app.data_dir.clone();
+    if let Err(e) = trainyard_server::data_lock::write_url(&data_dir, &url) {
+        tracing::warn!(error = %e, "cannot record the server's URL in the data folder");
+    }
+    let served = trainyard_server::serve(app, listener, shutdown).await;
+    if trainyard_server::data_lock::read_url(&data_dir).as_deref() == Some(url.as_str()) {
+        let _ = std::fs::remove_file(data_dir.join(trainyard_server::data_lock::URL_FILE));
+    }
+    served?;
     Ok(())
 }

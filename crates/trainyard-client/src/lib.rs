@@ -75,7 +75,9 @@ use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use trainyard_api::catalog::{EngineListResponse, SpecListResponse};
-use trainyard_api::extensions::{UploadResponse, UPLOAD_PATH};
+use trainyard_api::extensions::{
+    FileListResponse, UploadLimits, UploadResponse, FILES_PATH, FILE_PATH, UPLOAD_PATH,
+};
 use trainyard_api::training::{
     AomLogResponse, BuiltInAlgorithmsResponse, CreateJobRequest, CreateJobResponse,
     CreateVersionRequest, JobListResponse, JobSummary, LogFileNamesResponse, StopRequest, Success,
@@ -581,6 +583,33 @@ impl Client {
         self.send(req).await
     }
 
+    /// The limits the server holds an upload to (trainyard extension): a client checks the
+    /// size of a packed folder against `max_upload_bytes` before sending it.
+    pub async fn upload_limits(&self) -> Result<UploadLimits> {
+        self.get(UPLOAD_PATH, &()).await
+    }
+
+    /// The regular files below the storage folder `remote` at every depth, or that one file
+    /// (trainyard extension; at most 10,000, `truncated` beyond).
+    pub async fn list_files(&self, remote: &str) -> Result<FileListResponse> {
+        self.get(FILES_PATH, &[("path", remote)]).await
+    }
+
+    /// Opens the stored file `remote` for download (trainyard extension): its size and its
+    /// bytes, chunk by chunk.
+    pub async fn read_file(&self, remote: &str) -> Result<FileDownload> {
+        let resp = self
+            .send_raw(
+                self.request(Method::GET, FILE_PATH)
+                    .query(&[("path", remote)]),
+            )
+            .await?;
+        Ok(FileDownload {
+            len: resp.content_length(),
+            resp,
+        })
+    }
+
     /// Uploads the local folder `dir` to the storage folder `remote`, replacing what was there
     /// in one step; `.git`, virtual environments and ignored files stay home (see
     /// [`upload_entries`]). Symlinks are sent as symlinks; the server refuses those leading out
@@ -785,6 +814,21 @@ impl Client {
             }
         }
         Ok(all)
+    }
+}
+
+/// A stored file being downloaded ([`Client::read_file`]).
+#[derive(Debug)]
+pub struct FileDownload {
+    /// Its size in bytes, when the server said.
+    pub len: Option<u64>,
+    resp: reqwest::Response,
+}
+
+impl FileDownload {
+    /// The next chunk of its bytes; `None` at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<bytes::Bytes>> {
+        self.resp.chunk().await.map_err(Error::Transport)
     }
 }
 

@@ -27,11 +27,13 @@ pub async fn launch(spec: &RunSpec, shim_program: &Path) -> Result<(ExecHandle, 
 
     let mut cmd = tokio::process::Command::new(shim_program);
     // A clean environment: nothing of the server's (keys, database URL, settings) is in the
-    // shim's `/proc/<pid>/environ`, nor handed on to the workers.
+    // shim's `/proc/<pid>/environ`, nor handed on to the workers; only its log level, so the
+    // shim logs (into `shim.log`) what the server would.
     cmd.arg("shim")
         .arg(&dir)
         .env_clear()
         .envs(crate::sandbox::clean_env())
+        .envs(std::env::var_os("RUST_LOG").map(|level| ("RUST_LOG", level)))
         .current_dir(&dir)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

@@ -11,7 +11,7 @@
 //! | `workers.json` | shim       | list of [`WorkerRecord`]                   |
 //! | `stop.json`    | [`request_stop`] | [`StopRequest`]                     |
 //! | `exit.json`    | shim       | [`RunExit`], written last and atomically  |
-//! | `shim.log`     | shim       | the shim's own stdout/stderr              |
+//! | `shim.log`     | shim       | its stdout/stderr: its log, server's level |
 //! | `metrics.jsonl`| shim       | resource samples, see [`metrics`]          |
 //!
 //! No stored PID is ever signalled without checking its start time in `/proc` (PID reuse).

@@ -18,7 +18,7 @@ pub const WORKERS: &str = "workers.json";
 pub const STOP: &str = "stop.json";
 /// `exit.json`: the [`crate::RunExit`].
 pub const EXIT: &str = "exit.json";
-/// `shim.log`: stdout and stderr of the shim.
+/// `shim.log`: stdout and stderr of the shim: its log (`tracing`, at the server's level).
 pub const SHIM_LOG: &str = "shim.log";
 
 /// Path of `name` inside `run_dir`.

@@ -715,6 +715,11 @@ pub struct ContainerRuntime {
 pub const DEFAULT_IMAGE_PULL_TIMEOUT_SECONDS: u64 = 20;
 
 impl ExecutorConfig {
+    /// SIGTERM-to-SIGKILL grace when stopping.
+    pub fn stop_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.stop_grace_seconds.unwrap_or(10))
+    }
+
     /// The container runtime to use: the configured one, else podman when it is on `PATH`.
     /// A configured runtime that cannot be found is an error, not a silent "none".
     pub fn container_runtime(&self) -> Result<Option<PathBuf>, ConfigError> {
@@ -1094,6 +1099,209 @@ mod tests {
         assert!(read_secret("sk", None, None).is_err());
         let dup = "[[projects]]\nid = \"p\"\naccess_keys = [{ ak = \"A\", sk = \"x\" }]\n[[projects]]\nid = \"q\"\naccess_keys = [{ ak = \"A\", sk = \"y\" }]\n";
         assert!(Config::from_toml(dup).unwrap().validate().is_err());
+    }
+
+    /// `config.example.toml` at the repository root: every key of [`Config`] appears in it
+    /// (as a setting or a `#key = value` line), and with every such line uncommented it is a
+    /// valid configuration (no stale or misspelt key, every shown value of the right type).
+    #[test]
+    fn the_example_config_names_every_key() {
+        let text = include_str!("../../../config.example.toml");
+        let active = Config::from_toml(text).unwrap();
+        active.validate().unwrap();
+        let all = uncomment(text);
+        Config::from_toml(&all).unwrap_or_else(|e| panic!("uncommented example: {e}"));
+        let mut shown = std::collections::BTreeSet::new();
+        let value: toml::Value = toml::from_str(&all).unwrap();
+        toml_keys("", &value, &mut shown);
+        let code = keys::of::<Config>();
+        for deep in [
+            "listen",
+            "projects.access_keys.sk_file",
+            "engines.type",
+            "logs.on_log_limit",
+        ] {
+            assert!(code.contains(deep), "the probe missed {deep}: {code:?}");
+        }
+        let missing: Vec<_> = code.difference(&shown).cloned().collect();
+        assert!(
+            missing.is_empty(),
+            "config.example.toml lacks {missing:?}; add them (with a comment)"
+        );
+    }
+
+    /// `text` with every `#key = value` and `#[table]` line uncommented (prose is `# ...`).
+    fn uncomment(text: &str) -> String {
+        text.lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest)
+                    if rest.starts_with('[')
+                        || rest.starts_with(|c: char| c.is_ascii_lowercase()) =>
+                {
+                    rest
+                }
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The dotted paths of every key of `v` (arrays of tables: the keys of their tables).
+    fn toml_keys(prefix: &str, v: &toml::Value, out: &mut std::collections::BTreeSet<String>) {
+        let tables: Vec<&toml::Table> = match v {
+            toml::Value::Table(t) => vec![t],
+            toml::Value::Array(a) => a.iter().filter_map(toml::Value::as_table).collect(),
+            _ => return,
+        };
+        for t in tables {
+            for (k, v) in t {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                toml_keys(&path, v, out);
+                out.insert(path);
+            }
+        }
+    }
+
+    /// The keys a `Deserialize` type accepts, found by deserializing it from a probe that
+    /// answers every struct with all of its fields, every option with a value and every
+    /// sequence with one element: what the code reads, whatever the docs say.
+    mod keys {
+        use serde::de::{self, IntoDeserializer, Visitor};
+        use std::cell::RefCell;
+        use std::collections::BTreeSet;
+        use std::rc::Rc;
+
+        type Found = Rc<RefCell<BTreeSet<String>>>;
+
+        /// Every dotted key path of `T`.
+        pub fn of<'de, T: serde::Deserialize<'de>>() -> BTreeSet<String> {
+            let found = Found::default();
+            T::deserialize(Probe {
+                path: String::new(),
+                found: found.clone(),
+            })
+            .unwrap_or_else(|e| panic!("probe: {e}"));
+            found.take()
+        }
+
+        struct Probe {
+            path: String,
+            found: Found,
+        }
+
+        impl<'de> de::Deserializer<'de> for Probe {
+            type Error = de::value::Error;
+
+            fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+                // Strings, paths and socket addresses all accept an address.
+                v.visit_str("127.0.0.1:1")
+            }
+            fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+                v.visit_bool(false)
+            }
+            fn deserialize_i64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+                v.visit_u64(1)
+            }
+            fn deserialize_u64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+                v.visit_u64(1)
+            }
+            fn deserialize_u32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+                v.visit_u64(1)
+            }
+            fn deserialize_f64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+                v.visit_f64(1.0)
+            }
+            fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+                v.visit_some(self)
+            }
+            fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+                v.visit_seq(One(Some(self)))
+            }
+            fn deserialize_newtype_struct<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                v: V,
+            ) -> Result<V::Value, Self::Error> {
+                v.visit_newtype_struct(self)
+            }
+            fn deserialize_enum<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                variants: &'static [&'static str],
+                v: V,
+            ) -> Result<V::Value, Self::Error> {
+                v.visit_enum(variants[0].into_deserializer())
+            }
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                v: V,
+            ) -> Result<V::Value, Self::Error> {
+                v.visit_map(Fields {
+                    probe: self,
+                    fields: fields.iter(),
+                    current: "",
+                })
+            }
+
+            serde::forward_to_deserialize_any! {
+                i8 i16 i32 i128 u8 u16 u128 f32 char str string bytes byte_buf unit
+                unit_struct tuple tuple_struct map identifier ignored_any
+            }
+        }
+
+        /// A sequence of one element.
+        struct One(Option<Probe>);
+
+        impl<'de> de::SeqAccess<'de> for One {
+            type Error = de::value::Error;
+            fn next_element_seed<S: de::DeserializeSeed<'de>>(
+                &mut self,
+                seed: S,
+            ) -> Result<Option<S::Value>, Self::Error> {
+                self.0.take().map(|p| seed.deserialize(p)).transpose()
+            }
+        }
+
+        /// Every field of a struct, each recorded as it is handed out.
+        struct Fields {
+            probe: Probe,
+            fields: std::slice::Iter<'static, &'static str>,
+            current: &'static str,
+        }
+
+        impl<'de> de::MapAccess<'de> for Fields {
+            type Error = de::value::Error;
+            fn next_key_seed<S: de::DeserializeSeed<'de>>(
+                &mut self,
+                seed: S,
+            ) -> Result<Option<S::Value>, Self::Error> {
+                let Some(field) = self.fields.next() else {
+                    return Ok(None);
+                };
+                self.current = field;
+                seed.deserialize((*field).into_deserializer()).map(Some)
+            }
+            fn next_value_seed<S: de::DeserializeSeed<'de>>(
+                &mut self,
+                seed: S,
+            ) -> Result<S::Value, Self::Error> {
+                let path = match self.probe.path.as_str() {
+                    "" => self.current.to_owned(),
+                    p => format!("{p}.{}", self.current),
+                };
+                self.probe.found.borrow_mut().insert(path.clone());
+                seed.deserialize(Probe {
+                    path,
+                    found: self.probe.found.clone(),
+                })
+            }
+        }
     }
 
     #[test]

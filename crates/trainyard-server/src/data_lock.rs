@@ -12,6 +12,23 @@ use std::path::{Path, PathBuf};
 /// The lock file below the data folder; it also says who holds it.
 pub const LOCK_FILE: &str = "serve.lock";
 
+/// The file below the data folder in which a running server writes the URL a client on this
+/// machine reaches it at (`http://127.0.0.1:8600`), so `trainyard login` finds it.
+pub const URL_FILE: &str = "server.url";
+
+/// Writes `url` into the data folder's [`URL_FILE`] (a new file renamed into place).
+pub fn write_url(data_dir: &Path, url: &str) -> std::io::Result<()> {
+    let tmp = data_dir.join(format!(".{URL_FILE}.tmp"));
+    std::fs::write(&tmp, format!("{url}\n"))?;
+    std::fs::rename(&tmp, data_dir.join(URL_FILE))
+}
+
+/// The URL a server serving `data_dir` wrote, if any.
+pub fn read_url(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(data_dir.join(URL_FILE)).ok()?;
+    Some(text.trim().to_owned()).filter(|u| !u.is_empty())
+}
+
 /// The data folder, held until dropped (the kernel lets go when the process ends, however).
 #[derive(Debug)]
 pub struct DataLock {

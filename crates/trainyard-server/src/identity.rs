@@ -277,7 +277,8 @@ impl Identity {
         }
     }
 
-    fn project_name(&self, id: &str) -> String {
+    /// The configured name of project `id` (its region name for IAM), else the id.
+    pub fn project_name(&self, id: &str) -> String {
         self.projects
             .iter()
             .find(|(i, _)| i == id)

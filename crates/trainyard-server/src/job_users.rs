@@ -1,4 +1,4 @@
-//! Which user each project's jobs run as (see `sandbox` in trainyard-exec and the README's
+//! Which user each project's jobs run as (see `sandbox` in trainyard-exec and docs/security.md,
 //! "Security model").
 //!
 //! A server running as root gives every project a block of [`IDS_PER_PROJECT`] user and group
@@ -39,7 +39,7 @@ impl JobUsers {
             if config.projects.len() > 1 {
                 tracing::warn!(
                     projects = config.projects.len(),
-                    "this server does not run as root, so every project's jobs run as its own user and can read each other's files and the server's: a single-tenant install (README: Security model)"
+                    "this server does not run as root, so every project's jobs run as its own user and can read each other's files and the server's: a single-tenant install (docs/security.md)"
                 );
             }
             return Ok(Self {

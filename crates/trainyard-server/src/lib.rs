@@ -1,5 +1,6 @@
 //! The trainyard server: configuration, store, executor and the HTTP API, wired by `build`.
 
+pub mod backup;
 pub mod catalog;
 pub mod config;
 pub mod conn;
@@ -224,7 +225,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         total.memory_gb,
         total.gpus,
     ));
-    let grace = Duration::from_secs(config.executor.stop_grace_seconds.unwrap_or(10));
+    let grace = config.executor.stop_grace();
     let telemetry = Arc::new(telemetry::Telemetry::new(
         config.metrics.sample_interval_ms(),
         config.metrics.scrape_token.clone(),
@@ -240,25 +241,16 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
                 .image_pull_timeout_seconds
                 .unwrap_or(config::DEFAULT_IMAGE_PULL_TIMEOUT_SECONDS),
         });
-    let followers = service::follow::Followers::new(store.clone(), config.logs.max_streams());
-    let run_ctx = Arc::new(RunContext {
-        followers: followers.clone(),
-        log_limit: config.logs.log_limit(),
-        store: store.clone(),
-        catalog: catalog.clone(),
-        storage: storage.clone(),
-        total,
-        grace,
+    let run_ctx = Arc::new(RunContext::new(
+        &config,
+        store.clone(),
+        catalog.clone(),
+        storage.clone(),
         shim_program,
-        pools: config.pools.clone(),
-        telemetry: telemetry.clone(),
+        telemetry.clone(),
         containers,
-        host_paths: config
-            .projects
-            .iter()
-            .map(|p| (p.id.clone(), p.host_paths.clone()))
-            .collect(),
-    });
+    ));
+    let followers = run_ctx.followers().clone();
     // On a database other servers share, the executor and the visualization jobs wait until
     // this server takes the scheduling duty (service::cluster); alone, it has it now.
     let coordinator = store.coordinator();
@@ -293,7 +285,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         store.clone(),
         storage.clone(),
         executor.clone(),
-        run_ctx.shim_program.clone(),
+        run_ctx.shim_program().to_path_buf(),
         runs_dir.clone(),
     );
     viz_ctx.flavor_demand = catalog
@@ -338,7 +330,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         &config.server.public_urls,
         config.viz.public_base.as_deref(),
     );
-    let svc = Service {
+    let svc = Service::new(service::Parts {
         store,
         catalog,
         storage,
@@ -359,37 +351,15 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         cluster,
         followers,
         url_key: rand::random(),
-    };
-    let rate_limits = http::rate::RateLimits::new(
-        config
-            .projects
-            .iter()
-            .filter_map(|p| p.requests_per_second.map(|r| (p.id.clone(), r))),
-    );
-    let state = AppState {
-        svc: Arc::new(svc),
-        identity: Arc::new(identity),
-        rate_limits: Arc::new(rate_limits),
-        max_body: config.max_body_bytes.unwrap_or(1 << 20),
-        proxy: Arc::new(trainyard_viz::proxy::Proxy::new()),
-        shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
-        console: Arc::new(http::session::Sessions::with_cap(
-            config
-                .sign_in
-                .max_console_sessions_per_identity
-                .unwrap_or(config::DEFAULT_MAX_CONSOLE_SESSIONS),
-        )),
-        telemetry,
-        public: Arc::new(public),
-        throttle: Arc::new(throttle::Throttle::new(config.sign_in.policy())),
-    };
-    if let Some(quotas) = state.svc.storage.quotas() {
+    });
+    let state = AppState::new(svc, identity, &config, telemetry, public);
+    if let Some(quotas) = state.svc().storage().quotas() {
         let every = config
             .storage
             .quota_scan_seconds
             .unwrap_or(storage::quota::DEFAULT_SCAN_SECONDS);
         tokio::spawn(service::quota::enforce(
-            Arc::downgrade(&state.svc),
+            Arc::downgrade(state.svc()),
             quotas.clone(),
             std::time::Duration::from_secs_f64(every),
         ));
@@ -437,8 +407,8 @@ pub async fn serve(
     let svc = obs::Dispatch::new(app.obs, api);
     // The signal also ends open log streams, which would otherwise hold the graceful shutdown
     // until their versions end.
-    let stop = app.state.shutdown.clone();
-    let lost = app.state.svc.cluster.lost();
+    let stop = app.state.shutdown().clone();
+    let lost = app.state.svc().cluster().lost();
     let lost_why = Arc::new(std::sync::Mutex::new(None));
     let lost_slot = lost_why.clone();
     let shutdown = async move {
@@ -448,7 +418,7 @@ pub async fn serve(
         }
         stop.send_replace(true);
     };
-    let public = app.state.public.clone();
+    let public = app.state.public().clone();
     if let Ok(addr) = listener.local_addr() {
         public.bound(addr);
     }

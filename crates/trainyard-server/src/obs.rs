@@ -106,18 +106,18 @@ impl Limits {
 /// The S3 endpoint over `state`'s storage, authenticated with the projects' access keys, with
 /// its layers; starts the sweep of abandoned multipart uploads (until `state.shutdown`).
 pub fn endpoint(state: &AppState, limits: Limits) -> Endpoint {
-    let storage = state.svc.storage.clone();
+    let storage = state.svc().storage().clone();
     let mut builder = s3s::service::S3ServiceBuilder::new(ObsStore {
         storage: storage.clone(),
         limits,
         opening: Arc::new(tokio::sync::Mutex::new(())),
     });
     builder.set_auth(access::ObsAuth {
-        identity: state.identity.clone(),
+        identity: state.identity().clone(),
     });
     builder.set_access(access::ObsAccess {
-        identity: state.identity.clone(),
-        rate_limits: state.rate_limits.clone(),
+        identity: state.identity().clone(),
+        rate_limits: state.rate_limits().clone(),
         max_object_bytes: limits.max_object_bytes,
     });
     let mut s3_config = s3s::config::S3Config::default();
@@ -126,18 +126,18 @@ pub fn endpoint(state: &AppState, limits: Limits) -> Endpoint {
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
         s3_config,
     ))));
-    let mut projects: Vec<String> = state.svc.projects.keys().cloned().collect();
+    let mut projects: Vec<String> = state.svc().project_ids().cloned().collect();
     projects.sort();
     multipart::spawn_sweep(
         storage,
         projects,
         limits.multipart_expiry,
-        state.shutdown.subscribe(),
+        state.shutdown().subscribe(),
     );
     Endpoint::new(
         builder.build(),
-        state.telemetry.clone(),
-        state.throttle.clone(),
+        state.telemetry().clone(),
+        state.throttle().clone(),
     )
 }
 

@@ -11,6 +11,7 @@
 mod error;
 mod model;
 mod ops;
+mod outcome;
 mod postgres;
 pub mod sql;
 mod sqlite;
@@ -20,6 +21,7 @@ mod viz;
 
 pub use error::{Error, Result};
 pub use model::*;
+pub use outcome::{JobDeletion, VersionDeletion, VizDeletion, VizRestart};
 pub use postgres::{Coordinator, DutyHold, DutySession, Notices, PgStore};
 pub use sqlite::SqliteStore;
 pub use viz::{NewVizJob, VizFilter, VizJob, VizSet, VizSort};
@@ -212,7 +214,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<bool>;
 
     /// Hides a version from the API (TJ-04); the row stays until `purge_version`.
-    /// Refuses (returns the status) when the version is in `refused`.
+    /// Refused when the version is in `refused`.
     ///
     /// A pending or running version is moved to 9 (being stopped, with `stop_grace`) in the
     /// same transaction, so a crash can never leave a deleted version running unnoticed.
@@ -221,10 +223,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         version_id: i64,
         refused: &[JobStatus],
         stop_grace: i64,
-    ) -> Result<Result<(), JobStatus>>;
+    ) -> Result<VersionDeletion>;
 
     /// Hides a job and all its versions (TJ-09), unless a version is in one of `refused`
-    /// (then returns that status). Returns the versions that were hidden.
+    /// (then refused with that status).
     /// Pending or running versions are moved to 9 as in [`Self::mark_version_deleted`].
     async fn mark_job_deleted(
         &self,
@@ -232,7 +234,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         job_id: i64,
         refused: &[JobStatus],
         stop_grace: i64,
-    ) -> Result<Result<Vec<i64>, JobStatus>>;
+    ) -> Result<JobDeletion>;
 
     /// Removes a deleted version's row; also removes its job once the job is deleted and
     /// has no rows left.
@@ -327,22 +329,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<bool>;
 
     /// Restarts a visualization job (VJ-07): back to status 1 with a fresh run (times, deadline,
-    /// port, handle cleared), only from one of `from`. Returns the status it was in when refused.
+    /// port, handle cleared), only from one of `from`.
     async fn restart_viz(
         &self,
         project_id: &str,
         id: i64,
         from: &[JobStatus],
-    ) -> Result<Option<Result<(), JobStatus>>>;
+    ) -> Result<VizRestart>;
 
     /// Deletes a visualization job (VJ-05): hides the job; refused (with its status) when it is in
-    /// `refused`. `None` when the job is unknown.
+    /// `refused`.
     async fn mark_viz_deleted(
         &self,
         project_id: &str,
         id: i64,
         refused: &[JobStatus],
-    ) -> Result<Option<Result<JobStatus, JobStatus>>>;
+    ) -> Result<VizDeletion>;
 
     /// Removes a job's row for good.
     async fn purge_viz(&self, id: i64) -> Result<()>;

@@ -38,9 +38,9 @@ macro_rules! store_ops {
         use $crate::ops::{JOB_COLUMNS, JOINED_VERSION_COLUMNS, VERSION_COLUMNS, VIZ_COLUMNS};
         use $crate::sql::{Arg, Dialect, ListQuery, LIVE, TOTAL};
         use $crate::{
-            ConfigSort, Job, JobFilter, JobSort, NewJob, NewV2, NewVersion, NewVizJob, Page,
-            Result, StoredConfig, TransitionSet, V2Job, Version, VizFilter, VizJob, VizSet,
-            VizSort,
+            ConfigSort, Job, JobDeletion, JobFilter, JobSort, NewJob, NewV2, NewVersion, NewVizJob,
+            Page, Result, StoredConfig, TransitionSet, V2Job, Version, VersionDeletion,
+            VizDeletion, VizFilter, VizJob, VizRestart, VizSet, VizSort,
         };
         use sqlx::Row as _;
         use std::borrow::Cow;
@@ -678,7 +678,7 @@ macro_rules! store_ops {
                 version_id: i64,
                 refused: &[JobStatus],
                 stop_grace: i64,
-            ) -> Result<Result<(), JobStatus>> {
+            ) -> Result<VersionDeletion> {
                 let mut tx = self.write_tx().await?;
                 let row: Option<(i64, i64)> = sqlx::query_as(&q(&format!(
                     "SELECT status, job_id FROM versions WHERE id = ? AND deleted = 0{}",
@@ -688,10 +688,10 @@ macro_rules! store_ops {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some((status, job_id)) = row else {
-                    return Ok(Ok(()));
+                    return Ok(VersionDeletion::Hidden);
                 };
                 if refused.contains(&JobStatus::from_code(status)) {
-                    return Ok(Err(JobStatus::from_code(status)));
+                    return Ok(VersionDeletion::Refused(JobStatus::from_code(status)));
                 }
                 sqlx::query(&q("UPDATE versions SET deleted = 1 WHERE id = ?"))
                     .bind(version_id)
@@ -704,7 +704,7 @@ macro_rules! store_ops {
                     .await?;
                 refresh_summary(&mut tx, job_id).await?;
                 tx.commit().await?;
-                Ok(Ok(()))
+                Ok(VersionDeletion::Hidden)
             }
 
             async fn mark_job_deleted(
@@ -713,7 +713,7 @@ macro_rules! store_ops {
                 job_id: i64,
                 refused: &[JobStatus],
                 stop_grace: i64,
-            ) -> Result<Result<Vec<i64>, JobStatus>> {
+            ) -> Result<JobDeletion> {
                 let mut tx = self.write_tx().await?;
                 // Versions before the job (the lock order of this module).
                 let rows: Vec<(i64, i64)> = sqlx::query_as(&q(&format!(
@@ -724,7 +724,7 @@ macro_rules! store_ops {
                 .fetch_all(&mut *tx)
                 .await?;
                 if let Some((_, s)) = rows.iter().find(|(_, s)| refused.contains(&JobStatus::from_code(*s))) {
-                    return Ok(Err(JobStatus::from_code(*s)));
+                    return Ok(JobDeletion::Refused(JobStatus::from_code(*s)));
                 }
                 let r = sqlx::query(&q(
                     "UPDATE jobs SET deleted = 1 WHERE id = ? AND project_id = ? AND deleted = 0",
@@ -734,7 +734,7 @@ macro_rules! store_ops {
                 .execute(&mut *tx)
                 .await?;
                 if r.rows_affected() == 0 {
-                    return Ok(Ok(Vec::new()));
+                    return Ok(JobDeletion::Hidden(Vec::new()));
                 }
                 // What this statement hides is what the caller stops: on PostgreSQL a version
                 // created meanwhile is among them, though the read above missed it.
@@ -752,7 +752,7 @@ macro_rules! store_ops {
                 tx.commit().await?;
                 let mut hidden = hidden;
                 hidden.sort_unstable();
-                Ok(Ok(hidden))
+                Ok(JobDeletion::Hidden(hidden))
             }
 
             async fn purge_version(&self, version_id: i64) -> Result<()> {
@@ -1098,7 +1098,7 @@ macro_rules! store_ops {
                 project_id: &str,
                 id: i64,
                 from: &[JobStatus],
-            ) -> Result<Option<Result<(), JobStatus>>> {
+            ) -> Result<VizRestart> {
                 let mut tx = self.write_tx().await?;
                 let status: Option<i64> = sqlx::query_scalar(&q(&format!(
                     "SELECT status FROM viz_jobs WHERE id = ? AND project_id = ? AND deleted = 0{}",
@@ -1109,10 +1109,10 @@ macro_rules! store_ops {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(status) = status.map(JobStatus::from_code) else {
-                    return Ok(None);
+                    return Ok(VizRestart::Unknown);
                 };
                 if !from.contains(&status) {
-                    return Ok(Some(Err(status)));
+                    return Ok(VizRestart::Refused(status));
                 }
                 sqlx::query(&q(
                     "UPDATE viz_jobs SET status = ?, start_time = NULL, end_time = NULL, deadline = NULL, port = NULL,
@@ -1123,7 +1123,7 @@ macro_rules! store_ops {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(Some(Ok(())))
+                Ok(VizRestart::Restarted)
             }
 
             async fn mark_viz_deleted(
@@ -1131,7 +1131,7 @@ macro_rules! store_ops {
                 project_id: &str,
                 id: i64,
                 refused: &[JobStatus],
-            ) -> Result<Option<Result<JobStatus, JobStatus>>> {
+            ) -> Result<VizDeletion> {
                 let mut tx = self.write_tx().await?;
                 let status: Option<i64> = sqlx::query_scalar(&q(&format!(
                     "SELECT status FROM viz_jobs WHERE id = ? AND project_id = ? AND deleted = 0{}",
@@ -1142,17 +1142,17 @@ macro_rules! store_ops {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(status) = status.map(JobStatus::from_code) else {
-                    return Ok(None);
+                    return Ok(VizDeletion::Unknown);
                 };
                 if refused.contains(&status) {
-                    return Ok(Some(Err(status)));
+                    return Ok(VizDeletion::Refused(status));
                 }
                 sqlx::query(&q("UPDATE viz_jobs SET deleted = 1 WHERE id = ?"))
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                Ok(Some(Ok(status)))
+                Ok(VizDeletion::Hidden { was: status })
             }
 
             async fn purge_viz(&self, id: i64) -> Result<()> {

@@ -129,6 +129,27 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// Writes a consistent copy of the database file `db` into the new file `dest`
+    /// (`VACUUM INTO`) while servers go on using it: the copy is one read transaction's view,
+    /// compacted, with no write-ahead log beside it. Nothing is migrated: the copy has the
+    /// schema version of the original.
+    pub async fn snapshot(db: &Path, dest: &Path) -> Result<()> {
+        use sqlx::Connection as _;
+        let opts = SqliteConnectOptions::new()
+            .filename(db)
+            .create_if_missing(false)
+            .busy_timeout(Duration::from_secs(30));
+        let mut conn = SqliteConnection::connect_with(&opts)
+            .await
+            .map_err(Error::Db)?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(dest.to_string_lossy().into_owned())
+            .execute(&mut conn)
+            .await
+            .map_err(Error::Db)?;
+        conn.close().await.map_err(Error::Db)
+    }
+
     /// Opens the database file `path`.
     pub async fn open_path(path: &Path) -> Result<Self> {
         Self::open(

@@ -11,7 +11,7 @@ import time
 import uuid
 import warnings
 
-from modelarts.exception import ModelArtsError
+from modelarts.exception import ModelArtsError, TrainingJobFailed
 from modelarts.local import LocalTrainingJob
 
 #: Statuses after which a version no longer changes (statuses-and-errors.md §1).
@@ -67,6 +67,10 @@ def to_datetime(ms):
     return datetime.datetime.fromtimestamp(int(ms) / 1000.0, tz=datetime.timezone.utc)
 
 #: Seconds between status polls of ``wait=True``.
+#: How much of each worker's log end a ``TrainingJobFailed`` reads, and how many lines it keeps.
+FAILURE_TAIL_BYTES = 2048
+FAILURE_TAIL_LINES = 10
+
 POLL_INTERVAL = float(os.environ.get("MODELARTS_POLL_INTERVAL", "1"))
 
 
@@ -216,11 +220,50 @@ class _JobOperations(object):
                     for index, rest in sorted(partial.items()):
                         if rest:
                             print(self._prefix(info, index) + rest, flush=True)
+                if (getattr(self.session, "raise_on_failure", False) and info.get("is_success") is not False
+                        and status != 10):
+                    raise self.failure(info)
                 return info
             if deadline is not None and time.time() > deadline:
                 raise TimeoutError("job %s version %s still in status %s" % (self.job_id, self.version_id,
                                                                               info.get("status")))
             time.sleep(POLL_INTERVAL)
+
+    def failure(self, info=None):
+        """``TrainingJobFailed`` for this version (ended with ``info``, else as it is now): the
+        worker that failed, how, and the last lines of its log (of worker 0 when none failed by
+        itself). The supervisor ends each worker's log with ``[trainyard] worker I exited with
+        code N`` (or ``killed by signal S``) and writes ``[trainyard] worker I failed; stopping
+        this worker`` into the logs of the siblings it stops."""
+        info = info or self.get_job_info()
+        name = info.get("job_name") or str(self.job_id)
+        tails = []
+        for index in range(max(1, info.get("worker_server_num") or 1)):
+            log_file = "%s.%d" % (name, index)
+            page = self.get_job_log(log_file, start_byte=-1, offset=FAILURE_TAIL_BYTES)
+            content = page.get("content") or "" if page.get("is_success") is not False else ""
+            tails.append((index, log_file, content.splitlines()[-FAILURE_TAIL_LINES:]))
+        culprit = None
+        for _, _, lines in tails:
+            for line in lines:
+                if line.startswith("[trainyard] worker ") and line.endswith(" failed; stopping this worker"):
+                    culprit = int(line.split()[2])
+        worker = exit = None
+        chosen = tails[0] if tails else (0, "%s.0" % name, [])
+        for index, log_file, lines in tails:
+            if culprit is not None and index != culprit:
+                continue
+            prefix = "[trainyard] worker %d " % index
+            ends = [line[len(prefix):] for line in lines if line.startswith(prefix)
+                    and (line[len(prefix):].startswith("killed by signal")
+                         or (line[len(prefix):].startswith("exited with code ")
+                             and line.rsplit(" ", 1)[-1] != "0"))]
+            if ends:
+                worker, exit, chosen = index, ends[-1], (index, log_file, lines)
+                break
+        status = info.get("status")
+        return TrainingJobFailed(name, info.get("version_id", self.version_id), status, status_name(status),
+                                 worker=worker, exit=exit, log_file=chosen[1], last_lines=chosen[2])
 
     @staticmethod
     def _prefix(info, index):
@@ -376,6 +419,8 @@ class Estimator(_JobOperations):
             rel_boot = os.path.relpath(os.path.abspath(boot_file), local)
         if rel_boot.startswith(".."):
             raise ValueError("boot_file %r is not inside code_dir %r" % (boot_file, code_dir))
+        if not os.path.isfile(os.path.join(local, rel_boot)):
+            raise ValueError("boot_file %s does not exist (code_dir %s)" % (os.path.join(local, rel_boot), local))
         folder = "/sdk-code/%s-%s/" % (name, uuid.uuid4().hex[:8])
         archive = io.BytesIO()
         skip = {"__pycache__", ".git"}
@@ -390,6 +435,15 @@ class Estimator(_JobOperations):
             raise ModelArtsError(payload.get("error_code", "ModelArts.0010"),
                                  payload.get("error_message", "code upload failed"), status)
         return folder, folder + rel_boot.replace(os.sep, "/")
+
+    def _remove_upload(self, app_url):
+        """Takes back the code folder ``_code_urls`` uploaded (``/sdk-code/...``) for a job the
+        server refused; best effort."""
+        if app_url and str(app_url).startswith("/sdk-code/") and self.code_dir and os.path.isdir(self.code_dir):
+            try:
+                self.session.request("DELETE", "/storage/upload", {"path": app_url})
+            except (ConnectionError, ValueError):
+                pass
 
     def _run_config(self, name, need_algorithm=True):
         for arg in ("train_instance_count", "output_path"):
@@ -425,17 +479,26 @@ class Estimator(_JobOperations):
             if self.code_dir:
                 config["app_url"], _ = self._code_urls(name)
         elif self.code_dir or self.boot_file:
-            config["app_url"], config["boot_file_url"] = self._code_urls(name)
+            # The engine first: an unknown framework must not leave an upload behind.
             if self.framework_type:
                 config["engine_id"] = self._engine_id()
+            config["app_url"], config["boot_file_url"] = self._code_urls(name)
         elif need_algorithm:
             raise ValueError("give model_name, code_dir + boot_file, or user_image_url + user_command")
         return config
 
     # -- training jobs -------------------------------------------------------------------
 
-    def fit(self, inputs=None, dataset_id=None, dataset_version_id=None, wait=False, job_name=None):
-        """TJ-01 (or a local run with ``train_instance_type='local'``); returns a job object."""
+    def fit(self, inputs=None, dataset_id=None, dataset_version_id=None, wait=False, job_name=None, logs=None):
+        """TJ-01 (or a local run with ``train_instance_type='local'``); returns a job object.
+
+        ``wait=True`` waits for the run's end, printing its status changes and (unless
+        ``logs=False``) every worker's log lines as they come; ``logs=True`` alone waits and
+        streams too, as SageMaker's ``fit(logs=True)``. With ``raise_on_failure`` on the session,
+        a run that does not complete raises ``TrainingJobFailed``. A job the server refuses
+        takes its uploaded code folder back."""
+        if logs:
+            wait = True
         job_name = job_name or _random_name("job")
         if str(self.train_instance_type).lower() == "local":
             if dataset_id is not None or dataset_version_id is not None:
@@ -449,12 +512,16 @@ class Estimator(_JobOperations):
         body = {"job_name": job_name, "config": config}
         if self.job_description:
             body["job_desc"] = self.job_description
-        created = _checked(self.session, "POST", "/training-jobs", body=body)
+        try:
+            created = _checked(self.session, "POST", "/training-jobs", body=body)
+        except ModelArtsError:
+            self._remove_upload(config.get("app_url"))
+            raise
         job = TrainingJob(self.session, created["job_id"], created["version_id"], job_name=created.get("job_name"),
                           version_name=created.get("version_name"), status=created.get("status"),
                           create_time=created.get("create_time"), resource_id=created.get("resource_id"))
         if wait:
-            info = job.wait(logs=True)
+            info = job.wait(logs=logs is not False)
             if info.get("status") != 10:
                 print("training job %s ended in status %s(%s); see job.get_job_log(...)" % (
                     job_name, status_name(info.get("status")), info.get("status")))

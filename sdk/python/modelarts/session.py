@@ -10,8 +10,18 @@ Authentication modes (ModelArts SDK):
 * Token: ``Session(token=..., project_id=...)``.
 * ``Session()``: credentials from the environment (``MODELARTS_ACCESS_KEY`` +
   ``MODELARTS_SECRET_KEY``, or ``MODELARTS_TOKEN``, else trainyard's ``TRAINYARD_TOKEN``; with
-  ``MODELARTS_PROJECT_ID``, else ``TRAINYARD_PROJECT``), as in a notebook. Without any, only
-  local training works.
+  ``MODELARTS_PROJECT_ID``, else ``TRAINYARD_PROJECT``), as in a notebook; else the profile that
+  ``trainyard login`` saved (``$TRAINYARD_PROFILE``, default ``default``, in
+  ``$TRAINYARD_PROFILE_FILE``, else ``$XDG_CONFIG_HOME/trainyard/profiles.toml``): its server,
+  project and token or access key. Without any, only local training works.
+
+A session with credentials but no project is refused at once (``ValueError`` naming where a
+project comes from), not at its first request.
+
+``raise_on_failure`` (argument, else ``$MODELARTS_RAISE_ON_FAILURE=1``): ``fit(wait=True)`` and
+``job.wait()`` raise ``modelarts.exception.TrainingJobFailed`` (a ``ModelArtsError``) with the
+status, the failing worker and the last lines of its log when a run does not complete. Off by
+default: as in the official SDK, a failed run then returns normally.
 
 OBS: ``session.obs`` (``upload_file``, ``upload_dir``, ``download_file``, ``download_dir``,
 ``is_obs_file``, ``is_obs_path_exists``) and ``session.upload_data``/``download_data`` talk S3 to
@@ -45,6 +55,71 @@ def _env(name):
     return value or None
 
 
+def _truthy(value):
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _parse_profiles(text):
+    """The tables of the CLI's profile file (TOML): ``tomllib`` where Python has it, else the
+    subset ``trainyard login`` writes (``[name]`` tables of ``key = "string"`` lines)."""
+    try:
+        import tomllib
+        return tomllib.loads(text)
+    except ImportError:
+        pass
+    tables, current = {}, None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            name = line[1:-1].strip()
+            if len(name) >= 2 and name[0] == name[-1] and name[0] in "\"'":
+                name = name[1:-1]
+            current = tables.setdefault(name, {})
+        elif "=" in line and current is not None:
+            key, value = (part.strip() for part in line.split("=", 1))
+            if value.startswith('"'):
+                value = json.loads(value)
+            elif value.startswith("'"):
+                value = value[1:-1]
+            current[key] = value
+    return tables
+
+
+def cli_profile():
+    """The profile ``trainyard login`` saved: ``$TRAINYARD_PROFILE`` (default ``default``) of
+    ``$TRAINYARD_PROFILE_FILE``, else ``$XDG_CONFIG_HOME/trainyard/profiles.toml`` (else
+    ``~/.config/...``); ``None`` when there is none."""
+    path = _env("TRAINYARD_PROFILE_FILE")
+    if not path:
+        base = _env("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+        path = os.path.join(base, "trainyard", "profiles.toml")
+    try:
+        with open(path, encoding="utf-8") as f:
+            tables = _parse_profiles(f.read())
+    except (OSError, ValueError):
+        return None
+    profile = tables.get(_env("TRAINYARD_PROFILE") or "default")
+    if not isinstance(profile, dict):
+        return None
+
+    def read(key, file_key):
+        if profile.get(key):
+            return profile[key]
+        if profile.get(file_key):
+            try:
+                with open(profile[file_key], encoding="utf-8") as f:
+                    return f.read().strip() or None
+            except OSError:
+                return None
+        return None
+
+    return {"server": profile.get("server"), "project": profile.get("project"),
+            "token": read("token", "token_file"), "access_key": profile.get("access_key"),
+            "secret_key": read("secret_key", "secret_key_file")}
+
+
 def _obs_dir(bucket_path):
     """``/bucket/dir`` -> ``obs://bucket/dir/``."""
     text = bucket_path if bucket_path.startswith(("obs://", "s3://")) else "obs://" + bucket_path.lstrip("/")
@@ -76,9 +151,18 @@ class Session(object):
 
     def __init__(self, account=None, username=None, password=None, access_key=None, secret_key=None,
                  project_id=None, region_name=None, token=None, endpoint=None, iam_endpoint=None, timeout=60,
-                 obs_endpoint=None):
-        self.endpoint = (endpoint or self._endpoints.get("modelarts") or _env("MODELARTS_ENDPOINT")
-                         or _env("TRAINYARD_SERVER") or DEFAULT_ENDPOINT).rstrip("/")
+                 obs_endpoint=None, raise_on_failure=None):
+        if raise_on_failure is None:
+            raise_on_failure = _truthy(_env("MODELARTS_RAISE_ON_FAILURE") or "")
+        #: Whether ``fit(wait=True)`` and ``job.wait()`` raise ``TrainingJobFailed``.
+        self.raise_on_failure = bool(raise_on_failure)
+        explicit_endpoint = (endpoint or self._endpoints.get("modelarts") or _env("MODELARTS_ENDPOINT")
+                             or _env("TRAINYARD_SERVER"))
+        profile = None
+        if not (access_key or secret_key or username or password or token or _env("MODELARTS_TOKEN")
+                or _env("TRAINYARD_TOKEN") or (_env("MODELARTS_ACCESS_KEY") and _env("MODELARTS_SECRET_KEY"))):
+            profile = cli_profile()
+        self.endpoint = (explicit_endpoint or (profile or {}).get("server") or DEFAULT_ENDPOINT).rstrip("/")
         self.iam_endpoint = (iam_endpoint or self._endpoints.get("iam") or _env("MODELARTS_IAM_ENDPOINT")
                              or self.endpoint).rstrip("/")
         self.obs_endpoint = (obs_endpoint or self._endpoints.get("obs") or _env("MODELARTS_OBS_ENDPOINT")
@@ -117,8 +201,21 @@ class Session(object):
             self._token = _env("MODELARTS_TOKEN") or _env("TRAINYARD_TOKEN")
             self.project_id = project_id or _env("MODELARTS_PROJECT_ID") or _env("TRAINYARD_PROJECT")
             self.auth_mode = "token"
+        elif profile and profile.get("access_key") and profile.get("secret_key"):
+            self.access_key, self._secret_key = profile["access_key"], profile["secret_key"]
+            self.project_id = (project_id or _env("MODELARTS_PROJECT_ID") or _env("TRAINYARD_PROJECT")
+                               or profile.get("project"))
+            self.auth_mode = "aksk"
+        elif profile and profile.get("token"):
+            self._token = profile["token"]
+            self.project_id = (project_id or _env("MODELARTS_PROJECT_ID") or _env("TRAINYARD_PROJECT")
+                               or profile.get("project"))
+            self.auth_mode = "token"
         else:
             self.auth_mode = None
+        if self.auth_mode in ("aksk", "token") and not self.project_id:
+            raise ValueError("this Session has credentials but no project: pass project_id=..., or set "
+                             "MODELARTS_PROJECT_ID (or TRAINYARD_PROJECT)")
 
     def __repr__(self):
         return "Session(endpoint=%r, project_id=%r, auth_mode=%r)" % (self.endpoint, self.project_id, self.auth_mode)
@@ -232,6 +329,8 @@ class Session(object):
         sent as JSON; ``raw`` bytes are sent as they are, with ``content_type``."""
         if not self.auth_mode:
             raise ValueError("this Session has no credentials (see modelarts.session docs)")
+        if not self.project_id:
+            raise ValueError("this Session has no project_id")
         full_path = "/v1/%s%s" % (self.project_id, path)
         pairs = [(k, "true" if v is True else "false" if v is False else str(v))
                  for k, v in (query or {}).items() if v is not None and v != ""]

@@ -24,7 +24,7 @@ DEPENDENCIES = ["requests", "six", "python-dateutil", "certifi", "urllib3", "esd
 
 
 @pytest.mark.skipif(not WHEEL, reason="TRAINYARD_MODELARTS_WHEEL is not set: the official modelarts SDK's wheel "
-                                      "is not available (see README, 'The official ModelArts SDK')")
+                                      "is not available (see docs/api-compatibility.md, 'The official ModelArts SDK')")
 def test_official_sdk_over_https(tmp_path):
     assert os.path.isfile(WHEEL), "TRAINYARD_MODELARTS_WHEEL=%s is not a file" % WHEEL
     assert os.environ.get("TRAINYARD_TLS_ENDPOINT"), "the HTTPS server was not started"

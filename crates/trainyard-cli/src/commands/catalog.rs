@@ -20,6 +20,14 @@ pub async fn specs(client: &Client, out: Output) -> Result<(), CliError> {
         "GPUS",
         "MAX_WORKERS",
         "AVAILABLE",
+    ])
+    .keep(&[
+        "ID",
+        "CODE",
+        "CORES",
+        "MEMORY_GB",
+        "MAX_WORKERS",
+        "AVAILABLE",
     ]);
     for s in &resp.specs {
         t.row(vec![
@@ -45,7 +53,7 @@ pub async fn engines(client: &Client, out: Output) -> Result<(), CliError> {
     if out == Output::Json {
         return output::json(&resp);
     }
-    let mut t = Table::new(&["ID", "NAME", "VERSION", "TYPE"]);
+    let mut t = Table::new(&["ID", "NAME", "VERSION", "TYPE"]).keep(&["ID", "NAME", "VERSION"]);
     for e in &resp.engines {
         t.row(vec![
             e.engine_id.to_string(),
@@ -65,7 +73,7 @@ pub async fn algorithms(client: &Client, out: Output) -> Result<(), CliError> {
     if out == Output::Json {
         return output::json(&resp);
     }
-    let mut t = Table::new(&["MODEL_ID", "NAME", "ENGINE"]);
+    let mut t = Table::new(&["MODEL_ID", "NAME", "ENGINE"]).keep(&["MODEL_ID", "NAME"]);
     for m in &resp.models {
         t.row(vec![
             m.model_id.to_string(),

@@ -45,8 +45,9 @@ pub async fn run(client: &Client, out: Output, cmd: ConfigsCommand) -> Result<()
                     configs,
                 });
             }
-            let mut t =
-                Table::new(&["NAME", "ENGINE", "CREATED", "DESCRIPTION"]).keep(&["CREATED"]);
+            let mut t = Table::new(&["NAME", "ENGINE", "CREATED", "DESCRIPTION"])
+                .keep(&["NAME"])
+                .optional(&["CREATED"]);
             for c in &configs {
                 t.row(vec![
                     c.config_name.clone(),

@@ -167,7 +167,7 @@ pub async fn outcome(client: &Client, v: &VersionInfo, job: i64) -> Result<(), C
 /// `: worker I exited with code N` and the tail of that worker's log (or of worker 0 when no
 /// worker failed by itself: stopped, lost, refused at start). Best effort: `None` when the
 /// logs cannot be read.
-async fn failure_report(client: &Client, v: &VersionInfo, job: i64) -> Option<String> {
+pub async fn failure_report(client: &Client, v: &VersionInfo, job: i64) -> Option<String> {
     let name = v.job_name.clone()?;
     let mut tails = Vec::new();
     for i in 0..v.worker_server_num.max(1) {

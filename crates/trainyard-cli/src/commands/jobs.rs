@@ -44,6 +44,21 @@ pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitC
                 .get_version(job, version_of(client, job, &version).await?)
                 .await?;
             show_version(out, &v)?;
+            // A run that ended without completing: why, and the end of the failing log.
+            let st = trainyard_api::JobStatus::from_code(v.status);
+            if out != Output::Json && st.is_terminal() && st != trainyard_api::JobStatus::COMPLETED
+            {
+                let report = follow::failure_report(client, &v, job)
+                    .await
+                    .unwrap_or_default();
+                let (what, tail) = report.split_once('\n').unwrap_or((&report, ""));
+                let mut text = format!("outcome        {}{what}\n", status(v.status));
+                if !tail.is_empty() {
+                    text.push_str(tail);
+                    text.push('\n');
+                }
+                output::stdout(text.as_bytes())?;
+            }
         }
         JobsCommand::Versions { job } => versions(client, out, job_id(client, &job).await?).await?,
         JobsCommand::Stop {
@@ -401,7 +416,7 @@ fn done(out: Output, resp: &Success, what: String) -> Result<(), CliError> {
 }
 
 /// The given version, else the job's latest.
-async fn version_of(client: &Client, job: i64, v: &VersionArg) -> Result<i64, CliError> {
+pub async fn version_of(client: &Client, job: i64, v: &VersionArg) -> Result<i64, CliError> {
     match v.version {
         Some(v) => version_id(client, job, v).await,
         None => Ok(client.latest_version(job).await?.version_id),
@@ -679,9 +694,22 @@ async fn submit(client: &Client, out: Output, args: SubmitArgs) -> Result<(), Cl
     };
     if args.dry_run {
         if let Some((dir, entries)) = &upload {
+            // Packed as the real submit packs it, and held to the limit the server holds it to.
+            let packed = dir.clone();
+            let archive = tokio::task::spawn_blocking(move || trainyard_client::pack_dir(&packed))
+                .await
+                .map_err(|e| CliError::Failed(format!("packing failed: {e}")))??;
+            let limit = client.upload_limits().await?.max_upload_bytes;
+            let size = archive.len() as u64;
+            if size > limit {
+                return Err(CliError::Failed(format!(
+                    "{} packs to {size} bytes, over the server's upload limit of {limit} bytes ([storage] max_upload_bytes): leave large files out with a .trainyardignore, or put data in storage and pass --data",
+                    dir.display()
+                )));
+            }
             let files: Vec<&UploadEntry> = entries.iter().filter(|e| !e.is_dir).collect();
             eprintln!(
-                "dry run: would upload {} files from {} to {remote}:",
+                "dry run: would upload {} files ({size} bytes of {limit} allowed) from {} to {remote}:",
                 files.len(),
                 dir.display()
             );
@@ -885,7 +913,8 @@ fn jobs_table(
     ])
     .extra(&["VERSIONS"])
     .status("STATUS")
-    .keep(&["ID", "API", "VERSION", "STATUS", "CREATED", "DURATION"]);
+    .keep(&["ID", "API", "NAME", "VERSION", "STATUS"])
+    .optional(&["CREATED", "DURATION"]);
     let mut rows: Vec<(i64, Vec<String>)> = resp
         .jobs
         .iter()
@@ -1038,8 +1067,8 @@ async fn versions(client: &Client, out: Output, job: i64) -> Result<(), CliError
         "VERSION", "NAME", "STATUS", "WORKERS", "SPEC", "CREATED", "DURATION",
     ])
     .status("STATUS")
-    .keep(&["VERSION", "STATUS", "CREATED", "DURATION"])
-    .prefer(&["NAME"]);
+    .keep(&["VERSION", "NAME", "STATUS", "WORKERS", "SPEC"])
+    .optional(&["CREATED", "DURATION"]);
     for v in &resp.versions {
         t.row(vec![
             v.version_id.to_string(),

@@ -9,13 +9,18 @@ use std::path::PathBuf;
 use trainyard_client::query::JobListQuery;
 use trainyard_client::Client;
 
-/// The first project and token of a local server's `credentials.toml`.
-fn local_credentials(data_dir: Option<PathBuf>) -> Result<(String, String), CliError> {
-    let dir = trainyard_server::config::Config {
-        data_dir,
+/// The data folder of a server on this machine: `dir`, else the default as `serve` takes it.
+fn data_dir(dir: Option<PathBuf>) -> PathBuf {
+    trainyard_server::config::Config {
+        data_dir: dir,
         ..Default::default()
     }
-    .data_dir();
+    .data_dir()
+}
+
+/// The first project and token of a local server's `credentials.toml`.
+fn local_credentials(data_dir: Option<PathBuf>) -> Result<(String, String), CliError> {
+    let dir = self::data_dir(data_dir);
     let path = dir.join("credentials.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         CliError::Usage(format!(
@@ -44,10 +49,13 @@ fn local_credentials(data_dir: Option<PathBuf>) -> Result<(String, String), CliE
 /// Checks the settings against the server, then saves them as the profile: AK/SK with
 /// `--access-key` (secret from `--secret-key-file` or `$TRAINYARD_SECRET_KEY`), else a token.
 pub async fn login(global: &Global, args: LoginArgs) -> Result<(), CliError> {
-    let server = global
-        .server
-        .clone()
-        .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+    // No server given: the one serving the data folder on this machine, where it wrote its
+    // URL, else the default address.
+    let server = match &global.server {
+        Some(s) => s.clone(),
+        None => trainyard_server::data_lock::read_url(&data_dir(args.data_dir.clone()))
+            .unwrap_or_else(|| DEFAULT_SERVER.to_owned()),
+    };
     let (project, auth) = match (&args.access_key, &global.project, &global.token) {
         (Some(ak), project, _) => {
             let sk = match (&args.secret_key_file, &args.secret_key) {

@@ -2,6 +2,7 @@
 
 mod catalog;
 mod configs;
+mod files;
 mod follow;
 mod jobs;
 mod login;
@@ -39,6 +40,9 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Viz(cmd) => viz::run(&client, out, cmd).await,
+        Command::Files(cmd) => files::run(&client, out, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Specs => catalog::specs(&client, out)
             .await
             .map(|()| ExitCode::SUCCESS),
@@ -52,6 +56,8 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError
         | Command::Profiles
         | Command::Man { .. }
         | Command::Serve { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. }
         | Command::Shim { .. }
         | Command::SlurmTask { .. }
         | Command::Completions { .. } => Err(CliError::Usage("not a client command".into())),

@@ -265,8 +265,8 @@ async fn list(client: &Client, out: Output, query: VizListQuery) -> Result<(), C
         "DESCRIPTION",
     ])
     .status("STATUS")
-    .keep(&["ID", "STATUS", "CREATED", "DURATION"])
-    .prefer(&["NAME"])
+    .keep(&["ID", "NAME", "STATUS"])
+    .optional(&["CREATED", "DURATION"])
     .extra(&["TYPE", "AUTO-STOP"]);
     for j in &resp.jobs {
         t.row(vec![

@@ -71,6 +71,14 @@ const ops = {
   async fill({ page: p, selector, value }) {
     await (await page(p)).locator(selector).fill(value);
   },
+  /** Sets the files of a file input: paths of files, or one folder for a `webkitdirectory` input.
+   *  The page comes to the front first: Chromium lists a chosen folder only for the tab in front
+   *  (in a tab behind another the input never gets its files). */
+  async setFiles({ page: p, selector, files }) {
+    const pg = await page(p);
+    await pg.bringToFront();
+    await pg.locator(selector).setInputFiles(files);
+  },
   async select({ page: p, selector, value }) {
     await (await page(p)).locator(selector).selectOption(value);
   },

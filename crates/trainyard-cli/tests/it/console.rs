@@ -489,6 +489,115 @@ async fn console_in_a_real_browser() {
     );
     b.check_page("main", "job-new-error").await;
 
+    // The engine defaults to the CLI's (Python); an error about one field shows at that
+    // field, in the form's words.
+    step("new-job form: default engine, field errors, code upload");
+    b.goto("main", "/console/jobs/new").await;
+    b.wait_for("main", "document.querySelector('#spec_id option')", 10)
+        .await;
+    let engine = b
+        .eval(
+            "main",
+            "document.querySelector('#engine_id').selectedOptions[0].textContent",
+        )
+        .await;
+    assert!(
+        engine.as_str().unwrap_or("").starts_with("Python"),
+        "{engine}"
+    );
+    b.fill("main", "#job_name", "console-nocode").await;
+    b.click("main", "#new-job button[type=submit]").await;
+    let shown = b
+        .wait_text("main", "#app_url-error", "Code folder", 10)
+        .await;
+    assert!(!shown.contains("app_url"), "{shown}");
+    assert_eq!(
+        b.eval(
+            "main",
+            "document.querySelector('#app_url').getAttribute('aria-invalid')"
+        )
+        .await,
+        json!("true")
+    );
+    // A local folder chosen in the form is uploaded and runs, its boot file named relative
+    // to it.
+    let folder = srv.dir.path().join("console-upload/proj");
+    std::fs::create_dir_all(folder.join("pkg")).unwrap();
+    std::fs::write(
+        folder.join("train.py"),
+        "import pkg.util\nprint('uploaded from the browser', pkg.util.X, flush=True)\n",
+    )
+    .unwrap();
+    std::fs::write(folder.join("pkg/__init__.py"), "").unwrap();
+    std::fs::write(folder.join("pkg/util.py"), "X = 42\n").unwrap();
+    b.cmd(json!({"op": "setFiles", "page": "main", "selector": "#code-folder", "files": folder.to_str().unwrap()}))
+        .await;
+    b.wait_text("main", "#code-chosen", "3 files", 10).await;
+    for (field, value) in [
+        ("#job_name", "console-upload"),
+        ("#boot_file_url", "train.py"),
+        ("#data_url", "/data/"),
+        ("#train_url", "/out/console-upload/"),
+    ] {
+        b.fill("main", field, value).await;
+    }
+    b.click("main", "#new-job button[type=submit]").await;
+    let url = b.wait_url("main", "/console/jobs/\\d+$").await;
+    let upload_job = last_number(&url);
+    b.wait_for(
+        "main",
+        "document.querySelector('#log')?.textContent.includes('uploaded from the browser 42')",
+        30,
+    )
+    .await;
+    assert!(
+        srv.storage()
+            .join("trainyard/code/console-upload/pkg/util.py")
+            .is_file(),
+        "the folder's content is in storage"
+    );
+    // A .tar archive dropped on the form.
+    let archive = {
+        let mut t = tar::Builder::new(Vec::new());
+        let body = b"print('dropped archive ran', flush=True)\n";
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        t.append_data(&mut header, "run.py", &body[..]).unwrap();
+        t.into_inner().unwrap()
+    };
+    b.goto("main", "/console/jobs/new").await;
+    b.wait_for("main", "document.querySelector('#spec_id option')", 10)
+        .await;
+    b.eval(
+        "main",
+        &format!(
+            "(() => {{ const dt = new DataTransfer(); \
+             dt.items.add(new File([new Uint8Array({})], 'code.tar', {{ type: 'application/x-tar' }})); \
+             document.querySelector('#code-drop').dispatchEvent(new DragEvent('drop', {{ dataTransfer: dt, bubbles: true, cancelable: true }})); \
+             return true; }})()",
+            serde_json::to_string(&archive).unwrap()
+        ),
+    )
+    .await;
+    b.wait_text("main", "#code-chosen", "code.tar", 10).await;
+    for (field, value) in [
+        ("#job_name", "console-dropped"),
+        ("#boot_file_url", "run.py"),
+        ("#data_url", "/data/"),
+    ] {
+        b.fill("main", field, value).await;
+    }
+    b.click("main", "#new-job button[type=submit]").await;
+    b.wait_url("main", "/console/jobs/\\d+$").await;
+    b.wait_for(
+        "main",
+        "document.querySelector('#log')?.textContent.includes('dropped archive ran')",
+        30,
+    )
+    .await;
+
     // --- Stop a running version from its page: KILLED, and its process is gone.
     step("stop a running version");
     let (long_job, long_version) = api.create_job("console-long", "con-long", json!({})).await;
@@ -733,6 +842,30 @@ async fn console_in_a_real_browser() {
         "{}",
         left.body
     );
+
+    // "Open TensorBoard on this output" from a job's page: a visualization job over its
+    // train_url, shown on the Visualizations page.
+    step("TensorBoard from a job page");
+    b.goto("main", &format!("/console/jobs/{upload_job}")).await;
+    b.click("main", "#open-tensorboard").await;
+    let url = b.wait_url("main", "/console/viz\\?created=\\d+$").await;
+    let viz = last_number(&url);
+    b.wait_for(
+        "main",
+        &format!("document.querySelector('tr[data-viz-id=\"{viz}\"]')?.textContent.includes('/out/console-upload/')"),
+        20,
+    )
+    .await;
+    let detail = api.get(&format!("/visualization-jobs/{viz}")).await;
+    assert_eq!(
+        detail.assert_ok()["train_url"],
+        json!("/out/console-upload/"),
+        "{}",
+        detail.body
+    );
+    api.delete(&format!("/visualization-jobs/{viz}"))
+        .await
+        .assert_ok();
 
     // --- A 1 GB log opens in under a second, and "Jump to end" shows its last line.
     step("1 GB log");

@@ -74,7 +74,7 @@ async fn python_sdk_samples_against_a_real_server() {
         .ok()
         .filter(|w| !w.trim().is_empty());
     let tls_server = match &official_wheel {
-        Some(_) => Some(TlsServer::start(dir.path(), &sk_file).await),
+        Some(_) => Some(TlsServer::start(dir.path(), &sk_file, "").await),
         None => {
             eprintln!(
                 "SKIPPED: the official modelarts SDK test (TRAINYARD_MODELARTS_WHEEL is not set)"
@@ -142,6 +142,8 @@ async fn python_sdk_samples_against_a_real_server() {
             "no:cacheprovider",
             "-rs",
             "sdk/python/tests",
+            // Run by `official_v2_clients_against_a_real_server`, in a venv of its own.
+            "--ignore=sdk/python/tests/test_v2_official_sdk.py",
         ])
         .current_dir(&root)
         .envs(tls_server.iter().flat_map(|t| {
@@ -165,6 +167,14 @@ async fn python_sdk_samples_against_a_real_server() {
         .env("TRAINYARD_USER", USER)
         .env("TRAINYARD_ACCOUNT", ACCOUNT)
         .env("TRAINYARD_PASSWORD", PASSWORD)
+        // The CLI (tests/test_ux.py saves a profile with `trainyard login`), and no profile of
+        // the machine's own.
+        .env("TRAINYARD_BIN", bin())
+        .env(
+            "TRAINYARD_PROFILE_FILE",
+            dir.path().join("no-profiles.toml"),
+        )
+        .env_remove("TRAINYARD_PROFILE")
         .env_remove("MODELARTS_ACCESS_KEY")
         .env_remove("MODELARTS_TOKEN")
         .env_remove("MODELARTS_IAM_ENDPOINT")
@@ -214,14 +224,15 @@ impl Drop for KillOnDrop {
 }
 
 impl TlsServer {
-    async fn start(dir: &Path, sk_file: &Path) -> Self {
+    /// The server, with `extra` (tables) appended to its configuration.
+    async fn start(dir: &Path, sk_file: &Path, extra: &str) -> Self {
         let data = dir.join("data-tls");
         let config = format!(
             "data_dir = \"{data}\"\n\n\
              [[projects]]\nid = \"{PROJECT}\"\nname = \"{PRIVATE_REGION}\"\ntokens = [\"{TOKEN}\"]\n\
              access_keys = [{{ ak = \"{AK}\", sk_file = \"{sk}\" }}]\n\
              users = [{{ name = \"{USER}\", domain = \"{ACCOUNT}\", password = \"{PASSWORD}\" }}]\n\n\
-             [executor]\ncores = 64\nmemory_gb = 256\nstop_grace_seconds = 2\n\n{viz}",
+             [executor]\ncores = 64\nmemory_gb = 256\nstop_grace_seconds = 2\n\n{viz}\n{extra}",
             data = data.display(),
             sk = sk_file.display(),
             viz = viz_config(""),
@@ -266,5 +277,86 @@ impl TlsServer {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         Self { child, url, data }
+    }
+}
+
+/// The Slurm pool of the new-version API test (the dev cluster's partition).
+const V2_POOL: &str = "[[pools]]\nid = \"cluster\"\nbackend = \"slurm\"\npartition = \"debug\"\npoll_interval_seconds = 0.2\n";
+
+/// The official clients of the new-version (v2) training API from PyPI, unchanged, against
+/// trainyard over its own HTTPS: `huaweicloudsdkmodelarts` (pinned) through
+/// `sdk/python/tests/test_v2_official_sdk.py`, whose jobs run locally, in a container and on
+/// a Slurm pool, and the ModelArts CLI `modelarts-macli` through the console's REST prefix,
+/// signed in with a console session; the module also runs every block of
+/// `docs/api-v2-clients.md`.
+#[tokio::test(flavor = "multi_thread")]
+async fn official_v2_clients_against_a_real_server() {
+    let image = test_image();
+    let _node = slurm_node().await;
+    let dir = tempdir().unwrap();
+    let sk_file = dir.path().join("sk-a");
+    std::fs::write(&sk_file, format!("{SK}\n")).unwrap();
+    std::fs::set_permissions(&sk_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let server = TlsServer::start(dir.path(), &sk_file, V2_POOL).await;
+
+    let venv = dir.path().join("venv");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    run(
+        Command::new(&python).args(["-m", "venv"]).arg(&venv),
+        "python3 -m venv",
+    );
+    run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "--disable-pip-version-check", "pytest"])
+            .args([
+                "huaweicloudsdkcore==3.1.219",
+                "huaweicloudsdkmodelarts==3.1.219",
+                "modelarts-macli==0.2.0",
+            ]),
+        "pip install the official clients",
+    );
+    let out = Command::new(venv.join("bin/python"))
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--noconftest",
+            "-rs",
+        ])
+        .arg("sdk/python/tests/test_v2_official_sdk.py")
+        .current_dir(repo_root())
+        .env("TRAINYARD_V2_ENDPOINT", &server.url)
+        .env("TRAINYARD_V2_CA", server.data.join("tls/cert.pem"))
+        .env("TRAINYARD_V2_STORAGE", server.data.join("obs"))
+        .env("TRAINYARD_V2_POOL", "cluster")
+        .env("TRAINYARD_TEST_IMAGE", &image)
+        .env("TRAINYARD_PROJECT", PROJECT)
+        .env("TRAINYARD_AK", AK)
+        .env("TRAINYARD_SK", SK)
+        .env("TRAINYARD_USER", USER)
+        .env("TRAINYARD_ACCOUNT", ACCOUNT)
+        .env("TRAINYARD_PASSWORD", PASSWORD)
+        .output()
+        .expect("run pytest");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tail: Vec<&str> = report.lines().rev().take(6).collect();
+    eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    drop(server.child);
+    kill_runs(&server.data.join("runs"));
+    assert_eq!(out.status.code(), Some(0), "pytest failed:\n{report}");
+    assert!(
+        report.contains(" passed") && !report.contains("skipped"),
+        "{report}"
+    );
+    assert_no_containers_in(&server.data.join("runs"));
+    let log = std::fs::read_to_string(dir.path().join("config-tls.log")).unwrap();
+    for secret in [SK, PASSWORD] {
+        assert!(!log.contains(secret), "a secret appears in the server log");
     }
 }

@@ -1,5 +1,7 @@
-//! Every code block of the README, in order, as written, twice, against `trainyard serve` on a
-//! fresh data directory (defaults: `$HOME/.local/share/trainyard` of a fresh `$HOME`).
+//! Every code block of the README and of the guides in `docs/` ([`DOCS`], in that order: the
+//! order their sections had in the README before they moved out), as written, twice, against
+//! `trainyard serve` on a fresh data directory (defaults: `$HOME/.local/share/trainyard` of a
+//! fresh `$HOME`).
 //!
 //! - `sh` blocks run verbatim, concatenated into one bash script, as a user pasting them into
 //!   one shell would (variables and `cd` carry over); `python` blocks run in that same script
@@ -15,8 +17,29 @@
 use crate::harness::*;
 use std::path::{Path, PathBuf};
 
+/// The documents whose blocks run, in the order they run: the README, then the guides in the
+/// order of their sections when they were one file.
+const DOCS: [&str; 14] = [
+    "README.md",
+    "docs/cli.md",
+    "docs/console.md",
+    "docs/user-guide.md",
+    "docs/api-compatibility.md",
+    "docs/security.md",
+    "docs/sdk.md",
+    "docs/storage.md",
+    "docs/slurm.md",
+    "docs/replicas.md",
+    "docs/configuration.md",
+    "docs/operations.md",
+    "docs/benchmarks.md",
+    "docs/development.md",
+];
+
 #[derive(Debug)]
 struct Block {
+    /// The document, e.g. `docs/cli.md`.
+    doc: &'static str,
     lang: String,
     body: String,
     setup: bool,
@@ -30,9 +53,39 @@ fn repo_root() -> PathBuf {
         .unwrap()
 }
 
-/// The fenced blocks of the README (indented fences inside list items included).
+/// The fenced blocks of every document of [`DOCS`], in order (indented fences inside list
+/// items included).
 fn blocks() -> Vec<Block> {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    DOCS.iter().flat_map(|doc| blocks_of(doc)).collect()
+}
+
+/// Guides whose blocks another test runs: the official v2 clients' page needs the HTTPS
+/// server and the clients' virtualenv of `python_sdk::official_v2_clients_against_a_real_server`,
+/// whose pytest module runs its blocks.
+const RUN_ELSEWHERE: [&str; 1] = ["docs/api-v2-clients.md"];
+
+/// Every markdown file in `docs/` with a code block is one of [`DOCS`] or [`RUN_ELSEWHERE`]:
+/// a guide added without running its blocks fails here.
+#[test]
+fn every_guide_runs_in_the_docs_test() {
+    for e in std::fs::read_dir(repo_root().join("docs"))
+        .unwrap()
+        .flatten()
+    {
+        let name = format!("docs/{}", e.file_name().to_string_lossy());
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        assert!(
+            DOCS.contains(&name.as_str())
+                || RUN_ELSEWHERE.contains(&name.as_str())
+                || !text.contains("```"),
+            "{name} has code blocks but is not in readme.rs's DOCS"
+        );
+    }
+}
+
+/// The fenced blocks of `doc`.
+fn blocks_of(doc: &'static str) -> Vec<Block> {
+    let readme = std::fs::read_to_string(repo_root().join(doc)).unwrap();
     let mut out = Vec::new();
     let mut lines = readme.lines().enumerate().peekable();
     let mut previous = "";
@@ -50,6 +103,7 @@ fn blocks() -> Vec<Block> {
             }
             let setup = previous.trim_start().starts_with("<!-- readme-test: setup");
             out.push(Block {
+                doc,
                 lang: lang.trim().to_owned(),
                 body,
                 setup,
@@ -122,17 +176,17 @@ async fn every_readme_block_runs_as_written_twice() {
     );
     assert_eq!(exports[0].1, format!("http://127.0.0.1:{port}"));
 
-    let mut script = String::from("# generated from README.md by tests/it/readme.rs\n");
+    let mut script = String::from("# generated from README.md and docs/ by tests/it/readme.rs\n");
     let mut ran = 0;
     for b in blocks() {
         if b.setup {
             continue;
         }
         match b.lang.as_str() {
-            "sh" => script.push_str(&format!("# README.md line {}\n{}\n", b.line, b.body)),
+            "sh" => script.push_str(&format!("# {} line {}\n{}\n", b.doc, b.line, b.body)),
             "python" => script.push_str(&format!(
-                "# README.md line {}\npython3 - <<'README_PYTHON'\n{}README_PYTHON\n",
-                b.line, b.body
+                "# {} line {}\npython3 - <<'README_PYTHON'\n{}README_PYTHON\n",
+                b.doc, b.line, b.body
             )),
             "toml" if b.body.contains("[default]") => {
                 let file = dir.path().join("profiles-example.toml");
@@ -145,15 +199,16 @@ async fn every_readme_block_runs_as_written_twice() {
                 let text = String::from_utf8_lossy(&out.stdout);
                 assert!(
                     out.status.success() && text.contains("\"lab\""),
-                    "profile example (line {}): {text}",
+                    "profile example ({} line {}): {text}",
+                    b.doc,
                     b.line
                 );
             }
             "toml" => {
                 let cfg = trainyard_server::config::Config::from_toml(&b.body)
-                    .unwrap_or_else(|e| panic!("config block at README.md line {}: {e}", b.line));
+                    .unwrap_or_else(|e| panic!("config block at {} line {}: {e}", b.doc, b.line));
                 cfg.validate()
-                    .unwrap_or_else(|e| panic!("config block at README.md line {}: {e}", b.line));
+                    .unwrap_or_else(|e| panic!("config block at {} line {}: {e}", b.doc, b.line));
             }
             "text" => {
                 for line in b.body.lines() {
@@ -166,8 +221,8 @@ async fn every_readme_block_runs_as_written_twice() {
             }
             "" => {} // plain text (the layout tree)
             other => panic!(
-                "README.md line {}: a ```{other} block the test does not know how to run",
-                b.line
+                "{} line {}: a ```{other} block the test does not know how to run",
+                b.doc, b.line
             ),
         }
         ran += 1;

@@ -1,6 +1,6 @@
 //! No request field is silently ignored: every field of every request body the API takes (as
 //! the OpenAPI document generated from the `trainyard-api` types lists them) has a row in the
-//! README's "Request fields" table (the v2 API's types: `docs/api-v2.md`'s) saying what
+//! "Request fields" table of `docs/api-compatibility.md` (the v2 API's types: `docs/api-v2.md`'s) saying what
 //! trainyard does with it. A new field without a row fails here.
 
 use crate::harness::*;
@@ -63,12 +63,12 @@ fn refs_in(value: &Value, todo: &mut Vec<String>) {
     }
 }
 
-/// The request-field tables: the README's (v1) and `docs/api-v2.md`'s (the v2 types), each
+/// The request-field tables: `docs/api-compatibility.md`'s (v1) and `docs/api-v2.md`'s (the v2 types), each
 /// the lines after its heading up to the next heading.
 fn field_tables() -> Vec<(String, String)> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     [
-        ("README.md", "### Request fields"),
+        ("docs/api-compatibility.md", "### Request fields"),
         ("docs/api-v2.md", "## Request fields"),
     ]
     .iter()
@@ -133,7 +133,7 @@ fn every_request_field_has_a_row_in_the_readme() {
         .collect();
     assert!(
         missing.is_empty(),
-        "request fields without a row in the README's 'Request fields' table (say what trainyard does with each, or refuse it): {missing:?}"
+        "request fields without a row in the 'Request fields' table of docs/api-compatibility.md (say what trainyard does with each, or refuse it): {missing:?}"
     );
 }
 

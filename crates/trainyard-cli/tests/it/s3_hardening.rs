@@ -432,16 +432,26 @@ print("swaps", n, flush=True)
     args["bucket"] = json!("out");
     args["count"] = json!(200);
     args["key"] = json!("swap/obj.txt");
-    let file = probe("race", &args);
+    // Rounds of 200 GETs until both states of the file were met (served when it was the
+    // file, refused when a link): on a loaded machine the swapping job may get little CPU.
+    let mut rounds = vec![probe("race", &args)];
+    let both = |seen: &[serde_json::Value]| {
+        [safe, "error:AccessDenied"]
+            .iter()
+            .all(|body| seen.iter().any(|r| r.get(body).is_some()))
+    };
+    while !both(&rounds) && rounds.len() < 10 {
+        rounds.push(probe("race", &args));
+    }
     args["key"] = json!("swap/sub/obj.txt");
     let folder = probe("race", &args);
     std::fs::write(s.storage().join("out/swap/stop"), "").unwrap();
     let (end, log) = api
         .run_to_end(job, version, "swap.0", Duration::from_secs(60))
         .await;
-    eprintln!("GETs of a swapped file: {file}; through a swapped folder: {folder}; job: {log}");
+    eprintln!("GETs of a swapped file: {rounds:?}; through a swapped folder: {folder}; job: {log}");
     assert_eq!(end, JobStatus::COMPLETED, "{log}");
-    for seen in [&file, &folder] {
+    for seen in rounds.iter().chain([&folder]) {
         let seen = seen.as_object().unwrap();
         assert_eq!(seen.values().map(|n| n.as_u64().unwrap()).sum::<u64>(), 200);
         assert!(
@@ -449,9 +459,7 @@ print("swaps", n, flush=True)
             "the canary leaked: {seen:?}"
         );
     }
-    // Both states of the file were met: served when it was the file, refused when a link.
-    assert!(file.get(safe).is_some(), "{file}");
-    assert!(file.get("error:AccessDenied").is_some(), "{file}");
+    assert!(both(&rounds), "{rounds:?}");
 
     let planted = s.storage().join("links/planted");
     put_file(&planted.join("real.txt"), "real");

@@ -94,7 +94,7 @@ pub fn run_slurm_task(run_dir: &Path) -> i32 {
         run_as: spec.run_as,
         // Each task runs one worker, in its own container: tasks of one job meet at the first
         // node's address, which a private namespace per task cannot offer, so a job of
-        // several tasks keeps the nodes' network (README: Security model).
+        // several tasks keeps the nodes' network (docs/security.md).
         network: if count > 1 {
             crate::Network::Host
         } else {

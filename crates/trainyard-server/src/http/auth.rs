@@ -205,13 +205,13 @@ async fn verify_signature(
     // as `[storage] max_upload_bytes`, every other body `max_body_bytes`.
     let upload = uri.path().ends_with(UPLOAD_PATH);
     let limit = if upload {
-        usize::try_from(state.svc.max_upload_bytes).unwrap_or(usize::MAX)
+        usize::try_from(state.svc.max_upload_bytes()).unwrap_or(usize::MAX)
     } else {
         state.max_body
     };
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         if upload {
-            ApiError::UploadTooLarge(state.svc.max_upload_bytes)
+            ApiError::UploadTooLarge(state.svc.max_upload_bytes())
         } else {
             ApiError::BodyTooLarge(state.max_body)
         }

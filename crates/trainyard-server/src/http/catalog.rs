@@ -29,7 +29,7 @@ pub async fn resource_specs(
 ) -> ApiResult<Json<SpecListResponse>> {
     check_job_type(&q)?;
     let engine_id = q.int("engine_id", 0, 0, i64::MAX)?;
-    if engine_id != 0 && s.svc.catalog.engine(engine_id).is_none() {
+    if engine_id != 0 && s.svc.catalog().engine(engine_id).is_none() {
         return Err(ApiError::param(format!(
             "engine_id:{engine_id} is not existed"
         )));
@@ -37,7 +37,7 @@ pub async fn resource_specs(
     q.int("project_type", 0, 0, 3)?;
     let specs: Vec<_> = s
         .svc
-        .catalog
+        .catalog()
         .specs
         .iter()
         .map(|spec| spec_info(spec, s.svc.no_resource(spec)))
@@ -58,7 +58,7 @@ pub async fn ai_engines(
     check_job_type(&q)?;
     Ok(Json(EngineListResponse {
         is_success: true,
-        engines: s.svc.catalog.engines.iter().map(engine_info).collect(),
+        engines: s.svc.catalog().engines.iter().map(engine_info).collect(),
     }))
 }
 

@@ -1,4 +1,4 @@
-//! trainyard's own endpoints: code upload and live log streams (README "ModelArts extensions").
+//! trainyard's own endpoints: code upload and live log streams (docs/api-compatibility.md "ModelArts extensions").
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{ProjectPath, Query, VersionPath};
@@ -8,7 +8,61 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use trainyard_api::extensions::{UploadResponse, STREAM_OFFSET_HEADER, STREAM_OFFSET_PARAM};
+use trainyard_api::extensions::{
+    FileListResponse, UploadLimits, UploadResponse, STREAM_OFFSET_HEADER, STREAM_OFFSET_PARAM,
+};
+
+/// Read size of a stored file's body.
+const FILE_CHUNK: usize = 64 * 1024;
+
+/// `GET /v1/{project_id}/storage/upload`: the limits an upload is held to.
+pub async fn upload_limits(State(s): State<AppState>, _at: ProjectPath) -> Json<UploadLimits> {
+    Json(UploadLimits {
+        max_upload_bytes: s.svc.max_upload_bytes(),
+    })
+}
+
+/// `GET /v1/{project_id}/storage/files?path=/dir/`: the files below a storage folder.
+pub async fn list_files(
+    State(s): State<AppState>,
+    at: ProjectPath,
+    Query(q): Query,
+) -> ApiResult<Json<FileListResponse>> {
+    let path = q.get("path").ok_or_else(|| ApiError::required("path"))?;
+    Ok(Json(s.svc.list_files(&at.project, path).await?))
+}
+
+/// `GET /v1/{project_id}/storage/file?path=/dir/file`: one stored file's bytes.
+pub async fn read_file(
+    State(s): State<AppState>,
+    at: ProjectPath,
+    Query(q): Query,
+) -> ApiResult<Response> {
+    let path = q.get("path").ok_or_else(|| ApiError::required("path"))?;
+    let (file, len) = s.svc.open_file(&at.project, path).await?;
+    let file = tokio::fs::File::from_std(file);
+    let stream = futures_util::stream::unfold(Some(file), |file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut file = file?;
+        let mut buf = vec![0u8; FILE_CHUNK];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes::Bytes::from(buf)), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    let mut resp = Body::from_stream(stream).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(resp)
+}
 
 /// `PUT /v1/{project_id}/storage/upload?path=/dir/`: a tar archive replaces that folder.
 pub async fn upload(

@@ -1,6 +1,6 @@
 //! Training job, version and log handlers (TJ-01..TJ-12).
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{Body, JobPath, PodPath, ProjectPath, Query, VersionPath};
 use crate::http::state::AppState;
 use axum::extract::State;
@@ -121,14 +121,25 @@ pub async fn delete_job(State(s): State<AppState>, path: JobPath) -> ApiResult<J
     Ok(Json(Success::OK))
 }
 
-/// Lists a version's log file names (TJ-10).
+/// Lists a version's log file names (TJ-10); `?shim_log=true` (a trainyard extension) adds
+/// the run supervisor's `shim.log`.
 pub async fn log_file_names(
     State(s): State<AppState>,
     path: VersionPath,
+    Query(q): Query,
 ) -> ApiResult<Json<LogFileNamesResponse>> {
+    let with_shim_log = match q.get("shim_log").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(other) => {
+            return Err(ApiError::param(format!(
+                "shim_log:{other} must be true or false"
+            )))
+        }
+    };
     let log_file_list = s
         .svc
-        .log_file_names(&path.project, path.job, path.version)
+        .log_file_names(&path.project, path.job, path.version, with_shim_log)
         .await?;
     Ok(Json(LogFileNamesResponse {
         is_success: true,

@@ -64,10 +64,10 @@ pub async fn scrape(
 
 /// Reads the state gauges from the store and the executor.
 async fn refresh(s: &AppState) -> Result<(), ApiError> {
-    let store = &s.svc.store;
+    let store = s.svc.store();
     let versions = store.version_counts().await?;
     let oldest_queued = store.oldest_queued_create_time().await?;
-    let cap = s.svc.executor.capacity();
+    let cap = s.svc.executor().capacity();
     let slots = [
         ("cores", cap.total.cores, cap.free.cores),
         ("memory_gb", cap.total.memory_gb, cap.free.memory_gb),

@@ -14,6 +14,7 @@ pub mod session;
 pub mod signing;
 pub mod state;
 pub mod v2;
+pub mod v2_console;
 pub mod viz;
 
 use crate::error::ApiError;
@@ -85,7 +86,20 @@ pub fn router(state: AppState) -> Router {
                 "/v1/{{project_id}}{}",
                 trainyard_api::extensions::UPLOAD_PATH
             ),
-            axum::routing::put(extensions::upload).delete(extensions::delete_upload),
+            axum::routing::put(extensions::upload)
+                .delete(extensions::delete_upload)
+                .get(extensions::upload_limits),
+        )
+        .route(
+            &format!(
+                "/v1/{{project_id}}{}",
+                trainyard_api::extensions::FILES_PATH
+            ),
+            get(extensions::list_files),
+        )
+        .route(
+            &format!("/v1/{{project_id}}{}", trainyard_api::extensions::FILE_PATH),
+            get(extensions::read_file),
         )
         .route(
             "/v1/{project_id}/built-in-algorithms",
@@ -139,6 +153,7 @@ pub fn router(state: AppState) -> Router {
             "/modelarts2/{job_type}/{project_id}/{job_id}/{*rest}",
             any(viz::proxy),
         )
+        .route("/modelarts/rest/me", get(v2_console::me))
         .route(
             "/v2/{project_id}/training-jobs/{training_job_id}/tasks/{task_id}/logs/raw",
             get(v2::log_raw),
@@ -212,6 +227,7 @@ pub const VIZ_PREFIX: &str = "/modelarts2/";
 pub fn normalize_path(mut req: Request) -> Request {
     let raw = auth::RawUri(req.uri().clone());
     req.extensions_mut().insert(raw);
+    let mut req = v2_console::rewrite(req);
     let uri = req.uri();
     let path = uri.path();
     if path.starts_with(VIZ_PREFIX) {

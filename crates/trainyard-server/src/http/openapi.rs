@@ -9,7 +9,7 @@
 use axum::Json;
 use std::sync::LazyLock;
 use trainyard_api::catalog::{EngineListResponse, SpecListResponse};
-use trainyard_api::extensions::UploadResponse;
+use trainyard_api::extensions::{FileListResponse, UploadLimits, UploadResponse};
 use trainyard_api::training::{
     AomLogResponse, BuiltInAlgorithmsResponse, CreateJobRequest, CreateJobResponse,
     CreateVersionRequest, JobListResponse, LogFileNamesResponse, PodMetricsResponse, StopRequest,
@@ -64,6 +64,8 @@ use utoipa::OpenApi as _;
         VisualizationListResponse,
         VisualizationDetails,
         UploadResponse,
+        UploadLimits,
+        FileListResponse,
         ErrorBodyV2,
         JobV2,
         JobSearchV2,
@@ -134,7 +136,7 @@ const JOB: &str = "/training-jobs/{job_id}";
 const VERSIONS: &str = "/training-jobs/{job_id}/versions";
 const VERSION: &str = "/training-jobs/{job_id}/versions/{version_id}";
 
-/// The operations, in the README's order.
+/// The operations, in the order of docs/user-guide.md and docs/api-compatibility.md.
 static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
     use Answer::{Json as J, Text};
     use HttpMethod::{Delete, Get, Post, Put};
@@ -225,10 +227,10 @@ static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
         op(
             Get,
             &v("/log/file-names"),
-            "TJ-10 log file names",
+            "TJ-10 log file names (trainyard: shim_log=true adds the run supervisor's shim.log)",
             None,
             J("LogFileNamesResponse"),
-            &[],
+            &[("shim_log", P::Text, false)],
         ),
         op(
             Get,
@@ -401,6 +403,30 @@ static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
             "trainyard: remove an uploaded storage folder",
             None,
             J("Success"),
+            &[("path", P::Text, true)],
+        ),
+        op(
+            Get,
+            "/storage/upload",
+            "trainyard: the limits an upload is held to",
+            None,
+            J("UploadLimits"),
+            &[],
+        ),
+        op(
+            Get,
+            "/storage/files",
+            "trainyard: the files below a storage folder",
+            None,
+            J("FileListResponse"),
+            &[("path", P::Text, true)],
+        ),
+        op(
+            Get,
+            "/storage/file",
+            "trainyard: one stored file's bytes",
+            None,
+            Text,
             &[("path", P::Text, true)],
         ),
     ]

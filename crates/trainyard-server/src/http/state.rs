@@ -7,23 +7,92 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct AppState {
     /// Domain services.
-    pub svc: Arc<Service>,
+    pub(in crate::http) svc: Arc<Service>,
     /// Tokens, access keys, users and issued tokens.
-    pub identity: Arc<crate::identity::Identity>,
+    pub(in crate::http) identity: Arc<crate::identity::Identity>,
     /// Per-project request rates.
-    pub rate_limits: Arc<crate::http::rate::RateLimits>,
+    pub(in crate::http) rate_limits: Arc<crate::http::rate::RateLimits>,
     /// Largest accepted request body.
-    pub max_body: usize,
+    pub(in crate::http) max_body: usize,
     /// Client of the visualization proxy.
-    pub proxy: Arc<trainyard_viz::proxy::Proxy<axum::body::Body>>,
+    pub(in crate::http) proxy: Arc<trainyard_viz::proxy::Proxy<axum::body::Body>>,
     /// Turns `true` when the server starts shutting down; long responses (log streams) end.
-    pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    pub(in crate::http) shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     /// Signed-in browsers of the web console.
-    pub console: Arc<crate::http::session::Sessions>,
+    pub(in crate::http) console: Arc<crate::http::session::Sessions>,
     /// Prometheus metrics and the run sampling interval.
-    pub telemetry: Arc<crate::telemetry::Telemetry>,
+    pub(in crate::http) telemetry: Arc<crate::telemetry::Telemetry>,
     /// The names and origins this server answers to.
-    pub public: Arc<crate::origin::PublicUrls>,
+    pub(in crate::http) public: Arc<crate::origin::PublicUrls>,
     /// Failed credential checks, by identity and client address.
-    pub throttle: Arc<crate::throttle::Throttle>,
+    pub(in crate::http) throttle: Arc<crate::throttle::Throttle>,
+}
+
+impl AppState {
+    /// The HTTP layer's state over `svc`, with the limits `config` sets.
+    pub fn new(
+        svc: Service,
+        identity: crate::identity::Identity,
+        config: &crate::config::Config,
+        telemetry: Arc<crate::telemetry::Telemetry>,
+        public: crate::origin::PublicUrls,
+    ) -> Self {
+        let rate_limits = crate::http::rate::RateLimits::new(
+            config
+                .projects
+                .iter()
+                .filter_map(|p| p.requests_per_second.map(|r| (p.id.clone(), r))),
+        );
+        let console_cap = config
+            .sign_in
+            .max_console_sessions_per_identity
+            .unwrap_or(crate::config::DEFAULT_MAX_CONSOLE_SESSIONS);
+        Self {
+            svc: Arc::new(svc),
+            identity: Arc::new(identity),
+            rate_limits: Arc::new(rate_limits),
+            max_body: config.max_body_bytes.unwrap_or(1 << 20),
+            proxy: Arc::new(trainyard_viz::proxy::Proxy::new()),
+            shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
+            console: Arc::new(crate::http::session::Sessions::with_cap(console_cap)),
+            telemetry,
+            public: Arc::new(public),
+            throttle: Arc::new(crate::throttle::Throttle::new(config.sign_in.policy())),
+        }
+    }
+
+    /// The domain services.
+    pub fn svc(&self) -> &Arc<Service> {
+        &self.svc
+    }
+
+    /// Tokens, access keys, users and issued tokens.
+    pub fn identity(&self) -> &Arc<crate::identity::Identity> {
+        &self.identity
+    }
+
+    /// Per-project request rates.
+    pub fn rate_limits(&self) -> &Arc<crate::http::rate::RateLimits> {
+        &self.rate_limits
+    }
+
+    /// Turns `true` when the server starts shutting down.
+    pub fn shutdown(&self) -> &Arc<tokio::sync::watch::Sender<bool>> {
+        &self.shutdown
+    }
+
+    /// Prometheus metrics and the run sampling interval.
+    pub fn telemetry(&self) -> &Arc<crate::telemetry::Telemetry> {
+        &self.telemetry
+    }
+
+    /// The names and origins this server answers to.
+    pub fn public(&self) -> &Arc<crate::origin::PublicUrls> {
+        &self.public
+    }
+
+    /// Failed credential checks, by identity and client address.
+    pub fn throttle(&self) -> &Arc<crate::throttle::Throttle> {
+        &self.throttle
+    }
 }

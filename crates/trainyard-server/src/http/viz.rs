@@ -188,7 +188,7 @@ pub fn grant_access(s: &AppState, job: &trainyard_store::VizJob, location: &str)
         job.id,
         &job.secret,
         &public_path,
-        s.svc.viz.ctx().public_base.starts_with("https://"),
+        s.svc.viz().ctx().public_base.starts_with("https://"),
     );
     match (
         HeaderValue::from_str(location),

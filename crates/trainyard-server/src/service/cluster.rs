@@ -1,7 +1,7 @@
 //! Several servers on one PostgreSQL database: who does what.
 //!
 //! Every server answers every request: the database holds all state, and the run directories
-//! and storage are shared (see the README's "Several replicas"). What must happen once is a
+//! and storage are shared (see docs/replicas.md). What must happen once is a
 //! *duty*, held by one server at a time:
 //!
 //! - **scheduler** — the executor (the FIFO queue, capacity, starting runs on this host or

@@ -18,7 +18,9 @@ use trainyard_api::training::{
 };
 use trainyard_api::JobStatus;
 use trainyard_exec::objects::ObjectDir;
-use trainyard_store::{Job, JobFilter, JobSort, NewJob, NewVersion, Version};
+use trainyard_store::{
+    Job, JobDeletion, JobFilter, JobSort, NewJob, NewVersion, Version, VersionDeletion,
+};
 
 const DEFAULT_QUOTAS: i64 = 100;
 const DEFAULT_JOB_COUNT_LIMIT: i64 = 1000;
@@ -600,7 +602,9 @@ impl Service {
         version_id: i64,
     ) -> ApiResult<()> {
         let (_, v) = self.job_and_version(project, job_id, version_id).await?;
-        if let Err(status) = lifecycle::delete_version(&self.run_ctx, v.id, self.grace).await? {
+        if let VersionDeletion::Refused(status) =
+            lifecycle::delete_version(&self.run_ctx, v.id, self.grace).await?
+        {
             return Err(ApiError::WrongStatus {
                 action: "delete",
                 status,
@@ -630,11 +634,11 @@ impl Service {
             .filter(|u| *u == uploaded || u.starts_with(SDK_CODE_PREFIX))
             .collect();
         match lifecycle::delete_job(&self.run_ctx, project, job_id, self.grace).await? {
-            Err(status) => Err(ApiError::WrongStatus {
+            JobDeletion::Refused(status) => Err(ApiError::WrongStatus {
                 action: "delete",
                 status,
             }),
-            Ok(ids) => {
+            JobDeletion::Hidden(ids) => {
                 self.delete_versions(&ids).await?;
                 self.store.purge_empty_jobs().await?;
                 if !app_urls.is_empty() {

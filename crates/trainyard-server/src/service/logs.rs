@@ -27,19 +27,35 @@ fn log_files(run_dir: &Path, job_name: &str) -> Vec<(String, PathBuf)> {
     files.into_iter().map(|(_, n, p)| (n, p)).collect()
 }
 
+/// The log of the run's supervisor (`shim.log` in the run folder: object-store transfers and
+/// their retries, the container runtime's failures, how each worker ended), when it has one.
+/// Readable as a log file by this name; listed by TJ-10 only when asked (`shim_log=true`), so
+/// that the list stays one file per worker, as ModelArts clients expect.
+fn shim_log(run_dir: &Path) -> Option<PathBuf> {
+    let path = trainyard_exec::run_dir::file(run_dir, trainyard_exec::run_dir::SHIM_LOG);
+    path.is_file().then_some(path)
+}
+
 impl Service {
-    /// Lists a version's log file names (TJ-10).
+    /// Lists a version's log file names (TJ-10); with `shim_log`, the supervisor's log
+    /// (`shim.log`) after the workers' when the run has one.
     pub async fn log_file_names(
         &self,
         project: &str,
         job_id: i64,
         version_id: i64,
+        with_shim_log: bool,
     ) -> ApiResult<Vec<String>> {
         let (job, v) = self.job_and_version(project, job_id, version_id).await?;
-        Ok(log_files(Path::new(&v.run_dir), &job.name)
+        let run_dir = Path::new(&v.run_dir);
+        let mut names: Vec<String> = log_files(run_dir, &job.name)
             .into_iter()
             .map(|(n, _)| n)
-            .collect())
+            .collect();
+        if with_shim_log && shim_log(run_dir).is_some() {
+            names.push(trainyard_exec::run_dir::SHIM_LOG.to_owned());
+        }
+        Ok(names)
     }
 
     /// Pages a worker log by line (TJ-12); with `start_byte`/`offset` and no `base_line`/`lines`, a
@@ -56,8 +72,11 @@ impl Service {
             .get("log_file")
             .ok_or_else(|| ApiError::required("log_file"))?;
         let files = log_files(Path::new(&v.run_dir), &job.name);
+        let shim =
+            shim_log(Path::new(&v.run_dir)).filter(|_| name == trainyard_exec::run_dir::SHIM_LOG);
         let path = match files.into_iter().find(|(n, _)| n == name) {
             Some((_, p)) => p,
+            None if shim.is_some() => shim.unwrap_or_default(),
             None if name
                 .strip_prefix(&format!("{}.", job.name))
                 .and_then(|i| i.parse::<i64>().ok())
@@ -142,10 +161,11 @@ pub async fn log_stream(
         .strip_prefix(&format!("{}.", job.name))
         .and_then(|i| i.parse::<i64>().ok())
         .is_some_and(|i| i >= 0 && i < v.config.worker_server_num.unwrap_or(1).max(1));
-    if !is_worker {
-        return Err(ApiError::param(format!("log_file:{name} is not existed")));
-    }
-    let path = logs_dir(Path::new(&v.run_dir)).join(name);
+    let path = match shim_log(Path::new(&v.run_dir)) {
+        _ if is_worker => logs_dir(Path::new(&v.run_dir)).join(name),
+        Some(shim) if name == trainyard_exec::run_dir::SHIM_LOG => shim,
+        _ => return Err(ApiError::param(format!("log_file:{name} is not existed"))),
+    };
     // A resuming client sends the count of bytes it already has; a larger offset is a bad
     // request, refused before any byte of a 200 is sent.
     let len = tokio::fs::metadata(&path)

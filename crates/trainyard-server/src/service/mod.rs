@@ -5,6 +5,7 @@ pub mod capacity;
 pub mod cluster;
 pub mod configs;
 pub mod executor;
+pub mod files;
 pub mod follow;
 pub mod jobs;
 pub mod launch;
@@ -37,6 +38,36 @@ use trainyard_store::Store;
 /// Everything the handlers call into.
 pub struct Service {
     /// Store.
+    store: Arc<dyn Store>,
+    /// Catalogs.
+    catalog: Arc<Catalog>,
+    /// Storage.
+    storage: Storage,
+    /// Local executor.
+    executor: Executor,
+    /// Executor context (shared with run tasks).
+    run_ctx: Arc<RunContext>,
+    /// Where run directories live.
+    runs_dir: PathBuf,
+    /// Projects by id.
+    projects: HashMap<String, ProjectConfig>,
+    /// Default stop grace.
+    grace: Duration,
+    /// Largest accepted code upload, bytes.
+    max_upload_bytes: u64,
+    /// Visualization jobs.
+    viz: viz::VizManager,
+    /// Where work goes: this server's executor, or the scheduling duty's holder.
+    cluster: cluster::Cluster,
+    /// The open log streams and what wakes them.
+    followers: Arc<follow::Followers>,
+    /// Key of the temporary log URLs of the v2 API (random per server start).
+    url_key: [u8; 32],
+}
+
+/// What a [`Service`] is made of, as the server's start assembles it.
+pub struct Parts {
+    /// Store.
     pub store: Arc<dyn Store>,
     /// Catalogs.
     pub catalog: Arc<Catalog>,
@@ -62,6 +93,83 @@ pub struct Service {
     pub followers: Arc<follow::Followers>,
     /// Key of the temporary log URLs of the v2 API (random per server start).
     pub url_key: [u8; 32],
+}
+
+impl Service {
+    /// The service over `parts`; its fields stay private to the service layer, the HTTP
+    /// layer goes through methods.
+    pub fn new(parts: Parts) -> Self {
+        let Parts {
+            store,
+            catalog,
+            storage,
+            executor,
+            run_ctx,
+            runs_dir,
+            projects,
+            grace,
+            max_upload_bytes,
+            viz,
+            cluster,
+            followers,
+            url_key,
+        } = parts;
+        Self {
+            store,
+            catalog,
+            storage,
+            executor,
+            run_ctx,
+            runs_dir,
+            projects,
+            grace,
+            max_upload_bytes,
+            viz,
+            cluster,
+            followers,
+            url_key,
+        }
+    }
+
+    /// The store (read side: counts for the metrics gauges).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The spec and engine catalogs.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The project storage (also served by the S3 endpoint).
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// This server's executor.
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    /// The configured projects' ids.
+    pub fn project_ids(&self) -> impl Iterator<Item = &String> {
+        self.projects.keys()
+    }
+
+    /// Largest accepted code upload, bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_bytes
+    }
+
+    /// The visualization jobs' manager.
+    pub fn viz(&self) -> &viz::VizManager {
+        &self.viz
+    }
+
+    /// Where work goes: this server's executor, or the scheduling duty's holder.
+    pub fn cluster(&self) -> &cluster::Cluster {
+        &self.cluster
+    }
 }
 
 impl Service {

@@ -6,8 +6,32 @@ use trainyard_api::training::JobConfig;
 use trainyard_api::JobStatus;
 use trainyard_store::testing::TestDatabase;
 use trainyard_store::{
-    Engine, Error, JobFilter, JobSort, NewJob, NewV2, NewVersion, Page, Store, TransitionSet,
+    Engine, Error, JobDeletion, JobFilter, JobSort, NewJob, NewV2, NewVersion, Page, Store,
+    TransitionSet, VersionDeletion,
 };
+
+/// A delete that must not be refused: what it hid.
+trait Hidden {
+    type Rows;
+    fn hidden(self) -> Self::Rows;
+}
+
+impl Hidden for VersionDeletion {
+    type Rows = ();
+    fn hidden(self) {
+        assert_eq!(self, VersionDeletion::Hidden);
+    }
+}
+
+impl Hidden for JobDeletion {
+    type Rows = Vec<i64>;
+    fn hidden(self) -> Vec<i64> {
+        match self {
+            JobDeletion::Hidden(ids) => ids,
+            refused => panic!("the delete was refused: {refused:?}"),
+        }
+    }
+}
 
 fn job(name: &str) -> NewJob {
     NewJob {
@@ -118,7 +142,7 @@ trainyard_store::engine_suite! {
             .mark_job_deleted("p", j.id, &[], 0)
             .await
             .unwrap()
-            .unwrap();
+            .hidden();
         store.create_job(&job("dup"), None).await.unwrap();
     }
 
@@ -193,7 +217,7 @@ trainyard_store::engine_suite! {
             .mark_job_deleted("p", j.id, &[JobStatus::KILLING], 7)
             .await
             .unwrap()
-            .unwrap();
+            .hidden();
         let after = store.version_by_id(v.id).await.unwrap().unwrap();
         assert_eq!(
             (after.status, after.stop_grace, after.deleted),
@@ -204,7 +228,7 @@ trainyard_store::engine_suite! {
             .mark_version_deleted(done.id, &[JobStatus::KILLING], 7)
             .await
             .unwrap()
-            .unwrap();
+            .hidden();
         assert_eq!(
             store.version_by_id(done.id).await.unwrap().unwrap().status,
             JobStatus::COMPLETED
@@ -232,14 +256,14 @@ trainyard_store::engine_suite! {
                 .mark_version_deleted(v.id, &[JobStatus::KILLING], 0)
                 .await
                 .unwrap(),
-            Err(JobStatus::KILLING)
+            VersionDeletion::Refused(JobStatus::KILLING)
         );
         assert_eq!(
             store
                 .mark_job_deleted("p", j.id, &[JobStatus::KILLING], 0)
                 .await
                 .unwrap(),
-            Err(JobStatus::KILLING)
+            JobDeletion::Refused(JobStatus::KILLING)
         );
         store
             .transition(
@@ -255,7 +279,7 @@ trainyard_store::engine_suite! {
                 .mark_job_deleted("p", j.id, &[JobStatus::KILLING], 0)
                 .await
                 .unwrap(),
-            Ok(vec![v.id])
+            JobDeletion::Hidden(vec![v.id])
         );
         assert!(store.get_job("p", j.id).await.unwrap().is_none());
         assert_eq!(store.list_jobs("p", &filter()).await.unwrap().total, 0);
@@ -407,7 +431,7 @@ trainyard_store::engine_suite! {
             .mark_job_deleted("p", ids[0], &[], 0)
             .await
             .unwrap()
-            .unwrap();
+            .hidden();
         assert_eq!(store.count_jobs("p").await.unwrap(), 3);
         let ws0 = JobFilter {
             workspace_id: Some("0".into()),
@@ -506,7 +530,7 @@ trainyard_store::engine_suite! {
             .mark_job_deleted("p", j.id, &[], 3)
             .await
             .unwrap()
-            .unwrap();
+            .hidden();
         let created = creating.await.unwrap();
         let deleted = store.deleted_versions().await.unwrap();
         assert_eq!(hidden, deleted.iter().map(|v| v.id).collect::<Vec<_>>());
@@ -555,7 +579,7 @@ trainyard_store::engine_suite! {
         assert_eq!(store.v2_uuid(v1.id).await.unwrap(), None);
         assert!(store.update_v2_job("p", "u-1", "new", "{}").await.unwrap());
         assert_eq!(store.get_v2_job("p", "u-1").await.unwrap().unwrap().job.description, "new");
-        store.mark_job_deleted("p", made.job.id, &[], 0).await.unwrap().unwrap();
+        store.mark_job_deleted("p", made.job.id, &[], 0).await.unwrap().hidden();
         assert!(store.get_v2_job("p", "u-1").await.unwrap().is_none());
         assert_eq!(store.count_jobs("p").await.unwrap(), 1);
         store.create_v2_job(&job("same"), &v2("u-3"), &version()).await.unwrap();

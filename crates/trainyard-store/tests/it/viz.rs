@@ -2,7 +2,9 @@
 //! compare-and-set, restart, delete.
 
 use trainyard_api::JobStatus;
-use trainyard_store::{Error, NewVizJob, Page, VizFilter, VizSet, VizSort};
+use trainyard_store::{
+    Error, NewVizJob, Page, VizDeletion, VizFilter, VizRestart, VizSet, VizSort,
+};
 
 fn new(name: &str) -> NewVizJob {
     NewVizJob {
@@ -57,7 +59,7 @@ trainyard_store::engine_suite! {
                 .restart_viz("p", a.id, &[JobStatus::KILLED])
                 .await
                 .unwrap(),
-            Some(Err(JobStatus::RUNNING))
+            VizRestart::Refused(JobStatus::RUNNING)
         );
         store
             .viz_transition(
@@ -73,7 +75,7 @@ trainyard_store::engine_suite! {
                 .restart_viz("p", a.id, &[JobStatus::KILLED])
                 .await
                 .unwrap(),
-            Some(Ok(()))
+            VizRestart::Restarted
         );
         let got = store.get_viz("p", a.id).await.unwrap().unwrap();
         assert_eq!(
@@ -108,14 +110,14 @@ trainyard_store::engine_suite! {
                 .mark_viz_deleted("p", b.id, &[JobStatus::KILLING])
                 .await
                 .unwrap(),
-            Some(Err(JobStatus::KILLING))
+            VizDeletion::Refused(JobStatus::KILLING)
         );
         assert_eq!(
             store
                 .mark_viz_deleted("p", a.id, &[JobStatus::KILLING])
                 .await
                 .unwrap(),
-            Some(Ok(JobStatus::INIT))
+            VizDeletion::Hidden { was: JobStatus::INIT }
         );
         assert!(store.get_viz("p", a.id).await.unwrap().is_none());
         assert_eq!(store.deleted_viz().await.unwrap().len(), 1);

@@ -22,9 +22,12 @@ export async function configFields(cfg = {}) {
   const specOptions = specs.map((s) =>
     h("option", { value: s.spec_id, selected: s.spec_id === cfg.spec_id }, `${s.spec_code} (${s.core} cores, ${s.cpu} GB${s.gpu_num ? `, ${s.gpu_num} GPU` : ""})`),
   );
+  // The default engine is the one `trainyard jobs submit` picks: the server's "Python" engine
+  // (plain Python code), else the first one.
+  const defaultEngine = (engines.find((e) => e.engine_name === "Python") ?? engines[0])?.engine_id;
   const engineOptions = [
     h("option", { value: "" }, "None (custom image)"),
-    ...engines.map((e) => h("option", { value: e.engine_id, selected: e.engine_id === (cfg.engine_id ?? (cfg.user_image_url ? null : engines[0]?.engine_id)) }, `${e.engine_name} ${e.engine_version}`)),
+    ...engines.map((e) => h("option", { value: e.engine_id, selected: e.engine_id === (cfg.engine_id ?? (cfg.user_image_url ? null : defaultEngine)) }, `${e.engine_name} ${e.engine_version}`)),
   ];
   return h(
     "fieldset",

@@ -1,9 +1,88 @@
 // Creating training jobs (from the form or a saved configuration) and the configuration pages
 // (TC-01..TC-05): list, view, create, edit, delete.
-import { api, confirmButton, errorBox, fill, h, paramsText, showError, table, time, titled } from "./lib.js";
+import { api, confirmButton, errorBox, fill, h, paramsText, showError, showFieldError, table, tarOf, time, titled, uploadTar } from "./lib.js";
 import { configFields, readConfig, setConfig } from "./config-form.js";
 
 const enc = encodeURIComponent;
+
+/** Files of a dropped folder (a FileSystemEntry), recursively, as `{ path, file }`. */
+async function entryFiles(entry, prefix = "") {
+  if (entry.isFile) return [{ path: prefix + entry.name, file: await new Promise((ok, fail) => entry.file(ok, fail)) }];
+  const reader = entry.createReader();
+  const children = [];
+  for (;;) {
+    const batch = await new Promise((ok, fail) => reader.readEntries(ok, fail));
+    if (!batch.length) break;
+    children.push(...batch);
+  }
+  const out = [];
+  for (const c of children) out.push(...(await entryFiles(c, `${prefix}${entry.name}/`)));
+  return out;
+}
+
+/** Left out of an uploaded folder, as `trainyard jobs submit` leaves them out. */
+const SKIPPED = /(^|\/)(\.git|__pycache__|\.venv|venv)(\/|$)/;
+
+/**
+ * The new-job form's code upload: a folder (chosen or dropped) or a .tar archive (chosen or
+ * dropped). `chosen()` answers `null` (nothing chosen: the "Code folder" path is used) or the
+ * tar archive to upload, as bytes.
+ */
+function codeUpload() {
+  let picked = null; // { label, archive: File } or { label, files: [{ path, file }] }
+  const status = h("p", { class: "hint", id: "code-chosen", "aria-live": "polite" }, "Nothing chosen: the code folder below is used.");
+  const show = (p) => {
+    picked = p;
+    fill(status, p ? p.label : "Nothing chosen: the code folder below is used.");
+  };
+  const fromFolder = (list) => {
+    const files = list.filter((f) => !SKIPPED.test(f.path));
+    // Every path starts with the folder's own name: the upload holds what is inside it.
+    const root = files[0]?.path.split("/")[0] ?? "";
+    const inside = files.map((f) => ({ path: f.path.slice(root.length + 1), file: f.file })).filter((f) => f.path);
+    show(inside.length ? { label: `Folder ${root}: ${inside.length} files, uploaded when the job is created.`, files: inside } : null);
+  };
+  const folder = h("input", { type: "file", id: "code-folder", webkitdirectory: true, multiple: true });
+  folder.addEventListener("change", () => fromFolder([...folder.files].map((f) => ({ path: f.webkitRelativePath || f.name, file: f }))));
+  const archive = h("input", { type: "file", id: "code-archive", accept: ".tar,application/x-tar" });
+  archive.addEventListener("change", () => {
+    const f = archive.files[0];
+    show(f ? { label: `Archive ${f.name}, uploaded when the job is created.`, archive: f } : null);
+  });
+  const zone = h(
+    "div",
+    { class: "drop", id: "code-drop" },
+    h("p", {}, "Upload code: drop a folder or a .tar archive here, or choose one."),
+    h("label", { for: "code-folder", class: "inline" }, "Folder ", folder),
+    h("label", { for: "code-archive", class: "inline" }, "Archive (.tar) ", archive),
+    status,
+  );
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", async (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    const items = [...(e.dataTransfer.items ?? [])];
+    const entry = items.map((i) => i.webkitGetAsEntry?.()).find(Boolean);
+    if (entry?.isDirectory) {
+      fromFolder(await entryFiles(entry));
+      return;
+    }
+    const f = e.dataTransfer.files[0];
+    if (f) show({ label: `Archive ${f.name}, uploaded when the job is created.`, archive: f });
+  });
+  const chosen = async () => {
+    if (!picked) return null;
+    if (picked.archive) return new Uint8Array(await picked.archive.arrayBuffer());
+    const files = [];
+    for (const f of picked.files) files.push({ path: f.path, data: new Uint8Array(await f.file.arrayBuffer()) });
+    return tarOf(files);
+  };
+  return { zone, chosen, clear: () => show(null) };
+}
 
 /** `/console/jobs/new[?config=NAME]`: TJ-01 from a form, optionally started from a configuration. */
 export async function newJob(main) {
@@ -30,6 +109,9 @@ export async function newJob(main) {
     await configFields({}),
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary" }, "Create and run"), h("a", { href: "/console/jobs" }, "Cancel")),
   );
+  const upload = codeUpload();
+  // The upload goes with the code fields: before the configuration's first field.
+  form.querySelector("fieldset.config .form-grid").before(upload.zone);
   main.append(form);
   const loadConfig = async (name) => {
     if (!name) return;
@@ -48,13 +130,31 @@ export async function newJob(main) {
     const body = { job_name: d.get("job_name").trim(), job_desc: d.get("job_desc").trim(), config: readConfig(form) };
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
+    showError(errors, null);
+    showFieldError(form, null);
+    let uploaded = null;
     try {
+      const archive = await upload.chosen();
+      if (archive) {
+        // Where `trainyard jobs submit` puts a job's code; the boot file is relative to it.
+        if (!body.job_name) throw new Error("job_name is required");
+        uploaded = `/trainyard/code/${body.job_name}/`;
+        const boot = body.config.boot_file_url ?? "";
+        if (!boot) throw new Error("boot_file_url is required with uploaded code (a file of the upload, e.g. train.py)");
+        await uploadTar(uploaded, archive);
+        body.config.app_url = uploaded;
+        if (!/^(\/|obs:\/\/|s3:\/\/)/.test(boot)) body.config.boot_file_url = uploaded + boot.replace(/^\.\//, "");
+      }
       const res = await api("POST", "/training-jobs", body);
       location.assign(`/console/jobs/${res.job_id}`);
     } catch (err) {
-      showError(errors, err);
+      // A job refused after its upload takes the upload back.
+      if (uploaded) api("DELETE", `/storage/upload?path=${encodeURIComponent(uploaded)}`).catch(() => {});
+      if (!showFieldError(form, err)) {
+        showError(errors, err);
+        errors.scrollIntoView({ block: "nearest" });
+      }
       button.disabled = false;
-      errors.scrollIntoView({ block: "nearest" });
     }
   });
 }

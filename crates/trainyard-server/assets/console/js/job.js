@@ -173,6 +173,7 @@ export async function page(main, jobIdText) {
       versionActions,
       isStoppable(v.status) ? stopForm : null,
       h("button", { type: "button", id: "new-version", onclick: newVersionForm }, "New version from this one"),
+      v.train_url ? h("button", { type: "button", id: "open-tensorboard", onclick: openTensorBoard }, "Open TensorBoard on this output") : null,
       confirmButton("Delete version", `Delete version ${v.version_name}?`, async () => {
         try {
           await api("DELETE", `/training-jobs/${jobId}/versions/${v.version_id}`);
@@ -182,6 +183,24 @@ export async function page(main, jobIdText) {
         }
       }),
     );
+  };
+
+  // A visualization job (VJ-01) over this version's output, stopped after an hour; the
+  // Visualizations page then opens it.
+  const openTensorBoard = async () => {
+    const body = {
+      job_name: `tb-${jobId}-${Date.now().toString(36).slice(-6)}`,
+      job_desc: `TensorBoard of ${list.job_name} ${v.version_name}`,
+      train_url: v.train_url,
+      job_type: "tensorboard",
+      schedule: [{ type: "stop", time_unit: "HOURS", duration: 1 }],
+    };
+    try {
+      const res = await api("POST", "/visualization-jobs", body);
+      location.assign(`/console/viz?created=${res.job_id}`);
+    } catch (e) {
+      showError(errors, e);
+    }
   };
 
   const newVersionForm = async () => {

@@ -62,6 +62,112 @@ export async function apiV2(method, path, body) {
   return answer(res);
 }
 
+/** Replaces the storage folder `remote` with the tar archive `bytes` (trainyard's upload
+ *  endpoint, as `trainyard jobs submit` uses it). */
+export async function uploadTar(remote, bytes) {
+  let res;
+  try {
+    res = await fetch(`/v1/${encodeURIComponent(project)}/storage/upload?path=${encodeURIComponent(remote)}`, {
+      method: "PUT",
+      headers: { "X-Console-CSRF": csrf, Accept: "application/json", "Content-Type": "application/x-tar" },
+      body: bytes,
+      credentials: "same-origin",
+    });
+  } catch (e) {
+    throw new ApiError(0, "", `The server could not be reached (${e.message}).`);
+  }
+  return answer(res);
+}
+
+/** A tar archive (ustar) of `files`, each `{ path, data }` (a relative path, a Uint8Array). */
+export function tarOf(files) {
+  const enc = new TextEncoder();
+  const blocks = [];
+  let total = 0;
+  const octal = (n, width) => n.toString(8).padStart(width - 1, "0") + "\0";
+  for (const f of files) {
+    const header = new Uint8Array(512);
+    const put = (text, at, width) => header.set(enc.encode(text).subarray(0, width), at);
+    let name = f.path;
+    let prefix = "";
+    if (enc.encode(name).length > 100) {
+      const cut = name.lastIndexOf("/", 155);
+      prefix = name.slice(0, cut);
+      name = name.slice(cut + 1);
+    }
+    put(name, 0, 100);
+    put(octal(0o644, 8), 100, 8);
+    put(octal(0, 8), 108, 8);
+    put(octal(0, 8), 116, 8);
+    put(octal(f.data.length, 12), 124, 12);
+    put(octal(Math.floor(Date.now() / 1000), 12), 136, 12);
+    put("        ", 148, 8);
+    put("0", 156, 1);
+    put("ustar\0", 257, 6);
+    put("00", 263, 2);
+    put(prefix, 345, 155);
+    const sum = header.reduce((a, b) => a + b, 0);
+    put(octal(sum, 7) + " ", 148, 8);
+    const padded = new Uint8Array(Math.ceil(f.data.length / 512) * 512);
+    padded.set(f.data);
+    blocks.push(header, padded);
+    total += 512 + padded.length;
+  }
+  const out = new Uint8Array(total + 1024);
+  let at = 0;
+  for (const b of blocks) {
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
+}
+
+/** Names the API gives form fields, and the words the console's forms use for them. */
+export const FIELD_LABELS = {
+  job_name: "Name",
+  job_desc: "Description",
+  config_name: "Name",
+  app_url: "Code folder",
+  boot_file_url: "Boot file",
+  engine_id: "Engine",
+  spec_id: "Resource spec",
+  worker_server_num: "Workers",
+  max_runtime_seconds: "Time limit",
+  data_url: "Data folder",
+  train_url: "Output folder",
+  log_url: "Copy logs to",
+  parameter: "Parameters",
+  user_image_url: "Image",
+  user_command: "Command",
+};
+
+/** The API's message in the form's words: field names become their labels, and the spec's
+ *  "Parameter error. " prefix goes. */
+export function inFormWords(message) {
+  let text = String(message).replace(/^Parameter error\.\s*/, "");
+  for (const [name, label] of Object.entries(FIELD_LABELS)) text = text.replace(new RegExp(`\\b${name}\\b`, "g"), label);
+  return text;
+}
+
+/** Shows `err` at the field of `form` it is about (the first API field name its message
+ *  names that the form has), in the form's words; answers whether it found one. Clears the
+ *  errors shown before. */
+export function showFieldError(form, err) {
+  for (const old of form.querySelectorAll(".field-error")) old.remove();
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  if (!err) return false;
+  const message = String(err.message || err);
+  const name = Object.keys(FIELD_LABELS).find((n) => form.elements[n] && new RegExp(`\\b${n}\\b`).test(message));
+  if (!name) return false;
+  const input = form.elements[name];
+  const note = h("p", { class: "field-error", id: `${name}-error`, role: "alert" }, inFormWords(message));
+  input.setAttribute("aria-invalid", "true");
+  input.setAttribute("aria-describedby", [input.getAttribute("aria-describedby"), `${name}-error`].filter(Boolean).join(" "));
+  input.insertAdjacentElement("afterend", note);
+  input.focus();
+  return true;
+}
+
 /** A console-only endpoint (`/console/api/...`), same credentials. */
 export async function consoleApi(path) {
   const res = await fetch(`/console/api${path}`, {

@@ -58,7 +58,7 @@ pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
 
 /// Whether the server is reached over HTTPS (cookies then get `Secure`).
 fn secure(state: &AppState) -> bool {
-    state.svc.viz.ctx().public_base.starts_with("https://")
+    state.svc.viz().ctx().public_base.starts_with("https://")
 }
 
 /// `GET /console/api/capacity`: the executor's capacity (used and free per resource) and how

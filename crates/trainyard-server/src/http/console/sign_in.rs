@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use crate::http::auth::{throttled, ClientAddr};
 use crate::http::session;
 use crate::http::state::AppState;
+use crate::http::v2_console;
 use crate::identity::{Login, TokenCheck};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -167,10 +168,16 @@ pub async fn submit(
     }
     match check(&s, &form, addr) {
         Ok((project, who)) => {
-            let (id, _) = s.console.start(&project, &who, SystemTime::now());
+            let (id, started) = s.console.start(&project, &who, SystemTime::now());
             let mut resp = Redirect::to(safe_next(next)).into_response();
-            if let Ok(v) = HeaderValue::from_str(&session::set_cookie(&id, super::secure(&s))) {
-                resp.headers_mut().insert(header::SET_COOKIE, v);
+            let secure = super::secure(&s);
+            for c in [
+                session::set_cookie(&id, secure),
+                v2_console::set_cftk_cookie(&started.csrf, secure),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&c) {
+                    resp.headers_mut().append(header::SET_COOKIE, v);
+                }
             }
             resp
         }
@@ -210,8 +217,14 @@ pub async fn sign_out(
         s.console.end(&id);
     }
     let mut resp = Redirect::to("/console/sign-in").into_response();
-    if let Ok(v) = HeaderValue::from_str(&session::clear_cookie(super::secure(&s))) {
-        resp.headers_mut().insert(header::SET_COOKIE, v);
+    let secure = super::secure(&s);
+    for c in [
+        session::clear_cookie(secure),
+        v2_console::clear_cftk_cookie(secure),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
     }
     resp
 }

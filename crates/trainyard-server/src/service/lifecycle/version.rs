@@ -19,37 +19,80 @@ use trainyard_api::JobStatus;
 use trainyard_exec::backend::{EventReceiver, RunEnd, RunEvent};
 use trainyard_exec::RunHandle;
 use trainyard_sched::status::{self, Move, Step};
-use trainyard_store::{Store, TransitionSet, Version};
+use trainyard_store::{JobDeletion, Store, TransitionSet, Version, VersionDeletion};
 
 /// What run tasks and the executor share.
 pub struct RunContext {
     /// Store.
-    pub store: Arc<dyn Store>,
+    pub(in crate::service) store: Arc<dyn Store>,
     /// Catalogs.
-    pub catalog: Arc<Catalog>,
+    pub(in crate::service) catalog: Arc<Catalog>,
     /// Storage.
-    pub storage: Storage,
+    pub(in crate::service) storage: Storage,
     /// The executor's total resources.
-    pub total: Resources,
+    pub(in crate::service) total: Resources,
     /// Default stop grace.
-    pub grace: Duration,
+    pub(in crate::service) grace: Duration,
     /// Program to run as `<shim_program> shim <run_dir>` (and `slurm-task` on Slurm nodes).
-    pub shim_program: PathBuf,
+    pub(in crate::service) shim_program: PathBuf,
     /// Resource pools.
-    pub pools: Vec<crate::config::PoolConfig>,
+    pub(in crate::service) pools: Vec<crate::config::PoolConfig>,
     /// Observability hooks: the workers' sampling interval and the Prometheus metrics.
-    pub telemetry: Arc<crate::telemetry::Telemetry>,
+    pub(in crate::service) telemetry: Arc<crate::telemetry::Telemetry>,
     /// The container runtime of custom-image jobs, if any.
-    pub containers: Option<ContainerRuntime>,
+    pub(in crate::service) containers: Option<ContainerRuntime>,
     /// Host folders each project may mount as `host_path` volumes.
-    pub host_paths: std::collections::HashMap<String, Vec<PathBuf>>,
+    pub(in crate::service) host_paths: std::collections::HashMap<String, Vec<PathBuf>>,
     /// The log streams, told here when a run ends.
-    pub followers: Arc<crate::service::follow::Followers>,
+    pub(in crate::service) followers: Arc<crate::service::follow::Followers>,
     /// The cap on each worker's log (`[logs] max_log_bytes`), if any.
-    pub log_limit: Option<trainyard_exec::LogLimit>,
+    pub(in crate::service) log_limit: Option<trainyard_exec::LogLimit>,
 }
 
 impl RunContext {
+    /// The context of this server's runs, with what `config` sets.
+    pub fn new(
+        config: &crate::config::Config,
+        store: Arc<dyn Store>,
+        catalog: Arc<Catalog>,
+        storage: Storage,
+        shim_program: PathBuf,
+        telemetry: Arc<crate::telemetry::Telemetry>,
+        containers: Option<ContainerRuntime>,
+    ) -> Self {
+        Self {
+            followers: crate::service::follow::Followers::new(
+                store.clone(),
+                config.logs.max_streams(),
+            ),
+            log_limit: config.logs.log_limit(),
+            store,
+            catalog,
+            storage,
+            total: crate::service::capacity::total(&config.executor).0,
+            grace: config.executor.stop_grace(),
+            shim_program,
+            pools: config.pools.clone(),
+            telemetry,
+            containers,
+            host_paths: config
+                .projects
+                .iter()
+                .map(|p| (p.id.clone(), p.host_paths.clone()))
+                .collect(),
+        }
+    }
+
+    /// The log streams, told here when a run ends.
+    pub fn followers(&self) -> &Arc<crate::service::follow::Followers> {
+        &self.followers
+    }
+
+    /// Program the runs' shims are started as.
+    pub fn shim_program(&self) -> &Path {
+        &self.shim_program
+    }
+
     /// The run spec of a version (command line, environment, logs), with its logs folder made.
     pub async fn prepare_run(
         &self,
@@ -256,20 +299,20 @@ pub async fn delete_version(
     ctx: &RunContext,
     id: i64,
     grace: Duration,
-) -> trainyard_store::Result<Result<(), JobStatus>> {
+) -> trainyard_store::Result<VersionDeletion> {
     let refused = [JobStatus::KILLING];
     let grace = grace.as_secs() as i64;
     ctx.store.mark_version_deleted(id, &refused, grace).await
 }
 
-/// A delete of job `job_id` and all its versions (TJ-09), each as [`delete_version`];
-/// returns the versions hidden. Refused, with its status, while one is being stopped.
+/// A delete of job `job_id` and all its versions (TJ-09), each as [`delete_version`].
+/// Refused, with its status, while one is being stopped.
 pub async fn delete_job(
     ctx: &RunContext,
     project: &str,
     job_id: i64,
     grace: Duration,
-) -> trainyard_store::Result<Result<Vec<i64>, JobStatus>> {
+) -> trainyard_store::Result<JobDeletion> {
     let refused = [JobStatus::KILLING];
     let grace = grace.as_secs() as i64;
     ctx.store
@@ -290,7 +333,11 @@ pub async fn delete_any_job(
         .store
         .mark_job_deleted(project, job_id, &[], grace)
         .await?;
-    Ok(hidden.unwrap_or_default())
+    Ok(match hidden {
+        JobDeletion::Hidden(ids) => ids,
+        // Nothing is refused here.
+        JobDeletion::Refused(_) => Vec::new(),
+    })
 }
 
 /// At start: deleted versions still pending or running -> 9 with the default grace (for

@@ -8,7 +8,7 @@
 use crate::util::now_ms;
 use trainyard_api::JobStatus;
 use trainyard_exec::RunHandle;
-use trainyard_store::{Store, VizJob, VizSet};
+use trainyard_store::{Store, VizJob, VizRestart, VizSet};
 
 /// How a run of a visualization server ended, as far as its supervisor knows.
 #[derive(Debug)]
@@ -80,12 +80,12 @@ pub async fn begin_stop(store: &dyn Store, id: i64) -> trainyard_store::Result<b
 }
 
 /// A restart: a terminal job -> 1 with a fresh run (times, deadline, port and handle
-/// cleared). `None` when the job is unknown; the status it is in when it is not terminal.
+/// cleared), refused when it is not terminal.
 pub async fn restart(
     store: &dyn Store,
     project: &str,
     id: i64,
-) -> trainyard_store::Result<Option<Result<(), JobStatus>>> {
+) -> trainyard_store::Result<VizRestart> {
     store.restart_viz(project, id, JobStatus::TERMINAL).await
 }
 

@@ -16,7 +16,9 @@ use trainyard_api::visualization::{
     VisualizationDetails, VisualizationJob, VisualizationListResponse,
 };
 use trainyard_api::JobStatus;
-use trainyard_store::{duration_ms, NewVizJob, VizFilter, VizJob, VizSort};
+use trainyard_store::{
+    duration_ms, NewVizJob, VizDeletion, VizFilter, VizJob, VizRestart, VizSort,
+};
 use trainyard_viz::server::Launcher;
 
 fn not_found(id: i64) -> ApiError {
@@ -332,14 +334,14 @@ impl Service {
         self.check_launcher(&job.job_type)?;
         self.check_viz_quota(project, false).await?;
         match lifecycle::restart(self.store.as_ref(), project, id).await? {
-            None => return Err(not_found(id)),
-            Some(Err(status)) => {
+            VizRestart::Unknown => return Err(not_found(id)),
+            VizRestart::Refused(status) => {
                 return Err(ApiError::WrongStatus {
                     action: "resubmit",
                     status,
                 })
             }
-            Some(Ok(())) => {}
+            VizRestart::Restarted => {}
         }
         self.cluster.viz_start(id).await;
         Ok(())
@@ -353,14 +355,14 @@ impl Service {
             .mark_viz_deleted(project, id, &[JobStatus::KILLING])
             .await?
         {
-            None => return Err(not_found(id)),
-            Some(Err(status)) => {
+            VizDeletion::Unknown => return Err(not_found(id)),
+            VizDeletion::Refused(status) => {
                 return Err(ApiError::WrongStatus {
                     action: "delete",
                     status,
                 })
             }
-            Some(Ok(status)) => status,
+            VizDeletion::Hidden { was } => was,
         };
         if status.is_terminal() {
             if let Some(job) = self.store.viz_by_id(id).await? {
