@@ -971,6 +971,8 @@ async fn cli_lists_shows_logs_stops_and_deletes_v2_jobs() {
     let one = cli(&srv, &["jobs", "logs", &finished, "--worker", "1"], &[]).await;
     assert!(one.starts_with("worker") && !one.contains("[1]"), "{one}");
 
+    console_shows(&srv, &finished).await;
+
     // stop and delete.
     let stopped = cli(&srv, &["jobs", "stop", &short(&running)], &[]).await;
     assert!(
@@ -983,4 +985,188 @@ async fn cli_lists_shows_logs_stops_and_deletes_v2_jobs() {
     get(api, &format!("/training-jobs/{running}"))
         .await
         .assert_error(400, "ModelArts.2775");
+}
+
+/// The console over its own session (cookie and CSRF token, no API credentials): the v2
+/// job's page is served, its scripts call the v2 API, which takes the session.
+async fn console_shows(srv: &TestServer, id: &str) {
+    let base = &srv.api.base;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed = http
+        .post(format!("{base}/console/sign-in"))
+        .header("Origin", base.as_str())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("method=token&token={TOKEN}&next=/console/jobs"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = http
+        .get(format!("{base}/console/jobs/v2/{id}"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split("name=\"trainyard-csrf\" content=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("the CSRF token in the shell")
+        .to_owned();
+    for (asset, needle) in [
+        ("js/main.js", "v2job.page"),
+        ("js/jobs.js", "/training-job-searches"),
+        ("js/v2job.js", "/logs/preview"),
+    ] {
+        let text = http
+            .get(format!("{base}/console/assets/{asset}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains(needle), "{asset} lacks {needle}");
+    }
+    let url = format!("{base}/v2/{PROJECT}/training-job-searches");
+    let listed: Value = http
+        .post(&url)
+        .header("Cookie", &cookie)
+        .header("X-Console-CSRF", &csrf)
+        .json(&json!({"limit": 50}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["metadata"]["id"] == json!(id)),
+        "{listed}"
+    );
+    let preview = http
+        .get(format!(
+            "{base}/v2/{PROJECT}/training-jobs/{id}/tasks/worker-0/logs/preview"
+        ))
+        .header("Cookie", &cookie)
+        .header("X-Console-CSRF", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preview.status(), 200);
+    // The cookie alone authorizes nothing.
+    let bare = http
+        .post(&url)
+        .header("Cookie", &cookie)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(bare.status().as_u16() >= 400, "{}", bare.status());
+}
+
+/// A request signed as the official SDK signs it (`SDK-HMAC-SHA256` over `content-type`,
+/// `host`, `x-project-id`, `x-sdk-date`): the v2 API takes AK/SK credentials as v1 does, and
+/// refuses another project's path.
+async fn signed(api: &Api, method: &str, path: &str, body: &str, ak: &str, sk: &str) -> V2Reply {
+    use trainyard_api::signature::{
+        canonical_request, sha256_hex, sign, string_to_sign, SignedRequest,
+    };
+    let host = api.base.trim_start_matches("http://").to_owned();
+    let date = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let content_type = "application/json;charset=UTF-8";
+    let req = SignedRequest {
+        method,
+        path,
+        query: "",
+        headers: vec![
+            ("content-type".into(), content_type.into()),
+            ("host".into(), host.clone()),
+            ("x-project-id".into(), PROJECT.into()),
+            ("x-sdk-date".into(), date.clone()),
+        ],
+        body_hash: sha256_hex(body.as_bytes()),
+    };
+    let sig = sign(
+        sk.as_bytes(),
+        &string_to_sign(&canonical_request(&req), &date),
+    );
+    let resp = api
+        .http
+        .request(method.parse().unwrap(), format!("{}{path}", api.base))
+        .header("content-type", content_type)
+        .header("x-project-id", PROJECT)
+        .header("x-sdk-date", &date)
+        .header(
+            "authorization",
+            format!("SDK-HMAC-SHA256 Access={ak}, SignedHeaders=content-type;host;x-project-id;x-sdk-date, Signature={sig}"),
+        )
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    };
+    V2Reply { status, body }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_takes_sdk_signatures() {
+    let srv =
+        TestServer::start_with_project("access_keys = [{ ak = \"AKV2\", sk = \"sk-v2\" }]", "")
+            .await;
+    let api = &srv.api;
+    let path = format!("/v2/{PROJECT}/training-job-searches");
+    let ok = signed(api, "POST", &path, "{\"limit\": 10}", "AKV2", "sk-v2").await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.body["total"], json!(0));
+    let engines = signed(
+        api,
+        "GET",
+        &format!("/v2/{PROJECT}/training-job-engines"),
+        "",
+        "AKV2",
+        "sk-v2",
+    )
+    .await;
+    assert_eq!(engines.status, 200, "{}", engines.body);
+    signed(api, "POST", &path, "{\"limit\": 10}", "AKV2", "wrong")
+        .await
+        .assert_error(401, "ModelArts.0208");
+    let other = signed(
+        api,
+        "POST",
+        &format!("/v2/{OTHER_PROJECT}/training-job-searches"),
+        "{}",
+        "AKV2",
+        "sk-v2",
+    )
+    .await;
+    assert_eq!(other.status, 403, "{}", other.body);
+    assert!(other.body["error_msg"].is_string(), "{}", other.body);
 }

@@ -2,7 +2,7 @@
 // database, so this stays fast with 100k jobs); the page is re-read every 2 s so statuses
 // change without a reload. The filters live in the address, so a reload or a shared link
 // shows the same list.
-import { api, badge, drawIfChanged, duration, errorBox, fill, h, poll, setText, showError, statuses, table, time, titled } from "./lib.js";
+import { api, apiV2, badge, drawIfChanged, duration, errorBox, fill, h, poll, setText, showError, statuses, table, time, titled } from "./lib.js";
 
 const SORTS = [
   ["create_time", "Created"],
@@ -46,6 +46,8 @@ export function list(main) {
   const body = h("div", { id: "jobs-table" });
   const pager = h("nav", { class: "pager", "aria-label": "Pages" });
   const summary = h("p", { class: "muted", "aria-live": "polite", id: "jobs-summary" });
+  // Jobs of the new-version API: other resources (UUID ids, phases), listed apart.
+  const v2body = h("div", { id: "v2-jobs-table" });
   fill(
     main,
     h("div", { class: "page-head" }, h("h1", {}, "Training jobs"), h("a", { class: "button primary", href: "/console/jobs/new" }, "New training job")),
@@ -54,6 +56,8 @@ export function list(main) {
     body,
     pager,
     summary,
+    h("h2", {}, "New-version (v2) jobs"),
+    v2body,
   );
 
   let searchTimer = null;
@@ -91,6 +95,34 @@ export function list(main) {
     if (state.status) shown.set("status", state.status);
     history.replaceState(null, "", `?${shown}`);
     render(res);
+    const v2 = await apiV2("POST", "/training-job-searches", { limit: 50, offset: 0 });
+    drawIfChanged(drawnV2, JSON.stringify(v2.items.map((j) => [j.metadata.id, j.metadata.name, j.status.phase, j.status.duration])), () => drawV2(v2));
+  };
+  const drawnV2 = {};
+  const drawV2 = (v2) => {
+    if (!v2.items.length) {
+      fill(v2body, h("p", { class: "empty card" }, "No v2 jobs."));
+      return;
+    }
+    fill(
+      v2body,
+      table(
+        "New-version (v2) jobs",
+        [["Name"], ["API"], ["Phase"], ["Created", "wide-only"], ["Duration", "num"], ["Description", "wide-only"]],
+        v2.items.map((j) =>
+          h(
+            "tr",
+            { dataset: { v2Id: j.metadata.id } },
+            h("td", {}, h("a", { href: `/console/jobs/v2/${j.metadata.id}` }, j.metadata.name)),
+            h("td", {}, "v2"),
+            h("td", { class: "phase" }, j.status.phase),
+            h("td", { class: "wide-only" }, time(j.metadata.create_time)),
+            h("td", { class: "num" }, duration(j.status.duration)),
+            h("td", { class: "wide-only" }, j.metadata.description),
+          ),
+        ),
+      ),
+    );
   };
 
   const render = (res) => {

@@ -43,6 +43,25 @@ export async function api(method, path, body) {
   return answer(res);
 }
 
+/** A call of the new-version (v2) API, `/v2/{project}` + `path`, same credentials. */
+export async function apiV2(method, path, body) {
+  const headers = { "X-Console-CSRF": csrf, Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let res;
+  try {
+    res = await fetch(`/v2/${encodeURIComponent(project)}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+    });
+  } catch (e) {
+    throw new ApiError(0, "", `The server could not be reached (${e.message}).`);
+  }
+  if (res.ok && (res.status === 202 || res.headers.get("content-length") === "0")) return null;
+  return answer(res);
+}
+
 /** Replaces the storage folder `remote` with the tar archive `bytes` (trainyard's upload
  *  endpoint, as `trainyard jobs submit` uses it). */
 export async function uploadTar(remote, bytes) {
@@ -171,7 +190,7 @@ async function answer(res) {
     // come back here.
     location.assign(`/console/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`);
   }
-  throw new ApiError(res.status, data?.error_code ?? "", data?.error_message ?? `HTTP ${res.status} ${res.statusText}`);
+  throw new ApiError(res.status, data?.error_code ?? "", data?.error_message ?? data?.error_msg ?? `HTTP ${res.status} ${res.statusText}`);
 }
 
 /** Builds an element: `h("a", {href: "/x", class: "y"}, "text", child...)`. */

@@ -4,6 +4,7 @@
 import { fill, h, titled } from "./lib.js";
 import * as jobs from "./jobs.js";
 import * as job from "./job.js";
+import * as v2job from "./v2job.js";
 import * as configs from "./configs.js";
 import * as viz from "./viz.js";
 import * as catalog from "./catalog.js";
@@ -12,6 +13,7 @@ const routes = [
   [/^\/console\/jobs$/, "jobs", () => jobs.list],
   [/^\/console\/jobs\/new$/, "jobs", () => configs.newJob],
   [/^\/console\/jobs\/(\d+)$/, "jobs", () => job.page],
+  [/^\/console\/jobs\/v2\/([0-9a-f-]{36})$/, "jobs", () => v2job.page],
   [/^\/console\/configs$/, "configs", () => configs.list],
   [/^\/console\/configs\/new$/, "configs", () => configs.create],
   [/^\/console\/configs\/([^/]+)$/, "configs", () => configs.detail],

@@ -38,6 +38,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     asset!("js/configs.js", JS),
     asset!("js/viz.js", JS),
     asset!("js/catalog.js", JS),
+    asset!("js/v2job.js", JS),
     asset!("vendor/uPlot.iife.min.js", JS),
     asset!("vendor/uPlot.min.css", CSS),
     asset!("vendor/LICENSE.uPlot", "text/plain; charset=utf-8"),
