@@ -1,0 +1,224 @@
+//! Create, show, update, delete, batch delete and terminate (T2-01, T2-02, T2-04 to T2-07).
+
+use super::*;
+
+impl Service {
+    /// Creates a v2 job and queues its run (T2-01).
+    pub async fn v2_create(&self, project: &str, body: &[u8]) -> V2Result<Value> {
+        let job: JobV2 = parse_body(body)?;
+        let meta = job.metadata.clone().unwrap_or_default();
+        let name = meta
+            .name
+            .clone()
+            .ok_or_else(|| V2Error::param("metadata.name", "required"))?;
+        if !valid_name(&name, 64) || name.contains('.') {
+            return Err(V2Error::param(
+                "metadata.name",
+                "1-64 letters, digits, '_' or '-'",
+            ));
+        }
+        let desc = meta.description.clone().unwrap_or_default();
+        if desc.chars().count() > 256 {
+            return Err(V2Error::param(
+                "metadata.description",
+                "at most 256 characters",
+            ));
+        }
+        let workspace = meta
+            .workspace_id
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "0".to_owned());
+        let resolved = self.resolve_v2(&job)?;
+        check_request_fields(&resolved.config, Request::V2Job).map_err(renamed)?;
+        let cfg = self
+            .checker(project)
+            .check(resolved.config, Purpose::Run)
+            .map_err(renamed)?;
+        let (_, limit) = self.quotas(project);
+        if self.count_v2(project).await? >= limit {
+            return Err(V2Error::new(
+                400,
+                "ModelArts.2815",
+                "Exceed quota limit of resource(job-num).",
+            ));
+        }
+        self.check_quota(project, false)
+            .await
+            .map_err(V2Error::from)?;
+        // What is echoed: the request as parsed (unknown and response-only fields dropped),
+        // with the engine and flavor resolved.
+        let mut doc = serde_json::to_value(&job).map_err(ApiError::internal)?;
+        strip_nulls(&mut doc);
+        doc["kind"] = json!("job");
+        if let Some(alg) = doc.get_mut("algorithm").and_then(Value::as_object_mut) {
+            alg.insert("engine".into(), resolved.engine.clone());
+            alg.insert(
+                "environments".into(),
+                json!(cfg.environments.clone().unwrap_or_default()),
+            );
+        } else {
+            doc["algorithm"] = json!({"engine": resolved.engine});
+        }
+        if let Some(f) = &resolved.flavor {
+            doc["flavor_code"] = json!(f.spec_code);
+        }
+        let now = now_ms();
+        let staging = self.snapshot(project, &cfg).await.map_err(V2Error::from)?;
+        let new_job = NewJob {
+            project_id: project.to_owned(),
+            name: name.clone(),
+            description: desc.clone(),
+            workspace_id: workspace,
+            create_time: now,
+        };
+        let v2 = NewV2 {
+            uuid: new_uuid(),
+            doc: doc.to_string(),
+        };
+        let first = NewVersion {
+            description: desc,
+            pre_version_id: None,
+            status: JobStatus::INIT,
+            config: cfg,
+            resource_id: resource_id(),
+            run_dir_template: self.run_dir_template(),
+            create_time: now,
+        };
+        let created = match self.store.create_v2_job(&new_job, &v2, &first).await {
+            Ok(j) => j,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(match e {
+                    trainyard_store::Error::Conflict => V2Error::new(
+                        400,
+                        "ModelArts.2751",
+                        format!("Duplicate training job (name {name})."),
+                    ),
+                    other => other.into(),
+                });
+            }
+        };
+        self.start_version(&staging, &created.version)
+            .await
+            .map_err(V2Error::from)?;
+        Ok(self.v2_document(&created))
+    }
+
+    /// Shows a job (T2-02).
+    pub async fn v2_show(&self, project: &str, id: &str) -> V2Result<Value> {
+        Ok(self.v2_document(&self.v2_job(project, id).await?))
+    }
+
+    /// Changes a job's description (T2-04).
+    pub async fn v2_update(&self, project: &str, id: &str, body: &[u8]) -> V2Result<()> {
+        let u: JobUpdateV2 = parse_body(body)?;
+        let j = self.v2_job(project, id).await?;
+        for (field, v) in [
+            ("spec", &u.spec),
+            ("endpoints", &u.endpoints),
+            ("metadata", &u.metadata),
+        ] {
+            if v.as_ref().is_some_and(|v| !is_empty(v)) {
+                return Err(V2Error::param(
+                    field,
+                    "only the description can be changed here (notifications, priorities, SSH keys and annotations are not served)",
+                ));
+            }
+        }
+        let Some(desc) = u.description else {
+            return Ok(());
+        };
+        if desc.chars().count() > 256 {
+            return Err(V2Error::param("description", "at most 256 characters"));
+        }
+        let mut doc: Value = serde_json::from_str(&j.doc).unwrap_or_else(|_| json!({}));
+        if !doc["metadata"].is_object() {
+            doc["metadata"] = json!({});
+        }
+        doc["metadata"]["description"] = json!(desc);
+        if !self
+            .store
+            .update_v2_job(project, id, &desc, &doc.to_string())
+            .await?
+        {
+            return Err(V2Error::not_found(id));
+        }
+        Ok(())
+    }
+
+    /// Deletes a job in any phase, stopping it first (T2-05).
+    pub async fn v2_delete(&self, project: &str, id: &str) -> V2Result<()> {
+        let j = self.v2_job(project, id).await?;
+        self.v2_remove(project, &j).await
+    }
+
+    pub(super) async fn v2_remove(&self, project: &str, j: &V2Job) -> V2Result<()> {
+        let ids = lifecycle::delete_any_job(&self.run_ctx, project, j.job.id, self.grace).await?;
+        self.delete_versions(&ids).await.map_err(V2Error::from)?;
+        self.store.purge_empty_jobs().await?;
+        Ok(())
+    }
+
+    /// Deletes several jobs, all or none (T2-06).
+    pub async fn v2_batch_delete(&self, project: &str, body: &[u8]) -> V2Result<()> {
+        let b: BatchDeleteV2 = parse_body(body)?;
+        let items = b.jobs.unwrap_or_default();
+        if items.is_empty() {
+            return Err(V2Error::param("jobs", "1-100 jobs"));
+        }
+        if items.len() > 100 {
+            return Err(V2Error::new(
+                400,
+                "ModelArts.2816",
+                "The parameter(jobs) exceeds the upper limit 100.",
+            ));
+        }
+        let mut jobs = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if item.kind.as_deref().is_some_and(|k| k != "job") {
+                return Err(V2Error::param(&format!("jobs[{i}].kind"), "only job"));
+            }
+            let id = item
+                .metadata
+                .as_ref()
+                .and_then(|m| m.id.clone())
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| V2Error::param(&format!("jobs[{i}].metadata.id"), "required"))?;
+            jobs.push(self.v2_job(project, &id).await?);
+        }
+        for j in &jobs {
+            self.v2_remove(project, j).await?;
+        }
+        Ok(())
+    }
+
+    /// Terminates a job that is creating, pending or running (T2-07).
+    pub async fn v2_action(&self, project: &str, id: &str, body: &[u8]) -> V2Result<Value> {
+        let a: JobActionV2 = parse_body(body)?;
+        let action = a
+            .action_type
+            .ok_or_else(|| V2Error::param("action_type", "required"))?;
+        if action != "terminate" {
+            return Err(V2Error::new(
+                400,
+                "ModelArts.2812",
+                format!("Unsupported action type:{action}"),
+            ));
+        }
+        let j = self.v2_job(project, id).await?;
+        let stopped = j.version.status.is_stoppable()
+            && self
+                .begin_stop(&j.version, self.grace)
+                .await
+                .map_err(V2Error::from)?;
+        if !stopped {
+            return Err(V2Error::new(
+                409,
+                "ModelArts.2796",
+                "The job cannot be terminated.",
+            ));
+        }
+        self.v2_show(project, id).await
+    }
+}
