@@ -99,6 +99,8 @@ async fn a_second_server_on_a_held_data_folder_or_a_taken_address_refuses_before
         .api
         .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
+    // Its worker is up (it prints once Python has started) before the second servers try.
+    server.api.wait_log(job, ver, "sleeper.0", "up").await;
     let lock = s.dir.path().join("data/serve.lock");
     let first = format!("pid {}, listening on 127.0.0.1:{port}", server.child.id());
     assert_eq!(std::fs::read_to_string(&lock).unwrap().trim(), first);
