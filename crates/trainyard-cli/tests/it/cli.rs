@@ -2,7 +2,6 @@
 //! logs across cut connections, upload refusals, JSON output, exit codes, profiles.
 
 use crate::harness::*;
-use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,47 +17,9 @@ use trainyard_api::training_config::{ConfigDetail, ConfigListResponse};
 const SPECS: &str = "[[specs]]\nspec_id = 1\nspec_code = \"modelarts.vm.cpu.1u\"\ncore = 1\ncpu = 1\nmax_num = 4\n\n\
 [[specs]]\nspec_id = 2\nspec_code = \"modelarts.vm.cpu.2u\"\ncore = 2\ncpu = 2\nmax_num = 4\n";
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    #[track_caller]
-    fn ok(&self) -> &str {
-        assert_eq!(
-            self.code, 0,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        &self.stdout
-    }
-
-    #[track_caller]
-    fn json<T: DeserializeOwned>(&self) -> T {
-        serde_json::from_str(self.ok()).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
-    }
-}
-
 /// Runs `trainyard args...` against `base` with the test project's credentials.
 async fn run_at(base: &str, config_home: &Path, args: &[&str]) -> Out {
-    let out = tokio::process::Command::new(bin())
-        .args(args)
-        .env_remove("TRAINYARD_PROFILE")
-        .env_remove("TRAINYARD_PROFILE_FILE")
-        .env("XDG_CONFIG_HOME", config_home)
-        .env("TRAINYARD_SERVER", base)
-        .env("TRAINYARD_PROJECT", PROJECT)
-        .env("TRAINYARD_TOKEN", TOKEN)
-        .output()
-        .await
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    trainyard(base, config_home, args, &[]).await
 }
 
 async fn run(srv: &TestServer, args: &[&str]) -> Out {
@@ -847,25 +808,13 @@ async fn login_checks_the_credentials_and_saves_a_private_profile() {
 
 /// Runs `trainyard args...` like `run`, with extra environment variables.
 async fn run_env(srv: &TestServer, args: &[&str], env: &[(&str, &str)]) -> Out {
-    let out = tokio::process::Command::new(bin())
-        .args(args)
-        .env_remove("TRAINYARD_PROFILE")
-        .env_remove("TRAINYARD_PROFILE_FILE")
-        .env_remove("NO_COLOR")
-        .env_remove("COLUMNS")
-        .env("XDG_CONFIG_HOME", srv.dir.path().join("config-home"))
-        .env("TRAINYARD_SERVER", &srv.api.base)
-        .env("TRAINYARD_PROJECT", PROJECT)
-        .env("TRAINYARD_TOKEN", TOKEN)
-        .envs(env.iter().copied())
-        .output()
-        .await
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    trainyard(
+        &srv.api.base,
+        &srv.dir.path().join("config-home"),
+        args,
+        env,
+    )
+    .await
 }
 
 /// Every line of `text` fits in `width` columns (one char = one column here).

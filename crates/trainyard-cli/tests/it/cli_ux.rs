@@ -7,46 +7,20 @@ use crate::harness::*;
 use std::path::Path;
 use trainyard_api::catalog::SpecListResponse;
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    #[track_caller]
-    fn ok(&self) -> &str {
-        assert_eq!(
-            self.code, 0,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        &self.stdout
-    }
-}
-
 /// `trainyard args...` against `srv` as the test project, on an 80-column "terminal" (stdout
 /// is a pipe: `COLUMNS` sets the width), with `env` added.
 async fn run_env(srv: &TestServer, args: &[&str], env: &[(&str, &str)]) -> Out {
-    let out = tokio::process::Command::new(bin())
-        .args(args)
-        .env_remove("TRAINYARD_PROFILE")
-        .env_remove("TRAINYARD_PROFILE_FILE")
-        .env_remove("NO_COLOR")
-        .env("COLUMNS", "80")
-        .env("XDG_CONFIG_HOME", srv.dir.path().join("config-home"))
-        .env("TRAINYARD_SERVER", &srv.api.base)
-        .env("TRAINYARD_PROJECT", PROJECT)
-        .env("TRAINYARD_TOKEN", TOKEN)
-        .envs(env.iter().copied())
-        .output()
-        .await
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let env: Vec<(&str, &str)> = [("COLUMNS", "80")]
+        .into_iter()
+        .chain(env.iter().copied())
+        .collect();
+    trainyard(
+        &srv.api.base,
+        &srv.dir.path().join("config-home"),
+        args,
+        &env,
+    )
+    .await
 }
 
 async fn run(srv: &TestServer, args: &[&str]) -> Out {

@@ -3,7 +3,6 @@
 //! `open` serving TensorBoard's run list, exit codes.
 
 use crate::harness::*;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -11,43 +10,6 @@ use trainyard_api::training::Success;
 use trainyard_api::visualization::{
     CreateVisualizationResponse, ScheduleOutput, VisualizationDetails, VisualizationListResponse,
 };
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    #[track_caller]
-    fn ok(&self) -> &str {
-        assert_eq!(
-            self.code, 0,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        &self.stdout
-    }
-
-    #[track_caller]
-    fn json<T: DeserializeOwned>(&self) -> T {
-        serde_json::from_str(self.ok()).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
-    }
-
-    #[track_caller]
-    fn fails(&self, code: i32, needle: &str) {
-        assert_eq!(
-            self.code, code,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        assert!(
-            self.stderr.contains(needle),
-            "wanted {needle:?} in stderr:\n{}",
-            self.stderr
-        );
-    }
-}
 
 /// Runs `trainyard args...` against `base` with the test project's credentials; `$BROWSER`
 /// is a script that would leave `browser-ran` in `home` (stdout is never a terminal here).
@@ -66,23 +28,8 @@ async fn run_at(base: &str, home: &Path, args: &[&str]) -> Out {
         )
         .unwrap();
     }
-    let out = tokio::process::Command::new(bin())
-        .args(args)
-        .env_remove("TRAINYARD_PROFILE")
-        .env_remove("TRAINYARD_PROFILE_FILE")
-        .env("XDG_CONFIG_HOME", home)
-        .env("BROWSER", &browser)
-        .env("TRAINYARD_SERVER", base)
-        .env("TRAINYARD_PROJECT", PROJECT)
-        .env("TRAINYARD_TOKEN", TOKEN)
-        .output()
-        .await
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let browser = browser.to_str().unwrap();
+    trainyard(base, home, args, &[("BROWSER", browser)]).await
 }
 
 async fn run(srv: &TestServer, args: &[&str]) -> Out {
