@@ -20,8 +20,10 @@ use crate::config::Config;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::{self, Read};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
+use trainyard_exec::beneath;
 
 /// The manifest's name in the archive.
 pub const MANIFEST: &str = "trainyard-backup.json";
@@ -238,9 +240,13 @@ impl Drop for Scratch {
     }
 }
 
-/// Appends `path` (a file, link or folder, recursively) as `name`, leaving out `skip`. A
-/// file that goes away meanwhile is left out; one that grows is cut at its size when it was
-/// first seen, so a live log is copied up to some line.
+/// Appends `path` (a file or a folder, recursively) as `name`, leaving out `skip`.
+///
+/// Below `path` jobs may write (run folders, storage) and plant or swap links at any moment,
+/// so the walk never opens a path it looked at first: each folder is read through its own
+/// handle and each entry opened beneath it without following any link
+/// ([`trainyard_exec::beneath`]). A link is archived as a link; an entry swapped or removed
+/// meanwhile is left out.
 fn append_tree<W: io::Write>(
     tar: &mut tar::Builder<W>,
     path: &Path,
@@ -251,49 +257,114 @@ fn append_tree<W: io::Write>(
     if skip.iter().any(|s| s == path) {
         return Ok(());
     }
-    let meta = match fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_err(path.display())(e)),
-    };
+    let what = io_err(path.display());
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(what(e)),
+        // The roots are the server's own (its data folder, its database copy).
+        Ok(meta) if meta.is_dir() => {
+            let dir = beneath::Dir::open(path).map_err(what)?;
+            append_dir(tar, &dir, path, name, skip, summary)
+        }
+        Ok(meta) if meta.is_file() => {
+            let file = File::open(path).map_err(what)?;
+            append_file(tar, file, path, name, summary)
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Appends the folder open as `dir` (at `path`) and what it holds, as `name`.
+fn append_dir<W: io::Write>(
+    tar: &mut tar::Builder<W>,
+    dir: &beneath::Dir,
+    path: &Path,
+    name: &Path,
+    skip: &[PathBuf],
+    summary: &mut Summary,
+) -> Result<(), Error> {
+    let what = || io_err(path.display());
+    let st = nix::sys::stat::fstat(dir.as_raw_fd()).map_err(|e| what()(e.into()))?;
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_mode(st.st_mode & 0o7777);
+    header.set_uid(u64::from(st.st_uid));
+    header.set_gid(u64::from(st.st_gid));
+    header.set_mtime(st.st_mtime.max(0) as u64);
+    header.set_size(0);
+    tar.append_data(&mut header, name, io::empty())
+        .map_err(what())?;
+    summary.entries += 1;
+    let mut entries = dir.entries().map_err(what())?;
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    for e in entries {
+        let (child_path, child_name) = (path.join(&e.name), name.join(&e.name));
+        if skip.contains(&child_path) {
+            continue;
+        }
+        let rel = Path::new(&e.name);
+        // Swapped for something else, or gone, since the listing: left out.
+        let gone = |err: &io::Error| {
+            beneath::is_missing(err)
+                || beneath::is_link(err)
+                || beneath::is_dir(err)
+                || matches!(err.raw_os_error(), Some(libc::ENXIO | libc::ENOTDIR))
+        };
+        match e.kind {
+            beneath::Kind::Dir => match dir.open_dir(rel) {
+                Ok(sub) => append_dir(tar, &sub, &child_path, &child_name, skip, summary)?,
+                Err(err) if gone(&err) => {}
+                Err(err) => return Err(io_err(child_path.display())(err)),
+            },
+            beneath::Kind::File => match dir.open_file(rel) {
+                Ok(file) => append_file(tar, file, &child_path, &child_name, summary)?,
+                Err(err) if gone(&err) => {}
+                Err(err) => return Err(io_err(child_path.display())(err)),
+            },
+            beneath::Kind::Symlink => {
+                let Ok(target) = nix::fcntl::readlinkat(Some(dir.as_raw_fd()), rel) else {
+                    continue;
+                };
+                let mut header = tar::Header::new_gnu();
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(0o777);
+                header.set_mtime(
+                    e.modified
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                );
+                header.set_size(0);
+                tar.append_link(&mut header, &child_name, Path::new(&target))
+                    .map_err(io_err(child_path.display()))?;
+                summary.entries += 1;
+            }
+            // Sockets and pipes (a live run's) are not data.
+            beneath::Kind::Other => {}
+        }
+    }
+    Ok(())
+}
+
+/// Appends the open regular `file` (at `path`) as `name`. One that grows is cut at its size
+/// when opened, so a live log is copied up to some line.
+fn append_file<W: io::Write>(
+    tar: &mut tar::Builder<W>,
+    file: File,
+    path: &Path,
+    name: &Path,
+    summary: &mut Summary,
+) -> Result<(), Error> {
+    let what = || io_err(path.display());
+    let meta = file.metadata().map_err(what())?;
     let mut header = tar::Header::new_gnu();
     header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
-    let what = io_err(path.display());
-    let ft = meta.file_type();
-    if ft.is_dir() {
-        header.set_size(0);
-        tar.append_data(&mut header, name, io::empty())
-            .map_err(what)?;
-        summary.entries += 1;
-        let mut children: Vec<_> = match fs::read_dir(path) {
-            Ok(rd) => rd.flatten().map(|e| e.file_name()).collect(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io_err(path.display())(e)),
-        };
-        children.sort();
-        for child in children {
-            append_tree(tar, &path.join(&child), &name.join(&child), skip, summary)?;
-        }
-    } else if ft.is_symlink() {
-        let target = fs::read_link(path).map_err(io_err(path.display()))?;
-        header.set_size(0);
-        tar.append_link(&mut header, name, target).map_err(what)?;
-        summary.entries += 1;
-    } else if ft.is_file() {
-        let file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(what(e)),
-        };
-        let size = meta.len();
-        header.set_size(size);
-        // Exactly `size` bytes: what the file held when seen, zeros if it shrank since.
-        let body = file.take(size).chain(io::repeat(0)).take(size);
-        tar.append_data(&mut header, name, body).map_err(what)?;
-        summary.entries += 1;
-        summary.bytes += size;
-    }
-    // Sockets and pipes (a live run's) are not data.
+    let size = meta.len();
+    header.set_size(size);
+    // Exactly `size` bytes: what the file held when opened, zeros if it shrank since.
+    let body = file.take(size).chain(io::repeat(0)).take(size);
+    tar.append_data(&mut header, name, body).map_err(what())?;
+    summary.entries += 1;
+    summary.bytes += size;
     Ok(())
 }
 

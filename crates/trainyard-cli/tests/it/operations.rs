@@ -293,3 +293,56 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A job swaps a file of its run folder for a link to a root-only canary outside, and a
+/// folder for a link to the canary's folder, in a tight loop while the server is backed up
+/// three times: the canary's bytes never reach an archive (the backup opens nothing by a
+/// path a job could have replaced).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_never_follows_links_a_job_swaps_in() {
+    let dir = tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("config.toml");
+    write_config(&config, config_text(&data, "")).unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let canary = "CANARY-of-the-host-0123456789";
+    std::fs::write(outside.join("secret.txt"), canary).unwrap();
+    let boot = format!(
+        r#"import os, time
+real = "x-" * 15
+os.makedirs("d-real", exist_ok=True)
+with open("d-real/secret.txt", "w") as f:
+    f.write(real)
+print("swapping", flush=True)
+end = time.time() + 60
+while time.time() < end and not os.path.exists("stop"):
+    os.symlink({file:?}, "secret.txt.l"); os.replace("secret.txt.l", "secret.txt")
+    with open("secret.txt.f", "w") as f:
+        f.write(real)
+    os.replace("secret.txt.f", "secret.txt")
+    os.symlink({folder:?}, "d.l"); os.replace("d.l", "d")
+    os.symlink("d-real", "d.l"); os.replace("d.l", "d")
+"#,
+        file = outside.join("secret.txt").display().to_string(),
+        folder = outside.display().to_string(),
+    );
+    write_app(
+        &data.join("obs").join(PROJECT),
+        "swapper",
+        &[("boot.py", &boot)],
+    );
+    let server = ServerProcess::start(&config, free_port()).await;
+    let (job, ver) = server.api.create_job("swapper", "swapper", json!({})).await;
+    server.api.wait_log(job, ver, "swapper.0", "swapping").await;
+    let cfg = ["--config".as_ref(), config.as_os_str()];
+    for round in 0..3 {
+        let archive = dir.path().join(format!("backup-{round}.tar"));
+        trainyard_ok(&[&["backup".as_ref(), archive.as_os_str()][..], &cfg[..]].concat());
+        let bytes = std::fs::read(&archive).unwrap();
+        assert!(
+            !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+            "the canary is in backup {round}"
+        );
+    }
+}
