@@ -145,3 +145,19 @@ pub struct NewV2 {
     pub uuid: String,
     pub doc: String,
 }
+
+/// An algorithm of the v2 algorithm management, stored per project.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct V2Algorithm {
+    pub project_id: String,
+    /// Its id on the v2 API (a UUID).
+    pub uuid: String,
+    /// Unique in the project.
+    pub name: String,
+    /// Milliseconds.
+    pub create_time: i64,
+    /// Milliseconds.
+    pub update_time: i64,
+    /// The algorithm's document (JSON), as the v2 API shows it.
+    pub doc: String,
+}

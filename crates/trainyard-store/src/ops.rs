@@ -39,7 +39,7 @@ macro_rules! store_ops {
         use $crate::sql::{Arg, Dialect, ListQuery, LIVE, TOTAL};
         use $crate::{
             ConfigSort, Job, JobDeletion, JobFilter, JobSort, NewJob, NewV2, NewVersion, NewVizJob,
-            Page, Result, StoredConfig, TransitionSet, V2Job, Version, VersionDeletion,
+            Page, Result, StoredConfig, TransitionSet, V2Algorithm, V2Job, Version, VersionDeletion,
             VizDeletion, VizFilter, VizJob, VizRestart, VizSet, VizSort,
         };
         use sqlx::Row as _;
@@ -440,6 +440,63 @@ macro_rules! store_ops {
                 .bind(project_id)
                 .execute(&self.pool)
                 .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn create_v2_algorithm(&self, a: &V2Algorithm) -> Result<()> {
+                sqlx::query(&q(
+                    "INSERT INTO v2_algorithms (project_id, uuid, name, create_time, update_time, doc) VALUES (?, ?, ?, ?, ?, ?)",
+                ))
+                .bind(&a.project_id)
+                .bind(&a.uuid)
+                .bind(&a.name)
+                .bind(a.create_time)
+                .bind(a.update_time)
+                .bind(&a.doc)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_v2_algorithm(&self, project_id: &str, uuid: &str) -> Result<Option<V2Algorithm>> {
+                Ok(sqlx::query_as::<_, V2Algorithm>(&q(
+                    "SELECT project_id, uuid, name, create_time, update_time, doc FROM v2_algorithms WHERE project_id = ? AND uuid = ?",
+                ))
+                .bind(project_id)
+                .bind(uuid)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn list_v2_algorithms(&self, project_id: &str) -> Result<Vec<V2Algorithm>> {
+                Ok(sqlx::query_as::<_, V2Algorithm>(&q(
+                    "SELECT project_id, uuid, name, create_time, update_time, doc FROM v2_algorithms WHERE project_id = ? ORDER BY create_time DESC, uuid",
+                ))
+                .bind(project_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn update_v2_algorithm(&self, a: &V2Algorithm) -> Result<bool> {
+                let r = sqlx::query(&q(
+                    "UPDATE v2_algorithms SET name = ?, doc = ?, update_time = ? WHERE project_id = ? AND uuid = ?",
+                ))
+                .bind(&a.name)
+                .bind(&a.doc)
+                .bind(a.update_time)
+                .bind(&a.project_id)
+                .bind(&a.uuid)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn delete_v2_algorithm(&self, project_id: &str, uuid: &str) -> Result<bool> {
+                let r = sqlx::query(&q("DELETE FROM v2_algorithms WHERE project_id = ? AND uuid = ?"))
+                    .bind(project_id)
+                    .bind(uuid)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(r.rows_affected() == 1)
             }
 

@@ -572,13 +572,13 @@ async fn v2_requests_are_refused_with_the_documented_codes() {
         api,
         &with(
             &["metadata", "annotations"],
-            json!({"fault-tolerance/job-retry-num": "8"}),
+            json!({"fault-tolerance/hang-retry": "true"}),
         ),
     )
     .await
     .assert_names(
         "ModelArts.2788",
-        "metadata.annotations.fault-tolerance/job-retry-num",
+        "metadata.annotations.fault-tolerance/hang-retry",
     );
     post_raw(api, &with(&["algorithm", "working_dir"], json!("/tmp")))
         .await
@@ -770,65 +770,6 @@ async fn v2_requests_are_refused_with_the_documented_codes() {
     post_raw(api, &job.to_string())
         .await
         .assert_error(400, "ModelArts.2751");
-
-    // The spec's sample bodies, verbatim: parsed, and answered with the documented code of
-    // what this server does not serve (algorithm management; NFS volumes; fault tolerance).
-    let sample1 = r#"{
-  "kind" : "job",
-  "metadata" : { "name" : "TestModelArtsJob", "description" : "This is a ModelArts job" },
-  "algorithm" : {
-    "id" : "3f5d6706-7b67-408d-8ba0-ec08048c45ed",
-    "parameters" : [
-      { "name" : "input_dir", "value" : "obs://test/moxingtest-dir/" },
-      { "name" : "input_file", "value" : "obs://test/moxingtest/" },
-      { "name" : "large_file_method", "value" : "1" }
-    ],
-    "policies" : { "auto_search" : null },
-    "environments" : { }
-  },
-  "spec" : {
-    "resource" : { "flavor_id" : "modelarts.p3.large.public.free", "node_count" : 1 },
-    "log_export_path" : { "obs_url" : "" }
-  }
-}"#;
-    post_raw(api, sample1)
-        .await
-        .assert_error(400, "ModelArts.2755");
-    let sample2 = r#"{
-  "kind" : "job",
-  "metadata" : { "name" : "TestModelArtsJob2", "description" : "This is a ModelArts job2" },
-  "algorithm" : {
-    "engine" : { "image_url" : "xxxxxxxx/fastseq:1.2" },
-    "command" : "cd /home/ma-user/ddp_demo && sh run_ddp.sh",
-    "parameters" : [ ],
-    "policies" : { "auto_search" : null },
-    "environments" : { "NCCL_DEBUG" : "INFO", "NCCL_IB_DISABLE" : "0" }
-  },
-  "spec" : {
-    "resource" : { "flavor_id" : "modelarts.pool.visual.xlarge", "node_count" : 1, "pool_id" : "poolfaf38d76" },
-    "log_export_path" : { "obs_url" : "/training-test/limou/ddp-demo-log/" },
-    "volumes" : [ { "nfs" : { "nfs_server_path" : "192.168.0.82:/", "local_path" : "/home/ma-user/nfs/", "read_only" : false } } ]
-  }
-}"#;
-    post_raw(api, sample2)
-        .await
-        .assert_names("ModelArts.2788", "spec.volumes");
-    let sample3 = r#"{
-  "kind": "job",
-  "metadata": {
-    "annotations": {
-      "fault-tolerance/job-retry-num": "8",
-      "fault-tolerance/job-unconditional-retry": "true"
-    }
-  }
-}"#;
-    post_raw(api, sample3)
-        .await
-        .assert_names("ModelArts.2788", "metadata.name");
-    let named3 = sample3.replace("\"metadata\": {", "\"metadata\": {\"name\": \"s3\",");
-    post_raw(api, &named3)
-        .await
-        .assert_names("ModelArts.2788", "fault-tolerance/job-retry-num");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1169,4 +1110,358 @@ async fn v2_takes_sdk_signatures() {
     .await;
     assert_eq!(other.status, 403, "{}", other.body);
     assert!(other.body["error_msg"].is_string(), "{}", other.body);
+}
+
+/// Sample request 1 of T2-01 (`shared/spec/v2.md`), exactly as printed there.
+const SAMPLE_1: &str = r#"{
+  "kind" : "job",
+  "metadata" : {
+    "name" : "TestModelArtsJob",
+    "description" : "This is a ModelArts job"
+  },
+  "algorithm" : {
+    "id" : "3f5d6706-7b67-408d-8ba0-ec08048c45ed",
+    "parameters" : [
+      { "name" : "input_dir", "value" : "obs://test/moxingtest-dir/" },
+      { "name" : "input_file", "value" : "obs://test/moxingtest/" },
+      { "name" : "large_file_method", "value" : "1" }
+    ],
+    "policies" : {
+      "auto_search" : null
+    },
+    "environments" : { }
+  },
+  "spec" : {
+    "resource" : {
+      "flavor_id" : "modelarts.p3.large.public.free",
+      "node_count" : 1
+    },
+    "log_export_path" : {
+      "obs_url" : ""
+    }
+  }
+}"#;
+
+/// Sample request 2 of T2-01, exactly as printed there.
+const SAMPLE_2: &str = r#"{
+  "kind" : "job",
+  "metadata" : {
+    "name" : "TestModelArtsJob2",
+    "description" : "This is a ModelArts job2"
+  },
+  "algorithm" : {
+    "engine" : {
+      "image_url" : "xxxxxxxx/fastseq:1.2"
+    },
+    "command" : "cd /home/ma-user/ddp_demo && sh run_ddp.sh",
+    "parameters" : [ ],
+    "policies" : {
+      "auto_search" : null
+    },
+    "environments" : {
+      "NCCL_DEBUG" : "INFO",
+      "NCCL_IB_DISABLE" : "0"
+    }
+  },
+  "spec" : {
+    "resource" : {
+      "flavor_id" : "modelarts.pool.visual.xlarge",
+      "node_count" : 1,
+      "pool_id" : "poolfaf38d76"
+    },
+    "log_export_path" : {
+      "obs_url" : "/training-test/limou/ddp-demo-log/"
+    },
+    "volumes" : [ {
+      "nfs" : {
+        "nfs_server_path" : "192.168.0.82:/",
+        "local_path" : "/home/ma-user/nfs/",
+        "read_only" : false
+      }
+    } ]
+  }
+}"#;
+
+/// Sample request 3 of T2-01 ("abridged by the source"), exactly as printed there.
+const SAMPLE_3: &str = r#"{
+  "kind": "job",
+  "metadata": {
+    "annotations": {
+      "fault-tolerance/job-retry-num": "8",
+      "fault-tolerance/job-unconditional-retry": "true"
+    }
+  }
+}"#;
+
+/// The image sample 2 names, `xxxxxxxx/fastseq:1.2`: the test image with
+/// `/home/ma-user/ddp_demo/run_ddp.sh` added (built offline with podman), so the sample's
+/// command really runs. The script shows its environment and whether the NFS mount is
+/// readable and writable.
+fn fastseq_image() {
+    let ctx = tempdir().unwrap();
+    std::fs::create_dir(ctx.path().join("ddp_demo")).unwrap();
+    std::fs::write(
+        ctx.path().join("ddp_demo/run_ddp.sh"),
+        "echo ddp NCCL_DEBUG=$NCCL_DEBUG NCCL_IB_DISABLE=$NCCL_IB_DISABLE\n\
+         echo \"nfs says $(cat /home/ma-user/nfs/shared.txt)\"\n\
+         if echo from-job > /home/ma-user/nfs/from-job.txt; then echo nfs-writable; else echo nfs-read-only; fi\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ctx.path().join("Containerfile"),
+        format!(
+            "FROM {}\nCOPY ddp_demo /home/ma-user/ddp_demo\n",
+            test_image()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("podman")
+        .args(["build", "-q", "-t", "xxxxxxxx/fastseq:1.2"])
+        .arg(ctx.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "podman build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A task's whole log preview.
+async fn preview(api: &Api, id: &str) -> String {
+    let log = get(
+        api,
+        &format!("/training-jobs/{id}/tasks/worker-0/logs/preview"),
+    )
+    .await;
+    log.body["content"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The spec's three sample bodies of T2-01, posted verbatim, are accepted (201) and run to
+/// their real end: sample 1 through an algorithm registered under the sample's own id (the
+/// SDK's `AlgorithmMetadata` has `id`), sample 2 in its custom image on its pool with its NFS
+/// export mounted; sample 3, abridged by its source, is refused naming the first missing
+/// field and runs once merged into a complete body. Also the algorithm management (create,
+/// list, show, change, delete) and the NFS refusals.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_spec_sample_bodies_are_accepted_verbatim_and_run() {
+    fastseq_image();
+    let nfs = tempdir().unwrap();
+    std::fs::write(nfs.path().join("shared.txt"), "hello-from-nfs").unwrap();
+    std::fs::set_permissions(
+        nfs.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let srv = TestServer::start_with(&format!(
+        "[[specs]]\nspec_id = 1\nspec_code = \"modelarts.p3.large.public.free\"\ncore = 1\ncpu = 1\nmax_num = 1\n\
+         [[specs]]\nspec_id = 2\nspec_code = \"modelarts.pool.visual.xlarge\"\ncore = 1\ncpu = 1\nmax_num = 2\n\
+         [[pools]]\nid = \"poolfaf38d76\"\nbackend = \"local\"\ndefault = true\n\
+         [[nfs]]\nserver_path = \"192.168.0.82:/\"\nhost_path = {:?}\n",
+        nfs.path().display().to_string()
+    ))
+    .await;
+    let api = &srv.api;
+    srv.write_app("alg1", &[("boot.py", BOOT)]);
+    std::fs::create_dir_all(srv.storage().join("training-test")).unwrap();
+
+    // Sample 1 before its algorithm exists: the spec's sample error.
+    let r = post_raw(api, SAMPLE_1).await;
+    r.assert_error(400, "ModelArts.2755");
+    assert_eq!(r.body["error_msg"], json!("algorithm not found."));
+    // The algorithm, under the sample's id.
+    let alg = json!({
+        "metadata": {"id": "3f5d6706-7b67-408d-8ba0-ec08048c45ed", "name": "ttt-obs-gpu"},
+        "job_config": {
+            "code_dir": "/alg1/",
+            "boot_file": "/alg1/boot.py",
+            "engine": {"engine_id": "python3"},
+            "parameters": [
+                {"name": "large_file_method", "value": "0"},
+                {"name": "from_algorithm", "value": "yes"},
+            ],
+        },
+    });
+    let made = send(api, "POST", "/algorithms", alg.clone()).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(
+        made.body["metadata"]["id"],
+        json!("3f5d6706-7b67-408d-8ba0-ec08048c45ed")
+    );
+    assert_eq!(
+        made.body["job_config"]["engine"]["engine_name"],
+        json!("Python")
+    );
+    send(api, "POST", "/algorithms", alg.clone())
+        .await
+        .assert_names("ModelArts.2788", "metadata");
+    let mut bad = alg.clone();
+    bad["metadata"] = json!({"id": "12", "name": "bad-id"});
+    send(api, "POST", "/algorithms", bad)
+        .await
+        .assert_names("ModelArts.2788", "metadata.id");
+    let other = send(
+        api,
+        "POST",
+        "/algorithms",
+        json!({"metadata": {"name": "other"}, "job_config": {
+            "engine": {"image_url": test_image()}, "command": "true"}}),
+    )
+    .await;
+    assert_eq!(other.status, 201, "{}", other.body);
+    let other_id = other.body["metadata"]["id"].as_str().unwrap().to_owned();
+    let list = get(api, "/algorithms?searches=name:ttt&limit=5").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(list.body["count"], json!(1), "{}", list.body);
+    assert_eq!(
+        list.body["items"][0]["metadata"]["name"],
+        json!("ttt-obs-gpu")
+    );
+    let all = get(api, "/algorithms?sort_by=name&order=asc").await;
+    assert_eq!(
+        all.body["items"][1]["metadata"]["name"],
+        json!("ttt-obs-gpu")
+    );
+    // Another project does not see it.
+    let foreign = v2(
+        &srv.other,
+        "GET",
+        "/algorithms/3f5d6706-7b67-408d-8ba0-ec08048c45ed",
+        None,
+        Some(&srv.other.token),
+    )
+    .await;
+    foreign.assert_error(400, "ModelArts.2755");
+
+    let one = post_raw(api, SAMPLE_1).await;
+    assert_eq!(one.status, 201, "{}", one.body);
+    let one_id = one.body["metadata"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        one.body["algorithm"]["id"],
+        json!("3f5d6706-7b67-408d-8ba0-ec08048c45ed")
+    );
+    assert_eq!(one.body["algorithm"]["name"], json!("ttt-obs-gpu"));
+    assert_eq!(one.body["algorithm"]["code_dir"], json!("/alg1/"));
+
+    let two = post_raw(api, SAMPLE_2).await;
+    assert_eq!(two.status, 201, "{}", two.body);
+    let two_id = two.body["metadata"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        two.body["spec"]["resource"]["pool_id"],
+        json!("poolfaf38d76")
+    );
+    assert_eq!(
+        two.body["spec"]["volumes"][0]["nfs"]["nfs_server_path"],
+        json!("192.168.0.82:/")
+    );
+    // The same with the export read-only (another name).
+    let mut ro: Value = serde_json::from_str(SAMPLE_2).unwrap();
+    ro["metadata"]["name"] = json!("TestModelArtsJob2-ro");
+    ro["spec"]["volumes"][0]["nfs"]["read_only"] = json!(true);
+    ro["spec"]["log_export_path"] = json!({});
+    let ro_id = create(api, ro.clone()).await;
+    // NFS refusals: an export the server does not mount, and a job not in a container.
+    let mut unknown = ro.clone();
+    unknown["metadata"]["name"] = json!("unknown-export");
+    unknown["spec"]["volumes"][0]["nfs"]["nfs_server_path"] = json!("10.0.0.9:/data");
+    send(api, "POST", "/training-jobs", unknown)
+        .await
+        .assert_names("ModelArts.2788", "spec.volumes[0].nfs.nfs_server_path");
+    let mut host = code_job("nfs-on-host", "alg1", "modelarts.pool.visual.xlarge", 1);
+    host["spec"]["volumes"] = ro["spec"]["volumes"].clone();
+    send(api, "POST", "/training-jobs", host)
+        .await
+        .assert_names("ModelArts.2788", "spec.volumes[0].nfs");
+
+    // Sample 3: only metadata. The table makes metadata.name (then the algorithm and the
+    // flavor) required: refused naming the first; merged into a complete body it runs.
+    post_raw(api, SAMPLE_3)
+        .await
+        .assert_names("ModelArts.2788", "metadata.name");
+    let mut three: Value = serde_json::from_str(SAMPLE_3).unwrap();
+    let full = code_job("sample-3", "alg1", "modelarts.p3.large.public.free", 1);
+    three["metadata"]["name"] = full["metadata"]["name"].clone();
+    three["algorithm"] = full["algorithm"].clone();
+    three["spec"] = full["spec"].clone();
+    let three_id = create(api, three).await;
+    let shown = get(api, &format!("/training-jobs/{three_id}")).await;
+    assert_eq!(
+        shown.body["metadata"]["annotations"],
+        json!({"fault-tolerance/job-retry-num": "8", "fault-tolerance/job-unconditional-retry": "true"})
+    );
+    let mut bad_retry: Value = serde_json::from_str(SAMPLE_3).unwrap();
+    bad_retry["metadata"]["annotations"]["fault-tolerance/job-retry-num"] = json!("129");
+    bad_retry["metadata"]["name"] = json!("bad-retry");
+    bad_retry["algorithm"] = full["algorithm"].clone();
+    bad_retry["spec"] = full["spec"].clone();
+    send(api, "POST", "/training-jobs", bad_retry)
+        .await
+        .assert_names("ModelArts.2788", "fault-tolerance/job-retry-num");
+
+    // Every accepted job runs to its real end.
+    for id in [&one_id, &two_id, &ro_id, &three_id] {
+        wait_phase(api, id, "Completed", Duration::from_secs(120)).await;
+    }
+    let log = preview(api, &one_id).await;
+    for needle in [
+        "--input_dir=obs://test/moxingtest-dir/",
+        "--input_file=obs://test/moxingtest/",
+        "--large_file_method=1",
+        "--from_algorithm=yes",
+    ] {
+        assert!(log.contains(needle), "{needle}: {log}");
+    }
+    assert!(!log.contains("--large_file_method=0"), "{log}");
+    let log = preview(api, &two_id).await;
+    for needle in [
+        "ddp NCCL_DEBUG=INFO NCCL_IB_DISABLE=0",
+        "nfs says hello-from-nfs",
+        "nfs-writable",
+    ] {
+        assert!(log.contains(needle), "{needle}: {log}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(nfs.path().join("from-job.txt")).unwrap(),
+        "from-job\n"
+    );
+    let exported = srv.storage().join("training-test/limou/ddp-demo-log");
+    assert!(
+        std::fs::read_dir(&exported).is_ok_and(|mut d| d.next().is_some()),
+        "no log copied to {}",
+        exported.display()
+    );
+    std::fs::remove_file(nfs.path().join("from-job.txt")).unwrap();
+    let log = preview(api, &ro_id).await;
+    assert!(log.contains("nfs-read-only"), "{log}");
+    assert!(!nfs.path().join("from-job.txt").exists());
+
+    // Changing and deleting algorithms; the job made from one keeps what it copied.
+    let mut changed = alg.clone();
+    changed["metadata"]["description"] = json!("changed");
+    let r = send(
+        api,
+        "PUT",
+        "/algorithms/3f5d6706-7b67-408d-8ba0-ec08048c45ed",
+        changed,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = get(api, "/algorithms/3f5d6706-7b67-408d-8ba0-ec08048c45ed").await;
+    assert_eq!(r.body["metadata"]["description"], json!("changed"));
+    for id in ["3f5d6706-7b67-408d-8ba0-ec08048c45ed", other_id.as_str()] {
+        let r = v2(
+            api,
+            "DELETE",
+            &format!("/algorithms/{id}"),
+            None,
+            Some(&api.token),
+        )
+        .await;
+        assert_eq!(r.status, 202, "{}", r.body);
+    }
+    get(api, "/algorithms/3f5d6706-7b67-408d-8ba0-ec08048c45ed")
+        .await
+        .assert_error(400, "ModelArts.2755");
+    let kept = get(api, &format!("/training-jobs/{one_id}")).await;
+    assert_eq!(kept.body["algorithm"]["name"], json!("ttt-obs-gpu"));
 }

@@ -206,6 +206,16 @@ fn v2_routes() -> Router<AppState> {
         .route("/v2/{project_id}/training-job-flavors", get(v2::flavors))
         .route("/v2/{project_id}/training-job-engines", get(v2::engines))
         .route("/v2/{project_id}/training-quotas", get(v2::quotas))
+        .route(
+            "/v2/{project_id}/algorithms",
+            post(v2::create_algorithm).get(v2::list_algorithms),
+        )
+        .route(
+            "/v2/{project_id}/algorithms/{algorithm_id}",
+            get(v2::show_algorithm)
+                .put(v2::change_algorithm)
+                .delete(v2::delete_algorithm),
+        )
 }
 
 /// The span of one request: method, path and request id, so every line logged while it is

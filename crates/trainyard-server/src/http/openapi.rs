@@ -16,7 +16,9 @@ use trainyard_api::training::{
     Success, UpdateDescriptionRequest, VersionInfo, VersionListResponse,
 };
 use trainyard_api::training_config::{ConfigDetail, ConfigListResponse, ConfigRequest};
-use trainyard_api::v2::{BatchDeleteV2, ErrorBodyV2, JobActionV2, JobSearchV2, JobUpdateV2, JobV2};
+use trainyard_api::v2::{
+    AlgorithmCreateV2, BatchDeleteV2, ErrorBodyV2, JobActionV2, JobSearchV2, JobUpdateV2, JobV2,
+};
 use trainyard_api::visualization::{
     CreateVisualizationRequest, CreateVisualizationResponse, VisualizationDetails,
     VisualizationListResponse,
@@ -68,6 +70,7 @@ use utoipa::OpenApi as _;
         FileListResponse,
         ErrorBodyV2,
         JobV2,
+        AlgorithmCreateV2,
         JobSearchV2,
         JobUpdateV2,
         BatchDeleteV2,
@@ -596,6 +599,59 @@ fn v2_operations() -> Vec<Op> {
             None,
             Object,
             &[("user_id", P::Text, false), ("resource", P::Text, false)],
+        ),
+        op(
+            "201",
+            Post,
+            "/algorithms".into(),
+            "ALG-01 create an algorithm",
+            Some(("AlgorithmCreateV2", JSON)),
+            Object,
+            &[],
+        ),
+        op(
+            "200",
+            Get,
+            "/algorithms".into(),
+            "ALG-02 list algorithms",
+            None,
+            Object,
+            &[
+                ("offset", P::Int, false),
+                ("limit", P::Int, false),
+                ("sort_by", P::Text, false),
+                ("order", P::Text, false),
+                ("group_by", P::Text, false),
+                ("searches", P::Text, false),
+                ("workspace_id", P::Text, false),
+            ],
+        ),
+        op(
+            "200",
+            Get,
+            "/algorithms/{algorithm_id}".into(),
+            "ALG-03 show an algorithm",
+            None,
+            Object,
+            &[],
+        ),
+        op(
+            "200",
+            Put,
+            "/algorithms/{algorithm_id}".into(),
+            "ALG-04 change an algorithm",
+            Some(("AlgorithmCreateV2", JSON)),
+            Object,
+            &[],
+        ),
+        op(
+            "202",
+            Delete,
+            "/algorithms/{algorithm_id}".into(),
+            "ALG-05 delete an algorithm",
+            None,
+            Nothing,
+            &[],
         ),
     ]
 }

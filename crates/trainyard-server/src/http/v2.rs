@@ -23,6 +23,8 @@ pub struct V2Path {
     training_job_id: String,
     #[serde(default)]
     task_id: String,
+    #[serde(default)]
+    algorithm_id: String,
 }
 
 /// Creates a job (T2-01): 201 with the job.
@@ -249,6 +251,63 @@ pub async fn quotas(
     Query(q): Query,
 ) -> V2Result<Json<Value>> {
     Ok(Json(s.svc.v2_quotas(&p.project_id, &q).await?))
+}
+
+/// Creates an algorithm: 201 with it.
+pub async fn create_algorithm(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+    body: Bytes,
+) -> V2Result<(StatusCode, Json<Value>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.svc.v2_create_algorithm(&p.project_id, &body).await?),
+    ))
+}
+
+/// Lists the project's algorithms.
+pub async fn list_algorithms(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+    Query(q): Query,
+) -> V2Result<Json<Value>> {
+    Ok(Json(s.svc.v2_list_algorithms(&p.project_id, &q).await?))
+}
+
+/// Shows an algorithm.
+pub async fn show_algorithm(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+) -> V2Result<Json<Value>> {
+    Ok(Json(
+        s.svc
+            .v2_show_algorithm(&p.project_id, &p.algorithm_id)
+            .await?,
+    ))
+}
+
+/// Changes an algorithm: 200 with it.
+pub async fn change_algorithm(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+    body: Bytes,
+) -> V2Result<Json<Value>> {
+    Ok(Json(
+        s.svc
+            .v2_change_algorithm(&p.project_id, &p.algorithm_id, &body)
+            .await?,
+    ))
+}
+
+/// Deletes an algorithm: 202, no body.
+pub async fn delete_algorithm(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+) -> V2Result<StatusCode> {
+    s.svc
+        .v2_delete_algorithm(&p.project_id, &p.algorithm_id)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// Under `/v2/`, error bodies of the shared layers (authentication, rate limits, unknown

@@ -186,6 +186,7 @@ impl Service {
                 .projects
                 .get(project)
                 .map_or(&[][..], |p| &p.host_paths[..]),
+            nfs: &self.run_ctx.nfs,
         }
     }
 

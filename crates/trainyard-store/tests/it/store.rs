@@ -7,7 +7,7 @@ use trainyard_api::JobStatus;
 use trainyard_store::testing::TestDatabase;
 use trainyard_store::{
     Engine, Error, JobDeletion, JobFilter, JobSort, NewJob, NewV2, NewVersion, Page, Store,
-    TransitionSet, VersionDeletion,
+    TransitionSet, V2Algorithm, VersionDeletion,
 };
 
 /// A delete that must not be refused: what it hid.
@@ -583,6 +583,44 @@ trainyard_store::engine_suite! {
         assert!(store.get_v2_job("p", "u-1").await.unwrap().is_none());
         assert_eq!(store.count_jobs("p").await.unwrap(), 1);
         store.create_v2_job(&job("same"), &v2("u-3"), &version()).await.unwrap();
+    }
+
+    /// v2 algorithms are per project: ids and names unique in a project, found, listed,
+    /// renamed and removed there only.
+    async fn v2_algorithms_are_kept_per_project(store, db) {
+        let alg = |project: &str, uuid: &str, name: &str| V2Algorithm {
+            project_id: project.into(),
+            uuid: uuid.into(),
+            name: name.into(),
+            create_time: 1,
+            update_time: 1,
+            doc: "{}".into(),
+        };
+        store.create_v2_algorithm(&alg("p", "a-1", "one")).await.unwrap();
+        for dup in [alg("p", "a-1", "other"), alg("p", "a-2", "one")] {
+            assert!(matches!(store.create_v2_algorithm(&dup).await, Err(Error::Conflict)));
+        }
+        store.create_v2_algorithm(&alg("q", "a-1", "one")).await.unwrap();
+        let mut two = alg("p", "a-2", "two");
+        two.create_time = 2;
+        store.create_v2_algorithm(&two).await.unwrap();
+        let got = store.get_v2_algorithm("p", "a-1").await.unwrap().unwrap();
+        assert_eq!(got, alg("p", "a-1", "one"));
+        assert!(store.get_v2_algorithm("p", "a-3").await.unwrap().is_none());
+        let names: Vec<String> =
+            store.list_v2_algorithms("p").await.unwrap().into_iter().map(|a| a.name).collect();
+        assert_eq!(names, ["two", "one"]);
+        let mut renamed = alg("p", "a-1", "two");
+        assert!(matches!(store.update_v2_algorithm(&renamed).await, Err(Error::Conflict)));
+        renamed.name = "uno".into();
+        renamed.doc = "{\"x\":1}".into();
+        renamed.update_time = 5;
+        assert!(store.update_v2_algorithm(&renamed).await.unwrap());
+        assert_eq!(store.get_v2_algorithm("p", "a-1").await.unwrap().unwrap(), renamed);
+        assert!(!store.update_v2_algorithm(&alg("p", "a-9", "x")).await.unwrap());
+        assert!(store.delete_v2_algorithm("p", "a-1").await.unwrap());
+        assert!(!store.delete_v2_algorithm("p", "a-1").await.unwrap());
+        assert!(store.get_v2_algorithm("q", "a-1").await.unwrap().is_some());
     }
 
     /// What one server records for the others (the scheduler's capacity): read back by any

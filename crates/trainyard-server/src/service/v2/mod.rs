@@ -3,6 +3,7 @@
 //! version; this module translates the v2 documents to and from it. What each request field
 //! does is in `docs/api-v2.md`.
 
+mod algorithms;
 mod catalog;
 mod document;
 mod jobs;
