@@ -889,6 +889,62 @@ async fn cli_lists_shows_logs_stops_and_deletes_v2_jobs() {
         "{wide}"
     );
 
+    // -o json: the v1 answer with the v2 documents beside it, whatever the filters.
+    let listed = |args: &'static [&'static str]| {
+        let srv = &srv;
+        async move {
+            let mut all = vec!["jobs", "list", "-o", "json"];
+            all.extend_from_slice(args);
+            let out: Value = serde_json::from_str(&cli(srv, &all, &[]).await).unwrap();
+            let ids = |key: &str, id: &str| -> Vec<String> {
+                out[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|j| {
+                        j.pointer(id)
+                            .unwrap()
+                            .to_string()
+                            .trim_matches('"')
+                            .to_owned()
+                    })
+                    .collect()
+            };
+            (ids("jobs", "/job_id"), ids("v2_jobs", "/metadata/id"))
+        }
+    };
+    let no_v1: Vec<String> = Vec::new();
+    assert_eq!(
+        listed(&[]).await,
+        (vec![v1_id.clone()], vec![running.clone(), finished.clone()])
+    );
+    assert_eq!(
+        listed(&["--search", "CLI-DONE"]).await,
+        (no_v1.clone(), vec![finished.clone()])
+    );
+    assert_eq!(
+        listed(&["--status", "running"]).await,
+        (no_v1.clone(), vec![running.clone()])
+    );
+    assert_eq!(
+        listed(&["--per-page", "2", "--page", "1"]).await,
+        (no_v1.clone(), vec![running.clone(), finished.clone()])
+    );
+    assert_eq!(
+        listed(&["--per-page", "2", "--page", "2"]).await,
+        (vec![v1_id.clone()], vec![])
+    );
+    let page2 = cli(
+        &srv,
+        &["jobs", "list", "--per-page", "2", "--page", "2"],
+        &[],
+    )
+    .await;
+    assert!(
+        page2.contains("cli-v1") && !page2.contains("cli-done"),
+        "{page2}"
+    );
+
     // get / logs by the shown id or the whole one.
     // The shown id names the job unless it is all digits (a v1 id then).
     let short = |id: &str| -> String {
