@@ -1521,3 +1521,67 @@ async fn the_spec_sample_bodies_are_accepted_verbatim_and_run() {
     let kept = get(api, &format!("/training-jobs/{one_id}")).await;
     assert_eq!(kept.body["algorithm"]["name"], json!("ttt-obs-gpu"));
 }
+
+/// The URL of worker-0's log of job `id`, as `api` hands it out.
+async fn log_url(api: &Api, id: &str) -> String {
+    let r = get(api, &format!("/training-jobs/{id}/tasks/worker-0/logs/url")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["obs_url"].as_str().unwrap().to_owned()
+}
+
+/// A log URL (T2-10) stays valid across a restart of the server that signed it (its key is
+/// kept in the data folder, mode 0600) and opens on every replica of a shared PostgreSQL
+/// database (the key is a record of the database).
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_log_urls_outlive_a_restart_and_open_on_every_replica() {
+    let dir = tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    write_config(&config, config_text(&dir.path().join("data"), "")).unwrap();
+    let port = free_port();
+    let mut server = ServerProcess::start(&config, port).await;
+    write_app(
+        &dir.path().join("data/obs").join(PROJECT),
+        "v2app",
+        &[("boot.py", BOOT)],
+    );
+    let id = create(
+        &server.api,
+        code_job("kept-key", "v2app", "modelarts.vm.cpu.1u", 1),
+    )
+    .await;
+    wait_phase(&server.api, &id, "Completed", Duration::from_secs(60)).await;
+    let url = log_url(&server.api, &id).await;
+    let key = dir.path().join("data/v2-log-url.key");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    server.kill9();
+    let server = ServerProcess::start(&config, port).await;
+    let raw = server.api.http.get(&url).send().await.unwrap();
+    assert_eq!(raw.status(), 200);
+    assert!(raw.text().await.unwrap().contains("hello-v2"));
+    drop(server);
+
+    let test = "v2_log_urls_outlive_a_restart_and_open_on_every_replica";
+    let Some(r) = Replicas::start(test, 2, "", |_| Vec::new()).await else {
+        return;
+    };
+    write_app(&r.storage(), "v2app", &[("boot.py", BOOT)]);
+    let id = create(
+        r.api(0),
+        code_job("shared-key", "v2app", "modelarts.vm.cpu.1u", 1),
+    )
+    .await;
+    wait_phase(r.api(0), &id, "Completed", Duration::from_secs(60)).await;
+    let url = log_url(r.api(0), &id).await;
+    let (a, b) = (&r.api(0).base, &r.api(1).base);
+    let other = url.replacen(
+        a.trim_start_matches("http://"),
+        b.trim_start_matches("http://"),
+        1,
+    );
+    assert_ne!(other, url);
+    let raw = r.api(1).http.get(&other).send().await.unwrap();
+    assert_eq!(raw.status(), 200);
+    assert!(raw.text().await.unwrap().contains("hello-v2"));
+}

@@ -624,7 +624,7 @@ trainyard_store::engine_suite! {
     }
 
     /// What one server records for the others (the scheduler's capacity): read back by any
-    /// server, the last write winning. An SQLite file has one server and nobody to tell.
+    /// server, the last write winning (or the first, shared once). An SQLite file has one server and nobody to tell.
     async fn servers_sharing_a_database_read_what_one_records(store, db) {
         let Some(coordinator) = store.coordinator() else {
             assert_eq!(store.engine(), Engine::Sqlite);
@@ -639,6 +639,10 @@ trainyard_store::engine_suite! {
             seen.shared("capacity").await.unwrap().as_deref(),
             Some("{\"free\":2}")
         );
+        // A record shared once: the first server's value stays, whoever comes later.
+        assert_eq!(coordinator.share_once("key", "first").await.unwrap(), "first");
+        assert_eq!(seen.share_once("key", "second").await.unwrap(), "first");
+        assert_eq!(seen.shared("key").await.unwrap().as_deref(), Some("first"));
     }
 }
 
