@@ -468,6 +468,25 @@ pub struct AlgorithmJobConfigV2 {
     pub parameters_customization: Option<bool>,
 }
 
+/// Body of T2-16a and T2-16b, a job's tags to add or remove.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TagsV2 {
+    /// The tags.
+    #[serde(default)]
+    pub tags: Option<Vec<TagV2>>,
+}
+
+/// One tag of a job.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TagV2 {
+    /// 1-128 characters: letters, digits, spaces, `_ . : = + - @`; not `_sys_...`.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub key: Option<String>,
+    /// 0-255 characters, the key's set and `/` (optional on delete).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub value: Option<String>,
+}
+
 /// The error body of the v2 API.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBodyV2 {

@@ -1585,3 +1585,109 @@ async fn v2_log_urls_outlive_a_restart_and_open_on_every_replica() {
     assert_eq!(raw.status(), 200);
     assert!(raw.text().await.unwrap().contains("hello-v2"));
 }
+
+/// Tags of jobs (T2-16): added (a key's value replaced), shown with the job and alone,
+/// gathered per project, removed; checked as the contract says. And the `job-num` quota:
+/// a project at its `job_count_limit` gets 2815 until a job is deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_tags_and_the_job_num_quota() {
+    let srv = TestServer::start_with_project("job_count_limit = 2", "").await;
+    let api = &srv.api;
+    srv.write_app("v2app", &[("boot.py", BOOT)]);
+    let a = create(api, code_job("tag-a", "v2app", "modelarts.vm.cpu.1u", 1)).await;
+    let b = create(api, code_job("tag-b", "v2app", "modelarts.vm.cpu.1u", 1)).await;
+    let quotas = get(api, "/training-quotas").await;
+    assert_eq!(
+        quotas.body["quotas"][0],
+        json!({"resource": "job-num", "quota": 2, "used": 2}),
+        "{}",
+        quotas.body
+    );
+    send(
+        api,
+        "POST",
+        "/training-jobs",
+        code_job("tag-c", "v2app", "modelarts.vm.cpu.1u", 1),
+    )
+    .await
+    .assert_error(400, "ModelArts.2815");
+
+    let tags = |id: &str| format!("/modelarts-training-job/{id}/tags");
+    for (id, body) in [
+        (
+            &a,
+            json!({"tags": [{"key": "team", "value": "vision"}, {"key": "stage", "value": "dev"}]}),
+        ),
+        (&a, json!({"tags": [{"key": "stage", "value": "prod/1"}]})),
+        (&b, json!({"tags": [{"key": "team", "value": "nlp"}]})),
+    ] {
+        let r = send(api, "POST", &format!("{}/create", tags(id)), body).await;
+        assert_eq!((r.status, &r.body), (204, &Value::Null));
+    }
+    let shown = get(api, &tags(&a)).await;
+    assert_eq!(
+        shown.body,
+        json!({"tags": [{"key": "stage", "value": "prod/1"}, {"key": "team", "value": "vision"}]})
+    );
+    let job = get(api, &format!("/training-jobs/{a}")).await;
+    assert_eq!(job.body["metadata"]["tags"], shown.body["tags"]);
+    let project = get(api, "/modelarts-training-job/tags").await;
+    assert_eq!(
+        project.body,
+        json!({"tags": [{"key": "stage", "values": ["prod/1"]}, {"key": "team", "values": ["nlp", "vision"]}]})
+    );
+    let paged = get(api, "/modelarts-training-job/tags?limit=1&offset=1").await;
+    assert_eq!(paged.body["tags"][0]["key"], json!("team"));
+    // A value that does not match leaves the tag; a key alone removes it.
+    let r = send(
+        api,
+        "DELETE",
+        &format!("{}/delete", tags(&a)),
+        json!({"tags": [{"key": "team", "value": "other"}, {"key": "stage"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(
+        get(api, &tags(&a)).await.body,
+        json!({"tags": [{"key": "team", "value": "vision"}]})
+    );
+    for (body, field) in [
+        (
+            json!({"tags": [{"key": "_sys_x", "value": "v"}]}),
+            "tags[0].key",
+        ),
+        (
+            json!({"tags": [{"key": "ok", "value": "v"}, {"key": "a/b", "value": "v"}]}),
+            "tags[1].key",
+        ),
+        (json!({"tags": [{"key": "k"}]}), "tags[0].value"),
+        (json!({}), "tags"),
+    ] {
+        send(api, "POST", &format!("{}/create", tags(&a)), body)
+            .await
+            .assert_names("ModelArts.2788", field);
+    }
+    send(
+        api,
+        "POST",
+        &format!("{}/create", tags("00000000-0000-4000-8000-000000000000")),
+        json!({"tags": [{"key": "k", "value": "v"}]}),
+    )
+    .await
+    .assert_error(400, "ModelArts.2775");
+    v2(&srv.other, "GET", &tags(&a), None, Some(&srv.other.token))
+        .await
+        .assert_error(400, "ModelArts.2775");
+
+    // Deleting a job frees its place in the quota.
+    let r = v2(
+        api,
+        "DELETE",
+        &format!("/training-jobs/{b}"),
+        None,
+        Some(&api.token),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    create(api, code_job("tag-c", "v2app", "modelarts.vm.cpu.1u", 1)).await;
+}

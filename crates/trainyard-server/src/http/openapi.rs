@@ -18,6 +18,7 @@ use trainyard_api::training::{
 use trainyard_api::training_config::{ConfigDetail, ConfigListResponse, ConfigRequest};
 use trainyard_api::v2::{
     AlgorithmCreateV2, BatchDeleteV2, ErrorBodyV2, JobActionV2, JobSearchV2, JobUpdateV2, JobV2,
+    TagsV2,
 };
 use trainyard_api::visualization::{
     CreateVisualizationRequest, CreateVisualizationResponse, VisualizationDetails,
@@ -71,6 +72,7 @@ use utoipa::OpenApi as _;
         ErrorBodyV2,
         JobV2,
         AlgorithmCreateV2,
+        TagsV2,
         JobSearchV2,
         JobUpdateV2,
         BatchDeleteV2,
@@ -599,6 +601,42 @@ fn v2_operations() -> Vec<Op> {
             None,
             Object,
             &[("user_id", P::Text, false), ("resource", P::Text, false)],
+        ),
+        op(
+            "204",
+            Post,
+            "/modelarts-training-job/{training_job_id}/tags/create".into(),
+            "T2-16a add tags to a training job",
+            Some(("TagsV2", JSON)),
+            Nothing,
+            &[],
+        ),
+        op(
+            "204",
+            Delete,
+            "/modelarts-training-job/{training_job_id}/tags/delete".into(),
+            "T2-16b delete tags of a training job",
+            Some(("TagsV2", JSON)),
+            Nothing,
+            &[],
+        ),
+        op(
+            "200",
+            Get,
+            "/modelarts-training-job/{training_job_id}/tags".into(),
+            "T2-16c a training job's tags",
+            None,
+            Object,
+            &[],
+        ),
+        op(
+            "200",
+            Get,
+            "/modelarts-training-job/tags".into(),
+            "T2-16d the project's tag keys and values",
+            None,
+            Object,
+            &[("limit", P::Int, false), ("offset", P::Int, false)],
         ),
         op(
             "201",

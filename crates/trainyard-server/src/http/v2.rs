@@ -253,6 +253,46 @@ pub async fn quotas(
     Ok(Json(s.svc.v2_quotas(&p.project_id, &q).await?))
 }
 
+/// Adds tags to a job (T2-16a): 204.
+pub async fn create_tags(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+    body: Bytes,
+) -> V2Result<StatusCode> {
+    s.svc
+        .v2_change_tags(&p.project_id, &p.training_job_id, &body, true)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes tags from a job (T2-16b): 204.
+pub async fn delete_tags(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+    body: Bytes,
+) -> V2Result<StatusCode> {
+    s.svc
+        .v2_change_tags(&p.project_id, &p.training_job_id, &body, false)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A job's tags (T2-16c).
+pub async fn tags(State(s): State<AppState>, Path(p): Path<V2Path>) -> V2Result<Json<Value>> {
+    Ok(Json(
+        s.svc.v2_tags(&p.project_id, &p.training_job_id).await?,
+    ))
+}
+
+/// The project's tag keys and values (T2-16d).
+pub async fn project_tags(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+    Query(q): Query,
+) -> V2Result<Json<Value>> {
+    Ok(Json(s.svc.v2_project_tags(&p.project_id, &q).await?))
+}
+
 /// Creates an algorithm: 201 with it.
 pub async fn create_algorithm(
     State(s): State<AppState>,

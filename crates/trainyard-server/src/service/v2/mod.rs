@@ -9,6 +9,7 @@ mod document;
 mod jobs;
 mod resolve;
 mod search;
+mod tags;
 mod tasks;
 
 use crate::catalog::ASCEND;
