@@ -151,6 +151,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         doc: &str,
     ) -> Result<bool>;
 
+    /// Searches the project's live v2 jobs (T2-03) in SQL: the page, the count matching
+    /// (`total`) and the workspace's v2 jobs (`live`).
+    async fn search_v2_jobs(&self, project_id: &str, s: &V2Search) -> Result<Page<V2Job>>;
+
     /// Stores a new v2 algorithm; an algorithm of the same id or name in the project gives
     /// `Error::Conflict`.
     async fn create_v2_algorithm(&self, a: &V2Algorithm) -> Result<()>;

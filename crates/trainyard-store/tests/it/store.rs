@@ -7,7 +7,7 @@ use trainyard_api::JobStatus;
 use trainyard_store::testing::TestDatabase;
 use trainyard_store::{
     Engine, Error, JobDeletion, JobFilter, JobSort, NewJob, NewV2, NewVersion, Page, Store,
-    TransitionSet, V2Algorithm, VersionDeletion,
+    TransitionSet, V2Algorithm, V2Cond, V2Search, V2Sort, V2Text, VersionDeletion,
 };
 
 /// A delete that must not be refused: what it hid.
@@ -583,6 +583,81 @@ trainyard_store::engine_suite! {
         assert!(store.get_v2_job("p", "u-1").await.unwrap().is_none());
         assert_eq!(store.count_jobs("p").await.unwrap(), 1);
         store.create_v2_job(&job("same"), &v2("u-3"), &version()).await.unwrap();
+    }
+
+    /// The v2 search in SQL: one workspace's v2 jobs (never v1's), each condition holding,
+    /// sorted, paged, with the count matching and the workspace's count.
+    async fn v2_jobs_are_searched_in_sql(store, db) {
+        let make = |name: &str, ws: &str, created: i64, status: JobStatus| {
+            let mut j = job(name);
+            j.workspace_id = ws.into();
+            j.create_time = created;
+            let mut v = version();
+            v.status = status;
+            let doc = NewV2 { uuid: format!("u-{name}"), doc: "{}".into() };
+            (j, doc, v)
+        };
+        for (name, ws, created, status) in [
+            ("alpha", "0", 1, JobStatus::INIT),
+            ("beta", "0", 3, JobStatus::COMPLETED),
+            ("gamma", "w", 2, JobStatus::INIT),
+        ] {
+            let (j, d, v) = make(name, ws, created, status);
+            store.create_v2_job(&j, &d, &v).await.unwrap();
+        }
+        store.create_job(&job("v1-alpha"), Some(&version())).await.unwrap();
+        let search = |conditions: Vec<V2Cond>, sort: V2Sort, descending: bool, offset: i64| {
+            V2Search {
+                workspace_id: "0".into(),
+                conditions,
+                sort,
+                descending,
+                now: 10,
+                offset,
+                limit: 10,
+            }
+        };
+        let names = |p: &Page<trainyard_store::V2Job>| -> (Vec<String>, i64, i64) {
+            (p.rows.iter().map(|j| j.job.name.clone()).collect(), p.total, p.live)
+        };
+        let texts = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for (conditions, want) in [
+            (vec![], vec!["beta", "alpha"]),
+            (vec![V2Cond::Like(V2Text::Name, texts(&["ALP", "zzz"]))], vec!["alpha"]),
+            (vec![V2Cond::In(V2Text::Uuid, texts(&["u-beta"]))], vec!["beta"]),
+            (vec![V2Cond::NotIn(V2Text::Uuid, texts(&["u-beta"]))], vec!["alpha"]),
+            (vec![V2Cond::Status(vec![10], true)], vec!["beta"]),
+            (vec![V2Cond::Status(vec![10], false)], vec!["alpha"]),
+            (vec![V2Cond::CreatedWithin(2, 5)], vec!["beta"]),
+            (
+                vec![V2Cond::CreatedWithin(0, 5), V2Cond::Like(V2Text::Name, texts(&["a"]))],
+                vec!["beta", "alpha"],
+            ),
+            (vec![V2Cond::In(V2Text::Name, texts(&["gamma"]))], vec![]),
+        ] {
+            let total = want.len() as i64;
+            let page = store
+                .search_v2_jobs("p", &search(conditions.clone(), V2Sort::CreateTime, true, 0))
+                .await
+                .unwrap();
+            assert_eq!(names(&page), (texts(&want), total, 2), "{conditions:?}");
+        }
+        let page = store
+            .search_v2_jobs("p", &search(vec![], V2Sort::Name, false, 1))
+            .await
+            .unwrap();
+        assert_eq!(names(&page), (texts(&["beta"]), 2, 2));
+        let page = store
+            .search_v2_jobs("p", &search(vec![], V2Sort::Duration, true, 0))
+            .await
+            .unwrap();
+        assert_eq!(page.rows.len(), 2);
+        assert!(store
+            .search_v2_jobs("q", &search(vec![], V2Sort::CreateTime, true, 0))
+            .await
+            .unwrap()
+            .rows
+            .is_empty());
     }
 
     /// v2 algorithms are per project: ids and names unique in a project, found, listed,
