@@ -1313,8 +1313,10 @@ async fn the_spec_sample_bodies_are_accepted_verbatim_and_run() {
         "[[specs]]\nspec_id = 1\nspec_code = \"modelarts.p3.large.public.free\"\ncore = 1\ncpu = 1\nmax_num = 1\n\
          [[specs]]\nspec_id = 2\nspec_code = \"modelarts.pool.visual.xlarge\"\ncore = 1\ncpu = 1\nmax_num = 2\n\
          [[pools]]\nid = \"poolfaf38d76\"\nbackend = \"local\"\ndefault = true\n\
-         [[nfs]]\nserver_path = \"192.168.0.82:/\"\nhost_path = {:?}\n",
-        nfs.path().display().to_string()
+         [[nfs]]\nserver_path = \"192.168.0.82:/\"\nhost_path = {:?}\n\
+         [[nfs]]\nserver_path = \"10.0.0.2:/gone\"\nhost_path = {:?}\n",
+        nfs.path().display().to_string(),
+        nfs.path().join("gone").display().to_string()
     ))
     .await;
     let api = &srv.api;
@@ -1423,6 +1425,17 @@ async fn the_spec_sample_bodies_are_accepted_verbatim_and_run() {
     send(api, "POST", "/training-jobs", unknown)
         .await
         .assert_names("ModelArts.2788", "spec.volumes[0].nfs.nfs_server_path");
+    let mut gone = ro.clone();
+    gone["metadata"]["name"] = json!("gone-export");
+    gone["spec"]["volumes"][0]["nfs"]["nfs_server_path"] = json!("10.0.0.2:/gone");
+    send(api, "POST", "/training-jobs", gone.clone())
+        .await
+        .assert_names("ModelArts.2788", "spec.volumes[0].nfs.nfs_server_path");
+    gone["spec"]["volumes"][0]["nfs"] =
+        json!({"nfs_server_path": "192.168.0.82:/", "local_path": "nfs/"});
+    send(api, "POST", "/training-jobs", gone)
+        .await
+        .assert_names("ModelArts.2788", "spec.volumes[0].nfs.local_path");
     let mut host = code_job("nfs-on-host", "alg1", "modelarts.pool.visual.xlarge", 1);
     host["spec"]["volumes"] = ro["spec"]["volumes"].clone();
     send(api, "POST", "/training-jobs", host)

@@ -54,6 +54,17 @@ pub(super) fn renamed(e: ApiError) -> V2Error {
     for (v1, v2) in V1_NAMES {
         e.msg = e.msg.replace(v1, v2);
     }
+    // The host_path volumes the v2 nfs volumes became.
+    if e.msg.contains(".host_path.") {
+        e.msg = e
+            .msg
+            .replace("volumes[", "spec.volumes[")
+            .replace(
+                ".host_path.src_path",
+                ".nfs.nfs_server_path (the export's host folder)",
+            )
+            .replace(".host_path.dest_path", ".nfs.local_path");
+    }
     e
 }
 
