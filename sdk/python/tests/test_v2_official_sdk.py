@@ -32,6 +32,8 @@ from huaweicloudsdkcore.http.http_config import HttpConfig  # noqa: E402
 from huaweicloudsdkmodelarts.v1 import (  # noqa: E402
     Algorithm, AlgorithmCreateEngine, AlgorithmJobConfig, AlgorithmMetadata, CreateAlgorithmRequest,
     DeleteAlgorithmRequest, ListAlgorithmsRequest, Parameters, ShowAlgorithmByUuidRequest,
+    CreateTmsTagsRequest, CreateTrainJobTagsRequest, DeleteTmsTagsRequest, DeleteTrainJobTagsRequest,
+    ListTrainingJobTagsRequest, ShowTrainJobTagsRequest, TmsTag,
     BatchDeleteJobItem, BatchDeleteJobMetadata, BatchDeleteJobsReq, BatchDeleteTrainingJobRequest, ChangeTrainingJobDescriptionRequest,
     CreateTrainingJobRequest, DeleteTrainingJobRequest, Filter, Job, JobActionType, JobAlgorithm,
     JobEngine, JobMetadata, JobSearches, JobUpdateRequestBody, ListTrainingJobEventsRequest,
@@ -312,7 +314,7 @@ def test_errors_are_the_sdks_own_exceptions(client, jobs):
 
 
 
-def test_algorithms_and_a_job_made_from_one(client, code, catalog):
+def test_algorithms_a_job_made_from_one_and_its_tags(client, code, catalog):
     engine = python_engine(catalog).engine_id
     made = client.create_algorithm(CreateAlgorithmRequest(body=Algorithm(
         metadata=AlgorithmMetadata(name=RUN + "-alg", description="by the SDK"),
@@ -333,6 +335,16 @@ def test_algorithms_and_a_job_made_from_one(client, code, catalog):
     log = client.show_training_job_logs_preview(ShowTrainingJobLogsPreviewRequest(
         training_job_id=job.metadata.id, task_id="worker-0")).content
     assert "v2 boot from-alg" in log, log
+    # Tags of the job.
+    client.create_train_job_tags(CreateTrainJobTagsRequest(
+        training_job_id=job.metadata.id, body=CreateTmsTagsRequest(tags=[TmsTag(key="origin", value="alg")])))
+    shown = client.show_train_job_tags(ShowTrainJobTagsRequest(training_job_id=job.metadata.id))
+    assert [(t.key, t.value) for t in shown.tags] == [("origin", "alg")]
+    keys = client.list_training_job_tags(ListTrainingJobTagsRequest(limit=10))
+    assert ("origin", ["alg"]) in [(t.key, t.values) for t in keys.tags]
+    client.delete_train_job_tags(DeleteTrainJobTagsRequest(
+        training_job_id=job.metadata.id, body=DeleteTmsTagsRequest(tags=[TmsTag(key="origin")])))
+    assert client.show_train_job_tags(ShowTrainJobTagsRequest(training_job_id=job.metadata.id)).tags == []
     client.delete_algorithm(DeleteAlgorithmRequest(algorithm_id=alg))
     e = error_of(lambda: client.show_algorithm_by_uuid(ShowAlgorithmByUuidRequest(algorithm_id=alg)))
     assert (e.status_code, e.error_code) == (400, "ModelArts.2755"), e
