@@ -184,6 +184,8 @@ pub enum V2Cond {
     Status(Vec<i64>, bool),
     /// Created within `lo..=hi` (ms).
     CreatedWithin(i64, i64),
+    /// No job (a condition on a field every job has the same value of, not holding).
+    Nothing,
 }
 
 /// Sort keys of the v2 job search in SQL.

@@ -479,6 +479,7 @@ macro_rules! store_ops {
                             "create_time BETWEEN ? AND ?",
                             vec![Arg::Int(*lo), Arg::Int(*hi)],
                         ),
+                        V2Cond::Nothing => list.condition("1 = 0", vec![]),
                     };
                 }
                 let (key, key_args) = match s.sort {

@@ -634,6 +634,7 @@ trainyard_store::engine_suite! {
                 vec!["beta", "alpha"],
             ),
             (vec![V2Cond::In(V2Text::Name, texts(&["gamma"]))], vec![]),
+            (vec![V2Cond::Nothing], vec![]),
         ] {
             let total = want.len() as i64;
             let page = store

@@ -289,7 +289,7 @@ fn sql_condition(
     values: &[String],
 ) -> Option<trainyard_store::V2Cond> {
     use trainyard_store::{V2Cond, V2Text};
-    let never = Some(V2Cond::CreatedWithin(1, 0));
+    let never = Some(V2Cond::Nothing);
     let constant = |field: &str| -> Option<V2Cond> {
         let matches = match op {
             "like" => values.iter().any(|v| field.contains(&v.to_lowercase())),
@@ -359,7 +359,7 @@ mod tests {
     #[test]
     fn conditions_become_sql_or_hold_always_or_never() {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let never = Some(V2Cond::CreatedWithin(1, 0));
+        let never = Some(V2Cond::Nothing);
         assert_eq!(
             sql_condition("kind", "in", &v(&["job"]), &v(&["job"])),
             None
