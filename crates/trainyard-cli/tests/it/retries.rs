@@ -351,3 +351,58 @@ async fn a_lost_shim_is_retried_and_a_restart_during_the_pause_runs_one_next_att
     drop(server);
     kill_runs(&runs);
 }
+
+/// On the Slurm dev cluster: a worker killed on its node (SIGKILL of its pid) is retried
+/// through Slurm, as a new Slurm job of the same version, and the next attempt completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_on_its_slurm_node_is_retried_through_slurm() {
+    let _node = slurm_node().await;
+    let pool = "[[pools]]\nid = \"cluster\"\nbackend = \"slurm\"\npartition = \"debug\"\npoll_interval_seconds = 0.2\n\n\
+        [[specs]]\nspec_id = 1\nspec_code = \"modelarts.vm.cpu.1u\"\ncore = 1\ncpu = 1\nmax_num = 2\n";
+    let srv = TestServer::start_with(pool).await;
+    let api = &srv.api;
+    let boot = "import os, sys, time\n\
+        attempt = os.environ['TRAINYARD_ATTEMPT']\n\
+        open(os.path.join(os.environ['TRAINYARD_CHECKPOINT_DIR'], 'starts'), 'a').write('start ' + attempt + '\\n')\n\
+        print('attempt', attempt, 'pid', os.getpid(), flush=True)\n\
+        if attempt == '1':\n    time.sleep(300)\n";
+    srv.write_app("onslurm", &[("boot.py", boot)]);
+    let (job, ver) = api
+        .create_job(
+            "onslurm",
+            "onslurm",
+            json!({"pool_id": "cluster", "retry_policy": {"max_retries": 1, "backoff_seconds": 0}}),
+        )
+        .await;
+    api.wait_log(job, ver, "onslurm.0", "attempt 1 pid").await;
+    let log = api.log(job, ver, "onslurm.0").await;
+    let pid: i32 = log
+        .split("attempt 1 pid ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {log}"));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let (end, log) = api
+        .run_to_end(job, ver, "onslurm.0", Duration::from_secs(90))
+        .await;
+    assert_eq!(end, JobStatus::COMPLETED, "{log}");
+    assert!(log.contains("attempt 2 pid"), "{log}");
+    let first = api.log(job, ver, "attempt-1/onslurm.0").await;
+    assert!(
+        first.contains("attempt 1 of 2 failed (worker 0 was killed by signal 9)"),
+        "{first}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(srv.storage().join("out/onslurm/checkpoints/starts")).unwrap(),
+        "start 1\nstart 2\n"
+    );
+    assert_eq!(
+        log_names(api, job, ver).await,
+        ["onslurm.0", "attempt-1/onslurm.0"]
+    );
+}

@@ -30,6 +30,10 @@ fn is_attempt_file(name: &str) -> bool {
         run_dir::EXIT,
         run_dir::SHIM_LOG,
         trainyard_exec::slurm::CLAIM_DIR,
+        // Left in place, the batch script would make the next submission follow the
+        // earlier attempt's Slurm job instead of submitting its own.
+        trainyard_exec::slurm::BATCH_SCRIPT,
+        trainyard_exec::slurm::OUTPUT,
     ]
     .contains(&name)
         || name
