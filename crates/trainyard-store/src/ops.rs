@@ -687,7 +687,7 @@ macro_rules! store_ops {
 
             async fn begin_attempt(&self, version_id: i64, attempt: i64) -> Result<bool> {
                 let done = sqlx::query(&q(
-                    "UPDATE versions SET retry_at = NULL
+                    "UPDATE versions SET retry_at = NULL, handle = NULL
                      WHERE id = ? AND status = ? AND attempt = ? AND retry_at IS NOT NULL",
                 ))
                 .bind(version_id)

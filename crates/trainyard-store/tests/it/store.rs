@@ -210,6 +210,7 @@ trainyard_store::engine_suite! {
         assert!(!store.begin_attempt(v.id, 1).await.unwrap());
         let retry = TransitionSet {
             retry: Some((2, 1234, 1)),
+            handle: Some("{\"old\": 1}".into()),
             ..Default::default()
         };
         assert!(store
@@ -226,7 +227,7 @@ trainyard_store::engine_suite! {
         assert!(store.begin_attempt(v.id, 2).await.unwrap());
         assert!(!store.begin_attempt(v.id, 2).await.unwrap());
         let got = store.version_by_id(v.id).await.unwrap().unwrap();
-        assert_eq!((got.attempt, got.retry_at), (2, None));
+        assert_eq!((got.attempt, got.retry_at, got.handle), (2, None, None));
     }
 
     async fn deleting_a_running_version_marks_it_stopping_in_the_same_transaction(store, db) {
