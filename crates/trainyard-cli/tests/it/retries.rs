@@ -85,9 +85,9 @@ async fn failed_runs_are_retried_as_their_policy_says() {
     let storage = srv.storage();
     let on3 = |max: i64, backoff: i64| json!({"max_retries": max, "on_exit_codes": [3], "backoff_seconds": backoff});
 
-    // Exit 3 on attempt 1, 0 on attempt 2: completed after exactly two attempts, the second
+    // Exit 3 on attempt 1 (after 2 s), 0 on attempt 2: completed after exactly two attempts, the second
     // resumed from the checkpoint the first wrote.
-    let resume = create_resumer(api, &storage, "resume", &[3, 0], &[], Some(on3(2, 1))).await;
+    let resume = create_resumer(api, &storage, "resume", &[3, 0], &[2], Some(on3(2, 1))).await;
     // Exit 4, not in the policy: failed at once.
     let four = create_resumer(api, &storage, "four", &[4], &[], Some(on3(2, 0))).await;
     // Exit 3 twice with one retry: the budget is used up and the last reason stays.
@@ -112,6 +112,27 @@ async fn failed_runs_are_retried_as_their_policy_says() {
 
     let within = Duration::from_secs(60);
     let (job, ver) = resume;
+    // A follower of worker 0's log sees both attempts, then the stream ends.
+    let streamed = api
+        .http
+        .get(api.url(&format!(
+            "{}/log/stream?log_file=resume.0",
+            version_path(job, ver)
+        )))
+        .header("X-Auth-Token", &api.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 200);
+    let streamed = tokio::time::timeout(within, streamed.text())
+        .await
+        .expect("the stream ends with the version")
+        .unwrap();
+    assert!(
+        streamed.contains("attempt 1 saved step 41")
+            && streamed.contains("attempt 2 resumed from step 41"),
+        "{streamed}"
+    );
     let (end, log) = api.run_to_end(job, ver, "resume.0", within).await;
     assert_eq!(end, JobStatus::COMPLETED, "{log}");
     assert!(log.contains("attempt 2 resumed from step 41"), "{log}");

@@ -280,10 +280,26 @@ impl Tail {
                     return Ok(Some(bytes::Bytes::from(buf)));
                 }
             }
+            if self.replaced(file) {
+                // A next attempt of the run (retries) writes a new file under this name; the
+                // earlier one was moved aside whole: go on with the new one from its start.
+                self.file = None;
+                self.offset = 0;
+                continue;
+            }
             if self.ending {
                 return Ok(None);
             }
             self.wait().await;
+        }
+    }
+
+    /// Whether the path now names another file than the one this stream reads.
+    fn replaced(&self, file: &std::fs::File) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(&self.path), file.metadata()) {
+            (Ok(now), Ok(open)) => (now.dev(), now.ino()) != (open.dev(), open.ino()),
+            _ => false,
         }
     }
 }
