@@ -51,7 +51,8 @@ async fn create_resumer(
     write_app(storage, name, &[("boot.py", &boot)]);
     let extra = match policy {
         Some(p) => json!({ "retry_policy": p }),
-        None => json!({}),
+        // No policy of its own, and no train_url: its checkpoints are in its run folder.
+        None => json!({ "train_url": null }),
     };
     api.create_job(name, name, extra).await
 }
@@ -188,6 +189,11 @@ async fn failed_runs_are_retried_as_their_policy_says() {
     assert_eq!(end, JobStatus::COMPLETED, "{log}");
     assert!(log.contains("attempt 2 resumed"), "{log}");
     assert_eq!(details(api, job, ver).await["attempt"], json!(2));
+    let run_ckpt = srv.dir.path().join(format!("data/runs/{ver}/checkpoints"));
+    assert_eq!(
+        std::fs::read_to_string(run_ckpt.join("starts")).unwrap(),
+        "start 1\nstart 2\n"
+    );
 
     let (job, ver) = stopped;
     api.wait_log(job, ver, "stopped.0", "saved step").await;
@@ -425,5 +431,43 @@ async fn a_worker_killed_on_its_slurm_node_is_retried_through_slurm() {
     assert_eq!(
         log_names(api, job, ver).await,
         ["onslurm.0", "attempt-1/onslurm.0"]
+    );
+}
+
+/// A container job's attempts share the checkpoint folder too: `checkpoints/` of its
+/// `train_url`, mounted at `/home/work/train_url/checkpoints`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_job_resumes_from_its_checkpoint_in_the_next_attempt() {
+    let image = test_image();
+    let engines = format!(
+        "[[engines]]\nid = 7\nname = \"Python\"\nversion = \"in-image\"\ncommand = [\"python3\", \"-u\"]\nimage = \"{image}\"\n"
+    );
+    let srv = TestServer::start_with(&engines).await;
+    let api = &srv.api;
+    let mut boot = String::from("import os\nos.environ['EXIT_1'] = '3'\n");
+    boot.push_str("print('ckpt=' + os.environ['TRAINYARD_CHECKPOINT_DIR'], flush=True)\n");
+    boot.push_str(RESUMER);
+    srv.write_app("incontainer", &[("boot.py", &boot)]);
+    srv.write_app("data", &[("x", "")]);
+    let policy = json!({"max_retries": 1, "on_exit_codes": [3], "backoff_seconds": 0});
+    let (job, ver) = api
+        .create_job(
+            "incontainer",
+            "incontainer",
+            json!({"engine_id": 7, "retry_policy": policy}),
+        )
+        .await;
+    let (end, log) = api
+        .run_to_end(job, ver, "incontainer.0", Duration::from_secs(90))
+        .await;
+    assert_eq!(end, JobStatus::COMPLETED, "{log}");
+    assert!(
+        log.contains("ckpt=/home/work/train_url/checkpoints")
+            && log.contains("attempt 2 resumed from step 41"),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(srv.storage().join("out/incontainer/checkpoints/starts")).unwrap(),
+        "start 1\nstart 2\n"
     );
 }
