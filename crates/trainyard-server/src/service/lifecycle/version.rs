@@ -408,6 +408,10 @@ pub async fn consume(
 /// Retries until the database takes the record.
 pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) -> Option<Duration> {
     let mut v = until_stored("a run", id, || ctx.store.version_by_id(id)).await?;
+    if v.status == JobStatus::RUNNING && v.retry_at.is_some() {
+        // A second report of the attempt whose end scheduled the pending retry: recorded.
+        return None;
+    }
     if let Some(note) = &end.note {
         append_log(ctx, &v, note).await;
     }
