@@ -9,6 +9,7 @@
 //!   from and to, and which status, reason and log line its end records;
 //! - the decisions about one run that need its status ([`run`]): admission, recovery after a
 //!   restart, stop grace and time left;
+//! - whether a failed run is started again ([`retry`]);
 //! - run planning without IO ([`plan`]): arguments, command line, mounts and environment.
 //!
 //! The server's executor actor and lifecycle owner drive it: they read the store, launch and
@@ -19,6 +20,7 @@ pub mod core;
 pub mod plan;
 pub mod reactor;
 pub mod resources;
+pub mod retry;
 pub mod run;
 pub mod status;
 

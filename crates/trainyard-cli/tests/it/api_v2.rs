@@ -572,13 +572,13 @@ async fn v2_requests_are_refused_with_the_documented_codes() {
         api,
         &with(
             &["metadata", "annotations"],
-            json!({"fault-tolerance/hang-retry": "true"}),
+            json!({"fault-tolerance/job-retry-num": "129"}),
         ),
     )
     .await
     .assert_names(
         "ModelArts.2788",
-        "metadata.annotations.fault-tolerance/hang-retry",
+        "metadata.annotations.fault-tolerance/job-retry-num",
     );
     post_raw(api, &with(&["algorithm", "working_dir"], json!("/tmp")))
         .await

@@ -16,6 +16,44 @@ pub(super) const REFUSED_ANNOTATIONS: [&str; 8] = [
     "record/code-dir",
 ];
 
+/// The retry policy the fault-tolerance annotations ask for (spec §5.1.1):
+/// `job-retry-num` (1..128) restarts after a lost worker or node; with
+/// `job-unconditional-retry` also after any failure, at most 3 in a row. The unconditional one
+/// alone has no budget. `None` when neither is set.
+fn retry_policy(
+    annotations: Option<&std::collections::BTreeMap<String, Value>>,
+) -> Result<Option<trainyard_api::training::RetryPolicy>, V2Error> {
+    const NUM: &str = "fault-tolerance/job-retry-num";
+    const UNCONDITIONAL: &str = "fault-tolerance/job-unconditional-retry";
+    let get = |key: &str| annotations.and_then(|a| a.get(key)).and_then(text_of);
+    let num = match get(NUM) {
+        None => None,
+        Some(text) => Some(
+            text.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=trainyard_sched::retry::MAX_RETRIES).contains(n))
+                .ok_or_else(|| {
+                    V2Error::param(
+                        &format!("metadata.annotations.{NUM}"),
+                        "must be an integer in 1..128",
+                    )
+                })?,
+        ),
+    };
+    let unconditional = get(UNCONDITIONAL).is_some_and(|t| t.eq_ignore_ascii_case("true"));
+    if num.is_none() && !unconditional {
+        return Ok(None);
+    }
+    Ok(Some(trainyard_api::training::RetryPolicy {
+        max_retries: Some(num.unwrap_or(0)),
+        on_any_failure: unconditional.then_some(true),
+        max_consecutive_any: unconditional.then_some(3),
+        backoff_seconds: Some(1),
+        ..Default::default()
+    }))
+}
+
 /// What a create request resolves to: the run's configuration and what the answer echoes.
 pub(super) struct Resolved {
     pub(super) config: JobConfig,
@@ -108,6 +146,7 @@ impl Service {
             ));
         }
         let meta = job.metadata.clone().unwrap_or_default();
+        let retry = retry_policy(meta.annotations.as_ref())?;
         for (key, value) in meta.annotations.iter().flatten() {
             if key == "job_template" {
                 return Err(V2Error::new(
@@ -123,26 +162,10 @@ impl Service {
                      is not served by this server yet",
                 ));
             }
-            let Some(text) = text_of(value) else {
+            if text_of(value).is_none() {
                 return Err(V2Error::param(
                     &format!("metadata.annotations.{key}"),
                     "annotation values are strings",
-                ));
-            };
-            // Fault tolerance (spec 5.1): accepted, stored in the job's document and echoed.
-            let good = match key.as_str() {
-                "fault-tolerance/job-retry-num" => {
-                    text.parse::<u32>().is_ok_and(|n| (1..=128).contains(&n))
-                }
-                "fault-tolerance/job-unconditional-retry" => text == "true" || text == "false",
-                _ => true,
-            };
-            if !good {
-                return Err(V2Error::param(
-                    &format!("metadata.annotations.{key}"),
-                    format!(
-                        "{text}: job-retry-num is 1-128, job-unconditional-retry true or false"
-                    ),
                 ));
             }
         }
@@ -192,6 +215,7 @@ impl Service {
         }
         let mut cfg = JobConfig {
             environments: environments(alg.environments.as_ref())?,
+            retry_policy: retry,
             ..JobConfig::default()
         };
         let engine = alg.engine.clone().unwrap_or_default();
