@@ -15,6 +15,38 @@ use crate::objects::{Listed, ObjectDir};
 /// The record of the last verified checkpoint, in the run folder (kept across attempts).
 pub const RECORD: &str = "checkpoint.json";
 
+/// Every checkpoint upload's outcome, one JSON line ([`CheckpointNote`]) each, appended by
+/// the shim in the run folder (kept across attempts): what the run's event log takes in.
+pub const NOTES: &str = "checkpoint-notes.jsonl";
+
+/// How one checkpoint upload went (a line of [`NOTES`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CheckpointNote {
+    /// Verified and recorded as the attempt's checkpoint.
+    Uploaded {
+        /// The attempt.
+        attempt: i64,
+        /// When (Unix milliseconds).
+        at_ms: i64,
+        /// The store's folder.
+        url: String,
+        /// How many files it holds.
+        files: usize,
+    },
+    /// Failed or not verified: the attempt is not counted as checkpointed by it.
+    Failed {
+        /// The attempt.
+        attempt: i64,
+        /// When (Unix milliseconds).
+        at_ms: i64,
+        /// The store's folder.
+        url: String,
+        /// Why.
+        message: String,
+    },
+}
+
 /// The checkpoint folder of a run and where it goes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CheckpointSync {
@@ -74,6 +106,29 @@ pub fn read_record(run_dir: &Path) -> Option<CheckpointRecord> {
             None
         }
     }
+}
+
+/// The notes of `run_dir` ([`NOTES`]), read without following links; lines that do not
+/// parse (a note cut by a crash) are skipped.
+pub fn read_notes(run_dir: &Path) -> Vec<CheckpointNote> {
+    let Ok(dir) = crate::beneath::Dir::open(run_dir) else {
+        return Vec::new();
+    };
+    let Ok(mut file) = dir.open_file(Path::new(NOTES)) else {
+        return Vec::new();
+    };
+    let mut text = String::new();
+    if file
+        .by_ref()
+        .take(64 << 20)
+        .read_to_string(&mut text)
+        .is_err()
+    {
+        return Vec::new();
+    }
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 #[cfg(test)]

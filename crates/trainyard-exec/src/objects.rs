@@ -175,6 +175,27 @@ pub struct Listed {
 #[derive(Debug, Default)]
 pub struct Uploaded(HashMap<PathBuf, Sent>);
 
+impl Uploaded {
+    /// The files of the local folder `src` just fetched from the objects `files` (a restored
+    /// checkpoint): each of the same size counts as sent, so it does not go up again.
+    pub fn fetched(src: &Path, files: &[Listed]) -> Self {
+        let by_rel: HashMap<&Path, &Listed> = files.iter().map(|l| (l.rel.as_path(), l)).collect();
+        let mut done = Self::default();
+        for (rel, size, modified) in local_files(src).unwrap_or_default() {
+            if let Some(l) = by_rel.get(rel.as_path()).filter(|l| l.size == size) {
+                let sent = Sent {
+                    size,
+                    modified,
+                    sent: size,
+                    etag: l.etag.clone(),
+                };
+                done.0.insert(rel, sent);
+            }
+        }
+        done
+    }
+}
+
 /// One file as it went up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Sent {

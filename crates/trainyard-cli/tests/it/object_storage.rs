@@ -90,6 +90,11 @@ impl S3Server {
         std::fs::write(path, body).unwrap();
     }
 
+    /// Where the object `key` is kept (a file of the server's folder).
+    pub(crate) fn path(&self, key: &str) -> PathBuf {
+        self.root.path().join(key)
+    }
+
     /// The object `key`, if it exists.
     pub(crate) fn get(&self, key: &str) -> Option<Vec<u8>> {
         std::fs::read(self.root.path().join(key)).ok()

@@ -9,7 +9,7 @@ use crate::object_storage::{create, server, S3Server};
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use trainyard_exec::checkpoint::{read_record, CheckpointRecord};
+use trainyard_exec::checkpoint::{read_notes, read_record, CheckpointNote, CheckpointRecord};
 
 /// Saves step 41 in attempt 1 (then, once the file `go` is in its train folder, step 42, and
 /// exits 3), and checks in attempt 2 that step 41 was restored.
@@ -88,6 +88,12 @@ async fn checkpoints_are_verified_in_the_bucket_and_restored_in_the_next_attempt
         "verified by its ETag: {first:?}"
     );
     assert_eq!(s3.get("team-a/killed/checkpoints/step.txt").unwrap(), b"41");
+    let written = || {
+        std::fs::metadata(s3.path("team-a/killed/checkpoints/step.txt"))
+            .and_then(|m| m.modified())
+            .unwrap()
+    };
+    let first_put = written();
     let worker = trainyard_exec::run_dir::read_workers(&killed_dir)[0].pid;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(worker),
@@ -107,6 +113,13 @@ async fn checkpoints_are_verified_in_the_bucket_and_restored_in_the_next_attempt
     );
     let first_log = api.log(killed_job, killed, "attempt-1/killed.0").await;
     assert!(first_log.contains("killed by signal 9"), "{first_log}");
+    // Attempt 2 counts the restored checkpoint as its own without sending it again.
+    assert_eq!(recorded(&killed_dir, 2).await.files, first.files);
+    assert_eq!(
+        written(),
+        first_put,
+        "the restored object was not uploaded again"
+    );
 
     // The store goes away after the first verified checkpoint, before the second is saved.
     let verified = recorded(&outage_dir, 1).await;
@@ -126,6 +139,23 @@ async fn checkpoints_are_verified_in_the_bucket_and_restored_in_the_next_attempt
     api.wait_log(outage_job, outage, "outage.0", "attempt 2 starts in")
         .await;
     assert_eq!(read_record(&outage_dir), Some(verified.clone()));
+    // The run folder's notes (what the event log takes in) have the upload and the failure.
+    let notes = read_notes(&outage_dir);
+    assert!(
+        matches!(
+            notes.first(),
+            Some(CheckpointNote::Uploaded {
+                attempt: 1,
+                files: 1,
+                ..
+            })
+        ),
+        "{notes:?}"
+    );
+    assert!(
+        matches!(notes.last(), Some(CheckpointNote::Failed { attempt: 1, url, .. }) if url == "s3://team-a/outage/checkpoints/"),
+        "{notes:?}"
+    );
     s3.restart();
 
     let (end, log) = api.run_to_end(outage_job, outage, "outage.0", within).await;

@@ -11,7 +11,7 @@ use tokio::runtime::Runtime;
 
 use super::transfer::{note, report};
 use crate::beneath::{Dir, Kind};
-use crate::checkpoint::{CheckpointRecord, CheckpointSync, RECORD};
+use crate::checkpoint::{CheckpointNote, CheckpointRecord, CheckpointSync, NOTES, RECORD};
 use crate::objects::{Listed, Objects, Uploaded};
 use crate::{run_dir, sandbox, RunAs};
 
@@ -109,10 +109,14 @@ pub struct Checkpoints {
 impl Checkpoints {
     /// Uploads of `sync`'s folder.
     pub fn new(sync: CheckpointSync) -> Self {
+        // The restored files are in the store already.
+        let done = sync.restore.as_ref().map_or_else(Uploaded::default, |r| {
+            Uploaded::fetched(&sync.run_dir.join(&sync.folder), &r.files)
+        });
         Self {
             last: sync.restore.clone(),
             sync,
-            done: Uploaded::default(),
+            done,
             recorded: None,
         }
     }
@@ -139,7 +143,13 @@ impl Checkpoints {
                         sync.attempt
                     ),
                 );
-                // event: checkpoint failed (attempt, url, e)
+                // event: checkpoint failed (taken in from the notes by the run's event log)
+                self.note(CheckpointNote::Failed {
+                    attempt: sync.attempt,
+                    at_ms: now_ms(),
+                    url,
+                    message: e.to_string(),
+                });
                 return;
             }
         };
@@ -148,9 +158,7 @@ impl Checkpoints {
         }
         let record = CheckpointRecord {
             attempt: sync.attempt,
-            verified_at_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            verified_at_ms: now_ms(),
             url: url.clone(),
             files,
         };
@@ -158,18 +166,53 @@ impl Checkpoints {
         match run_dir::write_json_durable(&path, &record) {
             Ok(()) => {
                 tracing::info!(url, files = record.files.len(), "checkpoint verified");
-                // event: checkpoint uploaded (attempt, url, files)
+                // event: checkpoint uploaded (taken in from the notes by the run's event log)
+                let note = CheckpointNote::Uploaded {
+                    attempt: record.attempt,
+                    at_ms: record.verified_at_ms,
+                    url,
+                    files: record.files.len(),
+                };
                 self.recorded = Some(record.files.clone());
                 self.last = Some(record);
+                self.note(note);
             }
-            Err(e) => report(
-                logs,
-                &format!(
+            Err(e) => {
+                let message = format!(
                     "checkpoint of attempt {} verified at {url} but not recorded: {e}; not \
                      counted as checkpointed",
                     sync.attempt
-                ),
-            ),
+                );
+                report(logs, &message);
+                self.note(CheckpointNote::Failed {
+                    attempt: sync.attempt,
+                    at_ms: now_ms(),
+                    url,
+                    message,
+                });
+            }
         }
     }
+
+    /// Appends `note` to the run folder's notes (a failure to is only traced: the worker
+    /// logs carry every failure already).
+    fn note(&self, note: CheckpointNote) {
+        use std::io::Write;
+        let path = run_dir::file(&self.sync.run_dir, NOTES);
+        let line = serde_json::to_string(&note).expect("a note always serializes");
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| writeln!(f, "{line}"));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "cannot append a checkpoint note");
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
