@@ -2,7 +2,7 @@
 //! on its own interval, verified, recorded (`checkpoint.json` in the run folder) and
 //! restored from the bucket before the next attempt; an upload during a store outage is a
 //! log line and leaves the attempt uncounted, so the next one restores the last verified
-//! checkpoint.
+//! checkpoint; a stop uploads the folder while the workers still have their grace.
 
 use crate::harness::*;
 use crate::object_storage::{create, server, S3Server};
@@ -174,4 +174,50 @@ async fn checkpoints_are_verified_in_the_bucket_and_restored_in_the_next_attempt
             .await;
         assert_eq!(d.assert_ok()["attempt"], json!(2), "{}", d.body);
     }
+}
+
+/// Saves step 7, then holds on past a SIGTERM (until the SIGKILL).
+const HOLDER: &str = r#"import os, signal, time
+ckpt = os.environ["TRAINYARD_CHECKPOINT_DIR"]
+with open(os.path.join(ckpt, "step.txt"), "w") as f:
+    f.write("7")
+signal.signal(signal.SIGTERM, lambda *_: print("term", flush=True))
+print("saved step 7", flush=True)
+while True:
+    time.sleep(0.1)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_uploads_the_checkpoint_folder_within_its_grace() {
+    let s3 = S3Server::start(&["team-a"]);
+    s3.put("team-a/code/boot.py", HOLDER.as_bytes());
+    s3.put("team-a/data/x", b"x");
+    // No pass on the interval while the test runs.
+    let srv = server(
+        &s3,
+        &["team-a"],
+        "checkpoint_interval_seconds = 3600\nupload_interval_seconds = 3600",
+    )
+    .await;
+    let api = &srv.api;
+    let (job, ver) = create(
+        &srv,
+        json!({"job_name": "hold", "config": {
+            "worker_server_num": 1, "app_url": "/team-a/code/", "boot_file_url": "/team-a/code/boot.py",
+            "data_url": "/team-a/data/", "train_url": "/team-a/hold/", "spec_id": 1, "engine_id": 1}}),
+    )
+    .await;
+    api.wait_log(job, ver, "hold.0", "saved step 7").await;
+    assert_eq!(s3.get("team-a/hold/checkpoints/step.txt"), None);
+    let stop = format!("/training-jobs/{job}/versions/{ver}/stop");
+    api.post(&stop, json!({"grace_period_seconds": 60}))
+        .await
+        .assert_ok();
+    api.wait_log(job, ver, "hold.0", "term").await;
+    // Verified and recorded while the worker still has its grace (it ignores the SIGTERM).
+    let run_dir = srv.dir.path().join(format!("data/runs/{ver}"));
+    let record = recorded(&run_dir, 1).await;
+    assert_eq!(record.files.len(), 1, "{record:?}");
+    assert_eq!(s3.get("team-a/hold/checkpoints/step.txt").unwrap(), b"7");
+    assert_eq!(api.status(job, ver).await, JobStatus::KILLING);
 }
