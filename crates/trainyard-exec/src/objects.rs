@@ -24,6 +24,8 @@ use object_store::{BackoffConfig, ObjectStore, PutPayload, RetryConfig, WriteMul
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::beneath;
+
 /// Files larger than this go up in parts of this size (S3 multipart upload): a large
 /// checkpoint is streamed, never held in memory whole, and an interrupted upload is aborted
 /// rather than completed short.
@@ -523,7 +525,13 @@ impl Objects {
         let url = format!("s3://{}/{key}", dir.bucket);
         let path = src.join(&rel);
         let (sent, etag) = self
-            .retrying(&url, || put_file(&store, &path, &key, &url, size))
+            .retrying(&url, || {
+                // Opened beneath `src` for every try, never by its path: a link the job
+                // swapped in since the listing fails the open instead of being read.
+                let file = open_beneath(src, &rel);
+                let (store, path, key, url) = (&store, &path, &key, &url);
+                async move { put_file(store, file?, path, key, url, size).await }
+            })
             .await?;
         done.0.insert(
             rel,
@@ -778,33 +786,52 @@ fn evict(cache: &Path, keep: &str, room: u64) -> Result<(), ObjectError> {
     Ok(())
 }
 
-/// Every plain file below `root`: relative path, size, modification time. Symlinks are not
-/// followed (a job's output folder cannot upload what it links to).
+/// Every plain file below `root`: relative path, size, modification time. Nothing is
+/// followed: each folder is opened beneath `root` without links (a job that swaps a folder
+/// of its output for a link, even between this walk and the upload, cannot upload what the
+/// link points to; see [`crate::beneath`]).
 pub fn local_files(root: &Path) -> Result<Vec<(PathBuf, u64, SystemTime)>, ObjectError> {
+    let Some(top) = open_root(root)? else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     let mut todo = vec![PathBuf::new()];
     while let Some(rel) = todo.pop() {
-        let dir = root.join(&rel);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_error(&dir)(e)),
+        let dir = match top.open_dir(&rel) {
+            Ok(d) => d,
+            // Gone, or swapped for a link since its parent was listed: nothing to send.
+            Err(e) if beneath::is_missing(&e) || beneath::is_link(&e) => continue,
+            Err(e) => return Err(io_error(&root.join(&rel))(e)),
         };
-        for e in entries {
-            let e = e.map_err(io_error(&dir))?;
-            let kind = e.file_type().map_err(io_error(&dir))?;
-            let rel = rel.join(e.file_name());
-            if kind.is_dir() {
-                todo.push(rel);
-            } else if kind.is_file() {
-                let meta = e.metadata().map_err(io_error(&e.path()))?;
-                let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                out.push((rel, meta.len(), modified));
+        for e in dir.entries().map_err(io_error(&root.join(&rel)))? {
+            match e.kind {
+                beneath::Kind::Dir => todo.push(rel.join(&e.name)),
+                beneath::Kind::File => out.push((rel.join(&e.name), e.len, e.modified)),
+                beneath::Kind::Symlink | beneath::Kind::Other => {}
             }
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// The plain file `rel` below `root`, opened without following a link on the way.
+fn open_beneath(root: &Path, rel: &Path) -> Result<File, ObjectError> {
+    let missing = || io_error(root)(std::io::ErrorKind::NotFound.into());
+    open_root(root)?
+        .ok_or_else(missing)?
+        .open_file(rel)
+        .map_err(io_error(&root.join(rel)))
+}
+
+/// The folder `root` opened as a handle (its last component must not be a link); `None`
+/// when it does not exist.
+fn open_root(root: &Path) -> Result<Option<beneath::Dir>, ObjectError> {
+    match beneath::Dir::open(root) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(root)(e)),
+    }
 }
 
 /// Downloads one object to `path` through a temporary file, so `path` is whole or absent.
@@ -842,6 +869,7 @@ async fn get_file(store: &AmazonS3, key: &Key, url: &str, path: &Path) -> Result
 /// the ETag the store answered.
 async fn put_file(
     store: &AmazonS3,
+    mut file: File,
     path: &Path,
     key: &Key,
     url: &str,
@@ -851,8 +879,10 @@ async fn put_file(
         url: url.to_owned(),
         source,
     };
+    use std::io::Read;
     if size <= PART_SIZE as u64 {
-        let bytes = std::fs::read(path).map_err(io_error(path))?;
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.read_to_end(&mut bytes).map_err(io_error(path))?;
         let sent = bytes.len() as u64;
         let put = store
             .put(key, PutPayload::from(bytes))
@@ -863,8 +893,6 @@ async fn put_file(
     let upload = store.put_multipart(key).await.map_err(store_error)?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
     let sent = async {
-        use std::io::Read;
-        let mut file = File::open(path).map_err(io_error(path))?;
         let mut buf = vec![0; PART_SIZE];
         let mut total = 0u64;
         loop {
@@ -895,6 +923,36 @@ async fn put_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upload_lists_and_opens_nothing_through_a_link() {
+        let out = tempfile::tempdir().unwrap();
+        let secret = tempfile::tempdir().unwrap();
+        std::fs::write(secret.path().join("key"), "root only").unwrap();
+        std::fs::create_dir(out.path().join("model")).unwrap();
+        std::fs::write(out.path().join("model/w.bin"), "weights").unwrap();
+        std::os::unix::fs::symlink(secret.path(), out.path().join("linked_dir")).unwrap();
+        std::os::unix::fs::symlink(secret.path().join("key"), out.path().join("link")).unwrap();
+        let files: Vec<PathBuf> = local_files(out.path())
+            .unwrap()
+            .into_iter()
+            .map(|f| f.0)
+            .collect();
+        assert_eq!(files, [PathBuf::from("model/w.bin")]);
+        // The job swaps a listed folder for a link between the listing and the upload.
+        std::fs::rename(out.path().join("model"), out.path().join("old")).unwrap();
+        std::os::unix::fs::symlink(secret.path(), out.path().join("model")).unwrap();
+        std::fs::rename(secret.path().join("key"), secret.path().join("w.bin")).unwrap();
+        let e = open_beneath(out.path(), Path::new("model/w.bin")).unwrap_err();
+        assert!(
+            matches!(&e, ObjectError::Io { source, .. } if beneath::is_link(source)),
+            "{e}"
+        );
+        assert!(local_files(out.path())
+            .unwrap()
+            .iter()
+            .all(|f| f.0 == Path::new("old/w.bin")));
+    }
 
     #[test]
     fn keys_become_plain_relative_paths_only() {
