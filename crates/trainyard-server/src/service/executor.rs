@@ -41,6 +41,8 @@ enum Cmd {
         granted: oneshot::Sender<()>,
     },
     Release(u64),
+    /// The hang detection found a run hung: stop it (its status stays until it ends).
+    StopHung(i64),
 }
 
 /// Resources held outside the training queue (a running visualization job). Given back to
@@ -253,6 +255,10 @@ impl Executor {
             grants: HashMap::new(),
         };
         tokio::spawn(actor.run(rx));
+        let hung = self.tx.clone();
+        tokio::spawn(crate::service::hang::watch(ctx.clone(), move |id| {
+            let _ = hung.send(Cmd::StopHung(id));
+        }));
         self.recover(&ctx).await
     }
 
@@ -433,6 +439,7 @@ impl Actor {
                     self.grants.insert(id, granted);
                     reactor::on_acquire(core, comm, id, need, force);
                 }
+                Cmd::StopHung(id) => reactor::on_hung(core, comm, id, self.ctx.grace),
                 Cmd::Release(id) => {
                     self.grants.remove(&id);
                     reactor::on_release(core, comm, id);

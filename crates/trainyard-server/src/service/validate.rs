@@ -201,6 +201,14 @@ impl Checker<'_> {
                  (the SDK's default) is accepted"
             )));
         }
+        if let Some(trainyard_api::training::Minutes(m)) = cfg.hang_timeout_minutes {
+            let max = crate::config::MAX_HANG_TIMEOUT_MINUTES;
+            if !(m.is_finite() && m > 0.0 && m <= max) {
+                return Err(ApiError::param(format!(
+                    "hang_timeout_minutes:{m} must be in (0,{max}]"
+                )));
+            }
+        }
         if let Some(max) = cfg.max_runtime_seconds {
             if !(1..=MAX_RUNTIME_SECONDS).contains(&max) {
                 return Err(ApiError::param(format!(

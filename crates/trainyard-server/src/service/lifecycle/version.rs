@@ -7,6 +7,7 @@
 use crate::catalog::Catalog;
 use crate::config::ContainerRuntime;
 use crate::service::capacity::Resources;
+use crate::service::events::{self, Event, StopBy};
 use crate::service::launch::{logs_dir, run_spec};
 use crate::service::run_error::{RunError, RunResult};
 use crate::service::validate::Checker;
@@ -47,6 +48,10 @@ pub struct RunContext {
     pub(in crate::service) followers: Arc<crate::service::follow::Followers>,
     /// The cap on each worker's log (`[logs] max_log_bytes`), if any.
     pub(in crate::service) log_limit: Option<trainyard_exec::LogLimit>,
+    /// The runs' event log (`service::events::record`).
+    pub(in crate::service) events: crate::service::events::EventLog,
+    /// Each project's `hang_timeout_minutes`, and the runs stopped as hung (`service::hang`).
+    pub(in crate::service) hangs: crate::service::hung::Hangs,
 }
 
 impl RunContext {
@@ -66,6 +71,8 @@ impl RunContext {
                 config.logs.max_streams(),
             ),
             log_limit: config.logs.log_limit(),
+            events: crate::service::events::EventLog::start(store.clone()),
+            hangs: crate::service::hung::Hangs::new(&config.projects),
             store,
             catalog,
             storage,
@@ -127,6 +134,18 @@ impl RunContext {
     }
 }
 
+impl AsRef<crate::service::events::EventLog> for RunContext {
+    fn as_ref(&self) -> &crate::service::events::EventLog {
+        &self.events
+    }
+}
+
+impl AsRef<crate::service::events::EventLog> for Arc<RunContext> {
+    fn as_ref(&self) -> &crate::service::events::EventLog {
+        &self.events
+    }
+}
+
 /// Longest pause between two tries of a run's record that the database refused.
 pub(crate) const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -168,8 +187,17 @@ pub async fn mark_waiting(ctx: &RunContext, id: i64) {
     let Move { from, to } = Step::MarkWaiting.first();
     let set = TransitionSet::default();
     let moved = ctx.store.transition(id, from, to, &set).await;
-    if let Err(e) = moved {
-        tracing::warn!(version.id = id, error = %e, "cannot mark a version waiting");
+    match moved {
+        Ok(true) => events::record(
+            ctx,
+            id,
+            Event::Queued {
+                why: "waiting for resources: what it needs is not free, or others wait ahead"
+                    .to_owned(),
+            },
+        ),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(version.id = id, error = %e, "cannot mark a version waiting"),
     }
 }
 
@@ -189,6 +217,15 @@ pub async fn launched(ctx: &RunContext, id: i64, handle: RunHandle, step: Step) 
     .await;
     if moved && to == JobStatus::RUNNING {
         ctx.telemetry.started(id); // metrics hook
+        events::record(ctx, id, started_on(Some(&handle)));
+    } else if moved {
+        events::record(
+            ctx,
+            id,
+            Event::Queued {
+                why: format!("submitted to its backend's queue ({})", place_of(&handle)),
+            },
+        );
     }
     if let (false, Some(Move { from, to })) = (moved, step.fallback()) {
         until_stored("a run's handle", id, || {
@@ -209,7 +246,7 @@ pub async fn seen_running(
 ) {
     let set = TransitionSet {
         start_time: Some(now_ms()),
-        handle: handle.map(|h| h.to_json()),
+        handle: handle.as_ref().map(RunHandle::to_json),
         ..Default::default()
     };
     if until_stored("the start of a run", id, || {
@@ -218,6 +255,7 @@ pub async fn seen_running(
     .await
     {
         ctx.telemetry.started(id); // metrics hook
+        events::record(ctx, id, started_on(handle.as_ref()));
     }
 }
 
@@ -258,8 +296,13 @@ pub async fn start_failed(ctx: &Arc<RunContext>, v: &Version, reason: &str) {
         ctx.store.transition(id, from, to, &set)
     })
     .await;
+    if failed {
+        events::record(ctx, id, Event::ended(to, Some(reason.to_owned())));
+    }
     if let (false, Some(Move { from, to })) = (failed, Step::StartFailed.fallback()) {
-        until_stored("a stop", id, || ctx.store.transition(id, from, to, &set)).await;
+        if until_stored("a stop", id, || ctx.store.transition(id, from, to, &set)).await {
+            events::record(ctx, id, Event::ended(to, None));
+        }
     }
     ctx.followers.run_ended(id);
     cleanup_if_deleted(ctx, id).await;
@@ -270,15 +313,21 @@ pub async fn start_failed(ctx: &Arc<RunContext>, v: &Version, reason: &str) {
 pub async fn requeue_unstarted(ctx: &RunContext, id: i64) -> trainyard_store::Result<bool> {
     let Move { from, to } = Step::Requeue.first();
     let set = TransitionSet::default();
-    ctx.store.transition(id, from, to, &set).await
+    let moved = ctx.store.transition(id, from, to, &set).await;
+    if matches!(moved, Ok(true)) {
+        let why = "queued again after a restart: it had not started".to_owned();
+        events::record(ctx, id, Event::Queued { why });
+    }
+    moved
 }
 
-/// A stop asked for by a user (or a delete): a stoppable version -> 9 with the grace.
-/// Returns false when it was not stoppable (any more).
+/// A stop asked for `by` a user (or the storage quota): a stoppable version -> 9 with the
+/// grace. Returns false when it was not stoppable (any more).
 pub async fn begin_stop(
     ctx: &RunContext,
     v: &Version,
     grace: Duration,
+    by: StopBy,
 ) -> trainyard_store::Result<bool> {
     let set = TransitionSet {
         stop_grace: Some(grace.as_secs() as i64),
@@ -288,6 +337,7 @@ pub async fn begin_stop(
     let moved = ctx.store.transition(v.id, from, to, &set).await;
     if matches!(moved, Ok(true)) {
         ctx.telemetry.stop_began(v.id); // metrics hook
+        events::record(ctx, v.id, Event::StopRequested { by });
     }
     moved
 }
@@ -359,6 +409,7 @@ pub fn stopped_before_start(ctx: &Arc<RunContext>, id: i64) {
         let Move { from, to } = Step::StoppedBeforeStart.first();
         let stopped = until_stored("a stop", id, || ctx.store.transition(id, from, to, &set)).await;
         if stopped {
+            events::record(&ctx, id, Event::ended(to, None));
             ctx.followers.run_ended(id);
             cleanup_if_deleted(&ctx, id).await;
         }
@@ -401,11 +452,15 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
     if let Some(note) = &end.note {
         append_log(ctx, &v, note).await;
     }
+    let hung = ctx.hangs.take(id);
     let decided = status::end(
         v.status,
-        &crate::service::run_end::of(&end),
+        &crate::service::run_end::of(&end, hung),
         v.config.max_runtime_seconds,
     );
+    if decided.is_some() {
+        record_exits(ctx, &v, &end);
+    }
     let Some(status::Ending { to, reason, log }) = decided else {
         // Ended before (a second report): nothing changes but what follows.
         ctx.followers.run_ended(id);
@@ -429,6 +484,7 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
     // the version is terminal either way).
     ctx.followers.run_ended(id);
     if ended {
+        events::record(ctx, id, Event::ended(to, set.failure_reason.clone()));
         ctx.telemetry.ended(id, to); // metrics hook
         tracing::info!(
             job.id = v.job_id,
@@ -439,6 +495,60 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
     }
     copy_logs(ctx, &v).await;
     cleanup_if_deleted(ctx, id).await;
+}
+
+/// The events of a run's end before its status: each worker's exit, a time limit passed.
+fn record_exits(ctx: &RunContext, v: &Version, end: &RunEnd) {
+    for w in end.exit.iter().flat_map(|e| &e.workers) {
+        let exited = Event::WorkerExited {
+            worker: w.index,
+            exit_code: w.exit_code,
+            signal: w.signal,
+        };
+        events::record(ctx, v.id, exited);
+    }
+    if end.timed_out {
+        let limit_s = v.config.max_runtime_seconds.unwrap_or_default();
+        events::record(ctx, v.id, Event::TimedOut { limit_s });
+    }
+}
+
+/// This host's name, read once.
+fn host_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "this host".to_owned())
+    })
+}
+
+/// Where a run's handle says it runs.
+fn place_of(handle: &RunHandle) -> String {
+    match handle {
+        RunHandle::Local(_) => format!("host {}", host_name()),
+        RunHandle::Slurm { slurm_job_id } => format!("Slurm job {slurm_job_id}"),
+    }
+}
+
+/// The start of a run, where its handle says (a Slurm job seen running has none at hand).
+fn started_on(handle: Option<&RunHandle>) -> Event {
+    match handle {
+        Some(h @ RunHandle::Local(_)) => Event::Started {
+            backend: "local".to_owned(),
+            place: place_of(h),
+        },
+        Some(h @ RunHandle::Slurm { .. }) => Event::Started {
+            backend: "slurm".to_owned(),
+            place: place_of(h),
+        },
+        None => Event::Started {
+            backend: "slurm".to_owned(),
+            place: "a Slurm node".to_owned(),
+        },
+    }
 }
 
 /// Appends a line of ours to worker 0's log of a run (`<job_name>.0`), creating it if the run
