@@ -255,6 +255,15 @@ pub async fn seen_running(
     .await
     {
         ctx.telemetry.started(id); // metrics hook
+                                   // A Slurm job seen running comes without its handle: the one stored at its submit
+                                   // says which job it is (a read on Slurm's path only, which polls its queue anyway).
+        let handle = match handle {
+            Some(h) => Some(h),
+            None => (ctx.store.version_by_id(id).await)
+                .ok()
+                .flatten()
+                .and_then(|v| RunHandle::parse(v.handle.as_deref())),
+        };
         events::record(ctx, id, started_on(handle.as_ref()));
     }
 }
