@@ -302,6 +302,18 @@ async fn the_storage_quota_refuses_uploads_and_s3_puts_and_stops_jobs_over_it() 
         "{log}"
     );
     assert!(log.contains("storage_quota_gb = 0.0002"), "{log}");
+    // Its event log says the quota stopped it.
+    let r = srv
+        .api
+        .get(&format!("/training-jobs/{job}/versions/{ver}/events"))
+        .await;
+    let events = r.assert_ok()["events"].as_array().unwrap().clone();
+    let stop = events.iter().find(|e| e["kind"] == "stop_requested");
+    assert_eq!(
+        stop.map(|e| &e["detail"]["by"]),
+        Some(&json!("quota")),
+        "{events:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
