@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 /// The usage sampling interval of the server (seconds), which hang detection looks at.
 const SAMPLE_S: f64 = 1.0;
 
+/// The stop grace (seconds): how long a run that ignores SIGTERM stays being stopped.
+const GRACE_S: u64 = 10;
+
 /// `hang_timeout_minutes` of the silent job: 6 s.
 const HANG_MINUTES: f64 = 0.1;
 
@@ -28,7 +31,11 @@ impl Drop for Setup {
 fn setup() -> Setup {
     let dir = tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    let extra = format!("[metrics]\nsample_interval_seconds = {SAMPLE_S}\n");
+    // A stop's grace long enough for the server to be killed while a hung run is stopped.
+    let extra = format!(
+        "[executor]\ncores = 64\nmemory_gb = 256\nstop_grace_seconds = {GRACE_S}\n\n\
+         [metrics]\nsample_interval_seconds = {SAMPLE_S}\n"
+    );
     // The project's hang timeout applies to the jobs that set none.
     let project = format!("hang_timeout_minutes = {HANG_MINUTES}\n");
     let text = config_text_with(&dir.path().join("data"), &project, &extra);
@@ -124,6 +131,15 @@ async fn run_events_in_order_three_ways_kept_across_kill_9_and_hung_runs_fail() 
         "quiet",
         &[("boot.py", "import time\ntime.sleep(300)\n")],
     );
+    // Silent, and deaf to SIGTERM: its stop as hung takes the whole grace.
+    write_app(
+        &storage,
+        "stubborn",
+        &[(
+            "boot.py",
+            "import signal, time\nsignal.signal(signal.SIGTERM, lambda *a: None)\ntime.sleep(300)\n",
+        )],
+    );
     // A line every half second for longer than the hang timeout, then done.
     write_app(
         &storage,
@@ -153,6 +169,7 @@ async fn run_events_in_order_three_ways_kept_across_kill_9_and_hung_runs_fail() 
     // The quiet job has the project's timeout; the chatty one its own, as short; the sleeper
     // its own, long enough for it to be stopped by its user first.
     let (quiet, quiet_v) = api.create_job("quiet", "quiet", json!({})).await;
+    let (stubborn, stubborn_v) = api.create_job("stubborn", "stubborn", json!({})).await;
     let (chatty, chatty_v) = api.create_job("chatty", "chatty", hang).await;
     let (ok, ok_v) = api.create_job("ok", "ok", json!({})).await;
     let long = json!({"hang_timeout_minutes": 10});
@@ -357,20 +374,11 @@ async fn run_events_in_order_three_ways_kept_across_kill_9_and_hung_runs_fail() 
         .await
         .contains("[trainyard] hung: no output and no CPU for"));
 
-    // The chatty run outlived the timeout and completed, never flagged.
-    let ended = api
-        .wait_status(
-            chatty,
-            chatty_v,
-            JobStatus::TERMINAL,
-            Duration::from_secs(60),
-        )
-        .await;
-    assert_eq!(ended, JobStatus::COMPLETED);
-    let got = wait_event(&api, chatty, chatty_v, "ended").await;
-    assert!(!kinds(&got).contains(&"hang_suspected"), "{got:#?}");
-
-    // kill -9 and a restart: every event is still there, unchanged.
+    // kill -9 while the stubborn run is being stopped as hung, and a restart: every event is
+    // still there, unchanged, and the stubborn run still ends as hung (the new server reads
+    // the hang from its event log).
+    let got = wait_event(&api, stubborn, stubborn_v, "hang_suspected").await;
+    assert!(!kinds(&got).contains(&"ended"), "{got:#?}");
     let before: Vec<Vec<Value>> = vec![
         events(&api, ok, ok_v).await,
         events(&api, sleeper, sleeper_v).await,
@@ -384,4 +392,33 @@ async fn run_events_in_order_three_ways_kept_across_kill_9_and_hung_runs_fail() 
         events(&server.api, quiet, quiet_v).await,
     ];
     assert_eq!(before, after);
+    let api = server.api.clone();
+    let ended = api
+        .wait_status(
+            stubborn,
+            stubborn_v,
+            JobStatus::TERMINAL,
+            Duration::from_secs(GRACE_S + 30),
+        )
+        .await;
+    assert_eq!(ended, JobStatus::FAILED);
+    let got = wait_event(&api, stubborn, stubborn_v, "ended").await;
+    let quiet_s = one(&got, "hang_suspected")["detail"]["quiet_s"].clone();
+    assert_eq!(
+        one(&got, "ended")["detail"]["reason"],
+        json!(format!("hung: no output and no CPU for {quiet_s} s"))
+    );
+
+    // The chatty run outlived the timeout and completed, never flagged.
+    let ended = api
+        .wait_status(
+            chatty,
+            chatty_v,
+            JobStatus::TERMINAL,
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(ended, JobStatus::COMPLETED);
+    let got = wait_event(&api, chatty, chatty_v, "ended").await;
+    assert!(!kinds(&got).contains(&"hang_suspected"), "{got:#?}");
 }

@@ -7,7 +7,7 @@
 //! reason) rather than as stopped.
 
 use crate::service::events::{self, Event, StopBy};
-use crate::service::lifecycle::{append_log, RunContext};
+use crate::service::lifecycle::{append_log, hung_in_log, RunContext};
 use crate::util::now_ms;
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -45,6 +45,16 @@ pub async fn watch(ctx: Arc<RunContext>, stop: impl Fn(i64) + Send + 'static) {
             .collect();
         watches.retain(|id, _| watched.iter().any(|(v, _)| v.id == *id));
         for (v, rule) in watched {
+            if !watches.contains_key(&v.id) && !ctx.hangs.is_stopping(v.id) {
+                // First seen here: a server before this one may have stopped it as hung.
+                if let Some(hung) = hung_in_log(&ctx, v.id).await {
+                    ctx.hangs.mark(v.id, hung);
+                }
+            }
+            if ctx.hangs.is_stopping(v.id) {
+                // Being stopped as hung: the first verdict stands.
+                continue;
+            }
             let run_dir = v.run_dir.clone();
             let Ok((bytes, samples)) =
                 tokio::task::spawn_blocking(move || look(Path::new(&run_dir))).await
@@ -65,10 +75,6 @@ pub async fn watch(ctx: Arc<RunContext>, stop: impl Fn(i64) + Send + 'static) {
                 continue;
             };
             watches.remove(&v.id);
-            if ctx.hangs.is_stopping(v.id) {
-                // Already being stopped as hung: the first verdict stands.
-                continue;
-            }
             flag(&ctx, &v, hung).await;
             stop(v.id);
         }

@@ -461,7 +461,12 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
     if let Some(note) = &end.note {
         append_log(ctx, &v, note).await;
     }
-    let hung = ctx.hangs.take(id);
+    let hung = match ctx.hangs.take(id) {
+        Some(hung) => Some(hung),
+        // Stopped while running, by no user: maybe as hung by a server that died since.
+        None if v.status == JobStatus::RUNNING && stopped(&end) => hung_in_log(ctx, id).await,
+        None => None,
+    };
     let decided = status::end(
         v.status,
         &crate::service::run_end::of(&end, hung),
@@ -504,6 +509,24 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
     }
     copy_logs(ctx, &v).await;
     cleanup_if_deleted(ctx, id).await;
+}
+
+/// Whether the run's workers ended because a stop was asked for.
+fn stopped(end: &RunEnd) -> bool {
+    end.exit
+        .as_ref()
+        .is_some_and(|e| e.outcome == trainyard_exec::RunOutcome::Stopped)
+}
+
+/// The hang the run's event log records, if any: how a run stopped as hung is known after a
+/// restart.
+pub(crate) async fn hung_in_log(ctx: &RunContext, id: i64) -> Option<trainyard_sched::hang::Hung> {
+    let logged = ctx.store.run_events(id).await.ok()?;
+    let flagged = logged.iter().rev().find(|e| e.kind == "hang_suspected")?;
+    match serde_json::from_str(&flagged.detail).ok()? {
+        Event::HangSuspected { quiet_s } => Some(trainyard_sched::hang::Hung { quiet_s }),
+        _ => None,
+    }
 }
 
 /// The events of a run's end before its status: each worker's exit, a time limit passed.
