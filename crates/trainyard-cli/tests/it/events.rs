@@ -2,7 +2,8 @@
 //! in order through the v1 extension endpoint, the v2 events endpoint and the CLI; a user stop
 //! says who stopped; another project cannot read them; a silent idle run is stopped as hung
 //! within its timeout plus one sample interval and fails with the reason, a chatty one is left
-//! alone; and every event is still there after a kill -9 and a restart.
+//! alone; every event is still there after a kill -9 and a restart, and a hung run that was
+//! being stopped when the server died still ends as hung.
 
 use crate::harness::*;
 use serde_json::{json, Value};
