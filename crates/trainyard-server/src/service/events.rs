@@ -14,7 +14,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use trainyard_api::events::RunEventInfo;
 use trainyard_api::JobStatus;
-use trainyard_store::{NewRunEvent, RunEventRow, Store};
+use trainyard_exec::backend::RunEnd;
+use trainyard_exec::RunHandle;
+use trainyard_store::{NewRunEvent, RunEventRow, Store, Version};
 
 /// Who asked for a run's stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,6 +260,78 @@ pub fn info(row: &RunEventRow) -> RunEventInfo {
 /// run context). Never waits for the database and never fails (see the module's docs).
 pub fn record(ctx: &(impl AsRef<EventLog> + ?Sized), version_id: i64, event: Event) {
     ctx.as_ref().record(version_id, event);
+}
+
+/// Whether the run's workers ended because a stop was asked for.
+pub fn stopped(end: &RunEnd) -> bool {
+    end.exit
+        .as_ref()
+        .is_some_and(|e| e.outcome == trainyard_exec::RunOutcome::Stopped)
+}
+
+/// The hang the run's event log records, if any: how a run stopped as hung is known after a
+/// restart.
+pub async fn hung_in_log(store: &dyn Store, id: i64) -> Option<trainyard_sched::hang::Hung> {
+    let logged = store.run_events(id).await.ok()?;
+    let flagged = logged.iter().rev().find(|e| e.kind == "hang_suspected")?;
+    match serde_json::from_str(&flagged.detail).ok()? {
+        Event::HangSuspected { quiet_s } => Some(trainyard_sched::hang::Hung { quiet_s }),
+        _ => None,
+    }
+}
+
+/// The events of a run's end before its status: each worker's exit, a time limit passed.
+pub fn record_exits(ctx: &(impl AsRef<EventLog> + ?Sized), v: &Version, end: &RunEnd) {
+    for w in end.exit.iter().flat_map(|e| &e.workers) {
+        let exited = Event::WorkerExited {
+            worker: w.index,
+            exit_code: w.exit_code,
+            signal: w.signal,
+        };
+        record(ctx, v.id, exited);
+    }
+    if end.timed_out {
+        let limit_s = v.config.max_runtime_seconds.unwrap_or_default();
+        record(ctx, v.id, Event::TimedOut { limit_s });
+    }
+}
+
+/// This host's name, read once.
+fn host_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "this host".to_owned())
+    })
+}
+
+/// Where a run's handle says it runs.
+pub fn place_of(handle: &RunHandle) -> String {
+    match handle {
+        RunHandle::Local(_) => format!("host {}", host_name()),
+        RunHandle::Slurm { slurm_job_id } => format!("Slurm job {slurm_job_id}"),
+    }
+}
+
+/// The start of a run, where its handle says (a Slurm job seen running has none at hand).
+pub fn started_on(handle: Option<&RunHandle>) -> Event {
+    match handle {
+        Some(h @ RunHandle::Local(_)) => Event::Started {
+            backend: "local".to_owned(),
+            place: place_of(h),
+        },
+        Some(h @ RunHandle::Slurm { .. }) => Event::Started {
+            backend: "slurm".to_owned(),
+            place: place_of(h),
+        },
+        None => Event::Started {
+            backend: "slurm".to_owned(),
+            place: "a Slurm node".to_owned(),
+        },
+    }
 }
 
 /// Most events one write appends.

@@ -7,7 +7,7 @@
 //! reason) rather than as stopped.
 
 use crate::service::events::{self, Event, StopBy};
-use crate::service::lifecycle::{append_log, hung_in_log, RunContext};
+use crate::service::lifecycle::{append_log, RunContext};
 use crate::util::now_ms;
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -47,7 +47,7 @@ pub async fn watch(ctx: Arc<RunContext>, stop: impl Fn(i64) + Send + 'static) {
         for (v, rule) in watched {
             if !watches.contains_key(&v.id) && !ctx.hangs.is_stopping(v.id) {
                 // First seen here: a server before this one may have stopped it as hung.
-                if let Some(hung) = hung_in_log(&ctx, v.id).await {
+                if let Some(hung) = events::hung_in_log(ctx.store.as_ref(), v.id).await {
                     ctx.hangs.mark(v.id, hung);
                 }
             }

@@ -217,13 +217,16 @@ pub async fn launched(ctx: &RunContext, id: i64, handle: RunHandle, step: Step) 
     .await;
     if moved && to == JobStatus::RUNNING {
         ctx.telemetry.started(id); // metrics hook
-        events::record(ctx, id, started_on(Some(&handle)));
+        events::record(ctx, id, events::started_on(Some(&handle)));
     } else if moved {
         events::record(
             ctx,
             id,
             Event::Queued {
-                why: format!("submitted to its backend's queue ({})", place_of(&handle)),
+                why: format!(
+                    "submitted to its backend's queue ({})",
+                    events::place_of(&handle)
+                ),
             },
         );
     }
@@ -255,8 +258,9 @@ pub async fn seen_running(
     .await
     {
         ctx.telemetry.started(id); // metrics hook
-                                   // A Slurm job seen running comes without its handle: the one stored at its submit
-                                   // says which job it is (a read on Slurm's path only, which polls its queue anyway).
+
+        // A Slurm job seen running comes without its handle: the one stored at its submit
+        // says which job it is (a read on Slurm's path only, which polls its queue anyway).
         let handle = match handle {
             Some(h) => Some(h),
             None => (ctx.store.version_by_id(id).await)
@@ -264,7 +268,7 @@ pub async fn seen_running(
                 .flatten()
                 .and_then(|v| RunHandle::parse(v.handle.as_deref())),
         };
-        events::record(ctx, id, started_on(handle.as_ref()));
+        events::record(ctx, id, events::started_on(handle.as_ref()));
     }
 }
 
@@ -464,7 +468,9 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
     let hung = match ctx.hangs.take(id) {
         Some(hung) => Some(hung),
         // Stopped while running, by no user: maybe as hung by a server that died since.
-        None if v.status == JobStatus::RUNNING && stopped(&end) => hung_in_log(ctx, id).await,
+        None if v.status == JobStatus::RUNNING && events::stopped(&end) => {
+            events::hung_in_log(ctx.store.as_ref(), id).await
+        }
         None => None,
     };
     let decided = status::end(
@@ -473,7 +479,7 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
         v.config.max_runtime_seconds,
     );
     if decided.is_some() {
-        record_exits(ctx, &v, &end);
+        events::record_exits(ctx, &v, &end);
     }
     let Some(status::Ending { to, reason, log }) = decided else {
         // Ended before (a second report): nothing changes but what follows.
@@ -509,78 +515,6 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
     }
     copy_logs(ctx, &v).await;
     cleanup_if_deleted(ctx, id).await;
-}
-
-/// Whether the run's workers ended because a stop was asked for.
-fn stopped(end: &RunEnd) -> bool {
-    end.exit
-        .as_ref()
-        .is_some_and(|e| e.outcome == trainyard_exec::RunOutcome::Stopped)
-}
-
-/// The hang the run's event log records, if any: how a run stopped as hung is known after a
-/// restart.
-pub(crate) async fn hung_in_log(ctx: &RunContext, id: i64) -> Option<trainyard_sched::hang::Hung> {
-    let logged = ctx.store.run_events(id).await.ok()?;
-    let flagged = logged.iter().rev().find(|e| e.kind == "hang_suspected")?;
-    match serde_json::from_str(&flagged.detail).ok()? {
-        Event::HangSuspected { quiet_s } => Some(trainyard_sched::hang::Hung { quiet_s }),
-        _ => None,
-    }
-}
-
-/// The events of a run's end before its status: each worker's exit, a time limit passed.
-fn record_exits(ctx: &RunContext, v: &Version, end: &RunEnd) {
-    for w in end.exit.iter().flat_map(|e| &e.workers) {
-        let exited = Event::WorkerExited {
-            worker: w.index,
-            exit_code: w.exit_code,
-            signal: w.signal,
-        };
-        events::record(ctx, v.id, exited);
-    }
-    if end.timed_out {
-        let limit_s = v.config.max_runtime_seconds.unwrap_or_default();
-        events::record(ctx, v.id, Event::TimedOut { limit_s });
-    }
-}
-
-/// This host's name, read once.
-fn host_name() -> &'static str {
-    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    NAME.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "this host".to_owned())
-    })
-}
-
-/// Where a run's handle says it runs.
-fn place_of(handle: &RunHandle) -> String {
-    match handle {
-        RunHandle::Local(_) => format!("host {}", host_name()),
-        RunHandle::Slurm { slurm_job_id } => format!("Slurm job {slurm_job_id}"),
-    }
-}
-
-/// The start of a run, where its handle says (a Slurm job seen running has none at hand).
-fn started_on(handle: Option<&RunHandle>) -> Event {
-    match handle {
-        Some(h @ RunHandle::Local(_)) => Event::Started {
-            backend: "local".to_owned(),
-            place: place_of(h),
-        },
-        Some(h @ RunHandle::Slurm { .. }) => Event::Started {
-            backend: "slurm".to_owned(),
-            place: place_of(h),
-        },
-        None => Event::Started {
-            backend: "slurm".to_owned(),
-            place: "a Slurm node".to_owned(),
-        },
-    }
 }
 
 /// Appends a line of ours to worker 0's log of a run (`<job_name>.0`), creating it if the run
