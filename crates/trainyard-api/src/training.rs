@@ -224,6 +224,10 @@ pub struct JobConfig {
     )]
     #[schema(value_type = Option<f64>)]
     pub hang_timeout_minutes: Option<Minutes>,
+    /// trainyard extension: when a failed run is started again (a new attempt of the same
+    /// version); without it, the project's default (`[[projects]] retry`), else never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_policy: Option<RetryPolicy>,
     /// The official SDK's NAS mount (`nas_type`, `nas_share_addr`, `nas_mount_path`): sent in
     /// `config` beside the documented fields; refused like an `nfs` volume, never dropped.
     #[serde(
@@ -266,6 +270,51 @@ pub struct JobConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub enable_check: Option<bool>,
+}
+
+/// trainyard extension `config.retry_policy`: which failures of a run start it again, how
+/// often and after what pause. A lost worker, shim or node is retried whenever
+/// `max_retries > 0`; a user stop, a timeout and a run that could not start never are.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct RetryPolicy {
+    /// How many times a failed run is started again (0..128; default 0: never).
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub max_retries: Option<i64>,
+    /// Worker exit codes that are retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_exit_codes: Option<Vec<i32>>,
+    /// A regular expression: a failure is retried when one of the last 50 lines of a worker's
+    /// log matches it.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub on_log_pattern: Option<String>,
+    /// Retry any failure (a non-zero exit, whatever the code).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub on_any_failure: Option<bool>,
+    /// At most this many `on_any_failure` retries in a row (a retry of a lost worker resets
+    /// the count); default: no limit but `max_retries`. The v2 annotation
+    /// `job-unconditional-retry` sets 3.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_consecutive_any: Option<i64>,
+    /// Pause before the first retry in seconds (0..3600; default 5), doubled for each next
+    /// one, at most an hour.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub backoff_seconds: Option<i64>,
 }
 
 /// Request body of training job creation (TJ-01).
@@ -488,6 +537,13 @@ pub struct VersionInfo {
     pub autosearch_config: Option<serde_json::Value>,
     pub retrain_model_id: Option<i64>,
     pub npu_info: Option<serde_json::Value>,
+    /// trainyard extension: which start of the run this is (1, 2, ...), shown once the
+    /// version has a retry policy or was retried.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub attempt: Option<i64>,
+    /// trainyard extension: while the next attempt waits for its pause, when it starts (ms).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub next_attempt_time: Option<i64>,
 }
 
 /// Success answer of the version list (TJ-05).

@@ -46,7 +46,9 @@ pub struct MetadataV2 {
     /// Workspace (default `"0"`; `""` is `"0"`).
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub workspace_id: Option<String>,
-    /// Free annotations, echoed; the fault-tolerance and tool keys are refused until served.
+    /// Free annotations, echoed; `fault-tolerance/job-retry-num` and
+    /// `job-unconditional-retry` set the retry policy; the other fault-tolerance and tool keys
+    /// are refused until served.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub annotations: Option<BTreeMap<String, Value>>,

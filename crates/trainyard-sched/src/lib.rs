@@ -9,6 +9,7 @@
 //!   from and to, and which status, reason and log line its end records;
 //! - the decisions about one run that need its status ([`run`]): admission, recovery after a
 //!   restart, stop grace and time left;
+//! - whether a failed run is started again ([`retry`]);
 //! - run planning without IO ([`plan`]): arguments, command line, mounts and environment;
 //! - hang detection of a running run from its log size and usage samples ([`hang`]).
 //!
@@ -21,6 +22,7 @@ pub mod hang;
 pub mod plan;
 pub mod reactor;
 pub mod resources;
+pub mod retry;
 pub mod run;
 pub mod status;
 

@@ -29,7 +29,8 @@ pub enum Step {
     Submitted,
     /// It was seen running (a Slurm job left the queue): 7 or 4 -> 8.
     SeenRunning,
-    /// It could not be started: 1 or 4 -> 5, or 9 -> 12 when it was being stopped.
+    /// It could not be started: 1 or 4 (or 8, a next attempt) -> 5, or 9 -> 12 when it was
+    /// being stopped.
     StartFailed,
     /// After a restart, nothing of it had started: 4 or 8 -> 1, to be started again.
     Requeue,
@@ -37,11 +38,17 @@ pub enum Step {
     BeginStop,
     /// It was stopped before anything of it ran: 9 -> 12.
     StoppedBeforeStart,
+    /// Its attempt failed and is retried ([`crate::retry`]): a running or starting version
+    /// stays (or becomes) 8 until its next attempt; one being stopped is not retried.
+    RetryScheduled,
+    /// The workers of its next attempt were launched or submitted: it stays 8; stopped
+    /// meanwhile, it stays 9 (with the handle, as for [`Step::Launched`]).
+    Relaunched,
 }
 
 impl Step {
     /// Every step, for tables.
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 11] = [
         Step::BeginStart,
         Step::MarkWaiting,
         Step::Launched,
@@ -51,6 +58,8 @@ impl Step {
         Step::Requeue,
         Step::BeginStop,
         Step::StoppedBeforeStart,
+        Step::RetryScheduled,
+        Step::Relaunched,
     ];
 
     /// The moves the step tries, in order; the first whose `from` holds the version's status
@@ -90,7 +99,7 @@ impl Step {
             }],
             Step::StartFailed => &[
                 Move {
-                    from: &[S::INIT, S::SUBMIT_TRYING],
+                    from: &[S::INIT, S::SUBMIT_TRYING, S::RUNNING],
                     to: S::SUBMIT_FAILED,
                 },
                 Move {
@@ -110,6 +119,17 @@ impl Step {
                 from: &[S::KILLING],
                 to: S::KILLED,
             }],
+            Step::RetryScheduled => &[Move {
+                from: &[S::SUBMIT_TRYING, S::WAITING, S::RUNNING, S::SCALING],
+                to: S::RUNNING,
+            }],
+            Step::Relaunched => &[
+                Move {
+                    from: &[S::RUNNING],
+                    to: S::RUNNING,
+                },
+                KEEP_STOP,
+            ],
         }
     }
 

@@ -402,6 +402,46 @@ pub struct ProjectConfig {
     /// and CPU before it is stopped as hung, unless its `config.hang_timeout_minutes` says
     /// otherwise (none: no hang detection).
     pub hang_timeout_minutes: Option<f64>,
+    /// The retry policy of the project's jobs that set none (`config.retry_policy`); none
+    /// by default: a failed run ends the version.
+    pub retry: Option<RetryConfig>,
+}
+
+/// `[[projects]] retry`: the fields of a job's `config.retry_policy`, as its default.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// How many times a failed run is started again (0..128).
+    pub max_retries: Option<i64>,
+    /// Worker exit codes that are retried (0..255).
+    pub on_exit_codes: Option<Vec<i64>>,
+    /// A regular expression matched against the last lines of the workers' logs.
+    pub on_log_pattern: Option<String>,
+    /// Retry any failure.
+    pub on_any_failure: Option<bool>,
+    /// At most this many `on_any_failure` retries in a row.
+    pub max_consecutive_any: Option<i64>,
+    /// Pause before the first retry in seconds (0..3600, default 5), doubled for each next.
+    pub backoff_seconds: Option<i64>,
+}
+
+impl RetryConfig {
+    /// As a job's retry policy.
+    pub fn policy(&self) -> trainyard_api::training::RetryPolicy {
+        trainyard_api::training::RetryPolicy {
+            max_retries: self.max_retries,
+            on_exit_codes: self.on_exit_codes.as_ref().map(|codes| {
+                codes
+                    .iter()
+                    .filter_map(|c| i32::try_from(*c).ok())
+                    .collect()
+            }),
+            on_log_pattern: self.on_log_pattern.clone(),
+            on_any_failure: self.on_any_failure,
+            max_consecutive_any: self.max_consecutive_any,
+            backoff_seconds: self.backoff_seconds,
+        }
+    }
 }
 
 impl ProjectConfig {
@@ -922,6 +962,16 @@ impl Config {
             {
                 return Err(ConfigError::Invalid(format!(
                     "projects.hang_timeout_minutes of '{}' must be in (0,{MAX_HANG_TIMEOUT_MINUTES}]",
+                    p.id
+                )));
+            }
+            if let Some(problem) = p
+                .retry
+                .as_ref()
+                .and_then(|r| trainyard_sched::retry::invalid(&r.policy()))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "projects.retry of '{}': {problem}",
                     p.id
                 )));
             }

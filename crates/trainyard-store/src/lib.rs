@@ -213,6 +213,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         set: &TransitionSet,
     ) -> Result<bool>;
 
+    /// Claims the start of attempt `attempt` of a running version waiting for it (status 8,
+    /// `retry_at` set): clears `retry_at` and the earlier attempt's run handle (a restart
+    /// before the new one is recorded finds no run to follow, and starts it). Exactly one
+    /// caller gets `true`.
+    async fn begin_attempt(&self, version_id: i64, attempt: i64) -> Result<bool>;
+
     /// Hides a version from the API (TJ-04); the row stays until `purge_version`.
     /// Refused when the version is in `refused`.
     ///

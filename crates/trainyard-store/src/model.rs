@@ -41,6 +41,12 @@ pub struct Version {
     pub stop_grace: Option<i64>,
     pub failure_reason: Option<String>,
     pub deleted: bool,
+    /// Which start of the run this is (1 for the first; retries count on).
+    pub attempt: i64,
+    /// While the next attempt waits for its pause: when it starts (ms since the epoch).
+    pub retry_at: Option<i64>,
+    /// `on_any_failure` retries in a row so far.
+    pub retry_consecutive_any: i64,
 }
 
 /// Running time in ms: from start to end, or to `now` while running.
@@ -108,6 +114,9 @@ pub struct TransitionSet {
     pub handle: Option<String>,
     pub stop_grace: Option<i64>,
     pub failure_reason: Option<String>,
+    /// A retry: the next attempt's number, when it starts and its consecutive count
+    /// (`attempt`, `retry_at`, `retry_consecutive_any`).
+    pub retry: Option<(i64, i64, i64)>,
 }
 
 /// An event of a version's run, to be appended to its log ([`crate::Store::append_run_events`]).

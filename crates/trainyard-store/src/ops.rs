@@ -19,12 +19,12 @@ pub(crate) const JOB_COLUMNS: &str =
 pub(crate) const VERSION_COLUMNS: &str =
     "id, job_id, project_id, name, description, pre_version_id, status, \
     config, resource_id, run_dir, create_time, start_time, end_time, handle, stop_grace, \
-    failure_reason, deleted";
+    failure_reason, deleted, attempt, retry_at, retry_consecutive_any";
 
 /// `VERSION_COLUMNS` of `versions v` in a join; both engines name the result columns the same.
 pub(crate) const JOINED_VERSION_COLUMNS: &str = "v.id, v.job_id, v.project_id, v.name, v.description, v.pre_version_id, \
     v.status, v.config, v.resource_id, v.run_dir, v.create_time, v.start_time, v.end_time, v.handle, \
-    v.stop_grace, v.failure_reason, v.deleted";
+    v.stop_grace, v.failure_reason, v.deleted, v.attempt, v.retry_at, v.retry_consecutive_any";
 
 /// Columns of a [`crate::VizJob`].
 pub(crate) const VIZ_COLUMNS: &str = "id, project_id, name, description, train_url, job_type, flavor_code, resource_id, secret, \
@@ -127,6 +127,9 @@ macro_rules! store_ops {
                 stop_grace: row.try_get("stop_grace")?,
                 failure_reason: row.try_get("failure_reason")?,
                 deleted: row.try_get::<i64, _>("deleted")? != 0,
+                attempt: row.try_get("attempt")?,
+                retry_at: row.try_get("retry_at")?,
+                retry_consecutive_any: row.try_get("retry_consecutive_any")?,
             })
         }
 
@@ -295,6 +298,9 @@ macro_rules! store_ops {
                 stop_grace: None,
                 failure_reason: None,
                 deleted: false,
+                attempt: 1,
+                retry_at: None,
+                retry_consecutive_any: 0,
             })
         }
 
@@ -648,7 +654,10 @@ macro_rules! store_ops {
                         end_time = COALESCE(?, end_time),
                         handle = COALESCE(?, handle),
                         stop_grace = COALESCE(?, stop_grace),
-                        failure_reason = COALESCE(?, failure_reason)
+                        failure_reason = COALESCE(?, failure_reason),
+                        attempt = COALESCE(?, attempt),
+                        retry_at = COALESCE(?, retry_at),
+                        retry_consecutive_any = COALESCE(?, retry_consecutive_any)
                      WHERE id = ? AND status IN ({}) RETURNING job_id",
                     marks(from.len())
                 ))
@@ -661,6 +670,9 @@ macro_rules! store_ops {
                     .bind(set.handle.as_deref())
                     .bind(set.stop_grace)
                     .bind(set.failure_reason.as_deref())
+                    .bind(set.retry.map(|r| r.0))
+                    .bind(set.retry.map(|r| r.1))
+                    .bind(set.retry.map(|r| r.2))
                     .bind(version_id);
                 for s in from {
                     query = query.bind(s.code());
@@ -671,6 +683,19 @@ macro_rules! store_ops {
                 refresh_summary(&mut tx, job_id).await?;
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn begin_attempt(&self, version_id: i64, attempt: i64) -> Result<bool> {
+                let done = sqlx::query(&q(
+                    "UPDATE versions SET retry_at = NULL, handle = NULL
+                     WHERE id = ? AND status = ? AND attempt = ? AND retry_at IS NOT NULL",
+                ))
+                .bind(version_id)
+                .bind(JobStatus::RUNNING.code())
+                .bind(attempt)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn mark_version_deleted(

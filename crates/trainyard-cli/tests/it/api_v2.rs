@@ -572,7 +572,7 @@ async fn v2_requests_are_refused_with_the_documented_codes() {
         api,
         &with(
             &["metadata", "annotations"],
-            json!({"fault-tolerance/job-retry-num": "8"}),
+            json!({"fault-tolerance/job-retry-num": "129"}),
         ),
     )
     .await
@@ -825,7 +825,9 @@ async fn v2_requests_are_refused_with_the_documented_codes() {
     post_raw(api, sample3)
         .await
         .assert_names("ModelArts.2788", "metadata.name");
-    let named3 = sample3.replace("\"metadata\": {", "\"metadata\": {\"name\": \"s3\",");
+    let named3 = sample3
+        .replace("\"metadata\": {", "\"metadata\": {\"name\": \"s3\",")
+        .replace("\"8\"", "\"0\"");
     post_raw(api, &named3)
         .await
         .assert_names("ModelArts.2788", "fault-tolerance/job-retry-num");

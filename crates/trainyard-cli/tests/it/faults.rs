@@ -54,12 +54,14 @@ fn setup_in(data: Option<&Path>, top: &str) -> Setup {
         markers,
         data,
     };
-    // Every job runs `app/run.sh`: one line per start into markers/<version id>, then it
-    // waits for its gate file (if `GATE` is named in its parameters) or sleeps a little.
+    // Every job runs `app/run.sh`: one line per start (`start <attempt>`) into
+    // markers/<version id>, then it waits for its gate file (if `GATE` is named in its
+    // parameters) or sleeps a little; `exit-first` is its exit code on attempt 1 only.
     let script = format!(
-        "echo start >> {m}/$TRAINYARD_VERSION_ID\n\
+        "echo start $TRAINYARD_ATTEMPT >> {m}/$TRAINYARD_VERSION_ID\n\
          for a in \"$@\"; do case $a in --hold=*) while [ ! -e {m}/go-${{a#--hold=}} ]; do sleep 0.02; done;; \
-         --sleep=*) sleep ${{a#--sleep=}};; --exit=*) exit ${{a#--exit=}};; esac; done\n",
+         --sleep=*) sleep ${{a#--sleep=}};; --exit=*) exit ${{a#--exit=}};; \
+         --exit-first=*) if [ \"$TRAINYARD_ATTEMPT\" = 1 ]; then exit ${{a#--exit-first=}}; fi;; esac; done\n",
         m = s.markers.display()
     );
     write_app(&s.storage(), "app", &[("run.sh", &script)]);
@@ -79,6 +81,16 @@ impl Setup {
     }
     fn db(&self) -> PathBuf {
         self.data.join("trainyard.db")
+    }
+    /// The attempts version `v` started, in order (`1`, `2`, ...).
+    fn attempts(&self, v: i64) -> Vec<String> {
+        std::fs::read_to_string(self.markers.join(v.to_string()))
+            .map(|t| {
+                t.lines()
+                    .map(|l| l.trim_start_matches("start ").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
     /// How many times version `v` started.
     fn starts(&self, v: i64) -> usize {
@@ -175,6 +187,8 @@ fn rounds(base: usize) -> usize {
 #[derive(Default)]
 struct Seen {
     acked: Vec<(i64, i64)>,
+    /// Acknowledged versions with a retry policy, whose first attempt fails.
+    retried: Vec<i64>,
     server_errors: Vec<String>,
 }
 
@@ -194,8 +208,20 @@ async fn creation_burst(api: Api, round: usize, tasks: usize, seen: Arc<Mutex<Se
         let (api, seen) = (api.clone(), seen.clone());
         handles.push(tokio::spawn(async move {
             for i in 0.. {
-                let body =
-                    job_body(&format!("burst-{round}-{t}-{i}"), &[("sleep", "0.2")]).to_string();
+                // Every third job fails its first attempt and is retried after a pause, so
+                // kills also land between attempts.
+                let retried = i % 3 == 0;
+                let params: &[(&str, &str)] = if retried {
+                    &[("sleep", "0.2"), ("exit-first", "3")]
+                } else {
+                    &[("sleep", "0.2")]
+                };
+                let mut body = job_body(&format!("burst-{round}-{t}-{i}"), params);
+                if retried {
+                    body["config"]["retry_policy"] =
+                        json!({"max_retries": 1, "on_exit_codes": [3], "backoff_seconds": 1});
+                }
+                let body = body.to_string();
                 let sent = api
                     .http
                     .post(api.url("/training-jobs"))
@@ -210,10 +236,12 @@ async fn creation_burst(api: Api, round: usize, tasks: usize, seen: Arc<Mutex<Se
                 note_5xx(&seen, status, &text);
                 if status == 200 {
                     let b: Value = serde_json::from_str(&text).unwrap();
-                    seen.lock().unwrap().acked.push((
-                        b["job_id"].as_i64().unwrap(),
-                        b["version_id"].as_i64().unwrap(),
-                    ));
+                    let version = b["version_id"].as_i64().unwrap();
+                    let mut seen = seen.lock().unwrap();
+                    seen.acked.push((b["job_id"].as_i64().unwrap(), version));
+                    if retried {
+                        seen.retried.push(version);
+                    }
                 }
             }
         }));
@@ -250,7 +278,8 @@ async fn kill_9_during_creation_bursts_loses_nothing_and_runs_everything_once() 
         "too few creations acknowledged: {}",
         seen.acked.len()
     );
-    // Every acknowledged job exists and its version runs to 10, exactly once.
+    // Every acknowledged job exists and its version runs to 10, exactly once (each attempt of
+    // a retried one exactly once).
     for &(job, version) in &seen.acked {
         let status = server
             .api
@@ -272,28 +301,29 @@ async fn kill_9_during_creation_bursts_loses_nothing_and_runs_everything_once() 
             "acknowledged version {job}/{version}"
         );
     }
+    assert!(!seen.retried.is_empty(), "no retried job was acknowledged");
     for &(_, version) in &seen.acked {
-        assert_eq!(
-            s.starts(version),
-            1,
-            "version {version} started {} times",
-            s.starts(version)
-        );
+        let want: &[&str] = if seen.retried.contains(&version) {
+            &["1", "2"]
+        } else {
+            &["1"]
+        };
+        assert_eq!(s.attempts(version), want, "attempts of version {version}");
     }
-    // Versions created by a request that was cut off by the kill: at most one start, and they
-    // end (10, or 5 when the server died before their code was in place).
+    // Versions created by a request that was cut off by the kill: each attempt starts at
+    // most once, and they end (10, or 5 when the server died before their code was in place).
     let all = every_version(&s.db()).await;
     for &version in all.keys() {
+        let attempts = s.attempts(version);
         assert!(
-            s.starts(version) <= 1,
-            "version {version} started {} times",
-            s.starts(version)
+            attempts.len() <= 2 && attempts.iter().zip(["1", "2"]).all(|(a, b)| a == b),
+            "version {version} started {attempts:?}"
         );
     }
     wait_terminal(&s.db(), Duration::from_secs(60)).await;
     no_orphans(&s).await;
     integrity_ok(&s.db()).await;
-    println!("creation bursts: {n} kills, {} acknowledged jobs, {} versions in all, 0 duplicated, 0 lost", seen.acked.len(), all.len());
+    println!("creation bursts: {n} kills, {} acknowledged jobs ({} retried), {} versions in all, 0 duplicated, 0 lost", seen.acked.len(), seen.retried.len(), all.len());
     assert_eq!(server.api.get("/training-jobs").await.status, 200);
 }
 

@@ -31,6 +31,7 @@ mod replicas;
 mod request_fields;
 mod resources;
 mod restart;
+mod retries;
 mod s3_hardening;
 mod security_and_errors;
 mod slurm;

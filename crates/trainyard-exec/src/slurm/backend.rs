@@ -24,7 +24,7 @@ use crate::{run_dir as files, RunExit, RunHandle, RunOutcome, RunSpec, StopReque
 const HARD_CANCEL_SLACK: Duration = Duration::from_secs(5);
 
 /// The batch script's name in a run directory; its presence means a submission may exist.
-const BATCH_SCRIPT: &str = "slurm.sbatch";
+pub const BATCH_SCRIPT: &str = "slurm.sbatch";
 
 /// Where a pool's runs go.
 #[derive(Clone, Debug)]

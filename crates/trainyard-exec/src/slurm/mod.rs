@@ -7,10 +7,10 @@ pub mod parse;
 mod script;
 mod task;
 
-pub use backend::{SlurmBackend, SlurmPool};
+pub use backend::{SlurmBackend, SlurmPool, BATCH_SCRIPT};
 pub use cmd::{sbatch, scancel, sinfo, squeue, squeue_by_name, Error};
 pub use parse::{PartitionFree, SlurmState};
-pub use script::{batch_script, clean as job_name, SlurmSubmit, CLAIM_DIR, CLAIM_JOB};
+pub use script::{batch_script, clean as job_name, SlurmSubmit, CLAIM_DIR, CLAIM_JOB, OUTPUT};
 
 /// The Slurm job that claimed the run in `run_dir`, if one started.
 pub fn claimed_by(run_dir: &Path) -> Option<u64> {

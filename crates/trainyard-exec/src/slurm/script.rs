@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 /// Folder a Slurm job creates (atomically, `mkdir`) in the run directory to claim the run.
 pub const CLAIM_DIR: &str = "slurm-claim";
+/// The batch job's output (stdout and stderr of the script and of `srun`) in the run folder.
+pub const OUTPUT: &str = "slurm.out";
 /// File in [`CLAIM_DIR`] holding the claiming job's id.
 pub const CLAIM_JOB: &str = "job";
 
@@ -55,7 +57,7 @@ pub fn batch_script(s: &SlurmSubmit) -> String {
         "#!/bin/sh".to_owned(),
         format!("#SBATCH --job-name={}", clean(&s.job_name)),
         format!("#SBATCH --partition={}", clean(&s.partition)),
-        format!("#SBATCH --output={run_dir}/slurm.out"),
+        format!("#SBATCH --output={run_dir}/{OUTPUT}"),
         format!("#SBATCH --chdir={}", run_dir),
         format!("#SBATCH --cpus-per-task={}", s.cpus_per_task.max(1)),
         format!(

@@ -7,6 +7,7 @@ mod test_plan;
 mod test_props;
 mod test_purity;
 mod test_reactor;
+mod test_retry;
 mod test_run;
 mod test_status;
 mod utils;

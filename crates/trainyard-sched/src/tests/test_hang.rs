@@ -171,3 +171,36 @@ fn a_hung_run_is_stopped_only_when_it_runs_here() {
     assert!(comm.is_empty());
     core.check().unwrap();
 }
+
+/// A hung attempt is retried as any failure is: with `on_any_failure`, never otherwise.
+#[test]
+fn a_hung_attempt_is_retried_only_under_on_any_failure() {
+    use crate::retry::{decide, Cause, Used};
+    use trainyard_api::training::RetryPolicy;
+    let e = End {
+        exit: Exit::Hung(Hung { quiet_s: 7 }),
+        timed_out: false,
+    };
+    let used = Used {
+        attempt: 1,
+        consecutive_any: 0,
+    };
+    let codes = RetryPolicy {
+        max_retries: Some(2),
+        on_exit_codes: Some(vec![3]),
+        ..Default::default()
+    };
+    assert_eq!(
+        decide(Some(&codes), JobStatus::RUNNING, &e, &[], used),
+        None
+    );
+    let any = RetryPolicy {
+        max_retries: Some(2),
+        on_any_failure: Some(true),
+        ..Default::default()
+    };
+    let retry = decide(Some(&any), JobStatus::RUNNING, &e, &[], used).unwrap();
+    assert_eq!(retry.cause, Cause::AnyFailure);
+    assert_eq!(retry.reason, "hung: no output and no CPU for 7 s");
+    assert_eq!(retry.next_attempt, 2);
+}

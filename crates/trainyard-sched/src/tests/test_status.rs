@@ -14,10 +14,12 @@ MarkWaiting         .  7  .  .  .  .  .  .  .  .  .  .  .  .  .  .  .  .  .  .  
 Launched            .  .  .  .  8  .  .  .  .  9  .  .  .  .  .  .  .  .  .  .  .  .  .
 Submitted           .  .  .  .  7  .  .  .  .  9  .  .  .  .  .  .  .  .  .  .  .  .  .
 SeenRunning         .  .  .  .  8  .  .  8  .  .  .  .  .  .  .  .  .  .  .  .  .  .  .
-StartFailed         .  5  .  .  5  .  .  .  .  12 .  .  .  .  .  .  .  .  .  .  .  .  .
+StartFailed         .  5  .  .  5  .  .  .  5  12 .  .  .  .  .  .  .  .  .  .  .  .  .
 Requeue             .  .  .  .  1  .  .  .  1  .  .  .  .  .  .  .  .  .  .  .  .  .  .
 BeginStop           .  9  9  .  9  .  .  9  9  .  .  .  .  .  .  9  .  .  .  .  .  .  .
 StoppedBeforeStart  .  .  .  .  .  .  .  .  .  12 .  .  .  .  .  .  .  .  .  .  .  .  .
+RetryScheduled      .  .  .  .  8  .  .  8  8  .  .  .  .  .  .  8  .  .  .  .  .  .  .
+Relaunched          .  .  .  .  .  .  .  .  8  9  .  .  .  .  .  .  .  .  .  .  .  .  .
 ";
 
 #[test]

@@ -33,6 +33,8 @@ enum Cmd {
     Sweep,
     Stop(i64, Duration),
     Ended(i64),
+    /// The pause before a version's next attempt is over (see `lifecycle::finalize`).
+    Retry(i64),
     Adopt(Box<Version>),
     Acquire {
         id: u64,
@@ -186,6 +188,8 @@ struct Actor {
     shared: bool,
     /// The holders of leases, told when theirs is granted.
     grants: HashMap<LeaseId, oneshot::Sender<()>>,
+    /// Versions queued for their next attempt, claimed already (`lifecycle::begin_attempt`).
+    attempts: std::collections::HashSet<i64>,
 }
 
 impl Executor {
@@ -241,9 +245,16 @@ impl Executor {
         let backends = Backends::start(&ctx, events);
         let _ = self.backends.set(backends.clone());
         let ended = self.tx.clone();
-        tokio::spawn(lifecycle::consume(ctx.clone(), event_rx, move |id| {
-            let _ = ended.send(Cmd::Ended(id));
-        }));
+        tokio::spawn(lifecycle::consume(
+            ctx.clone(),
+            event_rx,
+            move |id, retry| {
+                let _ = ended.send(Cmd::Ended(id));
+                if let Some(pause) = retry {
+                    retry_after(&ended, id, pause);
+                }
+            },
+        ));
         let actor = Actor {
             backends,
             ctx: ctx.clone(),
@@ -253,6 +264,7 @@ impl Executor {
             comm: Comm::new(),
             shared,
             grants: HashMap::new(),
+            attempts: Default::default(),
         };
         tokio::spawn(actor.run(rx));
         let hung = self.tx.clone();
@@ -370,6 +382,13 @@ impl Executor {
         }
         // Pending versions are queued again below; these may own processes.
         for v in ctx.store.versions_in(decide::MAY_RUN).await? {
+            // Between two attempts: the last one ended (and its end is recorded); the next
+            // starts once its pause is over, once.
+            if let (JobStatus::RUNNING, Some(at)) = (v.status, v.retry_at) {
+                let left = u64::try_from(at - now_ms()).unwrap_or(0);
+                retry_after(&self.tx, v.id, Duration::from_millis(left));
+                continue;
+            }
             // Held before the backend looks: what it finds may end at once, and that end
             // gives the slot back.
             let _ = self.tx.send(Cmd::Adopt(Box::new(v.clone())));
@@ -415,6 +434,15 @@ impl Executor {
     }
 }
 
+/// Sends [`Cmd::Retry`] for `id` after `pause`.
+fn retry_after(tx: &mpsc::UnboundedSender<Cmd>, id: i64, pause: Duration) {
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(pause).await;
+        let _ = tx.send(Cmd::Retry(id));
+    });
+}
+
 /// What is left of a version's `max_runtime_seconds`.
 fn time_left(v: &Version) -> Option<Duration> {
     decide::time_left(v.config.max_runtime_seconds, v.start_time, now_ms())
@@ -429,6 +457,7 @@ impl Actor {
                 Cmd::Sweep => self.sweep().await,
                 Cmd::Stop(id, grace) => reactor::on_stop(core, comm, id, grace),
                 Cmd::Ended(id) => reactor::on_ended(core, comm, id),
+                Cmd::Retry(id) => self.retry(id).await,
                 Cmd::Adopt(v) => self.adopt(*v),
                 Cmd::Acquire {
                     id,
@@ -541,6 +570,40 @@ impl Actor {
         reactor::on_enqueue(&mut self.core, &mut self.comm, id, place, waiting, route);
     }
 
+    /// Starts the next attempt of `id` once its pause is over: claims it (once), then queues
+    /// it for capacity like a new run; it stays 8 meanwhile.
+    async fn retry(&mut self, id: i64) {
+        if self.core.knows(id) {
+            return;
+        }
+        let v = match self.ctx.store.version_by_id(id).await {
+            Ok(Some(v)) => v,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(version.id = id, error = %e, "cannot load a retried version yet");
+                retry_after(&self.tx, id, lifecycle::STORE_RETRY_MAX);
+                return;
+            }
+        };
+        match lifecycle::begin_attempt(&self.ctx, &v).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(version.id = id, error = %e, "cannot start a next attempt yet");
+                retry_after(&self.tx, id, lifecycle::STORE_RETRY_MAX);
+                return;
+            }
+        }
+        let backend = self.backends.of(&self.ctx.pools, &v).clone();
+        let place = self.place_of(&v, &backend);
+        let route = Route {
+            backend,
+            run_dir: PathBuf::from(&v.run_dir),
+        };
+        self.attempts.insert(id);
+        reactor::on_enqueue(&mut self.core, &mut self.comm, id, place, false, route);
+    }
+
     /// See [`Executor::sweep`].
     async fn sweep(&mut self) {
         let store = self.ctx.store.clone();
@@ -567,7 +630,13 @@ impl Actor {
     /// 1/7 -> 4, then prepares and submits the run in a task of its own. The core holds its
     /// capacity already; a start that does not happen gives it back.
     async fn start(&mut self, id: i64, gpus: Vec<u32>, backend: Backend) {
-        match lifecycle::begin_start(&self.ctx, id).await {
+        // A next attempt was claimed when it was queued (and stays 8).
+        let claimed = self.attempts.remove(&id);
+        match if claimed {
+            Ok(true)
+        } else {
+            lifecycle::begin_start(&self.ctx, id).await
+        } {
             Ok(true) => {}
             Ok(false) => {
                 reactor::on_start_refused(&mut self.core, &mut self.comm, id);
@@ -651,7 +720,12 @@ async fn submit(ctx: &Arc<RunContext>, backend: &Backend, v: &Version, gpus: &[u
         Ok::<_, crate::service::run_error::RunError>(backend.submit(submission).await?)
     }
     .await;
+    // A next attempt stays 8 whether its backend started or queued it.
+    let next_attempt = v.status == JobStatus::RUNNING;
     let (handle, step) = match prepared {
+        Ok(Submitted::Started(handle) | Submitted::Queued(handle)) if next_attempt => {
+            (handle, Step::Relaunched)
+        }
         Ok(Submitted::Started(handle)) => (handle, Step::Launched),
         Ok(Submitted::Queued(handle)) => (handle, Step::Submitted),
         Err(e) => {

@@ -40,6 +40,10 @@ pub fn image_of<'a>(catalog: &'a Catalog, v: &'a Version) -> Option<&'a str> {
     })
 }
 
+/// The checkpoint folder of a run, below its `train_url` (else its run folder): the
+/// workers' `TRAINYARD_CHECKPOINT_DIR`, kept across attempts.
+pub const CHECKPOINTS: &str = "checkpoints";
+
 /// Builds the run spec of `v`. `gpus` are the GPU indices handed to it.
 pub fn run_spec(
     checker: &Checker<'_>,
@@ -84,6 +88,11 @@ pub fn run_spec(
                     .clone(),
             };
             make_dir(&location, &dir).map_err(|source| RunError::TrainUrl {
+                url: url.clone(),
+                source,
+            })?;
+            // TRAINYARD_CHECKPOINT_DIR: kept across the run's attempts.
+            make_dir(&location, &dir.join(CHECKPOINTS)).map_err(|source| RunError::TrainUrl {
                 url: url.clone(),
                 source,
             })?;
@@ -204,6 +213,22 @@ pub fn run_spec(
             env
         }
     };
+    // The attempt (retries) and the folder that outlives it, before the job's own variables.
+    let checkpoint = match (&train, container.is_some()) {
+        (Some(_), true) => Some(format!("{}/{CHECKPOINTS}", in_container::TRAIN)),
+        (Some(dir), false) => Some(dir.join(CHECKPOINTS).display().to_string()),
+        (None, false) => Some(
+            trainyard_exec::sandbox::create_dirs(&run_dir, Path::new(CHECKPOINTS), owner)
+                .map_err(RunError::RunDir)?
+                .display()
+                .to_string(),
+        ),
+        (None, true) => None,
+    };
+    base_env.push(("TRAINYARD_ATTEMPT".to_owned(), v.attempt.to_string()));
+    if let Some(dir) = checkpoint {
+        base_env.push(("TRAINYARD_CHECKPOINT_DIR".to_owned(), dir));
+    }
     // The job's own variables (v2 `algorithm.environments`) come last, so they win.
     for (key, value) in cfg.environments.iter().flatten() {
         base_env.retain(|(k, _)| k != key);

@@ -48,8 +48,10 @@ impl Service {
     ) -> ApiResult<Vec<String>> {
         let (job, v) = self.job_and_version(project, job_id, version_id).await?;
         let run_dir = Path::new(&v.run_dir);
+        // The current attempt's, then the earlier attempts' (`attempt-<n>/<job>.<index>`).
         let mut names: Vec<String> = log_files(run_dir, &job.name)
             .into_iter()
+            .chain(crate::service::attempts::earlier_logs(run_dir, &job.name))
             .map(|(n, _)| n)
             .collect();
         if with_shim_log && shim_log(run_dir).is_some() {
@@ -71,7 +73,11 @@ impl Service {
         let name = q
             .get("log_file")
             .ok_or_else(|| ApiError::required("log_file"))?;
-        let files = log_files(Path::new(&v.run_dir), &job.name);
+        let mut files = log_files(Path::new(&v.run_dir), &job.name);
+        files.extend(crate::service::attempts::earlier_logs(
+            Path::new(&v.run_dir),
+            &job.name,
+        ));
         let shim =
             shim_log(Path::new(&v.run_dir)).filter(|_| name == trainyard_exec::run_dir::SHIM_LOG);
         let path = match files.into_iter().find(|(n, _)| n == name) {
@@ -161,8 +167,12 @@ pub async fn log_stream(
         .strip_prefix(&format!("{}.", job.name))
         .and_then(|i| i.parse::<i64>().ok())
         .is_some_and(|i| i >= 0 && i < v.config.worker_server_num.unwrap_or(1).max(1));
+    let earlier = crate::service::attempts::earlier_logs(Path::new(&v.run_dir), &job.name)
+        .into_iter()
+        .find(|(n, _)| n == name);
     let path = match shim_log(Path::new(&v.run_dir)) {
         _ if is_worker => logs_dir(Path::new(&v.run_dir)).join(name),
+        _ if earlier.is_some() => earlier.map(|(_, p)| p).unwrap_or_default(),
         Some(shim) if name == trainyard_exec::run_dir::SHIM_LOG => shim,
         _ => return Err(ApiError::param(format!("log_file:{name} is not existed"))),
     };
@@ -270,10 +280,26 @@ impl Tail {
                     return Ok(Some(bytes::Bytes::from(buf)));
                 }
             }
+            if self.replaced(file) {
+                // A next attempt of the run (retries) writes a new file under this name; the
+                // earlier one was moved aside whole: go on with the new one from its start.
+                self.file = None;
+                self.offset = 0;
+                continue;
+            }
             if self.ending {
                 return Ok(None);
             }
             self.wait().await;
+        }
+    }
+
+    /// Whether the path now names another file than the one this stream reads.
+    fn replaced(&self, file: &std::fs::File) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(&self.path), file.metadata()) {
+            (Ok(now), Ok(open)) => (now.dev(), now.ino()) != (open.dev(), open.ino()),
+            _ => false,
         }
     }
 }

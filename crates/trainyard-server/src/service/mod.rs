@@ -1,6 +1,7 @@
 //! Domain logic: no HTTP types here, and every store call goes through this layer.
 
 pub mod algorithms;
+pub mod attempts;
 pub mod capacity;
 pub mod cluster;
 pub mod configs;

@@ -209,6 +209,13 @@ impl Checker<'_> {
                 )));
             }
         }
+        if let Some(problem) = cfg
+            .retry_policy
+            .as_ref()
+            .and_then(trainyard_sched::retry::invalid)
+        {
+            return Err(ApiError::param(problem));
+        }
         if let Some(max) = cfg.max_runtime_seconds {
             if !(1..=MAX_RUNTIME_SECONDS).contains(&max) {
                 return Err(ApiError::param(format!(

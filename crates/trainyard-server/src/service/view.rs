@@ -183,6 +183,10 @@ pub fn version_info(
         autosearch_config: None,
         retrain_model_id: None,
         npu_info: None,
+        attempt: (c.retry_policy.is_some() || v.attempt > 1).then_some(v.attempt),
+        next_attempt_time: v
+            .retry_at
+            .filter(|_| v.status == trainyard_api::JobStatus::RUNNING),
     }
 }
 

@@ -194,6 +194,42 @@ trainyard_store::engine_suite! {
         );
     }
 
+    async fn a_retry_is_recorded_and_its_attempt_claimed_once(store, db) {
+        let (j, v) = store
+            .create_job(&job("retry"), Some(&version()))
+            .await
+            .unwrap();
+        let v = v.unwrap();
+        assert_eq!((v.attempt, v.retry_at, v.retry_consecutive_any), (1, None, 0));
+        let running = TransitionSet::default();
+        assert!(store
+            .transition(v.id, &[JobStatus::INIT], JobStatus::RUNNING, &running)
+            .await
+            .unwrap());
+        // Nothing waits for an attempt yet.
+        assert!(!store.begin_attempt(v.id, 1).await.unwrap());
+        let retry = TransitionSet {
+            retry: Some((2, 1234, 1)),
+            handle: Some("{\"old\": 1}".into()),
+            ..Default::default()
+        };
+        assert!(store
+            .transition(v.id, &[JobStatus::RUNNING], JobStatus::RUNNING, &retry)
+            .await
+            .unwrap());
+        let got = store.get_version("p", j.id, v.id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.status, got.attempt, got.retry_at, got.retry_consecutive_any),
+            (JobStatus::RUNNING, 2, Some(1234), 1)
+        );
+        // Another attempt's claim, then two claims of this one: exactly one wins.
+        assert!(!store.begin_attempt(v.id, 3).await.unwrap());
+        assert!(store.begin_attempt(v.id, 2).await.unwrap());
+        assert!(!store.begin_attempt(v.id, 2).await.unwrap());
+        let got = store.version_by_id(v.id).await.unwrap().unwrap();
+        assert_eq!((got.attempt, got.retry_at, got.handle), (2, None, None));
+    }
+
     async fn deleting_a_running_version_marks_it_stopping_in_the_same_transaction(store, db) {
         let (j, v) = store.create_job(&job("r"), Some(&version())).await.unwrap();
         let v = v.unwrap();

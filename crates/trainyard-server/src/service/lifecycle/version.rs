@@ -48,6 +48,9 @@ pub struct RunContext {
     pub(in crate::service) followers: Arc<crate::service::follow::Followers>,
     /// The cap on each worker's log (`[logs] max_log_bytes`), if any.
     pub(in crate::service) log_limit: Option<trainyard_exec::LogLimit>,
+    /// Each project's default retry policy (`[[projects]] retry`).
+    pub(in crate::service) retry_defaults:
+        std::collections::HashMap<String, trainyard_api::training::RetryPolicy>,
     /// The runs' event log (`service::events::record`).
     pub(in crate::service) events: crate::service::events::EventLog,
     /// Each project's `hang_timeout_minutes`, and the runs stopped as hung (`service::hang`).
@@ -86,6 +89,11 @@ impl RunContext {
                 .projects
                 .iter()
                 .map(|p| (p.id.clone(), p.host_paths.clone()))
+                .collect(),
+            retry_defaults: config
+                .projects
+                .iter()
+                .filter_map(|p| Some((p.id.clone(), p.retry.as_ref()?.policy())))
                 .collect(),
         }
     }
@@ -206,8 +214,10 @@ pub async fn mark_waiting(ctx: &RunContext, id: i64) {
 /// handle is kept on the 9 so the stop reaches the run, and the caller stops it.
 pub async fn launched(ctx: &RunContext, id: i64, handle: RunHandle, step: Step) -> bool {
     let Move { from, to } = step.first();
+    // A next attempt keeps the first start's time (the version's running time goes on).
+    let relaunched = step == Step::Relaunched;
     let set = TransitionSet {
-        start_time: (to == JobStatus::RUNNING).then(now_ms),
+        start_time: (to == JobStatus::RUNNING && !relaunched).then(now_ms),
         handle: Some(handle.to_json()),
         ..Default::default()
     };
@@ -216,7 +226,9 @@ pub async fn launched(ctx: &RunContext, id: i64, handle: RunHandle, step: Step) 
     })
     .await;
     if moved && to == JobStatus::RUNNING {
-        ctx.telemetry.started(id); // metrics hook
+        if !relaunched {
+            ctx.telemetry.started(id); // metrics hook
+        }
         events::record(ctx, id, events::started_on(Some(&handle)));
     } else if moved {
         events::record(
@@ -431,11 +443,12 @@ pub fn stopped_before_start(ctx: &Arc<RunContext>, id: i64) {
 
 /// Reads the backends' events and records each: the only consumer of [`RunEvent`]s. A run's
 /// end is recorded in a task of its own (it retries until the database takes it, and must
-/// not hold up other runs' events); `on_end` is called once it is.
+/// not hold up other runs' events); `on_end` is called once it is, with the pause before
+/// its next attempt when it is retried.
 pub async fn consume(
     ctx: Arc<RunContext>,
     mut events: EventReceiver,
-    on_end: impl Fn(i64) + Send + Sync + 'static,
+    on_end: impl Fn(i64, Option<Duration>) + Send + Sync + 'static,
 ) {
     let on_end = Arc::new(on_end);
     while let Some((id, event)) = events.recv().await {
@@ -448,20 +461,23 @@ pub async fn consume(
             RunEvent::Ended(end) => {
                 let (ctx, on_end) = (ctx.clone(), on_end.clone());
                 tokio::spawn(async move {
-                    finalize(&ctx, id, end).await;
-                    on_end(id);
+                    let retry = finalize(&ctx, id, end).await;
+                    on_end(id, retry);
                 });
             }
         }
     }
 }
 
-/// Records the end of a run: 10/11/12/14 from its exit, log copy, cleanup of deleted ones.
+/// Records the end of a run: a next attempt when its retry policy says so (the pause before
+/// it is returned), else 10/11/12/14 from its exit, log copy, cleanup of deleted ones.
 /// Retries until the database takes the record.
-pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
-    let Some(v) = until_stored("a run", id, || ctx.store.version_by_id(id)).await else {
-        return;
-    };
+pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) -> Option<Duration> {
+    let mut v = until_stored("a run", id, || ctx.store.version_by_id(id)).await?;
+    if v.status == JobStatus::RUNNING && v.retry_at.is_some() {
+        // A second report of the attempt whose end scheduled the pending retry: recorded.
+        return None;
+    }
     if let Some(note) = &end.note {
         append_log(ctx, &v, note).await;
     }
@@ -473,20 +489,25 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
         }
         None => None,
     };
-    let decided = status::end(
-        v.status,
-        &crate::service::run_end::of(&end, hung),
-        v.config.max_runtime_seconds,
-    );
-    if decided.is_some() {
+    let ended = crate::service::run_end::of(&end, hung);
+    if status::ENDS_FROM.contains(&v.status) {
         events::record_exits(ctx, &v, &end);
     }
+    match schedule_retry(ctx, &v, &ended).await {
+        Retried::Scheduled(delay) => return Some(delay),
+        Retried::No => {}
+        // Stopped meanwhile: the end is recorded against the status it has now.
+        Retried::Refused => {
+            v = until_stored("a run", id, || ctx.store.version_by_id(id)).await?;
+        }
+    }
+    let decided = status::end(v.status, &ended, v.config.max_runtime_seconds);
     let Some(status::Ending { to, reason, log }) = decided else {
         // Ended before (a second report): nothing changes but what follows.
         ctx.followers.run_ended(id);
         copy_logs(ctx, &v).await;
         cleanup_if_deleted(ctx, id).await;
-        return;
+        return None;
     };
     if let Some(line) = log {
         append_log(ctx, &v, &line).await;
@@ -515,6 +536,96 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) {
     }
     copy_logs(ctx, &v).await;
     cleanup_if_deleted(ctx, id).await;
+    None
+}
+
+/// What became of a run's end under its retry policy.
+enum Retried {
+    /// Not retried: the end is the version's.
+    No,
+    /// The next attempt is recorded and starts after this pause.
+    Scheduled(Duration),
+    /// It would have been, but the version left its status meanwhile (a stop).
+    Refused,
+}
+
+/// Records the next attempt of `v` when its retry policy retries how its attempt `ended`
+/// ([`trainyard_sched::retry::decide`]): the version stays 8 with the attempt's number and
+/// when it starts (durable: a restart during the pause starts it once), and its log says why.
+async fn schedule_retry(ctx: &RunContext, v: &Version, ended: &status::End) -> Retried {
+    use trainyard_sched::retry;
+    let Some(policy) = crate::service::attempts::policy(v, &ctx.retry_defaults) else {
+        return Retried::No;
+    };
+    if policy.max_retries.unwrap_or(0) <= 0 {
+        return Retried::No;
+    }
+    let job_name = ctx
+        .store
+        .job_name(v.job_id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let tail = {
+        let v = v.clone();
+        tokio::task::spawn_blocking(move || crate::service::attempts::tail(&v, &job_name))
+            .await
+            .unwrap_or_default()
+    };
+    let used = retry::Used {
+        attempt: v.attempt,
+        consecutive_any: v.retry_consecutive_any,
+    };
+    let Some(next) = retry::decide(Some(policy), v.status, ended, &tail, used) else {
+        return Retried::No;
+    };
+    append_log(ctx, v, &next.log_line(policy.max_retries.unwrap_or(0))).await;
+    let at = now_ms() + i64::try_from(next.delay.as_millis()).unwrap_or(i64::MAX / 2);
+    let set = TransitionSet {
+        retry: Some((next.next_attempt, at, next.consecutive_any)),
+        ..Default::default()
+    };
+    let Move { from, to } = Step::RetryScheduled.first();
+    let moved = until_stored("a retry", v.id, || {
+        ctx.store.transition(v.id, from, to, &set)
+    })
+    .await;
+    if moved {
+        let retry = Event::RetryScheduled {
+            reason: next.reason.clone(),
+            attempt: u32::try_from(next.next_attempt).unwrap_or(u32::MAX),
+            of: u32::try_from(policy.max_retries.unwrap_or(0) + 1).unwrap_or(u32::MAX),
+            delay_s: next.delay.as_secs_f64(),
+        };
+        events::record(ctx, v.id, retry);
+        tracing::info!(
+            job.id = v.job_id,
+            version.id = v.id,
+            attempt = next.next_attempt,
+            delay_ms = next.delay.as_millis() as u64,
+            reason = %next.reason,
+            "run retried"
+        );
+        Retried::Scheduled(next.delay)
+    } else {
+        Retried::Refused
+    }
+}
+
+/// Claims the start of the next attempt of `v` (8 with a retry pending), once: its earlier
+/// attempt's files are moved aside first (idempotent), so the new run's claims are its own.
+/// `Ok(false)`: nothing to start (stopped, or claimed already).
+pub async fn begin_attempt(ctx: &RunContext, v: &Version) -> crate::error::ApiResult<bool> {
+    if v.status != JobStatus::RUNNING || v.retry_at.is_none() {
+        return Ok(false);
+    }
+    let (dir, earlier) = (PathBuf::from(&v.run_dir), v.attempt - 1);
+    tokio::task::spawn_blocking(move || crate::service::attempts::archive(&dir, earlier))
+        .await
+        .map_err(crate::error::ApiError::internal)?
+        .map_err(crate::error::ApiError::internal)?;
+    Ok(ctx.store.begin_attempt(v.id, v.attempt).await?)
 }
 
 /// Appends a line of ours to worker 0's log of a run (`<job_name>.0`), creating it if the run

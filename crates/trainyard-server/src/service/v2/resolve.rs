@@ -5,9 +5,7 @@ use super::catalog::engine_id;
 use super::*;
 
 /// Annotation keys whose features this server does not serve yet: refused, never ignored.
-pub(super) const REFUSED_ANNOTATIONS: [&str; 10] = [
-    "fault-tolerance/job-retry-num",
-    "fault-tolerance/job-unconditional-retry",
+pub(super) const REFUSED_ANNOTATIONS: [&str; 8] = [
     "fault-tolerance/hang-retry",
     "fault-tolerance/pod-retry-num",
     "fault-tolerance/hccl_op_retry",
@@ -17,6 +15,44 @@ pub(super) const REFUSED_ANNOTATIONS: [&str; 10] = [
     "performance_diagnosis_enabled",
     "record/code-dir",
 ];
+
+/// The retry policy the fault-tolerance annotations ask for (spec §5.1.1):
+/// `job-retry-num` (1..128) restarts after a lost worker or node; with
+/// `job-unconditional-retry` also after any failure, at most 3 in a row. The unconditional one
+/// alone has no budget. `None` when neither is set.
+fn retry_policy(
+    annotations: Option<&std::collections::BTreeMap<String, Value>>,
+) -> Result<Option<trainyard_api::training::RetryPolicy>, V2Error> {
+    const NUM: &str = "fault-tolerance/job-retry-num";
+    const UNCONDITIONAL: &str = "fault-tolerance/job-unconditional-retry";
+    let get = |key: &str| annotations.and_then(|a| a.get(key)).and_then(text_of);
+    let num = match get(NUM) {
+        None => None,
+        Some(text) => Some(
+            text.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=trainyard_sched::retry::MAX_RETRIES).contains(n))
+                .ok_or_else(|| {
+                    V2Error::param(
+                        &format!("metadata.annotations.{NUM}"),
+                        "must be an integer in 1..128",
+                    )
+                })?,
+        ),
+    };
+    let unconditional = get(UNCONDITIONAL).is_some_and(|t| t.eq_ignore_ascii_case("true"));
+    if num.is_none() && !unconditional {
+        return Ok(None);
+    }
+    Ok(Some(trainyard_api::training::RetryPolicy {
+        max_retries: Some(num.unwrap_or(0)),
+        on_any_failure: unconditional.then_some(true),
+        max_consecutive_any: unconditional.then_some(3),
+        backoff_seconds: Some(1),
+        ..Default::default()
+    }))
+}
 
 /// What a create request resolves to: the run's configuration and what the answer echoes.
 pub(super) struct Resolved {
@@ -110,6 +146,7 @@ impl Service {
             ));
         }
         let meta = job.metadata.clone().unwrap_or_default();
+        let retry = retry_policy(meta.annotations.as_ref())?;
         for (key, value) in meta.annotations.iter().flatten() {
             if key == "job_template" {
                 return Err(V2Error::new(
@@ -178,6 +215,7 @@ impl Service {
         }
         let mut cfg = JobConfig {
             environments: environments(alg.environments.as_ref())?,
+            retry_policy: retry,
             ..JobConfig::default()
         };
         let engine = alg.engine.clone().unwrap_or_default();

@@ -1,0 +1,7 @@
+-- Retries (config.retry_policy): a version's run may be started again. `attempt` counts its
+-- starts (1 for the first); `retry_at` (ms since the epoch) is set while the next attempt
+-- waits for its pause, so a restart during it runs exactly one next attempt;
+-- `retry_consecutive_any` counts the `on_any_failure` retries in a row.
+ALTER TABLE versions ADD COLUMN attempt BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE versions ADD COLUMN retry_at BIGINT;
+ALTER TABLE versions ADD COLUMN retry_consecutive_any BIGINT NOT NULL DEFAULT 0;
