@@ -61,7 +61,7 @@ pub struct MetadataV2 {
 /// `algorithm` of a job.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlgorithmV2 {
-    /// Algorithm from algorithm management (not served: refused with `ModelArts.2755`).
+    /// Algorithm from the algorithm management (`/v2/{project_id}/algorithms`); unknown: `ModelArts.2755`.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub id: Option<String>,
     /// Algorithm name, echoed.
@@ -209,7 +209,7 @@ pub struct SpecV2 {
     /// Flavor, node count, pool.
     #[serde(default)]
     pub resource: Option<ResourceV2>,
-    /// Volumes (refused when not empty).
+    /// Volumes: `nfs` exports the server maps to host folders, mounted into containers.
     #[serde(default)]
     #[schema(value_type = Option<Vec<Object>>)]
     pub volumes: Option<Vec<Value>>,
@@ -397,6 +397,96 @@ pub struct JobActionV2 {
     /// Only `terminate`.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub action_type: Option<String>,
+}
+
+/// An algorithm of the algorithm management: the body of `POST /v2/{project_id}/algorithms`
+/// and `PUT .../algorithms/{algorithm_id}` (the SDK's `Algorithm`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AlgorithmCreateV2 {
+    /// Name, description, workspace, optional id.
+    #[serde(default)]
+    pub metadata: Option<AlgorithmMetadataV2>,
+    /// What a job using the algorithm runs.
+    #[serde(default)]
+    pub job_config: Option<AlgorithmJobConfigV2>,
+    /// Resource constraints, stored and echoed.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub resource_requirements: Option<Value>,
+    /// Advanced settings (hyper-parameter search), stored and echoed.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub advanced_config: Option<Value>,
+}
+
+/// `metadata` of an algorithm.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AlgorithmMetadataV2 {
+    /// A UUID chosen by the client on create (else one is made); ignored on change.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub id: Option<String>,
+    /// 1-64 letters, digits, `_`, `-`; unique in the project.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub name: Option<String>,
+    /// At most 256 characters.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub description: Option<String>,
+    /// Workspace (default `"0"`).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub workspace_id: Option<String>,
+    /// AI project (retired by ModelArts), echoed.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub ai_project: Option<String>,
+}
+
+/// `job_config` of an algorithm: what a job naming it (`algorithm.id`) runs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AlgorithmJobConfigV2 {
+    /// Code directory in object storage.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub code_dir: Option<String>,
+    /// Boot file inside `code_dir`.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub boot_file: Option<String>,
+    /// Start command of a custom image.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub command: Option<String>,
+    /// Default running parameters (a job's parameters of the same name override them).
+    #[serde(default)]
+    pub parameters: Option<Vec<ParameterV2>>,
+    /// Input channels declared, stored and echoed (a job gives its own).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub inputs: Option<Value>,
+    /// Output channels declared, stored and echoed (a job gives its own).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub outputs: Option<Value>,
+    /// Engine (from the engine list) or custom image.
+    #[serde(default)]
+    pub engine: Option<EngineV2>,
+    /// Whether jobs may add parameters, echoed.
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub parameters_customization: Option<bool>,
+}
+
+/// Body of T2-16a and T2-16b, a job's tags to add or remove.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TagsV2 {
+    /// The tags.
+    #[serde(default)]
+    pub tags: Option<Vec<TagV2>>,
+}
+
+/// One tag of a job.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TagV2 {
+    /// 1-128 characters: letters, digits, spaces, `_ . : = + - @`; not `_sys_...`.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub key: Option<String>,
+    /// 0-255 characters, the key's set and `/` (optional on delete).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub value: Option<String>,
 }
 
 /// The error body of the v2 API.

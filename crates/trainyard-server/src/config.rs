@@ -39,6 +39,9 @@ pub struct Config {
     /// Resource pools (`pool_id`): where jobs run. None configured: every job runs locally and
     /// any `pool_id` is accepted.
     pub pools: Vec<PoolConfig>,
+    /// NFS exports the administrator mounted on the hosts: the v2 API's `nfs` volumes of
+    /// these exports are mounted into containers from their host folders.
+    pub nfs: Vec<NfsConfig>,
     /// HTTPS: certificate chain and key (PEM); none = plain HTTP.
     pub tls: Option<TlsConfig>,
     /// Resource sampling of runs and the Prometheus endpoint.
@@ -308,6 +311,17 @@ pub enum Spread {
     Tasks,
     /// `--nodes=N --ntasks-per-node=1`: one worker per node.
     Nodes,
+}
+
+/// `[[nfs]]`: an NFS export mounted on the hosts (every host a job may run on).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NfsConfig {
+    /// The export as a v2 volume names it (`nfs_server_path`), e.g. `192.168.0.82:/`.
+    pub server_path: String,
+    /// Where it is mounted on the hosts; jobs of every project may mount it (and what is
+    /// below it, for v1 `host_path` volumes too).
+    pub host_path: PathBuf,
 }
 
 /// `[[pools]]`: a dedicated resource pool.
@@ -907,6 +921,14 @@ impl Config {
             if !(0.1..=86400.0).contains(&secs) {
                 return Err(ConfigError::Invalid(format!(
                     "storage.quota_scan_seconds {secs} is outside 0.1..=86400"
+                )));
+            }
+        }
+        for n in &self.nfs {
+            if n.server_path.is_empty() || !n.host_path.is_absolute() {
+                return Err(ConfigError::Invalid(format!(
+                    "[[nfs]] {:?}: server_path must be set and host_path absolute",
+                    n.server_path
                 )));
             }
         }

@@ -17,6 +17,7 @@ pub mod storage;
 pub mod telemetry;
 pub mod throttle;
 pub mod tls;
+pub mod url_key;
 pub mod util;
 
 use crate::catalog::Catalog;
@@ -254,6 +255,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
     // On a database other servers share, the executor and the visualization jobs wait until
     // this server takes the scheduling duty (service::cluster); alone, it has it now.
     let coordinator = store.coordinator();
+    let url_key = url_key::load(&data_dir, coordinator.as_ref()).await?;
     let executor = match coordinator {
         None => Executor::start(run_ctx.clone(), gpus)
             .await
@@ -350,7 +352,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         viz,
         cluster,
         followers,
-        url_key: rand::random(),
+        url_key,
     });
     let state = AppState::new(svc, identity, &config, telemetry, public);
     if let Some(quotas) = state.svc().storage().quotas() {

@@ -151,6 +151,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         doc: &str,
     ) -> Result<bool>;
 
+    /// Searches the project's live v2 jobs (T2-03) in SQL: the page, the count matching
+    /// (`total`) and the workspace's v2 jobs (`live`).
+    async fn search_v2_jobs(&self, project_id: &str, s: &V2Search) -> Result<Page<V2Job>>;
+
+    /// Stores a new v2 algorithm; an algorithm of the same id or name in the project gives
+    /// `Error::Conflict`.
+    async fn create_v2_algorithm(&self, a: &V2Algorithm) -> Result<()>;
+
+    /// A v2 algorithm of the project, by its UUID.
+    async fn get_v2_algorithm(&self, project_id: &str, uuid: &str) -> Result<Option<V2Algorithm>>;
+
+    /// The project's v2 algorithms, newest first.
+    async fn list_v2_algorithms(&self, project_id: &str) -> Result<Vec<V2Algorithm>>;
+
+    /// Replaces a v2 algorithm's name, document and update time; false when it is gone, a
+    /// name taken by another gives `Error::Conflict`.
+    async fn update_v2_algorithm(&self, a: &V2Algorithm) -> Result<bool>;
+
+    /// Removes a v2 algorithm; false when it was not there.
+    async fn delete_v2_algorithm(&self, project_id: &str, uuid: &str) -> Result<bool>;
+
     /// A live v1 job of the project (v2 jobs are not seen by the v1 operations).
     async fn get_job(&self, project_id: &str, job_id: i64) -> Result<Option<Job>>;
 

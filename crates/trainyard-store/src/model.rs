@@ -182,3 +182,67 @@ pub struct NewV2 {
     pub uuid: String,
     pub doc: String,
 }
+
+/// An algorithm of the v2 algorithm management, stored per project.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct V2Algorithm {
+    pub project_id: String,
+    /// Its id on the v2 API (a UUID).
+    pub uuid: String,
+    /// Unique in the project.
+    pub name: String,
+    /// Milliseconds.
+    pub create_time: i64,
+    /// Milliseconds.
+    pub update_time: i64,
+    /// The algorithm's document (JSON), as the v2 API shows it.
+    pub doc: String,
+}
+
+/// A text column of the v2 search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum V2Text {
+    /// The job's UUID.
+    Uuid,
+    /// The job's name.
+    Name,
+}
+
+/// One condition of the v2 job search (T2-03), in SQL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum V2Cond {
+    /// The column contains one of the values, ignoring case.
+    Like(V2Text, Vec<String>),
+    /// The column is one of the values.
+    In(V2Text, Vec<String>),
+    /// The column is none of the values.
+    NotIn(V2Text, Vec<String>),
+    /// The run's status is one of these (`false`: none of these).
+    Status(Vec<i64>, bool),
+    /// Created within `lo..=hi` (ms).
+    CreatedWithin(i64, i64),
+    /// No job (a condition on a field every job has the same value of, not holding).
+    Nothing,
+}
+
+/// Sort keys of the v2 job search in SQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum V2Sort {
+    CreateTime,
+    Name,
+    /// Running time, as of `V2Search::now` for a running job.
+    Duration,
+}
+
+/// A v2 job search: one workspace's live v2 jobs of a project, every condition holding,
+/// sorted (then by id) and paged.
+#[derive(Clone, Debug)]
+pub struct V2Search {
+    pub workspace_id: String,
+    pub conditions: Vec<V2Cond>,
+    pub sort: V2Sort,
+    pub descending: bool,
+    pub now: i64,
+    pub offset: i64,
+    pub limit: i64,
+}

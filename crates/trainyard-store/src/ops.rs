@@ -38,8 +38,8 @@ macro_rules! store_ops {
         use $crate::ops::{JOB_COLUMNS, JOINED_VERSION_COLUMNS, VERSION_COLUMNS, VIZ_COLUMNS};
         use $crate::sql::{Arg, Dialect, ListQuery, LIVE, TOTAL};
         use $crate::{
-            ConfigSort, Job, JobDeletion, JobFilter, JobSort, NewJob, NewRunEvent, NewV2,
-            NewVersion, NewVizJob, Page, Result, RunEventRow, StoredConfig, TransitionSet, V2Job, Version, VersionDeletion,
+            ConfigSort, Job, JobDeletion, JobFilter, JobSort, NewJob, NewRunEvent, NewV2, NewVersion, NewVizJob,
+            Page, Result, RunEventRow, StoredConfig, TransitionSet, V2Algorithm, V2Cond, V2Job, V2Search, V2Sort, V2Text, Version, VersionDeletion,
             VizDeletion, VizFilter, VizJob, VizRestart, VizSet, VizSort,
         };
         use sqlx::Row as _;
@@ -446,6 +446,137 @@ macro_rules! store_ops {
                 .bind(project_id)
                 .execute(&self.pool)
                 .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn search_v2_jobs(&self, project_id: &str, s: &V2Search) -> Result<Page<V2Job>> {
+                let column = |c: &V2Text| match c {
+                    V2Text::Uuid => "uuid",
+                    V2Text::Name => "name",
+                };
+                let texts = |v: &[String]| v.iter().cloned().map(Arg::Text).collect::<Vec<_>>();
+                let mut list = ListQuery::new(D, "jobs", "id", project_id)
+                    .one_of("api", &[2])
+                    .equal("workspace_id", Some(&s.workspace_id));
+                let live = list.matching();
+                for c in &s.conditions {
+                    list = match c {
+                        V2Cond::Like(col, v) => {
+                            let one = D.contains(column(col));
+                            list.condition(&vec![one; v.len().max(1)].join(" OR "), texts(v))
+                        }
+                        V2Cond::In(col, v) => list.condition(
+                            &format!("{} IN ({})", column(col), marks(v.len())),
+                            texts(v),
+                        ),
+                        V2Cond::NotIn(col, v) => list.condition(
+                            &format!("{} NOT IN ({})", column(col), marks(v.len())),
+                            texts(v),
+                        ),
+                        V2Cond::Status(statuses, holds) => list.condition(
+                            &format!(
+                                "latest_status {}IN ({})",
+                                if *holds { "" } else { "NOT " },
+                                marks(statuses.len())
+                            ),
+                            statuses.iter().copied().map(Arg::Int).collect(),
+                        ),
+                        V2Cond::CreatedWithin(lo, hi) => list.condition(
+                            "create_time BETWEEN ? AND ?",
+                            vec![Arg::Int(*lo), Arg::Int(*hi)],
+                        ),
+                        V2Cond::Nothing => list.condition("1 = 0", vec![]),
+                    };
+                }
+                let (key, key_args) = match s.sort {
+                    V2Sort::CreateTime => ("create_time", vec![]),
+                    V2Sort::Name => ("name", vec![]),
+                    V2Sort::Duration => (
+                        "(CASE WHEN latest_start_time IS NULL THEN 0 ELSE COALESCE(latest_end_time, ?) - latest_start_time END)",
+                        vec![Arg::Int(s.now)],
+                    ),
+                };
+                let list = list.sort(key, key_args, s.descending);
+                let matching = list.matching();
+                let list = list.counting(matching, live);
+                let (rows, total, live) = run_list(&self.pool, &list, s.offset, s.limit).await?;
+                let ids: Vec<i64> = rows
+                    .iter()
+                    .map(|r| r.try_get::<i64, _>("id"))
+                    .collect::<std::result::Result<_, _>>()?;
+                if ids.is_empty() {
+                    return Ok(Page { rows: Vec::new(), total, live });
+                }
+                let sql = format!("{} AND j.id IN ({})", *V2_SELECT, marks(ids.len()));
+                let sql = q(&sql);
+                let mut query = sqlx::query(&sql).bind(project_id);
+                for id in &ids {
+                    query = query.bind(*id);
+                }
+                let found = query.fetch_all(&self.pool).await?;
+                let mut by_id: std::collections::HashMap<i64, V2Job> = found
+                    .iter()
+                    .map(|r| v2_from_row(r).map(|j| (j.job.id, j)))
+                    .collect::<Result<_>>()?;
+                // In the page's order; a job deleted between the two reads is left out.
+                let rows = ids.iter().filter_map(|id| by_id.remove(id)).collect();
+                Ok(Page { rows, total, live })
+            }
+
+            async fn create_v2_algorithm(&self, a: &V2Algorithm) -> Result<()> {
+                sqlx::query(&q(
+                    "INSERT INTO v2_algorithms (project_id, uuid, name, create_time, update_time, doc) VALUES (?, ?, ?, ?, ?, ?)",
+                ))
+                .bind(&a.project_id)
+                .bind(&a.uuid)
+                .bind(&a.name)
+                .bind(a.create_time)
+                .bind(a.update_time)
+                .bind(&a.doc)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_v2_algorithm(&self, project_id: &str, uuid: &str) -> Result<Option<V2Algorithm>> {
+                Ok(sqlx::query_as::<_, V2Algorithm>(&q(
+                    "SELECT project_id, uuid, name, create_time, update_time, doc FROM v2_algorithms WHERE project_id = ? AND uuid = ?",
+                ))
+                .bind(project_id)
+                .bind(uuid)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn list_v2_algorithms(&self, project_id: &str) -> Result<Vec<V2Algorithm>> {
+                Ok(sqlx::query_as::<_, V2Algorithm>(&q(
+                    "SELECT project_id, uuid, name, create_time, update_time, doc FROM v2_algorithms WHERE project_id = ? ORDER BY create_time DESC, uuid",
+                ))
+                .bind(project_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn update_v2_algorithm(&self, a: &V2Algorithm) -> Result<bool> {
+                let r = sqlx::query(&q(
+                    "UPDATE v2_algorithms SET name = ?, doc = ?, update_time = ? WHERE project_id = ? AND uuid = ?",
+                ))
+                .bind(&a.name)
+                .bind(&a.doc)
+                .bind(a.update_time)
+                .bind(&a.project_id)
+                .bind(&a.uuid)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn delete_v2_algorithm(&self, project_id: &str, uuid: &str) -> Result<bool> {
+                let r = sqlx::query(&q("DELETE FROM v2_algorithms WHERE project_id = ? AND uuid = ?"))
+                    .bind(project_id)
+                    .bind(uuid)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(r.rows_affected() == 1)
             }
 

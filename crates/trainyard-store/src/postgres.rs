@@ -125,6 +125,24 @@ impl Coordinator {
         Ok(())
     }
 
+    /// Records `value` under `name` unless a value is there already, and answers the value
+    /// kept: the first server's, whichever servers race (a secret every server must share).
+    pub async fn share_once(&self, name: &str, value: &str) -> Result<String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        sqlx::query(
+            "INSERT INTO shared_records (name, value, update_time) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(self.shared(name).await?.unwrap_or_else(|| value.to_owned()))
+    }
+
     /// What a server last recorded under `name`.
     pub async fn shared(&self, name: &str) -> Result<Option<String>> {
         Ok(

@@ -143,6 +143,13 @@ impl ListQuery {
         self
     }
 
+    /// Only rows where `condition` (SQL with `?` placeholders for `args`) holds.
+    pub fn condition(mut self, condition: &str, args: Vec<Arg>) -> Self {
+        self.filter.push_str(&format!(" AND ({condition})"));
+        self.filter_args.extend(args);
+        self
+    }
+
     /// Sorted by `key` (an expression binding `key_args`), then by id, in one direction.
     pub fn sort(mut self, key: &str, key_args: Vec<Arg>, descending: bool) -> Self {
         let dir = if descending { "DESC" } else { "ASC" };

@@ -30,6 +30,10 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials  # noqa: E402
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException  # noqa: E402
 from huaweicloudsdkcore.http.http_config import HttpConfig  # noqa: E402
 from huaweicloudsdkmodelarts.v1 import (  # noqa: E402
+    Algorithm, AlgorithmCreateEngine, AlgorithmJobConfig, AlgorithmMetadata, CreateAlgorithmRequest,
+    DeleteAlgorithmRequest, ListAlgorithmsRequest, Parameters, ShowAlgorithmByUuidRequest,
+    CreateTmsTagsRequest, CreateTrainJobTagsRequest, DeleteTmsTagsRequest, DeleteTrainJobTagsRequest,
+    ListTrainingJobTagsRequest, ShowTrainJobTagsRequest, TmsTag,
     BatchDeleteJobItem, BatchDeleteJobMetadata, BatchDeleteJobsReq, BatchDeleteTrainingJobRequest, ChangeTrainingJobDescriptionRequest,
     CreateTrainingJobRequest, DeleteTrainingJobRequest, Filter, Job, JobActionType, JobAlgorithm,
     JobEngine, JobMetadata, JobSearches, JobUpdateRequestBody, ListTrainingJobEventsRequest,
@@ -307,6 +311,47 @@ def test_errors_are_the_sdks_own_exceptions(client, jobs):
     assert (e.status_code, e.error_code) == (400, "ModelArts.2751"), e
     e = error_of(lambda: create(client, job(RUN + "-noengine", "no-such-engine")))
     assert (e.status_code, e.error_code) == (400, "ModelArts.2780"), e
+
+
+
+def test_algorithms_a_job_made_from_one_and_its_tags(client, code, catalog):
+    engine = python_engine(catalog).engine_id
+    made = client.create_algorithm(CreateAlgorithmRequest(body=Algorithm(
+        metadata=AlgorithmMetadata(name=RUN + "-alg", description="by the SDK"),
+        job_config=AlgorithmJobConfig(code_dir=code, boot_file=code + "boot.py",
+                                      engine=AlgorithmCreateEngine(engine_id=engine),
+                                      parameters=[Parameters(name="tag", value="from-alg")]))))
+    alg = made.metadata.id
+    assert made.job_config.engine.engine_id == engine
+    shown = client.show_algorithm_by_uuid(ShowAlgorithmByUuidRequest(algorithm_id=alg))
+    assert (shown.metadata.name, shown.job_config.parameters[0].value) == (RUN + "-alg", "from-alg")
+    listed = client.list_algorithms(ListAlgorithmsRequest(searches="name:" + RUN + "-alg"))
+    assert [a.metadata.id for a in listed.items] == [alg]
+    job = create(client, Job(kind="job", metadata=JobMetadata(name=RUN + "-from-alg"),
+                             algorithm=JobAlgorithm(id=alg, parameters=[Parameter(name="sleep", value="0")]),
+                             spec=Spec(resource=SpecResource(flavor_id=cpu_flavor(catalog), node_count=1))))
+    assert (job.algorithm.id, job.algorithm.name) == (alg, RUN + "-alg")
+    assert wait_phase(client, job.metadata.id, FINAL).status.phase == "Completed"
+    log = client.show_training_job_logs_preview(ShowTrainingJobLogsPreviewRequest(
+        training_job_id=job.metadata.id, task_id="worker-0")).content
+    assert "v2 boot from-alg" in log, log
+    # Tags of the job.
+    client.create_train_job_tags(CreateTrainJobTagsRequest(
+        training_job_id=job.metadata.id, body=CreateTmsTagsRequest(tags=[TmsTag(key="origin", value="alg")])))
+    shown = client.show_train_job_tags(ShowTrainJobTagsRequest(training_job_id=job.metadata.id))
+    assert [(t.key, t.value) for t in shown.tags] == [("origin", "alg")]
+    keys = client.list_training_job_tags(ListTrainingJobTagsRequest(limit=10))
+    assert ("origin", ["alg"]) in [(t.key, t.values) for t in keys.tags]
+    client.delete_train_job_tags(DeleteTrainJobTagsRequest(
+        training_job_id=job.metadata.id, body=DeleteTmsTagsRequest(tags=[TmsTag(key="origin")])))
+    assert client.show_train_job_tags(ShowTrainJobTagsRequest(training_job_id=job.metadata.id)).tags == []
+    client.delete_algorithm(DeleteAlgorithmRequest(algorithm_id=alg))
+    e = error_of(lambda: client.show_algorithm_by_uuid(ShowAlgorithmByUuidRequest(algorithm_id=alg)))
+    assert (e.status_code, e.error_code) == (400, "ModelArts.2755"), e
+    e = error_of(lambda: create(client, Job(
+        kind="job", metadata=JobMetadata(name=RUN + "-no-alg"), algorithm=JobAlgorithm(id=alg),
+        spec=Spec(resource=SpecResource(flavor_id=cpu_flavor(catalog), node_count=1)))))
+    assert (e.status_code, e.error_code) == (400, "ModelArts.2755"), e
 
 
 # ---- modelarts-macli -------------------------------------------------------------------------

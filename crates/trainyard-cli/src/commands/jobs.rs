@@ -16,7 +16,7 @@ use crate::CliError;
 use std::process::ExitCode;
 use std::time::Duration;
 use trainyard_api::training::{
-    CreateJobRequest, JobConfig, JobListResponse, Parameter, Success, VersionInfo,
+    CreateJobRequest, JobConfig, JobListResponse, JobSummary, Parameter, Success, VersionInfo,
     VersionListResponse,
 };
 use trainyard_client::query::{JobListQuery, LogQuery, PageQuery};
@@ -1004,28 +1004,113 @@ fn jobs_table(
     t
 }
 
-/// The v2 jobs `jobs list` shows: all of them when the list is not filtered by a v1 status,
-/// a name or a page (v2 jobs have phases, not v1 statuses).
+/// The v2 jobs `jobs list` shows beside the v1 ones, whatever the filters: `--search` keeps
+/// those whose name contains it (any case), `--status` those in the phase the status maps to
+/// (`trainyard_api::v2::phase`: running is Running, completed Completed, ...). Paging is done
+/// on the merged list ([`page_both`]).
 async fn v2_rows(client: &Client, args: &JobsListArgs) -> Result<Vec<serde_json::Value>, CliError> {
-    if args.status.is_some()
-        || args.search.is_some()
-        || args.page.is_some()
-        || args.per_page.is_some()
-    {
-        return Ok(Vec::new());
+    let mut rows = client.v2_jobs().await?;
+    if let Some(s) = &args.search {
+        let s = s.to_lowercase();
+        rows.retain(|j| {
+            j["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.to_lowercase().contains(&s))
+        });
     }
-    Ok(client.v2_jobs().await?)
+    if let Some(code) = args.status {
+        let (phase, _) = trainyard_api::v2::phase(trainyard_api::JobStatus::from_code(code));
+        rows.retain(|j| j["status"]["phase"] == phase);
+    }
+    Ok(rows)
+}
+
+/// The jobs of both APIs `args` select, with `--page`/`--per-page` a page of their merged
+/// order (newest first by default; other sorts: the v1 jobs in the server's order, then the
+/// v2 jobs). `job_total_count` stays the v1 count; the v2 count is the second value.
+async fn fetch_both(
+    client: &Client,
+    args: &JobsListArgs,
+) -> Result<(JobListResponse, Vec<serde_json::Value>, i64), CliError> {
+    let v2 = v2_rows(client, args).await?;
+    let v2_total = v2.len() as i64;
+    if args.page.is_none() && args.per_page.is_none() {
+        return Ok((fetch_jobs(client, args).await?, v2, v2_total));
+    }
+    let every = JobsListArgs {
+        page: None,
+        per_page: None,
+        limit: None,
+        ..args.clone()
+    };
+    let all = fetch_jobs(client, &every).await?;
+    let newest_first = args.sort_by == "create_time" && args.order == "desc";
+    let (jobs, v2) = page_both(
+        all.jobs.clone(),
+        v2,
+        newest_first,
+        args.page.unwrap_or(1),
+        args.per_page.unwrap_or(10),
+    );
+    let mut resp = JobListResponse { jobs, ..all };
+    if let Some(limit) = args.limit {
+        resp.jobs.truncate(limit as usize);
+    }
+    Ok((resp, v2, v2_total))
+}
+
+/// Page `page` (1-based, `per_page` rows) of v1 and v2 jobs merged, split back by API.
+fn page_both(
+    v1: Vec<JobSummary>,
+    v2: Vec<serde_json::Value>,
+    newest_first: bool,
+    page: i64,
+    per_page: i64,
+) -> (Vec<JobSummary>, Vec<serde_json::Value>) {
+    let mut rows: Vec<(i64, Result<JobSummary, serde_json::Value>)> = v1
+        .into_iter()
+        .map(|j| (j.create_time, Ok(j)))
+        .chain(
+            v2.into_iter()
+                .map(|j| (j["metadata"]["create_time"].as_i64().unwrap_or(0), Err(j))),
+        )
+        .collect();
+    if newest_first {
+        rows.sort_by_key(|(created, _)| std::cmp::Reverse(*created));
+    }
+    let skip =
+        usize::try_from((page.max(1) - 1).saturating_mul(per_page.max(1))).unwrap_or(usize::MAX);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for (_, row) in rows.into_iter().skip(skip).take(per_page.max(1) as usize) {
+        match row {
+            Ok(j) => a.push(j),
+            Err(j) => b.push(j),
+        }
+    }
+    (a, b)
+}
+
+/// `-o json` of `jobs list`: the v1 answer, with the v2 jobs' documents as `v2_jobs` and
+/// their count as `v2_total_count`.
+fn list_json(
+    resp: &JobListResponse,
+    v2: Vec<serde_json::Value>,
+    v2_total: i64,
+) -> Result<serde_json::Value, CliError> {
+    let mut doc = serde_json::to_value(resp).map_err(|e| CliError::Failed(e.to_string()))?;
+    doc["v2_jobs"] = serde_json::Value::Array(v2);
+    doc["v2_total_count"] = v2_total.into();
+    Ok(doc)
 }
 
 async fn list(client: &Client, out: Output, args: JobsListArgs) -> Result<(), CliError> {
     if !args.watch {
-        let resp = fetch_jobs(client, &args).await?;
+        let (resp, v2, v2_total) = fetch_both(client, &args).await?;
         if out == Output::Json {
-            return output::json(&resp);
+            return output::json(&list_json(&resp, v2, v2_total)?);
         }
         let newest_first = args.sort_by == "create_time" && args.order == "desc";
-        let v2 = v2_rows(client, &args).await?;
-        let total = resp.job_total_count + v2.len() as i64;
+        let total = resp.job_total_count + v2_total;
         let mut table = jobs_table(&resp, &v2, newest_first, out == Output::Wide);
         if let Some(limit) = args.limit {
             // The first `limit` rows of the merged order.
@@ -1047,24 +1132,15 @@ async fn list(client: &Client, out: Output, args: JobsListArgs) -> Result<(), Cl
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| CliError::Failed(format!("cannot watch for Ctrl-C: {e}")))?;
     loop {
-        let resp = tokio::select! {
+        let (resp, v2, v2_total) = tokio::select! {
             _ = interrupt.recv() => return Ok(()),
-            resp = fetch_jobs(client, &args) => resp?,
+            both = fetch_both(client, &args) => both?,
         };
         let body = match out {
-            Output::Json => format!(
-                "{}\n",
-                serde_json::to_string(&resp).map_err(|e| CliError::Failed(e.to_string()))?
-            ),
+            Output::Json => format!("{}\n", list_json(&resp, v2, v2_total)?),
             Output::Table | Output::Wide => {
                 let newest_first = args.sort_by == "create_time" && args.order == "desc";
-                jobs_table(
-                    &resp,
-                    &v2_rows(client, &args).await?,
-                    newest_first,
-                    out == Output::Wide,
-                )
-                .render()
+                jobs_table(&resp, &v2, newest_first, out == Output::Wide).render()
             }
         };
         let text = match (clear, first) {

@@ -770,67 +770,6 @@ async fn v2_requests_are_refused_with_the_documented_codes() {
     post_raw(api, &job.to_string())
         .await
         .assert_error(400, "ModelArts.2751");
-
-    // The spec's sample bodies, verbatim: parsed, and answered with the documented code of
-    // what this server does not serve (algorithm management; NFS volumes; fault tolerance).
-    let sample1 = r#"{
-  "kind" : "job",
-  "metadata" : { "name" : "TestModelArtsJob", "description" : "This is a ModelArts job" },
-  "algorithm" : {
-    "id" : "3f5d6706-7b67-408d-8ba0-ec08048c45ed",
-    "parameters" : [
-      { "name" : "input_dir", "value" : "obs://test/moxingtest-dir/" },
-      { "name" : "input_file", "value" : "obs://test/moxingtest/" },
-      { "name" : "large_file_method", "value" : "1" }
-    ],
-    "policies" : { "auto_search" : null },
-    "environments" : { }
-  },
-  "spec" : {
-    "resource" : { "flavor_id" : "modelarts.p3.large.public.free", "node_count" : 1 },
-    "log_export_path" : { "obs_url" : "" }
-  }
-}"#;
-    post_raw(api, sample1)
-        .await
-        .assert_error(400, "ModelArts.2755");
-    let sample2 = r#"{
-  "kind" : "job",
-  "metadata" : { "name" : "TestModelArtsJob2", "description" : "This is a ModelArts job2" },
-  "algorithm" : {
-    "engine" : { "image_url" : "xxxxxxxx/fastseq:1.2" },
-    "command" : "cd /home/ma-user/ddp_demo && sh run_ddp.sh",
-    "parameters" : [ ],
-    "policies" : { "auto_search" : null },
-    "environments" : { "NCCL_DEBUG" : "INFO", "NCCL_IB_DISABLE" : "0" }
-  },
-  "spec" : {
-    "resource" : { "flavor_id" : "modelarts.pool.visual.xlarge", "node_count" : 1, "pool_id" : "poolfaf38d76" },
-    "log_export_path" : { "obs_url" : "/training-test/limou/ddp-demo-log/" },
-    "volumes" : [ { "nfs" : { "nfs_server_path" : "192.168.0.82:/", "local_path" : "/home/ma-user/nfs/", "read_only" : false } } ]
-  }
-}"#;
-    post_raw(api, sample2)
-        .await
-        .assert_names("ModelArts.2788", "spec.volumes");
-    let sample3 = r#"{
-  "kind": "job",
-  "metadata": {
-    "annotations": {
-      "fault-tolerance/job-retry-num": "8",
-      "fault-tolerance/job-unconditional-retry": "true"
-    }
-  }
-}"#;
-    post_raw(api, sample3)
-        .await
-        .assert_names("ModelArts.2788", "metadata.name");
-    let named3 = sample3
-        .replace("\"metadata\": {", "\"metadata\": {\"name\": \"s3\",")
-        .replace("\"8\"", "\"0\"");
-    post_raw(api, &named3)
-        .await
-        .assert_names("ModelArts.2788", "fault-tolerance/job-retry-num");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -948,6 +887,62 @@ async fn cli_lists_shows_logs_stops_and_deletes_v2_jobs() {
     assert!(
         wide.contains(&finished) && wide.contains(&running),
         "{wide}"
+    );
+
+    // -o json: the v1 answer with the v2 documents beside it, whatever the filters.
+    let listed = |args: &'static [&'static str]| {
+        let srv = &srv;
+        async move {
+            let mut all = vec!["jobs", "list", "-o", "json"];
+            all.extend_from_slice(args);
+            let out: Value = serde_json::from_str(&cli(srv, &all, &[]).await).unwrap();
+            let ids = |key: &str, id: &str| -> Vec<String> {
+                out[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|j| {
+                        j.pointer(id)
+                            .unwrap()
+                            .to_string()
+                            .trim_matches('"')
+                            .to_owned()
+                    })
+                    .collect()
+            };
+            (ids("jobs", "/job_id"), ids("v2_jobs", "/metadata/id"))
+        }
+    };
+    let no_v1: Vec<String> = Vec::new();
+    assert_eq!(
+        listed(&[]).await,
+        (vec![v1_id.clone()], vec![running.clone(), finished.clone()])
+    );
+    assert_eq!(
+        listed(&["--search", "CLI-DONE"]).await,
+        (no_v1.clone(), vec![finished.clone()])
+    );
+    assert_eq!(
+        listed(&["--status", "running"]).await,
+        (no_v1.clone(), vec![running.clone()])
+    );
+    assert_eq!(
+        listed(&["--per-page", "2", "--page", "1"]).await,
+        (no_v1.clone(), vec![running.clone(), finished.clone()])
+    );
+    assert_eq!(
+        listed(&["--per-page", "2", "--page", "2"]).await,
+        (vec![v1_id.clone()], vec![])
+    );
+    let page2 = cli(
+        &srv,
+        &["jobs", "list", "--per-page", "2", "--page", "2"],
+        &[],
+    )
+    .await;
+    assert!(
+        page2.contains("cli-v1") && !page2.contains("cli-done"),
+        "{page2}"
     );
 
     // get / logs by the shown id or the whole one.
@@ -1171,4 +1166,541 @@ async fn v2_takes_sdk_signatures() {
     .await;
     assert_eq!(other.status, 403, "{}", other.body);
     assert!(other.body["error_msg"].is_string(), "{}", other.body);
+}
+
+/// Sample request 1 of T2-01 (`shared/spec/v2.md`), exactly as printed there.
+const SAMPLE_1: &str = r#"{
+  "kind" : "job",
+  "metadata" : {
+    "name" : "TestModelArtsJob",
+    "description" : "This is a ModelArts job"
+  },
+  "algorithm" : {
+    "id" : "3f5d6706-7b67-408d-8ba0-ec08048c45ed",
+    "parameters" : [
+      { "name" : "input_dir", "value" : "obs://test/moxingtest-dir/" },
+      { "name" : "input_file", "value" : "obs://test/moxingtest/" },
+      { "name" : "large_file_method", "value" : "1" }
+    ],
+    "policies" : {
+      "auto_search" : null
+    },
+    "environments" : { }
+  },
+  "spec" : {
+    "resource" : {
+      "flavor_id" : "modelarts.p3.large.public.free",
+      "node_count" : 1
+    },
+    "log_export_path" : {
+      "obs_url" : ""
+    }
+  }
+}"#;
+
+/// Sample request 2 of T2-01, exactly as printed there.
+const SAMPLE_2: &str = r#"{
+  "kind" : "job",
+  "metadata" : {
+    "name" : "TestModelArtsJob2",
+    "description" : "This is a ModelArts job2"
+  },
+  "algorithm" : {
+    "engine" : {
+      "image_url" : "xxxxxxxx/fastseq:1.2"
+    },
+    "command" : "cd /home/ma-user/ddp_demo && sh run_ddp.sh",
+    "parameters" : [ ],
+    "policies" : {
+      "auto_search" : null
+    },
+    "environments" : {
+      "NCCL_DEBUG" : "INFO",
+      "NCCL_IB_DISABLE" : "0"
+    }
+  },
+  "spec" : {
+    "resource" : {
+      "flavor_id" : "modelarts.pool.visual.xlarge",
+      "node_count" : 1,
+      "pool_id" : "poolfaf38d76"
+    },
+    "log_export_path" : {
+      "obs_url" : "/training-test/limou/ddp-demo-log/"
+    },
+    "volumes" : [ {
+      "nfs" : {
+        "nfs_server_path" : "192.168.0.82:/",
+        "local_path" : "/home/ma-user/nfs/",
+        "read_only" : false
+      }
+    } ]
+  }
+}"#;
+
+/// Sample request 3 of T2-01 ("abridged by the source"), exactly as printed there.
+const SAMPLE_3: &str = r#"{
+  "kind": "job",
+  "metadata": {
+    "annotations": {
+      "fault-tolerance/job-retry-num": "8",
+      "fault-tolerance/job-unconditional-retry": "true"
+    }
+  }
+}"#;
+
+/// The image sample 2 names, `xxxxxxxx/fastseq:1.2`: the test image with
+/// `/home/ma-user/ddp_demo/run_ddp.sh` added (built offline with podman), so the sample's
+/// command really runs. The script shows its environment and whether the NFS mount is
+/// readable and writable.
+fn fastseq_image() {
+    let ctx = tempdir().unwrap();
+    std::fs::create_dir(ctx.path().join("ddp_demo")).unwrap();
+    std::fs::write(
+        ctx.path().join("ddp_demo/run_ddp.sh"),
+        "echo ddp NCCL_DEBUG=$NCCL_DEBUG NCCL_IB_DISABLE=$NCCL_IB_DISABLE\n\
+         echo \"nfs says $(cat /home/ma-user/nfs/shared.txt)\"\n\
+         if echo from-job > /home/ma-user/nfs/from-job.txt; then echo nfs-writable; else echo nfs-read-only; fi\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ctx.path().join("Containerfile"),
+        format!(
+            "FROM {}\nCOPY ddp_demo /home/ma-user/ddp_demo\n",
+            test_image()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("podman")
+        .args(["build", "-q", "-t", "xxxxxxxx/fastseq:1.2"])
+        .arg(ctx.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "podman build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A task's whole log preview.
+async fn preview(api: &Api, id: &str) -> String {
+    let log = get(
+        api,
+        &format!("/training-jobs/{id}/tasks/worker-0/logs/preview"),
+    )
+    .await;
+    log.body["content"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The spec's three sample bodies of T2-01, posted verbatim, are accepted (201) and run to
+/// their real end: sample 1 through an algorithm registered under the sample's own id (the
+/// SDK's `AlgorithmMetadata` has `id`), sample 2 in its custom image on its pool with its NFS
+/// export mounted; sample 3, abridged by its source, is refused naming the first missing
+/// field and runs once merged into a complete body. Also the algorithm management (create,
+/// list, show, change, delete) and the NFS refusals.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_spec_sample_bodies_are_accepted_verbatim_and_run() {
+    fastseq_image();
+    let nfs = tempdir().unwrap();
+    std::fs::write(nfs.path().join("shared.txt"), "hello-from-nfs").unwrap();
+    std::fs::set_permissions(
+        nfs.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let srv = TestServer::start_with(&format!(
+        "[[specs]]\nspec_id = 1\nspec_code = \"modelarts.p3.large.public.free\"\ncore = 1\ncpu = 1\nmax_num = 1\n\
+         [[specs]]\nspec_id = 2\nspec_code = \"modelarts.pool.visual.xlarge\"\ncore = 1\ncpu = 1\nmax_num = 2\n\
+         [[pools]]\nid = \"poolfaf38d76\"\nbackend = \"local\"\ndefault = true\n\
+         [[nfs]]\nserver_path = \"192.168.0.82:/\"\nhost_path = {:?}\n\
+         [[nfs]]\nserver_path = \"10.0.0.2:/gone\"\nhost_path = {:?}\n",
+        nfs.path().display().to_string(),
+        nfs.path().join("gone").display().to_string()
+    ))
+    .await;
+    let api = &srv.api;
+    srv.write_app("alg1", &[("boot.py", BOOT)]);
+    std::fs::create_dir_all(srv.storage().join("training-test")).unwrap();
+
+    // Sample 1 before its algorithm exists: the spec's sample error.
+    let r = post_raw(api, SAMPLE_1).await;
+    r.assert_error(400, "ModelArts.2755");
+    assert_eq!(r.body["error_msg"], json!("algorithm not found."));
+    // The algorithm, under the sample's id.
+    let alg = json!({
+        "metadata": {"id": "3f5d6706-7b67-408d-8ba0-ec08048c45ed", "name": "ttt-obs-gpu"},
+        "job_config": {
+            "code_dir": "/alg1/",
+            "boot_file": "/alg1/boot.py",
+            "engine": {"engine_id": "python3"},
+            "parameters": [
+                {"name": "large_file_method", "value": "0"},
+                {"name": "from_algorithm", "value": "yes"},
+            ],
+        },
+    });
+    let made = send(api, "POST", "/algorithms", alg.clone()).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(
+        made.body["metadata"]["id"],
+        json!("3f5d6706-7b67-408d-8ba0-ec08048c45ed")
+    );
+    assert_eq!(
+        made.body["job_config"]["engine"]["engine_name"],
+        json!("Python")
+    );
+    send(api, "POST", "/algorithms", alg.clone())
+        .await
+        .assert_names("ModelArts.2788", "metadata");
+    let mut bad = alg.clone();
+    bad["metadata"] = json!({"id": "12", "name": "bad-id"});
+    send(api, "POST", "/algorithms", bad)
+        .await
+        .assert_names("ModelArts.2788", "metadata.id");
+    let other = send(
+        api,
+        "POST",
+        "/algorithms",
+        json!({"metadata": {"name": "other"}, "job_config": {
+            "engine": {"image_url": test_image()}, "command": "true"}}),
+    )
+    .await;
+    assert_eq!(other.status, 201, "{}", other.body);
+    let other_id = other.body["metadata"]["id"].as_str().unwrap().to_owned();
+    let list = get(api, "/algorithms?searches=name:ttt&limit=5").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(list.body["count"], json!(1), "{}", list.body);
+    assert_eq!(
+        list.body["items"][0]["metadata"]["name"],
+        json!("ttt-obs-gpu")
+    );
+    let all = get(api, "/algorithms?sort_by=name&order=asc").await;
+    assert_eq!(
+        all.body["items"][1]["metadata"]["name"],
+        json!("ttt-obs-gpu")
+    );
+    // Another project does not see it.
+    let foreign = v2(
+        &srv.other,
+        "GET",
+        "/algorithms/3f5d6706-7b67-408d-8ba0-ec08048c45ed",
+        None,
+        Some(&srv.other.token),
+    )
+    .await;
+    foreign.assert_error(400, "ModelArts.2755");
+
+    let one = post_raw(api, SAMPLE_1).await;
+    assert_eq!(one.status, 201, "{}", one.body);
+    let one_id = one.body["metadata"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        one.body["algorithm"]["id"],
+        json!("3f5d6706-7b67-408d-8ba0-ec08048c45ed")
+    );
+    assert_eq!(one.body["algorithm"]["name"], json!("ttt-obs-gpu"));
+    assert_eq!(one.body["algorithm"]["code_dir"], json!("/alg1/"));
+
+    let two = post_raw(api, SAMPLE_2).await;
+    assert_eq!(two.status, 201, "{}", two.body);
+    let two_id = two.body["metadata"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        two.body["spec"]["resource"]["pool_id"],
+        json!("poolfaf38d76")
+    );
+    assert_eq!(
+        two.body["spec"]["volumes"][0]["nfs"]["nfs_server_path"],
+        json!("192.168.0.82:/")
+    );
+    // The same with the export read-only (another name).
+    let mut ro: Value = serde_json::from_str(SAMPLE_2).unwrap();
+    ro["metadata"]["name"] = json!("TestModelArtsJob2-ro");
+    ro["spec"]["volumes"][0]["nfs"]["read_only"] = json!(true);
+    ro["spec"]["log_export_path"] = json!({});
+    let ro_id = create(api, ro.clone()).await;
+    // NFS refusals: an export the server does not mount, and a job not in a container.
+    let mut unknown = ro.clone();
+    unknown["metadata"]["name"] = json!("unknown-export");
+    unknown["spec"]["volumes"][0]["nfs"]["nfs_server_path"] = json!("10.0.0.9:/data");
+    send(api, "POST", "/training-jobs", unknown)
+        .await
+        .assert_names("ModelArts.2788", "spec.volumes[0].nfs.nfs_server_path");
+    let mut gone = ro.clone();
+    gone["metadata"]["name"] = json!("gone-export");
+    gone["spec"]["volumes"][0]["nfs"]["nfs_server_path"] = json!("10.0.0.2:/gone");
+    send(api, "POST", "/training-jobs", gone.clone())
+        .await
+        .assert_names("ModelArts.2788", "spec.volumes[0].nfs.nfs_server_path");
+    gone["spec"]["volumes"][0]["nfs"] =
+        json!({"nfs_server_path": "192.168.0.82:/", "local_path": "nfs/"});
+    send(api, "POST", "/training-jobs", gone)
+        .await
+        .assert_names("ModelArts.2788", "spec.volumes[0].nfs.local_path");
+    let mut host = code_job("nfs-on-host", "alg1", "modelarts.pool.visual.xlarge", 1);
+    host["spec"]["volumes"] = ro["spec"]["volumes"].clone();
+    send(api, "POST", "/training-jobs", host)
+        .await
+        .assert_names("ModelArts.2788", "spec.volumes[0].nfs");
+
+    // Sample 3: only metadata. The table makes metadata.name (then the algorithm and the
+    // flavor) required: refused naming the first; merged into a complete body it runs.
+    post_raw(api, SAMPLE_3)
+        .await
+        .assert_names("ModelArts.2788", "metadata.name");
+    let mut three: Value = serde_json::from_str(SAMPLE_3).unwrap();
+    let full = code_job("sample-3", "alg1", "modelarts.p3.large.public.free", 1);
+    three["metadata"]["name"] = full["metadata"]["name"].clone();
+    three["algorithm"] = full["algorithm"].clone();
+    three["spec"] = full["spec"].clone();
+    let three_id = create(api, three).await;
+    let shown = get(api, &format!("/training-jobs/{three_id}")).await;
+    assert_eq!(
+        shown.body["metadata"]["annotations"],
+        json!({"fault-tolerance/job-retry-num": "8", "fault-tolerance/job-unconditional-retry": "true"})
+    );
+    let mut bad_retry: Value = serde_json::from_str(SAMPLE_3).unwrap();
+    bad_retry["metadata"]["annotations"]["fault-tolerance/job-retry-num"] = json!("129");
+    bad_retry["metadata"]["name"] = json!("bad-retry");
+    bad_retry["algorithm"] = full["algorithm"].clone();
+    bad_retry["spec"] = full["spec"].clone();
+    send(api, "POST", "/training-jobs", bad_retry)
+        .await
+        .assert_names("ModelArts.2788", "fault-tolerance/job-retry-num");
+
+    // Every accepted job runs to its real end.
+    for id in [&one_id, &two_id, &ro_id, &three_id] {
+        wait_phase(api, id, "Completed", Duration::from_secs(120)).await;
+    }
+    let log = preview(api, &one_id).await;
+    for needle in [
+        "--input_dir=obs://test/moxingtest-dir/",
+        "--input_file=obs://test/moxingtest/",
+        "--large_file_method=1",
+        "--from_algorithm=yes",
+    ] {
+        assert!(log.contains(needle), "{needle}: {log}");
+    }
+    assert!(!log.contains("--large_file_method=0"), "{log}");
+    let log = preview(api, &two_id).await;
+    for needle in [
+        "ddp NCCL_DEBUG=INFO NCCL_IB_DISABLE=0",
+        "nfs says hello-from-nfs",
+        "nfs-writable",
+    ] {
+        assert!(log.contains(needle), "{needle}: {log}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(nfs.path().join("from-job.txt")).unwrap(),
+        "from-job\n"
+    );
+    let exported = srv.storage().join("training-test/limou/ddp-demo-log");
+    assert!(
+        std::fs::read_dir(&exported).is_ok_and(|mut d| d.next().is_some()),
+        "no log copied to {}",
+        exported.display()
+    );
+    std::fs::remove_file(nfs.path().join("from-job.txt")).unwrap();
+    let log = preview(api, &ro_id).await;
+    assert!(log.contains("nfs-read-only"), "{log}");
+    assert!(!nfs.path().join("from-job.txt").exists());
+
+    // Changing and deleting algorithms; the job made from one keeps what it copied.
+    let mut changed = alg.clone();
+    changed["metadata"]["description"] = json!("changed");
+    let r = send(
+        api,
+        "PUT",
+        "/algorithms/3f5d6706-7b67-408d-8ba0-ec08048c45ed",
+        changed,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = get(api, "/algorithms/3f5d6706-7b67-408d-8ba0-ec08048c45ed").await;
+    assert_eq!(r.body["metadata"]["description"], json!("changed"));
+    for id in ["3f5d6706-7b67-408d-8ba0-ec08048c45ed", other_id.as_str()] {
+        let r = v2(
+            api,
+            "DELETE",
+            &format!("/algorithms/{id}"),
+            None,
+            Some(&api.token),
+        )
+        .await;
+        assert_eq!(r.status, 202, "{}", r.body);
+    }
+    get(api, "/algorithms/3f5d6706-7b67-408d-8ba0-ec08048c45ed")
+        .await
+        .assert_error(400, "ModelArts.2755");
+    let kept = get(api, &format!("/training-jobs/{one_id}")).await;
+    assert_eq!(kept.body["algorithm"]["name"], json!("ttt-obs-gpu"));
+}
+
+/// The URL of worker-0's log of job `id`, as `api` hands it out.
+async fn log_url(api: &Api, id: &str) -> String {
+    let r = get(api, &format!("/training-jobs/{id}/tasks/worker-0/logs/url")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["obs_url"].as_str().unwrap().to_owned()
+}
+
+/// A log URL (T2-10) stays valid across a restart of the server that signed it (its key is
+/// kept in the data folder, mode 0600) and opens on every replica of a shared PostgreSQL
+/// database (the key is a record of the database).
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_log_urls_outlive_a_restart_and_open_on_every_replica() {
+    let dir = tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    write_config(&config, config_text(&dir.path().join("data"), "")).unwrap();
+    let port = free_port();
+    let mut server = ServerProcess::start(&config, port).await;
+    write_app(
+        &dir.path().join("data/obs").join(PROJECT),
+        "v2app",
+        &[("boot.py", BOOT)],
+    );
+    let id = create(
+        &server.api,
+        code_job("kept-key", "v2app", "modelarts.vm.cpu.1u", 1),
+    )
+    .await;
+    wait_phase(&server.api, &id, "Completed", Duration::from_secs(60)).await;
+    let url = log_url(&server.api, &id).await;
+    let key = dir.path().join("data/v2-log-url.key");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    server.kill9();
+    let server = ServerProcess::start(&config, port).await;
+    let raw = server.api.http.get(&url).send().await.unwrap();
+    assert_eq!(raw.status(), 200);
+    assert!(raw.text().await.unwrap().contains("hello-v2"));
+    drop(server);
+
+    let test = "v2_log_urls_outlive_a_restart_and_open_on_every_replica";
+    let Some(r) = Replicas::start(test, 2, "", |_| Vec::new()).await else {
+        return;
+    };
+    write_app(&r.storage(), "v2app", &[("boot.py", BOOT)]);
+    let id = create(
+        r.api(0),
+        code_job("shared-key", "v2app", "modelarts.vm.cpu.1u", 1),
+    )
+    .await;
+    wait_phase(r.api(0), &id, "Completed", Duration::from_secs(60)).await;
+    let url = log_url(r.api(0), &id).await;
+    let (a, b) = (&r.api(0).base, &r.api(1).base);
+    let other = url.replacen(
+        a.trim_start_matches("http://"),
+        b.trim_start_matches("http://"),
+        1,
+    );
+    assert_ne!(other, url);
+    let raw = r.api(1).http.get(&other).send().await.unwrap();
+    assert_eq!(raw.status(), 200);
+    assert!(raw.text().await.unwrap().contains("hello-v2"));
+}
+
+/// Tags of jobs (T2-16): added (a key's value replaced), shown with the job and alone,
+/// gathered per project, removed; checked as the contract says. And the `job-num` quota:
+/// a project at its `job_count_limit` gets 2815 until a job is deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_tags_and_the_job_num_quota() {
+    let srv = TestServer::start_with_project("job_count_limit = 2", "").await;
+    let api = &srv.api;
+    srv.write_app("v2app", &[("boot.py", BOOT)]);
+    let a = create(api, code_job("tag-a", "v2app", "modelarts.vm.cpu.1u", 1)).await;
+    let b = create(api, code_job("tag-b", "v2app", "modelarts.vm.cpu.1u", 1)).await;
+    let quotas = get(api, "/training-quotas").await;
+    assert_eq!(
+        quotas.body["quotas"][0],
+        json!({"resource": "job-num", "quota": 2, "used": 2}),
+        "{}",
+        quotas.body
+    );
+    send(
+        api,
+        "POST",
+        "/training-jobs",
+        code_job("tag-c", "v2app", "modelarts.vm.cpu.1u", 1),
+    )
+    .await
+    .assert_error(400, "ModelArts.2815");
+
+    let tags = |id: &str| format!("/modelarts-training-job/{id}/tags");
+    for (id, body) in [
+        (
+            &a,
+            json!({"tags": [{"key": "team", "value": "vision"}, {"key": "stage", "value": "dev"}]}),
+        ),
+        (&a, json!({"tags": [{"key": "stage", "value": "prod/1"}]})),
+        (&b, json!({"tags": [{"key": "team", "value": "nlp"}]})),
+    ] {
+        let r = send(api, "POST", &format!("{}/create", tags(id)), body).await;
+        assert_eq!((r.status, &r.body), (204, &Value::Null));
+    }
+    let shown = get(api, &tags(&a)).await;
+    assert_eq!(
+        shown.body,
+        json!({"tags": [{"key": "stage", "value": "prod/1"}, {"key": "team", "value": "vision"}]})
+    );
+    let job = get(api, &format!("/training-jobs/{a}")).await;
+    assert_eq!(job.body["metadata"]["tags"], shown.body["tags"]);
+    let project = get(api, "/modelarts-training-job/tags").await;
+    assert_eq!(
+        project.body,
+        json!({"tags": [{"key": "stage", "values": ["prod/1"]}, {"key": "team", "values": ["nlp", "vision"]}]})
+    );
+    let paged = get(api, "/modelarts-training-job/tags?limit=1&offset=1").await;
+    assert_eq!(paged.body["tags"][0]["key"], json!("team"));
+    // A value that does not match leaves the tag; a key alone removes it.
+    let r = send(
+        api,
+        "DELETE",
+        &format!("{}/delete", tags(&a)),
+        json!({"tags": [{"key": "team", "value": "other"}, {"key": "stage"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(
+        get(api, &tags(&a)).await.body,
+        json!({"tags": [{"key": "team", "value": "vision"}]})
+    );
+    for (body, field) in [
+        (
+            json!({"tags": [{"key": "_sys_x", "value": "v"}]}),
+            "tags[0].key",
+        ),
+        (
+            json!({"tags": [{"key": "ok", "value": "v"}, {"key": "a/b", "value": "v"}]}),
+            "tags[1].key",
+        ),
+        (json!({"tags": [{"key": "k"}]}), "tags[0].value"),
+        (json!({}), "tags"),
+    ] {
+        send(api, "POST", &format!("{}/create", tags(&a)), body)
+            .await
+            .assert_names("ModelArts.2788", field);
+    }
+    send(
+        api,
+        "POST",
+        &format!("{}/create", tags("00000000-0000-4000-8000-000000000000")),
+        json!({"tags": [{"key": "k", "value": "v"}]}),
+    )
+    .await
+    .assert_error(400, "ModelArts.2775");
+    v2(&srv.other, "GET", &tags(&a), None, Some(&srv.other.token))
+        .await
+        .assert_error(400, "ModelArts.2775");
+
+    // Deleting a job frees its place in the quota.
+    let r = v2(
+        api,
+        "DELETE",
+        &format!("/training-jobs/{b}"),
+        None,
+        Some(&api.token),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    create(api, code_job("tag-c", "v2app", "modelarts.vm.cpu.1u", 1)).await;
 }

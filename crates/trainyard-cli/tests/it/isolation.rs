@@ -143,6 +143,7 @@ async fn a_job_of_project_b_reaches_nothing_of_project_a_the_server_or_the_host(
         ("read", "database", data.join("trainyard.db")),
         ("read", "config", config.clone()),
         ("read", "credentials", data.join("credentials.toml")),
+        ("read", "v2-log-url-key", data.join("v2-log-url.key")),
         ("read", "tls-key", data.join("tls/key.pem")),
         ("read", "canary", canary.clone()),
         (
@@ -271,6 +272,7 @@ async fn a_job_of_project_b_reaches_nothing_of_project_a_the_server_or_the_host(
     for private in [
         data.join("trainyard.db"),
         data.join("credentials.toml"),
+        data.join("v2-log-url.key"),
         data.join("tls/key.pem"),
         config.clone(),
         storage_a.join("secret/object.txt"),

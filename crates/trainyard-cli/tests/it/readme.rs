@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 /// The documents whose blocks run, in the order they run: the README, then the guides in the
 /// order of their sections when they were one file.
-const DOCS: [&str; 14] = [
+const DOCS: [&str; 15] = [
     "README.md",
     "docs/cli.md",
     "docs/console.md",
@@ -34,6 +34,7 @@ const DOCS: [&str; 14] = [
     "docs/operations.md",
     "docs/benchmarks.md",
     "docs/development.md",
+    "docs/api-v2.md",
 ];
 
 #[derive(Debug)]

@@ -23,7 +23,7 @@ use crate::http::state::AppState;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::{middleware, Extension, Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -187,6 +187,7 @@ pub fn router(state: AppState) -> Router {
 fn v2_routes() -> Router<AppState> {
     const J: &str = "/v2/{project_id}/training-jobs";
     const ONE: &str = "/v2/{project_id}/training-jobs/{training_job_id}";
+    const T: &str = "/v2/{project_id}/modelarts-training-job/{training_job_id}";
     Router::new()
         .route(J, post(v2::create))
         .route(ONE, get(v2::show).put(v2::update).delete(v2::delete))
@@ -207,6 +208,23 @@ fn v2_routes() -> Router<AppState> {
         .route("/v2/{project_id}/training-job-flavors", get(v2::flavors))
         .route("/v2/{project_id}/training-job-engines", get(v2::engines))
         .route("/v2/{project_id}/training-quotas", get(v2::quotas))
+        .route(&format!("{T}/tags/create"), post(v2::create_tags))
+        .route(&format!("{T}/tags/delete"), delete(v2::delete_tags))
+        .route(&format!("{T}/tags"), get(v2::tags))
+        .route(
+            "/v2/{project_id}/modelarts-training-job/tags",
+            get(v2::project_tags),
+        )
+        .route(
+            "/v2/{project_id}/algorithms",
+            post(v2::create_algorithm).get(v2::list_algorithms),
+        )
+        .route(
+            "/v2/{project_id}/algorithms/{algorithm_id}",
+            get(v2::show_algorithm)
+                .put(v2::change_algorithm)
+                .delete(v2::delete_algorithm),
+        )
 }
 
 /// The span of one request: method, path and request id, so every line logged while it is

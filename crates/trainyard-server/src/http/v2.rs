@@ -23,6 +23,8 @@ pub struct V2Path {
     training_job_id: String,
     #[serde(default)]
     task_id: String,
+    #[serde(default)]
+    algorithm_id: String,
 }
 
 /// Creates a job (T2-01): 201 with the job.
@@ -249,6 +251,103 @@ pub async fn quotas(
     Query(q): Query,
 ) -> V2Result<Json<Value>> {
     Ok(Json(s.svc.v2_quotas(&p.project_id, &q).await?))
+}
+
+/// Adds tags to a job (T2-16a): 204.
+pub async fn create_tags(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+    body: Bytes,
+) -> V2Result<StatusCode> {
+    s.svc
+        .v2_change_tags(&p.project_id, &p.training_job_id, &body, true)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes tags from a job (T2-16b): 204.
+pub async fn delete_tags(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+    body: Bytes,
+) -> V2Result<StatusCode> {
+    s.svc
+        .v2_change_tags(&p.project_id, &p.training_job_id, &body, false)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A job's tags (T2-16c).
+pub async fn tags(State(s): State<AppState>, Path(p): Path<V2Path>) -> V2Result<Json<Value>> {
+    Ok(Json(
+        s.svc.v2_tags(&p.project_id, &p.training_job_id).await?,
+    ))
+}
+
+/// The project's tag keys and values (T2-16d).
+pub async fn project_tags(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+    Query(q): Query,
+) -> V2Result<Json<Value>> {
+    Ok(Json(s.svc.v2_project_tags(&p.project_id, &q).await?))
+}
+
+/// Creates an algorithm: 201 with it.
+pub async fn create_algorithm(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+    body: Bytes,
+) -> V2Result<(StatusCode, Json<Value>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.svc.v2_create_algorithm(&p.project_id, &body).await?),
+    ))
+}
+
+/// Lists the project's algorithms.
+pub async fn list_algorithms(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+    Query(q): Query,
+) -> V2Result<Json<Value>> {
+    Ok(Json(s.svc.v2_list_algorithms(&p.project_id, &q).await?))
+}
+
+/// Shows an algorithm.
+pub async fn show_algorithm(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+) -> V2Result<Json<Value>> {
+    Ok(Json(
+        s.svc
+            .v2_show_algorithm(&p.project_id, &p.algorithm_id)
+            .await?,
+    ))
+}
+
+/// Changes an algorithm: 200 with it.
+pub async fn change_algorithm(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+    body: Bytes,
+) -> V2Result<Json<Value>> {
+    Ok(Json(
+        s.svc
+            .v2_change_algorithm(&p.project_id, &p.algorithm_id, &body)
+            .await?,
+    ))
+}
+
+/// Deletes an algorithm: 202, no body.
+pub async fn delete_algorithm(
+    State(s): State<AppState>,
+    Path(p): Path<V2Path>,
+) -> V2Result<StatusCode> {
+    s.svc
+        .v2_delete_algorithm(&p.project_id, &p.algorithm_id)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// Under `/v2/`, error bodies of the shared layers (authentication, rate limits, unknown

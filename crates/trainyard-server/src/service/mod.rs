@@ -190,6 +190,7 @@ impl Service {
                 .projects
                 .get(project)
                 .map_or(&[][..], |p| &p.host_paths[..]),
+            nfs: &self.run_ctx.nfs,
         }
     }
 

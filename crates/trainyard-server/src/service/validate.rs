@@ -85,6 +85,8 @@ pub struct Checker<'a> {
     pub pools: &'a [crate::config::PoolConfig],
     /// Host folders the project may mount as `host_path` volumes.
     pub host_paths: &'a [PathBuf],
+    /// NFS exports mounted on the hosts (`[[nfs]]`): every project may mount them.
+    pub nfs: &'a [crate::config::NfsConfig],
 }
 
 fn path_error(field: &str, e: PathError) -> ApiError {
@@ -332,6 +334,7 @@ impl Checker<'_> {
         let allowed = self
             .host_paths
             .iter()
+            .chain(self.nfs.iter().map(|n| &n.host_path))
             .filter_map(|a| std::fs::canonicalize(a).ok())
             .any(|a| resolved.starts_with(a));
         if allowed {

@@ -7,7 +7,7 @@ use trainyard_api::JobStatus;
 use trainyard_store::testing::TestDatabase;
 use trainyard_store::{
     Engine, Error, JobDeletion, JobFilter, JobSort, NewJob, NewV2, NewVersion, Page, Store,
-    TransitionSet, VersionDeletion,
+    TransitionSet, V2Algorithm, V2Cond, V2Search, V2Sort, V2Text, VersionDeletion,
 };
 
 /// A delete that must not be refused: what it hid.
@@ -621,8 +621,122 @@ trainyard_store::engine_suite! {
         store.create_v2_job(&job("same"), &v2("u-3"), &version()).await.unwrap();
     }
 
+    /// The v2 search in SQL: one workspace's v2 jobs (never v1's), each condition holding,
+    /// sorted, paged, with the count matching and the workspace's count.
+    async fn v2_jobs_are_searched_in_sql(store, db) {
+        let make = |name: &str, ws: &str, created: i64, status: JobStatus| {
+            let mut j = job(name);
+            j.workspace_id = ws.into();
+            j.create_time = created;
+            let mut v = version();
+            v.status = status;
+            let doc = NewV2 { uuid: format!("u-{name}"), doc: "{}".into() };
+            (j, doc, v)
+        };
+        for (name, ws, created, status) in [
+            ("alpha", "0", 1, JobStatus::INIT),
+            ("beta", "0", 3, JobStatus::COMPLETED),
+            ("gamma", "w", 2, JobStatus::INIT),
+        ] {
+            let (j, d, v) = make(name, ws, created, status);
+            store.create_v2_job(&j, &d, &v).await.unwrap();
+        }
+        store.create_job(&job("v1-alpha"), Some(&version())).await.unwrap();
+        let search = |conditions: Vec<V2Cond>, sort: V2Sort, descending: bool, offset: i64| {
+            V2Search {
+                workspace_id: "0".into(),
+                conditions,
+                sort,
+                descending,
+                now: 10,
+                offset,
+                limit: 10,
+            }
+        };
+        let names = |p: &Page<trainyard_store::V2Job>| -> (Vec<String>, i64, i64) {
+            (p.rows.iter().map(|j| j.job.name.clone()).collect(), p.total, p.live)
+        };
+        let texts = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for (conditions, want) in [
+            (vec![], vec!["beta", "alpha"]),
+            (vec![V2Cond::Like(V2Text::Name, texts(&["ALP", "zzz"]))], vec!["alpha"]),
+            (vec![V2Cond::In(V2Text::Uuid, texts(&["u-beta"]))], vec!["beta"]),
+            (vec![V2Cond::NotIn(V2Text::Uuid, texts(&["u-beta"]))], vec!["alpha"]),
+            (vec![V2Cond::Status(vec![10], true)], vec!["beta"]),
+            (vec![V2Cond::Status(vec![10], false)], vec!["alpha"]),
+            (vec![V2Cond::CreatedWithin(2, 5)], vec!["beta"]),
+            (
+                vec![V2Cond::CreatedWithin(0, 5), V2Cond::Like(V2Text::Name, texts(&["a"]))],
+                vec!["beta", "alpha"],
+            ),
+            (vec![V2Cond::In(V2Text::Name, texts(&["gamma"]))], vec![]),
+            (vec![V2Cond::Nothing], vec![]),
+        ] {
+            let total = want.len() as i64;
+            let page = store
+                .search_v2_jobs("p", &search(conditions.clone(), V2Sort::CreateTime, true, 0))
+                .await
+                .unwrap();
+            assert_eq!(names(&page), (texts(&want), total, 2), "{conditions:?}");
+        }
+        let page = store
+            .search_v2_jobs("p", &search(vec![], V2Sort::Name, false, 1))
+            .await
+            .unwrap();
+        assert_eq!(names(&page), (texts(&["beta"]), 2, 2));
+        let page = store
+            .search_v2_jobs("p", &search(vec![], V2Sort::Duration, true, 0))
+            .await
+            .unwrap();
+        assert_eq!(page.rows.len(), 2);
+        assert!(store
+            .search_v2_jobs("q", &search(vec![], V2Sort::CreateTime, true, 0))
+            .await
+            .unwrap()
+            .rows
+            .is_empty());
+    }
+
+    /// v2 algorithms are per project: ids and names unique in a project, found, listed,
+    /// renamed and removed there only.
+    async fn v2_algorithms_are_kept_per_project(store, db) {
+        let alg = |project: &str, uuid: &str, name: &str| V2Algorithm {
+            project_id: project.into(),
+            uuid: uuid.into(),
+            name: name.into(),
+            create_time: 1,
+            update_time: 1,
+            doc: "{}".into(),
+        };
+        store.create_v2_algorithm(&alg("p", "a-1", "one")).await.unwrap();
+        for dup in [alg("p", "a-1", "other"), alg("p", "a-2", "one")] {
+            assert!(matches!(store.create_v2_algorithm(&dup).await, Err(Error::Conflict)));
+        }
+        store.create_v2_algorithm(&alg("q", "a-1", "one")).await.unwrap();
+        let mut two = alg("p", "a-2", "two");
+        two.create_time = 2;
+        store.create_v2_algorithm(&two).await.unwrap();
+        let got = store.get_v2_algorithm("p", "a-1").await.unwrap().unwrap();
+        assert_eq!(got, alg("p", "a-1", "one"));
+        assert!(store.get_v2_algorithm("p", "a-3").await.unwrap().is_none());
+        let names: Vec<String> =
+            store.list_v2_algorithms("p").await.unwrap().into_iter().map(|a| a.name).collect();
+        assert_eq!(names, ["two", "one"]);
+        let mut renamed = alg("p", "a-1", "two");
+        assert!(matches!(store.update_v2_algorithm(&renamed).await, Err(Error::Conflict)));
+        renamed.name = "uno".into();
+        renamed.doc = "{\"x\":1}".into();
+        renamed.update_time = 5;
+        assert!(store.update_v2_algorithm(&renamed).await.unwrap());
+        assert_eq!(store.get_v2_algorithm("p", "a-1").await.unwrap().unwrap(), renamed);
+        assert!(!store.update_v2_algorithm(&alg("p", "a-9", "x")).await.unwrap());
+        assert!(store.delete_v2_algorithm("p", "a-1").await.unwrap());
+        assert!(!store.delete_v2_algorithm("p", "a-1").await.unwrap());
+        assert!(store.get_v2_algorithm("q", "a-1").await.unwrap().is_some());
+    }
+
     /// What one server records for the others (the scheduler's capacity): read back by any
-    /// server, the last write winning. An SQLite file has one server and nobody to tell.
+    /// server, the last write winning (or the first, shared once). An SQLite file has one server and nobody to tell.
     async fn servers_sharing_a_database_read_what_one_records(store, db) {
         let Some(coordinator) = store.coordinator() else {
             assert_eq!(store.engine(), Engine::Sqlite);
@@ -637,6 +751,10 @@ trainyard_store::engine_suite! {
             seen.shared("capacity").await.unwrap().as_deref(),
             Some("{\"free\":2}")
         );
+        // A record shared once: the first server's value stays, whoever comes later.
+        assert_eq!(coordinator.share_once("key", "first").await.unwrap(), "first");
+        assert_eq!(seen.share_once("key", "second").await.unwrap(), "first");
+        assert_eq!(seen.shared("key").await.unwrap().as_deref(), Some("first"));
     }
 }
 

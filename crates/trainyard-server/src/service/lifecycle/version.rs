@@ -44,6 +44,8 @@ pub struct RunContext {
     pub(in crate::service) containers: Option<ContainerRuntime>,
     /// Host folders each project may mount as `host_path` volumes.
     pub(in crate::service) host_paths: std::collections::HashMap<String, Vec<PathBuf>>,
+    /// NFS exports mounted on the hosts (`[[nfs]]`).
+    pub(in crate::service) nfs: Vec<crate::config::NfsConfig>,
     /// The log streams, told here when a run ends.
     pub(in crate::service) followers: Arc<crate::service::follow::Followers>,
     /// The cap on each worker's log (`[logs] max_log_bytes`), if any.
@@ -90,6 +92,7 @@ impl RunContext {
                 .iter()
                 .map(|p| (p.id.clone(), p.host_paths.clone()))
                 .collect(),
+            nfs: config.nfs.clone(),
             retry_defaults: config
                 .projects
                 .iter()
@@ -126,6 +129,7 @@ impl RunContext {
                 .host_paths
                 .get(&v.project_id)
                 .map_or(&[][..], |p| &p[..]),
+            nfs: &self.nfs,
         };
         let mut spec = run_spec(
             &checker,

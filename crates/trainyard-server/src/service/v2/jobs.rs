@@ -5,7 +5,7 @@ use super::*;
 impl Service {
     /// Creates a v2 job and queues its run (T2-01).
     pub async fn v2_create(&self, project: &str, body: &[u8]) -> V2Result<Value> {
-        let job: JobV2 = parse_body(body)?;
+        let mut job: JobV2 = parse_body(body)?;
         let meta = job.metadata.clone().unwrap_or_default();
         let name = meta
             .name
@@ -29,6 +29,7 @@ impl Service {
             .clone()
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "0".to_owned());
+        job.algorithm = self.with_algorithm(project, job.algorithm.take()).await?;
         let resolved = self.resolve_v2(&job)?;
         check_request_fields(&resolved.config, Request::V2Job).map_err(renamed)?;
         let cfg = self

@@ -3,11 +3,13 @@
 //! version; this module translates the v2 documents to and from it. What each request field
 //! does is in `docs/api-v2.md`.
 
+mod algorithms;
 mod catalog;
 mod document;
 mod jobs;
 mod resolve;
 mod search;
+mod tags;
 mod tasks;
 
 use crate::catalog::ASCEND;
@@ -51,6 +53,17 @@ pub(super) fn renamed(e: ApiError) -> V2Error {
     let mut e = V2Error::from(e);
     for (v1, v2) in V1_NAMES {
         e.msg = e.msg.replace(v1, v2);
+    }
+    // The host_path volumes the v2 nfs volumes became.
+    if e.msg.contains(".host_path.") {
+        e.msg = e
+            .msg
+            .replace("volumes[", "spec.volumes[")
+            .replace(
+                ".host_path.src_path",
+                ".nfs.nfs_server_path (the export's host folder)",
+            )
+            .replace(".host_path.dest_path", ".nfs.local_path");
     }
     e
 }

@@ -170,12 +170,12 @@ impl Service {
             }
         }
         let alg = job.algorithm.clone().unwrap_or_default();
-        if alg.id.is_some() || alg.subscription_id.is_some() || alg.item_version_id.is_some() {
+        if alg.subscription_id.is_some() || alg.item_version_id.is_some() {
             return Err(V2Error::new(
                 400,
                 "ModelArts.2755",
-                "algorithm not found. (algorithm management is not served: give code_dir and \
-                 boot_file with an engine, or engine.image_url with a command)",
+                "algorithm not found. (subscribed algorithms are not served: register the \
+                 algorithm at /v2/{project_id}/algorithms and give its id)",
             ));
         }
         for (field, set) in [
@@ -232,6 +232,7 @@ impl Service {
             ));
         }
         let echo_engine;
+        let in_container;
         match &engine.image_url {
             Some(image) => {
                 if engine.engine_id.is_some()
@@ -266,6 +267,7 @@ impl Service {
                     ));
                 }
                 echo_engine = json!({"image_url": image});
+                in_container = true;
             }
             None => {
                 if alg.command.is_some() {
@@ -286,6 +288,7 @@ impl Service {
                 cfg.app_url = Some(code_dir);
                 cfg.boot_file_url = Some(boot_file);
                 cfg.engine_id = Some(e.id);
+                in_container = e.image.is_some();
                 echo_engine = json!({
                     "engine_id": engine_id(e),
                     "engine_name": e.name,
@@ -373,11 +376,8 @@ impl Service {
             cfg.enable_check = Some(false);
         }
         let spec = job.spec.clone().unwrap_or_default();
-        if spec.volumes.as_ref().is_some_and(|v| !v.is_empty()) {
-            return Err(V2Error::param(
-                "spec.volumes",
-                "volumes (NFS, PFS, OBS mounts) are not served by the v2 API here",
-            ));
+        if let Some(volumes) = spec.volumes.as_ref().filter(|v| !v.is_empty()) {
+            cfg.volumes = Some(self.nfs_volumes(volumes, in_container)?);
         }
         if spec.notification.as_ref().is_some_and(|n| !is_empty(n)) {
             return Err(V2Error::param(
@@ -507,6 +507,78 @@ impl Service {
             engine: echo_engine,
             flavor,
         })
+    }
+
+    /// `spec.volumes`: each an `nfs` export of `[[nfs]]`, mounted from its host folder into
+    /// the job's containers (v1's `host_path` volumes); other kinds are refused.
+    fn nfs_volumes(
+        &self,
+        volumes: &[Value],
+        in_container: bool,
+    ) -> V2Result<Vec<trainyard_api::training::Volume>> {
+        let mut out = Vec::new();
+        for (i, v) in volumes.iter().enumerate() {
+            let field = format!("spec.volumes[{i}]");
+            let Some(m) = v.as_object() else {
+                return Err(V2Error::param(&field, "an object with nfs"));
+            };
+            if let Some(other) = m.keys().find(|k| *k != "nfs" && !is_empty(&m[k.as_str()])) {
+                return Err(V2Error::param(
+                    &format!("{field}.{other}"),
+                    "only nfs volumes (exports the server configured in [[nfs]]) are served",
+                ));
+            }
+            let nfs = m
+                .get("nfs")
+                .and_then(Value::as_object)
+                .ok_or_else(|| V2Error::param(&format!("{field}.nfs"), "required"))?;
+            let text = |name: &str| nfs.get(name).and_then(text_of).filter(|t| !t.is_empty());
+            let server = text("nfs_server_path").ok_or_else(|| {
+                V2Error::param(&format!("{field}.nfs.nfs_server_path"), "required")
+            })?;
+            let local = text("local_path")
+                .ok_or_else(|| V2Error::param(&format!("{field}.nfs.local_path"), "required"))?;
+            let read_only = match nfs.get("read_only") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
+                Some(_) => {
+                    return Err(V2Error::param(
+                        &format!("{field}.nfs.read_only"),
+                        "true or false",
+                    ))
+                }
+            };
+            let same =
+                |a: &str, b: &str| a == b || a.trim_end_matches('/') == b.trim_end_matches('/');
+            let export = self
+                .run_ctx
+                .nfs
+                .iter()
+                .find(|n| same(&n.server_path, &server))
+                .ok_or_else(|| {
+                    V2Error::param(
+                        &format!("{field}.nfs.nfs_server_path"),
+                        format!("{server} is not an export this server mounts (its [[nfs]] configuration)"),
+                    )
+                })?;
+            if !in_container {
+                return Err(V2Error::param(
+                    &format!("{field}.nfs"),
+                    "volumes are mounted into containers only: run the job in an image \
+                     (engine.image_url, or an engine with an image)",
+                ));
+            }
+            out.push(trainyard_api::training::Volume {
+                nfs: None,
+                host_path: Some(trainyard_api::training::HostPathVolume {
+                    src_path: export.host_path.display().to_string(),
+                    dest_path: local,
+                    read_only: Some(read_only),
+                }),
+            });
+        }
+        Ok(out)
     }
 
     /// The catalog engine an `algorithm.engine` names: `engine_id`, or name and version.

@@ -57,14 +57,6 @@ impl Service {
             .unwrap_or_else(|| "0".into());
         let train_type = s.train_type.clone().unwrap_or_else(|| "job".into());
         let now = now_ms();
-        let all: Vec<V2Job> = self
-            .store
-            .list_v2_jobs(project)
-            .await?
-            .into_iter()
-            .filter(|j| j.job.workspace_id == workspace)
-            .collect();
-        let total_all = all.len() as i64;
         let mut conditions = Vec::new();
         for (i, f) in s.filters.iter().flatten().enumerate() {
             let key = f.key.clone().unwrap_or_default();
@@ -136,6 +128,57 @@ impl Service {
             }
             conditions.push((key, op, raw, values));
         }
+        // In SQL unless a condition or the sort needs the stored document or the phase
+        // names (algorithm_name, sort_by phase), or nothing can match (ftjob).
+        let in_sql = train_type != "ftjob"
+            && sort_by != "phase"
+            && conditions.iter().all(|(key, ..)| key != "algorithm_name");
+        if in_sql {
+            let search = trainyard_store::V2Search {
+                workspace_id: workspace.clone(),
+                conditions: conditions
+                    .iter()
+                    .filter_map(|(key, op, raw, values)| sql_condition(key, op, raw, values))
+                    .collect(),
+                sort: match sort_by.as_str() {
+                    "name" => trainyard_store::V2Sort::Name,
+                    "duration" => trainyard_store::V2Sort::Duration,
+                    _ => trainyard_store::V2Sort::CreateTime,
+                },
+                descending: order == "desc",
+                now,
+                offset,
+                limit,
+            };
+            let found = self.store.search_v2_jobs(project, &search).await?;
+            let total = if conditions.is_empty() {
+                found.total
+            } else {
+                found.live
+            };
+            let page: Vec<Value> = found.rows.iter().map(|j| self.v2_document(j)).collect();
+            return Ok(json!({
+                "total": total,
+                "count": found.total,
+                "limit": limit,
+                "offset": offset,
+                "sort_by": sort_by,
+                "order": order,
+                "group_by": s.group_by.unwrap_or_default(),
+                "workspace_id": workspace,
+                "ai_project": "default-ai-project",
+                "train_type": train_type,
+                "items": page,
+            }));
+        }
+        let all: Vec<V2Job> = self
+            .store
+            .list_v2_jobs(project)
+            .await?
+            .into_iter()
+            .filter(|j| j.job.workspace_id == workspace)
+            .collect();
+        let total_all = all.len() as i64;
         let holds = |j: &V2Job| -> bool {
             conditions.iter().all(|(key, op, raw, values)| {
                 let field: String = match key.as_str() {
@@ -227,5 +270,127 @@ impl Service {
             "train_type": train_type,
             "items": page,
         }))
+    }
+}
+
+/// The statuses whose phase is one of `phases`.
+fn statuses_in(phases: &[&str]) -> Vec<i64> {
+    (0..=22)
+        .filter(|c| phases.contains(&phase(JobStatus::from_code(*c)).0))
+        .collect()
+}
+
+/// A checked search condition (key, operator, raw values, non-empty values) in SQL terms:
+/// `None` when it always holds; one that never holds selects nothing.
+fn sql_condition(
+    key: &str,
+    op: &str,
+    raw: &[String],
+    values: &[String],
+) -> Option<trainyard_store::V2Cond> {
+    use trainyard_store::{V2Cond, V2Text};
+    let never = Some(V2Cond::Nothing);
+    let constant = |field: &str| -> Option<V2Cond> {
+        let matches = match op {
+            "like" => values.iter().any(|v| field.contains(&v.to_lowercase())),
+            _ => values.iter().any(|v| v == field),
+        };
+        if matches != (op == "not") {
+            None
+        } else {
+            never.clone()
+        }
+    };
+    let text = |column: V2Text| -> Option<V2Cond> {
+        let v = values.to_vec();
+        Some(match op {
+            "like" => V2Cond::Like(column, v),
+            "not" => V2Cond::NotIn(column, v),
+            _ => V2Cond::In(column, v),
+        })
+    };
+    match key {
+        "id" => text(V2Text::Uuid),
+        "name" => text(V2Text::Name),
+        "kind" => constant("job"),
+        "user_id" => constant(""),
+        "create_time" => Some(V2Cond::CreatedWithin(
+            raw[0].parse::<i64>().unwrap_or(i64::MIN),
+            raw[1].parse::<i64>().unwrap_or(i64::MAX),
+        )),
+        "phase" => {
+            let names: Vec<&str> = if op == "like" {
+                [
+                    "Creating",
+                    "Pending",
+                    "Running",
+                    "Terminating",
+                    "Completed",
+                    "Failed",
+                    "Terminated",
+                    "Abnormal",
+                ]
+                .into_iter()
+                .filter(|p| {
+                    values
+                        .iter()
+                        .any(|v| p.to_lowercase().contains(&v.to_lowercase()))
+                })
+                .collect()
+            } else {
+                values.iter().filter_map(|v| phase_named(v)).collect()
+            };
+            let statuses = statuses_in(&names);
+            match (statuses.is_empty(), op == "not") {
+                (true, true) => None,
+                (true, false) => never,
+                (false, not) => Some(V2Cond::Status(statuses, !not)),
+            }
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trainyard_store::{V2Cond, V2Text};
+
+    #[test]
+    fn conditions_become_sql_or_hold_always_or_never() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let never = Some(V2Cond::Nothing);
+        assert_eq!(
+            sql_condition("kind", "in", &v(&["job"]), &v(&["job"])),
+            None
+        );
+        assert_eq!(
+            sql_condition("kind", "not", &v(&["job"]), &v(&["job"])),
+            never
+        );
+        assert_eq!(
+            sql_condition("user_id", "like", &v(&["u"]), &v(&["u"])),
+            never
+        );
+        assert_eq!(
+            sql_condition("user_id", "not", &v(&["u"]), &v(&["u"])),
+            None
+        );
+        assert_eq!(
+            sql_condition("name", "like", &v(&["a"]), &v(&["a"])),
+            Some(V2Cond::Like(V2Text::Name, v(&["a"])))
+        );
+        assert_eq!(
+            sql_condition("phase", "in", &v(&["completed"]), &v(&["completed"])),
+            Some(V2Cond::Status(vec![10, 20], true))
+        );
+        assert_eq!(
+            sql_condition("create_time", "between", &v(&["", "5"]), &v(&["5"])),
+            Some(V2Cond::CreatedWithin(i64::MIN, 5))
+        );
+        assert_eq!(
+            sql_condition("phase", "like", &v(&["zz"]), &v(&["zz"])),
+            never
+        );
     }
 }
