@@ -21,6 +21,7 @@
 mod attach;
 pub mod backend;
 pub mod beneath;
+pub mod checkpoint;
 pub mod container;
 mod error;
 mod launch;

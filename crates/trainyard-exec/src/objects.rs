@@ -137,6 +137,12 @@ pub enum ObjectError {
         /// The limit.
         limit: u64,
     },
+    /// An upload whose listing afterwards does not show what was sent.
+    #[error("{message}")]
+    Unverified {
+        /// Which object, and what the store holds instead.
+        message: String,
+    },
     /// An object key that names no plain file below the folder (`..`, empty parts).
     #[error("{url}: the object key {key} cannot be a file name")]
     BadKey {
@@ -155,7 +161,7 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ObjectError + '_ {
 }
 
 /// One object below a folder.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listed {
     /// Its key relative to the folder, as a relative local path.
     pub rel: PathBuf,
@@ -167,7 +173,40 @@ pub struct Listed {
 
 /// What was uploaded from a folder so far: an unchanged file is not sent again.
 #[derive(Debug, Default)]
-pub struct Uploaded(HashMap<PathBuf, (u64, SystemTime)>);
+pub struct Uploaded(HashMap<PathBuf, Sent>);
+
+impl Uploaded {
+    /// The files of the local folder `src` just fetched from the objects `files` (a restored
+    /// checkpoint): each of the same size counts as sent, so it does not go up again.
+    pub fn fetched(src: &Path, files: &[Listed]) -> Self {
+        let by_rel: HashMap<&Path, &Listed> = files.iter().map(|l| (l.rel.as_path(), l)).collect();
+        let mut done = Self::default();
+        for (rel, size, modified) in local_files(src).unwrap_or_default() {
+            if let Some(l) = by_rel.get(rel.as_path()).filter(|l| l.size == size) {
+                let sent = Sent {
+                    size,
+                    modified,
+                    sent: size,
+                    etag: l.etag.clone(),
+                };
+                done.0.insert(rel, sent);
+            }
+        }
+        done
+    }
+}
+
+/// One file as it went up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Sent {
+    /// Its local size and modification time when it was read.
+    size: u64,
+    modified: SystemTime,
+    /// The bytes sent (the file may have changed between the look and the read).
+    sent: u64,
+    /// The ETag the store answered with, when it gave one.
+    etag: Option<String>,
+}
 
 /// What a mirror holds: each object's size and ETag when it was fetched.
 #[derive(Debug, Default)]
@@ -442,8 +481,9 @@ impl Objects {
     }
 
     /// Uploads the files below `src` that changed since `done` saw them to `dir`, but those
-    /// whose name ends with one of `exclude`; returns how many went up. A folder that does
-    /// not exist uploads nothing.
+    /// whose name ends with one of `exclude` (one ending with `/` is a leading folder: a
+    /// file below it stays); returns how many went up. A folder that does not exist uploads
+    /// nothing.
     pub async fn upload(
         &self,
         src: &Path,
@@ -451,24 +491,167 @@ impl Objects {
         exclude: &[String],
         done: &mut Uploaded,
     ) -> Result<usize, ObjectError> {
-        let store = self.store(&dir.bucket)?;
+        let files = local_files(src)?;
         let mut sent = 0;
-        for (rel, size, modified) in local_files(src)? {
+        for (rel, size, modified) in files {
             let name = rel.to_string_lossy();
-            if done.0.get(&rel) == Some(&(size, modified))
-                || exclude.iter().any(|x| name.ends_with(x.as_str()))
-            {
+            let excluded = exclude.iter().any(|x| match x.strip_suffix('/') {
+                Some(folder) => rel.starts_with(folder),
+                None => name.ends_with(x.as_str()),
+            });
+            let seen = done.0.get(&rel);
+            if excluded || seen.is_some_and(|s| (s.size, s.modified) == (size, modified)) {
                 continue;
             }
-            let key = dir.key(&rel);
-            let url = format!("s3://{}/{key}", dir.bucket);
-            let path = src.join(&rel);
-            self.retrying(&url, || put_file(&store, &path, &key, &url, size))
-                .await?;
-            done.0.insert(rel, (size, modified));
+            self.upload_one(src, dir, rel, size, modified, done).await?;
             sent += 1;
         }
         Ok(sent)
+    }
+
+    async fn upload_one(
+        &self,
+        src: &Path,
+        dir: &ObjectDir,
+        rel: PathBuf,
+        size: u64,
+        modified: SystemTime,
+        done: &mut Uploaded,
+    ) -> Result<(), ObjectError> {
+        let store = self.store(&dir.bucket)?;
+        let key = dir.key(&rel);
+        let url = format!("s3://{}/{key}", dir.bucket);
+        let path = src.join(&rel);
+        let (sent, etag) = self
+            .retrying(&url, || put_file(&store, &path, &key, &url, size))
+            .await?;
+        done.0.insert(
+            rel,
+            Sent {
+                size,
+                modified,
+                sent,
+                etag,
+            },
+        );
+        Ok(())
+    }
+
+    /// Uploads the folder `src` to `dir` as a checkpoint (what changed since `done` saw it),
+    /// then lists `dir` and checks that every file of `src` stands there as it was sent (its
+    /// size, and its ETag where the store answered one): the verified checkpoint, every file
+    /// of `src` by relative path. A file missing or different in the listing is an
+    /// [`ObjectError::Unverified`].
+    pub async fn upload_verified(
+        &self,
+        src: &Path,
+        dir: &ObjectDir,
+        done: &mut Uploaded,
+    ) -> Result<Vec<Listed>, ObjectError> {
+        self.upload(src, dir, &[], done).await?;
+        // The files of this pass: ones removed since an earlier pass are no longer part of it.
+        let now: std::collections::HashSet<PathBuf> =
+            local_files(src)?.into_iter().map(|f| f.0).collect();
+        done.0.retain(|rel, _| now.contains(rel));
+        let listed: HashMap<PathBuf, Listed> = self
+            .list(dir)
+            .await?
+            .into_iter()
+            .map(|l| (l.rel.clone(), l))
+            .collect();
+        let mut verified = Vec::new();
+        let mut wrong = None;
+        for (rel, sent) in &done.0 {
+            let found = match listed.get(rel) {
+                Some(l) => Some(self.with_etag(dir, l.clone()).await?),
+                None => None,
+            };
+            match found {
+                Some(l) if l.size == sent.sent && same_etag(&l.etag, &sent.etag) => {
+                    verified.push(l);
+                }
+                _ => {
+                    let what = match found {
+                        None => "is missing".to_owned(),
+                        Some(l) => format!(
+                            "holds {} bytes (ETag {}), not the {} bytes sent (ETag {})",
+                            l.size,
+                            l.etag.as_deref().unwrap_or("-"),
+                            sent.sent,
+                            sent.etag.as_deref().unwrap_or("-")
+                        ),
+                    };
+                    let url = format!("s3://{}/{}", dir.bucket, dir.key(rel));
+                    wrong = Some((rel.clone(), format!("{url} {what}")));
+                    break;
+                }
+            }
+        }
+        if let Some((rel, message)) = wrong {
+            // Sent again by the next pass.
+            done.0.remove(&rel);
+            return Err(ObjectError::Unverified { message });
+        }
+        verified.sort_by(|a, b| a.rel.cmp(&b.rel));
+        Ok(verified)
+    }
+
+    /// `listed` with its ETag: a store whose listing gives none (s3s-fs) is asked for it
+    /// (HEAD).
+    async fn with_etag(&self, dir: &ObjectDir, mut listed: Listed) -> Result<Listed, ObjectError> {
+        if listed.etag.is_some() {
+            return Ok(listed);
+        }
+        let store = self.store(&dir.bucket)?;
+        let key = dir.key(&listed.rel);
+        let url = format!("s3://{}/{key}", dir.bucket);
+        let (store, key, url_ref) = (&store, &key, &url);
+        listed.etag = self
+            .retrying(&url, || async move {
+                store
+                    .head(key)
+                    .await
+                    .map(|meta| meta.e_tag)
+                    .map_err(|source| ObjectError::Store {
+                        url: url_ref.to_owned(),
+                        source,
+                    })
+            })
+            .await?;
+        Ok(listed)
+    }
+
+    /// Downloads the objects `files` of `dir` into `dest` (created), each checked first
+    /// against the listing: an object whose size or ETag changed since it was listed in
+    /// `files` is not fetched. Returns the files that were not, with what they hold now.
+    pub async fn restore(
+        &self,
+        dir: &ObjectDir,
+        files: &[Listed],
+        dest: &Path,
+    ) -> Result<Vec<String>, ObjectError> {
+        std::fs::create_dir_all(dest).map_err(io_error(dest))?;
+        let listed: HashMap<PathBuf, Listed> = self
+            .list(dir)
+            .await?
+            .into_iter()
+            .map(|l| (l.rel.clone(), l))
+            .collect();
+        let mut changed = Vec::new();
+        for want in files {
+            let found = match listed.get(&want.rel) {
+                Some(l) => Some(self.with_etag(dir, l.clone()).await?),
+                None => None,
+            };
+            match found {
+                Some(l) if l.size == want.size && same_etag(&l.etag, &want.etag) => {
+                    self.fetch_one(dir, &want.rel, dest).await?;
+                }
+                Some(_) => changed.push(format!("{} changed", want.rel.display())),
+                None => changed.push(format!("{} is missing", want.rel.display())),
+            }
+        }
+        Ok(changed)
     }
 }
 
@@ -493,6 +676,14 @@ fn within(dir: &ObjectDir, listed: &[Listed], limit: u64) -> Result<u64, ObjectE
         });
     }
     Ok(size)
+}
+
+/// Whether two ETags agree: equal, or one of them unknown (a store that gives none).
+fn same_etag(a: &Option<String>, b: &Option<String>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    }
 }
 
 /// Whether `e` may pass if tried again (a network or server error, not a refusal).
@@ -647,25 +838,27 @@ async fn get_file(store: &AmazonS3, key: &Key, url: &str, path: &Path) -> Result
 }
 
 /// Uploads one file: a single PUT, or a multipart upload that is aborted if any part fails
-/// (the object then keeps its earlier content, or stays absent).
+/// (the object then keeps its earlier content, or stays absent). Returns the bytes sent and
+/// the ETag the store answered.
 async fn put_file(
     store: &AmazonS3,
     path: &Path,
     key: &Key,
     url: &str,
     size: u64,
-) -> Result<(), ObjectError> {
+) -> Result<(u64, Option<String>), ObjectError> {
     let store_error = |source| ObjectError::Store {
         url: url.to_owned(),
         source,
     };
     if size <= PART_SIZE as u64 {
         let bytes = std::fs::read(path).map_err(io_error(path))?;
-        store
+        let sent = bytes.len() as u64;
+        let put = store
             .put(key, PutPayload::from(bytes))
             .await
             .map_err(store_error)?;
-        return Ok(());
+        return Ok((sent, put.e_tag));
     }
     let upload = store.put_multipart(key).await.map_err(store_error)?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
@@ -673,11 +866,13 @@ async fn put_file(
         use std::io::Read;
         let mut file = File::open(path).map_err(io_error(path))?;
         let mut buf = vec![0; PART_SIZE];
+        let mut total = 0u64;
         loop {
             let n = file.read(&mut buf).map_err(io_error(path))?;
             if n == 0 {
-                return Ok(());
+                return Ok(total);
             }
+            total += n as u64;
             // Bounds the parts in flight, so memory stays a few parts whatever the size.
             writer.wait_for_capacity(2).await.map_err(store_error)?;
             writer.write(&buf[..n]);
@@ -685,7 +880,11 @@ async fn put_file(
     }
     .await;
     match sent {
-        Ok(()) => writer.finish().await.map(|_| ()).map_err(store_error),
+        Ok(total) => writer
+            .finish()
+            .await
+            .map(|put| (total, put.e_tag))
+            .map_err(store_error),
         Err(e) => {
             let _ = writer.abort().await;
             Err(e)
@@ -707,6 +906,15 @@ mod tests {
         assert_eq!(dir.prefix, "out/run/");
         assert_eq!(dir.key(Path::new("m/w.bin")).as_ref(), "out/run/m/w.bin");
         assert_eq!(ObjectDir::new("bkt", "").key(Path::new("x")).as_ref(), "x");
+    }
+
+    #[test]
+    fn etags_agree_unless_both_are_known_and_differ() {
+        let e = |s: &str| Some(s.to_owned());
+        assert!(same_etag(&e("a"), &e("a")));
+        assert!(!same_etag(&e("a"), &e("b")));
+        assert!(same_etag(&None, &e("b")));
+        assert!(same_etag(&e("a"), &None));
     }
 
     #[test]

@@ -125,6 +125,10 @@ pub struct ObjectSync {
     pub outputs: Vec<ObjectOutput>,
     /// Pause between two uploads while the run goes on.
     pub interval_ms: u64,
+    /// The checkpoint folder: uploaded and verified on its own interval, restored before an
+    /// attempt after the first (see [`crate::checkpoint`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<crate::checkpoint::CheckpointSync>,
 }
 
 /// A folder of the store a run reads.

@@ -579,6 +579,9 @@ pub struct StorageConfig {
     pub cache_max_bytes: Option<u64>,
     /// S3: how often a running job's output and logs are uploaded (default 30 s).
     pub upload_interval_seconds: Option<f64>,
+    /// S3: how often a running job's checkpoint folder is uploaded and verified (default
+    /// 300 s; 0.1..=86400, fractions allowed).
+    pub checkpoint_interval_seconds: Option<f64>,
     /// S3: how long one transfer is retried before it is reported failed (default 120 s).
     pub retry_seconds: Option<u64>,
     /// Seconds between two measurements of the storage folders of projects with a
@@ -618,6 +621,10 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 64 << 20;
 
 /// Default `[storage] cache_max_bytes`.
 pub const DEFAULT_CACHE_MAX_BYTES: u64 = 10 << 30;
+
+/// Default `[storage] checkpoint_interval_seconds`: how often a running job's checkpoint
+/// folder is uploaded to a bucket and verified.
+pub const DEFAULT_CHECKPOINT_INTERVAL_SECONDS: f64 = 300.0;
 
 impl StorageConfig {
     /// Whether the secret key is written in the configuration itself.
@@ -916,6 +923,13 @@ impl Config {
         if let Some(url) = &self.database_url {
             trainyard_store::Engine::of_url(url)
                 .map_err(|e| ConfigError::Invalid(format!("database_url: {e}")))?;
+        }
+        if let Some(secs) = self.storage.checkpoint_interval_seconds {
+            if !(0.1..=86400.0).contains(&secs) {
+                return Err(ConfigError::Invalid(format!(
+                    "storage.checkpoint_interval_seconds {secs} is outside 0.1..=86400"
+                )));
+            }
         }
         if let Some(secs) = self.storage.quota_scan_seconds {
             if !(0.1..=86400.0).contains(&secs) {

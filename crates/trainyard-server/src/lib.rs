@@ -201,6 +201,12 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
                         .unwrap_or(30.0)
                         .max(0.1),
                 ),
+                checkpoint_interval: Duration::from_secs_f64(
+                    config
+                        .storage
+                        .checkpoint_interval_seconds
+                        .unwrap_or(config::DEFAULT_CHECKPOINT_INTERVAL_SECONDS),
+                ),
             })
             .map_err(io("data cache"))?;
     }

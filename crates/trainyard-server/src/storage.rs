@@ -44,6 +44,8 @@ pub struct ObjectStorage {
     pub cache_max_bytes: u64,
     /// How often a running job's outputs are uploaded.
     pub upload_interval: std::time::Duration,
+    /// How often a running job's checkpoint folder is uploaded and verified.
+    pub checkpoint_interval: std::time::Duration,
 }
 
 /// Where a path's files are.

@@ -32,6 +32,7 @@ mod request_fields;
 mod resources;
 mod restart;
 mod retries;
+mod s3_checkpoints;
 mod s3_hardening;
 mod security_and_errors;
 mod slurm;

@@ -13,7 +13,7 @@ const ACCESS_KEY: &str = "trainyard-test";
 const SECRET_KEY: &str = "trainyard-test-secret";
 
 /// A real S3 server on loopback, over the folder `root` (one folder per bucket).
-struct S3Server {
+pub(crate) struct S3Server {
     root: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
@@ -21,7 +21,7 @@ struct S3Server {
 
 impl S3Server {
     /// Starts one with `buckets` (created as folders before it starts).
-    fn start(buckets: &[&str]) -> Self {
+    pub(crate) fn start(buckets: &[&str]) -> Self {
         let root = tempdir().unwrap();
         for b in buckets {
             std::fs::create_dir_all(root.path().join(b)).unwrap();
@@ -49,7 +49,7 @@ impl S3Server {
     }
 
     /// (Re)starts the server on the same port and folder.
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         let child = Command::new(Self::program())
             .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
@@ -67,7 +67,7 @@ impl S3Server {
     }
 
     /// Kills the server (SIGKILL): requests fail until [`Self::restart`].
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -84,14 +84,19 @@ impl S3Server {
     }
 
     /// Puts an object (a file in the bucket's folder).
-    fn put(&self, key: &str, body: &[u8]) {
+    pub(crate) fn put(&self, key: &str, body: &[u8]) {
         let path = self.root.path().join(key);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, body).unwrap();
     }
 
+    /// Where the object `key` is kept (a file of the server's folder).
+    pub(crate) fn path(&self, key: &str) -> PathBuf {
+        self.root.path().join(key)
+    }
+
     /// The object `key`, if it exists.
-    fn get(&self, key: &str) -> Option<Vec<u8>> {
+    pub(crate) fn get(&self, key: &str) -> Option<Vec<u8>> {
         std::fs::read(self.root.path().join(key)).ok()
     }
 
@@ -121,7 +126,7 @@ impl Drop for S3Server {
 }
 
 /// A trainyard server whose project may use `buckets` of `s3`.
-async fn server(s3: &S3Server, buckets: &[&str], storage_extra: &str) -> TestServer {
+pub(crate) async fn server(s3: &S3Server, buckets: &[&str], storage_extra: &str) -> TestServer {
     TestServer::start_with_project(
         &format!("buckets = {buckets:?}"),
         &s3.storage_config(storage_extra),
@@ -130,7 +135,7 @@ async fn server(s3: &S3Server, buckets: &[&str], storage_extra: &str) -> TestSer
 }
 
 /// Creates a training job (TJ-01 `body`); its job and version ids.
-async fn create(srv: &TestServer, body: Value) -> (i64, i64) {
+pub(crate) async fn create(srv: &TestServer, body: Value) -> (i64, i64) {
     let r = srv.api.post("/training-jobs", body).await;
     let b = r.assert_ok();
     (

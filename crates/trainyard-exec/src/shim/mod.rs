@@ -3,6 +3,7 @@
 //! It runs in its own session, so the server can restart or die without touching the run, and
 //! records everything the server needs in the run directory (see [`crate::run_dir`]).
 
+mod checkpoint;
 mod log_pipe;
 mod metrics;
 mod signals;
@@ -120,11 +121,12 @@ fn supervise_run(run_dir: &Path) -> Option<RunExit> {
     let mut transfers = match &spec.objects {
         Some(sync) => {
             let logs = spec.workers.iter().map(|w| w.log_file.clone()).collect();
-            match Transfers::fetch(sync, logs) {
+            match Transfers::fetch(sync, logs, spec.run_as) {
                 Ok(mut t) => {
                     t.start_uploads(
                         sync.outputs.clone(),
                         Duration::from_millis(sync.interval_ms.max(100)),
+                        sync.checkpoint.clone(),
                     );
                     Some(t)
                 }
@@ -133,7 +135,8 @@ fn supervise_run(run_dir: &Path) -> Option<RunExit> {
         }
         None => None,
     };
-    let mut exit = start_and_supervise(run_dir, &spec, signals);
+    let waker = transfers.as_ref().and_then(Transfers::waker);
+    let mut exit = start_and_supervise(run_dir, &spec, signals, waker);
     let failures = transfers.take().map(Transfers::finish).unwrap_or_default();
     if !failures.is_empty() && exit.outcome == RunOutcome::Succeeded {
         exit.outcome = RunOutcome::UploadFailed {
@@ -144,7 +147,12 @@ fn supervise_run(run_dir: &Path) -> Option<RunExit> {
 }
 
 /// Starts the workers of `spec` one by one and supervises them until all have ended.
-fn start_and_supervise(run_dir: &Path, spec: &RunSpec, signals: Signals) -> RunExit {
+fn start_and_supervise(
+    run_dir: &Path,
+    spec: &RunSpec,
+    signals: Signals,
+    waker: Option<transfer::Waker>,
+) -> RunExit {
     let grace = Duration::from_secs(spec.grace_seconds);
 
     let mut workers = Vec::with_capacity(spec.workers.len());
@@ -170,5 +178,7 @@ fn start_and_supervise(run_dir: &Path, spec: &RunSpec, signals: Signals) -> RunE
             }
         }
     }
-    Supervisor::new(run_dir.to_owned(), grace, workers, signals).run()
+    Supervisor::new(run_dir.to_owned(), grace, workers, signals)
+        .on_stop(waker)
+        .run()
 }

@@ -31,6 +31,8 @@ pub struct Supervisor {
     escalated: bool,
     /// Resource sampling of the workers (`metrics.jsonl`).
     metrics: Recorder,
+    /// Told when a stop is requested: the checkpoint folder goes up within the grace.
+    on_stop: Option<super::transfer::Waker>,
 }
 
 impl Supervisor {
@@ -45,7 +47,14 @@ impl Supervisor {
             outcome: None,
             deadline: None,
             escalated: false,
+            on_stop: None,
         }
+    }
+
+    /// Wakes `waker` when a stop is requested (a checkpoint upload before the SIGKILL).
+    pub fn on_stop(mut self, waker: Option<super::transfer::Waker>) -> Self {
+        self.on_stop = waker;
+        self
     }
 
     /// Ends a run whose start failed: SIGKILL for what was started, then the usual clean-up.
@@ -178,6 +187,9 @@ impl Supervisor {
             .flatten()
             .map_or(self.grace, |s| Duration::from_secs(s.grace_seconds));
         tracing::info!(grace_s = grace.as_secs(), "stop requested");
+        if let Some(w) = &self.on_stop {
+            w.checkpoint_now();
+        }
         if self.outcome.is_none() {
             self.outcome = Some(RunOutcome::Stopped);
         }

@@ -1,20 +1,23 @@
 //! A run's object-store folders ([`ObjectSync`]): inputs fetched before the workers start
 //! (followed ones kept fresh), outputs uploaded by a thread of their own while the workers
 //! run (so a stopped or killed run keeps what it wrote up to the last pass) and once more
-//! after they have ended.
+//! after they have ended; the checkpoint folder on its own interval, verified
+//! ([`super::checkpoint`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 
+use super::checkpoint::{self, Checkpoints};
+use crate::checkpoint::CheckpointSync;
 use crate::objects::{CacheEntry, Mirrored, Objects, Uploaded};
 use crate::run_dir::open_log;
-use crate::{ObjectInput, ObjectOutput, ObjectSync};
+use crate::{ObjectInput, ObjectOutput, ObjectSync, RunAs};
 
 /// The transfers of one run.
 pub struct Transfers {
@@ -30,14 +33,38 @@ pub struct Transfers {
 }
 
 struct Uploads {
-    finish: mpsc::Sender<()>,
+    tick: mpsc::Sender<Tick>,
     thread: JoinHandle<Vec<String>>,
 }
 
+/// What the upload thread is asked to do before its interval is over.
+enum Tick {
+    /// Upload the checkpoint folder now (a stop was requested: before the SIGKILL deadline).
+    Checkpoint,
+    /// The workers have ended: the last uploads.
+    Finish,
+}
+
+/// Asks the upload thread for a checkpoint upload now.
+#[derive(Clone)]
+pub struct Waker(mpsc::Sender<Tick>);
+
+impl Waker {
+    /// Starts an upload of the checkpoint folder now.
+    pub fn checkpoint_now(&self) {
+        let _ = self.0.send(Tick::Checkpoint);
+    }
+}
+
 impl Transfers {
-    /// Fetches the inputs of `sync` and links each where the workers expect it. An error says
-    /// which folder failed and why; it is also written to every worker log.
-    pub fn fetch(sync: &ObjectSync, logs: Vec<PathBuf>) -> Result<Self, String> {
+    /// Fetches the inputs of `sync` and links each where the workers expect it, and restores
+    /// the checkpoint an attempt after the first starts from (given to `owner`). An error
+    /// says which folder failed and why; it is also written to every worker log.
+    pub fn fetch(
+        sync: &ObjectSync,
+        logs: Vec<PathBuf>,
+        owner: Option<RunAs>,
+    ) -> Result<Self, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("shim-transfer")
@@ -78,6 +105,9 @@ impl Transfers {
                 }
             }
         }
+        if let Some(c) = &sync.checkpoint {
+            checkpoint::restore(&runtime, &objects, c, owner, &logs)?;
+        }
         Ok(Self {
             runtime: Arc::new(runtime),
             objects,
@@ -88,14 +118,23 @@ impl Transfers {
         })
     }
 
-    /// Starts refreshing the followed inputs and uploading `outputs` every `interval` until
-    /// [`Self::finish`].
-    pub fn start_uploads(&mut self, outputs: Vec<ObjectOutput>, interval: Duration) {
+    /// Starts refreshing the followed inputs and uploading `outputs` every `interval`, and
+    /// the checkpoint folder on its own interval, until [`Self::finish`].
+    pub fn start_uploads(
+        &mut self,
+        outputs: Vec<ObjectOutput>,
+        interval: Duration,
+        checkpoint: Option<CheckpointSync>,
+    ) {
         let mut followed = std::mem::take(&mut self.followed);
-        if outputs.is_empty() && followed.is_empty() {
+        if outputs.is_empty() && followed.is_empty() && checkpoint.is_none() {
             return;
         }
-        let (finish, wait) = mpsc::channel();
+        let checkpoint_interval = checkpoint
+            .as_ref()
+            .map(|c| Duration::from_millis(c.interval_ms.max(100)));
+        let mut checkpoints = checkpoint.map(Checkpoints::new);
+        let (tick, wait) = mpsc::channel();
         let (runtime, objects, logs) = (
             self.runtime.clone(),
             self.objects.clone(),
@@ -103,8 +142,32 @@ impl Transfers {
         );
         let thread = std::thread::spawn(move || {
             let mut done: Vec<Uploaded> = outputs.iter().map(|_| Uploaded::default()).collect();
+            let mut next_outputs = Instant::now() + interval;
+            let mut next_checkpoint = checkpoint_interval.map(|i| Instant::now() + i);
             // While the workers run, a failed pass is retried by the next one.
-            while let Err(RecvTimeoutError::Timeout) = wait.recv_timeout(interval) {
+            loop {
+                let next = next_checkpoint.map_or(next_outputs, |c| c.min(next_outputs));
+                match wait.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                    Ok(Tick::Finish) | Err(RecvTimeoutError::Disconnected) => break,
+                    Ok(Tick::Checkpoint) => {
+                        if let Some(c) = &mut checkpoints {
+                            c.pass(&runtime, &objects, &logs);
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                }
+                if let (Some(c), Some(at), Some(every)) =
+                    (&mut checkpoints, next_checkpoint, checkpoint_interval)
+                {
+                    if Instant::now() >= at {
+                        c.pass(&runtime, &objects, &logs);
+                        next_checkpoint = Some(Instant::now() + every);
+                    }
+                }
+                if Instant::now() < next_outputs {
+                    continue;
+                }
                 for (input, state) in &mut followed {
                     let fresh = objects.mirror(&input.from, &input.link, input.limit, state);
                     if let Err(e) = runtime.block_on(fresh) {
@@ -118,6 +181,11 @@ impl Transfers {
                         tracing::warn!(error = %e, "upload failed; the next pass retries it");
                     }
                 }
+                next_outputs = Instant::now() + interval;
+            }
+            // The workers have ended: what they saved last goes up before the outputs.
+            if let Some(c) = &mut checkpoints {
+                c.pass(&runtime, &objects, &logs);
             }
             let mut failures = Vec::new();
             for (o, done) in outputs.iter().zip(&mut done) {
@@ -133,7 +201,12 @@ impl Transfers {
             }
             failures
         });
-        self.uploads = Some(Uploads { finish, thread });
+        self.uploads = Some(Uploads { tick, thread });
+    }
+
+    /// A waker of the upload thread, for a checkpoint upload when a stop is requested.
+    pub fn waker(&self) -> Option<Waker> {
+        self.uploads.as_ref().map(|u| Waker(u.tick.clone()))
     }
 
     /// The last upload of every output; the failures, each already in the worker logs.
@@ -141,7 +214,7 @@ impl Transfers {
         let Some(u) = self.uploads.take() else {
             return Vec::new();
         };
-        let _ = u.finish.send(());
+        let _ = u.tick.send(Tick::Finish);
         u.thread
             .join()
             .unwrap_or_else(|_| vec!["the upload thread panicked".to_owned()])
@@ -160,8 +233,13 @@ fn link(target: &Path, link: &Path) -> std::io::Result<()> {
 }
 
 /// Appends `[trainyard] message` to every worker log: the version's log shows what went wrong.
-fn report(logs: &[PathBuf], message: &str) {
+pub(super) fn report(logs: &[PathBuf], message: &str) {
     tracing::error!(message, "object store transfer failed");
+    note(logs, message);
+}
+
+/// Appends `[trainyard] message` to every worker log.
+pub(super) fn note(logs: &[PathBuf], message: &str) {
     for path in logs {
         if let Ok(mut f) = open_log(path) {
             let _ = writeln!(f, "[trainyard] {message}");

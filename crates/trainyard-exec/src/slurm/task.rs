@@ -89,8 +89,14 @@ pub fn run_slurm_task(run_dir: &Path) -> i32 {
         grace_seconds: spec.grace_seconds,
         sample_interval_ms: spec.sample_interval_ms,
         log_limit: spec.log_limit,
-        // Each task fetches and uploads on its own node.
-        objects: spec.objects.clone(),
+        // Each task fetches and uploads on its own node; the first one alone restores and
+        // uploads the checkpoint folder (its tasks share the run folder).
+        objects: spec.objects.clone().map(|mut o| {
+            if index > 0 {
+                o.checkpoint = None;
+            }
+            o
+        }),
         run_as: spec.run_as,
         // Each task runs one worker, in its own container: tasks of one job meet at the first
         // node's address, which a private namespace per task cannot offer, so a job of

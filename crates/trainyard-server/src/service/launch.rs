@@ -9,6 +9,7 @@ use crate::service::validate::{boot_relative, data_dir, Checker, Purpose};
 use crate::storage::Location;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use trainyard_exec::checkpoint::CheckpointSync;
 use trainyard_exec::objects::ObjectDir;
 use trainyard_exec::{
     ContainerSpec, Mount, ObjectInput, ObjectOutput, ObjectSync, RunSpec, WorkerSpec,
@@ -81,11 +82,15 @@ pub fn run_spec(
                 .map_err(|e| RunError::Path(e.to_string()))?;
             let dir = match &location {
                 Location::Local(dir) => dir.clone(),
-                // Written here, uploaded by the shim while the run goes on and at its end.
-                Location::Object(to) => transfers
-                    .output(run_dir.join("train"), to.clone())
-                    .from
-                    .clone(),
+                // Written here, uploaded by the shim while the run goes on and at its end;
+                // its checkpoint folder on an interval of its own, verified, and restored
+                // before an attempt after the first.
+                Location::Object(to) => {
+                    transfers.checkpoint(checker, v, to);
+                    let out = transfers.output(run_dir.join("train"), to.clone());
+                    out.exclude = vec![format!("{CHECKPOINTS}/")];
+                    out.from.clone()
+                }
             };
             make_dir(&location, &dir).map_err(|source| RunError::TrainUrl {
                 url: url.clone(),
@@ -283,6 +288,7 @@ pub fn run_spec(
 struct Transfers {
     inputs: Vec<ObjectInput>,
     outputs: Vec<ObjectOutput>,
+    checkpoint: Option<CheckpointSync>,
 }
 
 impl Transfers {
@@ -302,6 +308,27 @@ impl Transfers {
         link
     }
 
+    /// Uploads the checkpoint folder of `v` (below its run folder's `train/`) to the
+    /// `checkpoints/` folder of `train`; an attempt after the first restores the last one an
+    /// earlier attempt got verified (the run folder's record, read without following links).
+    fn checkpoint(&mut self, checker: &Checker<'_>, v: &Version, train: &ObjectDir) {
+        let Some(store) = checker.storage.objects() else {
+            return;
+        };
+        let run_dir = PathBuf::from(&v.run_dir);
+        let restore = (v.attempt > 1)
+            .then(|| trainyard_exec::checkpoint::read_record(&run_dir))
+            .flatten();
+        self.checkpoint = Some(CheckpointSync {
+            folder: Path::new("train").join(CHECKPOINTS),
+            run_dir,
+            to: ObjectDir::new(&train.bucket, &format!("{}{CHECKPOINTS}", train.prefix)),
+            interval_ms: u64::try_from(store.checkpoint_interval.as_millis()).unwrap_or(u64::MAX),
+            attempt: v.attempt,
+            restore,
+        });
+    }
+
     /// Adds an output uploaded from `from`.
     fn output(&mut self, from: PathBuf, to: ObjectDir) -> &mut ObjectOutput {
         self.outputs.push(ObjectOutput {
@@ -319,6 +346,7 @@ impl Transfers {
             inputs: self.inputs,
             outputs: self.outputs,
             interval_ms: u64::try_from(store.upload_interval.as_millis()).unwrap_or(u64::MAX),
+            checkpoint: self.checkpoint,
         })
     }
 }

@@ -74,6 +74,7 @@ pub(super) async fn launch(
                 }],
                 outputs: Vec::new(),
                 interval_ms: u64::try_from(store.upload_interval.as_millis()).unwrap_or(u64::MAX),
+                checkpoint: None,
             };
             (dir, Some(sync))
         }
