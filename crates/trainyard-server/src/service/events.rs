@@ -79,13 +79,15 @@ pub enum Event {
     },
     /// The checkpoint folder was uploaded and verified.
     CheckpointUploaded {
-        /// Files uploaded.
+        /// The store's folder.
+        url: String,
+        /// How many files it holds.
         files: u64,
-        /// Bytes uploaded.
-        bytes: u64,
     },
-    /// The checkpoint folder could not be uploaded.
+    /// The checkpoint folder could not be uploaded (or not verified).
     CheckpointFailed {
+        /// The store's folder.
+        url: String,
         /// What went wrong.
         error: String,
     },
@@ -198,10 +200,12 @@ impl Event {
             Event::HangSuspected { quiet_s } => {
                 format!("Training job seems hung: no output and no CPU for {quiet_s} s.")
             }
-            Event::CheckpointUploaded { files, bytes } => {
-                format!("Checkpoint uploaded: {files} files, {bytes} bytes.")
+            Event::CheckpointUploaded { url, files } => {
+                format!("Checkpoint uploaded to {url} and verified: {files} files.")
             }
-            Event::CheckpointFailed { error } => format!("Checkpoint upload failed: {error}."),
+            Event::CheckpointFailed { url, error } => {
+                format!("Checkpoint upload to {url} failed: {error}.")
+            }
             Event::StopRequested { by } => {
                 let by = match by {
                     StopBy::User => "by a user",
@@ -296,6 +300,44 @@ pub fn record_exits(ctx: &(impl AsRef<EventLog> + ?Sized), v: &Version, end: &Ru
     }
 }
 
+/// The checkpoint uploads of `v`'s current attempt that its shim noted in the run folder
+/// (`checkpoint-notes.jsonl`, read without following links), as events at their times.
+pub async fn record_checkpoints(ctx: &(impl AsRef<EventLog> + ?Sized), v: &Version) {
+    let run_dir = std::path::PathBuf::from(&v.run_dir);
+    let notes =
+        tokio::task::spawn_blocking(move || trainyard_exec::checkpoint::read_notes(&run_dir))
+            .await
+            .unwrap_or_default();
+    for note in notes {
+        use trainyard_exec::checkpoint::CheckpointNote as Note;
+        let (at, event) = match note {
+            Note::Uploaded {
+                attempt,
+                at_ms,
+                url,
+                files,
+            } if attempt == v.attempt => {
+                let files = files as u64;
+                (at_ms, Event::CheckpointUploaded { url, files })
+            }
+            Note::Failed {
+                attempt,
+                at_ms,
+                url,
+                message,
+            } if attempt == v.attempt => (
+                at_ms,
+                Event::CheckpointFailed {
+                    url,
+                    error: message,
+                },
+            ),
+            _ => continue,
+        };
+        ctx.as_ref().record_at(v.id, at, event);
+    }
+}
+
 /// This host's name, read once.
 fn host_name() -> &'static str {
     static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -359,10 +401,15 @@ impl EventLog {
 
     /// Hands `event` to the writer.
     pub fn record(&self, version_id: i64, event: Event) {
+        self.record_at(version_id, now_ms(), event);
+    }
+
+    /// Hands `event`, which happened at `time` (ms), to the writer.
+    pub fn record_at(&self, version_id: i64, time: i64, event: Event) {
         let detail = serde_json::to_string(&event).expect("an event always serializes");
         let new = NewRunEvent {
             version_id,
-            time: now_ms(),
+            time,
             kind: event.kind().to_owned(),
             detail,
         };
@@ -438,10 +485,11 @@ mod tests {
             },
             Event::HangSuspected { quiet_s: 6 },
             Event::CheckpointUploaded {
+                url: "s3://b/c/".into(),
                 files: 2,
-                bytes: 10,
             },
             Event::CheckpointFailed {
+                url: "s3://b/c/".into(),
                 error: "no bucket".into(),
             },
             Event::StopRequested { by: StopBy::User },

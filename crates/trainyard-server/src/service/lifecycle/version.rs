@@ -495,6 +495,7 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) -> Option<Dur
     };
     let ended = crate::service::run_end::of(&end, hung);
     if status::ENDS_FROM.contains(&v.status) {
+        events::record_checkpoints(ctx, &v).await;
         events::record_exits(ctx, &v, &end);
     }
     match schedule_retry(ctx, &v, &ended).await {
