@@ -56,6 +56,26 @@ pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
     d.deserialize_any(I64Visitor)
 }
 
+/// `Option<f64>` from a number, a numeric string, `null` or `""`.
+pub fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::Number(n) => n
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| de::Error::custom(format!("expected a number, got {n}"))),
+        serde_json::Value::String(s) if s.trim().is_empty() => Ok(None),
+        serde_json::Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .map(Some)
+            .ok_or_else(|| de::Error::custom(format!("expected a number, got \"{s}\""))),
+        other => Err(de::Error::custom(format!("expected a number, got {other}"))),
+    }
+}
+
 /// `Option<String>` where `null`, `""` and all-space strings mean absent.
 pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let v: Option<String> = Option::deserialize(d)?;

@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod events;
 pub mod extensions;
 pub mod lenient;
 pub mod signature;

@@ -117,6 +117,24 @@ pub struct Flavor {
     pub code: Option<String>,
 }
 
+/// A number of minutes, fractions allowed. Compared bit for bit, so a configuration that
+/// holds one stays `Eq`.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Minutes(pub f64);
+
+impl PartialEq for Minutes {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Minutes {}
+
+fn opt_minutes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Minutes>, D::Error> {
+    Ok(lenient::opt_f64(d)?.map(Minutes))
+}
+
 /// The run configuration of a version (TJ-01/TJ-06 `config`), also the body of a training job
 /// configuration (TC-01/TC-03) and what the store keeps. Lenient on input; the server
 /// validates and fills defaults before storing.
@@ -197,6 +215,15 @@ pub struct JobConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_runtime_seconds: Option<i64>,
+    /// trainyard extension: stop and fail the version as hung when its workers write no log
+    /// output and use next to no CPU for this many minutes (fractions allowed).
+    #[serde(
+        default,
+        deserialize_with = "opt_minutes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<f64>)]
+    pub hang_timeout_minutes: Option<Minutes>,
     /// trainyard extension: when a failed run is started again (a new attempt of the same
     /// version); without it, the project's default (`[[projects]] retry`), else never.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -303,6 +303,15 @@ pub enum JobsCommand {
         #[command(flatten)]
         version: VersionArg,
     },
+    /// Shows what happened to a version's run, oldest first: created, queued (and why),
+    /// started (where), worker exits, stops (by whom), hang suspected, ended (how).
+    Events {
+        /// Job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
+        job: String,
+        #[command(flatten)]
+        version: VersionArg,
+    },
     /// Lists the versions of a job, newest first (TJ-05).
     Versions {
         /// Job id or name.

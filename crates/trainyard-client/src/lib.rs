@@ -380,6 +380,19 @@ impl Client {
         .await
     }
 
+    /// The event log of a version's run, oldest first (a trainyard extension).
+    pub async fn run_events(
+        &self,
+        job_id: i64,
+        version_id: i64,
+    ) -> Result<trainyard_api::events::RunEventsResponse> {
+        self.get(
+            &format!("/training-jobs/{job_id}/versions/{version_id}/events"),
+            &(),
+        )
+        .await
+    }
+
     /// TJ-11: built-in algorithms.
     pub async fn built_in_algorithms(
         &self,

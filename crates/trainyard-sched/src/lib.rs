@@ -10,13 +10,15 @@
 //! - the decisions about one run that need its status ([`run`]): admission, recovery after a
 //!   restart, stop grace and time left;
 //! - whether a failed run is started again ([`retry`]);
-//! - run planning without IO ([`plan`]): arguments, command line, mounts and environment.
+//! - run planning without IO ([`plan`]): arguments, command line, mounts and environment;
+//! - hang detection of a running run from its log size and usage samples ([`hang`]).
 //!
 //! The server's executor actor and lifecycle owner drive it: they read the store, launch and
 //! stop runs, and record statuses, asking the core for every decision.
 
 pub mod comm;
 pub mod core;
+pub mod hang;
 pub mod plan;
 pub mod reactor;
 pub mod resources;

@@ -118,6 +118,18 @@ pub fn on_stop<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>, id: RunId, grac
     }
 }
 
+/// Run `id` was found hung: stopped with `grace` when it runs here; nothing else (a run not
+/// running, or not known, has nothing to stop, and its status is not changed by this).
+pub fn on_hung<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>, id: RunId, grace: Duration) {
+    if let Some(held) = core.running.get(&id) {
+        comm.push(Decision::StopRun {
+            id,
+            route: held.route.clone(),
+            grace,
+        });
+    }
+}
+
 /// Versions found in 9 by a sweep of the database: those the core does not know are not
 /// running anywhere (recovery adopted every run that exists), so they were stopped before
 /// they started.

@@ -183,6 +183,18 @@ pub fn decide(
             };
             (cause, reason)
         }
+        // A hang is a failure like any other: retried with `on_any_failure` (a deadlocked
+        // collective often passes on a fresh start).
+        Exit::Hung(hung) => {
+            let any_left = policy.on_any_failure == Some(true)
+                && policy
+                    .max_consecutive_any
+                    .is_none_or(|limit| used.consecutive_any < limit);
+            if !any_left {
+                return None;
+            }
+            (Cause::AnyFailure, crate::hang::reason(*hung))
+        }
         Exit::Succeeded
         | Exit::Stopped
         | Exit::SpawnFailed(_)

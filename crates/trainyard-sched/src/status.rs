@@ -176,6 +176,9 @@ pub enum Exit {
     LogLimit(String),
     /// Lost: its supervisor vanished without an exit record (what it left was killed).
     Lost,
+    /// Stopped by the server as hung: no output and no CPU for a while
+    /// ([`crate::hang`]); the workers' own exit (killed by the stop) does not count.
+    Hung(crate::hang::Hung),
 }
 
 /// How a run ended.
@@ -243,6 +246,11 @@ pub fn end(status: JobStatus, end: &End, max_runtime_seconds: Option<i64>) -> Op
             ending(JobStatus::FAILED, Some(message.clone()), None)
         }
         Exit::Stopped => ending(JobStatus::KILLED, None, None),
+        Exit::Hung(hung) => {
+            let reason = crate::hang::reason(*hung);
+            let log = format!("[trainyard] {reason}: stopped");
+            ending(JobStatus::FAILED, Some(reason), Some(log))
+        }
         Exit::Lost => ending(
             JobStatus::LOST,
             Some("processes vanished".to_owned()),

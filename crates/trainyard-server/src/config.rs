@@ -372,6 +372,9 @@ pub struct VizConfig {
     pub start_timeout_seconds: Option<u64>,
 }
 
+/// Largest `hang_timeout_minutes` (a project's or a job's): a year.
+pub const MAX_HANG_TIMEOUT_MINUTES: f64 = 527_040.0;
+
 /// A project: the `{project_id}` of URLs and who may use it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -409,6 +412,10 @@ pub struct ProjectConfig {
     /// Most GB (10^9 bytes; fractions allowed) the project's storage folder may hold: uploads
     /// and S3 PUTs beyond are refused, running jobs stopped (none: unlimited).
     pub storage_quota_gb: Option<f64>,
+    /// Minutes (fractions allowed) a running version of the project may go without log output
+    /// and CPU before it is stopped as hung, unless its `config.hang_timeout_minutes` says
+    /// otherwise (none: no hang detection).
+    pub hang_timeout_minutes: Option<f64>,
     /// The retry policy of the project's jobs that set none (`config.retry_policy`); none
     /// by default: a failed run ends the version.
     pub retry: Option<RetryConfig>,
@@ -983,6 +990,14 @@ impl Config {
             {
                 return Err(ConfigError::Invalid(format!(
                     "projects.storage_quota_gb of '{}' must be a positive number",
+                    p.id
+                )));
+            }
+            if p.hang_timeout_minutes
+                .is_some_and(|m| !(m.is_finite() && m > 0.0 && m <= MAX_HANG_TIMEOUT_MINUTES))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "projects.hang_timeout_minutes of '{}' must be in (0,{MAX_HANG_TIMEOUT_MINUTES}]",
                     p.id
                 )));
             }

@@ -291,6 +291,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Visualization jobs counted by status (live ones).
     async fn viz_counts(&self) -> Result<Vec<(i64, i64)>>;
 
+    // --- the event log of runs ---
+
+    /// Appends `events` in one transaction, in order (each gets the next `seq`). An event
+    /// of a version that no longer exists (purged meanwhile) is left out, not an error.
+    async fn append_run_events(&self, events: &[NewRunEvent]) -> Result<()>;
+
+    /// The events of version `version_id`'s run, in the order they were recorded.
+    async fn run_events(&self, version_id: i64) -> Result<Vec<RunEventRow>>;
+
     // --- training job configurations ---
 
     /// Inserts a new configuration (TC-01); a taken name gives `Error::Conflict`.

@@ -119,6 +119,34 @@ pub struct TransitionSet {
     pub retry: Option<(i64, i64, i64)>,
 }
 
+/// An event of a version's run, to be appended to its log ([`crate::Store::append_run_events`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRunEvent {
+    /// The version whose run it happened to.
+    pub version_id: i64,
+    /// When, ms since the Unix epoch.
+    pub time: i64,
+    /// Its kind, a short snake_case name (`created`, `started`, ...).
+    pub kind: String,
+    /// The event itself as JSON (its kind and fields).
+    pub detail: String,
+}
+
+/// An event of a run's log as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunEventRow {
+    /// Its place in the log: increasing in the order events were recorded.
+    pub seq: i64,
+    /// The version whose run it happened to.
+    pub version_id: i64,
+    /// When, ms since the Unix epoch.
+    pub time: i64,
+    /// Its kind.
+    pub kind: String,
+    /// The event as JSON.
+    pub detail: String,
+}
+
 /// A stored training job configuration.
 #[derive(Clone, Debug)]
 pub struct StoredConfig {

@@ -38,8 +38,8 @@ macro_rules! store_ops {
         use $crate::ops::{JOB_COLUMNS, JOINED_VERSION_COLUMNS, VERSION_COLUMNS, VIZ_COLUMNS};
         use $crate::sql::{Arg, Dialect, ListQuery, LIVE, TOTAL};
         use $crate::{
-            ConfigSort, Job, JobDeletion, JobFilter, JobSort, NewJob, NewV2, NewVersion, NewVizJob,
-            Page, Result, StoredConfig, TransitionSet, V2Algorithm, V2Cond, V2Job, V2Search, V2Sort, V2Text, Version, VersionDeletion,
+            ConfigSort, Job, JobDeletion, JobFilter, JobSort, NewJob, NewRunEvent, NewV2, NewVersion, NewVizJob,
+            Page, Result, RunEventRow, StoredConfig, TransitionSet, V2Algorithm, V2Cond, V2Job, V2Search, V2Sort, V2Text, Version, VersionDeletion,
             VizDeletion, VizFilter, VizJob, VizRestart, VizSet, VizSort,
         };
         use sqlx::Row as _;
@@ -943,6 +943,49 @@ macro_rules! store_ops {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            async fn append_run_events(&self, events: &[NewRunEvent]) -> Result<()> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.write_tx().await?;
+                for e in events {
+                    sqlx::query(&q(
+                        "INSERT INTO run_events (version_id, time, kind, detail) \
+                         SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM versions WHERE id = ?)",
+                    ))
+                    .bind(e.version_id)
+                    .bind(e.time)
+                    .bind(&e.kind)
+                    .bind(&e.detail)
+                    .bind(e.version_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn run_events(&self, version_id: i64) -> Result<Vec<RunEventRow>> {
+                let rows = sqlx::query(&q(
+                    "SELECT seq, version_id, time, kind, detail FROM run_events \
+                     WHERE version_id = ? ORDER BY seq",
+                ))
+                .bind(version_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(RunEventRow {
+                            seq: row.try_get("seq")?,
+                            version_id: row.try_get("version_id")?,
+                            time: row.try_get("time")?,
+                            kind: row.try_get("kind")?,
+                            detail: row.try_get("detail")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn job_name(&self, job_id: i64) -> Result<Option<String>> {

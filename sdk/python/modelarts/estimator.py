@@ -180,6 +180,11 @@ class _JobOperations(object):
         query = {"log_file": log_file, "start_byte": start_byte, "offset": offset}
         return self.session.call("GET", self._version_path() + "/aom-log", query)
 
+    def get_job_events(self):
+        """trainyard extension: the run's event log, oldest first (``events``: ``seq``, ``time``
+        in ms, ``kind``, ``level``, ``source``, ``message``, ``detail``)."""
+        return self.session.call("GET", self._version_path() + "/events")
+
     def get_job_version_info(self):
         """TJ-05: the versions of the job (the SDK names it 'version info')."""
         self._need("job_id")

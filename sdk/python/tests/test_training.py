@@ -1,5 +1,7 @@
 """Training jobs and versions: every sample of sdk.md §3.2 and §4."""
 
+import time
+
 import pytest
 
 from conftest import wait_status
@@ -35,6 +37,17 @@ def test_fit_get_info_logs_and_delete(session):
     assert "boot.py running rank 0" in job_log["content"] and "boot.py done" in job_log["content"]
     tail = job_instance.get_job_log(log_file='my_training_job.0', start_byte=-1, offset=200)
     assert "boot.py done" in tail["content"] and len(tail["content"]) <= 200
+    # The run's event log (a trainyard extension), oldest first; written beside the status.
+    deadline = time.time() + 20
+    while True:
+        events = est.get_job_events()
+        kinds = [e["kind"] for e in events["events"]]
+        if "ended" in kinds or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert events["is_success"] is True and events["version_id"] == job_instance.version_id
+    assert kinds[0] == "created" and kinds[-1] == "ended", kinds
+    assert "started" in kinds and events["events"][-1]["detail"]["status"] == COMPLETED
 
     job_description = Estimator(modelarts_session=session, job_id=str(job_instance.job_id)).update_job_description(
         description='update description')

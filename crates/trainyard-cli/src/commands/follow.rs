@@ -144,6 +144,40 @@ pub async fn watch(
     Ok(v)
 }
 
+/// [`watch`] without a timeout, also printing the run's events to stderr as they are
+/// recorded (one line each; a server without the event log prints none).
+async fn watch_with_events(
+    client: &Client,
+    job: i64,
+    version: i64,
+) -> Result<VersionInfo, CliError> {
+    let watching = watch(client, job, version, FOREVER);
+    tokio::pin!(watching);
+    let mut seen = 0;
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            v = &mut watching => {
+                print_new_events(client, job, version, &mut seen).await;
+                return v;
+            }
+            _ = every.tick() => print_new_events(client, job, version, &mut seen).await,
+        }
+    }
+}
+
+/// Prints the events of the run recorded after `seen` (a `seq`), and moves `seen` on.
+async fn print_new_events(client: &Client, job: i64, version: i64, seen: &mut i64) {
+    let Ok(log) = client.run_events(job, version).await else {
+        return;
+    };
+    let after = *seen;
+    for e in log.events.iter().filter(|e| e.seq > after) {
+        eprintln!("job {job} version {version}: event: {}", e.message);
+        *seen = e.seq;
+    }
+}
+
 /// Lines of each worker's log shown when a version did not complete.
 const FAILURE_TAIL: i64 = 10;
 
@@ -251,7 +285,7 @@ pub async fn follow_version(
     let both = async {
         tokio::join!(
             stream_logs(client, job, version, files, true, true, None),
-            watch(client, job, version, FOREVER)
+            watch_with_events(client, job, version)
         )
     };
     let (logs, finished) = tokio::select! {

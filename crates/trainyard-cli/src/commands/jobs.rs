@@ -26,6 +26,7 @@ use trainyard_client::Client;
 pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitCode, CliError> {
     let v2_target = match &cmd {
         JobsCommand::Get { job, .. }
+        | JobsCommand::Events { job, .. }
         | JobsCommand::Stop { job, .. }
         | JobsCommand::Delete { job, version: None } => v2_job_ref(client, job).await?,
         JobsCommand::Logs(args) => v2_job_ref(client, &args.job).await?,
@@ -61,6 +62,24 @@ pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitC
             }
         }
         JobsCommand::Versions { job } => versions(client, out, job_id(client, &job).await?).await?,
+        JobsCommand::Events { job, version } => {
+            let job = job_id(client, &job).await?;
+            let version = version_of(client, job, &version).await?;
+            let resp = client.run_events(job, version).await?;
+            if out == Output::Json {
+                output::json(&resp)?;
+            } else {
+                let rows = resp.events.iter().map(|e| {
+                    [
+                        output::time_ms(e.time),
+                        e.level.clone(),
+                        e.kind.clone(),
+                        e.message.clone(),
+                    ]
+                });
+                print_events(rows)?;
+            }
+        }
         JobsCommand::Stop {
             job,
             version,
@@ -180,6 +199,24 @@ async fn v2_command(
     use trainyard_client::Method;
     match cmd {
         JobsCommand::Get { .. } => v2_show(client, out, id).await,
+        JobsCommand::Events { .. } => {
+            let path = format!("/training-jobs/{id}/events?order=asc&limit=100");
+            let resp = client.v2(Method::GET, &path, None).await?;
+            if out == Output::Json {
+                return output::json(&resp);
+            }
+            let events = resp["events"].as_array().cloned().unwrap_or_default();
+            let text =
+                |e: &serde_json::Value, k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            print_events(events.iter().map(|e| {
+                [
+                    text(e, "time"),
+                    text(e, "level"),
+                    text(e, "source"),
+                    text(e, "message"),
+                ]
+            }))
+        }
         JobsCommand::Stop { .. } => {
             let path = format!("/training-jobs/{id}/actions");
             let body = serde_json::json!({"action_type": "terminate"});
@@ -1122,6 +1159,15 @@ async fn list(client: &Client, out: Output, args: JobsListArgs) -> Result<(), Cl
 
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
+}
+
+/// The events of a run as a table: time, level, kind (or source), message.
+fn print_events(rows: impl Iterator<Item = [String; 4]>) -> Result<(), CliError> {
+    let mut t = Table::new(&["TIME", "LEVEL", "KIND", "MESSAGE"]).keep(&["TIME", "MESSAGE"]);
+    for row in rows {
+        t.row(row.to_vec());
+    }
+    t.print()
 }
 
 async fn versions(client: &Client, out: Output, job: i64) -> Result<(), CliError> {

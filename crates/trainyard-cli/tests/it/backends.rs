@@ -560,6 +560,44 @@ async fn waits_in_7_while_the_capacity_is_full(backend: Backend) {
         );
     }
     assert!(srv.api.log(j2, v2, "second.0").await.contains("second ran"));
+    // Its event log says why it waited and where it ran.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let events = loop {
+        let r = srv
+            .api
+            .get(&format!("/training-jobs/{j2}/versions/{v2}/events"))
+            .await;
+        let events = r.assert_ok()["events"].as_array().unwrap().clone();
+        if events.last().is_some_and(|e| e["kind"] == "ended") {
+            break events;
+        }
+        assert!(Instant::now() < deadline, "{events:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let of = |kind: &str| -> Vec<&Value> { events.iter().filter(|e| e["kind"] == kind).collect() };
+    let why: Vec<&str> = of("queued")
+        .iter()
+        .map(|e| e["detail"]["why"].as_str().unwrap())
+        .collect();
+    let started = &of("started")[0]["detail"];
+    if matches!(backend, Backend::Local | Backend::Container) {
+        assert!(
+            why.iter().any(|w| w.starts_with("waiting for resources")),
+            "{why:?}"
+        );
+        assert_eq!(started["backend"], "local");
+        assert!(
+            started["place"].as_str().unwrap().starts_with("host "),
+            "{started}"
+        );
+    } else {
+        assert!(why.iter().any(|w| w.contains("(Slurm job ")), "{why:?}");
+        assert_eq!(started["backend"], "slurm");
+        assert!(
+            started["place"].as_str().unwrap().starts_with("Slurm job "),
+            "{started}"
+        );
+    }
 }
 
 /// Deleting a running job stops it and removes it: gone from the API at once, then its

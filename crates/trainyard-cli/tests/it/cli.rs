@@ -87,6 +87,13 @@ async fn submit_follow_streams_every_worker_and_exits_with_the_outcome() {
         "{}",
         out.stderr
     );
+    // --follow shows the run's events too.
+    assert!(
+        out.stderr
+            .contains(": event: Training job is running on host "),
+        "{}",
+        out.stderr
+    );
     assert_eq!(
         std::fs::read_to_string(srv.storage().join("trainyard/code/ok/pkg/util.py")).unwrap(),
         "X = 1\n"

@@ -446,6 +446,15 @@ async fn console_in_a_real_browser() {
     assert_eq!(end, JobStatus::COMPLETED);
     assert!(log.contains("hello from the console job"), "{log}");
     b.wait_text("main", "#outcome", "completed", 10).await;
+    // The timeline: the run's events from its creation to its end, in order.
+    let timeline = b
+        .wait_text("main", "#timeline", "Training job completed.", 10)
+        .await;
+    let created = timeline.find("Training job created.").expect("created");
+    let running = timeline
+        .find("Training job is running on")
+        .expect("started");
+    assert!(created < running && running < timeline.find("Training job completed.").unwrap());
     b.check_page("main", "job").await;
 
     // The description, edited in place.
@@ -615,6 +624,13 @@ async fn console_in_a_real_browser() {
     b.fill("main", "#stop-grace", "1").await;
     b.click("main", "#stop-version").await;
     b.wait_text("main", "#version-details", "KILLED", 20).await;
+    b.wait_text(
+        "main",
+        "#timeline",
+        "Training job is terminating (by a user).",
+        10,
+    )
+    .await;
     assert_eq!(api.status(long_job, long_version).await, JobStatus::KILLED);
     assert!(!process_exists(pid), "pid {pid} still runs after the stop");
     assert!(

@@ -67,6 +67,29 @@ async fn max_runtime_stops_and_fails_the_version() {
     );
     let log = srv.api.log(job, ver, "limited.0").await;
     assert!(log.contains("max_runtime_seconds=1"), "{log}");
+    // The event log: the time limit passed, then the end with its reason.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = srv
+            .api
+            .get(&format!("/training-jobs/{job}/versions/{ver}/events"))
+            .await;
+        let events = r.assert_ok()["events"].as_array().unwrap().clone();
+        let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+        if kinds.last() == Some(&"ended") {
+            let timed_out = events.iter().find(|e| e["kind"] == "timed_out").unwrap();
+            assert_eq!(timed_out["detail"]["limit_s"], json!(1));
+            let end = &events.last().unwrap()["detail"];
+            assert_eq!(end["status"], json!(11));
+            assert_eq!(
+                end["reason"],
+                "stopped after exceeding max_runtime_seconds=1"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{kinds:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

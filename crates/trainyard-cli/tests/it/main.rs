@@ -16,6 +16,7 @@ mod cli_ux;
 mod cli_viz;
 mod console;
 mod containers;
+mod events;
 mod execution;
 mod faults;
 mod front_doors;

@@ -152,6 +152,44 @@ async fn failed_runs_are_retried_as_their_policy_says() {
         ),
         "{first}"
     );
+    // The event log: both attempts, in order, with the retry between them.
+    let deadline = std::time::Instant::now() + within;
+    let kinds = loop {
+        let r = api.get(&format!("{}/events", version_path(job, ver))).await;
+        let events = r.assert_ok()["events"].as_array().unwrap().clone();
+        if events.last().is_some_and(|e| e["kind"] == "ended") {
+            let retry = events
+                .iter()
+                .find(|e| e["kind"] == "retry_scheduled")
+                .unwrap();
+            assert_eq!(
+                retry["detail"],
+                json!({"kind": "retry_scheduled", "reason": "worker 0 exited with code 3",
+                       "attempt": 2, "of": 3, "delay_s": 1.0})
+            );
+            let exits: Vec<&Value> = events
+                .iter()
+                .filter(|e| e["kind"] == "worker_exited")
+                .map(|e| &e["detail"]["exit_code"])
+                .collect();
+            assert_eq!(exits, [&json!(3), &json!(0)]);
+            break events
+                .iter()
+                .map(|e| e["kind"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>();
+        }
+        assert!(std::time::Instant::now() < deadline, "{events:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let started: Vec<usize> = (0..kinds.len())
+        .filter(|i| kinds[*i] == "started")
+        .collect();
+    let retried = kinds.iter().position(|k| k == "retry_scheduled").unwrap();
+    assert!(
+        started.len() == 2 && started[0] < retried && retried < started[1],
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last().map(String::as_str), Some("ended"));
     // The checkpoint folder is below train_url, and each attempt started once.
     let ckpt = storage.join("out/resume/checkpoints");
     assert_eq!(

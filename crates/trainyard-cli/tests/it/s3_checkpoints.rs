@@ -157,6 +157,32 @@ async fn checkpoints_are_verified_in_the_bucket_and_restored_in_the_next_attempt
         "{notes:?}"
     );
     s3.restart();
+    // The event log of the attempt has both, taken in from the notes at its end.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let events = loop {
+        let r = api
+            .get(&format!(
+                "/training-jobs/{outage_job}/versions/{outage}/events"
+            ))
+            .await;
+        let events = r.assert_ok()["events"].as_array().unwrap().clone();
+        if events.iter().any(|e| e["kind"] == "retry_scheduled") {
+            break events;
+        }
+        assert!(Instant::now() < deadline, "{events:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let uploaded = kinds.iter().position(|k| *k == "checkpoint_uploaded");
+    let failed = kinds.iter().position(|k| *k == "checkpoint_failed");
+    let retried = kinds.iter().position(|k| *k == "retry_scheduled");
+    assert!(
+        uploaded.is_some() && uploaded < failed && failed < retried,
+        "{kinds:?}"
+    );
+    let failed = &events[failed.unwrap()];
+    assert_eq!(failed["detail"]["url"], "s3://team-a/outage/checkpoints/");
+    assert_eq!(failed["level"], "Warning");
 
     let (end, log) = api.run_to_end(outage_job, outage, "outage.0", within).await;
     assert_eq!(end, JobStatus::COMPLETED, "{log}");

@@ -302,6 +302,23 @@ async fn the_storage_quota_refuses_uploads_and_s3_puts_and_stops_jobs_over_it() 
         "{log}"
     );
     assert!(log.contains("storage_quota_gb = 0.0002"), "{log}");
+    // Its event log says the quota stopped it (written beside the status, a moment later).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = srv
+            .api
+            .get(&format!("/training-jobs/{job}/versions/{ver}/events"))
+            .await;
+        let events = r.assert_ok()["events"].as_array().unwrap().clone();
+        if events.last().is_some_and(|e| e["kind"] == "ended") {
+            let stop = events.iter().find(|e| e["kind"] == "stop_requested");
+            let by = stop.map(|e| &e["detail"]["by"]);
+            assert_eq!(by, Some(&json!("quota")), "{events:#?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{events:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

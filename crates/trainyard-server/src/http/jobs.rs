@@ -53,6 +53,18 @@ pub async fn pod_metrics(
     ))
 }
 
+/// The run's event log (`.../versions/{version_id}/events`, a trainyard extension).
+pub async fn list_events(
+    State(s): State<AppState>,
+    path: VersionPath,
+) -> ApiResult<Json<trainyard_api::events::RunEventsResponse>> {
+    Ok(Json(
+        s.svc
+            .run_events(&path.project, path.job, path.version)
+            .await?,
+    ))
+}
+
 /// Deletes a version (TJ-04).
 pub async fn delete_version(
     State(s): State<AppState>,

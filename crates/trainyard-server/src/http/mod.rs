@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
             &format!("{VERSION}/pod/{{pod_name}}/metric-statistic"),
             get(jobs::pod_metrics),
         )
+        .route(&format!("{VERSION}/events"), get(jobs::list_events))
         .route(
             &format!("{VERSION}/log/stream"),
             get(extensions::log_stream),

@@ -9,6 +9,7 @@
 use axum::Json;
 use std::sync::LazyLock;
 use trainyard_api::catalog::{EngineListResponse, SpecListResponse};
+use trainyard_api::events::RunEventsResponse;
 use trainyard_api::extensions::{FileListResponse, UploadLimits, UploadResponse};
 use trainyard_api::training::{
     AomLogResponse, BuiltInAlgorithmsResponse, CreateJobRequest, CreateJobResponse,
@@ -54,6 +55,7 @@ use utoipa::OpenApi as _;
         VersionInfo,
         VersionListResponse,
         PodMetricsResponse,
+        RunEventsResponse,
         LogFileNamesResponse,
         AomLogResponse,
         BuiltInAlgorithmsResponse,
@@ -256,6 +258,14 @@ static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
             "Usage series of one worker (worker-<index>)",
             None,
             J("PodMetricsResponse"),
+            &[],
+        ),
+        op(
+            Get,
+            &v("/events"),
+            "trainyard: the run's event log, oldest first (created, queued, started, worker exited, stop requested, hang suspected, ended...)",
+            None,
+            J("RunEventsResponse"),
             &[],
         ),
         op(

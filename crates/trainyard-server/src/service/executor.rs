@@ -43,6 +43,8 @@ enum Cmd {
         granted: oneshot::Sender<()>,
     },
     Release(u64),
+    /// The hang detection found a run hung: stop it (its status stays until it ends).
+    StopHung(i64),
 }
 
 /// Resources held outside the training queue (a running visualization job). Given back to
@@ -265,6 +267,10 @@ impl Executor {
             attempts: Default::default(),
         };
         tokio::spawn(actor.run(rx));
+        let hung = self.tx.clone();
+        tokio::spawn(crate::service::hang::watch(ctx.clone(), move |id| {
+            let _ = hung.send(Cmd::StopHung(id));
+        }));
         self.recover(&ctx).await
     }
 
@@ -462,6 +468,7 @@ impl Actor {
                     self.grants.insert(id, granted);
                     reactor::on_acquire(core, comm, id, need, force);
                 }
+                Cmd::StopHung(id) => reactor::on_hung(core, comm, id, self.ctx.grace),
                 Cmd::Release(id) => {
                     self.grants.remove(&id);
                     reactor::on_release(core, comm, id);
@@ -587,7 +594,6 @@ impl Actor {
                 return;
             }
         }
-        // event: attempt started (v.attempt)
         let backend = self.backends.of(&self.ctx.pools, &v).clone();
         let place = self.place_of(&v, &backend);
         let route = Route {

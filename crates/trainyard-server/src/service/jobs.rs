@@ -281,11 +281,15 @@ impl Service {
 
     pub(crate) async fn start_version(&self, staging: &Path, v: &Version) -> ApiResult<()> {
         self.run_ctx.telemetry.version_created();
+        use crate::service::events::{record, Event};
+        record(&self.run_ctx, v.id, Event::Created);
         if let Err(e) = self.adopt_snapshot(staging, v) {
             lifecycle::start_failed(&self.run_ctx, v, &e.to_string()).await;
             return Err(e);
         }
         tracing::info!(job.id = v.job_id, version.id = v.id, "job queued");
+        let why = "waiting for its start".to_owned();
+        record(&self.run_ctx, v.id, Event::Queued { why });
         self.cluster.enqueue(v.id).await;
         Ok(())
     }
@@ -436,6 +440,23 @@ impl Service {
             .map_err(ApiError::internal)
     }
 
+    /// The event log of a version's run, oldest first.
+    pub async fn run_events(
+        &self,
+        project: &str,
+        job_id: i64,
+        version_id: i64,
+    ) -> ApiResult<trainyard_api::events::RunEventsResponse> {
+        let (_, v) = self.job_and_version(project, job_id, version_id).await?;
+        let rows = self.store.run_events(v.id).await?;
+        Ok(trainyard_api::events::RunEventsResponse {
+            is_success: true,
+            job_id,
+            version_id,
+            events: rows.iter().map(crate::service::events::info).collect(),
+        })
+    }
+
     /// The usage series of one worker (`pod_name` = `worker-<index>`) of a version.
     pub async fn pod_metrics(
         &self,
@@ -543,8 +564,13 @@ impl Service {
     }
 
     /// Moves an active version to 9 and tells the executor; false when it was not active.
-    pub(crate) async fn begin_stop(&self, v: &Version, grace: Duration) -> ApiResult<bool> {
-        if !lifecycle::begin_stop(&self.run_ctx, v, grace).await? {
+    pub(crate) async fn begin_stop(
+        &self,
+        v: &Version,
+        grace: Duration,
+        by: crate::service::events::StopBy,
+    ) -> ApiResult<bool> {
+        if !lifecycle::begin_stop(&self.run_ctx, v, grace, by).await? {
             return Ok(false);
         }
         tracing::info!(job.id = v.job_id, version.id = v.id, "job stopping");
@@ -562,7 +588,8 @@ impl Service {
     ) -> ApiResult<()> {
         let grace = self.grace(grace)?;
         let (_, v) = self.job_and_version(project, job_id, version_id).await?;
-        if !v.status.is_stoppable() || !self.begin_stop(&v, grace).await? {
+        let by = crate::service::events::StopBy::User;
+        if !v.status.is_stoppable() || !self.begin_stop(&v, grace, by).await? {
             let now = self
                 .store
                 .version_by_id(v.id)
@@ -586,6 +613,9 @@ impl Service {
             // Marking it deleted moved a pending or running version to 9 already.
             if v.status == JobStatus::KILLING {
                 tracing::info!(job.id = v.job_id, version.id = v.id, "deleted job stopping");
+                let by = crate::service::events::StopBy::Delete;
+                let stop = crate::service::events::Event::StopRequested { by };
+                crate::service::events::record(&self.run_ctx, v.id, stop);
                 self.cluster.stop(v.id, self.grace).await;
                 continue;
             }

@@ -50,7 +50,10 @@ impl Service {
             let reason =
                 format!("[trainyard] stopping the job: the storage quota is exceeded: {e}");
             append_log(&self.run_ctx, &v, &reason).await;
-            match self.begin_stop(&v, self.grace).await {
+            match self
+                .begin_stop(&v, self.grace, crate::service::events::StopBy::Quota)
+                .await
+            {
                 Ok(true) => tracing::warn!(
                     job.id = v.job_id,
                     version.id = v.id,

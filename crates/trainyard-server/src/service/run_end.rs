@@ -6,8 +6,9 @@ use trainyard_exec::RunOutcome;
 use trainyard_sched::status::{End, Exit};
 
 /// How the run's workers ended (lost when there is no exit record), and whether its time
-/// limit ended it.
-pub fn of(end: &RunEnd) -> End {
+/// limit ended it. A run the server stopped as `hung` ended as hung, unless its workers
+/// succeeded meanwhile.
+pub fn of(end: &RunEnd, hung: Option<trainyard_sched::hang::Hung>) -> End {
     let exit = match end.exit.as_ref().map(|e| &e.outcome) {
         None => Exit::Lost,
         Some(RunOutcome::Succeeded) => Exit::Succeeded,
@@ -24,6 +25,11 @@ pub fn of(end: &RunEnd) -> End {
         Some(RunOutcome::SpawnFailed { message }) => Exit::SpawnFailed(message.clone()),
         Some(RunOutcome::UploadFailed { message }) => Exit::UploadFailed(message.clone()),
         Some(RunOutcome::LogLimit { message }) => Exit::LogLimit(message.clone()),
+    };
+    let exit = match (hung, exit) {
+        (_, Exit::Succeeded) => Exit::Succeeded,
+        (Some(hung), _) => Exit::Hung(hung),
+        (None, exit) => exit,
     };
     End {
         exit,

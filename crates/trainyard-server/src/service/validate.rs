@@ -203,6 +203,14 @@ impl Checker<'_> {
                  (the SDK's default) is accepted"
             )));
         }
+        if let Some(trainyard_api::training::Minutes(m)) = cfg.hang_timeout_minutes {
+            let max = crate::config::MAX_HANG_TIMEOUT_MINUTES;
+            if !(m.is_finite() && m > 0.0 && m <= max) {
+                return Err(ApiError::param(format!(
+                    "hang_timeout_minutes:{m} must be in (0,{max}]"
+                )));
+            }
+        }
         if let Some(problem) = cfg
             .retry_policy
             .as_ref()

@@ -1,5 +1,5 @@
 // One training job: its versions (TJ-05), the selected version's details (TJ-03) with its
-// outcome, worker logs and resource charts, and the actions: stop with a grace period (TJ-07),
+// outcome, the timeline of its run (its event log), worker logs and resource charts, and the actions: stop with a grace period (TJ-07),
 // delete a version (TJ-04) or the job (TJ-09), a new version from this one with edited
 // parameters (TJ-06) and the description (TJ-08). Everything is re-read every 1.5 s while a
 // version is active.
@@ -86,11 +86,13 @@ export async function page(main, jobIdText) {
   const formArea = h("div");
   const logBox = h("div");
   const charts = h("div", { class: "charts", id: "charts" });
+  const timeline = h("div", { id: "timeline" });
   main.append(
     descArea,
     h("h2", {}, "Versions"),
     versionsBox,
     h("section", { "aria-labelledby": "version-heading" }, versionHead, versionActions, formArea, details),
+    h("section", { "aria-labelledby": "timeline-heading" }, h("h2", { id: "timeline-heading" }, "Timeline"), timeline),
     h("section", { "aria-labelledby": "logs-heading" }, h("h2", { id: "logs-heading" }, "Logs"), logBox),
     h("section", { "aria-labelledby": "charts-heading" }, h("h2", { id: "charts-heading" }, "Resource usage"), charts),
   );
@@ -126,6 +128,10 @@ export async function page(main, jobIdText) {
   const drawnDetails = {};
   let lastMetrics = "";
   let logView = null;
+  const drawnTimeline = {};
+  // Events are written a moment after the status they explain: a few more looks once ended.
+  let lateLooks = 5;
+  let timelineDone = false;
 
   const renderDetails = () => {
     fill(versionHead, `Version ${v.version_name}`);
@@ -245,10 +251,14 @@ export async function page(main, jobIdText) {
   };
 
   const refresh = async () => {
-    const [l, detail] = await Promise.all([
+    const [l, detail, log] = await Promise.all([
       api("GET", `/training-jobs/${jobId}/versions?page=1&per_page=100`),
       api("GET", `/training-jobs/${jobId}/versions/${selectedId}`),
+      api("GET", `/training-jobs/${jobId}/versions/${selectedId}/events`),
     ]);
+    const events = log.events ?? [];
+    drawIfChanged(drawnTimeline, JSON.stringify(events.map((e) => e.seq)), () => renderTimeline(timeline, events));
+    timelineDone = events.length === 0 || events[events.length - 1].kind === "ended" || --lateLooks <= 0;
     list = l;
     versions = versionsOf(l);
     v = detail;
@@ -272,7 +282,7 @@ export async function page(main, jobIdText) {
       if (!(await logView.load(!isTerminal(v.status)))) logView = null;
     }
     // Once every version has ended nothing changes any more: stop asking.
-    return versions.some((x) => !isTerminal(x.status)) || !isTerminal(v.status);
+    return versions.some((x) => !isTerminal(x.status)) || !isTerminal(v.status) || !timelineDone;
   };
   const poller = poll(refresh, 1500, (e) => {
     if (e?.code === NOT_FOUND && !v) {
@@ -280,6 +290,30 @@ export async function page(main, jobIdText) {
     }
     showError(errors, e);
   });
+}
+
+/** The run's events, oldest first: when, how serious (in words, not only colour), what. */
+function renderTimeline(box, events) {
+  if (!events.length) {
+    fill(box, h("p", { class: "empty card" }, "No events recorded for this version."));
+    return;
+  }
+  fill(
+    box,
+    h(
+      "ol",
+      { class: "timeline" },
+      events.map((e) =>
+        h(
+          "li",
+          { class: `event ${e.level.toLowerCase()}`, dataset: { kind: e.kind } },
+          time(e.time),
+          h("span", { class: "level" }, e.level),
+          h("span", { class: "message" }, e.message),
+        ),
+      ),
+    ),
+  );
 }
 
 /** What a version's outcome is, in words: the failing worker and its exit code when failed. */

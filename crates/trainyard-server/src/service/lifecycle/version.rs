@@ -7,6 +7,7 @@
 use crate::catalog::Catalog;
 use crate::config::ContainerRuntime;
 use crate::service::capacity::Resources;
+use crate::service::events::{self, Event, StopBy};
 use crate::service::launch::{logs_dir, run_spec};
 use crate::service::run_error::{RunError, RunResult};
 use crate::service::validate::Checker;
@@ -52,6 +53,10 @@ pub struct RunContext {
     /// Each project's default retry policy (`[[projects]] retry`).
     pub(in crate::service) retry_defaults:
         std::collections::HashMap<String, trainyard_api::training::RetryPolicy>,
+    /// The runs' event log (`service::events::record`).
+    pub(in crate::service) events: crate::service::events::EventLog,
+    /// Each project's `hang_timeout_minutes`, and the runs stopped as hung (`service::hang`).
+    pub(in crate::service) hangs: crate::service::hung::Hangs,
 }
 
 impl RunContext {
@@ -71,6 +76,8 @@ impl RunContext {
                 config.logs.max_streams(),
             ),
             log_limit: config.logs.log_limit(),
+            events: crate::service::events::EventLog::start(store.clone()),
+            hangs: crate::service::hung::Hangs::new(&config.projects),
             store,
             catalog,
             storage,
@@ -139,6 +146,18 @@ impl RunContext {
     }
 }
 
+impl AsRef<crate::service::events::EventLog> for RunContext {
+    fn as_ref(&self) -> &crate::service::events::EventLog {
+        &self.events
+    }
+}
+
+impl AsRef<crate::service::events::EventLog> for Arc<RunContext> {
+    fn as_ref(&self) -> &crate::service::events::EventLog {
+        &self.events
+    }
+}
+
 /// Longest pause between two tries of a run's record that the database refused.
 pub(crate) const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -180,8 +199,17 @@ pub async fn mark_waiting(ctx: &RunContext, id: i64) {
     let Move { from, to } = Step::MarkWaiting.first();
     let set = TransitionSet::default();
     let moved = ctx.store.transition(id, from, to, &set).await;
-    if let Err(e) = moved {
-        tracing::warn!(version.id = id, error = %e, "cannot mark a version waiting");
+    match moved {
+        Ok(true) => events::record(
+            ctx,
+            id,
+            Event::Queued {
+                why: "waiting for resources: what it needs is not free, or others wait ahead"
+                    .to_owned(),
+            },
+        ),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(version.id = id, error = %e, "cannot mark a version waiting"),
     }
 }
 
@@ -201,8 +229,22 @@ pub async fn launched(ctx: &RunContext, id: i64, handle: RunHandle, step: Step) 
         ctx.store.transition(id, from, to, &set)
     })
     .await;
-    if moved && to == JobStatus::RUNNING && !relaunched {
-        ctx.telemetry.started(id); // metrics hook
+    if moved && to == JobStatus::RUNNING {
+        if !relaunched {
+            ctx.telemetry.started(id); // metrics hook
+        }
+        events::record(ctx, id, events::started_on(Some(&handle)));
+    } else if moved {
+        events::record(
+            ctx,
+            id,
+            Event::Queued {
+                why: format!(
+                    "submitted to its backend's queue ({})",
+                    events::place_of(&handle)
+                ),
+            },
+        );
     }
     if let (false, Some(Move { from, to })) = (moved, step.fallback()) {
         until_stored("a run's handle", id, || {
@@ -223,7 +265,7 @@ pub async fn seen_running(
 ) {
     let set = TransitionSet {
         start_time: Some(now_ms()),
-        handle: handle.map(|h| h.to_json()),
+        handle: handle.as_ref().map(RunHandle::to_json),
         ..Default::default()
     };
     if until_stored("the start of a run", id, || {
@@ -232,6 +274,17 @@ pub async fn seen_running(
     .await
     {
         ctx.telemetry.started(id); // metrics hook
+
+        // A Slurm job seen running comes without its handle: the one stored at its submit
+        // says which job it is (a read on Slurm's path only, which polls its queue anyway).
+        let handle = match handle {
+            Some(h) => Some(h),
+            None => (ctx.store.version_by_id(id).await)
+                .ok()
+                .flatten()
+                .and_then(|v| RunHandle::parse(v.handle.as_deref())),
+        };
+        events::record(ctx, id, events::started_on(handle.as_ref()));
     }
 }
 
@@ -272,8 +325,13 @@ pub async fn start_failed(ctx: &Arc<RunContext>, v: &Version, reason: &str) {
         ctx.store.transition(id, from, to, &set)
     })
     .await;
+    if failed {
+        events::record(ctx, id, Event::ended(to, Some(reason.to_owned())));
+    }
     if let (false, Some(Move { from, to })) = (failed, Step::StartFailed.fallback()) {
-        until_stored("a stop", id, || ctx.store.transition(id, from, to, &set)).await;
+        if until_stored("a stop", id, || ctx.store.transition(id, from, to, &set)).await {
+            events::record(ctx, id, Event::ended(to, None));
+        }
     }
     ctx.followers.run_ended(id);
     cleanup_if_deleted(ctx, id).await;
@@ -284,15 +342,21 @@ pub async fn start_failed(ctx: &Arc<RunContext>, v: &Version, reason: &str) {
 pub async fn requeue_unstarted(ctx: &RunContext, id: i64) -> trainyard_store::Result<bool> {
     let Move { from, to } = Step::Requeue.first();
     let set = TransitionSet::default();
-    ctx.store.transition(id, from, to, &set).await
+    let moved = ctx.store.transition(id, from, to, &set).await;
+    if matches!(moved, Ok(true)) {
+        let why = "queued again after a restart: it had not started".to_owned();
+        events::record(ctx, id, Event::Queued { why });
+    }
+    moved
 }
 
-/// A stop asked for by a user (or a delete): a stoppable version -> 9 with the grace.
-/// Returns false when it was not stoppable (any more).
+/// A stop asked for `by` a user (or the storage quota): a stoppable version -> 9 with the
+/// grace. Returns false when it was not stoppable (any more).
 pub async fn begin_stop(
     ctx: &RunContext,
     v: &Version,
     grace: Duration,
+    by: StopBy,
 ) -> trainyard_store::Result<bool> {
     let set = TransitionSet {
         stop_grace: Some(grace.as_secs() as i64),
@@ -302,6 +366,7 @@ pub async fn begin_stop(
     let moved = ctx.store.transition(v.id, from, to, &set).await;
     if matches!(moved, Ok(true)) {
         ctx.telemetry.stop_began(v.id); // metrics hook
+        events::record(ctx, v.id, Event::StopRequested { by });
     }
     moved
 }
@@ -373,6 +438,7 @@ pub fn stopped_before_start(ctx: &Arc<RunContext>, id: i64) {
         let Move { from, to } = Step::StoppedBeforeStart.first();
         let stopped = until_stored("a stop", id, || ctx.store.transition(id, from, to, &set)).await;
         if stopped {
+            events::record(&ctx, id, Event::ended(to, None));
             ctx.followers.run_ended(id);
             cleanup_if_deleted(&ctx, id).await;
         }
@@ -419,8 +485,19 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) -> Option<Dur
     if let Some(note) = &end.note {
         append_log(ctx, &v, note).await;
     }
-    // event: worker exited (index, code, signal: `end.exit`)
-    let ended = crate::service::run_end::of(&end);
+    let hung = match ctx.hangs.take(id) {
+        Some(hung) => Some(hung),
+        // Stopped while running, by no user: maybe as hung by a server that died since.
+        None if v.status == JobStatus::RUNNING && events::stopped(&end) => {
+            events::hung_in_log(ctx.store.as_ref(), id).await
+        }
+        None => None,
+    };
+    let ended = crate::service::run_end::of(&end, hung);
+    if status::ENDS_FROM.contains(&v.status) {
+        events::record_checkpoints(ctx, &v).await;
+        events::record_exits(ctx, &v, &end);
+    }
     match schedule_retry(ctx, &v, &ended).await {
         Retried::Scheduled(delay) => return Some(delay),
         Retried::No => {}
@@ -453,6 +530,7 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) -> Option<Dur
     // the version is terminal either way).
     ctx.followers.run_ended(id);
     if ended {
+        events::record(ctx, id, Event::ended(to, set.failure_reason.clone()));
         ctx.telemetry.ended(id, to); // metrics hook
         tracing::info!(
             job.id = v.job_id,
@@ -508,7 +586,6 @@ async fn schedule_retry(ctx: &RunContext, v: &Version, ended: &status::End) -> R
         return Retried::No;
     };
     append_log(ctx, v, &next.log_line(policy.max_retries.unwrap_or(0))).await;
-    // event: retry scheduled (next.reason, attempt next.next_attempt of max_retries + 1, next.delay)
     let at = now_ms() + i64::try_from(next.delay.as_millis()).unwrap_or(i64::MAX / 2);
     let set = TransitionSet {
         retry: Some((next.next_attempt, at, next.consecutive_any)),
@@ -520,6 +597,13 @@ async fn schedule_retry(ctx: &RunContext, v: &Version, ended: &status::End) -> R
     })
     .await;
     if moved {
+        let retry = Event::RetryScheduled {
+            reason: next.reason.clone(),
+            attempt: u32::try_from(next.next_attempt).unwrap_or(u32::MAX),
+            of: u32::try_from(policy.max_retries.unwrap_or(0) + 1).unwrap_or(u32::MAX),
+            delay_s: next.delay.as_secs_f64(),
+        };
+        events::record(ctx, v.id, retry);
         tracing::info!(
             job.id = v.job_id,
             version.id = v.id,

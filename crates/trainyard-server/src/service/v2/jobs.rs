@@ -210,7 +210,7 @@ impl Service {
         let j = self.v2_job(project, id).await?;
         let stopped = j.version.status.is_stoppable()
             && self
-                .begin_stop(&j.version, self.grace)
+                .begin_stop(&j.version, self.grace, crate::service::events::StopBy::User)
                 .await
                 .map_err(V2Error::from)?;
         if !stopped {

@@ -178,9 +178,11 @@ impl Service {
         ]}))
     }
 
-    /// The job's events (T2-12), derived from the times its run recorded.
+    /// The job's events (T2-12): its run's event log; for a job older than the log, derived
+    /// from the times its run recorded.
     pub async fn v2_events(&self, project: &str, id: &str, q: &Params) -> V2Result<Value> {
         let j = self.v2_job(project, id).await?;
+        let logged = self.store.run_events(j.version.id).await?;
         let int = |name: &str, default: i64, min: i64, max: i64| -> V2Result<i64> {
             match q.get(name) {
                 None => Ok(default),
@@ -219,7 +221,28 @@ impl Service {
         }
         let pattern = q.get("pattern").filter(|p| !p.is_empty());
         let source = q.get("source").filter(|p| !p.is_empty());
-        let mut events = job_events(&j);
+        let mut events = if logged.is_empty() {
+            job_events(&j)
+        } else {
+            let n = trainyard_sched::plan::worker_count(j.version.config.worker_server_num);
+            logged
+                .iter()
+                .map(crate::service::events::info)
+                .flat_map(|e| {
+                    if e.kind != "started" {
+                        let (level, source) = (level_of(&e.level), source_of(&e.source));
+                        return vec![(e.time, level, source, e.message)];
+                    }
+                    // As ModelArts says it: the job runs, then each task started.
+                    let running = (e.time, "Info", "Job", "Training job is running.".to_owned());
+                    let tasks = (0..n).map(|i| {
+                        let message = format!("[worker-{i}] training started.");
+                        (e.time, "Info", "Task", message)
+                    });
+                    std::iter::once(running).chain(tasks).collect()
+                })
+                .collect()
+        };
         events.retain(|(t, lvl, src, msg)| {
             window.is_none_or(|(s, e)| (s..=e).contains(t))
                 && level.is_none_or(|l| l == *lvl)
@@ -246,5 +269,22 @@ impl Service {
             "end_time": rfc3339(end),
             "events": page,
         }))
+    }
+}
+
+/// A served level as the static string the derived events use.
+fn level_of(level: &str) -> &'static str {
+    match level {
+        "Error" => "Error",
+        "Warning" => "Warning",
+        _ => "Info",
+    }
+}
+
+/// A served source as the static string the derived events use.
+fn source_of(source: &str) -> &'static str {
+    match source {
+        "Task" => "Task",
+        _ => "Job",
     }
 }
