@@ -298,6 +298,14 @@ pub struct RetryPolicy {
         skip_serializing_if = "Option::is_none"
     )]
     pub on_any_failure: Option<bool>,
+    /// Retry a run stopped as hung (see `hang_timeout_minutes`; without one, a hang timeout
+    /// of 30 minutes applies to the job). Such retries count into `max_consecutive_any`.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub on_hang: Option<bool>,
     /// At most this many `on_any_failure` retries in a row (a retry of a lost worker resets
     /// the count); default: no limit but `max_retries`. The v2 annotation
     /// `job-unconditional-retry` sets 3.

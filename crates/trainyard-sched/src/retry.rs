@@ -39,6 +39,8 @@ pub enum Cause {
     LogPattern,
     /// `on_any_failure`.
     AnyFailure,
+    /// The run was stopped as hung, and `on_hang` (or `on_any_failure`) retries that.
+    Hang,
 }
 
 /// A retry: the next attempt, its pause and why.
@@ -183,17 +185,18 @@ pub fn decide(
             };
             (cause, reason)
         }
-        // A hang is a failure like any other: retried with `on_any_failure` (a deadlocked
-        // collective often passes on a fresh start).
+        // A hang is retried with `on_hang`, or as any failure with `on_any_failure` (a
+        // deadlocked collective often passes on a fresh start); both count as retries in a
+        // row, so a run that hangs every time ends.
         Exit::Hung(hung) => {
-            let any_left = policy.on_any_failure == Some(true)
-                && policy
-                    .max_consecutive_any
-                    .is_none_or(|limit| used.consecutive_any < limit);
-            if !any_left {
+            let wanted = policy.on_hang == Some(true) || policy.on_any_failure == Some(true);
+            let left = policy
+                .max_consecutive_any
+                .is_none_or(|limit| used.consecutive_any < limit);
+            if !(wanted && left) {
                 return None;
             }
-            (Cause::AnyFailure, crate::hang::reason(*hung))
+            (Cause::Hang, crate::hang::reason(*hung))
         }
         Exit::Succeeded
         | Exit::Stopped
@@ -206,7 +209,7 @@ pub fn decide(
         next_attempt,
         delay: delay(policy, next_attempt),
         consecutive_any: match cause {
-            Cause::AnyFailure => used.consecutive_any + 1,
+            Cause::AnyFailure | Cause::Hang => used.consecutive_any + 1,
             Cause::Lost => 0,
             Cause::ExitCode | Cause::LogPattern => used.consecutive_any,
         },

@@ -433,7 +433,9 @@ pub struct RetryConfig {
     pub on_log_pattern: Option<String>,
     /// Retry any failure.
     pub on_any_failure: Option<bool>,
-    /// At most this many `on_any_failure` retries in a row.
+    /// Retry a run stopped as hung.
+    pub on_hang: Option<bool>,
+    /// At most this many `on_any_failure` and `on_hang` retries in a row.
     pub max_consecutive_any: Option<i64>,
     /// Pause before the first retry in seconds (0..3600, default 5), doubled for each next.
     pub backoff_seconds: Option<i64>,
@@ -452,6 +454,7 @@ impl RetryConfig {
             }),
             on_log_pattern: self.on_log_pattern.clone(),
             on_any_failure: self.on_any_failure,
+            on_hang: self.on_hang,
             max_consecutive_any: self.max_consecutive_any,
             backoff_seconds: self.backoff_seconds,
         }

@@ -150,6 +150,16 @@ async fn run_events_in_order_three_ways_kept_across_kill_9_and_hung_runs_fail() 
             "import time\nfor i in range(24):\n    print('step', i, flush=True)\n    time.sleep(0.5)\n",
         )],
     );
+    // Silent in its first attempt (so stopped as hung), done in its second.
+    write_app(
+        &storage,
+        "hangs-once",
+        &[(
+            "boot.py",
+            "import os, time\nif os.environ['TRAINYARD_ATTEMPT'] == '1':\n    time.sleep(300)\n\
+             print('attempt', os.environ['TRAINYARD_ATTEMPT'], 'done', flush=True)\n",
+        )],
+    );
     let port = free_port();
     let mut server = ServerProcess::start(&s.config, port).await;
     let api = server.api.clone();
@@ -251,6 +261,16 @@ async fn run_events_in_order_three_ways_kept_across_kill_9_and_hung_runs_fail() 
     let r = v2_send(&api, "POST", "/training-jobs", &doc).await;
     assert_eq!(r.0, 201, "{}", r.1);
     let v2_id = r.1["metadata"]["id"].as_str().unwrap().to_owned();
+    // v2's `hang-retry` annotation: the project's hang timeout stops the silent first
+    // attempt as hung, and the second runs.
+    let mut hang_doc = doc.clone();
+    hang_doc["metadata"] = json!({"name": "hangs-once",
+        "annotations": {"fault-tolerance/hang-retry": "true"}});
+    hang_doc["algorithm"]["code_dir"] = json!("/hangs-once/");
+    hang_doc["algorithm"]["boot_file"] = json!("/hangs-once/boot.py");
+    let r = v2_send(&api, "POST", "/training-jobs", &hang_doc).await;
+    assert_eq!(r.0, 201, "{}", r.1);
+    let hang_id = r.1["metadata"]["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(60);
     let messages = loop {
         let r = v2(
@@ -287,6 +307,41 @@ async fn run_events_in_order_three_ways_kept_across_kill_9_and_hung_runs_fail() 
             "Training job completed.",
         ]
     );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let hang_messages = loop {
+        let r = v2(
+            &api,
+            "GET",
+            &format!("/training-jobs/{hang_id}/events?order=asc"),
+        )
+        .await;
+        assert_eq!(r.0, 200, "{}", r.1);
+        let messages: Vec<String> = r.1["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap().to_owned())
+            .collect();
+        if messages
+            .last()
+            .is_some_and(|m| m.starts_with("Training job completed"))
+        {
+            break messages;
+        }
+        assert!(Instant::now() < deadline, "{messages:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let position = |prefix: &str| {
+        let found = hang_messages.iter().position(|m| m.starts_with(prefix));
+        found.unwrap_or_else(|| panic!("no {prefix:?} in {hang_messages:?}"))
+    };
+    assert!(
+        position("Training job seems hung")
+            < position("Training job will restart (attempt 2 of 4)"),
+        "{hang_messages:?}"
+    );
+    let shown = v2(&api, "GET", &format!("/training-jobs/{hang_id}")).await;
+    assert_eq!(shown.1["status"]["phase"], "Completed", "{}", shown.1);
     let out = trainyard(&api.base, home.path(), &["jobs", "events", &v2_id], &[]).await;
     assert!(
         out.ok().contains("[worker-0] training started."),

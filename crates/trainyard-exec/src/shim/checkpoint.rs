@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::runtime::Runtime;
 
-use super::transfer::{note, report};
+use super::notes::{note, report};
 use crate::beneath::{Dir, Kind};
 use crate::checkpoint::{CheckpointNote, CheckpointRecord, CheckpointSync, NOTES, RECORD};
 use crate::objects::{Listed, Objects, Uploaded};

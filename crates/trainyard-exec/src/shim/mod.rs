@@ -6,6 +6,7 @@
 mod checkpoint;
 mod log_pipe;
 mod metrics;
+mod notes;
 mod signals;
 mod supervise;
 mod transfer;

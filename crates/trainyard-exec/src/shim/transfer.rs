@@ -4,7 +4,6 @@
 //! after they have ended; the checkpoint folder on its own interval, verified
 //! ([`super::checkpoint`]).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
@@ -14,9 +13,9 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
 use super::checkpoint::{self, Checkpoints};
+use super::notes::report;
 use crate::checkpoint::CheckpointSync;
 use crate::objects::{CacheEntry, Mirrored, Objects, Uploaded};
-use crate::run_dir::open_log;
 use crate::{ObjectInput, ObjectOutput, ObjectSync, RunAs};
 
 /// The transfers of one run.
@@ -230,19 +229,4 @@ fn link(target: &Path, link: &Path) -> std::io::Result<()> {
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp)?;
     std::fs::rename(&tmp, link)
-}
-
-/// Appends `[trainyard] message` to every worker log: the version's log shows what went wrong.
-pub(super) fn report(logs: &[PathBuf], message: &str) {
-    tracing::error!(message, "object store transfer failed");
-    note(logs, message);
-}
-
-/// Appends `[trainyard] message` to every worker log.
-pub(super) fn note(logs: &[PathBuf], message: &str) {
-    for path in logs {
-        if let Ok(mut f) = open_log(path) {
-            let _ = writeln!(f, "[trainyard] {message}");
-        }
-    }
 }

@@ -172,9 +172,10 @@ fn a_hung_run_is_stopped_only_when_it_runs_here() {
     core.check().unwrap();
 }
 
-/// A hung attempt is retried as any failure is: with `on_any_failure`, never otherwise.
+/// A hung attempt is retried with `on_hang` or `on_any_failure`, never otherwise, and at most
+/// `max_consecutive_any` times in a row.
 #[test]
-fn a_hung_attempt_is_retried_only_under_on_any_failure() {
+fn a_hung_attempt_is_retried_under_on_hang_or_on_any_failure() {
     use crate::retry::{decide, Cause, Used};
     use trainyard_api::training::RetryPolicy;
     let e = End {
@@ -200,7 +201,36 @@ fn a_hung_attempt_is_retried_only_under_on_any_failure() {
         ..Default::default()
     };
     let retry = decide(Some(&any), JobStatus::RUNNING, &e, &[], used).unwrap();
-    assert_eq!(retry.cause, Cause::AnyFailure);
+    assert_eq!(retry.cause, Cause::Hang);
     assert_eq!(retry.reason, "hung: no output and no CPU for 7 s");
-    assert_eq!(retry.next_attempt, 2);
+    assert_eq!((retry.next_attempt, retry.consecutive_any), (2, 1));
+    let hang = RetryPolicy {
+        max_retries: Some(5),
+        on_hang: Some(true),
+        max_consecutive_any: Some(3),
+        ..Default::default()
+    };
+    let retry = decide(Some(&hang), JobStatus::RUNNING, &e, &[], used).unwrap();
+    assert_eq!((retry.cause, retry.consecutive_any), (Cause::Hang, 1));
+    // `on_hang` alone does not retry an exit code.
+    let failed = End {
+        exit: Exit::Failed {
+            worker: 0,
+            exit_code: Some(1),
+            signal: None,
+        },
+        timed_out: false,
+    };
+    assert_eq!(
+        decide(Some(&hang), JobStatus::RUNNING, &failed, &[], used),
+        None
+    );
+    let third_in_a_row = Used {
+        attempt: 4,
+        consecutive_any: 3,
+    };
+    assert_eq!(
+        decide(Some(&hang), JobStatus::RUNNING, &e, &[], third_in_a_row),
+        None
+    );
 }

@@ -7,6 +7,9 @@ use std::sync::Mutex;
 use trainyard_sched::hang::{Hung, Rule};
 use trainyard_store::Version;
 
+/// The hang timeout of a job that retries hangs and names no timeout (nor does its project).
+pub const ON_HANG_TIMEOUT_MINUTES: f64 = 30.0;
+
 /// The projects' hang timeouts, and the runs being stopped as hung.
 #[derive(Debug, Default)]
 pub struct Hangs {
@@ -28,13 +31,20 @@ impl Hangs {
         }
     }
 
-    /// The hang rule of `v`: its own timeout, else its project's; none without either.
+    /// The hang rule of `v`: its own timeout, else its project's, else, when its retry
+    /// policy retries hangs (`on_hang`, v2's `hang-retry`), [`ON_HANG_TIMEOUT_MINUTES`];
+    /// none otherwise.
     pub fn rule_of(&self, v: &Version) -> Option<Rule> {
+        let retries_hangs = || {
+            let policy = v.config.retry_policy.as_ref();
+            policy.is_some_and(|p| p.on_hang == Some(true))
+        };
         let minutes = v
             .config
             .hang_timeout_minutes
             .map(|m| m.0)
-            .or_else(|| self.defaults.get(&v.project_id).copied())?;
+            .or_else(|| self.defaults.get(&v.project_id).copied())
+            .or_else(|| retries_hangs().then_some(ON_HANG_TIMEOUT_MINUTES))?;
         Rule::of_minutes(minutes)
     }
 

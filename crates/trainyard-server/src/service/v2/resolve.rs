@@ -5,8 +5,7 @@ use super::catalog::engine_id;
 use super::*;
 
 /// Annotation keys whose features this server does not serve yet: refused, never ignored.
-pub(super) const REFUSED_ANNOTATIONS: [&str; 8] = [
-    "fault-tolerance/hang-retry",
+pub(super) const REFUSED_ANNOTATIONS: [&str; 7] = [
     "fault-tolerance/pod-retry-num",
     "fault-tolerance/hccl_op_retry",
     "jupyter-lab/enable",
@@ -19,12 +18,15 @@ pub(super) const REFUSED_ANNOTATIONS: [&str; 8] = [
 /// The retry policy the fault-tolerance annotations ask for (spec §5.1.1):
 /// `job-retry-num` (1..128) restarts after a lost worker or node; with
 /// `job-unconditional-retry` also after any failure, at most 3 in a row. The unconditional one
-/// alone has no budget. `None` when neither is set.
+/// alone has no budget. `hang-retry` restarts a run stopped as hung, also at most 3 in a row;
+/// unlike ModelArts, such a restart counts against `job-retry-num`, which is 3 when only
+/// `hang-retry` is set. `None` when none is set.
 fn retry_policy(
     annotations: Option<&std::collections::BTreeMap<String, Value>>,
 ) -> Result<Option<trainyard_api::training::RetryPolicy>, V2Error> {
     const NUM: &str = "fault-tolerance/job-retry-num";
     const UNCONDITIONAL: &str = "fault-tolerance/job-unconditional-retry";
+    const HANG: &str = "fault-tolerance/hang-retry";
     let get = |key: &str| annotations.and_then(|a| a.get(key)).and_then(text_of);
     let num = match get(NUM) {
         None => None,
@@ -41,14 +43,17 @@ fn retry_policy(
                 })?,
         ),
     };
-    let unconditional = get(UNCONDITIONAL).is_some_and(|t| t.eq_ignore_ascii_case("true"));
-    if num.is_none() && !unconditional {
+    let is_true = |key: &str| get(key).is_some_and(|t| t.eq_ignore_ascii_case("true"));
+    let unconditional = is_true(UNCONDITIONAL);
+    let hang = is_true(HANG);
+    if num.is_none() && !unconditional && !hang {
         return Ok(None);
     }
     Ok(Some(trainyard_api::training::RetryPolicy {
-        max_retries: Some(num.unwrap_or(0)),
+        max_retries: Some(num.unwrap_or(if hang { 3 } else { 0 })),
         on_any_failure: unconditional.then_some(true),
-        max_consecutive_any: unconditional.then_some(3),
+        on_hang: hang.then_some(true),
+        max_consecutive_any: (unconditional || hang).then_some(3),
         backoff_seconds: Some(1),
         ..Default::default()
     }))
