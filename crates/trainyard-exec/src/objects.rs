@@ -173,6 +173,21 @@ pub struct Listed {
     pub etag: Option<String>,
 }
 
+/// One object as a file listing shows it ([`Objects::browse`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectFile {
+    /// Its key relative to the folder listed, as a relative local path.
+    pub rel: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was last written.
+    pub modified: SystemTime,
+}
+
+/// An object's bytes as they arrive ([`Objects::open`]).
+pub type ObjectBytes =
+    futures_util::stream::BoxStream<'static, Result<bytes::Bytes, std::io::Error>>;
+
 /// What was uploaded from a folder so far: an unchanged file is not sent again.
 #[derive(Debug, Default)]
 pub struct Uploaded(HashMap<PathBuf, Sent>);
@@ -293,6 +308,86 @@ impl Objects {
 
     /// Every object below `dir`, in key order.
     pub async fn list(&self, dir: &ObjectDir) -> Result<Vec<Listed>, ObjectError> {
+        Ok(self
+            .list_meta(dir)
+            .await?
+            .into_iter()
+            .map(|(rel, meta)| Listed {
+                rel,
+                size: meta.size,
+                etag: meta.e_tag,
+            })
+            .collect())
+    }
+
+    /// Every object below `dir` as a file listing shows it (with its time), in key order; when
+    /// no object is below it, the one object `dir` names itself (its `rel` empty), if any.
+    pub async fn browse(&self, dir: &ObjectDir) -> Result<Vec<ObjectFile>, ObjectError> {
+        let file = |rel: PathBuf, meta: object_store::ObjectMeta| ObjectFile {
+            rel,
+            size: meta.size,
+            modified: meta.last_modified.into(),
+        };
+        let below = self.list_meta(dir).await?;
+        if !below.is_empty() {
+            return Ok(below
+                .into_iter()
+                .map(|(rel, meta)| file(rel, meta))
+                .collect());
+        }
+        let Some(key) = dir.prefix_key() else {
+            return Ok(Vec::new());
+        };
+        let store = self.store(&dir.bucket)?;
+        let url = format!("s3://{}/{key}", dir.bucket);
+        let (store, key, url_ref) = (&store, &key, &url);
+        self.retrying(&url, || async move {
+            match store.head(key).await {
+                Ok(meta) => Ok(vec![file(PathBuf::new(), meta)]),
+                Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+                Err(source) => Err(ObjectError::Store {
+                    url: url_ref.to_owned(),
+                    source,
+                }),
+            }
+        })
+        .await
+    }
+
+    /// The bytes of the object that `dir` names (its prefix as a key), chunk by chunk, and its
+    /// size; `None` when there is no such object.
+    pub async fn open(&self, dir: &ObjectDir) -> Result<Option<(ObjectBytes, u64)>, ObjectError> {
+        let Some(key) = dir.prefix_key() else {
+            return Ok(None);
+        };
+        let store = self.store(&dir.bucket)?;
+        let url = format!("s3://{}/{key}", dir.bucket);
+        let (store, key, url_ref) = (&store, &key, &url);
+        self.retrying(&url, || async move {
+            match store.get(key).await {
+                Ok(got) => {
+                    let size = got.meta.size;
+                    let stream = got
+                        .into_stream()
+                        .map(|chunk| chunk.map_err(|e| std::io::Error::other(e.to_string())));
+                    Ok(Some((stream.boxed(), size)))
+                }
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(source) => Err(ObjectError::Store {
+                    url: url_ref.to_owned(),
+                    source,
+                }),
+            }
+        })
+        .await
+    }
+
+    /// Every object below `dir` with its metadata, keyed by its path relative to `dir`, in
+    /// key order.
+    async fn list_meta(
+        &self,
+        dir: &ObjectDir,
+    ) -> Result<Vec<(PathBuf, object_store::ObjectMeta)>, ObjectError> {
         let store = self.store(&dir.bucket)?;
         let prefix = dir.prefix_key();
         let url = dir.url();
@@ -312,13 +407,9 @@ impl Objects {
                     url: url.to_owned(),
                     key: key.to_owned(),
                 })?;
-                out.push(Listed {
-                    rel,
-                    size: meta.size,
-                    etag: meta.e_tag,
-                });
+                out.push((rel, meta));
             }
-            out.sort_by(|a, b| a.rel.cmp(&b.rel));
+            out.sort_by(|a, b| a.0.cmp(&b.0));
             Ok(out)
         })
         .await

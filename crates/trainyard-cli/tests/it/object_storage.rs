@@ -571,7 +571,8 @@ async fn a_visualization_job_over_a_bucket_serves_its_scalars() {
 }
 
 /// A code upload (`PUT .../storage/upload`, what `jobs submit DIR` sends) lands in the bucket:
-/// it replaces the folder's objects, a file symlink is stored as its file, and a job runs it.
+/// it replaces the folder's objects, a file symlink is stored as its file, and a job runs it;
+/// `trainyard files` lists and downloads the bucket's objects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_land_in_the_bucket_and_jobs_run_them() {
     let s3 = S3Server::start(&["team-a", "team-b"]);
@@ -617,6 +618,64 @@ async fn uploads_land_in_the_bucket_and_jobs_run_them() {
         .await;
     assert_eq!(end, JobStatus::COMPLETED, "{log}");
     assert!(log.contains("word=uploaded"), "{log}");
+
+    // The storage listing and download (what `trainyard files` uses) read the bucket: a
+    // folder's objects at every depth, one object, its bytes; other buckets are refused.
+    let list = client.list_files("/team-a/code/").await.unwrap();
+    let paths: Vec<&str> = list.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/team-a/code/alias.py",
+            "/team-a/code/pkg/util.py",
+            "/team-a/code/train.py"
+        ]
+    );
+    assert_eq!(list.files[1].size, 18);
+    assert!(
+        list.files.iter().all(|f| f.modified > 0),
+        "{:?}",
+        list.files
+    );
+    let one = client
+        .list_files("s3://team-a/code/pkg/util.py")
+        .await
+        .unwrap();
+    assert_eq!(one.files.len(), 1);
+    assert_eq!(one.files[0].path, "/team-a/code/pkg/util.py");
+    let mut body = client.read_file("/team-a/code/pkg/util.py").await.unwrap();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next_chunk().await.unwrap() {
+        bytes.extend_from_slice(&chunk);
+    }
+    assert_eq!(bytes, b"WORD = 'uploaded'\n");
+    for (path, code) in [
+        ("/team-a/nothing/", "ModelArts.0105"),
+        ("/team-b/code/", "ModelArts.0101"),
+        ("/team-a/../team-b/", "ModelArts.0101"),
+    ] {
+        let e = client.list_files(path).await.unwrap_err();
+        assert_eq!(e.code(), Some(code), "{path}: {e}");
+    }
+    let e = client.read_file("/team-a/code").await.unwrap_err();
+    assert_eq!(e.code(), Some("ModelArts.0101"), "{e}");
+    assert!(e.to_string().contains("is a folder"), "{e}");
+    let e = client.read_file("/team-a/code/none.py").await.unwrap_err();
+    assert_eq!(e.code(), Some("ModelArts.0105"), "{e}");
+    let got = srv.dir.path().join("got");
+    let out = trainyard(
+        &srv.api.base,
+        &srv.dir.path().join("config-home"),
+        &["files", "get", "/team-a/code/", "-d", got.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    out.ok();
+    assert_eq!(
+        std::fs::read_to_string(got.join("pkg/util.py")).unwrap(),
+        "WORD = 'uploaded'\n"
+    );
+
     // Another bucket, or the bucket itself, cannot be replaced; removal empties the folder.
     for path in ["/team-b/code/", "/team-a/"] {
         let e = client.upload_dir(local.path(), path).await.unwrap_err();

@@ -3,6 +3,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{ProjectPath, Query, VersionPath};
 use crate::http::state::AppState;
+use crate::service::files::StoredFile;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -40,8 +41,25 @@ pub async fn read_file(
 ) -> ApiResult<Response> {
     let path = q.get("path").ok_or_else(|| ApiError::required("path"))?;
     let (file, len) = s.svc.open_file(&at.project, path).await?;
-    let file = tokio::fs::File::from_std(file);
-    let stream = futures_util::stream::unfold(Some(file), |file| async move {
+    let body = match file {
+        StoredFile::Local(file) => Body::from_stream(local_chunks(tokio::fs::File::from_std(file))),
+        StoredFile::Object(bytes) => Body::from_stream(bytes),
+    };
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(resp)
+}
+
+/// A local file's bytes, [`FILE_CHUNK`] at a time.
+fn local_chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
+    futures_util::stream::unfold(Some(file), |file| async move {
         use tokio::io::AsyncReadExt;
         let mut file = file?;
         let mut buf = vec![0u8; FILE_CHUNK];
@@ -53,15 +71,7 @@ pub async fn read_file(
             }
             Err(e) => Some((Err(e), None)),
         }
-    });
-    let mut resp = Body::from_stream(stream).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    Ok(resp)
+    })
 }
 
 /// `PUT /v1/{project_id}/storage/upload?path=/dir/`: a tar archive replaces that folder.

@@ -3,14 +3,18 @@
 //!
 //! Jobs write into the same folders, so every path is opened relative to the project's folder
 //! through [`trainyard_exec::beneath`]: no symlink is followed anywhere on the way, listings
-//! leave links out, and a file is read from the descriptor that was checked.
+//! leave links out, and a file is read from the descriptor that was checked. With an object
+//! store behind paths (`[storage] backend = "s3"`), the same calls list and read the objects
+//! of the buckets the project is granted.
 
 use crate::error::{ApiError, ApiResult};
 use crate::service::Service;
+use crate::storage::Location;
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 use trainyard_api::extensions::{FileListResponse, StorageFile};
 use trainyard_exec::beneath::{self, Dir, Kind};
+use trainyard_exec::objects::{ObjectBytes, ObjectDir};
 
 /// Most files one listing holds.
 pub const MAX_LISTED: usize = 10_000;
@@ -48,14 +52,38 @@ fn millis(t: std::time::SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// A stored file's bytes, ready to send.
+pub enum StoredFile {
+    /// A local file, opened beneath the project's folder.
+    Local(std::fs::File),
+    /// An object of the store, as it arrives.
+    Object(ObjectBytes),
+}
+
+/// The storage path (`/bucket/key`) of the object `rel` below `dir`.
+fn object_path(dir: &ObjectDir, rel: &Path) -> String {
+    let key = format!("{}{}", dir.prefix, rel.display());
+    format!("/{}/{}", dir.bucket, key.trim_end_matches('/'))
+}
+
 impl Service {
-    /// The project's folder, opened; refused when paths name an object store's folders.
-    fn storage_root(&self, project: &str, url: &str) -> ApiResult<Dir> {
-        if self.storage.objects().is_some() {
-            return Err(ApiError::InvalidArgument(format!(
-                "path: {url}: this server keeps paths in an object store ([storage] backend = \"s3\"); read them there"
-            )));
+    /// The folder of the object store that `url` names, when paths are kept there (`None`:
+    /// they are local folders); a bucket the project is not granted is refused.
+    fn object_dir(&self, project: &str, url: &str) -> ApiResult<Option<ObjectDir>> {
+        if self.storage.objects().is_none() {
+            return Ok(None);
         }
+        match self.storage.locate(project, url) {
+            Ok(Location::Object(dir)) => Ok(Some(dir)),
+            Ok(Location::Local(_)) => Err(ApiError::internal(format!(
+                "{url}: a local folder with an object store behind paths"
+            ))),
+            Err(e) => Err(ApiError::InvalidArgument(format!("path: {e}"))),
+        }
+    }
+
+    /// The project's folder, opened.
+    fn storage_root(&self, project: &str) -> ApiResult<Dir> {
         let root = self
             .storage
             .project_root(project)
@@ -66,8 +94,11 @@ impl Service {
     /// The regular files below the folder `url` of `project` at every depth, sorted (or the
     /// file `url` itself); at most [`MAX_LISTED`]. A path that is not there is `NotFound`.
     pub async fn list_files(&self, project: &str, url: &str) -> ApiResult<FileListResponse> {
+        if let Some(dir) = self.object_dir(project, url)? {
+            return self.list_objects(&dir, url).await;
+        }
         let rel = relative(url)?;
-        let root = self.storage_root(project, url)?;
+        let root = self.storage_root(project)?;
         let url = url.to_owned();
         tokio::task::spawn_blocking(move || -> ApiResult<FileListResponse> {
             let refused = |e: std::io::Error| {
@@ -110,10 +141,63 @@ impl Service {
         .map_err(ApiError::internal)?
     }
 
-    /// Opens the regular file `url` of `project` for reading, with its size.
-    pub async fn open_file(&self, project: &str, url: &str) -> ApiResult<(std::fs::File, u64)> {
+    /// The objects below the folder `dir` (or the one object it names), as
+    /// [`Service::list_files`] answers.
+    async fn list_objects(&self, dir: &ObjectDir, url: &str) -> ApiResult<FileListResponse> {
+        let objects = self.objects()?;
+        let mut listed = objects
+            .client
+            .browse(dir)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        if listed.is_empty() {
+            return Err(ApiError::NotFound(format!(
+                "{url} is not in the project's storage"
+            )));
+        }
+        let truncated = listed.len() > MAX_LISTED;
+        listed.truncate(MAX_LISTED);
+        let files = listed
+            .into_iter()
+            .map(|o| StorageFile {
+                path: object_path(dir, &o.rel),
+                size: o.size,
+                modified: millis(o.modified),
+            })
+            .collect();
+        Ok(FileListResponse {
+            path: url.to_owned(),
+            files,
+            truncated,
+        })
+    }
+
+    /// Opens the regular file (or object) `url` of `project` for reading, with its size.
+    pub async fn open_file(&self, project: &str, url: &str) -> ApiResult<(StoredFile, u64)> {
+        if let Some(dir) = self.object_dir(project, url)? {
+            let objects = self.objects()?;
+            // A key with objects below it is a folder (some stores answer a read of it with
+            // an error that is not "not found").
+            let listed = objects
+                .client
+                .browse(&dir)
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            if listed.iter().any(|o| !o.rel.as_os_str().is_empty()) {
+                return Err(ApiError::InvalidArgument(format!(
+                    "path: {url} is a folder (list it with the files listing)"
+                )));
+            }
+            return match objects.client.open(&dir).await {
+                Ok(Some((bytes, len))) => Ok((StoredFile::Object(bytes), len)),
+                Ok(None) => Err(ApiError::NotFound(format!(
+                    "{url} is not a file in the project's storage"
+                ))),
+                Err(e) => Err(ApiError::internal(e.to_string())),
+            };
+        }
         let rel = relative(url)?;
-        let root = self.storage_root(project, url)?;
+        let root = self.storage_root(project)?;
         let url = url.to_owned();
         tokio::task::spawn_blocking(move || {
             let file = root.open_file(&rel).map_err(|e| {
@@ -130,7 +214,7 @@ impl Service {
                 }
             })?;
             let len = file.metadata().map_err(ApiError::internal)?.len();
-            Ok((file, len))
+            Ok((StoredFile::Local(file), len))
         })
         .await
         .map_err(ApiError::internal)?

@@ -164,7 +164,7 @@ impl Service {
         })
     }
 
-    fn objects(&self) -> ApiResult<&crate::storage::ObjectStorage> {
+    pub(super) fn objects(&self) -> ApiResult<&crate::storage::ObjectStorage> {
         self.storage
             .objects()
             .map(|o| o.as_ref())
