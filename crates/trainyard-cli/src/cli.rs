@@ -250,8 +250,8 @@ pub struct UsageArgs {
     /// End of the window, as --since (default: now).
     #[arg(long, value_name = "TIME|DURATION")]
     pub until: Option<String>,
-    /// What the rows sum up.
-    #[arg(long, value_enum, default_value_t = UsageByArg::Project)]
+    /// What the rows sum up: project (default), user or job.
+    #[arg(long, value_enum, default_value_t = UsageByArg::Project, hide_possible_values = true, hide_default_value = true)]
     pub by: UsageByArg,
 }
 
