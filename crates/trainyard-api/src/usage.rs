@@ -67,7 +67,7 @@ pub struct UsageResponse {
     pub until: i64,
     /// What the rows are summed by.
     pub by: UsageBy,
-    /// One row per group, ordered by key.
+    /// One row per group, ordered by key (job ids as numbers).
     pub rows: Vec<UsageRow>,
     /// All the rows together (key and name `total`).
     pub total: UsageRow,

@@ -148,7 +148,11 @@ impl Service {
             .store
             .usage(project, since, until, by_store(by))
             .await?;
-        let (rows, total) = rows_of(&groups);
+        let (mut rows, total) = rows_of(&groups);
+        if by == UsageBy::Job {
+            // Job ids in their numeric order (the store sorts keys as text).
+            rows.sort_by_key(|r| r.key.parse::<i64>().unwrap_or(i64::MAX));
+        }
         Ok(UsageResponse {
             is_success: true,
             project_id: project.to_owned(),
