@@ -49,7 +49,8 @@ pub struct Version {
     pub retry_consecutive_any: i64,
     /// Who created it (the caller's identity: a user name, an access key, or `token`).
     pub created_by: String,
-    /// When the current attempt started running (ms): the first start, or a retry's.
+    /// When the current attempt started running (ms): the first start, or a retry's; none
+    /// while a retry's attempt has not started.
     pub attempt_start_time: Option<i64>,
     /// When the current attempt became due, for a retried one (ms); the first waited from
     /// `create_time`.

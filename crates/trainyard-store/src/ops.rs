@@ -798,7 +798,7 @@ macro_rules! store_ops {
                         attempt = COALESCE(?, attempt),
                         retry_at = COALESCE(?, retry_at),
                         retry_consecutive_any = COALESCE(?, retry_consecutive_any),
-                        attempt_start_time = COALESCE(?, attempt_start_time)
+                        attempt_start_time = CASE WHEN ? = 1 THEN NULL ELSE COALESCE(?, attempt_start_time) END
                      WHERE id = ? AND status IN ({}) RETURNING job_id",
                     marks(from.len())
                 ))
@@ -814,6 +814,8 @@ macro_rules! store_ops {
                     .bind(set.retry.map(|r| r.0))
                     .bind(set.retry.map(|r| r.1))
                     .bind(set.retry.map(|r| r.2))
+                    // A retry's next attempt has not started: the ended one's start goes.
+                    .bind(i64::from(set.retry.is_some()))
                     .bind(set.attempt_start)
                     .bind(version_id);
                 for s in from {

@@ -58,8 +58,11 @@ pub fn record_of(
         gpus: i64::from(held.gpus),
         memory_gb: i64::from(held.memory_gb),
         queued_at: v.attempt_queue_time.unwrap_or(v.create_time),
-        // A version that reached 8 has its attempt's start; older rows only `start_time`.
-        started_at: v.attempt_start_time.or(v.start_time),
+        // The attempt's start; a first attempt of a row written before it was kept has its
+        // version's `start_time`.
+        started_at: v
+            .attempt_start_time
+            .or(v.start_time.filter(|_| v.attempt == 1)),
         ended_at,
         status: status.code(),
         outcome: outcome_of(status).to_owned(),

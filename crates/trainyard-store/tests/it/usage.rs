@@ -116,6 +116,39 @@ trainyard_store::engine_suite! {
         assert_eq!((by_job.key, by_job.label, by_job.runs, by_job.core_ms), (v.job_id.to_string(), "job".to_owned(), 2, 80_000));
     }
 
+    async fn each_attempt_keeps_its_own_start_and_queue_time(store, db) {
+        let mut first = version("alice");
+        first.status = JobStatus::SUBMIT_TRYING;
+        let (_, v) = store.create_job(&job("p", "a"), Some(&first)).await.unwrap();
+        let v = v.unwrap();
+        let running = [JobStatus::RUNNING];
+        let started = TransitionSet { start_time: Some(5_000), attempt_start: Some(5_000), ..Default::default() };
+        assert!(store.transition(v.id, &[JobStatus::SUBMIT_TRYING], JobStatus::RUNNING, &started).await.unwrap());
+        let got = store.version_by_id(v.id).await.unwrap().unwrap();
+        assert_eq!((got.attempt_start_time, got.attempt_queue_time), (Some(5_000), None));
+        // The first attempt ends and is retried: its start is gone with it.
+        let retried = TransitionSet {
+            retry: Some((2, 9_000, 1)),
+            usage: Some(record(&got, 1, 1, 5_000, 8_000)),
+            ..Default::default()
+        };
+        assert!(store.transition(v.id, &running, JobStatus::RUNNING, &retried).await.unwrap());
+        let got = store.version_by_id(v.id).await.unwrap().unwrap();
+        assert_eq!((got.attempt, got.attempt_start_time, got.start_time), (2, None, Some(5_000)));
+        // The second attempt waited from when it was due, and starts on its own.
+        assert!(store.begin_attempt(v.id, 2).await.unwrap());
+        let second = TransitionSet { attempt_start: Some(9_500), ..Default::default() };
+        assert!(store.transition(v.id, &running, JobStatus::RUNNING, &second).await.unwrap());
+        let got = store.version_by_id(v.id).await.unwrap().unwrap();
+        assert_eq!((got.attempt_start_time, got.attempt_queue_time, got.start_time), (Some(9_500), Some(9_000), Some(5_000)));
+        let mut last = record(&got, 2, 1, 9_500, 10_500);
+        last.queued_at = 9_000;
+        assert!(end(store.as_ref(), v.id, last).await);
+        // Both attempts' records (the helper calls both `completed`), each with its own times.
+        let g = only(store.usage("p", 0, 100_000, UsageBy::Job).await.unwrap());
+        assert_eq!((g.runs, g.run_ms, g.wait_ms), (2, 4_000, 4_500));
+    }
+
     async fn a_window_counts_only_the_part_of_each_run_inside_it(store, db) {
         let (_, a) = store.create_job(&job("p", "a"), Some(&version("alice"))).await.unwrap();
         let a = a.unwrap();
