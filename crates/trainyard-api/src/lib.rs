@@ -13,6 +13,7 @@ pub mod signature;
 pub mod status;
 pub mod training;
 pub mod training_config;
+pub mod usage;
 pub mod v2;
 pub mod visualization;
 

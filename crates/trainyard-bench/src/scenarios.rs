@@ -346,6 +346,7 @@ pub async fn seed(database_url: &str, data: &Path, total: usize) -> Result<()> {
             resource_id: format!("job{i:08x}"),
             run_dir_template: data.join("runs/{id}").display().to_string(),
             create_time: 1_700_000_000_000 + i as i64,
+            created_by: "token".into(),
         };
         store.create_job(&job, Some(&v)).await?;
     }

@@ -113,6 +113,10 @@ pub enum Command {
     Login(LoginArgs),
     /// Lists the profiles of the profile file (secrets not shown).
     Profiles,
+    /// What the project's runs used in a time window: core-, GPU- and memory-GB-seconds, wait
+    /// time and runs by outcome, summed by project, user or job (`-o csv|json` too).
+    #[command(after_help = USAGE_EXAMPLES)]
+    Usage(UsageArgs),
     /// Resource specifications (RS-01).
     Specs,
     /// AI engines (RS-02).
@@ -228,6 +232,39 @@ Examples:
   trainyard files get --job mnist              # outputs and logs into ./mnist/
   trainyard files get /trainyard/out/mnist/ -d results
   trainyard files put ./data /data/mnist/";
+
+/// Examples of `trainyard usage`.
+const USAGE_EXAMPLES: &str = "\
+Examples:
+  trainyard usage --since 7d                        # the last 7 days, the whole project
+  trainyard usage --since 2026-12-01 --until 2026-12-08 --by user
+  trainyard usage --since 24h --by job -o csv > usage.csv";
+
+/// `trainyard usage`.
+#[derive(Args, Clone, Debug)]
+pub struct UsageArgs {
+    /// Start of the window: a time (`2026-12-01`, `2026-12-01T08:00:00Z`) or how long ago
+    /// (`24h`, `7d`, `90m`).
+    #[arg(long, value_name = "TIME|DURATION")]
+    pub since: String,
+    /// End of the window, as --since (default: now).
+    #[arg(long, value_name = "TIME|DURATION")]
+    pub until: Option<String>,
+    /// What the rows sum up: project (default), user or job.
+    #[arg(long, value_enum, default_value_t = UsageByArg::Project, hide_possible_values = true, hide_default_value = true)]
+    pub by: UsageByArg,
+}
+
+/// `trainyard usage --by`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum UsageByArg {
+    /// One row for the project.
+    Project,
+    /// One row per identity that created runs.
+    User,
+    /// One row per training job.
+    Job,
+}
 
 /// Examples of `trainyard jobs submit`.
 const SUBMIT_EXAMPLES: &str = "\

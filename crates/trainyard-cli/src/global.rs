@@ -45,7 +45,7 @@ pub struct Global {
         env = "TRAINYARD_PROFILE"
     )]
     pub profile: Option<String>,
-    /// table (default), wide (all columns) or json.
+    /// table (default), wide, json or csv (usage).
     #[arg(help_heading = "Global options",
         hide_env = true, long, short = 'o', global = true, value_enum, default_value_t = Output::Table, hide_possible_values = true, hide_default_value = true)]
     pub output: Output,
@@ -84,6 +84,8 @@ pub enum Output {
     Wide,
     /// The API's JSON objects, one document per command.
     Json,
+    /// Comma-separated values with a header line (`trainyard usage` only).
+    Csv,
 }
 
 /// `--color`.

@@ -393,6 +393,21 @@ impl Client {
         .await
     }
 
+    /// What the project's runs used in `since..until` (ms since the epoch; `until` none:
+    /// now), summed `by` project, user or job (a trainyard extension).
+    pub async fn usage(
+        &self,
+        since: i64,
+        until: Option<i64>,
+        by: trainyard_api::usage::UsageBy,
+    ) -> Result<trainyard_api::usage::UsageResponse> {
+        let mut query = vec![("since", since.to_string()), ("by", by.as_str().to_owned())];
+        if let Some(until) = until {
+            query.push(("until", until.to_string()));
+        }
+        self.get("/usage", &query).await
+    }
+
     /// TJ-11: built-in algorithms.
     pub async fn built_in_algorithms(
         &self,

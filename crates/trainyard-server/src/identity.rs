@@ -217,6 +217,14 @@ impl Identity {
         }
     }
 
+    /// Who a valid token names: the user it was issued to, or `token` for a configured one.
+    pub fn who(&self, token: &str) -> String {
+        let issued = self.issued.lock().expect("token table lock");
+        issued
+            .get(token)
+            .map_or_else(|| "token".to_owned(), |i| i.user.clone())
+    }
+
     /// The project and secret of an access key.
     pub fn access_key(&self, ak: &str) -> Option<(&str, &[u8])> {
         self.keys

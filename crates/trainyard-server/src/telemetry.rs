@@ -27,6 +27,7 @@ use crate::error::ApiError;
 
 type Labels = Vec<(String, String)>;
 type FloatGauge = Gauge<f64, AtomicU64>;
+type FloatCounter = Counter<f64, AtomicU64>;
 
 fn latency_histogram() -> Histogram {
     // 1 ms .. ~33 s.
@@ -61,8 +62,52 @@ pub struct Telemetry {
     start_seconds: Histogram,
     stop_seconds: Histogram,
     versions_created: Counter,
+    /// Usage of ended runs (each attempt), by project: see [`Usage`].
+    usage: Usage,
     /// When each pending start (4) and stop (9) began, by version id.
     pending: Mutex<Pending>,
+}
+
+/// The usage counters, counted when a run's usage record is written (once per attempt).
+#[derive(Default)]
+struct Usage {
+    core_seconds: Family<Labels, FloatCounter>,
+    gpu_seconds: Family<Labels, FloatCounter>,
+    memory_gb_seconds: Family<Labels, FloatCounter>,
+    wait_seconds: Family<Labels, FloatCounter>,
+    runs: Family<Labels, Counter>,
+}
+
+impl Usage {
+    fn register(registry: &mut Registry) -> Self {
+        let usage = Self::default();
+        registry.register(
+            "trainyard_usage_core_seconds",
+            "Core-seconds used by ended runs (running time times cores held), by project",
+            usage.core_seconds.clone(),
+        );
+        registry.register(
+            "trainyard_usage_gpu_seconds",
+            "GPU-seconds used by ended runs, by project",
+            usage.gpu_seconds.clone(),
+        );
+        registry.register(
+            "trainyard_usage_memory_gb_seconds",
+            "Memory GB-seconds used by ended runs, by project",
+            usage.memory_gb_seconds.clone(),
+        );
+        registry.register(
+            "trainyard_usage_wait_seconds",
+            "Seconds ended runs waited for their start, by project",
+            usage.wait_seconds.clone(),
+        );
+        registry.register(
+            "trainyard_usage_runs",
+            "Runs (each attempt) accounted, by project and outcome (completed, failed, stopped, lost, retried)",
+            usage.runs.clone(),
+        );
+        usage
+    }
 }
 
 #[derive(Default)]
@@ -165,6 +210,7 @@ impl Telemetry {
             "Training job versions created (TJ-01, TJ-06)",
             versions_created.clone(),
         );
+        let usage = Usage::register(&mut registry);
         Self {
             sample_interval_ms,
             scrape_token,
@@ -184,6 +230,7 @@ impl Telemetry {
             start_seconds,
             stop_seconds,
             versions_created,
+            usage,
             pending: Mutex::new(Pending::default()),
         }
     }
@@ -229,6 +276,28 @@ impl Telemetry {
         if let Some(t) = p.stops.remove(&id) {
             self.stop_seconds.observe(t.elapsed().as_secs_f64());
         }
+    }
+
+    /// A run's usage record was written: its attempt's resource-seconds count for its project.
+    pub fn usage(&self, record: Option<&trainyard_store::UsageRecord>) {
+        let Some(r) = record else { return };
+        let project = vec![("project".to_owned(), r.project_id.clone())];
+        let run_s = r.started_at.map_or(0, |s| (r.ended_at - s).max(0)) as f64 / 1000.0;
+        let wait_ms = r.started_at.unwrap_or(r.ended_at) - r.queued_at;
+        let u = &self.usage;
+        u.core_seconds
+            .get_or_create(&project)
+            .inc_by(run_s * r.cores as f64);
+        u.gpu_seconds
+            .get_or_create(&project)
+            .inc_by(run_s * r.gpus as f64);
+        let memory = run_s * r.memory_gb as f64;
+        u.memory_gb_seconds.get_or_create(&project).inc_by(memory);
+        let wait_s = wait_ms.max(0) as f64 / 1000.0;
+        u.wait_seconds.get_or_create(&project).inc_by(wait_s);
+        let mut labels = project;
+        labels.push(("outcome".to_owned(), r.outcome.clone()));
+        u.runs.get_or_create(&labels).inc();
     }
 
     /// Counts the bytes of a proxied visualization response as they are sent.

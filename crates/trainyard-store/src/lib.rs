@@ -17,6 +17,7 @@ pub mod sql;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod usage;
 mod viz;
 
 pub use error::{Error, Result};
@@ -24,6 +25,7 @@ pub use model::*;
 pub use outcome::{JobDeletion, VersionDeletion, VizDeletion, VizRestart};
 pub use postgres::{Coordinator, DutyHold, DutySession, Notices, PgStore};
 pub use sqlite::SqliteStore;
+pub use usage::{UsageBy, UsageGroup, UsageRecord};
 pub use viz::{NewVizJob, VizFilter, VizJob, VizSet, VizSort};
 
 use std::sync::Arc;
@@ -225,7 +227,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn deleted_versions(&self) -> Result<Vec<Version>>;
 
     /// Compare-and-set: moves the version to `to` only if its status is one of `from`.
-    /// Returns whether it moved. Also refreshes the job summary.
+    /// Returns whether it moved. Also refreshes the job summary and, when it moved, records
+    /// `set.usage` in the same transaction (a record of the same version and attempt that is
+    /// there already is kept, so an attempt is accounted once).
     async fn transition(
         &self,
         version_id: i64,
@@ -299,6 +303,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The events of version `version_id`'s run, in the order they were recorded.
     async fn run_events(&self, version_id: i64) -> Result<Vec<RunEventRow>>;
+
+    // --- usage accounting ---
+
+    /// The usage of project `project_id`'s runs inside `since..until` (ms), summed per group
+    /// of `by` and outcome: an attempt's running and waiting time count only inside the window;
+    /// `runs` counts the attempts that ended inside it. Records are written by
+    /// [`Self::transition`] (`TransitionSet::usage`).
+    async fn usage(
+        &self,
+        project_id: &str,
+        since: i64,
+        until: i64,
+        by: UsageBy,
+    ) -> Result<Vec<UsageGroup>>;
 
     // --- training job configurations ---
 

@@ -47,6 +47,14 @@ pub struct Version {
     pub retry_at: Option<i64>,
     /// `on_any_failure` retries in a row so far.
     pub retry_consecutive_any: i64,
+    /// Who created it (the caller's identity: a user name, an access key, or `token`).
+    pub created_by: String,
+    /// When the current attempt started running (ms): the first start, or a retry's; none
+    /// while a retry's attempt has not started.
+    pub attempt_start_time: Option<i64>,
+    /// When the current attempt became due, for a retried one (ms); the first waited from
+    /// `create_time`.
+    pub attempt_queue_time: Option<i64>,
 }
 
 /// Running time in ms: from start to end, or to `now` while running.
@@ -69,6 +77,8 @@ pub struct NewVersion {
     /// Run directory; `{id}` is replaced by the version id.
     pub run_dir_template: String,
     pub create_time: i64,
+    /// Who creates it (see [`Version::created_by`]).
+    pub created_by: String,
 }
 
 /// A new job to insert.
@@ -117,6 +127,11 @@ pub struct TransitionSet {
     /// A retry: the next attempt's number, when it starts and its consecutive count
     /// (`attempt`, `retry_at`, `retry_consecutive_any`).
     pub retry: Option<(i64, i64, i64)>,
+    /// The start of an attempt: when it started running.
+    pub attempt_start: Option<i64>,
+    /// The usage of the attempt this transition ends, recorded in the same transaction when
+    /// it moves (once per version and attempt).
+    pub usage: Option<crate::UsageRecord>,
 }
 
 /// An event of a version's run, to be appended to its log ([`crate::Store::append_run_events`]).

@@ -19,12 +19,14 @@ pub(crate) const JOB_COLUMNS: &str =
 pub(crate) const VERSION_COLUMNS: &str =
     "id, job_id, project_id, name, description, pre_version_id, status, \
     config, resource_id, run_dir, create_time, start_time, end_time, handle, stop_grace, \
-    failure_reason, deleted, attempt, retry_at, retry_consecutive_any";
+    failure_reason, deleted, attempt, retry_at, retry_consecutive_any, created_by, attempt_start_time, \
+    attempt_queue_time";
 
 /// `VERSION_COLUMNS` of `versions v` in a join; both engines name the result columns the same.
 pub(crate) const JOINED_VERSION_COLUMNS: &str = "v.id, v.job_id, v.project_id, v.name, v.description, v.pre_version_id, \
     v.status, v.config, v.resource_id, v.run_dir, v.create_time, v.start_time, v.end_time, v.handle, \
-    v.stop_grace, v.failure_reason, v.deleted, v.attempt, v.retry_at, v.retry_consecutive_any";
+    v.stop_grace, v.failure_reason, v.deleted, v.attempt, v.retry_at, v.retry_consecutive_any, v.created_by, \
+    v.attempt_start_time, v.attempt_queue_time";
 
 /// Columns of a [`crate::VizJob`].
 pub(crate) const VIZ_COLUMNS: &str = "id, project_id, name, description, train_url, job_type, flavor_code, resource_id, secret, \
@@ -130,6 +132,9 @@ macro_rules! store_ops {
                 attempt: row.try_get("attempt")?,
                 retry_at: row.try_get("retry_at")?,
                 retry_consecutive_any: row.try_get("retry_consecutive_any")?,
+                created_by: row.try_get("created_by")?,
+                attempt_start_time: row.try_get("attempt_start_time")?,
+                attempt_queue_time: row.try_get("attempt_queue_time")?,
             })
         }
 
@@ -256,8 +261,8 @@ macro_rules! store_ops {
             let name = format!("V{no:04}");
             let config = serde_json::to_string(&v.config)?;
             let id: i64 = sqlx::query_scalar(&q(
-                "INSERT INTO versions (job_id, project_id, name, description, pre_version_id, status, config, resource_id, run_dir, create_time)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?) RETURNING id",
+                "INSERT INTO versions (job_id, project_id, name, description, pre_version_id, status, config, resource_id, run_dir, create_time, created_by)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?) RETURNING id",
             ))
             .bind(job_id)
             .bind(project_id)
@@ -268,6 +273,7 @@ macro_rules! store_ops {
             .bind(&config)
             .bind(&v.resource_id)
             .bind(v.create_time)
+            .bind(&v.created_by)
             .fetch_one(&mut *tx)
             .await?;
             let run_dir = v.run_dir_template.replace("{id}", &id.to_string());
@@ -301,6 +307,9 @@ macro_rules! store_ops {
                 attempt: 1,
                 retry_at: None,
                 retry_consecutive_any: 0,
+                created_by: v.created_by.clone(),
+                attempt_start_time: None,
+                attempt_queue_time: None,
             })
         }
 
@@ -788,7 +797,8 @@ macro_rules! store_ops {
                         failure_reason = COALESCE(?, failure_reason),
                         attempt = COALESCE(?, attempt),
                         retry_at = COALESCE(?, retry_at),
-                        retry_consecutive_any = COALESCE(?, retry_consecutive_any)
+                        retry_consecutive_any = COALESCE(?, retry_consecutive_any),
+                        attempt_start_time = CASE WHEN ? = 1 THEN NULL ELSE COALESCE(?, attempt_start_time) END
                      WHERE id = ? AND status IN ({}) RETURNING job_id",
                     marks(from.len())
                 ))
@@ -804,6 +814,9 @@ macro_rules! store_ops {
                     .bind(set.retry.map(|r| r.0))
                     .bind(set.retry.map(|r| r.1))
                     .bind(set.retry.map(|r| r.2))
+                    // A retry's next attempt has not started: the ended one's start goes.
+                    .bind(i64::from(set.retry.is_some()))
+                    .bind(set.attempt_start)
                     .bind(version_id);
                 for s in from {
                     query = query.bind(s.code());
@@ -811,6 +824,29 @@ macro_rules! store_ops {
                 let Some(job_id) = query.fetch_optional(&mut *tx).await? else {
                     return Ok(false);
                 };
+                if let Some(u) = &set.usage {
+                    static INSERT: LazyLock<String> = LazyLock::new(|| $crate::usage::insert_usage(D));
+                    sqlx::query(&INSERT)
+                        .bind(u.version_id)
+                        .bind(u.attempt)
+                        .bind(&u.project_id)
+                        .bind(&u.created_by)
+                        .bind(u.job_id)
+                        .bind(&u.job_name)
+                        .bind(&u.pool)
+                        .bind(&u.backend)
+                        .bind(u.workers)
+                        .bind(u.cores)
+                        .bind(u.gpus)
+                        .bind(u.memory_gb)
+                        .bind(u.queued_at)
+                        .bind(u.started_at)
+                        .bind(u.ended_at)
+                        .bind(u.status)
+                        .bind(&u.outcome)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 refresh_summary(&mut tx, job_id).await?;
                 tx.commit().await?;
                 Ok(true)
@@ -818,7 +854,7 @@ macro_rules! store_ops {
 
             async fn begin_attempt(&self, version_id: i64, attempt: i64) -> Result<bool> {
                 let done = sqlx::query(&q(
-                    "UPDATE versions SET retry_at = NULL, handle = NULL
+                    "UPDATE versions SET attempt_queue_time = retry_at, retry_at = NULL, handle = NULL
                      WHERE id = ? AND status = ? AND attempt = ? AND retry_at IS NOT NULL",
                 ))
                 .bind(version_id)
@@ -983,6 +1019,32 @@ macro_rules! store_ops {
                             time: row.try_get("time")?,
                             kind: row.try_get("kind")?,
                             detail: row.try_get("detail")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn usage(
+                &self,
+                project_id: &str,
+                since: i64,
+                until: i64,
+                by: $crate::UsageBy,
+            ) -> Result<Vec<$crate::UsageGroup>> {
+                let sql = $crate::usage::usage_query(D, by, since, until);
+                let rows = sqlx::query(&sql).bind(project_id).fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::UsageGroup {
+                            key: r.try_get("usage_key")?,
+                            label: r.try_get("usage_label")?,
+                            outcome: r.try_get("outcome")?,
+                            runs: r.try_get("runs")?,
+                            run_ms: r.try_get("run_ms")?,
+                            core_ms: r.try_get("core_ms")?,
+                            gpu_ms: r.try_get("gpu_ms")?,
+                            memory_gb_ms: r.try_get("memory_gb_ms")?,
+                            wait_ms: r.try_get("wait_ms")?,
                         })
                     })
                     .collect()

@@ -25,7 +25,9 @@ fn read_body(file: &Path) -> Result<ConfigRequest, CliError> {
 fn done(out: Output, resp: &Success, what: String) -> Result<(), CliError> {
     match out {
         Output::Json => output::json(resp),
-        Output::Table | Output::Wide => output::stdout(format!("{what}\n").as_bytes()),
+        Output::Table | Output::Wide | Output::Csv => {
+            output::stdout(format!("{what}\n").as_bytes())
+        }
     }
 }
 

@@ -448,7 +448,9 @@ async fn job_named(client: &Client, name: &str) -> Result<Option<i64>, CliError>
 fn done(out: Output, resp: &Success, what: String) -> Result<(), CliError> {
     match out {
         Output::Json => output::json(resp),
-        Output::Table | Output::Wide => output::stdout(format!("{what}\n").as_bytes()),
+        Output::Table | Output::Wide | Output::Csv => {
+            output::stdout(format!("{what}\n").as_bytes())
+        }
     }
 }
 
@@ -757,7 +759,7 @@ async fn submit(client: &Client, out: Output, args: SubmitArgs) -> Result<(), Cl
         eprintln!("dry run: the request is valid; nothing was uploaded or created");
         return match out {
             Output::Json => output::json(&req),
-            Output::Table | Output::Wide => Ok(()),
+            Output::Table | Output::Wide | Output::Csv => Ok(()),
         };
     }
     if let Some((dir, _)) = &upload {
@@ -790,7 +792,7 @@ async fn submit(client: &Client, out: Output, args: SubmitArgs) -> Result<(), Cl
     if !args.follow {
         return match out {
             Output::Json => output::json(&created),
-            Output::Table | Output::Wide => output::stdout(
+            Output::Table | Output::Wide | Output::Csv => output::stdout(
                 format!(
                     "submitted job {} ({}) version {version}: {}\n",
                     created.job_id,
@@ -863,7 +865,7 @@ async fn rerun(client: &Client, out: Output, args: RerunArgs) -> Result<(), CliE
     if !args.follow {
         return match out {
             Output::Json => output::json(&created),
-            Output::Table | Output::Wide => output::stdout(
+            Output::Table | Output::Wide | Output::Csv => output::stdout(
                 format!(
                     "job {job} version {version} (from version {}): {}\n",
                     base.version_id,
@@ -1138,7 +1140,7 @@ async fn list(client: &Client, out: Output, args: JobsListArgs) -> Result<(), Cl
         };
         let body = match out {
             Output::Json => format!("{}\n", list_json(&resp, v2, v2_total)?),
-            Output::Table | Output::Wide => {
+            Output::Table | Output::Wide | Output::Csv => {
                 let newest_first = args.sort_by == "create_time" && args.order == "desc";
                 jobs_table(&resp, &v2, newest_first, out == Output::Wide).render()
             }
@@ -1252,7 +1254,7 @@ async fn logs(client: &Client, out: Output, args: LogsArgs) -> Result<(), CliErr
         let names = client.log_file_names(job, version).await?;
         return match out {
             Output::Json => output::json(&names),
-            Output::Table | Output::Wide => output::stdout(
+            Output::Table | Output::Wide | Output::Csv => output::stdout(
                 names
                     .log_file_list
                     .iter()

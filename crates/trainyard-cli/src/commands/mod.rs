@@ -6,6 +6,7 @@ mod files;
 mod follow;
 mod jobs;
 mod login;
+mod usage;
 mod viz;
 
 use crate::cli::Command;
@@ -17,6 +18,11 @@ use std::process::ExitCode;
 /// Runs a client command.
 pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError> {
     crate::output::init(global);
+    if global.output == crate::global::Output::Csv && !matches!(command, Command::Usage(_)) {
+        return Err(CliError::Usage(
+            "-o csv is offered by `trainyard usage` only".into(),
+        ));
+    }
     match command {
         Command::Login(args) => {
             return login::login(global, args).await.map(|()| ExitCode::SUCCESS)
@@ -41,6 +47,9 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError
             .map(|()| ExitCode::SUCCESS),
         Command::Viz(cmd) => viz::run(&client, out, cmd).await,
         Command::Files(cmd) => files::run(&client, out, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Usage(args) => usage::run(&client, out, args)
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Specs => catalog::specs(&client, out)

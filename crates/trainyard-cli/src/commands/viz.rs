@@ -122,7 +122,9 @@ async fn viz_id(client: &Client, text: &str) -> Result<i64, CliError> {
 fn done(out: Output, resp: &Success, what: String) -> Result<(), CliError> {
     match out {
         Output::Json => output::json(resp),
-        Output::Table | Output::Wide => output::stdout(format!("{what}\n").as_bytes()),
+        Output::Table | Output::Wide | Output::Csv => {
+            output::stdout(format!("{what}\n").as_bytes())
+        }
     }
 }
 
@@ -135,7 +137,9 @@ async fn finish(
 ) -> Result<ExitCode, CliError> {
     match out {
         Output::Json => output::json(&client.get_viz(job.job_id).await?)?,
-        Output::Table | Output::Wide => output::stdout(format!("{line}\n").as_bytes())?,
+        Output::Table | Output::Wide | Output::Csv => {
+            output::stdout(format!("{line}\n").as_bytes())?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -171,7 +175,7 @@ async fn create(client: &Client, out: Output, args: VizCreateArgs) -> Result<(),
     if !args.wait {
         return match out {
             Output::Json => output::json(&created),
-            Output::Table | Output::Wide => output::stdout(
+            Output::Table | Output::Wide | Output::Csv => output::stdout(
                 format!(
                     "created visualization job {id} ({}): {}\n{}\n",
                     created.job_name,
@@ -186,7 +190,7 @@ async fn create(client: &Client, out: Output, args: VizCreateArgs) -> Result<(),
     let job = wait_running(client, id, args.timeout).await?;
     match out {
         Output::Json => output::json(&client.get_viz(id).await?),
-        Output::Table | Output::Wide => output::stdout(
+        Output::Table | Output::Wide | Output::Csv => output::stdout(
             format!(
                 "visualization job {id} ({}) running\n{}\n",
                 job.job_name, job.service_url
@@ -345,7 +349,7 @@ async fn open(client: &Client, out: Output, id: i64, browser: bool) -> Result<()
     }
     match out {
         Output::Json => output::json(&details)?,
-        Output::Table | Output::Wide => {
+        Output::Table | Output::Wide | Output::Csv => {
             output::stdout(format!("{}\n", job.service_url).as_bytes())?
         }
     }

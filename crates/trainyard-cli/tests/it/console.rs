@@ -928,6 +928,21 @@ async fn console_in_a_real_browser() {
     b.wait_text("main", "#specs", "modelarts.vm.cpu", 10).await;
     b.check_page("main", "catalog").await;
 
+    // --- Usage: linked from the nav; the project's ended runs of the window, by job.
+    step("usage");
+    b.goto("main", "/console/usage?window=24h&by=job").await;
+    b.wait_text("main", "#usage-table", "console-big", 10).await;
+    b.wait_text("main", "#usage-summary", "runs ended", 10)
+        .await;
+    let current = b
+        .eval(
+            "main",
+            "document.querySelector('nav a[data-nav=\"usage\"]')?.getAttribute('aria-current')",
+        )
+        .await;
+    assert_eq!(current, json!("page"));
+    b.check_page("main", "usage").await;
+
     // --- Signing out ends the session on the server: the old cookie opens nothing.
     step("sign out");
     let cookie = format!("trainyard_console={}", session["value"].as_str().unwrap());

@@ -37,4 +37,5 @@ mod s3_hardening;
 mod security_and_errors;
 mod slurm;
 mod streams_and_quotas;
+mod usage;
 mod visualization;

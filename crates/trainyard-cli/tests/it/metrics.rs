@@ -350,6 +350,43 @@ async fn prometheus_counters_move_with_jobs() {
         metric(&stopped, "trainyard_run_stop_duration_seconds", &[]),
         1.0
     );
+    // Usage: the stopped run is accounted for its project, its core-seconds (spec 1: one
+    // core, 2 GB) those of its measured duration.
+    let project = [("project", PROJECT)];
+    assert_eq!(
+        metric(
+            &stopped,
+            "trainyard_usage_runs_total",
+            &[("project", PROJECT), ("outcome", "stopped")]
+        ),
+        1.0
+    );
+    let info = srv
+        .api
+        .get(&format!("/training-jobs/{job}/versions/{ver}"))
+        .await;
+    let secs = info.assert_ok()["duration"].as_f64().unwrap() / 1000.0;
+    let core_s = metric(&stopped, "trainyard_usage_core_seconds_total", &project);
+    assert!(
+        secs > 0.0 && (core_s - secs).abs() < 0.01,
+        "{core_s} core-s for a run of {secs} s"
+    );
+    let memory = metric(
+        &stopped,
+        "trainyard_usage_memory_gb_seconds_total",
+        &project,
+    );
+    assert!((memory - 2.0 * secs).abs() < 0.01, "{memory} GB-s");
+    assert_eq!(
+        metric(&stopped, "trainyard_usage_gpu_seconds_total", &project),
+        0.0
+    );
+    assert!(metric(&stopped, "trainyard_usage_wait_seconds_total", &project) >= 0.0);
+    assert_eq!(
+        metric(&before, "trainyard_usage_runs_total", &[]),
+        0.0,
+        "nothing is accounted before a run ends"
+    );
     assert_eq!(
         metric(
             &stopped,

@@ -23,6 +23,24 @@ const UPLOAD_PATH: &str = "/storage/upload";
 #[derive(Clone, Debug)]
 pub struct RawUri(pub Uri);
 
+/// Who made an authenticated `/v1` or `/v2` request, as usage accounting names them: the user
+/// name of an issued token or a console session, the access key of a signed request, or
+/// `token` for a configured project token (the console's `who`).
+#[derive(Clone, Debug)]
+pub struct Caller(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or_else(|| Caller(String::new())))
+    }
+}
+
 /// The client's address: the TCP peer (forwarding headers are not trusted), when known.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub Option<IpAddr>);
@@ -118,13 +136,21 @@ pub async fn require_credentials(
     }
 }
 
-async fn authenticate(state: &AppState, project: &str, req: Request) -> Result<Request, ApiError> {
+async fn authenticate(
+    state: &AppState,
+    project: &str,
+    mut req: Request,
+) -> Result<Request, ApiError> {
     let addr = ClientAddr::of(req.extensions());
     if let Some(token) = header(req.headers(), "x-auth-token") {
         let keys = throttle::keys(None, addr.0);
         throttled(state, &keys, addr, "api token")?;
         return match state.identity.check_token(token, SystemTime::now()) {
-            TokenCheck::Valid(owner) if owner == project => Ok(req),
+            TokenCheck::Valid(owner) if owner == project => {
+                let who = state.identity.who(token);
+                req.extensions_mut().insert(Caller(who));
+                Ok(req)
+            }
             TokenCheck::Valid(_) => Err(ApiError::ProjectMismatch),
             TokenCheck::Expired => Err(ApiError::TokenExpired),
             TokenCheck::Unknown => {
@@ -139,6 +165,13 @@ async fn authenticate(state: &AppState, project: &str, req: Request) -> Result<R
             .map(|a| format!("ak:{}", a.access_key));
         let keys = throttle::keys(ak, addr.0);
         throttled(state, &keys, addr, "api signature")?;
+        let caller = Caller(
+            header(req.headers(), "authorization")
+                .and_then(|v| signing::parse_authorization(v).ok())
+                .map(|a| a.access_key)
+                .unwrap_or_default(),
+        );
+        req.extensions_mut().insert(caller);
         let verified = verify_signature(state, project, req).await;
         match &verified {
             Ok(_) => state.throttle.success(&keys),
@@ -157,7 +190,11 @@ async fn authenticate(state: &AppState, project: &str, req: Request) -> Result<R
     // Only a request without API credentials is looked at as the web console's: its session
     // cookie counts together with the session's CSRF token, never alone.
     if session::cookie_value(req.headers()).is_some() {
-        return authorize_api(state, project, req.headers()).map(|()| req);
+        authorize_api(state, project, req.headers())?;
+        if let Some((_, s)) = session_of(state, req.headers()) {
+            req.extensions_mut().insert(Caller(s.who));
+        }
+        return Ok(req);
     }
     Err(ApiError::TokenMissing)
 }

@@ -1,4 +1,4 @@
-//! trainyard's own endpoints: code upload and live log streams (docs/api-compatibility.md "ModelArts extensions").
+//! trainyard's own endpoints: code upload, live log streams and usage (docs/api-compatibility.md "ModelArts extensions").
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{ProjectPath, Query, VersionPath};
@@ -21,6 +21,16 @@ pub async fn upload_limits(State(s): State<AppState>, _at: ProjectPath) -> Json<
     Json(UploadLimits {
         max_upload_bytes: s.svc.max_upload_bytes(),
     })
+}
+
+/// `GET /v1/{project_id}/usage?since=MS[&until=MS][&by=project|user|job]`: what the project's
+/// runs used in that window.
+pub async fn usage(
+    State(s): State<AppState>,
+    at: ProjectPath,
+    Query(q): Query,
+) -> ApiResult<Json<trainyard_api::usage::UsageResponse>> {
+    Ok(Json(s.svc.usage(&at.project, &q).await?))
 }
 
 /// `GET /v1/{project_id}/storage/files?path=/dir/`: the files below a storage folder.

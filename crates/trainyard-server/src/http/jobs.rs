@@ -1,6 +1,7 @@
 //! Training job, version and log handlers (TJ-01..TJ-12).
 
 use crate::error::{ApiError, ApiResult};
+use crate::http::auth::Caller;
 use crate::http::extract::{Body, JobPath, PodPath, ProjectPath, Query, VersionPath};
 use crate::http::state::AppState;
 use axum::extract::State;
@@ -15,9 +16,10 @@ use trainyard_api::training::{
 pub async fn create_job(
     State(s): State<AppState>,
     path: ProjectPath,
+    Caller(who): Caller,
     Body(req): Body<CreateJobRequest>,
 ) -> ApiResult<Json<CreateJobResponse>> {
-    Ok(Json(s.svc.create_job(&path.project, req).await?))
+    Ok(Json(s.svc.create_job(&path.project, &who, req).await?))
 }
 
 /// Lists training jobs (TJ-02).
@@ -91,10 +93,13 @@ pub async fn list_versions(
 pub async fn create_version(
     State(s): State<AppState>,
     path: JobPath,
+    Caller(who): Caller,
     Body(req): Body<CreateVersionRequest>,
 ) -> ApiResult<Json<CreateJobResponse>> {
     Ok(Json(
-        s.svc.create_version(&path.project, path.job, req).await?,
+        s.svc
+            .create_version(&path.project, &who, path.job, req)
+            .await?,
     ))
 }
 

@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router {
             &format!("/v1/{{project_id}}{}", trainyard_api::extensions::FILE_PATH),
             get(extensions::read_file),
         )
+        .route("/v1/{project_id}/usage", get(extensions::usage))
         .route(
             "/v1/{project_id}/built-in-algorithms",
             get(jobs::built_in_algorithms),

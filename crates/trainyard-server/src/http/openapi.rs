@@ -17,6 +17,7 @@ use trainyard_api::training::{
     Success, UpdateDescriptionRequest, VersionInfo, VersionListResponse,
 };
 use trainyard_api::training_config::{ConfigDetail, ConfigListResponse, ConfigRequest};
+use trainyard_api::usage::UsageResponse;
 use trainyard_api::v2::{
     AlgorithmCreateV2, BatchDeleteV2, ErrorBodyV2, JobActionV2, JobSearchV2, JobUpdateV2, JobV2,
     TagsV2,
@@ -56,6 +57,7 @@ use utoipa::OpenApi as _;
         VersionListResponse,
         PodMetricsResponse,
         RunEventsResponse,
+        UsageResponse,
         LogFileNamesResponse,
         AomLogResponse,
         BuiltInAlgorithmsResponse,
@@ -278,6 +280,18 @@ static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
                 ("log_file", P::Text, true),
                 ("offset", P::Int, false),
                 ("follow", P::Text, false),
+            ],
+        ),
+        op(
+            Get,
+            "/usage",
+            "trainyard: what the project's runs used in a window (core-, GPU- and memory-GB-seconds, wait time, runs by outcome), by project, user or job",
+            None,
+            J("UsageResponse"),
+            &[
+                ("since", P::Int, true),
+                ("until", P::Int, false),
+                ("by", P::Text, false),
             ],
         ),
         op(

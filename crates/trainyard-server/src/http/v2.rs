@@ -31,11 +31,12 @@ pub struct V2Path {
 pub async fn create(
     State(s): State<AppState>,
     Path(p): Path<V2Path>,
+    crate::http::auth::Caller(who): crate::http::auth::Caller,
     body: Bytes,
 ) -> V2Result<(StatusCode, Json<Value>)> {
     Ok((
         StatusCode::CREATED,
-        Json(s.svc.v2_create(&p.project_id, &body).await?),
+        Json(s.svc.v2_create(&p.project_id, &who, &body).await?),
     ))
 }
 

@@ -199,6 +199,7 @@ impl Service {
     pub async fn create_job(
         &self,
         project: &str,
+        who: &str,
         req: CreateJobRequest,
     ) -> ApiResult<CreateJobResponse> {
         let name = req.job_name.ok_or_else(|| ApiError::required("job_name"))?;
@@ -256,6 +257,7 @@ impl Service {
             resource_id: resource_id(),
             run_dir_template: self.run_dir_template(),
             create_time: now,
+            created_by: who.to_owned(),
         };
         let created = self.store.create_job(&job, Some(&new_version)).await;
         let (job, version) = match created {
@@ -298,6 +300,7 @@ impl Service {
     pub async fn create_version(
         &self,
         project: &str,
+        who: &str,
         job_id: i64,
         req: CreateVersionRequest,
     ) -> ApiResult<CreateJobResponse> {
@@ -340,6 +343,7 @@ impl Service {
             resource_id: resource_id(),
             run_dir_template: self.run_dir_template(),
             create_time: now_ms(),
+            created_by: who.to_owned(),
         };
         let Some(version) = self
             .store

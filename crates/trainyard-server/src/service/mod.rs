@@ -21,6 +21,7 @@ pub mod quota;
 pub mod run_end;
 pub mod run_error;
 pub mod upload;
+pub mod usage;
 pub mod v2;
 pub mod validate;
 pub mod view;

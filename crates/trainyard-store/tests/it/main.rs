@@ -3,4 +3,5 @@
 
 mod events;
 mod store;
+mod usage;
 mod viz;

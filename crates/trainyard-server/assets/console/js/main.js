@@ -8,6 +8,7 @@ import * as v2job from "./v2job.js";
 import * as configs from "./configs.js";
 import * as viz from "./viz.js";
 import * as catalog from "./catalog.js";
+import * as usage from "./usage.js";
 
 const routes = [
   [/^\/console\/jobs$/, "jobs", () => jobs.list],
@@ -19,6 +20,7 @@ const routes = [
   [/^\/console\/configs\/([^/]+)$/, "configs", () => configs.detail],
   [/^\/console\/viz$/, "viz", () => viz.page],
   [/^\/console\/catalog$/, "catalog", () => catalog.page],
+  [/^\/console\/usage$/, "usage", () => usage.page],
 ];
 
 const main = document.getElementById("main");

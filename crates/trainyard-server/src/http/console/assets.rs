@@ -39,6 +39,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     asset!("js/viz.js", JS),
     asset!("js/catalog.js", JS),
     asset!("js/v2job.js", JS),
+    asset!("js/usage.js", JS),
     asset!("vendor/uPlot.iife.min.js", JS),
     asset!("vendor/uPlot.min.css", CSS),
     asset!("vendor/LICENSE.uPlot", "text/plain; charset=utf-8"),

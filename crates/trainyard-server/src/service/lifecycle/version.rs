@@ -10,6 +10,7 @@ use crate::service::capacity::Resources;
 use crate::service::events::{self, Event, StopBy};
 use crate::service::launch::{logs_dir, run_spec};
 use crate::service::run_error::{RunError, RunResult};
+use crate::service::usage;
 use crate::service::validate::Checker;
 use crate::storage::Storage;
 use crate::util::now_ms;
@@ -220,8 +221,10 @@ pub async fn launched(ctx: &RunContext, id: i64, handle: RunHandle, step: Step) 
     let Move { from, to } = step.first();
     // A next attempt keeps the first start's time (the version's running time goes on).
     let relaunched = step == Step::Relaunched;
+    let now = now_ms();
     let set = TransitionSet {
-        start_time: (to == JobStatus::RUNNING && !relaunched).then(now_ms),
+        start_time: (to == JobStatus::RUNNING && !relaunched).then_some(now),
+        attempt_start: (to == JobStatus::RUNNING).then_some(now),
         handle: Some(handle.to_json()),
         ..Default::default()
     };
@@ -263,8 +266,10 @@ pub async fn seen_running(
     from: &[JobStatus],
     handle: Option<RunHandle>,
 ) {
+    let now = now_ms();
     let set = TransitionSet {
-        start_time: Some(now_ms()),
+        start_time: Some(now),
+        attempt_start: Some(now),
         handle: handle.as_ref().map(RunHandle::to_json),
         ..Default::default()
     };
@@ -315,22 +320,30 @@ pub async fn start_failed(ctx: &Arc<RunContext>, v: &Version, reason: &str) {
     )
     .await;
     let id = v.id;
+    let now = now_ms();
+    let Move { from, to } = Step::StartFailed.first();
     let set = TransitionSet {
-        end_time: Some(now_ms()),
+        end_time: Some(now),
         failure_reason: Some(reason.to_owned()),
+        usage: Some(unstarted_usage(ctx, v, to, now).await),
         ..Default::default()
     };
-    let Move { from, to } = Step::StartFailed.first();
     let failed = until_stored("a failed start", id, || {
         ctx.store.transition(id, from, to, &set)
     })
     .await;
     if failed {
         events::record(ctx, id, Event::ended(to, Some(reason.to_owned())));
+        ctx.telemetry.usage(set.usage.as_ref()); // metrics hook
     }
     if let (false, Some(Move { from, to })) = (failed, Step::StartFailed.fallback()) {
+        let set = TransitionSet {
+            usage: Some(unstarted_usage(ctx, v, to, now).await),
+            ..set
+        };
         if until_stored("a stop", id, || ctx.store.transition(id, from, to, &set)).await {
             events::record(ctx, id, Event::ended(to, None));
+            ctx.telemetry.usage(set.usage.as_ref()); // metrics hook
         }
     }
     ctx.followers.run_ended(id);
@@ -431,14 +444,22 @@ pub async fn stop_deleted(ctx: &RunContext) -> trainyard_store::Result<u64> {
 pub fn stopped_before_start(ctx: &Arc<RunContext>, id: i64) {
     let ctx = ctx.clone();
     tokio::spawn(async move {
+        let Move { from, to } = Step::StoppedBeforeStart.first();
+        let now = now_ms();
+        let v = until_stored("a run", id, || ctx.store.version_by_id(id)).await;
+        let usage = match &v {
+            Some(v) => Some(unstarted_usage(&ctx, v, to, now).await),
+            None => None,
+        };
         let set = TransitionSet {
-            end_time: Some(now_ms()),
+            end_time: Some(now),
+            usage,
             ..Default::default()
         };
-        let Move { from, to } = Step::StoppedBeforeStart.first();
         let stopped = until_stored("a stop", id, || ctx.store.transition(id, from, to, &set)).await;
         if stopped {
             events::record(&ctx, id, Event::ended(to, None));
+            ctx.telemetry.usage(set.usage.as_ref()); // metrics hook
             ctx.followers.run_ended(id);
             cleanup_if_deleted(&ctx, id).await;
         }
@@ -517,9 +538,11 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) -> Option<Dur
     if let Some(line) = log {
         append_log(ctx, &v, &line).await;
     }
+    let now = now_ms();
     let set = TransitionSet {
-        end_time: Some(now_ms()),
+        end_time: Some(now),
         failure_reason: reason,
+        usage: Some(usage_of(ctx, &v, to, now).await),
         ..Default::default()
     };
     let ended = until_stored("the end of a run", id, || {
@@ -532,6 +555,7 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) -> Option<Dur
     if ended {
         events::record(ctx, id, Event::ended(to, set.failure_reason.clone()));
         ctx.telemetry.ended(id, to); // metrics hook
+        ctx.telemetry.usage(set.usage.as_ref()); // metrics hook
         tracing::info!(
             job.id = v.job_id,
             version.id = id,
@@ -586,9 +610,12 @@ async fn schedule_retry(ctx: &RunContext, v: &Version, ended: &status::End) -> R
         return Retried::No;
     };
     append_log(ctx, v, &next.log_line(policy.max_retries.unwrap_or(0))).await;
-    let at = now_ms() + i64::try_from(next.delay.as_millis()).unwrap_or(i64::MAX / 2);
+    let now = now_ms();
+    let at = now + i64::try_from(next.delay.as_millis()).unwrap_or(i64::MAX / 2);
+    // The attempt that ended is accounted now; the version stays 8 (`retried`).
     let set = TransitionSet {
         retry: Some((next.next_attempt, at, next.consecutive_any)),
+        usage: Some(usage_of(ctx, v, JobStatus::RUNNING, now).await),
         ..Default::default()
     };
     let Move { from, to } = Step::RetryScheduled.first();
@@ -597,6 +624,7 @@ async fn schedule_retry(ctx: &RunContext, v: &Version, ended: &status::End) -> R
     })
     .await;
     if moved {
+        ctx.telemetry.usage(set.usage.as_ref()); // metrics hook
         let retry = Event::RetryScheduled {
             reason: next.reason.clone(),
             attempt: u32::try_from(next.next_attempt).unwrap_or(u32::MAX),
@@ -631,6 +659,32 @@ pub async fn begin_attempt(ctx: &RunContext, v: &Version) -> crate::error::ApiRe
         .map_err(crate::error::ApiError::internal)?
         .map_err(crate::error::ApiError::internal)?;
     Ok(ctx.store.begin_attempt(v.id, v.attempt).await?)
+}
+
+/// The usage record of the current attempt of `v`, ending at `ended_at` in `status`
+/// (`RUNNING`: retried).
+async fn usage_of(
+    ctx: &RunContext,
+    v: &Version,
+    status: JobStatus,
+    ended_at: i64,
+) -> trainyard_store::UsageRecord {
+    let job_name = until_stored("a job's name", v.id, || ctx.store.job_name(v.job_id))
+        .await
+        .unwrap_or_default();
+    usage::record_of(&ctx.catalog, &ctx.pools, v, job_name, status, ended_at)
+}
+
+/// [`usage_of`] a run that ended before it started: it held nothing.
+async fn unstarted_usage(
+    ctx: &RunContext,
+    v: &Version,
+    status: JobStatus,
+    ended_at: i64,
+) -> trainyard_store::UsageRecord {
+    let mut record = usage_of(ctx, v, status, ended_at).await;
+    record.started_at = None;
+    record
 }
 
 /// Appends a line of ours to worker 0's log of a run (`<job_name>.0`), creating it if the run

@@ -4,7 +4,7 @@ use super::*;
 
 impl Service {
     /// Creates a v2 job and queues its run (T2-01).
-    pub async fn v2_create(&self, project: &str, body: &[u8]) -> V2Result<Value> {
+    pub async fn v2_create(&self, project: &str, who: &str, body: &[u8]) -> V2Result<Value> {
         let mut job: JobV2 = parse_body(body)?;
         let meta = job.metadata.clone().unwrap_or_default();
         let name = meta
@@ -85,6 +85,7 @@ impl Service {
             resource_id: resource_id(),
             run_dir_template: self.run_dir_template(),
             create_time: now,
+            created_by: who.to_owned(),
         };
         let created = match self.store.create_v2_job(&new_job, &v2, &first).await {
             Ok(j) => j,
