@@ -15,6 +15,7 @@ pub mod training;
 pub mod training_config;
 pub mod v2;
 pub mod visualization;
+pub mod webhooks;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use status::JobStatus;

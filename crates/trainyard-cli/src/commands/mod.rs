@@ -7,6 +7,7 @@ mod follow;
 mod jobs;
 mod login;
 mod viz;
+mod webhooks;
 
 use crate::cli::Command;
 use crate::global::Global;
@@ -41,6 +42,9 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError
             .map(|()| ExitCode::SUCCESS),
         Command::Viz(cmd) => viz::run(&client, out, cmd).await,
         Command::Files(cmd) => files::run(&client, out, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Webhooks(cmd) => webhooks::run(&client, out, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Specs => catalog::specs(&client, out)

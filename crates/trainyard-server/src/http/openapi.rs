@@ -25,6 +25,7 @@ use trainyard_api::visualization::{
     CreateVisualizationRequest, CreateVisualizationResponse, VisualizationDetails,
     VisualizationListResponse,
 };
+use trainyard_api::webhooks::DeliveryListResponse;
 use trainyard_api::ErrorBody;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -56,6 +57,7 @@ use utoipa::OpenApi as _;
         VersionListResponse,
         PodMetricsResponse,
         RunEventsResponse,
+        DeliveryListResponse,
         LogFileNamesResponse,
         AomLogResponse,
         BuiltInAlgorithmsResponse,
@@ -443,6 +445,14 @@ static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
             None,
             Text,
             &[("path", P::Text, true)],
+        ),
+        op(
+            Get,
+            "/webhooks/deliveries",
+            "trainyard: the project's webhook deliveries, newest first, each with its attempts",
+            None,
+            J("DeliveryListResponse"),
+            &[("job_id", P::Int, false), ("limit", P::Int, false)],
         ),
     ]
     .into_iter()

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use trainyard_api::training::{
     CreateJobRequest, CreateJobResponse, CreateVersionRequest, JobConfig, JobListResponse,
-    Notification, VersionInfo, VersionListResponse,
+    VersionInfo, VersionListResponse,
 };
 use trainyard_api::JobStatus;
 use trainyard_exec::objects::ObjectDir;
@@ -208,7 +208,11 @@ impl Service {
         let desc = req.job_desc.unwrap_or_default();
         check_desc(&desc)?;
         let cfg = req.config.ok_or_else(|| ApiError::required("config"))?;
-        check_notification(req.notification.as_ref())?;
+        let notification = self
+            .run_ctx
+            .hooks
+            .check(project, req.notification.as_ref())
+            .map_err(|e| ApiError::InvalidArgument(format!("notification: {e}")))?;
         check_request_fields(&cfg, Request::NewJob)?;
         let with_version = cfg.create_version.unwrap_or(true);
         let mut cfg = self.checker(project).check(
@@ -236,6 +240,9 @@ impl Service {
                 .create_job(&job, None)
                 .await
                 .map_err(|e| duplicate(e, &name))?;
+            if let Some(n) = &notification {
+                self.store.set_job_notification(job.id, n).await?;
+            }
             return Ok(CreateJobResponse {
                 is_success: true,
                 job_id: job.id,
@@ -266,6 +273,14 @@ impl Service {
                 return Err(duplicate(e, &name));
             }
         };
+        // Before its first event, which the notification may ask for.
+        if let Some(n) = &notification {
+            if let Err(e) = self.store.set_job_notification(job.id, n).await {
+                lifecycle::start_failed(&self.run_ctx, &version, &e.to_string()).await;
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(e.into());
+            }
+        }
         self.start_version(&staging, &version).await?;
         Ok(CreateJobResponse {
             is_success: true,
@@ -711,23 +726,4 @@ fn duplicate(e: trainyard_store::Error, name: &str) -> ApiError {
         }
         other => other.into(),
     }
-}
-
-/// A job creation's `notification` (TJ-01): the one published example sends an empty one, which
-/// asks for nothing; one that names a topic or events is refused, since trainyard publishes
-/// nothing.
-fn check_notification(n: Option<&Notification>) -> ApiResult<()> {
-    let asks = n.is_some_and(|n| {
-        n.topic_urn.as_deref().is_some_and(|t| !t.is_empty())
-            || n.events.as_ref().is_some_and(|e| !e.is_empty())
-    });
-    if asks {
-        return Err(ApiError::InvalidArgument(
-            "notification: this server sends no SMN notifications; leave topic_urn and events \
-             empty (or leave notification out) and follow the job with TJ-03 or `trainyard \
-             jobs wait`"
-                .into(),
-        ));
-    }
-    Ok(())
 }
