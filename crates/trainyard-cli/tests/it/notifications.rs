@@ -3,8 +3,9 @@
 //! receiver answering 500 twice gets the event on the third try, every attempt listed by the
 //! API and the CLI; an event recorded while the receiver is down is delivered after a kill -9
 //! and a restart of the server; a receiver that never answers holds up no job; a job's
-//! `notification` (the worked example's object) names a configured topic, or is refused with
-//! an error naming the missing one; `trainyard jobs submit --notify` attaches one.
+//! `notification` (the worked example's object, and the v2 API's `spec.notification`) names a
+//! configured topic, or is refused with an error naming the missing one; `trainyard jobs
+//! submit --notify` attaches one.
 
 use crate::harness::*;
 use axum::http::{HeaderMap, StatusCode};
@@ -423,6 +424,57 @@ async fn a_jobs_notification_names_a_configured_topic_or_is_refused() {
         .as_str()
         .unwrap()
         .contains("JobExploded"));
+
+    // The v2 API's spec.notification, with ModelArts' names.
+    let v2 = json!({
+        "kind": "job",
+        "metadata": {"name": "told-v2"},
+        "algorithm": {"code_dir": "/ok/", "boot_file": "/ok/boot.py", "engine": {"engine_id": "python3"}},
+        "spec": {"resource": {"flavor_id": "modelarts.vm.cpu.1u", "node_count": 1},
+                 "notification": {"topic_urn": TOPIC, "events": ["JobCompleted"]}},
+    });
+    let url = format!("{}/v2/{PROJECT}/training-jobs", srv.api.base);
+    let send = |body: Value| {
+        srv.api
+            .http
+            .post(&url)
+            .header("X-Auth-Token", TOKEN)
+            .json(&body)
+            .send()
+    };
+    let created: Value = send(v2.clone()).await.unwrap().json().await.unwrap();
+    let uuid = created["metadata"]["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: Vec<Received> = alerts
+            .got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.json()["training_job_id"] == json!(uuid))
+            .cloned()
+            .collect();
+        if !got.is_empty() {
+            assert_eq!(got[0].header("x-trainyard-event"), "completed");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no v2 notification: {created}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut unknown = v2;
+    unknown["metadata"]["name"] = json!("unknown-v2");
+    unknown["spec"]["notification"]["topic_urn"] = json!("nobody");
+    let r = send(unknown).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error_code"], "ModelArts.2788");
+    assert!(
+        body["error_msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("topic 'nobody' is not configured"),
+        "{body}"
+    );
 
     // The CLI attaches one with --notify TOPIC:EVENTS.
     let dir = srv.dir.path().join("local-code");
