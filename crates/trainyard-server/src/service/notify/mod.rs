@@ -107,6 +107,11 @@ impl Hooks {
         self.hooks.is_empty()
     }
 
+    /// Whether any webhook belongs to `project` (else its events send nothing).
+    pub fn serves(&self, project: &str) -> bool {
+        self.hooks.values().any(|h| h.project == project)
+    }
+
     /// The webhook called `name`.
     pub fn hook(&self, name: &str) -> Option<&Hook> {
         self.hooks.get(name)

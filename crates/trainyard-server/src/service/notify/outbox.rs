@@ -69,12 +69,11 @@ impl Notifier {
         let Some(name) = names.first().copied() else {
             return Ok(Vec::new());
         };
-        // Only jobs with someone to tell cost a lookup of their job.
-        let project_wide = self.hooks.subscribers(&v.project_id, None);
-        let facts = self.job_facts(v.job_id).await?;
-        if project_wide.is_empty() && facts.notification.is_none() {
+        // Only projects with webhooks cost a lookup of the job.
+        if !self.hooks.serves(&v.project_id) {
             return Ok(Vec::new());
         }
+        let facts = self.job_facts(v.job_id).await?;
         let subscribers = self
             .hooks
             .subscribers(&v.project_id, facts.notification.as_ref());
