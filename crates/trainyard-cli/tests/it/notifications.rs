@@ -5,7 +5,7 @@
 //! and a restart of the server; a receiver that never answers holds up no job; a job's
 //! `notification` (the worked example's object, and the v2 API's `spec.notification`) names a
 //! configured topic, or is refused with an error naming the missing one; `trainyard jobs
-//! submit --notify` attaches one.
+//! submit --notify` attaches one; two replicas on one database send each delivery once.
 
 use crate::harness::*;
 use axum::http::{HeaderMap, StatusCode};
@@ -629,5 +629,63 @@ async fn a_receiver_that_never_answers_holds_up_no_job() {
     assert!(
         listed.deliveries.iter().all(|d| d.state == "pending"),
         "{listed:#?}"
+    );
+}
+
+/// Two replicas on one PostgreSQL database each run a delivery task: every event goes out
+/// once (one request per delivery id), whichever replica recorded it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_send_each_delivery_once() {
+    const JOBS: usize = 6;
+    let (receiver, url) = Receiver::start().await;
+    let extra = format!(
+        "{FAST_RETRIES}{}",
+        webhook("ops", &url, &["queued", "started", "completed"])
+    );
+    let test = "replicas_send_each_delivery_once";
+    let Some(r) = Replicas::start(test, 2, &extra, |_| Vec::new()).await else {
+        return;
+    };
+    std::fs::create_dir_all(r.storage().join("data")).unwrap();
+    write_app(
+        &r.storage(),
+        "ok",
+        &[("boot.py", "print('done', flush=True)\n")],
+    );
+    let mut jobs = Vec::new();
+    for i in 0..JOBS {
+        jobs.push(
+            r.api(i % 2)
+                .create_job(&format!("ok-{i}"), "ok", json!({}))
+                .await,
+        );
+    }
+    for (job, _) in &jobs {
+        receiver
+            .wait_events(
+                *job,
+                &["queued", "started", "completed"],
+                Duration::from_secs(90),
+            )
+            .await;
+    }
+    let got = receiver.got.lock().unwrap().clone();
+    let mut ids: Vec<&str> = got
+        .iter()
+        .map(|r| r.header("x-trainyard-delivery"))
+        .collect();
+    assert_eq!(ids.len(), 3 * JOBS, "{got:#?}");
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 3 * JOBS, "a delivery was sent twice");
+    // Both replicas list the same deliveries, each delivered at the first attempt.
+    let (job, _) = jobs[0];
+    let a = deliveries(r.api(0), job).await;
+    assert_eq!(a, deliveries(r.api(1), job).await);
+    assert!(
+        a.deliveries
+            .iter()
+            .all(|d| d.state == "delivered" && d.attempts.len() == 1),
+        "{a:#?}"
     );
 }
