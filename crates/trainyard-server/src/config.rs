@@ -1364,6 +1364,52 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// Webhooks and topics are checked at startup, the error naming what is wrong.
+    #[test]
+    fn webhooks_and_topics_are_validated() {
+        let base = "[[projects]]\nid = \"p\"\n[[webhooks]]\nname = \"w\"\nproject = \"p\"\nurl = \"http://h/x\"\n";
+        let check = |more: &str| {
+            Config::from_toml(&format!("{base}{more}"))
+                .unwrap()
+                .validate()
+        };
+        check("events = [\"JobFailed\", \"queued\"]\n[[topics]]\nname = \"t\"\nproject = \"p\"\nwebhooks = [\"w\"]\n").unwrap();
+        for (more, needle) in [
+            ("events = [\"exploded\"]\n", "unknown event 'exploded'"),
+            (
+                "[[webhooks]]\nname = \"w\"\nproject = \"p\"\nurl = \"http://h/y\"\n",
+                "'w' appears twice",
+            ),
+            (
+                "[[webhooks]]\nname = \"v\"\nproject = \"q\"\nurl = \"http://h/y\"\n",
+                "project 'q' is not a configured",
+            ),
+            (
+                "[[webhooks]]\nname = \"v\"\nproject = \"p\"\nurl = \"ftp://h/y\"\n",
+                "not an http:// or https:// URL",
+            ),
+            (
+                "[[topics]]\nname = \"t\"\nproject = \"p\"\nwebhooks = [\"nope\"]\n",
+                "webhook 'nope' is not a [[webhooks]] name",
+            ),
+            (
+                "[[topics]]\nname = \"t\"\nproject = \"p\"\n",
+                "lists no webhooks",
+            ),
+            (
+                "[notifications]\nretry_for_minutes = -1\n",
+                "notifications.retry_for_minutes",
+            ),
+        ] {
+            let e = check(more).unwrap_err().to_string();
+            assert!(e.contains(needle), "{more}: {e}");
+        }
+        // A webhook's secret makes the file a secret holder.
+        let c = Config::from_toml(&format!("{base}secret = \"k\"\n")).unwrap();
+        assert!(c.has_inline_secrets());
+        assert!(!format!("{c:?}").contains("\"k\""));
+    }
+
     #[test]
     fn unknown_keys_are_named() {
         let err = Config::from_toml("[executor]\ncorez = 3\n").unwrap_err();
