@@ -25,7 +25,10 @@ pub const LEASE_MARGIN: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(500);
 
 /// Most deliveries claimed at a time; each is sent in its own task.
-const CLAIM: i64 = 32;
+const CLAIM: usize = 32;
+
+/// Most attempts in flight (receivers that never answer hold theirs for the time limit).
+const IN_FLIGHT: usize = 256;
 
 /// Runs the delivery task on `store` for `hooks`, woken by them when events with deliveries
 /// were recorded. Ends when the runtime does.
@@ -48,7 +51,13 @@ pub async fn run(store: Arc<dyn Store>, hooks: Arc<Hooks>) {
     let mut sending = tokio::task::JoinSet::new();
     loop {
         while sending.try_join_next().is_some() {}
-        match store.claim_deliveries(now_ms(), lease, &token, CLAIM).await {
+        let room = IN_FLIGHT.saturating_sub(sending.len()).min(CLAIM) as i64;
+        let claimed = if room == 0 {
+            Ok(Vec::new())
+        } else {
+            store.claim_deliveries(now_ms(), lease, &token, room).await
+        };
+        match claimed {
             Ok(due) => {
                 for d in due {
                     let (store, hooks, client, token) =
@@ -76,7 +85,9 @@ async fn attempt(
 ) {
     let started = Instant::now();
     let time = now_ms();
-    let tried = match hooks.hook(&d.webhook).filter(|h| h.project == d.project_id) {
+    // A webhook removed from the configuration (or moved to another project) since.
+    let hook = hooks.hook(&d.webhook).filter(|h| h.project == d.project_id);
+    let tried = match hook {
         None => Err((None, "its webhook is no longer configured".to_owned())),
         Some(hook) => post(client, hook, &d).await,
     };
@@ -87,7 +98,7 @@ async fn attempt(
     };
     let outcome = match &tried {
         Ok(_) => AttemptOutcome::Delivered,
-        Err(_) if hooks.hook(&d.webhook).is_none() => AttemptOutcome::GiveUp,
+        Err(_) if hook.is_none() => AttemptOutcome::GiveUp,
         Err(_) => next_try(&hooks.timing, &d, now_ms()),
     };
     let record = DeliveryAttempt {
