@@ -273,14 +273,8 @@ impl Service {
                 return Err(duplicate(e, &name));
             }
         };
-        // Before its first event, which the notification may ask for.
-        if let Some(n) = &notification {
-            if let Err(e) = self.store.set_job_notification(job.id, n).await {
-                lifecycle::start_failed(&self.run_ctx, &version, &e.to_string()).await;
-                let _ = std::fs::remove_dir_all(&staging);
-                return Err(e.into());
-            }
-        }
+        self.keep_notification(&version, &staging, notification.as_ref())
+            .await?;
         self.start_version(&staging, &version).await?;
         Ok(CreateJobResponse {
             is_success: true,
@@ -292,6 +286,24 @@ impl Service {
             resource_id: Some(version.resource_id),
             version_name: Some(version.name),
         })
+    }
+
+    /// Keeps a new job's `notification` before the first event of its first version `v`
+    /// (which it may ask for); when it cannot be kept, `v`'s start fails and its snapshot
+    /// `staging` goes.
+    pub(crate) async fn keep_notification(
+        &self,
+        v: &Version,
+        staging: &Path,
+        n: Option<&trainyard_store::JobNotification>,
+    ) -> ApiResult<()> {
+        let Some(n) = n else { return Ok(()) };
+        if let Err(e) = self.store.set_job_notification(v.job_id, n).await {
+            lifecycle::start_failed(&self.run_ctx, v, &e.to_string()).await;
+            let _ = std::fs::remove_dir_all(staging);
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     pub(crate) async fn start_version(&self, staging: &Path, v: &Version) -> ApiResult<()> {

@@ -101,23 +101,9 @@ impl Service {
                 });
             }
         };
-        // Before its first event, which the notification may ask for.
-        if let Some(n) = &notification {
-            if let Err(e) = self
-                .store
-                .set_job_notification(created.version.job_id, n)
-                .await
-            {
-                crate::service::lifecycle::start_failed(
-                    &self.run_ctx,
-                    &created.version,
-                    &e.to_string(),
-                )
-                .await;
-                let _ = std::fs::remove_dir_all(&staging);
-                return Err(e.into());
-            }
-        }
+        self.keep_notification(&created.version, &staging, notification.as_ref())
+            .await
+            .map_err(V2Error::from)?;
         self.start_version(&staging, &created.version)
             .await
             .map_err(V2Error::from)?;
