@@ -16,6 +16,7 @@ pub mod training_config;
 pub mod usage;
 pub mod v2;
 pub mod visualization;
+pub mod webhooks;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use status::JobStatus;

@@ -348,19 +348,21 @@ pub struct CreateJobRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub workspace_id: Option<String>,
-    /// A notification topic and events (known from one published example); an empty one is
-    /// accepted, one that asks for messages is refused (trainyard sends none).
+    /// A notification topic and events: `topic_urn` names a topic the server's configuration
+    /// maps to webhooks, `events` the run events sent there; an empty one asks for nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification: Option<Notification>,
 }
 
-/// The `notification` of a job creation (TJ-01): an SMN topic and the events to publish.
+/// The `notification` of a job creation (TJ-01): a configured topic and the events sent to its
+/// webhooks.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Notification {
-    /// SMN topic to publish to.
+    /// The topic (a configured `[[topics]] name`).
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub topic_urn: Option<String>,
-    /// Events to publish.
+    /// Events to send: the run event log's names (`queued`, `started`, `completed`, `failed`,
+    /// ...) or ModelArts' (`JobStarted`, `JobCompleted`, ...); none = the default set.
     #[serde(default)]
     pub events: Option<Vec<String>>,
 }

@@ -222,7 +222,7 @@ pub struct SpecV2 {
     /// Priority and affinity.
     #[serde(default)]
     pub schedule_policy: Option<SchedulePolicyV2>,
-    /// Notifications (refused when set).
+    /// Notifications: `topic_urn` (a configured topic) and `events`, as TJ-01's.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub notification: Option<Value>,

@@ -9,6 +9,7 @@ mod scenarios;
 mod server;
 mod stats;
 mod streams;
+mod webhooks;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -34,11 +35,11 @@ struct Args {
     /// Reduced sizes: seconds, for CI.
     #[arg(long)]
     smoke: bool,
-    /// Scenarios to run (comma-separated): start, throughput, stop, sandbox, logs, api,
-    /// memory, sampling, objects, streams.
+    /// Scenarios to run (comma-separated): start, throughput, stop, sandbox, webhooks, logs,
+    /// api, memory, sampling, objects, streams.
     #[arg(
         long,
-        default_value = "start,throughput,stop,sandbox,logs,api,memory,sampling,objects,streams",
+        default_value = "start,throughput,stop,sandbox,webhooks,logs,api,memory,sampling,objects,streams",
         value_delimiter = ','
     )]
     scenarios: Vec<String>,
@@ -69,6 +70,8 @@ struct Sizes {
     stop_jobs: usize,
     /// Sandbox: starts measured each way.
     sandbox_jobs: usize,
+    /// Webhooks: starts measured each way.
+    webhook_jobs: usize,
     store_sizes: [usize; 2],
     wrk_seconds: u64,
     log_bytes: u64,
@@ -97,6 +100,7 @@ impl Sizes {
                 slurm_throughput_jobs: 10,
                 stop_jobs: 3,
                 sandbox_jobs: 3,
+                webhook_jobs: 3,
                 store_sizes: [200, 1000],
                 wrk_seconds: 1,
                 log_bytes: 8 << 20,
@@ -125,6 +129,7 @@ impl Sizes {
                 slurm_throughput_jobs: 200,
                 stop_jobs: 50,
                 sandbox_jobs: 30,
+                webhook_jobs: 50,
                 store_sizes: [10_000, 100_000],
                 wrk_seconds: 10,
                 log_bytes: 1 << 30,
@@ -245,6 +250,10 @@ async fn main() -> Result<()> {
     if want("sandbox") {
         eprintln!("sandbox cost at start...");
         rows.extend(sandbox::rows(&args.trainyard, work.path(), sizes.sandbox_jobs).await?);
+    }
+    if want("webhooks") {
+        eprintln!("start with a dead webhook...");
+        rows.push(webhooks::row(&args.trainyard, work.path(), sizes.webhook_jobs).await?);
     }
     // Scenario 5: log paging (and again on PostgreSQL, whose only part in it is finding the
     // version).

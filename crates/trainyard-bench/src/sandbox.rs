@@ -90,7 +90,12 @@ pub async fn rows(bin: &Path, work: &Path, n: usize) -> Result<Vec<Row>> {
 
 /// Submits one job that writes the time its first instruction ran (on the host, to a shared
 /// folder; in a container, to its train_url); submit → that time.
-async fn start_once(srv: &Server, marks: &Path, name: &str, container: bool) -> Result<Duration> {
+pub(crate) async fn start_once(
+    srv: &Server,
+    marks: &Path,
+    name: &str,
+    container: bool,
+) -> Result<Duration> {
     let app = srv.storage().join("app");
     if !app.join("start.sh").exists() {
         std::fs::create_dir_all(&app)?;

@@ -104,6 +104,9 @@ pub enum Command {
     /// Files in the project's storage: list, download a job's outputs and logs, upload.
     #[command(subcommand, after_help = FILES_EXAMPLES)]
     Files(FilesCommand),
+    /// Webhooks: what was sent to the configured webhooks, and how each attempt went.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Checks a server URL and credentials and saves them as a profile (mode 0600).
     ///
     /// Uses --server/--project/--token (or their variables); without --server, the URL the
@@ -184,6 +187,18 @@ pub struct LoginArgs {
     /// Secret key of --access-key (from the environment only, never a flag).
     #[arg(skip = std::env::var("TRAINYARD_SECRET_KEY").ok().filter(|v| !v.is_empty()))]
     pub secret_key: Option<String>,
+}
+
+/// `trainyard webhooks ...`.
+#[derive(Subcommand)]
+pub enum WebhooksCommand {
+    /// Lists the project's webhook deliveries, newest first, with each attempt (its HTTP
+    /// status or error).
+    Deliveries {
+        /// Only this job's (id or name).
+        #[arg(long, value_name = "JOB")]
+        job: Option<String>,
+    },
 }
 
 /// `trainyard files ...`.
@@ -528,6 +543,36 @@ pub struct SubmitArgs {
     /// Streams every worker's log (prefixed by worker index) and exits with the job's outcome.
     #[arg(long)]
     pub follow: bool,
+    /// Sends the job's events to the webhooks of a topic the server configures
+    /// (`[[topics]]`): TOPIC, or TOPIC:EVENT,EVENT to choose the events (`queued`, `started`,
+    /// `completed`, `failed`, ...; default started, completed, failed, terminated).
+    #[arg(long, value_name = "TOPIC[:EVENTS]", value_parser = parse_notify)]
+    pub notify: Option<trainyard_api::training::Notification>,
+}
+
+/// `--notify TOPIC[:EVENT,EVENT]`. A topic may hold colons (an SMN URN does): what follows
+/// the last one is taken as events only when every name in it is an event.
+pub fn parse_notify(text: &str) -> Result<trainyard_api::training::Notification, String> {
+    use trainyard_api::webhooks::select_events;
+    let text = text.trim();
+    let (topic, events) = match text.rsplit_once(':') {
+        Some((topic, tail)) if !topic.is_empty() => {
+            let names: Vec<String> = tail.split(',').map(|e| e.trim().to_owned()).collect();
+            if select_events(&names).is_ok() {
+                (topic, names)
+            } else {
+                (text, Vec::new())
+            }
+        }
+        _ => (text, Vec::new()),
+    };
+    if topic.is_empty() || topic.starts_with(':') {
+        return Err("give a topic: TOPIC or TOPIC:EVENT,EVENT".to_owned());
+    }
+    Ok(trainyard_api::training::Notification {
+        topic_urn: Some(topic.to_owned()),
+        events: Some(events),
+    })
 }
 
 /// `trainyard jobs logs`.
@@ -702,4 +747,26 @@ pub struct VizCreateArgs {
     /// Give up waiting after this many seconds (exit 1).
     #[arg(long, requires = "wait")]
     pub timeout: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_notify;
+
+    /// A topic's own colons stay in it; a tail of event names selects events.
+    #[test]
+    fn notify_takes_a_topic_and_events() {
+        let n = parse_notify("urn:smn:r:p:train:completed,JobFailed").unwrap();
+        assert_eq!(n.topic_urn.as_deref(), Some("urn:smn:r:p:train"));
+        assert_eq!(n.events.unwrap(), ["completed", "JobFailed"]);
+        let n = parse_notify("urn:smn:r:p:train").unwrap();
+        assert_eq!(n.topic_urn.as_deref(), Some("urn:smn:r:p:train"));
+        assert_eq!(n.events.unwrap(), Vec::<String>::new());
+        assert_eq!(
+            parse_notify("ops").unwrap().topic_urn.as_deref(),
+            Some("ops")
+        );
+        assert!(parse_notify(":queued").is_err());
+        assert!(parse_notify(" ").is_err());
+    }
 }

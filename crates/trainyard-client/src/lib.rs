@@ -408,6 +408,20 @@ impl Client {
         self.get("/usage", &query).await
     }
 
+    /// The project's webhook deliveries, newest first, each with its attempts (trainyard
+    /// extension); only job `job_id`'s when given.
+    pub async fn webhook_deliveries(
+        &self,
+        job_id: Option<i64>,
+    ) -> Result<trainyard_api::webhooks::DeliveryListResponse> {
+        let query: Vec<(&str, String)> = job_id
+            .map(|id| ("job_id", id.to_string()))
+            .into_iter()
+            .collect();
+        self.get(trainyard_api::webhooks::DELIVERIES_PATH, &query)
+            .await
+    }
+
     /// TJ-11: built-in algorithms.
     pub async fn built_in_algorithms(
         &self,

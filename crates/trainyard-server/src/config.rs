@@ -54,6 +54,129 @@ pub struct Config {
     pub sign_in: SignInConfig,
     /// Worker logs: their size cap and their live streams.
     pub logs: LogsConfig,
+    /// How webhook deliveries are sent and retried.
+    pub notifications: NotificationsConfig,
+    /// Webhooks: where projects' run events are sent (`[[webhooks]]`).
+    pub webhooks: Vec<WebhookConfig>,
+    /// Topics: names a job's `notification.topic_urn` gives, each a set of webhooks.
+    pub topics: Vec<TopicConfig>,
+}
+
+/// `[notifications]`: timeouts and retries of webhook deliveries.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// Minutes a delivery is retried after its event before it is given up (default 60).
+    pub retry_for_minutes: Option<f64>,
+    /// Seconds before the second attempt (default 5), doubled for each next, at most 10 min.
+    pub first_retry_seconds: Option<f64>,
+    /// Seconds one attempt may take, connecting included (default 10).
+    pub timeout_seconds: Option<f64>,
+}
+
+/// Default `[notifications] retry_for_minutes`.
+pub const DEFAULT_RETRY_FOR_MINUTES: f64 = 60.0;
+/// Default `[notifications] first_retry_seconds`.
+pub const DEFAULT_FIRST_RETRY_SECONDS: f64 = 5.0;
+/// Default `[notifications] timeout_seconds`.
+pub const DEFAULT_WEBHOOK_TIMEOUT_SECONDS: f64 = 10.0;
+
+impl NotificationsConfig {
+    /// How long a delivery is retried.
+    pub fn retry_for(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(
+            self.retry_for_minutes.unwrap_or(DEFAULT_RETRY_FOR_MINUTES) * 60.0,
+        )
+    }
+
+    /// The pause before the second attempt.
+    pub fn first_retry(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(
+            self.first_retry_seconds
+                .unwrap_or(DEFAULT_FIRST_RETRY_SECONDS),
+        )
+    }
+
+    /// The time limit of one attempt.
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(
+            self.timeout_seconds
+                .unwrap_or(DEFAULT_WEBHOOK_TIMEOUT_SECONDS),
+        )
+    }
+}
+
+/// The body a webhook gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// The event as a JSON object (default).
+    #[default]
+    Json,
+    /// `{"text": "..."}`, what Slack (and Mattermost, Rocket.Chat...) incoming webhooks take.
+    Slack,
+}
+
+/// `[[webhooks]]`: a receiver of one project's run events; `Debug` never shows the secret.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Its name (unique): what topics list and deliveries show.
+    pub name: String,
+    /// The project whose jobs' events it receives.
+    pub project: String,
+    /// Where events are POSTed (`http://` or `https://`).
+    pub url: String,
+    /// Events sent for every job of the project (run event names, see docs/notifications.md);
+    /// none: only what jobs ask for through a topic.
+    pub events: Vec<String>,
+    /// The key of the `X-Trainyard-Signature` HMAC-SHA256 (or `secret_file`); none: unsigned.
+    pub secret: Option<String>,
+    /// File holding the secret (not readable by others).
+    pub secret_file: Option<PathBuf>,
+    /// `json` (default) or `slack`.
+    pub format: WebhookFormat,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("name", &self.name)
+            .field("project", &self.project)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret_file", &self.secret_file)
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+impl WebhookConfig {
+    /// The signing key: the secret, from its value or file; none when neither is set.
+    pub fn signing_key(&self) -> Result<Option<String>, ConfigError> {
+        if self.secret.is_none() && self.secret_file.is_none() {
+            return Ok(None);
+        }
+        read_secret(
+            &format!("webhooks '{}' secret", self.name),
+            self.secret.as_deref(),
+            self.secret_file.as_deref(),
+        )
+        .map(Some)
+    }
+}
+
+/// `[[topics]]`: a name a job's `notification.topic_urn` gives, mapped to webhooks.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopicConfig {
+    /// What `topic_urn` says (an SMN URN such as `urn:smn:cn-north-4:p1:train`, or any name).
+    pub name: String,
+    /// The project whose jobs may name it.
+    pub project: String,
+    /// The webhooks (their names, of the same project) it sends to.
+    pub webhooks: Vec<String>,
 }
 
 /// Default most open log streams per project.
@@ -840,6 +963,76 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Checks `[notifications]`, `[[webhooks]]` and `[[topics]]`, naming the bad key.
+    fn validate_notifications(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        let n = &self.notifications;
+        for (key, v, range) in [
+            ("retry_for_minutes", n.retry_for_minutes, 0.0..=10080.0),
+            ("first_retry_seconds", n.first_retry_seconds, 0.01..=3600.0),
+            ("timeout_seconds", n.timeout_seconds, 0.1..=600.0),
+        ] {
+            if let Some(v) = v.filter(|v| !range.contains(v)) {
+                return invalid(format!(
+                    "notifications.{key} {v} is outside {}..={}",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+        let mut names = std::collections::HashMap::new();
+        for w in &self.webhooks {
+            if w.name.trim().is_empty() {
+                return invalid("webhooks.name must be set".to_owned());
+            }
+            if names.insert(w.name.as_str(), w.project.as_str()).is_some() {
+                return invalid(format!("webhooks.name '{}' appears twice", w.name));
+            }
+            if !self.projects.iter().any(|p| p.id == w.project) {
+                return invalid(format!(
+                    "webhooks '{}': project '{}' is not a configured [[projects]] id",
+                    w.name, w.project
+                ));
+            }
+            if !(w.url.starts_with("http://") || w.url.starts_with("https://"))
+                || w.url.parse::<http::Uri>().is_err()
+            {
+                return invalid(format!(
+                    "webhooks '{}': url {:?} is not an http:// or https:// URL",
+                    w.name, w.url
+                ));
+            }
+            if let Err(bad) = trainyard_api::webhooks::select_events(&w.events) {
+                return invalid(format!("webhooks '{}' events: {bad}", w.name));
+            }
+            w.signing_key()?;
+        }
+        let mut topics = std::collections::HashSet::new();
+        for t in &self.topics {
+            if t.name.trim().is_empty() {
+                return invalid("topics.name must be set".to_owned());
+            }
+            if !topics.insert((t.project.as_str(), t.name.as_str())) {
+                return invalid(format!(
+                    "topics '{}' of project '{}' appears twice",
+                    t.name, t.project
+                ));
+            }
+            if t.webhooks.is_empty() {
+                return invalid(format!("topics '{}' lists no webhooks", t.name));
+            }
+            for w in &t.webhooks {
+                if names.get(w.as_str()) != Some(&t.project.as_str()) {
+                    return invalid(format!(
+                        "topics '{}': webhook '{w}' is not a [[webhooks]] name of project '{}'",
+                        t.name, t.project
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Reads a TOML file. A file that holds secrets (tokens, keys, passwords) must be
     /// readable by its owner alone, as a `*_file` secret must: jobs and other local users
     /// must not read them.
@@ -878,6 +1071,7 @@ impl Config {
                     || p.access_keys.iter().any(|k| k.sk.is_some())
                     || p.users.iter().any(|u| u.password.is_some())
             })
+            || self.webhooks.iter().any(|w| w.secret.is_some())
     }
 
     /// Parses TOML text; the error names the offending key.
@@ -1033,6 +1227,7 @@ impl Config {
                 )));
             }
         }
+        self.validate_notifications()?;
         let mut aks = std::collections::HashSet::new();
         for k in self.projects.iter().flat_map(|p| &p.access_keys) {
             if !aks.insert(k.ak.as_str()) {
@@ -1168,6 +1363,52 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Webhooks and topics are checked at startup, the error naming what is wrong.
+    #[test]
+    fn webhooks_and_topics_are_validated() {
+        let base = "[[projects]]\nid = \"p\"\n[[webhooks]]\nname = \"w\"\nproject = \"p\"\nurl = \"http://h/x\"\n";
+        let check = |more: &str| {
+            Config::from_toml(&format!("{base}{more}"))
+                .unwrap()
+                .validate()
+        };
+        check("events = [\"JobFailed\", \"queued\"]\n[[topics]]\nname = \"t\"\nproject = \"p\"\nwebhooks = [\"w\"]\n").unwrap();
+        for (more, needle) in [
+            ("events = [\"exploded\"]\n", "unknown event 'exploded'"),
+            (
+                "[[webhooks]]\nname = \"w\"\nproject = \"p\"\nurl = \"http://h/y\"\n",
+                "'w' appears twice",
+            ),
+            (
+                "[[webhooks]]\nname = \"v\"\nproject = \"q\"\nurl = \"http://h/y\"\n",
+                "project 'q' is not a configured",
+            ),
+            (
+                "[[webhooks]]\nname = \"v\"\nproject = \"p\"\nurl = \"ftp://h/y\"\n",
+                "not an http:// or https:// URL",
+            ),
+            (
+                "[[topics]]\nname = \"t\"\nproject = \"p\"\nwebhooks = [\"nope\"]\n",
+                "webhook 'nope' is not a [[webhooks]] name",
+            ),
+            (
+                "[[topics]]\nname = \"t\"\nproject = \"p\"\n",
+                "lists no webhooks",
+            ),
+            (
+                "[notifications]\nretry_for_minutes = -1\n",
+                "notifications.retry_for_minutes",
+            ),
+        ] {
+            let e = check(more).unwrap_err().to_string();
+            assert!(e.contains(needle), "{more}: {e}");
+        }
+        // A webhook's secret makes the file a secret holder.
+        let c = Config::from_toml(&format!("{base}secret = \"k\"\n")).unwrap();
+        assert!(c.has_inline_secrets());
+        assert!(!format!("{c:?}").contains("\"k\""));
+    }
 
     #[test]
     fn unknown_keys_are_named() {

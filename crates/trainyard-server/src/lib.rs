@@ -248,6 +248,10 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
                 .image_pull_timeout_seconds
                 .unwrap_or(config::DEFAULT_IMAGE_PULL_TIMEOUT_SECONDS),
         });
+    let hooks = Arc::new(service::notify::Hooks::from_config(&config)?);
+    if !hooks.is_empty() {
+        tokio::spawn(service::notify::send::run(store.clone(), hooks.clone()));
+    }
     let run_ctx = Arc::new(RunContext::new(
         &config,
         store.clone(),
@@ -256,6 +260,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         shim_program,
         telemetry.clone(),
         containers,
+        hooks,
     ));
     let followers = run_ctx.followers().clone();
     // On a database other servers share, the executor and the visualization jobs wait until

@@ -19,6 +19,7 @@ mod sqlite;
 pub mod testing;
 mod usage;
 mod viz;
+mod webhooks;
 
 pub use error::{Error, Result};
 pub use model::*;
@@ -27,6 +28,9 @@ pub use postgres::{Coordinator, DutyHold, DutySession, Notices, PgStore};
 pub use sqlite::SqliteStore;
 pub use usage::{UsageBy, UsageGroup, UsageRecord};
 pub use viz::{NewVizJob, VizFilter, VizJob, VizSet, VizSort};
+pub use webhooks::{
+    AttemptOutcome, Delivery, DeliveryAttempt, DeliveryState, JobNotification, NewDelivery,
+};
 
 use std::sync::Arc;
 use trainyard_api::JobStatus;
@@ -317,6 +321,45 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         until: i64,
         by: UsageBy,
     ) -> Result<Vec<UsageGroup>>;
+
+    // --- notifications: what jobs asked for, the webhook outbox ---
+
+    /// Keeps job `job_id`'s `notification` (replacing one it had).
+    async fn set_job_notification(&self, job_id: i64, n: &JobNotification) -> Result<()>;
+
+    /// Job `job_id`'s `notification`, if it has one.
+    async fn job_notification(&self, job_id: i64) -> Result<Option<JobNotification>>;
+
+    /// Claims up to `limit` pending deliveries due at `now` that no one holds (or whose
+    /// holder's claim ran out), for `lease_ms`, under `token`. Each row goes to one claimer:
+    /// a compare-and-set on the row settles races between servers sharing the database.
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        token: &str,
+        limit: i64,
+    ) -> Result<Vec<Delivery>>;
+
+    /// Records an attempt at delivery `id` claimed under `token` and what follows it, and
+    /// releases the claim. False (nothing written) when the claim is no longer `token`'s.
+    async fn finish_delivery_attempt(
+        &self,
+        id: i64,
+        token: &str,
+        attempt: &DeliveryAttempt,
+        outcome: AttemptOutcome,
+        last_error: Option<&str>,
+    ) -> Result<bool>;
+
+    /// Project `project_id`'s deliveries, newest first, at most `limit`, of job `job_id`
+    /// when given, each with its attempts in order.
+    async fn list_deliveries(
+        &self,
+        project_id: &str,
+        job_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(Delivery, Vec<DeliveryAttempt>)>>;
 
     // --- training job configurations ---
 

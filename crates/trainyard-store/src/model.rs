@@ -145,6 +145,8 @@ pub struct NewRunEvent {
     pub kind: String,
     /// The event itself as JSON (its kind and fields).
     pub detail: String,
+    /// The webhook deliveries it makes, written in the same transaction.
+    pub deliveries: Vec<crate::NewDelivery>,
 }
 
 /// An event of a run's log as stored.

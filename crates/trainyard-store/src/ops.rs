@@ -60,6 +60,29 @@ macro_rules! store_ops {
             D.sql(sql)
         }
 
+        /// Columns of a [`crate::Delivery`].
+        const DELIVERY_COLUMNS: &str = "id, project_id, job_id, version_id, event_seq, event, webhook, payload, \
+            state, attempts, create_time, next_time, last_error";
+
+        fn delivery_from_row(row: &DbRow) -> Result<$crate::Delivery> {
+            let state: String = row.try_get("state")?;
+            Ok($crate::Delivery {
+                id: row.try_get("id")?,
+                project_id: row.try_get("project_id")?,
+                job_id: row.try_get("job_id")?,
+                version_id: row.try_get("version_id")?,
+                event_seq: row.try_get("event_seq")?,
+                event: row.try_get("event")?,
+                webhook: row.try_get("webhook")?,
+                payload: row.try_get("payload")?,
+                state: $crate::DeliveryState::parse(&state),
+                attempts: row.try_get("attempts")?,
+                create_time: row.try_get("create_time")?,
+                next_time: row.try_get("next_time")?,
+                last_error: row.try_get("last_error")?,
+            })
+        }
+
         /// `?, ?, ...` for `n` values (at least one, so `IN ()` is never empty).
         fn marks(n: usize) -> String {
             vec!["?"; n.max(1)].join(",")
@@ -987,20 +1010,196 @@ macro_rules! store_ops {
                 }
                 let mut tx = self.write_tx().await?;
                 for e in events {
-                    sqlx::query(&q(
+                    let seq: Option<i64> = sqlx::query_scalar(&q(
                         "INSERT INTO run_events (version_id, time, kind, detail) \
-                         SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM versions WHERE id = ?)",
+                         SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM versions WHERE id = ?) RETURNING seq",
                     ))
                     .bind(e.version_id)
                     .bind(e.time)
                     .bind(&e.kind)
                     .bind(&e.detail)
                     .bind(e.version_id)
-                    .execute(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await?;
+                    // Beside its event, in its transaction: a durable event has its deliveries.
+                    let Some(seq) = seq else { continue };
+                    for d in &e.deliveries {
+                        sqlx::query(&q(
+                            "INSERT INTO webhook_deliveries (project_id, job_id, version_id, event_seq, event, webhook, payload, create_time, next_time) \
+                             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        ))
+                        .bind(&d.project_id)
+                        .bind(d.job_id)
+                        .bind(e.version_id)
+                        .bind(seq)
+                        .bind(&d.event)
+                        .bind(&d.webhook)
+                        .bind(&d.payload)
+                        .bind(e.time)
+                        .bind(e.time)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn set_job_notification(&self, job_id: i64, n: &$crate::JobNotification) -> Result<()> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(&q("DELETE FROM job_notifications WHERE job_id = ?"))
+                    .bind(job_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(&q("INSERT INTO job_notifications (job_id, topic, events) VALUES (?, ?, ?)"))
+                    .bind(job_id)
+                    .bind(&n.topic)
+                    .bind(serde_json::to_string(&n.events)?)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn job_notification(&self, job_id: i64) -> Result<Option<$crate::JobNotification>> {
+                let row = sqlx::query(&q("SELECT topic, events FROM job_notifications WHERE job_id = ?"))
+                    .bind(job_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| {
+                    let events: String = r.try_get("events")?;
+                    Ok($crate::JobNotification {
+                        topic: r.try_get("topic")?,
+                        events: serde_json::from_str(&events)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn claim_deliveries(
+                &self,
+                now: i64,
+                lease_ms: i64,
+                token: &str,
+                limit: i64,
+            ) -> Result<Vec<$crate::Delivery>> {
+                let due: Vec<i64> = sqlx::query_scalar(&q(
+                    "SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_time <= ? \
+                     AND (claim_until IS NULL OR claim_until < ?) ORDER BY next_time, id LIMIT ?",
+                ))
+                .bind(now)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut claimed = Vec::with_capacity(due.len());
+                for id in due {
+                    // Compare-and-set: another server may have taken it since the SELECT.
+                    let row = sqlx::query(&q(&format!(
+                        "UPDATE webhook_deliveries SET claim_until = ?, claim_token = ? \
+                         WHERE id = ? AND state = 'pending' AND (claim_until IS NULL OR claim_until < ?) \
+                         RETURNING {DELIVERY_COLUMNS}"
+                    )))
+                    .bind(now + lease_ms)
+                    .bind(token)
+                    .bind(id)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    if let Some(row) = row {
+                        claimed.push(delivery_from_row(&row)?);
+                    }
+                }
+                Ok(claimed)
+            }
+
+            async fn finish_delivery_attempt(
+                &self,
+                id: i64,
+                token: &str,
+                attempt: &$crate::DeliveryAttempt,
+                outcome: $crate::AttemptOutcome,
+                last_error: Option<&str>,
+            ) -> Result<bool> {
+                use $crate::{AttemptOutcome, DeliveryState};
+                let (state, next) = match outcome {
+                    AttemptOutcome::Delivered => (DeliveryState::Delivered, None),
+                    AttemptOutcome::RetryAt(t) => (DeliveryState::Pending, Some(t)),
+                    AttemptOutcome::GiveUp => (DeliveryState::Failed, None),
+                };
+                let mut tx = self.write_tx().await?;
+                let r = sqlx::query(&q(
+                    "UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, \
+                     next_time = COALESCE(?, next_time), claim_until = NULL, claim_token = NULL, last_error = ? \
+                     WHERE id = ? AND claim_token = ? AND state = 'pending'",
+                ))
+                .bind(state.as_str())
+                .bind(next)
+                .bind(last_error)
+                .bind(id)
+                .bind(token)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(&q(
+                    "INSERT INTO webhook_attempts (delivery_id, attempt, time, status_code, error, duration_ms) \
+                     SELECT ?, attempts, ?, ?, ?, ? FROM webhook_deliveries WHERE id = ?",
+                ))
+                .bind(id)
+                .bind(attempt.time)
+                .bind(attempt.status_code)
+                .bind(&attempt.error)
+                .bind(attempt.duration_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn list_deliveries(
+                &self,
+                project_id: &str,
+                job_id: Option<i64>,
+                limit: i64,
+            ) -> Result<Vec<($crate::Delivery, Vec<$crate::DeliveryAttempt>)>> {
+                let rows = sqlx::query(&q(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE project_id = ? \
+                     AND (? IS NULL OR job_id = ?) ORDER BY id DESC LIMIT ?"
+                )))
+                .bind(project_id)
+                .bind(job_id)
+                .bind(job_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let d = delivery_from_row(row)?;
+                    let tried = sqlx::query(&q(
+                        "SELECT attempt, time, status_code, error, duration_ms FROM webhook_attempts \
+                         WHERE delivery_id = ? ORDER BY attempt",
+                    ))
+                    .bind(d.id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let attempts = tried
+                        .iter()
+                        .map(|r| {
+                            Ok($crate::DeliveryAttempt {
+                                attempt: r.try_get("attempt")?,
+                                time: r.try_get("time")?,
+                                status_code: r.try_get("status_code")?,
+                                error: r.try_get("error")?,
+                                duration_ms: r.try_get("duration_ms")?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    out.push((d, attempts));
+                }
+                Ok(out)
             }
 
             async fn run_events(&self, version_id: i64) -> Result<Vec<RunEventRow>> {

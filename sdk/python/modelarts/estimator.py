@@ -79,6 +79,15 @@ def _random_name(prefix):
     return "%s-%s-%s" % (prefix, time.strftime("%m%d-%H%M%S"), suffix)
 
 
+def _notification(value):
+    """A job's ``notification`` from a dict or a topic's name (``None`` stays ``None``)."""
+    if value is None or isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        return {"topic_urn": value, "events": []}
+    raise TypeError("notification is a dict (topic_urn, events) or a topic's name")
+
+
 def _checked(session, method, path, query=None, body=None):
     """A call whose failure raises (methods that return objects)."""
     status, payload = session.request(method, path, query, body)
@@ -345,8 +354,12 @@ class Estimator(_JobOperations):
                  boot_file=None, model_name=None, hyperparameters=None, log_url=None, framework_type=None,
                  framework_version=None, job_description=None, user_image_url=None, user_command=None,
                  environment=None, pool_id=None, nas_type=None, nas_share_addr=None, nas_mount_path=None,
-                 volumes=None, **kwargs):
+                 volumes=None, notification=None, **kwargs):
         self.session = modelarts_session
+        #: ``notification`` of the jobs ``fit`` creates: ``{"topic_urn": ..., "events": [...]}``
+        #: (a topic the server configures; ``events`` by the event log's or ModelArts' names),
+        #: or just the topic's name.
+        self.notification = _notification(notification)
         #: Dedicated resource pool; ``poolId`` (the REST spelling) is accepted too.
         self.pool_id = pool_id or kwargs.pop("poolId", None)
         # Every argument reaches the request or is refused here: a keyword nobody reads would
@@ -494,14 +507,16 @@ class Estimator(_JobOperations):
 
     # -- training jobs -------------------------------------------------------------------
 
-    def fit(self, inputs=None, dataset_id=None, dataset_version_id=None, wait=False, job_name=None, logs=None):
+    def fit(self, inputs=None, dataset_id=None, dataset_version_id=None, wait=False, job_name=None, logs=None,
+            notification=None):
         """TJ-01 (or a local run with ``train_instance_type='local'``); returns a job object.
 
         ``wait=True`` waits for the run's end, printing its status changes and (unless
         ``logs=False``) every worker's log lines as they come; ``logs=True`` alone waits and
         streams too, as SageMaker's ``fit(logs=True)``. With ``raise_on_failure`` on the session,
         a run that does not complete raises ``TrainingJobFailed``. A job the server refuses
-        takes its uploaded code folder back."""
+        takes its uploaded code folder back. ``notification`` (as the constructor's) overrides
+        the estimator's for this job."""
         if logs:
             wait = True
         job_name = job_name or _random_name("job")
@@ -517,6 +532,9 @@ class Estimator(_JobOperations):
         body = {"job_name": job_name, "config": config}
         if self.job_description:
             body["job_desc"] = self.job_description
+        notification = _notification(notification) or self.notification
+        if notification:
+            body["notification"] = notification
         try:
             created = _checked(self.session, "POST", "/training-jobs", body=body)
         except ModelArtsError:

@@ -6,6 +6,7 @@ import pytest
 
 from conftest import wait_status
 from modelarts.estimator import Estimator, TrainingJob
+from modelarts.exception import ModelArtsError
 
 COMPLETED, RUNNING, KILLED = 10, 8, 12
 
@@ -174,3 +175,21 @@ def test_reprs_show_no_secret(session, account_session):
         text = repr(obj)
         assert os.environ["TRAINYARD_SK"] not in text and os.environ["TRAINYARD_PASSWORD"] not in text, text
         assert "secret_key" not in text and "_password" not in text, text
+
+
+def test_fit_sends_a_notification(session):
+    # The server's topic "sdk-alerts" (a webhook nobody listens at): the job's started event
+    # becomes a delivery, listed with its attempts; an unknown topic is refused, named.
+    job = estimator(session, notification={"topic_urn": "sdk-alerts", "events": ["JobStarted"]}).fit(
+        inputs='/bucket/data/train/', job_name='notified_job')
+    deadline = time.time() + 30
+    while True:
+        listed = session.call("GET", "/webhooks/deliveries", {"job_id": str(job.job_id)})
+        events = [d["event"] for d in listed["deliveries"]]
+        if events or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert events == ["started"] and listed["deliveries"][0]["webhook"] == "sdk-hook", listed
+    with pytest.raises(ModelArtsError) as refused:
+        estimator(session).fit(inputs='/bucket/data/train/', job_name='unnotified', notification="nobody")
+    assert "topic 'nobody' is not configured" in str(refused.value)

@@ -729,7 +729,7 @@ async fn submit(client: &Client, out: Output, args: SubmitArgs) -> Result<(), Cl
             ..Default::default()
         }),
         workspace_id: None,
-        notification: None,
+        notification: args.notify.clone(),
     };
     if args.dry_run {
         if let Some((dir, entries)) = &upload {

@@ -8,6 +8,7 @@ mod jobs;
 mod login;
 mod usage;
 mod viz;
+mod webhooks;
 
 use crate::cli::Command;
 use crate::global::Global;
@@ -50,6 +51,9 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Usage(args) => usage::run(&client, out, args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Webhooks(cmd) => webhooks::run(&client, out, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Specs => catalog::specs(&client, out)

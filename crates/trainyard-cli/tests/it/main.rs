@@ -23,6 +23,7 @@ mod front_doors;
 mod isolation;
 mod logs;
 mod metrics;
+mod notifications;
 mod object_storage;
 mod operations;
 mod python_sdk;

@@ -20,6 +20,11 @@ const ACCOUNT: &str = "acme";
 const PASSWORD: &str = "pw-alice-4d2c1b";
 const REGION: &str = "cn-north-7";
 
+/// The topic `test_training.py::test_fit_sends_a_notification` names: a webhook nobody
+/// listens at (its deliveries are listed, not received).
+const SDK_TOPIC_CONFIG: &str = "[[webhooks]]\nname = \"sdk-hook\"\nproject = \"{PROJECT}\"\nurl = \"http://127.0.0.1:9/hook\"\n\n\
+     [[topics]]\nname = \"sdk-alerts\"\nproject = \"{PROJECT}\"\nwebhooks = [\"sdk-hook\"]\n\n";
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -58,9 +63,10 @@ async fn python_sdk_samples_against_a_real_server() {
          users = [{{ name = \"{USER}\", domain = \"{ACCOUNT}\", password = \"{PASSWORD}\" }}]\n\n\
          [[projects]]\nid = \"{OTHER_PROJECT}\"\ntokens = [\"{OTHER_TOKEN}\"]\n\
          access_keys = [{{ ak = \"{OTHER_AK}\", sk = \"{OTHER_SK}\" }}]\n\n\
-         [executor]\ncores = 64\nmemory_gb = 256\nstop_grace_seconds = 2\n\n{viz}",
+         [executor]\ncores = 64\nmemory_gb = 256\nstop_grace_seconds = 2\n\n{hooks}{viz}",
         data = data.display(),
         sk = sk_file.display(),
+        hooks = SDK_TOPIC_CONFIG.replace("{PROJECT}", PROJECT),
         viz = viz_config(""),
     );
     let config_path = dir.path().join("config.toml");

@@ -16,6 +16,16 @@ use trainyard_api::extensions::{
 /// Read size of a stored file's body.
 const FILE_CHUNK: usize = 64 * 1024;
 
+/// `GET /v1/{project_id}/webhooks/deliveries`: the project's webhook deliveries, newest
+/// first, each with its attempts (`job_id`, `limit`).
+pub async fn list_deliveries(
+    State(s): State<AppState>,
+    at: ProjectPath,
+    Query(q): Query,
+) -> ApiResult<Json<trainyard_api::webhooks::DeliveryListResponse>> {
+    Ok(Json(s.svc.webhook_deliveries(&at.project, &q).await?))
+}
+
 /// `GET /v1/{project_id}/storage/upload`: the limits an upload is held to.
 pub async fn upload_limits(State(s): State<AppState>, _at: ProjectPath) -> Json<UploadLimits> {
     Json(UploadLimits {

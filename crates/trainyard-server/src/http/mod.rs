@@ -104,6 +104,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/{project_id}/usage", get(extensions::usage))
         .route(
+            &format!(
+                "/v1/{{project_id}}{}",
+                trainyard_api::webhooks::DELIVERIES_PATH
+            ),
+            get(extensions::list_deliveries),
+        )
+        .route(
             "/v1/{project_id}/built-in-algorithms",
             get(jobs::built_in_algorithms),
         )

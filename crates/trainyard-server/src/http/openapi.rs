@@ -26,6 +26,7 @@ use trainyard_api::visualization::{
     CreateVisualizationRequest, CreateVisualizationResponse, VisualizationDetails,
     VisualizationListResponse,
 };
+use trainyard_api::webhooks::DeliveryListResponse;
 use trainyard_api::ErrorBody;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -58,6 +59,7 @@ use utoipa::OpenApi as _;
         PodMetricsResponse,
         RunEventsResponse,
         UsageResponse,
+        DeliveryListResponse,
         LogFileNamesResponse,
         AomLogResponse,
         BuiltInAlgorithmsResponse,
@@ -457,6 +459,14 @@ static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
             None,
             Text,
             &[("path", P::Text, true)],
+        ),
+        op(
+            Get,
+            "/webhooks/deliveries",
+            "trainyard: the project's webhook deliveries, newest first, each with its attempts",
+            None,
+            J("DeliveryListResponse"),
+            &[("job_id", P::Int, false), ("limit", P::Int, false)],
         ),
     ]
     .into_iter()

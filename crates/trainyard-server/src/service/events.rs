@@ -385,6 +385,18 @@ const GATHER: Duration = Duration::from_millis(50);
 /// Tries of one write before its events are dropped.
 const TRIES: u32 = 4;
 
+/// What the writer asks before and after it appends a batch: the webhook deliveries of its
+/// events (`service::notify`).
+#[async_trait::async_trait]
+pub trait Outbox: Send + Sync + std::fmt::Debug {
+    /// Fills in each event's `deliveries`; never fails (an event it cannot work out sends
+    /// nothing, and is logged).
+    async fn attach(&self, batch: &mut [NewRunEvent]);
+
+    /// The batch is durable.
+    fn appended(&self, batch: &[NewRunEvent]);
+}
+
 /// The sending end of the writer task.
 #[derive(Clone, Debug)]
 pub struct EventLog {
@@ -392,10 +404,11 @@ pub struct EventLog {
 }
 
 impl EventLog {
-    /// Starts the writer task on `store` (within a Tokio runtime).
-    pub fn start(store: Arc<dyn Store>) -> Self {
+    /// Starts the writer task on `store` (within a Tokio runtime), with the outbox that adds
+    /// deliveries to the events, if any webhook is configured.
+    pub fn start(store: Arc<dyn Store>, outbox: Option<Arc<dyn Outbox>>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write(store, rx));
+        tokio::spawn(write(store, outbox, rx));
         Self { tx }
     }
 
@@ -412,6 +425,7 @@ impl EventLog {
             time,
             kind: event.kind().to_owned(),
             detail,
+            deliveries: Vec::new(),
         };
         if self.tx.send(new).is_err() {
             tracing::warn!(
@@ -423,7 +437,11 @@ impl EventLog {
 }
 
 /// The writer: appends what has gathered, in order, one transaction per batch.
-async fn write(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<NewRunEvent>) {
+async fn write(
+    store: Arc<dyn Store>,
+    outbox: Option<Arc<dyn Outbox>>,
+    mut rx: mpsc::UnboundedReceiver<NewRunEvent>,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         // A moment for the rest of a burst (a queue of starts), so it costs one write: the
@@ -435,11 +453,19 @@ async fn write(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<NewRunEven
                 Err(_) => break,
             }
         }
+        if let Some(outbox) = &outbox {
+            outbox.attach(&mut batch).await;
+        }
         let mut pause = Duration::from_millis(100);
         let mut tries = 0;
         loop {
             match store.append_run_events(&batch).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    if let Some(outbox) = &outbox {
+                        outbox.appended(&batch);
+                    }
+                    break;
+                }
                 Err(e) if tries + 1 < TRIES => {
                     tries += 1;
                     tracing::warn!(events = batch.len(), error = %e, "cannot record run events yet; retrying");

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use trainyard_api::training::{
     CreateJobRequest, CreateJobResponse, CreateVersionRequest, JobConfig, JobListResponse,
-    Notification, VersionInfo, VersionListResponse,
+    VersionInfo, VersionListResponse,
 };
 use trainyard_api::JobStatus;
 use trainyard_exec::objects::ObjectDir;
@@ -209,7 +209,11 @@ impl Service {
         let desc = req.job_desc.unwrap_or_default();
         check_desc(&desc)?;
         let cfg = req.config.ok_or_else(|| ApiError::required("config"))?;
-        check_notification(req.notification.as_ref())?;
+        let notification = self
+            .run_ctx
+            .hooks
+            .check(project, req.notification.as_ref())
+            .map_err(|e| ApiError::InvalidArgument(format!("notification: {e}")))?;
         check_request_fields(&cfg, Request::NewJob)?;
         let with_version = cfg.create_version.unwrap_or(true);
         let mut cfg = self.checker(project).check(
@@ -237,6 +241,9 @@ impl Service {
                 .create_job(&job, None)
                 .await
                 .map_err(|e| duplicate(e, &name))?;
+            if let Some(n) = &notification {
+                self.store.set_job_notification(job.id, n).await?;
+            }
             return Ok(CreateJobResponse {
                 is_success: true,
                 job_id: job.id,
@@ -268,6 +275,8 @@ impl Service {
                 return Err(duplicate(e, &name));
             }
         };
+        self.keep_notification(&version, &staging, notification.as_ref())
+            .await?;
         self.start_version(&staging, &version).await?;
         Ok(CreateJobResponse {
             is_success: true,
@@ -279,6 +288,24 @@ impl Service {
             resource_id: Some(version.resource_id),
             version_name: Some(version.name),
         })
+    }
+
+    /// Keeps a new job's `notification` before the first event of its first version `v`
+    /// (which it may ask for); when it cannot be kept, `v`'s start fails and its snapshot
+    /// `staging` goes.
+    pub(crate) async fn keep_notification(
+        &self,
+        v: &Version,
+        staging: &Path,
+        n: Option<&trainyard_store::JobNotification>,
+    ) -> ApiResult<()> {
+        let Some(n) = n else { return Ok(()) };
+        if let Err(e) = self.store.set_job_notification(v.job_id, n).await {
+            lifecycle::start_failed(&self.run_ctx, v, &e.to_string()).await;
+            let _ = std::fs::remove_dir_all(staging);
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     pub(crate) async fn start_version(&self, staging: &Path, v: &Version) -> ApiResult<()> {
@@ -715,23 +742,4 @@ fn duplicate(e: trainyard_store::Error, name: &str) -> ApiError {
         }
         other => other.into(),
     }
-}
-
-/// A job creation's `notification` (TJ-01): the one published example sends an empty one, which
-/// asks for nothing; one that names a topic or events is refused, since trainyard publishes
-/// nothing.
-fn check_notification(n: Option<&Notification>) -> ApiResult<()> {
-    let asks = n.is_some_and(|n| {
-        n.topic_urn.as_deref().is_some_and(|t| !t.is_empty())
-            || n.events.as_ref().is_some_and(|e| !e.is_empty())
-    });
-    if asks {
-        return Err(ApiError::InvalidArgument(
-            "notification: this server sends no SMN notifications; leave topic_urn and events \
-             empty (or leave notification out) and follow the job with TJ-03 or `trainyard \
-             jobs wait`"
-                .into(),
-        ));
-    }
-    Ok(())
 }

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod launch;
 pub mod lifecycle;
 pub mod logs;
+pub mod notify;
 pub mod pools;
 pub mod query;
 pub mod quota;

@@ -34,6 +34,7 @@ fn event(version_id: i64, time: i64, kind: &str) -> NewRunEvent {
         time,
         kind: kind.into(),
         detail: format!(r#"{{"kind":"{kind}"}}"#),
+        deliveries: vec![],
     }
 }
 

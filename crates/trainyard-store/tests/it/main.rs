@@ -1,7 +1,9 @@
 //! trainyard-store's integration tests: one test binary, a module per suite (`store`: jobs and
-//! versions; `viz`: visualization jobs), each test run on SQLite and on PostgreSQL.
+//! versions; `viz`: visualization jobs;
+//! `events`: run event logs; `notifications`: the webhook outbox), each test run on SQLite and on PostgreSQL.
 
 mod events;
+mod notifications;
 mod store;
 mod usage;
 mod viz;

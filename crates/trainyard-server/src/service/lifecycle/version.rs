@@ -56,12 +56,18 @@ pub struct RunContext {
         std::collections::HashMap<String, trainyard_api::training::RetryPolicy>,
     /// The runs' event log (`service::events::record`).
     pub(in crate::service) events: crate::service::events::EventLog,
+    /// The configured webhooks and topics (`service::notify`).
+    pub(in crate::service) hooks: Arc<crate::service::notify::Hooks>,
     /// Each project's `hang_timeout_minutes`, and the runs stopped as hung (`service::hang`).
     pub(in crate::service) hangs: crate::service::hung::Hangs,
 }
 
 impl RunContext {
     /// The context of this server's runs, with what `config` sets.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the parts build() makes, each once; a struct of them would only rename them"
+    )]
     pub fn new(
         config: &crate::config::Config,
         store: Arc<dyn Store>,
@@ -70,14 +76,23 @@ impl RunContext {
         shim_program: PathBuf,
         telemetry: Arc<crate::telemetry::Telemetry>,
         containers: Option<ContainerRuntime>,
+        hooks: Arc<crate::service::notify::Hooks>,
     ) -> Self {
+        // Without webhooks the writer asks nothing: events cost what they did.
+        let outbox = (!hooks.is_empty()).then(|| {
+            Arc::new(crate::service::notify::outbox::Notifier::new(
+                store.clone(),
+                hooks.clone(),
+            )) as Arc<dyn crate::service::events::Outbox>
+        });
         Self {
+            hooks,
             followers: crate::service::follow::Followers::new(
                 store.clone(),
                 config.logs.max_streams(),
             ),
             log_limit: config.logs.log_limit(),
-            events: crate::service::events::EventLog::start(store.clone()),
+            events: crate::service::events::EventLog::start(store.clone(), outbox),
             hangs: crate::service::hung::Hangs::new(&config.projects),
             store,
             catalog,

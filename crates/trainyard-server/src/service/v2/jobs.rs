@@ -31,6 +31,7 @@ impl Service {
             .unwrap_or_else(|| "0".to_owned());
         job.algorithm = self.with_algorithm(project, job.algorithm.take()).await?;
         let resolved = self.resolve_v2(&job)?;
+        let notification = self.v2_notification(project, &job)?;
         check_request_fields(&resolved.config, Request::V2Job).map_err(renamed)?;
         let cfg = self
             .checker(project)
@@ -101,10 +102,32 @@ impl Service {
                 });
             }
         };
+        self.keep_notification(&created.version, &staging, notification.as_ref())
+            .await
+            .map_err(V2Error::from)?;
         self.start_version(&staging, &created.version)
             .await
             .map_err(V2Error::from)?;
         Ok(self.v2_document(&created))
+    }
+
+    /// `spec.notification` checked against the project's topics, as kept (none when it asks
+    /// for nothing).
+    fn v2_notification(
+        &self,
+        project: &str,
+        job: &JobV2,
+    ) -> V2Result<Option<trainyard_store::JobNotification>> {
+        const FIELD: &str = "spec.notification";
+        let Some(raw) = job.spec.as_ref().and_then(|s| s.notification.clone()) else {
+            return Ok(None);
+        };
+        let n: trainyard_api::training::Notification =
+            serde_json::from_value(raw).map_err(|e| V2Error::param(FIELD, e))?;
+        self.run_ctx
+            .hooks
+            .check(project, Some(&n))
+            .map_err(|e| V2Error::param(FIELD, e))
     }
 
     /// Shows a job (T2-02).

@@ -384,12 +384,6 @@ impl Service {
         if let Some(volumes) = spec.volumes.as_ref().filter(|v| !v.is_empty()) {
             cfg.volumes = Some(self.nfs_volumes(volumes, in_container)?);
         }
-        if spec.notification.as_ref().is_some_and(|n| !is_empty(n)) {
-            return Err(V2Error::param(
-                "spec.notification",
-                "notifications are not sent by this server; read the job's events",
-            ));
-        }
         if spec.custom_metrics.as_ref().is_some_and(|n| !is_empty(n)) {
             return Err(V2Error::param(
                 "spec.custom_metrics",
