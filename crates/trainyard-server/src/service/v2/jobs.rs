@@ -103,12 +103,13 @@ impl Service {
         self.start_version(&staging, &created.version)
             .await
             .map_err(V2Error::from)?;
-        Ok(self.v2_document(&created))
+        Ok(self.v2_documents([&created]).await.remove(0))
     }
 
     /// Shows a job (T2-02).
     pub async fn v2_show(&self, project: &str, id: &str) -> V2Result<Value> {
-        Ok(self.v2_document(&self.v2_job(project, id).await?))
+        let job = self.v2_job(project, id).await?;
+        Ok(self.v2_documents([&job]).await.remove(0))
     }
 
     /// Changes a job's description (T2-04).
