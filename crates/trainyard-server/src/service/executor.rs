@@ -778,6 +778,7 @@ async fn submit(ctx: &Arc<RunContext>, backend: &Backend, v: &Version, gpus: &[u
                 gpus: s.map_or(0, |s| s.gpu_num),
             },
             time_limit: time_left(v),
+            nice: trainyard_sched::fair::slurm_nice(priority_of(v)),
         };
         Ok::<_, crate::service::run_error::RunError>(backend.submit(submission).await?)
     }
