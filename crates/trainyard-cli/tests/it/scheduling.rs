@@ -415,3 +415,61 @@ async fn waiting_runs_and_their_priorities_survive_a_server_kill_9() {
     );
     kill_runs(&data.join("runs"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_job_of_priority_3_goes_first_and_its_status_says_why_it_waits() {
+    let srv = TestServer::start_with(&host(2, "")).await;
+    let data = srv.dir.path().join("data");
+    let gate_file = srv.dir.path().join("open");
+    write_apps(&data, &gate_file, 0.1);
+    let api = &srv.api;
+    let (gjob, gver) = close_gate(api).await;
+    let low = api.create_job("low", "short", json!({})).await;
+    let body = json!({
+        "kind": "job",
+        "metadata": {"name": "urgent", "description": ""},
+        "algorithm": {
+            "code_dir": "/short/",
+            "boot_file": "/short/boot.py",
+            "engine": {"engine_id": "python3"},
+        },
+        "spec": {
+            "resource": {"flavor_id": "modelarts.vm.cpu.1u", "node_count": 1},
+            "schedule_policy": {"priority": 3},
+        },
+    });
+    let url = format!("{}/v2/{PROJECT}/training-jobs", api.base);
+    let send = |req: reqwest::RequestBuilder| async move {
+        let resp = req.header("X-Auth-Token", TOKEN).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.unwrap())
+    };
+    let (status, created) = send(api.http.post(&url).json(&body)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["metadata"]["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let doc = loop {
+        let (_, doc) = send(api.http.get(format!("{url}/{id}"))).await;
+        if doc["status"]["phase"] == json!("Pending") {
+            break doc;
+        }
+        assert!(std::time::Instant::now() < deadline, "{doc}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let status = &doc["status"];
+    let reason = "waiting for 1 core, 2 GB of memory on this host";
+    assert_eq!(
+        status["secondary_phase"],
+        json!(format!("Queuing: {reason}")),
+        "{doc}"
+    );
+    assert_eq!(status["queue_position"], json!(0), "{doc}");
+    // The v1 run queued before it, at priority 1, waits behind it.
+    let v = version(api, low.0, low.1).await;
+    assert_eq!(v["queue_reason"], json!("1 run ahead"), "{v}");
+    std::fs::write(&gate_file, "").unwrap();
+    gate_api(api)
+        .wait_status(gjob, gver, &[JobStatus::COMPLETED], Duration::from_secs(30))
+        .await;
+    all_complete(api, &[low], Duration::from_secs(30)).await;
+}
