@@ -335,6 +335,25 @@ async fn a_project_at_its_core_quota_waits_while_another_starts_and_its_queue_is
         "{}",
         refused.body
     );
+    // A job larger than the quota could ever allow is refused at once.
+    let too_big = a
+        .post(
+            "/training-jobs",
+            json!({"job_name": "big", "config": {
+                "worker_server_num": 1, "app_url": "/gate/", "boot_file_url": "/gate/boot.py",
+                "data_url": "/data/", "train_url": "/out/big/", "spec_id": 2, "engine_id": 1,
+            }}),
+        )
+        .await;
+    too_big.assert_error(400, "ModelArts.0118");
+    assert!(
+        too_big.body["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("quota.cores"),
+        "{}",
+        too_big.body
+    );
     // b has no cap.
     b.create_job("other2", "gate", json!({})).await;
     std::fs::write(&gate_file, "").unwrap();

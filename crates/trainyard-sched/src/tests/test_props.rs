@@ -403,9 +403,8 @@ impl World {
             assert!(!wait.to_string().is_empty());
         }
         if let Some((_, id)) = self.core.pick() {
-            let (demand, _) = match self.demand[&id] {
-                Place::Here(d) => (d, ()),
-                Place::Backend => panic!("a backend's run {id} is queued"),
+            let Place::Here(demand) = self.demand[&id] else {
+                panic!("a backend's run {id} is queued");
             };
             assert!(
                 !demand.fits_in(&self.core.free())

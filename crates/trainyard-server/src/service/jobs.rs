@@ -184,7 +184,19 @@ impl Service {
         std::fs::rename(staging, &v.run_dir).map_err(ApiError::internal)
     }
 
-    pub(crate) async fn check_quota(&self, project: &str, new_job: bool) -> ApiResult<()> {
+    /// Refuses a create over the project's limits: its job count (`new_job`), its pending
+    /// and running versions, its queued versions (`quota.queued`), and, for a version to
+    /// `run`, one larger than the project's quota of cores, GPUs or memory allows at all
+    /// (it would wait for ever).
+    pub(crate) async fn check_quota(
+        &self,
+        project: &str,
+        new_job: bool,
+        run: Option<&JobConfig>,
+    ) -> ApiResult<()> {
+        if let Some(cfg) = run {
+            self.check_fits_quota(project, cfg)?;
+        }
         let (quotas, limit) = self.quotas(project);
         if new_job && self.store.count_jobs(project).await? >= limit {
             return Err(ApiError::Quota("training job count"));
@@ -200,6 +212,37 @@ impl Service {
             }
         }
         Ok(())
+    }
+
+    /// Refuses a version on this host that needs more than the project's quota allows
+    /// (Slurm pools keep their own limits).
+    fn check_fits_quota(&self, project: &str, cfg: &JobConfig) -> ApiResult<()> {
+        let Some(p) = self.project(project) else {
+            return Ok(());
+        };
+        let pool = crate::service::pools::pool_of(&self.run_ctx.pools, cfg);
+        if pool.is_some_and(|p| p.backend == crate::config::Backend::Slurm) {
+            return Ok(());
+        }
+        let spec = cfg.spec_id.and_then(|id| self.catalog.spec(id));
+        let need = crate::service::capacity::demand(spec, cfg.worker_server_num.unwrap_or(1));
+        let none = crate::service::capacity::Resources::default();
+        use trainyard_sched::fair::Limit;
+        match p.fair_share().quota.exceeded_by(none, 0, need) {
+            None => Ok(()),
+            Some(Limit::Cores) => Err(ApiError::Quota(
+                "cores of one job (the project's quota.cores)",
+            )),
+            Some(Limit::Gpus) => Err(ApiError::Quota(
+                "GPUs of one job (the project's quota.gpus)",
+            )),
+            Some(Limit::Memory) => Err(ApiError::Quota(
+                "memory of one job (the project's quota.memory_gb)",
+            )),
+            Some(Limit::Running) => Err(ApiError::Quota(
+                "number of running training jobs (the project's quota.running)",
+            )),
+        }
     }
 
     /// The project's versions waiting to start (1 or 7).
@@ -242,7 +285,8 @@ impl Service {
         )?;
         cfg.create_version = None;
         cfg.pre_version_id = None;
-        self.check_quota(project, true).await?;
+        let run = with_version.then_some(&cfg);
+        self.check_quota(project, true, run).await?;
         let now = now_ms();
         let job = NewJob {
             project_id: project.to_owned(),
@@ -351,7 +395,7 @@ impl Service {
         let mut cfg = self.checker(project).check(cfg, Purpose::Run)?;
         cfg.create_version = None;
         cfg.pre_version_id = None;
-        self.check_quota(project, false).await?;
+        self.check_quota(project, false, Some(&cfg)).await?;
         let staging = self.snapshot(project, &cfg).await?;
         let new_version = NewVersion {
             description: desc,

@@ -44,7 +44,7 @@ impl Service {
                 "Exceed quota limit of resource(job-num).",
             ));
         }
-        self.check_quota(project, false)
+        self.check_quota(project, false, Some(&cfg))
             .await
             .map_err(V2Error::from)?;
         // What is echoed: the request as parsed (unknown and response-only fields dropped),
