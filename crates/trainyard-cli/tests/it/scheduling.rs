@@ -315,8 +315,8 @@ async fn a_project_at_its_core_quota_waits_while_another_starts_and_its_queue_is
     .await;
     assert_eq!(a.status(second.0, second.1).await, JobStatus::WAITING);
     // The queue cap: 3 waiting, the fourth is refused with the quota error.
-    a.create_job("third", "gate", json!({})).await;
-    a.create_job("fourth", "gate", json!({})).await;
+    let third = a.create_job("third", "gate", json!({})).await;
+    let fourth = a.create_job("fourth", "gate", json!({})).await;
     let refused = a
         .post(
             "/training-jobs",
@@ -355,15 +355,12 @@ async fn a_project_at_its_core_quota_waits_while_another_starts_and_its_queue_is
         too_big.body
     );
     // b has no cap.
-    b.create_job("other2", "gate", json!({})).await;
+    let other2 = b.create_job("other2", "gate", json!({})).await;
     std::fs::write(&gate_file, "").unwrap();
-    a.wait_status(
-        second.0,
-        second.1,
-        &[JobStatus::COMPLETED],
-        Duration::from_secs(30),
-    )
-    .await;
+    // Every run ends before the server goes (a run launched after its teardown would wait
+    // for a gate file deleted with it).
+    all_complete(a, &[first, second, third, fourth], Duration::from_secs(30)).await;
+    all_complete(b, &[other, other2], Duration::from_secs(30)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -491,4 +488,13 @@ async fn a_v2_job_of_priority_3_goes_first_and_its_status_says_why_it_waits() {
         .wait_status(gjob, gver, &[JobStatus::COMPLETED], Duration::from_secs(30))
         .await;
     all_complete(api, &[low], Duration::from_secs(30)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, doc) = send(api.http.get(format!("{url}/{id}"))).await;
+        if doc["status"]["phase"] == json!("Completed") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{doc}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
