@@ -223,9 +223,12 @@ async fn a_priority_3_run_behind_20_priority_1_runs_starts_next_and_priorities_c
         .cloned()
         .unwrap();
     assert_eq!(row["queue_reason"], json!(missing));
+    let home = tempdir().unwrap();
+    let listed = trainyard(&api.base, home.path(), &["jobs", "list"], &[]).await;
+    assert!(listed.ok().contains("QUEUE"), "{}", listed.stdout);
+    assert!(listed.stdout.contains("2 runs ahead"), "{}", listed.stdout);
 
     // The last low run is raised to 3 while it waits (CLI), behind the first 3.
-    let home = tempdir().unwrap();
     let last = low[19];
     let out = trainyard(
         &api.base,
