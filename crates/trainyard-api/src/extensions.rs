@@ -1,5 +1,5 @@
 //! Wire types of trainyard's own endpoints, outside the ModelArts API (docs/api-compatibility.md "ModelArts
-//! extensions"): the code upload and the live log stream.
+//! extensions"): the code upload, the live log stream and the priority of a queued version.
 
 use serde::{Deserialize, Serialize};
 
@@ -62,4 +62,13 @@ pub struct FileListResponse {
     pub files: Vec<StorageFile>,
     /// Whether the listing stopped at its limit (10,000 files).
     pub truncated: bool,
+}
+
+/// Body of `PUT /v1/{project_id}/training-jobs/{job_id}/versions/{version_id}/priority`: the
+/// new priority of a version waiting to start (1 low .. 3 high).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriorityRequest {
+    /// 1 (low), 2 (middle) or 3 (high); an empty body (0) is refused.
+    pub priority: i64,
 }

@@ -250,8 +250,9 @@ pub struct JobConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub nas_mount_path: Option<String>,
-    /// The official SDK's job priority (3 high, 2 middle, 1 low; it always sends 1). The
-    /// queue is first-in first-out, so only 1 is accepted.
+    /// The job priority (3 high, 2 middle, 1 low, the default; the official SDK sends 1):
+    /// queued runs of higher priority start first (1..=3; changeable while the version waits,
+    /// `PUT .../versions/{version_id}/priority`).
     #[serde(
         default,
         deserialize_with = "lenient::opt_i64",
@@ -452,6 +453,10 @@ pub struct JobSummary {
     pub job_desc: String,
     /// Number of versions.
     pub version_count: i64,
+    /// trainyard extension: while the latest version waits in this host's queue, why (as
+    /// the version's `queue_reason`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub queue_reason: Option<String>,
 }
 
 /// Success answer of the training job list (TJ-02).
@@ -554,6 +559,19 @@ pub struct VersionInfo {
     /// trainyard extension: while the next attempt waits for its pause, when it starts (ms).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub next_attempt_time: Option<i64>,
+    /// trainyard extension: the version's priority (1 low .. 3 high), shown when its
+    /// configuration names one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub priority: Option<i64>,
+    /// trainyard extension: while the version waits in this host's queue, how many queued
+    /// runs go before it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub queue_position: Option<u64>,
+    /// trainyard extension: while the version waits in this host's queue, why, in words
+    /// (`3 runs ahead`, `project at its GPU quota`, `project over its fair share`,
+    /// `waiting for 8 cores on this host`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub queue_reason: Option<String>,
 }
 
 /// Success answer of the version list (TJ-05).

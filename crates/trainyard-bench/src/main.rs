@@ -6,6 +6,7 @@ mod peers;
 mod sampling;
 mod sandbox;
 mod scenarios;
+mod sched;
 mod server;
 mod stats;
 mod streams;
@@ -36,10 +37,10 @@ struct Args {
     #[arg(long)]
     smoke: bool,
     /// Scenarios to run (comma-separated): start, throughput, stop, sandbox, webhooks, logs,
-    /// api, memory, sampling, objects, streams.
+    /// api, memory, sampling, objects, streams, sched.
     #[arg(
         long,
-        default_value = "start,throughput,stop,sandbox,webhooks,logs,api,memory,sampling,objects,streams",
+        default_value = "start,throughput,stop,sandbox,webhooks,logs,api,memory,sampling,objects,streams,sched",
         value_delimiter = ','
     )]
     scenarios: Vec<String>,
@@ -295,6 +296,17 @@ async fn main() -> Result<()> {
         }
         rows.extend(log_rows);
     }
+    // Scenario 11: one scheduling decision with a long queue across many projects.
+    if want("sched") {
+        eprintln!("scheduling decisions...");
+        let (queued, decisions) = if args.smoke {
+            (10_000, 1_000)
+        } else {
+            (100_000, 10_000)
+        };
+        rows.push(sched::decisions(queued, 50, decisions));
+    }
+
     srv.stop();
     drop(srv);
     if !rows.is_empty() {

@@ -382,6 +382,18 @@ pub enum JobsCommand {
         #[arg(long)]
         grace: Option<i64>,
     },
+    /// Changes the priority of a version waiting to start: 1 (low, the default), 2 or 3
+    /// (high); queued runs of higher priority start first.
+    Priority {
+        /// Job id or name.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::complete::job_names))]
+        job: String,
+        /// The new priority.
+        #[arg(value_parser = clap::value_parser!(i64).range(1..=3))]
+        priority: i64,
+        #[command(flatten)]
+        version: VersionArg,
+    },
     /// Deletes a job with all its versions (TJ-09), or one version with --version (TJ-04).
     Delete {
         /// Job id or name.

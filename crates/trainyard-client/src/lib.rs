@@ -353,6 +353,22 @@ impl Client {
         .await
     }
 
+    /// Extension: changes the priority (1 low .. 3 high) of a version waiting to start.
+    pub async fn set_priority(
+        &self,
+        job_id: i64,
+        version_id: i64,
+        priority: i64,
+    ) -> Result<Success> {
+        let body = trainyard_api::extensions::PriorityRequest { priority };
+        self.with_body(
+            Method::PUT,
+            &format!("/training-jobs/{job_id}/versions/{version_id}/priority"),
+            &body,
+        )
+        .await
+    }
+
     /// TJ-08: replaces a job's description.
     pub async fn update_job_description(&self, job_id: i64, job_desc: &str) -> Result<Success> {
         let body = UpdateDescriptionRequest {

@@ -58,6 +58,8 @@ pub struct Submission {
     pub per_worker: WorkerResources,
     /// Longest the run may take; the backend stops it then and reports `timed_out`.
     pub time_limit: Option<Duration>,
+    /// How much to lower the run in a backend's own queue (Slurm's `--nice`; 0: not at all).
+    pub nice: u32,
 }
 
 /// What one worker needs (a backend that places workers itself asks for this much).

@@ -1,7 +1,11 @@
-//! The scheduler's state: this host's capacity, the queue of runs waiting for it, and what
-//! runs and leases hold. Changed only by the handlers of [`crate::reactor`]; read by anyone.
+//! The scheduler's state: this host's capacity, the queue of runs waiting for it, the
+//! projects' shares and usage, and what runs and leases hold. Changed only by the handlers of
+//! [`crate::reactor`]; read by anyone.
 
+use crate::fair::{self, Priority, Share, Usage};
+use crate::queue::Queue;
 use crate::resources::Resources;
+use crate::wait::{Wait, Why};
 use std::collections::{HashMap, VecDeque};
 
 /// The server's id of a run (its version id).
@@ -20,14 +24,40 @@ pub enum Place {
     Backend,
 }
 
-/// A run waiting in the queue.
-#[derive(Clone, Debug)]
-pub(crate) struct Queued<R> {
-    pub(crate) id: RunId,
-    pub(crate) demand: Resources,
-    /// Its version is in 7 already (or the decision to move it there was made).
-    pub(crate) marked_waiting: bool,
-    pub(crate) route: R,
+/// How a project's next run ranks for [`Core::pick`]: priority (reversed: higher first),
+/// usage / weight, running share / weight, queue order; lowest first.
+type Rank = (std::cmp::Reverse<Priority>, f64, f64, u64);
+
+/// What a run asks of the queue besides its place: its project, its priority, and whether
+/// its version waits (is in 7) already.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    /// Its project's id.
+    pub project: String,
+    /// Its priority (1..=3; see [`crate::fair`]).
+    pub priority: Priority,
+    /// Its version is in 7 already.
+    pub waiting: bool,
+}
+
+impl Default for Ticket {
+    fn default() -> Self {
+        Self {
+            project: String::new(),
+            priority: fair::LOWEST,
+            waiting: false,
+        }
+    }
+}
+
+impl From<bool> for Ticket {
+    /// A ticket of the unnamed project at the lowest priority, `waiting` as given.
+    fn from(waiting: bool) -> Self {
+        Self {
+            waiting,
+            ..Self::default()
+        }
+    }
 }
 
 /// What a run being started, or running, holds until its end is reported.
@@ -36,6 +66,23 @@ pub(crate) struct Held<R> {
     pub(crate) demand: Resources,
     pub(crate) gpus: Vec<u32>,
     pub(crate) route: R,
+    pub(crate) project: usize,
+    /// Whether it counts against its project's share and quota (it holds capacity here).
+    pub(crate) here: bool,
+}
+
+/// A project as the scheduler sees it: its share and what it holds and used.
+#[derive(Clone, Debug)]
+pub(crate) struct Project {
+    pub(crate) id: String,
+    pub(crate) share: Share,
+    /// What its runs here hold now, and how many they are.
+    pub(crate) held: Resources,
+    pub(crate) runs: u32,
+    /// Its decaying usage (dominant share × ms), growing at [`Self::rate`].
+    pub(crate) usage: Usage,
+    /// The dominant share its runs here hold now (the rate its usage grows at).
+    pub(crate) rate: f64,
 }
 
 /// The scheduler's state. `R` is the driver's route to a run (its backend and run directory,
@@ -52,8 +99,17 @@ pub struct Core<R> {
     pub(crate) gpus: Vec<u32>,
     /// GPU indices nobody holds, handed out from the front.
     pub(crate) free_gpus: Vec<u32>,
-    /// Runs waiting for this host's capacity, first come first served.
-    pub(crate) queue: VecDeque<Queued<R>>,
+    /// Runs waiting for this host's capacity, per project.
+    pub(crate) queue: Queue<R>,
+    /// Queued runs not marked waiting yet (some may have left the queue since).
+    pub(crate) unmarked: Vec<RunId>,
+    /// The projects seen, by index; `project_index` finds them by id.
+    pub(crate) projects: Vec<Project>,
+    pub(crate) project_index: HashMap<String, usize>,
+    /// How fast usage decays (none: never).
+    pub(crate) half_life_ms: Option<i64>,
+    /// The driver's clock, ms: the latest time it passed in ([`crate::reactor::on_clock`]).
+    pub(crate) now: i64,
     /// Runs started (or found running after a restart) and not reported ended.
     pub(crate) running: HashMap<RunId, Held<R>>,
     /// Leases waiting for capacity; served before the queue, first come first served.
@@ -70,10 +126,160 @@ impl<R> Core<R> {
             used: Resources::default(),
             free_gpus: gpus.clone(),
             gpus,
-            queue: VecDeque::new(),
+            queue: Queue::default(),
+            unmarked: Vec::new(),
+            projects: Vec::new(),
+            project_index: HashMap::new(),
+            half_life_ms: None,
+            now: 0,
             running: HashMap::new(),
             lease_queue: VecDeque::new(),
             leases: HashMap::new(),
+        }
+    }
+
+    /// Sets how fast projects' usage decays: it halves every `half_life_ms` (none or not
+    /// positive: it never decays).
+    pub fn with_half_life(mut self, half_life_ms: Option<i64>) -> Self {
+        self.half_life_ms = half_life_ms.filter(|h| *h > 0);
+        self
+    }
+
+    /// Sets project `id`'s weight and quota (a project never set has weight 1 and no quota).
+    pub fn set_share(&mut self, id: &str, share: Share) {
+        let p = self.project(id);
+        self.projects[p].share = Share {
+            weight: share.weight.max(1),
+            quota: share.quota,
+        };
+    }
+
+    /// The index of project `id`, added when new.
+    pub(crate) fn project(&mut self, id: &str) -> usize {
+        if let Some(p) = self.project_index.get(id) {
+            return *p;
+        }
+        let p = self.projects.len();
+        self.projects.push(Project {
+            id: id.to_owned(),
+            share: Share::default(),
+            held: Resources::default(),
+            runs: 0,
+            usage: Usage::default(),
+            rate: 0.0,
+        });
+        self.project_index.insert(id.to_owned(), p);
+        p
+    }
+
+    /// Project `p`'s usage now.
+    pub(crate) fn usage_of(&self, p: usize) -> f64 {
+        let project = &self.projects[p];
+        project.usage.at(self.now, project.rate, self.half_life_ms)
+    }
+
+    /// Project `id`'s usage now, in dominant share × ms (0 for a project never seen).
+    pub fn usage(&self, id: &str) -> f64 {
+        self.project_index
+            .get(id)
+            .map_or(0.0, |p| self.usage_of(*p))
+    }
+
+    /// How many runs of project `id` wait in the queue.
+    pub fn queued_in(&self, id: &str) -> u64 {
+        self.project_index
+            .get(id)
+            .map_or(0, |p| self.queue.count_in(*p))
+    }
+
+    /// What project `id`'s runs here hold now, and how many they are.
+    pub fn held_in(&self, id: &str) -> (Resources, u32) {
+        self.project_index
+            .get(id)
+            .map_or((Resources::default(), 0), |p| {
+                (self.projects[*p].held, self.projects[*p].runs)
+            })
+    }
+
+    /// The project whose next run goes first, and that run: among projects whose next run
+    /// is within their quota, highest priority, then lowest usage / weight, then lowest
+    /// running share / weight, then queued first (see [`crate::fair`]). O(projects).
+    pub(crate) fn pick(&self) -> Option<(usize, RunId)> {
+        let mut best: Option<(Rank, usize, RunId)> = None;
+        for p in self.queue.projects() {
+            let (key, id) = self.queue.head(p).expect("a project with runs has a head");
+            if self.over_quota(p, id).is_some() {
+                continue;
+            }
+            let project = &self.projects[p];
+            let weight = f64::from(project.share.weight);
+            let rank = (
+                key.0,
+                self.usage_of(p) / weight,
+                project.rate / weight,
+                key.1,
+            );
+            let better = match &best {
+                None => true,
+                Some((b, _, _)) => rank
+                    .0
+                    .cmp(&b.0)
+                    .then(rank.1.total_cmp(&b.1))
+                    .then(rank.2.total_cmp(&b.2))
+                    .then(rank.3.cmp(&b.3))
+                    .is_lt(),
+            };
+            if better {
+                best = Some((rank, p, id));
+            }
+        }
+        best.map(|(_, p, id)| (p, id))
+    }
+
+    /// The quota queued run `id` of project `p` would exceed if it started now.
+    pub(crate) fn over_quota(&self, p: usize, id: RunId) -> Option<fair::Limit> {
+        let q = self.queue.get(id)?;
+        let project = &self.projects[p];
+        project
+            .share
+            .quota
+            .exceeded_by(project.held, project.runs, q.demand)
+    }
+
+    /// Why queued run `id` waits and how many runs are ahead of it; `None` when it is not
+    /// queued. Costs the length of its project's queue ahead of it plus O(projects).
+    pub fn wait(&self, id: RunId) -> Option<Wait> {
+        let q = self.queue.get(id)?;
+        let p = q.project;
+        let priority = q.key.0 .0;
+        let ahead = self.queue.ahead_in(p, q.key) + self.queue.above_elsewhere(p, priority);
+        let why = if let Some(limit) = self.over_quota(p, id) {
+            Why::Quota(limit)
+        } else if self.queue.head(p).map(|(_, head)| head) != Some(id) {
+            Why::Behind
+        } else {
+            match self.pick() {
+                Some((_, next)) if next == id => Why::Capacity(self.missing(q.demand)),
+                Some((other, _))
+                    if self.queue.head(other).map(|(k, _)| k.0 .0) > Some(priority) =>
+                {
+                    Why::Behind
+                }
+                _ => Why::FairShare,
+            }
+        };
+        Some(Wait { ahead, why })
+    }
+
+    /// What is missing here for `demand` to fit: cores, memory and GPUs beyond what is free
+    /// (GPUs counted as free indices).
+    fn missing(&self, demand: Resources) -> Resources {
+        let free = self.free();
+        let free_gpus = u32::try_from(self.free_gpus.len()).unwrap_or(u32::MAX);
+        Resources {
+            cores: demand.cores.saturating_sub(free.cores),
+            memory_gb: demand.memory_gb.saturating_sub(free.memory_gb),
+            gpus: demand.gpus.saturating_sub(free.gpus.min(free_gpus)),
         }
     }
 
@@ -104,7 +310,7 @@ impl<R> Core<R> {
 
     /// Whether run `id` waits in the queue.
     pub fn is_queued(&self, id: RunId) -> bool {
-        self.queue.iter().any(|q| q.id == id)
+        self.queue.contains(id)
     }
 
     /// Whether run `id` is being started or runs.
@@ -112,9 +318,19 @@ impl<R> Core<R> {
         self.running.contains_key(&id)
     }
 
-    /// The queue, front first.
+    /// The runs in the queue, in no particular order.
     pub fn queued(&self) -> impl Iterator<Item = RunId> + '_ {
-        self.queue.iter().map(|q| q.id)
+        self.queue.ids()
+    }
+
+    /// How many runs wait in the queue.
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The priority of queued run `id`.
+    pub fn priority_of(&self, id: RunId) -> Option<Priority> {
+        self.queue.get(id).map(|q| q.key.0 .0)
     }
 
     /// The runs being started or running.
@@ -168,10 +384,24 @@ impl<R> Core<R> {
         if let Some(g) = self.free_gpus.iter().find(|g| !self.gpus.contains(g)) {
             return Err(format!("GPU {g} is free but not configured"));
         }
-        let mut ids: Vec<RunId> = self.queued().collect();
-        ids.sort_unstable();
-        if ids.windows(2).any(|w| w[0] == w[1]) || ids.iter().any(|id| self.is_running(*id)) {
-            return Err("a run is queued twice, or queued and running".to_owned());
+        self.queue.check()?;
+        if self.queued().any(|id| self.is_running(id)) {
+            return Err("a run is queued and running".to_owned());
+        }
+        for (p, project) in self.projects.iter().enumerate() {
+            let (held, runs) = self
+                .running
+                .values()
+                .filter(|h| h.here && h.project == p)
+                .fold((Resources::default(), 0), |(sum, n), h| {
+                    (sum.plus(&h.demand), n + 1)
+                });
+            if (held, runs) != (project.held, project.runs) {
+                return Err(format!(
+                    "project {} holds {held:?} in {runs} runs, but counts {:?} in {}",
+                    project.id, project.held, project.runs
+                ));
+            }
         }
         if let Some((l, _)) = self
             .lease_queue

@@ -4,7 +4,9 @@
 //!
 //! - the queue and capacity of this host ([`Core`], changed by the handlers of [`reactor`],
 //!   which leave [`Decision`]s in a [`Comm`] for the executor actor to carry out): queue
-//!   order, capacity fit, leases, stops of queued and running runs;
+//!   order by priority and fair share across projects, project quotas, capacity fit,
+//!   leases, stops of queued and running runs ([`fair`]), and why a queued run waits
+//!   ([`wait`]);
 //! - the status machine of a version's run ([`status`]): which status each step moves it
 //!   from and to, and which status, reason and log line its end records;
 //! - the decisions about one run that need its status ([`run`]): admission, recovery after a
@@ -18,16 +20,19 @@
 
 pub mod comm;
 pub mod core;
+pub mod fair;
 pub mod hang;
 pub mod plan;
+mod queue;
 pub mod reactor;
 pub mod resources;
 pub mod retry;
 pub mod run;
 pub mod status;
+pub mod wait;
 
 pub use crate::comm::{Comm, Decision};
-pub use crate::core::{Core, LeaseId, Place, RunId};
+pub use crate::core::{Core, LeaseId, Place, RunId, Ticket};
 pub use crate::resources::Resources;
 
 #[cfg(test)]

@@ -5,13 +5,15 @@
 //! in order after each call, until [`schedule`] decides nothing more:
 //!
 //! ```
-//! # use trainyard_sched::{reactor, Comm, Core, Decision, Place, Resources};
+//! # use trainyard_sched::{reactor, Comm, Core, Decision, Place, Resources, Ticket};
 //! let total = Resources { cores: 4, memory_gb: 8, gpus: 0 };
 //! let mut core: Core<()> = Core::new(total, vec![]);
 //! let mut comm = Comm::new();
 //! let demand = Resources { cores: 3, memory_gb: 1, gpus: 0 };
-//! reactor::on_enqueue(&mut core, &mut comm, 1, Place::Here(demand), false, ());
-//! reactor::on_enqueue(&mut core, &mut comm, 2, Place::Here(demand), false, ());
+//! let ticket = Ticket { project: "p1".into(), priority: 1, waiting: false };
+//! reactor::on_clock(&mut core, 1_000);
+//! reactor::on_enqueue(&mut core, &mut comm, 1, Place::Here(demand), ticket.clone(), ());
+//! reactor::on_enqueue(&mut core, &mut comm, 2, Place::Here(demand), ticket, ());
 //! reactor::schedule(&mut core, &mut comm);
 //! assert_eq!(comm.take(), [Decision::Start { id: 1, gpus: vec![], route: () }]);
 //! reactor::schedule(&mut core, &mut comm);
@@ -19,41 +21,90 @@
 //! ```
 
 use crate::comm::{Comm, Decision};
-use crate::core::{Core, Held, LeaseId, Place, Queued, RunId};
+use crate::core::{Core, Held, LeaseId, Place, RunId, Ticket};
+use crate::fair::{dominant_share, Priority};
 use crate::resources::Resources;
 use std::time::Duration;
 
+/// The driver's clock moved to `now_ms`: usage accrues up to it (a clock going back is
+/// ignored). The driver calls it before the handler of each event.
+pub fn on_clock<R>(core: &mut Core<R>, now_ms: i64) {
+    core.now = core.now.max(now_ms);
+}
+
 /// A version in 1 or 7 to run. A run the core knows already is left as it is. On this host
-/// it joins the back of the queue (`waiting`: its version is in 7 already); a backend with a
-/// queue of its own gets it at once ([`Decision::Start`]).
+/// it joins its project's queue behind the runs of its priority or higher (`ticket`: its
+/// project, priority and whether its version is in 7 already); a backend with a queue of its
+/// own gets it at once ([`Decision::Start`]).
 pub fn on_enqueue<R: Clone>(
     core: &mut Core<R>,
     comm: &mut Comm<R>,
     id: RunId,
     place: Place,
-    waiting: bool,
+    ticket: impl Into<Ticket>,
     route: R,
 ) {
     if core.knows(id) {
         return;
     }
+    let ticket = ticket.into();
+    let p = core.project(&ticket.project);
     match place {
-        Place::Backend => start(core, comm, id, Resources::default(), route),
-        Place::Here(demand) => core.queue.push_back(Queued {
-            id,
-            demand,
-            marked_waiting: waiting,
-            route,
-        }),
+        Place::Backend => start(core, comm, id, p, None, route),
+        Place::Here(demand) => {
+            core.queue
+                .push(id, p, ticket.priority, demand, ticket.waiting, route);
+            if !ticket.waiting {
+                core.unmarked.push(id);
+            }
+        }
     }
+}
+
+/// Queued run `id` now has priority `priority`: it goes behind the runs of that priority
+/// (or higher) in its project's queue. Returns whether it is queued (a run started or
+/// unknown keeps its place; the driver records the priority all the same).
+pub fn on_priority<R>(
+    core: &mut Core<R>,
+    _comm: &mut Comm<R>,
+    id: RunId,
+    priority: Priority,
+) -> bool {
+    core.queue.set_priority(id, priority)
+}
+
+/// Project `p`'s runs here hold `demand` more (`add`) or less; its usage is settled first,
+/// so what it held so far is counted at the rate it was held.
+fn hold<R>(core: &mut Core<R>, p: usize, demand: Resources, add: bool) {
+    let (now, half_life, total) = (core.now, core.half_life_ms, core.total);
+    let project = &mut core.projects[p];
+    project.usage.settle(now, project.rate, half_life);
+    if add {
+        project.held = project.held.plus(&demand);
+        project.runs += 1;
+    } else {
+        project.held = project.held.minus(&demand);
+        project.runs = project.runs.saturating_sub(1);
+    }
+    // Recomputed from what is held, never accumulated, so it cannot drift.
+    project.rate = dominant_share(project.held, total);
+}
+
+/// Takes run `id` off what is held, with its project's share.
+fn release<R>(core: &mut Core<R>, id: RunId) -> Option<Held<R>> {
+    let held = core.running.remove(&id)?;
+    core.used = core.used.minus(&held.demand);
+    if held.here {
+        hold(core, held.project, held.demand, false);
+    }
+    Some(held)
 }
 
 /// The run of a [`Decision::Start`] was not started: its version was no longer pending (it
 /// was stopped or deleted meanwhile), or the database refused the move. What it held is
 /// free again, its GPUs first in line as if never handed out.
 pub fn on_start_refused<R>(core: &mut Core<R>, _comm: &mut Comm<R>, id: RunId) {
-    if let Some(held) = core.running.remove(&id) {
-        core.used = core.used.minus(&held.demand);
+    if let Some(held) = release(core, id) {
         let gpus: Vec<u32> = configured(core, held.gpus);
         core.free_gpus.splice(0..0, gpus);
     }
@@ -62,8 +113,7 @@ pub fn on_start_refused<R>(core: &mut Core<R>, _comm: &mut Comm<R>, id: RunId) {
 /// Run `id` is over and its end recorded (or it failed to start): what it held is free, its
 /// GPUs last in line.
 pub fn on_ended<R>(core: &mut Core<R>, _comm: &mut Comm<R>, id: RunId) {
-    if let Some(held) = core.running.remove(&id) {
-        core.used = core.used.minus(&held.demand);
+    if let Some(held) = release(core, id) {
         let gpus = configured(core, held.gpus);
         core.free_gpus.extend(gpus);
     }
@@ -75,27 +125,39 @@ fn configured<R>(core: &Core<R>, gpus: Vec<u32>) -> Vec<u32> {
     gpus.into_iter().filter(|g| core.gpus.contains(g)).collect()
 }
 
-/// A run found running after a restart holds `demand` and `gpus` as if started here, even
-/// beyond the total: it runs already. Its end is reported with [`on_ended`].
+/// A run of `project` found running after a restart holds its place's demand and `gpus` as
+/// if started here, even beyond the total (and its project's quota): it runs already. Its
+/// end is reported with [`on_ended`].
 pub fn on_adopt<R>(
     core: &mut Core<R>,
     comm: &mut Comm<R>,
     id: RunId,
-    demand: Resources,
+    project: &str,
+    place: Place,
     gpus: Vec<u32>,
     route: R,
 ) {
     // Found twice: the later finding replaces the earlier, which gives back what it held.
     on_ended(core, comm, id);
-    core.queue.retain(|q| q.id != id);
+    core.queue.remove(id);
     core.free_gpus.retain(|g| !gpus.contains(g));
+    let p = core.project(project);
+    let (demand, here) = match place {
+        Place::Here(demand) => (demand, true),
+        Place::Backend => (Resources::default(), false),
+    };
     core.used = core.used.plus(&demand);
+    if here {
+        hold(core, p, demand, true);
+    }
     core.running.insert(
         id,
         Held {
             demand,
             gpus,
             route,
+            project: p,
+            here,
         },
     );
 }
@@ -104,8 +166,7 @@ pub fn on_adopt<R>(
 /// running one is stopped on its backend with `grace`, and one the core does not know never
 /// reached a backend and is recorded stopped.
 pub fn on_stop<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>, id: RunId, grace: Duration) {
-    if let Some(pos) = core.queue.iter().position(|q| q.id == id) {
-        core.queue.remove(pos);
+    if core.queue.remove(id).is_some() {
         comm.push(Decision::StoppedBeforeStart { id });
     } else if let Some(held) = core.running.get(&id) {
         comm.push(Decision::StopRun {
@@ -169,10 +230,12 @@ pub fn on_release<R>(core: &mut Core<R>, _comm: &mut Comm<R>, lease: LeaseId) {
     }
 }
 
-/// Hands out what is free: waiting leases while the first one fits, then queued runs in
-/// FIFO order while the first one fits (its demand and as many free GPUs as it asks for).
-/// When no run starts, the queued runs not marked waiting yet are marked (1 -> 7); when one
-/// does, marking waits for the next call, which may start more (a start may be refused).
+/// Hands out what is free: waiting leases while the first one fits, then queued runs while
+/// the next one fits: the next run is chosen by priority and fair share among the projects
+/// whose next run is within their quota ([`Core::pick`](crate::Core)); when it does not fit,
+/// nothing behind it starts (no run jumps a larger one that waits for capacity). When no run
+/// starts, the queued runs not marked waiting yet are marked (1 -> 7); when one does, marking
+/// waits for the next call, which may start more (a start may be refused).
 pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
     while let Some(&(lease, need)) = core.lease_queue.front() {
         if !need.fits_in(&core.free()) {
@@ -184,33 +247,48 @@ pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
         comm.push(Decision::Grant { lease });
     }
     let mut started = false;
-    while let Some(front) = core.queue.front() {
-        if !front.demand.fits_in(&core.free())
-            || (front.demand.gpus as usize) > core.free_gpus.len()
-        {
+    while let Some((p, id)) = core.pick() {
+        let demand = core.queue.get(id).expect("picked from the queue").demand;
+        if !demand.fits_in(&core.free()) || (demand.gpus as usize) > core.free_gpus.len() {
             break;
         }
-        let q = core.queue.pop_front().expect("front exists");
-        start(core, comm, q.id, q.demand, q.route);
+        let q = core.queue.remove(id).expect("picked from the queue");
+        start(core, comm, id, p, Some(q.demand), q.route);
         started = true;
     }
     if !started {
-        for q in core.queue.iter_mut().filter(|q| !q.marked_waiting) {
-            q.marked_waiting = true;
-            comm.push(Decision::MarkWaiting { id: q.id });
+        for id in std::mem::take(&mut core.unmarked) {
+            if core.queue.mark(id) {
+                comm.push(Decision::MarkWaiting { id });
+            }
         }
     }
 }
 
-/// Holds `demand` and the first free GPUs it needs for run `id`, and decides its start.
-fn start<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>, id: RunId, demand: Resources, route: R) {
+/// Holds `demand` (`None`: a backend with its own queue, holding nothing here) and the first
+/// free GPUs it needs for run `id` of project `p`, and decides its start.
+fn start<R: Clone>(
+    core: &mut Core<R>,
+    comm: &mut Comm<R>,
+    id: RunId,
+    p: usize,
+    demand: Option<Resources>,
+    route: R,
+) {
+    let here = demand.is_some();
+    let demand = demand.unwrap_or_default();
     let n = (demand.gpus as usize).min(core.free_gpus.len());
     let gpus: Vec<u32> = core.free_gpus.drain(..n).collect();
     core.used = core.used.plus(&demand);
+    if here {
+        hold(core, p, demand, true);
+    }
     let held = Held {
         demand,
         gpus: gpus.clone(),
         route: route.clone(),
+        project: p,
+        here,
     };
     core.running.insert(id, held);
     comm.push(Decision::Start { id, gpus, route });

@@ -60,6 +60,8 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// Topics: names a job's `notification.topic_urn` gives, each a set of webhooks.
     pub topics: Vec<TopicConfig>,
+    /// The queue of this host: fair share across projects.
+    pub scheduler: SchedulerConfig,
 }
 
 /// `[notifications]`: timeouts and retries of webhook deliveries.
@@ -177,6 +179,48 @@ pub struct TopicConfig {
     pub project: String,
     /// The webhooks (their names, of the same project) it sends to.
     pub webhooks: Vec<String>,
+}
+
+/// Default half-life of a project's fair-share usage, in minutes: a day.
+pub const DEFAULT_FAIR_SHARE_HALF_LIFE_MINUTES: f64 = 1440.0;
+
+/// `[scheduler]`: how the queue of this host chooses between projects (see
+/// `trainyard_sched::fair`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Minutes (fractions allowed) after which a project's past usage counts half in the
+    /// fair-share order (default 1440, a day).
+    pub fair_share_half_life_minutes: Option<f64>,
+}
+
+impl SchedulerConfig {
+    /// The half-life in milliseconds.
+    pub fn half_life_ms(&self) -> i64 {
+        let minutes = self
+            .fair_share_half_life_minutes
+            .unwrap_or(DEFAULT_FAIR_SHARE_HALF_LIFE_MINUTES);
+        (minutes * 60_000.0).round().max(1.0) as i64
+    }
+}
+
+/// `[[projects]] quota`: what a project's runs may hold at once on this host, and how many
+/// may wait. Each is unlimited when left out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProjectQuota {
+    /// Cores its running runs may hold together; a run beyond waits ("project at its core
+    /// quota").
+    pub cores: Option<u32>,
+    /// GPUs its running runs may hold together.
+    pub gpus: Option<u32>,
+    /// GB of memory its running runs may hold together.
+    pub memory_gb: Option<u32>,
+    /// Runs it may have running at once.
+    pub running: Option<u32>,
+    /// Versions it may have waiting to start (status 1 or 7); a create beyond is refused
+    /// with `ModelArts.0118` (v2: `ModelArts.2815`).
+    pub queued: Option<u32>,
 }
 
 /// Default most open log streams per project.
@@ -542,6 +586,26 @@ pub struct ProjectConfig {
     /// The retry policy of the project's jobs that set none (`config.retry_policy`); none
     /// by default: a failed run ends the version.
     pub retry: Option<RetryConfig>,
+    /// The project's weight in the fair share of this host against the other projects'
+    /// (default 1; 1..=1000).
+    pub share: Option<u32>,
+    /// What the project's runs may hold at once, and how many may wait.
+    pub quota: ProjectQuota,
+}
+
+impl ProjectConfig {
+    /// Its weight and quota, as the scheduler core takes them.
+    pub fn fair_share(&self) -> trainyard_sched::fair::Share {
+        trainyard_sched::fair::Share {
+            weight: self.share.unwrap_or(1),
+            quota: trainyard_sched::fair::Quota {
+                cores: self.quota.cores,
+                memory_gb: self.quota.memory_gb,
+                gpus: self.quota.gpus,
+                running: self.quota.running,
+            },
+        }
+    }
 }
 
 /// `[[projects]] retry`: the fields of a job's `config.retry_policy`, as its default.
@@ -1170,6 +1234,13 @@ impl Config {
                 "metrics.scrape_token is empty".to_owned(),
             ));
         }
+        if let Some(m) = self.scheduler.fair_share_half_life_minutes {
+            if !(m.is_finite() && m > 0.0 && m <= MAX_HANG_TIMEOUT_MINUTES) {
+                return Err(ConfigError::Invalid(format!(
+                    "scheduler.fair_share_half_life_minutes {m} must be in (0,{MAX_HANG_TIMEOUT_MINUTES}]"
+                )));
+            }
+        }
         for p in &self.projects {
             if p.id.is_empty()
                 || !p
@@ -1205,6 +1276,12 @@ impl Config {
             {
                 return Err(ConfigError::Invalid(format!(
                     "projects.retry of '{}': {problem}",
+                    p.id
+                )));
+            }
+            if p.share.is_some_and(|w| !(1..=1000).contains(&w)) {
+                return Err(ConfigError::Invalid(format!(
+                    "projects.share of '{}' must be in 1..=1000",
                     p.id
                 )));
             }

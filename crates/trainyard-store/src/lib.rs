@@ -248,6 +248,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// caller gets `true`.
     async fn begin_attempt(&self, version_id: i64, attempt: i64) -> Result<bool>;
 
+    /// Sets the `config.priority` of a live version waiting to start (1 or 7); false when
+    /// it is not waiting (any more), is deleted or does not exist.
+    async fn set_queued_priority(&self, version_id: i64, priority: i64) -> Result<bool>;
+
     /// Hides a version from the API (TJ-04); the row stays until `purge_version`.
     /// Refused when the version is in `refused`.
     ///

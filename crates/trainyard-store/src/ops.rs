@@ -875,6 +875,35 @@ macro_rules! store_ops {
                 Ok(true)
             }
 
+            async fn set_queued_priority(&self, version_id: i64, priority: i64) -> Result<bool> {
+                // Compare-and-set on the configuration read: a concurrent change of it (or a
+                // start) makes this a no-op the caller reports.
+                let row: Option<(String, i64)> = sqlx::query_as(&q(
+                    "SELECT config, status FROM versions WHERE id = ? AND deleted = 0",
+                ))
+                .bind(version_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some((old, status)) = row else {
+                    return Ok(false);
+                };
+                if !JobStatus::QUEUED.iter().any(|s| s.code() == status) {
+                    return Ok(false);
+                }
+                let mut config: trainyard_api::training::JobConfig = serde_json::from_str(&old)?;
+                config.priority = Some(priority);
+                let done = sqlx::query(&q(&format!(
+                    "UPDATE versions SET config = ? WHERE id = ? AND config = ? AND status IN ({})",
+                    sql_list(JobStatus::QUEUED)
+                )))
+                .bind(serde_json::to_string(&config)?)
+                .bind(version_id)
+                .bind(&old)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn begin_attempt(&self, version_id: i64, attempt: i64) -> Result<bool> {
                 let done = sqlx::query(&q(
                     "UPDATE versions SET attempt_queue_time = retry_at, retry_at = NULL, handle = NULL

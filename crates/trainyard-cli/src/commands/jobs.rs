@@ -99,6 +99,17 @@ pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitC
             };
             done(out, &resp, format!("stopping job {job} version {version}"))?;
         }
+        JobsCommand::Priority {
+            job,
+            priority,
+            version,
+        } => {
+            let job = job_id(client, &job).await?;
+            let version = version_of(client, job, &version).await?;
+            let resp = client.set_priority(job, version, priority).await?;
+            let what = format!("job {job} version {version} has priority {priority}");
+            done(out, &resp, what)?;
+        }
         JobsCommand::Delete {
             job,
             version: Some(version),
@@ -949,11 +960,12 @@ fn jobs_table(
         "DURATION",
         "DESCRIPTION",
         "VERSIONS",
+        "QUEUE",
     ])
     .extra(&["VERSIONS"])
     .status("STATUS")
     .keep(&["ID", "API", "NAME", "VERSION", "STATUS"])
-    .optional(&["CREATED", "DURATION"]);
+    .optional(&["CREATED", "DURATION", "QUEUE"]);
     let mut rows: Vec<(i64, Vec<String>)> = resp
         .jobs
         .iter()
@@ -970,6 +982,7 @@ fn jobs_table(
                     output::duration_ms(j.duration),
                     j.job_desc.clone(),
                     j.version_count.to_string(),
+                    j.queue_reason.clone().unwrap_or_default(),
                 ],
             )
         })
@@ -993,6 +1006,7 @@ fn jobs_table(
                 output::duration_ms(j["status"]["duration"].as_i64().unwrap_or(0)),
                 text(&j["metadata"]["description"]),
                 "1".to_owned(),
+                text(&j["status"]["queue_reason"]),
             ],
         ));
     }
@@ -1244,7 +1258,23 @@ fn show_version(out: Output, v: &VersionInfo) -> Result<(), CliError> {
         ("parameters", params.join(" ")),
         ("created", output::time_ms(v.create_time)),
         ("duration", output::duration_ms(v.duration)),
+        ("priority", v.priority.unwrap_or(1).to_string()),
+        (
+            "queue",
+            queue_text(v.queue_reason.as_deref(), v.queue_position),
+        ),
     ])
+}
+
+/// A waiting version's place in the queue, as `jobs get` shows it (empty when not waiting).
+fn queue_text(reason: Option<&str>, position: Option<u64>) -> String {
+    match (reason, position) {
+        (Some(reason), Some(ahead)) if !reason.ends_with("ahead") => {
+            format!("{reason} ({ahead} ahead)")
+        }
+        (Some(reason), _) => reason.to_owned(),
+        (None, _) => String::new(),
+    }
 }
 
 async fn logs(client: &Client, out: Output, args: LogsArgs) -> Result<(), CliError> {

@@ -558,12 +558,6 @@ async fn v2_requests_are_refused_with_the_documented_codes() {
     .assert_error(404, "ModelArts.2890");
     post_raw(
         api,
-        &with(&["spec", "schedule_policy"], json!({"priority": 2})),
-    )
-    .await
-    .assert_names("ModelArts.2788", "spec.schedule_policy.priority");
-    post_raw(
-        api,
         &with(&["spec", "schedule_policy"], json!({"priority": 7})),
     )
     .await

@@ -35,6 +35,7 @@ mod restart;
 mod retries;
 mod s3_checkpoints;
 mod s3_hardening;
+mod scheduling;
 mod security_and_errors;
 mod slurm;
 mod streams_and_quotas;

@@ -352,9 +352,9 @@ async fn refused_fields_answer_an_error_that_names_them() {
         ),
         (
             "/training-jobs",
-            job(json!({"priority": 3})),
-            "ModelArts.0101",
-            "priority:3",
+            job(json!({"priority": 4})),
+            "ModelArts.0104",
+            "priority:4",
         ),
         (
             "/training-jobs",

@@ -262,3 +262,33 @@ async fn rs01_reports_the_default_slurm_partitions_free_resources() {
         .await
         .contains("job None"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priorities_reach_slurm_as_nice_values() {
+    let _node = slurm_node().await;
+    let srv = TestServer::start_with(POOL).await;
+    srv.write_app("quick", &[("boot.py", "print('done')\n")]);
+    let mut seen = Vec::new();
+    for (name, priority) in [("nice-low", 1), ("nice-high", 3)] {
+        let (job, ver) = srv
+            .api
+            .create_job(
+                name,
+                "quick",
+                json!({"pool_id": "cluster", "priority": priority}),
+            )
+            .await;
+        let end = srv
+            .api
+            .wait_status(job, ver, JobStatus::TERMINAL, Duration::from_secs(60))
+            .await;
+        assert_eq!(end, JobStatus::COMPLETED);
+        let out = std::process::Command::new("squeue")
+            .args(["-h", "-t", "all", "-n", &format!("trainyard-{name}-{ver}")])
+            .args(["-o", "%y"])
+            .output()
+            .unwrap();
+        seen.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    }
+    assert_eq!(seen, ["200", "0"]);
+}

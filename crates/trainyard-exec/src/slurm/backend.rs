@@ -149,6 +149,7 @@ impl SlurmBackend {
                     gpus_per_task: s.per_worker.gpus,
                     time_limit_seconds: s.time_limit.map(|t| t.as_secs().max(1)),
                     task_program: self.task_program.clone(),
+                    nice: s.nice,
                 };
                 let spec = s.spec;
                 let script = run_dir.join(BATCH_SCRIPT);

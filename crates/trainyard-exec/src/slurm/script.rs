@@ -36,6 +36,8 @@ pub struct SlurmSubmit {
     pub time_limit_seconds: Option<u64>,
     /// The `trainyard` binary, as the nodes see it.
     pub task_program: PathBuf,
+    /// `--nice`: lowers the job in Slurm's queue (0: not set).
+    pub nice: u32,
 }
 
 fn quote(s: &str) -> String {
@@ -85,6 +87,9 @@ pub fn batch_script(s: &SlurmSubmit) -> String {
     if let Some(q) = &s.qos {
         lines.push(format!("#SBATCH --qos={}", clean(q)));
     }
+    if s.nice > 0 {
+        lines.push(format!("#SBATCH --nice={}", s.nice));
+    }
     // The claim: of several Slurm jobs submitted for one run (a resubmission after a server
     // crash), only the first to start runs tasks; it records its id for the server. A run
     // stopped before any job started (stop.json) runs nothing.
@@ -127,6 +132,7 @@ mod tests {
             gpus_per_task: 1,
             time_limit_seconds: Some(61),
             task_program: "/usr/bin/trainyard".into(),
+            nice: 200,
         };
         let text = batch_script(&s);
         for line in [
@@ -137,6 +143,7 @@ mod tests {
             "#SBATCH --gpus-per-task=1",
             "#SBATCH --time=2",
             "#SBATCH --account=acct",
+            "#SBATCH --nice=200",
             "mkdir '/shared/runs/7/slurm-claim' 2>/dev/null || { echo 'trainyard: another Slurm job claimed this run'; exit 0; }",
             "echo \"$SLURM_JOB_ID\" > '/shared/runs/7/slurm-claim/job'",
             "exec srun --kill-on-bad-exit=1 '/usr/bin/trainyard' slurm-task '/shared/runs/7'",

@@ -1,15 +1,17 @@
 //! Random sequences of events, played through the handlers and the status tables the way the
-//! executor and the lifecycle owner play them: no sequence hands out more than exists, and
-//! none moves a terminal status.
+//! executor and the lifecycle owner play them: no sequence hands out more than exists or more
+//! than a project's quota, leaves a run waiting that could start, or moves a terminal status.
 
 use super::utils::res;
+use crate::fair::{Quota, Share};
 use crate::reactor::{
     on_acquire, on_adopt, on_ended, on_enqueue, on_release, on_start_refused, on_stop, on_sweep,
     schedule,
 };
+use crate::reactor::{on_clock, on_priority};
 use crate::run::{admit, recover, Admission, Recovery, MAY_RUN, QUEUED};
 use crate::status::{end, next, End, Exit, Step, ENDS_FROM};
-use crate::{Comm, Core, Decision, Place, Resources, RunId};
+use crate::{Comm, Core, Decision, Place, Resources, RunId, Ticket};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -20,6 +22,37 @@ const GPUS: u32 = 3;
 
 fn total() -> Resources {
     res(6, 12, GPUS)
+}
+
+/// Even runs are project `a`'s, odd ones `b`'s.
+fn project_of(id: RunId) -> &'static str {
+    if id % 2 == 0 {
+        "a"
+    } else {
+        "b"
+    }
+}
+
+/// Project `a` weighs 2 and may hold 3 cores, 1 GPU and 2 runs; `b` weighs 1, no quota.
+fn quota_of_a() -> Quota {
+    Quota {
+        cores: Some(3),
+        memory_gb: None,
+        gpus: Some(1),
+        running: Some(2),
+    }
+}
+
+fn new_core() -> Core<RunId> {
+    let mut core = Core::new(total(), (0..GPUS).collect()).with_half_life(Some(1_000));
+    core.set_share(
+        "a",
+        Share {
+            weight: 2,
+            quota: quota_of_a(),
+        },
+    );
+    core
 }
 
 #[derive(Clone, Debug)]
@@ -46,6 +79,10 @@ enum Event {
     Stray(RunId, usize),
     Acquire(u64, Resources, bool),
     Release(u64),
+    /// The clock moves on by this many ms.
+    Clock(u16),
+    /// A user changes a run's priority.
+    Priority(RunId, u8),
 }
 
 fn resources() -> impl Strategy<Value = Resources> {
@@ -67,6 +104,8 @@ fn event() -> impl Strategy<Value = Event> {
         2 => (0..4u64, resources(), proptest::bool::weighted(0.2))
             .prop_map(|(l, n, f)| Event::Acquire(l, n, f)),
         2 => (0..4u64).prop_map(Event::Release),
+        2 => any::<u16>().prop_map(Event::Clock),
+        1 => (run.clone(), 1..=3u8).prop_map(|(r, p)| Event::Priority(r, p)),
     ]
 }
 
@@ -95,6 +134,8 @@ fn exit(kind: u8) -> Exit {
 struct World {
     status: BTreeMap<RunId, JobStatus>,
     demand: BTreeMap<RunId, Place>,
+    priority: BTreeMap<RunId, u8>,
+    now: i64,
     core: Core<RunId>,
     comm: Comm<RunId>,
     /// Runs adopted and leases acquired with force: they may exceed the total.
@@ -105,12 +146,13 @@ struct World {
 }
 
 impl World {
-    fn new(places: Vec<Place>) -> Self {
-        let gpus = (0..GPUS).collect();
+    fn new(places: Vec<Place>, priorities: Vec<u8>) -> Self {
         Self {
             status: (1..=RUNS).map(|id| (id, JobStatus::INIT)).collect(),
             demand: (1..=RUNS).zip(places).collect(),
-            core: Core::new(total(), gpus),
+            priority: (1..=RUNS).zip(priorities).collect(),
+            now: 0,
+            core: new_core(),
             comm: Comm::new(),
             forced_runs: BTreeSet::new(),
             forced_leases: BTreeSet::new(),
@@ -180,8 +222,12 @@ impl World {
         let s = self.status[&id];
         if admit(s, false, 0, || true) == Admission::Queue {
             let place = self.demand[&id];
-            let waiting = s == JobStatus::WAITING;
-            on_enqueue(&mut self.core, &mut self.comm, id, place, waiting, id);
+            let ticket = Ticket {
+                project: project_of(id).to_owned(),
+                priority: self.priority[&id],
+                waiting: s == JobStatus::WAITING,
+            };
+            on_enqueue(&mut self.core, &mut self.comm, id, place, ticket, id);
         }
     }
 
@@ -223,7 +269,8 @@ impl World {
                 on_ended(&mut self.core, &mut self.comm, id);
             }
             Event::Restart(found, gpus) => {
-                self.core = Core::new(total(), (0..GPUS).collect());
+                self.core = new_core();
+                on_clock(&mut self.core, self.now);
                 self.comm = Comm::new();
                 self.forced_runs.clear();
                 self.forced_leases.clear();
@@ -241,11 +288,9 @@ impl World {
                     if gpus & (1 << 7) != 0 {
                         held.push(100 + id as u32);
                     }
-                    let demand = match self.demand[&id] {
-                        Place::Here(d) => d,
-                        Place::Backend => Resources::default(),
-                    };
-                    on_adopt(&mut self.core, &mut self.comm, id, demand, held, id);
+                    let place = self.demand[&id];
+                    let project = project_of(id);
+                    on_adopt(&mut self.core, &mut self.comm, id, project, place, held, id);
                     self.forced_runs.insert(id);
                     let was_found = found & (1 << (id - 1)) != 0;
                     match recover(s, was_found) {
@@ -288,6 +333,16 @@ impl World {
                 }
                 on_acquire(&mut self.core, &mut self.comm, lease, need, force);
             }
+            Event::Clock(ms) => {
+                self.now += i64::from(ms);
+                on_clock(&mut self.core, self.now);
+            }
+            Event::Priority(id, p) => {
+                self.priority.insert(id, p);
+                let queued = on_priority(&mut self.core, &mut self.comm, id, p);
+                assert_eq!(queued, self.core.is_queued(id));
+                assert_eq!(self.core.priority_of(id), queued.then_some(p));
+            }
             Event::Release(lease) => {
                 self.forced_leases.remove(&lease);
                 self.told.remove(&lease);
@@ -324,6 +379,42 @@ impl World {
         if self.forced_runs.is_empty() && self.forced_leases.is_empty() {
             assert!(self.core.used().fits_in(&total()));
         }
+        // What the core handed project `a` by its own decisions is within its quota.
+        let (mut a_held, mut a_runs) = (Resources::default(), 0u32);
+        for id in self
+            .core
+            .running()
+            .filter(|id| !self.forced_runs.contains(id) && project_of(*id) == "a")
+            .filter(|id| matches!(self.demand[id], Place::Here(_)))
+        {
+            a_held = a_held.plus(&self.core.held_by(id).expect("running").0);
+            a_runs += 1;
+        }
+        let q = quota_of_a();
+        assert!(
+            a_held.cores <= q.cores.unwrap() && a_held.gpus <= q.gpus.unwrap(),
+            "project a holds {a_held:?} over its quota"
+        );
+        assert!(a_runs <= q.running.unwrap(), "project a runs {a_runs} runs");
+        // Every queued run can say why it waits; the next one to go does not fit (else it
+        // would have started), and a run said to wait for capacity is that next one.
+        for id in self.core.queued() {
+            let wait = self.core.wait(id).expect("a queued run waits");
+            assert!(!wait.to_string().is_empty());
+        }
+        if let Some((_, id)) = self.core.pick() {
+            let (demand, _) = match self.demand[&id] {
+                Place::Here(d) => (d, ()),
+                Place::Backend => panic!("a backend's run {id} is queued"),
+            };
+            assert!(
+                !demand.fits_in(&self.core.free())
+                    || demand.gpus as usize > self.core.free_gpus().len(),
+                "run {id} could start but waits"
+            );
+        }
+        // Usage never goes negative and only grows while the clock stands.
+        assert!(self.core.usage("a") >= 0.0 && self.core.usage("b") >= 0.0);
         // GPUs the core handed out by its own decisions are configured ones.
         for id in self
             .core
@@ -368,9 +459,10 @@ proptest! {
     #[test]
     fn no_sequence_hands_out_more_than_exists_or_moves_a_terminal_status(
         places in proptest::collection::vec(place(), RUNS as usize),
+        priorities in proptest::collection::vec(1..=3u8, RUNS as usize),
         events in proptest::collection::vec(event(), 0..80),
     ) {
-        let mut world = World::new(places);
+        let mut world = World::new(places, priorities);
         for e in events {
             let before: BTreeMap<RunId, JobStatus> = world.status.clone();
             world.apply(e);

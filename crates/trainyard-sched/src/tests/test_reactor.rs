@@ -111,7 +111,15 @@ fn gpus_go_from_the_front_and_come_back_at_the_end() {
 fn gpus_count_beside_the_gpu_total() {
     // The total says 4 GPUs, but only one index is free: a run asking for 2 waits.
     let (mut core, mut comm) = core();
-    on_adopt(&mut core, &mut comm, 9, res(0, 0, 0), vec![0, 1, 2], 0);
+    on_adopt(
+        &mut core,
+        &mut comm,
+        9,
+        "",
+        Place::Here(res(0, 0, 0)),
+        vec![0, 1, 2],
+        0,
+    );
     on_enqueue(&mut core, &mut comm, 1, Place::Here(res(1, 1, 2)), false, 0);
     assert_eq!(
         schedule(&mut core, &mut comm),
@@ -261,7 +269,15 @@ fn forced_leases_and_adopted_runs_may_exceed_the_total() {
     let (mut core, mut comm) = core();
     on_acquire(&mut core, &mut comm, 1, res(6, 1, 0), true);
     assert_eq!(comm.take(), [Decision::Grant { lease: 1 }]);
-    on_adopt(&mut core, &mut comm, 5, res(6, 1, 1), vec![2], 50);
+    on_adopt(
+        &mut core,
+        &mut comm,
+        5,
+        "",
+        Place::Here(res(6, 1, 1)),
+        vec![2],
+        50,
+    );
     assert_eq!(core.used(), res(12, 2, 1));
     assert_eq!(core.free(), res(0, 14, 3));
     assert_eq!(core.free_gpus(), [0, 1, 3]);
@@ -285,8 +301,24 @@ fn forced_leases_and_adopted_runs_may_exceed_the_total() {
 #[test]
 fn a_run_found_twice_is_held_once() {
     let (mut core, mut comm) = core();
-    on_adopt(&mut core, &mut comm, 5, res(2, 1, 1), vec![1], 0);
-    on_adopt(&mut core, &mut comm, 5, res(2, 1, 1), vec![1], 0);
+    on_adopt(
+        &mut core,
+        &mut comm,
+        5,
+        "",
+        Place::Here(res(2, 1, 1)),
+        vec![1],
+        0,
+    );
+    on_adopt(
+        &mut core,
+        &mut comm,
+        5,
+        "",
+        Place::Here(res(2, 1, 1)),
+        vec![1],
+        0,
+    );
     assert_eq!(core.used(), res(2, 1, 1));
     core.check().unwrap();
     on_ended(&mut core, &mut comm, 5);

@@ -120,6 +120,18 @@ pub async fn stop_version(
     Ok(Json(Success::OK))
 }
 
+/// Changes the priority of a version waiting to start (trainyard extension).
+pub async fn set_priority(
+    State(s): State<AppState>,
+    path: VersionPath,
+    Body(req): Body<trainyard_api::extensions::PriorityRequest>,
+) -> ApiResult<Json<Success>> {
+    s.svc
+        .set_priority(&path.project, path.job, path.version, req.priority)
+        .await?;
+    Ok(Json(Success::OK))
+}
+
 /// Replaces a job's description (TJ-08).
 pub async fn update_job(
     State(s): State<AppState>,

@@ -69,6 +69,10 @@ pub fn router(state: AppState) -> Router {
         .route(VERSION, get(jobs::get_version).delete(jobs::delete_version))
         .route(&format!("{VERSION}/stop"), post(jobs::stop_version))
         .route(
+            &format!("{VERSION}/priority"),
+            axum::routing::put(jobs::set_priority),
+        )
+        .route(
             &format!("{VERSION}/log/file-names"),
             get(jobs::log_file_names),
         )

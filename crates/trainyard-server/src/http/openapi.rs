@@ -10,7 +10,7 @@ use axum::Json;
 use std::sync::LazyLock;
 use trainyard_api::catalog::{EngineListResponse, SpecListResponse};
 use trainyard_api::events::RunEventsResponse;
-use trainyard_api::extensions::{FileListResponse, UploadLimits, UploadResponse};
+use trainyard_api::extensions::{FileListResponse, PriorityRequest, UploadLimits, UploadResponse};
 use trainyard_api::training::{
     AomLogResponse, BuiltInAlgorithmsResponse, CreateJobRequest, CreateJobResponse,
     CreateVersionRequest, JobListResponse, LogFileNamesResponse, PodMetricsResponse, StopRequest,
@@ -53,6 +53,7 @@ use utoipa::OpenApi as _;
         CreateVersionRequest,
         UpdateDescriptionRequest,
         StopRequest,
+        PriorityRequest,
         JobListResponse,
         VersionInfo,
         VersionListResponse,
@@ -232,6 +233,14 @@ static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
             &v("/stop"),
             "TJ-07 stop a version",
             Some(("StopRequest", JSON)),
+            J("Success"),
+            &[],
+        ),
+        op(
+            Put,
+            &v("/priority"),
+            "Change the priority of a version waiting to start (trainyard extension)",
+            Some(("PriorityRequest", JSON)),
             J("Success"),
             &[],
         ),

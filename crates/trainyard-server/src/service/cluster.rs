@@ -62,6 +62,8 @@ enum Notice {
     Enqueue { version: i64 },
     /// A version was moved to 9: stop it with this grace.
     Stop { version: i64, grace_seconds: u64 },
+    /// A queued version's priority was changed (and stored).
+    Priority { version: i64, priority: u8 },
     /// A visualization job in 1 is to be started.
     VizStart { viz: i64 },
     /// A visualization job was moved to 9.
@@ -147,6 +149,20 @@ impl Cluster {
                     grace_seconds: grace.as_secs(),
                 };
                 self.notify(&notice).await;
+            }
+        }
+    }
+
+    /// Queued version `id` has the stored priority `priority` now.
+    pub async fn set_priority(&self, id: i64, priority: u8) {
+        match &self.coordinator {
+            None => self.executor.set_priority(id, priority),
+            Some(_) => {
+                self.notify(&Notice::Priority {
+                    version: id,
+                    priority,
+                })
+                .await
             }
         }
     }
@@ -284,6 +300,9 @@ impl Cluster {
             } => self
                 .executor
                 .stop(version, Duration::from_secs(grace_seconds)),
+            Notice::Priority { version, priority } => {
+                self.executor.set_priority(version, priority);
+            }
             Notice::VizStart { viz } => self.viz.start_if_idle(viz),
             Notice::VizStop { viz } => self.viz.stop(viz).await,
         }

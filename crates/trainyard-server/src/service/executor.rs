@@ -1,8 +1,9 @@
 //! The executor: which backend runs a version (by its pool), and the recovery of runs after a
 //! restart. One actor task drives the scheduler core (`trainyard_sched`), which owns the
-//! FIFO queue and the capacity of this host and makes every decision: the actor reads the
-//! store, hands each event to the core's handler, and carries out the decisions it leaves
-//! (start a run, mark it waiting, stop it, grant a lease). What becomes of a run comes back
+//! queue (priorities, fair share and quotas across projects) and the capacity of this host
+//! and makes every decision: the actor reads the store, passes the time and each event to
+//! the core's handlers, and carries out the decisions they leave (start a run, mark it
+//! waiting, stop it, grant a lease). What becomes of a run comes back
 //! as backend events, which the lifecycle module records (`lifecycle::consume`) before the
 //! run's capacity is given back here.
 
@@ -24,7 +25,8 @@ use trainyard_exec::slurm::{PartitionFree, SlurmBackend, SlurmPool};
 use trainyard_exec::RunHandle;
 use trainyard_sched::run::{self as decide, Admission, Recovery};
 use trainyard_sched::status::Step;
-use trainyard_sched::{reactor, Comm, Core, Decision, LeaseId, Place};
+use trainyard_sched::wait::Wait;
+use trainyard_sched::{reactor, Comm, Core, Decision, LeaseId, Place, Ticket};
 use trainyard_store::Version;
 
 enum Cmd {
@@ -45,6 +47,10 @@ enum Cmd {
     Release(u64),
     /// The hang detection found a run hung: stop it (its status stays until it ends).
     StopHung(i64),
+    /// A queued version's priority changed (and is stored).
+    Priority(i64, u8),
+    /// Why these queued versions wait.
+    Waits(Vec<i64>, oneshot::Sender<HashMap<i64, Wait>>),
 }
 
 /// Resources held outside the training queue (a running visualization job). Given back to
@@ -255,12 +261,16 @@ impl Executor {
                 }
             },
         ));
+        let mut core = Core::new(ctx.total, gpus).with_half_life(Some(ctx.half_life_ms));
+        for (project, share) in &ctx.shares {
+            core.set_share(project, *share);
+        }
         let actor = Actor {
             backends,
             ctx: ctx.clone(),
             tx: self.tx.clone(),
             view: self.view.clone(),
-            core: Core::new(ctx.total, gpus),
+            core,
             comm: Comm::new(),
             shared,
             grants: HashMap::new(),
@@ -367,6 +377,29 @@ impl Executor {
         lease
     }
 
+    /// Moves a queued version to priority `priority` (already stored with its version).
+    pub fn set_priority(&self, version_id: i64, priority: u8) {
+        let _ = self.tx.send(Cmd::Priority(version_id, priority));
+    }
+
+    /// Why each of these versions waits in this host's queue, and how many runs are ahead
+    /// of it; versions not queued here are left out. Empty while this executor is idle (a
+    /// server not holding the scheduling duty does not know the queue).
+    pub async fn waits(&self, version_ids: Vec<i64>) -> HashMap<i64, Wait> {
+        if version_ids.is_empty() || self.backends.get().is_none() {
+            return HashMap::new();
+        }
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Cmd::Waits(version_ids, tx)).is_err() {
+            return HashMap::new();
+        }
+        tokio::time::timeout(Duration::from_secs(5), rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    }
+
     /// Current capacity.
     pub fn capacity(&self) -> CapacityView {
         *self.view.lock().expect("capacity view lock")
@@ -451,6 +484,7 @@ fn time_left(v: &Version) -> Option<Duration> {
 impl Actor {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>) {
         while let Some(cmd) = rx.recv().await {
+            reactor::on_clock(&mut self.core, now_ms());
             let (core, comm) = (&mut self.core, &mut self.comm);
             match cmd {
                 Cmd::Enqueue(id) => self.enqueue(id).await,
@@ -469,6 +503,16 @@ impl Actor {
                     reactor::on_acquire(core, comm, id, need, force);
                 }
                 Cmd::StopHung(id) => reactor::on_hung(core, comm, id, self.ctx.grace),
+                Cmd::Priority(id, priority) => {
+                    reactor::on_priority(core, comm, id, priority);
+                }
+                Cmd::Waits(ids, answer) => {
+                    let waits = ids
+                        .into_iter()
+                        .filter_map(|id| Some((id, core.wait(id)?)))
+                        .collect();
+                    let _ = answer.send(waits);
+                }
                 Cmd::Release(id) => {
                     self.grants.remove(&id);
                     reactor::on_release(core, comm, id);
@@ -565,9 +609,9 @@ impl Actor {
         }
         let backend = self.backends.of(&self.ctx.pools, &v).clone();
         let place = self.place_of(&v, &backend);
-        let waiting = v.status == JobStatus::WAITING;
+        let ticket = ticket(&v, v.status == JobStatus::WAITING);
         let route = Route { backend, run_dir };
-        reactor::on_enqueue(&mut self.core, &mut self.comm, id, place, waiting, route);
+        reactor::on_enqueue(&mut self.core, &mut self.comm, id, place, ticket, route);
     }
 
     /// Starts the next attempt of `id` once its pause is over: claims it (once), then queues
@@ -601,7 +645,8 @@ impl Actor {
             run_dir: PathBuf::from(&v.run_dir),
         };
         self.attempts.insert(id);
-        reactor::on_enqueue(&mut self.core, &mut self.comm, id, place, false, route);
+        let ticket = ticket(&v, false);
+        reactor::on_enqueue(&mut self.core, &mut self.comm, id, place, ticket, route);
     }
 
     /// See [`Executor::sweep`].
@@ -665,14 +710,12 @@ impl Actor {
     /// Holds what a run found again after a restart needs, as if it had been started here.
     fn adopt(&mut self, v: Version) {
         let backend = self.backends.of(&self.ctx.pools, &v).clone();
-        let need = match self.place_of(&v, &backend) {
-            Place::Here(need) => need,
-            Place::Backend => Resources::default(),
-        };
+        let place = self.place_of(&v, &backend);
         let run_dir = PathBuf::from(&v.run_dir);
         let gpus = read_gpus(&run_dir);
         let route = Route { backend, run_dir };
-        reactor::on_adopt(&mut self.core, &mut self.comm, v.id, need, gpus, route);
+        let (core, comm) = (&mut self.core, &mut self.comm);
+        reactor::on_adopt(core, comm, v.id, &v.project_id, place, gpus, route);
     }
 
     /// Queues `id` again in a moment: the database refused a step of its start (busy, disk
@@ -684,6 +727,25 @@ impl Actor {
             let _ = tx.send(Cmd::Enqueue(id));
         });
     }
+}
+
+/// What the queue takes of version `v`: its project and priority (1 when it names none).
+fn ticket(v: &Version, waiting: bool) -> Ticket {
+    Ticket {
+        project: v.project_id.clone(),
+        priority: priority_of(v),
+        waiting,
+    }
+}
+
+/// The priority a version runs at: its `config.priority` (1..=3; validated when stored), 1
+/// when it names none.
+pub(crate) fn priority_of(v: &Version) -> u8 {
+    v.config
+        .priority
+        .and_then(|p| u8::try_from(p).ok())
+        .filter(|p| trainyard_sched::fair::valid_priority(i64::from(*p)))
+        .unwrap_or(trainyard_sched::fair::LOWEST)
 }
 
 fn read_gpus(run_dir: &Path) -> Vec<u32> {
@@ -716,6 +778,7 @@ async fn submit(ctx: &Arc<RunContext>, backend: &Backend, v: &Version, gpus: &[u
                 gpus: s.map_or(0, |s| s.gpu_num),
             },
             time_limit: time_left(v),
+            nice: trainyard_sched::fair::slurm_nice(priority_of(v)),
         };
         Ok::<_, crate::service::run_error::RunError>(backend.submit(submission).await?)
     }

@@ -192,7 +192,28 @@ impl Service {
         if self.store.count_active_versions(project).await? >= quotas {
             return Err(ApiError::Quota("number of running training jobs"));
         }
+        if let Some(cap) = self.project(project).and_then(|p| p.quota.queued) {
+            if self.count_queued(project).await? >= i64::from(cap) {
+                return Err(ApiError::Quota(
+                    "number of queued training jobs (the project's quota.queued)",
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The project's versions waiting to start (1 or 7).
+    async fn count_queued(&self, project: &str) -> ApiResult<i64> {
+        Ok(self
+            .store
+            .version_counts()
+            .await?
+            .into_iter()
+            .filter(|(p, status, _)| {
+                p == project && JobStatus::QUEUED.iter().any(|s| s.code() == *status)
+            })
+            .map(|(_, _, n)| n)
+            .sum())
     }
 
     /// Creates a training job, by default with its first version (TJ-01).
@@ -426,11 +447,24 @@ impl Service {
         };
         let page = self.store.list_jobs(project, &filter).await?;
         let (quotas, limit) = self.quotas(project);
+        let mut jobs: Vec<_> = page.rows.iter().map(|j| job_summary(j, now)).collect();
+        let waiting: Vec<i64> = jobs
+            .iter()
+            .filter(|j| JobStatus::QUEUED.iter().any(|s| s.code() == j.status))
+            .filter_map(|j| j.version_id)
+            .collect();
+        let waits = self.executor.waits(waiting).await;
+        for j in &mut jobs {
+            j.queue_reason = j
+                .version_id
+                .and_then(|v| waits.get(&v))
+                .map(ToString::to_string);
+        }
         Ok(JobListResponse {
             is_success: true,
             job_total_count: page.total,
             job_count_limit: (limit - page.live).max(0),
-            jobs: page.rows.iter().map(|j| job_summary(j, now)).collect(),
+            jobs,
             quotas,
         })
     }
@@ -466,9 +500,67 @@ impl Service {
         let (job, v) = self.job_and_version(project, job_id, version_id).await?;
         let catalog = self.catalog.clone();
         // Reads the run's samples file: off the async threads.
-        tokio::task::spawn_blocking(move || version_info(&catalog, &job, &v, now_ms(), true))
-            .await
-            .map_err(ApiError::internal)
+        let mut info =
+            tokio::task::spawn_blocking(move || version_info(&catalog, &job, &v, now_ms(), true))
+                .await
+                .map_err(ApiError::internal)?;
+        self.add_queue_waits(std::slice::from_mut(&mut info)).await;
+        Ok(info)
+    }
+
+    /// Fills in `queue_position` and `queue_reason` of the versions that wait to start, as
+    /// this server's executor knows them (a server not holding the scheduling duty leaves
+    /// them out).
+    pub(crate) async fn add_queue_waits(&self, infos: &mut [VersionInfo]) {
+        let waiting: Vec<i64> = infos
+            .iter()
+            .filter(|i| JobStatus::QUEUED.iter().any(|s| s.code() == i.status))
+            .map(|i| i.version_id)
+            .collect();
+        let waits = self.executor.waits(waiting).await;
+        for info in infos {
+            if let Some(w) = waits.get(&info.version_id) {
+                info.queue_position = Some(w.ahead);
+                info.queue_reason = Some(w.to_string());
+            }
+        }
+    }
+
+    /// Changes the priority of a version waiting to start (trainyard extension): stored
+    /// with its configuration, then its place in the queue.
+    pub async fn set_priority(
+        &self,
+        project: &str,
+        job_id: i64,
+        version_id: i64,
+        priority: i64,
+    ) -> ApiResult<()> {
+        if !trainyard_sched::fair::valid_priority(priority) {
+            return Err(ApiError::param(format!(
+                "priority:{priority} must be 1 (low), 2 (middle) or 3 (high)"
+            )));
+        }
+        let (_, v) = self.job_and_version(project, job_id, version_id).await?;
+        if !self.store.set_queued_priority(v.id, priority).await? {
+            let now = self
+                .store
+                .version_by_id(v.id)
+                .await?
+                .map_or(v.status, |x| x.status);
+            return Err(ApiError::WrongStatus {
+                action: "reprioritized unless it waits to start (status 1 or 7)",
+                status: now,
+            });
+        }
+        let p = u8::try_from(priority).unwrap_or(trainyard_sched::fair::LOWEST);
+        tracing::info!(
+            job.id = v.job_id,
+            version.id = v.id,
+            priority = p,
+            "job priority changed"
+        );
+        self.cluster.set_priority(v.id, p).await;
+        Ok(())
     }
 
     /// The event log of a version's run, oldest first.
@@ -546,7 +638,7 @@ impl Service {
         let now = now_ms();
         let catalog = self.catalog.clone();
         // Reads each run's samples file: off the async threads.
-        let (job, versions) = tokio::task::spawn_blocking(move || {
+        let (job, mut versions) = tokio::task::spawn_blocking(move || {
             let infos: Vec<_> = versions
                 .iter()
                 .map(|v| version_info(&catalog, &job, v, now, false))
@@ -555,6 +647,7 @@ impl Service {
         })
         .await
         .map_err(ApiError::internal)?;
+        self.add_queue_waits(&mut versions).await;
         Ok(VersionListResponse {
             is_success: true,
             job_id,

@@ -197,10 +197,12 @@ impl Checker<'_> {
                     .into(),
             ));
         }
-        if let Some(priority) = cfg.priority.filter(|p| *p != 1) {
-            return Err(ApiError::InvalidArgument(format!(
-                "priority:{priority}: jobs start first-in first-out here, so only priority 1 \
-                 (the SDK's default) is accepted"
+        if let Some(priority) = cfg
+            .priority
+            .filter(|p| !trainyard_sched::fair::valid_priority(*p))
+        {
+            return Err(ApiError::param(format!(
+                "priority:{priority} must be 1 (low), 2 (middle) or 3 (high)"
             )));
         }
         if let Some(trainyard_api::training::Minutes(m)) = cfg.hang_timeout_minutes {

@@ -77,6 +77,7 @@ pub fn job_summary(job: &Job, now: i64) -> JobSummary {
         duration: job_duration(job, now),
         job_desc: job.description.clone(),
         version_count: job.version_count,
+        queue_reason: None,
     }
 }
 
@@ -187,6 +188,10 @@ pub fn version_info(
         next_attempt_time: v
             .retry_at
             .filter(|_| v.status == trainyard_api::JobStatus::RUNNING),
+        priority: c.priority,
+        // Filled in from the executor's queue (`Service::add_queue_waits`).
+        queue_position: None,
+        queue_reason: None,
     }
 }
 

@@ -231,6 +231,30 @@ trainyard_store::engine_suite! {
         assert_eq!((got.attempt, got.retry_at, got.handle), (2, None, None));
     }
 
+    async fn the_priority_of_a_waiting_version_changes_and_of_a_started_one_does_not(store, db) {
+        let (j, v) = store.create_job(&job("prio"), Some(&version())).await.unwrap();
+        let v = v.unwrap();
+        assert!(store.set_queued_priority(v.id, 3).await.unwrap());
+        let set = TransitionSet::default();
+        assert!(store
+            .transition(v.id, &[JobStatus::INIT], JobStatus::WAITING, &set)
+            .await
+            .unwrap());
+        assert!(store.set_queued_priority(v.id, 2).await.unwrap());
+        let got = store.get_version("p", j.id, v.id).await.unwrap().unwrap();
+        assert_eq!(got.config.priority, Some(2));
+        // The rest of the configuration is kept.
+        assert_eq!(got.config.worker_server_num, Some(1));
+        assert!(store
+            .transition(v.id, &[JobStatus::WAITING], JobStatus::RUNNING, &set)
+            .await
+            .unwrap());
+        assert!(!store.set_queued_priority(v.id, 1).await.unwrap());
+        assert!(!store.set_queued_priority(v.id + 100, 1).await.unwrap());
+        let got = store.version_by_id(v.id).await.unwrap().unwrap();
+        assert_eq!(got.config.priority, Some(2));
+    }
+
     async fn deleting_a_running_version_marks_it_stopping_in_the_same_transaction(store, db) {
         let (j, v) = store.create_job(&job("r"), Some(&version())).await.unwrap();
         let v = v.unwrap();

@@ -142,6 +142,8 @@ export async function page(main, jobIdText) {
       [
         ["Status", badge(v.status)],
         ["Outcome", h("span", { id: "outcome" }, outcome(v))],
+        ["Priority", String(v.priority ?? 1)],
+        ...(v.queue_reason ? [["Queue", h("span", { id: "queue" }, v.queue_position > 0 && !v.queue_reason.endsWith("ahead") ? `${v.queue_reason} (${v.queue_position} ahead)` : v.queue_reason)]] : []),
         ["Parameters", (v.parameter ?? []).length ? h("ul", { class: "params mono" }, v.parameter.map((p) => h("li", {}, `--${p.label}=${p.value}`))) : "—"],
         ["Spec", spec],
         [v.user_image_url ? "Image" : "Engine", runsOn],

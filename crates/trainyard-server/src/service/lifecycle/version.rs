@@ -60,6 +60,10 @@ pub struct RunContext {
     pub(in crate::service) hooks: Arc<crate::service::notify::Hooks>,
     /// Each project's `hang_timeout_minutes`, and the runs stopped as hung (`service::hang`).
     pub(in crate::service) hangs: crate::service::hung::Hangs,
+    /// Each project's fair-share weight and quota (`[[projects]] share`, `quota`).
+    pub(in crate::service) shares: Vec<(String, trainyard_sched::fair::Share)>,
+    /// How fast projects' usage decays (`[scheduler] fair_share_half_life_minutes`).
+    pub(in crate::service) half_life_ms: i64,
 }
 
 impl RunContext {
@@ -109,6 +113,12 @@ impl RunContext {
                 .map(|p| (p.id.clone(), p.host_paths.clone()))
                 .collect(),
             nfs: config.nfs.clone(),
+            shares: config
+                .projects
+                .iter()
+                .map(|p| (p.id.clone(), p.fair_share()))
+                .collect(),
+            half_life_ms: config.scheduler.half_life_ms(),
             retry_defaults: config
                 .projects
                 .iter()

@@ -67,6 +67,34 @@ pub fn job_events(j: &V2Job) -> Vec<(i64, &'static str, &'static str, String)> {
 }
 
 impl Service {
+    /// The job documents of `jobs`, those waiting in this host's queue with why: their
+    /// `status.secondary_phase` reads `Queuing: <reason>` (a trainyard extension of the
+    /// phase's text) and `status.queue_position` / `status.queue_reason` say the same as
+    /// the v1 extension fields.
+    pub async fn v2_documents<'a>(&self, jobs: impl IntoIterator<Item = &'a V2Job>) -> Vec<Value> {
+        let jobs: Vec<&V2Job> = jobs.into_iter().collect();
+        let waiting: Vec<i64> = jobs
+            .iter()
+            .filter(|j| JobStatus::QUEUED.contains(&j.version.status))
+            .map(|j| j.version.id)
+            .collect();
+        let waits = self.executor.waits(waiting).await;
+        jobs.into_iter()
+            .map(|j| {
+                let mut doc = self.v2_document(j);
+                if let Some(w) = waits.get(&j.version.id) {
+                    let status = &mut doc["status"];
+                    if j.version.status == JobStatus::WAITING {
+                        status["secondary_phase"] = json!(format!("Queuing: {w}"));
+                    }
+                    status["queue_position"] = json!(w.ahead);
+                    status["queue_reason"] = json!(w.to_string());
+                }
+                doc
+            })
+            .collect()
+    }
+
     /// The job document of T2-01/02/03/07.
     pub fn v2_document(&self, j: &V2Job) -> Value {
         let mut doc: Value = serde_json::from_str(&j.doc).unwrap_or_else(|_| json!({}));

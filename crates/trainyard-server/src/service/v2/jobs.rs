@@ -108,7 +108,7 @@ impl Service {
         self.start_version(&staging, &created.version)
             .await
             .map_err(V2Error::from)?;
-        Ok(self.v2_document(&created))
+        Ok(self.v2_documents([&created]).await.remove(0))
     }
 
     /// `spec.notification` checked against the project's topics, as kept (none when it asks
@@ -132,7 +132,8 @@ impl Service {
 
     /// Shows a job (T2-02).
     pub async fn v2_show(&self, project: &str, id: &str) -> V2Result<Value> {
-        Ok(self.v2_document(&self.v2_job(project, id).await?))
+        let job = self.v2_job(project, id).await?;
+        Ok(self.v2_documents([&job]).await.remove(0))
     }
 
     /// Changes a job's description (T2-04).

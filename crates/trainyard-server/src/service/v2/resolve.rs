@@ -411,13 +411,9 @@ impl Service {
         }
         if let Some(policy) = &spec.schedule_policy {
             match policy.priority {
-                None | Some(0) | Some(1) => {}
-                Some(p @ 2..=3) => {
-                    return Err(V2Error::param(
-                        "spec.schedule_policy.priority",
-                        format!("{p}: jobs start first-in first-out here, so only the default priority 1 is accepted until priorities are served"),
-                    ))
-                }
+                // 0 means unset (V2-INC-20).
+                None | Some(0) => {}
+                Some(p @ 1..=3) => cfg.priority = Some(p),
                 Some(p) => {
                     return Err(V2Error::new(
                         400,

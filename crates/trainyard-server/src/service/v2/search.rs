@@ -156,7 +156,7 @@ impl Service {
             } else {
                 found.live
             };
-            let page: Vec<Value> = found.rows.iter().map(|j| self.v2_document(j)).collect();
+            let page: Vec<Value> = self.v2_documents(&found.rows).await;
             return Ok(json!({
                 "total": total,
                 "count": found.total,
@@ -251,12 +251,9 @@ impl Service {
         } else {
             total_all
         };
-        let page: Vec<Value> = items
-            .iter()
-            .skip(offset as usize)
-            .take(limit as usize)
-            .map(|j| self.v2_document(j))
-            .collect();
+        let page: Vec<Value> = self
+            .v2_documents(items.iter().skip(offset as usize).take(limit as usize))
+            .await;
         Ok(json!({
             "total": total,
             "count": count,

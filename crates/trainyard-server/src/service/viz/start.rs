@@ -129,6 +129,7 @@ pub(super) async fn launch(
         name: format!("viz-{}", job.id),
         per_worker: WorkerResources::default(),
         time_limit: None,
+        nice: 0,
     };
     let handle = match backend.submit(submission).await? {
         Submitted::Started(handle) | Submitted::Queued(handle) => handle,

@@ -1,0 +1,475 @@
+//! A shared host that is fair: priorities, fair share across projects, project quotas and the
+//! queue cap, and the reasons waiting runs give, on a real server with real runs. Each test
+//! first fills the host with a gate run of a third project, queues its runs behind it, then
+//! opens the gate: from then on the order of starts is the scheduler core's choice alone.
+
+use crate::harness::*;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The third project: its gate run holds the host while the others queue.
+const GATE_PROJECT: &str = "proj-c";
+const GATE_TOKEN: &str = "token-c";
+
+/// `[executor]` of a 2-core host, a third project, and a fair-share half-life long enough
+/// not to matter within a test.
+fn host(cores: u32, more: &str) -> String {
+    format!(
+        "[executor]\ncores = {cores}\nmemory_gb = {}\nstop_grace_seconds = 2\n\n\
+         [scheduler]\nfair_share_half_life_minutes = 600\n\n\
+         [[projects]]\nid = \"{GATE_PROJECT}\"\ntokens = [\"{GATE_TOKEN}\"]\n{more}\n",
+        cores * 2
+    )
+}
+
+/// A client of the gate project on the same server.
+fn gate_api(api: &Api) -> Api {
+    Api {
+        project: GATE_PROJECT.into(),
+        token: GATE_TOKEN.into(),
+        ..api.clone()
+    }
+}
+
+/// The storage folder of `project` below the data folder `data`.
+fn storage(data: &Path, project: &str) -> PathBuf {
+    data.join("obs").join(project)
+}
+
+/// Writes the apps every project uses: `gate` (holds on until `gate_file` exists) and
+/// `short` (sleeps `seconds`).
+fn write_apps(data: &Path, gate_file: &Path, seconds: f64) {
+    for project in [PROJECT, OTHER_PROJECT, GATE_PROJECT] {
+        let boot = format!(
+            "import os, time\nwhile not os.path.exists({:?}):\n    time.sleep(0.02)\n",
+            gate_file.display().to_string()
+        );
+        write_app(&storage(data, project), "gate", &[("boot.py", &boot)]);
+        let boot = format!("import time\ntime.sleep({seconds})\n");
+        write_app(&storage(data, project), "short", &[("boot.py", &boot)]);
+    }
+}
+
+/// Starts the gate run: the whole host (spec 100 is the host's cores and memory), once it
+/// runs.
+async fn close_gate(api: &Api) -> (i64, i64) {
+    let gate = gate_api(api);
+    let (job, ver) = gate
+        .create_job("gate", "gate", json!({"spec_id": 100}))
+        .await;
+    gate.wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
+        .await;
+    (job, ver)
+}
+
+/// A version's details.
+async fn version(api: &Api, job: i64, ver: i64) -> Value {
+    let r = api
+        .get(&format!("/training-jobs/{job}/versions/{ver}"))
+        .await;
+    r.assert_ok().clone()
+}
+
+/// Waits until every version of `runs` completed.
+async fn all_complete(api: &Api, runs: &[(i64, i64)], within: Duration) {
+    for (job, ver) in runs {
+        let end = api
+            .wait_status(*job, *ver, JobStatus::TERMINAL, within)
+            .await;
+        assert_eq!(end, JobStatus::COMPLETED, "run {job}/{ver}");
+    }
+}
+
+/// One finished run: its project's index, start and end (ms), as the API reports them.
+struct Ran {
+    project: usize,
+    start: i64,
+    end: i64,
+}
+
+/// The runs of each project (`runs[i]` is project `i`'s), read back through the API, by
+/// start time.
+async fn ran(apis: &[&Api], runs: &[Vec<(i64, i64)>]) -> Vec<Ran> {
+    let mut out = Vec::new();
+    for (project, (api, runs)) in apis.iter().zip(runs).enumerate() {
+        for (job, ver) in runs {
+            let v = version(api, *job, *ver).await;
+            let start = v["start_time"].as_i64().expect("a started run");
+            let end = start + v["duration"].as_i64().expect("a duration");
+            out.push(Ran {
+                project,
+                start,
+                end,
+            });
+        }
+    }
+    out.sort_by_key(|r| (r.start, r.end));
+    out
+}
+
+/// Of the runs started while both projects still had runs waiting (until one of them had
+/// started all of its `n`): project 0's fraction of the starts and of the core-time.
+fn share_while_both_wait(ran: &[Ran], n: usize) -> (f64, f64) {
+    let mut started = [0usize; 2];
+    let mut core_ms = [0i64; 2];
+    for r in ran {
+        if started.contains(&n) {
+            break;
+        }
+        started[r.project] += 1;
+        core_ms[r.project] += r.end - r.start;
+    }
+    (
+        started[0] as f64 / (started[0] + started[1]) as f64,
+        core_ms[0] as f64 / (core_ms[0] + core_ms[1]) as f64,
+    )
+}
+
+/// Two projects (weights as `a_share` : 1) each queue 40 one-core runs on a 2-core host;
+/// returns project a's share of the starts and of the core-time while both had runs
+/// waiting.
+async fn flood(a_share: u32) -> (f64, f64) {
+    const N: usize = 40;
+    let srv = TestServer::start_with_project(&format!("share = {a_share}"), &host(2, "")).await;
+    let data = srv.dir.path().join("data");
+    let gate_file = srv.dir.path().join("open");
+    write_apps(&data, &gate_file, 0.3);
+    let (gjob, gver) = close_gate(&srv.api).await;
+    let mut runs = vec![Vec::new(), Vec::new()];
+    // Project a queues all of its runs first: first come, first served would run them all
+    // before b's.
+    for (i, api) in [&srv.api, &srv.other].into_iter().enumerate() {
+        for k in 0..N {
+            runs[i].push(api.create_job(&format!("r{k}"), "short", json!({})).await);
+        }
+    }
+    std::fs::write(&gate_file, "").unwrap();
+    gate_api(&srv.api)
+        .wait_status(gjob, gver, &[JobStatus::COMPLETED], Duration::from_secs(30))
+        .await;
+    all_complete(&srv.api, &runs[0], Duration::from_secs(120)).await;
+    all_complete(&srv.other, &runs[1], Duration::from_secs(120)).await;
+    let ran = ran(&[&srv.api, &srv.other], &runs).await;
+    let (starts, core_time) = share_while_both_wait(&ran, N);
+    eprintln!("shares {a_share}:1: project a had {starts:.3} of the starts and {core_time:.3} of the core-time while both waited");
+    (starts, core_time)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equal_shares_flooding_one_host_each_get_half_of_it() {
+    let (starts, core_time) = flood(1).await;
+    assert!(
+        (starts - 0.5).abs() <= 0.05,
+        "project a had {starts} of the starts"
+    );
+    assert!(
+        (core_time - 0.5).abs() <= 0.05,
+        "project a had {core_time} of the core-time"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shares_of_three_to_one_get_three_quarters_and_one_quarter() {
+    let (starts, core_time) = flood(3).await;
+    assert!(
+        (starts - 0.75).abs() <= 0.075,
+        "project a had {starts} of the starts"
+    );
+    assert!(
+        (core_time - 0.75).abs() <= 0.075,
+        "project a had {core_time} of the core-time"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_priority_3_run_behind_20_priority_1_runs_starts_next_and_priorities_change() {
+    let srv = TestServer::start_with(&host(2, "")).await;
+    let data = srv.dir.path().join("data");
+    let gate_file = srv.dir.path().join("open");
+    write_apps(&data, &gate_file, 0.2);
+    let api = &srv.api;
+    let (gjob, gver) = close_gate(api).await;
+    // Each run takes the whole host, so they start one at a time, in the core's order.
+    let host_run = json!({"spec_id": 100});
+    let mut low = Vec::new();
+    for k in 0..20 {
+        low.push(
+            api.create_job(&format!("low{k}"), "short", host_run.clone())
+                .await,
+        );
+    }
+    let mut high_cfg = host_run.clone();
+    high_cfg["priority"] = json!(3);
+    let high = api.create_job("high", "gate", high_cfg).await;
+    // While they wait, each says where it stands.
+    let (job, ver) = low[1];
+    api.wait_status(job, ver, &[JobStatus::WAITING], Duration::from_secs(10))
+        .await;
+    let v = version(api, job, ver).await;
+    assert_eq!(v["queue_reason"], json!("2 runs ahead"), "{v}");
+    assert_eq!(v["queue_position"], json!(2), "{v}");
+    let v = version(api, high.0, high.1).await;
+    assert_eq!(v["priority"], json!(3), "{v}");
+    assert_eq!(v["queue_position"], json!(0), "{v}");
+    let missing = "waiting for 2 cores, 4 GB of memory on this host";
+    assert_eq!(v["queue_reason"], json!(missing), "{v}");
+    let listed = api.get("/training-jobs?per_page=100").await;
+    let row = listed.assert_ok()["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["job_id"] == json!(high.0))
+        .cloned()
+        .unwrap();
+    assert_eq!(row["queue_reason"], json!(missing));
+
+    // The last low run is raised to 3 while it waits (CLI), behind the first 3.
+    let home = tempdir().unwrap();
+    let last = low[19];
+    let out = trainyard(
+        &api.base,
+        home.path(),
+        &["jobs", "priority", &last.0.to_string(), "3"],
+        &[],
+    )
+    .await;
+    out.ok();
+    let shown = trainyard(
+        &api.base,
+        home.path(),
+        &["jobs", "get", &last.0.to_string()],
+        &[],
+    )
+    .await;
+    assert!(shown.ok().contains("priority"), "{}", shown.stdout);
+    assert!(shown.stdout.contains("1 run ahead"), "{}", shown.stdout);
+    // Out of range, or a run not waiting: refused.
+    let path = format!("/training-jobs/{}/versions/{}/priority", low[0].0, low[0].1);
+    api.put(&path, json!({"priority": 4}))
+        .await
+        .assert_error(400, "ModelArts.0104");
+    let path = format!("/training-jobs/{gjob}/versions/{gver}/priority");
+    gate_api(api)
+        .put(&path, json!({"priority": 2}))
+        .await
+        .assert_error(400, "ModelArts.0105");
+
+    // The gate opens: the priority-3 run goes first (it holds on the same gate file, so
+    // it ends at once), then the raised one, then the rest in their order.
+    std::fs::write(&gate_file, "").unwrap();
+    let mut order = vec![high];
+    order.push(last);
+    order.extend(low[..19].iter().copied());
+    all_complete(api, &order, Duration::from_secs(120)).await;
+    let mut starts = Vec::new();
+    for (job, ver) in &order {
+        starts.push(
+            version(api, *job, *ver).await["start_time"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    assert!(
+        starts.windows(2).all(|w| w[0] <= w[1]),
+        "started out of order: {starts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_at_its_core_quota_waits_while_another_starts_and_its_queue_is_capped() {
+    let srv =
+        TestServer::start_with_project("quota = { cores = 1, queued = 3 }", &host(4, "")).await;
+    let data = srv.dir.path().join("data");
+    let gate_file = srv.dir.path().join("open");
+    write_apps(&data, &gate_file, 0.2);
+    let (a, b) = (&srv.api, &srv.other);
+    let first = a.create_job("first", "gate", json!({})).await;
+    a.wait_status(
+        first.0,
+        first.1,
+        &[JobStatus::RUNNING],
+        Duration::from_secs(30),
+    )
+    .await;
+    // a holds 1 core of its quota of 1: its next run waits, with that reason, though 3
+    // cores are free...
+    let second = a.create_job("second", "gate", json!({})).await;
+    a.wait_status(
+        second.0,
+        second.1,
+        &[JobStatus::WAITING],
+        Duration::from_secs(10),
+    )
+    .await;
+    let v = version(a, second.0, second.1).await;
+    assert_eq!(v["queue_reason"], json!("project at its core quota"), "{v}");
+    // ...while b's run, queued after it, starts.
+    let other = b.create_job("other", "gate", json!({})).await;
+    b.wait_status(
+        other.0,
+        other.1,
+        &[JobStatus::RUNNING],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(a.status(second.0, second.1).await, JobStatus::WAITING);
+    // The queue cap: 3 waiting, the fourth is refused with the quota error.
+    a.create_job("third", "gate", json!({})).await;
+    a.create_job("fourth", "gate", json!({})).await;
+    let refused = a
+        .post(
+            "/training-jobs",
+            json!({"job_name": "fifth", "config": {
+                "worker_server_num": 1, "app_url": "/gate/", "boot_file_url": "/gate/boot.py",
+                "data_url": "/data/", "train_url": "/out/fifth/", "spec_id": 1, "engine_id": 1,
+            }}),
+        )
+        .await;
+    refused.assert_error(400, "ModelArts.0118");
+    assert!(
+        refused.body["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("queued training jobs"),
+        "{}",
+        refused.body
+    );
+    // b has no cap.
+    b.create_job("other2", "gate", json!({})).await;
+    std::fs::write(&gate_file, "").unwrap();
+    a.wait_status(
+        second.0,
+        second.1,
+        &[JobStatus::COMPLETED],
+        Duration::from_secs(30),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_runs_and_their_priorities_survive_a_server_kill_9() {
+    let dir = tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("config.toml");
+    write_config(
+        &config,
+        config_text_with(&data, "quota = { running = 1 }", &host(4, "")),
+    )
+    .unwrap();
+    let gate_file = dir.path().join("open");
+    write_apps(&data, &gate_file, 0.1);
+    let port = free_port();
+    let mut server = ServerProcess::start(&config, port).await;
+    let api = server.api.clone();
+    let running = api.create_job("running", "gate", json!({})).await;
+    api.wait_status(
+        running.0,
+        running.1,
+        &[JobStatus::RUNNING],
+        Duration::from_secs(30),
+    )
+    .await;
+    let mut waiting = Vec::new();
+    for k in 0..4 {
+        waiting.push(api.create_job(&format!("w{k}"), "short", json!({})).await);
+    }
+    let raised = api
+        .create_job("raised", "short", json!({"priority": 2}))
+        .await;
+    for (job, ver) in waiting.iter().chain([&raised]) {
+        api.wait_status(*job, *ver, &[JobStatus::WAITING], Duration::from_secs(10))
+            .await;
+    }
+    server.kill9();
+    let server = ServerProcess::start(&config, port).await;
+    let api = &server.api;
+    // All still waiting, for the same reason, the raised one first in line.
+    for (job, ver) in &waiting {
+        assert_eq!(api.status(*job, *ver).await, JobStatus::WAITING);
+        let v = version(api, *job, *ver).await;
+        assert_eq!(
+            v["queue_reason"],
+            json!("project at its running quota"),
+            "{v}"
+        );
+    }
+    let v = version(api, raised.0, raised.1).await;
+    assert_eq!(v["priority"], json!(2), "{v}");
+    assert_eq!(v["queue_position"], json!(0), "{v}");
+    std::fs::write(&gate_file, "").unwrap();
+    let mut order = vec![running, raised];
+    order.extend(waiting);
+    all_complete(api, &order, Duration::from_secs(60)).await;
+    let mut starts = Vec::new();
+    for (job, ver) in &order[1..] {
+        starts.push(
+            version(api, *job, *ver).await["start_time"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    assert!(
+        starts.windows(2).all(|w| w[0] <= w[1]),
+        "started out of order: {starts:?}"
+    );
+    kill_runs(&data.join("runs"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_job_of_priority_3_goes_first_and_its_status_says_why_it_waits() {
+    let srv = TestServer::start_with(&host(2, "")).await;
+    let data = srv.dir.path().join("data");
+    let gate_file = srv.dir.path().join("open");
+    write_apps(&data, &gate_file, 0.1);
+    let api = &srv.api;
+    let (gjob, gver) = close_gate(api).await;
+    let low = api.create_job("low", "short", json!({})).await;
+    let body = json!({
+        "kind": "job",
+        "metadata": {"name": "urgent", "description": ""},
+        "algorithm": {
+            "code_dir": "/short/",
+            "boot_file": "/short/boot.py",
+            "engine": {"engine_id": "python3"},
+        },
+        "spec": {
+            "resource": {"flavor_id": "modelarts.vm.cpu.1u", "node_count": 1},
+            "schedule_policy": {"priority": 3},
+        },
+    });
+    let url = format!("{}/v2/{PROJECT}/training-jobs", api.base);
+    let send = |req: reqwest::RequestBuilder| async move {
+        let resp = req.header("X-Auth-Token", TOKEN).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.unwrap())
+    };
+    let (status, created) = send(api.http.post(&url).json(&body)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["metadata"]["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let doc = loop {
+        let (_, doc) = send(api.http.get(format!("{url}/{id}"))).await;
+        if doc["status"]["phase"] == json!("Pending") {
+            break doc;
+        }
+        assert!(std::time::Instant::now() < deadline, "{doc}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let status = &doc["status"];
+    let reason = "waiting for 1 core, 2 GB of memory on this host";
+    assert_eq!(
+        status["secondary_phase"],
+        json!(format!("Queuing: {reason}")),
+        "{doc}"
+    );
+    assert_eq!(status["queue_position"], json!(0), "{doc}");
+    // The v1 run queued before it, at priority 1, waits behind it.
+    let v = version(api, low.0, low.1).await;
+    assert_eq!(v["queue_reason"], json!("1 run ahead"), "{v}");
+    std::fs::write(&gate_file, "").unwrap();
+    gate_api(api)
+        .wait_status(gjob, gver, &[JobStatus::COMPLETED], Duration::from_secs(30))
+        .await;
+    all_complete(api, &[low], Duration::from_secs(30)).await;
+}
