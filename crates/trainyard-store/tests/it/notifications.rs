@@ -27,6 +27,7 @@ fn version() -> NewVersion {
         resource_id: "jobdeadbeef".into(),
         run_dir_template: "/runs/{id}".into(),
         create_time: 2,
+        created_by: "alice".into(),
     }
 }
 
