@@ -1,6 +1,7 @@
 //! Training jobs and versions: create, list, read, stop, delete.
 
 use crate::error::{ApiError, ApiResult};
+use crate::service::depends;
 use crate::service::launch::code_dir;
 use crate::service::lifecycle::{self, cleanup_if_deleted};
 use crate::service::query::Params;
@@ -247,6 +248,7 @@ impl Service {
         )?;
         cfg.create_version = None;
         cfg.pre_version_id = None;
+        depends::resolve(self.store.as_ref(), project, None, &mut cfg).await?;
         self.check_quota(project, true).await?;
         let now = now_ms();
         let job = NewJob {
@@ -381,6 +383,7 @@ impl Service {
         let mut cfg = self.checker(project).check(cfg, Purpose::Run)?;
         cfg.create_version = None;
         cfg.pre_version_id = None;
+        depends::resolve(self.store.as_ref(), project, Some(job_id), &mut cfg).await?;
         self.check_quota(project, false).await?;
         let staging = self.snapshot(project, &cfg).await?;
         let new_version = NewVersion {

@@ -5,6 +5,7 @@ pub mod attempts;
 pub mod capacity;
 pub mod cluster;
 pub mod configs;
+pub mod depends;
 pub mod events;
 pub mod executor;
 pub mod files;
