@@ -269,6 +269,11 @@ pub struct JobConfig {
     /// Stored with each parent's version id resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depends_on: Option<Vec<Dependency>>,
+    /// The sweep this version is a run of: set by the server when a sweep creates it (a
+    /// request carrying it is refused), so not in the schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub sweep: Option<crate::sweeps::SweepMember>,
     /// The official SDK's `false` when a job names no data input: the job runs without one.
     #[serde(
         default,

@@ -107,6 +107,10 @@ pub enum Command {
     /// Webhooks: what was sent to the configured webhooks, and how each attempt went.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Parameter sweeps: many runs of one job from a grid or a random sample, at most
+    /// `concurrency` at once, shown and stopped as one.
+    #[command(subcommand)]
+    Sweep(SweepCommand),
     /// Checks a server URL and credentials and saves them as a profile (mode 0600).
     ///
     /// Uses --server/--project/--token (or their variables); without --server, the URL the
@@ -187,6 +191,35 @@ pub struct LoginArgs {
     /// Secret key of --access-key (from the environment only, never a flag).
     #[arg(skip = std::env::var("TRAINYARD_SECRET_KEY").ok().filter(|v| !v.is_empty()))]
     pub secret_key: Option<String>,
+}
+
+/// `trainyard sweep ...`.
+#[derive(Subcommand)]
+pub enum SweepCommand {
+    /// Creates a sweep and all its runs from a request file (JSON: `sweep_name`, `config`
+    /// as TJ-01's, `parameters`, `samples`, `seed`, `concurrency`, `objective`; `-` reads
+    /// standard input).
+    Create {
+        /// The request file.
+        file: std::path::PathBuf,
+    },
+    /// Lists the project's sweeps, one row each with its progress and best run.
+    List,
+    /// Shows a sweep and its runs (parameters, status, metric).
+    Get {
+        /// The sweep's id.
+        sweep: i64,
+    },
+    /// Stops every run of a sweep that has not ended (waiting ones before they start).
+    Stop {
+        /// The sweep's id.
+        sweep: i64,
+    },
+    /// Deletes a sweep and its runs' jobs (runs not ended are stopped).
+    Delete {
+        /// The sweep's id.
+        sweep: i64,
+    },
 }
 
 /// `trainyard webhooks ...`.

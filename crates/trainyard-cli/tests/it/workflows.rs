@@ -1,10 +1,12 @@
 //! Workflows on a real server with real runs: dependencies between runs (`config.depends_on`:
 //! a chain runs in order, a failed parent ends its `after_ok` dependents naming it, an
 //! `after_any` dependent runs after a failed parent, bad parents are refused, and a waiting
-//! dependent survives a server SIGKILL).
+//! dependent survives a server SIGKILL) and parameter sweeps (a 12-run grid at concurrency 3
+//! on a host with room for more; bulk stop of a running sweep).
 
 use crate::harness::*;
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -286,4 +288,225 @@ async fn a_waiting_dependent_survives_a_server_sigkill_and_runs_after_its_parent
     assert!(span(api, b).await.0 >= span(api, a).await.1);
     drop(server);
     kill_runs(&dir.path().join("data/runs"));
+}
+
+/// The sweep's run: prints its combination, records its process group, runs `seconds`,
+/// then writes `metrics.json` (score = lr * batch, + 1 for adam) into its `train_url`.
+fn sweep_app(seconds: f64) -> String {
+    format!(
+        "import json, os, sys, time\n\
+         args = dict(a[2:].split('=', 1) for a in sys.argv[1:] if a.startswith('--'))\n\
+         print('combo lr=%s batch=%s opt=%s' % (args['lr'], args['batch'], args['opt']), flush=True)\n\
+         open(os.path.join(args['train_url'], 'pgid'), 'w').write(str(os.getpgid(0)))\n\
+         time.sleep({seconds})\n\
+         score = float(args['lr']) * int(args['batch']) + (1 if args['opt'] == 'adam' else 0)\n\
+         json.dump({{'score': score}}, open(os.path.join(args['train_url'], 'metrics.json'), 'w'))\n"
+    )
+}
+
+/// A sweep of the 12 combinations of lr x batch x opt over `app`, 3 at a time.
+fn grid_sweep(name: &str, app: &str) -> Value {
+    json!({
+        "sweep_name": name,
+        "config": {
+            "worker_server_num": 1, "app_url": format!("/{app}/"),
+            "boot_file_url": format!("/{app}/boot.py"), "data_url": "/data/",
+            "train_url": format!("/out/{name}/"), "spec_id": 1, "engine_id": 1,
+        },
+        "parameters": {"lr": [0.1, 0.01, 0.001], "batch": [16, 32], "opt": ["sgd", "adam"]},
+        "concurrency": "3",
+        "objective": {"metric": "score", "goal": "max"},
+    })
+}
+
+/// Statuses that hold a place of the sweep: being started, running, being stopped.
+fn holds_a_place(code: i64) -> bool {
+    [4, 8, 9, 15].contains(&code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grid_sweep_of_12_runs_3_at_a_time_reports_progress_and_its_best_run() {
+    // Room for 8 runs at once: only the sweep's concurrency holds the others back.
+    let srv =
+        TestServer::start_with("[executor]\ncores = 8\nmemory_gb = 64\nstop_grace_seconds = 2\n")
+            .await;
+    srv.write_app("sweep", &[("boot.py", &sweep_app(0.5))]);
+    let api = &srv.api;
+    let created = api.post("/sweeps", grid_sweep("grid", "sweep")).await;
+    let body = created.assert_ok().clone();
+    let id = body["sweep_id"].as_i64().unwrap();
+    assert_eq!(body["run_count"], 12);
+    assert_eq!(body["concurrency"], 3);
+    let (mut most, mut samples, mut completed) = (0, 0, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = api.get(&format!("/sweeps/{id}")).await;
+        let s = s.assert_ok();
+        let runs = s["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 12);
+        let codes: Vec<i64> = runs.iter().map(|r| r["status"].as_i64().unwrap()).collect();
+        let running = codes.iter().filter(|c| holds_a_place(**c)).count();
+        assert!(running <= 3, "{running} runs at once: {codes:?}");
+        most = most.max(running);
+        samples += 1;
+        // The summary counts the runs as they stand in the same answer.
+        let p = &s["progress"];
+        let n = |pred: &dyn Fn(i64) -> bool| codes.iter().filter(|c| pred(**c)).count() as i64;
+        assert_eq!(p["queued"], n(&|c| [1, 2, 7].contains(&c)), "{s}");
+        assert_eq!(p["running"], n(&|c| [4, 8, 9, 15].contains(&c)), "{s}");
+        assert_eq!(p["completed"], n(&|c| c == 10), "{s}");
+        assert_eq!(p["failed"], 0, "{s}");
+        assert_eq!(p["stopped"], 0, "{s}");
+        let sum: i64 = ["queued", "running", "completed", "failed", "stopped"]
+            .iter()
+            .map(|k| p[k].as_i64().unwrap())
+            .sum();
+        assert_eq!(sum, 12);
+        let now = p["completed"].as_i64().unwrap();
+        assert!(
+            now >= completed,
+            "completed went back from {completed} to {now}"
+        );
+        completed = now;
+        if completed == 12 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep did not end: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        most, 3,
+        "3 runs at once were never seen in {samples} samples"
+    );
+    let s = api.get(&format!("/sweeps/{id}")).await.assert_ok().clone();
+    // The runs' own start and end times never overlap more than 3 deep.
+    let mut edges = Vec::new();
+    let mut combos = BTreeSet::new();
+    for r in s["runs"].as_array().unwrap() {
+        let run = (
+            r["job_id"].as_i64().unwrap(),
+            r["version_id"].as_i64().unwrap(),
+        );
+        let (start, end) = span(api, run).await;
+        edges.push((start, 1));
+        edges.push((end, -1));
+        // Each run got its own combination, and its log says so.
+        let p = &r["parameters"];
+        let combo = format!(
+            "combo lr={} batch={} opt={}",
+            p["lr"].as_str().unwrap(),
+            p["batch"].as_str().unwrap(),
+            p["opt"].as_str().unwrap()
+        );
+        let name = r["job_name"].as_str().unwrap();
+        let log = api.log(run.0, run.1, &format!("{name}.0")).await;
+        assert!(log.contains(&combo), "{name}'s log lacks {combo}: {log}");
+        assert!(combos.insert(combo));
+    }
+    assert_eq!(combos.len(), 12);
+    edges.sort();
+    let (mut depth, mut deepest) = (0, 0);
+    for (_, d) in edges {
+        depth += d;
+        deepest = deepest.max(depth);
+    }
+    assert!(deepest <= 3, "{deepest} runs overlapped");
+    // The best by score (max): lr 0.1, batch 32, adam: 0.1 * 32 + 1.
+    let best = &s["best"];
+    assert_eq!(
+        best["parameters"],
+        json!({"lr": "0.1", "batch": "32", "opt": "adam"})
+    );
+    let metric = best["metric"].as_f64().unwrap();
+    assert!((metric - 4.2).abs() < 1e-9, "{best}");
+    let best_name = best["job_name"].as_str().unwrap().to_owned();
+    // The CLI shows the sweep as one row with its progress and best run.
+    let home = srv.dir.path().join("cli-home");
+    let out = trainyard(&api.base, &home, &["sweep", "list"], &[]).await;
+    let line = out
+        .ok()
+        .lines()
+        .find(|l| l.contains("grid"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        line.contains("12") && line.contains(&best_name),
+        "{}",
+        out.stdout
+    );
+    let out = trainyard(&api.base, &home, &["sweep", "get", &id.to_string()], &[]).await;
+    assert!(out.ok().contains("12 completed"), "{}", out.stdout);
+    assert_eq!(
+        out.stdout.matches("COMPLETED").count(),
+        12,
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_running_sweep_ends_all_its_runs_and_leaves_no_process() {
+    let srv =
+        TestServer::start_with("[executor]\ncores = 8\nmemory_gb = 64\nstop_grace_seconds = 2\n")
+            .await;
+    srv.write_app("long", &[("boot.py", &sweep_app(60.0))]);
+    let api = &srv.api;
+    let created = api.post("/sweeps", grid_sweep("long", "long")).await;
+    let id = created.assert_ok()["sweep_id"].as_i64().unwrap();
+    // Wait until 3 run (each wrote its process group), the 9 others waiting.
+    let out_dir = srv.storage().join("out/long");
+    let pgid_files = || {
+        (0..12)
+            .filter_map(|i| std::fs::read_to_string(out_dir.join(format!("{i}/pgid"))).ok())
+            .filter_map(|p| p.trim().parse::<i32>().ok())
+            .collect::<Vec<i32>>()
+    };
+    let deadline = std::time::Instant::now() + WITHIN;
+    loop {
+        let s = api.get(&format!("/sweeps/{id}")).await;
+        let p = &s.assert_ok()["progress"];
+        if p["running"] == 3 && p["queued"] == 9 && pgid_files().len() == 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "3 never ran: {:?}",
+            s.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pgids = pgid_files();
+    let stopped = api.post(&format!("/sweeps/{id}/stop"), json!({})).await;
+    stopped.assert_ok();
+    let s = api.get(&format!("/sweeps/{id}")).await.assert_ok().clone();
+    for r in s["runs"].as_array().unwrap() {
+        let run = (
+            r["job_id"].as_i64().unwrap(),
+            r["version_id"].as_i64().unwrap(),
+        );
+        assert_eq!(ended(api, run).await, JobStatus::KILLED, "{r}");
+    }
+    let s = api.get(&format!("/sweeps/{id}")).await.assert_ok().clone();
+    assert_eq!(
+        s["progress"],
+        json!({"queued": 0, "running": 0, "completed": 0, "failed": 0, "stopped": 12})
+    );
+    // Only the 3 that ran ever started; nothing of them is left.
+    let pgids_now = (0..12)
+        .filter(|i| out_dir.join(format!("{i}/pgid")).exists())
+        .count();
+    assert_eq!(pgids_now, 3);
+    for pgid in pgids {
+        assert!(group_alive(pgid).is_empty(), "group {pgid} lives on");
+    }
+    // Deleted with its jobs.
+    api.delete(&format!("/sweeps/{id}")).await.assert_ok();
+    api.get(&format!("/sweeps/{id}"))
+        .await
+        .assert_error(400, "ModelArts.0105");
+    let jobs = api.get("/training-jobs").await;
+    assert_eq!(jobs.assert_ok()["job_total_count"], 0, "{:?}", jobs.body);
 }

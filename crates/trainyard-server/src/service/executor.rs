@@ -23,7 +23,7 @@ use trainyard_exec::backend::{self, Backend, Reattached, Submission, Submitted, 
 use trainyard_exec::local::LocalBackend;
 use trainyard_exec::slurm::{PartitionFree, SlurmBackend, SlurmPool};
 use trainyard_exec::RunHandle;
-use trainyard_sched::dep::Outcome;
+use trainyard_sched::dep::{Group, Outcome};
 use trainyard_sched::run::{self as decide, Admission, Recovery};
 use trainyard_sched::status::Step;
 use trainyard_sched::wait::Wait;
@@ -758,6 +758,9 @@ impl Actor {
         let route = Route { backend, run_dir };
         let (core, comm) = (&mut self.core, &mut self.comm);
         reactor::on_adopt(core, comm, v.id, &v.project_id, place, gpus, route);
+        if let Some(group) = group_of(&v) {
+            reactor::on_adopt_group(core, comm, v.id, group.id);
+        }
     }
 
     /// Queues `id` again in a moment: the database refused a step of its start (busy, disk
@@ -778,8 +781,16 @@ fn ticket(v: &Version, waiting: bool) -> Ticket {
         priority: priority_of(v),
         waiting,
         after: crate::service::depends::stored(&v.config),
-        group: None,
+        group: group_of(v),
     }
+}
+
+/// The group of a sweep's run: its sweep, whose concurrency bounds its runs.
+fn group_of(v: &Version) -> Option<Group> {
+    v.config.sweep.map(|s| Group {
+        id: s.sweep_id,
+        limit: u32::try_from(s.concurrency).unwrap_or(1).max(1),
+    })
 }
 
 /// The priority a version runs at: its `config.priority` (1..=3; validated when stored), 1

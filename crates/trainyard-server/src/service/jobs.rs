@@ -224,6 +224,17 @@ impl Service {
         who: &str,
         req: CreateJobRequest,
     ) -> ApiResult<CreateJobResponse> {
+        self.create_job_in(project, who, req, None).await
+    }
+
+    /// [`Self::create_job`], its version a run of `sweep` when given.
+    pub(crate) async fn create_job_in(
+        &self,
+        project: &str,
+        who: &str,
+        req: CreateJobRequest,
+        sweep: Option<trainyard_api::sweeps::SweepMember>,
+    ) -> ApiResult<CreateJobResponse> {
         let name = req.job_name.ok_or_else(|| ApiError::required("job_name"))?;
         if !valid_name(&name, 64) {
             return Err(ApiError::ParameterError(format!("Illegal name: {name}")));
@@ -248,6 +259,7 @@ impl Service {
         )?;
         cfg.create_version = None;
         cfg.pre_version_id = None;
+        cfg.sweep = sweep;
         depends::resolve(self.store.as_ref(), project, None, &mut cfg).await?;
         self.check_quota(project, true).await?;
         let now = now_ms();

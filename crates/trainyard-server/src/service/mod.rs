@@ -22,6 +22,8 @@ pub mod query;
 pub mod quota;
 pub mod run_end;
 pub mod run_error;
+pub mod sweep_space;
+pub mod sweeps;
 pub mod upload;
 pub mod usage;
 pub mod v2;

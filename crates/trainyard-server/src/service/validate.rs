@@ -59,6 +59,13 @@ pub fn check_request_fields(cfg: &JobConfig, request: Request) -> ApiResult<()> 
                 .into(),
         ));
     }
+    if cfg.sweep.is_some() {
+        return Err(ApiError::InvalidArgument(
+            "sweep: set by the server for a sweep's runs; create a sweep with POST \
+             /v1/{project_id}/sweeps"
+                .into(),
+        ));
+    }
     let runs = matches!(request, Request::NewJob | Request::NewVersion);
     if cfg.depends_on.is_some() && !runs {
         return Err(ApiError::InvalidArgument(
