@@ -138,13 +138,3 @@ pub struct SweepListResponse {
     /// The sweeps, without their runs.
     pub sweeps: Vec<SweepInfo>,
 }
-
-/// Where a version belongs to a sweep (kept in its stored configuration; set by the
-/// server, never by a request).
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SweepMember {
-    /// The sweep.
-    pub sweep_id: i64,
-    /// The sweep's concurrency.
-    pub concurrency: i64,
-}

@@ -273,7 +273,7 @@ pub struct JobConfig {
     /// request carrying it is refused), so not in the schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(ignore)]
-    pub sweep: Option<crate::sweeps::SweepMember>,
+    pub sweep: Option<SweepMember>,
     /// The official SDK's `false` when a job names no data input: the job runs without one.
     #[serde(
         default,
@@ -707,4 +707,14 @@ pub struct Success {
 impl Success {
     /// The success body.
     pub const OK: Self = Self { is_success: true };
+}
+
+/// The sweep (`/v1/{project_id}/sweeps`) a version is a run of: kept in its stored
+/// configuration, set by the server, never by a request.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SweepMember {
+    /// The sweep.
+    pub sweep_id: i64,
+    /// The sweep's concurrency.
+    pub concurrency: i64,
 }

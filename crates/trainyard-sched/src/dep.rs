@@ -3,10 +3,13 @@
 //! sweep). Both keep a queued run out of the pick until it may start; the types and the
 //! pure checks live here, the bookkeeping in [`crate::Core`] and [`crate::reactor`].
 
-use crate::core::RunId;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use trainyard_api::JobStatus;
+
+/// A run's id (its version id), as [`crate::RunId`]; spelled out here so that this module
+/// needs nothing of the core's.
+type RunId = i64;
 
 /// When a dependent run may start, by its parent's end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

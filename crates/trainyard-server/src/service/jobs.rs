@@ -233,7 +233,7 @@ impl Service {
         project: &str,
         who: &str,
         req: CreateJobRequest,
-        sweep: Option<trainyard_api::sweeps::SweepMember>,
+        sweep: Option<trainyard_api::training::SweepMember>,
     ) -> ApiResult<CreateJobResponse> {
         let name = req.job_name.ok_or_else(|| ApiError::required("job_name"))?;
         if !valid_name(&name, 64) {

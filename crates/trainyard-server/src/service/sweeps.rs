@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use trainyard_api::sweeps::{
-    CreateSweepRequest, Objective, SweepInfo, SweepListResponse, SweepMember, SweepProgress,
-    SweepResponse, SweepRun, METRICS_FILE,
+    CreateSweepRequest, Objective, SweepInfo, SweepListResponse, SweepProgress, SweepResponse,
+    SweepRun, METRICS_FILE,
 };
-use trainyard_api::training::{CreateJobRequest, Parameter};
+use trainyard_api::training::{CreateJobRequest, Parameter, SweepMember};
 use trainyard_api::JobStatus;
 use trainyard_store::{NewSweep, Sweep, SweepRunRow};
 
