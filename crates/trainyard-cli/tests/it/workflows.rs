@@ -479,6 +479,20 @@ async fn stopping_a_running_sweep_ends_all_its_runs_and_leaves_no_process() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let pgids = pgid_files();
+    // A waiting run says why: the sweep's concurrency, not the host (it has room).
+    let s = api.get(&format!("/sweeps/{id}")).await.assert_ok().clone();
+    let waiting = s["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == 7 || r["status"] == 1)
+        .expect("a waiting run")
+        .clone();
+    let run = (
+        waiting["job_id"].as_i64().unwrap(),
+        waiting["version_id"].as_i64().unwrap(),
+    );
+    waits_with(api, run, &format!("sweep {id} at its concurrency 3")).await;
     let stopped = api.post(&format!("/sweeps/{id}/stop"), json!({})).await;
     stopped.assert_ok();
     let s = api.get(&format!("/sweeps/{id}")).await.assert_ok().clone();
