@@ -11,6 +11,7 @@ pub mod extensions;
 pub mod lenient;
 pub mod signature;
 pub mod status;
+pub mod sweeps;
 pub mod training;
 pub mod training_config;
 pub mod usage;

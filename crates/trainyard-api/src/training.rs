@@ -264,6 +264,16 @@ pub struct JobConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(ignore)]
     pub environments: Option<std::collections::BTreeMap<String, String>>,
+    /// trainyard extension: runs this version waits for (`after_ok`, `after_any`,
+    /// `after_failed`, as Slurm's `--dependency`), versions of jobs of the same project.
+    /// Stored with each parent's version id resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<Vec<Dependency>>,
+    /// The sweep this version is a run of: set by the server when a sweep creates it (a
+    /// request carrying it is refused), so not in the schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub sweep: Option<SweepMember>,
     /// The official SDK's `false` when a job names no data input: the job runs without one.
     #[serde(
         default,
@@ -271,6 +281,32 @@ pub struct JobConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub enable_check: Option<bool>,
+}
+
+/// trainyard extension `config.depends_on[]`: a run this version waits for.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Dependency {
+    /// The parent's job (of the same project).
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub job_id: Option<i64>,
+    /// The parent version; default: the job's latest version when this one is created.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub version_id: Option<i64>,
+    /// When the parent's end lets this version start: `after_ok` (the default: it
+    /// completed), `after_any` (it ended) or `after_failed` (it failed or was stopped).
+    /// An `after_ok` or `after_failed` dependency never met ends this version with status
+    /// 13 (cancelled) and a reason naming the parent.
+    #[serde(
+        default,
+        rename = "type",
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kind: Option<String>,
 }
 
 /// trainyard extension `config.retry_policy`: which failures of a run start it again, how
@@ -671,4 +707,14 @@ pub struct Success {
 impl Success {
     /// The success body.
     pub const OK: Self = Self { is_success: true };
+}
+
+/// The sweep (`/v1/{project_id}/sweeps`) a version is a run of: kept in its stored
+/// configuration, set by the server, never by a request.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SweepMember {
+    /// The sweep.
+    pub sweep_id: i64,
+    /// The sweep's concurrency.
+    pub concurrency: i64,
 }

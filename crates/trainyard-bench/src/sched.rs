@@ -42,6 +42,7 @@ pub fn decisions(queued: usize, projects: usize, decisions: usize) -> Row {
             project: name(id % projects),
             priority: (id % 3 + 1) as u8,
             waiting: false,
+            ..Ticket::default()
         };
         reactor::on_enqueue(&mut core, &mut comm, id as i64, demand, ticket, ());
     }

@@ -107,6 +107,10 @@ pub enum Command {
     /// Webhooks: what was sent to the configured webhooks, and how each attempt went.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Parameter sweeps: many runs of one job from a grid or a random sample, at most
+    /// `concurrency` at once, shown and stopped as one.
+    #[command(subcommand)]
+    Sweep(SweepCommand),
     /// Checks a server URL and credentials and saves them as a profile (mode 0600).
     ///
     /// Uses --server/--project/--token (or their variables); without --server, the URL the
@@ -187,6 +191,35 @@ pub struct LoginArgs {
     /// Secret key of --access-key (from the environment only, never a flag).
     #[arg(skip = std::env::var("TRAINYARD_SECRET_KEY").ok().filter(|v| !v.is_empty()))]
     pub secret_key: Option<String>,
+}
+
+/// `trainyard sweep ...`.
+#[derive(Subcommand)]
+pub enum SweepCommand {
+    /// Creates a sweep and all its runs from a request file (JSON: `sweep_name`, `config`
+    /// as TJ-01's, `parameters`, `samples`, `seed`, `concurrency`, `objective`; `-` reads
+    /// standard input).
+    Create {
+        /// The request file.
+        file: std::path::PathBuf,
+    },
+    /// Lists the project's sweeps, one row each with its progress and best run.
+    List,
+    /// Shows a sweep and its runs (parameters, status, metric).
+    Get {
+        /// The sweep's id.
+        sweep: i64,
+    },
+    /// Stops every run of a sweep that has not ended (waiting ones before they start).
+    Stop {
+        /// The sweep's id.
+        sweep: i64,
+    },
+    /// Deletes a sweep and its runs' jobs (runs not ended are stopped).
+    Delete {
+        /// The sweep's id.
+        sweep: i64,
+    },
 }
 
 /// `trainyard webhooks ...`.
@@ -341,7 +374,7 @@ impl std::fmt::Display for VersionRef {
 pub enum JobsCommand {
     /// Uploads a local code folder and creates a job running its boot file.
     #[command(after_help = SUBMIT_EXAMPLES)]
-    Submit(SubmitArgs),
+    Submit(Box<SubmitArgs>),
     /// Lists jobs (TJ-02), newest first unless told otherwise.
     #[command(visible_aliases = ["ls", "ps"], after_help = JOB_EXAMPLES)]
     List(JobsListArgs),
@@ -560,6 +593,51 @@ pub struct SubmitArgs {
     /// `completed`, `failed`, ...; default started, completed, failed, terminated).
     #[arg(long, value_name = "TOPIC[:EVENTS]", value_parser = parse_notify)]
     pub notify: Option<trainyard_api::training::Notification>,
+    /// Starts only after these runs completed: JOB_ID[:VERSION_ID],.. (a job alone: its
+    /// latest version). Should one fail or be stopped, this job ends cancelled (13) with a
+    /// reason naming it.
+    #[arg(long, value_name = "JOB[:VERSION],..", value_delimiter = ',', value_parser = parse_parent)]
+    pub after: Vec<(i64, Option<i64>)>,
+    /// Starts after these runs ended, however they ended.
+    #[arg(long, value_name = "JOB[:VERSION],..", value_delimiter = ',', value_parser = parse_parent)]
+    pub after_any: Vec<(i64, Option<i64>)>,
+    /// Starts only after these runs failed or were stopped (cancelled should one complete).
+    #[arg(long, value_name = "JOB[:VERSION],..", value_delimiter = ',', value_parser = parse_parent)]
+    pub after_failed: Vec<(i64, Option<i64>)>,
+}
+
+/// One parent of `--after`: `JOB_ID` or `JOB_ID:VERSION_ID`.
+pub fn parse_parent(text: &str) -> Result<(i64, Option<i64>), String> {
+    let bad = || format!("{text}: give JOB_ID or JOB_ID:VERSION_ID (numbers)");
+    let (job, version) = match text.trim().split_once(':') {
+        Some((j, v)) => (j, Some(v.parse().map_err(|_| bad())?)),
+        None => (text.trim(), None),
+    };
+    Ok((job.parse().map_err(|_| bad())?, version))
+}
+
+impl SubmitArgs {
+    /// The `config.depends_on` of `--after`, `--after-any` and `--after-failed`.
+    pub fn depends_on(&self) -> Option<Vec<trainyard_api::training::Dependency>> {
+        let kinds = [
+            (&self.after, "after_ok"),
+            (&self.after_any, "after_any"),
+            (&self.after_failed, "after_failed"),
+        ];
+        let deps: Vec<_> = kinds
+            .iter()
+            .flat_map(|(parents, kind)| {
+                parents
+                    .iter()
+                    .map(|&(job, version)| trainyard_api::training::Dependency {
+                        job_id: Some(job),
+                        version_id: version,
+                        kind: Some((*kind).to_owned()),
+                    })
+            })
+            .collect();
+        (!deps.is_empty()).then_some(deps)
+    }
 }
 
 /// `--notify TOPIC[:EVENT,EVENT]`. A topic may hold colons (an SMN URN does): what follows

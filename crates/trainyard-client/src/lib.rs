@@ -438,6 +438,43 @@ impl Client {
             .await
     }
 
+    /// Extension: creates a sweep and all its runs.
+    pub async fn create_sweep(
+        &self,
+        req: &trainyard_api::sweeps::CreateSweepRequest,
+    ) -> Result<trainyard_api::sweeps::SweepResponse> {
+        self.with_body(Method::POST, trainyard_api::sweeps::SWEEPS_PATH, req)
+            .await
+    }
+
+    /// Extension: the project's sweeps, newest first.
+    pub async fn list_sweeps(&self) -> Result<trainyard_api::sweeps::SweepListResponse> {
+        let none: [(&str, String); 0] = [];
+        self.get(trainyard_api::sweeps::SWEEPS_PATH, &none).await
+    }
+
+    /// Extension: a sweep with its runs.
+    pub async fn get_sweep(&self, sweep_id: i64) -> Result<trainyard_api::sweeps::SweepResponse> {
+        let none: [(&str, String); 0] = [];
+        let path = format!("{}/{sweep_id}", trainyard_api::sweeps::SWEEPS_PATH);
+        self.get(&path, &none).await
+    }
+
+    /// Extension: stops every run of a sweep that has not ended.
+    pub async fn stop_sweep(&self, sweep_id: i64) -> Result<trainyard_api::sweeps::SweepResponse> {
+        let path = format!("{}/{sweep_id}/stop", trainyard_api::sweeps::SWEEPS_PATH);
+        self.send(self.request(Method::POST, &path)).await
+    }
+
+    /// Extension: deletes a sweep and its runs' jobs.
+    pub async fn delete_sweep(&self, sweep_id: i64) -> Result<Success> {
+        self.delete(&format!(
+            "{}/{sweep_id}",
+            trainyard_api::sweeps::SWEEPS_PATH
+        ))
+        .await
+    }
+
     /// TJ-11: built-in algorithms.
     pub async fn built_in_algorithms(
         &self,

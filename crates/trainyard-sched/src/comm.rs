@@ -1,6 +1,7 @@
 //! Decisions out: what the handlers of [`crate::reactor`] ask their driver to do, in order.
 
 use crate::core::{LeaseId, RunId};
+use crate::dep::NeverMet;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -38,6 +39,14 @@ pub enum Decision<R> {
     StoppedBeforeStart {
         /// The run.
         id: RunId,
+    },
+    /// Run `id` waited for a parent that ended in a way that never lets it start: record
+    /// its end (1/7 -> 13, the reason naming the parent). The core forgot it.
+    DependencyNeverMet {
+        /// The run.
+        id: RunId,
+        /// Which parent, and how it ended.
+        why: NeverMet,
     },
     /// Tell the holder of lease `lease` that it is granted. When nobody waits for it any more,
     /// report [`crate::reactor::on_release`].

@@ -2,6 +2,7 @@
 //! projects' shares and usage, and what runs and leases hold. Changed only by the handlers of
 //! [`crate::reactor`]; read by anyone.
 
+use crate::dep::{Dep, Group, NeverMet, Outcome};
 use crate::fair::{self, Priority, Share, Usage};
 use crate::queue::Queue;
 use crate::resources::Resources;
@@ -38,6 +39,10 @@ pub struct Ticket {
     pub priority: Priority,
     /// Its version is in 7 already.
     pub waiting: bool,
+    /// The runs it waits for (none: it may start at once).
+    pub after: Vec<Dep>,
+    /// The group (sweep) it belongs to, whose limit it counts against.
+    pub group: Option<Group>,
 }
 
 impl Default for Ticket {
@@ -46,6 +51,8 @@ impl Default for Ticket {
             project: String::new(),
             priority: fair::LOWEST,
             waiting: false,
+            after: Vec::new(),
+            group: None,
         }
     }
 }
@@ -69,6 +76,40 @@ pub(crate) struct Held<R> {
     pub(crate) project: usize,
     /// Whether it counts against its project's share and quota (it holds capacity here).
     pub(crate) here: bool,
+    /// Its group, whose limit it counts against.
+    pub(crate) group: Option<i64>,
+}
+
+/// A run held back before the queue: a parent of it has not ended, or its group is at its
+/// limit. It joins the queue (or its backend) once neither holds.
+#[derive(Clone, Debug)]
+pub(crate) struct Blocked<R> {
+    pub(crate) id: RunId,
+    pub(crate) place: Place,
+    pub(crate) ticket: Ticket,
+    pub(crate) route: R,
+    /// Each dependency with its parent's outcome once known.
+    pub(crate) deps: Vec<(Dep, Option<Outcome>)>,
+    /// Its version is in 7 (or the decision to move it there was made).
+    pub(crate) marked_waiting: bool,
+}
+
+impl<R> Blocked<R> {
+    /// The first dependency whose parent ended in a way that never lets it start.
+    pub(crate) fn never_met(&self) -> Option<NeverMet> {
+        self.deps.iter().find_map(|(dep, outcome)| {
+            let outcome = (*outcome)?;
+            (!dep.kind.met_by(outcome)).then_some(NeverMet { dep: *dep, outcome })
+        })
+    }
+
+    /// The first dependency whose parent has not ended.
+    pub(crate) fn pending_parent(&self) -> Option<Dep> {
+        self.deps
+            .iter()
+            .find(|(_, outcome)| outcome.is_none())
+            .map(|(dep, _)| *dep)
+    }
 }
 
 /// A project as the scheduler sees it: its share and what it holds and used.
@@ -116,6 +157,8 @@ pub struct Core<R> {
     pub(crate) lease_queue: VecDeque<(LeaseId, Resources)>,
     /// Leases granted and not released.
     pub(crate) leases: HashMap<LeaseId, Resources>,
+    /// Runs held back before the queue (see [`Blocked`]), first come first.
+    pub(crate) blocked: Vec<Blocked<R>>,
 }
 
 impl<R> Core<R> {
@@ -135,6 +178,7 @@ impl<R> Core<R> {
             running: HashMap::new(),
             lease_queue: VecDeque::new(),
             leases: HashMap::new(),
+            blocked: Vec::new(),
         }
     }
 
@@ -249,6 +293,15 @@ impl<R> Core<R> {
     /// Why queued run `id` waits and how many runs are ahead of it; `None` when it is not
     /// queued. Costs the length of its project's queue ahead of it plus O(projects).
     pub fn wait(&self, id: RunId) -> Option<Wait> {
+        if let Some(b) = self.blocked_run(id) {
+            let why = match (b.pending_parent(), b.ticket.group) {
+                (Some(dep), _) => Why::Parent(dep),
+                (None, Some(group)) => Why::Group(group),
+                // Released by the next scheduling pass.
+                (None, None) => Why::Behind,
+            };
+            return Some(Wait { ahead: 0, why });
+        }
         let q = self.queue.get(id)?;
         let p = q.project;
         let priority = q.key.0 .0;
@@ -308,9 +361,57 @@ impl<R> Core<R> {
         self.is_queued(id) || self.running.contains_key(&id)
     }
 
-    /// Whether run `id` waits in the queue.
+    /// Whether run `id` waits: in the queue, or held back before it.
     pub fn is_queued(&self, id: RunId) -> bool {
-        self.queue.contains(id)
+        self.queue.contains(id) || self.is_blocked(id)
+    }
+
+    /// Whether run `id` is held back before the queue: a parent of it has not ended, or its
+    /// group is at its limit.
+    pub fn is_blocked(&self, id: RunId) -> bool {
+        self.blocked_run(id).is_some()
+    }
+
+    pub(crate) fn blocked_run(&self, id: RunId) -> Option<&Blocked<R>> {
+        self.blocked.iter().find(|b| b.id == id)
+    }
+
+    /// The runs held back before the queue, first come first.
+    pub fn blocked(&self) -> impl Iterator<Item = RunId> + '_ {
+        self.blocked.iter().map(|b| b.id)
+    }
+
+    /// The parents that runs held back wait for (each once).
+    pub fn awaited_parents(&self) -> Vec<RunId> {
+        let mut parents: Vec<RunId> = self
+            .blocked
+            .iter()
+            .flat_map(|b| {
+                b.deps
+                    .iter()
+                    .filter(|(_, o)| o.is_none())
+                    .map(|(d, _)| d.run)
+            })
+            .collect();
+        parents.sort_unstable();
+        parents.dedup();
+        parents
+    }
+
+    /// How many runs of group `group` are queued for capacity or hold it (are being
+    /// started or run): what its limit bounds. O(queued + running).
+    pub fn group_active(&self, group: i64) -> u32 {
+        let queued = self
+            .queue
+            .ids()
+            .filter(|id| self.queue.get(*id).is_some_and(|q| q.group == Some(group)))
+            .count();
+        let running = self
+            .running
+            .values()
+            .filter(|h| h.group == Some(group))
+            .count();
+        u32::try_from(queued + running).unwrap_or(u32::MAX)
     }
 
     /// Whether run `id` is being started or runs.
@@ -318,9 +419,9 @@ impl<R> Core<R> {
         self.running.contains_key(&id)
     }
 
-    /// The runs in the queue, in no particular order.
+    /// The runs waiting (in the queue or held back before it), in no particular order.
     pub fn queued(&self) -> impl Iterator<Item = RunId> + '_ {
-        self.queue.ids()
+        self.queue.ids().chain(self.blocked())
     }
 
     /// How many runs wait in the queue.
@@ -330,6 +431,9 @@ impl<R> Core<R> {
 
     /// The priority of queued run `id`.
     pub fn priority_of(&self, id: RunId) -> Option<Priority> {
+        if let Some(b) = self.blocked_run(id) {
+            return Some(b.ticket.priority);
+        }
         self.queue.get(id).map(|q| q.key.0 .0)
     }
 
@@ -385,6 +489,9 @@ impl<R> Core<R> {
             return Err(format!("GPU {g} is free but not configured"));
         }
         self.queue.check()?;
+        if let Some(b) = self.blocked.iter().find(|b| self.queue.contains(b.id)) {
+            return Err(format!("run {} is held back and queued", b.id));
+        }
         if self.queued().any(|id| self.is_running(id)) {
             return Err("a run is queued and running".to_owned());
         }

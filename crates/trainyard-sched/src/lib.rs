@@ -6,7 +6,8 @@
 //!   which leave [`Decision`]s in a [`Comm`] for the executor actor to carry out): queue
 //!   order by priority and fair share across projects, project quotas, capacity fit,
 //!   leases, stops of queued and running runs ([`fair`]), and why a queued run waits
-//!   ([`wait`]);
+//!   ([`wait`]), and workflows: runs that wait for other runs' ends and groups (sweeps)
+//!   with a concurrency limit ([`dep`]);
 //! - the status machine of a version's run ([`status`]): which status each step moves it
 //!   from and to, and which status, reason and log line its end records;
 //! - the decisions about one run that need its status ([`run`]): admission, recovery after a
@@ -20,6 +21,7 @@
 
 pub mod comm;
 pub mod core;
+pub mod dep;
 pub mod fair;
 pub mod hang;
 pub mod plan;

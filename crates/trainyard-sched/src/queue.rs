@@ -19,6 +19,8 @@ pub(crate) struct Queued<R> {
     /// Its version is in 7 already (or the decision to move it there was made).
     pub(crate) marked_waiting: bool,
     pub(crate) route: R,
+    /// Its group (sweep), whose limit it counts against.
+    pub(crate) group: Option<i64>,
 }
 
 /// Every queued run, by id and in its project's order.
@@ -72,6 +74,10 @@ impl<R> Queue<R> {
     }
 
     /// Adds run `id` at the back of its priority in `project`'s queue.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the fields of a queued run, from its one caller"
+    )]
     pub(crate) fn push(
         &mut self,
         id: i64,
@@ -80,6 +86,7 @@ impl<R> Queue<R> {
         demand: Resources,
         marked_waiting: bool,
         route: R,
+        group: Option<i64>,
     ) {
         self.grow(project);
         self.next_seq += 1;
@@ -94,6 +101,7 @@ impl<R> Queue<R> {
                 demand,
                 marked_waiting,
                 route,
+                group,
             },
         );
     }

@@ -10,7 +10,7 @@
 //! let mut core: Core<()> = Core::new(total, vec![]);
 //! let mut comm = Comm::new();
 //! let demand = Resources { cores: 3, memory_gb: 1, gpus: 0 };
-//! let ticket = Ticket { project: "p1".into(), priority: 1, waiting: false };
+//! let ticket = Ticket { project: "p1".into(), priority: 1, ..Ticket::default() };
 //! reactor::on_clock(&mut core, 1_000);
 //! reactor::on_enqueue(&mut core, &mut comm, 1, Place::Here(demand), ticket.clone(), ());
 //! reactor::on_enqueue(&mut core, &mut comm, 2, Place::Here(demand), ticket, ());
@@ -21,7 +21,8 @@
 //! ```
 
 use crate::comm::{Comm, Decision};
-use crate::core::{Core, Held, LeaseId, Place, RunId, Ticket};
+use crate::core::{Blocked, Core, Held, LeaseId, Place, RunId, Ticket};
+use crate::dep::Outcome;
 use crate::fair::{dominant_share, Priority};
 use crate::resources::Resources;
 use std::time::Duration;
@@ -48,16 +49,95 @@ pub fn on_enqueue<R: Clone>(
         return;
     }
     let ticket = ticket.into();
+    let held_back = !ticket.after.is_empty() || ticket.group.is_some();
+    if !ticket.waiting && (held_back || matches!(place, Place::Here(_))) {
+        core.unmarked.push(id);
+    }
+    if held_back {
+        // Held back until its parents ended and its group has room (see [`schedule`]).
+        let deps = ticket.after.iter().map(|d| (*d, None)).collect();
+        let marked_waiting = ticket.waiting;
+        core.blocked.push(Blocked {
+            id,
+            place,
+            ticket,
+            route,
+            deps,
+            marked_waiting,
+        });
+        return;
+    }
+    admit(core, comm, id, place, ticket, false, route);
+}
+
+/// Run `id` joins its project's queue here, or its backend at once.
+fn admit<R: Clone>(
+    core: &mut Core<R>,
+    comm: &mut Comm<R>,
+    id: RunId,
+    place: Place,
+    ticket: Ticket,
+    marked_waiting: bool,
+    route: R,
+) {
     let p = core.project(&ticket.project);
+    let group = ticket.group.map(|g| g.id);
     match place {
-        Place::Backend => start(core, comm, id, p, None, route),
+        Place::Backend => start(core, comm, id, p, None, route, group),
         Place::Here(demand) => {
+            let waiting = ticket.waiting || marked_waiting;
             core.queue
-                .push(id, p, ticket.priority, demand, ticket.waiting, route);
-            if !ticket.waiting {
-                core.unmarked.push(id);
+                .push(id, p, ticket.priority, demand, waiting, route, group);
+        }
+    }
+}
+
+/// Run `parent` ended with `outcome` (or had ended when its dependents were queued): the
+/// runs waiting for it learn it; the next [`schedule`] releases those it lets start and
+/// decides the end of those it never will ([`Decision::DependencyNeverMet`]).
+pub fn on_parent_end<R>(core: &mut Core<R>, _comm: &mut Comm<R>, parent: RunId, outcome: Outcome) {
+    for b in &mut core.blocked {
+        for (dep, known) in &mut b.deps {
+            if dep.run == parent && known.is_none() {
+                *known = Some(outcome);
             }
         }
+    }
+}
+
+/// Releases the runs held back whose parents all ended in a way that lets them start and
+/// whose group has room, first come first (each into the queue, counting against its
+/// group from then on), and decides the end of those whose dependency is never met.
+/// O(held back × (queued + running)).
+fn release_blocked<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
+    let mut i = 0;
+    while i < core.blocked.len() {
+        let b = &core.blocked[i];
+        if let Some(why) = b.never_met() {
+            let id = b.id;
+            core.blocked.remove(i);
+            comm.push(Decision::DependencyNeverMet { id, why });
+            continue;
+        }
+        let parents_ended = b.pending_parent().is_none();
+        let room = b
+            .ticket
+            .group
+            .is_none_or(|g| core.group_active(g.id) < g.limit.max(1));
+        if parents_ended && room {
+            let b = core.blocked.remove(i);
+            admit(
+                core,
+                comm,
+                b.id,
+                b.place,
+                b.ticket,
+                b.marked_waiting,
+                b.route,
+            );
+            continue;
+        }
+        i += 1;
     }
 }
 
@@ -70,6 +150,10 @@ pub fn on_priority<R>(
     id: RunId,
     priority: Priority,
 ) -> bool {
+    if let Some(b) = core.blocked.iter_mut().find(|b| b.id == id) {
+        b.ticket.priority = priority;
+        return true;
+    }
     core.queue.set_priority(id, priority)
 }
 
@@ -140,6 +224,7 @@ pub fn on_adopt<R>(
     // Found twice: the later finding replaces the earlier, which gives back what it held.
     on_ended(core, comm, id);
     core.queue.remove(id);
+    core.blocked.retain(|b| b.id != id);
     core.free_gpus.retain(|g| !gpus.contains(g));
     let p = core.project(project);
     let (demand, here) = match place {
@@ -158,15 +243,26 @@ pub fn on_adopt<R>(
             route,
             project: p,
             here,
+            group: None,
         },
     );
+}
+
+/// A run found running after a restart (see [`on_adopt`]) belongs to group `group`: it
+/// counts against the group's limit until it ends.
+pub fn on_adopt_group<R>(core: &mut Core<R>, _comm: &mut Comm<R>, id: RunId, group: i64) {
+    if let Some(held) = core.running.get_mut(&id) {
+        held.group = Some(group);
+    }
 }
 
 /// Version `id` was moved to 9: a queued run leaves the queue and is recorded stopped, a
 /// running one is stopped on its backend with `grace`, and one the core does not know never
 /// reached a backend and is recorded stopped.
 pub fn on_stop<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>, id: RunId, grace: Duration) {
-    if core.queue.remove(id).is_some() {
+    let held_back = core.blocked.len();
+    core.blocked.retain(|b| b.id != id);
+    if core.queue.remove(id).is_some() || core.blocked.len() < held_back {
         comm.push(Decision::StoppedBeforeStart { id });
     } else if let Some(held) = core.running.get(&id) {
         comm.push(Decision::StopRun {
@@ -246,6 +342,7 @@ pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
         core.leases.insert(lease, need);
         comm.push(Decision::Grant { lease });
     }
+    release_blocked(core, comm);
     let mut started = false;
     while let Some((p, id)) = core.pick() {
         let demand = core.queue.get(id).expect("picked from the queue").demand;
@@ -253,12 +350,17 @@ pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
             break;
         }
         let q = core.queue.remove(id).expect("picked from the queue");
-        start(core, comm, id, p, Some(q.demand), q.route);
+        start(core, comm, id, p, Some(q.demand), q.route, q.group);
         started = true;
     }
     if !started {
         for id in std::mem::take(&mut core.unmarked) {
-            if core.queue.mark(id) {
+            let blocked = core.blocked.iter_mut().find(|b| b.id == id);
+            let marked = match blocked {
+                Some(b) => !std::mem::replace(&mut b.marked_waiting, true),
+                None => core.queue.mark(id),
+            };
+            if marked {
                 comm.push(Decision::MarkWaiting { id });
             }
         }
@@ -274,6 +376,7 @@ fn start<R: Clone>(
     p: usize,
     demand: Option<Resources>,
     route: R,
+    group: Option<i64>,
 ) {
     let here = demand.is_some();
     let demand = demand.unwrap_or_default();
@@ -289,6 +392,7 @@ fn start<R: Clone>(
         route: route.clone(),
         project: p,
         here,
+        group,
     };
     core.running.insert(id, held);
     comm.push(Decision::Start { id, gpus, route });

@@ -44,11 +44,14 @@ pub enum Step {
     /// The workers of its next attempt were launched or submitted: it stays 8; stopped
     /// meanwhile, it stays 9 (with the handle, as for [`Step::Launched`]).
     Relaunched,
+    /// A run it depends on ended in a way that never lets it start ([`crate::dep`]): 1 or 7
+    /// -> 13 (cancelled: it never ran, and nobody stopped it).
+    DependencyNeverMet,
 }
 
 impl Step {
     /// Every step, for tables.
-    pub const ALL: [Step; 11] = [
+    pub const ALL: [Step; 12] = [
         Step::BeginStart,
         Step::MarkWaiting,
         Step::Launched,
@@ -60,6 +63,7 @@ impl Step {
         Step::StoppedBeforeStart,
         Step::RetryScheduled,
         Step::Relaunched,
+        Step::DependencyNeverMet,
     ];
 
     /// The moves the step tries, in order; the first whose `from` holds the version's status
@@ -130,6 +134,10 @@ impl Step {
                 },
                 KEEP_STOP,
             ],
+            Step::DependencyNeverMet => &[Move {
+                from: &[S::INIT, S::WAITING],
+                to: S::CANCELED,
+            }],
         }
     }
 

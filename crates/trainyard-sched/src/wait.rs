@@ -1,6 +1,7 @@
 //! Why a queued run waits, and how many runs are ahead of it: what the API, the CLI and the
 //! console show of a waiting run.
 
+use crate::dep::{Dep, Group};
 use crate::fair::Limit;
 use crate::resources::Resources;
 use std::fmt;
@@ -27,6 +28,10 @@ pub enum Why {
     FairShare,
     /// It is the next run to start, and waits for what is missing on this host.
     Capacity(Resources),
+    /// A run it depends on has not ended.
+    Parent(Dep),
+    /// Its group (sweep) has as many runs queued or running as its limit allows.
+    Group(Group),
 }
 
 impl fmt::Display for Wait {
@@ -38,6 +43,10 @@ impl fmt::Display for Wait {
             },
             Why::Quota(limit) => write!(f, "project at its {limit} quota"),
             Why::FairShare => f.write_str("project over its fair share"),
+            Why::Parent(dep) => write!(f, "waiting for {dep}"),
+            Why::Group(group) => {
+                write!(f, "sweep {} at its concurrency {}", group.id, group.limit)
+            }
             Why::Capacity(missing) => {
                 let mut parts = Vec::new();
                 if missing.cores > 0 {
@@ -61,13 +70,16 @@ impl fmt::Display for Wait {
 }
 
 impl Why {
-    /// A short machine-readable name: `behind`, `quota`, `fair_share`, `capacity`.
+    /// A short machine-readable name: `behind`, `quota`, `fair_share`, `capacity`,
+    /// `dependency`, `sweep_concurrency`.
     pub fn code(&self) -> &'static str {
         match self {
             Why::Behind => "behind",
             Why::Quota(_) => "quota",
             Why::FairShare => "fair_share",
             Why::Capacity(_) => "capacity",
+            Why::Parent(_) => "dependency",
+            Why::Group(_) => "sweep_concurrency",
         }
     }
 }

@@ -15,6 +15,7 @@ mod outcome;
 mod postgres;
 pub mod sql;
 mod sqlite;
+mod sweeps;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod usage;
@@ -26,6 +27,7 @@ pub use model::*;
 pub use outcome::{JobDeletion, VersionDeletion, VizDeletion, VizRestart};
 pub use postgres::{Coordinator, DutyHold, DutySession, Notices, PgStore};
 pub use sqlite::SqliteStore;
+pub use sweeps::{NewSweep, Sweep, SweepRunRow};
 pub use usage::{UsageBy, UsageGroup, UsageRecord};
 pub use viz::{NewVizJob, VizFilter, VizJob, VizSet, VizSort};
 pub use webhooks::{
@@ -325,6 +327,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         until: i64,
         by: UsageBy,
     ) -> Result<Vec<UsageGroup>>;
+
+    // --- sweeps ---
+
+    /// Stores a new sweep without runs; returns its id.
+    async fn create_sweep(&self, s: &NewSweep) -> Result<i64>;
+
+    /// Adds run `run` to sweep `sweep_id`.
+    async fn add_sweep_run(&self, sweep_id: i64, run: &SweepRunRow) -> Result<()>;
+
+    /// Sweep `sweep_id` of the project, with its runs.
+    async fn get_sweep(&self, project_id: &str, sweep_id: i64) -> Result<Option<Sweep>>;
+
+    /// The project's sweeps with their runs, newest first.
+    async fn list_sweeps(&self, project_id: &str) -> Result<Vec<Sweep>>;
+
+    /// Removes sweep `sweep_id` of the project and its run rows; false when it was not there.
+    async fn delete_sweep(&self, project_id: &str, sweep_id: i64) -> Result<bool>;
 
     // --- notifications: what jobs asked for, the webhook outbox ---
 

@@ -336,6 +336,38 @@ macro_rules! store_ops {
             })
         }
 
+        impl $store {
+            /// A sweep's row and its runs, by index.
+            async fn sweep_with_runs(&self, row: &DbRow) -> Result<$crate::Sweep> {
+                let id: i64 = row.try_get("id")?;
+                let runs = sqlx::query(&q(
+                    "SELECT idx, job_id, version_id, parameters FROM sweep_runs WHERE sweep_id = ? ORDER BY idx",
+                ))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok($crate::SweepRunRow {
+                        index: r.try_get("idx")?,
+                        job_id: r.try_get("job_id")?,
+                        version_id: r.try_get("version_id")?,
+                        parameters: r.try_get("parameters")?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+                Ok($crate::Sweep {
+                    id,
+                    project_id: row.try_get("project_id")?,
+                    name: row.try_get("name")?,
+                    concurrency: row.try_get("concurrency")?,
+                    objective: row.try_get("objective")?,
+                    create_time: row.try_get("create_time")?,
+                    runs,
+                })
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::Store for $store {
             fn engine(&self) -> $crate::Engine {
@@ -1072,6 +1104,80 @@ macro_rules! store_ops {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn create_sweep(&self, s: &$crate::NewSweep) -> Result<i64> {
+                let id: i64 = sqlx::query_scalar(&q(
+                    "INSERT INTO sweeps (project_id, name, concurrency, objective, create_time) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                ))
+                .bind(&s.project_id)
+                .bind(&s.name)
+                .bind(s.concurrency)
+                .bind(&s.objective)
+                .bind(s.create_time)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(id)
+            }
+
+            async fn add_sweep_run(&self, sweep_id: i64, run: &$crate::SweepRunRow) -> Result<()> {
+                sqlx::query(&q(
+                    "INSERT INTO sweep_runs (sweep_id, idx, job_id, version_id, parameters) VALUES (?, ?, ?, ?, ?)",
+                ))
+                .bind(sweep_id)
+                .bind(run.index)
+                .bind(run.job_id)
+                .bind(run.version_id)
+                .bind(&run.parameters)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_sweep(&self, project_id: &str, sweep_id: i64) -> Result<Option<$crate::Sweep>> {
+                let row = sqlx::query(&q(
+                    "SELECT id, project_id, name, concurrency, objective, create_time FROM sweeps WHERE project_id = ? AND id = ?",
+                ))
+                .bind(project_id)
+                .bind(sweep_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                match row {
+                    Some(row) => Ok(Some(self.sweep_with_runs(&row).await?)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn list_sweeps(&self, project_id: &str) -> Result<Vec<$crate::Sweep>> {
+                let rows = sqlx::query(&q(
+                    "SELECT id, project_id, name, concurrency, objective, create_time FROM sweeps WHERE project_id = ? ORDER BY id DESC",
+                ))
+                .bind(project_id)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    out.push(self.sweep_with_runs(row).await?);
+                }
+                Ok(out)
+            }
+
+            async fn delete_sweep(&self, project_id: &str, sweep_id: i64) -> Result<bool> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(&q(
+                    "DELETE FROM sweep_runs WHERE sweep_id IN (SELECT id FROM sweeps WHERE project_id = ? AND id = ?)",
+                ))
+                .bind(project_id)
+                .bind(sweep_id)
+                .execute(&mut *tx)
+                .await?;
+                let r = sqlx::query(&q("DELETE FROM sweeps WHERE project_id = ? AND id = ?"))
+                    .bind(project_id)
+                    .bind(sweep_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(r.rows_affected() > 0)
             }
 
             async fn set_job_notification(&self, job_id: i64, n: &$crate::JobNotification) -> Result<()> {

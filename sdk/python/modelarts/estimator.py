@@ -550,6 +550,39 @@ class Estimator(_JobOperations):
                     job_name, status_name(info.get("status")), info.get("status")))
         return job
 
+    def sweep(self, parameters, sweep_name=None, concurrency=1, samples=None, seed=None, objective=None,
+              inputs=None, dataset_id=None, dataset_version_id=None):
+        """trainyard extension: runs this estimator's job once per combination of ``parameters``
+        (name -> list of values: the grid; with ``samples``, that many seeded draws, a range given
+        as ``{"min": .., "max": ..}``), at most ``concurrency`` at once. ``objective``
+        (``{"metric": "accuracy", "goal": "max"}``) names the best run by the ``metrics.json``
+        each run writes into its output folder. Returns the sweep (``sweep_id``, ``progress``,
+        ``runs``, ``best``); :meth:`get_sweep` reads it again."""
+        sweep_name = sweep_name or _random_name("sweep")
+        config = self._run_config(sweep_name)
+        config.update(_data_args(inputs, dataset_id, dataset_version_id))
+        body = {"sweep_name": sweep_name, "config": config, "parameters": parameters,
+                "concurrency": concurrency}
+        for key, value in (("samples", samples), ("seed", seed), ("objective", objective),
+                           ("job_desc", self.job_description)):
+            if value is not None:
+                body[key] = value
+        try:
+            return Record(_checked(self.session, "POST", "/sweeps", body=body))
+        except ModelArtsError:
+            self._remove_upload(config.get("app_url"))
+            raise
+
+    @staticmethod
+    def get_sweep(modelarts_session, sweep_id):
+        """trainyard extension: a sweep with its progress, runs and best run."""
+        return Record(_checked(modelarts_session, "GET", "/sweeps/%s" % sweep_id))
+
+    @staticmethod
+    def stop_sweep(modelarts_session, sweep_id):
+        """trainyard extension: stops every run of a sweep that has not ended."""
+        return Record(_checked(modelarts_session, "POST", "/sweeps/%s/stop" % sweep_id))
+
     @staticmethod
     def get_job_list(modelarts_session, status=None, per_page=10, page=1, sort_by=None, order="desc",
                      search_content=None, **kwargs):

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conftest import wait_status
+from conftest import wait_status, wait_until
 from modelarts.estimator import Estimator, TrainingJob
 from modelarts.exception import ModelArtsError
 
@@ -193,3 +193,18 @@ def test_fit_sends_a_notification(session):
     with pytest.raises(ModelArtsError) as refused:
         estimator(session).fit(inputs='/bucket/data/train/', job_name='unnotified', notification="nobody")
     assert "topic 'nobody' is not configured" in str(refused.value)
+
+
+def test_a_sweep_runs_each_combination_and_reports_its_progress(session):
+    # trainyard extension: a 2 x 2 grid, 2 at a time; each run is an ordinary job.
+    sweep = estimator(session).sweep({"lr": [0.1, 0.01], "batch": [16, 32]}, sweep_name="sdk_sweep",
+                                     concurrency=2, inputs='/bucket/data/train/')
+    assert sweep["run_count"] == 4 and sweep["concurrency"] == 2
+    combos = sorted((r["parameters"]["lr"], r["parameters"]["batch"]) for r in sweep["runs"])
+    assert combos == [("0.01", "16"), ("0.01", "32"), ("0.1", "16"), ("0.1", "32")]
+    done = wait_until(lambda: (lambda s: s["progress"]["completed"] == 4 and s)(
+        Estimator.get_sweep(session, sweep["sweep_id"])), 120, "the sweep's end")
+    assert done["progress"] == {"queued": 0, "running": 0, "completed": 4, "failed": 0, "stopped": 0}
+    assert [r["job_name"] for r in done["runs"]] == ["sdk_sweep-%d" % i for i in range(4)]
+    for run in done["runs"]:
+        assert TrainingJob(session, run["job_id"], run["version_id"]).get_job_info()["status"] == COMPLETED

@@ -37,7 +37,7 @@ pub async fn run(client: &Client, out: Output, cmd: JobsCommand) -> Result<ExitC
         return Ok(ExitCode::SUCCESS);
     }
     match cmd {
-        JobsCommand::Submit(args) => submit(client, out, args).await?,
+        JobsCommand::Submit(args) => submit(client, out, *args).await?,
         JobsCommand::List(args) => list(client, out, args).await?,
         JobsCommand::Get { job, version } => {
             let job = job_id(client, &job).await?;
@@ -737,6 +737,7 @@ async fn submit(client: &Client, out: Output, args: SubmitArgs) -> Result<(), Cl
             ),
             log_url: stored.as_ref().and_then(|c| c.log_url.clone()),
             model_id: stored.as_ref().and_then(|c| c.model_id),
+            depends_on: args.depends_on(),
             ..Default::default()
         }),
         workspace_id: None,

@@ -6,6 +6,7 @@ mod files;
 mod follow;
 mod jobs;
 mod login;
+mod sweeps;
 mod usage;
 mod viz;
 mod webhooks;
@@ -54,6 +55,9 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode, CliError
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Webhooks(cmd) => webhooks::run(&client, out, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Sweep(cmd) => sweeps::run(&client, out, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Specs => catalog::specs(&client, out)

@@ -41,3 +41,4 @@ mod slurm;
 mod streams_and_quotas;
 mod usage;
 mod visualization;
+mod workflows;

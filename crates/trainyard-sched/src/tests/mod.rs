@@ -2,6 +2,7 @@
 //! recording comm (as HyperQueue's `tako/src/internal/tests/test_reactor.rs`), properties over
 //! random event sequences, and the crate's freedom from IO.
 
+mod test_dep;
 mod test_fair;
 mod test_hang;
 mod test_plan;

@@ -12,6 +12,7 @@ fn ticket(project: &str, priority: u8) -> Ticket {
         project: project.to_owned(),
         priority,
         waiting: false,
+        ..Ticket::default()
     }
 }
 

@@ -1,16 +1,20 @@
 //! Random sequences of events, played through the handlers and the status tables the way the
 //! executor and the lifecycle owner play them: no sequence hands out more than exists or more
-//! than a project's quota, leaves a run waiting that could start, or moves a terminal status.
+//! than a project's quota, leaves a run waiting that could start, or moves a terminal status;
+//! no run starts before its parents ended in a way that lets it, none waits for a parent
+//! that ended, and no group has more runs running than its limit.
 
 use super::utils::res;
+use crate::dep::{Dep, Group, Kind, Outcome};
 use crate::fair::{Quota, Share};
 use crate::reactor::{
     on_acquire, on_adopt, on_ended, on_enqueue, on_release, on_start_refused, on_stop, on_sweep,
     schedule,
 };
-use crate::reactor::{on_clock, on_priority};
+use crate::reactor::{on_adopt_group, on_clock, on_parent_end, on_priority};
 use crate::run::{admit, recover, Admission, Recovery, MAY_RUN, QUEUED};
 use crate::status::{end, next, End, Exit, Step, ENDS_FROM};
+use crate::wait::{Wait, Why};
 use crate::{Comm, Core, Decision, Place, Resources, RunId, Ticket};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,6 +45,28 @@ fn quota_of_a() -> Quota {
         gpus: Some(1),
         running: Some(2),
     }
+}
+
+/// The dependencies: 3 after 1 completed, 5 after 3 completed and 2 failed, 6 after 2.
+fn deps_of(id: RunId) -> Vec<Dep> {
+    let dep = |run, kind| Dep {
+        job: run,
+        run,
+        kind,
+    };
+    match id {
+        3 => vec![dep(1, Kind::AfterOk)],
+        5 => vec![dep(3, Kind::AfterOk), dep(2, Kind::AfterFailed)],
+        6 => vec![dep(2, Kind::AfterAny)],
+        _ => vec![],
+    }
+}
+
+/// Runs 2 and 4 are a group of which one runs at a time.
+const GROUP: Group = Group { id: 1, limit: 1 };
+
+fn group_of(id: RunId) -> Option<Group> {
+    matches!(id, 2 | 4).then_some(GROUP)
 }
 
 fn new_core() -> Core<RunId> {
@@ -181,6 +207,10 @@ impl World {
             to.name()
         );
         self.status.insert(id, to);
+        // The lifecycle owner tells the executor of every end; it tells the core.
+        if let (None, Some(outcome)) = (Outcome::of(from), Outcome::of(to)) {
+            on_parent_end(&mut self.core, &mut self.comm, id, outcome);
+        }
     }
 
     /// The executor actor: carries the decisions out, scheduling until nothing is decided.
@@ -190,6 +220,21 @@ impl World {
                 match d {
                     Decision::Start { id, gpus, route } => {
                         assert_eq!(route, id);
+                        for dep in deps_of(id) {
+                            // Written out, not asked of `Kind::met_by`, which this checks.
+                            let s = self.status[&dep.run];
+                            let ended = s.is_terminal() && s != JobStatus::UNKNOWN;
+                            let met = match dep.kind {
+                                Kind::AfterOk => s == JobStatus::COMPLETED,
+                                Kind::AfterAny => ended,
+                                Kind::AfterFailed => ended && s != JobStatus::COMPLETED,
+                            };
+                            assert!(
+                                met,
+                                "{id} starts while its parent {} is {:?}",
+                                dep.run, self.status[&dep.run]
+                            );
+                        }
                         let (_, held) = self.core.held_by(id).expect("a start holds");
                         assert_eq!(held, &gpus[..]);
                         if !self.step(id, Step::BeginStart) {
@@ -204,6 +249,12 @@ impl World {
                     Decision::StoppedBeforeStart { id } => {
                         assert!(!self.core.knows(id));
                         self.step(id, Step::StoppedBeforeStart);
+                    }
+                    Decision::DependencyNeverMet { id, why } => {
+                        assert!(!self.core.knows(id));
+                        assert!(deps_of(id).contains(&why.dep));
+                        assert_eq!(Outcome::of(self.status[&why.dep.run]), Some(why.outcome));
+                        self.step(id, Step::DependencyNeverMet);
                     }
                     Decision::Grant { lease } => {
                         assert!(self.core.lease(lease).is_some());
@@ -226,8 +277,16 @@ impl World {
                 project: project_of(id).to_owned(),
                 priority: self.priority[&id],
                 waiting: s == JobStatus::WAITING,
+                after: deps_of(id),
+                group: group_of(id),
             };
             on_enqueue(&mut self.core, &mut self.comm, id, place, ticket, id);
+            // As the executor does: parents that ended already are told at once.
+            for dep in deps_of(id) {
+                if let Some(outcome) = Outcome::of(self.status[&dep.run]) {
+                    on_parent_end(&mut self.core, &mut self.comm, dep.run, outcome);
+                }
+            }
         }
     }
 
@@ -291,6 +350,9 @@ impl World {
                     let place = self.demand[&id];
                     let project = project_of(id);
                     on_adopt(&mut self.core, &mut self.comm, id, project, place, held, id);
+                    if let Some(group) = group_of(id) {
+                        on_adopt_group(&mut self.core, &mut self.comm, id, group.id);
+                    }
                     self.forced_runs.insert(id);
                     let was_found = found & (1 << (id - 1)) != 0;
                     match recover(s, was_found) {
@@ -412,6 +474,34 @@ impl World {
                 "run {id} could start but waits"
             );
         }
+        // A run held back for a parent waits for one that has not ended; the group runs
+        // no more than its limit by the core's own decisions.
+        for id in self.core.blocked() {
+            if let Some(Wait {
+                why: Why::Parent(dep),
+                ..
+            }) = self.core.wait(id)
+            {
+                assert!(
+                    Outcome::of(self.status[&dep.run]).is_none(),
+                    "{id} waits for {} which is {:?}",
+                    dep.run,
+                    self.status[&dep.run]
+                );
+            }
+        }
+        let in_group = |forced: bool| {
+            self.core
+                .running()
+                .filter(|id| group_of(*id).is_some())
+                .filter(|id| self.forced_runs.contains(id) == forced)
+                .count() as u32
+        };
+        let (own, forced) = (in_group(false), in_group(true));
+        assert!(
+            own + forced <= GROUP.limit.max(forced),
+            "the group runs {own} + {forced} adopted"
+        );
         // Usage never goes negative and only grows while the clock stands.
         assert!(self.core.usage("a") >= 0.0 && self.core.usage("b") >= 0.0);
         // GPUs the core handed out by its own decisions are configured ones.

@@ -6,6 +6,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("lib.rs", include_str!("../lib.rs")),
     ("comm.rs", include_str!("../comm.rs")),
     ("core.rs", include_str!("../core.rs")),
+    ("dep.rs", include_str!("../dep.rs")),
     ("fair.rs", include_str!("../fair.rs")),
     ("hang.rs", include_str!("../hang.rs")),
     ("plan.rs", include_str!("../plan.rs")),

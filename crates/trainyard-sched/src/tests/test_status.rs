@@ -20,6 +20,7 @@ BeginStop           .  9  9  .  9  .  .  9  9  .  .  .  .  .  .  9  .  .  .  .  
 StoppedBeforeStart  .  .  .  .  .  .  .  .  .  12 .  .  .  .  .  .  .  .  .  .  .  .  .
 RetryScheduled      .  .  .  .  8  .  .  8  8  .  .  .  .  .  .  8  .  .  .  .  .  .  .
 Relaunched          .  .  .  .  .  .  .  .  8  9  .  .  .  .  .  .  .  .  .  .  .  .  .
+DependencyNeverMet  .  13 .  .  .  .  .  13 .  .  .  .  .  .  .  .  .  .  .  .  .  .  .
 ";
 
 #[test]
@@ -236,7 +237,13 @@ fn every_end_is_terminal_and_every_step_keeps_a_status_active() {
         }
         for step in Step::ALL {
             if let Some(to) = next(status, step) {
-                let failed = [JobStatus::SUBMIT_FAILED, JobStatus::KILLED].contains(&to);
+                // Ends before a start: could not start, stopped, or a dependency never met.
+                let failed = [
+                    JobStatus::SUBMIT_FAILED,
+                    JobStatus::KILLED,
+                    JobStatus::CANCELED,
+                ]
+                .contains(&to);
                 assert!(to.is_known() && (JobStatus::ACTIVE.contains(&to) || failed));
             }
         }

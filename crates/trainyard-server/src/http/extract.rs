@@ -154,6 +154,26 @@ pub struct PodPath {
     pub pod: String,
 }
 
+/// `.../sweeps/{sweep_id}` and below.
+pub struct SweepPath {
+    /// `{project_id}`.
+    pub project: String,
+    /// `{sweep_id}`.
+    pub sweep: i64,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SweepPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = RawPath::from_parts(parts, state).await?;
+        Ok(Self {
+            sweep: raw.id("sweep_id")?,
+            project: raw.project,
+        })
+    }
+}
+
 /// `.../training-job-configs/{config_name}`.
 pub struct ConfigPath {
     /// `{project_id}`.

@@ -13,6 +13,7 @@ pub mod rate;
 pub mod session;
 pub mod signing;
 pub mod state;
+pub mod sweeps;
 pub mod v2;
 pub mod v2_console;
 pub mod viz;
@@ -113,6 +114,18 @@ pub fn router(state: AppState) -> Router {
                 trainyard_api::webhooks::DELIVERIES_PATH
             ),
             get(extensions::list_deliveries),
+        )
+        .route(
+            "/v1/{project_id}/sweeps",
+            post(sweeps::create_sweep).get(sweeps::list_sweeps),
+        )
+        .route(
+            "/v1/{project_id}/sweeps/{sweep_id}",
+            get(sweeps::get_sweep).delete(sweeps::delete_sweep),
+        )
+        .route(
+            "/v1/{project_id}/sweeps/{sweep_id}/stop",
+            post(sweeps::stop_sweep),
         )
         .route(
             "/v1/{project_id}/built-in-algorithms",

@@ -11,6 +11,7 @@ use std::sync::LazyLock;
 use trainyard_api::catalog::{EngineListResponse, SpecListResponse};
 use trainyard_api::events::RunEventsResponse;
 use trainyard_api::extensions::{FileListResponse, PriorityRequest, UploadLimits, UploadResponse};
+use trainyard_api::sweeps::{CreateSweepRequest, SweepListResponse, SweepResponse};
 use trainyard_api::training::{
     AomLogResponse, BuiltInAlgorithmsResponse, CreateJobRequest, CreateJobResponse,
     CreateVersionRequest, JobListResponse, LogFileNamesResponse, PodMetricsResponse, StopRequest,
@@ -61,6 +62,9 @@ use utoipa::OpenApi as _;
         RunEventsResponse,
         UsageResponse,
         DeliveryListResponse,
+        CreateSweepRequest,
+        SweepResponse,
+        SweepListResponse,
         LogFileNamesResponse,
         AomLogResponse,
         BuiltInAlgorithmsResponse,
@@ -476,6 +480,46 @@ static OPERATIONS: LazyLock<Vec<Op>> = LazyLock::new(|| {
             None,
             J("DeliveryListResponse"),
             &[("job_id", P::Int, false), ("limit", P::Int, false)],
+        ),
+        op(
+            Post,
+            "/sweeps",
+            "trainyard: create a parameter sweep and all its runs (a grid or a random sample, at most `concurrency` running at once)",
+            Some(("CreateSweepRequest", JSON)),
+            J("SweepResponse"),
+            &[],
+        ),
+        op(
+            Get,
+            "/sweeps",
+            "trainyard: the project's sweeps, newest first, with their progress and best run",
+            None,
+            J("SweepListResponse"),
+            &[],
+        ),
+        op(
+            Get,
+            "/sweeps/{sweep_id}",
+            "trainyard: a sweep with its progress, best run and runs",
+            None,
+            J("SweepResponse"),
+            &[],
+        ),
+        op(
+            Delete,
+            "/sweeps/{sweep_id}",
+            "trainyard: delete a sweep and its runs' jobs (runs not ended are stopped)",
+            None,
+            J("Success"),
+            &[],
+        ),
+        op(
+            Post,
+            "/sweeps/{sweep_id}/stop",
+            "trainyard: stop every run of a sweep that has not ended",
+            None,
+            J("SweepResponse"),
+            &[],
         ),
     ]
     .into_iter()

@@ -23,6 +23,7 @@ use trainyard_exec::backend::{self, Backend, Reattached, Submission, Submitted, 
 use trainyard_exec::local::LocalBackend;
 use trainyard_exec::slurm::{PartitionFree, SlurmBackend, SlurmPool};
 use trainyard_exec::RunHandle;
+use trainyard_sched::dep::{Group, Outcome};
 use trainyard_sched::run::{self as decide, Admission, Recovery};
 use trainyard_sched::status::Step;
 use trainyard_sched::wait::Wait;
@@ -490,7 +491,12 @@ impl Actor {
                 Cmd::Enqueue(id) => self.enqueue(id).await,
                 Cmd::Sweep => self.sweep().await,
                 Cmd::Stop(id, grace) => reactor::on_stop(core, comm, id, grace),
-                Cmd::Ended(id) => reactor::on_ended(core, comm, id),
+                Cmd::Ended(id) => {
+                    reactor::on_ended(core, comm, id);
+                    if core.awaited_parents().contains(&id) {
+                        self.tell_parent_ends(&[id]).await;
+                    }
+                }
                 Cmd::Retry(id) => self.retry(id).await,
                 Cmd::Adopt(v) => self.adopt(*v),
                 Cmd::Acquire {
@@ -548,7 +554,19 @@ impl Actor {
             Decision::StopRun { id, route, grace } => {
                 tokio::spawn(async move { route.backend.stop(id, &route.run_dir, grace).await });
             }
-            Decision::StoppedBeforeStart { id } => lifecycle::stopped_before_start(&self.ctx, id),
+            Decision::StoppedBeforeStart { id } => {
+                lifecycle::stopped_before_start(&self.ctx, id);
+                // It ends stopped (9 -> 12 is the only move from 9): its dependents learn it
+                // now rather than at the next sweep.
+                reactor::on_parent_end(&mut self.core, &mut self.comm, id, Outcome::Stopped);
+            }
+            Decision::DependencyNeverMet { id, why } => {
+                tracing::info!(version.id = id, parent.id = why.dep.run, "{why}");
+                let reason = why.to_string();
+                if lifecycle::dependency_never_met(&self.ctx, id, &reason).await {
+                    reactor::on_parent_end(&mut self.core, &mut self.comm, id, Outcome::Stopped);
+                }
+            }
             Decision::Grant { lease } => {
                 let told = self
                     .grants
@@ -610,8 +628,29 @@ impl Actor {
         let backend = self.backends.of(&self.ctx.pools, &v).clone();
         let place = self.place_of(&v, &backend);
         let ticket = ticket(&v, v.status == JobStatus::WAITING);
+        let parents: Vec<i64> = ticket.after.iter().map(|d| d.run).collect();
         let route = Route { backend, run_dir };
         reactor::on_enqueue(&mut self.core, &mut self.comm, id, place, ticket, route);
+        self.tell_parent_ends(&parents).await;
+    }
+
+    /// Tells the core how those of `parents` that ended did (read from the store; a parent
+    /// gone from it counts as stopped). One the store cannot read now is asked again by the
+    /// next sweep.
+    async fn tell_parent_ends(&mut self, parents: &[i64]) {
+        for &parent in parents {
+            let outcome = match self.ctx.store.version_by_id(parent).await {
+                Ok(Some(p)) => Outcome::of(p.status),
+                Ok(None) => Some(Outcome::Stopped),
+                Err(e) => {
+                    tracing::warn!(version.id = parent, error = %e, "cannot read a parent run's status yet");
+                    None
+                }
+            };
+            if let Some(outcome) = outcome {
+                reactor::on_parent_end(&mut self.core, &mut self.comm, parent, outcome);
+            }
+        }
     }
 
     /// Starts the next attempt of `id` once its pause is over: claims it (once), then queues
@@ -649,8 +688,11 @@ impl Actor {
         reactor::on_enqueue(&mut self.core, &mut self.comm, id, place, ticket, route);
     }
 
-    /// See [`Executor::sweep`].
+    /// See [`Executor::sweep`]; it also looks at the parents that held-back runs wait for,
+    /// in case an end was not reported here (a parent ended on another server, or deleted).
     async fn sweep(&mut self) {
+        let parents = self.core.awaited_parents();
+        self.tell_parent_ends(&parents).await;
         let store = self.ctx.store.clone();
         match store.versions_in(JobStatus::QUEUED).await {
             Ok(pending) => {
@@ -716,6 +758,9 @@ impl Actor {
         let route = Route { backend, run_dir };
         let (core, comm) = (&mut self.core, &mut self.comm);
         reactor::on_adopt(core, comm, v.id, &v.project_id, place, gpus, route);
+        if let Some(group) = group_of(&v) {
+            reactor::on_adopt_group(core, comm, v.id, group.id);
+        }
     }
 
     /// Queues `id` again in a moment: the database refused a step of its start (busy, disk
@@ -735,7 +780,17 @@ fn ticket(v: &Version, waiting: bool) -> Ticket {
         project: v.project_id.clone(),
         priority: priority_of(v),
         waiting,
+        after: crate::service::depends::stored(&v.config),
+        group: group_of(v),
     }
+}
+
+/// The group of a sweep's run: its sweep, whose concurrency bounds its runs.
+fn group_of(v: &Version) -> Option<Group> {
+    v.config.sweep.map(|s| Group {
+        id: s.sweep_id,
+        limit: u32::try_from(s.concurrency).unwrap_or(1).max(1),
+    })
 }
 
 /// The priority a version runs at: its `config.priority` (1..=3; validated when stored), 1

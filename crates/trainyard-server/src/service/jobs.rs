@@ -1,6 +1,7 @@
 //! Training jobs and versions: create, list, read, stop, delete.
 
 use crate::error::{ApiError, ApiResult};
+use crate::service::depends;
 use crate::service::launch::code_dir;
 use crate::service::lifecycle::{self, cleanup_if_deleted};
 use crate::service::query::Params;
@@ -266,6 +267,17 @@ impl Service {
         who: &str,
         req: CreateJobRequest,
     ) -> ApiResult<CreateJobResponse> {
+        self.create_job_in(project, who, req, None).await
+    }
+
+    /// [`Self::create_job`], its version a run of `sweep` when given.
+    pub(crate) async fn create_job_in(
+        &self,
+        project: &str,
+        who: &str,
+        req: CreateJobRequest,
+        sweep: Option<trainyard_api::training::SweepMember>,
+    ) -> ApiResult<CreateJobResponse> {
         let name = req.job_name.ok_or_else(|| ApiError::required("job_name"))?;
         if !valid_name(&name, 64) {
             return Err(ApiError::ParameterError(format!("Illegal name: {name}")));
@@ -290,6 +302,8 @@ impl Service {
         )?;
         cfg.create_version = None;
         cfg.pre_version_id = None;
+        cfg.sweep = sweep;
+        depends::resolve(self.store.as_ref(), project, None, &mut cfg).await?;
         let run = with_version.then_some(&cfg);
         self.check_quota(project, true, run).await?;
         let now = now_ms();
@@ -425,6 +439,7 @@ impl Service {
         let mut cfg = self.checker(project).check(cfg, Purpose::Run)?;
         cfg.create_version = None;
         cfg.pre_version_id = None;
+        depends::resolve(self.store.as_ref(), project, Some(job_id), &mut cfg).await?;
         self.check_quota(project, false, Some(&cfg)).await?;
         let staging = self.snapshot(project, &cfg).await?;
         let new_version = NewVersion {

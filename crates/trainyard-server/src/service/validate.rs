@@ -59,6 +59,21 @@ pub fn check_request_fields(cfg: &JobConfig, request: Request) -> ApiResult<()> 
                 .into(),
         ));
     }
+    if cfg.sweep.is_some() {
+        return Err(ApiError::InvalidArgument(
+            "sweep: set by the server for a sweep's runs; create a sweep with POST \
+             /v1/{project_id}/sweeps"
+                .into(),
+        ));
+    }
+    let runs = matches!(request, Request::NewJob | Request::NewVersion);
+    if cfg.depends_on.is_some() && !runs {
+        return Err(ApiError::InvalidArgument(
+            "config.depends_on: only a new job (TJ-01) or a new version (TJ-06) may wait for \
+             other runs"
+                .into(),
+        ));
+    }
     if cfg.create_version == Some(false) && request != Request::NewJob {
         return Err(ApiError::InvalidArgument(
             "create_version: false only applies to TJ-01 (a job created without a version); \

@@ -1,9 +1,10 @@
 //! trainyard-store's integration tests: one test binary, a module per suite (`store`: jobs and
 //! versions; `viz`: visualization jobs;
-//! `events`: run event logs; `notifications`: the webhook outbox), each test run on SQLite and on PostgreSQL.
+//! `events`: run event logs; `notifications`: the webhook outbox; `sweeps`: sweeps and their runs), each test run on SQLite and on PostgreSQL.
 
 mod events;
 mod notifications;
 mod store;
+mod sweeps;
 mod usage;
 mod viz;

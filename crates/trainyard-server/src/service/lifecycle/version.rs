@@ -491,6 +491,39 @@ pub fn stopped_before_start(ctx: &Arc<RunContext>, id: i64) {
     });
 }
 
+/// A version waiting for a parent run whose end never lets it start (1 or 7 -> 13): the
+/// reason, naming the parent, goes into worker 0's log and the version's failure reason.
+/// Returns whether it moved (a version stopped meanwhile stays as its stop leaves it).
+pub async fn dependency_never_met(ctx: &Arc<RunContext>, id: i64, reason: &str) -> bool {
+    let Move { from, to } = Step::DependencyNeverMet.first();
+    let now = now_ms();
+    let v = until_stored("a run", id, || ctx.store.version_by_id(id)).await;
+    let Some(v) = v else { return false };
+    let set = TransitionSet {
+        end_time: Some(now),
+        failure_reason: Some(reason.to_owned()),
+        usage: Some(unstarted_usage(ctx, &v, to, now).await),
+        ..Default::default()
+    };
+    let ended = until_stored("a cancelled run", id, || {
+        ctx.store.transition(id, from, to, &set)
+    })
+    .await;
+    if ended {
+        append_log(
+            ctx,
+            &v,
+            &format!("[trainyard] the job will not run: {reason}"),
+        )
+        .await;
+        events::record(ctx, id, Event::ended(to, Some(reason.to_owned())));
+        ctx.telemetry.usage(set.usage.as_ref()); // metrics hook
+        ctx.followers.run_ended(id);
+        cleanup_if_deleted(ctx, id).await;
+    }
+    ended
+}
+
 /// Reads the backends' events and records each: the only consumer of [`RunEvent`]s. A run's
 /// end is recorded in a task of its own (it retries until the database takes it, and must
 /// not hold up other runs' events); `on_end` is called once it is, with the pause before
