@@ -921,6 +921,41 @@ async fn console_in_a_real_browser() {
     );
     b.check_page("big", "job-1gb-log-end").await;
 
+    // --- A sweep: one row on the jobs page with its progress, opened to its runs.
+    step("sweep");
+    let sweep = api
+        .post(
+            "/sweeps",
+            json!({"sweep_name": "con-sweep", "concurrency": 1,
+                   "parameters": {"lr": ["0.1", "0.2"]},
+                   "config": {"worker_server_num": 1, "app_url": "/con-args/",
+                              "boot_file_url": "/con-args/boot.py", "data_url": "/data/",
+                              "train_url": "/out/con-sweep/", "spec_id": 1, "engine_id": 1}}),
+        )
+        .await;
+    let sweep_id = sweep.assert_ok()["sweep_id"].as_i64().unwrap();
+    b.goto("sweeps", "/console/jobs").await;
+    let row = format!("#sweeps details[data-sweep-id=\"{sweep_id}\"]");
+    b.wait_text("sweeps", &format!("{row} summary"), "con-sweep", 10)
+        .await;
+    // It polls: the row moves on to both runs ended without a reload.
+    b.wait_text(
+        "sweeps",
+        &format!("{row} .sweep-progress"),
+        "2 of 2 ended: 2 completed",
+        60,
+    )
+    .await;
+    b.click("sweeps", &format!("{row} summary")).await;
+    b.wait_text("sweeps", &format!("{row} .sweep-runs"), "con-sweep-1", 10)
+        .await;
+    let runs = b.text_of("sweeps", &format!("{row} .sweep-runs")).await;
+    assert!(
+        runs.contains("con-sweep-0") && runs.contains("lr=0.1") && runs.contains("lr=0.2"),
+        "{runs}"
+    );
+    b.check_page("sweeps", "jobs-with-a-sweep").await;
+
     // --- Catalog: specs with free capacity, engines.
     step("catalog");
     b.goto("main", "/console/catalog").await;

@@ -46,6 +46,8 @@ export function list(main) {
   const body = h("div", { id: "jobs-table" });
   const pager = h("nav", { class: "pager", "aria-label": "Pages" });
   const summary = h("p", { class: "muted", "aria-live": "polite", id: "jobs-summary" });
+  // Sweeps: one row each with its progress, opened to show its runs (ordinary jobs, above).
+  const sweepsBody = h("div", { id: "sweeps" });
   // Jobs of the new-version API: other resources (UUID ids, phases), listed apart.
   const v2body = h("div", { id: "v2-jobs-table" });
   fill(
@@ -56,6 +58,8 @@ export function list(main) {
     body,
     pager,
     summary,
+    h("h2", {}, "Sweeps"),
+    sweepsBody,
     h("h2", {}, "New-version (v2) jobs"),
     v2body,
   );
@@ -95,9 +99,75 @@ export function list(main) {
     if (state.status) shown.set("status", state.status);
     history.replaceState(null, "", `?${shown}`);
     render(res);
+    const sweeps = await api("GET", "/sweeps");
+    drawIfChanged(drawnSweeps, JSON.stringify(sweeps.sweeps.map((w) => [w.sweep_id, w.progress, w.best?.job_id, w.best?.metric])), () => drawSweeps(sweeps.sweeps));
+    for (const id of openSweeps) await loadRuns(id);
     const v2 = await apiV2("POST", "/training-job-searches", { limit: 50, offset: 0 });
     drawIfChanged(drawnV2, JSON.stringify(v2.items.map((j) => [j.metadata.id, j.metadata.name, j.status.phase, j.status.duration])), () => drawV2(v2));
   };
+  // Sweeps opened to their runs stay open across redraws; their runs are re-read on each poll.
+  const openSweeps = new Set();
+  const drawnSweeps = {};
+  const drawSweeps = (sweeps) => {
+    if (!sweeps.length) {
+      fill(sweepsBody, h("p", { class: "empty card" }, "No sweeps. ", h("code", {}, "trainyard sweep create"), " makes one."));
+      return;
+    }
+    fill(
+      sweepsBody,
+      sweeps.map((w) => {
+        const p = w.progress;
+        const done = p.completed + p.failed + p.stopped;
+        const parts = [["running", p.running], ["queued", p.queued], ["completed", p.completed], ["failed", p.failed], ["stopped", p.stopped]].filter(([, n]) => n > 0);
+        const best = w.best && w.objective ? ` · best ${w.best.job_name} (${w.objective.metric} ${w.best.metric})` : "";
+        const details = h(
+          "details",
+          { class: "card sweep", dataset: { sweepId: w.sweep_id }, open: openSweeps.has(w.sweep_id) },
+          h(
+            "summary",
+            {},
+            h("strong", {}, w.sweep_name),
+            " ",
+            h("progress", { max: w.run_count, value: done, "aria-label": `${w.sweep_name}: ${done} of ${w.run_count} runs ended` }),
+            h("span", { class: "sweep-progress" }, ` ${done} of ${w.run_count} ended: ${parts.map(([k, n]) => `${n} ${k}`).join(", ")}${best}`),
+          ),
+          h("div", { class: "sweep-runs" }),
+        );
+        details.addEventListener("toggle", () => {
+          if (details.open) {
+            openSweeps.add(w.sweep_id);
+            loadRuns(w.sweep_id).catch((e) => showError(errors, e));
+          } else {
+            openSweeps.delete(w.sweep_id);
+          }
+        });
+        return details;
+      }),
+    );
+  };
+  const loadRuns = async (id) => {
+    const box = sweepsBody.querySelector(`details[data-sweep-id="${id}"] .sweep-runs`);
+    if (!box) return;
+    const w = await api("GET", `/sweeps/${id}`);
+    fill(
+      box,
+      table(
+        `Runs of sweep ${w.sweep_name}`,
+        [["Run"], ["Status"], ["Parameters"], [w.objective ? w.objective.metric : "Metric", "num"]],
+        w.runs.map((r) =>
+          h(
+            "tr",
+            { dataset: { jobId: r.job_id } },
+            h("td", {}, h("a", { href: `/console/jobs/${r.job_id}` }, r.job_name)),
+            h("td", {}, badge(r.status)),
+            h("td", {}, Object.entries(r.parameters).map(([k, v]) => `${k}=${v}`).join(" ")),
+            h("td", { class: "num" }, r.metric ?? ""),
+          ),
+        ),
+      ),
+    );
+  };
+
   const drawnV2 = {};
   const drawV2 = (v2) => {
     if (!v2.items.length) {
