@@ -240,9 +240,31 @@ async fn main() -> Result<()> {
                 &peers,
                 sizes.throughput_jobs,
                 sizes.slurm_throughput_jobs,
+                Some(parallel),
+                None,
             )
             .await?,
         );
+        if let Some(url) = &args.postgres {
+            eprintln!("throughput on PostgreSQL...");
+            let dir = work.path().join("s1-throughput-PostgreSQL");
+            let mut pg = Server::start_on(&args.trainyard, &dir, parallel, "", Some(url)).await?;
+            let none = Peers {
+                pueue: None,
+                slurm: false,
+            };
+            let row = scenarios::throughput(
+                &pg,
+                &none,
+                sizes.throughput_jobs,
+                0,
+                None,
+                Some("PostgreSQL"),
+            )
+            .await;
+            pg.stop();
+            rows.push(row?);
+        }
     }
     if want("stop") {
         eprintln!("stop latency...");

@@ -3,7 +3,7 @@
 use crate::peers::{self, Pueue};
 use crate::server::{rss_mb, Server};
 use crate::stats::{Row, Samples};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -153,8 +153,37 @@ pub async fn start_latency(
     Ok(row)
 }
 
-/// Scenario 2: `n` trivial jobs submitted as fast as the client can, `parallel` at a time.
-pub async fn throughput(srv: &Server, peers: &Peers, n: usize, slurm_n: usize) -> Result<Row> {
+/// The machine's limit for `n` trivial jobs: the same `true.sh` started straight from
+/// `xargs -P<parallel>` (one `sh` per job, no service around it), in jobs/s.
+fn xargs_floor(script: &Path, n: usize, parallel: u32) -> Result<Samples> {
+    use std::io::Write as _;
+    let t0 = Instant::now();
+    let mut child = std::process::Command::new("xargs")
+        .args(["-P", &parallel.to_string(), "-n", "1", "sh"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().context("xargs stdin")?;
+    for _ in 0..n {
+        writeln!(stdin, "{}", script.display())?;
+    }
+    drop(stdin);
+    if !child.wait()?.success() {
+        bail!("xargs floor: a job failed");
+    }
+    Ok(Samples(vec![n as f64 / t0.elapsed().as_secs_f64()]))
+}
+
+/// Scenario 2: `n` trivial jobs submitted as fast as the client can, 8 requests at a time;
+/// `floor`: also time the same jobs from `xargs -P<floor>` (the machine's limit). `engine`
+/// names the database in the row when it is not the default SQLite.
+pub async fn throughput(
+    srv: &Server,
+    peers: &Peers,
+    n: usize,
+    slurm_n: usize,
+    floor: Option<u32>,
+    engine: Option<&str>,
+) -> Result<Row> {
     let app = srv.storage().join("true");
     std::fs::create_dir_all(&app)?;
     std::fs::write(app.join("true.sh"), "exit 0\n")?;
@@ -196,14 +225,23 @@ pub async fn throughput(srv: &Server, peers: &Peers, n: usize, slurm_n: usize) -
     let rate = |count: usize, took: Duration| Samples(vec![count as f64 / took.as_secs_f64()]);
     let ours = rate(n, t0.elapsed());
     let mut row = Row {
-        name: format!(
-            "throughput: {n} trivial jobs submitted at once until all done (slurm: {slurm_n})"
-        ),
+        name: match engine {
+            None => format!(
+                "throughput: {n} trivial jobs submitted at once until all done (slurm: {slurm_n})"
+            ),
+            Some(engine) => format!("throughput on {engine}: {n} trivial jobs (as above)"),
+        },
         unit: "jobs/s",
         ours,
         peers: vec![],
         higher_is_better: true,
     };
+    if let Some(parallel) = floor {
+        row.peers.push((
+            "floor (xargs -P<cores>)",
+            xargs_floor(&app.join("true.sh"), n, parallel)?,
+        ));
+    }
     if let Some(p) = &peers.pueue {
         let t0 = Instant::now();
         for _ in 0..n {

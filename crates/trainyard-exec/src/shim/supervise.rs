@@ -248,11 +248,11 @@ impl Supervisor {
         let limit = Instant::now() + SWEEP_LIMIT;
         loop {
             self.reap();
-            let left = proc::members_of_groups(&pgids);
-            if left.is_empty() {
+            if !proc::any_group_alive(&pgids) {
                 return;
             }
             if Instant::now() >= limit {
+                let left = proc::members_of_groups(&pgids);
                 tracing::warn!(pids = ?left, "worker group processes still present at shim exit");
                 return;
             }
