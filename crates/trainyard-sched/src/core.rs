@@ -3,6 +3,7 @@
 //! [`crate::reactor`]; read by anyone.
 
 use crate::fair::{self, Priority, Share, Usage};
+use crate::preempt;
 use crate::queue::Queue;
 use crate::resources::Resources;
 use crate::wait::{Wait, Why};
@@ -50,6 +51,16 @@ impl Default for Ticket {
     }
 }
 
+impl From<&str> for Ticket {
+    /// A ticket of project `project` at the lowest priority.
+    fn from(project: &str) -> Self {
+        Self {
+            project: project.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
 impl From<bool> for Ticket {
     /// A ticket of the unnamed project at the lowest priority, `waiting` as given.
     fn from(waiting: bool) -> Self {
@@ -69,6 +80,9 @@ pub(crate) struct Held<R> {
     pub(crate) project: usize,
     /// Whether it counts against its project's share and quota (it holds capacity here).
     pub(crate) here: bool,
+    /// Its priority, and when it was (last) started, ms: what preemption looks at.
+    pub(crate) priority: Priority,
+    pub(crate) since: i64,
 }
 
 /// A project as the scheduler sees it: its share and what it holds and used.
@@ -116,6 +130,8 @@ pub struct Core<R> {
     pub(crate) lease_queue: VecDeque<(LeaseId, Resources)>,
     /// Leases granted and not released.
     pub(crate) leases: HashMap<LeaseId, Resources>,
+    /// Preemption's policy (none: off) and what it holds back ([`crate::preempt`]).
+    pub(crate) preempt: preempt::State,
 }
 
 impl<R> Core<R> {
@@ -135,7 +151,24 @@ impl<R> Core<R> {
             running: HashMap::new(),
             lease_queue: VecDeque::new(),
             leases: HashMap::new(),
+            preempt: preempt::State::default(),
         }
+    }
+
+    /// Turns preemption on with `policy` (none: off, the default); see [`crate::preempt`].
+    pub fn with_preemption(mut self, policy: Option<preempt::Policy>) -> Self {
+        self.preempt.policy = policy;
+        self
+    }
+
+    /// The queued run that run `id` is being stopped for, while it is.
+    pub fn preempted_for(&self, id: RunId) -> Option<RunId> {
+        self.preempt.victims.get(&id).copied()
+    }
+
+    /// What is held back for queued run `id` while the runs preempted for it end.
+    pub fn reserved_for(&self, id: RunId) -> Option<Resources> {
+        self.preempt.reserved.get(&id).copied()
     }
 
     /// Sets how fast projects' usage decays: it halves every `half_life_ms` (none or not

@@ -23,6 +23,7 @@ pub mod core;
 pub mod fair;
 pub mod hang;
 pub mod plan;
+pub mod preempt;
 mod queue;
 pub mod reactor;
 pub mod resources;

@@ -23,6 +23,7 @@
 use crate::comm::{Comm, Decision};
 use crate::core::{Core, Held, LeaseId, Place, RunId, Ticket};
 use crate::fair::{dominant_share, Priority};
+use crate::preempt;
 use crate::resources::Resources;
 use std::time::Duration;
 
@@ -50,7 +51,7 @@ pub fn on_enqueue<R: Clone>(
     let ticket = ticket.into();
     let p = core.project(&ticket.project);
     match place {
-        Place::Backend => start(core, comm, id, p, None, route),
+        Place::Backend => start(core, comm, id, p, None, ticket.priority, route),
         Place::Here(demand) => {
             core.queue
                 .push(id, p, ticket.priority, demand, ticket.waiting, route);
@@ -93,6 +94,7 @@ fn hold<R>(core: &mut Core<R>, p: usize, demand: Resources, add: bool) {
 /// Takes run `id` off what is held, with its project's share.
 fn release<R>(core: &mut Core<R>, id: RunId) -> Option<Held<R>> {
     let held = core.running.remove(&id)?;
+    preempt::forget(core, id);
     core.used = core.used.minus(&held.demand);
     if held.here {
         hold(core, held.project, held.demand, false);
@@ -125,14 +127,15 @@ fn configured<R>(core: &Core<R>, gpus: Vec<u32>) -> Vec<u32> {
     gpus.into_iter().filter(|g| core.gpus.contains(g)).collect()
 }
 
-/// A run of `project` found running after a restart holds its place's demand and `gpus` as
-/// if started here, even beyond the total (and its project's quota): it runs already. Its
-/// end is reported with [`on_ended`].
+/// A run found running after a restart (`ticket`: its project and priority, or a project
+/// id) holds its place's demand and `gpus` as if started here, even beyond the total (and
+/// its project's quota): it runs already, and counts as started now (for preemption's
+/// minimum runtime). Its end is reported with [`on_ended`].
 pub fn on_adopt<R>(
     core: &mut Core<R>,
     comm: &mut Comm<R>,
     id: RunId,
-    project: &str,
+    ticket: impl Into<Ticket>,
     place: Place,
     gpus: Vec<u32>,
     route: R,
@@ -141,7 +144,8 @@ pub fn on_adopt<R>(
     on_ended(core, comm, id);
     core.queue.remove(id);
     core.free_gpus.retain(|g| !gpus.contains(g));
-    let p = core.project(project);
+    let ticket = ticket.into();
+    let p = core.project(&ticket.project);
     let (demand, here) = match place {
         Place::Here(demand) => (demand, true),
         Place::Backend => (Resources::default(), false),
@@ -158,6 +162,8 @@ pub fn on_adopt<R>(
             route,
             project: p,
             here,
+            priority: ticket.priority,
+            since: core.now,
         },
     );
 }
@@ -233,7 +239,9 @@ pub fn on_release<R>(core: &mut Core<R>, _comm: &mut Comm<R>, lease: LeaseId) {
 /// Hands out what is free: waiting leases while the first one fits, then queued runs while
 /// the next one fits: the next run is chosen by priority and fair share among the projects
 /// whose next run is within their quota ([`Core::pick`](crate::Core)); when it does not fit,
-/// nothing behind it starts (no run jumps a larger one that waits for capacity). When no run
+/// nothing behind it starts (no run jumps a larger one that waits for capacity), and with
+/// preemption on, runs of lower priority may be stopped to make room for it
+/// ([`crate::preempt`]), what they free held for it alone. When no run
 /// starts, the queued runs not marked waiting yet are marked (1 -> 7); when one does, marking
 /// waits for the next call, which may start more (a start may be refused).
 pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
@@ -247,13 +255,23 @@ pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
         comm.push(Decision::Grant { lease });
     }
     let mut started = false;
+    preempt::prune(core);
+    while let Some((p, id)) = preempt::ready(core) {
+        let q = core.queue.remove(id).expect("a preemptor is queued");
+        start(core, comm, id, p, Some(q.demand), q.key.0 .0, q.route);
+        started = true;
+    }
     while let Some((p, id)) = core.pick() {
         let demand = core.queue.get(id).expect("picked from the queue").demand;
-        if !demand.fits_in(&core.free()) || (demand.gpus as usize) > core.free_gpus.len() {
+        // What is held back for a preemptor is free for it alone.
+        let (free, free_gpus) = preempt::available_to(core, id);
+        if !demand.fits_in(&free) || (demand.gpus as usize) > free_gpus {
+            preempt::plan(core, comm, id);
             break;
         }
         let q = core.queue.remove(id).expect("picked from the queue");
-        start(core, comm, id, p, Some(q.demand), q.route);
+        let priority = q.key.0 .0;
+        start(core, comm, id, p, Some(q.demand), priority, q.route);
         started = true;
     }
     if !started {
@@ -273,8 +291,10 @@ fn start<R: Clone>(
     id: RunId,
     p: usize,
     demand: Option<Resources>,
+    priority: Priority,
     route: R,
 ) {
+    preempt::forget(core, id);
     let here = demand.is_some();
     let demand = demand.unwrap_or_default();
     let n = (demand.gpus as usize).min(core.free_gpus.len());
@@ -289,6 +309,8 @@ fn start<R: Clone>(
         route: route.clone(),
         project: p,
         here,
+        priority,
+        since: core.now,
     };
     core.running.insert(id, held);
     comm.push(Decision::Start { id, gpus, route });

@@ -5,6 +5,7 @@
 mod test_fair;
 mod test_hang;
 mod test_plan;
+mod test_preempt;
 mod test_props;
 mod test_purity;
 mod test_reactor;

@@ -261,7 +261,9 @@ impl Executor {
                 }
             },
         ));
-        let mut core = Core::new(ctx.total, gpus).with_half_life(Some(ctx.half_life_ms));
+        let mut core = Core::new(ctx.total, gpus)
+            .with_half_life(Some(ctx.half_life_ms))
+            .with_preemption(ctx.preemption);
         for (project, share) in &ctx.shares {
             core.set_share(project, *share);
         }
@@ -548,6 +550,17 @@ impl Actor {
             Decision::StopRun { id, route, grace } => {
                 tokio::spawn(async move { route.backend.stop(id, &route.run_dir, grace).await });
             }
+            Decision::Preempt {
+                id,
+                by,
+                route,
+                grace,
+            } => {
+                // Recorded before the stop: its end, seen after a restart too, is known as a
+                // preemption and queues its next attempt.
+                lifecycle::preempting(&self.ctx, id, by).await;
+                tokio::spawn(async move { route.backend.stop(id, &route.run_dir, grace).await });
+            }
             Decision::StoppedBeforeStart { id } => lifecycle::stopped_before_start(&self.ctx, id),
             Decision::Grant { lease } => {
                 let told = self
@@ -715,7 +728,7 @@ impl Actor {
         let gpus = read_gpus(&run_dir);
         let route = Route { backend, run_dir };
         let (core, comm) = (&mut self.core, &mut self.comm);
-        reactor::on_adopt(core, comm, v.id, &v.project_id, place, gpus, route);
+        reactor::on_adopt(core, comm, v.id, ticket(&v, false), place, gpus, route);
     }
 
     /// Queues `id` again in a moment: the database refused a step of its start (busy, disk
