@@ -30,6 +30,7 @@ pub mod resources;
 pub mod retry;
 pub mod run;
 pub mod status;
+mod victims;
 pub mod wait;
 
 pub use crate::comm::{Comm, Decision};

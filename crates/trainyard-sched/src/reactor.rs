@@ -23,8 +23,8 @@
 use crate::comm::{Comm, Decision};
 use crate::core::{Core, Held, LeaseId, Place, RunId, Ticket};
 use crate::fair::{dominant_share, Priority};
-use crate::preempt;
 use crate::resources::Resources;
+use crate::victims;
 use std::time::Duration;
 
 /// The driver's clock moved to `now_ms`: usage accrues up to it (a clock going back is
@@ -94,7 +94,7 @@ fn hold<R>(core: &mut Core<R>, p: usize, demand: Resources, add: bool) {
 /// Takes run `id` off what is held, with its project's share.
 fn release<R>(core: &mut Core<R>, id: RunId) -> Option<Held<R>> {
     let held = core.running.remove(&id)?;
-    preempt::forget(core, id);
+    victims::forget(core, id);
     core.used = core.used.minus(&held.demand);
     if held.here {
         hold(core, held.project, held.demand, false);
@@ -255,8 +255,8 @@ pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
         comm.push(Decision::Grant { lease });
     }
     let mut started = false;
-    preempt::prune(core);
-    while let Some((p, id)) = preempt::ready(core) {
+    victims::prune(core);
+    while let Some((p, id)) = victims::ready(core) {
         let q = core.queue.remove(id).expect("a preemptor is queued");
         start(core, comm, id, p, Some(q.demand), q.key.0 .0, q.route);
         started = true;
@@ -264,9 +264,9 @@ pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
     while let Some((p, id)) = core.pick() {
         let demand = core.queue.get(id).expect("picked from the queue").demand;
         // What is held back for a preemptor is free for it alone.
-        let (free, free_gpus) = preempt::available_to(core, id);
+        let (free, free_gpus) = victims::available_to(core, id);
         if !demand.fits_in(&free) || (demand.gpus as usize) > free_gpus {
-            preempt::plan(core, comm, id);
+            victims::plan(core, comm, id);
             break;
         }
         let q = core.queue.remove(id).expect("picked from the queue");
@@ -294,7 +294,7 @@ fn start<R: Clone>(
     priority: Priority,
     route: R,
 ) {
-    preempt::forget(core, id);
+    victims::forget(core, id);
     let here = demand.is_some();
     let demand = demand.unwrap_or_default();
     let n = (demand.gpus as usize).min(core.free_gpus.len());
