@@ -12,7 +12,6 @@
 //! none is stopped. No loop: a run started again keeps `min_runtime` before it can be
 //! preempted again, and a preempted run has a lower priority than its preemptor, so it
 //! never preempts it back.
-
 //!
 //! This module holds the policy and what preemption keeps; [`crate::victims`] decides.
 

@@ -1,10 +1,11 @@
 //! Preemption (`[scheduler] preemption`): on a full 2-core host a priority-3 run preempts a
 //! priority-1 run within the stop grace + 1 s; the preempted version's next attempt resumes
 //! from its checkpoint and completes, and the event logs of both show it. With preemption off
-//! (the default) nothing is preempted.
+//! (the default) nothing is preempted, and a server SIGKILLed amid a preemption loses nothing.
 
 use crate::harness::*;
 use serde_json::{json, Value};
+use std::path::Path;
 use std::time::Duration;
 
 /// The stop grace of these servers, seconds.
@@ -38,11 +39,16 @@ while step < STEPS:
 print("attempt %d done at step %d" % (attempt, step), flush=True)
 "#;
 
-/// Writes the apps: `train` ([`TRAINER`] of `steps` steps) and `urgent` (sleeps 1 s).
-fn write_apps(srv: &TestServer, steps: u32) {
+/// Writes the apps into the main project's `storage`: `train` ([`TRAINER`] of `steps`
+/// steps) and `urgent` (sleeps 1 s).
+fn write_apps(storage: &Path, steps: u32) {
     let boot = format!("STEPS = {steps}\n{TRAINER}");
-    srv.write_app("train", &[("boot.py", &boot)]);
-    srv.write_app("urgent", &[("boot.py", "import time\ntime.sleep(1)\n")]);
+    write_app(storage, "train", &[("boot.py", &boot)]);
+    write_app(
+        storage,
+        "urgent",
+        &[("boot.py", "import time\ntime.sleep(1)\n")],
+    );
 }
 
 async fn version(api: &Api, job: i64, ver: i64) -> Value {
@@ -73,8 +79,17 @@ async fn full_host_then_urgent(
     steps: u32,
 ) -> (TestServer, Vec<(i64, i64)>, (i64, i64)) {
     let srv = TestServer::start_with(&host(preemption)).await;
-    write_apps(&srv, steps);
-    let api = &srv.api;
+    write_apps(
+        &srv.dir.path().join("data").join("obs").join(PROJECT),
+        steps,
+    );
+    let urgent_and_low = fill_then_urgent(&srv.api).await;
+    (srv, urgent_and_low.0, urgent_and_low.1)
+}
+
+/// Fills the host with two training runs past their minimum runtime, then creates the
+/// priority-3 run.
+async fn fill_then_urgent(api: &Api) -> (Vec<(i64, i64)>, (i64, i64)) {
     let mut low = Vec::new();
     for k in 0..2 {
         low.push(
@@ -91,7 +106,33 @@ async fn full_host_then_urgent(
     let urgent = api
         .create_job("urgent", "urgent", json!({"priority": 3}))
         .await;
-    (srv, low, urgent)
+    (low, urgent)
+}
+
+/// The training run among `low` whose event log shows a `preempted` event.
+async fn preempted_of(api: &Api, low: &[(i64, i64)]) -> Option<(i64, i64)> {
+    for (job, ver) in low {
+        if event_kinds(api, *job, *ver)
+            .await
+            .0
+            .contains(&"preempted".to_owned())
+        {
+            return Some((*job, *ver));
+        }
+    }
+    None
+}
+
+/// The step that attempt 2 of training run `name` resumed from, as its log says.
+async fn resumed_step(api: &Api, (job, ver): (i64, i64), name: &str) -> u32 {
+    let log = api.log(job, ver, &format!("{name}.0")).await;
+    assert!(log.contains("attempt 2 done at step"), "{log}");
+    log.lines()
+        .find_map(|l| l.strip_prefix("attempt 2 resumed from step "))
+        .unwrap_or_else(|| panic!("no resume in {log}"))
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,16 +184,7 @@ async fn a_priority_3_run_preempts_a_priority_1_run_which_resumes_from_its_check
     );
     let first = api.log(job, ver, &format!("attempt-1/{name}.0")).await;
     assert!(!first.contains("done at step"), "{first}");
-    let second = api.log(job, ver, &format!("{name}.0")).await;
-    let resumed: u32 = second
-        .lines()
-        .find_map(|l| l.strip_prefix("attempt 2 resumed from step "))
-        .unwrap_or_else(|| panic!("no resume in {second} ({v})"))
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(resumed > 0, "{second}");
-    assert!(second.contains("attempt 2 done at step 25"), "{second}");
+    assert!(resumed_step(api, (job, ver), &name).await > 0, "{v}");
     // The urgent run's own log shows its start.
     let (kinds, _) = event_kinds(api, urgent.0, urgent.1).await;
     assert!(kinds.contains(&"started".to_owned()), "{kinds:?}");
@@ -183,4 +215,45 @@ async fn with_preemption_off_nothing_is_preempted() {
     // The urgent run waited for a training run to end.
     let v = version(api, urgent.0, urgent.1).await;
     assert!(v["start_time"].as_i64().unwrap() >= first_end - 1000, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_amid_a_preemption_queues_the_preempted_version_again() {
+    let dir = tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("config.toml");
+    write_config(&config, config_text_with(&data, "", &host(true))).unwrap();
+    write_apps(&data.join("obs").join(PROJECT), 25);
+    let port = free_port();
+    let mut server = ServerProcess::start(&config, port).await;
+    let api = server.api.clone();
+    let (low, urgent) = fill_then_urgent(&api).await;
+    // SIGKILL as soon as the preemption is recorded: its stop is under way or not sent yet.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let victim = loop {
+        if let Some(v) = preempted_of(&api, &low).await {
+            break v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing was preempted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    server.kill9();
+    let server = ServerProcess::start(&config, port).await;
+    let api = &server.api;
+    for (job, ver) in low.iter().chain([&urgent]) {
+        let end = api
+            .wait_status(*job, *ver, JobStatus::TERMINAL, Duration::from_secs(60))
+            .await;
+        assert_eq!(end, JobStatus::COMPLETED, "run {job}/{ver}");
+    }
+    // The preempted version ran again and resumed from its checkpoint.
+    let name = format!("train{}", low.iter().position(|r| *r == victim).unwrap());
+    assert!(resumed_step(api, victim, &name).await > 0);
+    let (kinds, _) = event_kinds(api, victim.0, victim.1).await;
+    let at = kinds.iter().position(|k| k == "preempted").unwrap();
+    assert!(kinds[at..].contains(&"started".to_owned()), "{kinds:?}");
+    kill_runs(&data.join("runs"));
 }
