@@ -1763,4 +1763,21 @@ mod tests {
         assert_eq!(c.projects[0].id, "p1");
         c.validate().unwrap();
     }
+
+    #[test]
+    fn preemption_is_off_by_default_and_its_minimum_runtime_defaults_to_a_minute() {
+        let grace = std::time::Duration::from_secs(3);
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.scheduler.preemption(grace), None);
+        let c = Config::from_toml("[scheduler]\npreemption = true\n").unwrap();
+        let policy = c.scheduler.preemption(grace).expect("on");
+        assert_eq!((policy.min_runtime_ms, policy.grace), (60_000, grace));
+        let c = Config::from_toml(
+            "[scheduler]\npreemption = true\npreemption_min_runtime_seconds = 0.5\n",
+        )
+        .unwrap();
+        assert_eq!(c.scheduler.preemption(grace).unwrap().min_runtime_ms, 500);
+        let c = Config::from_toml("[scheduler]\npreemption_min_runtime_seconds = 5\n").unwrap();
+        assert_eq!(c.scheduler.preemption(grace), None);
+    }
 }
