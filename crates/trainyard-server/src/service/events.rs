@@ -319,23 +319,6 @@ pub async fn preemptions_in_log(store: &dyn Store, id: i64) -> i64 {
     })
 }
 
-/// Appends `event` of version `id` to its log now and waits until it is stored (the
-/// batched [`record`] may be lost to a crash; what must survive one is written here).
-pub async fn record_durably(
-    store: &dyn Store,
-    id: i64,
-    event: &Event,
-) -> trainyard_store::Result<()> {
-    let new = NewRunEvent {
-        version_id: id,
-        time: now_ms(),
-        kind: event.kind().to_owned(),
-        detail: serde_json::to_string(event).expect("an event always serializes"),
-        deliveries: Vec::new(),
-    };
-    store.append_run_events(&[new]).await
-}
-
 /// The events of a run's end before its status: each worker's exit, a time limit passed.
 pub fn record_exits(ctx: &(impl AsRef<EventLog> + ?Sized), v: &Version, end: &RunEnd) {
     for w in end.exit.iter().flat_map(|e| &e.workers) {
@@ -453,6 +436,9 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
 #[derive(Clone, Debug)]
 pub struct EventLog {
     tx: mpsc::UnboundedSender<NewRunEvent>,
+    /// For [`Self::record_durably`].
+    store: Arc<dyn Store>,
+    outbox: Option<Arc<dyn Outbox>>,
 }
 
 impl EventLog {
@@ -460,8 +446,33 @@ impl EventLog {
     /// deliveries to the events, if any webhook is configured.
     pub fn start(store: Arc<dyn Store>, outbox: Option<Arc<dyn Outbox>>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write(store, outbox, rx));
-        Self { tx }
+        tokio::spawn(write(store.clone(), outbox.clone(), rx));
+        Self { tx, store, outbox }
+    }
+
+    /// Appends `event` of version `version_id` now, with its webhook deliveries, and waits
+    /// until it is stored: for what must survive a crash ([`Self::record`] may lose the
+    /// events of its last 50 ms to one).
+    pub async fn record_durably(
+        &self,
+        version_id: i64,
+        event: &Event,
+    ) -> trainyard_store::Result<()> {
+        let mut batch = [NewRunEvent {
+            version_id,
+            time: now_ms(),
+            kind: event.kind().to_owned(),
+            detail: serde_json::to_string(event).expect("an event always serializes"),
+            deliveries: Vec::new(),
+        }];
+        if let Some(outbox) = &self.outbox {
+            outbox.attach(&mut batch).await;
+        }
+        self.store.append_run_events(&batch).await?;
+        if let Some(outbox) = &self.outbox {
+            outbox.appended(&batch);
+        }
+        Ok(())
     }
 
     /// Hands `event` to the writer.

@@ -694,10 +694,8 @@ async fn schedule_retry(ctx: &RunContext, v: &Version, ended: &status::End) -> R
 /// so that its end is known as a preemption even after a restart.
 pub async fn preempting(ctx: &RunContext, id: i64, by: i64) {
     let event = Event::Preempted { by };
-    until_stored("a preemption", id, || {
-        events::record_durably(ctx.store.as_ref(), id, &event)
-    })
-    .await;
+    let log: &events::EventLog = ctx.as_ref();
+    until_stored("a preemption", id, || log.record_durably(id, &event)).await;
     tracing::info!(version.id = id, by, "run preempted");
 }
 
