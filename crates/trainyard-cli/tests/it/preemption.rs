@@ -90,10 +90,14 @@ async fn full_host_then_urgent(
 /// Fills the host with two training runs past their minimum runtime, then creates the
 /// priority-3 run.
 async fn fill_then_urgent(api: &Api) -> (Vec<(i64, i64)>, (i64, i64)) {
+    // A policy that retries nothing: a preemption is no failure, and queues the next attempt
+    // all the same. No train_url: the checkpoint folder is the run folder's.
+    let no_retries = json!({"max_retries": 0, "on_any_failure": true, "backoff_seconds": 0});
+    let trainer = json!({"train_url": null, "retry_policy": no_retries});
     let mut low = Vec::new();
     for k in 0..2 {
         low.push(
-            api.create_job(&format!("train{k}"), "train", json!({"train_url": null}))
+            api.create_job(&format!("train{k}"), "train", trainer.clone())
                 .await,
         );
     }
