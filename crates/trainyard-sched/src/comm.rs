@@ -35,6 +35,19 @@ pub enum Decision<R> {
         /// Time between SIGTERM and SIGKILL.
         grace: Duration,
     },
+    /// Preempt the running run `id` on `route` for queued run `by`: record why (it goes back
+    /// to the queue as its version's next attempt once it ends), then stop it: SIGTERM,
+    /// SIGKILL after `grace`. Its end is reported as usual; what it frees is held for `by`.
+    Preempt {
+        /// The run stopped.
+        id: RunId,
+        /// The queued run it makes room for.
+        by: RunId,
+        /// Its route.
+        route: R,
+        /// Time between SIGTERM and SIGKILL.
+        grace: Duration,
+    },
     /// Record that run `id` was stopped before anything of it ran (9 -> 12).
     StoppedBeforeStart {
         /// The run.

@@ -4,6 +4,7 @@
 
 use crate::dep::{Dep, Group, NeverMet, Outcome};
 use crate::fair::{self, Priority, Share, Usage};
+use crate::preempt;
 use crate::queue::Queue;
 use crate::resources::Resources;
 use crate::wait::{Wait, Why};
@@ -57,6 +58,16 @@ impl Default for Ticket {
     }
 }
 
+impl From<&str> for Ticket {
+    /// A ticket of project `project` at the lowest priority.
+    fn from(project: &str) -> Self {
+        Self {
+            project: project.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
 impl From<bool> for Ticket {
     /// A ticket of the unnamed project at the lowest priority, `waiting` as given.
     fn from(waiting: bool) -> Self {
@@ -78,6 +89,9 @@ pub(crate) struct Held<R> {
     pub(crate) here: bool,
     /// Its group, whose limit it counts against.
     pub(crate) group: Option<i64>,
+    /// Its priority, and when it was (last) started, ms: what preemption looks at.
+    pub(crate) priority: Priority,
+    pub(crate) since: i64,
 }
 
 /// A run held back before the queue: a parent of it has not ended, or its group is at its
@@ -159,6 +173,8 @@ pub struct Core<R> {
     pub(crate) leases: HashMap<LeaseId, Resources>,
     /// Runs held back before the queue (see [`Blocked`]), first come first.
     pub(crate) blocked: Vec<Blocked<R>>,
+    /// Preemption's policy (none: off) and what it holds back ([`crate::preempt`]).
+    pub(crate) preempt: preempt::State,
 }
 
 impl<R> Core<R> {
@@ -179,7 +195,24 @@ impl<R> Core<R> {
             lease_queue: VecDeque::new(),
             leases: HashMap::new(),
             blocked: Vec::new(),
+            preempt: preempt::State::default(),
         }
+    }
+
+    /// Turns preemption on with `policy` (none: off, the default); see [`crate::preempt`].
+    pub fn with_preemption(mut self, policy: Option<preempt::Policy>) -> Self {
+        self.preempt.policy = policy;
+        self
+    }
+
+    /// The queued run that run `id` is being stopped for, while it is.
+    pub fn preempted_for(&self, id: RunId) -> Option<RunId> {
+        self.preempt.victims.get(&id).copied()
+    }
+
+    /// What is held back for queued run `id` while the runs preempted for it end.
+    pub fn reserved_for(&self, id: RunId) -> Option<Resources> {
+        self.preempt.reserved.get(&id).copied()
     }
 
     /// Sets how fast projects' usage decays: it halves every `half_life_ms` (none or not

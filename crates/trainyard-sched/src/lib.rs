@@ -25,12 +25,14 @@ pub mod dep;
 pub mod fair;
 pub mod hang;
 pub mod plan;
+pub mod preempt;
 mod queue;
 pub mod reactor;
 pub mod resources;
 pub mod retry;
 pub mod run;
 pub mod status;
+mod victims;
 pub mod wait;
 
 pub use crate::comm::{Comm, Decision};

@@ -25,6 +25,7 @@ use crate::core::{Blocked, Core, Held, LeaseId, Place, RunId, Ticket};
 use crate::dep::Outcome;
 use crate::fair::{dominant_share, Priority};
 use crate::resources::Resources;
+use crate::victims;
 use std::time::Duration;
 
 /// The driver's clock moved to `now_ms`: usage accrues up to it (a clock going back is
@@ -83,7 +84,18 @@ fn admit<R: Clone>(
     let p = core.project(&ticket.project);
     let group = ticket.group.map(|g| g.id);
     match place {
-        Place::Backend => start(core, comm, id, p, None, route, group),
+        Place::Backend => start(
+            core,
+            comm,
+            id,
+            p,
+            None,
+            Label {
+                priority: ticket.priority,
+                group,
+            },
+            route,
+        ),
         Place::Here(demand) => {
             let waiting = ticket.waiting || marked_waiting;
             core.queue
@@ -177,6 +189,7 @@ fn hold<R>(core: &mut Core<R>, p: usize, demand: Resources, add: bool) {
 /// Takes run `id` off what is held, with its project's share.
 fn release<R>(core: &mut Core<R>, id: RunId) -> Option<Held<R>> {
     let held = core.running.remove(&id)?;
+    victims::forget(core, id);
     core.used = core.used.minus(&held.demand);
     if held.here {
         hold(core, held.project, held.demand, false);
@@ -209,14 +222,15 @@ fn configured<R>(core: &Core<R>, gpus: Vec<u32>) -> Vec<u32> {
     gpus.into_iter().filter(|g| core.gpus.contains(g)).collect()
 }
 
-/// A run of `project` found running after a restart holds its place's demand and `gpus` as
-/// if started here, even beyond the total (and its project's quota): it runs already. Its
-/// end is reported with [`on_ended`].
+/// A run found running after a restart (`ticket`: its project and priority, or a project
+/// id) holds its place's demand and `gpus` as if started here, even beyond the total (and
+/// its project's quota): it runs already, and counts as started now (for preemption's
+/// minimum runtime). Its end is reported with [`on_ended`].
 pub fn on_adopt<R>(
     core: &mut Core<R>,
     comm: &mut Comm<R>,
     id: RunId,
-    project: &str,
+    ticket: impl Into<Ticket>,
     place: Place,
     gpus: Vec<u32>,
     route: R,
@@ -226,7 +240,8 @@ pub fn on_adopt<R>(
     core.queue.remove(id);
     core.blocked.retain(|b| b.id != id);
     core.free_gpus.retain(|g| !gpus.contains(g));
-    let p = core.project(project);
+    let ticket = ticket.into();
+    let p = core.project(&ticket.project);
     let (demand, here) = match place {
         Place::Here(demand) => (demand, true),
         Place::Backend => (Resources::default(), false),
@@ -244,6 +259,8 @@ pub fn on_adopt<R>(
             project: p,
             here,
             group: None,
+            priority: ticket.priority,
+            since: core.now,
         },
     );
 }
@@ -329,7 +346,9 @@ pub fn on_release<R>(core: &mut Core<R>, _comm: &mut Comm<R>, lease: LeaseId) {
 /// Hands out what is free: waiting leases while the first one fits, then queued runs while
 /// the next one fits: the next run is chosen by priority and fair share among the projects
 /// whose next run is within their quota ([`Core::pick`](crate::Core)); when it does not fit,
-/// nothing behind it starts (no run jumps a larger one that waits for capacity). When no run
+/// nothing behind it starts (no run jumps a larger one that waits for capacity), and with
+/// preemption on, runs of lower priority may be stopped to make room for it
+/// ([`crate::preempt`]), what they free held for it alone. When no run
 /// starts, the queued runs not marked waiting yet are marked (1 -> 7); when one does, marking
 /// waits for the next call, which may start more (a start may be refused).
 pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
@@ -344,13 +363,30 @@ pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
     }
     release_blocked(core, comm);
     let mut started = false;
+    victims::prune(core);
+    while let Some((p, id)) = victims::ready(core) {
+        let q = core.queue.remove(id).expect("a preemptor is queued");
+        let label = Label {
+            priority: q.key.0 .0,
+            group: q.group,
+        };
+        start(core, comm, id, p, Some(q.demand), label, q.route);
+        started = true;
+    }
     while let Some((p, id)) = core.pick() {
         let demand = core.queue.get(id).expect("picked from the queue").demand;
-        if !demand.fits_in(&core.free()) || (demand.gpus as usize) > core.free_gpus.len() {
+        // What is held back for a preemptor is free for it alone.
+        let (free, free_gpus) = victims::available_to(core, id);
+        if !demand.fits_in(&free) || (demand.gpus as usize) > free_gpus {
+            victims::plan(core, comm, id);
             break;
         }
         let q = core.queue.remove(id).expect("picked from the queue");
-        start(core, comm, id, p, Some(q.demand), q.route, q.group);
+        let label = Label {
+            priority: q.key.0 .0,
+            group: q.group,
+        };
+        start(core, comm, id, p, Some(q.demand), label, q.route);
         started = true;
     }
     if !started {
@@ -367,6 +403,13 @@ pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
     }
 }
 
+/// What a run starting carries beside its demand: what preemption and group limits look at.
+#[derive(Clone, Copy)]
+struct Label {
+    priority: Priority,
+    group: Option<i64>,
+}
+
 /// Holds `demand` (`None`: a backend with its own queue, holding nothing here) and the first
 /// free GPUs it needs for run `id` of project `p`, and decides its start.
 fn start<R: Clone>(
@@ -375,9 +418,11 @@ fn start<R: Clone>(
     id: RunId,
     p: usize,
     demand: Option<Resources>,
+    label: Label,
     route: R,
-    group: Option<i64>,
 ) {
+    let Label { priority, group } = label;
+    victims::forget(core, id);
     let here = demand.is_some();
     let demand = demand.unwrap_or_default();
     let n = (demand.gpus as usize).min(core.free_gpus.len());
@@ -393,6 +438,8 @@ fn start<R: Clone>(
         project: p,
         here,
         group,
+        priority,
+        since: core.now,
     };
     core.running.insert(id, held);
     comm.push(Decision::Start { id, gpus, route });

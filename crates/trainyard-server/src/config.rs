@@ -192,9 +192,35 @@ pub struct SchedulerConfig {
     /// Minutes (fractions allowed) after which a project's past usage counts half in the
     /// fair-share order (default 1440, a day).
     pub fair_share_half_life_minutes: Option<f64>,
+    /// Whether a waiting run may preempt running runs of lower priority on this host (default
+    /// false; `trainyard_sched::preempt`).
+    pub preemption: Option<bool>,
+    /// Seconds (fractions allowed) a run runs after its start before it may be preempted
+    /// (default 60).
+    pub preemption_min_runtime_seconds: Option<f64>,
 }
 
+/// Default `[scheduler] preemption_min_runtime_seconds`.
+pub const DEFAULT_PREEMPTION_MIN_RUNTIME_SECONDS: f64 = 60.0;
+
 impl SchedulerConfig {
+    /// Preemption's policy when it is on; preempted runs get `grace` (the stop grace).
+    pub fn preemption(
+        &self,
+        grace: std::time::Duration,
+    ) -> Option<trainyard_sched::preempt::Policy> {
+        let seconds = self
+            .preemption_min_runtime_seconds
+            .unwrap_or(DEFAULT_PREEMPTION_MIN_RUNTIME_SECONDS)
+            .max(0.0);
+        self.preemption
+            .unwrap_or(false)
+            .then_some(trainyard_sched::preempt::Policy {
+                min_runtime_ms: (seconds * 1000.0).round() as i64,
+                grace,
+            })
+    }
+
     /// The half-life in milliseconds.
     pub fn half_life_ms(&self) -> i64 {
         let minutes = self
@@ -1736,5 +1762,22 @@ mod tests {
         .unwrap();
         assert_eq!(c.projects[0].id, "p1");
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn preemption_is_off_by_default_and_its_minimum_runtime_defaults_to_a_minute() {
+        let grace = std::time::Duration::from_secs(3);
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.scheduler.preemption(grace), None);
+        let c = Config::from_toml("[scheduler]\npreemption = true\n").unwrap();
+        let policy = c.scheduler.preemption(grace).expect("on");
+        assert_eq!((policy.min_runtime_ms, policy.grace), (60_000, grace));
+        let c = Config::from_toml(
+            "[scheduler]\npreemption = true\npreemption_min_runtime_seconds = 0.5\n",
+        )
+        .unwrap();
+        assert_eq!(c.scheduler.preemption(grace).unwrap().min_runtime_ms, 500);
+        let c = Config::from_toml("[scheduler]\npreemption_min_runtime_seconds = 5\n").unwrap();
+        assert_eq!(c.scheduler.preemption(grace), None);
     }
 }

@@ -8,7 +8,14 @@ use trainyard_api::usage::{UsageBy, UsageResponse, UsageRow};
 use trainyard_client::Client;
 
 /// The outcomes with a column of their own, in order.
-const OUTCOMES: [&str; 5] = ["completed", "failed", "stopped", "lost", "retried"];
+const OUTCOMES: [&str; 6] = [
+    "completed",
+    "failed",
+    "stopped",
+    "lost",
+    "retried",
+    "preempted",
+];
 
 /// Prints the usage of the window `args` names.
 pub async fn run(client: &Client, out: Output, args: UsageArgs) -> Result<(), CliError> {

@@ -26,6 +26,7 @@ mod metrics;
 mod notifications;
 mod object_storage;
 mod operations;
+mod preemption;
 mod python_sdk;
 mod readme;
 mod replicas;

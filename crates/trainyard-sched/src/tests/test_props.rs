@@ -3,6 +3,8 @@
 //! than a project's quota, leaves a run waiting that could start, or moves a terminal status;
 //! no run starts before its parents ended in a way that lets it, none waits for a parent
 //! that ended, and no group has more runs running than its limit.
+//! with preemption on, no run is preempted before its minimum runtime or by a run of its
+//! priority or lower (so no two runs preempt each other in turn).
 
 use super::utils::res;
 use crate::dep::{Dep, Group, Kind, Outcome};
@@ -69,8 +71,17 @@ fn group_of(id: RunId) -> Option<Group> {
     matches!(id, 2 | 4).then_some(GROUP)
 }
 
-fn new_core() -> Core<RunId> {
-    let mut core = Core::new(total(), (0..GPUS).collect()).with_half_life(Some(1_000));
+/// The minimum runtime before a run may be preempted, when preemption is on.
+const MIN_RUNTIME_MS: i64 = 100;
+
+fn new_core(preemption: bool) -> Core<RunId> {
+    let policy = crate::preempt::Policy {
+        min_runtime_ms: MIN_RUNTIME_MS,
+        grace: Duration::from_secs(1),
+    };
+    let mut core = Core::new(total(), (0..GPUS).collect())
+        .with_half_life(Some(1_000))
+        .with_preemption(preemption.then_some(policy));
     core.set_share(
         "a",
         Share {
@@ -169,20 +180,30 @@ struct World {
     forced_leases: BTreeSet<u64>,
     /// Leases whose holder was told it has them.
     told: BTreeSet<u64>,
+    preemption: bool,
+    /// When each run last started, at which priority.
+    started: BTreeMap<RunId, (i64, u8)>,
+    /// Runs being preempted, and versions (8) queued for the next attempt after one.
+    preempted: BTreeSet<RunId>,
+    requeued: BTreeSet<RunId>,
 }
 
 impl World {
-    fn new(places: Vec<Place>, priorities: Vec<u8>) -> Self {
+    fn new(places: Vec<Place>, priorities: Vec<u8>, preemption: bool) -> Self {
         Self {
             status: (1..=RUNS).map(|id| (id, JobStatus::INIT)).collect(),
             demand: (1..=RUNS).zip(places).collect(),
             priority: (1..=RUNS).zip(priorities).collect(),
             now: 0,
-            core: new_core(),
+            core: new_core(preemption),
             comm: Comm::new(),
             forced_runs: BTreeSet::new(),
             forced_leases: BTreeSet::new(),
             told: BTreeSet::new(),
+            preemption,
+            started: BTreeMap::new(),
+            preempted: BTreeSet::new(),
+            requeued: BTreeSet::new(),
         }
     }
 
@@ -237,7 +258,9 @@ impl World {
                         }
                         let (_, held) = self.core.held_by(id).expect("a start holds");
                         assert_eq!(held, &gpus[..]);
-                        if !self.step(id, Step::BeginStart) {
+                        self.started.insert(id, (self.now, self.priority[&id]));
+                        // A next attempt after a preemption was claimed when queued.
+                        if !self.requeued.remove(&id) && !self.step(id, Step::BeginStart) {
                             on_start_refused(&mut self.core, &mut self.comm, id);
                         }
                     }
@@ -246,8 +269,18 @@ impl World {
                         self.step(id, Step::MarkWaiting);
                     }
                     Decision::StopRun { id, .. } => assert!(self.core.is_running(id)),
+                    Decision::Preempt { id, by, .. } => {
+                        assert!(self.preemption, "preempted with preemption off");
+                        assert!(self.core.is_running(id) && self.core.is_queued(by));
+                        let (since, priority) = self.started[&id];
+                        let by_priority = self.core.priority_of(by).expect("queued");
+                        assert!(priority < by_priority, "{id} preempted by {by}");
+                        assert!(self.now - since >= MIN_RUNTIME_MS, "{id} preempted early");
+                        self.preempted.insert(id);
+                    }
                     Decision::StoppedBeforeStart { id } => {
                         assert!(!self.core.knows(id));
+                        self.requeued.remove(&id);
                         self.step(id, Step::StoppedBeforeStart);
                     }
                     Decision::DependencyNeverMet { id, why } => {
@@ -290,6 +323,20 @@ impl World {
         }
     }
 
+    /// Queues the next attempt of preempted version `id` (it stays 8).
+    fn requeue(&mut self, id: RunId) {
+        // Its parents let it start once already; its group still limits it.
+        let ticket = Ticket {
+            project: project_of(id).to_owned(),
+            priority: self.priority[&id],
+            group: group_of(id),
+            ..Ticket::default()
+        };
+        let place = self.demand[&id];
+        self.requeued.insert(id);
+        on_enqueue(&mut self.core, &mut self.comm, id, place, ticket, id);
+    }
+
     fn apply(&mut self, event: Event) {
         match event {
             Event::Enqueue(id) => self.apply_enqueue(id),
@@ -320,6 +367,14 @@ impl World {
                     timed_out,
                 };
                 let s = self.status[&id];
+                if self.preempted.remove(&id) && s == JobStatus::RUNNING && kind != 0 {
+                    // The lifecycle: back to the queue as the version's next attempt (8).
+                    self.forced_runs.remove(&id);
+                    on_ended(&mut self.core, &mut self.comm, id);
+                    self.requeue(id);
+                    self.drive();
+                    return;
+                }
                 if let Some(ending) = end(s, &e, Some(10)) {
                     assert!(ENDS_FROM.contains(&s));
                     self.set(id, ending.to);
@@ -328,7 +383,7 @@ impl World {
                 on_ended(&mut self.core, &mut self.comm, id);
             }
             Event::Restart(found, gpus) => {
-                self.core = new_core();
+                self.core = new_core(self.preemption);
                 on_clock(&mut self.core, self.now);
                 self.comm = Comm::new();
                 self.forced_runs.clear();
@@ -336,6 +391,11 @@ impl World {
                 self.told.clear();
                 for id in 1..=RUNS {
                     let s = self.status[&id];
+                    if self.requeued.contains(&id) && s == JobStatus::RUNNING {
+                        // Between attempts: its next attempt is queued again.
+                        self.requeue(id);
+                        continue;
+                    }
                     if !MAY_RUN.contains(&s) {
                         continue;
                     }
@@ -348,8 +408,14 @@ impl World {
                         held.push(100 + id as u32);
                     }
                     let place = self.demand[&id];
-                    let project = project_of(id);
-                    on_adopt(&mut self.core, &mut self.comm, id, project, place, held, id);
+                    let ticket = Ticket {
+                        project: project_of(id).to_owned(),
+                        priority: self.priority[&id],
+                        waiting: false,
+                        ..Ticket::default()
+                    };
+                    self.started.insert(id, (self.now, ticket.priority));
+                    on_adopt(&mut self.core, &mut self.comm, id, ticket, place, held, id);
                     if let Some(group) = group_of(id) {
                         on_adopt_group(&mut self.core, &mut self.comm, id, group.id);
                     }
@@ -468,9 +534,17 @@ impl World {
             let Place::Here(demand) = self.demand[&id] else {
                 panic!("a backend's run {id} is queued");
             };
+            // What is held back for another run's preemption is not free for it.
+            let held_back = self
+                .core
+                .queued()
+                .filter(|q| *q != id)
+                .filter_map(|q| self.core.reserved_for(q))
+                .fold(Resources::default(), |sum, r| sum.plus(&r));
+            let free = self.core.free().minus(&held_back);
+            let free_gpus = self.core.free_gpus().len() as u32;
             assert!(
-                !demand.fits_in(&self.core.free())
-                    || demand.gpus as usize > self.core.free_gpus().len(),
+                !demand.fits_in(&free) || demand.gpus > free_gpus.saturating_sub(held_back.gpus),
                 "run {id} could start but waits"
             );
         }
@@ -502,6 +576,13 @@ impl World {
             own + forced <= GROUP.limit.max(forced),
             "the group runs {own} + {forced} adopted"
         );
+        // Nothing is reserved with preemption off; a run is preempted for one run at most.
+        if !self.preemption {
+            assert!(self
+                .core
+                .queued()
+                .all(|q| self.core.reserved_for(q).is_none()));
+        }
         // Usage never goes negative and only grows while the clock stands.
         assert!(self.core.usage("a") >= 0.0 && self.core.usage("b") >= 0.0);
         // GPUs the core handed out by its own decisions are configured ones.
@@ -520,7 +601,8 @@ impl World {
         // Queued runs are pending versions; runs held are active ones (or just ended).
         for id in self.core.queued() {
             assert!(
-                self.status[&id].is_pending(),
+                self.status[&id].is_pending()
+                    || (self.requeued.contains(&id) && self.status[&id] == JobStatus::RUNNING),
                 "queued {id} is {:?}",
                 self.status[&id]
             );
@@ -550,8 +632,9 @@ proptest! {
         places in proptest::collection::vec(place(), RUNS as usize),
         priorities in proptest::collection::vec(1..=3u8, RUNS as usize),
         events in proptest::collection::vec(event(), 0..80),
+        preemption in any::<bool>(),
     ) {
-        let mut world = World::new(places, priorities);
+        let mut world = World::new(places, priorities, preemption);
         for e in events {
             let before: BTreeMap<RunId, JobStatus> = world.status.clone();
             world.apply(e);

@@ -10,6 +10,8 @@ const SOURCES: &[(&str, &str)] = &[
     ("fair.rs", include_str!("../fair.rs")),
     ("hang.rs", include_str!("../hang.rs")),
     ("plan.rs", include_str!("../plan.rs")),
+    ("preempt.rs", include_str!("../preempt.rs")),
+    ("victims.rs", include_str!("../victims.rs")),
     ("queue.rs", include_str!("../queue.rs")),
     ("reactor.rs", include_str!("../reactor.rs")),
     ("resources.rs", include_str!("../resources.rs")),

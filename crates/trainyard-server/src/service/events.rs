@@ -96,6 +96,12 @@ pub enum Event {
         /// By whom.
         by: StopBy,
     },
+    /// It is stopped to make room for a waiting run of higher priority, and goes back to the
+    /// queue as its next attempt.
+    Preempted {
+        /// The version whose run it makes room for.
+        by: i64,
+    },
     /// It ran past its time limit.
     TimedOut {
         /// The limit, seconds.
@@ -134,6 +140,7 @@ impl Event {
             Event::CheckpointUploaded { .. } => "checkpoint_uploaded",
             Event::CheckpointFailed { .. } => "checkpoint_failed",
             Event::StopRequested { .. } => "stop_requested",
+            Event::Preempted { .. } => "preempted",
             Event::TimedOut { .. } => "timed_out",
             Event::Ended { .. } => "ended",
         }
@@ -149,6 +156,7 @@ impl Event {
             | Event::RetryScheduled { .. }
             | Event::HangSuspected { .. }
             | Event::CheckpointFailed { .. }
+            | Event::Preempted { .. }
             | Event::TimedOut { .. } => "Warning",
             Event::Ended { status, .. } => {
                 let s = JobStatus::from_code(*status);
@@ -216,6 +224,10 @@ impl Event {
                 };
                 format!("Training job is terminating ({by}).")
             }
+            Event::Preempted { by } => format!(
+                "Training job is preempted by version {by} of higher priority; it goes back to \
+                 the queue."
+            ),
             Event::TimedOut { limit_s } => {
                 format!("Training job exceeded max_runtime_seconds={limit_s}.")
             }
@@ -282,6 +294,29 @@ pub async fn hung_in_log(store: &dyn Store, id: i64) -> Option<trainyard_sched::
         Event::HangSuspected { quiet_s } => Some(trainyard_sched::hang::Hung { quiet_s }),
         _ => None,
     }
+}
+
+/// The version that run `id`'s current attempt is being preempted for, as its event log
+/// records it (a `preempted` event after the attempt's `started` one): how the end of a
+/// preempted run is known, after a restart too.
+pub async fn preemptor_in_log(store: &dyn Store, id: i64) -> Option<i64> {
+    let logged = store.run_events(id).await.ok()?;
+    let latest = logged
+        .iter()
+        .rev()
+        .find(|e| e.kind == "preempted" || e.kind == "started")?;
+    match serde_json::from_str(&latest.detail).ok()? {
+        Event::Preempted { by } => Some(by),
+        _ => None,
+    }
+}
+
+/// How many times run `id` was preempted (its `preempted` events): attempts that do not
+/// count against its retry policy's `max_retries`.
+pub async fn preemptions_in_log(store: &dyn Store, id: i64) -> i64 {
+    store.run_events(id).await.map_or(0, |logged| {
+        logged.iter().filter(|e| e.kind == "preempted").count() as i64
+    })
 }
 
 /// The events of a run's end before its status: each worker's exit, a time limit passed.
@@ -401,6 +436,9 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
 #[derive(Clone, Debug)]
 pub struct EventLog {
     tx: mpsc::UnboundedSender<NewRunEvent>,
+    /// For [`Self::record_durably`].
+    store: Arc<dyn Store>,
+    outbox: Option<Arc<dyn Outbox>>,
 }
 
 impl EventLog {
@@ -408,8 +446,33 @@ impl EventLog {
     /// deliveries to the events, if any webhook is configured.
     pub fn start(store: Arc<dyn Store>, outbox: Option<Arc<dyn Outbox>>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write(store, outbox, rx));
-        Self { tx }
+        tokio::spawn(write(store.clone(), outbox.clone(), rx));
+        Self { tx, store, outbox }
+    }
+
+    /// Appends `event` of version `version_id` now, with its webhook deliveries, and waits
+    /// until it is stored: for what must survive a crash ([`Self::record`] may lose the
+    /// events of its last 50 ms to one).
+    pub async fn record_durably(
+        &self,
+        version_id: i64,
+        event: &Event,
+    ) -> trainyard_store::Result<()> {
+        let mut batch = [NewRunEvent {
+            version_id,
+            time: now_ms(),
+            kind: event.kind().to_owned(),
+            detail: serde_json::to_string(event).expect("an event always serializes"),
+            deliveries: Vec::new(),
+        }];
+        if let Some(outbox) = &self.outbox {
+            outbox.attach(&mut batch).await;
+        }
+        self.store.append_run_events(&batch).await?;
+        if let Some(outbox) = &self.outbox {
+            outbox.appended(&batch);
+        }
+        Ok(())
     }
 
     /// Hands `event` to the writer.

@@ -262,7 +262,9 @@ impl Executor {
                 }
             },
         ));
-        let mut core = Core::new(ctx.total, gpus).with_half_life(Some(ctx.half_life_ms));
+        let mut core = Core::new(ctx.total, gpus)
+            .with_half_life(Some(ctx.half_life_ms))
+            .with_preemption(ctx.preemption);
         for (project, share) in &ctx.shares {
             core.set_share(project, *share);
         }
@@ -554,6 +556,17 @@ impl Actor {
             Decision::StopRun { id, route, grace } => {
                 tokio::spawn(async move { route.backend.stop(id, &route.run_dir, grace).await });
             }
+            Decision::Preempt {
+                id,
+                by,
+                route,
+                grace,
+            } => {
+                // Recorded before the stop: its end, seen after a restart too, is known as a
+                // preemption and queues its next attempt.
+                lifecycle::preempting(&self.ctx, id, by).await;
+                tokio::spawn(async move { route.backend.stop(id, &route.run_dir, grace).await });
+            }
             Decision::StoppedBeforeStart { id } => {
                 lifecycle::stopped_before_start(&self.ctx, id);
                 // It ends stopped (9 -> 12 is the only move from 9): its dependents learn it
@@ -757,7 +770,7 @@ impl Actor {
         let gpus = read_gpus(&run_dir);
         let route = Route { backend, run_dir };
         let (core, comm) = (&mut self.core, &mut self.comm);
-        reactor::on_adopt(core, comm, v.id, &v.project_id, place, gpus, route);
+        reactor::on_adopt(core, comm, v.id, ticket(&v, false), place, gpus, route);
         if let Some(group) = group_of(&v) {
             reactor::on_adopt_group(core, comm, v.id, group.id);
         }

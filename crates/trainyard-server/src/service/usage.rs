@@ -13,8 +13,13 @@ use trainyard_api::usage::{UsageBy, UsageResponse, UsageRow};
 use trainyard_api::JobStatus;
 use trainyard_store::{UsageGroup, UsageRecord, Version};
 
+/// The outcome of an attempt stopped to make room for a run of higher priority (the version
+/// runs again: it stays 8); set by the lifecycle, which knows why the attempt ended.
+pub const PREEMPTED: &str = "preempted";
+
 /// The outcome an attempt's end is counted under: `completed`, `stopped`, `lost`, `retried`
-/// (the attempt ended and the version runs again: it stays 8) or `failed` (every other end).
+/// (the attempt ended and the version runs again: it stays 8), [`PREEMPTED`] or `failed`
+/// (every other end).
 pub fn outcome_of(status: JobStatus) -> &'static str {
     match status {
         JobStatus::COMPLETED | JobStatus::CHECK_RUNNING_COMPLETED => "completed",

@@ -64,6 +64,8 @@ pub struct RunContext {
     pub(in crate::service) shares: Vec<(String, trainyard_sched::fair::Share)>,
     /// How fast projects' usage decays (`[scheduler] fair_share_half_life_minutes`).
     pub(in crate::service) half_life_ms: i64,
+    /// Preemption on this host, when on (`[scheduler] preemption`).
+    pub(in crate::service) preemption: Option<trainyard_sched::preempt::Policy>,
 }
 
 impl RunContext {
@@ -119,6 +121,7 @@ impl RunContext {
                 .map(|p| (p.id.clone(), p.fair_share()))
                 .collect(),
             half_life_ms: config.scheduler.half_life_ms(),
+            preemption: config.scheduler.preemption(config.executor.stop_grace()),
             retry_defaults: config
                 .projects
                 .iter()
@@ -564,6 +567,18 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) -> Option<Dur
     if let Some(note) = &end.note {
         append_log(ctx, &v, note).await;
     }
+    // Stopped for a preemptor (its log says so, also after a restart): its next attempt.
+    let stopped_running = v.status == JobStatus::RUNNING && events::stopped(&end);
+    if stopped_running && !end.timed_out {
+        if let Some(by) = events::preemptor_in_log(ctx.store.as_ref(), id).await {
+            events::record_checkpoints(ctx, &v).await;
+            events::record_exits(ctx, &v, &end);
+            if requeue_preempted(ctx, &v, by).await {
+                return Some(Duration::ZERO);
+            }
+            v = until_stored("a run", id, || ctx.store.version_by_id(id)).await?;
+        }
+    }
     let hung = match ctx.hangs.take(id) {
         Some(hung) => Some(hung),
         // Stopped while running, by no user: maybe as hung by a server that died since.
@@ -660,14 +675,17 @@ async fn schedule_retry(ctx: &RunContext, v: &Version, ended: &status::End) -> R
             .await
             .unwrap_or_default()
     };
+    // Attempts ended by preemption do not count against `max_retries`.
+    let preempted = events::preemptions_in_log(ctx.store.as_ref(), v.id).await;
     let used = retry::Used {
-        attempt: v.attempt,
+        attempt: (v.attempt - preempted).max(1),
         consecutive_any: v.retry_consecutive_any,
     };
-    let Some(next) = retry::decide(Some(policy), v.status, ended, &tail, used) else {
+    let Some(mut next) = retry::decide(Some(policy), v.status, ended, &tail, used) else {
         return Retried::No;
     };
     append_log(ctx, v, &next.log_line(policy.max_retries.unwrap_or(0))).await;
+    next.next_attempt = v.attempt + 1;
     let now = now_ms();
     let at = now + i64::try_from(next.delay.as_millis()).unwrap_or(i64::MAX / 2);
     // The attempt that ended is accounted now; the version stays 8 (`retried`).
@@ -702,6 +720,53 @@ async fn schedule_retry(ctx: &RunContext, v: &Version, ended: &status::End) -> R
     } else {
         Retried::Refused
     }
+}
+
+/// Run `id` is about to be stopped to make room for version `by` (`Decision::Preempt`):
+/// its `preempted` event is stored before the stop (retried until the database takes it),
+/// so that its end is known as a preemption even after a restart.
+pub async fn preempting(ctx: &RunContext, id: i64, by: i64) {
+    let event = Event::Preempted { by };
+    let log: &events::EventLog = ctx.as_ref();
+    until_stored("a preemption", id, || log.record_durably(id, &event)).await;
+    tracing::info!(version.id = id, by, "run preempted");
+}
+
+/// Records the end of preempted `v`'s attempt as the start of its next one: the version
+/// stays 8 with the next attempt's number (its checkpoint folder kept: it resumes), due
+/// now and not counted against its retry policy, with the ended attempt's usage (outcome
+/// `preempted`). False when the version left 8 meanwhile (a stop).
+async fn requeue_preempted(ctx: &RunContext, v: &Version, by: i64) -> bool {
+    let now = now_ms();
+    let mut usage = usage_of(ctx, v, JobStatus::RUNNING, now).await;
+    usage.outcome = usage::PREEMPTED.to_owned();
+    let set = TransitionSet {
+        retry: Some((v.attempt + 1, now, v.retry_consecutive_any)),
+        usage: Some(usage),
+        ..Default::default()
+    };
+    let Move { from, to } = Step::RetryScheduled.first();
+    let moved = until_stored("a preemption", v.id, || {
+        ctx.store.transition(v.id, from, to, &set)
+    })
+    .await;
+    if moved {
+        ctx.telemetry.usage(set.usage.as_ref()); // metrics hook
+        let line = format!(
+            "[trainyard] attempt {} preempted by version {by}; attempt {} starts when there is room",
+            v.attempt,
+            v.attempt + 1
+        );
+        append_log(ctx, v, &line).await;
+        tracing::info!(
+            job.id = v.job_id,
+            version.id = v.id,
+            attempt = v.attempt + 1,
+            by,
+            "preempted run queued again"
+        );
+    }
+    moved
 }
 
 /// Claims the start of the next attempt of `v` (8 with a retry pending), once: its earlier

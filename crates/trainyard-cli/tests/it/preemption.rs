@@ -1,0 +1,263 @@
+//! Preemption (`[scheduler] preemption`): on a full 2-core host a priority-3 run preempts a
+//! priority-1 run within the stop grace + 1 s; the preempted version's next attempt resumes
+//! from its checkpoint and completes, and the event logs of both show it. With preemption off
+//! (the default) nothing is preempted, and a server SIGKILLed amid a preemption loses nothing.
+
+use crate::harness::*;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+
+/// The stop grace of these servers, seconds.
+const GRACE_S: i64 = 2;
+
+/// A 2-core host, with preemption on (minimum runtime 1 s) or left at its default (off).
+fn host(preemption: bool) -> String {
+    let scheduler = if preemption {
+        "[scheduler]\npreemption = true\npreemption_min_runtime_seconds = 1\n"
+    } else {
+        ""
+    };
+    format!("[executor]\ncores = 2\nmemory_gb = 4\nstop_grace_seconds = {GRACE_S}\n\n{scheduler}")
+}
+
+/// A training run of `STEPS` steps of 0.2 s that saves its step in its checkpoint folder
+/// after each, and resumes from it in a later attempt (saying so).
+const TRAINER: &str = r#"import os, time
+attempt = int(os.environ["TRAINYARD_ATTEMPT"])
+state = os.path.join(os.environ["TRAINYARD_CHECKPOINT_DIR"], "step.txt")
+step = 0
+if attempt > 1 and os.path.exists(state):
+    step = int(open(state).read())
+    print("attempt %d resumed from step %d" % (attempt, step), flush=True)
+while step < STEPS:
+    time.sleep(0.2)
+    step += 1
+    with open(state + ".tmp", "w") as f:
+        f.write(str(step))
+    os.replace(state + ".tmp", state)
+print("attempt %d done at step %d" % (attempt, step), flush=True)
+"#;
+
+/// Writes the apps into the main project's `storage`: `train` ([`TRAINER`] of `steps`
+/// steps) and `urgent` (sleeps 1 s).
+fn write_apps(storage: &Path, steps: u32) {
+    let boot = format!("STEPS = {steps}\n{TRAINER}");
+    write_app(storage, "train", &[("boot.py", &boot)]);
+    write_app(
+        storage,
+        "urgent",
+        &[("boot.py", "import time\ntime.sleep(1)\n")],
+    );
+}
+
+async fn version(api: &Api, job: i64, ver: i64) -> Value {
+    api.get(&format!("/training-jobs/{job}/versions/{ver}"))
+        .await
+        .assert_ok()
+        .clone()
+}
+
+/// The kinds of a version's events, in order.
+async fn event_kinds(api: &Api, job: i64, ver: i64) -> (Vec<String>, Vec<Value>) {
+    let r = api
+        .get(&format!("/training-jobs/{job}/versions/{ver}/events"))
+        .await;
+    let mut events = r.assert_ok()["events"].as_array().unwrap().clone();
+    events.sort_by_key(|e| e["seq"].as_i64());
+    let kinds = events
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
+    (kinds, events)
+}
+
+/// Two priority-1 training runs fill the host and run past the minimum runtime; then a
+/// priority-3 run is created. Returns the server, the two runs and the urgent one.
+async fn full_host_then_urgent(
+    preemption: bool,
+    steps: u32,
+) -> (TestServer, Vec<(i64, i64)>, (i64, i64)) {
+    let srv = TestServer::start_with(&host(preemption)).await;
+    write_apps(
+        &srv.dir.path().join("data").join("obs").join(PROJECT),
+        steps,
+    );
+    let urgent_and_low = fill_then_urgent(&srv.api).await;
+    (srv, urgent_and_low.0, urgent_and_low.1)
+}
+
+/// Fills the host with two training runs past their minimum runtime, then creates the
+/// priority-3 run.
+async fn fill_then_urgent(api: &Api) -> (Vec<(i64, i64)>, (i64, i64)) {
+    // A policy that retries nothing: a preemption is no failure, and queues the next attempt
+    // all the same. No train_url: the checkpoint folder is the run folder's.
+    let no_retries = json!({"max_retries": 0, "on_any_failure": true, "backoff_seconds": 0});
+    let trainer = json!({"train_url": null, "retry_policy": no_retries});
+    let mut low = Vec::new();
+    for k in 0..2 {
+        low.push(
+            api.create_job(&format!("train{k}"), "train", trainer.clone())
+                .await,
+        );
+    }
+    for (job, ver) in &low {
+        api.wait_status(*job, *ver, &[JobStatus::RUNNING], Duration::from_secs(30))
+            .await;
+    }
+    // Past the minimum runtime, with some steps saved.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let urgent = api
+        .create_job("urgent", "urgent", json!({"priority": 3}))
+        .await;
+    (low, urgent)
+}
+
+/// The training run among `low` whose event log shows a `preempted` event.
+async fn preempted_of(api: &Api, low: &[(i64, i64)]) -> Option<(i64, i64)> {
+    for (job, ver) in low {
+        if event_kinds(api, *job, *ver)
+            .await
+            .0
+            .contains(&"preempted".to_owned())
+        {
+            return Some((*job, *ver));
+        }
+    }
+    None
+}
+
+/// The step that attempt 2 of training run `name` resumed from, as its log says.
+async fn resumed_step(api: &Api, (job, ver): (i64, i64), name: &str) -> u32 {
+    let log = api.log(job, ver, &format!("{name}.0")).await;
+    assert!(log.contains("attempt 2 done at step"), "{log}");
+    log.lines()
+        .find_map(|l| l.strip_prefix("attempt 2 resumed from step "))
+        .unwrap_or_else(|| panic!("no resume in {log}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_priority_3_run_preempts_a_priority_1_run_which_resumes_from_its_checkpoint() {
+    let (srv, low, urgent) = full_host_then_urgent(true, 25).await;
+    let api = &srv.api;
+    api.wait_status(
+        urgent.0,
+        urgent.1,
+        &[JobStatus::RUNNING],
+        Duration::from_secs(30),
+    )
+    .await;
+    let v = version(api, urgent.0, urgent.1).await;
+    let waited = v["start_time"].as_i64().unwrap() - v["create_time"].as_i64().unwrap();
+    eprintln!("the priority-3 run started {waited} ms after its create");
+    assert!(
+        waited <= (GRACE_S + 1) * 1000,
+        "the priority-3 run started {waited} ms after its create: {v}"
+    );
+    // Everything completes: the urgent run, and both training runs.
+    for (job, ver) in low.iter().chain([&urgent]) {
+        let end = api
+            .wait_status(*job, *ver, JobStatus::TERMINAL, Duration::from_secs(60))
+            .await;
+        assert_eq!(end, JobStatus::COMPLETED, "run {job}/{ver}");
+    }
+    // Exactly one training run was preempted, by the urgent version; it started again.
+    let mut preempted = Vec::new();
+    for (job, ver) in &low {
+        let (kinds, events) = event_kinds(api, *job, *ver).await;
+        if let Some(e) = events.iter().find(|e| e["kind"] == "preempted") {
+            assert_eq!(e["detail"]["by"], json!(urgent.1), "{e}");
+            let at = kinds.iter().position(|k| k == "preempted").unwrap();
+            assert!(kinds[..at].contains(&"started".to_owned()), "{kinds:?}");
+            assert!(kinds[at..].contains(&"started".to_owned()), "{kinds:?}");
+            preempted.push((*job, *ver));
+        } else {
+            assert!(!kinds.contains(&"preempted".to_owned()), "{kinds:?}");
+        }
+    }
+    assert_eq!(preempted.len(), 1, "preempted: {preempted:?}");
+    let (job, ver) = preempted[0];
+    // Its next attempt resumed from the checkpoint the first one saved, and finished.
+    let v = version(api, job, ver).await;
+    let name = format!(
+        "train{}",
+        low.iter().position(|r| *r == (job, ver)).unwrap()
+    );
+    let first = api.log(job, ver, &format!("attempt-1/{name}.0")).await;
+    assert!(!first.contains("done at step"), "{first}");
+    assert!(resumed_step(api, (job, ver), &name).await > 0, "{v}");
+    // The urgent run's own log shows its start.
+    let (kinds, _) = event_kinds(api, urgent.0, urgent.1).await;
+    assert!(kinds.contains(&"started".to_owned()), "{kinds:?}");
+    // The preempted attempt is accounted with its own outcome.
+    let usage = api.get("/usage?since=0&by=job").await;
+    let body = usage.assert_ok().to_string();
+    assert!(body.contains("preempted"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_preemption_off_nothing_is_preempted() {
+    let (srv, low, urgent) = full_host_then_urgent(false, 10).await;
+    let api = &srv.api;
+    for (job, ver) in low.iter().chain([&urgent]) {
+        let end = api
+            .wait_status(*job, *ver, JobStatus::TERMINAL, Duration::from_secs(60))
+            .await;
+        assert_eq!(end, JobStatus::COMPLETED, "run {job}/{ver}");
+    }
+    let mut first_end = i64::MAX;
+    for (job, ver) in &low {
+        let (kinds, _) = event_kinds(api, *job, *ver).await;
+        assert!(!kinds.contains(&"preempted".to_owned()), "{kinds:?}");
+        let v = version(api, *job, *ver).await;
+        let end = v["start_time"].as_i64().unwrap() + v["duration"].as_i64().unwrap();
+        first_end = first_end.min(end);
+    }
+    // The urgent run waited for a training run to end.
+    let v = version(api, urgent.0, urgent.1).await;
+    assert!(v["start_time"].as_i64().unwrap() >= first_end - 1000, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_amid_a_preemption_queues_the_preempted_version_again() {
+    let dir = tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("config.toml");
+    write_config(&config, config_text_with(&data, "", &host(true))).unwrap();
+    write_apps(&data.join("obs").join(PROJECT), 25);
+    let port = free_port();
+    let mut server = ServerProcess::start(&config, port).await;
+    let api = server.api.clone();
+    let (low, urgent) = fill_then_urgent(&api).await;
+    // SIGKILL as soon as the preemption is recorded: its stop is under way or not sent yet.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let victim = loop {
+        if let Some(v) = preempted_of(&api, &low).await {
+            break v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing was preempted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    server.kill9();
+    let server = ServerProcess::start(&config, port).await;
+    let api = &server.api;
+    for (job, ver) in low.iter().chain([&urgent]) {
+        let end = api
+            .wait_status(*job, *ver, JobStatus::TERMINAL, Duration::from_secs(60))
+            .await;
+        assert_eq!(end, JobStatus::COMPLETED, "run {job}/{ver}");
+    }
+    // The preempted version ran again and resumed from its checkpoint.
+    let name = format!("train{}", low.iter().position(|r| *r == victim).unwrap());
+    assert!(resumed_step(api, victim, &name).await > 0);
+    let (kinds, _) = event_kinds(api, victim.0, victim.1).await;
+    let at = kinds.iter().position(|k| k == "preempted").unwrap();
+    assert!(kinds[at..].contains(&"started".to_owned()), "{kinds:?}");
+    kill_runs(&data.join("runs"));
+}
