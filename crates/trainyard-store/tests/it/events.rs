@@ -1,32 +1,8 @@
 //! The event log of runs, on both engines: appended in order, read per version, kept across a
 //! reopen, and gone with the version when it is purged.
 
-use trainyard_api::training::JobConfig;
-use trainyard_api::JobStatus;
-use trainyard_store::{NewJob, NewRunEvent, NewVersion, RunEventRow, VersionDeletion};
-
-fn job(name: &str) -> NewJob {
-    NewJob {
-        project_id: "p".into(),
-        name: name.into(),
-        description: String::new(),
-        workspace_id: "0".into(),
-        create_time: 1,
-    }
-}
-
-fn version() -> NewVersion {
-    NewVersion {
-        description: String::new(),
-        pre_version_id: None,
-        status: JobStatus::INIT,
-        config: JobConfig::default(),
-        resource_id: "jobdeadbeef".into(),
-        run_dir_template: "/runs/{id}".into(),
-        create_time: 2,
-        created_by: "alice".into(),
-    }
-}
+use crate::fixtures::{job, version};
+use trainyard_store::{NewRunEvent, RunEventRow, VersionDeletion};
 
 fn event(version_id: i64, time: i64, kind: &str) -> NewRunEvent {
     NewRunEvent {

@@ -3,6 +3,7 @@
 //! `events`: run event logs; `notifications`: the webhook outbox; `sweeps`: sweeps and their runs), each test run on SQLite and on PostgreSQL.
 
 mod events;
+mod fixtures;
 mod notifications;
 mod store;
 mod sweeps;

@@ -1,35 +1,10 @@
 //! The webhook outbox on both engines: deliveries written with their event, claimed by one
 //! claimer at a time, retried when scheduled, every attempt kept; jobs' notifications kept.
 
-use trainyard_api::training::JobConfig;
-use trainyard_api::JobStatus;
+use crate::fixtures::{job, version};
 use trainyard_store::{
-    AttemptOutcome, DeliveryAttempt, DeliveryState, JobNotification, NewDelivery, NewJob,
-    NewRunEvent, NewVersion,
+    AttemptOutcome, DeliveryAttempt, DeliveryState, JobNotification, NewDelivery, NewRunEvent,
 };
-
-fn job(name: &str) -> NewJob {
-    NewJob {
-        project_id: "p".into(),
-        name: name.into(),
-        description: String::new(),
-        workspace_id: "0".into(),
-        create_time: 1,
-    }
-}
-
-fn version() -> NewVersion {
-    NewVersion {
-        description: String::new(),
-        pre_version_id: None,
-        status: JobStatus::INIT,
-        config: JobConfig::default(),
-        resource_id: "jobdeadbeef".into(),
-        run_dir_template: "/runs/{id}".into(),
-        create_time: 2,
-        created_by: "alice".into(),
-    }
-}
 
 fn notified(version_id: i64, job_id: i64, time: i64, kind: &str, hooks: &[&str]) -> NewRunEvent {
     NewRunEvent {

@@ -33,29 +33,16 @@ impl Hidden for JobDeletion {
     }
 }
 
-fn job(name: &str) -> NewJob {
-    NewJob {
-        project_id: "p".into(),
-        name: name.into(),
-        description: String::new(),
-        workspace_id: "0".into(),
-        create_time: 1,
-    }
-}
+use crate::fixtures::job;
 
+/// A version of one worker.
 fn version() -> NewVersion {
     NewVersion {
-        description: String::new(),
-        pre_version_id: None,
-        status: JobStatus::INIT,
         config: JobConfig {
             worker_server_num: Some(1),
             ..Default::default()
         },
-        resource_id: "jobdeadbeef".into(),
-        run_dir_template: "/runs/{id}".into(),
-        create_time: 2,
-        created_by: "alice".into(),
+        ..crate::fixtures::version()
     }
 }
 

@@ -2,32 +2,20 @@
 //! however often the end is reported), outlives its version, survives a reopen, and a window
 //! counts only the part of each run inside it.
 
-use trainyard_api::training::JobConfig;
 use trainyard_api::JobStatus;
 use trainyard_store::{
-    NewJob, NewVersion, Store, TransitionSet, UsageBy, UsageGroup, UsageRecord, VersionDeletion,
+    NewVersion, Store, TransitionSet, UsageBy, UsageGroup, UsageRecord, VersionDeletion,
 };
 
-fn job(project: &str, name: &str) -> NewJob {
-    NewJob {
-        project_id: project.into(),
-        name: name.into(),
-        description: String::new(),
-        workspace_id: "0".into(),
-        create_time: 1,
-    }
-}
+use crate::fixtures::job_in as job;
 
+/// A running version created by `by`.
 fn version(by: &str) -> NewVersion {
     NewVersion {
-        description: String::new(),
-        pre_version_id: None,
         status: JobStatus::RUNNING,
-        config: JobConfig::default(),
-        resource_id: "jobdeadbeef".into(),
-        run_dir_template: "/runs/{id}".into(),
         create_time: 1_000,
         created_by: by.into(),
+        ..crate::fixtures::version()
     }
 }
 
