@@ -66,9 +66,10 @@ struct Args {
     /// Where to write the Markdown results (also printed).
     #[arg(long, default_value = "bench/results.md")]
     out: PathBuf,
-    /// Keep the servers' folders here (default: a temporary folder, removed at the end): a
-    /// second run reuses the seeded jobs of the API scenario, and a kept server can be started
-    /// again by hand from its `config.toml` to profile it.
+    /// Keep the servers' folders here (default: a temporary folder, removed at the end), so a
+    /// kept server can be started again by hand from its `config.toml` on its seeded jobs: to
+    /// profile it, or to compare two builds on the same data. It must be empty or missing (a
+    /// second run would add to the jobs seeded there).
     #[arg(long)]
     work_dir: Option<PathBuf>,
 }
@@ -183,6 +184,9 @@ async fn main() -> Result<()> {
     let work = match &args.work_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)?;
+            if std::fs::read_dir(dir)?.next().is_some() {
+                anyhow::bail!("--work-dir {} is not empty", dir.display());
+            }
             std::path::absolute(dir)?
         }
         None => temp.path().to_owned(),
