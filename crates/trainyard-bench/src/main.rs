@@ -21,6 +21,11 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The API scenario's floor rows: the cheapest authenticated request (answered from memory,
+/// no database) and `/health` (no credentials, one database ping).
+const FLOOR_AUTHENTICATED: &str = "floor: GET ai-engines (authenticated, no database)";
+const FLOOR_HEALTH: &str = "floor: GET /health (no credentials, one database ping)";
+
 /// trainyard benchmarks.
 #[derive(Parser)]
 struct Args {
@@ -61,6 +66,12 @@ struct Args {
     /// Where to write the Markdown results (also printed).
     #[arg(long, default_value = "bench/results.md")]
     out: PathBuf,
+    /// Keep the servers' folders here (default: a temporary folder, removed at the end), so a
+    /// kept server can be started again by hand from its `config.toml` on its seeded jobs: to
+    /// profile it, or to compare two builds on the same data. It must be empty or missing (a
+    /// second run would add to the jobs seeded there).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
 }
 
 struct Sizes {
@@ -169,12 +180,19 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let want = |name: &str| args.scenarios.iter().any(|s| s == name);
     let sizes = Sizes::new(args.smoke);
-    let work = tempfile::tempdir()?;
+    let temp = tempfile::tempdir()?;
+    let work = match &args.work_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            if std::fs::read_dir(dir)?.next().is_some() {
+                anyhow::bail!("--work-dir {} is not empty", dir.display());
+            }
+            std::path::absolute(dir)?
+        }
+        None => temp.path().to_owned(),
+    };
     // The server (as root) runs jobs as other users, who must pass through to their runs.
-    std::fs::set_permissions(
-        work.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o711),
-    )?;
+    std::fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
     let parallel = cores();
     let mut report = String::new();
     writeln!(report, "# trainyard benchmarks\n")?;
@@ -209,7 +227,7 @@ async fn main() -> Result<()> {
 
     let peers = Peers {
         pueue: match &args.pueue_bin {
-            Some(dir) => Some(peers::Pueue::start(dir, work.path(), parallel).context("pueue")?),
+            Some(dir) => Some(peers::Pueue::start(dir, work.as_path(), parallel).context("pueue")?),
             None => None,
         },
         slurm: args.slurm && peers::slurm_available(),
@@ -217,7 +235,7 @@ async fn main() -> Result<()> {
 
     // Scenarios 1-3 on a server whose capacity is the host's cores.
     let mut rows: Vec<Row> = Vec::new();
-    let mut srv = Server::start(&args.trainyard, &work.path().join("s1"), parallel).await?;
+    let mut srv = Server::start(&args.trainyard, &work.join("s1"), parallel).await?;
     let idle_rss = rss_mb(srv.pid());
     if want("start") {
         eprintln!("start latency...");
@@ -225,7 +243,7 @@ async fn main() -> Result<()> {
             scenarios::start_latency(
                 &srv,
                 &peers,
-                work.path(),
+                work.as_path(),
                 sizes.start_jobs,
                 sizes.slurm_start_jobs,
             )
@@ -247,7 +265,7 @@ async fn main() -> Result<()> {
         );
         if let Some(url) = &args.postgres {
             eprintln!("throughput on PostgreSQL...");
-            let dir = work.path().join("s1-throughput-PostgreSQL");
+            let dir = work.join("s1-throughput-PostgreSQL");
             let mut pg = Server::start_on(&args.trainyard, &dir, parallel, "", Some(url)).await?;
             let none = Peers {
                 pueue: None,
@@ -268,15 +286,15 @@ async fn main() -> Result<()> {
     }
     if want("stop") {
         eprintln!("stop latency...");
-        rows.push(scenarios::stop_latency(&srv, &peers, work.path(), sizes.stop_jobs).await?);
+        rows.push(scenarios::stop_latency(&srv, &peers, work.as_path(), sizes.stop_jobs).await?);
     }
     if want("sandbox") {
         eprintln!("sandbox cost at start...");
-        rows.extend(sandbox::rows(&args.trainyard, work.path(), sizes.sandbox_jobs).await?);
+        rows.extend(sandbox::rows(&args.trainyard, work.as_path(), sizes.sandbox_jobs).await?);
     }
     if want("webhooks") {
         eprintln!("start with a dead webhook...");
-        rows.push(webhooks::row(&args.trainyard, work.path(), sizes.webhook_jobs).await?);
+        rows.push(webhooks::row(&args.trainyard, work.as_path(), sizes.webhook_jobs).await?);
     }
     // Scenario 5: log paging (and again on PostgreSQL, whose only part in it is finding the
     // version).
@@ -293,7 +311,7 @@ async fn main() -> Result<()> {
         );
         if let Some(url) = &args.postgres {
             eprintln!("log paging on PostgreSQL...");
-            let dir = work.path().join("s1-PostgreSQL");
+            let dir = work.join("s1-PostgreSQL");
             let mut pg = Server::start_on(&args.trainyard, &dir, parallel, "", Some(url)).await?;
             let (pg_rows, pg_first_ms, _) =
                 scenarios::log_paging(&pg, sizes.log_bytes, sizes.log_queries).await?;
@@ -356,7 +374,7 @@ async fn main() -> Result<()> {
         let mut measured: Vec<Measured> = Vec::new();
         for (engine, url) in &engines {
             eprintln!("API under load on {engine}...");
-            let dir = work.path().join(format!("s2-{engine}"));
+            let dir = work.join(format!("s2-{engine}"));
             let mut srv = Server::start_on(&args.trainyard, &dir, parallel, "", *url).await?;
             let app = srv.storage().join("true");
             std::fs::create_dir_all(&app)?;
@@ -387,6 +405,16 @@ async fn main() -> Result<()> {
                     let got = scenarios::wrk(&srv.url(&path), sizes.wrk_seconds)?;
                     measured.push((engine, total, name, got));
                 }
+                // The floor: what the HTTP stack serves on this machine, with wrk beside it.
+                if Some(&total) == sizes.store_sizes.last() {
+                    for (name, url) in [
+                        (FLOOR_AUTHENTICATED, srv.url("/job/ai-engines")),
+                        (FLOOR_HEALTH, format!("{}/health", srv.base)),
+                    ] {
+                        let got = scenarios::wrk(&url, sizes.wrk_seconds)?;
+                        measured.push((engine, total, name, got));
+                    }
+                }
                 if url.is_none() {
                     memory.push((
                         format!("{total} jobs stored, after the load runs"),
@@ -406,7 +434,10 @@ async fn main() -> Result<()> {
         }
         writeln!(
             report,
-            "## API under load (wrk, 2 threads, 16 connections, {} s each)\n\n{api}",
+            "## API under load (wrk, 2 threads, 16 connections, {} s each)\n\n{api}\n\
+             wrk runs on this machine beside the server: on {parallel} cores its own threads \
+             take about one of them. The last two rows are the floor: an authenticated request \
+             answered from memory, and `/health` (no credentials, one database ping).\n",
             sizes.wrk_seconds
         )?;
         if args.postgres.is_some() {
@@ -441,8 +472,8 @@ async fn main() -> Result<()> {
     if want("memory") {
         eprintln!("memory with running jobs...");
         let n = sizes.running_jobs;
-        let srv = Server::start(&args.trainyard, &work.path().join("s3"), n as u32).await?;
-        let marks = work.path().join("run-marks");
+        let srv = Server::start(&args.trainyard, &work.join("s3"), n as u32).await?;
+        let marks = work.join("run-marks");
         crate::server::shared_dir(&marks)?;
         let app = srv.storage().join("app");
         std::fs::create_dir_all(&app)?;
@@ -498,10 +529,8 @@ async fn main() -> Result<()> {
         let n = sizes.sampled_jobs;
         let (w, k) = (sizes.sampling_window, sizes.sampling_windows);
         let interval = sizes.sampling_interval;
-        let on =
-            sampling::measure(&args.trainyard, &work.path().join("s4"), n, interval, k, w).await?;
-        let off =
-            sampling::measure(&args.trainyard, &work.path().join("s5"), n, 3600.0, k, w).await?;
+        let on = sampling::measure(&args.trainyard, &work.join("s4"), n, interval, k, w).await?;
+        let off = sampling::measure(&args.trainyard, &work.join("s5"), n, 3600.0, k, w).await?;
         let med = sampling::median;
         let samples: Vec<f64> = on.samples.iter().map(|&s| s as f64).collect();
         let measured = med(&on.shims) - med(&off.shims);
@@ -545,7 +574,7 @@ async fn main() -> Result<()> {
         objects_note = objects::measure(
             &s3s_fs,
             args.aws_bin.as_deref(),
-            &work.path().join("objects"),
+            &work.join("objects"),
             sizes.object_bytes,
             sizes.object_files,
             sizes.object_reps,
@@ -564,8 +593,7 @@ async fn main() -> Result<()> {
         } else {
             format!("[logs]\nmax_streams_per_project = {}\n", s.followers + 10)
         };
-        let table =
-            streams::measure(&args.trainyard, &work.path().join("streams"), s, &extra).await?;
+        let table = streams::measure(&args.trainyard, &work.join("streams"), s, &extra).await?;
         streams_note = format!(
             "## Log streams ({} followers of one running job's log)\n\n{table}",
             s.followers

@@ -4,7 +4,7 @@ use trainyard_api::training::JobConfig;
 use trainyard_api::JobStatus;
 
 /// A training job with the summary of its newest live version.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct Job {
     pub id: i64,
     pub project_id: String,
@@ -20,7 +20,7 @@ pub struct Job {
 }
 
 /// A version of a training job: one run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Version {
     pub id: i64,
     pub job_id: i64,

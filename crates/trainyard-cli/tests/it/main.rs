@@ -41,5 +41,6 @@ mod security_and_errors;
 mod slurm;
 mod streams_and_quotas;
 mod usage;
+mod version_details;
 mod visualization;
 mod workflows;

@@ -9,7 +9,7 @@ use axum::Json;
 use trainyard_api::training::{
     AomLogResponse, BuiltInAlgorithmsResponse, CreateJobRequest, CreateJobResponse,
     CreateVersionRequest, JobListResponse, LogFileNamesResponse, StopRequest, Success,
-    UpdateDescriptionRequest, VersionInfo, VersionListResponse,
+    UpdateDescriptionRequest, VersionListResponse,
 };
 
 /// Creates a training job, by default with its first version (TJ-01).
@@ -35,11 +35,17 @@ pub async fn list_jobs(
 pub async fn get_version(
     State(s): State<AppState>,
     path: VersionPath,
-) -> ApiResult<Json<VersionInfo>> {
-    Ok(Json(
-        s.svc
-            .get_version(&path.project, path.job, path.version)
-            .await?,
+) -> ApiResult<impl axum::response::IntoResponse> {
+    let body = s
+        .svc
+        .get_version(&path.project, path.job, path.version)
+        .await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
     ))
 }
 

@@ -549,22 +549,30 @@ impl Service {
         }
     }
 
-    /// Shows one version in detail (TJ-03).
+    /// Shows one version in detail (TJ-03): its JSON body, reused for an ended version whose
+    /// stored rows are unchanged (`details_cache`).
     pub async fn get_version(
         &self,
         project: &str,
         job_id: i64,
         version_id: i64,
-    ) -> ApiResult<VersionInfo> {
+    ) -> ApiResult<bytes::Bytes> {
         let (job, v) = self.job_and_version(project, job_id, version_id).await?;
+        if let Some(body) = self.details.get(&job, &v) {
+            return Ok(body);
+        }
         let catalog = self.catalog.clone();
         // Reads the run's samples file: off the async threads.
-        let mut info =
-            tokio::task::spawn_blocking(move || version_info(&catalog, &job, &v, now_ms(), true))
-                .await
-                .map_err(ApiError::internal)?;
+        let (job, v, mut info) = tokio::task::spawn_blocking(move || {
+            let info = version_info(&catalog, &job, &v, now_ms(), true);
+            (job, v, info)
+        })
+        .await
+        .map_err(ApiError::internal)?;
         self.add_queue_waits(std::slice::from_mut(&mut info)).await;
-        Ok(info)
+        let body = bytes::Bytes::from(serde_json::to_vec(&info).map_err(ApiError::internal)?);
+        self.details.keep(&job, &v, &body);
+        Ok(body)
     }
 
     /// Fills in `queue_position` and `queue_reason` of the versions that wait to start, as

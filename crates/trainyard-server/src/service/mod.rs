@@ -6,6 +6,7 @@ pub mod capacity;
 pub mod cluster;
 pub mod configs;
 pub mod depends;
+pub mod details_cache;
 pub mod events;
 pub mod executor;
 pub mod files;
@@ -72,6 +73,8 @@ pub struct Service {
     followers: Arc<follow::Followers>,
     /// Key of the temporary log URLs of the v2 API (random per server start).
     url_key: [u8; 32],
+    /// Serialized details of ended versions (TJ-03).
+    details: details_cache::DetailsCache,
 }
 
 /// What a [`Service`] is made of, as the server's start assembles it.
@@ -137,6 +140,7 @@ impl Service {
             cluster,
             followers,
             url_key,
+            details: details_cache::DetailsCache::default(),
         }
     }
 
