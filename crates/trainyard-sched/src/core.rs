@@ -222,6 +222,17 @@ impl<R> Core<R> {
         self
     }
 
+    /// Starts each project of `usage` from that usage (its past runs', see
+    /// [`fair::past_usage`]) rather than from zero: what a restart would otherwise forget.
+    /// For a core that holds nothing yet.
+    pub fn with_past_usage(mut self, usage: impl IntoIterator<Item = (String, Usage)>) -> Self {
+        for (id, u) in usage {
+            let p = self.project(&id);
+            self.projects[p].usage = u;
+        }
+        self
+    }
+
     /// Sets project `id`'s weight and quota (a project never set has weight 1 and no quota).
     pub fn set_share(&mut self, id: &str, share: Share) {
         let p = self.project(id);

@@ -501,3 +501,48 @@ async fn a_v2_job_of_priority_3_goes_first_and_its_status_says_why_it_waits() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fair_share_usage_survives_a_server_kill_9_so_the_lighter_project_goes_first() {
+    let dir = tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("config.toml");
+    write_config(&config, config_text_with(&data, "", &host(2, ""))).unwrap();
+    let gate_file = dir.path().join("open");
+    write_apps(&data, &gate_file, 0.3);
+    // Project a uses the whole host for a while (its run is over and accounted) ...
+    let heavy_app = "import time\ntime.sleep(2)\n";
+    write_app(&storage(&data, PROJECT), "heavy", &[("boot.py", heavy_app)]);
+    let port = free_port();
+    let mut server = ServerProcess::start(&config, port).await;
+    let heavy = server
+        .api
+        .create_job("heavy", "heavy", json!({"spec_id": 100}))
+        .await;
+    all_complete(&server.api, &[heavy], Duration::from_secs(30)).await;
+    // ... and the server is killed: a restart must not forget a's usage.
+    server.kill9();
+    let server = ServerProcess::start(&config, port).await;
+    let (a, b) = api_pair(server.api.base.clone());
+    let (gjob, gver) = close_gate(&a).await;
+    // Both flood the host, a first: from zero usage they would alternate, a first.
+    const N: usize = 4;
+    let mut runs = vec![Vec::new(), Vec::new()];
+    for (i, api) in [&a, &b].into_iter().enumerate() {
+        for k in 0..N {
+            runs[i].push(api.create_job(&format!("r{k}"), "short", json!({})).await);
+        }
+    }
+    std::fs::write(&gate_file, "").unwrap();
+    gate_api(&a)
+        .wait_status(gjob, gver, &[JobStatus::COMPLETED], Duration::from_secs(30))
+        .await;
+    all_complete(&a, &runs[0], Duration::from_secs(60)).await;
+    all_complete(&b, &runs[1], Duration::from_secs(60)).await;
+    let ran = ran(&[&a, &b], &runs).await;
+    let order: String = ran.iter().map(|r| ["a", "b"][r.project]).collect();
+    eprintln!("starts after the restart: {order}");
+    // b, far below its share, gets the host until it has nothing left to run.
+    assert_eq!(order, "bbbbaaaa", "starts in order");
+    kill_runs(&data.join("runs"));
+}

@@ -264,6 +264,7 @@ impl Executor {
         ));
         let mut core = Core::new(ctx.total, gpus)
             .with_half_life(Some(ctx.half_life_ms))
+            .with_past_usage(past_usage(&ctx).await)
             .with_preemption(ctx.preemption);
         for (project, share) in &ctx.shares {
             core.set_share(project, *share);
@@ -467,6 +468,21 @@ impl Executor {
         }
         ctx.store.purge_empty_jobs().await?;
         Ok(())
+    }
+}
+
+/// Each project's fair-share usage from its runs here before now, which a restart would
+/// otherwise forget; none (every project from zero) when the store cannot tell.
+async fn past_usage(ctx: &RunContext) -> BTreeMap<String, trainyard_sched::fair::Usage> {
+    let (now, half_life) = (now_ms(), Some(ctx.half_life_ms));
+    let horizon = trainyard_sched::fair::seed_horizon(now, half_life);
+    let (store, catalog) = (ctx.store.as_ref(), &ctx.catalog);
+    match crate::service::usage::past_runs(store, catalog, &ctx.pools, horizon, now).await {
+        Ok(runs) => trainyard_sched::fair::past_usage(&runs, ctx.total, now, half_life),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read past usage; fair share starts from zero");
+            BTreeMap::new()
+        }
     }
 }
 
