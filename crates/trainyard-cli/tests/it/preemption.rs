@@ -2,6 +2,7 @@
 //! priority-1 run within the stop grace + 1 s; the preempted version's next attempt resumes
 //! from its checkpoint and completes, and the event logs of both show it. With preemption off
 //! (the default) nothing is preempted, and a server SIGKILLed amid a preemption loses nothing.
+//! Per pool: only runs of a pool that allows it are preempted.
 
 use crate::harness::*;
 use serde_json::{json, Value};
@@ -260,4 +261,51 @@ async fn a_server_killed_amid_a_preemption_queues_the_preempted_version_again() 
     let at = kinds.iter().position(|k| k == "preempted").unwrap();
     assert!(kinds[at..].contains(&"started".to_owned()), "{kinds:?}");
     kill_runs(&data.join("runs"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_runs_of_a_pool_that_allows_it_are_preempted() {
+    // Preemption off by default, on for pool `spot`; `steady` (the default pool) keeps it off.
+    let pools = format!(
+        "{}[scheduler]\npreemption_min_runtime_seconds = 1\n\n\
+         [[pools]]\nid = \"spot\"\nbackend = \"local\"\npreemption = true\n\n\
+         [[pools]]\nid = \"steady\"\nbackend = \"local\"\ndefault = true\n",
+        host(false)
+    );
+    let srv = TestServer::start_with(&pools).await;
+    write_apps(&srv.dir.path().join("data").join("obs").join(PROJECT), 25);
+    let api = &srv.api;
+    let no_retries = json!({"max_retries": 0, "on_any_failure": true, "backoff_seconds": 0});
+    // The spot run starts first, the steady one last: were both preemptible, the steady one
+    // (started last, so it loses the least work) would be chosen.
+    let mut low = Vec::new();
+    for (name, pool) in [("train0", "spot"), ("train1", "steady")] {
+        let config = json!({"train_url": null, "retry_policy": no_retries, "pool_id": pool});
+        let run = api.create_job(name, "train", config).await;
+        api.wait_status(run.0, run.1, &[JobStatus::RUNNING], Duration::from_secs(30))
+            .await;
+        low.push(run);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let urgent = api
+        .create_job("urgent", "urgent", json!({"priority": 3}))
+        .await;
+    api.wait_status(
+        urgent.0,
+        urgent.1,
+        &[JobStatus::RUNNING],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(preempted_of(api, &low).await, Some(low[0]));
+    let (kinds, _) = event_kinds(api, low[1].0, low[1].1).await;
+    assert!(!kinds.contains(&"preempted".to_owned()), "{kinds:?}");
+    for (job, ver) in low.iter().chain([&urgent]) {
+        let end = api
+            .wait_status(*job, *ver, JobStatus::TERMINAL, Duration::from_secs(60))
+            .await;
+        assert_eq!(end, JobStatus::COMPLETED, "run {job}/{ver}");
+    }
+    // The spot run resumed from its checkpoint.
+    assert!(resumed_step(api, low[0], "train0").await > 0);
 }

@@ -656,7 +656,7 @@ impl Actor {
         }
         let backend = self.backends.of(&self.ctx.pools, &v).clone();
         let place = self.place_of(&v, &backend);
-        let ticket = ticket(&v, v.status == JobStatus::WAITING);
+        let ticket = ticket(&self.ctx, &v, v.status == JobStatus::WAITING);
         let parents: Vec<i64> = ticket.after.iter().map(|d| d.run).collect();
         let route = Route { backend, run_dir };
         reactor::on_enqueue(&mut self.core, &mut self.comm, id, place, ticket, route);
@@ -713,7 +713,7 @@ impl Actor {
             run_dir: PathBuf::from(&v.run_dir),
         };
         self.attempts.insert(id);
-        let ticket = ticket(&v, false);
+        let ticket = ticket(&self.ctx, &v, false);
         reactor::on_enqueue(&mut self.core, &mut self.comm, id, place, ticket, route);
     }
 
@@ -786,7 +786,8 @@ impl Actor {
         let gpus = read_gpus(&run_dir);
         let route = Route { backend, run_dir };
         let (core, comm) = (&mut self.core, &mut self.comm);
-        reactor::on_adopt(core, comm, v.id, ticket(&v, false), place, gpus, route);
+        let ticket = ticket(&self.ctx, &v, false);
+        reactor::on_adopt(core, comm, v.id, ticket, place, gpus, route);
         if let Some(group) = group_of(&v) {
             reactor::on_adopt_group(core, comm, v.id, group.id);
         }
@@ -803,14 +804,18 @@ impl Actor {
     }
 }
 
-/// What the queue takes of version `v`: its project and priority (1 when it names none).
-fn ticket(v: &Version, waiting: bool) -> Ticket {
+/// What the queue takes of version `v`: its project and priority (1 when it names none),
+/// and whether its pool lets it be preempted.
+fn ticket(ctx: &RunContext, v: &Version, waiting: bool) -> Ticket {
+    let by_default = ctx.preemptible_by_default;
     Ticket {
         project: v.project_id.clone(),
         priority: priority_of(v),
         waiting,
         after: crate::service::depends::stored(&v.config),
         group: group_of(v),
+        preemptible: pool_of(&ctx.pools, &v.config)
+            .map_or(by_default, |p| p.preemptible(by_default)),
     }
 }
 
