@@ -546,3 +546,103 @@ async fn fair_share_usage_survives_a_server_kill_9_so_the_lighter_project_goes_f
     assert_eq!(order, "bbbbaaaa", "starts in order");
     kill_runs(&data.join("runs"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_priority_change_moves_a_waiting_job_ahead_and_is_refused_once_it_runs() {
+    let srv = TestServer::start_with(&host(2, "")).await;
+    let data = srv.dir.path().join("data");
+    let gate_file = srv.dir.path().join("open");
+    write_apps(&data, &gate_file, 0.2);
+    let api = &srv.api;
+    let (gjob, gver) = close_gate(api).await;
+    // Every run takes the whole host, so they start one at a time, in the core's order.
+    let mut low = Vec::new();
+    for k in 0..2 {
+        low.push(
+            api.create_job(&format!("low{k}"), "short", json!({"spec_id": 100}))
+                .await,
+        );
+    }
+    let body = json!({
+        "kind": "job",
+        "metadata": {"name": "later", "description": ""},
+        "algorithm": {
+            "code_dir": "/short/",
+            "boot_file": "/short/boot.py",
+            "engine": {"engine_id": "python3"},
+        },
+        "spec": {"resource": {"flavor_id": "modelarts.vm.cpu.host", "node_count": 1}},
+    });
+    let url = format!("{}/v2/{PROJECT}/training-jobs", api.base);
+    let send = |req: reqwest::RequestBuilder| async move {
+        let resp = req.header("X-Auth-Token", TOKEN).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    };
+    let (status, created) = send(api.http.post(&url).json(&body)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["metadata"]["id"].as_str().unwrap().to_owned();
+    let show = || send(api.http.get(format!("{url}/{id}")));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let doc = loop {
+        let (_, doc) = show().await;
+        if doc["status"]["phase"] == json!("Pending") && doc["status"]["queue_position"] == json!(2)
+        {
+            break doc;
+        }
+        assert!(std::time::Instant::now() < deadline, "{doc}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        doc["status"]["secondary_phase"],
+        json!("Queuing: 2 runs ahead")
+    );
+    // T2-04 raises it to 3 with a new description: first in line, and the job says so.
+    let change = json!({"description": "now urgent", "spec": {"schedule_policy": {"priority": 3}}});
+    let (status, answer) = send(api.http.put(format!("{url}/{id}")).json(&change)).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, doc) = show().await;
+    assert_eq!(doc["status"]["queue_position"], json!(0), "{doc}");
+    assert_eq!(
+        doc["spec"]["schedule_policy"]["priority"],
+        json!(3),
+        "{doc}"
+    );
+    assert_eq!(doc["metadata"]["description"], json!("now urgent"), "{doc}");
+    let v = version(api, low[0].0, low[0].1).await;
+    assert_eq!(v["queue_reason"], json!("1 run ahead"), "{v}");
+    // The gate opens: the raised job starts before the two runs queued before it.
+    std::fs::write(&gate_file, "").unwrap();
+    gate_api(api)
+        .wait_status(gjob, gver, &[JobStatus::COMPLETED], Duration::from_secs(30))
+        .await;
+    all_complete(api, &low, Duration::from_secs(60)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let doc = loop {
+        let (_, doc) = show().await;
+        if doc["status"]["phase"] == json!("Completed") {
+            break doc;
+        }
+        assert!(std::time::Instant::now() < deadline, "{doc}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let raised_start = doc["status"]["start_time"].as_i64().unwrap();
+    for (job, ver) in &low {
+        let start = version(api, *job, *ver).await["start_time"]
+            .as_i64()
+            .unwrap();
+        assert!(
+            raised_start < start,
+            "the raised job started at {raised_start}, a low run at {start}"
+        );
+    }
+    // Once it ran, its priority is no longer changed.
+    let change = json!({"spec": {"schedule_policy": {"priority": 2}}});
+    let (status, refused) = send(api.http.put(format!("{url}/{id}")).json(&change)).await;
+    assert_eq!(
+        (status, &refused["error_code"]),
+        (400, &json!("ModelArts.2858")),
+        "{refused}"
+    );
+}
