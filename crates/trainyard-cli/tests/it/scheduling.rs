@@ -502,14 +502,44 @@ async fn a_v2_job_of_priority_3_goes_first_and_its_status_says_why_it_waits() {
     }
 }
 
+/// After a restart: the gate run of the third project holds the host while projects a and b
+/// each queue 4 one-core runs (a first), then opens; the projects of the starts, in order.
+async fn flood_after_restart(server: &ServerProcess, gate_file: &Path) -> String {
+    let (a, b) = api_pair(server.api.base.clone());
+    let (gjob, gver) = close_gate(&a).await;
+    const N: usize = 4;
+    let mut runs = vec![Vec::new(), Vec::new()];
+    for (i, api) in [&a, &b].into_iter().enumerate() {
+        for k in 0..N {
+            runs[i].push(api.create_job(&format!("r{k}"), "short", json!({})).await);
+        }
+    }
+    std::fs::write(gate_file, "").unwrap();
+    gate_api(&a)
+        .wait_status(gjob, gver, &[JobStatus::COMPLETED], Duration::from_secs(30))
+        .await;
+    all_complete(&a, &runs[0], Duration::from_secs(60)).await;
+    all_complete(&b, &runs[1], Duration::from_secs(60)).await;
+    let ran = ran(&[&a, &b], &runs).await;
+    let order: String = ran.iter().map(|r| ["a", "b"][r.project]).collect();
+    eprintln!("starts after the restart: {order}");
+    order
+}
+
+/// A server on a 2-core host (its config in `dir`), its apps written, and the gate file.
+fn restartable_host(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let data = dir.join("data");
+    let config = dir.join("config.toml");
+    write_config(&config, config_text_with(&data, "", &host(2, ""))).unwrap();
+    let gate_file = dir.join("open");
+    write_apps(&data, &gate_file, 0.3);
+    (data, config, gate_file)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fair_share_usage_survives_a_server_kill_9_so_the_lighter_project_goes_first() {
     let dir = tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = dir.path().join("config.toml");
-    write_config(&config, config_text_with(&data, "", &host(2, ""))).unwrap();
-    let gate_file = dir.path().join("open");
-    write_apps(&data, &gate_file, 0.3);
+    let (data, config, gate_file) = restartable_host(dir.path());
     // Project a uses the whole host for a while (its run is over and accounted) ...
     let heavy_app = "import time\ntime.sleep(2)\n";
     write_app(&storage(&data, PROJECT), "heavy", &[("boot.py", heavy_app)]);
@@ -523,27 +553,52 @@ async fn fair_share_usage_survives_a_server_kill_9_so_the_lighter_project_goes_f
     // ... and the server is killed: a restart must not forget a's usage.
     server.kill9();
     let server = ServerProcess::start(&config, port).await;
+    // Both flood the host, a first: from zero usage they would alternate, a first. b, far
+    // below its share, gets the host until it has nothing left to run.
+    assert_eq!(flood_after_restart(&server, &gate_file).await, "bbbbaaaa");
+    kill_runs(&data.join("runs"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_running_across_a_server_kill_9_counts_from_its_start() {
+    let dir = tempdir().unwrap();
+    let (data, config, gate_file) = restartable_host(dir.path());
+    let held_file = dir.path().join("release");
+    let hold = format!(
+        "import os, time\nwhile not os.path.exists({:?}):\n    time.sleep(0.02)\n",
+        held_file.display().to_string()
+    );
+    write_app(&storage(&data, PROJECT), "hold", &[("boot.py", &hold)]);
+    let heavy_app = "import time\ntime.sleep(2)\n";
+    write_app(
+        &storage(&data, OTHER_PROJECT),
+        "heavy",
+        &[("boot.py", heavy_app)],
+    );
+    let port = free_port();
+    let mut server = ServerProcess::start(&config, port).await;
     let (a, b) = api_pair(server.api.base.clone());
-    let (gjob, gver) = close_gate(&a).await;
-    // Both flood the host, a first: from zero usage they would alternate, a first.
-    const N: usize = 4;
-    let mut runs = vec![Vec::new(), Vec::new()];
-    for (i, api) in [&a, &b].into_iter().enumerate() {
-        for k in 0..N {
-            runs[i].push(api.create_job(&format!("r{k}"), "short", json!({})).await);
-        }
-    }
-    std::fs::write(&gate_file, "").unwrap();
-    gate_api(&a)
-        .wait_status(gjob, gver, &[JobStatus::COMPLETED], Duration::from_secs(30))
+    // b uses the whole host for 2 s; then a holds it for 4 s and still runs at the kill.
+    let heavy = b
+        .create_job("heavy", "heavy", json!({"spec_id": 100}))
         .await;
-    all_complete(&a, &runs[0], Duration::from_secs(60)).await;
-    all_complete(&b, &runs[1], Duration::from_secs(60)).await;
-    let ran = ran(&[&a, &b], &runs).await;
-    let order: String = ran.iter().map(|r| ["a", "b"][r.project]).collect();
-    eprintln!("starts after the restart: {order}");
-    // b, far below its share, gets the host until it has nothing left to run.
-    assert_eq!(order, "bbbbaaaa", "starts in order");
+    all_complete(&b, &[heavy], Duration::from_secs(30)).await;
+    let held = a.create_job("held", "hold", json!({"spec_id": 100})).await;
+    a.wait_status(
+        held.0,
+        held.1,
+        &[JobStatus::RUNNING],
+        Duration::from_secs(30),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    server.kill9();
+    let server = ServerProcess::start(&config, port).await;
+    // a's run is found running and ends at once. Counted only from the restart, a would
+    // have used less than b and go first; counted from its start, it used twice as much.
+    std::fs::write(&held_file, "").unwrap();
+    all_complete(&server.api, &[held], Duration::from_secs(30)).await;
+    assert_eq!(flood_after_restart(&server, &gate_file).await, "bbbbaaaa");
     kill_runs(&data.join("runs"));
 }
 
