@@ -350,7 +350,8 @@ pub struct JobUpdateV2 {
     /// New description (at most 256 characters).
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub description: Option<String>,
-    /// Notification and priority changes (refused when set).
+    /// `schedule_policy.priority` (1-3) of a job waiting to start; other changes (a
+    /// notification) are refused.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub spec: Option<Value>,

@@ -44,6 +44,9 @@ pub struct Ticket {
     pub after: Vec<Dep>,
     /// The group (sweep) it belongs to, whose limit it counts against.
     pub group: Option<Group>,
+    /// Whether it may be preempted once it runs, when preemption is on (its pool allows it;
+    /// default true): see [`crate::preempt`].
+    pub preemptible: bool,
 }
 
 impl Default for Ticket {
@@ -54,6 +57,7 @@ impl Default for Ticket {
             waiting: false,
             after: Vec::new(),
             group: None,
+            preemptible: true,
         }
     }
 }
@@ -89,9 +93,11 @@ pub(crate) struct Held<R> {
     pub(crate) here: bool,
     /// Its group, whose limit it counts against.
     pub(crate) group: Option<i64>,
-    /// Its priority, and when it was (last) started, ms: what preemption looks at.
+    /// Its priority, when it was (last) started, ms, and whether it may be preempted: what
+    /// preemption looks at.
     pub(crate) priority: Priority,
     pub(crate) since: i64,
+    pub(crate) preemptible: bool,
 }
 
 /// A run held back before the queue: a parent of it has not ended, or its group is at its
@@ -219,6 +225,17 @@ impl<R> Core<R> {
     /// positive: it never decays).
     pub fn with_half_life(mut self, half_life_ms: Option<i64>) -> Self {
         self.half_life_ms = half_life_ms.filter(|h| *h > 0);
+        self
+    }
+
+    /// Starts each project of `usage` from that usage (its past runs', see
+    /// [`fair::past_usage`]) rather than from zero: what a restart would otherwise forget.
+    /// For a core that holds nothing yet.
+    pub fn with_past_usage(mut self, usage: impl IntoIterator<Item = (String, Usage)>) -> Self {
+        for (id, u) in usage {
+            let p = self.project(&id);
+            self.projects[p].usage = u;
+        }
         self
     }
 

@@ -154,3 +154,67 @@ impl Usage {
         }
     }
 }
+
+impl Usage {
+    /// Usage of `value` (share × ms) as of `at` (ms).
+    pub fn new(value: f64, at: i64) -> Self {
+        Self { value, at }
+    }
+}
+
+/// A stretch of a project's run on this host, as its usage record (or, for a run still
+/// running, its start) tells: it held `demand` from `start` to `end` (ms).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PastRun {
+    /// Its project's id.
+    pub project: String,
+    /// What it held (all its workers together).
+    pub demand: Resources,
+    /// When it started, ms.
+    pub start: i64,
+    /// When it ended, ms (a run still running: now).
+    pub end: i64,
+}
+
+/// How many half-lives back past runs are read to seed usage: a run that ended earlier
+/// weighs less than 1/1024 of its weight at its end.
+pub const SEED_HALF_LIVES: i64 = 10;
+
+/// The earliest end of a past run worth counting at `now` (see [`SEED_HALF_LIVES`]); 0 (all
+/// of them) when usage never decays.
+pub fn seed_horizon(now: i64, half_life_ms: Option<i64>) -> i64 {
+    match half_life_ms.filter(|h| *h > 0) {
+        Some(h) => now.saturating_sub(h.saturating_mul(SEED_HALF_LIVES)).max(0),
+        None => 0,
+    }
+}
+
+/// Each project's usage at `now` from its past runs here, as the core would have counted it
+/// had it run all along: each run holds the dominant share of its demand in `total` from its
+/// start to its end (clipped to `now`), and what it added decays with `half_life_ms` (none:
+/// never) from each moment on — the arithmetic of [`Usage`]. A project's runs are added one
+/// by one, where the core takes the dominant share of what they hold together: the same
+/// when they need the same resource most (and never less). Projects without a run that
+/// counts are left out.
+pub fn past_usage(
+    runs: &[PastRun],
+    total: Resources,
+    now: i64,
+    half_life_ms: Option<i64>,
+) -> std::collections::BTreeMap<String, Usage> {
+    let mut usage = std::collections::BTreeMap::<String, Usage>::new();
+    for run in runs {
+        let end = run.end.min(now);
+        let rate = dominant_share(run.demand, total);
+        if end <= run.start || rate <= 0.0 {
+            continue;
+        }
+        let at_end = Usage::new(0.0, run.start).at(end, rate, half_life_ms);
+        let at_now = Usage::new(at_end, end).at(now, 0.0, half_life_ms);
+        usage
+            .entry(run.project.clone())
+            .or_insert_with(|| Usage::new(0.0, now))
+            .value += at_now;
+    }
+    usage
+}

@@ -2,9 +2,11 @@
 //! host, running runs of strictly lower priority that have run at least the minimum runtime
 //! are stopped to make room, and the capacity they free is held for that run.
 //!
-//! The rule (docs/user-guide.md "Preemption"): candidates are the runs here of a priority
-//! below the waiting run's that have run `min_runtime` since their (latest) start and are not
-//! being stopped already. Runs of projects over their fair share come first (a project's
+//! The rule (docs/user-guide.md "Preemption"): candidates are the runs here that may be
+//! preempted (their ticket says so: the driver sets it from their pool's `preemption`), of a
+//! priority below the waiting run's, that have run `min_runtime` since their (latest) start
+//! and are not being stopped already. The waiting run may be of any pool: a pool's setting
+//! says whether *its* runs give way. Runs of projects over their fair share come first (a project's
 //! dominant share held here above its weight's part of the projects that run or wait
 //! here), then lower priority, then the run started last (it loses the least work). Within
 //! that order the smallest run that frees enough alone is taken; else the largest, and the
@@ -22,7 +24,7 @@ use std::time::Duration;
 /// A run's id (the core's `RunId`; named here so that this module needs no other).
 type RunId = i64;
 
-/// How preemption works on this host, when it is on.
+/// How preemption works on this host, when it is on (for the runs that may be preempted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
     /// How long a run runs after its start before it may be preempted, ms.

@@ -21,6 +21,8 @@ pub(crate) struct Queued<R> {
     pub(crate) route: R,
     /// Its group (sweep), whose limit it counts against.
     pub(crate) group: Option<i64>,
+    /// Whether it may be preempted once it runs.
+    pub(crate) preemptible: bool,
 }
 
 /// Every queued run, by id and in its project's order.
@@ -87,6 +89,7 @@ impl<R> Queue<R> {
         marked_waiting: bool,
         route: R,
         group: Option<i64>,
+        preemptible: bool,
     ) {
         self.grow(project);
         self.next_seq += 1;
@@ -102,6 +105,7 @@ impl<R> Queue<R> {
                 marked_waiting,
                 route,
                 group,
+                preemptible,
             },
         );
     }

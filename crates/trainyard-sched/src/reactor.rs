@@ -93,13 +93,22 @@ fn admit<R: Clone>(
             Label {
                 priority: ticket.priority,
                 group,
+                preemptible: ticket.preemptible,
             },
             route,
         ),
         Place::Here(demand) => {
             let waiting = ticket.waiting || marked_waiting;
-            core.queue
-                .push(id, p, ticket.priority, demand, waiting, route, group);
+            core.queue.push(
+                id,
+                p,
+                ticket.priority,
+                demand,
+                waiting,
+                route,
+                group,
+                ticket.preemptible,
+            );
         }
     }
 }
@@ -261,6 +270,7 @@ pub fn on_adopt<R>(
             group: None,
             priority: ticket.priority,
             since: core.now,
+            preemptible: ticket.preemptible,
         },
     );
 }
@@ -369,6 +379,7 @@ pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
         let label = Label {
             priority: q.key.0 .0,
             group: q.group,
+            preemptible: q.preemptible,
         };
         start(core, comm, id, p, Some(q.demand), label, q.route);
         started = true;
@@ -385,6 +396,7 @@ pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
         let label = Label {
             priority: q.key.0 .0,
             group: q.group,
+            preemptible: q.preemptible,
         };
         start(core, comm, id, p, Some(q.demand), label, q.route);
         started = true;
@@ -408,6 +420,7 @@ pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
 struct Label {
     priority: Priority,
     group: Option<i64>,
+    preemptible: bool,
 }
 
 /// Holds `demand` (`None`: a backend with its own queue, holding nothing here) and the first
@@ -421,7 +434,11 @@ fn start<R: Clone>(
     label: Label,
     route: R,
 ) {
-    let Label { priority, group } = label;
+    let Label {
+        priority,
+        group,
+        preemptible,
+    } = label;
     victims::forget(core, id);
     let here = demand.is_some();
     let demand = demand.unwrap_or_default();
@@ -440,6 +457,7 @@ fn start<R: Clone>(
         group,
         priority,
         since: core.now,
+        preemptible,
     };
     core.running.insert(id, held);
     comm.push(Decision::Start { id, gpus, route });

@@ -106,6 +106,7 @@ fn choose<R>(
         .iter()
         .filter(|(id, h)| {
             h.here
+                && h.preemptible
                 && h.priority < priority
                 && core.now.saturating_sub(h.since) >= min_runtime_ms
                 && !core.preempt.victims.contains_key(id)

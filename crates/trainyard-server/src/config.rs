@@ -193,7 +193,8 @@ pub struct SchedulerConfig {
     /// fair-share order (default 1440, a day).
     pub fair_share_half_life_minutes: Option<f64>,
     /// Whether a waiting run may preempt running runs of lower priority on this host (default
-    /// false; `trainyard_sched::preempt`).
+    /// false; `trainyard_sched::preempt`): of runs without a pool, and the default of local
+    /// pools.
     pub preemption: Option<bool>,
     /// Seconds (fractions allowed) a run runs after its start before it may be preempted
     /// (default 60).
@@ -204,21 +205,26 @@ pub struct SchedulerConfig {
 pub const DEFAULT_PREEMPTION_MIN_RUNTIME_SECONDS: f64 = 60.0;
 
 impl SchedulerConfig {
-    /// Preemption's policy when it is on; preempted runs get `grace` (the stop grace).
+    /// Preemption's policy when it is on for any run here (`preemption`, or a local pool of
+    /// `pools` with `preemption = true`); preempted runs get `grace` (the stop grace).
     pub fn preemption(
         &self,
         grace: std::time::Duration,
+        pools: &[PoolConfig],
     ) -> Option<trainyard_sched::preempt::Policy> {
         let seconds = self
             .preemption_min_runtime_seconds
             .unwrap_or(DEFAULT_PREEMPTION_MIN_RUNTIME_SECONDS)
             .max(0.0);
-        self.preemption
-            .unwrap_or(false)
-            .then_some(trainyard_sched::preempt::Policy {
+        let in_a_pool = pools
+            .iter()
+            .any(|p| p.backend == Backend::Local && p.preemption == Some(true));
+        (self.preemption.unwrap_or(false) || in_a_pool).then_some(
+            trainyard_sched::preempt::Policy {
                 min_runtime_ms: (seconds * 1000.0).round() as i64,
                 grace,
-            })
+            },
+        )
     }
 
     /// The half-life in milliseconds.
@@ -537,6 +543,17 @@ pub struct PoolConfig {
     pub default: bool,
     /// Seconds between the batched status queries of a slurm pool (default 0.5).
     pub poll_interval_seconds: Option<f64>,
+    /// Whether this local pool's runs may be preempted by waiting runs of higher priority
+    /// (default `[scheduler] preemption`). Not for slurm pools: Slurm preempts by its own
+    /// rules.
+    pub preemption: Option<bool>,
+}
+
+impl PoolConfig {
+    /// Whether this pool's runs may be preempted, `default` being `[scheduler] preemption`.
+    pub fn preemptible(&self, default: bool) -> bool {
+        self.preemption.unwrap_or(default)
+    }
 }
 
 /// `[viz]`: visualization jobs.
@@ -1371,6 +1388,12 @@ impl Config {
                     p.id
                 )));
             }
+            if p.backend == Backend::Slurm && p.preemption.is_some() {
+                return Err(ConfigError::Invalid(format!(
+                    "pools.preemption is for local pools; slurm pool '{}' is preempted by Slurm's own rules",
+                    p.id
+                )));
+            }
         }
         if self.pools.iter().filter(|p| p.default).count() > 1 {
             return Err(ConfigError::Invalid(
@@ -1768,16 +1791,46 @@ mod tests {
     fn preemption_is_off_by_default_and_its_minimum_runtime_defaults_to_a_minute() {
         let grace = std::time::Duration::from_secs(3);
         let c = Config::from_toml("").unwrap();
-        assert_eq!(c.scheduler.preemption(grace), None);
+        assert_eq!(c.scheduler.preemption(grace, &c.pools), None);
         let c = Config::from_toml("[scheduler]\npreemption = true\n").unwrap();
-        let policy = c.scheduler.preemption(grace).expect("on");
+        let policy = c.scheduler.preemption(grace, &c.pools).expect("on");
         assert_eq!((policy.min_runtime_ms, policy.grace), (60_000, grace));
         let c = Config::from_toml(
             "[scheduler]\npreemption = true\npreemption_min_runtime_seconds = 0.5\n",
         )
         .unwrap();
-        assert_eq!(c.scheduler.preemption(grace).unwrap().min_runtime_ms, 500);
+        assert_eq!(
+            c.scheduler
+                .preemption(grace, &c.pools)
+                .unwrap()
+                .min_runtime_ms,
+            500
+        );
         let c = Config::from_toml("[scheduler]\npreemption_min_runtime_seconds = 5\n").unwrap();
-        assert_eq!(c.scheduler.preemption(grace), None);
+        assert_eq!(c.scheduler.preemption(grace, &c.pools), None);
+    }
+
+    #[test]
+    fn a_local_pool_may_turn_preemption_on_for_its_runs_and_a_slurm_pool_may_not() {
+        let grace = std::time::Duration::from_secs(3);
+        let pools = "[[pools]]\nid = \"spot\"\nbackend = \"local\"\npreemption = true\n\n\
+                     [[pools]]\nid = \"steady\"\nbackend = \"local\"\n";
+        let c = Config::from_toml(pools).unwrap();
+        c.validate().unwrap();
+        // On for the host because one pool's runs may be preempted; the others' may not.
+        assert!(c.scheduler.preemption(grace, &c.pools).is_some());
+        assert!(c.pools[0].preemptible(false));
+        assert!(!c.pools[1].preemptible(false));
+        // The scheduler's value is the default a pool may turn off.
+        let c = Config::from_toml(&format!(
+            "[scheduler]\npreemption = true\n\n{}preemption = false\n",
+            pools.replace("preemption = true\n", "")
+        ))
+        .unwrap();
+        assert!(c.pools[0].preemptible(true));
+        assert!(!c.pools[1].preemptible(true));
+        let slurm = "[[pools]]\nid = \"hpc\"\nbackend = \"slurm\"\npartition = \"debug\"\npreemption = true\n";
+        let err = Config::from_toml(slurm).unwrap().validate().unwrap_err();
+        assert!(err.to_string().contains("pools.preemption"), "{err}");
     }
 }

@@ -28,7 +28,7 @@ pub use outcome::{JobDeletion, VersionDeletion, VizDeletion, VizRestart};
 pub use postgres::{Coordinator, DutyHold, DutySession, Notices, PgStore};
 pub use sqlite::SqliteStore;
 pub use sweeps::{NewSweep, Sweep, SweepRunRow};
-pub use usage::{UsageBy, UsageGroup, UsageRecord};
+pub use usage::{UsageBy, UsageGroup, UsageRecord, UsageSpan};
 pub use viz::{NewVizJob, VizFilter, VizJob, VizSet, VizSort};
 pub use webhooks::{
     AttemptOutcome, Delivery, DeliveryAttempt, DeliveryState, JobNotification, NewDelivery,
@@ -327,6 +327,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         until: i64,
         by: UsageBy,
     ) -> Result<Vec<UsageGroup>>;
+
+    /// The records of attempts that ran on backend `backend` (`local`, `slurm`) and ended at
+    /// or after `ended_since` (ms), in no particular order: what each project's runs held,
+    /// and when (fair share's usage after a restart).
+    async fn usage_spans(&self, backend: &str, ended_since: i64) -> Result<Vec<UsageSpan>>;
 
     // --- sweeps ---
 

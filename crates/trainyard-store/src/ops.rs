@@ -1384,6 +1384,31 @@ macro_rules! store_ops {
                     .collect()
             }
 
+            async fn usage_spans(
+                &self,
+                backend: &str,
+                ended_since: i64,
+            ) -> Result<Vec<$crate::UsageSpan>> {
+                static SQL: LazyLock<String> = LazyLock::new(|| $crate::usage::spans_query(D));
+                let rows = sqlx::query(&SQL)
+                    .bind(backend)
+                    .bind(ended_since)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::UsageSpan {
+                            project_id: r.try_get("project_id")?,
+                            cores: r.try_get("cores")?,
+                            gpus: r.try_get("gpus")?,
+                            memory_gb: r.try_get("memory_gb")?,
+                            started_at: r.try_get("started_at")?,
+                            ended_at: r.try_get("ended_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn job_name(&self, job_id: i64) -> Result<Option<String>> {
                 Ok(sqlx::query_scalar(&q("SELECT name FROM jobs WHERE id = ?"))
                     .bind(job_id)

@@ -37,6 +37,18 @@ pub struct UsageRecord {
     pub outcome: String,
 }
 
+/// What an attempt that ran held, and when: the part of its record that fair share reads
+/// back after a restart ([`crate::Store::usage_spans`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageSpan {
+    pub project_id: String,
+    pub cores: i64,
+    pub gpus: i64,
+    pub memory_gb: i64,
+    pub started_at: i64,
+    pub ended_at: i64,
+}
+
 /// What usage is summed by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UsageBy {
@@ -99,6 +111,16 @@ pub(crate) fn usage_query(d: Dialect, by: UsageBy, since: i64, until: i64) -> St
          GROUP BY {key}, outcome
          ORDER BY usage_key, outcome"
     ))
+    .into_owned()
+}
+
+/// The query of [`crate::Store::usage_spans`]: the records of attempts that ran on a backend
+/// (`?`) and ended at or after a time (`?`).
+pub(crate) fn spans_query(d: Dialect) -> String {
+    d.sql(
+        "SELECT project_id, cores, gpus, memory_gb, started_at, ended_at FROM usage_records
+         WHERE backend = ? AND ended_at >= ? AND started_at IS NOT NULL",
+    )
     .into_owned()
 }
 

@@ -745,7 +745,14 @@ async fn v2_requests_are_refused_with_the_documented_codes() {
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["metadata"]["id"].as_str().unwrap().to_owned();
     for (field, value) in [
-        ("spec", json!({"schedule_policy": {"priority": 2}})),
+        (
+            "spec",
+            json!({"notification": {"topic_urn": "t", "events": []}}),
+        ),
+        (
+            "spec",
+            json!({"schedule_policy": {"priority": 2, "preemptible": true}}),
+        ),
         ("endpoints", json!({"ssh": {"key_pair_names": ["k"]}})),
         (
             "metadata",
@@ -761,6 +768,16 @@ async fn v2_requests_are_refused_with_the_documented_codes() {
         .await
         .assert_names("ModelArts.2788", field);
     }
+    // A priority out of range, or changed on a job that no longer waits to start.
+    let path = format!("/training-jobs/{id}");
+    let priority = |p: Value| json!({"spec": {"schedule_policy": {"priority": p}}});
+    send(api, "PUT", &path, priority(json!(4)))
+        .await
+        .assert_names("ModelArts.2816", "spec.schedule_policy.priority");
+    wait_phase(api, &id, "Completed", Duration::from_secs(60)).await;
+    send(api, "PUT", &path, priority(json!(2)))
+        .await
+        .assert_error(400, "ModelArts.2858");
     post_raw(api, &job.to_string())
         .await
         .assert_error(400, "ModelArts.2751");

@@ -1,7 +1,8 @@
 //! The web console in a real headless Chromium (Debian's `chromium`, driven by playwright-core
 //! through `tests/console/driver.mjs`) against a real server: sign-in, live job list, job page
 //! with logs, stop, new version, resource charts, configurations, TensorBoard in a new tab, a
-//! 1 GB log, accessibility (axe-core) and screenshots of every page.
+//! 1 GB log, a waiting version's queue fields and priority change, accessibility (axe-core)
+//! and screenshots of every page.
 //!
 //! One server and one browser for the whole suite; the steps run in order and name themselves
 //! in the output. Screenshots go to `$CARGO_TARGET_TMPDIR/console-screenshots/` (inside the
@@ -962,6 +963,69 @@ async fn console_in_a_real_browser() {
     b.wait_text("main", "#capacity", "64 total", 10).await;
     b.wait_text("main", "#specs", "modelarts.vm.cpu", 10).await;
     b.check_page("main", "catalog").await;
+
+    // --- A waiting version: its priority, queue position and the reason it waits on its
+    // page and in the list; a priority changed from its page moves it ahead.
+    step("queue");
+    let blocker = api
+        .create_job("console-blocker", "con-long", json!({}))
+        .await;
+    api.wait_status(
+        blocker.0,
+        blocker.1,
+        &[JobStatus::RUNNING],
+        Duration::from_secs(30),
+    )
+    .await;
+    // Each needs the whole host (spec 100), so both wait while the blocker runs.
+    let mut waiting = Vec::new();
+    for k in 0..2 {
+        let run = api
+            .create_job(
+                &format!("console-wait{k}"),
+                "con-args",
+                json!({"spec_id": 100}),
+            )
+            .await;
+        api.wait_status(run.0, run.1, &[JobStatus::WAITING], Duration::from_secs(10))
+            .await;
+        waiting.push(run);
+    }
+    let (job, ver) = waiting[1];
+    b.goto("main", &format!("/console/jobs/{job}")).await;
+    b.wait_text("main", "#priority", "1 (low)", 10).await;
+    b.wait_text("main", "#queue-position", "1 ahead", 10).await;
+    b.wait_text("main", "#queue-reason", "1 run ahead", 10)
+        .await;
+    b.check_page("main", "job-waiting").await;
+    b.cmd(json!({"op": "select", "page": "main", "selector": "#priority-select", "value": "3"}))
+        .await;
+    b.click("main", "#set-priority").await;
+    b.wait_text("main", "#priority", "3 (high)", 10).await;
+    b.wait_text("main", "#queue-position", "next to start", 10)
+        .await;
+    b.wait_text("main", "#queue-reason", "waiting for", 10)
+        .await;
+    let v = api
+        .get(&format!("/training-jobs/{job}/versions/{ver}"))
+        .await;
+    assert_eq!(v.assert_ok()["priority"], json!(3));
+    // The list says why each waits: the other one is behind it now.
+    b.goto("main", "/console/jobs").await;
+    let other = format!("tr[data-job-id=\"{}\"] td.queue", waiting[0].0);
+    b.wait_text("main", &other, "1 run ahead", 10).await;
+    b.check_page("main", "jobs-with-a-queue").await;
+    // The waiting ones are stopped first, so that nothing starts in the blocker's place.
+    for (job, ver) in waiting.iter().chain([&blocker]) {
+        api.post(
+            &format!("/training-jobs/{job}/versions/{ver}/stop"),
+            json!({}),
+        )
+        .await
+        .assert_ok();
+        api.wait_status(*job, *ver, JobStatus::TERMINAL, Duration::from_secs(30))
+            .await;
+    }
 
     // --- Usage: linked from the nav; the project's ended runs of the window, by job.
     step("usage");

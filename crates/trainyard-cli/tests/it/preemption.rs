@@ -2,6 +2,8 @@
 //! priority-1 run within the stop grace + 1 s; the preempted version's next attempt resumes
 //! from its checkpoint and completes, and the event logs of both show it. With preemption off
 //! (the default) nothing is preempted, and a server SIGKILLed amid a preemption loses nothing.
+//! Per pool: only runs of a pool that allows it are preempted. A preemption is not charged to
+//! a retry policy, and the preempted attempt is accounted for the time it ran.
 
 use crate::harness::*;
 use serde_json::{json, Value};
@@ -260,4 +262,172 @@ async fn a_server_killed_amid_a_preemption_queues_the_preempted_version_again() 
     let at = kinds.iter().position(|k| k == "preempted").unwrap();
     assert!(kinds[at..].contains(&"started".to_owned()), "{kinds:?}");
     kill_runs(&data.join("runs"));
+}
+
+/// The time (ms) of each event of `kind` in `events`, in order.
+fn times_of(events: &[Value], kind: &str) -> Vec<i64> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .map(|e| e["time"].as_i64().unwrap())
+        .collect()
+}
+
+/// A run of `app` holding the whole host (spec 100) for 5 s, past the minimum runtime (long
+/// enough that a busy machine's lag in noting its end stays well within 2 % of it), then a
+/// priority-3 run of one core that preempts it. Returns both.
+async fn whole_host_then_urgent(api: &Api, app: &str, retry: Value) -> ((i64, i64), (i64, i64)) {
+    let config = json!({"spec_id": 100, "train_url": null, "retry_policy": retry});
+    let low = api.create_job("whole", app, config).await;
+    api.wait_status(low.0, low.1, &[JobStatus::RUNNING], Duration::from_secs(30))
+        .await;
+    tokio::time::sleep(Duration::from_millis(5000)).await;
+    let urgent = api
+        .create_job("urgent", "urgent", json!({"priority": 3}))
+        .await;
+    (low, urgent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preempted_run_that_then_fails_still_gets_all_of_its_retries() {
+    let srv = TestServer::start_with(&host(true)).await;
+    let storage = srv.dir.path().join("data").join("obs").join(PROJECT);
+    write_apps(&storage, 60);
+    // Its first attempt trains until preempted; every later one fails.
+    let flaky = format!(
+        "import os, sys, time\nif int(os.environ['TRAINYARD_ATTEMPT']) > 1:\n    \
+         time.sleep(0.3)\n    sys.exit(3)\nSTEPS = 60\n{TRAINER}"
+    );
+    write_app(&storage, "flaky", &[("boot.py", &flaky)]);
+    let api = &srv.api;
+    let one_retry = json!({"max_retries": 1, "on_any_failure": true, "backoff_seconds": 0});
+    let (low, urgent) = whole_host_then_urgent(api, "flaky", one_retry).await;
+    let end = api
+        .wait_status(low.0, low.1, JobStatus::TERMINAL, Duration::from_secs(60))
+        .await;
+    assert_eq!(end, JobStatus::FAILED);
+    api.wait_status(
+        urgent.0,
+        urgent.1,
+        JobStatus::TERMINAL,
+        Duration::from_secs(30),
+    )
+    .await;
+    // Preempted once, then it failed twice: its one retry was still there after the
+    // preemption (had the preemption used it, the first failure would have been the end).
+    let (kinds, events) = event_kinds(api, low.0, low.1).await;
+    assert_eq!(times_of(&events, "preempted").len(), 1, "{kinds:?}");
+    assert_eq!(times_of(&events, "started").len(), 3, "{kinds:?}");
+    assert_eq!(times_of(&events, "retry_scheduled").len(), 1, "{kinds:?}");
+    let usage = api.get("/usage?since=0&by=job").await;
+    let row = usage.assert_ok()["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == json!(low.0.to_string()))
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        row["runs_by_outcome"],
+        json!({"preempted": 1, "retried": 1, "failed": 1}),
+        "{row}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preempted_attempt_is_accounted_for_the_time_it_ran() {
+    let srv = TestServer::start_with(&host(true)).await;
+    write_apps(&srv.dir.path().join("data").join("obs").join(PROJECT), 60);
+    let api = &srv.api;
+    let no_retries = json!({"max_retries": 0, "on_any_failure": true, "backoff_seconds": 0});
+    let (low, urgent) = whole_host_then_urgent(api, "train", no_retries).await;
+    for (job, ver) in [low, urgent] {
+        let end = api
+            .wait_status(job, ver, JobStatus::TERMINAL, Duration::from_secs(60))
+            .await;
+        assert_eq!(end, JobStatus::COMPLETED, "run {job}/{ver}");
+    }
+    // Its first attempt ran from its first start to its worker's exit after the preemption.
+    let (kinds, events) = event_kinds(api, low.0, low.1).await;
+    let starts = times_of(&events, "started");
+    let preempted = times_of(&events, "preempted")[0];
+    let exited = times_of(&events, "worker_exited")
+        .into_iter()
+        .find(|t| *t >= preempted)
+        .unwrap_or_else(|| panic!("no exit after the preemption: {kinds:?}"));
+    assert_eq!(starts.len(), 2, "{kinds:?}");
+    let ran_s = (exited - starts[0]) as f64 / 1000.0;
+    // Usage up to the second start: the first attempt alone, of the whole host (2 cores, 4 GB).
+    let usage = api
+        .get(&format!("/usage?since=0&until={}&by=job", starts[1]))
+        .await;
+    let row = usage.assert_ok()["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == json!(low.0.to_string()))
+        .cloned()
+        .unwrap();
+    assert_eq!(row["runs_by_outcome"], json!({"preempted": 1}), "{row}");
+    let core_s = row["core_seconds"].as_f64().unwrap();
+    let memory_s = row["memory_gb_seconds"].as_f64().unwrap();
+    eprintln!(
+        "the preempted attempt ran {ran_s} s by its events; usage {core_s} core-s, {memory_s} GB-s"
+    );
+    assert!(
+        (core_s / (2.0 * ran_s) - 1.0).abs() <= 0.02,
+        "{core_s} core-s for {ran_s} s: {row}"
+    );
+    assert!(
+        (memory_s / (4.0 * ran_s) - 1.0).abs() <= 0.02,
+        "{memory_s} GB-s for {ran_s} s: {row}"
+    );
+    assert_eq!(row["gpu_seconds"], json!(0.0), "{row}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_runs_of_a_pool_that_allows_it_are_preempted() {
+    // Preemption off by default, on for pool `spot`; `steady` (the default pool) keeps it off.
+    let pools = format!(
+        "{}[scheduler]\npreemption_min_runtime_seconds = 1\n\n\
+         [[pools]]\nid = \"spot\"\nbackend = \"local\"\npreemption = true\n\n\
+         [[pools]]\nid = \"steady\"\nbackend = \"local\"\ndefault = true\n",
+        host(false)
+    );
+    let srv = TestServer::start_with(&pools).await;
+    write_apps(&srv.dir.path().join("data").join("obs").join(PROJECT), 25);
+    let api = &srv.api;
+    let no_retries = json!({"max_retries": 0, "on_any_failure": true, "backoff_seconds": 0});
+    // The spot run starts first, the steady one last: were both preemptible, the steady one
+    // (started last, so it loses the least work) would be chosen.
+    let mut low = Vec::new();
+    for (name, pool) in [("train0", "spot"), ("train1", "steady")] {
+        let config = json!({"train_url": null, "retry_policy": no_retries, "pool_id": pool});
+        let run = api.create_job(name, "train", config).await;
+        api.wait_status(run.0, run.1, &[JobStatus::RUNNING], Duration::from_secs(30))
+            .await;
+        low.push(run);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let urgent = api
+        .create_job("urgent", "urgent", json!({"priority": 3}))
+        .await;
+    api.wait_status(
+        urgent.0,
+        urgent.1,
+        &[JobStatus::RUNNING],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(preempted_of(api, &low).await, Some(low[0]));
+    let (kinds, _) = event_kinds(api, low[1].0, low[1].1).await;
+    assert!(!kinds.contains(&"preempted".to_owned()), "{kinds:?}");
+    for (job, ver) in low.iter().chain([&urgent]) {
+        let end = api
+            .wait_status(*job, *ver, JobStatus::TERMINAL, Duration::from_secs(60))
+            .await;
+        assert_eq!(end, JobStatus::COMPLETED, "run {job}/{ver}");
+    }
+    // The spot run resumed from its checkpoint.
+    assert!(resumed_step(api, low[0], "train0").await > 0);
 }

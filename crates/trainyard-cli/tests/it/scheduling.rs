@@ -501,3 +501,205 @@ async fn a_v2_job_of_priority_3_goes_first_and_its_status_says_why_it_waits() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// After a restart: the gate run of the third project holds the host while projects a and b
+/// each queue 4 one-core runs (a first), then opens; the projects of the starts, in order.
+async fn flood_after_restart(server: &ServerProcess, gate_file: &Path) -> String {
+    let (a, b) = api_pair(server.api.base.clone());
+    let (gjob, gver) = close_gate(&a).await;
+    const N: usize = 4;
+    let mut runs = vec![Vec::new(), Vec::new()];
+    for (i, api) in [&a, &b].into_iter().enumerate() {
+        for k in 0..N {
+            runs[i].push(api.create_job(&format!("r{k}"), "short", json!({})).await);
+        }
+    }
+    std::fs::write(gate_file, "").unwrap();
+    gate_api(&a)
+        .wait_status(gjob, gver, &[JobStatus::COMPLETED], Duration::from_secs(30))
+        .await;
+    all_complete(&a, &runs[0], Duration::from_secs(60)).await;
+    all_complete(&b, &runs[1], Duration::from_secs(60)).await;
+    let ran = ran(&[&a, &b], &runs).await;
+    let order: String = ran.iter().map(|r| ["a", "b"][r.project]).collect();
+    eprintln!("starts after the restart: {order}");
+    order
+}
+
+/// A server on a 2-core host (its config in `dir`), its apps written, and the gate file.
+fn restartable_host(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let data = dir.join("data");
+    let config = dir.join("config.toml");
+    write_config(&config, config_text_with(&data, "", &host(2, ""))).unwrap();
+    let gate_file = dir.join("open");
+    // Short runs: the flood adds little usage next to the whole-host runs that precede it,
+    // however slow a busy machine starts them.
+    write_apps(&data, &gate_file, 0.1);
+    (data, config, gate_file)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fair_share_usage_survives_a_server_kill_9_so_the_lighter_project_goes_first() {
+    let dir = tempdir().unwrap();
+    let (data, config, gate_file) = restartable_host(dir.path());
+    // Project a uses the whole host for a while (its run is over and accounted) ...
+    let heavy_app = "import time\ntime.sleep(4)\n";
+    write_app(&storage(&data, PROJECT), "heavy", &[("boot.py", heavy_app)]);
+    let port = free_port();
+    let mut server = ServerProcess::start(&config, port).await;
+    let heavy = server
+        .api
+        .create_job("heavy", "heavy", json!({"spec_id": 100}))
+        .await;
+    all_complete(&server.api, &[heavy], Duration::from_secs(30)).await;
+    // ... and the server is killed: a restart must not forget a's usage.
+    server.kill9();
+    let server = ServerProcess::start(&config, port).await;
+    // Both flood the host, a first: from zero usage they would alternate, a first. b, far
+    // below its share, gets the host until it has nothing left to run.
+    assert_eq!(flood_after_restart(&server, &gate_file).await, "bbbbaaaa");
+    kill_runs(&data.join("runs"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_running_across_a_server_kill_9_counts_from_its_start() {
+    let dir = tempdir().unwrap();
+    let (data, config, gate_file) = restartable_host(dir.path());
+    let held_file = dir.path().join("release");
+    let hold = format!(
+        "import os, time\nwhile not os.path.exists({:?}):\n    time.sleep(0.02)\n",
+        held_file.display().to_string()
+    );
+    write_app(&storage(&data, PROJECT), "hold", &[("boot.py", &hold)]);
+    let heavy_app = "import time\ntime.sleep(2)\n";
+    write_app(
+        &storage(&data, OTHER_PROJECT),
+        "heavy",
+        &[("boot.py", heavy_app)],
+    );
+    let port = free_port();
+    let mut server = ServerProcess::start(&config, port).await;
+    let (a, b) = api_pair(server.api.base.clone());
+    // b uses the whole host for 2 s; then a holds it for 6 s and still runs at the kill.
+    let heavy = b
+        .create_job("heavy", "heavy", json!({"spec_id": 100}))
+        .await;
+    all_complete(&b, &[heavy], Duration::from_secs(30)).await;
+    let held = a.create_job("held", "hold", json!({"spec_id": 100})).await;
+    a.wait_status(
+        held.0,
+        held.1,
+        &[JobStatus::RUNNING],
+        Duration::from_secs(30),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    server.kill9();
+    let server = ServerProcess::start(&config, port).await;
+    // a's run is found running and ends at once. Counted only from the restart, a would
+    // have used less than b and go first; counted from its start, it used three times as much.
+    std::fs::write(&held_file, "").unwrap();
+    all_complete(&server.api, &[held], Duration::from_secs(30)).await;
+    assert_eq!(flood_after_restart(&server, &gate_file).await, "bbbbaaaa");
+    kill_runs(&data.join("runs"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_priority_change_moves_a_waiting_job_ahead_and_is_refused_once_it_runs() {
+    let srv = TestServer::start_with(&host(2, "")).await;
+    let data = srv.dir.path().join("data");
+    let gate_file = srv.dir.path().join("open");
+    write_apps(&data, &gate_file, 0.2);
+    let api = &srv.api;
+    let (gjob, gver) = close_gate(api).await;
+    // Every run takes the whole host, so they start one at a time, in the core's order.
+    let mut low = Vec::new();
+    for k in 0..2 {
+        low.push(
+            api.create_job(&format!("low{k}"), "short", json!({"spec_id": 100}))
+                .await,
+        );
+    }
+    let body = json!({
+        "kind": "job",
+        "metadata": {"name": "later", "description": ""},
+        "algorithm": {
+            "code_dir": "/short/",
+            "boot_file": "/short/boot.py",
+            "engine": {"engine_id": "python3"},
+        },
+        "spec": {"resource": {"flavor_id": "modelarts.vm.cpu.host", "node_count": 1}},
+    });
+    let url = format!("{}/v2/{PROJECT}/training-jobs", api.base);
+    let send = |req: reqwest::RequestBuilder| async move {
+        let resp = req.header("X-Auth-Token", TOKEN).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    };
+    let (status, created) = send(api.http.post(&url).json(&body)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["metadata"]["id"].as_str().unwrap().to_owned();
+    let show = || send(api.http.get(format!("{url}/{id}")));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let doc = loop {
+        let (_, doc) = show().await;
+        if doc["status"]["phase"] == json!("Pending") && doc["status"]["queue_position"] == json!(2)
+        {
+            break doc;
+        }
+        assert!(std::time::Instant::now() < deadline, "{doc}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        doc["status"]["secondary_phase"],
+        json!("Queuing: 2 runs ahead")
+    );
+    // T2-04 raises it to 3 with a new description: first in line, and the job says so.
+    let change = json!({"description": "now urgent", "spec": {"schedule_policy": {"priority": 3}}});
+    let (status, answer) = send(api.http.put(format!("{url}/{id}")).json(&change)).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, doc) = show().await;
+    assert_eq!(doc["status"]["queue_position"], json!(0), "{doc}");
+    assert_eq!(
+        doc["spec"]["schedule_policy"]["priority"],
+        json!(3),
+        "{doc}"
+    );
+    assert_eq!(doc["metadata"]["description"], json!("now urgent"), "{doc}");
+    let v = version(api, low[0].0, low[0].1).await;
+    assert_eq!(v["queue_reason"], json!("1 run ahead"), "{v}");
+    // The gate opens: the raised job starts before the two runs queued before it.
+    std::fs::write(&gate_file, "").unwrap();
+    gate_api(api)
+        .wait_status(gjob, gver, &[JobStatus::COMPLETED], Duration::from_secs(30))
+        .await;
+    all_complete(api, &low, Duration::from_secs(60)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let doc = loop {
+        let (_, doc) = show().await;
+        if doc["status"]["phase"] == json!("Completed") {
+            break doc;
+        }
+        assert!(std::time::Instant::now() < deadline, "{doc}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let raised_start = doc["status"]["start_time"].as_i64().unwrap();
+    for (job, ver) in &low {
+        let start = version(api, *job, *ver).await["start_time"]
+            .as_i64()
+            .unwrap();
+        assert!(
+            raised_start < start,
+            "the raised job started at {raised_start}, a low run at {start}"
+        );
+    }
+    // Once it ran, its priority is no longer changed.
+    let change = json!({"spec": {"schedule_policy": {"priority": 2}}});
+    let (status, refused) = send(api.http.put(format!("{url}/{id}")).json(&change)).await;
+    assert_eq!(
+        (status, &refused["error_code"]),
+        (400, &json!("ModelArts.2858")),
+        "{refused}"
+    );
+}

@@ -1,7 +1,10 @@
 //! Priorities, fair share across projects, quotas and the reasons a run waits.
 
 use super::utils::res;
-use crate::fair::{dominant_share, slurm_nice, valid_priority, Limit, Quota, Share, Usage};
+use crate::fair::{
+    dominant_share, past_usage, seed_horizon, slurm_nice, valid_priority, Limit, PastRun, Quota,
+    Share, Usage,
+};
 use crate::reactor::{on_clock, on_ended, on_enqueue, on_priority, on_stop, schedule};
 use crate::wait::{Wait, Why};
 use crate::{Comm, Core, Decision, Place, RunId, Ticket};
@@ -399,4 +402,118 @@ fn priorities_outside_one_to_three_are_invalid_and_map_to_a_slurm_nice() {
     assert!(valid_priority(1) && valid_priority(3));
     assert!(!valid_priority(0) && !valid_priority(4) && !valid_priority(-1));
     assert_eq!([slurm_nice(3), slurm_nice(2), slurm_nice(1)], [0, 100, 200]);
+}
+
+fn past(project: &str, demand: crate::Resources, start: i64, end: i64) -> PastRun {
+    PastRun {
+        project: project.to_owned(),
+        demand,
+        start,
+        end,
+    }
+}
+
+#[test]
+fn past_usage_is_what_the_core_counted_while_the_runs_ran() {
+    let half_life = Some(4_000);
+    // What the core counts: a holds 2 of 4 cores from 1 s to 6 s, then 4 from 7 s to 8 s;
+    // b holds 1 core and 3 of 4 GB (its dominant share, 3/4) from 2 s to 5 s.
+    let (core, mut comm) = (Core::<()>::new(res(4, 4, 0), vec![]), Comm::new());
+    let mut core = core.with_half_life(half_life);
+    let run = |core: &mut Core<()>, comm: &mut Comm<()>, id: RunId, p: &str, d| {
+        on_enqueue(core, comm, id, Place::Here(d), ticket(p, 1), ());
+        schedule(core, comm);
+    };
+    on_clock(&mut core, 1_000);
+    run(&mut core, &mut comm, 1, "a", res(2, 0, 0));
+    on_clock(&mut core, 2_000);
+    run(&mut core, &mut comm, 2, "b", res(1, 3, 0));
+    on_clock(&mut core, 5_000);
+    on_ended(&mut core, &mut comm, 2);
+    on_clock(&mut core, 6_000);
+    on_ended(&mut core, &mut comm, 1);
+    on_clock(&mut core, 7_000);
+    run(&mut core, &mut comm, 3, "a", res(4, 0, 0));
+    on_clock(&mut core, 8_000);
+    on_ended(&mut core, &mut comm, 3);
+    on_clock(&mut core, 20_000);
+    // The same runs as records, read after a restart at 20 s.
+    let runs = [
+        past("a", res(2, 0, 0), 1_000, 6_000),
+        past("b", res(1, 3, 0), 2_000, 5_000),
+        past("a", res(4, 0, 0), 7_000, 8_000),
+    ];
+    let seeded = past_usage(&runs, res(4, 4, 0), 20_000, half_life);
+    assert_eq!(seeded.len(), 2);
+    for p in ["a", "b"] {
+        let got = seeded[p].at(20_000, 0.0, half_life);
+        let want = core.usage(p);
+        assert!(
+            want > 0.0 && (got - want).abs() <= want * 1e-9,
+            "{p}: {got} vs {want}"
+        );
+    }
+    // Without decay it is share × time: a 0.5 × 5 s + 1 × 1 s, b 0.75 × 3 s.
+    let plain = past_usage(&runs, res(4, 4, 0), 20_000, None);
+    assert!((plain["a"].at(20_000, 0.0, None) - 3_500.0).abs() < 1e-9);
+    assert!((plain["b"].at(20_000, 0.0, None) - 2_250.0).abs() < 1e-9);
+}
+
+#[test]
+fn past_usage_decays_from_each_end_and_counts_a_running_run_up_to_now() {
+    let total = res(2, 2, 0);
+    let h = Some(1_000);
+    // The same whole-host second, ended just now and one half-life earlier: half as much.
+    let fresh = past_usage(&[past("a", total, 9_000, 10_000)], total, 10_000, h)["a"];
+    let older = past_usage(&[past("a", total, 8_000, 9_000)], total, 10_000, h)["a"];
+    let (fresh, older) = (fresh.at(10_000, 0.0, h), older.at(10_000, 0.0, h));
+    assert!((older - fresh / 2.0).abs() < 1e-9, "{older} vs {fresh}");
+    // A run still running (its end is now, or later) counts from its start up to now only.
+    let running = past_usage(&[past("a", total, 9_000, 99_000)], total, 10_000, None);
+    assert_eq!(running["a"].at(10_000, 0.0, None), 1_000.0);
+    // A run that never ran, or holds nothing here, is left out.
+    let none = past_usage(
+        &[
+            past("a", total, 5_000, 5_000),
+            past("b", res(0, 0, 0), 1, 5),
+        ],
+        total,
+        10_000,
+        None,
+    );
+    assert!(none.is_empty(), "{none:?}");
+    // Runs are read back ten half-lives; all of them when usage never decays.
+    assert_eq!(seed_horizon(100_000, Some(1_000)), 90_000);
+    assert_eq!(seed_horizon(5_000, Some(1_000)), 0);
+    assert_eq!(seed_horizon(100_000, None), 0);
+}
+
+#[test]
+fn a_core_started_from_past_usage_serves_the_project_that_used_less_first() {
+    let h = Some(600_000);
+    let total = res(2, 2, 0);
+    // a held the whole host for an hour before the restart; b ran one run for a minute.
+    let now = 4_000_000;
+    let runs = [
+        past("a", total, now - 3_600_000, now - 1_000),
+        past("b", res(1, 1, 0), now - 120_000, now - 60_000),
+    ];
+    let start = |seeded: bool| {
+        let core = Core::<()>::new(total, vec![]).with_half_life(h);
+        let mut core = if seeded {
+            core.with_past_usage(past_usage(&runs, total, now, h))
+        } else {
+            core
+        };
+        let mut comm = Comm::new();
+        on_clock(&mut core, now);
+        // Both flood the host, a first: 2 one-core runs each.
+        for (id, p) in [(1, "a"), (2, "a"), (3, "b"), (4, "b")] {
+            one_core(&mut core, &mut comm, id, p, 1);
+        }
+        started(&mut core, &mut comm)
+    };
+    // Seeded: b, furthest below its share, gets both slots. From zero: they alternate.
+    assert_eq!(start(true), [3, 4]);
+    assert_eq!(start(false), [1, 3]);
 }

@@ -221,3 +221,37 @@ fn what_a_preemption_frees_is_held_for_its_preemptor() {
     core.check().unwrap();
     let _: Resources = core.free();
 }
+
+#[test]
+fn only_runs_that_may_be_preempted_are_candidates() {
+    let (mut core, mut comm) = host(2, true);
+    on_clock(&mut core, 0);
+    // Run 1 may be preempted (its pool allows it), run 2, started after it, may not.
+    for (id, preemptible) in [(1, true), (2, false)] {
+        let ticket = Ticket {
+            project: "p".to_owned(),
+            preemptible,
+            ..Ticket::default()
+        };
+        on_enqueue(
+            &mut core,
+            &mut comm,
+            id,
+            Place::Here(res(1, 1, 0)),
+            ticket,
+            (),
+        );
+        assert_eq!(pass(&mut core, &mut comm).0, [id]);
+    }
+    on_clock(&mut core, MIN_RUNTIME_MS);
+    // Both were candidates, the one started last (2) would go; it may not, so 1 goes.
+    submit(&mut core, &mut comm, 3, 1, "q", 3);
+    assert_eq!(pass(&mut core, &mut comm).1, [(1, 3)]);
+    on_ended(&mut core, &mut comm, 1);
+    assert_eq!(pass(&mut core, &mut comm).0, [3]);
+    // A run needing the whole host cannot get it: run 2 stays, nothing is preempted.
+    on_clock(&mut core, 3 * MIN_RUNTIME_MS);
+    submit(&mut core, &mut comm, 4, 2, "q", 3);
+    assert_eq!(pass(&mut core, &mut comm), (vec![], vec![]));
+    core.check().unwrap();
+}

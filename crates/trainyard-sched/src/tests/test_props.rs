@@ -71,6 +71,11 @@ fn group_of(id: RunId) -> Option<Group> {
     matches!(id, 2 | 4).then_some(GROUP)
 }
 
+/// Whether run `id`'s pool lets it be preempted: every third run's does not.
+fn preemptible_of(id: RunId) -> bool {
+    id % 3 != 0
+}
+
 /// The minimum runtime before a run may be preempted, when preemption is on.
 const MIN_RUNTIME_MS: i64 = 100;
 
@@ -271,6 +276,7 @@ impl World {
                     Decision::StopRun { id, .. } => assert!(self.core.is_running(id)),
                     Decision::Preempt { id, by, .. } => {
                         assert!(self.preemption, "preempted with preemption off");
+                        assert!(preemptible_of(id), "{id} preempted, its pool forbids it");
                         assert!(self.core.is_running(id) && self.core.is_queued(by));
                         let (since, priority) = self.started[&id];
                         let by_priority = self.core.priority_of(by).expect("queued");
@@ -312,6 +318,7 @@ impl World {
                 waiting: s == JobStatus::WAITING,
                 after: deps_of(id),
                 group: group_of(id),
+                preemptible: preemptible_of(id),
             };
             on_enqueue(&mut self.core, &mut self.comm, id, place, ticket, id);
             // As the executor does: parents that ended already are told at once.
@@ -330,6 +337,7 @@ impl World {
             project: project_of(id).to_owned(),
             priority: self.priority[&id],
             group: group_of(id),
+            preemptible: preemptible_of(id),
             ..Ticket::default()
         };
         let place = self.demand[&id];
@@ -412,6 +420,7 @@ impl World {
                         project: project_of(id).to_owned(),
                         priority: self.priority[&id],
                         waiting: false,
+                        preemptible: preemptible_of(id),
                         ..Ticket::default()
                     };
                     self.started.insert(id, (self.now, ticket.priority));

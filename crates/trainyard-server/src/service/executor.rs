@@ -264,6 +264,7 @@ impl Executor {
         ));
         let mut core = Core::new(ctx.total, gpus)
             .with_half_life(Some(ctx.half_life_ms))
+            .with_past_usage(past_usage(&ctx).await)
             .with_preemption(ctx.preemption);
         for (project, share) in &ctx.shares {
             core.set_share(project, *share);
@@ -470,6 +471,21 @@ impl Executor {
     }
 }
 
+/// Each project's fair-share usage from its runs here before now, which a restart would
+/// otherwise forget; none (every project from zero) when the store cannot tell.
+async fn past_usage(ctx: &RunContext) -> BTreeMap<String, trainyard_sched::fair::Usage> {
+    let (now, half_life) = (now_ms(), Some(ctx.half_life_ms));
+    let horizon = trainyard_sched::fair::seed_horizon(now, half_life);
+    let (store, catalog) = (ctx.store.as_ref(), &ctx.catalog);
+    match crate::service::usage::past_runs(store, catalog, &ctx.pools, horizon, now).await {
+        Ok(runs) => trainyard_sched::fair::past_usage(&runs, ctx.total, now, half_life),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read past usage; fair share starts from zero");
+            BTreeMap::new()
+        }
+    }
+}
+
 /// Sends [`Cmd::Retry`] for `id` after `pause`.
 fn retry_after(tx: &mpsc::UnboundedSender<Cmd>, id: i64, pause: Duration) {
     let tx = tx.clone();
@@ -640,7 +656,7 @@ impl Actor {
         }
         let backend = self.backends.of(&self.ctx.pools, &v).clone();
         let place = self.place_of(&v, &backend);
-        let ticket = ticket(&v, v.status == JobStatus::WAITING);
+        let ticket = ticket(&self.ctx, &v, v.status == JobStatus::WAITING);
         let parents: Vec<i64> = ticket.after.iter().map(|d| d.run).collect();
         let route = Route { backend, run_dir };
         reactor::on_enqueue(&mut self.core, &mut self.comm, id, place, ticket, route);
@@ -697,7 +713,7 @@ impl Actor {
             run_dir: PathBuf::from(&v.run_dir),
         };
         self.attempts.insert(id);
-        let ticket = ticket(&v, false);
+        let ticket = ticket(&self.ctx, &v, false);
         reactor::on_enqueue(&mut self.core, &mut self.comm, id, place, ticket, route);
     }
 
@@ -770,7 +786,8 @@ impl Actor {
         let gpus = read_gpus(&run_dir);
         let route = Route { backend, run_dir };
         let (core, comm) = (&mut self.core, &mut self.comm);
-        reactor::on_adopt(core, comm, v.id, ticket(&v, false), place, gpus, route);
+        let ticket = ticket(&self.ctx, &v, false);
+        reactor::on_adopt(core, comm, v.id, ticket, place, gpus, route);
         if let Some(group) = group_of(&v) {
             reactor::on_adopt_group(core, comm, v.id, group.id);
         }
@@ -787,14 +804,18 @@ impl Actor {
     }
 }
 
-/// What the queue takes of version `v`: its project and priority (1 when it names none).
-fn ticket(v: &Version, waiting: bool) -> Ticket {
+/// What the queue takes of version `v`: its project and priority (1 when it names none),
+/// and whether its pool lets it be preempted.
+fn ticket(ctx: &RunContext, v: &Version, waiting: bool) -> Ticket {
+    let by_default = ctx.preemptible_by_default;
     Ticket {
         project: v.project_id.clone(),
         priority: priority_of(v),
         waiting,
         after: crate::service::depends::stored(&v.config),
         group: group_of(v),
+        preemptible: pool_of(&ctx.pools, &v.config)
+            .map_or(by_default, |p| p.preemptible(by_default)),
     }
 }
 

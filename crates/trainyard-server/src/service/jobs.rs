@@ -608,6 +608,13 @@ impl Service {
             )));
         }
         let (_, v) = self.job_and_version(project, job_id, version_id).await?;
+        self.reprioritize(&v, priority).await
+    }
+
+    /// Changes the priority of version `v` (`priority` valid) while it waits to start, of a
+    /// v1 or a v2 job: stored with its configuration, then its place in the queue; refused
+    /// with [`ApiError::WrongStatus`] once it no longer waits.
+    pub(crate) async fn reprioritize(&self, v: &Version, priority: i64) -> ApiResult<()> {
         if !self.store.set_queued_priority(v.id, priority).await? {
             let now = self
                 .store

@@ -11,6 +11,7 @@ use crate::service::Service;
 use crate::util::now_ms;
 use trainyard_api::usage::{UsageBy, UsageResponse, UsageRow};
 use trainyard_api::JobStatus;
+use trainyard_sched::fair::PastRun;
 use trainyard_store::{UsageGroup, UsageRecord, Version};
 
 /// The outcome of an attempt stopped to make room for a run of higher priority (the version
@@ -72,6 +73,57 @@ pub fn record_of(
         status: status.code(),
         outcome: outcome_of(status).to_owned(),
     }
+}
+
+/// The backend whose runs hold capacity on this host, as usage records name it.
+const LOCAL: &str = "local";
+
+/// What fair share starts from when the executor starts (after a restart, or on taking the
+/// scheduling duty over): the runs of this host that ended since `horizon` (their usage
+/// records) and those running at `now`, counted from their start up to `now` (the core
+/// counts them on from then). See `trainyard_sched::fair::past_usage`.
+pub async fn past_runs(
+    store: &dyn trainyard_store::Store,
+    catalog: &Catalog,
+    pools: &[PoolConfig],
+    horizon: i64,
+    now: i64,
+) -> trainyard_store::Result<Vec<PastRun>> {
+    let clamp = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+    let run = |project: String, cores, memory_gb, gpus, start, end| PastRun {
+        project,
+        demand: trainyard_sched::Resources {
+            cores: clamp(cores),
+            memory_gb: clamp(memory_gb),
+            gpus: clamp(gpus),
+        },
+        start,
+        end,
+    };
+    let mut runs: Vec<PastRun> = store
+        .usage_spans(LOCAL, horizon)
+        .await?
+        .into_iter()
+        .map(|s| {
+            run(
+                s.project_id,
+                s.cores,
+                s.memory_gb,
+                s.gpus,
+                s.started_at,
+                s.ended_at,
+            )
+        })
+        .collect();
+    let may_run = store.versions_in(trainyard_sched::run::MAY_RUN).await?;
+    // Between two attempts (`retry_at`) nothing runs; the ended attempt has its record.
+    for v in may_run.iter().filter(|v| v.retry_at.is_none()) {
+        let r = record_of(catalog, pools, v, String::new(), v.status, now);
+        if let (Some(start), LOCAL) = (r.started_at, r.backend.as_str()) {
+            runs.push(run(r.project_id, r.cores, r.memory_gb, r.gpus, start, now));
+        }
+    }
+    Ok(runs)
 }
 
 /// The window and grouping of a usage request: `since` (required) and `until` (default: now)

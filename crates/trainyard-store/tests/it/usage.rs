@@ -4,7 +4,7 @@
 
 use trainyard_api::JobStatus;
 use trainyard_store::{
-    NewVersion, Store, TransitionSet, UsageBy, UsageGroup, UsageRecord, VersionDeletion,
+    NewVersion, Store, TransitionSet, UsageBy, UsageGroup, UsageRecord, UsageSpan, VersionDeletion,
 };
 
 use crate::fixtures::job_in as job;
@@ -166,5 +166,34 @@ trainyard_store::engine_suite! {
         let edge = only(store.usage("p", 40_000, 50_000, UsageBy::Project).await.unwrap());
         assert_eq!((edge.outcome.as_str(), edge.runs, edge.run_ms), ("failed", 1, 0));
         assert!(store.usage("p", 40_001, 50_000, UsageBy::Project).await.unwrap().is_empty());
+    }
+
+    async fn recent_spans_of_every_project_are_read_back_by_backend_and_end(store, db) {
+        let (_, a) = store.create_job(&job("p", "a"), Some(&version("alice"))).await.unwrap();
+        let a = a.unwrap();
+        let (_, b) = store.create_job(&job("q", "b"), Some(&version("bob"))).await.unwrap();
+        let b = b.unwrap();
+        let c = store.create_version("q", b.job_id, &version("bob")).await.unwrap().unwrap();
+        let d = store.create_version("q", b.job_id, &version("bob")).await.unwrap().unwrap();
+        let e = store.create_version("q", b.job_id, &version("bob")).await.unwrap().unwrap();
+        assert!(end(store.as_ref(), a.id, record(&a, 1, 2, 10_000, 20_000)).await);
+        assert!(end(store.as_ref(), b.id, record(&b, 1, 3, 15_000, 40_000)).await);
+        // Ended before the horizon, never ran, or ran on Slurm: not read back.
+        assert!(end(store.as_ref(), c.id, record(&c, 1, 1, 1_000, 4_000)).await);
+        let mut never = record(&d, 1, 1, 0, 30_000);
+        never.started_at = None;
+        assert!(end(store.as_ref(), d.id, never).await);
+        let mut slurm = record(&e, 1, 1, 10_000, 30_000);
+        slurm.backend = "slurm".into();
+        assert!(end(store.as_ref(), e.id, slurm).await);
+
+        let mut spans = db.open().await.usage_spans("local", 5_000).await.unwrap();
+        spans.sort_by_key(|s| s.started_at);
+        let span = |p: &str, cores, start, end| UsageSpan {
+            project_id: p.into(), cores, gpus: 1, memory_gb: 2 * cores, started_at: start, ended_at: end,
+        };
+        assert_eq!(spans, [span("p", 2, 10_000, 20_000), span("q", 3, 15_000, 40_000)]);
+        let slurm = store.usage_spans("slurm", 0).await.unwrap();
+        assert_eq!(slurm, [span("q", 1, 10_000, 30_000)]);
     }
 }

@@ -9,6 +9,10 @@ import { LogView } from "./log-view.js";
 import { drawCharts } from "./charts.js";
 
 const NOT_FOUND = "ModelArts.0105";
+/** Priorities by number, in words (ModelArts' meaning: higher starts first). */
+const PRIORITIES = { 1: "1 (low)", 2: "2 (middle)", 3: "3 (high)" };
+/** The statuses of a version waiting to start (1 and 7), whose priority may change. */
+const WAITING = [1, 7];
 
 export async function page(main, jobIdText) {
   const jobId = Number(jobIdText);
@@ -142,8 +146,13 @@ export async function page(main, jobIdText) {
       [
         ["Status", badge(v.status)],
         ["Outcome", h("span", { id: "outcome" }, outcome(v))],
-        ["Priority", String(v.priority ?? 1)],
-        ...(v.queue_reason ? [["Queue", h("span", { id: "queue" }, v.queue_position > 0 && !v.queue_reason.endsWith("ahead") ? `${v.queue_reason} (${v.queue_position} ahead)` : v.queue_reason)]] : []),
+        ["Priority", h("span", { id: "priority" }, PRIORITIES[v.priority ?? 1] ?? String(v.priority))],
+        ...(v.queue_reason
+          ? [
+              ["Queue position", h("span", { id: "queue-position" }, v.queue_position ? `${v.queue_position} ahead` : "next to start")],
+              ["Waiting because", h("span", { id: "queue-reason" }, v.queue_reason)],
+            ]
+          : []),
         ["Parameters", (v.parameter ?? []).length ? h("ul", { class: "params mono" }, v.parameter.map((p) => h("li", {}, `--${p.label}=${p.value}`))) : "—"],
         ["Spec", spec],
         [v.user_image_url ? "Image" : "Engine", runsOn],
@@ -180,6 +189,7 @@ export async function page(main, jobIdText) {
     fill(
       versionActions,
       isStoppable(v.status) ? stopForm : null,
+      WAITING.includes(v.status) ? priorityForm() : null,
       h("button", { type: "button", id: "new-version", onclick: newVersionForm }, "New version from this one"),
       v.train_url ? h("button", { type: "button", id: "open-tensorboard", onclick: openTensorBoard }, "Open TensorBoard on this output") : null,
       confirmButton("Delete version", `Delete version ${v.version_name}?`, async () => {
@@ -190,6 +200,27 @@ export async function page(main, jobIdText) {
           showError(errors, e);
         }
       }),
+    );
+  };
+
+  // While the version waits to start, its priority can change: it goes behind the waiting runs
+  // of its new priority.
+  const priorityForm = () => {
+    const choice = h("select", { id: "priority-select", name: "priority" }, Object.entries(PRIORITIES).map(([p, name]) => h("option", { value: p, selected: Number(p) === (v.priority ?? 1) }, name)));
+    return h(
+      "form",
+      { id: "priority-form", onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          await api("PUT", `/training-jobs/${jobId}/versions/${v.version_id}/priority`, { priority: Number(choice.value) });
+          showError(errors, null);
+          poller.now();
+        } catch (err) {
+          showError(errors, err);
+        }
+      } },
+      h("label", { for: "priority-select", class: "inline" }, "Priority", choice),
+      h("button", { type: "submit", id: "set-priority" }, "Change priority"),
     );
   };
 
@@ -266,7 +297,7 @@ export async function page(main, jobIdText) {
     v = detail;
     for (const x of versions) setText(versionsBox, `tr[data-version-id="${x.version_id}"] td.duration`, duration(x.duration));
     setText(details, ".duration", duration(v.duration));
-    const shape = (x) => [x.version_id, x.version_name, x.status, x.error_result, x.parameter, x.start_time];
+    const shape = (x) => [x.version_id, x.version_name, x.status, x.error_result, x.parameter, x.start_time, x.priority, x.queue_position, x.queue_reason];
     drawIfChanged(drawnVersions, JSON.stringify(versions.map(shape)), renderVersions);
     drawIfChanged(drawnDetails, JSON.stringify(shape(v)), renderDetails);
     if (v.status !== lastStatus) {

@@ -203,7 +203,7 @@ export function list(main) {
       return;
     }
     for (const j of res.jobs) setText(body, `tr[data-job-id="${j.job_id}"] td.duration`, duration(j.duration));
-    const key = JSON.stringify([state, res.job_total_count, res.jobs.map((j) => [j.job_id, j.job_name, j.status, j.version_count, j.job_desc])]);
+    const key = JSON.stringify([state, res.job_total_count, res.jobs.map((j) => [j.job_id, j.job_name, j.status, j.version_count, j.job_desc, j.queue_reason])]);
     drawIfChanged(drawn, key, () => draw(res, pages));
   };
   const drawn = {};
@@ -216,13 +216,14 @@ export function list(main) {
         body,
         table(
           "Training jobs",
-          [["Name"], ["Status"], ["Versions", "num wide-only"], ["Created", "wide-only"], ["Duration", "num"], ["Description", "wide-only"]],
+          [["Name"], ["Status"], ["Queue", "wide-only"], ["Versions", "num wide-only"], ["Created", "wide-only"], ["Duration", "num"], ["Description", "wide-only"]],
           res.jobs.map((j) =>
             h(
               "tr",
               { dataset: { jobId: j.job_id, jobName: j.job_name } },
               h("td", {}, h("a", { href: `/console/jobs/${j.job_id}` }, j.job_name)),
               h("td", {}, badge(j.status)),
+              h("td", { class: "wide-only queue" }, j.queue_reason ?? ""),
               h("td", { class: "num wide-only" }, j.version_count),
               h("td", { class: "wide-only" }, time(j.create_time)),
               h("td", { class: "num duration" }, duration(j.duration)),

@@ -64,8 +64,12 @@ pub struct RunContext {
     pub(in crate::service) shares: Vec<(String, trainyard_sched::fair::Share)>,
     /// How fast projects' usage decays (`[scheduler] fair_share_half_life_minutes`).
     pub(in crate::service) half_life_ms: i64,
-    /// Preemption on this host, when on (`[scheduler] preemption`).
+    /// Preemption on this host, when on for any run (`[scheduler] preemption`, or a local
+    /// pool's `preemption`).
     pub(in crate::service) preemption: Option<trainyard_sched::preempt::Policy>,
+    /// Whether runs without a pool, and of pools that do not say, may be preempted
+    /// (`[scheduler] preemption`).
+    pub(in crate::service) preemptible_by_default: bool,
 }
 
 impl RunContext {
@@ -121,7 +125,10 @@ impl RunContext {
                 .map(|p| (p.id.clone(), p.fair_share()))
                 .collect(),
             half_life_ms: config.scheduler.half_life_ms(),
-            preemption: config.scheduler.preemption(config.executor.stop_grace()),
+            preemption: config
+                .scheduler
+                .preemption(config.executor.stop_grace(), &config.pools),
+            preemptible_by_default: config.scheduler.preemption.unwrap_or(false),
             retry_defaults: config
                 .projects
                 .iter()

@@ -136,33 +136,65 @@ impl Service {
         Ok(self.v2_documents([&job]).await.remove(0))
     }
 
-    /// Changes a job's description (T2-04).
+    /// Changes a job's description, and the priority of a job that waits to start (T2-04).
+    /// The priority goes the way of v1's `PUT .../priority` ([`Service::reprioritize`]):
+    /// stored with the version, then its place in the queue; a job not waiting is refused
+    /// with `ModelArts.2858`. Nothing changes when any part is refused.
     pub async fn v2_update(&self, project: &str, id: &str, body: &[u8]) -> V2Result<()> {
         let u: JobUpdateV2 = parse_body(body)?;
         let j = self.v2_job(project, id).await?;
-        for (field, v) in [
-            ("spec", &u.spec),
-            ("endpoints", &u.endpoints),
-            ("metadata", &u.metadata),
-        ] {
+        let priority = priority_change(u.spec.as_ref())?;
+        for (field, v) in [("endpoints", &u.endpoints), ("metadata", &u.metadata)] {
             if v.as_ref().is_some_and(|v| !is_empty(v)) {
                 return Err(V2Error::param(
                     field,
-                    "only the description can be changed here (notifications, priorities, SSH keys and annotations are not served)",
+                    "only the description and spec.schedule_policy.priority can be changed here (notifications, SSH keys and annotations are not served)",
                 ));
             }
         }
-        let Some(desc) = u.description else {
-            return Ok(());
-        };
-        if desc.chars().count() > 256 {
+        if u.description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 256)
+        {
             return Err(V2Error::param("description", "at most 256 characters"));
         }
+        if u.description.is_none() && priority.is_none() {
+            return Ok(());
+        }
+        if let Some(p) = priority {
+            match self.reprioritize(&j.version, p).await {
+                Ok(()) => {}
+                Err(ApiError::WrongStatus { .. }) => {
+                    return Err(V2Error::new(
+                        400,
+                        "ModelArts.2858",
+                        "Current operation not supported, (priority change outside Pending).",
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let mut doc: Value = serde_json::from_str(&j.doc).unwrap_or_else(|_| json!({}));
+        if let Some(p) = priority {
+            // The document echoes the priority the job runs at now.
+            if !doc["spec"].is_object() {
+                doc["spec"] = json!({});
+            }
+            if !doc["spec"]["schedule_policy"].is_object() {
+                doc["spec"]["schedule_policy"] = json!({});
+            }
+            doc["spec"]["schedule_policy"]["priority"] = json!(p);
+        }
         if !doc["metadata"].is_object() {
             doc["metadata"] = json!({});
         }
-        doc["metadata"]["description"] = json!(desc);
+        let desc = match u.description {
+            Some(desc) => {
+                doc["metadata"]["description"] = json!(desc);
+                desc
+            }
+            None => j.job.description.clone(),
+        };
         if !self
             .store
             .update_v2_job(project, id, &desc, &doc.to_string())
@@ -247,4 +279,40 @@ impl Service {
         }
         self.v2_show(project, id).await
     }
+}
+
+/// The priority a T2-04 body's `spec` asks for: `spec.schedule_policy.priority`, 1-3 (else
+/// `ModelArts.2816`); any other change under `spec` is refused, naming it.
+fn priority_change(spec: Option<&Value>) -> V2Result<Option<i64>> {
+    const FIELD: &str = "spec.schedule_policy.priority";
+    let Some(spec) = spec.filter(|s| !is_empty(s)) else {
+        return Ok(None);
+    };
+    let mut rest = spec.clone();
+    let priority = rest
+        .pointer_mut("/schedule_policy")
+        .and_then(Value::as_object_mut)
+        .and_then(|p| p.remove("priority"))
+        .filter(|p| !p.is_null());
+    if !is_empty(&rest) {
+        return Err(V2Error::param(
+            "spec",
+            "only spec.schedule_policy.priority and the description can be changed here (notifications, preemption, SSH keys and annotations are not served)",
+        ));
+    }
+    let Some(raw) = priority else {
+        return Ok(None);
+    };
+    let p = raw
+        .as_i64()
+        .or_else(|| raw.as_str().and_then(|t| t.trim().parse().ok()))
+        .ok_or_else(|| V2Error::param(FIELD, "an integer, 1 (low) to 3 (high)"))?;
+    if !trainyard_sched::fair::valid_priority(p) {
+        return Err(V2Error::new(
+            400,
+            "ModelArts.2816",
+            format!("The parameter({FIELD}) exceeds the upper limit 3 ({p})."),
+        ));
+    }
+    Ok(Some(p))
 }
