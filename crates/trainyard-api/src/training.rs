@@ -264,6 +264,12 @@ pub struct JobConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(ignore)]
     pub environments: Option<std::collections::BTreeMap<String, String>>,
+    /// Whether the run may be preempted where its pool allows preemption: set by the v2 API
+    /// (`spec.schedule_policy.preemptible`; `false` opts out); not a v1 field (refused there),
+    /// so not in the v1 schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub preemptible: Option<bool>,
     /// trainyard extension: runs this version waits for (`after_ok`, `after_any`,
     /// `after_failed`, as Slurm's `--dependency`), versions of jobs of the same project.
     /// Stored with each parent's version id resolved.

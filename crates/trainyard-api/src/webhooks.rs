@@ -71,6 +71,7 @@ pub const EVENTS: &[&str] = &[
     "checkpoint_uploaded",
     "checkpoint_failed",
     "stop_requested",
+    "preempted",
     "timed_out",
     "ended",
     "completed",
@@ -79,16 +80,15 @@ pub const EVENTS: &[&str] = &[
 ];
 
 /// ModelArts' notification events (v2 `spec.notification.events`) and the event each is
-/// here; `JobPreempted` is none: trainyard does not preempt runs, so it is accepted and never
-/// sent.
-pub const MODELARTS_EVENTS: &[(&str, Option<&str>)] = &[
-    ("JobStarted", Some("started")),
-    ("JobCompleted", Some("completed")),
-    ("JobFailed", Some("failed")),
-    ("JobTerminated", Some("terminated")),
-    ("JobRestarted", Some("retry_scheduled")),
-    ("JobHanged", Some("hang_suspected")),
-    ("JobPreempted", None),
+/// here.
+pub const MODELARTS_EVENTS: &[(&str, &str)] = &[
+    ("JobStarted", "started"),
+    ("JobCompleted", "completed"),
+    ("JobFailed", "failed"),
+    ("JobTerminated", "terminated"),
+    ("JobRestarted", "retry_scheduled"),
+    ("JobHanged", "hang_suspected"),
+    ("JobPreempted", "preempted"),
 ];
 
 /// What a job's notification sends when it names a topic and no events.
@@ -101,7 +101,7 @@ pub fn select_events(names: &[String]) -> Result<Vec<String>, String> {
     for name in names {
         let name = name.trim();
         let known = if let Some(e) = EVENTS.iter().find(|e| **e == name) {
-            Some(*e)
+            *e
         } else if let Some((_, e)) = MODELARTS_EVENTS
             .iter()
             .find(|(m, _)| m.eq_ignore_ascii_case(name))
@@ -118,8 +118,8 @@ pub fn select_events(names: &[String]) -> Result<Vec<String>, String> {
                     .join(", ")
             ));
         };
-        if let Some(e) = known.filter(|e| !out.iter().any(|o| o == e)) {
-            out.push(e.to_owned());
+        if !out.iter().any(|o| o == known) {
+            out.push(known.to_owned());
         }
     }
     Ok(out)
@@ -142,7 +142,7 @@ mod tests {
                 "JobPreempted"
             ])
             .unwrap(),
-            ["queued", "completed", "failed"]
+            ["queued", "completed", "failed", "preempted"]
         );
         let e = s(&["started", "JobExploded"]).unwrap_err();
         assert!(e.starts_with("unknown event 'JobExploded'"), "{e}");

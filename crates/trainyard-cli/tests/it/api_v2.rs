@@ -593,7 +593,7 @@ async fn v2_requests_are_refused_with_the_documented_codes() {
     .await
     .assert_error(400, "ModelArts.2806");
     // Every field that is not served is refused, naming it.
-    let refused: [(&[&str], Value, &str); 26] = [
+    let refused: [(&[&str], Value, &str); 25] = [
         (&["tasks"], json!([{"role": "x"}]), "tasks"),
         (
             &["endpoints"],
@@ -689,11 +689,6 @@ async fn v2_requests_are_refused_with_the_documented_codes() {
             &["spec", "auto_stop"],
             json!({"time_unit": "HOURS", "duration": 0}),
             "spec.auto_stop.duration",
-        ),
-        (
-            &["spec", "schedule_policy"],
-            json!({"preemptible": true}),
-            "spec.schedule_policy.preemptible",
         ),
         (
             &["spec", "schedule_policy"],

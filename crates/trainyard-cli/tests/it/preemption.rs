@@ -2,7 +2,8 @@
 //! priority-1 run within the stop grace + 1 s; the preempted version's next attempt resumes
 //! from its checkpoint and completes, and the event logs of both show it. With preemption off
 //! (the default) nothing is preempted, and a server SIGKILLed amid a preemption loses nothing.
-//! Per pool: only runs of a pool that allows it are preempted. A preemption is not charged to
+//! Per pool: only runs of a pool that allows it are preempted, and a v2 job may opt out
+//! (`preemptible: false`). A preemption is not charged to
 //! a retry policy, and the preempted attempt is accounted for the time it ran.
 
 use crate::harness::*;
@@ -430,4 +431,91 @@ async fn only_runs_of_a_pool_that_allows_it_are_preempted() {
     }
     // The spot run resumed from its checkpoint.
     assert!(resumed_step(api, low[0], "train0").await > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_job_that_is_not_preemptible_is_passed_over() {
+    let srv = TestServer::start_with(&host(true)).await;
+    write_apps(&srv.dir.path().join("data").join("obs").join(PROJECT), 25);
+    let api = &srv.api;
+    let no_retries = json!({"max_retries": 0, "on_any_failure": true, "backoff_seconds": 0});
+    let first = api
+        .create_job(
+            "train0",
+            "train",
+            json!({"train_url": null, "retry_policy": no_retries}),
+        )
+        .await;
+    api.wait_status(
+        first.0,
+        first.1,
+        &[JobStatus::RUNNING],
+        Duration::from_secs(30),
+    )
+    .await;
+    // Started last, the v2 job would be the one chosen, were it preemptible.
+    let body = json!({
+        "kind": "job",
+        "metadata": {"name": "steady", "description": ""},
+        "algorithm": {
+            "code_dir": "/train/",
+            "boot_file": "/train/boot.py",
+            "engine": {"engine_id": "python3"},
+        },
+        "spec": {
+            "resource": {"flavor_id": "modelarts.vm.cpu.1u", "node_count": 1},
+            "schedule_policy": {"priority": 1, "preemptible": false},
+        },
+    });
+    let url = format!("{}/v2/{PROJECT}/training-jobs", api.base);
+    let send = |req: reqwest::RequestBuilder| async move {
+        let resp = req.header("X-Auth-Token", TOKEN).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.unwrap())
+    };
+    let (status, created) = send(api.http.post(&url).json(&body)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["metadata"]["id"].as_str().unwrap().to_owned();
+    let phase = |want: &'static str| {
+        let (url, id) = (url.clone(), id.clone());
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let (_, doc) = send(api.http.get(format!("{url}/{id}"))).await;
+                if doc["status"]["phase"] == json!(want) {
+                    return doc;
+                }
+                assert!(std::time::Instant::now() < deadline, "{doc}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    phase("Running").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let urgent = api
+        .create_job("urgent", "urgent", json!({"priority": 3}))
+        .await;
+    api.wait_status(
+        urgent.0,
+        urgent.1,
+        &[JobStatus::RUNNING],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(preempted_of(api, &[first]).await, Some(first));
+    let doc = phase("Completed").await;
+    assert_eq!(
+        doc["spec"]["schedule_policy"]["preemptible"],
+        json!(false),
+        "{doc}"
+    );
+    let end = api
+        .wait_status(
+            first.0,
+            first.1,
+            JobStatus::TERMINAL,
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(end, JobStatus::COMPLETED);
 }

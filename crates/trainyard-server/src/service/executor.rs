@@ -805,7 +805,8 @@ impl Actor {
 }
 
 /// What the queue takes of version `v`: its project and priority (1 when it names none),
-/// and whether its pool lets it be preempted.
+/// and whether it may be preempted: where its pool lets it be, unless the job opted out (v2
+/// `preemptible: false`).
 fn ticket(ctx: &RunContext, v: &Version, waiting: bool) -> Ticket {
     let by_default = ctx.preemptible_by_default;
     Ticket {
@@ -814,8 +815,8 @@ fn ticket(ctx: &RunContext, v: &Version, waiting: bool) -> Ticket {
         waiting,
         after: crate::service::depends::stored(&v.config),
         group: group_of(v),
-        preemptible: pool_of(&ctx.pools, &v.config)
-            .map_or(by_default, |p| p.preemptible(by_default)),
+        preemptible: v.config.preemptible != Some(false)
+            && pool_of(&ctx.pools, &v.config).map_or(by_default, |p| p.preemptible(by_default)),
     }
 }
 

@@ -59,6 +59,13 @@ pub fn check_request_fields(cfg: &JobConfig, request: Request) -> ApiResult<()> 
                 .into(),
         ));
     }
+    if cfg.preemptible.is_some() && request != Request::V2Job {
+        return Err(ApiError::InvalidArgument(
+            "preemptible: not a field of this API; the v2 API's \
+             spec.schedule_policy.preemptible sets it"
+                .into(),
+        ));
+    }
     if cfg.sweep.is_some() {
         return Err(ApiError::InvalidArgument(
             "sweep: set by the server for a sweep's runs; create a sweep with POST \

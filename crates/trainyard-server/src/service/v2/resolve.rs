@@ -422,12 +422,7 @@ impl Service {
                     ))
                 }
             }
-            if policy.preemptible == Some(true) {
-                return Err(V2Error::param(
-                    "spec.schedule_policy.preemptible",
-                    "jobs are not preempted here",
-                ));
-            }
+            cfg.preemptible = policy.preemptible;
             for (field, v) in [
                 (
                     "spec.schedule_policy.required_affinity",
