@@ -230,8 +230,9 @@ impl SchedulerConfig {
     }
 }
 
-/// `[[projects]] quota`: what a project's runs may hold at once on this host, and how many
-/// may wait. Each is unlimited when left out.
+/// `[[projects]] quota`: what a project's runs may hold at once on this host and on every
+/// Slurm pool together (a Slurm run from its submission to its end), and how many may wait.
+/// Each is unlimited when left out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProjectQuota {

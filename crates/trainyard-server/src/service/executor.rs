@@ -1,7 +1,7 @@
 //! The executor: which backend runs a version (by its pool), and the recovery of runs after a
 //! restart. One actor task drives the scheduler core (`trainyard_sched`), which owns the
-//! queue (priorities, fair share and quotas across projects) and the capacity of this host
-//! and makes every decision: the actor reads the store, passes the time and each event to
+//! queues (priorities, fair share and quotas across projects) of this host and of each Slurm
+//! pool, the capacity of this host and the Slurm pools' caps, and makes every decision: the actor reads the store, passes the time and each event to
 //! the core's handlers, and carries out the decisions they leave (start a run, mark it
 //! waiting, stop it, grant a lease). What becomes of a run comes back
 //! as backend events, which the lifecycle module records (`lifecycle::consume`) before the
@@ -394,8 +394,8 @@ impl Executor {
         let _ = self.tx.send(Cmd::Priority(version_id, priority));
     }
 
-    /// Why each of these versions waits in this host's queue, and how many runs are ahead
-    /// of it; versions not queued here are left out. Empty while this executor is idle (a
+    /// Why each of these versions waits in this host's queue or a Slurm pool's, and how
+    /// many runs are ahead of it; versions not queued are left out. Empty while this executor is idle (a
     /// server not holding the scheduling duty does not know the queue).
     pub async fn waits(&self, version_ids: Vec<i64>) -> HashMap<i64, Wait> {
         if version_ids.is_empty() || self.backends.get().is_none() {
