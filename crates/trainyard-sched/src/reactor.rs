@@ -355,9 +355,10 @@ pub fn on_release<R>(core: &mut Core<R>, _comm: &mut Comm<R>, lease: LeaseId) {
 /// whose next run is within their quota ([`Core::pick`](crate::Core)); when it does not fit,
 /// nothing behind it starts (no run jumps a larger one that waits for capacity), and with
 /// preemption on, runs of lower priority may be stopped to make room for it
-/// ([`crate::preempt`]), what they free held for it alone. When no run
-/// starts, the queued runs not marked waiting yet are marked (1 -> 7); when one does, marking
-/// waits for the next call, which may start more (a start may be refused).
+/// ([`crate::preempt`]), what they free held for it alone. Then each pool's queue, in the
+/// order the pools were added, by the same rule while its cap has room ([`crate::pool`]).
+/// When no run starts, the queued runs not marked waiting yet are marked (1 -> 7); when one
+/// does, marking waits for the next call, which may start more (a start may be refused).
 pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
     while let Some(&(lease, need)) = core.lease_queue.front() {
         if !need.fits_in(&core.free()) {

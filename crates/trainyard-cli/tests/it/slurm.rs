@@ -293,6 +293,16 @@ async fn priorities_reach_slurm_as_nice_values() {
     assert_eq!(seen, ["200", "0"]);
 }
 
+/// A gate file in a folder below `shared` where a job of any user may remove it (the shared
+/// folder's sticky bit lets only a file's owner remove it).
+fn gate_in(shared: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = shared_dir(shared).join("gates");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir.join("gate")
+}
+
 /// A boot file that holds on until `gate` exists, then takes it (removes it) and ends: each
 /// gate opened lets exactly one waiting run end.
 fn takes_the_gate(gate: &std::path::Path) -> String {
@@ -367,7 +377,7 @@ async fn the_one_running(api: &Api, runs: &[(String, (i64, i64))]) -> usize {
 async fn pool_runs_wait_for_their_projects_quota_before_submission() {
     let _node = slurm_node().await;
     let srv = TestServer::start_with_project("quota = { cores = 1 }", POOL).await;
-    let gate = shared_dir(&srv.dir.path().join("shared")).join("gate");
+    let gate = gate_in(&srv.dir.path().join("shared"));
     srv.write_app("gated", &[("boot.py", &takes_the_gate(&gate))]);
     write_app(
         &srv.dir.path().join("data/obs").join(OTHER_PROJECT),
@@ -464,7 +474,7 @@ async fn a_priority_3_run_behind_priority_1_runs_is_submitted_next_under_a_pool_
         "poll_interval_seconds = 0.2\nmax_submitted = 1\nqos = { 1 = \"low\", 3 = \"high\" }\n",
     ))
     .await;
-    let gate = shared_dir(&srv.dir.path().join("shared")).join("gate");
+    let gate = gate_in(&srv.dir.path().join("shared"));
     srv.write_app("gated", &[("boot.py", &takes_the_gate(&gate))]);
     let create = |name: &'static str, priority: i64| {
         let api = srv.api.clone();
@@ -548,4 +558,132 @@ async fn a_priority_3_run_behind_priority_1_runs_is_submitted_next_under_a_pool_
             "{script}"
         );
     }
+}
+
+/// Submits a job outside trainyard that takes both cores of the node, once it runs: trainyard's
+/// Slurm jobs stay pending behind it until it is cancelled.
+async fn fill_the_node() -> String {
+    let out = std::process::Command::new("sbatch")
+        .args(["--parsable", "-p", "debug", "-c", "2", "-J", "node-filler"])
+        .args(["--wrap", "sleep 600"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sbatch: {out:?}");
+    let id = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    wait_for("the filler to run", Duration::from_secs(30), || {
+        let out = std::process::Command::new("squeue")
+            .args(["-h", "-j", &id, "-o", "%T"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == "RUNNING"
+    })
+    .await;
+    id
+}
+
+/// The Slurm job ids of the jobs named `name` pending or running.
+fn job_ids(name: &str) -> Vec<String> {
+    let out = std::process::Command::new("squeue")
+        .args(["-h", "-t", "PENDING,RUNNING", "-n", name, "-o", "%i"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .collect()
+}
+
+/// A server killed (SIGKILL) while one run is submitted to a pool capped at one run (pending in
+/// Slurm behind a job that fills the node) and two wait in trainyard's queue: after the restart
+/// the submitted one is followed as the same Slurm job and still counts against the cap, the
+/// waiting ones wait again with their reasons and are not in Slurm's queue, and then each is
+/// submitted once, in order; every run starts exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_kill_9_pool_runs_wait_again_and_none_is_submitted_twice() {
+    let _node = slurm_node().await;
+    let dir = tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let pool = POOL.replace(
+        "poll_interval_seconds = 0.2\n",
+        "poll_interval_seconds = 0.2\nmax_submitted = 1\n",
+    );
+    write_config(&config, config_text(&dir.path().join("data"), &pool)).unwrap();
+    let shared = shared_dir(&dir.path().join("shared"));
+    let (gate, starts) = (gate_in(&shared), shared.join("starts"));
+    let boot = format!(
+        "import os\nopen({:?}, 'a').write(os.environ['SLURM_JOB_ID'] + '\\n')\n{}",
+        starts.display().to_string(),
+        takes_the_gate(&gate)
+    );
+    write_app(
+        &dir.path().join("data/obs").join(PROJECT),
+        "gated",
+        &[("boot.py", &boot)],
+    );
+    let filler = fill_the_node().await;
+    let mut server = ServerProcess::start(&config, free_port()).await;
+    let mut runs = Vec::new();
+    for name in ["kill-1", "kill-2", "kill-3"] {
+        let ids = server
+            .api
+            .create_job(name, "gated", json!({"pool_id": "cluster"}))
+            .await;
+        runs.push((name.to_owned(), ids));
+    }
+    let first = format!("trainyard-kill-1-{}", runs[0].1 .1);
+    wait_for("the first submission", Duration::from_secs(30), || {
+        job_ids(&first).len() == 1
+    })
+    .await;
+    let submitted = job_ids(&first);
+    let reasons = [
+        json!("pool cluster has 1 run submitted, its limit"),
+        json!("1 run ahead"),
+    ];
+    for (run, reason) in runs[1..].iter().zip(&reasons) {
+        assert_eq!(&reason_of(&server.api, run.1).await, reason);
+    }
+    server.kill9();
+
+    let server = ServerProcess::start(&config, free_port()).await;
+    for (run, reason) in runs[1..].iter().zip(&reasons) {
+        assert_eq!(&reason_of(&server.api, run.1).await, reason);
+    }
+    // Followed, not submitted again: the same one Slurm job, still pending.
+    assert_eq!(job_ids(&first), submitted);
+    assert_eq!(in_squeue("trainyard-kill-"), std::slice::from_ref(&first));
+    let out = std::process::Command::new("scancel")
+        .arg(&filler)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut order = Vec::new();
+    while !runs.is_empty() {
+        let i = the_one_running(&server.api, &runs).await;
+        let (name, ids) = runs.remove(i);
+        assert_eq!(
+            in_squeue("trainyard-kill-"),
+            [format!("trainyard-{name}-{}", ids.1)]
+        );
+        std::fs::write(&gate, "").unwrap();
+        let end = server
+            .api
+            .wait_status(ids.0, ids.1, JobStatus::TERMINAL, Duration::from_secs(60))
+            .await;
+        assert_eq!(end, JobStatus::COMPLETED, "{name}");
+        order.push(name);
+    }
+    assert_eq!(order, ["kill-1", "kill-2", "kill-3"]);
+    let started: Vec<String> = std::fs::read_to_string(&starts)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(started.len(), 3, "{started:?}");
+    assert_eq!(started[0], submitted[0]);
 }
