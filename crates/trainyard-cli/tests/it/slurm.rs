@@ -599,10 +599,10 @@ fn job_ids(name: &str) -> Vec<String> {
 }
 
 /// A server killed (SIGKILL) while one run is submitted to a pool capped at one run (pending in
-/// Slurm behind a job that fills the node) and two wait in trainyard's queue: after the restart
-/// the submitted one is followed as the same Slurm job and still counts against the cap, the
-/// waiting ones wait again with their reasons and are not in Slurm's queue, and then each is
-/// submitted once, in order; every run starts exactly once.
+/// Slurm behind a job that fills the node) and two wait in trainyard's queue (one of priority
+/// 3): after the restart the submitted one is followed as the same Slurm job and still counts
+/// against the cap, the waiting ones wait again with their reasons and are not in Slurm's
+/// queue, and then each is submitted once, by priority; every run starts exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_kill_9_pool_runs_wait_again_and_none_is_submitted_twice() {
     let _node = slurm_node().await;
@@ -628,19 +628,30 @@ async fn after_a_kill_9_pool_runs_wait_again_and_none_is_submitted_twice() {
     let filler = fill_the_node().await;
     let mut server = ServerProcess::start(&config, free_port()).await;
     let mut runs = Vec::new();
-    for name in ["kill-1", "kill-2", "kill-3"] {
-        let ids = server
-            .api
-            .create_job(name, "gated", json!({"pool_id": "cluster"}))
-            .await;
-        runs.push((name.to_owned(), ids));
-    }
+    let create = |name: &'static str, priority: i64| {
+        let api = server.api.clone();
+        async move {
+            let ids = api
+                .create_job(
+                    name,
+                    "gated",
+                    json!({"pool_id": "cluster", "priority": priority}),
+                )
+                .await;
+            (name.to_owned(), ids)
+        }
+    };
+    runs.push(create("kill-1", 1).await);
     let first = format!("trainyard-kill-1-{}", runs[0].1 .1);
     wait_for("the first submission", Duration::from_secs(30), || {
         job_ids(&first).len() == 1
     })
     .await;
     let submitted = job_ids(&first);
+    // Were the submitted run queued again after the restart, this priority-3 run would be
+    // submitted before it.
+    runs.push(create("kill-3", 3).await);
+    runs.push(create("kill-2", 1).await);
     let reasons = [
         json!("pool cluster has 1 run submitted, its limit"),
         json!("1 run ahead"),
@@ -678,7 +689,7 @@ async fn after_a_kill_9_pool_runs_wait_again_and_none_is_submitted_twice() {
         assert_eq!(end, JobStatus::COMPLETED, "{name}");
         order.push(name);
     }
-    assert_eq!(order, ["kill-1", "kill-2", "kill-3"]);
+    assert_eq!(order, ["kill-1", "kill-3", "kill-2"]);
     let started: Vec<String> = std::fs::read_to_string(&starts)
         .unwrap()
         .lines()
