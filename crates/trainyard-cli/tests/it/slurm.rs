@@ -565,6 +565,7 @@ async fn a_priority_3_run_behind_priority_1_runs_is_submitted_next_under_a_pool_
 async fn fill_the_node() -> String {
     let out = std::process::Command::new("sbatch")
         .args(["--parsable", "-p", "debug", "-c", "2", "-J", "node-filler"])
+        .args(["-o", "/dev/null"])
         .args(["--wrap", "sleep 600"])
         .output()
         .unwrap();
