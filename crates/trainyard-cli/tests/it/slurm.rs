@@ -649,8 +649,7 @@ async fn after_a_kill_9_pool_runs_wait_again_and_none_is_submitted_twice() {
     })
     .await;
     let submitted = job_ids(&first);
-    // Were the submitted run queued again after the restart, this priority-3 run would be
-    // submitted before it.
+    // Queued behind the submitted run, it is the next one after it, also after the restart.
     runs.push(create("kill-3", 3).await);
     runs.push(create("kill-2", 1).await);
     let reasons = [
