@@ -24,6 +24,13 @@ install() {
 start() {
   [[ $(id -u) == 0 ]] || die "must run as root"
   if alive slurmctld && alive slurmd && node_up; then return 0; fi
+  # The daemons outlive this script: they must not inherit its open files, such as the lock
+  # of `flock /tmp/shared-services.lock cargo test ...`, which they would hold for ever.
+  local fd
+  for fd in /proc/$$/fd/*; do
+    fd="${fd##*/}"
+    if (( fd > 2 && fd < 255 )); then eval "exec ${fd}>&-"; fi
+  done
   install
   local node hw
   node="$(hostname -s)"

@@ -28,12 +28,6 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// Whether the backend queues runs itself (a Slurm partition), or only starts what the
-    /// server's own queue hands it once its capacity is free (this host).
-    pub fn queues_itself(&self) -> bool {
-        matches!(self, Backend::Slurm(..))
-    }
-
     /// Starts (or queues) a run.
     pub async fn submit(&self, s: Submission) -> Result<Submitted, SubmitError> {
         match self {

@@ -60,6 +60,8 @@ pub struct Submission {
     pub time_limit: Option<Duration>,
     /// How much to lower the run in a backend's own queue (Slurm's `--nice`; 0: not at all).
     pub nice: u32,
+    /// Its class of service in a backend's own queue (Slurm's `--qos`; none: the default).
+    pub qos: Option<String>,
 }
 
 /// What one worker needs (a backend that places workers itself asks for this much).

@@ -4,6 +4,7 @@
 
 use crate::dep::{Dep, Group, NeverMet, Outcome};
 use crate::fair::{self, Priority, Share, Usage};
+use crate::pool::{Cap, Pool, PoolId};
 use crate::preempt;
 use crate::queue::Queue;
 use crate::resources::Resources;
@@ -21,9 +22,11 @@ pub type LeaseId = u64;
 pub enum Place {
     /// This host: it waits in the queue until `demand` is free here.
     Here(Resources),
-    /// A backend with a queue of its own (a Slurm partition): handed over at once, holding
-    /// nothing here.
-    Backend,
+    /// A pool whose backend keeps a queue of its own (a Slurm partition, as
+    /// [`Core::add_pool`] added it): the run waits in that pool's queue here until its
+    /// project's quota and the pool's cap allow `demand` ([`crate::pool`]), then is handed
+    /// over, holding nothing on this host.
+    Pool(PoolId, Resources),
 }
 
 /// How a project's next run ranks for [`Core::pick`]: priority (reversed: higher first),
@@ -89,8 +92,9 @@ pub(crate) struct Held<R> {
     pub(crate) gpus: Vec<u32>,
     pub(crate) route: R,
     pub(crate) project: usize,
-    /// Whether it counts against its project's share and quota (it holds capacity here).
-    pub(crate) here: bool,
+    /// The pool it was handed to; none: it holds capacity here (and counts against its
+    /// project's share here).
+    pub(crate) pool: Option<PoolId>,
     /// Its group, whose limit it counts against.
     pub(crate) group: Option<i64>,
     /// Its priority, when it was (last) started, ms, and whether it may be preempted: what
@@ -144,6 +148,16 @@ pub(crate) struct Project {
     pub(crate) usage: Usage,
     /// The dominant share its runs here hold now (the rate its usage grows at).
     pub(crate) rate: f64,
+    /// What its runs handed to pools hold, and how many they are (its quota counts them).
+    pub(crate) pooled: Resources,
+    pub(crate) pooled_runs: u32,
+}
+
+impl<R> Held<R> {
+    /// Whether it holds capacity on this host.
+    pub(crate) fn here(&self) -> bool {
+        self.pool.is_none()
+    }
 }
 
 /// The scheduler's state. `R` is the driver's route to a run (its backend and run directory,
@@ -181,6 +195,8 @@ pub struct Core<R> {
     pub(crate) blocked: Vec<Blocked<R>>,
     /// Preemption's policy (none: off) and what it holds back ([`crate::preempt`]).
     pub(crate) preempt: preempt::State,
+    /// The pools with queues of their own, by [`PoolId`].
+    pub(crate) pools: Vec<Pool<R>>,
 }
 
 impl<R> Core<R> {
@@ -202,7 +218,16 @@ impl<R> Core<R> {
             leases: HashMap::new(),
             blocked: Vec::new(),
             preempt: preempt::State::default(),
+            pools: Vec::new(),
         }
+    }
+
+    /// Adds a pool whose backend keeps a queue of its own, named `name` (in the reasons its
+    /// runs wait), that may have `cap` submitted at once; runs name it in
+    /// [`Place::Pool`] by the id returned.
+    pub fn add_pool(&mut self, name: &str, cap: Cap) -> PoolId {
+        self.pools.push(Pool::new(name, cap));
+        self.pools.len() - 1
     }
 
     /// Turns preemption on with `policy` (none: off, the default); see [`crate::preempt`].
@@ -261,6 +286,8 @@ impl<R> Core<R> {
             runs: 0,
             usage: Usage::default(),
             rate: 0.0,
+            pooled: Resources::default(),
+            pooled_runs: 0,
         });
         self.project_index.insert(id.to_owned(), p);
         p
@@ -295,24 +322,42 @@ impl<R> Core<R> {
             })
     }
 
-    /// The project whose next run goes first, and that run: among projects whose next run
-    /// is within their quota, highest priority, then lowest usage / weight, then lowest
-    /// running share / weight, then queued first (see [`crate::fair`]). O(projects).
+    /// The project whose next run goes first on this host, and that run: among projects
+    /// whose next run is within their quota, highest priority, then lowest usage / weight,
+    /// then lowest running share / weight, then queued first (see [`crate::fair`]).
+    /// O(projects).
     pub(crate) fn pick(&self) -> Option<(usize, RunId)> {
+        self.pick_from(&self.queue, |p| (self.usage_of(p), self.projects[p].rate))
+    }
+
+    /// As [`Self::pick`], in pool `pool`'s queue, by the projects' usage and share there.
+    pub(crate) fn pick_in(&self, pool: PoolId) -> Option<(usize, RunId)> {
+        let pl = &self.pools[pool];
+        self.pick_from(&pl.queue, |p| {
+            (
+                pl.usage_of(p, self.now, self.half_life_ms),
+                pl.holding(p).rate,
+            )
+        })
+    }
+
+    /// The rule of [`Self::pick`] over `queue`, `standing` giving a project's usage and
+    /// running share there.
+    fn pick_from(
+        &self,
+        queue: &Queue<R>,
+        standing: impl Fn(usize) -> (f64, f64),
+    ) -> Option<(usize, RunId)> {
         let mut best: Option<(Rank, usize, RunId)> = None;
-        for p in self.queue.projects() {
-            let (key, id) = self.queue.head(p).expect("a project with runs has a head");
-            if self.over_quota(p, id).is_some() {
+        for p in queue.projects() {
+            let (key, id) = queue.head(p).expect("a project with runs has a head");
+            let demand = queue.get(id).expect("a head is queued").demand;
+            if self.exceeds_quota(p, demand).is_some() {
                 continue;
             }
-            let project = &self.projects[p];
-            let weight = f64::from(project.share.weight);
-            let rank = (
-                key.0,
-                self.usage_of(p) / weight,
-                project.rate / weight,
-                key.1,
-            );
+            let (usage, rate) = standing(p);
+            let weight = f64::from(self.projects[p].share.weight);
+            let rank = (key.0, usage / weight, rate / weight, key.1);
             let better = match &best {
                 None => true,
                 Some((b, _, _)) => rank
@@ -330,14 +375,43 @@ impl<R> Core<R> {
         best.map(|(_, p, id)| (p, id))
     }
 
-    /// The quota queued run `id` of project `p` would exceed if it started now.
+    /// The quota queued run `id` of project `p` would exceed if it started on this host now.
     pub(crate) fn over_quota(&self, p: usize, id: RunId) -> Option<fair::Limit> {
-        let q = self.queue.get(id)?;
+        self.exceeds_quota(p, self.queue.get(id)?.demand)
+    }
+
+    /// The quota a run of project `p` needing `demand` would exceed: what its runs hold on
+    /// this host and on every pool counts.
+    pub(crate) fn exceeds_quota(&self, p: usize, demand: Resources) -> Option<fair::Limit> {
         let project = &self.projects[p];
-        project
-            .share
-            .quota
-            .exceeded_by(project.held, project.runs, q.demand)
+        project.share.quota.exceeded_by(
+            project.held.plus(&project.pooled),
+            project.runs + project.pooled_runs,
+            demand,
+        )
+    }
+
+    /// The queue that run `id` waits in: this host's, or its pool's (with the pool).
+    fn queue_of(&self, id: RunId) -> Option<(Option<PoolId>, &Queue<R>)> {
+        if self.queue.contains(id) {
+            return Some((None, &self.queue));
+        }
+        self.pools
+            .iter()
+            .enumerate()
+            .find(|(_, pl)| pl.queue.contains(id))
+            .map(|(i, pl)| (Some(i), &pl.queue))
+    }
+
+    /// The queue that run `id` waits in, to change it.
+    pub(crate) fn queue_of_mut(&mut self, id: RunId) -> Option<&mut Queue<R>> {
+        if self.queue.contains(id) {
+            return Some(&mut self.queue);
+        }
+        self.pools
+            .iter_mut()
+            .map(|pl| &mut pl.queue)
+            .find(|queue| queue.contains(id))
     }
 
     /// Why queued run `id` waits and how many runs are ahead of it; `None` when it is not
@@ -352,20 +426,36 @@ impl<R> Core<R> {
             };
             return Some(Wait { ahead: 0, why });
         }
-        let q = self.queue.get(id)?;
+        let (pool, queue) = self.queue_of(id)?;
+        let q = queue.get(id)?;
         let p = q.project;
         let priority = q.key.0 .0;
-        let ahead = self.queue.ahead_in(p, q.key) + self.queue.above_elsewhere(p, priority);
-        let why = if let Some(limit) = self.over_quota(p, id) {
+        let ahead = queue.ahead_in(p, q.key) + queue.above_elsewhere(p, priority);
+        let why = if let Some(limit) = self.exceeds_quota(p, q.demand) {
             Why::Quota(limit)
-        } else if self.queue.head(p).map(|(_, head)| head) != Some(id) {
+        } else if queue.head(p).map(|(_, head)| head) != Some(id) {
             Why::Behind
         } else {
-            match self.pick() {
-                Some((_, next)) if next == id => Why::Capacity(self.missing(q.demand)),
-                Some((other, _))
-                    if self.queue.head(other).map(|(k, _)| k.0 .0) > Some(priority) =>
-                {
+            let next = match pool {
+                None => self.pick(),
+                Some(pool) => self.pick_in(pool),
+            };
+            match next {
+                Some((_, next)) if next == id => match pool {
+                    None => Why::Capacity(self.missing(q.demand)),
+                    Some(pool) => {
+                        let pl = &self.pools[pool];
+                        match pl.full_for(q.demand) {
+                            Some(limit) => Why::PoolCap {
+                                pool: pl.name.clone(),
+                                limit,
+                            },
+                            // Submitted by the next scheduling pass.
+                            None => Why::Behind,
+                        }
+                    }
+                },
+                Some((other, _)) if queue.head(other).map(|(k, _)| k.0 .0) > Some(priority) => {
                     Why::Behind
                 }
                 _ => Why::FairShare,
@@ -413,7 +503,7 @@ impl<R> Core<R> {
 
     /// Whether run `id` waits: in the queue, or held back before it.
     pub fn is_queued(&self, id: RunId) -> bool {
-        self.queue.contains(id) || self.is_blocked(id)
+        self.queue_of(id).is_some() || self.is_blocked(id)
     }
 
     /// Whether run `id` is held back before the queue: a parent of it has not ended, or its
@@ -451,11 +541,15 @@ impl<R> Core<R> {
     /// How many runs of group `group` are queued for capacity or hold it (are being
     /// started or run): what its limit bounds. O(queued + running).
     pub fn group_active(&self, group: i64) -> u32 {
-        let queued = self
-            .queue
-            .ids()
-            .filter(|id| self.queue.get(*id).is_some_and(|q| q.group == Some(group)))
-            .count();
+        let queued: usize = self
+            .queues()
+            .map(|queue| {
+                queue
+                    .ids()
+                    .filter(|id| queue.get(*id).is_some_and(|q| q.group == Some(group)))
+                    .count()
+            })
+            .sum();
         let running = self
             .running
             .values()
@@ -471,12 +565,17 @@ impl<R> Core<R> {
 
     /// The runs waiting (in the queue or held back before it), in no particular order.
     pub fn queued(&self) -> impl Iterator<Item = RunId> + '_ {
-        self.queue.ids().chain(self.blocked())
+        self.queues().flat_map(Queue::ids).chain(self.blocked())
     }
 
-    /// How many runs wait in the queue.
+    /// This host's queue, then each pool's.
+    fn queues(&self) -> impl Iterator<Item = &Queue<R>> + '_ {
+        std::iter::once(&self.queue).chain(self.pools.iter().map(|pl| &pl.queue))
+    }
+
+    /// How many runs wait in the queues (this host's and the pools').
     pub fn queue_len(&self) -> usize {
-        self.queue.len()
+        self.queues().map(Queue::len).sum()
     }
 
     /// The priority of queued run `id`.
@@ -484,7 +583,8 @@ impl<R> Core<R> {
         if let Some(b) = self.blocked_run(id) {
             return Some(b.ticket.priority);
         }
-        self.queue.get(id).map(|q| q.key.0 .0)
+        let (_, queue) = self.queue_of(id)?;
+        queue.get(id).map(|q| q.key.0 .0)
     }
 
     /// The runs being started or running.
@@ -512,6 +612,16 @@ impl<R> Core<R> {
         self.lease_queue.iter().any(|(l, _)| *l == id)
     }
 
+    /// What the running runs that `which` selects hold together, and how many they are.
+    fn held_on(&self, which: impl Fn(&Held<R>) -> bool) -> (Resources, u32) {
+        self.running
+            .values()
+            .filter(|h| which(h))
+            .fold((Resources::default(), 0), |(sum, n), h| {
+                (sum.plus(&h.demand), n + 1)
+            })
+    }
+
     /// Checks the bookkeeping: `used` is exactly what runs and leases hold, no GPU is both
     /// free and held or held twice, only configured GPUs are free, and nothing waits twice.
     /// For tests and debug checks.
@@ -519,6 +629,7 @@ impl<R> Core<R> {
         let held = self
             .running
             .values()
+            .filter(|h| h.here())
             .map(|h| h.demand)
             .chain(self.leases.values().copied())
             .fold(Resources::default(), |sum, d| sum.plus(&d));
@@ -538,9 +649,16 @@ impl<R> Core<R> {
         if let Some(g) = self.free_gpus.iter().find(|g| !self.gpus.contains(g)) {
             return Err(format!("GPU {g} is free but not configured"));
         }
-        self.queue.check()?;
-        if let Some(b) = self.blocked.iter().find(|b| self.queue.contains(b.id)) {
+        for queue in self.queues() {
+            queue.check()?;
+        }
+        if let Some(b) = self.blocked.iter().find(|b| self.queue_of(b.id).is_some()) {
             return Err(format!("run {} is held back and queued", b.id));
+        }
+        let mut ids: Vec<RunId> = self.queues().flat_map(Queue::ids).collect();
+        ids.sort_unstable();
+        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("run {} is in two queues", w[0]));
         }
         if self.queued().any(|id| self.is_running(id)) {
             return Err("a run is queued and running".to_owned());
@@ -549,7 +667,7 @@ impl<R> Core<R> {
             let (held, runs) = self
                 .running
                 .values()
-                .filter(|h| h.here && h.project == p)
+                .filter(|h| h.here() && h.project == p)
                 .fold((Resources::default(), 0), |(sum, n), h| {
                     (sum.plus(&h.demand), n + 1)
                 });
@@ -558,6 +676,32 @@ impl<R> Core<R> {
                     "project {} holds {held:?} in {runs} runs, but counts {:?} in {}",
                     project.id, project.held, project.runs
                 ));
+            }
+            let (pooled, pooled_runs) = self.held_on(|h| h.pool.is_some() && h.project == p);
+            if (pooled, pooled_runs) != (project.pooled, project.pooled_runs) {
+                return Err(format!(
+                    "project {} holds {pooled:?} in {pooled_runs} runs on pools, but counts {:?} in {}",
+                    project.id, project.pooled, project.pooled_runs
+                ));
+            }
+        }
+        for (i, pl) in self.pools.iter().enumerate() {
+            let (held, runs) = self.held_on(|h| h.pool == Some(i));
+            if (held, runs) != (pl.held, pl.runs) {
+                return Err(format!(
+                    "pool {} has {held:?} in {runs} runs, but counts {:?} in {}",
+                    pl.name, pl.held, pl.runs
+                ));
+            }
+            for p in 0..self.projects.len() {
+                let (held, runs) = self.held_on(|h| h.pool == Some(i) && h.project == p);
+                let h = pl.holding(p);
+                if (held, runs) != (h.held, h.runs) {
+                    return Err(format!(
+                        "project {} holds {held:?} in {runs} runs on pool {}, but counts {:?} in {}",
+                        self.projects[p].id, pl.name, h.held, h.runs
+                    ));
+                }
             }
         }
         if let Some((l, _)) = self

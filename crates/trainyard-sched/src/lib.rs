@@ -2,7 +2,8 @@
 //! database, no filesystem), so that each is a function of state and event and is tested in
 //! microseconds. It owns:
 //!
-//! - the queue and capacity of this host ([`Core`], changed by the handlers of [`reactor`],
+//! - the queue and capacity of this host, and the queues and caps of pools whose backend
+//!   keeps a queue of its own ([`pool`]) ([`Core`], changed by the handlers of [`reactor`],
 //!   which leave [`Decision`]s in a [`Comm`] for the executor actor to carry out): queue
 //!   order by priority and fair share across projects, project quotas, capacity fit,
 //!   leases, stops of queued and running runs ([`fair`]), and why a queued run waits
@@ -25,6 +26,7 @@ pub mod dep;
 pub mod fair;
 pub mod hang;
 pub mod plan;
+pub mod pool;
 pub mod preempt;
 mod queue;
 pub mod reactor;
@@ -37,6 +39,7 @@ pub mod wait;
 
 pub use crate::comm::{Comm, Decision};
 pub use crate::core::{Core, LeaseId, Place, RunId, Ticket};
+pub use crate::pool::{Cap, PoolId};
 pub use crate::resources::Resources;
 
 #[cfg(test)]

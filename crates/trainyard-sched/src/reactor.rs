@@ -24,6 +24,7 @@ use crate::comm::{Comm, Decision};
 use crate::core::{Blocked, Core, Held, LeaseId, Place, RunId, Ticket};
 use crate::dep::Outcome;
 use crate::fair::{dominant_share, Priority};
+use crate::pool::PoolId;
 use crate::resources::Resources;
 use crate::victims;
 use std::time::Duration;
@@ -34,13 +35,13 @@ pub fn on_clock<R>(core: &mut Core<R>, now_ms: i64) {
     core.now = core.now.max(now_ms);
 }
 
-/// A version in 1 or 7 to run. A run the core knows already is left as it is. On this host
-/// it joins its project's queue behind the runs of its priority or higher (`ticket`: its
-/// project, priority and whether its version is in 7 already); a backend with a queue of its
-/// own gets it at once ([`Decision::Start`]).
+/// A version in 1 or 7 to run. A run the core knows already is left as it is. It joins its
+/// project's queue on this host, or in its pool ([`Place::Pool`]), behind the runs of its
+/// priority or higher (`ticket`: its project, priority and whether its version is in 7
+/// already).
 pub fn on_enqueue<R: Clone>(
     core: &mut Core<R>,
-    comm: &mut Comm<R>,
+    _comm: &mut Comm<R>,
     id: RunId,
     place: Place,
     ticket: impl Into<Ticket>,
@@ -51,7 +52,7 @@ pub fn on_enqueue<R: Clone>(
     }
     let ticket = ticket.into();
     let held_back = !ticket.after.is_empty() || ticket.group.is_some();
-    if !ticket.waiting && (held_back || matches!(place, Place::Here(_))) {
+    if !ticket.waiting {
         core.unmarked.push(id);
     }
     if held_back {
@@ -68,13 +69,12 @@ pub fn on_enqueue<R: Clone>(
         });
         return;
     }
-    admit(core, comm, id, place, ticket, false, route);
+    admit(core, id, place, ticket, false, route);
 }
 
-/// Run `id` joins its project's queue here, or its backend at once.
+/// Run `id` joins its project's queue here, or in its pool.
 fn admit<R: Clone>(
     core: &mut Core<R>,
-    comm: &mut Comm<R>,
     id: RunId,
     place: Place,
     ticket: Ticket,
@@ -83,34 +83,21 @@ fn admit<R: Clone>(
 ) {
     let p = core.project(&ticket.project);
     let group = ticket.group.map(|g| g.id);
-    match place {
-        Place::Backend => start(
-            core,
-            comm,
-            id,
-            p,
-            None,
-            Label {
-                priority: ticket.priority,
-                group,
-                preemptible: ticket.preemptible,
-            },
-            route,
-        ),
-        Place::Here(demand) => {
-            let waiting = ticket.waiting || marked_waiting;
-            core.queue.push(
-                id,
-                p,
-                ticket.priority,
-                demand,
-                waiting,
-                route,
-                group,
-                ticket.preemptible,
-            );
-        }
-    }
+    let waiting = ticket.waiting || marked_waiting;
+    let (queue, demand) = match place {
+        Place::Here(demand) => (&mut core.queue, demand),
+        Place::Pool(pool, demand) => (&mut core.pools[pool].queue, demand),
+    };
+    queue.push(
+        id,
+        p,
+        ticket.priority,
+        demand,
+        waiting,
+        route,
+        group,
+        ticket.preemptible,
+    );
 }
 
 /// Run `parent` ended with `outcome` (or had ended when its dependents were queued): the
@@ -147,15 +134,7 @@ fn release_blocked<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
             .is_none_or(|g| core.group_active(g.id) < g.limit.max(1));
         if parents_ended && room {
             let b = core.blocked.remove(i);
-            admit(
-                core,
-                comm,
-                b.id,
-                b.place,
-                b.ticket,
-                b.marked_waiting,
-                b.route,
-            );
+            admit(core, b.id, b.place, b.ticket, b.marked_waiting, b.route);
             continue;
         }
         i += 1;
@@ -175,7 +154,8 @@ pub fn on_priority<R>(
         b.ticket.priority = priority;
         return true;
     }
-    core.queue.set_priority(id, priority)
+    core.queue_of_mut(id)
+        .is_some_and(|queue| queue.set_priority(id, priority))
 }
 
 /// Project `p`'s runs here hold `demand` more (`add`) or less; its usage is settled first,
@@ -195,13 +175,31 @@ fn hold<R>(core: &mut Core<R>, p: usize, demand: Resources, add: bool) {
     project.rate = dominant_share(project.held, total);
 }
 
+/// Project `p`'s runs in pool `pool` hold `demand` more (`add`) or less: against its quota,
+/// the pool's cap and its share there.
+fn hold_in_pool<R>(core: &mut Core<R>, pool: PoolId, p: usize, demand: Resources, add: bool) {
+    let (now, half_life) = (core.now, core.half_life_ms);
+    core.pools[pool].hold(p, demand, add, now, half_life);
+    let project = &mut core.projects[p];
+    if add {
+        project.pooled = project.pooled.plus(&demand);
+        project.pooled_runs += 1;
+    } else {
+        project.pooled = project.pooled.minus(&demand);
+        project.pooled_runs = project.pooled_runs.saturating_sub(1);
+    }
+}
+
 /// Takes run `id` off what is held, with its project's share.
 fn release<R>(core: &mut Core<R>, id: RunId) -> Option<Held<R>> {
     let held = core.running.remove(&id)?;
     victims::forget(core, id);
-    core.used = core.used.minus(&held.demand);
-    if held.here {
-        hold(core, held.project, held.demand, false);
+    match held.pool {
+        None => {
+            core.used = core.used.minus(&held.demand);
+            hold(core, held.project, held.demand, false);
+        }
+        Some(pool) => hold_in_pool(core, pool, held.project, held.demand, false),
     }
     Some(held)
 }
@@ -246,19 +244,24 @@ pub fn on_adopt<R>(
 ) {
     // Found twice: the later finding replaces the earlier, which gives back what it held.
     on_ended(core, comm, id);
-    core.queue.remove(id);
+    if let Some(queue) = core.queue_of_mut(id) {
+        queue.remove(id);
+    }
     core.blocked.retain(|b| b.id != id);
     core.free_gpus.retain(|g| !gpus.contains(g));
     let ticket = ticket.into();
     let p = core.project(&ticket.project);
-    let (demand, here) = match place {
-        Place::Here(demand) => (demand, true),
-        Place::Backend => (Resources::default(), false),
+    let (demand, pool) = match place {
+        Place::Here(demand) => {
+            core.used = core.used.plus(&demand);
+            hold(core, p, demand, true);
+            (demand, None)
+        }
+        Place::Pool(pool, demand) => {
+            hold_in_pool(core, pool, p, demand, true);
+            (demand, Some(pool))
+        }
     };
-    core.used = core.used.plus(&demand);
-    if here {
-        hold(core, p, demand, true);
-    }
     core.running.insert(
         id,
         Held {
@@ -266,7 +269,7 @@ pub fn on_adopt<R>(
             gpus,
             route,
             project: p,
-            here,
+            pool,
             group: None,
             priority: ticket.priority,
             since: core.now,
@@ -289,7 +292,11 @@ pub fn on_adopt_group<R>(core: &mut Core<R>, _comm: &mut Comm<R>, id: RunId, gro
 pub fn on_stop<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>, id: RunId, grace: Duration) {
     let held_back = core.blocked.len();
     core.blocked.retain(|b| b.id != id);
-    if core.queue.remove(id).is_some() || core.blocked.len() < held_back {
+    let queued = core
+        .queue_of_mut(id)
+        .and_then(|queue| queue.remove(id))
+        .is_some();
+    if queued || core.blocked.len() < held_back {
         comm.push(Decision::StoppedBeforeStart { id });
     } else if let Some(held) = core.running.get(&id) {
         comm.push(Decision::StopRun {
@@ -358,9 +365,10 @@ pub fn on_release<R>(core: &mut Core<R>, _comm: &mut Comm<R>, lease: LeaseId) {
 /// whose next run is within their quota ([`Core::pick`](crate::Core)); when it does not fit,
 /// nothing behind it starts (no run jumps a larger one that waits for capacity), and with
 /// preemption on, runs of lower priority may be stopped to make room for it
-/// ([`crate::preempt`]), what they free held for it alone. When no run
-/// starts, the queued runs not marked waiting yet are marked (1 -> 7); when one does, marking
-/// waits for the next call, which may start more (a start may be refused).
+/// ([`crate::preempt`]), what they free held for it alone. Then each pool's queue, in the
+/// order the pools were added, by the same rule while its cap has room ([`crate::pool`]).
+/// When no run starts, the queued runs not marked waiting yet are marked (1 -> 7); when one
+/// does, marking waits for the next call, which may start more (a start may be refused).
 pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
     while let Some(&(lease, need)) = core.lease_queue.front() {
         if !need.fits_in(&core.free()) {
@@ -381,7 +389,7 @@ pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
             group: q.group,
             preemptible: q.preemptible,
         };
-        start(core, comm, id, p, Some(q.demand), label, q.route);
+        start(core, comm, id, p, At::Here(q.demand), label, q.route);
         started = true;
     }
     while let Some((p, id)) = core.pick() {
@@ -398,21 +406,55 @@ pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
             group: q.group,
             preemptible: q.preemptible,
         };
-        start(core, comm, id, p, Some(q.demand), label, q.route);
+        start(core, comm, id, p, At::Here(q.demand), label, q.route);
         started = true;
+    }
+    for pool in 0..core.pools.len() {
+        started |= submit_to_pool(core, comm, pool);
     }
     if !started {
         for id in std::mem::take(&mut core.unmarked) {
             let blocked = core.blocked.iter_mut().find(|b| b.id == id);
             let marked = match blocked {
                 Some(b) => !std::mem::replace(&mut b.marked_waiting, true),
-                None => core.queue.mark(id),
+                None => core.queue_of_mut(id).is_some_and(|queue| queue.mark(id)),
             };
             if marked {
                 comm.push(Decision::MarkWaiting { id });
             }
         }
     }
+}
+
+/// Hands pool `pool` its queued runs in the order of the rule while its cap has room; the
+/// next run that does not fit holds the line. Returns whether one was handed over.
+fn submit_to_pool<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>, pool: PoolId) -> bool {
+    let mut started = false;
+    while let Some((p, id)) = core.pick_in(pool) {
+        let pl = &mut core.pools[pool];
+        let demand = pl.queue.get(id).expect("picked from the queue").demand;
+        if pl.full_for(demand).is_some() {
+            break;
+        }
+        let q = pl.queue.remove(id).expect("picked from the queue");
+        let label = Label {
+            priority: q.key.0 .0,
+            group: q.group,
+            preemptible: q.preemptible,
+        };
+        start(core, comm, id, p, At::Pool(pool, q.demand), label, q.route);
+        started = true;
+    }
+    started
+}
+
+/// Where a run starts, and what it holds there.
+#[derive(Clone, Copy)]
+enum At {
+    /// On this host: its demand and GPUs here.
+    Here(Resources),
+    /// Handed to a pool: its demand against its quota and the pool's cap.
+    Pool(PoolId, Resources),
 }
 
 /// What a run starting carries beside its demand: what preemption and group limits look at.
@@ -423,14 +465,14 @@ struct Label {
     preemptible: bool,
 }
 
-/// Holds `demand` (`None`: a backend with its own queue, holding nothing here) and the first
-/// free GPUs it needs for run `id` of project `p`, and decides its start.
+/// Holds what run `id` of project `p` needs where it starts (on this host: its demand and
+/// the first free GPUs it needs), and decides its start.
 fn start<R: Clone>(
     core: &mut Core<R>,
     comm: &mut Comm<R>,
     id: RunId,
     p: usize,
-    demand: Option<Resources>,
+    at: At,
     label: Label,
     route: R,
 ) {
@@ -440,20 +482,25 @@ fn start<R: Clone>(
         preemptible,
     } = label;
     victims::forget(core, id);
-    let here = demand.is_some();
-    let demand = demand.unwrap_or_default();
-    let n = (demand.gpus as usize).min(core.free_gpus.len());
-    let gpus: Vec<u32> = core.free_gpus.drain(..n).collect();
-    core.used = core.used.plus(&demand);
-    if here {
-        hold(core, p, demand, true);
-    }
+    let (demand, gpus, pool) = match at {
+        At::Here(demand) => {
+            let n = (demand.gpus as usize).min(core.free_gpus.len());
+            let gpus: Vec<u32> = core.free_gpus.drain(..n).collect();
+            core.used = core.used.plus(&demand);
+            hold(core, p, demand, true);
+            (demand, gpus, None)
+        }
+        At::Pool(pool, demand) => {
+            hold_in_pool(core, pool, p, demand, true);
+            (demand, Vec::new(), Some(pool))
+        }
+    };
     let held = Held {
         demand,
         gpus: gpus.clone(),
         route: route.clone(),
         project: p,
-        here,
+        pool,
         group,
         priority,
         since: core.now,

@@ -53,6 +53,15 @@ pub fn admit(
     }
 }
 
+/// Whether a version in `status` was handed to a backend that queues it itself, when its
+/// stored handle names a job there (`backend_job`: a Slurm job id): in 7 with one, it waits
+/// in Slurm's queue, not in trainyard's. After a restart it is followed there like a run in
+/// [`MAY_RUN`] (counting against its project's quota and its pool's cap), never queued and
+/// submitted again.
+pub fn handed_over(status: JobStatus, backend_job: bool) -> bool {
+    status == JobStatus::WAITING && backend_job
+}
+
 /// What becomes of a run found in one of [`MAY_RUN`] after a restart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Recovery {

@@ -3,11 +3,12 @@
 
 use crate::dep::{Dep, Group};
 use crate::fair::Limit;
+use crate::pool::CapLimit;
 use crate::resources::Resources;
 use std::fmt;
 
 /// A queued run's place and the reason it waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wait {
     /// Queued runs that go before it: its project's runs ahead of it (higher priority, or
     /// equal and queued earlier) and other projects' runs of higher priority.
@@ -17,7 +18,7 @@ pub struct Wait {
 }
 
 /// Why a queued run does not start now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Why {
     /// Runs of its project, or of higher priority, go first.
     Behind,
@@ -32,11 +33,18 @@ pub enum Why {
     Parent(Dep),
     /// Its group (sweep) has as many runs queued or running as its limit allows.
     Group(Group),
+    /// It is the next run for its pool, which has as much submitted as its cap allows.
+    PoolCap {
+        /// The pool's name.
+        pool: String,
+        /// The limit reached.
+        limit: CapLimit,
+    },
 }
 
 impl fmt::Display for Wait {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.why {
+        match &self.why {
             Why::Behind => match self.ahead {
                 1 => f.write_str("1 run ahead"),
                 n => write!(f, "{n} runs ahead"),
@@ -47,6 +55,7 @@ impl fmt::Display for Wait {
             Why::Group(group) => {
                 write!(f, "sweep {} at its concurrency {}", group.id, group.limit)
             }
+            Why::PoolCap { pool, limit } => write!(f, "pool {pool} has {limit}"),
             Why::Capacity(missing) => {
                 let mut parts = Vec::new();
                 if missing.cores > 0 {
@@ -71,7 +80,7 @@ impl fmt::Display for Wait {
 
 impl Why {
     /// A short machine-readable name: `behind`, `quota`, `fair_share`, `capacity`,
-    /// `dependency`, `sweep_concurrency`.
+    /// `dependency`, `sweep_concurrency`, `pool_limit`.
     pub fn code(&self) -> &'static str {
         match self {
             Why::Behind => "behind",
@@ -80,6 +89,7 @@ impl Why {
             Why::Capacity(_) => "capacity",
             Why::Parent(_) => "dependency",
             Why::Group(_) => "sweep_concurrency",
+            Why::PoolCap { .. } => "pool_limit",
         }
     }
 }

@@ -236,8 +236,9 @@ impl SchedulerConfig {
     }
 }
 
-/// `[[projects]] quota`: what a project's runs may hold at once on this host, and how many
-/// may wait. Each is unlimited when left out.
+/// `[[projects]] quota`: what a project's runs may hold at once on this host and on every
+/// Slurm pool together (a Slurm run from its submission to its end), and how many may wait.
+/// Each is unlimited when left out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProjectQuota {
@@ -535,8 +536,8 @@ pub struct PoolConfig {
     pub partition: Option<String>,
     /// Slurm account.
     pub account: Option<String>,
-    /// Slurm QOS.
-    pub qos: Option<String>,
+    /// Slurm QOS: one for every job, or one per priority.
+    pub qos: Option<Qos>,
     /// Worker placement for slurm pools.
     pub spread: Spread,
     /// Jobs without a `pool_id` run in this pool.
@@ -547,6 +548,12 @@ pub struct PoolConfig {
     /// (default `[scheduler] preemption`). Not for slurm pools: Slurm preempts by its own
     /// rules.
     pub preemption: Option<bool>,
+    /// Slurm pools: most runs submitted to Slurm at once (not ended); the next waits in
+    /// trainyard's queue. Default: no limit.
+    pub max_submitted: Option<u32>,
+    /// Slurm pools: most cores (of every worker together) submitted to Slurm at once.
+    /// Default: no limit.
+    pub max_submitted_cores: Option<u32>,
 }
 
 impl PoolConfig {
@@ -554,6 +561,66 @@ impl PoolConfig {
     pub fn preemptible(&self, default: bool) -> bool {
         self.preemption.unwrap_or(default)
     }
+
+    /// What the scheduler core may hand this pool at once.
+    pub fn cap(&self) -> trainyard_sched::Cap {
+        trainyard_sched::Cap {
+            runs: self.max_submitted,
+            cores: self.max_submitted_cores,
+        }
+    }
+
+    /// The `--qos` of a job of priority `priority` on this pool, if any.
+    pub fn qos_for(&self, priority: u8) -> Option<String> {
+        match self.qos.as_ref()? {
+            Qos::One(qos) => Some(qos.clone()),
+            Qos::ByPriority(by) => by.get(&priority.to_string()).cloned(),
+        }
+    }
+
+    /// Checks the settings of trainyard's queue before a Slurm pool: caps of at least 1 on
+    /// slurm pools only, QOS names by priority 1..=3.
+    fn validate_slurm_queue(&self) -> Result<(), ConfigError> {
+        for (key, cap) in [
+            ("max_submitted", self.max_submitted),
+            ("max_submitted_cores", self.max_submitted_cores),
+        ] {
+            let Some(cap) = cap else { continue };
+            if self.backend != Backend::Slurm {
+                return Err(ConfigError::Invalid(format!(
+                    "pools.{key} applies to slurm pools only, not to local pool '{}' (local pools share the executor's capacity)",
+                    self.id
+                )));
+            }
+            if cap == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "pools.{key} of '{}' must be >= 1",
+                    self.id
+                )));
+            }
+        }
+        if let Some(Qos::ByPriority(by)) = &self.qos {
+            let valid = |k: &str| k.parse().is_ok_and(trainyard_sched::fair::valid_priority);
+            if let Some(key) = by.keys().find(|k| !valid(k)) {
+                return Err(ConfigError::Invalid(format!(
+                    "pools.qos of '{}' names priority '{key}'; priorities are 1, 2 and 3",
+                    self.id
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[[pools]] qos`: the Slurm QOS a pool's jobs are submitted with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Qos {
+    /// The same for every job (`qos = "normal"`).
+    One(String),
+    /// By the job's priority (`qos = { 1 = "low", 3 = "high" }`); a priority left out is
+    /// submitted without `--qos` (the account's default QOS).
+    ByPriority(std::collections::BTreeMap<String, String>),
 }
 
 /// `[viz]`: visualization jobs.
@@ -1394,6 +1461,7 @@ impl Config {
                     p.id
                 )));
             }
+            p.validate_slurm_queue()?;
         }
         if self.pools.iter().filter(|p| p.default).count() > 1 {
             return Err(ConfigError::Invalid(
@@ -1534,6 +1602,43 @@ mod tests {
         let c = Config::from_toml(&format!("{base}secret = \"k\"\n")).unwrap();
         assert!(c.has_inline_secrets());
         assert!(!format!("{c:?}").contains("\"k\""));
+    }
+
+    /// A Slurm pool's queue settings: caps on slurm pools only and of at least 1, QOS one
+    /// for all or by priority 1..=3.
+    #[test]
+    fn slurm_pool_caps_and_qos_by_priority_are_validated() {
+        let pool = |more: &str| {
+            Config::from_toml(&format!(
+                "[[pools]]\nid = \"c\"\nbackend = \"slurm\"\npartition = \"debug\"\n{more}"
+            ))
+        };
+        let c = pool(
+            "max_submitted = 4\nmax_submitted_cores = 8\nqos = { 1 = \"low\", 3 = \"high\" }\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let p = &c.pools[0];
+        assert_eq!((p.cap().runs, p.cap().cores), (Some(4), Some(8)));
+        assert_eq!(
+            [p.qos_for(1), p.qos_for(2), p.qos_for(3)],
+            [Some("low".into()), None, Some("high".into())]
+        );
+        let c = pool("qos = \"normal\"\n").unwrap();
+        assert_eq!(c.pools[0].qos_for(2).as_deref(), Some("normal"));
+        for (more, needle) in [
+            (
+                "max_submitted = 0\n",
+                "pools.max_submitted of 'c' must be >= 1",
+            ),
+            ("qos = { 4 = \"x\" }\n", "names priority '4'"),
+        ] {
+            let e = pool(more).unwrap().validate().unwrap_err().to_string();
+            assert!(e.contains(needle), "{more}: {e}");
+        }
+        let local = Config::from_toml("[[pools]]\nid = \"l\"\nmax_submitted_cores = 2\n").unwrap();
+        let e = local.validate().unwrap_err().to_string();
+        assert!(e.contains("applies to slurm pools only"), "{e}");
     }
 
     #[test]

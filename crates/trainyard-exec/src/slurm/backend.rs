@@ -33,8 +33,6 @@ pub struct SlurmPool {
     pub partition: String,
     /// Account, if any.
     pub account: Option<String>,
-    /// QOS, if any.
-    pub qos: Option<String>,
     /// One task per node instead of packing tasks.
     pub spread_nodes: bool,
 }
@@ -141,7 +139,7 @@ impl SlurmBackend {
                     job_name: name,
                     partition: pool.partition.clone(),
                     account: pool.account.clone(),
-                    qos: pool.qos.clone(),
+                    qos: s.qos.clone(),
                     tasks: tasks as u32,
                     spread_nodes: pool.spread_nodes,
                     cpus_per_task: s.per_worker.cpus,

@@ -6,6 +6,7 @@ mod test_dep;
 mod test_fair;
 mod test_hang;
 mod test_plan;
+mod test_pool;
 mod test_preempt;
 mod test_props;
 mod test_purity;

@@ -4,11 +4,14 @@
 //! no run starts before its parents ended in a way that lets it, none waits for a parent
 //! that ended, and no group has more runs running than its limit.
 //! with preemption on, no run is preempted before its minimum runtime or by a run of its
-//! priority or lower (so no two runs preempt each other in turn).
+//! priority or lower (so no two runs preempt each other in turn). Runs go to this host or to
+//! one of two pools with queues of their own: a project's quota counts its runs everywhere,
+//! and no pool is handed more than its cap (but for one run alone).
 
 use super::utils::res;
 use crate::dep::{Dep, Group, Kind, Outcome};
 use crate::fair::{Quota, Share};
+use crate::pool::Cap;
 use crate::reactor::{
     on_acquire, on_adopt, on_ended, on_enqueue, on_release, on_start_refused, on_stop, on_sweep,
     schedule,
@@ -76,6 +79,18 @@ fn preemptible_of(id: RunId) -> bool {
     id % 3 != 0
 }
 
+/// The pools' caps: pool 0 takes 2 runs at once, pool 1 3 cores.
+const CAPS: [Cap; 2] = [
+    Cap {
+        runs: Some(2),
+        cores: None,
+    },
+    Cap {
+        runs: None,
+        cores: Some(3),
+    },
+];
+
 /// The minimum runtime before a run may be preempted, when preemption is on.
 const MIN_RUNTIME_MS: i64 = 100;
 
@@ -94,6 +109,9 @@ fn new_core(preemption: bool) -> Core<RunId> {
             quota: quota_of_a(),
         },
     );
+    for (i, cap) in CAPS.into_iter().enumerate() {
+        assert_eq!(core.add_pool(&format!("pool{i}"), cap), i);
+    }
     core
 }
 
@@ -498,6 +516,7 @@ impl World {
             .core
             .running()
             .filter(|id| !self.forced_runs.contains(id))
+            .filter(|id| matches!(self.demand[id], Place::Here(_)))
         {
             handed = handed.plus(&self.core.held_by(id).expect("running").0);
         }
@@ -516,13 +535,13 @@ impl World {
         if self.forced_runs.is_empty() && self.forced_leases.is_empty() {
             assert!(self.core.used().fits_in(&total()));
         }
-        // What the core handed project `a` by its own decisions is within its quota.
+        // What the core handed project `a` by its own decisions, here and on the pools
+        // together, is within its quota.
         let (mut a_held, mut a_runs) = (Resources::default(), 0u32);
         for id in self
             .core
             .running()
             .filter(|id| !self.forced_runs.contains(id) && project_of(*id) == "a")
-            .filter(|id| matches!(self.demand[id], Place::Here(_)))
         {
             a_held = a_held.plus(&self.core.held_by(id).expect("running").0);
             a_runs += 1;
@@ -533,6 +552,41 @@ impl World {
             "project a holds {a_held:?} over its quota"
         );
         assert!(a_runs <= q.running.unwrap(), "project a runs {a_runs} runs");
+        // No pool was handed more than its cap by the core's own decisions (a run larger
+        // than the cap alone), and the next run of each pool waits for its cap.
+        for (i, cap) in CAPS.iter().enumerate() {
+            let in_pool = |id: &RunId| matches!(self.demand[id], Place::Pool(p, _) if p == i);
+            let all = self.core.running().filter(in_pool).count();
+            let own: Vec<RunId> = self
+                .core
+                .running()
+                .filter(in_pool)
+                .filter(|id| !self.forced_runs.contains(id))
+                .collect();
+            let cores: u32 = own
+                .iter()
+                .map(|id| self.core.held_by(*id).expect("running").0.cores)
+                .sum();
+            assert!(
+                cap.runs.is_none_or(|limit| own.len() as u32 <= limit),
+                "pool {i} was handed {} runs",
+                own.len()
+            );
+            assert!(
+                cap.cores.is_none_or(|limit| cores <= limit) || (own.len() == 1 && all == 1),
+                "pool {i} was handed {cores} cores in {} runs",
+                own.len()
+            );
+            if let Some((_, id)) = self.core.pick_in(i) {
+                let Place::Pool(_, demand) = self.demand[&id] else {
+                    panic!("run {id} is queued in pool {i}");
+                };
+                assert!(
+                    self.core.pools[i].full_for(demand).is_some(),
+                    "run {id} could be handed to pool {i} but waits"
+                );
+            }
+        }
         // Every queued run can say why it waits; the next one to go does not fit (else it
         // would have started), and a run said to wait for capacity is that next one.
         for id in self.core.queued() {
@@ -629,7 +683,7 @@ impl World {
 fn place() -> impl Strategy<Value = Place> {
     prop_oneof![
         5 => resources().prop_map(Place::Here),
-        1 => Just(Place::Backend),
+        2 => (0..CAPS.len(), resources()).prop_map(|(p, r)| Place::Pool(p, r)),
     ]
 }
 

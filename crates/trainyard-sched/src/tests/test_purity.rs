@@ -10,6 +10,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("fair.rs", include_str!("../fair.rs")),
     ("hang.rs", include_str!("../hang.rs")),
     ("plan.rs", include_str!("../plan.rs")),
+    ("pool.rs", include_str!("../pool.rs")),
     ("preempt.rs", include_str!("../preempt.rs")),
     ("victims.rs", include_str!("../victims.rs")),
     ("queue.rs", include_str!("../queue.rs")),

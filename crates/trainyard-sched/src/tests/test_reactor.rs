@@ -1,6 +1,7 @@
 //! The handlers one by one, with a comm that records their decisions.
 
 use super::utils::{core, res, schedule};
+use crate::pool::Cap;
 use crate::reactor::{
     on_acquire, on_adopt, on_ended, on_enqueue, on_release, on_start_refused, on_stop, on_sweep,
 };
@@ -82,10 +83,30 @@ fn a_known_run_is_not_queued_twice() {
     on_enqueue(&mut core, &mut comm, 1, Place::Here(res(9, 0, 0)), false, 0);
     on_enqueue(&mut core, &mut comm, 1, Place::Here(res(1, 0, 0)), false, 0);
     assert_eq!(core.queued().collect::<Vec<_>>(), [1]);
-    on_enqueue(&mut core, &mut comm, 2, Place::Backend, false, 0);
-    comm.take();
-    on_enqueue(&mut core, &mut comm, 2, Place::Backend, false, 0);
-    assert!(comm.is_empty());
+    let pool = core.add_pool("cluster", Cap::default());
+    on_enqueue(
+        &mut core,
+        &mut comm,
+        2,
+        Place::Pool(pool, res(1, 0, 0)),
+        false,
+        0,
+    );
+    schedule(&mut core, &mut comm);
+    on_enqueue(
+        &mut core,
+        &mut comm,
+        2,
+        Place::Pool(pool, res(1, 0, 0)),
+        false,
+        0,
+    );
+    let again = schedule(&mut core, &mut comm);
+    assert!(
+        !again.iter().any(|d| matches!(d, Decision::Start { .. })),
+        "{again:?}"
+    );
+    assert_eq!(core.queued().collect::<Vec<_>>(), [1]);
 }
 
 #[test]
@@ -143,7 +164,7 @@ fn a_refused_start_gives_everything_back_as_if_never_taken() {
 }
 
 #[test]
-fn a_backend_with_its_own_queue_gets_its_runs_at_once_holding_nothing() {
+fn a_pool_without_a_cap_gets_its_runs_at_once_holding_nothing_here() {
     let (mut core, mut comm) = core();
     on_enqueue(
         &mut core,
@@ -154,9 +175,19 @@ fn a_backend_with_its_own_queue_gets_its_runs_at_once_holding_nothing() {
         0,
     );
     assert_eq!(schedule(&mut core, &mut comm), [start(1, &[0, 1, 2, 3], 0)]);
-    on_enqueue(&mut core, &mut comm, 2, Place::Backend, false, 7);
-    assert_eq!(comm.take(), [start(2, &[], 7)]);
-    assert_eq!(core.held_by(2), Some((res(0, 0, 0), &[][..])));
+    let pool = core.add_pool("cluster", Cap::default());
+    on_enqueue(
+        &mut core,
+        &mut comm,
+        2,
+        Place::Pool(pool, res(4, 8, 2)),
+        false,
+        7,
+    );
+    assert_eq!(schedule(&mut core, &mut comm), [start(2, &[], 7)]);
+    assert_eq!(core.held_by(2), Some((res(4, 8, 2), &[][..])));
+    assert_eq!(core.used(), res(8, 16, 4));
+    core.check().unwrap();
     on_stop(&mut core, &mut comm, 2, Duration::from_secs(1));
     assert_eq!(
         comm.take(),

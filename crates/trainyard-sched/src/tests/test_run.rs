@@ -2,8 +2,8 @@
 
 use super::utils::rows;
 use crate::run::{
-    admit, recover, stop_grace, stopping, time_left, Admission, Recovery, HANDOVER_MS, MAY_RUN,
-    QUEUED,
+    admit, handed_over, recover, stop_grace, stopping, time_left, Admission, Recovery, HANDOVER_MS,
+    MAY_RUN, QUEUED,
 };
 use std::time::Duration;
 use trainyard_api::JobStatus;
@@ -152,4 +152,21 @@ fn time_left_counts_from_the_start() {
         time_left(Some(60), Some(i64::MIN), i64::MAX),
         Some(Duration::ZERO)
     );
+}
+
+#[test]
+fn only_a_waiting_version_with_a_backend_job_was_handed_over() {
+    for code in 0..=22 {
+        let status = JobStatus::from_code(code);
+        assert!(!handed_over(status, false), "{}", status.name());
+        assert_eq!(
+            handed_over(status, true),
+            status == JobStatus::WAITING,
+            "{}",
+            status.name()
+        );
+    }
+    // What is handed over is neither queued again nor looked for as running: it is followed
+    // because the recovery asks for it by name.
+    assert!(QUEUED.contains(&JobStatus::WAITING) && !MAY_RUN.contains(&JobStatus::WAITING));
 }

@@ -1,7 +1,7 @@
 //! The executor: which backend runs a version (by its pool), and the recovery of runs after a
 //! restart. One actor task drives the scheduler core (`trainyard_sched`), which owns the
-//! queue (priorities, fair share and quotas across projects) and the capacity of this host
-//! and makes every decision: the actor reads the store, passes the time and each event to
+//! queues (priorities, fair share and quotas across projects) of this host and of each Slurm
+//! pool, the capacity of this host and the Slurm pools' caps, and makes every decision: the actor reads the store, passes the time and each event to
 //! the core's handlers, and carries out the decisions they leave (start a run, mark it
 //! waiting, stop it, grant a lease). What becomes of a run comes back
 //! as backend events, which the lifecycle module records (`lifecycle::consume`) before the
@@ -27,7 +27,7 @@ use trainyard_sched::dep::{Group, Outcome};
 use trainyard_sched::run::{self as decide, Admission, Recovery};
 use trainyard_sched::status::Step;
 use trainyard_sched::wait::Wait;
-use trainyard_sched::{reactor, Comm, Core, Decision, LeaseId, Place, Ticket};
+use trainyard_sched::{reactor, Comm, Core, Decision, LeaseId, Place, PoolId, Ticket};
 use trainyard_store::Version;
 
 enum Cmd {
@@ -128,7 +128,6 @@ impl Backends {
                 let pool = SlurmPool {
                     partition: p.partition.clone()?,
                     account: p.account.clone(),
-                    qos: p.qos.clone(),
                     spread_nodes: p.spread == Spread::Nodes,
                 };
                 Some((p.id.clone(), Backend::Slurm(actor, pool)))
@@ -197,6 +196,8 @@ struct Actor {
     grants: HashMap<LeaseId, oneshot::Sender<()>>,
     /// Versions queued for their next attempt, claimed already (`lifecycle::begin_attempt`).
     attempts: std::collections::HashSet<i64>,
+    /// The Slurm pools' queues in the core, by pool id.
+    lanes: HashMap<String, PoolId>,
 }
 
 impl Executor {
@@ -269,6 +270,13 @@ impl Executor {
         for (project, share) in &ctx.shares {
             core.set_share(project, *share);
         }
+        // Slurm pools are queued here too: trainyard decides what it submits, and when.
+        let lanes = ctx
+            .pools
+            .iter()
+            .filter(|p| backends.slurm.contains_key(&p.id))
+            .map(|p| (p.id.clone(), core.add_pool(&p.id, p.cap())))
+            .collect();
         let actor = Actor {
             backends,
             ctx: ctx.clone(),
@@ -279,6 +287,7 @@ impl Executor {
             shared,
             grants: HashMap::new(),
             attempts: Default::default(),
+            lanes,
         };
         tokio::spawn(actor.run(rx));
         let hung = self.tx.clone();
@@ -386,8 +395,8 @@ impl Executor {
         let _ = self.tx.send(Cmd::Priority(version_id, priority));
     }
 
-    /// Why each of these versions waits in this host's queue, and how many runs are ahead
-    /// of it; versions not queued here are left out. Empty while this executor is idle (a
+    /// Why each of these versions waits in this host's queue or a Slurm pool's, and how
+    /// many runs are ahead of it; versions not queued are left out. Empty while this executor is idle (a
     /// server not holding the scheduling duty does not know the queue).
     pub async fn waits(&self, version_ids: Vec<i64>) -> HashMap<i64, Wait> {
         if version_ids.is_empty() || self.backends.get().is_none() {
@@ -417,8 +426,22 @@ impl Executor {
                 "deleted versions were still active; stopping them"
             );
         }
-        // Pending versions are queued again below; these may own processes.
-        for v in ctx.store.versions_in(decide::MAY_RUN).await? {
+        // Pending versions are queued again below, but for those Slurm queues already; these
+        // may own processes (or Slurm jobs).
+        let (handed_over, queued): (Vec<Version>, Vec<Version>) = ctx
+            .store
+            .versions_in(JobStatus::QUEUED)
+            .await?
+            .into_iter()
+            .partition(|v| {
+                let slurm_job = matches!(
+                    RunHandle::parse(v.handle.as_deref()),
+                    Some(RunHandle::Slurm { .. })
+                );
+                decide::handed_over(v.status, slurm_job)
+            });
+        let may_run = ctx.store.versions_in(decide::MAY_RUN).await?;
+        for v in may_run.into_iter().chain(handed_over) {
             // Between two attempts: the last one ended (and its end is recorded); the next
             // starts once its pause is over, once.
             if let (JobStatus::RUNNING, Some(at)) = (v.status, v.retry_at) {
@@ -458,7 +481,7 @@ impl Executor {
                 self.enqueue(v.id);
             }
         }
-        for v in ctx.store.versions_in(JobStatus::QUEUED).await? {
+        for v in queued {
             self.enqueue(v.id);
         }
         for v in ctx.store.deleted_versions().await? {
@@ -621,16 +644,17 @@ impl Actor {
             .cloned()
     }
 
-    /// Where a version's capacity comes from: its backend's own queue, or this host (its
-    /// demand).
-    fn place_of(&self, v: &Version, backend: &Backend) -> Place {
-        if backend.queues_itself() {
-            return Place::Backend;
-        }
-        Place::Here(demand(
+    /// Where a version's capacity comes from: this host, or its Slurm pool's queue here
+    /// (its demand counting against its project's quota and the pool's cap).
+    fn place_of(&self, v: &Version) -> Place {
+        let demand = demand(
             self.spec(v).as_ref(),
             v.config.worker_server_num.unwrap_or(1),
-        ))
+        );
+        match pool_of(&self.ctx.pools, &v.config).and_then(|p| self.lanes.get(&p.id)) {
+            Some(pool) => Place::Pool(*pool, demand),
+            None => Place::Here(demand),
+        }
     }
 
     async fn enqueue(&mut self, id: i64) {
@@ -655,7 +679,7 @@ impl Actor {
             Admission::LeaveToCreator | Admission::Ignore => return,
         }
         let backend = self.backends.of(&self.ctx.pools, &v).clone();
-        let place = self.place_of(&v, &backend);
+        let place = self.place_of(&v);
         let ticket = ticket(&self.ctx, &v, v.status == JobStatus::WAITING);
         let parents: Vec<i64> = ticket.after.iter().map(|d| d.run).collect();
         let route = Route { backend, run_dir };
@@ -707,7 +731,7 @@ impl Actor {
             }
         }
         let backend = self.backends.of(&self.ctx.pools, &v).clone();
-        let place = self.place_of(&v, &backend);
+        let place = self.place_of(&v);
         let route = Route {
             backend,
             run_dir: PathBuf::from(&v.run_dir),
@@ -781,7 +805,7 @@ impl Actor {
     /// Holds what a run found again after a restart needs, as if it had been started here.
     fn adopt(&mut self, v: Version) {
         let backend = self.backends.of(&self.ctx.pools, &v).clone();
-        let place = self.place_of(&v, &backend);
+        let place = self.place_of(&v);
         let run_dir = PathBuf::from(&v.run_dir);
         let gpus = read_gpus(&run_dir);
         let route = Route { backend, run_dir };
@@ -869,6 +893,7 @@ async fn submit(ctx: &Arc<RunContext>, backend: &Backend, v: &Version, gpus: &[u
             },
             time_limit: time_left(v),
             nice: trainyard_sched::fair::slurm_nice(priority_of(v)),
+            qos: pool_of(&ctx.pools, &v.config).and_then(|p| p.qos_for(priority_of(v))),
         };
         Ok::<_, crate::service::run_error::RunError>(backend.submit(submission).await?)
     }

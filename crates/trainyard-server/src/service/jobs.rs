@@ -215,16 +215,12 @@ impl Service {
         Ok(())
     }
 
-    /// Refuses a version on this host that needs more than the project's quota allows
-    /// (Slurm pools keep their own limits).
+    /// Refuses a version that needs more than the project's quota allows at all, on this
+    /// host or on a Slurm pool (the quota holds back Slurm submissions too).
     fn check_fits_quota(&self, project: &str, cfg: &JobConfig) -> ApiResult<()> {
         let Some(p) = self.project(project) else {
             return Ok(());
         };
-        let pool = crate::service::pools::pool_of(&self.run_ctx.pools, cfg);
-        if pool.is_some_and(|p| p.backend == crate::config::Backend::Slurm) {
-            return Ok(());
-        }
         let spec = cfg.spec_id.and_then(|id| self.catalog.spec(id));
         let need = crate::service::capacity::demand(spec, cfg.worker_server_num.unwrap_or(1));
         let none = crate::service::capacity::Resources::default();

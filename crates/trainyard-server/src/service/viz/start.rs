@@ -130,6 +130,7 @@ pub(super) async fn launch(
         per_worker: WorkerResources::default(),
         time_limit: None,
         nice: 0,
+        qos: None,
     };
     let handle = match backend.submit(submission).await? {
         Submitted::Started(handle) | Submitted::Queued(handle) => handle,
