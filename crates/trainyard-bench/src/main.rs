@@ -1,6 +1,7 @@
 //! `trainyard-bench`: trainyard side by side with pueue and Slurm, measured in the same run.
 //! Run through `bench/run.sh` (which builds in release mode and installs the peers).
 
+mod disk;
 mod objects;
 mod peers;
 mod sampling;
@@ -194,6 +195,7 @@ async fn main() -> Result<()> {
     // The server (as root) runs jobs as other users, who must pass through to their runs.
     std::fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
     let parallel = cores();
+    let inode_us = disk::inode_cost_us(work.path(), 200)?;
     let mut report = String::new();
     writeln!(report, "# trainyard benchmarks\n")?;
     writeln!(
@@ -223,6 +225,10 @@ async fn main() -> Result<()> {
         } else {
             ", no slurm"
         },
+    )?;
+    writeln!(
+        report,
+        "Creating a file or folder on the disk of the run's folder took {inode_us:.0} µs at the start (median of 200 folders with a file each; each job creates about ten, and on ext4 without a journal this grows for minutes after large deletions: compare runs at similar values).\n"
     )?;
 
     let peers = Peers {

@@ -6,7 +6,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Executor, Sqlite, SqliteConnection, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A write transaction on a pooled connection, run with plain `BEGIN IMMEDIATE`/`COMMIT`
 /// statements rather than sqlx's transaction manager.
@@ -17,18 +19,55 @@ use std::time::Duration;
 /// Here a connection goes back to the pool only once it is known to be out of any
 /// transaction (committed, or rolled back without error); otherwise it is closed, which
 /// rolls back whatever SQLite still holds, and the pool opens a fresh one.
+///
+/// It holds this server's turn to write ([`Writers`]) until it ends.
 pub(crate) struct WriteTx {
     conn: Option<PoolConnection<Sqlite>>,
+    turn: Option<OwnedSemaphorePermit>,
 }
 
+/// This server's writers, in line: one write transaction at a time, first come first served.
+///
+/// SQLite lets one writer in; the others wait in its busy handler, which sleeps 1, 2, 5, ...
+/// up to 100 ms between tries rather than waking when the lock is free, so under a burst of
+/// creates a run's start or end (the executor's writes) waited for up to 1.5 s while the lock
+/// was free most of that time. Here each writer waits for those ahead of it and is woken as
+/// soon as the last one commits. The busy handler still settles writers outside this queue
+/// (another process, statements outside a `WriteTx`).
+#[derive(Clone, Debug)]
+struct Writers(Arc<Semaphore>);
+
+impl Writers {
+    fn new() -> Self {
+        Self(Arc::new(Semaphore::new(1)))
+    }
+
+    /// Waits for this writer's turn. Bounded as the busy handler was: a write transaction
+    /// opened while the same task holds another (a bug) fails as busy after the timeout
+    /// instead of waiting for ever.
+    async fn turn(&self) -> Result<OwnedSemaphorePermit> {
+        match tokio::time::timeout(BUSY_TIMEOUT, self.0.clone().acquire_owned()).await {
+            Ok(Ok(turn)) => Ok(turn),
+            Ok(Err(_)) | Err(_) => Err(Error::Unavailable(sqlx::Error::PoolTimedOut)),
+        }
+    }
+}
+
+/// How long a writer waits for the lock (in line, then in SQLite's busy handler).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl WriteTx {
-    async fn begin(pool: &SqlitePool) -> Result<Self> {
+    async fn begin(pool: &SqlitePool, writers: &Writers) -> Result<Self> {
+        let turn = writers.turn().await?;
         let mut conn = pool.acquire().await?;
         if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
             discard(conn);
             return Err(e.into());
         }
-        Ok(Self { conn: Some(conn) })
+        Ok(Self {
+            conn: Some(conn),
+            turn: Some(turn),
+        })
     }
 
     /// Commits; on failure the connection is closed (see the type's docs).
@@ -72,12 +111,15 @@ impl Drop for WriteTx {
         let Some(mut conn) = self.conn.take() else {
             return;
         };
+        // The turn passes on once the rollback has released the lock.
+        let turn = self.turn.take();
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn(async move {
                     if conn.execute("ROLLBACK").await.is_err() {
                         discard(conn);
                     }
+                    drop(turn);
                 });
             }
             Err(_) => discard(conn),
@@ -94,6 +136,7 @@ fn discard(conn: PoolConnection<Sqlite>) {
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writers: Writers,
 }
 
 impl SqliteStore {
@@ -118,7 +161,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.unwrap_or(8))
             .acquire_timeout(Duration::from_secs(10))
@@ -126,7 +169,10 @@ impl SqliteStore {
             .await
             .map_err(Error::Db)?;
         Error::migrate(&sqlx::migrate!("migrations/sqlite"), &pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writers: Writers::new(),
+        })
     }
 
     /// Writes a consistent copy of the database file `db` into the new file `dest`
@@ -162,7 +208,7 @@ impl SqliteStore {
     /// A write transaction that takes the write lock up front (`BEGIN IMMEDIATE`), so two
     /// concurrent read-then-write transactions wait for each other instead of failing busy.
     async fn write_tx(&self) -> Result<WriteTx> {
-        WriteTx::begin(&self.pool).await
+        WriteTx::begin(&self.pool, &self.writers).await
     }
 
     /// An SQLite file belongs to one server: nobody to coordinate with.

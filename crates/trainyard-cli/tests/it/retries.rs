@@ -378,7 +378,15 @@ async fn a_lost_shim_is_retried_and_a_restart_during_the_pause_runs_one_next_att
 
     api.wait_log(job, ver, "paused.0", "attempt 2 starts in 4 s")
         .await;
-    let d = details(&api, job, ver).await;
+    // The log line is written just before the next attempt is recorded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let d = loop {
+        let d = details(&api, job, ver).await;
+        if d["attempt"] == json!(2) || std::time::Instant::now() > deadline {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(d["status"], json!(8), "running between attempts: {d}");
     assert_eq!(d["attempt"], json!(2), "{d}");
     assert!(d["next_attempt_time"].is_i64(), "{d}");
