@@ -195,7 +195,7 @@ async fn main() -> Result<()> {
     // The server (as root) runs jobs as other users, who must pass through to their runs.
     std::fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
     let parallel = cores();
-    let inode_us = disk::inode_cost_us(work.path(), 200)?;
+    let inode_us = disk::inode_cost_us(&work, 200)?;
     let mut report = String::new();
     writeln!(report, "# trainyard benchmarks\n")?;
     writeln!(
