@@ -116,6 +116,23 @@ async fn fill_then_urgent(api: &Api) -> (Vec<(i64, i64)>, (i64, i64)) {
     (low, urgent)
 }
 
+/// Once the running runs are past their minimum runtime, a priority-3 run is created; it
+/// starts (preempting one of them).
+async fn urgent_starts(api: &Api) -> (i64, i64) {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let urgent = api
+        .create_job("urgent", "urgent", json!({"priority": 3}))
+        .await;
+    api.wait_status(
+        urgent.0,
+        urgent.1,
+        &[JobStatus::RUNNING],
+        Duration::from_secs(30),
+    )
+    .await;
+    urgent
+}
+
 /// The training run among `low` whose event log shows a `preempted` event.
 async fn preempted_of(api: &Api, low: &[(i64, i64)]) -> Option<(i64, i64)> {
     for (job, ver) in low {
@@ -409,17 +426,7 @@ async fn only_runs_of_a_pool_that_allows_it_are_preempted() {
             .await;
         low.push(run);
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let urgent = api
-        .create_job("urgent", "urgent", json!({"priority": 3}))
-        .await;
-    api.wait_status(
-        urgent.0,
-        urgent.1,
-        &[JobStatus::RUNNING],
-        Duration::from_secs(30),
-    )
-    .await;
+    let urgent = urgent_starts(api).await;
     assert_eq!(preempted_of(api, &low).await, Some(low[0]));
     let (kinds, _) = event_kinds(api, low[1].0, low[1].1).await;
     assert!(!kinds.contains(&"preempted".to_owned()), "{kinds:?}");
@@ -467,43 +474,15 @@ async fn a_v2_job_that_is_not_preemptible_is_passed_over() {
             "schedule_policy": {"priority": 1, "preemptible": false},
         },
     });
-    let url = format!("{}/v2/{PROJECT}/training-jobs", api.base);
-    let send = |req: reqwest::RequestBuilder| async move {
-        let resp = req.header("X-Auth-Token", TOKEN).send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json::<Value>().await.unwrap())
-    };
-    let (status, created) = send(api.http.post(&url).json(&body)).await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["metadata"]["id"].as_str().unwrap().to_owned();
-    let phase = |want: &'static str| {
-        let (url, id) = (url.clone(), id.clone());
-        async move {
-            let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            loop {
-                let (_, doc) = send(api.http.get(format!("{url}/{id}"))).await;
-                if doc["status"]["phase"] == json!(want) {
-                    return doc;
-                }
-                assert!(std::time::Instant::now() < deadline, "{doc}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
-    phase("Running").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let urgent = api
-        .create_job("urgent", "urgent", json!({"priority": 3}))
+    let id = api.create_v2_job(body).await;
+    let phase_is = |phase: &'static str| move |doc: &Value| doc["status"]["phase"] == json!(phase);
+    api.wait_v2(&id, Duration::from_secs(30), phase_is("Running"))
         .await;
-    api.wait_status(
-        urgent.0,
-        urgent.1,
-        &[JobStatus::RUNNING],
-        Duration::from_secs(30),
-    )
-    .await;
+    urgent_starts(api).await;
     assert_eq!(preempted_of(api, &[first]).await, Some(first));
-    let doc = phase("Completed").await;
+    let doc = api
+        .wait_v2(&id, Duration::from_secs(60), phase_is("Completed"))
+        .await;
     assert_eq!(
         doc["spec"]["schedule_policy"]["preemptible"],
         json!(false),

@@ -457,24 +457,11 @@ async fn a_v2_job_of_priority_3_goes_first_and_its_status_says_why_it_waits() {
             "schedule_policy": {"priority": 3},
         },
     });
-    let url = format!("{}/v2/{PROJECT}/training-jobs", api.base);
-    let send = |req: reqwest::RequestBuilder| async move {
-        let resp = req.header("X-Auth-Token", TOKEN).send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json::<Value>().await.unwrap())
-    };
-    let (status, created) = send(api.http.post(&url).json(&body)).await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["metadata"]["id"].as_str().unwrap().to_owned();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let doc = loop {
-        let (_, doc) = send(api.http.get(format!("{url}/{id}"))).await;
-        if doc["status"]["phase"] == json!("Pending") {
-            break doc;
-        }
-        assert!(std::time::Instant::now() < deadline, "{doc}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let id = api.create_v2_job(body).await;
+    let phase_is = |phase: &'static str| move |doc: &Value| doc["status"]["phase"] == json!(phase);
+    let doc = api
+        .wait_v2(&id, Duration::from_secs(10), phase_is("Pending"))
+        .await;
     let status = &doc["status"];
     let reason = "waiting for 1 core, 2 GB of memory on this host";
     assert_eq!(
@@ -491,15 +478,8 @@ async fn a_v2_job_of_priority_3_goes_first_and_its_status_says_why_it_waits() {
         .wait_status(gjob, gver, &[JobStatus::COMPLETED], Duration::from_secs(30))
         .await;
     all_complete(api, &[low], Duration::from_secs(30)).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, doc) = send(api.http.get(format!("{url}/{id}"))).await;
-        if doc["status"]["phase"] == json!("Completed") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{doc}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    api.wait_v2(&id, Duration::from_secs(30), phase_is("Completed"))
+        .await;
 }
 
 /// After a restart: the gate run of the third project holds the host while projects a and b
@@ -630,36 +610,23 @@ async fn a_v2_priority_change_moves_a_waiting_job_ahead_and_is_refused_once_it_r
         },
         "spec": {"resource": {"flavor_id": "modelarts.vm.cpu.host", "node_count": 1}},
     });
-    let url = format!("{}/v2/{PROJECT}/training-jobs", api.base);
-    let send = |req: reqwest::RequestBuilder| async move {
-        let resp = req.header("X-Auth-Token", TOKEN).send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    };
-    let (status, created) = send(api.http.post(&url).json(&body)).await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["metadata"]["id"].as_str().unwrap().to_owned();
-    let show = || send(api.http.get(format!("{url}/{id}")));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let doc = loop {
-        let (_, doc) = show().await;
-        if doc["status"]["phase"] == json!("Pending") && doc["status"]["queue_position"] == json!(2)
-        {
-            break doc;
-        }
-        assert!(std::time::Instant::now() < deadline, "{doc}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let id = api.create_v2_job(body).await;
+    let path = format!("/training-jobs/{id}");
+    let doc = api
+        .wait_v2(&id, Duration::from_secs(10), |doc| {
+            doc["status"]["phase"] == json!("Pending")
+                && doc["status"]["queue_position"] == json!(2)
+        })
+        .await;
     assert_eq!(
         doc["status"]["secondary_phase"],
         json!("Queuing: 2 runs ahead")
     );
     // T2-04 raises it to 3 with a new description: first in line, and the job says so.
     let change = json!({"description": "now urgent", "spec": {"schedule_policy": {"priority": 3}}});
-    let (status, answer) = send(api.http.put(format!("{url}/{id}")).json(&change)).await;
-    assert_eq!(status, 200, "{answer}");
-    let (_, doc) = show().await;
+    let answer = api.v2("PUT", &path, Some(change)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let doc = api.v2("GET", &path, None).await.body;
     assert_eq!(doc["status"]["queue_position"], json!(0), "{doc}");
     assert_eq!(
         doc["spec"]["schedule_policy"]["priority"],
@@ -675,15 +642,11 @@ async fn a_v2_priority_change_moves_a_waiting_job_ahead_and_is_refused_once_it_r
         .wait_status(gjob, gver, &[JobStatus::COMPLETED], Duration::from_secs(30))
         .await;
     all_complete(api, &low, Duration::from_secs(60)).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let doc = loop {
-        let (_, doc) = show().await;
-        if doc["status"]["phase"] == json!("Completed") {
-            break doc;
-        }
-        assert!(std::time::Instant::now() < deadline, "{doc}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let doc = api
+        .wait_v2(&id, Duration::from_secs(30), |doc| {
+            doc["status"]["phase"] == json!("Completed")
+        })
+        .await;
     let raised_start = doc["status"]["start_time"].as_i64().unwrap();
     for (job, ver) in &low {
         let start = version(api, *job, *ver).await["start_time"]
@@ -696,10 +659,11 @@ async fn a_v2_priority_change_moves_a_waiting_job_ahead_and_is_refused_once_it_r
     }
     // Once it ran, its priority is no longer changed.
     let change = json!({"spec": {"schedule_policy": {"priority": 2}}});
-    let (status, refused) = send(api.http.put(format!("{url}/{id}")).json(&change)).await;
+    let refused = api.v2("PUT", &path, Some(change)).await;
     assert_eq!(
-        (status, &refused["error_code"]),
+        (refused.status, &refused.body["error_code"]),
         (400, &json!("ModelArts.2858")),
-        "{refused}"
+        "{}",
+        refused.body
     );
 }

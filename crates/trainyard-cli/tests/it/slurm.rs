@@ -370,6 +370,33 @@ async fn the_one_running(api: &Api, runs: &[(String, (i64, i64))]) -> usize {
     }
 }
 
+/// Lets `runs` run one at a time, in the order they are submitted: each, once running, must
+/// be the only one of them in Slurm's queue (job names `trainyard-<prefix>...`); its gate
+/// opens and it completes. Returns them in the order they ran.
+async fn one_at_a_time(
+    api: &Api,
+    mut runs: Vec<(String, (i64, i64))>,
+    prefix: &str,
+    gate: &std::path::Path,
+) -> Vec<(String, (i64, i64))> {
+    let mut order = Vec::new();
+    while !runs.is_empty() {
+        let i = the_one_running(api, &runs).await;
+        let (name, ids) = runs.remove(i);
+        assert_eq!(
+            in_squeue(&format!("trainyard-{prefix}")),
+            [format!("trainyard-{name}-{}", ids.1)]
+        );
+        std::fs::write(gate, "").unwrap();
+        let end = api
+            .wait_status(ids.0, ids.1, JobStatus::TERMINAL, Duration::from_secs(60))
+            .await;
+        assert_eq!(end, JobStatus::COMPLETED, "{name}");
+        order.push((name, ids));
+    }
+    order
+}
+
 /// Project a's quota of 1 core holds its Slurm-pool runs back in trainyard's queue: one is
 /// in Slurm's queue at a time, the others say why they wait and are not submitted, while
 /// project b's run is submitted and completes meanwhile.
@@ -522,22 +549,7 @@ async fn a_priority_3_run_behind_priority_1_runs_is_submitted_next_under_a_pool_
         in_squeue("trainyard-cap-"),
         [format!("trainyard-cap-first-{}", runs[0].1 .1)]
     );
-    let mut order = Vec::new();
-    while !runs.is_empty() {
-        let i = the_one_running(&srv.api, &runs).await;
-        let (name, ids) = runs.remove(i);
-        assert_eq!(
-            in_squeue("trainyard-cap-"),
-            [format!("trainyard-{name}-{}", ids.1)]
-        );
-        std::fs::write(&gate, "").unwrap();
-        let end = srv
-            .api
-            .wait_status(ids.0, ids.1, JobStatus::TERMINAL, Duration::from_secs(60))
-            .await;
-        assert_eq!(end, JobStatus::COMPLETED, "{name}");
-        order.push((name, ids.1));
-    }
+    let order = one_at_a_time(&srv.api, runs, "cap-", &gate).await;
     let names: Vec<&str> = order.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
@@ -550,7 +562,7 @@ async fn a_priority_3_run_behind_priority_1_runs_is_submitted_next_under_a_pool_
         ]
     );
     let data = srv.dir.path().join("data");
-    for (name, ver) in &order {
+    for (name, (_, ver)) in &order {
         let script = batch_script_of(&data, &format!("trainyard-{name}-{ver}"));
         let qos = if name == "cap-high" { "high" } else { "low" };
         assert!(
@@ -673,22 +685,11 @@ async fn after_a_kill_9_pool_runs_wait_again_and_none_is_submitted_twice() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let mut order = Vec::new();
-    while !runs.is_empty() {
-        let i = the_one_running(&server.api, &runs).await;
-        let (name, ids) = runs.remove(i);
-        assert_eq!(
-            in_squeue("trainyard-kill-"),
-            [format!("trainyard-{name}-{}", ids.1)]
-        );
-        std::fs::write(&gate, "").unwrap();
-        let end = server
-            .api
-            .wait_status(ids.0, ids.1, JobStatus::TERMINAL, Duration::from_secs(60))
-            .await;
-        assert_eq!(end, JobStatus::COMPLETED, "{name}");
-        order.push(name);
-    }
+    let order: Vec<String> = one_at_a_time(&server.api, runs, "kill-", &gate)
+        .await
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
     assert_eq!(order, ["kill-1", "kill-3", "kill-2"]);
     let started: Vec<String> = std::fs::read_to_string(&starts)
         .unwrap()

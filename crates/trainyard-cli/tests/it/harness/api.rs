@@ -100,6 +100,52 @@ impl Api {
             .await
     }
 
+    /// Sends `method` to the project's new-version `path` (`/v2/<project><path>`) with this
+    /// client's token; an empty answer is `null`.
+    pub async fn v2(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let url = format!("{}/v2/{}{}", self.base, self.project, path);
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), url)
+            .header("X-Auth-Token", &self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, body }
+    }
+
+    /// Creates a new-version job from `body`; asserts 201 and returns its id.
+    pub async fn create_v2_job(&self, body: Value) -> String {
+        let r = self.v2("POST", "/training-jobs", Some(body)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["metadata"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls new-version job `id` until `done` holds for its document, within `within`.
+    pub async fn wait_v2(
+        &self,
+        id: &str,
+        within: std::time::Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let doc = self
+                .v2("GET", &format!("/training-jobs/{id}"), None)
+                .await
+                .body;
+            if done(&doc) {
+                return doc;
+            }
+            assert!(std::time::Instant::now() < deadline, "{doc}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// `GET` of the project's `path`.
     pub async fn get(&self, path: &str) -> Reply {
         self.call("GET", path, None).await
