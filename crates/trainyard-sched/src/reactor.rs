@@ -25,6 +25,7 @@ use crate::core::{Blocked, Core, Held, LeaseId, Place, RunId, Ticket};
 use crate::dep::Outcome;
 use crate::fair::{dominant_share, Priority};
 use crate::pool::PoolId;
+use crate::queue::Queued;
 use crate::resources::Resources;
 use crate::victims;
 use std::time::Duration;
@@ -384,11 +385,7 @@ pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
     victims::prune(core);
     while let Some((p, id)) = victims::ready(core) {
         let q = core.queue.remove(id).expect("a preemptor is queued");
-        let label = Label {
-            priority: q.key.0 .0,
-            group: q.group,
-            preemptible: q.preemptible,
-        };
+        let label = Label::of(&q);
         start(core, comm, id, p, At::Here(q.demand), label, q.route);
         started = true;
     }
@@ -401,11 +398,7 @@ pub fn schedule<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>) {
             break;
         }
         let q = core.queue.remove(id).expect("picked from the queue");
-        let label = Label {
-            priority: q.key.0 .0,
-            group: q.group,
-            preemptible: q.preemptible,
-        };
+        let label = Label::of(&q);
         start(core, comm, id, p, At::Here(q.demand), label, q.route);
         started = true;
     }
@@ -437,11 +430,7 @@ fn submit_to_pool<R: Clone>(core: &mut Core<R>, comm: &mut Comm<R>, pool: PoolId
             break;
         }
         let q = pl.queue.remove(id).expect("picked from the queue");
-        let label = Label {
-            priority: q.key.0 .0,
-            group: q.group,
-            preemptible: q.preemptible,
-        };
+        let label = Label::of(&q);
         start(core, comm, id, p, At::Pool(pool, q.demand), label, q.route);
         started = true;
     }
@@ -463,6 +452,17 @@ struct Label {
     priority: Priority,
     group: Option<i64>,
     preemptible: bool,
+}
+
+impl Label {
+    /// The label of a run leaving the queue.
+    fn of<R>(q: &Queued<R>) -> Self {
+        Label {
+            priority: q.key.0 .0,
+            group: q.group,
+            preemptible: q.preemptible,
+        }
+    }
 }
 
 /// Holds what run `id` of project `p` needs where it starts (on this host: its demand and

@@ -370,6 +370,18 @@ async fn the_one_running(api: &Api, runs: &[(String, (i64, i64))]) -> usize {
     }
 }
 
+/// Creates a run of the `gated` app on pool `cluster` at `priority`: its name and ids.
+async fn create_gated(api: &Api, name: &str, priority: i64) -> (String, (i64, i64)) {
+    let ids = api
+        .create_job(
+            name,
+            "gated",
+            json!({"pool_id": "cluster", "priority": priority}),
+        )
+        .await;
+    (name.to_owned(), ids)
+}
+
 /// Lets `runs` run one at a time, in the order they are submitted: each, once running, must
 /// be the only one of them in Slurm's queue (job names `trainyard-<prefix>...`); its gate
 /// opens and it completes. Returns them in the order they ran.
@@ -503,19 +515,7 @@ async fn a_priority_3_run_behind_priority_1_runs_is_submitted_next_under_a_pool_
     .await;
     let gate = gate_in(&srv.dir.path().join("shared"));
     srv.write_app("gated", &[("boot.py", &takes_the_gate(&gate))]);
-    let create = |name: &'static str, priority: i64| {
-        let api = srv.api.clone();
-        async move {
-            let ids = api
-                .create_job(
-                    name,
-                    "gated",
-                    json!({"pool_id": "cluster", "priority": priority}),
-                )
-                .await;
-            (name.to_owned(), ids)
-        }
-    };
+    let create = |name, priority| create_gated(&srv.api, name, priority);
     let first = create("cap-first", 1).await;
     srv.api
         .wait_status(
@@ -641,19 +641,7 @@ async fn after_a_kill_9_pool_runs_wait_again_and_none_is_submitted_twice() {
     let filler = fill_the_node().await;
     let mut server = ServerProcess::start(&config, free_port()).await;
     let mut runs = Vec::new();
-    let create = |name: &'static str, priority: i64| {
-        let api = server.api.clone();
-        async move {
-            let ids = api
-                .create_job(
-                    name,
-                    "gated",
-                    json!({"pool_id": "cluster", "priority": priority}),
-                )
-                .await;
-            (name.to_owned(), ids)
-        }
-    };
+    let create = |name, priority| create_gated(&server.api, name, priority);
     runs.push(create("kill-1", 1).await);
     let first = format!("trainyard-kill-1-{}", runs[0].1 .1);
     wait_for("the first submission", Duration::from_secs(30), || {
