@@ -109,20 +109,21 @@ async fn fill_then_urgent(api: &Api) -> (Vec<(i64, i64)>, (i64, i64)) {
             .await;
     }
     // Past the minimum runtime, with some steps saved.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let urgent = api
-        .create_job("urgent", "urgent", json!({"priority": 3}))
-        .await;
+    let urgent = urgent_after(api, Duration::from_millis(1500)).await;
     (low, urgent)
+}
+
+/// After `pause`, creates the priority-3 run `urgent`.
+async fn urgent_after(api: &Api, pause: Duration) -> (i64, i64) {
+    tokio::time::sleep(pause).await;
+    api.create_job("urgent", "urgent", json!({"priority": 3}))
+        .await
 }
 
 /// Once the running runs are past their minimum runtime, a priority-3 run is created; it
 /// starts (preempting one of them).
 async fn urgent_starts(api: &Api) -> (i64, i64) {
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let urgent = api
-        .create_job("urgent", "urgent", json!({"priority": 3}))
-        .await;
+    let urgent = urgent_after(api, Duration::from_millis(1500)).await;
     api.wait_status(
         urgent.0,
         urgent.1,
@@ -299,10 +300,7 @@ async fn whole_host_then_urgent(api: &Api, app: &str, retry: Value) -> ((i64, i6
     let low = api.create_job("whole", app, config).await;
     api.wait_status(low.0, low.1, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
-    tokio::time::sleep(Duration::from_millis(5000)).await;
-    let urgent = api
-        .create_job("urgent", "urgent", json!({"priority": 3}))
-        .await;
+    let urgent = urgent_after(api, Duration::from_millis(5000)).await;
     (low, urgent)
 }
 

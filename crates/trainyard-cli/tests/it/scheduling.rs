@@ -279,6 +279,23 @@ async fn a_priority_3_run_behind_20_priority_1_runs_starts_next_and_priorities_c
     );
 }
 
+/// Creating job `name` of spec `spec_id` is refused with the quota error, saying `why`.
+async fn refused_with_0118(api: &Api, name: &str, spec_id: i64, why: &str) {
+    let refused = api
+        .post(
+            "/training-jobs",
+            json!({"job_name": name, "config": {
+                "worker_server_num": 1, "app_url": "/gate/", "boot_file_url": "/gate/boot.py",
+                "data_url": "/data/", "train_url": format!("/out/{name}/"), "spec_id": spec_id,
+                "engine_id": 1,
+            }}),
+        )
+        .await;
+    refused.assert_error(400, "ModelArts.0118");
+    let message = refused.body["error_message"].as_str().unwrap();
+    assert!(message.contains(why), "{}", refused.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_project_at_its_core_quota_waits_while_another_starts_and_its_queue_is_capped() {
     let srv =
@@ -320,43 +337,9 @@ async fn a_project_at_its_core_quota_waits_while_another_starts_and_its_queue_is
     // The queue cap: 3 waiting, the fourth is refused with the quota error.
     let third = a.create_job("third", "gate", json!({})).await;
     let fourth = a.create_job("fourth", "gate", json!({})).await;
-    let refused = a
-        .post(
-            "/training-jobs",
-            json!({"job_name": "fifth", "config": {
-                "worker_server_num": 1, "app_url": "/gate/", "boot_file_url": "/gate/boot.py",
-                "data_url": "/data/", "train_url": "/out/fifth/", "spec_id": 1, "engine_id": 1,
-            }}),
-        )
-        .await;
-    refused.assert_error(400, "ModelArts.0118");
-    assert!(
-        refused.body["error_message"]
-            .as_str()
-            .unwrap()
-            .contains("queued training jobs"),
-        "{}",
-        refused.body
-    );
+    refused_with_0118(a, "fifth", 1, "queued training jobs").await;
     // A job larger than the quota could ever allow is refused at once.
-    let too_big = a
-        .post(
-            "/training-jobs",
-            json!({"job_name": "big", "config": {
-                "worker_server_num": 1, "app_url": "/gate/", "boot_file_url": "/gate/boot.py",
-                "data_url": "/data/", "train_url": "/out/big/", "spec_id": 2, "engine_id": 1,
-            }}),
-        )
-        .await;
-    too_big.assert_error(400, "ModelArts.0118");
-    assert!(
-        too_big.body["error_message"]
-            .as_str()
-            .unwrap()
-            .contains("quota.cores"),
-        "{}",
-        too_big.body
-    );
+    refused_with_0118(a, "big", 2, "quota.cores").await;
     // b has no cap.
     let other2 = b.create_job("other2", "gate", json!({})).await;
     std::fs::write(&gate_file, "").unwrap();
