@@ -430,6 +430,10 @@ macro_rules! store_ops {
                 self.coordinator()
             }
 
+            fn commits(&self) -> Option<u64> {
+                self.commits()
+            }
+
             async fn create_job(
                 &self,
                 job: &NewJob,
