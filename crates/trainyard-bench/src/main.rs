@@ -26,6 +26,9 @@ use std::time::Duration;
 /// no database) and `/health` (no credentials, one database ping).
 const FLOOR_AUTHENTICATED: &str = "floor: GET ai-engines (authenticated, no database)";
 const FLOOR_HEALTH: &str = "floor: GET /health (no credentials, one database ping)";
+/// The API scenario's latency row: list page 1 over one connection (wrk -t1 -c1).
+const LIST_ONE_CONNECTION: &str =
+    "GET list page 1, sorted by create_time, one connection (wrk -t1 -c1)";
 
 /// trainyard benchmarks.
 #[derive(Parser)]
@@ -411,6 +414,14 @@ async fn main() -> Result<()> {
                     let got = scenarios::wrk(&srv.url(&path), sizes.wrk_seconds)?;
                     measured.push((engine, total, name, got));
                 }
+                // The same first page one request at a time: its p50 is a request's latency,
+                // where the rows above, 16 at once on 2 cores, mostly measure queueing.
+                let got = scenarios::wrk_with(
+                    &srv.url("/training-jobs?per_page=10&page=1&sortBy=create_time&order=desc"),
+                    sizes.wrk_seconds,
+                    1,
+                )?;
+                measured.push((engine, total, LIST_ONE_CONNECTION, got));
                 // The floor: what the HTTP stack serves on this machine, with wrk beside it.
                 if Some(&total) == sizes.store_sizes.last() {
                     for (name, url) in [

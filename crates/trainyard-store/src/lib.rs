@@ -8,6 +8,7 @@
 //! engine; `sql.rs` holds what differs), their schemas twice (`migrations/{sqlite,postgres}`,
 //! same version numbers), and one test suite runs on both (`tests/`).
 
+mod commits;
 mod error;
 mod model;
 mod ops;
@@ -118,6 +119,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Duties and notices among the servers sharing this database; `None` when no other
     /// server can share it (an SQLite file belongs to one server).
     fn coordinator(&self) -> Option<Coordinator>;
+
+    /// How many write transactions have committed to the database, counted once each is
+    /// visible to every read that starts after it; `None` where writes may go uncounted
+    /// (PostgreSQL: another server's). An answer read after the count was `n` stays current
+    /// for as long as the count is still `n`, so it may be kept and served again until then.
+    fn commits(&self) -> Option<u64>;
 
     // --- training jobs and versions ---
 

@@ -92,7 +92,7 @@ pub struct NewJob {
 }
 
 /// Sort keys of TJ-02.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum JobSort {
     Name,
     Desc,
@@ -103,7 +103,7 @@ pub enum JobSort {
 }
 
 /// Filter and page of the training job list (TJ-02).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct JobFilter {
     pub statuses: Vec<i64>,
     pub search: Option<String>,

@@ -33,6 +33,50 @@ pub(crate) const VIZ_COLUMNS: &str = "id, project_id, name, description, train_u
     status, create_time, start_time, end_time, schedule_unit, schedule_duration, deadline, port, handle, run_dir, \
     failure_reason, deleted";
 
+/// The v1 job list (TJ-02) of `project_id` as `f` asks for it, with its totals: how many jobs
+/// match, and how many the project has (the quota's count).
+pub(crate) fn job_list(
+    dialect: crate::sql::Dialect,
+    project_id: &str,
+    f: &crate::JobFilter,
+) -> crate::sql::ListQuery {
+    use crate::sql::{Arg, ListQuery};
+    use crate::JobSort;
+    let (key, key_args) = match f.sort {
+        JobSort::Name => ("name", vec![]),
+        JobSort::Desc => ("description", vec![]),
+        JobSort::Status => ("latest_status", vec![]),
+        JobSort::Duration => (
+            "(CASE WHEN latest_start_time IS NULL THEN 0 ELSE COALESCE(latest_end_time, ?) - latest_start_time END)",
+            vec![Arg::Int(f.now)],
+        ),
+        JobSort::VersionCount => ("version_count", vec![]),
+        JobSort::CreateTime => ("create_time", vec![]),
+    };
+    let list = ListQuery::new(dialect, "jobs", JOB_COLUMNS, project_id)
+        .one_of("api", &[1])
+        .one_of("latest_status", &f.statuses)
+        .containing("name", f.search.as_deref())
+        .equal("workspace_id", f.workspace_id.as_deref())
+        .sort(key, key_args, f.descending);
+    // Filtered but for the workspace: the counters, not a count over the project.
+    let counter =
+        "SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM job_counts WHERE project_id = ?";
+    let total = if !f.statuses.is_empty() || f.search.is_some() {
+        list.matching()
+    } else {
+        let mut sql = counter.to_owned();
+        let mut args = vec![Arg::Text(project_id.to_owned())];
+        if let Some(ws) = &f.workspace_id {
+            sql.push_str(" AND workspace_id = ?");
+            args.push(Arg::Text(ws.clone()));
+        }
+        (sql, args)
+    };
+    let live = (counter.to_owned(), vec![Arg::Text(project_id.to_owned())]);
+    list.counting(total, live)
+}
+
 /// Implements [`crate::Store`] for `$store` (an engine's store type) on sqlx database `$db`
 /// with SQL dialect `$dialect`.
 macro_rules! store_ops {
@@ -40,7 +84,7 @@ macro_rules! store_ops {
         use $crate::ops::{JOB_COLUMNS, JOINED_VERSION_COLUMNS, VERSION_COLUMNS, VIZ_COLUMNS};
         use $crate::sql::{Arg, Dialect, ListQuery, LIVE, TOTAL};
         use $crate::{
-            ConfigSort, Job, JobDeletion, JobFilter, JobSort, NewJob, NewRunEvent, NewV2, NewVersion, NewVizJob,
+            ConfigSort, Job, JobDeletion, JobFilter, NewJob, NewRunEvent, NewV2, NewVersion, NewVizJob,
             Page, Result, RunEventRow, StoredConfig, TransitionSet, V2Algorithm, V2Cond, V2Job, V2Search, V2Sort, V2Text, Version, VersionDeletion,
             VizDeletion, VizFilter, VizJob, VizRestart, VizSet, VizSort,
         };
@@ -386,6 +430,10 @@ macro_rules! store_ops {
                 self.coordinator()
             }
 
+            fn commits(&self) -> Option<u64> {
+                self.commits()
+            }
+
             async fn create_job(
                 &self,
                 job: &NewJob,
@@ -664,40 +712,7 @@ macro_rules! store_ops {
             }
 
             async fn list_jobs(&self, project_id: &str, f: &JobFilter) -> Result<Page<Job>> {
-                let (key, key_args) = match f.sort {
-                    JobSort::Name => ("name", vec![]),
-                    JobSort::Desc => ("description", vec![]),
-                    JobSort::Status => ("latest_status", vec![]),
-                    JobSort::Duration => (
-                        "(CASE WHEN latest_start_time IS NULL THEN 0 ELSE COALESCE(latest_end_time, ?) - latest_start_time END)",
-                        vec![Arg::Int(f.now)],
-                    ),
-                    JobSort::VersionCount => ("version_count", vec![]),
-                    JobSort::CreateTime => ("create_time", vec![]),
-                };
-                let list = ListQuery::new(D, "jobs", JOB_COLUMNS, project_id)
-                    .one_of("api", &[1])
-                    .one_of("latest_status", &f.statuses)
-                    .containing("name", f.search.as_deref())
-                    .equal("workspace_id", f.workspace_id.as_deref())
-                    .sort(key, key_args, f.descending);
-                // Filtered but for the workspace: the counters, not a count over the project.
-                let total = if !f.statuses.is_empty() || f.search.is_some() {
-                    list.matching()
-                } else {
-                    let mut sql = "SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM job_counts WHERE project_id = ?".to_owned();
-                    let mut args = vec![Arg::Text(project_id.to_owned())];
-                    if let Some(ws) = &f.workspace_id {
-                        sql.push_str(" AND workspace_id = ?");
-                        args.push(Arg::Text(ws.clone()));
-                    }
-                    (sql, args)
-                };
-                let live = (
-                    "SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM job_counts WHERE project_id = ?".to_owned(),
-                    vec![Arg::Text(project_id.to_owned())],
-                );
-                let list = list.counting(total, live);
+                let list = $crate::ops::job_list(D, project_id, f);
                 let (rows, total, live) = run_list(&self.pool, &list, f.offset, f.limit).await?;
                 let rows = rows
                     .iter()

@@ -76,6 +76,11 @@ impl PgStore {
             pool: self.pool.clone(),
         })
     }
+
+    /// Other servers may commit to this database unseen: no count.
+    fn commits(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The operations (`ops.rs`) on this engine.

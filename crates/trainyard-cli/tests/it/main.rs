@@ -21,6 +21,7 @@ mod execution;
 mod faults;
 mod front_doors;
 mod isolation;
+mod job_list;
 mod logs;
 mod metrics;
 mod notifications;

@@ -500,7 +500,7 @@ impl Service {
             limit: per_page,
             now,
         };
-        let page = self.store.list_jobs(project, &filter).await?;
+        let page = self.lists.jobs(&*self.store, project, &filter).await?;
         let (quotas, limit) = self.quotas(project);
         let mut jobs: Vec<_> = page.rows.iter().map(|j| job_summary(j, now)).collect();
         let waiting: Vec<i64> = jobs

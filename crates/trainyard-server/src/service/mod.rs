@@ -16,6 +16,7 @@ pub mod hung;
 pub mod jobs;
 pub mod launch;
 pub mod lifecycle;
+pub mod list_cache;
 pub mod logs;
 pub mod notify;
 pub mod pools;
@@ -75,6 +76,8 @@ pub struct Service {
     url_key: [u8; 32],
     /// Serialized details of ended versions (TJ-03).
     details: details_cache::DetailsCache,
+    /// Job list pages read since the last commit (TJ-02).
+    lists: list_cache::ListCache,
 }
 
 /// What a [`Service`] is made of, as the server's start assembles it.
@@ -141,6 +144,7 @@ impl Service {
             followers,
             url_key,
             details: details_cache::DetailsCache::default(),
+            lists: list_cache::ListCache::default(),
         }
     }
 
