@@ -283,19 +283,11 @@ impl Drop for Server {
 
 /// SIGKILLs what a run directory's shim started (teardown of the benchmark's jobs).
 fn kill_run_dir(run_dir: &Path) {
-    let Ok(text) = std::fs::read_to_string(run_dir.join("workers.json")) else {
-        return;
-    };
-    let Ok(workers) = serde_json::from_str::<Vec<Value>>(&text) else {
-        return;
-    };
-    for w in workers {
-        if let Some(pgid) = w["pgid"].as_i64() {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pgid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+    for w in trainyard_exec::run_dir::read_workers(run_dir) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(w.pgid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod complete;
 mod global;
+mod log_setup;
 mod output;
 mod profile;
 mod serve;
@@ -107,37 +108,12 @@ fn init_tracing(default: tracing::level_filters::LevelFilter, global: &global::G
         global::LogFormat::Text => layer.boxed(),
     };
     tracing_subscriber::registry()
-        .with(layer.with_filter(filter).with_filter(no_secrets()))
+        .with(
+            layer
+                .with_filter(filter)
+                .with_filter(log_setup::no_secrets()),
+        )
         .init();
-}
-
-/// The shim's log: its stderr, which is `shim.log` in the run folder (`slurm.out` for a
-/// Slurm task), at the server's level (`info`, or the server's `RUST_LOG`, which the server
-/// hands the shim), plain text.
-fn init_shim_tracing() {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::{EnvFilter, Layer};
-    let filter = EnvFilter::builder()
-        .with_default_directive(tracing::level_filters::LevelFilter::INFO.into())
-        .from_env_lossy();
-    let layer = tracing_subscriber::fmt::layer()
-        .with_ansi(false)
-        .with_writer(std::io::stderr);
-    tracing_subscriber::registry()
-        .with(layer.with_filter(filter).with_filter(no_secrets()))
-        .init();
-}
-
-/// Drops every event of dependencies that log credentials, whatever `RUST_LOG` asks for:
-/// `s3s` logs whole requests (signatures, security tokens) and the signature it expected of a
-/// failed request, with which that request can be replayed. The S3 endpoint logs each request
-/// itself (one access line, warnings for storage errors).
-fn no_secrets() -> tracing_subscriber::filter::FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
-    tracing_subscriber::filter::filter_fn(|meta| {
-        let target = meta.target();
-        !(target == "s3s" || target.starts_with("s3s::"))
-    })
 }
 
 fn runtime() -> Option<tokio::runtime::Runtime> {
@@ -185,12 +161,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Shim { run_dir } => {
-            init_shim_tracing();
+            log_setup::init_supervisor();
             ExitCode::from(trainyard_exec::run_shim(&run_dir).clamp(0, 255) as u8)
         }
         Command::SlurmTask { run_dir } => {
             // Its stderr is the batch job's `slurm.out` in the run folder.
-            init_shim_tracing();
+            log_setup::init_supervisor();
             ExitCode::from(trainyard_exec::slurm::run_slurm_task(&run_dir).clamp(0, 255) as u8)
         }
         Command::Serve {

@@ -7,8 +7,7 @@
 //! | file           | written by | content                                   |
 //! |----------------|------------|-------------------------------------------|
 //! | `spec.json`    | [`launch`] | [`RunSpec`]                               |
-//! | `shim.json`    | shim       | [`ShimRecord`]; the claim, created once   |
-//! | `workers.json` | shim       | list of [`WorkerRecord`]                   |
+//! | `shim.json`    | shim       | [`ShimRecord`], the claim, created once; then one [`WorkerRecord`] a line |
 //! | `stop.json`    | [`request_stop`] | [`StopRequest`]                     |
 //! | `exit.json`    | shim       | [`RunExit`], written last and atomically  |
 //! | `shim.log`     | shim       | its stdout/stderr: its log, server's level |

@@ -8,6 +8,24 @@ use crate::submit::{
 };
 use crate::{launch, reattach, request_stop, run_dir, Attach, RunHandle, RunSpec, Running};
 
+/// The run supervisor's own program, installed beside `trainyard` (the CLI package's second
+/// binary).
+pub const SHIM_PROGRAM: &str = "trainyard-shim";
+
+/// The program local runs' shims are started as (`<program> shim <run_dir>`), given the
+/// `trainyard` binary: `trainyard-shim` beside it when it is there, else `trainyard` itself,
+/// whose hidden `shim` subcommand runs the same supervisor. The small program starts several
+/// times faster: `trainyard` links the server, and loading and relocating it dominated a
+/// trivial run's shim (bench/results.md, issue #32).
+pub fn shim_program(trainyard: &Path) -> PathBuf {
+    let beside = trainyard.with_file_name(SHIM_PROGRAM);
+    if beside.is_file() {
+        beside
+    } else {
+        trainyard.to_owned()
+    }
+}
+
 /// Runs on this host. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct LocalBackend {
@@ -16,7 +34,8 @@ pub struct LocalBackend {
 }
 
 impl LocalBackend {
-    /// A backend that starts `<shim_program> shim <run_dir>` per run and reports to `events`.
+    /// A backend that starts `<shim_program> shim <run_dir>` per run and reports to `events`
+    /// (`shim_program`: see [`shim_program`]).
     pub fn new(shim_program: PathBuf, events: EventSender) -> Self {
         Self {
             shim_program,

@@ -49,7 +49,7 @@ pub struct NetNs {
 }
 
 impl NetNs {
-    /// The network namespace of a run's first worker, from the run folder's `workers.json`
+    /// The network namespace of a run's first worker, from the run folder's record (`shim.json`)
     /// (written by the root shim, never by the job). `None` before the worker started.
     pub fn of_run(run_dir: &std::path::Path) -> Option<Self> {
         let first = crate::run_dir::read_workers(run_dir).into_iter().next()?;

@@ -44,7 +44,7 @@ pub fn worker_group_checked(rec: &WorkerRecord, sig: Signal) -> Result<(), Errno
     }
 }
 
-/// SIGKILLs every worker listed in `<run_dir>/workers.json`: its group (start-time checked)
+/// SIGKILLs every worker recorded in `<run_dir>` ([`run_dir::read_workers`]): its group (start-time checked)
 /// and, for a container worker, its container, which runs outside the group and is removed.
 pub fn kill_recorded(run_dir: &Path) {
     for rec in run_dir::read_workers(run_dir) {

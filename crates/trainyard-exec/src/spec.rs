@@ -258,7 +258,7 @@ pub struct RunExit {
     pub workers: Vec<WorkerExit>,
 }
 
-/// One entry of `<run_dir>/workers.json`: a started worker process.
+/// A started worker process, as `<run_dir>/shim.json` records it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WorkerRecord {
     /// Index of the worker in [`RunSpec::workers`].
@@ -274,7 +274,7 @@ pub struct WorkerRecord {
     pub container: Option<crate::ContainerRecord>,
 }
 
-/// Content of `<run_dir>/shim.json`, written by the shim at start.
+/// The claim in `<run_dir>/shim.json` (its first line), written by the shim at start.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ShimRecord {
     /// PID of the shim.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::{run_dir, signal, ExecHandle, Result, ShimRecord, StopRequest};
+use crate::{run_dir, signal, ExecHandle, Result, StopRequest};
 
 /// Extra time the backstop gives the shim beyond the grace period.
 const BACKSTOP_SLACK: Duration = Duration::from_secs(5);
@@ -16,7 +16,7 @@ const BACKSTOP_SLACK: Duration = Duration::from_secs(5);
 /// the run yet finds `stop.json` when it does and starts nothing.
 ///
 /// Also arms a backstop (a tokio task, or a thread outside a runtime): if the shim is still
-/// alive grace + 5 s later, every worker group in `workers.json` and the shim get SIGKILL.
+/// alive grace + 5 s later, every recorded worker group and the shim get SIGKILL.
 /// A run that is already gone is success; if its shim vanished, leftover worker groups are
 /// SIGKILLed at once.
 pub fn request_stop(run_dir: &Path, grace: Duration) -> Result<()> {
@@ -72,10 +72,7 @@ pub fn request_stop(run_dir: &Path, grace: Duration) -> Result<()> {
 /// Test/teardown helper: SIGKILL the shim and every worker group recorded in `run_dir`
 /// (start-time checked). Blocking.
 pub fn kill_run(run_dir: &Path) {
-    let shim: Option<ShimRecord> = run_dir::read_json(&run_dir::file(run_dir, run_dir::SHIM))
-        .ok()
-        .flatten();
-    match shim {
+    match run_dir::read_claim(run_dir) {
         Some(s) => kill_groups_and_shim(run_dir, s.into()),
         None => signal::kill_recorded(run_dir),
     }

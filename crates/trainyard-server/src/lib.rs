@@ -132,7 +132,8 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
 }
 
 /// Wires store, storage, catalogs, executor and router from `config`. `shim_program` is the
-/// binary that has the hidden `shim` subcommand (the running `trainyard`).
+/// binary that has the hidden `shim` and `slurm-task` subcommands (the running `trainyard`);
+/// local runs start under `trainyard-shim` beside it when it is installed.
 pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, BuildError> {
     config.validate()?;
     let data_dir = config.data_dir();
@@ -298,7 +299,7 @@ pub async fn build(mut config: Config, shim_program: PathBuf) -> Result<App, Bui
         store.clone(),
         storage.clone(),
         executor.clone(),
-        run_ctx.shim_program().to_path_buf(),
+        run_ctx.local_shim().to_path_buf(),
         runs_dir.clone(),
     );
     viz_ctx.flavor_demand = catalog

@@ -123,10 +123,8 @@ async fn a_job_of_project_b_reaches_nothing_of_project_a_the_server_or_the_host(
     let (ja, va) = a.create_job("victim", "app", json!({})).await;
     a.wait_log(ja, va, "victim.0", "A-SECRET-LOG").await;
     let run_a = runs.join(va.to_string());
-    let shim_a: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_a.join("shim.json")).unwrap()).unwrap();
-    let workers_a: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_a.join("workers.json")).unwrap()).unwrap();
+    let shim_a = trainyard_exec::run_dir::read_claim(&run_a).expect("shim.json");
+    let workers_a = trainyard_exec::run_dir::read_workers(&run_a);
 
     // A canary outside every project, private to root as the server's files are.
     let canary = dir.path().join("canary.txt");
@@ -154,12 +152,12 @@ async fn a_job_of_project_b_reaches_nothing_of_project_a_the_server_or_the_host(
         (
             "read",
             "a-shim-environ",
-            format!("/proc/{}/environ", shim_a["pid"]).into(),
+            format!("/proc/{}/environ", shim_a.pid).into(),
         ),
         (
             "read",
             "a-worker-environ",
-            format!("/proc/{}/environ", workers_a[0]["pid"]).into(),
+            format!("/proc/{}/environ", workers_a[0].pid).into(),
         ),
         ("write", "a-storage", storage_a.join("secret/pwned.txt")),
         (

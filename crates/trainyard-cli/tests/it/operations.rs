@@ -142,9 +142,12 @@ async fn the_container_image_builds_and_serves_health() {
         String::from_utf8_lossy(&made.stderr)
     );
     let context = tempdir().unwrap();
-    let binary = context.path().join("trainyard");
-    if std::fs::hard_link(bin(), &binary).is_err() {
-        std::fs::copy(bin(), &binary).unwrap();
+    let shim = PathBuf::from(env!("CARGO_BIN_EXE_trainyard-shim"));
+    for (from, name) in [(bin(), "trainyard"), (shim, "trainyard-shim")] {
+        let to = context.path().join(name);
+        if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to).unwrap();
+        }
     }
     let tag = format!("localhost/trainyard-it:{}", std::process::id());
     let built = Command::new("podman")

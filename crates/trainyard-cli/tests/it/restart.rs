@@ -187,7 +187,11 @@ async fn job_killed_while_the_server_was_down_is_lost() {
         .wait_status(job, ver, &[JobStatus::RUNNING], Duration::from_secs(30))
         .await;
     let run_dir = s.dir.path().join(format!("data/runs/{ver}"));
-    wait_file(&run_dir.join("workers.json")).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while trainyard_exec::run_dir::read_workers(&run_dir).is_empty() {
+        assert!(Instant::now() < deadline, "no worker was ever recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.kill9();
     // Kill the shim and every worker, leaving no exit record.
     trainyard_exec::kill_run(&run_dir);

@@ -110,18 +110,17 @@ async fn fetch_scalars(http: &reqwest::Client, base: &str, cookie: &str) {
     }
 }
 
-/// The TensorBoard run of job `id`: (process group from workers.json, port from spec.json).
+/// The TensorBoard run of job `id`: (process group from its record, port from spec.json).
 fn run_of(data: &Path, id: i64) -> (i32, u16) {
     let dir = data.join(format!("runs/viz-{id}"));
-    let workers: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("workers.json")).unwrap()).unwrap();
+    let workers = trainyard_exec::run_dir::read_workers(&dir);
     let spec: Value =
         serde_json::from_slice(&std::fs::read(dir.join("spec.json")).unwrap()).unwrap();
     let args: Vec<String> = serde_json::from_value(spec["workers"][0]["args"].clone()).unwrap();
     let port = args[args.iter().position(|a| a == "--port").unwrap() + 1]
         .parse()
         .unwrap();
-    (workers[0]["pgid"].as_i64().unwrap() as i32, port)
+    (workers[0].pgid, port)
 }
 
 async fn wait_group_gone(pgid: i32) {

@@ -30,40 +30,11 @@ struct Active {
 }
 
 impl Recorder {
-    /// The recorder of the run in `run_dir`, configured by its `spec.json`.
-    pub fn open(run_dir: &Path) -> Self {
-        let spec: Option<RunSpec> = run_dir::read_json(&run_dir::file(run_dir, run_dir::SPEC))
-            .ok()
-            .flatten();
-        let inner = spec.and_then(|spec| {
-            let interval = Duration::from_millis(spec.sample_interval_ms?.max(100));
-            let gpus: Vec<Vec<u32>> = spec
-                .workers
-                .iter()
-                .map(|w| {
-                    w.env
-                        .iter()
-                        .find(|(k, _)| k == "CUDA_VISIBLE_DEVICES")
-                        .map(|(_, v)| parse_visible_devices(v))
-                        .unwrap_or_default()
-                })
-                .collect();
-            let path = run_dir.join(metrics::FILE);
-            // A file left by an earlier shim of this directory (a requeued Slurm task)
-            // is continued.
-            let kept = std::fs::read_to_string(&path)
-                .map(|t| metrics::parse(&t))
-                .unwrap_or_default();
-            Some(Active {
-                path,
-                interval,
-                next: Instant::now(),
-                sampler: Sampler::new(gpus.iter().any(|g| !g.is_empty())),
-                kept,
-                gpus,
-            })
-        });
-        Self { inner }
+    /// The recorder of the run in `run_dir` whose spec is `spec`.
+    pub fn open(run_dir: &Path, spec: &RunSpec) -> Self {
+        Self {
+            inner: Active::open(run_dir, spec),
+        }
     }
 
     /// Samples the running workers if a tick is due; returns how long until the next one
@@ -95,6 +66,36 @@ impl Recorder {
 }
 
 impl Active {
+    /// Sampling as `spec` asks for it; `None` when it asks for none.
+    fn open(run_dir: &Path, spec: &RunSpec) -> Option<Self> {
+        let interval = Duration::from_millis(spec.sample_interval_ms?.max(100));
+        let gpus: Vec<Vec<u32>> = spec
+            .workers
+            .iter()
+            .map(|w| {
+                w.env
+                    .iter()
+                    .find(|(k, _)| k == "CUDA_VISIBLE_DEVICES")
+                    .map(|(_, v)| parse_visible_devices(v))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let path = run_dir.join(metrics::FILE);
+        // A file left by an earlier shim of this directory (a requeued Slurm task)
+        // is continued.
+        let kept = std::fs::read_to_string(&path)
+            .map(|t| metrics::parse(&t))
+            .unwrap_or_default();
+        Some(Self {
+            path,
+            interval,
+            next: Instant::now(),
+            sampler: Sampler::new(gpus.iter().any(|g| !g.is_empty())),
+            kept,
+            gpus,
+        })
+    }
+
     fn record(&mut self, sample: Sample) {
         self.kept.push(sample);
         let result = if self.kept.len() > metrics::MAX_LINES {

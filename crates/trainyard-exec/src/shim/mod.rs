@@ -15,7 +15,8 @@ mod worker;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::{proc, run_dir, RunExit, RunOutcome, RunSpec, ShimRecord, WorkerRecord};
+use crate::run_dir::RunRecord;
+use crate::{proc, run_dir, RunExit, RunOutcome, RunSpec, ShimRecord};
 use signals::Signals;
 use supervise::Supervisor;
 use transfer::Transfers;
@@ -98,14 +99,14 @@ fn supervise_run(run_dir: &Path) -> Option<RunExit> {
     };
     // The claim: whoever creates shim.json is the only shim that ever starts this run's
     // workers, however many were launched for it (a relaunch after a server crash).
-    match run_dir::create_json_exclusive(&run_dir::file(run_dir, run_dir::SHIM), &me) {
-        Ok(true) => {}
-        Ok(false) => {
+    let record = match RunRecord::claim(run_dir, &me) {
+        Ok(Some(record)) => record,
+        Ok(None) => {
             tracing::info!("run already claimed by another shim; exiting");
             return None;
         }
         Err(e) => return failed(format!("shim: cannot write shim.json: {e}")),
-    }
+    };
     // A stop requested before we claimed (stop.json written, nobody to signal yet).
     if run_dir::file(run_dir, run_dir::STOP).exists() {
         tracing::info!("stop requested before the run started");
@@ -137,7 +138,7 @@ fn supervise_run(run_dir: &Path) -> Option<RunExit> {
         None => None,
     };
     let waker = transfers.as_ref().and_then(Transfers::waker);
-    let mut exit = start_and_supervise(run_dir, &spec, signals, waker);
+    let mut exit = start_and_supervise(run_dir, &spec, record, signals, waker);
     let failures = transfers.take().map(Transfers::finish).unwrap_or_default();
     if !failures.is_empty() && exit.outcome == RunOutcome::Succeeded {
         exit.outcome = RunOutcome::UploadFailed {
@@ -151,35 +152,32 @@ fn supervise_run(run_dir: &Path) -> Option<RunExit> {
 fn start_and_supervise(
     run_dir: &Path,
     spec: &RunSpec,
+    mut record: RunRecord,
     signals: Signals,
     waker: Option<transfer::Waker>,
 ) -> RunExit {
-    let grace = Duration::from_secs(spec.grace_seconds);
-
     let mut workers = Vec::with_capacity(spec.workers.len());
     for index in 0..spec.workers.len() {
         match worker::start(spec, index) {
             Ok(w) => {
                 tracing::info!(proc.pid = w.pid, worker = index, "worker started");
+                // Recorded as it starts, so a shim killed mid-way still leaves a record.
+                let recorded = record.add_worker(&w.record());
                 workers.push(w);
-                // Rewritten after each start, so a shim killed mid-way still leaves a record.
-                let records: Vec<WorkerRecord> = workers.iter().map(|w| w.record()).collect();
-                let path = run_dir::file(run_dir, run_dir::WORKERS);
-                if let Err(e) = run_dir::write_json_atomic(&path, &records) {
+                if let Err(e) = recorded {
                     // An unrecorded worker could not be found and killed if we died: stop here.
-                    let message =
-                        format!("shim: cannot record worker {index} in workers.json: {e}");
-                    return Supervisor::new(run_dir.to_owned(), grace, workers, signals)
+                    let message = format!("shim: cannot record worker {index} in shim.json: {e}");
+                    return Supervisor::new(run_dir.to_owned(), spec, workers, signals)
                         .abort(message);
                 }
             }
             Err(e) => {
-                return Supervisor::new(run_dir.to_owned(), grace, workers, signals)
+                return Supervisor::new(run_dir.to_owned(), spec, workers, signals)
                     .abort(e.to_string())
             }
         }
     }
-    Supervisor::new(run_dir.to_owned(), grace, workers, signals)
+    Supervisor::new(run_dir.to_owned(), spec, workers, signals)
         .on_stop(waker)
         .run()
 }

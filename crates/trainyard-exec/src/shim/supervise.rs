@@ -8,7 +8,7 @@ use nix::sys::signal::Signal;
 use super::metrics::Recorder;
 use super::signals::Signals;
 use super::worker::{exit_from_status, exit_message, Worker};
-use crate::{proc, run_dir, signal, RunExit, RunOutcome, StopRequest};
+use crate::{proc, run_dir, signal, RunExit, RunOutcome, RunSpec, StopRequest};
 
 /// Longest single `sigtimedwait`; bounds how stale the loop can get if a signal is missed.
 const MAX_WAIT: Duration = Duration::from_secs(1);
@@ -36,12 +36,13 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// A supervisor for `workers`, using `grace` for failures and stops without `stop.json`.
-    pub fn new(run_dir: PathBuf, grace: Duration, workers: Vec<Worker>, signals: Signals) -> Self {
+    /// A supervisor for the `workers` of `spec`, the run in `run_dir`, using the spec's grace
+    /// for failures and stops without `stop.json`.
+    pub fn new(run_dir: PathBuf, spec: &RunSpec, workers: Vec<Worker>, signals: Signals) -> Self {
         Self {
-            metrics: Recorder::open(&run_dir),
+            metrics: Recorder::open(&run_dir, spec),
             run_dir,
-            grace,
+            grace: Duration::from_secs(spec.grace_seconds),
             workers,
             signals,
             outcome: None,

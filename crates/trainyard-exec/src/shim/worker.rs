@@ -35,7 +35,7 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// The `workers.json` entry of this worker.
+    /// The record of this worker in `shim.json`.
     pub fn record(&self) -> WorkerRecord {
         WorkerRecord {
             index: self.index,

@@ -56,9 +56,9 @@ pub async fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> b
     }
 }
 
-/// Waits until `workers.json` lists `n` workers and returns them.
+/// Waits until the run's record lists `n` workers and returns them.
 pub async fn wait_for_workers(run_dir: &Path, n: usize) -> Vec<WorkerRecord> {
-    wait_until(Duration::from_secs(10), "workers.json", || {
+    wait_until(Duration::from_secs(10), "recorded workers", || {
         run_dir::read_workers(run_dir).len() == n
     })
     .await;

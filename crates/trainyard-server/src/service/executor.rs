@@ -98,7 +98,7 @@ struct Backends {
 
 impl Backends {
     fn start(ctx: &RunContext, events: backend::EventSender) -> Self {
-        let local = Backend::Local(LocalBackend::new(ctx.shim_program.clone(), events.clone()));
+        let local = Backend::Local(LocalBackend::new(ctx.local_shim.clone(), events.clone()));
         let slurm_pools: Vec<&PoolConfig> = ctx
             .pools
             .iter()
@@ -873,14 +873,14 @@ fn read_gpus(run_dir: &Path) -> Vec<u32> {
 /// Returns false when nothing was started (the start failed and is recorded).
 async fn submit(ctx: &Arc<RunContext>, backend: &Backend, v: &Version, gpus: &[u32]) -> bool {
     let prepared = async {
-        let spec = ctx.prepare_run(v, gpus).await?;
+        let job_name = ctx.store.job_name(v.job_id).await?.unwrap_or_default();
+        let spec = ctx.prepare_run(v, &job_name, gpus).await?;
         if !gpus.is_empty() {
             let _ = std::fs::write(
                 spec.run_dir.join("gpus.json"),
                 serde_json::to_vec(gpus).unwrap_or_default(),
             );
         }
-        let job_name = ctx.store.job_name(v.job_id).await?.unwrap_or_default();
         let s = v.config.spec_id.and_then(|id| ctx.catalog.spec(id));
         let submission = Submission {
             id: v.id,

@@ -35,8 +35,11 @@ pub struct RunContext {
     pub(in crate::service) total: Resources,
     /// Default stop grace.
     pub(in crate::service) grace: Duration,
-    /// Program to run as `<shim_program> shim <run_dir>` (and `slurm-task` on Slurm nodes).
+    /// The `trainyard` program: Slurm tasks run as `<shim_program> slurm-task <run_dir>`.
     pub(in crate::service) shim_program: PathBuf,
+    /// Program local runs' shims run as, `<local_shim> shim <run_dir>`: `trainyard-shim`
+    /// beside `trainyard` when installed ([`trainyard_exec::local::shim_program`]).
+    pub(in crate::service) local_shim: PathBuf,
     /// Resource pools.
     pub(in crate::service) pools: Vec<crate::config::PoolConfig>,
     /// Observability hooks: the workers' sampling interval and the Prometheus metrics.
@@ -88,6 +91,14 @@ impl RunContext {
         containers: Option<ContainerRuntime>,
         hooks: Arc<crate::service::notify::Hooks>,
     ) -> Self {
+        let local_shim = trainyard_exec::local::shim_program(&shim_program);
+        if local_shim == shim_program {
+            tracing::warn!(
+                program = %shim_program.display(),
+                "no {} beside this program: runs start under `trainyard shim`, which takes several times longer to start; install both binaries of the trainyard-cli package",
+                trainyard_exec::local::SHIM_PROGRAM
+            );
+        }
         // Without webhooks the writer asks nothing: events cost what they did.
         let outbox = (!hooks.is_empty()).then(|| {
             Arc::new(crate::service::notify::outbox::Notifier::new(
@@ -110,6 +121,7 @@ impl RunContext {
             total: crate::service::capacity::total(&config.executor).0,
             grace: config.executor.stop_grace(),
             shim_program,
+            local_shim,
             pools: config.pools.clone(),
             telemetry,
             containers,
@@ -142,18 +154,19 @@ impl RunContext {
         &self.followers
     }
 
-    /// Program the runs' shims are started as.
-    pub fn shim_program(&self) -> &Path {
-        &self.shim_program
+    /// Program local runs' shims are started as.
+    pub fn local_shim(&self) -> &Path {
+        &self.local_shim
     }
 
-    /// The run spec of a version (command line, environment, logs), with its logs folder made.
+    /// The run spec of a version of the job `job_name` (command line, environment, logs),
+    /// with its logs folder made.
     pub async fn prepare_run(
         &self,
         v: &Version,
+        job_name: &str,
         gpus: &[u32],
     ) -> RunResult<trainyard_exec::RunSpec> {
-        let job_name = self.store.job_name(v.job_id).await?.unwrap_or_default();
         let checker = Checker {
             catalog: &self.catalog,
             storage: &self.storage,
@@ -171,7 +184,7 @@ impl RunContext {
             &checker,
             &self.catalog,
             v,
-            &job_name,
+            job_name,
             gpus,
             self.grace.as_secs(),
         )?;

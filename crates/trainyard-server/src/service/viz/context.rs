@@ -19,7 +19,7 @@ pub struct VizContext {
     pub storage: Storage,
     /// Executor, for capacity.
     pub executor: Executor,
-    /// Program with the hidden `shim` subcommand, which the servers' backend runs.
+    /// Program the servers' shims run as (`<program> shim <run_dir>`).
     pub shim_program: PathBuf,
     /// Where run directories live.
     pub runs_dir: PathBuf,
