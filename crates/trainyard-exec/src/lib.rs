@@ -44,7 +44,7 @@ pub use container::{ContainerError, ContainerRecord};
 pub use error::{Error, Result};
 pub use launch::{launch, reset_run_dir, Running};
 pub use sandbox::RunAs;
-pub use shim::{run_shim, CLAIM_LOST};
+pub use shim::{run_shim, run_shim_durable, CLAIM_LOST};
 pub use spec::{
     ContainerSpec, ExecHandle, LogLimit, Mount, Network, ObjectInput, ObjectOutput, ObjectSync,
     RunExit, RunHandle, RunOutcome, RunSpec, ShimRecord, StopRequest, WorkerExit, WorkerRecord,

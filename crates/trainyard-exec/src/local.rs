@@ -78,7 +78,10 @@ impl LocalBackend {
             Reattached::Followed
         };
         match attach {
-            Attach::Finished(exit) => ended(Some(exit)),
+            Attach::Finished(exit) => {
+                make_durable_meanwhile(run_dir);
+                ended(Some(exit))
+            }
             Attach::Lost => ended(None),
             Attach::Alive(running) => {
                 tracing::info!(version.id = id, "reattached to a running job");
@@ -126,6 +129,9 @@ impl LocalBackend {
                     }
                 }
             };
+            if exit.is_some() {
+                make_durable_meanwhile(running.run_dir());
+            }
             let end = RunEnd {
                 exit,
                 note: None,
@@ -134,6 +140,19 @@ impl LocalBackend {
             let _ = events.send((id, RunEvent::Ended(end)));
         });
     }
+}
+
+/// Fsyncs the run's `exit.json` in the background, while its end is being recorded: the shim
+/// we launched left that to us (`run_shim`), so that its exit, which tells us the run ended,
+/// does not wait for the disk. Power lost before this is done loses the file, as power
+/// lost during the shim's own fsync would; the run is then recorded as lost.
+fn make_durable_meanwhile(run_dir: &Path) {
+    let path = run_dir::file(run_dir, run_dir::EXIT);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = run_dir::make_durable(&path) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot fsync exit.json");
+        }
+    });
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

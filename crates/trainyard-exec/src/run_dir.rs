@@ -38,10 +38,22 @@ pub fn write_json_atomic<T: Serialize + ?Sized>(path: &Path, value: &T) -> io::R
 }
 
 /// Like [`write_json_atomic`], and fsynced (file and directory) before returning: for
-/// `exit.json`, the outcome that must survive a power loss.
+/// outcomes that must survive a power loss and that no server fsyncs meanwhile (`exit.json`
+/// of a Slurm task or of a shim whose server died, checkpoint records).
 pub fn write_json_durable<T: Serialize + ?Sized>(path: &Path, value: &T) -> io::Result<()> {
     let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
     write_file(path, &bytes, true)
+}
+
+/// Makes `path`, written by [`write_json_atomic`], durable: fsyncs the file and its folder.
+/// For `exit.json` of a local run, which its server makes durable while it records the end
+/// (see [`crate::run_shim`]).
+pub fn make_durable(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir);
+    }
+    Ok(())
 }
 
 /// The run's record (`shim.json`) as the shim that claimed the run holds it open: the claim,

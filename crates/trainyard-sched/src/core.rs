@@ -102,6 +102,10 @@ pub(crate) struct Held<R> {
     pub(crate) priority: Priority,
     pub(crate) since: i64,
     pub(crate) preemptible: bool,
+    /// Its workers are gone ([`crate::reactor::on_reaped`]) and its end is not recorded yet:
+    /// its demand and GPUs here are free again, while it still counts against its group's
+    /// limit, its project's quota and share, and as running.
+    pub(crate) reaped: bool,
 }
 
 /// A run held back before the queue: a parent of it has not ended, or its group is at its
@@ -157,6 +161,12 @@ impl<R> Held<R> {
     /// Whether it holds capacity on this host.
     pub(crate) fn here(&self) -> bool {
         self.pool.is_none()
+    }
+
+    /// Whether it holds this host's capacity now: it holds it here and its workers were not
+    /// reaped yet.
+    pub(crate) fn holds_host(&self) -> bool {
+        self.here() && !self.reaped
     }
 }
 
@@ -597,6 +607,11 @@ impl<R> Core<R> {
         self.leases.keys().copied()
     }
 
+    /// Whether run `id` runs (or is being started) and its workers were not reaped yet.
+    pub fn holds_host(&self, id: RunId) -> bool {
+        self.running.get(&id).is_some_and(Held::holds_host)
+    }
+
     /// What run `id` holds: its demand and GPUs, while it is being started or runs.
     pub fn held_by(&self, id: RunId) -> Option<(Resources, &[u32])> {
         self.running.get(&id).map(|h| (h.demand, &h.gpus[..]))
@@ -622,14 +637,21 @@ impl<R> Core<R> {
             })
     }
 
-    /// Checks the bookkeeping: `used` is exactly what runs and leases hold, no GPU is both
-    /// free and held or held twice, only configured GPUs are free, and nothing waits twice.
-    /// For tests and debug checks.
+    /// Checks the bookkeeping: `used` is exactly what runs (those not reaped) and leases hold,
+    /// no GPU is both free and held or held twice, only configured GPUs are free, a reaped
+    /// run holds no GPU, and nothing waits twice. For tests and debug checks.
     pub fn check(&self) -> Result<(), String> {
+        if let Some((id, _)) = self
+            .running
+            .iter()
+            .find(|(_, h)| h.reaped && !h.gpus.is_empty())
+        {
+            return Err(format!("run {id} was reaped and still holds GPUs"));
+        }
         let held = self
             .running
             .values()
-            .filter(|h| h.here())
+            .filter(|h| h.holds_host())
             .map(|h| h.demand)
             .chain(self.leases.values().copied())
             .fold(Resources::default(), |sum, d| sum.plus(&d));

@@ -197,7 +197,9 @@ fn release<R>(core: &mut Core<R>, id: RunId) -> Option<Held<R>> {
     victims::forget(core, id);
     match held.pool {
         None => {
-            core.used = core.used.minus(&held.demand);
+            if !held.reaped {
+                core.used = core.used.minus(&held.demand);
+            }
             hold(core, held.project, held.demand, false);
         }
         Some(pool) => hold_in_pool(core, pool, held.project, held.demand, false),
@@ -215,8 +217,27 @@ pub fn on_start_refused<R>(core: &mut Core<R>, _comm: &mut Comm<R>, id: RunId) {
     }
 }
 
-/// Run `id` is over and its end recorded (or it failed to start): what it held is free, its
-/// GPUs last in line.
+/// Run `id`'s workers are gone (reaped) and its end is not recorded yet: what it holds on
+/// this host, its demand and GPUs, is free for the next run now. Until [`on_ended`] it still
+/// counts as running: against its group's limit, its project's quota and share, and as a
+/// candidate for nothing (preemption does not pick it: it frees nothing more). A run held on
+/// a pool (whose backend frees its own capacity), not running, or reaped already: nothing.
+pub fn on_reaped<R>(core: &mut Core<R>, _comm: &mut Comm<R>, id: RunId) {
+    let Some(held) = core.running.get_mut(&id).filter(|h| h.holds_host()) else {
+        return;
+    };
+    held.reaped = true;
+    let (demand, gpus) = (held.demand, std::mem::take(&mut held.gpus));
+    core.used = core.used.minus(&demand);
+    let gpus = configured(core, gpus);
+    core.free_gpus.extend(gpus);
+    // A victim of preemption has freed its preemptor's room.
+    victims::forget(core, id);
+}
+
+/// Run `id` has ended and its end is recorded (or it never started): what it still holds is
+/// free, its GPUs last in line, and it no longer counts against its group, its project's
+/// quota or as running.
 pub fn on_ended<R>(core: &mut Core<R>, _comm: &mut Comm<R>, id: RunId) {
     if let Some(held) = release(core, id) {
         let gpus = configured(core, held.gpus);
@@ -275,6 +296,7 @@ pub fn on_adopt<R>(
             priority: ticket.priority,
             since: core.now,
             preemptible: ticket.preemptible,
+            reaped: false,
         },
     );
 }
@@ -505,6 +527,7 @@ fn start<R: Clone>(
         priority,
         since: core.now,
         preemptible,
+        reaped: false,
     };
     core.running.insert(id, held);
     comm.push(Decision::Start { id, gpus, route });

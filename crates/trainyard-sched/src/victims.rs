@@ -105,7 +105,7 @@ fn choose<R>(
         .running
         .iter()
         .filter(|(id, h)| {
-            h.here()
+            h.holds_host()
                 && h.preemptible
                 && h.priority < priority
                 && core.now.saturating_sub(h.since) >= min_runtime_ms

@@ -111,7 +111,7 @@ pub fn run_slurm_task(run_dir: &Path) -> i32 {
         eprintln!("slurm-task: cannot write the task spec: {e}");
         return 2;
     }
-    if crate::run_shim(&dir) != 0 {
+    if crate::run_shim_durable(&dir) != 0 {
         return 2;
     }
     match files::read_exit(&dir).map(|e| e.outcome) {

@@ -11,6 +11,7 @@ mod test_preempt;
 mod test_props;
 mod test_purity;
 mod test_reactor;
+mod test_reaped;
 mod test_retry;
 mod test_run;
 mod test_status;

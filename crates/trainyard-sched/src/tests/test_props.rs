@@ -16,7 +16,7 @@ use crate::reactor::{
     on_acquire, on_adopt, on_ended, on_enqueue, on_release, on_start_refused, on_stop, on_sweep,
     schedule,
 };
-use crate::reactor::{on_adopt_group, on_clock, on_parent_end, on_priority};
+use crate::reactor::{on_adopt_group, on_clock, on_parent_end, on_priority, on_reaped};
 use crate::run::{admit, recover, Admission, Recovery, MAY_RUN, QUEUED};
 use crate::status::{end, next, End, Exit, Step, ENDS_FROM};
 use crate::wait::{Wait, Why};
@@ -127,7 +127,9 @@ enum Event {
     SeenRunning(RunId),
     /// Preparing or submitting the run failed.
     StartFailed(RunId),
-    /// The run ended.
+    /// The run's workers are gone; its end is not recorded yet.
+    Reaped(RunId),
+    /// The run ended (its end is recorded).
     Ended(RunId, u8, bool),
     /// The server restarts: a new core adopts the runs its backends find (bit `i` of
     /// `found`: run `i + 1` is found) with some GPUs (`gpus`' bits), and queues the rest again.
@@ -157,6 +159,7 @@ fn event() -> impl Strategy<Value = Event> {
         2 => (run.clone(), any::<bool>()).prop_map(|(r, q)| Event::Launched(r, q)),
         1 => run.clone().prop_map(Event::SeenRunning),
         1 => run.clone().prop_map(Event::StartFailed),
+        2 => run.clone().prop_map(Event::Reaped),
         3 => (run.clone(), 0..9u8, any::<bool>()).prop_map(|(r, e, t)| Event::Ended(r, e, t)),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(f, g)| Event::Restart(f, g)),
         1 => Just(Event::Sweep),
@@ -387,6 +390,9 @@ impl World {
                 self.forced_runs.remove(&id);
                 on_ended(&mut self.core, &mut self.comm, id);
             }
+            Event::Reaped(id) if self.core.is_running(id) => {
+                on_reaped(&mut self.core, &mut self.comm, id);
+            }
             Event::Ended(id, kind, timed_out) if self.core.is_running(id) => {
                 let e = End {
                     exit: exit(kind),
@@ -510,12 +516,13 @@ impl World {
 
     fn check(&self) {
         self.core.check().unwrap();
-        // What the core handed out by its own decisions fits in the total.
+        // What the core handed out by its own decisions, to runs whose workers were not
+        // reaped yet, fits in the total.
         let mut handed = Resources::default();
         for id in self
             .core
             .running()
-            .filter(|id| !self.forced_runs.contains(id))
+            .filter(|id| !self.forced_runs.contains(id) && self.core.holds_host(*id))
             .filter(|id| matches!(self.demand[id], Place::Here(_)))
         {
             handed = handed.plus(&self.core.held_by(id).expect("running").0);

@@ -4,8 +4,10 @@
 //! pool, the capacity of this host and the Slurm pools' caps, and makes every decision: the actor reads the store, passes the time and each event to
 //! the core's handlers, and carries out the decisions they leave (start a run, mark it
 //! waiting, stop it, grant a lease). What becomes of a run comes back
-//! as backend events, which the lifecycle module records (`lifecycle::consume`) before the
-//! run's capacity is given back here.
+//! as backend events, which the lifecycle module records (`lifecycle::consume`): a run's
+//! capacity on this host is given back as soon as its end is reported (its workers are gone),
+//! and the run leaves its sweep's limit, its project's quota and the running count once its
+//! end is recorded.
 
 use crate::config::{Backend as PoolBackend, PoolConfig, SpecConfig, Spread};
 use crate::service::capacity::{demand, Resources};
@@ -35,6 +37,8 @@ enum Cmd {
     /// Looks at the database for work no notice announced (see [`Executor::sweep`]).
     Sweep,
     Stop(i64, Duration),
+    /// The run's workers are gone; its end is being recorded (see `reactor::on_reaped`).
+    Reaped(i64),
     Ended(i64),
     /// The pause before a version's next attempt is over (see `lifecycle::finalize`).
     Retry(i64),
@@ -252,10 +256,13 @@ impl Executor {
         let (events, event_rx) = backend::events();
         let backends = Backends::start(&ctx, events);
         let _ = self.backends.set(backends.clone());
-        let ended = self.tx.clone();
+        let (reaped, ended) = (self.tx.clone(), self.tx.clone());
         tokio::spawn(lifecycle::consume(
             ctx.clone(),
             event_rx,
+            move |id| {
+                let _ = reaped.send(Cmd::Reaped(id));
+            },
             move |id, retry| {
                 let _ = ended.send(Cmd::Ended(id));
                 if let Some(pause) = retry {
@@ -532,6 +539,7 @@ impl Actor {
                 Cmd::Enqueue(id) => self.enqueue(id).await,
                 Cmd::Sweep => self.sweep().await,
                 Cmd::Stop(id, grace) => reactor::on_stop(core, comm, id, grace),
+                Cmd::Reaped(id) => reactor::on_reaped(core, comm, id),
                 Cmd::Ended(id) => {
                     reactor::on_ended(core, comm, id);
                     if core.awaited_parents().contains(&id) {

@@ -18,10 +18,13 @@ use trainyard_api::sweeps::{
 };
 use trainyard_api::training::{CreateJobRequest, Parameter, SweepMember};
 use trainyard_api::JobStatus;
-use trainyard_store::{NewSweep, Sweep, SweepRunRow};
+use trainyard_store::{NewSweep, Sweep, SweepRunRow, Version};
 
 /// The largest `metrics.json` read.
 const MAX_METRICS_BYTES: u64 = 1 << 20;
+/// Most passes over a sweep's versions for one consistent answer (see
+/// `Service::versions_at_one_moment`); the last is shown when none agree.
+const SNAPSHOT_PASSES: usize = 4;
 
 /// Whether lower or higher is better.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -268,6 +271,34 @@ impl Service {
         })
     }
 
+    /// The versions of the sweep's runs, as they all stood at one moment: read one by one,
+    /// again until two passes agree (at most [`SNAPSHOT_PASSES`]). One pass alone can see a run
+    /// still running and, read later, the run that started in its place once it ended: more
+    /// runs at once than the sweep's concurrency. Statuses only move forward, so two passes
+    /// that agree show every run as it was between them.
+    async fn versions_at_one_moment(&self, sweep: &Sweep) -> ApiResult<Vec<Option<Version>>> {
+        let read = || async {
+            let mut versions = Vec::with_capacity(sweep.runs.len());
+            for row in &sweep.runs {
+                versions.push(self.store.version_by_id(row.version_id).await?);
+            }
+            ApiResult::Ok(versions)
+        };
+        let statuses = |vs: &[Option<Version>]| -> Vec<Option<JobStatus>> {
+            vs.iter().map(|v| v.as_ref().map(|v| v.status)).collect()
+        };
+        let mut last = read().await?;
+        for _ in 1..SNAPSHOT_PASSES {
+            let again = read().await?;
+            let agree = statuses(&last) == statuses(&again);
+            last = again;
+            if agree {
+                break;
+            }
+        }
+        Ok(last)
+    }
+
     /// A sweep's progress, best run and runs, from its versions' statuses and the metrics
     /// files of those that completed.
     async fn sweep_info(&self, project: &str, sweep: &Sweep) -> ApiResult<SweepInfo> {
@@ -279,8 +310,8 @@ impl Service {
         let mut progress = SweepProgress::default();
         let mut runs = Vec::new();
         let mut to_read: Vec<(usize, PathBuf)> = Vec::new();
-        for row in &sweep.runs {
-            let v = self.store.version_by_id(row.version_id).await?;
+        let versions = self.versions_at_one_moment(sweep).await?;
+        for (row, v) in sweep.runs.iter().zip(versions) {
             let status = v.as_ref().map_or(JobStatus::KILLED, |v| v.status);
             count(&mut progress, status);
             if let (Some(v), true) = (&v, status == JobStatus::COMPLETED && goal.is_some()) {

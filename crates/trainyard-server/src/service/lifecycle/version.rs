@@ -554,6 +554,7 @@ pub async fn dependency_never_met(ctx: &Arc<RunContext>, id: i64, reason: &str) 
 pub async fn consume(
     ctx: Arc<RunContext>,
     mut events: EventReceiver,
+    on_reaped: impl Fn(i64) + Send + 'static,
     on_end: impl Fn(i64, Option<Duration>) + Send + Sync + 'static,
 ) {
     let on_end = Arc::new(on_end);
@@ -565,6 +566,9 @@ pub async fn consume(
             }
             RunEvent::Handle(handle) => new_handle(&ctx, id, handle).await,
             RunEvent::Ended(end) => {
+                // Its workers are gone: what they held on the host is free for the next run
+                // while the end is recorded.
+                on_reaped(id);
                 let (ctx, on_end) = (ctx.clone(), on_end.clone());
                 tokio::spawn(async move {
                     let retry = finalize(&ctx, id, end).await;
