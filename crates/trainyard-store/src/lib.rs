@@ -8,6 +8,7 @@
 //! engine; `sql.rs` holds what differs), their schemas twice (`migrations/{sqlite,postgres}`,
 //! same version numbers), and one test suite runs on both (`tests/`).
 
+mod commits;
 mod error;
 mod model;
 mod ops;
@@ -118,6 +119,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Duties and notices among the servers sharing this database; `None` when no other
     /// server can share it (an SQLite file belongs to one server).
     fn coordinator(&self) -> Option<Coordinator>;
+
+    /// The generation of the committed state this server reads: while it returns the same
+    /// `Some(g)`, nothing was committed since it first did, so rows read after that are still
+    /// the stored ones. `None` when the store cannot tell (a commit in flight, or a database
+    /// other servers write to, as PostgreSQL).
+    fn committed(&self) -> Option<u64>;
 
     // --- training jobs and versions ---
 

@@ -386,6 +386,10 @@ macro_rules! store_ops {
                 self.coordinator()
             }
 
+            fn committed(&self) -> Option<u64> {
+                self.committed()
+            }
+
             async fn create_job(
                 &self,
                 job: &NewJob,
