@@ -120,11 +120,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// server can share it (an SQLite file belongs to one server).
     fn coordinator(&self) -> Option<Coordinator>;
 
-    /// How many write transactions have committed to the database, counted once each is
-    /// visible to every read that starts after it; `None` where writes may go uncounted
-    /// (PostgreSQL: another server's). An answer read after the count was `n` stays current
-    /// for as long as the count is still `n`, so it may be kept and served again until then.
-    fn commits(&self) -> Option<u64>;
+    /// The generation of the committed state this server reads: while it returns the same
+    /// `Some(g)`, nothing was committed since it first did, so rows read after that are still
+    /// the stored ones. `None` when the store cannot tell (a commit in flight, or a database
+    /// other servers write to, as PostgreSQL).
+    fn committed(&self) -> Option<u64>;
 
     // --- training jobs and versions ---
 

@@ -430,8 +430,8 @@ macro_rules! store_ops {
                 self.coordinator()
             }
 
-            fn commits(&self) -> Option<u64> {
-                self.commits()
+            fn committed(&self) -> Option<u64> {
+                self.committed()
             }
 
             async fn create_job(

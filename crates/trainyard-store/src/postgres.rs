@@ -70,16 +70,16 @@ impl PgStore {
         Ok(self.pool.begin().await?)
     }
 
+    /// Other servers may commit to this database unseen: no generation.
+    fn committed(&self) -> Option<u64> {
+        None
+    }
+
     /// Several servers may share this database.
     fn coordinator(&self) -> Option<Coordinator> {
         Some(Coordinator {
             pool: self.pool.clone(),
         })
-    }
-
-    /// Other servers may commit to this database unseen: no count.
-    fn commits(&self) -> Option<u64> {
-        None
     }
 }
 

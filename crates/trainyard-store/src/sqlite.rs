@@ -138,7 +138,7 @@ fn discard(conn: PoolConnection<Sqlite>) {
 pub struct SqliteStore {
     pool: SqlitePool,
     writers: Writers,
-    commits: Commits,
+    commits: Arc<Commits>,
 }
 
 impl SqliteStore {
@@ -164,11 +164,28 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let commits = Commits::new();
+        let commits = Arc::new(Commits::default());
+        let watcher = commits.clone();
+        let settler = commits.clone();
         let pool = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.unwrap_or(8))
             .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _| Box::pin(commits.watch(conn)))
+            .after_connect(move |conn, _| {
+                let commits = watcher.clone();
+                Box::pin(async move {
+                    commits.watch(&mut conn.lock_handle().await?);
+                    Ok(())
+                })
+            })
+            .after_release(move |conn, _| {
+                let commits = settler.clone();
+                Box::pin(async move {
+                    if commits.unsettled() {
+                        commits.released(&mut conn.lock_handle().await?);
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(opts_sqlite)
             .await
             .map_err(Error::Db)?;
@@ -216,14 +233,14 @@ impl SqliteStore {
         WriteTx::begin(&self.pool, &self.writers).await
     }
 
+    /// Every commit passes through this pool (`commits`).
+    fn committed(&self) -> Option<u64> {
+        self.commits.current()
+    }
+
     /// An SQLite file belongs to one server: nobody to coordinate with.
     fn coordinator(&self) -> Option<Coordinator> {
         None
-    }
-
-    /// Every commit to the file is this server's: counted by the connections' hook.
-    fn commits(&self) -> Option<u64> {
-        Some(self.commits.count())
     }
 }
 
@@ -302,62 +319,85 @@ mod tests {
         }
     }
 
-    /// Every commit is counted once it is visible, whichever path wrote: a store method in a
-    /// write transaction, one in a single statement, a plain statement on the pool; reads and
-    /// a rolled-back transaction are not commits.
+    /// The generation once no commit is in flight (a commit is over at the latest when its
+    /// connection is back in the pool, which sqlx does in a task).
+    async fn settled(store: &SqliteStore) -> u64 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(g) = store.committed() {
+                return g;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a commit never settled"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Every commit moves the generation on, whichever way it was written, and none stays in
+    /// flight: a transaction that changed nothing or was rolled back, a statement that commits
+    /// when sqlx resets it after its first row.
     #[tokio::test]
-    async fn every_commit_is_counted_and_nothing_else() {
-        use crate::{NewJob, Store};
+    async fn every_commit_moves_the_generation_and_none_stays_in_flight() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open_path(&dir.path().join("t.db"))
             .await
             .unwrap();
-        let count = || Store::commits(&store).unwrap();
-        let start = count();
-        let job = NewJob {
-            project_id: "p".into(),
-            name: "a".into(),
-            description: String::new(),
-            workspace_id: "0".into(),
-            create_time: 1,
-        };
-        let (job, _) = store.create_job(&job, None).await.unwrap();
-        let created = count();
-        assert_eq!(created, start + 1);
-        store.get_job("p", job.id).await.unwrap().unwrap();
-        store.count_jobs("p").await.unwrap();
-        assert_eq!(count(), created, "reads are not commits");
-        assert!(store
-            .update_job_description("p", job.id, "d")
-            .await
-            .unwrap());
-        assert_eq!(count(), created + 1);
-        sqlx::query("UPDATE jobs SET description = 'e'")
+        let g0 = settled(&store).await;
+        sqlx::query("CREATE TABLE t (x INTEGER)")
             .execute(&store.pool)
             .await
             .unwrap();
-        assert_eq!(count(), created + 2);
+        let g1 = settled(&store).await;
+        assert!(g1 > g0, "a statement on the pool");
+        sqlx::query("SELECT * FROM t")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(settled(&store).await, g1, "a read");
+
         let mut tx = store.write_tx().await.unwrap();
-        sqlx::query("UPDATE jobs SET description = 'f'")
+        sqlx::query("UPDATE t SET x = 1 WHERE x = 2")
             .execute(&mut *tx)
             .await
             .unwrap();
-        drop(tx);
-        // The rollback runs in a task; the next write waits for it.
-        store.write_tx().await.unwrap().commit().await.unwrap();
-        assert_eq!(count(), created + 2, "a rollback is not a commit");
-        assert_eq!(
-            store
-                .get_job("p", job.id)
-                .await
-                .unwrap()
-                .unwrap()
-                .description,
-            "e"
-        );
+        tx.commit().await.unwrap();
+        settled(&store).await; // a transaction that changed nothing
+
+        let mut tx = store.write_tx().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        drop(tx); // rolled back in a task, which holds the turn until it has
+        let mut tx = store.write_tx().await.unwrap();
+        let before = settled(&store).await;
+        sqlx::query("INSERT INTO t VALUES (2)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(store.committed(), Some(before), "not committed yet");
+        tx.commit().await.unwrap();
+        let g2 = settled(&store).await;
+        assert!(g2 > before, "a write transaction");
+
+        let id: i64 = sqlx::query_scalar("INSERT INTO t VALUES (3) RETURNING rowid")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert!(id > 0);
+        let g3 = settled(&store).await;
+        assert!(g3 > g2, "a statement reset after its first row");
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(total, 2);
+        assert_eq!(settled(&store).await, g3);
     }
 
-    /// The counting hook replaces SQLite's automatic checkpoint, so it checkpoints itself:
+    /// The commits' write-ahead-log hook replaces SQLite's automatic checkpoint, so it checkpoints itself:
     /// the write-ahead log stays near its 1000-frame threshold under many commits instead of
     /// growing with each of them.
     #[tokio::test]

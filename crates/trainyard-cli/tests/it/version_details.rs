@@ -142,3 +142,23 @@ async fn another_project_never_gets_a_kept_body() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+/// An ended version's body kept, then its job deleted (another write path than the version's
+/// own): the next read is refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_jobs_version_is_refused_read_right_after() {
+    let srv = TestServer::start().await;
+    srv.write_app("app", &[("boot.py", "print('done')\n")]);
+    let api = &srv.api;
+    let (job, ver) = api.create_job("gone", "app", json!({})).await;
+    api.wait_status(job, ver, &[JobStatus::COMPLETED], Duration::from_secs(30))
+        .await;
+    let kept = details(api, job, ver).await;
+    assert_eq!(details(api, job, ver).await, kept);
+    api.delete(&format!("/training-jobs/{job}"))
+        .await
+        .assert_ok();
+    let v = format!("/training-jobs/{job}/versions/{ver}");
+    let refused = api.get(&v).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+}

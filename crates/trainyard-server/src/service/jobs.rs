@@ -553,8 +553,15 @@ impl Service {
         job_id: i64,
         version_id: i64,
     ) -> ApiResult<bytes::Bytes> {
+        // Taken before the rows are read: a commit after it changes it (`Store::committed`).
+        let generation = self.store.committed();
+        if let Some(body) =
+            generation.and_then(|g| self.details.fresh(project, job_id, version_id, g))
+        {
+            return Ok(body);
+        }
         let (job, v) = self.job_and_version(project, job_id, version_id).await?;
-        if let Some(body) = self.details.get(&job, &v) {
+        if let Some(body) = self.details.get(&job, &v, generation) {
             return Ok(body);
         }
         let catalog = self.catalog.clone();
@@ -567,7 +574,7 @@ impl Service {
         .map_err(ApiError::internal)?;
         self.add_queue_waits(std::slice::from_mut(&mut info)).await;
         let body = bytes::Bytes::from(serde_json::to_vec(&info).map_err(ApiError::internal)?);
-        self.details.keep(&job, &v, &body);
+        self.details.keep(&job, &v, &body, generation);
         Ok(body)
     }
 

@@ -2,11 +2,11 @@
 //!
 //! Why: on SQLite a list page's query costs more than the rest of its request (the hop to
 //! sqlx's worker thread and back, the statement, one copy per column of each row), and the
-//! same pages are asked for again and again while nothing is written. The store counts its
-//! commits as each becomes visible ([`Store::commits`]); a page read after the count was `n`
-//! is served again only while the count is still `n`, so a create, delete, status change or
-//! any other write (by any code path) is on the next list call. Where the store cannot count
-//! every commit (PostgreSQL, which other servers may write) nothing is kept.
+//! same pages are asked for again and again while nothing is written. The store tells the
+//! generation of its committed state ([`Store::committed`], moved on by every commit of any
+//! code path); a page read after it was `g` is served again only while it is still `g`, so a
+//! create, delete, status change or any other write is on the next list call. Where the store
+//! cannot tell (a commit in flight; PostgreSQL, which other servers may write) nothing is kept.
 //!
 //! Only the stored rows are kept: what changes without a write (a running job's duration,
 //! the queue's reasons) is computed per request from them. The live-duration sort is never
@@ -26,24 +26,24 @@ pub struct ListCache {
     kept: Mutex<Kept>,
 }
 
-/// The pages read at one commit count.
+/// The pages read at one generation of the committed state.
 #[derive(Default)]
 struct Kept {
-    commits: u64,
+    generation: u64,
     rows: usize,
     pages: HashMap<(String, JobFilter), Arc<Page<Job>>>,
 }
 
 impl Kept {
-    /// Moves on to `commits` (never back), dropping the pages of an older count; whether the
-    /// kept pages are of `commits`.
-    fn at(&mut self, commits: u64) -> bool {
-        if commits > self.commits {
+    /// Moves on to `generation` (never back), dropping the pages of an older one; whether the
+    /// kept pages are of `generation`.
+    fn at(&mut self, generation: u64) -> bool {
+        if generation > self.generation {
             self.pages.clear();
             self.rows = 0;
-            self.commits = commits;
+            self.generation = generation;
         }
-        commits == self.commits
+        generation == self.generation
     }
 }
 
@@ -56,8 +56,8 @@ impl ListCache {
         project: &str,
         f: &JobFilter,
     ) -> trainyard_store::Result<Arc<Page<Job>>> {
-        // Counted before the query: the page then holds every commit counted up to `before`.
-        let Some(before) = store.commits().filter(|_| f.sort != JobSort::Duration) else {
+        // Taken before the query: the page then holds every commit up to generation `before`.
+        let Some(before) = store.committed().filter(|_| f.sort != JobSort::Duration) else {
             return Ok(Arc::new(store.list_jobs(project, f).await?));
         };
         // The clock only orders the duration sort, which is not kept.
