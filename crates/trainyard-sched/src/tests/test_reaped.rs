@@ -20,6 +20,18 @@ fn started(decisions: &[Decision<u32>]) -> Vec<(i64, Vec<u32>)> {
         .collect()
 }
 
+/// Runs 1 and 2, each asking `place` with `ticket`, queued in that order.
+fn two_runs(
+    core: &mut Core<u32>,
+    comm: &mut Comm<u32>,
+    place: Place,
+    ticket: impl Into<Ticket> + Clone,
+) {
+    for id in 1..=2 {
+        on_enqueue(core, comm, id, place, ticket.clone(), id as u32);
+    }
+}
+
 fn in_group(limit: u32) -> Ticket {
     Ticket {
         group: Some(Group { id: 7, limit }),
@@ -31,16 +43,7 @@ fn in_group(limit: u32) -> Ticket {
 fn a_reaped_run_frees_the_host_and_its_gpus_for_the_next_run_once() {
     let (mut core, mut comm) = core();
     // Each takes the whole host: 8 cores, 16 GB and all 4 GPUs.
-    for id in 1..=2 {
-        on_enqueue(
-            &mut core,
-            &mut comm,
-            id,
-            Place::Here(res(8, 16, 4)),
-            false,
-            id as u32,
-        );
-    }
+    two_runs(&mut core, &mut comm, Place::Here(res(8, 16, 4)), false);
     assert_eq!(
         started(&schedule(&mut core, &mut comm)),
         [(1, vec![0, 1, 2, 3])]
@@ -69,16 +72,7 @@ fn a_reaped_run_frees_the_host_and_its_gpus_for_the_next_run_once() {
 #[test]
 fn a_reaped_run_counts_against_its_group_until_its_end() {
     let (mut core, mut comm) = core();
-    for id in 1..=2 {
-        on_enqueue(
-            &mut core,
-            &mut comm,
-            id,
-            Place::Here(res(1, 1, 0)),
-            in_group(1),
-            id as u32,
-        );
-    }
+    two_runs(&mut core, &mut comm, Place::Here(res(1, 1, 0)), in_group(1));
     assert_eq!(started(&schedule(&mut core, &mut comm)), [(1, vec![])]);
     on_reaped(&mut core, &mut comm, 1);
     // The host has room, but the sweep still shows 1 running: 2 waits for its end.
@@ -106,16 +100,7 @@ fn a_reaped_run_counts_against_its_projects_quota_and_share_until_its_end() {
         project: "a".to_owned(),
         ..Ticket::default()
     };
-    for id in 1..=2 {
-        on_enqueue(
-            &mut core,
-            &mut comm,
-            id,
-            Place::Here(res(1, 1, 0)),
-            of_a(),
-            id as u32,
-        );
-    }
+    two_runs(&mut core, &mut comm, Place::Here(res(1, 1, 0)), of_a());
     assert_eq!(started(&schedule(&mut core, &mut comm)), [(1, vec![])]);
     on_reaped(&mut core, &mut comm, 1);
     assert_eq!(started(&schedule(&mut core, &mut comm)), []);
