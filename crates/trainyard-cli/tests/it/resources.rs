@@ -84,6 +84,10 @@ async fn an_internal_error_answers_0010_without_details() {
         .await
         .unwrap();
     pool.close().await;
+    // An SQLite file is the server's alone: its kept answers (details, list pages) are read
+    // again after its own next commit, not after a write from outside. Commit one, so the
+    // corrupt row is read.
+    srv.api.create_job("after", "app", json!({})).await;
     let r = srv
         .api
         .get(&format!("/training-jobs/{job}/versions/{ver}"))
