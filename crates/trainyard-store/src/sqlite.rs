@@ -253,6 +253,15 @@ mod ops {
 mod tests {
     use super::*;
 
+    /// A new store in a folder of its own (kept while the folder lives).
+    async fn fresh() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_path(&dir.path().join("t.db"))
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
     /// The v1 job list answers every sort key but the live duration from its index: a page
     /// skips its offset over index entries alone (no table row read per skipped job) and
     /// sorts nothing. Fails when a list filter column (such as `api`) is missing from the
@@ -261,10 +270,7 @@ mod tests {
     async fn job_list_pages_come_from_the_list_indexes() {
         use crate::sql::{Arg, Dialect};
         use crate::{JobFilter, JobSort};
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open_path(&dir.path().join("t.db"))
-            .await
-            .unwrap();
+        let (_dir, store) = fresh().await;
         for sort in [
             JobSort::Name,
             JobSort::Desc,
@@ -340,10 +346,7 @@ mod tests {
     /// when sqlx resets it after its first row.
     #[tokio::test]
     async fn every_commit_moves_the_generation_and_none_stays_in_flight() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open_path(&dir.path().join("t.db"))
-            .await
-            .unwrap();
+        let (_dir, store) = fresh().await;
         let g0 = settled(&store).await;
         sqlx::query("CREATE TABLE t (x INTEGER)")
             .execute(&store.pool)
@@ -402,9 +405,7 @@ mod tests {
     /// growing with each of them.
     #[tokio::test]
     async fn the_write_ahead_log_is_still_checkpointed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let store = SqliteStore::open_path(&path).await.unwrap();
+        let (dir, store) = fresh().await;
         sqlx::query("CREATE TABLE filler (x BLOB)")
             .execute(&store.pool)
             .await
@@ -425,9 +426,8 @@ mod tests {
     /// A database a newer trainyard migrated further is refused by name, not misread.
     #[tokio::test]
     async fn a_database_from_a_newer_binary_is_refused_with_what_to_do() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, store) = fresh().await;
         let path = dir.path().join("t.db");
-        let store = SqliteStore::open_path(&path).await.unwrap();
         sqlx::query(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
              VALUES (9999, 'from the future', 1, x'00', 0)",
