@@ -14,6 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Most keys [`Backoff`] tracks; past it, forgotten keys are dropped first, then the quietest.
@@ -173,6 +174,10 @@ impl Backoff {
 #[derive(Debug, Default)]
 pub struct Throttle {
     backoff: std::sync::Mutex<Backoff>,
+    /// How many keys the table held after its last change. While none is tracked (no failure
+    /// in the last `max`), every check passes without taking the lock: every authenticated
+    /// request checks, from every worker thread at once.
+    tracked: AtomicUsize,
 }
 
 impl Throttle {
@@ -180,6 +185,7 @@ impl Throttle {
     pub fn new(policy: Policy) -> Self {
         Self {
             backoff: std::sync::Mutex::new(Backoff::new(policy)),
+            tracked: AtomicUsize::new(0),
         }
     }
 
@@ -189,17 +195,24 @@ impl Throttle {
 
     /// `Ok` when a check for `keys` may run now, else how long to wait.
     pub fn check(&self, keys: &[Key]) -> Result<(), Duration> {
+        if self.tracked.load(Ordering::Acquire) == 0 {
+            return Ok(());
+        }
         self.lock().check(keys, Instant::now())
     }
 
     /// Counts a failed check.
     pub fn failure(&self, keys: &[Key]) {
-        self.lock().failure(keys, Instant::now());
+        let mut backoff = self.lock();
+        backoff.failure(keys, Instant::now());
+        self.tracked.store(backoff.len(), Ordering::Release);
     }
 
     /// Counts a successful check.
     pub fn success(&self, keys: &[Key]) {
-        self.lock().success(keys);
+        let mut backoff = self.lock();
+        backoff.success(keys);
+        self.tracked.store(backoff.len(), Ordering::Release);
     }
 }
 
@@ -277,6 +290,33 @@ mod tests {
             free_per_address: 5,
             max: Duration::from_secs(60),
         }
+    }
+
+    #[test]
+    fn the_shared_throttle_closes_and_reopens_keys_as_its_table_says() {
+        let t = Throttle::new(policy());
+        let keys = [user("alice"), addr(1)];
+        assert_eq!(t.check(&keys), Ok(()), "nothing tracked yet");
+        for _ in 0..3 {
+            t.failure(&keys);
+        }
+        assert_eq!(t.check(&keys), Err(Duration::from_secs(1)));
+        assert_eq!(t.check(&[addr(2)]), Ok(()), "another address");
+        t.success(&keys);
+        assert_eq!(
+            t.check(&[user("alice")]),
+            Ok(()),
+            "a success clears the identity"
+        );
+        assert_eq!(
+            t.check(&[user("bob"), addr(1)]),
+            Ok(()),
+            "the address has failures left"
+        );
+        for _ in 0..5 {
+            t.failure(&[addr(1)]);
+        }
+        assert!(t.check(&[addr(1)]).is_err(), "the address is closed too");
     }
 
     #[test]
