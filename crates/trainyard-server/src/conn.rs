@@ -13,6 +13,8 @@
 //! Each connection has a small watcher (its `select!` loop) that knows whether a request is in
 //! flight (from the service wrapper and the response body's drop) and when bytes last arrived
 //! (from the socket wrapper), so the deadlines follow Go's `ReadHeaderTimeout`/`IdleTimeout`.
+//! Its one timer looks at these when it fires and is set again then: a request costs the
+//! watcher a few atomic stores, no wake-up and no timer.
 
 use crate::error::ApiError;
 use crate::origin::PublicUrls;
@@ -69,6 +71,7 @@ struct Activity {
     idle_since: AtomicU64,
     head_started: AtomicU64,
     stalled: AtomicBool,
+    /// Wakes the watcher when a request body stalled.
     changed: Notify,
 }
 
@@ -103,6 +106,13 @@ impl Activity {
     fn restart(&self) {
         self.idle_since.store(self.now_ms(), Ordering::Release);
         self.head_started.store(NONE, Ordering::Release);
+    }
+
+    /// When the watcher looks again while a request is in flight: no deadline can come
+    /// sooner, since the request's end starts the next one's clock (`idle` or, once bytes
+    /// arrive, `header_read`). So the end of a request needs no wake-up and no new timer.
+    fn earliest_after_flight(limits: &Limits) -> Instant {
+        Instant::now() + limits.idle.min(limits.header_read)
     }
 
     /// When the connection is to be closed if nothing changes; `None` while a request is in
@@ -141,7 +151,8 @@ impl Drop for InFlight {
         if a.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             a.idle_since.store(a.now_ms(), Ordering::Release);
             a.head_started.store(NONE, Ordering::Release);
-            a.changed.notify_one();
+            // No wake-up: the watcher's timer is never later than the new deadline
+            // (`Activity::earliest_after_flight`).
         }
     }
 }
@@ -402,10 +413,20 @@ impl Connection {
             mut stopped,
         } = self;
         let watched = activity.clone();
+        // The last `Host` header allowed on this connection: a client names the same one in
+        // every request, which then needs no parsing.
+        let allowed_host = std::cell::RefCell::new(None::<Vec<u8>>);
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let in_flight = InFlight::begin(&watched);
-            let host = named_host(&req);
+            let sent = req.headers().get(http::header::HOST).map(|h| h.as_bytes());
+            let known = sent.is_some_and(|h| allowed_host.borrow().as_deref() == Some(h));
+            let host = if known { None } else { named_host(&req) };
             let refused = host.as_deref().filter(|h| !public.allows_host(h));
+            if let (None, Some(h)) = (refused, sent) {
+                if !known {
+                    *allowed_host.borrow_mut() = Some(h.to_vec());
+                }
+            }
             let response = match refused {
                 Some(h) => {
                     tracing::info!(client.address = %peer.ip(), host = %h, "request for another host refused");
@@ -453,8 +474,15 @@ impl Connection {
         if stopping {
             conn.as_mut().graceful_shutdown();
         }
+        // One timer for the connection's life, moved only when it fires: it is never later
+        // than the deadline (which only moves away between firings, see
+        // `Activity::earliest_after_flight`), so requests cost it nothing.
+        let first = activity
+            .deadline(&limits)
+            .unwrap_or_else(|| Activity::earliest_after_flight(&limits));
+        let timer = tokio::time::sleep_until(first);
+        tokio::pin!(timer);
         loop {
-            let deadline = activity.deadline(&limits);
             tokio::select! {
                 ended = conn.as_mut() => {
                     if let Err(e) = ended {
@@ -462,11 +490,16 @@ impl Connection {
                     }
                     return;
                 }
-                () = sleep_until(deadline) => {
-                    if activity.deadline(&limits).is_some_and(|d| d <= Instant::now()) {
-                        tracing::debug!(peer = %peer, "closing an idle or slow connection");
-                        return;
-                    }
+                () = timer.as_mut() => {
+                    let next = match activity.deadline(&limits) {
+                        Some(d) if d <= Instant::now() => {
+                            tracing::debug!(peer = %peer, "closing an idle or slow connection");
+                            return;
+                        }
+                        Some(d) => d,
+                        None => Activity::earliest_after_flight(&limits),
+                    };
+                    timer.as_mut().reset(next);
                 }
                 () = activity.changed.notified() => {
                     if activity.stalled.load(Ordering::Acquire) {
@@ -482,12 +515,5 @@ impl Connection {
                 }
             }
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
