@@ -107,12 +107,12 @@ fn init_tracing(default: tracing::level_filters::LevelFilter, global: &global::G
         global::LogFormat::Json => layer.json().with_ansi(false).boxed(),
         global::LogFormat::Text => layer.boxed(),
     };
+    // One filter, both conditions: nested per-layer filters sum their interests (the outer
+    // one's `always` beside the inner one's `never` makes `sometimes`), so every span that
+    // `RUST_LOG` turns off was still created and entered, one per request.
+    use tracing_subscriber::filter::FilterExt;
     tracing_subscriber::registry()
-        .with(
-            layer
-                .with_filter(filter)
-                .with_filter(log_setup::no_secrets()),
-        )
+        .with(layer.with_filter(filter.and(log_setup::no_secrets())))
         .init();
 }
 
