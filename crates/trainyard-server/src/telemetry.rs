@@ -25,14 +25,11 @@ use trainyard_api::JobStatus;
 
 use crate::error::ApiError;
 
+mod requests;
+
 type Labels = Vec<(String, String)>;
 type FloatGauge = Gauge<f64, AtomicU64>;
 type FloatCounter = Counter<f64, AtomicU64>;
-
-fn latency_histogram() -> Histogram {
-    // 1 ms .. ~33 s.
-    Histogram::new(exponential_buckets(0.001, 2.0, 16))
-}
 
 fn run_histogram() -> Histogram {
     // 10 ms .. ~1.4 h: starts are fast, stops wait for the grace period.
@@ -48,8 +45,7 @@ pub struct Telemetry {
     /// `[metrics] loopback_without_token`.
     loopback_without_token: bool,
     registry: Registry,
-    requests: Family<Labels, Counter>,
-    request_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    requests: requests::RequestMetrics,
     versions: Family<Labels, Gauge>,
     queue_length: Gauge,
     queue_wait: FloatGauge,
@@ -124,20 +120,7 @@ impl Telemetry {
         loopback_without_token: bool,
     ) -> Self {
         let mut registry = Registry::default();
-        let requests = Family::<Labels, Counter>::default();
-        registry.register(
-            "trainyard_http_requests",
-            "API requests answered, by method, route and status code",
-            requests.clone(),
-        );
-        let request_seconds = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
-            latency_histogram as fn() -> Histogram,
-        );
-        registry.register(
-            "trainyard_http_request_duration_seconds",
-            "API request latency, by method, route and status code",
-            request_seconds.clone(),
-        );
+        let requests = requests::RequestMetrics::register(&mut registry);
         let versions = Family::<Labels, Gauge>::default();
         registry.register(
             "trainyard_versions",
@@ -217,7 +200,6 @@ impl Telemetry {
             loopback_without_token,
             registry,
             requests,
-            request_seconds,
             versions,
             queue_length,
             queue_wait,
@@ -310,15 +292,11 @@ impl Telemetry {
         Response::from_parts(parts, axum::body::Body::from_stream(counted))
     }
 
-    /// Counts one answered request (the API's middleware, the S3 endpoint's front).
+    /// Counts one answered request (the API's middleware, the S3 endpoint's front). `route`
+    /// is a matched route pattern (`/v1/{project_id}/training-jobs`, labelled
+    /// `/v1/:project_id/training-jobs`) or a label as it is (`unmatched`, `s3:GetObject`).
     pub(crate) fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let labels = vec![
-            ("method".to_owned(), method.to_owned()),
-            ("route".to_owned(), route.to_owned()),
-            ("code".to_owned(), status.to_string()),
-        ];
-        self.requests.get_or_create(&labels).inc();
-        self.request_seconds.get_or_create(&labels).observe(seconds);
+        self.requests.observe(method, route, status, seconds);
     }
 
     /// May this caller scrape? Loopback peers always; others with the configured token

@@ -17,25 +17,16 @@ use crate::telemetry::StateSample;
 /// Middleware: counts every answered request by method, matched route and status code.
 pub async fn track_requests(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| route_label(p.as_str()));
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let resp = next.run(req).await;
     s.telemetry.observe_request(
-        &method,
-        &route,
+        method.as_str(),
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
         resp.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
     resp
-}
-
-/// A route as a label: `{name}` placeholders written `:name`
-/// (`/v1/:project_id/training-jobs`), which every text-format parser reads back unchanged.
-fn route_label(path: &str) -> String {
-    path.replace('{', ":").replace('}', "")
 }
 
 /// `GET /metrics`: the Prometheus text format (OpenMetrics 1.0 text, which Prometheus reads).
@@ -81,17 +72,4 @@ async fn refresh(s: &AppState) -> Result<(), ApiError> {
         viz,
     });
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn route_labels() {
-        assert_eq!(
-            route_label("/v1/{project_id}/training-jobs"),
-            "/v1/:project_id/training-jobs"
-        );
-    }
 }

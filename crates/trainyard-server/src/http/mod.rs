@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod rate;
+pub mod request_id;
 pub mod session;
 pub mod signing;
 pub mod state;
@@ -27,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use axum::{middleware, Extension, Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 /// Liveness for load balancers and operators: 200 with the database's engine and the duties
@@ -201,10 +202,11 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panic_response))
         // Outermost first: every request gets an `x-request-id` (the client's, else a new
-        // UUID), its span carries it into every log line, and the response returns it.
+        // UUID-shaped id, `request_id`), its span carries it into every log line, and the
+        // response returns it.
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(request_id::MakeRequestIds))
         .with_state(state)
 }
 
@@ -267,11 +269,16 @@ pub(crate) fn request_span<B>(req: &http::Request<B>) -> tracing::Span {
 pub const VIZ_PREFIX: &str = "/modelarts2/";
 
 /// Tolerates the paths the docs' samples use: repeated slashes, a trailing slash, and
-/// stray spaces before the query.
-pub fn normalize_path(mut req: Request) -> Request {
+/// stray spaces before the query. A path that changes keeps the URI as sent in [`auth::RawUri`]
+/// (what a signature covers); one that is already clean, most of them, is passed on as it is.
+pub fn normalize_path(req: Request) -> Request {
+    let path = req.uri().path();
+    if !path.starts_with(v2_console::PREFIX) && (path.starts_with(VIZ_PREFIX) || is_clean(path)) {
+        return req;
+    }
     let raw = auth::RawUri(req.uri().clone());
-    req.extensions_mut().insert(raw);
     let mut req = v2_console::rewrite(req);
+    req.extensions_mut().insert(raw);
     let uri = req.uri();
     let path = uri.path();
     if path.starts_with(VIZ_PREFIX) {
@@ -303,4 +310,64 @@ pub fn normalize_path(mut req: Request) -> Request {
         }
     }
     req
+}
+
+/// Whether [`normalize_path`] would leave `path` as it is: it starts with a slash, has no
+/// empty segment, no trailing slash and no escape (so no `%20` to trim).
+fn is_clean(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    bytes.first() == Some(&b'/')
+        && (bytes.len() == 1 || bytes.last() != Some(&b'/'))
+        && !bytes.windows(2).any(|w| w == b"//")
+        && !bytes.contains(&b'%')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalized(uri: &str) -> (String, Option<String>) {
+        let req = normalize_path(
+            Request::builder()
+                .uri(uri)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        );
+        let raw = req
+            .extensions()
+            .get::<auth::RawUri>()
+            .map(|r| r.0.to_string());
+        (req.uri().to_string(), raw)
+    }
+
+    #[test]
+    fn clean_paths_pass_as_they_are() {
+        for uri in ["/", "/v1/p/training-jobs?page=1", "/health"] {
+            assert!(is_clean(uri.split('?').next().unwrap()), "{uri}");
+            assert_eq!(normalized(uri), (uri.to_owned(), None));
+        }
+    }
+
+    #[test]
+    fn untidy_paths_are_cleaned_and_keep_the_raw_uri() {
+        for (uri, clean) in [
+            (
+                "//v1//p/training-jobs/?page=1",
+                "/v1/p/training-jobs?page=1",
+            ),
+            (
+                "/v1/p/training-jobs%20?page=1",
+                "/v1/p/training-jobs?page=1",
+            ),
+            ("/v1/p/training-jobs/", "/v1/p/training-jobs"),
+        ] {
+            assert!(!is_clean(uri.split('?').next().unwrap()), "{uri}");
+            assert_eq!(normalized(uri), (clean.to_owned(), Some(uri.to_owned())));
+        }
+        let console = format!("{}p/training-jobs", v2_console::PREFIX);
+        assert_eq!(
+            normalized(&console),
+            ("/v2/p/training-jobs".to_owned(), Some(console.clone()))
+        );
+    }
 }

@@ -17,7 +17,7 @@ use std::time::Instant;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 /// The S3 endpoint with its layers, ready to answer requests [`is_s3_request`] picked.
@@ -47,7 +47,9 @@ impl Endpoint {
         });
         let svc = ServiceBuilder::new()
             .map_response(|r: http::Response<_>| r.map(axum::body::Body::new))
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(SetRequestIdLayer::x_request_id(
+                crate::http::request_id::MakeRequestIds,
+            ))
             .layer(TraceLayer::new_for_http().make_span_with(crate::http::request_span))
             .layer(PropagateRequestIdLayer::x_request_id())
             .map_response(|r: http::Response<_>| r.map(axum::body::Body::new))
