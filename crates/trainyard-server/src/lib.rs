@@ -30,11 +30,10 @@ use crate::storage::Storage;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tower::Layer;
 
 /// A built server, ready to serve.
 pub struct App {
-    /// Router with path normalization in front.
+    /// The routes; [`serve`] puts the layers every request passes in front (`http::front`).
     pub router: axum::Router,
     /// Shared state.
     pub state: AppState,
@@ -416,7 +415,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let api = tower::util::MapRequestLayer::new(http::normalize_path).layer(app.router);
+    let api = http::front(app.router, &app.state);
     // S3-signed requests go to the OBS endpoint before the API's path normalization.
     let svc = obs::Dispatch::new(app.obs, api);
     // The signal also ends open log streams, which would otherwise hold the graceful shutdown

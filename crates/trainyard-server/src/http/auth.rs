@@ -8,13 +8,16 @@ use crate::http::state::AppState;
 use crate::identity::TokenCheck;
 use crate::throttle::{self, Key};
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, Uri};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::future::{ready, BoxFuture, Either, Ready};
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
+use tower::{Layer, Service, ServiceExt};
 
 /// The code upload route's last segments (`PUT /v1/{project_id}/storage/upload`).
 const UPLOAD_PATH: &str = "/storage/upload";
@@ -118,47 +121,95 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// Token: missing -> 401 0201, unknown -> 401 0203, expired -> 401 0202. Signature: no
-/// `Authorization` beside `X-Sdk-Date` -> 401 0205, garbled -> 401 0206, stale date -> 401 0207,
-/// mismatch -> 401 0208, unknown AK -> 403 0206. Other project -> 403 0210.
-pub async fn require_credentials(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Some(project) = project_of(req.uri().path()).map(str::to_owned) else {
-        return next.run(req).await;
-    };
-    match authenticate(&state, &project, req).await {
-        Ok(_) if !state.rate_limits.admit(&project) => ApiError::TooManyRequests.into_response(),
-        Ok(req) => next.run(req).await,
-        Err(e) => e.into_response(),
+/// Layer: every `/v1/{project_id}` and `/v2/{project_id}` request needs credentials of that
+/// project and a place in its rate. A token ([`token_caller`]: unknown -> 401 0203, expired
+/// -> 401 0202) is checked synchronously and the request goes on to its route unboxed; a
+/// signature (its body is read) or a console session is checked in a boxed future
+/// ([`authenticate`]). Other project -> 403 0210. A `from_fn` middleware boxed a future and a
+/// `Next` and cloned the route on every request.
+#[derive(Clone)]
+pub struct RequireCredentials(pub AppState);
+
+impl<S> Layer<S> for RequireCredentials {
+    type Service = Authenticated<S>;
+
+    fn layer(&self, inner: S) -> Authenticated<S> {
+        Authenticated {
+            inner,
+            state: self.0.clone(),
+        }
     }
 }
 
+/// A route behind [`RequireCredentials`].
+#[derive(Clone)]
+pub struct Authenticated<S> {
+    inner: S,
+    state: AppState,
+}
+
+type Answered = Result<Response, Infallible>;
+
+impl<S> Service<Request> for Authenticated<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Either<Ready<Answered>, S::Future>, BoxFuture<'static, Answered>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let Some(project) = project_of(req.uri().path()) else {
+            return Either::Left(Either::Right(self.inner.call(req)));
+        };
+        if header(req.headers(), "x-auth-token").is_some() {
+            let checked = token_caller(&self.state, project, &req).and_then(|who| {
+                if self.state.rate_limits.admit(project) {
+                    Ok(who)
+                } else {
+                    Err(ApiError::TooManyRequests)
+                }
+            });
+            return match checked {
+                Ok(who) => {
+                    req.extensions_mut().insert(Caller(who));
+                    Either::Left(Either::Right(self.inner.call(req)))
+                }
+                Err(e) => Either::Left(Either::Left(ready(Ok(e.into_response())))),
+            };
+        }
+        let project = project.to_owned();
+        let state = self.state.clone();
+        // The ready service goes with the request; a clone waits for the next one.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        Either::Right(Box::pin(async move {
+            match authenticate(&state, &project, req).await {
+                Ok(_) if !state.rate_limits.admit(&project) => {
+                    Ok(ApiError::TooManyRequests.into_response())
+                }
+                Ok(req) => inner.oneshot(req).await,
+                Err(e) => Ok(e.into_response()),
+            }
+        }))
+    }
+}
+
+/// The doors other than a token: a signature, else the console's session. Signature: no
+/// `Authorization` beside `X-Sdk-Date` -> 401 0205, garbled -> 401 0206, stale date -> 401 0207,
+/// mismatch -> 401 0208, unknown AK -> 403 0206. No credentials at all -> 401 0201. Other
+/// project -> 403 0210.
 async fn authenticate(
     state: &AppState,
     project: &str,
     mut req: Request,
 ) -> Result<Request, ApiError> {
     let addr = ClientAddr::of(req.extensions());
-    if let Some(token) = header(req.headers(), "x-auth-token") {
-        let keys = throttle::keys(None, addr.0);
-        throttled(state, &keys, addr, "api token")?;
-        return match state.identity.check_token(token, SystemTime::now()) {
-            TokenCheck::Valid(owner) if owner == project => {
-                let who = state.identity.who(token);
-                req.extensions_mut().insert(Caller(who));
-                Ok(req)
-            }
-            TokenCheck::Valid(_) => Err(ApiError::ProjectMismatch),
-            TokenCheck::Expired => Err(ApiError::TokenExpired),
-            TokenCheck::Unknown => {
-                failed(state, &keys, addr, "api token");
-                Err(ApiError::TokenInvalid)
-            }
-        };
-    }
     if req.headers().contains_key("authorization") {
         let ak = header(req.headers(), "authorization")
             .and_then(|v| signing::parse_authorization(v).ok())
@@ -197,6 +248,23 @@ async fn authenticate(
         return Ok(req);
     }
     Err(ApiError::TokenMissing)
+}
+
+/// Who the `X-Auth-Token` of `req` names, when it is valid for `project`.
+fn token_caller(state: &AppState, project: &str, req: &Request) -> Result<String, ApiError> {
+    let token = header(req.headers(), "x-auth-token").ok_or(ApiError::TokenMissing)?;
+    let addr = ClientAddr::of(req.extensions());
+    let keys = throttle::keys(None, addr.0);
+    throttled(state, &keys, addr, "api token")?;
+    match state.identity.check_token(token, SystemTime::now()) {
+        TokenCheck::Valid(owner) if owner == project => Ok(state.identity.who(token)),
+        TokenCheck::Valid(_) => Err(ApiError::ProjectMismatch),
+        TokenCheck::Expired => Err(ApiError::TokenExpired),
+        TokenCheck::Unknown => {
+            failed(state, &keys, addr, "api token");
+            Err(ApiError::TokenInvalid)
+        }
+    }
 }
 
 async fn verify_signature(

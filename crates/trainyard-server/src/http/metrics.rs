@@ -2,31 +2,108 @@
 //! read at scrape time) and the middleware that counts every answered request. The metrics
 //! themselves are [`crate::telemetry`]'s.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use tower::{Layer, Service};
 
 use crate::error::ApiError;
 use crate::http::state::AppState;
-use crate::telemetry::StateSample;
+use crate::telemetry::{StateSample, Telemetry};
 
-/// Middleware: counts every answered request by method, matched route and status code.
-pub async fn track_requests(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let resp = next.run(req).await;
-    s.telemetry.observe_request(
-        method.as_str(),
-        route.as_ref().map_or("unmatched", MatchedPath::as_str),
-        resp.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    resp
+/// Layer: counts every answered request by method, matched route and status code. A plain
+/// service rather than a `from_fn` middleware: that one clones the route and boxes a future
+/// and a `Next` on every request.
+#[derive(Clone)]
+pub struct CountRequests(pub Arc<Telemetry>);
+
+impl<S> Layer<S> for CountRequests {
+    type Service = Counted<S>;
+
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            telemetry: self.0.clone(),
+        }
+    }
+}
+
+/// A route whose requests [`CountRequests`] counts.
+#[derive(Clone)]
+pub struct Counted<S> {
+    inner: S,
+    telemetry: Arc<Telemetry>,
+}
+
+impl<S, E> Service<Request> for Counted<S>
+where
+    S: Service<Request, Response = Response, Error = E>,
+{
+    type Response = Response;
+    type Error = E;
+    type Future = Counting<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let seen = Seen {
+            started: Instant::now(),
+            method: req.method().clone(),
+            route: req.extensions().get::<MatchedPath>().cloned(),
+            telemetry: self.telemetry.clone(),
+        };
+        Counting {
+            inner: self.inner.call(req),
+            seen: Some(seen),
+        }
+    }
+}
+
+/// What a request's count needs once it is answered.
+struct Seen {
+    started: Instant,
+    method: Method,
+    route: Option<MatchedPath>,
+    telemetry: Arc<Telemetry>,
+}
+
+pin_project_lite::pin_project! {
+    /// A counted request being answered.
+    pub struct Counting<F> {
+        #[pin]
+        inner: F,
+        seen: Option<Seen>,
+    }
+}
+
+impl<F, E> Future for Counting<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let answered = std::task::ready!(this.inner.poll(cx));
+        if let (Ok(resp), Some(seen)) = (&answered, this.seen.take()) {
+            seen.telemetry.observe_request(
+                seen.method.as_str(),
+                seen.route.as_ref().map_or("unmatched", MatchedPath::as_str),
+                resp.status().as_u16(),
+                seen.started.elapsed().as_secs_f64(),
+            );
+        }
+        Poll::Ready(answered)
+    }
 }
 
 /// `GET /metrics`: the Prometheus text format (OpenMetrics 1.0 text, which Prometheus reads).

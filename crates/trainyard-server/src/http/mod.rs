@@ -26,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
-use axum::{middleware, Extension, Json, Router};
+use axum::{Extension, Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -53,7 +53,8 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal("handler panicked").into_response()
 }
 
-/// All routes of the API.
+/// All routes of the API, each with the request counter and the `/v1` and `/v2` ones with
+/// authentication; [`front`] puts the layers every request passes before them.
 pub fn router(state: AppState) -> Router {
     const TJ: &str = "/v1/{project_id}/training-jobs";
     const VJ: &str = "/v1/{project_id}/visualization-jobs";
@@ -157,11 +158,7 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{VJ}/{{job_id}}/stop"), post(viz::stop_viz))
         .route(&format!("{VJ}/{{job_id}}/restart"), post(viz::restart_viz))
         .merge(v2_routes())
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_credentials,
-        ));
-    let max_body = state.max_body;
+        .route_layer(auth::RequireCredentials(state.clone()));
     Router::new()
         .merge(api)
         .merge(console::routes())
@@ -193,21 +190,42 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track_requests,
-        ))
-        .layer(middleware::from_fn(v2::v2_error_bodies))
+        .layer(metrics::CountRequests(state.telemetry.clone()))
+        .with_state(state)
+}
+
+/// The layers every request passes, around `router`: its path tidied ([`normalize_path`]),
+/// then, outermost first, an `x-request-id` (the client's, else a new UUID-shaped id,
+/// [`request_id`]), the request's span (which carries the id into every log line), the id on
+/// the response, the panic guard, the body limits, and `/v2/`'s error bodies. They wrap the
+/// router once: `Router::layer` wraps every route instead, and each wrapped route clones
+/// itself and boxes a future on every request, once per layer.
+pub fn front(
+    router: Router,
+    state: &AppState,
+) -> impl tower::Service<
+    Request,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl std::future::Future<Output = Result<Response, std::convert::Infallible>>
+                 + Send
+                 + 'static,
+> + Clone
+       + Send
+       + 'static {
+    let max_body = state.max_body;
+    tower::ServiceBuilder::new()
+        .map_request(normalize_path)
+        .map_response(|r: http::Response<_>| r.map(axum::body::Body::new))
+        .layer(SetRequestIdLayer::x_request_id(request_id::MakeRequestIds))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .map_response(|r: http::Response<_>| r.map(axum::body::Body::new))
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(Extension(BodyLimit(max_body)))
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(CatchPanicLayer::custom(panic_response))
-        // Outermost first: every request gets an `x-request-id` (the client's, else a new
-        // UUID-shaped id, `request_id`), its span carries it into every log line, and the
-        // response returns it.
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .layer(SetRequestIdLayer::x_request_id(request_id::MakeRequestIds))
-        .with_state(state)
+        .layer_fn(v2::V2ErrorBodies)
+        .service(router)
 }
 
 /// The routes of the new-version (v2) training API (authenticated as v1's).

@@ -1,6 +1,6 @@
 //! Handlers of the new-version (v2) training API, `/v2/{project_id}/...`: extract, call
 //! `service::v2`, answer. Errors are v2 bodies (`{"error_code", "error_msg",
-//! "error_solution"}`); [`v2_error_bodies`] rewrites those the shared layers (authentication,
+//! "error_solution"}`); [`V2ErrorBodies`] rewrites those the shared layers (authentication,
 //! fallbacks) answer in the v1 shape.
 
 use crate::error::{V2Error, V2Result};
@@ -9,11 +9,13 @@ use crate::http::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::future::{BoxFuture, Either};
 use serde::Deserialize;
 use serde_json::Value;
+use std::convert::Infallible;
+use std::task::{Context, Poll};
 
 /// The path parameters of v2 routes.
 #[derive(Deserialize)]
@@ -353,12 +355,41 @@ pub async fn delete_algorithm(
 
 /// Under `/v2/`, error bodies of the shared layers (authentication, rate limits, unknown
 /// routes, wrong methods, body limits) in the v2 shape: `error_msg` for `error_message`,
-/// `ModelArts.2836` for an unknown route.
-pub async fn v2_error_bodies(req: Request, next: Next) -> Response {
-    if !req.uri().path().starts_with("/v2/") {
-        return next.run(req).await;
+/// `ModelArts.2836` for an unknown route. Only `/v2/` answers are looked at (in a boxed
+/// future); others pass unboxed.
+#[derive(Clone)]
+pub struct V2ErrorBodies<S>(pub S);
+
+impl<S> tower::Service<Request> for V2ErrorBodies<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
     }
-    let resp = next.run(req).await;
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        if !req.uri().path().starts_with("/v2/") {
+            return Either::Left(self.0.call(req));
+        }
+        let answer = self.0.call(req);
+        Either::Right(Box::pin(async move {
+            let resp = match answer.await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            Ok(v2_error_body(resp).await)
+        }))
+    }
+}
+
+/// A `/v2/` answer, its error body (if any) in the v2 shape.
+async fn v2_error_body(resp: Response) -> Response {
     if resp.status().as_u16() < 400 {
         return resp;
     }

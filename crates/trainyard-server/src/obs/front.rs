@@ -213,16 +213,21 @@ fn xml_error(status: http::StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// The API's service with the S3 endpoint in front: S3-signed requests go to the endpoint.
+/// Cloned for every request (by the connection), so the endpoint is behind one reference
+/// count, and API requests pass unboxed.
 #[derive(Clone)]
 pub struct Dispatch<S> {
-    obs: Endpoint,
+    obs: Arc<Endpoint>,
     api: S,
 }
 
 impl<S> Dispatch<S> {
     /// `api` behind the S3 endpoint `obs`.
     pub fn new(obs: Endpoint, api: S) -> Self {
-        Self { obs, api }
+        Self {
+            obs: Arc::new(obs),
+            api,
+        }
     }
 }
 
@@ -233,7 +238,10 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = futures_util::future::BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = futures_util::future::Either<
+        S::Future,
+        futures_util::future::BoxFuture<'static, Result<Response, Infallible>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.api.poll_ready(cx)
@@ -241,9 +249,9 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         if is_s3_request(&req) {
-            Box::pin(self.obs.svc.clone().oneshot(req))
+            futures_util::future::Either::Right(Box::pin(self.obs.svc.clone().oneshot(req)))
         } else {
-            Box::pin(self.api.call(req))
+            futures_util::future::Either::Left(self.api.call(req))
         }
     }
 }
