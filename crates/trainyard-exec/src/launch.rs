@@ -11,7 +11,7 @@ use crate::{
     proc, run_dir, signal, Error, ExecHandle, Result, RunExit, RunOutcome, RunSpec, StopRequest,
 };
 
-/// How often a reattached run's shim is checked in `/proc`.
+/// How often a reattached run's shim is checked in `/proc` where the kernel has no pidfd.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Start the shim for `spec`: writes `spec.json`, starts `<shim_program> shim -` and hands it
@@ -136,9 +136,7 @@ impl Running {
                 }
             }
             if let Watch::Poll = self.watch {
-                while proc::is_alive(self.handle.shim_pid, self.handle.shim_start_time) {
-                    tokio::time::sleep(POLL_INTERVAL).await;
-                }
+                wait_gone(self.handle).await;
             }
             let (dir, current) = (self.run_dir.clone(), self.handle);
             let settled = tokio::task::spawn_blocking(move || settle(&dir, current)).await;
@@ -158,6 +156,32 @@ impl Running {
                 }
             }
         }
+    }
+}
+
+/// Returns once `shim` (not our child) is gone: woken by the kernel through a pidfd, or,
+/// where the kernel has none (before Linux 5.3), by looking at `/proc` every
+/// [`POLL_INTERVAL`].
+async fn wait_gone(shim: ExecHandle) {
+    if let Some(exited) = proc::Exited::open(shim.shim_pid) {
+        // Opened first, checked second: the pidfd is of the process that started then, not
+        // of a later one that reused its PID.
+        if !proc::is_alive(shim.shim_pid, shim.shim_start_time) {
+            return;
+        }
+        // SAFETY: the descriptor is owned by the `Exited` moved in, so it stays open for as
+        // long as the `AsyncFd` is registered.
+        match unsafe { tokio::io::unix::AsyncFd::register(exited) } {
+            Ok(fd) => {
+                if fd.readable().await.is_ok() {
+                    return;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot wait on a pidfd; polling"),
+        }
+    }
+    while proc::is_alive(shim.shim_pid, shim.shim_start_time) {
+        tokio::time::sleep(POLL_INTERVAL).await;
     }
 }
 
