@@ -145,7 +145,8 @@ pub enum Command {
     /// Supervise one run (started by the server; not for direct use).
     #[command(hide = true)]
     Shim {
-        /// The run directory holding spec.json.
+        /// The run directory holding spec.json; `-`: read it from stdin (how the server
+        /// starts its shims ahead of their runs).
         run_dir: PathBuf,
     },
     /// Run one task of a Slurm job (started by srun; not for direct use).

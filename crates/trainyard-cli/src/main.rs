@@ -162,7 +162,12 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Shim { run_dir } => {
             log_setup::init_supervisor();
-            ExitCode::from(trainyard_exec::run_shim(&run_dir).clamp(0, 255) as u8)
+            let code = if run_dir.as_os_str() == trainyard_exec::RUN_DIR_ON_STDIN {
+                trainyard_exec::run_spare_shim()
+            } else {
+                trainyard_exec::run_shim(&run_dir)
+            };
+            ExitCode::from(code.clamp(0, 255) as u8)
         }
         Command::SlurmTask { run_dir } => {
             // Its stderr is the batch job's `slurm.out` in the run folder.

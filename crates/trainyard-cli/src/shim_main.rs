@@ -1,5 +1,7 @@
 //! `trainyard-shim shim <run_dir>`: the supervisor of one local run, started by the server
-//! for each run (not for direct use); the same as `trainyard shim <run_dir>`.
+//! (not for direct use); the same as `trainyard shim <run_dir>`. The server starts it as
+//! `trainyard-shim shim -`, ahead of the run, and hands it the run folder on stdin
+//! (`trainyard_exec::Shims`).
 //!
 //! A program of its own so that each run execs a small binary: it links the supervisor
 //! (`trainyard_exec::run_shim`) and its log, not the server, the client and their
@@ -17,12 +19,16 @@ fn main() -> ExitCode {
     match (args.next(), args.next(), args.next()) {
         (Some(command), Some(run_dir), None) if command == "shim" => {
             log_setup::init_supervisor();
-            let code = trainyard_exec::run_shim(&PathBuf::from(run_dir));
+            let code = if run_dir == trainyard_exec::RUN_DIR_ON_STDIN {
+                trainyard_exec::run_spare_shim()
+            } else {
+                trainyard_exec::run_shim(&PathBuf::from(run_dir))
+            };
             ExitCode::from(code.clamp(0, 255) as u8)
         }
         _ => {
             eprintln!(
-                "usage: trainyard-shim shim <run_dir>\n\
+                "usage: trainyard-shim shim <run_dir | ->\n\
                  The supervisor of one run, started by the trainyard server; not for direct use."
             );
             ExitCode::from(2)

@@ -1,57 +1,40 @@
 //! Starting a run under a shim, and watching it until it ends.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::spare::Shims;
 
 use crate::{
     proc, run_dir, signal, Error, ExecHandle, Result, RunExit, RunOutcome, RunSpec, StopRequest,
 };
 
-/// How often a reattached run's shim is checked in `/proc`.
+/// How often a reattached run's shim is checked in `/proc` where the kernel has no pidfd.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
-/// Start the shim for `spec`: writes `spec.json`, spawns `<shim_program> shim <run_dir>`.
+/// Start the shim for `spec`: writes `spec.json`, starts `<shim_program> shim -` and hands it
+/// the run folder (see [`Shims`]; no spares kept).
 ///
-/// Returns once the shim is spawned and its start time read. The shim's stdout and stderr go to
-/// `<run_dir>/shim.log`. Nothing of an earlier launch into the same directory is removed: the
-/// shim that claims the run first (`shim.json`) is the only one that ever starts its workers,
-/// and [`Running::wait`] follows that one, so launching again after a server crash can never
-/// run the job twice.
+/// Returns once the shim is started and its start time read. The shim sends its stdout and
+/// stderr to `<run_dir>/shim.log`. Nothing of an earlier launch into the same directory is
+/// removed: the shim that claims the run first (`shim.json`) is the only one that ever starts
+/// its workers, and [`Running::wait`] follows that one, so launching again after a server
+/// crash can never run the job twice.
 pub async fn launch(spec: &RunSpec, shim_program: &Path) -> Result<(ExecHandle, Running)> {
+    launch_on(spec, &Shims::new(shim_program.to_owned(), 0)).await
+}
+
+/// As [`launch`], with a shim of `shims` (an idle spare when one is ready).
+pub(crate) async fn launch_on(spec: &RunSpec, shims: &Arc<Shims>) -> Result<(ExecHandle, Running)> {
     let spec = spec.clone();
-    let (dir, log) = tokio::task::spawn_blocking(move || prepare(spec))
+    let dir = tokio::task::spawn_blocking(move || prepare(spec))
         .await
         .map_err(|e| Error::Spawn(format!("preparing the run directory panicked: {e}")))??;
-
-    let mut cmd = tokio::process::Command::new(shim_program);
-    // A clean environment: nothing of the server's (keys, database URL, settings) is in the
-    // shim's `/proc/<pid>/environ`, nor handed on to the workers; only its log level, so the
-    // shim logs (into `shim.log`) what the server would.
-    cmd.arg("shim")
-        .arg(&dir)
-        .env_clear()
-        .envs(crate::sandbox::clean_env())
-        .envs(std::env::var_os("RUST_LOG").map(|level| ("RUST_LOG", level)))
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    let child = cmd
-        .spawn()
-        .map_err(|e| Error::Spawn(format!("{}: {e}", shim_program.display())))?;
-    let pid = child
-        .id()
-        .ok_or_else(|| Error::Spawn("shim exited at once".into()))? as i32;
-    // The shim is our unreaped child, so its /proc entry exists even if it already exited.
-    let start_time = proc::start_time(pid)
-        .ok_or_else(|| Error::Spawn(format!("shim {pid} has no /proc entry")))?;
-    let handle = ExecHandle {
-        shim_pid: pid,
-        shim_start_time: start_time,
-    };
-    tracing::info!(proc.pid = pid, run_dir = %dir.display(), "shim started");
+    tracing::debug!(run_dir = %dir.display(), "run folder ready");
+    let (handle, child) = shims.start(&dir).await?;
+    tracing::info!(proc.pid = handle.shim_pid, run_dir = %dir.display(), "shim started");
     Ok((
         handle,
         Running {
@@ -90,17 +73,13 @@ pub fn reset_run_dir(run_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Creates the run directory, writes `spec.json`, opens `shim.log`.
-fn prepare(mut spec: RunSpec) -> Result<(PathBuf, File)> {
+/// Creates the run directory, writes `spec.json`; returns the directory's canonical path.
+fn prepare(mut spec: RunSpec) -> Result<PathBuf> {
     fs::create_dir_all(&spec.run_dir)?;
     let dir = fs::canonicalize(&spec.run_dir)?;
     spec.run_dir = dir.clone();
     run_dir::write_json_atomic(&run_dir::file(&dir, run_dir::SPEC), &spec)?;
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(run_dir::file(&dir, run_dir::SHIM_LOG))?;
-    Ok((dir, log))
+    Ok(dir)
 }
 
 /// A live run we are watching.
@@ -157,9 +136,7 @@ impl Running {
                 }
             }
             if let Watch::Poll = self.watch {
-                while proc::is_alive(self.handle.shim_pid, self.handle.shim_start_time) {
-                    tokio::time::sleep(POLL_INTERVAL).await;
-                }
+                wait_gone(self.handle).await;
             }
             let (dir, current) = (self.run_dir.clone(), self.handle);
             let settled = tokio::task::spawn_blocking(move || settle(&dir, current)).await;
@@ -179,6 +156,32 @@ impl Running {
                 }
             }
         }
+    }
+}
+
+/// Returns once `shim` (not our child) is gone: woken by the kernel through a pidfd, or,
+/// where the kernel has none (before Linux 5.3), by looking at `/proc` every
+/// [`POLL_INTERVAL`].
+async fn wait_gone(shim: ExecHandle) {
+    if let Some(exited) = proc::Exited::open(shim.shim_pid) {
+        // Opened first, checked second: the pidfd is of the process that started then, not
+        // of a later one that reused its PID.
+        if !proc::is_alive(shim.shim_pid, shim.shim_start_time) {
+            return;
+        }
+        // SAFETY: the descriptor is owned by the `Exited` moved in, so it stays open for as
+        // long as the `AsyncFd` is registered.
+        match unsafe { tokio::io::unix::AsyncFd::register(exited) } {
+            Ok(fd) => {
+                if fd.readable().await.is_ok() {
+                    return;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot wait on a pidfd; polling"),
+        }
+    }
+    while proc::is_alive(shim.shim_pid, shim.shim_start_time) {
+        tokio::time::sleep(POLL_INTERVAL).await;
     }
 }
 

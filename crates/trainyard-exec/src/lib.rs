@@ -35,6 +35,7 @@ pub mod sandbox;
 mod shim;
 mod signal;
 pub mod slurm;
+mod spare;
 mod spec;
 mod stop;
 mod submit;
@@ -44,7 +45,8 @@ pub use container::{ContainerError, ContainerRecord};
 pub use error::{Error, Result};
 pub use launch::{launch, reset_run_dir, Running};
 pub use sandbox::RunAs;
-pub use shim::{run_shim, run_shim_durable, CLAIM_LOST};
+pub use shim::{run_shim, run_shim_durable, run_spare_shim, CLAIM_LOST};
+pub use spare::{Shims, RUN_DIR_ON_STDIN};
 pub use spec::{
     ContainerSpec, ExecHandle, LogLimit, Mount, Network, ObjectInput, ObjectOutput, ObjectSync,
     RunExit, RunHandle, RunOutcome, RunSpec, ShimRecord, StopRequest, WorkerExit, WorkerRecord,

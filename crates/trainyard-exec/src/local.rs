@@ -1,12 +1,14 @@
 //! The local backend: each run's workers under a shim on this host.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::launch::launch_on;
 use crate::submit::{
     EventSender, Reattached, RunEnd, RunEvent, RunId, Submission, SubmitError, Submitted,
 };
-use crate::{launch, reattach, request_stop, run_dir, Attach, RunHandle, RunSpec, Running};
+use crate::{reattach, request_stop, run_dir, Attach, RunHandle, RunSpec, Running, Shims};
 
 /// The run supervisor's own program, installed beside `trainyard` (the CLI package's second
 /// binary).
@@ -26,25 +28,30 @@ pub fn shim_program(trainyard: &Path) -> PathBuf {
     }
 }
 
+/// How many idle spare shims a backend for training runs keeps (see [`Shims`]): two, so
+/// that two runs starting at once (a 2-core host's runs) both find one.
+pub const SPARE_SHIMS: usize = 2;
+
 /// Runs on this host. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct LocalBackend {
-    shim_program: PathBuf,
+    shims: Arc<Shims>,
     events: EventSender,
 }
 
 impl LocalBackend {
-    /// A backend that starts `<shim_program> shim <run_dir>` per run and reports to `events`
-    /// (`shim_program`: see [`shim_program`]).
-    pub fn new(shim_program: PathBuf, events: EventSender) -> Self {
+    /// A backend that runs each run under a shim of `shim_program` (see [`shim_program`]),
+    /// keeping `spares` idle spare shims ready once its first run started, and reports to
+    /// `events`.
+    pub fn new(shim_program: PathBuf, spares: usize, events: EventSender) -> Self {
         Self {
-            shim_program,
+            shims: Shims::new(shim_program, spares),
             events,
         }
     }
 
     pub(crate) async fn submit(&self, s: Submission) -> Result<Submitted, SubmitError> {
-        let (handle, running) = launch(&s.spec, &self.shim_program).await?;
+        let (handle, running) = launch_on(&s.spec, &self.shims).await?;
         self.follow(s.id, running, s.time_limit);
         Ok(Submitted::Started(RunHandle::Local(handle)))
     }
@@ -129,6 +136,7 @@ impl LocalBackend {
                     }
                 }
             };
+            tracing::debug!(version.id = id, "run's end seen");
             if exit.is_some() {
                 make_durable_meanwhile(running.run_dir());
             }

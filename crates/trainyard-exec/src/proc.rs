@@ -56,6 +56,34 @@ pub fn is_alive(pid: i32, start_time: u64) -> bool {
     }
 }
 
+/// A pidfd of a process that is not our child: readable once it has exited, so a follower
+/// is woken by the kernel instead of polling `/proc`.
+#[derive(Debug)]
+pub struct Exited(std::os::fd::OwnedFd);
+
+impl Exited {
+    /// The pidfd of `pid`; `None` when there is no such process or the kernel has no pidfds
+    /// (Linux before 5.3). Check the process's start time *after* opening it: the PID may
+    /// have been reused before.
+    pub fn open(pid: i32) -> Option<Self> {
+        use std::os::fd::FromRawFd;
+        if pid <= 0 {
+            return None;
+        }
+        // SAFETY: pidfd_open takes a pid and flags; it returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+        // SAFETY: the kernel just gave us this descriptor; nothing else owns it.
+        Some(Self(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+    }
+}
+
+impl std::os::fd::AsRawFd for Exited {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
 /// True while any process (a zombie included) is in one of the process groups `pgids`.
 ///
 /// One `kill(-pgid, 0)` per group: the kernel looks the group up directly, where
@@ -129,6 +157,29 @@ mod tests {
         assert!(!any_group_alive(&[pgid]));
         assert!(members_of_groups(&[pgid]).is_empty());
         assert!(!any_group_alive(&[]));
+    }
+
+    #[test]
+    fn a_pidfd_becomes_readable_when_its_process_exits() {
+        use std::os::fd::AsRawFd;
+        let readable = |fd: &Exited, ms: i32| {
+            let mut p = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut p, 1, ms) == 1 }
+        };
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.3")
+            .spawn()
+            .unwrap();
+        let exited = Exited::open(child.id() as i32).expect("pidfd_open (Linux >= 5.3)");
+        assert!(!readable(&exited, 0), "readable while the process runs");
+        assert!(readable(&exited, 10_000), "not readable once it exited");
+        child.wait().unwrap();
+        assert!(Exited::open(child.id() as i32).is_none());
     }
 
     #[test]

@@ -32,6 +32,26 @@ pub fn process_checked(pid: i32, start_time: u64, sig: Signal) -> Result<bool, E
     }
 }
 
+/// Queues `sig` with `value` for `pid` (`sigqueue`: the receiver reads the value with the
+/// signal), only if it is still the process that started at `start_time`. Returns whether a
+/// signal was sent; a vanished process is success.
+pub fn queue_checked(pid: i32, start_time: u64, sig: Signal, value: u64) -> Result<bool, Errno> {
+    if pid <= 1 || !proc::is_alive(pid, start_time) {
+        return Ok(false);
+    }
+    let value = libc::sigval {
+        sival_ptr: value as usize as *mut libc::c_void,
+    };
+    // SAFETY: sigqueue takes a pid, a signal number and a plain value.
+    if unsafe { libc::sigqueue(pid, sig as libc::c_int, value) } == 0 {
+        return Ok(true);
+    }
+    match Errno::last() {
+        Errno::ESRCH => Ok(false),
+        e => Err(e),
+    }
+}
+
 /// Signals the group of a recorded worker, unless its PID now belongs to another process.
 ///
 /// When the leader is gone, stragglers may still hold the group, and the group ID cannot be

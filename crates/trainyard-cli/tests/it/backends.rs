@@ -176,7 +176,8 @@ fn assert_nothing_left(runs: &Path) {
 }
 
 /// What still runs of the runs in `dirs`: processes whose command line names a run directory
-/// (shims, Slurm tasks) or one of its containers (podman, conmon), and recorded worker groups.
+/// (Slurm tasks) or one of its containers (podman, conmon), processes working in one (local
+/// shims, workers), and recorded worker groups.
 fn leftovers(dirs: &[PathBuf]) -> Vec<String> {
     let names: Vec<String> = dirs
         .iter()
@@ -184,9 +185,12 @@ fn leftovers(dirs: &[PathBuf]) -> Vec<String> {
         .collect();
     let mut left = Vec::new();
     for (pid, cmdline) in processes() {
+        // A local run's shim gets its folder on stdin and works in it: its command line does
+        // not name it, its working directory is in it.
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
         let of_run = dirs
             .iter()
-            .any(|d| cmdline.contains(&d.display().to_string()));
+            .any(|d| cmdline.contains(&d.display().to_string()) || cwd.starts_with(d));
         if of_run || names.iter().any(|n| cmdline.contains(n)) {
             left.push(format!("{pid}: {cmdline}"));
         }

@@ -81,6 +81,69 @@ async fn reattached_job_reports_its_real_failure_code() {
 /// A second `trainyard serve` on the data folder a running server holds refuses to start,
 /// naming that server's pid and address; one on the address it serves fails naming the
 /// address. Neither touches the first one's job.
+/// The children of `server` that are spare shims, waiting for a run (`<shim> shim -`).
+fn spares_of(server: u32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map_or("", |(_, rest)| rest)
+                .split_whitespace()
+                .collect();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            fields.get(1) == Some(&server.to_string().as_str()) && cmdline.ends_with(b"\0shim\0-\0")
+        })
+        .collect()
+}
+
+/// False once `pid` is gone or a zombie.
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spare_shims_exit_by_themselves_when_their_server_is_killed() {
+    let s = setup();
+    write_app(&storage(&s), "quick", &[("boot.py", "print('quick')\n")]);
+    let port = free_port();
+    let mut server = ServerProcess::start(&s.config, port).await;
+    let (job, ver) = server.api.create_job("quick", "quick", json!({})).await;
+    let done = [JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::LOST];
+    let status = server
+        .api
+        .wait_status(job, ver, &done, Duration::from_secs(30))
+        .await;
+    assert_eq!(status, JobStatus::COMPLETED);
+    // Started once the first run had its shim, kept for the next runs.
+    let pid = server.child.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while spares_of(pid).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the server started no spare shim"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let spares = spares_of(pid);
+    server.kill9();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while spares.iter().any(|&p| running(p)) {
+        assert!(
+            Instant::now() < deadline,
+            "spare shims outlived their server: {spares:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_server_on_a_held_data_folder_or_a_taken_address_refuses_before_reattaching() {
     let s = setup();

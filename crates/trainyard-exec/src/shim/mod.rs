@@ -12,7 +12,10 @@ mod supervise;
 mod transfer;
 mod worker;
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::run_dir::RunRecord;
@@ -53,6 +56,47 @@ pub fn run_shim(run_dir: &Path) -> i32 {
 /// does not read the file (a Slurm task).
 pub fn run_shim_durable(run_dir: &Path) -> i32 {
     run(run_dir, Durability::Shim)
+}
+
+/// The main of a shim started ahead of its run (`<shim> shim -`, see [`crate::Shims`]): waits
+/// for its run folder on stdin (all of it, up to the end of the input), sends its stdout and
+/// stderr to that folder's `shim.log`, then supervises the run as [`run_shim`] does. Returns
+/// 0 at once, having started nothing, when stdin ends empty: its server dropped it, or died.
+pub fn run_spare_shim() -> i32 {
+    // The server that started us: it makes exit.json durable while it is still our parent.
+    let server = nix::unistd::getppid().as_raw();
+    // Our own session already while idle: nothing sent to the server's group reaches us.
+    let _ = nix::unistd::setsid();
+    let mut bytes = Vec::new();
+    if std::io::stdin().lock().read_to_end(&mut bytes).is_err() || bytes.is_empty() {
+        return 0;
+    }
+    let run_dir = PathBuf::from(OsString::from_vec(bytes));
+    if let Err(e) = enter(&run_dir) {
+        tracing::error!(run_dir = %run_dir.display(), error = %e, "cannot enter the run folder");
+        return 1;
+    }
+    run(&run_dir, Durability::Parent(server))
+}
+
+/// Sends stdout and stderr to the run's `shim.log` (the server's alone, like the files it
+/// writes there), stdin to `/dev/null`, and changes into the run folder.
+fn enter(run_dir: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(run_dir::file(run_dir, run_dir::SHIM_LOG))?;
+    let null = std::fs::File::open("/dev/null")?;
+    for (from, to) in [(&log, 1), (&log, 2), (&null, 0)] {
+        // SAFETY: dup2 on two valid descriptors.
+        if unsafe { libc::dup2(from.as_raw_fd(), to) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    std::env::set_current_dir(run_dir)
 }
 
 fn run(run_dir: &Path, durability: Durability) -> i32 {
@@ -138,6 +182,7 @@ fn supervise_run(run_dir: &Path) -> Option<RunExit> {
         }
         Err(e) => return failed(format!("shim: cannot write shim.json: {e}")),
     };
+    tracing::debug!("run claimed");
     // A stop requested before we claimed (stop.json written, nobody to signal yet).
     if run_dir::file(run_dir, run_dir::STOP).exists() {
         tracing::info!("stop requested before the run started");

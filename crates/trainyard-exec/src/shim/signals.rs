@@ -28,16 +28,23 @@ impl Signals {
     }
 
     /// Waits up to `timeout` for one of the blocked signals; `None` on timeout or interruption.
-    pub fn wait(&self, timeout: Duration) -> Option<Signal> {
+    /// With the signal comes the value it was queued with (`sigqueue`), if it was: a stop
+    /// request's grace in seconds (see [`crate::request_stop`]).
+    pub fn wait(&self, timeout: Duration) -> Option<(Signal, Option<u64>)> {
         let ts = libc::timespec {
             tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
             tv_nsec: timeout.subsec_nanos() as libc::c_long,
         };
-        // SAFETY: the set and timespec are valid for the call; a null siginfo pointer is allowed.
-        let rc = unsafe { libc::sigtimedwait(self.set.as_ref(), std::ptr::null_mut(), &ts) };
+        // SAFETY: zeroed siginfo_t is a valid out-parameter.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: the set, siginfo and timespec are valid for the call.
+        let rc = unsafe { libc::sigtimedwait(self.set.as_ref(), &mut info, &ts) };
         if rc < 0 {
             return None;
         }
-        Signal::try_from(rc).ok()
+        let queued = (info.si_code == libc::SI_QUEUE)
+            // SAFETY: a queued signal's siginfo carries the sender's value.
+            .then(|| unsafe { info.si_value() }.sival_ptr as usize as u64);
+        Some((Signal::try_from(rc).ok()?, queued))
     }
 }

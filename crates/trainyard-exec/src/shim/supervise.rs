@@ -82,8 +82,8 @@ impl Supervisor {
                 }
                 timeout = timeout.min(deadline - now);
             }
-            if let Some(Signal::SIGTERM | Signal::SIGINT) = self.signals.wait(timeout) {
-                self.on_stop_request();
+            if let Some((Signal::SIGTERM | Signal::SIGINT, grace)) = self.signals.wait(timeout) {
+                self.on_stop_request(grace);
             }
         }
         self.sweep();
@@ -181,12 +181,16 @@ impl Supervisor {
         self.terminate_running(&format!("[trainyard] {message}; stopping"), self.grace);
     }
 
-    /// SIGTERM or SIGINT arrived: stop every worker, with the grace from `stop.json`.
-    fn on_stop_request(&mut self) {
-        let grace = run_dir::read_json::<StopRequest>(&run_dir::file(&self.run_dir, run_dir::STOP))
-            .ok()
-            .flatten()
-            .map_or(self.grace, |s| Duration::from_secs(s.grace_seconds));
+    /// SIGTERM or SIGINT arrived: stop every worker, with the grace the stop request queued
+    /// with the signal (`queued`, seconds), else the one in `stop.json` (a plain signal, from
+    /// outside), else the spec's.
+    fn on_stop_request(&mut self, queued: Option<u64>) {
+        let grace = queued.map(Duration::from_secs).unwrap_or_else(|| {
+            run_dir::read_json::<StopRequest>(&run_dir::file(&self.run_dir, run_dir::STOP))
+                .ok()
+                .flatten()
+                .map_or(self.grace, |s| Duration::from_secs(s.grace_seconds))
+        });
         tracing::info!(grace_s = grace.as_secs(), "stop requested");
         if let Some(w) = &self.on_stop {
             w.checkpoint_now();

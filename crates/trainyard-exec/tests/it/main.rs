@@ -1,7 +1,9 @@
 //! trainyard-exec's integration tests: one test binary, a module per suite (`run`: real
-//! workers under the real shim; `logs`: paging over real files), helpers in `harness`.
+//! workers under the real shim; `spares`: shims started ahead of their runs; `logs`: paging
+//! over real files), helpers in `harness`.
 
 mod harness;
 
 mod logs;
 mod run;
+mod spares;

@@ -167,6 +167,41 @@ async fn stop_escalates_to_sigkill_and_leaves_no_process() {
     assert!(spec.run_dir.join("stop.json").exists());
 }
 
+/// The stop's grace rides on its signal: the shim has it before `stop.json` is written, and
+/// without the file (here it cannot be written: a folder holds its name).
+#[tokio::test]
+async fn a_stops_grace_comes_with_its_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "trap '' TERM; echo ready; sleep 60";
+    let spec = spec(dir.path(), vec![sh_worker(dir.path(), 0, script)], 30);
+    let _t = Teardown(spec.run_dir.clone());
+    let (_, mut running) = launch(&spec, shim()).await.unwrap();
+    wait_until(Duration::from_secs(10), "worker ready", || {
+        log(&spec.workers[0].log_file).contains("ready")
+    })
+    .await;
+    std::fs::create_dir(spec.run_dir.join("stop.json")).unwrap();
+
+    let started = Instant::now();
+    request_stop(&spec.run_dir, Duration::from_secs(1)).unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(10), running.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let took = started.elapsed();
+    // The spec's grace is 30 s: SIGKILL after 1 s is the signal's grace.
+    assert!(
+        took >= Duration::from_millis(900),
+        "SIGKILL before the grace: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "not the stop's grace: {took:?}"
+    );
+    assert_eq!(exit.outcome, RunOutcome::Stopped);
+    assert_eq!(exit.workers[0].signal, Some(libc::SIGKILL));
+}
+
 #[tokio::test]
 async fn stop_lets_a_worker_exit_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();

@@ -102,7 +102,11 @@ struct Backends {
 
 impl Backends {
     fn start(ctx: &RunContext, events: backend::EventSender) -> Self {
-        let local = Backend::Local(LocalBackend::new(ctx.local_shim.clone(), events.clone()));
+        let local = Backend::Local(LocalBackend::new(
+            ctx.local_shim.clone(),
+            trainyard_exec::local::SPARE_SHIMS,
+            events.clone(),
+        ));
         let slurm_pools: Vec<&PoolConfig> = ctx
             .pools
             .iter()
@@ -539,8 +543,12 @@ impl Actor {
                 Cmd::Enqueue(id) => self.enqueue(id).await,
                 Cmd::Sweep => self.sweep().await,
                 Cmd::Stop(id, grace) => reactor::on_stop(core, comm, id, grace),
-                Cmd::Reaped(id) => reactor::on_reaped(core, comm, id),
+                Cmd::Reaped(id) => {
+                    tracing::debug!(version.id = id, "run's host resources given back");
+                    reactor::on_reaped(core, comm, id);
+                }
                 Cmd::Ended(id) => {
+                    tracing::debug!(version.id = id, "run's end recorded");
                     reactor::on_ended(core, comm, id);
                     if core.awaited_parents().contains(&id) {
                         self.tell_parent_ends(&[id]).await;
@@ -778,6 +786,7 @@ impl Actor {
     /// 1/7 -> 4, then prepares and submits the run in a task of its own. The core holds its
     /// capacity already; a start that does not happen gives it back.
     async fn start(&mut self, id: i64, gpus: Vec<u32>, backend: Backend) {
+        tracing::debug!(version.id = id, "slot granted");
         // A next attempt was claimed when it was queued (and stays 8).
         let claimed = self.attempts.remove(&id);
         match if claimed {
@@ -883,6 +892,7 @@ async fn submit(ctx: &Arc<RunContext>, backend: &Backend, v: &Version, gpus: &[u
     let prepared = async {
         let job_name = ctx.store.job_name(v.job_id).await?.unwrap_or_default();
         let spec = ctx.prepare_run(v, &job_name, gpus).await?;
+        tracing::debug!(version.id = v.id, "run spec ready");
         if !gpus.is_empty() {
             let _ = std::fs::write(
                 spec.run_dir.join("gpus.json"),

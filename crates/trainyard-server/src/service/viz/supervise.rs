@@ -65,7 +65,8 @@ impl VizManager {
     /// A manager that supervises nothing until [`Self::activate`].
     pub fn new(ctx: VizContext) -> Self {
         let (events, rx) = backend::events();
-        let backend = Backend::Local(LocalBackend::new(ctx.shim_program.clone(), events));
+        // Visualization servers start rarely: no spare shims kept for them.
+        let backend = Backend::Local(LocalBackend::new(ctx.shim_program.clone(), 0, events));
         let tasks = Tasks::default();
         tokio::spawn(route(rx, tasks.clone()));
         Self {
