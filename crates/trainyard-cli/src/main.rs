@@ -107,12 +107,14 @@ fn init_tracing(default: tracing::level_filters::LevelFilter, global: &global::G
         global::LogFormat::Json => layer.json().with_ansi(false).boxed(),
         global::LogFormat::Text => layer.boxed(),
     };
-    // One filter, both conditions: nested per-layer filters sum their interests (the outer
-    // one's `always` beside the inner one's `never` makes `sometimes`), so every span that
-    // `RUST_LOG` turns off was still created and entered, one per request.
-    use tracing_subscriber::filter::FilterExt;
+    // Both filters global, ahead of the layer: a span or event they turn off is never
+    // created. As per-layer filters they did not do that (nested, their interests summed to
+    // `sometimes`, so every request span was created and entered), and joined into one with
+    // `FilterExt::and` they lost events (`it::replicas::visualization_auto_stop_...`).
     tracing_subscriber::registry()
-        .with(layer.with_filter(filter.and(log_setup::no_secrets())))
+        .with(filter)
+        .with(log_setup::no_secrets())
+        .with(layer)
         .init();
 }
 
