@@ -240,16 +240,34 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn deleted_versions(&self) -> Result<Vec<Version>>;
 
     /// Compare-and-set: moves the version to `to` only if its status is one of `from`.
-    /// Returns whether it moved. Also refreshes the job summary and, when it moved, records
-    /// `set.usage` in the same transaction (a record of the same version and attempt that is
-    /// there already is kept, so an attempt is accounted once).
+    /// Returns the version as the move left it, with its job's name, or `None` when it did
+    /// not move. Also refreshes the job summary and, when it moved, records `set.usage` in
+    /// the same transaction (a record of the same version and attempt that is there already
+    /// is kept, so an attempt is accounted once). On SQLite all of it is one round trip.
+    async fn move_version(
+        &self,
+        version_id: i64,
+        from: &[JobStatus],
+        to: JobStatus,
+        set: &TransitionSet,
+    ) -> Result<Option<NamedVersion>>;
+
+    /// [`Self::move_version`], answering only whether it moved.
     async fn transition(
         &self,
         version_id: i64,
         from: &[JobStatus],
         to: JobStatus,
         set: &TransitionSet,
-    ) -> Result<bool>;
+    ) -> Result<bool> {
+        Ok(self
+            .move_version(version_id, from, to, set)
+            .await?
+            .is_some())
+    }
+
+    /// Any stored version by id (deleted ones included) with its job's name, in one query.
+    async fn named_version(&self, version_id: i64) -> Result<Option<NamedVersion>>;
 
     /// Claims the start of attempt `attempt` of a running version waiting for it (status 8,
     /// `retry_at` set): clears `retry_at` and the earlier attempt's run handle (a restart
@@ -300,6 +318,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Number of the project's versions that are pending or running.
     async fn count_active_versions(&self, project_id: &str) -> Result<i64>;
+
+    /// [`Self::count_jobs`] and [`Self::count_active_versions`] of the project in one query
+    /// (a create's quota check).
+    async fn quota_counts(&self, project_id: &str) -> Result<(i64, i64)>;
 
     /// Live versions counted by project and status, for the `/metrics` gauges: one grouped
     /// scan of the `versions` table per scrape.

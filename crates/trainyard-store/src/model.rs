@@ -116,6 +116,17 @@ pub struct JobFilter {
     pub now: i64,
 }
 
+/// A version with its job's name, which its run's log files and usage record carry: what a
+/// status move leaves ([`crate::Store::move_version`]) and what recording a run's end reads
+/// ([`crate::Store::named_version`]), each in one statement.
+#[derive(Clone, Debug)]
+pub struct NamedVersion {
+    /// The version.
+    pub version: Version,
+    /// Its job's name (deleted job or not).
+    pub job_name: String,
+}
+
 /// Extra columns set by a status transition.
 #[derive(Clone, Debug, Default)]
 pub struct TransitionSet {

@@ -144,18 +144,20 @@ macro_rules! store_ops {
 
         /// Recomputes a job's summary of its newest live version (0, unknown, when it has
         /// none).
-        static REFRESH_SUMMARY: LazyLock<String> = LazyLock::new(|| {
-            q(&format!(
+        static REFRESH_SUMMARY: LazyLock<String> =
+            LazyLock::new(|| q(&format!("{} WHERE id = ?", *REFRESH_SUMMARY_SET)).into_owned());
+
+        /// [`REFRESH_SUMMARY`] without its `WHERE`.
+        static REFRESH_SUMMARY_SET: LazyLock<String> = LazyLock::new(|| {
+            format!(
                 "UPDATE jobs SET
                     latest_version_id = (SELECT id FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1),
                     latest_status = COALESCE((SELECT status FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1), {}),
                     latest_start_time = (SELECT start_time FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1),
                     latest_end_time = (SELECT end_time FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0 ORDER BY v.id DESC LIMIT 1),
-                    version_count = (SELECT count(*) FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0)
-                    WHERE id = ?",
+                    version_count = (SELECT count(*) FROM versions v WHERE v.job_id = jobs.id AND v.deleted = 0)",
                 JobStatus::UNKNOWN.code()
-            ))
-            .into_owned()
+            )
         });
 
         /// Refreshes job `job_id`'s summary inside a transaction that changed one of its
@@ -381,6 +383,76 @@ macro_rules! store_ops {
         }
 
         impl $store {
+            /// [`crate::Store::create_job`] with its first version, on SQLite: one round trip
+            /// (the statements and their transaction in one string). The job is new, so its
+            /// first version is `V0001` and the next `V0002`; the version's run folder is
+            /// named by its id, set once the id is known (`last_insert_rowid()`, which the
+            /// job counters' trigger leaves as it was).
+            async fn create_job_with_version(&self, job: &NewJob, v: &NewVersion) -> Result<(Job, Option<Version>)> {
+                static SQL: LazyLock<String> = LazyLock::new(|| {
+                    format!(
+                        "BEGIN IMMEDIATE;
+                         INSERT INTO jobs (project_id, name, description, workspace_id, create_time, next_version_no) VALUES (?, ?, ?, ?, ?, 2);
+                         INSERT INTO versions (job_id, project_id, name, description, pre_version_id, status, config, resource_id, run_dir, create_time, created_by)
+                             VALUES (last_insert_rowid(), ?, 'V0001', ?, ?, ?, ?, ?, '', ?, ?);
+                         UPDATE versions SET run_dir = replace(?, '{{id}}', id) WHERE id = last_insert_rowid();
+                         {} WHERE id = (SELECT job_id FROM versions WHERE id = last_insert_rowid());
+                         SELECT {JOB_COLUMNS}, latest_version_id AS new_version_id,
+                             (SELECT run_dir FROM versions WHERE versions.id = jobs.latest_version_id) AS new_run_dir
+                             FROM jobs WHERE id = (SELECT job_id FROM versions WHERE id = last_insert_rowid());
+                         COMMIT",
+                        *REFRESH_SUMMARY_SET
+                    )
+                });
+                let config = serde_json::to_string(&v.config)?;
+                let query = sqlx::query(&SQL)
+                    .bind(&job.project_id)
+                    .bind(&job.name)
+                    .bind(&job.description)
+                    .bind(&job.workspace_id)
+                    .bind(job.create_time)
+                    .bind(&job.project_id)
+                    .bind(&v.description)
+                    .bind(v.pre_version_id)
+                    .bind(v.status.code())
+                    .bind(&config)
+                    .bind(&v.resource_id)
+                    .bind(v.create_time)
+                    .bind(&v.created_by)
+                    .bind(&v.run_dir_template);
+                let mut batch = self.batch().await?;
+                let rows = query.fetch_all(&mut *batch).await;
+                let rows = batch.end(rows).await?;
+                let row = rows.first().ok_or($crate::Error::Db(sqlx::Error::RowNotFound))?;
+                let stored = <Job as sqlx::FromRow<DbRow>>::from_row(row)?;
+                let version = Version {
+                    id: row.try_get("new_version_id")?,
+                    job_id: stored.id,
+                    project_id: job.project_id.clone(),
+                    name: "V0001".to_owned(),
+                    description: v.description.clone(),
+                    pre_version_id: v.pre_version_id,
+                    status: v.status,
+                    config: v.config.clone(),
+                    resource_id: v.resource_id.clone(),
+                    run_dir: row.try_get("new_run_dir")?,
+                    create_time: v.create_time,
+                    start_time: None,
+                    end_time: None,
+                    handle: None,
+                    stop_grace: None,
+                    failure_reason: None,
+                    deleted: false,
+                    attempt: 1,
+                    retry_at: None,
+                    retry_consecutive_any: 0,
+                    created_by: v.created_by.clone(),
+                    attempt_start_time: None,
+                    attempt_queue_time: None,
+                };
+                Ok((stored, Some(version)))
+            }
+
             /// A sweep's row and its runs, by index.
             async fn sweep_with_runs(&self, row: &DbRow) -> Result<$crate::Sweep> {
                 let id: i64 = row.try_get("id")?;
@@ -439,6 +511,9 @@ macro_rules! store_ops {
                 job: &NewJob,
                 first: Option<&NewVersion>,
             ) -> Result<(Job, Option<Version>)> {
+                if let (Dialect::Sqlite, Some(v)) = (D, first) {
+                    return self.create_job_with_version(job, v).await;
+                }
                 let mut tx = self.write_tx().await?;
                 let id: i64 = sqlx::query_scalar(&q(
                     "INSERT INTO jobs (project_id, name, description, workspace_id, create_time) VALUES (?, ?, ?, ?, ?) RETURNING id",
@@ -851,14 +926,14 @@ macro_rules! store_ops {
                 rows.iter().map(version_from_row).collect()
             }
 
-            async fn transition(
+            async fn move_version(
                 &self,
                 version_id: i64,
                 from: &[JobStatus],
                 to: JobStatus,
                 set: &TransitionSet,
-            ) -> Result<bool> {
-                let sql = q(&format!(
+            ) -> Result<Option<$crate::NamedVersion>> {
+                let update = format!(
                     "UPDATE versions SET status = ?,
                         start_time = COALESCE(?, start_time),
                         end_time = COALESCE(?, end_time),
@@ -869,34 +944,41 @@ macro_rules! store_ops {
                         retry_at = COALESCE(?, retry_at),
                         retry_consecutive_any = COALESCE(?, retry_consecutive_any),
                         attempt_start_time = CASE WHEN ? = 1 THEN NULL ELSE COALESCE(?, attempt_start_time) END
-                     WHERE id = ? AND status IN ({}) RETURNING job_id",
+                     WHERE id = ? AND status IN ({}) RETURNING {VERSION_COLUMNS},
+                        (SELECT name FROM jobs WHERE jobs.id = versions.job_id) AS moved_job_name",
                     marks(from.len())
-                ))
-                .into_owned();
-                let mut tx = self.write_tx().await?;
-                let mut query = sqlx::query_scalar::<_, i64>(&sql)
-                    .bind(to.code())
-                    .bind(set.start_time)
-                    .bind(set.end_time)
-                    .bind(set.handle.as_deref())
-                    .bind(set.stop_grace)
-                    .bind(set.failure_reason.as_deref())
-                    .bind(set.retry.map(|r| r.0))
-                    .bind(set.retry.map(|r| r.1))
-                    .bind(set.retry.map(|r| r.2))
-                    // A retry's next attempt has not started: the ended one's start goes.
-                    .bind(i64::from(set.retry.is_some()))
-                    .bind(set.attempt_start)
-                    .bind(version_id);
-                for s in from {
-                    query = query.bind(s.code());
+                );
+                fn bind_move<'q>(
+                    query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+                    version_id: i64,
+                    from: &[JobStatus],
+                    to: JobStatus,
+                    set: &'q TransitionSet,
+                ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+                    let mut query = query
+                        .bind(to.code())
+                        .bind(set.start_time)
+                        .bind(set.end_time)
+                        .bind(set.handle.as_deref())
+                        .bind(set.stop_grace)
+                        .bind(set.failure_reason.as_deref())
+                        .bind(set.retry.map(|r| r.0))
+                        .bind(set.retry.map(|r| r.1))
+                        .bind(set.retry.map(|r| r.2))
+                        // A retry's next attempt has not started: the ended one's start goes.
+                        .bind(i64::from(set.retry.is_some()))
+                        .bind(set.attempt_start)
+                        .bind(version_id);
+                    for s in from {
+                        query = query.bind(s.code());
+                    }
+                    query
                 }
-                let Some(job_id) = query.fetch_optional(&mut *tx).await? else {
-                    return Ok(false);
-                };
-                if let Some(u) = &set.usage {
-                    static INSERT: LazyLock<String> = LazyLock::new(|| $crate::usage::insert_usage(D));
-                    sqlx::query(&INSERT)
+                fn bind_usage<'q>(
+                    query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+                    u: &'q $crate::UsageRecord,
+                ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+                    query
                         .bind(u.version_id)
                         .bind(u.attempt)
                         .bind(&u.project_id)
@@ -914,12 +996,75 @@ macro_rules! store_ops {
                         .bind(u.ended_at)
                         .bind(u.status)
                         .bind(&u.outcome)
-                        .execute(&mut *tx)
-                        .await?;
                 }
-                refresh_summary(&mut tx, job_id).await?;
+                let named = |row: &DbRow| -> Result<$crate::NamedVersion> {
+                    Ok($crate::NamedVersion {
+                        version: version_from_row(row)?,
+                        job_name: row
+                            .try_get::<Option<String>, _>("moved_job_name")?
+                            .unwrap_or_default(),
+                    })
+                };
+                if D == Dialect::Sqlite {
+                    // One round trip: the move, its usage record when it moved, the job's
+                    // summary (recomputed from the rows, so refreshing it after a refused
+                    // move changes nothing), in their transaction.
+                    let usage = if set.usage.is_some() {
+                        format!("{};", $crate::usage::insert_usage_after_move())
+                    } else {
+                        String::new()
+                    };
+                    let sql = format!(
+                        "BEGIN IMMEDIATE; {update}; {usage} {} WHERE id = (SELECT job_id FROM versions WHERE id = ?); COMMIT",
+                        *REFRESH_SUMMARY_SET
+                    );
+                    let mut query = bind_move(sqlx::query(&sql), version_id, from, to, set);
+                    if let Some(u) = &set.usage {
+                        query = bind_usage(query, u);
+                    }
+                    let query = query.bind(version_id);
+                    let mut batch = self.batch().await?;
+                    let rows = query.fetch_all(&mut *batch).await;
+                    let rows = batch.end(rows).await?;
+                    return rows.first().map(named).transpose();
+                }
+                let update = q(&update).into_owned();
+                let mut tx = self.write_tx().await?;
+                let query = bind_move(sqlx::query(&update), version_id, from, to, set);
+                let Some(row) = query.fetch_optional(&mut *tx).await? else {
+                    return Ok(None);
+                };
+                let moved = named(&row)?;
+                if let Some(u) = &set.usage {
+                    static INSERT: LazyLock<String> = LazyLock::new(|| $crate::usage::insert_usage(D));
+                    bind_usage(sqlx::query(&INSERT), u).execute(&mut *tx).await?;
+                }
+                refresh_summary(&mut tx, moved.version.job_id).await?;
                 tx.commit().await?;
-                Ok(true)
+                Ok(Some(moved))
+            }
+
+            async fn named_version(&self, version_id: i64) -> Result<Option<$crate::NamedVersion>> {
+                static SQL: LazyLock<String> = LazyLock::new(|| {
+                    q(&format!(
+                        "SELECT {VERSION_COLUMNS}, (SELECT name FROM jobs WHERE jobs.id = versions.job_id) AS moved_job_name
+                         FROM versions WHERE id = ?"
+                    ))
+                    .into_owned()
+                });
+                let row = sqlx::query(&SQL)
+                    .bind(version_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|row| {
+                    Ok($crate::NamedVersion {
+                        version: version_from_row(&row)?,
+                        job_name: row
+                            .try_get::<Option<String>, _>("moved_job_name")?
+                            .unwrap_or_default(),
+                    })
+                })
+                .transpose()
             }
 
             async fn set_queued_priority(&self, version_id: i64, priority: i64) -> Result<bool> {
@@ -1082,6 +1227,28 @@ macro_rules! store_ops {
 
             async fn append_run_events(&self, events: &[NewRunEvent]) -> Result<()> {
                 if events.is_empty() {
+                    return Ok(());
+                }
+                if events.len() <= 1000 && events.iter().all(|e| e.deliveries.is_empty()) {
+                    // No delivery needs its event's `seq`: the batch is one statement, its rows
+                    // numbered so that they are inserted (and their `seq` given) in order.
+                    let rows = (0..events.len())
+                        .map(|i| format!("({i}, ?, ?, ?, ?)"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let sql = q(&format!(
+                        "INSERT INTO run_events (version_id, time, kind, detail) \
+                         SELECT column2, column3, column4, column5 FROM (VALUES {rows}) AS e \
+                         WHERE EXISTS (SELECT 1 FROM versions WHERE id = e.column2) ORDER BY column1"
+                    ))
+                    .into_owned();
+                    let mut query = sqlx::query(&sql);
+                    for e in events {
+                        query = query.bind(e.version_id).bind(e.time).bind(&e.kind).bind(&e.detail);
+                    }
+                    let mut batch = self.batch().await?;
+                    let done = query.execute(&mut *batch).await;
+                    batch.end(done).await?;
                     return Ok(());
                 }
                 let mut tx = self.write_tx().await?;
@@ -1440,6 +1607,22 @@ macro_rules! store_ops {
                     .into_owned()
                 });
                 Ok(sqlx::query_scalar(&SQL)
+                    .bind(project_id)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn quota_counts(&self, project_id: &str) -> Result<(i64, i64)> {
+                static SQL: LazyLock<String> = LazyLock::new(|| {
+                    q(&format!(
+                        "SELECT (SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM job_counts WHERE project_id = ?),
+                            (SELECT count(*) FROM versions WHERE project_id = ? AND deleted = 0 AND status IN ({}))",
+                        sql_list(JobStatus::STOPPABLE)
+                    ))
+                    .into_owned()
+                });
+                Ok(sqlx::query_as(&SQL)
+                    .bind(project_id)
                     .bind(project_id)
                     .fetch_one(&self.pool)
                     .await?)

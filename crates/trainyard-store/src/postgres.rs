@@ -26,6 +26,31 @@ fn default_pool_size() -> u32 {
     (2 * cores).clamp(4, 16)
 }
 
+/// A pooled connection a batch of statements runs on (see [`PgStore::batch`]).
+pub(crate) struct PgBatch(sqlx::pool::PoolConnection<sqlx::Postgres>);
+
+impl PgBatch {
+    /// The batch ran with `result`; PostgreSQL ends a failed string's implicit transaction
+    /// itself.
+    pub(crate) async fn end<T>(self, result: sqlx::Result<T>) -> Result<T> {
+        result.map_err(Into::into)
+    }
+}
+
+impl std::ops::Deref for PgBatch {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for PgBatch {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.0
+    }
+}
+
 /// The PostgreSQL store. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct PgStore {
@@ -68,6 +93,13 @@ impl PgStore {
     /// connection unusable, unlike SQLite on a full disk).
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         Ok(self.pool.begin().await?)
+    }
+
+    /// A connection for a string of several statements ([`PgBatch`]). `ops.rs` sends such
+    /// strings on SQLite only: PostgreSQL prepares one statement per string that carries
+    /// parameters, so its writes go statement by statement in a [`Self::write_tx`].
+    async fn batch(&self) -> Result<PgBatch> {
+        Ok(PgBatch(self.pool.acquire().await?))
     }
 
     /// Other servers may commit to this database unseen: no generation.

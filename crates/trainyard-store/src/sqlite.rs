@@ -128,6 +128,86 @@ impl Drop for WriteTx {
     }
 }
 
+/// A write sent to SQLite's worker thread as one string of statements, its transaction
+/// included (`BEGIN IMMEDIATE; ...; COMMIT`): one round trip where a [`WriteTx`] makes one per
+/// statement plus two. Each round trip hands the work to sqlx's worker thread and back, and
+/// the writer's turn is held for all of them, so under a burst the queue of writers moves at
+/// the pace of those hand-offs.
+///
+/// Like a [`WriteTx`] it holds this server's turn to write. A batch that failed part-way may
+/// have left its transaction open: [`Self::end`] rolls it back, and the connection goes back
+/// to the pool only if that worked (as a dropped `WriteTx`).
+pub(crate) struct Batch {
+    conn: Option<PoolConnection<Sqlite>>,
+    turn: Option<OwnedSemaphorePermit>,
+}
+
+impl Batch {
+    async fn begin(pool: &SqlitePool, writers: &Writers) -> Result<Self> {
+        let turn = writers.turn().await?;
+        let conn = pool.acquire().await?;
+        Ok(Self {
+            conn: Some(conn),
+            turn: Some(turn),
+        })
+    }
+
+    /// The batch ran with `result`: on an error its transaction, if still open, is rolled
+    /// back before the turn passes on.
+    pub(crate) async fn end<T>(mut self, result: sqlx::Result<T>) -> Result<T> {
+        let mut conn = self
+            .conn
+            .take()
+            .expect("a Batch holds its connection until it ends");
+        let turn = self.turn.take();
+        if result.is_err() {
+            let open = match conn.lock_handle().await {
+                // SAFETY: a valid handle, locked for this call.
+                Ok(mut h) => Some(unsafe {
+                    libsqlite3_sys::sqlite3_get_autocommit(h.as_raw_handle().as_ptr()) == 0
+                }),
+                Err(_) => None,
+            };
+            match open {
+                Some(false) => {}
+                Some(true) if conn.execute("ROLLBACK").await.is_ok() => {}
+                // Closing the connection rolls back whatever SQLite still holds.
+                _ => discard(conn),
+            }
+        }
+        drop(turn);
+        result.map_err(Into::into)
+    }
+}
+
+impl std::ops::Deref for Batch {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        self.conn
+            .as_ref()
+            .expect("a Batch holds its connection until it ends")
+    }
+}
+
+impl std::ops::DerefMut for Batch {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.conn
+            .as_mut()
+            .expect("a Batch holds its connection until it ends")
+    }
+}
+
+impl Drop for Batch {
+    /// Dropped before it ended (its future cancelled mid-batch): the connection cannot be
+    /// known out of a transaction, so it is closed.
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            discard(conn);
+        }
+    }
+}
+
 /// Closes a connection instead of returning it to the pool: SQLite rolls back what it holds.
 fn discard(conn: PoolConnection<Sqlite>) {
     drop(conn.detach());
@@ -170,6 +250,10 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.unwrap_or(8))
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings a connection each time it leaves the pool: on SQLite a round trip to
+            // the connection's worker thread per statement, checking a file that cannot go
+            // away as a network peer can (a failed statement still reports its error).
+            .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 let commits = watcher.clone();
                 Box::pin(async move {
@@ -231,6 +315,12 @@ impl SqliteStore {
     /// concurrent read-then-write transactions wait for each other instead of failing busy.
     async fn write_tx(&self) -> Result<WriteTx> {
         WriteTx::begin(&self.pool, &self.writers).await
+    }
+
+    /// A write of several statements in one round trip ([`Batch`]): the statements' string
+    /// opens and commits its own transaction.
+    async fn batch(&self) -> Result<Batch> {
+        Batch::begin(&self.pool, &self.writers).await
     }
 
     /// Every commit passes through this pool (`commits`).

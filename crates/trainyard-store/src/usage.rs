@@ -136,6 +136,15 @@ pub(crate) fn insert_usage(d: Dialect) -> String {
     .into_owned()
 }
 
+/// [`insert_usage`] in a batch after the move it belongs to (SQLite): inserted only when that
+/// statement changed its row (`changes()` is the count of the statement before).
+pub(crate) fn insert_usage_after_move() -> String {
+    insert_usage(Dialect::Sqlite).replace(
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE changes() = 1",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,7 +30,7 @@ use trainyard_sched::run::{self as decide, Admission, Recovery};
 use trainyard_sched::status::Step;
 use trainyard_sched::wait::Wait;
 use trainyard_sched::{reactor, Comm, Core, Decision, LeaseId, Place, PoolId, Ticket};
-use trainyard_store::Version;
+use trainyard_store::{NamedVersion, Version};
 
 enum Cmd {
     Enqueue(i64),
@@ -787,15 +787,23 @@ impl Actor {
     /// capacity already; a start that does not happen gives it back.
     async fn start(&mut self, id: i64, gpus: Vec<u32>, backend: Backend) {
         tracing::debug!(version.id = id, "slot granted");
-        // A next attempt was claimed when it was queued (and stays 8).
+        // A next attempt was claimed when it was queued (and stays 8): read it; a first one
+        // is moved to 4, which returns it.
         let claimed = self.attempts.remove(&id);
-        match if claimed {
-            Ok(true)
+        let started = if claimed {
+            match self.ctx.store.named_version(id).await {
+                Ok(Some(v)) => Ok(Some(v)),
+                _ => {
+                    reactor::on_ended(&mut self.core, &mut self.comm, id);
+                    return;
+                }
+            }
         } else {
             lifecycle::begin_start(&self.ctx, id).await
-        } {
-            Ok(true) => {}
-            Ok(false) => {
+        };
+        let v = match started {
+            Ok(Some(v)) => v,
+            Ok(None) => {
                 reactor::on_start_refused(&mut self.core, &mut self.comm, id);
                 return;
             }
@@ -805,10 +813,6 @@ impl Actor {
                 self.enqueue_later(id);
                 return;
             }
-        }
-        let Ok(Some(v)) = self.ctx.store.version_by_id(id).await else {
-            reactor::on_ended(&mut self.core, &mut self.comm, id);
-            return;
         };
         let ctx = self.ctx.clone();
         let done = self.tx.clone();
@@ -888,10 +892,15 @@ fn read_gpus(run_dir: &Path) -> Vec<u32> {
 
 /// Prepares the run of `v` (in 4) and hands it to `backend`; records what became of it.
 /// Returns false when nothing was started (the start failed and is recorded).
-async fn submit(ctx: &Arc<RunContext>, backend: &Backend, v: &Version, gpus: &[u32]) -> bool {
+async fn submit(
+    ctx: &Arc<RunContext>,
+    backend: &Backend,
+    named: &NamedVersion,
+    gpus: &[u32],
+) -> bool {
+    let (v, job_name) = (&named.version, &named.job_name);
     let prepared = async {
-        let job_name = ctx.store.job_name(v.job_id).await?.unwrap_or_default();
-        let spec = ctx.prepare_run(v, &job_name, gpus).await?;
+        let spec = ctx.prepare_run(v, job_name, gpus).await?;
         tracing::debug!(version.id = v.id, "run spec ready");
         if !gpus.is_empty() {
             let _ = std::fs::write(

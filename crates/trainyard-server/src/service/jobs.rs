@@ -199,10 +199,16 @@ impl Service {
             self.check_fits_quota(project, cfg)?;
         }
         let (quotas, limit) = self.quotas(project);
-        if new_job && self.store.count_jobs(project).await? >= limit {
+        // A new job's two counts in one query.
+        let (jobs, active) = if new_job {
+            self.store.quota_counts(project).await?
+        } else {
+            (0, self.store.count_active_versions(project).await?)
+        };
+        if new_job && jobs >= limit {
             return Err(ApiError::Quota("training job count"));
         }
-        if self.store.count_active_versions(project).await? >= quotas {
+        if active >= quotas {
             return Err(ApiError::Quota("number of running training jobs"));
         }
         if let Some(cap) = self.project(project).and_then(|p| p.quota.queued) {

@@ -1,10 +1,12 @@
 //! trainyard-store's integration tests: one test binary, a module per suite (`store`: jobs and
 //! versions; `viz`: visualization jobs;
-//! `events`: run event logs; `notifications`: the webhook outbox; `sweeps`: sweeps and their runs), each test run on SQLite and on PostgreSQL.
+//! `events`: run event logs; `notifications`: the webhook outbox; `sweeps`: sweeps and their runs), each test run on SQLite and on PostgreSQL; `round_trips`:
+//! the round trips of a run's life on SQLite.
 
 mod events;
 mod fixtures;
 mod notifications;
+mod round_trips;
 mod store;
 mod sweeps;
 mod usage;

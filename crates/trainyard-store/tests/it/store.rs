@@ -182,6 +182,45 @@ trainyard_store::engine_suite! {
         );
     }
 
+    async fn a_move_returns_the_version_as_moved_and_its_jobs_name(store, db) {
+        assert_eq!(store.quota_counts("p").await.unwrap(), (0, 0));
+        let (j, v) = store
+            .create_job(&job("named"), Some(&version()))
+            .await
+            .unwrap();
+        let v = v.unwrap();
+        // What the create answered is what is stored.
+        assert_eq!(store.get_job("p", j.id).await.unwrap().unwrap(), j);
+        let stored = store.version_by_id(v.id).await.unwrap().unwrap();
+        assert_eq!((&stored.name, &stored.run_dir), (&v.name, &v.run_dir));
+        assert_eq!(store.quota_counts("p").await.unwrap(), (1, 1));
+        let set = TransitionSet {
+            start_time: Some(5),
+            handle: Some("h".into()),
+            ..Default::default()
+        };
+        let moved = store
+            .move_version(v.id, &[JobStatus::INIT], JobStatus::RUNNING, &set)
+            .await
+            .unwrap()
+            .expect("1 -> 8 moves");
+        assert_eq!(moved.job_name, "named");
+        assert_eq!(
+            (moved.version.status, moved.version.start_time, moved.version.handle.as_deref()),
+            (JobStatus::RUNNING, Some(5), Some("h"))
+        );
+        let read = store.named_version(v.id).await.unwrap().unwrap();
+        assert_eq!(read.job_name, "named");
+        assert_eq!(read.version.status, JobStatus::RUNNING);
+        assert!(store
+            .move_version(v.id, &[JobStatus::INIT], JobStatus::KILLING, &set)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store.named_version(v.id + 1000).await.unwrap().is_none());
+        assert_eq!(store.get_job("p", j.id).await.unwrap().unwrap().latest_status, 8);
+    }
+
     async fn a_retry_is_recorded_and_its_attempt_claimed_once(store, db) {
         let (j, v) = store
             .create_job(&job("retry"), Some(&version()))

@@ -17,6 +17,7 @@ mod tests {
     /// on a store does.
     const STATUS_WRITES: &[(&str, bool)] = &[
         ("transition", true),
+        ("move_version", true),
         ("viz_transition", true),
         ("restart_viz", false),
         ("mark_version_deleted", true),

@@ -21,7 +21,7 @@ use trainyard_api::JobStatus;
 use trainyard_exec::backend::{EventReceiver, RunEnd, RunEvent};
 use trainyard_exec::RunHandle;
 use trainyard_sched::status::{self, Move, Step};
-use trainyard_store::{JobDeletion, Store, TransitionSet, Version, VersionDeletion};
+use trainyard_store::{JobDeletion, NamedVersion, Store, TransitionSet, Version, VersionDeletion};
 
 /// What run tasks and the executor share.
 pub struct RunContext {
@@ -231,13 +231,17 @@ where
     }
 }
 
-/// 1 or 7 -> 4: the version is about to be launched or submitted. `Ok(false)` when it is no
-/// longer pending (stopped or deleted meanwhile). Not retried: the caller queues it again.
-pub async fn begin_start(ctx: &RunContext, id: i64) -> trainyard_store::Result<bool> {
+/// 1 or 7 -> 4: the version is about to be launched or submitted; the version as moved, with
+/// its job's name (what its start needs, without reading them again). `Ok(None)` when it is
+/// no longer pending (stopped or deleted meanwhile). Not retried: the caller queues it again.
+pub async fn begin_start(
+    ctx: &RunContext,
+    id: i64,
+) -> trainyard_store::Result<Option<NamedVersion>> {
     let Move { from, to } = Step::BeginStart.first();
     let set = TransitionSet::default();
-    let moved = ctx.store.transition(id, from, to, &set).await;
-    if matches!(moved, Ok(true)) {
+    let moved = ctx.store.move_version(id, from, to, &set).await;
+    if matches!(moved, Ok(Some(_))) {
         ctx.telemetry.start_began(id); // metrics hook
     }
     moved
@@ -583,7 +587,10 @@ pub async fn consume(
 /// it is returned), else 10/11/12/14 from its exit, log copy, cleanup of deleted ones.
 /// Retries until the database takes the record.
 pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) -> Option<Duration> {
-    let mut v = until_stored("a run", id, || ctx.store.version_by_id(id)).await?;
+    // One read: the version with its job's name (its usage record's).
+    let named = until_stored("a run", id, || ctx.store.named_version(id)).await?;
+    let job_name = named.job_name;
+    let mut v = named.version;
     if v.status == JobStatus::RUNNING && v.retry_at.is_some() {
         // A second report of the attempt whose end scheduled the pending retry: recorded.
         return None;
@@ -636,16 +643,19 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) -> Option<Dur
         append_log(ctx, &v, &line).await;
     }
     let now = now_ms();
+    let usage = usage::record_of(&ctx.catalog, &ctx.pools, &v, job_name, to, now);
     let set = TransitionSet {
         end_time: Some(now),
         failure_reason: reason,
-        usage: Some(usage_of(ctx, &v, to, now).await),
+        usage: Some(usage),
         ..Default::default()
     };
-    let ended = until_stored("the end of a run", id, || {
-        ctx.store.transition(id, status::ENDS_FROM, to, &set)
+    // One write: the move returns the version as it left it (deleted or not).
+    let moved = until_stored("the end of a run", id, || {
+        ctx.store.move_version(id, status::ENDS_FROM, to, &set)
     })
     .await;
+    let ended = moved.is_some();
     // The log streams of the run send what is left and end (also when another record won:
     // the version is terminal either way).
     ctx.followers.run_ended(id);
@@ -661,7 +671,10 @@ pub async fn finalize(ctx: &Arc<RunContext>, id: i64, end: RunEnd) -> Option<Dur
         );
     }
     copy_logs(ctx, &v).await;
-    cleanup_if_deleted(ctx, id).await;
+    match moved {
+        Some(moved) => cleanup_deleted(ctx, &moved.version).await,
+        None => cleanup_if_deleted(ctx, id).await,
+    }
     None
 }
 
@@ -901,12 +914,18 @@ pub async fn cleanup_if_deleted(ctx: &Arc<RunContext>, id: i64) {
     let Ok(Some(v)) = ctx.store.version_by_id(id).await else {
         return;
     };
+    cleanup_deleted(ctx, &v).await;
+}
+
+/// [`cleanup_if_deleted`] of `v` as a move just left it (deleted and terminal: a delete after
+/// the move found it stoppable no more, so it leaves the cleanup to this end).
+async fn cleanup_deleted(ctx: &Arc<RunContext>, v: &Version) {
     if !v.deleted || !v.status.is_terminal() {
         return;
     }
     let dir = PathBuf::from(&v.run_dir);
     let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
-    if let Err(e) = ctx.store.purge_version(id).await {
-        tracing::error!(version.id = id, error = %e, "cannot purge a deleted version");
+    if let Err(e) = ctx.store.purge_version(v.id).await {
+        tracing::error!(version.id = v.id, error = %e, "cannot purge a deleted version");
     }
 }
