@@ -1,7 +1,8 @@
 //! trainyard-store's integration tests: one test binary, a module per suite (`store`: jobs and
-//! versions; `viz`: visualization jobs;
+//! versions; `committed`: the mark of the committed state; `viz`: visualization jobs;
 //! `events`: run event logs; `notifications`: the webhook outbox; `sweeps`: sweeps and their runs), each test run on SQLite and on PostgreSQL.
 
+mod committed;
 mod events;
 mod fixtures;
 mod notifications;
