@@ -20,6 +20,9 @@
 //! So a generation is only handed out while no commit is in flight, and any commit that follows
 //! moves it on before it stops being in flight: rows read after [`Commits::current`] returned
 //! `g` are still the stored rows while it returns `g`.
+//!
+//! [`Committed`] is what [`crate::Store::committed`] hands out on either engine: this
+//! generation on SQLite, a snapshot of the cluster on PostgreSQL (`snapshots.rs`).
 
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void};
@@ -28,6 +31,32 @@ use std::sync::{Arc, Mutex, Weak};
 
 use libsqlite3_sys as ffi;
 use sqlx::sqlite::LockedSqliteHandle;
+
+/// A mark of the committed state of a store's database ([`crate::Store::committed`]): two
+/// equal marks mean that nothing was committed between the moments they were taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed(Mark);
+
+/// What a [`Committed`] holds, per engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Mark {
+    /// SQLite: the generation of [`Commits::current`].
+    Generation(u64),
+    /// PostgreSQL: a statement's `pg_current_snapshot()`, as text (`xmin:xmax:xip,...`).
+    Snapshot(Arc<str>),
+}
+
+impl Committed {
+    /// SQLite's generation `g`.
+    pub(crate) fn generation(g: u64) -> Self {
+        Self(Mark::Generation(g))
+    }
+
+    /// PostgreSQL's snapshot `s`.
+    pub(crate) fn snapshot(s: Arc<str>) -> Self {
+        Self(Mark::Snapshot(s))
+    }
+}
 
 /// SQLite's default `wal_autocheckpoint` (pages): a WAL hook of our own replaces SQLite's, which
 /// checkpointed at this size, so ours does.

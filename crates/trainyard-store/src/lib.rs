@@ -14,6 +14,7 @@ mod model;
 mod ops;
 mod outcome;
 mod postgres;
+mod snapshots;
 pub mod sql;
 mod sqlite;
 mod sweeps;
@@ -23,6 +24,7 @@ mod usage;
 mod viz;
 mod webhooks;
 
+pub use commits::Committed;
 pub use error::{Error, Result};
 pub use model::*;
 pub use outcome::{JobDeletion, VersionDeletion, VizDeletion, VizRestart};
@@ -120,11 +122,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// server can share it (an SQLite file belongs to one server).
     fn coordinator(&self) -> Option<Coordinator>;
 
-    /// The generation of the committed state this server reads: while it returns the same
-    /// `Some(g)`, nothing was committed since it first did, so rows read after that are still
-    /// the stored ones. `None` when the store cannot tell (a commit in flight, or a database
-    /// other servers write to, as PostgreSQL).
-    fn committed(&self) -> Option<u64>;
+    /// A mark of the committed state, taken after this call began: while later calls return
+    /// an equal mark, nothing was committed since (by this server or any other sharing the
+    /// database), so rows read after the call that returned it are still the stored ones.
+    /// SQLite counts its commits (no database access); PostgreSQL takes a snapshot of the
+    /// cluster, one round trip shared by the calls waiting together. `None` when the store
+    /// cannot tell now (an SQLite commit in flight; the database did not answer).
+    async fn committed(&self) -> Option<Committed>;
 
     // --- training jobs and versions ---
 

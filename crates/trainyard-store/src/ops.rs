@@ -502,8 +502,8 @@ macro_rules! store_ops {
                 self.coordinator()
             }
 
-            fn committed(&self) -> Option<u64> {
-                self.committed()
+            async fn committed(&self) -> Option<$crate::Committed> {
+                self.committed_mark().await
             }
 
             async fn create_job(

@@ -2,10 +2,12 @@
 //! share it: duties held by one server at a time (session advisory locks) and notices from
 //! one server to the others (`LISTEN`/`NOTIFY`).
 
-use crate::{Engine, Error, Result, StoreOptions};
+use crate::snapshots::Snapshots;
+use crate::{Committed, Engine, Error, Result, StoreOptions};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The `LISTEN`/`NOTIFY` channel servers use to tell each other about work.
@@ -55,6 +57,7 @@ impl std::ops::DerefMut for PgBatch {
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    snapshots: Arc<Snapshots>,
 }
 
 impl PgStore {
@@ -86,7 +89,10 @@ impl PgStore {
             .connect_with(connect)
             .await?;
         Error::migrate(&sqlx::migrate!("migrations/postgres"), &pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            snapshots: Snapshots::new(pool.clone()),
+            pool,
+        })
     }
 
     /// A transaction (sqlx's; PostgreSQL survives a failed statement without leaving the
@@ -102,9 +108,10 @@ impl PgStore {
         Ok(PgBatch(self.pool.acquire().await?))
     }
 
-    /// Other servers may commit to this database unseen: no generation.
-    fn committed(&self) -> Option<u64> {
-        None
+    /// Other servers commit to this database unseen: a snapshot of the cluster taken after
+    /// this call, one round trip shared with the calls waiting beside it (`snapshots.rs`).
+    async fn committed_mark(&self) -> Option<Committed> {
+        self.snapshots.after_now().await.map(Committed::snapshot)
     }
 
     /// Several servers may share this database.

@@ -1,6 +1,6 @@
 //! The SQLite engine: one file, one server, the embedded default.
 
-use crate::commits::Commits;
+use crate::commits::{Commits, Committed};
 use crate::{Coordinator, Engine, Error, Result, StoreOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -326,6 +326,11 @@ impl SqliteStore {
     /// Every commit passes through this pool (`commits`).
     fn committed(&self) -> Option<u64> {
         self.commits.current()
+    }
+
+    /// [`Self::committed`] as the store's engine-neutral mark.
+    async fn committed_mark(&self) -> Option<Committed> {
+        self.committed().map(Committed::generation)
     }
 
     /// An SQLite file belongs to one server: nobody to coordinate with.

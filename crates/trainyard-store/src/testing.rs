@@ -150,6 +150,12 @@ impl Drop for TestDatabase {
     }
 }
 
+/// A mark of the committed state for tests of what keeps bodies by mark: marks of equal `n`
+/// are equal (an SQLite generation).
+pub fn committed_mark(n: u64) -> crate::Committed {
+    crate::Committed::generation(n)
+}
+
 /// A little randomness for database names (two test processes may share one PostgreSQL).
 fn rand_u32() -> u32 {
     use std::hash::{BuildHasher, Hasher};

@@ -30,6 +30,7 @@ mod operations;
 mod preemption;
 mod python_sdk;
 mod readme;
+mod replica_reads;
 mod replicas;
 mod request_fields;
 mod resources;

@@ -3,24 +3,30 @@
 //!
 //! Why: building a version's details reads the run's samples and model metrics from its run
 //! directory (a hop to a blocking thread) and serializes a few KB of JSON, most of a details
-//! request's time; an ended run's files no longer change. The stored rows are still read on
-//! every request — they are the record, and another server on the same PostgreSQL database may
-//! have changed them — and a kept body is served only when the job and version rows just read
-//! are equal to the ones it was built from. So a deleted version (no row), a changed
-//! description, status, priority or tag, and another project's request (its query finds no
-//! row) never get a kept body.
+//! request's time; an ended run's files no longer change. A kept body is served in two ways:
+//! - **Unread**, while nothing was committed since its rows were read: it carries the store's
+//!   mark of the committed state ([`Store::committed`]) taken before they were read, and is
+//!   served, to the project and job it was built for, when a mark taken after the request
+//!   arrived is equal. SQLite counts its own commits (no database access); PostgreSQL, which
+//!   other servers write unseen, compares snapshots of the cluster (one round trip shared by
+//!   the requests waiting together), so a change any replica acknowledged before the request
+//!   arrived is always seen.
+//! - **Read**, when the mark differs (or the store cannot tell): the rows are read again and
+//!   the body served if they are equal to the ones it was built from; it then carries the new
+//!   mark. So a deleted version (no row), a changed description, status, priority or tag, and
+//!   another project's request (its query finds no row) never get a kept body.
 //!
-//! Where the store can tell that nothing was committed since a body's rows were read
-//! (`Store::committed`: SQLite, whose every commit passes through this server), the body is
-//! served without reading the rows again: it carries the generation taken before they were
-//! read, and is served while the store still reports that generation, to the project and job
-//! it was built for. PostgreSQL reports none, so its rows are read on every request.
+//! A mark is taken only for a version whose body is kept (on PostgreSQL it costs a round
+//! trip): the first read of an ended version keeps its body with no mark, the next one reads
+//! the rows again and gives it one.
+//!
+//! [`Store::committed`]: trainyard_store::Store::committed
 
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use trainyard_api::JobStatus;
-use trainyard_store::{Job, Version};
+use trainyard_store::{Committed, Job, Version};
 
 /// Most bodies kept (a few KB each). A full cache is emptied: a miss only costs a rebuild.
 const CAPACITY: usize = 2048;
@@ -31,49 +37,57 @@ pub struct DetailsCache {
     kept: Mutex<HashMap<i64, Kept>>,
 }
 
-/// One body, the rows it was built from, and the store's generation they were read under.
+/// One body, the rows it was built from, and the store's mark taken before they were read.
 struct Kept {
     job: Job,
     version: Version,
     body: Bytes,
-    generation: Option<u64>,
+    seen: Option<Committed>,
 }
 
 impl DetailsCache {
-    /// The body of version `version_id` of job `job_id` in `project`, if it was kept under
-    /// `generation` (the store's now: nothing committed since its rows were read).
+    /// Whether a body of version `version_id` is kept (then a mark is worth taking).
+    pub fn holds(&self, version_id: i64) -> bool {
+        self.kept
+            .lock()
+            .expect("details cache lock")
+            .contains_key(&version_id)
+    }
+
+    /// The body of version `version_id` of job `job_id` in `project`, if it was kept with the
+    /// mark `now` (taken after the request arrived: nothing committed since its rows were read).
     pub fn fresh(
         &self,
         project: &str,
         job_id: i64,
         version_id: i64,
-        generation: u64,
+        now: &Committed,
     ) -> Option<Bytes> {
         let kept = self.kept.lock().expect("details cache lock");
         let k = kept.get(&version_id)?;
-        (k.generation == Some(generation)
+        (k.seen.as_ref() == Some(now)
             && k.job.id == job_id
             && k.job.project_id == project
             && k.version.project_id == project)
             .then(|| k.body.clone())
     }
 
-    /// The body built from exactly these rows, if kept; it is then current as of `generation`
-    /// (taken before the rows were read).
-    pub fn get(&self, job: &Job, version: &Version, generation: Option<u64>) -> Option<Bytes> {
+    /// The body built from exactly these rows, if kept; it then carries `seen` (the mark taken
+    /// before the rows were read).
+    pub fn get(&self, job: &Job, version: &Version, seen: Option<Committed>) -> Option<Bytes> {
         let mut kept = self.kept.lock().expect("details cache lock");
         let k = kept.get_mut(&version.id)?;
         if k.version != *version || k.job != *job {
             return None;
         }
-        k.generation = generation;
+        k.seen = seen;
         Some(k.body.clone())
     }
 
-    /// Keeps the body built from `job` and `version` (read under the store's `generation`)
-    /// when nothing but these rows can change it: the run has ended (its files are final) and
-    /// its duration no longer grows with the clock.
-    pub fn keep(&self, job: &Job, version: &Version, body: &Bytes, generation: Option<u64>) {
+    /// Keeps the body built from `job` and `version` (read after the store's mark `seen`
+    /// was taken) when nothing but these rows can change it: the run has ended (its files
+    /// are final) and its duration no longer grows with the clock.
+    pub fn keep(&self, job: &Job, version: &Version, body: &Bytes, seen: Option<Committed>) {
         if !Self::cacheable(version) {
             return;
         }
@@ -87,7 +101,7 @@ impl DetailsCache {
                 job: job.clone(),
                 version: version.clone(),
                 body: body.clone(),
-                generation,
+                seen,
             },
         );
     }
@@ -104,6 +118,7 @@ impl DetailsCache {
 mod tests {
     use super::*;
     use trainyard_api::training::JobConfig;
+    use trainyard_store::testing::committed_mark as mark;
 
     fn rows(status: JobStatus) -> (Job, Version) {
         let job = Job {
@@ -163,28 +178,33 @@ mod tests {
     }
 
     #[test]
-    fn a_body_is_served_unread_only_under_its_generation_to_its_project_and_job() {
+    fn a_body_is_served_unread_only_under_its_mark_to_its_project_and_job() {
         let cache = DetailsCache::default();
         let (job, version) = rows(JobStatus::COMPLETED);
         let body = Bytes::from_static(b"{}");
-        cache.keep(&job, &version, &body, Some(7));
-        assert_eq!(cache.fresh("p", 1, 2, 7), Some(body.clone()));
-        assert_eq!(cache.fresh("p", 1, 2, 8), None, "a commit since");
-        assert_eq!(cache.fresh("q", 1, 2, 7), None, "another project");
-        assert_eq!(cache.fresh("p", 9, 2, 7), None, "another job");
-        // Rows read again and found equal: served under the newer generation.
-        assert_eq!(cache.get(&job, &version, Some(8)), Some(body.clone()));
-        assert_eq!(cache.fresh("p", 1, 2, 8), Some(body));
-        assert_eq!(cache.fresh("p", 1, 2, 7), None);
+        assert!(!cache.holds(2));
+        cache.keep(&job, &version, &body, Some(mark(7)));
+        assert!(cache.holds(2));
+        assert_eq!(cache.fresh("p", 1, 2, &mark(7)), Some(body.clone()));
+        assert_eq!(cache.fresh("p", 1, 2, &mark(8)), None, "a commit since");
+        assert_eq!(cache.fresh("q", 1, 2, &mark(7)), None, "another project");
+        assert_eq!(cache.fresh("p", 9, 2, &mark(7)), None, "another job");
+        // Rows read again and found equal: served under the newer mark.
+        assert_eq!(cache.get(&job, &version, Some(mark(8))), Some(body.clone()));
+        assert_eq!(cache.fresh("p", 1, 2, &mark(8)), Some(body.clone()));
+        assert_eq!(cache.fresh("p", 1, 2, &mark(7)), None);
+        // Kept without a mark (the first read): served only after its rows are read again.
+        cache.keep(&job, &version, &body, None);
+        assert_eq!(cache.fresh("p", 1, 2, &mark(8)), None);
     }
 
     #[test]
     fn a_running_or_unfinished_version_is_not_kept() {
         let cache = DetailsCache::default();
         let (job, running) = rows(JobStatus::RUNNING);
-        cache.keep(&job, &running, &Bytes::from_static(b"{}"), Some(1));
-        assert_eq!(cache.get(&job, &running, Some(1)), None);
-        assert_eq!(cache.fresh("p", 1, 2, 1), None);
+        cache.keep(&job, &running, &Bytes::from_static(b"{}"), Some(mark(1)));
+        assert_eq!(cache.get(&job, &running, Some(mark(1))), None);
+        assert_eq!(cache.fresh("p", 1, 2, &mark(1)), None);
         let (job, mut lost) = rows(JobStatus::LOST);
         lost.end_time = None;
         cache.keep(&job, &lost, &Bytes::from_static(b"{}"), None);

@@ -559,15 +559,21 @@ impl Service {
         job_id: i64,
         version_id: i64,
     ) -> ApiResult<bytes::Bytes> {
-        // Taken before the rows are read: a commit after it changes it (`Store::committed`).
-        let generation = self.store.committed();
-        if let Some(body) =
-            generation.and_then(|g| self.details.fresh(project, job_id, version_id, g))
+        // Taken after the request arrived and before the rows are read, for a version whose
+        // body is kept: a commit after it changes it (`Store::committed`).
+        let seen = if self.details.holds(version_id) {
+            self.store.committed().await
+        } else {
+            None
+        };
+        if let Some(body) = seen
+            .as_ref()
+            .and_then(|now| self.details.fresh(project, job_id, version_id, now))
         {
             return Ok(body);
         }
         let (job, v) = self.job_and_version(project, job_id, version_id).await?;
-        if let Some(body) = self.details.get(&job, &v, generation) {
+        if let Some(body) = self.details.get(&job, &v, seen.clone()) {
             return Ok(body);
         }
         let catalog = self.catalog.clone();
@@ -580,7 +586,7 @@ impl Service {
         .map_err(ApiError::internal)?;
         self.add_queue_waits(std::slice::from_mut(&mut info)).await;
         let body = bytes::Bytes::from(serde_json::to_vec(&info).map_err(ApiError::internal)?);
-        self.details.keep(&job, &v, &body, generation);
+        self.details.keep(&job, &v, &body, seen);
         Ok(body)
     }
 

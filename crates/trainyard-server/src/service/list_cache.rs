@@ -1,12 +1,18 @@
-//! Pages of the training job list (TJ-02) kept in memory until the database's next commit.
+//! Pages of the training job list (TJ-02) kept in memory while nothing is committed.
 //!
-//! Why: on SQLite a list page's query costs more than the rest of its request (the hop to
-//! sqlx's worker thread and back, the statement, one copy per column of each row), and the
-//! same pages are asked for again and again while nothing is written. The store tells the
-//! generation of its committed state ([`Store::committed`], moved on by every commit of any
-//! code path); a page read after it was `g` is served again only while it is still `g`, so a
-//! create, delete, status change or any other write is on the next list call. Where the store
-//! cannot tell (a commit in flight; PostgreSQL, which other servers may write) nothing is kept.
+//! Why: a list page's query costs more than the rest of its request (on SQLite the hop to
+//! sqlx's worker thread and back, the statement, one copy per column of each row; on
+//! PostgreSQL a round trip and a statement), and the same pages are asked for again and
+//! again while nothing is written. Each kept page carries the store's mark of the committed
+//! state ([`Store::committed`]: moved on by every commit, of any code path, by any server
+//! sharing the database) taken before it was read, and is served again only when a mark
+//! taken after the request arrived is equal: so a create, delete, status change or any other
+//! write, through this server or another replica, is on the next list call. Where the store
+//! cannot tell (an SQLite commit in flight, a database that did not answer) the page is read.
+//!
+//! A mark is taken only for a page that is kept (on PostgreSQL it costs a round trip, shared
+//! by the requests waiting together): a page's first read keeps it with no mark, the next
+//! read gives it one.
 //!
 //! Only the stored rows are kept: what changes without a write (a running job's duration,
 //! the queue's reasons) is computed per request from them. The live-duration sort is never
@@ -14,11 +20,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use trainyard_store::{Job, JobFilter, JobSort, Page, Store};
+use trainyard_store::{Committed, Job, JobFilter, JobSort, Page, Store};
 
 /// Most rows kept over all pages (each a few hundred bytes). A full cache is emptied: a miss
 /// only costs a query.
 const CAPACITY_ROWS: usize = 20_000;
+
+/// A page's project and filter (the clock left out: it only orders the duration sort).
+type Key = (String, JobFilter);
 
 /// Kept list pages, by project and filter.
 #[derive(Default)]
@@ -26,25 +35,17 @@ pub struct ListCache {
     kept: Mutex<Kept>,
 }
 
-/// The pages read at one generation of the committed state.
+/// The kept pages and how many rows they hold.
 #[derive(Default)]
 struct Kept {
-    generation: u64,
     rows: usize,
-    pages: HashMap<(String, JobFilter), Arc<Page<Job>>>,
+    pages: HashMap<Key, KeptPage>,
 }
 
-impl Kept {
-    /// Moves on to `generation` (never back), dropping the pages of an older one; whether the
-    /// kept pages are of `generation`.
-    fn at(&mut self, generation: u64) -> bool {
-        if generation > self.generation {
-            self.pages.clear();
-            self.rows = 0;
-            self.generation = generation;
-        }
-        generation == self.generation
-    }
+/// One page and the store's mark taken before it was read.
+struct KeptPage {
+    seen: Option<Committed>,
+    page: Arc<Page<Job>>,
 }
 
 impl ListCache {
@@ -56,11 +57,9 @@ impl ListCache {
         project: &str,
         f: &JobFilter,
     ) -> trainyard_store::Result<Arc<Page<Job>>> {
-        // Taken before the query: the page then holds every commit up to generation `before`.
-        let Some(before) = store.committed().filter(|_| f.sort != JobSort::Duration) else {
+        if f.sort == JobSort::Duration {
             return Ok(Arc::new(store.list_jobs(project, f).await?));
-        };
-        // The clock only orders the duration sort, which is not kept.
+        }
         let key = (
             project.to_owned(),
             JobFilter {
@@ -68,26 +67,35 @@ impl ListCache {
                 ..f.clone()
             },
         );
-        {
-            let mut kept = self.kept.lock().expect("list cache lock");
-            if kept.at(before) {
-                if let Some(page) = kept.pages.get(&key) {
-                    return Ok(page.clone());
+        let held = self.lock().pages.contains_key(&key);
+        // Taken after the request arrived and before the page is read: a commit after it
+        // changes it.
+        let seen = if held { store.committed().await } else { None };
+        if let Some(now) = &seen {
+            if let Some(k) = self.lock().pages.get(&key) {
+                if k.seen.as_ref() == Some(now) {
+                    return Ok(k.page.clone());
                 }
             }
         }
         let page = Arc::new(store.list_jobs(project, f).await?);
-        let mut kept = self.kept.lock().expect("list cache lock");
-        if kept.at(before) {
-            if kept.rows + page.rows.len() > CAPACITY_ROWS {
-                kept.pages.clear();
-                kept.rows = 0;
-            }
-            kept.rows += page.rows.len();
-            if let Some(old) = kept.pages.insert(key, page.clone()) {
-                kept.rows -= old.rows.len();
-            }
+        let mut kept = self.lock();
+        if kept.rows + page.rows.len() > CAPACITY_ROWS {
+            kept.pages.clear();
+            kept.rows = 0;
+        }
+        kept.rows += page.rows.len();
+        let page_kept = KeptPage {
+            seen,
+            page: page.clone(),
+        };
+        if let Some(old) = kept.pages.insert(key, page_kept) {
+            kept.rows -= old.page.rows.len();
         }
         Ok(page)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.kept.lock().expect("list cache lock")
     }
 }
