@@ -148,7 +148,7 @@ impl ServerProcess {
             .append(true)
             .open(log_path)
             .unwrap();
-        let child = std::process::Command::new(bin())
+        let mut child = std::process::Command::new(bin())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(args)
             .envs(env.iter().map(|(k, v)| (*k, v)))
@@ -162,7 +162,23 @@ impl ServerProcess {
             token: TOKEN.into(),
             http: reqwest::Client::new(),
         };
-        wait_healthy(&api.base).await;
+        let base = api.base.clone();
+        if tokio::spawn(async move { wait_healthy(&base).await })
+            .await
+            .is_err()
+        {
+            // Say why: the server's own last lines, and whether it is still running.
+            let exited = child.try_wait().ok().flatten();
+            let log = std::fs::read_to_string(log_path).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            let _ = child.kill();
+            panic!(
+                "server at {} did not come up (exited: {exited:?}); its log ends:\n{}",
+                api.base,
+                tail.join("\n")
+            );
+        }
         Self { child, api }
     }
 

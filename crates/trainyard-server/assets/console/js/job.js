@@ -291,7 +291,10 @@ export async function page(main, jobIdText) {
     ]);
     const events = log.events ?? [];
     drawIfChanged(drawnTimeline, JSON.stringify(events.map((e) => e.seq)), () => renderTimeline(timeline, events));
-    timelineDone = events.length === 0 || events[events.length - 1].kind === "ended" || --lateLooks <= 0;
+    const ended = events.length > 0 && events[events.length - 1].kind === "ended";
+    // The late looks count only once the version has ended: a long run used them up before.
+    if (isTerminal(detail.status) && !ended) lateLooks -= 1;
+    timelineDone = events.length === 0 || ended || lateLooks <= 0;
     list = l;
     versions = versionsOf(l);
     v = detail;
