@@ -81,6 +81,45 @@ pub struct NewVersion {
     pub created_by: String,
 }
 
+impl NewVersion {
+    /// The version as stored once inserted: id, job, name and run folder assigned, nothing
+    /// run yet.
+    pub(crate) fn stored(
+        &self,
+        id: i64,
+        job_id: i64,
+        project_id: &str,
+        name: String,
+        run_dir: String,
+    ) -> Version {
+        Version {
+            id,
+            job_id,
+            project_id: project_id.to_owned(),
+            name,
+            description: self.description.clone(),
+            pre_version_id: self.pre_version_id,
+            status: self.status,
+            config: self.config.clone(),
+            resource_id: self.resource_id.clone(),
+            run_dir,
+            create_time: self.create_time,
+            start_time: None,
+            end_time: None,
+            handle: None,
+            stop_grace: None,
+            failure_reason: None,
+            deleted: false,
+            attempt: 1,
+            retry_at: None,
+            retry_consecutive_any: 0,
+            created_by: self.created_by.clone(),
+            attempt_start_time: None,
+            attempt_queue_time: None,
+        }
+    }
+}
+
 /// A new job to insert.
 #[derive(Clone, Debug)]
 pub struct NewJob {

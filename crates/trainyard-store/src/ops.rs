@@ -355,31 +355,7 @@ macro_rules! store_ops {
                 .bind(job_id)
                 .execute(&mut *tx)
                 .await?;
-            Ok(Version {
-                id,
-                job_id,
-                project_id: project_id.to_owned(),
-                name,
-                description: v.description.clone(),
-                pre_version_id: v.pre_version_id,
-                status: v.status,
-                config: v.config.clone(),
-                resource_id: v.resource_id.clone(),
-                run_dir,
-                create_time: v.create_time,
-                start_time: None,
-                end_time: None,
-                handle: None,
-                stop_grace: None,
-                failure_reason: None,
-                deleted: false,
-                attempt: 1,
-                retry_at: None,
-                retry_consecutive_any: 0,
-                created_by: v.created_by.clone(),
-                attempt_start_time: None,
-                attempt_queue_time: None,
-            })
+            Ok(v.stored(id, job_id, project_id, name, run_dir))
         }
 
         impl $store {
@@ -425,31 +401,13 @@ macro_rules! store_ops {
                 let rows = batch.end(rows).await?;
                 let row = rows.first().ok_or($crate::Error::Db(sqlx::Error::RowNotFound))?;
                 let stored = <Job as sqlx::FromRow<DbRow>>::from_row(row)?;
-                let version = Version {
-                    id: row.try_get("new_version_id")?,
-                    job_id: stored.id,
-                    project_id: job.project_id.clone(),
-                    name: "V0001".to_owned(),
-                    description: v.description.clone(),
-                    pre_version_id: v.pre_version_id,
-                    status: v.status,
-                    config: v.config.clone(),
-                    resource_id: v.resource_id.clone(),
-                    run_dir: row.try_get("new_run_dir")?,
-                    create_time: v.create_time,
-                    start_time: None,
-                    end_time: None,
-                    handle: None,
-                    stop_grace: None,
-                    failure_reason: None,
-                    deleted: false,
-                    attempt: 1,
-                    retry_at: None,
-                    retry_consecutive_any: 0,
-                    created_by: v.created_by.clone(),
-                    attempt_start_time: None,
-                    attempt_queue_time: None,
-                };
+                let version = v.stored(
+                    row.try_get("new_version_id")?,
+                    stored.id,
+                    &job.project_id,
+                    "V0001".to_owned(),
+                    row.try_get("new_run_dir")?,
+                );
                 Ok((stored, Some(version)))
             }
 

@@ -5,7 +5,22 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use trainyard_exec::{launch, proc, reattach, request_stop, Attach, RunOutcome, WorkerExit};
+use trainyard_exec::{
+    launch, proc, reattach, request_stop, Attach, RunOutcome, RunSpec, Running, WorkerExit,
+};
+
+/// One `sh` worker running `script` (which echoes `ready` once its traps are set), launched
+/// with a 30 s grace, once ready.
+async fn ready_sh(dir: &std::path::Path, script: &str) -> (RunSpec, Teardown, Running) {
+    let spec = spec(dir, vec![sh_worker(dir, 0, script)], 30);
+    let teardown = Teardown(spec.run_dir.clone());
+    let (_, running) = launch(&spec, shim()).await.unwrap();
+    wait_until(Duration::from_secs(10), "worker ready", || {
+        log(&spec.workers[0].log_file).contains("ready")
+    })
+    .await;
+    (spec, teardown, running)
+}
 
 #[tokio::test]
 async fn two_workers_succeed_with_their_own_env_and_logs() {
@@ -173,13 +188,7 @@ async fn stop_escalates_to_sigkill_and_leaves_no_process() {
 async fn a_stops_grace_comes_with_its_signal() {
     let dir = tempfile::tempdir().unwrap();
     let script = "trap '' TERM; echo ready; sleep 60";
-    let spec = spec(dir.path(), vec![sh_worker(dir.path(), 0, script)], 30);
-    let _t = Teardown(spec.run_dir.clone());
-    let (_, mut running) = launch(&spec, shim()).await.unwrap();
-    wait_until(Duration::from_secs(10), "worker ready", || {
-        log(&spec.workers[0].log_file).contains("ready")
-    })
-    .await;
+    let (spec, _t, mut running) = ready_sh(dir.path(), script).await;
     std::fs::create_dir(spec.run_dir.join("stop.json")).unwrap();
 
     let started = Instant::now();
@@ -206,13 +215,7 @@ async fn a_stops_grace_comes_with_its_signal() {
 async fn stop_lets_a_worker_exit_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let script = "trap 'echo got term; exit 0' TERM; echo ready; while true; do sleep 0.05; done";
-    let spec = spec(dir.path(), vec![sh_worker(dir.path(), 0, script)], 30);
-    let _t = Teardown(spec.run_dir.clone());
-    let (_, mut running) = launch(&spec, shim()).await.unwrap();
-    wait_until(Duration::from_secs(10), "worker ready", || {
-        log(&spec.workers[0].log_file).contains("ready")
-    })
-    .await;
+    let (spec, _t, mut running) = ready_sh(dir.path(), script).await;
 
     request_stop(&spec.run_dir, Duration::from_secs(30)).unwrap();
     let exit = tokio::time::timeout(Duration::from_secs(10), running.wait())
