@@ -6,8 +6,17 @@ use crate::harness::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use trainyard_exec::{
-    launch, proc, reattach, request_stop, Attach, RunOutcome, RunSpec, Running, WorkerExit,
+    launch, proc, reattach, request_stop, Attach, RunExit, RunOutcome, RunSpec, Running, WorkerExit,
 };
+
+/// Asks the run to stop with `grace` and waits (up to 10 s) for its end.
+async fn stop(spec: &RunSpec, running: &mut Running, grace: Duration) -> RunExit {
+    request_stop(&spec.run_dir, grace).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running.wait())
+        .await
+        .unwrap()
+        .unwrap()
+}
 
 /// One `sh` worker running `script` (which echoes `ready` once its traps are set), launched
 /// with a 30 s grace, once ready.
@@ -157,11 +166,7 @@ async fn stop_escalates_to_sigkill_and_leaves_no_process() {
     .await;
 
     let started = Instant::now();
-    request_stop(&spec.run_dir, Duration::from_secs(1)).unwrap();
-    let exit = tokio::time::timeout(Duration::from_secs(10), running.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let exit = stop(&spec, &mut running, Duration::from_secs(1)).await;
     let took = started.elapsed();
     assert!(
         took >= Duration::from_millis(900),
@@ -192,11 +197,7 @@ async fn a_stops_grace_comes_with_its_signal() {
     std::fs::create_dir(spec.run_dir.join("stop.json")).unwrap();
 
     let started = Instant::now();
-    request_stop(&spec.run_dir, Duration::from_secs(1)).unwrap();
-    let exit = tokio::time::timeout(Duration::from_secs(10), running.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let exit = stop(&spec, &mut running, Duration::from_secs(1)).await;
     let took = started.elapsed();
     // The spec's grace is 30 s: SIGKILL after 1 s is the signal's grace.
     assert!(
@@ -217,11 +218,7 @@ async fn stop_lets_a_worker_exit_on_sigterm() {
     let script = "trap 'echo got term; exit 0' TERM; echo ready; while true; do sleep 0.05; done";
     let (spec, _t, mut running) = ready_sh(dir.path(), script).await;
 
-    request_stop(&spec.run_dir, Duration::from_secs(30)).unwrap();
-    let exit = tokio::time::timeout(Duration::from_secs(10), running.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let exit = stop(&spec, &mut running, Duration::from_secs(30)).await;
     assert_eq!(exit.outcome, RunOutcome::Stopped);
     assert_eq!(exit.workers[0].exit_code, Some(0));
     assert!(log(&spec.workers[0].log_file).contains("got term"));
