@@ -377,6 +377,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Sweep `sweep_id` of the project, with its runs.
     async fn get_sweep(&self, project_id: &str, sweep_id: i64) -> Result<Option<Sweep>>;
 
+    /// The versions of sweep `sweep_id`'s runs, read by one statement, so at one moment
+    /// (a run that ends while another starts is never seen as both running); a version
+    /// purged since is absent.
+    async fn sweep_versions(&self, sweep_id: i64) -> Result<Vec<Version>>;
+
     /// The project's sweeps with their runs, newest first.
     async fn list_sweeps(&self, project_id: &str) -> Result<Vec<Sweep>>;
 

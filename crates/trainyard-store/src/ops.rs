@@ -1288,6 +1288,17 @@ macro_rules! store_ops {
                 }
             }
 
+            async fn sweep_versions(&self, sweep_id: i64) -> Result<Vec<Version>> {
+                let rows = sqlx::query(&q(&format!(
+                    "SELECT {JOINED_VERSION_COLUMNS} FROM sweep_runs r JOIN versions v ON v.id = r.version_id
+                     WHERE r.sweep_id = ? ORDER BY r.idx"
+                )))
+                .bind(sweep_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(version_from_row).collect()
+            }
+
             async fn list_sweeps(&self, project_id: &str) -> Result<Vec<$crate::Sweep>> {
                 let rows = sqlx::query(&q(
                     "SELECT id, project_id, name, concurrency, objective, create_time FROM sweeps WHERE project_id = ? ORDER BY id DESC",

@@ -9,7 +9,7 @@ use crate::service::sweep_space::{self, Combination, MAX_RUNS};
 use crate::service::validate::{check_request_fields, Request};
 use crate::service::{lifecycle, Service};
 use crate::util::{now_ms, valid_name};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use trainyard_api::sweeps::{
@@ -22,9 +22,6 @@ use trainyard_store::{NewSweep, Sweep, SweepRunRow, Version};
 
 /// The largest `metrics.json` read.
 const MAX_METRICS_BYTES: u64 = 1 << 20;
-/// Most passes over a sweep's versions for one consistent answer (see
-/// `Service::versions_at_one_moment`); the last is shown when none agree.
-const SNAPSHOT_PASSES: usize = 4;
 
 /// Whether lower or higher is better.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -271,32 +268,23 @@ impl Service {
         })
     }
 
-    /// The versions of the sweep's runs, as they all stood at one moment: read one by one,
-    /// again until two passes agree (at most [`SNAPSHOT_PASSES`]). One pass alone can see a run
-    /// still running and, read later, the run that started in its place once it ended: more
-    /// runs at once than the sweep's concurrency. Statuses only move forward, so two passes
-    /// that agree show every run as it was between them.
+    /// The versions of the sweep's runs, as they all stood at one moment: one statement reads
+    /// them all. Read one by one, an answer could show a run still running and, read later,
+    /// the run that started in its place once it ended: more runs at once than the sweep's
+    /// concurrency.
     async fn versions_at_one_moment(&self, sweep: &Sweep) -> ApiResult<Vec<Option<Version>>> {
-        let read = || async {
-            let mut versions = Vec::with_capacity(sweep.runs.len());
-            for row in &sweep.runs {
-                versions.push(self.store.version_by_id(row.version_id).await?);
-            }
-            ApiResult::Ok(versions)
-        };
-        let statuses = |vs: &[Option<Version>]| -> Vec<Option<JobStatus>> {
-            vs.iter().map(|v| v.as_ref().map(|v| v.status)).collect()
-        };
-        let mut last = read().await?;
-        for _ in 1..SNAPSHOT_PASSES {
-            let again = read().await?;
-            let agree = statuses(&last) == statuses(&again);
-            last = again;
-            if agree {
-                break;
-            }
-        }
-        Ok(last)
+        let mut read: HashMap<i64, Version> = self
+            .store
+            .sweep_versions(sweep.id)
+            .await?
+            .into_iter()
+            .map(|v| (v.id, v))
+            .collect();
+        Ok(sweep
+            .runs
+            .iter()
+            .map(|row| read.remove(&row.version_id))
+            .collect())
     }
 
     /// A sweep's progress, best run and runs, from its versions' statuses and the metrics

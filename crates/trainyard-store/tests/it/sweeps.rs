@@ -1,6 +1,7 @@
 //! Sweeps on both engines: a sweep's row and its runs kept in order, listed newest first per
-//! project, and deleted with its runs.
+//! project, and deleted with its runs; its runs' versions read together.
 
+use crate::fixtures::{job, version};
 use trainyard_store::{NewSweep, SweepRunRow};
 
 fn sweep(project: &str, name: &str, time: i64) -> NewSweep {
@@ -48,5 +49,29 @@ trainyard_store::engine_suite! {
         // The other sweep stays.
         let listed: Vec<i64> = store.list_sweeps("p").await.unwrap().iter().map(|s| s.id).collect();
         assert_eq!(listed, vec![b]);
+    }
+
+    async fn a_sweeps_versions_are_read_together_in_its_runs_order(store, db) {
+        let s = store.create_sweep(&sweep("p", "s", 1)).await.unwrap();
+        let mut versions = Vec::new();
+        for (i, name) in ["r0", "r1", "r2"].into_iter().enumerate() {
+            let (j, v) = store.create_job(&job(name), Some(&version())).await.unwrap();
+            let v = v.unwrap();
+            versions.push(v.id);
+            let row = SweepRunRow { index: i as i64, job_id: j.id, version_id: v.id, parameters: "{}".into() };
+            store.add_sweep_run(s, &row).await.unwrap();
+        }
+        // Another sweep's run is not among them.
+        let other = store.create_sweep(&sweep("p", "t", 2)).await.unwrap();
+        let (j, v) = store.create_job(&job("elsewhere"), Some(&version())).await.unwrap();
+        let row = SweepRunRow { index: 0, job_id: j.id, version_id: v.unwrap().id, parameters: "{}".into() };
+        store.add_sweep_run(other, &row).await.unwrap();
+        let got: Vec<i64> = db.open().await.sweep_versions(s).await.unwrap().iter().map(|v| v.id).collect();
+        assert_eq!(got, versions);
+        // A purged version is absent; the others stay in order.
+        store.mark_version_deleted(versions[1], &[], 0).await.unwrap();
+        store.purge_version(versions[1]).await.unwrap();
+        let got: Vec<i64> = store.sweep_versions(s).await.unwrap().iter().map(|v| v.id).collect();
+        assert_eq!(got, vec![versions[0], versions[2]]);
     }
 }
