@@ -240,14 +240,25 @@ async fn v2_jobs_run_on_the_one_engine_and_are_searched_terminated_and_deleted()
     let forged = obs_url.replace("worker-1", "worker-0");
     assert_eq!(api.http.get(&forged).send().await.unwrap().status(), 403);
 
-    // Events, one per transition, with the tasks'.
-    let events = get(api, &format!("/training-jobs/{first}/events?order=asc")).await;
-    let messages: Vec<&str> = events.body["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["message"].as_str().unwrap())
-        .collect();
+    // Events, one per transition, with the tasks'. They are written a moment after the
+    // status they follow (events.rs): the last one may still be on its way.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (events, messages) = loop {
+        let events = get(api, &format!("/training-jobs/{first}/events?order=asc")).await;
+        let messages: Vec<String> = events.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap().to_owned())
+            .collect();
+        if messages.last().map(String::as_str) == Some("Training job completed.")
+            || Instant::now() > deadline
+        {
+            break (events, messages);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let messages: Vec<&str> = messages.iter().map(String::as_str).collect();
     assert_eq!(
         messages.first(),
         Some(&"Training job created."),

@@ -381,7 +381,9 @@ async fn a_container_workers_cpu_is_sampled_from_its_container() {
             mem = mem.max(w["mem"].as_f64().unwrap_or(0.0));
         }
     }
-    assert!(cpu > 50.0, "highest CPU sample {cpu} %: {samples}");
+    // `podman run` itself idles near 0 %; the burn gets what the machine leaves it (37 % was
+    // seen with other builds running beside the suite).
+    assert!(cpu > 15.0, "highest CPU sample {cpu} %: {samples}");
     assert!(
         mem > 60.0 * 1024.0 * 1024.0,
         "highest memory sample {mem} B: {samples}"

@@ -141,7 +141,9 @@ while time.time() - t0 < 90:
     assert_eq!(cpu.len(), 1, "{detail}");
     assert_eq!(detail["interval"], json!(1), "{detail}");
     assert!(
-        (cpu[0] - measured).abs() <= 20.0 && cpu[0] > 30.0,
+        // The job's own measure is the truth; the floor only rules out two idle figures
+        // agreeing (a loaded machine left the burn 28 % of a core).
+        (cpu[0] - measured).abs() <= 20.0 && cpu[0] > 10.0,
         "cpuUsage {} vs the job's own measure {measured:.1} % of one core",
         cpu[0]
     );
