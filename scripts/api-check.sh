@@ -6,18 +6,23 @@
 # and repeatable.
 #
 #   scripts/api-check.sh [VENV_DIR]      # default .venv-api; needs target/debug/trainyard
+#   scripts/api-check.sh --install-only [VENV_DIR]   # only the virtualenv (CI makes it while
+#                                                     # the tests build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+install_only=0
+[[ "${1:-}" == --install-only ]] && { install_only=1; shift; }
 VENV=${1:-.venv-api}
 case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
 BIN=${TRAINYARD_BIN:-target/debug/trainyard}
 EXAMPLES=${API_CHECK_EXAMPLES:-30}
 
-[ -x "$BIN" ] || cargo build --locked -p trainyard-cli
 if ! "$VENV/bin/python" -c "import schemathesis, openapi_spec_validator" 2>/dev/null; then
   [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q 'schemathesis==4.32.5' 'openapi-spec-validator>=0.7'
 fi
+[[ $install_only == 1 ]] && exit 0
+[ -x "$BIN" ] || cargo build --locked -p trainyard-cli
 
 WORK=$(mktemp -d)
 # A server running as root runs jobs as the project's user, who must pass through here.

@@ -110,7 +110,7 @@ fn init_tracing(default: tracing::level_filters::LevelFilter, global: &global::G
     // Both filters global, ahead of the layer: a span or event they turn off is never
     // created. As per-layer filters they did not do that (nested, their interests summed to
     // `sometimes`, so every request span was created and entered), and joined into one with
-    // `FilterExt::and` they lost events (`it::replicas::visualization_auto_stop_...`).
+    // `FilterExt::and` they lost events (`it::after_a_minute::visualization_auto_stop_and_slurm_polling_...`).
     tracing_subscriber::registry()
         .with(filter)
         .with(log_setup::no_secrets())

@@ -8,6 +8,7 @@
 
 mod harness;
 
+mod after_a_minute;
 mod api_samples;
 mod api_v2;
 mod backends;

@@ -25,7 +25,12 @@ async fn viz_status(api: &Api, id: i64) -> JobStatus {
     )
 }
 
-async fn wait_viz(api: &Api, id: i64, wanted: &[JobStatus], within: Duration) -> JobStatus {
+pub(crate) async fn wait_viz(
+    api: &Api,
+    id: i64,
+    wanted: &[JobStatus],
+    within: Duration,
+) -> JobStatus {
     let deadline = Instant::now() + within;
     loop {
         let s = viz_status(api, id).await;
@@ -41,7 +46,7 @@ async fn wait_viz(api: &Api, id: i64, wanted: &[JobStatus], within: Duration) ->
     }
 }
 
-async fn create(api: &Api, body: Value) -> (i64, String) {
+pub(crate) async fn create(api: &Api, body: Value) -> (i64, String) {
     let r = api.post("/visualization-jobs", body).await;
     let b = r.assert_ok();
     assert_eq!(b["status"], json!(JobStatus::INIT), "{b}");
@@ -111,7 +116,7 @@ async fn fetch_scalars(http: &reqwest::Client, base: &str, cookie: &str) {
 }
 
 /// The TensorBoard run of job `id`: (process group from its record, port from spec.json).
-fn run_of(data: &Path, id: i64) -> (i32, u16) {
+pub(crate) fn run_of(data: &Path, id: i64) -> (i32, u16) {
     let dir = data.join(format!("runs/viz-{id}"));
     let workers = trainyard_exec::run_dir::read_workers(&dir);
     let spec: Value =
@@ -123,7 +128,7 @@ fn run_of(data: &Path, id: i64) -> (i32, u16) {
     (workers[0].pgid, port)
 }
 
-async fn wait_group_gone(pgid: i32) {
+pub(crate) async fn wait_group_gone(pgid: i32) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while !group_alive(pgid).is_empty() {
         assert!(
@@ -465,50 +470,6 @@ async fn proxy_does_not_reveal_which_job_ids_exist() {
         .await
         .assert_ok();
     wait_viz(api, id, &[JobStatus::KILLED], Duration::from_secs(15)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auto_stop_after_one_minute_ends_completed_and_refuses_stop() {
-    let server = TestServer::start_bound(&viz_config("")).await;
-    let api = &server.api;
-    let started = Instant::now();
-    let schedule = json!([{"type": "stop", "time_unit": "MINUTES", "duration": 1}]);
-    let (id, _) = create(
-        api,
-        json!({"job_name": "auto", "train_url": "/logs/auto/", "schedule": schedule}),
-    )
-    .await;
-    wait_viz(api, id, &[JobStatus::RUNNING], Duration::from_secs(30)).await;
-    let d = api.get(&format!("/visualization-jobs/{id}")).await;
-    let d = d.assert_ok();
-    assert_eq!(
-        d["schedule"],
-        json!([{"type": "stop", "timeUnit": "MINUTES", "duration": 1}])
-    );
-    let left = d["remaining_duration"].as_i64().unwrap();
-    assert!(left > 50_000 && left <= 60_000, "{left}");
-    let (pgid, _) = run_of(&server.dir.path().join("data"), id);
-    let remaining = Duration::from_secs(70).saturating_sub(started.elapsed());
-    assert_eq!(
-        wait_viz(
-            api,
-            id,
-            &[JobStatus::COMPLETED, JobStatus::FAILED, JobStatus::KILLED],
-            remaining
-        )
-        .await,
-        JobStatus::COMPLETED
-    );
-    wait_group_gone(pgid).await;
-    // Doc sample: stop refused in status 10.
-    let r = api
-        .post(&format!("/visualization-jobs/{id}/stop"), json!({}))
-        .await;
-    r.assert_error(400, "ModelArts.0105");
-    assert_eq!(
-        r.body["error_message"],
-        json!("This job can't be stop. job status: 10")
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
