@@ -9,8 +9,8 @@ bench's "throughput..." line to the moment its `xargs` floor starts) it prints, 
   - the server's threads, by name (`/proc/<server>/task/*/stat`; threads that ended in the
     window are counted as "(threads that ended)", from the process's own total);
   - the server's children: the shims and, below them, the jobs' `sh` (the server's
-    cutime + cstime: what it reaped); the `sh` share is estimated from the `xargs` floor that
-    follows (the same `sh true.sh` per job, with xargs itself);
+    cutime + cstime: what it reaped); the `sh` share is measured after the run, from the
+    same `sh true.sh` started 1,000 times by `xargs -P2` (xargs itself included);
   - the bench process itself (the HTTP client: creates and polling);
   - everything else on the machine (other processes), and the idle time of all cores.
 
@@ -162,7 +162,6 @@ def main():
         before = first["threads"].get(tid, (comm, 0))[1]
         by_name[comm] += ticks - before
         seen += ticks - before
-    rate = [l for l in log if "jobs/s" in l]
     print(f"== {label}: {jobs} jobs, window {wall:.2f} s ({jobs / wall:.0f} jobs/s in the window), load {os.getloadavg()[0]:.2f}")
     print(f"  cores busy {100 * (total - idle) / total:.0f} % ({ms(total - idle):.2f} ms per job of {ms(total):.2f} available), idle {ms(idle):.2f} ms per job")
     print(f"  {'server, all threads':40} {ms(srv_self):6.2f} ms/job")
