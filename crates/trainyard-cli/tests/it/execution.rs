@@ -301,3 +301,59 @@ async fn create_version_false_makes_a_job_without_a_version() {
     assert_eq!(end, JobStatus::COMPLETED, "{log}");
     assert!(log.contains("first version ran"), "{log}");
 }
+
+/// A new version goes to the executor's queue as its create stored it: from the create to
+/// the recorded end of a trivial run, no statement reads the version by its id (the queue
+/// read it again, one database round trip per job in the actor that grants the slots). The
+/// server's statement log (`sqlx::query` at debug) says which statements ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_created_version_is_queued_without_reading_it_again() {
+    let dir = tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("config.toml");
+    write_config(&config, config_text(&data, "")).unwrap();
+    let log = dir.path().join("serve.log");
+    let srv = ServerProcess::start_env(
+        &["--config".as_ref(), config.as_os_str()],
+        &log,
+        free_port(),
+        &[(
+            "RUST_LOG",
+            "warn,sqlx::query=debug,trainyard_server::service::lifecycle=info".into(),
+        )],
+    )
+    .await;
+    write_app(
+        &data.join("obs").join(PROJECT),
+        "quick",
+        &[("boot.py", "print('done')\n")],
+    );
+    let (_, version) = srv.api.create_job("quick", "quick", json!({})).await;
+    // Its end, from the log (a details request would read the version itself).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text
+            .lines()
+            .any(|l| l.contains("job finished") && l.contains(&format!("version.id={version}")))
+        {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "the job never finished:\n{text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // The statement log is on: the run's moves are in it.
+    assert!(text.contains("UPDATE versions"), "{text}");
+    // `version_by_id` alone: the moves (`BEGIN IMMEDIATE; ...`) and the end's read of the
+    // version with its job's name select by id too.
+    let reads: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.contains("FROM versions WHERE id = ?")
+                && !l.contains("BEGIN")
+                && !l.contains("job_name")
+        })
+        .collect();
+    assert!(reads.is_empty(), "the version was read again:\n{reads:#?}");
+    kill_runs(&data.join("runs"));
+}

@@ -35,7 +35,7 @@ use crate::service::viz::VizManager;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
-use trainyard_store::{Coordinator, DutyHold, DutySession, Notices};
+use trainyard_store::{Coordinator, DutyHold, DutySession, Notices, Version};
 
 /// The duty of scheduling runs and visualization jobs.
 pub const SCHEDULER: &str = "scheduler";
@@ -136,6 +136,16 @@ impl Cluster {
         match &self.coordinator {
             None => self.executor.enqueue(id),
             Some(_) => self.notify(&Notice::Enqueue { version: id }).await,
+        }
+    }
+
+    /// Queues `v`, a version just created in status 1: this server's executor takes it as
+    /// stored (see [`Executor::enqueue_created`]); another holding the scheduling duty reads
+    /// it.
+    pub async fn enqueue_created(&self, v: &Version) {
+        match &self.coordinator {
+            None => self.executor.enqueue_created(v.clone()),
+            Some(_) => self.notify(&Notice::Enqueue { version: v.id }).await,
         }
     }
 

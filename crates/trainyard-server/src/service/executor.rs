@@ -34,6 +34,9 @@ use trainyard_store::{NamedVersion, Version};
 
 enum Cmd {
     Enqueue(i64),
+    /// A version just created (status 1), as the create stored it: queued without reading
+    /// it again.
+    Queue(Box<Version>),
     /// Looks at the database for work no notice announced (see [`Executor::sweep`]).
     Sweep,
     Stop(i64, Duration),
@@ -206,6 +209,10 @@ struct Actor {
     attempts: std::collections::HashSet<i64>,
     /// The Slurm pools' queues in the core, by pool id.
     lanes: HashMap<String, PoolId>,
+    /// New priorities of versions not queued here yet (a version passed to
+    /// [`Executor::enqueue_created`] carries the priority it was created with; one changed
+    /// before it arrives is taken from here).
+    told_priority: HashMap<i64, u8>,
 }
 
 impl Executor {
@@ -299,6 +306,7 @@ impl Executor {
             grants: HashMap::new(),
             attempts: Default::default(),
             lanes,
+            told_priority: HashMap::new(),
         };
         tokio::spawn(actor.run(rx));
         let hung = self.tx.clone();
@@ -319,6 +327,15 @@ impl Executor {
     /// Queues a version in status 1.
     pub fn enqueue(&self, version_id: i64) {
         let _ = self.tx.send(Cmd::Enqueue(version_id));
+    }
+
+    /// Queues `v`, a version just created in status 1, as its create stored it: the queue
+    /// takes it without reading it again from the database (a round trip per job, in the
+    /// actor that grants the slots). What changed since the create is seen as with
+    /// [`Self::enqueue`]: a stop makes its start refused (the move out of 1 compares and
+    /// sets), and a new priority told before the version was queued is kept for it.
+    pub fn enqueue_created(&self, v: Version) {
+        let _ = self.tx.send(Cmd::Queue(Box::new(v)));
     }
 
     /// Stops a version already moved to status 9.
@@ -541,6 +558,7 @@ impl Actor {
             let (core, comm) = (&mut self.core, &mut self.comm);
             match cmd {
                 Cmd::Enqueue(id) => self.enqueue(id).await,
+                Cmd::Queue(v) => self.queue_created(*v).await,
                 Cmd::Sweep => self.sweep().await,
                 Cmd::Stop(id, grace) => reactor::on_stop(core, comm, id, grace),
                 Cmd::Reaped(id) => {
@@ -567,7 +585,9 @@ impl Actor {
                 }
                 Cmd::StopHung(id) => reactor::on_hung(core, comm, id, self.ctx.grace),
                 Cmd::Priority(id, priority) => {
-                    reactor::on_priority(core, comm, id, priority);
+                    if !reactor::on_priority(core, comm, id, priority) && !core.knows(id) {
+                        self.told_priority.insert(id, priority);
+                    }
                 }
                 Cmd::Waits(ids, answer) => {
                     let waits = ids
@@ -686,6 +706,25 @@ impl Actor {
                 return;
             }
         };
+        // Read after any priority told so far was stored.
+        self.told_priority.remove(&id);
+        self.queue(v).await;
+    }
+
+    /// Queues `v` as its create stored it (see [`Executor::enqueue_created`]).
+    async fn queue_created(&mut self, mut v: Version) {
+        if self.core.knows(v.id) {
+            return;
+        }
+        if let Some(priority) = self.told_priority.remove(&v.id) {
+            v.config.priority = Some(i64::from(priority));
+        }
+        self.queue(v).await;
+    }
+
+    /// Queues version `v` (as read or created) when it waits to start.
+    async fn queue(&mut self, v: Version) {
+        let id = v.id;
         let run_dir = PathBuf::from(&v.run_dir);
         let age_ms = now_ms() - v.create_time;
         match decide::admit(v.status, self.shared, age_ms, || run_dir.exists()) {

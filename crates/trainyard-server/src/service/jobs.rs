@@ -400,7 +400,7 @@ impl Service {
         tracing::info!(job.id = v.job_id, version.id = v.id, "job queued");
         let why = "waiting for its start".to_owned();
         record(&self.run_ctx, v.id, Event::Queued { why });
-        self.cluster.enqueue(v.id).await;
+        self.cluster.enqueue_created(v).await;
         Ok(())
     }
 
