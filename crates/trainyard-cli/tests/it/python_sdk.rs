@@ -298,13 +298,7 @@ const V2_POOL: &str = "[[pools]]\nid = \"cluster\"\nbackend = \"slurm\"\npartiti
 #[tokio::test(flavor = "multi_thread")]
 async fn official_v2_clients_against_a_real_server() {
     let image = test_image();
-    let _node = slurm_node().await;
     let dir = tempdir().unwrap();
-    let sk_file = dir.path().join("sk-a");
-    std::fs::write(&sk_file, format!("{SK}\n")).unwrap();
-    std::fs::set_permissions(&sk_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let server = TlsServer::start(dir.path(), &sk_file, V2_POOL).await;
-
     let venv = dir.path().join("venv");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     run(
@@ -321,6 +315,12 @@ async fn official_v2_clients_against_a_real_server() {
             ]),
         "pip install the official clients",
     );
+    // The Slurm node only from here: the other Slurm tests wait for it, not for pip.
+    let _node = slurm_node().await;
+    let sk_file = dir.path().join("sk-a");
+    std::fs::write(&sk_file, format!("{SK}\n")).unwrap();
+    std::fs::set_permissions(&sk_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let server = TlsServer::start(dir.path(), &sk_file, V2_POOL).await;
     let out = Command::new(venv.join("bin/python"))
         .args([
             "-m",
