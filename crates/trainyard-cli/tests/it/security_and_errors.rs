@@ -255,6 +255,16 @@ async fn malformed_requests_get_modelarts_errors_never_5xx() {
         .get("/training-job-configs/nope")
         .await
         .assert_error(400, "ModelArts.0105");
+    // Path parameters are percent-decoded before they are read: an encoded digit is an id, a
+    // parameter that does not decode to UTF-8 names no route.
+    srv.api
+        .get("/training-jobs/%39%39%39/versions/1")
+        .await
+        .assert_error(400, "ModelArts.0105");
+    srv.api
+        .get("/training-jobs/%FF/versions/1")
+        .await
+        .assert_error(404, "ModelArts.0015");
     // Bad query values.
     srv.api
         .get("/training-jobs?per_page=0")
