@@ -9,6 +9,10 @@
 //! Lock order on PostgreSQL, so concurrent writers wait instead of deadlocking: version rows
 //! before their job's row (a transition locks its version, then its job to refresh the
 //! summary); only version *creation* locks the job first, and it locks no existing version.
+//! Before that, a create takes its project's quota lock (a transaction-level advisory lock,
+//! which nothing else takes) and counts what the project's limits hold ([`NewJob::quota`],
+//! [`crate::VersionQuota`]): concurrent creates of a project, on any server sharing the
+//! database, count one after the other. On SQLite the write lock (`BEGIN IMMEDIATE`) does.
 
 /// Columns of a [`crate::Job`].
 pub(crate) const JOB_COLUMNS: &str =
@@ -84,7 +88,7 @@ macro_rules! store_ops {
         use $crate::ops::{JOB_COLUMNS, JOINED_VERSION_COLUMNS, VERSION_COLUMNS, VIZ_COLUMNS};
         use $crate::sql::{Arg, Dialect, ListQuery, LIVE, TOTAL};
         use $crate::{
-            ConfigSort, Job, JobDeletion, JobFilter, NewJob, NewRunEvent, NewV2, NewVersion, NewVizJob,
+            ConfigSort, Job, JobDeletion, JobFilter, NewJob, QuotaLimit, VersionQuota, NewRunEvent, NewV2, NewVersion, NewVizJob,
             Page, Result, RunEventRow, StoredConfig, TransitionSet, V2Algorithm, V2Cond, V2Job, V2Search, V2Sort, V2Text, Version, VersionDeletion,
             VizDeletion, VizFilter, VizJob, VizRestart, VizSet, VizSort,
         };
@@ -315,6 +319,99 @@ macro_rules! store_ops {
             Ok((rows, total, live))
         }
 
+
+        /// The project's live jobs a new job counts against ([`NewJob::quota`]), each of
+        /// project `?`: all its jobs (v1), its v2 jobs, or none (a version of a job).
+        #[derive(Clone, Copy)]
+        enum JobsCounted {
+            All,
+            V2,
+            None,
+        }
+
+        impl JobsCounted {
+            fn sql(self) -> &'static str {
+                match self {
+                    JobsCounted::All => "(SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM job_counts WHERE project_id = ?)",
+                    JobsCounted::V2 => "(SELECT count(*) FROM jobs WHERE project_id = ? AND api = 2 AND deleted = 0)",
+                    JobsCounted::None => "0",
+                }
+            }
+        }
+
+        /// The project's (`?`) pending and running versions, then its versions waiting to
+        /// start: what [`VersionQuota`] holds.
+        static QUOTA_VERSIONS: LazyLock<(String, String)> = LazyLock::new(|| {
+            let count = |statuses| {
+                format!(
+                    "(SELECT count(*) FROM versions WHERE project_id = ? AND deleted = 0 AND status IN ({}))",
+                    sql_list(statuses)
+                )
+            };
+            (count(JobStatus::STOPPABLE), count(JobStatus::QUEUED))
+        });
+
+        /// Which limit the counts of `row` (`quota_jobs`, `quota_active`, `quota_queued`)
+        /// have reached, if any.
+        fn over_quota(row: &DbRow, jobs: Option<i64>, v: Option<&VersionQuota>) -> Result<Option<QuotaLimit>> {
+            let reached = |column: &str, limit: Option<i64>| -> Result<bool> {
+                Ok(match limit {
+                    Some(limit) => row.try_get::<i64, _>(column)? >= limit,
+                    None => false,
+                })
+            };
+            let v = v.copied().unwrap_or_default();
+            Ok(if reached("quota_jobs", jobs)? {
+                Some(QuotaLimit::Jobs)
+            } else if reached("quota_active", v.active)? {
+                Some(QuotaLimit::Active)
+            } else if reached("quota_queued", v.queued)? {
+                Some(QuotaLimit::Queued)
+            } else {
+                None
+            })
+        }
+
+        /// Refuses, with [`crate::Error::Quota`], a create in `tx` that would take
+        /// `project_id` past `jobs` (its live jobs as `counted`) or `v`. On PostgreSQL it
+        /// first takes the project's quota lock, held until `tx` ends, so that the creates of
+        /// a project count one after the other on every server; the count is a statement of
+        /// its own, so that it sees what the creates before committed.
+        async fn hold_to_quota(
+            tx: &mut DbConnection,
+            project_id: &str,
+            counted: JobsCounted,
+            jobs: Option<i64>,
+            v: Option<&VersionQuota>,
+        ) -> Result<()> {
+            let jobs = jobs.filter(|_| !matches!(counted, JobsCounted::None));
+            if jobs.is_none() && v.is_none_or(|v| v.active.is_none() && v.queued.is_none()) {
+                return Ok(());
+            }
+            if D == Dialect::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind($crate::postgres::duty_key(&format!("quota:{project_id}")))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let (active, queued) = &*QUOTA_VERSIONS;
+            let sql = format!(
+                "SELECT {} AS quota_jobs, {active} AS quota_active, {queued} AS quota_queued",
+                counted.sql()
+            );
+            let params = sql.matches('?').count();
+            let sql = q(&sql);
+            let mut query = sqlx::query(&sql);
+            for _ in 0..params {
+                query = query.bind(project_id);
+            }
+            let row = query.fetch_one(&mut *tx).await?;
+            match over_quota(&row, jobs, v)? {
+                Some(limit) => Err($crate::Error::Quota(limit)),
+                None => Ok(()),
+            }
+        }
+
         async fn insert_version(
             tx: &mut DbConnection,
             job_id: i64,
@@ -364,11 +461,19 @@ macro_rules! store_ops {
             /// first version is `V0001` and the next `V0002`; the version's run folder is
             /// named by its id, set once the id is known (`last_insert_rowid()`, which the
             /// job counters' trigger leaves as it was).
+            ///
+            /// The project's limits are counted under the write lock, first as a row of their
+            /// own and again by the job's insert, which names no project (and so fails, NOT
+            /// NULL, writing nothing) when a limit is reached: the counts row then tells which.
             async fn create_job_with_version(&self, job: &NewJob, v: &NewVersion) -> Result<(Job, Option<Version>)> {
                 static SQL: LazyLock<String> = LazyLock::new(|| {
+                    let jobs = JobsCounted::All.sql();
+                    let (active, queued) = &*QUOTA_VERSIONS;
                     format!(
                         "BEGIN IMMEDIATE;
-                         INSERT INTO jobs (project_id, name, description, workspace_id, create_time, next_version_no) VALUES (?, ?, ?, ?, ?, 2);
+                         SELECT {jobs} AS quota_jobs, {active} AS quota_active, {queued} AS quota_queued;
+                         INSERT INTO jobs (project_id, name, description, workspace_id, create_time, next_version_no)
+                             VALUES (CASE WHEN {jobs} < ? AND {active} < ? AND {queued} < ? THEN ? END, ?, ?, ?, ?, 2);
                          INSERT INTO versions (job_id, project_id, name, description, pre_version_id, status, config, resource_id, run_dir, create_time, created_by)
                              VALUES (last_insert_rowid(), ?, 'V0001', ?, ?, ?, ?, ?, '', ?, ?);
                          UPDATE versions SET run_dir = replace(?, '{{id}}', id) WHERE id = last_insert_rowid();
@@ -381,13 +486,26 @@ macro_rules! store_ops {
                     )
                 });
                 let config = serde_json::to_string(&v.config)?;
+                let p = &job.project_id;
+                let unlimited = |limit: Option<i64>| limit.unwrap_or(i64::MAX);
                 let query = sqlx::query(&SQL)
-                    .bind(&job.project_id)
+                    // The counts row.
+                    .bind(p)
+                    .bind(p)
+                    .bind(p)
+                    // The counts again, each with its limit, then the job.
+                    .bind(p)
+                    .bind(unlimited(job.quota))
+                    .bind(p)
+                    .bind(unlimited(v.quota.active))
+                    .bind(p)
+                    .bind(unlimited(v.quota.queued))
+                    .bind(p)
                     .bind(&job.name)
                     .bind(&job.description)
                     .bind(&job.workspace_id)
                     .bind(job.create_time)
-                    .bind(&job.project_id)
+                    .bind(p)
                     .bind(&v.description)
                     .bind(v.pre_version_id)
                     .bind(v.status.code())
@@ -397,9 +515,29 @@ macro_rules! store_ops {
                     .bind(&v.created_by)
                     .bind(&v.run_dir_template);
                 let mut batch = self.batch().await?;
-                let rows = query.fetch_all(&mut *batch).await;
-                let rows = batch.end(rows).await?;
-                let row = rows.first().ok_or($crate::Error::Db(sqlx::Error::RowNotFound))?;
+                // The rows as they come, so the counts row is kept when the insert fails.
+                let mut rows = Vec::new();
+                let ran = {
+                    use futures_util::TryStreamExt as _;
+                    let mut stream = query.fetch(&mut *batch);
+                    loop {
+                        match stream.try_next().await {
+                            Ok(Some(row)) => rows.push(row),
+                            Ok(None) => break Ok(()),
+                            Err(e) => break Err(e),
+                        }
+                    }
+                };
+                if let Err(e) = batch.end(ran).await {
+                    return Err(match rows.first() {
+                        Some(counts) => match over_quota(counts, job.quota, Some(&v.quota))? {
+                            Some(limit) => $crate::Error::Quota(limit),
+                            None => e,
+                        },
+                        None => e,
+                    });
+                }
+                let row = rows.get(1).ok_or($crate::Error::Db(sqlx::Error::RowNotFound))?;
                 let stored = <Job as sqlx::FromRow<DbRow>>::from_row(row)?;
                 let version = v.stored(
                     row.try_get("new_version_id")?,
@@ -473,6 +611,7 @@ macro_rules! store_ops {
                     return self.create_job_with_version(job, v).await;
                 }
                 let mut tx = self.write_tx().await?;
+                hold_to_quota(&mut tx, &job.project_id, JobsCounted::All, job.quota, first.map(|v| &v.quota)).await?;
                 let id: i64 = sqlx::query_scalar(&q(
                     "INSERT INTO jobs (project_id, name, description, workspace_id, create_time) VALUES (?, ?, ?, ?, ?) RETURNING id",
                 ))
@@ -504,6 +643,7 @@ macro_rules! store_ops {
                 v: &NewVersion,
             ) -> Result<Option<Version>> {
                 let mut tx = self.write_tx().await?;
+                hold_to_quota(&mut tx, project_id, JobsCounted::None, None, Some(&v.quota)).await?;
                 let live: Option<i64> = sqlx::query_scalar(&q(&format!(
                     "SELECT id FROM jobs WHERE id = ? AND project_id = ? AND deleted = 0 AND api = 1{}",
                     D.for_update()
@@ -527,6 +667,7 @@ macro_rules! store_ops {
                 first: &NewVersion,
             ) -> Result<V2Job> {
                 let mut tx = self.write_tx().await?;
+                hold_to_quota(&mut tx, &job.project_id, JobsCounted::V2, job.quota, Some(&first.quota)).await?;
                 let id: i64 = sqlx::query_scalar(&q(
                     "INSERT INTO jobs (project_id, name, description, workspace_id, create_time, api, uuid, doc) VALUES (?, ?, ?, ?, ?, 2, ?, ?) RETURNING id",
                 ))
