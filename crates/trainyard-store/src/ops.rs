@@ -321,12 +321,11 @@ macro_rules! store_ops {
 
 
         /// The project's live jobs a new job counts against ([`NewJob::quota`]), each of
-        /// project `?`: all its jobs (v1), its v2 jobs, or none (a version of a job).
+        /// project `?`: all its jobs (v1) or its v2 jobs.
         #[derive(Clone, Copy)]
         enum JobsCounted {
             All,
             V2,
-            None,
         }
 
         impl JobsCounted {
@@ -334,7 +333,6 @@ macro_rules! store_ops {
                 match self {
                     JobsCounted::All => "(SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM job_counts WHERE project_id = ?)",
                     JobsCounted::V2 => "(SELECT count(*) FROM jobs WHERE project_id = ? AND api = 2 AND deleted = 0)",
-                    JobsCounted::None => "0",
                 }
             }
         }
@@ -372,11 +370,23 @@ macro_rules! store_ops {
             })
         }
 
+        /// On PostgreSQL, takes `project_id`'s quota lock until `tx` ends, so that the creates
+        /// of a project count one after the other on every server sharing the database;
+        /// their counts follow as statements of their own, which see what the creates
+        /// before committed. SQLite's write transaction has the whole database already.
+        async fn lock_quota(tx: &mut DbConnection, project_id: &str) -> Result<()> {
+            if D == Dialect::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind($crate::postgres::duty_key(&format!("quota:{project_id}")))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Ok(())
+        }
+
         /// Refuses, with [`crate::Error::Quota`], a create in `tx` that would take
-        /// `project_id` past `jobs` (its live jobs as `counted`) or `v`. On PostgreSQL it
-        /// first takes the project's quota lock, held until `tx` ends, so that the creates of
-        /// a project count one after the other on every server; the count is a statement of
-        /// its own, so that it sees what the creates before committed.
+        /// `project_id` past `jobs` (its live jobs as `counted`) or `v`, counted under
+        /// [`lock_quota`].
         async fn hold_to_quota(
             tx: &mut DbConnection,
             project_id: &str,
@@ -384,28 +394,21 @@ macro_rules! store_ops {
             jobs: Option<i64>,
             v: Option<&VersionQuota>,
         ) -> Result<()> {
-            let jobs = jobs.filter(|_| !matches!(counted, JobsCounted::None));
             if jobs.is_none() && v.is_none_or(|v| v.active.is_none() && v.queued.is_none()) {
                 return Ok(());
             }
-            if D == Dialect::Postgres {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind($crate::postgres::duty_key(&format!("quota:{project_id}")))
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            lock_quota(tx, project_id).await?;
             let (active, queued) = &*QUOTA_VERSIONS;
             let sql = format!(
                 "SELECT {} AS quota_jobs, {active} AS quota_active, {queued} AS quota_queued",
                 counted.sql()
             );
-            let params = sql.matches('?').count();
-            let sql = q(&sql);
-            let mut query = sqlx::query(&sql);
-            for _ in 0..params {
-                query = query.bind(project_id);
-            }
-            let row = query.fetch_one(&mut *tx).await?;
+            let row = sqlx::query(&q(&sql))
+                .bind(project_id)
+                .bind(project_id)
+                .bind(project_id)
+                .fetch_one(&mut *tx)
+                .await?;
             match over_quota(&row, jobs, v)? {
                 Some(limit) => Err($crate::Error::Quota(limit)),
                 None => Ok(()),
@@ -642,18 +645,28 @@ macro_rules! store_ops {
                 job_id: i64,
                 v: &NewVersion,
             ) -> Result<Option<Version>> {
+                // The project's counts with the job's row: no statement more on SQLite.
+                static SQL: LazyLock<String> = LazyLock::new(|| {
+                    let (active, queued) = &*QUOTA_VERSIONS;
+                    q(&format!(
+                        "SELECT id, 0 AS quota_jobs, {active} AS quota_active, {queued} AS quota_queued
+                         FROM jobs WHERE id = ? AND project_id = ? AND deleted = 0 AND api = 1{}",
+                        D.for_update()
+                    ))
+                    .into_owned()
+                });
                 let mut tx = self.write_tx().await?;
-                hold_to_quota(&mut tx, project_id, JobsCounted::None, None, Some(&v.quota)).await?;
-                let live: Option<i64> = sqlx::query_scalar(&q(&format!(
-                    "SELECT id FROM jobs WHERE id = ? AND project_id = ? AND deleted = 0 AND api = 1{}",
-                    D.for_update()
-                )))
-                .bind(job_id)
-                .bind(project_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if live.is_none() {
-                    return Ok(None);
+                lock_quota(&mut tx, project_id).await?;
+                let live = sqlx::query(&SQL)
+                    .bind(project_id)
+                    .bind(project_id)
+                    .bind(job_id)
+                    .bind(project_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(live) = live else { return Ok(None) };
+                if let Some(limit) = over_quota(&live, None, Some(&v.quota))? {
+                    return Err($crate::Error::Quota(limit));
                 }
                 let version = insert_version(&mut tx, job_id, project_id, v).await?;
                 tx.commit().await?;
