@@ -384,6 +384,22 @@ macro_rules! store_ops {
             Ok(())
         }
 
+        /// The project's counts its limits hold: `quota_jobs` (as `counted`), `quota_active`,
+        /// `quota_queued`.
+        async fn count_quota(conn: &mut DbConnection, project_id: &str, counted: JobsCounted) -> Result<DbRow> {
+            let (active, queued) = &*QUOTA_VERSIONS;
+            let sql = format!(
+                "SELECT {} AS quota_jobs, {active} AS quota_active, {queued} AS quota_queued",
+                counted.sql()
+            );
+            Ok(sqlx::query(&q(&sql))
+                .bind(project_id)
+                .bind(project_id)
+                .bind(project_id)
+                .fetch_one(&mut *conn)
+                .await?)
+        }
+
         /// Refuses, with [`crate::Error::Quota`], a create in `tx` that would take
         /// `project_id` past `jobs` (its live jobs as `counted`) or `v`, counted under
         /// [`lock_quota`].
@@ -398,17 +414,7 @@ macro_rules! store_ops {
                 return Ok(());
             }
             lock_quota(tx, project_id).await?;
-            let (active, queued) = &*QUOTA_VERSIONS;
-            let sql = format!(
-                "SELECT {} AS quota_jobs, {active} AS quota_active, {queued} AS quota_queued",
-                counted.sql()
-            );
-            let row = sqlx::query(&q(&sql))
-                .bind(project_id)
-                .bind(project_id)
-                .bind(project_id)
-                .fetch_one(&mut *tx)
-                .await?;
+            let row = count_quota(tx, project_id, counted).await?;
             match over_quota(&row, jobs, v)? {
                 Some(limit) => Err($crate::Error::Quota(limit)),
                 None => Ok(()),
@@ -465,18 +471,18 @@ macro_rules! store_ops {
             /// named by its id, set once the id is known (`last_insert_rowid()`, which the
             /// job counters' trigger leaves as it was).
             ///
-            /// The project's limits are counted under the write lock, first as a row of their
-            /// own and again by the job's insert, which names no project (and so fails, NOT
-            /// NULL, writing nothing) when a limit is reached: the counts row then tells which.
+            /// The project's limits are counted under the write lock by the job's insert (each
+            /// count only when it has a limit), which names no project when one is reached:
+            /// it fails (NOT NULL) and nothing is written; a read then tells which limit.
             async fn create_job_with_version(&self, job: &NewJob, v: &NewVersion) -> Result<(Job, Option<Version>)> {
                 static SQL: LazyLock<String> = LazyLock::new(|| {
                     let jobs = JobsCounted::All.sql();
                     let (active, queued) = &*QUOTA_VERSIONS;
                     format!(
                         "BEGIN IMMEDIATE;
-                         SELECT {jobs} AS quota_jobs, {active} AS quota_active, {queued} AS quota_queued;
                          INSERT INTO jobs (project_id, name, description, workspace_id, create_time, next_version_no)
-                             VALUES (CASE WHEN {jobs} < ? AND {active} < ? AND {queued} < ? THEN ? END, ?, ?, ?, ?, 2);
+                             VALUES (CASE WHEN (? IS NULL OR {jobs} < ?) AND (? IS NULL OR {active} < ?)
+                                 AND (? IS NULL OR {queued} < ?) THEN ? END, ?, ?, ?, ?, 2);
                          INSERT INTO versions (job_id, project_id, name, description, pre_version_id, status, config, resource_id, run_dir, create_time, created_by)
                              VALUES (last_insert_rowid(), ?, 'V0001', ?, ?, ?, ?, ?, '', ?, ?);
                          UPDATE versions SET run_dir = replace(?, '{{id}}', id) WHERE id = last_insert_rowid();
@@ -490,19 +496,19 @@ macro_rules! store_ops {
                 });
                 let config = serde_json::to_string(&v.config)?;
                 let p = &job.project_id;
-                let unlimited = |limit: Option<i64>| limit.unwrap_or(i64::MAX);
+                let (jobs, active, queued) = (job.quota, v.quota.active, v.quota.queued);
                 let query = sqlx::query(&SQL)
-                    // The counts row.
+                    // Each limit, unless none, with its count.
+                    .bind(jobs)
                     .bind(p)
+                    .bind(jobs)
+                    .bind(active)
                     .bind(p)
+                    .bind(active)
+                    .bind(queued)
                     .bind(p)
-                    // The counts again, each with its limit, then the job.
-                    .bind(p)
-                    .bind(unlimited(job.quota))
-                    .bind(p)
-                    .bind(unlimited(v.quota.active))
-                    .bind(p)
-                    .bind(unlimited(v.quota.queued))
+                    .bind(queued)
+                    // The job.
                     .bind(p)
                     .bind(&job.name)
                     .bind(&job.description)
@@ -518,29 +524,24 @@ macro_rules! store_ops {
                     .bind(&v.created_by)
                     .bind(&v.run_dir_template);
                 let mut batch = self.batch().await?;
-                // The rows as they come, so the counts row is kept when the insert fails.
-                let mut rows = Vec::new();
-                let ran = {
-                    use futures_util::TryStreamExt as _;
-                    let mut stream = query.fetch(&mut *batch);
-                    loop {
-                        match stream.try_next().await {
-                            Ok(Some(row)) => rows.push(row),
-                            Ok(None) => break Ok(()),
-                            Err(e) => break Err(e),
-                        }
+                let rows = query.fetch_all(&mut *batch).await;
+                // The job's insert names no project only at a limit.
+                let refused = matches!(&rows, Err(sqlx::Error::Database(e))
+                    if e.kind() == sqlx::error::ErrorKind::NotNullViolation
+                        && e.message().contains("jobs.project_id"));
+                let rows = match batch.end(rows).await {
+                    Ok(rows) => rows,
+                    Err(_) if refused => {
+                        // Which limit: counted again (they move only in a narrow race, where
+                        // the running quota is named).
+                        let mut conn = self.pool.acquire().await?;
+                        let counts = count_quota(&mut conn, p, JobsCounted::All).await?;
+                        let limit = over_quota(&counts, jobs, Some(&v.quota))?;
+                        return Err($crate::Error::Quota(limit.unwrap_or(QuotaLimit::Active)));
                     }
+                    Err(e) => return Err(e),
                 };
-                if let Err(e) = batch.end(ran).await {
-                    return Err(match rows.first() {
-                        Some(counts) => match over_quota(counts, job.quota, Some(&v.quota))? {
-                            Some(limit) => $crate::Error::Quota(limit),
-                            None => e,
-                        },
-                        None => e,
-                    });
-                }
-                let row = rows.get(1).ok_or($crate::Error::Db(sqlx::Error::RowNotFound))?;
+                let row = rows.first().ok_or($crate::Error::Db(sqlx::Error::RowNotFound))?;
                 let stored = <Job as sqlx::FromRow<DbRow>>::from_row(row)?;
                 let version = v.stored(
                     row.try_get("new_version_id")?,
