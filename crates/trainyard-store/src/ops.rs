@@ -319,7 +319,6 @@ macro_rules! store_ops {
             Ok((rows, total, live))
         }
 
-
         /// The project's live jobs a new job counts against ([`NewJob::quota`]), each of
         /// project `?`: all its jobs (v1) or its v2 jobs.
         #[derive(Clone, Copy)]
