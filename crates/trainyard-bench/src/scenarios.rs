@@ -370,6 +370,7 @@ pub async fn seed(database_url: &str, data: &Path, total: usize) -> Result<()> {
             description: format!("seeded job {i}"),
             workspace_id: "0".into(),
             create_time: 1_700_000_000_000 + i as i64,
+            quota: None,
         };
         let v = NewVersion {
             description: String::new(),
@@ -385,6 +386,7 @@ pub async fn seed(database_url: &str, data: &Path, total: usize) -> Result<()> {
             run_dir_template: data.join("runs/{id}").display().to_string(),
             create_time: 1_700_000_000_000 + i as i64,
             created_by: "token".into(),
+            quota: Default::default(),
         };
         store.create_job(&job, Some(&v)).await?;
     }

@@ -9,6 +9,11 @@ pub enum Error {
     /// A unique name is taken (job name, config name).
     #[error("name already exists")]
     Conflict,
+    /// A create would take the project past one of its limits ([`crate::NewJob::quota`],
+    /// [`crate::VersionQuota`]), counted in the create's own write transaction; nothing
+    /// was written.
+    #[error("the project's quota of {0:?} is reached")]
+    Quota(crate::QuotaLimit),
     /// The pool is exhausted, the database is busy or cannot be reached for now, or a
     /// concurrent writer won a deadlock: trying again later may work.
     #[error("database unavailable: {0}")]

@@ -79,6 +79,31 @@ pub struct NewVersion {
     pub create_time: i64,
     /// Who creates it (see [`Version::created_by`]).
     pub created_by: String,
+    /// The project's limits its create is held to.
+    pub quota: VersionQuota,
+}
+
+/// The limits a version's create is held to, counted in the create's write transaction so
+/// that concurrent creates (on this server or on others sharing the database) cannot pass
+/// them together: the create is refused with [`crate::Error::Quota`] when the project
+/// already has that many. `None`: no limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VersionQuota {
+    /// Pending and running versions ([`JobStatus::STOPPABLE`]).
+    pub active: Option<i64>,
+    /// Versions waiting to start ([`JobStatus::QUEUED`]).
+    pub queued: Option<i64>,
+}
+
+/// Which limit refused a create ([`crate::Error::Quota`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuotaLimit {
+    /// The project's live jobs ([`NewJob::quota`]).
+    Jobs,
+    /// Its pending and running versions ([`VersionQuota::active`]).
+    Active,
+    /// Its versions waiting to start ([`VersionQuota::queued`]).
+    Queued,
 }
 
 impl NewVersion {
@@ -128,6 +153,10 @@ pub struct NewJob {
     pub description: String,
     pub workspace_id: String,
     pub create_time: i64,
+    /// The most live jobs the project may hold before this one (all its jobs; for a v2 job,
+    /// its v2 jobs), counted in the create's write transaction like [`VersionQuota`].
+    /// `None`: no limit.
+    pub quota: Option<i64>,
 }
 
 /// Sort keys of TJ-02.

@@ -9,6 +9,10 @@
 //! Lock order on PostgreSQL, so concurrent writers wait instead of deadlocking: version rows
 //! before their job's row (a transition locks its version, then its job to refresh the
 //! summary); only version *creation* locks the job first, and it locks no existing version.
+//! Before that, a create takes its project's quota lock (a transaction-level advisory lock,
+//! which nothing else takes) and counts what the project's limits hold ([`NewJob::quota`],
+//! [`crate::VersionQuota`]): concurrent creates of a project, on any server sharing the
+//! database, count one after the other. On SQLite the write lock (`BEGIN IMMEDIATE`) does.
 
 /// Columns of a [`crate::Job`].
 pub(crate) const JOB_COLUMNS: &str =
@@ -84,7 +88,7 @@ macro_rules! store_ops {
         use $crate::ops::{JOB_COLUMNS, JOINED_VERSION_COLUMNS, VERSION_COLUMNS, VIZ_COLUMNS};
         use $crate::sql::{Arg, Dialect, ListQuery, LIVE, TOTAL};
         use $crate::{
-            ConfigSort, Job, JobDeletion, JobFilter, NewJob, NewRunEvent, NewV2, NewVersion, NewVizJob,
+            ConfigSort, Job, JobDeletion, JobFilter, NewJob, QuotaLimit, VersionQuota, NewRunEvent, NewV2, NewVersion, NewVizJob,
             Page, Result, RunEventRow, StoredConfig, TransitionSet, V2Algorithm, V2Cond, V2Job, V2Search, V2Sort, V2Text, Version, VersionDeletion,
             VizDeletion, VizFilter, VizJob, VizRestart, VizSet, VizSort,
         };
@@ -315,6 +319,107 @@ macro_rules! store_ops {
             Ok((rows, total, live))
         }
 
+        /// The project's live jobs a new job counts against ([`NewJob::quota`]), each of
+        /// project `?`: all its jobs (v1) or its v2 jobs.
+        #[derive(Clone, Copy)]
+        enum JobsCounted {
+            All,
+            V2,
+        }
+
+        impl JobsCounted {
+            fn sql(self) -> &'static str {
+                match self {
+                    JobsCounted::All => "(SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM job_counts WHERE project_id = ?)",
+                    JobsCounted::V2 => "(SELECT count(*) FROM jobs WHERE project_id = ? AND api = 2 AND deleted = 0)",
+                }
+            }
+        }
+
+        /// The project's (`?`) pending and running versions, then its versions waiting to
+        /// start: what [`VersionQuota`] holds.
+        static QUOTA_VERSIONS: LazyLock<(String, String)> = LazyLock::new(|| {
+            let count = |statuses| {
+                format!(
+                    "(SELECT count(*) FROM versions WHERE project_id = ? AND deleted = 0 AND status IN ({}))",
+                    sql_list(statuses)
+                )
+            };
+            (count(JobStatus::STOPPABLE), count(JobStatus::QUEUED))
+        });
+
+        /// Which limit the counts of `row` (`quota_jobs`, `quota_active`, `quota_queued`)
+        /// have reached, if any.
+        fn over_quota(row: &DbRow, jobs: Option<i64>, v: Option<&VersionQuota>) -> Result<Option<QuotaLimit>> {
+            let reached = |column: &str, limit: Option<i64>| -> Result<bool> {
+                Ok(match limit {
+                    Some(limit) => row.try_get::<i64, _>(column)? >= limit,
+                    None => false,
+                })
+            };
+            let v = v.copied().unwrap_or_default();
+            Ok(if reached("quota_jobs", jobs)? {
+                Some(QuotaLimit::Jobs)
+            } else if reached("quota_active", v.active)? {
+                Some(QuotaLimit::Active)
+            } else if reached("quota_queued", v.queued)? {
+                Some(QuotaLimit::Queued)
+            } else {
+                None
+            })
+        }
+
+        /// On PostgreSQL, takes `project_id`'s quota lock until `tx` ends, so that the creates
+        /// of a project count one after the other on every server sharing the database;
+        /// their counts follow as statements of their own, which see what the creates
+        /// before committed. SQLite's write transaction has the whole database already.
+        async fn lock_quota(tx: &mut DbConnection, project_id: &str) -> Result<()> {
+            if D == Dialect::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind($crate::postgres::duty_key(&format!("quota:{project_id}")))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Ok(())
+        }
+
+        /// The project's counts its limits hold: `quota_jobs` (as `counted`), `quota_active`,
+        /// `quota_queued`.
+        async fn count_quota(conn: &mut DbConnection, project_id: &str, counted: JobsCounted) -> Result<DbRow> {
+            let (active, queued) = &*QUOTA_VERSIONS;
+            let sql = format!(
+                "SELECT {} AS quota_jobs, {active} AS quota_active, {queued} AS quota_queued",
+                counted.sql()
+            );
+            Ok(sqlx::query(&q(&sql))
+                .bind(project_id)
+                .bind(project_id)
+                .bind(project_id)
+                .fetch_one(&mut *conn)
+                .await?)
+        }
+
+        /// Refuses, with [`crate::Error::Quota`], a create in `tx` that would take
+        /// `project_id` past `jobs` (its live jobs as `counted`) or `v`, counted under
+        /// [`lock_quota`].
+        async fn hold_to_quota(
+            tx: &mut DbConnection,
+            project_id: &str,
+            counted: JobsCounted,
+            jobs: Option<i64>,
+            v: Option<&VersionQuota>,
+        ) -> Result<()> {
+            if jobs.is_none() && v.is_none_or(|v| v.active.is_none() && v.queued.is_none()) {
+                return Ok(());
+            }
+            lock_quota(tx, project_id).await?;
+            let row = count_quota(tx, project_id, counted).await?;
+            match over_quota(&row, jobs, v)? {
+                Some(limit) => Err($crate::Error::Quota(limit)),
+                None => Ok(()),
+            }
+        }
+
         async fn insert_version(
             tx: &mut DbConnection,
             job_id: i64,
@@ -364,11 +469,19 @@ macro_rules! store_ops {
             /// first version is `V0001` and the next `V0002`; the version's run folder is
             /// named by its id, set once the id is known (`last_insert_rowid()`, which the
             /// job counters' trigger leaves as it was).
+            ///
+            /// The project's limits are counted under the write lock by the job's insert (each
+            /// count only when it has a limit), which names no project when one is reached:
+            /// it fails (NOT NULL) and nothing is written; a read then tells which limit.
             async fn create_job_with_version(&self, job: &NewJob, v: &NewVersion) -> Result<(Job, Option<Version>)> {
                 static SQL: LazyLock<String> = LazyLock::new(|| {
+                    let jobs = JobsCounted::All.sql();
+                    let (active, queued) = &*QUOTA_VERSIONS;
                     format!(
                         "BEGIN IMMEDIATE;
-                         INSERT INTO jobs (project_id, name, description, workspace_id, create_time, next_version_no) VALUES (?, ?, ?, ?, ?, 2);
+                         INSERT INTO jobs (project_id, name, description, workspace_id, create_time, next_version_no)
+                             VALUES (CASE WHEN (? IS NULL OR {jobs} < ?) AND (? IS NULL OR {active} < ?)
+                                 AND (? IS NULL OR {queued} < ?) THEN ? END, ?, ?, ?, ?, 2);
                          INSERT INTO versions (job_id, project_id, name, description, pre_version_id, status, config, resource_id, run_dir, create_time, created_by)
                              VALUES (last_insert_rowid(), ?, 'V0001', ?, ?, ?, ?, ?, '', ?, ?);
                          UPDATE versions SET run_dir = replace(?, '{{id}}', id) WHERE id = last_insert_rowid();
@@ -381,13 +494,26 @@ macro_rules! store_ops {
                     )
                 });
                 let config = serde_json::to_string(&v.config)?;
+                let p = &job.project_id;
+                let (jobs, active, queued) = (job.quota, v.quota.active, v.quota.queued);
                 let query = sqlx::query(&SQL)
-                    .bind(&job.project_id)
+                    // Each limit, unless none, with its count.
+                    .bind(jobs)
+                    .bind(p)
+                    .bind(jobs)
+                    .bind(active)
+                    .bind(p)
+                    .bind(active)
+                    .bind(queued)
+                    .bind(p)
+                    .bind(queued)
+                    // The job.
+                    .bind(p)
                     .bind(&job.name)
                     .bind(&job.description)
                     .bind(&job.workspace_id)
                     .bind(job.create_time)
-                    .bind(&job.project_id)
+                    .bind(p)
                     .bind(&v.description)
                     .bind(v.pre_version_id)
                     .bind(v.status.code())
@@ -398,7 +524,22 @@ macro_rules! store_ops {
                     .bind(&v.run_dir_template);
                 let mut batch = self.batch().await?;
                 let rows = query.fetch_all(&mut *batch).await;
-                let rows = batch.end(rows).await?;
+                // The job's insert names no project only at a limit.
+                let refused = matches!(&rows, Err(sqlx::Error::Database(e))
+                    if e.kind() == sqlx::error::ErrorKind::NotNullViolation
+                        && e.message().contains("jobs.project_id"));
+                let rows = match batch.end(rows).await {
+                    Ok(rows) => rows,
+                    Err(_) if refused => {
+                        // Which limit: counted again (they move only in a narrow race, where
+                        // the running quota is named).
+                        let mut conn = self.pool.acquire().await?;
+                        let counts = count_quota(&mut conn, p, JobsCounted::All).await?;
+                        let limit = over_quota(&counts, jobs, Some(&v.quota))?;
+                        return Err($crate::Error::Quota(limit.unwrap_or(QuotaLimit::Active)));
+                    }
+                    Err(e) => return Err(e),
+                };
                 let row = rows.first().ok_or($crate::Error::Db(sqlx::Error::RowNotFound))?;
                 let stored = <Job as sqlx::FromRow<DbRow>>::from_row(row)?;
                 let version = v.stored(
@@ -473,6 +614,7 @@ macro_rules! store_ops {
                     return self.create_job_with_version(job, v).await;
                 }
                 let mut tx = self.write_tx().await?;
+                hold_to_quota(&mut tx, &job.project_id, JobsCounted::All, job.quota, first.map(|v| &v.quota)).await?;
                 let id: i64 = sqlx::query_scalar(&q(
                     "INSERT INTO jobs (project_id, name, description, workspace_id, create_time) VALUES (?, ?, ?, ?, ?) RETURNING id",
                 ))
@@ -503,17 +645,28 @@ macro_rules! store_ops {
                 job_id: i64,
                 v: &NewVersion,
             ) -> Result<Option<Version>> {
+                // The project's counts with the job's row: no statement more on SQLite.
+                static SQL: LazyLock<String> = LazyLock::new(|| {
+                    let (active, queued) = &*QUOTA_VERSIONS;
+                    q(&format!(
+                        "SELECT id, 0 AS quota_jobs, {active} AS quota_active, {queued} AS quota_queued
+                         FROM jobs WHERE id = ? AND project_id = ? AND deleted = 0 AND api = 1{}",
+                        D.for_update()
+                    ))
+                    .into_owned()
+                });
                 let mut tx = self.write_tx().await?;
-                let live: Option<i64> = sqlx::query_scalar(&q(&format!(
-                    "SELECT id FROM jobs WHERE id = ? AND project_id = ? AND deleted = 0 AND api = 1{}",
-                    D.for_update()
-                )))
-                .bind(job_id)
-                .bind(project_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if live.is_none() {
-                    return Ok(None);
+                lock_quota(&mut tx, project_id).await?;
+                let live = sqlx::query(&SQL)
+                    .bind(project_id)
+                    .bind(project_id)
+                    .bind(job_id)
+                    .bind(project_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(live) = live else { return Ok(None) };
+                if let Some(limit) = over_quota(&live, None, Some(&v.quota))? {
+                    return Err($crate::Error::Quota(limit));
                 }
                 let version = insert_version(&mut tx, job_id, project_id, v).await?;
                 tx.commit().await?;
@@ -527,6 +680,7 @@ macro_rules! store_ops {
                 first: &NewVersion,
             ) -> Result<V2Job> {
                 let mut tx = self.write_tx().await?;
+                hold_to_quota(&mut tx, &job.project_id, JobsCounted::V2, job.quota, Some(&first.quota)).await?;
                 let id: i64 = sqlx::query_scalar(&q(
                     "INSERT INTO jobs (project_id, name, description, workspace_id, create_time, api, uuid, doc) VALUES (?, ?, ?, ?, ?, 2, ?, ?) RETURNING id",
                 ))

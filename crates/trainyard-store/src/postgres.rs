@@ -254,8 +254,9 @@ impl DutySession {
 }
 
 /// The advisory lock key of a duty: a stable 64-bit FNV-1a hash of `trainyard:<duty>`, so
-/// every server (and every version of it) computes the same key.
-fn duty_key(duty: &str) -> i64 {
+/// every server (and every version of it) computes the same key. Creates lock their project's
+/// quota under `quota:<project>` (`ops.rs`).
+pub(crate) fn duty_key(duty: &str) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in b"trainyard:".iter().chain(duty.as_bytes()) {
         h ^= u64::from(*b);

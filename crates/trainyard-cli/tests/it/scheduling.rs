@@ -349,6 +349,73 @@ async fn a_project_at_its_core_quota_waits_while_another_starts_and_its_queue_is
     all_complete(b, &[other, other2], Duration::from_secs(30)).await;
 }
 
+/// Creates at once past the project's quota of pending and running jobs (`quotas`): exactly
+/// the quota is created, each other create is refused with the quota error, and the project
+/// never holds more active versions (the count is taken in the create's transaction).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_never_take_a_project_past_its_quota() {
+    const QUOTA: usize = 3;
+    const CREATES: usize = 12;
+    let srv = TestServer::start_with_project(&format!("quotas = {QUOTA}"), &host(4, "")).await;
+    let data = srv.dir.path().join("data");
+    let gate_file = srv.dir.path().join("open");
+    write_apps(&data, &gate_file, 0.1);
+    let creates: Vec<_> = (0..CREATES)
+        .map(|i| {
+            let api = srv.api.clone();
+            tokio::spawn(async move {
+                let name = format!("race-{i}");
+                api.post(
+                    "/training-jobs",
+                    json!({"job_name": name, "config": {
+                        "worker_server_num": 1, "app_url": "/gate/", "boot_file_url": "/gate/boot.py",
+                        "data_url": "/data/", "train_url": format!("/out/{name}/"), "spec_id": 1,
+                        "engine_id": 1,
+                    }}),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for create in creates {
+        let reply = create.await.unwrap();
+        if reply.status == 200 {
+            let b = reply.assert_ok();
+            created.push((
+                b["job_id"].as_i64().unwrap(),
+                b["version_id"].as_i64().unwrap(),
+            ));
+        } else {
+            reply.assert_error(400, "ModelArts.0118");
+            let message = reply.body["error_message"].as_str().unwrap();
+            assert!(
+                message.contains("number of running training jobs"),
+                "{}",
+                reply.body
+            );
+        }
+    }
+    // What the project holds: the created jobs only, each active.
+    let list = srv.api.get("/training-jobs?per_page=100").await;
+    let jobs = list.assert_ok()["jobs"].as_array().unwrap().clone();
+    let active = jobs
+        .iter()
+        .filter(|j| {
+            JobStatus::STOPPABLE
+                .iter()
+                .any(|s| json!(s.code()) == j["status"])
+        })
+        .count();
+    assert_eq!(
+        (created.len(), jobs.len(), active),
+        (QUOTA, QUOTA, QUOTA),
+        "created, listed, active: {jobs:#?}"
+    );
+    std::fs::write(&gate_file, "").unwrap();
+    all_complete(&srv.api, &created, Duration::from_secs(30)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_runs_and_their_priorities_survive_a_server_kill_9() {
     let dir = tempdir().unwrap();

@@ -20,7 +20,8 @@ use trainyard_api::training::{
 use trainyard_api::JobStatus;
 use trainyard_exec::objects::ObjectDir;
 use trainyard_store::{
-    Job, JobDeletion, JobFilter, JobSort, NewJob, NewVersion, Version, VersionDeletion,
+    Job, JobDeletion, JobFilter, JobSort, NewJob, NewVersion, QuotaLimit, Version, VersionDeletion,
+    VersionQuota,
 };
 
 const DEFAULT_QUOTAS: i64 = 100;
@@ -189,6 +190,12 @@ impl Service {
     /// and running versions, its queued versions (`quota.queued`), and, for a version to
     /// `run`, one larger than the project's quota of cores, GPUs or memory allows at all
     /// (it would wait for ever).
+    ///
+    /// The counts here are read before the create's transaction, so that the usual refusal
+    /// comes before any work (the code's snapshot); concurrent creates can pass them together.
+    /// The store counts again in the create's write transaction ([`Self::version_quota`],
+    /// [`NewJob::quota`]), one create after another, which is what holds the limits; its
+    /// refusal answers the same ([`quota_refused`]).
     pub(crate) async fn check_quota(
         &self,
         project: &str,
@@ -219,6 +226,18 @@ impl Service {
             }
         }
         Ok(())
+    }
+
+    /// The limits a version's create holds to in its write transaction: the project's
+    /// pending and running versions and its `quota.queued` (see [`Self::check_quota`]).
+    pub(crate) fn version_quota(&self, project: &str) -> VersionQuota {
+        VersionQuota {
+            active: Some(self.quotas(project).0),
+            queued: self
+                .project(project)
+                .and_then(|p| p.quota.queued)
+                .map(i64::from),
+        }
     }
 
     /// Refuses a version that needs more than the project's quota allows at all, on this
@@ -315,6 +334,7 @@ impl Service {
             description: desc.clone(),
             workspace_id: req.workspace_id.unwrap_or_else(|| "0".to_owned()),
             create_time: now,
+            quota: Some(self.quotas(project).1),
         };
         if !with_version {
             let (job, _) = self
@@ -346,6 +366,7 @@ impl Service {
             run_dir_template: self.run_dir_template(),
             create_time: now,
             created_by: who.to_owned(),
+            quota: self.version_quota(project),
         };
         let created = self.store.create_job(&job, Some(&new_version)).await;
         let (job, version) = match created {
@@ -453,12 +474,16 @@ impl Service {
             run_dir_template: self.run_dir_template(),
             create_time: now_ms(),
             created_by: who.to_owned(),
+            quota: self.version_quota(project),
         };
-        let Some(version) = self
+        let created = self
             .store
             .create_version(project, job_id, &new_version)
-            .await?
-        else {
+            .await;
+        let created = created.inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&staging);
+        });
+        let Some(version) = created.map_err(quota_refused)? else {
             let _ = std::fs::remove_dir_all(&staging);
             return Err(job_not_found(job_id));
         };
@@ -921,6 +946,21 @@ fn duplicate(e: trainyard_store::Error, name: &str) -> ApiError {
     match e {
         trainyard_store::Error::Conflict => {
             ApiError::NameExists(format!("Job name:{name} is existed"))
+        }
+        other => quota_refused(other),
+    }
+}
+
+/// A create the store refused at one of the project's limits, answered as
+/// [`Service::check_quota`] answers it; other errors as they are.
+pub(crate) fn quota_refused(e: trainyard_store::Error) -> ApiError {
+    match e {
+        trainyard_store::Error::Quota(QuotaLimit::Jobs) => ApiError::Quota("training job count"),
+        trainyard_store::Error::Quota(QuotaLimit::Active) => {
+            ApiError::Quota("number of running training jobs")
+        }
+        trainyard_store::Error::Quota(QuotaLimit::Queued) => {
+            ApiError::Quota("number of queued training jobs (the project's quota.queued)")
         }
         other => other.into(),
     }

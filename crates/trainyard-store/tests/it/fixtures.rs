@@ -12,6 +12,7 @@ pub fn job_in(project: &str, name: &str) -> NewJob {
         description: String::new(),
         workspace_id: "0".into(),
         create_time: 1,
+        quota: None,
     }
 }
 
@@ -31,5 +32,6 @@ pub fn version() -> NewVersion {
         run_dir_template: "/runs/{id}".into(),
         create_time: 2,
         created_by: "alice".into(),
+        quota: Default::default(),
     }
 }

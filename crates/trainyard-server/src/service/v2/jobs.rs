@@ -38,12 +38,9 @@ impl Service {
             .check(resolved.config, Purpose::Run)
             .map_err(renamed)?;
         let (_, limit) = self.quotas(project);
+        // Counted again in the create's transaction (`NewJob::quota`), which holds it.
         if self.count_v2(project).await? >= limit {
-            return Err(V2Error::new(
-                400,
-                "ModelArts.2815",
-                "Exceed quota limit of resource(job-num).",
-            ));
+            return Err(job_num_quota());
         }
         self.check_quota(project, false, Some(&cfg))
             .await
@@ -73,6 +70,7 @@ impl Service {
             description: desc.clone(),
             workspace_id: workspace,
             create_time: now,
+            quota: Some(limit),
         };
         let v2 = NewV2 {
             uuid: new_uuid(),
@@ -87,6 +85,7 @@ impl Service {
             run_dir_template: self.run_dir_template(),
             create_time: now,
             created_by: who.to_owned(),
+            quota: self.version_quota(project),
         };
         let created = match self.store.create_v2_job(&new_job, &v2, &first).await {
             Ok(j) => j,
@@ -98,7 +97,10 @@ impl Service {
                         "ModelArts.2751",
                         format!("Duplicate training job (name {name})."),
                     ),
-                    other => other.into(),
+                    trainyard_store::Error::Quota(trainyard_store::QuotaLimit::Jobs) => {
+                        job_num_quota()
+                    }
+                    other => crate::service::jobs::quota_refused(other).into(),
                 });
             }
         };
@@ -315,4 +317,13 @@ fn priority_change(spec: Option<&Value>) -> V2Result<Option<i64>> {
         ));
     }
     Ok(Some(p))
+}
+
+/// A v2 create refused at the project's job count.
+fn job_num_quota() -> V2Error {
+    V2Error::new(
+        400,
+        "ModelArts.2815",
+        "Exceed quota limit of resource(job-num).",
+    )
 }
