@@ -8,6 +8,7 @@
 //! engine; `sql.rs` holds what differs), their schemas twice (`migrations/{sqlite,postgres}`,
 //! same version numbers), and one test suite runs on both (`tests/`).
 
+mod advisory;
 mod commits;
 mod error;
 mod model;

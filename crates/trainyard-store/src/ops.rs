@@ -376,7 +376,7 @@ macro_rules! store_ops {
         async fn lock_quota(tx: &mut DbConnection, project_id: &str) -> Result<()> {
             if D == Dialect::Postgres {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind($crate::postgres::duty_key(&format!("quota:{project_id}")))
+                    .bind($crate::advisory::duty_key(&format!("quota:{project_id}")))
                     .execute(&mut *tx)
                     .await?;
             }
